@@ -1,0 +1,164 @@
+/**
+ * The L2 backend contract.
+ *
+ * A backend stores opaque bytes under string keys. The engine never asks which concrete class it
+ * holds: optional features are advertised in {@linkcode Backend.capabilities}, so Redis, Redis
+ * Cluster, the file and memory backends, and third-party stores drop in without engine changes.
+ * Every failure is a {@linkcode BackendError} with a `kind`.
+ *
+ * @example A minimal third-party backend
+ * ```ts
+ * import type { Backend, BackendHealth } from "@cachekit/core/backends";
+ *
+ * const store = new Map<string, Uint8Array>();
+ * const tiny: Backend = {
+ *   type: "tiny",
+ *   capabilities: {},
+ *   get: (key) => Promise.resolve(store.get(key) ?? null),
+ *   set: (key, value) => { store.set(key, value); return Promise.resolve(); },
+ *   delete: (key) => Promise.resolve(store.delete(key)),
+ *   exists: (key) => Promise.resolve(store.has(key)),
+ *   healthCheck: (): Promise<BackendHealth> =>
+ *     Promise.resolve({ healthy: true, latencyMs: 0, backendType: "tiny" }),
+ * };
+ * await tiny.set("k", new Uint8Array([1]));
+ * console.log((await tiny.get("k"))?.length); // 1
+ * ```
+ *
+ * @module
+ */
+
+export type { BackendErrorKind } from "../errors.ts";
+export { BackendError } from "../errors.ts";
+
+/** Per-call options every backend accepts; honoured when `capabilities.timeouts` is true. */
+export interface OperationOptions {
+  /** Abort the operation (the promise rejects with a `BackendError` of kind `timeout`). */
+  signal?: AbortSignal;
+  /** Deadline for this one operation, in milliseconds. */
+  timeoutMs?: number;
+}
+
+/** Result of {@linkcode Backend.healthCheck}. */
+export interface BackendHealth {
+  /** Whether the backend answered correctly. */
+  healthy: boolean;
+  /** Round-trip time of the probe, in milliseconds. */
+  latencyMs: number;
+  /** Backend type, e.g. `"redis"`. */
+  backendType: string;
+  /** Backend-specific details (pool size, directory, entry count, error message, …). */
+  details?: Record<string, unknown>;
+}
+
+/** TTL inspection and refresh. */
+export interface TtlCapability {
+  /**
+   * Remaining time to live in seconds (fractional allowed): `null` when the key does not exist,
+   * `Infinity` when it never expires.
+   */
+  ttl(key: string, opts?: OperationOptions): Promise<number | null>;
+  /** Set a new TTL on an existing key. Resolves `false` when the key does not exist. */
+  expire(key: string, ttlSeconds: number, opts?: OperationOptions): Promise<boolean>;
+}
+
+/** A held distributed lock. Release it exactly once (or let `await using` do it). */
+export interface LockHandle extends AsyncDisposable {
+  /** The lock's key. */
+  readonly key: string;
+  /** Random owner token; only its holder can release the lock. */
+  readonly token: string;
+  /** Release if still owned. Resolves `false` when the lease had already expired or moved on. */
+  release(): Promise<boolean>;
+}
+
+/** Options of {@linkcode LockCapability.acquire}. */
+export interface LockOptions {
+  /** Lease: the lock frees itself this many ms after acquisition if the owner dies. */
+  leaseMs: number;
+  /** How long to wait for a held lock before giving up (0 = try once). */
+  waitMs: number;
+  /** Abort waiting. */
+  signal?: AbortSignal;
+}
+
+/** Distributed (cross-process) locking, used for stampede protection. */
+export interface LockCapability {
+  /** Acquire the lock named `key`; resolves `null` if it could not be had within `waitMs`. */
+  acquire(key: string, opts: LockOptions): Promise<LockHandle | null>;
+}
+
+/** Deleting many keys at once, for namespace and whole-cache clearing. */
+export interface PrefixCapability {
+  /** Delete every key that starts with `prefix` (`""` = everything this backend owns). Resolves the count. */
+  deleteByPrefix(prefix: string, opts?: OperationOptions): Promise<number>;
+}
+
+/** Tag index: which keys carry which tags, for group invalidation. */
+export interface TagCapability {
+  /** Record that `key` carries `tags` (the index entry may expire with the key, `ttlSeconds`). */
+  addTags(key: string, tags: readonly string[], ttlSeconds?: number | null): Promise<void>;
+  /** Delete every key carrying any of `tags`, and the index entries. Resolves the keys deleted. */
+  invalidateTags(tags: readonly string[]): Promise<string[]>;
+}
+
+/** An L1 invalidation event sent between instances. `sender` lets an instance ignore its own. */
+export interface InvalidationEvent {
+  /** What to evict: one key, every key with a prefix (namespace), tagged keys, or everything. */
+  level: "key" | "prefix" | "tags" | "all";
+  /** Keys, prefixes or tags, depending on `level` (empty for `all`). */
+  targets: string[];
+  /** Instance id of the sender. */
+  sender: string;
+}
+
+/** Cross-instance L1 invalidation (Redis pub/sub). Best effort: events sent while disconnected are lost. */
+export interface InvalidationCapability {
+  /** This instance's id, used as `sender`. */
+  readonly instanceId: string;
+  /** Broadcast an event to every other instance. */
+  publish(event: Omit<InvalidationEvent, "sender">): Promise<void>;
+  /** Receive events from other instances (own events are filtered out). Returns an unsubscribe function. */
+  subscribe(handler: (event: InvalidationEvent) => void): Promise<() => Promise<void>>;
+}
+
+/** Optional features of a backend, discoverable without `instanceof`. */
+export interface BackendCapabilities {
+  /** TTL inspection/refresh (`refreshTtlOnGet`). */
+  ttl?: TtlCapability;
+  /** Distributed locks (cross-process stampede protection). */
+  lock?: LockCapability;
+  /** Honours `OperationOptions` (`timeoutMs`, `signal`). */
+  timeouts?: boolean;
+  /** Prefix deletion (namespace clear, `cacheClear`). */
+  prefix?: PrefixCapability;
+  /** Tag index (group invalidation). */
+  tags?: TagCapability;
+  /** Cross-instance L1 invalidation bus. */
+  invalidation?: InvalidationCapability;
+}
+
+/** The L2 store contract. Values are opaque bytes (protocol envelope, possibly encrypted). */
+export interface Backend {
+  /** Short type name used in health, metrics and errors: `"memory"`, `"file"`, `"redis"`, … */
+  readonly type: string;
+  /** Optional features; see {@linkcode BackendCapabilities}. */
+  readonly capabilities: BackendCapabilities;
+  /** The bytes stored under `key`, or `null` when absent or expired. */
+  get(key: string, opts?: OperationOptions): Promise<Uint8Array | null>;
+  /** Store `value` under `key`; `ttlSeconds` null/undefined/0 = no expiry. */
+  set(
+    key: string,
+    value: Uint8Array,
+    ttlSeconds?: number | null,
+    opts?: OperationOptions,
+  ): Promise<void>;
+  /** Remove `key`; resolves whether it existed. */
+  delete(key: string, opts?: OperationOptions): Promise<boolean>;
+  /** Whether `key` exists (and is not expired). */
+  exists(key: string, opts?: OperationOptions): Promise<boolean>;
+  /** Probe the backend. Never throws: failures are reported as `healthy: false`. */
+  healthCheck(): Promise<BackendHealth>;
+  /** Release connections, timers and handles. Idempotent. */
+  close?(): Promise<void>;
+}
