@@ -1,0 +1,258 @@
+/**
+ * Options accepted by `cache()` and its presets, their defaults (the Python cachekit 0.3.0 seed's,
+ * in camelCase), and the fully resolved configuration the engine runs on.
+ *
+ * Times are in **seconds** (as in the seed and the Redis TTL semantics), sizes in bytes.
+ *
+ * @example
+ * ```ts
+ * import type { CacheOptions } from "@cachekit/core";
+ *
+ * const options: CacheOptions<[number]> = {
+ *   name: "users.get",
+ *   ttl: 60,
+ *   namespace: "users",
+ *   tags: (id) => [`user:${id}`],
+ *   l1: { maxBytes: 10 * 1024 * 1024 },
+ * };
+ * console.log(options.ttl); // 60
+ * ```
+ *
+ * @module
+ */
+import type { Backend } from "../backends/types.ts";
+import type { Serializer } from "../serializers/types.ts";
+
+/** In-process L1 cache options. */
+export interface L1Options {
+  /** Keep an in-process L1 in front of L2. Default `true`. */
+  enabled?: boolean;
+  /** Upper bound of the bytes L1 holds (serialized sizes). Default 100 MiB. */
+  maxBytes?: number;
+  /** Upper bound of the entries L1 holds. Default 10,000. */
+  maxEntries?: number;
+  /**
+   * Store returned objects by reference instead of serialized bytes (fastest; a caller mutating a
+   * returned object mutates the cached one). Only for L1-only caches (`backend: null`). Default `false`.
+   */
+  storeReferences?: boolean;
+  /** Stale-while-revalidate: a hit past `swrThreshold` of the TTL refreshes in the background. */
+  swrEnabled?: boolean;
+  /** Fraction of the TTL after which a hit triggers a background refresh (0..1). Default 0.5. */
+  swrThreshold?: number;
+  /** Random jitter applied to `swrThreshold` (0..1, ± fraction). Default 0.1. */
+  swrJitter?: number;
+  /** Evict L1 entries in other instances on invalidate/clear/write (needs a bus, e.g. Redis). */
+  invalidation?: boolean;
+  /** L1 entries expire this many seconds before the L2 TTL. Default 1. */
+  expiryBuffer?: number;
+  /** L1 TTL when no TTL is known. Default 300. */
+  defaultTtl?: number;
+}
+
+/** Circuit breaker options (per backend). */
+export interface CircuitBreakerOptions {
+  /** Default `true` (presets may turn it off). */
+  enabled?: boolean;
+  /** Failures that open the circuit. Default 5. */
+  failureThreshold?: number;
+  /** Successes in half-open that close it. Default 3. */
+  successThreshold?: number;
+  /** Seconds the circuit stays open before half-open probes. Default 30. */
+  recoveryTimeout?: number;
+  /** Probe requests allowed while half-open. Default 3. */
+  halfOpenRequests?: number;
+  /** Errors that never count as failures. */
+  excludedErrors?: (error: unknown) => boolean;
+}
+
+/** Adaptive per-operation timeout options. */
+export interface TimeoutOptions {
+  /** Default `true` (presets may turn it off). */
+  enabled?: boolean;
+  /** Timeout before enough samples exist, seconds. Default 1.0. */
+  initial?: number;
+  /** Lower bound, seconds. Default 0.1. */
+  min?: number;
+  /** Upper bound, seconds. Default 5.0. */
+  max?: number;
+  /** Number of recent durations considered. Default 1000. */
+  window?: number;
+  /** Percentile of recent durations the timeout follows (0..100). Default 95. */
+  percentile?: number;
+}
+
+/** Backpressure options: a bound on concurrent L2 operations. */
+export interface BackpressureOptions {
+  /** Default `true`. */
+  enabled?: boolean;
+  /** Concurrent L2 operations. Default 100. */
+  maxConcurrent?: number;
+  /** Waiting operations beyond that; further ones skip L2 at once. Default 1000. */
+  queueSize?: number;
+  /** Seconds a queued operation waits before skipping L2. Default 0.1. */
+  waitTimeout?: number;
+}
+
+/** Monitoring options. */
+export interface MonitoringOptions {
+  /** Count hits/misses (`cacheInfo()`). Default `true`. */
+  collectStats?: boolean;
+  /** Trace spans / correlation ids. Default `true`. */
+  tracing?: boolean;
+  /** Structured logs through LogTape (silent unless the application configures LogTape). Default `true`. */
+  structuredLogging?: boolean;
+  /** Prometheus metrics. Default `true` (env `CACHEKIT_ENABLE_PROMETHEUS_METRICS`). */
+  prometheus?: boolean;
+}
+
+/** Encryption options (AES-256-GCM, per-tenant HKDF keys). */
+export interface EncryptionOptions<A extends unknown[] = unknown[]> {
+  /** Encrypt every value written to L2. Default `false` (`cache.secure`: `true`). */
+  enabled?: boolean;
+  /** Master key, hex (≥ 32 bytes) or bytes. Default: `CACHEKIT_MASTER_KEY`. Never logged. */
+  masterKey?: string | Uint8Array;
+  /** Previous master keys still accepted for reading (key rotation). */
+  previousKeys?: ReadonlyArray<string | Uint8Array>;
+  /**
+   * The tenant: a fixed id, or a function of the call's arguments. Without it the tenant comes from
+   * `withTenant()` context, and in multi-tenant mode a call without a tenant is an error.
+   */
+  tenant?: string | ((...args: A) => string);
+  /** One tenant for everything (`"default"`). Default `false` when `tenant` is a function. */
+  singleTenant?: boolean;
+  /** Deployment id mixed into tenant scoping (env `CACHEKIT_DEPLOYMENT_UUID`). */
+  deploymentUuid?: string;
+}
+
+/** Cross-process stampede protection (a distributed lock around the computation on a miss). */
+export interface StampedeOptions {
+  /** Default `true` when the backend advertises locking. */
+  enabled?: boolean;
+  /** Lock lease, seconds: a crashed owner blocks others at most this long. Default 30. */
+  lease?: number;
+  /** Seconds a waiter waits before computing itself. Default 5. */
+  wait?: number;
+}
+
+/**
+ * Options of `cache(fn, options)` and the presets. `A` is the wrapped function's parameter list, so
+ * `key`, `tags` and `encryption.tenant` see typed arguments.
+ */
+export interface CacheOptions<A extends unknown[] = unknown[]> {
+  /** Function identity in keys (`func:` segment). Overrides the derived default. */
+  name?: string;
+  /** Time to live in seconds; `null` = the backend's default (env `CACHEKIT_DEFAULT_TTL`, 3600). */
+  ttl?: number | null;
+  /** Key namespace (`ns:{namespace}:`); also the unit of `clearNamespace`. */
+  namespace?: string;
+  /** `"std"` (MessagePack, default), `"json"`, or an object implementing `Serializer`. */
+  serializer?: "std" | "json" | Serializer;
+  /** When true, cache failures are swallowed and the function answers. Default `false`. */
+  safeMode?: boolean;
+  /** Wrap values in the ByteStorage envelope (LZ4 + xxHash3-64). Default `true`. */
+  integrityChecking?: boolean;
+  /** Custom key function: returns the `args` part of the key. Not allowed with `interop`. */
+  key?: (...args: A) => string;
+  /**
+   * Protocol interop mode: `{namespace}:{operation}:{hash}` keys and plain MessagePack values, the
+   * way SDKs in other languages share entries. `true` takes `namespace` and `name` as the segments.
+   */
+  interop?: boolean | { namespace?: string; operation?: string };
+  /** Refresh the L2 TTL on a hit when less than `ttlRefreshThreshold` of it remains. Default `false`. */
+  refreshTtlOnGet?: boolean;
+  /** Fraction of the TTL (0..1). Default 0.5. */
+  ttlRefreshThreshold?: number;
+  /**
+   * L2 backend: a `Backend`, or `null` for L1 only. Default: Redis when `CACHEKIT_REDIS_URL` /
+   * `REDIS_URL` is set, else a `FileBackend` in the OS cache directory.
+   */
+  backend?: Backend | null;
+  /** Tags of an entry (for `invalidateTags`), computed from the arguments. */
+  tags?: (...args: A) => readonly string[];
+  /** Keep expired values this many extra seconds and serve them when the function fails (fail-safe). */
+  staleTtl?: number;
+  /** With `staleTtl`: seconds after which a slow refresh continues in the background and stale is served. */
+  softTimeout?: number;
+  /** Envelope protocol written to L2 (`"1.0"` is what cachekit-py 0.3.0 reads). */
+  envelopeProtocol?: "1.0" | "1.1";
+  /** L1 options, or `false` to turn L1 off. */
+  l1?: L1Options | false;
+  /** Circuit breaker options, or `false`. */
+  circuitBreaker?: CircuitBreakerOptions | false;
+  /** Adaptive timeout options, or `false`. */
+  timeout?: TimeoutOptions | false;
+  /** Backpressure options, or `false`. */
+  backpressure?: BackpressureOptions | false;
+  /** Monitoring options. */
+  monitoring?: MonitoringOptions;
+  /** Encryption options. */
+  encryption?: EncryptionOptions<A>;
+  /** Cross-process stampede protection, or `false`. */
+  stampede?: StampedeOptions | false;
+}
+
+/** A fully resolved group: every field present. */
+export type Resolved<T> = { [K in keyof T]-?: Exclude<T[K], undefined> };
+
+/** The configuration the engine runs on: defaults, preset, environment and options merged and validated. */
+export interface ResolvedConfig {
+  /** Preset used, or `"default"`. */
+  preset: PresetName | "default";
+  /** Explicit `name`, if any (identity is derived by the engine otherwise). */
+  name: string | null;
+  /** TTL in seconds, `null` when none (backend default). */
+  ttl: number | null;
+  /** Namespace or `null`. */
+  namespace: string | null;
+  /** The serializer selection. */
+  serializer: "std" | "json" | Serializer;
+  /** See {@linkcode CacheOptions.safeMode}. */
+  safeMode: boolean;
+  /** See {@linkcode CacheOptions.integrityChecking}. */
+  integrityChecking: boolean;
+  /** Custom key function or `null`. */
+  key: ((...args: never[]) => string) | null;
+  /** Interop segments, or `null` when off. */
+  interop: { namespace: string; operation: string } | null;
+  /** See {@linkcode CacheOptions.refreshTtlOnGet}. */
+  refreshTtlOnGet: boolean;
+  /** See {@linkcode CacheOptions.ttlRefreshThreshold}. */
+  ttlRefreshThreshold: number;
+  /** The L2 backend or `null` (L1 only). `"default"`: the engine creates the default backend. */
+  backend: Backend | null | "default";
+  /** Tag function or `null`. */
+  tags: ((...args: never[]) => readonly string[]) | null;
+  /** Fail-safe stale window, seconds (0 = off). */
+  staleTtl: number;
+  /** Fail-safe soft timeout, seconds (0 = off). */
+  softTimeout: number;
+  /** Envelope protocol written. */
+  envelopeProtocol: "1.0" | "1.1";
+  /** L1 settings (`enabled: false` when off). */
+  l1: Resolved<L1Options>;
+  /** Breaker settings (`enabled: false` when off). */
+  circuitBreaker: Resolved<Omit<CircuitBreakerOptions, "excludedErrors">> & {
+    excludedErrors: ((error: unknown) => boolean) | null;
+  };
+  /** Timeout settings. */
+  timeout: Resolved<TimeoutOptions>;
+  /** Backpressure settings. */
+  backpressure: Resolved<BackpressureOptions>;
+  /** Monitoring settings. */
+  monitoring: Resolved<MonitoringOptions>;
+  /** Encryption settings; `masterKey` parsed to bytes (never logged). */
+  encryption: {
+    enabled: boolean;
+    masterKey: Uint8Array | null;
+    previousKeys: Uint8Array[];
+    tenant: string | ((...args: never[]) => string) | null;
+    singleTenant: boolean;
+    deploymentUuid: string | null;
+  };
+  /** Stampede settings. */
+  stampede: Resolved<StampedeOptions>;
+}
+
+/** Names of the presets: `cache.minimal`, `cache.production`, `cache.secure`, `cache.dev`, `cache.test`. */
+export type PresetName = "minimal" | "production" | "secure" | "dev" | "test";
