@@ -1,0 +1,88 @@
+/**
+ * Structured logging for `@cachekit/core`, through [LogTape](https://logtape.org).
+ *
+ * Every logger lives under the category `["cachekit", …]`. A library must stay silent unless the
+ * application asks for logs, and LogTape is exactly that: nothing is printed until the application
+ * calls LogTape's `configure()` with a sink for the `"cachekit"` category (or the root).
+ *
+ * Correlation ids: the design is explicit, not ambient. An operation that knows its correlation id
+ * (the engine creates one per cache call, or takes the caller's request id) passes it along, and
+ * {@linkcode withCorrelationId} returns a child logger whose every record carries
+ * `correlationId` as a structured property. Nothing here needs `AsyncLocalStorage`; an application
+ * that wants ambient ids across its own code can configure LogTape's `contextLocalStorage` and use
+ * LogTape's `withContext({ correlationId }, fn)`: those properties then appear on our records too.
+ *
+ * @example Seeing cachekit's logs in an application
+ * ```ts
+ * import { configure, getConsoleSink } from "@logtape/logtape";
+ * import { getCacheLogger, newCorrelationId, withCorrelationId } from "./logging.ts";
+ *
+ * await configure({
+ *   sinks: { console: getConsoleSink() },
+ *   loggers: [{ category: ["cachekit"], lowestLevel: "warning", sinks: ["console"] }],
+ *   reset: true,
+ * });
+ * const log = withCorrelationId(getCacheLogger("example"), newCorrelationId());
+ * log.warn("L2 slow: {latencyMs} ms", { latencyMs: 812 });
+ * ```
+ *
+ * @module
+ */
+
+import { getLogger, type Logger } from "@logtape/logtape";
+
+export type { Logger } from "@logtape/logtape";
+
+/** The root LogTape category of every cachekit logger. */
+export const LOG_CATEGORY: readonly ["cachekit"] = ["cachekit"] as const;
+
+/**
+ * A LogTape logger under `["cachekit", ...subcategories]`. Silent until the application configures
+ * LogTape.
+ *
+ * @example
+ * ```ts
+ * import { getCacheLogger } from "./logging.ts";
+ * const log = getCacheLogger("reliability", "circuit");
+ * console.log(log.category); // [ "cachekit", "reliability", "circuit" ]
+ * ```
+ *
+ * @param subcategories Categories below `"cachekit"`.
+ * @returns The (cached) LogTape logger.
+ */
+export function getCacheLogger(...subcategories: string[]): Logger {
+  return getLogger([...LOG_CATEGORY, ...subcategories]);
+}
+
+/**
+ * A fresh correlation id (a random UUID from WebCrypto).
+ *
+ * @example
+ * ```ts
+ * import { newCorrelationId } from "./logging.ts";
+ * console.log(newCorrelationId().length); // 36
+ * ```
+ *
+ * @returns A random UUID string.
+ */
+export function newCorrelationId(): string {
+  return crypto.randomUUID();
+}
+
+/**
+ * A child logger whose records carry `correlationId` (unchanged when `correlationId` is empty).
+ *
+ * @example
+ * ```ts
+ * import { getCacheLogger, withCorrelationId } from "./logging.ts";
+ * const log = withCorrelationId(getCacheLogger("engine"), "req-42");
+ * log.info("cache miss for {key}", { key: "users:1" }); // record properties include correlationId
+ * ```
+ *
+ * @param logger The logger to derive from.
+ * @param correlationId The id to attach; `undefined` or `""` returns `logger` itself.
+ * @returns A logger carrying the id.
+ */
+export function withCorrelationId(logger: Logger, correlationId: string | undefined): Logger {
+  return correlationId ? logger.with({ correlationId }) : logger;
+}
