@@ -244,6 +244,35 @@ test("AAD v0x03 layout byte by byte", () => {
   assert.throws(() => buildAad("\ud800", "k"), CacheConfigError);
 });
 
+test("AAD: UTF-8 of every code point class matches TextEncoder; lone surrogates refused", () => {
+  const field = (s: string) => {
+    const b = enc.encode(s);
+    return u8(be32(b.length), b);
+  };
+  const edge = "\u0000\u007f\u0080\u07ff\u0800\ud7ff\ue000\uffff\u{10000}\u{1f642}\u{10ffff}";
+  const samples = [edge, "", "plain", "ü東京🙂", edge.split("").reverse().join("").normalize()];
+  for (let i = 0; i < 200; i++) {
+    let s = "";
+    for (let j = 0; j < 20; j++) {
+      const cp = [0x41, 0xe9, 0x6771, 0x1f600, 0x10fff0][j % 5] + Math.floor(Math.random() * 15);
+      s += String.fromCodePoint(cp);
+    }
+    samples.push(s);
+  }
+  for (const s of samples.filter((x) => x.isWellFormed())) {
+    assert.deepEqual(
+      buildAad(s, s + "k", s + "f", false, s || undefined),
+      u8([3], field(s), field(s + "k"), field(s + "f"), field("False"), s ? field(s) : []),
+    );
+  }
+  for (const bad of ["\ud800", "a\ud800", "\ud800a", "\udc00", "a\udfff\ud800", "\ud83d\ud83d"]) {
+    assert.throws(() => buildAad("t", bad), CacheKeyError);
+    assert.throws(() => buildAad(bad, "k"), CacheConfigError);
+    assert.throws(() => buildAad("t", "k", bad), CacheConfigError);
+    assert.throws(() => buildAad("t", "k", "msgpack", false, bad), CacheConfigError);
+  }
+});
+
 // --- AES-256-GCM ------------------------------------------------------------------------------
 
 test("encrypt/decrypt round trips; stored form is nonce || ciphertext || tag", async () => {
