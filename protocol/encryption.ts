@@ -243,7 +243,7 @@ function hkdf(
  * import { buildAad } from "@cachekit/core/protocol";
  *
  * const aad = buildAad("t", "k");
- * console.log(aad[0], aad.length); // 3 35
+ * console.log(aad[0], aad.length); // 3 31
  * ```
  */
 export function buildAad(
@@ -476,14 +476,14 @@ export async function encrypt(
  *
  * @example
  * ```ts
- * import { decrypt, DecryptionError, encrypt } from "@cachekit/core/protocol";
+ * import { decrypt, encrypt } from "@cachekit/core/protocol";
  *
  * const key = crypto.getRandomValues(new Uint8Array(32));
  * const ct = await encrypt(key, new Uint8Array([1]), new Uint8Array([3]));
  * try {
- *   await decrypt(key, ct, new Uint8Array([4]));
+ *   await decrypt(key, ct, new Uint8Array([4])); // other AAD
  * } catch (e) {
- *   console.log(e instanceof DecryptionError); // true
+ *   console.log((e as Error).name); // DecryptionError
  * }
  * ```
  */
