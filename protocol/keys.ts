@@ -49,7 +49,7 @@
  */
 import { blake2b as nobleBlake2b } from "@noble/hashes/blake2.js";
 import { createBLAKE2b, type IHasher } from "hash-wasm";
-import { DecodeError, Decoder, ExtensionCodec } from "@msgpack/msgpack";
+import { DecodeError, Decoder, ExtData, ExtensionCodec } from "@msgpack/msgpack";
 import { CacheConfigError, CacheKeyError, SerializationError } from "../errors.ts";
 import {
   ARGS,
@@ -571,6 +571,11 @@ function revive(v: unknown): unknown {
       if (typeof x === "object" || typeof x === "bigint") v[i] = revive(x);
     }
     return v;
+  }
+  if (v instanceof ExtData) {
+    throw new SerializationError(
+      `Stored value holds a MessagePack extension type (${v.type}); interop values have none`,
+    );
   }
   if (typeof v === "object" && v !== null && !(v instanceof Date)) {
     const o = v as Record<string, unknown>;
