@@ -1,0 +1,377 @@
+/**
+ * An in-process L2 backend, for tests and single-process use.
+ *
+ * Bounded by entry count and bytes (LRU eviction), TTL checked on read, and every optional
+ * capability of the contract: TTL inspection/refresh, locks (in-process only), prefix deletion,
+ * tags and per-operation timeouts. Values are copied in and out, so callers never share the stored
+ * bytes. Hand-written rather than `lru-cache`: the backend needs prefix scans, tag indexes and
+ * byte accounting of its own, and its data set is small by purpose.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBackend } from "@cachekit/core/backends";
+ *
+ * const backend = new MemoryBackend({ maxEntries: 1000 });
+ * await backend.set("user:1", new TextEncoder().encode("Ada"), 60);
+ * console.log(new TextDecoder().decode((await backend.get("user:1"))!)); // Ada
+ * console.log(await backend.capabilities.ttl.ttl("user:1")); // ≈ 60
+ * ```
+ *
+ * @module
+ */
+
+import { BackendError } from "../errors.ts";
+import { checkLockOptions, checkTtl, lockAborted, withDeadline } from "./_common.ts";
+import type {
+  Backend,
+  BackendHealth,
+  LockCapability,
+  LockHandle,
+  LockOptions,
+  OperationOptions,
+  PrefixCapability,
+  TagCapability,
+  TtlCapability,
+} from "./types.ts";
+
+/** Options of {@linkcode MemoryBackend}. */
+export interface MemoryBackendOptions {
+  /** Most entries kept; the least recently used go first. Default: unbounded. */
+  maxEntries?: number;
+  /** Most bytes kept (values plus key lengths); LRU eviction. Default: unbounded. */
+  maxBytes?: number;
+  /** Largest value accepted; larger `set`s reject with a `permanent` error. Default: unbounded. */
+  maxValueBytes?: number;
+  /** Clock in Unix ms (tests inject a fake one). Default: `Date.now`. */
+  now?: () => number;
+}
+
+/** The capabilities a {@linkcode MemoryBackend} always has. */
+export interface MemoryBackendCapabilities {
+  /** TTL inspection and refresh. */
+  readonly ttl: TtlCapability;
+  /** In-process locks with leases (they do not exclude other processes). */
+  readonly lock: LockCapability;
+  /** Honours `timeoutMs` and `signal` (operations are instant; an aborted signal rejects). */
+  readonly timeouts: true;
+  /** Prefix deletion. */
+  readonly prefix: PrefixCapability;
+  /** Tag index. */
+  readonly tags: TagCapability;
+}
+
+interface Entry {
+  value: Uint8Array;
+  expiresAt: number; // 0 = never
+  size: number;
+}
+
+const TYPE = "memory";
+
+function fail(operation: string, message: string): BackendError {
+  return new BackendError(message, { kind: "permanent", backend: TYPE, operation });
+}
+
+function checkKey(operation: string, key: unknown): asserts key is string {
+  if (typeof key !== "string") throw fail(operation, `key must be a string, got ${typeof key}`);
+}
+
+function checkOptionInt(name: string, v: number | undefined): void {
+  if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) {
+    throw fail("constructor", `MemoryBackend ${name} must be an integer > 0, got ${String(v)}`);
+  }
+}
+
+/**
+ * An in-process {@linkcode Backend}: LRU-bounded map of bytes with TTLs, locks, prefixes and tags.
+ *
+ * @example Locks and tags
+ * ```ts
+ * import { MemoryBackend } from "@cachekit/core/backends";
+ *
+ * const b = new MemoryBackend();
+ * await b.set("a", new Uint8Array([1]));
+ * await b.capabilities.tags.addTags("a", ["users"]);
+ * console.log(await b.capabilities.tags.invalidateTags(["users"])); // [ "a" ]
+ *
+ * await using lock = await b.capabilities.lock.acquire("job", { leaseMs: 1000, waitMs: 0 });
+ * console.log(lock !== null); // true
+ * ```
+ */
+export class MemoryBackend implements Backend {
+  /** Always `"memory"`. */
+  readonly type: string = TYPE;
+  /** TTL, lock, prefix, tags and timeouts. */
+  readonly capabilities: MemoryBackendCapabilities;
+
+  readonly #entries = new Map<string, Entry>();
+  readonly #tags = new Map<string, Map<string, number>>();
+  readonly #locks = new Map<string, { token: string; expiresAt: number }>();
+  readonly #maxEntries: number;
+  readonly #maxBytes: number;
+  readonly #maxValueBytes: number;
+  readonly #now: () => number;
+  #bytes = 0;
+  #closed = false;
+
+  /**
+   * Create an empty backend.
+   *
+   * @param options Bounds and clock; see {@linkcode MemoryBackendOptions}.
+   */
+  constructor(options: MemoryBackendOptions = {}) {
+    checkOptionInt("maxEntries", options.maxEntries);
+    checkOptionInt("maxBytes", options.maxBytes);
+    checkOptionInt("maxValueBytes", options.maxValueBytes);
+    this.#maxEntries = options.maxEntries ?? Infinity;
+    this.#maxBytes = options.maxBytes ?? Infinity;
+    this.#maxValueBytes = options.maxValueBytes ?? Infinity;
+    this.#now = options.now ?? Date.now;
+    this.capabilities = {
+      ttl: {
+        ttl: (key, opts) => this.#op("ttl", opts, () => this.#ttl(key)),
+        expire: (key, ttlSeconds, opts) =>
+          this.#op("expire", opts, () => this.#expire(key, ttlSeconds)),
+      },
+      lock: { acquire: (key, opts) => this.#acquire(key, opts) },
+      timeouts: true,
+      prefix: {
+        deleteByPrefix: (prefix, opts) =>
+          this.#op("deleteByPrefix", opts, () => this.#deleteByPrefix(prefix)),
+      },
+      tags: {
+        addTags: (key, tags, ttlSeconds) =>
+          this.#op("addTags", undefined, () => this.#addTags(key, tags, ttlSeconds)),
+        invalidateTags: (tags) =>
+          this.#op("invalidateTags", undefined, () => this.#invalidateTags(tags)),
+      },
+    };
+  }
+
+  /** Number of live entries (expired ones not yet removed are counted until touched). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Bytes held (values plus key lengths). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  #op<T>(operation: string, opts: OperationOptions | undefined, fn: () => T): Promise<T> {
+    if (this.#closed) return Promise.reject(fail(operation, "the memory backend is closed"));
+    return withDeadline(TYPE, operation, opts, () => {
+      try {
+        return Promise.resolve(fn());
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    });
+  }
+
+  #live(key: string): Entry | undefined {
+    const e = this.#entries.get(key);
+    if (e === undefined) return undefined;
+    if (e.expiresAt !== 0 && this.#now() >= e.expiresAt) {
+      this.#remove(key, e);
+      return undefined;
+    }
+    return e;
+  }
+
+  #remove(key: string, e: Entry): void {
+    this.#entries.delete(key);
+    this.#bytes -= e.size;
+  }
+
+  /** The bytes under `key` (a copy), or `null`. */
+  get(key: string, opts?: OperationOptions): Promise<Uint8Array | null> {
+    return this.#op("get", opts, () => {
+      checkKey("get", key);
+      const e = this.#live(key);
+      if (e === undefined) return null;
+      this.#entries.delete(key); // LRU: move to the most recent end
+      this.#entries.set(key, e);
+      return e.value.slice();
+    });
+  }
+
+  /** Store a copy of `value` under `key` with an optional TTL in seconds. */
+  set(
+    key: string,
+    value: Uint8Array,
+    ttlSeconds?: number | null,
+    opts?: OperationOptions,
+  ): Promise<void> {
+    return this.#op("set", opts, () => {
+      checkKey("set", key);
+      if (!(value instanceof Uint8Array)) throw fail("set", "value must be a Uint8Array");
+      checkTtl(TYPE, "set", ttlSeconds);
+      if (value.length > this.#maxValueBytes) {
+        throw fail(
+          "set",
+          `value of ${value.length} bytes exceeds maxValueBytes (${this.#maxValueBytes})`,
+        );
+      }
+      const old = this.#entries.get(key);
+      if (old !== undefined) this.#remove(key, old);
+      const entry: Entry = {
+        value: value.slice(),
+        expiresAt: ttlSeconds ? this.#now() + ttlSeconds * 1000 : 0,
+        size: value.length + key.length,
+      };
+      this.#entries.set(key, entry);
+      this.#bytes += entry.size;
+      this.#evict();
+    });
+  }
+
+  #evict(): void {
+    while (this.#entries.size > this.#maxEntries || this.#bytes > this.#maxBytes) {
+      const oldest = this.#entries.keys().next();
+      if (oldest.done) break;
+      this.#remove(oldest.value, this.#entries.get(oldest.value)!);
+    }
+  }
+
+  /** Remove `key`; whether it existed (unexpired). */
+  delete(key: string, opts?: OperationOptions): Promise<boolean> {
+    return this.#op("delete", opts, () => {
+      checkKey("delete", key);
+      const e = this.#live(key);
+      if (e === undefined) return false;
+      this.#remove(key, e);
+      return true;
+    });
+  }
+
+  /** Whether `key` exists and has not expired. */
+  exists(key: string, opts?: OperationOptions): Promise<boolean> {
+    return this.#op("exists", opts, () => {
+      checkKey("exists", key);
+      return this.#live(key) !== undefined;
+    });
+  }
+
+  /** Always healthy while open; details: entries, bytes and bounds. */
+  healthCheck(): Promise<BackendHealth> {
+    const t0 = performance.now();
+    const details = {
+      entries: this.#entries.size,
+      bytes: this.#bytes,
+      maxEntries: this.#maxEntries,
+      maxBytes: this.#maxBytes,
+      closed: this.#closed,
+    };
+    return Promise.resolve({
+      healthy: !this.#closed,
+      latencyMs: performance.now() - t0,
+      backendType: TYPE,
+      details,
+    });
+  }
+
+  /** Drop all data; later operations reject. Idempotent. */
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#entries.clear();
+    this.#tags.clear();
+    this.#locks.clear();
+    this.#bytes = 0;
+    return Promise.resolve();
+  }
+
+  #ttl(key: string): number | null {
+    checkKey("ttl", key);
+    const e = this.#live(key);
+    if (e === undefined) return null;
+    return e.expiresAt === 0 ? Infinity : (e.expiresAt - this.#now()) / 1000;
+  }
+
+  #expire(key: string, ttlSeconds: number): boolean {
+    checkKey("expire", key);
+    checkTtl(TYPE, "expire", ttlSeconds);
+    const e = this.#live(key);
+    if (e === undefined) return false;
+    e.expiresAt = ttlSeconds ? this.#now() + ttlSeconds * 1000 : 0;
+    return true;
+  }
+
+  #deleteByPrefix(prefix: string): number {
+    if (typeof prefix !== "string") throw fail("deleteByPrefix", "prefix must be a string");
+    let n = 0;
+    for (const [key, e] of [...this.#entries]) {
+      if (!key.startsWith(prefix)) continue;
+      const live = e.expiresAt === 0 || this.#now() < e.expiresAt;
+      this.#remove(key, e);
+      if (live) n++;
+    }
+    if (prefix === "") this.#tags.clear();
+    return n;
+  }
+
+  #addTags(key: string, tags: readonly string[], ttlSeconds?: number | null): void {
+    checkKey("addTags", key);
+    checkTtl(TYPE, "addTags", ttlSeconds);
+    const expiresAt = ttlSeconds ? this.#now() + ttlSeconds * 1000 : 0;
+    for (const tag of tags) {
+      if (typeof tag !== "string") throw fail("addTags", "tags must be strings");
+      let keys = this.#tags.get(tag);
+      if (keys === undefined) this.#tags.set(tag, keys = new Map());
+      keys.set(key, expiresAt);
+    }
+  }
+
+  #invalidateTags(tags: readonly string[]): string[] {
+    const deleted: string[] = [];
+    for (const tag of tags) {
+      const keys = this.#tags.get(tag);
+      if (keys === undefined) continue;
+      this.#tags.delete(tag);
+      for (const key of keys.keys()) {
+        const e = this.#live(key);
+        if (e !== undefined) {
+          this.#remove(key, e);
+          deleted.push(key);
+        }
+      }
+    }
+    return deleted;
+  }
+
+  #tryLock(key: string, leaseMs: number): LockHandle | null {
+    const now = this.#now();
+    const held = this.#locks.get(key);
+    if (held !== undefined && now < held.expiresAt) return null;
+    const token = crypto.randomUUID();
+    const lease = { token, expiresAt: now + leaseMs };
+    this.#locks.set(key, lease);
+    let released = false;
+    const release = (): Promise<boolean> => {
+      if (released) return Promise.resolve(false);
+      released = true;
+      const current = this.#locks.get(key);
+      if (current !== lease) return Promise.resolve(false);
+      this.#locks.delete(key);
+      return Promise.resolve(this.#now() < lease.expiresAt);
+    };
+    return { key, token, release, [Symbol.asyncDispose]: async () => void (await release()) };
+  }
+
+  async #acquire(key: string, opts: LockOptions): Promise<LockHandle | null> {
+    checkKey("lock", key);
+    checkLockOptions(TYPE, opts);
+    if (this.#closed) throw fail("lock", "the memory backend is closed");
+    const deadline = Date.now() + opts.waitMs;
+    let pause = 1;
+    for (;;) {
+      if (opts.signal?.aborted) throw lockAborted(TYPE);
+      const handle = this.#tryLock(key, opts.leaseMs);
+      if (handle !== null) return handle;
+      const left = deadline - Date.now();
+      if (left <= 0) return null;
+      await new Promise((r) => setTimeout(r, Math.min(left, pause)));
+      pause = Math.min(pause * 2, 20);
+    }
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * L2 backends of `@cachekit/core`: the {@linkcode Backend} contract with its optional
+ * capabilities, the in-process {@linkcode MemoryBackend} and the multi-process
+ * {@linkcode FileBackend}.
+ *
+ * @example
+ * ```ts
+ * import { type Backend, MemoryBackend } from "@cachekit/core/backends";
+ *
+ * const backend: Backend = new MemoryBackend();
+ * await backend.set("k", new Uint8Array([42]), 10);
+ * console.log(await backend.exists("k")); // true
+ * console.log(backend.capabilities.lock !== undefined); // true
+ * ```
+ *
+ * @module
+ */
+
+export { CacheKitError } from "../errors.ts";
+export * from "./types.ts";
+export * from "./memory.ts";
+export * from "./file.ts";
