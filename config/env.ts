@@ -1,0 +1,311 @@
+/**
+ * Environment configuration (`CACHEKIT_` prefix, the Python cachekit seed's names), read once,
+ * validated, and overridable in code: explicit options always win over the environment.
+ *
+ * Works on Deno (`Deno.env`; without `--allow-env` the variables count as unset), Bun and Node
+ * (`process.env`). An invalid variable throws {@linkcode CacheConfigError} naming the variable, the
+ * value (never for `CACHEKIT_MASTER_KEY`) and what is allowed.
+ *
+ * @example
+ * ```ts
+ * import { readEnvConfig } from "@cachekit/core";
+ *
+ * const env = readEnvConfig({ CACHEKIT_DEFAULT_TTL: "120", REDIS_URL: "redis://127.0.0.1:6379" });
+ * console.log(env.defaultTtl, env.redisUrl); // 120 redis://127.0.0.1:6379
+ * ```
+ *
+ * @module
+ */
+import { CacheConfigError } from "../errors.ts";
+
+/** The library-wide settings taken from the environment. Field comments give the variable and default. */
+export interface EnvConfig {
+  /** `CACHEKIT_REDIS_URL`, falling back to `REDIS_URL`; `null` when neither is set. */
+  redisUrl: string | null;
+  /** `CACHEKIT_DEFAULT_TTL` (seconds), default 3600; must lie within `ttlMin..ttlMax`. */
+  defaultTtl: number;
+  /** `CACHEKIT_TTL_MIN` (seconds), default 60. */
+  ttlMin: number;
+  /** `CACHEKIT_TTL_MAX` (seconds), default 86400. */
+  ttlMax: number;
+  /** `CACHEKIT_MAX_KEY_SIZE` (bytes), default 1024: longer custom keys are refused. */
+  maxKeySize: number;
+  /** `CACHEKIT_MAX_VALUE_SIZE` (bytes), default 100 MiB: larger values are not stored in L2. */
+  maxValueSize: number;
+  /** `CACHEKIT_MAX_CHUNK_SIZE_MB` (MiB), default 50: Redis chunk size for large values. */
+  maxChunkSizeMb: number;
+  /** `CACHEKIT_ENABLE_COMPRESSION`, default true. */
+  enableCompression: boolean;
+  /** `CACHEKIT_COMPRESSION_LEVEL` (1..12), default 6. */
+  compressionLevel: number;
+  /** `CACHEKIT_RETRY_ON_TIMEOUT`, default true. */
+  retryOnTimeout: boolean;
+  /** `CACHEKIT_MAX_RETRIES`, default 3. */
+  maxRetries: number;
+  /** `CACHEKIT_RETRY_DELAY_MS`, default 100. */
+  retryDelayMs: number;
+  /** `CACHEKIT_EARLY_REFRESH_RATIO` (0..1), default 0.9. */
+  earlyRefreshRatio: number;
+  /** `CACHEKIT_ENABLE_CORRUPTION_DETECTION`, default true: the default of `integrityChecking`. */
+  enableCorruptionDetection: boolean;
+  /** `CACHEKIT_ENABLE_PROMETHEUS_METRICS`, default true: the default of `monitoring.prometheus`. */
+  enablePrometheusMetrics: boolean;
+  /** `CACHEKIT_DEPLOYMENT_UUID`, default none. */
+  deploymentUuid: string | null;
+  /** `CACHEKIT_DEV_MODE`, default false. */
+  devMode: boolean;
+  /** `CACHEKIT_MASTER_KEY` (hex; secret, never logged), default none. */
+  masterKey: string | null;
+  /** `CACHEKIT_FILE_CACHE_DIR`, default: the OS cache directory + `/cachekit`. */
+  fileCacheDir: string | null;
+  /** `CACHEKIT_FILE_MAX_SIZE_MB`, default 1024. */
+  fileMaxSizeMb: number;
+  /** `CACHEKIT_FILE_MAX_VALUE_MB`, default 100. */
+  fileMaxValueMb: number;
+  /** `CACHEKIT_FILE_MAX_ENTRY_COUNT`, default 10000. */
+  fileMaxEntryCount: number;
+  /** `CACHEKIT_FILE_LOCK_TIMEOUT_SECONDS`, default 5. */
+  fileLockTimeoutSeconds: number;
+  /** `CACHEKIT_FILE_PERMISSIONS` (octal), default 0o600. */
+  filePermissions: number;
+  /** `CACHEKIT_FILE_DIR_PERMISSIONS` (octal), default 0o700. */
+  fileDirPermissions: number;
+}
+
+/** A source of variables: an object, or a lookup function. */
+export type EnvSource = Record<string, string | undefined> | ((name: string) => string | undefined);
+
+/** Read one variable from the running runtime; unset (or not permitted) → `undefined`. */
+function runtimeEnv(name: string): string | undefined {
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  try {
+    if (g.Deno?.env) return g.Deno.env.get(name) ?? undefined;
+  } catch {
+    return undefined; // no --allow-env: treat as unset
+  }
+  return g.process?.env?.[name] ?? undefined;
+}
+
+/**
+ * Parse and validate the `CACHEKIT_*` variables from `source` (default: the runtime's environment).
+ *
+ * @param source Variables to read instead of the process environment (tests, embedding).
+ * @returns The validated settings, with defaults for unset variables.
+ * @throws {CacheConfigError} A variable that is set but invalid.
+ *
+ * @example
+ * ```ts
+ * import { readEnvConfig } from "@cachekit/core";
+ * console.log(readEnvConfig({}).defaultTtl); // 3600
+ * ```
+ */
+export function readEnvConfig(source?: EnvSource): EnvConfig {
+  const get = source === undefined
+    ? runtimeEnv
+    : typeof source === "function"
+    ? source
+    : (name: string) => source[name];
+  const raw = (name: string): string | undefined => {
+    const v = get(name);
+    return v === undefined || v.trim() === "" ? undefined : v.trim();
+  };
+  const num = (name: string, dflt: number, check: (n: number) => boolean, expected: string) => {
+    const v = raw(name);
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isFinite(n) || !check(n)) throw new CacheConfigError(name, v, expected);
+    return n;
+  };
+  const int = (name: string, dflt: number, min: number) =>
+    num(name, dflt, (n) => Number.isInteger(n) && n >= min, `an integer >= ${min}`);
+  const bool = (name: string, dflt: boolean) => {
+    const v = raw(name);
+    if (v === undefined) return dflt;
+    const l = v.toLowerCase();
+    if (["1", "true", "yes", "on"].includes(l)) return true;
+    if (["0", "false", "no", "off"].includes(l)) return false;
+    throw new CacheConfigError(name, v, "one of true/false, 1/0, yes/no, on/off");
+  };
+  const octal = (name: string, dflt: number) => {
+    const v = raw(name);
+    if (v === undefined) return dflt;
+    if (!/^0?o?[0-7]{3,4}$/i.test(v)) {
+      throw new CacheConfigError(name, v, "an octal file mode such as 0600");
+    }
+    return parseInt(v.replace(/^0?o/i, ""), 8);
+  };
+  const url = (name: string) => {
+    const v = raw(name);
+    if (v === undefined) return undefined;
+    if (!/^(redis|rediss|unix):\/\//i.test(v)) {
+      throw new CacheConfigError(
+        name,
+        v.replace(/\/\/[^@/]*@/, "//<credentials>@"),
+        "a redis://, rediss:// or unix:// URL",
+      );
+    }
+    return v;
+  };
+
+  const ttlMin = num("CACHEKIT_TTL_MIN", 60, (n) => n > 0, "a number of seconds > 0");
+  const ttlMax = num(
+    "CACHEKIT_TTL_MAX",
+    86400,
+    (n) => n >= ttlMin,
+    `a number of seconds >= TTL_MIN (${ttlMin})`,
+  );
+  const defaultTtl = num(
+    "CACHEKIT_DEFAULT_TTL",
+    3600,
+    (n) => n >= ttlMin && n <= ttlMax,
+    `a number of seconds within CACHEKIT_TTL_MIN..CACHEKIT_TTL_MAX (${ttlMin}..${ttlMax})`,
+  );
+  const masterKey = raw("CACHEKIT_MASTER_KEY") ?? null;
+  if (masterKey !== null && !/^(?:[0-9a-fA-F]{2}){32,}$/.test(masterKey)) {
+    throw new CacheConfigError(
+      "CACHEKIT_MASTER_KEY",
+      masterKey,
+      "at least 64 hex characters (32 bytes)",
+      {
+        secret: true,
+      },
+    );
+  }
+  const deploymentUuid = raw("CACHEKIT_DEPLOYMENT_UUID") ?? null;
+  if (deploymentUuid !== null && !/^[0-9a-fA-F-]{8,64}$/.test(deploymentUuid)) {
+    throw new CacheConfigError("CACHEKIT_DEPLOYMENT_UUID", deploymentUuid, "a UUID");
+  }
+  return {
+    redisUrl: url("CACHEKIT_REDIS_URL") ?? url("REDIS_URL") ?? null,
+    defaultTtl,
+    ttlMin,
+    ttlMax,
+    maxKeySize: int("CACHEKIT_MAX_KEY_SIZE", 1024, 1),
+    maxValueSize: int("CACHEKIT_MAX_VALUE_SIZE", 100 * 1024 * 1024, 1),
+    maxChunkSizeMb: num(
+      "CACHEKIT_MAX_CHUNK_SIZE_MB",
+      50,
+      (n) => n > 0 && n <= 512,
+      "a size in MiB within (0, 512]",
+    ),
+    enableCompression: bool("CACHEKIT_ENABLE_COMPRESSION", true),
+    compressionLevel: num(
+      "CACHEKIT_COMPRESSION_LEVEL",
+      6,
+      (n) => Number.isInteger(n) && n >= 1 && n <= 12,
+      "an integer 1..12",
+    ),
+    retryOnTimeout: bool("CACHEKIT_RETRY_ON_TIMEOUT", true),
+    maxRetries: int("CACHEKIT_MAX_RETRIES", 3, 0),
+    retryDelayMs: int("CACHEKIT_RETRY_DELAY_MS", 100, 0),
+    earlyRefreshRatio: num(
+      "CACHEKIT_EARLY_REFRESH_RATIO",
+      0.9,
+      (n) => n > 0 && n <= 1,
+      "a fraction within (0, 1]",
+    ),
+    enableCorruptionDetection: bool("CACHEKIT_ENABLE_CORRUPTION_DETECTION", true),
+    enablePrometheusMetrics: bool("CACHEKIT_ENABLE_PROMETHEUS_METRICS", true),
+    deploymentUuid,
+    devMode: bool("CACHEKIT_DEV_MODE", false),
+    masterKey,
+    fileCacheDir: raw("CACHEKIT_FILE_CACHE_DIR") ?? null,
+    fileMaxSizeMb: num("CACHEKIT_FILE_MAX_SIZE_MB", 1024, (n) => n > 0, "a size in MiB > 0"),
+    fileMaxValueMb: num("CACHEKIT_FILE_MAX_VALUE_MB", 100, (n) => n > 0, "a size in MiB > 0"),
+    fileMaxEntryCount: int("CACHEKIT_FILE_MAX_ENTRY_COUNT", 10000, 1),
+    fileLockTimeoutSeconds: num(
+      "CACHEKIT_FILE_LOCK_TIMEOUT_SECONDS",
+      5,
+      (n) => n > 0,
+      "a number of seconds > 0",
+    ),
+    filePermissions: octal("CACHEKIT_FILE_PERMISSIONS", 0o600),
+    fileDirPermissions: octal("CACHEKIT_FILE_DIR_PERMISSIONS", 0o700),
+  };
+}
+
+let cached: EnvConfig | undefined;
+
+/**
+ * The process environment's settings, read and validated once on first use and then reused.
+ *
+ * @example
+ * ```ts
+ * import { envConfig } from "@cachekit/core";
+ * console.log(typeof envConfig().defaultTtl); // number
+ * ```
+ */
+export function envConfig(): EnvConfig {
+  return cached ??= readEnvConfig();
+}
+
+/**
+ * Forget the settings read by {@linkcode envConfig} (or install `config`), so the next call reads
+ * the environment again. For tests and for applications that set variables at start-up.
+ *
+ * @example
+ * ```ts
+ * import { readEnvConfig, resetEnvConfig, envConfig } from "@cachekit/core";
+ * resetEnvConfig(readEnvConfig({ CACHEKIT_DEFAULT_TTL: "90" }));
+ * console.log(envConfig().defaultTtl); // 90
+ * resetEnvConfig();
+ * ```
+ */
+export function resetEnvConfig(config?: EnvConfig): void {
+  cached = config;
+}
+
+/** File backend options derived from the environment (names follow `FileBackendOptions`). */
+export interface FileBackendEnvOptions {
+  /** Cache directory, when `CACHEKIT_FILE_CACHE_DIR` is set. */
+  directory?: string;
+  /** Total size limit in bytes. */
+  maxSizeBytes: number;
+  /** Largest value in bytes. */
+  maxValueBytes: number;
+  /** Entry count limit. */
+  maxEntries: number;
+  /** Lock wait limit, milliseconds. */
+  lockTimeoutMs: number;
+  /** Mode of entry files. */
+  fileMode: number;
+  /** Mode of the directory. */
+  dirMode: number;
+}
+
+/**
+ * The `FileBackend` options the `CACHEKIT_FILE_*` variables ask for.
+ *
+ * @example
+ * ```ts
+ * import { fileBackendOptionsFromEnv, readEnvConfig } from "@cachekit/core";
+ * const o = fileBackendOptionsFromEnv(readEnvConfig({ CACHEKIT_FILE_MAX_ENTRY_COUNT: "50" }));
+ * console.log(o.maxEntries); // 50
+ * ```
+ */
+export function fileBackendOptionsFromEnv(env: EnvConfig = envConfig()): FileBackendEnvOptions {
+  const mib = 1024 * 1024;
+  return {
+    ...(env.fileCacheDir ? { directory: env.fileCacheDir } : {}),
+    maxSizeBytes: Math.floor(env.fileMaxSizeMb * mib),
+    maxValueBytes: Math.floor(env.fileMaxValueMb * mib),
+    maxEntries: env.fileMaxEntryCount,
+    lockTimeoutMs: Math.round(env.fileLockTimeoutSeconds * 1000),
+    fileMode: env.filePermissions,
+    dirMode: env.fileDirPermissions,
+  };
+}
+
+/**
+ * The Redis URL the environment configures (`CACHEKIT_REDIS_URL`, then `REDIS_URL`), or `null`.
+ *
+ * @example
+ * ```ts
+ * import { readEnvConfig, redisUrlFromEnv } from "@cachekit/core";
+ * console.log(redisUrlFromEnv(readEnvConfig({ REDIS_URL: "redis://localhost:6379/2" }))); // redis://localhost:6379/2
+ * ```
+ */
+export function redisUrlFromEnv(env: EnvConfig = envConfig()): string | null {
+  return env.redisUrl;
+}
