@@ -547,13 +547,9 @@ export function resolveConfig<A extends unknown[]>(
 }
 
 function toKey(raw: string | Uint8Array, option: string): Uint8Array {
-  if (raw instanceof Uint8Array) {
-    if (raw.length < 32) {
-      throw new CacheConfigError(option, raw, "at least 32 bytes of key material", {
-        secret: true,
-      });
-    }
-    return raw;
-  }
-  return parseMasterKey(raw, option);
+  // One validation for both forms (length, hex, weak-key checks) lives in parseMasterKey.
+  const hex = typeof raw === "string"
+    ? raw
+    : Array.from(raw, (b) => b.toString(16).padStart(2, "0")).join("");
+  return parseMasterKey(hex, option);
 }
