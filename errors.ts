@@ -30,6 +30,8 @@ export class CacheKitError extends Error {
   readonly code: string;
 
   /**
+   * Create an error with a message and a stable code.
+   *
    * @param message What went wrong and what to do.
    * @param code Stable identifier of the error class.
    * @param options Standard error options (`cause`).
@@ -61,6 +63,8 @@ export class CacheConfigError extends CacheKitError {
   readonly expected: string;
 
   /**
+   * Create a configuration error for `option`.
+   *
    * @param option Option path (`"circuitBreaker.failureThreshold"`) or variable (`"CACHEKIT_DEFAULT_TTL"`).
    * @param value The refused value; pass `{ secret: true }` to keep it out of the message.
    * @param expected What is allowed, phrased to complete "Expected …".
@@ -98,6 +102,8 @@ export class CacheKeyError extends CacheKitError {
   readonly path: string;
 
   /**
+   * Create a key error for the argument at `path`.
+   *
    * @param path Argument path of the refused value.
    * @param reason Why it was refused and what to pass instead.
    */
@@ -119,6 +125,8 @@ export class CacheKeyError extends CacheKitError {
  */
 export class IntegrityError extends CacheKitError {
   /**
+   * Create an integrity error.
+   *
    * @param message What check failed.
    * @param options Standard error options (`cause`).
    */
@@ -139,6 +147,8 @@ export class IntegrityError extends CacheKitError {
  */
 export class DecryptionError extends CacheKitError {
   /**
+   * Create a decryption error.
+   *
    * @param message What failed; never includes key material.
    * @param options Standard error options (`cause`).
    */
@@ -158,6 +168,8 @@ export class DecryptionError extends CacheKitError {
  */
 export class SerializationError extends CacheKitError {
   /**
+   * Create a serialization error.
+   *
    * @param message What could not be (de)serialized and why.
    * @param options Standard error options (`cause`).
    */
@@ -201,6 +213,8 @@ export class BackendError extends CacheKitError {
   readonly operation: string;
 
   /**
+   * Create a backend error of the given kind.
+   *
    * @param message What failed and what to do.
    * @param options Kind, backend, operation and cause.
    */
