@@ -1,0 +1,124 @@
+/**
+ * The JSON serializer (`"json"`, key code `o`, format `json`): UTF-8 JSON text, readable by any
+ * language (the Python SDK's JSON serializer reads and writes the same documents).
+ *
+ * It follows `JSON.stringify` / `JSON.parse` except where they would silently change a value:
+ * - `Date` (and {@linkcode CalendarDate} / {@linkcode TimeOfDay}) are written as their ISO-8601
+ *   text (`Date` via `toJSON()`, e.g. `"2025-11-14T10:30:00.000Z"`) and come back as **strings**:
+ *   JSON has no date type and this serializer does not guess. Use the standard serializer to get
+ *   dates back as dates.
+ * - `Map`, `Set`, `bigint`, typed arrays and `ArrayBuffer`, functions and symbols (as values),
+ *   `NaN` and `±Infinity` throw {@linkcode SerializationError} instead of becoming `{}`, `null` or
+ *   disappearing. `undefined` follows JSON (an object property is omitted, an array slot is `null`).
+ * - Bytes that are not UTF-8 or not JSON throw `SerializationError`. A `"__proto__"` key is an own
+ *   property (as `JSON.parse` makes it), never the prototype.
+ *
+ * @example
+ * ```ts
+ * import { JsonSerializer } from "@cachekit/core/serializers";
+ *
+ * const json = new JsonSerializer();
+ * const bytes = json.serialize({ id: 1, at: new Date(0) });
+ * console.log(new TextDecoder().decode(bytes)); // {"id":1,"at":"1970-01-01T00:00:00.000Z"}
+ * console.log(json.deserialize(bytes)); // { id: 1, at: "1970-01-01T00:00:00.000Z" }
+ * ```
+ *
+ * @module
+ */
+import { SerializationError } from "../errors.ts";
+import type { Serializer } from "./types.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+function refuse(key: string, what: string): never {
+  const where = key === "" ? "value" : `property ${JSON.stringify(key)}`;
+  throw new SerializationError(`Cannot serialize ${where} as JSON: ${what}`);
+}
+
+function replacer(this: unknown, key: string, v: unknown): unknown {
+  switch (typeof v) {
+    case "number":
+      if (!Number.isFinite(v)) refuse(key, `${v} has no JSON form`);
+      return v;
+    case "bigint":
+      refuse(key, "a bigint has no JSON form (use the std serializer)");
+    // falls through (unreachable)
+    case "function":
+    case "symbol":
+      refuse(key, `a ${typeof v} cannot be serialized`);
+    // falls through (unreachable)
+    case "object":
+      if (v !== null && !Array.isArray(v)) {
+        if (v instanceof Map || v instanceof Set) {
+          refuse(key, `a ${v.constructor.name} would become {} (convert it to an object or array)`);
+        }
+        if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) {
+          refuse(key, "binary data has no JSON form (use the std serializer)");
+        }
+      }
+      return v;
+    default:
+      return v;
+  }
+}
+
+/**
+ * A {@linkcode Serializer} writing UTF-8 JSON (see the module doc for the exact rules).
+ *
+ * @example
+ * ```ts
+ * import { JsonSerializer } from "@cachekit/core/serializers";
+ *
+ * const json = new JsonSerializer();
+ * console.log(json.code, json.format); // o json
+ * console.log(json.deserialize(json.serialize([1, "two", null]))); // [ 1, "two", null ]
+ * ```
+ */
+export class JsonSerializer implements Serializer {
+  /** `"json"`. */
+  readonly name: string = "json";
+  /** `"o"` (the protocol's JSON code). */
+  readonly code: string = "o";
+  /** `"json"`. */
+  readonly format: string = "json";
+
+  /**
+   * Encode `value` as UTF-8 JSON.
+   *
+   * @throws {SerializationError} for values JSON would silently drop or change.
+   */
+  serialize(value: unknown): Uint8Array {
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(value, replacer);
+    } catch (e) {
+      if (e instanceof SerializationError) throw e;
+      throw new SerializationError(
+        `Cannot serialize value as JSON: ${(e as Error)?.message ?? e}`,
+        {
+          cause: e,
+        },
+      );
+    }
+    if (text === undefined) {
+      refuse("", `${value === undefined ? "undefined" : typeof value} has no JSON form`);
+    }
+    return encoder.encode(text);
+  }
+
+  /**
+   * Decode UTF-8 JSON.
+   *
+   * @throws {SerializationError} for bytes that are not UTF-8 JSON.
+   */
+  deserialize(bytes: Uint8Array): unknown {
+    try {
+      return JSON.parse(decoder.decode(bytes));
+    } catch (e) {
+      throw new SerializationError(`Cannot deserialize JSON: ${(e as Error)?.message ?? e}`, {
+        cause: e,
+      });
+    }
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * Value serializers: how cached values become bytes.
+ *
+ * - {@linkcode StdSerializer} / {@linkcode serialize} / {@linkcode deserialize}: the standard
+ *   MessagePack serializer shared with the Python and Rust cachekit SDKs (the default), with
+ *   {@linkcode CalendarDate} and {@linkcode TimeOfDay} for Python's `date` and `time`;
+ * - {@linkcode JsonSerializer}: UTF-8 JSON;
+ * - {@linkcode Serializer}: the interface a custom serializer implements.
+ *
+ * @example
+ * ```ts
+ * import { deserialize, serialize } from "@cachekit/core/serializers";
+ *
+ * const back = deserialize(serialize({ name: "Ada", tags: ["x"], at: new Date(Date.UTC(2025, 10, 14)) }));
+ * console.log(back); // { name: "Ada", tags: [ "x" ], at: 2025-11-14T00:00:00.000Z }
+ * ```
+ *
+ * @module
+ */
+export type { Serializer } from "./types.ts";
+export { CalendarDate, deserialize, serialize, StdSerializer, TimeOfDay } from "./std.ts";
+export { JsonSerializer } from "./json.ts";

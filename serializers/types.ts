@@ -1,0 +1,39 @@
+/**
+ * The serializer contract: how a cached value becomes bytes and back.
+ *
+ * @example A custom serializer (UTF-8 strings only)
+ * ```ts
+ * import type { Serializer } from "@cachekit/core/serializers";
+ *
+ * const text: Serializer = {
+ *   name: "text",
+ *   code: "o",
+ *   format: "json",
+ *   serialize: (v) => new TextEncoder().encode(JSON.stringify(String(v))),
+ *   deserialize: (b) => JSON.parse(new TextDecoder().decode(b)),
+ * };
+ * console.log(text.deserialize(text.serialize("hi"))); // hi
+ * ```
+ *
+ * @module
+ */
+
+/**
+ * Turns values into bytes and back. Implementations throw `SerializationError` for values they
+ * cannot represent and for bytes they cannot decode (never another error type).
+ */
+export interface Serializer {
+  /** Serializer name as configured (`"std"`, `"json"`, or a custom name). */
+  readonly name: string;
+  /**
+   * One-character serializer code written at the end of the cache key: `"s"` standard MessagePack,
+   * `"o"` JSON (the protocol also defines `"a"` auto and `"w"` Arrow).
+   */
+  readonly code: string;
+  /** Format tag stored in the envelope and metadata, e.g. `"msgpack"` or `"json"`. */
+  readonly format: string;
+  /** Encode a value. */
+  serialize(value: unknown): Uint8Array;
+  /** Decode bytes produced by `serialize` (or by a compatible SDK). */
+  deserialize(bytes: Uint8Array): unknown;
+}
