@@ -29,9 +29,26 @@
  * @module
  */
 
-import { getLogger, type Logger } from "@logtape/logtape";
+import { getLogger } from "@logtape/logtape";
 
-export type { Logger } from "@logtape/logtape";
+/**
+ * The part of a LogTape `Logger` cachekit uses (LogTape's `Logger` satisfies it). Use
+ * `getLogger(["cachekit", …])` from LogTape directly for the full interface.
+ */
+export interface CacheLogger {
+  /** The logger's category, e.g. `["cachekit", "reliability"]`. */
+  readonly category: readonly string[];
+  /** Log at debug level; `{name}` placeholders are filled from `properties`. */
+  debug(message: string, properties?: Record<string, unknown>): void;
+  /** Log at info level. */
+  info(message: string, properties?: Record<string, unknown>): void;
+  /** Log at warning level. */
+  warn(message: string, properties?: Record<string, unknown>): void;
+  /** Log at error level. */
+  error(message: string, properties?: Record<string, unknown>): void;
+  /** A child logger whose records carry `properties`. */
+  with(properties: Record<string, unknown>): CacheLogger;
+}
 
 /** The root LogTape category of every cachekit logger. */
 export const LOG_CATEGORY: readonly ["cachekit"] = ["cachekit"] as const;
@@ -50,7 +67,7 @@ export const LOG_CATEGORY: readonly ["cachekit"] = ["cachekit"] as const;
  * @param subcategories Categories below `"cachekit"`.
  * @returns The (cached) LogTape logger.
  */
-export function getCacheLogger(...subcategories: string[]): Logger {
+export function getCacheLogger(...subcategories: string[]): CacheLogger {
   return getLogger([...LOG_CATEGORY, ...subcategories]);
 }
 
@@ -83,6 +100,9 @@ export function newCorrelationId(): string {
  * @param correlationId The id to attach; `undefined` or `""` returns `logger` itself.
  * @returns A logger carrying the id.
  */
-export function withCorrelationId(logger: Logger, correlationId: string | undefined): Logger {
+export function withCorrelationId(
+  logger: CacheLogger,
+  correlationId: string | undefined,
+): CacheLogger {
   return correlationId ? logger.with({ correlationId }) : logger;
 }

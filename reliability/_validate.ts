@@ -36,7 +36,7 @@ export function numOption(
 
 /** A function or `undefined`. */
 export function fnOption<T>(path: string, value: unknown): T | undefined {
-  if (value === undefined) return undefined;
+  if (value === undefined || value === null) return undefined;
   if (typeof value !== "function") throw new CacheConfigError(path, value, "a function");
   return value as T;
 }

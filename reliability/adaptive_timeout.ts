@@ -1,11 +1,11 @@
 /**
  * A per-operation timeout that follows observed latency, with the seed's defaults.
  *
- * Rule: `timeout = clamp(p95 × safetyFactor, minTimeout, maxTimeout)`, where p95 is the 95th
- * percentile (nearest rank: the `⌈0.95·n⌉`-th smallest) of the last `windowSize` (1000) recorded
+ * Rule: `timeout = clamp(p95 × safetyFactor, min, max)`, where p95 is the 95th
+ * percentile (nearest rank: the `⌈0.95·n⌉`-th smallest) of the last `window` (1000) recorded
  * durations. The safety factor is **1.5**, the Python library's 50 % buffer: a backend whose p95 is
  * 100 ms gets 150 ms; a backend at 1 ms gets the 0.1 s floor; nothing ever waits past 5 s. Until
- * `minSamples` (10, as in Python) durations are known the timeout is `initialTimeout` (1.0 s).
+ * `minSamples` (10, as in Python) durations are known the timeout is `initial` (1.0 s).
  *
  * The percentile is recomputed lazily (a quickselect over a copy of the window, O(n)) at most once
  * every `recomputeEvery` (32) recordings, so the per-operation cost is a ring-buffer write.
@@ -33,13 +33,13 @@ import { intOption, numOption } from "./_validate.ts";
 /** Options of {@linkcode AdaptiveTimeout}; times in seconds like the seed. */
 export interface AdaptiveTimeoutOptions {
   /** Timeout before `minSamples` durations are known. Default 1.0 s. */
-  initialTimeout?: number;
+  initial?: number;
   /** Lower bound. Default 0.1 s. */
-  minTimeout?: number;
+  min?: number;
   /** Upper bound: no operation waits longer. Default 5.0 s. */
-  maxTimeout?: number;
+  max?: number;
   /** How many recent durations are kept. Default 1000. */
-  windowSize?: number;
+  window?: number;
   /** Percentile of the window (0 < p ≤ 100). Default 95. */
   percentile?: number;
   /** Multiplier applied to the percentile. Default 1.5. */
@@ -60,10 +60,10 @@ export interface AdaptiveTimeoutSnapshot {
   samples: number;
   /** Bounds and parameters, seconds. */
   config: {
-    initialTimeout: number;
-    minTimeout: number;
-    maxTimeout: number;
-    windowSize: number;
+    initial: number;
+    min: number;
+    max: number;
+    window: number;
     percentile: number;
     safetyFactor: number;
   };
@@ -86,29 +86,31 @@ export class AdaptiveTimeout {
   #percentileMs: number | null = null;
 
   /**
+   * Create the object from its options (validated at once).
+   *
    * @param options Bounds and window; see {@linkcode AdaptiveTimeoutOptions}.
-   * @throws {CacheConfigError} on an invalid option (e.g. `minTimeout > maxTimeout`).
+   * @throws {CacheConfigError} on an invalid option (e.g. `min > max`).
    */
   constructor(options: AdaptiveTimeoutOptions = {}) {
     const p = "timeout.";
-    this.#minMs = numOption(p + "minTimeout", options.minTimeout, 0.1, 0, true) * 1000;
-    this.#maxMs = numOption(p + "maxTimeout", options.maxTimeout, 5.0, 0, true) * 1000;
+    this.#minMs = numOption(p + "min", options.min, 0.1, 0, true) * 1000;
+    this.#maxMs = numOption(p + "max", options.max, 5.0, 0, true) * 1000;
     if (this.#minMs > this.#maxMs) {
       throw new CacheConfigError(
-        p + "minTimeout",
+        p + "min",
         this.#minMs / 1000,
-        `a number <= maxTimeout (${this.#maxMs / 1000})`,
+        `a number <= max (${this.#maxMs / 1000})`,
       );
     }
-    this.#initialMs = numOption(p + "initialTimeout", options.initialTimeout, 1.0, 0, true) * 1000;
+    this.#initialMs = numOption(p + "initial", options.initial, 1.0, 0, true) * 1000;
     if (this.#initialMs < this.#minMs || this.#initialMs > this.#maxMs) {
       throw new CacheConfigError(
-        p + "initialTimeout",
+        p + "initial",
         this.#initialMs / 1000,
-        `a number within minTimeout..maxTimeout (${this.#minMs / 1000}..${this.#maxMs / 1000})`,
+        `a number within min..max (${this.#minMs / 1000}..${this.#maxMs / 1000})`,
       );
     }
-    const windowSize = intOption(p + "windowSize", options.windowSize, 1000, 1);
+    const windowSize = intOption(p + "window", options.window, 1000, 1);
     this.#percentile = numOption(p + "percentile", options.percentile, 95, 0, true);
     if (this.#percentile > 100) {
       throw new CacheConfigError(p + "percentile", this.#percentile, "a number in (0, 100]");
@@ -141,7 +143,7 @@ export class AdaptiveTimeout {
       : this.#sinceCompute + 1;
   }
 
-  /** Forget every recorded duration (back to `initialTimeout`). */
+  /** Forget every recorded duration (back to `initial`). */
   reset(): void {
     this.#next = 0;
     this.#count = 0;
@@ -158,10 +160,10 @@ export class AdaptiveTimeout {
       percentileMs: this.#percentileMs,
       samples: this.#count,
       config: {
-        initialTimeout: this.#initialMs / 1000,
-        minTimeout: this.#minMs / 1000,
-        maxTimeout: this.#maxMs / 1000,
-        windowSize: this.#window.length,
+        initial: this.#initialMs / 1000,
+        min: this.#minMs / 1000,
+        max: this.#maxMs / 1000,
+        window: this.#window.length,
         percentile: this.#percentile,
         safetyFactor: this.#factor,
       },

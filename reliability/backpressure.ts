@@ -72,6 +72,8 @@ export class BackpressureError extends BackendError {
   readonly reason: "queue full" | "wait timeout";
 
   /**
+   * Create the object from its options (validated at once).
+   *
    * @param backend Backend name.
    * @param operation The refused operation.
    * @param reason Why it was refused.
@@ -109,6 +111,8 @@ export class Backpressure {
   #rejectedTimeout = 0;
 
   /**
+   * Create the object from its options (validated at once).
+   *
    * @param options Limits; see {@linkcode BackpressureOptions}.
    * @throws {CacheConfigError} on an invalid option.
    */

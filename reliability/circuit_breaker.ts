@@ -88,7 +88,7 @@ export interface CircuitBreakerOptions {
   /** Seconds a failure is remembered while closed. Default 60. */
   failureWindow?: number;
   /** Errors that are not failures (they pass through and leave the state alone). */
-  excludedErrors?: (error: unknown) => boolean;
+  excludedErrors?: ((error: unknown) => boolean) | null;
   /** Called after every state change (exceptions thrown by it are ignored). */
   onStateChange?: (change: CircuitStateChange) => void;
   /** Name used in errors, logs and metrics. Default `"backend"`. */
@@ -149,6 +149,8 @@ export class CircuitOpenError extends BackendError {
   readonly retryInMs: number;
 
   /**
+   * Create the object from its options (validated at once).
+   *
    * @param backend Backend (breaker) name.
    * @param operation The refused operation.
    * @param retryInMs Milliseconds until probes are allowed.
@@ -189,6 +191,8 @@ export class CircuitBreaker {
   #timesOpened = 0;
 
   /**
+   * Create the object from its options (validated at once).
+   *
    * @param options Thresholds and callbacks; see {@linkcode CircuitBreakerOptions}.
    * @throws {CacheConfigError} on an invalid option.
    */

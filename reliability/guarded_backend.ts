@@ -1,0 +1,606 @@
+/**
+ * `GuardedBackend`: a {@linkcode Backend} decorator that puts a circuit breaker, an adaptive
+ * timeout and backpressure in front of any L2 backend, classifies its errors by
+ * `BackendError.kind`, and reports to metrics and logs. The engine wraps its L2 with it and treats
+ * every rejection as "skip L2": answer from L1 or the function.
+ *
+ * Per operation, in order:
+ * 1. **Circuit breaker** (`circuitBreaker`): while open the call fails at once with
+ *    {@linkcode CircuitOpenError} (kind `transient`, message "circuit open"): no waiting on a dead
+ *    server.
+ * 2. **Backpressure** (`backpressure`): at most `maxConcurrent` operations run at once; others
+ *    wait up to `waitTimeout` in a bounded queue, then fail with {@linkcode BackpressureError}.
+ *    Neither refusal counts as a backend failure.
+ * 3. **Timeout** (`timeout`): the deadline is the adaptive timeout (or the caller's `timeoutMs`,
+ *    whichever is shorter). A backend advertising `capabilities.timeouts` gets it as
+ *    `OperationOptions.timeoutMs` (and the caller's `signal`) and is trusted to honour it; any other
+ *    backend is raced against one shared coarse timer (10 ms ticks: a deadline fires at most one
+ *    tick late, never early). A timeout is a `BackendError` of kind `timeout`.
+ * 4. **Classification** of a failure (anything not a `BackendError` becomes one of kind `unknown`,
+ *    with the original as `cause`):
+ *    - `timeout`, `transient`, `unknown`: count toward the breaker.
+ *    - `authentication`: counts toward the breaker (a backend refusing our credentials is unusable)
+ *      and is **loud**: logged at error level every time (the breaker bounds the rate) and
+ *      rethrown, so the engine can surface it at start-up.
+ *    - `permanent` (e.g. out of memory with `noeviction` on `set`, value too large): rethrown but
+ *      not counted: the server answered, so reads keep flowing.
+ *    - errors matched by `circuitBreaker.excludedErrors` (called with the classified
+ *      `BackendError`; the original is its `cause`): rethrown, not counted.
+ *    - a caller's own `signal` aborting: rethrown as kind `timeout`, not counted.
+ *
+ * Every feature is switched by its config key: omitted = on with the seed's defaults, `false` or
+ * `{ enabled: false }` = off. `healthCheck()` is forwarded unguarded (but bounded by the timeout
+ * maximum) so health probes see the backend even while the circuit is open.
+ *
+ * Capabilities are forwarded: `ttl` goes through the full guard; `prefix`, `tags` and `lock` go
+ * through the breaker and backpressure but not the adaptive timeout (bulk operations and lock
+ * waits legitimately take longer than a `GET`); `invalidation` is passed through as is. The
+ * guarded backend advertises `timeouts: true`.
+ *
+ * @example
+ * ```ts
+ * import type { Backend } from "../backends/types.ts";
+ * import { GuardedBackend } from "./guarded_backend.ts";
+ *
+ * const store = new Map<string, Uint8Array>();
+ * const inner: Backend = {
+ *   type: "tiny",
+ *   capabilities: {},
+ *   get: (k) => Promise.resolve(store.get(k) ?? null),
+ *   set: (k, v) => { store.set(k, v); return Promise.resolve(); },
+ *   delete: (k) => Promise.resolve(store.delete(k)),
+ *   exists: (k) => Promise.resolve(store.has(k)),
+ *   healthCheck: () => Promise.resolve({ healthy: true, latencyMs: 0, backendType: "tiny" }),
+ * };
+ * const l2 = new GuardedBackend(inner, { backpressure: { maxConcurrent: 50 }, timeout: false });
+ * await l2.set("k", new Uint8Array([1, 2]));
+ * console.log((await l2.get("k"))?.length, l2.circuitBreaker?.state); // 2 closed
+ * await l2.close();
+ * ```
+ *
+ * @module
+ */
+
+import type {
+  Backend,
+  BackendCapabilities,
+  BackendHealth,
+  LockCapability,
+  OperationOptions,
+  PrefixCapability,
+  TagCapability,
+  TtlCapability,
+} from "../backends/types.ts";
+import { BackendError } from "../errors.ts";
+import { type CacheLogger, getCacheLogger, withCorrelationId } from "../health/logging.ts";
+import type { CacheMetrics, CounterChild, HistogramChild } from "../health/metrics.ts";
+import {
+  AdaptiveTimeout,
+  type AdaptiveTimeoutOptions,
+  type AdaptiveTimeoutSnapshot,
+} from "./adaptive_timeout.ts";
+import {
+  Backpressure,
+  BackpressureError,
+  type BackpressureOptions,
+  type BackpressureSnapshot,
+} from "./backpressure.ts";
+import {
+  CIRCUIT_STATE_VALUE,
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitBreakerSnapshot,
+  CircuitOpenError,
+  type CircuitStateChange,
+} from "./circuit_breaker.ts";
+import { DeadlineSweeper } from "./_deadlines.ts";
+
+/** A feature's options plus `enabled` (default `true`). */
+export type Switchable<T> = T & { enabled?: boolean };
+
+/** Configuration of {@linkcode GuardedBackend}. Omitted feature = on with defaults. */
+export interface GuardedBackendConfig {
+  /** Circuit breaker options, or `false` to turn it off. */
+  circuitBreaker?: Switchable<CircuitBreakerOptions> | false;
+  /** Adaptive timeout options, or `false` to turn it off. */
+  timeout?: Switchable<AdaptiveTimeoutOptions> | false;
+  /** Backpressure options, or `false` to turn it off. */
+  backpressure?: Switchable<BackpressureOptions> | false;
+  /** Where to count operations, latency, errors and circuit state. Default: none. */
+  metrics?: CacheMetrics | null;
+  /** Millisecond clock (breaker, durations, deadlines); inject a fake one in tests. Default `performance.now`. */
+  clock?: () => number;
+  /** Granularity of the shared deadline timer, ms. Default 10. */
+  timerResolutionMs?: number;
+}
+
+/** Per-call options of a guarded operation: the backend's, plus a correlation id for logs. */
+export interface GuardedOperationOptions extends OperationOptions {
+  /** Carried by every log record this call produces. */
+  correlationId?: string;
+}
+
+/** Counts and feature snapshots of a {@linkcode GuardedBackend}, for health checks. */
+export interface GuardedBackendStats {
+  /** The inner backend's type. */
+  backend: string;
+  /** Breaker snapshot, `null` when off. */
+  circuitBreaker: CircuitBreakerSnapshot | null;
+  /** Adaptive timeout snapshot, `null` when off. */
+  timeout: AdaptiveTimeoutSnapshot | null;
+  /** Backpressure snapshot, `null` when off. */
+  backpressure: BackpressureSnapshot | null;
+  /** Operations that reached the backend and succeeded. */
+  successes: number;
+  /** Failures by kind (after classification). */
+  failures: Record<"transient" | "permanent" | "timeout" | "authentication" | "unknown", number>;
+  /** Calls refused by the open circuit. */
+  rejectedByCircuit: number;
+  /** Calls refused by backpressure. */
+  rejectedByBackpressure: number;
+}
+
+/** Rejection used when the caller's own signal aborts (not a backend failure). */
+class CallerAbortError extends BackendError {}
+
+function enabled<T extends object>(v: Switchable<T> | false | undefined): Switchable<T> | null {
+  if (v === false) return null;
+  if (v === undefined) return {} as Switchable<T>;
+  return v.enabled === false ? null : v;
+}
+
+function toBackendError(error: unknown, backend: string, operation: string): BackendError {
+  if (error instanceof BackendError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new BackendError(`${backend} ${operation} failed: ${message}`, {
+    kind: "unknown",
+    backend,
+    operation,
+    cause: error,
+  });
+}
+
+type Invoke<T> = (opts: OperationOptions | undefined) => Promise<T>;
+
+/** The guarding decorator. See the module documentation. */
+export class GuardedBackend implements Backend, AsyncDisposable {
+  /** The wrapped backend. */
+  readonly inner: Backend;
+  /** The inner backend's type. */
+  readonly type: string;
+  /** The inner backend's capabilities, guarded, plus `timeouts: true`. */
+  readonly capabilities: BackendCapabilities;
+  /** The breaker, `null` when off. */
+  readonly circuitBreaker: CircuitBreaker | null;
+  /** The adaptive timeout, `null` when off. */
+  readonly adaptiveTimeout: AdaptiveTimeout | null;
+  /** The concurrency bound, `null` when off. */
+  readonly backpressure: Backpressure | null;
+
+  readonly #clock: () => number;
+  readonly #sweeper: DeadlineSweeper;
+  readonly #innerTimeouts: boolean;
+  readonly #metrics: CacheMetrics | null;
+  readonly #log: CacheLogger = getCacheLogger("reliability", "guard");
+  readonly #series = new Map<string, CounterChild>();
+  readonly #durations = new Map<string, HistogramChild>();
+  readonly #maxWaitMs: number;
+  #successes = 0;
+  #failures = { transient: 0, permanent: 0, timeout: 0, authentication: 0, unknown: 0 };
+  #rejectedByCircuit = 0;
+  #rejectedByBackpressure = 0;
+  #closed = false;
+
+  /**
+   * Create the object from its options (validated at once).
+   *
+   * @param inner The backend to guard.
+   * @param config Features and their options; see {@linkcode GuardedBackendConfig}.
+   * @throws {CacheConfigError} on an invalid option.
+   */
+  constructor(inner: Backend, config: GuardedBackendConfig = {}) {
+    this.inner = inner;
+    this.type = inner.type;
+    this.#clock = config.clock ?? (() => performance.now());
+    this.#metrics = config.metrics ?? null;
+    this.#innerTimeouts = inner.capabilities.timeouts === true;
+
+    const cb = enabled(config.circuitBreaker);
+    this.circuitBreaker = cb
+      ? new CircuitBreaker({ name: inner.type, clock: this.#clock, ...cb })
+      : null;
+    this.circuitBreaker?.onStateChange((c) => this.#onStateChange(c));
+    const to = enabled(config.timeout);
+    this.adaptiveTimeout = to ? new AdaptiveTimeout(to) : null;
+    this.#maxWaitMs = this.adaptiveTimeout
+      ? this.adaptiveTimeout.snapshot().config.max * 1000
+      : 5000;
+    const bp = enabled(config.backpressure);
+    this.backpressure = bp ? new Backpressure({ name: inner.type, ...bp }) : null;
+    this.#sweeper = new DeadlineSweeper(config.timerResolutionMs ?? 10, this.#clock);
+    this.#metrics?.setCircuitState(inner.type, CIRCUIT_STATE_VALUE.closed);
+
+    const caps = inner.capabilities;
+    const capabilities: BackendCapabilities = { timeouts: true };
+    if (caps.ttl) capabilities.ttl = this.#guardTtl(caps.ttl);
+    if (caps.prefix) capabilities.prefix = this.#guardPrefix(caps.prefix);
+    if (caps.tags) capabilities.tags = this.#guardTags(caps.tags);
+    if (caps.lock) capabilities.lock = this.#guardLock(caps.lock);
+    if (caps.invalidation) capabilities.invalidation = caps.invalidation;
+    this.capabilities = capabilities;
+  }
+
+  /** Guarded `get`. */
+  get(key: string, opts?: GuardedOperationOptions): Promise<Uint8Array | null> {
+    return this.#run("get", (o) => this.inner.get(key, o), opts, true);
+  }
+
+  /** Guarded `set`. */
+  set(
+    key: string,
+    value: Uint8Array,
+    ttlSeconds?: number | null,
+    opts?: GuardedOperationOptions,
+  ): Promise<void> {
+    return this.#run("set", (o) => this.inner.set(key, value, ttlSeconds, o), opts, true);
+  }
+
+  /** Guarded `delete`. */
+  delete(key: string, opts?: GuardedOperationOptions): Promise<boolean> {
+    return this.#run("delete", (o) => this.inner.delete(key, o), opts, true);
+  }
+
+  /** Guarded `exists`. */
+  exists(key: string, opts?: GuardedOperationOptions): Promise<boolean> {
+    return this.#run("exists", (o) => this.inner.exists(key, o), opts, true);
+  }
+
+  /**
+   * The inner backend's health check, not gated by the breaker (so it sees recovery), bounded by
+   * the timeout maximum (a probe that does not answer in time reports `healthy: false`).
+   */
+  healthCheck(): Promise<BackendHealth> {
+    const start = this.#clock();
+    let probe: Promise<BackendHealth>;
+    try {
+      probe = this.inner.healthCheck();
+    } catch (e) {
+      probe = Promise.reject(e);
+    }
+    const timeoutMs = this.#maxWaitMs;
+    return new Promise<BackendHealth>((resolve) => {
+      const entry = {
+        deadline: start + timeoutMs,
+        done: false,
+        expire: () =>
+          resolve({
+            healthy: false,
+            latencyMs: this.#clock() - start,
+            backendType: this.type,
+            details: { error: `health check timed out after ${timeoutMs} ms` },
+          }),
+      };
+      this.#sweeper.add(entry);
+      probe.then((h) => {
+        if (entry.done) return;
+        entry.done = true;
+        resolve(h);
+      }, (e) => {
+        if (entry.done) return;
+        entry.done = true;
+        resolve({
+          healthy: false,
+          latencyMs: this.#clock() - start,
+          backendType: this.type,
+          details: { error: e instanceof Error ? e.message : String(e) },
+        });
+      });
+    });
+  }
+
+  /** Counts and snapshots for health checks and `cacheInfo()`. */
+  stats(): GuardedBackendStats {
+    return {
+      backend: this.type,
+      circuitBreaker: this.circuitBreaker?.snapshot() ?? null,
+      timeout: this.adaptiveTimeout?.snapshot() ?? null,
+      backpressure: this.backpressure?.snapshot() ?? null,
+      successes: this.#successes,
+      failures: { ...this.#failures },
+      rejectedByCircuit: this.#rejectedByCircuit,
+      rejectedByBackpressure: this.#rejectedByBackpressure,
+    };
+  }
+
+  /** Stop the deadline timer and close the inner backend. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#sweeper.close();
+    await this.inner.close?.();
+  }
+
+  /** Same as {@linkcode close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---- the guard -------------------------------------------------------------------------------
+
+  #run<T>(
+    operation: string,
+    invoke: Invoke<T>,
+    opts: GuardedOperationOptions | undefined,
+    useTimeout: boolean,
+  ): Promise<T> {
+    const cb = this.circuitBreaker;
+    if (cb !== null && !cb.tryAcquire()) {
+      this.#rejectedByCircuit++;
+      this.#count(operation, "rejected");
+      return Promise.reject(new CircuitOpenError(this.type, operation, cb.retryInMs()));
+    }
+    const bp = this.backpressure;
+    if (bp !== null && !bp.tryAcquire()) {
+      return bp.acquire(operation).then(
+        () => this.#attempt(operation, invoke, opts, useTimeout),
+        (error: unknown) => {
+          cb?.recordIgnored();
+          this.#rejectedByBackpressure++;
+          this.#count(operation, "rejected");
+          throw error;
+        },
+      );
+    }
+    return this.#attempt(operation, invoke, opts, useTimeout);
+  }
+
+  #attempt<T>(
+    operation: string,
+    invoke: Invoke<T>,
+    opts: GuardedOperationOptions | undefined,
+    useTimeout: boolean,
+  ): Promise<T> {
+    const start = this.#clock();
+    const at = useTimeout ? this.adaptiveTimeout : null;
+    let timeoutMs = at !== null ? at.timeoutMs : Infinity;
+    const callerTimeout = opts?.timeoutMs;
+    if (callerTimeout !== undefined && callerTimeout >= 0 && callerTimeout < timeoutMs) {
+      timeoutMs = callerTimeout;
+    }
+    const signal = opts?.signal;
+    let p: Promise<T>;
+    if (timeoutMs === Infinity && signal === undefined) {
+      p = this.#invoke(invoke, undefined);
+    } else if (this.#innerTimeouts) {
+      const o: OperationOptions = {};
+      if (timeoutMs !== Infinity) o.timeoutMs = timeoutMs;
+      if (signal !== undefined) o.signal = signal;
+      p = this.#invoke(invoke, o);
+    } else {
+      p = this.#race(operation, this.#invoke(invoke, undefined), start, timeoutMs, signal);
+    }
+    return p.then(
+      (value) => {
+        this.#settle(operation, start, at, null, timeoutMs, opts);
+        return value;
+      },
+      (error: unknown) => {
+        throw this.#settle(operation, start, at, error, timeoutMs, opts);
+      },
+    );
+  }
+
+  #invoke<T>(invoke: Invoke<T>, o: OperationOptions | undefined): Promise<T> {
+    try {
+      return invoke(o);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #race<T>(
+    operation: string,
+    p: Promise<T>,
+    start: number,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry = {
+        deadline: start + timeoutMs,
+        done: false,
+        expire: () => {
+          cleanup();
+          reject(
+            new BackendError(
+              `${this.type} ${operation} timed out after ${Math.round(timeoutMs)} ms`,
+              { kind: "timeout", backend: this.type, operation },
+            ),
+          );
+        },
+      };
+      let onAbort: (() => void) | undefined;
+      const cleanup = () => {
+        if (onAbort) signal!.removeEventListener("abort", onAbort);
+      };
+      if (signal !== undefined) {
+        onAbort = () => {
+          if (entry.done) return;
+          entry.done = true;
+          cleanup();
+          reject(
+            new CallerAbortError(`${this.type} ${operation} aborted by the caller`, {
+              kind: "timeout",
+              backend: this.type,
+              operation,
+              cause: signal.reason,
+            }),
+          );
+        };
+        if (signal.aborted) {
+          onAbort();
+          p.catch(() => {});
+          return;
+        }
+        signal.addEventListener("abort", onAbort, { once: true });
+      }
+      if (timeoutMs !== Infinity) this.#sweeper.add(entry);
+      p.then((value) => {
+        if (entry.done) return;
+        entry.done = true;
+        cleanup();
+        resolve(value);
+      }, (error: unknown) => {
+        if (entry.done) return;
+        entry.done = true;
+        cleanup();
+        reject(error);
+      });
+    });
+  }
+
+  /** Book-keeping after an attempt; returns the classified error to rethrow (or `null`). */
+  #settle(
+    operation: string,
+    start: number,
+    at: AdaptiveTimeout | null,
+    error: unknown,
+    timeoutMs: number,
+    opts: GuardedOperationOptions | undefined,
+  ): BackendError | null {
+    this.backpressure?.release();
+    const duration = this.#clock() - start;
+    const cb = this.circuitBreaker;
+    if (error === null) {
+      this.#successes++;
+      cb?.recordSuccess();
+      at?.record(duration);
+      if (this.#metrics !== null) this.#observe(operation, "success", duration);
+      return null;
+    }
+    const err = toBackendError(error, this.type, operation);
+    this.#failures[err.kind]++;
+    if (err instanceof CallerAbortError) {
+      cb?.recordIgnored();
+    } else if (err.kind === "permanent") {
+      cb?.recordIgnored();
+    } else {
+      cb?.recordFailure(err); // excludedErrors is applied inside
+    }
+    if (err.kind === "timeout" && !(err instanceof CallerAbortError)) {
+      at?.record(Math.max(duration, timeoutMs === Infinity ? duration : timeoutMs));
+    }
+    if (this.#metrics !== null) {
+      this.#observe(operation, "error", duration);
+      this.#metrics.recordError(operation, this.type, err.kind);
+    }
+    if (err.kind === "authentication") {
+      withCorrelationId(this.#log, opts?.correlationId).error(
+        "{backend} refused our credentials on {operation}: {message}. Fix the backend " +
+          "credentials (password, ACL user, TLS); cache calls skip L2 meanwhile.",
+        { backend: this.type, operation, message: err.message, error: err },
+      );
+    } else {
+      withCorrelationId(this.#log, opts?.correlationId).debug(
+        "{backend} {operation} failed ({kind}) after {durationMs} ms: {message}",
+        {
+          backend: this.type,
+          operation,
+          kind: err.kind,
+          durationMs: Math.round(duration),
+          message: err.message,
+        },
+      );
+    }
+    return err;
+  }
+
+  #count(operation: string, status: string): void {
+    const m = this.#metrics;
+    if (m === null) return;
+    const k = operation + "\u0000" + status;
+    let c = this.#series.get(k);
+    if (c === undefined) {
+      c = m.backendOperations.labels({ operation, backend: this.type, status });
+      this.#series.set(k, c);
+    }
+    c.inc();
+  }
+
+  #observe(operation: string, status: string, durationMs: number): void {
+    this.#count(operation, status);
+    let h = this.#durations.get(operation);
+    if (h === undefined) {
+      h = this.#metrics!.backendDuration.labels({ operation, backend: this.type });
+      this.#durations.set(operation, h);
+    }
+    h.observe(durationMs / 1000);
+  }
+
+  #onStateChange(change: CircuitStateChange): void {
+    this.#metrics?.setCircuitState(this.type, CIRCUIT_STATE_VALUE[change.to]);
+    const props = {
+      backend: this.type,
+      from: change.from,
+      to: change.to,
+      reason: change.reason,
+      error: change.error instanceof Error ? change.error.message : undefined,
+    };
+    if (change.to === "open") {
+      this.#log.warn(
+        "circuit for {backend} opened ({reason}); L2 is skipped until it recovers",
+        props,
+      );
+    } else {
+      this.#log.info("circuit for {backend}: {from} → {to} ({reason})", props);
+    }
+  }
+
+  // ---- capabilities ----------------------------------------------------------------------------
+
+  #guardTtl(ttl: TtlCapability): TtlCapability {
+    return {
+      ttl: (key, opts) => this.#run("ttl", (o) => ttl.ttl(key, o), opts, true),
+      expire: (key, seconds, opts) =>
+        this.#run("expire", (o) => ttl.expire(key, seconds, o), opts, true),
+    };
+  }
+
+  #guardPrefix(prefix: PrefixCapability): PrefixCapability {
+    return {
+      deleteByPrefix: (p, opts) =>
+        this.#run("deleteByPrefix", (o) => prefix.deleteByPrefix(p, o), opts, false),
+    };
+  }
+
+  #guardTags(tags: TagCapability): TagCapability {
+    return {
+      addTags: (key, t, ttl) =>
+        this.#run("addTags", () => tags.addTags(key, t, ttl), undefined, false),
+      invalidateTags: (t) =>
+        this.#run("invalidateTags", () => tags.invalidateTags(t), undefined, false),
+    };
+  }
+
+  #guardLock(lock: LockCapability): LockCapability {
+    return {
+      acquire: (key, opts) => this.#run("lock", () => lock.acquire(key, opts), undefined, false),
+    };
+  }
+}
+
+/**
+ * Whether `error` means "L2 was skipped without being tried" (open circuit or backpressure), as
+ * opposed to a failure of the backend itself.
+ *
+ * @example
+ * ```ts
+ * import { isSkipL2Error } from "./guarded_backend.ts";
+ * import { CircuitOpenError } from "./circuit_breaker.ts";
+ * console.log(isSkipL2Error(new CircuitOpenError("redis", "get", 10))); // true
+ * console.log(isSkipL2Error(new Error("boom"))); // false
+ * ```
+ */
+export function isSkipL2Error(error: unknown): boolean {
+  return error instanceof CircuitOpenError || error instanceof BackpressureError;
+}
