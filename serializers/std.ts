@@ -455,9 +455,8 @@ export function serialize(value: unknown): Uint8Array {
     });
   }
   // msgpackr returns a Buffer view into a shared slab: copy small results so they own their memory.
-  return out.buffer.byteLength > 2 * out.byteLength
-    ? Uint8Array.prototype.slice.call(out)
-    : new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  const view = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  return out.buffer.byteLength > 2 * out.byteLength ? view.slice() : view;
 }
 
 // ---------------------------------------------------------------------------------------------
