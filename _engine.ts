@@ -1,0 +1,1065 @@
+/**
+ * The cache engine behind `cache()` and `@cached`: L1 lookup, single flight, the L2 read/write
+ * path (keys, wire document, envelope, encryption), stampede locks, invalidation and statistics.
+ *
+ * Internal: the public surface is `cache.ts`, `decorator.ts` and the wrapper's methods.
+ *
+ * @module
+ */
+import type { Backend, InvalidationEvent, OperationOptions } from "./backends/types.ts";
+import type { ResolvedConfig } from "./config/options.ts";
+import type { Serializer } from "./serializers/types.ts";
+import { CacheConfigError, CacheKeyError, CacheKitError, SerializationError } from "./errors.ts";
+import {
+  cacheKey,
+  decodeInteropValue,
+  encodeInteropValue,
+  interopKey,
+  type SerializerName,
+} from "./protocol/keys.ts";
+import { decodeEnvelope, encodeEnvelope } from "./protocol/envelope.ts";
+import { TenantCipher } from "./protocol/encryption.ts";
+import { L1Cache, type L1Entry } from "./l1.ts";
+import { decodeWire, encodeWire, WireFormatError } from "./wire.ts";
+import { type ArgKey, argKey } from "./_engine_argkey.ts";
+import { currentTenant, quoteTenant, tenantContextUsed } from "./tenant.ts";
+import { getCacheLogger } from "./health/logging.ts";
+import type { HealthStatus } from "./health/health_checker.ts";
+import { guard, resolveBackend } from "./_engine_backend.ts";
+import { resolveSerializer } from "./_engine_serializer.ts";
+
+const log = getCacheLogger("engine");
+
+/** Statistics of one cached function (the seed's `CacheInfo`, camelCase). */
+export interface CacheInfo {
+  /** Calls answered from a cache (L1 + L2). */
+  hits: number;
+  /** Calls that ran the function. */
+  misses: number;
+  /** Hits answered by the in-process L1. */
+  l1Hits: number;
+  /** Hits answered by the L2 backend. */
+  l2Hits: number;
+  /** Failed L2 operations (degraded to the function or L1). */
+  l2Errors: number;
+  /** Mean latency of L2 reads, milliseconds (0 before the first). */
+  l2AvgLatencyMs: number;
+  /** L1 entries. */
+  size: number;
+  /** L1 bytes counted against `l1.maxBytes`. */
+  bytes: number;
+  /** `l1.maxEntries` (0 when L1 is off). */
+  maxSize: number;
+  /** `l1.maxBytes` (0 when L1 is off). */
+  maxBytes: number;
+  /** Time of the last call, ms since the epoch, or `null`. */
+  lastOperationAt: number | null;
+}
+
+/** Health of one cached function. */
+export interface FunctionHealth {
+  /** `healthy`; `degraded` (L2 failing, answers from L1/function); `unhealthy` (L2 down). */
+  status: HealthStatus;
+  /** The function identity. */
+  identity: string;
+  /** Backend type, or `null` for L1 only. */
+  backend: string | null;
+  /** L1 state. */
+  l1: { enabled: boolean; entries: number; bytes: number; maxBytes: number; maxEntries: number };
+  /** Consecutive failed L2 operations. */
+  consecutiveErrors: number;
+  /** Message of the last L2 error, or `null`. */
+  lastError: string | null;
+  /** Round trip of the last backend health probe, ms (from `checkHealth()`), or `null`. */
+  latencyMs: number | null;
+  /** Backend details from the last probe. */
+  details?: Record<string, unknown>;
+}
+
+/** How an engine is set up. */
+export interface EngineSpec {
+  /** The wrapped function. */
+  // deno-lint-ignore no-explicit-any
+  fn: (...args: any[]) => unknown;
+  /** Resolved configuration. */
+  config: ResolvedConfig;
+  /** Function identity (`func:` segment). */
+  identity: string;
+  /** Method decorator: key part taken from the instance. */
+  instanceKey?: ((self: unknown) => string) | null;
+}
+
+interface KeyCtx {
+  l1Key: ArgKey;
+  protoKey: string;
+  backendKey: string;
+  tenant: string | null;
+  tags: readonly string[] | null;
+}
+
+interface L2Hit {
+  value: unknown;
+  payload: Uint8Array | null;
+}
+
+type Sealed = { protoKey: string; tenant: string };
+
+const SERIALIZER_NAMES: Record<string, SerializerName> = {
+  s: "std",
+  a: "auto",
+  o: "orjson",
+  w: "arrow",
+};
+const MAX_TRACKED_KEYS = 100_000;
+
+const engines = new Set<WeakRef<Engine>>();
+const seenTenants = new Set<string>(["default"]);
+
+/** Live engines (for module-level invalidation). */
+export function liveEngines(): Engine[] {
+  const out: Engine[] = [];
+  for (const ref of engines) {
+    const e = ref.deref();
+    if (e === undefined) engines.delete(ref);
+    else out.push(e);
+  }
+  return out;
+}
+
+function isPrimitive(v: unknown): boolean {
+  return v === null || (typeof v !== "object" && typeof v !== "function");
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && typeof v === "object" &&
+    typeof (v as { then?: unknown }).then === "function";
+}
+
+function errMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** One cached function's state. */
+export class Engine {
+  readonly fn: (...args: unknown[]) => unknown;
+  readonly config: ResolvedConfig;
+  readonly identity: string;
+  readonly instanceKey: ((self: unknown) => string) | null;
+  readonly l1: L1Cache | null;
+  readonly serializer: Serializer;
+  readonly stats = {
+    hits: 0,
+    misses: 0,
+    l1Hits: 0,
+    l2Hits: 0,
+    l2Errors: 0,
+    l2Reads: 0,
+    l2ReadMs: 0,
+    last: null as number | null,
+  };
+  /** Whether the wrapper returns promises (L2 configured, or the function is asynchronous). */
+  returnsPromise: boolean;
+  readonly collectStats: boolean;
+  readonly inflight: Map<ArgKey, Promise<unknown>> = new Map();
+  /** Bumped by every invalidation: a computation that started before one does not store. */
+  epoch = 0;
+  readonly l1TtlMs: number;
+  readonly swrMs: number;
+  readonly tenantAware: boolean;
+  readonly #keyPrefix: string;
+  readonly #serializerName: SerializerName;
+  readonly #acceptNames: Set<string>;
+  readonly #cipher: TenantCipher | null;
+  #backend: Backend | null | undefined;
+  #backendPromise: Promise<Backend | null> | null = null;
+  #unsubscribe: Promise<() => Promise<void>> | null = null;
+  readonly #byBackendKey = new Map<string, ArgKey>();
+  readonly #tracked = new Set<string>();
+  readonly #tagIndex = new Map<string, Set<string>>();
+  #consecutiveErrors = 0;
+  #lastError: string | null = null;
+  #lastProbe: { latencyMs: number; details?: Record<string, unknown> } | null = null;
+
+  constructor(spec: EngineSpec) {
+    const c = spec.config;
+    this.fn = spec.fn as (...args: unknown[]) => unknown;
+    this.config = c;
+    this.identity = spec.identity;
+    this.instanceKey = spec.instanceKey ?? null;
+    this.collectStats = c.monitoring.collectStats;
+    this.serializer = resolveSerializer(c.serializer);
+    const name = SERIALIZER_NAMES[this.serializer.code];
+    if (name === undefined) {
+      throw new CacheConfigError(
+        "serializer.code",
+        this.serializer.code,
+        `one of the protocol's serializer codes (${Object.keys(SERIALIZER_NAMES).join(", ")})`,
+      );
+    }
+    this.#serializerName = name;
+    // cachekit-py 0.3.0 writes "default" for its MessagePack serializer and refuses other names.
+    const wireName = this.serializer.name === "std" ? "default" : this.serializer.name;
+    this.#acceptNames = new Set([wireName, this.serializer.name]);
+    this.l1 = c.l1.enabled
+      ? new L1Cache({ maxBytes: c.l1.maxBytes, maxEntries: c.l1.maxEntries })
+      : null;
+    this.#backend = c.backend === "default"
+      ? undefined
+      : c.backend === null
+      ? null
+      : guard(c.backend, c);
+    this.returnsPromise = c.backend !== null ||
+      (spec.fn as { constructor?: { name?: string } }).constructor?.name === "AsyncFunction";
+    const ttl = c.ttl;
+    // L1 entries expire `expiryBuffer` s before the L2 TTL (never below half of it); L1 only: the TTL.
+    const l1Ttl = ttl === null
+      ? c.l1.defaultTtl
+      : c.backend === null
+      ? ttl
+      : Math.max(ttl - c.l1.expiryBuffer, ttl / 2);
+    this.l1TtlMs = l1Ttl * 1000;
+    this.swrMs = c.l1.swrEnabled ? this.l1TtlMs * c.l1.swrThreshold : Infinity;
+    this.tenantAware = c.encryption.enabled || typeof c.encryption.tenant === "function" ||
+      typeof c.encryption.tenant === "string";
+    const ns = c.namespace;
+    this.#keyPrefix = c.interop
+      ? `${c.interop.namespace}:${c.interop.operation}:`
+      : (ns ? `ns:${ns}:func:` : "func:") + this.identity + ":args:";
+    this.#cipher = c.encryption.enabled
+      ? (() => {
+        if (!c.encryption.masterKey) {
+          throw new CacheConfigError(
+            "encryption.masterKey",
+            undefined,
+            "a master key (hex, >= 32 bytes) in the options or CACHEKIT_MASTER_KEY",
+          );
+        }
+        return new TenantCipher({
+          masterKey: c.encryption.masterKey.slice(),
+          previousKeys: c.encryption.previousKeys.map((k) => k.slice()),
+        });
+      })()
+      : null;
+    engines.add(new WeakRef(this));
+  }
+
+  // ------------------------------------------------------------------ keys
+
+  /** The tenant of a call: option (fixed or function), `withTenant` context, or `null` (= default). */
+  tenantOf(args: unknown[]): string | null {
+    const t = this.config.encryption.tenant;
+    if (typeof t === "string") return t;
+    if (typeof t === "function") {
+      const v = (t as (...a: unknown[]) => unknown)(...args);
+      if (typeof v !== "string" || v === "") {
+        throw new CacheConfigError(
+          "encryption.tenant",
+          v,
+          "a function returning a non-empty tenant id",
+        );
+      }
+      return v;
+    }
+    const ctx = tenantContextUsed() ? currentTenant() : undefined;
+    if (ctx !== undefined) return ctx;
+    if (this.config.encryption.enabled && !this.config.encryption.singleTenant) {
+      throw new CacheKitError(
+        `${this.identity}: no tenant for this call; run it inside withTenant(id, fn), set ` +
+          "encryption.tenant, or set encryption.singleTenant",
+        "CACHE_TENANT",
+      );
+    }
+    return null;
+  }
+
+  /** The cheap L1 key (without tenant), or `undefined` when the protocol key is needed. */
+  fastKey(self: unknown, args: unknown[]): ArgKey | undefined {
+    const kf = this.config.key;
+    if (kf !== null) return "k" + (kf as (...a: unknown[]) => string)(...args);
+    if (this.instanceKey !== null) return argKey([this.instanceKey(self), ...args]);
+    return argKey(args);
+  }
+
+  /** Full key context of a call. */
+  keys(self: unknown, args: unknown[], fast: ArgKey | undefined, tenant: string | null): KeyCtx {
+    const c = this.config;
+    const keyArgs = this.instanceKey !== null ? [this.instanceKey(self), ...args] : args;
+    let protoKey: string;
+    if (c.interop) {
+      protoKey = interopKey(c.interop.namespace, c.interop.operation, keyArgs);
+    } else if (c.key !== null) {
+      const custom = (c.key as (...a: unknown[]) => string)(...args);
+      if (typeof custom !== "string") {
+        throw new CacheKeyError(
+          "key()",
+          `the key function returned ${typeof custom}, not a string`,
+        );
+      }
+      protoKey = this.#keyPrefix + custom;
+    } else {
+      protoKey = cacheKey({
+        namespace: c.namespace,
+        func: this.identity,
+        args: keyArgs,
+        kwargs: {},
+        integrityChecking: c.integrityChecking,
+        serializer: this.#serializerName,
+      });
+    }
+    if (tenant !== null) seenTenants.add(tenant);
+    const backendKey = c.interop ? protoKey : `t:${quoteTenant(tenant ?? "default")}:${protoKey}`;
+    let l1Key: ArgKey = fast ?? "p" + protoKey;
+    if (tenant !== null) l1Key = quoteTenant(tenant) + "\u0000" + l1Key;
+    const tags = c.tags ? (c.tags as (...a: unknown[]) => readonly string[])(...args) : null;
+    return { l1Key, protoKey, backendKey, tenant, tags };
+  }
+
+  // ------------------------------------------------------------------ L1
+
+  /** Read an L1 entry's value (hit path of the wrapper). */
+  entryValue(e: L1Entry): unknown {
+    if (e.bytes === null) return e.value;
+    const sealed = e.sealed as Sealed | null;
+    if (sealed !== null) return this.decodeStored(e.bytes, sealed.protoKey, sealed.tenant);
+    return this.decodePayload(e.bytes);
+  }
+
+  decodePayload(bytes: Uint8Array): unknown {
+    return this.config.interop ? decodeInteropValue(bytes) : this.serializer.deserialize(bytes);
+  }
+
+  #storeL1(
+    ctx: KeyCtx,
+    value: unknown,
+    payload: Uint8Array | null,
+    stored: Uint8Array | null,
+  ): void {
+    const l1 = this.l1;
+    if (l1 === null) return;
+    let entry: L1Entry;
+    if (this.#cipher !== null && stored !== null) {
+      // Secure: L1 holds the encrypted document, decrypted on every hit.
+      entry = L1Cache.entry(undefined, stored, 0, this.l1TtlMs, this.#swrDelay());
+      entry.sealed = { protoKey: ctx.protoKey, tenant: ctx.tenant ?? "default" } satisfies Sealed;
+    } else if (this.config.l1.storeReferences || isPrimitive(value)) {
+      const size = payload?.byteLength ?? (typeof value === "string" ? 2 * value.length : 16);
+      entry = L1Cache.entry(value, null, size, this.l1TtlMs, this.#swrDelay());
+    } else if (payload !== null) {
+      entry = L1Cache.entry(undefined, payload, 0, this.l1TtlMs, this.#swrDelay());
+    } else return;
+    entry.backendKey = ctx.backendKey;
+    entry.tags = ctx.tags;
+    if (l1.set(ctx.l1Key, entry)) {
+      this.#byBackendKey.set(ctx.backendKey, ctx.l1Key);
+      if (this.#byBackendKey.size > 2 * l1.size + 1024) this.#rebuildIndex();
+    }
+  }
+
+  #swrDelay(): number {
+    if (this.swrMs === Infinity) return Infinity;
+    const j = this.config.l1.swrJitter;
+    return this.swrMs * (1 + (Math.random() * 2 - 1) * j);
+  }
+
+  #rebuildIndex(): void {
+    this.#byBackendKey.clear();
+    if (this.l1 === null) return;
+    for (const [k, e] of this.l1.map) {
+      if (e.backendKey !== null) this.#byBackendKey.set(e.backendKey, k as ArgKey);
+    }
+  }
+
+  // ------------------------------------------------------------------ backend
+
+  /** The L2 backend (created lazily for `"default"`), or `null`. */
+  backend(): Backend | null | Promise<Backend | null> {
+    if (this.#backend !== undefined) return this.#backend;
+    return this.#backendPromise ??= resolveBackend(this.config).then((b) => {
+      this.#backend = b;
+      this.#subscribe(b);
+      return b;
+    }, (e) => {
+      this.#backendPromise = null;
+      this.#fail("create", e);
+      return null;
+    });
+  }
+
+  async backendAsync(): Promise<Backend | null> {
+    const b = this.backend();
+    if (b === null || !(b instanceof Promise)) {
+      if (b !== null && this.#unsubscribe === null) this.#subscribe(b);
+      return b;
+    }
+    return await b;
+  }
+
+  #subscribe(b: Backend | null): void {
+    if (b === null || this.#unsubscribe !== null || !this.config.l1.invalidation) return;
+    const bus = b.capabilities.invalidation;
+    if (!bus || this.l1 === null) return;
+    const ref = new WeakRef(this);
+    this.#unsubscribe = bus.subscribe((ev) => ref.deref()?.onRemoteEvent(ev));
+    this.#unsubscribe.catch((e) =>
+      log.warn("invalidation subscribe failed: {error}", { error: e })
+    );
+  }
+
+  #opts(): OperationOptions | undefined {
+    return undefined;
+  }
+
+  #fail(operation: string, e: unknown): void {
+    this.stats.l2Errors++;
+    this.#consecutiveErrors++;
+    this.#lastError = errMessage(e);
+    log.warn("{identity}: L2 {operation} failed, answering without it: {error}", {
+      identity: this.identity,
+      operation,
+      error: this.#lastError,
+    });
+  }
+
+  #ok(): void {
+    this.#consecutiveErrors = 0;
+  }
+
+  // ------------------------------------------------------------------ stored form
+
+  /** Encode a value for L2 (and the plain payload for L1). */
+  async encodeStored(
+    value: unknown,
+    ctx: KeyCtx,
+  ): Promise<{ payload: Uint8Array; stored: Uint8Array }> {
+    const c = this.config;
+    if (c.interop) {
+      const payload = encodeInteropValue(value === undefined ? null : value);
+      return { payload, stored: payload };
+    }
+    const undef = value === undefined;
+    const payload = this.serializer.serialize(undef ? null : value);
+    let data = c.integrityChecking
+      ? encodeEnvelope(payload, this.serializer.format, { protocol: c.envelopeProtocol })
+      : payload;
+    let encryption = null;
+    if (this.#cipher !== null) {
+      const tenant = ctx.tenant ?? "default";
+      const sealed = await this.#cipher.encryptFor(
+        tenant,
+        ctx.protoKey,
+        data,
+        this.serializer.format,
+        c.integrityChecking,
+      );
+      data = sealed.ciphertext;
+      encryption = { tenantId: tenant, keyFingerprint: sealed.fingerprint };
+    }
+    const stored = encodeWire({
+      data,
+      compressed: c.integrityChecking,
+      serializer: this.serializer.name === "std" ? "default" : this.serializer.name,
+      format: this.serializer.format,
+      encryption,
+      jsUndefined: undef,
+    });
+    return { payload, stored };
+  }
+
+  /** Decode bytes read from L2. Throws on anything unreadable (the caller treats it as a miss). */
+  decodeStored(bytes: Uint8Array, protoKey: string, tenant: string): unknown {
+    if (this.config.interop) return decodeInteropValue(bytes);
+    const doc = decodeWire(bytes);
+    if (!this.#acceptNames.has(doc.serializer)) {
+      throw new WireFormatError(
+        `written by serializer ${doc.serializer}, not ${this.serializer.name}`,
+      );
+    }
+    if (doc.format !== this.serializer.format) {
+      throw new WireFormatError(`format ${doc.format}, expected ${this.serializer.format}`);
+    }
+    const finish = (data: Uint8Array): unknown => {
+      const plain = doc.compressed ? decodeEnvelope(data).data : data;
+      return doc.jsUndefined ? undefined : this.serializer.deserialize(plain);
+    };
+    if (this.#cipher !== null) {
+      if (!doc.encryption) throw new WireFormatError("a plaintext entry under an encrypted config");
+      if (doc.encryption.tenantId !== tenant) throw new WireFormatError("entry of another tenant");
+      return this.#cipher.decryptFor(
+        tenant,
+        protoKey,
+        doc.data,
+        this.serializer.format,
+        doc.compressed,
+        doc.encryption.keyFingerprint,
+      ).then(finish);
+    }
+    if (doc.encryption) throw new WireFormatError("an encrypted entry and no key configured");
+    return finish(doc.data);
+  }
+
+  async #readL2(b: Backend, ctx: KeyCtx): Promise<L2Hit | null> {
+    let bytes: Uint8Array | null;
+    const t0 = performance.now();
+    try {
+      bytes = await b.get(ctx.backendKey, this.#opts());
+      this.#ok();
+    } catch (e) {
+      this.#fail("get", e);
+      return null;
+    }
+    this.stats.l2Reads++;
+    this.stats.l2ReadMs += performance.now() - t0;
+    if (bytes === null) return null;
+    let value: unknown;
+    try {
+      value = await this.decodeStored(bytes, ctx.protoKey, ctx.tenant ?? "default");
+    } catch (e) {
+      log.warn("{identity}: unreadable L2 entry {key} treated as a miss: {error}", {
+        identity: this.identity,
+        key: ctx.backendKey,
+        error: errMessage(e),
+      });
+      b.delete(ctx.backendKey, this.#opts()).catch(() => {});
+      return null;
+    }
+    if (this.config.refreshTtlOnGet && this.config.ttl !== null && b.capabilities.ttl) {
+      try {
+        const left = await b.capabilities.ttl.ttl(ctx.backendKey, this.#opts());
+        if (
+          left !== null && left !== Infinity &&
+          left < this.config.ttl * this.config.ttlRefreshThreshold
+        ) {
+          await b.capabilities.ttl.expire(ctx.backendKey, this.config.ttl, this.#opts());
+        }
+      } catch (e) {
+        this.#fail("expire", e);
+      }
+    }
+    let payload: Uint8Array | null = null;
+    if (
+      this.l1 !== null && this.#cipher === null && !isPrimitive(value) &&
+      !this.config.l1.storeReferences
+    ) {
+      payload = this.config.interop ? bytes : this.serializer.serialize(value);
+    }
+    return { value, payload };
+  }
+
+  async #writeL2(b: Backend, ctx: KeyCtx, stored: Uint8Array): Promise<void> {
+    try {
+      await b.set(ctx.backendKey, stored, this.config.ttl, this.#opts());
+      this.#ok();
+      this.#track(ctx);
+      if (ctx.tags && ctx.tags.length > 0 && b.capabilities.tags) {
+        await b.capabilities.tags.addTags(ctx.backendKey, ctx.tags, this.config.ttl);
+      }
+      this.publish(b, { level: "key", targets: [ctx.backendKey] });
+    } catch (e) {
+      this.#fail("set", e);
+    }
+  }
+
+  #track(ctx: KeyCtx): void {
+    if (this.#tracked.size < MAX_TRACKED_KEYS) this.#tracked.add(ctx.backendKey);
+    if (ctx.tags) {
+      for (const t of ctx.tags) {
+        let s = this.#tagIndex.get(t);
+        if (!s) this.#tagIndex.set(t, s = new Set());
+        if (s.size < MAX_TRACKED_KEYS) s.add(ctx.backendKey);
+      }
+    }
+  }
+
+  /** Broadcast an L1 invalidation event when the bus exists and `l1.invalidation` is on. */
+  publish(b: Backend | null, event: Omit<InvalidationEvent, "sender">): void {
+    if (b === null || !this.config.l1.invalidation) return;
+    const bus = b.capabilities.invalidation;
+    if (!bus) return;
+    bus.publish(event).catch((e) => log.warn("invalidation publish failed: {error}", { error: e }));
+  }
+
+  // ------------------------------------------------------------------ calls
+
+  /** Synchronous miss (L1-only configuration, synchronous function). */
+  missSync(self: unknown, args: unknown[], fast: ArgKey | undefined, l1Checked: boolean): unknown {
+    let tenant: string | null = null;
+    let ctx: KeyCtx;
+    try {
+      tenant = this.tenantAware || tenantContextUsed() ? this.tenantOf(args) : null;
+      if (!l1Checked && fast !== undefined && this.l1 !== null) {
+        const lk = tenant === null ? fast : quoteTenant(tenant) + "\u0000" + fast;
+        const e = this.l1.get(lk);
+        if (e !== undefined) return this.#hitL1(e, self, args);
+        l1Checked = true;
+      }
+      ctx = this.keys(self, args, fast, tenant);
+    } catch (e) {
+      if (!this.config.safeMode || !(e instanceof CacheKeyError)) throw e;
+      log.warn("{identity}: no cache key ({error}); calling uncached", {
+        identity: this.identity,
+        error: errMessage(e),
+      });
+      return this.fn.apply(self, args);
+    }
+    if (!l1Checked && this.l1 !== null) {
+      const e = this.l1.get(ctx.l1Key);
+      if (e !== undefined) return this.#hitL1(e, self, args);
+    }
+    const p = this.inflight.get(ctx.l1Key);
+    if (p !== undefined) return p;
+    if (this.collectStats) {
+      this.stats.misses++;
+      this.stats.last = Date.now();
+    }
+    const epoch = this.epoch;
+    const result = this.fn.apply(self, args);
+    if (isThenable(result)) {
+      this.returnsPromise = true;
+      const shared: Promise<unknown> = Promise.resolve(result).then((v) => {
+        if (this.epoch === epoch) this.#storeLocal(ctx, v);
+        return v;
+      }).finally(() => {
+        if (this.inflight.get(ctx.l1Key) === shared) this.inflight.delete(ctx.l1Key);
+      });
+      this.inflight.set(ctx.l1Key, shared);
+      return shared;
+    }
+    this.#storeLocal(ctx, result);
+    return result;
+  }
+
+  /** Answer from an L1 entry (counts, starts a stale-while-revalidate refresh when due). */
+  #hitL1(e: L1Entry, self: unknown, args: unknown[]): unknown {
+    this.#countHit(true);
+    if (e.refreshAt <= Date.now()) this.refresh(e, self, args);
+    if (e.bytes === null) return this.returnsPromise ? Promise.resolve(e.value) : e.value;
+    return this.hitBytes(e, self, args);
+  }
+
+  /** The value of an L1 entry stored as bytes (plain: deserialized; sealed: decrypted). */
+  hitBytes(e: L1Entry, self: unknown, args: unknown[]): unknown {
+    if (e.sealed === null) {
+      const v = this.decodePayload(e.bytes!);
+      return this.returnsPromise ? Promise.resolve(v) : v;
+    }
+    return (this.entryValue(e) as Promise<unknown>).catch(() => {
+      this.l1?.delete(e.key);
+      return this.missAsync(self, args, this.fastKey(self, args), true);
+    });
+  }
+
+  #storeLocal(ctx: KeyCtx, value: unknown): void {
+    let payload: Uint8Array | null = null;
+    if (!isPrimitive(value) && !this.config.l1.storeReferences) {
+      try {
+        payload = this.config.interop
+          ? encodeInteropValue(value)
+          : this.serializer.serialize(value);
+      } catch (e) {
+        if (!this.config.safeMode) throw e;
+        log.warn("{identity}: value not cacheable: {error}", {
+          identity: this.identity,
+          error: errMessage(e),
+        });
+        return;
+      }
+    }
+    this.#storeL1(ctx, value, payload, null);
+  }
+
+  #countHit(l1: boolean): void {
+    if (!this.collectStats) return;
+    this.stats.hits++;
+    if (l1) this.stats.l1Hits++;
+    else this.stats.l2Hits++;
+    this.stats.last = Date.now();
+  }
+
+  /** Asynchronous miss: single flight, L2, stampede lock, compute, store. */
+  missAsync(
+    self: unknown,
+    args: unknown[],
+    fast: ArgKey | undefined,
+    l1Checked: boolean,
+  ): Promise<unknown> {
+    let ctx: KeyCtx;
+    try {
+      const tenant = this.tenantAware || tenantContextUsed() ? this.tenantOf(args) : null;
+      if (fast !== undefined) {
+        const lk = tenant === null ? fast : quoteTenant(tenant) + "\u0000" + fast;
+        const p = this.inflight.get(lk);
+        if (p !== undefined) return p;
+        if (!l1Checked && this.l1 !== null) {
+          const e = this.l1.get(lk);
+          if (e !== undefined) return this.#hitL1(e, self, args) as Promise<unknown>;
+          l1Checked = true;
+        }
+      }
+      ctx = this.keys(self, args, fast, tenant);
+    } catch (e) {
+      if (!this.config.safeMode || !(e instanceof CacheKeyError)) return Promise.reject(e);
+      log.warn("{identity}: no cache key ({error}); calling uncached", {
+        identity: this.identity,
+        error: errMessage(e),
+      });
+      return Promise.resolve(this.fn.apply(self, args));
+    }
+    const p = this.inflight.get(ctx.l1Key);
+    if (p !== undefined) return p;
+    if (!l1Checked && this.l1 !== null) {
+      const e = this.l1.get(ctx.l1Key);
+      if (e !== undefined) return this.#hitL1(e, self, args) as Promise<unknown>;
+    }
+    const shared: Promise<unknown> = this.#load(self, args, ctx).finally(() => {
+      if (this.inflight.get(ctx.l1Key) === shared) this.inflight.delete(ctx.l1Key);
+    });
+    this.inflight.set(ctx.l1Key, shared);
+    return shared;
+  }
+
+  async #load(self: unknown, args: unknown[], ctx: KeyCtx): Promise<unknown> {
+    const epoch = this.epoch;
+    const b = await this.backendAsync();
+    if (b !== null) {
+      const hit = await this.#readL2(b, ctx);
+      if (hit !== null) {
+        this.#countHit(false);
+        if (this.epoch === epoch) this.#storeL1(ctx, hit.value, hit.payload, null);
+        return hit.value;
+      }
+      const st = this.config.stampede;
+      const lock = b.capabilities.lock;
+      if (st.enabled && lock) {
+        let handle = null;
+        try {
+          handle = await lock.acquire(ctx.backendKey + ":lock", {
+            leaseMs: st.lease * 1000,
+            waitMs: st.wait * 1000,
+          });
+        } catch (e) {
+          this.#fail("lock", e);
+        }
+        try {
+          // Whoever held the lock may have stored the value meanwhile.
+          const again = await this.#readL2(b, ctx);
+          if (again !== null) {
+            this.#countHit(false);
+            if (this.epoch === epoch) this.#storeL1(ctx, again.value, again.payload, null);
+            return again.value;
+          }
+          return await this.#compute(self, args, ctx, b, epoch);
+        } finally {
+          handle?.release().catch((e) => this.#fail("unlock", e));
+        }
+      }
+    }
+    return await this.#compute(self, args, ctx, b, epoch);
+  }
+
+  async #compute(
+    self: unknown,
+    args: unknown[],
+    ctx: KeyCtx,
+    b: Backend | null,
+    epoch: number,
+  ): Promise<unknown> {
+    if (this.collectStats) {
+      this.stats.misses++;
+      this.stats.last = Date.now();
+    }
+    const value = await this.fn.apply(self, args);
+    await this.#store(ctx, value, b, epoch);
+    return value;
+  }
+
+  async #store(ctx: KeyCtx, value: unknown, b: Backend | null, epoch: number): Promise<void> {
+    if (this.epoch !== epoch) return; // invalidated meanwhile: do not resurrect
+    let enc: { payload: Uint8Array; stored: Uint8Array } | null = null;
+    try {
+      if (b !== null || this.#cipher !== null) enc = await this.encodeStored(value, ctx);
+      else if (!this.config.l1.storeReferences && value !== undefined) {
+        const payload = this.config.interop
+          ? encodeInteropValue(value)
+          : this.serializer.serialize(value);
+        enc = { payload, stored: payload };
+      }
+    } catch (e) {
+      if (!this.config.safeMode && e instanceof SerializationError) throw e;
+      if (!this.config.safeMode && !(e instanceof CacheKitError)) {
+        throw new SerializationError(
+          `${this.identity}: cannot serialize the result: ${errMessage(e)}`,
+          {
+            cause: e,
+          },
+        );
+      }
+      log.warn("{identity}: value not cacheable: {error}", {
+        identity: this.identity,
+        error: errMessage(e),
+      });
+      return;
+    }
+    if (this.epoch !== epoch) return;
+    this.#storeL1(ctx, value, enc?.payload ?? null, enc?.stored ?? null);
+    if (b !== null && enc !== null) await this.#writeL2(b, ctx, enc.stored);
+  }
+
+  /** Stale-while-revalidate: refresh `e` in the background (one refresh at a time). */
+  refresh(e: L1Entry, self: unknown, args: unknown[]): void {
+    if (e.refreshing) return;
+    e.refreshing = true;
+    const epoch = this.epoch;
+    queueMicrotask(() => {
+      void (async () => {
+        try {
+          const tenant = this.tenantAware || tenantContextUsed() ? this.tenantOf(args) : null;
+          const ctx = this.keys(self, args, this.fastKey(self, args), tenant);
+          const b = this.returnsPromise ? await this.backendAsync() : null;
+          const value = await this.fn.apply(self, args);
+          if (this.epoch === epoch && this.l1?.map.get(ctx.l1Key) === e) {
+            await this.#store(ctx, value, b, epoch);
+          }
+        } catch (err) {
+          log.warn("{identity}: background refresh failed: {error}", {
+            identity: this.identity,
+            error: errMessage(err),
+          });
+        } finally {
+          e.refreshing = false;
+        }
+      })();
+    });
+  }
+
+  // ------------------------------------------------------------------ invalidation
+
+  #bump(): void {
+    this.epoch++;
+    this.inflight.clear();
+  }
+
+  /** Remove the entry of one call from L1 and L2. */
+  async invalidate(self: unknown, args: unknown[]): Promise<void> {
+    const tenant = this.tenantAware || tenantContextUsed() ? this.tenantOf(args) : null;
+    const ctx = this.keys(self, args, this.fastKey(self, args), tenant);
+    this.#bump();
+    this.l1?.delete(ctx.l1Key);
+    const b = await this.backendAsync();
+    if (b === null) return;
+    try {
+      await b.delete(ctx.backendKey, this.#opts());
+      this.#tracked.delete(ctx.backendKey);
+    } catch (e) {
+      this.#fail("delete", e);
+    }
+    this.publish(b, { level: "key", targets: [ctx.backendKey] });
+  }
+
+  /** Backend key prefixes of this function (one per tenant seen). */
+  prefixes(): string[] {
+    if (this.config.interop) return [this.#keyPrefix];
+    return [...seenTenants].map((t) => `t:${quoteTenant(t)}:${this.#keyPrefix}`);
+  }
+
+  /** Clear this function's entries in L1 and L2. */
+  async clear(): Promise<void> {
+    this.#bump();
+    this.l1?.clear();
+    this.#byBackendKey.clear();
+    const b = await this.backendAsync();
+    if (b === null) return;
+    const prefixes = this.prefixes();
+    await this.#deletePrefixes(b, prefixes, [...this.#tracked]);
+    this.#tracked.clear();
+    this.#tagIndex.clear();
+    this.publish(b, { level: "prefix", targets: prefixes });
+  }
+
+  async #deletePrefixes(b: Backend, prefixes: string[], tracked: string[]): Promise<void> {
+    try {
+      if (b.capabilities.prefix) {
+        for (const p of prefixes) await b.capabilities.prefix.deleteByPrefix(p, this.#opts());
+      }
+      // Keys the prefix may miss (truncated long keys) or a backend without prefix deletion.
+      for (const k of tracked) await b.delete(k, this.#opts());
+    } catch (e) {
+      this.#fail("deleteByPrefix", e);
+    }
+  }
+
+  /** The namespace that `clearNamespace(ns)` matches for this function. */
+  get namespace(): string | null {
+    return this.config.interop ? this.config.interop.namespace : this.config.namespace;
+  }
+
+  /** Evict L1 entries of a namespace and mark in-flight work stale (L2 is handled by the caller). */
+  clearNamespaceLocal(): string[] {
+    this.#bump();
+    this.l1?.clear();
+    this.#byBackendKey.clear();
+    const tracked = [...this.#tracked];
+    this.#tracked.clear();
+    this.#tagIndex.clear();
+    return tracked;
+  }
+
+  /** Evict L1 entries carrying any of `tags`; returns the L2 keys this process wrote with them. */
+  invalidateTagsLocal(tags: ReadonlySet<string>): string[] {
+    this.#bump();
+    this.l1?.deleteWhere((e) => e.tags !== null && e.tags.some((t) => tags.has(t)));
+    const keys: string[] = [];
+    for (const t of tags) {
+      const s = this.#tagIndex.get(t);
+      if (s) {
+        keys.push(...s);
+        this.#tagIndex.delete(t);
+      }
+    }
+    return keys;
+  }
+
+  /** Apply an invalidation event from another instance. */
+  onRemoteEvent(ev: InvalidationEvent): void {
+    const l1 = this.l1;
+    if (l1 === null) return;
+    this.#bump();
+    switch (ev.level) {
+      case "all":
+        l1.clear();
+        break;
+      case "key":
+        for (const k of ev.targets) {
+          const lk = this.#byBackendKey.get(k);
+          if (lk !== undefined && l1.map.get(lk)?.backendKey === k) l1.delete(lk);
+        }
+        break;
+      case "prefix":
+        l1.deleteWhere((e) =>
+          e.backendKey !== null && ev.targets.some((p) => e.backendKey!.startsWith(p))
+        );
+        break;
+      case "tags": {
+        const set = new Set(ev.targets);
+        l1.deleteWhere((e) => e.tags !== null && e.tags.some((t) => set.has(t)));
+        break;
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ info & health
+
+  info(): CacheInfo {
+    const s = this.stats;
+    return {
+      hits: s.hits,
+      misses: s.misses,
+      l1Hits: s.l1Hits,
+      l2Hits: s.l2Hits,
+      l2Errors: s.l2Errors,
+      l2AvgLatencyMs: s.l2Reads === 0 ? 0 : s.l2ReadMs / s.l2Reads,
+      size: this.l1?.size ?? 0,
+      bytes: this.l1?.bytes ?? 0,
+      maxSize: this.l1 ? this.config.l1.maxEntries : 0,
+      maxBytes: this.l1 ? this.config.l1.maxBytes : 0,
+      lastOperationAt: s.last,
+    };
+  }
+
+  health(): FunctionHealth {
+    const b = this.#backend;
+    const n = this.#consecutiveErrors;
+    const threshold = this.config.circuitBreaker.failureThreshold;
+    return {
+      status: n === 0 ? "healthy" : n >= threshold ? "unhealthy" : "degraded",
+      identity: this.identity,
+      backend: b === null ? null : b === undefined ? "default" : b.type,
+      l1: {
+        enabled: this.l1 !== null,
+        entries: this.l1?.size ?? 0,
+        bytes: this.l1?.bytes ?? 0,
+        maxBytes: this.config.l1.maxBytes,
+        maxEntries: this.config.l1.maxEntries,
+      },
+      consecutiveErrors: n,
+      lastError: this.#lastError,
+      latencyMs: this.#lastProbe?.latencyMs ?? null,
+      ...(this.#lastProbe?.details ? { details: this.#lastProbe.details } : {}),
+    };
+  }
+
+  async checkHealth(): Promise<FunctionHealth> {
+    const b = await this.backendAsync();
+    if (b !== null) {
+      const h = await b.healthCheck();
+      this.#lastProbe = { latencyMs: h.latencyMs, details: h.details };
+      if (h.healthy) this.#ok();
+      else {
+        this.#consecutiveErrors = Math.max(
+          this.#consecutiveErrors,
+          this.config.circuitBreaker.failureThreshold,
+        );
+        this.#lastError = String(h.details?.error ?? "health check failed");
+      }
+    }
+    return this.health();
+  }
+}
+
+// ------------------------------------------------------------------ module-level invalidation
+
+async function distinctBackends(list: Engine[]): Promise<Map<Backend, Engine[]>> {
+  const out = new Map<Backend, Engine[]>();
+  for (const e of list) {
+    const b = await e.backendAsync();
+    if (b === null) continue;
+    const arr = out.get(b);
+    if (arr) arr.push(e);
+    else out.set(b, [e]);
+  }
+  return out;
+}
+
+/** Invalidate every entry carrying any of `tags`, in every cached function of this process and L2. */
+export async function invalidateTagsEverywhere(tags: string[], only?: Engine[]): Promise<void> {
+  const set = new Set(tags);
+  const list = only ?? liveEngines();
+  const tracked = new Map<Engine, string[]>();
+  for (const e of list) tracked.set(e, e.invalidateTagsLocal(set));
+  for (const [b, es] of await distinctBackends(list)) {
+    try {
+      if (b.capabilities.tags) await b.capabilities.tags.invalidateTags(tags);
+      else for (const e of es) for (const k of tracked.get(e) ?? []) await b.delete(k);
+    } catch (err) {
+      log.warn("invalidateTags on {backend} failed: {error}", {
+        backend: b.type,
+        error: errMessage(err),
+      });
+    }
+    es[0].publish(b, { level: "tags", targets: tags });
+  }
+}
+
+/** Clear namespace `ns` in every cached function of this process and in their L2 backends. */
+export async function clearNamespaceEverywhere(ns: string): Promise<void> {
+  const list = liveEngines();
+  const matching = list.filter((e) => e.namespace === ns);
+  const tracked = new Map<Engine, string[]>();
+  for (const e of matching) tracked.set(e, e.clearNamespaceLocal());
+  const prefixes = [...seenTenants].map((t) => `t:${quoteTenant(t)}:ns:${ns}:`);
+  // Interop keys are bare: delete `{ns}:` only when an interop function of this process owns it.
+  if (matching.some((e) => e.config.interop !== null)) prefixes.push(`${ns}:`);
+  for (const [b, es] of await distinctBackends(list)) {
+    try {
+      if (b.capabilities.prefix) {
+        for (const p of prefixes) await b.capabilities.prefix.deleteByPrefix(p);
+      }
+      for (const e of es) for (const k of tracked.get(e) ?? []) await b.delete(k);
+    } catch (err) {
+      log.warn("clearNamespace on {backend} failed: {error}", {
+        backend: b.type,
+        error: errMessage(err),
+      });
+    }
+    es[0].publish(b, { level: "prefix", targets: prefixes });
+  }
+}

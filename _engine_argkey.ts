@@ -1,0 +1,88 @@
+/**
+ * Cheap L1 keys from call arguments (no hashing).
+ *
+ * The L1 key must separate at least what the protocol key separates (two calls with one L1 key
+ * must have one protocol key), otherwise L1 could answer a call with another call's value. So the
+ * encoding is injective over what it accepts — numbers, strings, booleans, `null`, `undefined`,
+ * bigints, `Date`s, `Uint8Array`s, arrays and plain objects (keys sorted) — and it gives up
+ * (`undefined`) on anything else (class instances, protocol markers such as `float64(3)`), in
+ * which case the engine uses the full protocol key as the L1 key.
+ *
+ * A single number argument is its own key (a `Map` number key: no string is built).
+ *
+ * @module
+ */
+
+/** L1 key: a number (single numeric argument) or a string. */
+export type ArgKey = number | string;
+
+const MAX_DEPTH = 8;
+
+/** The L1 key of `args`, or `undefined` when the arguments need the protocol key. */
+export function argKey(args: readonly unknown[]): ArgKey | undefined {
+  if (args.length === 1) {
+    const a = args[0];
+    if (typeof a === "number") return a === 0 ? 0 : a; // -0 and 0 hash alike in the protocol
+    if (typeof a === "string") return "s" + a;
+  } else if (args.length === 0) return "";
+  let out = "";
+  for (let i = 0; i < args.length; i++) {
+    const part = enc(args[i], 0);
+    if (part === undefined) return undefined;
+    out += part;
+  }
+  return "a" + out;
+}
+
+function enc(v: unknown, depth: number): string | undefined {
+  switch (typeof v) {
+    case "number":
+      return "n" + (v === 0 ? "0" : String(v)) + ";";
+    case "string":
+      return "s" + v.length + ":" + v;
+    case "boolean":
+      return v ? "T" : "F";
+    case "bigint":
+      return "b" + v.toString() + ";";
+    case "undefined":
+      return "u";
+    case "object": {
+      if (v === null) return "z";
+      if (depth >= MAX_DEPTH) return undefined;
+      if (Array.isArray(v)) {
+        let s = "[" + v.length + ":";
+        for (let i = 0; i < v.length; i++) {
+          const p = enc(v[i], depth + 1);
+          if (p === undefined) return undefined;
+          s += p;
+        }
+        return s;
+      }
+      const proto = Object.getPrototypeOf(v);
+      if (proto === Object.prototype || proto === null) {
+        const keys = Object.keys(v).sort();
+        let s = "{" + keys.length + ":";
+        for (const k of keys) {
+          const p = enc((v as Record<string, unknown>)[k], depth + 1);
+          if (p === undefined) return undefined;
+          s += k.length + ":" + k + p;
+        }
+        return s;
+      }
+      if (v instanceof Date) {
+        const t = v.getTime();
+        return Number.isNaN(t) ? undefined : "d" + t + ";";
+      }
+      if (proto === Uint8Array.prototype) {
+        const u = v as Uint8Array;
+        if (u.length > 4096) return undefined;
+        let s = "x" + u.length + ":";
+        for (let i = 0; i < u.length; i++) s += String.fromCharCode(u[i]);
+        return s;
+      }
+      return undefined;
+    }
+    default:
+      return undefined; // functions, symbols
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * The serializer a config selects: `"std"` (MessagePack), `"json"`, or the user's object.
+ *
+ * @module
+ */
+import type { Serializer } from "./serializers/types.ts";
+import { JsonSerializer, StdSerializer } from "./serializers/mod.ts";
+
+let std: Serializer | null = null;
+let json: Serializer | null = null;
+
+/** The serializer instance for a resolved `serializer` option. */
+export function resolveSerializer(sel: "std" | "json" | Serializer): Serializer {
+  if (sel === "std") return std ??= new StdSerializer();
+  if (sel === "json") return json ??= new JsonSerializer();
+  return sel;
+}

@@ -1,0 +1,212 @@
+/**
+ * Function identity: the `func:` segment of a cache key.
+ *
+ * ## The rule
+ *
+ * 1. An explicit `name` option is the identity, as given (`cache(fn, { name: "users.get" })`). To
+ *    share entries with a Python function, use its `module.qualname` (e.g. `app.users.get_user`).
+ * 2. Otherwise the identity is `{module}.{function name}`, where `{module}` is the path of the file
+ *    that called `cache()` relative to the current working directory (the project root when you
+ *    run from it), without its extension, `/` turned into `.`, the way Python names modules:
+ *    `src/users/repo.ts` + `getUser` → `src.users.repo.getUser`. Files outside the working
+ *    directory use the part after the last `node_modules/`, else their path without the leading
+ *    `/`. The identity is therefore the same across restarts and machines that run the same
+ *    checkout from its root.
+ * 3. A function without a name (an inline arrow function, `function () {}`) gets the name
+ *    `<anonymous>` only when a `namespace` is given; without `name` and `namespace` it is a
+ *    {@linkcode CacheConfigError}: two anonymous functions in one module would share entries.
+ * 4. In one process, two *different* functions (different source text) that register the same
+ *    identity in the same key space (namespace, or interop namespace/operation) are refused with a
+ *    {@linkcode CacheConfigError}. Registering the same function again (the same source, e.g. a
+ *    factory called twice, a re-created wrapper) is allowed and shares entries, as the same
+ *    `module.qualname` does in Python.
+ *
+ * Class methods wrapped by the `cached` decorator are named `{module}.{Class}.{method}`.
+ *
+ * @example
+ * ```ts
+ * import { deriveIdentity } from "@cachekit/core";
+ *
+ * function getUser(id: number) {
+ *   return { id };
+ * }
+ * console.log(deriveIdentity(getUser, { name: "users.get" })); // users.get
+ * ```
+ *
+ * @module
+ */
+import { CacheConfigError } from "./errors.ts";
+
+/** Inputs of {@linkcode deriveIdentity}. */
+export interface IdentityInput {
+  /** Explicit `name` option. */
+  name?: string | null;
+  /** Namespace option (allows anonymous functions). */
+  namespace?: string | null;
+  /** Module path override (default: derived from the caller's stack frame). */
+  module?: string;
+  /** Qualifier placed between module and function name (a class name). */
+  qualifier?: string;
+}
+
+/**
+ * The identity of `fn` per the rule in this module's documentation.
+ *
+ * @param fn The function being wrapped.
+ * @param input Name, namespace and (optionally) an explicit module path.
+ * @returns The identity string used as the key's `func:` segment.
+ * @throws {CacheConfigError} An anonymous function without `name` or `namespace`.
+ *
+ * @example
+ * ```ts
+ * import { deriveIdentity } from "@cachekit/core";
+ * const id = deriveIdentity(function load() {}, { module: "app.repo" });
+ * console.log(id); // app.repo.load
+ * ```
+ */
+export function deriveIdentity(
+  fn: (...args: never[]) => unknown,
+  input: IdentityInput = {},
+): string {
+  if (input.name) return input.name;
+  let fname = typeof fn.name === "string" ? fn.name.replace(/^bound /, "") : "";
+  if (fname === "") {
+    if (!input.namespace) {
+      throw new CacheConfigError(
+        "name",
+        undefined,
+        'a name for an anonymous function (e.g. { name: "users.get" }) or a namespace: ' +
+          "without either, two anonymous functions would share cache entries",
+      );
+    }
+    fname = "<anonymous>";
+  }
+  const module = input.module ?? callerModule();
+  const qual = input.qualifier ? `${input.qualifier}.${fname}` : fname;
+  return module ? `${module}.${qual}` : qual;
+}
+
+// Files of this package: stack frames in them are skipped when looking for the caller.
+const OWN_FILES = new Set([
+  "identity.ts",
+  "cache.ts",
+  "decorator.ts",
+  "_engine.ts",
+  "mod.ts",
+]);
+const PACKAGE_DIR = dirOf(import.meta.url);
+
+function dirOf(url: string): string {
+  const i = url.lastIndexOf("/");
+  return i >= 0 ? url.slice(0, i + 1) : url;
+}
+
+/**
+ * The dotted module path of the first stack frame outside this package's engine files, e.g.
+ * `src.users.repo`; `""` when it cannot be determined.
+ *
+ * @example
+ * ```ts
+ * import { callerModule } from "@cachekit/core";
+ * console.log(typeof callerModule()); // string
+ * ```
+ */
+export function callerModule(): string {
+  const stack = new Error().stack ?? "";
+  for (const line of stack.split("\n").slice(1)) {
+    const file = frameFile(line);
+    if (!file) continue;
+    if (file.startsWith(PACKAGE_DIR) && OWN_FILES.has(file.slice(PACKAGE_DIR.length))) continue;
+    if (file.startsWith("node:") || file.startsWith("ext:")) continue;
+    return modulePath(file);
+  }
+  return "";
+}
+
+function frameFile(line: string): string | null {
+  // "    at fn (file:///a/b.ts:1:2)" or "    at file:///a/b.ts:1:2" or "fn@file:///a/b.ts:1:2" (JSC)
+  const m = /(?:\(|at |@)((?:file|https?|ext|node):[^\s)]+?|\/[^\s)]+?):\d+:\d+\)?\s*$/.exec(line);
+  return m ? m[1] : null;
+}
+
+/**
+ * Dotted module path of a file URL or path, relative to the working directory.
+ *
+ * @param file `file:` / `http(s):` URL or absolute path.
+ * @param cwd Working directory (default: the process's).
+ * @returns e.g. `src.users.repo`.
+ *
+ * @example
+ * ```ts
+ * import { modulePath } from "@cachekit/core";
+ * console.log(modulePath("file:///srv/app/src/users/repo.ts", "/srv/app")); // src.users.repo
+ * ```
+ */
+export function modulePath(file: string, cwd: string | null = currentDir()): string {
+  let path = file;
+  if (path.startsWith("file://")) path = decodeURIComponent(new URL(path).pathname);
+  else if (/^https?:\/\//.test(path)) path = new URL(path).pathname;
+  path = path.replace(/\\/g, "/");
+  const base = cwd ? cwd.replace(/\\/g, "/").replace(/\/?$/, "/") : null;
+  if (base && path.startsWith(base)) path = path.slice(base.length);
+  else {
+    const nm = path.lastIndexOf("/node_modules/");
+    path = nm >= 0 ? path.slice(nm + "/node_modules/".length) : path.replace(/^\/+/, "");
+  }
+  path = path.replace(/\.(?:[cm]?[jt]sx?)$/, "");
+  return path.split("/").filter((s) => s !== "").join(".");
+}
+
+function currentDir(): string | null {
+  // deno-lint-ignore no-explicit-any
+  const proc = (globalThis as any).process;
+  try {
+    return typeof proc?.cwd === "function" ? String(proc.cwd()) : null;
+  } catch {
+    return null; // no read permission for the cwd: module paths stay absolute-derived
+  }
+}
+
+interface Registration {
+  source: string;
+  ref: WeakRef<(...args: never[]) => unknown>;
+}
+
+const registry = new Map<string, Registration>();
+
+/**
+ * Claim `identity` within `space` (the key space: namespace or interop segments) for `fn`.
+ * Re-registering the same function, or a function with identical source text, is allowed.
+ *
+ * @param space Key space, e.g. the namespace (`""` when none).
+ * @param identity The function identity.
+ * @param fn The function.
+ * @throws {CacheConfigError} A different function already holds that identity.
+ *
+ * @example
+ * ```ts
+ * import { registerIdentity } from "@cachekit/core";
+ * registerIdentity("docs", "example.fn", function fn() {});
+ * ```
+ */
+export function registerIdentity(
+  space: string,
+  identity: string,
+  fn: (...args: never[]) => unknown,
+): void {
+  const id = `${space}\u0000${identity}`;
+  const source = Function.prototype.toString.call(fn);
+  const prev = registry.get(id);
+  if (prev) {
+    const live = prev.ref.deref();
+    if (live !== undefined && live !== fn && prev.source !== source) {
+      throw new CacheConfigError(
+        "name",
+        identity,
+        `an identity no other function uses${space ? ` in namespace "${space}"` : ""}: ` +
+          "a different function is already cached under it; give one of them another name",
+      );
+    }
+  }
+  registry.set(id, { source, ref: new WeakRef(fn) });
+}

@@ -1,0 +1,199 @@
+/**
+ * The L2 value format shared with cachekit-py 0.3.0: a UTF-8 JSON document around the stored bytes.
+ *
+ * ```json
+ * {"data": "<base64>", "metadata": {"format": "msgpack", "encoding": "utf-8", "compressed": true,
+ *  "original_type": "msgpack"}, "serializer": "default", "version": "2.0"}
+ * ```
+ *
+ * `data` holds the ByteStorage envelope when integrity checking is on (`compressed: true`), else
+ * the serializer's plain bytes (`compressed: false`). Encrypted entries add `encrypted: true`,
+ * `tenant_id`, `encryption_algorithm: "AES-256-GCM"` and `key_fingerprint` (32 hex) to `metadata`.
+ * A JavaScript `undefined` result is stored as `nil` with `js_undefined: true` in `metadata`
+ * (Python reads `None` and ignores the field).
+ *
+ * Anything that does not parse as such a document is a {@linkcode WireFormatError} (the engine
+ * treats it as a miss).
+ *
+ * @example
+ * ```ts
+ * import { decodeWire, encodeWire } from "@cachekit/core";
+ *
+ * const doc = encodeWire({ data: new Uint8Array([0x2a]), compressed: false, serializer: "default" });
+ * console.log(decodeWire(doc).data); // Uint8Array(1) [ 42 ]
+ * ```
+ *
+ * @module
+ */
+import { CacheKitError } from "./errors.ts";
+
+/** The stored bytes could not be read as a cachekit wire document. */
+export class WireFormatError extends CacheKitError {
+  /** @param message What is wrong with the document. */
+  constructor(message: string) {
+    super(message, "CACHE_WIRE_FORMAT");
+  }
+}
+
+/** Encryption fields of a wire document's metadata. */
+export interface WireEncryption {
+  /** Tenant id the entry was encrypted for. */
+  tenantId: string;
+  /** 32 lowercase hex chars: the key's fingerprint. */
+  keyFingerprint: string;
+  /** Always `"AES-256-GCM"`. */
+  algorithm?: string;
+}
+
+/** A decoded (or to-be-encoded) wire document. */
+export interface WireDocument {
+  /** The stored bytes: envelope, plain serialized bytes, or ciphertext. */
+  data: Uint8Array;
+  /** Whether `data` is the compressed ByteStorage envelope. */
+  compressed: boolean;
+  /** Serializer name as cachekit-py names it (`"default"` for MessagePack). */
+  serializer: string;
+  /** Payload format (`"msgpack"`, `"json"`). Default `"msgpack"`. */
+  format?: string;
+  /** Encryption metadata when the entry is encrypted. */
+  encryption?: WireEncryption | null;
+  /** The value was JavaScript `undefined` (stored as `nil`). */
+  jsUndefined?: boolean;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Encode a wire document to UTF-8 JSON bytes.
+ *
+ * @param doc The document.
+ * @returns The bytes stored in L2.
+ *
+ * @example
+ * ```ts
+ * import { encodeWire } from "@cachekit/core";
+ * const bytes = encodeWire({ data: new Uint8Array([1]), compressed: true, serializer: "default" });
+ * console.log(JSON.parse(new TextDecoder().decode(bytes)).version); // 2.0
+ * ```
+ */
+export function encodeWire(doc: WireDocument): Uint8Array {
+  const format = doc.format ?? "msgpack";
+  const metadata: Record<string, unknown> = {
+    format,
+    encoding: "utf-8",
+    compressed: doc.compressed,
+    original_type: format,
+  };
+  if (doc.encryption) {
+    metadata.encrypted = true;
+    metadata.tenant_id = doc.encryption.tenantId;
+    metadata.encryption_algorithm = doc.encryption.algorithm ?? "AES-256-GCM";
+    metadata.key_fingerprint = doc.encryption.keyFingerprint;
+  }
+  if (doc.jsUndefined) metadata.js_undefined = true;
+  return enc.encode(JSON.stringify({
+    data: toBase64(doc.data),
+    metadata,
+    serializer: doc.serializer,
+    version: "2.0",
+  }));
+}
+
+/**
+ * Decode wire bytes.
+ *
+ * @param bytes Bytes read from L2.
+ * @returns The document.
+ * @throws {WireFormatError} Not UTF-8, not JSON, wrong shape, bad base64, unknown version.
+ *
+ * @example
+ * ```ts
+ * import { decodeWire, WireFormatError } from "@cachekit/core";
+ * try {
+ *   decodeWire(new Uint8Array([0x93, 1, 2, 3]));
+ * } catch (e) {
+ *   console.log(e instanceof WireFormatError); // true
+ * }
+ * ```
+ */
+export function decodeWire(bytes: Uint8Array): WireDocument {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(dec.decode(bytes));
+  } catch {
+    throw new WireFormatError("not a UTF-8 JSON document");
+  }
+  if (!isObj(doc)) throw new WireFormatError("not a JSON object");
+  const { data, metadata, serializer, version } = doc;
+  if (version !== "2.0") {
+    throw new WireFormatError(`unsupported version ${JSON.stringify(version)}`);
+  }
+  if (typeof data !== "string") throw new WireFormatError("data is not a string");
+  if (typeof serializer !== "string") throw new WireFormatError("serializer is not a string");
+  if (!isObj(metadata)) throw new WireFormatError("metadata is not an object");
+  if (typeof metadata.compressed !== "boolean") {
+    throw new WireFormatError("metadata.compressed is not a boolean");
+  }
+  const format = typeof metadata.format === "string" ? metadata.format : "msgpack";
+  let encryption: WireEncryption | null = null;
+  if (metadata.encrypted === true) {
+    if (typeof metadata.tenant_id !== "string" || typeof metadata.key_fingerprint !== "string") {
+      throw new WireFormatError("encrypted entry without tenant_id or key_fingerprint");
+    }
+    encryption = {
+      tenantId: metadata.tenant_id,
+      keyFingerprint: metadata.key_fingerprint,
+      algorithm: typeof metadata.encryption_algorithm === "string"
+        ? metadata.encryption_algorithm
+        : "AES-256-GCM",
+    };
+  }
+  return {
+    data: fromBase64(data),
+    compressed: metadata.compressed,
+    serializer,
+    format,
+    encryption,
+    jsUndefined: metadata.js_undefined === true,
+  };
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+interface Base64Native {
+  toBase64?: (this: Uint8Array) => string;
+}
+interface Base64Ctor {
+  fromBase64?: (s: string) => Uint8Array;
+}
+
+/** Standard base64 with padding (Python's `base64.b64encode`). */
+function toBase64(bytes: Uint8Array): string {
+  const native = (Uint8Array.prototype as Base64Native).toBase64;
+  if (native) return native.call(bytes);
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(s);
+}
+
+/** Strict standard base64 decode; throws {@linkcode WireFormatError}. */
+function fromBase64(s: string): Uint8Array {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) {
+    throw new WireFormatError("data is not valid base64");
+  }
+  try {
+    const native = (Uint8Array as unknown as Base64Ctor).fromBase64;
+    if (native) return native(s);
+    const bin = atob(s);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  } catch {
+    throw new WireFormatError("data is not valid base64");
+  }
+}
