@@ -20,11 +20,24 @@
  * @module
  */
 
-/** A number marked to encode as MessagePack float64 (see `float64()` in `keys.ts`). */
+/**
+ * A number marked to encode as MessagePack float64; build one with `float64(x)`.
+ *
+ * @example
+ * ```ts
+ * import { Float64, float64 } from "@cachekit/core/protocol";
+ * const f = float64(-0);
+ * console.log(f instanceof Float64, Object.is(f.value, 0)); // true true
+ * ```
+ */
 export class Float64 {
   /** The number, with `-0` already turned into `+0`. */
   readonly value: number;
-  /** @param value The number to encode as float64. */
+  /**
+   * Mark `value` as a float64.
+   *
+   * @param value The number to encode as float64.
+   */
   constructor(value: number) {
     if (typeof value !== "number") {
       throw new TypeError(`float64() expects a number, got ${typeof value}`);

@@ -235,7 +235,16 @@ function encodeUndefined(): never {
   );
 }
 
-/** The serializer names of a standard key and their one-character codes. */
+/**
+ * The serializer names of a standard key (see {@linkcode serializerCode} for their codes).
+ *
+ * @example
+ * ```ts
+ * import { type SerializerName, serializerCode } from "@cachekit/core/protocol";
+ * const name: SerializerName = "arrow";
+ * console.log(serializerCode(name)); // w
+ * ```
+ */
 export type SerializerName = "std" | "auto" | "orjson" | "arrow";
 
 const SERIALIZER_CODES: Record<SerializerName, string> = {
@@ -267,9 +276,26 @@ export function serializerCode(name: SerializerName): string {
   return code;
 }
 
-/** Longest key kept as is; longer keys are shortened by {@linkcode finalizeKey}. */
+/**
+ * Longest key (in code points) kept as is; longer keys are shortened by {@linkcode finalizeKey}.
+ *
+ * @example
+ * ```ts
+ * import { finalizeKey, MAX_KEY_LENGTH } from "@cachekit/core/protocol";
+ * console.log(finalizeKey("k".repeat(MAX_KEY_LENGTH)).length); // 250
+ * ```
+ */
 export const MAX_KEY_LENGTH = 250;
-/** Characters of the original key kept in front of the hash when a key is shortened. */
+/**
+ * Characters of the original key kept in front of the hash when a key is shortened.
+ *
+ * @example
+ * ```ts
+ * import { finalizeKey, KEY_PREFIX_LENGTH } from "@cachekit/core/protocol";
+ * const key = "ns:" + "x".repeat(300);
+ * console.log(finalizeKey(key).startsWith(key.slice(0, KEY_PREFIX_LENGTH) + ":")); // true
+ * ```
+ */
 export const KEY_PREFIX_LENGTH = 50;
 
 const KEY_FIXES = /[ \n\r]/g;
@@ -305,7 +331,16 @@ export function finalizeKey(rawKey: string): string {
   return `${points.slice(0, KEY_PREFIX_LENGTH).join("")}:${digest.slice(0, 32)}`;
 }
 
-/** Parameters of {@linkcode cacheKey}. */
+/**
+ * Parameters of {@linkcode cacheKey}.
+ *
+ * @example
+ * ```ts
+ * import { cacheKey, type CacheKeyParams } from "@cachekit/core/protocol";
+ * const p: CacheKeyParams = { namespace: "users", func: "app.get_user", args: [42], serializer: "orjson" };
+ * console.log(cacheKey(p).endsWith(":1o")); // true
+ * ```
+ */
 export interface CacheKeyParams {
   /** Namespace; `null`, `undefined` or `""` leave the `ns:` part out (as Python does). */
   namespace?: string | null;
