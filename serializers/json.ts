@@ -36,11 +36,17 @@ function refuse(key: string, what: string): never {
   throw new SerializationError(`Cannot serialize ${where} as JSON: ${what}`);
 }
 
-function replacer(this: unknown, key: string, v: unknown): unknown {
+const MAX_DEPTH = 512;
+
+/**
+ * Refuse what `JSON.stringify` would silently change. A plain walk: much cheaper than a `replacer`
+ * callback, which `JSON.stringify` calls through its native boundary for every value.
+ */
+function check(v: unknown, key: string, depth: number): void {
   switch (typeof v) {
     case "number":
       if (!Number.isFinite(v)) refuse(key, `${v} has no JSON form`);
-      return v;
+      return;
     case "bigint":
       refuse(key, "a bigint has no JSON form (use the std serializer)");
     // falls through (unreachable)
@@ -48,18 +54,43 @@ function replacer(this: unknown, key: string, v: unknown): unknown {
     case "symbol":
       refuse(key, `a ${typeof v} cannot be serialized`);
     // falls through (unreachable)
-    case "object":
-      if (v !== null && !Array.isArray(v)) {
-        if (v instanceof Map || v instanceof Set) {
-          refuse(key, `a ${v.constructor.name} would become {} (convert it to an object or array)`);
+    case "object": {
+      if (v === null) return;
+      if (depth >= MAX_DEPTH) {
+        refuse(key, `nested deeper than ${MAX_DEPTH} levels (a circular reference?)`);
+      }
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) {
+          const x = v[i];
+          if (
+            typeof x === "object" ? x !== null : typeof x !== "string" && typeof x !== "boolean"
+          ) {
+            check(x, key, depth + 1);
+          }
         }
-        if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) {
-          refuse(key, "binary data has no JSON form (use the std serializer)");
+        return;
+      }
+      if (typeof (v as { toJSON?: unknown }).toJSON === "function") return; // Date & co: text
+      if (v instanceof Map || v instanceof Set) {
+        refuse(key, `a ${v.constructor.name} would become {} (convert it to an object or array)`);
+      }
+      if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) {
+        refuse(key, "binary data has no JSON form (use the std serializer)");
+      }
+      for (const k in v) {
+        if (!Object.hasOwn(v, k)) continue;
+        const x = (v as Record<string, unknown>)[k];
+        if (typeof x === "object" ? x !== null : typeof x !== "string" && typeof x !== "boolean") {
+          check(x, k, depth + 1);
         }
       }
-      return v;
+      return;
+    }
+    case "undefined":
+      if (depth === 0) refuse(key, "undefined has no JSON form");
+      return;
     default:
-      return v;
+      return;
   }
 }
 
@@ -91,7 +122,8 @@ export class JsonSerializer implements Serializer {
   serialize(value: unknown): Uint8Array {
     let text: string | undefined;
     try {
-      text = JSON.stringify(value, replacer);
+      check(value, "", 0);
+      text = JSON.stringify(value);
     } catch (e) {
       if (e instanceof SerializationError) throw e;
       throw new SerializationError(

@@ -18,7 +18,7 @@
  * - {@linkcode TimeOfDay} ⇄ `{"__time__": true, "value": "HH:MM:SS[.ffffff][±HH:MM]"}` ⇄ `time`.
  *
  * Anything else (functions, symbols, `Set`, class instances, typed arrays other than `Uint8Array`,
- * invalid dates, cycles, bigints beyond 64 bits) throws {@linkcode SerializationError} naming where it
+ * invalid dates, cycles or nesting deeper than 512, bigints beyond 64 bits) throws {@linkcode SerializationError} naming where it
  * sits (e.g. `value.user.tags`). Undecodable bytes also throw `SerializationError`.
  *
  * Built on `msgpackr` (chosen over `@msgpack/msgpack` by measurement and correctness, see
@@ -284,6 +284,8 @@ const unpackr = new Unpackr({
   copyBuffers: true,
 });
 
+/** Deepest nesting accepted (Python's msgpack refuses deeper structures too). */
+const MAX_DEPTH = 512;
 const INT64_MIN = -(2n ** 63n);
 const UINT64_MAX = 2n ** 64n - 1n;
 // deno-lint-ignore no-explicit-any
@@ -295,7 +297,6 @@ const isWellFormed: (s: string) => boolean = typeof (String.prototype as any).is
 
 class Prep {
   readonly path: (string | number)[] = [];
-  readonly ancestors: Set<object> = new Set();
 
   where(): string {
     let s = "value";
@@ -341,10 +342,10 @@ class Prep {
   }
 
   object(v: object): unknown {
-    if (Array.isArray(v)) return this.enter(v, () => this.array(v));
+    if (Array.isArray(v)) return this.array(v);
     const proto = Object.getPrototypeOf(v);
     if (proto === Object.prototype || proto === null) {
-      return this.enter(v, () => this.plain(v as Record<string, unknown>));
+      return this.plain(v as Record<string, unknown>);
     }
     if (v instanceof Uint8Array) {
       return v;
@@ -352,7 +353,7 @@ class Prep {
     if (v instanceof Date) return { __datetime__: true, value: dateToIso(v, this.where()) };
     if (v instanceof CalendarDate) return { __date__: true, value: v.toString() };
     if (v instanceof TimeOfDay) return { __time__: true, value: v.toString() };
-    if (v instanceof Map) return this.enter(v, () => this.map(v));
+    if (v instanceof Map) return this.map(v);
     const name = (proto && proto.constructor && proto.constructor.name) || "object";
     const hint = ArrayBuffer.isView(v)
       ? "; only Uint8Array is stored as bytes (wrap it: new Uint8Array(x.buffer, x.byteOffset, x.byteLength))"
@@ -362,17 +363,15 @@ class Prep {
     this.fail(`a ${name} instance cannot be serialized${hint}`);
   }
 
-  enter(v: object, fn: () => unknown): unknown {
-    if (this.ancestors.has(v)) this.fail("circular reference");
-    this.ancestors.add(v);
-    try {
-      return fn();
-    } finally {
-      this.ancestors.delete(v);
+  /** Called on entering a container: bounds nesting, which also catches cycles cheaply. */
+  deeper(): void {
+    if (this.path.length >= MAX_DEPTH) {
+      this.fail(`nested deeper than ${MAX_DEPTH} levels (a circular reference?)`);
     }
   }
 
   array(a: unknown[]): unknown[] {
+    this.deeper();
     let out: unknown[] | undefined;
     const path = this.path;
     path.push(0);
@@ -388,6 +387,7 @@ class Prep {
   }
 
   plain(o: Record<string, unknown>): Record<string, unknown> {
+    this.deeper();
     let out: Record<string, unknown> | undefined;
     const path = this.path;
     const keys = Object.keys(o);
@@ -408,6 +408,7 @@ class Prep {
   }
 
   map(m: Map<unknown, unknown>): Map<unknown, unknown> {
+    this.deeper();
     const out = new Map<unknown, unknown>();
     let changed = false;
     const path = this.path;
