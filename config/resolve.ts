@@ -411,11 +411,13 @@ export function resolveConfig<A extends unknown[]>(
   }
 
   // ---- groups: defaults ← preset ← options
-  const merge = <T extends object>(group: string, dflt: T): T => ({
-    ...dflt,
-    ...checkGroup(group, (p as Record<string, unknown>)[group]),
-    ...checkGroup(group, (o as Record<string, unknown>)[group]),
-  });
+  // Field types were checked by checkGroup, so the merged object has T's shape.
+  const merge = <T extends object>(group: string, dflt: T): T =>
+    ({
+      ...dflt,
+      ...checkGroup(group, (p as Record<string, unknown>)[group]),
+      ...checkGroup(group, (o as Record<string, unknown>)[group]),
+    }) as T;
   const l1 = merge("l1", DEFAULTS.l1);
   const cbMerged = merge("circuitBreaker", { ...DEFAULTS.circuitBreaker, excludedErrors: null });
   const timeout = merge("timeout", DEFAULTS.timeout);
