@@ -82,6 +82,8 @@ export class CalendarDate {
   readonly day: number;
 
   /**
+   * Create a date; throws for a day that does not exist (e.g. 2023-02-29).
+   *
    * @param year 1..9999
    * @param month 1..12
    * @param day 1..(days in that month)
@@ -150,6 +152,8 @@ export class TimeOfDay {
   readonly offset: string | null;
 
   /**
+   * Create a time of day, optionally with a UTC offset.
+   *
    * @param hour 0..23
    * @param minute 0..59
    * @param second 0..59
