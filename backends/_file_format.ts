@@ -13,13 +13,18 @@
  * | 6      | 8    | expiry timestamp, big-endian unsigned; `0` = never expires             |
  * | 14     | 4    | key length `n`, big-endian (present when flag `KEY` is set)            |
  * | 18     | n    | the key, UTF-8 (present when flag `KEY` is set)                        |
+ * | …      | 8    | value length, big-endian (present when flag `VALUE_LENGTH` is set)     |
  * | …      | …    | the value: opaque bytes up to the end of the file                      |
  *
  * Flags: bit 0 (`0x0001`, `KEY`) the key is embedded; bit 1 (`0x0002`, `EXPIRY_MS`) the expiry is in
- * Unix milliseconds (without it: Unix seconds, as cachekit-py writes). Other bits are reserved;
- * a file that sets them is foreign. The first 14 bytes are exactly cachekit-py 0.3.0's header.
+ * Unix milliseconds (without it: Unix seconds, as cachekit-py writes); bit 2 (`0x0004`,
+ * `VALUE_LENGTH`) the value's length follows the key, so a truncated or extended file (a torn write
+ * after a crash without fsync, a foreign writer) is detected rather than served. Other bits are
+ * reserved; a file that sets them is foreign. The first 14 bytes are exactly cachekit-py 0.3.0's
+ * header. Bit-level corruption inside a value is not detected here: that is the job of the
+ * protocol's integrity envelope (`integrityChecking`).
  *
- * We always write `KEY | EXPIRY_MS`. The embedded key makes prefix deletion possible by scanning
+ * We always write `KEY | EXPIRY_MS | VALUE_LENGTH`. The embedded key makes prefix deletion possible by scanning
  * and turns a foreign file or a hash collision into a miss (the stored key must equal the requested
  * key byte for byte). A file without an embedded key cannot be verified, so it is treated as
  * foreign (a miss, removed) — never served.
@@ -45,8 +50,12 @@ export const VERSION = 1;
 export const FLAG_KEY = 0x0001;
 /** Flag: the expiry field is in milliseconds (otherwise seconds). */
 export const FLAG_EXPIRY_MS = 0x0002;
+/** Flag: the value length (u64 BE) follows the key. */
+export const FLAG_VALUE_LENGTH = 0x0004;
 /** Flags this version understands. */
-export const KNOWN_FLAGS: number = FLAG_KEY | FLAG_EXPIRY_MS;
+export const KNOWN_FLAGS: number = FLAG_KEY | FLAG_EXPIRY_MS | FLAG_VALUE_LENGTH;
+/** Flags this implementation writes. */
+export const WRITE_FLAGS: number = FLAG_KEY | FLAG_EXPIRY_MS | FLAG_VALUE_LENGTH;
 /** Longest key accepted, in UTF-8 bytes (bounds header reads during scans). */
 export const MAX_KEY_BYTES = 65536;
 
@@ -73,18 +82,28 @@ export function isEntryName(name: string): boolean {
   return name.length === 64 && /^[0-9a-f]{64}$/.test(name);
 }
 
-/** Header + key prefix of an entry (the value follows). */
-export function encodeHead(keyBytes: Uint8Array, expiresAtMs: number): Uint8Array {
-  const head = new Uint8Array(HEADER_BYTES + 4 + keyBytes.length);
+/** Bytes before the value for a key of `keyLength` bytes, as this implementation writes them. */
+export function headLength(keyLength: number): number {
+  return HEADER_BYTES + 4 + keyLength + 8;
+}
+
+/** Header, key and value length of an entry (the value follows). */
+export function encodeHead(
+  keyBytes: Uint8Array,
+  expiresAtMs: number,
+  valueLength: number,
+): Uint8Array {
+  const head = new Uint8Array(headLength(keyBytes.length));
   const view = new DataView(head.buffer);
   head[0] = MAGIC_0;
   head[1] = MAGIC_1;
   head[2] = VERSION;
   head[3] = 0;
-  view.setUint16(4, FLAG_KEY | FLAG_EXPIRY_MS);
+  view.setUint16(4, WRITE_FLAGS);
   view.setBigUint64(6, BigInt(Math.max(0, Math.floor(expiresAtMs))));
   view.setUint32(14, keyBytes.length);
   head.set(keyBytes, 18);
+  view.setBigUint64(18 + keyBytes.length, BigInt(valueLength));
   return head;
 }
 
@@ -102,10 +121,19 @@ export interface ParsedHead {
   keyBytes: Uint8Array;
   /** Offset at which the value starts. */
   valueOffset: number;
+  /** The flags as stored. */
+  flags: number;
 }
 
 /** Why a file is not a valid entry. */
-export type ParseFailure = "short" | "magic" | "version" | "flags" | "keyless" | "key-length";
+export type ParseFailure =
+  | "short"
+  | "magic"
+  | "version"
+  | "flags"
+  | "keyless"
+  | "key-length"
+  | "value-length";
 
 /**
  * Parse the head of an entry. `bytes` may be only the file's beginning; `needMore` is returned when
@@ -130,10 +158,16 @@ export function parseHead(
   if (bytes.length < HEADER_BYTES + 4) return { needMore: HEADER_BYTES + 4 };
   const keyLength = view.getUint32(14);
   if (keyLength > MAX_KEY_BYTES) return { fail: "key-length" };
-  const valueOffset = HEADER_BYTES + 4 + keyLength;
+  const keyEnd = HEADER_BYTES + 4 + keyLength;
+  const hasLength = (flags & FLAG_VALUE_LENGTH) !== 0;
+  const valueOffset = keyEnd + (hasLength ? 8 : 0);
   if (fileSize < valueOffset) return { fail: "short" };
   if (bytes.length < valueOffset) return { needMore: valueOffset };
-  return { expiresAtMs, keyBytes: bytes.subarray(18, valueOffset), valueOffset };
+  if (hasLength) {
+    const declared = view.getBigUint64(keyEnd);
+    if (declared !== BigInt(fileSize - valueOffset)) return { fail: "value-length" };
+  }
+  return { expiresAtMs, keyBytes: bytes.subarray(18, keyEnd), valueOffset, flags };
 }
 
 /** Byte equality. */
@@ -152,11 +186,14 @@ export function decodeKey(bytes: Uint8Array): string | null {
   }
 }
 
-/** The 10 bytes (flags + expiry) to write at offset 4 when changing an entry's expiry. */
-export function encodeExpiryPatch(expiresAtMs: number): Uint8Array {
+/**
+ * The 10 bytes (flags + expiry) to write at offset 4 when changing an entry's expiry: the stored
+ * `flags` with `EXPIRY_MS` set, and the new expiry in ms.
+ */
+export function encodeExpiryPatch(flags: number, expiresAtMs: number): Uint8Array {
   const b = new Uint8Array(10);
   const view = new DataView(b.buffer);
-  view.setUint16(0, FLAG_KEY | FLAG_EXPIRY_MS);
+  view.setUint16(0, flags | FLAG_EXPIRY_MS);
   view.setBigUint64(2, BigInt(Math.max(0, Math.floor(expiresAtMs))));
   return b;
 }

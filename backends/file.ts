@@ -5,7 +5,7 @@
  *   outside the directory); `.locks/` holds lease locks, `.tags/<sha256 of tag>/` the tag index,
  *   `.tmp-*` files are writes in progress. Entry format: see `_file_format.ts` (cachekit-py's
  *   14-byte header — magic `CK`, version 1, flags, 8-byte expiry, here in milliseconds — then the
- *   key, then the value).
+ *   key, the value's length, and the value).
  * - **Writes** go to a temp file in the same directory created with `O_EXCL | O_NOFOLLOW` (mode
  *   `fileMode`, optionally fdatasync'ed), then `rename(2)` atomically replaces the entry: a reader
  *   sees the old file or the new one, never a torn one, and a writer killed mid-write leaves only
@@ -54,6 +54,7 @@ import {
   entryName,
   expiryFor,
   HEADER_BYTES,
+  headLength,
   isEntryName,
   MAX_KEY_BYTES,
   type ParsedHead,
@@ -347,7 +348,7 @@ export class FileBackend implements Backend {
       throw configError("fsync", options.fsync, "true or false");
     }
     this.#fsync = options.fsync ?? d.fsync;
-    this.#maxFileBytes = HEADER_BYTES + 4 + MAX_KEY_BYTES + this.#maxValue;
+    this.#maxFileBytes = headLength(MAX_KEY_BYTES) + this.#maxValue;
     this.#ops = fileOps;
     this.capabilities = {
       ttl: {
@@ -463,7 +464,7 @@ export class FileBackend implements Backend {
     whole: boolean,
   ): Promise<{ head: ParsedHead; bytes: Uint8Array } | null> {
     const path = this.#entryPath(root, entryName(keyBytes));
-    const limit = whole ? undefined : HEADER_BYTES + 4 + keyBytes.length;
+    const limit = whole ? undefined : headLength(keyBytes.length);
     const r: ReadOutcome = await this.#ops.read(path, {
       maxBytes: this.#maxFileBytes,
       limit,
@@ -529,7 +530,7 @@ export class FileBackend implements Backend {
         );
       }
       const { root } = await this.#init();
-      const head = encodeHead(kb, expiryFor(ttlSeconds, Date.now()));
+      const head = encodeHead(kb, expiryFor(ttlSeconds, Date.now()), value.length);
       await this.#ops.writeAtomic(
         `${root}/.tmp-${randomToken()}`,
         this.#entryPath(root, entryName(kb)),
@@ -615,11 +616,11 @@ export class FileBackend implements Backend {
     checkTtl(TYPE, "expire", ttlSeconds);
     const { root } = await this.#init();
     const path = this.#entryPath(root, entryName(kb));
-    const result = await this.#ops.patch(path, HEADER_BYTES + 4 + kb.length, (head, stat) => {
+    const result = await this.#ops.patch(path, headLength(kb.length), (head, stat) => {
       const p = parseHead(head, stat.size);
       if (!("keyBytes" in p) || !sameBytes(p.keyBytes, kb)) return null;
       if (p.expiresAtMs !== 0 && Date.now() >= p.expiresAtMs) return null;
-      return { offset: 4, bytes: encodeExpiryPatch(expiryFor(ttlSeconds, Date.now())) };
+      return { offset: 4, bytes: encodeExpiryPatch(p.flags, expiryFor(ttlSeconds, Date.now())) };
     });
     return result === "patched";
   }
@@ -696,7 +697,7 @@ export class FileBackend implements Backend {
     }
     const { root } = await this.#init();
     const name = entryName(kb);
-    const record = encodeHead(kb, expiryFor(ttlSeconds, Date.now()));
+    const record = encodeHead(kb, expiryFor(ttlSeconds, Date.now()), 0);
     for (const tag of new Set(tags)) {
       const dir = this.#tagDir(root, tag);
       for (let attempt = 0;; attempt++) {
