@@ -1,3 +1,4 @@
+// deno-lint-ignore-file require-await -- async functions without await are what the tests cache
 // The cache engine's behaviour on real backends (MemoryBackend; no mocks of our own layers).
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
