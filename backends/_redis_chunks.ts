@@ -1,0 +1,241 @@
+/**
+ * Layout of chunked (large) values in Redis, and the Lua scripts that keep them atomic. Internal.
+ *
+ * A value larger than the chunk size is stored as:
+ * - chunk keys `<base>:__ck:<generation>:<i>` (i = 0…n-1), each holding up to `chunkSize` bytes, where
+ *   `generation` is 32 random hex digits and `<base>` is a hash tag (`{…}`) that puts every chunk in
+ *   the same cluster slot as the value's own key;
+ * - under the value's key, a manifest: the 10 magic bytes `\0cachekit\x01` followed by the JSON
+ *   `{"v":1,"g":generation,"n":chunks,"s":totalBytes,"c":chunkSize,"b":base}`.
+ *
+ * A writer stores the chunks of a fresh generation first (with a provisional expiry, so a writer
+ * that dies leaves nothing behind for long), then one Lua script checks they all exist, swaps the
+ * manifest in, gives the chunks the value's TTL, and schedules the previous generation (if any) to
+ * expire after a grace period. A reader takes the manifest, then the chunks of that generation,
+ * which never change: it gets the whole value or, when a chunk is gone, a miss — never a mix.
+ *
+ * Every write, delete and expire of a plain key goes through a script that also retires a previous
+ * chunked value stored under that key, so chunks never outlive their manifest (beyond the grace).
+ * A small value that happens to start with the magic bytes is stored chunked, so a plain value can
+ * never be mistaken for a manifest.
+ *
+ * @module
+ */
+import { LuaScript } from "./_redis_driver.ts";
+
+/** The 10 bytes that start a manifest. */
+export const MAGIC: Uint8Array = new Uint8Array([
+  0x00,
+  0x63,
+  0x61,
+  0x63,
+  0x68,
+  0x65,
+  0x6b,
+  0x69,
+  0x74,
+  0x01,
+]);
+/** {@linkcode MAGIC} as a binary (latin1) string, for Lua arguments. */
+export const MAGIC_STR: string = String.fromCharCode(...MAGIC);
+
+/** A decoded manifest. */
+export interface Manifest {
+  /** Generation id (32 hex digits). */
+  g: string;
+  /** Number of chunks. */
+  n: number;
+  /** Total size in bytes. */
+  s: number;
+  /** Chunk size in bytes (every chunk but the last is exactly this long). */
+  c: number;
+  /** Key base (a hash tag) of the chunk keys. */
+  b: string;
+}
+
+/** Whether `bytes` starts with the manifest magic. */
+export function hasMagic(bytes: Uint8Array): boolean {
+  if (bytes.length < MAGIC.length) return false;
+  for (let i = 0; i < MAGIC.length; i++) if (bytes[i] !== MAGIC[i]) return false;
+  return true;
+}
+
+/**
+ * The chunk key base for a full Redis key: a hash tag that maps to the key's own cluster slot.
+ * `sameSlot` is false only for keys with a `}` but no valid hash tag (no such tag can be written);
+ * such keys cannot hold chunked values on a cluster.
+ */
+export function chunkBase(fullKey: string): { base: string; sameSlot: boolean } {
+  const open = fullKey.indexOf("{");
+  if (open >= 0) {
+    const close = fullKey.indexOf("}", open + 1);
+    if (close > open + 1) return { base: `{${fullKey.slice(open + 1, close)}}`, sameSlot: true };
+  }
+  if (!fullKey.includes("}")) return { base: `{${fullKey}}`, sameSlot: true };
+  return { base: `{${fullKey.replaceAll("}", "%7D")}}`, sameSlot: false };
+}
+
+/** The key of chunk `i` of generation `gen`. */
+export function chunkKey(base: string, gen: string, i: number): string {
+  return `${base}:__ck:${gen}:${i}`;
+}
+
+/** Whether a key (as returned by SCAN) is a chunk key. */
+export function isChunkKey(key: string): boolean {
+  return /^\{.*\}:__ck:[0-9a-f]{32}:\d+$/.test(key);
+}
+
+/** A fresh random generation id. */
+export function newGeneration(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** Encode a manifest (magic + JSON) as bytes. */
+export function encodeManifest(m: Manifest): Uint8Array {
+  const json = new TextEncoder().encode(
+    JSON.stringify({ v: 1, g: m.g, n: m.n, s: m.s, c: m.c, b: m.b }),
+  );
+  const out = new Uint8Array(MAGIC.length + json.length);
+  out.set(MAGIC);
+  out.set(json, MAGIC.length);
+  return out;
+}
+
+/**
+ * Decode and validate a manifest read under `fullKey`. `null` when it is malformed or names chunk
+ * keys that do not belong to this key (foreign or corrupt data is a miss, never a wrong value).
+ */
+export function decodeManifest(bytes: Uint8Array, fullKey: string): Manifest | null {
+  let m: Record<string, unknown>;
+  try {
+    m = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(MAGIC.length)));
+  } catch {
+    return null;
+  }
+  if (typeof m !== "object" || m === null || m.v !== 1) return null;
+  const { g, n, s, c, b } = m;
+  if (typeof g !== "string" || !/^[0-9a-f]{32}$/.test(g)) return null;
+  if (typeof s !== "number" || !Number.isSafeInteger(s) || s < 0) return null;
+  if (typeof c !== "number" || !Number.isSafeInteger(c) || c < 1) return null;
+  if (typeof n !== "number" || n !== Math.max(1, Math.ceil(s / c))) return null;
+  if (b !== chunkBase(fullKey).base) return null;
+  return { g, n, s, c, b };
+}
+
+/** Lua helper shared by the scripts: retire the chunks of a manifest stored under `key`. */
+const RETIRE = `
+local MAGIC = ARGV[1]
+local function retire(key, grace)
+  local t = redis.call('TYPE', key)
+  if type(t) == 'table' then t = t.ok end
+  if t ~= 'string' then return end
+  if redis.call('GETRANGE', key, 0, #MAGIC - 1) ~= MAGIC then return end
+  local ok, m = pcall(cjson.decode, string.sub(redis.call('GET', key), #MAGIC + 1))
+  if not ok or type(m) ~= 'table' or type(m.n) ~= 'number' or type(m.g) ~= 'string'
+    or type(m.b) ~= 'string' or m.n > 1000000 then return end
+  for i = 0, m.n - 1 do
+    local ck = m.b .. ':__ck:' .. m.g .. ':' .. i
+    if grace <= 0 then
+      redis.call('UNLINK', ck)
+    else
+      local left = redis.call('PTTL', ck)
+      if left == -1 or left > grace then redis.call('PEXPIRE', ck, grace) end
+    end
+  end
+end
+`;
+
+/** SET a plain value: KEYS[1]; ARGV: magic, value, ttlMs (0 = none), graceMs. */
+export const SET_SCRIPT: LuaScript = new LuaScript(`${RETIRE}
+retire(KEYS[1], tonumber(ARGV[4]))
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+end
+return 1
+`);
+
+/**
+ * Commit a chunked value: KEYS[1] = key, KEYS[2…] = chunk keys; ARGV: magic, manifest, ttlMs,
+ * graceMs. Returns 0 (nothing changed) when a chunk is missing.
+ */
+export const COMMIT_SCRIPT: LuaScript = new LuaScript(`${RETIRE}
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then return 0 end
+end
+retire(KEYS[1], tonumber(ARGV[4]))
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
+  for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+  for i = 2, #KEYS do redis.call('PERSIST', KEYS[i]) end
+end
+return 1
+`);
+
+/** Delete a key (and retire its chunks): KEYS[1]; ARGV: magic, graceMs. Returns 1 if it existed. */
+export const DEL_SCRIPT: LuaScript = new LuaScript(`${RETIRE}
+retire(KEYS[1], tonumber(ARGV[2]))
+return redis.call('UNLINK', KEYS[1])
+`);
+
+/**
+ * Set the TTL of a key and of its chunks: KEYS[1]; ARGV: magic, ttlMs (0 = persist). Returns 0 when
+ * the key does not exist.
+ */
+export const EXPIRE_SCRIPT: LuaScript = new LuaScript(`
+local MAGIC = ARGV[1]
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then return 0 end
+local ttl = tonumber(ARGV[2])
+local function apply(k)
+  if ttl > 0 then redis.call('PEXPIRE', k, ttl) else redis.call('PERSIST', k) end
+end
+local t = redis.call('TYPE', key)
+if type(t) == 'table' then t = t.ok end
+if t == 'string' and redis.call('GETRANGE', key, 0, #MAGIC - 1) == MAGIC then
+  local ok, m = pcall(cjson.decode, string.sub(redis.call('GET', key), #MAGIC + 1))
+  if ok and type(m) == 'table' and type(m.n) == 'number' and type(m.g) == 'string'
+    and type(m.b) == 'string' and m.n <= 1000000 then
+    for i = 0, m.n - 1 do apply(m.b .. ':__ck:' .. m.g .. ':' .. i) end
+  end
+end
+apply(key)
+return 1
+`);
+
+/** Release a lock only if `token` still owns it: KEYS[1]; ARGV: token. */
+export const UNLOCK_SCRIPT: LuaScript = new LuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`);
+
+/**
+ * Add a member to a tag set, keeping the set alive at least as long as its longest-lived member:
+ * KEYS[1] = set; ARGV: member, ttlMs (0 = no expiry).
+ */
+export const ADD_TAG_SCRIPT: LuaScript = new LuaScript(`
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('SADD', KEYS[1], ARGV[1])
+local ttl = tonumber(ARGV[2])
+if existed == 0 then
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+  return 1
+end
+local cur = redis.call('PTTL', KEYS[1])
+if cur == -1 then return 1 end
+if ttl <= 0 then redis.call('PERSIST', KEYS[1]) elseif cur < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
+`);
+
+/** Take every member of a tag set and delete the set, atomically: KEYS[1] = set. */
+export const POP_TAG_SCRIPT: LuaScript = new LuaScript(`
+local m = redis.call('SMEMBERS', KEYS[1])
+redis.call('UNLINK', KEYS[1])
+return m
+`);

@@ -1,0 +1,305 @@
+/**
+ * A narrow layer over node-redis that hides the difference between one Redis server and a Redis
+ * Cluster from {@linkcode RedisBackend}. Internal.
+ *
+ * node-redis only accepts `string | Buffer` arguments, so byte values cross this boundary as
+ * zero-copy `Buffer` views ({@linkcode toBuffer}) and come back as plain `Uint8Array` views
+ * ({@linkcode fromBuffer}); Node's `Buffer` API is used nowhere else in the library.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { createClient, createCluster } from "redis";
+import { toBackendError } from "./_redis_errors.ts";
+
+/** A command argument as node-redis accepts it. */
+export type RedisArg = string | Buffer;
+
+/** Socket-level TLS settings (passed to `node:tls`). */
+export interface RedisTlsSettings {
+  /** PEM CA certificate(s) to trust (e.g. a private CA). */
+  ca?: string | string[];
+  /** PEM client certificate (mutual TLS). */
+  cert?: string;
+  /** PEM client private key (mutual TLS). */
+  key?: string;
+  /** Verify the server certificate (default `true`). */
+  rejectUnauthorized?: boolean;
+  /** SNI / certificate host name to expect, when it differs from the host connected to. */
+  servername?: string;
+}
+
+/** Everything the driver needs to connect. */
+export interface DriverConfig {
+  host: string;
+  port: number;
+  tls: false | RedisTlsSettings;
+  username?: string;
+  password?: string;
+  db: number;
+  connectTimeoutMs: number;
+  /** Cluster root nodes (`host`/`port`); when set, a cluster client is made. */
+  clusterNodes?: { host: string; port: number }[];
+}
+
+/** A Lua script with its lazily computed SHA-1. */
+export class LuaScript {
+  readonly source: string;
+  #sha: Promise<string> | undefined;
+  constructor(source: string) {
+    this.source = source;
+  }
+  /** Hex SHA-1 of the source (as `EVALSHA` wants it), computed with WebCrypto once. */
+  sha(): Promise<string> {
+    return this.#sha ??= crypto.subtle.digest("SHA-1", new TextEncoder().encode(this.source))
+      .then((d) => Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join(""));
+  }
+}
+
+/** Zero-copy `Buffer` view of bytes, for node-redis arguments. */
+export function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Plain `Uint8Array` view of a reply `Buffer` (no copy). */
+export function fromBuffer(buf: Uint8Array): Uint8Array {
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+// deno-lint-ignore no-explicit-any
+type AnyClient = any;
+
+const BINARY = { typeMapping: { 36: Buffer } } as const; // RESP_TYPES.BLOB_STRING = 36 ('$')
+
+function tlsSocket(tls: false | RedisTlsSettings): Record<string, unknown> {
+  if (tls === false) return { tls: false };
+  const out: Record<string, unknown> = { tls: true };
+  for (const k of ["ca", "cert", "key", "rejectUnauthorized", "servername"] as const) {
+    if (tls[k] !== undefined) out[k] = tls[k];
+  }
+  return out;
+}
+
+function reconnectStrategy(retries: number): number {
+  // 0, 50, 100, … 500 ms, plus up to 50 ms of jitter so many clients do not stampede a restart.
+  return Math.min(retries * 50, 500) + Math.floor(Math.random() * 50);
+}
+
+/**
+ * One connection (plus a lazily made subscriber connection) to a single Redis server, or a node-redis
+ * cluster client. All replies of `send(…, binary = true)` have bulk strings as `Buffer`.
+ */
+export class RedisDriver {
+  readonly cluster: boolean;
+  readonly #config: DriverConfig;
+  readonly #client: AnyClient;
+  #sub: AnyClient | undefined;
+  #subConnecting: Promise<void> | undefined;
+  #connecting: Promise<void> | undefined;
+  #closed = false;
+  /** The last connection attempt failed and no `ready` followed it (fail fast while down). */
+  #attemptFailed: unknown = undefined;
+  #waiters = new Set<{ ok: () => void; fail: (e: unknown) => void }>();
+  /** Listeners per channel for the subscriber connection. */
+  #channels = new Map<string, (message: string) => void>();
+
+  constructor(config: DriverConfig) {
+    this.#config = config;
+    this.cluster = config.clusterNodes !== undefined;
+    const socket = {
+      ...tlsSocket(config.tls),
+      connectTimeout: config.connectTimeoutMs,
+      reconnectStrategy,
+    };
+    if (config.clusterNodes) {
+      this.#client = createCluster({
+        rootNodes: config.clusterNodes.map((n) => ({ socket: { host: n.host, port: n.port } })),
+        defaults: {
+          socket,
+          ...(config.username !== undefined ? { username: config.username } : {}),
+          ...(config.password !== undefined ? { password: config.password } : {}),
+        },
+        useReplicas: false,
+      });
+    } else {
+      this.#client = createClient({
+        socket: { host: config.host, port: config.port, ...socket },
+        ...(config.username !== undefined ? { username: config.username } : {}),
+        ...(config.password !== undefined ? { password: config.password } : {}),
+        database: config.db,
+        disableOfflineQueue: true,
+      });
+    }
+    this.#watch(this.#client, true);
+  }
+
+  #watch(client: AnyClient, main: boolean): void {
+    let wasReady = false;
+    client.on("error", (err: unknown) => {
+      if (!main) return; // the subscriber reconnects by itself; its errors are not op failures
+      if (!wasReady) {
+        this.#attemptFailed = err;
+        for (const w of this.#waiters) w.fail(err);
+        this.#waiters.clear();
+      }
+    });
+    if (!main || this.cluster) return;
+    client.on("ready", () => {
+      wasReady = true;
+      this.#attemptFailed = undefined;
+      for (const w of this.#waiters) w.ok();
+      this.#waiters.clear();
+    });
+    client.on("end", () => (wasReady = false));
+    client.on("reconnecting", () => (wasReady = false));
+  }
+
+  /** Whether commands can be sent right now without waiting. */
+  get isReady(): boolean {
+    return this.cluster ? this.#connecting !== undefined && this.#clusterUp : this.#client.isReady;
+  }
+  #clusterUp = false;
+
+  /**
+   * Connect if not yet connected and wait until commands can be sent. Rejects fast (with the
+   * connection error) when the server is known to be unreachable.
+   */
+  ready(): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error("ClientClosed: the backend was closed"));
+    if (this.cluster) {
+      if (!this.#connecting) {
+        this.#connecting = this.#client.connect().then(
+          () => {
+            this.#clusterUp = true;
+          },
+          (err: unknown) => {
+            this.#connecting = undefined;
+            throw err;
+          },
+        );
+      }
+      return this.#connecting!;
+    }
+    if (this.#client.isReady) return Promise.resolve();
+    if (!this.#connecting) {
+      this.#connecting = this.#client.connect().then(() => {}, () => {});
+    } else if (this.#attemptFailed !== undefined) {
+      return Promise.reject(this.#attemptFailed);
+    }
+    return new Promise((ok, fail) => this.#waiters.add({ ok, fail }));
+  }
+
+  /** Send one command. `key` routes it on a cluster; `binary` returns bulk strings as `Buffer`. */
+  send(
+    key: string | undefined,
+    readonly: boolean,
+    args: RedisArg[],
+    binary = false,
+  ): Promise<unknown> {
+    if (this.cluster) {
+      return this.#client.sendCommand(key, readonly, args, binary ? BINARY : undefined);
+    }
+    return this.#client.sendCommand(args, binary ? BINARY : undefined);
+  }
+
+  /** Run a Lua script by `EVALSHA`, loading it with `EVAL` on `NOSCRIPT`. */
+  async eval(
+    script: LuaScript,
+    keys: string[],
+    args: RedisArg[],
+    binary = false,
+  ): Promise<unknown> {
+    const sha = await script.sha();
+    const tail = [String(keys.length), ...keys, ...args];
+    try {
+      return await this.send(keys[0], false, ["EVALSHA", sha, ...tail], binary);
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith("NOSCRIPT")) {
+        return await this.send(keys[0], false, ["EVAL", script.source, ...tail], binary);
+      }
+      throw err;
+    }
+  }
+
+  /** One raw command sender per master (for `SCAN`, which is per node). */
+  async masters(): Promise<((args: RedisArg[]) => Promise<unknown>)[]> {
+    if (!this.cluster) return [(args) => this.#client.sendCommand(args)];
+    const out: ((args: RedisArg[]) => Promise<unknown>)[] = [];
+    for (const m of this.#client.masters) {
+      const c = await this.#client.nodeClient(m);
+      out.push((args) => c.sendCommand(args));
+    }
+    return out;
+  }
+
+  /** `PUBLISH` a message (on a cluster it reaches every node's subscribers). */
+  async publish(channel: string, message: string): Promise<void> {
+    if (this.cluster) await this.#client.publish(channel, message);
+    else await this.#client.sendCommand(["PUBLISH", channel, message]);
+  }
+
+  /** Listen on `channel` with a dedicated subscriber connection (resubscribed after reconnects). */
+  async subscribe(channel: string, listener: (message: string) => void): Promise<void> {
+    if (this.#closed) throw new Error("ClientClosed: the backend was closed");
+    this.#channels.set(channel, listener);
+    if (this.cluster) {
+      await this.ready();
+      await this.#client.subscribe(channel, listener);
+      return;
+    }
+    if (!this.#sub) {
+      this.#sub = this.#client.duplicate({ disableOfflineQueue: false });
+      this.#watch(this.#sub, false);
+      this.#subConnecting = this.#sub.connect().then(() => {});
+    }
+    await this.#subConnecting;
+    await this.#sub.subscribe(channel, listener);
+  }
+
+  /** Stop listening on `channel`. */
+  async unsubscribe(channel: string): Promise<void> {
+    const listener = this.#channels.get(channel);
+    if (!listener) return;
+    this.#channels.delete(channel);
+    if (this.cluster) {
+      if (this.#client.isOpen) await this.#client.unsubscribe(channel, listener);
+    } else if (this.#sub?.isOpen) {
+      await this.#sub.unsubscribe(channel, listener);
+    }
+  }
+
+  /** Close every connection; waits briefly for in-flight replies, then drops the sockets. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const w of this.#waiters) w.fail(new Error("ClientClosed: the backend was closed"));
+    this.#waiters.clear();
+    const clients = [this.#sub, this.#client].filter((c) => c !== undefined);
+    await Promise.all(clients.map((c) => shutdown(c, this.cluster && c === this.#client)));
+    // Let a connect() that was still retrying settle (its retry timer ends within ~0.5 s), so no
+    // timer outlives close().
+    await this.#subConnecting?.catch(() => {});
+    await this.#connecting?.catch(() => {});
+  }
+}
+
+async function shutdown(client: AnyClient, cluster: boolean): Promise<void> {
+  const ready = cluster ? client.isOpen : client.isReady;
+  if (ready) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const closed = await Promise.race([
+      Promise.resolve(client.close()).then(() => true, () => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 1000))),
+    ]);
+    clearTimeout(timer);
+    if (closed) return;
+  }
+  try {
+    if (client.isOpen) client.destroy();
+  } catch {
+    // already closed
+  }
+}
+
+/** Map any driver failure to a `BackendError` (re-exported for the backend). */
+export { toBackendError };

@@ -1,0 +1,129 @@
+/**
+ * Mapping of node-redis and socket failures to {@linkcode BackendError} kinds. Internal.
+ *
+ * @module
+ */
+import { BackendError, type BackendErrorKind } from "../errors.ts";
+
+const TRANSIENT_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "EHOSTDOWN",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ENOTCONN",
+  "ESHUTDOWN",
+]);
+
+const TRANSIENT_NAMES = new Set([
+  "ClientOfflineError",
+  "SocketClosedUnexpectedlyError",
+  "DisconnectsClientError",
+  "ReconnectStrategyError",
+  "RootNodesUnavailableError",
+  "MaxCommandRedirectionsError",
+]);
+
+const TIMEOUT_NAMES = new Set([
+  "ConnectionTimeoutError",
+  "SocketTimeoutError",
+  "TimeoutError",
+  "CommandTimeoutDuringMaintenanceError",
+  "SocketTimeoutDuringMaintenanceError",
+  "AbortError",
+]);
+
+/** Redis error-reply prefixes (the first word of the reply) and their kinds. */
+const REPLY_PREFIX: Record<string, BackendErrorKind> = {
+  WRONGPASS: "authentication",
+  NOAUTH: "authentication",
+  NOPERM: "authentication",
+  LOADING: "transient",
+  BUSY: "transient",
+  TRYAGAIN: "transient",
+  CLUSTERDOWN: "transient",
+  MASTERDOWN: "transient",
+  READONLY: "transient",
+  MOVED: "transient",
+  ASK: "transient",
+  OOM: "permanent",
+  WRONGTYPE: "permanent",
+  EXECABORT: "permanent",
+  NOSCRIPT: "permanent",
+  CROSSSLOT: "permanent",
+  ERR: "permanent",
+};
+
+/**
+ * Classify any thrown value from the Redis client. `undefined` when it is not recognisable.
+ *
+ * @example
+ * ```ts
+ * import { classifyRedisError } from "./_redis_errors.ts";
+ * console.log(classifyRedisError(Object.assign(new Error("x"), { code: "ECONNREFUSED" }))); // transient
+ * ```
+ */
+export function classifyRedisError(err: unknown): BackendErrorKind {
+  if (err instanceof BackendError) return err.kind;
+  if (typeof err !== "object" || err === null) return "unknown";
+  const e = err as { name?: unknown; code?: unknown; message?: unknown; constructor?: unknown };
+  const code = typeof e.code === "string" ? e.code : "";
+  const name = typeof (e.constructor as { name?: unknown } | undefined)?.name === "string"
+    ? (e.constructor as { name: string }).name
+    : typeof e.name === "string"
+    ? e.name
+    : "";
+  const message = typeof e.message === "string" ? e.message : "";
+  if (code === "ETIMEDOUT") return "timeout";
+  if (TRANSIENT_CODES.has(code)) return "transient";
+  if (TIMEOUT_NAMES.has(name)) return "timeout";
+  if (TRANSIENT_NAMES.has(name)) return "transient";
+  if (name === "ClientClosedError") return "permanent";
+  // Redis error replies: "WRONGPASS invalid username-password pair", "OOM command not allowed…".
+  const word = /^([A-Z]+)\b/.exec(message)?.[1];
+  if (word && word in REPLY_PREFIX) {
+    // "ERR AUTH <password> called without any password configured" and friends.
+    if (word === "ERR" && /\b(AUTH|password|NOAUTH)\b/.test(message)) return "authentication";
+    return REPLY_PREFIX[word];
+  }
+  if (/ECONNREFUSED|ECONNRESET|EPIPE|socket hang up|Socket closed/i.test(message)) {
+    return "transient";
+  }
+  if (/timed? ?out/i.test(message)) return "timeout";
+  if (/certificate|self[- ]signed|SSL|TLS/i.test(message) && !/reset/i.test(message)) {
+    return "permanent";
+  }
+  return "unknown";
+}
+
+/**
+ * Wrap any failure from the Redis client as a {@linkcode BackendError} of the right kind.
+ *
+ * @example
+ * ```ts
+ * import { toBackendError } from "./_redis_errors.ts";
+ * const e = toBackendError(new Error("WRONGPASS invalid username-password pair"), "get");
+ * console.log(e.kind); // authentication
+ * ```
+ */
+export function toBackendError(err: unknown, operation: string, backend = "redis"): BackendError {
+  if (err instanceof BackendError) return err;
+  const kind = classifyRedisError(err);
+  const detail = err instanceof Error ? err.message : String(err);
+  const hint = kind === "authentication"
+    ? " Check the Redis user name and password (URL or options) and the user's ACL permissions."
+    : kind === "transient"
+    ? " The server may be down or restarting; the operation can be retried."
+    : "";
+  return new BackendError(`Redis ${operation} failed (${kind}): ${detail}.${hint}`, {
+    kind,
+    backend,
+    operation,
+    cause: err,
+  });
+}
