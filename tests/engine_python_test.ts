@@ -1,0 +1,203 @@
+// deno-lint-ignore-file require-await -- async functions without await are what the tests cache
+// Sharing a cache with cachekit-py 0.3.0: entries built by an independent implementation (Debian's
+// python3-msgpack + lz4 + xxhash + hashlib.blake2b, following the seed notes) are read by the
+// engine, and the engine's entries are decoded by Python.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "./_harness.ts";
+import { pythonTestOptions, runPythonJson } from "./_python.ts";
+import { type Backend, cache, FileBackend, MemoryBackend } from "../mod.ts";
+
+const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
+
+/** cachekit-py 0.3.0's key and JSON document for `value`, built in Python. */
+const PY_WRITE = String.raw`
+import sys, json, base64, hashlib, msgpack, lz4.block, xxhash
+req = json.load(sys.stdin)
+def h(obj):
+    return hashlib.blake2b(msgpack.packb(obj, use_bin_type=True), digest_size=32).hexdigest()
+value = req["value"]
+payload = msgpack.packb(value, use_bin_type=True)
+if req.get("interop"):
+    key = "%s:%s:%s" % (req["ns"], req["func"], h(req["args"]))
+    stored = payload
+else:
+    ic = req["integrity"]
+    key = "t:%s:ns:%s:func:%s:args:%s:%ss" % (req.get("tenant", "default"), req["ns"], req["func"],
+        h([req["args"], {}]), "1" if ic else "0")
+    if ic:
+        comp = lz4.block.compress(payload, store_size=False)
+        checksum = xxhash.xxh3_64_digest(payload)
+        data = msgpack.packb([list(comp), list(checksum), len(payload), "msgpack"])
+    else:
+        data = payload
+    stored = json.dumps({"data": base64.b64encode(data).decode(), "metadata": {"format": "msgpack",
+        "encoding": "utf-8", "compressed": ic, "original_type": "msgpack"},
+        "serializer": "default", "version": "2.0"}).encode()
+print(json.dumps({"key": key, "stored": base64.b64encode(stored).decode()}))
+`;
+
+/** Decode one of our entries the way cachekit-py 0.3.0 does; also recompute the key. */
+const PY_READ = String.raw`
+import sys, json, base64, hashlib, msgpack, lz4.block, xxhash
+req = json.load(sys.stdin)
+raw = base64.b64decode(req["stored"])
+def h(obj):
+    return hashlib.blake2b(msgpack.packb(obj, use_bin_type=True), digest_size=32).hexdigest()
+if req.get("interop"):
+    expected = "%s:%s:%s" % (req["ns"], req["func"], h(req["args"]))
+    print(json.dumps({"key_ok": req["key"] == expected, "value": msgpack.unpackb(raw, raw=False)}))
+    sys.exit(0)
+doc = json.loads(raw.decode("utf-8"))
+assert doc["version"] == "2.0" and doc["serializer"] == "default", doc
+md = doc["metadata"]
+data = base64.b64decode(doc["data"])
+if md["compressed"]:
+    comp, checksum, size, fmt = msgpack.unpackb(data, raw=False)
+    assert isinstance(comp, list), "protocol 1.0: compressed block as an array of ints"
+    payload = lz4.block.decompress(bytes(comp), uncompressed_size=size)
+    assert xxhash.xxh3_64_digest(payload) == bytes(checksum), "checksum"
+    assert fmt == "msgpack"
+else:
+    payload = data
+ic = "1" if md["compressed"] else "0"
+expected = "t:default:ns:%s:func:%s:args:%s:%ss" % (req["ns"], req["func"], h([req["args"], {}]), ic)
+print(json.dumps({"key_ok": req["key"] == expected, "metadata": md,
+    "value": msgpack.unpackb(payload, raw=False)}))
+`;
+
+const VALUE = {
+  id: 42,
+  name: "Ada Lovelace",
+  tags: ["math", "poetry"],
+  score: 1.5,
+  ok: true,
+  none: null,
+};
+
+function b64(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes));
+}
+function unb64(s: string): Uint8Array {
+  return Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+}
+
+function recording(inner: Backend) {
+  const keys: string[] = [];
+  const backend: Backend = {
+    type: "recording",
+    capabilities: inner.capabilities,
+    get: (k, o) => inner.get(k, o),
+    set: (k, v, t, o) => {
+      keys.push(k);
+      return inner.set(k, v, t, o);
+    },
+    delete: (k, o) => inner.delete(k, o),
+    exists: (k, o) => inner.exists(k, o),
+    healthCheck: () => inner.healthCheck(),
+    close: () => inner.close?.() ?? Promise.resolve(),
+  };
+  return { backend, keys };
+}
+
+for (const integrity of [true, false]) {
+  test(`an entry written by Python (integrity ${integrity}) in a FileBackend is read`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ck-py-"));
+    const backend = new FileBackend({ directory: dir });
+    try {
+      const { key, stored } = runPythonJson<{ key: string; stored: string }>(
+        PY_WRITE,
+        JSON.stringify({ ns: "users", func: "app.get_user", args: [42], value: VALUE, integrity }),
+      );
+      await backend.set(key, unb64(stored), 60);
+      let calls = 0;
+      const getUser = cache(async (id: number) => {
+        calls++;
+        return { id, name: "computed here" };
+      }, {
+        name: "app.get_user",
+        namespace: "users",
+        ttl: 60,
+        backend,
+        integrityChecking: integrity,
+        envelopeProtocol: "1.0",
+        ...bare,
+      });
+      assert.deepEqual(await getUser(42), VALUE);
+      assert.equal(calls, 0, "answered from the Python entry");
+      assert.equal(getUser.cacheInfo().l2Hits, 1);
+    } finally {
+      await backend.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, pythonTestOptions);
+
+  test(`our entry (integrity ${integrity}, envelope 1.0) is decoded by Python`, async () => {
+    const { backend, keys } = recording(new MemoryBackend());
+    const f = cache(async (id: number) => ({ ...VALUE, id }), {
+      name: "app.get_user_ts",
+      namespace: "users",
+      ttl: 60,
+      backend,
+      integrityChecking: integrity,
+      envelopeProtocol: "1.0",
+      ...bare,
+    });
+    await f(7);
+    assert.equal(keys.length, 1);
+    const stored = (await backend.get(keys[0]))!;
+    const out = runPythonJson<
+      { key_ok: boolean; metadata: Record<string, unknown>; value: unknown }
+    >(
+      PY_READ,
+      JSON.stringify({
+        key: keys[0],
+        stored: b64(stored),
+        ns: "users",
+        func: "app.get_user_ts",
+        args: [7],
+      }),
+    );
+    assert.equal(out.key_ok, true, `key ${keys[0]} is the one Python computes`);
+    assert.deepEqual(out.value, { ...VALUE, id: 7 });
+    assert.deepEqual(out.metadata, {
+      format: "msgpack",
+      encoding: "utf-8",
+      compressed: integrity,
+      original_type: "msgpack",
+    });
+  }, pythonTestOptions);
+}
+
+test("interop mode: Python's plain-msgpack entry is read, and ours is read by Python", async () => {
+  const { backend, keys } = recording(new MemoryBackend());
+  const { key, stored } = runPythonJson<{ key: string; stored: string }>(
+    PY_WRITE,
+    JSON.stringify({ interop: true, ns: "shop", func: "price", args: ["sku-1", 3], value: VALUE }),
+  );
+  await backend.set(key, unb64(stored), 60);
+  let calls = 0;
+  const price = cache(async (sku: string, qty: number) => {
+    calls++;
+    return { sku, qty };
+  }, { interop: { namespace: "shop", operation: "price" }, ttl: 60, backend, ...bare });
+  assert.deepEqual(await price("sku-1", 3), VALUE);
+  assert.equal(calls, 0);
+  await price("sku-2", 1);
+  const ours = keys[keys.length - 1];
+  const out = runPythonJson<{ key_ok: boolean; value: unknown }>(
+    PY_READ,
+    JSON.stringify({
+      interop: true,
+      key: ours,
+      stored: b64((await backend.get(ours))!),
+      ns: "shop",
+      func: "price",
+      args: ["sku-2", 1],
+    }),
+  );
+  assert.equal(out.key_ok, true);
+  assert.deepEqual(out.value, { sku: "sku-2", qty: 1 });
+}, pythonTestOptions);
