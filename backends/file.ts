@@ -53,7 +53,6 @@ import {
   encodeKey,
   entryName,
   expiryFor,
-  HEADER_BYTES,
   headLength,
   isEntryName,
   MAX_KEY_BYTES,
