@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -7,7 +7,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { FileBackend } from "../backends/mod.ts";
 import { makeValue, verify } from "./_fixtures/file_values.ts";
-import { test } from "./_harness.ts";
+import { IN_CI, test } from "./_harness.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.dirname(here);
@@ -31,8 +31,14 @@ interface Child {
   waitFor(pred: (line: string) => boolean, ms: number): Promise<string>;
 }
 
-function startWorker(config: Record<string, unknown>): Child {
-  const proc = spawn(process.execPath, runtimeArgs(worker, JSON.stringify(config)), {
+function startWorker(
+  config: Record<string, unknown>,
+  command: { bin: string; args: string[] } = {
+    bin: process.execPath,
+    args: runtimeArgs(worker, JSON.stringify(config)),
+  },
+): Child {
+  const proc = spawn(command.bin, command.args, {
     cwd: repo,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -241,4 +247,71 @@ test(
     }
   },
   { sanitize: false },
+);
+
+const isDeno = (process.versions as Record<string, string | undefined>).deno !== undefined;
+const nodeAvailable = isDeno &&
+  spawnSync("node", ["--version"], { stdio: "ignore", timeout: 10_000 }).status === 0;
+
+test(
+  "file (processes): Deno and Node processes share entries and exclude each other's locks",
+  async () => {
+    assert.ok(nodeAvailable, "node is on PATH (CI runs deno through npx, so it must be)");
+    const dir = tempDir();
+    const bundle = path.join(dir, "..", `${path.basename(dir)}-worker.mjs`);
+    const children: Child[] = [];
+    try {
+      // Node cannot run the TypeScript worker directly: bundle it to one ES module first.
+      const built = spawnSync(process.execPath, [
+        "bundle",
+        "--quiet",
+        "--platform",
+        "node",
+        "--config",
+        path.join(repo, "deno.json"),
+        worker,
+        "-o",
+        bundle,
+      ], { cwd: repo, encoding: "utf8", timeout: 60_000 });
+      assert.equal(built.status, 0, `deno bundle: ${built.stderr}`);
+      for (let id = 1; id <= 4; id++) {
+        const config = { dir, mode: "hammer", id, iterations: 80, keys: 3, counterRounds: 12 };
+        children.push(
+          id % 2 === 0
+            ? startWorker(config, { bin: "node", args: [bundle, JSON.stringify(config)] })
+            : startWorker(config),
+        );
+      }
+      const codes = await withTimeout(
+        Promise.all(children.map((c) => c.exited)),
+        60_000,
+        "mixed workers",
+      );
+      children.forEach((c, i) => {
+        assert.equal(codes[i], 0, `worker ${i + 1}; stderr: ${c.stderr.join("")}`);
+        assert.deepEqual(JSON.parse(c.lines.at(-1)!).bad, []);
+      });
+      const b = new FileBackend({ directory: dir });
+      try {
+        const counter = (await b.get("counter"))!;
+        assert.equal(
+          new DataView(counter.buffer, counter.byteOffset).getUint32(0),
+          4 * 12,
+          "every increment by Deno and Node processes happened under one lock",
+        );
+      } finally {
+        await b.close();
+      }
+    } finally {
+      children.forEach(kill);
+      await Promise.all(children.map((c) => c.exited));
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(bundle, { force: true });
+    }
+  },
+  {
+    sanitize: false,
+    ignore: !isDeno || (!nodeAvailable && !IN_CI),
+    ignoreReason: isDeno ? "node is not on PATH" : "bundles the worker with deno; runs under Deno",
+  },
 );
