@@ -100,6 +100,7 @@ interface KeyCtx {
 interface L2Hit {
   value: unknown;
   payload: Uint8Array | null;
+  stored: Uint8Array;
 }
 
 type Sealed = { protoKey: string; tenant: string };
@@ -542,7 +543,7 @@ export class Engine {
     ) {
       payload = this.config.interop ? bytes : this.serializer.serialize(value);
     }
-    return { value, payload };
+    return { value, payload, stored: bytes };
   }
 
   async #writeL2(b: Backend, ctx: KeyCtx, stored: Uint8Array): Promise<void> {
@@ -724,7 +725,7 @@ export class Engine {
       const hit = await this.#readL2(b, ctx);
       if (hit !== null) {
         this.#countHit(false);
-        if (this.epoch === epoch) this.#storeL1(ctx, hit.value, hit.payload, null);
+        if (this.epoch === epoch) this.#storeL1(ctx, hit.value, hit.payload, hit.stored);
         return hit.value;
       }
       const st = this.config.stampede;
@@ -744,7 +745,7 @@ export class Engine {
           const again = await this.#readL2(b, ctx);
           if (again !== null) {
             this.#countHit(false);
-            if (this.epoch === epoch) this.#storeL1(ctx, again.value, again.payload, null);
+            if (this.epoch === epoch) this.#storeL1(ctx, again.value, again.payload, again.stored);
             return again.value;
           }
           return await this.#compute(self, args, ctx, b, epoch);
