@@ -1,0 +1,69 @@
+/**
+ * `deno task demo`: the cache at work on the embedded default (L1 in front of a FileBackend in the
+ * OS cache directory; no server needed).
+ *
+ * 1. A slow function: the first call vs cached calls, with timings and hit/miss statistics.
+ * 2. Restart: a second process wraps the same function and answers from the file backend.
+ *
+ * @module
+ */
+import { cache, closeDefaultBackend } from "./mod.ts";
+
+const CHILD = Deno.args.includes("--child");
+
+/** Pretend to be a slow database query. */
+async function loadReport(
+  region: string,
+  year: number,
+): Promise<{ region: string; year: number; total: number }> {
+  await new Promise((r) => setTimeout(r, 400));
+  return { region, year, total: region.length * 1000 + year };
+}
+
+// Identity: `demo.loadReport` (module path + function name), the same in every process.
+const report = cache(loadReport, { ttl: 120, namespace: "demo" });
+
+const ms = (t0: number) => `${(performance.now() - t0).toFixed(3).padStart(9)} ms`;
+
+async function timed(label: string): Promise<void> {
+  const t0 = performance.now();
+  const r = await report("emea", 2025);
+  console.log(`${label.padEnd(34)} ${ms(t0)}  → ${JSON.stringify(r)}`);
+}
+
+if (!CHILD) {
+  const dir = Deno.env.get("CACHEKIT_FILE_CACHE_DIR") ?? "the OS cache directory (cachekit/)";
+  console.log(`cachekit demo: L1 + FileBackend in ${dir}; identity ${report.identity}\n`);
+  await report.cacheClear(); // start cold, whatever an earlier run left
+  await timed("1st call (miss: runs the function)");
+  for (let i = 2; i <= 4; i++) {
+    await timed(`${i}${i === 2 ? "nd" : i === 3 ? "rd" : "th"} call (L1 hit)`);
+  }
+  const t0 = performance.now();
+  const N = 100_000;
+  for (let i = 0; i < N; i++) await report("emea", 2025);
+  const per = ((performance.now() - t0) * 1e6) / N;
+  console.log(`${N.toLocaleString("en")} more L1 hits: ${per.toFixed(0)} ns per awaited call`);
+  const { hits, misses, l1Hits, l2Hits, size, bytes } = report.cacheInfo();
+  console.log(`stats: ${JSON.stringify({ hits, misses, l1Hits, l2Hits, size, bytes })}\n`);
+
+  console.log("restart: a new process wraps the same function …");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(import.meta.url).pathname, "--child"],
+    stdout: "inherit",
+    stderr: "inherit",
+  });
+  const { code } = await child.output();
+  await closeDefaultBackend();
+  Deno.exit(code);
+} else {
+  await timed("  child: 1st call (L2 hit from file)");
+  await timed("  child: 2nd call (L1 hit)");
+  const { hits, misses, l1Hits, l2Hits } = report.cacheInfo();
+  console.log(`  child stats: ${JSON.stringify({ hits, misses, l1Hits, l2Hits })}`);
+  if (misses !== 0 || l2Hits !== 1) {
+    console.error("  unexpected: the file backend did not answer after the restart");
+    Deno.exit(1);
+  }
+  await closeDefaultBackend();
+}
