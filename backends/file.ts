@@ -85,7 +85,10 @@ export interface FileBackendOptions {
   maxValueBytes?: number;
   /** Most entries; eviction starts at 90 %, down to 70 %. Default 10 000. */
   maxEntries?: number;
-  /** How long internal operations wait for a directory lock, in ms. Default 5000. */
+  /**
+   * How long an explicit {@linkcode FileBackend.prune} waits for another process's eviction, in ms
+   * (background eviction never waits). Default 5000.
+   */
   lockTimeoutMs?: number;
   /** Mode of entry and lock files. Default `0o600`. */
   fileMode?: number;
@@ -229,6 +232,12 @@ const ORPHAN_AGE_MS = 60_000;
 const INDEX_GRACE_MS = 5_000;
 const HEAD_READ = 4096;
 const EVICT_LOCK = "evict.lock";
+const YIELD_EVERY = 256;
+
+/** Let timers and I/O run during long directory scans (the per-file calls are synchronous). */
+function breathe(i: number): Promise<void> | undefined {
+  return i % YIELD_EVERY === YIELD_EVERY - 1 ? new Promise((r) => setTimeout(r, 0)) : undefined;
+}
 
 function configError(option: string, value: unknown, expected: string): CacheConfigError {
   return new CacheConfigError(`FileBackend.${option}`, value, expected);
@@ -655,7 +664,9 @@ export class FileBackend implements Backend {
     const pb = encodeKey(prefix);
     const { root } = await this.#init();
     let count = 0;
+    let i = 0;
     for (const name of await this.#ops.list(root)) {
+      await breathe(i++);
       if (!isEntryName(name)) continue;
       const path = this.#entryPath(root, name);
       const h = await this.#readHeadAt(path);
@@ -818,7 +829,7 @@ export class FileBackend implements Backend {
     const due = !this.#scanned ||
       (high && (over || Date.now() - this.#scanAt >= 1000));
     if (!due) return;
-    this.#maintenance = this.prune()
+    this.#maintenance = this.#prune(0)
       .then(() => void (this.#lastMaintenanceError = null))
       .catch((e) => void (this.#lastMaintenanceError = String((e as Error)?.message ?? e)))
       .finally(() => this.#maintenance = undefined);
@@ -827,12 +838,17 @@ export class FileBackend implements Backend {
   /**
    * Scan the directory now: evict least recently used entries down to 70 % of the limits when
    * usage is at 90 % or more, and remove orphan temp files, dangling tag index entries and long
-   * dead locks. Runs automatically (amortized) after writes; call it for explicit housekeeping.
-   * Skipped when another process is already evicting.
+   * dead locks. Runs automatically (amortized) after writes, then without waiting when another
+   * process is evicting; an explicit call waits up to `lockTimeoutMs` for that process, then
+   * reports `skipped`.
    */
-  async prune(): Promise<PruneReport> {
+  prune(): Promise<PruneReport> {
+    return this.#prune(this.#lockTimeoutMs);
+  }
+
+  async #prune(waitMs: number): Promise<PruneReport> {
     const { root, locks } = await this.#init();
-    const lease = await locks.tryAcquire(EVICT_LOCK, 60_000 + this.#lockTimeoutMs);
+    const lease = await locks.acquire(EVICT_LOCK, 60_000, waitMs);
     if (lease === null) {
       return { skipped: true, entries: 0, bytes: 0, evicted: 0, cleaned: 0 };
     }
@@ -844,7 +860,9 @@ export class FileBackend implements Backend {
       const files: { name: string; size: number; mtimeMs: number }[] = [];
       let entries = 0;
       let bytes = 0;
+      let i = 0;
       for (const name of await this.#ops.list(root)) {
+        await breathe(i++);
         const path = `${root}/${name}`;
         if (isEntryName(name)) {
           const st = await this.#ops.lstat(path);
@@ -870,6 +888,7 @@ export class FileBackend implements Backend {
         const targetBytes = Math.floor(0.7 * this.#maxSize);
         files.sort((a, b) => a.mtimeMs - b.mtimeMs);
         for (const f of files) {
+          await breathe(i++);
           if (entries <= targetEntries && bytes <= targetBytes) break;
           const path = this.#entryPath(root, f.name);
           const st = await this.#ops.lstat(path);

@@ -446,3 +446,39 @@ test("file: defaultCacheDirectory follows the OS conventions", () => {
     "C:\\Users\\a\\AppData\\Local\\cachekit",
   );
 });
+
+test("file: lock leases under contention — never two valid holders, even with abandoned leases", async () => {
+  await withBackend({}, async (b) => {
+    const lock = b.capabilities.lock;
+    const holders: { expiresAt: number; released: boolean }[] = [];
+    let acquired = 0, abandoned = 0;
+    const violations: string[] = [];
+    const worker = async (w: number) => {
+      for (let i = 0; i < 12; i++) {
+        const before = Date.now();
+        const h = await lock.acquire("contended", { leaseMs: 60, waitMs: 5000 });
+        if (h === null) {
+          violations.push(`worker ${w} timed out`);
+          continue;
+        }
+        const now = Date.now();
+        const others = holders.filter((x) => !x.released && now < x.expiresAt);
+        if (others.length > 0) violations.push(`two holders at ${now}`);
+        const me = { expiresAt: before + 60, released: false };
+        holders.push(me);
+        acquired++;
+        await new Promise((r) => setTimeout(r, 2));
+        if ((w + i) % 5 === 0) {
+          abandoned++; // never released: others must wait for the lease
+        } else {
+          me.released = true;
+          await h.release();
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 6 }, (_, w) => worker(w)));
+    assert.deepEqual(violations, []);
+    assert.equal(acquired, 72);
+    assert.ok(abandoned > 5, "some leases were taken over after expiring");
+  });
+});
