@@ -8,7 +8,8 @@
  * `minSamples` (10, as in Python) durations are known the timeout is `initial` (1.0 s).
  *
  * The percentile is recomputed lazily (a quickselect over a copy of the window, O(n)) at most once
- * every `recomputeEvery` (32) recordings, so the per-operation cost is a ring-buffer write.
+ * every `recomputeEvery` (256) recordings (every quarter of the samples while the window fills), so the
+ * per-operation cost is a ring-buffer write plus ≈ 20 ns amortised.
  *
  * An operation that timed out should be recorded with the timeout it hit (a censored sample): if
  * the backend becomes uniformly slower, those samples push p95 up and the timeout follows, within
@@ -46,7 +47,7 @@ export interface AdaptiveTimeoutOptions {
   safetyFactor?: number;
   /** Durations needed before the percentile is used. Default 10. */
   minSamples?: number;
-  /** Recompute the percentile after this many new durations. Default 32. */
+  /** Recompute the percentile after this many new durations. Default 256. */
   recomputeEvery?: number;
 }
 
@@ -117,14 +118,21 @@ export class AdaptiveTimeout {
     }
     this.#factor = numOption(p + "safetyFactor", options.safetyFactor, 1.5, 0, true);
     this.#minSamples = intOption(p + "minSamples", options.minSamples, 10, 1);
-    this.#recomputeEvery = intOption(p + "recomputeEvery", options.recomputeEvery, 32, 1);
+    this.#recomputeEvery = intOption(p + "recomputeEvery", options.recomputeEvery, 256, 1);
     this.#window = new Float64Array(windowSize);
     this.#timeoutMs = this.#initialMs;
   }
 
   /** The timeout to apply to the next operation, in milliseconds. */
   get timeoutMs(): number {
-    if (this.#sinceCompute >= this.#recomputeEvery) this.#recompute();
+    const since = this.#sinceCompute;
+    if (
+      since >= this.#recomputeEvery ||
+      (since > 0 && this.#count < this.#window.length && this.#count >= this.#minSamples &&
+        since >= this.#count >> 2)
+    ) {
+      this.#recompute();
+    }
     return this.#timeoutMs;
   }
 

@@ -27,6 +27,7 @@
 
 import { BackendError } from "../errors.ts";
 import { intOption, numOption } from "./_validate.ts";
+import { withoutStack } from "./_cheap_error.ts";
 
 /** Options of {@linkcode Backpressure}; the wait timeout in seconds like the seed. */
 export interface BackpressureOptions {
@@ -152,7 +153,9 @@ export class Backpressure {
     if (this.tryAcquire()) return Promise.resolve();
     if (this.#queued >= this.#queueSize || this.#waitMs === 0) {
       this.#rejectedFull++;
-      return Promise.reject(new BackpressureError(this.name, operation, "queue full"));
+      return Promise.reject(
+        withoutStack(() => new BackpressureError(this.name, operation, "queue full")),
+      );
     }
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, timer: undefined, settled: false, operation };
@@ -161,7 +164,9 @@ export class Backpressure {
         waiter.settled = true;
         this.#queued--;
         this.#rejectedTimeout++;
-        reject(new BackpressureError(this.name, waiter.operation, "wait timeout"));
+        reject(
+          withoutStack(() => new BackpressureError(this.name, waiter.operation, "wait timeout")),
+        );
       }, this.#waitMs);
       // Timed-out waiters stay in the array until passed over; never let them pile up.
       if (this.#queue.length - this.#head > 2 * this.#queueSize + 16) {

@@ -45,6 +45,7 @@
 
 import { BackendError, CacheConfigError } from "../errors.ts";
 import { fnOption, intOption, numOption } from "./_validate.ts";
+import { withoutStack } from "./_cheap_error.ts";
 
 /** The three states of a {@linkcode CircuitBreaker}. */
 export type CircuitState = "closed" | "open" | "half_open";
@@ -329,7 +330,9 @@ export class CircuitBreaker {
    * @returns What `fn` resolves.
    */
   async execute<T>(fn: () => Promise<T>, operation = "call"): Promise<T> {
-    if (!this.tryAcquire()) throw new CircuitOpenError(this.name, operation, this.retryInMs());
+    if (!this.tryAcquire()) {
+      throw withoutStack(() => new CircuitOpenError(this.name, operation, this.retryInMs()));
+    }
     let result: T;
     try {
       result = await fn();

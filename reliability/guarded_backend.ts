@@ -94,6 +94,7 @@ import {
   type CircuitStateChange,
 } from "./circuit_breaker.ts";
 import { DeadlineSweeper } from "./_deadlines.ts";
+import { withoutStack } from "./_cheap_error.ts";
 
 /** A feature's options plus `enabled` (default `true`). */
 export type Switchable<T> = T & { enabled?: boolean };
@@ -337,7 +338,9 @@ export class GuardedBackend implements Backend, AsyncDisposable {
     if (cb !== null && !cb.tryAcquire()) {
       this.#rejectedByCircuit++;
       this.#count(operation, "rejected");
-      return Promise.reject(new CircuitOpenError(this.type, operation, cb.retryInMs()));
+      return Promise.reject(
+        withoutStack(() => new CircuitOpenError(this.type, operation, cb.retryInMs())),
+      );
     }
     const bp = this.backpressure;
     if (bp !== null && !bp.tryAcquire()) {
@@ -360,7 +363,6 @@ export class GuardedBackend implements Backend, AsyncDisposable {
     opts: GuardedOperationOptions | undefined,
     useTimeout: boolean,
   ): Promise<T> {
-    const start = this.#clock();
     const at = useTimeout ? this.adaptiveTimeout : null;
     let timeoutMs = at !== null ? at.timeoutMs : Infinity;
     const callerTimeout = opts?.timeoutMs;
@@ -368,18 +370,20 @@ export class GuardedBackend implements Backend, AsyncDisposable {
       timeoutMs = callerTimeout;
     }
     const signal = opts?.signal;
-    let p: Promise<T>;
-    if (timeoutMs === Infinity && signal === undefined) {
-      p = this.#invoke(invoke, undefined);
-    } else if (this.#innerTimeouts) {
-      const o: OperationOptions = {};
+    // The clock is read only when a duration or a deadline needs it.
+    const start = at !== null || this.#metrics !== null || timeoutMs !== Infinity
+      ? this.#clock()
+      : 0;
+    let o: OperationOptions | undefined;
+    if (timeoutMs !== Infinity || signal !== undefined) {
+      if (!this.#innerTimeouts) {
+        return this.#race(operation, invoke, opts, start, timeoutMs, signal, at);
+      }
+      o = {};
       if (timeoutMs !== Infinity) o.timeoutMs = timeoutMs;
       if (signal !== undefined) o.signal = signal;
-      p = this.#invoke(invoke, o);
-    } else {
-      p = this.#race(operation, this.#invoke(invoke, undefined), start, timeoutMs, signal);
     }
-    return p.then(
+    return this.#invoke(invoke, o).then(
       (value) => {
         this.#settle(operation, start, at, null, timeoutMs, opts);
         return value;
@@ -398,37 +402,40 @@ export class GuardedBackend implements Backend, AsyncDisposable {
     }
   }
 
+  /** Race the inner call against the shared deadline timer (and the caller's signal). */
   #race<T>(
     operation: string,
-    p: Promise<T>,
+    invoke: Invoke<T>,
+    opts: GuardedOperationOptions | undefined,
     start: number,
     timeoutMs: number,
     signal: AbortSignal | undefined,
+    at: AdaptiveTimeout | null,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      let onAbort: (() => void) | undefined;
+      const finish = (error: unknown, value?: T) => {
+        if (onAbort !== undefined) signal!.removeEventListener("abort", onAbort);
+        const err = this.#settle(operation, start, at, error, timeoutMs, opts);
+        if (err === null) resolve(value as T);
+        else reject(err);
+      };
       const entry = {
         deadline: start + timeoutMs,
         done: false,
-        expire: () => {
-          cleanup();
-          reject(
+        expire: () =>
+          finish(
             new BackendError(
               `${this.type} ${operation} timed out after ${Math.round(timeoutMs)} ms`,
               { kind: "timeout", backend: this.type, operation },
             ),
-          );
-        },
-      };
-      let onAbort: (() => void) | undefined;
-      const cleanup = () => {
-        if (onAbort) signal!.removeEventListener("abort", onAbort);
+          ),
       };
       if (signal !== undefined) {
-        onAbort = () => {
+        const abort = () => {
           if (entry.done) return;
           entry.done = true;
-          cleanup();
-          reject(
+          finish(
             new CallerAbortError(`${this.type} ${operation} aborted by the caller`, {
               kind: "timeout",
               backend: this.type,
@@ -438,23 +445,21 @@ export class GuardedBackend implements Backend, AsyncDisposable {
           );
         };
         if (signal.aborted) {
-          onAbort();
-          p.catch(() => {});
+          abort();
           return;
         }
+        onAbort = abort;
         signal.addEventListener("abort", onAbort, { once: true });
       }
       if (timeoutMs !== Infinity) this.#sweeper.add(entry);
-      p.then((value) => {
+      this.#invoke(invoke, undefined).then((value) => {
         if (entry.done) return;
         entry.done = true;
-        cleanup();
-        resolve(value);
+        finish(null, value);
       }, (error: unknown) => {
         if (entry.done) return;
         entry.done = true;
-        cleanup();
-        reject(error);
+        finish(error);
       });
     });
   }
@@ -469,7 +474,9 @@ export class GuardedBackend implements Backend, AsyncDisposable {
     opts: GuardedOperationOptions | undefined,
   ): BackendError | null {
     this.backpressure?.release();
-    const duration = this.#clock() - start;
+    const duration = start === 0 && at === null && this.#metrics === null
+      ? 0
+      : this.#clock() - start;
     const cb = this.circuitBreaker;
     if (error === null) {
       this.#successes++;

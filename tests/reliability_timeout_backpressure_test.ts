@@ -78,13 +78,19 @@ test("timeout: clamped to min 0.1 s and max 5 s", () => {
 });
 
 test("timeout: recomputed lazily every `recomputeEvery` samples; reset goes back to initial", () => {
-  const t = new AdaptiveTimeout({ recomputeEvery: 32 });
+  const t = new AdaptiveTimeout({ window: 100, recomputeEvery: 32 });
   for (let i = 0; i < 10; i++) t.record(1000);
-  assert.equal(t.timeoutMs, 1500);
+  assert.equal(t.timeoutMs, 1500, "computed as soon as minSamples are known");
+  for (let i = 0; i < 2; i++) t.record(3000);
+  assert.equal(t.timeoutMs, 1500, "filling: recomputed after a quarter of the samples");
+  t.record(3000);
+  assert.equal(t.timeoutMs, 4500, "13 samples, 3 new: p95 = 3000 ms");
+  for (let i = 0; i < 87; i++) t.record(1000);
+  assert.equal(t.timeoutMs, 1500, "window full: 3 slow of 100");
   for (let i = 0; i < 31; i++) t.record(2000);
-  assert.equal(t.timeoutMs, 1500, "not yet recomputed");
+  assert.equal(t.timeoutMs, 1500, "full window: not yet recomputed after 31");
   t.record(2000);
-  assert.equal(t.timeoutMs, 3000);
+  assert.equal(t.timeoutMs, 3000, "recomputed after recomputeEvery = 32");
   t.reset();
   assert.equal(t.timeoutMs, 1000);
   assert.equal(t.snapshot().samples, 0);
