@@ -14,6 +14,8 @@ import type {
 } from "../backends/types.ts";
 import { BackendError, CacheConfigError } from "../errors.ts";
 import { CacheMetrics } from "../health/metrics.ts";
+import { resolveConfig } from "../config/resolve.ts";
+import { readEnvConfig } from "../config/env.ts";
 import {
   BackpressureError,
   CircuitOpenError,
@@ -71,7 +73,11 @@ class Switchable implements Backend {
   }
   healthCheck(): Promise<BackendHealth> {
     if (this.mode.kind === "hang") return new Promise(() => {});
-    return Promise.resolve({ healthy: this.mode.kind === "ok", latencyMs: 0, backendType: this.type });
+    return Promise.resolve({
+      healthy: this.mode.kind === "ok",
+      latencyMs: 0,
+      backendType: this.type,
+    });
   }
 }
 
@@ -387,4 +393,29 @@ test("guard: works over MemoryBackend itself (timeouts capability) and closes it
   assert.equal(await lock.release(), true);
   await g.close();
   await g.close();
+});
+
+test("guard: the engine's resolved config groups plug in as they are (presets on and off)", async () => {
+  const env = readEnvConfig({});
+  const guard = (preset: "production" | "test" | "minimal") => {
+    const c = resolveConfig({ name: "f" }, preset, env);
+    return new GuardedBackend(new MemoryBackend(), {
+      circuitBreaker: c.circuitBreaker,
+      timeout: c.timeout,
+      backpressure: c.backpressure,
+    });
+  };
+  const prod = guard("production");
+  assert.equal(prod.circuitBreaker?.snapshot().config.failureThreshold, 5);
+  assert.equal(prod.adaptiveTimeout?.timeoutMs, 1000);
+  assert.equal(prod.backpressure?.snapshot().config.queueSize, 1000);
+  const t = guard("test"); // the seed: breaker, timeout and backpressure all off
+  assert.equal(t.circuitBreaker, null);
+  assert.equal(t.adaptiveTimeout, null);
+  assert.equal(t.backpressure, null);
+  const minimal = guard("minimal"); // the seed: only backpressure on
+  assert.equal(minimal.circuitBreaker, null);
+  assert.equal(minimal.adaptiveTimeout, null);
+  assert.ok(minimal.backpressure);
+  await Promise.all([prod.close(), t.close(), minimal.close()]);
 });
