@@ -74,7 +74,9 @@ test("health: ping checks only the backend; basic adds circuit and pool; full ad
   assert.equal(basic.components.circuitBreaker?.details?.state, "closed");
   assert.deepEqual(basic.components.pool?.details, { connections: 4, poolSize: 10 });
   const full = await checker.check("full");
-  for (const c of ["backend", "circuitBreaker", "pool", "timeout", "backpressure", "l1", "metrics"]) {
+  for (
+    const c of ["backend", "circuitBreaker", "pool", "timeout", "backpressure", "l1", "metrics"]
+  ) {
     assert.ok(c in full.components, c);
   }
   assert.equal(full.components.backend?.details?.url, "redis://x");
