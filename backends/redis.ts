@@ -90,6 +90,7 @@ import {
   toBuffer,
 } from "./_redis_driver.ts";
 import { toBackendError } from "./_redis_errors.ts";
+import { type Deadline, DeadlineQueue } from "./_redis_deadlines.ts";
 import { describeEndpoint, parseRedisUrl, type RedisConnectionInfo } from "./_redis_url.ts";
 import {
   ADD_TAG_SCRIPT,
@@ -406,6 +407,7 @@ export class RedisBackend
   readonly #opTimeoutMs: number;
   readonly #graceMs: number;
   readonly #handlers = new Set<(event: InvalidationEvent) => void>();
+  readonly #queues = new Map<number, DeadlineQueue>();
   #subscribing: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
@@ -472,6 +474,25 @@ export class RedisBackend
     });
   }
 
+  /** The shared deadline queue of a timeout value. */
+  #deadlines(ms: number): DeadlineQueue {
+    let q = this.#queues.get(ms);
+    if (!q) {
+      if (this.#queues.size >= 64) {
+        // Many ad-hoc timeout values (adaptive timeouts): drop the queues with nothing pending.
+        for (const [ms, idle] of this.#queues) {
+          if (idle.empty) {
+            idle.dispose();
+            this.#queues.delete(ms);
+          }
+        }
+      }
+      q = new DeadlineQueue(ms);
+      this.#queues.set(ms, q);
+    }
+    return q;
+  }
+
   /** Run `fn` (connected) under the operation's deadline; every failure becomes a BackendError. */
   #run<T>(
     operation: string,
@@ -481,9 +502,6 @@ export class RedisBackend
     if (this.#closing) return Promise.reject(this.#closedError(operation));
     const timeoutMs = opts?.timeoutMs ?? this.#opTimeoutMs;
     const signal = opts?.signal;
-    const state: OpState = { expired: false };
-    const start = (): Promise<T> =>
-      this.#driver.isReady ? fn(state) : this.#driver.ready().then(() => fn(state));
     if (signal?.aborted) {
       return Promise.reject(
         new BackendError(`Redis ${operation} aborted before it started.`, {
@@ -494,30 +512,32 @@ export class RedisBackend
         }),
       );
     }
+    const state: OpState = { expired: false };
+    let p: Promise<T>;
+    try {
+      p = this.#driver.isReady ? fn(state) : this.#driver.ready().then(() => fn(state));
+    } catch (e) {
+      p = Promise.reject(e);
+    }
     if (!(timeoutMs > 0) && !signal) {
-      try {
-        return start().catch((e) => {
-          throw toBackendError(e, operation);
-        });
-      } catch (e) {
-        return Promise.reject(toBackendError(e, operation));
-      }
+      return p.then(undefined, (e) => {
+        throw toBackendError(e, operation);
+      });
     }
     return new Promise<T>((resolve, reject) => {
       let done = false;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const finish = (err: BackendError | undefined, value?: T) => {
+      let deadline: Deadline | undefined;
+      let queue: DeadlineQueue | undefined;
+      const fail = (err: BackendError) => {
         if (done) return;
         done = true;
-        if (timer !== undefined) clearTimeout(timer);
+        state.expired = true;
+        if (deadline) queue!.remove(deadline);
         signal?.removeEventListener("abort", onAbort);
-        if (err) {
-          state.expired = true;
-          reject(err);
-        } else resolve(value as T);
+        reject(err);
       };
       const onAbort = () =>
-        finish(
+        fail(
           new BackendError(`Redis ${operation} aborted.`, {
             kind: "timeout",
             backend: "redis",
@@ -526,25 +546,24 @@ export class RedisBackend
           }),
         );
       if (timeoutMs > 0) {
-        timer = setTimeout(
-          () =>
-            finish(
-              new BackendError(
-                `Redis ${operation} timed out after ${timeoutMs} ms (${this.#endpoint}).`,
-                { kind: "timeout", backend: "redis", operation },
-              ),
+        queue = this.#deadlines(timeoutMs);
+        deadline = queue.add(() =>
+          fail(
+            new BackendError(
+              `Redis ${operation} timed out after ${timeoutMs} ms (${this.#endpoint}).`,
+              { kind: "timeout", backend: "redis", operation },
             ),
-          timeoutMs,
+          )
         );
       }
       signal?.addEventListener("abort", onAbort, { once: true });
-      let p: Promise<T>;
-      try {
-        p = start();
-      } catch (e) {
-        p = Promise.reject(e);
-      }
-      p.then((v) => finish(undefined, v), (e) => finish(toBackendError(e, operation)));
+      p.then((v) => {
+        if (done) return;
+        done = true;
+        if (deadline) queue!.remove(deadline);
+        signal?.removeEventListener("abort", onAbort);
+        resolve(v);
+      }, (e) => fail(toBackendError(e, operation)));
     });
   }
 
@@ -554,12 +573,18 @@ export class RedisBackend
   get(key: string, opts?: OperationOptions): Promise<Uint8Array | null> {
     checkKey(key, "get");
     const full = this.#full(key);
-    return this.#run("get", opts, async () => {
-      const v = await this.#driver.send(full, true, ["GET", full], true) as Uint8Array | null;
-      if (v === null || v === undefined) return null;
-      const bytes = fromBuffer(v);
-      return hasMagic(bytes) ? await this.#readChunked(full, bytes, 1) : bytes;
-    });
+    return this.#run(
+      "get",
+      opts,
+      () =>
+        (this.#driver.send(full, true, ["GET", full], true) as Promise<Uint8Array | null>).then(
+          (v) => {
+            if (v === null || v === undefined) return null;
+            const bytes = fromBuffer(v);
+            return hasMagic(bytes) ? this.#readChunked(full, bytes, 1) : bytes;
+          },
+        ),
+    );
   }
 
   async #readChunked(
@@ -764,6 +789,8 @@ export class RedisBackend
       this.#handlers.clear();
       await this.#subscribing?.catch(() => {});
       await this.#driver.close();
+      for (const q of this.#queues.values()) q.dispose();
+      this.#queues.clear();
     })();
     return this.#closing;
   }

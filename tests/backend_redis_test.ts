@@ -665,6 +665,21 @@ test("redis: a hung (SIGSTOPped) server → timeout; per-call timeoutMs and sign
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 30);
     assert.equal((await kindOf(b.get("k", { signal: ac.signal, timeoutMs: 0 }))).kind, "timeout");
+    // Many distinct deadlines at once: each fires at its own time, in any order of start.
+    const starts = performance.now();
+    const took2 = await Promise.all(
+      Array.from(
+        { length: 80 },
+        (_, i) =>
+          kindOf(b.get("k", { timeoutMs: 200 - 2 * i })).then((e) => {
+            assert.equal(e.kind, "timeout");
+            return { want: 200 - 2 * i, got: performance.now() - starts };
+          }),
+      ),
+    );
+    for (const t of took2) {
+      assert.ok(t.got >= t.want - 5 && t.got < t.want + 400, JSON.stringify(t));
+    }
     server.resume();
     assert.deepEqual(await b.get("k", { timeoutMs: 2000 }), enc("1"));
   } finally {
