@@ -81,7 +81,11 @@ export class L1Cache {
   readonly limits: L1Limits;
   #clock = 0;
 
-  /** @param limits Byte and entry bounds. */
+  /**
+   * Create an empty cache.
+   *
+   * @param limits Byte and entry bounds.
+   */
   constructor(limits: L1Limits) {
     this.limits = { maxBytes: limits.maxBytes, maxEntries: limits.maxEntries };
   }

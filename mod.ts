@@ -56,8 +56,10 @@ export {
 } from "./wire.ts";
 export { closeDefaultBackend } from "./_engine_backend.ts";
 
-// Configuration
+// Configuration (the option groups of `cache()`; the reliability classes' own option types are
+// exported as CircuitBreakerSettings / BackpressureSettings)
 export type * from "./config/options.ts";
+export type { BackpressureOptions, CircuitBreakerOptions } from "./config/options.ts";
 export { DEFAULTS, resolveConfig } from "./config/resolve.ts";
 export { PRESETS } from "./config/presets.ts";
 export {
@@ -75,36 +77,23 @@ export {
 export * from "./backends/types.ts";
 export * from "./backends/memory.ts";
 export * from "./backends/file.ts";
-export { RedisBackend, type RedisBackendOptions } from "./backends/redis.ts";
+export * from "./backends/redis.ts";
 
 // Serializers
-export { JsonSerializer, type Serializer, StdSerializer } from "./serializers/mod.ts";
+export {
+  CalendarDate,
+  JsonSerializer,
+  type Serializer,
+  StdSerializer,
+  TimeOfDay,
+} from "./serializers/mod.ts";
 
 // Reliability
-export {
-  AdaptiveTimeout,
-  type AdaptiveTimeoutOptions,
-  Backpressure,
-  BackpressureError,
-  CircuitBreaker,
-  CircuitOpenError,
-  type CircuitState,
-  GuardedBackend,
-  type GuardedBackendConfig,
-  type GuardedBackendStats,
+export * from "./reliability/mod.ts";
+export type {
+  BackpressureOptions as BackpressureSettings,
+  CircuitBreakerOptions as CircuitBreakerSettings,
 } from "./reliability/mod.ts";
 
 // Health, metrics, logging
-export {
-  CacheMetrics,
-  getCacheLogger,
-  getDefaultMetrics,
-  HealthChecker,
-  type HealthCheckerOptions,
-  healthCheckHandler,
-  type HealthLevel,
-  type HealthReport,
-  type HealthStatus,
-  metricsHandler,
-  MetricsRegistry,
-} from "./health/mod.ts";
+export * from "./health/mod.ts";

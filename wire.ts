@@ -29,7 +29,11 @@ import { CacheKitError } from "./errors.ts";
 
 /** The stored bytes could not be read as a cachekit wire document. */
 export class WireFormatError extends CacheKitError {
-  /** @param message What is wrong with the document. */
+  /**
+   * Create the error.
+   *
+   * @param message What is wrong with the document.
+   */
   constructor(message: string) {
     super(message, "CACHE_WIRE_FORMAT");
   }
