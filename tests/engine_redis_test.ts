@@ -1,0 +1,118 @@
+// deno-lint-ignore-file require-await -- async functions without await are what the tests cache
+// The engine on a real Redis (127.0.0.1:6379): L1 invalidation across instances through the
+// backend's invalidation bus, cross-instance stampede lock, tags. Two RedisBackend instances stand
+// for two processes (separate connections, separate L1s). In CI a missing Redis is a failure.
+import assert from "node:assert/strict";
+import { test } from "./_harness.ts";
+import { cache, RedisBackend } from "../mod.ts";
+
+const URL = "redis://127.0.0.1:6379";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
+
+function pair(tag: string) {
+  const id = `${tag}-${crypto.randomUUID().slice(0, 8)}`;
+  const opts = { url: URL, keyPrefix: `cktest:${id}:`, invalidationChannel: `cktest:inv:${id}` };
+  return [new RedisBackend(opts), new RedisBackend(opts)] as const;
+}
+
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await sleep(5);
+  }
+  return cond();
+}
+
+test(
+  "L1 invalidation reaches another instance within 100 ms (invalidate, write, clear)",
+  async () => {
+    const [a, b] = pair("inv");
+    try {
+      let n = 0;
+      const work = async (id: number) => ({ id, n: ++n });
+      const opts = { name: "redis.inv", ttl: 60, l1: { invalidation: true }, ...bare };
+      const fa = cache(work, { ...opts, backend: a });
+      const fb = cache(work, { ...opts, backend: b });
+      assert.equal((await fa(1)).n, 1);
+      assert.equal((await fb(1)).n, 1); // L2 hit, now in b's L1
+      assert.equal(fb.cacheInfo().size, 1);
+      await sleep(100); // both subscriptions established
+      await fa.invalidate(1);
+      assert.ok(await until(() => fb.cacheInfo().size === 0, 100), "b's L1 entry evicted");
+      assert.equal((await fb(1)).n, 2);
+      // A write in b evicts a's stale entry too.
+      assert.equal((await fa(1)).n, 2); // L2 hit of b's value
+      await fb.invalidate(1); // evicts in a
+      assert.ok(await until(() => fa.cacheInfo().size === 0, 100));
+      assert.equal((await fb(1)).n, 3);
+      assert.ok(await until(() => fa.cacheInfo().size === 0, 100));
+      assert.equal((await fa(1)).n, 3);
+      // cacheClear: a prefix event.
+      await fb.cacheClear();
+      assert.ok(await until(() => fa.cacheInfo().size === 0, 100));
+      assert.equal((await fa(1)).n, 4);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  },
+  { sanitize: false },
+);
+
+test(
+  "stampede across instances: 2 instances × 100 concurrent callers run the function once",
+  async () => {
+    const [a, b] = pair("stampede");
+    try {
+      let runs = 0;
+      const work = async (id: number) => {
+        runs++;
+        await sleep(100);
+        return { id };
+      };
+      const opts = { name: "redis.stampede", ttl: 60, ...bare };
+      const fa = cache(work, { ...opts, backend: a });
+      const fb = cache(work, { ...opts, backend: b });
+      const calls = [];
+      for (let i = 0; i < 100; i++) calls.push(fa(9), fb(9));
+      const res = await Promise.all(calls);
+      assert.equal(runs, 1);
+      assert.ok(res.every((r) => r.id === 9));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  },
+  { sanitize: false },
+);
+
+test("tags and namespaces on Redis reach L2 and the other instance's L1", async () => {
+  const [a, b] = pair("tags");
+  try {
+    let n = 0;
+    const work = async (id: number) => ({ id, n: ++n });
+    const opts = {
+      name: "redis.tags",
+      namespace: "rtags",
+      ttl: 60,
+      tags: (id: number) => [`user:${id}`],
+      l1: { invalidation: true },
+      ...bare,
+    };
+    const fa = cache(work, { ...opts, backend: a });
+    const fb = cache(work, { ...opts, backend: b });
+    await fa(1);
+    await fb(1);
+    await sleep(100);
+    await fa.invalidateTags("user:1");
+    assert.ok(await until(() => fb.cacheInfo().size === 0, 100));
+    assert.equal((await fb(1)).n, 2, "L2 entry gone too");
+    await fb.clearNamespace();
+    assert.equal((await fa(1)).n, 3);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+}, { sanitize: false });
