@@ -1,0 +1,53 @@
+// The embedded default: with no backend and no Redis URL, cache() uses L1 + a FileBackend in
+// CACHEKIT_FILE_CACHE_DIR, and its entries survive a process restart.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { test } from "./_harness.ts";
+
+const MOD = new URL("../mod.ts", import.meta.url).href;
+const CHILD = `
+import { cache, closeDefaultBackend } from "${MOD}";
+let runs = 0;
+async function slowSquare(n) { runs++; await new Promise((r) => setTimeout(r, 50)); return { n, sq: n * n, pid: Deno.pid }; }
+const f = cache(slowSquare, { name: "default_backend.slowSquare", ttl: 60 });
+const v = await f(12);
+const h = f.getHealthStatus();
+console.log(JSON.stringify({ v, runs, info: f.cacheInfo(), backend: h.backend }));
+await closeDefaultBackend();
+`;
+
+function runChild(dir: string): {
+  v: { n: number; sq: number; pid: number };
+  runs: number;
+  info: { misses: number; l2Hits: number };
+  backend: string;
+} {
+  const env: Record<string, string | undefined> = { ...process.env, CACHEKIT_FILE_CACHE_DIR: dir };
+  delete env.CACHEKIT_REDIS_URL;
+  delete env.REDIS_URL;
+  const r = spawnSync(process.execPath, ["eval", "--ext=js", CHILD], { env, encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split("\n").pop()!);
+}
+
+test("default backend: a FileBackend whose entries survive a restart", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ck-default-"));
+  try {
+    const first = runChild(dir);
+    assert.equal(first.runs, 1);
+    assert.equal(first.info.misses, 1);
+    assert.equal(first.backend, "file");
+    assert.ok(readdirSync(dir, { recursive: true }).length > 0, "entry files written");
+    const second = runChild(dir);
+    assert.equal(second.runs, 0, "answered from the file written by the first process");
+    assert.equal(second.info.l2Hits, 1);
+    assert.deepEqual(second.v, first.v);
+    assert.notEqual(second.v.pid, undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
