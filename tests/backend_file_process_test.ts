@@ -8,10 +8,11 @@ import { fileURLToPath } from "node:url";
 import { FileBackend } from "../backends/mod.ts";
 import { makeValue, verify } from "./_fixtures/file_values.ts";
 import { IN_CI, test } from "./_harness.ts";
+import { siblingModule } from "./_runtime.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.dirname(here);
-const worker = path.join(here, "_fixtures", "file_backend_worker.ts");
+const worker = siblingModule(import.meta.url, "_fixtures/file_backend_worker.ts");
 
 /** Command line that runs a TypeScript file with the runtime running this test. */
 function runtimeArgs(script: string, arg: string): string[] {
@@ -20,7 +21,10 @@ function runtimeArgs(script: string, arg: string): string[] {
     return ["run", "--allow-all", "--quiet", "--config", path.join(repo, "deno.json"), script, arg];
   }
   if (v.bun) return [script, arg];
-  return ["--experimental-strip-types", "--no-warnings", script, arg];
+  // Node runs the transpiled build (.js); strip types only for a .ts worker.
+  return script.endsWith(".ts")
+    ? ["--experimental-strip-types", "--no-warnings", script, arg]
+    : [script, arg];
 }
 
 interface Child {

@@ -17,6 +17,7 @@ import {
   uniquePrefix,
 } from "./_redis_server.ts";
 import { backendConformance } from "./_backend_conformance.ts";
+import { onExit } from "./_runtime.ts";
 
 const PORTS = [16410, 16411, 16412];
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -28,7 +29,7 @@ let started: Promise<RedisClusterHandle> | undefined;
 function cluster(): Promise<RedisClusterHandle> {
   started ??= startRedisCluster(PORTS).then((c) => {
     // Kill by pid if the run ends without reaching the last test.
-    globalThis.addEventListener("unload", () => {
+    onExit(() => {
       for (const n of c.nodes) {
         try {
           process.kill(n.pid, "SIGKILL");
