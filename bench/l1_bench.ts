@@ -22,7 +22,10 @@ const compute = async (n: number): Promise<number> => {
 Deno.env.set("CACHEKIT_FILE_CACHE_DIR", await Deno.makeTempDir({ prefix: "ck-l1-bench-" }));
 const ours = cache(compute, { name: "bench.l1.async", ttl: 3600 });
 await ours(42);
-const oursObj = cache(async (n: number) => ({ id: n, name: "user", tags: ["a", "b"] }), {
+const oursObj = cache(async (n: number) => {
+  await Promise.resolve();
+  return { id: n, name: "user", tags: ["a", "b"] };
+}, {
   name: "bench.l1.object",
   ttl: 3600,
 });
