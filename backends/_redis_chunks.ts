@@ -14,8 +14,9 @@
  * expire after a grace period. A reader takes the manifest, then the chunks of that generation,
  * which never change: it gets the whole value or, when a chunk is gone, a miss — never a mix.
  *
- * Every write, delete and expire of a plain key goes through a script that also retires a previous
- * chunked value stored under that key, so chunks never outlive their manifest (beyond the grace).
+ * Every write, delete and expire of a plain key also retires a previous chunked value stored under
+ * that key (a plain write uses `SET … GET` and retires the chunks of a manifest it replaced; the
+ * others are scripts), so chunks never outlive their manifest beyond the grace period.
  * A small value that happens to start with the magic bytes is stored chunked, so a plain value can
  * never be mistaken for a manifest.
  *
@@ -146,7 +147,21 @@ local function retire(key, grace)
 end
 `;
 
-/** SET a plain value: KEYS[1]; ARGV: magic, value, ttlMs (0 = none), graceMs. */
+/** Retire chunks after a grace period (0 = now): KEYS = chunk keys; ARGV: graceMs. */
+export const RETIRE_CHUNKS_SCRIPT: LuaScript = new LuaScript(`
+local grace = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  if grace <= 0 then
+    redis.call('UNLINK', KEYS[i])
+  else
+    local left = redis.call('PTTL', KEYS[i])
+    if left == -1 or left > grace then redis.call('PEXPIRE', KEYS[i], grace) end
+  end
+end
+return #KEYS
+`);
+
+/** SET a plain value (over a key of any type): KEYS[1]; ARGV: magic, value, ttlMs (0 = none), graceMs. */
 export const SET_SCRIPT: LuaScript = new LuaScript(`${RETIRE}
 retire(KEYS[1], tonumber(ARGV[4]))
 local ttl = tonumber(ARGV[3])

@@ -758,6 +758,9 @@ test("redis: OOM and WRONGTYPE are permanent", async () => {
     const e = await kindOf(b.get("list"));
     assert.equal(e.kind, "permanent");
     assert.match(e.message, /WRONGTYPE/);
+    // A write replaces a key of another type, as SET does.
+    await b.set("list", enc("now a string"), 10);
+    assert.deepEqual(await b.get("list"), enc("now a string"));
   } finally {
     await server.stop();
   }
