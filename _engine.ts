@@ -25,6 +25,8 @@ import { type ArgKey, argKey } from "./_engine_argkey.ts";
 import { currentTenant, quoteTenant, tenantContextUsed } from "./tenant.ts";
 import { getCacheLogger } from "./health/logging.ts";
 import type { HealthStatus } from "./health/health_checker.ts";
+import type { CircuitState } from "./reliability/circuit_breaker.ts";
+import { GuardedBackend } from "./reliability/guarded_backend.ts";
 import { guard, resolveBackend } from "./_engine_backend.ts";
 import { resolveSerializer } from "./_engine_serializer.ts";
 
@@ -66,6 +68,8 @@ export interface FunctionHealth {
   backend: string | null;
   /** L1 state. */
   l1: { enabled: boolean; entries: number; bytes: number; maxBytes: number; maxEntries: number };
+  /** Circuit breaker state of the L2 guard, or `null` when there is no breaker. */
+  circuit: CircuitState | null;
   /** Consecutive failed L2 operations. */
   consecutiveErrors: number;
   /** Message of the last L2 error, or `null`. */
@@ -970,8 +974,13 @@ export class Engine {
     const b = this.#backend;
     const n = this.#consecutiveErrors;
     const threshold = this.config.circuitBreaker.failureThreshold;
+    const circuit = b instanceof GuardedBackend ? b.circuitBreaker?.state ?? null : null;
     return {
-      status: n === 0 ? "healthy" : n >= threshold ? "unhealthy" : "degraded",
+      status: circuit === "open" || n >= threshold
+        ? "unhealthy"
+        : n === 0 && circuit !== "half_open"
+        ? "healthy"
+        : "degraded",
       identity: this.identity,
       backend: b === null ? null : b === undefined ? "default" : b.type,
       l1: {
@@ -981,6 +990,7 @@ export class Engine {
         maxBytes: this.config.l1.maxBytes,
         maxEntries: this.config.l1.maxEntries,
       },
+      circuit,
       consecutiveErrors: n,
       lastError: this.#lastError,
       latencyMs: this.#lastProbe?.latencyMs ?? null,

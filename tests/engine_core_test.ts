@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
 import {
   type Backend,
+  BackendError,
   cache,
   CacheConfigError,
   cached,
@@ -605,3 +606,33 @@ function flipLastByte(b64: string): string {
   bytes[bytes.length - 1] ^= 0xff;
   return btoa(String.fromCharCode(...bytes));
 }
+
+test("circuit breaker: a dead backend opens the circuit; calls keep answering", async () => {
+  // A store whose server is gone: every operation fails with a transient error.
+  const down = (operation: string) =>
+    Promise.reject(
+      new BackendError("connection refused", { kind: "transient", backend: "down", operation }),
+    );
+  const backend: Backend = {
+    type: "down",
+    capabilities: {},
+    get: () => down("get"),
+    set: () => down("set"),
+    delete: () => down("delete"),
+    exists: () => down("exists"),
+    healthCheck: () => Promise.resolve({ healthy: false, latencyMs: 0, backendType: "down" }),
+  };
+  let n = 0;
+  const f = cache.production(async (id: number) => ({ id, n: ++n }), {
+    name: "core.circuit",
+    ttl: 60,
+    backend,
+    circuitBreaker: { failureThreshold: 3 },
+    l1: false,
+  });
+  for (let i = 0; i < 6; i++) assert.equal((await f(i)).id, i);
+  assert.equal(n, 6);
+  const h = f.getHealthStatus();
+  assert.equal(h.circuit, "open");
+  assert.equal(h.status, "unhealthy");
+}, { sanitize: false });
