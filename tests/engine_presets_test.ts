@@ -3,7 +3,14 @@
 // written, the test preset's private MemoryBackend, and secure (encrypted L2 entries).
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
-import { type Backend, cache, CacheConfigError, MemoryBackend, type PresetName } from "../mod.ts";
+import {
+  type Backend,
+  cache,
+  CacheConfigError,
+  MemoryBackend,
+  type PresetName,
+  withTenant,
+} from "../mod.ts";
 
 // The seed's table: integrity, breaker, adaptive timeout, backpressure, L1, SWR, L1 invalidation,
 // stats, tracing, structured logs, Prometheus, encryption.
@@ -159,3 +166,40 @@ test("secure: L2 entries are encrypted documents, readable by a fresh instance",
   });
   assert.equal((await other(1)).n, 2);
 }, { sanitize: false });
+
+test(
+  "secure multi-tenant: a call without a tenant is an error; tenants never share entries",
+  async () => {
+    const r = recording(new MemoryBackend());
+    let n = 0;
+    const f = cache.secure(async (id: number) => ({ id, n: ++n }), {
+      name: "presets.secure.mt",
+      ttl: 60,
+      backend: r.backend,
+      encryption: { masterKey: KEY, singleTenant: false },
+    });
+    await assert.rejects(f(1), (e: unknown) => (e as { code?: string }).code === "CACHE_TENANT");
+    assert.equal(n, 0);
+    assert.equal((await withTenant("acme", () => f(1))).n, 1);
+    assert.equal((await withTenant("globex", () => f(1))).n, 2);
+    assert.equal((await withTenant("acme", () => f(1))).n, 1);
+    const docs = await Promise.all(r.keys.map((k) => docOf(r.inner, k)));
+    assert.deepEqual(docs.map((d) => d.metadata.tenant_id).sort(), ["acme", "globex"]);
+    // Ciphertext moved to the other tenant's key fails authentication: a miss, recomputed.
+    const [ka, kg] = [
+      r.keys.find((k) => k.includes("acme"))!,
+      r.keys.find((k) => k.includes("globex"))!,
+    ];
+    const moved = await docOf(r.inner, ka);
+  moved.metadata.tenant_id = "globex"; // even relabelled, the acme ciphertext fails for globex
+  await r.inner.set(kg, new TextEncoder().encode(JSON.stringify(moved)), 60);
+    const g = cache.secure(async (id: number) => ({ id, n: ++n }), {
+      name: "presets.secure.mt",
+      ttl: 60,
+      backend: r.backend,
+      encryption: { masterKey: KEY, singleTenant: false },
+    });
+    assert.equal((await withTenant("globex", () => g(1))).n, 3);
+  },
+  { sanitize: false },
+);
