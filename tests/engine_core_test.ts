@@ -636,3 +636,45 @@ test("circuit breaker: a dead backend opens the circuit; calls keep answering", 
   assert.equal(h.circuit, "open");
   assert.equal(h.status, "unhealthy");
 }, { sanitize: false });
+
+test("L1 argument keys: distinct arguments never share an entry; equal ones do", () => {
+  let runs = 0;
+  const echo = cache((...args: unknown[]) => {
+    runs++;
+    return JSON.stringify(args, (_k, v) => (typeof v === "bigint" ? `${v}n` : v)) + typeof args[0];
+  }, { name: "core.argkeys", backend: null });
+  const distinct: unknown[][] = [
+    [1],
+    ["1"],
+    [1n],
+    [true],
+    ["true"],
+    [null],
+    [[1, 2]],
+    ["1,2"],
+    [[1], [2]],
+    [[1, [2]]],
+    [{ a: 1 }],
+    [{ a: "1" }],
+    [{ a: 1, b: 2 }],
+    [{ "a:1": 2 }],
+    ["a", "b"],
+    ["ab"],
+    ["a:b"],
+    [new Date(0)],
+    [new Uint8Array([1, 2])],
+    [],
+  ];
+  const seen = new Map<string, number>();
+  for (const args of distinct) {
+    const before = runs;
+    const out = echo(...args);
+    assert.equal(runs, before + 1, `a miss for ${JSON.stringify(String(args))}`);
+    seen.set(out, (seen.get(out) ?? 0) + 1);
+  }
+  const before = runs;
+  echo({ b: 2, a: 1 }); // same map as { a: 1, b: 2 }
+  echo(1);
+  echo(1.0);
+  assert.equal(runs, before, "equal arguments hit");
+});
