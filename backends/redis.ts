@@ -98,6 +98,7 @@ import {
 import { toBackendError } from "./_redis_errors.ts";
 import { type Deadline, DeadlineQueue } from "./_redis_deadlines.ts";
 import { describeEndpoint, parseRedisUrl, type RedisConnectionInfo } from "./_redis_url.ts";
+import { readEnvConfig } from "../config/env.ts";
 import {
   ADD_TAG_SCRIPT,
   chunkBase,
@@ -195,36 +196,6 @@ export interface RedisBackendOptions {
   chunkGraceMs?: number;
   /** Pub/sub channel of the invalidation bus (default `"cachekit:invalidation"`). */
   invalidationChannel?: string;
-}
-
-/**
- * The Redis URL configured in the environment: `CACHEKIT_REDIS_URL`, else `REDIS_URL`; `null` when
- * neither is set (or the environment cannot be read).
- *
- * @example
- * ```ts
- * import { redisUrlFromEnv } from "./redis.ts";
- * const found = redisUrlFromEnv(); // { variable: "CACHEKIT_REDIS_URL", url: "redis://…" } or null
- * console.log(found === null || found.url.startsWith("redis")); // true
- * ```
- */
-export function redisUrlFromEnv(): { variable: string; url: string } | null {
-  for (const variable of ["CACHEKIT_REDIS_URL", "REDIS_URL"]) {
-    const url = readEnv(variable);
-    if (url !== undefined && url.trim() !== "") return { variable, url: url.trim() };
-  }
-  return null;
-}
-
-function readEnv(name: string): string | undefined {
-  // deno-lint-ignore no-explicit-any
-  const g = globalThis as any;
-  try {
-    if (g.Deno?.env) return g.Deno.env.get(name) ?? undefined;
-    return g.process?.env?.[name] ?? undefined;
-  } catch {
-    return undefined; // no permission to read the environment
-  }
 }
 
 function checkInt(option: string, v: unknown, min: number, max: number, expected: string): number {
@@ -485,16 +456,16 @@ export class RedisBackend
    * ```
    */
   static fromEnv(options: Omit<RedisBackendOptions, "url"> = {}): RedisBackend {
-    const found = redisUrlFromEnv();
-    if (!found) {
+    // One reader of CACHEKIT_* variables (config/env.ts) validates them and names the variable.
+    const url = readEnvConfig().redisUrl;
+    if (url === null) {
       throw new CacheConfigError(
         "CACHEKIT_REDIS_URL",
         undefined,
         "a redis:// or rediss:// URL in CACHEKIT_REDIS_URL or REDIS_URL",
       );
     }
-    parseRedisUrl(found.url, found.variable); // name the variable in the error
-    return new RedisBackend({ ...options, url: found.url });
+    return new RedisBackend({ ...options, url });
   }
 
   // ---------------------------------------------------------------- plumbing

@@ -17,6 +17,7 @@
  * @module
  */
 import { CacheConfigError } from "../errors.ts";
+import { parseRedisUrl } from "../backends/_redis_url.ts";
 
 /** The library-wide settings taken from the environment. Field comments give the variable and default. */
 export interface EnvConfig {
@@ -137,14 +138,7 @@ export function readEnvConfig(source?: EnvSource): EnvConfig {
   };
   const url = (name: string) => {
     const v = raw(name);
-    if (v === undefined) return undefined;
-    if (!/^(redis|rediss|unix):\/\//i.test(v)) {
-      throw new CacheConfigError(
-        name,
-        v.replace(/\/\/[^@/]*@/, "//<credentials>@"),
-        "a redis://, rediss:// or unix:// URL",
-      );
-    }
+    if (v !== undefined) parseRedisUrl(v, name); // CacheConfigError naming the variable, password redacted
     return v;
   };
 

@@ -12,7 +12,8 @@ import { join } from "node:path";
 import process from "node:process";
 import { createClient } from "redis";
 import { BackendError, CacheConfigError } from "../errors.ts";
-import { parseRedisUrl, RedisBackend, redisUrlFromEnv } from "../backends/redis.ts";
+import { parseRedisUrl, RedisBackend } from "../backends/redis.ts";
+import { readEnvConfig } from "../config/env.ts";
 import type { InvalidationEvent } from "../backends/types.ts";
 import { test } from "./_harness.ts";
 import { PYTHON_UNAVAILABLE, pythonTestOptions, runPython } from "./_python.ts";
@@ -177,12 +178,12 @@ test("redis: fromEnv reads CACHEKIT_REDIS_URL, then REDIS_URL", async () => {
   try {
     delete process.env.CACHEKIT_REDIS_URL;
     delete process.env.REDIS_URL;
-    assert.equal(redisUrlFromEnv(), null);
+    assert.equal(readEnvConfig().redisUrl, null);
     assert.throws(() => RedisBackend.fromEnv(), CacheConfigError);
     process.env.REDIS_URL = "redis://10.0.0.1:7001/3";
-    assert.deepEqual(redisUrlFromEnv(), { variable: "REDIS_URL", url: "redis://10.0.0.1:7001/3" });
+    assert.equal(readEnvConfig().redisUrl, "redis://10.0.0.1:7001/3");
     process.env.CACHEKIT_REDIS_URL = "redis://127.0.0.1:6379/1";
-    assert.equal(redisUrlFromEnv()?.variable, "CACHEKIT_REDIS_URL");
+    assert.equal(readEnvConfig().redisUrl, "redis://127.0.0.1:6379/1");
     const b = RedisBackend.fromEnv({ keyPrefix: "x:" });
     const h = await b.healthCheck(); // db 1 on the shared server (or unreachable: still a report)
     assert.equal(h.details?.endpoint, "redis://127.0.0.1:6379/1");
