@@ -2,17 +2,22 @@
 // CACHEKIT_FILE_CACHE_DIR, and its entries survive a process restart.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import process from "node:process";
 import { test } from "./_harness.ts";
+import { runtimeCommand, siblingModule } from "./_runtime.ts";
 
-const MOD = new URL("../mod.ts", import.meta.url).href;
+// mod.ts on Deno and Bun, mod.js in the Node build.
+const MOD = pathToFileURL(siblingModule(import.meta.url, "../mod.ts")).href;
+const DENO_JSON = siblingModule(import.meta.url, "../deno.json");
 const CHILD = `
+import process from "node:process";
 import { cache, closeDefaultBackend } from "${MOD}";
 let runs = 0;
-async function slowSquare(n) { runs++; await new Promise((r) => setTimeout(r, 50)); return { n, sq: n * n, pid: Deno.pid }; }
+async function slowSquare(n) { runs++; await new Promise((r) => setTimeout(r, 50)); return { n, sq: n * n, pid: process.pid }; }
 const f = cache(slowSquare, { name: "default_backend.slowSquare", ttl: 60 });
 const v = await f(12);
 const h = f.getHealthStatus();
@@ -29,7 +34,13 @@ function runChild(dir: string): {
   const env: Record<string, string | undefined> = { ...process.env, CACHEKIT_FILE_CACHE_DIR: dir };
   delete env.CACHEKIT_REDIS_URL;
   delete env.REDIS_URL;
-  const r = spawnSync(process.execPath, ["eval", "--ext=js", CHILD], { env, encoding: "utf8" });
+  // The child runs with the runtime running this test (Deno, Bun or Node).
+  const scriptDir = mkdtempSync(join(tmpdir(), "ck-default-child-"));
+  const script = join(scriptDir, "child.mjs");
+  writeFileSync(script, CHILD);
+  const cmd = runtimeCommand(script, [], DENO_JSON);
+  const r = spawnSync(cmd.bin, cmd.args, { env, encoding: "utf8" });
+  rmSync(scriptDir, { recursive: true, force: true });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout.trim().split("\n").pop()!);
 }
