@@ -9,7 +9,13 @@
 import type { Backend, InvalidationEvent, OperationOptions } from "./backends/types.ts";
 import type { ResolvedConfig } from "./config/options.ts";
 import type { Serializer } from "./serializers/types.ts";
-import { CacheConfigError, CacheKeyError, CacheKitError, SerializationError } from "./errors.ts";
+import {
+  BackendError,
+  CacheConfigError,
+  CacheKeyError,
+  CacheKitError,
+  SerializationError,
+} from "./errors.ts";
 import {
   cacheKey,
   decodeInteropValue,
@@ -27,6 +33,7 @@ import { getCacheLogger } from "./health/logging.ts";
 import type { HealthStatus } from "./health/health_checker.ts";
 import type { CircuitState } from "./reliability/circuit_breaker.ts";
 import { GuardedBackend } from "./reliability/guarded_backend.ts";
+import { type CacheMetrics, type CounterChild, getDefaultMetrics } from "./health/metrics.ts";
 import { guard, resolveBackend } from "./_engine_backend.ts";
 import { resolveSerializer } from "./_engine_serializer.ts";
 
@@ -162,6 +169,11 @@ export class Engine {
     l2ReadMs: 0,
     last: null as number | null,
   };
+  /** Prometheus metrics (`monitoring.prometheus`), or `null`. */
+  readonly metrics: CacheMetrics | null;
+  /** Pre-bound L1 hit counter series (hot path), or `null`. */
+  readonly l1HitCounter: CounterChild | null;
+  readonly #metricNs: string;
   /** Whether the wrapper returns promises (L2 configured, or the function is asynchronous). */
   returnsPromise: boolean;
   readonly collectStats: boolean;
@@ -245,7 +257,12 @@ export class Engine {
         });
       })()
       : null;
+    this.#metricNs = (c.interop ? c.interop.namespace : c.namespace) ?? "default";
+    this.metrics = c.monitoring.prometheus ? getDefaultMetrics() : null;
+    this.l1HitCounter = this.metrics?.hits.labels({ namespace: this.#metricNs, layer: "l1" }) ??
+      null;
     engines.add(new WeakRef(this));
+    if (this.metrics !== null && this.l1 !== null) trackL1(this.metrics, this.#metricNs, this);
   }
 
   // ------------------------------------------------------------------ keys
@@ -415,6 +432,11 @@ export class Engine {
   }
 
   #fail(operation: string, e: unknown): void {
+    this.metrics?.recordError(
+      operation,
+      this.#backend?.type ?? "default",
+      e instanceof BackendError ? e.kind : "unknown",
+    );
     this.stats.l2Errors++;
     this.#consecutiveErrors++;
     this.#lastError = errMessage(e);
@@ -514,6 +536,13 @@ export class Engine {
     }
     this.stats.l2Reads++;
     this.stats.l2ReadMs += performance.now() - t0;
+    this.metrics?.recordOperation({
+      operation: "get",
+      namespace: this.#metricNs,
+      success: true,
+      serializer: this.serializer.name,
+      ...(bytes !== null ? { sizeBytes: bytes.byteLength } : {}),
+    });
     if (bytes === null) return null;
     let value: unknown;
     try {
@@ -554,6 +583,13 @@ export class Engine {
     try {
       await b.set(ctx.backendKey, stored, this.config.ttl, this.#opts());
       this.#ok();
+      this.metrics?.recordOperation({
+        operation: "set",
+        namespace: this.#metricNs,
+        success: true,
+        serializer: this.serializer.name,
+        sizeBytes: stored.byteLength,
+      });
       this.#track(ctx);
       if (ctx.tags && ctx.tags.length > 0 && b.capabilities.tags) {
         await b.capabilities.tags.addTags(ctx.backendKey, ctx.tags, this.config.ttl);
@@ -673,6 +709,8 @@ export class Engine {
   }
 
   #countHit(l1: boolean): void {
+    if (l1) this.l1HitCounter?.inc();
+    else this.metrics?.recordHit(this.#metricNs, "l2");
     if (!this.collectStats) return;
     this.stats.hits++;
     if (l1) this.stats.l1Hits++;
@@ -771,6 +809,10 @@ export class Engine {
     if (this.collectStats) {
       this.stats.misses++;
       this.stats.last = Date.now();
+    }
+    if (this.metrics !== null) {
+      if (this.l1 !== null) this.metrics.recordMiss(this.#metricNs, "l1");
+      if (b !== null) this.metrics.recordMiss(this.#metricNs, "l2");
     }
     const value = await this.fn.apply(self, args);
     await this.#store(ctx, value, b, epoch);
@@ -1014,6 +1056,33 @@ export class Engine {
     }
     return this.health();
   }
+}
+
+// ------------------------------------------------------------------ metrics
+
+const l1Tracked = new Map<string, Set<WeakRef<Engine>>>();
+
+/** Report the L1 size of every function of a namespace (one provider per namespace). */
+function trackL1(metrics: CacheMetrics, ns: string, engine: Engine): void {
+  let set = l1Tracked.get(ns);
+  if (set === undefined) {
+    const refs = new Set<WeakRef<Engine>>();
+    l1Tracked.set(ns, set = refs);
+    metrics.trackL1(ns, () => {
+      let bytes = 0;
+      let entries = 0;
+      for (const r of refs) {
+        const e = r.deref();
+        if (e === undefined) refs.delete(r);
+        else if (e.l1 !== null) {
+          bytes += e.l1.bytes;
+          entries += e.l1.size;
+        }
+      }
+      return { bytes, entries };
+    });
+  }
+  set.add(new WeakRef(engine));
 }
 
 // ------------------------------------------------------------------ module-level invalidation

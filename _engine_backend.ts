@@ -16,6 +16,7 @@ import type { ResolvedConfig } from "./config/options.ts";
 import { MemoryBackend } from "./backends/memory.ts";
 import { GuardedBackend, type GuardedBackendConfig } from "./reliability/guarded_backend.ts";
 import { fileBackendOptionsFromEnv, redisUrlFromEnv } from "./config/env.ts";
+import { getDefaultMetrics } from "./health/metrics.ts";
 
 let defaultBackend: Promise<Backend> | null = null;
 const guards = new WeakMap<Backend, Map<string, GuardedBackend>>();
@@ -30,6 +31,7 @@ function guardConfig(c: ResolvedConfig): GuardedBackendConfig | null {
     circuitBreaker: cb ? { ...breaker, excludedErrors } : false,
     timeout: to ? { ...c.timeout } : false,
     backpressure: bp ? { ...c.backpressure } : false,
+    metrics: c.monitoring.prometheus ? getDefaultMetrics() : null,
   };
 }
 
@@ -39,7 +41,7 @@ export function guard(backend: Backend, c: ResolvedConfig): Backend {
   const gc = guardConfig(c);
   if (gc === null) return backend;
   const shareable = c.circuitBreaker.excludedErrors === null;
-  const sig = JSON.stringify([gc.circuitBreaker, gc.timeout, gc.backpressure]);
+  const sig = JSON.stringify([gc.circuitBreaker, gc.timeout, gc.backpressure, !!gc.metrics]);
   let byBackend = guards.get(backend);
   if (shareable && byBackend?.has(sig)) return byBackend.get(sig)!;
   const g = new GuardedBackend(backend, gc);

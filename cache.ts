@@ -149,6 +149,7 @@ export function wrap<A extends unknown[], R>(
   const tenantAware = engine.tenantAware;
   const collect = engine.collectStats;
   const stats = engine.stats;
+  const hitCounter = engine.l1HitCounter;
 
   const wrapper = function (this: unknown, ...args: unknown[]): unknown {
     const fast = simpleKey ? argKey(args) : engine.fastKey(this, args);
@@ -158,6 +159,7 @@ export function wrap<A extends unknown[], R>(
         const now = Date.now();
         if (e.expiresAt > now) {
           l1!.touch(e);
+          if (hitCounter !== null) hitCounter.inc();
           if (collect) {
             stats.hits++;
             stats.l1Hits++;

@@ -8,6 +8,7 @@ import {
   cache,
   CacheConfigError,
   MemoryBackend,
+  metricsHandler,
   type PresetName,
   withTenant,
 } from "../mod.ts";
@@ -191,8 +192,8 @@ test(
       r.keys.find((k) => k.includes("globex"))!,
     ];
     const moved = await docOf(r.inner, ka);
-  moved.metadata.tenant_id = "globex"; // even relabelled, the acme ciphertext fails for globex
-  await r.inner.set(kg, new TextEncoder().encode(JSON.stringify(moved)), 60);
+    moved.metadata.tenant_id = "globex"; // even relabelled, the acme ciphertext fails for globex
+    await r.inner.set(kg, new TextEncoder().encode(JSON.stringify(moved)), 60);
     const g = cache.secure(async (id: number) => ({ id, n: ++n }), {
       name: "presets.secure.mt",
       ttl: 60,
@@ -200,6 +201,34 @@ test(
       encryption: { masterKey: KEY, singleTenant: false },
     });
     assert.equal((await withTenant("globex", () => g(1))).n, 3);
+  },
+  { sanitize: false },
+);
+
+test(
+  "production: hits, misses, L2 operations and L1 size reach the Prometheus exposition",
+  async () => {
+    const f = cache.production(async (id: number) => ({ id }), {
+      name: "presets.metrics",
+      namespace: "metricsns",
+      ttl: 60,
+      backend: new MemoryBackend(),
+    });
+    await f(1);
+    await f(1);
+    await f(1);
+    const text = await (await metricsHandler()(new Request("http://x/metrics"))).text();
+    const value = (name: string, labels: string) => {
+      const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && l.includes(labels));
+      return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
+    };
+    assert.equal(value("cache_hits_total", 'namespace="metricsns",layer="l1"'), 2);
+    assert.equal(value("cache_misses_total", 'namespace="metricsns",layer="l2"'), 1);
+    assert.equal(
+      value("cache_operations_total", 'operation="set",namespace="metricsns",success="true"'),
+      1,
+    );
+    assert.equal(value("cache_l1_entries", 'namespace="metricsns"'), 1);
   },
   { sanitize: false },
 );
