@@ -20,6 +20,7 @@ import {
   cacheKey,
   decodeInteropValue,
   encodeInteropValue,
+  finalizeKey,
   interopKey,
   type SerializerName,
 } from "./protocol/keys.ts";
@@ -317,7 +318,7 @@ export class Engine {
           `the key function returned ${typeof custom}, not a string`,
         );
       }
-      protoKey = this.#keyPrefix + custom;
+      protoKey = finalizeKey(this.#keyPrefix + custom);
     } else {
       protoKey = cacheKey({
         namespace: c.namespace,
@@ -952,6 +953,7 @@ export class Engine {
 
   /** Evict L1 entries carrying any of `tags`; returns the L2 keys this process wrote with them. */
   invalidateTagsLocal(tags: ReadonlySet<string>): string[] {
+    if (this.config.tags === null) return [];
     this.#bump();
     this.l1?.deleteWhere((e) => e.tags !== null && e.tags.some((t) => tags.has(t)));
     const keys: string[] = [];
@@ -965,27 +967,46 @@ export class Engine {
     return keys;
   }
 
-  /** Apply an invalidation event from another instance. */
+  /**
+   * Apply an invalidation event from another instance. Only events that concern this function
+   * evict and mark in-flight work stale (other functions' writes on the same bus do not).
+   */
   onRemoteEvent(ev: InvalidationEvent): void {
     const l1 = this.l1;
     if (l1 === null) return;
-    this.#bump();
     switch (ev.level) {
       case "all":
+        this.#bump();
         l1.clear();
         break;
-      case "key":
+      case "key": {
+        let hit = false;
         for (const k of ev.targets) {
           const lk = this.#byBackendKey.get(k);
-          if (lk !== undefined && l1.map.get(lk)?.backendKey === k) l1.delete(lk);
+          if (lk !== undefined && l1.map.get(lk)?.backendKey === k) {
+            l1.delete(lk);
+            hit = true;
+          }
+          if (!hit && k.includes(this.#keyPrefix)) hit = true;
         }
+        if (hit) this.#bump();
         break;
-      case "prefix":
+      }
+      case "prefix": {
+        const mine = this.prefixes();
+        const relevant = ev.targets.some((p) =>
+          mine.some((q) => q.startsWith(p) || p.startsWith(q))
+        );
+        if (!relevant) break;
+        this.#bump();
         l1.deleteWhere((e) =>
           e.backendKey !== null && ev.targets.some((p) => e.backendKey!.startsWith(p))
         );
         break;
+      }
       case "tags": {
+        if (this.config.tags === null) break;
+        this.#bump();
         const set = new Set(ev.targets);
         l1.deleteWhere((e) => e.tags !== null && e.tags.some((t) => set.has(t)));
         break;

@@ -678,3 +678,23 @@ test("L1 argument keys: distinct arguments never share an entry; equal ones do",
   echo(1.0);
   assert.equal(runs, before, "equal arguments hit");
 });
+
+test("custom key function: entries keyed by its string, under ns/func, spaces normalized", async () => {
+  const { backend, keys } = recording();
+  let n = 0;
+  const f = cache(async (user: { id: number; name: string }) => ({ ...user, n: ++n }), {
+    name: "core.customkey",
+    namespace: "ck",
+    ttl: 60,
+    backend,
+    key: (user) => `user ${user.id}`,
+    ...bare,
+  });
+  assert.equal((await f({ id: 1, name: "a" })).n, 1);
+  assert.equal((await f({ id: 1, name: "b" })).n, 1, "same custom key: same entry");
+  assert.equal((await f({ id: 2, name: "a" })).n, 2);
+  assert.deepEqual([...keys], [
+    "t:default:ns:ck:func:core.customkey:args:user_1",
+    "t:default:ns:ck:func:core.customkey:args:user_2",
+  ]);
+});
