@@ -35,7 +35,7 @@ import type { HealthStatus } from "./health/health_checker.ts";
 import type { CircuitState } from "./reliability/circuit_breaker.ts";
 import { GuardedBackend } from "./reliability/guarded_backend.ts";
 import { type CacheMetrics, type CounterChild, getDefaultMetrics } from "./health/metrics.ts";
-import { guard, resolveBackend } from "./_engine_backend.ts";
+import { defaultBackendGeneration, guard, resolveBackend } from "./_engine_backend.ts";
 import { resolveSerializer } from "./_engine_serializer.ts";
 
 const log = getCacheLogger("engine");
@@ -190,6 +190,8 @@ export class Engine {
   readonly #cipher: TenantCipher | null;
   #backend: Backend | null | undefined;
   #backendPromise: Promise<Backend | null> | null = null;
+  #backendGen = -1;
+  readonly #sharedDefault: boolean;
   #unsubscribe: Promise<() => Promise<void>> | null = null;
   readonly #byBackendKey = new Map<string, ArgKey>();
   readonly #tracked = new Set<string>();
@@ -221,6 +223,7 @@ export class Engine {
     this.l1 = c.l1.enabled
       ? new L1Cache({ maxBytes: c.l1.maxBytes, maxEntries: c.l1.maxEntries })
       : null;
+    this.#sharedDefault = c.backend === "default" && c.preset !== "test";
     this.#backend = c.backend === "default"
       ? undefined
       : c.backend === null
@@ -396,9 +399,18 @@ export class Engine {
 
   /** The L2 backend (created lazily for `"default"`), or `null`. */
   backend(): Backend | null | Promise<Backend | null> {
-    if (this.#backend !== undefined) return this.#backend;
+    if (this.#backend !== undefined) {
+      if (this.#sharedDefault && this.#backendGen !== defaultBackendGeneration()) {
+        // closeDefaultBackend() was called: resolve the (new) default again.
+        this.#backend = undefined;
+        this.#unsubscribe = null;
+      } else return this.#backend;
+    }
+    const gen = defaultBackendGeneration();
     return this.#backendPromise ??= resolveBackend(this.config).then((b) => {
       this.#backend = b;
+      this.#backendGen = gen;
+      this.#backendPromise = null;
       this.#subscribe(b);
       return b;
     }, (e) => {

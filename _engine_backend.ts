@@ -19,6 +19,12 @@ import { fileBackendOptionsFromEnv, redisUrlFromEnv } from "./config/env.ts";
 import { getDefaultMetrics } from "./health/metrics.ts";
 
 let defaultBackend: Promise<Backend> | null = null;
+let generation = 0;
+
+/** Bumped by {@linkcode closeDefaultBackend}: engines holding the old default resolve it again. */
+export function defaultBackendGeneration(): number {
+  return generation;
+}
 const guards = new WeakMap<Backend, Map<string, GuardedBackend>>();
 
 function guardConfig(c: ResolvedConfig): GuardedBackendConfig | null {
@@ -72,11 +78,18 @@ async function createDefault(): Promise<Backend> {
 
 /**
  * Close the process-wide default backend (if it was created) so the process can exit; the next
- * use creates a new one.
+ * use (by any cached function) creates a new one.
+ *
+ * @example
+ * ```ts
+ * import { closeDefaultBackend } from "@cachekit/core";
+ * await closeDefaultBackend();
+ * ```
  */
 export async function closeDefaultBackend(): Promise<void> {
   const p = defaultBackend;
   defaultBackend = null;
+  generation++;
   if (p) await (await p.catch(() => null))?.close?.();
 }
 
