@@ -38,7 +38,13 @@ export {
   type L1OnlyOptions,
 } from "./cache.ts";
 export { cached, type CachedMethodOptions, type MethodDecorator } from "./decorator.ts";
-export { currentTenant, quoteTenant, withTenant } from "./tenant.ts";
+export {
+  currentTenant,
+  quoteTenant,
+  tenantContextUsed,
+  validateTenant,
+  withTenant,
+} from "./tenant.ts";
 export {
   callerModule,
   deriveIdentity,
