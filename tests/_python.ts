@@ -26,13 +26,14 @@ function probe(): string | null {
 export const PYTHON_UNAVAILABLE: string | null = probe();
 
 /** `ignore` options for a cross-check test: skipped only outside CI, with the reason. */
-export const pythonTestOptions: { ignore: boolean; ignoreReason?: string } = PYTHON_UNAVAILABLE && !IN_CI
-  ? {
-    ignore: true,
-    ignoreReason:
-      `${PYTHON_UNAVAILABLE}; apt-get install python3-msgpack python3-lz4 python3-xxhash python3-cryptography python3-redis`,
-  }
-  : { ignore: false };
+export const pythonTestOptions: { ignore: boolean; ignoreReason?: string } =
+  PYTHON_UNAVAILABLE && !IN_CI
+    ? {
+      ignore: true,
+      ignoreReason:
+        `${PYTHON_UNAVAILABLE}; apt-get install python3-msgpack python3-lz4 python3-xxhash python3-cryptography python3-redis`,
+    }
+    : { ignore: false };
 
 /**
  * Run a Python script; `input` is written to its stdin. Returns stdout as bytes. Throws with the

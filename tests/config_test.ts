@@ -161,7 +161,8 @@ test("config: master keys are validated and never echoed", () => {
     "encryption.masterKey",
   );
   configError(
-    () => resolveConfig({ name: "f", encryption: { masterKey: new Uint8Array(32) } }, undefined, ENV),
+    () =>
+      resolveConfig({ name: "f", encryption: { masterKey: new Uint8Array(32) } }, undefined, ENV),
     "encryption.masterKey",
   );
   const bad = "zz".repeat(32);
