@@ -21,7 +21,7 @@
  * @module
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { buildNpm, builtTests, DEFAULT_OUT, ROOT } from "./build_npm.ts";
 
@@ -113,8 +113,51 @@ function filterFiles(files: string[], filters: string[]): string[] {
   return files.filter((f) => filters.some((x) => basename(f).includes(x.replace(/\.[jt]s$/, ""))));
 }
 
+/** The `exports` map of `deno.json`. */
+function denoExports(): Record<string, string> {
+  const config = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")) as {
+    exports: string | Record<string, string>;
+  };
+  return typeof config.exports === "string" ? { ".": config.exports } : config.exports;
+}
+
+/**
+ * Import every `exports` entry of the package with the runtime under test, as a user's
+ * `import "@cachekit/core/…"` would: the whole module graph must load, including modules no test
+ * imports. Node imports the build by the package's own name (self-reference through the generated
+ * `exports`); Bun imports the TypeScript entry files. Returns the problems found (empty when all
+ * load and export something).
+ */
+function checkExports(bin: string, specifiers: string[], cwd: string, runtime: string): string[] {
+  const script = `const bad = [];
+for (const s of ${JSON.stringify(specifiers)}) {
+  try { const m = await import(s); if (Object.keys(m).length === 0) bad.push(s + ": no exports"); }
+  catch (e) { bad.push(s + ": " + (e && e.stack || e)); }
+}
+console.log(JSON.stringify(bad));`;
+  const args = runtime === "node" ? ["--input-type=module", "-e", script] : ["-e", script];
+  const r = spawnSync(bin, args, { cwd, encoding: "utf8" });
+  if (r.status !== 0) return [`${runtime} exited ${r.status}: ${r.stderr}`];
+  const bad = JSON.parse(r.stdout.trim().split("\n").pop() ?? "[]") as string[];
+  for (const b of bad) console.error(`run_tests: package export fails to load on ${runtime}: ${b}`);
+  if (bad.length === 0) {
+    console.log(`run_tests: package exports load on ${runtime}: ${specifiers.join(", ")}`);
+  }
+  return bad;
+}
+
 async function runNode(filters: string[]): Promise<{ code: number; counts: Counts | null }> {
   const build = buildNpm({});
+  const name =
+    (JSON.parse(readFileSync(join(build.out, "package.json"), "utf8")) as { name: string })
+      .name;
+  const bad = checkExports(
+    "node",
+    Object.keys(denoExports()).map((k) => k === "." ? name : name + k.slice(1)),
+    build.out,
+    "node",
+  );
+  for (const b of bad) console.error(`run_tests: package export fails to load on node: ${b}`);
   const files = filterFiles(builtTests(build.out), filters);
   const args = [
     "--enable-source-maps",
@@ -126,7 +169,10 @@ async function runNode(filters: string[]): Promise<{ code: number; counts: Count
     ...files,
   ];
   const { code, output } = await run("node", args, DEFAULT_OUT);
-  return { code, counts: parseNode(output) };
+  const counts = parseNode(output);
+  // Each export that cannot be imported counts as one failed test.
+  if (counts) counts.failed += bad.length;
+  return { code: bad.length ? code || 1 : code, counts };
 }
 
 async function runBun(filters: string[]): Promise<{ code: number; counts: Counts | null }> {
@@ -138,12 +184,16 @@ async function runBun(filters: string[]): Promise<{ code: number; counts: Counts
     readdirSync(join(ROOT, "tests")).filter((f) => f.endsWith("_test.ts")).sort(),
     filters,
   ).map((f) => `./tests/${f}`);
+  const bad = checkExports(bun, Object.values(denoExports()), ROOT, "bun");
   const { code, output } = await run(
     bun,
     ["test", "--timeout", String(TEST_TIMEOUT_MS), ...files],
     ROOT,
   );
-  return { code, counts: parseBun(output) };
+  const counts = parseBun(output);
+  // Each export that cannot be imported counts as one failed test.
+  if (counts) counts.failed += bad.length;
+  return { code: bad.length ? code || 1 : code, counts };
 }
 
 function runtimeVersion(runtime: "node" | "bun"): string {
