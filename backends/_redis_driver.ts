@@ -6,10 +6,15 @@
  * zero-copy `Buffer` views ({@linkcode toBuffer}) and come back as plain `Uint8Array` views
  * ({@linkcode fromBuffer}); Node's `Buffer` API is used nowhere else in the library.
  *
+ * node-redis is loaded with a dynamic `import()` on the first connect ({@linkcode loadRedis}), not
+ * when this module is imported: the package root re-exports `RedisBackend`, and loading node-redis
+ * costs more than the rest of the package together (measured under Deno: importing `mod.ts` took
+ * ~240 ms with node-redis loaded statically, ~75 ms without it). Programs that never connect to
+ * Redis never load it.
+ *
  * @module
  */
 import { Buffer } from "node:buffer";
-import { createClient, createCluster } from "redis";
 import { toBackendError } from "./_redis_errors.ts";
 
 /** A command argument as node-redis accepts it. */
@@ -69,6 +74,19 @@ export function fromBuffer(buf: Uint8Array): Uint8Array {
 // deno-lint-ignore no-explicit-any
 type AnyClient = any;
 
+/** The two factories this layer uses from node-redis (a type-only import: erased at runtime). */
+type RedisModule = Pick<typeof import("redis"), "createClient" | "createCluster">;
+
+let redisModule: Promise<RedisModule> | undefined;
+
+/** node-redis, imported once on first use (a failed import is retried by the next connect). */
+export function loadRedis(): Promise<RedisModule> {
+  return redisModule ??= import("redis").catch((e) => {
+    redisModule = undefined;
+    throw e;
+  });
+}
+
 const BINARY = { typeMapping: { 36: Buffer } } as const; // RESP_TYPES.BLOB_STRING = 36 ('$')
 
 function tlsSocket(tls: false | RedisTlsSettings): Record<string, unknown> {
@@ -92,7 +110,9 @@ function reconnectStrategy(retries: number): number {
 export class RedisDriver {
   readonly cluster: boolean;
   readonly #config: DriverConfig;
-  readonly #client: AnyClient;
+  /** Made on the first {@linkcode RedisDriver.ready} (once node-redis is loaded). */
+  #client: AnyClient | undefined;
+  #loading: Promise<void> | undefined;
   #sub: AnyClient | undefined;
   #subConnecting: Promise<void> | undefined;
   #connecting: Promise<void> | undefined;
@@ -106,6 +126,11 @@ export class RedisDriver {
   constructor(config: DriverConfig) {
     this.#config = config;
     this.cluster = config.clusterNodes !== undefined;
+  }
+
+  /** Create the (unconnected) client from the loaded node-redis module. */
+  #create({ createClient, createCluster }: RedisModule): void {
+    const config = this.#config;
     const socket = {
       ...tlsSocket(config.tls),
       connectTimeout: config.connectTimeoutMs,
@@ -156,7 +181,8 @@ export class RedisDriver {
 
   /** Whether commands can be sent right now without waiting. */
   get isReady(): boolean {
-    return this.cluster ? this.#connecting !== undefined && this.#clusterUp : this.#client.isReady;
+    if (this.cluster) return this.#connecting !== undefined && this.#clusterUp;
+    return this.#client?.isReady === true;
   }
   #clusterUp = false;
 
@@ -166,6 +192,15 @@ export class RedisDriver {
    */
   ready(): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("ClientClosed: the backend was closed"));
+    if (this.#client === undefined) {
+      this.#loading ??= loadRedis().then((mod) => {
+        if (this.#client === undefined) this.#create(mod);
+      }, (e) => {
+        this.#loading = undefined;
+        throw e;
+      });
+      return this.#loading.then(() => this.ready());
+    }
     if (this.cluster) {
       if (!this.#connecting) {
         this.#connecting = this.#client.connect().then(
@@ -262,7 +297,7 @@ export class RedisDriver {
     if (!listener) return;
     this.#channels.delete(channel);
     if (this.cluster) {
-      if (this.#client.isOpen) await this.#client.unsubscribe(channel, listener);
+      if (this.#client?.isOpen) await this.#client.unsubscribe(channel, listener);
     } else if (this.#sub?.isOpen) {
       await this.#sub.unsubscribe(channel, listener);
     }
@@ -274,6 +309,7 @@ export class RedisDriver {
     this.#closed = true;
     for (const w of this.#waiters) w.fail(new Error("ClientClosed: the backend was closed"));
     this.#waiters.clear();
+    // A client made after this point (node-redis still loading) is never connected: ready() refuses.
     const clients = [this.#sub, this.#client].filter((c) => c !== undefined);
     await Promise.all(clients.map((c) => shutdown(c, this.cluster && c === this.#client)));
     // Let a connect() that was still retrying settle (its retry timer ends within ~0.5 s), so no

@@ -1,7 +1,8 @@
 /**
  * L2 backends of `@cachekit/core`: the {@linkcode Backend} contract with its optional
- * capabilities, the in-process {@linkcode MemoryBackend} and the multi-process
- * {@linkcode FileBackend}.
+ * capabilities, the in-process {@linkcode MemoryBackend}, the multi-process
+ * {@linkcode FileBackend} and the shared {@linkcode RedisBackend} (Redis or Redis Cluster; the
+ * Redis client is only loaded when a `RedisBackend` first connects).
  *
  * @example
  * ```ts
@@ -20,3 +21,4 @@ export { CacheKitError } from "../errors.ts";
 export * from "./types.ts";
 export * from "./memory.ts";
 export * from "./file.ts";
+export * from "./redis.ts";
