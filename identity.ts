@@ -35,6 +35,7 @@
  *
  * @module
  */
+import { pathToFileURL } from "node:url";
 import { CacheConfigError } from "./errors.ts";
 
 /** Inputs of {@linkcode deriveIdentity}. */
@@ -116,11 +117,21 @@ export function callerModule(): string {
   for (const line of stack.split("\n").slice(1)) {
     const file = frameFile(line);
     if (!file) continue;
-    if (file.startsWith(PACKAGE_DIR) && OWN_FILES.has(file.slice(PACKAGE_DIR.length))) continue;
+    if (isOwnFile(file)) continue;
     if (file.startsWith("node:") || file.startsWith("ext:")) continue;
     return modulePath(file);
   }
   return "";
+}
+
+/**
+ * Whether a stack frame's file is one of this package's engine files, whichever form the runtime
+ * prints: `file://` URLs (Deno, Node) or plain paths (Bun), `.ts` sources or a transpiled `.js` build.
+ */
+function isOwnFile(file: string): boolean {
+  const url = file.startsWith("/") ? pathToFileURL(file).href : file;
+  if (!url.startsWith(PACKAGE_DIR)) return false;
+  return OWN_FILES.has(url.slice(PACKAGE_DIR.length).replace(/\.[cm]?js$/, ".ts"));
 }
 
 function frameFile(line: string): string | null {
