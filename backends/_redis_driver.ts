@@ -43,6 +43,8 @@ export interface DriverConfig {
   password?: string;
   db: number;
   connectTimeoutMs: number;
+  /** `CLIENT SETNAME` of the connections (the subscriber connection gets `<name>:sub`). */
+  clientName?: string;
   /** Cluster root nodes (`host`/`port`); when set, a cluster client is made. */
   clusterNodes?: { host: string; port: number }[];
 }
@@ -141,6 +143,7 @@ export class RedisDriver {
         rootNodes: config.clusterNodes.map((n) => ({ socket: { host: n.host, port: n.port } })),
         defaults: {
           socket,
+          ...(config.clientName !== undefined ? { name: config.clientName } : {}),
           ...(config.username !== undefined ? { username: config.username } : {}),
           ...(config.password !== undefined ? { password: config.password } : {}),
         },
@@ -149,6 +152,7 @@ export class RedisDriver {
     } else {
       this.#client = createClient({
         socket: { host: config.host, port: config.port, ...socket },
+        ...(config.clientName !== undefined ? { name: config.clientName } : {}),
         ...(config.username !== undefined ? { username: config.username } : {}),
         ...(config.password !== undefined ? { password: config.password } : {}),
         database: config.db,
@@ -283,7 +287,12 @@ export class RedisDriver {
       return;
     }
     if (!this.#sub) {
-      this.#sub = this.#client.duplicate({ disableOfflineQueue: false });
+      this.#sub = this.#client.duplicate({
+        disableOfflineQueue: false,
+        ...(this.#config.clientName !== undefined
+          ? { name: `${this.#config.clientName}:sub` }
+          : {}),
+      });
       this.#watch(this.#sub, false);
       this.#subConnecting = this.#sub.connect().then(() => {});
     }

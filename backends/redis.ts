@@ -196,6 +196,11 @@ export interface RedisBackendOptions {
   chunkGraceMs?: number;
   /** Pub/sub channel of the invalidation bus (default `"cachekit:invalidation"`). */
   invalidationChannel?: string;
+  /**
+   * Connection name (`CLIENT SETNAME`), so operators can tell this backend's connections apart in
+   * `CLIENT LIST`; the subscriber connection is named `<clientName>:sub`. Default: none.
+   */
+  clientName?: string;
 }
 
 function checkInt(option: string, v: unknown, min: number, max: number, expected: string): number {
@@ -307,6 +312,16 @@ function resolveOptions(o: RedisBackendOptions): Resolved {
   if (typeof channel !== "string" || channel === "") {
     throw new CacheConfigError("invalidationChannel", channel, "a non-empty channel name");
   }
+  if (
+    o.clientName !== undefined &&
+    (typeof o.clientName !== "string" || !/^[\x21-\x7e]{1,100}$/.test(o.clientName))
+  ) {
+    throw new CacheConfigError(
+      "clientName",
+      o.clientName,
+      "1 to 100 printable ASCII characters without spaces (a Redis client name)",
+    );
+  }
   let clusterNodes: { host: string; port: number }[] | undefined;
   if (o.cluster !== undefined) {
     const roots = o.cluster?.rootNodes;
@@ -331,6 +346,7 @@ function resolveOptions(o: RedisBackendOptions): Resolved {
   };
   if (base.username !== undefined) driver.username = base.username;
   if (base.password !== undefined) driver.password = base.password;
+  if (o.clientName !== undefined) driver.clientName = o.clientName;
   if (clusterNodes) driver.clusterNodes = clusterNodes;
   const endpoint = clusterNodes
     ? `cluster(${clusterNodes.map((n) => `${n.host}:${n.port}`).join(",")})`

@@ -607,6 +607,33 @@ test("redis: healthCheck reports latency and endpoint without the password", asy
   assert.ok(!JSON.stringify(h).includes("pw-secret"));
 }, sharedRedisTestOptions);
 
+test(
+  "redis: clientName names the connections (CLIENT LIST), the subscriber as <name>:sub",
+  async () => {
+    assert.throws(() => new RedisBackend({ clientName: "has space" }), CacheConfigError);
+    assert.throws(() => new RedisBackend({ clientName: "" }), CacheConfigError);
+    const name = `ck-name-${crypto.randomUUID().slice(0, 8)}`;
+    await using b = shared(uniquePrefix("name"), {
+      clientName: name,
+      invalidationChannel: `${name}:inv`,
+    });
+    await b.set("k", enc("v"), 10);
+    await b.subscribe(() => {});
+    const r = await raw();
+    try {
+      const names = String(await r.sendCommand(["CLIENT", "LIST"]))
+        .split("\n")
+        .map((l) => / name=(\S*)/.exec(l)?.[1])
+        .filter((n) => n?.startsWith(name))
+        .sort();
+      assert.deepEqual(names, [name, `${name}:sub`]);
+    } finally {
+      r.destroy();
+    }
+  },
+  sharedRedisTestOptions,
+);
+
 test("redis: byte-compatible with Python's redis client, both directions", async () => {
   const prefix = uniquePrefix("py");
   await using b = shared(prefix);
