@@ -1,72 +1,17 @@
 // deno-lint-ignore-file require-await -- async functions without await are what the tests cache
 // Sharing a cache with cachekit-py 0.3.0: entries built by an independent implementation (Debian's
-// python3-msgpack + lz4 + xxhash + hashlib.blake2b, following the seed notes) are read by the
-// engine, and the engine's entries are decoded by Python.
+// python3-msgpack + lz4 + xxhash + hashlib.blake2b, following the seed notes; the Python side is in
+// _python_cachekit.ts) are read by the engine, and the engine's entries are decoded by Python.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "./_harness.ts";
 import { pythonTestOptions, runPythonJson } from "./_python.ts";
+import { PY_READ, PY_WRITE } from "./_python_cachekit.ts";
 import { type Backend, cache, FileBackend, MemoryBackend } from "../mod.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
-
-/** cachekit-py 0.3.0's key and JSON document for `value`, built in Python. */
-const PY_WRITE = String.raw`
-import sys, json, base64, hashlib, msgpack, lz4.block, xxhash
-req = json.load(sys.stdin)
-def h(obj):
-    return hashlib.blake2b(msgpack.packb(obj, use_bin_type=True), digest_size=32).hexdigest()
-value = req["value"]
-payload = msgpack.packb(value, use_bin_type=True)
-if req.get("interop"):
-    key = "%s:%s:%s" % (req["ns"], req["func"], h(req["args"]))
-    stored = payload
-else:
-    ic = req["integrity"]
-    key = "t:%s:ns:%s:func:%s:args:%s:%ss" % (req.get("tenant", "default"), req["ns"], req["func"],
-        h([req["args"], {}]), "1" if ic else "0")
-    if ic:
-        comp = lz4.block.compress(payload, store_size=False)
-        checksum = xxhash.xxh3_64_digest(payload)
-        data = msgpack.packb([list(comp), list(checksum), len(payload), "msgpack"])
-    else:
-        data = payload
-    stored = json.dumps({"data": base64.b64encode(data).decode(), "metadata": {"format": "msgpack",
-        "encoding": "utf-8", "compressed": ic, "original_type": "msgpack"},
-        "serializer": "default", "version": "2.0"}).encode()
-print(json.dumps({"key": key, "stored": base64.b64encode(stored).decode()}))
-`;
-
-/** Decode one of our entries the way cachekit-py 0.3.0 does; also recompute the key. */
-const PY_READ = String.raw`
-import sys, json, base64, hashlib, msgpack, lz4.block, xxhash
-req = json.load(sys.stdin)
-raw = base64.b64decode(req["stored"])
-def h(obj):
-    return hashlib.blake2b(msgpack.packb(obj, use_bin_type=True), digest_size=32).hexdigest()
-if req.get("interop"):
-    expected = "%s:%s:%s" % (req["ns"], req["func"], h(req["args"]))
-    print(json.dumps({"key_ok": req["key"] == expected, "value": msgpack.unpackb(raw, raw=False)}))
-    sys.exit(0)
-doc = json.loads(raw.decode("utf-8"))
-assert doc["version"] == "2.0" and doc["serializer"] == "default", doc
-md = doc["metadata"]
-data = base64.b64decode(doc["data"])
-if md["compressed"]:
-    comp, checksum, size, fmt = msgpack.unpackb(data, raw=False)
-    assert isinstance(comp, list), "protocol 1.0: compressed block as an array of ints"
-    payload = lz4.block.decompress(bytes(comp), uncompressed_size=size)
-    assert xxhash.xxh3_64_digest(payload) == bytes(checksum), "checksum"
-    assert fmt == "msgpack"
-else:
-    payload = data
-ic = "1" if md["compressed"] else "0"
-expected = "t:default:ns:%s:func:%s:args:%s:%ss" % (req["ns"], req["func"], h([req["args"], {}]), ic)
-print(json.dumps({"key_ok": req["key"] == expected, "metadata": md,
-    "value": msgpack.unpackb(payload, raw=False)}))
-`;
 
 const VALUE = {
   id: 42,
