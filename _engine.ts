@@ -31,12 +31,19 @@ import { decodeWire, encodeWire, WireFormatError } from "./wire.ts";
 import { type ArgKey, argKey } from "./_engine_argkey.ts";
 import { currentTenant, quoteTenant, tenantContextUsed } from "./tenant.ts";
 import { getCacheLogger } from "./health/logging.ts";
-import type { HealthStatus } from "./health/health_checker.ts";
+import type {
+  HealthComponent,
+  HealthLevel,
+  HealthReport,
+  HealthStatus,
+} from "./health/health_checker.ts";
+import { backendReport, type ProbeCache, worstStatus } from "./_engine_health.ts";
 import type { CircuitState } from "./reliability/circuit_breaker.ts";
-import { GuardedBackend } from "./reliability/guarded_backend.ts";
+import { GuardedBackend, isSkipL2Error } from "./reliability/guarded_backend.ts";
 import { type CacheMetrics, type CounterChild, getDefaultMetrics } from "./health/metrics.ts";
 import { defaultBackendGeneration, guard, resolveBackend } from "./_engine_backend.ts";
 import { resolveSerializer } from "./_engine_serializer.ts";
+import { FailSafe, type StaleValue } from "./_engine_failsafe.ts";
 
 const log = getCacheLogger("engine");
 
@@ -52,6 +59,8 @@ export interface CacheInfo {
   l2Hits: number;
   /** Failed L2 operations (degraded to the function or L1). */
   l2Errors: number;
+  /** Fail-safe: stale values served because the function failed or passed `softTimeout`. */
+  staleHits: number;
   /** Mean latency of L2 reads, milliseconds (0 before the first). */
   l2AvgLatencyMs: number;
   /** L1 entries. */
@@ -82,10 +91,23 @@ export interface FunctionHealth {
   consecutiveErrors: number;
   /** Message of the last L2 error, or `null`. */
   lastError: string | null;
+  /** `BackendError.kind` of the last L2 error (`authentication`: fix the credentials), or `null`. */
+  lastErrorKind: string | null;
+  /** Fail-safe: stale values served so far. */
+  staleHits: number;
   /** Round trip of the last backend health probe, ms (from `checkHealth()`), or `null`. */
   latencyMs: number | null;
   /** Backend details from the last probe. */
   details?: Record<string, unknown>;
+  /** Level of the last `checkHealth(level)`, or `null` before the first. */
+  level: HealthLevel | null;
+  /** ISO time of the last `checkHealth()`, or `null`. */
+  checkedAt: string | null;
+  /**
+   * Components of the last `checkHealth(level)` (`HealthChecker`: `backend` with ping latency,
+   * `circuitBreaker`, `pool`, at `full` also `timeout`, `backpressure`, `metrics`) and `l1`.
+   */
+  components: HealthReport["components"];
 }
 
 /** How an engine is set up. */
@@ -113,6 +135,10 @@ interface L2Hit {
   value: unknown;
   payload: Uint8Array | null;
   stored: Uint8Array;
+  /** Fail-safe: past its logical expiry (`metadata.fresh_until`): not a hit, only a fallback. */
+  stale: boolean;
+  /** Logical expiry, ms since the epoch, or `null`. */
+  freshUntil: number | null;
 }
 
 type Sealed = { protoKey: string; tenant: string };
@@ -152,6 +178,10 @@ function errMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+function l2Stale(hit: L2Hit): StaleValue {
+  return { source: "l2", expiredAt: hit.freshUntil ?? NaN, read: () => hit.value };
+}
+
 /** One cached function's state. */
 export class Engine {
   readonly fn: (...args: unknown[]) => unknown;
@@ -166,6 +196,7 @@ export class Engine {
     l1Hits: 0,
     l2Hits: 0,
     l2Errors: 0,
+    staleHits: 0,
     l2Reads: 0,
     l2ReadMs: 0,
     last: null as number | null,
@@ -175,6 +206,10 @@ export class Engine {
   /** Pre-bound L1 hit counter series (hot path), or `null`. */
   readonly l1HitCounter: CounterChild | null;
   readonly #metricNs: string;
+  /** Fail-safe (`staleTtl`), or `null`. */
+  readonly failsafe: FailSafe | null;
+  /** TTL written to L2: `ttl + staleTtl` with the fail-safe, else `ttl`. */
+  readonly l2Ttl: number | null;
   /** Whether the wrapper returns promises (L2 configured, or the function is asynchronous). */
   returnsPromise: boolean;
   readonly collectStats: boolean;
@@ -198,6 +233,9 @@ export class Engine {
   readonly #tagIndex = new Map<string, Set<string>>();
   #consecutiveErrors = 0;
   #lastError: string | null = null;
+  #lastErrorKind: string | null = null;
+  #lastReport: HealthReport | null = null;
+  #authReported = false;
   #lastProbe: { latencyMs: number; details?: Record<string, unknown> } | null = null;
 
   constructor(spec: EngineSpec) {
@@ -265,8 +303,15 @@ export class Engine {
     this.metrics = c.monitoring.prometheus ? getDefaultMetrics() : null;
     this.l1HitCounter = this.metrics?.hits.labels({ namespace: this.#metricNs, layer: "l1" }) ??
       null;
+    this.failsafe = c.staleTtl > 0 ? new FailSafe(this, c.staleTtl, c.softTimeout) : null;
+    this.l2Ttl = ttl === null ? null : ttl + c.staleTtl;
     engines.add(new WeakRef(this));
     if (this.metrics !== null && this.l1 !== null) trackL1(this.metrics, this.#metricNs, this);
+  }
+
+  /** The `namespace` label of this function's metrics. */
+  get metricNs(): string {
+    return this.#metricNs;
   }
 
   // ------------------------------------------------------------------ keys
@@ -277,14 +322,14 @@ export class Engine {
     if (typeof t === "string") return t;
     if (typeof t === "function") {
       const v = (t as (...a: unknown[]) => unknown)(...args);
-      if (typeof v !== "string" || v === "") {
+      if (typeof v === "string" && v !== "") return v;
+      if (v !== undefined && v !== null && v !== "") {
         throw new CacheConfigError(
           "encryption.tenant",
           v,
           "a function returning a non-empty tenant id",
         );
       }
-      return v;
     }
     const ctx = tenantContextUsed() ? currentTenant() : undefined;
     if (ctx !== undefined) return ctx;
@@ -375,6 +420,7 @@ export class Engine {
     } else return;
     entry.backendKey = ctx.backendKey;
     entry.tags = ctx.tags;
+    if (this.failsafe !== null) entry.staleUntil = entry.expiresAt + this.failsafe.staleMs;
     if (l1.set(ctx.l1Key, entry)) {
       this.#byBackendKey.set(ctx.backendKey, ctx.l1Key);
       if (this.#byBackendKey.size > 2 * l1.size + 1024) this.#rebuildIndex();
@@ -445,17 +491,35 @@ export class Engine {
   }
 
   #fail(operation: string, e: unknown): void {
-    this.metrics?.recordError(
-      operation,
-      this.#backend?.type ?? "default",
-      e instanceof BackendError ? e.kind : "unknown",
-    );
+    const kind = e instanceof BackendError ? e.kind : "unknown";
     this.stats.l2Errors++;
+    if (isSkipL2Error(e)) {
+      // Open circuit or backpressure: L2 skipped on purpose (the guard logged and counted it).
+      log.debug("{identity}: L2 {operation} skipped: {error}", {
+        identity: this.identity,
+        operation,
+        error: errMessage(e),
+      });
+      return;
+    }
+    this.metrics?.recordError(operation, this.#backend?.type ?? "default", kind);
     this.#consecutiveErrors++;
     this.#lastError = errMessage(e);
+    this.#lastErrorKind = kind;
+    if (kind === "authentication" && !this.#authReported) {
+      // Loud once per function at first use (the guard also logs every refusal at error level).
+      this.#authReported = true;
+      log.error(
+        "{identity}: the L2 backend refused our credentials ({error}); every call answers " +
+          "without L2 until the credentials are fixed. checkHealth() reports it too.",
+        { identity: this.identity, operation, kind, error: this.#lastError },
+      );
+      return;
+    }
     log.warn("{identity}: L2 {operation} failed, answering without it: {error}", {
       identity: this.identity,
       operation,
+      kind,
       error: this.#lastError,
     });
   }
@@ -501,14 +565,21 @@ export class Engine {
       format: this.serializer.format,
       encryption,
       jsUndefined: undef,
+      freshUntil: this.failsafe !== null && c.ttl !== null ? Date.now() + c.ttl * 1000 : null,
     });
     return { payload, stored };
   }
 
   /** Decode bytes read from L2. Throws on anything unreadable (the caller treats it as a miss). */
-  decodeStored(bytes: Uint8Array, protoKey: string, tenant: string): unknown {
+  decodeStored(
+    bytes: Uint8Array,
+    protoKey: string,
+    tenant: string,
+    meta?: { freshUntil: number | null },
+  ): unknown {
     if (this.config.interop) return decodeInteropValue(bytes);
     const doc = decodeWire(bytes);
+    if (meta !== undefined) meta.freshUntil = doc.freshUntil ?? null;
     if (!this.#acceptNames.has(doc.serializer)) {
       throw new WireFormatError(
         `written by serializer ${doc.serializer}, not ${this.serializer.name}`,
@@ -537,7 +608,7 @@ export class Engine {
     return finish(doc.data);
   }
 
-  async #readL2(b: Backend, ctx: KeyCtx): Promise<L2Hit | null> {
+  async #readL2(b: Backend, ctx: KeyCtx, io?: { failed: boolean }): Promise<L2Hit | null> {
     let bytes: Uint8Array | null;
     const t0 = performance.now();
     try {
@@ -545,6 +616,7 @@ export class Engine {
       this.#ok();
     } catch (e) {
       this.#fail("get", e);
+      if (io !== undefined) io.failed = true;
       return null;
     }
     this.stats.l2Reads++;
@@ -558,8 +630,9 @@ export class Engine {
     });
     if (bytes === null) return null;
     let value: unknown;
+    const meta = { freshUntil: null as number | null };
     try {
-      value = await this.decodeStored(bytes, ctx.protoKey, ctx.tenant ?? "default");
+      value = await this.decodeStored(bytes, ctx.protoKey, ctx.tenant ?? "default", meta);
     } catch (e) {
       log.warn("{identity}: unreadable L2 entry {key} treated as a miss: {error}", {
         identity: this.identity,
@@ -569,14 +642,17 @@ export class Engine {
       b.delete(ctx.backendKey, this.#opts()).catch(() => {});
       return null;
     }
-    if (this.config.refreshTtlOnGet && this.config.ttl !== null && b.capabilities.ttl) {
+    const stale = meta.freshUntil !== null && meta.freshUntil <= Date.now();
+    if (
+      !stale && this.config.refreshTtlOnGet && this.config.ttl !== null && b.capabilities.ttl
+    ) {
       try {
         const left = await b.capabilities.ttl.ttl(ctx.backendKey, this.#opts());
         if (
           left !== null && left !== Infinity &&
-          left < this.config.ttl * this.config.ttlRefreshThreshold
+          left < this.l2Ttl! * this.config.ttlRefreshThreshold
         ) {
-          await b.capabilities.ttl.expire(ctx.backendKey, this.config.ttl, this.#opts());
+          await b.capabilities.ttl.expire(ctx.backendKey, this.l2Ttl!, this.#opts());
         }
       } catch (e) {
         this.#fail("expire", e);
@@ -589,12 +665,12 @@ export class Engine {
     ) {
       payload = this.config.interop ? bytes : this.serializer.serialize(value);
     }
-    return { value, payload, stored: bytes };
+    return { value, payload, stored: bytes, stale, freshUntil: meta.freshUntil };
   }
 
   async #writeL2(b: Backend, ctx: KeyCtx, stored: Uint8Array): Promise<void> {
     try {
-      await b.set(ctx.backendKey, stored, this.config.ttl, this.#opts());
+      await b.set(ctx.backendKey, stored, this.l2Ttl, this.#opts());
       this.#ok();
       this.metrics?.recordOperation({
         operation: "set",
@@ -605,7 +681,7 @@ export class Engine {
       });
       this.#track(ctx);
       if (ctx.tags && ctx.tags.length > 0 && b.capabilities.tags) {
-        await b.capabilities.tags.addTags(ctx.backendKey, ctx.tags, this.config.ttl);
+        await b.capabilities.tags.addTags(ctx.backendKey, ctx.tags, this.l2Ttl);
       }
       this.publish(b, { level: "key", targets: [ctx.backendKey] });
     } catch (e) {
@@ -666,13 +742,24 @@ export class Engine {
       this.stats.last = Date.now();
     }
     const epoch = this.epoch;
-    const result = this.fn.apply(self, args);
+    const fs = this.failsafe;
+    let result: unknown;
+    if (fs === null) result = this.fn.apply(self, args);
+    else {
+      try {
+        result = this.fn.apply(self, args);
+      } catch (e) {
+        return fs.fallback(ctx.l1Key, e);
+      }
+    }
     if (isThenable(result)) {
       this.returnsPromise = true;
-      const shared: Promise<unknown> = Promise.resolve(result).then((v) => {
+      let settled = Promise.resolve(result).then((v) => {
         if (this.epoch === epoch) this.#storeLocal(ctx, v);
         return v;
-      }).finally(() => {
+      });
+      if (fs !== null) settled = settled.catch((e) => fs.fallback(ctx.l1Key, e));
+      const shared: Promise<unknown> = settled.finally(() => {
         if (this.inflight.get(ctx.l1Key) === shared) this.inflight.delete(ctx.l1Key);
       });
       this.inflight.set(ctx.l1Key, shared);
@@ -776,16 +863,22 @@ export class Engine {
   async #load(self: unknown, args: unknown[], ctx: KeyCtx): Promise<unknown> {
     const epoch = this.epoch;
     const b = await this.backendAsync();
+    let stale: StaleValue | null = null;
     if (b !== null) {
-      const hit = await this.#readL2(b, ctx);
-      if (hit !== null) {
+      const io = { failed: false };
+      const hit = await this.#readL2(b, ctx, io);
+      if (hit !== null && !hit.stale) {
         this.#countHit(false);
         if (this.epoch === epoch) this.#storeL1(ctx, hit.value, hit.payload, hit.stored);
         return hit.value;
       }
+      if (hit !== null) stale = l2Stale(hit);
+      // L2 failing (error, open circuit, backpressure): no stampede lock, and the write of the
+      // result does not hold up the answer (a call costs at most one L2 timeout).
+      if (io.failed) return await this.#compute(self, args, ctx, b, epoch, stale, false);
       const st = this.config.stampede;
       const lock = b.capabilities.lock;
-      if (st.enabled && lock) {
+      if (st.enabled && lock && this.failsafe?.pending(ctx.l1Key) === undefined) {
         let handle = null;
         try {
           handle = await lock.acquire(ctx.backendKey + ":lock", {
@@ -797,19 +890,28 @@ export class Engine {
         }
         try {
           // Whoever held the lock may have stored the value meanwhile.
-          const again = await this.#readL2(b, ctx);
-          if (again !== null) {
+          const again = await this.#readL2(b, ctx, io);
+          if (again !== null && !again.stale) {
             this.#countHit(false);
             if (this.epoch === epoch) this.#storeL1(ctx, again.value, again.payload, again.stored);
             return again.value;
           }
-          return await this.#compute(self, args, ctx, b, epoch);
+          if (again !== null) stale = l2Stale(again);
+          return await this.#compute(self, args, ctx, b, epoch, stale, !io.failed);
         } finally {
-          handle?.release().catch((e) => this.#fail("unlock", e));
+          if (handle !== null) {
+            const release = () => {
+              handle.release().catch((e) => this.#fail("unlock", e));
+            };
+            // A refresh that went on in the background (soft timeout) keeps the lock until it lands.
+            const bg = this.failsafe?.pending(ctx.l1Key);
+            if (bg === undefined) release();
+            else bg.then(release, release);
+          }
         }
       }
     }
-    return await this.#compute(self, args, ctx, b, epoch);
+    return await this.#compute(self, args, ctx, b, epoch, stale, true);
   }
 
   async #compute(
@@ -818,6 +920,8 @@ export class Engine {
     ctx: KeyCtx,
     b: Backend | null,
     epoch: number,
+    stale: StaleValue | null,
+    awaitWrite: boolean,
   ): Promise<unknown> {
     if (this.collectStats) {
       this.stats.misses++;
@@ -827,12 +931,26 @@ export class Engine {
       if (this.l1 !== null) this.metrics.recordMiss(this.#metricNs, "l1");
       if (b !== null) this.metrics.recordMiss(this.#metricNs, "l2");
     }
-    const value = await this.fn.apply(self, args);
-    await this.#store(ctx, value, b, epoch);
-    return value;
+    const fs = this.failsafe;
+    if (fs === null) {
+      const value = await this.fn.apply(self, args);
+      await this.#store(ctx, value, b, epoch, awaitWrite);
+      return value;
+    }
+    return await fs.run(ctx.l1Key, async () => {
+      const value = await this.fn.apply(self, args);
+      await this.#store(ctx, value, b, epoch, awaitWrite);
+      return value;
+    }, stale ?? fs.l1Stale(ctx.l1Key));
   }
 
-  async #store(ctx: KeyCtx, value: unknown, b: Backend | null, epoch: number): Promise<void> {
+  async #store(
+    ctx: KeyCtx,
+    value: unknown,
+    b: Backend | null,
+    epoch: number,
+    awaitWrite = true,
+  ): Promise<void> {
     if (this.epoch !== epoch) return; // invalidated meanwhile: do not resurrect
     let enc: { payload: Uint8Array; stored: Uint8Array } | null = null;
     try {
@@ -861,7 +979,10 @@ export class Engine {
     }
     if (this.epoch !== epoch) return;
     this.#storeL1(ctx, value, enc?.payload ?? null, enc?.stored ?? null);
-    if (b !== null && enc !== null) await this.#writeL2(b, ctx, enc.stored);
+    if (b !== null && enc !== null) {
+      const write = this.#writeL2(b, ctx, enc.stored); // never rejects
+      if (awaitWrite) await write;
+    }
   }
 
   /** Stale-while-revalidate: refresh `e` in the background (one refresh at a time). */
@@ -1036,6 +1157,7 @@ export class Engine {
       l1Hits: s.l1Hits,
       l2Hits: s.l2Hits,
       l2Errors: s.l2Errors,
+      staleHits: s.staleHits,
       l2AvgLatencyMs: s.l2Reads === 0 ? 0 : s.l2ReadMs / s.l2Reads,
       size: this.l1?.size ?? 0,
       bytes: this.l1?.bytes ?? 0,
@@ -1045,49 +1167,87 @@ export class Engine {
     };
   }
 
-  health(): FunctionHealth {
+  /**
+   * Health from what the last operations saw (no I/O); `fresh` is a report just made by
+   * `checkHealth()`, whose status then counts too.
+   */
+  health(fresh: HealthReport | null = null): FunctionHealth {
     const b = this.#backend;
     const n = this.#consecutiveErrors;
     const threshold = this.config.circuitBreaker.failureThreshold;
     const circuit = b instanceof GuardedBackend ? b.circuitBreaker?.state ?? null : null;
+    let status: HealthStatus = circuit === "open" || n >= threshold
+      ? "unhealthy"
+      : n === 0 && circuit !== "half_open"
+      ? "healthy"
+      : "degraded";
+    if (this.#lastErrorKind === "authentication" && n > 0) status = "unhealthy";
+    const l1 = {
+      enabled: this.l1 !== null,
+      entries: this.l1?.size ?? 0,
+      bytes: this.l1?.bytes ?? 0,
+      maxBytes: this.config.l1.maxBytes,
+      maxEntries: this.config.l1.maxEntries,
+    };
+    const report = fresh ?? this.#lastReport;
+    const components: HealthReport["components"] = { ...report?.components };
+    const l1c: HealthComponent = { status: "healthy", details: { ...l1 } };
+    components.l1 = l1c;
+    if (fresh) status = worstStatus(status, fresh.status);
     return {
-      status: circuit === "open" || n >= threshold
-        ? "unhealthy"
-        : n === 0 && circuit !== "half_open"
-        ? "healthy"
-        : "degraded",
+      status,
       identity: this.identity,
       backend: b === null ? null : b === undefined ? "default" : b.type,
-      l1: {
-        enabled: this.l1 !== null,
-        entries: this.l1?.size ?? 0,
-        bytes: this.l1?.bytes ?? 0,
-        maxBytes: this.config.l1.maxBytes,
-        maxEntries: this.config.l1.maxEntries,
-      },
+      l1,
       circuit,
       consecutiveErrors: n,
       lastError: this.#lastError,
+      lastErrorKind: this.#lastErrorKind,
+      staleHits: this.stats.staleHits,
       latencyMs: this.#lastProbe?.latencyMs ?? null,
       ...(this.#lastProbe?.details ? { details: this.#lastProbe.details } : {}),
+      level: report?.level ?? null,
+      checkedAt: report?.timestamp ?? null,
+      components,
     };
   }
 
-  async checkHealth(): Promise<FunctionHealth> {
+  /**
+   * Probe the backend now through a `HealthChecker` at `level` and return the health.
+   *
+   * @param level `ping`, `basic` (default) or `full`.
+   * @param probes Reports of backends already probed in the same check (shared backends).
+   */
+  async checkHealth(level: HealthLevel = "basic", probes?: ProbeCache): Promise<FunctionHealth> {
     const b = await this.backendAsync();
     if (b !== null) {
-      const h = await b.healthCheck();
-      this.#lastProbe = { latencyMs: h.latencyMs, details: h.details };
-      if (h.healthy) this.#ok();
+      const report = await backendReport(b, level, this.metrics, probes);
+      this.#lastReport = report;
+      const c = report.components.backend;
+      const details = c?.details;
+      this.#lastProbe = { latencyMs: c?.latencyMs ?? 0, details };
+      if (c !== undefined && c.status !== "unhealthy") this.#ok();
       else {
         this.#consecutiveErrors = Math.max(
           this.#consecutiveErrors,
           this.config.circuitBreaker.failureThreshold,
         );
-        this.#lastError = String(h.details?.error ?? "health check failed");
+        this.#lastError = c?.message ?? "health check failed";
+        if (typeof details?.kind === "string") this.#lastErrorKind = details.kind;
+        else if (/WRONGPASS|NOAUTH|NOPERM|auth/i.test(this.#lastError)) {
+          this.#lastErrorKind = "authentication";
+        }
       }
+    } else {
+      this.#lastReport = {
+        status: "healthy",
+        level,
+        timestamp: new Date().toISOString(),
+        durationMs: 0,
+        components: {},
+      };
     }
-    return this.health();
+    return this.health(this.#lastReport);
   }
 }
 

@@ -40,6 +40,7 @@ import {
 } from "./_engine.ts";
 import { argKey } from "./_engine_argkey.ts";
 import { tenantContextUsed } from "./tenant.ts";
+import type { HealthLevel } from "./health/health_checker.ts";
 
 export type { CacheInfo, FunctionHealth } from "./_engine.ts";
 
@@ -57,8 +58,11 @@ export interface CacheControls<A extends unknown[]> {
   clearNamespace(ns?: string): Promise<void>;
   /** Health from what the last operations saw (no I/O). */
   getHealthStatus(): FunctionHealth;
-  /** Probe the backend now and return the health. */
-  checkHealth(): Promise<FunctionHealth>;
+  /**
+   * Probe the backend now through a `HealthChecker` at `level` (`ping`, `basic` (default), `full`)
+   * and return the health (components: backend ping and latency, circuit, pool, L1, …).
+   */
+  checkHealth(level?: HealthLevel): Promise<FunctionHealth>;
   /** The function identity used in keys (`func:` segment). */
   readonly identity: string;
   /** The resolved configuration. */
@@ -194,7 +198,7 @@ export function wrap<A extends unknown[], R>(
       return clearNamespaceEverywhere(target);
     },
     getHealthStatus: () => engine.health(),
-    checkHealth: () => engine.checkHealth(),
+    checkHealth: (level?: HealthLevel) => engine.checkHealth(level),
     identity,
     config,
   };

@@ -36,6 +36,11 @@ export interface L1Entry {
   size: number;
   /** Expiry, ms since the epoch. */
   expiresAt: number;
+  /**
+   * Fail-safe: the expired entry is kept (not served as a hit) until this time, ms since the epoch,
+   * so the engine can serve it when the function fails. Equals `expiresAt` when fail-safe is off.
+   */
+  staleUntil: number;
   /** Stale-while-revalidate point, ms since the epoch (`Infinity`: never). */
   refreshAt: number;
   /** L2 key of the entry (for cross-instance invalidation), or `null`. */
@@ -113,6 +118,7 @@ export class L1Cache {
       bytes,
       size: (bytes ? bytes.byteLength : size) + L1_ENTRY_OVERHEAD,
       expiresAt: now + ttlMs,
+      staleUntil: now + ttlMs,
       refreshAt: now + refreshAfterMs,
       backendKey: null,
       tags: null,
@@ -133,15 +139,41 @@ export class L1Cache {
     return this.get(key) !== undefined;
   }
 
-  /** The live entry for `key` (promoted in LRU order), or `undefined` (expired entries are removed). */
+  /**
+   * The live entry for `key` (promoted in LRU order), or `undefined`. Expired entries are removed,
+   * except those still within their fail-safe window (`staleUntil`), which stay for {@linkcode stale}.
+   */
   get(key: unknown, now: number = Date.now()): L1Entry | undefined {
     const e = this.map.get(key);
     if (e === undefined) return undefined;
     if (e.expiresAt <= now) {
-      this.delete(key);
+      if (e.staleUntil <= now) this.delete(key);
       return undefined;
     }
     this.touch(e);
+    return e;
+  }
+
+  /**
+   * The expired entry kept for fail-safe serving (`expiresAt <= now < staleUntil`), or `undefined`.
+   *
+   * @example
+   * ```ts
+   * import { L1Cache } from "@cachekit/core";
+   * const l1 = new L1Cache({ maxBytes: 1024, maxEntries: 10 });
+   * const e = L1Cache.entry(42, null, 3, 0);
+   * e.staleUntil = e.expiresAt + 60_000;
+   * l1.set("k", e);
+   * console.log(l1.get("k"), l1.stale("k")?.value); // undefined 42
+   * ```
+   */
+  stale(key: unknown, now: number = Date.now()): L1Entry | undefined {
+    const e = this.map.get(key);
+    if (e === undefined || e.expiresAt > now) return undefined;
+    if (e.staleUntil <= now) {
+      this.delete(key);
+      return undefined;
+    }
     return e;
   }
 

@@ -61,6 +61,12 @@ export {
   WireFormatError,
 } from "./wire.ts";
 export { closeDefaultBackend } from "./_engine_backend.ts";
+export {
+  cacheHealthHandler,
+  type CacheHealthReport,
+  cacheMetricsHandler,
+  checkCacheHealth,
+} from "./cache_health.ts";
 
 // Configuration (the option groups of `cache()`; the reliability classes' own option types are
 // exported as CircuitBreakerSettings / BackpressureSettings)

@@ -12,6 +12,12 @@
  * A JavaScript `undefined` result is stored as `nil` with `js_undefined: true` in `metadata`
  * (Python reads `None` and ignores the field).
  *
+ * Fail-safe (`staleTtl`): the entry lives `ttl + staleTtl` in L2 and `metadata.fresh_until` records
+ * its logical expiry (Unix time in seconds, a float). A reader past that time knows the value is
+ * stale: cachekit TypeScript treats it as a miss and keeps it only as a fallback for a failing
+ * function. cachekit-py 0.3.0 ignores unknown metadata fields, so it still reads such an entry, as
+ * a fresh value for the whole `ttl + staleTtl`.
+ *
  * Anything that does not parse as such a document is a {@linkcode WireFormatError} (the engine
  * treats it as a miss).
  *
@@ -63,6 +69,8 @@ export interface WireDocument {
   encryption?: WireEncryption | null;
   /** The value was JavaScript `undefined` (stored as `nil`). */
   jsUndefined?: boolean;
+  /** Fail-safe: logical expiry, ms since the epoch (`metadata.fresh_until`, in seconds). */
+  freshUntil?: number | null;
 }
 
 const enc = new TextEncoder();
@@ -96,6 +104,7 @@ export function encodeWire(doc: WireDocument): Uint8Array {
     metadata.key_fingerprint = doc.encryption.keyFingerprint;
   }
   if (doc.jsUndefined) metadata.js_undefined = true;
+  if (typeof doc.freshUntil === "number") metadata.fresh_until = doc.freshUntil / 1000;
   return enc.encode(JSON.stringify({
     data: toBase64(doc.data),
     metadata,
@@ -160,6 +169,9 @@ export function decodeWire(bytes: Uint8Array): WireDocument {
     format,
     encryption,
     jsUndefined: metadata.js_undefined === true,
+    freshUntil: typeof metadata.fresh_until === "number" && Number.isFinite(metadata.fresh_until)
+      ? metadata.fresh_until * 1000
+      : null,
   };
 }
 

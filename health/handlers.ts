@@ -16,9 +16,9 @@
 
 import {
   HealthChecker,
-  type HealthChecker as HealthCheckerType,
   type HealthCheckerOptions,
   type HealthLevel,
+  type HealthReport,
   parseHealthLevel,
 } from "./health_checker.ts";
 import {
@@ -27,6 +27,15 @@ import {
   MetricsRegistry,
   PROMETHEUS_CONTENT_TYPE,
 } from "./metrics.ts";
+
+/**
+ * Anything that produces a {@linkcode HealthReport} for a level: a {@linkcode HealthChecker}, or
+ * the whole-process check of the cached functions (`checkCacheHealth` in `cache_health.ts`).
+ */
+export interface HealthSource {
+  /** Run the checks of `level`; never rejects. */
+  check(level: HealthLevel): Promise<HealthReport>;
+}
 
 /** Options of {@linkcode healthCheckHandler}. */
 export interface HealthCheckHandlerOptions {
@@ -52,15 +61,18 @@ const JSON_HEADERS = {
  * console.log(res.status, (await res.json()).status); // 200 healthy
  * ```
  *
- * @param source A {@linkcode HealthChecker}, or options to build one.
+ * @param source A {@linkcode HealthSource} (e.g. a {@linkcode HealthChecker}), or options to build a
+ * `HealthChecker`.
  * @param options Handler options.
  * @returns The request handler.
  */
 export function healthCheckHandler(
-  source: HealthCheckerType | HealthCheckerOptions = {},
+  source: HealthSource | HealthCheckerOptions = {},
   options: HealthCheckHandlerOptions = {},
 ): (req: Request) => Promise<Response> {
-  const checker = source instanceof HealthChecker ? source : new HealthChecker(source);
+  const checker: HealthSource = typeof (source as Partial<HealthSource>).check === "function"
+    ? source as HealthSource
+    : new HealthChecker(source as HealthCheckerOptions);
   const defaultLevel = options.defaultLevel ?? "basic";
   parseHealthLevel(defaultLevel);
   return async (req: Request): Promise<Response> => {

@@ -513,6 +513,7 @@ export type CacheLayer = "l1" | "l2";
  * | `circuit_breaker_state` | gauge (0 closed, 1 open, 2 half-open) | backend |
  * | `cache_hits_total` / `cache_misses_total` | counter | namespace, layer (`l1`/`l2`) |
  * | `cache_errors_total` | counter | operation, backend, kind |
+ * | `cache_stale_hits_total` | counter | namespace, reason (`error`/`soft_timeout`) |
  * | `cache_l1_bytes` / `cache_l1_entries` | gauge | namespace |
  *
  * The L2 families keep the seed's `redis_` prefix whatever the backend; the `backend` label says
@@ -548,6 +549,8 @@ export class CacheMetrics {
   readonly misses: Counter;
   /** `cache_errors_total`. */
   readonly errors: Counter;
+  /** `cache_stale_hits_total` (fail-safe: stale values served). */
+  readonly staleHits: Counter;
   /** `cache_l1_bytes`. */
   readonly l1Bytes: Gauge;
   /** `cache_l1_entries`. */
@@ -601,6 +604,11 @@ export class CacheMetrics {
       name: "cache_errors_total",
       help: "Cache errors by operation, backend and error kind.",
       labelNames: ["operation", "backend", "kind"],
+    });
+    this.staleHits = registry.counter({
+      name: "cache_stale_hits_total",
+      help: "Fail-safe: expired values served because the function failed or was too slow.",
+      labelNames: ["namespace", "reason"],
     });
     const providers = this.#l1Providers;
     const collectL1 = () => {
@@ -658,6 +666,11 @@ export class CacheMetrics {
   /** Count an error of `kind` (a `BackendErrorKind`, or e.g. `serialization`, `integrity`). */
   recordError(operation: string, backend: string, kind: string): void {
     this.errors.inc({ operation, backend, kind });
+  }
+
+  /** Count a stale value served by the fail-safe (`reason`: `error` or `soft_timeout`). */
+  recordStaleHit(namespace: string, reason: "error" | "soft_timeout"): void {
+    this.staleHits.inc({ namespace, reason });
   }
 
   /** Set the circuit state gauge of `backend` (0 closed, 1 open, 2 half-open). */
