@@ -25,11 +25,12 @@ import {
   type SerializerName,
 } from "./protocol/keys.ts";
 import { decodeEnvelope, encodeEnvelope } from "./protocol/envelope.ts";
-import { TenantCipher } from "./protocol/encryption.ts";
+import type { TenantCipher } from "./protocol/encryption.ts";
+import { knownHashedSegments, SecureKeys } from "./_engine_secure.ts";
 import { L1Cache, type L1Entry } from "./l1.ts";
 import { decodeWire, encodeWire, WireFormatError } from "./wire.ts";
 import { type ArgKey, argKey } from "./_engine_argkey.ts";
-import { currentTenant, quoteTenant, tenantContextUsed } from "./tenant.ts";
+import { currentTenant, quoteTenant, tenantContextUsed, TenantRequiredError } from "./tenant.ts";
 import { getCacheLogger } from "./health/logging.ts";
 import type {
   HealthComponent,
@@ -154,6 +155,11 @@ const MAX_TRACKED_KEYS = 100_000;
 const engines = new Set<WeakRef<Engine>>();
 const seenTenants = new Set<string>(["default"]);
 
+/** Tenant segments of every tenant this process has seen (plain and hashed). */
+function tenantSegments(): string[] {
+  return [...[...seenTenants].map(quoteTenant), ...knownHashedSegments()];
+}
+
 /** Live engines (for module-level invalidation). */
 export function liveEngines(): Engine[] {
   const out: Engine[] = [];
@@ -223,6 +229,8 @@ export class Engine {
   readonly #serializerName: SerializerName;
   readonly #acceptNames: Set<string>;
   readonly #cipher: TenantCipher | null;
+  /** Secure mode: key ring and tenant segments (see `_engine_secure.ts`), or `null`. */
+  readonly #secure: SecureKeys | null;
   #backend: Backend | null | undefined;
   #backendPromise: Promise<Backend | null> | null = null;
   #backendGen = -1;
@@ -284,21 +292,8 @@ export class Engine {
     this.#keyPrefix = c.interop
       ? `${c.interop.namespace}:${c.interop.operation}:`
       : (ns ? `ns:${ns}:func:` : "func:") + this.identity + ":args:";
-    this.#cipher = c.encryption.enabled
-      ? (() => {
-        if (!c.encryption.masterKey) {
-          throw new CacheConfigError(
-            "encryption.masterKey",
-            undefined,
-            "a master key (hex, >= 32 bytes) in the options or CACHEKIT_MASTER_KEY",
-          );
-        }
-        return new TenantCipher({
-          masterKey: c.encryption.masterKey.slice(),
-          previousKeys: c.encryption.previousKeys.map((k) => k.slice()),
-        });
-      })()
-      : null;
+    this.#secure = c.encryption.enabled ? new SecureKeys(c.encryption) : null;
+    this.#cipher = this.#secure?.cipher ?? null;
     this.#metricNs = (c.interop ? c.interop.namespace : c.namespace) ?? "default";
     this.metrics = c.monitoring.prometheus ? getDefaultMetrics() : null;
     this.l1HitCounter = this.metrics?.hits.labels({ namespace: this.#metricNs, layer: "l1" }) ??
@@ -326,19 +321,18 @@ export class Engine {
       if (v !== undefined && v !== null && v !== "") {
         throw new CacheConfigError(
           "encryption.tenant",
-          v,
-          "a function returning a non-empty tenant id",
+          typeof v,
+          "a function returning a non-empty tenant id (or undefined: none for this call)",
         );
       }
     }
     const ctx = tenantContextUsed() ? currentTenant() : undefined;
     if (ctx !== undefined) return ctx;
-    if (this.config.encryption.enabled && !this.config.encryption.singleTenant) {
-      throw new CacheKitError(
-        `${this.identity}: no tenant for this call; run it inside withTenant(id, fn), set ` +
-          "encryption.tenant, or set encryption.singleTenant",
-        "CACHE_TENANT",
-      );
+    if (
+      !this.config.encryption.singleTenant &&
+      (this.config.encryption.enabled || typeof t === "function")
+    ) {
+      throw new TenantRequiredError(this.identity);
     }
     return null;
   }
@@ -377,8 +371,13 @@ export class Engine {
         serializer: this.#serializerName,
       });
     }
-    if (tenant !== null) seenTenants.add(tenant);
-    const backendKey = c.interop ? protoKey : `t:${quoteTenant(tenant ?? "default")}:${protoKey}`;
+    const sec = this.#secure;
+    if (tenant !== null && (sec === null || sec.mode === "plain")) seenTenants.add(tenant);
+    const backendKey = c.interop
+      ? protoKey
+      : `t:${
+        sec !== null ? sec.segment(tenant ?? "default") : quoteTenant(tenant ?? "default")
+      }:${protoKey}`;
     let l1Key: ArgKey = fast ?? "p" + protoKey;
     if (tenant !== null) l1Key = quoteTenant(tenant) + "\u0000" + l1Key;
     const tags = c.tags ? (c.tags as (...a: unknown[]) => readonly string[])(...args) : null;
@@ -556,7 +555,7 @@ export class Engine {
         c.integrityChecking,
       );
       data = sealed.ciphertext;
-      encryption = { tenantId: tenant, keyFingerprint: sealed.fingerprint };
+      encryption = { tenantId: this.#secure!.label(tenant), keyFingerprint: sealed.fingerprint };
     }
     const stored = encodeWire({
       data,
@@ -594,7 +593,9 @@ export class Engine {
     };
     if (this.#cipher !== null) {
       if (!doc.encryption) throw new WireFormatError("a plaintext entry under an encrypted config");
-      if (doc.encryption.tenantId !== tenant) throw new WireFormatError("entry of another tenant");
+      if (!this.#secure!.accepts(tenant, doc.encryption.tenantId)) {
+        throw new WireFormatError("entry of another tenant");
+      }
       return this.#cipher.decryptFor(
         tenant,
         protoKey,
@@ -619,6 +620,14 @@ export class Engine {
       if (io !== undefined) io.failed = true;
       return null;
     }
+    let from: string | null = null; // key rotation: found under a previous key's tenant segment
+    if (bytes === null && this.#secure?.rotating) {
+      ({ bytes, from } = await this.#secure.findPrevious(
+        b,
+        ctx.backendKey,
+        ctx.tenant ?? "default",
+      ));
+    }
     this.stats.l2Reads++;
     this.stats.l2ReadMs += performance.now() - t0;
     this.metrics?.recordOperation({
@@ -641,6 +650,14 @@ export class Engine {
       });
       b.delete(ctx.backendKey, this.#opts()).catch(() => {});
       return null;
+    }
+    if (this.#secure?.rotating) {
+      this.#secure.migrate(b, bytes, from, ctx.backendKey, {
+        tenant: ctx.tenant ?? "default",
+        protoKey: ctx.protoKey,
+        tags: ctx.tags,
+        ttl: this.config.ttl,
+      });
     }
     const stale = meta.freshUntil !== null && meta.freshUntil <= Date.now();
     if (
@@ -1039,7 +1056,7 @@ export class Engine {
   /** Backend key prefixes of this function (one per tenant seen). */
   prefixes(): string[] {
     if (this.config.interop) return [this.#keyPrefix];
-    return [...seenTenants].map((t) => `t:${quoteTenant(t)}:${this.#keyPrefix}`);
+    return tenantSegments().map((t) => `t:${t}:${this.#keyPrefix}`);
   }
 
   /** Clear this function's entries in L1 and L2. */
@@ -1318,7 +1335,7 @@ export async function clearNamespaceEverywhere(ns: string): Promise<void> {
   const matching = list.filter((e) => e.namespace === ns);
   const tracked = new Map<Engine, string[]>();
   for (const e of matching) tracked.set(e, e.clearNamespaceLocal());
-  const prefixes = [...seenTenants].map((t) => `t:${quoteTenant(t)}:ns:${ns}:`);
+  const prefixes = tenantSegments().map((t) => `t:${t}:ns:${ns}:`);
   // Interop keys are bare: delete `{ns}:` only when an interop function of this process owns it.
   if (matching.some((e) => e.config.interop !== null)) prefixes.push(`${ns}:`);
   for (const [b, es] of await distinctBackends(list)) {

@@ -42,6 +42,7 @@ export {
   currentTenant,
   quoteTenant,
   tenantContextUsed,
+  TenantRequiredError,
   validateTenant,
   withTenant,
 } from "./tenant.ts";
@@ -74,6 +75,7 @@ export type * from "./config/options.ts";
 export type { BackpressureOptions, CircuitBreakerOptions } from "./config/options.ts";
 export { DEFAULTS, resolveConfig } from "./config/resolve.ts";
 export { PRESETS } from "./config/presets.ts";
+export { SecretKey } from "./config/secret_key.ts";
 export {
   type EnvConfig,
   envConfig,

@@ -16,7 +16,38 @@
  * @module
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import { CacheConfigError } from "./errors.ts";
+import { CacheConfigError, CacheKitError } from "./errors.ts";
+
+/**
+ * A call of a multi-tenant cached function (`encryption.singleTenant: false`, or a `tenant`
+ * extractor) had no tenant: none from the extractor and none from {@linkcode withTenant}. The call
+ * is refused (never served from or stored in a shared entry). Code `CACHE_TENANT`.
+ *
+ * @example
+ * ```ts
+ * import { TenantRequiredError } from "@cachekit/core";
+ * const e = new TenantRequiredError("app.get_user");
+ * console.log(e.code, e.identity); // CACHE_TENANT app.get_user
+ * ```
+ */
+export class TenantRequiredError extends CacheKitError {
+  /** The cached function's identity. */
+  readonly identity: string;
+
+  /**
+   * Create the error.
+   *
+   * @param identity The function identity.
+   */
+  constructor(identity: string) {
+    super(
+      `${identity}: no tenant for this call; run it inside withTenant(id, fn), set ` +
+        "encryption.tenant, or set encryption.singleTenant",
+      "CACHE_TENANT",
+    );
+    this.identity = identity;
+  }
+}
 
 const storage = new AsyncLocalStorage<string>();
 let used = false;

@@ -22,6 +22,7 @@
  */
 import type { Backend } from "../backends/types.ts";
 import type { Serializer } from "../serializers/types.ts";
+import type { SecretKey } from "./secret_key.ts";
 
 /** In-process L1 cache options. */
 export interface L1Options {
@@ -123,6 +124,15 @@ export interface EncryptionOptions<A extends unknown[] = unknown[]> {
   singleTenant?: boolean;
   /** Deployment id mixed into tenant scoping (env `CACHEKIT_DEPLOYMENT_UUID`). */
   deploymentUuid?: string;
+  /**
+   * How the tenant appears in backend keys (`t:{tenant}:…`). `"hashed"` (default when encrypting):
+   * `t:@{32 hex}:`, a keyed hash (HMAC-SHA256) of the tenant id under a key derived from the master
+   * key, so no tenant id is ever written to a backend in plaintext (nor in the entry's metadata).
+   * `"plain"`: the percent-encoded id, exactly as cachekit-py 0.3.0 writes it, so that Python
+   * reads and writes the same entries; the tenant id is then visible in keys and metadata.
+   * Without encryption tenants are always `"plain"` (there is no key to hash with).
+   */
+  tenantKeys?: "hashed" | "plain";
 }
 
 /** Cross-process stampede protection (a distributed lock around the computation on a miss). */
@@ -241,14 +251,18 @@ export interface ResolvedConfig {
   backpressure: Resolved<BackpressureOptions>;
   /** Monitoring settings. */
   monitoring: Resolved<MonitoringOptions>;
-  /** Encryption settings; `masterKey` parsed to bytes (never logged). */
+  /**
+   * Encryption settings. The master keys are {@linkcode SecretKey}s: never shown by JSON, inspect or
+   * string conversion, never logged.
+   */
   encryption: {
     enabled: boolean;
-    masterKey: Uint8Array | null;
-    previousKeys: Uint8Array[];
+    masterKey: SecretKey | null;
+    previousKeys: SecretKey[];
     tenant: string | ((...args: never[]) => string) | null;
     singleTenant: boolean;
     deploymentUuid: string | null;
+    tenantKeys: "hashed" | "plain";
   };
   /** Stampede settings. */
   stampede: Resolved<StampedeOptions>;

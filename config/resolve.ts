@@ -18,6 +18,7 @@ import { CacheConfigError } from "../errors.ts";
 import type { Backend } from "../backends/types.ts";
 import type { Serializer } from "../serializers/types.ts";
 import { parseMasterKey } from "../protocol/encryption.ts";
+import { SecretKey } from "./secret_key.ts";
 import { type EnvConfig, envConfig } from "./env.ts";
 import { PRESETS } from "./presets.ts";
 import type {
@@ -196,6 +197,7 @@ const GROUP_FIELDS: Record<string, Record<string, FieldSpec>> = {
     ),
     singleTenant: f(isBool, "a boolean"),
     deploymentUuid: f((v) => typeof v === "string" && v.length > 0, "a non-empty string"),
+    tenantKeys: f((v) => v === "hashed" || v === "plain", '"hashed" or "plain"'),
   },
 };
 
@@ -478,8 +480,8 @@ export function resolveConfig<A extends unknown[]>(
   if (preset === "secure" && enc.enabled === false) {
     throw new CacheConfigError("encryption.enabled", false, "true: cache.secure always encrypts");
   }
-  let masterKey: Uint8Array | null = null;
-  const previousKeys: Uint8Array[] = [];
+  let masterKey: SecretKey | null = null;
+  const previousKeys: SecretKey[] = [];
   if (enc.enabled) {
     const raw = (enc.masterKey as string | Uint8Array | undefined) ?? env.masterKey ?? undefined;
     if (raw === undefined) {
@@ -508,6 +510,15 @@ export function resolveConfig<A extends unknown[]>(
   }
   const tenant = (enc.tenant as string | ((...a: never[]) => string) | undefined) ?? null;
   const singleTenant = (enc.singleTenant as boolean | undefined) ?? (typeof tenant !== "function");
+  const tenantKeys = (enc.tenantKeys as "hashed" | "plain" | undefined) ??
+    (enc.enabled ? "hashed" : "plain");
+  if (tenantKeys === "hashed" && !enc.enabled) {
+    throw new CacheConfigError(
+      "encryption.tenantKeys",
+      "hashed",
+      '"plain" without encryption (hashed tenant segments are keyed by the master key)',
+    );
+  }
 
   const { excludedErrors, ...cbRest } = cbMerged as typeof cbMerged & { excludedErrors: unknown };
   return {
@@ -543,15 +554,19 @@ export function resolveConfig<A extends unknown[]>(
       tenant,
       singleTenant,
       deploymentUuid: (enc.deploymentUuid as string | undefined) ?? env.deploymentUuid,
+      tenantKeys,
     },
     stampede,
   };
 }
 
-function toKey(raw: string | Uint8Array, option: string): Uint8Array {
+function toKey(raw: string | Uint8Array, option: string): SecretKey {
   // One validation for both forms (length, hex, weak-key checks) lives in parseMasterKey.
   const hex = typeof raw === "string"
     ? raw
     : Array.from(raw, (b) => b.toString(16).padStart(2, "0")).join("");
-  return parseMasterKey(hex, option);
+  const bytes = parseMasterKey(hex, option);
+  const key = new SecretKey(bytes);
+  bytes.fill(0);
+  return key;
 }

@@ -3,6 +3,7 @@ import { test } from "./_harness.ts";
 import { CacheConfigError } from "../errors.ts";
 import { fileBackendOptionsFromEnv, readEnvConfig, redisUrlFromEnv } from "../config/env.ts";
 import { resolveConfig } from "../config/resolve.ts";
+import { revealSecretKey } from "../config/secret_key.ts";
 import type { PresetName } from "../config/options.ts";
 
 const ENV = readEnvConfig({});
@@ -145,8 +146,8 @@ test("config: cache.secure requires a master key and keeps integrity checking", 
     "encryption.enabled",
   );
   const c = resolveConfig({ name: "f" }, "secure", readEnvConfig({ CACHEKIT_MASTER_KEY: KEY }));
-  assert.equal(c.encryption.masterKey?.length, 32);
-  assert.equal(c.encryption.masterKey?.[0], 0xcf);
+  assert.equal(c.encryption.masterKey?.byteLength, 32);
+  assert.equal(revealSecretKey(c.encryption.masterKey!)[0], 0xcf);
 });
 
 test("config: master keys are validated and never echoed", () => {
@@ -180,7 +181,7 @@ test("config: master keys are validated and never echoed", () => {
     undefined,
     ENV,
   );
-  assert.equal(prev.encryption.previousKeys[0][0], 0x96);
+  assert.equal(revealSecretKey(prev.encryption.previousKeys[0])[0], 0x96);
 });
 
 const BAD: [string, Record<string, unknown>, string][] = [

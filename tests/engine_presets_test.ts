@@ -177,7 +177,7 @@ test(
       name: "presets.secure.mt",
       ttl: 60,
       backend: r.backend,
-      encryption: { masterKey: KEY, singleTenant: false },
+      encryption: { masterKey: KEY, singleTenant: false, tenantKeys: "plain" },
     });
     await assert.rejects(f(1), (e: unknown) => (e as { code?: string }).code === "CACHE_TENANT");
     assert.equal(n, 0);
@@ -198,7 +198,7 @@ test(
       name: "presets.secure.mt",
       ttl: 60,
       backend: r.backend,
-      encryption: { masterKey: KEY, singleTenant: false },
+      encryption: { masterKey: KEY, singleTenant: false, tenantKeys: "plain" },
     });
     assert.equal((await withTenant("globex", () => g(1))).n, 3);
   },
