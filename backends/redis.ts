@@ -434,6 +434,8 @@ export class RedisBackend
   readonly #queues = new Map<number, DeadlineQueue>();
   #subscribing: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
+  #inFlight = 0;
+  #drained: (() => void) | undefined;
 
   /**
    * Configure a backend. Nothing connects until the first operation.
@@ -544,11 +546,11 @@ export class RedisBackend
       p = Promise.reject(e);
     }
     if (!(timeoutMs > 0) && !signal) {
-      return p.then(undefined, (e) => {
+      return this.#track(p.then(undefined, (e) => {
         throw toBackendError(e, operation);
-      });
+      }));
     }
-    return new Promise<T>((resolve, reject) => {
+    const out = new Promise<T>((resolve, reject) => {
       let done = false;
       let deadline: Deadline | undefined;
       let queue: DeadlineQueue | undefined;
@@ -589,7 +591,22 @@ export class RedisBackend
         resolve(v);
       }, (e) => fail(toBackendError(e, operation)));
     });
+    return this.#track(out);
   }
+
+  /**
+   * Count `p` as in flight until it settles, so `close()` lets operations already started finish
+   * (e.g. the lock release or invalidation event a caller fired without awaiting just before).
+   */
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#inFlight++;
+    p.then(this.#settled, this.#settled);
+    return p;
+  }
+
+  readonly #settled = (): void => {
+    if (--this.#inFlight === 0 && this.#drained) this.#drained();
+  };
 
   // ---------------------------------------------------------------- Backend
 
@@ -832,10 +849,23 @@ export class RedisBackend
     }
   }
 
-  /** Close every connection; idempotent. Pending lock waits resolve `null`. */
+  /**
+   * Close every connection; idempotent. Operations already started finish first (up to 1 s), new
+   * ones fail as `permanent`; pending lock waits resolve `null`.
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#handlers.clear();
+      if (this.#inFlight > 0) {
+        // Operations started before close() finish first (each has its deadline; 1 s at most).
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await new Promise<void>((resolve) => {
+          this.#drained = resolve;
+          timer = setTimeout(resolve, 1000);
+        });
+        clearTimeout(timer);
+        this.#drained = undefined;
+      }
       await this.#subscribing?.catch(() => {});
       await this.#driver.close();
       for (const q of this.#queues.values()) q.dispose();

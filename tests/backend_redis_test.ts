@@ -368,7 +368,7 @@ test(
       assert.equal(chunkKeys.length, 13, "ceil(50 MiB + 123 / 4 MiB) chunks");
       for (const k of chunkKeys) {
         const t = await c.pTTL(k);
-        assert.ok(t > 119_000 && t <= 120_000, `chunk TTL ${t}`);
+        assert.ok(t > 100_000 && t <= 120_000, `chunk TTL ${t}`); // slack for a loaded host
       }
       assert.ok((await c.strLen(`${prefix}big`)) < 300, "the key holds a small manifest");
       assert.equal(await b.expire("big", 0), true);
@@ -597,6 +597,34 @@ test("redis: close is idempotent; operations after close fail as permanent", asy
   assert.equal(h.healthy, false);
   const never = new RedisBackend({ url: SHARED_REDIS_URL });
   await never.close(); // never connected
+}, sharedRedisTestOptions);
+
+test("redis: close lets operations already started finish (unlock, publish, set)", async () => {
+  const prefix = uniquePrefix("drain");
+  const channel = `${prefix}inv`;
+  const listener = shared(prefix, { invalidationChannel: channel });
+  const got: InvalidationEvent[] = [];
+  await listener.subscribe((e) => got.push(e));
+  const b = shared(prefix, { invalidationChannel: channel });
+  const handle = (await b.acquire("lk", { leaseMs: 30_000, waitMs: 0 }))!;
+  assert.ok(handle !== null);
+  // Fired without awaiting, then close() right away: all three still happen.
+  void handle.release();
+  void b.publish({ level: "key", targets: ["k"] });
+  void b.set("k", enc("v"), 30);
+  await b.close();
+  const r = await raw();
+  try {
+    assert.equal(await r.exists(`${prefix}lk`), 0, "lock released before the connection closed");
+    assert.equal(await r.get(`${prefix}k`), "v");
+    const end = Date.now() + 2000;
+    while (got.length === 0 && Date.now() < end) await sleep(5);
+    assert.deepEqual(got.map((e) => e.targets), [["k"]], "event published");
+    assert.equal((await kindOf(b.get("k"))).kind, "permanent", "new operations are refused");
+  } finally {
+    r.destroy();
+    await listener.close();
+  }
 }, sharedRedisTestOptions);
 
 test("redis: healthCheck reports latency and endpoint without the password", async () => {
