@@ -45,6 +45,7 @@ import { type CacheMetrics, type CounterChild, getDefaultMetrics } from "./healt
 import { defaultBackendGeneration, guard, resolveBackend } from "./_engine_backend.ts";
 import { resolveSerializer } from "./_engine_serializer.ts";
 import { FailSafe, type StaleValue } from "./_engine_failsafe.ts";
+import { EngineSeries } from "./_engine_metrics.ts";
 
 const log = getCacheLogger("engine");
 
@@ -212,6 +213,8 @@ export class Engine {
   /** Pre-bound L1 hit counter series (hot path), or `null`. */
   readonly l1HitCounter: CounterChild | null;
   readonly #metricNs: string;
+  /** Pre-bound Prometheus series (hot paths), or `null`. */
+  readonly #series: EngineSeries | null;
   /** Fail-safe (`staleTtl`), or `null`. */
   readonly failsafe: FailSafe | null;
   /** TTL written to L2: `ttl + staleTtl` with the fail-safe, else `ttl`. */
@@ -298,6 +301,9 @@ export class Engine {
     this.metrics = c.monitoring.prometheus ? getDefaultMetrics() : null;
     this.l1HitCounter = this.metrics?.hits.labels({ namespace: this.#metricNs, layer: "l1" }) ??
       null;
+    this.#series = this.metrics !== null
+      ? new EngineSeries(this.metrics, this.#metricNs, this.serializer.name)
+      : null;
     this.failsafe = c.staleTtl > 0 ? new FailSafe(this, c.staleTtl, c.softTimeout) : null;
     this.l2Ttl = ttl === null ? null : ttl + c.staleTtl;
     engines.add(new WeakRef(this));
@@ -630,13 +636,7 @@ export class Engine {
     }
     this.stats.l2Reads++;
     this.stats.l2ReadMs += performance.now() - t0;
-    this.metrics?.recordOperation({
-      operation: "get",
-      namespace: this.#metricNs,
-      success: true,
-      serializer: this.serializer.name,
-      ...(bytes !== null ? { sizeBytes: bytes.byteLength } : {}),
-    });
+    this.#series?.read(bytes !== null ? bytes.byteLength : null);
     if (bytes === null) return null;
     let value: unknown;
     const meta = { freshUntil: null as number | null };
@@ -689,13 +689,7 @@ export class Engine {
     try {
       await b.set(ctx.backendKey, stored, this.l2Ttl, this.#opts());
       this.#ok();
-      this.metrics?.recordOperation({
-        operation: "set",
-        namespace: this.#metricNs,
-        success: true,
-        serializer: this.serializer.name,
-        sizeBytes: stored.byteLength,
-      });
+      this.#series?.write(stored.byteLength);
       this.#track(ctx);
       if (ctx.tags && ctx.tags.length > 0 && b.capabilities.tags) {
         await b.capabilities.tags.addTags(ctx.backendKey, ctx.tags, this.l2Ttl);
@@ -827,7 +821,7 @@ export class Engine {
 
   #countHit(l1: boolean): void {
     if (l1) this.l1HitCounter?.inc();
-    else this.metrics?.recordHit(this.#metricNs, "l2");
+    else this.#series?.l2Hit();
     if (!this.collectStats) return;
     this.stats.hits++;
     if (l1) this.stats.l1Hits++;
@@ -945,8 +939,7 @@ export class Engine {
       this.stats.last = Date.now();
     }
     if (this.metrics !== null) {
-      if (this.l1 !== null) this.metrics.recordMiss(this.#metricNs, "l1");
-      if (b !== null) this.metrics.recordMiss(this.#metricNs, "l2");
+      this.#series!.miss(this.l1 !== null, b !== null);
     }
     const fs = this.failsafe;
     if (fs === null) {
