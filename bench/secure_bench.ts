@@ -6,6 +6,10 @@
  * v0x03). Values: a ~1 KiB record and a ~10 KiB one. Backends: MemoryBackend (the cost of the
  * engine alone) and the shared Redis at 127.0.0.1:6379 (unique key prefix, 10-minute TTL).
  * The seed claims 3 % encryption overhead for the Python library.
+ *
+ * Measured (two runs, shared 2-core machine, avg per call): memory 1 KiB plain 19.6–25.4 µs vs
+ * secure 66.9–75.6 µs; memory 10 KiB 28.0–29.8 vs 83.8–123 µs; Redis 1 KiB 128–182 vs 266–290 µs;
+ * Redis 10 KiB 158–259 vs 285–335 µs. The difference is one WebCrypto AES-GCM decryption per hit.
  */
 import { cache, MemoryBackend, RedisBackend, withTenant } from "../mod.ts";
 import type { Backend } from "../backends/types.ts";
