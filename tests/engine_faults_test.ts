@@ -16,6 +16,7 @@ import {
   startRedisServer,
 } from "./_redis_server.ts";
 import {
+  type Backend,
   BackendError,
   cache,
   cacheHealthHandler,
@@ -42,7 +43,7 @@ async function server(port: number, args: string[] = [], o: { ping?: boolean } =
 
 /** The engine's guard of a cached function's backend (shared per backend and settings). */
 function guardOf(f: { config: Parameters<typeof guard>[1] }): GuardedBackend {
-  return guard(f.config.backend as RedisBackend, f.config) as GuardedBackend;
+  return guard(f.config.backend as Backend, f.config) as GuardedBackend;
 }
 
 /** Concurrent callers, each calling `call(i)` with a fresh `i` until stopped. */
@@ -323,3 +324,41 @@ test(
   },
   { ...opts, ...denoOnly("Deno.serve") },
 );
+
+test("faults: backpressure over the limit skips L2 at once (no queueing), the function answers", async () => {
+  const store = new Map<string, Uint8Array>();
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const slow = async <T>(v: T): Promise<T> => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    await sleep(200);
+    inFlight--;
+    return v;
+  };
+  const backend = {
+    type: "slow",
+    capabilities: {},
+    get: (k: string) => slow(store.get(k) ?? null),
+    set: (k: string, v: Uint8Array) => slow(void store.set(k, v)),
+    delete: (k: string) => Promise.resolve(store.delete(k)),
+    exists: (k: string) => Promise.resolve(store.has(k)),
+    healthCheck: () => Promise.resolve({ healthy: true, latencyMs: 0, backendType: "slow" }),
+  };
+  const f = cache.production(async (id: number) => ({ id }), {
+    name: "faults.backpressure",
+    ttl: 60,
+    backend,
+    timeout: false,
+    backpressure: { maxConcurrent: 2, queueSize: 0 },
+  });
+  const t0 = performance.now();
+  const times = await Promise.all(
+    Array.from({ length: 10 }, (_, i) => f(i).then(() => performance.now() - t0)),
+  );
+  assert.ok(maxInFlight <= 2, `at most 2 L2 operations at once (${maxInFlight})`);
+  const fast = times.filter((ms) => ms < 100).length;
+  assert.ok(fast >= 8, `calls over the limit skipped L2 at once: ${times.map(Math.round)}`);
+  assert.ok(guardOf(f).stats().rejectedByBackpressure >= 8);
+  assert.equal(guardOf(f).circuitBreaker!.state, "closed", "refusals are no failures");
+});
