@@ -47,10 +47,15 @@ export interface StaleValue {
 
 /** What the fail-safe needs from its engine. */
 export interface FailSafeHost {
+  /** The function identity (logs). */
   readonly identity: string;
+  /** The engine's L1, or `null`. */
   readonly l1: L1Cache | null;
+  /** Prometheus metrics, or `null`. */
   readonly metrics: CacheMetrics | null;
+  /** The `namespace` label. */
   readonly metricNs: string;
+  /** Statistics (`staleHits` is counted here). */
   readonly stats: { staleHits: number };
   /** Decode an L1 entry's value. */
   entryValue(e: import("./l1.ts").L1Entry): unknown;
@@ -70,6 +75,11 @@ export class FailSafe {
   /** Computations still running after their callers got a stale value, by L1 key. */
   readonly #background = new Map<ArgKey, Promise<unknown>>();
 
+  /**
+   * @param host The engine.
+   * @param staleTtl Seconds expired values are kept.
+   * @param softTimeout Seconds before a stale value is served while the function runs (0: off).
+   */
   constructor(host: FailSafeHost, staleTtl: number, softTimeout: number) {
     this.#host = host;
     this.staleMs = staleTtl * 1000;

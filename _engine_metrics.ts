@@ -20,6 +20,11 @@ export class EngineSeries {
   #l1Miss: CounterChild | undefined;
   #l2Miss: CounterChild | undefined;
 
+  /**
+   * @param metrics The registry's families.
+   * @param namespace The `namespace` label.
+   * @param serializer The `serializer` label.
+   */
   constructor(metrics: CacheMetrics, namespace: string, serializer: string) {
     this.#m = metrics;
     this.#ns = namespace;
