@@ -2,8 +2,9 @@
  * Tenant context for multi-tenant caching: `withTenant(id, fn)` runs `fn` (and everything it
  * awaits) with `id` as the current tenant, on `AsyncLocalStorage` (Deno, Bun and Node all provide
  * `node:async_hooks`). Cached functions called inside use the tenant in their backend keys
- * (`t:{tenant}:…`) and L1 keys, so tenants never share entries, and (with encryption) derive the
- * tenant's keys from it.
+ * (`t:{tenant}:…`, or `t:@{keyed hash}:…` under encryption with hashed tenant keys) and L1 keys, so
+ * tenants never share entries, and (with encryption) derive the tenant's keys from it. A
+ * multi-tenant function called with no tenant throws {@linkcode TenantRequiredError}.
  *
  * @example
  * ```ts
