@@ -1,0 +1,333 @@
+// deno-lint-ignore-file require-await -- the cached functions are async without awaiting
+/**
+ * The engine on the shared Redis (127.0.0.1:6379), against the raw client in the same run:
+ *
+ * - `l2-hit-100`: 100 concurrent calls, each on its own pre-stored key, L1 off, through
+ *   `cache(fn, { backend: redis, l1: false })`, against raw node-redis `GET` + msgpackr decode of
+ *   the same 100 stored values (baseline: the interop entries, which are plain msgpack). The engine
+ *   is measured on the interop entries (the same bytes as the baseline), on the cachekit-py wire
+ *   format (JSON document + base64 + ByteStorage envelope, with and without integrity checking), and
+ *   with the default reliability layers on; plus the raw client decoding the wire format by hand
+ *   (JSON + base64 + envelope + LZ4 + xxHash3) to show what the format itself costs.
+ * - `miss-set-100`: 100 concurrent calls on new keys (miss, stampede lock, compute, store,
+ *   unlock), against raw `GET` (miss) + `SET PX` of the same encoded bytes.
+ * - `invalidation`: `invalidate()` in one instance until the other instance's L1 entry is evicted
+ *   (separate connections, as two processes would have), against a raw `PUBLISH` → `SUBSCRIBE`
+ *   delivery.
+ *
+ * Keys carry a unique prefix and short TTLs; the server is never flushed.
+ */
+import { Buffer } from "node:buffer";
+import { createClient } from "redis";
+import { Unpackr } from "msgpackr";
+import { cache, RedisBackend } from "../mod.ts";
+import { decodeEnvelope } from "../protocol/mod.ts";
+
+const URL = "redis://127.0.0.1:6379";
+const id = crypto.randomUUID().slice(0, 8);
+const prefix = `bench:engine:${id}:`;
+const N = 100;
+const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
+const quiet = { collectStats: false, prometheus: false, tracing: false, structuredLogging: false };
+
+const record = (i: number) => ({
+  id: i,
+  name: `user ${i}`,
+  email: `user${i}@example.com`,
+  roles: ["reader", "writer"],
+  active: true,
+  score: 12.5 + i,
+  created: "2024-05-01T12:00:00Z",
+  bio: "x".repeat(300),
+});
+
+const backend = new RedisBackend({
+  url: URL,
+  keyPrefix: prefix,
+  invalidationChannel: `${prefix}inv`,
+});
+const raw = createClient({ url: URL }).withTypeMapping({ 36: Buffer });
+raw.on("error", () => {});
+await raw.connect();
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+let computed = 0;
+async function getUser(i: number) {
+  computed++;
+  return record(i);
+}
+
+const interop = cache(getUser, {
+  interop: { namespace: `b${id}`, operation: "user" },
+  ttl: 600,
+  backend,
+  l1: false,
+  monitoring: quiet,
+  ...bare,
+});
+const wire = cache(getUser, {
+  name: "bench.user",
+  namespace: `b${id}`,
+  ttl: 600,
+  backend,
+  l1: false,
+  monitoring: quiet,
+  ...bare,
+});
+const wirePlain = cache(getUser, {
+  name: "bench.user.plain",
+  namespace: `b${id}`,
+  ttl: 600,
+  backend,
+  l1: false,
+  integrityChecking: false,
+  monitoring: quiet,
+  ...bare,
+});
+const wireDefaults = cache(getUser, {
+  name: "bench.user",
+  namespace: `b${id}`,
+  ttl: 600,
+  backend,
+  l1: false,
+});
+
+// Store the 100 values through each engine, then find their Redis keys for the raw baselines.
+for (const f of [interop, wire, wirePlain]) {
+  await Promise.all(Array.from({ length: N }, (_, i) => f(i)));
+}
+async function keysOf(pattern: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const b of raw.scanIterator({ MATCH: pattern, COUNT: 1000 })) {
+    out.push(...b.map(String).filter((k) => !k.endsWith(":lock")));
+  }
+  if (out.length !== N) throw new Error(`bench setup: ${out.length} keys for ${pattern}`);
+  return out;
+}
+const interopKeys = await keysOf(`${prefix}b${id}:user:*`);
+const wireKeys = await keysOf(`${prefix}t:default:ns:b${id}:func:bench.user:args:*`);
+computed = 0;
+
+/**
+ * Decode the cachekit-py JSON document without the engine: JSON, base64, the ByteStorage envelope
+ * (LZ4 + xxHash3 check, `protocol/`'s decoder), msgpack. The format's own cost.
+ */
+const utf8 = new TextDecoder();
+function decodeDocument(bytes: Uint8Array): unknown {
+  const doc = JSON.parse(utf8.decode(bytes));
+  const data = Uint8Array.from(atob(doc.data), (c) => c.charCodeAt(0));
+  return unpackr.unpack(decodeEnvelope(data).data);
+}
+// Sanity: the by-hand decoders read exactly what the engine stored.
+const check = (await raw.get(wireKeys[0]))!;
+if ((decodeDocument(check) as { email: string }).email.indexOf("@example.com") < 0) {
+  throw new Error("bench setup: wire document not decoded");
+}
+const rawOnce = (keys: string[], decode: (b: Uint8Array) => unknown) => {
+  const ps = new Array(N);
+  for (let i = 0; i < N; i++) ps[i] = raw.get(keys[i]).then((b) => decode(b!));
+  return Promise.all(ps);
+};
+const engineOnce = (f: (i: number) => Promise<unknown>) => {
+  const ps = new Array(N);
+  for (let i = 0; i < N; i++) ps[i] = f(i);
+  return Promise.all(ps);
+};
+const unpack = (b: Uint8Array) => unpackr.unpack(b);
+
+// Warm every path up before measuring, so the order of the benchmarks does not favour any.
+for (let round = 0; round < 100; round++) {
+  await rawOnce(interopKeys, unpack);
+  await rawOnce(wireKeys, decodeDocument);
+  await engineOnce(interop);
+  await engineOnce(wire);
+  await engineOnce(wirePlain);
+  await engineOnce(wireDefaults);
+}
+if (computed !== 0) throw new Error(`bench setup: ${computed} misses while warming up hits`);
+
+Deno.bench({
+  name: "raw GET + msgpack decode × 100 (interop bytes)",
+  group: "l2-hit-100",
+  baseline: true,
+  async fn() {
+    await rawOnce(interopKeys, unpack);
+  },
+});
+const interopLogical = interopKeys.map((k) => k.slice(prefix.length));
+Deno.bench({
+  name: "RedisBackend.get + msgpack decode × 100 (no engine)",
+  group: "l2-hit-100",
+  async fn() {
+    const ps = new Array(N);
+    for (let i = 0; i < N; i++) ps[i] = backend.get(interopLogical[i]).then((b) => unpack(b!));
+    await Promise.all(ps);
+  },
+});
+Deno.bench({
+  name: "engine, interop mode (same bytes), L1 off × 100",
+  group: "l2-hit-100",
+  async fn() {
+    await engineOnce(interop);
+  },
+});
+Deno.bench({
+  name: "engine, cachekit-py wire + integrity, L1 off × 100",
+  group: "l2-hit-100",
+  async fn() {
+    await engineOnce(wire);
+  },
+});
+Deno.bench({
+  name: "engine, cachekit-py wire, integrity off, L1 off × 100",
+  group: "l2-hit-100",
+  async fn() {
+    await engineOnce(wirePlain);
+  },
+});
+Deno.bench({
+  name: "engine, wire + integrity + breaker/timeout/backpressure/stats × 100",
+  group: "l2-hit-100",
+  async fn() {
+    await engineOnce(wireDefaults);
+  },
+});
+Deno.bench({
+  name: "raw GET + wire document decoded by hand × 100",
+  group: "l2-hit-100",
+  async fn() {
+    await rawOnce(wireKeys, decodeDocument);
+  },
+});
+
+// ---------------------------------------------------------------- miss + set
+
+let fresh = 1_000_000;
+const missWire = cache(getUser, {
+  name: "bench.miss",
+  namespace: `b${id}`,
+  ttl: 30,
+  backend,
+  l1: false,
+  monitoring: quiet,
+  ...bare,
+});
+const missNoLock = cache(getUser, {
+  name: "bench.miss.nolock",
+  namespace: `b${id}`,
+  ttl: 30,
+  backend,
+  l1: false,
+  stampede: false,
+  monitoring: quiet,
+  ...bare,
+});
+const encoded = Buffer.from((await raw.get(wireKeys[0]))!);
+
+Deno.bench({
+  name: "raw GET (miss) + SET PX × 100",
+  group: "miss-set-100",
+  baseline: true,
+  n: 300,
+  async fn() {
+    const ps = new Array(N);
+    for (let i = 0; i < N; i++) {
+      const k = `${prefix}rawmiss:${fresh++}`;
+      ps[i] = raw.get(k).then(() =>
+        raw.set(k, encoded, { expiration: { type: "PX", value: 30_000 } })
+      );
+    }
+    await Promise.all(ps);
+  },
+});
+Deno.bench({
+  name: "engine miss: GET, lock, GET, compute, SET, unlock × 100",
+  group: "miss-set-100",
+  n: 300,
+  async fn() {
+    await engineOnce(() => missWire(fresh++));
+  },
+});
+Deno.bench({
+  name: "engine miss, stampede lock off: GET, compute, SET × 100",
+  group: "miss-set-100",
+  n: 300,
+  async fn() {
+    await engineOnce(() => missNoLock(fresh++));
+  },
+});
+
+// ---------------------------------------------------------------- invalidation latency
+
+const other = new RedisBackend({
+  url: URL,
+  keyPrefix: prefix,
+  invalidationChannel: `${prefix}inv`,
+});
+const invOpts = {
+  name: "bench.inv",
+  namespace: `b${id}`,
+  ttl: 600,
+  l1: { invalidation: true },
+  monitoring: quiet,
+  ...bare,
+};
+const fa = cache(getUser, { ...invOpts, backend });
+const fb = cache(getUser, { ...invOpts, backend: other });
+let delivered: (() => void) | null = null;
+await fb(2); // b's engine subscribes first …
+// … so this handler runs after the engine's own one has evicted b's L1 entry.
+await other.subscribe(() => delivered?.());
+await new Promise((r) => setTimeout(r, 100));
+{
+  const passed = new Promise<void>((r) => (delivered = r));
+  await fa(1);
+  await passed;
+}
+
+const sub = raw.duplicate();
+sub.on("error", () => {});
+await sub.connect();
+let rawDelivered: (() => void) | null = null;
+await sub.subscribe(`${prefix}rawinv`, () => rawDelivered?.());
+
+Deno.bench({
+  name: "raw PUBLISH → SUBSCRIBE delivery",
+  group: "invalidation",
+  baseline: true,
+  n: 300,
+  async fn(b) {
+    const got = new Promise<void>((r) => (rawDelivered = r));
+    b.start();
+    await raw.publish(`${prefix}rawinv`, "x");
+    await got;
+    b.end();
+  },
+});
+Deno.bench({
+  name: "invalidate() in A → B's L1 entry evicted",
+  group: "invalidation",
+  n: 300,
+  async fn(b) {
+    await fb(1); // B holds the entry in L1 (an L2 hit of A's value)
+    if (fb.cacheInfo().size !== 2) throw new Error("B has no L1 entry"); // fb(2)'s and fb(1)'s
+    const got = new Promise<void>((r) => (delivered = r));
+    b.start();
+    await fa.invalidate(1);
+    await got;
+    b.end();
+    if (fb.cacheInfo().size !== 1) throw new Error("B's L1 entry was not evicted");
+    // A stores again; wait for its write event to pass B, so B's next read is not discarded as
+    // racing with an invalidation.
+    const passed = new Promise<void>((r) => (delivered = r));
+    await fa(1);
+    await passed;
+  },
+});
+
+globalThis.addEventListener("unload", () => {
+  void backend.close();
+  void other.close();
+  raw.destroy();
+  sub.destroy();
+});
