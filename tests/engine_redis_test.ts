@@ -4,6 +4,7 @@
 // for two processes (separate connections, separate L1s). In CI a missing Redis is a failure.
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
+import { sharedRedisTestOptions } from "./_redis_server.ts";
 import { cache, RedisBackend } from "../mod.ts";
 
 const URL = "redis://127.0.0.1:6379";
@@ -58,7 +59,7 @@ test(
       await b.close();
     }
   },
-  { sanitize: false },
+  { ...sharedRedisTestOptions, sanitize: false },
 );
 
 test(
@@ -85,7 +86,7 @@ test(
       await b.close();
     }
   },
-  { sanitize: false },
+  { ...sharedRedisTestOptions, sanitize: false },
 );
 
 test("tags and namespaces on Redis reach L2 and the other instance's L1", async () => {
@@ -115,4 +116,4 @@ test("tags and namespaces on Redis reach L2 and the other instance's L1", async 
     await a.close();
     await b.close();
   }
-}, { sanitize: false });
+}, { ...sharedRedisTestOptions, sanitize: false });
