@@ -76,6 +76,7 @@ export const MIN_MASTER_KEY_BYTES = 32;
 export const MAX_PREVIOUS_KEYS = 3;
 
 const AES_KEY_BYTES = 32;
+const MAX_CACHED_AADS = 256;
 const COUNTER_LIMIT = 0x1_0000_0000; // 2^32 counter values per instance id
 const NONCE_EXHAUSTED = "CACHE_NONCE_EXHAUSTED";
 
@@ -668,7 +669,9 @@ interface DerivedKey {
  * Derived keys are cached per tenant (for every master key of this instance) as non-extractable
  * WebCrypto keys, so the hot path runs no HKDF and holds no raw key bytes; raw derived bytes are
  * zeroed after import. The master keys are imported once as non-extractable HKDF keys; this object
- * keeps no copy of their bytes. Each instance has its own {@linkcode NonceGenerator}.
+ * keeps no copy of their bytes. The AADs of the most recent 256 (tenant, cache key, format,
+ * compressed) tuples are kept too (public data), so a hot key's reads and writes skip encoding it.
+ * Each instance has its own {@linkcode NonceGenerator}.
  *
  * @example Rotation: an entry written under the old key stays readable
  * ```ts
@@ -690,6 +693,10 @@ export class TenantCipher {
   #cache = new Map<string, DerivedKey[] | Promise<DerivedKey[]>>();
   #maxTenants: number;
   #nonces = new NonceGenerator();
+  // AADs of recent (tenant, cache key, format, compressed) tuples: an L2 hit of a hot key decrypts
+  // with the AAD it used last time instead of encoding it again. AADs are public data and
+  // WebCrypto copies them, so sharing one array between calls is safe.
+  #aads = new Map<string, Uint8Array>();
 
   /**
    * Import the master keys (no derivation happens until a tenant is used).
@@ -775,7 +782,7 @@ export class TenantCipher {
     originalType?: string,
   ): Promise<EncryptedValue> {
     requireCacheKey(cacheKey);
-    const aad = buildAad(tenantId, cacheKey, format, compressed, originalType);
+    const aad = this.#aad(tenantId, cacheKey, format, compressed, originalType);
     const keys = this.#cache.get(tenantId);
     const current =
       (keys === undefined || keys instanceof Promise ? await this.#keys(tenantId) : keys)[0];
@@ -810,7 +817,7 @@ export class TenantCipher {
     originalType?: string,
   ): Promise<Uint8Array> {
     requireCacheKey(cacheKey);
-    const aad = buildAad(tenantId, cacheKey, format, compressed, originalType);
+    const aad = this.#aad(tenantId, cacheKey, format, compressed, originalType);
     checkCiphertext(ciphertext);
     const cached = this.#cache.get(tenantId);
     const keys = cached === undefined || cached instanceof Promise
@@ -827,8 +834,14 @@ export class TenantCipher {
       }
       throw last;
     }
-    const wanted = normalizeFingerprint(fingerprint);
-    const match = keys.find((k) => k.fingerprint === wanted);
+    // Fast path: the fingerprint as this library and cachekit-py store it (32 lowercase hex) is
+    // compared as is; any other form is checked and normalized first.
+    let match: DerivedKey | undefined;
+    for (const k of keys) if (k.fingerprint === fingerprint) match = k;
+    if (match === undefined) {
+      const wanted = normalizeFingerprint(fingerprint);
+      match = keys.find((k) => k.fingerprint === wanted);
+    }
     if (match === undefined) {
       throw new DecryptionError(
         "no configured master key matches the entry's key fingerprint (rotated out, or another key)",
@@ -840,6 +853,36 @@ export class TenantCipher {
   /** Forget all cached derived keys (they are derived again on next use). */
   clearCache(): void {
     this.#cache.clear();
+    this.#aads.clear();
+  }
+
+  /** {@linkcode buildAad}, remembered for the most recent tuples (bounded, oldest dropped first). */
+  #aad(
+    tenantId: string,
+    cacheKey: string,
+    format: string,
+    compressed: boolean,
+    originalType: string | undefined,
+  ): Uint8Array {
+    if (
+      (originalType !== undefined && originalType !== null && originalType !== "") ||
+      typeof tenantId !== "string" || typeof format !== "string"
+    ) {
+      return buildAad(tenantId, cacheKey, format, compressed, originalType);
+    }
+    // Length-prefixed fields, so no two tuples share an id.
+    const id = `${tenantId.length}:${tenantId}${format.length}:${format}${
+      compressed ? "T" : "F"
+    }${cacheKey}`;
+    let aad = this.#aads.get(id);
+    if (aad === undefined) {
+      aad = buildAad(tenantId, cacheKey, format, compressed); // throws for malformed input
+      if (this.#aads.size >= MAX_CACHED_AADS) {
+        this.#aads.delete(this.#aads.keys().next().value!);
+      }
+      this.#aads.set(id, aad);
+    }
+    return aad;
   }
 
   #nextNonce(): Uint8Array {

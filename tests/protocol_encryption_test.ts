@@ -637,6 +637,61 @@ test("TenantCipher key cache: bounded, concurrent first use, survives eviction",
   await rejectsWith(cipher.encryptFor("x".repeat(1025), "k", u8("v")), CacheConfigError);
 });
 
+test("TenantCipher reuses AADs per exact tuple: warm reads bind tenant, key, format, flag", async () => {
+  const master = rand(32);
+  const cipher = new TenantCipher({ masterKey: master });
+  const keys = await deriveTenantKeys(master, "ab");
+  // Warm the cipher with one tuple, then use tuples whose fields concatenate to the same text
+  // (in field order, NUL-separated, or format first): each must behave as on a cold cipher.
+  const K = "Fc\u0000k";
+  const v = await cipher.encryptFor("ab", K, u8("v"), "msgpack", true);
+  assert.deepEqual(
+    await cipher.decryptFor("ab", K, v.ciphertext, "msgpack", true, v.fingerprint),
+    u8("v"),
+  );
+  for (
+    const [k, f, c] of [
+      [K + "msg", "pack", true],
+      ["Fc", "k\u0000msgpack", true],
+      ["c\u0000k", "msgpackT", false],
+      [K, "msgpack", false],
+    ] as const
+  ) {
+    // Same tenant, so the same derived key: only the AAD can refuse these.
+    await rejectsWith(
+      cipher.decryptFor("ab", k, v.ciphertext, f, c, v.fingerprint),
+      DecryptionError,
+    );
+    // And a write under such a tuple carries that tuple's spec AAD.
+    const w = await cipher.encryptFor("ab", k, u8("w"), f, c);
+    assert.deepEqual(
+      await decrypt(keys.encryptionKey, w.ciphertext, buildAad("ab", k, f, c)),
+      u8("w"),
+    );
+  }
+  // A tenant / cache key split: the write carries its own tuple's AAD.
+  const split = await cipher.encryptFor("a", "b" + K, u8("s"), "msgpack", true);
+  assert.deepEqual(
+    await decrypt(
+      (await deriveTenantKeys(master, "a")).encryptionKey,
+      split.ciphertext,
+      buildAad("a", "b" + K, "msgpack", true),
+    ),
+    u8("s"),
+  );
+  // A second write with a warm AAD still carries the spec AAD.
+  const again = await cipher.encryptFor("ab", K, u8("x"), "msgpack", true);
+  assert.deepEqual(
+    await decrypt(keys.encryptionKey, again.ciphertext, buildAad("ab", K, "msgpack", true)),
+    u8("x"),
+  );
+  // The fingerprint in any accepted form (stored lowercase hex, uppercase hex, bytes) selects it.
+  const fpBytes = await keyFingerprint(keys.encryptionKey);
+  for (const fp of [v.fingerprint, v.fingerprint.toUpperCase(), fpBytes]) {
+    assert.deepEqual(await cipher.decryptFor("ab", K, v.ciphertext, "msgpack", true, fp), u8("v"));
+  }
+});
+
 test("TenantCipher nonces are counter based and unique per instance", async () => {
   const cipher = new TenantCipher({ masterKey: rand(32) });
   const seen = new Set<string>();
