@@ -184,7 +184,11 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
   staleTtl?: number;
   /** With `staleTtl`: seconds after which a slow refresh continues in the background and stale is served. */
   softTimeout?: number;
-  /** Envelope protocol written to L2 (`"1.0"` is what cachekit-py 0.3.0 reads). */
+  /**
+   * Envelope protocol written to L2 (readers accept both). Default `"1.1"` (compressed block as
+   * MessagePack `bin`, cachekit-core ≥ 0.4); `"1.0"` (block as an array of integers) is the only
+   * form cachekit-py 0.3.0 reads: set it when sharing entries with that version.
+   */
   envelopeProtocol?: "1.0" | "1.1";
   /** L1 options, or `false` to turn L1 off. */
   l1?: L1Options | false;
@@ -237,7 +241,7 @@ export interface ResolvedConfig {
   staleTtl: number;
   /** Fail-safe soft timeout, seconds (0 = off). */
   softTimeout: number;
-  /** Envelope protocol written. */
+  /** Envelope protocol written (default `"1.1"`). */
   envelopeProtocol: "1.0" | "1.1";
   /** L1 settings (`enabled: false` when off). */
   l1: Resolved<L1Options>;

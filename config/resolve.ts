@@ -358,7 +358,7 @@ export function resolveConfig<A extends unknown[]>(
       "to be used together with staleTtl > 0",
     );
   }
-  const envelopeProtocol = o.envelopeProtocol ?? "1.0";
+  const envelopeProtocol = o.envelopeProtocol ?? "1.1";
   if (envelopeProtocol !== "1.0" && envelopeProtocol !== "1.1") {
     throw new CacheConfigError("envelopeProtocol", o.envelopeProtocol, '"1.0" or "1.1"');
   }

@@ -29,6 +29,12 @@ test("config: defaults follow the seed", () => {
   assert.equal(c.backend, "default");
   assert.equal(c.refreshTtlOnGet, false);
   assert.equal(c.ttlRefreshThreshold, 0.5);
+  // The protocol: a writer writes envelope protocol 1.1 by default, 1.0 on request.
+  assert.equal(c.envelopeProtocol, "1.1");
+  assert.equal(
+    resolveConfig({ name: "f", envelopeProtocol: "1.0" }, undefined, ENV).envelopeProtocol,
+    "1.0",
+  );
   assert.deepEqual(
     { ...c.circuitBreaker },
     {
