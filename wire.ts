@@ -32,6 +32,7 @@
  * @module
  */
 import { CacheKitError } from "./errors.ts";
+import { DataSlot, parseFast } from "./_wire_fast.ts";
 
 /** The stored bytes could not be read as a cachekit wire document. */
 export class WireFormatError extends CacheKitError {
@@ -131,18 +132,43 @@ export function encodeWire(doc: WireDocument): Uint8Array {
  * ```
  */
 export function decodeWire(bytes: Uint8Array): WireDocument {
+  // The hot path: documents as cachekit writes them (ASCII, no escapes) are read straight from
+  // the bytes. Anything else — and any document the fast path would refuse — goes through the
+  // strict general path below, so both paths accept the same documents, decode them to the same
+  // result and refuse the others with the same error.
+  const fast = parseFast(bytes);
+  if (fast !== null) {
+    try {
+      const doc = checkDocument(fast, bytes);
+      if (doc !== null) return doc;
+    } catch {
+      // Refused: the general path gives the refusal its usual message.
+    }
+  }
   let doc: unknown;
   try {
     doc = JSON.parse(dec.decode(bytes));
   } catch {
     throw new WireFormatError("not a UTF-8 JSON document");
   }
+  return checkDocument(doc, null)!;
+}
+
+/**
+ * Check a parsed document and build the result. `bytes` is set when `doc` comes from
+ * {@linkcode parseFast} (its `data` may then be a {@linkcode DataSlot} in `bytes`); returns
+ * `null` when that range is not plain base64 (the general path decides).
+ */
+function checkDocument(doc: unknown, bytes: Uint8Array | null): WireDocument | null {
   if (!isObj(doc)) throw new WireFormatError("not a JSON object");
   const { data, metadata, serializer, version } = doc;
   if (version !== "2.0") {
     throw new WireFormatError(`unsupported version ${JSON.stringify(version)}`);
   }
-  if (typeof data !== "string") throw new WireFormatError("data is not a string");
+  const range = bytes !== null && data instanceof DataSlot ? data : null;
+  if (range === null && typeof data !== "string") {
+    throw new WireFormatError("data is not a string");
+  }
   if (typeof serializer !== "string") throw new WireFormatError("serializer is not a string");
   if (!isObj(metadata)) throw new WireFormatError("metadata is not an object");
   if (typeof metadata.compressed !== "boolean") {
@@ -162,8 +188,13 @@ export function decodeWire(bytes: Uint8Array): WireDocument {
         : "AES-256-GCM",
     };
   }
+  let raw: Uint8Array | null;
+  if (range !== null) {
+    raw = base64Bytes(bytes!, range.start, range.end);
+    if (raw === null) return null;
+  } else raw = fromBase64(data as string);
   return {
-    data: fromBase64(data),
+    data: raw,
     compressed: metadata.compressed,
     serializer,
     format,
@@ -200,6 +231,9 @@ function toBase64(bytes: Uint8Array): string {
 const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const B64_VALUE = new Int16Array(128).fill(-1);
 for (let i = 0; i < 64; i++) B64_VALUE[B64.charCodeAt(i)] = i;
+/** Byte → sextet, or -1 for a byte outside the alphabet (any byte value indexes it). */
+const B64_BYTE = new Int32Array(256).fill(-1);
+for (let i = 0; i < 64; i++) B64_BYTE[B64.charCodeAt(i)] = i;
 
 /**
  * Strict standard base64 decode (alphabet `A-Za-z0-9+/`, length a multiple of 4, `=` padding only
@@ -247,6 +281,37 @@ function fromBase64(s: string): Uint8Array {
   }
   if (bad < 0) throw new WireFormatError("data is not valid base64");
   return out;
+}
+
+/**
+ * Strict standard base64 decode of the characters `b[start..end)` of a document (the same rules
+ * as {@linkcode fromBase64}); `null` when they are not such base64, e.g. an escape sequence, which
+ * the general path then reads.
+ */
+function base64Bytes(b: Uint8Array, start: number, end: number): Uint8Array | null {
+  const n = end - start;
+  if (n % 4 !== 0) return null;
+  const pad = n === 0 ? 0 : b[end - 1] !== 61 ? 0 : b[end - 2] !== 61 ? 1 : 2;
+  const out = new Uint8Array((n / 4) * 3 - pad);
+  const full = pad === 0 ? end : end - 4;
+  const t = B64_BYTE;
+  let o = 0;
+  let bad = 0;
+  for (let i = start; i < full; i += 4) {
+    const v = (t[b[i]] << 18) | (t[b[i + 1]] << 12) | (t[b[i + 2]] << 6) | t[b[i + 3]];
+    bad |= v; // an invalid character is -1: v turns negative
+    out[o++] = v >> 16;
+    out[o++] = v >> 8;
+    out[o++] = v;
+  }
+  if (pad !== 0) {
+    const c = pad === 1 ? t[b[full + 2]] : 0;
+    const v = (t[b[full]] << 18) | (t[b[full + 1]] << 12) | (c << 6);
+    bad |= v;
+    out[o++] = v >> 16;
+    if (pad === 1) out[o] = v >> 8;
+  }
+  return bad < 0 ? null : out;
 }
 
 /** The 6-bit value of the base64 character at `i`, or -1 when it is not one. */

@@ -1,9 +1,10 @@
 // The `data` field of a wire document is standard base64 as Python writes it. Checked against
-// Python's `base64.b64decode(s, validate=True)` on both decoders of wire.ts (the runtime's
-// `Uint8Array.fromBase64` and the table decoder used where a runtime has none, e.g. Node 20):
+// Python's `base64.b64decode(s, validate=True)` on every decoder of wire.ts (the byte-level one of
+// its fast path; on its general path the runtime's `Uint8Array.fromBase64` and the table decoder
+// used where a runtime has none, e.g. Node 20):
 // everything Python's encoder writes decodes to the same bytes; whatever else we accept, Python
 // accepts with the same bytes (we may refuse more, e.g. excess padding: a refused document is a
-// miss, never a wrong value); and both decoders accept and refuse exactly the same strings.
+// miss, never a wrong value); and all decoders accept and refuse exactly the same strings.
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
 import { pythonTestOptions, runPythonJson } from "./_python.ts";
@@ -20,18 +21,21 @@ for s in json.load(sys.stdin):
 print(json.dumps(out))
 `;
 
-function doc(data: string): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify({
+function doc(data: string, general: boolean): Uint8Array {
+  const text = JSON.stringify({
     data,
     metadata: { format: "msgpack", encoding: "utf-8", compressed: false, original_type: "msgpack" },
     serializer: "default",
     version: "2.0",
-  }));
+  });
+  // An escape elsewhere in the document (`\u0074` is "t") makes wire.ts read it through its
+  // general path (text decode + JSON.parse + the string decoders) instead of the byte-level one.
+  return new TextEncoder().encode(general ? text.replace('"default"', '"defaul\\u0074"') : text);
 }
 
-function decode(data: string): number[] | null {
+function decode(data: string, general: boolean): number[] | null {
   try {
-    return Array.from(decodeWire(doc(data)).data);
+    return Array.from(decodeWire(doc(data, general)).data);
   } catch (e) {
     assert.ok(e instanceof WireFormatError, `a WireFormatError, got ${e}`);
     return null;
@@ -90,12 +94,15 @@ test("wire: base64 data decodes as Python's b64decode(validate=True), never to o
   const ctor = Uint8Array as unknown as { fromBase64?: unknown };
   const native = ctor.fromBase64;
   const results: Record<string, (number[] | null)[]> = {};
-  const decoders: [string, () => void][] = [["table", () => delete ctor.fromBase64]];
-  if (native !== undefined) decoders.unshift(["native", () => {}]);
-  for (const [name, setup] of decoders) {
+  const decoders: [string, () => void, boolean][] = [
+    ["bytes", () => {}, false],
+    ["table", () => delete ctor.fromBase64, true],
+  ];
+  if (native !== undefined) decoders.unshift(["native", () => {}, true]);
+  for (const [name, setup, general] of decoders) {
     setup();
     try {
-      results[name] = cases.map(decode);
+      results[name] = cases.map((c) => decode(c, general));
     } finally {
       if (native !== undefined) ctor.fromBase64 = native;
     }
@@ -106,6 +113,7 @@ test("wire: base64 data decodes as Python's b64decode(validate=True), never to o
     });
   }
   if (results.native) assert.deepEqual(results.native, results.table, "both decoders agree");
+  assert.deepEqual(results.bytes, results.table, "the byte-level path agrees");
   const refused = results.table.filter((r) => r === null).length;
   assert.ok(refused >= 20, `the malformed inputs are refused (${refused})`);
 }, pythonTestOptions);
