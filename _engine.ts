@@ -152,6 +152,9 @@ const SERIALIZER_NAMES: Record<string, SerializerName> = {
   w: "arrow",
 };
 const MAX_TRACKED_KEYS = 100_000;
+/** Protocol keys remembered per engine (by L1 key); the memo starts over when full. */
+const MAX_KEY_MEMO = 10_000;
+const DEFAULT_SEGMENT = quoteTenant("default");
 
 const engines = new Set<WeakRef<Engine>>();
 const seenTenants = new Set<string>(["default"]);
@@ -240,6 +243,7 @@ export class Engine {
   readonly #sharedDefault: boolean;
   #unsubscribe: Promise<() => Promise<void>> | null = null;
   readonly #byBackendKey = new Map<string, ArgKey>();
+  readonly #protoKeys = new Map<ArgKey, string>();
   readonly #tracked = new Set<string>();
   readonly #tagIndex = new Map<string, Set<string>>();
   #consecutiveErrors = 0;
@@ -354,9 +358,13 @@ export class Engine {
   /** Full key context of a call. */
   keys(self: unknown, args: unknown[], fast: ArgKey | undefined, tenant: string | null): KeyCtx {
     const c = this.config;
-    const keyArgs = this.instanceKey !== null ? [this.instanceKey(self), ...args] : args;
+    // The protocol key of the same L1 key is the same (see `_engine_argkey.ts`): remembered, so
+    // a repeated call does not hash its arguments again (L1 off, or a miss after eviction).
+    const memo = fast !== undefined && c.key === null ? this.#protoKeys.get(fast) : undefined;
     let protoKey: string;
-    if (c.interop) {
+    if (memo !== undefined) protoKey = memo;
+    else if (c.interop) {
+      const keyArgs = this.instanceKey !== null ? [this.instanceKey(self), ...args] : args;
       protoKey = interopKey(c.interop.namespace, c.interop.operation, keyArgs);
     } else if (c.key !== null) {
       const custom = (c.key as (...a: unknown[]) => string)(...args);
@@ -368,6 +376,7 @@ export class Engine {
       }
       protoKey = finalizeKey(this.#keyPrefix + custom);
     } else {
+      const keyArgs = this.instanceKey !== null ? [this.instanceKey(self), ...args] : args;
       protoKey = cacheKey({
         namespace: c.namespace,
         func: this.identity,
@@ -377,12 +386,20 @@ export class Engine {
         serializer: this.#serializerName,
       });
     }
+    if (memo === undefined && fast !== undefined && c.key === null) {
+      if (this.#protoKeys.size >= MAX_KEY_MEMO) this.#protoKeys.clear();
+      this.#protoKeys.set(fast, protoKey);
+    }
     const sec = this.#secure;
     if (tenant !== null && (sec === null || sec.mode === "plain")) seenTenants.add(tenant);
     const backendKey = c.interop
       ? protoKey
       : `t:${
-        sec !== null ? sec.segment(tenant ?? "default") : quoteTenant(tenant ?? "default")
+        sec !== null
+          ? sec.segment(tenant ?? "default")
+          : tenant === null
+          ? DEFAULT_SEGMENT
+          : quoteTenant(tenant)
       }:${protoKey}`;
     let l1Key: ArgKey = fast ?? "p" + protoKey;
     if (tenant !== null) l1Key = quoteTenant(tenant) + "\u0000" + l1Key;
@@ -617,7 +634,8 @@ export class Engine {
 
   async #readL2(b: Backend, ctx: KeyCtx, io?: { failed: boolean }): Promise<L2Hit | null> {
     let bytes: Uint8Array | null;
-    const t0 = performance.now();
+    // The clock is read only for `cacheInfo().l2AvgLatencyMs` (monitoring.collectStats).
+    const t0 = this.collectStats ? performance.now() : 0;
     try {
       bytes = await b.get(ctx.backendKey, this.#opts());
       this.#ok();
@@ -634,14 +652,18 @@ export class Engine {
         ctx.tenant ?? "default",
       ));
     }
-    this.stats.l2Reads++;
-    this.stats.l2ReadMs += performance.now() - t0;
+    if (this.collectStats) {
+      this.stats.l2Reads++;
+      this.stats.l2ReadMs += performance.now() - t0;
+    }
     this.#series?.read(bytes !== null ? bytes.byteLength : null);
     if (bytes === null) return null;
     let value: unknown;
     const meta = { freshUntil: null as number | null };
     try {
-      value = await this.decodeStored(bytes, ctx.protoKey, ctx.tenant ?? "default", meta);
+      value = this.decodeStored(bytes, ctx.protoKey, ctx.tenant ?? "default", meta);
+      // Only a decryption is asynchronous: a plain entry is answered without another hop.
+      if (value instanceof Promise) value = await value;
     } catch (e) {
       log.warn("{identity}: unreadable L2 entry {key} treated as a miss: {error}", {
         identity: this.identity,
@@ -873,7 +895,9 @@ export class Engine {
 
   async #load(self: unknown, args: unknown[], ctx: KeyCtx): Promise<unknown> {
     const epoch = this.epoch;
-    const b = await this.backendAsync();
+    const resolved = this.backend();
+    const b = resolved instanceof Promise ? await resolved : resolved;
+    if (b !== null && this.#unsubscribe === null) this.#subscribe(b);
     let stale: StaleValue | null = null;
     if (b !== null) {
       const io = { failed: false };

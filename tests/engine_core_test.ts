@@ -698,3 +698,42 @@ test("custom key function: entries keyed by its string, under ns/func, spaces no
     "t:default:ns:ck:func:core.customkey:args:user_2",
   ]);
 });
+
+test("L1 off: protocol keys remembered per call arguments stay the protocol's keys, past the memo's bound", async () => {
+  const { cacheKey, interopKey } = await import("../protocol/keys.ts");
+  const backend = new MemoryBackend();
+  let runs = 0;
+  const fn = async (x: unknown) => {
+    runs++;
+    return { x };
+  };
+  const std = cache(fn, { name: "memo.std", namespace: "memo", backend, l1: false, ...bare });
+  const iop = cache(fn, {
+    interop: { namespace: "memo", operation: "iop" },
+    backend,
+    l1: false,
+    ...bare,
+  });
+  const n = 10_050; // more distinct calls than the engine remembers keys for
+  for (const f of [std, iop]) {
+    for (let i = 0; i < n; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, j) => f(i + j)));
+    }
+  }
+  assert.equal(runs, 2 * n);
+  // Again (first keys forgotten by the memo, last ones remembered): all L2 hits, own values.
+  for (const f of [std, iop]) {
+    for (const x of [0, 1, 2, 9_999, 10_000, 10_049]) assert.deepEqual(await f(x), { x });
+  }
+  // Arguments the protocol keys apart are kept apart.
+  for (const f of [std, iop]) {
+    for (const x of [7, "7", [7], { a: 7 }]) assert.deepEqual(await f(x), { x });
+  }
+  assert.equal(runs, 2 * n + 2 * 3);
+  // The entries sit under the keys the protocol functions give (memo or not).
+  for (const x of [0, 10_049, "7", [7]]) {
+    const k = cacheKey({ namespace: "memo", func: "memo.std", args: [x], serializer: "std" });
+    assert.notEqual(await backend.get(`t:default:${k}`), null, k);
+    assert.notEqual(await backend.get(interopKey("memo", "iop", [x])), null);
+  }
+});
