@@ -168,12 +168,26 @@ export function decompressBlock(src: Uint8Array, size: number): Uint8Array {
     ml += MIN_MATCH;
     if (ml > size - op) throw new RangeError("LZ4: match runs past the output");
     let from = op - offset;
-    if (offset >= ml && ml >= 32) {
-      out.copyWithin(op, from, from + ml);
-      op += ml;
-    } else {
+    if (ml < 32) {
       const stop = op + ml;
       while (op < stop) out[op++] = out[from++];
+    } else if (offset >= ml) {
+      out.copyWithin(op, from, from + ml);
+      op += ml;
+    } else if (offset === 1) {
+      out.fill(out[from], op, op + ml); // a run of one byte
+      op += ml;
+    } else {
+      // Overlapping: the output repeats with period `offset`, so each copy may take twice the
+      // bytes of the previous one (any multiple of the period back is the same pattern).
+      let dist = offset;
+      while (ml > 0) {
+        const n = dist < ml ? dist : ml;
+        out.copyWithin(op, op - dist, op - dist + n);
+        op += n;
+        ml -= n;
+        dist += n;
+      }
     }
   }
   if (op !== size) throw new RangeError(`LZ4: block expands to ${op} bytes, expected ${size}`);

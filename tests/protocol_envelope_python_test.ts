@@ -37,6 +37,14 @@ function payloads(): Uint8Array[] {
   const mixed = new Uint8Array(200_000);
   for (let i = 0; i < mixed.length; i++) mixed[i] = i % 1000 < 500 ? rnd[i % rnd.length] : i & 7;
   out.push(mixed);
+  // Periodic data: liblz4 writes matches overlapping their own output (offset < length).
+  for (const period of [1, 2, 3, 5, 8, 13, 31, 64]) {
+    for (const n of [45, 100, 333, 4096]) {
+      const a = new Uint8Array(n);
+      for (let i = 0; i < n; i++) a[i] = i % period === 0 ? 0xaa : (i % period) * 7;
+      out.push(a);
+    }
+  }
   return out;
 }
 
