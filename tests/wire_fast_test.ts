@@ -126,7 +126,9 @@ test("wire: documents the fast path takes and declines decode alike (decodeWire)
   const data = new Uint8Array([0x94, 0xc4, 0x04, 1, 0xc8, 0, 0xff]);
   const compact = encodeWire({ data, compressed: true, serializer: "default" });
   const spaced = utf8.encode(
-    `{"data": "${btoa(String.fromCharCode(...data))}", "metadata": ${META}, "serializer": "default", "version": "2.0"}`,
+    `{"data": "${
+      btoa(String.fromCharCode(...data))
+    }", "metadata": ${META}, "serializer": "default", "version": "2.0"}`,
   );
   const escaped = utf8.encode(text.decode(spaced).replace("default", "defaul\\u0074"));
   for (const doc of [compact, spaced, escaped]) {
