@@ -24,8 +24,9 @@ function options(ci: boolean): { ignore: boolean; ignoreReason?: string } {
         `console.log(JSON.stringify([sharedRedisTestOptions, redisServerTestOptions]));\n`,
     );
     const env: Record<string, string | undefined> = { ...process.env, PATH: dir };
-    if (ci) env.CI = "true";
-    else delete env.CI;
+    // "false" rather than deleting CI: Deno's node:child_process adds `env` to the inherited
+    // environment instead of replacing it, so a deleted variable would still reach the child.
+    env.CI = ci ? "true" : "false";
     const cmd = runtimeCommand(script, [], DENO_JSON);
     const r = spawnSync(cmd.bin, cmd.args, { env, encoding: "utf8", timeout: 30_000 });
     assert.equal(r.status, 0, r.stderr);
