@@ -588,7 +588,7 @@ export class Engine {
       encryption,
       jsUndefined: undef,
       freshUntil: this.failsafe !== null && c.ttl !== null ? Date.now() + c.ttl * 1000 : null,
-    });
+    }, c.wire);
     return { payload, stored };
   }
 
@@ -607,11 +607,19 @@ export class Engine {
         `written by serializer ${doc.serializer}, not ${this.serializer.name}`,
       );
     }
-    if (doc.format !== this.serializer.format) {
+    // A bare envelope (envelope wire) names its format inside: checked once it is opened.
+    if (doc.format !== undefined && doc.format !== this.serializer.format) {
       throw new WireFormatError(`format ${doc.format}, expected ${this.serializer.format}`);
     }
     const finish = (data: Uint8Array): unknown => {
-      const plain = doc.compressed ? decodeEnvelope(data).data : data;
+      let plain = data;
+      if (doc.compressed) {
+        const env = decodeEnvelope(data);
+        if (doc.format === undefined && env.format !== this.serializer.format) {
+          throw new WireFormatError(`format ${env.format}, expected ${this.serializer.format}`);
+        }
+        plain = env.data;
+      }
       return doc.jsUndefined ? undefined : this.serializer.deserialize(plain);
     };
     if (this.#cipher !== null) {
@@ -679,6 +687,7 @@ export class Engine {
         protoKey: ctx.protoKey,
         tags: ctx.tags,
         ttl: this.config.ttl,
+        wire: this.config.wire,
       });
     }
     const stale = meta.freshUntil !== null && meta.freshUntil <= Date.now();

@@ -7,7 +7,8 @@
  * AES-256-GCM under the tenant's HKDF key, AAD v0x03 binding tenant id, cache key (the protocol key,
  * without the `t:…:` segment, as cachekit-py binds it), format and compressed flag
  * ({@linkcode TenantCipher}). The wire document's metadata carries `encrypted`, `tenant_id`,
- * `encryption_algorithm` and `key_fingerprint`.
+ * `encryption_algorithm` and `key_fingerprint`; the envelope wire's framed header carries the same
+ * fields in binary (`wire.ts`).
  *
  * **Tenant segments** (`encryption.tenantKeys`):
  * - `"hashed"` (default when encrypting): the backend key is `t:@{h}:{cache key}` with
@@ -49,7 +50,7 @@ import { CacheConfigError } from "./errors.ts";
 import { TenantCipher } from "./protocol/encryption.ts";
 import { hkdfSalt } from "./protocol/_crypto.ts";
 import { quoteTenant } from "./tenant.ts";
-import { decodeWire, encodeWire } from "./wire.ts";
+import { decodeWire, encodeWire, type WireForm } from "./wire.ts";
 import type { Backend } from "./backends/types.ts";
 import { getCacheLogger } from "./health/logging.ts";
 
@@ -188,14 +189,21 @@ export class SecureKeys {
    * @param stored The wire bytes read.
    * @param from The key they were read from when not `to` (previous segment), else `null`.
    * @param to The current backend key.
-   * @param entry Tenant, protocol key (AAD), tags and the configured TTL of the entry.
+   * @param entry Tenant, protocol key (AAD), tags, the configured TTL of the entry and the wire to
+   *   rewrite it in (default `"document"`).
    */
   migrate(
     b: Backend,
     stored: Uint8Array,
     from: string | null,
     to: string,
-    entry: { tenant: string; protoKey: string; tags: readonly string[] | null; ttl: number | null },
+    entry: {
+      tenant: string;
+      protoKey: string;
+      tags: readonly string[] | null;
+      ttl: number | null;
+      wire?: WireForm;
+    },
   ): void {
     if (!this.rotating) return;
     void (async () => {
@@ -233,7 +241,7 @@ export class SecureKeys {
           ...doc,
           data: sealed.ciphertext,
           encryption: { tenantId: this.label(entry.tenant), keyFingerprint: sealed.fingerprint },
-        }),
+        }, entry.wire ?? "document"),
         ttl,
       );
       if (entry.tags && entry.tags.length > 0) {

@@ -59,6 +59,7 @@ export {
   encodeWire,
   type WireDocument,
   type WireEncryption,
+  type WireForm,
   WireFormatError,
 } from "./wire.ts";
 export { closeDefaultBackend } from "./_engine_backend.ts";

@@ -190,6 +190,14 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
    * form cachekit-py 0.3.0 reads: set it when sharing entries with that version.
    */
   envelopeProtocol?: "1.0" | "1.1";
+  /**
+   * How values are laid out in L2 (readers accept both, whatever this says). Default `"envelope"`:
+   * the protocol bytes themselves (the ByteStorage envelope, or a small binary header around the
+   * payload when metadata is needed), the lean form. `"document"`: cachekit-py 0.3.0's JSON
+   * document (base64 data + metadata); set it, together with `envelopeProtocol: "1.0"`, when
+   * cachekit-py 0.3.0 must read the entries. Not allowed with `interop` (plain MessagePack values).
+   */
+  wire?: "document" | "envelope";
   /** L1 options, or `false` to turn L1 off. */
   l1?: L1Options | false;
   /** Circuit breaker options, or `false`. */
@@ -243,6 +251,8 @@ export interface ResolvedConfig {
   softTimeout: number;
   /** Envelope protocol written (default `"1.1"`). */
   envelopeProtocol: "1.0" | "1.1";
+  /** L2 value layout written (default `"envelope"`; see {@linkcode CacheOptions.wire}). */
+  wire: "document" | "envelope";
   /** L1 settings (`enabled: false` when off). */
   l1: Resolved<L1Options>;
   /** Breaker settings (`enabled: false` when off). */

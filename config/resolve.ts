@@ -103,6 +103,7 @@ const TOP_LEVEL_KEYS = new Set<string>([
   "staleTtl",
   "softTimeout",
   "envelopeProtocol",
+  "wire",
   "l1",
   "circuitBreaker",
   "timeout",
@@ -362,6 +363,10 @@ export function resolveConfig<A extends unknown[]>(
   if (envelopeProtocol !== "1.0" && envelopeProtocol !== "1.1") {
     throw new CacheConfigError("envelopeProtocol", o.envelopeProtocol, '"1.0" or "1.1"');
   }
+  const wire = o.wire ?? "envelope";
+  if (wire !== "document" && wire !== "envelope") {
+    throw new CacheConfigError("wire", o.wire, '"envelope" or "document"');
+  }
   let backend: Backend | null | "default" = "default";
   if (o.backend !== undefined) {
     if (o.backend !== null && !isBackend(o.backend)) {
@@ -408,6 +413,13 @@ export function resolveConfig<A extends unknown[]>(
     }
     if (o.key !== undefined) {
       throw new CacheConfigError("key", "a function", "no custom key function in interop mode");
+    }
+    if (o.wire !== undefined) {
+      throw new CacheConfigError(
+        "wire",
+        o.wire,
+        "unset in interop mode (interop values are plain MessagePack)",
+      );
     }
     interop = { namespace: ns, operation: op };
   }
@@ -538,6 +550,7 @@ export function resolveConfig<A extends unknown[]>(
     staleTtl,
     softTimeout,
     envelopeProtocol,
+    wire,
     l1,
     circuitBreaker: {
       ...cbRest,

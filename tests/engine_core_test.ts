@@ -387,6 +387,7 @@ test("corrupt or foreign L2 entries are misses, removed and overwritten", async 
   const mk = () =>
     cache(async (id: number) => ({ id, n: ++n }), {
       name: "core.corrupt",
+      wire: "document", // this test reads the cachekit-py 0.3.0 JSON document
       ttl: 60,
       backend,
       ...bare,

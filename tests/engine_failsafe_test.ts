@@ -239,6 +239,7 @@ test(
     const { backend: spy, writes } = recording(backend);
     const f = cache(async (id: number) => ({ id, name: "Ada" }), {
       name: "failsafe.py",
+      wire: "document", // this test reads the cachekit-py 0.3.0 JSON document
       ttl: 60,
       staleTtl: 600,
       backend: spy,

@@ -99,6 +99,7 @@ test("minimal writes plain msgpack in the document; production writes the envelo
   const m = recording(new MemoryBackend());
   const fm = cache.minimal(async (x: number) => ({ x }), {
     name: "presets.wire.minimal",
+    wire: "document", // this test reads the cachekit-py 0.3.0 JSON document
     ttl: 60,
     backend: m.backend,
   });
@@ -111,6 +112,7 @@ test("minimal writes plain msgpack in the document; production writes the envelo
   const p = recording(new MemoryBackend());
   const fp = cache.production(async (x: number) => ({ x }), {
     name: "presets.wire.production",
+    wire: "document", // this test reads the cachekit-py 0.3.0 JSON document
     ttl: 60,
     backend: p.backend,
   });
@@ -139,6 +141,7 @@ test("secure: L2 entries are encrypted documents, readable by a fresh instance",
   const mk = () =>
     cache.secure(work, {
       name: "presets.secure",
+      wire: "document", // this test reads the cachekit-py 0.3.0 JSON document
       ttl: 60,
       backend: r.backend,
       encryption: { masterKey: KEY },
@@ -161,6 +164,7 @@ test("secure: L2 entries are encrypted documents, readable by a fresh instance",
   // Another master key cannot read it: a miss, recomputed.
   const other = cache.secure(work, {
     name: "presets.secure",
+    wire: "document", // this test reads the cachekit-py 0.3.0 JSON document
     ttl: 60,
     backend: r.backend,
     encryption: { masterKey: KEY.split("").reverse().join("") },
@@ -175,6 +179,7 @@ test(
     let n = 0;
     const f = cache.secure(async (id: number) => ({ id, n: ++n }), {
       name: "presets.secure.mt",
+      wire: "document", // this test reads the cachekit-py 0.3.0 JSON document
       ttl: 60,
       backend: r.backend,
       encryption: { masterKey: KEY, singleTenant: false, tenantKeys: "plain" },
@@ -196,6 +201,7 @@ test(
     await r.inner.set(kg, new TextEncoder().encode(JSON.stringify(moved)), 60);
     const g = cache.secure(async (id: number) => ({ id, n: ++n }), {
       name: "presets.secure.mt",
+      wire: "document", // this test reads the cachekit-py 0.3.0 JSON document
       ttl: 60,
       backend: r.backend,
       encryption: { masterKey: KEY, singleTenant: false, tenantKeys: "plain" },

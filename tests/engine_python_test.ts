@@ -83,6 +83,7 @@ for (const integrity of [true, false]) {
     const { backend, keys } = recording(new MemoryBackend());
     const f = cache(async (id: number) => ({ ...VALUE, id }), {
       name: "app.get_user_ts",
+      wire: "document", // this test reads the cachekit-py 0.3.0 JSON document
       namespace: "users",
       ttl: 60,
       backend,

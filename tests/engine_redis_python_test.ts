@@ -89,6 +89,7 @@ for (const integrity of [true, false]) {
       try {
         const f = cache(async (id: number, kind: string) => ({ ...VALUE, id, kind }), {
           name: "app.users.get_user_ts",
+          wire: "document", // this test reads the cachekit-py 0.3.0 JSON document
           namespace: ns,
           ttl: 60,
           backend,

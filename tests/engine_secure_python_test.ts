@@ -169,6 +169,7 @@ for (const mode of ["plain", "hashed"] as const) {
         let n = 0;
         const f = cache.secure(async (id: number, who: string) => ({ ...VALUE, id, who, n: ++n }), {
           name: `app.put_user_${mode}`,
+          wire: "document", // this test reads the cachekit-py 0.3.0 JSON document
           namespace: "users",
           ttl: 60,
           backend,
@@ -225,6 +226,7 @@ test(
     await backend.set(w.key, fromB64(w.stored), 60);
     const f = cache.secure(never, {
       name: "app.rotate",
+      wire: "document", // this test reads the cachekit-py 0.3.0 JSON document
       namespace: "rot",
       ttl: 60,
       backend,

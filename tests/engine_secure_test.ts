@@ -76,6 +76,7 @@ test(
     let n = 0;
     const opts = {
       name: "secure.hashed",
+      wire: "document" as const, // this test reads the cachekit-py 0.3.0 JSON document
       namespace: "sec",
       ttl: 60,
       backend: s.backend,
@@ -199,6 +200,7 @@ test(
     const mk = (masterKey: string, mode: "hashed" | "plain" = "hashed") =>
       cache.secure(work, {
         name: "secure.moved",
+        wire: "document", // this test reads the cachekit-py 0.3.0 JSON document
         ttl: 60,
         backend: s.backend,
         l1: false,
@@ -269,6 +271,7 @@ for (const mode of ["hashed", "plain"] as const) {
       const mk = (masterKey: string, previousKeys: string[] = []) =>
         cache.secure(work, {
           name: `secure.rotate.${mode}`,
+          wire: "document", // this test reads the cachekit-py 0.3.0 JSON document
           ttl: 60,
           backend: s.backend,
           l1: false,
@@ -349,6 +352,7 @@ test("secure: L1 holds the encrypted document only, decrypted on each hit", asyn
   let n = 0;
   const config = resolveConfig({
     name: "secure.l1",
+    wire: "document", // this test reads the cachekit-py 0.3.0 JSON document
     ttl: 60,
     backend,
     ...bare,
