@@ -67,6 +67,8 @@ interface Entry {
 }
 
 const TYPE = "memory";
+/** Tag-index pairs tolerated before the first sweep of pairs whose entry is gone. */
+const TAG_SWEEP_MIN = 1024;
 
 function fail(operation: string, message: string): BackendError {
   return new BackendError(message, { kind: "permanent", backend: TYPE, operation });
@@ -105,7 +107,10 @@ export class MemoryBackend implements Backend {
   readonly capabilities: MemoryBackendCapabilities;
 
   readonly #entries = new Map<string, Entry>();
-  readonly #tags = new Map<string, Map<string, number>>();
+  readonly #tags = new Map<string, Set<string>>();
+  /** (tag, key) pairs in `#tags`, and the count at which stale pairs are swept out. */
+  #tagPairs = 0;
+  #tagSweepAt = TAG_SWEEP_MIN;
   readonly #locks = new Map<string, { token: string; expiresAt: number }>();
   readonly #maxEntries: number;
   readonly #maxBytes: number;
@@ -253,7 +258,7 @@ export class MemoryBackend implements Backend {
     });
   }
 
-  /** Always healthy while open; details: entries, bytes and bounds. */
+  /** Always healthy while open; details: entries, bytes, bounds and tag-index size. */
   healthCheck(): Promise<BackendHealth> {
     const t0 = performance.now();
     const details = {
@@ -261,6 +266,7 @@ export class MemoryBackend implements Backend {
       bytes: this.#bytes,
       maxEntries: this.#maxEntries,
       maxBytes: this.#maxBytes,
+      tagIndexPairs: this.#tagPairs,
       closed: this.#closed,
     };
     return Promise.resolve({
@@ -275,7 +281,7 @@ export class MemoryBackend implements Backend {
   close(): Promise<void> {
     this.#closed = true;
     this.#entries.clear();
-    this.#tags.clear();
+    this.#clearTags();
     this.#locks.clear();
     this.#bytes = 0;
     return Promise.resolve();
@@ -306,20 +312,45 @@ export class MemoryBackend implements Backend {
       this.#remove(key, e);
       if (live) n++;
     }
-    if (prefix === "") this.#tags.clear();
+    if (prefix === "") this.#clearTags();
     return n;
   }
 
   #addTags(key: string, tags: readonly string[], ttlSeconds?: number | null): void {
     checkKey("addTags", key);
     checkTtl(TYPE, "addTags", ttlSeconds);
-    const expiresAt = ttlSeconds ? this.#now() + ttlSeconds * 1000 : 0;
     for (const tag of tags) {
       if (typeof tag !== "string") throw fail("addTags", "tags must be strings");
       let keys = this.#tags.get(tag);
-      if (keys === undefined) this.#tags.set(tag, keys = new Map());
-      keys.set(key, expiresAt);
+      if (keys === undefined) this.#tags.set(tag, keys = new Set());
+      if (!keys.has(key)) {
+        keys.add(key);
+        this.#tagPairs++;
+      }
     }
+    if (this.#tagPairs > this.#tagSweepAt) this.#sweepTags();
+  }
+
+  /**
+   * Drop index pairs whose entry was evicted, expired or deleted since it was tagged (the index
+   * would otherwise grow without bound under eviction). Amortized: the next sweep waits until the
+   * index has doubled.
+   */
+  #sweepTags(): void {
+    let pairs = 0;
+    for (const [tag, keys] of this.#tags) {
+      for (const key of keys) if (this.#live(key) === undefined) keys.delete(key);
+      if (keys.size === 0) this.#tags.delete(tag);
+      pairs += keys.size;
+    }
+    this.#tagPairs = pairs;
+    this.#tagSweepAt = Math.max(TAG_SWEEP_MIN, 2 * pairs);
+  }
+
+  #clearTags(): void {
+    this.#tags.clear();
+    this.#tagPairs = 0;
+    this.#tagSweepAt = TAG_SWEEP_MIN;
   }
 
   #invalidateTags(tags: readonly string[]): string[] {
@@ -328,7 +359,8 @@ export class MemoryBackend implements Backend {
       const keys = this.#tags.get(tag);
       if (keys === undefined) continue;
       this.#tags.delete(tag);
-      for (const key of keys.keys()) {
+      this.#tagPairs -= keys.size;
+      for (const key of keys) {
         const e = this.#live(key);
         if (e !== undefined) {
           this.#remove(key, e);

@@ -72,3 +72,18 @@ test("memory: invalid options and use after close are typed errors", async () =>
   await assert.rejects(m.get("k"), BackendError);
   assert.equal((await m.healthCheck()).healthy, false);
 });
+
+test("memory: the tag index forgets evicted entries (bounded) and still invalidates live ones", async () => {
+  const m = new MemoryBackend({ maxEntries: 50 });
+  for (let i = 0; i < 5000; i++) {
+    await m.set(`k${i}`, b(1));
+    await m.capabilities.tags.addTags(`k${i}`, ["all", `odd:${i % 2}`]);
+  }
+  const pairs = (await m.healthCheck()).details?.tagIndexPairs as number;
+  // 10 000 pairs were added for 50 live entries; evicted ones are swept out.
+  assert.ok(pairs <= 2 * 1024 + 2, `tag index holds ${pairs} pairs`);
+  const deleted = await m.capabilities.tags.invalidateTags(["odd:1"]);
+  const expected = Array.from({ length: 25 }, (_, j) => `k${4951 + 2 * j}`);
+  assert.deepEqual(deleted.sort(), expected.sort());
+  assert.equal(m.size, 25);
+});
