@@ -1,12 +1,21 @@
 /**
  * Helpers shared by the in-tree backends (internal): per-operation deadlines
- * (`OperationOptions.timeoutMs` / `signal`), TTL and lock option validation.
+ * (`OperationOptions.timeoutMs` / `signal`), TTL and lock option validation, and the capability
+ * object of the local backends (memory, file).
  *
  * @module
  */
 
 import { BackendError } from "../errors.ts";
-import type { LockOptions, OperationOptions } from "./types.ts";
+import type {
+  LockCapability,
+  LockHandle,
+  LockOptions,
+  OperationOptions,
+  PrefixCapability,
+  TagCapability,
+  TtlCapability,
+} from "./types.ts";
 
 /**
  * Run `fn` under the deadline in `opts`. Rejects with a `BackendError` of kind `timeout` when the
@@ -98,4 +107,56 @@ export function lockAborted(backend: string): BackendError {
     backend,
     operation: "lock",
   });
+}
+
+/** Every optional capability, as the local backends (memory, file) offer them. */
+export interface LocalCapabilities {
+  /** TTL inspection and refresh. */
+  readonly ttl: TtlCapability;
+  /** Lease locks. */
+  readonly lock: LockCapability;
+  /** Honours `timeoutMs` and `signal`. */
+  readonly timeouts: true;
+  /** Prefix deletion. */
+  readonly prefix: PrefixCapability;
+  /** Tag index. */
+  readonly tags: TagCapability;
+}
+
+/** The operations of a local backend behind {@linkcode LocalCapabilities}. */
+export interface LocalCapabilityOps {
+  /** Runs one operation under the backend's closed check and `opts` deadline. */
+  run<T>(
+    operation: string,
+    opts: OperationOptions | undefined,
+    fn: () => T | Promise<T>,
+  ): Promise<T>;
+  ttl(key: string): number | null | Promise<number | null>;
+  expire(key: string, ttlSeconds: number): boolean | Promise<boolean>;
+  acquire(key: string, opts: LockOptions): Promise<LockHandle | null>;
+  deleteByPrefix(prefix: string): number | Promise<number>;
+  addTags(key: string, tags: readonly string[], ttlSeconds?: number | null): void | Promise<void>;
+  invalidateTags(tags: readonly string[]): string[] | Promise<string[]>;
+}
+
+/** The capability object of a local backend: each operation runs through `ops.run`. */
+export function localCapabilities(ops: LocalCapabilityOps): LocalCapabilities {
+  return {
+    ttl: {
+      ttl: (key, opts) => ops.run("ttl", opts, () => ops.ttl(key)),
+      expire: (key, ttlSeconds, opts) => ops.run("expire", opts, () => ops.expire(key, ttlSeconds)),
+    },
+    lock: { acquire: (key, opts) => ops.acquire(key, opts) },
+    timeouts: true,
+    prefix: {
+      deleteByPrefix: (prefix, opts) =>
+        ops.run("deleteByPrefix", opts, () => ops.deleteByPrefix(prefix)),
+    },
+    tags: {
+      addTags: (key, tags, ttlSeconds) =>
+        ops.run("addTags", undefined, () => ops.addTags(key, tags, ttlSeconds)),
+      invalidateTags: (tags) =>
+        ops.run("invalidateTags", undefined, () => ops.invalidateTags(tags)),
+    },
+  };
 }

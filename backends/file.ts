@@ -46,7 +46,13 @@ import * as nodeOs from "node:os";
 import * as nodePath from "node:path";
 import process from "node:process";
 import { BackendError, type BackendErrorKind, CacheConfigError } from "../errors.ts";
-import { checkLockOptions, checkTtl, lockAborted, withDeadline } from "./_common.ts";
+import {
+  checkLockOptions,
+  checkTtl,
+  localCapabilities,
+  lockAborted,
+  withDeadline,
+} from "./_common.ts";
 import {
   encodeExpiryPatch,
   encodeHead,
@@ -358,25 +364,15 @@ export class FileBackend implements Backend {
     this.#fsync = options.fsync ?? d.fsync;
     this.#maxFileBytes = headLength(MAX_KEY_BYTES) + this.#maxValue;
     this.#ops = fileOps;
-    this.capabilities = {
-      ttl: {
-        ttl: (key, opts) => this.#op("ttl", opts, () => this.#ttl(key)),
-        expire: (key, ttlSeconds, opts) =>
-          this.#op("expire", opts, () => this.#expire(key, ttlSeconds)),
-      },
-      lock: { acquire: (key, opts) => this.#acquire(key, opts) },
-      timeouts: true,
-      prefix: {
-        deleteByPrefix: (prefix, opts) =>
-          this.#op("deleteByPrefix", opts, () => this.#deleteByPrefix(prefix)),
-      },
-      tags: {
-        addTags: (key, tags, ttlSeconds) =>
-          this.#op("addTags", undefined, () => this.#addTags(key, tags, ttlSeconds)),
-        invalidateTags: (tags) =>
-          this.#op("invalidateTags", undefined, () => this.#invalidateTags(tags)),
-      },
-    };
+    this.capabilities = localCapabilities({
+      run: (operation, opts, fn) => this.#op(operation, opts, fn),
+      ttl: (key) => this.#ttl(key),
+      expire: (key, ttlSeconds) => this.#expire(key, ttlSeconds),
+      acquire: (key, opts) => this.#acquire(key, opts),
+      deleteByPrefix: (prefix) => this.#deleteByPrefix(prefix),
+      addTags: (key, tags, ttlSeconds) => this.#addTags(key, tags, ttlSeconds),
+      invalidateTags: (tags) => this.#invalidateTags(tags),
+    });
   }
 
   // ---------------------------------------------------------------- plumbing
@@ -394,7 +390,11 @@ export class FileBackend implements Backend {
     return this.#root;
   }
 
-  #op<T>(operation: string, opts: OperationOptions | undefined, fn: () => Promise<T>): Promise<T> {
+  #op<T>(
+    operation: string,
+    opts: OperationOptions | undefined,
+    fn: () => T | Promise<T>,
+  ): Promise<T> {
     if (this.#closed) {
       return Promise.reject(
         new BackendError("the file backend is closed", {

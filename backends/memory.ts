@@ -21,7 +21,13 @@
  */
 
 import { BackendError } from "../errors.ts";
-import { checkLockOptions, checkTtl, lockAborted, withDeadline } from "./_common.ts";
+import {
+  checkLockOptions,
+  checkTtl,
+  localCapabilities,
+  lockAborted,
+  withDeadline,
+} from "./_common.ts";
 import type {
   Backend,
   BackendHealth,
@@ -132,25 +138,15 @@ export class MemoryBackend implements Backend {
     this.#maxBytes = options.maxBytes ?? Infinity;
     this.#maxValueBytes = options.maxValueBytes ?? Infinity;
     this.#now = options.now ?? Date.now;
-    this.capabilities = {
-      ttl: {
-        ttl: (key, opts) => this.#op("ttl", opts, () => this.#ttl(key)),
-        expire: (key, ttlSeconds, opts) =>
-          this.#op("expire", opts, () => this.#expire(key, ttlSeconds)),
-      },
-      lock: { acquire: (key, opts) => this.#acquire(key, opts) },
-      timeouts: true,
-      prefix: {
-        deleteByPrefix: (prefix, opts) =>
-          this.#op("deleteByPrefix", opts, () => this.#deleteByPrefix(prefix)),
-      },
-      tags: {
-        addTags: (key, tags, ttlSeconds) =>
-          this.#op("addTags", undefined, () => this.#addTags(key, tags, ttlSeconds)),
-        invalidateTags: (tags) =>
-          this.#op("invalidateTags", undefined, () => this.#invalidateTags(tags)),
-      },
-    };
+    this.capabilities = localCapabilities({
+      run: (operation, opts, fn) => this.#op(operation, opts, fn),
+      ttl: (key) => this.#ttl(key),
+      expire: (key, ttlSeconds) => this.#expire(key, ttlSeconds),
+      acquire: (key, opts) => this.#acquire(key, opts),
+      deleteByPrefix: (prefix) => this.#deleteByPrefix(prefix),
+      addTags: (key, tags, ttlSeconds) => this.#addTags(key, tags, ttlSeconds),
+      invalidateTags: (tags) => this.#invalidateTags(tags),
+    });
   }
 
   /** Number of live entries (expired ones not yet removed are counted until touched). */
@@ -163,7 +159,11 @@ export class MemoryBackend implements Backend {
     return this.#bytes;
   }
 
-  #op<T>(operation: string, opts: OperationOptions | undefined, fn: () => T): Promise<T> {
+  #op<T>(
+    operation: string,
+    opts: OperationOptions | undefined,
+    fn: () => T | Promise<T>,
+  ): Promise<T> {
     if (this.#closed) return Promise.reject(fail(operation, "the memory backend is closed"));
     return withDeadline(TYPE, operation, opts, () => {
       try {
