@@ -28,6 +28,7 @@
 
 import type { Backend, BackendHealth } from "../backends/types.ts";
 import { CacheConfigError } from "../errors.ts";
+import { numOption } from "../reliability/_validate.ts";
 import type { CircuitBreaker } from "../reliability/circuit_breaker.ts";
 import type { GuardedBackend } from "../reliability/guarded_backend.ts";
 import type { CacheMetrics } from "./metrics.ts";
@@ -163,8 +164,8 @@ export class HealthChecker {
       : null;
     this.#l1 = options.l1 ?? null;
     this.#metrics = options.metrics ?? null;
-    this.#degradedMs = positive("degradedLatencyMs", options.degradedLatencyMs, 100);
-    this.#probeMs = positive("probeTimeoutMs", options.probeTimeoutMs, 2000);
+    this.#degradedMs = numOption("degradedLatencyMs", options.degradedLatencyMs, 100, 0, true);
+    this.#probeMs = numOption("probeTimeoutMs", options.probeTimeoutMs, 2000, 0, true);
     const down = options.backendDownStatus ?? "unhealthy";
     if (down !== "unhealthy" && down !== "degraded") {
       throw new CacheConfigError("backendDownStatus", down, `"unhealthy" or "degraded"`);
@@ -336,14 +337,6 @@ function sumSeries(m: CacheMetrics, which: "hits" | "misses", layer: string): nu
     total += Number(line.slice(line.lastIndexOf(" ") + 1));
   }
   return total;
-}
-
-function positive(option: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
-    throw new CacheConfigError(option, value, "a finite number > 0");
-  }
-  return value;
 }
 
 function round(ms: number): number {
