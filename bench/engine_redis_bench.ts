@@ -5,10 +5,12 @@
  * - `l2-hit-100`: 100 concurrent calls, each on its own pre-stored key, L1 off, through
  *   `cache(fn, { backend: redis, l1: false })`, against raw node-redis `GET` + msgpackr decode of
  *   the same 100 stored values (baseline: the interop entries, which are plain msgpack). The engine
- *   is measured on the interop entries (the same bytes as the baseline), on the cachekit-py wire
- *   format (JSON document + base64 + ByteStorage envelope, with and without integrity checking), and
- *   with the default reliability layers on; plus the raw client decoding the wire format by hand
- *   (JSON + base64 + envelope + LZ4 + xxHash3) to show what the format itself costs.
+ *   is measured on the interop entries (the same bytes as the baseline), on the envelope wire (the
+ *   default: the bare ByteStorage envelope, or the framed plain msgpack with integrity off), on the
+ *   cachekit-py wire format (`wire: "document"`: JSON document + base64 + ByteStorage envelope, with
+ *   and without integrity checking), and with the default reliability layers on; plus the raw client
+ *   decoding both formats by hand (envelope: LZ4 + xxHash3; document: JSON + base64 + envelope) to
+ *   show what each format itself costs.
  * - `miss-set-100`: 100 concurrent calls on new keys (miss, stampede lock, compute, store,
  *   unlock), against raw `GET` (miss) + `SET PX` of the same encoded bytes.
  * - `invalidation`: `invalidate()` in one instance until the other instance's L1 entry is evicted
@@ -71,6 +73,7 @@ const wire = cache(getUser, {
   ttl: 600,
   backend,
   l1: false,
+  wire: "document",
   monitoring: quiet,
   ...bare,
 });
@@ -80,12 +83,34 @@ const wirePlain = cache(getUser, {
   ttl: 600,
   backend,
   l1: false,
+  wire: "document",
   integrityChecking: false,
   monitoring: quiet,
   ...bare,
 });
-const wireDefaults = cache(getUser, {
-  name: "bench.user",
+const env = cache(getUser, {
+  name: "bench.user.env",
+  namespace: `b${id}`,
+  ttl: 600,
+  backend,
+  l1: false,
+  wire: "envelope",
+  monitoring: quiet,
+  ...bare,
+});
+const envPlain = cache(getUser, {
+  name: "bench.user.env.plain",
+  namespace: `b${id}`,
+  ttl: 600,
+  backend,
+  l1: false,
+  wire: "envelope",
+  integrityChecking: false,
+  monitoring: quiet,
+  ...bare,
+});
+const envDefaults = cache(getUser, {
+  name: "bench.user.env",
   namespace: `b${id}`,
   ttl: 600,
   backend,
@@ -93,7 +118,7 @@ const wireDefaults = cache(getUser, {
 });
 
 // Store the 100 values through each engine, then find their Redis keys for the raw baselines.
-for (const f of [interop, wire, wirePlain]) {
+for (const f of [interop, wire, wirePlain, env, envPlain]) {
   await Promise.all(Array.from({ length: N }, (_, i) => f(i)));
 }
 async function keysOf(pattern: string): Promise<string[]> {
@@ -106,6 +131,7 @@ async function keysOf(pattern: string): Promise<string[]> {
 }
 const interopKeys = await keysOf(`${prefix}b${id}:user:*`);
 const wireKeys = await keysOf(`${prefix}t:default:ns:b${id}:func:bench.user:args:*`);
+const envKeys = await keysOf(`${prefix}t:default:ns:b${id}:func:bench.user.env:args:*`);
 computed = 0;
 
 /**
@@ -118,10 +144,18 @@ function decodeDocument(bytes: Uint8Array): unknown {
   const data = Uint8Array.from(atob(doc.data), (c) => c.charCodeAt(0));
   return unpackr.unpack(decodeEnvelope(data).data);
 }
+/** The bare envelope without the engine: LZ4 + xxHash3 check, msgpack. */
+function decodeBareEnvelope(bytes: Uint8Array): unknown {
+  return unpackr.unpack(decodeEnvelope(bytes).data);
+}
 // Sanity: the by-hand decoders read exactly what the engine stored.
 const check = (await raw.get(wireKeys[0]))!;
 if ((decodeDocument(check) as { email: string }).email.indexOf("@example.com") < 0) {
   throw new Error("bench setup: wire document not decoded");
+}
+const checkEnv = (await raw.get(envKeys[0]))!;
+if ((decodeBareEnvelope(checkEnv) as { email: string }).email.indexOf("@example.com") < 0) {
+  throw new Error("bench setup: bare envelope not decoded");
 }
 const rawOnce = (keys: string[], decode: (b: Uint8Array) => unknown) => {
   const ps = new Array(N);
@@ -142,7 +176,10 @@ for (let round = 0; round < 100; round++) {
   await engineOnce(interop);
   await engineOnce(wire);
   await engineOnce(wirePlain);
-  await engineOnce(wireDefaults);
+  await engineOnce(env);
+  await engineOnce(envPlain);
+  await engineOnce(envDefaults);
+  await rawOnce(envKeys, decodeBareEnvelope);
 }
 if (computed !== 0) throw new Error(`bench setup: ${computed} misses while warming up hits`);
 
@@ -172,6 +209,34 @@ Deno.bench({
   },
 });
 Deno.bench({
+  name: "engine, envelope wire + integrity (bare envelope), L1 off × 100",
+  group: "l2-hit-100",
+  async fn() {
+    await engineOnce(env);
+  },
+});
+Deno.bench({
+  name: "engine, envelope wire, integrity off (framed msgpack), L1 off × 100",
+  group: "l2-hit-100",
+  async fn() {
+    await engineOnce(envPlain);
+  },
+});
+Deno.bench({
+  name: "engine, envelope wire + breaker/timeout/backpressure/stats (defaults) × 100",
+  group: "l2-hit-100",
+  async fn() {
+    await engineOnce(envDefaults);
+  },
+});
+Deno.bench({
+  name: "raw GET + bare envelope decoded by hand × 100",
+  group: "l2-hit-100",
+  async fn() {
+    await rawOnce(envKeys, decodeBareEnvelope);
+  },
+});
+Deno.bench({
   name: "engine, cachekit-py wire + integrity, L1 off × 100",
   group: "l2-hit-100",
   async fn() {
@@ -183,13 +248,6 @@ Deno.bench({
   group: "l2-hit-100",
   async fn() {
     await engineOnce(wirePlain);
-  },
-});
-Deno.bench({
-  name: "engine, wire + integrity + breaker/timeout/backpressure/stats × 100",
-  group: "l2-hit-100",
-  async fn() {
-    await engineOnce(wireDefaults);
   },
 });
 Deno.bench({

@@ -363,7 +363,7 @@ export function resolveConfig<A extends unknown[]>(
   if (envelopeProtocol !== "1.0" && envelopeProtocol !== "1.1") {
     throw new CacheConfigError("envelopeProtocol", o.envelopeProtocol, '"1.0" or "1.1"');
   }
-  const wire = o.wire ?? "envelope";
+  const wire = o.wire === undefined ? "envelope" : o.wire;
   if (wire !== "document" && wire !== "envelope") {
     throw new CacheConfigError("wire", o.wire, '"envelope" or "document"');
   }

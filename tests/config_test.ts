@@ -31,6 +31,9 @@ test("config: defaults follow the seed", () => {
   assert.equal(c.ttlRefreshThreshold, 0.5);
   // The protocol: a writer writes envelope protocol 1.1 by default, 1.0 on request.
   assert.equal(c.envelopeProtocol, "1.1");
+  // L2 values: the protocol bytes by default; cachekit-py 0.3.0's JSON document on request.
+  assert.equal(c.wire, "envelope");
+  assert.equal(resolveConfig({ name: "f", wire: "document" }, undefined, ENV).wire, "document");
   assert.equal(
     resolveConfig({ name: "f", envelopeProtocol: "1.0" }, undefined, ENV).envelopeProtocol,
     "1.0",
@@ -229,6 +232,8 @@ const BAD: [string, Record<string, unknown>, string][] = [
   ["staleTtl negative", { staleTtl: -5 }, "staleTtl"],
   ["softTimeout without staleTtl", { softTimeout: 1 }, "softTimeout"],
   ["envelope protocol", { envelopeProtocol: "2.0" }, "envelopeProtocol"],
+  ["wire", { wire: "json" }, "wire"],
+  ["wire null", { wire: null }, "wire"],
   ["storeReferences with L2", { l1: { storeReferences: true } }, "l1.storeReferences"],
   ["L1 off and no backend", { backend: null, l1: false }, "l1.enabled"],
   ["interop without namespace", { interop: true, name: "op" }, "interop.namespace"],
