@@ -1,35 +1,17 @@
+// deno-lint-ignore-file require-await -- async functions without await are what the tests cache
 // Fail-safe (`staleTtl`, `softTimeout`): expired values kept in L1 and L2 and served when the
 // function fails or is slower than the soft timeout; the late refresh lands unless invalidated
 // meanwhile; stale serving is logged (LogTape, correlation id) and counted (cacheInfo, Prometheus).
 // The L2 stale marker (metadata.fresh_until) is decoded by an independent Python reader.
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
+import { recording } from "./_recording_backend.ts";
 import { captureLogs, render } from "./_log_capture.ts";
 import { pythonTestOptions, runPythonJson } from "./_python.ts";
-import { type Backend, cache, getDefaultMetrics, MemoryBackend } from "../mod.ts";
+import { cache, getDefaultMetrics, MemoryBackend } from "../mod.ts";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
-
-/** A MemoryBackend that remembers the keys written and the TTL of each write. */
-function recording(
-  inner: MemoryBackend = new MemoryBackend(),
-): { backend: Backend; writes: { key: string; ttl: number | null }[] } {
-  const writes: { key: string; ttl: number | null }[] = [];
-  const backend: Backend = {
-    type: "memory",
-    capabilities: inner.capabilities,
-    get: (k) => inner.get(k),
-    set(key: string, value: Uint8Array, ttl?: number | null) {
-      writes.push({ key, ttl: ttl ?? null });
-      return inner.set(key, value, ttl);
-    },
-    delete: (k) => inner.delete(k),
-    exists: (k) => inner.exists(k),
-    healthCheck: () => inner.healthCheck(),
-  };
-  return { backend, writes };
-}
 
 test("fail-safe: the function throws after the value expired → the stale value is served and the error logged with a correlation id", async () => {
   const logs = await captureLogs();

@@ -3,6 +3,7 @@
 // written, the test preset's private MemoryBackend, and secure (encrypted L2 entries).
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
+import { recording } from "./_recording_backend.ts";
 import {
   type Backend,
   cache,
@@ -74,23 +75,6 @@ test("explicit options override a preset; secure refuses to weaken", () => {
     CacheConfigError,
   );
 });
-
-function recording(inner: Backend) {
-  const keys: string[] = [];
-  const backend: Backend = {
-    type: "recording",
-    capabilities: inner.capabilities,
-    get: (k, o) => inner.get(k, o),
-    set: (k, v, t, o) => {
-      keys.push(k);
-      return inner.set(k, v, t, o);
-    },
-    delete: (k, o) => inner.delete(k, o),
-    exists: (k, o) => inner.exists(k, o),
-    healthCheck: () => inner.healthCheck(),
-  };
-  return { backend, keys, inner };
-}
 
 const docOf = async (b: Backend, k: string) =>
   JSON.parse(new TextDecoder().decode((await b.get(k))!));

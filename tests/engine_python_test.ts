@@ -7,9 +7,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "./_harness.ts";
+import { recording } from "./_recording_backend.ts";
 import { pythonTestOptions, runPythonJson } from "./_python.ts";
 import { PY_READ, PY_WRITE } from "./_python_cachekit.ts";
-import { type Backend, cache, FileBackend, MemoryBackend } from "../mod.ts";
+import { cache, FileBackend, MemoryBackend } from "../mod.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 
@@ -27,24 +28,6 @@ function b64(bytes: Uint8Array): string {
 }
 function unb64(s: string): Uint8Array {
   return Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
-}
-
-function recording(inner: Backend) {
-  const keys: string[] = [];
-  const backend: Backend = {
-    type: "recording",
-    capabilities: inner.capabilities,
-    get: (k, o) => inner.get(k, o),
-    set: (k, v, t, o) => {
-      keys.push(k);
-      return inner.set(k, v, t, o);
-    },
-    delete: (k, o) => inner.delete(k, o),
-    exists: (k, o) => inner.exists(k, o),
-    healthCheck: () => inner.healthCheck(),
-    close: () => inner.close?.() ?? Promise.resolve(),
-  };
-  return { backend, keys };
 }
 
 for (const integrity of [true, false]) {

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspect } from "node:util";
 import { test } from "./_harness.ts";
+import { recording } from "./_recording_backend.ts";
 import { pythonTestOptions, runPythonJson } from "./_python.ts";
 import {
   type Backend,
@@ -35,29 +36,6 @@ const bare = { circuitBreaker: false, timeout: false, backpressure: false } as c
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
-/** A MemoryBackend that remembers every key written (in order). */
-function spy(inner: Backend = new MemoryBackend()) {
-  const written: string[] = [];
-  const backend: Backend = {
-    type: "spy",
-    capabilities: inner.capabilities,
-    get: (k, o) => inner.get(k, o),
-    set: (k, v, t, o) => {
-      written.push(k);
-      return inner.set(k, v, t, o);
-    },
-    delete: (k, o) => inner.delete(k, o),
-    exists: (k, o) => inner.exists(k, o),
-    healthCheck: () => inner.healthCheck(),
-  };
-  const live = async () => {
-    const out: string[] = [];
-    for (const k of new Set(written)) if (await inner.exists(k)) out.push(k);
-    return out;
-  };
-  return { backend, written, inner, live };
-}
-
 const docOf = async (b: Backend, k: string) => JSON.parse(text((await b.get(k))!));
 
 async function until(cond: () => boolean | Promise<boolean>, ms = 1000): Promise<boolean> {
@@ -72,7 +50,7 @@ async function until(cond: () => boolean | Promise<boolean>, ms = 1000): Promise
 test(
   "secure: backend keys carry a keyed hash of the tenant; no tenant id in keys or values",
   async () => {
-    const s = spy();
+    const s = recording();
     let n = 0;
     const opts = {
       name: "secure.hashed",
@@ -104,15 +82,15 @@ test(
     assert.equal((await withTenant("acme-corp", () => g(1))).n, 1);
     assert.equal(n, 2);
     // Another master key: another segment for the same tenant (the hash is keyed).
-    const s2 = spy();
+    const s2 = recording();
     const h = cache.secure(work, {
       ...opts,
       backend: s2.backend,
       encryption: { masterKey: K2, singleTenant: false },
     });
     await withTenant("acme-corp", () => h(1));
-    const acme1 = keys.find((k) => k === s.written[0])!.split(":")[1];
-    assert.notEqual(s2.written[0].split(":")[1], acme1);
+    const acme1 = keys.find((k) => k === s.keys[0])!.split(":")[1];
+    assert.notEqual(s2.keys[0].split(":")[1], acme1);
   },
   { sanitize: false },
 );
@@ -120,7 +98,7 @@ test(
 test(
   "secure: a call without a tenant under a multi-tenant config is a TenantRequiredError",
   async () => {
-    const s = spy();
+    const s = recording();
     let n = 0;
     const f = cache.secure(async (id: number) => ({ id, n: ++n }), {
       name: "secure.notenant",
@@ -143,7 +121,7 @@ test(
     });
     await assert.rejects(g({}), TenantRequiredError);
     assert.equal(n, 0, "the function never ran");
-    assert.equal(s.written.length, 0, "nothing was written");
+    assert.equal(s.keys.length, 0, "nothing was written");
     // Single-tenant (the default without an extractor): the "default" tenant.
     const d = cache.secure(async (id: number) => ({ id, n: ++n }), {
       name: "secure.single",
@@ -157,7 +135,7 @@ test(
 );
 
 test("secure: tenant extractor and withTenant across awaits keep tenants apart", async () => {
-  const s = spy();
+  const s = recording();
   let n = 0;
   const f = cache.secure(async (org: string, id: number) => ({ org, id, n: ++n }), {
     name: "secure.extractor",
@@ -194,7 +172,7 @@ test("secure: tenant extractor and withTenant across awaits keep tenants apart",
 test(
   "secure: ciphertext moved to another key, tenant or master key is a miss (no crash)",
   async () => {
-    const s = spy();
+    const s = recording();
     let n = 0;
     const work = async (id: number) => ({ id, n: ++n });
     const mk = (masterKey: string, mode: "hashed" | "plain" = "hashed") =>
@@ -210,7 +188,7 @@ test(
     await withTenant("acme", () => f(1)); // n=1
     await withTenant("acme", () => f(2)); // n=2
     await withTenant("globex", () => f(1)); // n=3
-    const [a1, a2, g1] = s.written;
+    const [a1, a2, g1] = s.keys;
     const a1doc = await docOf(s.inner, a1);
     // Same tenant, another cache key: AAD binds the key.
     await s.inner.set(a2, new TextEncoder().encode(JSON.stringify(a1doc)), 60);
@@ -243,7 +221,7 @@ test(
     const p2 = mk(K2, "plain");
     assert.deepEqual(await withTenant("acme", () => p2(9)), { id: 9, n: 8 });
     // A plaintext entry under a secure function's key is refused too.
-    const plainKey = s.written.at(-1)!;
+    const plainKey = s.keys.at(-1)!;
     const plainDoc = {
       data: btoa(String.fromCharCode(0x81, 0xa1, 0x6e, 0x63)),
       metadata: {
@@ -265,7 +243,7 @@ for (const mode of ["hashed", "plain"] as const) {
   test(
     `secure (${mode}): rotation reads old entries by fingerprint and rewrites them`,
     async () => {
-      const s = spy();
+      const s = recording();
       let n = 0;
       const work = async (id: number) => ({ id, n: ++n });
       const mk = (masterKey: string, previousKeys: string[] = []) =>
@@ -279,7 +257,7 @@ for (const mode of ["hashed", "plain"] as const) {
         });
       await withTenant("acme", () => mk(K1)(1));
       assert.equal(n, 1);
-      const oldKey = s.written[0];
+      const oldKey = s.keys[0];
       const oldFp = (await docOf(s.inner, oldKey)).metadata.key_fingerprint;
       // Rotated: K2 current, K1 previous. Served without calling the function …
       const rotated = mk(K2, [K1]);
@@ -318,7 +296,7 @@ for (const mode of ["hashed", "plain"] as const) {
 test(
   "secure: clearing a function or namespace and tag invalidation reach hashed tenants",
   async () => {
-    const s = spy();
+    const s = recording();
     let n = 0;
     const f = cache.secure(async (id: number) => ({ id, n: ++n }), {
       name: "secure.clear",
