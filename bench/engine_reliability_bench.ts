@@ -11,6 +11,7 @@ import { cache, type CacheOptions, RedisBackend } from "../mod.ts";
 const prefix = `bench:engrel:${crypto.randomUUID().slice(0, 8)}:`;
 const backend = new RedisBackend({ url: "redis://127.0.0.1:6379", keyPrefix: prefix });
 const value = { id: 1, name: "x".repeat(1000), tags: ["a", "b", "c"] };
+// deno-lint-ignore require-await -- an async function is what the engine caches here
 const fn = async (i: number) => ({ ...value, id: i });
 
 const off = {
