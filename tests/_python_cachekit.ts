@@ -102,3 +102,34 @@ if raw is not None:
     out.update(cachekit_decode(req, raw))
 print(json.dumps(out))
 `;
+
+/**
+ * The protocol's key schedule in Python (python3-cryptography, from the spec text): `derive`
+ * (HKDF-SHA256 with the length-prefixed `cachekit_v1_` salt), `fingerprint` (16 bytes) and `aad`
+ * (v0x03, length-prefixed tenant, cache key, format, compressed flag, optional original type).
+ * Prepend it to a script.
+ */
+export const PY_CRYPTO: string = String.raw`
+import struct, hashlib
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+def derive(master, domain, tenant):
+    d = domain.encode("utf-8"); t = tenant.encode("utf-8")
+    salt = b"cachekit_v1_" + bytes([len(d)]) + d + struct.pack(">H", len(t)) + t
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=d).derive(master)
+
+def fingerprint(key):
+    return hashlib.sha256(b"key_fingerprint_v1" + key).digest()[:16]
+
+def aad(tenant, cache_key, fmt, compressed, original_type=None):
+    parts = [tenant, cache_key, fmt, "True" if compressed else "False"]
+    if original_type:
+        parts.append(original_type)
+    out = b"\x03"
+    for p in parts:
+        b = p.encode("utf-8")
+        out += struct.pack(">I", len(b)) + b
+    return out
+`;

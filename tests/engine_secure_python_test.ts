@@ -10,29 +10,12 @@
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
 import { pythonTestOptions, runPythonJson } from "./_python.ts";
+import { PY_CRYPTO } from "./_python_cachekit.ts";
 import { type Backend, cache, MemoryBackend, RedisBackend, withTenant } from "../mod.ts";
 
-const PY = String.raw`
-import sys, os, json, base64, hashlib, hmac, struct, msgpack, lz4.block, xxhash
+const PY = PY_CRYPTO + String.raw`
+import sys, os, json, base64, hmac, msgpack, lz4.block, xxhash
 from urllib.parse import quote
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-def derive(master, domain, tenant):
-    d = domain.encode("utf-8"); t = tenant.encode("utf-8")
-    salt = b"cachekit_v1_" + bytes([len(d)]) + d + struct.pack(">H", len(t)) + t
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=d).derive(master)
-
-def fingerprint(key):
-    return hashlib.sha256(b"key_fingerprint_v1" + key).digest()[:16].hex()
-
-def aad(tenant, cache_key, fmt, compressed):
-    out = b"\x03"
-    for p in [tenant, cache_key, fmt, "True" if compressed else "False"]:
-        b = p.encode("utf-8")
-        out += struct.pack(">I", len(b)) + b
-    return out
 
 def segment(master, tenant, mode):
     if mode == "plain":
@@ -66,7 +49,7 @@ if job["op"] == "write":
     doc = {"data": base64.b64encode(ct).decode(), "metadata": {"format": "msgpack",
         "encoding": "utf-8", "compressed": True, "original_type": "msgpack", "encrypted": True,
         "tenant_id": label, "encryption_algorithm": "AES-256-GCM",
-        "key_fingerprint": fingerprint(k)}, "serializer": "default", "version": "2.0"}
+        "key_fingerprint": fingerprint(k).hex()}, "serializer": "default", "version": "2.0"}
     stored = json.dumps(doc).encode()
     if r is not None:
         r.set(job["redis"] + key, stored, ex=60)
@@ -87,7 +70,7 @@ else:
     key_by_fp = {}
     for m in masters:
         k = derive(m, "encryption", tenant)
-        key_by_fp[fingerprint(k)] = k
+        key_by_fp[fingerprint(k).hex()] = k
     k = key_by_fp[md["key_fingerprint"]]
     blob = base64.b64decode(doc["data"])
     envelope = AESGCM(k).decrypt(blob[:12], blob[12:], aad(tenant, pk, md["format"], md["compressed"]))
@@ -96,7 +79,7 @@ else:
     payload = lz4.block.decompress(comp, uncompressed_size=size)
     assert xxhash.xxh3_64_digest(payload) == bytes(checksum), "checksum"
     print(json.dumps({"found": True, "key": key, "value": msgpack.unpackb(payload, raw=False),
-        "current_key": md["key_fingerprint"] == fingerprint(derive(masters[0], "encryption", tenant))}))
+        "current_key": md["key_fingerprint"] == fingerprint(derive(masters[0], "encryption", tenant)).hex()}))
 `;
 
 type PyWrite = { key: string; stored: string };

@@ -7,6 +7,7 @@
 import { test } from "./_harness.ts";
 import assert from "node:assert/strict";
 import { pythonTestOptions, runPythonJson } from "./_python.ts";
+import { PY_CRYPTO } from "./_python_cachekit.ts";
 import {
   buildAad,
   decrypt,
@@ -28,30 +29,9 @@ const rand = (n: number): Uint8Array => {
 };
 
 /** The protocol in Python, from the spec text; reads one JSON job on stdin, prints JSON. */
-const PY = String.raw`
-import sys, json, hashlib, struct, os
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+const PY = PY_CRYPTO + String.raw`
+import sys, json, os
 from cryptography.exceptions import InvalidTag
-
-def derive(master, domain, tenant):
-    d = domain.encode("utf-8"); t = tenant.encode("utf-8")
-    salt = b"cachekit_v1_" + bytes([len(d)]) + d + struct.pack(">H", len(t)) + t
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=d).derive(master)
-
-def fingerprint(key):
-    return hashlib.sha256(b"key_fingerprint_v1" + key).digest()[:16]
-
-def aad(tenant, cache_key, fmt, compressed, original_type=None):
-    parts = [tenant, cache_key, fmt, "True" if compressed else "False"]
-    if original_type:
-        parts.append(original_type)
-    out = b"\x03"
-    for p in parts:
-        b = p.encode("utf-8")
-        out += struct.pack(">I", len(b)) + b
-    return out
 
 job = json.loads(sys.stdin.read())
 out = {}
