@@ -20,7 +20,7 @@
  * @module
  */
 
-import { BackendError } from "../errors.ts";
+import { BackendError, CacheConfigError } from "../errors.ts";
 import {
   checkLockOptions,
   checkTtl,
@@ -86,7 +86,7 @@ function checkKey(operation: string, key: unknown): asserts key is string {
 
 function checkOptionInt(name: string, v: number | undefined): void {
   if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) {
-    throw fail("constructor", `MemoryBackend ${name} must be an integer > 0, got ${String(v)}`);
+    throw new CacheConfigError(`MemoryBackend.${name}`, v, "an integer > 0");
   }
 }
 

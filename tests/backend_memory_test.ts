@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BackendError } from "../errors.ts";
+import { BackendError, CacheConfigError } from "../errors.ts";
 import { MemoryBackend } from "../backends/mod.ts";
 import { backendConformance } from "./_backend_conformance.ts";
 import { test } from "./_harness.ts";
@@ -65,8 +65,9 @@ test("memory: TTL with an injected clock, get returns copies", async () => {
 });
 
 test("memory: invalid options and use after close are typed errors", async () => {
-  assert.throws(() => new MemoryBackend({ maxEntries: 0 }), BackendError);
-  assert.throws(() => new MemoryBackend({ maxBytes: 1.5 }), BackendError);
+  // Bad options are configuration errors, as for every other backend.
+  assert.throws(() => new MemoryBackend({ maxEntries: 0 }), CacheConfigError);
+  assert.throws(() => new MemoryBackend({ maxBytes: 1.5 }), CacheConfigError);
   const m = new MemoryBackend();
   await m.close();
   await assert.rejects(m.get("k"), BackendError);
