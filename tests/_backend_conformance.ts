@@ -89,6 +89,9 @@ export function backendConformance(
         }
         await fn(b);
       } finally {
+        // Leave nothing behind in a shared store (one Redis for every run): every key this suite
+        // writes starts with its own run prefix. (Best effort: the test's own outcome stands.)
+        await b.capabilities.prefix?.deleteByPrefix(`${run}:`).catch(() => {});
         await b.close?.();
       }
     }, options.testOptions);
