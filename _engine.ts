@@ -188,6 +188,11 @@ function errMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** Matches L1 entries carrying any of `tags`. */
+function taggedWith(tags: ReadonlySet<string>): (e: L1Entry) => boolean {
+  return (e) => e.tags !== null && e.tags.some((t) => tags.has(t));
+}
+
 function l2Stale(hit: L2Hit): StaleValue {
   return { source: "l2", expiredAt: hit.freshUntil ?? NaN, read: () => hit.value };
 }
@@ -1062,6 +1067,23 @@ export class Engine {
     this.inflight.clear();
   }
 
+  /**
+   * Mark in-flight work stale and evict the L1 entries matching `pred` (all when omitted).
+   *
+   * Invalidations call it twice: before their L2 deletion (so work already running does not
+   * store) and after it, because a call made while the deletion was in flight could still read
+   * the old L2 entry and put it back into L1.
+   */
+  evictLocal(pred?: (e: L1Entry) => boolean): void {
+    this.#bump();
+    if (pred !== undefined) {
+      this.l1?.deleteWhere(pred);
+      return;
+    }
+    this.l1?.clear();
+    this.#byBackendKey.clear();
+  }
+
   /** Remove the entry of one call from L1 and L2. */
   async invalidate(self: unknown, args: unknown[]): Promise<void> {
     const tenant = this.tenantAware || tenantContextUsed() ? this.tenantOf(args) : null;
@@ -1076,6 +1098,8 @@ export class Engine {
     } catch (e) {
       this.#fail("delete", e);
     }
+    this.#bump();
+    this.l1?.delete(ctx.l1Key);
     this.publish(b, { level: "key", targets: [ctx.backendKey] });
   }
 
@@ -1087,15 +1111,14 @@ export class Engine {
 
   /** Clear this function's entries in L1 and L2. */
   async clear(): Promise<void> {
-    this.#bump();
-    this.l1?.clear();
-    this.#byBackendKey.clear();
+    this.evictLocal();
     const b = await this.backendAsync();
     if (b === null) return;
     const prefixes = this.prefixes();
     await this.#deletePrefixes(b, prefixes, [...this.#tracked]);
     this.#tracked.clear();
     this.#tagIndex.clear();
+    this.evictLocal();
     this.publish(b, { level: "prefix", targets: prefixes });
   }
 
@@ -1118,9 +1141,7 @@ export class Engine {
 
   /** Evict L1 entries of a namespace and mark in-flight work stale (L2 is handled by the caller). */
   clearNamespaceLocal(): string[] {
-    this.#bump();
-    this.l1?.clear();
-    this.#byBackendKey.clear();
+    this.evictLocal();
     const tracked = [...this.#tracked];
     this.#tracked.clear();
     this.#tagIndex.clear();
@@ -1130,8 +1151,7 @@ export class Engine {
   /** Evict L1 entries carrying any of `tags`; returns the L2 keys this process wrote with them. */
   invalidateTagsLocal(tags: ReadonlySet<string>): string[] {
     if (this.config.tags === null) return [];
-    this.#bump();
-    this.l1?.deleteWhere((e) => e.tags !== null && e.tags.some((t) => tags.has(t)));
+    this.evictLocal(taggedWith(tags));
     const keys: string[] = [];
     for (const t of tags) {
       const s = this.#tagIndex.get(t);
@@ -1152,8 +1172,7 @@ export class Engine {
     if (l1 === null) return;
     switch (ev.level) {
       case "all":
-        this.#bump();
-        l1.clear();
+        this.evictLocal();
         break;
       case "key": {
         let hit = false;
@@ -1181,10 +1200,7 @@ export class Engine {
         break;
       }
       case "tags": {
-        if (this.config.tags === null) break;
-        this.#bump();
-        const set = new Set(ev.targets);
-        l1.deleteWhere((e) => e.tags !== null && e.tags.some((t) => set.has(t)));
+        if (this.config.tags !== null) this.evictLocal(taggedWith(new Set(ev.targets)));
         break;
       }
     }
@@ -1351,6 +1367,8 @@ export async function invalidateTagsEverywhere(tags: string[], only?: Engine[]):
         error: errMessage(err),
       });
     }
+    // Calls made while L2 was being cleared may have read old entries back into L1.
+    for (const e of es) if (e.config.tags !== null) e.evictLocal(taggedWith(set));
     es[0].publish(b, { level: "tags", targets: tags });
   }
 }
@@ -1376,6 +1394,8 @@ export async function clearNamespaceEverywhere(ns: string): Promise<void> {
         error: errMessage(err),
       });
     }
+    // Calls made while L2 was being cleared may have read old entries back into L1.
+    for (const e of es) if (e.namespace === ns) e.evictLocal();
     es[0].publish(b, { level: "prefix", targets: prefixes });
   }
 }

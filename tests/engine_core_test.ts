@@ -213,6 +213,73 @@ test("invalidate(args) and cacheClear() remove entries from L1 and L2", async ()
   assert.equal((await f(2)).n, 4);
 });
 
+/** A MemoryBackend whose deletions (by key, prefix and tag) wait until `open()` is called. */
+function gatedDeletes() {
+  const inner = new MemoryBackend();
+  let gate: Promise<void> = Promise.resolve();
+  let open = () => {};
+  const held = <T>(run: () => Promise<T>) => gate.then(run);
+  const caps = inner.capabilities;
+  const backend: Backend = {
+    type: inner.type,
+    capabilities: {
+      ...caps,
+      prefix: caps.prefix &&
+        { deleteByPrefix: (p, o) => held(() => caps.prefix!.deleteByPrefix(p, o)) },
+      tags: caps.tags && {
+        addTags: (k, t, ttl) => caps.tags!.addTags(k, t, ttl),
+        invalidateTags: (t) => held(() => caps.tags!.invalidateTags(t)),
+      },
+    },
+    get: (k, o) => inner.get(k, o),
+    set: (k, v, t, o) => inner.set(k, v, t, o),
+    delete: (k, o) => held(() => inner.delete(k, o)),
+    exists: (k, o) => inner.exists(k, o),
+    healthCheck: () => inner.healthCheck(),
+  };
+  return {
+    backend,
+    hold: () => {
+      gate = new Promise<void>((r) => open = r);
+    },
+    open: () => open(),
+  };
+}
+
+test("invalidations: a call made while L2 is being cleared does not leave the old value in L1", async () => {
+  const cases: [string, (f: ReturnType<typeof make>) => Promise<void>][] = [
+    ["invalidate", (f) => f.invalidate(1)],
+    ["cacheClear", (f) => f.cacheClear()],
+    ["clearNamespace", (f) => f.clearNamespace()],
+    ["invalidateTags", () => invalidateTags("race:1")],
+  ];
+  function make(name: string, backend: Backend) {
+    let n = 0;
+    return cache(async (id: number) => ({ id, n: ++n }), {
+      name: `core.race.${name}`,
+      namespace: `race-${name.toLowerCase()}`,
+      ttl: 60,
+      backend,
+      tags: (id) => [`race:${id}`],
+      stampede: false,
+      ...bare,
+    });
+  }
+  for (const [name, invalidate] of cases) {
+    const g = gatedDeletes();
+    const f = make(name, g.backend);
+    assert.equal((await f(1)).n, 1);
+    g.hold();
+    const done = invalidate(f);
+    await sleep(5);
+    // L2 still holds the old entry: this call may answer with it (the invalidation is not done).
+    assert.equal((await f(1)).n, 1, name);
+    g.open();
+    await done;
+    assert.equal((await f(1)).n, 2, `${name}: recomputed after the invalidation resolved`);
+  }
+});
+
 test("tags: invalidateTags reaches L1 and L2 (module-level and on the wrapper)", async () => {
   const backend = new MemoryBackend();
   let n = 0;
