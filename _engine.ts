@@ -1065,6 +1065,7 @@ export class Engine {
   #bump(): void {
     this.epoch++;
     this.inflight.clear();
+    this.failsafe?.forget();
   }
 
   /**

@@ -19,7 +19,8 @@
  *   goes on in the background; its result is stored when it lands — unless the function was
  *   invalidated meanwhile (the engine's invalidation counter, checked by its store step). Calls for
  *   the same key that arrive while that background call runs join it (no second call of the
- *   function in this process, no wait on the stampede lock it holds).
+ *   function in this process, no wait on the stampede lock it holds), unless they come after an
+ *   invalidation: those compute anew.
  * - Invalidation (`invalidate`, `cacheClear`, tags, namespaces, remote events) removes stale values
  *   too: an invalidated value is never served, stale or not.
  *
@@ -90,6 +91,14 @@ export class FailSafe {
   /** The background computation of `key`, if one runs (callers join it, skipping the lock). */
   pending(key: ArgKey): Promise<unknown> | undefined {
     return this.#background.get(key);
+  }
+
+  /**
+   * Invalidation: background computations started before it are no longer joined by new calls
+   * (their result is not stored either: the engine's store step checks its invalidation counter).
+   */
+  forget(): void {
+    this.#background.clear();
   }
 
   /** The stale L1 value of `key`, if any. */

@@ -147,6 +147,33 @@ test("fail-safe: a late refresh never resurrects a value invalidated meanwhile",
   assert.equal(f.cacheInfo().size, 1);
 });
 
+test("fail-safe: a call after an invalidation does not join the background refresh started before it", async () => {
+  let delayMs = 0;
+  let calls = 0;
+  const f = cache(async (id: number) => {
+    const n = ++calls;
+    await sleep(delayMs);
+    return { id, v: n };
+  }, {
+    name: "failsafe.join",
+    ttl: 0.2,
+    staleTtl: 30,
+    softTimeout: 0.05,
+    backend: new MemoryBackend(),
+    ...bare,
+  });
+  await f(1);
+  await sleep(250);
+  delayMs = 150;
+  assert.deepEqual(await f(1), { id: 1, v: 1 }, "stale while the refresh (v2) runs");
+  await f.invalidate(1);
+  delayMs = 0;
+  assert.deepEqual(await f(1), { id: 1, v: 3 }, "computed after the invalidation, not v2");
+  await sleep(20); // v2 has landed (v3 waited for the stampede lock it held): dropped
+  assert.deepEqual(await f(1), { id: 1, v: 3 }, "v3 is the cached value");
+  assert.equal(calls, 3);
+});
+
 test("fail-safe: L1-only synchronous functions fall back to the stale value too; no staleTtl = errors propagate", () => {
   let fail = false;
   const f = cache((x: number) => {
