@@ -218,16 +218,19 @@ function checkGroup(group: string, value: unknown): Record<string, unknown> | un
       group,
       value,
       `an options object${group === "monitoring" ? "" : " or false"}`,
+      { secret: group === "encryption" && mayBeKey(value) },
     );
   }
   const fields = GROUP_FIELDS[group];
   for (const [k, v] of Object.entries(value)) {
     const spec = fields[k];
     if (!spec) {
+      // A misspelt key option (`master_key`, `masterkey`) holds a key: never echo it.
       throw new CacheConfigError(
         `${group}.${k}`,
         v,
         `one of the known options of ${group}: ${Object.keys(fields).join(", ")}`,
+        { secret: group === "encryption" },
       );
     }
     if (v !== undefined && !spec.check(v)) {
@@ -237,6 +240,11 @@ function checkGroup(group: string, value: unknown): Record<string, unknown> | un
     }
   }
   return value;
+}
+
+/** Whether `v` could be key material (a hex string, bytes, or a list of them). */
+function mayBeKey(v: unknown): boolean {
+  return typeof v === "string" || v instanceof Uint8Array || Array.isArray(v);
 }
 
 function isBackend(v: unknown): v is Backend {
@@ -285,11 +293,11 @@ export function resolveConfig<A extends unknown[]>(
   }
   for (const k of Object.keys(options)) {
     if (!TOP_LEVEL_KEYS.has(k)) {
-      throw new CacheConfigError(
-        k,
-        (options as Record<string, unknown>)[k],
-        `a known option (${[...TOP_LEVEL_KEYS].join(", ")})`,
-      );
+      const v = (options as Record<string, unknown>)[k];
+      // A key given at the top level (`masterKey: "…"`) would be echoed: strings and bytes are not.
+      throw new CacheConfigError(k, v, `a known option (${[...TOP_LEVEL_KEYS].join(", ")})`, {
+        secret: mayBeKey(v),
+      });
     }
   }
   const o = options as CacheOptions<unknown[]>;
@@ -515,9 +523,6 @@ export function resolveConfig<A extends unknown[]>(
         true,
         "interop off when encrypting (interop values are plain MessagePack)",
       );
-    }
-    if (!integrityChecking && preset !== undefined && preset !== "secure") {
-      // allowed: encryption authenticates on its own; kept explicit for clarity
     }
   }
   const tenant = (enc.tenant as string | ((...a: never[]) => string) | undefined) ?? null;

@@ -193,6 +193,26 @@ test("config: master keys are validated and never echoed", () => {
   assert.equal(revealSecretKey(prev.encryption.previousKeys[0])[0], 0x96);
 });
 
+test("config: a key under a misspelt or misplaced option is not echoed either", () => {
+  const cases: [Record<string, unknown>, string][] = [
+    [{ encryption: { master_key: KEY } }, "encryption.master_key"],
+    [{ encryption: { masterkey: KEY } }, "encryption.masterkey"],
+    [{ encryption: { previous_keys: [KEY] } }, "encryption.previous_keys"],
+    [{ masterKey: KEY }, "masterKey"],
+    [{ encryption: KEY }, "encryption"],
+  ];
+  for (const [options, option] of cases) {
+    const e = configError(() => resolveConfig({ name: "f", ...options }, undefined, ENV), option);
+    assert.ok(!e.message.includes(KEY.slice(0, 16)), `${option}: ${e.message}`);
+    assert.equal(e.value, "<redacted>");
+  }
+  // Other typos still show their value.
+  assert.equal(
+    configError(() => resolveConfig({ name: "f", ...{ tll: 60 } }, undefined, ENV), "tll").value,
+    60,
+  );
+});
+
 const BAD: [string, Record<string, unknown>, string][] = [
   ["negative ttl", { ttl: -1 }, "ttl"],
   ["zero ttl", { ttl: 0 }, "ttl"],
