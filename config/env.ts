@@ -55,7 +55,11 @@ export interface EnvConfig {
   deploymentUuid: string | null;
   /** `CACHEKIT_DEV_MODE`, default false. */
   devMode: boolean;
-  /** `CACHEKIT_MASTER_KEY` (hex; secret, never logged), default none. */
+  /**
+   * `CACHEKIT_MASTER_KEY` (hex; secret, never logged), default none. Non-enumerable on the objects
+   * {@linkcode readEnvConfig} returns, so `console.log`/`inspect`/`JSON.stringify` of the settings
+   * do not show it (a spread copy drops it).
+   */
   masterKey: string | null;
   /** `CACHEKIT_FILE_CACHE_DIR`, default: the OS cache directory + `/cachekit`. */
   fileCacheDir: string | null;
@@ -170,7 +174,7 @@ export function readEnvConfig(source?: EnvSource): EnvConfig {
   if (deploymentUuid !== null && !/^[0-9a-fA-F-]{8,64}$/.test(deploymentUuid)) {
     throw new CacheConfigError("CACHEKIT_DEPLOYMENT_UUID", deploymentUuid, "a UUID");
   }
-  return {
+  const config: EnvConfig = {
     redisUrl: url("CACHEKIT_REDIS_URL") ?? url("REDIS_URL") ?? null,
     defaultTtl,
     ttlMin,
@@ -203,7 +207,7 @@ export function readEnvConfig(source?: EnvSource): EnvConfig {
     enablePrometheusMetrics: bool("CACHEKIT_ENABLE_PROMETHEUS_METRICS", true),
     deploymentUuid,
     devMode: bool("CACHEKIT_DEV_MODE", false),
-    masterKey,
+    masterKey: null,
     fileCacheDir: raw("CACHEKIT_FILE_CACHE_DIR") ?? null,
     fileMaxSizeMb: num("CACHEKIT_FILE_MAX_SIZE_MB", 1024, (n) => n > 0, "a size in MiB > 0"),
     fileMaxValueMb: num("CACHEKIT_FILE_MAX_VALUE_MB", 100, (n) => n > 0, "a size in MiB > 0"),
@@ -217,6 +221,9 @@ export function readEnvConfig(source?: EnvSource): EnvConfig {
     filePermissions: octal("CACHEKIT_FILE_PERMISSIONS", 0o600),
     fileDirPermissions: octal("CACHEKIT_FILE_DIR_PERMISSIONS", 0o700),
   };
+  // The key stays readable (`config.masterKey`) but out of logs, dumps and JSON.
+  Object.defineProperty(config, "masterKey", { value: masterKey, enumerable: false });
+  return config;
 }
 
 let cached: EnvConfig | undefined;

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { inspect } from "node:util";
 import { test } from "./_harness.ts";
 import { CacheConfigError } from "../errors.ts";
 import { fileBackendOptionsFromEnv, readEnvConfig, redisUrlFromEnv } from "../config/env.ts";
@@ -191,6 +192,15 @@ test("config: master keys are validated and never echoed", () => {
     ENV,
   );
   assert.equal(revealSecretKey(prev.encryption.previousKeys[0])[0], 0x96);
+});
+
+test("env: CACHEKIT_MASTER_KEY is readable but not shown by JSON, inspect or enumeration", () => {
+  const env = readEnvConfig({ CACHEKIT_MASTER_KEY: KEY });
+  assert.equal(env.masterKey, KEY);
+  assert.ok(!JSON.stringify(env).includes(KEY));
+  assert.ok(!inspect(env).includes(KEY));
+  assert.ok(!Object.keys(env).includes("masterKey"));
+  assert.equal(readEnvConfig({}).masterKey, null);
 });
 
 test("config: a key under a misspelt or misplaced option is not echoed either", () => {
