@@ -38,7 +38,7 @@ import {
   type FunctionHealth,
   invalidateTagsEverywhere,
 } from "./_engine.ts";
-import { argKey } from "./_engine_argkey.ts";
+import { type ArgKey, argKey } from "./_engine_argkey.ts";
 import { tenantContextUsed } from "./tenant.ts";
 import type { HealthLevel } from "./health/health_checker.ts";
 
@@ -155,8 +155,22 @@ export function wrap<A extends unknown[], R>(
   const stats = engine.stats;
   const hitCounter = engine.l1HitCounter;
 
+  /** A key/instanceKey function threw: an asynchronous wrapper rejects, it never throws. */
+  const keyFailed = (e: unknown): unknown => {
+    if (engine.returnsPromise) return Promise.reject(e);
+    throw e;
+  };
+
   const wrapper = function (this: unknown, ...args: unknown[]): unknown {
-    const fast = simpleKey ? argKey(args) : engine.fastKey(this, args);
+    let fast: ArgKey | undefined;
+    if (simpleKey) fast = argKey(args);
+    else {
+      try {
+        fast = engine.fastKey(this, args);
+      } catch (e) {
+        return keyFailed(e);
+      }
+    }
     if (map !== undefined && fast !== undefined && !tenantAware && !tenantContextUsed()) {
       const e = map.get(fast);
       if (e !== undefined) {

@@ -750,6 +750,38 @@ test("custom key function: entries keyed by its string, under ns/func, spaces no
   ]);
 });
 
+test("a throwing key or instanceKey function rejects the async wrapper's promise, never throws synchronously", async () => {
+  const boom = () => {
+    throw new Error("no key");
+  };
+  const f = cache(async (x: number) => x, {
+    name: "core.keythrows",
+    backend: new MemoryBackend(),
+    key: (x) => (x < 0 ? boom() : String(x)),
+    ...bare,
+  });
+  let p: Promise<number> | undefined;
+  assert.doesNotThrow(() => {
+    p = f(-1);
+  });
+  await assert.rejects(p!, /no key/);
+  assert.equal(await f(1), 1);
+  class Repo {
+    @cached({ backend: new MemoryBackend(), instanceKey: () => boom(), ...bare })
+    async get(id: number): Promise<number> {
+      return id;
+    }
+  }
+  let q: Promise<number> | undefined;
+  assert.doesNotThrow(() => {
+    q = new Repo().get(1);
+  });
+  await assert.rejects(q!, /no key/);
+  // L1 only and synchronous: the error is thrown, as the function's own errors are.
+  const s = cache((x: number) => x, { name: "core.keythrows.sync", backend: null, key: boom });
+  assert.throws(() => s(1), /no key/);
+});
+
 test("L1 off: protocol keys remembered per call arguments stay the protocol's keys, past the memo's bound", async () => {
   const { cacheKey, interopKey } = await import("../protocol/keys.ts");
   const backend = new MemoryBackend();
