@@ -156,6 +156,13 @@ const MAX_TRACKED_KEYS = 100_000;
 const MAX_KEY_MEMO = 10_000;
 const DEFAULT_SEGMENT = quoteTenant("default");
 
+/** After a failed invalidation-bus subscription, the next attempt waits this long (ms). */
+const SUBSCRIBE_RETRY_MS = 1000;
+/** Unsubscribes the bus handler of an engine that was garbage-collected. */
+const unsubscribeOnCollect = new FinalizationRegistry<Promise<() => Promise<void>>>((sub) => {
+  sub.then((unsubscribe) => unsubscribe()).catch(() => {});
+});
+
 const engines = new Set<WeakRef<Engine>>();
 const seenTenants = new Set<string>(["default"]);
 
@@ -247,6 +254,7 @@ export class Engine {
   #backendGen = -1;
   readonly #sharedDefault: boolean;
   #unsubscribe: Promise<() => Promise<void>> | null = null;
+  #subscribeRetryAt = 0;
   readonly #byBackendKey = new Map<string, ArgKey>();
   readonly #protoKeys = new Map<ArgKey, string>();
   readonly #tracked = new Set<string>();
@@ -505,12 +513,23 @@ export class Engine {
   #subscribe(b: Backend | null): void {
     if (b === null || this.#unsubscribe !== null || !this.config.l1.invalidation) return;
     const bus = b.capabilities.invalidation;
-    if (!bus || this.l1 === null) return;
+    if (!bus || this.l1 === null || Date.now() < this.#subscribeRetryAt) return;
     const ref = new WeakRef(this);
-    this.#unsubscribe = bus.subscribe((ev) => ref.deref()?.onRemoteEvent(ev));
-    this.#unsubscribe.catch((e) =>
-      log.warn("invalidation subscribe failed: {error}", { error: e })
-    );
+    const sub = bus.subscribe((ev) => ref.deref()?.onRemoteEvent(ev));
+    this.#unsubscribe = sub;
+    // A collected engine's handler (a dead WeakRef) would stay on the bus for good: release it.
+    unsubscribeOnCollect.register(this, sub, sub);
+    sub.catch((e) => {
+      // Failed (e.g. Redis unreachable at first use): try again on a later miss, at most once per
+      // SUBSCRIBE_RETRY_MS, instead of running without remote invalidations for good.
+      unsubscribeOnCollect.unregister(sub);
+      if (this.#unsubscribe === sub) this.#unsubscribe = null;
+      this.#subscribeRetryAt = Date.now() + SUBSCRIBE_RETRY_MS;
+      log.warn("{identity}: invalidation subscribe failed (retried later): {error}", {
+        identity: this.identity,
+        error: errMessage(e),
+      });
+    });
   }
 
   #opts(): OperationOptions | undefined {

@@ -12,6 +12,7 @@ import {
   CacheKeyError,
   clearNamespace,
   invalidateTags,
+  type InvalidationEvent,
   MemoryBackend,
   withTenant,
 } from "../mod.ts";
@@ -780,6 +781,58 @@ test("a throwing key or instanceKey function rejects the async wrapper's promise
   // L1 only and synchronous: the error is thrown, as the function's own errors are.
   const s = cache((x: number) => x, { name: "core.keythrows.sync", backend: null, key: boom });
   assert.throws(() => s(1), /no key/);
+});
+
+test("invalidation bus: a failed subscription is retried on a later miss (at most once a second)", async () => {
+  const inner = new MemoryBackend();
+  let fail = true;
+  let attempts = 0;
+  const handlers: ((ev: InvalidationEvent) => void)[] = [];
+  const backend: Backend = {
+    type: "bus-test",
+    capabilities: {
+      ...inner.capabilities,
+      invalidation: {
+        instanceId: "me",
+        publish: async () => {},
+        subscribe: async (h) => {
+          attempts++;
+          if (fail) throw new Error("bus down");
+          handlers.push(h);
+          return async () => {};
+        },
+      },
+    },
+    get: (k, o) => inner.get(k, o),
+    set: (k, v, t, o) => inner.set(k, v, t, o),
+    delete: (k, o) => inner.delete(k, o),
+    exists: (k, o) => inner.exists(k, o),
+    healthCheck: () => inner.healthCheck(),
+  };
+  let n = 0;
+  const f = cache(async (id: number) => ({ id, n: ++n }), {
+    name: "core.busretry",
+    ttl: 60,
+    backend,
+    l1: { invalidation: true },
+    stampede: false,
+    ...bare,
+  });
+  await f(1);
+  await sleep(5);
+  assert.equal(attempts, 1);
+  fail = false;
+  await f(2);
+  assert.equal(attempts, 1, "no new attempt within the retry delay");
+  await sleep(1050);
+  await f(3);
+  await sleep(5);
+  assert.equal(attempts, 2, "retried on the next miss");
+  assert.equal(handlers.length, 1);
+  handlers[0]({ level: "all", targets: [], sender: "other" });
+  assert.equal(f.cacheInfo().size, 0, "remote events reach L1 again");
+  await f(4);
+  assert.equal(attempts, 2, "subscribed once");
 });
 
 test("L1 off: protocol keys remembered per call arguments stay the protocol's keys, past the memo's bound", async () => {
