@@ -29,9 +29,9 @@ export interface EnvConfig {
   ttlMin: number;
   /** `CACHEKIT_TTL_MAX` (seconds), default 86400. */
   ttlMax: number;
-  /** `CACHEKIT_MAX_KEY_SIZE` (bytes), default 1024: longer custom keys are refused. */
+  /** `CACHEKIT_MAX_KEY_SIZE` (bytes), default 1024. Read and validated; the engine does not apply it. */
   maxKeySize: number;
-  /** `CACHEKIT_MAX_VALUE_SIZE` (bytes), default 100 MiB: larger values are not stored in L2. */
+  /** `CACHEKIT_MAX_VALUE_SIZE` (bytes), default 100 MiB. Read and validated; the engine does not apply it. */
   maxValueSize: number;
   /** `CACHEKIT_MAX_CHUNK_SIZE_MB` (MiB), default 50: Redis chunk size for large values. */
   maxChunkSizeMb: number;

@@ -122,7 +122,10 @@ export interface EncryptionOptions<A extends unknown[] = unknown[]> {
   tenant?: string | ((...args: A) => string);
   /** One tenant for everything (`"default"`). Default `false` when `tenant` is a function. */
   singleTenant?: boolean;
-  /** Deployment id mixed into tenant scoping (env `CACHEKIT_DEPLOYMENT_UUID`). */
+  /**
+   * Deployment id (env `CACHEKIT_DEPLOYMENT_UUID`): validated and kept in the resolved config
+   * (the seed's setting); not used in keys or key derivation.
+   */
   deploymentUuid?: string;
   /**
    * How the tenant appears in backend keys (`t:{tenant}:…`). `"hashed"` (default when encrypting):
@@ -152,7 +155,10 @@ export interface StampedeOptions {
 export interface CacheOptions<A extends unknown[] = unknown[]> {
   /** Function identity in keys (`func:` segment). Overrides the derived default. */
   name?: string;
-  /** Time to live in seconds; `null` = the backend's default (env `CACHEKIT_DEFAULT_TTL`, 3600). */
+  /**
+   * Time to live in seconds. Default (unset): env `CACHEKIT_DEFAULT_TTL`, 3600. `null`: no expiry
+   * in L2 (L1 entries then live `l1.defaultTtl`).
+   */
   ttl?: number | null;
   /** Key namespace (`ns:{namespace}:`); also the unit of `clearNamespace`. */
   namespace?: string;
@@ -223,7 +229,7 @@ export interface ResolvedConfig {
   preset: PresetName | "default";
   /** Explicit `name`, if any (identity is derived by the engine otherwise). */
   name: string | null;
-  /** TTL in seconds, `null` when none (backend default). */
+  /** TTL in seconds, `null` for no expiry in L2. */
   ttl: number | null;
   /** Namespace or `null`. */
   namespace: string | null;
