@@ -195,6 +195,11 @@ function errMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** The L1 key of a call: the argument key, prefixed by the tenant when there is one. */
+function tenantL1Key(key: ArgKey, tenant: string | null): ArgKey {
+  return tenant === null ? key : quoteTenant(tenant) + "\u0000" + key;
+}
+
 /** Matches L1 entries carrying any of `tags`. */
 function taggedWith(tags: ReadonlySet<string>): (e: L1Entry) => boolean {
   return (e) => e.tags !== null && e.tags.some((t) => tags.has(t));
@@ -360,6 +365,11 @@ export class Engine {
     return null;
   }
 
+  /** The tenant of a call when tenants can apply to it (else `null`, without any lookup). */
+  callTenant(args: unknown[]): string | null {
+    return this.tenantAware || tenantContextUsed() ? this.tenantOf(args) : null;
+  }
+
   /** The cheap L1 key (without tenant), or `undefined` when the protocol key is needed. */
   fastKey(self: unknown, args: unknown[]): ArgKey | undefined {
     const kf = this.config.key;
@@ -414,8 +424,7 @@ export class Engine {
           ? DEFAULT_SEGMENT
           : quoteTenant(tenant)
       }:${protoKey}`;
-    let l1Key: ArgKey = fast ?? "p" + protoKey;
-    if (tenant !== null) l1Key = quoteTenant(tenant) + "\u0000" + l1Key;
+    const l1Key = tenantL1Key(fast ?? "p" + protoKey, tenant);
     const tags = c.tags ? (c.tags as (...a: unknown[]) => readonly string[])(...args) : null;
     return { l1Key, protoKey, backendKey, tenant, tags };
   }
@@ -781,9 +790,9 @@ export class Engine {
     let tenant: string | null = null;
     let ctx: KeyCtx;
     try {
-      tenant = this.tenantAware || tenantContextUsed() ? this.tenantOf(args) : null;
+      tenant = this.callTenant(args);
       if (!l1Checked && fast !== undefined && this.l1 !== null) {
-        const lk = tenant === null ? fast : quoteTenant(tenant) + "\u0000" + fast;
+        const lk = tenantL1Key(fast, tenant);
         const e = this.l1.get(lk);
         if (e !== undefined) return this.#hitL1(e, self, args);
         l1Checked = true;
@@ -791,11 +800,7 @@ export class Engine {
       ctx = this.keys(self, args, fast, tenant);
     } catch (e) {
       if (!this.config.safeMode || !(e instanceof CacheKeyError)) throw e;
-      log.warn("{identity}: no cache key ({error}); calling uncached", {
-        identity: this.identity,
-        error: errMessage(e),
-      });
-      return this.fn.apply(self, args);
+      return this.#uncached(self, args, e);
     }
     if (!l1Checked && this.l1 !== null) {
       const e = this.l1.get(ctx.l1Key);
@@ -833,6 +838,15 @@ export class Engine {
     }
     this.#storeLocal(ctx, result);
     return result;
+  }
+
+  /** `safeMode`: the arguments cannot form a key (`e`): call the function uncached. */
+  #uncached(self: unknown, args: unknown[], e: CacheKeyError): unknown {
+    log.warn("{identity}: no cache key ({error}); calling uncached", {
+      identity: this.identity,
+      error: errMessage(e),
+    });
+    return this.fn.apply(self, args);
   }
 
   /** Answer from an L1 entry (counts, starts a stale-while-revalidate refresh when due). */
@@ -893,9 +907,9 @@ export class Engine {
   ): Promise<unknown> {
     let ctx: KeyCtx;
     try {
-      const tenant = this.tenantAware || tenantContextUsed() ? this.tenantOf(args) : null;
+      const tenant = this.callTenant(args);
       if (fast !== undefined) {
-        const lk = tenant === null ? fast : quoteTenant(tenant) + "\u0000" + fast;
+        const lk = tenantL1Key(fast, tenant);
         const p = this.inflight.get(lk);
         if (p !== undefined) return p;
         if (!l1Checked && this.l1 !== null) {
@@ -907,11 +921,7 @@ export class Engine {
       ctx = this.keys(self, args, fast, tenant);
     } catch (e) {
       if (!this.config.safeMode || !(e instanceof CacheKeyError)) return Promise.reject(e);
-      log.warn("{identity}: no cache key ({error}); calling uncached", {
-        identity: this.identity,
-        error: errMessage(e),
-      });
-      return Promise.resolve(this.fn.apply(self, args));
+      return Promise.resolve(this.#uncached(self, args, e));
     }
     const p = this.inflight.get(ctx.l1Key);
     if (p !== undefined) return p;
@@ -1060,7 +1070,7 @@ export class Engine {
     queueMicrotask(() => {
       void (async () => {
         try {
-          const tenant = this.tenantAware || tenantContextUsed() ? this.tenantOf(args) : null;
+          const tenant = this.callTenant(args);
           const ctx = this.keys(self, args, this.fastKey(self, args), tenant);
           const b = this.returnsPromise ? await this.backendAsync() : null;
           const value = await this.fn.apply(self, args);
@@ -1106,7 +1116,7 @@ export class Engine {
 
   /** Remove the entry of one call from L1 and L2. */
   async invalidate(self: unknown, args: unknown[]): Promise<void> {
-    const tenant = this.tenantAware || tenantContextUsed() ? this.tenantOf(args) : null;
+    const tenant = this.callTenant(args);
     const ctx = this.keys(self, args, this.fastKey(self, args), tenant);
     this.#bump();
     this.l1?.delete(ctx.l1Key);
