@@ -758,7 +758,7 @@ export class Engine {
       if (ctx.tags && ctx.tags.length > 0 && b.capabilities.tags) {
         await b.capabilities.tags.addTags(ctx.backendKey, ctx.tags, this.l2Ttl);
       }
-      this.publish(b, { level: "key", targets: [ctx.backendKey] });
+      this.publish(b, { level: "key", targets: [ctx.backendKey], reason: "write" });
     } catch (e) {
       this.#fail("set", e);
     }
@@ -1130,7 +1130,7 @@ export class Engine {
     }
     this.#bump();
     this.l1?.delete(ctx.l1Key);
-    this.publish(b, { level: "key", targets: [ctx.backendKey] });
+    this.publish(b, { level: "key", targets: [ctx.backendKey], reason: "delete" });
   }
 
   /** Backend key prefixes of this function (one per tenant seen). */
@@ -1214,7 +1214,10 @@ export class Engine {
           }
           if (!hit && k.includes(this.#keyPrefix)) hit = true;
         }
-        if (hit) this.#bump();
+        // A remote write only makes our L1 copy stale (evicted above); results computed here in
+        // the meantime are just as fresh, so in-flight work stays. A remote deletion (or an event
+        // without a reason) must stop work that started before it from storing its result.
+        if (hit && ev.reason !== "write") this.#bump();
         break;
       }
       case "prefix": {

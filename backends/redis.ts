@@ -42,7 +42,8 @@
  * ## Invalidation bus
  * Channel `cachekit:invalidation` (option `invalidationChannel`), ordinary `PUBLISH`/`SUBSCRIBE`
  * (on a cluster, published to every node). Each message is UTF-8 JSON:
- * `{"v":1,"level":"key"|"prefix"|"tags"|"all","targets":[string…],"sender":"<instance id>"}` —
+ * `{"v":1,"level":"key"|"prefix"|"tags"|"all","targets":[string…],"sender":"<instance id>"}`,
+ * plus `"reason":"write"|"delete"` on `key` events when the publisher gives one —
  * `targets` holds keys, prefixes or tags (logical keys, without `keyPrefix`; empty for `all`). A
  * subscriber ignores messages from its own `instanceId` and anything that is not a valid event.
  * The subscriber uses its own connection, made on the first `subscribe`, and resubscribes after
@@ -1264,6 +1265,7 @@ export class RedisBackend
       level: event.level,
       targets: event.targets,
       sender: this.instanceId,
+      ...(event.reason === "write" || event.reason === "delete" ? { reason: event.reason } : {}),
     });
     return this.#run(
       "publish",
@@ -1329,6 +1331,7 @@ export class RedisBackend
       targets: e.targets as string[],
       sender: e.sender,
     };
+    if (e.reason === "write" || e.reason === "delete") event.reason = e.reason;
     for (const h of [...this.#handlers]) {
       try {
         h(event);

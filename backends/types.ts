@@ -110,6 +110,12 @@ export interface InvalidationEvent {
   targets: string[];
   /** Instance id of the sender. */
   sender: string;
+  /**
+   * Why, for `key` events: `"write"` (a newer value was stored: drop stale L1 copies, but work in
+   * flight elsewhere stays valid) or `"delete"` (the entry was invalidated: work that started
+   * before must not store its result). Absent: treated as `"delete"`.
+   */
+  reason?: "write" | "delete";
 }
 
 /** Cross-instance L1 invalidation (Redis pub/sub). Best effort: events sent while disconnected are lost. */

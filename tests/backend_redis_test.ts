@@ -555,10 +555,14 @@ test(
       await c.publish(channel, JSON.stringify({ v: 2, level: "key", targets: ["x"], sender: "s" }));
       await c.publish(channel, JSON.stringify({ v: 1, level: "bogus", targets: [], sender: "s" }));
       await a.publish({ level: "key", targets: ["users:1"] });
+      await a.publish({ level: "key", targets: ["users:2"], reason: "write" });
       await b.publish({ level: "all", targets: [] });
       const deadline = Date.now() + 2000;
-      while ((gotA.length < 1 || gotB.length < 1) && Date.now() < deadline) await sleep(10);
-      assert.deepEqual(gotB, [{ level: "key", targets: ["users:1"], sender: a.instanceId }]);
+      while ((gotA.length < 1 || gotB.length < 2) && Date.now() < deadline) await sleep(10);
+      assert.deepEqual(gotB, [
+        { level: "key", targets: ["users:1"], sender: a.instanceId },
+        { level: "key", targets: ["users:2"], sender: a.instanceId, reason: "write" },
+      ]);
       assert.deepEqual(gotA, [{ level: "all", targets: [], sender: b.instanceId }]);
       // The wire format is documented JSON.
       const wire: string[] = [];

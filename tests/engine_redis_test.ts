@@ -117,3 +117,44 @@ test("tags and namespaces on Redis reach L2 and the other instance's L1", async 
     await b.close();
   }
 }, { ...sharedRedisTestOptions, sanitize: false });
+
+test(
+  "a write announced by another instance does not discard this instance's in-flight work",
+  async () => {
+    const [a, b] = pair("write-event");
+    try {
+      let runs = 0;
+      const work = async (id: number) => {
+        runs++;
+        await sleep(id === 1 ? 150 : 0); // key 1 is slow: still computing when b writes key 2
+        return { id };
+      };
+      const opts = { name: "redis.writeevent", ttl: 60, l1: { invalidation: true }, ...bare };
+      const fa = cache(work, { ...opts, backend: a });
+      const fb = cache(work, { ...opts, backend: b });
+      await fa(0); // a subscribes to the bus
+      await fb(0); // b too (an L2 hit of a's value)
+      await sleep(100); // both subscriptions established
+      runs = 0;
+      const slow = fa(1);
+      await sleep(20);
+      await fb(2); // b computes and writes key 2: a "write" event reaches a mid-computation
+      await sleep(50);
+      await slow;
+      assert.equal(runs, 2, "key 1 once (a), key 2 once (b)");
+      // a stored key 1 although an unrelated write was announced while it computed.
+      await fa(1);
+      assert.equal(runs, 2, "key 1 answered from a's cache, not recomputed");
+      assert.ok(fa.cacheInfo().l1Hits >= 1);
+      // A deletion still reaches a's L1.
+      await fb.invalidate(1);
+      assert.ok(await until(() => fa.cacheInfo().size <= 1, 200), "a's entry for key 1 evicted");
+      await fa(1);
+      assert.equal(runs, 3, "recomputed after the remote invalidation");
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  },
+  { ...sharedRedisTestOptions, sanitize: false },
+);
