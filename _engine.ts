@@ -603,13 +603,24 @@ export class Engine {
     let encryption = null;
     if (this.#cipher !== null) {
       const tenant = ctx.tenant ?? "default";
+      // A failure here is the cache's (WebCrypto, nonce exhaustion), not the value's: a
+      // CacheKitError, so #store degrades (logs, answers uncached) instead of failing the call.
       const sealed = await this.#cipher.encryptFor(
         tenant,
         ctx.protoKey,
         data,
         this.serializer.format,
         c.integrityChecking,
-      );
+      ).catch((e: unknown) => {
+        if (e instanceof CacheKitError) throw e;
+        throw new CacheKitError(
+          `${this.identity}: encryption failed: ${errMessage(e)}`,
+          "CACHE_ENCRYPTION",
+          {
+            cause: e,
+          },
+        );
+      });
       data = sealed.ciphertext;
       encryption = { tenantId: this.#secure!.label(tenant), keyFingerprint: sealed.fingerprint };
     }

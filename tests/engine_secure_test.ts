@@ -568,3 +568,29 @@ test("secure on Redis: SCAN finds no tenant id, plaintext value or argument", as
     await backend.close();
   }
 }, { sanitize: false });
+
+test("secure: a failing cipher (WebCrypto error) never fails the call; nothing is stored", async () => {
+  const backend = new MemoryBackend();
+  let n = 0;
+  const f = cache.secure(async (id: number) => ({ id, n: ++n }), {
+    name: "secure.cipherfail",
+    ttl: 60,
+    backend,
+    encryption: { masterKey: K1 },
+    ...bare,
+  });
+  // Fault injection at the platform boundary: WebCrypto's encrypt rejects as a broken provider would.
+  const subtle = crypto.subtle;
+  const original = subtle.encrypt;
+  subtle.encrypt = () => Promise.reject(new DOMException("provider failure", "OperationError"));
+  try {
+    assert.deepEqual(await f(1), { id: 1, n: 1 }, "the function's answer comes through");
+    assert.deepEqual(await f(1), { id: 1, n: 2 }, "nothing was cached (no plaintext fallback)");
+    assert.equal(backend.size, 0, "no entry written to L2");
+  } finally {
+    subtle.encrypt = original;
+    await backend.close();
+  }
+  assert.deepEqual(await f(1), { id: 1, n: 3 });
+  assert.deepEqual(await f(1), { id: 1, n: 3 }, "cached again once encryption works");
+});
