@@ -21,7 +21,10 @@ import { parseRedisUrl } from "../backends/_redis_url.ts";
 
 /** The library-wide settings taken from the environment. Field comments give the variable and default. */
 export interface EnvConfig {
-  /** `CACHEKIT_REDIS_URL`, falling back to `REDIS_URL`; `null` when neither is set. */
+  /**
+   * `CACHEKIT_REDIS_URL`, falling back to `REDIS_URL`; `null` when neither is set. It may carry a
+   * password, so like `masterKey` it is non-enumerable (readable, but not in logs or JSON dumps).
+   */
   redisUrl: string | null;
   /** `CACHEKIT_DEFAULT_TTL` (seconds), default 3600; must lie within `ttlMin..ttlMax`. */
   defaultTtl: number;
@@ -223,6 +226,7 @@ export function readEnvConfig(source?: EnvSource): EnvConfig {
   };
   // The key stays readable (`config.masterKey`) but out of logs, dumps and JSON.
   Object.defineProperty(config, "masterKey", { value: masterKey, enumerable: false });
+  Object.defineProperty(config, "redisUrl", { value: config.redisUrl, enumerable: false });
   return config;
 }
 

@@ -203,6 +203,14 @@ test("env: CACHEKIT_MASTER_KEY is readable but not shown by JSON, inspect or enu
   assert.equal(readEnvConfig({}).masterKey, null);
 });
 
+test("env: a Redis URL with a password is readable but not shown by JSON or inspect", () => {
+  const url = "redis://app:s3cret-pw@127.0.0.1:6379/0";
+  const env = readEnvConfig({ CACHEKIT_REDIS_URL: url });
+  assert.equal(env.redisUrl, url);
+  assert.ok(!JSON.stringify(env).includes("s3cret-pw"));
+  assert.ok(!inspect(env).includes("s3cret-pw"));
+});
+
 test("config: a key under a misspelt or misplaced option is not echoed either", () => {
   const cases: [Record<string, unknown>, string][] = [
     [{ encryption: { master_key: KEY } }, "encryption.master_key"],
