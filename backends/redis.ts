@@ -828,6 +828,39 @@ export class RedisBackend
   }
 
   /** `PING` the server; never throws. */
+  /**
+   * Connect now and check the server answers, instead of on the first operation: the fail-fast
+   * start-up check. Rejects with a {@linkcode BackendError} whose `kind` says what is wrong
+   * (`authentication` for a wrong password or ACL user, `transient` for an unreachable server,
+   * `timeout`); the cache itself never needs it and keeps answering from the function either way.
+   *
+   * @example
+   * ```ts ignore
+   * import { BackendError, RedisBackend } from "@cachekit/core";
+   * const backend = new RedisBackend({ url: "redis://:wrong@127.0.0.1:6379" });
+   * try {
+   *   await backend.connect();
+   * } catch (e) {
+   *   if (e instanceof BackendError && e.kind === "authentication") console.error(e.message);
+   * }
+   * ```
+   */
+  async connect(): Promise<void> {
+    // The operation deadline (operationTimeoutMs) covers connecting (connectTimeoutMs) too.
+    const reply = await this.#run(
+      "connect",
+      undefined,
+      () => this.#driver.send(undefined, true, ["PING"]),
+    );
+    if (reply !== "PONG") {
+      throw new BackendError(`Redis at ${this.#endpoint} answered PING with ${String(reply)}.`, {
+        kind: "unknown",
+        backend: "redis",
+        operation: "connect",
+      });
+    }
+  }
+
   async healthCheck(): Promise<BackendHealth> {
     const t0 = performance.now();
     const details: Record<string, unknown> = {

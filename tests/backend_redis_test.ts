@@ -933,3 +933,20 @@ test(
   },
   redisServerTestOptions,
 );
+
+test(
+  "redis: connect() is a fail-fast start-up check (resolves live, typed error unreachable)",
+  async () => {
+    await using live = shared(uniquePrefix("connect"));
+    await live.connect();
+    assert.equal(await live.get("nothing"), null, "usable after connect()");
+    // A loopback port nothing listens on: refused at once, a transient BackendError.
+    await using dead = new RedisBackend({ url: "redis://127.0.0.1:1", connectTimeoutMs: 1000 });
+    await assert.rejects(dead.connect(), (e: unknown) => {
+      assert.ok(e instanceof BackendError, `a BackendError, got ${e}`);
+      assert.ok(["transient", "timeout"].includes(e.kind), `kind ${e.kind}`);
+      return true;
+    });
+  },
+  { ...sharedRedisTestOptions, sanitize: false },
+);

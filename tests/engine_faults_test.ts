@@ -251,6 +251,13 @@ test(
         ttl: 60,
         backend,
       });
+      // The explicit fail-fast start-up check: a typed error naming the cause.
+      await assert.rejects(backend.connect(), (e: unknown) => {
+        assert.ok(e instanceof BackendError, `a BackendError, got ${e}`);
+        assert.equal(e.kind, "authentication");
+        assert.match(e.message, /WRONGPASS|password|auth/i);
+        return true;
+      });
       const h = await f.checkHealth();
       assert.equal(h.status, "unhealthy");
       assert.equal(h.lastErrorKind, "authentication");
