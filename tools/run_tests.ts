@@ -69,10 +69,29 @@ export function parseBun(output: string): Counts | null {
 }
 
 /** Run a command, mirroring its output, and return exit code and combined output. */
+/** A whole runtime's run may take this long; then its process group is killed (a hung file). */
+const RUN_DEADLINE_MS = 6 * 60_000;
+
 function run(cmd: string, args: string[], cwd: string): Promise<{ code: number; output: string }> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(cmd, args, { cwd, stdio: ["ignore", "pipe", "pipe"], env: process.env });
+    // Own process group, so the deadline also ends the runner's per-file child processes.
+    const child = spawn(cmd, args, {
+      cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: process.env,
+      detached: true,
+    });
     let output = "";
+    const deadline = setTimeout(() => {
+      const msg = `run_tests: ${cmd} still running after ${RUN_DEADLINE_MS / 1000} s: killed\n`;
+      process.stderr.write(msg);
+      output += msg;
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        child.kill("SIGKILL");
+      }
+    }, RUN_DEADLINE_MS);
     child.stdout.on("data", (d: Uint8Array) => {
       process.stdout.write(d);
       output += new TextDecoder().decode(d);
@@ -82,7 +101,10 @@ function run(cmd: string, args: string[], cwd: string): Promise<{ code: number; 
       output += new TextDecoder().decode(d);
     });
     child.on("error", reject);
-    child.on("close", (code, signal) => resolveRun({ code: code ?? (signal ? 128 : 1), output }));
+    child.on("close", (code, signal) => {
+      clearTimeout(deadline);
+      resolveRun({ code: code ?? (signal ? 128 : 1), output });
+    });
   });
 }
 
@@ -162,7 +184,8 @@ async function runNode(filters: string[]): Promise<{ code: number; counts: Count
   const args = [
     "--enable-source-maps",
     "--test",
-    "--test-force-exit",
+    // No --test-force-exit: with one process per file it can drop the last verdicts of a file
+    // (nodejs/node#64833). A hung file is bounded by the per-test timeout and the run deadline.
     `--test-timeout=${TEST_TIMEOUT_MS}`,
     "--test-reporter=spec",
     "--test-reporter-destination=stdout",
