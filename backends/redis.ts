@@ -15,7 +15,9 @@
  * zero-copy and confined to an internal module, so callers only ever see `Uint8Array`. The
  * backend's own overhead over a raw node-redis `GET` is small (`bench/redis_bench.ts`: 100
  * concurrent 1 KiB gets 1.1–1.4× the raw client, one caller at a time 1.0–1.1×): deadlines share
- * one timer per timeout value instead of arming a timer per command. node-redis is imported
+ * one timer per timeout value instead of arming a timer per command, and node-redis's own
+ * per-command timeout (an `AbortSignal.timeout(5000)` per command by default since v5, ~2 µs each
+ * under Deno) is turned off, since these deadlines replace it. node-redis is imported
  * dynamically when a backend first connects, so importing the package (which re-exports this
  * module) does not load it: `import "@cachekit/core"` took ~240 ms under Deno with it loaded
  * eagerly, ~100 ms without.
