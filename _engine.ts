@@ -30,6 +30,7 @@ import { knownHashedSegments, SecureKeys } from "./_engine_secure.ts";
 import { L1Cache, type L1Entry } from "./l1.ts";
 import { decodeWire, encodeWire, WireFormatError } from "./wire.ts";
 import { type ArgKey, argKey } from "./_engine_argkey.ts";
+import { InflightTable } from "./_engine_inflight.ts";
 import { currentTenant, quoteTenant, tenantContextUsed, TenantRequiredError } from "./tenant.ts";
 import { getCacheLogger } from "./health/logging.ts";
 import type {
@@ -246,7 +247,7 @@ export class Engine {
   /** Whether the wrapper returns promises (L2 configured, or the function is asynchronous). */
   returnsPromise: boolean;
   readonly collectStats: boolean;
-  readonly inflight: Map<ArgKey, Promise<unknown>> = new Map();
+  readonly inflight: InflightTable = new InflightTable();
   /** Bumped by every invalidation: a computation that started before one does not store. */
   epoch = 0;
   readonly l1TtlMs: number;
@@ -851,11 +852,8 @@ export class Engine {
         return v;
       });
       if (fs !== null) settled = settled.catch((e) => fs.fallback(ctx.l1Key, e));
-      const shared: Promise<unknown> = settled.finally(() => {
-        if (this.inflight.get(ctx.l1Key) === shared) this.inflight.delete(ctx.l1Key);
-      });
-      this.inflight.set(ctx.l1Key, shared);
-      return shared;
+      this.inflight.track(ctx.l1Key, settled);
+      return settled;
     }
     this.#storeLocal(ctx, result);
     return result;
@@ -950,10 +948,8 @@ export class Engine {
       const e = this.l1.get(ctx.l1Key);
       if (e !== undefined) return this.#hitL1(e, self, args) as Promise<unknown>;
     }
-    const shared: Promise<unknown> = this.#load(self, args, ctx).finally(() => {
-      if (this.inflight.get(ctx.l1Key) === shared) this.inflight.delete(ctx.l1Key);
-    });
-    this.inflight.set(ctx.l1Key, shared);
+    const shared = this.#load(self, args, ctx);
+    this.inflight.track(ctx.l1Key, shared);
     return shared;
   }
 
