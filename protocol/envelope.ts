@@ -31,13 +31,8 @@
  */
 import { IntegrityError, SerializationError } from "../errors.ts";
 import { compressBlock, decompressBlock } from "./_lz4.ts";
-import { xxh3 } from "./_xxh3.ts";
-import {
-  fail,
-  MAX_ENVELOPE_BYTES,
-  readEnvelopeFields,
-  writeEnvelopeFields,
-} from "./_envelope_wire.ts";
+import { xxh3, xxh3Hex } from "./_xxh3.ts";
+import { fail, MAX_ENVELOPE_BYTES, parseEnvelope, writeEnvelopeFields } from "./_envelope_wire.ts";
 
 /** Largest accepted ratio of original size to compressed size (decompression-bomb guard). */
 const MAX_COMPRESSION_RATIO = 1000;
@@ -149,7 +144,7 @@ export function decodeEnvelope(bytes: Uint8Array): DecodedEnvelope {
 function decodeUnchecked(bytes: Uint8Array): DecodedEnvelope {
   if (!(bytes instanceof Uint8Array)) fail("not a byte array");
   if (bytes.length > MAX_ENVELOPE_BYTES) fail(`${bytes.length} bytes is over 512 MiB`);
-  const { compressed: block, checksum, originalSize: size, format } = readEnvelopeFields(bytes);
+  const { compressed: block, checksumHex, originalSize: size, format } = parseEnvelope(bytes);
   if (size > MAX_ENVELOPE_BYTES) fail(`original size ${size} is over 512 MiB`);
   if (block.length === 0 && size !== 0) {
     fail(`empty compressed block claims ${size} original bytes`);
@@ -163,10 +158,7 @@ function decodeUnchecked(bytes: Uint8Array): DecodedEnvelope {
   } catch (e) {
     fail(`LZ4 decompression failed (${(e as Error).message})`);
   }
-  const actual = xxh3(data);
-  for (let i = 0; i < 8; i++) {
-    if (actual[i] !== checksum[i]) fail("checksum mismatch");
-  }
+  if (xxh3Hex(data) !== checksumHex) fail("checksum mismatch");
   if (data.length !== size) fail(`decompressed ${data.length} bytes, expected ${size}`);
   return { data, format };
 }

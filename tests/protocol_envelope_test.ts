@@ -119,13 +119,36 @@ test("envelope: accepts the named-map form (written by an independent msgpack li
   const data = compressible(5000);
   const f = readEnvelopeFields(encodeEnvelope(data));
   for (const compressed of [f.compressed, Array.from(f.compressed)]) {
-    const map = msgpackEncode({
-      format: "msgpack",
-      original_size: f.originalSize,
-      checksum: Array.from(f.checksum),
-      compressed_data: compressed,
-    });
-    assert.deepEqual(decodeEnvelope(map).data, data);
+    // the checksum as an array of integers (rmp-serde) or as `bin` (other writers)
+    for (const checksum of [Array.from(f.checksum), f.checksum]) {
+      const map = msgpackEncode({
+        format: "msgpack",
+        original_size: f.originalSize,
+        checksum,
+        compressed_data: compressed,
+      });
+      assert.deepEqual(decodeEnvelope(map).data, data);
+      const bad = checksum.slice();
+      bad[3] ^= 0x80;
+      rejects(
+        msgpackEncode({
+          format: "msgpack",
+          original_size: f.originalSize,
+          checksum: bad,
+          compressed_data: compressed,
+        }),
+        /checksum mismatch/,
+      );
+      rejects(
+        msgpackEncode({
+          format: "msgpack",
+          original_size: f.originalSize,
+          checksum: checksum.slice(0, 7),
+          compressed_data: compressed,
+        }),
+        /checksum has 7 bytes/,
+      );
+    }
   }
 });
 
