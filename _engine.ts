@@ -25,6 +25,7 @@ import {
   type SerializerName,
 } from "./protocol/keys.ts";
 import { decodeEnvelope, encodeEnvelope } from "./protocol/envelope.ts";
+import { openEnvelopeScratch } from "./protocol/_envelope_read.ts";
 import type { TenantCipher } from "./protocol/encryption.ts";
 import { knownHashedSegments, SecureKeys } from "./_engine_secure.ts";
 import { L1Cache, type L1Entry } from "./l1.ts";
@@ -44,7 +45,7 @@ import type { CircuitState } from "./reliability/circuit_breaker.ts";
 import { GuardedBackend, isSkipL2Error } from "./reliability/guarded_backend.ts";
 import { type CacheMetrics, type CounterChild, getDefaultMetrics } from "./health/metrics.ts";
 import { defaultBackendGeneration, guard, resolveBackend } from "./_engine_backend.ts";
-import { resolveSerializer } from "./_engine_serializer.ts";
+import { copiesInput, resolveSerializer } from "./_engine_serializer.ts";
 import { FailSafe, type StaleValue } from "./_engine_failsafe.ts";
 import { EngineSeries } from "./_engine_metrics.ts";
 
@@ -256,6 +257,8 @@ export class Engine {
   readonly #keyPrefix: string;
   readonly #serializerName: SerializerName;
   readonly #acceptNames: Set<string>;
+  /** Whether the serializer is a built-in one, which copies what it keeps from its input. */
+  readonly #scratchSafe: boolean;
   readonly #cipher: TenantCipher | null;
   /** Secure mode: key ring and tenant segments (see `_engine_secure.ts`), or `null`. */
   readonly #secure: SecureKeys | null;
@@ -296,6 +299,7 @@ export class Engine {
     // cachekit-py 0.3.0 writes "default" for its MessagePack serializer and refuses other names.
     const wireName = this.serializer.name === "std" ? "default" : this.serializer.name;
     this.#acceptNames = new Set([wireName, this.serializer.name]);
+    this.#scratchSafe = copiesInput(this.serializer);
     this.l1 = c.l1.enabled
       ? new L1Cache({ maxBytes: c.l1.maxBytes, maxEntries: c.l1.maxEntries })
       : null;
@@ -663,7 +667,9 @@ export class Engine {
     const finish = (data: Uint8Array): unknown => {
       let plain = data;
       if (doc.compressed) {
-        const env = decodeEnvelope(data);
+        // The decompressed bytes only live until deserialized: a built-in serializer copies what
+        // it keeps, so they go to the shared scratch buffer (no allocation per read).
+        const env = this.#scratchSafe ? openEnvelopeScratch(data) : decodeEnvelope(data);
         if (doc.format === undefined && env.format !== this.serializer.format) {
           throw new WireFormatError(`format ${env.format}, expected ${this.serializer.format}`);
         }

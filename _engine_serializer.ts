@@ -15,3 +15,11 @@ export function resolveSerializer(sel: "std" | "json" | Serializer): Serializer 
   if (sel === "json") return json ??= new JsonSerializer();
   return sel;
 }
+
+/**
+ * Whether `s` is a built-in serializer, whose `deserialize` keeps no view of its input (`std`
+ * copies `bin` values, `json` builds strings): the bytes it reads may then be a reused buffer.
+ */
+export function copiesInput(s: Serializer): boolean {
+  return s.constructor === StdSerializer || s.constructor === JsonSerializer;
+}

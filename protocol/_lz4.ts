@@ -124,9 +124,12 @@ export function compressBlock(src: Uint8Array): Uint8Array {
 /**
  * Decompress one raw LZ4 block that must expand to exactly `size` bytes. Throws `RangeError` on any
  * malformed input (bad length, offset before the output start, output overrun or underrun).
+ *
+ * `into`, when given (at least `size` bytes long), receives the output instead of a new array, and
+ * the result is its first `size` bytes (a view).
  */
-export function decompressBlock(src: Uint8Array, size: number): Uint8Array {
-  const out = new Uint8Array(size);
+export function decompressBlock(src: Uint8Array, size: number, into?: Uint8Array): Uint8Array {
+  const out = into === undefined ? new Uint8Array(size) : into.subarray(0, size);
   const end = src.length;
   if (end === 0) {
     if (size === 0) return out;

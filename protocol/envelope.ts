@@ -29,13 +29,11 @@
  *
  * @module
  */
-import { IntegrityError, SerializationError } from "../errors.ts";
-import { compressBlock, decompressBlock } from "./_lz4.ts";
-import { xxh3, xxh3Hex } from "./_xxh3.ts";
-import { fail, MAX_ENVELOPE_BYTES, parseEnvelope, writeEnvelopeFields } from "./_envelope_wire.ts";
-
-/** Largest accepted ratio of original size to compressed size (decompression-bomb guard). */
-const MAX_COMPRESSION_RATIO = 1000;
+import { SerializationError } from "../errors.ts";
+import { compressBlock } from "./_lz4.ts";
+import { xxh3 } from "./_xxh3.ts";
+import { MAX_ENVELOPE_BYTES, writeEnvelopeFields } from "./_envelope_wire.ts";
+import { openEnvelope } from "./_envelope_read.ts";
 
 /** Options of {@linkcode encodeEnvelope}. */
 export interface EncodeEnvelopeOptions {
@@ -131,34 +129,5 @@ export function encodeEnvelope(
  * ```
  */
 export function decodeEnvelope(bytes: Uint8Array): DecodedEnvelope {
-  try {
-    return decodeUnchecked(bytes);
-  } catch (e) {
-    if (e instanceof IntegrityError) throw e;
-    throw new IntegrityError(`envelope rejected: ${(e as Error)?.message ?? String(e)}`, {
-      cause: e,
-    });
-  }
-}
-
-function decodeUnchecked(bytes: Uint8Array): DecodedEnvelope {
-  if (!(bytes instanceof Uint8Array)) fail("not a byte array");
-  if (bytes.length > MAX_ENVELOPE_BYTES) fail(`${bytes.length} bytes is over 512 MiB`);
-  const { compressed: block, checksumHex, originalSize: size, format } = parseEnvelope(bytes);
-  if (size > MAX_ENVELOPE_BYTES) fail(`original size ${size} is over 512 MiB`);
-  if (block.length === 0 && size !== 0) {
-    fail(`empty compressed block claims ${size} original bytes`);
-  }
-  if (size > MAX_COMPRESSION_RATIO * block.length) {
-    fail(`original size ${size} is over 1000 × the compressed size ${block.length}`);
-  }
-  let data: Uint8Array;
-  try {
-    data = decompressBlock(block, size);
-  } catch (e) {
-    fail(`LZ4 decompression failed (${(e as Error).message})`);
-  }
-  if (xxh3Hex(data) !== checksumHex) fail("checksum mismatch");
-  if (data.length !== size) fail(`decompressed ${data.length} bytes, expected ${size}`);
-  return { data, format };
+  return openEnvelope(bytes);
 }

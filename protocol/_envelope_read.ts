@@ -1,0 +1,85 @@
+/**
+ * The read side of the ByteStorage envelope: parse, decompression-bomb checks, LZ4, checksum.
+ * Internal; {@linkcode openEnvelope} backs the public `decodeEnvelope`, and
+ * {@linkcode openEnvelopeScratch} is the engine's allocation-free variant.
+ *
+ * Why a scratch buffer: under Deno every `ArrayBuffer` costs ~0.8 µs to allocate and free (measured
+ * for 48 and 450 bytes alike, against ~30 ns for a view), and a stream of them makes V8 run full
+ * collections for external memory: reading 100 envelopes at a time showed 25–90 ms pauses that the
+ * same reads into a reused buffer do not. The engine deserializes the decompressed bytes at once
+ * with a built-in serializer, which copies what it keeps (`std` decodes with msgpackr's
+ * `copyBuffers`, `json` builds strings), so the bytes can live in one buffer reused by every read.
+ *
+ * @module
+ */
+import { IntegrityError } from "../errors.ts";
+import { decompressBlock } from "./_lz4.ts";
+import { xxh3Hex } from "./_xxh3.ts";
+import { fail, MAX_ENVELOPE_BYTES, parseEnvelope } from "./_envelope_wire.ts";
+
+/** Largest accepted ratio of original size to compressed size (decompression-bomb guard). */
+const MAX_COMPRESSION_RATIO = 1000;
+
+/** Largest value decompressed into the shared scratch buffer; larger ones get their own array. */
+export const SCRATCH_MAX_BYTES = 256 * 1024;
+
+let scratch = new Uint8Array(4096);
+
+/** Decoded, verified data and its format tag. */
+export interface OpenedEnvelope {
+  data: Uint8Array;
+  format: string;
+}
+
+/** Open an envelope into a new array. Throws IntegrityError on anything wrong. */
+export function openEnvelope(bytes: Uint8Array): OpenedEnvelope {
+  return guarded(bytes, false);
+}
+
+/**
+ * Open an envelope; `data` may be a view of a buffer that the next call overwrites. Use it only to
+ * deserialize at once with a deserializer that copies what it keeps. Throws IntegrityError.
+ */
+export function openEnvelopeScratch(bytes: Uint8Array): OpenedEnvelope {
+  return guarded(bytes, true);
+}
+
+function guarded(bytes: Uint8Array, useScratch: boolean): OpenedEnvelope {
+  try {
+    return open(bytes, useScratch);
+  } catch (e) {
+    if (e instanceof IntegrityError) throw e;
+    throw new IntegrityError(`envelope rejected: ${(e as Error)?.message ?? String(e)}`, {
+      cause: e,
+    });
+  }
+}
+
+function open(bytes: Uint8Array, useScratch: boolean): OpenedEnvelope {
+  if (!(bytes instanceof Uint8Array)) fail("not a byte array");
+  if (bytes.length > MAX_ENVELOPE_BYTES) fail(`${bytes.length} bytes is over 512 MiB`);
+  const { compressed: block, checksumHex, originalSize: size, format } = parseEnvelope(bytes);
+  if (size > MAX_ENVELOPE_BYTES) fail(`original size ${size} is over 512 MiB`);
+  if (block.length === 0 && size !== 0) {
+    fail(`empty compressed block claims ${size} original bytes`);
+  }
+  if (size > MAX_COMPRESSION_RATIO * block.length) {
+    fail(`original size ${size} is over 1000 × the compressed size ${block.length}`);
+  }
+  let into: Uint8Array | undefined;
+  if (useScratch && size <= SCRATCH_MAX_BYTES) {
+    if (scratch.length < size) {
+      scratch = new Uint8Array(Math.min(SCRATCH_MAX_BYTES, Math.max(size, 2 * scratch.length)));
+    }
+    into = scratch;
+  }
+  let data: Uint8Array;
+  try {
+    data = decompressBlock(block, size, into);
+  } catch (e) {
+    fail(`LZ4 decompression failed (${(e as Error).message})`);
+  }
+  if (xxh3Hex(data) !== checksumHex) fail("checksum mismatch");
+  if (data.length !== size) fail(`decompressed ${data.length} bytes, expected ${size}`);
+  return { data, format };
+}
