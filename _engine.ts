@@ -257,6 +257,8 @@ export class Engine {
   readonly #keyPrefix: string;
   readonly #serializerName: SerializerName;
   readonly #acceptNames: Set<string>;
+  /** L2 reads started (picks the sampled ones; see `#readL2`). */
+  #l2Started = 0;
   /** Whether the serializer is a built-in one, which copies what it keeps from its input. */
   readonly #scratchSafe: boolean;
   readonly #cipher: TenantCipher | null;
@@ -699,8 +701,10 @@ export class Engine {
     let bytes: Uint8Array | null;
     // The clock is read only for `cacheInfo().l2AvgLatencyMs` (monitoring.collectStats), and only
     // on every LATENCY_SAMPLE-th read: a clock read is a runtime call that costs as much as the
-    // rest of an L2 hit's bookkeeping, and a sampled mean is as good for the average.
-    const timed = this.collectStats && (this.stats.l2Reads & (LATENCY_SAMPLE - 1)) === 0;
+    // rest of an L2 hit's bookkeeping, and a sampled mean is as good for the average. Reads are
+    // counted as they start (`l2Reads` counts them as they end: 100 concurrent reads would all
+    // see the same count and all be timed, or none).
+    const timed = this.collectStats && (this.#l2Started++ & (LATENCY_SAMPLE - 1)) === 0;
     const t0 = timed ? performance.now() : 0;
     try {
       bytes = await b.get(ctx.backendKey, this.#opts());

@@ -902,3 +902,31 @@ test("cacheInfo: l2AvgLatencyMs is the mean L2 read latency (sampled reads)", as
     `mean L2 latency ${info.l2AvgLatencyMs} ms for reads of about 20 ms`,
   );
 });
+
+test("cacheInfo: concurrent L2 reads are timed one in 8 too (clock reads counted)", async () => {
+  const backend = new MemoryBackend();
+  const f = cache(async (id: number) => id, {
+    name: "core.latency.concurrent",
+    ttl: 60,
+    backend,
+    l1: false,
+    ...bare,
+  });
+  await Promise.all(Array.from({ length: 100 }, (_, i) => f(i))); // store
+  const clock = performance.now;
+  let reads = 0;
+  performance.now = () => {
+    reads++;
+    return clock.call(performance);
+  };
+  try {
+    // 4 rounds of 100 concurrent hits: 400 L2 reads, 50 of them timed (2 clock reads each).
+    for (let round = 0; round < 4; round++) {
+      await Promise.all(Array.from({ length: 100 }, (_, i) => f(i)));
+    }
+  } finally {
+    performance.now = clock;
+  }
+  assert.equal(f.cacheInfo().l2Hits, 400);
+  assert.equal(reads, 100, `${reads} clock reads for 400 L2 hits`);
+});
