@@ -32,10 +32,13 @@ export class DeadlineQueue {
     this.ms = ms;
   }
 
-  /** Schedule `fire` to run `ms` from now unless removed first. */
-  add(fire: () => void): Deadline {
+  /**
+   * Schedule `fire` to run `ms` after `start` (default: now, by `performance.now()`) unless removed
+   * first.
+   */
+  add(fire: () => void, start: number = performance.now()): Deadline {
     const d: Deadline = {
-      at: performance.now() + this.ms,
+      at: start + this.ms,
       fire,
       prev: this.#tail,
       next: undefined,

@@ -579,13 +579,15 @@ export class RedisBackend
         );
       if (timeoutMs > 0) {
         queue = this.#deadlines(timeoutMs);
-        deadline = queue.add(() =>
-          fail(
-            new BackendError(
-              `Redis ${operation} timed out after ${timeoutMs} ms (${this.#endpoint}).`,
-              { kind: "timeout", backend: "redis", operation },
+        deadline = queue.add(
+          () =>
+            fail(
+              new BackendError(
+                `Redis ${operation} timed out after ${timeoutMs} ms (${this.#endpoint}).`,
+                { kind: "timeout", backend: "redis", operation },
+              ),
             ),
-          )
+          opts?.startedAt,
         );
       }
       signal?.addEventListener("abort", onAbort, { once: true });

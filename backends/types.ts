@@ -37,6 +37,12 @@ export interface OperationOptions {
   signal?: AbortSignal;
   /** Deadline for this one operation, in milliseconds. */
   timeoutMs?: number;
+  /**
+   * When the caller started the operation, as `performance.now()` read it: `timeoutMs` counts from
+   * there. For callers that read the clock anyway (a guard timing the call), so the backend need
+   * not read it again; backends may ignore it.
+   */
+  startedAt?: number;
 }
 
 /** Result of {@linkcode Backend.healthCheck}. */

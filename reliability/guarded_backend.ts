@@ -179,11 +179,13 @@ export class GuardedBackend implements Backend, AsyncDisposable {
   readonly backpressure: Backpressure | null;
 
   readonly #clock: () => number;
+  /** Whether `#clock` is `performance.now()` (its readings may then go to the inner backend). */
+  readonly #realClock: boolean;
   readonly #sweeper: DeadlineSweeper;
   readonly #innerTimeouts: boolean;
   readonly #metrics: CacheMetrics | null;
   readonly #log: CacheLogger = getCacheLogger("reliability", "guard");
-  readonly #series = new Map<string, CounterChild>();
+  readonly #series = new Map<string, Map<string, CounterChild>>();
   readonly #durations = new Map<string, HistogramChild>();
   readonly #maxWaitMs: number;
   #successes = 0;
@@ -203,6 +205,7 @@ export class GuardedBackend implements Backend, AsyncDisposable {
     this.inner = inner;
     this.type = inner.type;
     this.#clock = config.clock ?? (() => performance.now());
+    this.#realClock = config.clock === undefined;
     this.#metrics = config.metrics ?? null;
     this.#innerTimeouts = inner.capabilities.timeouts === true;
 
@@ -380,7 +383,11 @@ export class GuardedBackend implements Backend, AsyncDisposable {
         return this.#race(operation, invoke, opts, start, timeoutMs, signal, at);
       }
       o = {};
-      if (timeoutMs !== Infinity) o.timeoutMs = timeoutMs;
+      if (timeoutMs !== Infinity) {
+        o.timeoutMs = timeoutMs;
+        // The deadline counts from the clock read just made (the backend need not read it again).
+        if (this.#realClock) o.startedAt = start;
+      }
       if (signal !== undefined) o.signal = signal;
     }
     return this.#invoke(invoke, o).then(
@@ -525,11 +532,13 @@ export class GuardedBackend implements Backend, AsyncDisposable {
   #count(operation: string, status: string): void {
     const m = this.#metrics;
     if (m === null) return;
-    const k = operation + "\u0000" + status;
-    let c = this.#series.get(k);
+    // Two lookups on short keys: no key string is built per operation.
+    let byStatus = this.#series.get(operation);
+    if (byStatus === undefined) this.#series.set(operation, byStatus = new Map());
+    let c = byStatus.get(status);
     if (c === undefined) {
       c = m.backendOperations.labels({ operation, backend: this.type, status });
-      this.#series.set(k, c);
+      byStatus.set(status, c);
     }
     c.inc();
   }

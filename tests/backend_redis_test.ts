@@ -740,6 +740,12 @@ test("redis: a hung (SIGSTOPped) server → timeout; per-call timeoutMs and sign
     for (const t of took2) {
       assert.ok(t.got >= t.want - 5 && t.got < t.want + 400, JSON.stringify(t));
     }
+    // `startedAt` (a guard that already read the clock): the deadline counts from there.
+    const t1 = performance.now();
+    const early = await kindOf(b.get("k", { timeoutMs: 400, startedAt: t1 - 300 }));
+    assert.equal(early.kind, "timeout");
+    const took3 = performance.now() - t1;
+    assert.ok(took3 >= 90 && took3 < 300, `took ${took3} ms: 400 ms from 300 ms ago`);
     server.resume();
     assert.deepEqual(await b.get("k", { timeoutMs: 2000 }), enc("1"));
   } finally {

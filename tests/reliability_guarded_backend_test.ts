@@ -192,6 +192,25 @@ test("guard: a backend that honours timeouts gets the adaptive timeout as timeou
   await g.close();
 });
 
+test("guard: the deadline's start goes with timeoutMs (real clock only)", async () => {
+  const inner = new Switchable(true);
+  const g = new GuardedBackend(inner);
+  const before = performance.now();
+  await g.get("k");
+  const after = performance.now();
+  const started = inner.lastOpts?.startedAt;
+  assert.equal(typeof started, "number");
+  assert.ok(started! >= before && started! <= after, `${before} <= ${started} <= ${after}`);
+  await g.close();
+  // An injected clock is not performance.now(): its readings stay inside the guard.
+  const fake = new Switchable(true);
+  const g2 = new GuardedBackend(fake, { clock: () => 42 });
+  await g2.get("k");
+  assert.equal(fake.lastOpts?.timeoutMs, 1000);
+  assert.equal(fake.lastOpts?.startedAt, undefined);
+  await g2.close();
+});
+
 test("guard: the caller's signal aborts the wait; not counted as a backend failure", async () => {
   const inner = new Switchable(false);
   const g = new GuardedBackend(inner, { circuitBreaker: { failureThreshold: 1 } });
