@@ -4,17 +4,18 @@
  *
  * - `l2-hit-100`: 100 concurrent calls, each on its own pre-stored key, L1 off, through
  *   `cache(fn, { backend: redis, l1: false })`, against raw node-redis `GET` + msgpackr decode of
- *   the same 100 stored values (baseline: the interop entries, which are plain msgpack, read by a
- *   node-redis client with its per-command timeout off, the fastest way to use the raw client; a
- *   second row reads them with node-redis's defaults, which arm a 5 s timeout per command). Each
- *   iteration is 4 rounds of 100 concurrent calls, so that a garbage collection lands in the mean
- *   of every row alike rather than in a few outliers; figures are per iteration (400 calls). The engine
- *   is measured on the interop entries (the same bytes as the baseline), on the envelope wire (the
- *   default: the bare ByteStorage envelope, or the framed plain msgpack with integrity off), on the
- *   cachekit-py wire format (`wire: "document"`: JSON document + base64 + ByteStorage envelope, with
- *   and without integrity checking), and with the default reliability layers on; plus the raw client
- *   decoding both formats by hand (envelope: LZ4 + xxHash3; document: JSON + base64 + envelope) to
- *   show what each format itself costs.
+ *   the same 100 stored values. Baseline: the interop entries (plain msgpack) read by a node-redis
+ *   client with its per-command timeout off, the fastest way to use the raw client; a second row
+ *   reads them with node-redis's defaults (a 5 s timeout armed per command). The engine reads the
+ *   same interop bytes (interop mode) and the default wire's bare ByteStorage envelope, plain and
+ *   with the default breaker / adaptive timeout / backpressure / stats / Prometheus on; the raw
+ *   client also opens that envelope by hand (LZ4 + xxHash3 + msgpack) for the default wire's own
+ *   baseline. Printed first, the **paired** table: every variant once per round in a rotated
+ *   order, 300 rounds, the median of the per-round ratios (the machine's speed drifts by tens of
+ *   percent over the seconds a `Deno.bench` row takes; ratios within one round do not drift).
+ *   Then the same rows as `Deno.bench` rows, in three passes (groups `#1`–`#3`), each iteration 4
+ *   rounds of 100 calls (per-iteration figures are for 400 calls). Group `wire formats`: the framed
+ *   plain msgpack (integrity off) and the cachekit-py JSON document wire.
  * - `miss-set-100`: 100 concurrent calls on new keys (miss, stampede lock, compute, store,
  *   unlock), against raw `GET` (miss) + `SET PX` of the same encoded bytes.
  * - `invalidation`: `invalidate()` in one instance until the other instance's L1 entry is evicted
@@ -212,14 +213,20 @@ if (computed !== 0) throw new Error(`bench setup: ${computed} misses while warmi
  */
 const fullGc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 // `async fn` (not an arrow returning a promise): deno bench awaits only async functions.
-const hit = (name: string, once: () => Promise<unknown>, baseline = false) => {
+const hit = (
+  group: string,
+  name: string,
+  once: () => Promise<unknown>,
+  baseline = false,
+  n = 150,
+) => {
   let first = true;
   Deno.bench({
     name,
-    group: "l2-hit-100",
+    group,
     baseline,
     warmup: 20,
-    n: 400,
+    n,
     async fn() {
       if (first) {
         first = false;
@@ -231,30 +238,105 @@ const hit = (name: string, once: () => Promise<unknown>, baseline = false) => {
 };
 const interopLogical = interopKeys.map((k) => k.slice(prefix.length));
 
-hit("raw GET + msgpack decode × 100 (interop bytes)", () => rawOnce(interopKeys, unpack), true);
+/**
+ * The rows the target is about, in three passes (groups `l2-hit-100 #1..#3`, each with its own
+ * baseline): the machine's speed drifts by tens of percent over the seconds a row takes, so each
+ * pass compares rows measured close together, and three passes show the spread.
+ */
+const PASSES = 3;
+for (let pass = 1; pass <= PASSES; pass++) {
+  const g = `l2-hit-100 #${pass}`;
+  const tag = (name: string) => `${name} [#${pass}]`;
+  hit(
+    g,
+    tag("raw GET + msgpack decode × 100 (interop bytes)"),
+    () => rawOnce(interopKeys, unpack),
+    true,
+  );
+  hit(
+    g,
+    tag("raw GET, node-redis default 5 s command timeout, + msgpack decode × 100"),
+    () => rawOnce(interopKeys, unpack, raw),
+  );
+  hit(g, tag("RedisBackend.get + msgpack decode × 100 (no engine)"), () => {
+    const ps = new Array(N);
+    for (let i = 0; i < N; i++) ps[i] = backend.get(interopLogical[i]).then((b) => unpack(b!));
+    return Promise.all(ps);
+  });
+  hit(g, tag("engine, interop mode (same bytes), L1 off × 100"), () => engineOnce(interop));
+  hit(
+    g,
+    tag("raw GET + bare envelope decoded by hand × 100"),
+    () => rawOnce(envKeys, decodeBareEnvelope),
+  );
+  hit(
+    g,
+    tag("engine, envelope wire + integrity (bare envelope), L1 off × 100"),
+    () => engineOnce(env),
+  );
+  hit(
+    g,
+    tag("engine, envelope wire + breaker/timeout/backpressure/stats (defaults) × 100"),
+    () => engineOnce(envDefaults),
+  );
+}
+
+/**
+ * Paired measurement, printed before the rows: the same variants, one batch of 100 concurrent calls
+ * each per round, in a rotated order, for PAIRED_ROUNDS rounds; each round's time of a variant is
+ * divided by that round's time of the baseline, and the median of those ratios is reported (with
+ * the quartiles). Rows measured seconds apart differ by the machine's drift (tens of percent on a
+ * shared 2-core host); ratios taken within one round do not.
+ */
+const PAIRED_ROUNDS = 300;
+const paired: [string, () => Promise<unknown>][] = [
+  ["raw GET + msgpack decode (baseline)", () => rawOnce(interopKeys, unpack)],
+  ["raw GET, node-redis default command timeout", () => rawOnce(interopKeys, unpack, raw)],
+  ["engine, interop mode (same bytes)", () => engineOnce(interop)],
+  ["raw GET + bare envelope decoded by hand", () => rawOnce(envKeys, decodeBareEnvelope)],
+  ["engine, envelope wire + integrity", () => engineOnce(env)],
+  ["engine, envelope wire, defaults (breaker, timeout, …)", () => engineOnce(envDefaults)],
+];
+{
+  const times = paired.map(() => [] as number[]);
+  for (let r = 0; r < PAIRED_ROUNDS; r++) {
+    for (let k = 0; k < paired.length; k++) {
+      const v = (k + r) % paired.length;
+      const t0 = performance.now();
+      await paired[v][1]();
+      times[v].push(performance.now() - t0);
+    }
+  }
+  const q = (a: number[], f: number) =>
+    [...a].sort((x, y) => x - y)[Math.floor(f * (a.length - 1))];
+  const ratios = (v: number, base: number) => times[v].map((t, r) => t / times[base][r]);
+  const rows = paired.map(([name], v) => {
+    const vsRaw = ratios(v, 0);
+    const vsEnv = ratios(v, 3);
+    return {
+      variant: name,
+      "µs/call (median)": (q(times[v], 0.5) * 1000 / N).toFixed(2),
+      "÷ baseline (median [q1, q3])": `${q(vsRaw, 0.5).toFixed(2)} [${q(vsRaw, 0.25).toFixed(2)}, ${
+        q(vsRaw, 0.75).toFixed(2)
+      }]`,
+      "÷ envelope by hand": q(vsEnv, 0.5).toFixed(2),
+    };
+  });
+  console.log(`l2-hit-100, paired over ${PAIRED_ROUNDS} rounds of ${N} concurrent calls:`);
+  console.table(rows);
+}
+
+// What each wire format costs, once.
+const wf = "l2-hit-100 wire formats";
+hit(wf, "raw GET + msgpack decode × 100 (interop bytes)", () => rawOnce(interopKeys, unpack), true);
 hit(
-  "raw GET, node-redis default 5 s command timeout, + msgpack decode × 100",
-  () => rawOnce(interopKeys, unpack, raw),
-);
-hit("RedisBackend.get + msgpack decode × 100 (no engine)", () => {
-  const ps = new Array(N);
-  for (let i = 0; i < N; i++) ps[i] = backend.get(interopLogical[i]).then((b) => unpack(b!));
-  return Promise.all(ps);
-});
-hit("engine, interop mode (same bytes), L1 off × 100", () => engineOnce(interop));
-hit("raw GET + bare envelope decoded by hand × 100", () => rawOnce(envKeys, decodeBareEnvelope));
-hit("engine, envelope wire + integrity (bare envelope), L1 off × 100", () => engineOnce(env));
-hit(
+  wf,
   "engine, envelope wire, integrity off (framed msgpack), L1 off × 100",
   () => engineOnce(envPlain),
 );
-hit(
-  "engine, envelope wire + breaker/timeout/backpressure/stats (defaults) × 100",
-  () => engineOnce(envDefaults),
-);
-hit("raw GET + wire document decoded by hand × 100", () => rawOnce(wireKeys, decodeDocument));
-hit("engine, cachekit-py wire + integrity, L1 off × 100", () => engineOnce(wire));
-hit("engine, cachekit-py wire, integrity off, L1 off × 100", () => engineOnce(wirePlain));
+hit(wf, "raw GET + wire document decoded by hand × 100", () => rawOnce(wireKeys, decodeDocument));
+hit(wf, "engine, cachekit-py wire + integrity, L1 off × 100", () => engineOnce(wire));
+hit(wf, "engine, cachekit-py wire, integrity off, L1 off × 100", () => engineOnce(wirePlain));
 
 // ---------------------------------------------------------------- miss + set
 
