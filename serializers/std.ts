@@ -26,7 +26,9 @@
  * decode a non-string-keyed map into a `Map`). `msgpackr` is used in its standard mode (no records,
  * no extensions); a light pre-pass turns dates into markers, integers beyond 32 bits into `bigint` so
  * they stay MessagePack ints (msgpackr would write them as float64) and refuses what Python could not
- * read; a post-pass turns maps into objects or `Map`s and markers into dates.
+ * read; a post-pass turns maps into objects or `Map`s and markers into dates. When a scan of the
+ * bytes finds only string keys (`_msgpack_scan.ts`), maps are decoded straight to objects instead
+ * (10 KB: 55 → 44 µs, against 36 µs for a bare msgpackr `unpack`).
  *
  * @example
  * ```ts
@@ -43,6 +45,7 @@
 import { Packr, Unpackr } from "msgpackr";
 import { SerializationError } from "../errors.ts";
 import type { Serializer } from "./types.ts";
+import { objectSafe } from "./_msgpack_scan.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Date-only and time-only values
@@ -287,6 +290,13 @@ const unpackr = new Unpackr({
   int64AsType: "auto" as "bigint",
   copyBuffers: true,
 });
+/** The same, with maps as plain objects: used when `objectSafe` vouches for the bytes. */
+const objectUnpackr = new Unpackr({
+  useRecords: false,
+  mapsAsObjects: true,
+  int64AsType: "auto" as "bigint",
+  copyBuffers: true,
+});
 
 /** Deepest nesting accepted (Python's msgpack refuses deeper structures too). */
 const MAX_DEPTH = 512;
@@ -487,22 +497,56 @@ function finish(v: unknown): unknown {
   );
 }
 
+/**
+ * `finish` for a document decoded with maps as objects (all keys strings, none `__proto__`): the
+ * date/time markers become values, `Buffer`s become `Uint8Array`s, in place.
+ */
+function finishObjects(v: unknown): unknown {
+  if (typeof v !== "object" || v === null) return v;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      if (typeof x === "object" && x !== null) v[i] = finishObjects(x);
+    }
+    return v;
+  }
+  if (v instanceof Uint8Array) {
+    return v.constructor === Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  }
+  if (v instanceof Date) return v; // the standard MessagePack timestamp extension (-1)
+  const o = v as Record<string, unknown>;
+  if (typeof o.value === "string" && Object.keys(o).length === 2) {
+    const marker = markerValue(o.__datetime__, o.__date__, o.__time__, o.value);
+    if (marker !== undefined) return marker;
+  }
+  for (const k in o) {
+    const x = o[k];
+    if (typeof x === "object" && x !== null) o[k] = finishObjects(x);
+  }
+  return o;
+}
+
+/** The value of a `{"__datetime__"|"__date__"|"__time__": true, "value": text}` marker, if one. */
+function markerValue(dt: unknown, d: unknown, t: unknown, text: string): unknown {
+  try {
+    if (dt === true) return isoToDate(text);
+    if (d === true) return CalendarDate.parse(text);
+    if (t === true) return TimeOfDay.parse(text);
+  } catch (e) {
+    throw new SerializationError(
+      `Cannot deserialize a date/time marker: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  return undefined;
+}
+
 function finishMap(m: Map<unknown, unknown>): unknown {
   if (m.size === 2) {
     const text = m.get("value");
     if (typeof text === "string") {
-      try {
-        if (m.get("__datetime__") === true) return isoToDate(text);
-        if (m.get("__date__") === true) return CalendarDate.parse(text);
-        if (m.get("__time__") === true) return TimeOfDay.parse(text);
-      } catch (e) {
-        throw new SerializationError(
-          `Cannot deserialize a date/time marker: ${(e as Error).message}`,
-          {
-            cause: e,
-          },
-        );
-      }
+      const marker = markerValue(m.get("__datetime__"), m.get("__date__"), m.get("__time__"), text);
+      if (marker !== undefined) return marker;
     }
   }
   let allStrings = true;
@@ -546,9 +590,12 @@ export function deserialize(bytes: Uint8Array): unknown {
   if (!(bytes instanceof Uint8Array)) {
     throw new SerializationError("Cannot deserialize: expected a Uint8Array");
   }
+  // Every map keyed by strings (the usual case): decode maps straight to objects, which is what
+  // the general path would turn them into (see `_msgpack_scan.ts`).
+  const plain = objectSafe(bytes);
   let raw: unknown;
   try {
-    raw = unpackr.unpack(bytes);
+    raw = (plain ? objectUnpackr : unpackr).unpack(bytes);
   } catch (e) {
     throw new SerializationError(
       `Cannot deserialize: not valid MessagePack (${(e as Error)?.message ?? e})`,
@@ -556,7 +603,7 @@ export function deserialize(bytes: Uint8Array): unknown {
     );
   }
   try {
-    return finish(raw);
+    return plain ? finishObjects(raw) : finish(raw);
   } catch (e) {
     if (e instanceof SerializationError) throw e;
     throw new SerializationError(`Cannot deserialize: ${(e as Error)?.message ?? e}`, { cause: e });
