@@ -286,15 +286,16 @@ const packr = new Packr({
 const unpackr = new Unpackr({
   useRecords: false,
   mapsAsObjects: false,
-  // "auto" (safe ints as number, others as bigint) is supported at run time; the typings lag.
-  int64AsType: "auto" as "bigint",
+  // 64-bit ints as bigint; `finish` turns the safe ones into numbers (msgpackr's "auto" keeps ±2^53
+  // as numbers, outside the safe range, which would then be written back as float64).
+  int64AsType: "bigint",
   copyBuffers: true,
 });
 /** The same, with maps as plain objects: used when `objectSafe` vouches for the bytes. */
 const objectUnpackr = new Unpackr({
   useRecords: false,
   mapsAsObjects: true,
-  int64AsType: "auto" as "bigint",
+  int64AsType: "bigint",
   copyBuffers: true,
 });
 
@@ -478,13 +479,22 @@ export function serialize(value: unknown): Uint8Array {
 // Decoding
 // ---------------------------------------------------------------------------------------------
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+
+/** A 64-bit int as a number when it is a safe integer, else the bigint. */
+function int64(v: bigint): number | bigint {
+  return v <= MAX_SAFE && v >= MIN_SAFE ? Number(v) : v;
+}
+
 function finish(v: unknown): unknown {
+  if (typeof v === "bigint") return int64(v);
   if (typeof v !== "object" || v === null) return v;
   if (v instanceof Map) return finishMap(v);
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
       const x = v[i];
-      if (typeof x === "object" && x !== null) v[i] = finish(x);
+      if ((typeof x === "object" && x !== null) || typeof x === "bigint") v[i] = finish(x);
     }
     return v;
   }
@@ -502,11 +512,12 @@ function finish(v: unknown): unknown {
  * date/time markers become values, `Buffer`s become `Uint8Array`s, in place.
  */
 function finishObjects(v: unknown): unknown {
+  if (typeof v === "bigint") return int64(v);
   if (typeof v !== "object" || v === null) return v;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
       const x = v[i];
-      if (typeof x === "object" && x !== null) v[i] = finishObjects(x);
+      if ((typeof x === "object" && x !== null) || typeof x === "bigint") v[i] = finishObjects(x);
     }
     return v;
   }
@@ -521,7 +532,7 @@ function finishObjects(v: unknown): unknown {
   }
   for (const k in o) {
     const x = o[k];
-    if (typeof x === "object" && x !== null) o[k] = finishObjects(x);
+    if ((typeof x === "object" && x !== null) || typeof x === "bigint") o[k] = finishObjects(x);
   }
   return o;
 }
@@ -559,7 +570,7 @@ function finishMap(m: Map<unknown, unknown>): unknown {
   if (allStrings) {
     const o: Record<string, unknown> = {};
     for (const [k, x] of m) {
-      const y = typeof x === "object" && x !== null ? finish(x) : x;
+      const y = (typeof x === "object" && x !== null) || typeof x === "bigint" ? finish(x) : x;
       define(o, k as string, y);
     }
     return o;

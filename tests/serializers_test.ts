@@ -14,6 +14,7 @@ import {
   TimeOfDay,
 } from "../serializers/mod.ts";
 import { SerializationError } from "../errors.ts";
+import { decodeInteropValue } from "../protocol/mod.ts";
 
 const b64 = (b: Uint8Array) => btoa(Array.from(b, (x) => String.fromCharCode(x)).join(""));
 const unb64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
@@ -264,6 +265,51 @@ test("std: unsupported values throw SerializationError naming the path", () => {
   // the same object twice (not a cycle) is fine
   const shared = { x: 1 };
   assert.deepEqual(deserialize(serialize([shared, shared])), [{ x: 1 }, { x: 1 }]);
+});
+
+test("std and interop: 64-bit ints are numbers exactly when safe (±2^53 are bigints)", () => {
+  const u64 = (v: bigint) => {
+    const b = new Uint8Array(9);
+    b[0] = 0xcf;
+    new DataView(b.buffer).setBigUint64(1, v);
+    return b;
+  };
+  const i64 = (v: bigint) => {
+    const b = new Uint8Array(9);
+    b[0] = 0xd3;
+    new DataView(b.buffer).setBigInt64(1, v);
+    return b;
+  };
+  const cases: [Uint8Array, unknown][] = [
+    [u64(5n), 5],
+    [u64(2n ** 53n - 1n), 2 ** 53 - 1],
+    [u64(2n ** 53n), 2n ** 53n],
+    [u64(2n ** 64n - 1n), 2n ** 64n - 1n],
+    [i64(-5n), -5],
+    [i64(-(2n ** 53n) + 1n), -(2 ** 53) + 1],
+    [i64(-(2n ** 53n)), -(2n ** 53n)],
+    [i64(2n ** 53n), 2n ** 53n],
+  ];
+  for (const [bytes, want] of cases) {
+    for (
+      const doc of [
+        bytes,
+        Uint8Array.from([0x91, ...bytes]),
+        Uint8Array.from([0x81, 0xa1, 0x6b, ...bytes]),
+      ]
+    ) {
+      const got = [deserialize(doc), decodeInteropValue(doc)];
+      for (const g of got) {
+        const v = doc[0] === 0x91
+          ? (g as unknown[])[0]
+          : doc[0] === 0x81
+          ? (g as { k: unknown }).k
+          : g;
+        assert.equal(typeof v, typeof want, `${Array.from(doc).join(",")} → ${String(v)}`);
+        assert.equal(v, want);
+      }
+    }
+  }
 });
 
 test("std: garbage bytes throw SerializationError, never another error", () => {
