@@ -58,8 +58,8 @@ function guarded(bytes: Uint8Array, useScratch: boolean): OpenedEnvelope {
 function open(bytes: Uint8Array, useScratch: boolean): OpenedEnvelope {
   if (!(bytes instanceof Uint8Array)) fail("not a byte array");
   if (bytes.length > MAX_ENVELOPE_BYTES) fail(`${bytes.length} bytes is over 512 MiB`);
-  // A subclass (Node's `Buffer`) makes every `subarray` go through its species constructor, which
-  // is slow under Deno and Bun: read a plain view of the same memory instead.
+  // A subclass (Node's `Buffer`) would make every `subarray` below a `Buffer` too (its species
+  // constructor): read a plain view of the same memory instead.
   if (bytes.constructor !== Uint8Array) {
     bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
