@@ -5,9 +5,9 @@
  * map as a `Map`. msgpackr decodes maps either always as `Map`s (then every map is converted,
  * which made `deserialize` 1.4–2× slower than a plain `unpack`: 1.44 vs 1.06 µs for a small
  * record, 51 vs 34 µs for 10 KB) or always as objects, turning a key `1` into `"1"` and
- * `"__proto__"` into `"__proto_"`, with no hook to see a key's type. Nothing in msgpackr, or in
- * the other kept libraries, reports a document's key types, so this scan is hand-written: it walks
- * the bytes once (headers and lengths only, nothing allocated) and says whether the object mode
+ * `"__proto__"` into `"__proto_"`, with no hook to see a key's type. (`@msgpack/msgpack` has a key
+ * hook but decodes maps only to objects, see `std.ts`.) So this scan is hand-written: it walks the
+ * bytes once (headers and lengths only, nothing allocated) and says whether the object mode
  * decodes exactly what the `Map` mode plus conversion would. Anything it does not vouch for (a
  * non-string or `"__proto__"` key, an extension other than the timestamp, nesting beyond the
  * limit, malformed or trailing bytes) goes the `Map` way, which also produces the errors.
