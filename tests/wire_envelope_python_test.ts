@@ -5,8 +5,9 @@
 // envelopes (protocol 1.0 and 1.1) and framed entries that the engine answers from.
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
+import { recording } from "./_recording_backend.ts";
 import { pythonTestOptions, runPythonJson } from "./_python.ts";
-import { type Backend, cache, MemoryBackend } from "../mod.ts";
+import { cache, MemoryBackend } from "../mod.ts";
 
 const PY = String.raw`
 import sys, json, base64, struct, hashlib, msgpack, lz4.block, xxhash
@@ -68,24 +69,6 @@ const VALUE = { id: 42, name: "Ada Lovelace", tags: ["math", "poetry"], score: 1
 const b64 = (b: Uint8Array) => btoa(String.fromCharCode(...b));
 const unb64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
-
-function recording(inner: Backend) {
-  const keys: string[] = [];
-  const backend: Backend = {
-    ...inner,
-    type: inner.type,
-    capabilities: inner.capabilities,
-    get: (k, o) => inner.get(k, o),
-    set: (k, v, t, o) => {
-      keys.push(k);
-      return inner.set(k, v, t, o);
-    },
-    delete: (k, o) => inner.delete(k, o),
-    exists: (k, o) => inner.exists(k, o),
-    healthCheck: () => inner.healthCheck(),
-  };
-  return { backend, keys };
-}
 
 test("envelope wire: Python decodes the engine's bare and framed entries", async () => {
   const cases = [

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "./_harness.ts";
+import { recording } from "./_recording_backend.ts";
 import { SHARED_REDIS_URL, sharedRedisTestOptions } from "./_redis_server.ts";
 import {
   type Backend,
@@ -257,22 +258,6 @@ test("config: wire defaults to envelope, takes document, refuses anything else a
 });
 
 /** A backend that remembers written keys. */
-function recording(inner: Backend) {
-  const keys: string[] = [];
-  const backend: Backend = {
-    type: inner.type,
-    capabilities: inner.capabilities,
-    get: (k, o) => inner.get(k, o),
-    set: (k, v, t, o) => {
-      keys.push(k);
-      return inner.set(k, v, t, o);
-    },
-    delete: (k, o) => inner.delete(k, o),
-    exists: (k, o) => inner.exists(k, o),
-    healthCheck: () => inner.healthCheck(),
-  };
-  return { backend, keys };
-}
 
 const VALUE = { id: 7, name: "Ada", tags: ["x", "y"], score: 1.5, nested: { ok: true, n: null } };
 
