@@ -49,6 +49,7 @@ import { revealSecretKey } from "./config/secret_key.ts";
 import { CacheConfigError } from "./errors.ts";
 import { TenantCipher } from "./protocol/encryption.ts";
 import { hkdfSalt } from "./protocol/_crypto.ts";
+import { toHex } from "./protocol/_hex.ts";
 import { quoteTenant } from "./tenant.ts";
 import { decodeWire, encodeWire, type WireForm } from "./wire.ts";
 import type { Backend } from "./backends/types.ts";
@@ -77,12 +78,6 @@ export function knownHashedSegments(): Iterable<string> {
  */
 export function segmentKey(master: Uint8Array): Uint8Array {
   return hkdf(sha256, master, hkdfSalt(SEGMENT_DOMAIN, SEGMENT_SALT_TENANT), SEGMENT_DOMAIN, 32);
-}
-
-function hex(bytes: Uint8Array, n: number): string {
-  let s = "";
-  for (let i = 0; i < n; i++) s += bytes[i].toString(16).padStart(2, "0");
-  return s;
 }
 
 /** The key ring and tenant labelling of one secure function. */
@@ -123,7 +118,7 @@ export class SecureKeys {
     if (this.mode === "plain") s = [quoteTenant(tenant)];
     else {
       const msg = enc.encode(tenant);
-      s = this.#segKeys.map((k) => "@" + hex(hmac(sha256, k, msg), 16));
+      s = this.#segKeys.map((k) => "@" + toHex(hmac(sha256, k, msg), 0, 16));
       for (const seg of s) if (hashedSegments.size < 100_000) hashedSegments.add(seg);
     }
     if (this.#segments.size >= MAX_CACHED_TENANTS) {

@@ -79,6 +79,7 @@
  */
 import { CacheKitError } from "./errors.ts";
 import { DataSlot, parseFast } from "./_wire_fast.ts";
+import { toHex } from "./protocol/_hex.ts";
 
 /** The stored bytes could not be read as a cachekit wire document. */
 export class WireFormatError extends CacheKitError {
@@ -497,7 +498,7 @@ function decodeFramed(b: Uint8Array): WireDocument {
   let encryption: WireEncryption | null = null;
   if ((flags & F_ENCRYPTED) !== 0) {
     if (o + FINGERPRINT_BYTES + 2 > len) throw new WireFormatError("frame truncated");
-    const keyFingerprint = bytesToHex(b, o, o + FINGERPRINT_BYTES);
+    const keyFingerprint = toHex(b, o, o + FINGERPRINT_BYTES);
     o += FINGERPRINT_BYTES;
     const k = (b[o] << 8) | b[o + 1];
     o += 2;
@@ -546,14 +547,6 @@ function text(b: Uint8Array, start: number, end: number): string {
   } catch {
     throw new WireFormatError("frame text is not UTF-8");
   }
-}
-
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-
-function bytesToHex(b: Uint8Array, start: number, end: number): string {
-  let s = "";
-  for (let i = start; i < end; i++) s += HEX[b[i]];
-  return s;
 }
 
 function hexToBytes(hex: string): Uint8Array {

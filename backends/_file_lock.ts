@@ -24,6 +24,7 @@
  */
 
 import type { FileOps } from "./_fs.ts";
+import { toHex } from "../protocol/_hex.ts";
 
 /** A lease record as stored in a lock file. */
 export interface LeaseRecord {
@@ -47,10 +48,7 @@ const encoder = new TextEncoder();
 
 /** A random 128-bit token, hex. */
 export function randomToken(): string {
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  let s = "";
-  for (const x of b) s += x.toString(16).padStart(2, "0");
-  return s;
+  return toHex(crypto.getRandomValues(new Uint8Array(16)));
 }
 
 function parseRecord(bytes: Uint8Array | null): LeaseRecord | null {

@@ -23,6 +23,7 @@
  * @module
  */
 import { LuaScript } from "./_redis_driver.ts";
+import { toHex } from "../protocol/_hex.ts";
 
 /** The 10 bytes that start a manifest. */
 export const MAGIC: Uint8Array = new Uint8Array([
@@ -88,8 +89,7 @@ export function isChunkKey(key: string): boolean {
 
 /** A fresh random generation id. */
 export function newGeneration(): string {
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return toHex(crypto.getRandomValues(new Uint8Array(16)));
 }
 
 /** Encode a manifest (magic + JSON) as bytes. */

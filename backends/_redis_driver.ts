@@ -16,6 +16,7 @@
  */
 import { Buffer } from "node:buffer";
 import { toBackendError } from "./_redis_errors.ts";
+import { toHex } from "../protocol/_hex.ts";
 
 /** A command argument as node-redis accepts it. */
 export type RedisArg = string | Buffer;
@@ -59,7 +60,7 @@ export class LuaScript {
   /** Hex SHA-1 of the source (as `EVALSHA` wants it), computed with WebCrypto once. */
   sha(): Promise<string> {
     return this.#sha ??= crypto.subtle.digest("SHA-1", new TextEncoder().encode(this.source))
-      .then((d) => Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join(""));
+      .then((d) => toHex(new Uint8Array(d)));
   }
 }
 

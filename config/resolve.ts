@@ -18,6 +18,7 @@ import { CacheConfigError } from "../errors.ts";
 import type { Backend } from "../backends/types.ts";
 import type { Serializer } from "../serializers/types.ts";
 import { parseMasterKey } from "../protocol/encryption.ts";
+import { toHex } from "../protocol/_hex.ts";
 import { SecretKey } from "./secret_key.ts";
 import { type EnvConfig, envConfig } from "./env.ts";
 import { PRESETS } from "./presets.ts";
@@ -580,9 +581,7 @@ export function resolveConfig<A extends unknown[]>(
 
 function toKey(raw: string | Uint8Array, option: string): SecretKey {
   // One validation for both forms (length, hex, weak-key checks) lives in parseMasterKey.
-  const hex = typeof raw === "string"
-    ? raw
-    : Array.from(raw, (b) => b.toString(16).padStart(2, "0")).join("");
+  const hex = typeof raw === "string" ? raw : toHex(raw);
   const bytes = parseMasterKey(hex, option);
   const key = new SecretKey(bytes);
   bytes.fill(0);

@@ -12,6 +12,7 @@
  * @module
  */
 import { IntegrityError } from "../errors.ts";
+import { HEX } from "./_hex.ts";
 
 /** Largest envelope, compressed block and original size accepted (512 MiB). */
 export const MAX_ENVELOPE_BYTES = 512 * 1024 * 1024;
@@ -215,12 +216,6 @@ export function readEnvelopeFields(bytes: Uint8Array): EnvelopeFields {
   for (let i = 0; i < 8; i++) checksum[i] = parseInt(checksumHex.slice(2 * i, 2 * i + 2), 16);
   return { compressed, checksum, originalSize, format };
 }
-
-/** Two lowercase hex digits per byte value. */
-const HEX: readonly string[] = Array.from(
-  { length: 256 },
-  (_, i) => i.toString(16).padStart(2, "0"),
-);
 
 /** A bounds-checked MessagePack reader for the few types an envelope holds. */
 class Reader {

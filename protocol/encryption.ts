@@ -56,9 +56,9 @@ import {
   MAX_TENANT_SALT_BYTES,
   secretEqual,
   subtle,
-  toHex,
   utf8,
 } from "./_crypto.ts";
+import { toHex } from "./_hex.ts";
 
 /** AES-GCM nonce length in bytes. */
 export const NONCE_BYTES = 12;

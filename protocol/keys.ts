@@ -51,6 +51,7 @@ import { blake2b as nobleBlake2b } from "@noble/hashes/blake2.js";
 import { createBLAKE2b, type IHasher } from "hash-wasm";
 import { DecodeError, Decoder, ExtData, ExtensionCodec } from "@msgpack/msgpack";
 import { CacheConfigError, CacheKeyError, SerializationError } from "../errors.ts";
+import { toHex } from "./_hex.ts";
 import {
   ARGS,
   compareCodePoints,
@@ -80,15 +81,6 @@ try {
   wasmHasher = await createBLAKE2b(256);
 } catch {
   wasmHasher = null; // no WebAssembly here: fall back to the pure-JS implementation
-}
-
-const HEX: string[] = [];
-for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, "0"));
-
-function toHex(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += HEX[b[i]];
-  return s;
 }
 
 /**
