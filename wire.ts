@@ -79,7 +79,7 @@
  */
 import { CacheKitError } from "./errors.ts";
 import { DataSlot, parseFast } from "./_wire_fast.ts";
-import { toHex } from "./protocol/_hex.ts";
+import { fromHex, toHex } from "./protocol/_hex.ts";
 
 /** The stored bytes could not be read as a cachekit wire document. */
 export class WireFormatError extends CacheKitError {
@@ -550,10 +550,7 @@ function text(b: Uint8Array, start: number, end: number): string {
 }
 
 function hexToBytes(hex: string): Uint8Array {
-  if (hex.length !== 2 * FINGERPRINT_BYTES || !/^[0-9a-fA-F]+$/.test(hex)) {
-    throw new WireFormatError("key fingerprint must be 32 hex characters");
-  }
-  const out = new Uint8Array(FINGERPRINT_BYTES);
-  for (let i = 0; i < FINGERPRINT_BYTES; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  const out = hex.length === 2 * FINGERPRINT_BYTES ? fromHex(hex) : null;
+  if (out === null) throw new WireFormatError("key fingerprint must be 32 hex characters");
   return out;
 }

@@ -51,14 +51,6 @@ export function concat2(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Strict hex decode (even length, `[0-9a-fA-F]` only); `null` when malformed. Never throws. */
-export function fromHex(hex: string): Uint8Array | null {
-  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) return null;
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
 /** Constant-time equality for secret material of public length. */
 export function secretEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

@@ -12,7 +12,7 @@
  * @module
  */
 import { IntegrityError } from "../errors.ts";
-import { HEX } from "./_hex.ts";
+import { fromHex, HEX } from "./_hex.ts";
 
 /** Largest envelope, compressed block and original size accepted (512 MiB). */
 export const MAX_ENVELOPE_BYTES = 512 * 1024 * 1024;
@@ -212,9 +212,7 @@ export function parseEnvelope(bytes: Uint8Array): ParsedEnvelope {
 /** {@linkcode parseEnvelope} with the checksum as its 8 bytes. Throws IntegrityError. */
 export function readEnvelopeFields(bytes: Uint8Array): EnvelopeFields {
   const { compressed, checksumHex, originalSize, format } = parseEnvelope(bytes);
-  const checksum = new Uint8Array(8);
-  for (let i = 0; i < 8; i++) checksum[i] = parseInt(checksumHex.slice(2 * i, 2 * i + 2), 16);
-  return { compressed, checksum, originalSize, format };
+  return { compressed, checksum: fromHex(checksumHex)!, originalSize, format };
 }
 
 /** A bounds-checked MessagePack reader for the few types an envelope holds. */

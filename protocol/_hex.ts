@@ -1,6 +1,6 @@
 /**
- * Lowercase hex of bytes, through one lookup table shared by the package (keys, fingerprints,
- * checksums, generation ids). Internal.
+ * Hex of bytes, through one lookup table shared by the package (keys, fingerprints, checksums,
+ * generation ids), and the strict way back. Internal.
  *
  * @module
  */
@@ -16,4 +16,12 @@ export function toHex(bytes: Uint8Array, start = 0, end: number = bytes.length):
   let s = "";
   for (let i = start; i < end; i++) s += HEX[bytes[i]];
   return s;
+}
+
+/** Strict hex decode (even length, `[0-9a-fA-F]` only); `null` when malformed. Never throws. */
+export function fromHex(hex: string): Uint8Array | null {
+  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) return null;
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
 }

@@ -50,7 +50,6 @@ import {
   buf,
   concat2,
   FINGERPRINT_PREFIX,
-  fromHex,
   hkdfSalt,
   MAX_DOMAIN_BYTES,
   MAX_TENANT_SALT_BYTES,
@@ -58,7 +57,7 @@ import {
   subtle,
   utf8,
 } from "./_crypto.ts";
-import { toHex } from "./_hex.ts";
+import { fromHex, toHex } from "./_hex.ts";
 
 /** AES-GCM nonce length in bytes. */
 export const NONCE_BYTES = 12;
