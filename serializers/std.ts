@@ -487,14 +487,18 @@ function int64(v: bigint): number | bigint {
   return v <= MAX_SAFE && v >= MIN_SAFE ? Number(v) : v;
 }
 
-function finish(v: unknown): unknown {
+/**
+ * After msgpackr: safe 64-bit ints become numbers, `Buffer`s `Uint8Array`s and date/time markers
+ * values, in place. Maps come as `Map`s (general path), or as plain objects when `objects` is set
+ * (the scan vouched for string keys only); any other object is an extension we refuse.
+ */
+function finish(v: unknown, objects: boolean): unknown {
   if (typeof v === "bigint") return int64(v);
   if (typeof v !== "object" || v === null) return v;
-  if (v instanceof Map) return finishMap(v);
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
       const x = v[i];
-      if ((typeof x === "object" && x !== null) || typeof x === "bigint") v[i] = finish(x);
+      if ((typeof x === "object" && x !== null) || typeof x === "bigint") v[i] = finish(x, objects);
     }
     return v;
   }
@@ -502,39 +506,23 @@ function finish(v: unknown): unknown {
     return v.constructor === Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
   }
   if (v instanceof Date) return v; // the standard MessagePack timestamp extension (-1)
+  if (!objects) {
+    if (v instanceof Map) return finishMap(v);
+  } else if (Object.getPrototypeOf(v) === Object.prototype) {
+    const o = v as Record<string, unknown>;
+    if (typeof o.value === "string" && Object.keys(o).length === 2) {
+      const marker = markerValue(o.__datetime__, o.__date__, o.__time__, o.value);
+      if (marker !== undefined) return marker;
+    }
+    for (const k in o) {
+      const x = o[k];
+      if ((typeof x === "object" && x !== null) || typeof x === "bigint") o[k] = finish(x, true);
+    }
+    return o;
+  }
   throw new SerializationError(
     `Cannot deserialize: unsupported MessagePack extension (${Object.prototype.toString.call(v)})`,
   );
-}
-
-/**
- * `finish` for a document decoded with maps as objects (all keys strings, none `__proto__`): the
- * date/time markers become values, `Buffer`s become `Uint8Array`s, in place.
- */
-function finishObjects(v: unknown): unknown {
-  if (typeof v === "bigint") return int64(v);
-  if (typeof v !== "object" || v === null) return v;
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const x = v[i];
-      if ((typeof x === "object" && x !== null) || typeof x === "bigint") v[i] = finishObjects(x);
-    }
-    return v;
-  }
-  if (v instanceof Uint8Array) {
-    return v.constructor === Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-  }
-  if (v instanceof Date) return v; // the standard MessagePack timestamp extension (-1)
-  const o = v as Record<string, unknown>;
-  if (typeof o.value === "string" && Object.keys(o).length === 2) {
-    const marker = markerValue(o.__datetime__, o.__date__, o.__time__, o.value);
-    if (marker !== undefined) return marker;
-  }
-  for (const k in o) {
-    const x = o[k];
-    if ((typeof x === "object" && x !== null) || typeof x === "bigint") o[k] = finishObjects(x);
-  }
-  return o;
 }
 
 /** The value of a `{"__datetime__"|"__date__"|"__time__": true, "value": text}` marker, if one. */
@@ -570,13 +558,15 @@ function finishMap(m: Map<unknown, unknown>): unknown {
   if (allStrings) {
     const o: Record<string, unknown> = {};
     for (const [k, x] of m) {
-      const y = (typeof x === "object" && x !== null) || typeof x === "bigint" ? finish(x) : x;
+      const y = (typeof x === "object" && x !== null) || typeof x === "bigint"
+        ? finish(x, false)
+        : x;
       define(o, k as string, y);
     }
     return o;
   }
   const out = new Map<unknown, unknown>();
-  for (const [k, x] of m) out.set(finish(k), finish(x));
+  for (const [k, x] of m) out.set(finish(k, false), finish(x, false));
   return out;
 }
 
@@ -614,7 +604,7 @@ export function deserialize(bytes: Uint8Array): unknown {
     );
   }
   try {
-    return plain ? finishObjects(raw) : finish(raw);
+    return finish(raw, plain);
   } catch (e) {
     if (e instanceof SerializationError) throw e;
     throw new SerializationError(`Cannot deserialize: ${(e as Error)?.message ?? e}`, { cause: e });
