@@ -34,6 +34,8 @@ import { type ArgKey, argKey } from "./_engine_argkey.ts";
 import { InflightTable } from "./_engine_inflight.ts";
 import { currentTenant, quoteTenant, tenantContextUsed, TenantRequiredError } from "./tenant.ts";
 import { getCacheLogger } from "./health/logging.ts";
+import { consoleNotice } from "./health/_console_notice.ts";
+import { envConfig } from "./config/env.ts";
 import type {
   HealthComponent,
   HealthLevel,
@@ -582,6 +584,7 @@ export class Engine {
     this.#consecutiveErrors++;
     this.#lastError = errMessage(e);
     this.#lastErrorKind = kind;
+    consoleNotice(kind, this.#backend?.type ?? "L2", this.#lastError, envConfig().consoleNotices);
     if (kind === "authentication" && !this.#authReported) {
       // Loud once per function at first use (the guard also logs every refusal at error level).
       this.#authReported = true;

@@ -59,6 +59,12 @@ export interface EnvConfig {
   /** `CACHEKIT_DEV_MODE`, default false. */
   devMode: boolean;
   /**
+   * `CACHEKIT_CONSOLE_NOTICES`, default true: while the application has configured no LogTape
+   * logging, the first L2 failure of each kind (wrong password, unreachable server, unwritable cache
+   * directory…) is printed once to the console. `false` silences it.
+   */
+  consoleNotices: boolean;
+  /**
    * `CACHEKIT_MASTER_KEY` (hex; secret, never logged), default none. Non-enumerable on the objects
    * {@linkcode readEnvConfig} returns, so `console.log`/`inspect`/`JSON.stringify` of the settings
    * do not show it (a spread copy drops it).
@@ -210,6 +216,7 @@ export function readEnvConfig(source?: EnvSource): EnvConfig {
     enablePrometheusMetrics: bool("CACHEKIT_ENABLE_PROMETHEUS_METRICS", true),
     deploymentUuid,
     devMode: bool("CACHEKIT_DEV_MODE", false),
+    consoleNotices: bool("CACHEKIT_CONSOLE_NOTICES", true),
     masterKey: null,
     fileCacheDir: raw("CACHEKIT_FILE_CACHE_DIR") ?? null,
     fileMaxSizeMb: num("CACHEKIT_FILE_MAX_SIZE_MB", 1024, (n) => n > 0, "a size in MiB > 0"),
