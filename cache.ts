@@ -90,7 +90,7 @@ export interface CacheFunction {
 export interface CacheWithPresets extends CacheFunction {
   /** Speed first: no integrity envelope, no breaker/timeout, no SWR, no stats. */
   readonly minimal: CacheFunction;
-  /** Development: integrity, breaker, timeouts, SWR, tracing and structured logs. */
+  /** Development: integrity, breaker, timeouts, SWR and structured logs. */
   readonly dev: CacheFunction;
   /** Tests: a fresh `MemoryBackend` per function unless given one; no reliability layers, no SWR. */
   readonly test: CacheFunction;

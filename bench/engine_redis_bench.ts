@@ -36,7 +36,7 @@ const id = crypto.randomUUID().slice(0, 8);
 const prefix = `bench:engine:${id}:`;
 const N = 100;
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
-const quiet = { collectStats: false, prometheus: false, tracing: false, structuredLogging: false };
+const quiet = { collectStats: false, prometheus: false, structuredLogging: false };
 
 const record = (i: number) => ({
   id: i,

@@ -99,8 +99,6 @@ export interface BackpressureOptions {
 export interface MonitoringOptions {
   /** Count hits/misses (`cacheInfo()`). Default `true`. */
   collectStats?: boolean;
-  /** Trace spans / correlation ids. Default `true`. */
-  tracing?: boolean;
   /** Structured logs through LogTape (silent unless the application configures LogTape). Default `true`. */
   structuredLogging?: boolean;
   /** Prometheus metrics. Default `true` (env `CACHEKIT_ENABLE_PROMETHEUS_METRICS`). */

@@ -11,7 +11,7 @@
  * | L1 | on | on | on | on | on (holds encrypted bytes) |
  * | L1 stale-while-revalidate | off | on | off | on | on |
  * | L1 invalidation across instances | off | off | off | on | on |
- * | stats / tracing / structured logs | off | tracing + logs | off | all | all |
+ * | stats / structured logs | off | logs | off | all | all |
  * | Prometheus metrics | off | off | off | on | on |
  * | encryption | off | off | off | off | required |
  *
@@ -43,7 +43,6 @@ export const PRESETS: Readonly<Record<PresetName, Readonly<CacheOptions>>> = Obj
       l1: { enabled: true, swrEnabled: false, invalidation: false },
       monitoring: {
         collectStats: false,
-        tracing: false,
         structuredLogging: false,
         prometheus: false,
       },
@@ -57,7 +56,6 @@ export const PRESETS: Readonly<Record<PresetName, Readonly<CacheOptions>>> = Obj
       l1: { enabled: true, swrEnabled: true, invalidation: false },
       monitoring: {
         collectStats: false,
-        tracing: true,
         structuredLogging: true,
         prometheus: false,
       },
@@ -71,7 +69,6 @@ export const PRESETS: Readonly<Record<PresetName, Readonly<CacheOptions>>> = Obj
       l1: { enabled: true, swrEnabled: false, swrJitter: 0, invalidation: false },
       monitoring: {
         collectStats: false,
-        tracing: false,
         structuredLogging: false,
         prometheus: false,
       },
@@ -84,7 +81,7 @@ export const PRESETS: Readonly<Record<PresetName, Readonly<CacheOptions>>> = Obj
       timeout: on,
       backpressure: on,
       l1: { enabled: true, swrEnabled: true, invalidation: true },
-      monitoring: { collectStats: true, tracing: true, structuredLogging: true, prometheus: true },
+      monitoring: { collectStats: true, structuredLogging: true, prometheus: true },
       encryption: off,
     },
     secure: {
@@ -93,7 +90,7 @@ export const PRESETS: Readonly<Record<PresetName, Readonly<CacheOptions>>> = Obj
       timeout: on,
       backpressure: on,
       l1: { enabled: true, swrEnabled: true, invalidation: true },
-      monitoring: { collectStats: true, tracing: true, structuredLogging: true, prometheus: true },
+      monitoring: { collectStats: true, structuredLogging: true, prometheus: true },
       encryption: on,
     },
   } satisfies Record<PresetName, CacheOptions>,

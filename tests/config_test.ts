@@ -110,9 +110,8 @@ for (const [preset, row] of Object.entries(TABLE) as [PresetName, typeof TABLE["
   });
 }
 
-test("config: dev preset traces and logs but collects no stats", () => {
+test("config: dev preset logs but collects no stats", () => {
   const c = resolveConfig({ name: "f" }, "dev", ENV);
-  assert.equal(c.monitoring.tracing, true);
   assert.equal(c.monitoring.structuredLogging, true);
   assert.equal(c.monitoring.collectStats, false);
 });
@@ -366,3 +365,11 @@ for (const [vars, option] of BAD_ENV) {
     assert.ok(!e.message.includes("secret"), "credentials in URLs are not echoed");
   });
 }
+
+test("config: monitoring.tracing is refused until tracing exists (an option must not be a no-op)", () => {
+  assert.throws(
+    () => resolveConfig({ name: "f", monitoring: { tracing: true } } as never, undefined, ENV),
+    (e: unknown) =>
+      e instanceof CacheConfigError && /monitoring\.tracing.*not implemented/.test(e.message),
+  );
+});

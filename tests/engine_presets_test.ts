@@ -15,13 +15,13 @@ import {
 } from "../mod.ts";
 
 // The seed's table: integrity, breaker, adaptive timeout, backpressure, L1, SWR, L1 invalidation,
-// stats, tracing, structured logs, Prometheus, encryption.
+// stats, structured logs, Prometheus, encryption.
 const TABLE: Record<PresetName, boolean[]> = {
-  minimal: [false, false, false, true, true, false, false, false, false, false, false, false],
-  dev: [true, true, true, true, true, true, false, false, true, true, false, false],
-  test: [false, false, false, false, true, false, false, false, false, false, false, false],
-  production: [true, true, true, true, true, true, true, true, true, true, true, false],
-  secure: [true, true, true, true, true, true, true, true, true, true, true, true],
+  minimal: [false, false, false, true, true, false, false, false, false, false, false],
+  dev: [true, true, true, true, true, true, false, false, true, false, false],
+  test: [false, false, false, false, true, false, false, false, false, false, false],
+  production: [true, true, true, true, true, true, true, true, true, true, false],
+  secure: [true, true, true, true, true, true, true, true, true, true, true],
 };
 
 const KEY = Array.from(
@@ -49,7 +49,6 @@ for (const preset of Object.keys(TABLE) as PresetName[]) {
       c.l1.swrEnabled,
       c.l1.invalidation,
       c.monitoring.collectStats,
-      c.monitoring.tracing,
       c.monitoring.structuredLogging,
       c.monitoring.prometheus,
       c.encryption.enabled,
