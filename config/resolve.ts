@@ -105,6 +105,7 @@ const TOP_LEVEL_KEYS = new Set<string>([
   "softTimeout",
   "envelopeProtocol",
   "wire",
+  "maxValueSize",
   "l1",
   "circuitBreaker",
   "timeout",
@@ -376,6 +377,10 @@ export function resolveConfig<A extends unknown[]>(
   if (wire !== "document" && wire !== "envelope") {
     throw new CacheConfigError("wire", o.wire, '"envelope" or "document"');
   }
+  const maxValueSize = o.maxValueSize === undefined ? env.maxValueSize : o.maxValueSize;
+  if (!isPosInt(maxValueSize)) {
+    throw new CacheConfigError("maxValueSize", o.maxValueSize, "an integer number of bytes > 0");
+  }
   let backend: Backend | null | "default" = "default";
   if (o.backend !== undefined) {
     if (o.backend !== null && !isBackend(o.backend)) {
@@ -557,6 +562,7 @@ export function resolveConfig<A extends unknown[]>(
     softTimeout,
     envelopeProtocol,
     wire,
+    maxValueSize,
     l1,
     circuitBreaker: {
       ...cbRest,
