@@ -934,10 +934,7 @@ export class Engine {
     let payload: Uint8Array | null = null;
     if (!isPrimitive(value) && !this.config.l1.storeReferences) {
       try {
-        payload = checkValueSize(
-          this.config.interop ? encodeInteropValue(value) : this.serializer.serialize(value),
-          this.config.maxValueSize,
-        );
+        payload = this.#l1Payload(value);
       } catch (e) {
         if (e instanceof ValueTooLargeError) return this.#warnTooLarge(e);
         if (!this.config.safeMode) throw e;
@@ -949,6 +946,13 @@ export class Engine {
       }
     }
     this.#storeL1(ctx, value, payload, null);
+  }
+
+  /** The serialized form L1 keeps of `value`; throws ValueTooLargeError over `maxValueSize`. */
+  #l1Payload(value: unknown): Uint8Array {
+    const c = this.config;
+    const payload = c.interop ? encodeInteropValue(value) : this.serializer.serialize(value);
+    return checkValueSize(payload, c.maxValueSize);
   }
 
   /** A value over `maxValueSize` is answered uncached: say so once per function. */
@@ -1104,10 +1108,7 @@ export class Engine {
     try {
       if (b !== null || this.#cipher !== null) enc = await this.encodeStored(value, ctx);
       else if (!this.config.l1.storeReferences && value !== undefined) {
-        const payload = checkValueSize(
-          this.config.interop ? encodeInteropValue(value) : this.serializer.serialize(value),
-          this.config.maxValueSize,
-        );
+        const payload = this.#l1Payload(value);
         enc = { payload, stored: payload };
       }
     } catch (e) {
