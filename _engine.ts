@@ -24,8 +24,8 @@ import {
   interopKey,
   type SerializerName,
 } from "./protocol/keys.ts";
-import { decodeEnvelope, encodeEnvelope } from "./protocol/envelope.ts";
-import { openEnvelopeScratch } from "./protocol/_envelope_read.ts";
+import { encodeEnvelope } from "./protocol/envelope.ts";
+import { openEnvelope, openEnvelopeScratch } from "./protocol/_envelope_read.ts";
 import type { TenantCipher } from "./protocol/encryption.ts";
 import { knownHashedSegments, SecureKeys } from "./_engine_secure.ts";
 import { L1Cache, type L1Entry } from "./l1.ts";
@@ -201,6 +201,19 @@ function errMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** A serialized value over `maxValueSize`: answered, not cached. */
+class ValueTooLargeError extends CacheKitError {
+  constructor(size: number, limit: number) {
+    super(`${size} bytes serialized, over maxValueSize (${limit})`, "CACHE_VALUE_TOO_LARGE");
+  }
+}
+
+/** Throw {@linkcode ValueTooLargeError} when `bytes` is over `limit` (on write and on read). */
+function checkValueSize(bytes: Uint8Array, limit: number): Uint8Array {
+  if (bytes.length > limit) throw new ValueTooLargeError(bytes.length, limit);
+  return bytes;
+}
+
 /** The L1 key of a call: the argument key, prefixed by the tenant when there is one. */
 function tenantL1Key(key: ArgKey, tenant: string | null): ArgKey {
   return tenant === null ? key : quoteTenant(tenant) + "\u0000" + key;
@@ -263,6 +276,10 @@ export class Engine {
   #l2Started = 0;
   /** Whether the serializer is a built-in one, which copies what it keeps from its input. */
   readonly #scratchSafe: boolean;
+  /** The envelope reader's limits: a declared size over `maxValueSize` is refused unallocated. */
+  readonly #readLimits: { maxSize: number };
+  /** Whether a value over `maxValueSize` was reported (once per function). */
+  #warnedTooLarge = false;
   readonly #cipher: TenantCipher | null;
   /** Secure mode: key ring and tenant segments (see `_engine_secure.ts`), or `null`. */
   readonly #secure: SecureKeys | null;
@@ -306,6 +323,7 @@ export class Engine {
     const wireName = this.serializer.name === "std" ? "default" : this.serializer.name;
     this.#acceptNames = new Set([wireName, this.serializer.name]);
     this.#scratchSafe = copiesInput(this.serializer);
+    this.#readLimits = { maxSize: c.maxValueSize };
     this.l1 = c.l1.enabled
       ? new L1Cache({ maxBytes: c.l1.maxBytes, maxEntries: c.l1.maxEntries })
       : null;
@@ -617,10 +635,11 @@ export class Engine {
     const c = this.config;
     if (c.interop) {
       const payload = encodeInteropValue(value === undefined ? null : value);
+      checkValueSize(payload, c.maxValueSize);
       return { payload, stored: payload };
     }
     const undef = value === undefined;
-    const payload = this.serializer.serialize(undef ? null : value);
+    const payload = checkValueSize(this.serializer.serialize(undef ? null : value), c.maxValueSize);
     let data = c.integrityChecking
       ? encodeEnvelope(payload, this.serializer.format, { protocol: c.envelopeProtocol })
       : payload;
@@ -667,7 +686,8 @@ export class Engine {
     tenant: string,
     meta?: { freshUntil: number | null },
   ): unknown {
-    if (this.config.interop) return decodeInteropValue(bytes);
+    const limit = this.config.maxValueSize;
+    if (this.config.interop) return decodeInteropValue(checkValueSize(bytes, limit));
     const doc = decodeWire(bytes);
     if (meta !== undefined) meta.freshUntil = doc.freshUntil ?? null;
     if (!this.#acceptNames.has(doc.serializer)) {
@@ -684,12 +704,14 @@ export class Engine {
       if (doc.compressed) {
         // The decompressed bytes only live until deserialized: a built-in serializer copies what
         // it keeps, so they go to the shared scratch buffer (no allocation per read).
-        const env = this.#scratchSafe ? openEnvelopeScratch(data) : decodeEnvelope(data);
+        const env = this.#scratchSafe
+          ? openEnvelopeScratch(data, this.#readLimits)
+          : openEnvelope(data, this.#readLimits);
         if (doc.format === undefined && env.format !== this.serializer.format) {
           throw new WireFormatError(`format ${env.format}, expected ${this.serializer.format}`);
         }
         plain = env.data;
-      }
+      } else checkValueSize(plain, limit);
       return doc.jsUndefined ? undefined : this.serializer.deserialize(plain);
     };
     if (this.#cipher !== null) {
@@ -915,10 +937,9 @@ export class Engine {
     let payload: Uint8Array | null = null;
     if (!isPrimitive(value) && !this.config.l1.storeReferences) {
       try {
-        payload = this.config.interop
-          ? encodeInteropValue(value)
-          : this.serializer.serialize(value);
+        payload = this.#l1Payload(value);
       } catch (e) {
+        if (e instanceof ValueTooLargeError) return this.#warnTooLarge(e);
         if (!this.config.safeMode) throw e;
         log.warn("{identity}: value not cacheable: {error}", {
           identity: this.identity,
@@ -928,6 +949,23 @@ export class Engine {
       }
     }
     this.#storeL1(ctx, value, payload, null);
+  }
+
+  /** The serialized form L1 keeps of `value`; throws ValueTooLargeError over `maxValueSize`. */
+  #l1Payload(value: unknown): Uint8Array {
+    const c = this.config;
+    const payload = c.interop ? encodeInteropValue(value) : this.serializer.serialize(value);
+    return checkValueSize(payload, c.maxValueSize);
+  }
+
+  /** A value over `maxValueSize` is answered uncached: say so once per function. */
+  #warnTooLarge(e: ValueTooLargeError): void {
+    if (this.#warnedTooLarge) return;
+    this.#warnedTooLarge = true;
+    log.warn("{identity}: value not cached: {error} (reported once per function)", {
+      identity: this.identity,
+      error: e.message,
+    });
   }
 
   #countHit(l1: boolean): void {
@@ -1073,12 +1111,11 @@ export class Engine {
     try {
       if (b !== null || this.#cipher !== null) enc = await this.encodeStored(value, ctx);
       else if (!this.config.l1.storeReferences && value !== undefined) {
-        const payload = this.config.interop
-          ? encodeInteropValue(value)
-          : this.serializer.serialize(value);
+        const payload = this.#l1Payload(value);
         enc = { payload, stored: payload };
       }
     } catch (e) {
+      if (e instanceof ValueTooLargeError) return this.#warnTooLarge(e);
       if (!this.config.safeMode && e instanceof SerializationError) throw e;
       if (!this.config.safeMode && !(e instanceof CacheKitError)) {
         throw new SerializationError(

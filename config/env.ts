@@ -34,7 +34,10 @@ export interface EnvConfig {
   ttlMax: number;
   /** `CACHEKIT_MAX_KEY_SIZE` (bytes), default 1024. Read and validated; the engine does not apply it. */
   maxKeySize: number;
-  /** `CACHEKIT_MAX_VALUE_SIZE` (bytes), default 100 MiB. Read and validated; the engine does not apply it. */
+  /**
+   * `CACHEKIT_MAX_VALUE_SIZE` (bytes), default 100 MiB: the default of the `maxValueSize` option
+   * (largest serialized value cached, and largest declared size read back).
+   */
   maxValueSize: number;
   /** `CACHEKIT_MAX_CHUNK_SIZE_MB` (MiB), default 50: Redis chunk size for large values. */
   maxChunkSizeMb: number;

@@ -202,6 +202,14 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
    * cachekit-py 0.3.0 must read the entries. Not allowed with `interop` (plain MessagePack values).
    */
   wire?: "document" | "envelope";
+  /**
+   * Largest serialized value cached, bytes (before compression). Default: env
+   * `CACHEKIT_MAX_VALUE_SIZE`, 100 MiB. A larger result is answered but not cached (in L1 or L2),
+   * with a warning once per function. On a read, an entry whose declared (uncompressed) size is
+   * larger is a miss, refused before anything is allocated for it, and deleted: the guard against
+   * decompression bombs in a shared cache.
+   */
+  maxValueSize?: number;
   /** L1 options, or `false` to turn L1 off. */
   l1?: L1Options | false;
   /** Circuit breaker options, or `false`. */
@@ -257,6 +265,8 @@ export interface ResolvedConfig {
   envelopeProtocol: "1.0" | "1.1";
   /** L2 value layout written (default `"envelope"`; see {@linkcode CacheOptions.wire}). */
   wire: "document" | "envelope";
+  /** Largest serialized value cached or read back, bytes (see {@linkcode CacheOptions.maxValueSize}). */
+  maxValueSize: number;
   /** L1 settings (`enabled: false` when off). */
   l1: Resolved<L1Options>;
   /** Breaker settings (`enabled: false` when off). */

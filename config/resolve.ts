@@ -104,6 +104,7 @@ const TOP_LEVEL_KEYS = new Set<string>([
   "softTimeout",
   "envelopeProtocol",
   "wire",
+  "maxValueSize",
   "l1",
   "circuitBreaker",
   "timeout",
@@ -384,6 +385,10 @@ export function resolveConfig<A extends unknown[]>(
   if (wire !== "document" && wire !== "envelope") {
     throw new CacheConfigError("wire", o.wire, '"envelope" or "document"');
   }
+  const maxValueSize = o.maxValueSize === undefined ? env.maxValueSize : o.maxValueSize;
+  if (!isPosInt(maxValueSize)) {
+    throw new CacheConfigError("maxValueSize", o.maxValueSize, "an integer number of bytes > 0");
+  }
   let backend: Backend | null | "default" = "default";
   if (o.backend !== undefined) {
     if (o.backend !== null && !isBackend(o.backend)) {
@@ -565,6 +570,7 @@ export function resolveConfig<A extends unknown[]>(
     softTimeout,
     envelopeProtocol,
     wire,
+    maxValueSize,
     l1,
     circuitBreaker: {
       ...cbRest,

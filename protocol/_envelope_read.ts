@@ -13,17 +13,35 @@
  * @module
  */
 import { IntegrityError } from "../errors.ts";
-import { decompressBlock } from "./_lz4.ts";
+import { decompressBlock, decompressedLength } from "./_lz4.ts";
 import { xxh3Hex } from "./_xxh3.ts";
 import { fail, MAX_ENVELOPE_BYTES, parseEnvelope } from "./_envelope_wire.ts";
 
 /** Largest accepted ratio of original size to compressed size (decompression-bomb guard). */
 const MAX_COMPRESSION_RATIO = 1000;
 
-/** Largest value decompressed into the shared scratch buffer; larger ones get their own array. */
+/**
+ * Largest value decompressed into the shared scratch buffer; larger ones get their own array, so
+ * the buffer never holds more than this however large a value was read.
+ */
 export const SCRATCH_MAX_BYTES = 256 * 1024;
 
 let scratch = new Uint8Array(4096);
+
+/** The bytes the shared scratch buffer holds now (at most {@linkcode SCRATCH_MAX_BYTES}). */
+export function scratchCapacity(): number {
+  return scratch.length;
+}
+
+/** Limits of one read. */
+export interface OpenEnvelopeOptions {
+  /**
+   * Largest original (uncompressed) size accepted, bytes (the engine's `maxValueSize`): a larger
+   * declared size is refused before anything is allocated or decompressed. Default: 512 MiB, the
+   * envelope limit.
+   */
+  maxSize?: number;
+}
 
 /** Decoded, verified data and its format tag. */
 export interface OpenedEnvelope {
@@ -32,21 +50,28 @@ export interface OpenedEnvelope {
 }
 
 /** Open an envelope into a new array. Throws IntegrityError on anything wrong. */
-export function openEnvelope(bytes: Uint8Array): OpenedEnvelope {
-  return guarded(bytes, false);
+export function openEnvelope(bytes: Uint8Array, opts?: OpenEnvelopeOptions): OpenedEnvelope {
+  return guarded(bytes, false, opts?.maxSize);
 }
 
 /**
  * Open an envelope; `data` may be a view of a buffer that the next call overwrites. Use it only to
  * deserialize at once with a deserializer that copies what it keeps. Throws IntegrityError.
  */
-export function openEnvelopeScratch(bytes: Uint8Array): OpenedEnvelope {
-  return guarded(bytes, true);
+export function openEnvelopeScratch(
+  bytes: Uint8Array,
+  opts?: OpenEnvelopeOptions,
+): OpenedEnvelope {
+  return guarded(bytes, true, opts?.maxSize);
 }
 
-function guarded(bytes: Uint8Array, useScratch: boolean): OpenedEnvelope {
+function guarded(
+  bytes: Uint8Array,
+  useScratch: boolean,
+  maxSize = MAX_ENVELOPE_BYTES,
+): OpenedEnvelope {
   try {
-    return open(bytes, useScratch);
+    return open(bytes, useScratch, maxSize);
   } catch (e) {
     if (e instanceof IntegrityError) throw e;
     throw new IntegrityError(`envelope rejected: ${(e as Error)?.message ?? String(e)}`, {
@@ -55,7 +80,7 @@ function guarded(bytes: Uint8Array, useScratch: boolean): OpenedEnvelope {
   }
 }
 
-function open(bytes: Uint8Array, useScratch: boolean): OpenedEnvelope {
+function open(bytes: Uint8Array, useScratch: boolean, maxSize: number): OpenedEnvelope {
   if (!(bytes instanceof Uint8Array)) fail("not a byte array");
   if (bytes.length > MAX_ENVELOPE_BYTES) fail(`${bytes.length} bytes is over 512 MiB`);
   // A subclass (Node's `Buffer`) would make every `subarray` below a `Buffer` too (its species
@@ -65,6 +90,7 @@ function open(bytes: Uint8Array, useScratch: boolean): OpenedEnvelope {
   }
   const { compressed: block, checksumHex, originalSize: size, format } = parseEnvelope(bytes);
   if (size > MAX_ENVELOPE_BYTES) fail(`original size ${size} is over 512 MiB`);
+  if (size > maxSize) fail(`original size ${size} is over the limit of ${maxSize} bytes`);
   if (block.length === 0 && size !== 0) {
     fail(`empty compressed block claims ${size} original bytes`);
   }
@@ -77,6 +103,10 @@ function open(bytes: Uint8Array, useScratch: boolean): OpenedEnvelope {
       scratch = new Uint8Array(Math.min(SCRATCH_MAX_BYTES, Math.max(size, 2 * scratch.length)));
     }
     into = scratch;
+  } else if (size > SCRATCH_MAX_BYTES && decompressedLength(block) !== size) {
+    // A block that does not expand to its declared size (a bomb declaring more than it holds, or
+    // garbage) is found by walking its sequences, before `size` bytes are allocated for it.
+    fail(`LZ4 block is malformed or does not expand to the declared ${size} bytes`);
   }
   let data: Uint8Array;
   try {

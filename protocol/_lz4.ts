@@ -122,6 +122,49 @@ export function compressBlock(src: Uint8Array): Uint8Array {
 }
 
 /**
+ * The number of bytes `src` expands to, or -1 when it is malformed (a length running past the
+ * input, an offset before the output start), found by walking the sequences without writing
+ * anything: a block declaring a large size is checked this way before that much is allocated.
+ */
+export function decompressedLength(src: Uint8Array): number {
+  const end = src.length;
+  if (end === 0) return 0;
+  let ip = 0;
+  let op = 0;
+  for (;;) {
+    if (ip >= end) return -1;
+    const token = src[ip++];
+    let lit = token >>> 4;
+    if (lit === 15) {
+      let b: number;
+      do {
+        if (ip >= end) return -1;
+        b = src[ip++];
+        lit += b;
+      } while (b === 255);
+    }
+    if (lit > end - ip) return -1;
+    ip += lit;
+    op += lit;
+    if (ip === end) return op;
+    if (end - ip < 2) return -1;
+    const offset = src[ip] | (src[ip + 1] << 8);
+    ip += 2;
+    if (offset === 0 || offset > op) return -1;
+    let ml = token & 15;
+    if (ml === 15) {
+      let b: number;
+      do {
+        if (ip >= end) return -1;
+        b = src[ip++];
+        ml += b;
+      } while (b === 255);
+    }
+    op += ml + MIN_MATCH;
+  }
+}
+
+/**
  * Decompress one raw LZ4 block that must expand to exactly `size` bytes. Throws `RangeError` on any
  * malformed input (bad length, offset before the output start, output overrun or underrun).
  *

@@ -108,8 +108,9 @@ export function encodeEnvelope(
  *
  * Checks, in order: total size ≤ 512 MiB; MessagePack structure and field types; compressed size
  * ≤ 512 MiB; original size ≤ 512 MiB; a zero-length block with a non-zero size; original size over
- * 1000 × compressed size; decompression to exactly the original size; the xxHash3-64 checksum; the
- * length. Any failure throws {@linkcode IntegrityError}.
+ * 1000 × compressed size; for an original size over 256 KiB, that the block's sequences add up to
+ * it (walked before the output is allocated); decompression to exactly the original size; the
+ * xxHash3-64 checksum; the length. Any failure throws {@linkcode IntegrityError}.
  *
  * @param bytes The stored envelope.
  * @returns The original bytes and their format tag.

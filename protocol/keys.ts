@@ -52,6 +52,7 @@ import { createBLAKE2b, type IHasher } from "hash-wasm";
 import { DecodeError, Decoder, ExtData, ExtensionCodec } from "@msgpack/msgpack";
 import { CacheConfigError, CacheKeyError, SerializationError } from "../errors.ts";
 import { toHex } from "./_hex.ts";
+import { boundedByInput } from "../serializers/_msgpack_scan.ts";
 import {
   ARGS,
   compareCodePoints,
@@ -572,6 +573,14 @@ export function decodeInteropValue(bytes: Uint8Array): unknown {
     throw new SerializationError(
       "Stored value is a Python-SDK auto-mode entry (CK frame), not an interop value: check that " +
         "every writer of this key uses interop mode",
+    );
+  }
+  // @msgpack/msgpack allocates an array by its declared length before reading the elements: a few
+  // bytes declaring millions of them would cost that much memory.
+  if (!boundedByInput(bytes)) {
+    throw new SerializationError(
+      "Stored value is not a single well-formed MessagePack document: a length declares more " +
+        "than the input holds",
     );
   }
   let v: unknown;

@@ -12,6 +12,10 @@
  * non-string or `"__proto__"` key, an extension other than the timestamp, nesting beyond the
  * limit, malformed or trailing bytes) goes the `Map` way, which also produces the errors.
  *
+ * {@linkcode boundedByInput} is the other scan, for the decoders that take every well-formed input
+ * (the `Map` way here, the interop decoder): it refuses a header declaring more elements or bytes
+ * than the input holds before the decoder preallocates for them.
+ *
  * @module
  */
 
@@ -143,3 +147,79 @@ function u16(b: Uint8Array, p: number): number {
 function u32(b: Uint8Array, p: number): number {
   return ((b[p] << 24) >>> 0) + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]);
 }
+
+/**
+ * Whether no length in `b` claims more than the input could hold: every array, map, str, bin and
+ * ext header declares at most as many elements or bytes as remain (an array element takes at least
+ * one byte, a map entry two). Decoders allocate by the declared count (`new Array(n)`) before
+ * reading the elements, so a few bytes declaring millions of them cost that much memory unless
+ * refused first. Walks the headers once, iteratively (no recursion, nothing allocated); other
+ * malformations (truncation inside a header, the reserved byte `0xc1`, trailing bytes) are left to
+ * the decoder, which reports them.
+ */
+export function boundedByInput(b: Uint8Array): boolean {
+  const n = b.length;
+  let p = 0;
+  let pending = 1; // values still to read; each takes at least one of the n - p bytes left
+  while (pending > 0 && p < n) {
+    pending--;
+    const h = b[p++];
+    let items = 0; // values the header opens
+    let bytes = 0; // payload bytes after the header
+    if (h < 0x80 || h >= 0xe0) {
+      // positive or negative fixint
+    } else if (h < 0x90) items = 2 * (h & 0x0f);
+    else if (h < 0xa0) items = h & 0x0f;
+    else if (h < 0xc0) bytes = h & 0x1f;
+    else {
+      const w = HEADER_WIDTH[h - 0xc0];
+      if (p + w > n) return true; // truncated header: the decoder's error
+      const len = w === 1 ? b[p] : w === 2 ? u16(b, p) : w === 4 ? u32(b, p) : 0;
+      p += w;
+      switch (h) {
+        case 0xc4:
+        case 0xc5:
+        case 0xc6:
+        case 0xd9:
+        case 0xda:
+        case 0xdb: // bin, str
+          bytes = len;
+          break;
+        case 0xc7:
+        case 0xc8:
+        case 0xc9: // ext: type byte + data
+          bytes = 1 + len;
+          break;
+        case 0xdc:
+        case 0xdd:
+          items = len;
+          break;
+        case 0xde:
+        case 0xdf:
+          items = 2 * len;
+          break;
+        default:
+          bytes = FIXED_PAYLOAD[h - 0xc0];
+      }
+    }
+    if (bytes > n - p) return false;
+    p += bytes;
+    pending += items;
+    if (pending > n - p) return false;
+  }
+  return true;
+}
+
+/** Width of the length field after headers 0xc0..0xdf (0: none). */
+// deno-fmt-ignore
+const HEADER_WIDTH = [
+  0, 0, 0, 0, 1, 2, 4, 1, 2, 4, 0, 0, 0, 0, 0, 0, // c0..cf
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 4, 2, 4, 2, 4, // d0..df
+];
+
+/** Payload bytes of the fixed-size types 0xc0..0xdf (ints, floats, fixext with its type byte). */
+// deno-fmt-ignore
+const FIXED_PAYLOAD = [
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 8, 1, 2, 4, 8, // c0..cf
+  1, 2, 4, 8, 2, 3, 5, 9, 17, 0, 0, 0, 0, 0, 0, 0, // d0..df
+];

@@ -45,7 +45,7 @@
 import { Packr, Unpackr } from "msgpackr";
 import { SerializationError } from "../errors.ts";
 import type { Serializer } from "./types.ts";
-import { objectSafe } from "./_msgpack_scan.ts";
+import { boundedByInput, objectSafe } from "./_msgpack_scan.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Date-only and time-only values
@@ -594,6 +594,13 @@ export function deserialize(bytes: Uint8Array): unknown {
   // Every map keyed by strings (the usual case): decode maps straight to objects, which is what
   // the general path would turn them into (see `_msgpack_scan.ts`).
   const plain = objectSafe(bytes);
+  // What the scan vouched for is well formed, so only the general path can meet a header declaring
+  // more than the input holds (and msgpackr preallocates by the declared count).
+  if (!plain && !boundedByInput(bytes)) {
+    throw new SerializationError(
+      "Cannot deserialize: not valid MessagePack (a length declares more than the input holds)",
+    );
+  }
   let raw: unknown;
   try {
     raw = (plain ? objectUnpackr : unpackr).unpack(bytes);
