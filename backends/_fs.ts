@@ -15,6 +15,12 @@
  * be a regular file (`fstat`). Bad-file removal re-checks the inode, so a fresh entry that a
  * concurrent writer renamed into place is never removed in its stead.
  *
+ * Special files: reads and patches also open with `O_NONBLOCK`. The opens are synchronous, so a
+ * named pipe planted as an entry would otherwise block `open(2)` until a writer appears — and with it
+ * the whole event loop, where no deadline, timer or circuit breaker can act. With `O_NONBLOCK` a FIFO
+ * or device opens at once and `fstat` reports it as `not-file`; a Unix socket fails `open` with
+ * `ENXIO`, also reported as `not-file`. The flag changes nothing for regular files.
+ *
  * @module
  */
 
@@ -27,8 +33,9 @@ export const SYNC_IO_MAX_BYTES: number = 1024 * 1024;
 
 const C = fs.constants;
 const O_NOFOLLOW: number = C.O_NOFOLLOW ?? 0;
-const READ_FLAGS: number = C.O_RDONLY | O_NOFOLLOW;
-const RDWR_FLAGS: number = C.O_RDWR | O_NOFOLLOW;
+const O_NONBLOCK: number = C.O_NONBLOCK ?? 0; // absent on Windows, which has no FIFOs in a directory
+const READ_FLAGS: number = C.O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
+const RDWR_FLAGS: number = C.O_RDWR | O_NOFOLLOW | O_NONBLOCK;
 const CREATE_FLAGS: number = C.O_WRONLY | C.O_CREAT | C.O_EXCL | O_NOFOLLOW;
 
 /** Metadata of a directory entry or open file. */
@@ -65,6 +72,12 @@ export interface ReadOptions {
   touchOlderThanMs?: number;
 }
 
+/** Outcome of {@linkcode FileOps.restrictDir}. */
+export type DirModeOutcome =
+  | { status: "ok" }
+  | { status: "tightened"; from: number; to: number }
+  | { status: "foreign"; mode: number; uid: number };
+
 /** Result of a patch callback: bytes to write at an offset, or `null` to leave the file alone. */
 export type Patch = { offset: number; bytes: Uint8Array } | null;
 
@@ -72,7 +85,17 @@ export type Patch = { offset: number; bytes: Uint8Array } | null;
 export interface FileOps {
   /** `mkdir -p` with `mode`, then the directory's real path. */
   ensureDir(path: string, mode: number): Promise<string>;
-  /** Read a regular file without following symlinks. */
+  /**
+   * Take away the group/other write permission `path` has beyond `mode`: `tightened` when this
+   * process's user owns the directory (it is chmod'ed to its mode masked by `mode`), `foreign` when
+   * another user does (left alone), `ok` when there was nothing to take away or the platform has no
+   * POSIX owners (Windows).
+   */
+  restrictDir(path: string, mode: number): Promise<DirModeOutcome>;
+  /**
+   * Read a regular file without following symlinks or blocking on special files: anything else is
+   * `not-file` and a file above `maxBytes` is `too-large`, both reported without reading it.
+   */
   read(path: string, opts: ReadOptions): Promise<ReadOutcome>;
   /**
    * Write `parts` to a new temp file `tmpPath` (exclusive, no-follow, `mode`), optionally fsync,
@@ -221,6 +244,21 @@ export const nodeFileOps: FileOps = {
     return Promise.resolve(fs.realpathSync(path));
   },
 
+  restrictDir(path, mode) {
+    const getuid = process.getuid;
+    if (process.platform === "win32" || typeof getuid !== "function") {
+      return Promise.resolve({ status: "ok" });
+    }
+    const st = fs.statSync(path);
+    const perm = st.mode & 0o777;
+    if ((perm & ~mode & 0o022) === 0) return Promise.resolve({ status: "ok" });
+    if (st.uid !== getuid.call(process)) {
+      return Promise.resolve({ status: "foreign", mode: perm, uid: st.uid });
+    }
+    fs.chmodSync(path, perm & mode);
+    return Promise.resolve({ status: "tightened", from: perm, to: perm & mode });
+  },
+
   async read(path, opts) {
     let fd: number;
     try {
@@ -229,8 +267,14 @@ export const nodeFileOps: FileOps = {
       const c = code(e);
       if (c === "ENOENT" || c === "ENOTDIR") return { status: "absent" };
       if (c === "ELOOP" || c === "EMLINK") return { status: "symlink" };
-      if (c === "EISDIR") {
-        return { status: "not-file", stat: toStat(fs.lstatSync(path)) };
+      if (c === "EISDIR" || c === "ENXIO" || c === "EOPNOTSUPP") {
+        // A directory, or a Unix socket (which `open(2)` refuses): lstat never follows a link.
+        try {
+          return { status: "not-file", stat: toStat(fs.lstatSync(path)) };
+        } catch (e2) {
+          if (code(e2) === "ENOENT") return { status: "absent" };
+          throw e2;
+        }
       }
       throw e;
     }
@@ -297,7 +341,10 @@ export const nodeFileOps: FileOps = {
       fd = fs.openSync(path, RDWR_FLAGS);
     } catch (e) {
       const c = code(e);
-      if (c === "ENOENT" || c === "ENOTDIR" || c === "ELOOP" || c === "EMLINK" || c === "EISDIR") {
+      if (
+        c === "ENOENT" || c === "ENOTDIR" || c === "ELOOP" || c === "EMLINK" || c === "EISDIR" ||
+        c === "ENXIO" || c === "EOPNOTSUPP"
+      ) {
         return Promise.resolve("absent");
       }
       throw e;

@@ -9,11 +9,14 @@
  * - **Writes** go to a temp file in the same directory created with `O_EXCL | O_NOFOLLOW` (mode
  *   `fileMode`, optionally fdatasync'ed), then `rename(2)` atomically replaces the entry: a reader
  *   sees the old file or the new one, never a torn one, and a writer killed mid-write leaves only
- *   an orphan temp file (removed by maintenance after 60 s). No lock is needed on the data path.
- * - **Reads** open with `O_NOFOLLOW` (a symlink is a miss and is removed), check the header, the
- *   embedded key (a different key — a foreign file or a hash collision — is a miss) and the expiry.
- *   Short, foreign or expired files are a miss and are removed (only if still the same inode, so a
- *   concurrent fresh write is never lost). A read refreshes the file's mtime (at most once a second)
+ *   an orphan temp file (removed by the maintenance scan once it is 60 s old: a live writer's
+ *   file keeps a fresh mtime). No lock is needed on the data path.
+ * - **Reads** open with `O_NOFOLLOW | O_NONBLOCK` (a symlink is a miss and is removed; a FIFO,
+ *   socket or device node can never block the event loop), then `fstat` must show a regular file no
+ *   larger than the largest valid entry: anything else is a miss and its name is unlinked. Then the
+ *   header, the embedded key (a different key — a foreign file or a hash collision — is a miss) and
+ *   the expiry are checked. Short, foreign or expired files are a miss and are removed (only if
+ *   still the same inode, so a concurrent fresh write is never lost). A read refreshes the file's mtime (at most once a second)
  *   — the LRU "access time", since many mounts do not update atime.
  * - **TTL refresh** rewrites the 10 flags+expiry bytes in place (a single small `pwrite`).
  * - **Locks** (capability `lock`): lease lock files shared by Deno, Bun and Node (see
@@ -24,8 +27,13 @@
  * - **Eviction**: when this process's estimate of the directory (last scan + its own writes since)
  *   reaches 90 % of `maxEntries` or `maxSizeBytes`, a background scan runs (at most once a second,
  *   at once past 100 %); if the real usage is ≥ 90 % it evicts least recently used files down to
- *   70 %. One evictor at a time across processes (a lease lock); others skip. Limits are therefore
- *   soft: other processes' writes are seen at the next scan.
+ *   70 %. A writing process also scans on its first write and at least every 5 minutes (orphan temp
+ *   files of killed writers, special files under entry names). One evictor at a time across
+ *   processes (a lease lock); others skip. Limits are therefore soft: other processes' writes are
+ *   seen at the next scan.
+ * - **Directory mode**: a pre-existing directory that other users may write to (beyond `dirMode`)
+ *   is tightened when this user owns it (a warning is logged under `["cachekit", "backend",
+ *   "file"]`) and refused otherwise: other users could plant forged entries.
  *
  * @example
  * ```ts
@@ -69,6 +77,7 @@ import {
 } from "./_file_format.ts";
 import { FileLocks, LockAbortedError, randomToken } from "./_file_lock.ts";
 import { type FileOps, nodeFileOps, type ReadOutcome } from "./_fs.ts";
+import { getCacheLogger } from "../health/logging.ts";
 import type {
   Backend,
   BackendHealth,
@@ -239,6 +248,10 @@ const INDEX_GRACE_MS = 5_000;
 const HEAD_READ = 4096;
 const EVICT_LOCK = "evict.lock";
 const YIELD_EVERY = 256;
+/** A writing process rescans at least this often (orphan temp files of killed writers). */
+const RESCAN_EVERY_MS = 5 * 60_000;
+
+const log = getCacheLogger("backend", "file");
 
 /** Let timers and I/O run during long directory scans (the per-file calls are synchronous). */
 function breathe(i: number): Promise<void> | undefined {
@@ -334,6 +347,7 @@ export class FileBackend implements Backend {
   #sinceWrites = 0;
   #sinceBytes = 0;
   #lastMaintenanceError: string | null = null;
+  #refusedDirLogged = false;
 
   /**
    * Validate the options; the directory is created on first use.
@@ -381,6 +395,7 @@ export class FileBackend implements Backend {
     if (this.#root === undefined) {
       const init = (async () => {
         const root = await this.#ops.ensureDir(this.directory, this.#dirMode);
+        await this.#checkDirMode(root);
         const lockDir = await this.#ops.ensureDir(`${root}/.locks`, this.#dirMode);
         return { root, locks: new FileLocks(this.#ops, lockDir, this.#fileMode) };
       })();
@@ -388,6 +403,33 @@ export class FileBackend implements Backend {
       this.#root = init;
     }
     return this.#root;
+  }
+
+  /**
+   * A pre-existing directory that other users may write to would let them plant entries (forged
+   * values for any key). Ours: tighten it to `dirMode` and say so; another user's: refuse it.
+   */
+  async #checkDirMode(root: string): Promise<void> {
+    const r = await this.#ops.restrictDir(root, this.#dirMode);
+    const octal = (m: number) => `0o${m.toString(8).padStart(3, "0")}`;
+    if (r.status === "tightened") {
+      log.warn(
+        "cache directory {directory} was writable by other users (mode {from}); tightened to {to}",
+        { directory: root, from: octal(r.from), to: octal(r.to) },
+      );
+    } else if (r.status === "foreign") {
+      const message =
+        `the cache directory ${root} is writable by other users (mode ${
+          octal(r.mode)
+        }) and owned by uid ${r.uid}, not by this process: refusing it (other users could plant ` +
+        `forged entries). Use a directory of your own (FileBackend.directory or ` +
+        `CACHEKIT_FILE_CACHE_DIR) or remove the group/other write permission`;
+      if (!this.#refusedDirLogged) {
+        this.#refusedDirLogged = true;
+        log.error("{message}", { message, directory: root });
+      }
+      throw new BackendError(message, { kind: "permanent", backend: TYPE, operation: "init" });
+    }
   }
 
   #op<T>(
@@ -480,8 +522,15 @@ export class FileBackend implements Backend {
     });
     switch (r.status) {
       case "absent":
+        return null;
       case "not-file":
+        // A FIFO, socket, device or directory where an entry belongs: unlink the name (rmdir for
+        // an empty directory), never anything it points to, so the next set can write the entry.
+        if (r.stat.isDirectory) await this.#ops.removeEmptyDir(path);
+        else await this.#discard(root, path, r.stat.ino);
+        return null;
       case "too-large":
+        await this.#discard(root, path, r.stat.ino); // never read, e.g. a huge sparse file
         return null;
       case "symlink":
         await this.#ops.remove(path).catch(() => false); // removes the link, never its target
@@ -826,8 +875,9 @@ export class FileBackend implements Backend {
     const estBytes = this.#scanBytes + this.#sinceBytes;
     const over = estEntries >= this.#maxEntries || estBytes >= this.#maxSize;
     const high = estEntries >= 0.9 * this.#maxEntries || estBytes >= 0.9 * this.#maxSize;
-    const due = !this.#scanned ||
-      (high && (over || Date.now() - this.#scanAt >= 1000));
+    const sinceScan = Date.now() - this.#scanAt;
+    const due = !this.#scanned || sinceScan >= RESCAN_EVERY_MS ||
+      (high && (over || sinceScan >= 1000));
     if (!due) return;
     this.#maintenance = this.#prune(0)
       .then(() => void (this.#lastMaintenanceError = null))
@@ -871,7 +921,11 @@ export class FileBackend implements Backend {
             if (await this.#ops.remove(path)) cleaned++;
             continue;
           }
-          if (!st.isFile) continue;
+          if (!st.isFile) {
+            // A FIFO, socket or device node under an entry name: unlink it (never opened).
+            if (!st.isDirectory && await this.#ops.remove(path)) cleaned++;
+            continue;
+          }
           files.push({ name, size: st.size, mtimeMs: st.mtimeMs });
           entries++;
           bytes += st.size;

@@ -6,6 +6,12 @@
  * (`process.env`). An invalid variable throws {@linkcode CacheConfigError} naming the variable, the
  * value (never for `CACHEKIT_MASTER_KEY`) and what is allowed.
  *
+ * Secrets are not on the returned object in any form an inspection can reach — not as hidden or
+ * non-enumerable properties either (`Deno.inspect`/`util.inspect` with `showHidden`,
+ * `Object.getOwnPropertyDescriptors` and `structuredClone` show those): the master key is a
+ * {@linkcode SecretKey}, and `redisUrl` is the URL with its password redacted, the real one being
+ * kept in this module for {@linkcode redisUrlFromEnv}.
+ *
  * @example
  * ```ts
  * import { readEnvConfig } from "@cachekit/core";
@@ -17,13 +23,15 @@
  * @module
  */
 import { CacheConfigError } from "../errors.ts";
-import { parseRedisUrl } from "../backends/_redis_url.ts";
+import { parseRedisUrl, redactRedisUrl } from "../backends/_redis_url.ts";
+import { fromHex } from "../protocol/_hex.ts";
+import { SecretKey } from "./secret_key.ts";
 
 /** The library-wide settings taken from the environment. Field comments give the variable and default. */
 export interface EnvConfig {
   /**
-   * `CACHEKIT_REDIS_URL`, falling back to `REDIS_URL`; `null` when neither is set. It may carry a
-   * password, so like `masterKey` it is non-enumerable (readable, but not in logs or JSON dumps).
+   * `CACHEKIT_REDIS_URL`, falling back to `REDIS_URL`, with its password replaced by `<redacted>`;
+   * `null` when neither is set. {@linkcode redisUrlFromEnv} gives the real URL.
    */
   redisUrl: string | null;
   /** `CACHEKIT_DEFAULT_TTL` (seconds), default 3600; must lie within `ttlMin..ttlMax`. */
@@ -68,11 +76,10 @@ export interface EnvConfig {
    */
   consoleNotices: boolean;
   /**
-   * `CACHEKIT_MASTER_KEY` (hex; secret, never logged), default none. Non-enumerable on the objects
-   * {@linkcode readEnvConfig} returns, so `console.log`/`inspect`/`JSON.stringify` of the settings
-   * do not show it (a spread copy drops it).
+   * `CACHEKIT_MASTER_KEY` (hex; secret, never logged), default none: its bytes held by a
+   * {@linkcode SecretKey}, which no inspection, JSON or clone shows.
    */
-  masterKey: string | null;
+  masterKey: SecretKey | null;
   /** `CACHEKIT_FILE_CACHE_DIR`, default: the OS cache directory + `/cachekit`. */
   fileCacheDir: string | null;
   /** `CACHEKIT_FILE_MAX_SIZE_MB`, default 1024. */
@@ -171,11 +178,11 @@ export function readEnvConfig(source?: EnvSource): EnvConfig {
     (n) => n >= ttlMin && n <= ttlMax,
     `a number of seconds within CACHEKIT_TTL_MIN..CACHEKIT_TTL_MAX (${ttlMin}..${ttlMax})`,
   );
-  const masterKey = raw("CACHEKIT_MASTER_KEY") ?? null;
-  if (masterKey !== null && !/^(?:[0-9a-fA-F]{2}){32,}$/.test(masterKey)) {
+  const masterHex = raw("CACHEKIT_MASTER_KEY") ?? null;
+  if (masterHex !== null && !/^(?:[0-9a-fA-F]{2}){32,}$/.test(masterHex)) {
     throw new CacheConfigError(
       "CACHEKIT_MASTER_KEY",
-      masterKey,
+      masterHex,
       "at least 64 hex characters (32 bytes)",
       {
         secret: true,
@@ -186,8 +193,15 @@ export function readEnvConfig(source?: EnvSource): EnvConfig {
   if (deploymentUuid !== null && !/^[0-9a-fA-F-]{8,64}$/.test(deploymentUuid)) {
     throw new CacheConfigError("CACHEKIT_DEPLOYMENT_UUID", deploymentUuid, "a UUID");
   }
+  let masterKey: SecretKey | null = null;
+  if (masterHex !== null) {
+    const bytes = fromHex(masterHex)!;
+    masterKey = new SecretKey(bytes);
+    bytes.fill(0);
+  }
+  const redisUrl = url("CACHEKIT_REDIS_URL") ?? url("REDIS_URL") ?? null;
   const config: EnvConfig = {
-    redisUrl: url("CACHEKIT_REDIS_URL") ?? url("REDIS_URL") ?? null,
+    redisUrl: redisUrl === null ? null : redactRedisUrl(redisUrl),
     defaultTtl,
     ttlMin,
     ttlMax,
@@ -220,7 +234,7 @@ export function readEnvConfig(source?: EnvSource): EnvConfig {
     deploymentUuid,
     devMode: bool("CACHEKIT_DEV_MODE", false),
     consoleNotices: bool("CACHEKIT_CONSOLE_NOTICES", true),
-    masterKey: null,
+    masterKey,
     fileCacheDir: raw("CACHEKIT_FILE_CACHE_DIR") ?? null,
     fileMaxSizeMb: num("CACHEKIT_FILE_MAX_SIZE_MB", 1024, (n) => n > 0, "a size in MiB > 0"),
     fileMaxValueMb: num("CACHEKIT_FILE_MAX_VALUE_MB", 100, (n) => n > 0, "a size in MiB > 0"),
@@ -234,11 +248,17 @@ export function readEnvConfig(source?: EnvSource): EnvConfig {
     filePermissions: octal("CACHEKIT_FILE_PERMISSIONS", 0o600),
     fileDirPermissions: octal("CACHEKIT_FILE_DIR_PERMISSIONS", 0o700),
   };
-  // The key stays readable (`config.masterKey`) but out of logs, dumps and JSON.
-  Object.defineProperty(config, "masterKey", { value: masterKey, enumerable: false });
-  Object.defineProperty(config, "redisUrl", { value: config.redisUrl, enumerable: false });
+  if (redisUrl !== null && config.redisUrl !== null) {
+    realRedisUrls.set(config, redisUrl);
+    realByRedacted.set(config.redisUrl, redisUrl);
+  }
   return config;
 }
+
+/** The real Redis URL of each config {@linkcode readEnvConfig} returned (not on the object). */
+const realRedisUrls = new WeakMap<EnvConfig, string>();
+/** The same by redacted form, for copies of those configs (`{ ...envConfig(), defaultTtl: 5 }`). */
+const realByRedacted = new Map<string, string>();
 
 let cached: EnvConfig | undefined;
 
@@ -313,7 +333,8 @@ export function fileBackendOptionsFromEnv(env: EnvConfig = envConfig()): FileBac
 }
 
 /**
- * The Redis URL the environment configures (`CACHEKIT_REDIS_URL`, then `REDIS_URL`), or `null`.
+ * The Redis URL the environment configures (`CACHEKIT_REDIS_URL`, then `REDIS_URL`), or `null`:
+ * the real URL, password included, where `env.redisUrl` shows it redacted.
  *
  * @example
  * ```ts
@@ -322,5 +343,6 @@ export function fileBackendOptionsFromEnv(env: EnvConfig = envConfig()): FileBac
  * ```
  */
 export function redisUrlFromEnv(env: EnvConfig = envConfig()): string | null {
-  return env.redisUrl;
+  if (env.redisUrl === null) return null;
+  return realRedisUrls.get(env) ?? realByRedacted.get(env.redisUrl) ?? env.redisUrl;
 }

@@ -19,7 +19,7 @@ import type { Backend } from "../backends/types.ts";
 import type { Serializer } from "../serializers/types.ts";
 import { parseMasterKey } from "../protocol/encryption.ts";
 import { toHex } from "../protocol/_hex.ts";
-import { SecretKey } from "./secret_key.ts";
+import { revealSecretKey, SecretKey } from "./secret_key.ts";
 import { type EnvConfig, envConfig } from "./env.ts";
 import { PRESETS } from "./presets.ts";
 import type {
@@ -517,15 +517,17 @@ export function resolveConfig<A extends unknown[]>(
   let masterKey: SecretKey | null = null;
   const previousKeys: SecretKey[] = [];
   if (enc.enabled) {
-    const raw = (enc.masterKey as string | Uint8Array | undefined) ?? env.masterKey ?? undefined;
-    if (raw === undefined) {
+    const explicit = enc.masterKey as string | Uint8Array | undefined;
+    if (explicit === undefined && env.masterKey === null) {
       throw new CacheConfigError(
         "encryption.masterKey",
         undefined,
         "a master key (hex, >= 32 bytes) in encryption.masterKey or CACHEKIT_MASTER_KEY: encryption needs one",
       );
     }
-    masterKey = toKey(raw, "encryption.masterKey");
+    masterKey = explicit !== undefined
+      ? toKey(explicit, "encryption.masterKey")
+      : envKey(env.masterKey!, "encryption.masterKey");
     for (
       const [i, k] of ((enc.previousKeys as (string | Uint8Array)[] | undefined) ?? []).entries()
     ) {
@@ -591,6 +593,16 @@ export function resolveConfig<A extends unknown[]>(
     },
     stampede,
   };
+}
+
+/** The `CACHEKIT_MASTER_KEY` holder, through the same validation as an explicit key. */
+function envKey(key: SecretKey, option: string): SecretKey {
+  const bytes = revealSecretKey(key);
+  try {
+    return toKey(bytes, option);
+  } finally {
+    bytes.fill(0);
+  }
 }
 
 function toKey(raw: string | Uint8Array, option: string): SecretKey {

@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import process from "node:process";
 import { BackendError, CacheConfigError } from "../errors.ts";
 import {
   defaultCacheDirectory,
@@ -12,6 +13,7 @@ import {
 } from "../backends/mod.ts";
 import { backendConformance } from "./_backend_conformance.ts";
 import { test } from "./_harness.ts";
+import { captureLogs } from "./_log_capture.ts";
 
 // Expectations below follow the documented format (magic "CK", version 1, reserved, u16 BE flags,
 // u64 BE expiry; flag 0x0001 = key embedded as u32 BE length + UTF-8, 0x0002 = expiry in ms,
@@ -418,6 +420,108 @@ test("file: an unusable directory gives typed errors and an unhealthy check", as
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
+});
+
+const POSIX = process.platform === "win32"
+  ? { ignore: true, ignoreReason: "no POSIX modes or owners on Windows" }
+  : {};
+
+test(
+  "file: a pre-existing directory writable by others is tightened (ours) with a warning",
+  async () => {
+    const root = tempDir();
+    const logs = await captureLogs("warning");
+    try {
+      const dir = path.join(root, "cache");
+      fs.mkdirSync(dir);
+      fs.chmodSync(dir, 0o777);
+      const b = new FileBackend({ directory: dir });
+      await b.set("k", enc.encode("v"));
+      await b.close();
+      assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
+      const warned = logs.matching(/writable by other users/);
+      assert.equal(warned.length, 1, "one warning");
+      assert.equal(warned[0].level, "warning");
+      assert.deepEqual(warned[0].category, ["cachekit", "backend", "file"]);
+      // A mode the options allow is left alone.
+      fs.chmodSync(dir, 0o770);
+      const shared = new FileBackend({ directory: dir, dirMode: 0o770 });
+      await shared.set("k", enc.encode("v"));
+      await shared.close();
+      assert.equal(fs.statSync(dir).mode & 0o777, 0o770);
+    } finally {
+      await logs.stop();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  },
+  POSIX,
+);
+
+test("file: another user's directory writable by others is refused", async () => {
+  const root = tempDir();
+  try {
+    const dir = path.join(root, "cache");
+    fs.mkdirSync(dir);
+    fs.chmodSync(dir, 0o777);
+    try {
+      fs.chownSync(dir, 65534, 65534); // needs root (CI runs as root)
+    } catch {
+      console.warn("skipping: cannot give the directory to another user here");
+      return;
+    }
+    const b = new FileBackend({ directory: dir });
+    const e = await b.set("k", enc.encode("v")).then(() => null, (e) => e);
+    assert.ok(e instanceof BackendError, String(e));
+    assert.equal(e.kind, "permanent");
+    assert.match(e.message, /writable by other users.*refusing/);
+    assert.equal((await b.healthCheck()).healthy, false);
+    await b.close();
+    assert.equal(fs.statSync(dir).mode & 0o777, 0o777, "another user's directory is not changed");
+    assert.deepEqual(fs.readdirSync(dir), [], "nothing written into it");
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}, POSIX);
+
+test("file: an entry file far above the size limit (sparse 1 GiB) is a miss and removed", async () => {
+  await withBackend({}, async (b, dir) => {
+    const p = path.join(dir, fileName("big"));
+    fs.writeFileSync(p, entryBytes("big", enc.encode("v")));
+    fs.truncateSync(p, 1024 * 1024 * 1024); // sparse: no disk used, never read
+    assert.equal(await b.get("big"), null);
+    assert.equal(fs.existsSync(p), false, "the oversized file was removed");
+    await b.set("big", enc.encode("v2"));
+    assert.deepEqual(await b.get("big"), enc.encode("v2"));
+  });
+});
+
+test("file: a writing process rescans periodically and removes orphan temp files", async () => {
+  const realNow = Date.now;
+  await withBackend({}, async (b, dir) => {
+    await b.set("a", enc.encode("1")); // the first write's scan
+    await pruneNow(b); // settle: the scan has run
+    // A writer SIGKILLed after that scan leaves a temp file; one running now has a fresh one.
+    const orphan = path.join(dir, ".tmp-of-a-killed-writer");
+    const live = path.join(dir, ".tmp-of-a-live-writer");
+    fs.writeFileSync(orphan, new Uint8Array(1000));
+    fs.writeFileSync(live, new Uint8Array(1000));
+    const old = new Date(realNow() - 3600_000);
+    fs.utimesSync(orphan, old, old);
+    try {
+      // Minutes later (the clock moves; the live writer keeps writing), this process writes again.
+      Date.now = () => realNow() + 6 * 60_000;
+      const fresh = new Date(Date.now());
+      fs.utimesSync(live, fresh, fresh);
+      await b.set("b", enc.encode("2")); // starts the background maintenance
+      for (let i = 0; i < 500 && fs.existsSync(orphan); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    } finally {
+      Date.now = realNow;
+    }
+    assert.equal(fs.existsSync(orphan), false, "the orphan was removed without an explicit prune");
+    assert.equal(fs.existsSync(live), true, "a live writer's temp file is kept");
+  });
 });
 
 test("file: defaultCacheDirectory follows the OS conventions", () => {

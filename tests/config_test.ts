@@ -4,7 +4,8 @@ import { test } from "./_harness.ts";
 import { CacheConfigError } from "../errors.ts";
 import { fileBackendOptionsFromEnv, readEnvConfig, redisUrlFromEnv } from "../config/env.ts";
 import { resolveConfig } from "../config/resolve.ts";
-import { revealSecretKey } from "../config/secret_key.ts";
+import { revealSecretKey, SecretKey } from "../config/secret_key.ts";
+import { toHex } from "../protocol/_hex.ts";
 import type { PresetName } from "../config/options.ts";
 
 const ENV = readEnvConfig({});
@@ -193,21 +194,60 @@ test("config: master keys are validated and never echoed", () => {
   assert.equal(revealSecretKey(prev.encryption.previousKeys[0])[0], 0x96);
 });
 
-test("env: CACHEKIT_MASTER_KEY is readable but not shown by JSON, inspect or enumeration", () => {
+/** Every way a config object gets dumped: deep inspection on each runtime, JSON, descriptors, clones. */
+function dumps(value: unknown): string[] {
+  // deno-lint-ignore no-explicit-any
+  const deno = (globalThis as any).Deno;
+  const out = [
+    inspect(value),
+    inspect(value, { showHidden: true, depth: Infinity, customInspect: false }),
+    inspect(value, { showHidden: true, depth: Infinity }),
+    JSON.stringify(value),
+    inspect(Object.getOwnPropertyDescriptors(value), { showHidden: true, depth: Infinity }),
+    inspect(structuredClone(value), { showHidden: true, depth: Infinity }),
+    inspect({ ...(value as object) }, { showHidden: true, depth: Infinity }),
+    String(Object.values(value as object)),
+  ];
+  if (deno?.inspect) {
+    out.push(deno.inspect(value, { showHidden: true, depth: Infinity }));
+    out.push(deno.inspect(value, { showHidden: true, depth: Infinity, customInspect: false }));
+  }
+  return out;
+}
+
+test("env: CACHEKIT_MASTER_KEY is a SecretKey, shown by no inspection, JSON or clone", () => {
   const env = readEnvConfig({ CACHEKIT_MASTER_KEY: KEY });
-  assert.equal(env.masterKey, KEY);
-  assert.ok(!JSON.stringify(env).includes(KEY));
-  assert.ok(!inspect(env).includes(KEY));
-  assert.ok(!Object.keys(env).includes("masterKey"));
+  assert.ok(env.masterKey instanceof SecretKey);
+  assert.equal(toHex(revealSecretKey(env.masterKey)), KEY);
+  const upper = KEY.toUpperCase();
+  for (const [i, d] of dumps(env).entries()) {
+    assert.ok(!d.toLowerCase().includes(KEY.slice(0, 16)), `dump ${i} shows the key: ${d}`);
+    assert.ok(!d.includes(upper.slice(0, 16)));
+  }
   assert.equal(readEnvConfig({}).masterKey, null);
+  // The key resolves through the same validation as an explicit one.
+  const c = resolveConfig({ name: "f" }, "secure", env);
+  assert.equal(revealSecretKey(c.encryption.masterKey!)[0], 0xcf);
 });
 
-test("env: a Redis URL with a password is readable but not shown by JSON or inspect", () => {
+test("env: a Redis URL's password is shown by no inspection; redisUrlFromEnv gives the URL", async () => {
   const url = "redis://app:s3cret-pw@127.0.0.1:6379/0";
   const env = readEnvConfig({ CACHEKIT_REDIS_URL: url });
-  assert.equal(env.redisUrl, url);
-  assert.ok(!JSON.stringify(env).includes("s3cret-pw"));
-  assert.ok(!inspect(env).includes("s3cret-pw"));
+  assert.equal(env.redisUrl, "redis://app:<redacted>@127.0.0.1:6379/0");
+  assert.equal(redisUrlFromEnv(env), url);
+  assert.equal(redisUrlFromEnv({ ...env, defaultTtl: 90 }), url, "a copy still connects");
+  for (const [i, d] of dumps(env).entries()) {
+    assert.ok(!d.includes("s3cret-pw"), `dump ${i} shows the password: ${d}`);
+  }
+  // envConfig() too (the cached process settings).
+  const { envConfig, resetEnvConfig } = await import("../config/env.ts");
+  resetEnvConfig(env);
+  try {
+    for (const d of dumps(envConfig())) assert.ok(!d.includes("s3cret-pw"));
+    assert.equal(redisUrlFromEnv(), url);
+  } finally {
+    resetEnvConfig();
+  }
 });
 
 test("config: a key under a misspelt or misplaced option is not echoed either", () => {
