@@ -1449,7 +1449,8 @@ export async function clearNamespaceEverywhere(ns: string): Promise<void> {
   const matching = list.filter((e) => e.namespace === ns);
   const tracked = new Map<Engine, string[]>();
   for (const e of matching) tracked.set(e, e.clearNamespaceLocal());
-  const prefixes = tenantSegments().map((t) => `t:${t}:ns:${ns}:`);
+  // `:func:` ends the namespace (`validateKeyPart`): `ns:a:` would also match namespace `a:b`.
+  const prefixes = tenantSegments().map((t) => `t:${t}:ns:${ns}:func:`);
   // Interop keys are bare: delete `{ns}:` only when an interop function of this process owns it.
   if (matching.some((e) => e.config.interop !== null)) prefixes.push(`${ns}:`);
   for (const [b, es] of await distinctBackends(list)) {
