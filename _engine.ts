@@ -20,7 +20,6 @@ import {
   cacheKey,
   decodeInteropValue,
   encodeInteropValue,
-  finalizeKey,
   interopKey,
   type SerializerName,
 } from "./protocol/keys.ts";
@@ -30,7 +29,7 @@ import type { TenantCipher } from "./protocol/encryption.ts";
 import { knownHashedSegments, SecureKeys } from "./_engine_secure.ts";
 import { L1Cache, type L1Entry } from "./l1.ts";
 import { decodeWire, encodeWire, WireFormatError } from "./wire.ts";
-import { type ArgKey, argKey } from "./_engine_argkey.ts";
+import { type ArgKey, argKey, customKey } from "./_engine_argkey.ts";
 import { InflightTable } from "./_engine_inflight.ts";
 import { currentTenant, quoteTenant, tenantContextUsed, TenantRequiredError } from "./tenant.ts";
 import { getCacheLogger } from "./health/logging.ts";
@@ -410,7 +409,7 @@ export class Engine {
           `the key function returned ${typeof custom}, not a string`,
         );
       }
-      protoKey = finalizeKey(this.#keyPrefix + custom);
+      protoKey = customKey(this.#keyPrefix, custom);
     } else {
       const keyArgs = this.instanceKey !== null ? [this.instanceKey(self), ...args] : args;
       protoKey = cacheKey({

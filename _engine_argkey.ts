@@ -20,10 +20,14 @@
  *
  * A single number argument is its own key (a `Map` number key: no string is built).
  *
+ * {@linkcode customKey} builds the protocol key of a function with a `key` option, keeping
+ * different key strings apart where `finalizeKey` alone would not.
+ *
  * @module
  */
 
 import { definedLength } from "./protocol/_canonical.ts";
+import { blake2b256Hex, finalizeKey, KEY_PREFIX_LENGTH } from "./protocol/keys.ts";
 
 /** L1 key: a number (single numeric argument) or a string. */
 export type ArgKey = number | string;
@@ -101,4 +105,30 @@ function enc(v: unknown, depth: number): string | undefined {
     default:
       return undefined; // undefined (see the module documentation), functions, symbols
   }
+}
+
+const ESCAPED = /[% \n\r]/g;
+const ESCAPES: Record<string, string> = { "%": "%25", " ": "%20", "\n": "%0A", "\r": "%0D" };
+/** What `finalizeKey` makes of a key longer than 250 characters: 50 of them, `:`, 32 hex digits. */
+const SHORTENED = /^.{50}:[0-9a-f]{32}$/su;
+const SHORT_LENGTH = KEY_PREFIX_LENGTH + 33; // in code points; 1 or 2 UTF-16 units each
+
+/**
+ * The protocol key of a call of a function with a `key` option: `prefix` (`…:args:`) followed by
+ * the key function's result `custom`, finished like a standard key, except that two different
+ * results never share a key. `finalizeKey` alone would merge `"a b"` and `"a_b"` (spaces and line
+ * breaks become `_`), so `%`, spaces, `\n` and `\r` are percent-encoded first (other results are
+ * unchanged); and a short key shaped like a shortened one (50 characters, `:`, 32 hex digits) is
+ * shortened itself, so a result cannot name another call's shortened key.
+ */
+export function customKey(prefix: string, custom: string): string {
+  ESCAPED.lastIndex = 0;
+  const raw = prefix + (ESCAPED.test(custom) ? custom.replace(ESCAPED, (c) => ESCAPES[c]) : custom);
+  if (
+    raw.length < SHORT_LENGTH || raw.length > 2 * SHORT_LENGTH || !SHORTENED.test(raw)
+  ) {
+    return finalizeKey(raw);
+  }
+  const head = Array.from(raw).slice(0, KEY_PREFIX_LENGTH).join("");
+  return `${head}:${blake2b256Hex(new TextEncoder().encode(raw)).slice(0, 32)}`;
 }

@@ -178,7 +178,10 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
   safeMode?: boolean;
   /** Wrap values in the ByteStorage envelope (LZ4 + xxHash3-64). Default `true`. */
   integrityChecking?: boolean;
-  /** Custom key function: returns the `args` part of the key. Not allowed with `interop`. */
+  /**
+   * Custom key function: returns the `args` part of the key (`%`, spaces and line breaks
+   * percent-encoded, so `"a b"` and `"a_b"` stay two entries). Not allowed with `interop`.
+   */
   key?: (...args: A) => string;
   /**
    * Protocol interop mode: `{namespace}:{operation}:{hash}` keys and plain MessagePack values, the

@@ -812,7 +812,7 @@ test("L1 argument keys: distinct arguments never share an entry; equal ones do",
   assert.equal(runs, before, "equal arguments hit");
 });
 
-test("custom key function: entries keyed by its string, under ns/func, spaces normalized", async () => {
+test("custom key function: entries keyed by its string, under ns/func, spaces escaped", async () => {
   const { backend, keys } = recording();
   let n = 0;
   const f = cache(async (user: { id: number; name: string }) => ({ ...user, n: ++n }), {
@@ -827,8 +827,8 @@ test("custom key function: entries keyed by its string, under ns/func, spaces no
   assert.equal((await f({ id: 1, name: "b" })).n, 1, "same custom key: same entry");
   assert.equal((await f({ id: 2, name: "a" })).n, 2);
   assert.deepEqual([...new Set(keys)], [
-    "t:default:ns:ck:func:core.customkey:args:user_1",
-    "t:default:ns:ck:func:core.customkey:args:user_2",
+    "t:default:ns:ck:func:core.customkey:args:user%201",
+    "t:default:ns:ck:func:core.customkey:args:user%202",
   ]);
 });
 

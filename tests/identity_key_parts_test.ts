@@ -11,6 +11,7 @@ import { test } from "./_harness.ts";
 import { cache, CacheConfigError, clearNamespace, MemoryBackend, quoteTenant } from "../mod.ts";
 import { cacheKey, finalizeKey } from "../protocol/keys.ts";
 import { validateKeyPart } from "../identity.ts";
+import { customKey } from "../_engine_argkey.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 
@@ -35,8 +36,20 @@ const PIECES = [
 /** Every string of one or two pieces (272 strings). */
 const PARTS = [...PIECES, ...PIECES.flatMap((a) => PIECES.map((b) => a + b))];
 const TENANTS = ["default", "a:b", "a%3Ab"];
-/** Custom `key` results (the engine appends them after `:args:`); spaces are the key's business. */
-const CUSTOM = ["x", "args:x", "x:args:y", ":args:", "1s", ""];
+/** Custom `key` results (the engine appends them after `:args:`). */
+const CUSTOM = [
+  "x",
+  "args:x",
+  "x:args:y",
+  ":args:",
+  "1s",
+  "",
+  "a b",
+  "a_b",
+  "a%20b",
+  "a\nb",
+  "a%b",
+];
 
 function accepted(kind: "namespace" | "name", value: string): boolean {
   try {
@@ -70,7 +83,8 @@ function collisions(filter: boolean): string[] {
         add(t + std, who + " f(1)");
         if (tenant !== "default") continue; // the tenant segment is checked above
         for (const custom of CUSTOM) {
-          add(t + finalizeKey(prefix + custom), who + ` key ${JSON.stringify(custom)}`);
+          const key = filter ? customKey(prefix, custom) : finalizeKey(prefix + custom);
+          add(t + key, who + ` key ${JSON.stringify(custom)}`);
         }
       }
     }
@@ -93,6 +107,41 @@ test("keys: without the name rules the same enumeration collides (the rules are 
   const custom = (name: string, key: string) => finalizeKey(`func:${name}:args:${key}`);
   assert.equal(custom("f:args:x", "y"), custom("f", "x:args:y"), "name holding :args:");
   assert.equal(custom("f:args", "x"), custom("f", "args:x"), "name ending in :args");
+});
+
+test("key option: results differing in a replaced character or naming a shortened key stay apart", async () => {
+  const prefix = "ns:kp:func:kp.search:args:";
+  // finalizeKey alone merges these; the engine's customKey keeps them apart.
+  assert.equal(finalizeKey(prefix + "a b"), finalizeKey(prefix + "a_b"));
+  const keys = ["a b", "a_b", "a%20b", "a\nb", "a\rb", "a%0Ab", "a%b", "a%25b"].map((c) =>
+    customKey(prefix, c)
+  );
+  assert.equal(new Set(keys).size, keys.length, keys.join(" | "));
+  // Results without those characters keep their keys.
+  assert.equal(customKey(prefix, "user_1:x"), finalizeKey(prefix + "user_1:x"));
+  // A result spelling another call's shortened key (50 characters, ":", 32 hex digits).
+  const long = "q".repeat(300);
+  const victim = customKey(prefix, long);
+  assert.equal(victim.length, 83);
+  const forged = victim.slice(prefix.length);
+  assert.equal(finalizeKey(prefix + forged), victim, "finalizeKey alone would answer the victim");
+  assert.notEqual(customKey(prefix, forged), victim);
+  assert.equal(customKey(prefix, forged).length, 83);
+
+  // Through cache(): "a b" and "a_b" are two L2 entries.
+  const backend = new MemoryBackend();
+  const search = cache(async (q: string) => `results for ${q}`, {
+    name: "kp.search",
+    namespace: "kp",
+    key: (q) => q,
+    backend,
+    l1: { enabled: false },
+    ...bare,
+  });
+  assert.equal(await search("a b"), "results for a b");
+  assert.equal(await search("a_b"), "results for a_b");
+  assert.equal(await search("a b"), "results for a b");
+  assert.equal(backend.size, 2);
 });
 
 test("keys: the rules refuse exactly the separator shapes, nothing Python derives", () => {
