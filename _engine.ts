@@ -20,7 +20,6 @@ import {
   cacheKey,
   decodeInteropValue,
   encodeInteropValue,
-  finalizeKey,
   interopKey,
   type SerializerName,
 } from "./protocol/keys.ts";
@@ -30,7 +29,7 @@ import type { TenantCipher } from "./protocol/encryption.ts";
 import { knownHashedSegments, SecureKeys } from "./_engine_secure.ts";
 import { L1Cache, type L1Entry } from "./l1.ts";
 import { decodeWire, encodeWire, WireFormatError } from "./wire.ts";
-import { type ArgKey, argKey } from "./_engine_argkey.ts";
+import { type ArgKey, argKey, customKey } from "./_engine_argkey.ts";
 import { InflightTable } from "./_engine_inflight.ts";
 import { currentTenant, quoteTenant, tenantContextUsed, TenantRequiredError } from "./tenant.ts";
 import { getCacheLogger } from "./health/logging.ts";
@@ -430,7 +429,7 @@ export class Engine {
           `the key function returned ${typeof custom}, not a string`,
         );
       }
-      protoKey = finalizeKey(this.#keyPrefix + custom);
+      protoKey = customKey(this.#keyPrefix, custom);
     } else {
       const keyArgs = this.instanceKey !== null ? [this.instanceKey(self), ...args] : args;
       protoKey = cacheKey({
@@ -1489,7 +1488,8 @@ export async function clearNamespaceEverywhere(ns: string): Promise<void> {
   const matching = list.filter((e) => e.namespace === ns);
   const tracked = new Map<Engine, string[]>();
   for (const e of matching) tracked.set(e, e.clearNamespaceLocal());
-  const prefixes = tenantSegments().map((t) => `t:${t}:ns:${ns}:`);
+  // `:func:` ends the namespace (`validateKeyPart`): `ns:a:` would also match namespace `a:b`.
+  const prefixes = tenantSegments().map((t) => `t:${t}:ns:${ns}:func:`);
   // Interop keys are bare: delete `{ns}:` only when an interop function of this process owns it.
   if (matching.some((e) => e.config.interop !== null)) prefixes.push(`${ns}:`);
   for (const [b, es] of await distinctBackends(list)) {

@@ -3,30 +3,48 @@
  *
  * The L1 key must separate at least what the protocol key separates (two calls with one L1 key
  * must have one protocol key), otherwise L1 could answer a call with another call's value. So the
- * encoding is injective over what it accepts — numbers, strings, booleans, `null`, `undefined`,
- * bigints, `Date`s, `Uint8Array`s, arrays and plain objects (keys sorted) — and it gives up
- * (`undefined`) on anything else (class instances, protocol markers such as `float64(3)`), in
- * which case the engine uses the full protocol key as the L1 key.
+ * encoding is injective over what it accepts — numbers, strings, booleans, `null`, bigints,
+ * `Date`s, `Uint8Array`s, arrays and plain objects (keys sorted) — and it gives up (`undefined`) on
+ * anything else (class instances, protocol markers such as `float64(3)`), in which case the engine
+ * uses the full protocol key as the L1 key.
+ *
+ * `undefined` follows the protocol key: trailing `undefined` arguments are left out (`f("a")` and
+ * `f("a", undefined)` are one call) and so are object properties holding `undefined`
+ * (`{ a: 1, b: undefined }` is `{ a: 1 }`); `undefined` elsewhere (before a defined argument, in
+ * an array) makes it give up, and the protocol key then refuses the call with its path.
+ *
+ * Values nested more than {@linkcode MAX_DEPTH} containers deep make it give up too, so a cyclic
+ * (`a.self = a`) or very deep argument costs a few steps here, never the call stack; the protocol
+ * key then refuses it with a `CacheKeyError` naming the path (one place decides the
+ * limit and words the error).
  *
  * A single number argument is its own key (a `Map` number key: no string is built).
+ *
+ * {@linkcode customKey} builds the protocol key of a function with a `key` option, keeping
+ * different key strings apart where `finalizeKey` alone would not.
  *
  * @module
  */
 
+import { definedLength } from "./protocol/_canonical.ts";
+import { blake2b256Hex, finalizeKey, KEY_PREFIX_LENGTH } from "./protocol/keys.ts";
+
 /** L1 key: a number (single numeric argument) or a string. */
 export type ArgKey = number | string;
 
-const MAX_DEPTH = 8;
+/** Nesting beyond which the cheap key gives up (the protocol key takes over). */
+export const MAX_DEPTH = 8;
 
 /** The L1 key of `args`, or `undefined` when the arguments need the protocol key. */
 export function argKey(args: readonly unknown[]): ArgKey | undefined {
-  if (args.length === 1) {
+  const n = args[args.length - 1] === undefined ? definedLength(args) : args.length;
+  if (n === 1) {
     const a = args[0];
     if (typeof a === "number") return a === 0 ? 0 : a; // -0 and 0 hash alike in the protocol
     if (typeof a === "string") return "s" + a;
-  } else if (args.length === 0) return "";
+  } else if (n === 0) return "";
   let out = "";
-  for (let i = 0; i < args.length; i++) {
+  for (let i = 0; i < n; i++) {
     const part = enc(args[i], 0);
     if (part === undefined) return undefined;
     out += part;
@@ -44,8 +62,6 @@ function enc(v: unknown, depth: number): string | undefined {
       return v ? "T" : "F";
     case "bigint":
       return "b" + v.toString() + ";";
-    case "undefined":
-      return "u";
     case "object": {
       if (v === null) return "z";
       if (depth >= MAX_DEPTH) return undefined;
@@ -61,13 +77,17 @@ function enc(v: unknown, depth: number): string | undefined {
       const proto = Object.getPrototypeOf(v);
       if (proto === Object.prototype || proto === null) {
         const keys = Object.keys(v).sort();
-        let s = "{" + keys.length + ":";
+        let s = "";
+        let count = 0;
         for (const k of keys) {
-          const p = enc((v as Record<string, unknown>)[k], depth + 1);
+          const item = (v as Record<string, unknown>)[k];
+          if (item === undefined) continue; // left out, as the protocol key does
+          const p = enc(item, depth + 1);
           if (p === undefined) return undefined;
           s += k.length + ":" + k + p;
+          count++;
         }
-        return s;
+        return "{" + count + ":" + s;
       }
       if (v instanceof Date) {
         const t = v.getTime();
@@ -83,6 +103,32 @@ function enc(v: unknown, depth: number): string | undefined {
       return undefined;
     }
     default:
-      return undefined; // functions, symbols
+      return undefined; // undefined (see the module documentation), functions, symbols
   }
+}
+
+const ESCAPED = /[% \n\r]/g;
+const ESCAPES: Record<string, string> = { "%": "%25", " ": "%20", "\n": "%0A", "\r": "%0D" };
+/** What `finalizeKey` makes of a key longer than 250 characters: 50 of them, `:`, 32 hex digits. */
+const SHORTENED = /^.{50}:[0-9a-f]{32}$/su;
+const SHORT_LENGTH = KEY_PREFIX_LENGTH + 33; // in code points; 1 or 2 UTF-16 units each
+
+/**
+ * The protocol key of a call of a function with a `key` option: `prefix` (`…:args:`) followed by
+ * the key function's result `custom`, finished like a standard key, except that two different
+ * results never share a key. `finalizeKey` alone would merge `"a b"` and `"a_b"` (spaces and line
+ * breaks become `_`), so `%`, spaces, `\n` and `\r` are percent-encoded first (other results are
+ * unchanged); and a short key shaped like a shortened one (50 characters, `:`, 32 hex digits) is
+ * shortened itself, so a result cannot name another call's shortened key.
+ */
+export function customKey(prefix: string, custom: string): string {
+  ESCAPED.lastIndex = 0;
+  const raw = prefix + (ESCAPED.test(custom) ? custom.replace(ESCAPED, (c) => ESCAPES[c]) : custom);
+  if (
+    raw.length < SHORT_LENGTH || raw.length > 2 * SHORT_LENGTH || !SHORTENED.test(raw)
+  ) {
+    return finalizeKey(raw);
+  }
+  const head = Array.from(raw).slice(0, KEY_PREFIX_LENGTH).join("");
+  return `${head}:${blake2b256Hex(new TextEncoder().encode(raw)).slice(0, 32)}`;
 }

@@ -30,7 +30,7 @@
 import type { CacheOptions, PresetName, ResolvedConfig } from "./config/options.ts";
 import { resolveConfig } from "./config/resolve.ts";
 import { CacheConfigError } from "./errors.ts";
-import { deriveIdentity, registerIdentity } from "./identity.ts";
+import { deriveIdentity, registerIdentity, validateKeyPart } from "./identity.ts";
 import {
   type CacheInfo,
   clearNamespaceEverywhere,
@@ -138,6 +138,7 @@ export function wrap<A extends unknown[], R>(
         name: config.name,
         namespace: config.namespace,
       });
+    validateKeyPart("name", identity);
     space = config.namespace ?? "";
   }
   registerIdentity(space, identity, fn as (...args: never[]) => unknown);

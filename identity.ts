@@ -23,6 +23,22 @@
  *
  * Class methods wrapped by the `cached` decorator are named `{module}.{Class}.{method}`.
  *
+ * ## Names that keys cannot tell apart
+ *
+ * A standard key is `ns:{namespace}:func:{name}:args:…`, after which spaces and line breaks become
+ * `_`. So that no two (namespace, name) pairs share keys, {@linkcode validateKeyPart} refuses
+ * (with a {@linkcode CacheConfigError} when the function is wrapped):
+ * - a namespace holding `:func:` or ending in `:func` (`namespace: "p:func:q"` with `name: "r"`
+ *   would share keys with `namespace: "p"`, `name: "q:func:r"`);
+ * - a name holding `:args:` or ending in `:args` (with a custom `key`, `name: "f:args:x"` and key
+ *   `y` would share keys with `name: "f"` and key `x:args:y`);
+ * - a name holding a space, `\n` or `\r` (`a b` would be `a_b`): explicit names and namespaces
+ *   refuse all white space already, so this only concerns derived names (a file or function name
+ *   with a space).
+ *
+ * Every other colon is allowed (`namespace: "app:users"`), and no name the Python SDK derives
+ * (`module.qualname`) is refused.
+ *
  * @example
  * ```ts
  * import { deriveIdentity } from "@cachekit/core";
@@ -220,4 +236,40 @@ export function registerIdentity(
     }
   }
   registry.set(id, { source, ref: new WeakRef(fn) });
+}
+
+/** Line breaks and spaces: `finalizeKey` turns them into `_`, so names holding them could collide. */
+const REPLACED = /[ \n\r]/;
+
+/**
+ * Throw a {@linkcode CacheConfigError} unless `value` can be the namespace or name (`func:`
+ * segment) of a standard key without two functions sharing keys (see "Names that keys cannot tell
+ * apart" in this module's documentation).
+ *
+ * @param kind Which key part it is (names the option in the error).
+ * @param value The namespace or function identity.
+ * @returns `value`, unchanged.
+ * @throws {CacheConfigError} A separator sequence or a character the key replaces.
+ */
+export function validateKeyPart(kind: "namespace" | "name", value: string): string {
+  const sep = kind === "namespace" ? ":func" : ":args";
+  if (value.includes(sep + ":") || value.endsWith(sep)) {
+    throw new CacheConfigError(
+      kind,
+      value,
+      `a ${kind} without "${sep}:" and not ending in "${sep}" (the key separates the ` +
+        `${kind === "namespace" ? "namespace from the function name" : "name from the arguments"}` +
+        ` with "${sep}:", so such a ${kind} could share keys with another function's); use ` +
+        `"." or "-" there instead`,
+    );
+  }
+  if (REPLACED.test(value)) {
+    throw new CacheConfigError(
+      kind,
+      value,
+      `a ${kind} without spaces or line breaks (keys turn them into "_", so it could share keys ` +
+        `with another function's)${kind === "name" ? "; pass an explicit name option" : ""}`,
+    );
+  }
+  return value;
 }

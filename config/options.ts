@@ -151,22 +151,35 @@ export interface StampedeOptions {
  * `key`, `tags` and `encryption.tenant` see typed arguments.
  */
 export interface CacheOptions<A extends unknown[] = unknown[]> {
-  /** Function identity in keys (`func:` segment). Overrides the derived default. */
+  /**
+   * Function identity in keys (`func:` segment). Overrides the derived default. No white space,
+   * no `:args:`, not ending in `:args` (it could share keys with another function's).
+   */
   name?: string;
   /**
    * Time to live in seconds. Default (unset): env `CACHEKIT_DEFAULT_TTL`, 3600. `null`: no expiry
    * in L2 (L1 entries then live `l1.defaultTtl`).
    */
   ttl?: number | null;
-  /** Key namespace (`ns:{namespace}:`); also the unit of `clearNamespace`. */
+  /**
+   * Key namespace (`ns:{namespace}:`); also the unit of `clearNamespace`. No white space, no
+   * `:func:`, not ending in `:func` (it could share keys with another namespace's).
+   */
   namespace?: string;
   /** `"std"` (MessagePack, default), `"json"`, or an object implementing `Serializer`. */
   serializer?: "std" | "json" | Serializer;
-  /** When true, cache failures are swallowed and the function answers. Default `false`. */
+  /**
+   * When true, cache failures are swallowed and the function answers: arguments without a cache
+   * key (unsupported types, cycles, nesting beyond 256 levels) and unserializable results run
+   * uncached. Default `false`.
+   */
   safeMode?: boolean;
   /** Wrap values in the ByteStorage envelope (LZ4 + xxHash3-64). Default `true`. */
   integrityChecking?: boolean;
-  /** Custom key function: returns the `args` part of the key. Not allowed with `interop`. */
+  /**
+   * Custom key function: returns the `args` part of the key (`%`, spaces and line breaks
+   * percent-encoded, so `"a b"` and `"a_b"` stay two entries). Not allowed with `interop`.
+   */
   key?: (...args: A) => string;
   /**
    * Protocol interop mode: `{namespace}:{operation}:{hash}` keys and plain MessagePack values, the

@@ -22,6 +22,7 @@ import { toHex } from "../protocol/_hex.ts";
 import { revealSecretKey, SecretKey } from "./secret_key.ts";
 import { type EnvConfig, envConfig } from "./env.ts";
 import { PRESETS } from "./presets.ts";
+import { validateKeyPart } from "../identity.ts";
 import type {
   BackpressureOptions,
   CacheOptions,
@@ -320,6 +321,7 @@ export function resolveConfig<A extends unknown[]>(
   ) {
     throw new CacheConfigError("name", o.name, "a non-empty string without white space");
   }
+  if (o.name !== undefined) validateKeyPart("name", o.name);
   let ttl: number | null = env.defaultTtl;
   if (o.ttl !== undefined) {
     if (o.ttl !== null && !isPosNum(o.ttl)) {
@@ -333,6 +335,7 @@ export function resolveConfig<A extends unknown[]>(
   ) {
     throw new CacheConfigError("namespace", o.namespace, "a non-empty string without white space");
   }
+  if (o.namespace !== undefined) validateKeyPart("namespace", o.namespace);
   const serializer = o.serializer ?? "std";
   if (serializer !== "std" && serializer !== "json" && !isSerializer(serializer)) {
     throw new CacheConfigError(

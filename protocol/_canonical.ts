@@ -17,6 +17,12 @@
  * The encoder writes into one module-level growable buffer that is reused across calls; callers
  * must consume (hash or copy) the bytes before the next encode.
  *
+ * Containers (arrays, plain objects, `Map`s, `Set`s) nest at most {@linkcode MAX_DEPTH} (256)
+ * levels deep: deeper values, and cyclic ones (`a.self = a`), are refused with the path of the
+ * offending value instead of exhausting the call stack. The check costs one counter on the way
+ * down; the objects on the current path are only compared when the limit is hit, to tell a cycle
+ * from a deep value.
+ *
  * @module
  */
 
@@ -59,14 +65,29 @@ export type Profile = 0 | 1 | 2;
 export class EncodeRefusal extends Error {
   /** Path segments, innermost first (reverse order). */
   readonly segments: (string | number)[] = [];
+  /** Innermost segments that are not part of the refused value's path (see `refuseDeep`). */
+  trim = 0;
+  /**
+   * A cycle: the refused value is the container `back` levels above it on its own path (the
+   * reason then names that ancestor's path).
+   */
+  back = 0;
   /** @param reason Why the value was refused. */
   constructor(readonly reason: string) {
     super(reason);
   }
   /** The path below `root`, e.g. `args[1].user.tags`. */
   pathFrom(root: string): string {
+    return this.#path(root, this.trim);
+  }
+  /** Why the value was refused, naming paths below `root` where the reason refers to one. */
+  reasonFrom(root: string): string {
+    if (this.back === 0) return this.reason;
+    return `it is ${this.#path(root, this.trim + this.back)} again: ${this.reason}`;
+  }
+  #path(root: string, drop: number): string {
     let p = root;
-    for (let i = this.segments.length - 1; i >= 0; i--) p += formatSegment(this.segments[i]);
+    for (let i = this.segments.length - 1; i >= drop; i--) p += formatSegment(this.segments[i]);
     return p;
   }
 }
@@ -85,6 +106,9 @@ let buf = new Uint8Array(1024);
 let view = new DataView(buf.buffer);
 let pos = 0;
 let busy = false;
+/** Containers open on the current path, outermost first (`path[0..depth)`). */
+let path: object[] = [];
+let depth = 0;
 
 function grow(need: number): void {
   let size = buf.length * 2;
@@ -111,22 +135,26 @@ export function written(): Uint8Array {
  */
 export function withEncoder<T>(fn: () => T): T {
   if (busy) {
-    const saved = { buf, view, pos };
+    const saved = { buf, view, pos, path, depth };
     buf = new Uint8Array(256);
     view = new DataView(buf.buffer);
     pos = 0;
+    path = [];
+    depth = 0;
     try {
       return fn();
     } finally {
-      ({ buf, view, pos } = saved);
+      ({ buf, view, pos, path, depth } = saved);
     }
   }
   busy = true;
   pos = 0;
+  depth = 0;
   try {
     return fn();
   } finally {
     busy = false;
+    path.length = 0; // do not keep the arguments alive
     if (buf.length > 1 << 20) {
       // Do not keep a huge buffer alive after one large key.
       buf = new Uint8Array(1024);
@@ -174,6 +202,27 @@ export function writeMapHeader(n: number): void {
     view.setUint32(pos + 1, n);
     pos += 5;
   }
+}
+
+/**
+ * Start a map of at most `n` pairs whose values may turn out to be left out (`undefined`); returns
+ * the header's position for {@linkcode endMap}. Each value is read once, as getters may not return
+ * the same thing twice.
+ */
+export function beginMap(n: number): number {
+  const start = pos;
+  writeMapHeader(n);
+  return start;
+}
+
+/** Finish a map begun with {@linkcode beginMap}: `count` of its `n` pairs were written. */
+export function endMap(start: number, n: number, count: number): void {
+  if (count === n) return;
+  const body = buf.slice(start + (n < 16 ? 1 : n < 0x10000 ? 3 : 5), pos);
+  pos = start;
+  writeMapHeader(count); // no wider than the header it replaces
+  buf.set(body, pos);
+  pos += body.length;
 }
 
 const TWO32 = 4294967296;
@@ -420,6 +469,12 @@ export function pythonIsoformat(d: Date): string | null {
 // ---------------------------------------------------------------------------------------------
 // The value encoder.
 
+/**
+ * Deepest container nesting accepted in one value: an argument that is an array is at level 1, an
+ * array inside it at level 2, and so on. Far above real arguments, far below the call stack.
+ */
+export const MAX_DEPTH = 256;
+
 const OBJECT_PROTO = Object.prototype;
 const F64_UPPER_EXCL = 18446744073709551616; // 2^64
 const F64_LOWER_INCL = -9223372036854775808; // -2^63
@@ -438,10 +493,26 @@ function describe(v: unknown): string {
   return name ? `an instance of ${name}` : "an object with an unusual prototype";
 }
 
+/**
+ * The number of arguments without the trailing `undefined` ones: `f("a", undefined)` is the call
+ * `f("a")`, as JavaScript itself reads a missing argument as `undefined`.
+ */
+export function definedLength(args: readonly unknown[]): number {
+  let n = args.length;
+  while (n > 0 && args[n - 1] === undefined) n--;
+  return n;
+}
+
 function refuseType(v: unknown, profile: Profile): never {
   const what = describe(v);
   if (v === undefined) {
-    refuse("undefined has no cache-key form; pass null (or leave the argument out)");
+    refuse(
+      profile === VALUE
+        ? "undefined has no interop value form; use null (object properties holding undefined " +
+          "are left out)"
+        : "undefined in an array, Map or Set has no cache-key form (a function may treat it " +
+          "unlike null); pass null (object properties holding undefined are left out)",
+    );
   }
   if (v instanceof Set && profile !== ARGS) {
     refuse("a Set has no defined order; pass a sorted array");
@@ -494,8 +565,36 @@ function encodeInteropNumber(v: number): void {
   else writeFloat64(v);
 }
 
+/** Open container `v` on the current path; refuses a cycle or nesting beyond {@linkcode MAX_DEPTH}. */
+function enter(v: object): void {
+  if (depth >= MAX_DEPTH) refuseDeep(v);
+  path[depth++] = v;
+}
+
+function refuseDeep(v: object): never {
+  path[depth] = v;
+  // The shallowest repetition on the path is the cycle to report (its first lap).
+  for (let k = 1; k <= depth; k++) {
+    const j = path.lastIndexOf(path[k], k - 1);
+    if (j >= 0) {
+      const e = new EncodeRefusal(
+        "a reference cycle has no cache-key form; break the cycle (or use the key option)",
+      );
+      // Unwinding adds the segments below path[k] too; drop them again (see `trim`).
+      e.back = k - j;
+      e.trim = depth - k;
+      throw e;
+    }
+  }
+  throw new EncodeRefusal(
+    `containers nest deeper than ${MAX_DEPTH} levels (the limit); flatten the value (or use ` +
+      "the key option)",
+  );
+}
+
 function encodeObject(v: object, profile: Profile): void {
   if (Array.isArray(v)) {
+    enter(v);
     const n = v.length;
     writeArrayHeader(n);
     for (let i = 0; i < n; i++) {
@@ -508,11 +607,14 @@ function encodeObject(v: object, profile: Profile): void {
         throw e;
       }
     }
+    depth--;
     return;
   }
   const proto = Object.getPrototypeOf(v);
   if (proto === OBJECT_PROTO || proto === null) {
+    enter(v);
     encodeRecord(v as Record<string, unknown>, profile);
+    depth--;
     return;
   }
   if (v instanceof Float64) {
@@ -536,33 +638,44 @@ function encodeObject(v: object, profile: Profile): void {
     return;
   }
   if (v instanceof Map) {
+    enter(v);
     encodeMap(v, profile);
+    depth--;
     return;
   }
   if (v instanceof Set && profile === ARGS) {
+    enter(v);
     encodeSet(v);
+    depth--;
     return;
   }
   refuseType(v, profile);
 }
 
+/**
+ * A plain object as a map, keys in code-point order. Properties holding `undefined` are left out,
+ * as `JSON.stringify` does: `{ a: 1, b: undefined }` encodes as `{ a: 1 }`.
+ */
 function encodeRecord(o: Record<string, unknown>, profile: Profile): void {
   const keys = Object.keys(o);
   const n = keys.length;
   if (n > 1) keys.sort(compareCodePoints);
-  writeMapHeader(n);
+  const start = beginMap(n);
+  let count = 0;
   for (let i = 0; i < n; i++) {
     const k = keys[i];
+    const item = o[k];
+    if (item === undefined) continue;
+    count++;
     try {
       if (!writeStr(k)) refuse("the map key holds a lone surrogate (not well-formed Unicode)");
-      const item = o[k];
-      if (item === undefined) refuseType(undefined, profile);
       encodeValue(item, profile);
     } catch (e) {
       if (e instanceof EncodeRefusal) e.segments.push(k);
       throw e;
     }
   }
+  endMap(start, n, count);
 }
 
 function encodeMap(m: Map<unknown, unknown>, profile: Profile): void {

@@ -18,9 +18,19 @@
  * | plain object, `Map` with string keys | map, keys in Unicode code point order at every level |
  * | `Date` | Python's `isoformat()` of the aware UTC datetime: `2025-11-14T10:30:00+00:00` |
  *
- * Anything else (`Set`, class instances, functions, symbols, `undefined` inside containers, bigints
- * beyond 64 bits, invalid `Date`s, lone surrogates) throws a {@linkcode CacheKeyError} naming the
- * argument path, e.g. `args[1].user.tags` or `kwargs.user`.
+ * `undefined` is an ordinary argument where JavaScript makes it one: trailing `undefined`
+ * arguments are left out (`f("a", undefined)` is the call `f("a")`) and so are object properties
+ * and named arguments holding `undefined` (`{ a: 1, b: undefined }` is `{ a: 1 }`), as
+ * `JSON.stringify` does. Elsewhere — before a defined argument, in an array (or a hole), `Map` or
+ * `Set` — it is refused: a function may treat it unlike `null`, so it cannot share `null`'s entry.
+ *
+ * Containers nest at most 256 levels deep (an array argument is level 1); deeper arguments and
+ * cyclic ones (`a.self = a`) are refused rather than exhausting the call stack, a cycle with the
+ * path it repeats (`args[0].self`: `it is args[0] again`).
+ *
+ * Anything else (`Set`, class instances, functions, symbols, bigints beyond 64 bits, invalid
+ * `Date`s, lone surrogates) throws a {@linkcode CacheKeyError} naming the argument path, e.g.
+ * `args[1].user.tags` or `kwargs.user`.
  *
  * **Interop keys** ({@linkcode interopKey}) are `{namespace}:{operation}:{hash}` over the canonical
  * MessagePack of the flat argument array, where integral numbers are ints, NaN/Infinity are refused,
@@ -55,9 +65,12 @@ import { toHex } from "./_hex.ts";
 import { boundedByInput } from "../serializers/_msgpack_scan.ts";
 import {
   ARGS,
+  beginMap,
   compareCodePoints,
+  definedLength,
   EncodeRefusal,
   encodeValue,
+  endMap,
   Float64,
   isWellFormed,
   type Profile,
@@ -151,19 +164,17 @@ export function float64(value: number): Float64 {
   return new Float64(value);
 }
 
-function keyError(e: unknown, root: string): unknown {
-  return e instanceof EncodeRefusal ? new CacheKeyError(e.pathFrom(root), e.reason) : e;
-}
-
 /**
  * The argument hash of a standard key: Blake2b-256 (lowercase hex) of the MessagePack encoding of
  * `[normalized_args, normalized_kwargs]`, kwargs sorted by name, exactly as the Python SDK computes
  * it (see the module documentation for the normalization table).
  *
- * @param args Positional arguments.
- * @param kwargs Named arguments (Python keyword arguments); a plain object, default `{}`.
+ * @param args Positional arguments; trailing `undefined` ones are left out.
+ * @param kwargs Named arguments (Python keyword arguments); a plain object, default `{}`; names
+ * holding `undefined` are left out.
  * @returns 64 lowercase hex characters.
- * @throws {CacheKeyError} for a value outside the data model; `path` names it (`args[1].tags`).
+ * @throws {CacheKeyError} for a value outside the data model, a reference cycle or nesting deeper
+ * than 256 containers; `path` names it (`args[1].tags`).
  *
  * @example
  * ```ts
@@ -186,7 +197,7 @@ export function argsHash(args: unknown[], kwargs?: Record<string, unknown>): str
 function encodeArgsKwargs(args: unknown[], kwargs: Record<string, unknown> | undefined): void {
   if (!Array.isArray(args)) throw new CacheKeyError("args", "expected an array of arguments");
   writeByte(0x92);
-  const n = args.length;
+  const n = definedLength(args);
   writeArrayHeader(n);
   for (let i = 0; i < n; i++) {
     const v = args[i];
@@ -208,24 +219,33 @@ function encodeArgsKwargs(args: unknown[], kwargs: Record<string, unknown> | und
   }
   const names = Object.keys(kwargs);
   if (names.length > 1) names.sort(compareCodePoints);
-  writeMapHeader(names.length);
+  const start = beginMap(names.length);
+  let count = 0;
   for (const name of names) {
+    const v = kwargs[name];
+    if (v === undefined) continue; // left out, as JSON.stringify does
+    count++;
     try {
       if (!writeStr(name)) throw new EncodeRefusal("the name holds a lone surrogate");
-      const v = kwargs[name];
-      if (v === undefined) encodeUndefined();
       encodeValue(v, STD);
     } catch (e) {
       if (e instanceof EncodeRefusal) e.segments.push(name);
       throw keyError(e, "kwargs");
     }
   }
+  endMap(start, names.length, count);
 }
 
 function encodeUndefined(): never {
   throw new EncodeRefusal(
-    "undefined has no cache-key form; pass null (or leave the argument out)",
+    "undefined before a defined argument has no cache-key form (a function may treat it unlike " +
+      "null); pass null, or move the optional parameter last (trailing undefined arguments are " +
+      "the same call as leaving them out)",
   );
+}
+
+function keyError(e: unknown, root: string): unknown {
+  return e instanceof EncodeRefusal ? new CacheKeyError(e.pathFrom(root), e.reasonFrom(root)) : e;
 }
 
 /**
@@ -458,23 +478,26 @@ export function validateInteropSegment(kind: "namespace" | "operation", value: s
 export function interopArgsHash(args: unknown[]): string {
   if (!Array.isArray(args)) throw new CacheKeyError("args", "expected an array of arguments");
   return withEncoder(() => {
-    encodeTop(args, ARGS, "args");
+    const n = definedLength(args);
+    writeArrayHeader(n);
+    for (let i = 0; i < n; i++) encodeTop(args[i], ARGS, `args[${i}]`);
     return blake2b256Hex(written());
   });
 }
 
 function encodeTop(v: unknown, profile: Profile, root: string): void {
   try {
-    if (v === undefined) encodeUndefined();
+    if (v === undefined && profile !== VALUE) encodeUndefined();
     encodeValue(v, profile);
   } catch (e) {
     if (!(e instanceof EncodeRefusal)) throw e;
-    // The root array's own index is the first segment; render it as `args[0]`.
     const path = e.pathFrom(root);
     if (profile === VALUE) {
-      throw new SerializationError(`Cannot encode ${path} as an interop value: ${e.reason}`);
+      throw new SerializationError(
+        `Cannot encode ${path} as an interop value: ${e.reasonFrom(root)}`,
+      );
     }
-    throw new CacheKeyError(path, e.reason);
+    throw new CacheKeyError(path, e.reasonFrom(root));
   }
 }
 

@@ -528,6 +528,87 @@ test("safeMode: an uncacheable argument or value answers uncached instead of thr
   assert.equal(n, 2, "not cached");
 });
 
+test("cyclic and deep arguments: CacheKeyError naming the path; safeMode answers uncached (issue 11.4)", async () => {
+  const cyclic: Record<string, unknown> = { id: 1 };
+  cyclic.self = cyclic;
+  let deep: unknown = 1;
+  for (let i = 0; i < 10_000; i++) deep = [deep];
+  const size = (v: unknown) => Object.keys(v as object).length;
+  for (
+    const [arg, path, reason] of [
+      [cyclic, "args[0].self", /it is args\[0\] again/],
+      [deep, "args[0]", /deeper than 256 levels/],
+    ] as const
+  ) {
+    const isKeyError = (e: unknown) => {
+      assert.ok(e instanceof CacheKeyError, `expected CacheKeyError, got ${e}`);
+      assert.ok(e.path.startsWith(path), e.path);
+      assert.match(e.message, reason);
+      return true;
+    };
+    const syncStrict = cache((v: unknown) => size(v), { name: "core.cycle.sync", backend: null });
+    assert.throws(() => syncStrict(arg), isKeyError);
+    const asyncStrict = cache(async (v: unknown) => size(v), {
+      name: "core.cycle.async",
+      backend: new MemoryBackend(),
+      ...bare,
+    });
+    await assert.rejects(asyncStrict(arg), isKeyError);
+
+    let runs = 0;
+    const syncSafe = cache((v: unknown) => (runs++, size(v)), {
+      name: "core.cycle.sync.safe",
+      backend: null,
+      safeMode: true,
+    });
+    assert.equal(syncSafe(arg), size(arg));
+    assert.equal(syncSafe(arg), size(arg));
+    assert.equal(runs, 2, "ran each time: nothing cached");
+    const backend = new MemoryBackend();
+    const asyncSafe = cache(async (v: unknown) => (runs++, size(v)), {
+      name: "core.cycle.async.safe",
+      backend,
+      safeMode: true,
+      ...bare,
+    });
+    assert.equal(await asyncSafe(arg), size(arg));
+    assert.equal(await asyncSafe(arg), size(arg));
+    assert.equal(runs, 4);
+    assert.equal(backend.size, 0);
+  }
+});
+
+test("undefined arguments: trailing ones and undefined properties share the L1 and L2 entry (issue 13.4)", async () => {
+  let runs = 0;
+  const search = cache(async (term: string, page?: number) => ({ term, page, run: ++runs }), {
+    name: "core.undef.search",
+    backend: new MemoryBackend(),
+    ...bare,
+  });
+  assert.equal((await search("a")).run, 1);
+  assert.equal((await search("a", undefined)).run, 1, "L1: the same call");
+  assert.equal((await search("a", 2)).run, 2);
+  // L2 only: the entry is found under one backend key.
+  const backend = new MemoryBackend();
+  const list = cache(
+    async (q: { limit: number; cursor?: string }, page?: number) => ({ q, page, run: ++runs }),
+    { name: "core.undef.list", backend, l1: { enabled: false }, ...bare },
+  );
+  const first = await list({ limit: 10 });
+  assert.equal((await list({ limit: 10, cursor: undefined })).run, first.run, "L2: same entry");
+  assert.equal((await list({ cursor: undefined, limit: 10 }, undefined)).run, first.run);
+  assert.equal(backend.size, 1);
+  assert.notEqual((await list({ limit: 10, cursor: "c" })).run, first.run);
+  assert.equal(backend.size, 2);
+  // A non-trailing undefined argument stays refused, with what to do.
+  await assert.rejects(list(undefined as never, 1), (e: unknown) => {
+    assert.ok(e instanceof CacheKeyError, String(e));
+    assert.equal(e.path, "args[0]");
+    assert.match(e.message, /pass null/);
+    return true;
+  });
+});
+
 test("stale-while-revalidate: one background refresh; a refresh landing after invalidate is dropped", async () => {
   let n = 0;
   const gates: Array<() => void> = [];
@@ -731,7 +812,7 @@ test("L1 argument keys: distinct arguments never share an entry; equal ones do",
   assert.equal(runs, before, "equal arguments hit");
 });
 
-test("custom key function: entries keyed by its string, under ns/func, spaces normalized", async () => {
+test("custom key function: entries keyed by its string, under ns/func, spaces escaped", async () => {
   const { backend, keys } = recording();
   let n = 0;
   const f = cache(async (user: { id: number; name: string }) => ({ ...user, n: ++n }), {
@@ -746,8 +827,8 @@ test("custom key function: entries keyed by its string, under ns/func, spaces no
   assert.equal((await f({ id: 1, name: "b" })).n, 1, "same custom key: same entry");
   assert.equal((await f({ id: 2, name: "a" })).n, 2);
   assert.deepEqual([...new Set(keys)], [
-    "t:default:ns:ck:func:core.customkey:args:user_1",
-    "t:default:ns:ck:func:core.customkey:args:user_2",
+    "t:default:ns:ck:func:core.customkey:args:user%201",
+    "t:default:ns:ck:func:core.customkey:args:user%202",
   ]);
 });
 

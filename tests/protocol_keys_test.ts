@@ -26,7 +26,7 @@ import {
   validateInteropSegment,
 } from "../protocol/keys.ts";
 import { CacheConfigError, CacheKeyError, SerializationError } from "../errors.ts";
-import { encodeValue, STD, withEncoder, written } from "../protocol/_canonical.ts";
+import { encodeValue, MAX_DEPTH, STD, withEncoder, written } from "../protocol/_canonical.ts";
 
 const hex = (b: Uint8Array): string =>
   Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
@@ -453,14 +453,89 @@ test("reject: Set, class instance, function, symbol, with the argument path", ()
   rejects(() => argsHash([new Map([["a", new Set()]])]), "args[0].a", /Set/);
 });
 
-test("reject: undefined anywhere (top level, arrays, objects, Maps, holes)", () => {
-  rejects(() => argsHash([1, undefined]), "args[1]", /undefined/);
-  rejects(() => argsHash([], { a: undefined }), "kwargs.a", /undefined/);
-  rejects(() => argsHash([{ a: { b: undefined } }]), "args[0].a.b", /undefined/);
-  rejects(() => argsHash([[1, undefined]]), "args[0][1]", /undefined/);
+test("undefined: trailing arguments and object properties are left out (issue 13.4)", () => {
+  // search("a", undefined) is search("a"); list({ limit: 10, cursor: undefined }) is list({ limit: 10 }).
+  assert.equal(argsHash(["a", undefined]), argsHash(["a"]));
+  assert.equal(argsHash(["a", undefined, undefined]), argsHash(["a"]));
+  assert.equal(argsHash([undefined]), argsHash([]));
+  assert.equal(argsHash([{ limit: 10, cursor: undefined }]), argsHash([{ limit: 10 }]));
+  assert.equal(argsHash([{ a: { b: undefined } }]), argsHash([{ a: {} }]));
+  assert.equal(argsHash([], { a: undefined, b: 1 }), argsHash([], { b: 1 }));
+  assert.equal(argsHash([{ b: undefined }], { a: undefined }), argsHash([{}]));
+  // The bytes, against an independent Blake2b: [["a"], {}] and [[{limit: 10}], {}].
+  assert.equal(argsHash(["a", undefined]), nobleHex(unhex("9291a16180")));
+  assert.equal(
+    argsHash([{ limit: 10, cursor: undefined }]),
+    nobleHex(unhex("929181a56c696d69740a80")),
+  );
+  // A 16-property object (map16 header) shrinking to 15 (fixmap) when one is undefined.
+  const wide: Record<string, unknown> = {};
+  for (let i = 0; i < 16; i++) wide[`k${i.toString(16)}`] = i === 7 ? undefined : i;
+  const pairs = Object.keys(wide).filter((k) => wide[k] !== undefined).sort()
+    .map((k) => "a2" + hex(utf8(k)) + hex(Uint8Array.of(wide[k] as number)));
+  assert.equal(stdBytes(wide), "8f" + pairs.join(""));
+  assert.equal(stdBytes({ a: 1, b: undefined, c: [2] }), "82a16101a1639102");
+  // Interop arguments and values follow the same rules.
+  assert.equal(interopArgsHash([1, undefined]), interopArgsHash([1]));
+  assert.equal(interopArgsHash([{ a: 1, b: undefined }]), interopArgsHash([{ a: 1 }]));
+  assert.equal(hex(encodeInteropValue({ a: 1, b: undefined })), "81a16101");
+});
+
+test("undefined: refused before a defined argument and inside arrays, Maps and holes", () => {
+  rejects(() => argsHash([undefined, 1]), "args[0]", /before a defined argument.*pass null/);
+  rejects(() => argsHash([[1, undefined]]), "args[0][1]", /in an array.*pass null/);
   // deno-lint-ignore no-sparse-arrays
   rejects(() => argsHash([[1, , 3]]), "args[0][1]", /undefined/);
+  rejects(() => argsHash([{ a: [undefined] }]), "args[0].a[0]", /undefined/);
   rejects(() => argsHash([new Map([["k", undefined]])]), "args[0].k", /undefined/);
+  rejects(() => interopArgsHash([undefined, 1]), "args[0]", /before a defined argument/);
+});
+
+test("cycles and deep nesting are CacheKeyErrors naming the path, not stack overflows (issue 11.4)", () => {
+  const a: Record<string, unknown> = { id: 1 };
+  a.self = a;
+  rejects(() => argsHash([1, a]), "args[1].self", /it is args\[1\] again: a reference cycle/);
+  rejects(() => argsHash([], { q: [a] }), "kwargs.q[0].self", /it is kwargs\.q\[0\] again/);
+  const list: unknown[] = [1];
+  const holder = { items: list };
+  list.push(holder);
+  rejects(() => argsHash([holder]), "args[0].items[1]", /it is args\[0\] again/);
+  const m = new Map<string, unknown>();
+  m.set("m", [m]);
+  rejects(() => argsHash([m]), "args[0].m[0]", /it is args\[0\] again/);
+  rejects(() => interopArgsHash([a]), "args[0].self", /reference cycle/);
+  const s = new Set<unknown>();
+  s.add([s]);
+  rejects(() => interopArgsHash([s]), "args[0][0][0]", /it is args\[0\] again/);
+  assert.throws(() => encodeInteropValue({ v: a }), (e: unknown) => {
+    assert.ok(e instanceof SerializationError, String(e));
+    assert.match(e.message, /value\.v\.self.*it is value\.v again/);
+    return true;
+  });
+  // Shared (not cyclic) references are fine.
+  const shared = { x: 1 };
+  assert.equal(argsHash([[shared, shared]]), argsHash([[{ x: 1 }, { x: 1 }]]));
+
+  const nest = (levels: number): unknown => {
+    let v: unknown = 1;
+    for (let i = 0; i < levels; i++) v = i % 2 ? [v] : { v };
+    return v;
+  };
+  assert.equal(MAX_DEPTH, 256);
+  assert.equal(argsHash([nest(MAX_DEPTH)]).length, 64, "the limit itself is accepted");
+  assert.equal(interopArgsHash([nest(MAX_DEPTH)]).length, 64);
+  for (const levels of [MAX_DEPTH + 1, 10_000]) {
+    assert.throws(() => argsHash(["x", nest(levels)]), (e: unknown) => {
+      assert.ok(e instanceof CacheKeyError, String(e));
+      assert.ok(e.path.startsWith("args[1]"), e.path);
+      assert.match(e.message, /nest deeper than 256 levels/);
+      return true;
+    });
+    assert.throws(() => interopArgsHash([nest(levels)]), CacheKeyError);
+    assert.throws(() => encodeInteropValue(nest(levels)), SerializationError);
+  }
+  // The encoder is usable afterwards.
+  assert.equal(argsHash([42]), CACHE_KEY_VECTORS[0].expected.split(":args:")[1].slice(0, 64));
 });
 
 test("reject: bigint beyond 64 bits, invalid or out-of-range Date, lone surrogates, non-string Map keys", () => {
@@ -780,7 +855,7 @@ test("interop: error vectors and rejections", () => {
   bad([new Set([1, () => 1])], "args[0][1]", /function/);
   bad(["\ud800"], "args[0]", /surrogate/);
   bad([new User(1)], "args[0]", /User/);
-  bad([undefined], "args[0]", /undefined/);
+  bad([undefined, 1], "args[0]", /undefined/);
   bad([new Map([[1, 2]])], 'args[0]["<key 0>"]', /strings/);
 });
 
