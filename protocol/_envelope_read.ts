@@ -25,10 +25,12 @@ export const SCRATCH_MAX_BYTES = 256 * 1024;
 
 let scratch = new Uint8Array(4096);
 
-/** Decoded, verified data and its format tag. */
+/** Decoded, verified data, its format tag and its (verified) checksum. */
 export interface OpenedEnvelope {
   data: Uint8Array;
   format: string;
+  /** xxHash3-64 of `data`, 16 lowercase hex digits (what the wire document's `ck_check` binds). */
+  checksum: string;
 }
 
 /** Open an envelope into a new array. Throws IntegrityError on anything wrong. */
@@ -86,5 +88,5 @@ function open(bytes: Uint8Array, useScratch: boolean): OpenedEnvelope {
   }
   if (xxh3Hex(data) !== checksumHex) fail("checksum mismatch");
   if (data.length !== size) fail(`decompressed ${data.length} bytes, expected ${size}`);
-  return { data, format };
+  return { data, format, checksum: checksumHex };
 }
