@@ -35,8 +35,8 @@ import {
   decodeWire,
   encodeWire,
   verifyDocumentCheck,
-  type WireDocument,
   wireAadExtension,
+  type WireDocument,
   WireFormatError,
 } from "./wire.ts";
 import { type ArgKey, argKey } from "./_engine_argkey.ts";
