@@ -627,7 +627,7 @@ export class Engine {
     }
     const undef = value === undefined;
     const payload = this.serializer.serialize(undef ? null : value);
-    let data = c.integrityChecking
+    const data = c.integrityChecking
       ? encodeEnvelope(payload, this.serializer.format, { protocol: c.envelopeProtocol })
       : payload;
     const doc: WireDocument = {

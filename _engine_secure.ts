@@ -6,9 +6,10 @@
  * (in the ByteStorage envelope: integrity checking cannot be turned off with `cache.secure`),
  * AES-256-GCM under the tenant's HKDF key, AAD v0x03 binding tenant id, cache key (the protocol key,
  * without the `t:…:` segment, as cachekit-py binds it), format and compressed flag
- * ({@linkcode TenantCipher}). The wire document's metadata carries `encrypted`, `tenant_id`,
- * `encryption_algorithm` and `key_fingerprint`; the envelope wire's framed header carries the same
- * fields in binary (`wire.ts`).
+ * ({@linkcode TenantCipher}), extended with the wire's own fields where cachekit-py has none (the
+ * envelope wire's framed header; a document's `js_undefined` / `fresh_until`, see `wire.ts`). The
+ * wire document's metadata carries `encrypted`, `tenant_id`, `encryption_algorithm` and
+ * `key_fingerprint`; the envelope wire's framed header carries the same fields in binary.
  *
  * **Tenant segments** (`encryption.tenantKeys`):
  * - `"hashed"` (default when encrypting): the backend key is `t:@{h}:{cache key}` with

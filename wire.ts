@@ -20,6 +20,15 @@
  * function. cachekit-py 0.3.0 ignores unknown metadata fields, so it still reads such an entry, as
  * a fresh value for the whole `ttl + staleTtl`.
  *
+ * With integrity checking on, `metadata.ck_check` (16 hex) is the xxHash3-64 of a canonical
+ * encoding of `serializer`, `format`, `compressed`, `js_undefined`, `fresh_until`, `tenant_id`,
+ * `key_fingerprint`, `encryption_algorithm` and the checksum of the envelope in `data` (for an
+ * encrypted entry, of the envelope inside the ciphertext), so that no metadata bit that changes the
+ * answer goes unchecked; cachekit-py ignores the field. An encrypted document that carries
+ * `js_undefined` or `fresh_until` also appends them to its AAD v0x03 (after cachekit-py's fields),
+ * so editing or stripping them fails authentication; one without them keeps cachekit-py's exact
+ * AAD, so cachekit-py still decrypts it.
+ *
  * ## `"envelope"`: the protocol bytes themselves
  *
  * No JSON, no base64: on a 1 KB value the document costs ~6 µs more per L2 hit than the bytes it
@@ -36,14 +45,15 @@
  * | offset | size | field |
  * | --- | --- | --- |
  * | 0 | 3 | magic `C1 63 6B` (`0xC1` then `"ck"`) |
- * | 3 | 1 | layout version, `0x01` |
+ * | 3 | 1 | layout version, `0x02` (`0x01` entries, which had no header check, are refused: a miss) |
  * | 4 | 1 | flags: `0x01` payload is the ByteStorage envelope (`compressed`), `0x02` encrypted, `0x04` `fresh_until` present, `0x08` JavaScript `undefined`; other bits must be 0 |
  * | 5 | 1 + n | serializer name (cachekit-py's naming: `"default"` for MessagePack): u8 length n ≥ 1, UTF-8 |
  * | … | 1 + m | format (`"msgpack"`, `"json"`): u8 length m ≥ 1, UTF-8 |
  * | … | 8 | only with flag `0x04`: `fresh_until`, IEEE-754 float64, milliseconds since the Unix epoch, finite |
  * | … | 16 | only with flag `0x02`: key fingerprint (the protocol's 16 bytes; `key_fingerprint` in hex in the document) |
  * | … | 2 + k | only with flag `0x02`: tenant label (the document's `tenant_id`): u16 length k ≥ 1, UTF-8 |
- * | … | 4 | payload length p (u32), which must equal the bytes that remain |
+ * | … | 4 | payload length p (u32), which must equal the bytes that remain after the header check |
+ * | … | 8 | only with flag `0x01`: header check, xxHash3-64 (big-endian) of every byte before it |
  * | … | p | payload: envelope, plain serializer bytes, or `nonce(12) ‖ ciphertext ‖ tag(16)` |
  *
  * `0xC1` is the one byte MessagePack never uses and is never valid in UTF-8, so neither a JSON
@@ -52,10 +62,31 @@
  * serializer bytes (integrity off) are always framed: bare MessagePack may start with any byte
  * (`0x94` is a 4-element array, `0x7b` the integer 123), so without the header it could be
  * mistaken for an envelope or a document. The payload length catches truncation even there.
- * An encrypted entry is sealed exactly as in the document (AES-256-GCM, AAD v0x03 over tenant id,
- * cache key, format and the `compressed` flag): the header's tenant label, format and flags are
- * what the reader feeds the AAD check, so altering any of them fails authentication (a miss).
- * `fresh_until` is not authenticated, as in the document.
+ * An encrypted entry is sealed with AES-256-GCM under AAD v0x03 (tenant id, cache key, format,
+ * `compressed`) followed by the header from the magic to the tenant label (flags, serializer,
+ * format, `fresh_until`, fingerprint, label): altering any header byte fails authentication.
+ *
+ * ## What covers what
+ *
+ * - **Bare envelope**: its own checksum (xxHash3-64 of the decompressed bytes) and sizes; the
+ *   serializer is implied and the format is the envelope's, checked against the reader's.
+ * - **Framed, integrity on** (flag `0x01`): the header check covers every header byte (flags,
+ *   serializer, format, `fresh_until`, fingerprint, label, payload length); the envelope's
+ *   checksum covers the value.
+ * - **Document, integrity on**: the envelope's checksum covers the value, `ck_check` the metadata.
+ *   A document without `ck_check` (as cachekit-py writes it) is accepted only in cachekit-py's
+ *   plain form: `compressed: true`, no `js_undefined`, no `fresh_until`.
+ * - **Encrypted** (either wire): the AES-GCM tag covers the value and, through the AAD, tenant,
+ *   cache key, format, `compressed` and the wire's own fields (framed header, or the document's
+ *   `js_undefined`/`fresh_until`); integrity checking is always on with encryption, so the checks
+ *   above apply as well.
+ * - **Integrity off, not encrypted**: nothing but the payload length; plain serializer bytes are
+ *   trusted as they are (the configuration's choice).
+ *
+ * The reader decides what it accepts from its own configuration, never from the entry: with
+ * integrity checking on, an entry without the envelope (`compressed` false, flag `0x01` clear) is
+ * refused; with encryption, a plaintext entry is refused; an entry marked `undefined` is believed
+ * only when its (checked) payload is `nil` too.
  *
  * Reading never copies: the payload (or the bare envelope) is a `subarray` of the stored bytes.
  *
@@ -63,9 +94,11 @@
  *
  * {@linkcode decodeWire} accepts both wires whatever the writer is configured to, by the first
  * byte: `0xC1` framed, `0x94`/`0x84` bare envelope, anything else the JSON document. Anything that
- * does not parse as one of them — a wrong magic or version, unknown flags, a short header, a length
- * that disagrees, a non-JSON document — is a {@linkcode WireFormatError} (the engine treats it as a
- * miss); a bare envelope is verified by the envelope reader afterwards (checksum, sizes).
+ * does not parse as one of them — a wrong magic or version, unknown flags, a short header, a header
+ * check or length that disagrees, a non-JSON document — is a {@linkcode WireFormatError} (the
+ * engine treats it as a miss), whatever fails underneath; a bare envelope is verified by the
+ * envelope reader afterwards (checksum, sizes), and a document's `ck_check` once its envelope is
+ * open ({@linkcode verifyDocumentCheck}).
  *
  * @example
  * ```ts

@@ -16,7 +16,6 @@ import {
   MemoryBackend,
   WireFormatError,
 } from "../mod.ts";
-import { encodeEnvelope } from "../protocol/mod.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
