@@ -202,6 +202,44 @@ test("integrity: every bit of an encrypted undefined entry is authenticated", as
   }
 });
 
+test("integrity: key rotation rewrites entries whose AAD carries the wire's fields", async () => {
+  const K2 = hex(crypto.getRandomValues(new Uint8Array(32)));
+  for (const wire of ["envelope", "document"] as const) {
+    for (const first of [VALUE, undefined]) {
+      const rec = recording(new MemoryBackend());
+      let n = 0;
+      const fn = async (_id: number) => n++ === 0 ? first : { fresh: n };
+      const name = `wire.rotate.${crypto.randomUUID()}`;
+      const mk = (masterKey: string, previousKeys: string[] = []) =>
+        cache.secure(fn, {
+          name,
+          wire,
+          ttl: 60,
+          staleTtl: 60,
+          backend: rec.backend,
+          l1: false,
+          ...bare,
+          encryption: { masterKey, previousKeys, singleTenant: true },
+        });
+      const what = `${wire}, ${first === undefined ? "undefined" : "value"}`;
+      assert.deepEqual(await mk(MASTER)(1), first, what);
+      const fp = async () => {
+        for (const k of await rec.live()) {
+          const doc = decodeWire((await rec.inner.get(k))!);
+          if (doc.encryption!.keyFingerprint !== oldFp) return doc.encryption!.keyFingerprint;
+        }
+        return oldFp;
+      };
+      const oldFp = decodeWire((await rec.inner.get(rec.keys[0]))!).encryption!.keyFingerprint;
+      assert.deepEqual(await mk(K2, [MASTER])(1), first, `${what}: read under the previous key`);
+      for (let i = 0; i < 200 && (await fp()) === oldFp; i++) await sleep(5);
+      assert.notEqual(await fp(), oldFp, `${what}: rewritten under the current key`);
+      assert.deepEqual(await mk(K2)(1), first, `${what}: the rewritten entry reads with K2 alone`);
+      assert.equal(n, 1, `${what}: never recomputed`);
+    }
+  }
+});
+
 // ------------------------------------------------------------------ typed refusals
 
 test("integrity: a 130,000-digit JSON number decodes (or is a WireFormatError), never a RangeError", async () => {
