@@ -328,7 +328,8 @@ function checkDocument(doc: unknown, bytes: Uint8Array | null): WireDocument | n
         : "AES-256-GCM",
     };
   }
-  const { js_undefined: undef, fresh_until: sec, ck_check: check } = metadata;
+  const { js_undefined: undef, ck_check: check } = metadata;
+  const sec = metadata.fresh_until ?? undefined; // null: none
   if (undef !== undefined && typeof undef !== "boolean") {
     throw new WireFormatError("metadata.js_undefined is not a boolean");
   }
