@@ -14,6 +14,7 @@ import {
   CacheConfigError,
   CacheKeyError,
   CacheKitError,
+  IntegrityError,
   SerializationError,
 } from "./errors.ts";
 import {
@@ -25,10 +26,18 @@ import {
 } from "./protocol/keys.ts";
 import { encodeEnvelope } from "./protocol/envelope.ts";
 import { openEnvelope, openEnvelopeScratch } from "./protocol/_envelope_read.ts";
+import { parseEnvelope } from "./protocol/_envelope_wire.ts";
 import type { TenantCipher } from "./protocol/encryption.ts";
 import { knownHashedSegments, SecureKeys } from "./_engine_secure.ts";
 import { L1Cache, type L1Entry } from "./l1.ts";
-import { decodeWire, encodeWire, WireFormatError } from "./wire.ts";
+import {
+  decodeWire,
+  encodeWire,
+  verifyDocumentCheck,
+  wireAadExtension,
+  type WireDocument,
+  WireFormatError,
+} from "./wire.ts";
 import { type ArgKey, argKey, customKey } from "./_engine_argkey.ts";
 import { InflightTable } from "./_engine_inflight.ts";
 import { currentTenant, quoteTenant, tenantContextUsed, TenantRequiredError } from "./tenant.ts";
@@ -639,43 +648,53 @@ export class Engine {
     }
     const undef = value === undefined;
     const payload = checkValueSize(this.serializer.serialize(undef ? null : value), c.maxValueSize);
-    let data = c.integrityChecking
+    const data = c.integrityChecking
       ? encodeEnvelope(payload, this.serializer.format, { protocol: c.envelopeProtocol })
       : payload;
-    let encryption = null;
-    if (this.#cipher !== null) {
-      const tenant = ctx.tenant ?? "default";
-      // A failure here is the cache's (WebCrypto, nonce exhaustion), not the value's: a
-      // CacheKitError, so #store degrades (logs, answers uncached) instead of failing the call.
-      const sealed = await this.#cipher.encryptFor(
-        tenant,
-        ctx.protoKey,
-        data,
-        this.serializer.format,
-        c.integrityChecking,
-      ).catch((e: unknown) => {
-        if (e instanceof CacheKitError) throw e;
-        throw new CacheKitError(
-          `${this.identity}: encryption failed: ${errMessage(e)}`,
-          "CACHE_ENCRYPTION",
-          {
-            cause: e,
-          },
-        );
-      });
-      data = sealed.ciphertext;
-      encryption = { tenantId: this.#secure!.label(tenant), keyFingerprint: sealed.fingerprint };
-    }
-    const stored = encodeWire({
+    const doc: WireDocument = {
       data,
       compressed: c.integrityChecking,
       serializer: this.serializer.name === "std" ? "default" : this.serializer.name,
       format: this.serializer.format,
-      encryption,
+      encryption: null,
       jsUndefined: undef,
       freshUntil: this.failsafe !== null && c.ttl !== null ? Date.now() + c.ttl * 1000 : null,
-    }, c.wire);
-    return { payload, stored };
+    };
+    if (this.#cipher !== null) {
+      const cipher = this.#cipher;
+      const tenant = ctx.tenant ?? "default";
+      // A failure here is the cache's (WebCrypto, nonce exhaustion), not the value's: a
+      // CacheKitError, so #store degrades (logs, answers uncached) instead of failing the call.
+      try {
+        // The AAD extension covers the wire's metadata (framed header, or the document's
+        // js_undefined / fresh_until), which names the key fingerprint: known before sealing.
+        doc.encryption = {
+          tenantId: this.#secure!.label(tenant),
+          keyFingerprint: await cipher.fingerprintFor(tenant),
+        };
+        const sealed = await cipher.encryptFor(
+          tenant,
+          ctx.protoKey,
+          data,
+          doc.format,
+          doc.compressed,
+          undefined,
+          wireAadExtension(doc, c.wire) ?? undefined,
+        );
+        if (c.wire === "document" && doc.compressed) {
+          doc.envelopeChecksum = parseEnvelope(data).checksumHex; // for ck_check
+        }
+        doc.data = sealed.ciphertext;
+      } catch (e) {
+        if (e instanceof CacheKitError) throw e;
+        throw new CacheKitError(
+          `${this.identity}: encryption failed: ${errMessage(e)}`,
+          "CACHE_ENCRYPTION",
+          { cause: e },
+        );
+      }
+    }
+    return { payload, stored: encodeWire(doc, c.wire) };
   }
 
   /** Decode bytes read from L2. Throws on anything unreadable (the caller treats it as a miss). */
@@ -689,6 +708,15 @@ export class Engine {
     if (this.config.interop) return decodeInteropValue(checkValueSize(bytes, limit));
     const doc = decodeWire(bytes);
     if (meta !== undefined) meta.freshUntil = doc.freshUntil ?? null;
+    // The reader's configuration decides what it accepts; an entry can narrow it, never widen it.
+    // Integrity checking on: only an entry whose value and metadata a checksum covers (the envelope
+    // and either the framed header's check, a document's ck_check, or cachekit-py's plain form).
+    if (this.config.integrityChecking) {
+      if (!doc.compressed) throw new IntegrityError("an entry without its envelope's checksum");
+      if (doc.check === null && (doc.jsUndefined || doc.freshUntil !== null)) {
+        throw new IntegrityError("a document with js_undefined or fresh_until and no ck_check");
+      }
+    }
     if (!this.#acceptNames.has(doc.serializer)) {
       throw new WireFormatError(
         `written by serializer ${doc.serializer}, not ${this.serializer.name}`,
@@ -709,9 +737,18 @@ export class Engine {
         if (doc.format === undefined && env.format !== this.serializer.format) {
           throw new WireFormatError(`format ${env.format}, expected ${this.serializer.format}`);
         }
+        if (doc.check && !verifyDocumentCheck(doc, env.checksum)) {
+          throw new IntegrityError("the document's metadata does not match its ck_check");
+        }
         plain = env.data;
       } else checkValueSize(plain, limit);
-      return doc.jsUndefined ? undefined : this.serializer.deserialize(plain);
+      const value = this.serializer.deserialize(plain);
+      if (!doc.jsUndefined) return value;
+      // `undefined` is stored as nil: a flag over any other value is not believed.
+      if (value !== null && value !== undefined) {
+        throw new WireFormatError("an undefined entry whose payload is not nil");
+      }
+      return undefined;
     };
     if (this.#cipher !== null) {
       if (!doc.encryption) throw new WireFormatError("a plaintext entry under an encrypted config");
@@ -725,6 +762,8 @@ export class Engine {
         this.serializer.format,
         doc.compressed,
         doc.encryption.keyFingerprint,
+        undefined,
+        doc.aad ?? undefined,
       ).then(finish);
     }
     if (doc.encryption) throw new WireFormatError("an encrypted entry and no key configured");

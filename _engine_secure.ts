@@ -6,9 +6,10 @@
  * (in the ByteStorage envelope: integrity checking cannot be turned off with `cache.secure`),
  * AES-256-GCM under the tenant's HKDF key, AAD v0x03 binding tenant id, cache key (the protocol key,
  * without the `t:…:` segment, as cachekit-py binds it), format and compressed flag
- * ({@linkcode TenantCipher}). The wire document's metadata carries `encrypted`, `tenant_id`,
- * `encryption_algorithm` and `key_fingerprint`; the envelope wire's framed header carries the same
- * fields in binary (`wire.ts`).
+ * ({@linkcode TenantCipher}), extended with the wire's own fields where cachekit-py has none (the
+ * envelope wire's framed header; a document's `js_undefined` / `fresh_until`, see `wire.ts`). The
+ * wire document's metadata carries `encrypted`, `tenant_id`, `encryption_algorithm` and
+ * `key_fingerprint`; the envelope wire's framed header carries the same fields in binary.
  *
  * **Tenant segments** (`encryption.tenantKeys`):
  * - `"hashed"` (default when encrypting): the backend key is `t:@{h}:{cache key}` with
@@ -51,7 +52,14 @@ import { TenantCipher } from "./protocol/encryption.ts";
 import { hkdfSalt } from "./protocol/_crypto.ts";
 import { toHex } from "./protocol/_hex.ts";
 import { quoteTenant } from "./tenant.ts";
-import { decodeWire, encodeWire, type WireForm } from "./wire.ts";
+import { parseEnvelope } from "./protocol/_envelope_wire.ts";
+import {
+  decodeWire,
+  encodeWire,
+  wireAadExtension,
+  type WireDocument,
+  type WireForm,
+} from "./wire.ts";
 import type { Backend } from "./backends/types.ts";
 import { getCacheLogger } from "./health/logging.ts";
 
@@ -214,13 +222,28 @@ export class SecureKeys {
         doc.format,
         doc.compressed,
         enc.keyFingerprint,
+        undefined,
+        doc.aad ?? undefined,
       );
+      const wire = entry.wire ?? "document";
+      // The new label and fingerprint are part of the AAD extension (framed header).
+      const next: WireDocument = {
+        ...doc,
+        encryption: { tenantId: this.label(entry.tenant), keyFingerprint: current },
+        check: undefined,
+        aad: undefined,
+        envelopeChecksum: wire === "document" && doc.compressed
+          ? parseEnvelope(plain).checksumHex
+          : undefined,
+      };
       const sealed = await this.cipher.encryptFor(
         entry.tenant,
         entry.protoKey,
         plain,
         doc.format,
         doc.compressed,
+        undefined,
+        wireAadExtension(next, wire) ?? undefined,
       );
       plain.fill(0);
       let ttl = entry.ttl;
@@ -230,15 +253,7 @@ export class SecureKeys {
         if (left === null) return; // gone meanwhile (invalidated): do not resurrect
         ttl = left === Infinity ? null : Math.max(1, Math.ceil(left));
       }
-      await b.set(
-        to,
-        encodeWire({
-          ...doc,
-          data: sealed.ciphertext,
-          encryption: { tenantId: this.label(entry.tenant), keyFingerprint: sealed.fingerprint },
-        }, entry.wire ?? "document"),
-        ttl,
-      );
+      await b.set(to, encodeWire({ ...next, data: sealed.ciphertext }, wire), ttl);
       if (entry.tags && entry.tags.length > 0) {
         await b.capabilities.tags?.addTags(to, entry.tags, ttl);
       }

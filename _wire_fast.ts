@@ -39,6 +39,7 @@ const KNOWN = [
   "key_fingerprint",
   "js_undefined",
   "fresh_until",
+  "ck_check",
 ];
 /** `KNOWN` by length: each string with its character codes. */
 const KNOWN_BY_LENGTH: [string, Uint8Array][][] = [];
@@ -171,6 +172,8 @@ class FastParser {
       if (!(b[i] >= 0x30 && b[i] <= 0x39)) return false;
       while (b[i] >= 0x30 && b[i] <= 0x39) i++;
     }
+    // A longer number is left to the general path (and `apply` would overflow on ~100k digits).
+    if (i - start > MAX_FAST_STRING) return false;
     this.value = Number(latin1(b, start, i));
     this.pos = i;
     return true;

@@ -20,6 +20,15 @@
  * function. cachekit-py 0.3.0 ignores unknown metadata fields, so it still reads such an entry, as
  * a fresh value for the whole `ttl + staleTtl`.
  *
+ * With integrity checking on, `metadata.ck_check` (16 hex) is the xxHash3-64 of a canonical
+ * encoding of `serializer`, `format`, `compressed`, `js_undefined`, `fresh_until`, `tenant_id`,
+ * `key_fingerprint`, `encryption_algorithm` and the checksum of the envelope in `data` (for an
+ * encrypted entry, of the envelope inside the ciphertext), so that no metadata bit that changes the
+ * answer goes unchecked; cachekit-py ignores the field. An encrypted document that carries
+ * `js_undefined` or `fresh_until` also appends them to its AAD v0x03 (after cachekit-py's fields),
+ * so editing or stripping them fails authentication; one without them keeps cachekit-py's exact
+ * AAD, so cachekit-py still decrypts it.
+ *
  * ## `"envelope"`: the protocol bytes themselves
  *
  * No JSON, no base64: on a 1 KB value the document costs ~6 µs more per L2 hit than the bytes it
@@ -36,14 +45,15 @@
  * | offset | size | field |
  * | --- | --- | --- |
  * | 0 | 3 | magic `C1 63 6B` (`0xC1` then `"ck"`) |
- * | 3 | 1 | layout version, `0x01` |
+ * | 3 | 1 | layout version, `0x02` (`0x01` entries, which had no header check, are refused: a miss) |
  * | 4 | 1 | flags: `0x01` payload is the ByteStorage envelope (`compressed`), `0x02` encrypted, `0x04` `fresh_until` present, `0x08` JavaScript `undefined`; other bits must be 0 |
  * | 5 | 1 + n | serializer name (cachekit-py's naming: `"default"` for MessagePack): u8 length n ≥ 1, UTF-8 |
  * | … | 1 + m | format (`"msgpack"`, `"json"`): u8 length m ≥ 1, UTF-8 |
  * | … | 8 | only with flag `0x04`: `fresh_until`, IEEE-754 float64, milliseconds since the Unix epoch, finite |
  * | … | 16 | only with flag `0x02`: key fingerprint (the protocol's 16 bytes; `key_fingerprint` in hex in the document) |
  * | … | 2 + k | only with flag `0x02`: tenant label (the document's `tenant_id`): u16 length k ≥ 1, UTF-8 |
- * | … | 4 | payload length p (u32), which must equal the bytes that remain |
+ * | … | 4 | payload length p (u32), which must equal the bytes that remain after the header check |
+ * | … | 8 | only with flag `0x01`: header check, xxHash3-64 (big-endian) of every byte before it |
  * | … | p | payload: envelope, plain serializer bytes, or `nonce(12) ‖ ciphertext ‖ tag(16)` |
  *
  * `0xC1` is the one byte MessagePack never uses and is never valid in UTF-8, so neither a JSON
@@ -52,10 +62,31 @@
  * serializer bytes (integrity off) are always framed: bare MessagePack may start with any byte
  * (`0x94` is a 4-element array, `0x7b` the integer 123), so without the header it could be
  * mistaken for an envelope or a document. The payload length catches truncation even there.
- * An encrypted entry is sealed exactly as in the document (AES-256-GCM, AAD v0x03 over tenant id,
- * cache key, format and the `compressed` flag): the header's tenant label, format and flags are
- * what the reader feeds the AAD check, so altering any of them fails authentication (a miss).
- * `fresh_until` is not authenticated, as in the document.
+ * An encrypted entry is sealed with AES-256-GCM under AAD v0x03 (tenant id, cache key, format,
+ * `compressed`) followed by the header from the magic to the tenant label (flags, serializer,
+ * format, `fresh_until`, fingerprint, label): altering any header byte fails authentication.
+ *
+ * ## What covers what
+ *
+ * - **Bare envelope**: its own checksum (xxHash3-64 of the decompressed bytes) and sizes; the
+ *   serializer is implied and the format is the envelope's, checked against the reader's.
+ * - **Framed, integrity on** (flag `0x01`): the header check covers every header byte (flags,
+ *   serializer, format, `fresh_until`, fingerprint, label, payload length); the envelope's
+ *   checksum covers the value.
+ * - **Document, integrity on**: the envelope's checksum covers the value, `ck_check` the metadata.
+ *   A document without `ck_check` (as cachekit-py writes it) is accepted only in cachekit-py's
+ *   plain form: `compressed: true`, no `js_undefined`, no `fresh_until`.
+ * - **Encrypted** (either wire): the AES-GCM tag covers the value and, through the AAD, tenant,
+ *   cache key, format, `compressed` and the wire's own fields (framed header, or the document's
+ *   `js_undefined`/`fresh_until`); integrity checking is always on with encryption, so the checks
+ *   above apply as well.
+ * - **Integrity off, not encrypted**: nothing but the payload length; plain serializer bytes are
+ *   trusted as they are (the configuration's choice).
+ *
+ * The reader decides what it accepts from its own configuration, never from the entry: with
+ * integrity checking on, an entry without the envelope (`compressed` false, flag `0x01` clear) is
+ * refused; with encryption, a plaintext entry is refused; an entry marked `undefined` is believed
+ * only when its (checked) payload is `nil` too.
  *
  * Reading never copies: the payload (or the bare envelope) is a `subarray` of the stored bytes.
  *
@@ -63,9 +94,11 @@
  *
  * {@linkcode decodeWire} accepts both wires whatever the writer is configured to, by the first
  * byte: `0xC1` framed, `0x94`/`0x84` bare envelope, anything else the JSON document. Anything that
- * does not parse as one of them — a wrong magic or version, unknown flags, a short header, a length
- * that disagrees, a non-JSON document — is a {@linkcode WireFormatError} (the engine treats it as a
- * miss); a bare envelope is verified by the envelope reader afterwards (checksum, sizes).
+ * does not parse as one of them — a wrong magic or version, unknown flags, a short header, a header
+ * check or length that disagrees, a non-JSON document — is a {@linkcode WireFormatError} (the
+ * engine treats it as a miss), whatever fails underneath; a bare envelope is verified by the
+ * envelope reader afterwards (checksum, sizes), and a document's `ck_check` once its envelope is
+ * open ({@linkcode verifyDocumentCheck}).
  *
  * @example
  * ```ts
@@ -80,6 +113,8 @@
 import { CacheKitError } from "./errors.ts";
 import { DataSlot, parseFast } from "./_wire_fast.ts";
 import { fromHex, toHex } from "./protocol/_hex.ts";
+import { xxh3Hex } from "./protocol/_xxh3.ts";
+import { parseEnvelope } from "./protocol/_envelope_wire.ts";
 
 /** The stored bytes could not be read as a cachekit wire document. */
 export class WireFormatError extends CacheKitError {
@@ -122,6 +157,22 @@ export interface WireDocument {
   jsUndefined?: boolean;
   /** Fail-safe: logical expiry, ms since the epoch (`metadata.fresh_until`, in seconds). */
   freshUntil?: number | null;
+  /**
+   * Encoding an encrypted document: the checksum (16 hex) of the envelope inside the ciphertext,
+   * which `metadata.ck_check` binds (a plaintext envelope's own checksum is read from `data`).
+   */
+  envelopeChecksum?: string;
+  /**
+   * Decoded document: `metadata.ck_check` (16 hex), `null` when the document has none (as
+   * cachekit-py writes it); check it with {@linkcode verifyDocumentCheck} once the envelope is
+   * open. `undefined` for the envelope wire, whose framed header carries its own checksum.
+   */
+  check?: string | null;
+  /**
+   * Decoded encrypted entry: the bytes its AAD v0x03 is extended with (see
+   * {@linkcode wireAadExtension}), `null` for none (cachekit-py's exact AAD).
+   */
+  aad?: Uint8Array | null;
 }
 
 /**
@@ -167,8 +218,18 @@ export function encodeWire(doc: WireDocument, form: WireForm = "document"): Uint
     metadata.encryption_algorithm = doc.encryption.algorithm ?? "AES-256-GCM";
     metadata.key_fingerprint = doc.encryption.keyFingerprint;
   }
+  const sec = typeof doc.freshUntil === "number" ? doc.freshUntil / 1000 : null;
   if (doc.jsUndefined) metadata.js_undefined = true;
-  if (typeof doc.freshUntil === "number") metadata.fresh_until = doc.freshUntil / 1000;
+  if (sec !== null) metadata.fresh_until = sec;
+  if (doc.compressed) {
+    const sum = doc.envelopeChecksum ?? (doc.encryption ? null : envelopeChecksum(doc.data));
+    if (sum !== null) {
+      metadata.ck_check = checkOf(
+        checkFields(doc.serializer, format, true, doc.jsUndefined === true, sec, doc.encryption),
+        sum,
+      );
+    }
+  }
   return enc.encode(JSON.stringify({
     data: toBase64(doc.data),
     metadata,
@@ -196,6 +257,16 @@ export function encodeWire(doc: WireDocument, form: WireForm = "document"): Uint
  * ```
  */
 export function decodeWire(bytes: Uint8Array): WireDocument {
+  try {
+    return decodeAny(bytes);
+  } catch (e) {
+    // Whatever fails (a parser's own limit included) is a typed refusal: the engine's miss.
+    if (e instanceof WireFormatError) throw e;
+    throw new WireFormatError(`unreadable entry: ${(e as Error)?.message ?? String(e)}`);
+  }
+}
+
+function decodeAny(bytes: Uint8Array): WireDocument {
   const first = bytes[0];
   if (first === MAGIC0) return decodeFramed(bytes);
   if (first === 0x94 || first === 0x84) {
@@ -257,22 +328,135 @@ function checkDocument(doc: unknown, bytes: Uint8Array | null): WireDocument | n
         : "AES-256-GCM",
     };
   }
+  const { js_undefined: undef, ck_check: check } = metadata;
+  const sec = metadata.fresh_until ?? undefined; // null: none
+  if (undef !== undefined && typeof undef !== "boolean") {
+    throw new WireFormatError("metadata.js_undefined is not a boolean");
+  }
+  if (sec !== undefined && !(typeof sec === "number" && Number.isFinite(sec))) {
+    throw new WireFormatError("metadata.fresh_until is not a finite number");
+  }
+  if (check !== undefined && typeof check !== "string") {
+    throw new WireFormatError("metadata.ck_check is not a string");
+  }
   let raw: Uint8Array | null;
   if (range !== null) {
     raw = base64Bytes(bytes!, range.start, range.end);
     if (raw === null) return null;
   } else raw = fromBase64(data as string);
-  return {
+  const jsUndefined = undef === true;
+  const out: WireDocument = {
     data: raw,
     compressed: metadata.compressed,
     serializer,
     format,
     encryption,
-    jsUndefined: metadata.js_undefined === true,
-    freshUntil: typeof metadata.fresh_until === "number" && Number.isFinite(metadata.fresh_until)
-      ? metadata.fresh_until * 1000
-      : null,
+    jsUndefined,
+    freshUntil: sec !== undefined ? sec * 1000 : null,
+    check: check ?? null,
+    aad: encryption !== null ? documentAad(jsUndefined, sec ?? null) : null,
   };
+  if (check !== undefined) {
+    (out as Checked)[CHECK_FIELDS] = checkFields(
+      serializer,
+      format,
+      metadata.compressed,
+      jsUndefined,
+      sec ?? null,
+      encryption,
+    );
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ what binds the metadata
+
+/** The canonical fields `ck_check` covers, kept on a decoded document (module-private key). */
+const CHECK_FIELDS: unique symbol = Symbol("ck_check fields");
+interface Checked {
+  [CHECK_FIELDS]?: string;
+}
+
+/**
+ * The canonical encoding of what a document's metadata says about its value: serializer, format,
+ * `compressed`, `js_undefined`, `fresh_until` (the seconds as stored) and the encryption fields.
+ */
+function checkFields(
+  serializer: string,
+  format: string,
+  compressed: boolean,
+  jsUndefined: boolean,
+  freshSec: number | null,
+  encryption: WireEncryption | null | undefined,
+): string {
+  return JSON.stringify([
+    "ck_check/1",
+    serializer,
+    format,
+    compressed,
+    jsUndefined,
+    freshSec,
+    encryption ? encryption.tenantId : null,
+    encryption ? encryption.keyFingerprint : null,
+    encryption ? encryption.algorithm ?? "AES-256-GCM" : null,
+  ]);
+}
+
+/** `ck_check`: xxHash3-64 (16 hex) of the canonical fields and the envelope's checksum. */
+function checkOf(fields: string, envelopeSum: string): string {
+  return xxh3Hex(enc.encode(fields + "\n" + envelopeSum));
+}
+
+/** The checksum (16 hex) of a ByteStorage envelope, read from its bytes; `null` if not one. */
+function envelopeChecksum(envelope: Uint8Array): string | null {
+  try {
+    return parseEnvelope(envelope).checksumHex;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether a decoded document's `ck_check` matches its metadata and the checksum of the envelope it
+ * carries (read when the envelope is opened, after decryption for an encrypted entry). `false`
+ * when the document has no `ck_check`.
+ *
+ * @param doc A document returned by {@linkcode decodeWire}.
+ * @param envelopeSum The opened envelope's checksum, 16 lowercase hex digits.
+ * @returns Whether the metadata is the one written with that envelope.
+ */
+export function verifyDocumentCheck(doc: WireDocument, envelopeSum: string): boolean {
+  const fields = (doc as Checked)[CHECK_FIELDS];
+  return fields !== undefined && doc.check === checkOf(fields, envelopeSum);
+}
+
+/**
+ * The AAD extension of an encrypted document: `null` (cachekit-py's exact AAD v0x03) unless it
+ * carries `js_undefined` or `fresh_until`, which cachekit-py does not authenticate.
+ */
+function documentAad(jsUndefined: boolean, freshSec: number | null): Uint8Array | null {
+  if (!jsUndefined && freshSec === null) return null;
+  return enc.encode("\u00c1ckd" + JSON.stringify([jsUndefined, freshSec]));
+}
+
+/**
+ * The bytes an encrypted entry's AAD v0x03 is extended with (appended after it), so that the
+ * AES-GCM tag also authenticates what the wire says about the value beyond cachekit-py's fields.
+ * Envelope wire (always framed when encrypted): the header from the magic to the tenant label
+ * (flags, serializer, format, `fresh_until`, key fingerprint, tenant label). Document: `null` unless
+ * `js_undefined` or `fresh_until` is present, so that cachekit-py still decrypts plain entries.
+ * The reader gets the same bytes from {@linkcode decodeWire} (`aad`).
+ *
+ * @param doc The entry as it will be encoded (its `data` is ignored).
+ * @param form The wire.
+ * @returns The extension, or `null` for none.
+ * @throws {WireFormatError} As {@linkcode encodeWire} for a field the framed header cannot hold.
+ */
+export function wireAadExtension(doc: WireDocument, form: WireForm): Uint8Array | null {
+  if (!doc.encryption) return null;
+  if (form === "envelope") return frameHeader(doc);
+  const sec = typeof doc.freshUntil === "number" ? doc.freshUntil / 1000 : null;
+  return documentAad(doc.jsUndefined === true, sec);
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {
@@ -394,33 +578,51 @@ function sextet(s: string, i: number): number {
 const MAGIC0 = 0xc1;
 const MAGIC1 = 0x63; // "c"
 const MAGIC2 = 0x6b; // "k"
-const FRAME_VERSION = 1;
+const FRAME_VERSION = 2;
 const F_ENVELOPE = 0x01;
 const F_ENCRYPTED = 0x02;
 const F_FRESH = 0x04;
 const F_UNDEFINED = 0x08;
 const F_KNOWN = F_ENVELOPE | F_ENCRYPTED | F_FRESH | F_UNDEFINED;
 const FINGERPRINT_BYTES = 16;
+const HEADER_CHECK_BYTES = 8;
 
 /** The envelope wire's bytes for `doc`: the bare envelope when nothing else is needed. */
 function encodeEnvelopeWire(doc: WireDocument): Uint8Array {
   const format = doc.format ?? "msgpack";
-  const fresh = typeof doc.freshUntil === "number" ? doc.freshUntil : null;
   if (
-    doc.compressed && !doc.encryption && fresh === null && !doc.jsUndefined &&
+    doc.compressed && !doc.encryption && typeof doc.freshUntil !== "number" && !doc.jsUndefined &&
     doc.serializer === "default" && format === "msgpack" &&
     (doc.data[0] === 0x94 || doc.data[0] === 0x84)
   ) {
     return doc.data;
   }
+  const head = frameHeader(doc);
+  const h = head.length;
+  const check = doc.compressed ? HEADER_CHECK_BYTES : 0;
+  const out = new Uint8Array(h + 4 + check + doc.data.length);
+  out.set(head);
+  const n = doc.data.length;
+  out[h] = n >>> 24;
+  out[h + 1] = (n >>> 16) & 0xff;
+  out[h + 2] = (n >>> 8) & 0xff;
+  out[h + 3] = n & 0xff;
+  if (check !== 0) out.set(fromHex(xxh3Hex(out.subarray(0, h + 4)))!, h + 4);
+  out.set(doc.data, h + 4 + check);
+  return out;
+}
+
+/** The framed header of `doc` from the magic to the tenant label (before the payload length). */
+function frameHeader(doc: WireDocument): Uint8Array {
+  const fresh = typeof doc.freshUntil === "number" ? doc.freshUntil : null;
   const name = enc.encode(doc.serializer);
-  const fmt = enc.encode(format);
+  const fmt = enc.encode(doc.format ?? "msgpack");
   if (name.length < 1 || name.length > 0xff) {
     throw new WireFormatError("serializer name must be 1..255 UTF-8 bytes");
   }
   if (fmt.length < 1 || fmt.length > 0xff) throw new WireFormatError("format must be 1..255 bytes");
   let flags = doc.compressed ? F_ENVELOPE : 0;
-  let size = 5 + 1 + name.length + 1 + fmt.length + 4 + doc.data.length;
+  let size = 5 + 1 + name.length + 1 + fmt.length;
   if (fresh !== null) {
     if (!Number.isFinite(fresh)) throw new WireFormatError("freshUntil must be finite");
     flags |= F_FRESH;
@@ -461,14 +663,7 @@ function encodeEnvelopeWire(doc: WireDocument): Uint8Array {
     out[o++] = label.length >> 8;
     out[o++] = label.length & 0xff;
     out.set(label, o);
-    o += label.length;
   }
-  const n = doc.data.length;
-  out[o++] = n >>> 24;
-  out[o++] = (n >>> 16) & 0xff;
-  out[o++] = (n >>> 8) & 0xff;
-  out[o++] = n & 0xff;
-  out.set(doc.data, o);
   return out;
 }
 
@@ -506,9 +701,17 @@ function decodeFramed(b: Uint8Array): WireDocument {
     encryption = { tenantId: text(b, o, o + k), keyFingerprint, algorithm: "AES-256-GCM" };
     o += k;
   }
+  const headEnd = o;
   if (o + 4 > len) throw new WireFormatError("frame truncated");
   const p = ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
   o += 4;
+  if ((flags & F_ENVELOPE) !== 0) {
+    if (o + HEADER_CHECK_BYTES > len) throw new WireFormatError("frame truncated");
+    if (xxh3Hex(b.subarray(0, o)) !== toHex(b, o, o + HEADER_CHECK_BYTES)) {
+      throw new WireFormatError("frame header checksum mismatch");
+    }
+    o += HEADER_CHECK_BYTES;
+  }
   if (o + p !== len) throw new WireFormatError("frame payload length disagrees with its size");
   return {
     data: b.subarray(o),
@@ -518,6 +721,7 @@ function decodeFramed(b: Uint8Array): WireDocument {
     encryption,
     jsUndefined: (flags & F_UNDEFINED) !== 0,
     freshUntil,
+    aad: encryption !== null ? b.subarray(0, headEnd) : null,
   };
 }
 

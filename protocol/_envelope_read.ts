@@ -43,10 +43,12 @@ export interface OpenEnvelopeOptions {
   maxSize?: number;
 }
 
-/** Decoded, verified data and its format tag. */
+/** Decoded, verified data, its format tag and its (verified) checksum. */
 export interface OpenedEnvelope {
   data: Uint8Array;
   format: string;
+  /** xxHash3-64 of `data`, 16 lowercase hex digits (what the wire document's `ck_check` binds). */
+  checksum: string;
 }
 
 /** Open an envelope into a new array. Throws IntegrityError on anything wrong. */
@@ -116,5 +118,5 @@ function open(bytes: Uint8Array, useScratch: boolean, maxSize: number): OpenedEn
   }
   if (xxh3Hex(data) !== checksumHex) fail("checksum mismatch");
   if (data.length !== size) fail(`decompressed ${data.length} bytes, expected ${size}`);
-  return { data, format };
+  return { data, format, checksum: checksumHex };
 }

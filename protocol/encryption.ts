@@ -768,6 +768,8 @@ export class TenantCipher {
    * @param format Format name for the AAD, default `"msgpack"`.
    * @param compressed Compressed flag for the AAD, default false.
    * @param originalType Optional original type for the AAD.
+   * @param aadExtension Bytes appended after the AAD v0x03 (cachekit TypeScript's wire metadata
+   *   beyond cachekit-py's fields; the reader must pass the same), default none.
    * @returns The stored bytes and the key fingerprint to store alongside.
    * @throws {CacheConfigError} For a tenant id out of range.
    * @throws {CacheKeyError} For an empty or malformed cache key.
@@ -779,9 +781,10 @@ export class TenantCipher {
     format: string = "msgpack",
     compressed: boolean = false,
     originalType?: string,
+    aadExtension?: Uint8Array,
   ): Promise<EncryptedValue> {
     requireCacheKey(cacheKey);
-    const aad = this.#aad(tenantId, cacheKey, format, compressed, originalType);
+    const aad = this.#aad(tenantId, cacheKey, format, compressed, originalType, aadExtension);
     const keys = this.#cache.get(tenantId);
     const current =
       (keys === undefined || keys instanceof Promise ? await this.#keys(tenantId) : keys)[0];
@@ -800,6 +803,7 @@ export class TenantCipher {
    * @param fingerprint The stored key fingerprint (32 hex or 16 bytes); when absent, all keys are
    * tried, current first.
    * @param originalType Original type used at write time, if any.
+   * @param aadExtension The AAD extension used at write time, if any (see {@linkcode encryptFor}).
    * @returns The plaintext.
    * @throws {DecryptionError} For short or tampered input, an unknown or malformed fingerprint, or
    * a value written for another key, tenant, cache key or format.
@@ -814,9 +818,10 @@ export class TenantCipher {
     compressed: boolean = false,
     fingerprint?: string | Uint8Array,
     originalType?: string,
+    aadExtension?: Uint8Array,
   ): Promise<Uint8Array> {
     requireCacheKey(cacheKey);
-    const aad = this.#aad(tenantId, cacheKey, format, compressed, originalType);
+    const aad = this.#aad(tenantId, cacheKey, format, compressed, originalType, aadExtension);
     checkCiphertext(ciphertext);
     const cached = this.#cache.get(tenantId);
     const keys = cached === undefined || cached instanceof Promise
@@ -855,8 +860,27 @@ export class TenantCipher {
     this.#aads.clear();
   }
 
-  /** {@linkcode buildAad}, remembered for the most recent tuples (bounded, oldest dropped first). */
+  /**
+   * {@linkcode buildAad}, remembered for the most recent tuples (bounded, oldest dropped first),
+   * followed by `extension` when there is one.
+   */
   #aad(
+    tenantId: string,
+    cacheKey: string,
+    format: string,
+    compressed: boolean,
+    originalType: string | undefined,
+    extension?: Uint8Array,
+  ): Uint8Array {
+    const base = this.#baseAad(tenantId, cacheKey, format, compressed, originalType);
+    if (extension === undefined || extension === null || extension.length === 0) return base;
+    const out = new Uint8Array(base.length + extension.length);
+    out.set(base);
+    out.set(extension, base.length);
+    return out;
+  }
+
+  #baseAad(
     tenantId: string,
     cacheKey: string,
     format: string,

@@ -130,5 +130,6 @@ export function encodeEnvelope(
  * ```
  */
 export function decodeEnvelope(bytes: Uint8Array): DecodedEnvelope {
-  return openEnvelope(bytes);
+  const { data, format } = openEnvelope(bytes);
+  return { data, format };
 }

@@ -32,7 +32,7 @@ def read(b):
         payload, fmt = open_envelope(b)
         out.update(form="bare", format=fmt)
     else:
-        assert b[:4] == b"\xc1ck\x01", b[:4]
+        assert b[:4] == b"\xc1ck\x02", b[:4]
         flags = b[4]; o = 5
         n = b[o]; o += 1; out["serializer"] = b[o:o+n].decode(); o += n
         m = b[o]; o += 1; out["format"] = b[o:o+m].decode(); o += m
@@ -40,6 +40,8 @@ def read(b):
             out["fresh_until_ms"] = struct.unpack(">d", b[o:o+8])[0]; o += 8
         assert not flags & 2
         (p,) = struct.unpack(">I", b[o:o+4]); o += 4
+        if flags & 1:
+            assert xxhash.xxh3_64_digest(b[:o]) == b[o:o+8], "header check"; o += 8
         assert o + p == len(b), "payload length"
         payload = b[o:]
         if flags & 1:
@@ -57,10 +59,13 @@ else:
         ic = req["integrity"]
         body = envelope(payload, "1.1") if ic else payload
         flags = (1 if ic else 0) | (4 if "fresh_until_ms" in req else 0)
-        stored = b"\xc1ck\x01" + bytes([flags, 7]) + b"default" + bytes([7]) + b"msgpack"
+        stored = b"\xc1ck\x02" + bytes([flags, 7]) + b"default" + bytes([7]) + b"msgpack"
         if flags & 4:
             stored += struct.pack(">d", req["fresh_until_ms"])
-        stored += struct.pack(">I", len(body)) + body
+        stored += struct.pack(">I", len(body))
+        if flags & 1:
+            stored += xxhash.xxh3_64_digest(stored)
+        stored += body
     k = key(req["ns"], req["func"], req["args"], req.get("integrity", True))
     print(json.dumps({"key": k, "stored": base64.b64encode(stored).decode()}))
 `;

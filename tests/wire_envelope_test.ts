@@ -21,6 +21,7 @@ import {
   withTenant,
 } from "../mod.ts";
 import { encodeEnvelope } from "../protocol/mod.ts";
+import { xxh3 } from "../protocol/_xxh3.ts";
 import { resolveConfig } from "../config/resolve.ts";
 import { readEnvConfig } from "../config/env.ts";
 
@@ -78,7 +79,7 @@ function framed(opts: {
 }): Uint8Array {
   const name = ascii(opts.serializer ?? "default");
   const fmt = ascii(opts.format ?? "msgpack");
-  const out = [0xc1, 0x63, 0x6b, 0x01, opts.flags ?? 0, name.length, ...name, fmt.length, ...fmt];
+  const out = [0xc1, 0x63, 0x6b, 0x02, opts.flags ?? 0, name.length, ...name, fmt.length, ...fmt];
   if (opts.fresh !== undefined) {
     const f = new Uint8Array(8);
     new DataView(f.buffer).setFloat64(0, opts.fresh); // big-endian
@@ -89,7 +90,10 @@ function framed(opts: {
     out.push(...opts.fingerprint, label.length >> 8, label.length & 0xff, ...label);
   }
   const n = opts.payload.length;
-  out.push(n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff, ...opts.payload);
+  out.push(n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff);
+  // Flag 0x01 (integrity): xxh3-64 of every header byte before it.
+  if ((opts.flags ?? 0) & 0x01) out.push(...xxh3(new Uint8Array(out)));
+  out.push(...opts.payload);
   return new Uint8Array(out);
 }
 
@@ -155,7 +159,10 @@ test("envelope wire: framed entries follow the documented byte layout", () => {
     ...enc,
     encryption: { ...enc.encryption, algorithm: "AES-256-GCM" },
     data: d.data,
+    aad: d.aad,
   });
+  // The AAD extension of an encrypted frame: its header from the magic to the tenant label.
+  assert.deepEqual(Array.from(d.aad!), Array.from(all.subarray(0, all.length - 5 - 4 - 8)));
   assert.deepEqual(Array.from(d.data), [1, 2, 3, 4, 5]);
   // A non-ASCII tenant label survives (UTF-8).
   const utf = encodeWire(
@@ -191,7 +198,8 @@ test("envelope wire: malformed framed entries are WireFormatError, never a value
   new DataView(nan.buffer).setFloat64(0, NaN);
   const variants: [string, Uint8Array][] = [
     ["magic", mutate(1, 0x43)],
-    ["version", mutate(3, 0x02)],
+    ["version 1 (the old layout)", mutate(3, 0x01)],
+    ["version 3", mutate(3, 0x03)],
     ["unknown flag", mutate(4, 0x16)],
     ["zero-length serializer", mutate(5, 0)],
     ["trailing byte", new Uint8Array([...good, 0])],
@@ -350,7 +358,8 @@ test("engine, envelope wire: corrupt, truncated or foreign entries are misses, t
     ["envelope of another format", encodeEnvelope(payload, "json")],
     ["map junk", new Uint8Array([0x84, 0xa1, 0x61, 0x01])],
     ["magic only", new Uint8Array([0xc1, 0x63, 0x6b])],
-    ["frame v2", framed({ payload: Array.from(payload) }).map((x, i) => i === 3 ? 2 : x)],
+    ["frame v1", framed({ payload: Array.from(payload) }).map((x, i) => i === 3 ? 1 : x)],
+    ["frame without an envelope, integrity on", framed({ payload: Array.from(payload) })],
     ["frame of another serializer", framed({ serializer: "pickle", payload: Array.from(payload) })],
     ["frame claims an envelope", framed({ flags: 0x01, payload: Array.from(payload) })],
     ["frame truncated", framed({ payload: Array.from(payload) }).subarray(0, 20)],
@@ -374,7 +383,7 @@ test("engine, envelope wire: corrupt, truncated or foreign entries are misses, t
     assert.equal((await backend.get(key))![0], 0x94, `${what}: overwritten with a good entry`);
   }
   // The control: a framed good entry with the same payload is a hit (not a miss).
-  await backend.set(key, framed({ payload: Array.from(payload) }), 60);
+  await backend.set(key, framed({ flags: 0x01, payload: Array.from(encodeEnvelope(payload)) }), 60);
   assert.deepEqual(await mk()(1), { id: 1, n: 99 });
 });
 
