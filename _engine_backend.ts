@@ -66,6 +66,11 @@ export function defaultL2(): Promise<Backend> {
   });
 }
 
+/** The default backend if it was created (or is being created), else `null`; creates nothing. */
+export function createdDefaultL2(): Promise<Backend> | null {
+  return defaultBackend;
+}
+
 async function createDefault(): Promise<Backend> {
   const url = redisUrlFromEnv();
   if (url) {
