@@ -46,7 +46,8 @@
  * (on a cluster, published to every node). Each message is UTF-8 JSON:
  * `{"v":1,"level":"key"|"prefix"|"tags"|"all","targets":[string…],"sender":"<instance id>"}`,
  * plus `"reason":"write"|"delete"` on `key` events when the publisher gives one —
- * `targets` holds keys, prefixes or tags (logical keys, without `keyPrefix`; empty for `all`). A
+ * `targets` holds keys, prefixes or tags (logical keys, without `keyPrefix`; empty for `all`; a
+ * prefix `t:*:{rest}` stands for `{rest}` under every tenant segment `t:{segment}:`). A
  * subscriber ignores messages from its own `instanceId` and anything that is not a valid event.
  * The subscriber uses its own connection, made on the first `subscribe`, and resubscribes after
  * reconnecting; delivery is best effort (events published while it is disconnected are lost).
