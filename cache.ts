@@ -252,6 +252,9 @@ export const cache: CacheWithPresets = Object.assign(presetFn(undefined), {
 
 function badGroupOptions(options: unknown): CacheConfigError | null {
   if (options === undefined) return null;
+  if (Array.isArray(options)) {
+    return new CacheConfigError("tags", options, "tags as separate string arguments, not an array");
+  }
   if (typeof options !== "object" || options === null) {
     return new CacheConfigError("options", options, "an object like { backend }");
   }
@@ -316,7 +319,7 @@ export function invalidateTags(...args: (string | GroupInvalidationOptions)[]): 
   const bad = badGroupOptions(options);
   if (bad !== null) return Promise.reject(bad);
   if (args.some((t) => typeof t !== "string")) {
-    return Promise.reject(new CacheConfigError("tags", args, "strings"));
+    return Promise.reject(new CacheConfigError("tags", args, "tags as separate string arguments"));
   }
   return invalidateTagsEverywhere(args as string[], options);
 }

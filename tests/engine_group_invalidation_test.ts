@@ -123,6 +123,10 @@ test("with nothing wrapped, group invalidations reach the backend given and its 
   });
 
   await assert.rejects(clearFunction("", { backend }), /name/);
+  await assert.rejects(
+    invalidateTags([tag] as unknown as string, { backend }),
+    /separate string arguments/,
+  );
   await assert.rejects(clearNamespace(ns, { backend: 1 as unknown as Backend }), /backend/);
 });
 
