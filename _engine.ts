@@ -50,6 +50,7 @@ import {
   defaultL2,
   guard,
   resolveBackend,
+  setTagged,
 } from "./_engine_backend.ts";
 import { underAnyTenant } from "./backends/_common.ts";
 import { copiesInput, resolveSerializer } from "./_engine_serializer.ts";
@@ -843,16 +844,7 @@ export class Engine {
 
   async #writeL2(b: Backend, ctx: KeyCtx, stored: Uint8Array): Promise<void> {
     try {
-      const tags = ctx.tags !== null && ctx.tags.length > 0 ? b.capabilities.tags : undefined;
-      if (tags?.setWithTags) {
-        // Value and tag index in one step: `invalidateTags` finds every value stored.
-        await tags.setWithTags(ctx.backendKey, stored, this.l2Ttl, ctx.tags!, this.#opts());
-      } else {
-        // The index first: a failure between the two leaves a tag without its value (harmless),
-        // never a value that `invalidateTags` cannot find.
-        if (tags) await tags.addTags(ctx.backendKey, ctx.tags!, this.l2Ttl);
-        await b.set(ctx.backendKey, stored, this.l2Ttl, this.#opts());
-      }
+      await setTagged(b, ctx.backendKey, stored, this.l2Ttl, ctx.tags, this.#opts());
       this.#ok();
       this.#series?.write(stored.byteLength);
       this.#track(ctx);

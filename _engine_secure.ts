@@ -53,6 +53,7 @@ import { toHex } from "./protocol/_hex.ts";
 import { quoteTenant } from "./tenant.ts";
 import { decodeWire, encodeWire, type WireForm } from "./wire.ts";
 import type { Backend } from "./backends/types.ts";
+import { setTagged } from "./_engine_backend.ts";
 import { getCacheLogger } from "./health/logging.ts";
 
 const log = getCacheLogger("engine");
@@ -230,7 +231,8 @@ export class SecureKeys {
         if (left === null) return; // gone meanwhile (invalidated): do not resurrect
         ttl = left === Infinity ? null : Math.max(1, Math.ceil(left));
       }
-      await b.set(
+      await setTagged(
+        b,
         to,
         encodeWire({
           ...doc,
@@ -238,10 +240,8 @@ export class SecureKeys {
           encryption: { tenantId: this.label(entry.tenant), keyFingerprint: sealed.fingerprint },
         }, entry.wire ?? "document"),
         ttl,
+        entry.tags ?? null,
       );
-      if (entry.tags && entry.tags.length > 0) {
-        await b.capabilities.tags?.addTags(to, entry.tags, ttl);
-      }
       if (from !== null) await b.delete(from);
     })().catch((e) =>
       log.warn("rotation: rewriting {key} under the current key failed: {error}", {
