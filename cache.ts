@@ -269,8 +269,9 @@ function badGroupOptions(options: unknown): CacheConfigError | null {
  * Remove every entry carrying any of `tags` from every cached function of this process (L1) and
  * from L2, and tell other instances (L1 invalidation bus). L2 is, with a trailing
  * `{ backend }`, that backend; else the backends of this process's cached functions plus the
- * process default backend (`CACHEKIT_REDIS_URL` / `REDIS_URL`, else the file directory) — so a
- * process that wraps nothing (an admin script, a webhook worker) reaches the shared cache too.
+ * process default backend (`CACHEKIT_REDIS_URL` / `REDIS_URL`, else the file directory) when it
+ * is in use or when none of them has an L2 — so a process that wraps nothing (an admin script, a
+ * webhook worker) reaches the shared cache too.
  * Deletion goes through the backend's tag index (keys written by any process), or, on a backend
  * without one, the keys this process wrote. An L2 failure is logged, not thrown.
  *
