@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { test } from "./_harness.ts";
 import {
   type Backend,
+  type BackendCapabilities,
   cache,
   clearFunction,
   clearNamespace,
@@ -23,28 +24,38 @@ import {
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 const uid = () => crypto.randomUUID().slice(0, 8);
 
-/** `inner` plus an in-memory invalidation bus that records what is published. */
-function withBus(inner: Backend): { backend: Backend; published: InvalidationEvent[] } {
-  const published: InvalidationEvent[] = [];
-  const backend: Backend = {
-    type: inner.type,
-    capabilities: {
-      ...inner.capabilities,
-      invalidation: {
-        instanceId: "test-bus",
-        publish: (e) => {
-          published.push({ ...e, sender: "test-bus" });
-          return Promise.resolve();
-        },
-        subscribe: () => Promise.resolve(() => Promise.resolve()),
-      },
-    },
+/** A backend passing every call to `inner`, with its own type and capabilities. */
+function passThrough(
+  inner: Backend,
+  type: string,
+  capabilities: BackendCapabilities,
+  set: Backend["set"] = (k, v, t, o) => inner.set(k, v, t, o),
+): Backend {
+  return {
+    type,
+    capabilities,
     get: (k, o) => inner.get(k, o),
-    set: (k, v, t, o) => inner.set(k, v, t, o),
+    set,
     delete: (k, o) => inner.delete(k, o),
     exists: (k, o) => inner.exists(k, o),
     healthCheck: () => inner.healthCheck(),
   };
+}
+
+/** `inner` plus an in-memory invalidation bus that records what is published. */
+function withBus(inner: Backend): { backend: Backend; published: InvalidationEvent[] } {
+  const published: InvalidationEvent[] = [];
+  const backend = passThrough(inner, inner.type, {
+    ...inner.capabilities,
+    invalidation: {
+      instanceId: "test-bus",
+      publish: (e) => {
+        published.push({ ...e, sender: "test-bus" });
+        return Promise.resolve();
+      },
+      subscribe: () => Promise.resolve(() => Promise.resolve()),
+    },
+  });
   return { backend, published };
 }
 
@@ -134,23 +145,15 @@ test("a value is never stored without its tags (tag index written first, or toge
   // A backend without setWithTags whose tag index fails: the value must not be stored untagged.
   const inner = new MemoryBackend();
   let addTagsCalls = 0;
-  const failingTags: Backend = {
-    type: "failing-tags",
-    capabilities: {
-      tags: {
-        addTags: () => {
-          addTagsCalls++;
-          return Promise.reject(new Error("tag index unavailable"));
-        },
-        invalidateTags: (t) => inner.capabilities.tags.invalidateTags(t),
+  const failingTags = passThrough(inner, "failing-tags", {
+    tags: {
+      addTags: () => {
+        addTagsCalls++;
+        return Promise.reject(new Error("tag index unavailable"));
       },
+      invalidateTags: (t) => inner.capabilities.tags.invalidateTags(t),
     },
-    get: (k, o) => inner.get(k, o),
-    set: (k, v, t, o) => inner.set(k, v, t, o),
-    delete: (k, o) => inner.delete(k, o),
-    exists: (k, o) => inner.exists(k, o),
-    healthCheck: () => inner.healthCheck(),
-  };
+  });
   let n = 0;
   const f = cache(async (id: number) => ({ id, n: ++n }), {
     name: "group.tagfail",
@@ -166,30 +169,22 @@ test("a value is never stored without its tags (tag index written first, or toge
   // A backend with setWithTags gets value and tags in one call.
   const mem = new MemoryBackend();
   const calls: string[] = [];
-  const counting: Backend = {
-    type: "counting",
-    capabilities: {
-      tags: {
-        addTags: (k, t, ttl) => {
-          calls.push("addTags");
-          return mem.capabilities.tags.addTags(k, t, ttl);
-        },
-        invalidateTags: (t) => mem.capabilities.tags.invalidateTags(t),
-        setWithTags: (k, v, ttl, t, o) => {
-          calls.push("setWithTags");
-          return mem.capabilities.tags.setWithTags(k, v, ttl, t, o);
-        },
+  const counting = passThrough(mem, "counting", {
+    tags: {
+      addTags: (k, t, ttl) => {
+        calls.push("addTags");
+        return mem.capabilities.tags.addTags(k, t, ttl);
+      },
+      invalidateTags: (t) => mem.capabilities.tags.invalidateTags(t),
+      setWithTags: (k, v, ttl, t, o) => {
+        calls.push("setWithTags");
+        return mem.capabilities.tags.setWithTags(k, v, ttl, t, o);
       },
     },
-    get: (k, o) => mem.get(k, o),
-    set: (k, v, t, o) => {
-      calls.push("set");
-      return mem.set(k, v, t, o);
-    },
-    delete: (k, o) => mem.delete(k, o),
-    exists: (k, o) => mem.exists(k, o),
-    healthCheck: () => mem.healthCheck(),
-  };
+  }, (k, v, t, o) => {
+    calls.push("set");
+    return mem.set(k, v, t, o);
+  });
   const g = cache(async (id: number) => ({ id }), {
     name: "group.settags",
     ttl: 60,
