@@ -54,7 +54,15 @@ import { backendReport, type ProbeCache, worstStatus } from "./_engine_health.ts
 import type { CircuitState } from "./reliability/circuit_breaker.ts";
 import { GuardedBackend, isSkipL2Error } from "./reliability/guarded_backend.ts";
 import { type CacheMetrics, type CounterChild, getDefaultMetrics } from "./health/metrics.ts";
-import { defaultBackendGeneration, guard, resolveBackend } from "./_engine_backend.ts";
+import {
+  createdDefaultL2,
+  defaultBackendGeneration,
+  defaultL2,
+  guard,
+  resolveBackend,
+  setTagged,
+} from "./_engine_backend.ts";
+import { underAnyTenant } from "./backends/_common.ts";
 import { copiesInput, resolveSerializer } from "./_engine_serializer.ts";
 import { FailSafe, type StaleValue } from "./_engine_failsafe.ts";
 import { EngineSeries } from "./_engine_metrics.ts";
@@ -183,6 +191,49 @@ const seenTenants = new Set<string>(["default"]);
 /** Tenant segments of every tenant this process has seen (plain and hashed). */
 function tenantSegments(): string[] {
   return [...[...seenTenants].map(quoteTenant), ...knownHashedSegments()];
+}
+
+/** A prefix target `t:*:{rest}` stands for `{rest}` under every tenant segment. */
+const ANY_TENANT = "t:*:";
+
+/** Whether backend key `key` falls under the prefix target `target` (see {@linkcode ANY_TENANT}). */
+function underTarget(key: string, target: string): boolean {
+  return target.startsWith(ANY_TENANT)
+    ? underAnyTenant(key, target.slice(ANY_TENANT.length))
+    : key.startsWith(target);
+}
+
+/** Whether two prefix targets can match a common key. */
+function overlaps(p: string, q: string): boolean {
+  if (p.startsWith(ANY_TENANT) !== q.startsWith(ANY_TENANT)) {
+    const [any, other] = p.startsWith(ANY_TENANT) ? [p, q] : [q, p];
+    const end = other.startsWith("t:") ? other.indexOf(":", 2) : -1;
+    if (end < 0) return false;
+    p = any.slice(ANY_TENANT.length);
+    q = other.slice(end + 1);
+  }
+  return p.startsWith(q) || q.startsWith(p);
+}
+
+/**
+ * Delete every key under the prefix targets: `t:*:` ones through `deleteByTenantPrefix`, or, on a
+ * backend without it, under the tenant segments this process has seen.
+ */
+async function deleteTargets(
+  b: Backend,
+  targets: string[],
+  opts?: OperationOptions,
+): Promise<void> {
+  const cap = b.capabilities.prefix;
+  if (!cap) return;
+  for (const t of targets) {
+    if (!t.startsWith(ANY_TENANT)) await cap.deleteByPrefix(t, opts);
+    else {
+      const rest = t.slice(ANY_TENANT.length);
+      if (cap.deleteByTenantPrefix) await cap.deleteByTenantPrefix(rest, opts);
+      else for (const seg of tenantSegments()) await cap.deleteByPrefix(`t:${seg}:${rest}`, opts);
+    }
+  }
 }
 
 /** Live engines (for module-level invalidation). */
@@ -856,13 +907,10 @@ export class Engine {
 
   async #writeL2(b: Backend, ctx: KeyCtx, stored: Uint8Array): Promise<void> {
     try {
-      await b.set(ctx.backendKey, stored, this.l2Ttl, this.#opts());
+      await setTagged(b, ctx.backendKey, stored, this.l2Ttl, ctx.tags, this.#opts());
       this.#ok();
       this.#series?.write(stored.byteLength);
       this.#track(ctx);
-      if (ctx.tags && ctx.tags.length > 0 && b.capabilities.tags) {
-        await b.capabilities.tags.addTags(ctx.backendKey, ctx.tags, this.l2Ttl);
-      }
       this.publish(b, { level: "key", targets: [ctx.backendKey], reason: "write" });
     } catch (e) {
       this.#fail("set", e);
@@ -1248,13 +1296,13 @@ export class Engine {
     this.publish(b, { level: "key", targets: [ctx.backendKey], reason: "delete" });
   }
 
-  /** Backend key prefixes of this function (one per tenant seen). */
+  /** Prefix targets of this function's backend keys (every tenant: see {@linkcode ANY_TENANT}). */
   prefixes(): string[] {
     if (this.config.interop) return [this.#keyPrefix];
-    return tenantSegments().map((t) => `t:${t}:${this.#keyPrefix}`);
+    return [ANY_TENANT + this.#keyPrefix];
   }
 
-  /** Clear this function's entries in L1 and L2. */
+  /** Clear this function's entries in L1 and L2 (every tenant's). */
   async clear(): Promise<void> {
     this.evictLocal();
     const b = await this.backendAsync();
@@ -1269,9 +1317,7 @@ export class Engine {
 
   async #deletePrefixes(b: Backend, prefixes: string[], tracked: string[]): Promise<void> {
     try {
-      if (b.capabilities.prefix) {
-        for (const p of prefixes) await b.capabilities.prefix.deleteByPrefix(p, this.#opts());
-      }
+      await deleteTargets(b, prefixes, this.#opts());
       // Keys the prefix may miss (truncated long keys) or a backend without prefix deletion.
       for (const k of tracked) await b.delete(k, this.#opts());
     } catch (e) {
@@ -1337,13 +1383,11 @@ export class Engine {
       }
       case "prefix": {
         const mine = this.prefixes();
-        const relevant = ev.targets.some((p) =>
-          mine.some((q) => q.startsWith(p) || p.startsWith(q))
-        );
+        const relevant = ev.targets.some((p) => mine.some((q) => overlaps(p, q)));
         if (!relevant) break;
         this.#bump();
         l1.deleteWhere((e) =>
-          e.backendKey !== null && ev.targets.some((p) => e.backendKey!.startsWith(p))
+          e.backendKey !== null && ev.targets.some((p) => underTarget(e.backendKey!, p))
         );
         break;
       }
@@ -1487,7 +1531,29 @@ function trackL1(metrics: CacheMetrics, ns: string, engine: Engine): void {
 
 // ------------------------------------------------------------------ module-level invalidation
 
-async function distinctBackends(list: Engine[]): Promise<Map<Backend, Engine[]>> {
+/** Where a module-level invalidation acts on L2 (`invalidateTags`, `clearNamespace`, …). */
+export interface GroupInvalidationOptions {
+  /**
+   * The L2 backend to act on (and whose invalidation bus to publish on), instead of the backends
+   * of this process's cached functions and the default backend.
+   */
+  backend?: Backend;
+}
+
+function unwrapped(b: Backend): Backend {
+  return b instanceof GuardedBackend ? b.inner : b;
+}
+
+/**
+ * The L2 backends a module-level invalidation acts on, each with the live engines using it: the
+ * explicit `backend`, else the backends of the live engines plus the process default backend when
+ * it exists or when no live engine has an L2 (a process that wraps nothing: an admin script, a
+ * webhook worker).
+ */
+async function groupBackends(
+  list: Engine[],
+  explicit: Backend | undefined,
+): Promise<Map<Backend, Engine[]>> {
   const out = new Map<Backend, Engine[]>();
   for (const e of list) {
     const b = await e.backendAsync();
@@ -1496,16 +1562,48 @@ async function distinctBackends(list: Engine[]): Promise<Map<Backend, Engine[]>>
     if (arr) arr.push(e);
     else out.set(b, [e]);
   }
+  if (explicit !== undefined) {
+    const target = unwrapped(explicit);
+    const es = [...out].filter(([b]) => unwrapped(b) === target).flatMap(([, es]) => es);
+    return new Map([[explicit, es]]);
+  }
+  const pending = createdDefaultL2() ?? (out.size === 0 ? defaultL2() : null);
+  const d = pending === null ? null : await pending.catch((err) => {
+    log.warn("the default backend could not be created: {error}", { error: errMessage(err) });
+    return null;
+  });
+  if (d !== null && ![...out.keys()].some((b) => unwrapped(b) === d)) out.set(d, []);
   return out;
 }
 
+/**
+ * Publish `event` on `b`'s invalidation bus (awaited: a script that exits next still sends it),
+ * unless every engine using `b` has `l1.invalidation` off.
+ */
+async function broadcast(
+  b: Backend,
+  es: Engine[],
+  event: Omit<InvalidationEvent, "sender">,
+): Promise<void> {
+  const bus = b.capabilities.invalidation;
+  if (!bus || (es.length > 0 && !es.some((e) => e.config.l1.invalidation))) return;
+  try {
+    await bus.publish(event);
+  } catch (e) {
+    log.warn("invalidation publish failed: {error}", { error: errMessage(e) });
+  }
+}
+
 /** Invalidate every entry carrying any of `tags`, in every cached function of this process and L2. */
-export async function invalidateTagsEverywhere(tags: string[], only?: Engine[]): Promise<void> {
+export async function invalidateTagsEverywhere(
+  tags: string[],
+  opts: GroupInvalidationOptions = {},
+): Promise<void> {
   const set = new Set(tags);
-  const list = only ?? liveEngines();
+  const list = liveEngines();
   const tracked = new Map<Engine, string[]>();
   for (const e of list) tracked.set(e, e.invalidateTagsLocal(set));
-  for (const [b, es] of await distinctBackends(list)) {
+  for (const [b, es] of await groupBackends(list, opts.backend)) {
     try {
       if (b.capabilities.tags) await b.capabilities.tags.invalidateTags(tags);
       else for (const e of es) for (const k of tracked.get(e) ?? []) await b.delete(k);
@@ -1517,34 +1615,64 @@ export async function invalidateTagsEverywhere(tags: string[], only?: Engine[]):
     }
     // Calls made while L2 was being cleared may have read old entries back into L1.
     for (const e of es) if (e.config.tags !== null) e.evictLocal(taggedWith(set));
-    es[0].publish(b, { level: "tags", targets: tags });
+    await broadcast(b, es, { level: "tags", targets: tags });
   }
 }
 
-/** Clear namespace `ns` in every cached function of this process and in their L2 backends. */
-export async function clearNamespaceEverywhere(ns: string): Promise<void> {
-  const list = liveEngines();
-  const matching = list.filter((e) => e.namespace === ns);
+/**
+ * Clear the prefix targets in L2 and the L1 of `matching` (the live engines they cover), on the
+ * backends of every live engine (see {@linkcode groupBackends}), and broadcast them.
+ */
+async function clearEverywhere(
+  what: string,
+  matching: Engine[],
+  prefixes: string[],
+  opts: GroupInvalidationOptions,
+): Promise<void> {
   const tracked = new Map<Engine, string[]>();
   for (const e of matching) tracked.set(e, e.clearNamespaceLocal());
-  // `:func:` ends the namespace (`validateKeyPart`): `ns:a:` would also match namespace `a:b`.
-  const prefixes = tenantSegments().map((t) => `t:${t}:ns:${ns}:func:`);
-  // Interop keys are bare: delete `{ns}:` only when an interop function of this process owns it.
-  if (matching.some((e) => e.config.interop !== null)) prefixes.push(`${ns}:`);
-  for (const [b, es] of await distinctBackends(list)) {
+  for (const [b, es] of await groupBackends(liveEngines(), opts.backend)) {
     try {
-      if (b.capabilities.prefix) {
-        for (const p of prefixes) await b.capabilities.prefix.deleteByPrefix(p);
-      }
+      await deleteTargets(b, prefixes);
       for (const e of es) for (const k of tracked.get(e) ?? []) await b.delete(k);
     } catch (err) {
-      log.warn("clearNamespace on {backend} failed: {error}", {
+      log.warn("{what} on {backend} failed: {error}", {
+        what,
         backend: b.type,
         error: errMessage(err),
       });
     }
     // Calls made while L2 was being cleared may have read old entries back into L1.
-    for (const e of es) if (e.namespace === ns) e.evictLocal();
-    es[0].publish(b, { level: "prefix", targets: prefixes });
+    for (const e of es) if (tracked.has(e)) e.evictLocal();
+    await broadcast(b, es, { level: "prefix", targets: prefixes });
   }
+}
+
+/** Clear namespace `ns` (every tenant) in every cached function of this process and in L2. */
+export function clearNamespaceEverywhere(
+  ns: string,
+  opts: GroupInvalidationOptions = {},
+): Promise<void> {
+  const matching = liveEngines().filter((e) => e.namespace === ns);
+  // `:func:` ends the namespace (`validateKeyPart`): `ns:a:` would also match namespace `a:b`.
+  const prefixes = [`${ANY_TENANT}ns:${ns}:func:`];
+  // Interop keys are bare: delete `{ns}:` only when an interop function of this process owns it.
+  if (matching.some((e) => e.config.interop !== null)) prefixes.push(`${ns}:`);
+  return clearEverywhere("clearNamespace", matching, prefixes, opts);
+}
+
+/**
+ * Clear every entry (every tenant) of the cached function with identity `identity` in namespace
+ * `ns`, whether or not this process wraps it.
+ */
+export function clearFunctionEverywhere(
+  identity: string,
+  ns: string | null,
+  opts: GroupInvalidationOptions = {},
+): Promise<void> {
+  const matching = liveEngines().filter((e) =>
+    e.config.interop === null && e.identity === identity && e.config.namespace === ns
+  );
+  const prefix = `${ANY_TENANT}${ns ? `ns:${ns}:func:` : "func:"}${identity}:args:`;
+  return clearEverywhere("clearFunction", matching, [prefix], opts);
 }

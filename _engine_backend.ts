@@ -11,7 +11,7 @@
  *
  * @module
  */
-import type { Backend } from "./backends/types.ts";
+import type { Backend, OperationOptions } from "./backends/types.ts";
 import type { ResolvedConfig } from "./config/options.ts";
 import { MemoryBackend } from "./backends/memory.ts";
 import { GuardedBackend, type GuardedBackendConfig } from "./reliability/guarded_backend.ts";
@@ -66,6 +66,11 @@ export function defaultL2(): Promise<Backend> {
   });
 }
 
+/** The default backend if it was created (or is being created), else `null`; creates nothing. */
+export function createdDefaultL2(): Promise<Backend> | null {
+  return defaultBackend;
+}
+
 async function createDefault(): Promise<Backend> {
   const url = redisUrlFromEnv();
   if (url) {
@@ -99,4 +104,24 @@ export async function resolveBackend(c: ResolvedConfig): Promise<Backend | null>
   if (c.backend !== "default") return guard(c.backend, c);
   if (c.preset === "test") return guard(new MemoryBackend(), c);
   return guard(await defaultL2(), c);
+}
+
+/**
+ * Store `value` under `key` with its `tags` (none: a plain `set`) so that `invalidateTags` can
+ * always find it: through `setWithTags` (value and tag index in one step) when the backend has it,
+ * else the tag index first, so a failure between the two leaves a tag without its value
+ * (harmless), never a value without its tags.
+ */
+export async function setTagged(
+  b: Backend,
+  key: string,
+  value: Uint8Array,
+  ttl: number | null,
+  tags: readonly string[] | null,
+  opts?: OperationOptions,
+): Promise<void> {
+  const cap = tags !== null && tags.length > 0 ? b.capabilities.tags : undefined;
+  if (cap?.setWithTags) return await cap.setWithTags(key, value, ttl, tags!, opts);
+  if (cap) await cap.addTags(key, tags!, ttl);
+  await b.set(key, value, ttl, opts);
 }

@@ -61,6 +61,7 @@ import {
   type WireForm,
 } from "./wire.ts";
 import type { Backend } from "./backends/types.ts";
+import { setTagged } from "./_engine_backend.ts";
 import { getCacheLogger } from "./health/logging.ts";
 
 const log = getCacheLogger("engine");
@@ -253,10 +254,13 @@ export class SecureKeys {
         if (left === null) return; // gone meanwhile (invalidated): do not resurrect
         ttl = left === Infinity ? null : Math.max(1, Math.ceil(left));
       }
-      await b.set(to, encodeWire({ ...next, data: sealed.ciphertext }, wire), ttl);
-      if (entry.tags && entry.tags.length > 0) {
-        await b.capabilities.tags?.addTags(to, entry.tags, ttl);
-      }
+      await setTagged(
+        b,
+        to,
+        encodeWire({ ...next, data: sealed.ciphertext }, wire),
+        ttl,
+        entry.tags ?? null,
+      );
       if (from !== null) await b.delete(from);
     })().catch((e) =>
       log.warn("rotation: rewriting {key} under the current key failed: {error}", {

@@ -33,28 +33,30 @@ import { CacheConfigError } from "./errors.ts";
 import { deriveIdentity, registerIdentity, validateKeyPart } from "./identity.ts";
 import {
   type CacheInfo,
+  clearFunctionEverywhere,
   clearNamespaceEverywhere,
   Engine,
   type FunctionHealth,
+  type GroupInvalidationOptions,
   invalidateTagsEverywhere,
 } from "./_engine.ts";
 import { type ArgKey, argKey } from "./_engine_argkey.ts";
 import { tenantContextUsed } from "./tenant.ts";
 import type { HealthLevel } from "./health/health_checker.ts";
 
-export type { CacheInfo, FunctionHealth } from "./_engine.ts";
+export type { CacheInfo, FunctionHealth, GroupInvalidationOptions } from "./_engine.ts";
 
 /** The methods every cached function carries. `A` is the wrapped function's parameter list. */
 export interface CacheControls<A extends unknown[]> {
   /** Hit/miss statistics and L1 size (the seed's `cache_info()`). */
   cacheInfo(): CacheInfo;
-  /** Remove every entry of this function from L1 and L2 (all tenants this process has seen). */
+  /** Remove every entry of this function from L1 and L2 (every tenant's). */
   cacheClear(): Promise<void>;
   /** Remove the entry of one call (same arguments as the function). */
   invalidate(...args: A): Promise<void>;
   /** Remove every entry carrying any of `tags`, in every cached function and their backends. */
   invalidateTags(...tags: string[]): Promise<void>;
-  /** Remove every entry of namespace `ns` (default: this function's namespace). */
+  /** Remove every entry of namespace `ns` (default: this function's namespace), every tenant's. */
   clearNamespace(ns?: string): Promise<void>;
   /** Health from what the last operations saw (no I/O). */
   getHealthStatus(): FunctionHealth;
@@ -249,12 +251,33 @@ export const cache: CacheWithPresets = Object.assign(presetFn(undefined), {
   secure: presetFn("secure"),
 });
 
+function badGroupOptions(options: unknown): CacheConfigError | null {
+  if (options === undefined) return null;
+  if (Array.isArray(options)) {
+    return new CacheConfigError("tags", options, "tags as separate string arguments, not an array");
+  }
+  if (typeof options !== "object" || options === null) {
+    return new CacheConfigError("options", options, "an object like { backend }");
+  }
+  const b = (options as GroupInvalidationOptions).backend;
+  if (b !== undefined && (typeof b !== "object" || b === null || typeof b.get !== "function")) {
+    return new CacheConfigError("backend", b, "a Backend");
+  }
+  return null;
+}
+
 /**
  * Remove every entry carrying any of `tags` from every cached function of this process (L1) and
- * their backends (L2: through the backend's tag index, or the keys this process wrote), and tell
- * other instances (L1 invalidation bus) when configured.
+ * from L2, and tell other instances (L1 invalidation bus). L2 is, with a trailing
+ * `{ backend }`, that backend; else the backends of this process's cached functions plus the
+ * process default backend (`CACHEKIT_REDIS_URL` / `REDIS_URL`, else the file directory) when it
+ * is in use or when none of them has an L2 — so a process that wraps nothing (an admin script, a
+ * webhook worker) reaches the shared cache too.
+ * Deletion goes through the backend's tag index (keys written by any process), or, on a backend
+ * without one, the keys this process wrote. An L2 failure is logged, not thrown.
  *
- * @param tags Tags as returned by the `tags` option.
+ * @param args Tags as returned by the `tags` option, optionally followed by
+ * {@linkcode GroupInvalidationOptions}.
  *
  * @example
  * ```ts
@@ -270,16 +293,48 @@ export const cache: CacheWithPresets = Object.assign(presetFn(undefined), {
  * await invalidateTags("user:1");
  * console.log(user(1).n); // 2
  * ```
+ *
+ * @example From a process that wraps nothing, on a given backend
+ * ```ts
+ * import { invalidateTags, MemoryBackend } from "@cachekit/core";
+ *
+ * const backend = new MemoryBackend();
+ * await backend.capabilities.tags.setWithTags("t:default:k", new Uint8Array([1]), 60, ["user:1"]);
+ * await invalidateTags("user:1", { backend });
+ * console.log(await backend.exists("t:default:k")); // false
+ * ```
  */
-export function invalidateTags(...tags: string[]): Promise<void> {
-  return invalidateTagsEverywhere(tags);
+export function invalidateTags(...tags: string[]): Promise<void>;
+/**
+ * {@inheritDoc invalidateTags}
+ *
+ * @param args Tags, then {@linkcode GroupInvalidationOptions}.
+ */
+export function invalidateTags(
+  ...args: [...tags: string[], options: GroupInvalidationOptions]
+): Promise<void>;
+export function invalidateTags(...args: (string | GroupInvalidationOptions)[]): Promise<void> {
+  const last = args[args.length - 1];
+  const options = typeof last === "object" && last !== null
+    ? args.pop() as GroupInvalidationOptions
+    : undefined;
+  const bad = badGroupOptions(options);
+  if (bad !== null) return Promise.reject(bad);
+  if (args.some((t) => typeof t !== "string")) {
+    return Promise.reject(new CacheConfigError("tags", args, "tags as separate string arguments"));
+  }
+  return invalidateTagsEverywhere(args as string[], options);
 }
 
 /**
- * Remove every entry of namespace `ns` from every cached function of this process (L1) and their
- * backends (L2, by key prefix for every tenant this process has seen), and tell other instances.
+ * Remove every entry of namespace `ns`, for every tenant, from every cached function of this
+ * process (L1) and from L2 (by key prefix: Redis `SCAN MATCH`, a scan of the memory or file
+ * backend, so tenants this process never saw go too), and tell other instances. L2 is chosen as
+ * for {@linkcode invalidateTags}: `options.backend`, else the cached functions' backends plus the
+ * default backend.
  *
  * @param ns The namespace.
+ * @param options Which backend; see {@linkcode GroupInvalidationOptions}.
  *
  * @example
  * ```ts
@@ -291,9 +346,50 @@ export function invalidateTags(...tags: string[]): Promise<void> {
  * console.log(f.cacheInfo().size); // 0
  * ```
  */
-export function clearNamespace(ns: string): Promise<void> {
+export function clearNamespace(ns: string, options?: GroupInvalidationOptions): Promise<void> {
   if (typeof ns !== "string" || ns === "") {
     return Promise.reject(new CacheConfigError("namespace", ns, "a non-empty namespace"));
   }
-  return clearNamespaceEverywhere(ns);
+  const bad = badGroupOptions(options);
+  if (bad !== null) return Promise.reject(bad);
+  return clearNamespaceEverywhere(ns, options);
+}
+
+/** Options of {@linkcode clearFunction}. */
+export interface ClearFunctionOptions extends GroupInvalidationOptions {
+  /** The function's `namespace` option (default: none). */
+  namespace?: string;
+}
+
+/**
+ * Remove every entry of one cached function, for every tenant, by its identity (the `name`
+ * option, or the derived `module:function` name that `fn.identity` shows): what
+ * `fn.cacheClear()` does, from a process that need not wrap the function. L2 is chosen as for
+ * {@linkcode invalidateTags}; other instances are told.
+ *
+ * @param name The function identity.
+ * @param options Its namespace, and which backend; see {@linkcode ClearFunctionOptions}.
+ *
+ * @example
+ * ```ts
+ * import { cache, clearFunction, MemoryBackend } from "@cachekit/core";
+ *
+ * const backend = new MemoryBackend();
+ * const user = cache(async (id: number) => ({ id }), { name: "docs.user", namespace: "app", backend });
+ * await user(1);
+ * await clearFunction("docs.user", { namespace: "app", backend });
+ * console.log(backend.size); // 0
+ * ```
+ */
+export function clearFunction(name: string, options: ClearFunctionOptions = {}): Promise<void> {
+  if (typeof name !== "string" || name === "") {
+    return Promise.reject(new CacheConfigError("name", name, "a function identity"));
+  }
+  const bad = badGroupOptions(options);
+  if (bad !== null) return Promise.reject(bad);
+  const ns = options.namespace;
+  if (ns !== undefined && (typeof ns !== "string" || ns === "")) {
+    return Promise.reject(new CacheConfigError("namespace", ns, "a non-empty namespace"));
+  }
+  return clearFunctionEverywhere(name, ns ?? null, options);
 }

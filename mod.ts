@@ -32,8 +32,11 @@ export {
   type CacheFunction,
   type CacheInfo,
   type CacheWithPresets,
+  clearFunction,
+  type ClearFunctionOptions,
   clearNamespace,
   type FunctionHealth,
+  type GroupInvalidationOptions,
   invalidateTags,
   type L1OnlyOptions,
 } from "./cache.ts";

@@ -74,6 +74,16 @@ export function withDeadline<T>(
   });
 }
 
+/**
+ * Whether `key` is `t:{segment}:{prefix}…` for some tenant segment (no `:` in it): the match of
+ * `PrefixCapability.deleteByTenantPrefix`.
+ */
+export function underAnyTenant(key: string, prefix: string): boolean {
+  if (!key.startsWith("t:")) return false;
+  const end = key.indexOf(":", 2);
+  return end > 2 && key.startsWith(prefix, end + 1);
+}
+
 /** Validate a TTL in seconds; null/undefined/0 = none. */
 export function checkTtl(backend: string, operation: string, ttl: number | null | undefined): void {
   if (ttl === null || ttl === undefined) return;
@@ -117,10 +127,10 @@ export interface LocalCapabilities {
   readonly lock: LockCapability;
   /** Honours `timeoutMs` and `signal`. */
   readonly timeouts: true;
-  /** Prefix deletion. */
-  readonly prefix: PrefixCapability;
-  /** Tag index. */
-  readonly tags: TagCapability;
+  /** Prefix deletion, also under every tenant segment. */
+  readonly prefix: Required<PrefixCapability>;
+  /** Tag index, with value and tags written together. */
+  readonly tags: Required<TagCapability>;
 }
 
 /** The operations of a local backend behind {@linkcode LocalCapabilities}. */
@@ -135,6 +145,13 @@ export interface LocalCapabilityOps {
   expire(key: string, ttlSeconds: number): boolean | Promise<boolean>;
   acquire(key: string, opts: LockOptions): Promise<LockHandle | null>;
   deleteByPrefix(prefix: string): number | Promise<number>;
+  deleteByTenantPrefix(prefix: string): number | Promise<number>;
+  setWithTags(
+    key: string,
+    value: Uint8Array,
+    ttlSeconds: number | null | undefined,
+    tags: readonly string[],
+  ): void | Promise<void>;
   addTags(key: string, tags: readonly string[], ttlSeconds?: number | null): void | Promise<void>;
   invalidateTags(tags: readonly string[]): string[] | Promise<string[]>;
 }
@@ -151,12 +168,16 @@ export function localCapabilities(ops: LocalCapabilityOps): LocalCapabilities {
     prefix: {
       deleteByPrefix: (prefix, opts) =>
         ops.run("deleteByPrefix", opts, () => ops.deleteByPrefix(prefix)),
+      deleteByTenantPrefix: (prefix, opts) =>
+        ops.run("deleteByTenantPrefix", opts, () => ops.deleteByTenantPrefix(prefix)),
     },
     tags: {
       addTags: (key, tags, ttlSeconds) =>
         ops.run("addTags", undefined, () => ops.addTags(key, tags, ttlSeconds)),
       invalidateTags: (tags) =>
         ops.run("invalidateTags", undefined, () => ops.invalidateTags(tags)),
+      setWithTags: (key, value, ttlSeconds, tags, opts) =>
+        ops.run("set", opts, () => ops.setWithTags(key, value, ttlSeconds, tags)),
     },
   };
 }

@@ -230,21 +230,45 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `);
 
+/** Lua `addtag(set, member, ttlMs)`: the body of {@linkcode ADD_TAG_SCRIPT}. */
+const ADD_TAG = `
+local function addtag(tk, member, ttl)
+  local existed = redis.call('EXISTS', tk)
+  redis.call('SADD', tk, member)
+  if existed == 0 then
+    if ttl > 0 then redis.call('PEXPIRE', tk, ttl) end
+    return
+  end
+  local cur = redis.call('PTTL', tk)
+  if cur == -1 then return end
+  if ttl <= 0 then redis.call('PERSIST', tk) elseif cur < ttl then redis.call('PEXPIRE', tk, ttl) end
+end
+`;
+
 /**
  * Add a member to a tag set, keeping the set alive at least as long as its longest-lived member:
  * KEYS[1] = set; ARGV: member, ttlMs (0 = no expiry).
  */
-export const ADD_TAG_SCRIPT: LuaScript = new LuaScript(`
-local existed = redis.call('EXISTS', KEYS[1])
-redis.call('SADD', KEYS[1], ARGV[1])
-local ttl = tonumber(ARGV[2])
-if existed == 0 then
-  if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
-  return 1
+export const ADD_TAG_SCRIPT: LuaScript = new LuaScript(`${ADD_TAG}
+addtag(KEYS[1], ARGV[1], tonumber(ARGV[2]))
+return 1
+`);
+
+/**
+ * Store a plain value and add it to its tag sets in one step: KEYS[1] = value key, KEYS[2…] = tag
+ * sets; ARGV: magic, value, ttlMs (0 = none), graceMs, member (the logical key). The tag sets are
+ * written first: a tag set of the wrong type fails the script before the value is stored (a script
+ * is not rolled back), so the value is never stored without its tags.
+ */
+export const SET_TAGGED_SCRIPT: LuaScript = new LuaScript(`${RETIRE}${ADD_TAG}
+local ttl = tonumber(ARGV[3])
+for i = 2, #KEYS do addtag(KEYS[i], ARGV[5], ttl) end
+retire(KEYS[1], tonumber(ARGV[4]))
+if ttl > 0 then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
+else
+  redis.call('SET', KEYS[1], ARGV[2])
 end
-local cur = redis.call('PTTL', KEYS[1])
-if cur == -1 then return 1 end
-if ttl <= 0 then redis.call('PERSIST', KEYS[1]) elseif cur < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
 return 1
 `);
 

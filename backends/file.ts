@@ -59,6 +59,7 @@ import {
   checkTtl,
   localCapabilities,
   lockAborted,
+  underAnyTenant,
   withDeadline,
 } from "./_common.ts";
 import {
@@ -221,10 +222,10 @@ export interface FileBackendCapabilities {
   readonly lock: LockCapability;
   /** Honours `timeoutMs` and `signal` (the abandoned file call finishes in the background). */
   readonly timeouts: true;
-  /** Prefix deletion (scans entry headers). */
-  readonly prefix: PrefixCapability;
+  /** Prefix deletion, also under every tenant segment (scans entry headers). */
+  readonly prefix: Required<PrefixCapability>;
   /** Tag index shared by every process using the directory. */
-  readonly tags: TagCapability;
+  readonly tags: Required<TagCapability>;
 }
 
 /** Result of {@linkcode FileBackend.prune}. */
@@ -256,6 +257,17 @@ const log = getCacheLogger("backend", "file");
 /** Let timers and I/O run during long directory scans (the per-file calls are synchronous). */
 function breathe(i: number): Promise<void> | undefined {
   return i % YIELD_EVERY === YIELD_EVERY - 1 ? new Promise((r) => setTimeout(r, 0)) : undefined;
+}
+
+function checkPrefix(operation: string, prefix: string): string {
+  if (typeof prefix !== "string") {
+    throw new BackendError("prefix must be a string", {
+      kind: "permanent",
+      backend: TYPE,
+      operation,
+    });
+  }
+  return prefix;
 }
 
 function configError(option: string, value: unknown, expected: string): CacheConfigError {
@@ -384,6 +396,9 @@ export class FileBackend implements Backend {
       expire: (key, ttlSeconds) => this.#expire(key, ttlSeconds),
       acquire: (key, opts) => this.#acquire(key, opts),
       deleteByPrefix: (prefix) => this.#deleteByPrefix(prefix),
+      deleteByTenantPrefix: (prefix) => this.#deleteByTenantPrefix(prefix),
+      setWithTags: (key, value, ttlSeconds, tags) =>
+        this.#setWithTags(key, value, ttlSeconds, tags),
       addTags: (key, tags, ttlSeconds) => this.#addTags(key, tags, ttlSeconds),
       invalidateTags: (tags) => this.#invalidateTags(tags),
     });
@@ -570,32 +585,56 @@ export class FileBackend implements Backend {
     ttlSeconds?: number | null,
     opts?: OperationOptions,
   ): Promise<void> {
-    return this.#op("set", opts, async () => {
-      const kb = this.#keyBytes("set", key);
-      if (!(value instanceof Uint8Array)) {
-        throw new BackendError("value must be a Uint8Array", {
-          kind: "permanent",
-          backend: TYPE,
-          operation: "set",
-        });
-      }
-      checkTtl(TYPE, "set", ttlSeconds);
-      if (value.length > this.#maxValue) {
-        throw new BackendError(
-          `value of ${value.length} bytes exceeds maxValueBytes (${this.#maxValue})`,
-          { kind: "permanent", backend: TYPE, operation: "set" },
-        );
-      }
-      const { root } = await this.#init();
-      const head = encodeHead(kb, expiryFor(ttlSeconds, Date.now()), value.length);
-      await this.#ops.writeAtomic(
-        `${root}/.tmp-${randomToken()}`,
-        this.#entryPath(root, entryName(kb)),
-        [head, value],
-        { mode: this.#fileMode, fsync: this.#fsync, exactMode: this.#fileMode !== 0o600 },
+    return this.#op("set", opts, () => this.#set(key, value, ttlSeconds));
+  }
+
+  async #set(key: string, value: Uint8Array, ttlSeconds: number | null | undefined): Promise<void> {
+    const kb = this.#keyBytes("set", key);
+    if (!(value instanceof Uint8Array)) {
+      throw new BackendError("value must be a Uint8Array", {
+        kind: "permanent",
+        backend: TYPE,
+        operation: "set",
+      });
+    }
+    checkTtl(TYPE, "set", ttlSeconds);
+    if (value.length > this.#maxValue) {
+      throw new BackendError(
+        `value of ${value.length} bytes exceeds maxValueBytes (${this.#maxValue})`,
+        { kind: "permanent", backend: TYPE, operation: "set" },
       );
-      this.#noteWrite(head.length + value.length);
-    });
+    }
+    const { root } = await this.#init();
+    const head = encodeHead(kb, expiryFor(ttlSeconds, Date.now()), value.length);
+    await this.#ops.writeAtomic(
+      `${root}/.tmp-${randomToken()}`,
+      this.#entryPath(root, entryName(kb)),
+      [head, value],
+      { mode: this.#fileMode, fsync: this.#fsync, exactMode: this.#fileMode !== 0o600 },
+    );
+    this.#noteWrite(head.length + value.length);
+  }
+
+  /**
+   * The index records first, so a value is never stored untagged (a crash in between leaves only
+   * records of a missing entry, which maintenance removes); then the records an invalidation
+   * removed meanwhile are written again, so the new value stays findable.
+   */
+  async #setWithTags(
+    key: string,
+    value: Uint8Array,
+    ttlSeconds: number | null | undefined,
+    tags: readonly string[],
+  ): Promise<void> {
+    await this.#addTags(key, tags, ttlSeconds);
+    await this.#set(key, value, ttlSeconds);
+    const { root } = await this.#init();
+    const name = entryName(encodeKey(key));
+    const missing: string[] = [];
+    for (const tag of new Set(tags)) {
+      if (await this.#ops.lstat(`${this.#tagDir(root, tag)}/${name}`) === null) missing.push(tag);
+    }
+    if (missing.length > 0) await this.#addTags(key, missing, ttlSeconds);
   }
 
   /** Remove `key`; whether a file existed for it. */
@@ -703,14 +742,27 @@ export class FileBackend implements Backend {
   }
 
   async #deleteByPrefix(prefix: string): Promise<number> {
-    if (typeof prefix !== "string") {
-      throw new BackendError("prefix must be a string", {
-        kind: "permanent",
-        backend: TYPE,
-        operation: "deleteByPrefix",
-      });
+    const pb = encodeKey(checkPrefix("deleteByPrefix", prefix));
+    const count = await this.#deleteWhere((kb) =>
+      kb.length >= pb.length && sameBytes(kb.subarray(0, pb.length), pb)
+    );
+    if (prefix === "") {
+      const { root } = await this.#init();
+      for (const tagDir of await this.#ops.list(`${root}/.tags`)) {
+        await this.#dropTagDir(`${root}/.tags/${tagDir}`);
+      }
     }
-    const pb = encodeKey(prefix);
+    return count;
+  }
+
+  #deleteByTenantPrefix(prefix: string): Promise<number> {
+    checkPrefix("deleteByTenantPrefix", prefix);
+    const dec = new TextDecoder();
+    return this.#deleteWhere((kb) => underAnyTenant(dec.decode(kb), prefix));
+  }
+
+  /** Remove every entry whose key bytes match; resolves how many were live. */
+  async #deleteWhere(match: (keyBytes: Uint8Array) => boolean): Promise<number> {
     const { root } = await this.#init();
     let count = 0;
     let i = 0;
@@ -725,15 +777,10 @@ export class FileBackend implements Backend {
         continue;
       }
       const kb = h.head.keyBytes;
-      if (kb.length < pb.length || !sameBytes(kb.subarray(0, pb.length), pb)) continue;
+      if (!match(kb)) continue;
       if (entryName(kb) !== name) continue; // a foreign file filed under another name
       const live = h.head.expiresAtMs === 0 || Date.now() < h.head.expiresAtMs;
       if (await this.#ops.remove(path) && live) count++;
-    }
-    if (prefix === "") {
-      for (const tagDir of await this.#ops.list(`${root}/.tags`)) {
-        await this.#dropTagDir(`${root}/.tags/${tagDir}`);
-      }
     }
     return count;
   }

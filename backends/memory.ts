@@ -26,6 +26,7 @@ import {
   checkTtl,
   localCapabilities,
   lockAborted,
+  underAnyTenant,
   withDeadline,
 } from "./_common.ts";
 import type {
@@ -60,10 +61,10 @@ export interface MemoryBackendCapabilities {
   readonly lock: LockCapability;
   /** Honours `timeoutMs` and `signal` (operations are instant; an aborted signal rejects). */
   readonly timeouts: true;
-  /** Prefix deletion. */
-  readonly prefix: PrefixCapability;
-  /** Tag index. */
-  readonly tags: TagCapability;
+  /** Prefix deletion (also under every tenant segment). */
+  readonly prefix: Required<PrefixCapability>;
+  /** Tag index (`setWithTags` stores a value and its tags in one step). */
+  readonly tags: Required<TagCapability>;
 }
 
 interface Entry {
@@ -82,6 +83,12 @@ function fail(operation: string, message: string): BackendError {
 
 function checkKey(operation: string, key: unknown): asserts key is string {
   if (typeof key !== "string") throw fail(operation, `key must be a string, got ${typeof key}`);
+}
+
+function checkTags(operation: string, tags: readonly string[]): void {
+  if (!Array.isArray(tags) || tags.some((t) => typeof t !== "string")) {
+    throw fail(operation, "tags must be an array of strings");
+  }
 }
 
 function checkOptionInt(name: string, v: number | undefined): void {
@@ -144,6 +151,12 @@ export class MemoryBackend implements Backend {
       expire: (key, ttlSeconds) => this.#expire(key, ttlSeconds),
       acquire: (key, opts) => this.#acquire(key, opts),
       deleteByPrefix: (prefix) => this.#deleteByPrefix(prefix),
+      deleteByTenantPrefix: (prefix) => this.#deleteByTenantPrefix(prefix),
+      setWithTags: (key, value, ttlSeconds, tags) => {
+        checkTags("set", tags);
+        this.#set(key, value, ttlSeconds);
+        this.#addTags(key, tags, ttlSeconds);
+      },
       addTags: (key, tags, ttlSeconds) => this.#addTags(key, tags, ttlSeconds),
       invalidateTags: (tags) => this.#invalidateTags(tags),
     });
@@ -208,27 +221,29 @@ export class MemoryBackend implements Backend {
     ttlSeconds?: number | null,
     opts?: OperationOptions,
   ): Promise<void> {
-    return this.#op("set", opts, () => {
-      checkKey("set", key);
-      if (!(value instanceof Uint8Array)) throw fail("set", "value must be a Uint8Array");
-      checkTtl(TYPE, "set", ttlSeconds);
-      if (value.length > this.#maxValueBytes) {
-        throw fail(
-          "set",
-          `value of ${value.length} bytes exceeds maxValueBytes (${this.#maxValueBytes})`,
-        );
-      }
-      const old = this.#entries.get(key);
-      if (old !== undefined) this.#remove(key, old);
-      const entry: Entry = {
-        value: value.slice(),
-        expiresAt: ttlSeconds ? this.#now() + ttlSeconds * 1000 : 0,
-        size: value.length + key.length,
-      };
-      this.#entries.set(key, entry);
-      this.#bytes += entry.size;
-      this.#evict();
-    });
+    return this.#op("set", opts, () => this.#set(key, value, ttlSeconds));
+  }
+
+  #set(key: string, value: Uint8Array, ttlSeconds: number | null | undefined): void {
+    checkKey("set", key);
+    if (!(value instanceof Uint8Array)) throw fail("set", "value must be a Uint8Array");
+    checkTtl(TYPE, "set", ttlSeconds);
+    if (value.length > this.#maxValueBytes) {
+      throw fail(
+        "set",
+        `value of ${value.length} bytes exceeds maxValueBytes (${this.#maxValueBytes})`,
+      );
+    }
+    const old = this.#entries.get(key);
+    if (old !== undefined) this.#remove(key, old);
+    const entry: Entry = {
+      value: value.slice(),
+      expiresAt: ttlSeconds ? this.#now() + ttlSeconds * 1000 : 0,
+      size: value.length + key.length,
+    };
+    this.#entries.set(key, entry);
+    this.#bytes += entry.size;
+    this.#evict();
   }
 
   #evict(): void {
@@ -305,22 +320,33 @@ export class MemoryBackend implements Backend {
 
   #deleteByPrefix(prefix: string): number {
     if (typeof prefix !== "string") throw fail("deleteByPrefix", "prefix must be a string");
+    const n = this.#deleteWhere((key) => key.startsWith(prefix));
+    if (prefix === "") this.#clearTags();
+    return n;
+  }
+
+  #deleteByTenantPrefix(prefix: string): number {
+    if (typeof prefix !== "string") throw fail("deleteByTenantPrefix", "prefix must be a string");
+    return this.#deleteWhere((key) => underAnyTenant(key, prefix));
+  }
+
+  /** Remove every entry whose key matches; resolves how many were live. */
+  #deleteWhere(match: (key: string) => boolean): number {
     let n = 0;
     for (const [key, e] of [...this.#entries]) {
-      if (!key.startsWith(prefix)) continue;
+      if (!match(key)) continue;
       const live = e.expiresAt === 0 || this.#now() < e.expiresAt;
       this.#remove(key, e);
       if (live) n++;
     }
-    if (prefix === "") this.#clearTags();
     return n;
   }
 
   #addTags(key: string, tags: readonly string[], ttlSeconds?: number | null): void {
     checkKey("addTags", key);
     checkTtl(TYPE, "addTags", ttlSeconds);
+    checkTags("addTags", tags);
     for (const tag of tags) {
-      if (typeof tag !== "string") throw fail("addTags", "tags must be strings");
       let keys = this.#tags.get(tag);
       if (keys === undefined) this.#tags.set(tag, keys = new Set());
       if (!keys.has(key)) {

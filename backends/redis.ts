@@ -46,7 +46,8 @@
  * (on a cluster, published to every node). Each message is UTF-8 JSON:
  * `{"v":1,"level":"key"|"prefix"|"tags"|"all","targets":[string…],"sender":"<instance id>"}`,
  * plus `"reason":"write"|"delete"` on `key` events when the publisher gives one —
- * `targets` holds keys, prefixes or tags (logical keys, without `keyPrefix`; empty for `all`). A
+ * `targets` holds keys, prefixes or tags (logical keys, without `keyPrefix`; empty for `all`; a
+ * prefix `t:*:{rest}` stands for `{rest}` under every tenant segment `t:{segment}:`). A
  * subscriber ignores messages from its own `instanceId` and anything that is not a valid event.
  * The subscriber uses its own connection, made on the first `subscribe`, and resubscribes after
  * reconnecting; delivery is best effort (events published while it is disconnected are lost).
@@ -122,8 +123,10 @@ import {
   POP_TAG_SCRIPT,
   RETIRE_CHUNKS_SCRIPT,
   SET_SCRIPT,
+  SET_TAGGED_SCRIPT,
   UNLOCK_SCRIPT,
 } from "./_redis_chunks.ts";
+import { underAnyTenant } from "./_common.ts";
 
 export { parseRedisUrl };
 export type { RedisConnectionInfo, RedisTlsSettings };
@@ -375,6 +378,16 @@ function ttlToMs(ttlSeconds: number | null | undefined, operation: string): numb
 function checkKey(key: unknown, operation: string): asserts key is string {
   if (typeof key !== "string") {
     throw new BackendError(`Invalid key for ${operation}: expected a string, got ${typeof key}.`, {
+      kind: "permanent",
+      backend: "redis",
+      operation,
+    });
+  }
+}
+
+function checkTags(tags: unknown, operation: string): asserts tags is readonly string[] {
+  if (!Array.isArray(tags) || tags.some((t) => typeof t !== "string")) {
+    throw new BackendError(`Invalid tags for ${operation}: expected an array of strings.`, {
       kind: "permanent",
       backend: "redis",
       operation,
@@ -1186,32 +1199,58 @@ export class RedisBackend
    * every master of a cluster. Resolves the number of values deleted. `timeoutMs` applies to each
    * round trip.
    */
-  async deleteByPrefix(prefix: string, opts?: OperationOptions): Promise<number> {
+  deleteByPrefix(prefix: string, opts?: OperationOptions): Promise<number> {
     checkKey(prefix, "deleteByPrefix");
     const pattern = escapeGlob(this.keyPrefix + prefix) + "*";
-    const masters = await this.#run("deleteByPrefix", opts, () => this.#driver.masters());
+    return this.#deleteMatching("deleteByPrefix", pattern, null, opts);
+  }
+
+  /**
+   * Delete every key `keyPrefix + "t:{segment}:" + prefix…`, whatever the tenant segment (SCAN
+   * `MATCH` on every master, then an exact check that the segment has no `:`). Resolves the
+   * number of values deleted.
+   */
+  deleteByTenantPrefix(prefix: string, opts?: OperationOptions): Promise<number> {
+    checkKey(prefix, "deleteByTenantPrefix");
+    const pattern = escapeGlob(this.keyPrefix) + "t:*:" + escapeGlob(prefix) + "*";
+    const n = this.keyPrefix.length;
+    return this.#deleteMatching(
+      "deleteByTenantPrefix",
+      pattern,
+      (k) => k.startsWith(this.keyPrefix) && underAnyTenant(k.slice(n), prefix),
+      opts,
+    );
+  }
+
+  async #deleteMatching(
+    operation: string,
+    pattern: string,
+    match: ((fullKey: string) => boolean) | null,
+    opts: OperationOptions | undefined,
+  ): Promise<number> {
+    const masters = await this.#run(operation, opts, () => this.#driver.masters());
     let count = 0;
     for (const send of masters) {
       let cursor = "0";
       do {
         const reply = await this.#run(
-          "deleteByPrefix",
+          operation,
           opts,
           () => send(["SCAN", cursor, "MATCH", pattern, "COUNT", String(SCAN_COUNT)]),
         ) as [string, string[]];
         cursor = String(reply[0]);
-        const keys = reply[1] ?? [];
+        const keys = match === null ? reply[1] ?? [] : (reply[1] ?? []).filter(match);
         const results = await Promise.all(keys.map((k) => {
           if (isChunkKey(k)) {
             return this.#run(
-              "deleteByPrefix",
+              operation,
               opts,
               () => this.#driver.send(k, false, ["UNLINK", k]),
             )
               .then(() => 0);
           }
           return this.#run(
-            "deleteByPrefix",
+            operation,
             opts,
             () => this.#driver.eval(DEL_SCRIPT, [k], [MAGIC_STR, String(this.#graceMs)]),
           ).then(Number);
@@ -1231,13 +1270,7 @@ export class RedisBackend
   /** Record that `key` carries `tags`; each tag set lives at least as long as its members. */
   async addTags(key: string, tags: readonly string[], ttlSeconds?: number | null): Promise<void> {
     checkKey(key, "addTags");
-    if (!Array.isArray(tags) || tags.some((t) => typeof t !== "string")) {
-      throw new BackendError("Invalid tags for addTags: expected an array of strings.", {
-        kind: "permanent",
-        backend: "redis",
-        operation: "addTags",
-      });
-    }
+    checkTags(tags, "addTags");
     const ttlMs = ttlToMs(ttlSeconds, "addTags");
     await Promise.all([...new Set(tags)].map((tag) => {
       const tk = this.#tagKey(tag);
@@ -1249,15 +1282,45 @@ export class RedisBackend
     }));
   }
 
+  /**
+   * Store `value` under `key` and add it to its tag sets in one Lua script (tag sets first, then
+   * the value), so the value is never stored without its tags. On a cluster the tag sets live in
+   * other slots than the value, and a value larger than `chunkSizeBytes` is committed in several
+   * steps: there the tags are added before the value is written and again after it (an
+   * `invalidateTags` that ran in between would otherwise leave the new value untagged).
+   */
+  async setWithTags(
+    key: string,
+    value: Uint8Array,
+    ttlSeconds: number | null | undefined,
+    tags: readonly string[],
+    opts?: OperationOptions,
+  ): Promise<void> {
+    checkKey(key, "set");
+    checkTags(tags, "set");
+    if (!(value instanceof Uint8Array)) return await this.set(key, value, ttlSeconds, opts);
+    if (this.isCluster || value.length > this.chunkSizeBytes || hasMagic(value)) {
+      await this.addTags(key, tags, ttlSeconds);
+      await this.set(key, value, ttlSeconds, opts);
+      await this.addTags(key, tags, ttlSeconds);
+      return;
+    }
+    const ttlMs = ttlToMs(ttlSeconds, "set");
+    const full = this.#full(key);
+    const tagKeys = [...new Set(tags)].map((t) => this.#tagKey(t));
+    await this.#run("set", opts, () =>
+      this.#driver.eval(SET_TAGGED_SCRIPT, [full, ...tagKeys], [
+        MAGIC_STR,
+        toBuffer(value),
+        String(ttlMs),
+        String(this.#graceMs),
+        key,
+      ]));
+  }
+
   /** Delete every key carrying any of `tags`, and the tag sets. Resolves the keys that existed. */
   async invalidateTags(tags: readonly string[]): Promise<string[]> {
-    if (!Array.isArray(tags) || tags.some((t) => typeof t !== "string")) {
-      throw new BackendError("Invalid tags for invalidateTags: expected an array of strings.", {
-        kind: "permanent",
-        backend: "redis",
-        operation: "invalidateTags",
-      });
-    }
+    checkTags(tags, "invalidateTags");
     const memberLists = await Promise.all([...new Set(tags)].map((tag) => {
       const tk = this.#tagKey(tag);
       return this.#run(

@@ -98,6 +98,13 @@ export interface LockCapability {
 export interface PrefixCapability {
   /** Delete every key that starts with `prefix` (`""` = everything this backend owns). Resolves the count. */
   deleteByPrefix(prefix: string, opts?: OperationOptions): Promise<number>;
+  /**
+   * Delete every key `t:{segment}:{prefix}…`, whatever the tenant segment (any run of characters
+   * without `:`, the engine's `t:{tenant}:` key layout). Resolves the count. Lets a namespace or
+   * function be cleared for every tenant, including tenants the clearing process never saw; without
+   * it the engine deletes `t:{tenant}:{prefix}` for the tenants it knows only.
+   */
+  deleteByTenantPrefix?(prefix: string, opts?: OperationOptions): Promise<number>;
 }
 
 /** Tag index: which keys carry which tags, for group invalidation. */
@@ -106,13 +113,29 @@ export interface TagCapability {
   addTags(key: string, tags: readonly string[], ttlSeconds?: number | null): Promise<void>;
   /** Delete every key carrying any of `tags`, and the index entries. Resolves the keys deleted. */
   invalidateTags(tags: readonly string[]): Promise<string[]>;
+  /**
+   * Store `value` under `key` and record its `tags` as one step: `invalidateTags` can never miss a
+   * stored value because the tag write failed after the value write (a crash, a closed or lost
+   * connection). Redis: one Lua script; memory: one synchronous step; file: the index records are
+   * written before the value. Without it the engine calls `addTags` before `set`.
+   */
+  setWithTags?(
+    key: string,
+    value: Uint8Array,
+    ttlSeconds: number | null | undefined,
+    tags: readonly string[],
+    opts?: OperationOptions,
+  ): Promise<void>;
 }
 
 /** An L1 invalidation event sent between instances. `sender` lets an instance ignore its own. */
 export interface InvalidationEvent {
   /** What to evict: one key, every key with a prefix (namespace), tagged keys, or everything. */
   level: "key" | "prefix" | "tags" | "all";
-  /** Keys, prefixes or tags, depending on `level` (empty for `all`). */
+  /**
+   * Keys, prefixes or tags, depending on `level` (empty for `all`). A `prefix` target
+   * `t:*:{rest}` stands for `{rest}` under every tenant segment (`t:{segment}:{rest}`).
+   */
   targets: string[];
   /** Instance id of the sender. */
   sender: string;

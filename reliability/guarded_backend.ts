@@ -34,8 +34,8 @@
  *
  * Capabilities are forwarded: `ttl` goes through the full guard; `prefix`, `tags` and `lock` go
  * through the breaker and backpressure but not the adaptive timeout (bulk operations and lock
- * waits legitimately take longer than a `GET`); `invalidation` is passed through as is. The
- * guarded backend advertises `timeouts: true`.
+ * waits legitimately take longer than a `GET`), except `tags.setWithTags`, a write guarded like
+ * `set`; `invalidation` is passed through as is. The guarded backend advertises `timeouts: true`.
  *
  * @example
  * ```ts
@@ -583,19 +583,32 @@ export class GuardedBackend implements Backend, AsyncDisposable {
   }
 
   #guardPrefix(prefix: PrefixCapability): PrefixCapability {
-    return {
+    const guarded: PrefixCapability = {
       deleteByPrefix: (p, opts) =>
         this.#run("deleteByPrefix", (o) => prefix.deleteByPrefix(p, o), opts, false),
     };
+    const byTenant = prefix.deleteByTenantPrefix?.bind(prefix);
+    if (byTenant) {
+      guarded.deleteByTenantPrefix = (p, opts) =>
+        this.#run("deleteByTenantPrefix", (o) => byTenant(p, o), opts, false);
+    }
+    return guarded;
   }
 
   #guardTags(tags: TagCapability): TagCapability {
-    return {
+    const guarded: TagCapability = {
       addTags: (key, t, ttl) =>
         this.#run("addTags", () => tags.addTags(key, t, ttl), undefined, false),
       invalidateTags: (t) =>
         this.#run("invalidateTags", () => tags.invalidateTags(t), undefined, false),
     };
+    const setWithTags = tags.setWithTags?.bind(tags);
+    if (setWithTags) {
+      // A write like `set`: the full guard (timeout, breaker, backpressure).
+      guarded.setWithTags = (key, value, ttl, t, opts) =>
+        this.#run("set", (o) => setWithTags(key, value, ttl, t, o), opts, true);
+    }
+    return guarded;
   }
 
   #guardLock(lock: LockCapability): LockCapability {

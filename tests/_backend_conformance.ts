@@ -327,6 +327,32 @@ export function backendConformance(
     assert.equal(await p.deleteByPrefix(k("ns1:")), 0);
   }, "prefix");
 
+  t(
+    "capability prefix: deleteByTenantPrefix deletes the prefix under every tenant segment",
+    async (b) => {
+      const p = b.capabilities.prefix!;
+      if (!p.deleteByTenantPrefix) return; // optional
+      const ns = k("ns1:");
+      const gone = [`t:${run}x:${ns}a`, `t:${run}y:${ns}b`, `t:%40${run}:${ns}c`];
+      const kept = [
+        `t:${run}x:${k("ns2:")}a`, // another prefix
+        `t:${run}x:z:${ns}a`, // the segment ends at the first ":"
+        `u:${run}x:${ns}a`, // not a tenant key
+        `t:${run}x:${k("ns1")}`, // the prefix itself, without its ":"
+      ];
+      try {
+        for (const key of [...gone, ...kept]) await b.set(key, bytes(1), 60);
+        assert.equal(await p.deleteByTenantPrefix(ns), gone.length);
+        for (const key of gone) assert.equal(await b.exists(key), false, key);
+        for (const key of kept) assert.equal(await b.exists(key), true, key);
+        assert.equal(await p.deleteByTenantPrefix(ns), 0);
+      } finally {
+        for (const key of [...gone, ...kept]) await b.delete(key).catch(() => false);
+      }
+    },
+    "prefix",
+  );
+
   // ------------------------------------------------------------------ tags
 
   t("capability tags: invalidating a tag deletes exactly its keys", async (b) => {
@@ -349,6 +375,35 @@ export function backendConformance(
     assert.equal(await b.get(k("c")), null);
     assert.deepEqual(await tags.invalidateTags([t1]), [], "the index entries are gone");
     assert.deepEqual(await b.get(k("d")), bytes(4));
+  }, "tags");
+
+  t("capability tags: setWithTags stores the value and its tags together", async (b) => {
+    const tags = b.capabilities.tags!;
+    if (!tags.setWithTags) return; // optional
+    const [t1, t2] = [k("t1"), k("t2")];
+    await tags.setWithTags(k("a"), bytes(1), 60, [t1, t2]);
+    await tags.setWithTags(k("b"), bytes(2), null, [t1]);
+    await tags.setWithTags(k("c"), bytes(3), undefined, []);
+    assert.deepEqual(await b.get(k("a")), bytes(1));
+    assert.deepEqual(await b.get(k("b")), bytes(2));
+    assert.deepEqual(await b.get(k("c")), bytes(3));
+    if (b.capabilities.ttl) {
+      const left = await b.capabilities.ttl.ttl(k("a"));
+      assert.ok(left !== null && left > 50 && left <= 60, `ttl ${left}`);
+      assert.equal(await b.capabilities.ttl.ttl(k("b")), Infinity);
+    }
+    await tags.setWithTags(k("a"), bytes(9), 60, [t2]); // overwrite
+    assert.deepEqual(await b.get(k("a")), bytes(9));
+    assert.deepEqual(await tags.invalidateTags([t2]), [k("a")]);
+    assert.equal(await b.get(k("a")), null);
+    assert.deepEqual(await tags.invalidateTags([t1]), [k("b")]);
+    assert.deepEqual(await b.get(k("c")), bytes(3));
+    await rejectsWithKind(
+      tags.setWithTags(k("d"), bytes(4), 60, [1 as unknown as string]),
+      ["permanent"],
+      "a non-string tag",
+    );
+    assert.equal(await b.exists(k("d")), false, "nothing stored when the tags are refused");
   }, "tags");
 }
 

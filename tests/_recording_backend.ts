@@ -1,10 +1,11 @@
 /**
- * A pass-through backend that records every write, for tests that look at what the engine stored:
+ * A pass-through backend that records every write (`set`, and `tags.setWithTags` when the inner
+ * backend has it), for tests that look at what the engine stored:
  * the keys in write order (repeats included), each write's TTL, and which written keys still exist.
  *
  * @module
  */
-import { type Backend, MemoryBackend } from "../backends/mod.ts";
+import { type Backend, MemoryBackend, type OperationOptions } from "../backends/mod.ts";
 
 /** What {@linkcode recording} returns. */
 export interface Recording<B extends Backend> {
@@ -26,13 +27,37 @@ export function recording<B extends Backend = MemoryBackend>(
 ): Recording<B> {
   const keys: string[] = [];
   const writes: { key: string; ttl: number | null }[] = [];
+  const record = (k: string, t: number | null | undefined) => {
+    keys.push(k);
+    writes.push({ key: k, ttl: t ?? null });
+  };
+  const tags = inner.capabilities.tags;
+  const setWithTags = tags?.setWithTags?.bind(tags);
+  const capabilities = tags && setWithTags
+    ? {
+      ...inner.capabilities,
+      tags: {
+        addTags: tags.addTags.bind(tags),
+        invalidateTags: tags.invalidateTags.bind(tags),
+        setWithTags: (
+          k: string,
+          v: Uint8Array,
+          t: number | null | undefined,
+          tg: readonly string[],
+          o?: OperationOptions,
+        ) => {
+          record(k, t);
+          return setWithTags(k, v, t, tg, o);
+        },
+      },
+    }
+    : inner.capabilities;
   const backend: Backend = {
     type: inner.type,
-    capabilities: inner.capabilities,
+    capabilities,
     get: (k, o) => inner.get(k, o),
     set: (k, v, t, o) => {
-      keys.push(k);
-      writes.push({ key: k, ttl: t ?? null });
+      record(k, t);
       return inner.set(k, v, t, o);
     },
     delete: (k, o) => inner.delete(k, o),
