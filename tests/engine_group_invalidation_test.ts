@@ -129,7 +129,7 @@ test("with nothing wrapped, group invalidations reach the backend given and its 
   assert.equal(inner.size, 0);
   assert.deepEqual(published.at(-1), {
     level: "prefix",
-    targets: [`t:*:ns:${ns}:`],
+    targets: [`t:*:ns:${ns}:func:`],
     sender: "test-bus",
   });
 
