@@ -133,6 +133,8 @@ export class RedisDriver {
   #waiters = new Set<{ ok: () => void; fail: (e: unknown) => void }>();
   /** Listeners per channel for the subscriber connection. */
   #channels = new Map<string, (message: string) => void>();
+  /** Whether the main connection keeps the process alive (operations in flight); see `hold`. */
+  #held = false;
 
   constructor(config: DriverConfig) {
     this.#config = config;
@@ -169,8 +171,24 @@ export class RedisDriver {
         disableOfflineQueue: true,
         commandOptions: NO_COMMAND_TIMEOUT,
       });
+      // Idle connections never keep the process alive; `hold(true)` refs it while work is in flight.
+      if (!this.#held) this.#client.unref();
     }
     this.#watch(this.#client, true);
+  }
+
+  /**
+   * Whether the main connection keeps the process alive. The backend holds it while operations
+   * are in flight (each bounded by its deadline) and releases it when idle, so a script that cached
+   * a few calls exits at its end instead of waiting on an open socket. No-op on a cluster client
+   * (node-redis gives it no `ref`/`unref`).
+   */
+  hold(on: boolean): void {
+    if (this.#held === on) return;
+    this.#held = on;
+    if (this.cluster || this.#client === undefined) return;
+    if (on) this.#client.ref();
+    else this.#client.unref();
   }
 
   #watch(client: AnyClient, main: boolean): void {
@@ -305,6 +323,7 @@ export class RedisDriver {
           : {}),
       });
       this.#watch(this.#sub, false);
+      this.#sub.unref(); // listening for invalidations never keeps the process alive
       this.#subConnecting = this.#sub.connect().then(() => {});
     }
     await this.#subConnecting;

@@ -607,13 +607,16 @@ export class RedisBackend
    * (e.g. the lock release or invalidation event a caller fired without awaiting just before).
    */
   #track<T>(p: Promise<T>): Promise<T> {
-    this.#inFlight++;
+    if (this.#inFlight++ === 0) this.#driver.hold(true);
     p.then(this.#settled, this.#settled);
     return p;
   }
 
   readonly #settled = (): void => {
-    if (--this.#inFlight === 0 && this.#drained) this.#drained();
+    if (--this.#inFlight !== 0) return;
+    // Idle: the connection no longer keeps the process alive (see RedisDriver.hold).
+    this.#driver.hold(false);
+    this.#drained?.();
   };
 
   // ---------------------------------------------------------------- Backend
