@@ -114,6 +114,17 @@ function reconnectStrategy(retries: number): number {
   return Math.min(retries * 50, 500) + Math.floor(Math.random() * 50);
 }
 
+/** Let a timer not keep the process alive (Node/Bun timer objects, or Deno's numeric ids). */
+function unrefTimer(timer: unknown): void {
+  if (typeof timer === "object" && timer !== null && "unref" in timer) {
+    (timer as { unref(): void }).unref();
+    return;
+  }
+  // deno-lint-ignore no-explicit-any
+  const deno = (globalThis as any).Deno;
+  if (typeof timer === "number" && typeof deno?.unrefTimer === "function") deno.unrefTimer(timer);
+}
+
 /**
  * One connection (plus a lazily made subscriber connection) to a single Redis server, or a node-redis
  * cluster client. All replies of `send(…, binary = true)` have bulk strings as `Buffer`.
@@ -135,6 +146,10 @@ export class RedisDriver {
   #channels = new Map<string, (message: string) => void>();
   /** Whether the main connection keeps the process alive (operations in flight); see `hold`. */
   #held = false;
+  /** Socket options of the single-server connections (the subscriber's are derived from them). */
+  #socket: Record<string, unknown> = {};
+  /** Pending reconnect timers of idle connections (see `#strategy`). */
+  #retryTimers = new Set<ReturnType<typeof setTimeout>>();
 
   constructor(config: DriverConfig) {
     this.#config = config;
@@ -162,8 +177,9 @@ export class RedisDriver {
         commandOptions: NO_COMMAND_TIMEOUT,
       });
     } else {
+      this.#socket = { host: config.host, port: config.port, ...socket };
       this.#client = createClient({
-        socket: { host: config.host, port: config.port, ...socket },
+        socket: { ...this.#socket, reconnectStrategy: this.#strategy(() => this.#client, true) },
         ...(config.clientName !== undefined ? { name: config.clientName } : {}),
         ...(config.username !== undefined ? { username: config.username } : {}),
         ...(config.password !== undefined ? { password: config.password } : {}),
@@ -175,6 +191,40 @@ export class RedisDriver {
       if (!this.#held) this.#client.unref();
     }
     this.#watch(this.#client, true);
+  }
+
+  /**
+   * The reconnect strategy of a single-server connection. node-redis waits between attempts on a
+   * timer that keeps the process alive, so while Redis is down a script would never end. That is
+   * right while operations wait for the connection (each bounded by its deadline), so then
+   * node-redis retries. An idle connection (the main one with nothing in flight, the subscriber
+   * always) gives node-redis up instead and is reconnected from an unref'd timer on the same
+   * schedule; node-redis resubscribes its channels on that connect as on its own.
+   */
+  #strategy(client: () => AnyClient, main: boolean): (retries: number) => number | false {
+    let attempts = 0;
+    let watched = false;
+    return () => {
+      const c = client();
+      if (!watched && c !== undefined) {
+        watched = true;
+        c.on("ready", () => (attempts = 0));
+      }
+      const delay = reconnectStrategy(attempts++);
+      if (this.#closed) return false;
+      if (main && this.#held) return delay;
+      const timer = setTimeout(() => {
+        this.#retryTimers.delete(timer);
+        if (this.#closed || c.isOpen) return;
+        const p = c.connect().then(() => {});
+        p.catch(() => {}); // the failure reaches the error listener; the strategy retries
+        if (main) this.#connecting = p.catch(() => {});
+        else this.#subConnecting = p;
+      }, delay);
+      unrefTimer(timer);
+      this.#retryTimers.add(timer);
+      return false;
+    };
   }
 
   /**
@@ -249,7 +299,10 @@ export class RedisDriver {
       return this.#connecting!;
     }
     if (this.#client.isReady) return Promise.resolve();
-    if (!this.#connecting) {
+    if (
+      !this.#connecting || (!this.#client.isOpen && this.#attemptFailed === undefined)
+    ) {
+      // First use, or a connection that dropped while idle and waits for its retry timer.
       this.#connecting = this.#client.connect().then(() => {}, () => {});
     } else if (this.#attemptFailed !== undefined) {
       return Promise.reject(this.#attemptFailed);
@@ -317,6 +370,7 @@ export class RedisDriver {
     }
     if (!this.#sub) {
       this.#sub = this.#client.duplicate({
+        socket: { ...this.#socket, reconnectStrategy: this.#strategy(() => this.#sub, false) },
         disableOfflineQueue: false,
         ...(this.#config.clientName !== undefined
           ? { name: `${this.#config.clientName}:sub` }
@@ -324,6 +378,9 @@ export class RedisDriver {
       });
       this.#watch(this.#sub, false);
       this.#sub.unref(); // listening for invalidations never keeps the process alive
+      this.#subConnecting = this.#sub.connect().then(() => {});
+    } else if (!this.#sub.isOpen) {
+      // Given up after a failed first connect and not yet retried: try again now.
       this.#subConnecting = this.#sub.connect().then(() => {});
     }
     await this.#subConnecting;
@@ -348,6 +405,8 @@ export class RedisDriver {
     this.#closed = true;
     for (const w of this.#waiters) w.fail(new Error("ClientClosed: the backend was closed"));
     this.#waiters.clear();
+    for (const t of this.#retryTimers) clearTimeout(t);
+    this.#retryTimers.clear();
     // A client made after this point (node-redis still loading) is never connected: ready() refuses.
     const clients = [this.#sub, this.#client].filter((c) => c !== undefined);
     await Promise.all(clients.map((c) => shutdown(c, this.cluster && c === this.#client)));

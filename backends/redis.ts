@@ -1060,10 +1060,13 @@ export class RedisBackend
         }
       };
       if (this.#closing) throw this.#closedError("setStream");
-      await this.#driver.ready().catch((e) => {
-        throw toBackendError(e, "setStream");
-      });
-      await this.#writeChunked(full, chunks(), ttlMs, null, 2, opts ?? {});
+      // Tracked as one operation: connecting, the chunk writes and the cleanup of a failed write.
+      await this.#track((async () => {
+        await this.#driver.ready().catch((e) => {
+          throw toBackendError(e, "setStream");
+        });
+        await this.#writeChunked(full, chunks(), ttlMs, null, 2, opts ?? {});
+      })());
     } catch (e) {
       await reader.cancel(e).catch(() => {});
       throw toBackendError(e, "setStream");

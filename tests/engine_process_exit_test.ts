@@ -7,6 +7,9 @@
 // the default preset, once with `production` (L1 invalidation across instances, so a subscriber
 // connection is open).
 //
+// A write still in flight at the end of the script (the server hung: SIGSTOPped) holds the process
+// only until its deadline, then is abandoned: the script exits within EXIT_BOUND_MS anyway.
+//
 // And the default function identity does not depend on the working directory: the same script,
 // started from two directories, derives the same identity (relative to its package root).
 import assert from "node:assert/strict";
@@ -18,10 +21,16 @@ import { pathToFileURL } from "node:url";
 import process from "node:process";
 import { createClient } from "redis";
 import { test } from "./_harness.ts";
-import { SHARED_REDIS_URL, sharedRedisTestOptions } from "./_redis_server.ts";
+import {
+  redisServerTestOptions,
+  SHARED_REDIS_URL,
+  sharedRedisTestOptions,
+  startRedisServer,
+} from "./_redis_server.ts";
 import { runtimeCommand, siblingModule } from "./_runtime.ts";
 
 const MOD = pathToFileURL(siblingModule(import.meta.url, "../mod.ts")).href;
+const BACKENDS = pathToFileURL(siblingModule(import.meta.url, "../backends/mod.ts")).href;
 const DENO_JSON = siblingModule(import.meta.url, "../deno.json");
 /** How long after its last output line the child may take to exit by itself. */
 const EXIT_BOUND_MS = 5_000;
@@ -43,7 +52,7 @@ interface ChildRun {
   /** Exit code, or `null` when it had to be killed. */
   code: number | null;
   /** The child's last stdout line, parsed. */
-  out: { first: number; second: number; runs: number; identity: string } | null;
+  out: { first?: number; second?: number; runs?: number; identity?: string } | null;
   /** Milliseconds from its last output to its exit (or to the kill). */
   exitAfterMs: number;
   stderr: string;
@@ -141,6 +150,59 @@ for (const preset of ["default", "production"]) {
   );
 }
 
+test(
+  "process exit: a script caching on an unreachable Redis (production preset) exits by itself",
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ck-exit-down-"));
+    try {
+      const script = join(dir, "child.mjs");
+      writeFileSync(script, CHILD);
+      // Nothing listens on port 1: node-redis keeps reconnecting, on timers that must not hold on.
+      const r = await runChild(script, ["production", "cktest_exit_down"], dir, {
+        CACHEKIT_REDIS_URL: "redis://127.0.0.1:1",
+      });
+      assert.notEqual(r.code, null, `not exited within ${EXIT_BOUND_MS} ms; stderr: ${r.stderr}`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual({ first: r.out?.first, second: r.out?.second }, { first: 3, second: 3 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  { sanitize: false },
+);
+
+test(
+  "process exit: a write in flight to a hung server is abandoned at its deadline, then the script exits",
+  async () => {
+    const server = await startRedisServer(16531);
+    const dir = mkdtempSync(join(tmpdir(), "ck-exit-hung-"));
+    try {
+      const script = join(dir, "child.mjs");
+      writeFileSync(
+        script,
+        `import process from "node:process";
+import { RedisBackend } from "${BACKENDS}";
+const [url, pid] = process.argv.slice(-2);
+const b = new RedisBackend({ url, operationTimeoutMs: 1000, keyPrefix: "exit:" });
+await b.set("warm", new Uint8Array([1])); // connected
+process.kill(Number(pid), "SIGSTOP"); // the server stops answering
+b.set("k", new Uint8Array([2])).catch((e) => console.error(e.message)); // in flight at the end
+console.log("{}");
+`,
+      );
+      const r = await runChild(script, [server.url, String(server.pid)], dir, {});
+      assert.notEqual(r.code, null, `not exited within ${EXIT_BOUND_MS} ms; stderr: ${r.stderr}`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /timed out after 1000 ms/, "the write waited for its deadline");
+    } finally {
+      server.resume();
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  { ...redisServerTestOptions, sanitize: false },
+);
+
 test("identity: the same script started from two working directories derives one identity", async () => {
   // The script lives in a package of its own (a package.json beside it); the working directories
   // are that package and the file system root.
@@ -160,7 +222,7 @@ console.log(JSON.stringify({ identity: f.identity }));
     for (const cwd of [dir, "/"]) {
       const r = await runChild(script, [], cwd, {});
       assert.equal(r.code, 0, r.stderr);
-      ids.push(r.out!.identity);
+      ids.push(String(r.out?.identity));
     }
     assert.deepEqual(ids, ["child.add", "child.add"]);
   } finally {
