@@ -21,7 +21,7 @@ import { fail, MAX_ENVELOPE_BYTES, parseEnvelope } from "./_envelope_wire.ts";
 const MAX_COMPRESSION_RATIO = 1000;
 
 /** Largest value decompressed into the shared scratch buffer; larger ones get their own array. */
-export const SCRATCH_MAX_BYTES = 256 * 1024;
+export const SCRATCH_MAX_BYTES: number = 256 * 1024;
 
 let scratch = new Uint8Array(4096);
 
