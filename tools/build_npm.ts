@@ -12,9 +12,9 @@
  *   `devDependencies`, with the import map's version ranges; `npm install` runs in the folder,
  *   skipped when the dependency set has not changed since the last install.
  *
- * Transpiler: TypeScript's `transpileModule` (pinned in `deno.json` as `typescript`). Measured on the
- * 76 modules of the repository it takes about 2 s against esbuild's 0.1 s, which is noise next to the
- * test run; it is the reference emitter (the same isolated-module semantics Deno checks with), it
+ * Transpiler: TypeScript's `transpileModule` (`npm:typescript@^6`, locked in `deno.dev.lock`).
+ * Measured on the 76 modules of the repository it takes about 2 s against esbuild's 0.1 s, which is
+ * noise next to the test run; it is the reference emitter (the same isolated-module semantics Deno checks with), it
  * rewrites relative extensions on the syntax tree rather than by pattern, and it is plain JavaScript
  * with no platform binary or install script (npm here refuses install scripts by default).
  *
@@ -29,7 +29,10 @@
  *
  * @module
  */
-import ts from "typescript";
+// Inline, not in deno.json's import map: every import-map package is installed by any `deno run`
+// in the repository (the demo in a fresh clone too); tools run with --lock=deno.dev.lock.
+// deno-lint-ignore no-import-prefix
+import ts from "npm:typescript@^6.0.3";
 import { spawnSync } from "node:child_process";
 import {
   existsSync,
@@ -274,10 +277,14 @@ function walk(dir: string, keep: (rel: string, isDir: boolean) => boolean, out: 
   return out;
 }
 
-/** The relative paths of the modules to build: the published library and (unless `tests` is false) `tests/`. */
+/**
+ * The relative paths of the modules to build: the published library and (unless `tests` is false)
+ * `tests/` and `demo.ts`.
+ */
 export function sourceFiles(config: DenoJson, tests = true): string[] {
+  // The test build also holds the demo, for `deno task demo:node`.
   const excludes = (config.publish?.exclude ?? []).filter((p) =>
-    !tests || !/^\.?\/?tests\/?$/.test(p)
+    !tests || !/^\.?\/?(tests\/?|demo\.ts)$/.test(p)
   );
   return walk(ROOT, (rel, isDir) => {
     const top = rel.split(sep)[0];
