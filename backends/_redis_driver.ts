@@ -17,6 +17,7 @@
 import { Buffer } from "node:buffer";
 import { toBackendError } from "./_redis_errors.ts";
 import { toHex } from "../protocol/_hex.ts";
+import { unrefTimer } from "./_redis_deadlines.ts";
 
 /** A command argument as node-redis accepts it. */
 export type RedisArg = string | Buffer;
@@ -112,17 +113,6 @@ function tlsSocket(tls: false | RedisTlsSettings): Record<string, unknown> {
 function reconnectStrategy(retries: number): number {
   // 0, 50, 100, … 500 ms, plus up to 50 ms of jitter so many clients do not stampede a restart.
   return Math.min(retries * 50, 500) + Math.floor(Math.random() * 50);
-}
-
-/** Let a timer not keep the process alive (Node/Bun timer objects, or Deno's numeric ids). */
-function unrefTimer(timer: unknown): void {
-  if (typeof timer === "object" && timer !== null && "unref" in timer) {
-    (timer as { unref(): void }).unref();
-    return;
-  }
-  // deno-lint-ignore no-explicit-any
-  const deno = (globalThis as any).Deno;
-  if (typeof timer === "number" && typeof deno?.unrefTimer === "function") deno.unrefTimer(timer);
 }
 
 /**

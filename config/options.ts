@@ -153,7 +153,13 @@ export interface StampedeOptions {
  * `key`, `tags` and `encryption.tenant` see typed arguments.
  */
 export interface CacheOptions<A extends unknown[] = unknown[]> {
-  /** Function identity in keys (`func:` segment). Overrides the derived default. */
+  /**
+   * Function identity in keys (`func:` segment). Overrides the derived default,
+   * `{module}.{function}` with the caller's path relative to its package root (see `identity.ts`).
+   * Pin it (`{ name: "users.get_user" }`) when entries must be shared across builds or bundles
+   * (`src/` run as TypeScript vs compiled `dist/`), with a Python function (its `module.qualname`),
+   * or must survive moving the code.
+   */
   name?: string;
   /**
    * Time to live in seconds. Default (unset): env `CACHEKIT_DEFAULT_TTL`, 3600. `null`: no expiry

@@ -19,9 +19,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import process from "node:process";
-import { createClient } from "redis";
 import { test } from "./_harness.ts";
 import {
+  redisCli,
   redisServerTestOptions,
   SHARED_REDIS_URL,
   sharedRedisTestOptions,
@@ -110,16 +110,10 @@ for (const preset of ["default", "production"]) {
     async () => {
       const ns = `cktest_exit_${crypto.randomUUID().slice(0, 8)}`;
       const dir = mkdtempSync(join(tmpdir(), "ck-exit-"));
-      const redis = createClient({ url: SHARED_REDIS_URL });
-      redis.on("error", () => {});
-      await redis.connect();
-      const keys = async () => {
-        const out: string[] = [];
-        for await (const b of redis.scanIterator({ MATCH: `*:ns:${ns}:*`, COUNT: 1000 })) {
-          out.push(...b);
-        }
-        return out;
-      };
+      const keys = async () =>
+        (await redisCli(6379, ["--scan", "--pattern", `*:ns:${ns}:*`])).split("\n").filter((k) =>
+          k !== ""
+        );
       try {
         const script = join(dir, "child.mjs");
         writeFileSync(script, CHILD);
@@ -141,8 +135,7 @@ for (const preset of ["default", "production"]) {
         assert.equal((await keys()).length, 1, "the entry reached Redis");
       } finally {
         const left = await keys();
-        if (left.length > 0) await redis.del(left);
-        redis.destroy();
+        if (left.length > 0) await redisCli(6379, ["DEL", ...left]);
         rmSync(dir, { recursive: true, force: true });
       }
     },
