@@ -56,6 +56,14 @@
  * the owner can release, and a crashed owner's lock frees itself when the lease ends. A waiter
  * retries with jittered exponential backoff (2 ms doubling to 50 ms) until `waitMs`.
  *
+ * ## Process lifetime
+ * A script that used the backend ends by itself at its last line, without `close()`: the connection
+ * keeps the process alive only while operations are in flight (each bounded by its deadline, so a
+ * write to a hung server is abandoned at `operationTimeoutMs`), the subscriber connection and the
+ * deadline timers never do, and an idle connection that lost the server retries from timers that
+ * do not either. (Not on a cluster: node-redis's cluster client cannot be unref'd.) `close()` still
+ * lets operations already started finish first, for up to 1 s.
+ *
  * ## Errors and timeouts
  * Writes of plain values are `SET … [PX ttl] GET`; when the replaced value was a chunk manifest, its
  * chunks are retired. Deletes, TTL changes and chunk commits are Lua scripts.
