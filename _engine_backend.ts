@@ -82,8 +82,9 @@ async function createDefault(): Promise<Backend> {
 }
 
 /**
- * Close the process-wide default backend (if it was created) so the process can exit; the next
- * use (by any cached function) creates a new one.
+ * Close the process-wide default backend (if it was created); the next use (by any cached function)
+ * creates a new one. Writes already in flight finish first (bounded: the Redis backend waits up to
+ * 1 s). Not needed for a script to exit: idle connections and timers do not keep it alive.
  *
  * @example
  * ```ts

@@ -1,15 +1,19 @@
 /**
  * `deno task demo`: the cache at work on the embedded default (L1 in front of a FileBackend in the
- * OS cache directory; no server needed).
+ * OS cache directory; no server needed). Runtime-neutral (`node:` APIs only), so the same file runs
+ * on Bun (`deno task demo:bun`) and, transpiled, on Node (`deno task demo:node`).
  *
  * 1. A slow function: the first call vs cached calls, with timings and hit/miss statistics.
  * 2. Restart: a second process wraps the same function and answers from the file backend.
  *
  * @module
  */
+import { spawnSync } from "node:child_process";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { cache, closeDefaultBackend } from "./mod.ts";
 
-const CHILD = Deno.args.includes("--child");
+const CHILD = process.argv.includes("--child");
 
 /** Pretend to be a slow database query. */
 async function loadReport(
@@ -32,7 +36,7 @@ async function timed(label: string): Promise<void> {
 }
 
 if (!CHILD) {
-  const dir = Deno.env.get("CACHEKIT_FILE_CACHE_DIR") ?? "the OS cache directory (cachekit/)";
+  const dir = process.env.CACHEKIT_FILE_CACHE_DIR ?? "the OS cache directory (cachekit/)";
   console.log(`cachekit demo: L1 + FileBackend in ${dir}; identity ${report.identity}\n`);
   await report.cacheClear(); // start cold, whatever an earlier run left
   await timed("1st call (miss: runs the function)");
@@ -48,14 +52,16 @@ if (!CHILD) {
   console.log(`stats: ${JSON.stringify({ hits, misses, l1Hits, l2Hits, size, bytes })}\n`);
 
   console.log("restart: a new process wraps the same function …");
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(import.meta.url).pathname, "--child"],
-    stdout: "inherit",
-    stderr: "inherit",
-  });
-  const { code } = await child.output();
+  // The same runtime runs the child: `deno run -A demo.ts`, `bun demo.ts`, `node demo.js`.
+  const self = fileURLToPath(import.meta.url);
+  const deno = "Deno" in globalThis;
+  const child = spawnSync(
+    process.execPath,
+    deno ? ["run", "-A", self, "--child"] : [self, "--child"],
+    { stdio: "inherit" },
+  );
   await closeDefaultBackend();
-  Deno.exit(code);
+  process.exit(child.status ?? 1);
 } else {
   await timed("  child: 1st call (L2 hit from file)");
   await timed("  child: 2nd call (L1 hit)");
@@ -63,7 +69,7 @@ if (!CHILD) {
   console.log(`  child stats: ${JSON.stringify({ hits, misses, l1Hits, l2Hits })}`);
   if (misses !== 0 || l2Hits !== 1) {
     console.error("  unexpected: the file backend did not answer after the restart");
-    Deno.exit(1);
+    process.exit(1);
   }
   await closeDefaultBackend();
 }

@@ -6,12 +6,28 @@
  * 1. An explicit `name` option is the identity, as given (`cache(fn, { name: "users.get" })`). To
  *    share entries with a Python function, use its `module.qualname` (e.g. `app.users.get_user`).
  * 2. Otherwise the identity is `{module}.{function name}`, where `{module}` is the path of the file
- *    that called `cache()` relative to the current working directory (the project root when you
- *    run from it), without its extension, `/` turned into `.`, the way Python names modules:
- *    `src/users/repo.ts` + `getUser` → `src.users.repo.getUser`. Files outside the working
- *    directory use the part after the last `node_modules/`, else their path without the leading
- *    `/`. The identity is therefore the same across restarts and machines that run the same
- *    checkout from its root.
+ *    that called `cache()` relative to its *package root* — the nearest directory upwards holding a
+ *    `deno.json`, `deno.jsonc` or `package.json` — without its extension, `/` turned into `.`, the
+ *    way Python names modules: `<root>/src/users/repo.ts` + `getUser` → `src.users.repo.getUser`.
+ *    A file under `node_modules/` uses the part after the last `node_modules/` instead (it starts
+ *    with the package's name: `@acme/shared/dist/users.js` → `@acme.shared.dist.users`); a file in
+ *    no package (or when the file system cannot be read) the part of its path after the working
+ *    directory, else its whole path without the leading `/`; a remote module its URL's path.
+ *
+ *    What stays stable: the identity does not depend on the working directory, the machine or the
+ *    checkout location, so the same code gives the same keys from any directory, and services that
+ *    import one shared package (from `node_modules/` or a workspace) compute the same identity for
+ *    its functions. What does not: anything that moves or renames the file relative to its package
+ *    root. A build does exactly that — `src/users/repo.ts` run with Deno or `tsx` is
+ *    `src.users.repo`, its compiled `dist/users/repo.js` is `dist.users.repo`, and a bundler puts
+ *    every function in one file. Two packages of a monorepo with the same relative path and
+ *    function name also get the same identity. When entries must be shared across builds,
+ *    bundles, languages or such packages, or must survive a refactoring that moves code, pin the
+ *    identity with `name`:
+ *
+ *    ```ts ignore
+ *    const getUser = cache(loadUser, { name: "users.get_user" }); // the same key everywhere
+ *    ```
  * 3. A function without a name (an inline arrow function, `function () {}`) gets the name
  *    `<anonymous>` only when a `namespace` is given; without `name` and `namespace` it is a
  *    {@linkcode CacheConfigError}: two anonymous functions in one module would share entries.
@@ -51,6 +67,7 @@
  *
  * @module
  */
+import { existsSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { CacheConfigError } from "./errors.ts";
 
@@ -157,10 +174,14 @@ function frameFile(line: string): string | null {
 }
 
 /**
- * Dotted module path of a file URL or path, relative to the working directory.
+ * Dotted module path of a file URL or path: relative to `base` (default: the file's package root,
+ * the nearest directory upwards holding a `deno.json`, `deno.jsonc` or `package.json`; when there
+ * is none, the working directory). A file under `node_modules/` is named from the part after the
+ * last `node_modules/`.
  *
  * @param file `file:` / `http(s):` URL or absolute path.
- * @param cwd Working directory (default: the process's).
+ * @param base Directory the path is taken relative to (default: the file's package root, else the
+ * working directory); `null` for none.
  * @returns e.g. `src.users.repo`.
  *
  * @example
@@ -169,19 +190,59 @@ function frameFile(line: string): string | null {
  * console.log(modulePath("file:///srv/app/src/users/repo.ts", "/srv/app")); // src.users.repo
  * ```
  */
-export function modulePath(file: string, cwd: string | null = currentDir()): string {
+export function modulePath(file: string, base?: string | null): string {
   let path = file;
+  let local = true;
   if (path.startsWith("file://")) path = decodeURIComponent(new URL(path).pathname);
-  else if (/^https?:\/\//.test(path)) path = new URL(path).pathname;
-  path = path.replace(/\\/g, "/");
-  const base = cwd ? cwd.replace(/\\/g, "/").replace(/\/?$/, "/") : null;
-  if (base && path.startsWith(base)) path = path.slice(base.length);
-  else {
-    const nm = path.lastIndexOf("/node_modules/");
-    path = nm >= 0 ? path.slice(nm + "/node_modules/".length) : path.replace(/^\/+/, "");
+  else if (/^https?:\/\//.test(path)) {
+    path = new URL(path).pathname;
+    local = false;
   }
+  path = path.replace(/\\/g, "/");
+  const nm = path.lastIndexOf("/node_modules/");
+  if (base === undefined) {
+    base = !local || nm >= 0 ? null : (packageRoot(path) ?? currentDir());
+  }
+  const prefix = base ? base.replace(/\\/g, "/").replace(/\/?$/, "/") : null;
+  if (prefix && path.startsWith(prefix)) path = path.slice(prefix.length);
+  else path = nm >= 0 ? path.slice(nm + "/node_modules/".length) : path.replace(/^\/+/, "");
   path = path.replace(/\.(?:[cm]?[jt]sx?)$/, "");
   return path.split("/").filter((s) => s !== "").join(".");
+}
+
+/** Files whose directory is a package root. */
+const ROOT_MARKERS = ["deno.json", "deno.jsonc", "package.json"];
+/** Package root of each directory looked up so far (`null`: none up to `/`). */
+const roots = new Map<string, string | null>();
+
+/**
+ * The package root of a file: the nearest directory upwards holding a `deno.json`, `deno.jsonc` or
+ * `package.json`; `null` when there is none or the file system cannot be read (no read permission,
+ * no file system). Looked up once per directory.
+ *
+ * @param file Absolute path (`/` separated) of a module.
+ * @returns The root directory, without a trailing `/`.
+ */
+function packageRoot(file: string): string | null {
+  const dir = file.slice(0, Math.max(0, file.lastIndexOf("/")));
+  if (roots.has(dir)) return roots.get(dir)!;
+  let root: string | null = null;
+  try {
+    let d = dir;
+    while (true) {
+      if (ROOT_MARKERS.some((m) => existsSync(`${d || ""}/${m}`))) {
+        root = d || "/";
+        break;
+      }
+      const up = d.lastIndexOf("/");
+      if (up < 0 || d === "") break;
+      d = d.slice(0, up);
+    }
+  } catch {
+    root = null; // no read permission: fall back to the working directory
+  }
+  roots.set(dir, root);
+  return root;
 }
 
 function currentDir(): string | null {

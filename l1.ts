@@ -110,7 +110,7 @@ export class L1Cache {
     bytes: Uint8Array | null,
     size: number,
     ttlMs: number,
-    refreshAfterMs = Infinity,
+    refreshAfterMs: number = Infinity,
   ): L1Entry {
     const now = Date.now();
     return {

@@ -77,7 +77,7 @@ export class DeadlineQueue {
 
   #arm(at: number): void {
     this.#timer = setTimeout(() => this.#tick(), Math.max(0, Math.ceil(at - performance.now())));
-    unref(this.#timer);
+    unrefTimer(this.#timer);
   }
 
   #tick(): void {
@@ -93,7 +93,7 @@ export class DeadlineQueue {
 }
 
 /** Let a timer not keep the process alive (Node/Bun timer objects, or Deno's numeric ids). */
-function unref(timer: unknown): void {
+export function unrefTimer(timer: unknown): void {
   if (typeof timer === "object" && timer !== null && "unref" in timer) {
     (timer as { unref(): void }).unref();
     return;

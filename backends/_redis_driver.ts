@@ -17,6 +17,7 @@
 import { Buffer } from "node:buffer";
 import { toBackendError } from "./_redis_errors.ts";
 import { toHex } from "../protocol/_hex.ts";
+import { unrefTimer } from "./_redis_deadlines.ts";
 
 /** A command argument as node-redis accepts it. */
 export type RedisArg = string | Buffer;
@@ -133,6 +134,12 @@ export class RedisDriver {
   #waiters = new Set<{ ok: () => void; fail: (e: unknown) => void }>();
   /** Listeners per channel for the subscriber connection. */
   #channels = new Map<string, (message: string) => void>();
+  /** Whether the main connection keeps the process alive (operations in flight); see `hold`. */
+  #held = false;
+  /** Socket options of the single-server connections (the subscriber's are derived from them). */
+  #socket: Record<string, unknown> = {};
+  /** Pending reconnect timers of idle connections (see `#strategy`). */
+  #retryTimers = new Set<ReturnType<typeof setTimeout>>();
 
   constructor(config: DriverConfig) {
     this.#config = config;
@@ -160,8 +167,9 @@ export class RedisDriver {
         commandOptions: NO_COMMAND_TIMEOUT,
       });
     } else {
+      this.#socket = { host: config.host, port: config.port, ...socket };
       this.#client = createClient({
-        socket: { host: config.host, port: config.port, ...socket },
+        socket: { ...this.#socket, reconnectStrategy: this.#strategy(() => this.#client, true) },
         ...(config.clientName !== undefined ? { name: config.clientName } : {}),
         ...(config.username !== undefined ? { username: config.username } : {}),
         ...(config.password !== undefined ? { password: config.password } : {}),
@@ -169,8 +177,58 @@ export class RedisDriver {
         disableOfflineQueue: true,
         commandOptions: NO_COMMAND_TIMEOUT,
       });
+      // Idle connections never keep the process alive; `hold(true)` refs it while work is in flight.
+      if (!this.#held) this.#client.unref();
     }
     this.#watch(this.#client, true);
+  }
+
+  /**
+   * The reconnect strategy of a single-server connection. node-redis waits between attempts on a
+   * timer that keeps the process alive, so while Redis is down a script would never end. That is
+   * right while operations wait for the connection (each bounded by its deadline), so then
+   * node-redis retries. An idle connection (the main one with nothing in flight, the subscriber
+   * always) gives node-redis up instead and is reconnected from an unref'd timer on the same
+   * schedule; node-redis resubscribes its channels on that connect as on its own.
+   */
+  #strategy(client: () => AnyClient, main: boolean): (retries: number) => number | false {
+    let attempts = 0;
+    let watched = false;
+    return () => {
+      const c = client();
+      if (!watched && c !== undefined) {
+        watched = true;
+        c.on("ready", () => (attempts = 0));
+      }
+      const delay = reconnectStrategy(attempts++);
+      if (this.#closed) return false;
+      if (main && this.#held) return delay;
+      const timer = setTimeout(() => {
+        this.#retryTimers.delete(timer);
+        if (this.#closed || c.isOpen) return;
+        const p = c.connect().then(() => {});
+        p.catch(() => {}); // the failure reaches the error listener; the strategy retries
+        if (main) this.#connecting = p.catch(() => {});
+        else this.#subConnecting = p;
+      }, delay);
+      unrefTimer(timer);
+      this.#retryTimers.add(timer);
+      return false;
+    };
+  }
+
+  /**
+   * Whether the main connection keeps the process alive. The backend holds it while operations
+   * are in flight (each bounded by its deadline) and releases it when idle, so a script that cached
+   * a few calls exits at its end instead of waiting on an open socket. No-op on a cluster client
+   * (node-redis gives it no `ref`/`unref`).
+   */
+  hold(on: boolean): void {
+    if (this.#held === on) return;
+    this.#held = on;
+    if (this.cluster || this.#client === undefined) return;
+    if (on) this.#client.ref();
+    else this.#client.unref();
   }
 
   #watch(client: AnyClient, main: boolean): void {
@@ -231,7 +289,10 @@ export class RedisDriver {
       return this.#connecting!;
     }
     if (this.#client.isReady) return Promise.resolve();
-    if (!this.#connecting) {
+    if (
+      !this.#connecting || (!this.#client.isOpen && this.#attemptFailed === undefined)
+    ) {
+      // First use, or a connection that dropped while idle and waits for its retry timer.
       this.#connecting = this.#client.connect().then(() => {}, () => {});
     } else if (this.#attemptFailed !== undefined) {
       return Promise.reject(this.#attemptFailed);
@@ -299,12 +360,17 @@ export class RedisDriver {
     }
     if (!this.#sub) {
       this.#sub = this.#client.duplicate({
+        socket: { ...this.#socket, reconnectStrategy: this.#strategy(() => this.#sub, false) },
         disableOfflineQueue: false,
         ...(this.#config.clientName !== undefined
           ? { name: `${this.#config.clientName}:sub` }
           : {}),
       });
       this.#watch(this.#sub, false);
+      this.#sub.unref(); // listening for invalidations never keeps the process alive
+      this.#subConnecting = this.#sub.connect().then(() => {});
+    } else if (!this.#sub.isOpen) {
+      // Given up after a failed first connect and not yet retried: try again now.
       this.#subConnecting = this.#sub.connect().then(() => {});
     }
     await this.#subConnecting;
@@ -329,6 +395,8 @@ export class RedisDriver {
     this.#closed = true;
     for (const w of this.#waiters) w.fail(new Error("ClientClosed: the backend was closed"));
     this.#waiters.clear();
+    for (const t of this.#retryTimers) clearTimeout(t);
+    this.#retryTimers.clear();
     // A client made after this point (node-redis still loading) is never connected: ready() refuses.
     const clients = [this.#sub, this.#client].filter((c) => c !== undefined);
     await Promise.all(clients.map((c) => shutdown(c, this.cluster && c === this.#client)));

@@ -57,6 +57,14 @@
  * the owner can release, and a crashed owner's lock frees itself when the lease ends. A waiter
  * retries with jittered exponential backoff (2 ms doubling to 50 ms) until `waitMs`.
  *
+ * ## Process lifetime
+ * A script that used the backend ends by itself at its last line, without `close()`: the connection
+ * keeps the process alive only while operations are in flight (each bounded by its deadline, so a
+ * write to a hung server is abandoned at `operationTimeoutMs`), the subscriber connection and the
+ * deadline timers never do, and an idle connection that lost the server retries from timers that
+ * do not either. (Not on a cluster: node-redis's cluster client cannot be unref'd.) `close()` still
+ * lets operations already started finish first, for up to 1 s.
+ *
  * ## Errors and timeouts
  * Writes of plain values are `SET … [PX ttl] GET`; when the replaced value was a chunk manifest, its
  * chunks are retired. Deletes, TTL changes and chunk commits are Lua scripts.
@@ -620,13 +628,16 @@ export class RedisBackend
    * (e.g. the lock release or invalidation event a caller fired without awaiting just before).
    */
   #track<T>(p: Promise<T>): Promise<T> {
-    this.#inFlight++;
+    if (this.#inFlight++ === 0) this.#driver.hold(true);
     p.then(this.#settled, this.#settled);
     return p;
   }
 
   readonly #settled = (): void => {
-    if (--this.#inFlight === 0 && this.#drained) this.#drained();
+    if (--this.#inFlight !== 0) return;
+    // Idle: the connection no longer keeps the process alive (see RedisDriver.hold).
+    this.#driver.hold(false);
+    this.#drained?.();
   };
 
   // ---------------------------------------------------------------- Backend
@@ -1070,10 +1081,13 @@ export class RedisBackend
         }
       };
       if (this.#closing) throw this.#closedError("setStream");
-      await this.#driver.ready().catch((e) => {
-        throw toBackendError(e, "setStream");
-      });
-      await this.#writeChunked(full, chunks(), ttlMs, null, 2, opts ?? {});
+      // Tracked as one operation: connecting, the chunk writes and the cleanup of a failed write.
+      await this.#track((async () => {
+        await this.#driver.ready().catch((e) => {
+          throw toBackendError(e, "setStream");
+        });
+        await this.#writeChunked(full, chunks(), ttlMs, null, 2, opts ?? {});
+      })());
     } catch (e) {
       await reader.cancel(e).catch(() => {});
       throw toBackendError(e, "setStream");

@@ -3,14 +3,21 @@
  * default file backend; and L1-only sync) against a raw `Map` lookup, `lru-cache` `get`, and the
  * L1 hits of bentocache `getOrSet` and cacheable `wrap` (default configurations), in one run.
  *
- * Run: `deno bench -A bench/l1_bench.ts`
+ * Run: `deno task bench` (or `deno bench -A --lock=deno.dev.lock bench/l1_bench.ts`)
  *
  * @module
  */
-import { LRUCache } from "lru-cache";
-import { BentoCache, bentostore } from "bentocache";
-import { memoryDriver } from "bentocache/drivers/memory";
-import { Cacheable } from "cacheable";
+// Bench-only packages are imported inline, not through deno.json's import map: every package of
+// the import map (and of deno.lock) is installed by any `deno run` in the repository, e.g. the demo
+// in a fresh clone. The bench's versions are locked in deno.dev.lock (`deno task bench`).
+// deno-lint-ignore no-import-prefix
+import { LRUCache } from "npm:lru-cache@^11.2.0";
+// deno-lint-ignore no-import-prefix
+import { BentoCache, bentostore } from "npm:bentocache@^1.6.1";
+// deno-lint-ignore no-import-prefix
+import { memoryDriver } from "npm:bentocache@^1.6.1/drivers/memory";
+// deno-lint-ignore no-import-prefix
+import { Cacheable } from "npm:cacheable@^2.5.0";
 import { cache, closeDefaultBackend } from "../mod.ts";
 
 const compute = async (n: number): Promise<number> => {

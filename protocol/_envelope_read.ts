@@ -24,7 +24,7 @@ const MAX_COMPRESSION_RATIO = 1000;
  * Largest value decompressed into the shared scratch buffer; larger ones get their own array, so
  * the buffer never holds more than this however large a value was read.
  */
-export const SCRATCH_MAX_BYTES = 256 * 1024;
+export const SCRATCH_MAX_BYTES: number = 256 * 1024;
 
 let scratch = new Uint8Array(4096);
 

@@ -15,7 +15,7 @@ import { IntegrityError } from "../errors.ts";
 import { fromHex, HEX } from "./_hex.ts";
 
 /** Largest envelope, compressed block and original size accepted (512 MiB). */
-export const MAX_ENVELOPE_BYTES = 512 * 1024 * 1024;
+export const MAX_ENVELOPE_BYTES: number = 512 * 1024 * 1024;
 
 /** The four fields of an envelope, as stored. */
 export interface EnvelopeFields {

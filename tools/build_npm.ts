@@ -12,17 +12,27 @@
  *   `devDependencies`, with the import map's version ranges; `npm install` runs in the folder,
  *   skipped when the dependency set has not changed since the last install.
  *
- * Transpiler: TypeScript's `transpileModule` (pinned in `deno.json` as `typescript`). Measured on the
- * 76 modules of the repository it takes about 2 s against esbuild's 0.1 s, which is noise next to the
- * test run; it is the reference emitter (the same isolated-module semantics Deno checks with), it
+ * Transpiler: TypeScript's `transpileModule` (`npm:typescript@^6`, locked in `deno.dev.lock`).
+ * Measured on the 76 modules of the repository it takes about 2 s against esbuild's 0.1 s, which is
+ * noise next to the test run; it is the reference emitter (the same isolated-module semantics Deno checks with), it
  * rewrites relative extensions on the syntax tree rather than by pattern, and it is plain JavaScript
  * with no platform binary or install script (npm here refuses install scripts by default).
  *
- * Usage: `deno run -A tools/build_npm.ts [--out <dir>] [--no-install]`
+ * With `--pkg` it builds the package a Node or Bun user installs instead (`deno task build:pkg`):
+ * the library only (no tests, no bench), each module as ESM `.js` plus its `.d.ts` declarations
+ * (TypeScript's `transpileDeclaration`, one file at a time: the sources have explicit types on
+ * their exports, as JSR's "no slow types" demands), a publishable `package.json` (`exports` with
+ * `types` for every subpath of `deno.json`, `engines`, `sideEffects: false`, `dependencies`) and
+ * the README, in `.build/pkg/`, then `npm pack` writes `.build/cachekit-core-<version>.tgz`.
+ *
+ * Usage: `deno run -A tools/build_npm.ts [--out <dir>] [--no-install] [--pkg]`
  *
  * @module
  */
-import ts from "typescript";
+// Inline, not in deno.json's import map: every import-map package is installed by any `deno run`
+// in the repository (the demo in a fresh clone too); tools run with --lock=deno.dev.lock.
+// deno-lint-ignore no-import-prefix
+import ts from "npm:typescript@^6.0.3";
 import { spawnSync } from "node:child_process";
 import {
   existsSync,
@@ -41,6 +51,9 @@ export const ROOT: string = resolve(dirname(fileURLToPath(import.meta.url)), "..
 
 /** Default output folder of the build. */
 export const DEFAULT_OUT: string = join(ROOT, ".build", "npm");
+
+/** Default output folder of the package build (`--pkg`); `npm pack` writes next to it. */
+export const DEFAULT_PKG_OUT: string = join(ROOT, ".build", "pkg");
 
 /** Folders never transpiled (besides the publish excludes): tooling and build outputs. */
 const ALWAYS_SKIP = new Set([
@@ -78,6 +91,8 @@ export interface BuildResult {
   transpileMs: number;
   /** Milliseconds spent in `npm install` (0 when cached). */
   installMs: number;
+  /** Path of the tarball `npm pack` wrote (package builds only). */
+  tarball?: string;
 }
 
 /** An npm target of the import map: package name, version range, subpath (may be ""). */
@@ -136,7 +151,10 @@ function mapSpecifier(
   throw new Error(`${where}: bare specifier "${spec}" is not in the deno.json import map`);
 }
 
-/** A `before` transformer rewriting bare module specifiers of static and literal dynamic imports. */
+/**
+ * A transformer rewriting module specifiers of static and literal dynamic imports (and, in
+ * declarations, of `import("…")` types).
+ */
 function specifierTransformer(
   rewrite: (spec: string) => string | undefined,
 ): ts.TransformerFactory<ts.SourceFile> {
@@ -175,6 +193,22 @@ function specifierTransformer(
         }
         return node;
       }
+      if (
+        ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) &&
+        ts.isStringLiteral(node.argument.literal)
+      ) {
+        const s = lit(node.argument.literal);
+        const typed = ts.visitEachChild(node, visit, context);
+        if (!s) return typed;
+        return f.updateImportTypeNode(
+          typed,
+          f.createLiteralTypeNode(s),
+          typed.attributes,
+          typed.qualifier,
+          typed.typeArguments,
+          typed.isTypeOf,
+        );
+      }
       if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
         const s = lit(node.arguments[0]);
         const args = ts.visitNodes(node.arguments, visit) as ts.NodeArray<ts.Expression>;
@@ -191,6 +225,34 @@ function specifierTransformer(
     return (sf) => ts.visitNode(sf, visit) as ts.SourceFile;
   };
 }
+
+/**
+ * Works around `transpileDeclaration` (TypeScript 6.0) declaring a class method with a computed name
+ * (`[Symbol.asyncDispose]()`) twice, once as a property of function type: a consumer's `tsc` reports
+ * "Duplicate identifier". Drops such a property when the class declares the method too.
+ */
+const dedupeComputedMembers: ts.TransformerFactory<ts.SourceFile> = (context) => {
+  const f = context.factory;
+  const computed = (m: ts.ClassElement) =>
+    m.name && ts.isComputedPropertyName(m.name) ? m.name.expression.getText() : undefined;
+  const visit = (node: ts.Node): ts.Node => {
+    if (!ts.isClassDeclaration(node)) return ts.visitEachChild(node, visit, context);
+    const methods = new Set(node.members.filter(ts.isMethodDeclaration).map(computed));
+    const members = node.members.filter((m) =>
+      !(ts.isPropertyDeclaration(m) && computed(m) !== undefined && methods.has(computed(m)))
+    );
+    if (members.length === node.members.length) return node;
+    return f.updateClassDeclaration(
+      node,
+      node.modifiers,
+      node.name,
+      node.typeParameters,
+      node.heritageClauses,
+      members,
+    );
+  };
+  return (sf) => ts.visitNode(sf, visit) as ts.SourceFile;
+};
 
 /** Glob-ish match of a publish exclude entry ("tests/", "demo.ts", "node_modules/"). */
 function excluded(rel: string, patterns: string[]): boolean {
@@ -215,9 +277,15 @@ function walk(dir: string, keep: (rel: string, isDir: boolean) => boolean, out: 
   return out;
 }
 
-/** The relative paths of the modules to build: the published library and `tests/`. */
-export function sourceFiles(config: DenoJson): string[] {
-  const excludes = (config.publish?.exclude ?? []).filter((p) => !/^\.?\/?tests\/?$/.test(p));
+/**
+ * The relative paths of the modules to build: the published library and (unless `tests` is false)
+ * `tests/` and `demo.ts`.
+ */
+export function sourceFiles(config: DenoJson, tests = true): string[] {
+  // The test build also holds the demo, for `deno task demo:node`.
+  const excludes = (config.publish?.exclude ?? []).filter((p) =>
+    !tests || !/^\.?\/?(tests\/?|demo\.ts)$/.test(p)
+  );
   return walk(ROOT, (rel, isDir) => {
     const top = rel.split(sep)[0];
     if (ALWAYS_SKIP.has(top) || top.startsWith(".")) return false;
@@ -237,15 +305,30 @@ const COMPILER_OPTIONS: ts.CompilerOptions = {
   removeComments: false,
 };
 
+/** Compiler options of the package build: no source maps. */
+const PKG_COMPILER_OPTIONS: ts.CompilerOptions = {
+  ...COMPILER_OPTIONS,
+  inlineSourceMap: false,
+  inlineSources: false,
+};
+
+/** Compiler options of the package's declarations. */
+const DTS_COMPILER_OPTIONS: ts.CompilerOptions = {
+  ...PKG_COMPILER_OPTIONS,
+  declaration: true,
+  isolatedDeclarations: true,
+};
+
 function depsKey(pkg: Record<string, unknown>): string {
   return JSON.stringify([pkg.dependencies, pkg.devDependencies]);
 }
 
 /** Transpile the package into `out`, write its package.json and install its npm dependencies. */
 export function buildNpm(
-  opts: { out?: string; install?: boolean; quiet?: boolean } = {},
+  opts: { out?: string; install?: boolean; quiet?: boolean; pkg?: boolean } = {},
 ): BuildResult {
-  const out = opts.out ?? DEFAULT_OUT;
+  const pkgBuild = opts.pkg ?? false;
+  const out = opts.out ?? (pkgBuild ? DEFAULT_PKG_OUT : DEFAULT_OUT);
   const log = opts.quiet ? () => {} : (s: string) => console.log(s);
   const config = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")) as DenoJson;
   const imports = config.imports ?? {};
@@ -259,7 +342,8 @@ export function buildNpm(
   }
 
   const t0 = performance.now();
-  const files = sourceFiles(config);
+  const files = sourceFiles(config, !pkgBuild);
+  const options = pkgBuild ? PKG_COMPILER_OPTIONS : COMPILER_OPTIONS;
   const libUsed = new Map<string, string>();
   const testUsed = new Map<string, string>();
   const errors: string[] = [];
@@ -276,17 +360,38 @@ export function buildNpm(
     };
     const source = readFileSync(join(ROOT, rel), "utf8");
     const result = ts.transpileModule(source, {
-      compilerOptions: COMPILER_OPTIONS,
+      compilerOptions: options,
       fileName: rel,
       reportDiagnostics: true,
       transformers: { before: [specifierTransformer(rewrite)] },
     });
-    for (const d of result.diagnostics ?? []) {
-      errors.push(`${rel}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`);
-    }
     const dest = join(out, rel.replace(/\.ts$/, ".js"));
     mkdirSync(dirname(dest), { recursive: true });
     writeFileSync(dest, result.outputText);
+    const diagnostics = [...(result.diagnostics ?? [])];
+    if (pkgBuild) {
+      // Declarations: relative `.ts` imports become `.js` (resolved to the `.d.ts` beside it).
+      const rewriteDts = (spec: string) =>
+        spec.startsWith(".") ? spec.replace(/\.ts$/, ".js") : rewrite(spec);
+      const dts = ts.transpileDeclaration(source, {
+        compilerOptions: DTS_COMPILER_OPTIONS,
+        fileName: rel,
+        reportDiagnostics: true,
+        transformers: {
+          afterDeclarations: [
+            specifierTransformer(rewriteDts),
+            dedupeComputedMembers,
+          ] as ts.TransformerFactory<ts.SourceFile | ts.Bundle>[],
+        },
+      });
+      // 9038: a computed member name (`[Symbol.for("nodejs.util.inspect.custom")]()`) is left out
+      // of the declarations, which is what a consumer needs: those are runtime inspection hooks.
+      diagnostics.push(...(dts.diagnostics ?? []).filter((d) => d.code !== 9038));
+      writeFileSync(dest.replace(/\.js$/, ".d.ts"), dts.outputText);
+    }
+    for (const d of diagnostics) {
+      errors.push(`${rel}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`);
+    }
   }
   if (errors.length) {
     throw new Error(`build_npm: ${errors.length} error(s)\n  ${errors.join("\n  ")}`);
@@ -294,13 +399,18 @@ export function buildNpm(
   const transpileMs = performance.now() - t0;
 
   const toJs = (p: string) => p.replace(/\.ts$/, ".js");
+  const entry = (p: string) =>
+    pkgBuild ? { types: p.replace(/\.ts$/, ".d.ts"), default: toJs(p) } : toJs(p);
   const exportsMap = typeof config.exports === "string"
-    ? { ".": toJs(config.exports) }
-    : Object.fromEntries(Object.entries(config.exports).map(([k, v]) => [k, toJs(v)]));
+    ? { ".": entry(config.exports) }
+    : Object.fromEntries(Object.entries(config.exports).map(([k, v]) => [k, entry(v)]));
   const dependencies = Object.fromEntries([...libUsed].sort());
   const devDependencies = Object.fromEntries(
     [...testUsed].filter(([name]) => !libUsed.has(name)).sort(),
   );
+  if (pkgBuild) {
+    return packBuild(config, out, exportsMap, dependencies, files.length, transpileMs, log);
+  }
   const pkg = {
     name: config.name,
     version: config.version,
@@ -346,6 +456,58 @@ export function buildNpm(
   };
 }
 
+/** Write the publishable package.json and README into `out`, then `npm pack` it next to `out`. */
+function packBuild(
+  config: DenoJson,
+  out: string,
+  exportsMap: Record<string, unknown>,
+  dependencies: Record<string, string>,
+  modules: number,
+  transpileMs: number,
+  log: (s: string) => void,
+): BuildResult {
+  const pkg = {
+    name: config.name,
+    version: config.version,
+    description:
+      "Production caching for TypeScript, wire-compatible with cachekit-py (protocol v1.0)",
+    license: config.license,
+    type: "module",
+    main: "./mod.js",
+    types: "./mod.d.ts",
+    exports: exportsMap,
+    sideEffects: false,
+    engines: { node: ">=20" },
+    dependencies,
+  };
+  writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
+  for (const doc of ["README.md", "LICENSE"]) {
+    if (existsSync(join(ROOT, doc))) writeFileSync(join(out, doc), readFileSync(join(ROOT, doc)));
+  }
+  log(`build_npm: ${modules} modules + declarations in ${transpileMs.toFixed(0)} ms → ${out}`);
+  const dest = dirname(out);
+  const r = spawnSync("npm", ["pack", "--json", "--pack-destination", dest], {
+    cwd: out,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`build_npm: npm pack exited ${r.status}`);
+  const [{ filename }] = JSON.parse(r.stdout) as { filename: string }[];
+  const tarball = join(dest, filename);
+  log(`build_npm: npm pack → ${tarball}`);
+  return {
+    out,
+    modules,
+    dependencies,
+    devDependencies: {},
+    installed: false,
+    transpileMs,
+    installMs: 0,
+    tarball,
+  };
+}
+
 /** The built test files (`tests/*_test.js`), sorted. */
 export function builtTests(out: string = DEFAULT_OUT): string[] {
   const dir = join(out, "tests");
@@ -358,9 +520,10 @@ export function builtTests(out: string = DEFAULT_OUT): string[] {
 if (import.meta.main) {
   const args = Deno.args;
   const outIdx = args.indexOf("--out");
-  const out = outIdx >= 0 ? resolve(args[outIdx + 1]) : DEFAULT_OUT;
+  const pkg = args.includes("--pkg");
+  const out = outIdx >= 0 ? resolve(args[outIdx + 1]) : pkg ? DEFAULT_PKG_OUT : DEFAULT_OUT;
   try {
-    buildNpm({ out, install: !args.includes("--no-install") });
+    buildNpm({ out, install: !args.includes("--no-install"), pkg });
   } catch (e) {
     console.error((e as Error).message);
     Deno.exit(1);
