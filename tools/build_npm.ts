@@ -1,7 +1,8 @@
 /**
  * Builds the package the way a Node user consumes it from JSR's npm compatibility layer: every
- * TypeScript module of the library (the files `deno publish` would ship) and of `tests/` is
- * transpiled, one file at a time and without bundling, to an ES module in `.build/npm/`:
+ * TypeScript module of the library (the files `deno publish` would ship), of `tests/` and of `fuzz/`
+ * (a test runs a slice of the fuzzers) is transpiled, one file at a time and without bundling, to
+ * an ES module in `.build/npm/`:
  *
  * - relative `.ts` imports become `.js` (`rewriteRelativeImportExtensions`);
  * - bare specifiers of the `deno.json` import map (and inline `npm:` specifiers) become the npm
@@ -215,9 +216,14 @@ function walk(dir: string, keep: (rel: string, isDir: boolean) => boolean, out: 
   return out;
 }
 
-/** The relative paths of the modules to build: the published library and `tests/`. */
+/** Top-level folders built although not published: the tests and the fuzzers the tests import. */
+const TEST_DIRS = new Set(["tests", "fuzz"]);
+
+/** The relative paths of the modules to build: the published library, `tests/` and `fuzz/`. */
 export function sourceFiles(config: DenoJson): string[] {
-  const excludes = (config.publish?.exclude ?? []).filter((p) => !/^\.?\/?tests\/?$/.test(p));
+  const excludes = (config.publish?.exclude ?? []).filter((p) =>
+    !TEST_DIRS.has(p.replace(/^\.?\//, "").replace(/\/$/, ""))
+  );
   return walk(ROOT, (rel, isDir) => {
     const top = rel.split(sep)[0];
     if (ALWAYS_SKIP.has(top) || top.startsWith(".")) return false;
@@ -264,7 +270,7 @@ export function buildNpm(
   const testUsed = new Map<string, string>();
   const errors: string[] = [];
   for (const rel of files) {
-    const isTest = rel.split(sep)[0] === "tests";
+    const isTest = TEST_DIRS.has(rel.split(sep)[0]);
     const used = isTest ? testUsed : libUsed;
     const rewrite = (spec: string) => {
       try {
