@@ -36,6 +36,8 @@ export type Verdict = "ok" | "typed" | "wrong" | "untyped";
 /** A verdict with its detail (error or wrong value) for the report. */
 export interface Outcome {
   verdict: Verdict;
+  /** Read path: the entry was refused and the function ran again (a miss). */
+  miss?: boolean;
   /** Error name and message, or what the wrong value was. */
   detail?: string;
 }
@@ -55,6 +57,7 @@ export interface Target {
 }
 
 const OK: Outcome = { verdict: "ok" };
+const MISS: Outcome = { verdict: "ok", miss: true };
 
 function describe(e: unknown): string {
   if (e instanceof Error) return `${e.name}: ${e.message.slice(0, 200)}`;
@@ -551,6 +554,7 @@ async function readPathTarget(mode: ReadPathMode): Promise<Target> {
     share: mode.secure ? 3 : 4,
     async run(bytes, base, donor) {
       backend.current = bytes;
+      const before = calls;
       let v: unknown;
       try {
         v = await f(base);
@@ -559,7 +563,7 @@ async function readPathTarget(mode: ReadPathMode): Promise<Target> {
         const o = thrown(e, []);
         return { verdict: "untyped", detail: `escaped cache(): ${o.detail}` };
       }
-      if (isDeepStrictEqual(v, values[base])) return OK;
+      if (isDeepStrictEqual(v, values[base])) return calls === before ? OK : MISS;
       // Without encryption an entry is not bound to its key: a splice that rebuilds the donor's
       // entry whole is the donor's value, legitimately (the same bytes under another key).
       if (!mode.secure && donor !== null && isDeepStrictEqual(v, values[donor])) return OK;

@@ -43,8 +43,8 @@ export interface FuzzFinding {
   target: string;
   /** Input index within the target (`--target T --index I --seed S`). */
   index: number;
-  /** The verdict (`"slow"` for an input over the time limit that otherwise passed). */
-  verdict: Verdict | "slow";
+  /** The verdict (`"slow"`: over the time limit; `"crash"`: killed or hung the process). */
+  verdict: Verdict | "slow" | "crash";
   /** Error or wrong value. */
   detail: string;
   /** Milliseconds the input took. */
@@ -61,6 +61,8 @@ export interface TargetStats {
   inputs: number;
   /** Decoded, hit or miss. */
   ok: number;
+  /** Read path: of `ok`, the misses (entry refused, function ran again). */
+  miss: number;
   /** Refused with a documented error type. */
   typed: number;
   /** Wrong values. */
@@ -91,6 +93,8 @@ export interface FuzzReport {
   untyped: number;
   /** Inputs over the time limit in total. */
   slow: number;
+  /** Inputs that killed the process (out of memory, a crash) or hung it (command line only). */
+  crashed: number;
   /** The slowest input of the run. */
   slowest: { target: string; index: number; ms: number } | null;
   /** Failures (wrong, untyped, slow), the first 50 of each target. */
@@ -100,6 +104,9 @@ export interface FuzzReport {
   /** Wall time, ms. */
   elapsedMs: number;
 }
+
+/** Findings printed per target by {@linkcode summary}. */
+const SHOWN_PER_TARGET = 8;
 
 /** Findings kept per target (the counts include all of them). */
 const FINDINGS_PER_TARGET = 50;
@@ -171,90 +178,144 @@ export async function runOne(
 
 const rss = (): number => process.memoryUsage.rss();
 
-/** Run the fuzzers and report. Never throws for a finding; see {@linkcode FuzzReport}. */
-export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
+/** What {@linkcode runTarget} found in its range of inputs. */
+export interface TargetRun {
+  /** Counts. */
+  stats: TargetStats;
+  /** Failures kept (at most 50). */
+  findings: FuzzFinding[];
+  /** Peak resident set size seen, bytes. */
+  peakRss: number;
+}
+
+/** Options of {@linkcode runTarget}. */
+export interface RangeOptions {
+  /** An input slower than this is a failure. Default 1000 ms. */
+  slowMs?: number;
+  /** Progress lines. */
+  progress?: (line: string) => void;
+  /** Called before each input (the command line records it, to name an input that crashes). */
+  beforeInput?: (index: number) => void;
+  /** Called every 10,000 inputs with the run so far and the next index (crash recovery). */
+  snapshot?: (run: TargetRun, next: number) => void;
+}
+
+/** Empty counts. */
+export function emptyStats(): TargetStats {
+  return {
+    inputs: 0,
+    ok: 0,
+    miss: 0,
+    typed: 0,
+    wrong: 0,
+    untyped: 0,
+    slow: 0,
+    maxMs: 0,
+    maxIndex: -1,
+  };
+}
+
+/** Run inputs `from` … `from + count - 1` of one target. */
+export async function runTarget(
+  target: Target,
+  seed: number,
+  from: number,
+  count: number,
+  opts: RangeOptions = {},
+): Promise<TargetRun> {
   const slowMs = opts.slowMs ?? 1000;
-  const started = performance.now();
-  const targets = await createTargets(opts.targets ?? TARGET_NAMES);
-  const shares = budget(targets, opts.inputs);
-  const report: FuzzReport = {
-    seed: opts.seed,
+  const s = emptyStats();
+  const findings: FuzzFinding[] = [];
+  let peakRss = rss();
+  const t0 = performance.now();
+  for (let i = from; i < from + count; i++) {
+    if (i > from && (i - from) % 50_000 === 0) {
+      const secs = ((performance.now() - t0) / 1000).toFixed(1);
+      opts.progress?.(`  ${target.name}: ${i - from}/${count} (${secs} s)`);
+    }
+    if (i > from && (i - from) % 10_000 === 0) opts.snapshot?.({ stats: s, findings, peakRss }, i);
+    opts.beforeInput?.(i);
+    const { outcome, ms, mutation, input } = await runOne(target, seed, i);
+    s.inputs++;
+    s[outcome.verdict]++;
+    if (outcome.miss) s.miss++;
+    if (ms > s.maxMs) {
+      s.maxMs = ms;
+      s.maxIndex = i;
+    }
+    const slow = ms > slowMs;
+    if (slow) s.slow++;
+    if ((i & 255) === 0 || ms > 20) peakRss = Math.max(peakRss, rss());
+    const bad = outcome.verdict === "wrong" || outcome.verdict === "untyped";
+    if ((bad || slow) && findings.length < FINDINGS_PER_TARGET) {
+      findings.push({
+        target: target.name,
+        index: i,
+        verdict: bad ? outcome.verdict : "slow",
+        detail: outcome.detail ?? "",
+        ms,
+        mutation,
+        input: hex(input),
+      });
+    }
+  }
+  return { stats: s, findings, peakRss: Math.max(peakRss, rss()) };
+}
+
+/** A report with no inputs yet. */
+export function emptyReport(seed: number): FuzzReport {
+  return {
+    seed,
     inputs: 0,
     targets: {},
     typed: 0,
     wrong: 0,
     untyped: 0,
     slow: 0,
+    crashed: 0,
     slowest: null,
     findings: [],
-    peakRss: rss(),
+    peakRss: 0,
     elapsedMs: 0,
   };
-  for (const [ti, target] of targets.entries()) {
-    const n = shares[ti];
-    const s: TargetStats = {
-      inputs: 0,
-      ok: 0,
-      typed: 0,
-      wrong: 0,
-      untyped: 0,
-      slow: 0,
-      maxMs: 0,
-      maxIndex: -1,
-    };
-    report.targets[target.name] = s;
-    let kept = 0;
-    opts.progress?.(`${target.name}: ${n} inputs (${target.description})`);
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) {
-      if (i > 0 && i % 50_000 === 0) {
-        opts.progress?.(
-          `  ${target.name}: ${i}/${n} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
-        );
-      }
-      const { outcome, ms, mutation, input } = await runOne(target, opts.seed, i);
-      s.inputs++;
-      s[outcome.verdict]++;
-      if (ms > s.maxMs) {
-        s.maxMs = ms;
-        s.maxIndex = i;
-      }
-      const slow = ms > slowMs;
-      if (slow) s.slow++;
-      if ((i & 255) === 0 || ms > 20) report.peakRss = Math.max(report.peakRss, rss());
-      const failed = outcome.verdict === "wrong" || outcome.verdict === "untyped" || slow;
-      if (failed && kept < FINDINGS_PER_TARGET) {
-        kept++;
-        report.findings.push({
-          target: target.name,
-          index: i,
-          verdict: outcome.verdict === "wrong" || outcome.verdict === "untyped"
-            ? outcome.verdict
-            : "slow",
-          detail: outcome.detail ?? "",
-          ms,
-          mutation,
-          input: hex(input),
-        });
-      }
-    }
-    report.inputs += s.inputs;
-    report.typed += s.typed;
-    report.wrong += s.wrong;
-    report.untyped += s.untyped;
-    report.slow += s.slow;
-    if (s.maxIndex >= 0 && (report.slowest === null || s.maxMs > report.slowest.ms)) {
-      report.slowest = { target: target.name, index: s.maxIndex, ms: s.maxMs };
-    }
+}
+
+/** Add a target's run (or a part of it) to a report. */
+export function addRun(report: FuzzReport, name: string, run: TargetRun): void {
+  const s = (report.targets[name] ??= emptyStats());
+  const r = run.stats;
+  if (r.maxMs > s.maxMs) {
+    s.maxMs = r.maxMs;
+    s.maxIndex = r.maxIndex;
   }
-  report.peakRss = Math.max(report.peakRss, rss());
+  for (const k of ["inputs", "ok", "miss", "typed", "wrong", "untyped", "slow"] as const) {
+    s[k] += r[k];
+    if (k !== "ok" && k !== "miss") report[k] += r[k];
+  }
+  report.findings.push(...run.findings);
+  report.peakRss = Math.max(report.peakRss, run.peakRss);
+  if (r.maxIndex >= 0 && (report.slowest === null || r.maxMs > report.slowest.ms)) {
+    report.slowest = { target: name, index: r.maxIndex, ms: r.maxMs };
+  }
+}
+
+/** Run the fuzzers in this process and report. Never throws for a finding. */
+export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
+  const started = performance.now();
+  const targets = await createTargets(opts.targets ?? TARGET_NAMES);
+  const shares = budget(targets, opts.inputs);
+  const report = emptyReport(opts.seed);
+  for (const [ti, target] of targets.entries()) {
+    opts.progress?.(`${target.name}: ${shares[ti]} inputs (${target.description})`);
+    addRun(report, target.name, await runTarget(target, opts.seed, 0, shares[ti], opts));
+  }
   report.elapsedMs = performance.now() - started;
   return report;
 }
 
 /** Whether a report has anything that fails the run: wrong values, untyped errors, slow inputs. */
 export function failed(report: FuzzReport): boolean {
-  return report.wrong > 0 || report.untyped > 0 || report.slow > 0;
+  return report.wrong > 0 || report.untyped > 0 || report.slow > 0 || report.crashed > 0;
 }
 
 /** The printed summary of a report. */
@@ -262,12 +323,14 @@ export function summary(report: FuzzReport): string {
   const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MiB`;
   const lines = [
     "",
-    "target                     inputs         ok      typed  wrong  untyped  slow  max ms",
+    "target                     inputs         ok    (miss)      typed  wrong  untyped  slow  max ms",
   ];
   for (const [name, s] of Object.entries(report.targets)) {
+    const miss = name.startsWith("cache:") ? `(${s.miss})` : "";
     lines.push(
       name.padEnd(22) + String(s.inputs).padStart(11) + String(s.ok).padStart(11) +
-        String(s.typed).padStart(11) + String(s.wrong).padStart(7) + String(s.untyped).padStart(9) +
+        miss.padStart(10) + String(s.typed).padStart(11) + String(s.wrong).padStart(7) +
+        String(s.untyped).padStart(9) +
         String(s.slow).padStart(6) + s.maxMs.toFixed(1).padStart(8),
     );
   }
@@ -279,6 +342,7 @@ export function summary(report: FuzzReport): string {
   lines.push(`wrong values:   ${report.wrong}`);
   lines.push(`untyped errors: ${report.untyped}`);
   lines.push(`inputs over the time limit: ${report.slow}`);
+  lines.push(`crashes/hangs:  ${report.crashed}`);
   if (report.slowest) {
     const { target, index, ms } = report.slowest;
     lines.push(
@@ -287,15 +351,26 @@ export function summary(report: FuzzReport): string {
     );
   }
   lines.push(`peak RSS:       ${mb(report.peakRss)}`);
+  if (report.crashed > 0) {
+    lines.push(`                (peak RSS of the workers that finished; ${report.crashed} died)`);
+  }
   if (report.findings.length > 0) {
-    lines.push("", "findings (reproduce with --seed S --target T --index I):");
+    lines.push("", `findings (reproduce with --seed ${report.seed} --target T --index I):`);
+    const shown = new Map<string, number>();
     for (const f of report.findings) {
+      const n = shown.get(f.target) ?? 0;
+      shown.set(f.target, n + 1);
+      if (n >= SHOWN_PER_TARGET) continue;
+      const ms = Number.isFinite(f.ms) ? `${f.ms.toFixed(1)} ms` : "died";
       lines.push(
-        `  ${f.verdict.toUpperCase()} ${f.target} --index ${f.index} (${
-          f.ms.toFixed(1)
-        } ms): ${f.detail}`,
+        `  ${f.verdict.toUpperCase()} ${f.target} --index ${f.index} (${ms}): ${f.detail}`,
         `      ${f.mutation}; ${f.input}`,
       );
+    }
+    for (const [target, n] of shown) {
+      if (n > SHOWN_PER_TARGET) {
+        lines.push(`  … ${target}: ${n - SHOWN_PER_TARGET} more findings not shown`);
+      }
     }
   }
   return lines.join("\n");
