@@ -29,6 +29,7 @@ import { TenantCipher } from "../protocol/encryption.ts";
 import { deserialize, serialize } from "../serializers/std.ts";
 import { JsonSerializer } from "../serializers/json.ts";
 import { decodeKey, encodeHead, parseHead } from "../backends/_file_format.ts";
+import { Rng } from "./_mutate.ts";
 
 /** How one input ended. */
 export type Verdict = "ok" | "typed" | "wrong" | "untyped";
@@ -455,6 +456,12 @@ class FuzzBackend implements Backend {
   }
 }
 
+/**
+ * TTL of the fail-safe modes: entries are written at {@linkcode PINNED_NOW} and must still be
+ * fresh when read, whatever the date (30 years).
+ */
+const FRESH_FOR = 30 * 365 * 24 * 3600;
+
 interface ReadPathMode {
   name: string;
   description: string;
@@ -476,7 +483,7 @@ const READ_PATH_MODES: readonly ReadPathMode[] = [
     description: "fail-safe (staleTtl: fresh_until in the framed header)",
     secure: false,
     values: [...VALUES, undefined],
-    options: { staleTtl: 600 },
+    options: { staleTtl: 600, ttl: FRESH_FOR },
   },
   {
     name: "cache:document",
@@ -504,7 +511,7 @@ const READ_PATH_MODES: readonly ReadPathMode[] = [
     description: 'cache.secure, wire: "document", fail-safe',
     secure: true,
     values: [...VALUES.slice(0, 9), undefined],
-    options: { wire: "document", staleTtl: 600 },
+    options: { wire: "document", staleTtl: 600, ttl: FRESH_FOR },
   },
 ];
 
@@ -587,8 +594,45 @@ export const TARGET_NAMES: readonly string[] = [
   ...READ_PATH_MODES.map((m) => m.name),
 ];
 
+/** The clock while corpora are written: fixed, so that `fresh_until` fields are the same bytes. */
+const PINNED_NOW = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+/**
+ * Run `fn` with `crypto.getRandomValues` and `Date.now` made deterministic, so that the corpora
+ * (nonces and key-instance ids of encrypted entries, `fresh_until` of fail-safe entries) are the
+ * same bytes in every run and on every runtime, and `--seed S --target T --index I` rebuilds the
+ * very input that failed. Only while the corpora are built; both are restored after.
+ */
+async function pinned<T>(fn: () => Promise<T>): Promise<T> {
+  const c = globalThis.crypto;
+  const rng = new Rng(0x5eed_c0de);
+  const realNow = Date.now;
+  Object.defineProperty(c, "getRandomValues", {
+    value: <V extends ArrayBufferView | null>(a: V): V => {
+      if (a !== null) {
+        const b = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+        for (let i = 0; i < b.length; i++) b[i] = rng.u32() & 0xff;
+      }
+      return a;
+    },
+    configurable: true,
+    writable: true,
+  });
+  Date.now = () => PINNED_NOW;
+  try {
+    return await fn();
+  } finally {
+    delete (c as { getRandomValues?: unknown }).getRandomValues;
+    Date.now = realNow;
+  }
+}
+
 /** Build the targets named in `names` (default: all), with their corpora. */
-export async function createTargets(names: readonly string[] = TARGET_NAMES): Promise<Target[]> {
+export function createTargets(names: readonly string[] = TARGET_NAMES): Promise<Target[]> {
+  return pinned(() => buildTargets(names));
+}
+
+async function buildTargets(names: readonly string[]): Promise<Target[]> {
   const out: Target[] = [];
   for (const name of names) {
     switch (name) {
