@@ -307,6 +307,26 @@ export const MUTATORS: readonly { name: string; weight: number; op: Op }[] = [
       return [concat(b.subarray(0, at), run, b.subarray(at)), `run${n}x${byte.toString(16)}@${at}`];
     },
   },
+  {
+    name: "number",
+    weight: 2,
+    op: (b, { rng }) => {
+      // A long run of digits, inside a number when the input has one (JSON documents, fresh_until):
+      // number parsers that go digit by digit, or through a string of all of them, meet their end.
+      let at = rng.int(b.length + 1);
+      for (let k = 0; k < b.length; k++) {
+        const j = (at + k) % b.length;
+        if (b[j] >= 0x30 && b[j] <= 0x39) {
+          at = j;
+          break;
+        }
+      }
+      const n = rng.pick([20, 400, 5000, 70_000, 140_000]);
+      const digits = new Uint8Array(n);
+      for (let k = 0; k < n; k++) digits[k] = 0x30 + rng.int(10);
+      return [concat(b.subarray(0, at), digits, b.subarray(at)), `number${n}@${at}`];
+    },
+  },
 ];
 
 const TOTAL_WEIGHT = MUTATORS.reduce((s, m) => s + m.weight, 0);

@@ -106,6 +106,13 @@ export const VALUES: readonly unknown[] = [
   Array.from({ length: 12 }, (_, i) => ({ i, s: "v" + i })),
 ];
 
+/**
+ * Highly compressible: a block of about 1 KiB that decompresses to 256 KiB (a bomb's raw material).
+ * Only where it is stored compressed (envelopes, the read path): its 256 KiB of plain MessagePack
+ * would swamp the systematic phase of the plain decoders.
+ */
+const BIG = "0".repeat(256 * 1024);
+
 /** The JSON-representable subset (what the JSON serializer returns unchanged). */
 const JSON_VALUES: readonly unknown[] = VALUES.filter((v) =>
   v === null || typeof v === "string" || typeof v === "boolean" || typeof v === "number" ||
@@ -122,7 +129,7 @@ export const TEST_MASTER_KEY = "5f1c9a7e3b2d4c6e8a0f1e2d3c4b5a69788796a5b4c3d2e1
 function envelopeTarget(): Target {
   const plains: Uint8Array[] = [];
   const corpus: Uint8Array[] = [];
-  VALUES.forEach((v, i) => {
+  [...VALUES, BIG].forEach((v, i) => {
     const p = serialize(v);
     plains.push(p);
     corpus.push(encodeEnvelope(p, "msgpack", { protocol: i % 3 === 0 ? "1.0" : "1.1" }));
@@ -184,10 +191,9 @@ interface WireEntry {
 function wireCorpus(): WireEntry[] {
   const out: WireEntry[] = [];
   const json = new JsonSerializer();
-  const picks = [0, 2, 7, 8, 9, 11, 13];
+  const picks = [0, 2, 7, 8, 9, 11, 13].map((i) => VALUES[i]).concat([BIG]);
   for (const form of ["envelope", "document"] as const) {
-    for (const [n, i] of picks.entries()) {
-      const v = VALUES[i];
+    for (const [n, v] of picks.entries()) {
       const plain = serialize(v);
       const env = encodeEnvelope(plain, "msgpack", { protocol: n % 2 === 0 ? "1.1" : "1.0" });
       out.push({
@@ -475,21 +481,21 @@ const READ_PATH_MODES: readonly ReadPathMode[] = [
     name: "cache:envelope",
     description: "default envelope wire",
     secure: false,
-    values: [...VALUES, undefined],
+    values: [...VALUES, BIG, undefined],
     options: {},
   },
   {
     name: "cache:failsafe",
     description: "fail-safe (staleTtl: fresh_until in the framed header)",
     secure: false,
-    values: [...VALUES, undefined],
+    values: [...VALUES, BIG, undefined],
     options: { staleTtl: 600, ttl: FRESH_FOR },
   },
   {
     name: "cache:document",
     description: 'wire: "document", envelope protocol 1.0 (cachekit-py 0.3.0 compatible)',
     secure: false,
-    values: [...VALUES, undefined],
+    values: [...VALUES, BIG, undefined],
     options: { wire: "document", envelopeProtocol: "1.0" },
   },
   {

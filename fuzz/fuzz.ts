@@ -33,6 +33,8 @@ export interface FuzzOptions {
   targets?: readonly string[];
   /** An input slower than this is a failure. Default 1000 ms. */
   slowMs?: number;
+  /** An input that grows resident memory by more than this is a failure. Default 128 MiB. */
+  maxInputMiB?: number;
   /** Progress callback (a line of text), e.g. every 50,000 inputs of a target. */
   progress?: (line: string) => void;
 }
@@ -43,8 +45,11 @@ export interface FuzzFinding {
   target: string;
   /** Input index within the target (`--target T --index I --seed S`). */
   index: number;
-  /** The verdict (`"slow"`: over the time limit; `"crash"`: killed or hung the process). */
-  verdict: Verdict | "slow" | "crash";
+  /**
+   * The verdict (`"slow"`: over the time limit; `"memory"`: over the memory limit; `"crash"`:
+   * killed or hung the process).
+   */
+  verdict: Verdict | "slow" | "memory" | "crash";
   /** Error or wrong value. */
   detail: string;
   /** Milliseconds the input took. */
@@ -71,6 +76,8 @@ export interface TargetStats {
   untyped: number;
   /** Inputs over the time limit. */
   slow: number;
+  /** Inputs that grew resident memory over the limit. */
+  memory: number;
   /** Slowest input's time and index. */
   maxMs: number;
   /** Index of the slowest input. */
@@ -93,6 +100,8 @@ export interface FuzzReport {
   untyped: number;
   /** Inputs over the time limit in total. */
   slow: number;
+  /** Inputs that grew resident memory over the limit, in total. */
+  memory: number;
   /** Inputs that killed the process (out of memory, a crash) or hung it (command line only). */
   crashed: number;
   /** The slowest input of the run. */
@@ -192,6 +201,8 @@ export interface TargetRun {
 export interface RangeOptions {
   /** An input slower than this is a failure. Default 1000 ms. */
   slowMs?: number;
+  /** An input that grows resident memory by more than this is a failure. Default 128 MiB. */
+  maxInputMiB?: number;
   /** Progress lines. */
   progress?: (line: string) => void;
   /** Called before each input (the command line records it, to name an input that crashes). */
@@ -210,6 +221,7 @@ export function emptyStats(): TargetStats {
     wrong: 0,
     untyped: 0,
     slow: 0,
+    memory: 0,
     maxMs: 0,
     maxIndex: -1,
   };
@@ -226,7 +238,9 @@ export async function runTarget(
   const slowMs = opts.slowMs ?? 1000;
   const s = emptyStats();
   const findings: FuzzFinding[] = [];
+  const memLimit = (opts.maxInputMiB ?? 128) * 1024 * 1024;
   let peakRss = rss();
+  let lastRss = peakRss;
   const t0 = performance.now();
   for (let i = from; i < from + count; i++) {
     if (i > from && (i - from) % 50_000 === 0) {
@@ -245,14 +259,26 @@ export async function runTarget(
     }
     const slow = ms > slowMs;
     if (slow) s.slow++;
-    if ((i & 255) === 0 || ms > 20) peakRss = Math.max(peakRss, rss());
+    // Memory: sampled every 256 inputs, and after any input slow enough to have allocated a lot
+    // (committing hundreds of MiB takes tens of milliseconds); growth over the limit since the
+    // last sample is pinned on that input.
+    let grew = 0;
+    if ((i & 255) === 0 || ms > 5) {
+      const now = rss();
+      if (ms > 5) grew = now - lastRss;
+      lastRss = now;
+      peakRss = Math.max(peakRss, now);
+    }
+    const hog = grew > memLimit;
+    if (hog) s.memory++;
     const bad = outcome.verdict === "wrong" || outcome.verdict === "untyped";
-    if ((bad || slow) && findings.length < FINDINGS_PER_TARGET) {
+    if ((bad || slow || hog) && findings.length < FINDINGS_PER_TARGET) {
+      const mib = (grew / 1024 / 1024).toFixed(0);
       findings.push({
         target: target.name,
         index: i,
-        verdict: bad ? outcome.verdict : "slow",
-        detail: outcome.detail ?? "",
+        verdict: bad ? outcome.verdict : slow ? "slow" : "memory",
+        detail: (outcome.detail ?? "") + (hog ? ` (resident memory grew ${mib} MiB)` : ""),
         ms,
         mutation,
         input: hex(input),
@@ -272,6 +298,7 @@ export function emptyReport(seed: number): FuzzReport {
     wrong: 0,
     untyped: 0,
     slow: 0,
+    memory: 0,
     crashed: 0,
     slowest: null,
     findings: [],
@@ -288,7 +315,9 @@ export function addRun(report: FuzzReport, name: string, run: TargetRun): void {
     s.maxMs = r.maxMs;
     s.maxIndex = r.maxIndex;
   }
-  for (const k of ["inputs", "ok", "miss", "typed", "wrong", "untyped", "slow"] as const) {
+  for (
+    const k of ["inputs", "ok", "miss", "typed", "wrong", "untyped", "slow", "memory"] as const
+  ) {
     s[k] += r[k];
     if (k !== "ok" && k !== "miss") report[k] += r[k];
   }
@@ -315,7 +344,8 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
 
 /** Whether a report has anything that fails the run: wrong values, untyped errors, slow inputs. */
 export function failed(report: FuzzReport): boolean {
-  return report.wrong > 0 || report.untyped > 0 || report.slow > 0 || report.crashed > 0;
+  return report.wrong > 0 || report.untyped > 0 || report.slow > 0 || report.memory > 0 ||
+    report.crashed > 0;
 }
 
 /** The printed summary of a report. */
@@ -342,6 +372,7 @@ export function summary(report: FuzzReport): string {
   lines.push(`wrong values:   ${report.wrong}`);
   lines.push(`untyped errors: ${report.untyped}`);
   lines.push(`inputs over the time limit: ${report.slow}`);
+  lines.push(`inputs over the memory limit: ${report.memory}`);
   lines.push(`crashes/hangs:  ${report.crashed}`);
   if (report.slowest) {
     const { target, index, ms } = report.slowest;

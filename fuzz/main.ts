@@ -1,12 +1,13 @@
 /**
  * `deno task fuzz`: seeded mutational fuzzing of every decoder of stored bytes and of the read
  * path of `cache()` (see `fuzz/fuzz.ts` and `fuzz/_targets.ts`). Exits 1 on any wrong value,
- * untyped error or input over the time limit, 2 on a usage error.
+ * untyped error, crash, input over the time limit (1 s) or over the memory limit (128 MiB of
+ * resident memory), 2 on a usage error.
  *
  * Usage:
  *
  * ```text
- * deno task fuzz [--seed N] [--inputs N] [--target NAME[,NAME…]] [--slow-ms N]
+ * deno task fuzz [--seed N] [--inputs N] [--target NAME[,NAME…]] [--slow-ms N] [--max-input-mib N]
  * deno task fuzz --seed N --target NAME --index I     # reproduce one input, print it whole
  * deno task fuzz --list                               # the targets
  * deno task fuzz --in-process …                       # no worker processes (a crash ends the run)
@@ -62,6 +63,7 @@ interface Args {
   targets: string[];
   index: number | null;
   slowMs: number;
+  maxInputMiB: number;
   list: boolean;
   inProcess: boolean;
   worker: boolean;
@@ -73,7 +75,7 @@ function usage(message: string): never {
   console.error(`fuzz: ${message}`);
   console.error(
     "usage: deno task fuzz [--seed N] [--inputs N] [--target NAME[,NAME...]] [--index I] " +
-      "[--slow-ms N] [--list]",
+      "[--slow-ms N] [--max-input-mib N] [--in-process] [--list]",
   );
   process.exit(2);
 }
@@ -85,6 +87,7 @@ function parseArgs(argv: string[]): Args {
     targets: [...TARGET_NAMES],
     index: null,
     slowMs: 1000,
+    maxInputMiB: 128,
     list: false,
     inProcess: false,
     worker: false,
@@ -113,6 +116,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case "--slow-ms":
         args.slowMs = int(flag, value());
+        break;
+      case "--max-input-mib":
+        args.maxInputMiB = int(flag, value());
         break;
       case "--target": {
         const names = (value() ?? "").split(",").filter((s) => s !== "");
@@ -183,6 +189,7 @@ async function worker(
   const enc = new TextEncoder();
   const run = await runTarget(target, args.seed, from, count, {
     slowMs: args.slowMs,
+    maxInputMiB: args.maxInputMiB,
     progress: (line) => console.error(line),
     beforeInput: (i) => {
       const n = enc.encodeInto(String(i).padEnd(16, " "), buf).written;
@@ -220,6 +227,7 @@ function spawnWorker(
     `--from=${from}`,
     `--inputs=${count}`,
     `--slow-ms=${args.slowMs}`,
+    `--max-input-mib=${args.maxInputMiB}`,
     `--checkpoint=${checkpoint}`,
   ]);
   return new Promise((resolve) => {
@@ -380,6 +388,7 @@ async function main(): Promise<number> {
       inputs: args.inputs,
       targets: args.targets,
       slowMs: args.slowMs,
+      maxInputMiB: args.maxInputMiB,
       progress: (line) => console.log(line),
     });
     console.log(summary(report));
