@@ -130,8 +130,8 @@ export interface Mutated {
   bytes: Uint8Array;
   /** Operators applied, e.g. `["bitflip@12.3", "truncate@40"]`. */
   ops: string[];
-  /** Index of the splice donor in the corpus, when a splice used one. */
-  donor: number | null;
+  /** Corpus indexes of the splice donors (empty without a splice). */
+  donors: number[];
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array {
@@ -155,7 +155,7 @@ interface OpContext {
   rng: Rng;
   corpus: readonly Uint8Array[];
   self: number;
-  donor: number | null;
+  donors: number[];
 }
 
 type Op = (b: Uint8Array, c: OpContext) => [Uint8Array, string];
@@ -222,7 +222,7 @@ export const MUTATORS: readonly { name: string; weight: number; op: Op }[] = [
       const i = rng.int(b.length + 1);
       // Mostly at the same offset (entries of the same shape line up), sometimes anywhere.
       const j = rng.chance(0.6) ? Math.min(i, other.length) : rng.int(other.length + 1);
-      c.donor = d;
+      c.donors.push(d);
       return [concat(b.subarray(0, i), other.subarray(j)), `splice@${i}+donor${d}@${j}`];
     },
   },
@@ -373,22 +373,22 @@ export function mutate(
     if (k < 8 * b.length) {
       const out = b.slice();
       out[k >> 3] ^= 1 << (k & 7);
-      return { base: e, bytes: out, ops: [`bitflip@${k >> 3}.${k & 7}`], donor: null };
+      return { base: e, bytes: out, ops: [`bitflip@${k >> 3}.${k & 7}`], donors: [] };
     }
     k -= 8 * b.length;
     if (k < b.length) {
-      return { base: e, bytes: b.subarray(0, k), ops: [`truncate@${k}`], donor: null };
+      return { base: e, bytes: b.subarray(0, k), ops: [`truncate@${k}`], donors: [] };
     }
     k -= b.length;
     // Same-offset splice with the next entry: prefix [0, cut) of this one, suffix [cut, …) of it.
     const cut = k + 1;
     const d = (e + 1) % corpus.length;
     const out = concat(b.subarray(0, cut), corpus[d].subarray(Math.min(cut, corpus[d].length)));
-    return { base: e, bytes: out, ops: [`splice@${cut}+donor${d}@${cut}`], donor: d };
+    return { base: e, bytes: out, ops: [`splice@${cut}+donor${d}@${cut}`], donors: [d] };
   }
   const rng = inputRng(seed, target, index);
   const base = rng.int(corpus.length);
-  const ctx: OpContext = { rng, corpus, self: base, donor: null };
+  const ctx: OpContext = { rng, corpus, self: base, donors: [] };
   let bytes = corpus[base];
   const ops: string[] = [];
   const count = rng.chance(0.7) ? 1 : rng.chance(0.67) ? 2 : 3;
@@ -397,5 +397,5 @@ export function mutate(
     bytes = out;
     ops.push(what);
   }
-  return { base, bytes, ops, donor: ctx.donor };
+  return { base, bytes, ops, donors: ctx.donors };
 }

@@ -10,7 +10,7 @@
  *
  * Oracles: a decoder protected by a checksum or an authentication tag (envelope, decryption, and
  * the chain behind the wire reader for compressed entries) must return exactly the bytes or value
- * of the entry it was mutated from, or of the splice donor; the read path must return the value of
+ * of the entry it was mutated from, or of a splice donor; the read path must return the value of
  * the function. Formats without integrity of their own (plain MessagePack, JSON, the file entry
  * head) may decode to another value; for them only the error type, time and memory are checked.
  *
@@ -53,8 +53,8 @@ export interface Target {
   corpus: Uint8Array[];
   /** Relative share of the default input budget (slow targets get less). */
   share: number;
-  /** Decode one input (`base`: corpus index it was mutated from; `donor`: splice donor). */
-  run(bytes: Uint8Array, base: number, donor: number | null): Outcome | Promise<Outcome>;
+  /** Decode one input (`base`: corpus index it was mutated from; `donors`: splice donors). */
+  run(bytes: Uint8Array, base: number, donors: readonly number[]): Outcome | Promise<Outcome>;
 }
 
 const OK: Outcome = { verdict: "ok" };
@@ -80,6 +80,16 @@ function show(v: unknown): string {
   } catch {
     return String(v).slice(0, 120);
   }
+}
+
+/**
+ * Whether a value read from a splice is one a donor's bytes legitimately hold: the donor's value,
+ * or, for a donor storing `undefined` (a `nil` payload flagged `undefined` in its header), `null`
+ * (the same payload behind a header without the flag).
+ */
+function spliced(read: unknown, donorValue: unknown): boolean {
+  if (isDeepStrictEqual(read, donorValue)) return true;
+  return donorValue === undefined && read === null;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -152,14 +162,14 @@ function envelopeTarget(): Target {
     description: "decodeEnvelope and the engine's scratch reader (IntegrityError, exact bytes)",
     corpus,
     share: 10,
-    run(bytes, base, donor) {
+    run(bytes, base, donors) {
       let a: Uint8Array;
       try {
         a = decodeEnvelope(bytes).data;
       } catch (e) {
         return thrown(e, [IntegrityError]);
       }
-      if (!sameBytes(a, plains[base]) && (donor === null || !sameBytes(a, plains[donor]))) {
+      if (!sameBytes(a, plains[base]) && !donors.some((d) => sameBytes(a, plains[d]))) {
         return { verdict: "wrong", detail: `decoded ${a.length} bytes that were never stored` };
       }
       let b: Uint8Array;
@@ -264,7 +274,7 @@ function wireTarget(): Target {
       "compressed entries must give back their value",
     corpus: entries.map((e) => e.bytes),
     share: 16,
-    run(bytes, base, donor) {
+    run(bytes, base, donors) {
       let value: unknown;
       let checked = false;
       try {
@@ -289,8 +299,10 @@ function wireTarget(): Target {
       const want = entries[base].value;
       if (want === null) return OK; // an entry without integrity of its own, now "compressed"
       if (isDeepStrictEqual(value, want.v)) return OK;
-      const alt = donor === null ? null : entries[donor].value;
-      if (alt !== null && isDeepStrictEqual(value, alt.v)) return OK;
+      for (const d of donors) {
+        const alt = entries[d].value;
+        if (alt !== null && spliced(value, alt.v)) return OK;
+      }
       return { verdict: "wrong", detail: `read ${show(value)}, stored ${show(want.v)}` };
     },
   };
@@ -565,7 +577,7 @@ async function readPathTarget(mode: ReadPathMode): Promise<Target> {
     description: `cache() read path, ${mode.description}: a miss or the identical value`,
     corpus,
     share: mode.secure ? 3 : 4,
-    async run(bytes, base, donor) {
+    async run(bytes, base, donors) {
       backend.current = bytes;
       const before = calls;
       let v: unknown;
@@ -577,9 +589,9 @@ async function readPathTarget(mode: ReadPathMode): Promise<Target> {
         return { verdict: "untyped", detail: `escaped cache(): ${o.detail}` };
       }
       if (isDeepStrictEqual(v, values[base])) return calls === before ? OK : MISS;
-      // Without encryption an entry is not bound to its key: a splice that rebuilds the donor's
-      // entry whole is the donor's value, legitimately (the same bytes under another key).
-      if (!mode.secure && donor !== null && isDeepStrictEqual(v, values[donor])) return OK;
+      // Without encryption an entry is not bound to its key: a splice that rebuilds a donor's
+      // entry, or its payload behind this entry's header, reads legitimately as that value.
+      if (!mode.secure && donors.some((d) => spliced(v, values[d]))) return OK;
       return {
         verdict: "wrong",
         detail: `read ${show(v)}, the function returns ${show(values[base])}`,

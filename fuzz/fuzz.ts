@@ -135,7 +135,7 @@ export function inputFor(
   target: Target,
   seed: number,
   index: number,
-): { base: number; bytes: Uint8Array; ops: string[]; donor: number | null } {
+): { base: number; bytes: Uint8Array; ops: string[]; donors: number[] } {
   const total = systematicTotal(target.corpus);
   if (index % 2 === 0 && index / 2 < total) {
     return mutate(target.corpus, seed, target.name, spread(index / 2, total));
@@ -174,7 +174,7 @@ export async function runOne(
   const t0 = performance.now();
   let outcome: Outcome;
   try {
-    const r = target.run(m.bytes, m.base, m.donor);
+    const r = target.run(m.bytes, m.base, m.donors);
     outcome = r instanceof Promise ? await r : r;
   } catch (e) {
     // A target's own code threw: count it against the decoder it was running.
@@ -353,7 +353,7 @@ export function summary(report: FuzzReport): string {
   const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MiB`;
   const lines = [
     "",
-    "target                     inputs         ok    (miss)      typed  wrong  untyped  slow  max ms",
+    "target                     inputs         ok    (miss)      typed  wrong  untyped  slow  memory  max ms",
   ];
   for (const [name, s] of Object.entries(report.targets)) {
     const miss = name.startsWith("cache:") ? `(${s.miss})` : "";
@@ -361,7 +361,7 @@ export function summary(report: FuzzReport): string {
       name.padEnd(22) + String(s.inputs).padStart(11) + String(s.ok).padStart(11) +
         miss.padStart(10) + String(s.typed).padStart(11) + String(s.wrong).padStart(7) +
         String(s.untyped).padStart(9) +
-        String(s.slow).padStart(6) + s.maxMs.toFixed(1).padStart(8),
+        String(s.slow).padStart(6) + String(s.memory).padStart(8) + s.maxMs.toFixed(1).padStart(8),
     );
   }
   lines.push("");
