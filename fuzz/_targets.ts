@@ -28,7 +28,7 @@ import { decodeInteropValue, encodeInteropValue } from "../protocol/keys.ts";
 import { TenantCipher } from "../protocol/encryption.ts";
 import { deserialize, serialize } from "../serializers/std.ts";
 import { JsonSerializer } from "../serializers/json.ts";
-import { decodeKey, encodeHead, parseHead } from "../backends/_file_format.ts";
+import { decodeKey, encodeHead, parseHead, sameBytes } from "../backends/_file_format.ts";
 import { Rng } from "./_mutate.ts";
 
 /** How one input ended. */
@@ -90,12 +90,6 @@ function show(v: unknown): string {
 function spliced(read: unknown, donorValue: unknown): boolean {
   if (isDeepStrictEqual(read, donorValue)) return true;
   return donorValue === undefined && read === null;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** Values that survive the standard serializer exactly (`undefined` is added where it applies). */

@@ -41,6 +41,7 @@ import {
   emptyReport,
   emptyStats,
   failed,
+  type FuzzReport,
   inputFor,
   runFuzz,
   runOne,
@@ -346,6 +347,11 @@ async function parent(args: Args): Promise<number> {
     rmSync(dir, { recursive: true, force: true });
   }
   report.elapsedMs = performance.now() - started;
+  return finish(report);
+}
+
+/** Print the summary; the exit code. */
+function finish(report: FuzzReport): number {
   console.log(summary(report));
   const bad = failed(report);
   console.log(bad ? "\nFUZZ FAILED" : "\nfuzz ok");
@@ -391,10 +397,7 @@ async function main(): Promise<number> {
       maxInputMiB: args.maxInputMiB,
       progress: (line) => console.log(line),
     });
-    console.log(summary(report));
-    const bad = failed(report);
-    console.log(bad ? "\nFUZZ FAILED" : "\nfuzz ok");
-    return bad ? 1 : 0;
+    return finish(report);
   }
   return await parent(args);
 }
