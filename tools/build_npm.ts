@@ -1,7 +1,8 @@
 /**
  * Builds the package the way a Node user consumes it from JSR's npm compatibility layer: every
- * TypeScript module of the library (the files `deno publish` would ship) and of `tests/` is
- * transpiled, one file at a time and without bundling, to an ES module in `.build/npm/`:
+ * TypeScript module of the library (the files `deno publish` would ship), of `tests/` and of `fuzz/`
+ * (a test runs a slice of the fuzzers) is transpiled, one file at a time and without bundling, to
+ * an ES module in `.build/npm/`:
  *
  * - relative `.ts` imports become `.js` (`rewriteRelativeImportExtensions`);
  * - bare specifiers of the `deno.json` import map (and inline `npm:` specifiers) become the npm
@@ -277,15 +278,15 @@ function walk(dir: string, keep: (rel: string, isDir: boolean) => boolean, out: 
   return out;
 }
 
+/** Built although not published (the test build only): the tests, the fuzzers they import, the demo. */
+const TEST_ONLY = /^\.?\/?(tests\/?|fuzz\/?|demo\.ts)$/;
+
 /**
  * The relative paths of the modules to build: the published library and (unless `tests` is false)
- * `tests/` and `demo.ts`.
+ * `tests/`, `fuzz/` and `demo.ts`.
  */
 export function sourceFiles(config: DenoJson, tests = true): string[] {
-  // The test build also holds the demo, for `deno task demo:node`.
-  const excludes = (config.publish?.exclude ?? []).filter((p) =>
-    !tests || !/^\.?\/?(tests\/?|demo\.ts)$/.test(p)
-  );
+  const excludes = (config.publish?.exclude ?? []).filter((p) => !tests || !TEST_ONLY.test(p));
   return walk(ROOT, (rel, isDir) => {
     const top = rel.split(sep)[0];
     if (ALWAYS_SKIP.has(top) || top.startsWith(".")) return false;
@@ -348,7 +349,7 @@ export function buildNpm(
   const testUsed = new Map<string, string>();
   const errors: string[] = [];
   for (const rel of files) {
-    const isTest = rel.split(sep)[0] === "tests";
+    const isTest = TEST_DIRS.has(rel.split(sep)[0]);
     const used = isTest ? testUsed : libUsed;
     const rewrite = (spec: string) => {
       try {

@@ -1,0 +1,682 @@
+/**
+ * The fuzz targets: every decoder of stored bytes, and the full read path of `cache()`, each with
+ * its corpus of valid inputs and its oracle.
+ *
+ * A target classifies one input as `ok` (decoded, or for the read path: a hit with the identical
+ * value or a miss that reran the function), `typed` (refused with the error type the decoder
+ * documents), `wrong` (a value that is not the one stored) or `untyped` (any other exception).
+ * On the read path of `cache()` every error that escapes the cached function is a failure: a
+ * corrupt entry must be a miss.
+ *
+ * Oracles: a decoder protected by a checksum or an authentication tag (envelope, decryption, and
+ * the chain behind the wire reader for compressed entries) must return exactly the bytes or value
+ * of the entry it was mutated from, or of a splice donor; the read path must return the value of
+ * the function. Formats without integrity of their own (plain MessagePack, JSON, the file entry
+ * head) may decode to another value; for them only the error type, time and memory are checked.
+ *
+ * @module
+ */
+import { isDeepStrictEqual } from "node:util";
+import { encode as msgpackEncode } from "@msgpack/msgpack";
+import { cache } from "../cache.ts";
+import { CacheKitError, DecryptionError, IntegrityError, SerializationError } from "../errors.ts";
+import type { Backend, BackendHealth } from "../backends/types.ts";
+import { decodeWire, encodeWire } from "../wire.ts";
+import { decodeEnvelope, encodeEnvelope } from "../protocol/envelope.ts";
+import { openEnvelopeScratch } from "../protocol/_envelope_read.ts";
+import { decodeInteropValue, encodeInteropValue } from "../protocol/keys.ts";
+import { TenantCipher } from "../protocol/encryption.ts";
+import { deserialize, serialize } from "../serializers/std.ts";
+import { JsonSerializer } from "../serializers/json.ts";
+import { decodeKey, encodeHead, parseHead, sameBytes } from "../backends/_file_format.ts";
+import { Rng } from "./_mutate.ts";
+
+/** How one input ended. */
+export type Verdict = "ok" | "typed" | "wrong" | "untyped";
+
+/** A verdict with its detail (error or wrong value) for the report. */
+export interface Outcome {
+  verdict: Verdict;
+  /** Read path: the entry was refused and the function ran again (a miss). */
+  miss?: boolean;
+  /** Error name and message, or what the wrong value was. */
+  detail?: string;
+}
+
+/** One fuzz target. */
+export interface Target {
+  /** Name used by `--target`. */
+  name: string;
+  /** What is fed and what is checked. */
+  description: string;
+  /** Valid stored inputs the mutations start from. */
+  corpus: Uint8Array[];
+  /** Relative share of the default input budget (slow targets get less). */
+  share: number;
+  /** Decode one input (`base`: corpus index it was mutated from; `donors`: splice donors). */
+  run(bytes: Uint8Array, base: number, donors: readonly number[]): Outcome | Promise<Outcome>;
+}
+
+const OK: Outcome = { verdict: "ok" };
+const MISS: Outcome = { verdict: "ok", miss: true };
+
+function describe(e: unknown): string {
+  if (e instanceof Error) return `${e.name}: ${e.message.slice(0, 200)}`;
+  return `non-Error thrown: ${String(e).slice(0, 200)}`;
+}
+
+/** A thrown value: typed when it is one of `types` (every type is a `CacheKitError` subclass). */
+function thrown(e: unknown, types: readonly (abstract new (...a: never[]) => Error)[]): Outcome {
+  for (const t of types) if (e instanceof t) return { verdict: "typed", detail: describe(e) };
+  return { verdict: "untyped", detail: describe(e) };
+}
+
+function show(v: unknown): string {
+  try {
+    const s = typeof v === "bigint"
+      ? `${v}n`
+      : JSON.stringify(v, (_k, x) => typeof x === "bigint" ? `${x}n` : x);
+    return (s ?? String(v)).slice(0, 120);
+  } catch {
+    return String(v).slice(0, 120);
+  }
+}
+
+/**
+ * Whether a value read from a splice is one a donor's bytes legitimately hold: the donor's value,
+ * or, for a donor storing `undefined` (a `nil` payload flagged `undefined` in its header), `null`
+ * (the same payload behind a header without the flag).
+ */
+function spliced(read: unknown, donorValue: unknown): boolean {
+  if (isDeepStrictEqual(read, donorValue)) return true;
+  return donorValue === undefined && read === null;
+}
+
+/** Values that survive the standard serializer exactly (`undefined` is added where it applies). */
+export const VALUES: readonly unknown[] = [
+  42,
+  -1.5,
+  "hello",
+  "",
+  null,
+  true,
+  [1, 2, 3, "x"],
+  { id: 7, name: "widget", tags: ["a", "b"], nested: { ok: true, n: null } },
+  "repeat ".repeat(40),
+  new Map<unknown, unknown>([[1, "one"], ["two", 2]]),
+  new Date(1_700_000_000_000),
+  2n ** 63n + 5n,
+  new Uint8Array([1, 2, 3, 250]),
+  Array.from({ length: 12 }, (_, i) => ({ i, s: "v" + i })),
+];
+
+/**
+ * Highly compressible: a block of about 1 KiB that decompresses to 256 KiB (a bomb's raw material).
+ * Only where it is stored compressed (envelopes, the read path): its 256 KiB of plain MessagePack
+ * would swamp the systematic phase of the plain decoders.
+ */
+const BIG = "0".repeat(256 * 1024);
+
+/** The JSON-representable subset (what the JSON serializer returns unchanged). */
+const JSON_VALUES: readonly unknown[] = VALUES.filter((v) =>
+  v === null || typeof v === "string" || typeof v === "boolean" || typeof v === "number" ||
+  (typeof v === "object" && v !== null && (Array.isArray(v) || v.constructor === Object))
+);
+
+const FINGERPRINT = "0123456789abcdef0123456789abcdef";
+
+/** A fixed test master key (64 hex, not weak): only for fuzzing. */
+export const TEST_MASTER_KEY = "5f1c9a7e3b2d4c6e8a0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6d";
+
+// -------------------------------------------------------------------------------- decoders
+
+function envelopeTarget(): Target {
+  const plains: Uint8Array[] = [];
+  const corpus: Uint8Array[] = [];
+  [...VALUES, BIG].forEach((v, i) => {
+    const p = serialize(v);
+    plains.push(p);
+    corpus.push(encodeEnvelope(p, "msgpack", { protocol: i % 3 === 0 ? "1.0" : "1.1" }));
+  });
+  // The named-map form of the spec text, built from a 1.0 envelope's fields.
+  const p = serialize({ named: "map form" });
+  const [, checksum] = decodeArray(encodeEnvelope(p, "msgpack", { protocol: "1.0" }));
+  const block = decodeArray(encodeEnvelope(p))[0] as Uint8Array;
+  plains.push(p);
+  corpus.push(
+    msgpackEncode({
+      compressed_data: block,
+      checksum,
+      original_size: p.length,
+      format: "msgpack",
+    }),
+  );
+  return {
+    name: "envelope",
+    description: "decodeEnvelope and the engine's scratch reader (IntegrityError, exact bytes)",
+    corpus,
+    share: 10,
+    run(bytes, base, donors) {
+      let a: Uint8Array;
+      try {
+        a = decodeEnvelope(bytes).data;
+      } catch (e) {
+        return thrown(e, [IntegrityError]);
+      }
+      if (!sameBytes(a, plains[base]) && !donors.some((d) => sameBytes(a, plains[d]))) {
+        return { verdict: "wrong", detail: `decoded ${a.length} bytes that were never stored` };
+      }
+      let b: Uint8Array;
+      try {
+        b = openEnvelopeScratch(bytes).data;
+      } catch (e) {
+        return {
+          verdict: "wrong",
+          detail: `scratch reader refused what decodeEnvelope read: ${describe(e)}`,
+        };
+      }
+      if (!sameBytes(a, b)) return { verdict: "wrong", detail: "scratch reader disagrees" };
+      return OK;
+    },
+  };
+}
+
+function decodeArray(bytes: Uint8Array): unknown[] {
+  // Only for building the corpus: the 1.0 envelope is a MessagePack array of 4.
+  return deserialize(bytes) as unknown[];
+}
+
+interface WireEntry {
+  bytes: Uint8Array;
+  /** The value the chain must give back; `null` when the entry has no integrity to check. */
+  value: { v: unknown } | null;
+}
+
+function wireCorpus(): WireEntry[] {
+  const out: WireEntry[] = [];
+  const json = new JsonSerializer();
+  const picks = [0, 2, 7, 8, 9, 11, 13].map((i) => VALUES[i]).concat([BIG]);
+  for (const form of ["envelope", "document"] as const) {
+    for (const [n, v] of picks.entries()) {
+      const plain = serialize(v);
+      const env = encodeEnvelope(plain, "msgpack", { protocol: n % 2 === 0 ? "1.1" : "1.0" });
+      out.push({
+        bytes: encodeWire({ data: env, compressed: true, serializer: "default" }, form),
+        value: { v },
+      });
+    }
+    const env = encodeEnvelope(serialize(VALUES[7]));
+    out.push({
+      bytes: encodeWire(
+        { data: env, compressed: true, serializer: "default", freshUntil: 1_900_000_000_123 },
+        form,
+      ),
+      value: { v: VALUES[7] },
+    });
+    out.push({
+      bytes: encodeWire(
+        {
+          data: encodeEnvelope(serialize(null)),
+          compressed: true,
+          serializer: "default",
+          jsUndefined: true,
+        },
+        form,
+      ),
+      value: { v: undefined },
+    });
+    out.push({
+      bytes: encodeWire(
+        { data: serialize(VALUES[7]), compressed: false, serializer: "default" },
+        form,
+      ),
+      value: null,
+    });
+    out.push({
+      bytes: encodeWire(
+        {
+          data: encodeEnvelope(json.serialize(VALUES[7]), "json"),
+          compressed: true,
+          serializer: "json",
+          format: "json",
+        },
+        form,
+      ),
+      value: { v: VALUES[7] },
+    });
+    out.push({
+      bytes: encodeWire({
+        data: crypto.getRandomValues(new Uint8Array(48)),
+        compressed: true,
+        serializer: "default",
+        encryption: { tenantId: "tenant-a", keyFingerprint: FINGERPRINT },
+        freshUntil: 1_900_000_000_000,
+      }, form),
+      value: null,
+    });
+  }
+  return out;
+}
+
+function wireTarget(): Target {
+  const entries = wireCorpus();
+  const json = new JsonSerializer();
+  return {
+    name: "wire",
+    description:
+      "decodeWire, then the engine's chain for plaintext entries (envelope, std/JSON deserialize); " +
+      "compressed entries must give back their value",
+    corpus: entries.map((e) => e.bytes),
+    share: 16,
+    run(bytes, base, donors) {
+      let value: unknown;
+      let checked = false;
+      try {
+        const doc = decodeWire(bytes);
+        if (doc.encryption) return OK; // the ciphertext is the decrypt target's business
+        let data = doc.data;
+        let format = doc.format;
+        if (doc.compressed) {
+          const env = decodeEnvelope(data);
+          data = env.data;
+          format ??= env.format;
+          checked = true;
+        }
+        if (doc.jsUndefined) value = undefined;
+        else if (format === "json") value = json.deserialize(data);
+        else if (format === "msgpack" || format === undefined) value = deserialize(data);
+        else return OK; // a format the engine refuses (a miss)
+      } catch (e) {
+        return thrown(e, [CacheKitError]);
+      }
+      if (!checked) return OK;
+      const want = entries[base].value;
+      if (want === null) return OK; // an entry without integrity of its own, now "compressed"
+      if (isDeepStrictEqual(value, want.v)) return OK;
+      for (const d of donors) {
+        const alt = entries[d].value;
+        if (alt !== null && spliced(value, alt.v)) return OK;
+      }
+      return { verdict: "wrong", detail: `read ${show(value)}, stored ${show(want.v)}` };
+    },
+  };
+}
+
+function stdTarget(): Target {
+  return {
+    name: "std",
+    description: "std deserialize (SerializationError)",
+    corpus: VALUES.map((v) => serialize(v)),
+    share: 12,
+    run(bytes) {
+      try {
+        deserialize(bytes);
+        return OK;
+      } catch (e) {
+        return thrown(e, [SerializationError]);
+      }
+    },
+  };
+}
+
+function jsonTarget(): Target {
+  const json = new JsonSerializer();
+  return {
+    name: "json",
+    description: "JsonSerializer.deserialize (SerializationError)",
+    corpus: JSON_VALUES.map((v) => json.serialize(v)),
+    share: 8,
+    run(bytes) {
+      try {
+        json.deserialize(bytes);
+        return OK;
+      } catch (e) {
+        return thrown(e, [SerializationError]);
+      }
+    },
+  };
+}
+
+function interopTarget(): Target {
+  const values = VALUES.filter((v) => !(v instanceof Map) && !(v instanceof Date));
+  return {
+    name: "interop",
+    description: "decodeInteropValue (SerializationError)",
+    corpus: values.map((v) => encodeInteropValue(v)),
+    share: 10,
+    run(bytes) {
+      try {
+        decodeInteropValue(bytes);
+        return OK;
+      } catch (e) {
+        return thrown(e, [SerializationError]);
+      }
+    },
+  };
+}
+
+const HEAD_READ = 4096;
+
+function fileTarget(): Target {
+  const enc = new TextEncoder();
+  const corpus = VALUES.slice(0, 8).map((v, i) => {
+    const key = enc.encode(`ns:fuzz:func:f:args:${"ab".repeat(i + 4)}:1s`);
+    const value = encodeWire({
+      data: encodeEnvelope(serialize(v)),
+      compressed: true,
+      serializer: "default",
+    }, "envelope");
+    const head = encodeHead(key, i % 2 === 0 ? 0 : 1_900_000_000_000, value.length);
+    const out = new Uint8Array(head.length + value.length);
+    out.set(head);
+    out.set(value, head.length);
+    return out;
+  });
+  return {
+    name: "file",
+    description: "file entry head (parseHead failure codes, offsets in range, decodeKey)",
+    corpus,
+    share: 8,
+    run(bytes) {
+      try {
+        // As the file backend reads it: the first bytes, more when the head says so, then whole.
+        let p = parseHead(bytes.subarray(0, HEAD_READ), bytes.length);
+        if ("needMore" in p) {
+          if (!(p.needMore > HEAD_READ && p.needMore <= bytes.length)) {
+            return { verdict: "wrong", detail: `needMore ${p.needMore} out of range` };
+          }
+          p = parseHead(bytes.subarray(0, p.needMore), bytes.length);
+          if ("needMore" in p) return { verdict: "wrong", detail: "needMore twice" };
+        }
+        if ("fail" in p) return { verdict: "typed", detail: p.fail };
+        const whole = parseHead(bytes, bytes.length);
+        if (!("keyBytes" in whole)) {
+          return { verdict: "wrong", detail: "whole file parses differently" };
+        }
+        if (p.valueOffset > bytes.length || whole.valueOffset !== p.valueOffset) {
+          return { verdict: "wrong", detail: `value offset ${p.valueOffset} of ${bytes.length}` };
+        }
+        if (!Number.isSafeInteger(p.expiresAtMs) || p.expiresAtMs < 0) {
+          return { verdict: "wrong", detail: `expiry ${p.expiresAtMs}` };
+        }
+        decodeKey(p.keyBytes);
+        return OK;
+      } catch (e) {
+        return thrown(e, []);
+      }
+    },
+  };
+}
+
+async function decryptTarget(): Promise<Target> {
+  const cipher = new TenantCipher({ masterKey: TEST_MASTER_KEY });
+  const plains = VALUES.slice(0, 8).map((v) => encodeEnvelope(serialize(v)));
+  const keys = plains.map((_, i) => `ns:fuzz:func:decrypt:args:${i}:1s`);
+  const corpus: Uint8Array[] = [];
+  let fingerprint = "";
+  for (const [i, p] of plains.entries()) {
+    const sealed = await cipher.encryptFor("tenant-a", keys[i], p, "msgpack", true);
+    corpus.push(sealed.ciphertext);
+    fingerprint = sealed.fingerprint;
+  }
+  return {
+    name: "decrypt",
+    description: "TenantCipher.decryptFor (DecryptionError; exact plaintext)",
+    corpus,
+    share: 4,
+    async run(bytes, base) {
+      let out: Uint8Array;
+      try {
+        out = await cipher.decryptFor("tenant-a", keys[base], bytes, "msgpack", true, fingerprint);
+      } catch (e) {
+        return thrown(e, [DecryptionError]);
+      }
+      if (!sameBytes(out, plains[base])) {
+        return { verdict: "wrong", detail: `decrypted ${out.length} bytes that were never sealed` };
+      }
+      return OK;
+    },
+  };
+}
+
+// -------------------------------------------------------------------------------- read path
+
+/**
+ * A backend that serves the input under test for every key and drops writes and deletes, so each
+ * input is read exactly as given and a miss's rewrite cannot leak into the next input.
+ */
+class FuzzBackend implements Backend {
+  readonly type = "fuzz";
+  readonly capabilities = {};
+  current: Uint8Array | null = null;
+  lastSet: Uint8Array | null = null;
+  get(): Promise<Uint8Array | null> {
+    return Promise.resolve(this.current);
+  }
+  set(_key: string, value: Uint8Array): Promise<void> {
+    this.lastSet = value;
+    return Promise.resolve();
+  }
+  delete(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+  exists(): Promise<boolean> {
+    return Promise.resolve(this.current !== null);
+  }
+  healthCheck(): Promise<BackendHealth> {
+    return Promise.resolve({ healthy: true, latencyMs: 0, backendType: "fuzz", details: {} });
+  }
+}
+
+/**
+ * TTL of the fail-safe modes: entries are written at {@linkcode PINNED_NOW} and must still be
+ * fresh when read, whatever the date (30 years).
+ */
+const FRESH_FOR = 30 * 365 * 24 * 3600;
+
+interface ReadPathMode {
+  name: string;
+  description: string;
+  secure: boolean;
+  values: readonly unknown[];
+  options: Record<string, unknown>;
+}
+
+const READ_PATH_MODES: readonly ReadPathMode[] = [
+  {
+    name: "cache:envelope",
+    description: "default envelope wire",
+    secure: false,
+    values: [...VALUES, BIG, undefined],
+    options: {},
+  },
+  {
+    name: "cache:failsafe",
+    description: "fail-safe (staleTtl: fresh_until in the framed header)",
+    secure: false,
+    values: [...VALUES, BIG, undefined],
+    options: { staleTtl: 600, ttl: FRESH_FOR },
+  },
+  {
+    name: "cache:document",
+    description: 'wire: "document", envelope protocol 1.0 (cachekit-py 0.3.0 compatible)',
+    secure: false,
+    values: [...VALUES, BIG, undefined],
+    options: { wire: "document", envelopeProtocol: "1.0" },
+  },
+  {
+    name: "cache:json",
+    description: "JSON serializer, envelope wire",
+    secure: false,
+    values: JSON_VALUES,
+    options: { serializer: "json" },
+  },
+  {
+    name: "cache:secure",
+    description: "cache.secure, envelope wire",
+    secure: true,
+    values: [...VALUES.slice(0, 9), undefined],
+    options: {},
+  },
+  {
+    name: "cache:secure-document",
+    description: 'cache.secure, wire: "document", fail-safe',
+    secure: true,
+    values: [...VALUES.slice(0, 9), undefined],
+    options: { wire: "document", staleTtl: 600, ttl: FRESH_FOR },
+  },
+];
+
+async function readPathTarget(mode: ReadPathMode): Promise<Target> {
+  const backend = new FuzzBackend();
+  let calls = 0;
+  const values = mode.values;
+  const fn = (i: number): Promise<unknown> => {
+    calls++;
+    return Promise.resolve(values[i]);
+  };
+  const options = {
+    name: `fuzz.${mode.name.replace(/[^a-z]/g, "_")}`,
+    ttl: 3600,
+    backend,
+    l1: false as const,
+    circuitBreaker: false as const,
+    timeout: false as const,
+    backpressure: false as const,
+    stampede: false as const,
+    ...mode.options,
+    ...(mode.secure ? { encryption: { masterKey: TEST_MASTER_KEY, singleTenant: true } } : {}),
+  };
+  const f = mode.secure ? cache.secure(fn, options) : cache(fn, options);
+  const corpus: Uint8Array[] = [];
+  for (let i = 0; i < values.length; i++) {
+    backend.current = null;
+    backend.lastSet = null;
+    await f(i);
+    for (let t = 0; backend.lastSet === null && t < 100; t++) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    if (backend.lastSet === null) throw new Error(`${mode.name}: value ${i} was not written`);
+    corpus.push(backend.lastSet);
+    // The unmutated entry must be a hit with the identical value, or the oracle means nothing.
+    backend.current = backend.lastSet;
+    const before = calls;
+    const v = await f(i);
+    if (calls !== before || !isDeepStrictEqual(v, values[i])) {
+      throw new Error(`${mode.name}: the stored value ${i} does not read back as a hit`);
+    }
+  }
+  return {
+    name: mode.name,
+    description: `cache() read path, ${mode.description}: a miss or the identical value`,
+    corpus,
+    share: mode.secure ? 3 : 4,
+    async run(bytes, base, donors) {
+      backend.current = bytes;
+      const before = calls;
+      let v: unknown;
+      try {
+        v = await f(base);
+      } catch (e) {
+        // Whatever the type, an error escaping the cached function is a failure of the read path.
+        const o = thrown(e, []);
+        return { verdict: "untyped", detail: `escaped cache(): ${o.detail}` };
+      }
+      if (isDeepStrictEqual(v, values[base])) return calls === before ? OK : MISS;
+      // Without encryption an entry is not bound to its key: a splice that rebuilds a donor's
+      // entry, or its payload behind this entry's header, reads legitimately as that value.
+      if (!mode.secure && donors.some((d) => spliced(v, values[d]))) return OK;
+      return {
+        verdict: "wrong",
+        detail: `read ${show(v)}, the function returns ${show(values[base])}`,
+      };
+    },
+  };
+}
+
+/** Names of every target, in run order. */
+export const TARGET_NAMES: readonly string[] = [
+  "envelope",
+  "wire",
+  "std",
+  "json",
+  "interop",
+  "file",
+  "decrypt",
+  ...READ_PATH_MODES.map((m) => m.name),
+];
+
+/** The clock while corpora are written: fixed, so that `fresh_until` fields are the same bytes. */
+const PINNED_NOW = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+/**
+ * Run `fn` with `crypto.getRandomValues` and `Date.now` made deterministic, so that the corpora
+ * (nonces and key-instance ids of encrypted entries, `fresh_until` of fail-safe entries) are the
+ * same bytes in every run and on every runtime, and `--seed S --target T --index I` rebuilds the
+ * very input that failed. Only while the corpora are built; both are restored after.
+ */
+async function pinned<T>(fn: () => Promise<T>): Promise<T> {
+  const c = globalThis.crypto;
+  const rng = new Rng(0x5eed_c0de);
+  const realNow = Date.now;
+  Object.defineProperty(c, "getRandomValues", {
+    value: <V extends ArrayBufferView | null>(a: V): V => {
+      if (a !== null) {
+        const b = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+        for (let i = 0; i < b.length; i++) b[i] = rng.u32() & 0xff;
+      }
+      return a;
+    },
+    configurable: true,
+    writable: true,
+  });
+  Date.now = () => PINNED_NOW;
+  try {
+    return await fn();
+  } finally {
+    delete (c as { getRandomValues?: unknown }).getRandomValues;
+    Date.now = realNow;
+  }
+}
+
+/** Build the targets named in `names` (default: all), with their corpora. */
+export function createTargets(names: readonly string[] = TARGET_NAMES): Promise<Target[]> {
+  return pinned(() => buildTargets(names));
+}
+
+async function buildTargets(names: readonly string[]): Promise<Target[]> {
+  const out: Target[] = [];
+  for (const name of names) {
+    switch (name) {
+      case "envelope":
+        out.push(envelopeTarget());
+        break;
+      case "wire":
+        out.push(wireTarget());
+        break;
+      case "std":
+        out.push(stdTarget());
+        break;
+      case "json":
+        out.push(jsonTarget());
+        break;
+      case "interop":
+        out.push(interopTarget());
+        break;
+      case "file":
+        out.push(fileTarget());
+        break;
+      case "decrypt":
+        out.push(await decryptTarget());
+        break;
+      default: {
+        const mode = READ_PATH_MODES.find((m) => m.name === name);
+        if (mode === undefined) {
+          throw new Error(`unknown fuzz target "${name}" (known: ${TARGET_NAMES.join(", ")})`);
+        }
+        out.push(await readPathTarget(mode));
+      }
+    }
+  }
+  return out;
+}
