@@ -278,7 +278,10 @@ function walk(dir: string, keep: (rel: string, isDir: boolean) => boolean, out: 
   return out;
 }
 
-/** Built although not published (the test build only): the tests, the fuzzers they import, the demo. */
+/** Top-level folders built although not published: the tests and the fuzzers the tests import. */
+const TEST_DIRS = new Set(["tests", "fuzz"]);
+
+/** Built although not published (the test build only): those folders and the demo. */
 const TEST_ONLY = /^\.?\/?(tests\/?|fuzz\/?|demo\.ts)$/;
 
 /**
