@@ -14,7 +14,6 @@ import {
   CacheConfigError,
   CacheKeyError,
   CacheKitError,
-  IntegrityError,
   SerializationError,
 } from "./errors.ts";
 import {
@@ -25,7 +24,13 @@ import {
   type SerializerName,
 } from "./protocol/keys.ts";
 import { encodeEnvelope } from "./protocol/envelope.ts";
-import { openEnvelope, openEnvelopeScratch } from "./protocol/_envelope_read.ts";
+import {
+  acceptEntry,
+  checkValueSize,
+  openEntry,
+  type ReadPolicy,
+  ValueTooLargeError,
+} from "./_stored_read.ts";
 import { parseEnvelope } from "./protocol/_envelope_wire.ts";
 import type { TenantCipher } from "./protocol/encryption.ts";
 import { knownHashedSegments, SecureKeys } from "./_engine_secure.ts";
@@ -33,7 +38,6 @@ import { L1Cache, type L1Entry } from "./l1.ts";
 import {
   decodeWire,
   encodeWire,
-  verifyDocumentCheck,
   wireAadExtension,
   type WireDocument,
   WireFormatError,
@@ -261,17 +265,6 @@ function errMessage(e: unknown): string {
 }
 
 /** A serialized value over `maxValueSize`: answered, not cached. */
-class ValueTooLargeError extends CacheKitError {
-  constructor(size: number, limit: number) {
-    super(`${size} bytes serialized, over maxValueSize (${limit})`, "CACHE_VALUE_TOO_LARGE");
-  }
-}
-
-/** Throw {@linkcode ValueTooLargeError} when `bytes` is over `limit` (on write and on read). */
-function checkValueSize(bytes: Uint8Array, limit: number): Uint8Array {
-  if (bytes.length > limit) throw new ValueTooLargeError(bytes.length, limit);
-  return bytes;
-}
 
 /** The L1 key of a call: the argument key, prefixed by the tenant when there is one. */
 function tenantL1Key(key: ArgKey, tenant: string | null): ArgKey {
@@ -330,13 +323,10 @@ export class Engine {
   readonly tenantAware: boolean;
   readonly #keyPrefix: string;
   readonly #serializerName: SerializerName;
-  readonly #acceptNames: Set<string>;
+  /** What this function accepts from L2 (`_stored_read.ts`), from its configuration alone. */
+  readonly #readPolicy: ReadPolicy;
   /** L2 reads started (picks the sampled ones; see `#readL2`). */
   #l2Started = 0;
-  /** Whether the serializer is a built-in one, which copies what it keeps from its input. */
-  readonly #scratchSafe: boolean;
-  /** The envelope reader's limits: a declared size over `maxValueSize` is refused unallocated. */
-  readonly #readLimits: { maxSize: number };
   /** Whether a value over `maxValueSize` was reported (once per function). */
   #warnedTooLarge = false;
   readonly #cipher: TenantCipher | null;
@@ -380,9 +370,15 @@ export class Engine {
     this.#serializerName = name;
     // cachekit-py 0.3.0 writes "default" for its MessagePack serializer and refuses other names.
     const wireName = this.serializer.name === "std" ? "default" : this.serializer.name;
-    this.#acceptNames = new Set([wireName, this.serializer.name]);
-    this.#scratchSafe = copiesInput(this.serializer);
-    this.#readLimits = { maxSize: c.maxValueSize };
+    this.#readPolicy = {
+      serializer: this.serializer,
+      acceptNames: new Set([wireName, this.serializer.name]),
+      integrityChecking: c.integrityChecking,
+      // A declared size over `maxValueSize` is refused before anything is allocated.
+      limits: { maxSize: c.maxValueSize },
+      // A built-in serializer copies what it keeps: decompress into the shared scratch buffer.
+      scratch: copiesInput(this.serializer),
+    };
     this.l1 = c.l1.enabled
       ? new L1Cache({ maxBytes: c.l1.maxBytes, maxEntries: c.l1.maxEntries })
       : null;
@@ -759,48 +755,9 @@ export class Engine {
     if (this.config.interop) return decodeInteropValue(checkValueSize(bytes, limit));
     const doc = decodeWire(bytes);
     if (meta !== undefined) meta.freshUntil = doc.freshUntil ?? null;
-    // The reader's configuration decides what it accepts; an entry can narrow it, never widen it.
-    // Integrity checking on: only an entry whose value and metadata a checksum covers (the envelope
-    // and either the framed header's check, a document's ck_check, or cachekit-py's plain form).
-    if (this.config.integrityChecking) {
-      if (!doc.compressed) throw new IntegrityError("an entry without its envelope's checksum");
-      if (doc.check === null && (doc.jsUndefined || doc.freshUntil !== null)) {
-        throw new IntegrityError("a document with js_undefined or fresh_until and no ck_check");
-      }
-    }
-    if (!this.#acceptNames.has(doc.serializer)) {
-      throw new WireFormatError(
-        `written by serializer ${doc.serializer}, not ${this.serializer.name}`,
-      );
-    }
-    // A bare envelope (envelope wire) names its format inside: checked once it is opened.
-    if (doc.format !== undefined && doc.format !== this.serializer.format) {
-      throw new WireFormatError(`format ${doc.format}, expected ${this.serializer.format}`);
-    }
-    const finish = (data: Uint8Array): unknown => {
-      let plain = data;
-      if (doc.compressed) {
-        // The decompressed bytes only live until deserialized: a built-in serializer copies what
-        // it keeps, so they go to the shared scratch buffer (no allocation per read).
-        const env = this.#scratchSafe
-          ? openEnvelopeScratch(data, this.#readLimits)
-          : openEnvelope(data, this.#readLimits);
-        if (doc.format === undefined && env.format !== this.serializer.format) {
-          throw new WireFormatError(`format ${env.format}, expected ${this.serializer.format}`);
-        }
-        if (doc.check && !verifyDocumentCheck(doc, env.checksum)) {
-          throw new IntegrityError("the document's metadata does not match its ck_check");
-        }
-        plain = env.data;
-      } else checkValueSize(plain, limit);
-      const value = this.serializer.deserialize(plain);
-      if (!doc.jsUndefined) return value;
-      // `undefined` is stored as nil: a flag over any other value is not believed.
-      if (value !== null && value !== undefined) {
-        throw new WireFormatError("an undefined entry whose payload is not nil");
-      }
-      return undefined;
-    };
+    const policy = this.#readPolicy;
+    acceptEntry(doc, policy);
+    const finish = (data: Uint8Array): unknown => openEntry(doc, data, policy);
     if (this.#cipher !== null) {
       if (!doc.encryption) throw new WireFormatError("a plaintext entry under an encrypted config");
       if (!this.#secure!.accepts(tenant, doc.encryption.tenantId)) {

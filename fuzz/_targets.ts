@@ -22,11 +22,12 @@ import { cache } from "../cache.ts";
 import { CacheKitError, DecryptionError, IntegrityError, SerializationError } from "../errors.ts";
 import type { Backend, BackendHealth } from "../backends/types.ts";
 import { decodeWire, encodeWire } from "../wire.ts";
+import { acceptEntry, openEntry, type ReadPolicy } from "../_stored_read.ts";
 import { decodeEnvelope, encodeEnvelope } from "../protocol/envelope.ts";
 import { openEnvelopeScratch } from "../protocol/_envelope_read.ts";
 import { decodeInteropValue, encodeInteropValue } from "../protocol/keys.ts";
 import { TenantCipher } from "../protocol/encryption.ts";
-import { deserialize, serialize } from "../serializers/std.ts";
+import { deserialize, serialize, StdSerializer } from "../serializers/std.ts";
 import { JsonSerializer } from "../serializers/json.ts";
 import { decodeKey, encodeHead, parseHead, sameBytes } from "../backends/_file_format.ts";
 import { Rng } from "./_mutate.ts";
@@ -258,9 +259,22 @@ function wireCorpus(): WireEntry[] {
   return out;
 }
 
+/** What a function with integrity checking on accepts (`_stored_read.ts`), per serializer. */
+const STD_POLICY: ReadPolicy = {
+  serializer: new StdSerializer(),
+  acceptNames: new Set(["default", "std"]),
+  integrityChecking: true,
+  limits: { maxSize: 100 * 1024 * 1024 },
+  scratch: false,
+};
+const JSON_POLICY: ReadPolicy = {
+  ...STD_POLICY,
+  serializer: new JsonSerializer(),
+  acceptNames: new Set(["json"]),
+};
+
 function wireTarget(): Target {
   const entries = wireCorpus();
-  const json = new JsonSerializer();
   return {
     name: "wire",
     description:
@@ -274,18 +288,11 @@ function wireTarget(): Target {
       try {
         const doc = decodeWire(bytes);
         if (doc.encryption) return OK; // the ciphertext is the decrypt target's business
-        let data = doc.data;
-        let format = doc.format;
-        if (doc.compressed) {
-          const env = decodeEnvelope(data);
-          data = env.data;
-          format ??= env.format;
-          checked = true;
-        }
-        if (doc.jsUndefined) value = undefined;
-        else if (format === "json") value = json.deserialize(data);
-        else if (format === "msgpack" || format === undefined) value = deserialize(data);
-        else return OK; // a format the engine refuses (a miss)
+        // The engine's own reader rules, for a function with integrity checking on.
+        const policy = doc.serializer === "json" ? JSON_POLICY : STD_POLICY;
+        acceptEntry(doc, policy);
+        value = openEntry(doc, doc.data, policy);
+        checked = doc.compressed;
       } catch (e) {
         return thrown(e, [CacheKitError]);
       }

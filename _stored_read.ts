@@ -1,0 +1,116 @@
+/**
+ * The reader's rules for a plaintext stored entry, in one place: what a cached function accepts
+ * from a decoded wire entry, and how its payload becomes the value. The engine reads through it,
+ * and so does the fuzzer's wire target, so the rules it checks are the ones that run.
+ *
+ * The reader's configuration decides what it accepts; an entry can narrow it, never widen it:
+ *
+ * - **Integrity checking on**: only an entry whose value and metadata a checksum covers — the
+ *   ByteStorage envelope, plus the framed header's check, a document's `ck_check`, or
+ *   cachekit-py's plain document form (no `js_undefined`, no `fresh_until`).
+ * - **Serializer and format**: the entry must name the reader's serializer (cachekit-py's name or
+ *   ours) and its format, in the wire header or inside the envelope.
+ * - **`undefined`**: stored as MessagePack nil with a flag; the flag over any other payload is not
+ *   believed.
+ * - **Size**: nothing larger than `maxValueSize` is decompressed or deserialized.
+ *
+ * Decryption stays with the engine (it needs the tenant's keys); it hands the plaintext here.
+ *
+ * @module
+ */
+import { CacheKitError, IntegrityError } from "./errors.ts";
+import type { Serializer } from "./serializers/types.ts";
+import { openEnvelope, openEnvelopeScratch } from "./protocol/_envelope_read.ts";
+import { verifyDocumentCheck, type WireDocument, WireFormatError } from "./wire.ts";
+
+/** What a reader accepts: taken from the function's configuration, never from the entry. */
+export interface ReadPolicy {
+  /** The configured serializer. */
+  serializer: Serializer;
+  /** Serializer names an entry may carry (cachekit-py's `"default"` and ours for std). */
+  acceptNames: ReadonlySet<string>;
+  /** `integrityChecking`: refuse any entry a checksum does not cover. */
+  integrityChecking: boolean;
+  /** Largest value accepted, serialized bytes (`maxValueSize`): one object, reused by every read. */
+  limits: { readonly maxSize: number };
+  /** Decompress into the shared scratch buffer (the serializer copies what it keeps). */
+  scratch: boolean;
+}
+
+/** A value over `maxValueSize`: answered but not cached on write, a miss on read. */
+export class ValueTooLargeError extends CacheKitError {
+  /**
+   * Create the error.
+   *
+   * @param size The value's size in bytes.
+   * @param limit The limit it is over.
+   */
+  constructor(size: number, limit: number) {
+    super(`${size} bytes serialized, over maxValueSize (${limit})`, "CACHE_VALUE_TOO_LARGE");
+  }
+}
+
+/**
+ * `bytes` itself when within `limit`.
+ *
+ * @throws {ValueTooLargeError} Over the limit.
+ */
+export function checkValueSize(bytes: Uint8Array, limit: number): Uint8Array {
+  if (bytes.length > limit) throw new ValueTooLargeError(bytes.length, limit);
+  return bytes;
+}
+
+/**
+ * Refuse an entry the policy does not accept, before anything is decrypted or decompressed.
+ *
+ * @throws {IntegrityError} Integrity checking on and the entry not covered by a checksum.
+ * @throws {WireFormatError} Another serializer or format.
+ */
+export function acceptEntry(doc: WireDocument, policy: ReadPolicy): void {
+  if (policy.integrityChecking) {
+    if (!doc.compressed) throw new IntegrityError("an entry without its envelope's checksum");
+    if (doc.check === null && (doc.jsUndefined || doc.freshUntil !== null)) {
+      throw new IntegrityError("a document with js_undefined or fresh_until and no ck_check");
+    }
+  }
+  if (!policy.acceptNames.has(doc.serializer)) {
+    throw new WireFormatError(
+      `written by serializer ${doc.serializer}, not ${policy.serializer.name}`,
+    );
+  }
+  // A bare envelope (envelope wire) names its format inside: checked once it is opened.
+  if (doc.format !== undefined && doc.format !== policy.serializer.format) {
+    throw new WireFormatError(`format ${doc.format}, expected ${policy.serializer.format}`);
+  }
+}
+
+/**
+ * The value of an accepted entry, from its plaintext `data` (the stored bytes, or what decryption
+ * gave): the envelope opened and verified (sizes, checksum, the document's `ck_check`), then
+ * deserialized.
+ *
+ * @throws {CacheKitError} Anything that does not verify or decode (a miss for the engine).
+ */
+export function openEntry(doc: WireDocument, data: Uint8Array, policy: ReadPolicy): unknown {
+  const { serializer, limits } = policy;
+  let plain = data;
+  if (doc.compressed) {
+    // The decompressed bytes only live until deserialized: a built-in serializer copies what it
+    // keeps, so they may go to the shared scratch buffer (no allocation per read).
+    const env = policy.scratch ? openEnvelopeScratch(data, limits) : openEnvelope(data, limits);
+    if (doc.format === undefined && env.format !== serializer.format) {
+      throw new WireFormatError(`format ${env.format}, expected ${serializer.format}`);
+    }
+    if (doc.check && !verifyDocumentCheck(doc, env.checksum)) {
+      throw new IntegrityError("the document's metadata does not match its ck_check");
+    }
+    plain = env.data;
+  } else checkValueSize(plain, limits.maxSize);
+  const value = serializer.deserialize(plain);
+  if (!doc.jsUndefined) return value;
+  // `undefined` is stored as nil: a flag over any other value is not believed.
+  if (value !== null && value !== undefined) {
+    throw new WireFormatError("an undefined entry whose payload is not nil");
+  }
+  return undefined;
+}
