@@ -41,6 +41,7 @@ import {
   wireAadExtension,
   type WireDocument,
   WireFormatError,
+  wireOriginalType,
 } from "./wire.ts";
 import { type ArgKey, argKey, customKey } from "./_engine_argkey.ts";
 import { InflightTable } from "./_engine_inflight.ts";
@@ -713,8 +714,10 @@ export class Engine {
       // A failure here is the cache's (WebCrypto, nonce exhaustion), not the value's: a
       // CacheKitError, so #store degrades (logs, answers uncached) instead of failing the call.
       try {
-        // The AAD extension covers the wire's metadata (framed header, or the document's
-        // js_undefined / fresh_until), which names the key fingerprint: known before sealing.
+        // The AAD: cachekit-py's v0x03, with the document's original_type as 0.3.0 seals it
+        // (none on the envelope wire), then an extension covering the wire's metadata (framed
+        // header, or the document's js_undefined / fresh_until), which names the key fingerprint:
+        // known before sealing.
         doc.encryption = {
           tenantId: this.#secure!.label(tenant),
           keyFingerprint: await cipher.fingerprintFor(tenant),
@@ -725,7 +728,7 @@ export class Engine {
           data,
           doc.format,
           doc.compressed,
-          undefined,
+          wireOriginalType(doc, c.wire),
           wireAadExtension(doc, c.wire) ?? undefined,
         );
         if (c.wire === "document" && doc.compressed) {
@@ -770,7 +773,7 @@ export class Engine {
         this.serializer.format,
         doc.compressed,
         doc.encryption.keyFingerprint,
-        undefined,
+        doc.originalType || undefined,
         doc.aad ?? undefined,
       ).then(finish);
     }

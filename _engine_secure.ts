@@ -59,6 +59,7 @@ import {
   wireAadExtension,
   type WireDocument,
   type WireForm,
+  wireOriginalType,
 } from "./wire.ts";
 import type { Backend } from "./backends/types.ts";
 import { setTagged } from "./_engine_backend.ts";
@@ -223,13 +224,16 @@ export class SecureKeys {
         doc.format,
         doc.compressed,
         enc.keyFingerprint,
-        undefined,
+        doc.originalType || undefined,
         doc.aad ?? undefined,
       );
       const wire = entry.wire ?? "document";
-      // The new label and fingerprint are part of the AAD extension (framed header).
+      // The new label and fingerprint are part of the AAD extension (framed header). A document's
+      // original type is kept; none (a framed entry, or a document's null) becomes the default,
+      // written and sealed as a fresh write would.
       const next: WireDocument = {
         ...doc,
+        originalType: doc.originalType ?? undefined,
         encryption: { tenantId: this.label(entry.tenant), keyFingerprint: current },
         check: undefined,
         aad: undefined,
@@ -243,7 +247,7 @@ export class SecureKeys {
         plain,
         doc.format,
         doc.compressed,
-        undefined,
+        wireOriginalType(next, wire),
         wireAadExtension(next, wire) ?? undefined,
       );
       plain.fill(0);

@@ -24,10 +24,14 @@
  * encoding of `serializer`, `format`, `compressed`, `js_undefined`, `fresh_until`, `tenant_id`,
  * `key_fingerprint`, `encryption_algorithm` and the checksum of the envelope in `data` (for an
  * encrypted entry, of the envelope inside the ciphertext), so that no metadata bit that changes the
- * answer goes unchecked; cachekit-py ignores the field. An encrypted document that carries
- * `js_undefined` or `fresh_until` also appends them to its AAD v0x03 (after cachekit-py's fields),
- * so editing or stripping them fails authentication; one without them keeps cachekit-py's exact
- * AAD, so cachekit-py still decrypts it.
+ * answer goes unchecked; cachekit-py ignores the field.
+ *
+ * An encrypted document is sealed under exactly cachekit-py 0.3.0's AAD v0x03: tenant id, cache
+ * key, format, `compressed` and, when non-empty, `original_type` (`"msgpack"` as written here and by
+ * 0.3.0's StandardSerializer); the reader takes that fifth field from the stored document, as 0.3.0
+ * does, so either side decrypts what the other wrote. A document that carries `js_undefined` or
+ * `fresh_until` also appends them to its AAD (after cachekit-py's fields), so editing or stripping
+ * them fails authentication; one without them keeps cachekit-py's exact AAD.
  *
  * ## `"envelope"`: the protocol bytes themselves
  *
@@ -63,8 +67,9 @@
  * (`0x94` is a 4-element array, `0x7b` the integer 123), so without the header it could be
  * mistaken for an envelope or a document. The payload length catches truncation even there.
  * An encrypted entry is sealed with AES-256-GCM under AAD v0x03 (tenant id, cache key, format,
- * `compressed`) followed by the header from the magic to the tenant label (flags, serializer,
- * format, `fresh_until`, fingerprint, label): altering any header byte fails authentication.
+ * `compressed`; no original type, which this wire does not store) followed by the header from the
+ * magic to the tenant label (flags, serializer, format, `fresh_until`, fingerprint, label):
+ * altering any header byte fails authentication.
  *
  * ## What covers what
  *
@@ -77,9 +82,10 @@
  *   A document without `ck_check` (as cachekit-py writes it) is accepted only in cachekit-py's
  *   plain form: `compressed: true`, no `js_undefined`, no `fresh_until`.
  * - **Encrypted** (either wire): the AES-GCM tag covers the value and, through the AAD, tenant,
- *   cache key, format, `compressed` and the wire's own fields (framed header, or the document's
- *   `js_undefined`/`fresh_until`); integrity checking is always on with encryption, so the checks
- *   above apply as well.
+ *   cache key, format, `compressed` and the wire's own fields: for a document, cachekit-py's
+ *   `original_type` (when non-empty) and then `js_undefined`/`fresh_until` (when present); for a
+ *   framed entry, the header. Integrity checking is always on with encryption, so the checks above
+ *   apply as well.
  * - **Integrity off, not encrypted**: nothing but the payload length; plain serializer bytes are
  *   trusted as they are (the configuration's choice).
  *
@@ -151,6 +157,15 @@ export interface WireDocument {
    * envelope (envelope wire) leaves it `undefined`: the envelope's own `format` field names it.
    */
   format?: string;
+  /**
+   * The document's `metadata.original_type`, which cachekit-py 0.3.0 appends to an encrypted
+   * entry's AAD v0x03 when non-empty (see {@linkcode wireOriginalType}). Encoding a document:
+   * default the format (`"msgpack"` for the standard serializer, as cachekit-py's StandardSerializer
+   * writes it); `null` writes JSON `null`. The envelope wire stores none (ignored when encoding).
+   * Decoded entry: the original type its AAD uses, `null` when the document has none, `undefined`
+   * for a framed entry; pass `originalType || undefined` to decrypt it.
+   */
+  originalType?: string | null;
   /** Encryption metadata when the entry is encrypted. */
   encryption?: WireEncryption | null;
   /** The value was JavaScript `undefined` (stored as `nil`). */
@@ -210,7 +225,7 @@ export function encodeWire(doc: WireDocument, form: WireForm = "document"): Uint
     format,
     encoding: "utf-8",
     compressed: doc.compressed,
-    original_type: format,
+    original_type: doc.originalType === undefined ? format : doc.originalType,
   };
   if (doc.encryption) {
     metadata.encrypted = true;
@@ -339,6 +354,11 @@ function checkDocument(doc: unknown, bytes: Uint8Array | null): WireDocument | n
   if (check !== undefined && typeof check !== "string") {
     throw new WireFormatError("metadata.ck_check is not a string");
   }
+  // Part of an encrypted entry's AAD (as cachekit-py reads it): it must be text there.
+  const originalType = typeof metadata.original_type === "string" ? metadata.original_type : null;
+  if (encryption !== null && originalType === null && metadata.original_type != null) {
+    throw new WireFormatError("metadata.original_type is not a string");
+  }
   let raw: Uint8Array | null;
   if (range !== null) {
     raw = base64Bytes(bytes!, range.start, range.end);
@@ -350,6 +370,7 @@ function checkDocument(doc: unknown, bytes: Uint8Array | null): WireDocument | n
     compressed: metadata.compressed,
     serializer,
     format,
+    originalType,
     encryption,
     jsUndefined,
     freshUntil: sec !== undefined ? sec * 1000 : null,
@@ -457,6 +478,24 @@ export function wireAadExtension(doc: WireDocument, form: WireForm): Uint8Array 
   if (form === "envelope") return frameHeader(doc);
   const sec = typeof doc.freshUntil === "number" ? doc.freshUntil / 1000 : null;
   return documentAad(doc.jsUndefined === true, sec);
+}
+
+/**
+ * The original type an encrypted entry's AAD v0x03 carries as its fifth field, as cachekit-py 0.3.0
+ * builds it (`if metadata.original_type:`): the document's `original_type` when non-empty, else
+ * none: the `original_type` {@linkcode encodeWire} writes (the format unless
+ * {@linkcode WireDocument.originalType} says otherwise). The envelope wire stores no original type
+ * and uses none: its framed header, which names serializer and format, is in the AAD extension
+ * instead. (A reader takes the decoded entry's `originalType`, which is the stored one.)
+ *
+ * @param doc The entry as it will be encoded (its `data` is ignored).
+ * @param form The wire it will be written in.
+ * @returns The original type, or `undefined` for none.
+ */
+export function wireOriginalType(doc: WireDocument, form: WireForm): string | undefined {
+  if (form === "envelope") return undefined;
+  const type = doc.originalType === undefined ? doc.format ?? "msgpack" : doc.originalType;
+  return type || undefined;
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {

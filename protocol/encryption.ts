@@ -7,8 +7,12 @@
  * - **Keys**: HKDF-SHA256 (RFC 5869) from a master key, `info` = the domain, 32-byte output and
  *   `salt = "cachekit_v1_" || u8(len(domain)) || domain || u16be(len(tenant)) || tenant`. Each tenant
  *   gets an `encryption`, an `authentication` and a `cache_keys` key ({@linkcode deriveTenantKeys}).
- * - **AAD v0x03** ({@linkcode buildAad}) binds tenant, cache key, format and the compressed flag, so
- *   a ciphertext copied to another tenant or cache key fails authentication.
+ * - **AAD v0x03** ({@linkcode buildAad}) binds tenant, cache key, format, the compressed flag and,
+ *   when non-empty, the original type (cachekit-py 0.3.0 appends its metadata's `original_type`,
+ *   `"msgpack"` for its StandardSerializer, and rebuilds it from the stored metadata to decrypt),
+ *   so a ciphertext copied to another tenant or cache key fails authentication. A caller may
+ *   append an extension after these fields ({@linkcode TenantCipher.encryptFor}'s `aadExtension`):
+ *   cachekit TypeScript's wires bind their own metadata that way.
  * - **Nonces** are counter based ({@linkcode NonceGenerator}): 8 bytes of instance id + a 4-byte
  *   big-endian counter that never wraps.
  * - **Rotation** ({@linkcode TenantCipher}): writes use the current master key, reads pick the
@@ -669,7 +673,8 @@ interface DerivedKey {
  * WebCrypto keys, so the hot path runs no HKDF and holds no raw key bytes; raw derived bytes are
  * zeroed after import. The master keys are imported once as non-extractable HKDF keys; this object
  * keeps no copy of their bytes. The AADs of the most recent 256 (tenant, cache key, format,
- * compressed) tuples are kept too (public data), so a hot key's reads and writes skip encoding it.
+ * compressed, original type) tuples are kept too (public data), so a hot key's reads and writes
+ * skip encoding it.
  * Each instance has its own {@linkcode NonceGenerator}.
  *
  * @example Rotation: an entry written under the old key stays readable
@@ -692,9 +697,9 @@ export class TenantCipher {
   #cache = new Map<string, DerivedKey[] | Promise<DerivedKey[]>>();
   #maxTenants: number;
   #nonces = new NonceGenerator();
-  // AADs of recent (tenant, cache key, format, compressed) tuples: an L2 hit of a hot key decrypts
-  // with the AAD it used last time instead of encoding it again. AADs are public data and
-  // WebCrypto copies them, so sharing one array between calls is safe.
+  // AADs of recent (tenant, cache key, format, compressed, original type) tuples: an L2 hit of a
+  // hot key decrypts with the AAD it used last time instead of encoding it again. AADs are public
+  // data and WebCrypto copies them, so sharing one array between calls is safe.
   #aads = new Map<string, Uint8Array>();
 
   /**
@@ -887,19 +892,17 @@ export class TenantCipher {
     compressed: boolean,
     originalType: string | undefined,
   ): Uint8Array {
-    if (
-      (originalType !== undefined && originalType !== null && originalType !== "") ||
-      typeof tenantId !== "string" || typeof format !== "string"
-    ) {
+    const type = originalType ?? "";
+    if (typeof tenantId !== "string" || typeof format !== "string" || typeof type !== "string") {
       return buildAad(tenantId, cacheKey, format, compressed, originalType);
     }
     // Length-prefixed fields, so no two tuples share an id.
-    const id = `${tenantId.length}:${tenantId}${format.length}:${format}${
+    const id = `${tenantId.length}:${tenantId}${format.length}:${format}${type.length}:${type}${
       compressed ? "T" : "F"
     }${cacheKey}`;
     let aad = this.#aads.get(id);
     if (aad === undefined) {
-      aad = buildAad(tenantId, cacheKey, format, compressed); // throws for malformed input
+      aad = buildAad(tenantId, cacheKey, format, compressed, type); // throws for malformed input
       if (this.#aads.size >= MAX_CACHED_AADS) {
         this.#aads.delete(this.#aads.keys().next().value!);
       }

@@ -107,6 +107,8 @@ print(json.dumps(out))
  * The protocol's key schedule in Python (python3-cryptography, from the spec text): `derive`
  * (HKDF-SHA256 with the length-prefixed `cachekit_v1_` salt), `fingerprint` (16 bytes) and `aad`
  * (v0x03, length-prefixed tenant, cache key, format, compressed flag, optional original type).
+ * cachekit-py 0.3.0's StandardSerializer sets original type `"msgpack"`, which its EncryptionWrapper
+ * appends: a script playing it passes `"msgpack"`, and to decrypt the stored `original_type`.
  * Prepend it to a script.
  */
 export const PY_CRYPTO: string = String.raw`

@@ -2,11 +2,13 @@
 // Secure entries shared with an independent implementation: Debian's python3-cryptography (HKDF,
 // AES-256-GCM), msgpack, lz4 and xxhash build an encrypted entry exactly as the protocol and
 // cachekit-py 0.3.0's metadata describe (per-tenant HKDF key, AAD v0x03 over tenant, cache key,
-// format and compressed flag, key_fingerprint of the tenant's encryption key, ByteStorage envelope
-// 1.0 inside), writes it to Redis or hands it over, and the engine serves it without calling the
-// function; the reverse: Python finds, decrypts and checks what the engine wrote. Both tenant-key
-// modes: "plain" (cachekit-py's `t:{quoted tenant}:`) and "hashed" (`t:@{HMAC}:`, derived in
-// Python from the documented recipe).
+// format, compressed flag and the metadata's original_type — "msgpack", which 0.3.0's
+// StandardSerializer always sets and its EncryptionWrapper appends —, key_fingerprint of the
+// tenant's encryption key, ByteStorage envelope 1.0 inside), writes it to Redis or hands it over,
+// and the engine serves it without calling the function; the reverse: Python finds, decrypts (with
+// the AAD rebuilt from the stored metadata, as 0.3.0 does) and checks what the engine wrote. Both
+// tenant-key modes: "plain" (cachekit-py's `t:{quoted tenant}:`) and "hashed" (`t:@{HMAC}:`,
+// derived in Python from the documented recipe).
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
 import { pythonTestOptions, runPythonJson } from "./_python.ts";
@@ -45,9 +47,11 @@ if job["op"] == "write":
         "msgpack"])
     k = derive(masters[0], "encryption", tenant)
     nonce = os.urandom(12)
-    ct = nonce + AESGCM(k).encrypt(nonce, envelope, aad(tenant, pk, "msgpack", True))
+    # 0.3.0's StandardSerializer sets original_type "msgpack"; a job may name another (or None).
+    ot = job.get("original_type", "msgpack")
+    ct = nonce + AESGCM(k).encrypt(nonce, envelope, aad(tenant, pk, "msgpack", True, ot))
     doc = {"data": base64.b64encode(ct).decode(), "metadata": {"format": "msgpack",
-        "encoding": "utf-8", "compressed": True, "original_type": "msgpack", "encrypted": True,
+        "encoding": "utf-8", "compressed": True, "original_type": ot, "encrypted": True,
         "tenant_id": label, "encryption_algorithm": "AES-256-GCM",
         "key_fingerprint": fingerprint(k).hex()}, "serializer": "default", "version": "2.0"}
     stored = json.dumps(doc).encode()
@@ -73,20 +77,30 @@ else:
         key_by_fp[fingerprint(k).hex()] = k
     k = key_by_fp[md["key_fingerprint"]]
     blob = base64.b64decode(doc["data"])
-    envelope = AESGCM(k).decrypt(blob[:12], blob[12:], aad(tenant, pk, md["format"], md["compressed"]))
+    # As 0.3.0 decrypts: the AAD rebuilt from the stored metadata, original_type included.
+    envelope = AESGCM(k).decrypt(blob[:12], blob[12:],
+        aad(tenant, pk, md["format"], md["compressed"], md.get("original_type")))
     comp, checksum, size, fmt = msgpack.unpackb(envelope, raw=False)
     comp = bytes(comp) if isinstance(comp, list) else comp
     payload = lz4.block.decompress(comp, uncompressed_size=size)
     assert xxhash.xxh3_64_digest(payload) == bytes(checksum), "checksum"
     print(json.dumps({"found": True, "key": key, "value": msgpack.unpackb(payload, raw=False),
-        "current_key": md["key_fingerprint"] == fingerprint(derive(masters[0], "encryption", tenant)).hex()}))
+        "current_key": md["key_fingerprint"] == fingerprint(derive(masters[0], "encryption", tenant)).hex(),
+        "original_type": md.get("original_type")}))
 `;
 
 type PyWrite = { key: string; stored: string };
-type PyRead = { found: boolean; key: string; value?: unknown; current_key?: boolean };
+type PyRead = {
+  found: boolean;
+  key: string;
+  value?: unknown;
+  current_key?: boolean;
+  original_type?: string | null;
+};
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 const randKey = () => hex(crypto.getRandomValues(new Uint8Array(32)));
+const K_OT = randKey();
 const VALUE = { id: 42, name: "Ada Lovelace", tags: ["math", "poetry"], score: 1.5, ok: true };
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 const fromB64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
@@ -127,6 +141,7 @@ for (const mode of ["plain", "hashed"] as const) {
       else assert.match(w.key, /^t:acme%20corp%2Feu:ns:users:func:/);
       const f = cache.secure(never, {
         name: `app.get_user_${mode}`,
+        wire: "document",
         namespace: "users",
         ttl: 60,
         backend,
@@ -176,6 +191,7 @@ for (const mode of ["plain", "hashed"] as const) {
         assert.ok(r.found, `python computed key ${r.key}`);
         assert.deepEqual(r.value, value);
         assert.equal(r.current_key, true);
+        assert.equal(r.original_type, "msgpack", "decrypted with 0.3.0's five-field AAD");
       } finally {
         await backend.capabilities.prefix?.deleteByPrefix("");
         await backend.close();
@@ -184,6 +200,44 @@ for (const mode of ["plain", "hashed"] as const) {
     { ...pythonTestOptions, sanitize: false },
   );
 }
+
+test(
+  "python's original_type (None, empty, another type) is read from the document into the AAD",
+  async () => {
+    // 0.3.0 appends original_type only when truthy, and decrypts with the one the document holds.
+    for (const ot of [null, "", "custom-type"]) {
+      const backend = new MemoryBackend();
+      const job = {
+        tenant: "acme",
+        mode: "plain",
+        ns: "ot",
+        func: "app.ot",
+        args: [1, `ot-${ot}`],
+      };
+      const w = runPythonJson<PyWrite>(
+        PY,
+        JSON.stringify({ ...job, op: "write", masters: [K_OT], value: VALUE, original_type: ot }),
+      );
+      await backend.set(w.key, fromB64(w.stored), 60);
+      const f = cache.secure(never, {
+        name: "app.ot",
+        wire: "document",
+        namespace: "ot",
+        ttl: 60,
+        backend,
+        l1: false,
+        ...bare,
+        encryption: { masterKey: K_OT, singleTenant: false, tenantKeys: "plain" },
+      });
+      assert.deepEqual(
+        await withTenant("acme", () => f(1, `ot-${ot}`)),
+        VALUE,
+        `original_type ${ot}`,
+      );
+    }
+  },
+  pythonTestOptions,
+);
 
 test(
   "rotation with python's entries: K1 entry read under K2+[K1], rewritten, then python reads it with K2",
@@ -237,6 +291,7 @@ test(
     assert.ok(r.found, "rewritten under the current key's segment");
     assert.deepEqual(r.value, VALUE);
     assert.equal(r.current_key, true);
+    assert.equal(r.original_type, "msgpack", "the rewrite keeps 0.3.0's original type and AAD");
     assert.equal(await inner.exists(w.key), false, "the old copy is deleted");
   },
   pythonTestOptions,

@@ -16,13 +16,18 @@ import {
   cache,
   CacheConfigError,
   clearNamespace,
+  decodeWire,
+  encodeWire,
   FileBackend,
   invalidateTags,
   MemoryBackend,
   RedisBackend,
   TenantRequiredError,
+  WireFormatError,
   withTenant,
 } from "../mod.ts";
+import { wireOriginalType } from "../wire.ts";
+import { buildAad, deriveTenantKeys } from "../protocol/mod.ts";
 import { Engine } from "../_engine.ts";
 import { resolveConfig } from "../config/resolve.ts";
 import { readEnvConfig } from "../config/env.ts";
@@ -35,6 +40,8 @@ const K3 = randKey();
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+const fromHexKey = (h: string) => Uint8Array.from(h.match(/../g)!, (x) => parseInt(x, 16));
 
 const docOf = async (b: Backend, k: string) => JSON.parse(text((await b.get(k))!));
 
@@ -292,6 +299,110 @@ for (const mode of ["hashed", "plain"] as const) {
     { sanitize: false },
   );
 }
+
+test(
+  "secure: the AAD of each wire (document: cachekit-py's original_type, then the extension; framed: none)",
+  async () => {
+    const key = await deriveTenantKeys(fromHexKey(K1), "acme");
+    const aes = await crypto.subtle.importKey("raw", key.encryptionKey.slice(), "AES-GCM", false, [
+      "decrypt",
+    ]);
+    for (const wire of ["document", "envelope"] as const) {
+      for (const staleTtl of [undefined, 60]) {
+        const what = `${wire}${staleTtl ? ", fresh_until" : ""}`;
+        const s = recording();
+        let n = 0;
+        const f = cache.secure(async (id: number) => ({ id, n: ++n }), {
+          name: `secure.aad.${wire}.${staleTtl ?? 0}`,
+          wire,
+          ttl: 60,
+          staleTtl,
+          backend: s.backend,
+          l1: false,
+          ...bare,
+          encryption: { masterKey: K1, singleTenant: false, tenantKeys: "plain" },
+        });
+        await withTenant("acme", () => f(1));
+        const [k] = await s.live();
+        const stored = (await s.inner.get(k))!;
+        const doc = decodeWire(stored);
+        assert.equal(doc.aad !== null, wire === "envelope" || staleTtl !== undefined, what);
+        // AES-GCM with an AAD built by hand: v0x03 (with the original type the document carries,
+        // as cachekit-py 0.3.0 builds it), then the wire's extension.
+        const open = (originalType?: string) => {
+          const base = buildAad(
+            "acme",
+            k.split(":").slice(2).join(":"),
+            "msgpack",
+            true,
+            originalType,
+          );
+          const ext = doc.aad ?? new Uint8Array(0);
+          const aad = new Uint8Array(base.length + ext.length);
+          aad.set(base);
+          aad.set(ext, base.length);
+          return crypto.subtle.decrypt(
+            { name: "AES-GCM", iv: doc.data.slice(0, 12), additionalData: aad },
+            aes,
+            doc.data.slice(12),
+          );
+        };
+        const [withType, without] = wire === "document"
+          ? ["msgpack", undefined]
+          : [undefined, "msgpack"];
+        await open(withType);
+        await assert.rejects(open(without), `${what}: sealed with original type ${withType}`);
+        if (wire === "envelope") continue;
+        const json = JSON.parse(text(stored));
+        assert.equal(json.metadata.original_type, "msgpack", what);
+        // The original type is authenticated: edited or removed, the entry is a miss.
+        for (const ot of ["json", null, ""]) {
+          const edited = { ...json, metadata: { ...json.metadata, original_type: ot } };
+          await s.inner.set(k, new TextEncoder().encode(JSON.stringify(edited)), 60);
+          const before: number = n;
+          assert.deepEqual(
+            await withTenant("acme", () => f(1)),
+            { id: 1, n: before + 1 },
+            `${what}: ${ot}`,
+          );
+        }
+      }
+    }
+  },
+  { sanitize: false },
+);
+
+test("wire: decodeWire exposes a document's original_type, the AAD's fifth field", () => {
+  const encryption = { tenantId: "acme", keyFingerprint: "0123456789abcdef0123456789abcdef" };
+  const base = { data: new Uint8Array([1]), compressed: true, serializer: "default", encryption };
+  const json = (b: Uint8Array) => JSON.parse(text(b));
+  assert.equal(json(encodeWire(base)).metadata.original_type, "msgpack");
+  assert.equal(decodeWire(encodeWire(base)).originalType, "msgpack");
+  assert.equal(wireOriginalType(base, "document"), "msgpack");
+  assert.equal(wireOriginalType({ ...base, format: "json" }, "document"), "json");
+  for (const [ot, aadType] of [[null, undefined], ["", undefined], ["numpy", "numpy"]] as const) {
+    const bytes = encodeWire({ ...base, originalType: ot });
+    assert.equal(json(bytes).metadata.original_type, ot);
+    assert.equal(decodeWire(bytes).originalType, ot);
+    assert.equal(wireOriginalType({ ...base, originalType: ot }, "document"), aadType);
+  }
+  // The framed wire stores none and uses none.
+  assert.equal(wireOriginalType(base, "envelope"), undefined);
+  assert.equal(decodeWire(encodeWire(base, "envelope")).originalType, undefined);
+  // Not text: an encrypted document is refused (its AAD cannot be built); a plain one ignores it.
+  const doc = json(encodeWire(base));
+  const withType = (d: typeof doc, ot: unknown) =>
+    new TextEncoder().encode(
+      JSON.stringify({ ...d, metadata: { ...d.metadata, original_type: ot } }),
+    );
+  assert.throws(() => decodeWire(withType(doc, 5)), WireFormatError);
+  assert.throws(() => decodeWire(withType(doc, ["msgpack"])), WireFormatError);
+  const plain = json(encodeWire({ ...base, encryption: null }));
+  assert.equal(decodeWire(withType(plain, 5)).originalType, null);
+  // Absent (not null): none.
+  delete doc.metadata.original_type;
+  assert.equal(decodeWire(new TextEncoder().encode(JSON.stringify(doc))).originalType, null);
+});
 
 test(
   "secure: clearing a function or namespace and tag invalidation reach hashed tenants",

@@ -692,6 +692,47 @@ test("TenantCipher reuses AADs per exact tuple: warm reads bind tenant, key, for
   }
 });
 
+test("TenantCipher reuses AADs per exact tuple: the original type is part of it", async () => {
+  const master = rand(32);
+  const cipher = new TenantCipher({ masterKey: master });
+  const keys = await deriveTenantKeys(master, "ab");
+  const v = await cipher.encryptFor("ab", "k", u8("v"), "msgpack", true, "msgpack");
+  assert.deepEqual(
+    await decrypt(
+      keys.encryptionKey,
+      v.ciphertext,
+      buildAad("ab", "k", "msgpack", true, "msgpack"),
+    ),
+    u8("v"),
+  );
+  // Warm, then tuples that differ only in the original type (or move text across fields).
+  for (let i = 0; i < 2; i++) {
+    assert.deepEqual(
+      await cipher.decryptFor("ab", "k", v.ciphertext, "msgpack", true, v.fingerprint, "msgpack"),
+      u8("v"),
+    );
+    for (
+      const [f, t] of [
+        ["msgpack", undefined],
+        ["msgpack", ""],
+        ["msgpack", "json"],
+        ["msgpack7:msgpack", undefined],
+        ["msgpac", "kmsgpack"],
+      ] as const
+    ) {
+      await rejectsWith(
+        cipher.decryptFor("ab", "k", v.ciphertext, f, true, v.fingerprint, t),
+        DecryptionError,
+      );
+      const w = await cipher.encryptFor("ab", "k", u8("w"), f, true, t);
+      assert.deepEqual(
+        await decrypt(keys.encryptionKey, w.ciphertext, buildAad("ab", "k", f, true, t)),
+        u8("w"),
+      );
+    }
+  }
+});
+
 test("TenantCipher nonces are counter based and unique per instance", async () => {
   const cipher = new TenantCipher({ masterKey: rand(32) });
   const seen = new Set<string>();
