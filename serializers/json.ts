@@ -27,6 +27,7 @@
  */
 import { SerializationError } from "../errors.ts";
 import type { Serializer } from "./types.ts";
+import { markReshaped } from "./_reshaped.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -38,6 +39,18 @@ function refuse(key: string, what: string): never {
 
 const MAX_DEPTH = 512;
 
+/** Set by `check` when `JSON.parse` will not give back the value itself (see `_reshaped.ts`). */
+let reshaped = false;
+
+/** Built-ins whose state lives in internal slots: `JSON.stringify` writes them as `{}`. */
+const OPAQUE: { name: string; of: (v: object) => boolean }[] = [
+  { name: "RegExp", of: (v) => v instanceof RegExp },
+  { name: "Error", of: (v) => v instanceof Error },
+  { name: "Promise", of: (v) => v instanceof Promise },
+  { name: "WeakMap", of: (v) => v instanceof WeakMap },
+  { name: "WeakSet", of: (v) => v instanceof WeakSet },
+];
+
 /**
  * Refuse what `JSON.stringify` would silently change. A plain walk: much cheaper than a `replacer`
  * callback, which `JSON.stringify` calls through its native boundary for every value.
@@ -46,6 +59,7 @@ function check(v: unknown, key: string, depth: number): void {
   switch (typeof v) {
     case "number":
       if (!Number.isFinite(v)) refuse(key, `${v} has no JSON form`);
+      if (v === 0 && 1 / v < 0) reshaped = true; // -0 is written as 0
       return;
     case "bigint":
       refuse(key, "a bigint has no JSON form (use the std serializer)");
@@ -70,12 +84,22 @@ function check(v: unknown, key: string, depth: number): void {
         }
         return;
       }
-      if (typeof (v as { toJSON?: unknown }).toJSON === "function") return; // Date & co: text
-      if (v instanceof Map || v instanceof Set) {
-        refuse(key, `a ${v.constructor.name} would become {} (convert it to an object or array)`);
+      if (typeof (v as { toJSON?: unknown }).toJSON === "function") {
+        reshaped = true; // Date & co: read back as their text
+        return;
       }
-      if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) {
-        refuse(key, "binary data has no JSON form (use the std serializer)");
+      if (Object.getPrototypeOf(v) !== Object.prototype) {
+        if (v instanceof Map || v instanceof Set) {
+          refuse(key, `a ${v.constructor.name} would become {} (convert it to an object or array)`);
+        }
+        if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) {
+          refuse(key, "binary data has no JSON form (use the std serializer)");
+        }
+        for (const o of OPAQUE) {
+          if (o.of(v)) refuse(key, `a ${o.name} would become {} (convert it to an object)`);
+        }
+        // Class instances, null-prototype objects, boxed primitives: read back as plain data.
+        reshaped = true;
       }
       for (const k in v) {
         if (!Object.hasOwn(v, k)) continue;
@@ -88,6 +112,7 @@ function check(v: unknown, key: string, depth: number): void {
     }
     case "undefined":
       if (depth === 0) refuse(key, "undefined has no JSON form");
+      reshaped = true; // an omitted property, or null in an array
       return;
     default:
       return;
@@ -121,6 +146,7 @@ export class JsonSerializer implements Serializer {
    */
   serialize(value: unknown): Uint8Array {
     let text: string | undefined;
+    reshaped = false;
     try {
       check(value, "", 0);
       text = JSON.stringify(value);
@@ -136,7 +162,9 @@ export class JsonSerializer implements Serializer {
     if (text === undefined) {
       refuse("", `${value === undefined ? "undefined" : typeof value} has no JSON form`);
     }
-    return encoder.encode(text);
+    const bytes = encoder.encode(text);
+    if (reshaped) markReshaped(bytes);
+    return bytes;
   }
 
   /**
