@@ -7,9 +7,17 @@
  *   text (`Date` via `toJSON()`, e.g. `"2025-11-14T10:30:00.000Z"`) and come back as **strings**:
  *   JSON has no date type and this serializer does not guess. Use the standard serializer to get
  *   dates back as dates.
- * - `Map`, `Set`, `bigint`, typed arrays and `ArrayBuffer`, functions and symbols (as values),
- *   `NaN` and `±Infinity` throw {@linkcode SerializationError} instead of becoming `{}`, `null` or
- *   disappearing. `undefined` follows JSON (an object property is omitted, an array slot is `null`).
+ * - `Map`, `Set`, `RegExp`, `Error`, `Promise`, `WeakMap`, `WeakSet`, `bigint`, typed arrays and
+ *   `ArrayBuffer`, functions and symbols (as values), `NaN` and `±Infinity` throw
+ *   {@linkcode SerializationError} instead of becoming `{}`, `null` or disappearing. `undefined`
+ *   follows JSON (an object property is omitted, an array slot is `null`); `-0` comes back as `0`;
+ *   class instances, null-prototype objects and boxed primitives come back as plain data (own
+ *   enumerable properties; getters on the prototype are not written); an object with `toJSON()`
+ *   comes back as what `toJSON()` returned.
+ *
+ * Where decoding gives back something else than the value written, `serialize` notes it on the
+ * bytes it returns: the cache then answers a miss with the decoded value, what every later hit
+ * returns.
  * - Bytes that are not UTF-8 or not JSON throw `SerializationError`. A `"__proto__"` key is an own
  *   property (as `JSON.parse` makes it), never the prototype.
  *

@@ -2,20 +2,30 @@
  * The standard serializer: MessagePack, readable and writable by the Python and Rust cachekit SDKs.
  *
  * Value mapping (JavaScript ⇄ MessagePack ⇄ Python):
- * - `null` and `undefined` ⇄ nil ⇄ `None` (`undefined` comes back as `null`);
+ * - `null` and `undefined` ⇄ nil ⇄ `None` (`undefined`, also an array hole, comes back as `null`;
+ *   the cache keeps a function's top-level `undefined` apart and returns `undefined`);
  * - booleans, strings (well-formed Unicode only) ⇄ bool, str;
- * - numbers: safe integers ⇄ int (shortest form); other numbers ⇄ float64. Decoded integers outside
- *   the safe range come back as `bigint`; `bigint` in the 64-bit range encodes as int;
- * - `Uint8Array` ⇄ bin ⇄ `bytes`;
+ * - numbers: safe integers ⇄ int (shortest form; `-0` is the int 0 and comes back as `0`); other
+ *   numbers (`NaN`, `±Infinity` too) ⇄ float64. Decoded integers outside the safe range come back
+ *   as `bigint`; `bigint` in the 64-bit range encodes as int (a safe one comes back as a number);
+ * - `Uint8Array` ⇄ bin ⇄ `bytes` (a subclass such as Node's `Buffer` comes back as `Uint8Array`);
  * - arrays ⇄ array ⇄ `list` (tuples too);
- * - plain objects and `Map` ⇄ map ⇄ `dict`. A decoded map whose keys are all strings becomes a plain
- *   object (a `"__proto__"` key becomes an own property, never the prototype); any other map becomes
- *   a `Map`;
+ * - plain objects (null-prototype ones too) and `Map` ⇄ map ⇄ `dict`. A decoded map whose keys are
+ *   all strings becomes a plain object (a `"__proto__"` key becomes an own property, never the
+ *   prototype): a `Map` with string keys, or an empty one, comes back as a plain object; any other
+ *   map becomes a `Map`. Only own enumerable string-keyed properties are written (symbol keys and
+ *   an array's named properties are not data here);
  * - `Date` ⇄ `{"__datetime__": true, "value": "2025-11-14T10:30:00+00:00"}` ⇄ aware `datetime`
  *   (Python's `isoformat()`; a naive datetime from Python is read as UTC, never local time;
  *   microseconds are truncated to JavaScript's milliseconds);
  * - {@linkcode CalendarDate} ⇄ `{"__date__": true, "value": "YYYY-MM-DD"}` ⇄ `date`;
- * - {@linkcode TimeOfDay} ⇄ `{"__time__": true, "value": "HH:MM:SS[.ffffff][±HH:MM]"}` ⇄ `time`.
+ * - {@linkcode TimeOfDay} ⇄ `{"__time__": true, "value": "HH:MM:SS[.ffffff][±HH:MM]"}` ⇄ `time`
+ *   (an offset written `"Z"` comes back as `"+00:00"`). An object of that shape is read back as the
+ *   date or time it spells, as Python reads it.
+ *
+ * Where decoding gives back something else than the value written (the cases above), `serialize`
+ * notes it on the bytes it returns: the cache then answers a miss with the decoded value, what
+ * every later hit returns, and answers any other miss with the function's own value.
  *
  * Anything else (functions, symbols, `Set`, class instances, typed arrays other than `Uint8Array`,
  * invalid dates, cycles or nesting deeper than 512, bigints beyond 64 bits) throws {@linkcode SerializationError} naming where it
