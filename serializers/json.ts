@@ -92,16 +92,18 @@ function check(v: unknown, key: string, depth: number): void {
         }
         return;
       }
+      const plain = Object.getPrototypeOf(v) === Object.prototype;
+      // Before `toJSON`: Node's Buffer has one (writing `{type: "Buffer", data: [...]}`).
+      if (!plain && (ArrayBuffer.isView(v) || v instanceof ArrayBuffer)) {
+        refuse(key, "binary data has no JSON form (use the std serializer)");
+      }
       if (typeof (v as { toJSON?: unknown }).toJSON === "function") {
         reshaped = true; // Date & co: read back as their text
         return;
       }
-      if (Object.getPrototypeOf(v) !== Object.prototype) {
+      if (!plain) {
         if (v instanceof Map || v instanceof Set) {
           refuse(key, `a ${v.constructor.name} would become {} (convert it to an object or array)`);
-        }
-        if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) {
-          refuse(key, "binary data has no JSON form (use the std serializer)");
         }
         for (const o of OPAQUE) {
           if (o.of(v)) refuse(key, `a ${o.name} would become {} (convert it to an object)`);

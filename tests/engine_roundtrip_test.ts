@@ -7,6 +7,7 @@ import { cache, MemoryBackend, SerializationError } from "../mod.ts";
 import { CalendarDate, JsonSerializer, serialize, TimeOfDay } from "../serializers/mod.ts";
 import type { Serializer } from "../serializers/mod.ts";
 import { isReshaped } from "../serializers/_reshaped.ts";
+import { Buffer } from "node:buffer";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 let seq = 0;
@@ -40,6 +41,7 @@ const STD: Case[] = [
   ["sparse array", () => [1, , 3], [1, null, 3]],
   ["Date", () => new Date(1_700_000_000_123), new Date(1_700_000_000_123)],
   ["Uint8Array", () => new Uint8Array([1, 2, 3]).subarray(1), new Uint8Array([2, 3])],
+  ["Node Buffer", () => Buffer.from([1, 2]), new Uint8Array([1, 2])],
   ["Map with string keys", () => new Map([["a", 1]]), { a: 1 }],
   ["empty Map", () => new Map(), {}],
   ["Map with number keys", () => new Map([[1, "one"]]), new Map([[1, "one"]])],
@@ -206,8 +208,8 @@ test("l1.storeReferences keeps the very object, on the miss and on every hit", (
   assert.equal(f(), m);
 });
 
-test("json refuses built-ins it would silently write as {}", async () => {
-  for (const v of [/a/g, new Error("boom"), Promise.resolve(1), new WeakMap()]) {
+test("json refuses built-ins it would silently write as {} (and Node Buffers, as {type, data})", async () => {
+  for (const v of [/a/g, new Error("boom"), Promise.resolve(1), new WeakMap(), Buffer.from([1])]) {
     const f = cache(async () => ({ v }), {
       name: `roundtrip.json.${seq++}`,
       ttl: 60,
@@ -217,7 +219,7 @@ test("json refuses built-ins it would silently write as {}", async () => {
     });
     await assert.rejects(f(), (e: unknown) => {
       assert.ok(e instanceof SerializationError);
-      assert.match((e as Error).message, /would become \{\}/);
+      assert.match((e as Error).message, /would become \{\}|binary data has no JSON form/);
       return true;
     });
   }
