@@ -48,6 +48,7 @@ import { GuardedBackend, isSkipL2Error } from "./reliability/guarded_backend.ts"
 import { type CacheMetrics, type CounterChild, getDefaultMetrics } from "./health/metrics.ts";
 import { defaultBackendGeneration, guard, resolveBackend } from "./_engine_backend.ts";
 import { copiesInput, reshapes, resolveSerializer } from "./_engine_serializer.ts";
+import { interopReshapes } from "./protocol/_interop_reshapes.ts";
 import { FailSafe, type StaleValue } from "./_engine_failsafe.ts";
 import { EngineSeries } from "./_engine_metrics.ts";
 
@@ -961,12 +962,12 @@ export class Engine {
    * What a miss answers for `value`, serialized as `payload`: what every later hit returns. That
    * is `value` itself when the serializer vouches that it comes back unchanged (the usual case: no
    * decoding); otherwise (a `Map` read back as an object, `undefined` in an array read back as
-   * `null`, any value of a custom serializer or interop mode) the payload decoded. Top-level
-   * `undefined` is kept apart from the payload (L2 flags it) and stays `undefined`, except in
-   * interop mode, whose entries hold `null`.
+   * `null`, any value of a custom serializer) the payload decoded. Top-level `undefined` is kept
+   * apart from the payload (L2 flags it) and stays `undefined`, except in interop mode, whose
+   * entries hold `null`.
    */
   #answer(value: unknown, payload: Uint8Array): unknown {
-    if (this.config.interop) return this.decodePayload(payload);
+    if (this.config.interop) return interopReshapes(value) ? decodeInteropValue(payload) : value;
     if (value === undefined || !reshapes(this.serializer, payload)) return value;
     return this.serializer.deserialize(payload);
   }

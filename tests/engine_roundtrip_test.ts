@@ -8,6 +8,7 @@ import { CalendarDate, JsonSerializer, serialize, TimeOfDay } from "../serialize
 import type { Serializer } from "../serializers/mod.ts";
 import { isReshaped } from "../serializers/_reshaped.ts";
 import { Buffer } from "node:buffer";
+import { float64 } from "../protocol/mod.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 let seq = 0;
@@ -87,6 +88,16 @@ const INTEROP_CASES: Case[] = [
   ["small bigint", () => 7n, 7],
   ["Date", () => new Date(5), new Date(5)],
   ["top-level undefined", () => undefined, null],
+  ["-0", () => [-0], [0]],
+  ["integral number beyond 2^53", () => 2 ** 60, 2n ** 60n],
+  ["float64() wrapper", () => ({ f: float64(2) }), { f: 2 }],
+  ["null-prototype object", () => Object.assign(Object.create(null), { a: 1 }), { a: 1 }],
+  ["Node Buffer", () => Buffer.from([1, 2]), new Uint8Array([1, 2])],
+  [
+    "object shaped like a datetime sentinel",
+    () => ({ __datetime__: true, value: "2024-01-31T00:00:00+00:00" }),
+    new Date("2024-01-31T00:00:00Z"),
+  ],
 ];
 
 type Mode = "L1 only (sync)" | "L1 hit" | "L2 hit (L1 off)";
@@ -169,6 +180,16 @@ test("a value that round-trips unchanged is answered as is (no decoding on a mis
     assert.notEqual(hit, record);
     assert.deepStrictEqual(hit, record);
   }
+  const rec = { id: 1, tags: ["x"], at: new Date(0) };
+  const interop = cache(async () => rec, {
+    name: "roundtrip.same.interop",
+    ttl: 60,
+    backend: new MemoryBackend(),
+    interop: { namespace: "rt", operation: "same" },
+    ...bare,
+  });
+  assert.equal(await interop(), rec);
+  assert.deepStrictEqual(await interop(), rec);
   assert.equal(isReshaped(serialize(record)), false);
   assert.equal(isReshaped(serialize(new Map([["a", 1]]))), true);
   assert.equal(isReshaped(serialize(new Map([[1, 1]]))), false);
