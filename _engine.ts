@@ -68,7 +68,8 @@ import {
   setTagged,
 } from "./_engine_backend.ts";
 import { underAnyTenant } from "./backends/_common.ts";
-import { copiesInput, resolveSerializer } from "./_engine_serializer.ts";
+import { copiesInput, reshapes, resolveSerializer } from "./_engine_serializer.ts";
+import { interopReshapes } from "./protocol/_interop_reshapes.ts";
 import { FailSafe, type StaleValue } from "./_engine_failsafe.ts";
 import { EngineSeries } from "./_engine_metrics.ts";
 
@@ -938,16 +939,14 @@ export class Engine {
     }
     if (isThenable(result)) {
       this.returnsPromise = true;
-      let settled = Promise.resolve(result).then((v) => {
-        if (this.epoch === epoch) this.#storeLocal(ctx, v);
-        return v;
-      });
+      let settled = Promise.resolve(result).then((v) =>
+        this.epoch === epoch ? this.#storeLocal(ctx, v) : v
+      );
       if (fs !== null) settled = settled.catch((e) => fs.fallback(ctx.l1Key, e));
       this.inflight.track(ctx.l1Key, settled);
       return settled;
     }
-    this.#storeLocal(ctx, result);
-    return result;
+    return this.#storeLocal(ctx, result);
   }
 
   /** `safeMode`: the arguments cannot form a key (`e`): call the function uncached. */
@@ -979,22 +978,44 @@ export class Engine {
     });
   }
 
-  #storeLocal(ctx: KeyCtx, value: unknown): void {
+  /** Store a synchronous miss's `value` in L1; returns what the caller gets (see #answer). */
+  #storeLocal(ctx: KeyCtx, value: unknown): unknown {
     let payload: Uint8Array | null = null;
-    if (!isPrimitive(value) && !this.config.l1.storeReferences) {
+    let answer = value;
+    // Primitives skip the serializer, except the ones it may change (as the async path does).
+    const mayChange = !isPrimitive(value) || typeof value === "bigint" || Object.is(value, -0);
+    if (mayChange && !this.config.l1.storeReferences) {
       try {
         payload = this.#l1Payload(value);
+        answer = this.#answer(value, payload);
       } catch (e) {
-        if (e instanceof ValueTooLargeError) return this.#warnTooLarge(e);
-        if (!this.config.safeMode) throw e;
-        log.warn("{identity}: value not cacheable: {error}", {
-          identity: this.identity,
-          error: errMessage(e),
-        });
-        return;
+        if (e instanceof ValueTooLargeError) this.#warnTooLarge(e);
+        else if (!this.config.safeMode) throw e;
+        else {
+          log.warn("{identity}: value not cacheable: {error}", {
+            identity: this.identity,
+            error: errMessage(e),
+          });
+        }
+        return value;
       }
     }
-    this.#storeL1(ctx, value, payload, null);
+    this.#storeL1(ctx, answer, payload, null);
+    return answer;
+  }
+
+  /**
+   * What a miss answers for `value`, serialized as `payload`: what every later hit returns. That
+   * is `value` itself when the serializer vouches that it comes back unchanged (the usual case: no
+   * decoding); otherwise (a `Map` read back as an object, `undefined` in an array read back as
+   * `null`, any value of a custom serializer) the payload decoded. Top-level `undefined` is kept
+   * apart from the payload (L2 flags it) and stays `undefined`, except in interop mode, whose
+   * entries hold `null`.
+   */
+  #answer(value: unknown, payload: Uint8Array): unknown {
+    if (this.config.interop) return interopReshapes(value) ? decodeInteropValue(payload) : value;
+    if (value === undefined || !reshapes(this.serializer, payload)) return value;
+    return this.serializer.deserialize(payload);
   }
 
   /** The serialized form L1 keeps of `value`; throws ValueTooLargeError over `maxValueSize`. */
@@ -1135,33 +1156,37 @@ export class Engine {
     const fs = this.failsafe;
     if (fs === null) {
       const value = await this.fn.apply(self, args);
-      await this.#store(ctx, value, b, epoch, awaitWrite);
-      return value;
+      return await this.#store(ctx, value, b, epoch, awaitWrite);
     }
     return await fs.run(ctx.l1Key, async () => {
       const value = await this.fn.apply(self, args);
-      await this.#store(ctx, value, b, epoch, awaitWrite);
-      return value;
+      return await this.#store(ctx, value, b, epoch, awaitWrite);
     }, stale ?? fs.l1Stale(ctx.l1Key));
   }
 
+  /** Store a computed `value` in L1 and L2; returns what the caller gets (see #answer). */
   async #store(
     ctx: KeyCtx,
     value: unknown,
     b: Backend | null,
     epoch: number,
     awaitWrite = true,
-  ): Promise<void> {
-    if (this.epoch !== epoch) return; // invalidated meanwhile: do not resurrect
+  ): Promise<unknown> {
+    if (this.epoch !== epoch) return value; // invalidated meanwhile: do not resurrect
     let enc: { payload: Uint8Array; stored: Uint8Array } | null = null;
+    let answer = value;
     try {
       if (b !== null || this.#cipher !== null) enc = await this.encodeStored(value, ctx);
       else if (!this.config.l1.storeReferences && value !== undefined) {
         const payload = this.#l1Payload(value);
         enc = { payload, stored: payload };
       }
+      if (enc !== null) answer = this.#answer(value, enc.payload);
     } catch (e) {
-      if (e instanceof ValueTooLargeError) return this.#warnTooLarge(e);
+      if (e instanceof ValueTooLargeError) {
+        this.#warnTooLarge(e);
+        return value;
+      }
       if (!this.config.safeMode && e instanceof SerializationError) throw e;
       if (!this.config.safeMode && !(e instanceof CacheKitError)) {
         throw new SerializationError(
@@ -1175,14 +1200,15 @@ export class Engine {
         identity: this.identity,
         error: errMessage(e),
       });
-      return;
+      return value;
     }
-    if (this.epoch !== epoch) return;
-    this.#storeL1(ctx, value, enc?.payload ?? null, enc?.stored ?? null);
+    if (this.epoch !== epoch) return answer;
+    this.#storeL1(ctx, answer, enc?.payload ?? null, enc?.stored ?? null);
     if (b !== null && enc !== null) {
       const write = this.#writeL2(b, ctx, enc.stored); // never rejects
       if (awaitWrite) await write;
     }
+    return answer;
   }
 
   /** Stale-while-revalidate: refresh `e` in the background (one refresh at a time). */

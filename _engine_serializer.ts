@@ -5,6 +5,7 @@
  */
 import type { Serializer } from "./serializers/types.ts";
 import { JsonSerializer, StdSerializer } from "./serializers/mod.ts";
+import { isReshaped } from "./serializers/_reshaped.ts";
 
 let std: Serializer | null = null;
 let json: Serializer | null = null;
@@ -22,4 +23,13 @@ export function resolveSerializer(sel: "std" | "json" | Serializer): Serializer 
  */
 export function copiesInput(s: Serializer): boolean {
   return s.constructor === StdSerializer || s.constructor === JsonSerializer;
+}
+
+/**
+ * Whether `payload`, written by `s`, may decode to something other than the value serialized: a
+ * built-in serializer says so per payload (`serializers/_reshaped.ts`); of a custom one nothing is
+ * known, so always.
+ */
+export function reshapes(s: Serializer, payload: Uint8Array): boolean {
+  return !copiesInput(s) || isReshaped(payload);
 }

@@ -34,7 +34,9 @@ export interface L1Options {
   maxEntries?: number;
   /**
    * Store returned objects by reference instead of serialized bytes (fastest; a caller mutating a
-   * returned object mutates the cached one). Only for L1-only caches (`backend: null`). Default `false`.
+   * returned object mutates the cached one). The miss and every hit return the very value the
+   * function returned, whatever its type (nothing is serialized: a `Map` stays a `Map`, a class
+   * instance keeps its prototype). Only for L1-only caches (`backend: null`). Default `false`.
    */
   storeReferences?: boolean;
   /** Stale-while-revalidate: a hit past `swrThreshold` of the TTL refreshes in the background. */

@@ -7,9 +7,17 @@
  *   text (`Date` via `toJSON()`, e.g. `"2025-11-14T10:30:00.000Z"`) and come back as **strings**:
  *   JSON has no date type and this serializer does not guess. Use the standard serializer to get
  *   dates back as dates.
- * - `Map`, `Set`, `bigint`, typed arrays and `ArrayBuffer`, functions and symbols (as values),
- *   `NaN` and `±Infinity` throw {@linkcode SerializationError} instead of becoming `{}`, `null` or
- *   disappearing. `undefined` follows JSON (an object property is omitted, an array slot is `null`).
+ * - `Map`, `Set`, `RegExp`, `Error`, `Promise`, `WeakMap`, `WeakSet`, `bigint`, typed arrays and
+ *   `ArrayBuffer`, functions and symbols (as values), `NaN` and `±Infinity` throw
+ *   {@linkcode SerializationError} instead of becoming `{}`, `null` or disappearing. `undefined`
+ *   follows JSON (an object property is omitted, an array slot is `null`); `-0` comes back as `0`;
+ *   class instances, null-prototype objects and boxed primitives come back as plain data (own
+ *   enumerable properties; getters on the prototype are not written); an object with `toJSON()`
+ *   comes back as what `toJSON()` returned.
+ *
+ * Where decoding gives back something else than the value written, `serialize` notes it on the
+ * bytes it returns: the cache then answers a miss with the decoded value, what every later hit
+ * returns.
  * - Bytes that are not UTF-8 or not JSON throw `SerializationError`. A `"__proto__"` key is an own
  *   property (as `JSON.parse` makes it), never the prototype.
  *
@@ -27,6 +35,7 @@
  */
 import { SerializationError } from "../errors.ts";
 import type { Serializer } from "./types.ts";
+import { markReshaped } from "./_reshaped.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -38,6 +47,18 @@ function refuse(key: string, what: string): never {
 
 const MAX_DEPTH = 512;
 
+/** Set by `check` when `JSON.parse` will not give back the value itself (see `_reshaped.ts`). */
+let reshaped = false;
+
+/** Built-ins whose state lives in internal slots: `JSON.stringify` writes them as `{}`. */
+const OPAQUE: { name: string; of: (v: object) => boolean }[] = [
+  { name: "RegExp", of: (v) => v instanceof RegExp },
+  { name: "Error", of: (v) => v instanceof Error },
+  { name: "Promise", of: (v) => v instanceof Promise },
+  { name: "WeakMap", of: (v) => v instanceof WeakMap },
+  { name: "WeakSet", of: (v) => v instanceof WeakSet },
+];
+
 /**
  * Refuse what `JSON.stringify` would silently change. A plain walk: much cheaper than a `replacer`
  * callback, which `JSON.stringify` calls through its native boundary for every value.
@@ -46,6 +67,7 @@ function check(v: unknown, key: string, depth: number): void {
   switch (typeof v) {
     case "number":
       if (!Number.isFinite(v)) refuse(key, `${v} has no JSON form`);
+      if (v === 0 && 1 / v < 0) reshaped = true; // -0 is written as 0
       return;
     case "bigint":
       refuse(key, "a bigint has no JSON form (use the std serializer)");
@@ -70,12 +92,24 @@ function check(v: unknown, key: string, depth: number): void {
         }
         return;
       }
-      if (typeof (v as { toJSON?: unknown }).toJSON === "function") return; // Date & co: text
-      if (v instanceof Map || v instanceof Set) {
-        refuse(key, `a ${v.constructor.name} would become {} (convert it to an object or array)`);
-      }
-      if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) {
+      const plain = Object.getPrototypeOf(v) === Object.prototype;
+      // Before `toJSON`: Node's Buffer has one (writing `{type: "Buffer", data: [...]}`).
+      if (!plain && (ArrayBuffer.isView(v) || v instanceof ArrayBuffer)) {
         refuse(key, "binary data has no JSON form (use the std serializer)");
+      }
+      if (typeof (v as { toJSON?: unknown }).toJSON === "function") {
+        reshaped = true; // Date & co: read back as their text
+        return;
+      }
+      if (!plain) {
+        if (v instanceof Map || v instanceof Set) {
+          refuse(key, `a ${v.constructor.name} would become {} (convert it to an object or array)`);
+        }
+        for (const o of OPAQUE) {
+          if (o.of(v)) refuse(key, `a ${o.name} would become {} (convert it to an object)`);
+        }
+        // Class instances, null-prototype objects, boxed primitives: read back as plain data.
+        reshaped = true;
       }
       for (const k in v) {
         if (!Object.hasOwn(v, k)) continue;
@@ -88,6 +122,7 @@ function check(v: unknown, key: string, depth: number): void {
     }
     case "undefined":
       if (depth === 0) refuse(key, "undefined has no JSON form");
+      reshaped = true; // an omitted property, or null in an array
       return;
     default:
       return;
@@ -121,6 +156,7 @@ export class JsonSerializer implements Serializer {
    */
   serialize(value: unknown): Uint8Array {
     let text: string | undefined;
+    reshaped = false;
     try {
       check(value, "", 0);
       text = JSON.stringify(value);
@@ -136,7 +172,9 @@ export class JsonSerializer implements Serializer {
     if (text === undefined) {
       refuse("", `${value === undefined ? "undefined" : typeof value} has no JSON form`);
     }
-    return encoder.encode(text);
+    const bytes = encoder.encode(text);
+    if (reshaped) markReshaped(bytes);
+    return bytes;
   }
 
   /**

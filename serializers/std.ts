@@ -2,20 +2,30 @@
  * The standard serializer: MessagePack, readable and writable by the Python and Rust cachekit SDKs.
  *
  * Value mapping (JavaScript ⇄ MessagePack ⇄ Python):
- * - `null` and `undefined` ⇄ nil ⇄ `None` (`undefined` comes back as `null`);
+ * - `null` and `undefined` ⇄ nil ⇄ `None` (`undefined`, also an array hole, comes back as `null`;
+ *   the cache keeps a function's top-level `undefined` apart and returns `undefined`);
  * - booleans, strings (well-formed Unicode only) ⇄ bool, str;
- * - numbers: safe integers ⇄ int (shortest form); other numbers ⇄ float64. Decoded integers outside
- *   the safe range come back as `bigint`; `bigint` in the 64-bit range encodes as int;
- * - `Uint8Array` ⇄ bin ⇄ `bytes`;
+ * - numbers: safe integers ⇄ int (shortest form; `-0` is the int 0 and comes back as `0`); other
+ *   numbers (`NaN`, `±Infinity` too) ⇄ float64. Decoded integers outside the safe range come back
+ *   as `bigint`; `bigint` in the 64-bit range encodes as int (a safe one comes back as a number);
+ * - `Uint8Array` ⇄ bin ⇄ `bytes` (a subclass such as Node's `Buffer` comes back as `Uint8Array`);
  * - arrays ⇄ array ⇄ `list` (tuples too);
- * - plain objects and `Map` ⇄ map ⇄ `dict`. A decoded map whose keys are all strings becomes a plain
- *   object (a `"__proto__"` key becomes an own property, never the prototype); any other map becomes
- *   a `Map`;
+ * - plain objects (null-prototype ones too) and `Map` ⇄ map ⇄ `dict`. A decoded map whose keys are
+ *   all strings becomes a plain object (a `"__proto__"` key becomes an own property, never the
+ *   prototype): a `Map` with string keys, or an empty one, comes back as a plain object; any other
+ *   map becomes a `Map`. Only own enumerable string-keyed properties are written (symbol keys and
+ *   an array's named properties are not data here);
  * - `Date` ⇄ `{"__datetime__": true, "value": "2025-11-14T10:30:00+00:00"}` ⇄ aware `datetime`
  *   (Python's `isoformat()`; a naive datetime from Python is read as UTC, never local time;
  *   microseconds are truncated to JavaScript's milliseconds);
  * - {@linkcode CalendarDate} ⇄ `{"__date__": true, "value": "YYYY-MM-DD"}` ⇄ `date`;
- * - {@linkcode TimeOfDay} ⇄ `{"__time__": true, "value": "HH:MM:SS[.ffffff][±HH:MM]"}` ⇄ `time`.
+ * - {@linkcode TimeOfDay} ⇄ `{"__time__": true, "value": "HH:MM:SS[.ffffff][±HH:MM]"}` ⇄ `time`
+ *   (an offset written `"Z"` comes back as `"+00:00"`). An object of that shape is read back as the
+ *   date or time it spells, as Python reads it.
+ *
+ * Where decoding gives back something else than the value written (the cases above), `serialize`
+ * notes it on the bytes it returns: the cache then answers a miss with the decoded value, what
+ * every later hit returns, and answers any other miss with the function's own value.
  *
  * Anything else (functions, symbols, `Set`, class instances, typed arrays other than `Uint8Array`,
  * invalid dates, cycles or nesting deeper than 512, bigints beyond 64 bits) throws {@linkcode SerializationError} naming where it
@@ -46,6 +56,7 @@ import { Packr, Unpackr } from "msgpackr";
 import { SerializationError } from "../errors.ts";
 import type { Serializer } from "./types.ts";
 import { boundedByInput, objectSafe } from "./_msgpack_scan.ts";
+import { markReshaped } from "./_reshaped.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Date-only and time-only values
@@ -303,6 +314,8 @@ const objectUnpackr = new Unpackr({
 const MAX_DEPTH = 512;
 const INT64_MIN = -(2n ** 63n);
 const UINT64_MAX = 2n ** 64n - 1n;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
 // deno-lint-ignore no-explicit-any
 const isWellFormed: (s: string) => boolean = typeof (String.prototype as any).isWellFormed ===
     "function"
@@ -312,6 +325,8 @@ const isWellFormed: (s: string) => boolean = typeof (String.prototype as any).is
 
 class Prep {
   readonly path: (string | number)[] = [];
+  /** Set when decoding will not give back the value itself (see `_reshaped.ts`). */
+  reshaped = false;
 
   where(): string {
     let s = "value";
@@ -339,15 +354,19 @@ class Prep {
       case "number":
         // msgpackr writes integers beyond 32 bits as float64; bigint keeps them MessagePack ints.
         if ((v > 0xffffffff || v < -0x80000000) && Number.isSafeInteger(v)) return BigInt(v);
+        if (v === 0 && 1 / v < 0) this.reshaped = true; // -0 is written as the int 0
         return v;
       case "boolean":
         return v;
       case "undefined":
+        this.reshaped = true;
         return null;
       case "bigint":
         if (v < INT64_MIN || v > UINT64_MAX) {
           this.fail(`bigint ${v} is outside the 64-bit integer range MessagePack can hold`);
         }
+        // A safe integer comes back as a number.
+        if (v <= MAX_SAFE && v >= MIN_SAFE) this.reshaped = true;
         return v;
       case "object":
         return v === null ? null : this.object(v);
@@ -359,15 +378,29 @@ class Prep {
   object(v: object): unknown {
     if (Array.isArray(v)) return this.array(v);
     const proto = Object.getPrototypeOf(v);
-    if (proto === Object.prototype || proto === null) {
+    if (proto === Object.prototype) return this.plain(v as Record<string, unknown>);
+    if (proto === null) {
+      this.reshaped = true; // comes back with Object.prototype
       return this.plain(v as Record<string, unknown>);
     }
+    // Subclasses (Node's Buffer, a Date subclass...) come back as the base class.
     if (v instanceof Uint8Array) {
+      if (proto !== Uint8Array.prototype) this.reshaped = true;
       return v;
     }
-    if (v instanceof Date) return { __datetime__: true, value: dateToIso(v, this.where()) };
-    if (v instanceof CalendarDate) return { __date__: true, value: v.toString() };
-    if (v instanceof TimeOfDay) return { __time__: true, value: v.toString() };
+    if (v instanceof Date) {
+      if (proto !== Date.prototype) this.reshaped = true;
+      return { __datetime__: true, value: dateToIso(v, this.where()) };
+    }
+    if (v instanceof CalendarDate) {
+      if (proto !== CalendarDate.prototype) this.reshaped = true;
+      return { __date__: true, value: v.toString() };
+    }
+    if (v instanceof TimeOfDay) {
+      // An offset written "Z" is read back as "+00:00".
+      if (proto !== TimeOfDay.prototype || v.offset === "Z") this.reshaped = true;
+      return { __time__: true, value: v.toString() };
+    }
     if (v instanceof Map) return this.map(v);
     const name = (proto && proto.constructor && proto.constructor.name) || "object";
     const hint = ArrayBuffer.isView(v)
@@ -406,6 +439,8 @@ class Prep {
     let out: Record<string, unknown> | undefined;
     const path = this.path;
     const keys = Object.keys(o);
+    // Shaped like a date/time marker: read back as the date or time it spells.
+    if (keys.length === 2 && typeof o.value === "string" && isMarkerShape(o)) this.reshaped = true;
     path.push("");
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i];
@@ -426,9 +461,12 @@ class Prep {
     this.deeper();
     const out = new Map<unknown, unknown>();
     let changed = false;
+    // A map whose keys are all strings (or an empty one) is read back as a plain object.
+    let allStrings = true;
     const path = this.path;
     path.push("");
     for (const [k, x] of m) {
+      if (typeof k !== "string") allStrings = false;
       path[path.length - 1] = `<key ${typeof k === "string" ? JSON.stringify(k) : String(k)}>`;
       const k2 = this.value(k);
       path[path.length - 1] = typeof k === "string" ? k : String(k);
@@ -437,8 +475,13 @@ class Prep {
       out.set(k2, y);
     }
     path.pop();
+    if (allStrings) this.reshaped = true;
     return changed ? out : m;
   }
+}
+
+function isMarkerShape(o: Record<string, unknown>): boolean {
+  return o.__datetime__ === true || o.__date__ === true || o.__time__ === true;
 }
 
 function define(o: Record<string, unknown>, k: string, v: unknown): void {
@@ -461,7 +504,8 @@ function define(o: Record<string, unknown>, k: string, v: unknown): void {
  * ```
  */
 export function serialize(value: unknown): Uint8Array {
-  const prepared = new Prep().value(value);
+  const prep = new Prep();
+  const prepared = prep.value(value);
   let out: Uint8Array;
   try {
     out = packr.pack(prepared);
@@ -472,15 +516,14 @@ export function serialize(value: unknown): Uint8Array {
   }
   // msgpackr returns a Buffer view into a shared slab: copy small results so they own their memory.
   const view = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-  return out.buffer.byteLength > 2 * out.byteLength ? view.slice() : view;
+  const bytes = out.buffer.byteLength > 2 * out.byteLength ? view.slice() : view;
+  if (prep.reshaped) markReshaped(bytes);
+  return bytes;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Decoding
 // ---------------------------------------------------------------------------------------------
-
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
 
 /** A 64-bit int as a number when it is a safe integer, else the bigint. */
 function int64(v: bigint): number | bigint {

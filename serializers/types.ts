@@ -20,7 +20,9 @@
 
 /**
  * Turns values into bytes and back. Implementations throw `SerializationError` for values they
- * cannot represent and for bytes they cannot decode (never another error type).
+ * cannot represent and for bytes they cannot decode (never another error type). With a custom
+ * serializer the cache answers a miss with `deserialize(serialize(value))`, so that the miss and
+ * every later hit return the same thing.
  */
 export interface Serializer {
   /** Serializer name as configured (`"std"`, `"json"`, or a custom name). */
