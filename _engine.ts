@@ -32,6 +32,7 @@ import {
   ValueTooLargeError,
 } from "./_stored_read.ts";
 import { parseEnvelope } from "./protocol/_envelope_wire.ts";
+import { undefinedEnvelope } from "./protocol/_undefined_envelope.ts";
 import type { TenantCipher } from "./protocol/encryption.ts";
 import { knownHashedSegments, SecureKeys } from "./_engine_secure.ts";
 import { L1Cache, type L1Entry } from "./l1.ts";
@@ -697,9 +698,10 @@ export class Engine {
     }
     const undef = value === undefined;
     const payload = checkValueSize(this.serializer.serialize(undef ? null : value), c.maxValueSize);
-    const data = c.integrityChecking
-      ? encodeEnvelope(payload, this.serializer.format, { protocol: c.envelopeProtocol })
-      : payload;
+    const format = this.serializer.format;
+    const data = !c.integrityChecking ? payload : undef // the checksum itself says `undefined` (see protocol/_undefined_envelope.ts)
+      ? undefinedEnvelope(payload, format, c.envelopeProtocol)
+      : encodeEnvelope(payload, format, { protocol: c.envelopeProtocol });
     const doc: WireDocument = {
       data,
       compressed: c.integrityChecking,

@@ -10,8 +10,11 @@
  *   cachekit-py's plain document form (no `js_undefined`, no `fresh_until`).
  * - **Serializer and format**: the entry must name the reader's serializer (cachekit-py's name or
  *   ours) and its format, in the wire header or inside the envelope.
- * - **`undefined`**: stored as MessagePack nil with a flag; the flag over any other payload is not
- *   believed.
+ * - **`undefined`**: stored as the serializer's `null` with a flag. With the envelope, the flag must
+ *   come with the undefined envelope (a marker checksum, `protocol/_undefined_envelope.ts`), and an
+ *   entry without the flag must verify against its own data, so neither a set nor a lost flag turns
+ *   one value into the other. Without the envelope (integrity off), the flag over any payload but
+ *   `null` is not believed.
  * - **Size**: nothing larger than `maxValueSize` is decompressed or deserialized.
  *
  * Decryption stays with the engine (it needs the tenant's keys); it hands the plaintext here.
@@ -21,6 +24,7 @@
 import { CacheKitError, IntegrityError } from "./errors.ts";
 import type { Serializer } from "./serializers/types.ts";
 import { openEnvelope, openEnvelopeScratch } from "./protocol/_envelope_read.ts";
+import { openUndefinedEnvelope } from "./protocol/_undefined_envelope.ts";
 import { verifyDocumentCheck, type WireDocument, WireFormatError } from "./wire.ts";
 
 /** What a reader accepts: taken from the function's configuration, never from the entry. */
@@ -93,6 +97,14 @@ export function acceptEntry(doc: WireDocument, policy: ReadPolicy): void {
  */
 export function openEntry(doc: WireDocument, data: Uint8Array, policy: ReadPolicy): unknown {
   const { serializer, limits } = policy;
+  if (doc.jsUndefined && doc.compressed) {
+    // Exactly the undefined envelope, whose checksum says `undefined` (see _undefined_envelope.ts).
+    const checksum = openUndefinedEnvelope(data, serializer.serialize(null), serializer.format);
+    if (doc.check && !verifyDocumentCheck(doc, checksum)) {
+      throw new IntegrityError("the document's metadata does not match its ck_check");
+    }
+    return undefined;
+  }
   let plain = data;
   if (doc.compressed) {
     // The decompressed bytes only live until deserialized: a built-in serializer copies what it

@@ -11,8 +11,10 @@
  * `data` holds the ByteStorage envelope when integrity checking is on (`compressed: true`), else
  * the serializer's plain bytes (`compressed: false`). Encrypted entries add `encrypted: true`,
  * `tenant_id`, `encryption_algorithm: "AES-256-GCM"` and `key_fingerprint` (32 hex) to `metadata`.
- * A JavaScript `undefined` result is stored as `nil` with `js_undefined: true` in `metadata`
- * (Python reads `None` and ignores the field).
+ * A JavaScript `undefined` result is stored as `nil` with `js_undefined: true` in `metadata`; with
+ * integrity checking on its envelope carries a marker checksum instead of nil's own
+ * (`protocol/_undefined_envelope.ts`), so cachekit-py, which has no `undefined`, reads it as a
+ * checksum failure (a miss) and recomputes.
  *
  * Fail-safe (`staleTtl`): the entry lives `ttl + staleTtl` in L2 and `metadata.fresh_until` records
  * its logical expiry (Unix time in seconds, a float). A reader past that time knows the value is
@@ -92,7 +94,9 @@
  * The reader decides what it accepts from its own configuration, never from the entry: with
  * integrity checking on, an entry without the envelope (`compressed` false, flag `0x01` clear) is
  * refused; with encryption, a plaintext entry is refused; an entry marked `undefined` is believed
- * only when its (checked) payload is `nil` too.
+ * only when its payload is the undefined envelope (marker checksum), and an unmarked entry must
+ * verify against its own data, so neither a set nor a lost flag turns `undefined` into `null` or
+ * back. The rules are in `_stored_read.ts`.
  *
  * Reading never copies: the payload (or the bare envelope) is a `subarray` of the stored bytes.
  *

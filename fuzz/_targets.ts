@@ -25,6 +25,7 @@ import { decodeWire, encodeWire } from "../wire.ts";
 import { acceptEntry, openEntry, type ReadPolicy } from "../_stored_read.ts";
 import { decodeEnvelope, encodeEnvelope } from "../protocol/envelope.ts";
 import { openEnvelopeScratch } from "../protocol/_envelope_read.ts";
+import { undefinedEnvelope } from "../protocol/_undefined_envelope.ts";
 import { decodeInteropValue, encodeInteropValue } from "../protocol/keys.ts";
 import { TenantCipher } from "../protocol/encryption.ts";
 import { deserialize, serialize, StdSerializer } from "../serializers/std.ts";
@@ -217,7 +218,7 @@ function wireCorpus(): WireEntry[] {
     out.push({
       bytes: encodeWire(
         {
-          data: encodeEnvelope(serialize(null)),
+          data: undefinedEnvelope(serialize(null), "msgpack", "1.1"),
           compressed: true,
           serializer: "default",
           jsUndefined: true,

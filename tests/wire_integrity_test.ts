@@ -339,3 +339,26 @@ test("integrity: every single-bit flip and truncation answers the value or recom
     assert.ok(n > good.length, `${mode}: ${n} runs for ${good.length} bytes`);
   }
 });
+
+test("integrity: an undefined entry that lost its flag is a miss, not null (the checksum says undefined)", async () => {
+  // Document wire: a splice that cuts both `js_undefined` and `ck_check` out leaves cachekit-py's
+  // plain form, whose payload is nil; only the envelope's marker checksum still tells.
+  const doc = await setup({ wire: "document" }, undefined);
+  await doc.put(editDoc(await doc.stored(), (d) => {
+    delete d.metadata.js_undefined;
+    delete d.metadata.ck_check;
+  }));
+  assert.deepEqual(await doc.f(), { fresh: 2 });
+  assert.equal(doc.calls(), 2, "document: recomputed");
+  // Envelope wire: the framed payload of an `undefined` result, stored bare (no header at all).
+  const env = await setup({}, undefined);
+  const framed = decodeWire(await env.stored());
+  assert.equal(framed.jsUndefined, true);
+  await env.put(framed.data.slice());
+  assert.deepEqual(await env.f(), { fresh: 2 });
+  assert.equal(env.calls(), 2, "envelope: recomputed");
+  // And the unedited entries are hits that answer undefined.
+  const ok = await setup({ wire: "document" }, undefined);
+  assert.equal(await ok.f(), undefined);
+  assert.equal(ok.calls(), 1);
+});
