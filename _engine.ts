@@ -47,7 +47,7 @@ import {
 import { type ArgKey, argKey, customKey } from "./_engine_argkey.ts";
 import { InflightTable } from "./_engine_inflight.ts";
 import { currentTenant, quoteTenant, tenantContextUsed, TenantRequiredError } from "./tenant.ts";
-import { getCacheLogger } from "./health/logging.ts";
+import { type CacheLogger, getCacheLogger, plainTextLogger } from "./health/logging.ts";
 import { consoleNotice } from "./health/_console_notice.ts";
 import { envConfig } from "./config/env.ts";
 import type {
@@ -288,6 +288,8 @@ export class Engine {
   readonly fn: (...args: unknown[]) => unknown;
   readonly config: ResolvedConfig;
   readonly identity: string;
+  /** This function's logger (`monitoring.structuredLogging` decides its records' shape). */
+  readonly #log: CacheLogger;
   readonly instanceKey: ((self: unknown) => string) | null;
   readonly l1: L1Cache | null;
   readonly serializer: Serializer;
@@ -359,6 +361,11 @@ export class Engine {
     this.fn = spec.fn as (...args: unknown[]) => unknown;
     this.config = c;
     this.identity = spec.identity;
+    // monitoring.structuredLogging: records carry the function's context as properties a sink can
+    // index, or are one line of plain text each.
+    this.#log = c.monitoring.structuredLogging
+      ? log.with({ identity: this.identity, namespace: c.namespace ?? null })
+      : plainTextLogger(log);
     this.instanceKey = spec.instanceKey ?? null;
     this.collectStats = c.monitoring.collectStats;
     this.serializer = resolveSerializer(c.serializer);
@@ -633,7 +640,7 @@ export class Engine {
       unsubscribeOnCollect.unregister(sub);
       if (this.#unsubscribe === sub) this.#unsubscribe = null;
       this.#subscribeRetryAt = Date.now() + SUBSCRIBE_RETRY_MS;
-      log.warn("{identity}: invalidation subscribe failed (retried later): {error}", {
+      this.#log.warn("{identity}: invalidation subscribe failed (retried later): {error}", {
         identity: this.identity,
         error: errMessage(e),
       });
@@ -649,7 +656,7 @@ export class Engine {
     this.stats.l2Errors++;
     if (isSkipL2Error(e)) {
       // Open circuit or backpressure: L2 skipped on purpose (the guard logged and counted it).
-      log.debug("{identity}: L2 {operation} skipped: {error}", {
+      this.#log.debug("{identity}: L2 {operation} skipped: {error}", {
         identity: this.identity,
         operation,
         error: errMessage(e),
@@ -664,14 +671,14 @@ export class Engine {
     if (kind === "authentication" && !this.#authReported) {
       // Loud once per function at first use (the guard also logs every refusal at error level).
       this.#authReported = true;
-      log.error(
+      this.#log.error(
         "{identity}: the L2 backend refused our credentials ({error}); every call answers " +
           "without L2 until the credentials are fixed. checkHealth() reports it too.",
         { identity: this.identity, operation, kind, error: this.#lastError },
       );
       return;
     }
-    log.warn("{identity}: L2 {operation} failed, answering without it: {error}", {
+    this.#log.warn("{identity}: L2 {operation} failed, answering without it: {error}", {
       identity: this.identity,
       operation,
       kind,
@@ -825,7 +832,7 @@ export class Engine {
       // Only a decryption is asynchronous: a plain entry is answered without another hop.
       if (value instanceof Promise) value = await value;
     } catch (e) {
-      log.warn("{identity}: unreadable L2 entry {key} treated as a miss: {error}", {
+      this.#log.warn("{identity}: unreadable L2 entry {key} treated as a miss: {error}", {
         identity: this.identity,
         key: ctx.backendKey,
         error: errMessage(e),
@@ -896,7 +903,9 @@ export class Engine {
     if (b === null || !this.config.l1.invalidation) return;
     const bus = b.capabilities.invalidation;
     if (!bus) return;
-    bus.publish(event).catch((e) => log.warn("invalidation publish failed: {error}", { error: e }));
+    bus.publish(event).catch((e) =>
+      this.#log.warn("invalidation publish failed: {error}", { error: e })
+    );
   }
 
   // ------------------------------------------------------------------ calls
@@ -953,7 +962,7 @@ export class Engine {
 
   /** `safeMode`: the arguments cannot form a key (`e`): call the function uncached. */
   #uncached(self: unknown, args: unknown[], e: CacheKeyError): unknown {
-    log.warn("{identity}: no cache key ({error}); calling uncached", {
+    this.#log.warn("{identity}: no cache key ({error}); calling uncached", {
       identity: this.identity,
       error: errMessage(e),
     });
@@ -994,7 +1003,7 @@ export class Engine {
         if (e instanceof ValueTooLargeError) this.#warnTooLarge(e);
         else if (!this.config.safeMode) throw e;
         else {
-          log.warn("{identity}: value not cacheable: {error}", {
+          this.#log.warn("{identity}: value not cacheable: {error}", {
             identity: this.identity,
             error: errMessage(e),
           });
@@ -1031,7 +1040,7 @@ export class Engine {
   #warnTooLarge(e: ValueTooLargeError): void {
     if (this.#warnedTooLarge) return;
     this.#warnedTooLarge = true;
-    log.warn("{identity}: value not cached: {error} (reported once per function)", {
+    this.#log.warn("{identity}: value not cached: {error} (reported once per function)", {
       identity: this.identity,
       error: e.message,
     });
@@ -1198,7 +1207,7 @@ export class Engine {
           },
         );
       }
-      log.warn("{identity}: value not cacheable: {error}", {
+      this.#log.warn("{identity}: value not cacheable: {error}", {
         identity: this.identity,
         error: errMessage(e),
       });
@@ -1229,7 +1238,7 @@ export class Engine {
             await this.#store(ctx, value, b, epoch);
           }
         } catch (err) {
-          log.warn("{identity}: background refresh failed: {error}", {
+          this.#log.warn("{identity}: background refresh failed: {error}", {
             identity: this.identity,
             error: errMessage(err),
           });

@@ -106,3 +106,39 @@ export function withCorrelationId(
 ): CacheLogger {
   return correlationId ? logger.with({ correlationId }) : logger;
 }
+
+/** `{name}` placeholders of a LogTape message template (not the escaped `{{`). */
+const PLACEHOLDER = /\{\{|\}\}|\{([^{}]*)\}/g;
+
+/**
+ * A logger whose records are plain text: each message's `{name}` placeholders are filled in from
+ * its properties and the record carries no properties at all. What `monitoring.structuredLogging:
+ * false` gives the engine: one line of text per record, nothing for a sink to index.
+ *
+ * @example
+ * ```ts
+ * import { getCacheLogger, plainTextLogger } from "./logging.ts";
+ * const log = plainTextLogger(getCacheLogger("engine"));
+ * log.warn("L2 {operation} failed", { operation: "get" }); // record: "L2 get failed", no properties
+ * ```
+ *
+ * @param logger The logger to write to.
+ * @returns A logger with the same category.
+ */
+export function plainTextLogger(logger: CacheLogger): CacheLogger {
+  const render = (message: string, props?: Record<string, unknown>) =>
+    message.replace(PLACEHOLDER, (m, name: string | undefined) => {
+      if (name === undefined) return m; // an escaped brace stays escaped
+      const v = props?.[name.trim()];
+      const text = typeof v === "string" ? v : v instanceof Error ? v.message : String(v);
+      return text.replaceAll("{", "{{").replaceAll("}", "}}");
+    });
+  return {
+    category: logger.category,
+    debug: (m, p) => logger.debug(render(m, p)),
+    info: (m, p) => logger.info(render(m, p)),
+    warn: (m, p) => logger.warn(render(m, p)),
+    error: (m, p) => logger.error(render(m, p)),
+    with: () => plainTextLogger(logger),
+  };
+}
