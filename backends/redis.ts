@@ -51,6 +51,10 @@
  * subscriber ignores messages from its own `instanceId` and anything that is not a valid event.
  * The subscriber uses its own connection, made on the first `subscribe`, and resubscribes after
  * reconnecting; delivery is best effort (events published while it is disconnected are lost).
+ * Since the lost events cannot be known, a subscriber whose connection comes back is told so
+ * (`subscribe`'s `onGap`: the engine clears the L1 of every function on the bus), and
+ * `subscriptionUp` is `false` while it is down (health reports `degraded`). Not on a cluster,
+ * whose client hides its subscriber connections.
  *
  * ## Locks
  * `SET <prefix><name> <random token> NX PX <leaseMs>`; release is a Lua compare-and-delete, so only
@@ -458,6 +462,7 @@ export class RedisBackend
   readonly #opTimeoutMs: number;
   readonly #graceMs: number;
   readonly #handlers = new Set<(event: InvalidationEvent) => void>();
+  readonly #gapHandlers = new Set<() => void>();
   readonly #queues = new Map<number, DeadlineQueue>();
   #subscribing: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -479,6 +484,15 @@ export class RedisBackend
     this.#opTimeoutMs = r.opTimeoutMs;
     this.#graceMs = r.graceMs;
     this.#driver = new RedisDriver(r.driver);
+    this.#driver.onSubscriberGap = () => {
+      for (const h of [...this.#gapHandlers]) {
+        try {
+          h();
+        } catch {
+          // A failing handler must not stop the others.
+        }
+      }
+    };
     this.isCluster = this.#driver.cluster;
     this.capabilities = {
       ttl: this,
@@ -921,6 +935,7 @@ export class RedisBackend
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#handlers.clear();
+      this.#gapHandlers.clear();
       if (this.#inFlight > 0) {
         // Operations started before close() finish first (each has its deadline; 1 s at most).
         let timer: ReturnType<typeof setTimeout> | undefined;
@@ -1390,9 +1405,14 @@ export class RedisBackend
 
   /**
    * Receive the other instances' events (own events and malformed messages are dropped). The first
-   * subscription opens the subscriber connection. Resolves an unsubscribe function.
+   * subscription opens the subscriber connection. Resolves an unsubscribe function. `onGap` is
+   * called when the subscriber connection is back (resubscribed) after it was lost: the events
+   * published meanwhile were missed.
    */
-  async subscribe(handler: (event: InvalidationEvent) => void): Promise<() => Promise<void>> {
+  async subscribe(
+    handler: (event: InvalidationEvent) => void,
+    onGap?: () => void,
+  ): Promise<() => Promise<void>> {
     if (typeof handler !== "function") {
       throw new BackendError("Invalid handler for subscribe: expected a function.", {
         kind: "permanent",
@@ -1402,6 +1422,7 @@ export class RedisBackend
     }
     if (this.#closing) throw this.#closedError("subscribe");
     this.#handlers.add(handler);
+    if (typeof onGap === "function") this.#gapHandlers.add(onGap);
     if (!this.#subscribing) {
       this.#subscribing = this.#run(
         "subscribe",
@@ -1414,6 +1435,7 @@ export class RedisBackend
       await this.#subscribing;
     } catch (e) {
       this.#handlers.delete(handler);
+      if (onGap) this.#gapHandlers.delete(onGap);
       throw e;
     }
     let active = true;
@@ -1421,11 +1443,20 @@ export class RedisBackend
       if (!active) return;
       active = false;
       this.#handlers.delete(handler);
+      if (onGap) this.#gapHandlers.delete(onGap);
       if (this.#handlers.size === 0 && this.#subscribing && !this.#closing) {
         this.#subscribing = undefined;
         await this.#driver.unsubscribe(this.invalidationChannel).catch(() => {});
       }
     };
+  }
+
+  /**
+   * `false` while the subscriber connection is lost (events published now are missed; see
+   * `subscribe`'s `onGap`), else `true`. Not tracked on a cluster (always `true`).
+   */
+  get subscriptionUp(): boolean {
+    return this.#driver.subscriberUp;
   }
 
   #onMessage(message: string): void {
