@@ -251,6 +251,7 @@ export class RedisDriver {
     if (!main || this.cluster) return;
     client.on("ready", () => {
       wasReady = true;
+      this.#connectedOnce = true;
       this.#attemptFailed = undefined;
       for (const w of this.#waiters) w.ok();
       this.#waiters.clear();
@@ -258,6 +259,12 @@ export class RedisDriver {
     client.on("end", () => (wasReady = false));
     client.on("reconnecting", () => (wasReady = false));
   }
+
+  /** Whether the main connection was ever ready (`false` until the first connect completes). */
+  get connectedOnce(): boolean {
+    return this.#connectedOnce;
+  }
+  #connectedOnce = false;
 
   /** Whether commands can be sent right now without waiting. */
   get isReady(): boolean {
@@ -286,6 +293,7 @@ export class RedisDriver {
         this.#connecting = this.#client.connect().then(
           () => {
             this.#clusterUp = true;
+            this.#connectedOnce = true;
           },
           (err: unknown) => {
             this.#connecting = undefined;

@@ -114,7 +114,7 @@ import {
   type RedisTlsSettings,
   toBuffer,
 } from "./_redis_driver.ts";
-import { toBackendError } from "./_redis_errors.ts";
+import { TLS_HINT, toBackendError } from "./_redis_errors.ts";
 import { type Deadline, DeadlineQueue } from "./_redis_deadlines.ts";
 import { describeEndpoint, parseRedisUrl, type RedisConnectionInfo } from "./_redis_url.ts";
 import { readEnvConfig } from "../config/env.ts";
@@ -204,7 +204,11 @@ export interface RedisBackendOptions {
   keyPrefix?: string;
   /** Deadline of each operation in ms when the call gives none (default 5000; 0 = none). */
   operationTimeoutMs?: number;
-  /** TCP/TLS connect timeout in ms (default 5000). */
+  /**
+   * Bound of the first connection in ms (loading the driver, TCP/TLS, handshake; default 5000).
+   * The first operation's deadline (`operationTimeoutMs`, or a guard's adaptive timeout) starts
+   * once connected, so a slow first connect does not fail it.
+   */
   connectTimeoutMs?: number;
   /**
    * Connect to a Redis Cluster through these nodes (`"host:port"` or `redis://host:port`);
@@ -407,6 +411,14 @@ function checkTags(tags: unknown, operation: string): asserts tags is readonly s
   }
 }
 
+/** Whether `host` names this machine over loopback (no network between client and server). */
+function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, "");
+  return h === "localhost" || h === "::1" || h === "0:0:0:0:0:0:0:1" ||
+    /^127(\.\d{1,3}){3}$/.test(h) ||
+    /^::ffff:127(\.\d{1,3}){3}$/.test(h);
+}
+
 function escapeGlob(s: string): string {
   return s.replace(/[*?[\]\\]/g, "\\$&");
 }
@@ -456,10 +468,18 @@ export class RedisBackend
   readonly invalidationChannel: string;
   /** Whether this backend talks to a Redis Cluster. */
   readonly isCluster: boolean;
+  /**
+   * Whether the server (every cluster root node) is on a loopback address (`127.0.0.0/8`, `::1`,
+   * `localhost`): a guard's cold adaptive timeout is then its `min` instead of `initial`.
+   */
+  readonly local: boolean;
 
   readonly #driver: RedisDriver;
   readonly #endpoint: string;
   readonly #opTimeoutMs: number;
+  readonly #connectTimeoutMs: number;
+  /** Whether the connections use TLS (failures while connecting then hint at `rediss://`). */
+  readonly #tls: boolean;
   readonly #graceMs: number;
   readonly #handlers = new Set<(event: InvalidationEvent) => void>();
   readonly #gapHandlers = new Set<() => void>();
@@ -482,6 +502,8 @@ export class RedisBackend
     this.invalidationChannel = r.channel;
     this.#endpoint = r.endpoint;
     this.#opTimeoutMs = r.opTimeoutMs;
+    this.#connectTimeoutMs = r.driver.connectTimeoutMs;
+    this.#tls = r.driver.tls !== false;
     this.#graceMs = r.graceMs;
     this.#driver = new RedisDriver(r.driver);
     this.#driver.onSubscriberGap = () => {
@@ -494,6 +516,7 @@ export class RedisBackend
       }
     };
     this.isCluster = this.#driver.cluster;
+    this.local = (r.driver.clusterNodes ?? [r.driver]).every((n) => isLoopback(n.host));
     this.capabilities = {
       ttl: this,
       lock: this,
@@ -560,6 +583,54 @@ export class RedisBackend
     return q;
   }
 
+  /** Any failure as a `BackendError` (with a TLS hint on a failed TLS handshake). */
+  #error(e: unknown, operation: string): BackendError {
+    return toBackendError(e, operation, "redis", this.#tls);
+  }
+
+  #aborted(operation: string, signal: AbortSignal | undefined): BackendError {
+    return new BackendError(`Redis ${operation} aborted.`, {
+      kind: "timeout",
+      backend: "redis",
+      operation,
+      cause: signal?.reason,
+    });
+  }
+
+  /**
+   * The first connection (loading node-redis, TCP/TLS, handshake), bounded by `connectTimeoutMs`
+   * and the caller's signal: not by the operation's deadline, which starts once connected. An
+   * adaptive timeout (1 s cold) would otherwise fail the first operation of a process whenever the
+   * driver import and the connection take longer than that.
+   */
+  #firstConnect(operation: string, signal: AbortSignal | undefined): Promise<void> {
+    const ms = this.#connectTimeoutMs;
+    const queue = this.#deadlines(ms);
+    return new Promise<void>((resolve, reject) => {
+      let done = false;
+      const finish = (err?: BackendError) => {
+        if (done) return;
+        done = true;
+        queue.remove(deadline);
+        signal?.removeEventListener("abort", onAbort);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const onAbort = () => finish(this.#aborted(operation, signal));
+      const deadline = queue.add(() =>
+        finish(
+          new BackendError(
+            `Redis ${operation} failed: connecting to ${this.#endpoint} timed out after ${ms} ms ` +
+              `(connectTimeoutMs).${this.#tls ? TLS_HINT : ""}`,
+            { kind: "timeout", backend: "redis", operation },
+          ),
+        )
+      );
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#driver.ready().then(() => finish(), (e) => finish(this.#error(e, operation)));
+    });
+  }
+
   /** Run `fn` (connected) under the operation's deadline; every failure becomes a BackendError. */
   #run<T>(
     operation: string,
@@ -579,6 +650,13 @@ export class RedisBackend
         }),
       );
     }
+    if (!this.#driver.isReady && !this.#driver.connectedOnce) {
+      // Connecting has its own bound; the operation's deadline counts from the connection.
+      const { startedAt: _, ...rest } = opts ?? {};
+      return this.#track(
+        this.#firstConnect(operation, signal).then(() => this.#run(operation, rest, fn)),
+      );
+    }
     const state: OpState = { expired: false };
     let p: Promise<T>;
     try {
@@ -588,7 +666,7 @@ export class RedisBackend
     }
     if (!(timeoutMs > 0) && !signal) {
       return this.#track(p.then(undefined, (e) => {
-        throw toBackendError(e, operation);
+        throw this.#error(e, operation);
       }));
     }
     const out = new Promise<T>((resolve, reject) => {
@@ -603,15 +681,7 @@ export class RedisBackend
         signal?.removeEventListener("abort", onAbort);
         reject(err);
       };
-      const onAbort = () =>
-        fail(
-          new BackendError(`Redis ${operation} aborted.`, {
-            kind: "timeout",
-            backend: "redis",
-            operation,
-            cause: signal?.reason,
-          }),
-        );
+      const onAbort = () => fail(this.#aborted(operation, signal));
       if (timeoutMs > 0) {
         queue = this.#deadlines(timeoutMs);
         deadline = queue.add(
@@ -632,7 +702,7 @@ export class RedisBackend
         if (deadline) queue!.remove(deadline);
         signal?.removeEventListener("abort", onAbort);
         resolve(v);
-      }, (e) => fail(toBackendError(e, operation)));
+      }, (e) => fail(this.#error(e, operation)));
     });
     return this.#track(out);
   }
@@ -888,7 +958,7 @@ export class RedisBackend
    * ```
    */
   async connect(): Promise<void> {
-    // The operation deadline (operationTimeoutMs) covers connecting (connectTimeoutMs) too.
+    // Connecting is bounded by connectTimeoutMs, then the PING by operationTimeoutMs.
     const reply = await this.#run(
       "connect",
       undefined,
@@ -921,7 +991,7 @@ export class RedisBackend
       const latencyMs = performance.now() - t0;
       return { healthy: reply === "PONG", latencyMs, backendType: this.type, details };
     } catch (e) {
-      const err = toBackendError(e, "healthCheck");
+      const err = this.#error(e, "healthCheck");
       details.error = err.message;
       details.kind = err.kind;
       return { healthy: false, latencyMs: performance.now() - t0, backendType: this.type, details };
@@ -1099,7 +1169,7 @@ export class RedisBackend
       // Tracked as one operation: connecting, the chunk writes and the cleanup of a failed write.
       await this.#track((async () => {
         await this.#driver.ready().catch((e) => {
-          throw toBackendError(e, "setStream");
+          throw this.#error(e, "setStream");
         });
         await this.#writeChunked(full, chunks(), ttlMs, null, 2, opts ?? {});
       })());

@@ -196,6 +196,12 @@ export interface Backend {
   readonly type: string;
   /** Optional features; see {@linkcode BackendCapabilities}. */
   readonly capabilities: BackendCapabilities;
+  /**
+   * Whether the store is on this host (memory, file, Redis on a loopback address), so its latency
+   * is small and steady: a guard's cold adaptive timeout then starts at its `min` rather than at
+   * `initial` (meant for a remote store whose latency is unknown). Default: remote.
+   */
+  readonly local?: boolean;
   /** The bytes stored under `key`, or `null` when absent or expired. */
   get(key: string, opts?: OperationOptions): Promise<Uint8Array | null>;
   /** Store `value` under `key`; `ttlSeconds` null/undefined/0 = no expiry. */

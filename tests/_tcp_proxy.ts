@@ -29,6 +29,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
   let cut = false;
   let accepted = 0;
+  const timers = new Set<ReturnType<typeof setTimeout>>();
   const track = (s: net.Socket) => {
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
@@ -55,8 +56,13 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       upstream.on("close", () => client.destroy());
       client.resume();
     };
-    if (proxy.acceptDelayMs > 0) setTimeout(forward, proxy.acceptDelayMs);
-    else forward();
+    if (proxy.acceptDelayMs > 0) {
+      const t = setTimeout(() => {
+        timers.delete(t);
+        forward();
+      }, proxy.acceptDelayMs);
+      timers.add(t);
+    } else forward();
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -78,6 +84,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     },
     close() {
       cut = true;
+      for (const t of timers) clearTimeout(t);
       for (const s of sockets) s.destroy();
       return new Promise<void>((resolve) => server.close(() => resolve()));
     },
