@@ -63,6 +63,7 @@ import {
   setTagged,
 } from "./_engine_backend.ts";
 import { underAnyTenant } from "./backends/_common.ts";
+import { unrefTimer } from "./backends/_redis_deadlines.ts";
 import { copiesInput, resolveSerializer } from "./_engine_serializer.ts";
 import { FailSafe, type StaleValue } from "./_engine_failsafe.ts";
 import { EngineSeries } from "./_engine_metrics.ts";
@@ -646,6 +647,17 @@ export class Engine {
       if (this.#unsubscribe === sub) this.#unsubscribe = null;
       this.#busLost = true;
       this.#subscribeRetryAt = Date.now() + SUBSCRIBE_RETRY_MS;
+      if (!(e instanceof BackendError && e.kind === "permanent")) {
+        // Retry by itself too: a function answered from L1 alone never misses, so it would never
+        // resubscribe (and never clear what it cached while missing events).
+        const timer = setTimeout(() => {
+          const self = ref.deref();
+          if (self === undefined || self.#backend !== b) return;
+          self.#subscribeRetryAt = 0;
+          self.#subscribe(b);
+        }, SUBSCRIBE_RETRY_MS);
+        unrefTimer(timer);
+      }
       log.warn("{identity}: invalidation subscribe failed (retried later): {error}", {
         identity: this.identity,
         error: errMessage(e),

@@ -55,3 +55,39 @@ test(
   },
   { ...sharedRedisTestOptions, sanitize: false },
 );
+
+test(
+  "a bus subscription that failed at start is retried by itself and clears L1 when it succeeds",
+  async () => {
+    await using proxy = await startTcpProxy(6379);
+    const id = crypto.randomUUID().slice(0, 8);
+    const opts = { keyPrefix: `cktest:gap2:${id}:`, invalidationChannel: `cktest:inv:gap2:${id}` };
+    await using a = new RedisBackend({ url: SHARED_REDIS_URL, ...opts });
+    await using b = new RedisBackend({ url: `redis://127.0.0.1:${proxy.port}`, ...opts });
+    let n = 0;
+    const work = async (k: number) => ({ k, n: ++n });
+    const fnOpts = { name: "redis.gap2", ttl: 600, l1: { invalidation: true }, ...bare };
+    const fa = cache(work, { ...fnOpts, backend: a });
+    const fb = cache(work, { ...fnOpts, backend: b });
+    proxy.cut(); // B starts without Redis: L2 and the subscription fail
+    assert.equal((await fb(1)).n, 1); // computed, kept in B's L1 only
+    assert.ok(
+      await until(() => fb.getHealthStatus().components.invalidation !== undefined, 20_000),
+      "the failed subscription shows in B's health",
+    );
+    assert.equal((await fa(1)).n, 2); // A stores a newer value; B cannot hear of it
+    proxy.restore();
+    // No call of B misses (it answers from L1) and nothing probes it: the subscription is retried
+    // by itself.
+    assert.ok(
+      await until(
+        () =>
+          fb.getHealthStatus().components.invalidation === undefined && fb.cacheInfo().size === 0,
+        30_000,
+      ),
+      "B resubscribed and cleared what it cached while missing events",
+    );
+    assert.equal((await fb(1)).n, 2);
+  },
+  { ...sharedRedisTestOptions, sanitize: false },
+);
