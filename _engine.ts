@@ -133,7 +133,8 @@ export interface FunctionHealth {
   checkedAt: string | null;
   /**
    * Components of the last `checkHealth(level)` (`HealthChecker`: `backend` with ping latency,
-   * `circuitBreaker`, `pool`, at `full` also `timeout`, `backpressure`, `metrics`) and `l1`.
+   * `circuitBreaker`, `pool`, at `full` also `timeout`, `backpressure`, `metrics`) and `l1`;
+   * `invalidation` (`degraded`) while the invalidation bus subscription is down.
    */
   components: HealthReport["components"];
 }
