@@ -69,6 +69,7 @@ import {
   setTagged,
 } from "./_engine_backend.ts";
 import { underAnyTenant } from "./backends/_common.ts";
+import { unrefTimer } from "./backends/_redis_deadlines.ts";
 import { copiesInput, reshapes, resolveSerializer } from "./_engine_serializer.ts";
 import { interopReshapes } from "./protocol/_interop_reshapes.ts";
 import { FailSafe, type StaleValue } from "./_engine_failsafe.ts";
@@ -108,7 +109,10 @@ export interface CacheInfo {
 
 /** Health of one cached function. */
 export interface FunctionHealth {
-  /** `healthy`; `degraded` (L2 failing, answers from L1/function); `unhealthy` (L2 down). */
+  /**
+   * `healthy`; `degraded` (L2 failing, answers from L1/function; or the invalidation bus
+   * subscription is down, so L1 may miss remote invalidations); `unhealthy` (L2 down).
+   */
   status: HealthStatus;
   /** The function identity. */
   identity: string;
@@ -136,7 +140,8 @@ export interface FunctionHealth {
   checkedAt: string | null;
   /**
    * Components of the last `checkHealth(level)` (`HealthChecker`: `backend` with ping latency,
-   * `circuitBreaker`, `pool`, at `full` also `timeout`, `backpressure`, `metrics`) and `l1`.
+   * `circuitBreaker`, `pool`, at `full` also `timeout`, `backpressure`, `metrics`) and `l1`;
+   * `invalidation` (`degraded`) while the invalidation bus subscription is down.
    */
   components: HealthReport["components"];
 }
@@ -343,6 +348,8 @@ export class Engine {
   readonly #sharedDefault: boolean;
   #unsubscribe: Promise<() => Promise<void>> | null = null;
   #subscribeRetryAt = 0;
+  /** The bus subscription failed and no later one succeeded yet (remote events are missed). */
+  #busLost = false;
   readonly #byBackendKey = new Map<string, ArgKey>();
   readonly #protoKeys = new Map<ArgKey, string>();
   /** Backend keys of tenant-less calls by protocol key (see `keys`). */
@@ -630,16 +637,34 @@ export class Engine {
     const bus = b.capabilities.invalidation;
     if (!bus || this.l1 === null || Date.now() < this.#subscribeRetryAt) return;
     const ref = new WeakRef(this);
-    const sub = bus.subscribe((ev) => ref.deref()?.onRemoteEvent(ev));
+    const sub = bus.subscribe(
+      (ev) => ref.deref()?.onRemoteEvent(ev),
+      () => ref.deref()?.onBusGap(),
+    );
     this.#unsubscribe = sub;
     // A collected engine's handler (a dead WeakRef) would stay on the bus for good: release it.
     unsubscribeOnCollect.register(this, sub, sub);
-    sub.catch((e) => {
+    sub.then(() => {
+      // Subscribed again after a failed attempt: what was cached meanwhile may have missed events.
+      if (this.#busLost) this.onBusGap();
+    }, (e) => {
       // Failed (e.g. Redis unreachable at first use): try again on a later miss, at most once per
       // SUBSCRIBE_RETRY_MS, instead of running without remote invalidations for good.
       unsubscribeOnCollect.unregister(sub);
       if (this.#unsubscribe === sub) this.#unsubscribe = null;
+      this.#busLost = true;
       this.#subscribeRetryAt = Date.now() + SUBSCRIBE_RETRY_MS;
+      if (!(e instanceof BackendError && e.kind === "permanent")) {
+        // Retry by itself too: a function answered from L1 alone never misses, so it would never
+        // resubscribe (and never clear what it cached while missing events).
+        const timer = setTimeout(() => {
+          const self = ref.deref();
+          if (self === undefined || self.#backend !== b) return;
+          self.#subscribeRetryAt = 0;
+          self.#subscribe(b);
+        }, SUBSCRIBE_RETRY_MS);
+        unrefTimer(timer);
+      }
       this.#log.warn("{identity}: invalidation subscribe failed (retried later): {error}", {
         identity: this.identity,
         error: errMessage(e),
@@ -1395,6 +1420,30 @@ export class Engine {
     }
   }
 
+  /**
+   * The invalidation bus is back after a gap (its subscription was lost, or failed and has now
+   * succeeded): the events published meanwhile were missed and cannot be known, so every L1 entry
+   * and every computation in flight may be stale. Drop them all.
+   */
+  onBusGap(): void {
+    this.#busLost = false;
+    if (this.l1 === null) return;
+    const n = this.l1.size;
+    this.evictLocal();
+    this.#log.info("{identity}: invalidation bus reconnected; cleared {entries} L1 entries", {
+      identity: this.identity,
+      entries: n,
+    });
+  }
+
+  /** Whether this function is missing remote invalidations now (its bus subscription is down). */
+  #busDown(): boolean {
+    if (this.#busLost) return true;
+    const b = this.#backend;
+    if (this.#unsubscribe === null || b === null || b === undefined) return false;
+    return b.capabilities.invalidation?.subscriptionUp === false;
+  }
+
   // ------------------------------------------------------------------ info & health
 
   info(): CacheInfo {
@@ -1442,6 +1491,15 @@ export class Engine {
     const l1c: HealthComponent = { status: "healthy", details: { ...l1 } };
     components.l1 = l1c;
     if (fresh) status = worstStatus(status, fresh.status);
+    if (this.#busDown()) {
+      // L1 may serve values another instance invalidated: the events are not arriving.
+      components.invalidation = {
+        status: "degraded",
+        message: "invalidation bus subscription is down: remote invalidations are being " +
+          "missed (L1 is cleared when it is back)",
+      };
+      status = worstStatus(status, "degraded");
+    }
     return {
       status,
       identity: this.identity,

@@ -134,6 +134,13 @@ export class RedisDriver {
   #waiters = new Set<{ ok: () => void; fail: (e: unknown) => void }>();
   /** Listeners per channel for the subscriber connection. */
   #channels = new Map<string, (message: string) => void>();
+  /** Whether a `SUBSCRIBE` on the subscriber connection ever succeeded (later readies are gaps). */
+  #subscribedOnce = false;
+  /**
+   * Called when the subscriber connection is back (its channels resubscribed) after it was lost:
+   * messages published in between were missed. Set by the backend.
+   */
+  onSubscriberGap: (() => void) | undefined;
   /** Whether the main connection keeps the process alive (operations in flight); see `hold`. */
   #held = false;
   /** Socket options of the single-server connections (the subscriber's are derived from them). */
@@ -244,6 +251,7 @@ export class RedisDriver {
     if (!main || this.cluster) return;
     client.on("ready", () => {
       wasReady = true;
+      this.#connectedOnce = true;
       this.#attemptFailed = undefined;
       for (const w of this.#waiters) w.ok();
       this.#waiters.clear();
@@ -251,6 +259,12 @@ export class RedisDriver {
     client.on("end", () => (wasReady = false));
     client.on("reconnecting", () => (wasReady = false));
   }
+
+  /** Whether the main connection was ever ready (`false` until the first connect completes). */
+  get connectedOnce(): boolean {
+    return this.#connectedOnce;
+  }
+  #connectedOnce = false;
 
   /** Whether commands can be sent right now without waiting. */
   get isReady(): boolean {
@@ -279,6 +293,7 @@ export class RedisDriver {
         this.#connecting = this.#client.connect().then(
           () => {
             this.#clusterUp = true;
+            this.#connectedOnce = true;
           },
           (err: unknown) => {
             this.#connecting = undefined;
@@ -367,6 +382,10 @@ export class RedisDriver {
           : {}),
       });
       this.#watch(this.#sub, false);
+      // node-redis emits `ready` once the reconnected socket has resubscribed every channel.
+      this.#sub.on("ready", () => {
+        if (this.#subscribedOnce && this.#channels.size > 0) this.onSubscriberGap?.();
+      });
       this.#sub.unref(); // listening for invalidations never keeps the process alive
       this.#subConnecting = this.#sub.connect().then(() => {});
     } else if (!this.#sub.isOpen) {
@@ -375,6 +394,17 @@ export class RedisDriver {
     }
     await this.#subConnecting;
     await this.#sub.subscribe(channel, listener);
+    this.#subscribedOnce = true;
+  }
+
+  /**
+   * Whether the subscriber connection is up: `false` while it is lost (messages published now are
+   * missed), `true` when up or when nothing is subscribed. Always `true` on a cluster, whose
+   * node-redis client hides its per-node subscriber connections.
+   */
+  get subscriberUp(): boolean {
+    if (this.cluster || this.#sub === undefined || !this.#subscribedOnce) return true;
+    return this.#channels.size === 0 || this.#sub.isReady === true;
   }
 
   /** Stop listening on `channel`. */

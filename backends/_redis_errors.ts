@@ -101,8 +101,30 @@ export function classifyRedisError(err: unknown): BackendErrorKind {
   return "unknown";
 }
 
+/** Appended to connection failures over TLS that look like a server not speaking TLS. */
+export const TLS_HINT: string =
+  " If the server does not speak TLS on this port, use redis:// instead of rediss:// (or drop " +
+  "the tls option); rediss:// needs a TLS port.";
+
 /**
- * Wrap any failure from the Redis client as a {@linkcode BackendError} of the right kind.
+ * Whether `err` looks like a failed TLS handshake: a connect timeout (a plain Redis port waits for
+ * the rest of a "command" that is the TLS ClientHello, so the handshake never ends) or a TLS
+ * protocol error (a plain reply where a TLS record was expected).
+ */
+function looksLikeTlsMismatch(err: unknown): boolean {
+  if (typeof err !== "object" || err === null) return false;
+  const e = err as { code?: unknown; message?: unknown; constructor?: { name?: unknown } };
+  const name = typeof e.constructor?.name === "string" ? e.constructor.name : "";
+  const code = typeof e.code === "string" ? e.code : "";
+  const message = typeof e.message === "string" ? e.message : "";
+  return name === "ConnectionTimeoutError" || code === "EPROTO" || code.startsWith("ERR_SSL") ||
+    /wrong version number|packet length too long|unknown protocol|handshake|ssl|tls/i.test(message);
+}
+
+/**
+ * Wrap any failure from the Redis client as a {@linkcode BackendError} of the right kind. With
+ * `tls` (the connection is `rediss://`), a failure that looks like a plain port answering a TLS
+ * handshake carries {@linkcode TLS_HINT}.
  *
  * @example
  * ```ts
@@ -111,11 +133,18 @@ export function classifyRedisError(err: unknown): BackendErrorKind {
  * console.log(e.kind); // authentication
  * ```
  */
-export function toBackendError(err: unknown, operation: string, backend = "redis"): BackendError {
+export function toBackendError(
+  err: unknown,
+  operation: string,
+  backend = "redis",
+  tls = false,
+): BackendError {
   if (err instanceof BackendError) return err;
   const kind = classifyRedisError(err);
   const detail = err instanceof Error ? err.message : String(err);
-  const hint = kind === "authentication"
+  const hint = tls && looksLikeTlsMismatch(err)
+    ? TLS_HINT
+    : kind === "authentication"
     ? " Check the Redis user name and password (URL or options) and the user's ACL permissions."
     : kind === "transient"
     ? " The server may be down or restarting; the operation can be retried."

@@ -336,6 +336,8 @@ export class FileBackend implements Backend {
   readonly type: string = TYPE;
   /** TTL, lock, prefix, tags and timeouts. */
   readonly capabilities: FileBackendCapabilities;
+  /** Always `true`: the store is on this host (a guard's cold adaptive timeout is its `min`). */
+  readonly local: boolean = true;
   /** The cache directory (absolute). */
   readonly directory: string;
 

@@ -118,6 +118,8 @@ export class MemoryBackend implements Backend {
   readonly type: string = TYPE;
   /** TTL, lock, prefix, tags and timeouts. */
   readonly capabilities: MemoryBackendCapabilities;
+  /** Always `true`: the store is in this process (a guard's cold adaptive timeout is its `min`). */
+  readonly local: boolean = true;
 
   readonly #entries = new Map<string, Entry>();
   readonly #tags = new Map<string, Set<string>>();

@@ -51,6 +51,10 @@
  * subscriber ignores messages from its own `instanceId` and anything that is not a valid event.
  * The subscriber uses its own connection, made on the first `subscribe`, and resubscribes after
  * reconnecting; delivery is best effort (events published while it is disconnected are lost).
+ * Since the lost events cannot be known, a subscriber whose connection comes back is told so
+ * (`subscribe`'s `onGap`: the engine clears the L1 of every function on the bus), and
+ * `subscriptionUp` is `false` while it is down (health reports `degraded`). Not on a cluster,
+ * whose client hides its subscriber connections.
  *
  * ## Locks
  * `SET <prefix><name> <random token> NX PX <leaseMs>`; release is a Lua compare-and-delete, so only
@@ -110,7 +114,7 @@ import {
   type RedisTlsSettings,
   toBuffer,
 } from "./_redis_driver.ts";
-import { toBackendError } from "./_redis_errors.ts";
+import { TLS_HINT, toBackendError } from "./_redis_errors.ts";
 import { type Deadline, DeadlineQueue } from "./_redis_deadlines.ts";
 import { describeEndpoint, parseRedisUrl, type RedisConnectionInfo } from "./_redis_url.ts";
 import { readEnvConfig } from "../config/env.ts";
@@ -200,7 +204,11 @@ export interface RedisBackendOptions {
   keyPrefix?: string;
   /** Deadline of each operation in ms when the call gives none (default 5000; 0 = none). */
   operationTimeoutMs?: number;
-  /** TCP/TLS connect timeout in ms (default 5000). */
+  /**
+   * Bound of the first connection in ms (loading the driver, TCP/TLS, handshake; default 5000).
+   * The first operation's deadline (`operationTimeoutMs`, or a guard's adaptive timeout) starts
+   * once connected, so a slow first connect does not fail it.
+   */
   connectTimeoutMs?: number;
   /**
    * Connect to a Redis Cluster through these nodes (`"host:port"` or `redis://host:port`);
@@ -403,6 +411,14 @@ function checkTags(tags: unknown, operation: string): asserts tags is readonly s
   }
 }
 
+/** Whether `host` names this machine over loopback (no network between client and server). */
+function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, "");
+  return h === "localhost" || h === "::1" || h === "0:0:0:0:0:0:0:1" ||
+    /^127(\.\d{1,3}){3}$/.test(h) ||
+    /^::ffff:127(\.\d{1,3}){3}$/.test(h);
+}
+
 function escapeGlob(s: string): string {
   return s.replace(/[*?[\]\\]/g, "\\$&");
 }
@@ -452,12 +468,21 @@ export class RedisBackend
   readonly invalidationChannel: string;
   /** Whether this backend talks to a Redis Cluster. */
   readonly isCluster: boolean;
+  /**
+   * Whether the server (every cluster root node) is on a loopback address (`127.0.0.0/8`, `::1`,
+   * `localhost`): a guard's cold adaptive timeout is then its `min` instead of `initial`.
+   */
+  readonly local: boolean;
 
   readonly #driver: RedisDriver;
   readonly #endpoint: string;
   readonly #opTimeoutMs: number;
+  readonly #connectTimeoutMs: number;
+  /** Whether the connections use TLS (failures while connecting then hint at `rediss://`). */
+  readonly #tls: boolean;
   readonly #graceMs: number;
   readonly #handlers = new Set<(event: InvalidationEvent) => void>();
+  readonly #gapHandlers = new Set<() => void>();
   readonly #queues = new Map<number, DeadlineQueue>();
   #subscribing: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -477,9 +502,21 @@ export class RedisBackend
     this.invalidationChannel = r.channel;
     this.#endpoint = r.endpoint;
     this.#opTimeoutMs = r.opTimeoutMs;
+    this.#connectTimeoutMs = r.driver.connectTimeoutMs;
+    this.#tls = r.driver.tls !== false;
     this.#graceMs = r.graceMs;
     this.#driver = new RedisDriver(r.driver);
+    this.#driver.onSubscriberGap = () => {
+      for (const h of [...this.#gapHandlers]) {
+        try {
+          h();
+        } catch {
+          // A failing handler must not stop the others.
+        }
+      }
+    };
     this.isCluster = this.#driver.cluster;
+    this.local = (r.driver.clusterNodes ?? [r.driver]).every((n) => isLoopback(n.host));
     this.capabilities = {
       ttl: this,
       lock: this,
@@ -546,6 +583,54 @@ export class RedisBackend
     return q;
   }
 
+  /** Any failure as a `BackendError` (with a TLS hint on a failed TLS handshake). */
+  #error(e: unknown, operation: string): BackendError {
+    return toBackendError(e, operation, "redis", this.#tls);
+  }
+
+  #aborted(operation: string, signal: AbortSignal | undefined): BackendError {
+    return new BackendError(`Redis ${operation} aborted.`, {
+      kind: "timeout",
+      backend: "redis",
+      operation,
+      cause: signal?.reason,
+    });
+  }
+
+  /**
+   * The first connection (loading node-redis, TCP/TLS, handshake), bounded by `connectTimeoutMs`
+   * and the caller's signal: not by the operation's deadline, which starts once connected. An
+   * adaptive timeout (1 s cold) would otherwise fail the first operation of a process whenever the
+   * driver import and the connection take longer than that.
+   */
+  #firstConnect(operation: string, signal: AbortSignal | undefined): Promise<void> {
+    const ms = this.#connectTimeoutMs;
+    const queue = this.#deadlines(ms);
+    return new Promise<void>((resolve, reject) => {
+      let done = false;
+      const finish = (err?: BackendError) => {
+        if (done) return;
+        done = true;
+        queue.remove(deadline);
+        signal?.removeEventListener("abort", onAbort);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const onAbort = () => finish(this.#aborted(operation, signal));
+      const deadline = queue.add(() =>
+        finish(
+          new BackendError(
+            `Redis ${operation} failed: connecting to ${this.#endpoint} timed out after ${ms} ms ` +
+              `(connectTimeoutMs).${this.#tls ? TLS_HINT : ""}`,
+            { kind: "timeout", backend: "redis", operation },
+          ),
+        )
+      );
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#driver.ready().then(() => finish(), (e) => finish(this.#error(e, operation)));
+    });
+  }
+
   /** Run `fn` (connected) under the operation's deadline; every failure becomes a BackendError. */
   #run<T>(
     operation: string,
@@ -565,6 +650,13 @@ export class RedisBackend
         }),
       );
     }
+    if (!this.#driver.isReady && !this.#driver.connectedOnce) {
+      // Connecting has its own bound; the operation's deadline counts from the connection.
+      const { startedAt: _, ...rest } = opts ?? {};
+      return this.#track(
+        this.#firstConnect(operation, signal).then(() => this.#run(operation, rest, fn)),
+      );
+    }
     const state: OpState = { expired: false };
     let p: Promise<T>;
     try {
@@ -574,7 +666,7 @@ export class RedisBackend
     }
     if (!(timeoutMs > 0) && !signal) {
       return this.#track(p.then(undefined, (e) => {
-        throw toBackendError(e, operation);
+        throw this.#error(e, operation);
       }));
     }
     const out = new Promise<T>((resolve, reject) => {
@@ -589,15 +681,7 @@ export class RedisBackend
         signal?.removeEventListener("abort", onAbort);
         reject(err);
       };
-      const onAbort = () =>
-        fail(
-          new BackendError(`Redis ${operation} aborted.`, {
-            kind: "timeout",
-            backend: "redis",
-            operation,
-            cause: signal?.reason,
-          }),
-        );
+      const onAbort = () => fail(this.#aborted(operation, signal));
       if (timeoutMs > 0) {
         queue = this.#deadlines(timeoutMs);
         deadline = queue.add(
@@ -618,7 +702,7 @@ export class RedisBackend
         if (deadline) queue!.remove(deadline);
         signal?.removeEventListener("abort", onAbort);
         resolve(v);
-      }, (e) => fail(toBackendError(e, operation)));
+      }, (e) => fail(this.#error(e, operation)));
     });
     return this.#track(out);
   }
@@ -874,7 +958,7 @@ export class RedisBackend
    * ```
    */
   async connect(): Promise<void> {
-    // The operation deadline (operationTimeoutMs) covers connecting (connectTimeoutMs) too.
+    // Connecting is bounded by connectTimeoutMs, then the PING by operationTimeoutMs.
     const reply = await this.#run(
       "connect",
       undefined,
@@ -907,7 +991,7 @@ export class RedisBackend
       const latencyMs = performance.now() - t0;
       return { healthy: reply === "PONG", latencyMs, backendType: this.type, details };
     } catch (e) {
-      const err = toBackendError(e, "healthCheck");
+      const err = this.#error(e, "healthCheck");
       details.error = err.message;
       details.kind = err.kind;
       return { healthy: false, latencyMs: performance.now() - t0, backendType: this.type, details };
@@ -921,6 +1005,7 @@ export class RedisBackend
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#handlers.clear();
+      this.#gapHandlers.clear();
       if (this.#inFlight > 0) {
         // Operations started before close() finish first (each has its deadline; 1 s at most).
         let timer: ReturnType<typeof setTimeout> | undefined;
@@ -1084,7 +1169,7 @@ export class RedisBackend
       // Tracked as one operation: connecting, the chunk writes and the cleanup of a failed write.
       await this.#track((async () => {
         await this.#driver.ready().catch((e) => {
-          throw toBackendError(e, "setStream");
+          throw this.#error(e, "setStream");
         });
         await this.#writeChunked(full, chunks(), ttlMs, null, 2, opts ?? {});
       })());
@@ -1390,9 +1475,14 @@ export class RedisBackend
 
   /**
    * Receive the other instances' events (own events and malformed messages are dropped). The first
-   * subscription opens the subscriber connection. Resolves an unsubscribe function.
+   * subscription opens the subscriber connection. Resolves an unsubscribe function. `onGap` is
+   * called when the subscriber connection is back (resubscribed) after it was lost: the events
+   * published meanwhile were missed.
    */
-  async subscribe(handler: (event: InvalidationEvent) => void): Promise<() => Promise<void>> {
+  async subscribe(
+    handler: (event: InvalidationEvent) => void,
+    onGap?: () => void,
+  ): Promise<() => Promise<void>> {
     if (typeof handler !== "function") {
       throw new BackendError("Invalid handler for subscribe: expected a function.", {
         kind: "permanent",
@@ -1402,6 +1492,7 @@ export class RedisBackend
     }
     if (this.#closing) throw this.#closedError("subscribe");
     this.#handlers.add(handler);
+    if (typeof onGap === "function") this.#gapHandlers.add(onGap);
     if (!this.#subscribing) {
       this.#subscribing = this.#run(
         "subscribe",
@@ -1414,6 +1505,7 @@ export class RedisBackend
       await this.#subscribing;
     } catch (e) {
       this.#handlers.delete(handler);
+      if (onGap) this.#gapHandlers.delete(onGap);
       throw e;
     }
     let active = true;
@@ -1421,11 +1513,20 @@ export class RedisBackend
       if (!active) return;
       active = false;
       this.#handlers.delete(handler);
+      if (onGap) this.#gapHandlers.delete(onGap);
       if (this.#handlers.size === 0 && this.#subscribing && !this.#closing) {
         this.#subscribing = undefined;
         await this.#driver.unsubscribe(this.invalidationChannel).catch(() => {});
       }
     };
+  }
+
+  /**
+   * `false` while the subscriber connection is lost (events published now are missed; see
+   * `subscribe`'s `onGap`), else `true`. Not tracked on a cluster (always `true`).
+   */
+  get subscriptionUp(): boolean {
+    return this.#driver.subscriberUp;
   }
 
   #onMessage(message: string): void {

@@ -147,14 +147,31 @@ export interface InvalidationEvent {
   reason?: "write" | "delete";
 }
 
-/** Cross-instance L1 invalidation (Redis pub/sub). Best effort: events sent while disconnected are lost. */
+/**
+ * Cross-instance L1 invalidation (Redis pub/sub). Best effort: events sent while disconnected are
+ * lost, so a bus that can tell says when its subscription is down ({@linkcode subscriptionUp}) and
+ * when it is back (`onGap`): the subscriber then drops what the missed events could have evicted.
+ */
 export interface InvalidationCapability {
   /** This instance's id, used as `sender`. */
   readonly instanceId: string;
   /** Broadcast an event to every other instance. */
   publish(event: Omit<InvalidationEvent, "sender">): Promise<void>;
-  /** Receive events from other instances (own events are filtered out). Returns an unsubscribe function. */
-  subscribe(handler: (event: InvalidationEvent) => void): Promise<() => Promise<void>>;
+  /**
+   * Receive events from other instances (own events are filtered out). Returns an unsubscribe
+   * function. `onGap`, when given, is called each time the subscription is back after it was lost
+   * (events published in between were missed): the engine then clears its L1.
+   */
+  subscribe(
+    handler: (event: InvalidationEvent) => void,
+    onGap?: () => void,
+  ): Promise<() => Promise<void>>;
+  /**
+   * `false` while a subscription made by `subscribe` is down (its events are being lost); `true`
+   * otherwise. Optional: a bus without it is taken as always up. Health reports `degraded` while
+   * it is `false`.
+   */
+  readonly subscriptionUp?: boolean;
 }
 
 /** Optional features of a backend, discoverable without `instanceof`. */
@@ -179,6 +196,12 @@ export interface Backend {
   readonly type: string;
   /** Optional features; see {@linkcode BackendCapabilities}. */
   readonly capabilities: BackendCapabilities;
+  /**
+   * Whether the store is on this host (memory, file, Redis on a loopback address), so its latency
+   * is small and steady: a guard's cold adaptive timeout then starts at its `min` rather than at
+   * `initial` (meant for a remote store whose latency is unknown). Default: remote.
+   */
+  readonly local?: boolean;
   /** The bytes stored under `key`, or `null` when absent or expired. */
   get(key: string, opts?: OperationOptions): Promise<Uint8Array | null>;
   /** Store `value` under `key`; `ttlSeconds` null/undefined/0 = no expiry. */

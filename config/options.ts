@@ -73,7 +73,10 @@ export interface CircuitBreakerOptions {
 export interface TimeoutOptions {
   /** Default `true` (presets may turn it off). */
   enabled?: boolean;
-  /** Timeout before enough samples exist, seconds. Default 1.0. */
+  /**
+   * Timeout before enough samples exist, seconds, for a remote backend. Default 1.0. A backend on
+   * this host (`Backend.local`: memory, file, Redis on a loopback address) starts at `min` instead.
+   */
   initial?: number;
   /** Lower bound, seconds. Default 0.1. */
   min?: number;

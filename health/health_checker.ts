@@ -107,6 +107,8 @@ export interface HealthReport {
     pool?: HealthComponent;
     l1?: HealthComponent;
     metrics?: HealthComponent;
+    /** The invalidation bus subscription of a cached function, when it is down. */
+    invalidation?: HealthComponent;
   };
 }
 

@@ -5,7 +5,8 @@
  * percentile (nearest rank: the `⌈0.95·n⌉`-th smallest) of the last `window` (1000) recorded
  * durations. The safety factor is **1.5**, the Python library's 50 % buffer: a backend whose p95 is
  * 100 ms gets 150 ms; a backend at 1 ms gets the 0.1 s floor; nothing ever waits past 5 s. Until
- * `minSamples` (10, as in Python) durations are known the timeout is `initial` (1.0 s).
+ * `minSamples` (10, as in Python) durations are known the timeout is `initial` (1.0 s), or `min`
+ * for a backend on this host (`local`), whose latency needs no learning.
  *
  * The percentile is recomputed lazily (a quickselect over a copy of the window, O(n)) at most once
  * every `recomputeEvery` (256) recordings (every quarter of the samples while the window fills), so the
@@ -33,8 +34,17 @@ import { intOption, numOption } from "./_validate.ts";
 
 /** Options of {@linkcode AdaptiveTimeout}; times in seconds like the seed. */
 export interface AdaptiveTimeoutOptions {
-  /** Timeout before `minSamples` durations are known. Default 1.0 s. */
+  /**
+   * Timeout before `minSamples` durations are known, for a remote backend (its latency is
+   * unknown). Default 1.0 s. A `local` one starts at `min` instead.
+   */
   initial?: number;
+  /**
+   * The backend is on this host (`Backend.local`): before `minSamples` durations are known the
+   * timeout is `min`, not `initial`, so a paused local server costs a quiet service `min` per call
+   * rather than `initial` until the timeout has learnt. Default `false`.
+   */
+  local?: boolean;
   /** Lower bound. Default 0.1 s. */
   min?: number;
   /** Upper bound: no operation waits longer. Default 5.0 s. */
@@ -73,6 +83,8 @@ export interface AdaptiveTimeoutSnapshot {
 /** The latency-following timeout. See the module documentation for the rule. */
 export class AdaptiveTimeout {
   readonly #initialMs: number;
+  /** The timeout before `minSamples`: `initial`, or `min` for a local backend. */
+  readonly #coldMs: number;
   readonly #minMs: number;
   readonly #maxMs: number;
   readonly #percentile: number;
@@ -120,7 +132,8 @@ export class AdaptiveTimeout {
     this.#minSamples = intOption(p + "minSamples", options.minSamples, 10, 1);
     this.#recomputeEvery = intOption(p + "recomputeEvery", options.recomputeEvery, 256, 1);
     this.#window = new Float64Array(windowSize);
-    this.#timeoutMs = this.#initialMs;
+    this.#coldMs = options.local === true ? this.#minMs : this.#initialMs;
+    this.#timeoutMs = this.#coldMs;
   }
 
   /** The timeout to apply to the next operation, in milliseconds. */
@@ -151,12 +164,12 @@ export class AdaptiveTimeout {
       : this.#sinceCompute + 1;
   }
 
-  /** Forget every recorded duration (back to `initial`). */
+  /** Forget every recorded duration (back to `initial`, or `min` when local). */
   reset(): void {
     this.#next = 0;
     this.#count = 0;
     this.#sinceCompute = 0;
-    this.#timeoutMs = this.#initialMs;
+    this.#timeoutMs = this.#coldMs;
     this.#percentileMs = null;
   }
 
@@ -183,7 +196,7 @@ export class AdaptiveTimeout {
     const n = this.#count;
     if (n < this.#minSamples) {
       this.#percentileMs = null;
-      this.#timeoutMs = this.#initialMs;
+      this.#timeoutMs = this.#coldMs;
       return;
     }
     const values = this.#window.slice(0, n);

@@ -12,7 +12,8 @@
  *    wait up to `waitTimeout` in a bounded queue, then fail with {@linkcode BackpressureError}.
  *    Neither refusal counts as a backend failure.
  * 3. **Timeout** (`timeout`): the deadline is the adaptive timeout (or the caller's `timeoutMs`,
- *    whichever is shorter). A backend advertising `capabilities.timeouts` gets it as
+ *    whichever is shorter); cold, it is `initial`, or `min` when the backend is `local`. A backend
+ *    advertising `capabilities.timeouts` gets it as
  *    `OperationOptions.timeoutMs` (and the caller's `signal`) and is trusted to honour it; any other
  *    backend is raced against one shared coarse timer (10 ms ticks: a deadline fires at most one
  *    tick late, never early). A timeout is a `BackendError` of kind `timeout`.
@@ -171,6 +172,8 @@ export class GuardedBackend implements Backend, AsyncDisposable {
   readonly type: string;
   /** The inner backend's capabilities, guarded, plus `timeouts: true`. */
   readonly capabilities: BackendCapabilities;
+  /** Whether the inner backend is on this host (its cold adaptive timeout is `min`). */
+  readonly local: boolean;
   /** The breaker, `null` when off. */
   readonly circuitBreaker: CircuitBreaker | null;
   /** The adaptive timeout, `null` when off. */
@@ -204,6 +207,7 @@ export class GuardedBackend implements Backend, AsyncDisposable {
   constructor(inner: Backend, config: GuardedBackendConfig = {}) {
     this.inner = inner;
     this.type = inner.type;
+    this.local = inner.local === true;
     this.#clock = config.clock ?? (() => performance.now());
     this.#realClock = config.clock === undefined;
     this.#metrics = config.metrics ?? null;
@@ -215,7 +219,7 @@ export class GuardedBackend implements Backend, AsyncDisposable {
       : null;
     this.circuitBreaker?.onStateChange((c) => this.#onStateChange(c));
     const to = enabled(config.timeout);
-    this.adaptiveTimeout = to ? new AdaptiveTimeout(to) : null;
+    this.adaptiveTimeout = to ? new AdaptiveTimeout({ local: this.local, ...to }) : null;
     this.#maxWaitMs = this.adaptiveTimeout
       ? this.adaptiveTimeout.snapshot().config.max * 1000
       : 5000;

@@ -426,7 +426,8 @@ test("guard: the engine's resolved config groups plug in as they are (presets on
   };
   const prod = guard("production");
   assert.equal(prod.circuitBreaker?.snapshot().config.failureThreshold, 5);
-  assert.equal(prod.adaptiveTimeout?.timeoutMs, 1000);
+  assert.equal(prod.adaptiveTimeout?.snapshot().config.initial, 1);
+  assert.equal(prod.adaptiveTimeout?.timeoutMs, 100); // cold over a local backend: `min`
   assert.equal(prod.backpressure?.snapshot().config.queueSize, 1000);
   const t = guard("test"); // the seed: breaker, timeout and backpressure all off
   assert.equal(t.circuitBreaker, null);
