@@ -11,6 +11,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 
 /** Resolve after `ms` milliseconds. */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -93,4 +94,26 @@ export function gate(): { promise: Promise<void>; open: () => void } {
   let open!: () => void;
   const promise = new Promise<void>((r) => (open = r));
   return { promise, open };
+}
+
+/**
+ * Assert that `actual` seconds are left of a `ttl`-second TTL written at or after `since` (a
+ * `Date.now()` reading taken just before the write): at most `ttl`, and at least `ttl` minus the
+ * time elapsed since then. A fixed window such as `> ttl - 1` fails when a loaded host stalls
+ * between the write and the read.
+ */
+export function assertTtlLeft(
+  actual: number | null | undefined,
+  ttl: number,
+  since: number,
+  message = "remaining TTL",
+): void {
+  const elapsed = (Date.now() - since) / 1000;
+  const min = ttl - elapsed - 0.005; // millisecond rounding
+  assert.ok(
+    typeof actual === "number" && actual >= min && actual <= ttl,
+    `${message}: ${actual}, expected ${min.toFixed(3)}..${ttl} (${
+      elapsed.toFixed(3)
+    } s after the write)`,
+  );
 }
