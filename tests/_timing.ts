@@ -74,11 +74,15 @@ export interface ShiftedClock {
  * a test expires TTLs when it decides to, with TTLs long enough (a minute) that no load on the host
  * expires an entry earlier. Real time still runs, so timers and timeouts behave as usual. Call
  * `restore()` in a `finally`.
+ *
+ * @param frozen `Date.now()` moves only by `advance` (for a rate limit that real time must not
+ * reach, however long the host stalls between two calls).
  */
-export function shiftDateNow(): ShiftedClock {
+export function shiftDateNow(frozen = false): ShiftedClock {
   const real = Date.now;
+  const start = real();
   let offset = 0;
-  Date.now = () => real() + offset;
+  Date.now = frozen ? () => start + offset : () => real() + offset;
   return {
     advance(ms: number) {
       offset += ms;
