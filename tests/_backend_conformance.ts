@@ -158,11 +158,14 @@ export function backendConformance(
   });
 
   t("TTL: a key expires; null and 0 mean no expiry", async (b) => {
+    const t0 = Date.now();
     await b.set(k("ttl"), bytes(1), 1);
+    const early = await b.get(k("ttl"));
+    // Read within the second unless the host stalled (then it may rightly be gone already).
+    if (Date.now() - t0 < 1000) assert.deepEqual(early, bytes(1), "not expired early");
     await b.set(k("none"), bytes(2), null);
     await b.set(k("zero"), bytes(3), 0);
     await b.set(k("undef"), bytes(4));
-    assert.deepEqual(await b.get(k("ttl")), bytes(1));
     await sleep(1150);
     assert.equal(await b.get(k("ttl")), null);
     assert.equal(await b.exists(k("ttl")), false);
@@ -259,7 +262,7 @@ export function backendConformance(
     assert.ok(h1 !== null);
     const t0 = Date.now();
     setTimeout(() => void h1.release(), 150);
-    const h2 = await lock.acquire(k("W"), { leaseMs: 5000, waitMs: 3000 });
+    const h2 = await lock.acquire(k("W"), { leaseMs: 5000, waitMs: 10_000 });
     assert.ok(h2 !== null, "waiter acquired");
     assert.ok(Date.now() - t0 >= 100, "not before the release");
     await h2.release();
@@ -270,7 +273,7 @@ export function backendConformance(
     const h1 = (await lock.acquire(k("E"), { leaseMs: 300, waitMs: 0 }))!;
     assert.ok(h1 !== null);
     const t0 = Date.now();
-    const h2 = await lock.acquire(k("E"), { leaseMs: 5000, waitMs: 3000 });
+    const h2 = await lock.acquire(k("E"), { leaseMs: 5000, waitMs: 10_000 });
     assert.ok(h2 !== null, "acquired after the lease ended");
     assert.ok(Date.now() - t0 >= 200, `too early: ${Date.now() - t0} ms`);
     assert.equal(await h1.release(), false, "the expired owner's release reports false");
