@@ -9,7 +9,7 @@ import { recording } from "./_recording_backend.ts";
 import { captureLogs, render } from "./_log_capture.ts";
 import { pythonTestOptions, runPythonJson } from "./_python.ts";
 import { cache, getDefaultMetrics, MemoryBackend } from "../mod.ts";
-import { gate, shiftDateNow, sleep, until, withDeadline } from "./_timing.ts";
+import { gate, shiftDateNow, type ShiftedClock, sleep, until, withDeadline } from "./_timing.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 
@@ -133,39 +133,47 @@ test("fail-safe: with softTimeout a slow refresh is served stale now and lands i
   }
 });
 
+/**
+ * A cached function (soft timeout 50 ms) whose value expired on the shifted clock, and whose
+ * background refresh (v2) waits on a gate: the caller was answered with the stale v1. Calls made
+ * from now on compute at once.
+ */
+async function staleWithGatedRefresh(name: string, clock: ShiftedClock) {
+  let slow: Promise<void> | null = null;
+  const state = { calls: 0, done: 0 };
+  const f = cache(async (id: number) => {
+    const n = ++state.calls;
+    if (slow) await slow;
+    state.done++;
+    return { id, v: n };
+  }, {
+    name,
+    ttl: 60,
+    staleTtl: 600,
+    softTimeout: 0.05,
+    backend: new MemoryBackend(),
+    ...bare,
+  });
+  await f(1);
+  clock.advance(61_000);
+  const refresh = gate();
+  slow = refresh.promise;
+  assert.deepEqual(
+    await withDeadline(f(1), "soft timeout"),
+    { id: 1, v: 1 },
+    "stale while the refresh (v2) runs",
+  );
+  slow = null; // v2 already waits on the gate
+  return { f, refresh, state };
+}
+
 test("fail-safe: a late refresh never resurrects a value invalidated meanwhile", async () => {
   const clock = shiftDateNow();
   try {
-    const backend = new MemoryBackend();
-    let slow: Promise<void> | null = null;
-    let calls = 0;
-    let done = 0;
-    const f = cache(async (id: number) => {
-      const n = ++calls;
-      if (slow) await slow;
-      done++;
-      return { id, v: n };
-    }, {
-      name: "failsafe.late",
-      ttl: 60,
-      staleTtl: 600,
-      softTimeout: 0.05,
-      backend,
-      ...bare,
-    });
-    await f(1);
-    clock.advance(61_000);
-    const refresh = gate();
-    slow = refresh.promise;
-    assert.deepEqual(
-      await withDeadline(f(1), "soft timeout"),
-      { id: 1, v: 1 },
-      "stale while the refresh (v2) runs",
-    );
+    const { f, refresh, state } = await staleWithGatedRefresh("failsafe.late", clock);
     await f.invalidate(1); // removes L1 and L2 (stale copies too)
-    slow = null;
     refresh.open(); // v2 lands after the invalidation: dropped
-    assert.ok(await until(() => done === 2), "v2 returned");
+    assert.ok(await until(() => state.done === 2), "v2 returned");
     await sleep(20); // and was handled (no timer or I/O: MemoryBackend)
     assert.deepEqual(await f(1), { id: 1, v: 3 }, "recomputed, not the late v2");
     assert.equal(f.cacheInfo().size, 1);
@@ -177,33 +185,8 @@ test("fail-safe: a late refresh never resurrects a value invalidated meanwhile",
 test("fail-safe: a call after an invalidation does not join the background refresh started before it", async () => {
   const clock = shiftDateNow();
   try {
-    let slow: Promise<void> | null = null;
-    let calls = 0;
-    let done = 0;
-    const f = cache(async (id: number) => {
-      const n = ++calls;
-      if (slow) await slow;
-      done++;
-      return { id, v: n };
-    }, {
-      name: "failsafe.join",
-      ttl: 60,
-      staleTtl: 600,
-      softTimeout: 0.05,
-      backend: new MemoryBackend(),
-      ...bare,
-    });
-    await f(1);
-    clock.advance(61_000);
-    const refresh = gate();
-    slow = refresh.promise;
-    assert.deepEqual(
-      await withDeadline(f(1), "soft timeout"),
-      { id: 1, v: 1 },
-      "stale while the refresh (v2) runs",
-    );
+    const { f, refresh, state } = await staleWithGatedRefresh("failsafe.join", clock);
     await f.invalidate(1);
-    slow = null;
     const after = f(1); // may wait for the stampede lock the refresh holds
     refresh.open();
     assert.deepEqual(
@@ -211,10 +194,10 @@ test("fail-safe: a call after an invalidation does not join the background refre
       { id: 1, v: 3 },
       "computed after the invalidation, not v2",
     );
-    assert.ok(await until(() => done === 3), "v2 returned");
+    assert.ok(await until(() => state.done === 3), "v2 returned");
     await sleep(20); // v2 has landed: dropped
     assert.deepEqual(await f(1), { id: 1, v: 3 }, "v3 is the cached value");
-    assert.equal(calls, 3);
+    assert.equal(state.calls, 3);
   } finally {
     clock.restore();
   }
