@@ -18,6 +18,7 @@
  * @module
  */
 import { spawn } from "node:child_process";
+import { constants } from "node:os";
 import process from "node:process";
 
 /** The command run when none is given: the Deno suite, as `deno task test` runs it. */
@@ -34,7 +35,7 @@ const BURNER_SOURCE = `self.postMessage("up");
 let x = 0;
 for (;;) { x = (x * 1103515245 + 12345) | 0; }`;
 
-/** Start `n` worker threads that each spin on one core until {@linkcode Burners.stop}. */
+/** Busy worker threads from {@linkcode startBurners}, each spinning on one core until stopped. */
 export interface Burners {
   /** Terminate every burner (idempotent). */
   stop(): void;
@@ -118,7 +119,7 @@ if (import.meta.main) {
       child.on("error", reject);
       child.on("close", (c, signal) => {
         Deno.removeSignalListener("SIGTERM", forward);
-        resolve(c ?? (signal ? 128 : 1));
+        resolve(c ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1));
       });
     });
   } catch (e) {
