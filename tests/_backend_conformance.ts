@@ -16,6 +16,7 @@ import assert from "node:assert/strict";
 import { BackendError } from "../errors.ts";
 import type { Backend } from "../backends/types.ts";
 import { test, type TestOptions } from "./_harness.ts";
+import { assertTtlLeft } from "./_timing.ts";
 
 /** Optional capabilities of the contract, by name. */
 export type CapabilityName = "ttl" | "lock" | "timeouts" | "prefix" | "tags";
@@ -157,11 +158,14 @@ export function backendConformance(
   });
 
   t("TTL: a key expires; null and 0 mean no expiry", async (b) => {
+    const t0 = Date.now();
     await b.set(k("ttl"), bytes(1), 1);
+    const early = await b.get(k("ttl"));
+    // Read within the second unless the host stalled (then it may rightly be gone already).
+    if (Date.now() - t0 < 1000) assert.deepEqual(early, bytes(1), "not expired early");
     await b.set(k("none"), bytes(2), null);
     await b.set(k("zero"), bytes(3), 0);
     await b.set(k("undef"), bytes(4));
-    assert.deepEqual(await b.get(k("ttl")), bytes(1));
     await sleep(1150);
     assert.equal(await b.get(k("ttl")), null);
     assert.equal(await b.exists(k("ttl")), false);
@@ -215,12 +219,12 @@ export function backendConformance(
     assert.equal(await ttl.ttl(k("missing")), null);
     await b.set(k("forever"), bytes(1));
     assert.equal(await ttl.ttl(k("forever")), Infinity);
+    const t0 = Date.now();
     await b.set(k("t"), bytes(2), 100);
-    const r = (await ttl.ttl(k("t")))!;
-    assert.ok(r > 98 && r <= 100, `remaining ${r}`);
+    assertTtlLeft(await ttl.ttl(k("t")), 100, t0);
+    const t1 = Date.now();
     assert.equal(await ttl.expire(k("t"), 50), true);
-    const r2 = (await ttl.ttl(k("t")))!;
-    assert.ok(r2 > 48 && r2 <= 50, `remaining after expire ${r2}`);
+    assertTtlLeft(await ttl.ttl(k("t")), 50, t1, "remaining after expire");
     assert.deepEqual(await b.get(k("t")), bytes(2), "expire keeps the value");
     assert.equal(await ttl.expire(k("missing"), 10), false);
     assert.equal(await b.exists(k("missing")), false, "expire does not create a key");
@@ -258,7 +262,7 @@ export function backendConformance(
     assert.ok(h1 !== null);
     const t0 = Date.now();
     setTimeout(() => void h1.release(), 150);
-    const h2 = await lock.acquire(k("W"), { leaseMs: 5000, waitMs: 3000 });
+    const h2 = await lock.acquire(k("W"), { leaseMs: 5000, waitMs: 10_000 });
     assert.ok(h2 !== null, "waiter acquired");
     assert.ok(Date.now() - t0 >= 100, "not before the release");
     await h2.release();
@@ -269,7 +273,7 @@ export function backendConformance(
     const h1 = (await lock.acquire(k("E"), { leaseMs: 300, waitMs: 0 }))!;
     assert.ok(h1 !== null);
     const t0 = Date.now();
-    const h2 = await lock.acquire(k("E"), { leaseMs: 5000, waitMs: 3000 });
+    const h2 = await lock.acquire(k("E"), { leaseMs: 5000, waitMs: 10_000 });
     assert.ok(h2 !== null, "acquired after the lease ended");
     assert.ok(Date.now() - t0 >= 200, `too early: ${Date.now() - t0} ms`);
     assert.equal(await h1.release(), false, "the expired owner's release reports false");

@@ -238,10 +238,10 @@ test(
       kill(child);
       await child.exited;
       // The lease is 60 s, but the owner's pid is gone on this host: the lock is stale now.
-      const t0 = Date.now();
-      const h = await lock.acquire("held", { leaseMs: 1000, waitMs: 3000 });
+      // Acquired at all proves the takeover: the 60 s lease outlasts waitMs (generous for a loaded
+      // host, and returned early once acquired).
+      const h = await lock.acquire("held", { leaseMs: 1000, waitMs: 10_000 });
       assert.ok(h !== null, "acquired after the holder died");
-      assert.ok(Date.now() - t0 < 3000);
       assert.equal(await h.release(), true);
     } finally {
       kill(child);

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
 import { recording } from "./_recording_backend.ts";
+import { assertTtlLeft, shiftDateNow, type ShiftedClock } from "./_timing.ts";
 import {
   type Backend,
   BackendError,
@@ -123,32 +124,38 @@ test("values are immutable through L1: mutating a returned object does not chang
 });
 
 test("TTL: L1-only entries expire on read; L2 entries expire too", async () => {
-  let runs = 0;
-  const f = cache((x: number) => {
-    runs++;
-    return x;
-  }, { name: "core.ttl.l1", ttl: 0.15, backend: null });
-  f(1);
-  f(1);
-  assert.equal(runs, 1);
-  await sleep(200);
-  f(1);
-  assert.equal(runs, 2);
+  // Time is the test's shifted Date.now: a stalled host cannot expire an entry between two reads.
+  const clock = shiftDateNow();
+  try {
+    let runs = 0;
+    const f = cache((x: number) => {
+      runs++;
+      return x;
+    }, { name: "core.ttl.l1", ttl: 60, backend: null });
+    f(1);
+    f(1);
+    assert.equal(runs, 1);
+    clock.advance(60_001);
+    f(1);
+    assert.equal(runs, 2);
 
-  const backend = new MemoryBackend();
-  let n = 0;
-  const g = cache(async (x: number) => ({ x, n: ++n }), {
-    name: "core.ttl.l2",
-    ttl: 0.3,
-    backend,
-    l1: false,
-    ...bare,
-  });
-  assert.equal((await g(1)).n, 1);
-  assert.equal((await g(1)).n, 1);
-  assert.equal(g.cacheInfo().l2Hits, 1);
-  await sleep(350);
-  assert.equal((await g(1)).n, 2);
+    const backend = new MemoryBackend();
+    let n = 0;
+    const g = cache(async (x: number) => ({ x, n: ++n }), {
+      name: "core.ttl.l2",
+      ttl: 60,
+      backend,
+      l1: false,
+      ...bare,
+    });
+    assert.equal((await g(1)).n, 1);
+    assert.equal((await g(1)).n, 1);
+    assert.equal(g.cacheInfo().l2Hits, 1);
+    clock.advance(60_001);
+    assert.equal((await g(1)).n, 2);
+  } finally {
+    clock.restore();
+  }
 });
 
 test("L1 is LRU by bytes and by entries", () => {
@@ -610,6 +617,17 @@ test("undefined arguments: trailing ones and undefined properties share the L1 a
 });
 
 test("stale-while-revalidate: one background refresh; a refresh landing after invalidate is dropped", async () => {
+  // Time is the test's shifted Date.now: a stalled host cannot expire the entry while it is read
+  // (a miss would wait for a gated computation).
+  const clock = shiftDateNow();
+  try {
+    await swrScenario(clock);
+  } finally {
+    clock.restore();
+  }
+});
+
+async function swrScenario(clock: ShiftedClock): Promise<void> {
   let n = 0;
   const gates: Array<() => void> = [];
   const f = cache(async (id: number) => {
@@ -618,12 +636,12 @@ test("stale-while-revalidate: one background refresh; a refresh landing after in
     return { id, n: mine };
   }, {
     name: "core.swr",
-    ttl: 0.4,
+    ttl: 60,
     backend: null,
     l1: { swrEnabled: true, swrThreshold: 0.25, swrJitter: 0 },
   });
   assert.equal((await f(1)).n, 1);
-  await sleep(150); // past 25 % of 0.4 s
+  clock.advance(20_000); // past 25 % of 60 s
   const a = await f(1);
   const b = await f(1);
   assert.equal(a.n, 1, "stale value served at once");
@@ -638,7 +656,7 @@ test("stale-while-revalidate: one background refresh; a refresh landing after in
   assert.equal(n, 3);
   gates.shift()!();
   assert.equal((await c).n, 3);
-});
+}
 
 test("cross-process stampede: two instances on one backend compute once (backend lock)", async () => {
   const backend = new MemoryBackend();
@@ -679,22 +697,29 @@ test("tenants: withTenant separates entries and backend keys (percent-encoded)",
 });
 
 test("refreshTtlOnGet extends the L2 TTL when less than the threshold remains", async () => {
-  const { backend, inner, keys } = recording();
-  const f = cache(async (id: number) => ({ id }), {
-    name: "core.refresh-ttl",
-    ttl: 2,
-    backend,
-    l1: false,
-    refreshTtlOnGet: true,
-    ttlRefreshThreshold: 0.9,
-    ...bare,
-  });
-  await f(1);
-  const [key] = keys;
-  await sleep(300); // 1.7 s left < 0.9 × 2 s
-  await f(1);
-  const left = (await inner.capabilities.ttl.ttl(key))!;
-  assert.ok(left > 1.8, `ttl refreshed (${left})`);
+  // Time is the test's shifted Date.now (the backend's TTL clock too): no stall on a loaded host
+  // expires the entry or eats into the refreshed TTL before it is read.
+  const clock = shiftDateNow();
+  try {
+    const { backend, inner, keys } = recording();
+    const f = cache(async (id: number) => ({ id }), {
+      name: "core.refresh-ttl",
+      ttl: 60,
+      backend,
+      l1: false,
+      refreshTtlOnGet: true,
+      ttlRefreshThreshold: 0.9,
+      ...bare,
+    });
+    await f(1);
+    const [key] = keys;
+    clock.advance(10_000); // 50 s left < 0.9 × 60 s
+    const t1 = Date.now();
+    await f(1);
+    assertTtlLeft(await inner.capabilities.ttl.ttl(key), 60, t1, "ttl refreshed");
+  } finally {
+    clock.restore();
+  }
 });
 
 test("backend contract: a third-party backend with no capabilities works (no instanceof)", async () => {
@@ -899,14 +924,20 @@ test("invalidation bus: a failed subscription is retried on a later miss (at mos
     stampede: false,
     ...bare,
   });
-  await f(1);
-  await sleep(5);
-  assert.equal(attempts, 1);
-  fail = false;
-  await f(2);
-  assert.equal(attempts, 1, "no new attempt within the retry delay");
-  await sleep(1050);
-  await f(3);
+  // The retry delay runs on Date.now: frozen here, so a stalled host cannot reach it by itself.
+  const clock = shiftDateNow(true);
+  try {
+    await f(1);
+    await sleep(5);
+    assert.equal(attempts, 1);
+    fail = false;
+    await f(2);
+    assert.equal(attempts, 1, "no new attempt within the retry delay");
+    clock.advance(1050);
+    await f(3);
+  } finally {
+    clock.restore();
+  }
   await sleep(5);
   assert.equal(attempts, 2, "retried on the next miss");
   assert.equal(handlers.length, 1);
@@ -956,32 +987,39 @@ test("L1 off: protocol keys remembered per call arguments stay the protocol's ke
 });
 
 test("cacheInfo: l2AvgLatencyMs is the mean L2 read latency (sampled reads)", async () => {
-  const inner = new MemoryBackend();
-  const slow: Backend = {
-    type: "slow",
-    capabilities: {},
-    get: async (k) => {
-      await sleep(20);
-      return await inner.get(k);
-    },
-    set: (k, v, t) => inner.set(k, v, t),
-    delete: (k) => inner.delete(k),
-    exists: (k) => inner.exists(k),
-    healthCheck: () => inner.healthCheck(),
-  };
-  const f = cache(async (id: number) => id, {
-    name: "core.latency",
-    ttl: 60,
-    backend: slow,
-    l1: false,
-    ...bare,
-  });
-  for (let i = 0; i < 17; i++) await f(i); // 17 L2 reads (misses), each about 20 ms
-  const info = f.cacheInfo();
-  assert.ok(
-    info.l2AvgLatencyMs >= 15 && info.l2AvgLatencyMs < 200,
-    `mean L2 latency ${info.l2AvgLatencyMs} ms for reads of about 20 ms`,
-  );
+  // Each read takes exactly 20 ms on a stubbed performance.now (the engine's latency clock), so the
+  // mean is exact however slowly the host runs.
+  const clock = performance.now;
+  let fakeNow = 1000;
+  performance.now = () => fakeNow;
+  try {
+    const inner = new MemoryBackend();
+    const slow: Backend = {
+      type: "slow",
+      capabilities: {},
+      get: async (k) => {
+        await sleep(0);
+        fakeNow += 20;
+        return await inner.get(k);
+      },
+      set: (k, v, t) => inner.set(k, v, t),
+      delete: (k) => inner.delete(k),
+      exists: (k) => inner.exists(k),
+      healthCheck: () => inner.healthCheck(),
+    };
+    const f = cache(async (id: number) => id, {
+      name: "core.latency",
+      ttl: 60,
+      backend: slow,
+      l1: false,
+      ...bare,
+    });
+    for (let i = 0; i < 17; i++) await f(i); // 17 L2 reads (misses), each 20 ms
+    const info = f.cacheInfo();
+    assert.equal(info.l2AvgLatencyMs, 20, "mean L2 latency of reads of 20 ms");
+  } finally {
+    performance.now = clock;
+  }
 });
 
 test("cacheInfo: concurrent L2 reads are timed one in 8 too (clock reads counted)", async () => {

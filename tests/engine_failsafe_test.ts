@@ -9,12 +9,15 @@ import { recording } from "./_recording_backend.ts";
 import { captureLogs, render } from "./_log_capture.ts";
 import { pythonTestOptions, runPythonJson } from "./_python.ts";
 import { cache, getDefaultMetrics, MemoryBackend } from "../mod.ts";
+import { gate, shiftDateNow, type ShiftedClock, sleep, until, withDeadline } from "./_timing.ts";
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 
 test("fail-safe: the function throws after the value expired → the stale value is served and the error logged with a correlation id", async () => {
   const logs = await captureLogs();
+  // Expiry is the test's shifted Date.now: the recomputed value must not expire by itself between
+  // the two calls that read it, however slow the host (it did with a 0.2 s TTL).
+  const clock = shiftDateNow();
   try {
     let fail = false;
     let calls = 0;
@@ -24,13 +27,13 @@ test("fail-safe: the function throws after the value expired → the stale value
       return { id, v: calls };
     }, {
       name: "failsafe.throws",
-      ttl: 0.2,
-      staleTtl: 30,
+      ttl: 60,
+      staleTtl: 600,
       backend: new MemoryBackend(),
       ...bare,
     });
     assert.deepEqual(await f(1), { id: 1, v: 1 });
-    await sleep(250); // past the TTL (L1 and the logical L2 expiry)
+    clock.advance(61_000); // past the TTL (L1 and the logical L2 expiry)
     fail = true;
     assert.deepEqual(await f(1), { id: 1, v: 1 }, "stale value instead of the error");
     assert.equal(calls, 2, "the function was tried");
@@ -48,6 +51,7 @@ test("fail-safe: the function throws after the value expired → the stale value
     assert.deepEqual(await f(1), { id: 1, v: 4 });
     assert.equal(calls, 4);
   } finally {
+    clock.restore();
     await logs.stop();
   }
 });
@@ -80,98 +84,123 @@ test("fail-safe: stale values also come from L2 (another instance, empty L1) wit
 });
 
 test("fail-safe: with softTimeout a slow refresh is served stale now and lands in the background", async () => {
-  let delayMs = 0;
-  let calls = 0;
-  let running = 0;
-  let maxRunning = 0;
+  // Expiry is the test's shifted Date.now, and the slow refresh a gate the test opens: no step
+  // depends on how fast the host runs (a loaded host once expired the 0.2 s refreshed value).
+  const clock = shiftDateNow();
+  try {
+    let slow: Promise<void> | null = null;
+    let calls = 0;
+    let running = 0;
+    let maxRunning = 0;
+    const f = cache(async (id: number) => {
+      calls++;
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      if (slow) await slow;
+      running--;
+      return { id, v: calls };
+    }, {
+      name: "failsafe.soft",
+      ttl: 60,
+      staleTtl: 600,
+      softTimeout: 0.05,
+      backend: new MemoryBackend(),
+      ...bare,
+    });
+    assert.deepEqual(await f(1), { id: 1, v: 1 });
+    clock.advance(61_000);
+    const refresh = gate();
+    slow = refresh.promise;
+    // The refresh cannot end before the gate opens: an answer now came from the soft timeout.
+    assert.deepEqual(await withDeadline(f(1), "soft timeout"), { id: 1, v: 1 }, "stale now");
+    // Callers arriving while the refresh runs are answered stale too, without a second call.
+    assert.deepEqual(await withDeadline(f(1), "second caller"), { id: 1, v: 1 });
+    assert.equal(calls, 2);
+    assert.equal(maxRunning, 1);
+    assert.equal(f.cacheInfo().staleHits, 2);
+    assert.equal(running, 1, "the refresh is still running");
+    refresh.open();
+    assert.ok(await until(() => running === 0), "the refresh ended");
+    await sleep(20); // the refresh lands (no timer or I/O: MemoryBackend)
+    assert.deepEqual(await f(1), { id: 1, v: 2 }, "the background result is stored");
+    assert.equal(calls, 2, "and served from the cache");
+    // A refresh faster than the soft timeout is simply the answer.
+    clock.advance(61_000);
+    slow = null;
+    assert.deepEqual(await f(1), { id: 1, v: 3 });
+  } finally {
+    clock.restore();
+  }
+});
+
+/**
+ * A cached function (soft timeout 50 ms) whose value expired on the shifted clock, and whose
+ * background refresh (v2) waits on a gate: the caller was answered with the stale v1. Calls made
+ * from now on compute at once.
+ */
+async function staleWithGatedRefresh(name: string, clock: ShiftedClock) {
+  let slow: Promise<void> | null = null;
+  const state = { calls: 0, done: 0 };
   const f = cache(async (id: number) => {
-    calls++;
-    running++;
-    maxRunning = Math.max(maxRunning, running);
-    await sleep(delayMs);
-    running--;
-    return { id, v: calls };
+    const n = ++state.calls;
+    if (slow) await slow;
+    state.done++;
+    return { id, v: n };
   }, {
-    name: "failsafe.soft",
-    ttl: 0.2,
-    staleTtl: 30,
+    name,
+    ttl: 60,
+    staleTtl: 600,
     softTimeout: 0.05,
     backend: new MemoryBackend(),
     ...bare,
   });
-  assert.deepEqual(await f(1), { id: 1, v: 1 });
-  await sleep(250);
-  delayMs = 400;
-  const t0 = performance.now();
-  assert.deepEqual(await f(1), { id: 1, v: 1 }, "stale now");
-  const took = performance.now() - t0;
-  assert.ok(took < 300, `answered after the soft timeout, not the refresh (${took.toFixed(0)} ms)`);
-  // Callers arriving while the refresh runs are answered stale too, without a second call.
-  assert.deepEqual(await f(1), { id: 1, v: 1 });
-  assert.equal(calls, 2);
-  assert.equal(maxRunning, 1);
-  assert.equal(f.cacheInfo().staleHits, 2);
-  await sleep(450); // the refresh lands
-  assert.deepEqual(await f(1), { id: 1, v: 2 }, "the background result is stored");
-  assert.equal(calls, 2, "and served from the cache");
-  // A refresh faster than the soft timeout is simply the answer.
-  await sleep(250);
-  delayMs = 0;
-  assert.deepEqual(await f(1), { id: 1, v: 3 });
-});
+  await f(1);
+  clock.advance(61_000);
+  const refresh = gate();
+  slow = refresh.promise;
+  assert.deepEqual(
+    await withDeadline(f(1), "soft timeout"),
+    { id: 1, v: 1 },
+    "stale while the refresh (v2) runs",
+  );
+  slow = null; // v2 already waits on the gate
+  return { f, refresh, state };
+}
 
 test("fail-safe: a late refresh never resurrects a value invalidated meanwhile", async () => {
-  const backend = new MemoryBackend();
-  let delayMs = 0;
-  let calls = 0;
-  const f = cache(async (id: number) => {
-    const n = ++calls;
-    await sleep(delayMs);
-    return { id, v: n };
-  }, {
-    name: "failsafe.late",
-    ttl: 0.2,
-    staleTtl: 30,
-    softTimeout: 0.05,
-    backend,
-    ...bare,
-  });
-  await f(1);
-  await sleep(250);
-  delayMs = 200;
-  assert.deepEqual(await f(1), { id: 1, v: 1 }, "stale while the refresh (v2) runs");
-  await f.invalidate(1); // removes L1 and L2 (stale copies too)
-  await sleep(300); // v2 lands after the invalidation: dropped
-  delayMs = 0;
-  assert.deepEqual(await f(1), { id: 1, v: 3 }, "recomputed, not the late v2");
-  assert.equal(f.cacheInfo().size, 1);
+  const clock = shiftDateNow();
+  try {
+    const { f, refresh, state } = await staleWithGatedRefresh("failsafe.late", clock);
+    await f.invalidate(1); // removes L1 and L2 (stale copies too)
+    refresh.open(); // v2 lands after the invalidation: dropped
+    assert.ok(await until(() => state.done === 2), "v2 returned");
+    await sleep(20); // and was handled (no timer or I/O: MemoryBackend)
+    assert.deepEqual(await f(1), { id: 1, v: 3 }, "recomputed, not the late v2");
+    assert.equal(f.cacheInfo().size, 1);
+  } finally {
+    clock.restore();
+  }
 });
 
 test("fail-safe: a call after an invalidation does not join the background refresh started before it", async () => {
-  let delayMs = 0;
-  let calls = 0;
-  const f = cache(async (id: number) => {
-    const n = ++calls;
-    await sleep(delayMs);
-    return { id, v: n };
-  }, {
-    name: "failsafe.join",
-    ttl: 0.2,
-    staleTtl: 30,
-    softTimeout: 0.05,
-    backend: new MemoryBackend(),
-    ...bare,
-  });
-  await f(1);
-  await sleep(250);
-  delayMs = 150;
-  assert.deepEqual(await f(1), { id: 1, v: 1 }, "stale while the refresh (v2) runs");
-  await f.invalidate(1);
-  delayMs = 0;
-  assert.deepEqual(await f(1), { id: 1, v: 3 }, "computed after the invalidation, not v2");
-  await sleep(20); // v2 has landed (v3 waited for the stampede lock it held): dropped
-  assert.deepEqual(await f(1), { id: 1, v: 3 }, "v3 is the cached value");
-  assert.equal(calls, 3);
+  const clock = shiftDateNow();
+  try {
+    const { f, refresh, state } = await staleWithGatedRefresh("failsafe.join", clock);
+    await f.invalidate(1);
+    const after = f(1); // may wait for the stampede lock the refresh holds
+    refresh.open();
+    assert.deepEqual(
+      await withDeadline(after, "call after the invalidation"),
+      { id: 1, v: 3 },
+      "computed after the invalidation, not v2",
+    );
+    assert.ok(await until(() => state.done === 3), "v2 returned");
+    await sleep(20); // v2 has landed: dropped
+    assert.deepEqual(await f(1), { id: 1, v: 3 }, "v3 is the cached value");
+    assert.equal(state.calls, 3);
+  } finally {
+    clock.restore();
+  }
 });
 
 test("fail-safe: L1-only synchronous functions fall back to the stale value too; no staleTtl = errors propagate", () => {
@@ -229,7 +258,7 @@ test(
 );
 
 const PY_READ_STALE = String.raw`
-import sys, json, base64, time, msgpack, lz4.block, xxhash
+import sys, json, base64, msgpack, lz4.block, xxhash
 doc = json.loads(base64.b64decode(sys.stdin.read()))
 md = doc["metadata"]
 data = base64.b64decode(doc["data"])
@@ -237,7 +266,7 @@ comp, checksum, size, fmt = msgpack.unpackb(data, raw=False)
 payload = lz4.block.decompress(bytes(comp), uncompressed_size=size)
 assert xxhash.xxh3_64_digest(payload) == bytes(checksum)
 print(json.dumps({"version": doc["version"], "serializer": doc["serializer"], "format": md["format"],
-    "compressed": md["compressed"], "fresh_in": md["fresh_until"] - time.time(),
+    "compressed": md["compressed"], "fresh_until": md["fresh_until"],
     "value": msgpack.unpackb(payload, raw=False)}))
 `;
 
@@ -254,7 +283,9 @@ test(
       backend: spy,
       ...bare,
     });
+    const t0 = Date.now() / 1000;
     await f(7);
+    const t1 = Date.now() / 1000;
     const keys = writes.map((w) => w.key);
     const stored = (await backend.get(keys[0]))!;
     const out = runPythonJson<
@@ -263,7 +294,7 @@ test(
         serializer: string;
         format: string;
         compressed: boolean;
-        fresh_in: number;
+        fresh_until: number;
         value: unknown;
       }
     >(PY_READ_STALE, btoa(String.fromCharCode(...stored)));
@@ -272,9 +303,10 @@ test(
     assert.equal(out.format, "msgpack");
     assert.equal(out.compressed, true);
     assert.deepEqual(out.value, { id: 7, name: "Ada" });
+    // Bounded by clock readings around the write, not by when Python runs (late on a busy host).
     assert.ok(
-      out.fresh_in > 55 && out.fresh_in <= 60.5,
-      `fresh_until ≈ now + ttl (${out.fresh_in})`,
+      out.fresh_until >= t0 + 60 - 0.001 && out.fresh_until <= t1 + 60 + 0.001,
+      `fresh_until = write time + ttl (${out.fresh_until - t0 - 60} s off)`,
     );
     assert.ok((await backend.capabilities.ttl.ttl(keys[0]))! > 600, "kept ttl + staleTtl in L2");
   },

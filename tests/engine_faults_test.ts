@@ -112,7 +112,7 @@ test(
       assert.ok(hitsBefore > 20, `Redis served the warm-up (${hitsBefore} operations)`);
       await redis.kill();
       const killedAt = performance.now();
-      const deadline = killedAt + 3000;
+      const deadline = killedAt + 10_000;
       while (openedAt === 0 && performance.now() < deadline) await sleep(10);
       assert.ok(openedAt > 0, "the circuit opened");
       assert.equal(
@@ -174,15 +174,16 @@ test(
       await sleep(300);
       redis.pause();
       const pausedAt = performance.now();
-      // Longer than the bound: a call without a deadline would hang past it.
-      await sleep(boundMs + 400);
+      // Well past the bound: a call without a deadline would hang past it by more than the slack
+      // below, which allows for timers running late on a loaded host.
+      await sleep(boundMs + 3000);
       const during = work.calls.filter((c) => c.start + c.ms > pausedAt);
       redis.resume();
       await work.stop();
       assert.deepEqual(work.failures, [], "no user call failed");
       assert.ok(during.length > 100, `calls answered during the pause: ${during.length}`);
       const max = Math.max(...during.map((c) => c.ms));
-      assert.ok(max < boundMs + 500, `slowest call ${max.toFixed(0)} ms <= timeout.max + slack`);
+      assert.ok(max < boundMs + 1500, `slowest call ${max.toFixed(0)} ms <= timeout.max + slack`);
       // Once the circuit is open the calls do not touch Redis: they answer at once.
       const late = during.filter((c) => c.start > pausedAt + 1500);
       const lateP90 = p90(late.map((c) => c.ms));

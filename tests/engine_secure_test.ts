@@ -45,7 +45,7 @@ const fromHexKey = (h: string) => Uint8Array.from(h.match(/../g)!, (x) => parseI
 
 const docOf = async (b: Backend, k: string) => JSON.parse(text((await b.get(k))!));
 
-async function until(cond: () => boolean | Promise<boolean>, ms = 1000): Promise<boolean> {
+async function until(cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await cond()) return true;

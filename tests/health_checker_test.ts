@@ -113,7 +113,7 @@ test("health: slow probe is degraded; a hung probe times out as unhealthy", asyn
   const hung = probeable(() => new Promise(() => {}));
   const t0 = performance.now();
   const h = await new HealthChecker({ backend: hung, probeTimeoutMs: 50 }).check("ping");
-  assert.ok(performance.now() - t0 < 1000);
+  assert.ok(performance.now() - t0 < 10_000, "did not wait for the hung probe"); // it never ends
   assert.equal(h.status, "unhealthy");
   assert.match(h.components.backend!.message!, /timed out/);
 });

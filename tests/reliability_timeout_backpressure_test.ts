@@ -4,6 +4,7 @@
 // oracle independent of the quickselect under test.
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
+import { settlesBeforeTimers } from "./_timing.ts";
 import { BackendError, CacheConfigError } from "../errors.ts";
 import { AdaptiveTimeout } from "../reliability/adaptive_timeout.ts";
 import { Backpressure, BackpressureError } from "../reliability/backpressure.ts";
@@ -181,11 +182,12 @@ test("backpressure: a full queue is refused at once (never unbounded)", async ()
   const bp = new Backpressure({ maxConcurrent: 2, queueSize: 3, waitTimeout: 5, name: "redis" });
   const gate = deferred();
   const held = Array.from({ length: 5 }, () => bp.run(() => gate.promise));
-  const t0 = performance.now();
-  const errs = await Promise.all(
+  const refusals = Promise.all(
     Array.from({ length: 100 }, () => bp.run(() => Promise.resolve(), "get").catch((e) => e)),
   );
-  const elapsed = performance.now() - t0;
+  // At once: refused before any timer could fire (not after waitTimeout), on a loaded host too.
+  assert.ok(await settlesBeforeTimers(refusals), "refusals waited for something");
+  const errs = await refusals;
   for (const e of errs) {
     assert.ok(e instanceof BackpressureError);
     assert.ok(e instanceof BackendError);
@@ -194,7 +196,6 @@ test("backpressure: a full queue is refused at once (never unbounded)", async ()
     assert.equal(e.reason, "queue full");
     assert.equal(e.operation, "get");
   }
-  assert.ok(elapsed < 1000, `refusals took ${elapsed} ms`);
   assert.equal(bp.queued, 3);
   assert.equal(bp.snapshot().rejectedQueueFull, 100);
   gate.resolve();
@@ -211,7 +212,8 @@ test("backpressure: a waiter gives up after waitTimeout and the slot accounting 
   const waited = performance.now() - t0;
   assert.ok(err instanceof BackpressureError);
   assert.equal(err.reason, "wait timeout");
-  assert.ok(waited >= 45 && waited < 1000, `waited ${waited} ms`);
+  // Not before waitTimeout; the upper bound only tells "gave up" from "hung" (timers run late under load).
+  assert.ok(waited >= 45 && waited < 10_000, `waited ${waited} ms`);
   assert.equal(bp.queued, 0);
   gate.resolve();
   await held;

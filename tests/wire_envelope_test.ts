@@ -508,7 +508,7 @@ test("engine, envelope wire: secure entries are framed, bound to key and tenant,
   const before: number = n;
   await withTenant("globex", () => mk(K2, [K1])(1));
   assert.equal(n, before, "read with the previous key");
-  const deadline = Date.now() + 2000;
+  const deadline = Date.now() + 10_000;
   let moved: Uint8Array | null = null;
   while (Date.now() < deadline && moved === null) {
     if ((await backend.get(globexKey)) === null) { // the old copy is deleted after the rewrite
