@@ -30,8 +30,8 @@ import {
   openEntry,
   type ReadPolicy,
   ValueTooLargeError,
-} from "./_stored_read.ts";
-import { parseEnvelope } from "./protocol/_envelope_wire.ts";
+} from "./protocol/stored_value.ts";
+import { parseEnvelope } from "./protocol/_envelope_msgpack.ts";
 import { undefinedEnvelope } from "./protocol/_undefined_envelope.ts";
 import type { TenantCipher } from "./protocol/encryption.ts";
 import { knownHashedSegments, SecureKeys } from "./_engine_secure.ts";
@@ -43,7 +43,7 @@ import {
   type WireDocument,
   WireFormatError,
   wireOriginalType,
-} from "./wire.ts";
+} from "./protocol/stored_value.ts";
 import { type ArgKey, argKey, customKey } from "./_engine_argkey.ts";
 import { InflightTable } from "./_engine_inflight.ts";
 import { currentTenant, quoteTenant, tenantContextUsed, TenantRequiredError } from "./tenant.ts";

@@ -7,7 +7,7 @@
  *   written with TTL `ttl + staleTtl` and its logical expiry in the wire document's
  *   `metadata.fresh_until` (Unix seconds; cachekit-py 0.3.0 ignores the field and reads the entry
  *   as fresh for the whole `ttl + staleTtl`), or, with the envelope wire, in the framed header's
- *   `fresh_until` field (float64 ms; `wire.ts`). A reader past `fresh_until` treats it as a miss and
+ *   `fresh_until` field (float64 ms; `protocol/stored_value.ts`). A reader past `fresh_until` treats it as a miss and
  *   keeps the value as the fallback of this call. Interop mode stores plain MessagePack without
  *   metadata: there only L1 keeps stale values.
  * - **Function fails** (throws or rejects) and a stale value exists: the stale value is the answer;

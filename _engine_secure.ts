@@ -7,7 +7,7 @@
  * AES-256-GCM under the tenant's HKDF key, AAD v0x03 binding tenant id, cache key (the protocol key,
  * without the `t:…:` segment, as cachekit-py binds it), format and compressed flag
  * ({@linkcode TenantCipher}), extended with the wire's own fields where cachekit-py has none (the
- * envelope wire's framed header; a document's `js_undefined` / `fresh_until`, see `wire.ts`). The
+ * envelope wire's framed header; a document's `js_undefined` / `fresh_until`, see `protocol/stored_value.ts`). The
  * wire document's metadata carries `encrypted`, `tenant_id`, `encryption_algorithm` and
  * `key_fingerprint`; the envelope wire's framed header carries the same fields in binary.
  *
@@ -52,7 +52,7 @@ import { TenantCipher } from "./protocol/encryption.ts";
 import { hkdfSalt } from "./protocol/_crypto.ts";
 import { toHex } from "./protocol/_hex.ts";
 import { quoteTenant } from "./tenant.ts";
-import { parseEnvelope } from "./protocol/_envelope_wire.ts";
+import { parseEnvelope } from "./protocol/_envelope_msgpack.ts";
 import {
   decodeWire,
   encodeWire,
@@ -60,7 +60,7 @@ import {
   type WireDocument,
   type WireForm,
   wireOriginalType,
-} from "./wire.ts";
+} from "./protocol/stored_value.ts";
 import type { Backend } from "./backends/types.ts";
 import { setTagged } from "./_engine_backend.ts";
 import { getCacheLogger } from "./health/logging.ts";

@@ -64,7 +64,7 @@ export {
   type WireEncryption,
   type WireForm,
   WireFormatError,
-} from "./wire.ts";
+} from "./protocol/stored_value.ts";
 export { closeDefaultBackend } from "./_engine_backend.ts";
 export {
   cacheHealthHandler,

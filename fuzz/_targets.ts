@@ -21,8 +21,13 @@ import { encode as msgpackEncode } from "@msgpack/msgpack";
 import { cache } from "../cache.ts";
 import { CacheKitError, DecryptionError, IntegrityError, SerializationError } from "../errors.ts";
 import type { Backend, BackendHealth } from "../backends/types.ts";
-import { decodeWire, encodeWire } from "../wire.ts";
-import { acceptEntry, openEntry, type ReadPolicy } from "../_stored_read.ts";
+import {
+  acceptEntry,
+  decodeWire,
+  encodeWire,
+  openEntry,
+  type ReadPolicy,
+} from "../protocol/stored_value.ts";
 import { decodeEnvelope, encodeEnvelope } from "../protocol/envelope.ts";
 import { openEnvelopeScratch } from "../protocol/_envelope_read.ts";
 import { undefinedEnvelope } from "../protocol/_undefined_envelope.ts";
@@ -260,7 +265,7 @@ function wireCorpus(): WireEntry[] {
   return out;
 }
 
-/** What a function with integrity checking on accepts (`_stored_read.ts`), per serializer. */
+/** What a function with integrity checking on accepts (`protocol/_stored_read.ts`), per serializer. */
 const STD_POLICY: ReadPolicy = {
   serializer: new StdSerializer(),
   acceptNames: new Set(["default", "std"]),

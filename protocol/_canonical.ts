@@ -23,81 +23,31 @@
  * down; the objects on the current path are only compared when the limit is hit, to tell a cycle
  * from a deep value.
  *
+ * The data model and its refusals are in `_canonical_model.ts`, the Python orderings and date
+ * form in `_canonical_python.ts`; this file holds the output buffer, the writers and the walk.
+ *
  * @module
  */
+import {
+  ARGS,
+  describe,
+  EncodeRefusal,
+  Float64,
+  MAX_DEPTH,
+  type Profile,
+  refuse,
+  refuseType,
+  STD,
+} from "./_canonical_model.ts";
+import {
+  compareBytes,
+  compareCodePoints,
+  isWellFormed,
+  pythonIsoformat,
+} from "./_canonical_python.ts";
 
-/**
- * A number marked to encode as MessagePack float64; build one with `float64(x)`.
- *
- * @example
- * ```ts
- * import { Float64, float64 } from "@cachekit/core/protocol";
- * const f = float64(-0);
- * console.log(f instanceof Float64, Object.is(f.value, 0)); // true true
- * ```
- */
-export class Float64 {
-  /** The number, with `-0` already turned into `+0`. */
-  readonly value: number;
-  /**
-   * Mark `value` as a float64.
-   *
-   * @param value The number to encode as float64.
-   */
-  constructor(value: number) {
-    if (typeof value !== "number") {
-      throw new TypeError(`float64() expects a number, got ${typeof value}`);
-    }
-    this.value = value === 0 ? 0 : value;
-  }
-}
-
-/** Profile: the Python SDK's standard cache-key normalization. */
-export const STD = 0;
-/** Profile: interop/v1 arguments. */
-export const ARGS = 1;
-/** Profile: interop/v1 values. */
-export const VALUE = 2;
-/** One of {@linkcode STD}, {@linkcode ARGS}, {@linkcode VALUE}. */
-export type Profile = 0 | 1 | 2;
-
-/** Thrown inside the encoder; the path is collected while it unwinds. */
-export class EncodeRefusal extends Error {
-  /** Path segments, innermost first (reverse order). */
-  readonly segments: (string | number)[] = [];
-  /** Innermost segments that are not part of the refused value's path (see `refuseDeep`). */
-  trim = 0;
-  /**
-   * A cycle: the refused value is the container `back` levels above it on its own path (the
-   * reason then names that ancestor's path).
-   */
-  back = 0;
-  /** @param reason Why the value was refused. */
-  constructor(readonly reason: string) {
-    super(reason);
-  }
-  /** The path below `root`, e.g. `args[1].user.tags`. */
-  pathFrom(root: string): string {
-    return this.#path(root, this.trim);
-  }
-  /** Why the value was refused, naming paths below `root` where the reason refers to one. */
-  reasonFrom(root: string): string {
-    if (this.back === 0) return this.reason;
-    return `it is ${this.#path(root, this.trim + this.back)} again: ${this.reason}`;
-  }
-  #path(root: string, drop: number): string {
-    let p = root;
-    for (let i = this.segments.length - 1; i >= drop; i--) p += formatSegment(this.segments[i]);
-    return p;
-  }
-}
-
-const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-/** `[3]` for an index, `.name` for an identifier-like key, `["a b"]` otherwise. */
-export function formatSegment(s: string | number): string {
-  if (typeof s === "number") return `[${s}]`;
-  return IDENT.test(s) ? `.${s}` : `[${JSON.stringify(s)}]`;
-}
+// The profiles and limits callers pass to and expect from the encoder.
+export { ARGS, definedLength, MAX_DEPTH, type Profile, STD, VALUE } from "./_canonical_model.ts";
 
 // ---------------------------------------------------------------------------------------------
 // The shared output buffer.
@@ -403,127 +353,12 @@ export function writeStr(s: string): boolean {
   return true;
 }
 
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-/** Whether `s` holds no lone surrogate (so it has a UTF-8 encoding). */
-export function isWellFormed(s: string): boolean {
-  // deno-lint-ignore no-explicit-any
-  const f = (s as any).isWellFormed as (() => boolean) | undefined;
-  return f ? f.call(s) : !LONE_SURROGATE.test(s);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Ordering.
-
-/**
- * Compare two strings by Unicode code point (= UTF-8 byte order = Python's `str` order), not by
- * UTF-16 code unit as `Array.prototype.sort` does.
- */
-export function compareCodePoints(a: string, b: string): number {
-  const n = a.length < b.length ? a.length : b.length;
-  for (let i = 0; i < n; i++) {
-    let x = a.charCodeAt(i);
-    let y = b.charCodeAt(i);
-    if (x !== y) {
-      if (x >= 0xd800 && y >= 0xd800) {
-        // Surrogates (code points >= U+10000) sort after U+E000..U+FFFF.
-        x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
-        y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
-      }
-      return x - y;
-    }
-  }
-  return a.length - b.length;
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = a.length < b.length ? a.length : b.length;
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
-  return a.length - b.length;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Dates.
-
-function pad(n: number, w: number): string {
-  return String(n).padStart(w, "0");
-}
-
-/**
- * Python's `datetime.isoformat()` of the aware UTC datetime at `d`:
- * `2025-11-14T10:30:00+00:00`, `.ffffff` only when the microseconds are non-zero. `null` when the
- * date is invalid or outside Python's years 1..9999.
- */
-export function pythonIsoformat(d: Date): string | null {
-  const t = d.getTime();
-  if (t !== t) return null;
-  const y = d.getUTCFullYear();
-  if (y < 1 || y > 9999) return null;
-  const ms = d.getUTCMilliseconds();
-  return `${pad(y, 4)}-${pad(d.getUTCMonth() + 1, 2)}-${pad(d.getUTCDate(), 2)}T${
-    pad(d.getUTCHours(), 2)
-  }:${pad(d.getUTCMinutes(), 2)}:${pad(d.getUTCSeconds(), 2)}${
-    ms === 0 ? "" : `.${pad(ms, 3)}000`
-  }+00:00`;
-}
-
 // ---------------------------------------------------------------------------------------------
 // The value encoder.
-
-/**
- * Deepest container nesting accepted in one value: an argument that is an array is at level 1, an
- * array inside it at level 2, and so on. Far above real arguments, far below the call stack.
- */
-export const MAX_DEPTH = 256;
 
 const OBJECT_PROTO = Object.prototype;
 const F64_UPPER_EXCL = 18446744073709551616; // 2^64
 const F64_LOWER_INCL = -9223372036854775808; // -2^63
-
-function refuse(reason: string): never {
-  throw new EncodeRefusal(reason);
-}
-
-function describe(v: unknown): string {
-  if (v === undefined) return "undefined";
-  if (typeof v === "function") return "a function";
-  if (typeof v === "symbol") return "a symbol";
-  if (v instanceof Set) return "a Set";
-  if (ArrayBuffer.isView(v)) return `a ${v.constructor?.name ?? "typed array"}`;
-  const name = (v as object).constructor?.name;
-  return name ? `an instance of ${name}` : "an object with an unusual prototype";
-}
-
-/**
- * The number of arguments without the trailing `undefined` ones: `f("a", undefined)` is the call
- * `f("a")`, as JavaScript itself reads a missing argument as `undefined`.
- */
-export function definedLength(args: readonly unknown[]): number {
-  let n = args.length;
-  while (n > 0 && args[n - 1] === undefined) n--;
-  return n;
-}
-
-function refuseType(v: unknown, profile: Profile): never {
-  const what = describe(v);
-  if (v === undefined) {
-    refuse(
-      profile === VALUE
-        ? "undefined has no interop value form; use null (object properties holding undefined " +
-          "are left out)"
-        : "undefined in an array, Map or Set has no cache-key form (a function may treat it " +
-          "unlike null); pass null (object properties holding undefined are left out)",
-    );
-  }
-  if (v instanceof Set && profile !== ARGS) {
-    refuse("a Set has no defined order; pass a sorted array");
-  }
-  refuse(
-    `${what} is not supported; use null, booleans, numbers, bigints, strings, Uint8Array, ` +
-      `Date, arrays, plain objects or Maps with string keys${
-        profile === ARGS ? ", Sets" : ""
-      } (or a custom key function)`,
-  );
-}
 
 /** Encode `v` with `profile`. Throws {@linkcode EncodeRefusal} for values outside the model. */
 export function encodeValue(v: unknown, profile: Profile): void {

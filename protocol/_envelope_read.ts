@@ -15,7 +15,7 @@
 import { IntegrityError } from "../errors.ts";
 import { decompressBlock, decompressedLength } from "./_lz4.ts";
 import { xxh3Hex } from "./_xxh3.ts";
-import { fail, MAX_ENVELOPE_BYTES, parseEnvelope } from "./_envelope_wire.ts";
+import { fail, MAX_ENVELOPE_BYTES, parseEnvelope } from "./_envelope_msgpack.ts";
 
 /** Largest accepted ratio of original size to compressed size (decompression-bomb guard). */
 const MAX_COMPRESSION_RATIO = 1000;

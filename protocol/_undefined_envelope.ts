@@ -21,7 +21,7 @@ import { IntegrityError } from "../errors.ts";
 import { compressBlock, decompressBlock } from "./_lz4.ts";
 import { xxh3 } from "./_xxh3.ts";
 import { toHex } from "./_hex.ts";
-import { parseEnvelope, writeEnvelopeFields } from "./_envelope_wire.ts";
+import { parseEnvelope, writeEnvelopeFields } from "./_envelope_msgpack.ts";
 
 const MARK = new TextEncoder().encode("cachekit:js_undefined");
 

@@ -9,7 +9,7 @@
  * (the default here, cachekit-core ≥ 0.4) writes `compressed_data` as MessagePack `bin`; protocol 1.0
  * (cachekit-core ≤ 0.3, Python cachekit 0.3.0) as an array of integers, one per byte.
  *
- * The MessagePack part is a small hand-written writer/reader (`_envelope_wire.ts`, which says why);
+ * The MessagePack part is a small hand-written writer/reader (`_envelope_msgpack.ts`, which says why);
  * LZ4 is a hand-written block codec (`_lz4.ts`, which says why `lz4js` is not used); xxHash3-64
  * comes from `hash-wasm`. Reading accepts both array forms and the named-map form
  * (`{compressed_data, checksum, original_size, format}`).
@@ -32,7 +32,7 @@
 import { SerializationError } from "../errors.ts";
 import { compressBlock } from "./_lz4.ts";
 import { xxh3 } from "./_xxh3.ts";
-import { MAX_ENVELOPE_BYTES, writeEnvelopeFields } from "./_envelope_wire.ts";
+import { MAX_ENVELOPE_BYTES, writeEnvelopeFields } from "./_envelope_msgpack.ts";
 import { openEnvelope } from "./_envelope_read.ts";
 
 /** Options of {@linkcode encodeEnvelope}. */

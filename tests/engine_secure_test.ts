@@ -26,7 +26,7 @@ import {
   WireFormatError,
   withTenant,
 } from "../mod.ts";
-import { wireOriginalType } from "../wire.ts";
+import { wireOriginalType } from "../protocol/stored_value.ts";
 import { buildAad, deriveTenantKeys } from "../protocol/mod.ts";
 import { Engine } from "../_engine.ts";
 import { resolveConfig } from "../config/resolve.ts";

@@ -9,7 +9,7 @@ import { pythonTestOptions, runPython, runPythonJson } from "./_python.ts";
 import { decodeEnvelope, encodeEnvelope } from "../protocol/envelope.ts";
 import { compressBlock } from "../protocol/_lz4.ts";
 import { xxh3 } from "../protocol/_xxh3.ts";
-import { writeEnvelopeFields } from "../protocol/_envelope_wire.ts";
+import { writeEnvelopeFields } from "../protocol/_envelope_msgpack.ts";
 
 const b64 = (b: Uint8Array) => btoa(Array.from(b, (x) => String.fromCharCode(x)).join(""));
 const unb64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));

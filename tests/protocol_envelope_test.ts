@@ -7,7 +7,7 @@ import { Buffer } from "node:buffer";
 import { encode as msgpackEncode } from "@msgpack/msgpack";
 import { test } from "./_harness.ts";
 import { decodeEnvelope, encodeEnvelope } from "../protocol/envelope.ts";
-import { readEnvelopeFields, writeEnvelopeFields } from "../protocol/_envelope_wire.ts";
+import { readEnvelopeFields, writeEnvelopeFields } from "../protocol/_envelope_msgpack.ts";
 import { IntegrityError } from "../errors.ts";
 
 const MiB = 1024 * 1024;

@@ -1,5 +1,5 @@
 // The `data` field of a wire document is standard base64 as Python writes it. Checked against
-// Python's `base64.b64decode(s, validate=True)` on every decoder of wire.ts (the byte-level one of
+// Python's `base64.b64decode(s, validate=True)` on every decoder of the codec (the byte-level one of
 // its fast path; on its general path the runtime's `Uint8Array.fromBase64` and the table decoder
 // used where a runtime has none, e.g. Node 20):
 // everything Python's encoder writes decodes to the same bytes; whatever else we accept, Python
@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
 import { pythonTestOptions, runPythonJson } from "./_python.ts";
-import { decodeWire, WireFormatError } from "../wire.ts";
+import { decodeWire, WireFormatError } from "../protocol/stored_value.ts";
 
 const PY = String.raw`
 import sys, json, base64, binascii
@@ -28,7 +28,7 @@ function doc(data: string, general: boolean): Uint8Array {
     serializer: "default",
     version: "2.0",
   });
-  // An escape elsewhere in the document (`\u0074` is "t") makes wire.ts read it through its
+  // An escape elsewhere in the document (`\u0074` is "t") makes the codec read it through its
   // general path (text decode + JSON.parse + the string decoders) instead of the byte-level one.
   return new TextEncoder().encode(general ? text.replace('"default"', '"defaul\\u0074"') : text);
 }

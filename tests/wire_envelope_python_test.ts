@@ -1,7 +1,7 @@
 // deno-lint-ignore-file require-await -- async functions without await are what the tests cache
 // The envelope wire cross-checked against an independent Python reader/writer (Debian's
-// python3-msgpack, -lz4, -xxhash), written from wire.ts's documented byte layout and the protocol
-// (not from our code): Python decodes the engine's bare and framed entries, and writes bare
+// python3-msgpack, -lz4, -xxhash), written from the documented byte layout
+// (protocol/stored_value.ts) and the protocol (not from our code): Python decodes the engine's bare and framed entries, and writes bare
 // envelopes (protocol 1.0 and 1.1) and framed entries that the engine answers from.
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";

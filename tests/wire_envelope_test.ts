@@ -1,5 +1,5 @@
 // deno-lint-ignore-file require-await -- async functions without await are what the tests cache
-// The envelope wire (wire.ts): byte layout against the documented table (hand-built literals),
+// The envelope wire (protocol/_frame.ts): byte layout against the documented table (hand-built literals),
 // malformed entries → WireFormatError / a miss, round trips through the engine on Memory, File and
 // Redis for both wires, each wire reading the other's entries, fail-safe and secure entries.
 import assert from "node:assert/strict";
@@ -67,7 +67,7 @@ const SPEC_ENVELOPE_11 = new Uint8Array([
   0x6b,
 ]);
 
-/** The framed layout of wire.ts's table, built by hand. */
+/** The framed layout of stored_value.ts's table, built by hand. */
 function framed(opts: {
   flags?: number;
   serializer?: string;

@@ -1,13 +1,15 @@
-// The byte-level fast path of wire.ts (`_wire_fast.ts`) against `JSON.parse` as the oracle: on
+// The byte-level fast path of the stored-value codec (`protocol/_document_parse.ts`) against
+// `JSON.parse` as the oracle: on
 // every input it either declines (`null`, the general path then reads the document) or returns
 // exactly what `JSON.parse` returns, with the top-level `data` string left in place as a slot whose
-// characters are that string whenever they are plain base64 (the only case wire.ts uses it). Inputs:
+// characters are that string whenever they are plain base64 (the only case the codec uses it).
+// Inputs:
 // the documents cachekit-py and the engine write (compact and `json.dumps` spacing, every metadata
 // field), hand-made edge cases, and thousands of random byte mutations of them.
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
-import { DataSlot, parseFast } from "../_wire_fast.ts";
-import { decodeWire, encodeWire, WireFormatError } from "../wire.ts";
+import { DataSlot, parseFast } from "../protocol/_document_parse.ts";
+import { decodeWire, encodeWire, WireFormatError } from "../protocol/stored_value.ts";
 
 const utf8 = new TextEncoder();
 const text = new TextDecoder("utf-8", { fatal: true });
@@ -32,7 +34,7 @@ function check(bytes: Uint8Array, what: string): boolean {
     plain = B64.test(chars);
     fast.data = chars;
   }
-  if (!plain) return true; // wire.ts reads such a document through the general path
+  if (!plain) return true; // the codec reads such a document through the general path
   const expected = oracle(bytes);
   assert.notEqual(expected, undefined, `${what}: the fast path took what JSON.parse refuses`);
   assert.deepEqual(fast, expected, what);

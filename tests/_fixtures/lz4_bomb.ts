@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { writeEnvelopeFields } from "../../protocol/_envelope_wire.ts";
+import { writeEnvelopeFields } from "../../protocol/_envelope_msgpack.ts";
 
 /** The LZ4 block: literal `a`, then one match of `expands - 1` bytes at offset 1, then a final token. */
 export function bombBlock(expands: number): Uint8Array {

@@ -1,5 +1,5 @@
 /**
- * The MessagePack wire form of the ByteStorage envelope: a writer that produces exactly the bytes
+ * The MessagePack field encoding of the ByteStorage envelope: a writer that produces exactly the bytes
  * Rust's `rmp_serde::to_vec` writes for `[compressed_data, checksum, original_size, format]`, and a
  * strict, bounds-checked reader for the array forms (protocol 1.0 and 1.1) and the named-map form.
  *

@@ -21,11 +21,12 @@
  *
  * @module
  */
-import { CacheKitError, IntegrityError } from "./errors.ts";
-import type { Serializer } from "./serializers/types.ts";
-import { openEnvelope, openEnvelopeScratch } from "./protocol/_envelope_read.ts";
-import { openUndefinedEnvelope } from "./protocol/_undefined_envelope.ts";
-import { verifyDocumentCheck, type WireDocument, WireFormatError } from "./wire.ts";
+import { CacheKitError, IntegrityError } from "../errors.ts";
+import type { Serializer } from "../serializers/types.ts";
+import { openEnvelope, openEnvelopeScratch } from "./_envelope_read.ts";
+import { openUndefinedEnvelope } from "./_undefined_envelope.ts";
+import { verifyDocumentCheck } from "./_document.ts";
+import { type WireDocument, WireFormatError } from "./_stored_types.ts";
 
 /** What a reader accepts: taken from the function's configuration, never from the entry. */
 export interface ReadPolicy {

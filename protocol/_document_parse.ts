@@ -1,5 +1,5 @@
 /**
- * The fast path of `wire.ts`: a parser for the JSON subset cachekit documents use (ASCII, no
+ * The fast path of the JSON document codec (`_document.ts`): a parser for the JSON subset cachekit documents use (ASCII, no
  * escapes, objects of strings, numbers and literals), reading the bytes directly instead of
  * decoding them to text and running `JSON.parse`, and leaving the base64 `data` string in place.
  * On an L2 hit of a 1 KB value this saves the text decode, the parse of the long `data` string
