@@ -5,7 +5,12 @@
  *
  * @example A health and a metrics endpoint
  * ```ts
- * import { CacheMetrics, healthCheckHandler, HealthChecker, metricsHandler } from "./mod.ts";
+ * import {
+ *   CacheMetrics,
+ *   healthCheckHandler,
+ *   HealthChecker,
+ *   metricsHandler,
+ * } from "@cachekit/core/health";
  *
  * const metrics = new CacheMetrics();
  * const checker = new HealthChecker({ backend: null, metrics, l1: () => ({ bytes: 0, entries: 0 }) });

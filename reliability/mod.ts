@@ -5,8 +5,7 @@
  *
  * @example Guarding a backend
  * ```ts
- * import type { Backend } from "../backends/types.ts";
- * import { GuardedBackend, isSkipL2Error } from "./mod.ts";
+ * import { type Backend, GuardedBackend, isSkipL2Error } from "@cachekit/core/reliability";
  *
  * const down: Backend = {
  *   type: "down",
