@@ -5,12 +5,7 @@
  *
  * @example A health and a metrics endpoint
  * ```ts
- * import {
- *   CacheMetrics,
- *   healthCheckHandler,
- *   HealthChecker,
- *   metricsHandler,
- * } from "@cachekit/core/health";
+ * import { CacheMetrics, healthCheckHandler, HealthChecker, metricsHandler } from "./mod.ts";
  *
  * const metrics = new CacheMetrics();
  * const checker = new HealthChecker({ backend: null, metrics, l1: () => ({ bytes: 0, entries: 0 }) });

@@ -5,7 +5,8 @@
  *
  * @example Guarding a backend
  * ```ts
- * import { type Backend, GuardedBackend, isSkipL2Error } from "@cachekit/core/reliability";
+ * import type { Backend } from "../backends/types.ts";
+ * import { GuardedBackend, isSkipL2Error } from "./mod.ts";
  *
  * const down: Backend = {
  *   type: "down",
