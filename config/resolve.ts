@@ -4,11 +4,6 @@
  * options. Every mistake is a {@linkcode CacheConfigError} raised here, when a function is wrapped,
  * never on its first call: unknown option names (typos) included.
  *
- * Each option group has its own resolver in a private file (`_resolve_core.ts`: the top-level
- * options; `_resolve_interop.ts`; `_resolve_groups.ts`: the nested groups from one field table;
- * `_resolve_encryption.ts`: integrity and keys), so a rule and its message are found by the
- * option's name; this function only composes them.
- *
  * @example
  * ```ts
  * import { resolveConfig } from "@cachekit/core";
@@ -53,7 +48,10 @@ export function resolveConfig<A extends unknown[]>(
   preset?: PresetName,
   env: EnvConfig = envConfig(),
 ): ResolvedConfig {
-  // One resolver per option group, run in the order their errors have always been reported.
+  // One resolver per option group, each in a private file (_resolve_core: the top-level options;
+  // _resolve_interop; _resolve_groups: the nested groups from one field table; _resolve_encryption:
+  // integrity and keys), so a rule and its message are found by the option's name. They run in the
+  // order their errors have always been reported.
   const o = checkOptionNames(options, preset) as CacheOptions<unknown[]>;
   const p: CacheOptions<unknown[]> = preset ? PRESETS[preset] : {};
   const core = resolveCore(o, env);
