@@ -1,12 +1,11 @@
 /**
  * Reading environment variables, one typed reader per kind of value (number, integer, flag, octal
- * file mode, Redis URL), each raising a {@linkcode CacheConfigError} that names the variable.
+ * file mode), each raising a {@linkcode CacheConfigError} that names the variable.
  * Separate from `readEnvConfig`, which lists the variables and their defaults.
  *
  * @module
  */
 import { CacheConfigError } from "../errors.ts";
-import { parseRedisUrl } from "../backends/_redis_url.ts";
 
 /** A source of variables: an object, or a lookup function. */
 export type EnvSource = Record<string, string | undefined> | ((name: string) => string | undefined);
@@ -35,8 +34,6 @@ export interface EnvReaders {
   bool(name: string, dflt: boolean): boolean;
   /** An octal file mode such as `0600`, or `dflt`. */
   octal(name: string, dflt: number): number;
-  /** A valid `redis://` or `rediss://` URL, or `undefined`. */
-  url(name: string): string | undefined;
 }
 
 /**
@@ -79,10 +76,5 @@ export function envReaders(source?: EnvSource): EnvReaders {
     }
     return parseInt(v.replace(/^0?o/i, ""), 8);
   };
-  const url = (name: string) => {
-    const v = raw(name);
-    if (v !== undefined) parseRedisUrl(v, name); // CacheConfigError naming the variable, password redacted
-    return v;
-  };
-  return { raw, num, int, bool, octal, url };
+  return { raw, num, int, bool, octal };
 }

@@ -23,10 +23,10 @@
  * @module
  */
 import { CacheConfigError } from "../errors.ts";
-import { redactRedisUrl } from "../backends/_redis_url.ts";
-import { envReaders, type EnvSource } from "./_env_read.ts";
+import { parseRedisUrl, redactRedisUrl } from "../backends/_redis_url.ts";
 import { fromHex } from "../protocol/_hex.ts";
 import { SecretKey } from "./secret_key.ts";
+import { envReaders, type EnvSource } from "./_env_read.ts";
 
 /** The library-wide settings taken from the environment. Field comments give the variable and default. */
 export interface EnvConfig {
@@ -114,7 +114,12 @@ export type { EnvSource } from "./_env_read.ts";
  * ```
  */
 export function readEnvConfig(source?: EnvSource): EnvConfig {
-  const { raw, num, int, bool, octal, url } = envReaders(source);
+  const { raw, num, int, bool, octal } = envReaders(source);
+  const url = (name: string) => {
+    const v = raw(name);
+    if (v !== undefined) parseRedisUrl(v, name); // CacheConfigError naming the variable, password redacted
+    return v;
+  };
   const ttlMin = num("CACHEKIT_TTL_MIN", 60, (n) => n > 0, "a number of seconds > 0");
   const ttlMax = num(
     "CACHEKIT_TTL_MAX",
