@@ -26,6 +26,7 @@ import { CacheConfigError } from "../errors.ts";
 import { parseRedisUrl, redactRedisUrl } from "../backends/_redis_url.ts";
 import { fromHex } from "../protocol/_hex.ts";
 import { SecretKey } from "./secret_key.ts";
+import { envReaders, type EnvSource } from "./_env_read.ts";
 
 /** The library-wide settings taken from the environment. Field comments give the variable and default. */
 export interface EnvConfig {
@@ -97,19 +98,7 @@ export interface EnvConfig {
 }
 
 /** A source of variables: an object, or a lookup function. */
-export type EnvSource = Record<string, string | undefined> | ((name: string) => string | undefined);
-
-/** Read one variable from the running runtime; unset (or not permitted) → `undefined`. */
-function runtimeEnv(name: string): string | undefined {
-  // deno-lint-ignore no-explicit-any
-  const g = globalThis as any;
-  try {
-    if (g.Deno?.env) return g.Deno.env.get(name) ?? undefined;
-  } catch {
-    return undefined; // no --allow-env: treat as unset
-  }
-  return g.process?.env?.[name] ?? undefined;
-}
+export type { EnvSource } from "./_env_read.ts";
 
 /**
  * Parse and validate the `CACHEKIT_*` variables from `source` (default: the runtime's environment).
@@ -125,46 +114,12 @@ function runtimeEnv(name: string): string | undefined {
  * ```
  */
 export function readEnvConfig(source?: EnvSource): EnvConfig {
-  const get = source === undefined
-    ? runtimeEnv
-    : typeof source === "function"
-    ? source
-    : (name: string) => source[name];
-  const raw = (name: string): string | undefined => {
-    const v = get(name);
-    return v === undefined || v.trim() === "" ? undefined : v.trim();
-  };
-  const num = (name: string, dflt: number, check: (n: number) => boolean, expected: string) => {
-    const v = raw(name);
-    if (v === undefined) return dflt;
-    const n = Number(v);
-    if (!Number.isFinite(n) || !check(n)) throw new CacheConfigError(name, v, expected);
-    return n;
-  };
-  const int = (name: string, dflt: number, min: number) =>
-    num(name, dflt, (n) => Number.isInteger(n) && n >= min, `an integer >= ${min}`);
-  const bool = (name: string, dflt: boolean) => {
-    const v = raw(name);
-    if (v === undefined) return dflt;
-    const l = v.toLowerCase();
-    if (["1", "true", "yes", "on"].includes(l)) return true;
-    if (["0", "false", "no", "off"].includes(l)) return false;
-    throw new CacheConfigError(name, v, "one of true/false, 1/0, yes/no, on/off");
-  };
-  const octal = (name: string, dflt: number) => {
-    const v = raw(name);
-    if (v === undefined) return dflt;
-    if (!/^0?o?[0-7]{3,4}$/i.test(v)) {
-      throw new CacheConfigError(name, v, "an octal file mode such as 0600");
-    }
-    return parseInt(v.replace(/^0?o/i, ""), 8);
-  };
+  const { raw, num, int, bool, octal } = envReaders(source);
   const url = (name: string) => {
     const v = raw(name);
     if (v !== undefined) parseRedisUrl(v, name); // CacheConfigError naming the variable, password redacted
     return v;
   };
-
   const ttlMin = num("CACHEKIT_TTL_MIN", 60, (n) => n > 0, "a number of seconds > 0");
   const ttlMax = num(
     "CACHEKIT_TTL_MAX",

@@ -28,7 +28,6 @@
 
 import type { Backend, BackendHealth } from "../backends/types.ts";
 import { CacheConfigError } from "../errors.ts";
-import { numOption } from "../reliability/_validate.ts";
 import type { CircuitBreaker } from "../reliability/circuit_breaker.ts";
 import type { GuardedBackend } from "../reliability/guarded_backend.ts";
 import type { CacheMetrics } from "./metrics.ts";
@@ -123,6 +122,15 @@ function isGuarded(b: Backend | null | undefined): b is GuardedBackend {
     "circuitBreaker" in b;
 }
 
+/** A finite number of milliseconds > 0, or `fallback` when `undefined`. */
+function positiveMs(option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new CacheConfigError(option, value, "a finite number > 0");
+  }
+  return value;
+}
+
 /**
  * Parse a level name (e.g. from `?level=`).
  *
@@ -166,8 +174,8 @@ export class HealthChecker {
       : null;
     this.#l1 = options.l1 ?? null;
     this.#metrics = options.metrics ?? null;
-    this.#degradedMs = numOption("degradedLatencyMs", options.degradedLatencyMs, 100, 0, true);
-    this.#probeMs = numOption("probeTimeoutMs", options.probeTimeoutMs, 2000, 0, true);
+    this.#degradedMs = positiveMs("degradedLatencyMs", options.degradedLatencyMs, 100);
+    this.#probeMs = positiveMs("probeTimeoutMs", options.probeTimeoutMs, 2000);
     const down = options.backendDownStatus ?? "unhealthy";
     if (down !== "unhealthy" && down !== "degraded") {
       throw new CacheConfigError("backendDownStatus", down, `"unhealthy" or "degraded"`);

@@ -66,15 +66,10 @@ import type {
   Backend,
   BackendCapabilities,
   BackendHealth,
-  LockCapability,
   OperationOptions,
-  PrefixCapability,
-  TagCapability,
-  TtlCapability,
 } from "../backends/types.ts";
+import type { Logger } from "@logtape/logtape";
 import { BackendError } from "../errors.ts";
-import { type CacheLogger, getCacheLogger, withCorrelationId } from "../health/logging.ts";
-import type { CacheMetrics, CounterChild, HistogramChild } from "../health/metrics.ts";
 import {
   AdaptiveTimeout,
   type AdaptiveTimeoutOptions,
@@ -96,6 +91,33 @@ import {
 } from "./circuit_breaker.ts";
 import { DeadlineSweeper } from "./_deadlines.ts";
 import { withoutStack } from "./_cheap_error.ts";
+import { guardCapabilities } from "./_guard_capabilities.ts";
+import { guardLogger, logFailure, logStateChange } from "./_guard_log.ts";
+
+/**
+ * Where a {@linkcode GuardedBackend} counts operations, latency, errors and circuit state: the
+ * part of `CacheMetrics` (from `health/`) it uses, which a `CacheMetrics` satisfies. Declared here
+ * so that the reliability layer does not depend on the health layer that reports on it.
+ */
+export interface GuardMetrics {
+  /** `redis_cache_operations_total`: one counter series per operation, backend and status. */
+  readonly backendOperations: {
+    labels(labels: { operation: string; backend: string; status: string }): { inc(): void };
+  };
+  /** `redis_cache_operation_duration_seconds`: one histogram series per operation and backend. */
+  readonly backendDuration: {
+    labels(labels: { operation: string; backend: string }): { observe(value: number): void };
+  };
+  /** Count an error of `kind`. */
+  recordError(operation: string, backend: string, kind: string): void;
+  /** Set the circuit state gauge of `backend` (0 closed, 1 open, 2 half-open). */
+  setCircuitState(backend: string, value: number): void;
+}
+
+/** A counter series of {@linkcode GuardMetrics}. */
+type CounterSeries = ReturnType<GuardMetrics["backendOperations"]["labels"]>;
+/** A histogram series of {@linkcode GuardMetrics}. */
+type HistogramSeries = ReturnType<GuardMetrics["backendDuration"]["labels"]>;
 
 /** A feature's options plus `enabled` (default `true`). */
 export type Switchable<T> = T & { enabled?: boolean };
@@ -108,8 +130,8 @@ export interface GuardedBackendConfig {
   timeout?: Switchable<AdaptiveTimeoutOptions> | false;
   /** Backpressure options, or `false` to turn it off. */
   backpressure?: Switchable<BackpressureOptions> | false;
-  /** Where to count operations, latency, errors and circuit state. Default: none. */
-  metrics?: CacheMetrics | null;
+  /** Where to count operations, latency, errors and circuit state (a `CacheMetrics`). Default: none. */
+  metrics?: GuardMetrics | null;
   /** Millisecond clock (breaker, durations, deadlines); inject a fake one in tests. Default `performance.now`. */
   clock?: () => number;
   /** Granularity of the shared deadline timer, ms. Default 10. */
@@ -186,10 +208,10 @@ export class GuardedBackend implements Backend, AsyncDisposable {
   readonly #realClock: boolean;
   readonly #sweeper: DeadlineSweeper;
   readonly #innerTimeouts: boolean;
-  readonly #metrics: CacheMetrics | null;
-  readonly #log: CacheLogger = getCacheLogger("reliability", "guard");
-  readonly #series = new Map<string, Map<string, CounterChild>>();
-  readonly #durations = new Map<string, HistogramChild>();
+  readonly #metrics: GuardMetrics | null;
+  readonly #log: Logger = guardLogger();
+  readonly #series = new Map<string, Map<string, CounterSeries>>();
+  readonly #durations = new Map<string, HistogramSeries>();
   readonly #maxWaitMs: number;
   #successes = 0;
   #failures = { transient: 0, permanent: 0, timeout: 0, authentication: 0, unknown: 0 };
@@ -228,14 +250,10 @@ export class GuardedBackend implements Backend, AsyncDisposable {
     this.#sweeper = new DeadlineSweeper(config.timerResolutionMs ?? 10, this.#clock);
     this.#metrics?.setCircuitState(inner.type, CIRCUIT_STATE_VALUE.closed);
 
-    const caps = inner.capabilities;
-    const capabilities: BackendCapabilities = { timeouts: true };
-    if (caps.ttl) capabilities.ttl = this.#guardTtl(caps.ttl);
-    if (caps.prefix) capabilities.prefix = this.#guardPrefix(caps.prefix);
-    if (caps.tags) capabilities.tags = this.#guardTags(caps.tags);
-    if (caps.lock) capabilities.lock = this.#guardLock(caps.lock);
-    if (caps.invalidation) capabilities.invalidation = caps.invalidation;
-    this.capabilities = capabilities;
+    this.capabilities = guardCapabilities(
+      inner.capabilities,
+      (operation, invoke, opts, useTimeout) => this.#run(operation, invoke, opts, useTimeout),
+    );
   }
 
   /** Guarded `get`. */
@@ -512,24 +530,7 @@ export class GuardedBackend implements Backend, AsyncDisposable {
       this.#observe(operation, "error", duration);
       this.#metrics.recordError(operation, this.type, err.kind);
     }
-    if (err.kind === "authentication") {
-      withCorrelationId(this.#log, opts?.correlationId).error(
-        "{backend} refused our credentials on {operation}: {message}. Fix the backend " +
-          "credentials (password, ACL user, TLS); cache calls skip L2 meanwhile.",
-        { backend: this.type, operation, message: err.message, error: err },
-      );
-    } else {
-      withCorrelationId(this.#log, opts?.correlationId).debug(
-        "{backend} {operation} failed ({kind}) after {durationMs} ms: {message}",
-        {
-          backend: this.type,
-          operation,
-          kind: err.kind,
-          durationMs: Math.round(duration),
-          message: err.message,
-        },
-      );
-    }
+    logFailure(this.#log, opts?.correlationId, this.type, operation, err, duration);
     return err;
   }
 
@@ -559,66 +560,7 @@ export class GuardedBackend implements Backend, AsyncDisposable {
 
   #onStateChange(change: CircuitStateChange): void {
     this.#metrics?.setCircuitState(this.type, CIRCUIT_STATE_VALUE[change.to]);
-    const props = {
-      backend: this.type,
-      from: change.from,
-      to: change.to,
-      reason: change.reason,
-      error: change.error instanceof Error ? change.error.message : undefined,
-    };
-    if (change.to === "open") {
-      this.#log.warn(
-        "circuit for {backend} opened ({reason}); L2 is skipped until it recovers",
-        props,
-      );
-    } else {
-      this.#log.info("circuit for {backend}: {from} → {to} ({reason})", props);
-    }
-  }
-
-  // ---- capabilities ----------------------------------------------------------------------------
-
-  #guardTtl(ttl: TtlCapability): TtlCapability {
-    return {
-      ttl: (key, opts) => this.#run("ttl", (o) => ttl.ttl(key, o), opts, true),
-      expire: (key, seconds, opts) =>
-        this.#run("expire", (o) => ttl.expire(key, seconds, o), opts, true),
-    };
-  }
-
-  #guardPrefix(prefix: PrefixCapability): PrefixCapability {
-    const guarded: PrefixCapability = {
-      deleteByPrefix: (p, opts) =>
-        this.#run("deleteByPrefix", (o) => prefix.deleteByPrefix(p, o), opts, false),
-    };
-    const byTenant = prefix.deleteByTenantPrefix?.bind(prefix);
-    if (byTenant) {
-      guarded.deleteByTenantPrefix = (p, opts) =>
-        this.#run("deleteByTenantPrefix", (o) => byTenant(p, o), opts, false);
-    }
-    return guarded;
-  }
-
-  #guardTags(tags: TagCapability): TagCapability {
-    const guarded: TagCapability = {
-      addTags: (key, t, ttl) =>
-        this.#run("addTags", () => tags.addTags(key, t, ttl), undefined, false),
-      invalidateTags: (t) =>
-        this.#run("invalidateTags", () => tags.invalidateTags(t), undefined, false),
-    };
-    const setWithTags = tags.setWithTags?.bind(tags);
-    if (setWithTags) {
-      // A write like `set`: the full guard (timeout, breaker, backpressure).
-      guarded.setWithTags = (key, value, ttl, t, opts) =>
-        this.#run("set", (o) => setWithTags(key, value, ttl, t, o), opts, true);
-    }
-    return guarded;
-  }
-
-  #guardLock(lock: LockCapability): LockCapability {
-    return {
-      acquire: (key, opts) => this.#run("lock", () => lock.acquire(key, opts), undefined, false),
-    };
+    logStateChange(this.#log, this.type, change);
   }
 }
 
