@@ -5,7 +5,9 @@
  *   and the cross-language interop mode ({@linkcode interopKey}, {@linkcode encodeInteropValue});
  * - **the ByteStorage envelope**: {@linkcode encodeEnvelope} / {@linkcode decodeEnvelope}
  *   (LZ4 block + xxHash3-64, protocol 1.0 and 1.1 forms);
- * - **encryption**: AES-256-GCM with HKDF-SHA256 per-tenant keys and AAD v0x03 binding.
+ * - **encryption**: AES-256-GCM with HKDF-SHA256 per-tenant keys and AAD v0x03 binding;
+ * - **the stored value ("wire")**: {@linkcode encodeWire} / {@linkcode decodeWire}, the JSON
+ *   document cachekit-py 0.3.0 stores in Redis, or the framed binary form, around the envelope.
  *
  * @example Build the key the Python SDK builds for `get_user(42)` in namespace `test`
  * ```ts
@@ -18,6 +20,15 @@
  *
  * @module
  */
+export { CacheKitError } from "../errors.ts";
 export * from "./keys.ts";
 export * from "./envelope.ts";
 export * from "./encryption.ts";
+export {
+  decodeWire,
+  encodeWire,
+  type WireDocument,
+  type WireEncryption,
+  type WireForm,
+  WireFormatError,
+} from "../wire.ts";

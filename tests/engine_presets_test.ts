@@ -9,10 +9,10 @@ import {
   cache,
   CacheConfigError,
   MemoryBackend,
-  metricsHandler,
   type PresetName,
   withTenant,
 } from "../mod.ts";
+import { metricsHandler } from "../health/handlers.ts";
 
 // The seed's table: integrity, breaker, adaptive timeout, backpressure, L1, SWR, L1 invalidation,
 // stats, structured logs, Prometheus, encryption.

@@ -16,8 +16,6 @@ import {
   cache,
   CacheConfigError,
   clearNamespace,
-  decodeWire,
-  encodeWire,
   FileBackend,
   invalidateTags,
   MemoryBackend,
@@ -26,6 +24,7 @@ import {
   WireFormatError,
   withTenant,
 } from "../mod.ts";
+import { decodeWire, encodeWire } from "../wire.ts";
 import { wireOriginalType } from "../wire.ts";
 import { buildAad, deriveTenantKeys } from "../protocol/mod.ts";
 import { Engine } from "../_engine.ts";
