@@ -21,6 +21,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cache, MemoryBackend } from "@cachekit/core";
  *
  * const getUser = cache(async (id: number) => ({ id, name: `user ${id}` }), {
@@ -28,8 +29,8 @@
  *   ttl: 60,
  *   backend: new MemoryBackend(),
  * });
- * console.log((await getUser(42)).name); // user 42
- * console.log(getUser.cacheInfo().misses); // 1
+ * assert.equal((await getUser(42)).name, "user 42");
+ * assert.equal(getUser.cacheInfo().misses, 1);
  * ```
  *
  * @module

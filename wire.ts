@@ -112,7 +112,7 @@
  *
  * @example
  * ```ts
- * import { decodeWire, encodeWire } from "@cachekit/core";
+ * import { decodeWire, encodeWire } from "@cachekit/core/protocol";
  *
  * const doc = encodeWire({ data: new Uint8Array([0x2a]), compressed: false, serializer: "default" });
  * console.log(decodeWire(doc).data); // Uint8Array(1) [ 42 ]
@@ -215,7 +215,7 @@ const dec = new TextDecoder("utf-8", { fatal: true });
  *
  * @example
  * ```ts
- * import { encodeWire } from "@cachekit/core";
+ * import { encodeWire } from "@cachekit/core/protocol";
  * const bytes = encodeWire({ data: new Uint8Array([1]), compressed: true, serializer: "default" });
  * console.log(JSON.parse(new TextDecoder().decode(bytes)).version); // 2.0
  * const framed = encodeWire({ data: new Uint8Array([0x2a]), compressed: false, serializer: "default" }, "envelope");
@@ -267,7 +267,7 @@ export function encodeWire(doc: WireDocument, form: WireForm = "document"): Uint
  *
  * @example
  * ```ts
- * import { decodeWire, WireFormatError } from "@cachekit/core";
+ * import { decodeWire, WireFormatError } from "@cachekit/core/protocol";
  * try {
  *   decodeWire(new Uint8Array([0x93, 1, 2, 3]));
  * } catch (e) {

@@ -14,10 +14,12 @@
  *
  * @example
  * ```ts
- * import { readEnvConfig } from "@cachekit/core";
+ * import assert from "node:assert/strict";
+ * import { readEnvConfig } from "./env.ts";
  *
  * const env = readEnvConfig({ CACHEKIT_DEFAULT_TTL: "120", REDIS_URL: "redis://127.0.0.1:6379" });
- * console.log(env.defaultTtl, env.redisUrl); // 120 redis://127.0.0.1:6379
+ * assert.equal(env.defaultTtl, 120);
+ * assert.equal(env.redisUrl, "redis://127.0.0.1:6379");
  * ```
  *
  * @module
@@ -120,8 +122,9 @@ function runtimeEnv(name: string): string | undefined {
  *
  * @example
  * ```ts
- * import { readEnvConfig } from "@cachekit/core";
- * console.log(readEnvConfig({}).defaultTtl); // 3600
+ * import assert from "node:assert/strict";
+ * import { readEnvConfig } from "./env.ts";
+ * assert.equal(readEnvConfig({}).defaultTtl, 3600);
  * ```
  */
 export function readEnvConfig(source?: EnvSource): EnvConfig {
@@ -267,8 +270,9 @@ let cached: EnvConfig | undefined;
  *
  * @example
  * ```ts
- * import { envConfig } from "@cachekit/core";
- * console.log(typeof envConfig().defaultTtl); // number
+ * import assert from "node:assert/strict";
+ * import { envConfig } from "./env.ts";
+ * assert.equal(typeof envConfig().defaultTtl, "number");
  * ```
  */
 export function envConfig(): EnvConfig {
@@ -281,9 +285,10 @@ export function envConfig(): EnvConfig {
  *
  * @example
  * ```ts
- * import { readEnvConfig, resetEnvConfig, envConfig } from "@cachekit/core";
+ * import assert from "node:assert/strict";
+ * import { readEnvConfig, resetEnvConfig, envConfig } from "./env.ts";
  * resetEnvConfig(readEnvConfig({ CACHEKIT_DEFAULT_TTL: "90" }));
- * console.log(envConfig().defaultTtl); // 90
+ * assert.equal(envConfig().defaultTtl, 90);
  * resetEnvConfig();
  * ```
  */
@@ -314,9 +319,10 @@ export interface FileBackendEnvOptions {
  *
  * @example
  * ```ts
- * import { fileBackendOptionsFromEnv, readEnvConfig } from "@cachekit/core";
+ * import assert from "node:assert/strict";
+ * import { fileBackendOptionsFromEnv, readEnvConfig } from "./env.ts";
  * const o = fileBackendOptionsFromEnv(readEnvConfig({ CACHEKIT_FILE_MAX_ENTRY_COUNT: "50" }));
- * console.log(o.maxEntries); // 50
+ * assert.equal(o.maxEntries, 50);
  * ```
  */
 export function fileBackendOptionsFromEnv(env: EnvConfig = envConfig()): FileBackendEnvOptions {
@@ -338,8 +344,9 @@ export function fileBackendOptionsFromEnv(env: EnvConfig = envConfig()): FileBac
  *
  * @example
  * ```ts
- * import { readEnvConfig, redisUrlFromEnv } from "@cachekit/core";
- * console.log(redisUrlFromEnv(readEnvConfig({ REDIS_URL: "redis://localhost:6379/2" }))); // redis://localhost:6379/2
+ * import assert from "node:assert/strict";
+ * import { readEnvConfig, redisUrlFromEnv } from "./env.ts";
+ * assert.equal(redisUrlFromEnv(readEnvConfig({ REDIS_URL: "redis://localhost:6379/2" })), "redis://localhost:6379/2");
  * ```
  */
 export function redisUrlFromEnv(env: EnvConfig = envConfig()): string | null {

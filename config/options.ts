@@ -6,6 +6,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CacheOptions } from "@cachekit/core";
  *
  * const options: CacheOptions<[number]> = {
@@ -15,7 +16,7 @@
  *   tags: (id) => [`user:${id}`],
  *   l1: { maxBytes: 10 * 1024 * 1024 },
  * };
- * console.log(options.ttl); // 60
+ * assert.equal(options.ttl, 60);
  * ```
  *
  * @module

@@ -20,9 +20,10 @@
  *
  * @example
  * ```ts
- * import { PRESETS } from "@cachekit/core";
- * console.log(PRESETS.minimal.integrityChecking); // false
- * console.log(PRESETS.secure.encryption?.enabled); // true
+ * import assert from "node:assert/strict";
+ * import { PRESETS } from "./presets.ts";
+ * assert.equal(PRESETS.minimal.integrityChecking, false);
+ * assert.ok(PRESETS.secure.encryption?.enabled);
  * ```
  *
  * @module

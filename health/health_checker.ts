@@ -16,11 +16,13 @@
  *
  * @example
  * ```ts
- * import { HealthChecker } from "./health_checker.ts";
+ * import assert from "node:assert/strict";
+ * import { HealthChecker } from "@cachekit/core/health";
  *
  * const checker = new HealthChecker({ l1: () => ({ bytes: 1024, entries: 2 }) });
  * const report = await checker.check("full");
- * console.log(report.status, report.components.l1?.details?.entries); // healthy 2
+ * assert.equal(report.status, "healthy");
+ * assert.equal(report.components.l1?.details?.entries, 2);
  * ```
  *
  * @module
@@ -128,8 +130,9 @@ function isGuarded(b: Backend | null | undefined): b is GuardedBackend {
  *
  * @example
  * ```ts
- * import { parseHealthLevel } from "./health_checker.ts";
- * console.log(parseHealthLevel("FULL")); // full
+ * import assert from "node:assert/strict";
+ * import { parseHealthLevel } from "@cachekit/core/health";
+ * assert.equal(parseHealthLevel("FULL"), "full");
  * ```
  *
  * @throws {CacheConfigError} when `value` is not a level.

@@ -20,15 +20,16 @@
  *
  * @example Counting, exposing and observing
  * ```ts
- * import { MetricsRegistry } from "./metrics.ts";
+ * import assert from "node:assert/strict";
+ * import { MetricsRegistry } from "@cachekit/core/health";
  *
  * const registry = new MetricsRegistry();
  * const seen: string[] = [];
  * registry.addObserver((e) => seen.push(`${e.name} ${e.value}`));
  * const hits = registry.counter({ name: "demo_hits_total", help: "Hits.", labelNames: ["layer"] });
  * hits.inc({ layer: "l1" });
- * console.log(registry.exposition().includes('demo_hits_total{layer="l1"} 1')); // true
- * console.log(seen); // [ "demo_hits_total 1" ]
+ * assert.ok(registry.exposition().includes('demo_hits_total{layer="l1"} 1'));
+ * assert.deepEqual(seen, ["demo_hits_total 1"]);
  * ```
  *
  * @module
@@ -521,13 +522,14 @@ export type CacheLayer = "l1" | "l2";
  *
  * @example
  * ```ts
- * import { CacheMetrics } from "./metrics.ts";
+ * import assert from "node:assert/strict";
+ * import { CacheMetrics } from "@cachekit/core/health";
  *
  * const m = new CacheMetrics();
  * m.recordHit("users", "l1");
  * m.recordOperation({ operation: "get", namespace: "users", success: true, serializer: "std", sizeBytes: 120 });
  * m.trackL1("users", () => ({ bytes: 2048, entries: 3 }));
- * console.log(m.registry.exposition().includes('cache_l1_bytes{namespace="users"} 2048')); // true
+ * assert.ok(m.registry.exposition().includes('cache_l1_bytes{namespace="users"} 2048'));
  * ```
  */
 export class CacheMetrics {
@@ -699,8 +701,9 @@ let defaultMetrics: CacheMetrics | undefined;
  *
  * @example
  * ```ts
- * import { getDefaultMetrics } from "./metrics.ts";
- * console.log(getDefaultMetrics() === getDefaultMetrics()); // true
+ * import assert from "node:assert/strict";
+ * import { getDefaultMetrics } from "@cachekit/core/health";
+ * assert.equal(getDefaultMetrics(), getDefaultMetrics());
  * ```
  */
 export function getDefaultMetrics(): CacheMetrics {

@@ -18,12 +18,13 @@
  *
  * @example
  * ```ts
- * import { AdaptiveTimeout } from "./adaptive_timeout.ts";
+ * import assert from "node:assert/strict";
+ * import { AdaptiveTimeout } from "@cachekit/core/reliability";
  *
  * const t = new AdaptiveTimeout();
- * console.log(t.timeoutMs); // 1000 (initial, no samples yet)
+ * assert.equal(t.timeoutMs, 1000); // initial, no samples yet
  * for (let i = 1; i <= 100; i++) t.record(i * 2); // 2, 4, …, 200 ms
- * console.log(t.timeoutMs); // 285 (p95 = 190 ms × 1.5)
+ * assert.equal(t.timeoutMs, 285); // p95 = 190 ms × 1.5
  * ```
  *
  * @module

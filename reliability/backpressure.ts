@@ -13,12 +13,13 @@
  *
  * @example
  * ```ts
- * import { Backpressure, BackpressureError } from "./backpressure.ts";
+ * import assert from "node:assert/strict";
+ * import { Backpressure, BackpressureError } from "@cachekit/core/reliability";
  *
  * const bp = new Backpressure({ maxConcurrent: 1, queueSize: 0 });
  * const slow = bp.run(() => new Promise((r) => setTimeout(r, 20)));
  * const refused = await bp.run(() => Promise.resolve("never")).catch((e) => e);
- * console.log(refused instanceof BackpressureError); // true
+ * assert.ok(refused instanceof BackpressureError);
  * await slow;
  * ```
  *
@@ -61,9 +62,11 @@ export interface BackpressureSnapshot {
  *
  * @example
  * ```ts
- * import { BackpressureError } from "./backpressure.ts";
+ * import assert from "node:assert/strict";
+ * import { BackpressureError } from "@cachekit/core/reliability";
  * const e = new BackpressureError("redis", "get", "queue full");
- * console.log(e.kind, e.skipL2); // transient true
+ * assert.equal(e.kind, "transient");
+ * assert.ok(e.skipL2);
  * ```
  */
 export class BackpressureError extends BackendError {

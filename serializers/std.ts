@@ -42,12 +42,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CalendarDate, deserialize, serialize } from "@cachekit/core/serializers";
  *
  * const bytes = serialize({ id: 42, born: new CalendarDate(1990, 5, 17), at: new Date(0) });
  * const back = deserialize(bytes) as { id: number; born: CalendarDate; at: Date };
- * console.log(back.id, back.born.toString(), back.at.toISOString());
- * // 42 1990-05-17 1970-01-01T00:00:00.000Z
+ * assert.equal(back.id, 42);
+ * assert.equal(back.born.toString(), "1990-05-17");
+ * assert.equal(back.at.toISOString(), "1970-01-01T00:00:00.000Z");
  * ```
  *
  * @module
@@ -81,10 +83,14 @@ function checkInt(name: string, v: number, min: number, max: number): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CalendarDate } from "@cachekit/core/serializers";
  *
  * const d = CalendarDate.parse("2024-02-29");
- * console.log(d.year, d.month, d.day, d.toString()); // 2024 2 29 2024-02-29
+ * assert.equal(d.year, 2024);
+ * assert.equal(d.month, 2);
+ * assert.equal(d.day, 29);
+ * assert.equal(d.toString(), "2024-02-29");
  * ```
  */
 export class CalendarDate {
@@ -147,10 +153,15 @@ export class CalendarDate {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TimeOfDay } from "@cachekit/core/serializers";
  *
  * const t = TimeOfDay.parse("10:30:00.250000");
- * console.log(t.hour, t.minute, t.second, t.microsecond, t.toString()); // 10 30 0 250000 10:30:00.250000
+ * assert.equal(t.hour, 10);
+ * assert.equal(t.minute, 30);
+ * assert.equal(t.second, 0);
+ * assert.equal(t.microsecond, 250000);
+ * assert.equal(t.toString(), "10:30:00.250000");
  * ```
  */
 export class TimeOfDay {
@@ -499,8 +510,9 @@ function define(o: Record<string, unknown>, k: string, v: unknown): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serialize } from "@cachekit/core/serializers";
- * console.log(serialize([1, "a", null])); // Uint8Array(5) [ 147, 1, 161, 97, 192 ]
+ * assert.deepEqual(serialize([1, "a", null]), new Uint8Array([147, 1, 161, 97, 192]));
  * ```
  */
 export function serialize(value: unknown): Uint8Array {
@@ -621,13 +633,14 @@ function finishMap(m: Map<unknown, unknown>): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { deserialize } from "@cachekit/core/serializers";
  * // {"__date__": true, "value": "2024-01-31"} as Python's msgpack writes it
  * const bytes = new Uint8Array([
  *   0x82, 0xa8, ...new TextEncoder().encode("__date__"), 0xc3,
  *   0xa5, ...new TextEncoder().encode("value"), 0xaa, ...new TextEncoder().encode("2024-01-31"),
  * ]);
- * console.log(String(deserialize(bytes))); // 2024-01-31
+ * assert.equal(String(deserialize(bytes)), "2024-01-31");
  * ```
  */
 export function deserialize(bytes: Uint8Array): unknown {
@@ -667,11 +680,12 @@ export function deserialize(bytes: Uint8Array): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { StdSerializer } from "@cachekit/core/serializers";
  *
  * const std = new StdSerializer();
  * const back = std.deserialize(std.serialize(new Map([[1, "one"]])));
- * console.log(back); // Map(1) { 1 => "one" }
+ * assert.deepEqual(back, new Map([[1, "one"]]));
  * ```
  */
 export class StdSerializer implements Serializer {
