@@ -79,7 +79,7 @@ import { EngineSeries } from "./_engine_metrics.ts";
 const LATENCY_SAMPLE = 8;
 const log = getCacheLogger("engine");
 
-/** Statistics of one cached function (the seed's `CacheInfo`, camelCase). */
+/** Statistics of one cached function (cachekit-py's `CacheInfo`, camelCase). */
 export interface CacheInfo {
   /** Calls answered from a cache (L1 + L2). */
   hits: number;

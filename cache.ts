@@ -51,7 +51,7 @@ export type { CacheInfo, FunctionHealth, GroupInvalidationOptions } from "./_eng
 
 /** The methods every cached function carries. `A` is the wrapped function's parameter list. */
 export interface CacheControls<A extends unknown[]> {
-  /** Hit/miss statistics and L1 size (the seed's `cache_info()`). */
+  /** Hit/miss statistics and L1 size (cachekit-py's `cache_info()`). */
   cacheInfo(): CacheInfo;
   /** Remove every entry of this function from L1 and L2 (every tenant's). */
   cacheClear(): Promise<void>;

@@ -1,6 +1,6 @@
 /**
- * Environment configuration (`CACHEKIT_` prefix, the Python cachekit seed's names), read once,
- * validated, and overridable in code: explicit options always win over the environment.
+ * Environment configuration (`CACHEKIT_` prefix, the names of cachekit-py 0.3.0, the Python SDK),
+ * read once, validated, and overridable in code: explicit options always win over the environment.
  *
  * Works on Deno (`Deno.env`; without `--allow-env` the variables count as unset), Bun and Node
  * (`process.env`). An invalid variable throws {@linkcode CacheConfigError} naming the variable, the

@@ -1,6 +1,7 @@
 /**
- * The presets (intents) of the Python cachekit seed: what each turns on and off. Explicit options
- * override a preset, except that `secure` cannot turn integrity checking off and requires a master key.
+ * The presets (intents) of cachekit-py 0.3.0, the Python SDK: what each turns on and off. Explicit
+ * options override a preset, except that `secure` cannot turn integrity checking off and requires a
+ * master key.
  *
  * | setting | minimal | dev | test | production | secure |
  * |---|---|---|---|---|---|

@@ -39,7 +39,7 @@ import type {
   TimeoutOptions,
 } from "./options.ts";
 
-/** Built-in defaults of every group (the seed's). */
+/** Built-in defaults of every group (cachekit-py's). */
 export const DEFAULTS: {
   readonly l1: Readonly<Resolved<L1Options>>;
   readonly circuitBreaker: Readonly<Resolved<Omit<CircuitBreakerOptions, "excludedErrors">>>;

@@ -1,5 +1,5 @@
 /**
- * Health of a cache: the seed's levels (`ping`, `basic`, `full`) and statuses (`healthy`,
+ * Health of a cache: cachekit-py's levels (`ping`, `basic`, `full`) and statuses (`healthy`,
  * `degraded`, `unhealthy`).
  *
  * | level | checks |

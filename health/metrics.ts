@@ -517,7 +517,7 @@ export type CacheLayer = "l1" | "l2";
  * | `cache_stale_hits_total` | counter | namespace, reason (`error`/`soft_timeout`) |
  * | `cache_l1_bytes` / `cache_l1_entries` | gauge | namespace |
  *
- * The L2 families keep the seed's `redis_` prefix whatever the backend; the `backend` label says
+ * The L2 families keep cachekit-py's `redis_` prefix whatever the backend; the `backend` label says
  * which (`redis`, `file`, `memory`, …).
  *
  * @example

@@ -1,5 +1,5 @@
 /**
- * A per-operation timeout that follows observed latency, with the seed's defaults.
+ * A per-operation timeout that follows observed latency, with cachekit-py's defaults.
  *
  * Rule: `timeout = clamp(p95 × safetyFactor, min, max)`, where p95 is the 95th
  * percentile (nearest rank: the `⌈0.95·n⌉`-th smallest) of the last `window` (1000) recorded
@@ -33,7 +33,7 @@
 import { CacheConfigError } from "../errors.ts";
 import { intOption, numOption } from "./_validate.ts";
 
-/** Options of {@linkcode AdaptiveTimeout}; times in seconds like the seed. */
+/** Options of {@linkcode AdaptiveTimeout}; times in seconds like cachekit-py. */
 export interface AdaptiveTimeoutOptions {
   /**
    * Timeout before `minSamples` durations are known, for a remote backend (its latency is

@@ -1,5 +1,5 @@
 /**
- * A bound on concurrent L2 operations, with the seed's defaults: 100 at once, up to 1000 more
+ * A bound on concurrent L2 operations, with cachekit-py's defaults: 100 at once, up to 1000 more
  * waiting, each waiting at most 0.1 s. A call that finds the queue full, or waits past the wait
  * timeout, is refused with {@linkcode BackpressureError} (a `BackendError` of kind `transient`
  * with `skipL2: true`): the engine then answers from L1 or the function. Nothing ever queues
@@ -30,7 +30,7 @@ import { BackendError } from "../errors.ts";
 import { intOption, numOption } from "./_validate.ts";
 import { withoutStack } from "./_cheap_error.ts";
 
-/** Options of {@linkcode Backpressure}; the wait timeout in seconds like the seed. */
+/** Options of {@linkcode Backpressure}; the wait timeout in seconds like cachekit-py. */
 export interface BackpressureOptions {
   /** Operations allowed at once. Default 100. */
   maxConcurrent?: number;

@@ -23,7 +23,7 @@
  *
  * Hand-written rather than taken from npm: `opossum` is Node-centric (EventEmitter, percentage
  * windows) and `cockatiel`'s breaker lets one half-open probe through and closes on its first
- * success; neither has the seed's `halfOpenRequests`/`successThreshold` pair nor an injectable
+ * success; neither has cachekit-py's `halfOpenRequests`/`successThreshold` pair nor an injectable
  * clock for deterministic tests.
  *
  * @example
@@ -77,7 +77,7 @@ export interface CircuitStateChange {
   at: number;
 }
 
-/** Options of {@linkcode CircuitBreaker}; times in seconds like the seed. */
+/** Options of {@linkcode CircuitBreaker}; times in seconds like cachekit-py. */
 export interface CircuitBreakerOptions {
   /** Failures (within `failureWindow`) that open the circuit. Default 5. */
   failureThreshold?: number;

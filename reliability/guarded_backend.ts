@@ -29,7 +29,7 @@
  *      `BackendError`; the original is its `cause`): rethrown, not counted.
  *    - a caller's own `signal` aborting: rethrown as kind `timeout`, not counted.
  *
- * Every feature is switched by its config key: omitted = on with the seed's defaults, `false` or
+ * Every feature is switched by its config key: omitted = on with cachekit-py's defaults, `false` or
  * `{ enabled: false }` = off. `healthCheck()` is forwarded unguarded (but bounded by the timeout
  * maximum) so health probes see the backend even while the circuit is open.
  *
