@@ -524,7 +524,7 @@ export class Engine {
     if (c.interop) backendKey = protoKey;
     else if (tenant === null && sec === null) {
       // The common case, remembered per protocol key: a key built anew on every call is a rope
-      // (ConsString) that each Map lookup or socket write has to flatten first (~0.1 µs per hit).
+      // (ConsString) that each Map lookup or socket write has to flatten first.
       const known = this.#defaultBackendKeys.get(protoKey);
       if (known !== undefined) backendKey = known;
       else {

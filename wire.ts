@@ -37,8 +37,8 @@
  *
  * ## `"envelope"`: the protocol bytes themselves
  *
- * No JSON, no base64: on a 1 KB value the document costs ~6 µs more per L2 hit than the bytes it
- * carries. Two shapes:
+ * No JSON, no base64: on a 1 KB value the document's encoding is a measurable part of an L2 hit.
+ * Two shapes:
  *
  * - **Bare envelope**: integrity checking on, the standard serializer (`"default"`, MessagePack),
  *   no encryption, no `fresh_until`, not `undefined`: the value is exactly the ByteStorage envelope
@@ -537,7 +537,7 @@ for (let i = 0; i < 64; i++) B64_BYTE[B64.charCodeAt(i)] = i;
  *
  * The runtime's `Uint8Array.fromBase64` when it has one, else a table decoder; both check the
  * input while decoding instead of running a validating regular expression over it first (which
- * cost more than the decode itself: ~40× on a 60 KB document, ~0.5 µs on a 1 KB one).
+ * cost more than the decode itself: ~40× on a 60 KB document).
  */
 function fromBase64(s: string): Uint8Array {
   const n = s.length;

@@ -10,7 +10,7 @@
  *
  * The percentile is recomputed lazily (a quickselect over a copy of the window, O(n)) at most once
  * every `recomputeEvery` (256) recordings (every quarter of the samples while the window fills), so the
- * per-operation cost is a ring-buffer write plus ≈ 20 ns amortised.
+ * per-operation cost is a ring-buffer write plus a share of one O(n) recomputation.
  *
  * An operation that timed out should be recorded with the timeout it hit (a censored sample): if
  * the backend becomes uniformly slower, those samples push p95 up and the timeout follows, within

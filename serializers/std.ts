@@ -37,8 +37,8 @@
  * no extensions); a light pre-pass turns dates into markers, integers beyond 32 bits into `bigint` so
  * they stay MessagePack ints (msgpackr would write them as float64) and refuses what Python could not
  * read; a post-pass turns maps into objects or `Map`s and markers into dates. When a scan of the
- * bytes finds only string keys (`_msgpack_scan.ts`), maps are decoded straight to objects instead
- * (10 KB: 55 → 44 µs, against 36 µs for a bare msgpackr `unpack`).
+ * bytes finds only string keys (`_msgpack_scan.ts`), maps are decoded straight to objects instead,
+ * which takes a fifth less time on a 10 KB document.
  *
  * @example
  * ```ts
