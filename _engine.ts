@@ -79,7 +79,7 @@ import { EngineSeries } from "./_engine_metrics.ts";
 const LATENCY_SAMPLE = 8;
 const log = getCacheLogger("engine");
 
-/** Statistics of one cached function (the seed's `CacheInfo`, camelCase). */
+/** Statistics of one cached function (cachekit-py's `CacheInfo`, camelCase). */
 export interface CacheInfo {
   /** Calls answered from a cache (L1 + L2). */
   hits: number;
@@ -526,7 +526,7 @@ export class Engine {
     if (c.interop) backendKey = protoKey;
     else if (tenant === null && sec === null) {
       // The common case, remembered per protocol key: a key built anew on every call is a rope
-      // (ConsString) that each Map lookup or socket write has to flatten first (~0.1 µs per hit).
+      // (ConsString) that each Map lookup or socket write has to flatten first.
       const known = this.#defaultBackendKeys.get(protoKey);
       if (known !== undefined) backendKey = known;
       else {

@@ -1,7 +1,7 @@
 /**
- * Health of a cached function through {@linkcode HealthChecker}: the seed's levels (`ping`: backend
- * ping and latency; `basic`: + circuit state and pool/connection info; `full`: + adaptive timeout,
- * backpressure, backend counts, metrics summary), plus L1 size at every level.
+ * Health of a cached function through {@linkcode HealthChecker}: cachekit-py's levels (`ping`:
+ * backend ping and latency; `basic`: + circuit state and pool/connection info; `full`: + adaptive
+ * timeout, backpressure, backend counts, metrics summary), plus L1 size at every level.
  *
  * One probe per backend and check: functions sharing a backend share its report when checked
  * together (`checkCacheHealth()` passes one `probes` map).

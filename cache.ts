@@ -14,6 +14,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cache, MemoryBackend } from "@cachekit/core";
  *
  * let calls = 0;
@@ -21,8 +22,10 @@
  *   calls++;
  *   return n * n;
  * }, { name: "docs.square", ttl: 60, backend: new MemoryBackend() });
- * console.log(await square(4), await square(4), calls); // 16 16 1
- * console.log(square.cacheInfo().l1Hits); // 1
+ * assert.equal(await square(4), 16);
+ * assert.equal(await square(4), 16);
+ * assert.equal(calls, 1);
+ * assert.equal(square.cacheInfo().l1Hits, 1);
  * ```
  *
  * @module
@@ -48,7 +51,7 @@ export type { CacheInfo, FunctionHealth, GroupInvalidationOptions } from "./_eng
 
 /** The methods every cached function carries. `A` is the wrapped function's parameter list. */
 export interface CacheControls<A extends unknown[]> {
-  /** Hit/miss statistics and L1 size (the seed's `cache_info()`). */
+  /** Hit/miss statistics and L1 size (cachekit-py's `cache_info()`). */
   cacheInfo(): CacheInfo;
   /** Remove every entry of this function from L1 and L2 (every tenant's). */
   cacheClear(): Promise<void>;
@@ -234,13 +237,14 @@ function presetFn(preset: PresetName | undefined): CacheFunction {
  *
  * @example L1 only: a synchronous function stays synchronous
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cache } from "@cachekit/core";
  *
  * const fib = cache((n: number): number => (n < 2 ? n : fib(n - 1) + fib(n - 2)), {
  *   name: "docs.fib",
  *   backend: null,
  * });
- * console.log(fib(80)); // 23416728348467684
+ * assert.equal(fib(80), 23416728348467684);
  * ```
  */
 export const cache: CacheWithPresets = Object.assign(presetFn(undefined), {
@@ -281,6 +285,7 @@ function badGroupOptions(options: unknown): CacheConfigError | null {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cache, invalidateTags } from "@cachekit/core";
  *
  * let n = 0;
@@ -291,17 +296,18 @@ function badGroupOptions(options: unknown): CacheConfigError | null {
  * });
  * user(1);
  * await invalidateTags("user:1");
- * console.log(user(1).n); // 2
+ * assert.equal(user(1).n, 2);
  * ```
  *
  * @example From a process that wraps nothing, on a given backend
  * ```ts
+ * import assert from "node:assert/strict";
  * import { invalidateTags, MemoryBackend } from "@cachekit/core";
  *
  * const backend = new MemoryBackend();
  * await backend.capabilities.tags.setWithTags("t:default:k", new Uint8Array([1]), 60, ["user:1"]);
  * await invalidateTags("user:1", { backend });
- * console.log(await backend.exists("t:default:k")); // false
+ * assert.equal(await backend.exists("t:default:k"), false);
  * ```
  */
 export function invalidateTags(...tags: string[]): Promise<void>;
@@ -338,12 +344,13 @@ export function invalidateTags(...args: (string | GroupInvalidationOptions)[]): 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cache, clearNamespace } from "@cachekit/core";
  *
  * const f = cache((x: number) => x * 2, { name: "docs.ns", namespace: "docs", backend: null });
  * f(1);
  * await clearNamespace("docs");
- * console.log(f.cacheInfo().size); // 0
+ * assert.equal(f.cacheInfo().size, 0);
  * ```
  */
 export function clearNamespace(ns: string, options?: GroupInvalidationOptions): Promise<void> {
@@ -372,13 +379,14 @@ export interface ClearFunctionOptions extends GroupInvalidationOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cache, clearFunction, MemoryBackend } from "@cachekit/core";
  *
  * const backend = new MemoryBackend();
  * const user = cache(async (id: number) => ({ id }), { name: "docs.user", namespace: "app", backend });
  * await user(1);
  * await clearFunction("docs.user", { namespace: "app", backend });
- * console.log(backend.size); // 0
+ * assert.equal(backend.size, 0);
  * ```
  */
 export function clearFunction(name: string, options: ClearFunctionOptions = {}): Promise<void> {

@@ -17,6 +17,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cache, cacheHealthHandler, cacheMetricsHandler, MemoryBackend } from "@cachekit/core";
  *
  * const square = cache.production(async (n: number) => n * n, {
@@ -28,8 +29,9 @@
  * const health = cacheHealthHandler();
  * const metrics = cacheMetricsHandler();
  * const res = await health(new Request("http://localhost/health?level=ping"));
- * console.log(res.status, (await res.json()).status); // 200 healthy
- * console.log((await (await metrics(new Request("http://localhost/metrics"))).text()).length > 0); // true
+ * assert.equal(res.status, 200);
+ * assert.equal((await res.json()).status, "healthy");
+ * assert.ok((await (await metrics(new Request("http://localhost/metrics"))).text()).length > 0);
  * // Deno.serve({ port: 8080 }, (req) => new URL(req.url).pathname === "/metrics" ? metrics(req) : health(req));
  * ```
  *
@@ -57,9 +59,10 @@ export interface CacheHealthReport extends HealthReport {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkCacheHealth } from "@cachekit/core";
  * const report = await checkCacheHealth("ping");
- * console.log(["healthy", "degraded", "unhealthy"].includes(report.status)); // true
+ * assert.ok(["healthy", "degraded", "unhealthy"].includes(report.status));
  * ```
  *
  * @param level `ping`, `basic` (default) or `full`.
@@ -100,9 +103,10 @@ export async function checkCacheHealth(level: HealthLevel = "basic"): Promise<Ca
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cacheHealthHandler } from "@cachekit/core";
  * const handler = cacheHealthHandler({ defaultLevel: "ping" });
- * console.log((await handler(new Request("http://localhost/health?level=nope"))).status); // 400
+ * assert.equal((await handler(new Request("http://localhost/health?level=nope"))).status, 400);
  * ```
  *
  * @param options Handler options (`defaultLevel`, default `basic`).
@@ -120,9 +124,10 @@ export function cacheHealthHandler(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cacheMetricsHandler } from "@cachekit/core";
  * const res = await cacheMetricsHandler()(new Request("http://localhost/metrics"));
- * console.log(res.headers.get("content-type")); // text/plain; version=0.0.4; charset=utf-8
+ * assert.equal(res.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
  * ```
  *
  * @returns `(req: Request) => Promise<Response>`.

@@ -13,6 +13,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cached, MemoryBackend } from "@cachekit/core";
  *
  * const backend = new MemoryBackend();
@@ -27,7 +28,7 @@
  * const users = new Users();
  * await users.get(1);
  * await users.get(1);
- * console.log(users.calls); // 1
+ * assert.equal(users.calls, 1);
  * ```
  *
  * @module
@@ -61,6 +62,7 @@ export type MethodDecorator<Ret> = <This, A extends unknown[], R extends Ret>(
  *
  * @example L1 only, synchronous method
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cached } from "@cachekit/core";
  *
  * class Pricing {
@@ -70,7 +72,8 @@ export type MethodDecorator<Ret> = <This, A extends unknown[], R extends Ret>(
  *   }
  *   constructor(readonly region: string) {}
  * }
- * console.log(new Pricing("eu").price("abc"), new Pricing("us").price("abc")); // 6 3
+ * assert.equal(new Pricing("eu").price("abc"), 6);
+ * assert.equal(new Pricing("us").price("abc"), 3);
  * ```
  */
 export function cached(options: CachedMethodOptions & { backend: null }): MethodDecorator<unknown>;

@@ -6,11 +6,13 @@
  *
  * @example Telling a configuration mistake from a backend failure
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BackendError, CacheConfigError } from "@cachekit/core";
  *
  * const err: unknown = new CacheConfigError("ttl", -1, "a number of seconds >= 0");
- * if (err instanceof CacheConfigError) console.log(err.option); // "ttl"
- * console.log(err instanceof BackendError); // false
+ * assert.ok(err instanceof CacheConfigError);
+ * assert.equal(err.option, "ttl");
+ * assert.equal(err instanceof BackendError, false);
  * ```
  *
  * @module
@@ -21,8 +23,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CacheKitError, CacheKeyError } from "@cachekit/core";
- * console.log(new CacheKeyError("args[0]", "a Set is not a cache key") instanceof CacheKitError); // true
+ * assert.ok(new CacheKeyError("args[0]", "a Set is not a cache key") instanceof CacheKitError);
  * ```
  */
 export class CacheKitError extends Error {
@@ -49,9 +52,10 @@ export class CacheKitError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CacheConfigError } from "@cachekit/core";
  * const e = new CacheConfigError("l1.maxBytes", 0, "an integer > 0");
- * console.log(e.message); // Invalid l1.maxBytes: 0. Expected an integer > 0.
+ * assert.equal(e.message, "Invalid l1.maxBytes: 0. Expected an integer > 0.");
  * ```
  */
 export class CacheConfigError extends CacheKitError {
@@ -92,9 +96,10 @@ export class CacheConfigError extends CacheKitError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CacheKeyError } from "@cachekit/core";
  * const e = new CacheKeyError("args[1].tags", "a Set has no defined order; pass a sorted array");
- * console.log(e.path); // args[1].tags
+ * assert.equal(e.path, "args[1].tags");
  * ```
  */
 export class CacheKeyError extends CacheKitError {
@@ -119,8 +124,9 @@ export class CacheKeyError extends CacheKitError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IntegrityError } from "@cachekit/core";
- * console.log(new IntegrityError("checksum mismatch").code); // CACHE_INTEGRITY
+ * assert.equal(new IntegrityError("checksum mismatch").code, "CACHE_INTEGRITY");
  * ```
  */
 export class IntegrityError extends CacheKitError {
@@ -141,8 +147,9 @@ export class IntegrityError extends CacheKitError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DecryptionError } from "@cachekit/core";
- * console.log(new DecryptionError("authentication failed").code); // CACHE_DECRYPTION
+ * assert.equal(new DecryptionError("authentication failed").code, "CACHE_DECRYPTION");
  * ```
  */
 export class DecryptionError extends CacheKitError {
@@ -162,8 +169,9 @@ export class DecryptionError extends CacheKitError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SerializationError } from "@cachekit/core";
- * console.log(new SerializationError("functions cannot be cached").code); // CACHE_SERIALIZATION
+ * assert.equal(new SerializationError("functions cannot be cached").code, "CACHE_SERIALIZATION");
  * ```
  */
 export class SerializationError extends CacheKitError {
@@ -199,9 +207,11 @@ export type BackendErrorKind =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BackendError } from "@cachekit/core";
  * const e = new BackendError("connection refused", { kind: "transient", backend: "redis", operation: "get" });
- * console.log(e.kind, e.retryable); // transient true
+ * assert.equal(e.kind, "transient");
+ * assert.ok(e.retryable);
  * ```
  */
 export class BackendError extends CacheKitError {

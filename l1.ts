@@ -13,11 +13,13 @@
  *
  * @example
  * ```ts
- * import { L1Cache } from "@cachekit/core";
+ * import assert from "node:assert/strict";
+ * import { L1Cache } from "./l1.ts";
  *
  * const l1 = new L1Cache({ maxBytes: 1024, maxEntries: 10 });
  * l1.set("k", L1Cache.entry(42, null, 3, 60_000));
- * console.log(l1.get("k")?.value, l1.size); // 42 1
+ * assert.equal(l1.get("k")?.value, 42);
+ * assert.equal(l1.size, 1);
  * ```
  *
  * @module
@@ -70,11 +72,13 @@ export interface L1Limits {
  *
  * @example
  * ```ts
- * import { L1Cache } from "@cachekit/core";
+ * import assert from "node:assert/strict";
+ * import { L1Cache } from "./l1.ts";
  * const l1 = new L1Cache({ maxBytes: 200, maxEntries: 100 });
  * l1.set("a", L1Cache.entry(undefined, new Uint8Array(100), 0, 60_000));
  * l1.set("b", L1Cache.entry(undefined, new Uint8Array(100), 0, 60_000));
- * console.log(l1.has("a"), l1.has("b")); // false true
+ * assert.equal(l1.has("a"), false);
+ * assert.ok(l1.has("b"));
  * ```
  */
 export class L1Cache {
@@ -159,12 +163,14 @@ export class L1Cache {
    *
    * @example
    * ```ts
-   * import { L1Cache } from "@cachekit/core";
+   * import assert from "node:assert/strict";
+   * import { L1Cache } from "./l1.ts";
    * const l1 = new L1Cache({ maxBytes: 1024, maxEntries: 10 });
    * const e = L1Cache.entry(42, null, 3, 0);
    * e.staleUntil = e.expiresAt + 60_000;
    * l1.set("k", e);
-   * console.log(l1.get("k"), l1.stale("k")?.value); // undefined 42
+   * assert.equal(l1.get("k"), undefined);
+   * assert.equal(l1.stale("k")?.value, 42);
    * ```
    */
   stale(key: unknown, now: number = Date.now()): L1Entry | undefined {

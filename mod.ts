@@ -5,8 +5,23 @@
  * with presets, group invalidation, stampede protection, a reliability layer, and optional
  * per-tenant encryption.
  *
+ * This entry holds what an application calls. The parts advanced users reach for have their own
+ * entry points:
+ *
+ * - `@cachekit/core/backends`: the backends with their defaults and helpers (`parseRedisUrl`,
+ *   `defaultCacheDirectory`, ...), to write or wrap a `Backend`;
+ * - `@cachekit/core/protocol`: cachekit protocol v1.0 keys, the ByteStorage envelope, per-tenant
+ *   encryption and the stored wire document, to read or write entries another SDK shares;
+ * - `@cachekit/core/serializers`: the MessagePack and JSON serializers, and `CalendarDate` /
+ *   `TimeOfDay` for Python `date` and `time` values;
+ * - `@cachekit/core/reliability`: the circuit breaker, adaptive timeout, backpressure and the
+ *   guarded backend that `cache()` puts in front of every L2;
+ * - `@cachekit/core/health`: the health checker, Prometheus metrics registry (with its observer
+ *   hook for OpenTelemetry) and the LogTape logging helpers.
+ *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cache, MemoryBackend } from "@cachekit/core";
  *
  * const getUser = cache(async (id: number) => ({ id, name: `user ${id}` }), {
@@ -14,17 +29,21 @@
  *   ttl: 60,
  *   backend: new MemoryBackend(),
  * });
- * console.log((await getUser(42)).name); // user 42
- * console.log(getUser.cacheInfo().misses); // 1
+ * assert.equal((await getUser(42)).name, "user 42");
+ * assert.equal(getUser.cacheInfo().misses, 1);
  * ```
  *
  * @module
  */
 
-// Errors
+// Errors (each says what to do)
 export * from "./errors.ts";
+export { TenantRequiredError } from "./tenant.ts";
+export { WireFormatError } from "./protocol/stored_value.ts";
+export { CircuitOpenError } from "./reliability/circuit_breaker.ts";
+export { BackpressureError } from "./reliability/backpressure.ts";
 
-// The engine: cache(), presets, decorator, invalidation, tenants, identity, L1, wire format
+// cache(), its presets, the decorator, invalidation, tenants, the default backend
 export {
   cache,
   type CacheControls,
@@ -41,77 +60,41 @@ export {
   type L1OnlyOptions,
 } from "./cache.ts";
 export { cached, type CachedMethodOptions, type MethodDecorator } from "./decorator.ts";
-export {
-  currentTenant,
-  quoteTenant,
-  tenantContextUsed,
-  TenantRequiredError,
-  validateTenant,
-  withTenant,
-} from "./tenant.ts";
-export {
-  callerModule,
-  deriveIdentity,
-  type IdentityInput,
-  modulePath,
-  registerIdentity,
-} from "./identity.ts";
-export { L1_ENTRY_OVERHEAD, L1Cache, type L1Entry, type L1Limits } from "./l1.ts";
-export {
-  decodeWire,
-  encodeWire,
-  type WireDocument,
-  type WireEncryption,
-  type WireForm,
-  WireFormatError,
-} from "./protocol/stored_value.ts";
+export { currentTenant, withTenant } from "./tenant.ts";
 export { closeDefaultBackend } from "./_engine_backend.ts";
+
+// Health and metrics endpoints for every cached function
 export {
   cacheHealthHandler,
   type CacheHealthReport,
   cacheMetricsHandler,
   checkCacheHealth,
 } from "./cache_health.ts";
-
-// Configuration (the option groups of `cache()`; the reliability classes' own option types are
-// exported as CircuitBreakerSettings / BackpressureSettings)
-export type * from "./config/options.ts";
-export type { BackpressureOptions, CircuitBreakerOptions } from "./config/options.ts";
-export { DEFAULTS, resolveConfig } from "./config/resolve.ts";
-export { PRESETS } from "./config/presets.ts";
-export { SecretKey } from "./config/secret_key.ts";
-export {
-  type EnvConfig,
-  envConfig,
-  type EnvSource,
-  type FileBackendEnvOptions,
-  fileBackendOptionsFromEnv,
-  readEnvConfig,
-  redisUrlFromEnv,
-  resetEnvConfig,
-} from "./config/env.ts";
-
-// Backends
-export * from "./backends/types.ts";
-export * from "./backends/memory.ts";
-export * from "./backends/file.ts";
-export * from "./backends/redis.ts";
-
-// Serializers
-export {
-  CalendarDate,
-  JsonSerializer,
-  type Serializer,
-  StdSerializer,
-  TimeOfDay,
-} from "./serializers/mod.ts";
-
-// Reliability
-export * from "./reliability/mod.ts";
 export type {
-  BackpressureOptions as BackpressureSettings,
-  CircuitBreakerOptions as CircuitBreakerSettings,
-} from "./reliability/mod.ts";
+  HealthComponent,
+  HealthLevel,
+  HealthReport,
+  HealthStatus,
+} from "./health/health_checker.ts";
+export type { HealthCheckHandlerOptions } from "./health/handlers.ts";
+export type { CircuitState } from "./reliability/circuit_breaker.ts";
 
-// Health, metrics, logging
-export * from "./health/mod.ts";
+// Options: the option groups of `cache()`, and what they resolve to (`fn.config`)
+export type * from "./config/options.ts";
+export { SecretKey } from "./config/secret_key.ts";
+export type { Serializer } from "./serializers/types.ts";
+
+// Backends: the contract and the three implementations (more in `@cachekit/core/backends`)
+export type * from "./backends/types.ts";
+export {
+  MemoryBackend,
+  type MemoryBackendCapabilities,
+  type MemoryBackendOptions,
+} from "./backends/memory.ts";
+export {
+  FileBackend,
+  type FileBackendCapabilities,
+  type FileBackendOptions,
+  type PruneReport,
+} from "./backends/file.ts";
+export { RedisBackend, type RedisBackendOptions, type RedisTlsSettings } from "./backends/redis.ts";

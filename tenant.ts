@@ -8,10 +8,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { currentTenant, withTenant } from "@cachekit/core";
  *
  * const t = await withTenant("acme", async () => currentTenant());
- * console.log(t, currentTenant()); // acme undefined
+ * assert.equal(t, "acme");
+ * assert.equal(currentTenant(), undefined);
  * ```
  *
  * @module
@@ -26,9 +28,11 @@ import { CacheConfigError, CacheKitError } from "./errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TenantRequiredError } from "@cachekit/core";
  * const e = new TenantRequiredError("app.get_user");
- * console.log(e.code, e.identity); // CACHE_TENANT app.get_user
+ * assert.equal(e.code, "CACHE_TENANT");
+ * assert.equal(e.identity, "app.get_user");
  * ```
  */
 export class TenantRequiredError extends CacheKitError {
@@ -63,8 +67,9 @@ let used = false;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { withTenant } from "@cachekit/core";
- * console.log(withTenant("t1", () => 1 + 1)); // 2
+ * assert.equal(withTenant("t1", () => 1 + 1), 2);
  * ```
  */
 export function withTenant<R>(tenant: string, fn: () => R): R {
@@ -78,8 +83,9 @@ export function withTenant<R>(tenant: string, fn: () => R): R {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { currentTenant } from "@cachekit/core";
- * console.log(currentTenant()); // undefined
+ * assert.equal(currentTenant(), undefined);
  * ```
  */
 export function currentTenant(): string | undefined {
@@ -91,8 +97,9 @@ export function currentTenant(): string | undefined {
  *
  * @example
  * ```ts
- * import { tenantContextUsed } from "@cachekit/core";
- * console.log(typeof tenantContextUsed()); // boolean
+ * import assert from "node:assert/strict";
+ * import { tenantContextUsed } from "./tenant.ts";
+ * assert.equal(typeof tenantContextUsed(), "boolean");
  * ```
  */
 export function tenantContextUsed(): boolean {
@@ -107,7 +114,7 @@ export function tenantContextUsed(): boolean {
  *
  * @example
  * ```ts
- * import { validateTenant } from "@cachekit/core";
+ * import { validateTenant } from "./tenant.ts";
  * validateTenant("acme", "tenant");
  * ```
  */
@@ -128,8 +135,9 @@ export function validateTenant(tenant: unknown, option: string): asserts tenant 
  *
  * @example
  * ```ts
- * import { quoteTenant } from "@cachekit/core";
- * console.log(quoteTenant("a b/c:é")); // a%20b%2Fc%3A%C3%A9
+ * import assert from "node:assert/strict";
+ * import { quoteTenant } from "./tenant.ts";
+ * assert.equal(quoteTenant("a b/c:é"), "a%20b%2Fc%3A%C3%A9");
  * ```
  */
 export function quoteTenant(tenant: string): string {

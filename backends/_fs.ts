@@ -6,7 +6,7 @@
  * through (`O_NOFOLLOW` → `ELOOP` on a symlink, `O_EXCL` → `EEXIST`, checked on Deno 2.9).
  *
  * Small files (≤ {@linkcode SYNC_IO_MAX_BYTES}) and metadata calls use the synchronous calls: on a
- * local disk they take ~10 µs against ~100–200 µs for the thread-pool round trip of the promise
+ * local disk they take a tenth or less of the thread-pool round trip of the promise
  * calls (measured on Deno 2.9, see `bench/file_backend_bench.ts`), and they block the event loop for
  * no longer than a memcpy of that size. Larger values are read and written asynchronously.
  *

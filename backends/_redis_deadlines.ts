@@ -2,8 +2,8 @@
  * Shared deadline timers for Redis operations. Internal.
  *
  * One `setTimeout` per distinct timeout value instead of one per operation (arming and clearing a
- * timer per command measured ~10 µs per sequential GET under Deno, a third of a loopback round
- * trip): operations with the same timeout expire in the order they started, so each
+ * timer per command measured a third of a loopback round trip per sequential GET under Deno):
+ * operations with the same timeout expire in the order they started, so each
  * {@linkcode DeadlineQueue} is a FIFO linked list with a single timer armed for (at most) its head.
  * Settled operations unlink themselves in O(1) and leave the timer alone; when it fires it expires
  * what is due and re-arms for the new head, or stays unarmed when the queue is empty. The timer is

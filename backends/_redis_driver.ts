@@ -96,8 +96,8 @@ const BINARY = { typeMapping: { 36: Buffer } } as const; // RESP_TYPES.BLOB_STRI
 /**
  * node-redis ≥ 5 arms an `AbortSignal.timeout(5000)` per command by default; `RedisBackend` enforces
  * its own per-operation deadlines (one shared timer per timeout value, `_redis_deadlines.ts`), so
- * that second timer is turned off: under Deno it cost ~2 µs per command (a timer plus an eagerly
- * built `DOMException`), a fifth of a pipelined GET.
+ * that second timer is turned off: under Deno it cost a fifth of a pipelined GET (a timer plus an
+ * eagerly built `DOMException` per command).
  */
 const NO_COMMAND_TIMEOUT = { timeout: 0 } as const;
 

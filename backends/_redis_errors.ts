@@ -64,8 +64,9 @@ const REPLY_PREFIX: Record<string, BackendErrorKind> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { classifyRedisError } from "./_redis_errors.ts";
- * console.log(classifyRedisError(Object.assign(new Error("x"), { code: "ECONNREFUSED" }))); // transient
+ * assert.equal(classifyRedisError(Object.assign(new Error("x"), { code: "ECONNREFUSED" })), "transient");
  * ```
  */
 export function classifyRedisError(err: unknown): BackendErrorKind {
@@ -128,9 +129,10 @@ function looksLikeTlsMismatch(err: unknown): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toBackendError } from "./_redis_errors.ts";
  * const e = toBackendError(new Error("WRONGPASS invalid username-password pair"), "get");
- * console.log(e.kind); // authentication
+ * assert.equal(e.kind, "authentication");
  * ```
  */
 export function toBackendError(

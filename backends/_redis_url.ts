@@ -33,8 +33,9 @@ const EXPECTED = "a URL like redis://[user[:password]@]host[:port][/db] or redis
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { redactRedisUrl } from "./_redis_url.ts";
- * console.log(redactRedisUrl("redis://app:s3cret@cache:6379/1")); // redis://app:<redacted>@cache:6379/1
+ * assert.equal(redactRedisUrl("redis://app:s3cret@cache:6379/1"), "redis://app:<redacted>@cache:6379/1");
  * ```
  */
 export function redactRedisUrl(url: string): string {
@@ -60,9 +61,14 @@ export function redactRedisUrl(url: string): string {
  *
  * @example
  * ```ts
- * import { parseRedisUrl } from "./_redis_url.ts";
+ * import assert from "node:assert/strict";
+ * import { parseRedisUrl } from "@cachekit/core/backends";
  * const info = parseRedisUrl("rediss://app:p%40ss@cache.internal:6380/2");
- * console.log(info.host, info.port, info.tls, info.username, info.db); // cache.internal 6380 true app 2
+ * assert.equal(info.host, "cache.internal");
+ * assert.equal(info.port, 6380);
+ * assert.ok(info.tls);
+ * assert.equal(info.username, "app");
+ * assert.equal(info.db, 2);
  * ```
  */
 export function parseRedisUrl(url: string, option = "url"): RedisConnectionInfo {
@@ -126,8 +132,9 @@ export function parseRedisUrl(url: string, option = "url"): RedisConnectionInfo 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describeEndpoint } from "./_redis_url.ts";
- * console.log(describeEndpoint({ host: "h", port: 6379, tls: true, db: 1, password: "x" })); // rediss://h:6379/1
+ * assert.equal(describeEndpoint({ host: "h", port: 6379, tls: true, db: 1, password: "x" }), "rediss://h:6379/1");
  * ```
  */
 export function describeEndpoint(info: RedisConnectionInfo): string {

@@ -114,7 +114,7 @@ export interface FileBackendOptions {
   fsync?: boolean;
 }
 
-/** The defaults of {@linkcode FileBackendOptions} (seed values). */
+/** The defaults of {@linkcode FileBackendOptions} (cachekit-py's values). */
 export interface FileBackendDefaults {
   /** 1024 MiB. */
   readonly maxSizeBytes: number;

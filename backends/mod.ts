@@ -6,12 +6,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type Backend, MemoryBackend } from "@cachekit/core/backends";
  *
  * const backend: Backend = new MemoryBackend();
  * await backend.set("k", new Uint8Array([42]), 10);
- * console.log(await backend.exists("k")); // true
- * console.log(backend.capabilities.lock !== undefined); // true
+ * assert.ok(await backend.exists("k"));
+ * assert.ok(backend.capabilities.lock !== undefined);
  * ```
  *
  * @module

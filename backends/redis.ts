@@ -9,15 +9,16 @@
  * multiplexes every concurrent command over one pipelined connection (no pool needed: Redis is
  * single-threaded per connection and pipelining beats a pool for small values), and knows Redis
  * Cluster (slot routing, `MOVED`/`ASK`, topology refresh). Measured on this machine under Deno
- * against ioredis 5 on the same GET of 6 bytes: 100 concurrent callers 6–7 µs/op (node-redis) vs
- * 10–15 µs/op (ioredis); one caller at a time ~130 µs vs ~100 µs round trip (loopback, shared host).
+ * against ioredis 5 on the same GET of 6 bytes: with 100 concurrent callers node-redis took half to
+ * two thirds of ioredis's time per operation; one caller at a time ioredis was about a quarter
+ * faster (loopback, shared host; figures in `bench/MEASUREMENTS.md`).
  * Concurrency is what a cache sees, so node-redis. It needs `Buffer` arguments; the conversion is
  * zero-copy and confined to an internal module, so callers only ever see `Uint8Array`. The
  * backend's own overhead over a raw node-redis `GET` is small (`bench/redis_bench.ts`: 100
  * concurrent 1 KiB gets 1.1–1.4× the raw client, one caller at a time 1.0–1.1×): deadlines share
  * one timer per timeout value instead of arming a timer per command, and node-redis's own
- * per-command timeout (an `AbortSignal.timeout(5000)` per command by default since v5, ~2 µs each
- * under Deno) is turned off, since these deadlines replace it. node-redis is imported
+ * per-command timeout (an `AbortSignal.timeout(5000)` per command by default since v5, a timer
+ * each) is turned off, since these deadlines replace it. node-redis is imported
  * dynamically when a backend first connects, so importing the package (which re-exports this
  * module) does not load it: `import "@cachekit/core"` took ~240 ms under Deno with it loaded
  * eagerly, ~100 ms without.
@@ -31,7 +32,7 @@
  * (prefixed).
  *
  * ## Large values
- * Values larger than `chunkSizeBytes` (default 50 MiB, the seed's `MAX_CHUNK_SIZE_MB`) are split
+ * Values larger than `chunkSizeBytes` (default 50 MiB, cachekit-py's `MAX_CHUNK_SIZE_MB`) are split
  * into chunks stored under a fresh random generation id, then a Lua script atomically checks every
  * chunk is present, swaps a small manifest in under the value's key, gives the chunks the value's
  * TTL and retires the previous generation after a grace period (`chunkGraceMs`, default 10 s).
@@ -144,7 +145,7 @@ export { parseRedisUrl };
 export type { RedisConnectionInfo, RedisTlsSettings };
 
 /**
- * Default chunk size: the seed's `MAX_CHUNK_SIZE_MB` (50 MiB).
+ * Default chunk size: cachekit-py's `MAX_CHUNK_SIZE_MB` (50 MiB).
  *
  * @example
  * ```ts
@@ -154,7 +155,7 @@ export type { RedisConnectionInfo, RedisTlsSettings };
  */
 export const DEFAULT_CHUNK_SIZE_BYTES: number = 50 * 1024 * 1024;
 /**
- * Default invalidation channel (the seed's).
+ * Default invalidation channel (cachekit-py's).
  *
  * @example
  * ```ts
@@ -811,7 +812,7 @@ export class RedisBackend
   /**
    * `SET … GET`: one round trip that also tells whether a chunked value was replaced, whose chunks
    * are then retired (expire after the grace period). Twice as fast as a Lua script doing the same
-   * (measured: 8.4 vs 17 µs per 1 KiB set at 100 concurrent callers). A key holding another type
+   * (measured with 1 KiB sets at 100 concurrent callers). A key holding another type
    * (`WRONGTYPE`) is overwritten by the Lua path, as a plain `SET` would.
    */
   async #setPlain(full: string, value: Uint8Array, ttlMs: number): Promise<void> {

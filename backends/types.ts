@@ -8,6 +8,7 @@
  *
  * @example A minimal third-party backend
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Backend, BackendHealth } from "@cachekit/core/backends";
  *
  * const store = new Map<string, Uint8Array>();
@@ -22,7 +23,7 @@
  *     Promise.resolve({ healthy: true, latencyMs: 0, backendType: "tiny" }),
  * };
  * await tiny.set("k", new Uint8Array([1]));
- * console.log((await tiny.get("k"))?.length); // 1
+ * assert.equal((await tiny.get("k"))?.length, 1);
  * ```
  *
  * @module

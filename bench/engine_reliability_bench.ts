@@ -2,7 +2,7 @@
 // 127.0.0.1:6379 (target: < 10 % overhead with every feature on). L1 is off so every call is an
 // L2 read + decode. Variants, same backend connection and value (a 1 KiB object, integrity on):
 // - off: no circuit breaker, adaptive timeout, backpressure, metrics;
-// - reliability on: breaker + adaptive timeout + backpressure (the seed's defaults);
+// - reliability on: breaker + adaptive timeout + backpressure (cachekit-py's defaults);
 // - all on: + Prometheus metrics + fail-safe (staleTtl 60).
 // Each one caller at a time and 100 concurrent callers.
 // Run: deno bench -A bench/engine_reliability_bench.ts

@@ -12,7 +12,7 @@
  * Reference row: the plain hit followed by one bare WebCrypto `subtle.decrypt` (AES-GCM, a
  * plaintext the size of the value's JSON, an AAD of the same size as the engine's): the floor of
  * what encryption can cost on this runtime. The `withTenant` row also pays
- * `AsyncLocalStorage.run`. The seed claims 3 % encryption overhead for the Python library, whose
+ * `AsyncLocalStorage.run`. cachekit-py, the Python SDK, claims 3 % encryption overhead; its
  * decryption runs synchronously on the calling thread.
  *
  * Where the overhead goes (CPU profile of the MemoryBackend 1 KiB hit): WebCrypto operations run

@@ -1,6 +1,6 @@
 /**
- * Environment configuration (`CACHEKIT_` prefix, the Python cachekit seed's names), read once,
- * validated, and overridable in code: explicit options always win over the environment.
+ * Environment configuration (`CACHEKIT_` prefix, the names of cachekit-py 0.3.0, the Python SDK),
+ * read once, validated, and overridable in code: explicit options always win over the environment.
  *
  * Works on Deno (`Deno.env`; without `--allow-env` the variables count as unset), Bun and Node
  * (`process.env`). An invalid variable throws {@linkcode CacheConfigError} naming the variable, the
@@ -14,10 +14,12 @@
  *
  * @example
  * ```ts
- * import { readEnvConfig } from "@cachekit/core";
+ * import assert from "node:assert/strict";
+ * import { readEnvConfig } from "./env.ts";
  *
  * const env = readEnvConfig({ CACHEKIT_DEFAULT_TTL: "120", REDIS_URL: "redis://127.0.0.1:6379" });
- * console.log(env.defaultTtl, env.redisUrl); // 120 redis://127.0.0.1:6379
+ * assert.equal(env.defaultTtl, 120);
+ * assert.equal(env.redisUrl, "redis://127.0.0.1:6379");
  * ```
  *
  * @module
@@ -109,8 +111,9 @@ export type { EnvSource } from "./_env_read.ts";
  *
  * @example
  * ```ts
- * import { readEnvConfig } from "@cachekit/core";
- * console.log(readEnvConfig({}).defaultTtl); // 3600
+ * import assert from "node:assert/strict";
+ * import { readEnvConfig } from "./env.ts";
+ * assert.equal(readEnvConfig({}).defaultTtl, 3600);
  * ```
  */
 export function readEnvConfig(source?: EnvSource): EnvConfig {
@@ -222,8 +225,9 @@ let cached: EnvConfig | undefined;
  *
  * @example
  * ```ts
- * import { envConfig } from "@cachekit/core";
- * console.log(typeof envConfig().defaultTtl); // number
+ * import assert from "node:assert/strict";
+ * import { envConfig } from "./env.ts";
+ * assert.equal(typeof envConfig().defaultTtl, "number");
  * ```
  */
 export function envConfig(): EnvConfig {
@@ -236,9 +240,10 @@ export function envConfig(): EnvConfig {
  *
  * @example
  * ```ts
- * import { readEnvConfig, resetEnvConfig, envConfig } from "@cachekit/core";
+ * import assert from "node:assert/strict";
+ * import { readEnvConfig, resetEnvConfig, envConfig } from "./env.ts";
  * resetEnvConfig(readEnvConfig({ CACHEKIT_DEFAULT_TTL: "90" }));
- * console.log(envConfig().defaultTtl); // 90
+ * assert.equal(envConfig().defaultTtl, 90);
  * resetEnvConfig();
  * ```
  */
@@ -269,9 +274,10 @@ export interface FileBackendEnvOptions {
  *
  * @example
  * ```ts
- * import { fileBackendOptionsFromEnv, readEnvConfig } from "@cachekit/core";
+ * import assert from "node:assert/strict";
+ * import { fileBackendOptionsFromEnv, readEnvConfig } from "./env.ts";
  * const o = fileBackendOptionsFromEnv(readEnvConfig({ CACHEKIT_FILE_MAX_ENTRY_COUNT: "50" }));
- * console.log(o.maxEntries); // 50
+ * assert.equal(o.maxEntries, 50);
  * ```
  */
 export function fileBackendOptionsFromEnv(env: EnvConfig = envConfig()): FileBackendEnvOptions {
@@ -293,8 +299,9 @@ export function fileBackendOptionsFromEnv(env: EnvConfig = envConfig()): FileBac
  *
  * @example
  * ```ts
- * import { readEnvConfig, redisUrlFromEnv } from "@cachekit/core";
- * console.log(redisUrlFromEnv(readEnvConfig({ REDIS_URL: "redis://localhost:6379/2" }))); // redis://localhost:6379/2
+ * import assert from "node:assert/strict";
+ * import { readEnvConfig, redisUrlFromEnv } from "./env.ts";
+ * assert.equal(redisUrlFromEnv(readEnvConfig({ REDIS_URL: "redis://localhost:6379/2" })), "redis://localhost:6379/2");
  * ```
  */
 export function redisUrlFromEnv(env: EnvConfig = envConfig()): string | null {

@@ -1,11 +1,12 @@
 /**
- * Options accepted by `cache()` and its presets, their defaults (the Python cachekit 0.3.0 seed's,
- * in camelCase), and the fully resolved configuration the engine runs on.
+ * Options accepted by `cache()` and its presets, their defaults (those of cachekit-py 0.3.0, the
+ * Python SDK, in camelCase), and the fully resolved configuration the engine runs on.
  *
- * Times are in **seconds** (as in the seed and the Redis TTL semantics), sizes in bytes.
+ * Times are in **seconds** (as in cachekit-py and the Redis TTL semantics), sizes in bytes.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { CacheOptions } from "@cachekit/core";
  *
  * const options: CacheOptions<[number]> = {
@@ -15,7 +16,7 @@
  *   tags: (id) => [`user:${id}`],
  *   l1: { maxBytes: 10 * 1024 * 1024 },
  * };
- * console.log(options.ttl); // 60
+ * assert.equal(options.ttl, 60);
  * ```
  *
  * @module
@@ -127,7 +128,7 @@ export interface EncryptionOptions<A extends unknown[] = unknown[]> {
   singleTenant?: boolean;
   /**
    * Deployment id (env `CACHEKIT_DEPLOYMENT_UUID`): validated and kept in the resolved config
-   * (the seed's setting); not used in keys or key derivation.
+   * (cachekit-py's setting); not used in keys or key derivation.
    */
   deploymentUuid?: string;
   /**

@@ -1,6 +1,7 @@
 /**
- * The presets (intents) of the Python cachekit seed: what each turns on and off. Explicit options
- * override a preset, except that `secure` cannot turn integrity checking off and requires a master key.
+ * The presets (intents) of cachekit-py 0.3.0, the Python SDK: what each turns on and off. Explicit
+ * options override a preset, except that `secure` cannot turn integrity checking off and requires a
+ * master key.
  *
  * | setting | minimal | dev | test | production | secure |
  * |---|---|---|---|---|---|
@@ -20,9 +21,10 @@
  *
  * @example
  * ```ts
- * import { PRESETS } from "@cachekit/core";
- * console.log(PRESETS.minimal.integrityChecking); // false
- * console.log(PRESETS.secure.encryption?.enabled); // true
+ * import assert from "node:assert/strict";
+ * import { PRESETS } from "./presets.ts";
+ * assert.equal(PRESETS.minimal.integrityChecking, false);
+ * assert.ok(PRESETS.secure.encryption?.enabled);
  * ```
  *
  * @module

@@ -7,10 +7,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SecretKey } from "@cachekit/core";
  *
  * const key = new SecretKey(crypto.getRandomValues(new Uint8Array(32)));
- * console.log(JSON.stringify({ key }), key.byteLength); // {"key":"[redacted]"} 32
+ * assert.equal(JSON.stringify({ key }), '{"key":"[redacted]"}');
+ * assert.equal(key.byteLength, 32);
  * ```
  *
  * @module
@@ -31,8 +33,9 @@ export class SecretKey {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { SecretKey } from "@cachekit/core";
-   * console.log(String(new SecretKey(new Uint8Array(32)))); // SecretKey([redacted])
+   * assert.equal(String(new SecretKey(new Uint8Array(32))), "SecretKey([redacted])");
    * ```
    */
   constructor(bytes: Uint8Array) {
@@ -45,8 +48,9 @@ export class SecretKey {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { SecretKey } from "@cachekit/core";
-   * console.log(new SecretKey(new Uint8Array(32)).toJSON()); // [redacted]
+   * assert.equal(new SecretKey(new Uint8Array(32)).toJSON(), "[redacted]");
    * ```
    */
   toJSON(): string {
@@ -58,8 +62,9 @@ export class SecretKey {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { SecretKey } from "@cachekit/core";
-   * console.log(`${new SecretKey(new Uint8Array(32))}`); // SecretKey([redacted])
+   * assert.equal(`${new SecretKey(new Uint8Array(32))}`, "SecretKey([redacted])");
    * ```
    */
   toString(): string {
@@ -85,8 +90,10 @@ export class SecretKey {
  *
  * @example
  * ```ts
- * import { revealSecretKey, SecretKey } from "./secret_key.ts";
- * console.log(revealSecretKey(new SecretKey(new Uint8Array([1, 2]))).length); // 2
+ * import assert from "node:assert/strict";
+ * import { SecretKey } from "@cachekit/core";
+ * import { revealSecretKey } from "./secret_key.ts";
+ * assert.equal(revealSecretKey(new SecretKey(new Uint8Array([1, 2]))).length, 2);
  * ```
  */
 export function revealSecretKey(key: SecretKey): Uint8Array {

@@ -5,7 +5,7 @@
  *
  * @example Serving both on Deno
  * ```ts ignore
- * import { healthCheckHandler, metricsHandler } from "./handlers.ts";
+ * import { healthCheckHandler, metricsHandler } from "@cachekit/core/health";
  * const health = healthCheckHandler({ backend: null });
  * const metrics = metricsHandler();
  * Deno.serve((req) => new URL(req.url).pathname === "/metrics" ? metrics(req) : health(req));
@@ -55,10 +55,12 @@ const JSON_HEADERS = {
  *
  * @example
  * ```ts
- * import { healthCheckHandler } from "./handlers.ts";
+ * import assert from "node:assert/strict";
+ * import { healthCheckHandler } from "@cachekit/core/health";
  * const handler = healthCheckHandler({ l1: () => ({ bytes: 0, entries: 0 }) });
  * const res = await handler(new Request("http://localhost/health?level=full"));
- * console.log(res.status, (await res.json()).status); // 200 healthy
+ * assert.equal(res.status, 200);
+ * assert.equal((await res.json()).status, "healthy");
  * ```
  *
  * @param source A {@linkcode HealthSource} (e.g. a {@linkcode HealthChecker}), or options to build a
@@ -101,12 +103,12 @@ export function healthCheckHandler(
  *
  * @example
  * ```ts
- * import { CacheMetrics } from "./metrics.ts";
- * import { metricsHandler } from "./handlers.ts";
+ * import assert from "node:assert/strict";
+ * import { CacheMetrics, metricsHandler } from "@cachekit/core/health";
  * const m = new CacheMetrics();
  * m.recordMiss("users", "l1");
  * const res = await metricsHandler(m)(new Request("http://localhost/metrics"));
- * console.log((await res.text()).includes('cache_misses_total{namespace="users",layer="l1"} 1')); // true
+ * assert.ok((await res.text()).includes('cache_misses_total{namespace="users",layer="l1"} 1'));
  * ```
  *
  * @param source The metrics to expose.

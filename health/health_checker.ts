@@ -1,5 +1,5 @@
 /**
- * Health of a cache: the seed's levels (`ping`, `basic`, `full`) and statuses (`healthy`,
+ * Health of a cache: cachekit-py's levels (`ping`, `basic`, `full`) and statuses (`healthy`,
  * `degraded`, `unhealthy`).
  *
  * | level | checks |
@@ -16,11 +16,13 @@
  *
  * @example
  * ```ts
- * import { HealthChecker } from "./health_checker.ts";
+ * import assert from "node:assert/strict";
+ * import { HealthChecker } from "@cachekit/core/health";
  *
  * const checker = new HealthChecker({ l1: () => ({ bytes: 1024, entries: 2 }) });
  * const report = await checker.check("full");
- * console.log(report.status, report.components.l1?.details?.entries); // healthy 2
+ * assert.equal(report.status, "healthy");
+ * assert.equal(report.components.l1?.details?.entries, 2);
  * ```
  *
  * @module
@@ -136,8 +138,9 @@ function positiveMs(option: string, value: unknown, fallback: number): number {
  *
  * @example
  * ```ts
- * import { parseHealthLevel } from "./health_checker.ts";
- * console.log(parseHealthLevel("FULL")); // full
+ * import assert from "node:assert/strict";
+ * import { parseHealthLevel } from "@cachekit/core/health";
+ * assert.equal(parseHealthLevel("FULL"), "full");
  * ```
  *
  * @throws {CacheConfigError} when `value` is not a level.

@@ -15,7 +15,7 @@
  * @example Seeing cachekit's logs in an application
  * ```ts
  * import { configure, getConsoleSink } from "@logtape/logtape";
- * import { getCacheLogger, newCorrelationId, withCorrelationId } from "./logging.ts";
+ * import { getCacheLogger, newCorrelationId, withCorrelationId } from "@cachekit/core/health";
  *
  * await configure({
  *   sinks: { console: getConsoleSink() },
@@ -59,9 +59,10 @@ export const LOG_CATEGORY: readonly ["cachekit"] = ["cachekit"] as const;
  *
  * @example
  * ```ts
- * import { getCacheLogger } from "./logging.ts";
+ * import assert from "node:assert/strict";
+ * import { getCacheLogger } from "@cachekit/core/health";
  * const log = getCacheLogger("reliability", "circuit");
- * console.log(log.category); // [ "cachekit", "reliability", "circuit" ]
+ * assert.deepEqual(log.category, ["cachekit", "reliability", "circuit"]);
  * ```
  *
  * @param subcategories Categories below `"cachekit"`.
@@ -76,8 +77,9 @@ export function getCacheLogger(...subcategories: string[]): CacheLogger {
  *
  * @example
  * ```ts
- * import { newCorrelationId } from "./logging.ts";
- * console.log(newCorrelationId().length); // 36
+ * import assert from "node:assert/strict";
+ * import { newCorrelationId } from "@cachekit/core/health";
+ * assert.equal(newCorrelationId().length, 36);
  * ```
  *
  * @returns A random UUID string.
@@ -91,7 +93,7 @@ export function newCorrelationId(): string {
  *
  * @example
  * ```ts
- * import { getCacheLogger, withCorrelationId } from "./logging.ts";
+ * import { getCacheLogger, withCorrelationId } from "@cachekit/core/health";
  * const log = withCorrelationId(getCacheLogger("engine"), "req-42");
  * log.info("cache miss for {key}", { key: "users:1" }); // record properties include correlationId
  * ```
@@ -117,7 +119,7 @@ const PLACEHOLDER = /\{\{|\}\}|\{([^{}]*)\}/g;
  *
  * @example
  * ```ts
- * import { getCacheLogger, plainTextLogger } from "./logging.ts";
+ * import { getCacheLogger, plainTextLogger } from "@cachekit/core/health";
  * const log = plainTextLogger(getCacheLogger("engine"));
  * log.warn("L2 {operation} failed", { operation: "get" }); // record: "L2 get failed", no properties
  * ```

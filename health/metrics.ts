@@ -20,15 +20,16 @@
  *
  * @example Counting, exposing and observing
  * ```ts
- * import { MetricsRegistry } from "./metrics.ts";
+ * import assert from "node:assert/strict";
+ * import { MetricsRegistry } from "@cachekit/core/health";
  *
  * const registry = new MetricsRegistry();
  * const seen: string[] = [];
  * registry.addObserver((e) => seen.push(`${e.name} ${e.value}`));
  * const hits = registry.counter({ name: "demo_hits_total", help: "Hits.", labelNames: ["layer"] });
  * hits.inc({ layer: "l1" });
- * console.log(registry.exposition().includes('demo_hits_total{layer="l1"} 1')); // true
- * console.log(seen); // [ "demo_hits_total 1" ]
+ * assert.ok(registry.exposition().includes('demo_hits_total{layer="l1"} 1'));
+ * assert.deepEqual(seen, ["demo_hits_total 1"]);
  * ```
  *
  * @module
@@ -65,18 +66,19 @@ export type CacheLayer = "l1" | "l2";
  * | `cache_stale_hits_total` | counter | namespace, reason (`error`/`soft_timeout`) |
  * | `cache_l1_bytes` / `cache_l1_entries` | gauge | namespace |
  *
- * The L2 families keep the seed's `redis_` prefix whatever the backend; the `backend` label says
+ * The L2 families keep cachekit-py's `redis_` prefix whatever the backend; the `backend` label says
  * which (`redis`, `file`, `memory`, …).
  *
  * @example
  * ```ts
- * import { CacheMetrics } from "./metrics.ts";
+ * import assert from "node:assert/strict";
+ * import { CacheMetrics } from "@cachekit/core/health";
  *
  * const m = new CacheMetrics();
  * m.recordHit("users", "l1");
  * m.recordOperation({ operation: "get", namespace: "users", success: true, serializer: "std", sizeBytes: 120 });
  * m.trackL1("users", () => ({ bytes: 2048, entries: 3 }));
- * console.log(m.registry.exposition().includes('cache_l1_bytes{namespace="users"} 2048')); // true
+ * assert.ok(m.registry.exposition().includes('cache_l1_bytes{namespace="users"} 2048'));
  * ```
  */
 export class CacheMetrics {
@@ -248,8 +250,9 @@ let defaultMetrics: CacheMetrics | undefined;
  *
  * @example
  * ```ts
- * import { getDefaultMetrics } from "./metrics.ts";
- * console.log(getDefaultMetrics() === getDefaultMetrics()); // true
+ * import assert from "node:assert/strict";
+ * import { getDefaultMetrics } from "@cachekit/core/health";
+ * assert.equal(getDefaultMetrics(), getDefaultMetrics());
  * ```
  */
 export function getDefaultMetrics(): CacheMetrics {

@@ -5,14 +5,16 @@
  *
  * @example A health and a metrics endpoint
  * ```ts
- * import { CacheMetrics, healthCheckHandler, HealthChecker, metricsHandler } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * import { CacheMetrics, healthCheckHandler, HealthChecker, metricsHandler } from "@cachekit/core/health";
  *
  * const metrics = new CacheMetrics();
  * const checker = new HealthChecker({ backend: null, metrics, l1: () => ({ bytes: 0, entries: 0 }) });
  * const health = healthCheckHandler(checker);
  * const scrape = metricsHandler(metrics);
- * console.log((await health(new Request("http://x/health?level=ping"))).status); // 200
- * console.log((await scrape(new Request("http://x/metrics"))).headers.get("content-type"));
+ * assert.equal((await health(new Request("http://x/health?level=ping"))).status, 200);
+ * const res = await scrape(new Request("http://x/metrics"));
+ * assert.equal(res.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
  * ```
  *
  * @module

@@ -151,7 +151,7 @@ export interface ParsedEnvelope {
  * Parse the envelope structure (no decompression, no checksum): array of 4 or the named map, each
  * field of the right type, no trailing bytes, declared lengths ≤ 512 MiB. Throws IntegrityError.
  * Allocates no `ArrayBuffer` (`compressed` is a view; the checksum a string): this is the hot read
- * path, where each `ArrayBuffer` costs ~0.8 µs under Deno.
+ * path, where each `ArrayBuffer` is costly under Deno (`_envelope_read.ts` says why).
  */
 export function parseEnvelope(bytes: Uint8Array): ParsedEnvelope {
   const r = new Reader(bytes);

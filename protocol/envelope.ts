@@ -20,11 +20,13 @@
  *
  * @example Round trip
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeEnvelope, encodeEnvelope } from "@cachekit/core/protocol";
  *
  * const bytes = encodeEnvelope(new TextEncoder().encode("hello hello hello hello"));
  * const { data, format } = decodeEnvelope(bytes);
- * console.log(new TextDecoder().decode(data), format); // hello hello hello hello msgpack
+ * assert.equal(new TextDecoder().decode(data), "hello hello hello hello");
+ * assert.equal(format, "msgpack");
  * ```
  *
  * @module
@@ -66,10 +68,12 @@ export interface DecodedEnvelope {
  *
  * @example Protocol 1.0 for Python cachekit 0.3.0
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeEnvelope } from "@cachekit/core/protocol";
  *
  * const env = encodeEnvelope(new Uint8Array([0xc0]), "msgpack", { protocol: "1.0" });
- * console.log(env[0] === 0x94, env[1] === 0x92); // true true (array of 4; block as array of 2 ints)
+ * assert.equal(env[0], 0x94); // an array of 4
+ * assert.equal(env[1], 0x92); // the LZ4 block as an array of 2 integers
  * ```
  */
 export function encodeEnvelope(
@@ -117,6 +121,7 @@ export function encodeEnvelope(
  *
  * @example A corrupted envelope is refused
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeEnvelope, encodeEnvelope } from "@cachekit/core/protocol";
  * import { IntegrityError } from "@cachekit/core";
  *
@@ -125,7 +130,7 @@ export function encodeEnvelope(
  * try {
  *   decodeEnvelope(env);
  * } catch (e) {
- *   console.log(e instanceof IntegrityError); // true
+ *   assert.ok(e instanceof IntegrityError);
  * }
  * ```
  */

@@ -11,15 +11,19 @@
  *
  * @example Build the key the Python SDK builds for `get_user(42)` in namespace `test`
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cacheKey } from "@cachekit/core/protocol";
  *
  * const key = cacheKey({ namespace: "test", func: "__main__.get_user", args: [42] });
- * console.log(key);
- * // ns:test:func:__main__.get_user:args:3870b2ea5735ae639ded9450ef117768db676f037bec636503796c5b81095153:1s
+ * assert.equal(
+ *   key,
+ *   "ns:test:func:__main__.get_user:args:3870b2ea5735ae639ded9450ef117768db676f037bec636503796c5b81095153:1s",
+ * );
  * ```
  *
  * @module
  */
+export { CacheKitError } from "../errors.ts";
 export * from "./keys.ts";
 export * from "./envelope.ts";
 export * from "./encryption.ts";

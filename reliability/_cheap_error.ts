@@ -1,7 +1,8 @@
 /**
  * Build an error without capturing a stack trace. Refusals (open circuit, backpressure) happen on
- * the hot path by design and their stack says nothing useful; capturing one costs several µs in
- * V8 and JavaScriptCore. `Error.stackTraceLimit` is honoured by both; elsewhere this is a no-op.
+ * the hot path by design and their stack says nothing useful; capturing one costs more than the
+ * refusal itself in V8 and JavaScriptCore. `Error.stackTraceLimit` is honoured by both; elsewhere
+ * this is a no-op.
  *
  * @module
  */

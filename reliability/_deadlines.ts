@@ -1,6 +1,6 @@
 /**
  * One shared, coarse timer that expires many operation deadlines, so a guarded operation costs an
- * array push instead of a `setTimeout`/`clearTimeout` pair (≈ 2 µs each on Deno, more than a whole
+ * array push instead of a `setTimeout`/`clearTimeout` pair (each costs more on Deno than a whole
  * in-memory backend `get`).
  *
  * Deadlines fire at most one tick late and never early. The timer is armed only while some entry is

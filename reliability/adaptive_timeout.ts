@@ -1,5 +1,5 @@
 /**
- * A per-operation timeout that follows observed latency, with the seed's defaults.
+ * A per-operation timeout that follows observed latency, with cachekit-py's defaults.
  *
  * Rule: `timeout = clamp(p95 × safetyFactor, min, max)`, where p95 is the 95th
  * percentile (nearest rank: the `⌈0.95·n⌉`-th smallest) of the last `window` (1000) recorded
@@ -10,7 +10,7 @@
  *
  * The percentile is recomputed lazily (a quickselect over a copy of the window, O(n)) at most once
  * every `recomputeEvery` (256) recordings (every quarter of the samples while the window fills), so the
- * per-operation cost is a ring-buffer write plus ≈ 20 ns amortised.
+ * per-operation cost is a ring-buffer write plus a share of one O(n) recomputation.
  *
  * An operation that timed out should be recorded with the timeout it hit (a censored sample): if
  * the backend becomes uniformly slower, those samples push p95 up and the timeout follows, within
@@ -18,12 +18,13 @@
  *
  * @example
  * ```ts
- * import { AdaptiveTimeout } from "./adaptive_timeout.ts";
+ * import assert from "node:assert/strict";
+ * import { AdaptiveTimeout } from "@cachekit/core/reliability";
  *
  * const t = new AdaptiveTimeout();
- * console.log(t.timeoutMs); // 1000 (initial, no samples yet)
+ * assert.equal(t.timeoutMs, 1000); // initial, no samples yet
  * for (let i = 1; i <= 100; i++) t.record(i * 2); // 2, 4, …, 200 ms
- * console.log(t.timeoutMs); // 285 (p95 = 190 ms × 1.5)
+ * assert.equal(t.timeoutMs, 285); // p95 = 190 ms × 1.5
  * ```
  *
  * @module
@@ -32,7 +33,7 @@
 import { CacheConfigError } from "../errors.ts";
 import { intOption, numOption } from "./_validate.ts";
 
-/** Options of {@linkcode AdaptiveTimeout}; times in seconds like the seed. */
+/** Options of {@linkcode AdaptiveTimeout}; times in seconds like cachekit-py. */
 export interface AdaptiveTimeoutOptions {
   /**
    * Timeout before `minSamples` durations are known, for a remote backend (its latency is

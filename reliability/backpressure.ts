@@ -1,5 +1,5 @@
 /**
- * A bound on concurrent L2 operations, with the seed's defaults: 100 at once, up to 1000 more
+ * A bound on concurrent L2 operations, with cachekit-py's defaults: 100 at once, up to 1000 more
  * waiting, each waiting at most 0.1 s. A call that finds the queue full, or waits past the wait
  * timeout, is refused with {@linkcode BackpressureError} (a `BackendError` of kind `transient`
  * with `skipL2: true`): the engine then answers from L1 or the function. Nothing ever queues
@@ -13,12 +13,13 @@
  *
  * @example
  * ```ts
- * import { Backpressure, BackpressureError } from "./backpressure.ts";
+ * import assert from "node:assert/strict";
+ * import { Backpressure, BackpressureError } from "@cachekit/core/reliability";
  *
  * const bp = new Backpressure({ maxConcurrent: 1, queueSize: 0 });
  * const slow = bp.run(() => new Promise((r) => setTimeout(r, 20)));
  * const refused = await bp.run(() => Promise.resolve("never")).catch((e) => e);
- * console.log(refused instanceof BackpressureError); // true
+ * assert.ok(refused instanceof BackpressureError);
  * await slow;
  * ```
  *
@@ -29,7 +30,7 @@ import { BackendError } from "../errors.ts";
 import { intOption, numOption } from "./_validate.ts";
 import { withoutStack } from "./_cheap_error.ts";
 
-/** Options of {@linkcode Backpressure}; the wait timeout in seconds like the seed. */
+/** Options of {@linkcode Backpressure}; the wait timeout in seconds like cachekit-py. */
 export interface BackpressureOptions {
   /** Operations allowed at once. Default 100. */
   maxConcurrent?: number;
@@ -61,9 +62,11 @@ export interface BackpressureSnapshot {
  *
  * @example
  * ```ts
- * import { BackpressureError } from "./backpressure.ts";
+ * import assert from "node:assert/strict";
+ * import { BackpressureError } from "@cachekit/core/reliability";
  * const e = new BackpressureError("redis", "get", "queue full");
- * console.log(e.kind, e.skipL2); // transient true
+ * assert.equal(e.kind, "transient");
+ * assert.ok(e.skipL2);
  * ```
  */
 export class BackpressureError extends BackendError {

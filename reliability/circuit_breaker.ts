@@ -23,21 +23,22 @@
  *
  * Hand-written rather than taken from npm: `opossum` is Node-centric (EventEmitter, percentage
  * windows) and `cockatiel`'s breaker lets one half-open probe through and closes on its first
- * success; neither has the seed's `halfOpenRequests`/`successThreshold` pair nor an injectable
+ * success; neither has cachekit-py's `halfOpenRequests`/`successThreshold` pair nor an injectable
  * clock for deterministic tests.
  *
  * @example
  * ```ts
- * import { CircuitBreaker } from "./circuit_breaker.ts";
+ * import assert from "node:assert/strict";
+ * import { CircuitBreaker } from "@cachekit/core/reliability";
  *
  * let now = 0;
  * const breaker = new CircuitBreaker({ failureThreshold: 2, recoveryTimeout: 1, clock: () => now });
  * for (let i = 0; i < 2; i++) {
  *   await breaker.execute(() => Promise.reject(new Error("down"))).catch(() => {});
  * }
- * console.log(breaker.state); // open
+ * assert.equal(breaker.state, "open");
  * now += 1000;
- * console.log(breaker.state); // half_open
+ * assert.equal(breaker.state, "half_open");
  * ```
  *
  * @module
@@ -76,7 +77,7 @@ export interface CircuitStateChange {
   at: number;
 }
 
-/** Options of {@linkcode CircuitBreaker}; times in seconds like the seed. */
+/** Options of {@linkcode CircuitBreaker}; times in seconds like cachekit-py. */
 export interface CircuitBreakerOptions {
   /** Failures (within `failureWindow`) that open the circuit. Default 5. */
   failureThreshold?: number;
@@ -138,9 +139,12 @@ export interface CircuitBreakerSnapshot {
  *
  * @example
  * ```ts
- * import { CircuitOpenError } from "./circuit_breaker.ts";
+ * import assert from "node:assert/strict";
+ * import { CircuitOpenError } from "@cachekit/core/reliability";
  * const e = new CircuitOpenError("redis", "get", 1200);
- * console.log(e.kind, e.skipL2, e.message.includes("circuit open")); // transient true true
+ * assert.equal(e.kind, "transient");
+ * assert.ok(e.skipL2);
+ * assert.ok(e.message.includes("circuit open"));
  * ```
  */
 export class CircuitOpenError extends BackendError {

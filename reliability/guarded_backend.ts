@@ -29,7 +29,7 @@
  *      `BackendError`; the original is its `cause`): rethrown, not counted.
  *    - a caller's own `signal` aborting: rethrown as kind `timeout`, not counted.
  *
- * Every feature is switched by its config key: omitted = on with the seed's defaults, `false` or
+ * Every feature is switched by its config key: omitted = on with cachekit-py's defaults, `false` or
  * `{ enabled: false }` = off. `healthCheck()` is forwarded unguarded (but bounded by the timeout
  * maximum) so health probes see the backend even while the circuit is open.
  *
@@ -40,8 +40,9 @@
  *
  * @example
  * ```ts
- * import type { Backend } from "../backends/types.ts";
- * import { GuardedBackend } from "./guarded_backend.ts";
+ * import assert from "node:assert/strict";
+ * import type { Backend } from "@cachekit/core";
+ * import { GuardedBackend } from "@cachekit/core/reliability";
  *
  * const store = new Map<string, Uint8Array>();
  * const inner: Backend = {
@@ -55,7 +56,8 @@
  * };
  * const l2 = new GuardedBackend(inner, { backpressure: { maxConcurrent: 50 }, timeout: false });
  * await l2.set("k", new Uint8Array([1, 2]));
- * console.log((await l2.get("k"))?.length, l2.circuitBreaker?.state); // 2 closed
+ * assert.equal((await l2.get("k"))?.length, 2);
+ * assert.equal(l2.circuitBreaker?.state, "closed");
  * await l2.close();
  * ```
  *
@@ -570,10 +572,10 @@ export class GuardedBackend implements Backend, AsyncDisposable {
  *
  * @example
  * ```ts
- * import { isSkipL2Error } from "./guarded_backend.ts";
- * import { CircuitOpenError } from "./circuit_breaker.ts";
- * console.log(isSkipL2Error(new CircuitOpenError("redis", "get", 10))); // true
- * console.log(isSkipL2Error(new Error("boom"))); // false
+ * import assert from "node:assert/strict";
+ * import { CircuitOpenError, isSkipL2Error } from "@cachekit/core/reliability";
+ * assert.ok(isSkipL2Error(new CircuitOpenError("redis", "get", 10)));
+ * assert.equal(isSkipL2Error(new Error("boom")), false);
  * ```
  */
 export function isSkipL2Error(error: unknown): boolean {

@@ -5,8 +5,9 @@
  *
  * @example Guarding a backend
  * ```ts
- * import type { Backend } from "../backends/types.ts";
- * import { GuardedBackend, isSkipL2Error } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * import type { Backend } from "@cachekit/core";
+ * import { GuardedBackend, isSkipL2Error } from "@cachekit/core/reliability";
  *
  * const down: Backend = {
  *   type: "down",
@@ -20,7 +21,8 @@
  * const l2 = new GuardedBackend(down);
  * for (let i = 0; i < 5; i++) await l2.get("k").catch(() => {});
  * const err = await l2.get("k").catch((e) => e);
- * console.log(l2.circuitBreaker?.state, isSkipL2Error(err)); // open true
+ * assert.equal(l2.circuitBreaker?.state, "open");
+ * assert.ok(isSkipL2Error(err));
  * await l2.close();
  * ```
  *

@@ -23,12 +23,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { JsonSerializer } from "@cachekit/core/serializers";
  *
  * const json = new JsonSerializer();
  * const bytes = json.serialize({ id: 1, at: new Date(0) });
- * console.log(new TextDecoder().decode(bytes)); // {"id":1,"at":"1970-01-01T00:00:00.000Z"}
- * console.log(json.deserialize(bytes)); // { id: 1, at: "1970-01-01T00:00:00.000Z" }
+ * assert.equal(new TextDecoder().decode(bytes), '{"id":1,"at":"1970-01-01T00:00:00.000Z"}');
+ * assert.deepEqual(json.deserialize(bytes), { id: 1, at: "1970-01-01T00:00:00.000Z" });
  * ```
  *
  * @module
@@ -134,11 +135,13 @@ function check(v: unknown, key: string, depth: number): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { JsonSerializer } from "@cachekit/core/serializers";
  *
  * const json = new JsonSerializer();
- * console.log(json.code, json.format); // o json
- * console.log(json.deserialize(json.serialize([1, "two", null]))); // [ 1, "two", null ]
+ * assert.equal(json.code, "o");
+ * assert.equal(json.format, "json");
+ * assert.deepEqual(json.deserialize(json.serialize([1, "two", null])), [1, "two", null]);
  * ```
  */
 export class JsonSerializer implements Serializer {

@@ -9,10 +9,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { deserialize, serialize } from "@cachekit/core/serializers";
  *
- * const back = deserialize(serialize({ name: "Ada", tags: ["x"], at: new Date(Date.UTC(2025, 10, 14)) }));
- * console.log(back); // { name: "Ada", tags: [ "x" ], at: 2025-11-14T00:00:00.000Z }
+ * const at = new Date(Date.UTC(2025, 10, 14));
+ * const back = deserialize(serialize({ name: "Ada", tags: ["x"], at }));
+ * assert.deepEqual(back, { name: "Ada", tags: ["x"], at: new Date("2025-11-14T00:00:00.000Z") });
  * ```
  *
  * @module

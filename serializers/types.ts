@@ -3,6 +3,7 @@
  *
  * @example A custom serializer (UTF-8 strings only)
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Serializer } from "@cachekit/core/serializers";
  *
  * const text: Serializer = {
@@ -12,7 +13,7 @@
  *   serialize: (v) => new TextEncoder().encode(JSON.stringify(String(v))),
  *   deserialize: (b) => JSON.parse(new TextDecoder().decode(b)),
  * };
- * console.log(text.deserialize(text.serialize("hi"))); // hi
+ * assert.equal(text.deserialize(text.serialize("hi")), "hi");
  * ```
  *
  * @module

@@ -1,8 +1,8 @@
 /**
  * What cachekit-py 0.3.0 writes and reads, rebuilt in Python from Debian's python3-msgpack, -lz4,
- * -xxhash and `hashlib.blake2b` (following the seed notes, not our code): the independent side of
- * the engine's sharing tests, for any backend. Scripts read one JSON request on stdin and print one
- * JSON line; run them with `runPythonJson` from `_python.ts`.
+ * -xxhash and `hashlib.blake2b` (following cachekit-py's protocol description, not our code): the
+ * independent side of the engine's sharing tests, for any backend. Scripts read one JSON request on
+ * stdin and print one JSON line; run them with `runPythonJson` from `_python.ts`.
  *
  * Requests name the entry like Python does: `ns`, `func` (the `module.qualname`), `args` (the
  * positional arguments), `integrity` (envelope on/off) or `interop: true` (plain msgpack under

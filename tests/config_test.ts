@@ -22,7 +22,7 @@ function configError(fn: () => unknown, option: string): CacheConfigError {
   assert.fail(`expected a CacheConfigError for ${option}`);
 }
 
-test("config: defaults follow the seed", () => {
+test("config: defaults follow cachekit-py", () => {
   const c = resolveConfig({ name: "f" }, undefined, ENV);
   assert.equal(c.ttl, 3600);
   assert.equal(c.integrityChecking, true);
@@ -75,7 +75,7 @@ test("config: defaults follow the seed", () => {
   assert.equal(c.stampede.wait, 5);
 });
 
-// The seed's intent table, restated from its text (not from presets.ts).
+// cachekit-py's intent table, restated from its documentation (not from presets.ts).
 const TABLE: Record<
   PresetName,
   [boolean, boolean, boolean, boolean, boolean, boolean, boolean, boolean]
@@ -89,7 +89,7 @@ const TABLE: Record<
 };
 
 for (const [preset, row] of Object.entries(TABLE) as [PresetName, typeof TABLE["dev"]][]) {
-  test(`config: preset ${preset} matches the seed's intent table`, () => {
+  test(`config: preset ${preset} matches cachekit-py's intent table`, () => {
     const extra = preset === "secure" ? { encryption: { masterKey: KEY } } : {};
     const c = resolveConfig({ name: "f", ...extra }, preset, ENV);
     assert.deepEqual(
@@ -344,7 +344,7 @@ test("config: interop takes namespace and name as segments", () => {
   assert.deepEqual(d.interop, { namespace: "a.b", operation: "c_d" });
 });
 
-test("env: every variable parsed, defaults from the seed", () => {
+test("env: every variable parsed, defaults from cachekit-py", () => {
   const d = readEnvConfig({});
   assert.equal(d.defaultTtl, 3600);
   assert.equal(d.ttlMin, 60);

@@ -8,7 +8,8 @@ import { test } from "./_harness.ts";
 import { recording } from "./_recording_backend.ts";
 import { captureLogs, render } from "./_log_capture.ts";
 import { pythonTestOptions, runPythonJson } from "./_python.ts";
-import { cache, getDefaultMetrics, MemoryBackend } from "../mod.ts";
+import { cache, MemoryBackend } from "../mod.ts";
+import { getDefaultMetrics } from "../health/metrics.ts";
 import { gate, shiftDateNow, type ShiftedClock, sleep, until, withDeadline } from "./_timing.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;

@@ -21,10 +21,10 @@ import {
   cache,
   cacheHealthHandler,
   cacheMetricsHandler,
-  DEFAULTS,
-  type GuardedBackend,
   RedisBackend,
 } from "../mod.ts";
+import { DEFAULTS } from "../config/resolve.ts";
+import type { GuardedBackend } from "../reliability/guarded_backend.ts";
 import { guard } from "../_engine_backend.ts";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -1,5 +1,5 @@
 // deno-lint-ignore-file require-await -- async functions without await are what the tests cache
-// Presets: each one's settings (the seed's intent table, as literals), their effect on what is
+// Presets: each one's settings (cachekit-py's intent table, as literals), their effect on what is
 // written, the test preset's private MemoryBackend, and secure (encrypted L2 entries).
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
@@ -9,13 +9,13 @@ import {
   cache,
   CacheConfigError,
   MemoryBackend,
-  metricsHandler,
   type PresetName,
   withTenant,
 } from "../mod.ts";
+import { metricsHandler } from "../health/handlers.ts";
 
-// The seed's table: integrity, breaker, adaptive timeout, backpressure, L1, SWR, L1 invalidation,
-// stats, structured logs, Prometheus, encryption.
+// cachekit-py's table: integrity, breaker, adaptive timeout, backpressure, L1, SWR, L1
+// invalidation, stats, structured logs, Prometheus, encryption.
 const TABLE: Record<PresetName, boolean[]> = {
   minimal: [false, false, false, true, true, false, false, false, false, false, false],
   dev: [true, true, true, true, true, true, false, false, true, false, false],
@@ -31,7 +31,7 @@ const KEY = Array.from(
   .join("");
 
 for (const preset of Object.keys(TABLE) as PresetName[]) {
-  test(`preset ${preset}: settings follow the seed's table`, () => {
+  test(`preset ${preset}: settings follow cachekit-py's table`, () => {
     const extra = preset === "secure" ? { encryption: { masterKey: KEY } } : {};
     const f = cache[preset]((x: number) => x, {
       name: `presets.table.${preset}`,

@@ -1,7 +1,8 @@
 // deno-lint-ignore-file require-await -- async functions without await are what the tests cache
 // Sharing a cache with cachekit-py 0.3.0: entries built by an independent implementation (Debian's
-// python3-msgpack + lz4 + xxhash + hashlib.blake2b, following the seed notes; the Python side is in
-// _python_cachekit.ts) are read by the engine, and the engine's entries are decoded by Python.
+// python3-msgpack + lz4 + xxhash + hashlib.blake2b, following cachekit-py's protocol description;
+// the Python side is in _python_cachekit.ts) are read by the engine, and the engine's entries are
+// decoded by Python.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -16,8 +16,6 @@ import {
   cache,
   CacheConfigError,
   clearNamespace,
-  decodeWire,
-  encodeWire,
   FileBackend,
   invalidateTags,
   MemoryBackend,
@@ -26,7 +24,7 @@ import {
   WireFormatError,
   withTenant,
 } from "../mod.ts";
-import { wireOriginalType } from "../protocol/stored_value.ts";
+import { decodeWire, encodeWire, wireOriginalType } from "../protocol/stored_value.ts";
 import { buildAad, deriveTenantKeys } from "../protocol/mod.ts";
 import { Engine } from "../_engine.ts";
 import { resolveConfig } from "../config/resolve.ts";

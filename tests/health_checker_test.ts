@@ -1,5 +1,5 @@
-// HealthChecker levels (ping / basic / full) and statuses (healthy / degraded / unhealthy) as the
-// seed describes them, and the HTTP handler served for real on a loopback port.
+// HealthChecker levels (ping / basic / full) and statuses (healthy / degraded / unhealthy) as
+// cachekit-py describes them, and the HTTP handler served for real on a loopback port.
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
 import { MemoryBackend } from "../backends/memory.ts";

@@ -1,6 +1,7 @@
-// Metrics: the seed's Prometheus names and labels, the text exposition format 0.0.4 parsed back by
-// a small independent parser written from the format's specification (escapes `\\`, `\"`, `\n` in
-// label values; cumulative `le` buckets ending in `+Inf` equal to `_count`), and the observer hook.
+// Metrics: cachekit-py's Prometheus names and labels, the text exposition format 0.0.4 parsed back
+// by a small independent parser written from the format's specification (escapes `\\`, `\"`, `\n`
+// in label values; cumulative `le` buckets ending in `+Inf` equal to `_count`), and the observer
+// hook.
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
 import {
@@ -13,7 +14,7 @@ import {
 import { metricsHandler } from "../health/handlers.ts";
 import { parsePrometheus } from "./_prometheus.ts";
 
-test("metrics: the seed's families, names, types and label names", () => {
+test("metrics: cachekit-py's families, names, types and label names", () => {
   const m = new CacheMetrics();
   m.recordOperation({
     operation: "get",

@@ -8,7 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
-import { cache, CacheConfigError, clearNamespace, MemoryBackend, quoteTenant } from "../mod.ts";
+import { cache, CacheConfigError, clearNamespace, MemoryBackend } from "../mod.ts";
+import { quoteTenant } from "../tenant.ts";
 import { cacheKey, finalizeKey } from "../protocol/keys.ts";
 import { validateKeyPart } from "../identity.ts";
 import { customKey } from "../_engine_argkey.ts";

@@ -15,10 +15,10 @@ import {
   CacheConfigError,
   IntegrityError,
   MemoryBackend,
-  readEnvConfig,
-  resolveConfig,
   SerializationError,
 } from "../mod.ts";
+import { readEnvConfig } from "../config/env.ts";
+import { resolveConfig } from "../config/resolve.ts";
 import { decodeEnvelope, decodeInteropValue, encodeEnvelope } from "../protocol/mod.ts";
 import { deserialize } from "../serializers/mod.ts";
 import {

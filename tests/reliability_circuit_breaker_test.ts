@@ -1,6 +1,6 @@
 // Circuit breaker state machine, driven by a fake clock. Expected thresholds and transitions come
-// from the seed (failure threshold 5, success threshold 3, recovery 30 s, 3 half-open probes) and
-// the state diagram in the Python cachekit documentation.
+// from cachekit-py (failure threshold 5, success threshold 3, recovery 30 s, 3 half-open probes)
+// and the state diagram in the Python cachekit documentation.
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
 import { BackendError, CacheConfigError } from "../errors.ts";
@@ -30,7 +30,7 @@ const fail = (b: CircuitBreaker, err: unknown = new Error("down")) =>
   );
 const ok = (b: CircuitBreaker) => b.execute(() => Promise.resolve("v"));
 
-test("breaker: seed defaults", () => {
+test("breaker: cachekit-py's defaults", () => {
   const snap = new CircuitBreaker().snapshot();
   assert.deepEqual(snap.config, {
     failureThreshold: 5,

@@ -341,7 +341,7 @@ test("guard: backpressure over the limit rejects quickly and does not trip the b
   await g.close();
 });
 
-test("guard: each feature can be switched off; defaults are the seed's", async () => {
+test("guard: each feature can be switched off; defaults are cachekit-py's", async () => {
   const all = new GuardedBackend(new Switchable());
   assert.equal(all.circuitBreaker!.snapshot().config.failureThreshold, 5);
   assert.equal(all.adaptiveTimeout!.timeoutMs, 1000);

@@ -29,7 +29,7 @@ function durations(n: number, seed: number, scale: number): number[] {
   return out;
 }
 
-test("timeout: seed defaults and the initial value before 10 samples", () => {
+test("timeout: cachekit-py's defaults and the initial value before 10 samples", () => {
   const t = new AdaptiveTimeout();
   const s = t.snapshot();
   assert.deepEqual(s.config, {
@@ -140,7 +140,7 @@ function deferred() {
   return { promise, resolve };
 }
 
-test("backpressure: seed defaults", () => {
+test("backpressure: cachekit-py's defaults", () => {
   assert.deepEqual(new Backpressure().snapshot().config, {
     maxConcurrent: 100,
     queueSize: 1000,

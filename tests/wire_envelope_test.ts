@@ -12,14 +12,13 @@ import { SHARED_REDIS_URL, sharedRedisTestOptions } from "./_redis_server.ts";
 import {
   type Backend,
   cache,
-  decodeWire,
-  encodeWire,
   FileBackend,
   MemoryBackend,
   RedisBackend,
   WireFormatError,
   withTenant,
 } from "../mod.ts";
+import { decodeWire, encodeWire } from "../protocol/stored_value.ts";
 import { encodeEnvelope } from "../protocol/mod.ts";
 import { xxh3 } from "../protocol/_xxh3.ts";
 import { resolveConfig } from "../config/resolve.ts";

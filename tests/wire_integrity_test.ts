@@ -7,15 +7,8 @@
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
 import { recording } from "./_recording_backend.ts";
-import {
-  type Backend,
-  cache,
-  type CacheOptions,
-  decodeWire,
-  encodeWire,
-  MemoryBackend,
-  WireFormatError,
-} from "../mod.ts";
+import { type Backend, cache, type CacheOptions, MemoryBackend, WireFormatError } from "../mod.ts";
+import { decodeWire, encodeWire } from "../protocol/stored_value.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
