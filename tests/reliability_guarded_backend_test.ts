@@ -443,11 +443,11 @@ test("guard: the engine's resolved config groups plug in as they are (presets on
   assert.equal(prod.adaptiveTimeout?.snapshot().config.initial, 1);
   assert.equal(prod.adaptiveTimeout?.timeoutMs, 100); // cold over a local backend: `min`
   assert.equal(prod.backpressure?.snapshot().config.queueSize, 1000);
-  const t = guard("test"); // the seed: breaker, timeout and backpressure all off
+  const t = guard("test"); // cachekit-py 0.3.0: breaker, timeout and backpressure all off
   assert.equal(t.circuitBreaker, null);
   assert.equal(t.adaptiveTimeout, null);
   assert.equal(t.backpressure, null);
-  const minimal = guard("minimal"); // the seed: only backpressure on
+  const minimal = guard("minimal"); // cachekit-py 0.3.0: only backpressure on
   assert.equal(minimal.circuitBreaker, null);
   assert.equal(minimal.adaptiveTimeout, null);
   assert.ok(minimal.backpressure);

@@ -1,4 +1,4 @@
-// Adaptive timeout (the seed: initial 1.0 s, bounds 0.1..5.0 s, last 1000 durations, p95; safety
+// Adaptive timeout (cachekit-py 0.3.0: initial 1.0 s, bounds 0.1..5.0 s, last 1000 durations, p95; safety
 // factor 1.5 as in Python cachekit's AdaptiveTimeout) and backpressure (100 concurrent, queue 1000,
 // wait 0.1 s). Percentile expectations come from a plain sort (nearest-rank definition), an
 // oracle independent of the quickselect under test.
