@@ -6,10 +6,13 @@
  *
  * @example
  * ```ts
- * import { resolveConfig } from "@cachekit/core";
+ * import assert from "node:assert/strict";
+ * import { resolveConfig } from "./resolve.ts";
  *
  * const config = resolveConfig({ name: "users.get", ttl: 60, backend: null }, "minimal");
- * console.log(config.ttl, config.integrityChecking, config.circuitBreaker.enabled); // 60 false false
+ * assert.equal(config.ttl, 60);
+ * assert.equal(config.integrityChecking, false);
+ * assert.equal(config.circuitBreaker.enabled, false);
  * ```
  *
  * @module
@@ -35,12 +38,14 @@ export { DEFAULTS } from "./_defaults.ts";
  *
  * @example Contradictions are refused when the function is wrapped
  * ```ts
- * import { CacheConfigError, resolveConfig } from "@cachekit/core";
- * try {
- *   resolveConfig({ name: "f", ttlRefreshThreshold: 1.5 });
- * } catch (e) {
- *   console.log(e instanceof CacheConfigError, (e as CacheConfigError).option); // true ttlRefreshThreshold
- * }
+ * import assert from "node:assert/strict";
+ * import { CacheConfigError } from "@cachekit/core";
+ * import { resolveConfig } from "./resolve.ts";
+ *
+ * assert.throws(
+ *   () => resolveConfig({ name: "f", ttlRefreshThreshold: 1.5 }),
+ *   (e) => e instanceof CacheConfigError && e.option === "ttlRefreshThreshold",
+ * );
  * ```
  */
 export function resolveConfig<A extends unknown[]>(
