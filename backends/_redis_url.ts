@@ -135,3 +135,39 @@ export function describeEndpoint(info: RedisConnectionInfo): string {
   const host = info.host.includes(":") ? `[${info.host}]` : info.host;
   return `${info.tls ? "rediss" : "redis"}://${user}${host}:${info.port}/${info.db}`;
 }
+
+/** A variable of the runtime's environment (Deno, Node or Bun); unset without env access. */
+function runtimeEnv(name: string): string | undefined {
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  try {
+    if (g.Deno?.env) return g.Deno.env.get(name) ?? undefined;
+  } catch {
+    return undefined; // no --allow-env: treat as unset
+  }
+  return g.process?.env?.[name] ?? undefined;
+}
+
+/**
+ * The Redis URL of the environment: `CACHEKIT_REDIS_URL`, else `REDIS_URL` (trimmed; blank counts
+ * as unset), or `null`. Invalid is a {@linkcode CacheConfigError} naming the variable, with the
+ * password redacted. Here rather than in `config/env.ts` so that `RedisBackend.fromEnv` does not
+ * make the backends import the configuration layer, which imports the backends.
+ *
+ * @example
+ * ```ts
+ * import { redisUrlFromEnvironment } from "./_redis_url.ts";
+ * console.log(redisUrlFromEnvironment((name) => name === "REDIS_URL" ? "redis://h:6379/2" : undefined)); // redis://h:6379/2
+ * ```
+ */
+export function redisUrlFromEnvironment(
+  get: (name: string) => string | undefined = runtimeEnv,
+): string | null {
+  for (const name of ["CACHEKIT_REDIS_URL", "REDIS_URL"]) {
+    const v = get(name)?.trim();
+    if (v === undefined || v === "") continue;
+    parseRedisUrl(v, name); // CacheConfigError naming the variable, password redacted
+    return v;
+  }
+  return null;
+}
