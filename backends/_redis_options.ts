@@ -8,7 +8,7 @@
  */
 import { CacheConfigError } from "../errors.ts";
 import type { DriverConfig, RedisTlsSettings } from "./_redis_driver.ts";
-import { describeEndpoint, parseRedisUrl, type RedisConnectionInfo } from "./_redis_url.ts";
+import { describeEndpoint, parseRedisUrl, type RedisConnectionInfo } from "./redis_url.ts";
 
 /**
  * Default chunk size: the seed's `MAX_CHUNK_SIZE_MB` (50 MiB).

@@ -104,7 +104,7 @@ import type {
 } from "./types.ts";
 import { BackendError } from "./types.ts";
 import type { RedisTlsSettings } from "./_redis_driver.ts";
-import { parseRedisUrl, type RedisConnectionInfo, redisUrlFromEnvironment } from "./_redis_url.ts";
+import { parseRedisUrl, type RedisConnectionInfo, redisUrlFromEnvironment } from "./redis_url.ts";
 import { isLoopback, type RedisBackendOptions, resolveOptions } from "./_redis_options.ts";
 import { RedisCore } from "./_redis_core.ts";
 import { RedisPrefix, RedisTtl } from "./_redis_keys.ts";

@@ -1,6 +1,9 @@
 /**
- * Redis URL parsing for {@linkcode RedisBackend} and the configuration layer. Internal module: the
- * public entry point is `parseRedisUrl` re-exported from `backends/redis.ts`.
+ * Redis URL parsing and redaction, and the Redis URL of the environment: shared by
+ * {@linkcode RedisBackend} and the configuration layer (`config/env.ts`). A module of its own,
+ * not a private part of `redis.ts`, so that config can validate `CACHEKIT_REDIS_URL` without
+ * importing the backend, and the backend can read it without importing config (the two folders
+ * would otherwise import each other). `parseRedisUrl` is also re-exported from `redis.ts`.
  *
  * Hand-written on top of WHATWG `URL` (rather than letting node-redis parse the URL) so that a bad
  * URL is a {@linkcode CacheConfigError} naming the option, and a password never appears in any
@@ -33,7 +36,7 @@ const EXPECTED = "a URL like redis://[user[:password]@]host[:port][/db] or redis
  *
  * @example
  * ```ts
- * import { redactRedisUrl } from "./_redis_url.ts";
+ * import { redactRedisUrl } from "./redis_url.ts";
  * console.log(redactRedisUrl("redis://app:s3cret@cache:6379/1")); // redis://app:<redacted>@cache:6379/1
  * ```
  */
@@ -60,7 +63,7 @@ export function redactRedisUrl(url: string): string {
  *
  * @example
  * ```ts
- * import { parseRedisUrl } from "./_redis_url.ts";
+ * import { parseRedisUrl } from "./redis_url.ts";
  * const info = parseRedisUrl("rediss://app:p%40ss@cache.internal:6380/2");
  * console.log(info.host, info.port, info.tls, info.username, info.db); // cache.internal 6380 true app 2
  * ```
@@ -126,7 +129,7 @@ export function parseRedisUrl(url: string, option = "url"): RedisConnectionInfo 
  *
  * @example
  * ```ts
- * import { describeEndpoint } from "./_redis_url.ts";
+ * import { describeEndpoint } from "./redis_url.ts";
  * console.log(describeEndpoint({ host: "h", port: 6379, tls: true, db: 1, password: "x" })); // rediss://h:6379/1
  * ```
  */
@@ -156,7 +159,7 @@ function runtimeEnv(name: string): string | undefined {
  *
  * @example
  * ```ts
- * import { redisUrlFromEnvironment } from "./_redis_url.ts";
+ * import { redisUrlFromEnvironment } from "./redis_url.ts";
  * console.log(redisUrlFromEnvironment((name) => name === "REDIS_URL" ? "redis://h:6379/2" : undefined)); // redis://h:6379/2
  * ```
  */
