@@ -11,6 +11,7 @@
  *
  * @module
  */
+import process from "node:process";
 import { CacheConfigError } from "../errors.ts";
 
 /** A Redis endpoint and its credentials, as parsed from a `redis://` or `rediss://` URL. */
@@ -139,16 +140,13 @@ export function describeEndpoint(info: RedisConnectionInfo): string {
   return `${info.tls ? "rediss" : "redis"}://${user}${host}:${info.port}/${info.db}`;
 }
 
-/** A variable of the runtime's environment (Deno, Node or Bun); unset without env access. */
+/** A variable of the process environment; unset without env access (Deno without `--allow-env`). */
 function runtimeEnv(name: string): string | undefined {
-  // deno-lint-ignore no-explicit-any
-  const g = globalThis as any;
   try {
-    if (g.Deno?.env) return g.Deno.env.get(name) ?? undefined;
+    return process.env[name];
   } catch {
-    return undefined; // no --allow-env: treat as unset
+    return undefined;
   }
-  return g.process?.env?.[name] ?? undefined;
 }
 
 /**
