@@ -135,21 +135,7 @@ export class FileEviction {
           bytes -= st.size;
         }
       }
-      // Tag index entries whose entry is gone.
-      const tagsRoot = `${root}/.tags`;
-      for (const tagDir of await this.#store.ops.list(tagsRoot)) {
-        const dir = `${tagsRoot}/${tagDir}`;
-        for (const name of await this.#store.ops.list(dir)) {
-          const indexPath = `${dir}/${name}`;
-          const st = await this.#store.ops.lstat(indexPath);
-          if (st === null || now - st.mtimeMs < INDEX_GRACE_MS) continue;
-          const orphanTmp = name.startsWith(".tmp-") && now - st.mtimeMs > ORPHAN_AGE_MS;
-          const dangling = isEntryName(name) &&
-            (await this.#store.ops.lstat(this.#store.entryPath(root, name))) === null;
-          if ((orphanTmp || dangling) && await this.#store.ops.remove(indexPath)) cleaned++;
-        }
-        await this.#store.ops.removeEmptyDir(dir);
-      }
+      cleaned += await sweepTagIndex(this.#store, root, now);
       cleaned += await locks.sweep(ORPHAN_AGE_MS);
       this.scanned = true;
       this.#scanAt = Date.now();
@@ -160,4 +146,27 @@ export class FileEviction {
       await locks.release(EVICT_LOCK, lease);
     }
   }
+}
+
+/**
+ * Remove tag index records whose entry is gone (or orphan temp files of a killed tag write), then
+ * the index directories left empty. Resolves how many files were removed.
+ */
+async function sweepTagIndex(store: FileStore, root: string, now: number): Promise<number> {
+  let cleaned = 0;
+  const tagsRoot = `${root}/.tags`;
+  for (const tagDir of await store.ops.list(tagsRoot)) {
+    const dir = `${tagsRoot}/${tagDir}`;
+    for (const name of await store.ops.list(dir)) {
+      const indexPath = `${dir}/${name}`;
+      const st = await store.ops.lstat(indexPath);
+      if (st === null || now - st.mtimeMs < INDEX_GRACE_MS) continue;
+      const orphanTmp = name.startsWith(".tmp-") && now - st.mtimeMs > ORPHAN_AGE_MS;
+      const dangling = isEntryName(name) &&
+        (await store.ops.lstat(store.entryPath(root, name))) === null;
+      if ((orphanTmp || dangling) && await store.ops.remove(indexPath)) cleaned++;
+    }
+    await store.ops.removeEmptyDir(dir);
+  }
+  return cleaned;
 }
