@@ -24,7 +24,7 @@
  */
 
 import type { FileOps } from "./_fs.ts";
-import { toHex } from "../protocol/_hex.ts";
+import { bytesToHex as toHex } from "@noble/hashes/utils.js";
 
 /** A lease record as stored in a lock file. */
 export interface LeaseRecord {

@@ -23,7 +23,7 @@
  * @module
  */
 import { LuaScript } from "./_redis_driver.ts";
-import { toHex } from "../protocol/_hex.ts";
+import { bytesToHex as toHex } from "@noble/hashes/utils.js";
 
 /** The 10 bytes that start a manifest. */
 export const MAGIC: Uint8Array = new Uint8Array([

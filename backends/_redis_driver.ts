@@ -16,7 +16,7 @@
  */
 import { Buffer } from "node:buffer";
 import { toBackendError } from "./_redis_errors.ts";
-import { toHex } from "../protocol/_hex.ts";
+import { bytesToHex as toHex } from "@noble/hashes/utils.js";
 import { unrefTimer } from "./_redis_deadlines.ts";
 
 /** A command argument as node-redis accepts it. */

@@ -25,7 +25,7 @@
  * @module
  */
 import { CacheConfigError } from "../errors.ts";
-import { parseRedisUrl, redactRedisUrl } from "../backends/_redis_url.ts";
+import { parseRedisUrl, redactRedisUrl } from "../backends/redis_url.ts";
 import { fromHex } from "../protocol/_hex.ts";
 import { SecretKey } from "./secret_key.ts";
 import { envReaders, type EnvSource } from "./_env_read.ts";

@@ -959,3 +959,21 @@ test(
   },
   { ...sharedRedisTestOptions, sanitize: false },
 );
+
+test("redis: fromEnv connects with the URL's real password, not its redacted form", async () => {
+  const saved = { a: process.env.CACHEKIT_REDIS_URL, b: process.env.REDIS_URL };
+  const server = await startRedisServer(16413, ["--requirepass", "env-pass"], { ping: false });
+  try {
+    delete process.env.REDIS_URL;
+    process.env.CACHEKIT_REDIS_URL = "redis://:env-pass@127.0.0.1:16413/0";
+    await using b = RedisBackend.fromEnv();
+    await b.set("k", new Uint8Array([7]));
+    assert.deepEqual(await b.get("k"), new Uint8Array([7]));
+  } finally {
+    for (const [name, v] of [["CACHEKIT_REDIS_URL", saved.a], ["REDIS_URL", saved.b]] as const) {
+      if (v === undefined) delete process.env[name];
+      else process.env[name] = v;
+    }
+    await server.stop();
+  }
+}, redisServerTestOptions);

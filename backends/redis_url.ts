@@ -1,6 +1,9 @@
 /**
- * Redis URL parsing for {@linkcode RedisBackend} and the configuration layer. Internal module: the
- * public entry point is `parseRedisUrl` re-exported from `backends/redis.ts`.
+ * Redis URL parsing and redaction, and the Redis URL of the environment: shared by
+ * {@linkcode RedisBackend} and the configuration layer (`config/env.ts`). A module of its own,
+ * not a private part of `redis.ts`, so that config can validate `CACHEKIT_REDIS_URL` without
+ * importing the backend, and the backend can read it without importing config (the two folders
+ * would otherwise import each other). `parseRedisUrl` is also re-exported from `redis.ts`.
  *
  * Hand-written on top of WHATWG `URL` (rather than letting node-redis parse the URL) so that a bad
  * URL is a {@linkcode CacheConfigError} naming the option, and a password never appears in any
@@ -8,6 +11,7 @@
  *
  * @module
  */
+import process from "node:process";
 import { CacheConfigError } from "../errors.ts";
 
 /** A Redis endpoint and its credentials, as parsed from a `redis://` or `rediss://` URL. */
@@ -33,9 +37,8 @@ const EXPECTED = "a URL like redis://[user[:password]@]host[:port][/db] or redis
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
- * import { redactRedisUrl } from "./_redis_url.ts";
- * assert.equal(redactRedisUrl("redis://app:s3cret@cache:6379/1"), "redis://app:<redacted>@cache:6379/1");
+ * import { redactRedisUrl } from "./redis_url.ts";
+ * console.log(redactRedisUrl("redis://app:s3cret@cache:6379/1")); // redis://app:<redacted>@cache:6379/1
  * ```
  */
 export function redactRedisUrl(url: string): string {
@@ -61,14 +64,9 @@ export function redactRedisUrl(url: string): string {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
- * import { parseRedisUrl } from "@cachekit/core/backends";
+ * import { parseRedisUrl } from "./redis_url.ts";
  * const info = parseRedisUrl("rediss://app:p%40ss@cache.internal:6380/2");
- * assert.equal(info.host, "cache.internal");
- * assert.equal(info.port, 6380);
- * assert.ok(info.tls);
- * assert.equal(info.username, "app");
- * assert.equal(info.db, 2);
+ * console.log(info.host, info.port, info.tls, info.username, info.db); // cache.internal 6380 true app 2
  * ```
  */
 export function parseRedisUrl(url: string, option = "url"): RedisConnectionInfo {
@@ -132,13 +130,45 @@ export function parseRedisUrl(url: string, option = "url"): RedisConnectionInfo 
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
- * import { describeEndpoint } from "./_redis_url.ts";
- * assert.equal(describeEndpoint({ host: "h", port: 6379, tls: true, db: 1, password: "x" }), "rediss://h:6379/1");
+ * import { describeEndpoint } from "./redis_url.ts";
+ * console.log(describeEndpoint({ host: "h", port: 6379, tls: true, db: 1, password: "x" })); // rediss://h:6379/1
  * ```
  */
 export function describeEndpoint(info: RedisConnectionInfo): string {
   const user = info.username ? `${encodeURIComponent(info.username)}@` : "";
   const host = info.host.includes(":") ? `[${info.host}]` : info.host;
   return `${info.tls ? "rediss" : "redis"}://${user}${host}:${info.port}/${info.db}`;
+}
+
+/** A variable of the process environment; unset without env access (Deno without `--allow-env`). */
+function runtimeEnv(name: string): string | undefined {
+  try {
+    return process.env[name];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The Redis URL of the environment: `CACHEKIT_REDIS_URL`, else `REDIS_URL` (trimmed; blank counts
+ * as unset), or `null`. Invalid is a {@linkcode CacheConfigError} naming the variable, with the
+ * password redacted. Here rather than in `config/env.ts` so that `RedisBackend.fromEnv` does not
+ * make the backends import the configuration layer, which imports the backends.
+ *
+ * @example
+ * ```ts
+ * import { redisUrlFromEnvironment } from "./redis_url.ts";
+ * console.log(redisUrlFromEnvironment((name) => name === "REDIS_URL" ? "redis://h:6379/2" : undefined)); // redis://h:6379/2
+ * ```
+ */
+export function redisUrlFromEnvironment(
+  get: (name: string) => string | undefined = runtimeEnv,
+): string | null {
+  for (const name of ["CACHEKIT_REDIS_URL", "REDIS_URL"]) {
+    const v = get(name)?.trim();
+    if (v === undefined || v === "") continue;
+    parseRedisUrl(v, name); // CacheConfigError naming the variable, password redacted
+    return v;
+  }
+  return null;
 }

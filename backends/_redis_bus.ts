@@ -1,0 +1,160 @@
+/**
+ * The invalidation bus on Redis (`capabilities.invalidation`): JSON events on a pub/sub channel,
+ * the subscriber connection's handlers, and the gap signal when that connection comes back. The
+ * message format is described in the module doc of `redis.ts`.
+ *
+ * @module
+ */
+import { BackendError } from "../errors.ts";
+import type { InvalidationCapability, InvalidationEvent } from "./types.ts";
+import type { RedisCore } from "./_redis_core.ts";
+
+const LEVELS = new Set(["key", "prefix", "tags", "all"]);
+
+/** Publish and subscribe on one channel; this instance's own events are dropped. */
+export class RedisBus implements InvalidationCapability {
+  /** This instance's id: the `sender` of the events it publishes. */
+  readonly instanceId: string = crypto.randomUUID();
+  /** The pub/sub channel. */
+  readonly channel: string;
+  readonly #core: RedisCore;
+  readonly #handlers = new Set<(event: InvalidationEvent) => void>();
+  readonly #gapHandlers = new Set<() => void>();
+  #subscribing: Promise<void> | undefined;
+
+  /** The bus on `channel` over `core`'s connection (the subscriber connection opens on demand). */
+  constructor(core: RedisCore, channel: string) {
+    this.#core = core;
+    this.channel = channel;
+    core.driver.onSubscriberGap = () => {
+      for (const h of [...this.#gapHandlers]) {
+        try {
+          h();
+        } catch {
+          // A failing handler must not stop the others.
+        }
+      }
+    };
+  }
+
+  /** Drop every handler (the backend is closing). */
+  clear(): void {
+    this.#handlers.clear();
+    this.#gapHandlers.clear();
+  }
+
+  /** Wait for a subscription under way (closing waits for it before the connections go). */
+  async settled(): Promise<void> {
+    await this.#subscribing?.catch(() => {});
+  }
+
+  /** Broadcast an invalidation event to the other instances. */
+  publish(event: Omit<InvalidationEvent, "sender">): Promise<void> {
+    if (
+      typeof event !== "object" || event === null || !LEVELS.has(event.level) ||
+      !Array.isArray(event.targets) || event.targets.some((t) => typeof t !== "string")
+    ) {
+      return Promise.reject(
+        new BackendError(
+          `Invalid invalidation event: expected { level: "key"|"prefix"|"tags"|"all", targets: string[] }.`,
+          { kind: "permanent", backend: "redis", operation: "publish" },
+        ),
+      );
+    }
+    const message = JSON.stringify({
+      v: 1,
+      level: event.level,
+      targets: event.targets,
+      sender: this.instanceId,
+      ...(event.reason === "write" || event.reason === "delete" ? { reason: event.reason } : {}),
+    });
+    return this.#core.run(
+      "publish",
+      undefined,
+      () => this.#core.driver.publish(this.channel, message),
+    );
+  }
+
+  /**
+   * Receive the other instances' events (own events and malformed messages are dropped). The first
+   * subscription opens the subscriber connection. Resolves an unsubscribe function. `onGap` is
+   * called when the subscriber connection is back (resubscribed) after it was lost: the events
+   * published meanwhile were missed.
+   */
+  async subscribe(
+    handler: (event: InvalidationEvent) => void,
+    onGap?: () => void,
+  ): Promise<() => Promise<void>> {
+    if (typeof handler !== "function") {
+      throw new BackendError("Invalid handler for subscribe: expected a function.", {
+        kind: "permanent",
+        backend: "redis",
+        operation: "subscribe",
+      });
+    }
+    if (this.#core.closing) throw this.#core.closedError("subscribe");
+    this.#handlers.add(handler);
+    if (typeof onGap === "function") this.#gapHandlers.add(onGap);
+    if (!this.#subscribing) {
+      this.#subscribing = this.#core.run(
+        "subscribe",
+        { timeoutMs: this.#core.opTimeoutMs },
+        () => this.#core.driver.subscribe(this.channel, (m) => this.#onMessage(m)),
+      );
+      this.#subscribing.catch(() => (this.#subscribing = undefined));
+    }
+    try {
+      await this.#subscribing;
+    } catch (e) {
+      this.#handlers.delete(handler);
+      if (onGap) this.#gapHandlers.delete(onGap);
+      throw e;
+    }
+    let active = true;
+    return async () => {
+      if (!active) return;
+      active = false;
+      this.#handlers.delete(handler);
+      if (onGap) this.#gapHandlers.delete(onGap);
+      if (this.#handlers.size === 0 && this.#subscribing && !this.#core.closing) {
+        this.#subscribing = undefined;
+        await this.#core.driver.unsubscribe(this.channel).catch(() => {});
+      }
+    };
+  }
+
+  /**
+   * `false` while the subscriber connection is lost (events published now are missed; see
+   * `subscribe`'s `onGap`), else `true`. Not tracked on a cluster (always `true`).
+   */
+  get subscriptionUp(): boolean {
+    return this.#core.driver.subscriberUp;
+  }
+
+  #onMessage(message: string): void {
+    let e: Record<string, unknown>;
+    try {
+      e = JSON.parse(message);
+    } catch {
+      return;
+    }
+    if (
+      typeof e !== "object" || e === null || e.v !== 1 || typeof e.sender !== "string" ||
+      e.sender === this.instanceId || typeof e.level !== "string" || !LEVELS.has(e.level) ||
+      !Array.isArray(e.targets) || e.targets.some((t) => typeof t !== "string")
+    ) return;
+    const event: InvalidationEvent = {
+      level: e.level as InvalidationEvent["level"],
+      targets: e.targets as string[],
+      sender: e.sender,
+    };
+    if (e.reason === "write" || e.reason === "delete") event.reason = e.reason;
+    for (const h of [...this.#handlers]) {
+      try {
+        h(event);
+      } catch {
+        // A failing handler must not stop the others or the subscriber connection.
+      }
+    }
+  }
+}

@@ -1,0 +1,523 @@
+/**
+ * The core of {@linkcode RedisBackend}: the connection state every capability shares (driver,
+ * key prefix, deadlines, in-flight count, closing) and the value operations on it (get, set,
+ * delete, exists, chunked values). The capability files (`_redis_keys.ts`, `_redis_locks.ts`,
+ * `_redis_tags.ts`, `_redis_bus.ts`, `_redis_streams.ts`) hold a `RedisCore` and go through
+ * {@linkcode RedisCore.run}, so every command gets the same deadline, error mapping and
+ * close-awareness whichever capability sends it. Its members are public for those files only:
+ * the class is internal, and `RedisBackend` exposes none of them.
+ *
+ * @module
+ */
+import { BackendError } from "../errors.ts";
+import type { OperationOptions } from "./types.ts";
+import { fromBuffer, RedisDriver, toBuffer } from "./_redis_driver.ts";
+import { TLS_HINT, toBackendError } from "./_redis_errors.ts";
+import { type Deadline, DeadlineQueue } from "./_redis_deadlines.ts";
+import {
+  chunkBase,
+  chunkKey,
+  COMMIT_SCRIPT,
+  decodeManifest,
+  DEL_SCRIPT,
+  encodeManifest,
+  hasMagic,
+  MAGIC_STR,
+  type Manifest,
+  newGeneration,
+  RETIRE_CHUNKS_SCRIPT,
+  SET_SCRIPT,
+} from "./_redis_chunks.ts";
+import type { Resolved } from "./_redis_options.ts";
+
+const PENDING_CHUNK_MS = 5 * 60_000; // provisional expiry of chunks until their manifest commits
+
+/** TTL seconds as milliseconds (0 = no expiry); a `permanent` BackendError when invalid. */
+export function ttlToMs(ttlSeconds: number | null | undefined, operation: string): number {
+  if (ttlSeconds === null || ttlSeconds === undefined || ttlSeconds === 0) return 0;
+  if (typeof ttlSeconds !== "number" || !Number.isFinite(ttlSeconds) || ttlSeconds < 0) {
+    throw new BackendError(
+      `Invalid TTL ${String(ttlSeconds)} for ${operation}: expected a number of seconds >= 0 ` +
+        `(0 or null = no expiry).`,
+      { kind: "permanent", backend: "redis", operation },
+    );
+  }
+  return Math.max(1, Math.round(ttlSeconds * 1000));
+}
+
+export function checkKey(key: unknown, operation: string): asserts key is string {
+  if (typeof key !== "string") {
+    throw new BackendError(`Invalid key for ${operation}: expected a string, got ${typeof key}.`, {
+      kind: "permanent",
+      backend: "redis",
+      operation,
+    });
+  }
+}
+
+export function checkTags(tags: unknown, operation: string): asserts tags is readonly string[] {
+  if (!Array.isArray(tags) || tags.some((t) => typeof t !== "string")) {
+    throw new BackendError(`Invalid tags for ${operation}: expected an array of strings.`, {
+      kind: "permanent",
+      backend: "redis",
+      operation,
+    });
+  }
+}
+
+/** Operation state shared with long operations so they can stop after their deadline. */
+export interface OpState {
+  expired: boolean;
+}
+
+/** Length of chunk `i` of the value `m` describes. */
+export function chunkLength(m: Manifest, i: number): number {
+  return i < m.n - 1 ? m.c : m.s - m.c * (m.n - 1);
+}
+
+/** Connection state and value operations shared by the Redis capabilities. */
+export class RedisCore {
+  /** Prefix of every key. */
+  readonly keyPrefix: string;
+  /** Values larger than this many bytes are chunked. */
+  readonly chunkSizeBytes: number;
+  /** Whether the driver talks to a Redis Cluster. */
+  readonly isCluster: boolean;
+  /** The driver (connections, scripts, pub/sub). */
+  readonly driver: RedisDriver;
+  /** The endpoint as shown in messages and health details (never the password). */
+  readonly endpoint: string;
+  /** Deadline of an operation whose call gives none (0 = none). */
+  readonly opTimeoutMs: number;
+  /** How long a replaced or deleted chunked value stays readable. */
+  readonly graceMs: number;
+  /** Set once `close()` started: new operations fail as `permanent`. */
+  closing: Promise<void> | undefined;
+  readonly #connectTimeoutMs: number;
+  /** Whether the connections use TLS (failures while connecting then hint at `rediss://`). */
+  readonly #tls: boolean;
+  readonly #queues = new Map<number, DeadlineQueue>();
+  #inFlight = 0;
+  #drained: (() => void) | undefined;
+
+  /** Build the driver from validated options; nothing connects yet. */
+  constructor(r: Resolved) {
+    this.keyPrefix = r.keyPrefix;
+    this.chunkSizeBytes = r.chunkSize;
+    this.endpoint = r.endpoint;
+    this.opTimeoutMs = r.opTimeoutMs;
+    this.#connectTimeoutMs = r.driver.connectTimeoutMs;
+    this.#tls = r.driver.tls !== false;
+    this.graceMs = r.graceMs;
+    this.driver = new RedisDriver(r.driver);
+    this.isCluster = this.driver.cluster;
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  full(key: string): string {
+    return this.keyPrefix + key;
+  }
+
+  closedError(operation: string): BackendError {
+    return new BackendError(`Redis ${operation} failed: the backend was closed.`, {
+      kind: "permanent",
+      backend: "redis",
+      operation,
+    });
+  }
+
+  /** The shared deadline queue of a timeout value. */
+  #deadlines(ms: number): DeadlineQueue {
+    let q = this.#queues.get(ms);
+    if (!q) {
+      if (this.#queues.size >= 64) {
+        // Many ad-hoc timeout values (adaptive timeouts): drop the queues with nothing pending.
+        for (const [ms, idle] of this.#queues) {
+          if (idle.empty) {
+            idle.dispose();
+            this.#queues.delete(ms);
+          }
+        }
+      }
+      q = new DeadlineQueue(ms);
+      this.#queues.set(ms, q);
+    }
+    return q;
+  }
+
+  /** Any failure as a `BackendError` (with a TLS hint on a failed TLS handshake). */
+  error(e: unknown, operation: string): BackendError {
+    return toBackendError(e, operation, "redis", this.#tls);
+  }
+
+  #aborted(operation: string, signal: AbortSignal | undefined): BackendError {
+    return new BackendError(`Redis ${operation} aborted.`, {
+      kind: "timeout",
+      backend: "redis",
+      operation,
+      cause: signal?.reason,
+    });
+  }
+
+  /**
+   * The first connection (loading node-redis, TCP/TLS, handshake), bounded by `connectTimeoutMs`
+   * and the caller's signal: not by the operation's deadline, which starts once connected. An
+   * adaptive timeout (1 s cold) would otherwise fail the first operation of a process whenever the
+   * driver import and the connection take longer than that.
+   */
+  #firstConnect(operation: string, signal: AbortSignal | undefined): Promise<void> {
+    const ms = this.#connectTimeoutMs;
+    const queue = this.#deadlines(ms);
+    return new Promise<void>((resolve, reject) => {
+      let done = false;
+      const finish = (err?: BackendError) => {
+        if (done) return;
+        done = true;
+        queue.remove(deadline);
+        signal?.removeEventListener("abort", onAbort);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const onAbort = () => finish(this.#aborted(operation, signal));
+      const deadline = queue.add(() =>
+        finish(
+          new BackendError(
+            `Redis ${operation} failed: connecting to ${this.endpoint} timed out after ${ms} ms ` +
+              `(connectTimeoutMs).${this.#tls ? TLS_HINT : ""}`,
+            { kind: "timeout", backend: "redis", operation },
+          ),
+        )
+      );
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.driver.ready().then(() => finish(), (e) => finish(this.error(e, operation)));
+    });
+  }
+
+  /** Run `fn` (connected) under the operation's deadline; every failure becomes a BackendError. */
+  run<T>(
+    operation: string,
+    opts: OperationOptions | undefined,
+    fn: (state: OpState) => Promise<T>,
+  ): Promise<T> {
+    if (this.closing) return Promise.reject(this.closedError(operation));
+    const timeoutMs = opts?.timeoutMs ?? this.opTimeoutMs;
+    const signal = opts?.signal;
+    if (signal?.aborted) {
+      return Promise.reject(
+        new BackendError(`Redis ${operation} aborted before it started.`, {
+          kind: "timeout",
+          backend: "redis",
+          operation,
+          cause: signal.reason,
+        }),
+      );
+    }
+    if (!this.driver.isReady && !this.driver.connectedOnce) {
+      // Connecting has its own bound; the operation's deadline counts from the connection.
+      const { startedAt: _, ...rest } = opts ?? {};
+      return this.track(
+        this.#firstConnect(operation, signal).then(() => this.run(operation, rest, fn)),
+      );
+    }
+    const state: OpState = { expired: false };
+    let p: Promise<T>;
+    try {
+      p = this.driver.isReady ? fn(state) : this.driver.ready().then(() => fn(state));
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    if (!(timeoutMs > 0) && !signal) {
+      return this.track(p.then(undefined, (e) => {
+        throw this.error(e, operation);
+      }));
+    }
+    const out = new Promise<T>((resolve, reject) => {
+      let done = false;
+      let deadline: Deadline | undefined;
+      let queue: DeadlineQueue | undefined;
+      const fail = (err: BackendError) => {
+        if (done) return;
+        done = true;
+        state.expired = true;
+        if (deadline) queue!.remove(deadline);
+        signal?.removeEventListener("abort", onAbort);
+        reject(err);
+      };
+      const onAbort = () => fail(this.#aborted(operation, signal));
+      if (timeoutMs > 0) {
+        queue = this.#deadlines(timeoutMs);
+        deadline = queue.add(
+          () =>
+            fail(
+              new BackendError(
+                `Redis ${operation} timed out after ${timeoutMs} ms (${this.endpoint}).`,
+                { kind: "timeout", backend: "redis", operation },
+              ),
+            ),
+          opts?.startedAt,
+        );
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
+      p.then((v) => {
+        if (done) return;
+        done = true;
+        if (deadline) queue!.remove(deadline);
+        signal?.removeEventListener("abort", onAbort);
+        resolve(v);
+      }, (e) => fail(this.error(e, operation)));
+    });
+    return this.track(out);
+  }
+
+  /**
+   * Count `p` as in flight until it settles, so `close()` lets operations already started finish
+   * (e.g. the lock release or invalidation event a caller fired without awaiting just before).
+   */
+  track<T>(p: Promise<T>): Promise<T> {
+    if (this.#inFlight++ === 0) this.driver.hold(true);
+    p.then(this.#settled, this.#settled);
+    return p;
+  }
+
+  readonly #settled = (): void => {
+    if (--this.#inFlight !== 0) return;
+    // Idle: the connection no longer keeps the process alive (see RedisDriver.hold).
+    this.driver.hold(false);
+    this.#drained?.();
+  };
+
+  // ---------------------------------------------------------------- values
+
+  /** The bytes stored under `key`, or `null`. A chunked value is read whole (or is a miss). */
+  get(key: string, opts?: OperationOptions): Promise<Uint8Array | null> {
+    checkKey(key, "get");
+    const full = this.full(key);
+    return this.run(
+      "get",
+      opts,
+      () =>
+        (this.driver.send(full, true, ["GET", full], true) as Promise<Uint8Array | null>).then(
+          (v) => {
+            if (v === null || v === undefined) return null;
+            const bytes = fromBuffer(v);
+            return hasMagic(bytes) ? this.#readChunked(full, bytes, 1) : bytes;
+          },
+        ),
+    );
+  }
+
+  async #readChunked(
+    full: string,
+    manifest: Uint8Array,
+    retries: number,
+  ): Promise<Uint8Array | null> {
+    const m = decodeManifest(manifest, full);
+    if (!m) return null;
+    const parts = await Promise.all(
+      Array.from({ length: m.n }, (_, i) => {
+        const ck = chunkKey(m.b, m.g, i);
+        return this.driver.send(ck, true, ["GET", ck], true) as Promise<Uint8Array | null>;
+      }),
+    );
+    if (parts.every((p, i) => p !== null && p !== undefined && p.length === chunkLength(m, i))) {
+      const out = new Uint8Array(m.s);
+      let off = 0;
+      for (const p of parts) {
+        out.set(p!, off);
+        off += p!.length;
+      }
+      return out;
+    }
+    // A chunk is gone: the value was replaced, deleted or expired meanwhile. Look once more.
+    if (retries <= 0) return null;
+    const again = await this.driver.send(full, true, ["GET", full], true) as Uint8Array | null;
+    if (again === null || again === undefined) return null;
+    const bytes = fromBuffer(again);
+    return hasMagic(bytes) ? this.#readChunked(full, bytes, retries - 1) : bytes;
+  }
+
+  /** Store `value` under `key` (chunked above `chunkSizeBytes`); `ttlSeconds` 0/null = no expiry. */
+  set(
+    key: string,
+    value: Uint8Array,
+    ttlSeconds?: number | null,
+    opts?: OperationOptions,
+  ): Promise<void> {
+    try {
+      checkKey(key, "set");
+      if (!(value instanceof Uint8Array)) {
+        throw new BackendError(`Invalid value for set: expected a Uint8Array.`, {
+          kind: "permanent",
+          backend: "redis",
+          operation: "set",
+        });
+      }
+      const ttlMs = ttlToMs(ttlSeconds, "set");
+      const full = this.full(key);
+      if (value.length <= this.chunkSizeBytes && !hasMagic(value)) {
+        return this.run("set", opts, () => this.#setPlain(full, value, ttlMs));
+      }
+      const size = this.chunkSizeBytes;
+      return this.run("set", opts, (state) => {
+        const chunks = Array.from(
+          { length: Math.max(1, Math.ceil(value.length / size)) },
+          (_, i) => value.subarray(i * size, (i + 1) * size),
+        );
+        return this.writeChunked(full, chunks, ttlMs, state, 8);
+      });
+    } catch (e) {
+      return Promise.reject(toBackendError(e, "set"));
+    }
+  }
+
+  /**
+   * `SET … GET`: one round trip that also tells whether a chunked value was replaced, whose chunks
+   * are then retired (expire after the grace period). Twice as fast as a Lua script doing the same
+   * (measured: 8.4 vs 17 µs per 1 KiB set at 100 concurrent callers). A key holding another type
+   * (`WRONGTYPE`) is overwritten by the Lua path, as a plain `SET` would.
+   */
+  async #setPlain(full: string, value: Uint8Array, ttlMs: number): Promise<void> {
+    const args = ttlMs > 0
+      ? ["SET", full, toBuffer(value), "PX", String(ttlMs), "GET"]
+      : ["SET", full, toBuffer(value), "GET"];
+    let old: Uint8Array | null;
+    try {
+      old = await this.driver.send(full, false, args, true) as Uint8Array | null;
+    } catch (e) {
+      if (!(e instanceof Error && e.message.startsWith("WRONGTYPE"))) throw e;
+      await this.driver.eval(SET_SCRIPT, [full], [
+        MAGIC_STR,
+        toBuffer(value),
+        String(ttlMs),
+        String(this.graceMs),
+      ]);
+      return;
+    }
+    if (old !== null && old !== undefined && hasMagic(old)) {
+      const m = decodeManifest(fromBuffer(old), full);
+      if (m) {
+        const keys = Array.from({ length: m.n }, (_, i) => chunkKey(m.b, m.g, i));
+        await this.driver.eval(RETIRE_CHUNKS_SCRIPT, keys, [String(this.graceMs)]);
+      }
+    }
+  }
+
+  /**
+   * Write chunks under a fresh generation, then commit the manifest atomically. `chunks` yields
+   * pieces of exactly `chunkSizeBytes` except the last; `inFlight` bounds concurrent chunk writes.
+   */
+  async writeChunked(
+    full: string,
+    chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+    ttlMs: number,
+    state: OpState | null,
+    inFlight: number,
+    perCommand?: OperationOptions,
+  ): Promise<void> {
+    const { base, sameSlot } = chunkBase(full);
+    if (!sameSlot && this.isCluster) {
+      throw new BackendError(
+        `Redis set failed: key ${
+          JSON.stringify(full)
+        } has a "}" but no hash tag, so its large value ` +
+          `cannot be chunked within one cluster slot. Use a key without "}" or with a {tag}.`,
+        { kind: "permanent", backend: "redis", operation: "set" },
+      );
+    }
+    const gen = newGeneration();
+    const keys: string[] = [];
+    const running = new Set<Promise<unknown>>();
+    let total = 0;
+    let failure: unknown;
+    const send = (ck: string, chunk: Uint8Array) => {
+      const args = ["SET", ck, toBuffer(chunk), "PX", String(PENDING_CHUNK_MS)];
+      return perCommand
+        ? this.run("set", perCommand, () => this.driver.send(ck, false, args))
+        : this.driver.send(ck, false, args);
+    };
+    try {
+      for await (const chunk of chunks) {
+        if (state?.expired) break;
+        const ck = chunkKey(base, gen, keys.length);
+        keys.push(ck);
+        total += chunk.length;
+        const p: Promise<unknown> = send(ck, chunk).catch((e) => (failure ??= e)).finally(() =>
+          running.delete(p)
+        );
+        running.add(p);
+        if (running.size >= inFlight) await Promise.race(running);
+        if (failure !== undefined) break;
+      }
+      await Promise.all(running);
+      if (failure !== undefined) throw failure;
+      if (state?.expired) throw new Error("deadline passed before commit");
+      const manifest = encodeManifest(
+        {
+          g: gen,
+          n: keys.length,
+          s: total,
+          c: this.chunkSizeBytes,
+          b: base,
+        } satisfies Manifest,
+      );
+      const commit = () =>
+        this.driver.eval(COMMIT_SCRIPT, [full, ...keys], [
+          MAGIC_STR,
+          toBuffer(manifest),
+          String(ttlMs),
+          String(this.graceMs),
+        ]);
+      const ok = perCommand ? await this.run("set", perCommand, commit) : await commit();
+      if (ok !== 1) {
+        throw new BackendError(
+          "Redis set failed: chunks of a large value vanished before the commit (evicted?).",
+          { kind: "transient", backend: "redis", operation: "set" },
+        );
+      }
+    } catch (e) {
+      await Promise.allSettled(running);
+      // Best effort: drop the chunks of the failed generation now rather than at their expiry.
+      await Promise.allSettled(keys.map((ck) => this.driver.send(ck, false, ["UNLINK", ck])));
+      throw e;
+    }
+  }
+
+  /** Remove `key` (a chunked value's chunks follow after the grace period). Resolves whether it existed. */
+  delete(key: string, opts?: OperationOptions): Promise<boolean> {
+    checkKey(key, "delete");
+    const full = this.full(key);
+    return this.run("delete", opts, async () => {
+      const n = await this.driver.eval(DEL_SCRIPT, [full], [MAGIC_STR, String(this.graceMs)]);
+      return Number(n) > 0;
+    });
+  }
+
+  /** Whether `key` exists. */
+  exists(key: string, opts?: OperationOptions): Promise<boolean> {
+    checkKey(key, "exists");
+    const full = this.full(key);
+    return this.run("exists", opts, async () => {
+      return Number(await this.driver.send(full, true, ["EXISTS", full])) > 0;
+    });
+  }
+
+  /** Let operations already started finish (each has its deadline; 1 s at most). */
+  async drain(): Promise<void> {
+    if (this.#inFlight === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await new Promise<void>((resolve) => {
+      this.#drained = resolve;
+      timer = setTimeout(resolve, 1000);
+    });
+    clearTimeout(timer);
+    this.#drained = undefined;
+  }
+
+  /** Close the connections and the deadline timers (after {@linkcode RedisCore.drain}). */
+  async shutdown(): Promise<void> {
+    await this.driver.close();
+    for (const q of this.#queues.values()) q.dispose();
+    this.#queues.clear();
+  }
+}
