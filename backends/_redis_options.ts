@@ -11,7 +11,7 @@ import type { DriverConfig, RedisTlsSettings } from "./_redis_driver.ts";
 import { describeEndpoint, parseRedisUrl, type RedisConnectionInfo } from "./redis_url.ts";
 
 /**
- * Default chunk size: the seed's `MAX_CHUNK_SIZE_MB` (50 MiB).
+ * Default chunk size: cachekit-py's `MAX_CHUNK_SIZE_MB` (50 MiB).
  *
  * @example
  * ```ts
@@ -21,7 +21,7 @@ import { describeEndpoint, parseRedisUrl, type RedisConnectionInfo } from "./red
  */
 export const DEFAULT_CHUNK_SIZE_BYTES: number = 50 * 1024 * 1024;
 /**
- * Default invalidation channel (the seed's).
+ * Default invalidation channel (cachekit-py's).
  *
  * @example
  * ```ts

@@ -31,7 +31,7 @@
  * (prefixed).
  *
  * ## Large values
- * Values larger than `chunkSizeBytes` (default 50 MiB, the seed's `MAX_CHUNK_SIZE_MB`) are split
+ * Values larger than `chunkSizeBytes` (default 50 MiB, cachekit-py's `MAX_CHUNK_SIZE_MB`) are split
  * into chunks stored under a fresh random generation id, then a Lua script atomically checks every
  * chunk is present, swaps a small manifest in under the value's key, gives the chunks the value's
  * TTL and retires the previous generation after a grace period (`chunkGraceMs`, default 10 s).
