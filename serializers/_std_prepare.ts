@@ -13,9 +13,9 @@ const MAX_DEPTH = 512;
 const INT64_MIN = -(2n ** 63n);
 const UINT64_MAX = 2n ** 64n - 1n;
 /** Largest safe integer as a bigint. */
-export const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+export const MAX_SAFE: bigint = BigInt(Number.MAX_SAFE_INTEGER);
 /** Smallest safe integer as a bigint. */
-export const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+export const MIN_SAFE: bigint = BigInt(Number.MIN_SAFE_INTEGER);
 // deno-lint-ignore no-explicit-any
 const isWellFormed: (s: string) => boolean = typeof (String.prototype as any).isWellFormed ===
     "function"
