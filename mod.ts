@@ -55,8 +55,8 @@ export {
   type IdentityInput,
   modulePath,
   registerIdentity,
-} from "./identity.ts";
-export { L1_ENTRY_OVERHEAD, L1Cache, type L1Entry, type L1Limits } from "./l1.ts";
+} from "./engine/identity.ts";
+export { L1_ENTRY_OVERHEAD, L1Cache, type L1Entry, type L1Limits } from "./engine/l1.ts";
 export {
   decodeWire,
   encodeWire,
@@ -65,7 +65,7 @@ export {
   type WireForm,
   WireFormatError,
 } from "./wire.ts";
-export { closeDefaultBackend } from "./_engine_backend.ts";
+export { closeDefaultBackend } from "./engine/_backend.ts";
 export {
   cacheHealthHandler,
   type CacheHealthReport,

@@ -22,7 +22,7 @@ import { toHex } from "../protocol/_hex.ts";
 import { revealSecretKey, SecretKey } from "./secret_key.ts";
 import { type EnvConfig, envConfig } from "./env.ts";
 import { PRESETS } from "./presets.ts";
-import { validateKeyPart } from "../identity.ts";
+import { validateKeyPart } from "../engine/identity.ts";
 import type {
   BackpressureOptions,
   CacheOptions,

@@ -28,7 +28,9 @@ import {
 } from "../mod.ts";
 import { wireOriginalType } from "../wire.ts";
 import { buildAad, deriveTenantKeys } from "../protocol/mod.ts";
-import { Engine } from "../_engine.ts";
+import { Engine } from "../engine/_engine.ts";
+import { lookupAsync } from "../engine/_call.ts";
+import { fastKey } from "../engine/_keys.ts";
 import { resolveConfig } from "../config/resolve.ts";
 import { readEnvConfig } from "../config/env.ts";
 
@@ -455,7 +457,7 @@ test("secure: L1 holds the encrypted document only, decrypted on each hit", asyn
   const call = () =>
     withTenant(
       "acme",
-      () => engine.missAsync(undefined, [1], engine.fastKey(undefined, [1]), false),
+      () => lookupAsync(engine, undefined, [1], fastKey(engine, undefined, [1])),
     );
   assert.equal(((await call()) as { n: number }).n, 1);
   const check = () => {

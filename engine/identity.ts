@@ -69,7 +69,7 @@
  */
 import { existsSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { CacheConfigError } from "./errors.ts";
+import { CacheConfigError } from "../errors.ts";
 
 /** Inputs of {@linkcode deriveIdentity}. */
 export interface IdentityInput {
@@ -120,15 +120,17 @@ export function deriveIdentity(
   return module ? `${module}.${qual}` : qual;
 }
 
-// Files of this package: stack frames in them are skipped when looking for the caller.
+// Files of this package (relative to its root, one level up): stack frames in them are skipped
+// when looking for the caller.
 const OWN_FILES = new Set([
-  "identity.ts",
+  "engine/identity.ts",
   "cache.ts",
   "decorator.ts",
-  "_engine.ts",
+  "engine/_engine.ts",
+  "engine/_call.ts",
   "mod.ts",
 ]);
-const PACKAGE_DIR = dirOf(import.meta.url);
+const PACKAGE_DIR = dirOf(dirOf(import.meta.url).slice(0, -1));
 
 function dirOf(url: string): string {
   const i = url.lastIndexOf("/");
