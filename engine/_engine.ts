@@ -111,7 +111,7 @@ export class Engine {
   readonly serializerName: SerializerName;
   /** What this function accepts from L2 (`_stored_read.ts`), from its configuration alone. */
   readonly readPolicy: ReadPolicy;
-  /** L2 reads started (picks the sampled ones; see `#readL2`). */
+  /** L2 reads started (picks the sampled ones; see `readL2` in `_l2.ts`). */
   l2Started = 0;
   /** Whether a value over `maxValueSize` was reported (once per function). */
   warnedTooLarge = false;

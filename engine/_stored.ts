@@ -73,7 +73,7 @@ export async function encodeStored(
     const cipher = eng.cipher;
     const tenant = ctx.tenant ?? "default";
     // A failure here is the cache's (WebCrypto, nonce exhaustion), not the value's: a
-    // CacheKitError, so #store degrades (logs, answers uncached) instead of failing the call.
+    // CacheKitError, so `store` (`_call.ts`) degrades (logs, answers uncached) instead of failing the call.
     try {
       // The AAD: cachekit-py's v0x03, with the document's original_type as 0.3.0 seals it
       // (none on the envelope wire), then an extension covering the wire's metadata (framed
