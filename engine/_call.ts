@@ -92,8 +92,7 @@ export function missSync(
   try {
     ctx = keyContext(eng, self, args, fast, callTenant(eng, args));
   } catch (e) {
-    if (!eng.config.safeMode || !(e instanceof CacheKeyError)) throw e;
-    return uncached(eng, self, args, e);
+    return keyFailed(eng, self, args, e);
   }
   return computeSync(eng, self, args, ctx);
 }
@@ -117,8 +116,7 @@ export function lookupSync(
     }
     ctx = keyContext(eng, self, args, fast, tenant);
   } catch (e) {
-    if (!eng.config.safeMode || !(e instanceof CacheKeyError)) throw e;
-    return uncached(eng, self, args, e);
+    return keyFailed(eng, self, args, e);
   }
   if (fast === undefined && eng.l1 !== null) {
     const e = eng.l1.get(ctx.l1Key);
@@ -158,6 +156,26 @@ function computeSync(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): 
   return storeLocal(eng, ctx, result);
 }
 
+/**
+ * The keys of a call failed (`e`): under `safeMode`, a CacheKeyError (the arguments cannot form
+ * a key) calls the function uncached; anything else is thrown.
+ */
+function keyFailed(eng: Engine, self: unknown, args: unknown[], e: unknown): unknown {
+  if (!eng.config.safeMode || !(e instanceof CacheKeyError)) throw e;
+  return uncached(eng, self, args, e);
+}
+
+/** {@linkcode keyFailed} for an asynchronous call: rejects instead of throwing. */
+function keyFailedAsync(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  e: unknown,
+): Promise<unknown> {
+  if (!eng.config.safeMode || !(e instanceof CacheKeyError)) return Promise.reject(e);
+  return Promise.resolve(uncached(eng, self, args, e));
+}
+
 /** `safeMode`: the arguments cannot form a key (`e`): call the function uncached. */
 function uncached(eng: Engine, self: unknown, args: unknown[], e: CacheKeyError): unknown {
   eng.log.warn("{identity}: no cache key ({error}); calling uncached", {
@@ -167,7 +185,10 @@ function uncached(eng: Engine, self: unknown, args: unknown[], e: CacheKeyError)
   return eng.fn.apply(self, args);
 }
 
-/** Answer from an L1 entry (counts, starts a stale-while-revalidate refresh when due). */
+/**
+ * Answer from an L1 entry (counts, starts a stale-while-revalidate refresh when due). Twin of the
+ * L1 hit inlined in `cache.ts`'s wrapper: a change to one is a change to both.
+ */
 function hitL1(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): unknown {
   countHit(eng, true);
   if (e.refreshAt <= Date.now()) refresh(eng, e, self, args);
@@ -273,8 +294,7 @@ export function missAsync(
     }
     ctx = keyContext(eng, self, args, fast, tenant);
   } catch (e) {
-    if (!eng.config.safeMode || !(e instanceof CacheKeyError)) return Promise.reject(e);
-    return Promise.resolve(uncached(eng, self, args, e));
+    return keyFailedAsync(eng, self, args, e);
   }
   const p = eng.inflight.get(ctx.l1Key);
   if (p !== undefined) return p;
@@ -307,8 +327,7 @@ export function lookupAsync(
     }
     ctx = keyContext(eng, self, args, fast, tenant);
   } catch (e) {
-    if (!eng.config.safeMode || !(e instanceof CacheKeyError)) return Promise.reject(e);
-    return Promise.resolve(uncached(eng, self, args, e));
+    return keyFailedAsync(eng, self, args, e);
   }
   const p = eng.inflight.get(ctx.l1Key);
   if (p !== undefined) return p;
