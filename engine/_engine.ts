@@ -66,6 +66,8 @@ const unsubscribeOnCollect = new FinalizationRegistry<Promise<() => Promise<void
 
 /** One cached function's state. */
 export class Engine {
+  // The engine's state is shared by the files of engine/ (hence public); it is not an API.
+  /** The wrapped function. */
   readonly fn: (...args: unknown[]) => unknown;
   readonly config: ResolvedConfig;
   readonly identity: string;
@@ -107,7 +109,9 @@ export class Engine {
   readonly l1TtlMs: number;
   readonly swrMs: number;
   readonly tenantAware: boolean;
+  /** Start of this function's protocol keys (`ns:…:func:…:args:` or the interop prefix). */
   readonly keyPrefix: string;
+  /** The serializer's protocol name (a key segment). */
   readonly serializerName: SerializerName;
   /** What this function accepts from L2 (`_stored_read.ts`), from its configuration alone. */
   readonly readPolicy: ReadPolicy;
@@ -115,28 +119,43 @@ export class Engine {
   l2Started = 0;
   /** Whether a value over `maxValueSize` was reported (once per function). */
   warnedTooLarge = false;
+  /** Secure mode: the tenant cipher, or `null`. */
   readonly cipher: TenantCipher | null;
   /** Secure mode: key ring and tenant segments (see `_secure.ts`), or `null`. */
   readonly secure: SecureKeys | null;
+  /** The L2 backend: `undefined` until the default is resolved, `null` for L1 only. */
   l2Backend: Backend | null | undefined;
+  /** The default backend being resolved, or `null`. */
   backendPromise: Promise<Backend | null> | null = null;
+  /** `closeDefaultBackend()` generation the default backend was resolved in. */
   backendGen = -1;
+  /** Whether the backend is the process default (resolved again after `closeDefaultBackend()`). */
   readonly sharedDefault: boolean;
+  /** The invalidation-bus subscription (resolves to its unsubscribe), or `null`. */
   unsubscribe: Promise<() => Promise<void>> | null = null;
+  /** No new subscription attempt before this time (ms since the epoch). */
   subscribeRetryAt = 0;
   /** The bus subscription failed and no later one succeeded yet (remote events are missed). */
   busLost = false;
-  readonly byBackendKey = new Map<string, ArgKey>();
-  readonly protoKeys = new Map<ArgKey, string>();
+  /** L1 key by backend key (remote key events). */
+  readonly byBackendKey: Map<string, ArgKey> = new Map();
+  /** Protocol key by cheap L1 key (see `keyContext` in `_keys.ts`). */
+  readonly protoKeys: Map<ArgKey, string> = new Map();
   /** Backend keys of tenant-less calls by protocol key (see `keyContext` in `_keys.ts`). */
-  readonly defaultBackendKeys = new Map<string, string>();
-  readonly tracked = new Set<string>();
-  readonly tagIndex = new Map<string, Set<string>>();
+  readonly defaultBackendKeys: Map<string, string> = new Map();
+  /** Backend keys this process wrote (deleted by `cacheClear()` even where a prefix misses). */
+  readonly tracked: Set<string> = new Set();
+  /** Backend keys this process wrote, by tag. */
+  readonly tagIndex: Map<string, Set<string>> = new Map();
+  /** Failure record (`_status.ts`): consecutive failed L2 operations, last error, its kind. */
   consecutiveErrors = 0;
   lastError: string | null = null;
   lastErrorKind: string | null = null;
+  /** The last `checkHealth()` report, or `null`. */
   lastReport: HealthReport | null = null;
+  /** Whether an authentication failure was logged (once per function). */
   authReported = false;
+  /** The last backend probe of `checkHealth()`, or `null`. */
   lastProbe: { latencyMs: number; details?: Record<string, unknown> } | null = null;
 
   constructor(spec: EngineSpec) {
