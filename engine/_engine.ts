@@ -135,6 +135,8 @@ export class Engine {
   unsubscribe: Promise<() => Promise<void>> | null = null;
   /** No new subscription attempt before this time (ms since the epoch). */
   subscribeRetryAt = 0;
+  /** The pending self-retry of a failed subscription (cleared by any later attempt). */
+  subscribeRetryTimer: ReturnType<typeof setTimeout> | null = null;
   /** The bus subscription failed and no later one succeeded yet (remote events are missed). */
   busLost = false;
   /** L1 key by backend key (remote key events). */
@@ -275,6 +277,10 @@ export class Engine {
     if (b === null || this.unsubscribe !== null || !this.config.l1.invalidation) return;
     const bus = b.capabilities.invalidation;
     if (!bus || this.l1 === null || Date.now() < this.subscribeRetryAt) return;
+    if (this.subscribeRetryTimer !== null) {
+      clearTimeout(this.subscribeRetryTimer);
+      this.subscribeRetryTimer = null;
+    }
     const ref = new WeakRef(this);
     const sub = bus.subscribe(
       (ev) => {
@@ -304,11 +310,14 @@ export class Engine {
         // resubscribe (and never clear what it cached while missing events).
         const timer = setTimeout(() => {
           const self = ref.deref();
-          if (self === undefined || self.l2Backend !== b) return;
+          if (self === undefined) return;
+          self.subscribeRetryTimer = null;
+          if (self.l2Backend !== b) return;
           self.subscribeRetryAt = 0;
           self.subscribe(b);
         }, SUBSCRIBE_RETRY_MS);
         unrefTimer(timer);
+        this.subscribeRetryTimer = timer;
       }
       this.log.warn("{identity}: invalidation subscribe failed (retried later): {error}", {
         identity: this.identity,
