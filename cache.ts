@@ -33,21 +33,31 @@
 import type { CacheOptions, PresetName, ResolvedConfig } from "./config/options.ts";
 import { resolveConfig } from "./config/resolve.ts";
 import { CacheConfigError } from "./errors.ts";
-import { deriveIdentity, registerIdentity, validateKeyPart } from "./identity.ts";
+import { deriveIdentity, registerIdentity, validateKeyPart } from "./engine/identity.ts";
+import { Engine } from "./engine/_engine.ts";
+import { hitBytes, lookupAsync, lookupSync, missAsync, missSync, refresh } from "./engine/_call.ts";
+import { fastKey } from "./engine/_keys.ts";
 import {
-  type CacheInfo,
+  clearEngine,
   clearFunctionEverywhere,
   clearNamespaceEverywhere,
-  Engine,
-  type FunctionHealth,
   type GroupInvalidationOptions,
+  invalidateCall,
   invalidateTagsEverywhere,
-} from "./_engine.ts";
-import { type ArgKey, argKey } from "./_engine_argkey.ts";
+} from "./engine/_invalidation.ts";
+import {
+  type CacheInfo,
+  cacheInfo,
+  checkFunctionHealth,
+  type FunctionHealth,
+  functionHealth,
+} from "./engine/_status.ts";
+import { type ArgKey, argKey } from "./engine/_argkey.ts";
 import { tenantContextUsed } from "./tenant.ts";
 import type { HealthLevel } from "./health/health_checker.ts";
 
-export type { CacheInfo, FunctionHealth, GroupInvalidationOptions } from "./_engine.ts";
+export type { CacheInfo, FunctionHealth } from "./engine/_status.ts";
+export type { GroupInvalidationOptions } from "./engine/_invalidation.ts";
 
 /** The methods every cached function carries. `A` is the wrapped function's parameter list. */
 export interface CacheControls<A extends unknown[]> {
@@ -172,12 +182,15 @@ export function wrap<A extends unknown[], R>(
     if (simpleKey) fast = argKey(args);
     else {
       try {
-        fast = engine.fastKey(this, args);
+        fast = fastKey(engine, this, args);
       } catch (e) {
         return keyFailed(e);
       }
     }
     if (map !== undefined && fast !== undefined && !tenantAware && !tenantContextUsed()) {
+      // The L1 hit, inlined here so that the common hit makes no call into the engine. Its twin,
+      // for calls this cannot answer (a tenant, or no cheap key), is `hitL1` in engine/_call.ts:
+      // a change to one is a change to both.
       const e = map.get(fast);
       if (e !== undefined) {
         const now = Date.now();
@@ -189,24 +202,24 @@ export function wrap<A extends unknown[], R>(
             stats.l1Hits++;
             stats.last = now;
           }
-          if (e.refreshAt <= now) engine.refresh(e, this, args);
+          if (e.refreshAt <= now) refresh(engine, e, this, args);
           if (e.bytes === null) return engine.returnsPromise ? Promise.resolve(e.value) : e.value;
-          return engine.hitBytes(e, this, args);
+          return hitBytes(engine, e, this, args);
         }
       }
       return engine.returnsPromise
-        ? engine.missAsync(this, args, fast, true)
-        : engine.missSync(this, args, fast, true);
+        ? missAsync(engine, this, args, fast)
+        : missSync(engine, this, args, fast);
     }
     return engine.returnsPromise
-      ? engine.missAsync(this, args, fast, false)
-      : engine.missSync(this, args, fast, false);
+      ? lookupAsync(engine, this, args, fast)
+      : lookupSync(engine, this, args, fast);
   };
 
   const controls: CacheControls<A> = {
-    cacheInfo: () => engine.info(),
-    cacheClear: () => engine.clear(),
-    invalidate: (...args: A) => engine.invalidate(undefined, args),
+    cacheInfo: () => cacheInfo(engine),
+    cacheClear: () => clearEngine(engine),
+    invalidate: (...args: A) => invalidateCall(engine, undefined, args),
     invalidateTags: (...tags: string[]) => invalidateTagsEverywhere(tags),
     clearNamespace: (ns?: string) => {
       const target = ns ?? engine.namespace;
@@ -217,8 +230,8 @@ export function wrap<A extends unknown[], R>(
       }
       return clearNamespaceEverywhere(target);
     },
-    getHealthStatus: () => engine.health(),
-    checkHealth: (level?: HealthLevel) => engine.checkHealth(level),
+    getHealthStatus: () => functionHealth(engine),
+    checkHealth: (level?: HealthLevel) => checkFunctionHealth(engine, level),
     identity,
     config,
   };

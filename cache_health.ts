@@ -38,7 +38,8 @@
  * @module
  */
 import type { Backend } from "./backends/types.ts";
-import { type FunctionHealth, liveEngines } from "./_engine.ts";
+import { liveEngines } from "./engine/_registry.ts";
+import { checkFunctionHealth, type FunctionHealth } from "./engine/_status.ts";
 import type { HealthLevel, HealthReport, HealthStatus } from "./health/health_checker.ts";
 import {
   healthCheckHandler,
@@ -46,7 +47,7 @@ import {
   metricsHandler,
 } from "./health/handlers.ts";
 import { getDefaultMetrics } from "./health/metrics.ts";
-import { worstStatus } from "./_engine_health.ts";
+import { worstStatus } from "./engine/_health.ts";
 
 /** The health of every cached function of the process. */
 export interface CacheHealthReport extends HealthReport {
@@ -71,7 +72,9 @@ export interface CacheHealthReport extends HealthReport {
 export async function checkCacheHealth(level: HealthLevel = "basic"): Promise<CacheHealthReport> {
   const t0 = performance.now();
   const probes = new Map<Backend, Promise<HealthReport>>();
-  const functions = await Promise.all(liveEngines().map((e) => e.checkHealth(level, probes)));
+  const functions = await Promise.all(
+    liveEngines().map((e) => checkFunctionHealth(e, level, probes)),
+  );
   let status: HealthStatus = "healthy";
   let entries = 0;
   let bytes = 0;

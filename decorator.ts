@@ -36,7 +36,7 @@
 import type { CacheOptions, PresetName } from "./config/options.ts";
 import { resolveConfig } from "./config/resolve.ts";
 import { CacheConfigError } from "./errors.ts";
-import { callerModule, deriveIdentity } from "./identity.ts";
+import { callerModule, deriveIdentity } from "./engine/identity.ts";
 import { type CachedFunction, wrap } from "./cache.ts";
 
 /** Options of {@linkcode cached}: the `cache()` options plus the instance key and a preset. */

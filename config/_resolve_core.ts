@@ -8,7 +8,7 @@
  */
 import { CacheConfigError } from "../errors.ts";
 import type { Backend } from "../backends/types.ts";
-import { validateKeyPart } from "../identity.ts";
+import { validateKeyPart } from "../protocol/keys.ts";
 import type { EnvConfig } from "./env.ts";
 import type { CacheOptions, PresetName, ResolvedConfig } from "./options.ts";
 import { PRESETS } from "./presets.ts";

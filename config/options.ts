@@ -159,8 +159,8 @@ export interface StampedeOptions {
 export interface CacheOptions<A extends unknown[] = unknown[]> {
   /**
    * Function identity in keys (`func:` segment). Overrides the derived default,
-   * `{module}.{function}` with the caller's path relative to its package root (see `identity.ts`).
-   * Pin it (`{ name: "users.get_user" }`) when entries must be shared across builds or bundles
+   * `{module}.{function}` with the caller's path relative to its package root (see
+   * `engine/identity.ts`). Pin it (`{ name: "users.get_user" }`) when entries must be shared across builds or bundles
    * (`src/` run as TypeScript vs compiled `dist/`), with a Python function (its `module.qualname`),
    * or must survive moving the code. No white space, no `:args:`, not ending in `:args` (it could
    * share keys with another function's).

@@ -376,3 +376,47 @@ export function dateIsoformat(date: Date): string {
   }
   return s;
 }
+
+const REPLACED = /[ \n\r]/;
+
+/**
+ * Throw a {@linkcode CacheConfigError} unless `value` can be the namespace or name (`func:`
+ * segment) of a standard key without two functions sharing keys (see "Names that keys cannot tell
+ * apart" in `engine/identity.ts`).
+ *
+ * @param kind Which key part it is (names the option in the error).
+ * @param value The namespace or function identity.
+ * @returns `value`, unchanged.
+ * @throws {CacheConfigError} A separator sequence or a character the key replaces.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { validateKeyPart } from "@cachekit/core/protocol";
+ *
+ * assert.equal(validateKeyPart("namespace", "app:users"), "app:users");
+ * assert.throws(() => validateKeyPart("namespace", "p:func:q"));
+ * ```
+ */
+export function validateKeyPart(kind: "namespace" | "name", value: string): string {
+  const sep = kind === "namespace" ? ":func" : ":args";
+  if (value.includes(sep + ":") || value.endsWith(sep)) {
+    throw new CacheConfigError(
+      kind,
+      value,
+      `a ${kind} without "${sep}:" and not ending in "${sep}" (the key separates the ` +
+        `${kind === "namespace" ? "namespace from the function name" : "name from the arguments"}` +
+        ` with "${sep}:", so such a ${kind} could share keys with another function's); use ` +
+        `"." or "-" there instead`,
+    );
+  }
+  if (REPLACED.test(value)) {
+    throw new CacheConfigError(
+      kind,
+      value,
+      `a ${kind} without spaces or line breaks (keys turn them into "_", so it could share keys ` +
+        `with another function's)${kind === "name" ? "; pass an explicit name option" : ""}`,
+    );
+  }
+  return value;
+}

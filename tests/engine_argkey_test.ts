@@ -1,5 +1,5 @@
 /**
- * The cheap L1 argument key (`_engine_argkey.ts`), tested directly: calls with one cheap key must
+ * The cheap L1 argument key (`engine/_argkey.ts`), tested directly: calls with one cheap key must
  * have one protocol key (else L1 could answer a call with another call's value), checked over
  * random argument lists built from the encoding's own delimiters (seeded, so a failure
  * reproduces); `undefined` handled as the protocol key handles it; cyclic and very deep arguments
@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { inspect } from "node:util";
 import { test } from "./_harness.ts";
-import { argKey, MAX_DEPTH } from "../_engine_argkey.ts";
+import { argKey, MAX_DEPTH } from "../engine/_argkey.ts";
 import { argsHash } from "../protocol/keys.ts";
 
 /** mulberry32: a small seeded PRNG, so a failing case can be replayed. */

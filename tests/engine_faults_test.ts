@@ -25,7 +25,7 @@ import {
 } from "../mod.ts";
 import { DEFAULTS } from "../config/resolve.ts";
 import type { GuardedBackend } from "../reliability/guarded_backend.ts";
-import { guard } from "../_engine_backend.ts";
+import { guard } from "../engine/_backend.ts";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const opts = { ...redisServerTestOptions, sanitize: false };

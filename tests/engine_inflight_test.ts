@@ -1,11 +1,11 @@
-// The engine's single-flight table (`_engine_inflight.ts`): what a `Map` gave, kept with the
+// The engine's single-flight table (`engine/_inflight.ts`): what a `Map` gave, kept with the
 // dictionary it now uses: numbers and strings are distinct keys, an entry leaves when its promise
 // settles (fulfilled or rejected) but not when a newer entry replaced it, and `clear()` forgets
 // entries without letting an old one remove a new one later. Through the engine: concurrent calls
 // with one key share one computation, and `1` / `"1"` arguments do not.
 import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
-import { InflightTable } from "../_engine_inflight.ts";
+import { InflightTable } from "../engine/_inflight.ts";
 import { cache, MemoryBackend } from "../mod.ts";
 
 function deferred<T = unknown>() {

@@ -26,7 +26,9 @@ import {
 } from "../mod.ts";
 import { decodeWire, encodeWire, wireOriginalType } from "../protocol/stored_value.ts";
 import { buildAad, deriveTenantKeys } from "../protocol/mod.ts";
-import { Engine } from "../_engine.ts";
+import { Engine } from "../engine/_engine.ts";
+import { lookupAsync } from "../engine/_call.ts";
+import { fastKey } from "../engine/_keys.ts";
 import { resolveConfig } from "../config/resolve.ts";
 import { readEnvConfig } from "../config/env.ts";
 
@@ -453,7 +455,7 @@ test("secure: L1 holds the encrypted document only, decrypted on each hit", asyn
   const call = () =>
     withTenant(
       "acme",
-      () => engine.missAsync(undefined, [1], engine.fastKey(undefined, [1]), false),
+      () => lookupAsync(engine, undefined, [1], fastKey(engine, undefined, [1])),
     );
   assert.equal(((await call()) as { n: number }).n, 1);
   const check = () => {

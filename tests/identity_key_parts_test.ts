@@ -11,8 +11,8 @@ import { test } from "./_harness.ts";
 import { cache, CacheConfigError, clearNamespace, MemoryBackend } from "../mod.ts";
 import { quoteTenant } from "../tenant.ts";
 import { cacheKey, finalizeKey } from "../protocol/keys.ts";
-import { validateKeyPart } from "../identity.ts";
-import { customKey } from "../_engine_argkey.ts";
+import { validateKeyPart } from "../engine/identity.ts";
+import { customKey } from "../engine/_argkey.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 

@@ -31,9 +31,9 @@
  * @module
  */
 import type { L1Cache } from "./l1.ts";
-import type { ArgKey } from "./_engine_argkey.ts";
-import type { CacheMetrics } from "./health/metrics.ts";
-import { getCacheLogger, newCorrelationId, withCorrelationId } from "./health/logging.ts";
+import type { ArgKey } from "./_argkey.ts";
+import type { CacheMetrics } from "../health/metrics.ts";
+import { getCacheLogger, newCorrelationId, withCorrelationId } from "../health/logging.ts";
 
 const log = getCacheLogger("engine", "failsafe");
 

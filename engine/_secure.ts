@@ -45,14 +45,14 @@
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
-import type { ResolvedConfig } from "./config/options.ts";
-import { revealSecretKey } from "./config/secret_key.ts";
-import { CacheConfigError } from "./errors.ts";
-import { TenantCipher } from "./protocol/encryption.ts";
-import { hkdfSalt } from "./protocol/_crypto.ts";
-import { toHex } from "./protocol/_hex.ts";
-import { quoteTenant } from "./tenant.ts";
-import { parseEnvelope } from "./protocol/_envelope_msgpack.ts";
+import type { ResolvedConfig } from "../config/options.ts";
+import { revealSecretKey } from "../config/secret_key.ts";
+import { CacheConfigError } from "../errors.ts";
+import { TenantCipher } from "../protocol/encryption.ts";
+import { hkdfSalt } from "../protocol/_crypto.ts";
+import { toHex } from "../protocol/_hex.ts";
+import { quoteTenant } from "../tenant.ts";
+import { parseEnvelope } from "../protocol/_envelope_msgpack.ts";
 import {
   decodeWire,
   encodeWire,
@@ -60,10 +60,10 @@ import {
   type WireDocument,
   type WireForm,
   wireOriginalType,
-} from "./protocol/stored_value.ts";
-import type { Backend } from "./backends/types.ts";
-import { setTagged } from "./_engine_backend.ts";
-import { getCacheLogger } from "./health/logging.ts";
+} from "../protocol/stored_value.ts";
+import type { Backend } from "../backends/types.ts";
+import { setTagged } from "./_backend.ts";
+import { getCacheLogger } from "../health/logging.ts";
 
 const log = getCacheLogger("engine");
 

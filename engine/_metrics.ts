@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { CacheMetrics, CounterChild, HistogramChild } from "./health/metrics.ts";
+import type { CacheMetrics, CounterChild, HistogramChild } from "../health/metrics.ts";
 
 /** Pre-bound series of one cached function (`namespace` and `serializer` fixed). */
 export class EngineSeries {

@@ -3,9 +3,9 @@
  *
  * @module
  */
-import type { Serializer } from "./serializers/types.ts";
-import { JsonSerializer, StdSerializer } from "./serializers/mod.ts";
-import { isReshaped } from "./serializers/_reshaped.ts";
+import type { Serializer } from "../serializers/types.ts";
+import { JsonSerializer, StdSerializer } from "../serializers/mod.ts";
+import { isReshaped } from "../serializers/_reshaped.ts";
 
 let std: Serializer | null = null;
 let json: Serializer | null = null;

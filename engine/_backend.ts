@@ -11,12 +11,12 @@
  *
  * @module
  */
-import type { Backend, OperationOptions } from "./backends/types.ts";
-import type { ResolvedConfig } from "./config/options.ts";
-import { MemoryBackend } from "./backends/memory.ts";
-import { GuardedBackend, type GuardedBackendConfig } from "./reliability/guarded_backend.ts";
-import { fileBackendOptionsFromEnv, redisUrlFromEnv } from "./config/env.ts";
-import { getDefaultMetrics } from "./health/metrics.ts";
+import type { Backend, OperationOptions } from "../backends/types.ts";
+import type { ResolvedConfig } from "../config/options.ts";
+import { MemoryBackend } from "../backends/memory.ts";
+import { GuardedBackend, type GuardedBackendConfig } from "../reliability/guarded_backend.ts";
+import { fileBackendOptionsFromEnv, redisUrlFromEnv } from "../config/env.ts";
+import { getDefaultMetrics } from "../health/metrics.ts";
 
 let defaultBackend: Promise<Backend> | null = null;
 let generation = 0;
@@ -74,10 +74,10 @@ export function createdDefaultL2(): Promise<Backend> | null {
 async function createDefault(): Promise<Backend> {
   const url = redisUrlFromEnv();
   if (url) {
-    const { RedisBackend } = await import("./backends/redis.ts");
+    const { RedisBackend } = await import("../backends/redis.ts");
     return new RedisBackend({ url });
   }
-  const { FileBackend } = await import("./backends/file.ts");
+  const { FileBackend } = await import("../backends/file.ts");
   return new FileBackend(fileBackendOptionsFromEnv());
 }
 

@@ -8,14 +8,14 @@
  *
  * @module
  */
-import type { Backend } from "./backends/types.ts";
+import type { Backend } from "../backends/types.ts";
 import {
   HealthChecker,
   type HealthLevel,
   type HealthReport,
   type HealthStatus,
-} from "./health/health_checker.ts";
-import type { CacheMetrics } from "./health/metrics.ts";
+} from "../health/health_checker.ts";
+import type { CacheMetrics } from "../health/metrics.ts";
 
 /** Backend reports of one health check, shared by the functions checked together. */
 export type ProbeCache = Map<Backend, Promise<HealthReport>>;

@@ -69,7 +69,10 @@
  */
 import { existsSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { CacheConfigError } from "./errors.ts";
+import { CacheConfigError } from "../errors.ts";
+import { validateKeyPart } from "../protocol/keys.ts";
+
+export { validateKeyPart };
 
 /** Inputs of {@linkcode deriveIdentity}. */
 export interface IdentityInput {
@@ -120,15 +123,17 @@ export function deriveIdentity(
   return module ? `${module}.${qual}` : qual;
 }
 
-// Files of this package: stack frames in them are skipped when looking for the caller.
+// Files of this package (relative to its root, one level up): stack frames in them are skipped
+// when looking for the caller.
 const OWN_FILES = new Set([
-  "identity.ts",
+  "engine/identity.ts",
   "cache.ts",
   "decorator.ts",
-  "_engine.ts",
+  "engine/_engine.ts",
+  "engine/_call.ts",
   "mod.ts",
 ]);
-const PACKAGE_DIR = dirOf(import.meta.url);
+const PACKAGE_DIR = dirOf(dirOf(import.meta.url).slice(0, -1));
 
 function dirOf(url: string): string {
   const i = url.lastIndexOf("/");
@@ -300,37 +305,3 @@ export function registerIdentity(
 }
 
 /** Line breaks and spaces: `finalizeKey` turns them into `_`, so names holding them could collide. */
-const REPLACED = /[ \n\r]/;
-
-/**
- * Throw a {@linkcode CacheConfigError} unless `value` can be the namespace or name (`func:`
- * segment) of a standard key without two functions sharing keys (see "Names that keys cannot tell
- * apart" in this module's documentation).
- *
- * @param kind Which key part it is (names the option in the error).
- * @param value The namespace or function identity.
- * @returns `value`, unchanged.
- * @throws {CacheConfigError} A separator sequence or a character the key replaces.
- */
-export function validateKeyPart(kind: "namespace" | "name", value: string): string {
-  const sep = kind === "namespace" ? ":func" : ":args";
-  if (value.includes(sep + ":") || value.endsWith(sep)) {
-    throw new CacheConfigError(
-      kind,
-      value,
-      `a ${kind} without "${sep}:" and not ending in "${sep}" (the key separates the ` +
-        `${kind === "namespace" ? "namespace from the function name" : "name from the arguments"}` +
-        ` with "${sep}:", so such a ${kind} could share keys with another function's); use ` +
-        `"." or "-" there instead`,
-    );
-  }
-  if (REPLACED.test(value)) {
-    throw new CacheConfigError(
-      kind,
-      value,
-      `a ${kind} without spaces or line breaks (keys turn them into "_", so it could share keys ` +
-        `with another function's)${kind === "name" ? "; pass an explicit name option" : ""}`,
-    );
-  }
-  return value;
-}

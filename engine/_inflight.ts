@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { ArgKey } from "./_engine_argkey.ts";
+import type { ArgKey } from "./_argkey.ts";
 
 type Dict = Record<string, Promise<unknown>>;
 

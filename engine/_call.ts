@@ -1,0 +1,500 @@
+/**
+ * The call flow of a cached function, the only engine file a call enters from `cache.ts`: the
+ * L1 lookup the wrapper could not do itself, single flight, the L2 read (`_l2.ts`), the stampede
+ * lock, the computation with its fail-safe, the store into L1 and L2, and the background refresh.
+ *
+ * The L1 hit of the common case (a cheap key, no tenant) is not here: `cache.ts` inlines it in
+ * the wrapper; its twin, for calls under a tenant or with a key the wrapper cannot build, is
+ * `hitL1` below. Each entry point comes in two explicit forms: `missAsync`/`missSync` after the
+ * wrapper looked L1 up and missed, `lookupAsync`/`lookupSync` when L1 was not looked up yet.
+ *
+ * @module
+ */
+import type { Backend } from "../backends/types.ts";
+import { CacheKeyError, CacheKitError, SerializationError } from "../errors.ts";
+import { decodeInteropValue, encodeInteropValue } from "../protocol/keys.ts";
+import { interopReshapes } from "../protocol/_interop_reshapes.ts";
+import { checkValueSize, ValueTooLargeError } from "../protocol/stored_value.ts";
+import type { ArgKey } from "./_argkey.ts";
+import type { Engine } from "./_engine.ts";
+import type { StaleValue } from "./_failsafe.ts";
+import { callTenant, fastKey, keyContext, type KeyCtx, tenantL1Key } from "./_keys.ts";
+import { type L2Hit, readL2, writeL2 } from "./_l2.ts";
+import { L1Cache, type L1Entry } from "./l1.ts";
+import { reshapes } from "./_serializer.ts";
+import { errMessage, recordFailure } from "./_status.ts";
+import { decodePayload, encodeStored, isPrimitive, type Sealed } from "./_stored.ts";
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && typeof v === "object" &&
+    typeof (v as { then?: unknown }).then === "function";
+}
+
+function l2Stale(hit: L2Hit): StaleValue {
+  return { source: "l2", expiredAt: hit.freshUntil ?? NaN, read: () => hit.value };
+}
+
+/** Put a call's value into L1: the value itself, its serialized payload, or the sealed document. */
+function storeL1(
+  eng: Engine,
+  ctx: KeyCtx,
+  value: unknown,
+  payload: Uint8Array | null,
+  stored: Uint8Array | null,
+): void {
+  const l1 = eng.l1;
+  if (l1 === null) return;
+  let entry: L1Entry;
+  if (eng.cipher !== null && stored !== null) {
+    // Secure: L1 holds the encrypted document, decrypted on every hit.
+    entry = L1Cache.entry(undefined, stored, 0, eng.l1TtlMs, swrDelay(eng));
+    entry.sealed = { protoKey: ctx.protoKey, tenant: ctx.tenant ?? "default" } satisfies Sealed;
+  } else if (eng.config.l1.storeReferences || isPrimitive(value)) {
+    const size = payload?.byteLength ?? (typeof value === "string" ? 2 * value.length : 16);
+    entry = L1Cache.entry(value, null, size, eng.l1TtlMs, swrDelay(eng));
+  } else if (payload !== null) {
+    entry = L1Cache.entry(undefined, payload, 0, eng.l1TtlMs, swrDelay(eng));
+  } else return;
+  entry.backendKey = ctx.backendKey;
+  entry.tags = ctx.tags;
+  if (eng.failsafe !== null) entry.staleUntil = entry.expiresAt + eng.failsafe.staleMs;
+  if (l1.set(ctx.l1Key, entry)) {
+    eng.byBackendKey.set(ctx.backendKey, ctx.l1Key);
+    if (eng.byBackendKey.size > 2 * l1.size + 1024) rebuildIndex(eng);
+  }
+}
+
+function swrDelay(eng: Engine): number {
+  if (eng.swrMs === Infinity) return Infinity;
+  const j = eng.config.l1.swrJitter;
+  return eng.swrMs * (1 + (Math.random() * 2 - 1) * j);
+}
+
+function rebuildIndex(eng: Engine): void {
+  eng.byBackendKey.clear();
+  if (eng.l1 === null) return;
+  for (const [k, e] of eng.l1.map) {
+    if (e.backendKey !== null) eng.byBackendKey.set(e.backendKey, k as ArgKey);
+  }
+}
+
+/**
+ * Synchronous call (L1-only configuration, synchronous function) whose L1 entry the caller has
+ * already looked up, and missed. Its twin {@linkcode lookupSync} looks it up first.
+ */
+export function missSync(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  fast: ArgKey | undefined,
+): unknown {
+  let ctx: KeyCtx;
+  try {
+    ctx = keyContext(eng, self, args, fast, callTenant(eng, args));
+  } catch (e) {
+    return keyFailed(eng, self, args, e);
+  }
+  return computeSync(eng, self, args, ctx);
+}
+
+/**
+ * Synchronous call not looked up in L1 yet (a tenant applies, or the cheap key is not the L1 key):
+ * L1 under the call's tenant, then the miss.
+ */
+export function lookupSync(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  fast: ArgKey | undefined,
+): unknown {
+  let ctx: KeyCtx;
+  try {
+    const tenant = callTenant(eng, args);
+    if (fast !== undefined && eng.l1 !== null) {
+      const e = eng.l1.get(tenantL1Key(fast, tenant));
+      if (e !== undefined) return hitL1(eng, e, self, args);
+    }
+    ctx = keyContext(eng, self, args, fast, tenant);
+  } catch (e) {
+    return keyFailed(eng, self, args, e);
+  }
+  if (fast === undefined && eng.l1 !== null) {
+    const e = eng.l1.get(ctx.l1Key);
+    if (e !== undefined) return hitL1(eng, e, self, args);
+  }
+  return computeSync(eng, self, args, ctx);
+}
+
+/** A synchronous miss: single flight, run the function, store its result in L1. */
+function computeSync(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): unknown {
+  const p = eng.inflight.get(ctx.l1Key);
+  if (p !== undefined) return p;
+  if (eng.collectStats) {
+    eng.stats.misses++;
+    eng.stats.last = Date.now();
+  }
+  const epoch = eng.epoch;
+  const fs = eng.failsafe;
+  let result: unknown;
+  if (fs === null) result = eng.fn.apply(self, args);
+  else {
+    try {
+      result = eng.fn.apply(self, args);
+    } catch (e) {
+      return fs.fallback(ctx.l1Key, e);
+    }
+  }
+  if (isThenable(result)) {
+    eng.returnsPromise = true;
+    let settled = Promise.resolve(result).then((v) =>
+      eng.epoch === epoch ? storeLocal(eng, ctx, v) : v
+    );
+    if (fs !== null) settled = settled.catch((e) => fs.fallback(ctx.l1Key, e));
+    eng.inflight.track(ctx.l1Key, settled);
+    return settled;
+  }
+  return storeLocal(eng, ctx, result);
+}
+
+/**
+ * The keys of a call failed (`e`): under `safeMode`, a CacheKeyError (the arguments cannot form
+ * a key) calls the function uncached; anything else is thrown.
+ */
+function keyFailed(eng: Engine, self: unknown, args: unknown[], e: unknown): unknown {
+  if (!eng.config.safeMode || !(e instanceof CacheKeyError)) throw e;
+  return uncached(eng, self, args, e);
+}
+
+/** {@linkcode keyFailed} for an asynchronous call: rejects instead of throwing. */
+function keyFailedAsync(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  e: unknown,
+): Promise<unknown> {
+  if (!eng.config.safeMode || !(e instanceof CacheKeyError)) return Promise.reject(e);
+  return Promise.resolve(uncached(eng, self, args, e));
+}
+
+/** `safeMode`: the arguments cannot form a key (`e`): call the function uncached. */
+function uncached(eng: Engine, self: unknown, args: unknown[], e: CacheKeyError): unknown {
+  eng.log.warn("{identity}: no cache key ({error}); calling uncached", {
+    identity: eng.identity,
+    error: errMessage(e),
+  });
+  return eng.fn.apply(self, args);
+}
+
+/**
+ * Answer from an L1 entry (counts, starts a stale-while-revalidate refresh when due). Twin of the
+ * L1 hit inlined in `cache.ts`'s wrapper: a change to one is a change to both.
+ */
+function hitL1(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): unknown {
+  countHit(eng, true);
+  if (e.refreshAt <= Date.now()) refresh(eng, e, self, args);
+  if (e.bytes === null) return eng.returnsPromise ? Promise.resolve(e.value) : e.value;
+  return hitBytes(eng, e, self, args);
+}
+
+/** The value of an L1 entry stored as bytes (plain: deserialized; sealed: decrypted). */
+export function hitBytes(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): unknown {
+  if (e.sealed === null) {
+    const v = decodePayload(eng, e.bytes!);
+    return eng.returnsPromise ? Promise.resolve(v) : v;
+  }
+  return (eng.entryValue(e) as Promise<unknown>).catch(() => {
+    eng.l1?.delete(e.key);
+    return missAsync(eng, self, args, fastKey(eng, self, args));
+  });
+}
+
+/** Store a synchronous miss's `value` in L1; returns what the caller gets (see answerOf). */
+function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown): unknown {
+  let payload: Uint8Array | null = null;
+  let answer = value;
+  // Primitives skip the serializer, except the ones it may change (as the async path does).
+  const mayChange = !isPrimitive(value) || typeof value === "bigint" || Object.is(value, -0);
+  if (mayChange && !eng.config.l1.storeReferences) {
+    try {
+      payload = l1Payload(eng, value);
+      answer = answerOf(eng, value, payload);
+    } catch (e) {
+      if (e instanceof ValueTooLargeError) warnTooLarge(eng, e);
+      else if (!eng.config.safeMode) throw e;
+      else {
+        eng.log.warn("{identity}: value not cacheable: {error}", {
+          identity: eng.identity,
+          error: errMessage(e),
+        });
+      }
+      return value;
+    }
+  }
+  storeL1(eng, ctx, answer, payload, null);
+  return answer;
+}
+
+/**
+ * What a miss answers for `value`, serialized as `payload`: what every later hit returns. That
+ * is `value` itself when the serializer vouches that it comes back unchanged (the usual case: no
+ * decoding); otherwise (a `Map` read back as an object, `undefined` in an array read back as
+ * `null`, any value of a custom serializer) the payload decoded. Top-level `undefined` is kept
+ * apart from the payload (L2 flags it) and stays `undefined`, except in interop mode, whose
+ * entries hold `null`.
+ */
+function answerOf(eng: Engine, value: unknown, payload: Uint8Array): unknown {
+  if (eng.config.interop) return interopReshapes(value) ? decodeInteropValue(payload) : value;
+  if (value === undefined || !reshapes(eng.serializer, payload)) return value;
+  return eng.serializer.deserialize(payload);
+}
+
+/** The serialized form L1 keeps of `value`; throws ValueTooLargeError over `maxValueSize`. */
+function l1Payload(eng: Engine, value: unknown): Uint8Array {
+  const c = eng.config;
+  const payload = c.interop ? encodeInteropValue(value) : eng.serializer.serialize(value);
+  return checkValueSize(payload, c.maxValueSize);
+}
+
+/** A value over `maxValueSize` is answered uncached: say so once per function. */
+function warnTooLarge(eng: Engine, e: ValueTooLargeError): void {
+  if (eng.warnedTooLarge) return;
+  eng.warnedTooLarge = true;
+  eng.log.warn("{identity}: value not cached: {error} (reported once per function)", {
+    identity: eng.identity,
+    error: e.message,
+  });
+}
+
+function countHit(eng: Engine, l1: boolean): void {
+  if (l1) eng.l1HitCounter?.inc();
+  else eng.series?.l2Hit();
+  if (!eng.collectStats) return;
+  eng.stats.hits++;
+  if (l1) eng.stats.l1Hits++;
+  else eng.stats.l2Hits++;
+  eng.stats.last = Date.now();
+}
+
+/**
+ * Asynchronous call whose L1 entry the caller has already looked up, and missed: single flight,
+ * L2, stampede lock, compute, store. Its twin {@linkcode lookupAsync} looks L1 up first.
+ */
+export function missAsync(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  fast: ArgKey | undefined,
+): Promise<unknown> {
+  let ctx: KeyCtx;
+  try {
+    const tenant = callTenant(eng, args);
+    if (fast !== undefined) {
+      const p = eng.inflight.get(tenantL1Key(fast, tenant));
+      if (p !== undefined) return p;
+    }
+    ctx = keyContext(eng, self, args, fast, tenant);
+  } catch (e) {
+    return keyFailedAsync(eng, self, args, e);
+  }
+  const p = eng.inflight.get(ctx.l1Key);
+  if (p !== undefined) return p;
+  const shared = load(eng, self, args, ctx);
+  eng.inflight.track(ctx.l1Key, shared);
+  return shared;
+}
+
+/**
+ * Asynchronous call not looked up in L1 yet (a tenant applies, or the cheap key is not the L1
+ * key): single flight, L1 under the call's tenant, then as {@linkcode missAsync}.
+ */
+export function lookupAsync(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  fast: ArgKey | undefined,
+): Promise<unknown> {
+  let ctx: KeyCtx;
+  try {
+    const tenant = callTenant(eng, args);
+    if (fast !== undefined) {
+      const lk = tenantL1Key(fast, tenant);
+      const p = eng.inflight.get(lk);
+      if (p !== undefined) return p;
+      if (eng.l1 !== null) {
+        const e = eng.l1.get(lk);
+        if (e !== undefined) return hitL1(eng, e, self, args) as Promise<unknown>;
+      }
+    }
+    ctx = keyContext(eng, self, args, fast, tenant);
+  } catch (e) {
+    return keyFailedAsync(eng, self, args, e);
+  }
+  const p = eng.inflight.get(ctx.l1Key);
+  if (p !== undefined) return p;
+  if (fast === undefined && eng.l1 !== null) {
+    const e = eng.l1.get(ctx.l1Key);
+    if (e !== undefined) return hitL1(eng, e, self, args) as Promise<unknown>;
+  }
+  const shared = load(eng, self, args, ctx);
+  eng.inflight.track(ctx.l1Key, shared);
+  return shared;
+}
+
+async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): Promise<unknown> {
+  const epoch = eng.epoch;
+  const resolved = eng.backend();
+  const b = resolved instanceof Promise ? await resolved : resolved;
+  if (b !== null && eng.unsubscribe === null) eng.subscribe(b);
+  let stale: StaleValue | null = null;
+  if (b !== null) {
+    const io = { failed: false };
+    const hit = await readL2(eng, b, ctx, io);
+    if (hit !== null && !hit.stale) {
+      countHit(eng, false);
+      if (eng.epoch === epoch) storeL1(eng, ctx, hit.value, hit.payload, hit.stored);
+      return hit.value;
+    }
+    if (hit !== null) stale = l2Stale(hit);
+    // L2 failing (error, open circuit, backpressure): no stampede lock, and the write of the
+    // result does not hold up the answer (a call costs at most one L2 timeout).
+    if (io.failed) return await compute(eng, self, args, ctx, b, epoch, stale, false);
+    const st = eng.config.stampede;
+    const lock = b.capabilities.lock;
+    if (st.enabled && lock && eng.failsafe?.pending(ctx.l1Key) === undefined) {
+      let handle = null;
+      try {
+        handle = await lock.acquire(ctx.backendKey + ":lock", {
+          leaseMs: st.lease * 1000,
+          waitMs: st.wait * 1000,
+        });
+      } catch (e) {
+        recordFailure(eng, "lock", e);
+      }
+      try {
+        // Whoever held the lock may have stored the value meanwhile.
+        const again = await readL2(eng, b, ctx, io);
+        if (again !== null && !again.stale) {
+          countHit(eng, false);
+          if (eng.epoch === epoch) storeL1(eng, ctx, again.value, again.payload, again.stored);
+          return again.value;
+        }
+        if (again !== null) stale = l2Stale(again);
+        return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed);
+      } finally {
+        if (handle !== null) {
+          const release = () => {
+            handle.release().catch((e) => recordFailure(eng, "unlock", e));
+          };
+          // A refresh that went on in the background (soft timeout) keeps the lock until it lands.
+          const bg = eng.failsafe?.pending(ctx.l1Key);
+          if (bg === undefined) release();
+          else bg.then(release, release);
+        }
+      }
+    }
+  }
+  return await compute(eng, self, args, ctx, b, epoch, stale, true);
+}
+
+async function compute(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  ctx: KeyCtx,
+  b: Backend | null,
+  epoch: number,
+  stale: StaleValue | null,
+  awaitWrite: boolean,
+): Promise<unknown> {
+  if (eng.collectStats) {
+    eng.stats.misses++;
+    eng.stats.last = Date.now();
+  }
+  if (eng.metrics !== null) {
+    eng.series!.miss(eng.l1 !== null, b !== null);
+  }
+  const fs = eng.failsafe;
+  if (fs === null) {
+    const value = await eng.fn.apply(self, args);
+    return await store(eng, ctx, value, b, epoch, awaitWrite);
+  }
+  return await fs.run(ctx.l1Key, async () => {
+    const value = await eng.fn.apply(self, args);
+    return await store(eng, ctx, value, b, epoch, awaitWrite);
+  }, stale ?? fs.l1Stale(ctx.l1Key));
+}
+
+/** Store a computed `value` in L1 and L2; returns what the caller gets (see answerOf). */
+async function store(
+  eng: Engine,
+  ctx: KeyCtx,
+  value: unknown,
+  b: Backend | null,
+  epoch: number,
+  awaitWrite = true,
+): Promise<unknown> {
+  if (eng.epoch !== epoch) return value; // invalidated meanwhile: do not resurrect
+  let enc: { payload: Uint8Array; stored: Uint8Array } | null = null;
+  let answer = value;
+  try {
+    if (b !== null || eng.cipher !== null) enc = await encodeStored(eng, value, ctx);
+    else if (!eng.config.l1.storeReferences && value !== undefined) {
+      const payload = l1Payload(eng, value);
+      enc = { payload, stored: payload };
+    }
+    if (enc !== null) answer = answerOf(eng, value, enc.payload);
+  } catch (e) {
+    if (e instanceof ValueTooLargeError) {
+      warnTooLarge(eng, e);
+      return value;
+    }
+    if (!eng.config.safeMode && e instanceof SerializationError) throw e;
+    if (!eng.config.safeMode && !(e instanceof CacheKitError)) {
+      throw new SerializationError(
+        `${eng.identity}: cannot serialize the result: ${errMessage(e)}`,
+        {
+          cause: e,
+        },
+      );
+    }
+    eng.log.warn("{identity}: value not cacheable: {error}", {
+      identity: eng.identity,
+      error: errMessage(e),
+    });
+    return value;
+  }
+  if (eng.epoch !== epoch) return answer;
+  storeL1(eng, ctx, answer, enc?.payload ?? null, enc?.stored ?? null);
+  if (b !== null && enc !== null) {
+    const write = writeL2(eng, b, ctx, enc.stored); // never rejects
+    if (awaitWrite) await write;
+  }
+  return answer;
+}
+
+/** Stale-while-revalidate: refresh `e` in the background (one refresh at a time). */
+export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): void {
+  if (e.refreshing) return;
+  e.refreshing = true;
+  const epoch = eng.epoch;
+  queueMicrotask(() => {
+    void (async () => {
+      try {
+        const tenant = callTenant(eng, args);
+        const ctx = keyContext(eng, self, args, fastKey(eng, self, args), tenant);
+        const b = eng.returnsPromise ? await eng.backendAsync() : null;
+        const value = await eng.fn.apply(self, args);
+        if (eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e) {
+          await store(eng, ctx, value, b, epoch);
+        }
+      } catch (err) {
+        eng.log.warn("{identity}: background refresh failed: {error}", {
+          identity: eng.identity,
+          error: errMessage(err),
+        });
+      } finally {
+        e.refreshing = false;
+      }
+    })();
+  });
+}

@@ -1,0 +1,333 @@
+/**
+ * The state of one cached function (`Engine`): its configuration, L1, L2 backend (resolved
+ * lazily, with its invalidation-bus subscription), memos, statistics and failure record.
+ *
+ * The behaviour lives beside it, one concern a file, as functions of the engine: `_call.ts` (the
+ * call flow, where `cache.ts` enters), `_keys.ts`, `_l2.ts`, `_stored.ts`, `_invalidation.ts`,
+ * `_status.ts`, `_registry.ts`. Plain functions rather than methods of several classes: a call
+ * costs what a method call cost, with no object or closure between the layers.
+ *
+ * Internal: the public surface is `cache.ts`, `decorator.ts` and the wrapper's methods.
+ *
+ * @module
+ */
+import type { Backend } from "../backends/types.ts";
+import type { ResolvedConfig } from "../config/options.ts";
+import type { Serializer } from "../serializers/types.ts";
+import { BackendError, CacheConfigError } from "../errors.ts";
+import type { SerializerName } from "../protocol/keys.ts";
+import type { ReadPolicy } from "../protocol/stored_value.ts";
+import type { TenantCipher } from "../protocol/encryption.ts";
+import { type CacheLogger, getCacheLogger, plainTextLogger } from "../health/logging.ts";
+import type { HealthReport } from "../health/health_checker.ts";
+import { type CacheMetrics, type CounterChild, getDefaultMetrics } from "../health/metrics.ts";
+import { unrefTimer } from "../backends/_redis_deadlines.ts";
+import type { ArgKey } from "./_argkey.ts";
+import { defaultBackendGeneration, guard, resolveBackend } from "./_backend.ts";
+import { FailSafe } from "./_failsafe.ts";
+import { InflightTable } from "./_inflight.ts";
+import { onBusGap, onRemoteEvent } from "./_invalidation.ts";
+import { L1Cache, type L1Entry } from "./l1.ts";
+import { EngineSeries } from "./_metrics.ts";
+import { registerEngine, trackL1 } from "./_registry.ts";
+import { SecureKeys } from "./_secure.ts";
+import { copiesInput, resolveSerializer } from "./_serializer.ts";
+import { errMessage, recordFailure } from "./_status.ts";
+import { l1EntryValue } from "./_stored.ts";
+
+const log = getCacheLogger("engine");
+
+/** How an engine is set up. */
+export interface EngineSpec {
+  /** The wrapped function. */
+  // deno-lint-ignore no-explicit-any
+  fn: (...args: any[]) => unknown;
+  /** Resolved configuration. */
+  config: ResolvedConfig;
+  /** Function identity (`func:` segment). */
+  identity: string;
+  /** Method decorator: key part taken from the instance. */
+  instanceKey?: ((self: unknown) => string) | null;
+}
+
+const SERIALIZER_NAMES: Record<string, SerializerName> = {
+  s: "std",
+  a: "auto",
+  o: "orjson",
+  w: "arrow",
+};
+
+/** After a failed invalidation-bus subscription, the next attempt waits this long (ms). */
+const SUBSCRIBE_RETRY_MS = 1000;
+/** Unsubscribes the bus handler of an engine that was garbage-collected. */
+const unsubscribeOnCollect = new FinalizationRegistry<Promise<() => Promise<void>>>((sub) => {
+  sub.then((unsubscribe) => unsubscribe()).catch(() => {});
+});
+
+/** One cached function's state. */
+export class Engine {
+  // The engine's state is shared by the files of engine/ (hence public); it is not an API.
+  /** The wrapped function. */
+  readonly fn: (...args: unknown[]) => unknown;
+  readonly config: ResolvedConfig;
+  readonly identity: string;
+  /** This function's logger (`monitoring.structuredLogging` decides its records' shape). */
+  readonly log: CacheLogger;
+  readonly instanceKey: ((self: unknown) => string) | null;
+  readonly l1: L1Cache | null;
+  readonly serializer: Serializer;
+  readonly stats = {
+    hits: 0,
+    misses: 0,
+    l1Hits: 0,
+    l2Hits: 0,
+    l2Errors: 0,
+    staleHits: 0,
+    l2Reads: 0,
+    /** Reads whose latency was timed (every {@linkcode LATENCY_SAMPLE}th read). */
+    l2Timed: 0,
+    l2ReadMs: 0,
+    last: null as number | null,
+  };
+  /** Prometheus metrics (`monitoring.prometheus`), or `null`. */
+  readonly metrics: CacheMetrics | null;
+  /** Pre-bound L1 hit counter series (hot path), or `null`. */
+  readonly l1HitCounter: CounterChild | null;
+  readonly metricNs: string;
+  /** Pre-bound Prometheus series (hot paths), or `null`. */
+  readonly series: EngineSeries | null;
+  /** Fail-safe (`staleTtl`), or `null`. */
+  readonly failsafe: FailSafe | null;
+  /** TTL written to L2: `ttl + staleTtl` with the fail-safe, else `ttl`. */
+  readonly l2Ttl: number | null;
+  /** Whether the wrapper returns promises (L2 configured, or the function is asynchronous). */
+  returnsPromise: boolean;
+  readonly collectStats: boolean;
+  readonly inflight: InflightTable = new InflightTable();
+  /** Bumped by every invalidation: a computation that started before one does not store. */
+  epoch = 0;
+  readonly l1TtlMs: number;
+  readonly swrMs: number;
+  readonly tenantAware: boolean;
+  /** Start of this function's protocol keys (`ns:…:func:…:args:` or the interop prefix). */
+  readonly keyPrefix: string;
+  /** The serializer's protocol name (a key segment). */
+  readonly serializerName: SerializerName;
+  /** What this function accepts from L2 (`_stored_read.ts`), from its configuration alone. */
+  readonly readPolicy: ReadPolicy;
+  /** L2 reads started (picks the sampled ones; see `readL2` in `_l2.ts`). */
+  l2Started = 0;
+  /** Whether a value over `maxValueSize` was reported (once per function). */
+  warnedTooLarge = false;
+  /** Secure mode: the tenant cipher, or `null`. */
+  readonly cipher: TenantCipher | null;
+  /** Secure mode: key ring and tenant segments (see `_secure.ts`), or `null`. */
+  readonly secure: SecureKeys | null;
+  /** The L2 backend: `undefined` until the default is resolved, `null` for L1 only. */
+  l2Backend: Backend | null | undefined;
+  /** The default backend being resolved, or `null`. */
+  backendPromise: Promise<Backend | null> | null = null;
+  /** `closeDefaultBackend()` generation the default backend was resolved in. */
+  backendGen = -1;
+  /** Whether the backend is the process default (resolved again after `closeDefaultBackend()`). */
+  readonly sharedDefault: boolean;
+  /** The invalidation-bus subscription (resolves to its unsubscribe), or `null`. */
+  unsubscribe: Promise<() => Promise<void>> | null = null;
+  /** No new subscription attempt before this time (ms since the epoch). */
+  subscribeRetryAt = 0;
+  /** The pending self-retry of a failed subscription (cleared by any later attempt). */
+  subscribeRetryTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The bus subscription failed and no later one succeeded yet (remote events are missed). */
+  busLost = false;
+  /** L1 key by backend key (remote key events). */
+  readonly byBackendKey: Map<string, ArgKey> = new Map();
+  /** Protocol key by cheap L1 key (see `keyContext` in `_keys.ts`). */
+  readonly protoKeys: Map<ArgKey, string> = new Map();
+  /** Backend keys of tenant-less calls by protocol key (see `keyContext` in `_keys.ts`). */
+  readonly defaultBackendKeys: Map<string, string> = new Map();
+  /** Backend keys this process wrote (deleted by `cacheClear()` even where a prefix misses). */
+  readonly tracked: Set<string> = new Set();
+  /** Backend keys this process wrote, by tag. */
+  readonly tagIndex: Map<string, Set<string>> = new Map();
+  /** Failure record (`_status.ts`): consecutive failed L2 operations, last error, its kind. */
+  consecutiveErrors = 0;
+  lastError: string | null = null;
+  lastErrorKind: string | null = null;
+  /** The last `checkHealth()` report, or `null`. */
+  lastReport: HealthReport | null = null;
+  /** Whether an authentication failure was logged (once per function). */
+  authReported = false;
+  /** The last backend probe of `checkHealth()`, or `null`. */
+  lastProbe: { latencyMs: number; details?: Record<string, unknown> } | null = null;
+
+  constructor(spec: EngineSpec) {
+    const c = spec.config;
+    this.fn = spec.fn as (...args: unknown[]) => unknown;
+    this.config = c;
+    this.identity = spec.identity;
+    // monitoring.structuredLogging: records carry the function's context as properties a sink can
+    // index, or are one line of plain text each.
+    this.log = c.monitoring.structuredLogging
+      ? log.with({ identity: this.identity, namespace: c.namespace ?? null })
+      : plainTextLogger(log);
+    this.instanceKey = spec.instanceKey ?? null;
+    this.collectStats = c.monitoring.collectStats;
+    this.serializer = resolveSerializer(c.serializer);
+    const name = SERIALIZER_NAMES[this.serializer.code];
+    if (name === undefined) {
+      throw new CacheConfigError(
+        "serializer.code",
+        this.serializer.code,
+        `one of the protocol's serializer codes (${Object.keys(SERIALIZER_NAMES).join(", ")})`,
+      );
+    }
+    this.serializerName = name;
+    // cachekit-py 0.3.0 writes "default" for its MessagePack serializer and refuses other names.
+    const wireName = this.serializer.name === "std" ? "default" : this.serializer.name;
+    this.readPolicy = {
+      serializer: this.serializer,
+      acceptNames: new Set([wireName, this.serializer.name]),
+      integrityChecking: c.integrityChecking,
+      // A declared size over `maxValueSize` is refused before anything is allocated.
+      limits: { maxSize: c.maxValueSize },
+      // A built-in serializer copies what it keeps: decompress into the shared scratch buffer.
+      scratch: copiesInput(this.serializer),
+    };
+    this.l1 = c.l1.enabled
+      ? new L1Cache({ maxBytes: c.l1.maxBytes, maxEntries: c.l1.maxEntries })
+      : null;
+    this.sharedDefault = c.backend === "default" && c.preset !== "test";
+    this.l2Backend = c.backend === "default"
+      ? undefined
+      : c.backend === null
+      ? null
+      : guard(c.backend, c);
+    this.returnsPromise = c.backend !== null ||
+      (spec.fn as { constructor?: { name?: string } }).constructor?.name === "AsyncFunction";
+    const ttl = c.ttl;
+    // L1 entries expire `expiryBuffer` s before the L2 TTL (never below half of it); L1 only: the TTL.
+    const l1Ttl = ttl === null
+      ? c.l1.defaultTtl
+      : c.backend === null
+      ? ttl
+      : Math.max(ttl - c.l1.expiryBuffer, ttl / 2);
+    this.l1TtlMs = l1Ttl * 1000;
+    this.swrMs = c.l1.swrEnabled ? this.l1TtlMs * c.l1.swrThreshold : Infinity;
+    this.tenantAware = c.encryption.enabled || typeof c.encryption.tenant === "function" ||
+      typeof c.encryption.tenant === "string";
+    const ns = c.namespace;
+    this.keyPrefix = c.interop
+      ? `${c.interop.namespace}:${c.interop.operation}:`
+      : (ns ? `ns:${ns}:func:` : "func:") + this.identity + ":args:";
+    this.secure = c.encryption.enabled ? new SecureKeys(c.encryption) : null;
+    this.cipher = this.secure?.cipher ?? null;
+    this.metricNs = (c.interop ? c.interop.namespace : c.namespace) ?? "default";
+    this.metrics = c.monitoring.prometheus ? getDefaultMetrics() : null;
+    this.l1HitCounter = this.metrics?.hits.labels({ namespace: this.metricNs, layer: "l1" }) ??
+      null;
+    this.series = this.metrics !== null
+      ? new EngineSeries(this.metrics, this.metricNs, this.serializer.name)
+      : null;
+    this.failsafe = c.staleTtl > 0 ? new FailSafe(this, c.staleTtl, c.softTimeout) : null;
+    this.l2Ttl = ttl === null ? null : ttl + c.staleTtl;
+    registerEngine(this);
+    if (this.metrics !== null && this.l1 !== null) trackL1(this.metrics, this.metricNs, this);
+  }
+
+  /** Read an L1 entry's value (plain, serialized or sealed; see `_stored.ts`). */
+  entryValue(e: L1Entry): unknown {
+    return l1EntryValue(this, e);
+  }
+
+  /** The L2 backend (created lazily for `"default"`), or `null`. */
+  backend(): Backend | null | Promise<Backend | null> {
+    if (this.l2Backend !== undefined) {
+      if (this.sharedDefault && this.backendGen !== defaultBackendGeneration()) {
+        // closeDefaultBackend() was called: resolve the (new) default again.
+        this.l2Backend = undefined;
+        this.unsubscribe = null;
+      } else return this.l2Backend;
+    }
+    const gen = defaultBackendGeneration();
+    return this.backendPromise ??= resolveBackend(this.config).then((b) => {
+      this.l2Backend = b;
+      this.backendGen = gen;
+      this.backendPromise = null;
+      this.subscribe(b);
+      return b;
+    }, (e) => {
+      this.backendPromise = null;
+      recordFailure(this, "create", e);
+      return null;
+    });
+  }
+
+  /** The L2 backend, awaited (subscribing to its bus if not yet done), or `null`. */
+  async backendAsync(): Promise<Backend | null> {
+    const b = this.backend();
+    if (b === null || !(b instanceof Promise)) {
+      if (b !== null && this.unsubscribe === null) this.subscribe(b);
+      return b;
+    }
+    return await b;
+  }
+
+  /** Subscribe to the backend's invalidation bus (once; retried after a failure). */
+  subscribe(b: Backend | null): void {
+    if (b === null || this.unsubscribe !== null || !this.config.l1.invalidation) return;
+    const bus = b.capabilities.invalidation;
+    if (!bus || this.l1 === null || Date.now() < this.subscribeRetryAt) return;
+    if (this.subscribeRetryTimer !== null) {
+      clearTimeout(this.subscribeRetryTimer);
+      this.subscribeRetryTimer = null;
+    }
+    const ref = new WeakRef(this);
+    const sub = bus.subscribe(
+      (ev) => {
+        const self = ref.deref();
+        if (self !== undefined) onRemoteEvent(self, ev);
+      },
+      () => {
+        const self = ref.deref();
+        if (self !== undefined) onBusGap(self);
+      },
+    );
+    this.unsubscribe = sub;
+    // A collected engine's handler (a dead WeakRef) would stay on the bus for good: release it.
+    unsubscribeOnCollect.register(this, sub, sub);
+    sub.then(() => {
+      // Subscribed again after a failed attempt: what was cached meanwhile may have missed events.
+      if (this.busLost) onBusGap(this);
+    }, (e) => {
+      // Failed (e.g. Redis unreachable at first use): try again on a later miss, at most once per
+      // SUBSCRIBE_RETRY_MS, instead of running without remote invalidations for good.
+      unsubscribeOnCollect.unregister(sub);
+      if (this.unsubscribe === sub) this.unsubscribe = null;
+      this.busLost = true;
+      this.subscribeRetryAt = Date.now() + SUBSCRIBE_RETRY_MS;
+      if (!(e instanceof BackendError && e.kind === "permanent")) {
+        // Retry by itself too: a function answered from L1 alone never misses, so it would never
+        // resubscribe (and never clear what it cached while missing events).
+        const timer = setTimeout(() => {
+          const self = ref.deref();
+          if (self === undefined) return;
+          self.subscribeRetryTimer = null;
+          if (self.l2Backend !== b) return;
+          self.subscribeRetryAt = 0;
+          self.subscribe(b);
+        }, SUBSCRIBE_RETRY_MS);
+        unrefTimer(timer);
+        this.subscribeRetryTimer = timer;
+      }
+      this.log.warn("{identity}: invalidation subscribe failed (retried later): {error}", {
+        identity: this.identity,
+        error: errMessage(e),
+      });
+    });
+  }
+
+  /** The namespace that `clearNamespace(ns)` matches for this function. */
+  get namespace(): string | null {
+    return this.config.interop ? this.config.interop.namespace : this.config.namespace;
+  }
+}

@@ -1,0 +1,403 @@
+/**
+ * Invalidation: of one call, of a function (`cacheClear()`), of a namespace or tags across every
+ * function of the process (`clearNamespace`, `invalidateTags`, `clearFunction`), and of what
+ * other instances announce on the invalidation bus; with the index of the L2 keys this process
+ * wrote per tag.
+ *
+ * Separate from the call flow: an invalidation only bumps the engine's epoch (so that work in
+ * flight does not store) and evicts; the call flow reads the epoch and never calls in here,
+ * except to record what it wrote (`trackWrite`) and announce it (`publish`).
+ *
+ * @module
+ */
+import type { Backend, InvalidationEvent } from "../backends/types.ts";
+import { underAnyTenant } from "../backends/_common.ts";
+import { getCacheLogger } from "../health/logging.ts";
+import { GuardedBackend } from "../reliability/guarded_backend.ts";
+import type { L1Entry } from "./l1.ts";
+import { createdDefaultL2, defaultL2 } from "./_backend.ts";
+import type { Engine } from "./_engine.ts";
+import { callTenant, fastKey, keyContext, type KeyCtx } from "./_keys.ts";
+import { liveEngines, tenantSegments } from "./_registry.ts";
+import { errMessage, recordFailure } from "./_status.ts";
+
+const log = getCacheLogger("engine");
+const MAX_TRACKED_KEYS = 100_000;
+
+/** A prefix target `t:*:{rest}` stands for `{rest}` under every tenant segment. */
+const ANY_TENANT = "t:*:";
+
+/** Whether backend key `key` falls under the prefix target `target` (see {@linkcode ANY_TENANT}). */
+function underTarget(key: string, target: string): boolean {
+  return target.startsWith(ANY_TENANT)
+    ? underAnyTenant(key, target.slice(ANY_TENANT.length))
+    : key.startsWith(target);
+}
+
+/** Whether two prefix targets can match a common key. */
+function overlaps(p: string, q: string): boolean {
+  if (p.startsWith(ANY_TENANT) !== q.startsWith(ANY_TENANT)) {
+    const [any, other] = p.startsWith(ANY_TENANT) ? [p, q] : [q, p];
+    const end = other.startsWith("t:") ? other.indexOf(":", 2) : -1;
+    if (end < 0) return false;
+    p = any.slice(ANY_TENANT.length);
+    q = other.slice(end + 1);
+  }
+  return p.startsWith(q) || q.startsWith(p);
+}
+
+/**
+ * Delete every key under the prefix targets: `t:*:` ones through `deleteByTenantPrefix`, or, on a
+ * backend without it, under the tenant segments this process has seen.
+ */
+async function deleteTargets(b: Backend, targets: string[]): Promise<void> {
+  const cap = b.capabilities.prefix;
+  if (!cap) return;
+  for (const t of targets) {
+    if (!t.startsWith(ANY_TENANT)) await cap.deleteByPrefix(t);
+    else {
+      const rest = t.slice(ANY_TENANT.length);
+      if (cap.deleteByTenantPrefix) await cap.deleteByTenantPrefix(rest);
+      else for (const seg of tenantSegments()) await cap.deleteByPrefix(`t:${seg}:${rest}`);
+    }
+  }
+}
+
+/** Matches L1 entries carrying any of `tags`. */
+function taggedWith(tags: ReadonlySet<string>): (e: L1Entry) => boolean {
+  return (e) => e.tags !== null && e.tags.some((t) => tags.has(t));
+}
+
+/** Remember an L2 key this process wrote (for deletions a prefix may miss, and the tag index). */
+export function trackWrite(eng: Engine, ctx: KeyCtx): void {
+  if (eng.tracked.size < MAX_TRACKED_KEYS) eng.tracked.add(ctx.backendKey);
+  if (ctx.tags) {
+    for (const t of ctx.tags) {
+      let s = eng.tagIndex.get(t);
+      if (!s) eng.tagIndex.set(t, s = new Set());
+      if (s.size < MAX_TRACKED_KEYS) s.add(ctx.backendKey);
+    }
+  }
+}
+
+/** Broadcast an L1 invalidation event when the bus exists and `l1.invalidation` is on. */
+export function publish(
+  eng: Engine,
+  b: Backend | null,
+  event: Omit<InvalidationEvent, "sender">,
+): void {
+  if (b === null || !eng.config.l1.invalidation) return;
+  const bus = b.capabilities.invalidation;
+  if (!bus) return;
+  bus.publish(event).catch((e) =>
+    eng.log.warn("invalidation publish failed: {error}", { error: e })
+  );
+}
+
+/** Mark work in flight stale: it will not store its result. */
+export function bump(eng: Engine): void {
+  eng.epoch++;
+  eng.inflight.clear();
+  eng.failsafe?.forget();
+}
+
+/**
+ * Mark in-flight work stale and evict the L1 entries matching `pred` (all when omitted).
+ *
+ * Invalidations call it twice: before their L2 deletion (so work already running does not
+ * store) and after it, because a call made while the deletion was in flight could still read
+ * the old L2 entry and put it back into L1.
+ */
+export function evictLocal(eng: Engine, pred?: (e: L1Entry) => boolean): void {
+  bump(eng);
+  if (pred !== undefined) {
+    eng.l1?.deleteWhere(pred);
+    return;
+  }
+  eng.l1?.clear();
+  eng.byBackendKey.clear();
+}
+
+/** Remove the entry of one call from L1 and L2. */
+export async function invalidateCall(eng: Engine, self: unknown, args: unknown[]): Promise<void> {
+  const tenant = callTenant(eng, args);
+  const ctx = keyContext(eng, self, args, fastKey(eng, self, args), tenant);
+  bump(eng);
+  eng.l1?.delete(ctx.l1Key);
+  const b = await eng.backendAsync();
+  if (b === null) return;
+  try {
+    await b.delete(ctx.backendKey);
+    eng.tracked.delete(ctx.backendKey);
+  } catch (e) {
+    recordFailure(eng, "delete", e);
+  }
+  bump(eng);
+  eng.l1?.delete(ctx.l1Key);
+  publish(eng, b, { level: "key", targets: [ctx.backendKey], reason: "delete" });
+}
+
+/** Prefix targets of this function's backend keys (every tenant: see {@linkcode ANY_TENANT}). */
+export function prefixTargets(eng: Engine): string[] {
+  if (eng.config.interop) return [eng.keyPrefix];
+  return [ANY_TENANT + eng.keyPrefix];
+}
+
+/** Clear this function's entries in L1 and L2 (every tenant's). */
+export async function clearEngine(eng: Engine): Promise<void> {
+  evictLocal(eng);
+  const b = await eng.backendAsync();
+  if (b === null) return;
+  const prefixes = prefixTargets(eng);
+  await deletePrefixes(eng, b, prefixes, [...eng.tracked]);
+  eng.tracked.clear();
+  eng.tagIndex.clear();
+  evictLocal(eng);
+  publish(eng, b, { level: "prefix", targets: prefixes });
+}
+
+/** Delete every key under `prefixes` and the `tracked` keys in L2 (failures are recorded). */
+export async function deletePrefixes(
+  eng: Engine,
+  b: Backend,
+  prefixes: string[],
+  tracked: string[],
+): Promise<void> {
+  try {
+    await deleteTargets(b, prefixes);
+    // Keys the prefix may miss (truncated long keys) or a backend without prefix deletion.
+    for (const k of tracked) await b.delete(k);
+  } catch (e) {
+    recordFailure(eng, "deleteByPrefix", e);
+  }
+}
+
+/** Evict L1 entries of a namespace and mark in-flight work stale (L2 is handled by the caller). */
+export function clearNamespaceLocal(eng: Engine): string[] {
+  evictLocal(eng);
+  const tracked = [...eng.tracked];
+  eng.tracked.clear();
+  eng.tagIndex.clear();
+  return tracked;
+}
+
+/** Evict L1 entries carrying any of `tags`; returns the L2 keys this process wrote with them. */
+export function invalidateTagsLocal(eng: Engine, tags: ReadonlySet<string>): string[] {
+  if (eng.config.tags === null) return [];
+  evictLocal(eng, taggedWith(tags));
+  const keys: string[] = [];
+  for (const t of tags) {
+    const s = eng.tagIndex.get(t);
+    if (s) {
+      keys.push(...s);
+      eng.tagIndex.delete(t);
+    }
+  }
+  return keys;
+}
+
+/**
+ * Apply an invalidation event from another instance. Only events that concern this function
+ * evict and mark in-flight work stale (other functions' writes on the same bus do not).
+ */
+export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
+  const l1 = eng.l1;
+  if (l1 === null) return;
+  switch (ev.level) {
+    case "all":
+      evictLocal(eng);
+      break;
+    case "key": {
+      let hit = false;
+      for (const k of ev.targets) {
+        const lk = eng.byBackendKey.get(k);
+        if (lk !== undefined && l1.map.get(lk)?.backendKey === k) {
+          l1.delete(lk);
+          hit = true;
+        }
+        if (!hit && k.includes(eng.keyPrefix)) hit = true;
+      }
+      // A remote write only makes our L1 copy stale (evicted above); results computed here in
+      // the meantime are just as fresh, so in-flight work stays. A remote deletion (or an event
+      // without a reason) must stop work that started before it from storing its result.
+      if (hit && ev.reason !== "write") bump(eng);
+      break;
+    }
+    case "prefix": {
+      const mine = prefixTargets(eng);
+      const relevant = ev.targets.some((p) => mine.some((q) => overlaps(p, q)));
+      if (!relevant) break;
+      bump(eng);
+      l1.deleteWhere((e) =>
+        e.backendKey !== null && ev.targets.some((p) => underTarget(e.backendKey!, p))
+      );
+      break;
+    }
+    case "tags": {
+      if (eng.config.tags !== null) evictLocal(eng, taggedWith(new Set(ev.targets)));
+      break;
+    }
+  }
+}
+
+/**
+ * The invalidation bus is back after a gap (its subscription was lost, or failed and has now
+ * succeeded): the events published meanwhile were missed and cannot be known, so every L1 entry
+ * and every computation in flight may be stale. Drop them all.
+ */
+export function onBusGap(eng: Engine): void {
+  eng.busLost = false;
+  if (eng.l1 === null) return;
+  const n = eng.l1.size;
+  evictLocal(eng);
+  eng.log.info("{identity}: invalidation bus reconnected; cleared {entries} L1 entries", {
+    identity: eng.identity,
+    entries: n,
+  });
+}
+
+/** Where a module-level invalidation acts on L2 (`invalidateTags`, `clearNamespace`, …). */
+export interface GroupInvalidationOptions {
+  /**
+   * The L2 backend to act on (and whose invalidation bus to publish on), instead of the backends
+   * of this process's cached functions and the default backend.
+   */
+  backend?: Backend;
+}
+
+function unwrapped(b: Backend): Backend {
+  return b instanceof GuardedBackend ? b.inner : b;
+}
+
+/**
+ * The L2 backends a module-level invalidation acts on, each with the live engines using it: the
+ * explicit `backend`, else the backends of the live engines plus the process default backend when
+ * it exists or when no live engine has an L2 (a process that wraps nothing: an admin script, a
+ * webhook worker).
+ */
+async function groupBackends(
+  list: Engine[],
+  explicit: Backend | undefined,
+): Promise<Map<Backend, Engine[]>> {
+  const out = new Map<Backend, Engine[]>();
+  for (const e of list) {
+    const b = await e.backendAsync();
+    if (b === null) continue;
+    const arr = out.get(b);
+    if (arr) arr.push(e);
+    else out.set(b, [e]);
+  }
+  if (explicit !== undefined) {
+    const target = unwrapped(explicit);
+    const es = [...out].filter(([b]) => unwrapped(b) === target).flatMap(([, es]) => es);
+    return new Map([[explicit, es]]);
+  }
+  const pending = createdDefaultL2() ?? (out.size === 0 ? defaultL2() : null);
+  const d = pending === null ? null : await pending.catch((err) => {
+    log.warn("the default backend could not be created: {error}", { error: errMessage(err) });
+    return null;
+  });
+  if (d !== null && ![...out.keys()].some((b) => unwrapped(b) === d)) out.set(d, []);
+  return out;
+}
+
+/**
+ * Publish `event` on `b`'s invalidation bus (awaited: a script that exits next still sends it),
+ * unless every engine using `b` has `l1.invalidation` off.
+ */
+async function broadcast(
+  b: Backend,
+  es: Engine[],
+  event: Omit<InvalidationEvent, "sender">,
+): Promise<void> {
+  const bus = b.capabilities.invalidation;
+  if (!bus || (es.length > 0 && !es.some((e) => e.config.l1.invalidation))) return;
+  try {
+    await bus.publish(event);
+  } catch (e) {
+    log.warn("invalidation publish failed: {error}", { error: errMessage(e) });
+  }
+}
+
+/** Invalidate every entry carrying any of `tags`, in every cached function of this process and L2. */
+export async function invalidateTagsEverywhere(
+  tags: string[],
+  opts: GroupInvalidationOptions = {},
+): Promise<void> {
+  const set = new Set(tags);
+  const list = liveEngines();
+  const tracked = new Map<Engine, string[]>();
+  for (const e of list) tracked.set(e, invalidateTagsLocal(e, set));
+  for (const [b, es] of await groupBackends(list, opts.backend)) {
+    try {
+      if (b.capabilities.tags) await b.capabilities.tags.invalidateTags(tags);
+      else for (const e of es) for (const k of tracked.get(e) ?? []) await b.delete(k);
+    } catch (err) {
+      log.warn("invalidateTags on {backend} failed: {error}", {
+        backend: b.type,
+        error: errMessage(err),
+      });
+    }
+    // Calls made while L2 was being cleared may have read old entries back into L1.
+    for (const e of es) if (e.config.tags !== null) evictLocal(e, taggedWith(set));
+    await broadcast(b, es, { level: "tags", targets: tags });
+  }
+}
+
+/**
+ * Clear the prefix targets in L2 and the L1 of `matching` (the live engines they cover), on the
+ * backends of every live engine (see {@linkcode groupBackends}), and broadcast them.
+ */
+async function clearEverywhere(
+  what: string,
+  matching: Engine[],
+  prefixes: string[],
+  opts: GroupInvalidationOptions,
+): Promise<void> {
+  const tracked = new Map<Engine, string[]>();
+  for (const e of matching) tracked.set(e, clearNamespaceLocal(e));
+  for (const [b, es] of await groupBackends(liveEngines(), opts.backend)) {
+    try {
+      await deleteTargets(b, prefixes);
+      for (const e of es) for (const k of tracked.get(e) ?? []) await b.delete(k);
+    } catch (err) {
+      log.warn("{what} on {backend} failed: {error}", {
+        what,
+        backend: b.type,
+        error: errMessage(err),
+      });
+    }
+    // Calls made while L2 was being cleared may have read old entries back into L1.
+    for (const e of es) if (tracked.has(e)) evictLocal(e);
+    await broadcast(b, es, { level: "prefix", targets: prefixes });
+  }
+}
+
+/** Clear namespace `ns` (every tenant) in every cached function of this process and in L2. */
+export function clearNamespaceEverywhere(
+  ns: string,
+  opts: GroupInvalidationOptions = {},
+): Promise<void> {
+  const matching = liveEngines().filter((e) => e.namespace === ns);
+  // `:func:` ends the namespace (`validateKeyPart`): `ns:a:` would also match namespace `a:b`.
+  const prefixes = [`${ANY_TENANT}ns:${ns}:func:`];
+  // Interop keys are bare: delete `{ns}:` only when an interop function of this process owns it.
+  if (matching.some((e) => e.config.interop !== null)) prefixes.push(`${ns}:`);
+  return clearEverywhere("clearNamespace", matching, prefixes, opts);
+}
+
+/**
+ * Clear every entry (every tenant) of the cached function with identity `identity` in namespace
+ * `ns`, whether or not this process wraps it.
+ */
+export function clearFunctionEverywhere(
+  identity: string,
+  ns: string | null,
+  opts: GroupInvalidationOptions = {},
+): Promise<void> {
+  const matching = liveEngines().filter((e) =>
+    e.config.interop === null && e.identity === identity && e.config.namespace === ns
+  );
+  const prefix = `${ANY_TENANT}${ns ? `ns:${ns}:func:` : "func:"}${identity}:args:`;
+  return clearEverywhere("clearFunction", matching, [prefix], opts);
+}

@@ -1,0 +1,144 @@
+/**
+ * The keys of a call: its tenant, the cheap L1 key (`_argkey.ts`), and the full key context (the
+ * protocol key, the backend key with its tenant segment, the L1 key, the tags).
+ *
+ * Separate from the call flow because keys are a pure function of the configuration and the
+ * arguments (plus two memos): the call flow asks for them and never looks inside. The protocol
+ * key is remembered per cheap key, and the backend key per protocol key, so that a repeated call
+ * neither hashes its arguments again nor builds a new string.
+ *
+ * @module
+ */
+import { CacheConfigError, CacheKeyError } from "../errors.ts";
+import { cacheKey, interopKey } from "../protocol/keys.ts";
+import { currentTenant, quoteTenant, tenantContextUsed, TenantRequiredError } from "../tenant.ts";
+import { type ArgKey, argKey, customKey } from "./_argkey.ts";
+import type { Engine } from "./_engine.ts";
+import { sawTenant } from "./_registry.ts";
+
+/** Protocol keys remembered per engine (by L1 key); the memo starts over when full. */
+const MAX_KEY_MEMO = 10_000;
+const DEFAULT_SEGMENT = quoteTenant("default");
+
+/** The keys of one call. */
+export interface KeyCtx {
+  /** L1 (and in-flight) key: the cheap key or `p` + the protocol key, tenant-prefixed. */
+  l1Key: ArgKey;
+  /** The protocol key (`ns:…:func:…:args:…`, or the interop key). */
+  protoKey: string;
+  /** The L2 key: the protocol key under its tenant segment. */
+  backendKey: string;
+  /** The call's tenant, or `null` (the default tenant). */
+  tenant: string | null;
+  /** The call's tags (`tags` option), or `null`. */
+  tags: readonly string[] | null;
+}
+
+/** The L1 key of a call: the argument key, prefixed by the tenant when there is one. */
+export function tenantL1Key(key: ArgKey, tenant: string | null): ArgKey {
+  return tenant === null ? key : quoteTenant(tenant) + "\u0000" + key;
+}
+
+/** The tenant of a call: option (fixed or function), `withTenant` context, or `null` (= default). */
+export function tenantOf(eng: Engine, args: unknown[]): string | null {
+  const t = eng.config.encryption.tenant;
+  if (typeof t === "string") return t;
+  if (typeof t === "function") {
+    const v = (t as (...a: unknown[]) => unknown)(...args);
+    if (typeof v === "string" && v !== "") return v;
+    if (v !== undefined && v !== null && v !== "") {
+      throw new CacheConfigError(
+        "encryption.tenant",
+        typeof v,
+        "a function returning a non-empty tenant id (or undefined: none for this call)",
+      );
+    }
+  }
+  const ctx = tenantContextUsed() ? currentTenant() : undefined;
+  if (ctx !== undefined) return ctx;
+  if (
+    !eng.config.encryption.singleTenant &&
+    (eng.config.encryption.enabled || typeof t === "function")
+  ) {
+    throw new TenantRequiredError(eng.identity);
+  }
+  return null;
+}
+
+/** The tenant of a call when tenants can apply to it (else `null`, without any lookup). */
+export function callTenant(eng: Engine, args: unknown[]): string | null {
+  return eng.tenantAware || tenantContextUsed() ? tenantOf(eng, args) : null;
+}
+
+/** The cheap L1 key (without tenant), or `undefined` when the protocol key is needed. */
+export function fastKey(eng: Engine, self: unknown, args: unknown[]): ArgKey | undefined {
+  const kf = eng.config.key;
+  if (kf !== null) return "k" + (kf as (...a: unknown[]) => string)(...args);
+  if (eng.instanceKey !== null) return argKey([eng.instanceKey(self), ...args]);
+  return argKey(args);
+}
+
+/** Full key context of a call. */
+export function keyContext(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  fast: ArgKey | undefined,
+  tenant: string | null,
+): KeyCtx {
+  const c = eng.config;
+  // The protocol key of the same L1 key is the same (see `_argkey.ts`): remembered, so
+  // a repeated call does not hash its arguments again (L1 off, or a miss after eviction).
+  const memo = fast !== undefined && c.key === null ? eng.protoKeys.get(fast) : undefined;
+  let protoKey: string;
+  if (memo !== undefined) protoKey = memo;
+  else if (c.interop) {
+    const keyArgs = eng.instanceKey !== null ? [eng.instanceKey(self), ...args] : args;
+    protoKey = interopKey(c.interop.namespace, c.interop.operation, keyArgs);
+  } else if (c.key !== null) {
+    const custom = (c.key as (...a: unknown[]) => string)(...args);
+    if (typeof custom !== "string") {
+      throw new CacheKeyError(
+        "key()",
+        `the key function returned ${typeof custom}, not a string`,
+      );
+    }
+    protoKey = customKey(eng.keyPrefix, custom);
+  } else {
+    const keyArgs = eng.instanceKey !== null ? [eng.instanceKey(self), ...args] : args;
+    protoKey = cacheKey({
+      namespace: c.namespace,
+      func: eng.identity,
+      args: keyArgs,
+      kwargs: {},
+      integrityChecking: c.integrityChecking,
+      serializer: eng.serializerName,
+    });
+  }
+  if (memo === undefined && fast !== undefined && c.key === null) {
+    if (eng.protoKeys.size >= MAX_KEY_MEMO) eng.protoKeys.clear();
+    eng.protoKeys.set(fast, protoKey);
+  }
+  const sec = eng.secure;
+  if (tenant !== null && (sec === null || sec.mode === "plain")) sawTenant(tenant);
+  let backendKey: string;
+  if (c.interop) backendKey = protoKey;
+  else if (tenant === null && sec === null) {
+    // The common case, remembered per protocol key: a key built anew on every call is a rope
+    // (ConsString) that each Map lookup or socket write has to flatten first.
+    const known = eng.defaultBackendKeys.get(protoKey);
+    if (known !== undefined) backendKey = known;
+    else {
+      backendKey = `t:${DEFAULT_SEGMENT}:${protoKey}`;
+      if (eng.defaultBackendKeys.size >= MAX_KEY_MEMO) eng.defaultBackendKeys.clear();
+      eng.defaultBackendKeys.set(protoKey, backendKey);
+    }
+  } else {
+    backendKey = `t:${
+      sec !== null ? sec.segment(tenant ?? "default") : quoteTenant(tenant!)
+    }:${protoKey}`;
+  }
+  const l1Key = tenantL1Key(fast ?? "p" + protoKey, tenant);
+  const tags = c.tags ? (c.tags as (...a: unknown[]) => readonly string[])(...args) : null;
+  return { l1Key, protoKey, backendKey, tenant, tags };
+}
