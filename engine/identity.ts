@@ -57,12 +57,13 @@
  *
  * @example
  * ```ts
- * import { deriveIdentity } from "@cachekit/core";
+ * import assert from "node:assert/strict";
+ * import { deriveIdentity } from "./identity.ts";
  *
  * function getUser(id: number) {
  *   return { id };
  * }
- * console.log(deriveIdentity(getUser, { name: "users.get" })); // users.get
+ * assert.equal(deriveIdentity(getUser, { name: "users.get" }), "users.get");
  * ```
  *
  * @module
@@ -96,9 +97,10 @@ export interface IdentityInput {
  *
  * @example
  * ```ts
- * import { deriveIdentity } from "@cachekit/core";
- * const id = deriveIdentity(function load() {}, { module: "app.repo" });
- * console.log(id); // app.repo.load
+ * import assert from "node:assert/strict";
+ * import { deriveIdentity } from "./identity.ts";
+ *
+ * assert.equal(deriveIdentity(function load() {}, { module: "app.repo" }), "app.repo.load");
  * ```
  */
 export function deriveIdentity(
@@ -146,8 +148,10 @@ function dirOf(url: string): string {
  *
  * @example
  * ```ts
- * import { callerModule } from "@cachekit/core";
- * console.log(typeof callerModule()); // string
+ * import assert from "node:assert/strict";
+ * import { callerModule } from "./identity.ts";
+ *
+ * assert.equal(typeof callerModule(), "string");
  * ```
  */
 export function callerModule(): string {
@@ -191,8 +195,10 @@ function frameFile(line: string): string | null {
  *
  * @example
  * ```ts
- * import { modulePath } from "@cachekit/core";
- * console.log(modulePath("file:///srv/app/src/users/repo.ts", "/srv/app")); // src.users.repo
+ * import assert from "node:assert/strict";
+ * import { modulePath } from "./identity.ts";
+ *
+ * assert.equal(modulePath("file:///srv/app/src/users/repo.ts", "/srv/app"), "src.users.repo");
  * ```
  */
 export function modulePath(file: string, base?: string | null): string {
@@ -278,8 +284,13 @@ const registry = new Map<string, Registration>();
  *
  * @example
  * ```ts
- * import { registerIdentity } from "@cachekit/core";
- * registerIdentity("docs", "example.fn", function fn() {});
+ * import assert from "node:assert/strict";
+ * import { registerIdentity } from "./identity.ts";
+ *
+ * function fn() {}
+ * registerIdentity("docs", "example.fn", fn);
+ * registerIdentity("docs", "example.fn", fn); // the same function again: allowed
+ * assert.throws(() => registerIdentity("docs", "example.fn", function other() {}));
  * ```
  */
 export function registerIdentity(
