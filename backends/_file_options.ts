@@ -59,8 +59,9 @@ export interface FileBackendDefaults {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DEFAULT_FILE_BACKEND_OPTIONS } from "@cachekit/core/backends";
- * console.log(DEFAULT_FILE_BACKEND_OPTIONS.maxEntries); // 10000
+ * assert.equal(DEFAULT_FILE_BACKEND_OPTIONS.maxEntries, 10000);
  * ```
  */
 export const DEFAULT_FILE_BACKEND_OPTIONS: FileBackendDefaults = Object.freeze({
@@ -113,8 +114,10 @@ function safeTmp(): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defaultCacheDirectory } from "@cachekit/core/backends";
- * console.log(defaultCacheDirectory({ platform: "linux", env: { XDG_CACHE_HOME: "/c" } })); // /c/cachekit
+ * const dir = defaultCacheDirectory({ platform: "linux", env: { XDG_CACHE_HOME: "/c" } });
+ * assert.equal(dir, "/c/cachekit");
  * ```
  */
 export function defaultCacheDirectory(from: CacheDirectoryEnvironment = {}): string {

@@ -15,8 +15,9 @@ import { describeEndpoint, parseRedisUrl, type RedisConnectionInfo } from "./red
  *
  * @example
  * ```ts
- * import { DEFAULT_CHUNK_SIZE_BYTES } from "./redis.ts";
- * console.log(DEFAULT_CHUNK_SIZE_BYTES / 1024 / 1024); // 50
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_CHUNK_SIZE_BYTES } from "@cachekit/core/backends";
+ * assert.equal(DEFAULT_CHUNK_SIZE_BYTES / 1024 / 1024, 50);
  * ```
  */
 export const DEFAULT_CHUNK_SIZE_BYTES: number = 50 * 1024 * 1024;
@@ -25,8 +26,9 @@ export const DEFAULT_CHUNK_SIZE_BYTES: number = 50 * 1024 * 1024;
  *
  * @example
  * ```ts
- * import { DEFAULT_INVALIDATION_CHANNEL } from "./redis.ts";
- * console.log(DEFAULT_INVALIDATION_CHANNEL); // cachekit:invalidation
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_INVALIDATION_CHANNEL } from "@cachekit/core/backends";
+ * assert.equal(DEFAULT_INVALIDATION_CHANNEL, "cachekit:invalidation");
  * ```
  */
 export const DEFAULT_INVALIDATION_CHANNEL: string = "cachekit:invalidation";
@@ -36,14 +38,17 @@ export const DEFAULT_INVALIDATION_CHANNEL: string = "cachekit:invalidation";
  *
  * @example
  * ```ts
- * import type { RedisBackendOptions } from "./redis.ts";
+ * import assert from "node:assert/strict";
+ * import { type RedisBackendOptions, RedisBackend } from "@cachekit/core/backends";
  * const options: RedisBackendOptions = {
  *   url: "rediss://app:secret@cache.internal:6380/0",
  *   keyPrefix: "myapp:",
  *   operationTimeoutMs: 250,
  *   chunkSizeBytes: 8 * 1024 * 1024,
  * };
- * console.log(options.keyPrefix); // myapp:
+ * const backend = new RedisBackend(options); // construction never connects
+ * assert.equal(backend.type, "redis");
+ * await backend.close();
  * ```
  */
 export interface RedisBackendOptions {

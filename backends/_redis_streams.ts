@@ -20,8 +20,15 @@ import { checkKey, chunkLength, type RedisCore, ttlToMs } from "./_redis_core.ts
  *
  * @example
  * ```ts ignore
+ * import assert from "node:assert/strict";
+ * import { RedisBackend } from "@cachekit/core/backends";
+ *
+ * await using backend = new RedisBackend({ url: "redis://127.0.0.1:6379", keyPrefix: "demo:" });
+ * await backend.set("big", new Uint8Array(3 << 20), 60);
  * const stream = await backend.getStream("big");
- * if (stream) for await (const piece of stream) console.log(piece.length);
+ * let length = 0;
+ * if (stream) for await (const piece of stream) length += piece.length;
+ * assert.equal(length, 3 << 20);
  * ```
  */
 export function getStream(

@@ -37,12 +37,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FileBackend } from "@cachekit/core/backends";
  *
  * const dir = await Deno.makeTempDir();
  * const backend = new FileBackend({ directory: dir, maxEntries: 1000 });
  * await backend.set("greeting", new TextEncoder().encode("hello"), 60);
- * console.log(new TextDecoder().decode((await backend.get("greeting"))!)); // hello
+ * assert.equal(new TextDecoder().decode((await backend.get("greeting"))!), "hello");
  * await backend.close();
  * await Deno.remove(dir, { recursive: true });
  * ```
@@ -99,16 +100,17 @@ export interface FileBackendCapabilities {
  *
  * @example TTL, prefixes and tags
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FileBackend } from "@cachekit/core/backends";
  *
  * const dir = await Deno.makeTempDir();
  * const b = new FileBackend({ directory: dir });
  * await b.set("ns:a", new Uint8Array([1]), 30);
  * await b.set("ns:b", new Uint8Array([2]));
- * console.log(await b.capabilities.ttl.ttl("ns:b")); // Infinity
+ * assert.equal(await b.capabilities.ttl.ttl("ns:b"), Infinity);
  * await b.capabilities.tags.addTags("ns:a", ["t"]);
- * console.log(await b.capabilities.tags.invalidateTags(["t"])); // [ "ns:a" ]
- * console.log(await b.capabilities.prefix.deleteByPrefix("ns:")); // 1
+ * assert.deepEqual(await b.capabilities.tags.invalidateTags(["t"]), ["ns:a"]);
+ * assert.equal(await b.capabilities.prefix.deleteByPrefix("ns:"), 1);
  * await b.close();
  * await Deno.remove(dir, { recursive: true });
  * ```

@@ -9,12 +9,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryBackend } from "@cachekit/core/backends";
  *
  * const backend = new MemoryBackend({ maxEntries: 1000 });
  * await backend.set("user:1", new TextEncoder().encode("Ada"), 60);
- * console.log(new TextDecoder().decode((await backend.get("user:1"))!)); // Ada
- * console.log(await backend.capabilities.ttl.ttl("user:1")); // ≈ 60
+ * assert.equal(new TextDecoder().decode((await backend.get("user:1"))!), "Ada");
+ * const ttl = (await backend.capabilities.ttl.ttl("user:1"))!;
+ * assert.ok(ttl > 55 && ttl <= 60);
  * ```
  *
  * @module
@@ -102,15 +104,16 @@ function checkOptionInt(name: string, v: number | undefined): void {
  *
  * @example Locks and tags
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryBackend } from "@cachekit/core/backends";
  *
  * const b = new MemoryBackend();
  * await b.set("a", new Uint8Array([1]));
  * await b.capabilities.tags.addTags("a", ["users"]);
- * console.log(await b.capabilities.tags.invalidateTags(["users"])); // [ "a" ]
+ * assert.deepEqual(await b.capabilities.tags.invalidateTags(["users"]), ["a"]);
  *
  * await using lock = await b.capabilities.lock.acquire("job", { leaseMs: 1000, waitMs: 0 });
- * console.log(lock !== null); // true
+ * assert.notEqual(lock, null);
  * ```
  */
 export class MemoryBackend implements Backend {

@@ -83,11 +83,12 @@
  *
  * @example Round trip against the local Redis
  * ```ts ignore
+ * import assert from "node:assert/strict";
  * import { RedisBackend } from "@cachekit/core/backends";
  *
  * await using backend = new RedisBackend({ url: "redis://127.0.0.1:6379", keyPrefix: "demo:" });
  * await backend.set("greeting", new TextEncoder().encode("hello"), 60);
- * console.log(new TextDecoder().decode((await backend.get("greeting"))!)); // hello
+ * assert.equal(new TextDecoder().decode((await backend.get("greeting"))!), "hello");
  * ```
  *
  * @module
@@ -123,12 +124,14 @@ export { DEFAULT_CHUNK_SIZE_BYTES, DEFAULT_INVALIDATION_CHANNEL } from "./_redis
  *
  * @example L1 + Redis through the engine (see the module doc for the rest)
  * ```ts ignore
+ * import assert from "node:assert/strict";
  * import { RedisBackend } from "@cachekit/core/backends";
  *
  * const backend = new RedisBackend({ url: "redis://127.0.0.1:6379", keyPrefix: "app:" });
  * await backend.set("k", new Uint8Array([1, 2, 3]), 30);
- * console.log(await backend.get("k")); // Uint8Array(3) [ 1, 2, 3 ]
- * console.log(await backend.capabilities.ttl?.ttl("k")); // ≈ 30
+ * assert.deepEqual(await backend.get("k"), new Uint8Array([1, 2, 3]));
+ * const ttl = await backend.capabilities.ttl?.ttl("k");
+ * assert.ok(ttl !== undefined && ttl !== null && ttl > 25 && ttl <= 30);
  * await backend.close();
  * ```
  */
@@ -330,8 +333,15 @@ export class RedisBackend implements Backend, AsyncDisposable {
    *
    * @example
    * ```ts ignore
+   * import assert from "node:assert/strict";
+   * import { RedisBackend } from "@cachekit/core/backends";
+   *
+   * await using backend = new RedisBackend({ url: "redis://127.0.0.1:6379", keyPrefix: "demo:" });
+   * await backend.set("big", new Uint8Array(3 << 20), 60);
    * const stream = await backend.getStream("big");
-   * if (stream) for await (const piece of stream) console.log(piece.length);
+   * let length = 0;
+   * if (stream) for await (const piece of stream) length += piece.length;
+   * assert.equal(length, 3 << 20);
    * ```
    */
   getStream(key: string, opts?: OperationOptions): Promise<ReadableStream<Uint8Array> | null> {

@@ -37,8 +37,9 @@ const EXPECTED = "a URL like redis://[user[:password]@]host[:port][/db] or redis
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { redactRedisUrl } from "./redis_url.ts";
- * console.log(redactRedisUrl("redis://app:s3cret@cache:6379/1")); // redis://app:<redacted>@cache:6379/1
+ * assert.equal(redactRedisUrl("redis://app:s3cret@cache:6379/1"), "redis://app:<redacted>@cache:6379/1");
  * ```
  */
 export function redactRedisUrl(url: string): string {
@@ -64,9 +65,13 @@ export function redactRedisUrl(url: string): string {
  *
  * @example
  * ```ts
- * import { parseRedisUrl } from "./redis_url.ts";
+ * import assert from "node:assert/strict";
+ * import { parseRedisUrl } from "@cachekit/core/backends";
  * const info = parseRedisUrl("rediss://app:p%40ss@cache.internal:6380/2");
- * console.log(info.host, info.port, info.tls, info.username, info.db); // cache.internal 6380 true app 2
+ * assert.deepEqual(
+ *   [info.host, info.port, info.tls, info.username, info.password, info.db],
+ *   ["cache.internal", 6380, true, "app", "p@ss", 2],
+ * );
  * ```
  */
 export function parseRedisUrl(url: string, option = "url"): RedisConnectionInfo {
@@ -130,8 +135,10 @@ export function parseRedisUrl(url: string, option = "url"): RedisConnectionInfo 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describeEndpoint } from "./redis_url.ts";
- * console.log(describeEndpoint({ host: "h", port: 6379, tls: true, db: 1, password: "x" })); // rediss://h:6379/1
+ * const info = { host: "h", port: 6379, tls: true, db: 1, password: "x" };
+ * assert.equal(describeEndpoint(info), "rediss://h:6379/1");
  * ```
  */
 export function describeEndpoint(info: RedisConnectionInfo): string {
@@ -157,8 +164,10 @@ function runtimeEnv(name: string): string | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { redisUrlFromEnvironment } from "./redis_url.ts";
- * console.log(redisUrlFromEnvironment((name) => name === "REDIS_URL" ? "redis://h:6379/2" : undefined)); // redis://h:6379/2
+ * const env = (name: string) => name === "REDIS_URL" ? "redis://h:6379/2" : undefined;
+ * assert.equal(redisUrlFromEnvironment(env), "redis://h:6379/2");
  * ```
  */
 export function redisUrlFromEnvironment(
