@@ -26,10 +26,12 @@ export const AAD_VERSION = 0x03;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildAad } from "@cachekit/core/protocol";
  *
  * const aad = buildAad("t", "k");
- * console.log(aad[0], aad.length); // 3 31
+ * assert.equal(aad[0], 3);
+ * assert.equal(aad.length, 31);
  * ```
  */
 export function buildAad(

@@ -25,8 +25,9 @@ try {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { blake2b256 } from "@cachekit/core/protocol";
- * console.log(blake2b256(new Uint8Array([0x90])).length); // 32
+ * assert.equal(blake2b256(new Uint8Array([0x90])).length, 32);
  * ```
  */
 export function blake2b256(bytes: Uint8Array): Uint8Array {
@@ -46,10 +47,13 @@ export function blake2b256(bytes: Uint8Array): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { blake2b256Hex } from "@cachekit/core/protocol";
  * // The interop hash of zero arguments (canonical bytes 0x90).
- * console.log(blake2b256Hex(new Uint8Array([0x90])));
- * // 8064bf5f945dba521b017bb3f32b31a293a6e16944838d171ea9e77fab085e8e
+ * assert.equal(
+ *   blake2b256Hex(new Uint8Array([0x90])),
+ *   "8064bf5f945dba521b017bb3f32b31a293a6e16944838d171ea9e77fab085e8e",
+ * );
  * ```
  */
 export function blake2b256Hex(bytes: Uint8Array): string {

@@ -12,9 +12,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Float64, float64 } from "@cachekit/core/protocol";
  * const f = float64(-0);
- * console.log(f instanceof Float64, Object.is(f.value, 0)); // true true
+ * assert.ok(f instanceof Float64);
+ * assert.ok(Object.is(f.value, 0));
  * ```
  */
 export class Float64 {

@@ -36,11 +36,13 @@ export const AES_KEY_BYTES = 32;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { deriveDomainKey } from "@cachekit/core/protocol";
  *
  * const master = new Uint8Array(32).fill(7);
  * const key = await deriveDomainKey(master, "encryption", "tenant-a");
- * console.log(key.length); // 32
+ * assert.equal(key.length, 32);
+ * assert.notDeepEqual(key, await deriveDomainKey(master, "encryption", "tenant-b"));
  * ```
  */
 export async function deriveDomainKey(
@@ -63,10 +65,12 @@ export async function deriveDomainKey(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { deriveTenantKeys } from "@cachekit/core/protocol";
  *
  * const keys = await deriveTenantKeys(new Uint8Array(32).fill(7), "tenant-a");
- * console.log(keys.encryptionKey.length, keys.cacheKeySalt.length); // 32 32
+ * assert.equal(keys.encryptionKey.length, 32);
+ * assert.equal(keys.cacheKeySalt.length, 32);
  * ```
  */
 export async function deriveTenantKeys(
@@ -95,10 +99,11 @@ export async function deriveTenantKeys(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { keyFingerprint } from "@cachekit/core/protocol";
  *
  * const fp = await keyFingerprint(new Uint8Array(32));
- * console.log(fp.length); // 16
+ * assert.equal(fp.length, 16);
  * ```
  */
 export async function keyFingerprint(key: Uint8Array): Promise<Uint8Array> {

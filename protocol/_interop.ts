@@ -38,10 +38,11 @@ const RESERVED_NAMESPACES = new Set(["ns", "nsapi"]);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { CacheConfigError } from "@cachekit/core";
  * import { validateInteropSegment } from "@cachekit/core/protocol";
- * console.log(validateInteropSegment("namespace", "users")); // users
- * try { validateInteropSegment("operation", "get:user"); } catch (e) { console.log((e as Error).name); }
- * // CacheConfigError
+ * assert.equal(validateInteropSegment("namespace", "users"), "users");
+ * assert.throws(() => validateInteropSegment("operation", "get:user"), CacheConfigError);
  * ```
  */
 export function validateInteropSegment(kind: "namespace" | "operation", value: string): string {
@@ -74,9 +75,12 @@ export function validateInteropSegment(kind: "namespace" | "operation", value: s
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { interopArgsHash } from "@cachekit/core/protocol";
- * console.log(interopArgsHash([42]));
- * // 61598716255080080f6456eb065c2e51badfaa4320b0efe97469c29cffee8875
+ * assert.equal(
+ *   interopArgsHash([42]),
+ *   "61598716255080080f6456eb065c2e51badfaa4320b0efe97469c29cffee8875",
+ * );
  * ```
  */
 export function interopArgsHash(args: unknown[]): string {
@@ -125,9 +129,12 @@ let checkedInteropOp: string | undefined;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { interopKey } from "@cachekit/core/protocol";
- * console.log(interopKey("users", "get_user", [42]));
- * // users:get_user:61598716255080080f6456eb065c2e51badfaa4320b0efe97469c29cffee8875
+ * assert.equal(
+ *   interopKey("users", "get_user", [42]),
+ *   "users:get_user:61598716255080080f6456eb065c2e51badfaa4320b0efe97469c29cffee8875",
+ * );
  * ```
  */
 export function interopKey(namespace: string, operation: string, args: unknown[]): string {
@@ -154,10 +161,11 @@ export function interopKey(namespace: string, operation: string, args: unknown[]
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeInteropValue } from "@cachekit/core/protocol";
  * const bytes = encodeInteropValue({ name: "alice", age: 30 });
- * console.log(Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(""));
- * // 82a36167651ea46e616d65a5616c696365
+ * const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+ * assert.equal(hex, "82a36167651ea46e616d65a5616c696365");
  * ```
  */
 export function encodeInteropValue(value: unknown): Uint8Array {
@@ -191,9 +199,10 @@ const decoder = new Decoder({ useBigInt64: true, extensionCodec: rejectExtension
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeInteropValue, encodeInteropValue } from "@cachekit/core/protocol";
- * console.log(decodeInteropValue(encodeInteropValue({ ids: [1, 2n ** 63n] })));
- * // { ids: [ 1, 9223372036854775808n ] }
+ * const back = decodeInteropValue(encodeInteropValue({ ids: [1, 2n ** 63n] }));
+ * assert.deepEqual(back, { ids: [1, 9223372036854775808n] });
  * ```
  */
 export function decodeInteropValue(bytes: Uint8Array): unknown {

@@ -24,11 +24,12 @@ export const MIN_MASTER_KEY_BYTES = 32;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseMasterKey } from "@cachekit/core/protocol";
  *
  * const hex = Array.from(crypto.getRandomValues(new Uint8Array(32)),
  *   (b) => b.toString(16).padStart(2, "0")).join("");
- * console.log(parseMasterKey(hex).length); // 32
+ * assert.equal(parseMasterKey(hex).length, 32);
  * ```
  */
 export function parseMasterKey(hex: string, option: string = "CACHEKIT_MASTER_KEY"): Uint8Array {

@@ -27,12 +27,14 @@ const NONCE_EXHAUSTED = "CACHE_NONCE_EXHAUSTED";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { NonceGenerator } from "@cachekit/core/protocol";
  *
  * const gen = new NonceGenerator();
  * const a = gen.next();
  * const b = gen.next();
- * console.log(a.length, a[11], b[11]); // 12 0 1
+ * assert.equal(a.length, 12);
+ * assert.deepEqual([a[11], b[11]], [0, 1]);
  * ```
  */
 export class NonceGenerator {

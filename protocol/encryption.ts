@@ -40,6 +40,7 @@
  *
  * @example Encrypt for a tenant and cache key, then read it back
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TenantCipher } from "@cachekit/core/protocol";
  *
  * const masterKey = crypto.getRandomValues(new Uint8Array(32));
@@ -47,7 +48,7 @@
  * const plaintext = new TextEncoder().encode("secret");
  * const { ciphertext, fingerprint } = await cipher.encryptFor("acme", "user:42", plaintext);
  * const back = await cipher.decryptFor("acme", "user:42", ciphertext, "msgpack", false, fingerprint);
- * console.log(new TextDecoder().decode(back)); // secret
+ * assert.equal(new TextDecoder().decode(back), "secret");
  * ```
  *
  * @module
