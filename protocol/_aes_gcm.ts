@@ -30,13 +30,14 @@ export const MIN_CIPHERTEXT_BYTES: number = NONCE_BYTES + TAG_BYTES;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildAad, decrypt, encrypt } from "@cachekit/core/protocol";
  *
  * const key = crypto.getRandomValues(new Uint8Array(32));
  * const aad = buildAad("t", "k");
  * const ct = await encrypt(key, new Uint8Array([1, 2, 3]), aad);
- * console.log(ct.length); // 31
- * console.log(await decrypt(key, ct, aad)); // Uint8Array(3) [ 1, 2, 3 ]
+ * assert.equal(ct.length, 31); // nonce 12 + ciphertext 3 + tag 16
+ * assert.deepEqual(await decrypt(key, ct, aad), new Uint8Array([1, 2, 3]));
  * ```
  */
 export async function encrypt(
@@ -69,15 +70,13 @@ export async function encrypt(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { DecryptionError } from "@cachekit/core";
  * import { decrypt, encrypt } from "@cachekit/core/protocol";
  *
  * const key = crypto.getRandomValues(new Uint8Array(32));
  * const ct = await encrypt(key, new Uint8Array([1]), new Uint8Array([3]));
- * try {
- *   await decrypt(key, ct, new Uint8Array([4])); // other AAD
- * } catch (e) {
- *   console.log((e as Error).name); // DecryptionError
- * }
+ * await assert.rejects(decrypt(key, ct, new Uint8Array([4])), DecryptionError); // other AAD
  * ```
  */
 export async function decrypt(

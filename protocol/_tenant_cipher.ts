@@ -69,6 +69,7 @@ interface DerivedKey {
  *
  * @example Rotation: an entry written under the old key stays readable
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TenantCipher } from "@cachekit/core/protocol";
  *
  * const oldKey = crypto.getRandomValues(new Uint8Array(32));
@@ -79,7 +80,7 @@ interface DerivedKey {
  * const after = new TenantCipher({ masterKey: newKey, previousKeys: [oldKey] });
  * const plain = await after.decryptFor("acme", "k", entry.ciphertext, "msgpack", false,
  *   entry.fingerprint);
- * console.log(plain[0]); // 42
+ * assert.deepEqual(plain, new Uint8Array([42]));
  * ```
  */
 export class TenantCipher {

@@ -50,12 +50,15 @@
  *
  * @example A key shared with the Python SDK
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cacheKey, float64 } from "@cachekit/core/protocol";
  *
  * // Python: @cache(namespace="test") def process(a, b, c) in module __main__, called process(1, "two", 3.0)
  * const key = cacheKey({ namespace: "test", func: "__main__.process", args: [1, "two", float64(3)] });
- * console.log(key);
- * // ns:test:func:__main__.process:args:465e6bc8edd493c64748a0c405106db14d2bb481989bf1849481f1343982e179:1s
+ * assert.equal(
+ *   key,
+ *   "ns:test:func:__main__.process:args:465e6bc8edd493c64748a0c405106db14d2bb481989bf1849481f1343982e179:1s",
+ * );
  * ```
  *
  * @module
@@ -102,8 +105,9 @@ export {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { argsHash, float64 } from "@cachekit/core/protocol";
- * console.log(argsHash([3]) === argsHash([float64(3)])); // false: Python's 3 and 3.0 differ
+ * assert.notEqual(argsHash([3]), argsHash([float64(3)])); // Python's 3 and 3.0 differ
  * ```
  */
 export function float64(value: number): Float64 {
@@ -124,9 +128,12 @@ export function float64(value: number): Float64 {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { argsHash } from "@cachekit/core/protocol";
- * console.log(argsHash(["alice"], { age: 30 }));
- * // 573b0961d0bf4e7207c6628a3f9e42c97a0cd01e276d8904ec5af6c877cd599e
+ * assert.equal(
+ *   argsHash(["alice"], { age: 30 }),
+ *   "573b0961d0bf4e7207c6628a3f9e42c97a0cd01e276d8904ec5af6c877cd599e",
+ * );
  * ```
  */
 export function argsHash(args: unknown[], kwargs?: Record<string, unknown>): string {
@@ -191,9 +198,10 @@ function keyError(e: unknown, root: string): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type SerializerName, serializerCode } from "@cachekit/core/protocol";
  * const name: SerializerName = "arrow";
- * console.log(serializerCode(name)); // w
+ * assert.equal(serializerCode(name), "w");
  * ```
  */
 export type SerializerName = "std" | "auto" | "orjson" | "arrow";
@@ -215,8 +223,9 @@ const SERIALIZER_CODES: Record<SerializerName, string> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serializerCode } from "@cachekit/core/protocol";
- * console.log(serializerCode("orjson")); // o
+ * assert.equal(serializerCode("orjson"), "o");
  * ```
  */
 export function serializerCode(name: SerializerName): string {
@@ -232,8 +241,9 @@ export function serializerCode(name: SerializerName): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { finalizeKey, MAX_KEY_LENGTH } from "@cachekit/core/protocol";
- * console.log(finalizeKey("k".repeat(MAX_KEY_LENGTH)).length); // 250
+ * assert.equal(finalizeKey("k".repeat(MAX_KEY_LENGTH)).length, 250);
  * ```
  */
 export const MAX_KEY_LENGTH = 250;
@@ -242,9 +252,10 @@ export const MAX_KEY_LENGTH = 250;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { finalizeKey, KEY_PREFIX_LENGTH } from "@cachekit/core/protocol";
  * const key = "ns:" + "x".repeat(300);
- * console.log(finalizeKey(key).startsWith(key.slice(0, KEY_PREFIX_LENGTH) + ":")); // true
+ * assert.ok(finalizeKey(key).startsWith(key.slice(0, KEY_PREFIX_LENGTH) + ":"));
  * ```
  */
 export const KEY_PREFIX_LENGTH = 50;
@@ -263,9 +274,10 @@ const KEY_FIXES = /[ \n\r]/g;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { finalizeKey } from "@cachekit/core/protocol";
- * console.log(finalizeKey("ns:my app:func:f:args:x:1s")); // ns:my_app:func:f:args:x:1s
- * console.log(finalizeKey("k".repeat(300)).length); // 83
+ * assert.equal(finalizeKey("ns:my app:func:f:args:x:1s"), "ns:my_app:func:f:args:x:1s");
+ * assert.equal(finalizeKey("k".repeat(300)).length, 83);
  * ```
  */
 export function finalizeKey(rawKey: string): string {
@@ -287,9 +299,10 @@ export function finalizeKey(rawKey: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cacheKey, type CacheKeyParams } from "@cachekit/core/protocol";
  * const p: CacheKeyParams = { namespace: "users", func: "app.get_user", args: [42], serializer: "orjson" };
- * console.log(cacheKey(p).endsWith(":1o")); // true
+ * assert.ok(cacheKey(p).endsWith(":1o"));
  * ```
  */
 export interface CacheKeyParams {
@@ -329,10 +342,13 @@ function checkPart(name: string, value: unknown): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cacheKey } from "@cachekit/core/protocol";
  * const key = cacheKey({ namespace: "test", func: "__main__.get_user", args: [42] });
- * console.log(key);
- * // ns:test:func:__main__.get_user:args:3870b2ea5735ae639ded9450ef117768db676f037bec636503796c5b81095153:1s
+ * assert.equal(
+ *   key,
+ *   "ns:test:func:__main__.get_user:args:3870b2ea5735ae639ded9450ef117768db676f037bec636503796c5b81095153:1s",
+ * );
  * ```
  */
 export function cacheKey(p: CacheKeyParams): string {
@@ -364,9 +380,12 @@ export function cacheKey(p: CacheKeyParams): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { dateIsoformat } from "@cachekit/core/protocol";
- * console.log(dateIsoformat(new Date(Date.UTC(2025, 10, 14, 10, 30, 0, 250))));
- * // 2025-11-14T10:30:00.250000+00:00
+ * assert.equal(
+ *   dateIsoformat(new Date(Date.UTC(2025, 10, 14, 10, 30, 0, 250))),
+ *   "2025-11-14T10:30:00.250000+00:00",
+ * );
  * ```
  */
 export function dateIsoformat(date: Date): string {

@@ -118,10 +118,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeWire, encodeWire } from "@cachekit/core/protocol";
  *
  * const doc = encodeWire({ data: new Uint8Array([0x2a]), compressed: false, serializer: "default" });
- * console.log(decodeWire(doc).data); // Uint8Array(1) [ 42 ]
+ * assert.deepEqual(decodeWire(doc).data, new Uint8Array([42]));
  * ```
  *
  * @module
@@ -154,11 +155,12 @@ export {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeWire } from "@cachekit/core/protocol";
  * const bytes = encodeWire({ data: new Uint8Array([1]), compressed: true, serializer: "default" });
- * console.log(JSON.parse(new TextDecoder().decode(bytes)).version); // 2.0
+ * assert.equal(JSON.parse(new TextDecoder().decode(bytes)).version, "2.0");
  * const framed = encodeWire({ data: new Uint8Array([0x2a]), compressed: false, serializer: "default" }, "envelope");
- * console.log(framed[0].toString(16)); // c1
+ * assert.equal(framed[0], 0xc1);
  * ```
  */
 export function encodeWire(doc: WireDocument, form: WireForm = "document"): Uint8Array {
@@ -175,12 +177,9 @@ export function encodeWire(doc: WireDocument, form: WireForm = "document"): Uint
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeWire, WireFormatError } from "@cachekit/core/protocol";
- * try {
- *   decodeWire(new Uint8Array([0x93, 1, 2, 3]));
- * } catch (e) {
- *   console.log(e instanceof WireFormatError); // true
- * }
+ * assert.throws(() => decodeWire(new Uint8Array([0x93, 1, 2, 3])), WireFormatError);
  * ```
  */
 export function decodeWire(bytes: Uint8Array): WireDocument {
