@@ -27,10 +27,12 @@ function checkInt(name: string, v: number, min: number, max: number): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CalendarDate } from "@cachekit/core/serializers";
  *
  * const d = CalendarDate.parse("2024-02-29");
- * console.log(d.year, d.month, d.day, d.toString()); // 2024 2 29 2024-02-29
+ * assert.deepEqual([d.year, d.month, d.day], [2024, 2, 29]);
+ * assert.equal(d.toString(), "2024-02-29");
  * ```
  */
 export class CalendarDate {
@@ -93,10 +95,12 @@ export class CalendarDate {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TimeOfDay } from "@cachekit/core/serializers";
  *
  * const t = TimeOfDay.parse("10:30:00.250000");
- * console.log(t.hour, t.minute, t.second, t.microsecond, t.toString()); // 10 30 0 250000 10:30:00.250000
+ * assert.deepEqual([t.hour, t.minute, t.second, t.microsecond], [10, 30, 0, 250000]);
+ * assert.equal(t.toString(), "10:30:00.250000");
  * ```
  */
 export class TimeOfDay {

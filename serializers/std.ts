@@ -45,12 +45,15 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CalendarDate, deserialize, serialize } from "@cachekit/core/serializers";
  *
  * const bytes = serialize({ id: 42, born: new CalendarDate(1990, 5, 17), at: new Date(0) });
  * const back = deserialize(bytes) as { id: number; born: CalendarDate; at: Date };
- * console.log(back.id, back.born.toString(), back.at.toISOString());
- * // 42 1990-05-17 1970-01-01T00:00:00.000Z
+ * assert.equal(back.id, 42);
+ * assert.ok(back.born instanceof CalendarDate);
+ * assert.equal(back.born.toString(), "1990-05-17");
+ * assert.equal(back.at.toISOString(), "1970-01-01T00:00:00.000Z");
  * ```
  *
  * @module
@@ -98,8 +101,9 @@ const objectUnpackr = new Unpackr({
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serialize } from "@cachekit/core/serializers";
- * console.log(serialize([1, "a", null])); // Uint8Array(5) [ 147, 1, 161, 97, 192 ]
+ * assert.deepEqual(serialize([1, "a", null]), new Uint8Array([0x93, 0x01, 0xa1, 0x61, 0xc0]));
  * ```
  */
 export function serialize(value: unknown): Uint8Array {
@@ -132,13 +136,16 @@ export function serialize(value: unknown): Uint8Array {
  *
  * @example
  * ```ts
- * import { deserialize } from "@cachekit/core/serializers";
+ * import assert from "node:assert/strict";
+ * import { CalendarDate, deserialize } from "@cachekit/core/serializers";
  * // {"__date__": true, "value": "2024-01-31"} as Python's msgpack writes it
  * const bytes = new Uint8Array([
  *   0x82, 0xa8, ...new TextEncoder().encode("__date__"), 0xc3,
  *   0xa5, ...new TextEncoder().encode("value"), 0xaa, ...new TextEncoder().encode("2024-01-31"),
  * ]);
- * console.log(String(deserialize(bytes))); // 2024-01-31
+ * const date = deserialize(bytes);
+ * assert.ok(date instanceof CalendarDate);
+ * assert.equal(String(date), "2024-01-31");
  * ```
  */
 export function deserialize(bytes: Uint8Array): unknown {
@@ -178,11 +185,12 @@ export function deserialize(bytes: Uint8Array): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { StdSerializer } from "@cachekit/core/serializers";
  *
  * const std = new StdSerializer();
  * const back = std.deserialize(std.serialize(new Map([[1, "one"]])));
- * console.log(back); // Map(1) { 1 => "one" }
+ * assert.deepEqual(back, new Map([[1, "one"]]));
  * ```
  */
 export class StdSerializer implements Serializer {
