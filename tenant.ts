@@ -114,8 +114,11 @@ export function tenantContextUsed(): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { CacheConfigError } from "@cachekit/core";
  * import { validateTenant } from "./tenant.ts";
- * validateTenant("acme", "tenant");
+ * validateTenant("acme", "tenant"); // a usable id: no error
+ * assert.throws(() => validateTenant("", "tenant"), CacheConfigError);
  * ```
  */
 export function validateTenant(tenant: unknown, option: string): asserts tenant is string {

@@ -93,9 +93,23 @@ export function newCorrelationId(): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { configure, type LogRecord, reset } from "@logtape/logtape";
  * import { getCacheLogger, withCorrelationId } from "@cachekit/core/health";
+ *
+ * const records: LogRecord[] = [];
+ * await configure({
+ *   sinks: { memory: (record) => void records.push(record) },
+ *   loggers: [
+ *     { category: ["cachekit"], lowestLevel: "info", sinks: ["memory"] },
+ *     { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["memory"] },
+ *   ],
+ *   reset: true,
+ * });
  * const log = withCorrelationId(getCacheLogger("engine"), "req-42");
- * log.info("cache miss for {key}", { key: "users:1" }); // record properties include correlationId
+ * log.info("cache miss for {key}", { key: "users:1" });
+ * assert.deepEqual(records[0].properties, { key: "users:1", correlationId: "req-42" });
+ * await reset();
  * ```
  *
  * @param logger The logger to derive from.
@@ -119,9 +133,24 @@ const PLACEHOLDER = /\{\{|\}\}|\{([^{}]*)\}/g;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { configure, type LogRecord, reset } from "@logtape/logtape";
  * import { getCacheLogger, plainTextLogger } from "@cachekit/core/health";
+ *
+ * const records: LogRecord[] = [];
+ * await configure({
+ *   sinks: { memory: (record) => void records.push(record) },
+ *   loggers: [
+ *     { category: ["cachekit"], lowestLevel: "info", sinks: ["memory"] },
+ *     { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["memory"] },
+ *   ],
+ *   reset: true,
+ * });
  * const log = plainTextLogger(getCacheLogger("engine"));
- * log.warn("L2 {operation} failed", { operation: "get" }); // record: "L2 get failed", no properties
+ * log.warn("L2 {operation} failed", { operation: "get" });
+ * assert.deepEqual(records[0].message, ["L2 get failed"]);
+ * assert.deepEqual(records[0].properties, {});
+ * await reset();
  * ```
  *
  * @param logger The logger to write to.
