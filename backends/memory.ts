@@ -26,9 +26,9 @@ import {
   checkTtl,
   localCapabilities,
   lockAborted,
-  underAnyTenant,
   withDeadline,
 } from "./_common.ts";
+import { underAnyTenant } from "./types.ts";
 import type {
   Backend,
   BackendHealth,
