@@ -34,30 +34,33 @@ import type { CacheOptions, PresetName, ResolvedConfig } from "./config/options.
 import { resolveConfig } from "./config/resolve.ts";
 import { CacheConfigError } from "./errors.ts";
 import { deriveIdentity, registerIdentity, validateKeyPart } from "./engine/identity.ts";
-import { Engine } from "./engine/_engine.ts";
-import { hitBytes, lookupAsync, lookupSync, missAsync, missSync, refresh } from "./engine/_call.ts";
-import { fastKey } from "./engine/_keys.ts";
 import {
-  clearEngine,
-  clearFunctionEverywhere,
-  clearNamespaceEverywhere,
-  type GroupInvalidationOptions,
-  invalidateCall,
-  invalidateTagsEverywhere,
-} from "./engine/_invalidation.ts";
-import {
+  type ArgKey,
+  argKey,
   type CacheInfo,
   cacheInfo,
   checkFunctionHealth,
+  clearEngine,
+  clearFunctionEverywhere,
+  clearNamespaceEverywhere,
+  Engine,
+  fastKey,
   type FunctionHealth,
   functionHealth,
-} from "./engine/_status.ts";
-import { type ArgKey, argKey } from "./engine/_argkey.ts";
+  type GroupInvalidationOptions,
+  hitBytes,
+  invalidateCall,
+  invalidateTagsEverywhere,
+  lookupAsync,
+  lookupSync,
+  missAsync,
+  missSync,
+  refresh,
+} from "./engine/internal.ts";
 import { tenantContextUsed } from "./tenant.ts";
 import type { HealthLevel } from "./health/health_checker.ts";
 
-export type { CacheInfo, FunctionHealth } from "./engine/_status.ts";
-export type { GroupInvalidationOptions } from "./engine/_invalidation.ts";
+export type { CacheInfo, FunctionHealth, GroupInvalidationOptions } from "./engine/internal.ts";
 
 /** The methods every cached function carries. `A` is the wrapped function's parameter list. */
 export interface CacheControls<A extends unknown[]> {

@@ -38,8 +38,12 @@
  * @module
  */
 import type { Backend } from "./backends/types.ts";
-import { liveEngines } from "./engine/_registry.ts";
-import { checkFunctionHealth, type FunctionHealth } from "./engine/_status.ts";
+import {
+  checkFunctionHealth,
+  type FunctionHealth,
+  liveEngines,
+  worstStatus,
+} from "./engine/internal.ts";
 import type { HealthLevel, HealthReport, HealthStatus } from "./health/health_checker.ts";
 import {
   healthCheckHandler,
@@ -47,7 +51,6 @@ import {
   metricsHandler,
 } from "./health/handlers.ts";
 import { getDefaultMetrics } from "./health/metrics.ts";
-import { worstStatus } from "./engine/_health.ts";
 
 /** The health of every cached function of the process. */
 export interface CacheHealthReport extends HealthReport {

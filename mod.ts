@@ -61,7 +61,7 @@ export {
 } from "./cache.ts";
 export { cached, type CachedMethodOptions, type MethodDecorator } from "./decorator.ts";
 export { currentTenant, withTenant } from "./tenant.ts";
-export { closeDefaultBackend } from "./engine/_backend.ts";
+export { closeDefaultBackend } from "./engine/internal.ts";
 
 // Health and metrics endpoints for every cached function
 export {

@@ -74,16 +74,6 @@ export function withDeadline<T>(
   });
 }
 
-/**
- * Whether `key` is `t:{segment}:{prefix}…` for some tenant segment (no `:` in it): the match of
- * `PrefixCapability.deleteByTenantPrefix`.
- */
-export function underAnyTenant(key: string, prefix: string): boolean {
-  if (!key.startsWith("t:")) return false;
-  const end = key.indexOf(":", 2);
-  return end > 2 && key.startsWith(prefix, end + 1);
-}
-
 /** Validate a TTL in seconds; null/undefined/0 = none. */
 export function checkTtl(backend: string, operation: string, ttl: number | null | undefined): void {
   if (ttl === null || ttl === undefined) return;

@@ -6,7 +6,8 @@
  * @module
  */
 import { BackendError } from "../errors.ts";
-import { checkTtl, underAnyTenant } from "./_common.ts";
+import { checkTtl } from "./_common.ts";
+import { underAnyTenant } from "./types.ts";
 import {
   encodeExpiryPatch,
   encodeKey,

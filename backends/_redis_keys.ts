@@ -9,7 +9,7 @@ import type { OperationOptions, PrefixCapability, TtlCapability } from "./types.
 import { toBackendError } from "./_redis_errors.ts";
 import { DEL_SCRIPT, EXPIRE_SCRIPT, isChunkKey, MAGIC_STR } from "./_redis_chunks.ts";
 import { checkKey, type RedisCore, ttlToMs } from "./_redis_core.ts";
-import { underAnyTenant } from "./_common.ts";
+import { underAnyTenant } from "./types.ts";
 
 const SCAN_COUNT = 1000;
 

@@ -28,9 +28,9 @@ import {
   checkTtl,
   localCapabilities,
   lockAborted,
-  underAnyTenant,
   withDeadline,
 } from "./_common.ts";
+import { underAnyTenant } from "./types.ts";
 import type {
   Backend,
   BackendHealth,

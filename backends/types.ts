@@ -108,6 +108,31 @@ export interface PrefixCapability {
   deleteByTenantPrefix?(prefix: string, opts?: OperationOptions): Promise<number>;
 }
 
+/**
+ * Whether `key` is `t:{segment}:{prefix}…` for some tenant segment (no `:` in it): the match of
+ * {@linkcode PrefixCapability.deleteByTenantPrefix}, for a backend that implements it by scanning
+ * its keys (the memory, file and Redis backends use it too, and the engine for its L1).
+ *
+ * @param key A stored key.
+ * @param prefix The prefix after the tenant segment.
+ * @returns Whether `deleteByTenantPrefix(prefix)` deletes `key`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { underAnyTenant } from "@cachekit/core/backends";
+ *
+ * assert.equal(underAnyTenant("t:acme:ns:app:func:f", "ns:app:"), true);
+ * assert.equal(underAnyTenant("ns:app:func:f", "ns:app:"), false); // no tenant segment
+ * assert.equal(underAnyTenant("t:acme:ns:other:func:f", "ns:app:"), false);
+ * ```
+ */
+export function underAnyTenant(key: string, prefix: string): boolean {
+  if (!key.startsWith("t:")) return false;
+  const end = key.indexOf(":", 2);
+  return end > 2 && key.startsWith(prefix, end + 1);
+}
+
 /** Tag index: which keys carry which tags, for group invalidation. */
 export interface TagCapability {
   /** Record that `key` carries `tags` (the index entry may expire with the key, `ttlSeconds`). */

@@ -8,7 +8,7 @@
  */
 import { CacheConfigError } from "../errors.ts";
 import { parseMasterKey } from "../protocol/encryption.ts";
-import { toHex } from "../protocol/_hex.ts";
+import { toHex } from "../protocol/internal.ts";
 import { revealSecretKey, SecretKey } from "./secret_key.ts";
 import type { EnvConfig } from "./env.ts";
 import type { CacheOptions, PresetName, ResolvedConfig } from "./options.ts";

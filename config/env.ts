@@ -26,7 +26,7 @@
  */
 import { CacheConfigError } from "../errors.ts";
 import { parseRedisUrl, redactRedisUrl } from "../backends/redis_url.ts";
-import { fromHex } from "../protocol/_hex.ts";
+import { fromHex } from "../protocol/internal.ts";
 import { SecretKey } from "./secret_key.ts";
 import { envReaders, type EnvSource } from "./_env_read.ts";
 

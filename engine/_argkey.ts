@@ -26,7 +26,7 @@
  * @module
  */
 
-import { definedLength } from "../protocol/_canonical.ts";
+import { definedLength } from "../protocol/internal.ts";
 import { blake2b256Hex, finalizeKey, KEY_PREFIX_LENGTH } from "../protocol/keys.ts";
 
 /** L1 key: a number (single numeric argument) or a string. */

@@ -13,7 +13,7 @@
 import type { Backend } from "../backends/types.ts";
 import { CacheKeyError, CacheKitError, SerializationError } from "../errors.ts";
 import { decodeInteropValue, encodeInteropValue } from "../protocol/keys.ts";
-import { interopReshapes } from "../protocol/_interop_reshapes.ts";
+import { interopReshapes } from "../protocol/internal.ts";
 import { checkValueSize, ValueTooLargeError } from "../protocol/stored_value.ts";
 import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";

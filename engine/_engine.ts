@@ -21,7 +21,7 @@ import type { TenantCipher } from "../protocol/encryption.ts";
 import { type CacheLogger, getCacheLogger, plainTextLogger } from "../health/logging.ts";
 import type { HealthReport } from "../health/health_checker.ts";
 import { type CacheMetrics, type CounterChild, getDefaultMetrics } from "../health/metrics.ts";
-import { unrefTimer } from "../backends/_redis_deadlines.ts";
+import { unrefTimer } from "../backends/internal.ts";
 import type { ArgKey } from "./_argkey.ts";
 import { defaultBackendGeneration, guard, resolveBackend } from "./_backend.ts";
 import { FailSafe } from "./_failsafe.ts";

@@ -11,7 +11,7 @@
  * @module
  */
 import type { Backend, InvalidationEvent } from "../backends/types.ts";
-import { underAnyTenant } from "../backends/_common.ts";
+import { underAnyTenant } from "../backends/types.ts";
 import { getCacheLogger } from "../health/logging.ts";
 import { GuardedBackend } from "../reliability/guarded_backend.ts";
 import type { L1Entry } from "./l1.ts";

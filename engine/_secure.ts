@@ -49,13 +49,12 @@ import type { ResolvedConfig } from "../config/options.ts";
 import { revealSecretKey } from "../config/secret_key.ts";
 import { CacheConfigError } from "../errors.ts";
 import { TenantCipher } from "../protocol/encryption.ts";
-import { hkdfSalt } from "../protocol/_crypto.ts";
-import { toHex } from "../protocol/_hex.ts";
+import { hkdfSalt, toHex } from "../protocol/internal.ts";
 import { quoteTenant } from "../tenant.ts";
-import { parseEnvelope } from "../protocol/_envelope_msgpack.ts";
 import {
   decodeWire,
   encodeWire,
+  parseEnvelope,
   wireAadExtension,
   type WireDocument,
   type WireForm,

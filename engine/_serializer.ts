@@ -5,7 +5,7 @@
  */
 import type { Serializer } from "../serializers/types.ts";
 import { JsonSerializer, StdSerializer } from "../serializers/mod.ts";
-import { isReshaped } from "../serializers/_reshaped.ts";
+import { isReshaped } from "../serializers/internal.ts";
 
 let std: Serializer | null = null;
 let json: Serializer | null = null;

@@ -9,7 +9,7 @@
  * @module
  */
 import { BackendError } from "../errors.ts";
-import { consoleNotice } from "../health/_console_notice.ts";
+import { consoleNotice } from "../health/internal.ts";
 import { envConfig } from "../config/env.ts";
 import type {
   HealthComponent,

@@ -10,12 +10,14 @@
 import { CacheKitError } from "../errors.ts";
 import { decodeInteropValue, encodeInteropValue } from "../protocol/keys.ts";
 import { encodeEnvelope } from "../protocol/envelope.ts";
-import { parseEnvelope } from "../protocol/_envelope_msgpack.ts";
-import { undefinedEnvelope } from "../protocol/_undefined_envelope.ts";
-import { acceptEntry, checkValueSize, openEntry } from "../protocol/stored_value.ts";
 import {
+  acceptEntry,
+  checkValueSize,
   decodeWire,
   encodeWire,
+  openEntry,
+  parseEnvelope,
+  undefinedEnvelope,
   wireAadExtension,
   type WireDocument,
   WireFormatError,

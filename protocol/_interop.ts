@@ -8,7 +8,7 @@
  */
 import { DecodeError, Decoder, ExtData, ExtensionCodec } from "@msgpack/msgpack";
 import { CacheConfigError, CacheKeyError, SerializationError } from "../errors.ts";
-import { boundedByInput } from "../serializers/_msgpack_scan.ts";
+import { boundedByInput } from "../serializers/internal.ts";
 import {
   ARGS,
   definedLength,

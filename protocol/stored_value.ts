@@ -5,7 +5,7 @@
  * and its `ck_check`), `_document_parse.ts` (the document's byte-level fast path), `_base64.ts`,
  * `_frame.ts` (the framed binary codec), `_stored_types.ts` (the shared shapes and
  * {@linkcode WireFormatError}) and `_stored_read.ts` (what a reader accepts, re-exported here for
- * the engine).
+ * the engine, with the envelope reader and the undefined envelope the engine writes).
  *
  * ## `"document"`: cachekit-py 0.3.0's UTF-8 JSON document
  *
@@ -142,6 +142,8 @@ export {
   type ReadPolicy,
   ValueTooLargeError,
 } from "./_stored_read.ts";
+export { parseEnvelope } from "./_envelope_msgpack.ts";
+export { undefinedEnvelope } from "./_undefined_envelope.ts";
 
 /**
  * Encode an entry in one of the wires: by default the UTF-8 JSON document; `"envelope"` writes the

@@ -1,12 +1,19 @@
 /**
- * Checks the import layering of the sources: lists import cycles between folders and imports of
- * another folder's private file (`_name.ts`, or anything under a `_name/` folder).
+ * Checks the import layering of the sources: lists import cycles between folders, imports of
+ * another folder's private file (`_name.ts`, or anything under a `_name/` folder), and internal
+ * faces made public.
  *
  * Why folders: a folder is a layer (`backends/`, `protocol/`, `reliability/`, …) with one
  * direction of dependency; a cycle between two folders means neither can be read, tested or moved
  * without the other. Files at the root are each their own unit (the entry files and `errors.ts`
  * are imported from everywhere and import little). Type-only imports count too (they tie the
  * layers together as much as value imports do), but are marked `(type)` in the report.
+ *
+ * Internal faces: what other folders need of a folder's private files goes through that folder's
+ * `internal.ts` (e.g. `engine/internal.ts`, `protocol/internal.ts`), a non-underscore file that
+ * re-exports it. Such a face is for the package only, so it must not be an entry point of
+ * `deno.json` `exports` nor be re-exported wholesale (`export * from`) by one; an entry point may
+ * take a name from it (`export { closeDefaultBackend } from "./engine/internal.ts"`).
  *
  * Scanned: every `.ts` file outside `tests/`, `bench/`, `fuzz/`, `tools/` and build output (tests
  * may reach into private files). Relative specifiers only; `import(…)` and `export … from` count.
@@ -37,7 +44,14 @@ export interface ImportReport {
   cycles: { units: string[]; steps: ImportEdge[][] }[];
   /** Imports of another folder's private file. */
   privateImports: ImportEdge[];
+  /** Internal faces that are a public entry point (`from` = `to`) or re-exported whole by one. */
+  publicFaces: ImportEdge[];
 }
+
+/** The file name of a folder's internal face (what other folders may use of its private files). */
+export const INTERNAL_FACE = "internal.ts";
+
+const EXPORT_ALL = /(?:^|[\s;])export\s+(type\s+)?\*\s+from\s+["'](\.{1,2}\/[^"']+)["']/g;
 
 const SPECIFIER =
   /(?:^|[\s;])(import|export)\s+(type\s+)?(?:[\w*${}\s,]+?\s+from\s+)?["'](\.{1,2}\/[^"']+)["']|import\(\s*["'](\.{1,2}\/[^"']+)["']\s*\)/g;
@@ -91,6 +105,47 @@ export function importEdges(root: string): ImportEdge[] {
   return [...edges.values()];
 }
 
+function isFace(file: string): boolean {
+  return file === INTERNAL_FACE || file.endsWith("/" + INTERNAL_FACE);
+}
+
+/** The entry points of `root/deno.json` `exports` (relative paths), or none without one. */
+function entryPoints(root: string): string[] {
+  let exports: unknown;
+  try {
+    exports = JSON.parse(readFileSync(join(root, "deno.json"), "utf8")).exports;
+  } catch {
+    return [];
+  }
+  const targets = typeof exports === "string"
+    ? [exports]
+    : Object.values((exports ?? {}) as Record<string, string>);
+  return targets.map((t) => posix(normalize(t)));
+}
+
+/** Internal faces listed as entry points, or re-exported wholesale by an entry point. */
+export function publicFaces(root: string): ImportEdge[] {
+  const out: ImportEdge[] = [];
+  for (const entry of entryPoints(root)) {
+    if (isFace(entry)) {
+      out.push({ from: entry, to: entry, typeOnly: false });
+      continue;
+    }
+    let text: string;
+    try {
+      text = readFileSync(join(root, entry), "utf8");
+    } catch {
+      continue;
+    }
+    text = text.replace(/^\s*\*.*$/gm, "").replace(/\/\/.*$/gm, "");
+    for (const m of text.matchAll(EXPORT_ALL)) {
+      const to = posix(normalize(join(dirname(entry), m[2])));
+      if (isFace(to)) out.push({ from: entry, to, typeOnly: m[1] !== undefined });
+    }
+  }
+  return out;
+}
+
 /** Cycles between units (strongly connected components, each reported once with its edges). */
 export function checkImports(root: string): ImportReport {
   const edges = importEdges(root);
@@ -114,7 +169,7 @@ export function checkImports(root: string): ImportReport {
       cycles.push({ units, steps });
     }
   }
-  return { cycles, privateImports };
+  return { cycles, privateImports, publicFaces: publicFaces(root) };
 }
 
 /** Every elementary cycle within `members`, each once, starting at its smallest unit. */
@@ -177,7 +232,15 @@ export function formatReport(report: ImportReport): string {
   if (report.privateImports.length) {
     lines.push("imports of another folder's private file:", ...report.privateImports.map(edge));
   }
-  if (!lines.length) lines.push("no import cycles between folders, no private imports");
+  if (report.publicFaces.length) {
+    lines.push(
+      "internal faces in the public API (an entry point, or re-exported whole by one):",
+      ...report.publicFaces.map(edge),
+    );
+  }
+  if (!lines.length) {
+    lines.push("no import cycles between folders, no private imports, no public internal faces");
+  }
   return lines.join("\n");
 }
 
@@ -185,5 +248,6 @@ if (import.meta.main) {
   const root = Deno.args[0] ?? join(dirname(new URL(import.meta.url).pathname), "..");
   const report = checkImports(root);
   console.log(formatReport(report));
-  if (report.cycles.length || report.privateImports.length) Deno.exitCode = 1;
+  const found = report.cycles.length + report.privateImports.length + report.publicFaces.length;
+  if (found) Deno.exitCode = 1;
 }

@@ -1,0 +1,15 @@
+/**
+ * What the rest of the package (the engine) uses of the backends' private parts: the backends'
+ * internal face. Not public: `deno.json` does not export it and `backends/mod.ts` does not
+ * re-export it. What a custom backend needs is public instead, in `types.ts` (the contract and
+ * `underAnyTenant`, the key match of `deleteByTenantPrefix`).
+ *
+ * - {@linkcode unrefTimer}: let a timer not keep the process alive, on every runtime (Node and
+ *   Bun timer objects, Deno's numeric ids). Defined beside the Redis deadline queue, its first
+ *   user; the engine's subscription retry timer uses it too.
+ *
+ * Re-exports only: nothing is added on any path.
+ *
+ * @module
+ */
+export { unrefTimer } from "./_redis_deadlines.ts";

@@ -1,0 +1,41 @@
+/**
+ * What the wrapper (`cache.ts`, `decorator.ts`, `cache_health.ts`, `mod.ts`) uses of the engine:
+ * the engine's one face for the rest of the package. Not public: `deno.json` does not export it
+ * and no `mod.ts` re-exports it wholesale (`mod.ts` takes {@linkcode closeDefaultBackend} by name).
+ *
+ * The engine's files are private (`_name.ts`) so that they can be split and moved freely; this
+ * file names the few things the entry files call, so that a move inside `engine/` changes one
+ * import here instead of every caller (`tools/import_cycles.ts` refuses imports of another
+ * folder's private file). Re-exports only: the calls go straight to the private files' functions,
+ * with nothing added on the hot path. `identity.ts` and `l1.ts` are faces of their own.
+ *
+ * - the engine and its call flow: {@linkcode Engine}, the L1 lookups, the miss paths, `refresh`,
+ *   the cheap argument key and the fast key;
+ * - invalidation: of one call, of one engine, and the group invalidations across engines;
+ * - status: `cacheInfo`, a function's health, the registry of live engines, `worstStatus`;
+ * - the default backend: {@linkcode closeDefaultBackend}.
+ *
+ * @module
+ */
+export { Engine } from "./_engine.ts";
+export { hitBytes, lookupAsync, lookupSync, missAsync, missSync, refresh } from "./_call.ts";
+export { fastKey } from "./_keys.ts";
+export { type ArgKey, argKey } from "./_argkey.ts";
+export {
+  clearEngine,
+  clearFunctionEverywhere,
+  clearNamespaceEverywhere,
+  type GroupInvalidationOptions,
+  invalidateCall,
+  invalidateTagsEverywhere,
+} from "./_invalidation.ts";
+export {
+  type CacheInfo,
+  cacheInfo,
+  checkFunctionHealth,
+  type FunctionHealth,
+  functionHealth,
+} from "./_status.ts";
+export { liveEngines } from "./_registry.ts";
+export { worstStatus } from "./_health.ts";
+export { closeDefaultBackend } from "./_backend.ts";
