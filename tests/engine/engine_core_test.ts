@@ -411,7 +411,7 @@ test("identity: anonymous functions need a name or namespace; collisions are ref
     return x;
   }
   const d = cache(namedHelper, { backend: null });
-  assert.equal(d.identity, "tests.engine_core_test.namedHelper");
+  assert.equal(d.identity, "tests.engine.engine_core_test.namedHelper");
   // Two different functions under one identity: refused.
   cache((x: number) => x * 3, { name: "core.collide", backend: null });
   assert.throws(
@@ -453,7 +453,7 @@ test("decorator: keys on arguments and the instance key; L1-only sync methods st
   assert.equal(eu.runs + us.runs, 3);
   // The key uses the class-qualified identity.
   assert.deepEqual([...new Set(keys)].map((k) => k.split(":args:")[0]), [
-    "t:default:func:tests.engine_core_test.Repo.load",
+    "t:default:func:tests.engine.engine_core_test.Repo.load",
   ]);
 });
 
