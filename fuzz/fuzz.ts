@@ -2,7 +2,7 @@
  * The fuzz runner: feeds seeded mutations of valid stored bytes to every decoder and to the read
  * path of `cache()`, one input at a time on one thread, and counts what came back. Shared by the
  * command line (`deno task fuzz`, `fuzz/main.ts`) and the fixed-seed slice the test suite runs
- * (`tests/fuzz_slice_test.ts`), on Deno, Bun and Node alike.
+ * (`tests/tools/fuzz_slice_test.ts`), on Deno, Bun and Node alike.
  *
  * Why in-process and sequential: the decoders are pure and fast, so a million inputs take
  * minutes on one core, and an input's time and the process's memory are only meaningful when

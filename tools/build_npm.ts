@@ -512,13 +512,26 @@ function packBuild(
   };
 }
 
-/** The built test files (`tests/*_test.js`), sorted. */
+/**
+ * The test files under `dir` (`*<suffix>`, in subfolders too: `tests/` mirrors the source folders),
+ * as absolute paths, sorted; helper folders (`_fixtures/`, any `_name/`) are not searched.
+ */
+export function testFiles(dir: string, suffix: string): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const abs = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (!entry.name.startsWith("_")) found.push(...testFiles(abs, suffix));
+    } else if (entry.name.endsWith(suffix) && statSync(abs).isFile()) {
+      found.push(abs);
+    }
+  }
+  return found.sort();
+}
+
+/** The built test files (`*_test.js` in `tests/` and its subfolders), sorted. */
 export function builtTests(out: string = DEFAULT_OUT): string[] {
-  const dir = join(out, "tests");
-  return readdirSync(dir)
-    .filter((f) => f.endsWith("_test.js") && statSync(join(dir, f)).isFile())
-    .sort()
-    .map((f) => join(dir, f));
+  return testFiles(join(out, "tests"), "_test.js");
 }
 
 if (import.meta.main) {

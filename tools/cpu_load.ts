@@ -7,7 +7,7 @@
  * ```text
  * deno task test:load                                   # the Deno suite, one burner per core
  * deno run -A tools/cpu_load.ts --workers 4 -- deno task test:node
- * deno run -A tools/cpu_load.ts -- deno test -A --no-check=remote tests/engine_core_test.ts
+ * deno run -A tools/cpu_load.ts -- deno test -A --no-check=remote tests/engine/engine_core_test.ts
  * ```
  *
  * The burners are worker threads of this process, not child processes: whatever ends this process

@@ -6,11 +6,12 @@
  * ```
  *
  * - `node`: builds the transpiled ESM package (`tools/build_npm.ts` → `.build/npm/`) and runs
- *   `node --test` over its `tests/*_test.js`, one process per file (Node's default), with
- *   `--test-force-exit` so a leaked socket cannot hang CI, a per-test timeout and source maps.
- * - `bun`: runs `bun test` on the TypeScript sources in `tests/`; resolves npm packages from the
- *   repository's `node_modules` (refreshed by `deno install`). Bun itself comes from npm, pinned in
- *   {@linkcode BUN_VERSION} and installed once into `.build/bun/`.
+ *   `node --test` over its `*_test.js` in `tests/` and its subfolders, one process per file (Node's
+ *   default), with `--test-force-exit` so a leaked socket cannot hang CI, a per-test timeout and
+ *   source maps.
+ * - `bun`: runs `bun test` on the TypeScript sources in `tests/` and its subfolders; resolves npm
+ *   packages from the repository's `node_modules` (refreshed by `deno install`). Bun itself comes
+ *   from npm, pinned in {@linkcode BUN_VERSION} and installed once into `.build/bun/`.
  *
  * The runner's own output is passed through unchanged; the counts come from the runner's native
  * summary (node: `ℹ pass N` / `# pass N`; bun: ` N pass`), ANSI colours stripped. Any failure, a
@@ -21,9 +22,9 @@
  * @module
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { basename, join } from "node:path";
-import { buildNpm, builtTests, DEFAULT_OUT, ROOT } from "./build_npm.ts";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, join, relative, sep } from "node:path";
+import { buildNpm, builtTests, DEFAULT_OUT, ROOT, testFiles } from "./build_npm.ts";
 
 /** The Bun release the suite runs on (npm package `bun`). */
 export const BUN_VERSION = "1.4.5";
@@ -203,10 +204,8 @@ async function runBun(filters: string[]): Promise<{ code: number; counts: Counts
   // Bun resolves bare specifiers through ./node_modules, which `deno install` keeps complete.
   const di = spawnSync(Deno.execPath(), ["install", "--quiet"], { cwd: ROOT, stdio: "inherit" });
   if (di.status !== 0) throw new Error("deno install failed");
-  const files = filterFiles(
-    readdirSync(join(ROOT, "tests")).filter((f) => f.endsWith("_test.ts")).sort(),
-    filters,
-  ).map((f) => `./tests/${f}`);
+  const files = filterFiles(testFiles(join(ROOT, "tests"), "_test.ts"), filters)
+    .map((f) => `./${relative(ROOT, f).split(sep).join("/")}`);
   const bad = checkExports(bun, Object.values(denoExports()), ROOT, "bun");
   const { code, output } = await run(
     bun,

@@ -1,4 +1,4 @@
-// Child process for tests/console_notice_test.ts: wraps a function over an unreachable Redis
+// Child process for tests/health/console_notice_test.ts: wraps a function over an unreachable Redis
 // (CACHEKIT_REDIS_URL from the parent), calls it three times and prints the results on stdout.
 // With `--logtape` it configures LogTape first (no sink for cachekit), which must silence the
 // console notice. The process must end by itself.

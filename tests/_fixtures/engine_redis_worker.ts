@@ -1,5 +1,5 @@
 /**
- * Child process for `tests/engine_redis_process_test.ts`: one "application instance" with its own
+ * Child process for `tests/engine/engine_redis_process_test.ts`: one "application instance" with its own
  * `RedisBackend` (shared Redis, the test's key prefix and invalidation channel) and its own L1,
  * driven by JSON commands on stdin, answering JSON lines on stdout.
  *

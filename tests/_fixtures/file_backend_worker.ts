@@ -1,5 +1,5 @@
 /**
- * Child process for `tests/backend_file_process_test.ts`: hammers a shared FileBackend directory.
+ * Child process for `tests/backends/backend_file_process_test.ts`: hammers a shared FileBackend directory.
  *
  * Usage: `<runtime> file_backend_worker.ts '<json config>'`; prints one JSON line (or progress
  * lines for the `bigwriter` and `holdlock` modes, which run until killed).

@@ -1,5 +1,5 @@
 /**
- * Child process for `tests/engine_redis_group_test.ts`: a process that wraps nothing (an admin
+ * Child process for `tests/engine/engine_redis_group_test.ts`: a process that wraps nothing (an admin
  * script, a webhook worker) and runs one group invalidation against the default backend, which
  * `CACHEKIT_REDIS_URL` points at Redis. Prints `{"ok":true}` once done.
  *

@@ -1,0 +1,196 @@
+/**
+ * The cheap L1 argument key (`engine/_argkey.ts`), tested directly: calls with one cheap key must
+ * have one protocol key (else L1 could answer a call with another call's value), checked over
+ * random argument lists built from the encoding's own delimiters (seeded, so a failure
+ * reproduces); `undefined` handled as the protocol key handles it; cyclic and very deep arguments
+ * make it give up in a few steps (the protocol key then refuses them).
+ */
+import assert from "node:assert/strict";
+import { inspect } from "node:util";
+import { test } from "../_harness.ts";
+import { argKey, MAX_DEPTH } from "../../engine/_argkey.ts";
+import { argsHash } from "../../protocol/keys.ts";
+
+/** mulberry32: a small seeded PRNG, so a failing case can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// Strings made of the encoding's delimiters and type tags, so that a missing length prefix or
+// terminator shows up as a collision.
+const PIECES = ["", "1", "2", ":", ";", "s", "n", "a", "[", "{", "1:", "s1:", "n1;", "T", "z", "é"];
+const NUMBERS = [0, -0, 1, -1, 2, 12, 1.5, 0.1, NaN, Infinity, -Infinity, 2 ** 53 + 2, 1e21];
+
+function generator(seed: number) {
+  const r = prng(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
+  const str = (): string => {
+    let s = "";
+    for (let n = Math.floor(r() * 4); n > 0; n--) s += pick(PIECES);
+    return s;
+  };
+  const value = (depth: number): unknown => {
+    const kind = Math.floor(r() * (depth >= 3 ? 8 : 10));
+    switch (kind) {
+      case 0:
+        return pick(NUMBERS);
+      case 1:
+      case 2:
+        return str();
+      case 3:
+        return r() < 0.5;
+      case 4:
+        return null;
+      case 5:
+        return pick([0n, 1n, 12n, -1n, 2n ** 63n]);
+      case 6:
+        return new Date(pick([0, 1, 1_700_000_000_000]));
+      case 7:
+        return Uint8Array.from({ length: Math.floor(r() * 3) }, () => pick([0, 1, 49, 58, 255]));
+      case 8:
+        return Array.from({ length: Math.floor(r() * 3) }, () => value(depth + 1));
+      default: {
+        const o: Record<string, unknown> = {};
+        for (let n = Math.floor(r() * 3); n > 0; n--) {
+          o[str()] = r() < 0.2 ? undefined : value(depth + 1);
+        }
+        return o;
+      }
+    }
+  };
+  return (): unknown[] => {
+    const args = Array.from({ length: Math.floor(r() * 4) }, () => value(0));
+    if (r() < 0.2) args.push(undefined); // a trailing undefined is the same call without it
+    return args;
+  };
+}
+
+test("argKey: one cheap key implies one protocol key (20,000 random argument lists)", () => {
+  const next = generator(0x5eed);
+  const seen = new Map<string | number, { args: unknown[]; hash: string }>();
+  const naive = new Map<string, string>(); // keys without delimiters, to show the inputs are hard
+  let naiveCollisions = 0;
+  let sharedCheapKeys = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const args = next();
+    const key = argKey(args);
+    if (key === undefined) continue;
+    const hash = argsHash(args);
+    const prev = seen.get(key);
+    if (prev === undefined) seen.set(key, { args, hash });
+    else {
+      sharedCheapKeys++;
+      assert.equal(
+        hash,
+        prev.hash,
+        `cheap key ${JSON.stringify(String(key))} shared by different calls:\n` +
+          `${inspect(prev.args)}\n${inspect(args)}`,
+      );
+    }
+    const flat = args.map((a) => String(a)).join("");
+    const other = naive.get(flat);
+    if (other !== undefined && other !== hash) naiveCollisions++;
+    naive.set(flat, hash);
+  }
+  assert.ok(seen.size > 5_000, `${seen.size} distinct cheap keys`);
+  assert.ok(sharedCheapKeys > 100, "repeated calls occur, so the check above ran");
+  assert.ok(naiveCollisions > 50, "a key without delimiters would collide on these inputs");
+});
+
+test("argKey: hand-picked near collisions stay apart", () => {
+  const distinct: unknown[][] = [
+    [],
+    [""],
+    ["", ""],
+    [null],
+    [0],
+    ["0"],
+    [0n],
+    [[]],
+    [{}],
+    [[0]],
+    [["0"]],
+    ["a", "b"],
+    ["ab"],
+    ["a", "", "b"],
+    ["s1:a"],
+    [{ a: "b" }],
+    [{ "a1:": "" }],
+    [{ x: "Tz" }],
+    [{ "xs2:T": null }],
+    [{ x: null, y: true }],
+    [{ "xzy": true }],
+    [{ a: 1, b: 2 }],
+    [{ a: 1 }, { b: 2 }],
+    [[1, 2]],
+    [[1], [2]],
+    [[[1, 2]]],
+    [true],
+    ["T"],
+    [new Uint8Array([49])],
+    ["1"],
+    [new Date(1)],
+    [1],
+    [NaN],
+    ["NaN"],
+    [Infinity],
+    [1.5],
+    ["1.5"],
+  ];
+  const keys = distinct.map((a) => argKey(a));
+  assert.ok(keys.every((k) => k !== undefined));
+  assert.equal(new Set(keys).size, keys.length, keys.map(String).join(" | "));
+});
+
+test("argKey: undefined is left out exactly where the protocol key leaves it out (issue 13.4)", () => {
+  const same: [unknown[], unknown[]][] = [
+    [["a"], ["a", undefined]],
+    [["a"], ["a", undefined, undefined]],
+    [[7], [7, undefined]],
+    [[], [undefined]],
+    [[{ limit: 10 }], [{ limit: 10, cursor: undefined }]],
+    [[{ a: 1 }], [{ a: 1, b: undefined }]],
+    [[{ a: {} }], [{ a: { b: undefined } }]],
+    [["x", { a: 1 }], ["x", { b: undefined, a: 1 }, undefined]],
+  ];
+  for (const [a, b] of same) {
+    assert.notEqual(argKey(a), undefined);
+    assert.equal(argKey(a), argKey(b), `${inspect(a)} vs ${inspect(b)}`);
+    assert.equal(argsHash(a), argsHash(b), "the protocol key agrees");
+  }
+  assert.equal(argKey([7, undefined]), 7, "still the plain number key");
+  // Elsewhere undefined has no key: the cheap key gives up, the protocol key refuses.
+  for (
+    const args of [[undefined, 1], [[1, undefined]], [{ a: [undefined] }], ["a", undefined, 1]]
+  ) {
+    assert.equal(argKey(args), undefined, inspect(args));
+    assert.throws(() => argsHash(args));
+  }
+  // An object that is all undefined is an empty object, not a missing one.
+  assert.notEqual(argKey([{ a: undefined }]), argKey([]));
+  assert.equal(argKey([{ a: undefined }]), argKey([{}]));
+});
+
+test("argKey: cyclic and deep arguments give up at once instead of overflowing (issue 11.4)", () => {
+  const a: Record<string, unknown> = { id: 1 };
+  a.self = a;
+  const wide: unknown[] = [];
+  for (let i = 0; i < 1000; i++) wide.push(wide); // a cycle 1,000 times over at every level
+  let deep: unknown = 1;
+  for (let i = 0; i < 10_000; i++) deep = [deep];
+  for (const args of [[a], [1, a], [wide], [deep], [{ x: deep }]]) {
+    assert.equal(argKey(args), undefined);
+  }
+  let ok: unknown = 1;
+  for (let i = 0; i < MAX_DEPTH; i++) ok = [ok];
+  assert.notEqual(argKey([ok]), undefined, "the cheap key's own limit is accepted");
+  ok = [ok];
+  assert.equal(argKey([ok]), undefined, "beyond it, the protocol key is used");
+});

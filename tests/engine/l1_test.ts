@@ -1,0 +1,174 @@
+/**
+ * The L1 cache (`engine/l1.ts`), tested directly rather than through `cache()`: byte accounting
+ * (stored bytes + key length + the fixed overhead, kept exact through replace, delete and
+ * eviction), LRU eviction by bytes and by entry count in least-recently-used order, promotion on
+ * read (skipped for the newest eighth, as documented), expiry checked on read and the fail-safe
+ * window kept for `stale()`. Times are passed as `now`, so no test depends on the wall clock.
+ */
+import assert from "node:assert/strict";
+import { test } from "../_harness.ts";
+import { L1_ENTRY_OVERHEAD, L1Cache, type L1Entry } from "../../engine/l1.ts";
+
+const TTL = 60_000;
+
+/** An entry holding `n` serialized bytes. */
+function bytesEntry(n: number, ttlMs = TTL): L1Entry {
+  return L1Cache.entry(undefined, new Uint8Array(n), 0, ttlMs);
+}
+
+/** The keys in LRU order (least recently used first). */
+function order(l1: L1Cache): unknown[] {
+  return [...l1.map.keys()];
+}
+
+/** The sum of the entries' counted sizes: must always equal `l1.bytes`. */
+function counted(l1: L1Cache): number {
+  let sum = 0;
+  for (const e of l1.map.values()) sum += e.size;
+  return sum;
+}
+
+test("L1: an entry counts its stored bytes, its key length and the fixed overhead", () => {
+  const l1 = new L1Cache({ maxBytes: 1 << 20, maxEntries: 100 });
+  assert.equal(l1.set("abc", bytesEntry(100)), true);
+  assert.equal(l1.bytes, 100 + 3 + L1_ENTRY_OVERHEAD);
+  // A value stored by reference counts the size it was given; a number key counts 8.
+  assert.equal(l1.set(7, L1Cache.entry({ big: true }, null, 40, TTL)), true);
+  assert.equal(l1.bytes, 100 + 3 + 40 + 8 + 2 * L1_ENTRY_OVERHEAD);
+  assert.equal(l1.get(7)?.size, 40 + 8 + L1_ENTRY_OVERHEAD);
+  assert.equal(counted(l1), l1.bytes);
+  assert.equal(l1.size, 2);
+});
+
+test("L1: byte accounting stays exact through replace, delete, deleteWhere and clear", () => {
+  const l1 = new L1Cache({ maxBytes: 1 << 20, maxEntries: 100 });
+  l1.set("a", bytesEntry(10));
+  l1.set("b", bytesEntry(20));
+  l1.set("c", bytesEntry(30));
+  // Replacing counts the new entry only.
+  l1.set("a", bytesEntry(500));
+  assert.equal(l1.size, 3);
+  assert.equal(l1.bytes, 500 + 20 + 30 + 3 + 3 * L1_ENTRY_OVERHEAD);
+  assert.equal(counted(l1), l1.bytes);
+  assert.equal(l1.delete("b"), true);
+  assert.equal(l1.delete("b"), false);
+  assert.equal(l1.bytes, 500 + 30 + 2 + 2 * L1_ENTRY_OVERHEAD);
+  l1.set("t1", bytesEntry(1));
+  l1.set("t2", bytesEntry(2));
+  l1.get("t1")!.tags = ["x"];
+  l1.get("t2")!.tags = ["x"];
+  assert.equal(l1.deleteWhere((e) => e.tags?.includes("x") ?? false), 2);
+  assert.deepEqual(order(l1).sort(), ["a", "c"]);
+  assert.equal(counted(l1), l1.bytes);
+  l1.clear();
+  assert.equal(l1.size, 0);
+  assert.equal(l1.bytes, 0);
+});
+
+test("L1: over maxBytes, least recently used entries are evicted until it fits", () => {
+  const one = 100 + 1 + L1_ENTRY_OVERHEAD; // an entry of 100 bytes under a one-letter key
+  const l1 = new L1Cache({ maxBytes: 3 * one, maxEntries: 100 });
+  l1.set("a", bytesEntry(100));
+  l1.set("b", bytesEntry(100));
+  l1.set("c", bytesEntry(100));
+  assert.equal(l1.bytes, 3 * one); // exactly at the limit: nothing evicted
+  assert.deepEqual(order(l1), ["a", "b", "c"]);
+  l1.set("d", bytesEntry(100));
+  assert.deepEqual(order(l1), ["b", "c", "d"]);
+  assert.equal(l1.bytes, 3 * one);
+  // One entry worth two evicts the two oldest.
+  l1.set("e", bytesEntry(100 + one));
+  assert.deepEqual(order(l1), ["d", "e"]);
+  assert.equal(l1.bytes, 3 * one);
+  assert.equal(counted(l1), l1.bytes);
+});
+
+test("L1: over maxEntries, the least recently used entry is evicted", () => {
+  const l1 = new L1Cache({ maxBytes: 1 << 20, maxEntries: 3 });
+  for (const k of ["a", "b", "c", "d"]) l1.set(k, bytesEntry(1));
+  assert.deepEqual(order(l1), ["b", "c", "d"]);
+  assert.equal(l1.has("a"), false);
+  assert.equal(l1.bytes, 3 * (1 + 1 + L1_ENTRY_OVERHEAD));
+});
+
+test("L1: a read promotes the entry, so eviction takes the least recently used, not the oldest", () => {
+  const l1 = new L1Cache({ maxBytes: 1 << 20, maxEntries: 3 });
+  for (const k of ["a", "b", "c"]) l1.set(k, bytesEntry(1));
+  assert.equal(l1.get("a")?.key, "a");
+  assert.deepEqual(order(l1), ["b", "c", "a"]);
+  l1.set("d", bytesEntry(1));
+  assert.deepEqual(order(l1), ["c", "a", "d"]);
+  // Replacing a key makes it the most recently used as well.
+  l1.set("c", bytesEntry(1));
+  l1.set("e", bytesEntry(1));
+  assert.deepEqual(order(l1), ["d", "c", "e"]);
+});
+
+test("L1: reads of the newest eighth do not reorder; older entries are promoted", () => {
+  const l1 = new L1Cache({ maxBytes: 1 << 20, maxEntries: 100 });
+  const keys = Array.from({ length: 16 }, (_, i) => `k${i}`);
+  for (const k of keys) l1.set(k, bytesEntry(1));
+  // 16 entries: the newest eighth is the last two stamps behind the clock plus the newest.
+  for (const k of ["k15", "k14", "k13"]) l1.get(k);
+  assert.deepEqual(order(l1), keys);
+  l1.get("k12");
+  assert.deepEqual(order(l1), [...keys.filter((k) => k !== "k12"), "k12"]);
+  l1.get("k0");
+  assert.deepEqual(order(l1).slice(0, 2), ["k1", "k2"]);
+  assert.equal(order(l1).at(-1), "k0");
+});
+
+test("L1: an entry larger than maxBytes is not stored and leaves no stale copy", () => {
+  const l1 = new L1Cache({ maxBytes: 200, maxEntries: 10 });
+  assert.equal(l1.set("a", bytesEntry(10)), true);
+  const before = l1.bytes;
+  assert.equal(l1.set("big", bytesEntry(200)), false);
+  assert.equal(l1.has("big"), false);
+  assert.equal(l1.bytes, before);
+  // Replacing a key by an entry too large drops the old value (it is no longer current).
+  assert.equal(l1.set("a", bytesEntry(500)), false);
+  assert.equal(l1.has("a"), false);
+  assert.equal(l1.size, 0);
+  assert.equal(l1.bytes, 0);
+});
+
+test("L1: expiry is checked on read; the expired entry is removed and uncounted", () => {
+  const l1 = new L1Cache({ maxBytes: 1 << 20, maxEntries: 10 });
+  l1.set("k", L1Cache.entry("v", null, 1, 1_000));
+  l1.set("other", bytesEntry(5));
+  const { expiresAt } = l1.map.get("k")!;
+  assert.equal(l1.get("k", expiresAt - 1)?.value, "v");
+  assert.equal(l1.get("k", expiresAt), undefined);
+  assert.equal(l1.map.has("k"), false);
+  assert.deepEqual(order(l1), ["other"]);
+  assert.equal(l1.bytes, 5 + 5 + L1_ENTRY_OVERHEAD);
+  // A zero TTL is already expired.
+  l1.set("z", L1Cache.entry(1, null, 1, 0));
+  assert.equal(l1.has("z"), false);
+  assert.equal(l1.map.has("z"), false);
+});
+
+test("L1: an expired entry in its fail-safe window is kept for stale(), then removed", () => {
+  const l1 = new L1Cache({ maxBytes: 1 << 20, maxEntries: 10 });
+  const e = L1Cache.entry("v", null, 1, 1_000);
+  e.staleUntil = e.expiresAt + 5_000;
+  l1.set("k", e);
+  assert.equal(l1.stale("k", e.expiresAt - 1), undefined); // still fresh: not stale
+  assert.equal(l1.get("k", e.expiresAt), undefined); // expired: no hit ...
+  assert.equal(l1.map.has("k"), true); // ... but kept
+  assert.equal(l1.stale("k", e.staleUntil - 1)?.value, "v");
+  assert.equal(l1.stale("k", e.staleUntil), undefined);
+  assert.equal(l1.map.has("k"), false);
+  assert.equal(l1.bytes, 0);
+});
+
+test("L1: entry() sets expiry, fail-safe and refresh points from the TTL and refresh delay", () => {
+  const before = Date.now();
+  const e = L1Cache.entry(undefined, new Uint8Array(3), 99, 1_000, 400);
+  const after = Date.now();
+  assert.equal(e.size, 3 + L1_ENTRY_OVERHEAD); // bytes win over the size argument
+  assert.ok(e.expiresAt >= before + 1_000 && e.expiresAt <= after + 1_000);
+  assert.equal(e.staleUntil, e.expiresAt);
+  assert.equal(e.refreshAt, e.expiresAt - 600);
+  assert.equal(L1Cache.entry(1, null, 1, 1_000).refreshAt, Infinity);
+});

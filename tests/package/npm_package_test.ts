@@ -1,0 +1,108 @@
+// The npm package a Node or Bun user installs (issue 13): `tools/build_npm.ts --pkg` builds and
+// `npm pack`s it into a temporary folder; a fresh TypeScript project installs the tarball (plus
+// `typescript` at the range the build uses and `@types/node`), and `tsc --strict --noEmit` passes
+// on a file that uses `cache()` with inferred types — the `@ts-expect-error` lines fail the check if
+// those types were `any` (or missing: TS7016). The tarball holds declarations for every subpath
+// export and no tests or bench. Deno only (the build tool runs on Deno); needs npm and the registry
+// (or npm's cache).
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { test } from "../_harness.ts";
+import { denoOnly, siblingModule } from "../_runtime.ts";
+
+const ROOT = siblingModule(import.meta.url, "../..");
+
+function run(cmd: string, args: string[], cwd: string): string {
+  const r = spawnSync(cmd, args, { cwd, encoding: "utf8", timeout: 120_000 });
+  if (r.error) throw r.error;
+  assert.equal(r.status, 0, `${cmd} ${args.join(" ")}:\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+const CONSUMER = `import { cache } from "@cachekit/core";
+import { MemoryBackend } from "@cachekit/core/backends";
+import { blake2b256Hex } from "@cachekit/core/protocol";
+import { JsonSerializer } from "@cachekit/core/serializers";
+
+async function getUser(id: number): Promise<{ id: number; name: string }> {
+  return { id, name: "ada" };
+}
+const cached = cache(getUser, { backend: new MemoryBackend(), ttl: 60 });
+const user = await cached(1);
+const name: string = user.name;
+// @ts-expect-error the inferred result has no \`email\`
+user.email;
+// @ts-expect-error the inferred parameter is a number
+await cached("1");
+const local = cache((n: number) => n * 2, { backend: null, name: "double" });
+const doubled: number = local(2); // L1 only: stays synchronous
+console.log(name, doubled, blake2b256Hex(new Uint8Array(1)), typeof JsonSerializer);
+`;
+
+test(
+  "npm package: the packed tarball type-checks in a fresh TypeScript project (tsc --strict)",
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), "ck-npm-pkg-"));
+    try {
+      const out = join(dir, "pkg");
+      run(process.execPath, [
+        "run",
+        "-A",
+        "--lock=deno.dev.lock",
+        "tools/build_npm.ts",
+        "--pkg",
+        "--out",
+        out,
+      ], ROOT);
+      const pkg = JSON.parse(readFileSync(join(out, "package.json"), "utf8"));
+      const tarball = join(dir, `cachekit-core-${pkg.version}.tgz`);
+      const files = run("tar", ["tzf", tarball], dir).split("\n").filter((f) => f !== "");
+      assert.ok(files.includes("package/mod.d.ts"), "declarations are packed");
+      assert.ok(!files.some((f) => /^package\/(tests|bench|tools)\//.test(f)), files.join("\n"));
+      assert.equal(pkg.type, "module");
+      assert.equal(pkg.sideEffects, false);
+      assert.deepEqual(pkg.engines, { node: ">=20" });
+      for (const [sub, entry] of Object.entries(pkg.exports)) {
+        const { types } = entry as { types: string };
+        assert.ok(files.includes(`package/${types.slice(2)}`), `types of ${sub}: ${types}`);
+      }
+
+      // The TypeScript the build uses (its inline `npm:typescript@<range>` import).
+      const build = readFileSync(join(ROOT, "tools", "build_npm.ts"), "utf8");
+      const tsRange = /"npm:typescript@([^"]+)"/.exec(build)![1];
+      const app = join(dir, "app");
+      mkdirSync(app);
+      writeFileSync(join(app, "package.json"), '{"name":"app","private":true,"type":"module"}\n');
+      writeFileSync(join(app, "main.ts"), CONSUMER);
+      run("npm", [
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--prefer-offline",
+        "--loglevel=error",
+        tarball,
+        `typescript@${tsRange}`,
+        "@types/node@20",
+      ], app);
+      const tsc = join(app, "node_modules", "typescript", "bin", "tsc");
+      const r = spawnSync("node", [
+        tsc,
+        "--strict",
+        "--noEmit",
+        "--module",
+        "nodenext",
+        "--target",
+        "es2022",
+        "main.ts",
+      ], { cwd: app, encoding: "utf8", timeout: 120_000 });
+      assert.equal(r.status, 0, `tsc failed:\n${r.stdout}${r.stderr}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  denoOnly("builds the package with tools/build_npm.ts, a Deno program"),
+);
