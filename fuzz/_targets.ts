@@ -18,9 +18,7 @@
  */
 import { isDeepStrictEqual } from "node:util";
 import { encode as msgpackEncode } from "@msgpack/msgpack";
-import { cache } from "../cache.ts";
 import { CacheKitError, DecryptionError, IntegrityError, SerializationError } from "../errors.ts";
-import type { Backend, BackendHealth } from "../backends/types.ts";
 import {
   acceptEntry,
   decodeWire,
@@ -37,103 +35,20 @@ import { deserialize, serialize, StdSerializer } from "../serializers/std.ts";
 import { JsonSerializer } from "../serializers/json.ts";
 import { decodeKey, encodeHead, parseHead, sameBytes } from "../backends/_file_format.ts";
 import { Rng } from "./_mutate.ts";
-
-/** How one input ended. */
-export type Verdict = "ok" | "typed" | "wrong" | "untyped";
-
-/** A verdict with its detail (error or wrong value) for the report. */
-export interface Outcome {
-  verdict: Verdict;
-  /** Read path: the entry was refused and the function ran again (a miss). */
-  miss?: boolean;
-  /** Error name and message, or what the wrong value was. */
-  detail?: string;
-}
-
-/** One fuzz target. */
-export interface Target {
-  /** Name used by `--target`. */
-  name: string;
-  /** What is fed and what is checked. */
-  description: string;
-  /** Valid stored inputs the mutations start from. */
-  corpus: Uint8Array[];
-  /** Relative share of the default input budget (slow targets get less). */
-  share: number;
-  /** Decode one input (`base`: corpus index it was mutated from; `donors`: splice donors). */
-  run(bytes: Uint8Array, base: number, donors: readonly number[]): Outcome | Promise<Outcome>;
-}
-
-const OK: Outcome = { verdict: "ok" };
-const MISS: Outcome = { verdict: "ok", miss: true };
-
-function describe(e: unknown): string {
-  if (e instanceof Error) return `${e.name}: ${e.message.slice(0, 200)}`;
-  return `non-Error thrown: ${String(e).slice(0, 200)}`;
-}
-
-/** A thrown value: typed when it is one of `types` (every type is a `CacheKitError` subclass). */
-function thrown(e: unknown, types: readonly (abstract new (...a: never[]) => Error)[]): Outcome {
-  for (const t of types) if (e instanceof t) return { verdict: "typed", detail: describe(e) };
-  return { verdict: "untyped", detail: describe(e) };
-}
-
-function show(v: unknown): string {
-  try {
-    const s = typeof v === "bigint"
-      ? `${v}n`
-      : JSON.stringify(v, (_k, x) => typeof x === "bigint" ? `${x}n` : x);
-    return (s ?? String(v)).slice(0, 120);
-  } catch {
-    return String(v).slice(0, 120);
-  }
-}
-
-/**
- * Whether a value read from a splice is one a donor's bytes legitimately hold: the donor's value,
- * or, for a donor storing `undefined` (a `nil` payload flagged `undefined` in its header), `null`
- * (the same payload behind a header without the flag).
- */
-function spliced(read: unknown, donorValue: unknown): boolean {
-  if (isDeepStrictEqual(read, donorValue)) return true;
-  return donorValue === undefined && read === null;
-}
-
-/** Values that survive the standard serializer exactly (`undefined` is added where it applies). */
-export const VALUES: readonly unknown[] = [
-  42,
-  -1.5,
-  "hello",
-  "",
-  null,
-  true,
-  [1, 2, 3, "x"],
-  { id: 7, name: "widget", tags: ["a", "b"], nested: { ok: true, n: null } },
-  "repeat ".repeat(40),
-  new Map<unknown, unknown>([[1, "one"], ["two", 2]]),
-  new Date(1_700_000_000_000),
-  2n ** 63n + 5n,
-  new Uint8Array([1, 2, 3, 250]),
-  Array.from({ length: 12 }, (_, i) => ({ i, s: "v" + i })),
-];
-
-/**
- * Highly compressible: a block of about 1 KiB that decompresses to 256 KiB (a bomb's raw material).
- * Only where it is stored compressed (envelopes, the read path): its 256 KiB of plain MessagePack
- * would swamp the systematic phase of the plain decoders.
- */
-const BIG = "0".repeat(256 * 1024);
-
-/** The JSON-representable subset (what the JSON serializer returns unchanged). */
-const JSON_VALUES: readonly unknown[] = VALUES.filter((v) =>
-  v === null || typeof v === "string" || typeof v === "boolean" || typeof v === "number" ||
-  (typeof v === "object" && v !== null && (Array.isArray(v) || v.constructor === Object))
-);
-
-const FINGERPRINT = "0123456789abcdef0123456789abcdef";
-
-/** A fixed test master key (64 hex, not weak): only for fuzzing. */
-export const TEST_MASTER_KEY = "5f1c9a7e3b2d4c6e8a0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6d";
+import {
+  BIG,
+  describe,
+  FINGERPRINT,
+  JSON_VALUES,
+  OK,
+  show,
+  spliced,
+  type Target,
+  TEST_MASTER_KEY,
+  thrown,
+  VALUES,
+} from "./_common.ts";
+import { READ_PATH_MODES, readPathTarget } from "./_read_path.ts";
 
 // -------------------------------------------------------------------------------- decoders
 
@@ -448,161 +363,6 @@ async function decryptTarget(): Promise<Target> {
         return { verdict: "wrong", detail: `decrypted ${out.length} bytes that were never sealed` };
       }
       return OK;
-    },
-  };
-}
-
-// -------------------------------------------------------------------------------- read path
-
-/**
- * A backend that serves the input under test for every key and drops writes and deletes, so each
- * input is read exactly as given and a miss's rewrite cannot leak into the next input.
- */
-class FuzzBackend implements Backend {
-  readonly type = "fuzz";
-  readonly capabilities = {};
-  current: Uint8Array | null = null;
-  lastSet: Uint8Array | null = null;
-  get(): Promise<Uint8Array | null> {
-    return Promise.resolve(this.current);
-  }
-  set(_key: string, value: Uint8Array): Promise<void> {
-    this.lastSet = value;
-    return Promise.resolve();
-  }
-  delete(): Promise<boolean> {
-    return Promise.resolve(false);
-  }
-  exists(): Promise<boolean> {
-    return Promise.resolve(this.current !== null);
-  }
-  healthCheck(): Promise<BackendHealth> {
-    return Promise.resolve({ healthy: true, latencyMs: 0, backendType: "fuzz", details: {} });
-  }
-}
-
-/**
- * TTL of the fail-safe modes: entries are written at {@linkcode PINNED_NOW} and must still be
- * fresh when read, whatever the date (30 years).
- */
-const FRESH_FOR = 30 * 365 * 24 * 3600;
-
-interface ReadPathMode {
-  name: string;
-  description: string;
-  secure: boolean;
-  values: readonly unknown[];
-  options: Record<string, unknown>;
-}
-
-const READ_PATH_MODES: readonly ReadPathMode[] = [
-  {
-    name: "cache:envelope",
-    description: "default envelope wire",
-    secure: false,
-    values: [...VALUES, BIG, undefined],
-    options: {},
-  },
-  {
-    name: "cache:failsafe",
-    description: "fail-safe (staleTtl: fresh_until in the framed header)",
-    secure: false,
-    values: [...VALUES, BIG, undefined],
-    options: { staleTtl: 600, ttl: FRESH_FOR },
-  },
-  {
-    name: "cache:document",
-    description: 'wire: "document", envelope protocol 1.0 (cachekit-py 0.3.0 compatible)',
-    secure: false,
-    values: [...VALUES, BIG, undefined],
-    options: { wire: "document", envelopeProtocol: "1.0" },
-  },
-  {
-    name: "cache:json",
-    description: "JSON serializer, envelope wire",
-    secure: false,
-    values: JSON_VALUES,
-    options: { serializer: "json" },
-  },
-  {
-    name: "cache:secure",
-    description: "cache.secure, envelope wire",
-    secure: true,
-    values: [...VALUES.slice(0, 9), undefined],
-    options: {},
-  },
-  {
-    name: "cache:secure-document",
-    description: 'cache.secure, wire: "document", fail-safe',
-    secure: true,
-    values: [...VALUES.slice(0, 9), undefined],
-    options: { wire: "document", staleTtl: 600, ttl: FRESH_FOR },
-  },
-];
-
-async function readPathTarget(mode: ReadPathMode): Promise<Target> {
-  const backend = new FuzzBackend();
-  let calls = 0;
-  const values = mode.values;
-  const fn = (i: number): Promise<unknown> => {
-    calls++;
-    return Promise.resolve(values[i]);
-  };
-  const options = {
-    name: `fuzz.${mode.name.replace(/[^a-z]/g, "_")}`,
-    ttl: 3600,
-    backend,
-    l1: false as const,
-    circuitBreaker: false as const,
-    timeout: false as const,
-    backpressure: false as const,
-    stampede: false as const,
-    ...mode.options,
-    ...(mode.secure ? { encryption: { masterKey: TEST_MASTER_KEY, singleTenant: true } } : {}),
-  };
-  const f = mode.secure ? cache.secure(fn, options) : cache(fn, options);
-  const corpus: Uint8Array[] = [];
-  for (let i = 0; i < values.length; i++) {
-    backend.current = null;
-    backend.lastSet = null;
-    await f(i);
-    for (let t = 0; backend.lastSet === null && t < 100; t++) {
-      await new Promise((r) => setTimeout(r, 1));
-    }
-    if (backend.lastSet === null) throw new Error(`${mode.name}: value ${i} was not written`);
-    corpus.push(backend.lastSet);
-    // The unmutated entry must be a hit with the identical value, or the oracle means nothing.
-    backend.current = backend.lastSet;
-    const before = calls;
-    const v = await f(i);
-    if (calls !== before || !isDeepStrictEqual(v, values[i])) {
-      throw new Error(`${mode.name}: the stored value ${i} does not read back as a hit`);
-    }
-  }
-  return {
-    name: mode.name,
-    description: `cache() read path, ${mode.description}: a miss or the identical value`,
-    corpus,
-    share: mode.secure ? 3 : 4,
-    async run(bytes, base, donors) {
-      backend.current = bytes;
-      const before = calls;
-      let v: unknown;
-      try {
-        v = await f(base);
-      } catch (e) {
-        // Whatever the type, an error escaping the cached function is a failure of the read path.
-        const o = thrown(e, []);
-        return { verdict: "untyped", detail: `escaped cache(): ${o.detail}` };
-      }
-      if (isDeepStrictEqual(v, values[base])) return calls === before ? OK : MISS;
-      // Without encryption an entry is not bound to its key: a splice that rebuilds a donor's
-      // entry, or its payload behind this entry's header, reads legitimately as that value.
-      if (!mode.secure && donors.some((d) => spliced(v, values[d]))) return OK;
-      return {
-        verdict: "wrong",
-        detail: `read ${show(v)}, the function returns ${show(values[base])}`,
-      };
     },
   };
 }

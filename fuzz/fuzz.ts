@@ -13,13 +13,8 @@
  */
 import process from "node:process";
 import { mutate, systematicTotal } from "./_mutate.ts";
-import {
-  createTargets,
-  type Outcome,
-  type Target,
-  TARGET_NAMES,
-  type Verdict,
-} from "./_targets.ts";
+import { createTargets, TARGET_NAMES } from "./_targets.ts";
+import type { Outcome, Target, Verdict } from "./_common.ts";
 
 export { TARGET_NAMES };
 
