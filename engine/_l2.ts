@@ -77,8 +77,12 @@ export async function readL2(
   if (bytes === null) return null;
   let value: unknown;
   const meta = { freshUntil: null as number | null };
+  // L1 keeps the payload bytes the value was decoded from (a copy), not a second serialization.
+  const fillL1 = eng.l1 !== null && eng.cipher === null && !eng.config.l1.storeReferences &&
+    !eng.config.interop;
+  const keep = fillL1 ? { payload: null as Uint8Array | null } : undefined;
   try {
-    value = decodeStored(eng, bytes, ctx.protoKey, ctx.tenant ?? "default", meta);
+    value = decodeStored(eng, bytes, ctx.protoKey, ctx.tenant ?? "default", meta, keep);
     // Only a decryption is asynchronous: a plain entry is answered without another hop.
     if (value instanceof Promise) value = await value;
   } catch (e) {
@@ -120,7 +124,7 @@ export async function readL2(
     eng.l1 !== null && eng.cipher === null && !isPrimitive(value) &&
     !eng.config.l1.storeReferences
   ) {
-    payload = eng.config.interop ? bytes : eng.serializer.serialize(value);
+    payload = eng.config.interop ? bytes : keep?.payload ?? eng.serializer.serialize(value);
   }
   return { value, payload, stored: bytes, stale, freshUntil: meta.freshUntil };
 }

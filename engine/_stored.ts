@@ -117,6 +117,7 @@ export function decodeStored(
   protoKey: string,
   tenant: string,
   meta?: { freshUntil: number | null },
+  keep?: { payload: Uint8Array | null },
 ): unknown {
   const limit = eng.config.maxValueSize;
   if (eng.config.interop) return decodeInteropValue(checkValueSize(bytes, limit));
@@ -124,7 +125,7 @@ export function decodeStored(
   if (meta !== undefined) meta.freshUntil = doc.freshUntil ?? null;
   const policy = eng.readPolicy;
   acceptEntry(doc, policy);
-  const finish = (data: Uint8Array): unknown => openEntry(doc, data, policy);
+  const finish = (data: Uint8Array): unknown => openEntry(doc, data, policy, keep);
   if (eng.cipher !== null) {
     if (!doc.encryption) throw new WireFormatError("a plaintext entry under an encrypted config");
     if (!eng.secure!.accepts(tenant, doc.encryption.tenantId)) {
