@@ -327,6 +327,92 @@ function depsKey(pkg: Record<string, unknown>): string {
   return JSON.stringify([pkg.dependencies, pkg.devDependencies]);
 }
 
+/** Transpile one module (and, for the package, its declarations) into `out`. */
+function transpileFile(
+  rel: string,
+  out: string,
+  ctx: {
+    imports: Record<string, string>;
+    options: ts.CompilerOptions;
+    pkgBuild: boolean;
+    libUsed: Map<string, string>;
+    testUsed: Map<string, string>;
+    errors: string[];
+  },
+): void {
+  const { imports, options, pkgBuild, libUsed, testUsed, errors } = ctx;
+  const isTest = TEST_DIRS.has(rel.split(sep)[0]);
+  const used = isTest ? testUsed : libUsed;
+  const rewrite = (spec: string) => {
+    try {
+      return mapSpecifier(spec, imports, used, rel);
+    } catch (e) {
+      errors.push((e as Error).message);
+      return undefined;
+    }
+  };
+  const source = readFileSync(join(ROOT, rel), "utf8");
+  const result = ts.transpileModule(source, {
+    compilerOptions: options,
+    fileName: rel,
+    reportDiagnostics: true,
+    transformers: { before: [specifierTransformer(rewrite)] },
+  });
+  const dest = join(out, rel.replace(/\.ts$/, ".js"));
+  mkdirSync(dirname(dest), { recursive: true });
+  writeFileSync(dest, result.outputText);
+  const diagnostics = [...(result.diagnostics ?? [])];
+  if (pkgBuild) {
+    // Declarations: relative `.ts` imports become `.js` (resolved to the `.d.ts` beside it).
+    const rewriteDts = (spec: string) =>
+      spec.startsWith(".") ? spec.replace(/\.ts$/, ".js") : rewrite(spec);
+    const dts = ts.transpileDeclaration(source, {
+      compilerOptions: DTS_COMPILER_OPTIONS,
+      fileName: rel,
+      reportDiagnostics: true,
+      transformers: {
+        afterDeclarations: [
+          specifierTransformer(rewriteDts),
+          dedupeComputedMembers,
+        ] as ts.TransformerFactory<ts.SourceFile | ts.Bundle>[],
+      },
+    });
+    // 9038: a computed member name (`[Symbol.for("nodejs.util.inspect.custom")]()`) is left out
+    // of the declarations, which is what a consumer needs: those are runtime inspection hooks.
+    diagnostics.push(...(dts.diagnostics ?? []).filter((d) => d.code !== 9038));
+    writeFileSync(dest.replace(/\.js$/, ".d.ts"), dts.outputText);
+  }
+  for (const d of diagnostics) {
+    errors.push(`${rel}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`);
+  }
+}
+
+/** `npm install` the build's dependencies, unless the installed ones are already these. */
+function installDeps(
+  out: string,
+  pkg: Record<string, unknown>,
+  log: (s: string) => void,
+): { installed: boolean; installMs: number } {
+  const stamp = join(out, "node_modules", ".cachekit-deps.json");
+  const key = depsKey(pkg);
+  if (existsSync(stamp) && readFileSync(stamp, "utf8") === key) {
+    return { installed: false, installMs: 0 };
+  }
+  const t1 = performance.now();
+  log("build_npm: npm install (dependencies changed or not yet installed)");
+  const r = spawnSync(
+    "npm",
+    ["install", "--no-audit", "--no-fund", "--loglevel=error", "--include=dev"],
+    { cwd: out, stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, NODE_ENV: "" } },
+  );
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`build_npm: npm install exited ${r.status}`);
+  writeFileSync(stamp, key);
+  const installMs = performance.now() - t1;
+  log(`build_npm: npm install took ${(installMs / 1000).toFixed(1)} s`);
+  return { installed: true, installMs };
+}
+
 /** Transpile the package into `out`, write its package.json and install its npm dependencies. */
 export function buildNpm(
   opts: { out?: string; install?: boolean; quiet?: boolean; pkg?: boolean } = {},
@@ -351,52 +437,8 @@ export function buildNpm(
   const libUsed = new Map<string, string>();
   const testUsed = new Map<string, string>();
   const errors: string[] = [];
-  for (const rel of files) {
-    const isTest = TEST_DIRS.has(rel.split(sep)[0]);
-    const used = isTest ? testUsed : libUsed;
-    const rewrite = (spec: string) => {
-      try {
-        return mapSpecifier(spec, imports, used, rel);
-      } catch (e) {
-        errors.push((e as Error).message);
-        return undefined;
-      }
-    };
-    const source = readFileSync(join(ROOT, rel), "utf8");
-    const result = ts.transpileModule(source, {
-      compilerOptions: options,
-      fileName: rel,
-      reportDiagnostics: true,
-      transformers: { before: [specifierTransformer(rewrite)] },
-    });
-    const dest = join(out, rel.replace(/\.ts$/, ".js"));
-    mkdirSync(dirname(dest), { recursive: true });
-    writeFileSync(dest, result.outputText);
-    const diagnostics = [...(result.diagnostics ?? [])];
-    if (pkgBuild) {
-      // Declarations: relative `.ts` imports become `.js` (resolved to the `.d.ts` beside it).
-      const rewriteDts = (spec: string) =>
-        spec.startsWith(".") ? spec.replace(/\.ts$/, ".js") : rewrite(spec);
-      const dts = ts.transpileDeclaration(source, {
-        compilerOptions: DTS_COMPILER_OPTIONS,
-        fileName: rel,
-        reportDiagnostics: true,
-        transformers: {
-          afterDeclarations: [
-            specifierTransformer(rewriteDts),
-            dedupeComputedMembers,
-          ] as ts.TransformerFactory<ts.SourceFile | ts.Bundle>[],
-        },
-      });
-      // 9038: a computed member name (`[Symbol.for("nodejs.util.inspect.custom")]()`) is left out
-      // of the declarations, which is what a consumer needs: those are runtime inspection hooks.
-      diagnostics.push(...(dts.diagnostics ?? []).filter((d) => d.code !== 9038));
-      writeFileSync(dest.replace(/\.js$/, ".d.ts"), dts.outputText);
-    }
-    for (const d of diagnostics) {
-      errors.push(`${rel}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`);
-    }
-  }
+  const ctx = { imports, options, pkgBuild, libUsed, testUsed, errors };
+  for (const rel of files) transpileFile(rel, out, ctx);
   if (errors.length) {
     throw new Error(`build_npm: ${errors.length} error(s)\n  ${errors.join("\n  ")}`);
   }
@@ -429,26 +471,9 @@ export function buildNpm(
   writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
   log(`build_npm: ${files.length} modules transpiled in ${transpileMs.toFixed(0)} ms → ${out}`);
 
-  let installed = false;
-  let installMs = 0;
-  const stamp = join(out, "node_modules", ".cachekit-deps.json");
-  const key = depsKey(pkg);
-  const cached = existsSync(stamp) && readFileSync(stamp, "utf8") === key;
-  if ((opts.install ?? true) && !cached) {
-    const t1 = performance.now();
-    log("build_npm: npm install (dependencies changed or not yet installed)");
-    const r = spawnSync(
-      "npm",
-      ["install", "--no-audit", "--no-fund", "--loglevel=error", "--include=dev"],
-      { cwd: out, stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, NODE_ENV: "" } },
-    );
-    if (r.error) throw r.error;
-    if (r.status !== 0) throw new Error(`build_npm: npm install exited ${r.status}`);
-    writeFileSync(stamp, key);
-    installed = true;
-    installMs = performance.now() - t1;
-    log(`build_npm: npm install took ${(installMs / 1000).toFixed(1)} s`);
-  }
+  const { installed, installMs } = (opts.install ?? true)
+    ? installDeps(out, pkg, log)
+    : { installed: false, installMs: 0 };
   return {
     out,
     modules: files.length,
