@@ -16,7 +16,7 @@ import type { ResolvedConfig } from "../config/options.ts";
 import type { Serializer } from "../serializers/types.ts";
 import { BackendError, CacheConfigError } from "../errors.ts";
 import type { SerializerName } from "../protocol/keys.ts";
-import type { ReadPolicy } from "../protocol/stored_value.ts";
+import type { ReadPolicy, StoredCodec } from "../protocol/stored_value.ts";
 import type { TenantCipher } from "../protocol/encryption.ts";
 import { type CacheLogger, getCacheLogger, plainTextLogger } from "../health/logging.ts";
 import type { HealthReport } from "../health/health_checker.ts";
@@ -115,6 +115,8 @@ export class Engine {
   readonly serializerName: SerializerName;
   /** What this function accepts from L2 (`_stored_read.ts`), from its configuration alone. */
   readonly readPolicy: ReadPolicy;
+  /** The stored-value codec of this function (`protocol/_stored_codec.ts`), fixed at wrap time. */
+  readonly codec: StoredCodec;
   /** L2 reads started (picks the sampled ones; see `readL2` in `_l2.ts`). */
   l2Started = 0;
   /** Whether a value over `maxValueSize` was reported (once per function). */
@@ -221,6 +223,14 @@ export class Engine {
       : (ns ? `ns:${ns}:func:` : "func:") + this.identity + ":args:";
     this.secure = c.encryption.enabled ? new SecureKeys(c.encryption) : null;
     this.cipher = this.secure?.cipher ?? null;
+    this.codec = {
+      identity: this.identity,
+      serializer: this.serializer,
+      policy: this.readPolicy,
+      wire: c.wire,
+      envelopeProtocol: c.envelopeProtocol,
+      secure: this.secure,
+    };
     this.metricNs = (c.interop ? c.interop.namespace : c.namespace) ?? "default";
     this.metrics = c.monitoring.prometheus ? getDefaultMetrics() : null;
     this.l1HitCounter = this.metrics?.hits.labels({ namespace: this.metricNs, layer: "l1" }) ??

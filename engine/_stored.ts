@@ -7,26 +7,11 @@
  *
  * @module
  */
-import { CacheKitError } from "../errors.ts";
 import { decodeInteropValue, encodeInteropValue } from "../protocol/keys.ts";
-import { encodeEnvelope } from "../protocol/envelope.ts";
-import {
-  acceptEntry,
-  checkValueSize,
-  decodeWire,
-  encodeWire,
-  openEntry,
-  parseEnvelope,
-  undefinedEnvelope,
-  wireAadExtension,
-  type WireDocument,
-  WireFormatError,
-  wireOriginalType,
-} from "../protocol/stored_value.ts";
+import { checkValueSize, decodeStoredValue, encodeStoredValue } from "../protocol/stored_value.ts";
 import type { L1Entry } from "./l1.ts";
 import type { Engine } from "./_engine.ts";
 import type { KeyCtx } from "./_keys.ts";
-import { errMessage } from "./_status.ts";
 
 /** What a sealed (encrypted) L1 entry needs to be opened again. */
 export type Sealed = { protoKey: string; tenant: string };
@@ -44,8 +29,8 @@ export function decodePayload(eng: Engine, bytes: Uint8Array): unknown {
   return eng.config.interop ? decodeInteropValue(bytes) : eng.serializer.deserialize(bytes);
 }
 
-/** Encode a value for L2 (and the plain payload for L1). */
-export async function encodeStored(
+/** Encode a value for L2 (and the plain payload for L1): `protocol/_stored_codec.ts`. */
+export function encodeStored(
   eng: Engine,
   value: unknown,
   ctx: KeyCtx,
@@ -54,60 +39,13 @@ export async function encodeStored(
   if (c.interop) {
     const payload = encodeInteropValue(value === undefined ? null : value);
     checkValueSize(payload, c.maxValueSize);
-    return { payload, stored: payload };
+    return Promise.resolve({ payload, stored: payload });
   }
-  const undef = value === undefined;
-  const payload = checkValueSize(eng.serializer.serialize(undef ? null : value), c.maxValueSize);
-  const format = eng.serializer.format;
-  const data = !c.integrityChecking ? payload : undef // the checksum itself says `undefined` (see protocol/_undefined_envelope.ts)
-    ? undefinedEnvelope(payload, format, c.envelopeProtocol)
-    : encodeEnvelope(payload, format, { protocol: c.envelopeProtocol });
-  const doc: WireDocument = {
-    data,
-    compressed: c.integrityChecking,
-    serializer: eng.serializer.name === "std" ? "default" : eng.serializer.name,
-    format: eng.serializer.format,
-    encryption: null,
-    jsUndefined: undef,
+  return encodeStoredValue(eng.codec, value, {
+    tenant: ctx.tenant ?? "default",
+    protoKey: ctx.protoKey,
     freshUntil: eng.failsafe !== null && c.ttl !== null ? Date.now() + c.ttl * 1000 : null,
-  };
-  if (eng.cipher !== null) {
-    const cipher = eng.cipher;
-    const tenant = ctx.tenant ?? "default";
-    // A failure here is the cache's (WebCrypto, nonce exhaustion), not the value's: a
-    // CacheKitError, so `store` (`_call.ts`) degrades (logs, answers uncached) instead of failing the call.
-    try {
-      // The AAD: cachekit-py's v0x03, with the document's original_type as 0.3.0 seals it
-      // (none on the envelope wire), then an extension covering the wire's metadata (framed
-      // header, or the document's js_undefined / fresh_until), which names the key fingerprint:
-      // known before sealing.
-      doc.encryption = {
-        tenantId: eng.secure!.label(tenant),
-        keyFingerprint: await cipher.fingerprintFor(tenant),
-      };
-      const sealed = await cipher.encryptFor(
-        tenant,
-        ctx.protoKey,
-        data,
-        doc.format,
-        doc.compressed,
-        wireOriginalType(doc, c.wire),
-        wireAadExtension(doc, c.wire) ?? undefined,
-      );
-      if (c.wire === "document" && doc.compressed) {
-        doc.envelopeChecksum = parseEnvelope(data).checksumHex; // for ck_check
-      }
-      doc.data = sealed.ciphertext;
-    } catch (e) {
-      if (e instanceof CacheKitError) throw e;
-      throw new CacheKitError(
-        `${eng.identity}: encryption failed: ${errMessage(e)}`,
-        "CACHE_ENCRYPTION",
-        { cause: e },
-      );
-    }
-  }
-  return { payload, stored: encodeWire(doc, c.wire) };
+  });
 }
 
 /** Decode bytes read from L2. Throws on anything unreadable (the caller treats it as a miss). */
@@ -119,31 +57,10 @@ export function decodeStored(
   meta?: { freshUntil: number | null },
   keep?: { payload: Uint8Array | null },
 ): unknown {
-  const limit = eng.config.maxValueSize;
-  if (eng.config.interop) return decodeInteropValue(checkValueSize(bytes, limit));
-  const doc = decodeWire(bytes);
-  if (meta !== undefined) meta.freshUntil = doc.freshUntil ?? null;
-  const policy = eng.readPolicy;
-  acceptEntry(doc, policy);
-  const finish = (data: Uint8Array): unknown => openEntry(doc, data, policy, keep);
-  if (eng.cipher !== null) {
-    if (!doc.encryption) throw new WireFormatError("a plaintext entry under an encrypted config");
-    if (!eng.secure!.accepts(tenant, doc.encryption.tenantId)) {
-      throw new WireFormatError("entry of another tenant");
-    }
-    return eng.cipher.decryptFor(
-      tenant,
-      protoKey,
-      doc.data,
-      eng.serializer.format,
-      doc.compressed,
-      doc.encryption.keyFingerprint,
-      doc.originalType || undefined,
-      doc.aad ?? undefined,
-    ).then(finish);
+  if (eng.config.interop) {
+    return decodeInteropValue(checkValueSize(bytes, eng.config.maxValueSize));
   }
-  if (doc.encryption) throw new WireFormatError("an encrypted entry and no key configured");
-  return finish(doc.data);
+  return decodeStoredValue(eng.codec, bytes, { tenant, protoKey }, meta, keep);
 }
 
 /** Whether `v` is a primitive (L1 keeps it as is: nothing to copy). */

@@ -143,6 +143,12 @@ export {
   ValueTooLargeError,
 } from "./_stored_read.ts";
 export { parseEnvelope } from "./_envelope_msgpack.ts";
+export {
+  decodeStoredValue,
+  encodeStoredValue,
+  type StoredCipher,
+  type StoredCodec,
+} from "./_stored_codec.ts";
 export { undefinedEnvelope } from "./_undefined_envelope.ts";
 
 /**
