@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { unrefTimer } from "../backends/internal.ts";
 
 /** A pending deadline. `done` is set by the owner when the operation settles first. */
 export interface DeadlineEntry {
@@ -18,17 +19,6 @@ export interface DeadlineEntry {
   done: boolean;
   /** Called once when the deadline passed while `done` was still `false`. */
   expire(): void;
-}
-
-// deno-lint-ignore no-explicit-any
-const g = globalThis as any;
-
-function unref(timer: unknown): void {
-  if (typeof timer === "number") {
-    g.Deno?.unrefTimer?.(timer);
-  } else if (timer && typeof (timer as { unref?: () => void }).unref === "function") {
-    (timer as { unref: () => void }).unref();
-  }
 }
 
 /** Expires {@linkcode DeadlineEntry}s with one timer ticking every `tickMs` while work is pending. */
@@ -77,7 +67,7 @@ export class DeadlineSweeper {
 
   #arm(): void {
     this.#timer = setTimeout(() => this.#sweep(), this.#tickMs);
-    unref(this.#timer);
+    unrefTimer(this.#timer);
   }
 
   #sweep(): void {
