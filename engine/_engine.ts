@@ -16,7 +16,7 @@ import type { ResolvedConfig } from "../config/options.ts";
 import type { Serializer } from "../serializers/types.ts";
 import { BackendError, CacheConfigError } from "../errors.ts";
 import type { SerializerName } from "../protocol/keys.ts";
-import type { ReadPolicy, StoredCodec } from "../protocol/stored_value.ts";
+import { type ReadPolicy, type StoredCodec, wireName } from "../protocol/stored_value.ts";
 import type { TenantCipher } from "../protocol/encryption.ts";
 import { type CacheLogger, getCacheLogger, plainTextLogger } from "../health/logging.ts";
 import type { HealthReport } from "../health/health_checker.ts";
@@ -185,10 +185,9 @@ export class Engine {
     }
     this.serializerName = name;
     // cachekit-py 0.3.0 writes "default" for its MessagePack serializer and refuses other names.
-    const wireName = this.serializer.name === "std" ? "default" : this.serializer.name;
     this.readPolicy = {
       serializer: this.serializer,
-      acceptNames: new Set([wireName, this.serializer.name]),
+      acceptNames: new Set([wireName(this.serializer), this.serializer.name]),
       integrityChecking: c.integrityChecking,
       // A declared size over `maxValueSize` is refused before anything is allocated.
       limits: { maxSize: c.maxValueSize },

@@ -50,8 +50,13 @@ export interface StoredCodec {
   secure: StoredCipher | null;
 }
 
-/** The serializer's name as entries carry it (cachekit-py's `"default"` for std MessagePack). */
-function wireName(s: Serializer): string {
+/**
+ * The serializer's name as entries carry it (cachekit-py's `"default"` for std MessagePack).
+ *
+ * @param s The serializer.
+ * @returns The name written in entries.
+ */
+export function wireName(s: Serializer): string {
   return s.name === "std" ? "default" : s.name;
 }
 

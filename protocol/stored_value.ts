@@ -148,6 +148,7 @@ export {
   encodeStoredValue,
   type StoredCipher,
   type StoredCodec,
+  wireName,
 } from "./_stored_codec.ts";
 export { undefinedEnvelope } from "./_undefined_envelope.ts";
 
