@@ -60,7 +60,7 @@ export function decodeStored(
   if (eng.config.interop) {
     return decodeInteropValue(checkValueSize(bytes, eng.config.maxValueSize));
   }
-  return decodeStoredValue(eng.codec, bytes, { tenant, protoKey }, meta, keep);
+  return decodeStoredValue(eng.codec, bytes, tenant, protoKey, meta, keep);
 }
 
 /** Whether `v` is a primitive (L1 keeps it as is: nothing to copy). */

@@ -137,7 +137,8 @@ export async function encodeStoredValue(
  *
  * @param codec The function's codec.
  * @param bytes The stored bytes.
- * @param call The reading call's tenant and protocol key (both checked by the AAD).
+ * @param tenant The reading call's tenant (`"default"` without one; checked by the AAD).
+ * @param protoKey The reading call's protocol key (checked by the AAD).
  * @param meta When given, receives the entry's `fresh_until` (ms), or `null`.
  * @param keep When given, receives a copy of the payload the value was decoded from (for L1).
  * @returns The value, or a promise of it when the entry is decrypted.
@@ -146,7 +147,8 @@ export async function encodeStoredValue(
 export function decodeStoredValue(
   codec: StoredCodec,
   bytes: Uint8Array,
-  call: { tenant: string; protoKey: string },
+  tenant: string,
+  protoKey: string,
   meta?: { freshUntil: number | null },
   keep?: { payload: Uint8Array | null },
 ): unknown {
@@ -157,12 +159,12 @@ export function decodeStoredValue(
   const secure = codec.secure;
   if (secure !== null) {
     if (!doc.encryption) throw new WireFormatError("a plaintext entry under an encrypted config");
-    if (!secure.accepts(call.tenant, doc.encryption.tenantId)) {
+    if (!secure.accepts(tenant, doc.encryption.tenantId)) {
       throw new WireFormatError("entry of another tenant");
     }
     return secure.cipher.decryptFor(
-      call.tenant,
-      call.protoKey,
+      tenant,
+      protoKey,
       doc.data,
       codec.serializer.format,
       doc.compressed,
