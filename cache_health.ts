@@ -19,8 +19,11 @@
  * measures none (memory, file) has no `pool` component rather than made-up numbers.
  *
  * Metrics: the Prometheus text exposition of the process-wide registry the cached functions record
- * into (`monitoring.prometheus`, on in `cache.production`): hits and misses by layer, L2 operations,
- * latency and sizes, errors by kind, circuit state, L1 bytes/entries, stale hits.
+ * into (`monitoring.prometheus`, on in `cache.production`): hits, misses and stale hits by layer
+ * and function (the bounded `function` label), L2 operations and latency in families named after
+ * the backend (`redis_…`, `memory_…`, `file_…`), sizes, errors by kind, circuit state, L1
+ * bytes/entries. See `CacheMetrics` in `@cachekit/core/health` for the names, labels and the
+ * counting rule.
  *
  * @example
  * ```ts
