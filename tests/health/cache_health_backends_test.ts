@@ -9,7 +9,12 @@ import { join } from "node:path";
 import { createClient } from "redis";
 import { test } from "../_harness.ts";
 import { until } from "../_timing.ts";
-import { sharedRedisTestOptions, uniquePrefix } from "../_redis_server.ts";
+import {
+  redisServerTestOptions,
+  sharedRedisTestOptions,
+  startRedisServer,
+  uniquePrefix,
+} from "../_redis_server.ts";
 import {
   type BackendHealthEntry,
   cache,
@@ -141,4 +146,37 @@ test(
     }
   },
   { ...sharedRedisTestOptions, sanitize: false },
+);
+
+test(
+  "health: a hung Redis shows its queued commands and in-flight operations (read, not guessed)",
+  async () => {
+    const redis = await startRedisServer(16541);
+    const backend = new RedisBackend({ url: redis.url, keyPrefix: uniquePrefix("health-hung") });
+    try {
+      await backend.set("k", new Uint8Array([1]));
+      redis.pause(); // SIGSTOP: the socket stays open, nothing is answered
+      const gets = Array.from(
+        { length: 5 },
+        () => backend.get("k", { timeoutMs: 30_000 }).catch(() => null),
+      );
+      const probe = await backend.healthCheck(); // its PING times out (2 s)
+      assert.equal(probe.healthy, false);
+      assert.deepEqual(probe.pool, {
+        connections: 1,
+        pendingCommands: 6, // five GETs and the PING, unanswered in node-redis's queue
+        inFlightOperations: 5, // the GETs, still within their deadline
+      });
+      redis.resume();
+      await Promise.all(gets);
+      const after = await backend.healthCheck();
+      assert.equal(after.healthy, true);
+      assert.deepEqual(after.pool, { connections: 1, pendingCommands: 0, inFlightOperations: 0 });
+    } finally {
+      redis.resume();
+      await backend.close();
+      await redis.stop();
+    }
+  },
+  { ...redisServerTestOptions, sanitize: false },
 );
