@@ -124,10 +124,15 @@ test(
       await f(1);
       // The production preset listens on the invalidation bus: a second (subscriber) connection.
       assert.ok(await until(async () => (await serverSide()) === 2, 10_000), "both connected");
-      const probe = await backend.healthCheck();
+      // The call's invalidation event (PUBLISH) is sent without being awaited: let it land.
+      let probe = await backend.healthCheck();
+      await until(async () => {
+        probe = await backend.healthCheck();
+        return probe.pool?.pendingCommands === 0 && probe.pool?.inFlightOperations === 0;
+      }, 10_000);
       assert.equal(probe.pool?.connections, await serverSide(), "what the server sees");
-      assert.equal(probe.pool?.pendingCommands, 0, "nothing queued once the probe answered");
-      assert.equal(probe.pool?.inFlightOperations, 0);
+      assert.equal(probe.pool?.pendingCommands, 0, `nothing queued: ${JSON.stringify(probe.pool)}`);
+      assert.equal(probe.pool?.inFlightOperations, 0, JSON.stringify(probe.pool));
 
       const report = await checkCacheHealth("basic");
       const entries = entryOf(report.backends, "hb.redis.pool");
