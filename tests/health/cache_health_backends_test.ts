@@ -83,6 +83,8 @@ test(
       }
       assert.ok(report.components.l1, "the L1 total");
       assert.equal(report.components.backend, undefined, "no backend component at the top");
+      assert.ok(report.components.metrics, "full: the metrics summary, once, at the top");
+      assert.equal(mem[0].components.metrics, undefined);
 
       // One function's own check still reports its backend's components.
       const own = await a.checkHealth("basic");
