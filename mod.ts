@@ -65,6 +65,7 @@ export { closeDefaultBackend } from "./engine/internal.ts";
 
 // Health and metrics endpoints for every cached function
 export {
+  type BackendHealthEntry,
   cacheHealthHandler,
   type CacheHealthReport,
   cacheMetricsHandler,

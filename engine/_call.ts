@@ -133,6 +133,7 @@ function computeSync(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): 
     eng.stats.misses++;
     eng.stats.last = Date.now();
   }
+  eng.series?.miss(eng.l1 !== null, false, false);
   const epoch = eng.epoch;
   const fs = eng.failsafe;
   let result: unknown;
@@ -265,9 +266,10 @@ function warnTooLarge(eng: Engine, e: ValueTooLargeError): void {
   });
 }
 
-function countHit(eng: Engine, l1: boolean): void {
+/** Count a hit (`size`: bytes of the L2 entry; one `get` per call, see `_metrics.ts`). */
+function countHit(eng: Engine, l1: boolean, size = 0): void {
   if (l1) eng.l1HitCounter?.inc();
-  else eng.series?.l2Hit();
+  else eng.series?.l2Hit(size);
   if (!eng.collectStats) return;
   eng.stats.hits++;
   if (l1) eng.stats.l1Hits++;
@@ -350,7 +352,7 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
     const io = { failed: false };
     const hit = await readL2(eng, b, ctx, io);
     if (hit !== null && !hit.stale) {
-      countHit(eng, false);
+      countHit(eng, false, hit.stored.byteLength);
       if (eng.epoch === epoch) storeL1(eng, ctx, hit.value, hit.payload, hit.stored);
       return hit.value;
     }
@@ -374,7 +376,7 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
         // Whoever held the lock may have stored the value meanwhile.
         const again = await readL2(eng, b, ctx, io);
         if (again !== null && !again.stale) {
-          countHit(eng, false);
+          countHit(eng, false, again.stored.byteLength);
           if (eng.epoch === epoch) storeL1(eng, ctx, again.value, again.payload, again.stored);
           return again.value;
         }
@@ -411,7 +413,9 @@ async function compute(
     eng.stats.last = Date.now();
   }
   if (eng.metrics !== null) {
-    eng.series!.miss(eng.l1 !== null, b !== null);
+    // One `get` for the call however many reads `load` made; `awaitWrite` is false exactly when
+    // the call's L2 read failed (see `load`).
+    eng.series!.miss(eng.l1 !== null, b !== null, !awaitWrite);
   }
   const fs = eng.failsafe;
   if (fs === null) {

@@ -22,6 +22,7 @@ import { type CacheLogger, getCacheLogger, plainTextLogger } from "../health/log
 import type { HealthReport } from "../health/health_checker.ts";
 import { type CacheMetrics, type CounterChild, getDefaultMetrics } from "../health/metrics.ts";
 import { unrefTimer } from "../backends/internal.ts";
+import type { GuardedOperationOptions } from "../reliability/guarded_backend.ts";
 import type { ArgKey } from "./_argkey.ts";
 import { defaultBackendGeneration, guard, resolveBackend } from "./_backend.ts";
 import { FailSafe } from "./_failsafe.ts";
@@ -94,6 +95,13 @@ export class Engine {
   /** Pre-bound L1 hit counter series (hot path), or `null`. */
   readonly l1HitCounter: CounterChild | null;
   readonly metricNs: string;
+  /** The `function` label of this function's series (its identity, bounded), or `""`. */
+  readonly metricFn: string;
+  /**
+   * Options of this function's L2 `get` and `set` (the `function` label of the guard's latency
+   * series), or `undefined` without metrics. One object for every call.
+   */
+  readonly l2Opts: GuardedOperationOptions | undefined;
   /** Pre-bound Prometheus series (hot paths), or `null`. */
   readonly series: EngineSeries | null;
   /** Fail-safe (`staleTtl`), or `null`. */
@@ -232,10 +240,15 @@ export class Engine {
     };
     this.metricNs = (c.interop ? c.interop.namespace : c.namespace) ?? "default";
     this.metrics = c.monitoring.prometheus ? getDefaultMetrics() : null;
-    this.l1HitCounter = this.metrics?.hits.labels({ namespace: this.metricNs, layer: "l1" }) ??
-      null;
+    this.metricFn = this.metrics?.functionLabel(this.identity) ?? "";
+    this.l2Opts = this.metrics !== null ? { metricFunction: this.metricFn } : undefined;
+    this.l1HitCounter = this.metrics?.hits.labels({
+      namespace: this.metricNs,
+      function: this.metricFn,
+      layer: "l1",
+    }) ?? null;
     this.series = this.metrics !== null
-      ? new EngineSeries(this.metrics, this.metricNs, this.serializer.name)
+      ? new EngineSeries(this.metrics, this.metricNs, this.metricFn, this.serializer.name)
       : null;
     this.failsafe = c.staleTtl > 0 ? new FailSafe(this, c.staleTtl, c.softTimeout) : null;
     this.l2Ttl = ttl === null ? null : ttl + c.staleTtl;

@@ -181,7 +181,7 @@ export class FailSafe {
   ): unknown {
     const h = this.#host;
     h.stats.staleHits++;
-    h.metrics?.recordStaleHit(h.metricNs, reason);
+    h.metrics?.recordStaleHit(h.metricNs, reason, h.identity);
     const props = {
       identity: h.identity,
       source: stale.source,

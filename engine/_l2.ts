@@ -51,7 +51,7 @@ export async function readL2(
   const timed = eng.collectStats && (eng.l2Started++ & (LATENCY_SAMPLE - 1)) === 0;
   const t0 = timed ? performance.now() : 0;
   try {
-    bytes = await b.get(ctx.backendKey);
+    bytes = await b.get(ctx.backendKey, eng.l2Opts);
     recordSuccess(eng);
   } catch (e) {
     recordFailure(eng, "get", e);
@@ -73,7 +73,7 @@ export async function readL2(
       eng.stats.l2ReadMs += performance.now() - t0;
     }
   }
-  eng.series?.read(bytes !== null ? bytes.byteLength : null);
+  // Counted per call at its outcome (`countHit` / `compute` in `_call.ts`), not per read here.
   if (bytes === null) return null;
   let value: unknown;
   const meta = { freshUntil: null as number | null };
@@ -137,7 +137,7 @@ export async function writeL2(
   stored: Uint8Array,
 ): Promise<void> {
   try {
-    await setTagged(b, ctx.backendKey, stored, eng.l2Ttl, ctx.tags);
+    await setTagged(b, ctx.backendKey, stored, eng.l2Ttl, ctx.tags, eng.l2Opts);
     recordSuccess(eng);
     eng.series?.write(stored.byteLength);
     trackWrite(eng, ctx);

@@ -37,5 +37,11 @@ export {
   functionHealth,
 } from "./_status.ts";
 export { liveEngines } from "./_registry.ts";
-export { worstStatus } from "./_health.ts";
+export {
+  backendEntries,
+  type BackendHealthEntry,
+  ownComponents,
+  type ProbeCache,
+  worstStatus,
+} from "./_health.ts";
 export { closeDefaultBackend } from "./_backend.ts";
