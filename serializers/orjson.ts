@@ -28,9 +28,11 @@
  *   are exact up to 64 bits in orjson.
  * - Bytes that are not UTF-8 JSON are refused.
  *
- * Hand-written where it must differ from `JSON.stringify`: the key order. An object whose keys are
+ * Hand-written where it must differ from `JSON.stringify`: the key order. A value whose keys are
  * already in code point order (the pre-pass tells, `_json_check.ts`) goes through
- * `JSON.stringify` as it is; only other values take the sorted writer below.
+ * `JSON.stringify` as it is; another is copied with sorted keys first (only the objects that need
+ * it), and one with array-index keys (`"10"`, which V8 always enumerates first) is written by
+ * hand.
  *
  * @example
  * ```ts
@@ -57,7 +59,8 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 const LONE_SURROGATE = /(?:^|[^\\])(?:\\\\)*\\ud[89a-f][0-9a-f]{2}/;
 
 /**
- * The JSON text of a value whose keys need sorting: `JSON.stringify`'s rules (own enumerable
+ * The JSON text of a value whose keys need sorting, written by hand (for objects with array-index
+ * keys, see {@linkcode sortedCopy}): `JSON.stringify`'s rules (own enumerable
  * string keys, `toJSON`, boxed primitives, `undefined` and functions left out of objects and
  * `null` in arrays), keys in code point order.
  */
@@ -105,6 +108,85 @@ function sortedJson(v: unknown, key: string, depth: number): string | undefined 
     first = false;
   }
   return out + "}";
+}
+
+/** Thrown by {@linkcode sortedCopy} at a key V8 would enumerate first (an array index). */
+const INDEX_KEY = Symbol("index key");
+
+/**
+ * `v` with every object's keys in code point order, for `JSON.stringify` (copy on write: what is
+ * already sorted is shared). V8 enumerates array-index keys (`"2"`, `"10"`) first in numeric
+ * order whatever the insertion order, so an object with a key starting with a digit throws
+ * {@linkcode INDEX_KEY}: the value then takes {@linkcode sortedJson}.
+ */
+function sortedCopy(v: unknown, key: string, depth: number): unknown {
+  if (typeof v !== "object" || v === null) return v;
+  if (depth >= 512) refuse(key, "nested deeper than 512 levels (a circular reference?)");
+  if (typeof (v as { toJSON?: unknown }).toJSON === "function") {
+    const j = (v as { toJSON(k: string): unknown }).toJSON(key);
+    if (typeof j !== "object" || j === null) {
+      if (typeof j === "number" && !Number.isFinite(j)) refuse(key, `${j} has no JSON form`);
+      if (typeof j === "bigint") refuse(key, "a bigint has no JSON form");
+      return j;
+    }
+    checkJson(j);
+    return sortedCopy(j, key, depth + 1);
+  }
+  if (Array.isArray(v)) {
+    let out: unknown[] | null = null;
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      if (typeof x !== "object" || x === null) continue;
+      const y = sortedCopy(x, String(i), depth + 1);
+      if (y !== x) (out ??= v.slice())[i] = y;
+    }
+    return out ?? v;
+  }
+  if (v instanceof Number || v instanceof String || v instanceof Boolean) return v;
+  const keys = Object.keys(v);
+  let sorted = true;
+  let changed: Map<string, unknown> | null = null;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    const c = k.charCodeAt(0);
+    if (c >= 0x30 && c <= 0x39) throw INDEX_KEY;
+    if (sorted && i > 0 && compareCodePoints(keys[i - 1], k) > 0) sorted = false;
+    const x = (v as Record<string, unknown>)[k];
+    if (typeof x !== "object" || x === null) continue;
+    const y = sortedCopy(x, k, depth + 1);
+    if (y !== x) (changed ??= new Map()).set(k, y);
+  }
+  if (sorted && changed === null) return v;
+  if (!sorted) keys.sort(compareCodePoints);
+  // A literal, not a null-prototype object: V8 keeps the copies of like records in one fast
+  // shape, which JSON.stringify walks much faster than dictionary-mode objects.
+  const out: Record<string, unknown> = {};
+  for (const k of keys) {
+    const x = changed !== null && changed.has(k)
+      ? changed.get(k)
+      : (v as Record<string, unknown>)[k];
+    if (k === "__proto__") {
+      Object.defineProperty(out, k, {
+        value: x,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else out[k] = x;
+  }
+  return out;
+}
+
+/** The JSON text of a value some of whose keys are out of code point order. */
+function sortedText(value: unknown): string | undefined {
+  let copy: unknown;
+  try {
+    copy = sortedCopy(value, "", 0);
+  } catch (e) {
+    if (e !== INDEX_KEY) throw e;
+    return sortedJson(value, "", 0);
+  }
+  return JSON.stringify(copy);
 }
 
 /** Throw when the JSON text has an integer literal JavaScript's number would round. */
@@ -176,7 +258,7 @@ export class OrjsonSerializer implements Serializer {
     let flags = 0;
     try {
       flags = checkJson(value);
-      text = (flags & UNSORTED) === 0 ? JSON.stringify(value) : sortedJson(value, "", 0);
+      text = (flags & UNSORTED) === 0 ? JSON.stringify(value) : sortedText(value);
     } catch (e) {
       if (e instanceof SerializationError) throw e;
       throw new SerializationError(

@@ -128,3 +128,18 @@ test("orjson: reading refuses integers beyond 2^53 - 1, and bytes that are not U
   assert.throws(() => orjson.deserialize(new Uint8Array([0x22, 0xff, 0x22])), SerializationError);
   assert.throws(() => orjson.deserialize(utf8("{")), SerializationError);
 });
+
+test("orjson: sorting copies, never edits the value; a __proto__ key stays a key", () => {
+  const v = JSON.parse('{"b":{"y":1,"x":[{"d":1,"c":2}]},"__proto__":{"z":1},"a":2}');
+  const before = JSON.stringify(v);
+  assert.equal(
+    text(orjson.serialize(v)),
+    '{"__proto__":{"z":1},"a":2,"b":{"x":[{"c":2,"d":1}],"y":1}}',
+  );
+  assert.equal(JSON.stringify(v), before, "the value is untouched");
+  // Array-index keys with others (V8 enumerates them first): the hand-written path.
+  assert.equal(
+    text(orjson.serialize({ b: 1, "10": 2, "2": 3, "!": 4 })),
+    '{"!":4,"10":2,"2":3,"b":1}',
+  );
+});
