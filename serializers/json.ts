@@ -1,6 +1,9 @@
 /**
- * The JSON serializer (`"json"`, key code `o`, format `json`): UTF-8 JSON text, readable by any
- * language (the Python SDK's JSON serializer reads and writes the same documents).
+ * The JSON serializer (`"json"`, key code `o`, format `json`): UTF-8 JSON text, stored like the
+ * standard serializer's payload (in the LZ4 + xxHash3 envelope with integrity checking on), under
+ * keys ending `o`. This is this library's own JSON entry: cachekit-py 0.3.0 has no serializer that
+ * writes or reads it (its `orjson` entries have another layout, key suffix and names). To share
+ * JSON entries with cachekit-py 0.3.0 use {@linkcode OrjsonSerializer} (`serializer: "orjson"`).
  *
  * It follows `JSON.stringify` / `JSON.parse` except where they would silently change a value:
  * - `Date` (and {@linkcode CalendarDate} / {@linkcode TimeOfDay}) are written as their ISO-8601
