@@ -113,7 +113,13 @@ async function refused(
   }
 }
 
-function editDoc(b: Uint8Array, edit: (doc: Record<string, any>) => void): Uint8Array {
+interface Doc {
+  data: string;
+  serializer: string;
+  metadata: Record<string, unknown>;
+}
+
+function editDoc(b: Uint8Array, edit: (doc: Doc) => void): Uint8Array {
   const doc = JSON.parse(text(b));
   edit(doc);
   return utf8.encode(JSON.stringify(doc));
