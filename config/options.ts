@@ -211,8 +211,9 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
    * call's arguments are all positional and `kwargs` is `{}`. cachekit-py does not bind arguments
    * to the signature: `get_user(42, include_deleted=True)` and `get_user(42, True)` are two keys,
    * so return the spelling the Python callers use. A keyword argument whose value is `undefined`
-   * is left out (as a Python call that does not pass it). {@linkcode pythonKwargs} builds the
-   * common case. Not allowed with `key` or `interop`.
+   * is left out (as a Python call that does not pass it), and so is `_bypass_cache`, which 0.3.0
+   * leaves out of its keys. {@linkcode pythonKwargs} builds the common case. Not allowed with
+   * `key` or `interop`.
    */
   pythonArgs?: (...args: A) => PythonCall;
   /**

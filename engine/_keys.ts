@@ -163,5 +163,10 @@ function pythonCall(
   if (proto !== Object.prototype && proto !== null) {
     throw new CacheKeyError("pythonArgs().kwargs", "expected a plain object of keyword arguments");
   }
+  if (Object.hasOwn(kwargs, "_bypass_cache")) {
+    // cachekit-py 0.3.0's get_cache_key leaves its own `_bypass_cache` flag out of the hash.
+    const { _bypass_cache: _, ...rest } = kwargs as Record<string, unknown>;
+    return { args: call.args, kwargs: rest };
+  }
   return { args: call.args, kwargs: kwargs as Record<string, unknown> };
 }

@@ -56,6 +56,30 @@ test("pythonArgs: the protocol key hashes (args, kwargs); a bad mapping rejects 
     kwargs: { include_deleted: true },
   });
   assert.deepEqual(rec.keys, [`t:default:${expected}`]);
+  // `_bypass_cache` is left out of the key, as 0.3.0's get_cache_key does.
+  const b = cache(async (id: number, bypass?: boolean) => [id, bypass], {
+    name: "app.pa.bypass",
+    namespace: "pa",
+    backend: rec.backend,
+    l1: false,
+    pythonArgs: (id, bypass) => ({
+      args: [id],
+      kwargs: { include_deleted: true, _bypass_cache: bypass },
+    }),
+    ...bare,
+  });
+  await b(42, true);
+  assert.equal(
+    rec.keys.at(-1),
+    `t:default:${
+      cacheKey({
+        namespace: "pa",
+        func: "app.pa.bypass",
+        args: [42],
+        kwargs: { include_deleted: true },
+      })
+    }`,
+  );
   // More arguments than declared.
   const g = cache(async (..._a: unknown[]) => 1, {
     name: "app.pa.g",
