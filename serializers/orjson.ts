@@ -26,6 +26,8 @@
  *   `float` such as `1.0` reaches JavaScript as the number `1`. Reading, an integer literal beyond
  *   ±(2^53 − 1) is refused (a miss): JavaScript's number would round it, and Python's integers
  *   are exact up to 64 bits in orjson.
+ * - Objects come back with their keys in the order written, code point order (JavaScript still
+ *   lists array-index keys such as `"2"` first); the call that missed answers the same.
  * - Bytes that are not UTF-8 JSON are refused.
  *
  * Hand-written where it must differ from `JSON.stringify`: the key order. A value whose keys are
@@ -273,7 +275,9 @@ export class OrjsonSerializer implements Serializer {
       refuse("", "text holds a lone surrogate, which orjson refuses (not valid UTF-8)");
     }
     const bytes = encoder.encode(text);
-    if ((flags & RESHAPED) !== 0) markReshaped(bytes);
+    // Keys out of order come back sorted: the miss answers the decoded value too, so that it and
+    // every later hit list the keys alike.
+    if ((flags & (RESHAPED | UNSORTED)) !== 0) markReshaped(bytes);
     return bytes;
   }
 

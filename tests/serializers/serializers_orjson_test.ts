@@ -1,3 +1,4 @@
+// deno-lint-ignore-file require-await -- async functions without await are what the tests cache
 /**
  * The orjson serializer: its bytes against the Python side's (`_python_orjson.ts`, `json.dumps`
  * playing orjson for these values) on generated objects with keys whose code point order differs
@@ -11,6 +12,7 @@ import { PY_ORJSON_DUMPS } from "../_python_orjson.ts";
 import { OrjsonSerializer } from "../../serializers/mod.ts";
 import { isReshaped } from "../../serializers/internal.ts";
 import { SerializationError } from "../../errors.ts";
+import { cache, MemoryBackend } from "../../mod.ts";
 
 const orjson = new OrjsonSerializer();
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -84,6 +86,7 @@ test("orjson: key order is code point order at every level, toJSON output includ
   const dated = orjson.serialize({ at: new Date(0) });
   assert.equal(text(dated), '{"at":"1970-01-01T00:00:00.000Z"}');
   assert.equal(isReshaped(dated), true, "a Date comes back as its text");
+  assert.equal(isReshaped(orjson.serialize({ b: 1, a: 2 })), true, "keys come back sorted");
 });
 
 test("orjson: what JSON cannot hold is refused with the reason", () => {
@@ -142,4 +145,19 @@ test("orjson: sorting copies, never edits the value; a __proto__ key stays a key
     text(orjson.serialize({ b: 1, "10": 2, "2": 3, "!": 4 })),
     '{"!":4,"10":2,"2":3,"b":1}',
   );
+});
+
+test("orjson: a miss answers the keys in the order every later hit has them", async () => {
+  const f = cache(async (_n: number) => ({ b: 1, a: { d: 1, c: 2 } }), {
+    name: `orjson.order.${crypto.randomUUID()}`,
+    backend: new MemoryBackend(),
+    serializer: "orjson",
+    circuitBreaker: false,
+    timeout: false,
+    backpressure: false,
+  });
+  const miss = await f(1);
+  const hit = await f(1);
+  assert.equal(JSON.stringify(miss), '{"a":{"c":2,"d":1},"b":1}');
+  assert.equal(JSON.stringify(hit), JSON.stringify(miss));
 });
