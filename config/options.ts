@@ -25,6 +25,16 @@ import type { Backend } from "../backends/types.ts";
 import type { Serializer } from "../serializers/types.ts";
 import type { SecretKey } from "./secret_key.ts";
 
+/**
+ * A call as cachekit-py 0.3.0 hashes it: `f(*args, **kwargs)` (see `CacheOptions.pythonArgs`).
+ */
+export interface PythonCall {
+  /** The positional arguments. */
+  args: unknown[];
+  /** The keyword arguments by their Python names (default `{}`). */
+  kwargs?: Record<string, unknown>;
+}
+
 /** In-process L1 cache options. */
 export interface L1Options {
   /** Keep an in-process L1 in front of L2. Default `true`. */
@@ -176,8 +186,12 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
    * `:func:`, not ending in `:func` (it could share keys with another namespace's).
    */
   namespace?: string;
-  /** `"std"` (MessagePack, default), `"json"`, or an object implementing `Serializer`. */
-  serializer?: "std" | "json" | Serializer;
+  /**
+   * `"std"` (MessagePack, default), `"json"` (this library's JSON, in the LZ4 + xxHash3 envelope),
+   * `"orjson"` (cachekit-py 0.3.0's `serializer="orjson"` entries, shared with Python), or an
+   * object implementing `Serializer`.
+   */
+  serializer?: "std" | "json" | "orjson" | Serializer;
   /**
    * When true, cache failures are swallowed and the function answers: arguments without a cache
    * key (unsupported types, cycles, nesting beyond 256 levels) and unserializable results run
@@ -191,6 +205,17 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
    * percent-encoded, so `"a b"` and `"a_b"` stay two entries). Not allowed with `interop`.
    */
   key?: (...args: A) => string;
+  /**
+   * The Python call a call stands for: the positional arguments and keyword arguments that
+   * cachekit-py 0.3.0 hashes as `[[args...], {kwargs}]` for `f(*args, **kwargs)`. Without it a
+   * call's arguments are all positional and `kwargs` is `{}`. cachekit-py does not bind arguments
+   * to the signature: `get_user(42, include_deleted=True)` and `get_user(42, True)` are two keys,
+   * so return the spelling the Python callers use. A keyword argument whose value is `undefined`
+   * is left out (as a Python call that does not pass it), and so is `_bypass_cache`, which 0.3.0
+   * leaves out of its keys. {@linkcode pythonKwargs} builds the common case. Not allowed with
+   * `key` or `interop`.
+   */
+  pythonArgs?: (...args: A) => PythonCall;
   /**
    * Protocol interop mode: `{namespace}:{operation}:{hash}` keys and plain MessagePack values, the
    * way SDKs in other languages share entries. `true` takes `namespace` and `name` as the segments.
@@ -263,13 +288,15 @@ export interface ResolvedConfig {
   /** Namespace or `null`. */
   namespace: string | null;
   /** The serializer selection. */
-  serializer: "std" | "json" | Serializer;
+  serializer: "std" | "json" | "orjson" | Serializer;
   /** See {@linkcode CacheOptions.safeMode}. */
   safeMode: boolean;
   /** See {@linkcode CacheOptions.integrityChecking}. */
   integrityChecking: boolean;
   /** Custom key function or `null`. */
   key: ((...args: never[]) => string) | null;
+  /** See {@linkcode CacheOptions.pythonArgs}; `null` when unset. */
+  pythonArgs: ((...args: never[]) => PythonCall) | null;
   /** Interop segments, or `null` when off. */
   interop: { namespace: string; operation: string } | null;
   /** See {@linkcode CacheOptions.refreshTtlOnGet}. */

@@ -105,12 +105,15 @@ export function keyContext(
     }
     protoKey = customKey(eng.keyPrefix, custom);
   } else {
-    const keyArgs = eng.instanceKey !== null ? [eng.instanceKey(self), ...args] : args;
+    let posArgs = args;
+    let kwargs: Record<string, unknown> = {};
+    if (c.pythonArgs !== null) ({ args: posArgs, kwargs } = pythonCall(c.pythonArgs, args));
+    const keyArgs = eng.instanceKey !== null ? [eng.instanceKey(self), ...posArgs] : posArgs;
     protoKey = cacheKey({
       namespace: c.namespace,
       func: eng.identity,
       args: keyArgs,
-      kwargs: {},
+      kwargs,
       integrityChecking: c.integrityChecking,
       serializer: eng.serializerName,
     });
@@ -141,4 +144,29 @@ export function keyContext(
   const l1Key = tenantL1Key(fast ?? "p" + protoKey, tenant);
   const tags = c.tags ? (c.tags as (...a: unknown[]) => readonly string[])(...args) : null;
   return { l1Key, protoKey, backendKey, tenant, tags };
+}
+
+/** The `pythonArgs` option's `{ args, kwargs }` for a call, checked. */
+function pythonCall(
+  f: (...args: never[]) => unknown,
+  args: unknown[],
+): { args: unknown[]; kwargs: Record<string, unknown> } {
+  const call = (f as (...a: unknown[]) => unknown)(...args) as {
+    args?: unknown;
+    kwargs?: unknown;
+  };
+  if (typeof call !== "object" || call === null || !Array.isArray(call.args)) {
+    throw new CacheKeyError("pythonArgs()", "expected { args: [...], kwargs: {...} }");
+  }
+  const kwargs = call.kwargs ?? {};
+  const proto = typeof kwargs === "object" ? Object.getPrototypeOf(kwargs) : undefined;
+  if (proto !== Object.prototype && proto !== null) {
+    throw new CacheKeyError("pythonArgs().kwargs", "expected a plain object of keyword arguments");
+  }
+  if (Object.hasOwn(kwargs, "_bypass_cache")) {
+    // cachekit-py 0.3.0's get_cache_key leaves its own `_bypass_cache` flag out of the hash.
+    const { _bypass_cache: _, ...rest } = kwargs as Record<string, unknown>;
+    return { args: call.args, kwargs: rest };
+  }
+  return { args: call.args, kwargs: kwargs as Record<string, unknown> };
 }
