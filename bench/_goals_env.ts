@@ -36,29 +36,29 @@ export interface Rounds {
   memoryReps: number;
 }
 
-/** Full run: about 2–3 minutes on a shared 2-core host. */
+/** Full run: about 2 minutes on a shared 2-core host. */
 export const FULL: Rounds = {
   primitive: 500,
   l1Record: 500,
   l1Large: 200,
   l2Hit: 1000,
-  l2Mb1: 60,
-  l2Mb10: 20,
-  miss: 300,
-  throughput: 120,
+  l2Mb1: 80,
+  l2Mb10: 25,
+  miss: 600,
+  throughput: 160,
   memoryReps: 3,
 };
 
-/** `--quick`: about 40 s, wider quartiles. */
+/** `--quick`: about 30–40 s, wider quartiles. */
 export const QUICK: Rounds = {
   primitive: 150,
   l1Record: 150,
   l1Large: 60,
   l2Hit: 300,
-  l2Mb1: 20,
-  l2Mb10: 8,
-  miss: 120,
-  throughput: 40,
+  l2Mb1: 30,
+  l2Mb10: 10,
+  miss: 200,
+  throughput: 60,
   memoryReps: 2,
 };
 

@@ -14,7 +14,7 @@ import { LRUCache } from "npm:lru-cache@^11.2.0";
 import { cache, type CacheOptions, RedisBackend } from "../mod.ts";
 import { formatMs, pairedRounds, spread } from "./_paired.ts";
 import { bentoDefault, fullGc, type GoalsEnv } from "./_goals_env.ts";
-import { type GoalRow, pairedRow } from "./_goals_rows.ts";
+import { type GoalRow, invalidIf, pairedRow } from "./_goals_rows.ts";
 import { type GoalRecord, record, recordList, recordPage, RECORDS_PER } from "./_goals_values.ts";
 
 const loadRecord = async (id: number): Promise<GoalRecord> => {
@@ -92,22 +92,25 @@ export async function l1RecordRows(env: GoalsEnv): Promise<GoalRow[]> {
     { name: "lru", run: awaited(ops, () => lru.get(1)) },
   ];
   if ("fn" in freeze) variants.push({ name: "freeze", run: awaited(ops, () => freeze.fn(1)) });
-  const t = await pairedRounds(variants, { rounds: env.rounds.l1Record, beforeRound: undefined });
-  const info = ours.cacheInfo();
-  if (info.misses !== 2) console.warn(`warning: L1 record row saw ${info.misses} misses`);
+  const t = await pairedRounds(variants, { rounds: env.rounds.l1Record });
+  const extraMisses = ours.cacheInfo().misses - 2 + oursL2.cacheInfo().misses - 1;
   const path = "L1 hit, 1 KB record, awaited";
   const rows = [
-    pairedRow(
-      {
-        path,
-        variant: "`cache(fn)` defaults, `backend: null`",
-        peer: "bentocache `getOrSet` default (memory L1, JSON)",
-        kind: "speedup",
-      },
-      t[0],
-      t[2],
-      ops,
-      { kind: "min", value: 3 },
+    invalidIf(
+      pairedRow(
+        {
+          path,
+          variant: "`cache(fn)` defaults, `backend: null`",
+          peer: "bentocache `getOrSet` default (memory L1, JSON)",
+          kind: "speedup",
+        },
+        t[0],
+        t[2],
+        ops,
+        { kind: "min", value: 3 },
+      ),
+      extraMisses,
+      "misses in the L1 hit calls",
     ),
     pairedRow(
       {

@@ -34,10 +34,14 @@ export interface GoalRow {
   target: Target | null;
   /** Printed instead of the formatted target, when set. */
   targetText?: string;
-  result: Verdict | "info";
+  /**
+   * `invalid`: the run did not measure what the row says (e.g. misses in a hit row, when the
+   * guards gave up on L2 under load); the ratio is printed, the reason in {@linkcode GoalRow.note}.
+   */
+  result: Verdict | "info" | "invalid";
   /** Median per operation (or per entry), ours / peer. */
   perOp: string;
-  /** Why the row is `n/a`, when it is. */
+  /** Why the row is `n/a` or `invalid`, when it is. */
   note?: string;
   /** Unit of the printed ratio, default `×` (e.g. ` µs` for an absolute row). */
   unit?: string;
@@ -70,6 +74,15 @@ export function pairedRow(
   };
 }
 
+/**
+ * Mark `row` invalid when `bad` (a count of operations that did not take the measured path) is
+ * above zero: `what` says what they were, e.g. "misses in 102,000 hit calls".
+ */
+export function invalidIf(row: GoalRow, bad: number, what: string): GoalRow {
+  if (bad <= 0) return row;
+  return { ...row, result: "invalid", note: `${bad.toLocaleString("en-US")} ${what}` };
+}
+
 /** The table's cells of a row. */
 export function rowCells(row: GoalRow): string[] {
   const unit = row.kind === "speedup" ? "× faster" : row.kind === "time" ? "× time" : "× bytes";
@@ -77,7 +90,8 @@ export function rowCells(row: GoalRow): string[] {
   const ratio = row.result === "n/a" && !Number.isFinite(row.ratio.median)
     ? `n/a${row.note ? ` (${row.note})` : ""}`
     : formatSpread(row.ratio, row.unit);
-  return [row.path, row.variant, row.peer, ratio, target, row.result, row.perOp];
+  const result = row.result === "invalid" ? `invalid: ${row.note}` : row.result;
+  return [row.path, row.variant, row.peer, ratio, target, result, row.perOp];
 }
 
 /** The header of the goals table. */

@@ -105,6 +105,19 @@ test("pairedRow: a variant the build cannot run is n/a with its reason in the ta
   assert.equal(table[2].split(" | ").length, TABLE_HEADER.length);
 }, opts);
 
+test("invalidIf: a row whose calls left the measured path is invalid, with the count", async () => {
+  const { pairedRow, invalidIf, rowCells } = await rows();
+  const row = pairedRow({ path: "p", variant: "v", peer: "q", kind: "time" }, [1], [1], 1, {
+    kind: "max",
+    value: 1.2,
+  });
+  assert.equal(invalidIf(row, 0, "misses"), row);
+  const bad = invalidIf(row, 76_700, "misses of 102,000 hit calls");
+  assert.equal(bad.result, "invalid");
+  assert.equal(rowCells(bad)[5], "invalid: 76,700 misses of 102,000 hit calls");
+  assert.equal(rowCells(bad)[3], "1.00× [1.00–1.00]"); // the ratio is still shown
+}, opts);
+
 test(
   "goal values: the ~1 KB record and the 10 KB … 1 MB sizes the goals are stated for",
   async () => {
