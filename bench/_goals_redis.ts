@@ -296,6 +296,9 @@ export async function throughputRows(env: GoalsEnv): Promise<GoalRow[]> {
       `(${(hitRatio * 100).toFixed(1)} % hits, counting the ${KEYS} pre-fills as misses), ` +
       `${info.l2Errors} L2 errors`,
   );
+  if (info.l2Errors > 0) {
+    console.log(`throughput row health: ${JSON.stringify(ours.getHealthStatus())}`);
+  }
   await bento.disconnect();
   await backend.close();
   return [

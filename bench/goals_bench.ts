@@ -64,7 +64,8 @@ async function main(): Promise<void> {
   console.log(
     `\n## Goals of issue 14 (${quick ? "quick" : "full"} run, ` +
       `${((performance.now() - started) / 1000).toFixed(0)} s): ` +
-      `${count("pass")} pass, ${count("fail")} fail, ${count("n/a")} n/a\n`,
+      `${count("pass")} pass, ${count("fail")} fail, ${count("n/a")} n/a, ` +
+      `${count("invalid")} invalid\n`,
   );
   console.log(markdownTable(TABLE_HEADER, rows.map(rowCells)));
   console.log(
