@@ -96,12 +96,20 @@ export interface GoalsEnv {
   /** msgpackr as the raw baseline uses it (plain objects). */
   packr: Packr;
   rounds: Rounds;
+  /**
+   * Spread into the options of every Redis-backed variant of ours: `{}` (the defaults), or with
+   * `--patient-timeouts` an adaptive-timeout floor of 2 s. The guards stay on and cost the same
+   * (a deadline is armed either way); only their verdict changes: on a host starved of CPU (load
+   * 10 on 2 cores) the default floor for a local backend, 100 ms, times out, the breaker opens and
+   * Redis is skipped, which the rows then report as `invalid`.
+   */
+  guards: { timeout?: { min: number; initial: number; max: number } };
   /** Stop the server and close the raw client. */
   close(): Promise<void>;
 }
 
 /** Start the private server and the raw client. */
-export async function startEnv(quick: boolean): Promise<GoalsEnv> {
+export async function startEnv(quick: boolean, patientTimeouts = false): Promise<GoalsEnv> {
   const port = await freePort();
   const server = await startRedisServer(port);
   const raw = rawClientType(server.url);
@@ -115,6 +123,7 @@ export async function startEnv(quick: boolean): Promise<GoalsEnv> {
     raw,
     packr: new Packr({ useRecords: false, mapsAsObjects: true }),
     rounds: quick ? QUICK : FULL,
+    guards: patientTimeouts ? { timeout: { min: 2, initial: 2, max: 5 } } : {},
     async close() {
       raw.destroy();
       await server.stop();

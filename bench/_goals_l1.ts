@@ -70,7 +70,11 @@ export async function l1RecordRows(env: GoalsEnv): Promise<GoalRow[]> {
   const ops = 200;
   const ours = cache(loadRecord, { name: `goals.l1.record.${env.id}`, backend: null });
   const backend = new RedisBackend({ url: env.url, keyPrefix: `goals:l1:${env.id}:` });
-  const oursL2 = cache(loadRecord, { name: `goals.l1.record.l2.${env.id}`, backend });
+  const oursL2 = cache(loadRecord, {
+    name: `goals.l1.record.l2.${env.id}`,
+    backend,
+    ...env.guards,
+  });
   const freeze = await probeFreeze(`goals.l1.record.freeze.${env.id}`);
   const copyProblem = await checkDefaultCopies(ours);
   if (copyProblem) console.warn(`warning: ${copyProblem}`);

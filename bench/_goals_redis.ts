@@ -43,11 +43,11 @@ export async function l2HitRows(env: GoalsEnv): Promise<GoalRow[]> {
   const ours = cache(async (i: number) => {
     computed++;
     return await loadRecord(i);
-  }, { name: `goals.l2.${env.id}`, backend, l1: false });
+  }, { name: `goals.l2.${env.id}`, backend, l1: false, ...env.guards });
   const c = ours.config;
   console.log(
     `L2 hit row, ours: integrity ${c.integrityChecking}, breaker ${c.circuitBreaker.enabled}, ` +
-      `adaptive timeout ${c.timeout.enabled}, backpressure ${c.backpressure.enabled}, stats ` +
+      `adaptive timeout ${c.timeout.enabled} (floor ${c.timeout.min} s), backpressure ${c.backpressure.enabled}, stats ` +
       `${c.monitoring.collectStats}, Prometheus ${c.monitoring.prometheus}, stampede ` +
       `${c.stampede.enabled}, wire ${c.wire}`,
   );
@@ -120,7 +120,7 @@ export async function l2LargeRows(env: GoalsEnv): Promise<GoalRow[]> {
       computed++;
       await Promise.resolve();
       return recordList(count, n);
-    }, { name: `goals.l2big.${count}.${env.id}`, backend, l1: false });
+    }, { name: `goals.l2big.${count}.${env.id}`, backend, l1: false, ...env.guards });
     const bytes = env.packr.pack(recordList(count, 0));
     const rawKey = `goals:rawbig:${env.id}:${count}`;
     await env.raw.set(rawKey, bytes);
@@ -161,12 +161,13 @@ export async function l2LargeRows(env: GoalsEnv): Promise<GoalRow[]> {
 /** Row 3: miss + write, 100 concurrent new keys, stampede lock on. */
 export async function missRows(env: GoalsEnv): Promise<GoalRow[]> {
   const backend = newBackend(env, "miss");
-  const ours = cache(loadRecord, { name: `goals.miss.${env.id}`, backend, ttl: 20 });
+  const ours = cache(loadRecord, { name: `goals.miss.${env.id}`, backend, ttl: 20, ...env.guards });
   const oursNoL1 = cache(loadRecord, {
     name: `goals.miss.nol1.${env.id}`,
     backend,
     ttl: 20,
     l1: false,
+    ...env.guards,
   });
   const bento = bentoTiered(env, `goals-miss-${env.id}`);
   let fresh = 0;
@@ -256,7 +257,7 @@ function opSequence(seed: number): Int32Array {
 /** Row 4: 50 workers, 90 % hits over 10k keys, L1 + Redis, ours vs bentocache. */
 export async function throughputRows(env: GoalsEnv): Promise<GoalRow[]> {
   const backend = newBackend(env, "tp");
-  const ours = cache(loadRecord, { name: `goals.tp.${env.id}`, backend, ttl: 600 });
+  const ours = cache(loadRecord, { name: `goals.tp.${env.id}`, backend, ttl: 600, ...env.guards });
   const bento = bentoTiered(env, `goals-tp-${env.id}`);
   const bentoGet = (i: number) =>
     bento.getOrSet({ key: `t${i}`, factory: () => loadRecord(i), ttl: "10m" });
