@@ -36,7 +36,7 @@ export interface Rounds {
   memoryReps: number;
 }
 
-/** Full run: about 2 minutes on a shared 2-core host. */
+/** Full run: about 2–3 minutes on the shared 2-core host (load 10). */
 export const FULL: Rounds = {
   primitive: 500,
   l1Record: 500,
@@ -49,16 +49,16 @@ export const FULL: Rounds = {
   memoryReps: 3,
 };
 
-/** `--quick`: about 30–40 s, wider quartiles. */
+/** `--quick`: about 20 s on a quiet host, 40–50 s at load 10; wider quartiles. */
 export const QUICK: Rounds = {
   primitive: 150,
   l1Record: 150,
-  l1Large: 60,
+  l1Large: 40,
   l2Hit: 300,
-  l2Mb1: 30,
-  l2Mb10: 10,
-  miss: 200,
-  throughput: 60,
+  l2Mb1: 20,
+  l2Mb10: 6,
+  miss: 120,
+  throughput: 40,
   memoryReps: 2,
 };
 
