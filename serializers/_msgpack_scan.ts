@@ -33,6 +33,25 @@ export function objectSafe(b: Uint8Array): boolean {
   return skip(b, 0, 0) === b.length;
 }
 
+/** What {@linkcode scan} found that the standard serializer's post-pass converts: 64-bit ints. */
+export const SCAN_INT64 = 1;
+/** See {@linkcode scan}: bin values (msgpackr copies them with the input's class). */
+export const SCAN_BIN = 2;
+/** See {@linkcode scan}: a 2-entry map with a key such as `"__date__"` (maybe a date marker). */
+export const SCAN_MARKER = 4;
+/** Set by the walk: the `SCAN_*` bits of what it met. */
+let found = 0;
+
+/**
+ * {@linkcode objectSafe}, also saying what the post-pass of the standard serializer will have to
+ * convert (one walk for both): -1 when `b` is not object-safe, else the `SCAN_*` bits found (0:
+ * the object mode's output is already the final value).
+ */
+export function scan(b: Uint8Array): number {
+  found = 0;
+  return skip(b, 0, 0) === b.length ? found : -1;
+}
+
 /** Position after the value at `p`, or -1 when the value is not one the object mode may decode. */
 function skip(b: Uint8Array, p: number, depth: number): number {
   const n = b.length;
@@ -44,12 +63,18 @@ function skip(b: Uint8Array, p: number, depth: number): number {
   if (h < 0xc0) return end(n, p + 1 + (h & 0x1f));
   switch (h) {
     case 0xc4: // bin 8
+      found |= SCAN_BIN;
+      return p + 2 <= n ? end(n, p + 2 + b[p + 1]) : -1;
     case 0xd9: // str 8
       return p + 2 <= n ? end(n, p + 2 + b[p + 1]) : -1;
     case 0xc5:
+      found |= SCAN_BIN;
+      return p + 3 <= n ? end(n, p + 3 + u16(b, p + 1)) : -1;
     case 0xda:
       return p + 3 <= n ? end(n, p + 3 + u16(b, p + 1)) : -1;
     case 0xc6:
+      found |= SCAN_BIN;
+      return p + 5 <= n ? end(n, p + 5 + u32(b, p + 1)) : -1;
     case 0xdb:
       return p + 5 <= n ? end(n, p + 5 + u32(b, p + 1)) : -1;
     case 0xc7: // ext 8: length, type, data
@@ -73,6 +98,7 @@ function skip(b: Uint8Array, p: number, depth: number): number {
       return end(n, p + 5);
     case 0xcf:
     case 0xd3:
+      found |= SCAN_INT64;
       return end(n, p + 9);
     case 0xd4: // fixext 1, 2, 4, 8, 16: type, data
     case 0xd5:
@@ -125,6 +151,10 @@ function entries(b: Uint8Array, p: number, count: number, depth: number): number
     } else return -1;
     if (at + len > n) return -1;
     if (len === 9 && isProto(b, at)) return -1;
+    // "__date__", "__time__" (8 bytes), "__datetime__" (12) in a 2-entry map: maybe a marker.
+    if (count === 2 && (len === 8 || len === 12) && b[at] === 0x5f && b[at + 1] === 0x5f) {
+      found |= SCAN_MARKER;
+    }
     p = skip(b, at + len, depth + 1);
     if (p < 0) return -1;
   }

@@ -61,9 +61,10 @@
 import { Packr, Unpackr } from "msgpackr";
 import { SerializationError } from "../errors.ts";
 import type { Serializer } from "./types.ts";
-import { boundedByInput, objectSafe } from "./_msgpack_scan.ts";
+import { boundedByInput, scan, SCAN_BIN } from "./_msgpack_scan.ts";
 import { markReshaped } from "./_reshaped.ts";
 import { Prep } from "./_std_prepare.ts";
+import { encodeFast } from "./_std_encode.ts";
 import { finish } from "./_std_finish.ts";
 
 export { CalendarDate, TimeOfDay } from "./_time.ts";
@@ -107,6 +108,16 @@ const objectUnpackr = new Unpackr({
  * ```
  */
 export function serialize(value: unknown): Uint8Array {
+  const fast = encodeFast(value);
+  if (fast !== undefined) {
+    if (fast.reshaped) markReshaped(fast.bytes);
+    return fast.bytes;
+  }
+  return serializeGeneral(value);
+}
+
+/** The pre-pass, then msgpackr: what {@linkcode encodeFast} gives up on, and every refusal. */
+function serializeGeneral(value: unknown): Uint8Array {
   const prep = new Prep();
   const prepared = prep.value(value);
   let out: Uint8Array;
@@ -153,8 +164,11 @@ export function deserialize(bytes: Uint8Array): unknown {
     throw new SerializationError("Cannot deserialize: expected a Uint8Array");
   }
   // Every map keyed by strings (the usual case): decode maps straight to objects, which is what
-  // the general path would turn them into (see `_msgpack_scan.ts`).
-  const plain = objectSafe(bytes);
+  // the general path would turn them into (see `_msgpack_scan.ts`). The same walk says whether the
+  // post-pass has anything to do: no 64-bit ints, no marker-like maps, and no bins, or bins that
+  // msgpackr copies as plain `Uint8Array`s (the input is one).
+  const found = scan(bytes);
+  const plain = found >= 0;
   // What the scan vouched for is well formed, so only the general path can meet a header declaring
   // more than the input holds (and msgpackr preallocates by the declared count).
   if (!plain && !boundedByInput(bytes)) {
@@ -171,6 +185,7 @@ export function deserialize(bytes: Uint8Array): unknown {
       { cause: e },
     );
   }
+  if (found === 0 || (found === SCAN_BIN && bytes.constructor === Uint8Array)) return raw;
   try {
     return finish(raw, plain);
   } catch (e) {
