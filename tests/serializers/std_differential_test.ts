@@ -14,6 +14,8 @@ import { encodeFast } from "../../serializers/_std_encode.ts";
 import { scan } from "../../serializers/_msgpack_scan.ts";
 import * as ref from "../_fixtures/std_reference/std.ts";
 import { isReshaped as refIsReshaped } from "../_fixtures/std_reference/_reshaped.ts";
+import { dateToIso, isoToDate } from "../../serializers/_time.ts";
+import * as refTime from "../_fixtures/std_reference/_time_text.ts";
 
 /** mulberry32: a small seeded generator, so that a failure names a reproducible case. */
 function rng(seed: number): () => number {
@@ -368,4 +370,47 @@ test("std differential: deserialize gives the values and errors of the previous 
     assert.deepEqual(got, want, `document #${i}: ${Array.from(d.subarray(0, 64)).join(",")}`);
   }
   assert.ok(skipped > 1000, `only ${skipped} documents skipped the post-pass`);
+});
+
+test("std differential: datetime text both ways, as the previous reader and writer", () => {
+  const rnd = rng(0x7173);
+  const YEAR_1 = -62135596800000, YEAR_10000 = 253402300800000;
+  const times = [YEAR_1, YEAR_1 - 1, YEAR_10000, YEAR_10000 - 1, 0, -1, -1000, 999, NaN];
+  for (let i = 0; i < 3000; i++) {
+    const t = Math.floor(YEAR_1 * 1.1 + rnd() * (YEAR_10000 - YEAR_1) * 1.2);
+    times.push(rnd() < 0.3 ? t - (t % 1000) : t);
+  }
+  const texts: string[] = [];
+  for (const t of times) {
+    const d = new Date(t);
+    const got = decoded(() => dateToIso(d, "value.at"));
+    assert.deepEqual(got, decoded(() => refTime.dateToIso(d, "value.at")), String(t));
+    if ("value" in got) texts.push(got.value as string);
+  }
+  const chars = "0123456789-:T.+Z ";
+  for (const text of texts.slice()) {
+    const t = text.split("");
+    t[Math.floor(rnd() * t.length)] = chars[Math.floor(rnd() * chars.length)];
+    texts.push(t.join(""), text.replace("+00:00", ""), text.replace("+00:00", "-01:30"));
+  }
+  texts.push(
+    "0099-12-31T23:59:59+00:00",
+    "0100-01-01T00:00:00+00:00",
+    "2024-02-29T00:00:00+00:00",
+    "2023-02-29T00:00:00+00:00",
+    "2024-13-01T00:00:00+00:00",
+    "2024-00-01T00:00:00+00:00",
+    "2024-01-01T24:00:00+00:00",
+    "2024-01-01T00:60:00+00:00",
+    "2024-01-01T00:00:60+00:00",
+    "2024-01-01T00:00:00.999999+00:00",
+    "2024-01-01T00:00:00.5+00:00",
+    "2024-01-01 00:00:00+00:00",
+    "2024-01-01T00:00:00.12345x+00:00",
+  );
+  for (const text of texts) {
+    const got = decoded(() => isoToDate(text));
+    const want = decoded(() => refTime.isoToDate(text));
+    assert.deepEqual(got, want, text);
+  }
 });

@@ -6,7 +6,8 @@
  * @module
  */
 import { SerializationError } from "../../../errors.ts";
-import { CalendarDate, isoToDate, TimeOfDay } from "../../../serializers/_time.ts";
+import { CalendarDate, TimeOfDay } from "../../../serializers/_time.ts";
+import { isoToDate } from "./_time_text.ts";
 import { define, MAX_SAFE, MIN_SAFE } from "./_std_prepare.ts";
 
 /** A 64-bit int as a number when it is a safe integer, else the bigint. */

@@ -6,7 +6,8 @@
  * @module
  */
 import { SerializationError } from "../../../errors.ts";
-import { CalendarDate, dateToIso, TimeOfDay } from "../../../serializers/_time.ts";
+import { CalendarDate, TimeOfDay } from "../../../serializers/_time.ts";
+import { dateToIso } from "./_time_text.ts";
 
 /** Deepest nesting accepted (Python's msgpack refuses deeper structures too). */
 const MAX_DEPTH = 512;
