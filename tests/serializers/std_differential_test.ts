@@ -11,7 +11,7 @@ import { test } from "../_harness.ts";
 import { CalendarDate, deserialize, serialize, TimeOfDay } from "../../serializers/mod.ts";
 import { isReshaped } from "../../serializers/_reshaped.ts";
 import { encodeFast } from "../../serializers/_std_encode.ts";
-import { scan } from "../../serializers/_msgpack_scan.ts";
+import { markerPaths, scan, SCAN_MARKER } from "../../serializers/_msgpack_scan.ts";
 import * as ref from "../_fixtures/std_reference/std.ts";
 import { isReshaped as refIsReshaped } from "../_fixtures/std_reference/_reshaped.ts";
 import { dateToIso, isoToDate } from "../../serializers/_time.ts";
@@ -344,6 +344,7 @@ test("std differential: deserialize gives the values and errors of the previous 
     docs.push(b);
   }
   const s = (t: string) => [0xa0 | t.length, ...new TextEncoder().encode(t)];
+  const marker = (date: string) => [0x82, ...s("__date__"), 0xc3, ...s("value"), ...s(date)];
   docs.push(
     ...[
       [0x82, ...s("__date__"), 0xc3, ...s("value"), ...s("2024-01-31")],
@@ -360,16 +361,34 @@ test("std differential: deserialize gives the values and errors of the previous 
       [0xd4, 0xff, 0], // a timestamp of the wrong length
       [0x81, 0x01, 0xa1, 0x61], // an int key
       [0x81, ...s("__proto__"), 0x81, ...s("x"), 1],
+      // date markers the post-pass finds by path (duplicate keys, integer-like keys, non-ASCII)
+      [0x82, ...s("a"), ...marker("2024-01-31"), ...s("a"), 1],
+      [0x82, ...s("a"), 1, ...s("a"), ...marker("2024-01-31")],
+      [0x82, ...s("a"), 0x81, ...s("x"), ...marker("1999-12-31"), ...s("a"), 0x81, ...s("y"), 2],
+      [0x82, ...s("b"), ...marker("2024-02-30"), ...s("1"), ...marker("2024-13-01")],
+      [0x82, ...s("b"), ...marker("2024-01-31"), ...s("1"), ...marker("2024-13-01")],
+      [0x82, ...s("a"), ...marker("2024-01-31"), ...s("b"), ...marker("2024-13-01")],
+      [0x81, 0xa2, 0xc3, 0xa9, ...marker("2024-01-31")],
+      [0x81, 0xa1, 0xff, ...marker("2024-01-31")],
+      [0x92, ...marker("2024-01-31"), 0x91, ...marker("0001-01-01")],
+      [0x81, ...s("constructor"), ...marker("2024-01-31")],
+      [0x82, ...s("__date__"), ...marker("2024-01-31"), ...s("value"), ...s("x")],
+      [0x82, ...s("__abcdefgh__"), 0xc3, ...s("value"), ...s("2024-01-31")],
+      [0x82, ...s("__datetime__"), 0xc3, ...s("value"), ...s("2025-11-14T10:30:00.123456+00:00")],
     ].map((b) => Uint8Array.from(b)),
   );
   let skipped = 0;
+  let byPath = 0;
   for (const [i, d] of docs.entries()) {
-    if (scan(d) === 0) skipped++;
+    const found = scan(d);
+    if (found === 0) skipped++;
+    if (found === SCAN_MARKER && markerPaths(d) !== undefined) byPath++;
     const got = decoded(() => deserialize(d));
     const want = decoded(() => ref.deserialize(d));
     assert.deepEqual(got, want, `document #${i}: ${Array.from(d.subarray(0, 64)).join(",")}`);
   }
   assert.ok(skipped > 1000, `only ${skipped} documents skipped the post-pass`);
+  assert.ok(byPath > 300, `only ${byPath} documents had their markers found by path`);
 });
 
 test("std differential: datetime text both ways, as the previous reader and writer", () => {
