@@ -51,9 +51,27 @@ function outcomeRef(v: unknown): Outcome {
   }
 }
 
+/**
+ * Dates as their time value (Node 20's `deepStrictEqual` finds two invalid dates unequal); every
+ * other value as is, with its prototype.
+ */
+function norm(v: unknown): unknown {
+  if (typeof v !== "object" || v === null) return v;
+  if (v instanceof Date) return { date: String(v.getTime()), proto: Object.getPrototypeOf(v) };
+  if (Array.isArray(v)) return v.map(norm);
+  if (v instanceof Map) return new Map([...v].map(([k, x]) => [norm(k), norm(x)]));
+  if (v instanceof Uint8Array) return v;
+  const o = Object.create(Object.getPrototypeOf(v));
+  for (const k of Object.keys(v)) {
+    const x = norm((v as Record<string, unknown>)[k]);
+    Object.defineProperty(o, k, { value: x, enumerable: true, writable: true, configurable: true });
+  }
+  return o;
+}
+
 function decoded(f: () => unknown): { value: unknown } | { error: string } {
   try {
-    return { value: f() };
+    return { value: norm(f()) };
   } catch (e) {
     return { error: `${(e as Error).constructor.name}: ${(e as Error).message}` };
   }
