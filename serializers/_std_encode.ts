@@ -31,7 +31,7 @@ const INITIAL = 64 << 10;
 /** Thrown inside the walk to give up; never escapes {@linkcode encodeFast}. */
 const GIVE_UP: unique symbol = Symbol("give up");
 
-let buf: Uint8Array<ArrayBuffer> = new Uint8Array(INITIAL);
+let buf: Uint8Array<ArrayBuffer> = new Uint8Array(0); // allocated on first use
 let view: DataView = new DataView(buf.buffer);
 let pos = 0;
 let reshaped = false;
@@ -75,7 +75,7 @@ export function encodeFast(
     return undefined;
   } finally {
     busy = false;
-    if (buf.length > KEEP) setBuffer(new Uint8Array(INITIAL));
+    if (buf.length > KEEP) setBuffer(new Uint8Array(0));
   }
 }
 
@@ -86,7 +86,7 @@ function setBuffer(b: Uint8Array<ArrayBuffer>): void {
 
 function ensure(n: number): void {
   if (pos + n <= buf.length) return;
-  const b = new Uint8Array(Math.max(buf.length * 2, pos + n + 1024));
+  const b = new Uint8Array(Math.max(buf.length * 2, pos + n + 1024, INITIAL));
   b.set(buf.subarray(0, pos));
   setBuffer(b);
 }
