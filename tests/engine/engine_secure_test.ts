@@ -29,6 +29,7 @@ import { buildAad, deriveTenantKeys } from "../../protocol/mod.ts";
 import { Engine } from "../../engine/_engine.ts";
 import { lookupAsync } from "../../engine/_call.ts";
 import { fastKey } from "../../engine/_keys.ts";
+import { L1_SEALED, type SealedValue } from "../../engine/l1.ts";
 import { resolveConfig } from "../../config/resolve.ts";
 import { readEnvConfig } from "../../config/env.ts";
 
@@ -461,9 +462,10 @@ test("secure: L1 holds the encrypted document only, decrypted on each hit", asyn
   const check = () => {
     assert.equal(engine.l1!.map.size, 1);
     for (const e of engine.l1!.map.values()) {
-      assert.equal(e.value, undefined, "no value reference");
-      assert.ok(e.bytes !== null);
-      const raw = text(e.bytes);
+      assert.equal(e.kind, L1_SEALED, "kept sealed, not as a value");
+      const sealed = e.value as SealedValue;
+      assert.ok(sealed.bytes instanceof Uint8Array);
+      const raw = text(sealed.bytes);
       assert.ok(!raw.includes("l1-plaintext-marker") && !raw.includes("acme"));
       assert.equal(JSON.parse(raw).metadata.encrypted, true);
       assert.ok(!atob(JSON.parse(raw).data).includes("l1-plaintext-marker"));

@@ -1,0 +1,242 @@
+/**
+ * The copies L1 hands out (`l1.copy`): a structural cloner specialised to the serializers' value
+ * space, the walk that vets a value for it (and estimates its heap size) when it is stored, and
+ * the deep freeze of `"freeze"`.
+ *
+ * The space: primitives (bigint too), arrays (`Array.prototype`, no holes), plain objects
+ * (`Object.prototype` or a null prototype; own enumerable string keys, no symbol keys), `Date`,
+ * `Uint8Array` (exactly; not a subclass such as `Buffer`), `Map` (keys copied too), and the
+ * standard serializer's {@linkcode CalendarDate} and {@linkcode TimeOfDay}, which are frozen value
+ * types and are shared, not copied. That is everything the built-in serializers and the interop
+ * codec decode to. Anything else (a class instance from a custom serializer, a cycle, nesting
+ * deeper than {@linkcode MAX_DEPTH}) is refused by {@linkcode vet}; the engine then keeps the
+ * payload bytes and deserializes on every hit, as before: never a shared or a wrong value.
+ *
+ * Hand-written because `structuredClone` is much slower on these values (a ~1 KB record: see
+ * `bench/MEASUREMENTS.md`, "L1 copies"), copies class instances into plain objects without a word,
+ * and does not exist as a fast path for the common case of a plain object: here a plain object is
+ * copied with a spread (`{ ...o }`), which V8 compiles to a copy of the object's hidden class and
+ * fields, and only its nested objects are walked. A spread defines an own `"__proto__"` key as an
+ * own property (it never sets the prototype) and copies no inherited property, so a polluted
+ * `Object.prototype` leaks nothing into the copy.
+ *
+ * @module
+ */
+import { CalendarDate, TimeOfDay } from "../serializers/_time.ts";
+
+/** Deepest nesting {@linkcode vet} follows (the standard serializer refuses deeper than 512). */
+export const MAX_DEPTH = 1024;
+
+/**
+ * The heap model of {@linkcode vet}'s estimate, in bytes (V8, 64-bit, no pointer compression; the
+ * figures are rounded and only meant to be within a small factor of a measured heap delta).
+ */
+const HEAP = {
+  /** A JS object's header (map, properties, elements). */
+  object: 24,
+  /** One property or element slot. */
+  slot: 8,
+  /** A string's header; its characters are counted at one byte each (rounded up to 8). */
+  string: 16,
+  /** A number that is not a small integer, or a bigint's header. */
+  boxed: 16,
+  /** A `Date`. */
+  date: 48,
+  /** A `Uint8Array` with its `ArrayBuffer` (objects and the backing store's bookkeeping). */
+  bytes: 160,
+  /** A `Map`'s objects, and each of its entries in the hash table. */
+  map: 80,
+  mapEntry: 24,
+} as const;
+
+/** What {@linkcode vet} found out about a value. */
+export interface Vetted {
+  /** Estimated heap bytes of the value (see the model in `HEAP`). */
+  bytes: number;
+  /** It holds a `Date`, `Uint8Array` or `Map`: contents `Object.freeze` cannot protect. */
+  unfreezable: boolean;
+}
+
+let depthLeft = 0;
+let unfreezable = false;
+
+/**
+ * Whether `v` lies within the cloneable space; when it does, `out` receives its estimated heap
+ * size and whether it can be frozen.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { vet, type Vetted } from "./_l1_copy.ts";
+ *
+ * const out: Vetted = { bytes: 0, unfreezable: false };
+ * assert.equal(vet({ id: 1, at: new Date(0) }, out), true);
+ * assert.equal(out.unfreezable, true);
+ * assert.equal(vet(new (class A {})(), out), false);
+ * ```
+ */
+export function vet(v: unknown, out: Vetted): boolean {
+  depthLeft = MAX_DEPTH;
+  unfreezable = false;
+  const n = size(v);
+  if (n < 0) return false;
+  out.bytes = n;
+  out.unfreezable = unfreezable;
+  return true;
+}
+
+function stringBytes(s: string): number {
+  return HEAP.string + ((s.length + 7) & ~7);
+}
+
+/** Estimated heap bytes of `v`, or -1 outside the space. */
+function size(v: unknown): number {
+  switch (typeof v) {
+    case "string":
+      return stringBytes(v);
+    case "number":
+      return (v | 0) === v ? 0 : HEAP.boxed;
+    case "bigint":
+      return HEAP.boxed + 8 * Math.ceil(v.toString(16).length / 16);
+    case "boolean":
+    case "undefined":
+      return 0;
+    case "object":
+      break;
+    default:
+      return -1; // symbol, function
+  }
+  if (v === null) return 0;
+  if (--depthLeft < 0) return -1;
+  const n = sizeObject(v);
+  depthLeft++;
+  return n;
+}
+
+function sizeObject(v: object): number {
+  const proto = Object.getPrototypeOf(v);
+  let n: number;
+  if (proto === Array.prototype) {
+    const a = v as unknown[];
+    n = HEAP.object + HEAP.slot * a.length;
+    for (let i = 0; i < a.length; i++) {
+      const x = a[i];
+      if (x === undefined && !(i in a)) return -1; // a hole would come back as undefined
+      const m = size(x);
+      if (m < 0) return -1;
+      n += m;
+    }
+    return n;
+  }
+  if (proto === Object.prototype || proto === null) {
+    if (Object.getOwnPropertySymbols(v).length > 0) return -1;
+    const keys = Object.keys(v);
+    n = HEAP.object + HEAP.slot * keys.length;
+    const o = v as Record<string, unknown>;
+    for (let i = 0; i < keys.length; i++) {
+      const m = size(o[keys[i]]);
+      if (m < 0) return -1;
+      n += m;
+    }
+    return n;
+  }
+  if (proto === Date.prototype) {
+    unfreezable = true;
+    return HEAP.date;
+  }
+  if (proto === Uint8Array.prototype) {
+    unfreezable = true;
+    return HEAP.bytes + (v as Uint8Array).byteLength;
+  }
+  if (proto === Map.prototype) {
+    unfreezable = true;
+    n = HEAP.map;
+    for (const [k, x] of v as Map<unknown, unknown>) {
+      const a = size(k);
+      const b = size(x);
+      if (a < 0 || b < 0) return -1;
+      n += HEAP.mapEntry + a + b;
+    }
+    return n;
+  }
+  if (proto === CalendarDate.prototype || proto === TimeOfDay.prototype) return HEAP.object;
+  return -1;
+}
+
+/**
+ * An independent deep copy of `v`, which {@linkcode vet} accepted: no mutable object is shared
+ * between `v` and the copy (the frozen time types are).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { copyValue } from "./_l1_copy.ts";
+ *
+ * const v = { user: { tags: ["a"] }, at: new Date(0) };
+ * const c = copyValue(v);
+ * assert.deepEqual(c, v);
+ * assert.notEqual(c.user.tags, v.user.tags);
+ * assert.notEqual(c.at, v.at);
+ * ```
+ */
+export function copyValue<T>(v: T): T {
+  return (typeof v === "object" && v !== null ? copyObject(v) : v) as T;
+}
+
+function copyObject(v: object): unknown {
+  if (Array.isArray(v)) {
+    const out = v.slice();
+    for (let i = 0; i < out.length; i++) {
+      const x = out[i];
+      if (typeof x === "object" && x !== null) out[i] = copyObject(x);
+    }
+    return out;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto === Object.prototype) {
+    const out: Record<string, unknown> = { ...v };
+    for (const k of Object.keys(out)) {
+      const x = out[k];
+      if (typeof x === "object" && x !== null) out[k] = copyObject(x);
+    }
+    return out;
+  }
+  if (proto === null) {
+    // Object.assign onto a null-prototype object: a "__proto__" key is an own property there too.
+    const out = Object.assign(Object.create(null), v) as Record<string, unknown>;
+    for (const k of Object.keys(out)) {
+      const x = out[k];
+      if (typeof x === "object" && x !== null) out[k] = copyObject(x);
+    }
+    return out;
+  }
+  if (proto === Date.prototype) return new Date((v as Date).getTime());
+  if (proto === Uint8Array.prototype) return (v as Uint8Array).slice();
+  if (proto === Map.prototype) {
+    const out = new Map();
+    for (const [k, x] of v as Map<unknown, unknown>) out.set(copyValue(k), copyValue(x));
+    return out;
+  }
+  return v; // CalendarDate, TimeOfDay: frozen, shared
+}
+
+/**
+ * Freeze `v` and everything in it, in place (`v` holds no `Date`, `Uint8Array` or `Map`, which
+ * {@linkcode vet} reports as unfreezable). Returns `v`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { deepFreeze } from "./_l1_copy.ts";
+ *
+ * const v = deepFreeze({ a: { b: [1] } });
+ * assert.ok(Object.isFrozen(v.a.b));
+ * ```
+ */
+export function deepFreeze<T>(v: T): T {
+  if (typeof v !== "object" || v === null) return v;
+  Object.freeze(v);
+  if (Array.isArray(v)) for (const x of v) deepFreeze(x);
+  else for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+  return v;
+}
