@@ -318,7 +318,7 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
     if (hit !== null && !hit.stale) {
       countHit(eng, false, hit.stored.byteLength);
       if (eng.epoch !== epoch) return hit.value;
-      return storeL1(eng, ctx, hit.value, null, hit.stored, true);
+      return storeL1(eng, ctx, hit.value, null, hit.stored);
     }
     if (hit !== null) stale = l2Stale(hit);
     // L2 failing (error, open circuit, backpressure): no stampede lock, and the write of the
@@ -342,7 +342,7 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
         if (again !== null && !again.stale) {
           countHit(eng, false, again.stored.byteLength);
           if (eng.epoch !== epoch) return again.value;
-          return storeL1(eng, ctx, again.value, null, again.stored, true);
+          return storeL1(eng, ctx, again.value, null, again.stored);
         }
         if (again !== null) stale = l2Stale(again);
         return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed);

@@ -153,6 +153,11 @@ export class Engine {
   busLost = false;
   /** L1 key by backend key (remote key events). */
   readonly byBackendKey: Map<string, ArgKey> = new Map();
+  /**
+   * Whether remote invalidation events can reach this L1 (an L2 and `l1.invalidation`): only
+   * then do entries keep their backend key and {@linkcode byBackendKey} index them.
+   */
+  readonly indexL1: boolean;
   /** Protocol key by cheap L1 key (see `keyContext` in `_keys.ts`). */
   readonly protoKeys: Map<ArgKey, string> = new Map();
   /** Backend keys of tenant-less calls by protocol key (see `keyContext` in `_keys.ts`). */
@@ -211,6 +216,7 @@ export class Engine {
         staleMs: c.staleTtl * 1000,
       })
       : null;
+    this.indexL1 = c.l1.enabled && c.l1.invalidation && c.backend !== null;
     this.sharedDefault = c.backend === "default" && c.preset !== "test";
     this.l2Backend = c.backend === "default"
       ? undefined

@@ -1,7 +1,9 @@
 /**
  * The copies L1 hands out (`l1.copy`): a structural cloner specialised to the serializers' value
  * space, the walk that vets a value for it (and estimates its heap size) when it is stored, and
- * the deep freeze of `"freeze"`.
+ * the deep-frozen copy of `"freeze"` (where a `Date` or `Map` becomes a subclass whose mutators
+ * throw, since `Object.freeze` cannot stop `setTime` or `Map.prototype.set`; a `Uint8Array`
+ * cannot be frozen at all, so a value holding one is copied per hit instead).
  *
  * The space: primitives (bigint too), arrays (`Array.prototype`, no holes), plain objects
  * (`Object.prototype` or a null prototype; own enumerable string keys, no symbol keys), `Date`,
@@ -53,7 +55,7 @@ const HEAP = {
 export interface Vetted {
   /** Estimated heap bytes of the value (see the model in `HEAP`). */
   bytes: number;
-  /** It holds a `Date`, `Uint8Array` or `Map`: contents `Object.freeze` cannot protect. */
+  /** It holds a `Uint8Array`, whose contents cannot be frozen. */
   unfreezable: boolean;
 }
 
@@ -70,7 +72,7 @@ let unfreezable = false;
  * import { vet, type Vetted } from "./_l1_copy.ts";
  *
  * const out: Vetted = { bytes: 0, unfreezable: false };
- * assert.equal(vet({ id: 1, at: new Date(0) }, out), true);
+ * assert.equal(vet({ id: 1, bytes: new Uint8Array(2) }, out), true);
  * assert.equal(out.unfreezable, true);
  * assert.equal(vet(new (class A {})(), out), false);
  * ```
@@ -140,16 +142,12 @@ function sizeObject(v: object): number {
     }
     return n;
   }
-  if (proto === Date.prototype) {
-    unfreezable = true;
-    return HEAP.date;
-  }
+  if (proto === Date.prototype) return HEAP.date;
   if (proto === Uint8Array.prototype) {
     unfreezable = true;
     return HEAP.bytes + (v as Uint8Array).byteLength;
   }
   if (proto === Map.prototype) {
-    unfreezable = true;
     n = HEAP.map;
     for (const [k, x] of v as Map<unknown, unknown>) {
       const a = size(k);
@@ -220,23 +218,86 @@ function copyObject(v: object): unknown {
   return v; // CalendarDate, TimeOfDay: frozen, shared
 }
 
+/** The error a mutation of a frozen cached value throws. */
+function readOnly(what: string): never {
+  throw new TypeError(
+    `Cannot ${what} a frozen cached value (l1.copy: "freeze"): copy it first, e.g. structuredClone`,
+  );
+}
+
 /**
- * Freeze `v` and everything in it, in place (`v` holds no `Date`, `Uint8Array` or `Map`, which
- * {@linkcode vet} reports as unfreezable). Returns `v`.
+ * A `Date` whose setters throw: what `"freeze"` puts where a `Date` was (`Object.freeze` does not
+ * stop `setTime`, which changes the internal time value). `instanceof Date` holds; every getter,
+ * `toISOString` and `toJSON` work as on a `Date`.
+ */
+export class FrozenDate extends Date {}
+for (const name of Object.getOwnPropertyNames(Date.prototype)) {
+  if (!name.startsWith("set")) continue;
+  Object.defineProperty(FrozenDate.prototype, name, {
+    value: function () {
+      readOnly(name);
+    },
+  });
+}
+Object.freeze(FrozenDate.prototype);
+
+/**
+ * A `Map` whose `set`, `delete` and `clear` throw: what `"freeze"` puts where a `Map` was
+ * (`Object.freeze` does not stop `Map.prototype.set`). `instanceof Map` holds; reading works as on
+ * a `Map`.
+ */
+export class FrozenMap<K, V> extends Map<K, V> {
+  /** Refused: the map is a frozen cached value. */
+  override set(_k: K, _v: V): this {
+    return readOnly("set in");
+  }
+  /** Refused: the map is a frozen cached value. */
+  override delete(_k: K): boolean {
+    return readOnly("delete from");
+  }
+  /** Refused: the map is a frozen cached value. */
+  override clear(): void {
+    readOnly("clear");
+  }
+}
+Object.freeze(FrozenMap.prototype);
+const mapSet = Map.prototype.set;
+
+/**
+ * A deep-frozen copy of `v`, which {@linkcode vet} accepted and found freezable (no
+ * `Uint8Array`, whose contents cannot be frozen): objects and arrays frozen, a `Date` as a
+ * {@linkcode FrozenDate}, a `Map` as a {@linkcode FrozenMap} (keys frozen too).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { deepFreeze } from "./_l1_copy.ts";
+ * import { frozenCopy } from "./_l1_copy.ts";
  *
- * const v = deepFreeze({ a: { b: [1] } });
+ * const v = frozenCopy({ a: { b: [1] }, at: new Date(0) });
  * assert.ok(Object.isFrozen(v.a.b));
+ * assert.throws(() => v.at.setTime(1), TypeError);
  * ```
  */
-export function deepFreeze<T>(v: T): T {
+export function frozenCopy<T>(v: T): T {
   if (typeof v !== "object" || v === null) return v;
-  Object.freeze(v);
-  if (Array.isArray(v)) for (const x of v) deepFreeze(x);
-  else for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
-  return v;
+  if (Array.isArray(v)) {
+    const out = v.slice();
+    for (let i = 0; i < out.length; i++) out[i] = frozenCopy(out[i]);
+    return Object.freeze(out) as T;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto === Object.prototype || proto === null) {
+    const out = proto === null ? Object.assign(Object.create(null), v) : { ...v };
+    for (const k of Object.keys(out)) out[k] = frozenCopy(out[k]);
+    return Object.freeze(out);
+  }
+  if (proto === Date.prototype) return Object.freeze(new FrozenDate((v as unknown as Date).getTime())) as T;
+  if (proto === Map.prototype) {
+    const out = new FrozenMap();
+    for (const [k, x] of v as unknown as Map<unknown, unknown>) {
+      mapSet.call(out, frozenCopy(k), frozenCopy(x));
+    }
+    return Object.freeze(out) as T;
+  }
+  return v; // CalendarDate, TimeOfDay: frozen already
 }

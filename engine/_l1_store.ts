@@ -6,7 +6,7 @@
  * |---|---|---|
  * | encrypted L1 (`cache.secure`) | the stored ciphertext ({@linkcode L1_SEALED}) | a decryption |
  * | a primitive, or `"none"` | the answer ({@linkcode L1_SHARED}) | the same value |
- * | `"freeze"`, no `Date`/`Uint8Array`/`Map` inside | a deep-frozen copy ({@linkcode L1_SHARED}) | that frozen copy (the miss too) |
+ * | `"freeze"`, no `Uint8Array` inside | a deep-frozen copy ({@linkcode L1_SHARED}) | that frozen copy (the miss too) |
  * | `"clone"` (or `"freeze"` of the rest) | a copy ({@linkcode L1_CLONE}) | a fresh copy |
  * | outside the copy space (`_l1_copy.ts`) | the serialized payload ({@linkcode L1_BYTES}) | a decoding |
  *
@@ -18,7 +18,7 @@
 import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { KeyCtx } from "./_keys.ts";
-import { copyValue, deepFreeze, vet, type Vetted } from "./_l1_copy.ts";
+import { copyValue, frozenCopy, vet, type Vetted } from "./_l1_copy.ts";
 import {
   L1_BYTES,
   L1_CLONE,
@@ -45,8 +45,6 @@ const vetted: Vetted = { bytes: 0, unfreezable: false };
  * @param payload The answer's serialized payload when the caller has it, else `null` (serialized
  * here only when the answer cannot be copied and L1 must keep bytes).
  * @param stored The stored (L2) form, kept as is by an encrypted L1; `null` without one.
- * @param fresh `answer` is referenced by nobody else yet (an L2 hit's decoded value): `"freeze"`
- * freezes it in place instead of a copy.
  */
 export function storeL1(
   eng: Engine,
@@ -54,7 +52,6 @@ export function storeL1(
   answer: unknown,
   payload: Uint8Array | null,
   stored: Uint8Array | null,
-  fresh = false,
 ): unknown {
   const l1 = eng.l1;
   if (l1 === null) return answer;
@@ -80,7 +77,7 @@ export function storeL1(
     else if (ok) {
       size = vetted.bytes;
       if (mode === "freeze" && !vetted.unfreezable) {
-        value = out = deepFreeze(fresh ? answer : copyValue(answer));
+        value = out = frozenCopy(answer);
       } else {
         value = copyValue(answer);
         kind = L1_CLONE;
@@ -95,12 +92,15 @@ export function storeL1(
     }
   }
   const entry = L1Cache.entry(value, kind, size, eng.l1TtlMs, swrDelay(eng));
-  entry.backendKey = ctx.backendKey;
   entry.tags = ctx.tags;
-  if (l1.set(ctx.l1Key, entry)) {
-    // The index and the entry share the one backend key string.
-    eng.byBackendKey.set(ctx.backendKey, ctx.l1Key);
-    if (eng.byBackendKey.size > 2 * l1.size + 1024) rebuildIndex(eng);
+  if (!eng.indexL1) l1.set(ctx.l1Key, entry); // no remote events: no backend key kept
+  else {
+    entry.backendKey = ctx.backendKey;
+    if (l1.set(ctx.l1Key, entry)) {
+      // The index and the entry share the one backend key string.
+      eng.byBackendKey.set(ctx.backendKey, ctx.l1Key);
+      if (eng.byBackendKey.size > 2 * l1.size + 1024) rebuildIndex(eng);
+    }
   }
   return out;
 }

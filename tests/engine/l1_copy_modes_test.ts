@@ -3,8 +3,8 @@
  * `l1.copy` through `cache()`, on L1 only and in front of the memory, file and Redis backends:
  * - `"clone"`: a caller mutating what it got (from the miss, an L1 hit, an L2 hit) never changes
  *   what the next caller gets, for a record holding every type of the std value space;
- * - `"freeze"`: the miss and every hit return one frozen value, a mutation throws and the next
- *   caller gets the original; a value holding a `Date` is copied per hit instead;
+ * - `"freeze"`: the miss and every hit return one frozen value, a mutation throws (of a `Date`
+ *   too) and the next caller gets the original; a value holding a `Uint8Array` is copied per hit;
  * - `"none"`: the same reference every time;
  * - a custom serializer's class instance (outside the copy space) is kept as bytes: a fresh,
  *   correct value per hit;
@@ -154,7 +154,7 @@ for (const kind of KINDS) {
   );
 
   test(
-    `l1.copy freeze (${kind.name}): one frozen value; mutation throws; Date values copied`,
+    `l1.copy freeze (${kind.name}): one frozen value; mutation throws; bytes copied`,
     async () => {
       const backends = await kind.make();
       try {
@@ -180,18 +180,33 @@ for (const kind of KINDS) {
           assert.ok(Object.isFrozen(fromL2.nested));
           assert.equal(await g(1), fromL2, "the L2 hit is the value later hits return");
         }
-        // Object.freeze cannot protect a Date: such a value is copied per hit instead.
-        const h = cache(async (id: number) => ({ id, at: new Date(5) }), {
+        // A Date is frozen as a read-only Date; a Uint8Array cannot be frozen: copied per hit.
+        const h = cache(
+          async (id: number) => ({ id, at: new Date(5), bytes: new Uint8Array([1]) }),
+          {
+            name: `l1copy.freeze.bytes.${seq++}`,
+            ...bare,
+            backend: b,
+            l1: { copy: "freeze" },
+          },
+        );
+        const first = await h(1);
+        first.at.setTime(0);
+        first.bytes[0] = 9;
+        const second = await h(1);
+        assert.equal(second.at.getTime(), 5);
+        assert.equal(second.bytes[0], 1);
+        assert.notEqual(second, await h(1));
+        const k = cache(async (id: number) => ({ id, at: new Date(5) }), {
           name: `l1copy.freeze.date.${seq++}`,
           ...bare,
           backend: b,
           l1: { copy: "freeze" },
         });
-        const first = await h(1);
-        first.at.setTime(0);
-        const second = await h(1);
-        assert.equal(second.at.getTime(), 5);
-        assert.notEqual(second, await h(1));
+        const d = await k(1);
+        assert.throws(() => d.at.setTime(0), TypeError);
+        assert.equal(await k(1), d);
+        assert.equal((await k(1)).at.getTime(), 5);
       } finally {
         await kind.close();
       }

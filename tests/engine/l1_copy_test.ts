@@ -4,11 +4,20 @@
  * again: same structure, same prototypes, and shares no mutable object with its source), the
  * edge cases one by one (`"__proto__"` keys, null-prototype objects, a polluted
  * `Object.prototype`, `Map` with non-string keys, `Date`, `Uint8Array`, bigint, the time types),
- * what `vet` refuses (class instances, holes, symbol keys, too deep), and `deepFreeze`.
+ * what `vet` refuses (class instances, holes, symbol keys, too deep), and `frozenCopy`.
  */
 import assert from "node:assert/strict";
+import { deepEqual as looseDeepEqual } from "node:assert";
 import { test } from "../_harness.ts";
-import { copyValue, deepFreeze, MAX_DEPTH, vet, type Vetted } from "../../engine/_l1_copy.ts";
+import {
+  copyValue,
+  frozenCopy,
+  FrozenDate,
+  FrozenMap,
+  MAX_DEPTH,
+  vet,
+  type Vetted,
+} from "../../engine/_l1_copy.ts";
 import { CalendarDate, deserialize, serialize, TimeOfDay } from "../../serializers/std.ts";
 import { decodeInteropValue, encodeInteropValue } from "../../protocol/keys.ts";
 
@@ -235,8 +244,17 @@ test("L1 copy: vet's size estimate grows with the value", () => {
   assert.equal(vetted.unfreezable, false);
 });
 
-test("L1 copy: deepFreeze freezes every level; a mutation throws in strict code", () => {
-  const v = deepFreeze({ a: { b: [1, { c: 2 }] }, n: null });
+test("L1 copy: frozenCopy freezes every level; a mutation throws in strict code", () => {
+  const src = {
+    a: { b: [1, { c: 2 }] },
+    n: null,
+    at: new Date(5),
+    m: new Map<unknown, unknown>([[[1], { x: 1 }]]),
+    day: new CalendarDate(2024, 1, 1),
+  };
+  const v = frozenCopy(src);
+  looseDeepEqual(v, src); // loose: a frozen Date or Map has its own prototype
+  assertIndependent(v, src);
   assert.ok(Object.isFrozen(v) && Object.isFrozen(v.a) && Object.isFrozen(v.a.b));
   assert.ok(Object.isFrozen(v.a.b[1]));
   assert.throws(() => {
@@ -245,4 +263,20 @@ test("L1 copy: deepFreeze freezes every level; a mutation throws in strict code"
   assert.throws(() => {
     (v.a as Record<string, unknown>).x = 1;
   }, TypeError);
+  // Date and Map: read-only subclasses (Object.freeze cannot stop setTime or Map.set).
+  assert.ok(v.at instanceof Date && v.at instanceof FrozenDate);
+  assert.equal(v.at.getTime(), 5);
+  assert.equal(v.at.toISOString(), src.at.toISOString());
+  assert.equal(JSON.stringify(v.at), JSON.stringify(src.at));
+  for (const set of ["setTime", "setFullYear", "setUTCHours", "setMonth"] as const) {
+    assert.throws(() => (v.at[set] as (n: number) => number)(0), TypeError, set);
+  }
+  assert.equal(v.at.getTime(), 5);
+  assert.ok(v.m instanceof Map && v.m instanceof FrozenMap);
+  assert.throws(() => v.m.set(2, 2), TypeError);
+  assert.throws(() => v.m.delete([1]), TypeError);
+  assert.throws(() => v.m.clear(), TypeError);
+  const [[key, val]] = v.m;
+  assert.ok(Object.isFrozen(key) && Object.isFrozen(val));
+  assert.equal(v.day, src.day);
 });
