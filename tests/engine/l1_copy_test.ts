@@ -76,10 +76,11 @@ function randomValue(seed: number): unknown {
       case 11:
         return Array.from({ length: Math.floor(r() * 5) }, () => value(depth + 1));
       default: {
-        // A Map with non-string keys stays a Map through the serializer.
+        // A Map with non-string keys stays a Map through the serializer. Array keys are kept
+        // structurally distinct (Bun's deepStrictEqual pairs object keys by structure).
         const m = new Map<unknown, unknown>();
         for (let n = 1 + Math.floor(r() * 3); n > 0; n--) {
-          m.set(r() < 0.5 ? Math.floor(r() * 100) : [Math.floor(r() * 9)], value(depth + 1));
+          m.set(r() < 0.5 ? Math.floor(r() * 100) : [n, Math.floor(r() * 9)], value(depth + 1));
         }
         return m;
       }
