@@ -85,10 +85,10 @@ const bento = new BentoCache({
   default: "memory",
   stores: { memory: bentostore().useL1Layer(memoryDriver({})) },
 });
-const lru = new LRUCache<string, unknown>({ max: 10_000 });
+const lru = new LRUCache<string, object>({ max: 10_000 });
 lru.set("r", record(1));
 lru.set("p", page(1));
-lru.set("n", 84);
+lru.set("n", { n: 84 });
 const rec1 = record(1);
 const recBytes = serialize(rec1);
 
@@ -190,7 +190,7 @@ if (gc === undefined) {
     const before = used();
     let keep: unknown;
     if (mode === "lru") {
-      const l = new LRUCache<number, unknown>({ max: N });
+      const l = new LRUCache<number, object>({ max: N });
       for (let i = 0; i < N; i++) l.set(i, record(i));
       keep = l;
     } else {

@@ -36,7 +36,7 @@ const GROUP_FIELDS: Record<string, Record<string, FieldSpec>> = {
     maxBytes: f(isPosInt, "an integer number of bytes > 0"),
     maxEntries: f(isPosInt, "an integer > 0"),
     copy: f((v) => v === "clone" || v === "freeze" || v === "none", '"clone", "freeze" or "none"'),
-    storeReferences: f(isBool, "a boolean (deprecated: use copy: \"none\")"),
+    storeReferences: f(isBool, 'a boolean (deprecated: use copy: "none")'),
     swrEnabled: f(isBool, "a boolean"),
     swrThreshold: f(
       (v) => isFraction(v) && (v as number) > 0 && (v as number) < 1,

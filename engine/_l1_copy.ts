@@ -24,7 +24,7 @@
  *
  * @module
  */
-import { CalendarDate, TimeOfDay } from "../serializers/_time.ts";
+import { CalendarDate, TimeOfDay } from "../serializers/mod.ts";
 
 /** Deepest nesting {@linkcode vet} follows (the standard serializer refuses deeper than 512). */
 export const MAX_DEPTH = 1024;
@@ -291,7 +291,9 @@ export function frozenCopy<T>(v: T): T {
     for (const k of Object.keys(out)) out[k] = frozenCopy(out[k]);
     return Object.freeze(out);
   }
-  if (proto === Date.prototype) return Object.freeze(new FrozenDate((v as unknown as Date).getTime())) as T;
+  if (proto === Date.prototype) {
+    return Object.freeze(new FrozenDate((v as unknown as Date).getTime())) as T;
+  }
   if (proto === Map.prototype) {
     const out = new FrozenMap();
     for (const [k, x] of v as unknown as Map<unknown, unknown>) {
