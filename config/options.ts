@@ -29,7 +29,7 @@ import type { SecretKey } from "./secret_key.ts";
 export interface L1Options {
   /** Keep an in-process L1 in front of L2. Default `true`. */
   enabled?: boolean;
-  /** Upper bound of the bytes L1 holds (serialized sizes). Default 100 MiB. */
+  /** Upper bound of the bytes L1 holds (estimated heap sizes; see `engine/l1.ts`). Default 100 MiB. */
   maxBytes?: number;
   /** Upper bound of the entries L1 holds. Default 10,000. */
   maxEntries?: number;
@@ -40,10 +40,11 @@ export interface L1Options {
    *   `Map`, bigint, the time types). A caller mutating what it got never changes what the next
    *   caller gets. A value outside that space (a class instance of a custom serializer) is kept
    *   serialized and deserialized on every hit instead.
-   * - `"freeze"`: the value is deep-frozen once when stored, and the miss and every hit return that
-   *   same frozen value (mutating it throws in strict code). `Object.freeze` cannot protect the
-   *   contents of a `Date`, `Uint8Array` or `Map`: a value holding one is copied per hit, as with
-   *   `"clone"`.
+   * - `"freeze"`: a deep-frozen copy is made once when stored, and the miss and every hit return
+   *   that same frozen value (mutating it throws in strict code). `Object.freeze` cannot stop
+   *   `setTime` or `Map.prototype.set`: a `Date` or `Map` in the value becomes a read-only subclass
+   *   (`instanceof Date`/`Map` holds; its mutators throw). A `Uint8Array` cannot be frozen: a value
+   *   holding one is copied per hit, as with `"clone"`.
    * - `"none"`: the miss and every hit return the same object; the caller promises not to mutate
    *   it (a mutation would change what every later hit returns). Without an L2 (`backend: null`)
    *   nothing is serialized either: the function's very value is kept, whatever its type.
