@@ -61,10 +61,16 @@ export interface Vetted {
 
 let depthLeft = 0;
 let unfreezable = false;
+let refused = false;
+let copying = false;
+let bytes = 0;
+
+/** What {@linkcode vetCopy} returns for a value outside the copy space. */
+export const REFUSED: unique symbol = Symbol("refused");
 
 /**
- * Whether `v` lies within the cloneable space; when it does, `out` receives its estimated heap
- * size and whether it can be frozen.
+ * Whether `v` lies within the copy space; when it does, `out` receives its estimated heap size
+ * and whether it can be frozen.
  *
  * @example
  * ```ts
@@ -78,87 +84,142 @@ let unfreezable = false;
  * ```
  */
 export function vet(v: unknown, out: Vetted): boolean {
+  return start(v, out, false) !== REFUSED;
+}
+
+/**
+ * {@linkcode vet} and {@linkcode copyValue} in one walk: the copy of `v`, or {@linkcode REFUSED}
+ * when `v` lies outside the copy space (then nothing is written to `out`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { REFUSED, vetCopy, type Vetted } from "./_l1_copy.ts";
+ *
+ * const out: Vetted = { bytes: 0, unfreezable: false };
+ * const v = { tags: ["a"] };
+ * const c = vetCopy(v, out) as typeof v;
+ * assert.deepEqual(c, v);
+ * assert.notEqual(c.tags, v.tags);
+ * assert.equal(vetCopy(new Set(), out), REFUSED);
+ * ```
+ */
+export function vetCopy(v: unknown, out: Vetted): unknown {
+  return start(v, out, true);
+}
+
+function start(v: unknown, out: Vetted, copy: boolean): unknown {
   depthLeft = MAX_DEPTH;
   unfreezable = false;
-  const n = size(v);
-  if (n < 0) return false;
-  out.bytes = n;
+  refused = false;
+  copying = copy;
+  bytes = 0;
+  const c = walk(v);
+  if (refused) return REFUSED;
+  out.bytes = bytes;
   out.unfreezable = unfreezable;
-  return true;
+  return c;
 }
 
 function stringBytes(s: string): number {
   return HEAP.string + ((s.length + 7) & ~7);
 }
 
-/** Estimated heap bytes of `v`, or -1 outside the space. */
-function size(v: unknown): number {
+/** Count `v`, and copy it when `copying`; sets `refused` outside the space. */
+function walk(v: unknown): unknown {
   switch (typeof v) {
     case "string":
-      return stringBytes(v);
+      bytes += stringBytes(v);
+      return v;
     case "number":
-      return (v | 0) === v ? 0 : HEAP.boxed;
+      if ((v | 0) !== v) bytes += HEAP.boxed;
+      return v;
     case "bigint":
-      return HEAP.boxed + 8 * Math.ceil(v.toString(16).length / 16);
+      bytes += HEAP.boxed + 8 * Math.ceil(v.toString(16).length / 16);
+      return v;
     case "boolean":
     case "undefined":
-      return 0;
+      return v;
     case "object":
       break;
     default:
-      return -1; // symbol, function
+      refused = true; // symbol, function
+      return v;
   }
-  if (v === null) return 0;
-  if (--depthLeft < 0) return -1;
-  const n = sizeObject(v);
+  if (v === null) return v;
+  if (--depthLeft < 0) {
+    refused = true;
+    return v;
+  }
+  const c = walkObject(v);
   depthLeft++;
-  return n;
+  return c;
 }
 
-function sizeObject(v: object): number {
+function walkObject(v: object): unknown {
   const proto = Object.getPrototypeOf(v);
-  let n: number;
   if (proto === Array.prototype) {
     const a = v as unknown[];
-    n = HEAP.object + HEAP.slot * a.length;
+    const out = copying ? a.slice() : a;
+    bytes += HEAP.object + HEAP.slot * a.length;
     for (let i = 0; i < a.length; i++) {
       const x = a[i];
-      if (x === undefined && !(i in a)) return -1; // a hole would come back as undefined
-      const m = size(x);
-      if (m < 0) return -1;
-      n += m;
+      if (x === undefined && !(i in a)) refused = true; // a hole would come back as undefined
+      const c = walk(x);
+      if (refused) return v;
+      if (c !== x) out[i] = c;
     }
-    return n;
+    return out;
   }
   if (proto === Object.prototype || proto === null) {
-    if (Object.getOwnPropertySymbols(v).length > 0) return -1;
-    const keys = Object.keys(v);
-    n = HEAP.object + HEAP.slot * keys.length;
-    const o = v as Record<string, unknown>;
-    for (let i = 0; i < keys.length; i++) {
-      const m = size(o[keys[i]]);
-      if (m < 0) return -1;
-      n += m;
+    if (Object.getOwnPropertySymbols(v).length > 0) {
+      refused = true;
+      return v;
     }
-    return n;
+    // A spread (or Object.assign onto a null-prototype object) defines a "__proto__" key as an own
+    // property, and the writes below hit own data properties only: the prototype is never set.
+    const out =
+      (!copying ? v : proto === null ? Object.assign(Object.create(null), v) : { ...v }) as Record<
+        string,
+        unknown
+      >;
+    const keys = Object.keys(out);
+    bytes += HEAP.object + HEAP.slot * keys.length;
+    for (let i = 0; i < keys.length; i++) {
+      const x = out[keys[i]];
+      const c = walk(x);
+      if (refused) return v;
+      if (c !== x) out[keys[i]] = c;
+    }
+    return out;
   }
-  if (proto === Date.prototype) return HEAP.date;
+  if (proto === Date.prototype) {
+    bytes += HEAP.date;
+    return copying ? new Date((v as Date).getTime()) : v;
+  }
   if (proto === Uint8Array.prototype) {
     unfreezable = true;
-    return HEAP.bytes + (v as Uint8Array).byteLength;
+    bytes += HEAP.bytes + (v as Uint8Array).byteLength;
+    return copying ? (v as Uint8Array).slice() : v;
   }
   if (proto === Map.prototype) {
-    n = HEAP.map;
+    const out = copying ? new Map() : v as Map<unknown, unknown>;
+    bytes += HEAP.map;
     for (const [k, x] of v as Map<unknown, unknown>) {
-      const a = size(k);
-      const b = size(x);
-      if (a < 0 || b < 0) return -1;
-      n += HEAP.mapEntry + a + b;
+      bytes += HEAP.mapEntry;
+      const ck = walk(k);
+      const cx = walk(x);
+      if (refused) return v;
+      if (copying) out.set(ck, cx);
     }
-    return n;
+    return out;
   }
-  if (proto === CalendarDate.prototype || proto === TimeOfDay.prototype) return HEAP.object;
-  return -1;
+  if (proto === CalendarDate.prototype || proto === TimeOfDay.prototype) {
+    bytes += HEAP.object;
+    return v; // frozen value types: shared
+  }
+  refused = true;
+  return v;
 }
 
 /**

@@ -18,7 +18,7 @@
 import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { KeyCtx } from "./_keys.ts";
-import { copyValue, frozenCopy, vet, type Vetted } from "./_l1_copy.ts";
+import { copyValue, frozenCopy, REFUSED, vet, vetCopy, type Vetted } from "./_l1_copy.ts";
 import {
   L1_BYTES,
   L1_CLONE,
@@ -72,14 +72,18 @@ export function storeL1(
     size = typeof answer === "string" ? 16 + answer.length : 16;
   } else {
     const mode = eng.config.l1.copy;
-    const ok = vet(answer, vetted);
-    if (mode === "none") size = ok ? vetted.bytes : payload?.byteLength ?? UNKNOWN_OBJECT_BYTES;
-    else if (ok) {
+    // "clone" checks and copies in one walk; the others only check (and count).
+    const c = mode === "clone" ? vetCopy(answer, vetted) : vet(answer, vetted) ? answer : REFUSED;
+    if (mode === "none") {
+      size = c !== REFUSED ? vetted.bytes : payload?.byteLength ?? UNKNOWN_OBJECT_BYTES;
+    } else if (c !== REFUSED) {
       size = vetted.bytes;
-      if (mode === "freeze" && !vetted.unfreezable) {
-        value = out = frozenCopy(answer);
-      } else {
-        value = copyValue(answer);
+      if (mode === "clone") {
+        value = c;
+        kind = L1_CLONE;
+      } else if (!vetted.unfreezable) value = out = frozenCopy(answer);
+      else {
+        value = copyValue(answer); // a Uint8Array cannot be frozen: copied per hit
         kind = L1_CLONE;
       }
     } else {

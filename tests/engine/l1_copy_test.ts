@@ -15,7 +15,9 @@ import {
   FrozenDate,
   FrozenMap,
   MAX_DEPTH,
+  REFUSED,
   vet,
+  vetCopy,
   type Vetted,
 } from "../../engine/_l1_copy.ts";
 import { CalendarDate, deserialize, serialize, TimeOfDay } from "../../serializers/std.ts";
@@ -123,6 +125,12 @@ test("L1 copy: on 2,000 random std values, copy(decoded) equals decode again, sh
     assert.deepStrictEqual(copy, deserialize(bytes), `seed ${seed}`);
     assert.deepStrictEqual(copy, decoded, `seed ${seed}`);
     assertIndependent(copy, decoded);
+    // The one-walk check-and-copy gives the same copy and the same estimate.
+    const counted = vetted.bytes;
+    const both = vetCopy(decoded, vetted);
+    assert.deepStrictEqual(both, decoded, `seed ${seed}`);
+    assertIndependent(both, decoded);
+    assert.equal(vetted.bytes, counted);
   }
 });
 
@@ -149,6 +157,10 @@ test("L1 copy: an own __proto__ key stays an own property, never the prototype",
   const v = JSON.parse('{"__proto__": {"polluted": true}, "a": {"__proto__": [1]}}');
   assert.ok(vet(v, vetted));
   const c = copyValue(v);
+  const c2 = vetCopy(v, vetted) as typeof c;
+  assert.equal(Object.getPrototypeOf(c2), Object.prototype);
+  assert.ok(Object.hasOwn(c2, "__proto__") && Object.hasOwn(c2.a, "__proto__"));
+  assertIndependent(c2, v);
   assert.equal(Object.getPrototypeOf(c), Object.prototype);
   assert.equal((c as { polluted?: boolean }).polluted, undefined);
   assert.ok(Object.hasOwn(c, "__proto__"));
@@ -228,7 +240,10 @@ test("L1 copy: vet refuses what it cannot copy faithfully", () => {
     new Uint16Array(2),
     new Map([[new User(), 1]]),
   ];
-  for (const v of refused) assert.equal(vet(v, vetted), false, String(v));
+  for (const v of refused) {
+    assert.equal(vet(v, vetted), false, String(v));
+    assert.equal(vetCopy(v, vetted), REFUSED, String(v));
+  }
   let shallow: unknown = 0;
   for (let i = 0; i < 600; i++) shallow = [shallow];
   assert.equal(vet(shallow, vetted), true, "the std serializer's depth (512) is accepted");
