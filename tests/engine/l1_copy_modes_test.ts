@@ -301,3 +301,24 @@ test('l1.storeReferences (deprecated) means copy: "none", with an L2 too', async
   const v = await f(1);
   assert.equal(await f(1), v);
 });
+
+test("l1.copy on a synchronous L1-only function: clone copies, freeze freezes the miss too", () => {
+  const c = cache((id: number) => ({ id, tags: ["a"] }), {
+    name: `l1copy.sync.clone.${seq++}`,
+    backend: null,
+  });
+  const miss = c(1);
+  miss.tags.push("x");
+  const hit = c(1);
+  assert.deepEqual(hit, { id: 1, tags: ["a"] });
+  hit.tags.push("y");
+  assert.deepEqual(c(1), { id: 1, tags: ["a"] });
+  const f = cache((id: number) => ({ id, tags: ["a"] }), {
+    name: `l1copy.sync.freeze.${seq++}`,
+    backend: null,
+    l1: { copy: "freeze" },
+  });
+  const fm = f(1);
+  assert.ok(Object.isFrozen(fm.tags));
+  assert.equal(f(1), fm);
+});
