@@ -20,10 +20,12 @@ import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx, tenantL1Key } from "./_keys.ts";
 import { type L2Hit, readL2, writeL2 } from "./_l2.ts";
-import { L1Cache, type L1Entry } from "./l1.ts";
+import { L1_CLONE, L1_SEALED, L1_SHARED, type L1Entry } from "./l1.ts";
+import { copyValue } from "./_l1_copy.ts";
+import { decodePayload, storeL1 } from "./_l1_store.ts";
 import { reshapes } from "./_serializer.ts";
 import { errMessage, recordFailure } from "./_status.ts";
-import { decodePayload, encodeStored, isPrimitive, type Sealed } from "./_stored.ts";
+import { encodeStored, isPrimitive } from "./_stored.ts";
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && typeof v === "object" &&
@@ -32,50 +34,6 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 
 function l2Stale(hit: L2Hit): StaleValue {
   return { source: "l2", expiredAt: hit.freshUntil ?? NaN, read: () => hit.value };
-}
-
-/** Put a call's value into L1: the value itself, its serialized payload, or the sealed document. */
-function storeL1(
-  eng: Engine,
-  ctx: KeyCtx,
-  value: unknown,
-  payload: Uint8Array | null,
-  stored: Uint8Array | null,
-): void {
-  const l1 = eng.l1;
-  if (l1 === null) return;
-  let entry: L1Entry;
-  if (eng.cipher !== null && stored !== null) {
-    // Secure: L1 holds the encrypted document, decrypted on every hit.
-    entry = L1Cache.entry(undefined, stored, 0, eng.l1TtlMs, swrDelay(eng));
-    entry.sealed = { protoKey: ctx.protoKey, tenant: ctx.tenant ?? "default" } satisfies Sealed;
-  } else if (eng.config.l1.storeReferences || isPrimitive(value)) {
-    const size = payload?.byteLength ?? (typeof value === "string" ? 2 * value.length : 16);
-    entry = L1Cache.entry(value, null, size, eng.l1TtlMs, swrDelay(eng));
-  } else if (payload !== null) {
-    entry = L1Cache.entry(undefined, payload, 0, eng.l1TtlMs, swrDelay(eng));
-  } else return;
-  entry.backendKey = ctx.backendKey;
-  entry.tags = ctx.tags;
-  if (eng.failsafe !== null) entry.staleUntil = entry.expiresAt + eng.failsafe.staleMs;
-  if (l1.set(ctx.l1Key, entry)) {
-    eng.byBackendKey.set(ctx.backendKey, ctx.l1Key);
-    if (eng.byBackendKey.size > 2 * l1.size + 1024) rebuildIndex(eng);
-  }
-}
-
-function swrDelay(eng: Engine): number {
-  if (eng.swrMs === Infinity) return Infinity;
-  const j = eng.config.l1.swrJitter;
-  return eng.swrMs * (1 + (Math.random() * 2 - 1) * j);
-}
-
-function rebuildIndex(eng: Engine): void {
-  eng.byBackendKey.clear();
-  if (eng.l1 === null) return;
-  for (const [k, e] of eng.l1.map) {
-    if (e.backendKey !== null) eng.byBackendKey.set(e.backendKey, k as ArgKey);
-  }
 }
 
 /**
@@ -193,14 +151,21 @@ function uncached(eng: Engine, self: unknown, args: unknown[], e: CacheKeyError)
 function hitL1(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): unknown {
   countHit(eng, true);
   if (e.refreshAt <= Date.now()) refresh(eng, e, self, args);
-  if (e.bytes === null) return eng.returnsPromise ? Promise.resolve(e.value) : e.value;
-  return hitBytes(eng, e, self, args);
+  if (e.kind === L1_SHARED) return eng.returnsPromise ? Promise.resolve(e.value) : e.value;
+  return hitValue(eng, e, self, args);
 }
 
-/** The value of an L1 entry stored as bytes (plain: deserialized; sealed: decrypted). */
-export function hitBytes(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): unknown {
-  if (e.sealed === null) {
-    const v = decodePayload(eng, e.bytes!);
+/**
+ * The answer of an L1 entry that is not the shared value itself (`_l1_store.ts`): a copy, a
+ * decoding of its payload, or a decryption.
+ */
+export function hitValue(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): unknown {
+  if (e.kind === L1_CLONE) {
+    const v = copyValue(e.value);
+    return eng.returnsPromise ? Promise.resolve(v) : v;
+  }
+  if (e.kind !== L1_SEALED) {
+    const v = decodePayload(eng, e.value as Uint8Array);
     return eng.returnsPromise ? Promise.resolve(v) : v;
   }
   return (eng.entryValue(e) as Promise<unknown>).catch(() => {
@@ -215,7 +180,7 @@ function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown): unknown {
   let answer = value;
   // Primitives skip the serializer, except the ones it may change (as the async path does).
   const mayChange = !isPrimitive(value) || typeof value === "bigint" || Object.is(value, -0);
-  if (mayChange && !eng.config.l1.storeReferences) {
+  if (mayChange && eng.config.l1.copy !== "none") {
     try {
       payload = l1Payload(eng, value);
       answer = answerOf(eng, value, payload);
@@ -231,8 +196,7 @@ function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown): unknown {
       return value;
     }
   }
-  storeL1(eng, ctx, answer, payload, null);
-  return answer;
+  return storeL1(eng, ctx, answer, payload, null);
 }
 
 /**
@@ -353,8 +317,8 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
     const hit = await readL2(eng, b, ctx, io);
     if (hit !== null && !hit.stale) {
       countHit(eng, false, hit.stored.byteLength);
-      if (eng.epoch === epoch) storeL1(eng, ctx, hit.value, hit.payload, hit.stored);
-      return hit.value;
+      if (eng.epoch !== epoch) return hit.value;
+      return storeL1(eng, ctx, hit.value, null, hit.stored);
     }
     if (hit !== null) stale = l2Stale(hit);
     // L2 failing (error, open circuit, backpressure): no stampede lock, and the write of the
@@ -377,8 +341,8 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
         const again = await readL2(eng, b, ctx, io);
         if (again !== null && !again.stale) {
           countHit(eng, false, again.stored.byteLength);
-          if (eng.epoch === epoch) storeL1(eng, ctx, again.value, again.payload, again.stored);
-          return again.value;
+          if (eng.epoch !== epoch) return again.value;
+          return storeL1(eng, ctx, again.value, null, again.stored);
         }
         if (again !== null) stale = l2Stale(again);
         return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed);
@@ -442,7 +406,7 @@ async function store(
   let answer = value;
   try {
     if (b !== null || eng.cipher !== null) enc = await encodeStored(eng, value, ctx);
-    else if (!eng.config.l1.storeReferences && value !== undefined) {
+    else if (eng.config.l1.copy !== "none" && value !== undefined) {
       const payload = l1Payload(eng, value);
       enc = { payload, stored: payload };
     }
@@ -468,18 +432,18 @@ async function store(
     return value;
   }
   if (eng.epoch !== epoch) return answer;
-  storeL1(eng, ctx, answer, enc?.payload ?? null, enc?.stored ?? null);
+  const out = storeL1(eng, ctx, answer, enc?.payload ?? null, enc?.stored ?? null);
   if (b !== null && enc !== null) {
     const write = writeL2(eng, b, ctx, enc.stored); // never rejects
     if (awaitWrite) await write;
   }
-  return answer;
+  return out;
 }
 
 /** Stale-while-revalidate: refresh `e` in the background (one refresh at a time). */
 export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): void {
-  if (e.refreshing) return;
-  e.refreshing = true;
+  if (eng.refreshing.has(e)) return;
+  eng.refreshing.add(e);
   const epoch = eng.epoch;
   queueMicrotask(() => {
     void (async () => {
@@ -497,7 +461,7 @@ export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[])
           error: errMessage(err),
         });
       } finally {
-        e.refreshing = false;
+        eng.refreshing.delete(e);
       }
     })();
   });

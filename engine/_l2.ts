@@ -13,17 +13,15 @@ import type { Engine } from "./_engine.ts";
 import { publish, trackWrite } from "./_invalidation.ts";
 import type { KeyCtx } from "./_keys.ts";
 import { errMessage, recordFailure, recordSuccess } from "./_status.ts";
-import { decodeStored, isPrimitive } from "./_stored.ts";
+import { decodeStored } from "./_stored.ts";
 
 /** One L2 read in this many is timed for `l2AvgLatencyMs` (a power of two; the first is). */
 const LATENCY_SAMPLE = 8;
 
 /** What an L2 read found. */
 export interface L2Hit {
-  /** The decoded value. */
+  /** The decoded value (fresh: nothing else holds it; L1 keeps a copy or freezes it). */
   value: unknown;
-  /** The serialized payload for L1, or `null` when L1 keeps the value itself (or the document). */
-  payload: Uint8Array | null;
   /** The bytes as stored (what a secure L1 keeps). */
   stored: Uint8Array;
   /** Fail-safe: past its logical expiry (`metadata.fresh_until`): not a hit, only a fallback. */
@@ -77,12 +75,8 @@ export async function readL2(
   if (bytes === null) return null;
   let value: unknown;
   const meta = { freshUntil: null as number | null };
-  // L1 keeps the payload bytes the value was decoded from (a copy), not a second serialization.
-  const fillL1 = eng.l1 !== null && eng.cipher === null && !eng.config.l1.storeReferences &&
-    !eng.config.interop;
-  const keep = fillL1 ? { payload: null as Uint8Array | null } : undefined;
   try {
-    value = decodeStored(eng, bytes, ctx.protoKey, ctx.tenant ?? "default", meta, keep);
+    value = decodeStored(eng, bytes, ctx.protoKey, ctx.tenant ?? "default", meta);
     // Only a decryption is asynchronous: a plain entry is answered without another hop.
     if (value instanceof Promise) value = await value;
   } catch (e) {
@@ -119,14 +113,7 @@ export async function readL2(
       recordFailure(eng, "expire", e);
     }
   }
-  let payload: Uint8Array | null = null;
-  if (
-    eng.l1 !== null && eng.cipher === null && !isPrimitive(value) &&
-    !eng.config.l1.storeReferences
-  ) {
-    payload = eng.config.interop ? bytes : keep?.payload ?? eng.serializer.serialize(value);
-  }
-  return { value, payload, stored: bytes, stale, freshUntil: meta.freshUntil };
+  return { value, stored: bytes, stale, freshUntil: meta.freshUntil };
 }
 
 /** Write the call's stored form to L2 (never rejects: a failure is recorded). */

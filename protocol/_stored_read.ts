@@ -106,14 +106,12 @@ export function acceptEntry(doc: WireDocument, policy: ReadPolicy): void {
  * gave): the envelope opened and verified (sizes, checksum, the document's `ck_check`), then
  * deserialized.
  *
- * @param keep When given, receives a copy of the serialized payload the value was decoded from.
  * @throws {CacheKitError} Anything that does not verify or decode (a miss for the engine).
  */
 export function openEntry(
   doc: WireDocument,
   data: Uint8Array,
   policy: ReadPolicy,
-  keep?: { payload: Uint8Array | null },
 ): unknown {
   const { serializer, limits } = policy;
   if (usesDigestLayout(serializer.format) && (doc.digest ?? policy.integrityChecking)) {
@@ -141,9 +139,6 @@ export function openEntry(
     plain = env.data;
   } else checkValueSize(plain, limits.maxSize);
   const value = serializer.deserialize(plain);
-  // The caller's L1 keeps these very bytes (a copy: `plain` may be the shared scratch buffer or a
-  // view into the stored entry), so it need not serialize the value again.
-  if (keep !== undefined) keep.payload = plain.slice();
   if (!doc.jsUndefined) return value;
   // `undefined` is stored as nil: a flag over any other value is not believed.
   if (value !== null && value !== undefined) {
