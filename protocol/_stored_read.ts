@@ -115,7 +115,7 @@ export function openEntry(
 ): unknown {
   const { serializer, limits } = policy;
   if (usesDigestLayout(serializer.format) && (doc.digest ?? policy.integrityChecking)) {
-    return openDigestEntry(doc, data, policy, keep);
+    return openDigestEntry(doc, data, policy);
   }
   if (doc.jsUndefined && doc.compressed) {
     // Exactly the undefined envelope, whose checksum says `undefined` (see _undefined_envelope.ts).
@@ -156,7 +156,6 @@ function openDigestEntry(
   doc: WireDocument,
   data: Uint8Array,
   policy: ReadPolicy,
-  keep?: { payload: Uint8Array | null },
 ): unknown {
   const { serializer, limits } = policy;
   checkValueSize(data, limits.maxSize + 8);
@@ -166,7 +165,5 @@ function openDigestEntry(
     throw new IntegrityError("the document's metadata does not match its ck_check");
   }
   if (undef) return undefined;
-  const value = serializer.deserialize(payload);
-  if (keep !== undefined) keep.payload = payload.slice();
-  return value;
+  return serializer.deserialize(payload);
 }
