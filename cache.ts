@@ -55,15 +55,39 @@ import {
   lookupSync,
   missAsync,
   missSync,
+  observedCall,
   refresh,
 } from "./engine/internal.ts";
+import type { CacheEventTarget, CallResult } from "./engine/internal.ts";
 import { tenantContextUsed } from "./tenant.ts";
 import type { HealthLevel } from "./health/health_checker.ts";
 
 export type { CacheInfo, FunctionHealth, GroupInvalidationOptions } from "./engine/internal.ts";
 
-/** The methods every cached function carries. `A` is the wrapped function's parameter list. */
-export interface CacheControls<A extends unknown[]> {
+/**
+ * What `f.withStatus(...args)` returns for a wrapper returning `R`: a promise of a
+ * {@linkcode CallResult} for an asynchronous wrapper, the `CallResult` itself for a synchronous
+ * (L1-only) one.
+ */
+export type WithStatus<R> = R extends PromiseLike<infer U> ? Promise<CallResult<U>> : CallResult<R>;
+
+/**
+ * The methods every cached function carries. `A` is the wrapped function's parameter list, `R`
+ * what the wrapper returns.
+ */
+export interface CacheControls<A extends unknown[], R = unknown> {
+  /**
+   * Call the function as the wrapper does and say how the call was answered: `{ value, status,
+   * layer, ageMs, expiresInMs, key }` (status `hit`, `stale`, `miss`, `joined`, `uncached`;
+   * layer `l1`, `l2`, `source`). Plain calls pay nothing for it.
+   */
+  withStatus(...args: A): WithStatus<R>;
+  /**
+   * This function's events (`hit`, `miss`, `stale`, `set`, `delete`, `invalidate`, `error`,
+   * `circuit`, `timeout`, `bus`): an `EventTarget` of {@linkcode CacheEvent}s. Nothing is built
+   * while no listener is registered here or on the global `cacheEvents`.
+   */
+  readonly events: CacheEventTarget;
   /** Hit/miss statistics and L1 size (cachekit-py's `cache_info()`). */
   cacheInfo(): CacheInfo;
   /** Remove every entry of this function from L1 and L2 (every tenant's). */
@@ -88,7 +112,7 @@ export interface CacheControls<A extends unknown[]> {
 }
 
 /** A cached function: the call signature `(...args: A) => R` plus {@linkcode CacheControls}. */
-export type CachedFunction<A extends unknown[], R> = ((...args: A) => R) & CacheControls<A>;
+export type CachedFunction<A extends unknown[], R> = ((...args: A) => R) & CacheControls<A, R>;
 
 /** Options that make a cache L1-only (`backend: null`): the wrapper keeps the function's type. */
 export type L1OnlyOptions<A extends unknown[]> = CacheOptions<A> & { backend: null };
@@ -181,6 +205,8 @@ export function wrap<A extends unknown[], R>(
   };
 
   const wrapper = function (this: unknown, ...args: unknown[]): unknown {
+    // A listener or tracing: the call goes through the observed path (engine/_observed.ts).
+    if (engine.observed) return observedCall(engine, this, args, false);
     let fast: ArgKey | undefined;
     if (simpleKey) fast = argKey(args);
     else {
@@ -220,7 +246,9 @@ export function wrap<A extends unknown[], R>(
       : lookupSync(engine, this, args, fast);
   };
 
-  const controls: CacheControls<A> = {
+  const controls: CacheControls<A, R> = {
+    withStatus: (...args: A) => observedCall(engine, undefined, args, true) as WithStatus<R>,
+    events: engine.events,
     cacheInfo: () => cacheInfo(engine),
     cacheClear: () => clearEngine(engine),
     invalidate: (...args: A) => invalidateCall(engine, undefined, args),

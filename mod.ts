@@ -58,7 +58,22 @@ export {
   type GroupInvalidationOptions,
   invalidateTags,
   type L1OnlyOptions,
+  type WithStatus,
 } from "./cache.ts";
+export {
+  CacheEvent,
+  type CacheEventDetail,
+  type CacheEventListener,
+  cacheEvents,
+  CacheEventTarget,
+  type CacheEventType,
+  type CallInfo,
+  type CallLayer,
+  type CallRecord,
+  type CallResult,
+  type CallStatus,
+  type CallTrace,
+} from "./engine/internal.ts";
 export { cached, type CachedMethodOptions, type MethodDecorator } from "./decorator.ts";
 export { currentTenant, withTenant } from "./tenant.ts";
 export { closeDefaultBackend } from "./engine/internal.ts";

@@ -26,6 +26,15 @@ import { decodePayload, storeL1 } from "./_l1_store.ts";
 import { reshapes } from "./_serializer.ts";
 import { errMessage, recordFailure } from "./_status.ts";
 import { encodeStored, isPrimitive } from "./_stored.ts";
+import {
+  CallRecord,
+  recordJoined,
+  recordL1Hit,
+  recordL2Hit,
+  recordMiss,
+  recordUncached,
+} from "./_call_record.ts";
+import { emit } from "./_events.ts";
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && typeof v === "object" &&
@@ -45,14 +54,15 @@ export function missSync(
   self: unknown,
   args: unknown[],
   fast: ArgKey | undefined,
+  rec: CallRecord | null = null,
 ): unknown {
   let ctx: KeyCtx;
   try {
     ctx = keyContext(eng, self, args, fast, callTenant(eng, args));
   } catch (e) {
-    return keyFailed(eng, self, args, e);
+    return keyFailed(eng, self, args, e, rec);
   }
-  return computeSync(eng, self, args, ctx);
+  return computeSync(eng, self, args, ctx, rec);
 }
 
 /**
@@ -64,29 +74,37 @@ export function lookupSync(
   self: unknown,
   args: unknown[],
   fast: ArgKey | undefined,
+  rec: CallRecord | null = null,
 ): unknown {
   let ctx: KeyCtx;
   try {
     const tenant = callTenant(eng, args);
     if (fast !== undefined && eng.l1 !== null) {
       const e = eng.l1.get(tenantL1Key(fast, tenant));
-      if (e !== undefined) return hitL1(eng, e, self, args);
+      if (e !== undefined) return hitL1(eng, e, self, args, rec);
     }
     ctx = keyContext(eng, self, args, fast, tenant);
   } catch (e) {
-    return keyFailed(eng, self, args, e);
+    return keyFailed(eng, self, args, e, rec);
   }
   if (fast === undefined && eng.l1 !== null) {
     const e = eng.l1.get(ctx.l1Key);
-    if (e !== undefined) return hitL1(eng, e, self, args);
+    if (e !== undefined) return hitL1(eng, e, self, args, rec);
   }
-  return computeSync(eng, self, args, ctx);
+  return computeSync(eng, self, args, ctx, rec);
 }
 
 /** A synchronous miss: single flight, run the function, store its result in L1. */
-function computeSync(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): unknown {
+function computeSync(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  ctx: KeyCtx,
+  rec: CallRecord | null,
+): unknown {
   const p = eng.inflight.get(ctx.l1Key);
-  if (p !== undefined) return p;
+  if (p !== undefined) return join(eng, p, rec);
+  if (rec !== null) recordMiss(eng, rec);
   if (eng.collectStats) {
     eng.stats.misses++;
     eng.stats.last = Date.now();
@@ -95,33 +113,51 @@ function computeSync(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): 
   const epoch = eng.epoch;
   const fs = eng.failsafe;
   let result: unknown;
-  if (fs === null) result = eng.fn.apply(self, args);
+  if (fs === null) result = callFn(eng, self, args, rec);
   else {
     try {
-      result = eng.fn.apply(self, args);
+      result = callFn(eng, self, args, rec);
     } catch (e) {
-      return fs.fallback(ctx.l1Key, e);
+      return fs.fallback(ctx.l1Key, e, rec);
     }
   }
   if (isThenable(result)) {
     eng.returnsPromise = true;
     let settled = Promise.resolve(result).then((v) =>
-      eng.epoch === epoch ? storeLocal(eng, ctx, v) : v
+      eng.epoch === epoch ? storeLocal(eng, ctx, v, rec) : v
     );
-    if (fs !== null) settled = settled.catch((e) => fs.fallback(ctx.l1Key, e));
-    eng.inflight.track(ctx.l1Key, settled);
+    if (fs !== null) settled = settled.catch((e) => fs.fallback(ctx.l1Key, e, rec));
+    eng.inflight.track(ctx.l1Key, settled, rec);
     return settled;
   }
-  return storeLocal(eng, ctx, result);
+  return storeLocal(eng, ctx, result, rec);
+}
+
+/** Join the call in flight `p` (single flight), noting it in the record of an observed call. */
+function join(eng: Engine, p: Promise<unknown>, rec: CallRecord | null): Promise<unknown> {
+  if (rec !== null) recordJoined(rec, eng.inflight.recordOf(p));
+  return p;
+}
+
+/** Call the function: under a `cachekit.factory` span when the call is traced. */
+function callFn(eng: Engine, self: unknown, args: unknown[], rec: CallRecord | null): unknown {
+  if (rec === null || rec.trace === null) return eng.fn.apply(self, args);
+  return rec.trace.factory(() => eng.fn.apply(self, args));
 }
 
 /**
  * The keys of a call failed (`e`): under `safeMode`, a CacheKeyError (the arguments cannot form
  * a key) calls the function uncached; anything else is thrown.
  */
-function keyFailed(eng: Engine, self: unknown, args: unknown[], e: unknown): unknown {
+function keyFailed(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  e: unknown,
+  rec: CallRecord | null,
+): unknown {
   if (!eng.config.safeMode || !(e instanceof CacheKeyError)) throw e;
-  return uncached(eng, self, args, e);
+  return uncached(eng, self, args, e, rec);
 }
 
 /** {@linkcode keyFailed} for an asynchronous call: rejects instead of throwing. */
@@ -130,13 +166,21 @@ function keyFailedAsync(
   self: unknown,
   args: unknown[],
   e: unknown,
+  rec: CallRecord | null,
 ): Promise<unknown> {
   if (!eng.config.safeMode || !(e instanceof CacheKeyError)) return Promise.reject(e);
-  return Promise.resolve(uncached(eng, self, args, e));
+  return Promise.resolve(uncached(eng, self, args, e, rec));
 }
 
 /** `safeMode`: the arguments cannot form a key (`e`): call the function uncached. */
-function uncached(eng: Engine, self: unknown, args: unknown[], e: CacheKeyError): unknown {
+function uncached(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  e: CacheKeyError,
+  rec: CallRecord | null,
+): unknown {
+  if (rec !== null) recordUncached(rec, "key");
   eng.log.warn("{identity}: no cache key ({error}); calling uncached", {
     identity: eng.identity,
     error: errMessage(e),
@@ -148,18 +192,31 @@ function uncached(eng: Engine, self: unknown, args: unknown[], e: CacheKeyError)
  * Answer from an L1 entry (counts, starts a stale-while-revalidate refresh when due). Twin of the
  * L1 hit inlined in `cache.ts`'s wrapper: a change to one is a change to both.
  */
-function hitL1(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): unknown {
+function hitL1(
+  eng: Engine,
+  e: L1Entry,
+  self: unknown,
+  args: unknown[],
+  rec: CallRecord | null,
+): unknown {
+  if (rec !== null) recordL1Hit(eng, rec, e);
   countHit(eng, true);
   if (e.refreshAt <= Date.now()) refresh(eng, e, self, args);
   if (e.kind === L1_SHARED) return eng.returnsPromise ? Promise.resolve(e.value) : e.value;
-  return hitValue(eng, e, self, args);
+  return hitValue(eng, e, self, args, rec);
 }
 
 /**
  * The answer of an L1 entry that is not the shared value itself (`_l1_store.ts`): a copy, a
  * decoding of its payload, or a decryption.
  */
-export function hitValue(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): unknown {
+export function hitValue(
+  eng: Engine,
+  e: L1Entry,
+  self: unknown,
+  args: unknown[],
+  rec: CallRecord | null = null,
+): unknown {
   if (e.kind === L1_CLONE) {
     const v = copyValue(e.value);
     return eng.returnsPromise ? Promise.resolve(v) : v;
@@ -170,12 +227,12 @@ export function hitValue(eng: Engine, e: L1Entry, self: unknown, args: unknown[]
   }
   return (eng.entryValue(e) as Promise<unknown>).catch(() => {
     eng.l1?.delete(e.key);
-    return missAsync(eng, self, args, fastKey(eng, self, args));
+    return missAsync(eng, self, args, fastKey(eng, self, args), rec);
   });
 }
 
 /** Store a synchronous miss's `value` in L1; returns what the caller gets (see answerOf). */
-function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown): unknown {
+function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown, rec: CallRecord | null): unknown {
   let payload: Uint8Array | null = null;
   let answer = value;
   // Primitives skip the serializer, except the ones it may change (as the async path does).
@@ -185,6 +242,9 @@ function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown): unknown {
       payload = l1Payload(eng, value);
       answer = answerOf(eng, value, payload);
     } catch (e) {
+      if (rec !== null) {
+        recordUncached(rec, e instanceof ValueTooLargeError ? "too_large" : "value");
+      }
       if (e instanceof ValueTooLargeError) warnTooLarge(eng, e);
       else if (!eng.config.safeMode) throw e;
       else {
@@ -196,6 +256,7 @@ function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown): unknown {
       return value;
     }
   }
+  if (eng.listening) emit(eng, "set", "l1", null, ctx.protoKey);
   return storeL1(eng, ctx, answer, payload, null);
 }
 
@@ -250,22 +311,35 @@ export function missAsync(
   self: unknown,
   args: unknown[],
   fast: ArgKey | undefined,
+  rec: CallRecord | null = null,
 ): Promise<unknown> {
   let ctx: KeyCtx;
   try {
     const tenant = callTenant(eng, args);
     if (fast !== undefined) {
       const p = eng.inflight.get(tenantL1Key(fast, tenant));
-      if (p !== undefined) return p;
+      if (p !== undefined) return join(eng, p, rec);
     }
     ctx = keyContext(eng, self, args, fast, tenant);
   } catch (e) {
-    return keyFailedAsync(eng, self, args, e);
+    return keyFailedAsync(eng, self, args, e, rec);
   }
   const p = eng.inflight.get(ctx.l1Key);
-  if (p !== undefined) return p;
-  const shared = load(eng, self, args, ctx);
-  eng.inflight.track(ctx.l1Key, shared);
+  if (p !== undefined) return join(eng, p, rec);
+  return lead(eng, self, args, ctx, rec);
+}
+
+/** Start the shared call of `ctx` (single flight); with a record once the engine is watched. */
+function lead(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  ctx: KeyCtx,
+  rec: CallRecord | null,
+): Promise<unknown> {
+  const r = rec ?? (eng.inflight.watched ? new CallRecord() : null);
+  const shared = load(eng, self, args, ctx, r);
+  eng.inflight.track(ctx.l1Key, shared, r);
   return shared;
 }
 
@@ -278,6 +352,7 @@ export function lookupAsync(
   self: unknown,
   args: unknown[],
   fast: ArgKey | undefined,
+  rec: CallRecord | null = null,
 ): Promise<unknown> {
   let ctx: KeyCtx;
   try {
@@ -285,28 +360,32 @@ export function lookupAsync(
     if (fast !== undefined) {
       const lk = tenantL1Key(fast, tenant);
       const p = eng.inflight.get(lk);
-      if (p !== undefined) return p;
+      if (p !== undefined) return join(eng, p, rec);
       if (eng.l1 !== null) {
         const e = eng.l1.get(lk);
-        if (e !== undefined) return hitL1(eng, e, self, args) as Promise<unknown>;
+        if (e !== undefined) return hitL1(eng, e, self, args, rec) as Promise<unknown>;
       }
     }
     ctx = keyContext(eng, self, args, fast, tenant);
   } catch (e) {
-    return keyFailedAsync(eng, self, args, e);
+    return keyFailedAsync(eng, self, args, e, rec);
   }
   const p = eng.inflight.get(ctx.l1Key);
-  if (p !== undefined) return p;
+  if (p !== undefined) return join(eng, p, rec);
   if (fast === undefined && eng.l1 !== null) {
     const e = eng.l1.get(ctx.l1Key);
-    if (e !== undefined) return hitL1(eng, e, self, args) as Promise<unknown>;
+    if (e !== undefined) return hitL1(eng, e, self, args, rec) as Promise<unknown>;
   }
-  const shared = load(eng, self, args, ctx);
-  eng.inflight.track(ctx.l1Key, shared);
-  return shared;
+  return lead(eng, self, args, ctx, rec);
 }
 
-async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): Promise<unknown> {
+async function load(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  ctx: KeyCtx,
+  rec: CallRecord | null,
+): Promise<unknown> {
   const epoch = eng.epoch;
   const resolved = eng.backend();
   const b = resolved instanceof Promise ? await resolved : resolved;
@@ -314,8 +393,12 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
   let stale: StaleValue | null = null;
   if (b !== null) {
     const io = { failed: false };
-    const hit = await readL2(eng, b, ctx, io);
+    const hit = await (rec === null || rec.trace === null
+      ? readL2(eng, b, ctx, io)
+      : rec.trace.child("cachekit.l2.get", () =>
+        readL2(eng, b, ctx, io)));
     if (hit !== null && !hit.stale) {
+      if (rec !== null) recordL2Hit(eng, rec, hit.freshUntil, "hit");
       countHit(eng, false, hit.stored.byteLength);
       if (eng.epoch !== epoch) return hit.value;
       return storeL1(eng, ctx, hit.value, null, hit.stored);
@@ -323,16 +406,20 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
     if (hit !== null) stale = l2Stale(hit);
     // L2 failing (error, open circuit, backpressure): no stampede lock, and the write of the
     // result does not hold up the answer (a call costs at most one L2 timeout).
-    if (io.failed) return await compute(eng, self, args, ctx, b, epoch, stale, false);
+    if (io.failed) return await compute(eng, self, args, ctx, b, epoch, stale, false, rec);
     const st = eng.config.stampede;
     const lock = b.capabilities.lock;
     if (st.enabled && lock && eng.failsafe?.pending(ctx.l1Key) === undefined) {
       let handle = null;
       try {
-        handle = await lock.acquire(ctx.backendKey + ":lock", {
-          leaseMs: st.lease * 1000,
-          waitMs: st.wait * 1000,
-        });
+        const acquire = () =>
+          lock.acquire(ctx.backendKey + ":lock", {
+            leaseMs: st.lease * 1000,
+            waitMs: st.wait * 1000,
+          });
+        handle = await (rec === null || rec.trace === null
+          ? acquire()
+          : rec.trace.child("cachekit.lock.wait", acquire));
       } catch (e) {
         recordFailure(eng, "lock", e);
       }
@@ -340,12 +427,13 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
         // Whoever held the lock may have stored the value meanwhile.
         const again = await readL2(eng, b, ctx, io);
         if (again !== null && !again.stale) {
+          if (rec !== null) recordL2Hit(eng, rec, again.freshUntil, "joined");
           countHit(eng, false, again.stored.byteLength);
           if (eng.epoch !== epoch) return again.value;
           return storeL1(eng, ctx, again.value, null, again.stored);
         }
         if (again !== null) stale = l2Stale(again);
-        return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed);
+        return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed, rec);
       } finally {
         if (handle !== null) {
           const release = () => {
@@ -359,7 +447,7 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
       }
     }
   }
-  return await compute(eng, self, args, ctx, b, epoch, stale, true);
+  return await compute(eng, self, args, ctx, b, epoch, stale, true, rec);
 }
 
 async function compute(
@@ -371,7 +459,9 @@ async function compute(
   epoch: number,
   stale: StaleValue | null,
   awaitWrite: boolean,
+  rec: CallRecord | null,
 ): Promise<unknown> {
+  if (rec !== null) recordMiss(eng, rec);
   if (eng.collectStats) {
     eng.stats.misses++;
     eng.stats.last = Date.now();
@@ -383,13 +473,18 @@ async function compute(
   }
   const fs = eng.failsafe;
   if (fs === null) {
-    const value = await eng.fn.apply(self, args);
-    return await store(eng, ctx, value, b, epoch, awaitWrite);
+    const value = await callFn(eng, self, args, rec);
+    return await store(eng, ctx, value, b, epoch, awaitWrite, rec);
   }
-  return await fs.run(ctx.l1Key, async () => {
-    const value = await eng.fn.apply(self, args);
-    return await store(eng, ctx, value, b, epoch, awaitWrite);
-  }, stale ?? fs.l1Stale(ctx.l1Key));
+  return await fs.run(
+    ctx.l1Key,
+    async () => {
+      const value = await callFn(eng, self, args, rec);
+      return await store(eng, ctx, value, b, epoch, awaitWrite, rec);
+    },
+    stale ?? fs.l1Stale(ctx.l1Key),
+    rec,
+  );
 }
 
 /** Store a computed `value` in L1 and L2; returns what the caller gets (see answerOf). */
@@ -400,6 +495,7 @@ async function store(
   b: Backend | null,
   epoch: number,
   awaitWrite = true,
+  rec: CallRecord | null = null,
 ): Promise<unknown> {
   if (eng.epoch !== epoch) return value; // invalidated meanwhile: do not resurrect
   let enc: { payload: Uint8Array; stored: Uint8Array } | null = null;
@@ -412,6 +508,7 @@ async function store(
     }
     if (enc !== null) answer = answerOf(eng, value, enc.payload);
   } catch (e) {
+    if (rec !== null) recordUncached(rec, e instanceof ValueTooLargeError ? "too_large" : "value");
     if (e instanceof ValueTooLargeError) {
       warnTooLarge(eng, e);
       return value;
@@ -433,6 +530,7 @@ async function store(
   }
   if (eng.epoch !== epoch) return answer;
   const out = storeL1(eng, ctx, answer, enc?.payload ?? null, enc?.stored ?? null);
+  if (b === null && eng.listening) emit(eng, "set", "l1", null, ctx.protoKey);
   if (b !== null && enc !== null) {
     const write = writeL2(eng, b, ctx, enc.stored); // never rejects
     if (awaitWrite) await write;

@@ -34,6 +34,8 @@ import type { L1Cache } from "./l1.ts";
 import type { ArgKey } from "./_argkey.ts";
 import type { CacheMetrics } from "../health/metrics.ts";
 import { getCacheLogger, newCorrelationId, withCorrelationId } from "../health/logging.ts";
+import { type CallRecord, recordStale } from "./_call_record.ts";
+import type { CacheEventDetail, CacheEventType } from "./_events.ts";
 
 const log = getCacheLogger("engine", "failsafe");
 
@@ -59,6 +61,14 @@ export interface FailSafeHost {
   readonly metricNs: string;
   /** Statistics (`staleHits` is counted here). */
   readonly stats: { staleHits: number };
+  /** L1 TTL, ms (the age of a stale L1 value). */
+  readonly l1TtlMs: number;
+  /** The configuration's `ttl` (the age of a stale L2 value). */
+  readonly config: { readonly ttl: number | null };
+  /** Whether an event listener is registered (`_events.ts`). */
+  readonly listening: boolean;
+  /** Emit an event (`_events.ts` `emit`). */
+  emitEvent(type: CacheEventType, extra: Partial<CacheEventDetail>): void;
   /** Decode an L1 entry's value. */
   entryValue(e: import("./l1.ts").L1Entry): unknown;
 }
@@ -114,8 +124,14 @@ export class FailSafe {
    * @param key The call's L1 key.
    * @param compute Calls the function and stores its result; resolves the result.
    * @param stale The stale value of this call (`null`: none, errors propagate).
+   * @param rec The record of an observed call (`_call_record.ts`), or `null`.
    */
-  run(key: ArgKey, compute: () => Promise<unknown>, stale: StaleValue | null): Promise<unknown> {
+  run(
+    key: ArgKey,
+    compute: () => Promise<unknown>,
+    stale: StaleValue | null,
+    rec: CallRecord | null = null,
+  ): Promise<unknown> {
     let p = this.#background.get(key);
     if (p === undefined) {
       p = compute();
@@ -131,7 +147,7 @@ export class FailSafe {
     }
     if (stale === null) return p;
     const work = p;
-    if (this.softMs <= 0) return work.catch((e) => this.#serve(stale, "error", e));
+    if (this.softMs <= 0) return work.catch((e) => this.#serve(stale, "error", e, undefined, rec));
     return new Promise<unknown>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
@@ -140,7 +156,7 @@ export class FailSafe {
         const id = newCorrelationId();
         work.catch((e) => this.#logLate(e, id));
         try {
-          resolve(this.#serve(stale, "soft_timeout", null, id));
+          resolve(this.#serve(stale, "soft_timeout", null, id, rec));
         } catch (e) {
           reject(e);
         }
@@ -155,7 +171,7 @@ export class FailSafe {
         settled = true;
         clearTimeout(timer);
         try {
-          resolve(this.#serve(stale, "error", e));
+          resolve(this.#serve(stale, "error", e, undefined, rec));
         } catch (err) {
           reject(err);
         }
@@ -167,10 +183,10 @@ export class FailSafe {
    * Synchronous fallback (L1-only synchronous functions): the stale value of `key` for `error`, or
    * `error` rethrown.
    */
-  fallback(key: ArgKey, error: unknown): unknown {
+  fallback(key: ArgKey, error: unknown, rec: CallRecord | null = null): unknown {
     const stale = this.l1Stale(key);
     if (stale === null) throw error;
-    return this.#serve(stale, "error", error);
+    return this.#serve(stale, "error", error, undefined, rec);
   }
 
   #serve(
@@ -178,8 +194,16 @@ export class FailSafe {
     reason: "error" | "soft_timeout",
     error: unknown,
     correlationId: string = newCorrelationId(),
+    rec: CallRecord | null = null,
   ): unknown {
     const h = this.#host;
+    if (reason === "soft_timeout" && h.listening) {
+      h.emitEvent("timeout", { timeout: "soft", layer: stale.source });
+    }
+    if (rec !== null) {
+      const ttlMs = stale.source === "l1" ? h.l1TtlMs : (h.config.ttl ?? NaN) * 1000;
+      recordStale(rec, stale.source, stale.expiredAt, ttlMs);
+    }
     h.stats.staleHits++;
     h.metrics?.recordStaleHit(h.metricNs, reason, h.identity);
     const props = {

@@ -15,6 +15,7 @@
  * @module
  */
 import type { ArgKey } from "./_argkey.ts";
+import type { CallRecord } from "./_call_record.ts";
 
 type Dict = Record<string, Promise<unknown>>;
 
@@ -22,6 +23,18 @@ type Dict = Record<string, Promise<unknown>>;
 export class InflightTable {
   #strings: Dict = Object.create(null);
   #numbers: Dict = Object.create(null);
+  /**
+   * Whether an observed call (`withStatus`, tracing, an event listener) ever ran on this engine:
+   * from then on leaders keep a record that the calls joining them read (`_call_record.ts`).
+   */
+  watched = false;
+  /** The records of leaders, by their shared promise (only once {@linkcode watched}). */
+  readonly #records: WeakMap<Promise<unknown>, CallRecord> = new WeakMap();
+
+  /** The record the leader of `p` keeps, if any. */
+  recordOf(p: Promise<unknown>): CallRecord | undefined {
+    return this.#records.get(p);
+  }
 
   /** The promise in flight for `key`, if any. */
   get(key: ArgKey): Promise<unknown> | undefined {
@@ -29,7 +42,8 @@ export class InflightTable {
   }
 
   /** Share `p` under `key` until it settles (then the entry is removed, unless replaced). */
-  track(key: ArgKey, p: Promise<unknown>): void {
+  track(key: ArgKey, p: Promise<unknown>, rec: CallRecord | null = null): void {
+    if (rec !== null) this.#records.set(p, rec);
     const dict = typeof key === "number" ? this.#numbers : this.#strings;
     dict[key] = p;
     // `then` is attached before any caller's reaction, so the entry is gone when callers resume.

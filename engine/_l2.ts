@@ -14,6 +14,7 @@ import { publish, trackWrite } from "./_invalidation.ts";
 import type { KeyCtx } from "./_keys.ts";
 import { errMessage, recordFailure, recordSuccess } from "./_status.ts";
 import { decodeStored } from "./_stored.ts";
+import { emit } from "./_events.ts";
 
 /** One L2 read in this many is timed for `l2AvgLatencyMs` (a power of two; the first is). */
 const LATENCY_SAMPLE = 8;
@@ -123,9 +124,11 @@ export async function writeL2(
   ctx: KeyCtx,
   stored: Uint8Array,
 ): Promise<void> {
+  const t0 = eng.listening ? performance.now() : 0;
   try {
     await setTagged(b, ctx.backendKey, stored, eng.l2Ttl, ctx.tags, eng.l2Opts);
     recordSuccess(eng);
+    if (eng.listening) emit(eng, "set", "l2", performance.now() - t0, ctx.protoKey);
     eng.series?.write(stored.byteLength);
     trackWrite(eng, ctx);
     publish(eng, b, { level: "key", targets: [ctx.backendKey], reason: "write" });

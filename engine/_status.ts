@@ -21,6 +21,7 @@ import type { CircuitState } from "../reliability/circuit_breaker.ts";
 import { GuardedBackend, isSkipL2Error } from "../reliability/guarded_backend.ts";
 import { backendReport, type ProbeCache, worstStatus } from "./_health.ts";
 import type { Engine } from "./_engine.ts";
+import { emit } from "./_events.ts";
 
 /** Statistics of one cached function (the seed's `CacheInfo`, camelCase). */
 export interface CacheInfo {
@@ -103,6 +104,10 @@ export function errMessage(e: unknown): string {
 export function recordFailure(eng: Engine, operation: string, e: unknown): void {
   const kind = e instanceof BackendError ? e.kind : "unknown";
   eng.stats.l2Errors++;
+  if (eng.listening) {
+    emit(eng, "error", "l2", null, null, { kind, operation, message: errMessage(e) });
+    if (kind === "timeout") emit(eng, "timeout", "l2", null, null, { timeout: "hard", operation });
+  }
   if (isSkipL2Error(e)) {
     // Open circuit or backpressure: L2 skipped on purpose (the guard logged and counted it).
     eng.log.debug("{identity}: L2 {operation} skipped: {error}", {

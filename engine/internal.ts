@@ -13,7 +13,9 @@
  *   the cheap argument key and the fast key;
  * - invalidation: of one call, of one engine, and the group invalidations across engines;
  * - status: `cacheInfo`, a function's health, the registry of live engines, `worstStatus`;
- * - the default backend: {@linkcode closeDefaultBackend}.
+ * - the default backend: {@linkcode closeDefaultBackend};
+ * - observation: the observed call (`withStatus`, tracing, events), the call record's types, the
+ *   event classes and the global {@linkcode cacheEvents}.
  *
  * @module
  */
@@ -45,3 +47,20 @@ export {
   worstStatus,
 } from "./_health.ts";
 export { closeDefaultBackend } from "./_backend.ts";
+export { observedCall } from "./_observed.ts";
+export type {
+  CallInfo,
+  CallLayer,
+  CallRecord,
+  CallResult,
+  CallStatus,
+  CallTrace,
+} from "./_call_record.ts";
+export {
+  CacheEvent,
+  type CacheEventDetail,
+  type CacheEventListener,
+  cacheEvents,
+  CacheEventTarget,
+  type CacheEventType,
+} from "./_events.ts";
