@@ -29,6 +29,7 @@ import {
   SpanStatusCode,
   trace,
   type Tracer,
+  type TracerProvider,
 } from "@opentelemetry/api";
 import type { CallLayer, CallRecord, CallTrace } from "./_call_record.ts";
 import type { Engine } from "./_engine.ts";
@@ -37,10 +38,17 @@ import type { Engine } from "./_engine.ts";
 export const OTEL_SCOPE = "@cachekit/core";
 
 let tracer: Tracer | null = null;
+let tracerProvider: TracerProvider | null = null;
 
 function getTracer(): Tracer {
-  // The API's tracer is a proxy that follows a provider registered later.
-  return tracer ??= trace.getTracer(OTEL_SCOPE);
+  // The tracer of the provider registered now: a tracer kept across `trace.disable()` would stay
+  // bound to the provider registered before it.
+  const provider = trace.getTracerProvider();
+  if (tracer === null || provider !== tracerProvider) {
+    tracerProvider = provider;
+    tracer = provider.getTracer(OTEL_SCOPE);
+  }
+  return tracer;
 }
 
 interface Instruments {
