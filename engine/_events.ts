@@ -104,6 +104,8 @@ export class CacheEvent extends Event {
   readonly detail: CacheEventDetail;
 
   /**
+   * An event of `type` carrying `detail`.
+   *
    * @param type The event type.
    * @param detail The payload.
    */
@@ -140,7 +142,11 @@ export class CacheEventTarget extends EventTarget {
   #count = 0;
   readonly #changed: () => void;
 
-  /** @param changed Called when `listening` turns on or off. */
+  /**
+   * A target that calls `changed` when `listening` turns on or off.
+   *
+   * @param changed Called when `listening` changes.
+   */
   constructor(changed: () => void = () => {}) {
     super();
     this.#changed = changed;
@@ -155,11 +161,28 @@ export class CacheEventTarget extends EventTarget {
    * Listen to `type` (see {@linkcode CacheEventType}).
    *
    * @param type The event type.
+   * @param listener The listener, called with a {@linkcode CacheEvent}.
+   * @param options `EventTarget` options (`once`, `signal`, `capture`).
+   */
+  override addEventListener(
+    type: CacheEventType,
+    listener: CacheEventListener | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  /**
+   * Listen to an event type of `EventTarget`'s general form.
+   *
+   * @param type The event type.
    * @param listener The listener.
    * @param options `EventTarget` options (`once`, `signal`, `capture`).
    */
   override addEventListener(
-    type: CacheEventType | string,
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
     listener: CacheEventListener | EventListenerOrEventListenerObject | null,
     options?: boolean | AddEventListenerOptions,
   ): void {
@@ -185,7 +208,24 @@ export class CacheEventTarget extends EventTarget {
    * @param options `capture`.
    */
   override removeEventListener(
-    type: CacheEventType | string,
+    type: CacheEventType,
+    listener: CacheEventListener | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  /**
+   * Stop listening (`EventTarget`'s general form).
+   *
+   * @param type The event type.
+   * @param listener The listener.
+   * @param options `capture`.
+   */
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
     listener: CacheEventListener | EventListenerOrEventListenerObject | null,
     options?: boolean | EventListenerOptions,
   ): void {

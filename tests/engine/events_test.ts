@@ -14,8 +14,8 @@ import {
   type CacheEvent,
   cacheEvents,
   clearNamespace,
-  type InvalidationEvent,
   invalidateTags,
+  type InvalidationEvent,
   MemoryBackend,
 } from "../../mod.ts";
 import { cacheEventsConstructed } from "../../engine/_events.ts";
