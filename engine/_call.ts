@@ -35,6 +35,7 @@ import {
   recordUncached,
 } from "./_call_record.ts";
 import { emit } from "./_events.ts";
+import { callLogger } from "./_call_log.ts";
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && typeof v === "object" &&
@@ -118,7 +119,7 @@ function computeSync(
     try {
       result = callFn(eng, self, args, rec);
     } catch (e) {
-      return fs.fallback(ctx.l1Key, e, rec);
+      return fs.fallback(ctx.l1Key, e, rec, ctx);
     }
   }
   if (isThenable(result)) {
@@ -126,7 +127,7 @@ function computeSync(
     let settled = Promise.resolve(result).then((v) =>
       eng.epoch === epoch ? storeLocal(eng, ctx, v, rec) : v
     );
-    if (fs !== null) settled = settled.catch((e) => fs.fallback(ctx.l1Key, e, rec));
+    if (fs !== null) settled = settled.catch((e) => fs.fallback(ctx.l1Key, e, rec, ctx));
     eng.inflight.track(ctx.l1Key, settled, rec);
     return settled;
   }
@@ -181,7 +182,7 @@ function uncached(
   rec: CallRecord | null,
 ): unknown {
   if (rec !== null) recordUncached(rec, "key");
-  eng.log.warn("{identity}: no cache key ({error}); calling uncached", {
+  callLogger(eng, null, "source").warn("{identity}: no cache key ({error}); calling uncached", {
     identity: eng.identity,
     error: errMessage(e),
   });
@@ -245,10 +246,10 @@ function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown, rec: CallRecord | 
       if (rec !== null) {
         recordUncached(rec, e instanceof ValueTooLargeError ? "too_large" : "value");
       }
-      if (e instanceof ValueTooLargeError) warnTooLarge(eng, e);
+      if (e instanceof ValueTooLargeError) warnTooLarge(eng, e, ctx);
       else if (!eng.config.safeMode) throw e;
       else {
-        eng.log.warn("{identity}: value not cacheable: {error}", {
+        callLogger(eng, ctx, "source").warn("{identity}: value not cacheable: {error}", {
           identity: eng.identity,
           error: errMessage(e),
         });
@@ -282,13 +283,16 @@ function l1Payload(eng: Engine, value: unknown): Uint8Array {
 }
 
 /** A value over `maxValueSize` is answered uncached: say so once per function. */
-function warnTooLarge(eng: Engine, e: ValueTooLargeError): void {
+function warnTooLarge(eng: Engine, e: ValueTooLargeError, ctx: KeyCtx): void {
   if (eng.warnedTooLarge) return;
   eng.warnedTooLarge = true;
-  eng.log.warn("{identity}: value not cached: {error} (reported once per function)", {
-    identity: eng.identity,
-    error: e.message,
-  });
+  callLogger(eng, ctx, "source").warn(
+    "{identity}: value not cached: {error} (reported once per function)",
+    {
+      identity: eng.identity,
+      error: e.message,
+    },
+  );
 }
 
 /** Count a hit (`size`: bytes of the L2 entry; one `get` per call, see `_metrics.ts`). */
@@ -421,7 +425,7 @@ async function load(
           ? acquire()
           : rec.trace.child("cachekit.lock.wait", acquire));
       } catch (e) {
-        recordFailure(eng, "lock", e);
+        recordFailure(eng, "lock", e, ctx);
       }
       try {
         // Whoever held the lock may have stored the value meanwhile.
@@ -437,7 +441,7 @@ async function load(
       } finally {
         if (handle !== null) {
           const release = () => {
-            handle.release().catch((e) => recordFailure(eng, "unlock", e));
+            handle.release().catch((e) => recordFailure(eng, "unlock", e, ctx));
           };
           // A refresh that went on in the background (soft timeout) keeps the lock until it lands.
           const bg = eng.failsafe?.pending(ctx.l1Key);
@@ -484,6 +488,7 @@ async function compute(
     },
     stale ?? fs.l1Stale(ctx.l1Key),
     rec,
+    ctx,
   );
 }
 
@@ -510,7 +515,7 @@ async function store(
   } catch (e) {
     if (rec !== null) recordUncached(rec, e instanceof ValueTooLargeError ? "too_large" : "value");
     if (e instanceof ValueTooLargeError) {
-      warnTooLarge(eng, e);
+      warnTooLarge(eng, e, ctx);
       return value;
     }
     if (!eng.config.safeMode && e instanceof SerializationError) throw e;
@@ -522,7 +527,7 @@ async function store(
         },
       );
     }
-    eng.log.warn("{identity}: value not cacheable: {error}", {
+    callLogger(eng, ctx, "source").warn("{identity}: value not cacheable: {error}", {
       identity: eng.identity,
       error: errMessage(e),
     });
@@ -545,16 +550,17 @@ export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[])
   const epoch = eng.epoch;
   queueMicrotask(() => {
     void (async () => {
+      let ctx: KeyCtx | null = null;
       try {
         const tenant = callTenant(eng, args);
-        const ctx = keyContext(eng, self, args, fastKey(eng, self, args), tenant);
+        ctx = keyContext(eng, self, args, fastKey(eng, self, args), tenant);
         const b = eng.returnsPromise ? await eng.backendAsync() : null;
         const value = await eng.fn.apply(self, args);
         if (eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e) {
           await store(eng, ctx, value, b, epoch);
         }
       } catch (err) {
-        eng.log.warn("{identity}: background refresh failed: {error}", {
+        callLogger(eng, ctx, "source").warn("{identity}: background refresh failed: {error}", {
           identity: eng.identity,
           error: errMessage(err),
         });

@@ -33,7 +33,9 @@
 import type { L1Cache } from "./l1.ts";
 import type { ArgKey } from "./_argkey.ts";
 import type { CacheMetrics } from "../health/metrics.ts";
-import { getCacheLogger, newCorrelationId, withCorrelationId } from "../health/logging.ts";
+import { getCacheLogger, withCorrelationId } from "../health/logging.ts";
+import { callCorrelationId } from "./_call_log.ts";
+import type { KeyCtx } from "./_keys.ts";
 import { type CallRecord, recordStale } from "./_call_record.ts";
 import type { CacheEventDetail, CacheEventType } from "./_events.ts";
 
@@ -125,12 +127,14 @@ export class FailSafe {
    * @param compute Calls the function and stores its result; resolves the result.
    * @param stale The stale value of this call (`null`: none, errors propagate).
    * @param rec The record of an observed call (`_call_record.ts`), or `null`.
+   * @param ctx The call's keys (its logs' protocol key and correlation id), or `null`.
    */
   run(
     key: ArgKey,
     compute: () => Promise<unknown>,
     stale: StaleValue | null,
     rec: CallRecord | null = null,
+    ctx: KeyCtx | null = null,
   ): Promise<unknown> {
     let p = this.#background.get(key);
     if (p === undefined) {
@@ -147,16 +151,15 @@ export class FailSafe {
     }
     if (stale === null) return p;
     const work = p;
-    if (this.softMs <= 0) return work.catch((e) => this.#serve(stale, "error", e, undefined, rec));
+    if (this.softMs <= 0) return work.catch((e) => this.#serve(stale, "error", e, rec, ctx));
     return new Promise<unknown>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
         if (settled) return;
         settled = true;
-        const id = newCorrelationId();
-        work.catch((e) => this.#logLate(e, id));
+        work.catch((e) => this.#logLate(e, stale, ctx));
         try {
-          resolve(this.#serve(stale, "soft_timeout", null, id, rec));
+          resolve(this.#serve(stale, "soft_timeout", null, rec, ctx));
         } catch (e) {
           reject(e);
         }
@@ -171,7 +174,7 @@ export class FailSafe {
         settled = true;
         clearTimeout(timer);
         try {
-          resolve(this.#serve(stale, "error", e, undefined, rec));
+          resolve(this.#serve(stale, "error", e, rec, ctx));
         } catch (err) {
           reject(err);
         }
@@ -183,18 +186,23 @@ export class FailSafe {
    * Synchronous fallback (L1-only synchronous functions): the stale value of `key` for `error`, or
    * `error` rethrown.
    */
-  fallback(key: ArgKey, error: unknown, rec: CallRecord | null = null): unknown {
+  fallback(
+    key: ArgKey,
+    error: unknown,
+    rec: CallRecord | null = null,
+    ctx: KeyCtx | null = null,
+  ): unknown {
     const stale = this.l1Stale(key);
     if (stale === null) throw error;
-    return this.#serve(stale, "error", error, undefined, rec);
+    return this.#serve(stale, "error", error, rec, ctx);
   }
 
   #serve(
     stale: StaleValue,
     reason: "error" | "soft_timeout",
     error: unknown,
-    correlationId: string = newCorrelationId(),
-    rec: CallRecord | null = null,
+    rec: CallRecord | null,
+    ctx: KeyCtx | null,
   ): unknown {
     const h = this.#host;
     if (reason === "soft_timeout" && h.listening) {
@@ -213,7 +221,7 @@ export class FailSafe {
       reason,
       ...(error !== null ? { error: errMessage(error), cause: error } : {}),
     };
-    const l = withCorrelationId(log, correlationId);
+    const l = this.#callLog(stale, ctx);
     if (reason === "error") {
       l.warn(
         "{identity}: the function failed ({error}); serving the stale {source} value " +
@@ -230,8 +238,14 @@ export class FailSafe {
     return stale.read();
   }
 
-  #logLate(error: unknown, correlationId: string): void {
-    withCorrelationId(log, correlationId).warn(
+  /** The fail-safe's logger for the call of `ctx` (its key, the stale layer, its correlation id). */
+  #callLog(stale: StaleValue, ctx: KeyCtx | null) {
+    const l = log.with({ key: ctx?.protoKey ?? null, layer: stale.source });
+    return withCorrelationId(l, callCorrelationId(ctx));
+  }
+
+  #logLate(error: unknown, stale: StaleValue, ctx: KeyCtx | null): void {
+    this.#callLog(stale, ctx).warn(
       "{identity}: background refresh after a soft timeout failed: {error}",
       { identity: this.#host.identity, error: errMessage(error), cause: error },
     );

@@ -37,6 +37,8 @@ export interface KeyCtx {
   tenant: string | null;
   /** The call's tags (`tags` option), or `null`. */
   tags: readonly string[] | null;
+  /** The call's correlation id, set when the call first logs (`_call_log.ts`). */
+  correlationId?: string;
 }
 
 /** The L1 key of a call: the argument key, prefixed by the tenant when there is one. */

@@ -15,6 +15,7 @@ import type { KeyCtx } from "./_keys.ts";
 import { errMessage, recordFailure, recordSuccess } from "./_status.ts";
 import { decodeStored } from "./_stored.ts";
 import { emit } from "./_events.ts";
+import { callLogger } from "./_call_log.ts";
 
 /** One L2 read in this many is timed for `l2AvgLatencyMs` (a power of two; the first is). */
 const LATENCY_SAMPLE = 8;
@@ -53,7 +54,7 @@ export async function readL2(
     bytes = await b.get(ctx.backendKey, eng.l2Opts);
     recordSuccess(eng);
   } catch (e) {
-    recordFailure(eng, "get", e);
+    recordFailure(eng, "get", e, ctx);
     if (io !== undefined) io.failed = true;
     return null;
   }
@@ -81,11 +82,14 @@ export async function readL2(
     // Only a decryption is asynchronous: a plain entry is answered without another hop.
     if (value instanceof Promise) value = await value;
   } catch (e) {
-    eng.log.warn("{identity}: unreadable L2 entry {key} treated as a miss: {error}", {
-      identity: eng.identity,
-      key: ctx.backendKey,
-      error: errMessage(e),
-    });
+    callLogger(eng, ctx, "l2").warn(
+      "{identity}: unreadable L2 entry {backendKey} treated as a miss: {error}",
+      {
+        identity: eng.identity,
+        backendKey: ctx.backendKey,
+        error: errMessage(e),
+      },
+    );
     b.delete(ctx.backendKey).catch(() => {});
     return null;
   }
@@ -111,7 +115,7 @@ export async function readL2(
         await b.capabilities.ttl.expire(ctx.backendKey, eng.l2Ttl!);
       }
     } catch (e) {
-      recordFailure(eng, "expire", e);
+      recordFailure(eng, "expire", e, ctx);
     }
   }
   return { value, stored: bytes, stale, freshUntil: meta.freshUntil };
@@ -133,6 +137,6 @@ export async function writeL2(
     trackWrite(eng, ctx);
     publish(eng, b, { level: "key", targets: [ctx.backendKey], reason: "write" });
   } catch (e) {
-    recordFailure(eng, "set", e);
+    recordFailure(eng, "set", e, ctx);
   }
 }
