@@ -119,11 +119,14 @@ function resolveIdentity(o: CacheOptions<unknown[]>, env: EnvConfig) {
   }
   if (o.namespace !== undefined) validateKeyPart("namespace", o.namespace);
   const serializer = o.serializer ?? "std";
-  if (serializer !== "std" && serializer !== "json" && !isSerializer(serializer)) {
+  if (
+    serializer !== "std" && serializer !== "json" && serializer !== "arrow" &&
+    serializer !== "auto" && !isSerializer(serializer)
+  ) {
     throw new CacheConfigError(
       "serializer",
       serializer,
-      '"std", "json", or an object with name, serialize(value) and deserialize(bytes)',
+      '"std", "json", "arrow", "auto", or an object with name, serialize(value) and deserialize(bytes)',
     );
   }
   for (const k of ["safeMode", "integrityChecking", "refreshTtlOnGet"] as const) {

@@ -176,8 +176,13 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
    * `:func:`, not ending in `:func` (it could share keys with another namespace's).
    */
   namespace?: string;
-  /** `"std"` (MessagePack, default), `"json"`, or an object implementing `Serializer`. */
-  serializer?: "std" | "json" | Serializer;
+  /**
+   * `"std"` (MessagePack, default), `"json"`, `"arrow"` (Apache Arrow tables, cachekit-py's
+   * `serializer="arrow"`; needs `apache-arrow`, loaded on first use), `"auto"` (cachekit-py's
+   * `serializer="auto"`: plain values, and NumPy arrays and Arrow tables read), or an object
+   * implementing `Serializer`.
+   */
+  serializer?: "std" | "json" | "arrow" | "auto" | Serializer;
   /**
    * When true, cache failures are swallowed and the function answers: arguments without a cache
    * key (unsupported types, cycles, nesting beyond 256 levels) and unserializable results run
@@ -263,7 +268,7 @@ export interface ResolvedConfig {
   /** Namespace or `null`. */
   namespace: string | null;
   /** The serializer selection. */
-  serializer: "std" | "json" | Serializer;
+  serializer: "std" | "json" | "arrow" | "auto" | Serializer;
   /** See {@linkcode CacheOptions.safeMode}. */
   safeMode: boolean;
   /** See {@linkcode CacheOptions.integrityChecking}. */

@@ -27,6 +27,7 @@ import { openEnvelope, openEnvelopeScratch } from "./_envelope_read.ts";
 import { openUndefinedEnvelope } from "./_undefined_envelope.ts";
 import { verifyDocumentCheck } from "./_document.ts";
 import { type WireDocument, WireFormatError } from "./_stored_types.ts";
+import type { StoredFraming } from "./_stored_framing.ts";
 
 /** What a reader accepts: taken from the function's configuration, never from the entry. */
 export interface ReadPolicy {
@@ -40,6 +41,11 @@ export interface ReadPolicy {
   limits: { readonly maxSize: number };
   /** Decompress into the shared scratch buffer (the serializer copies what it keeps). */
   scratch: boolean;
+  /**
+   * The serializer's own stored layout (`arrow`, `auto`: `_stored_framing.ts`), which checks
+   * integrity and format itself; `null` for the envelope's.
+   */
+  framing?: StoredFraming | null;
 }
 
 /** A value over `maxValueSize`: answered but not cached on write, a miss on read. */
@@ -72,7 +78,12 @@ export function checkValueSize(bytes: Uint8Array, limit: number): Uint8Array {
  * @throws {WireFormatError} Another serializer or format.
  */
 export function acceptEntry(doc: WireDocument, policy: ReadPolicy): void {
-  if (policy.integrityChecking) {
+  if (policy.framing) {
+    // Its layout carries its own checksum (checked by `framing.open`), never our flags.
+    if (doc.compressed || doc.jsUndefined || doc.check) {
+      throw new WireFormatError(`an entry ${policy.serializer.name} does not write`);
+    }
+  } else if (policy.integrityChecking) {
     if (!doc.compressed) throw new IntegrityError("an entry without its envelope's checksum");
     if (doc.check === null && (doc.jsUndefined || doc.freshUntil !== null)) {
       throw new IntegrityError("a document with js_undefined or fresh_until and no ck_check");
@@ -84,7 +95,7 @@ export function acceptEntry(doc: WireDocument, policy: ReadPolicy): void {
     );
   }
   // A bare envelope (envelope wire) names its format inside: checked once it is opened.
-  if (doc.format !== undefined && doc.format !== policy.serializer.format) {
+  if (!policy.framing && doc.format !== undefined && doc.format !== policy.serializer.format) {
     throw new WireFormatError(`format ${doc.format}, expected ${policy.serializer.format}`);
   }
 }
@@ -104,6 +115,12 @@ export function openEntry(
   keep?: { payload: Uint8Array | null },
 ): unknown {
   const { serializer, limits } = policy;
+  if (policy.framing) {
+    const payload = policy.framing.open(doc, data, policy.integrityChecking, limits.maxSize);
+    const value = serializer.deserialize(payload);
+    if (keep !== undefined) keep.payload = payload.slice();
+    return value;
+  }
   if (doc.jsUndefined && doc.compressed) {
     // Exactly the undefined envelope, whose checksum says `undefined` (see _undefined_envelope.ts).
     const checksum = openUndefinedEnvelope(data, serializer.serialize(null), serializer.format);
