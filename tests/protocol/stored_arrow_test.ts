@@ -164,7 +164,7 @@ test("auto stored: plain values in the std envelope, compressed false, original_
   }
 });
 
-test("auto reader: numpy and arrow entries of 0.3.0, and what it refuses", async () => {
+test("auto reader: numpy and arrow entries of 0.3.0, and what it refuses", () => {
   const c = codec(new AutoSerializer(), true);
   const numpy = Uint8Array.from([
     ...new TextEncoder().encode("NUMPY_RAW\x05\x00int32\x04\x00\x02\x00\x00\x00"),
