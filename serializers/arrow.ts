@@ -118,7 +118,7 @@ export class ArrowSerializer implements Serializer {
     let table = value;
     if (isRecords(value)) {
       try {
-        table = arrow.tableFromJSON(value);
+        table = arrow.tableFromJSON(value as never);
       } catch (e) {
         throw new SerializationError(
           `records not convertible to an Arrow table: ${(e as Error)?.message ?? String(e)}`,
@@ -139,7 +139,7 @@ export class ArrowSerializer implements Serializer {
           ' (a Table from another copy of apache-arrow? pass yours to loadArrow(); plain values: serializer "std" or "auto")',
       );
     }
-    return arrow.tableToIPC(table, "file");
+    return arrow.tableToIPC(table as never, "file");
   }
 
   /**

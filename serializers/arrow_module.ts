@@ -27,14 +27,23 @@
  *
  * @module
  */
-import type * as Arrow from "apache-arrow";
 import { SerializationError } from "../errors.ts";
 
-/** The parts of the `apache-arrow` module the cache uses. */
-export type ArrowModule = Pick<
-  typeof Arrow,
-  "Table" | "tableFromIPC" | "tableToIPC" | "tableFromJSON"
->;
+/**
+ * The parts of the `apache-arrow` module the cache uses. Declared here rather than imported from
+ * `apache-arrow`'s types, so that the package's declarations type-check without it installed.
+ */
+export interface ArrowModule {
+  /** `Table`: what the Arrow serializer writes and returns. */
+  // deno-lint-ignore no-explicit-any
+  readonly Table: abstract new (...args: any[]) => object;
+  /** Reads an IPC file or stream into a `Table`. */
+  tableFromIPC(bytes: Uint8Array): object;
+  /** Writes a `Table` as an IPC file (`"file"`). */
+  tableToIPC(table: never, type: "file"): Uint8Array;
+  /** Builds a `Table` from an array of flat records. */
+  tableFromJSON(rows: never): object;
+}
 
 const SPECIFIERS: readonly string[] = ["apache-arrow", "npm:apache-arrow@^21.2.0"];
 
