@@ -93,6 +93,7 @@ if raw is not None:
     else:
         if req["integrity"]:
             comp, checksum, size, fmt = msgpack.unpackb(data, raw=False)
+            assert isinstance(comp, list), "protocol 1.0 (0.3.0 reads no other): an array of ints"
             payload = lz4.block.decompress(bytes(comp), uncompressed_size=size)
             assert xxhash.xxh3_64_digest(payload) == bytes(checksum), "checksum"
             assert fmt == "msgpack"

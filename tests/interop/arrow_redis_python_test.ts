@@ -290,6 +290,7 @@ for (const integrity of [true, false]) {
         backend,
         serializer: "auto",
         integrityChecking: integrity,
+        envelopeProtocol: "1.0", // the only one 0.3.0 reads
         wire: "document",
         ...bare,
       });
