@@ -1,4 +1,3 @@
-// deno-lint-ignore-file require-await -- the cached function is async without awaiting
 // A fresh process that caches an Arrow table with `serializer: "arrow"` and never calls
 // `loadArrow`: the engine imports apache-arrow itself at the first call. Prints one JSON line.
 import process from "node:process";
@@ -7,8 +6,8 @@ import { MemoryBackend } from "../../backends/mod.ts";
 import { arrowLoaded } from "../../serializers/mod.ts";
 
 const before = arrowLoaded();
-// The user's own copy of apache-arrow, imported only once the loader has run would be the usual
-// order; here it is imported inside the function, after the cache has loaded its copy.
+// The function imports apache-arrow itself, as an application would; by then the engine has
+// loaded it (the same module: one import map, one node_modules).
 const frames = cache(async (n: number) => {
   const arrow = await import("apache-arrow");
   return arrow.tableFromArrays({ n: Int32Array.of(n, n + 1) });
