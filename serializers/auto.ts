@@ -14,7 +14,8 @@
  *   `__time__` markers).
  *
  * Values 0.3.0's auto writes in a layout of its own without pyarrow (`dataframe`, `series`) are
- * refused: a miss. Writing, only plain values are accepted (the standard serializer's values); a
+ * refused: a miss. A function's `undefined` is stored as nil, Python's `None`, as 0.3.0 would
+ * store it: the call answers `undefined`, a later hit `null`. Writing, only plain values are accepted (the standard serializer's values); a
  * `Table` or a `NumpyArray` is refused — use `serializer: "arrow"` for tables.
  *
  * @example
