@@ -11,7 +11,8 @@
  *   users who never read tables pay nothing — until then such an entry is a miss);
  * - anything else → MessagePack, read and written exactly as the standard serializer does (0.3.0's
  *   auto and standard serializers share the format and the `__datetime__` / `__date__` /
- *   `__time__` markers).
+ *   `__time__` markers); auto's own markers are read too: a `UUID` as its string, a `set` or
+ *   `frozenset` as a `Set` (`_auto_markers.ts`). Writing a `Set` is refused, as with `std`.
  *
  * Values 0.3.0's auto writes in a layout of its own without pyarrow (`dataframe`, `series`) are
  * refused: a miss. A function's `undefined` is stored as nil, Python's `None`, as 0.3.0 would
@@ -31,6 +32,7 @@
  */
 import { SerializationError } from "../errors.ts";
 import { hasArrowMagic, readArrowFile } from "./arrow.ts";
+import { mayHoldAutoMarkers, reviveAutoMarkers } from "./_auto_markers.ts";
 import { decodeNumpyRaw, isNumpyRaw } from "./numpy_array.ts";
 import { StdSerializer } from "./std.ts";
 import type { Serializer } from "./types.ts";
@@ -68,6 +70,7 @@ export class AutoSerializer implements Serializer {
     if (isNumpyRaw(bytes)) return decodeNumpyRaw(bytes);
     if (hasArrowMagic(bytes, 0)) return readArrowFile(bytes);
     if (bytes.length === 0) throw new SerializationError("empty payload");
-    return std.deserialize(bytes);
+    const value = std.deserialize(bytes);
+    return mayHoldAutoMarkers(bytes) ? reviveAutoMarkers(value) : value;
   }
 }

@@ -273,7 +273,23 @@ for (const integrity of [true, false]) {
   test(`auto + Python: plain values both ways (integrity ${integrity})`, async () => {
     const { ns, backend } = run("aut");
     try {
-      const value = { id: 42, name: "Ada", tags: ["x", "y"], score: 1.5, none: null };
+      const uuid = "12345678-1234-5678-1234-567812345678";
+      // What 0.3.0's `_auto_default` makes of a UUID and a set: its markers, in its key order.
+      const value = {
+        id: 42,
+        name: "Ada",
+        tags: { __set__: true, value: ["x", "y"], frozen: false },
+        owner: { __uuid__: true, value: uuid },
+        at: { __datetime__: true, value: "2025-11-14T10:30:00+00:00" },
+        score: 1.5,
+        none: null,
+      };
+      const expected = {
+        ...value,
+        tags: new Set(["x", "y"]),
+        owner: uuid,
+        at: new Date("2025-11-14T10:30:00Z"),
+      };
       const base = { url: SHARED_REDIS_URL, ns, func: "app.auto.get", integrity, ttl: 60 };
       runPythonJson(
         PY_ARROW_WRITE,
@@ -294,7 +310,7 @@ for (const integrity of [true, false]) {
         wire: "document",
         ...bare,
       });
-      assert.deepEqual(await get(1), value);
+      assert.deepEqual(await get(1), expected);
       assert.equal(calls, 0, "answered from Python's entry");
       assert.deepEqual(await get(2), { id: 2, computed: true });
       const out = runPythonJson<

@@ -169,3 +169,29 @@ test("auto: reads NUMPY_RAW, Arrow files and MessagePack by what the payload hol
   assert.throws(() => auto.serialize(sample()), SerializationError);
   assert.throws(() => auto.deserialize(new Uint8Array(0)), SerializationError);
 });
+
+test("auto: 0.3.0's __uuid__ and __set__ markers read as a string and a Set, strictly", () => {
+  const auto = new AutoSerializer();
+  const u = "12345678-1234-5678-1234-567812345678";
+  const bytes = stdSerialize({
+    ids: [{ __uuid__: true, value: u }],
+    tags: { __set__: true, value: ["a", { __uuid__: true, value: u }], frozen: true },
+    notMarker: { __set__: 1, value: [] },
+  });
+  assert.deepEqual(auto.deserialize(bytes), {
+    ids: [u],
+    tags: new Set(["a", u]),
+    notMarker: { __set__: 1, value: [] },
+  });
+  for (
+    const bad of [
+      { __uuid__: true },
+      { __uuid__: true, value: 5 },
+      { __set__: true, value: "ab" },
+      { __set__: true },
+    ]
+  ) assert.throws(() => auto.deserialize(stdSerialize([bad])), SerializationError);
+  // No marker key in the bytes: the value is returned as decoded, not walked.
+  const plain = { a: [1, { b: "__set" }] };
+  assert.deepEqual(auto.deserialize(stdSerialize(plain)), plain);
+});
