@@ -4,10 +4,12 @@
  * `pa.ipc.new_file`, on `apache-arrow` (loaded on demand: see `arrow_module.ts`).
  *
  * - A `Table` is written as it is; a hit returns a `Table` (zero-copy over the bytes read).
- * - An array of flat records (`[{ id: 1, name: "a" }, …]`) is accepted and converted with
- *   apache-arrow's `tableFromJSON` (numbers become `Float64`, strings dictionary-encoded `Utf8`,
- *   booleans `Bool`; an empty array or a nested value is refused): a hit returns a `Table`, not
- *   the records (`table.toArray()` gives rows back).
+ * - An array of flat records (`[{ id: 1, name: "a" }, …]`) is accepted and converted, one column
+ *   per key (in order of first appearance; a missing key is null): numbers become `Float64`,
+ *   strings `Utf8` (plain, not dictionary-encoded, so pandas reads `object`, not `category`),
+ *   booleans `Bool`, bigints `Int64`, a column of nulls only `Null`. A column mixing kinds, a nested
+ *   value (object, array, `Date`) or an empty array is refused. A hit returns a `Table`, not the
+ *   records (`table.toArray()` gives rows back).
  * - A table Python wrote from a pandas or polars DataFrame reads as a `Table` with the schema
  *   metadata Python stored (the `pandas` key, its index as a `__index_level_0__` column).
  * - Anything else (a scalar, a plain object, `null`, `undefined`) throws `SerializationError`: the
@@ -33,7 +35,7 @@
  * @module
  */
 import { SerializationError } from "../errors.ts";
-import { arrowModule, loadArrow } from "./arrow_module.ts";
+import { type ArrowModule, arrowModule, loadArrow } from "./arrow_module.ts";
 import type { Serializer } from "./types.ts";
 
 const MAGIC = [0x41, 0x52, 0x52, 0x4f, 0x57, 0x31]; // "ARROW1"
@@ -86,6 +88,39 @@ function isRecords(v: unknown): v is Record<string, unknown>[] {
   return true;
 }
 
+/** One typed column per key of `rows` (see the module doc). */
+function recordsTable(arrow: ArrowModule, rows: Record<string, unknown>[]): object {
+  const keys = new Set<string>();
+  for (const r of rows) for (const k in r) keys.add(k);
+  const columns: Record<string, object> = {};
+  for (const k of keys) {
+    const values = rows.map((r) => r[k] ?? null);
+    let kind: string | null = null;
+    for (const v of values) {
+      if (v === null) continue;
+      const t: string = typeof v;
+      if (kind === null) kind = t;
+      else if (t !== kind) {
+        throw new SerializationError(`records: column ${k} mixes ${kind} and ${t} values`);
+      }
+    }
+    const type = kind === null
+      ? new arrow.Null()
+      : kind === "number"
+      ? new arrow.Float64()
+      : kind === "string"
+      ? new arrow.Utf8()
+      : kind === "boolean"
+      ? new arrow.Bool()
+      : kind === "bigint"
+      ? new arrow.Int64()
+      : null;
+    if (type === null) throw new SerializationError(`records: column ${k} holds ${kind} values`);
+    columns[k] = arrow.vectorFromArray(values, type as never);
+  }
+  return new (arrow.Table as new (c: Record<string, object>) => object)(columns);
+}
+
 /**
  * Apache Arrow tables as IPC files, shared with cachekit-py 0.3.0's `serializer="arrow"`. The
  * cache key ends in `s` as 0.3.0's does (its decorator never hashes the serializer), and entries
@@ -118,8 +153,9 @@ export class ArrowSerializer implements Serializer {
     let table = value;
     if (isRecords(value)) {
       try {
-        table = arrow.tableFromJSON(value as never);
+        table = recordsTable(arrow, value);
       } catch (e) {
+        if (e instanceof SerializationError) throw e;
         throw new SerializationError(
           `records not convertible to an Arrow table: ${(e as Error)?.message ?? String(e)}`,
           { cause: e },

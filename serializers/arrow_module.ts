@@ -41,8 +41,19 @@ export interface ArrowModule {
   tableFromIPC(bytes: Uint8Array): object;
   /** Writes a `Table` as an IPC file (`"file"`). */
   tableToIPC(table: never, type: "file"): Uint8Array;
-  /** Builds a `Table` from an array of flat records. */
-  tableFromJSON(rows: never): object;
+  /** Builds a column of the given type. */
+  vectorFromArray(values: unknown[], type: never): object;
+  /** Column types for records: numbers, strings, booleans, bigints, all-null columns. */
+  // deno-lint-ignore no-explicit-any
+  readonly Float64: new () => any;
+  // deno-lint-ignore no-explicit-any
+  readonly Utf8: new () => any;
+  // deno-lint-ignore no-explicit-any
+  readonly Bool: new () => any;
+  // deno-lint-ignore no-explicit-any
+  readonly Int64: new () => any;
+  // deno-lint-ignore no-explicit-any
+  readonly Null: new () => any;
 }
 
 const SPECIFIERS: readonly string[] = ["apache-arrow", "npm:apache-arrow@^21.2.0"];
@@ -53,7 +64,7 @@ let loading: Promise<ArrowModule> | null = null;
 function isArrowModule(m: unknown): m is ArrowModule {
   const o = m as Record<string, unknown> | null;
   return typeof o === "object" && o !== null && typeof o.tableFromIPC === "function" &&
-    typeof o.tableToIPC === "function" && typeof o.tableFromJSON === "function" &&
+    typeof o.tableToIPC === "function" && typeof o.vectorFromArray === "function" &&
     typeof o.Table === "function";
 }
 

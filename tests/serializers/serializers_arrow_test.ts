@@ -52,11 +52,21 @@ test("arrow: a hit is a Table equal to what apache-arrow wrote, schema metadata 
   assert.deepEqual([...back.getChild("score")!], [0.5, -1, 1e300]);
 });
 
-test("arrow: an array of flat records is converted to a Table", () => {
-  const rows = [{ id: 1, name: "a", ok: true }, { id: 2, name: "b", ok: false }];
+test("arrow: an array of flat records is converted to a Table of plain typed columns", () => {
+  const rows = [{ id: 1, name: "a", ok: true, n: 5n }, { id: 2.5, name: "b", ok: false }];
   const back = s.deserialize(s.serialize(rows)) as arrow.Table;
   assert.equal(back.numRows, 2);
-  assert.deepEqual(back.toArray().map((r) => r.toJSON()), rows);
+  assert.deepEqual(back.toArray().map((r) => r.toJSON()), [
+    { id: 1, name: "a", ok: true, n: 5n },
+    { id: 2.5, name: "b", ok: false, n: null },
+  ]);
+  assert.deepEqual(
+    back.schema.fields.map((f) => `${f.name}:${f.type}`),
+    ["id:Float64", "name:Utf8", "ok:Bool", "n:Int64"],
+    "strings plain Utf8, not dictionary-encoded (pandas would read a category)",
+  );
+  assert.throws(() => s.serialize([{ a: 1 }, { a: "x" }]), /column a mixes number and string/);
+  assert.throws(() => s.serialize([{ a: new Date(0) }]), SerializationError);
 });
 
 test("arrow: anything but a Table or flat records is refused with a SerializationError", () => {
