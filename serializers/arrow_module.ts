@@ -43,15 +43,19 @@ export interface ArrowModule {
   tableToIPC(table: never, type: "file"): Uint8Array;
   /** Builds a column of the given type. */
   vectorFromArray(values: unknown[], type: never): object;
-  /** Column types for records: numbers, strings, booleans, bigints, all-null columns. */
+  /** Column type of numbers in records. */
   // deno-lint-ignore no-explicit-any
   readonly Float64: new () => any;
+  /** Column type of strings in records. */
   // deno-lint-ignore no-explicit-any
   readonly Utf8: new () => any;
+  /** Column type of booleans in records. */
   // deno-lint-ignore no-explicit-any
   readonly Bool: new () => any;
+  /** Column type of bigints in records. */
   // deno-lint-ignore no-explicit-any
   readonly Int64: new () => any;
+  /** Column type of a records column holding only nulls. */
   // deno-lint-ignore no-explicit-any
   readonly Null: new () => any;
 }
