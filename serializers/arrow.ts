@@ -16,7 +16,12 @@
  *   call is answered and not cached. Use `std` or `auto` for plain values.
  *
  * The 8-byte xxHash3-64 prefix 0.3.0 adds with integrity checking on belongs to the stored form,
- * not to these bytes: `protocol/_stored_framing.ts` adds and checks it.
+ * not to these bytes: `protocol/_stored_framing.ts` adds and checks it, so corrupted bytes never
+ * reach apache-arrow. With integrity checking off they do, and apache-arrow does not bound what it
+ * allocates by the size of its input: mutating a 738-byte file, one flipped byte in a record
+ * batch header's vector length made its header decoder exhaust the heap. Keep integrity checking
+ * on for tables (the default), as nothing here can stop that short of re-implementing Arrow's
+ * flatbuffers reader.
  *
  * @example
  * ```ts
