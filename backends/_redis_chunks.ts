@@ -278,3 +278,18 @@ local m = redis.call('SMEMBERS', KEYS[1])
 redis.call('UNLINK', KEYS[1])
 return m
 `);
+
+/**
+ * Read a value, or else take its lock: KEYS[1] = value key, KEYS[2] = its lock (same slot);
+ * ARGV: token, leaseMs, lockOnly ("1": skip the read). Returns the value (a manifest for a
+ * chunked one) when the key holds one, else 1 when the lock was free and is now the token's,
+ * else 0.
+ */
+export const FETCH_LOCK_SCRIPT: LuaScript = new LuaScript(`
+if ARGV[3] ~= '1' then
+  local v = redis.call('GET', KEYS[1])
+  if v then return v end
+end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+`);

@@ -301,13 +301,17 @@ export class RedisCore {
           (v) => {
             if (v === null || v === undefined) return null;
             const bytes = fromBuffer(v);
-            return hasMagic(bytes) ? this.#readChunked(full, bytes, 1) : bytes;
+            return hasMagic(bytes) ? this.readChunked(full, bytes, 1) : bytes;
           },
         ),
     );
   }
 
-  async #readChunked(
+  /**
+   * The whole value a manifest read under `full` describes (`null` when it is malformed, or a
+   * chunk is gone and the key no longer holds a readable value); looks again `retries` times.
+   */
+  async readChunked(
     full: string,
     manifest: Uint8Array,
     retries: number,
@@ -334,7 +338,7 @@ export class RedisCore {
     const again = await this.driver.send(full, true, ["GET", full], true) as Uint8Array | null;
     if (again === null || again === undefined) return null;
     const bytes = fromBuffer(again);
-    return hasMagic(bytes) ? this.#readChunked(full, bytes, retries - 1) : bytes;
+    return hasMagic(bytes) ? this.readChunked(full, bytes, retries - 1) : bytes;
   }
 
   /** Store `value` under `key` (chunked above `chunkSizeBytes`); `ttlSeconds` 0/null = no expiry. */
