@@ -20,9 +20,13 @@
 import { Buffer } from "node:buffer";
 import { createClient } from "redis";
 import { Packr, Unpackr } from "msgpackr";
+// deno-lint-ignore no-import-prefix
 import { BentoCache, bentostore } from "npm:bentocache@^1.6.1";
+// deno-lint-ignore no-import-prefix
 import { memoryDriver } from "npm:bentocache@^1.6.1/drivers/memory";
+// deno-lint-ignore no-import-prefix
 import { redisDriver } from "npm:bentocache@^1.6.1/drivers/redis";
+// deno-lint-ignore no-import-prefix
 import "npm:ioredis@^5.8.2";
 import { cache, RedisBackend } from "../mod.ts";
 
