@@ -17,7 +17,7 @@ import {
   startRedisServer,
 } from "../_redis_server.ts";
 import { startRespTap } from "../_resp_tap.ts";
-import { gate, until } from "../_timing.ts";
+import { gate, shiftDateNow, until, withDeadline } from "../_timing.ts";
 import {
   type Backend,
   type FetchLockCapability,
@@ -258,3 +258,55 @@ test("fetchLock: the lock of any key lands in the key's cluster slot", () => {
     assert.equal(keySlot(lock), keySlot(k), `${k} → ${lock}`);
   }
 });
+
+test(
+  "fetchLock (redis): a stale entry is refreshed under the lock, and a refresh that went on in " +
+    "the background (soft timeout) keeps the lock until its value lands",
+  async () => {
+    const clock = shiftDateNow();
+    await using backend = new RedisBackend({ url: SHARED, keyPrefix: prefix() });
+    try {
+      const fl = backend.capabilities.fetchLock!;
+      const { backend: counted, keys } = counting(backend);
+      let slow: Promise<void> | null = null;
+      let calls = 0;
+      const f = cache(async (id: number) => {
+        const n = ++calls;
+        if (slow) await slow;
+        return { id, v: n };
+      }, {
+        name: "fl.stale",
+        ttl: 60,
+        staleTtl: 600,
+        softTimeout: 0.05,
+        backend: counted,
+        l1: false,
+        ...bare,
+      });
+      await f(1);
+      const key = keys[0];
+      clock.advance(61_000); // past the logical expiry; Redis keeps the entry (stale TTL)
+      const g = gate();
+      slow = g.promise;
+      assert.deepEqual(await withDeadline(f(1), "soft timeout"), { id: 1, v: 1 }, "stale");
+      assert.equal(
+        await fl.fetchOrLock(key, "probe", 1000, { lockOnly: true }),
+        false,
+        "the background refresh holds the lock",
+      );
+      g.open();
+      assert.ok(
+        await until(async () =>
+          (await fl.fetchOrLock(key, "probe", 1000, { lockOnly: true })) === true
+        ),
+        "released once v2 landed",
+      );
+      await fl.unlock(key, "probe");
+      slow = null;
+      assert.deepEqual(await f(1), { id: 1, v: 2 });
+    } finally {
+      clock.restore();
+    }
+  },
+  sharedRedisTestOptions,
+);
