@@ -398,12 +398,16 @@ export class RedisCore {
       ]);
       return;
     }
-    if (old !== null && old !== undefined && hasMagic(old)) {
-      const m = decodeManifest(fromBuffer(old), full);
-      if (m) {
-        const keys = Array.from({ length: m.n }, (_, i) => chunkKey(m.b, m.g, i));
-        await this.driver.eval(RETIRE_CHUNKS_SCRIPT, keys, [String(this.graceMs)]);
-      }
+    if (old !== null && old !== undefined) await this.retireReplaced(full, old);
+  }
+
+  /** After a write replaced `old` under `full`: retire its chunks if it was a manifest. */
+  async retireReplaced(full: string, old: Uint8Array): Promise<void> {
+    if (!hasMagic(old)) return;
+    const m = decodeManifest(fromBuffer(old), full);
+    if (m) {
+      const keys = Array.from({ length: m.n }, (_, i) => chunkKey(m.b, m.g, i));
+      await this.driver.eval(RETIRE_CHUNKS_SCRIPT, keys, [String(this.graceMs)]);
     }
   }
 

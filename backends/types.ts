@@ -98,6 +98,11 @@ export interface LockCapability {
 /** Options of one {@linkcode FetchLockCapability.fetchOrLock} attempt. */
 export interface FetchLockOptions extends OperationOptions {
   /**
+   * The attempt is the call's first read (no plain `get` before it): a guard counts it as a `get`
+   * rather than a `lock`, so that a call counts one read.
+   */
+  read?: boolean;
+  /**
    * Take the lock whether or not a value is stored (the caller read one that is logically stale
    * and means to replace it): the attempt then resolves `true` or `false`, never bytes.
    */
@@ -105,8 +110,8 @@ export interface FetchLockOptions extends OperationOptions {
 }
 
 /**
- * The stampede lock of a miss in one round trip per step: after a read missed, read again or else
- * take the key's lock, in one step ({@linkcode FetchLockCapability.fetchOrLock}: no holder can
+ * The stampede lock of a miss in one round trip per step: read (again, after a read missed) or
+ * else take the key's lock, in one step ({@linkcode FetchLockCapability.fetchOrLock}: no holder can
  * store the value and release the lock in between); store the computed value and release the lock
  * in another ({@linkcode FetchLockCapability.setAndUnlock}). The lock is the key's own (the backend
  * names it; on a Redis Cluster it lives in the key's slot) and is owned by a token the caller

@@ -20,7 +20,15 @@ import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx, tenantL1Key } from "./_keys.ts";
 import { type L2Hit, readL2, writeL2 } from "./_l2.ts";
-import { fetchLockOf, LOCK_ONLY, type LockAttempt, lockAttempt, releaseLock } from "./_l2_lock.ts";
+import {
+  fetchLockOf,
+  firstReadLocks,
+  LOCK_ONLY,
+  type LockAttempt,
+  lockAttempt,
+  noteFirstRead,
+  releaseLock,
+} from "./_l2_lock.ts";
 import { attempt, waitForLock } from "./_lock_wait.ts";
 import { L1Cache, type L1Entry } from "./l1.ts";
 import { reshapes } from "./_serializer.ts";
@@ -343,9 +351,10 @@ export function lookupAsync(
 }
 
 /**
- * An asynchronous miss in L1: the L2 read (a plain `GET`: a hit costs one round trip), then, on a
- * miss with the stampede lock on, the read again or else the lock in one round trip (`fetchLock`),
- * the compute, and the store that releases the lock in one more.
+ * An asynchronous miss in L1: the L2 read, with the stampede lock on the backend's read-or-lock
+ * (`fetchLock`: the value, or else the lock, in one round trip) while this function's reads mostly
+ * miss, else a plain `GET` followed on a miss by the read-or-lock; the compute; the store that
+ * releases the lock in one more round trip.
  */
 async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): Promise<unknown> {
   const epoch = eng.epoch;
@@ -354,20 +363,21 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
   if (b === null) return await compute(eng, self, args, ctx, null, epoch, null, true, null);
   if (eng.unsubscribe === null) eng.subscribe(b);
   const io = { failed: false };
-  let hit = await readL2(eng, b, ctx, io);
-  let lk: LockAttempt | null = null;
+  const st = eng.config.stampede;
+  const fl = st.enabled && eng.failsafe?.pending(ctx.l1Key) === undefined ? fetchLockOf(b) : null;
+  // The first read: the read-or-lock script while this function's reads mostly miss, else `GET`.
+  let lk = fl !== null && firstReadLocks(eng, b, fl)
+    ? lockAttempt(fl, st.lease * 1000, true)
+    : null;
+  let hit = await readL2(eng, b, ctx, io, lk ?? undefined);
   let stale: StaleValue | null = null;
-  if (hit === null || hit.stale) {
-    const st = eng.config.stampede;
+  if (fl !== null && !io.failed) {
+    noteFirstRead(eng, hit === null || hit.stale);
     // L2 failing (error, open circuit, backpressure): no stampede lock.
-    const fl = st.enabled && !io.failed && eng.failsafe?.pending(ctx.l1Key) === undefined
-      ? fetchLockOf(b)
-      : null;
-    if (fl !== null) {
-      lk = lockAttempt(fl, st.lease * 1000);
-      // Fail-safe: an entry past its logical expiry is replaced under the lock.
-      if (hit !== null) lk.opts = LOCK_ONLY;
-      const read = await attempt(eng, b, ctx, io, lk);
+    if (lk === null ? hit === null || hit.stale : lk.busy || (hit !== null && hit.stale)) {
+      lk ??= lockAttempt(fl, st.lease * 1000, false);
+      lk.opts = hit !== null ? LOCK_ONLY : undefined; // stale: replaced under the lock
+      const read = lk.busy ? null : await attempt(eng, b, ctx, io, lk);
       const waited = lk.busy;
       if (lk.busy) hit = await waitForLock(eng, b, ctx, io, lk, st.wait * 1000);
       else if (read !== null) hit = read;

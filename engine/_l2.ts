@@ -35,9 +35,9 @@ export interface L2Hit {
 
 /**
  * Read the call's entry from L2: `null` on a miss, an unreadable entry, or a failure (then
- * `io.failed` is set). With `lk` (after a read missed), the read is a `fetchLock` attempt that
- * also takes the entry's stampede lock on a miss, in the same round trip (`lk.held`, or `lk.busy`
- * when another holds it).
+ * `io.failed` is set). With `lk`, the read is a `fetchLock` attempt that also takes the entry's
+ * stampede lock on a miss, in the same round trip (`lk.held`, or `lk.busy` when another holds
+ * it); counted as a read only when it is the call's first.
  */
 export async function readL2(
   eng: Engine,
@@ -76,15 +76,16 @@ export async function readL2(
       ctx.tenant ?? "default",
     ));
   }
-  // A lock attempt after a missed read is not counted as a read again (one read per call).
-  if (eng.collectStats && lk === undefined) {
+  // A lock attempt after the call's first read is not counted as a read again (one per call).
+  const counted = lk === undefined || lk.opts?.read === true;
+  if (eng.collectStats && counted) {
     eng.stats.l2Reads++;
     if (timed) {
       eng.stats.l2Timed++;
       eng.stats.l2ReadMs += performance.now() - t0;
     }
   }
-  if (lk === undefined) eng.series?.read(bytes !== null ? bytes.byteLength : null);
+  if (counted) eng.series?.read(bytes !== null ? bytes.byteLength : null);
   if (bytes === null) return null;
   let value: unknown;
   const meta = { freshUntil: null as number | null };

@@ -2,7 +2,7 @@
  * The optional capabilities of a guarded backend: each inner capability wrapped so that its calls
  * go through the guard too. `ttl`, `tags.setWithTags` and `fetchLock` get the full guard (they
  * are reads and writes like `get`/`set`: each `fetchLock` attempt is one round trip, counted as a
- * `lock`, so a miss counts one `get`); `prefix`, `tags` and `lock` the breaker and backpressure but not the
+ * `get` when it is the call's first read, else as a `lock`: a call counts one `get`); `prefix`, `tags` and `lock` the breaker and backpressure but not the
  * adaptive timeout (bulk operations and lock waits legitimately take longer than a `GET`);
  * `invalidation` is passed through. Separate from the per-operation guard it calls.
  *
@@ -87,7 +87,7 @@ function guardFetchLock(fl: FetchLockCapability, run: GuardRun): FetchLockCapabi
   return {
     fetchOrLock: (key, token, leaseMs, opts) =>
       run(
-        "lock",
+        opts?.read === true ? "get" : "lock",
         (o) => fl.fetchOrLock(key, token, leaseMs, opts?.lockOnly ? { ...o, lockOnly: true } : o),
         opts,
         true,

@@ -40,7 +40,7 @@ function counting(inner: Backend) {
   const keys: string[] = [];
   const fl = inner.capabilities.fetchLock;
   const fetchLock: FetchLockCapability | undefined = fl && {
-    fetchOrLock: (k, t, l, o) => (n.fetchOrLock++, fl.fetchOrLock(k, t, l, o)),
+    fetchOrLock: (k, t, l, o) => (n.fetchOrLock++, keys.push(k), fl.fetchOrLock(k, t, l, o)),
     setAndUnlock: (
       k,
       v,
@@ -64,8 +64,8 @@ function counting(inner: Backend) {
 }
 
 test(
-  "fetchLock: a lock-on miss sends GET, one read-or-lock script, then SET and the release " +
-    "pipelined; a hit sends one GET; SCRIPT FLUSH between calls falls back to EVAL",
+  "fetchLock: a lock-on miss is two commands (read-or-lock, write-and-release) while reads " +
+    "miss; once hits dominate a hit is one GET and a miss three; SCRIPT FLUSH falls back to EVAL",
   async () => {
     await using server = await startRedisServer(PORT);
     await using tap = await startRespTap(server.port);
@@ -84,23 +84,30 @@ test(
     const data = () => tap.commands.slice(start).filter((c) => c.name !== "PUBLISH");
     const names = () => data().map((c) => c.name);
     let start = tap.commands.length;
+    // While the function's reads miss, the first read is the read-or-lock script: two commands.
     await f(1);
-    assert.deepEqual(names(), ["GET", "EVALSHA", "SET", "EVALSHA"]);
-    const [, fetch, set, unlock] = data();
+    assert.deepEqual(names(), ["EVALSHA", "EVALSHA"]);
+    const [fetch, write] = data();
     assert.equal(fetch.args[1], "2"); // the key and its lock
     assert.equal(fetch.args[3], `{${fetch.args[2]}}:lock`);
-    assert.equal(unlock.args[2], fetch.args[3]);
-    assert.equal(set.chunk, unlock.chunk, "SET and the release go out in one write");
+    assert.deepEqual(write.args.slice(1, 4), fetch.args.slice(1, 4), "write and release");
+    assert.equal(write.args[6], fetch.args[4], "released with the token that locked");
     assert.equal(await redisCli(server.port, ["EXISTS", fetch.args[3]]), "0");
+    // Once hits dominate, the first read is a plain GET: a hit is one GET, a miss three commands.
+    for (let k = 0; k < 6; k++) assert.deepEqual(await f(1), { i: 1, n: 2 });
     start = tap.commands.length;
     assert.deepEqual(await f(1), { i: 1, n: 2 });
     assert.deepEqual(names(), ["GET"]);
+    start = tap.commands.length;
+    assert.deepEqual(await f(2), { i: 2, n: 3 });
+    assert.deepEqual(names(), ["GET", "EVALSHA", "EVALSHA"]);
     // A server that forgot its scripts: EVALSHA → NOSCRIPT → EVAL, and the call still locks.
     await redisCli(server.port, ["SCRIPT", "FLUSH"]);
     start = tap.commands.length;
-    assert.deepEqual(await f(2), { i: 2, n: 3 });
-    assert.deepEqual(names(), ["GET", "EVALSHA", "EVAL", "SET", "EVALSHA", "EVAL"]);
-    assert.equal(computed, 3);
+    assert.deepEqual(await f(3), { i: 3, n: 4 });
+    assert.deepEqual(names(), ["GET", "EVALSHA", "EVAL", "EVALSHA", "EVAL"]);
+    assert.equal(await redisCli(server.port, ["KEYS", "*:lock"]), "");
+    assert.equal(computed, 4);
   },
   { ...redisServerTestOptions, sanitize: false },
 );
@@ -126,13 +133,15 @@ for (
           ...bare,
         });
         assert.equal(await f(21), 42);
-        // Composed (memory): lock, then get again; Redis: the script reads and locks at once.
-        assert.equal(n.get, kind === "redis" ? 1 : 2);
         if (kind === "redis") {
-          assert.deepEqual(n, { get: 1, set: 0, fetchOrLock: 1, setAndUnlock: 1, unlock: 0 });
+          // A fresh function's first read is the read-or-lock script: no separate GET.
+          assert.deepEqual(n, { get: 0, set: 0, fetchOrLock: 1, setAndUnlock: 1, unlock: 0 });
+        } else {
+          // Composed (memory): get; then lock, and get again.
+          assert.deepEqual(n, { get: 2, set: 1, fetchOrLock: 0, setAndUnlock: 0, unlock: 0 });
         }
         assert.equal(await f(21), 42);
-        assert.equal(n.get, kind === "redis" ? 2 : 3); // the hit: one more get
+        assert.equal(n.get + n.fetchOrLock, kind === "redis" ? 2 : 3); // the hit: one read
       } finally {
         await inner.close?.();
       }
