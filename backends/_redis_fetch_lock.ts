@@ -1,9 +1,9 @@
 /**
- * The stampede lock of a miss on Redis (`capabilities.fetchLock`): after a `GET` missed, read again
- * or else take the key's lock in one Lua script (one round trip where `SET NX` then `GET` took
- * two), and store the computed value and release the lock in one more (the two commands
- * pipelined). The lock of a key lives in the key's cluster slot ({@linkcode lockKeyOf}), which the
- * script touching both needs, and which keeps the pipelined release after the write.
+ * The stampede lock of a miss on Redis (`capabilities.fetchLock`): read a value or else take the
+ * key's lock in one Lua script, and store the computed value and release the lock in one more, so
+ * a lock-on miss is two round trips where `GET`, `SET NX`, `GET`, `SET`, release took five. The
+ * lock of a key lives in the key's cluster slot ({@linkcode lockKeyOf}), which a script touching
+ * both needs.
  *
  * Hand-written slot arithmetic (CRC16/XMODEM, as the cluster specification gives it) because a
  * key with a `}` but no hash tag cannot be tagged into its own slot by quoting it: its lock gets a

@@ -13,6 +13,7 @@
  * - `miss-set-100`: 100 concurrent calls on new keys, L1 off. Baseline: raw `GET` (miss) + msgpackr
  *   pack + `SET PX`. Rows: the engine with the lock on (read-or-lock, compute, store-and-unlock),
  *   with the lock off, with the default guards and wire; bentocache `getOrSet` with L1 + Redis L2.
+ * - `miss-set-1`: the same, one call at a time (latency: where the round trips of a miss count).
  *
  * `deno run -A --lock=deno.dev.lock bench/engine_redis_miss_bench.ts [rounds]` prints both tables,
  * with the wall-time ratios and the CPU time per call (this process + the redis-server), which
@@ -222,8 +223,32 @@ async function paired(title: string, rows: [string, () => Promise<unknown>][], r
   }));
 }
 
+/** The miss rows with one call at a time (N calls in a row): latency, where round trips count. */
+const one = (rows: [string, () => Promise<unknown>][]) =>
+  rows.map(([name]) => {
+    const f = missOne[name];
+    return [name, async () => {
+      for (let i = 0; i < N; i++) await f();
+    }] as [string, () => Promise<unknown>];
+  });
+const missOne: Record<string, () => Promise<unknown>> = {
+  "raw GET + pack + SET PX (baseline)": async () => {
+    const k = `${prefix}raw:${fresh++}`;
+    await raw.get(k);
+    await raw.set(k, packr.pack(record(fresh)), { expiration: { type: "PX", value: TTL * 1000 } });
+  },
+  "engine, lock on": () => missLock(fresh++),
+  "engine, lock off": () => missNoLock(fresh++),
+  "engine, lock on, default wire/guards/stats/metrics": () => missDefaults(fresh++),
+  "bentocache getOrSet, L1 + Redis L2": () => {
+    const i = fresh++;
+    return bento.getOrSet({ key: `k${i}`, factory: () => getUser(i), ttl: TTL * 1000 });
+  },
+};
+
 await paired("l2-hit-100", hitRows, ROUNDS);
 await paired("miss-set-100", missRows, ROUNDS);
+await paired("miss-set-1 (one call at a time)", one(missRows), Math.ceil(ROUNDS / 4));
 
 await bento.disconnectAll();
 await backend.close();
