@@ -206,6 +206,7 @@ test("redis cluster: fetchLock keeps each key's lock in the key's slot", async (
   assert.equal((await a.invalidateTags(["fl-tag"])).length, names.length);
   // The engine's lock-on miss on a cluster.
   let computed = 0;
+  // deno-lint-ignore require-await
   const f = cache(async (i: number) => ({ i, n: ++computed }), {
     name: "cluster.fl",
     ttl: 60,

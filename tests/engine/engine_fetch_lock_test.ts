@@ -1,3 +1,4 @@
+// deno-lint-ignore-file require-await -- the cached functions are async without awaiting
 /**
  * The stampede-protected miss through `capabilities.fetchLock`: the commands a miss and a hit
  * send (counted at a tap in front of a private redis-server), one read counted per call, the lock
