@@ -2,8 +2,8 @@
  * The stampede lock of a miss on Redis (`capabilities.fetchLock`): read a value or else take the
  * key's lock in one Lua script, and store the computed value and release the lock in one more, so
  * a lock-on miss is two round trips where `GET`, `SET NX`, `GET`, `SET`, release took five. The
- * lock of a key lives in the key's cluster slot ({@linkcode lockKeyOf}), which a script touching
- * both needs.
+ * lock is `<key>:lock` (as before, and as cachekit-py names it) on a single Redis; on a cluster it
+ * lives in the key's slot ({@linkcode lockKeyOf}), which a script touching both needs.
  *
  * Hand-written slot arithmetic (CRC16/XMODEM, as the cluster specification gives it) because a
  * key with a `}` but no hash tag cannot be tagged into its own slot by quoting it: its lock gets a
@@ -94,6 +94,16 @@ export class RedisFetchLock implements FetchLockCapability {
     this.#tags = tags;
   }
 
+  /**
+   * The lock of a full key. Single Redis: `full:lock`, the name `lock.acquire` gives it and the
+   * name cachekit-py 0.3.0 locks (`f"{cache_key}:lock"`, tenant-scoped like the key), so that
+   * processes of both, and of earlier versions, exclude each other. Cluster: in the key's slot
+   * ({@linkcode lockKeyOf}), which the scripts need.
+   */
+  #lockOf(full: string): string {
+    return this.#core.isCluster ? lockKeyOf(full) : full + ":lock";
+  }
+
   /** One `EVALSHA`: the value (a chunked one read whole), else whether the lock was taken. */
   fetchOrLock(
     key: string,
@@ -108,7 +118,7 @@ export class RedisFetchLock implements FetchLockCapability {
     return core.run("lock", opts, () =>
       core.driver.eval(
         FETCH_LOCK_SCRIPT,
-        [full, lockKeyOf(full)],
+        [full, this.#lockOf(full)],
         [token, lease, opts?.lockOnly === true ? "1" : "0"],
         true,
       ).then(
@@ -152,7 +162,7 @@ export class RedisFetchLock implements FetchLockCapability {
         old = await core.run("set", opts, () =>
           core.driver.eval(
             SET_UNLOCK_SCRIPT,
-            [full, lockKeyOf(full)],
+            [full, this.#lockOf(full)],
             [toBuffer(value), String(ttlMs), token],
             true,
           ));
@@ -197,7 +207,7 @@ export class RedisFetchLock implements FetchLockCapability {
   async unlock(key: string, token: string, opts?: OperationOptions): Promise<boolean> {
     checkKey(key, "unlock");
     const core = this.#core;
-    const lock = lockKeyOf(core.full(key));
+    const lock = this.#lockOf(core.full(key));
     const n = await core.run(
       "unlock",
       opts,

@@ -90,7 +90,8 @@ test(
     assert.deepEqual(names(), ["EVALSHA", "EVALSHA"]);
     const [fetch, write] = data();
     assert.equal(fetch.args[1], "2"); // the key and its lock
-    assert.equal(fetch.args[3], `{${fetch.args[2]}}:lock`);
+    // The lock cachekit-py 0.3.0 and `lock.acquire` use too (a cluster names it into the slot).
+    assert.equal(fetch.args[3], `${fetch.args[2]}:lock`);
     assert.deepEqual(write.args.slice(1, 4), fetch.args.slice(1, 4), "write and release");
     assert.equal(write.args[6], fetch.args[4], "released with the token that locked");
     assert.equal(await redisCli(server.port, ["EXISTS", fetch.args[3]]), "0");
@@ -221,6 +222,17 @@ test(
     await fl.setAndUnlock("k", new Uint8Array([3]), 60, ["t1"], "D");
     assert.equal(await fl.fetchOrLock("k", "E", 30_000, { lockOnly: true }), true, "released");
     assert.deepEqual(await backend.capabilities.tags!.invalidateTags(["t1"]), ["k"]);
+    // The name `lock.acquire` (and cachekit-py 0.3.0, `f"{cache_key}:lock"`) locks: one lock.
+    const h = await backend.capabilities.lock!.acquire("j:lock", { leaseMs: 30_000, waitMs: 0 });
+    assert.ok(h);
+    assert.equal(await fl.fetchOrLock("j", "X", 30_000), false);
+    await h.release();
+    assert.equal(await fl.fetchOrLock("j", "X", 30_000), true);
+    assert.equal(
+      await backend.capabilities.lock!.acquire("j:lock", { leaseMs: 30_000, waitMs: 0 }),
+      null,
+    );
+    assert.equal(await fl.unlock("j", "X"), true);
 
     // The engine, while another process holds its key's lock.
     const { backend: counted, keys } = counting(backend);
