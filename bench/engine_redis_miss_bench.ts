@@ -12,6 +12,7 @@
  *   msgpack bytes) with the stampede lock on and off, bare and with the default guards.
  * - `miss-set-100`: 100 concurrent calls on new keys, L1 off. Baseline: raw `GET` (miss) + msgpackr
  *   pack + `SET PX`. Rows: the engine with the lock on (read-or-lock, compute, store-and-unlock),
+ *   the same backend without `fetchLock` (the engine composes it: the five steps of a miss before),
  *   with the lock off, with the default guards and wire; bentocache `getOrSet` with L1 + Redis L2.
  * - `miss-set-1`: the same, one call at a time (latency: where the round trips of a miss count).
  *
@@ -31,7 +32,7 @@ import { memoryDriver } from "npm:bentocache@^1.6.1/drivers/memory";
 import { redisDriver } from "npm:bentocache@^1.6.1/drivers/redis";
 // deno-lint-ignore no-import-prefix
 import "npm:ioredis@^5.8.2";
-import { cache, RedisBackend } from "../mod.ts";
+import { type Backend, cache, RedisBackend } from "../mod.ts";
 
 const FETCH_LOCK = `
 if ARGV[3] ~= '1' then
@@ -139,6 +140,20 @@ const hitRows: [string, () => Promise<unknown>][] = [
 let fresh = 1_000_000;
 const missLock = cache(getUser, opts("miss", {}));
 const missNoLock = cache(getUser, opts("missnl", { stampede: false }));
+// The same backend without `fetchLock`: the engine composes the lock from `get`, `lock.acquire`,
+// `set` and the release: `GET`, `SET NX`, `GET`, `SET`, release, the steps of a miss before it.
+const { fetchLock: _, ...composedCaps } = backend.capabilities;
+const composedBackend: Backend = {
+  type: "redis",
+  capabilities: composedCaps,
+  local: true,
+  get: (k, o) => backend.get(k, o),
+  set: (k, v, t, o) => backend.set(k, v, t, o),
+  delete: (k, o) => backend.delete(k, o),
+  exists: (k, o) => backend.exists(k, o),
+  healthCheck: () => backend.healthCheck(),
+};
+const missComposed = cache(getUser, { ...opts("missc", {}), backend: composedBackend });
 const missDefaults = cache(getUser, {
   name: "bench.miss.defaults",
   namespace: `b${id}`,
@@ -165,6 +180,7 @@ const missRows: [string, () => Promise<unknown>][] = [
       });
     })],
   ["engine, lock on", () => all(() => missLock(fresh++))],
+  ["engine, lock on, composed (the five steps before)", () => all(() => missComposed(fresh++))],
   ["engine, lock off", () => all(() => missNoLock(fresh++))],
   ["engine, lock on, default wire/guards/stats/metrics", () => all(() => missDefaults(fresh++))],
   ["bentocache getOrSet, L1 + Redis L2", () =>
@@ -238,6 +254,7 @@ const missOne: Record<string, () => Promise<unknown>> = {
     await raw.set(k, packr.pack(record(fresh)), { expiration: { type: "PX", value: TTL * 1000 } });
   },
   "engine, lock on": () => missLock(fresh++),
+  "engine, lock on, composed (the five steps before)": () => missComposed(fresh++),
   "engine, lock off": () => missNoLock(fresh++),
   "engine, lock on, default wire/guards/stats/metrics": () => missDefaults(fresh++),
   "bentocache getOrSet, L1 + Redis L2": () => {
