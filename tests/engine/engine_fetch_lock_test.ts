@@ -233,6 +233,12 @@ test(
       null,
     );
     assert.equal(await fl.unlock("j", "X"), true);
+    // A key of another type: the one-script write fails (WRONGTYPE) and the plain write replaces it.
+    await redisCli(6379, ["HSET", `${backend.keyPrefix}h`, "f", "1"]);
+    assert.equal(await fl.fetchOrLock("h", "Y", 30_000, { lockOnly: true }), true);
+    await fl.setAndUnlock("h", new Uint8Array([9]), 60, null, "Y");
+    assert.deepEqual(await backend.get("h"), new Uint8Array([9]));
+    assert.equal(await fl.fetchOrLock("h", "Z", 30_000, { lockOnly: true }), true, "released");
 
     // The engine, while another process holds its key's lock.
     const { backend: counted, keys } = counting(backend);
