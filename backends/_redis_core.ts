@@ -280,6 +280,11 @@ export class RedisCore {
     return p;
   }
 
+  /** Operations this backend started and that have not settled yet (answered, failed or timed out). */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
   readonly #settled = (): void => {
     if (--this.#inFlight !== 0) return;
     // Idle: the connection no longer keeps the process alive (see RedisDriver.hold).

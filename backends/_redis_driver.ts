@@ -412,6 +412,33 @@ export class RedisDriver {
     return this.#channels.size === 0 || this.#sub.isReady === true;
   }
 
+  /**
+   * Connection figures read from node-redis now: `connections` open and ready (the main connection
+   * and the subscriber one; on a cluster, the master nodes' clients), and `pendingCommands`, the
+   * commands written or waiting for their reply in those connections' queues. `pendingCommands` is
+   * absent when node-redis does not expose its queue (it reads the client's `_getQueue()`, which
+   * node-redis marks internal): never estimated.
+   */
+  poolStats(): { connections: number; pendingCommands?: number } {
+    const clients: AnyClient[] = [];
+    if (this.cluster) {
+      for (const node of (this.#client?.masters ?? []) as { client?: AnyClient }[]) {
+        if (node.client !== undefined) clients.push(node.client);
+      }
+    } else {
+      if (this.#client !== undefined) clients.push(this.#client);
+      if (this.#sub !== undefined) clients.push(this.#sub);
+    }
+    let connections = 0;
+    let pending: number | undefined = 0;
+    for (const c of clients) {
+      if (c.isReady === true) connections++;
+      const n = pendingOf(c);
+      pending = n === undefined || pending === undefined ? undefined : pending + n;
+    }
+    return pending === undefined ? { connections } : { connections, pendingCommands: pending };
+  }
+
   /** Stop listening on `channel`. */
   async unsubscribe(channel: string): Promise<void> {
     const listener = this.#channels.get(channel);
@@ -439,6 +466,16 @@ export class RedisDriver {
     // timer outlives close().
     await this.#subConnecting?.catch(() => {});
     await this.#connecting?.catch(() => {});
+  }
+}
+
+/** The commands queued in `client` (node-redis's `_getQueue().pendingCount`), if it tells. */
+function pendingOf(client: AnyClient): number | undefined {
+  try {
+    const n = typeof client._getQueue === "function" ? client._getQueue()?.pendingCount : undefined;
+    return typeof n === "number" && Number.isFinite(n) && n >= 0 ? n : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -297,12 +297,24 @@ export class RedisBackend implements Backend, AsyncDisposable {
         () => core.driver.send(undefined, true, ["PING"]),
       );
       const latencyMs = performance.now() - t0;
-      return { healthy: reply === "PONG", latencyMs, backendType: this.type, details };
+      return {
+        healthy: reply === "PONG",
+        latencyMs,
+        backendType: this.type,
+        details,
+        pool: { ...core.driver.poolStats(), inFlightOperations: core.inFlight },
+      };
     } catch (e) {
       const err = core.error(e, "healthCheck");
       details.error = err.message;
       details.kind = err.kind;
-      return { healthy: false, latencyMs: performance.now() - t0, backendType: this.type, details };
+      return {
+        healthy: false,
+        latencyMs: performance.now() - t0,
+        backendType: this.type,
+        details,
+        pool: { ...core.driver.poolStats(), inFlightOperations: core.inFlight },
+      };
     }
   }
 

@@ -54,8 +54,14 @@ export interface BackendHealth {
   latencyMs: number;
   /** Backend type, e.g. `"redis"`. */
   backendType: string;
-  /** Backend-specific details (pool size, directory, entry count, error message, …). */
+  /** Backend-specific details (directory, entry count, error message, …). */
   details?: Record<string, unknown>;
+  /**
+   * Connection figures read from the backend's client at the probe (e.g. Redis: `connections`,
+   * `pendingCommands`, `inFlightOperations`). Absent when the backend has no connections or does
+   * not know them: health reports show only what a backend measured, never an estimate.
+   */
+  pool?: Readonly<Record<string, number>>;
 }
 
 /** TTL inspection and refresh. */

@@ -31,7 +31,7 @@ import { memoryDriver } from "npm:bentocache@^1.6.1/drivers/memory";
 // deno-lint-ignore no-import-prefix
 import { redisDriver } from "npm:bentocache@^1.6.1/drivers/redis";
 // deno-lint-ignore no-import-prefix
-import "npm:ioredis@^5.8.2";
+import "npm:ioredis@^5.8.0";
 import { type Backend, cache, RedisBackend } from "../mod.ts";
 
 const FETCH_LOCK = `

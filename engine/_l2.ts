@@ -12,19 +12,17 @@ import { setTagged } from "./_backend.ts";
 import type { Engine } from "./_engine.ts";
 import { publish, trackWrite } from "./_invalidation.ts";
 import type { KeyCtx } from "./_keys.ts";
-import type { LockAttempt } from "./_l2_lock.ts";
+import { type LockAttempt, lockOpts } from "./_l2_lock.ts";
 import { errMessage, recordFailure, recordSuccess } from "./_status.ts";
-import { decodeStored, isPrimitive } from "./_stored.ts";
+import { decodeStored } from "./_stored.ts";
 
 /** One L2 read in this many is timed for `l2AvgLatencyMs` (a power of two; the first is). */
 const LATENCY_SAMPLE = 8;
 
 /** What an L2 read found. */
 export interface L2Hit {
-  /** The decoded value. */
+  /** The decoded value (fresh: nothing else holds it; L1 keeps a copy or freezes it). */
   value: unknown;
-  /** The serialized payload for L1, or `null` when L1 keeps the value itself (or the document). */
-  payload: Uint8Array | null;
   /** The bytes as stored (what a secure L1 keeps). */
   stored: Uint8Array;
   /** Fail-safe: past its logical expiry (`metadata.fresh_until`): not a hit, only a fallback. */
@@ -55,9 +53,9 @@ export async function readL2(
   const timed = eng.collectStats && (eng.l2Started++ & (LATENCY_SAMPLE - 1)) === 0;
   const t0 = timed ? performance.now() : 0;
   try {
-    if (lk === undefined) bytes = await b.get(ctx.backendKey);
+    if (lk === undefined) bytes = await b.get(ctx.backendKey, eng.l2Opts);
     else {
-      const r = await lk.fl.fetchOrLock(ctx.backendKey, lk.token, lk.leaseMs, lk.opts);
+      const r = await lk.fl.fetchOrLock(ctx.backendKey, lk.token, lk.leaseMs, lockOpts(eng, lk));
       bytes = typeof r === "boolean" ? null : r;
       lk.held = r === true;
       lk.busy = r === false;
@@ -85,16 +83,12 @@ export async function readL2(
       eng.stats.l2ReadMs += performance.now() - t0;
     }
   }
-  if (counted) eng.series?.read(bytes !== null ? bytes.byteLength : null);
+  // Counted per call at its outcome (`countHit` / `compute` in `_call.ts`), not per read here.
   if (bytes === null) return null;
   let value: unknown;
   const meta = { freshUntil: null as number | null };
-  // L1 keeps the payload bytes the value was decoded from (a copy), not a second serialization.
-  const fillL1 = eng.l1 !== null && eng.cipher === null && !eng.config.l1.storeReferences &&
-    !eng.config.interop;
-  const keep = fillL1 ? { payload: null as Uint8Array | null } : undefined;
   try {
-    value = decodeStored(eng, bytes, ctx.protoKey, ctx.tenant ?? "default", meta, keep);
+    value = decodeStored(eng, bytes, ctx.protoKey, ctx.tenant ?? "default", meta);
     // Only a decryption is asynchronous: a plain entry is answered without another hop.
     if (value instanceof Promise) value = await value;
   } catch (e) {
@@ -131,14 +125,7 @@ export async function readL2(
       recordFailure(eng, "expire", e);
     }
   }
-  let payload: Uint8Array | null = null;
-  if (
-    eng.l1 !== null && eng.cipher === null && !isPrimitive(value) &&
-    !eng.config.l1.storeReferences
-  ) {
-    payload = eng.config.interop ? bytes : keep?.payload ?? eng.serializer.serialize(value);
-  }
-  return { value, payload, stored: bytes, stale, freshUntil: meta.freshUntil };
+  return { value, stored: bytes, stale, freshUntil: meta.freshUntil };
 }
 
 /**
@@ -154,10 +141,10 @@ export async function writeL2(
 ): Promise<void> {
   const unlock = lk != null && lk.held && !lk.released;
   try {
-    if (!unlock) await setTagged(b, ctx.backendKey, stored, eng.l2Ttl, ctx.tags);
+    if (!unlock) await setTagged(b, ctx.backendKey, stored, eng.l2Ttl, ctx.tags, eng.l2Opts);
     else {
       lk.released = true;
-      await lk.fl.setAndUnlock(ctx.backendKey, stored, eng.l2Ttl, ctx.tags, lk.token);
+      await lk.fl.setAndUnlock(ctx.backendKey, stored, eng.l2Ttl, ctx.tags, lk.token, eng.l2Opts);
     }
     recordSuccess(eng);
     eng.series?.write(stored.byteLength);

@@ -44,6 +44,13 @@ export const LOCK_ONLY: FetchLockOptions = Object.freeze({ lockOnly: true });
 /** Options of an attempt that is the call's first read (counted as one). */
 export const READ: FetchLockOptions = Object.freeze({ read: true });
 
+/** The options of `lk`'s next attempt, with the engine's per-call options (metric labels). */
+export function lockOpts(eng: Engine, lk: LockAttempt): FetchLockOptions | undefined {
+  const base = eng.l2Opts;
+  if (base === undefined) return lk.opts;
+  return lk.opts === undefined ? base : { ...base, ...lk.opts };
+}
+
 /**
  * Per function, a score of its recent first reads: +1 for a miss, -1 for a hit, within [-4, 4].
  * While it is positive (mostly misses, and at first: an empty L2), the first read of a call is

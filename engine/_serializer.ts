@@ -1,28 +1,32 @@
 /**
- * The serializer a config selects: `"std"` (MessagePack), `"json"`, or the user's object.
+ * The serializer a config selects: `"std"` (MessagePack), `"json"`, `"orjson"`, or the user's
+ * object.
  *
  * @module
  */
 import type { Serializer } from "../serializers/types.ts";
-import { JsonSerializer, StdSerializer } from "../serializers/mod.ts";
+import { JsonSerializer, OrjsonSerializer, StdSerializer } from "../serializers/mod.ts";
 import { isReshaped } from "../serializers/internal.ts";
 
 let std: Serializer | null = null;
 let json: Serializer | null = null;
+let orjson: Serializer | null = null;
 
 /** The serializer instance for a resolved `serializer` option. */
-export function resolveSerializer(sel: "std" | "json" | Serializer): Serializer {
+export function resolveSerializer(sel: "std" | "json" | "orjson" | Serializer): Serializer {
   if (sel === "std") return std ??= new StdSerializer();
   if (sel === "json") return json ??= new JsonSerializer();
+  if (sel === "orjson") return orjson ??= new OrjsonSerializer();
   return sel;
 }
 
 /**
  * Whether `s` is a built-in serializer, whose `deserialize` keeps no view of its input (`std`
- * copies `bin` values, `json` builds strings): the bytes it reads may then be a reused buffer.
+ * copies `bin` values, `json` and `orjson` build strings): the bytes it reads may then be a reused buffer.
  */
 export function copiesInput(s: Serializer): boolean {
-  return s.constructor === StdSerializer || s.constructor === JsonSerializer;
+  return s.constructor === StdSerializer || s.constructor === JsonSerializer ||
+    s.constructor === OrjsonSerializer;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The standard serializer's pre-pass: what `serialize` runs over a value before msgpackr packs it
- * (see `std.ts`'s module doc for the mapping). Apart because it is the serializer's whole model of
- * what it accepts; `std.ts` only packs its output.
+ * (see `std.ts`'s module doc for the mapping) when the fast walk (`_std_encode.ts`) gives up. Apart
+ * because it is the serializer's whole model of what it accepts, and the one that names where a
+ * refusal sits; `std.ts` only packs its output, and the fast walk must write the same bytes.
  *
  * @module
  */
