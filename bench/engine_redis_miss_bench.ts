@@ -224,7 +224,8 @@ async function paired(title: string, rows: [string, () => Promise<unknown>][], r
   }
   const q = (a: number[], f: number) =>
     [...a].sort((x, y) => x - y)[Math.floor(f * (a.length - 1))];
-  console.log(`${title}, paired over ${rounds} rounds of ${N} concurrent calls:`);
+  const unit = title.startsWith("miss-set-1 ") ? "calls in a row" : "concurrent calls";
+  console.log(`${title}, paired over ${rounds} rounds of ${N} ${unit}:`);
   console.table(rows.map(([name], v) => {
     const ratio = times[v].map((t, r) => t / times[0][r]);
     return {
