@@ -5,15 +5,25 @@
  * `(req: Request) => Promise<Response>` handlers that fit `Deno.serve`, `Bun.serve({ fetch })`,
  * Hono (`app.get("/health", (c) => handler(c.req.raw))`) and any Fetch-API router.
  *
- * Health body: JSON, the {@linkcode CacheHealthReport} (`status`, `level`, `timestamp`,
- * `durationMs`, `components` (the L1 total; the backend's components when every function shares
- * one backend) and `functions`: each function's {@linkcode FunctionHealth}); HTTP 200 when healthy
- * or degraded, 503 when unhealthy, 400 for an unknown `?level=` (`ping`, `basic`, `full`).
- * Status is the worst function's.
+ * Health body: JSON, the {@linkcode CacheHealthReport}: `status`, `level`, `timestamp`,
+ * `durationMs`; `components` (the L1 total, and at `full` the metrics summary); `backends`: each
+ * backend in use **once** ({@linkcode BackendHealthEntry}: `id`, `type`, `status`, `latencyMs`,
+ * the `functions` that use it, and its components: `backend`, `circuitBreaker`, `pool` when the
+ * backend measures one, at `full` `timeout` and `backpressure`); `functions`: each function's
+ * {@linkcode FunctionHealth} with its own components only (`l1`, `invalidation`) and the
+ * `backendId` of its backend. HTTP 200 when healthy or degraded, 503 when unhealthy, 400 for an
+ * unknown `?level=` (`ping`, `basic`, `full`). Status is the worst function's.
+ *
+ * Pool figures are read from the backend's client at the probe (Redis: open `connections`,
+ * `pendingCommands` in node-redis's queues, `inFlightOperations` of the backend); a backend that
+ * measures none (memory, file) has no `pool` component rather than made-up numbers.
  *
  * Metrics: the Prometheus text exposition of the process-wide registry the cached functions record
- * into (`monitoring.prometheus`, on in `cache.production`): hits and misses by layer, L2 operations,
- * latency and sizes, errors by kind, circuit state, L1 bytes/entries, stale hits.
+ * into (`monitoring.prometheus`, on in `cache.production`): hits, misses and stale hits by layer
+ * and function (the bounded `function` label), L2 operations and latency in families named after
+ * the backend (`redis_…`, `memory_…`, `file_…`), sizes, errors by kind, circuit state, L1
+ * bytes/entries. See `CacheMetrics` in `@cachekit/core/health` for the names, labels and the
+ * counting rule.
  *
  * @example
  * ```ts
@@ -39,9 +49,13 @@
  */
 import type { Backend } from "./backends/types.ts";
 import {
+  backendEntries,
+  type BackendHealthEntry,
   checkFunctionHealth,
   type FunctionHealth,
   liveEngines,
+  ownComponents,
+  type ProbeCache,
   worstStatus,
 } from "./engine/internal.ts";
 import type { HealthLevel, HealthReport, HealthStatus } from "./health/health_checker.ts";
@@ -52,9 +66,16 @@ import {
 } from "./health/handlers.ts";
 import { getDefaultMetrics } from "./health/metrics.ts";
 
+export type { BackendHealthEntry } from "./engine/internal.ts";
+
 /** The health of every cached function of the process. */
 export interface CacheHealthReport extends HealthReport {
-  /** Each live cached function's health (identity, backend, circuit, L1, components). */
+  /** Each backend in use, once, with the functions that use it and its components. */
+  backends: BackendHealthEntry[];
+  /**
+   * Each live cached function's health (identity, backend and `backendId`, circuit, L1, its own
+   * components: `l1`, `invalidation`).
+   */
   functions: FunctionHealth[];
 }
 
@@ -74,32 +95,47 @@ export interface CacheHealthReport extends HealthReport {
  */
 export async function checkCacheHealth(level: HealthLevel = "basic"): Promise<CacheHealthReport> {
   const t0 = performance.now();
-  const probes = new Map<Backend, Promise<HealthReport>>();
-  const functions = await Promise.all(
-    liveEngines().map((e) => checkFunctionHealth(e, level, probes)),
-  );
+  const probes: ProbeCache = new Map();
+  const engines = liveEngines();
+  const checked = await Promise.all(engines.map((e) => checkFunctionHealth(e, level, probes)));
+  const users = new Map<Backend, string[]>();
+  engines.forEach((e, i) => {
+    const b = e.l2Backend;
+    if (b === null || b === undefined || !probes.has(b)) return;
+    const list = users.get(b);
+    if (list === undefined) users.set(b, [checked[i].identity]);
+    else list.push(checked[i].identity);
+  });
+  const { entries, ids } = await backendEntries(probes, users);
   let status: HealthStatus = "healthy";
-  let entries = 0;
+  let l1Entries = 0;
   let bytes = 0;
-  for (const f of functions) {
+  let metrics: HealthReport["components"]["metrics"];
+  const functions = checked.map((f, i): FunctionHealth => {
     status = worstStatus(status, f.status);
-    entries += f.l1.entries;
+    l1Entries += f.l1.entries;
     bytes += f.l1.bytes;
-  }
-  const components: HealthReport["components"] = {};
-  if (probes.size === 1) {
-    Object.assign(
-      components,
-      await [...probes.values()][0].then((r) => r.components),
-    );
-  }
-  components.l1 = { status: "healthy", details: { entries, bytes, functions: functions.length } };
+    metrics ??= f.components.metrics;
+    const { details: _, ...rest } = f;
+    const b = engines[i].l2Backend;
+    const backendId = b === null || b === undefined ? undefined : ids.get(b);
+    return {
+      ...rest,
+      ...(backendId !== undefined ? { backendId } : {}),
+      components: ownComponents(f.components),
+    };
+  });
+  const components: HealthReport["components"] = {
+    l1: { status: "healthy", details: { entries: l1Entries, bytes, functions: functions.length } },
+  };
+  if (metrics !== undefined) components.metrics = metrics;
   return {
     status,
     level,
     timestamp: new Date().toISOString(),
     durationMs: Math.round((performance.now() - t0) * 1000) / 1000,
     components,
+    backends: entries,
     functions,
   };
 }

@@ -65,6 +65,7 @@ export { closeDefaultBackend } from "./engine/internal.ts";
 
 // Health and metrics endpoints for every cached function
 export {
+  type BackendHealthEntry,
   cacheHealthHandler,
   type CacheHealthReport,
   cacheMetricsHandler,
@@ -82,6 +83,7 @@ export type { CircuitState } from "./reliability/circuit_breaker.ts";
 // Options: the option groups of `cache()`, and what they resolve to (`fn.config`)
 export type * from "./config/options.ts";
 export { SecretKey } from "./config/secret_key.ts";
+export { pythonKwargs } from "./config/python_kwargs.ts";
 export type { Serializer } from "./serializers/types.ts";
 
 // Backends: the contract and the three implementations (more in `@cachekit/core/backends`)

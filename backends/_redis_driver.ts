@@ -55,13 +55,15 @@ export interface DriverConfig {
 export class LuaScript {
   readonly source: string;
   #sha: Promise<string> | undefined;
+  /** The SHA-1 once computed, so a script call need not wait on a promise for it. */
+  known: string | undefined;
   constructor(source: string) {
     this.source = source;
   }
   /** Hex SHA-1 of the source (as `EVALSHA` wants it), computed with WebCrypto once. */
   sha(): Promise<string> {
     return this.#sha ??= crypto.subtle.digest("SHA-1", new TextEncoder().encode(this.source))
-      .then((d) => toHex(new Uint8Array(d)));
+      .then((d) => this.known = toHex(new Uint8Array(d)));
   }
 }
 
@@ -328,23 +330,26 @@ export class RedisDriver {
     return this.#client.sendCommand(args, binary ? BINARY : undefined);
   }
 
-  /** Run a Lua script by `EVALSHA`, loading it with `EVAL` on `NOSCRIPT`. */
-  async eval(
+  /**
+   * Run a Lua script by `EVALSHA`, loading it with `EVAL` on `NOSCRIPT` (a server restarted or
+   * `SCRIPT FLUSH`ed). Once the script's SHA-1 is known, the command goes out without a promise
+   * hop: a script on the hot path (the stampede-protected read) costs what a plain command does.
+   */
+  eval(
     script: LuaScript,
     keys: string[],
     args: RedisArg[],
     binary = false,
   ): Promise<unknown> {
-    const sha = await script.sha();
+    const sha = script.known;
+    if (sha === undefined) return script.sha().then(() => this.eval(script, keys, args, binary));
     const tail = [String(keys.length), ...keys, ...args];
-    try {
-      return await this.send(keys[0], false, ["EVALSHA", sha, ...tail], binary);
-    } catch (err) {
+    return this.send(keys[0], false, ["EVALSHA", sha, ...tail], binary).catch((err) => {
       if (err instanceof Error && err.message.startsWith("NOSCRIPT")) {
-        return await this.send(keys[0], false, ["EVAL", script.source, ...tail], binary);
+        return this.send(keys[0], false, ["EVAL", script.source, ...tail], binary);
       }
       throw err;
-    }
+    });
   }
 
   /** One raw command sender per master (for `SCAN`, which is per node). */
@@ -407,6 +412,33 @@ export class RedisDriver {
     return this.#channels.size === 0 || this.#sub.isReady === true;
   }
 
+  /**
+   * Connection figures read from node-redis now: `connections` open and ready (the main connection
+   * and the subscriber one; on a cluster, the master nodes' clients), and `pendingCommands`, the
+   * commands written or waiting for their reply in those connections' queues. `pendingCommands` is
+   * absent when node-redis does not expose its queue (it reads the client's `_getQueue()`, which
+   * node-redis marks internal): never estimated.
+   */
+  poolStats(): { connections: number; pendingCommands?: number } {
+    const clients: AnyClient[] = [];
+    if (this.cluster) {
+      for (const node of (this.#client?.masters ?? []) as { client?: AnyClient }[]) {
+        if (node.client !== undefined) clients.push(node.client);
+      }
+    } else {
+      if (this.#client !== undefined) clients.push(this.#client);
+      if (this.#sub !== undefined) clients.push(this.#sub);
+    }
+    let connections = 0;
+    let pending: number | undefined = 0;
+    for (const c of clients) {
+      if (c.isReady === true) connections++;
+      const n = pendingOf(c);
+      pending = n === undefined || pending === undefined ? undefined : pending + n;
+    }
+    return pending === undefined ? { connections } : { connections, pendingCommands: pending };
+  }
+
   /** Stop listening on `channel`. */
   async unsubscribe(channel: string): Promise<void> {
     const listener = this.#channels.get(channel);
@@ -434,6 +466,16 @@ export class RedisDriver {
     // timer outlives close().
     await this.#subConnecting?.catch(() => {});
     await this.#connecting?.catch(() => {});
+  }
+}
+
+/** The commands queued in `client` (node-redis's `_getQueue().pendingCount`), if it tells. */
+function pendingOf(client: AnyClient): number | undefined {
+  try {
+    const n = typeof client._getQueue === "function" ? client._getQueue()?.pendingCount : undefined;
+    return typeof n === "number" && Number.isFinite(n) && n >= 0 ? n : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -34,6 +34,7 @@ const TOP_LEVEL_KEYS = new Set<string>([
   "safeMode",
   "integrityChecking",
   "key",
+  "pythonArgs",
   "interop",
   "refreshTtlOnGet",
   "ttlRefreshThreshold",
@@ -84,6 +85,7 @@ export type ResolvedCore = Pick<
   | "serializer"
   | "safeMode"
   | "key"
+  | "pythonArgs"
   | "refreshTtlOnGet"
   | "ttlRefreshThreshold"
   | "backend"
@@ -120,13 +122,13 @@ function resolveIdentity(o: CacheOptions<unknown[]>, env: EnvConfig) {
   if (o.namespace !== undefined) validateKeyPart("namespace", o.namespace);
   const serializer = o.serializer ?? "std";
   if (
-    serializer !== "std" && serializer !== "json" && serializer !== "arrow" &&
-    serializer !== "auto" && !isSerializer(serializer)
+    serializer !== "std" && serializer !== "json" && serializer !== "orjson" &&
+    serializer !== "arrow" && serializer !== "auto" && !isSerializer(serializer)
   ) {
     throw new CacheConfigError(
       "serializer",
       serializer,
-      '"std", "json", "arrow", "auto", or an object with name, serialize(value) and deserialize(bytes)',
+      '"std", "json", "orjson", "arrow", "auto", or an object with name, serialize(value) and deserialize(bytes)',
     );
   }
   for (const k of ["safeMode", "integrityChecking", "refreshTtlOnGet"] as const) {
@@ -134,6 +136,25 @@ function resolveIdentity(o: CacheOptions<unknown[]>, env: EnvConfig) {
   }
   if (o.key !== undefined && !isFn(o.key)) {
     throw new CacheConfigError("key", o.key, "a function of the arguments returning a string");
+  }
+  if (o.pythonArgs !== undefined) {
+    if (!isFn(o.pythonArgs)) {
+      throw new CacheConfigError(
+        "pythonArgs",
+        o.pythonArgs,
+        "a function of the arguments returning { args, kwargs }",
+      );
+    }
+    if (o.key !== undefined) {
+      throw new CacheConfigError("pythonArgs", "a function", "unset with a custom key function");
+    }
+    if (o.interop !== undefined && o.interop !== false) {
+      throw new CacheConfigError(
+        "pythonArgs",
+        "a function",
+        "unset in interop mode (interop keys hash the arguments alone)",
+      );
+    }
   }
   if (o.tags !== undefined && !isFn(o.tags)) {
     throw new CacheConfigError(
@@ -218,6 +239,7 @@ export function resolveCore(o: CacheOptions<unknown[]>, env: EnvConfig): Resolve
     serializer,
     safeMode: o.safeMode ?? false,
     key: (o.key as ResolvedConfig["key"]) ?? null,
+    pythonArgs: (o.pythonArgs as ResolvedConfig["pythonArgs"]) ?? null,
     refreshTtlOnGet: o.refreshTtlOnGet ?? false,
     ttlRefreshThreshold: timing.ttlRefreshThreshold,
     backend: storage.backend,

@@ -25,19 +25,45 @@ import type { Backend } from "../backends/types.ts";
 import type { Serializer } from "../serializers/types.ts";
 import type { SecretKey } from "./secret_key.ts";
 
+/**
+ * A call as cachekit-py 0.3.0 hashes it: `f(*args, **kwargs)` (see `CacheOptions.pythonArgs`).
+ */
+export interface PythonCall {
+  /** The positional arguments. */
+  args: unknown[];
+  /** The keyword arguments by their Python names (default `{}`). */
+  kwargs?: Record<string, unknown>;
+}
+
 /** In-process L1 cache options. */
 export interface L1Options {
   /** Keep an in-process L1 in front of L2. Default `true`. */
   enabled?: boolean;
-  /** Upper bound of the bytes L1 holds (serialized sizes). Default 100 MiB. */
+  /** Upper bound of the bytes L1 holds (estimated heap sizes; see `engine/l1.ts`). Default 100 MiB. */
   maxBytes?: number;
   /** Upper bound of the entries L1 holds. Default 10,000. */
   maxEntries?: number;
   /**
-   * Store returned objects by reference instead of serialized bytes (fastest; a caller mutating a
-   * returned object mutates the cached one). The miss and every hit return the very value the
-   * function returned, whatever its type (nothing is serialized: a `Map` stays a `Map`, a class
-   * instance keeps its prototype). Only for L1-only caches (`backend: null`). Default `false`.
+   * What an L1 hit hands out of an object value (primitives are immutable and always shared):
+   * - `"clone"` (default): L1 keeps the value and every hit gets its own deep copy (a structural
+   *   copy specialised to the serializer's values: plain objects, arrays, `Date`, `Uint8Array`,
+   *   `Map`, bigint, the time types). A caller mutating what it got never changes what the next
+   *   caller gets. A value outside that space (a class instance of a custom serializer) is kept
+   *   serialized and deserialized on every hit instead.
+   * - `"freeze"`: a deep-frozen copy is made once when stored, and the miss and every hit return
+   *   that same frozen value (mutating it throws in strict code). `Object.freeze` cannot stop
+   *   `setTime` or `Map.prototype.set`: a `Date` or `Map` in the value becomes a read-only subclass
+   *   (`instanceof Date`/`Map` holds; its mutators throw). A `Uint8Array` cannot be frozen: a value
+   *   holding one is copied per hit, as with `"clone"`.
+   * - `"none"`: the miss and every hit return the same object; the caller promises not to mutate
+   *   it (a mutation would change what every later hit returns). Without an L2 (`backend: null`)
+   *   nothing is serialized either: the function's very value is kept, whatever its type.
+   *
+   * Allowed with any backend. An encrypted L1 (`cache.secure`) keeps ciphertext whatever the mode.
+   */
+  copy?: "clone" | "freeze" | "none";
+  /**
+   * @deprecated Use `copy: "none"` (what this now means, with any backend).
    */
   storeReferences?: boolean;
   /** Stale-while-revalidate: a hit past `swrThreshold` of the TTL refreshes in the background. */
@@ -177,12 +203,13 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
    */
   namespace?: string;
   /**
-   * `"std"` (MessagePack, default), `"json"`, `"arrow"` (Apache Arrow tables, cachekit-py's
-   * `serializer="arrow"`; needs `apache-arrow`, loaded on first use), `"auto"` (cachekit-py's
-   * `serializer="auto"`: plain values, and NumPy arrays and Arrow tables read), or an object
-   * implementing `Serializer`.
+   * `"std"` (MessagePack, default), `"json"` (this library's JSON, in the LZ4 + xxHash3 envelope),
+   * `"orjson"` (cachekit-py 0.3.0's `serializer="orjson"` entries, shared with Python), `"arrow"`
+   * (Apache Arrow tables, cachekit-py's `serializer="arrow"`; needs `apache-arrow`, loaded on
+   * first use), `"auto"` (cachekit-py's `serializer="auto"`: plain values, and NumPy arrays and
+   * Arrow tables read), or an object implementing `Serializer`.
    */
-  serializer?: "std" | "json" | "arrow" | "auto" | Serializer;
+  serializer?: "std" | "json" | "orjson" | "arrow" | "auto" | Serializer;
   /**
    * When true, cache failures are swallowed and the function answers: arguments without a cache
    * key (unsupported types, cycles, nesting beyond 256 levels) and unserializable results run
@@ -196,6 +223,17 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
    * percent-encoded, so `"a b"` and `"a_b"` stay two entries). Not allowed with `interop`.
    */
   key?: (...args: A) => string;
+  /**
+   * The Python call a call stands for: the positional arguments and keyword arguments that
+   * cachekit-py 0.3.0 hashes as `[[args...], {kwargs}]` for `f(*args, **kwargs)`. Without it a
+   * call's arguments are all positional and `kwargs` is `{}`. cachekit-py does not bind arguments
+   * to the signature: `get_user(42, include_deleted=True)` and `get_user(42, True)` are two keys,
+   * so return the spelling the Python callers use. A keyword argument whose value is `undefined`
+   * is left out (as a Python call that does not pass it), and so is `_bypass_cache`, which 0.3.0
+   * leaves out of its keys. {@linkcode pythonKwargs} builds the common case. Not allowed with
+   * `key` or `interop`.
+   */
+  pythonArgs?: (...args: A) => PythonCall;
   /**
    * Protocol interop mode: `{namespace}:{operation}:{hash}` keys and plain MessagePack values, the
    * way SDKs in other languages share entries. `true` takes `namespace` and `name` as the segments.
@@ -268,13 +306,15 @@ export interface ResolvedConfig {
   /** Namespace or `null`. */
   namespace: string | null;
   /** The serializer selection. */
-  serializer: "std" | "json" | "arrow" | "auto" | Serializer;
+  serializer: "std" | "json" | "orjson" | "arrow" | "auto" | Serializer;
   /** See {@linkcode CacheOptions.safeMode}. */
   safeMode: boolean;
   /** See {@linkcode CacheOptions.integrityChecking}. */
   integrityChecking: boolean;
   /** Custom key function or `null`. */
   key: ((...args: never[]) => string) | null;
+  /** See {@linkcode CacheOptions.pythonArgs}; `null` when unset. */
+  pythonArgs: ((...args: never[]) => PythonCall) | null;
   /** Interop segments, or `null` when off. */
   interop: { namespace: string; operation: string } | null;
   /** See {@linkcode CacheOptions.refreshTtlOnGet}. */
@@ -296,7 +336,7 @@ export interface ResolvedConfig {
   /** Largest serialized value cached or read back, bytes (see {@linkcode CacheOptions.maxValueSize}). */
   maxValueSize: number;
   /** L1 settings (`enabled: false` when off). */
-  l1: Resolved<L1Options>;
+  l1: Resolved<Omit<L1Options, "storeReferences">>;
   /** Breaker settings (`enabled: false` when off). */
   circuitBreaker: Resolved<Omit<CircuitBreakerOptions, "excludedErrors">> & {
     excludedErrors: ((error: unknown) => boolean) | null;

@@ -73,6 +73,7 @@ export function resolveConfig<A extends unknown[]>(
     safeMode: core.safeMode,
     integrityChecking,
     key: core.key,
+    pythonArgs: core.pythonArgs,
     interop,
     refreshTtlOnGet: core.refreshTtlOnGet,
     ttlRefreshThreshold: core.ttlRefreshThreshold,

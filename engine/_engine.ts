@@ -23,6 +23,7 @@ import { type CacheLogger, getCacheLogger, plainTextLogger } from "../health/log
 import type { HealthReport } from "../health/health_checker.ts";
 import { type CacheMetrics, type CounterChild, getDefaultMetrics } from "../health/metrics.ts";
 import { unrefTimer } from "../backends/internal.ts";
+import type { GuardedOperationOptions } from "../reliability/guarded_backend.ts";
 import type { ArgKey } from "./_argkey.ts";
 import { defaultBackendGeneration, guard, resolveBackend } from "./_backend.ts";
 import { FailSafe } from "./_failsafe.ts";
@@ -34,7 +35,7 @@ import { registerEngine, trackL1 } from "./_registry.ts";
 import { SecureKeys } from "./_secure.ts";
 import { copiesInput, resolveSerializer } from "./_serializer.ts";
 import { errMessage, recordFailure } from "./_status.ts";
-import { l1EntryValue } from "./_stored.ts";
+import { l1EntryValue } from "./_l1_store.ts";
 
 const log = getCacheLogger("engine");
 
@@ -95,6 +96,13 @@ export class Engine {
   /** Pre-bound L1 hit counter series (hot path), or `null`. */
   readonly l1HitCounter: CounterChild | null;
   readonly metricNs: string;
+  /** The `function` label of this function's series (its identity, bounded), or `""`. */
+  readonly metricFn: string;
+  /**
+   * Options of this function's L2 `get` and `set` (the `function` label of the guard's latency
+   * series), or `undefined` without metrics. One object for every call.
+   */
+  readonly l2Opts: GuardedOperationOptions | undefined;
   /** Pre-bound Prometheus series (hot paths), or `null`. */
   readonly series: EngineSeries | null;
   /** Fail-safe (`staleTtl`), or `null`. */
@@ -105,6 +113,8 @@ export class Engine {
   returnsPromise: boolean;
   readonly collectStats: boolean;
   readonly inflight: InflightTable = new InflightTable();
+  /** L1 entries whose stale-while-revalidate refresh is running (rare: a side table). */
+  readonly refreshing: Set<L1Entry> = new Set();
   /** Bumped by every invalidation: a computation that started before one does not store. */
   epoch = 0;
   readonly l1TtlMs: number;
@@ -149,6 +159,11 @@ export class Engine {
   busLost = false;
   /** L1 key by backend key (remote key events). */
   readonly byBackendKey: Map<string, ArgKey> = new Map();
+  /**
+   * Whether remote invalidation events can reach this L1 (an L2 and `l1.invalidation`): only
+   * then do entries keep their backend key and {@linkcode byBackendKey} index them.
+   */
+  readonly indexL1: boolean;
   /** Protocol key by cheap L1 key (see `keyContext` in `_keys.ts`). */
   readonly protoKeys: Map<ArgKey, string> = new Map();
   /** Backend keys of tenant-less calls by protocol key (see `keyContext` in `_keys.ts`). */
@@ -200,9 +215,7 @@ export class Engine {
       // A built-in serializer copies what it keeps: decompress into the shared scratch buffer.
       scratch: copiesInput(this.serializer),
       // arrow and auto store what cachekit-py 0.3.0 stores, not our envelope.
-      framing: c.serializer === "arrow" || c.serializer === "auto"
-        ? storedFraming(c.serializer)
-        : null,
+      framing: c.serializer === "auto" ? storedFraming(c.serializer) : null,
     };
     this.serializerReady = this.serializer.prepare === undefined;
     if (this.readPolicy.framing && (c.encryption.enabled || c.interop)) {
@@ -215,8 +228,13 @@ export class Engine {
       );
     }
     this.l1 = c.l1.enabled
-      ? new L1Cache({ maxBytes: c.l1.maxBytes, maxEntries: c.l1.maxEntries })
+      ? new L1Cache({
+        maxBytes: c.l1.maxBytes,
+        maxEntries: c.l1.maxEntries,
+        staleMs: c.staleTtl * 1000,
+      })
       : null;
+    this.indexL1 = c.l1.enabled && c.l1.invalidation && c.backend !== null;
     this.sharedDefault = c.backend === "default" && c.preset !== "test";
     this.l2Backend = c.backend === "default"
       ? undefined
@@ -252,10 +270,15 @@ export class Engine {
     };
     this.metricNs = (c.interop ? c.interop.namespace : c.namespace) ?? "default";
     this.metrics = c.monitoring.prometheus ? getDefaultMetrics() : null;
-    this.l1HitCounter = this.metrics?.hits.labels({ namespace: this.metricNs, layer: "l1" }) ??
-      null;
+    this.metricFn = this.metrics?.functionLabel(this.identity) ?? "";
+    this.l2Opts = this.metrics !== null ? { metricFunction: this.metricFn } : undefined;
+    this.l1HitCounter = this.metrics?.hits.labels({
+      namespace: this.metricNs,
+      function: this.metricFn,
+      layer: "l1",
+    }) ?? null;
     this.series = this.metrics !== null
-      ? new EngineSeries(this.metrics, this.metricNs, this.serializer.name)
+      ? new EngineSeries(this.metrics, this.metricNs, this.metricFn, this.serializer.name)
       : null;
     this.failsafe = c.staleTtl > 0 ? new FailSafe(this, c.staleTtl, c.softTimeout) : null;
     this.l2Ttl = ttl === null ? null : ttl + c.staleTtl;
@@ -263,7 +286,7 @@ export class Engine {
     if (this.metrics !== null && this.l1 !== null) trackL1(this.metrics, this.metricNs, this);
   }
 
-  /** Read an L1 entry's value (plain, serialized or sealed; see `_stored.ts`). */
+  /** Read an L1 entry's value (any kind; see `_l1_store.ts`). */
   entryValue(e: L1Entry): unknown {
     return l1EntryValue(this, e);
   }

@@ -48,3 +48,84 @@ const RANK: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unhealthy:
 export function worstStatus(a: HealthStatus, b: HealthStatus): HealthStatus {
   return RANK[b] > RANK[a] ? b : a;
 }
+
+/**
+ * One backend of a process-wide health check (`checkCacheHealth`), listed once with the functions
+ * that use it.
+ */
+export interface BackendHealthEntry {
+  /**
+   * The backend's `type` (`redis`, `file`, `memory`, …), with `#1`, `#2`, … when several backends
+   * of one type are in use (functions name it in `FunctionHealth.backendId`).
+   */
+  id: string;
+  /** The backend's `type`. */
+  type: string;
+  /** Its verdict (probe, circuit, backpressure). */
+  status: HealthStatus;
+  /** Probe round trip, ms. */
+  latencyMs: number | null;
+  /** Identities of the live cached functions that use it. */
+  functions: string[];
+  /**
+   * `backend` (probe, details), `circuitBreaker`, `pool` (only when the backend measured one:
+   * Redis), at `full` also `timeout` and `backpressure`.
+   */
+  components: HealthReport["components"];
+}
+
+/** The components of a backend report that belong to the backend, not to one function. */
+const BACKEND_COMPONENTS = [
+  "backend",
+  "circuitBreaker",
+  "pool",
+  "timeout",
+  "backpressure",
+] as const;
+
+/**
+ * Group the reports of one check by backend: each probed backend once, with the identities of
+ * the functions that use it (`users`, in the order met).
+ *
+ * @param probes The reports made during the check.
+ * @param users Identities of the functions of each backend.
+ * @returns The entries, and the id of each backend.
+ */
+export async function backendEntries(
+  probes: ProbeCache,
+  users: Map<Backend, string[]>,
+): Promise<{ entries: BackendHealthEntry[]; ids: Map<Backend, string> }> {
+  const perType = new Map<string, number>();
+  for (const b of probes.keys()) perType.set(b.type, (perType.get(b.type) ?? 0) + 1);
+  const seen = new Map<string, number>();
+  const entries: BackendHealthEntry[] = [];
+  const ids = new Map<Backend, string>();
+  for (const [b, p] of probes) {
+    const report = await p;
+    const n = (seen.get(b.type) ?? 0) + 1;
+    seen.set(b.type, n);
+    const id = perType.get(b.type)! > 1 ? `${b.type}#${n}` : b.type;
+    ids.set(b, id);
+    const components: HealthReport["components"] = {};
+    for (const k of BACKEND_COMPONENTS) {
+      if (report.components[k] !== undefined) components[k] = report.components[k];
+    }
+    entries.push({
+      id,
+      type: b.type,
+      status: report.status,
+      latencyMs: report.components.backend?.latencyMs ?? null,
+      functions: users.get(b) ?? [],
+      components,
+    });
+  }
+  return { entries, ids };
+}
+
+/** The components of a function's entry in a process-wide report: its own (L1, invalidation). */
+export function ownComponents(c: HealthReport["components"]): HealthReport["components"] {
+  const out: HealthReport["components"] = {};
+  if (c.l1 !== undefined) out.l1 = c.l1;
+  if (c.invalidation !== undefined) out.invalidation = c.invalidation;
+  return out;
+}

@@ -16,8 +16,13 @@ import { type ArgKey, argKey, customKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import { sawTenant } from "./_registry.ts";
 
-/** Protocol keys remembered per engine (by L1 key); the memo starts over when full. */
+/**
+ * Protocol keys remembered per engine (by L1 key); the memo starts over when full. With an L1
+ * the memo only serves misses (a live entry answers by the cheap key), and each remembered key
+ * costs a few hundred bytes beside the entry, so it is kept to the hottest few.
+ */
 const MAX_KEY_MEMO = 10_000;
+const MAX_KEY_MEMO_WITH_L1 = 1024;
 const DEFAULT_SEGMENT = quoteTenant("default");
 
 /** The keys of one call. */
@@ -105,18 +110,23 @@ export function keyContext(
     }
     protoKey = customKey(eng.keyPrefix, custom);
   } else {
-    const keyArgs = eng.instanceKey !== null ? [eng.instanceKey(self), ...args] : args;
+    let posArgs = args;
+    let kwargs: Record<string, unknown> = {};
+    if (c.pythonArgs !== null) ({ args: posArgs, kwargs } = pythonCall(c.pythonArgs, args));
+    const keyArgs = eng.instanceKey !== null ? [eng.instanceKey(self), ...posArgs] : posArgs;
     protoKey = cacheKey({
       namespace: c.namespace,
       func: eng.identity,
       args: keyArgs,
-      kwargs: {},
+      kwargs,
       integrityChecking: c.integrityChecking,
       serializer: eng.serializerName,
     });
   }
   if (memo === undefined && fast !== undefined && c.key === null) {
-    if (eng.protoKeys.size >= MAX_KEY_MEMO) eng.protoKeys.clear();
+    if (eng.protoKeys.size >= (eng.l1 === null ? MAX_KEY_MEMO : MAX_KEY_MEMO_WITH_L1)) {
+      eng.protoKeys.clear();
+    }
     eng.protoKeys.set(fast, protoKey);
   }
   const sec = eng.secure;
@@ -130,7 +140,8 @@ export function keyContext(
     if (known !== undefined) backendKey = known;
     else {
       backendKey = `t:${DEFAULT_SEGMENT}:${protoKey}`;
-      if (eng.defaultBackendKeys.size >= MAX_KEY_MEMO) eng.defaultBackendKeys.clear();
+      const max = eng.l1 === null ? MAX_KEY_MEMO : MAX_KEY_MEMO_WITH_L1;
+      if (eng.defaultBackendKeys.size >= max) eng.defaultBackendKeys.clear();
       eng.defaultBackendKeys.set(protoKey, backendKey);
     }
   } else {
@@ -141,4 +152,29 @@ export function keyContext(
   const l1Key = tenantL1Key(fast ?? "p" + protoKey, tenant);
   const tags = c.tags ? (c.tags as (...a: unknown[]) => readonly string[])(...args) : null;
   return { l1Key, protoKey, backendKey, tenant, tags };
+}
+
+/** The `pythonArgs` option's `{ args, kwargs }` for a call, checked. */
+function pythonCall(
+  f: (...args: never[]) => unknown,
+  args: unknown[],
+): { args: unknown[]; kwargs: Record<string, unknown> } {
+  const call = (f as (...a: unknown[]) => unknown)(...args) as {
+    args?: unknown;
+    kwargs?: unknown;
+  };
+  if (typeof call !== "object" || call === null || !Array.isArray(call.args)) {
+    throw new CacheKeyError("pythonArgs()", "expected { args: [...], kwargs: {...} }");
+  }
+  const kwargs = call.kwargs ?? {};
+  const proto = typeof kwargs === "object" ? Object.getPrototypeOf(kwargs) : undefined;
+  if (proto !== Object.prototype && proto !== null) {
+    throw new CacheKeyError("pythonArgs().kwargs", "expected a plain object of keyword arguments");
+  }
+  if (Object.hasOwn(kwargs, "_bypass_cache")) {
+    // cachekit-py 0.3.0's get_cache_key leaves its own `_bypass_cache` flag out of the hash.
+    const { _bypass_cache: _, ...rest } = kwargs as Record<string, unknown>;
+    return { args: call.args, kwargs: rest };
+  }
+  return { args: call.args, kwargs: kwargs as Record<string, unknown> };
 }

@@ -1,6 +1,6 @@
 /**
- * The serializer a config selects: `"std"` (MessagePack), `"json"`, `"arrow"`, `"auto"`, or the
- * user's object.
+ * The serializer a config selects: `"std"` (MessagePack), `"json"`, `"orjson"`, `"arrow"`,
+ * `"auto"`, or the user's object.
  *
  * @module
  */
@@ -9,21 +9,24 @@ import {
   ArrowSerializer,
   AutoSerializer,
   JsonSerializer,
+  OrjsonSerializer,
   StdSerializer,
 } from "../serializers/mod.ts";
 import { isReshaped } from "../serializers/internal.ts";
 
 let std: Serializer | null = null;
 let json: Serializer | null = null;
+let orjson: Serializer | null = null;
 let arrow: Serializer | null = null;
 let auto: Serializer | null = null;
 
 /** The serializer instance for a resolved `serializer` option. */
 export function resolveSerializer(
-  sel: "std" | "json" | "arrow" | "auto" | Serializer,
+  sel: "std" | "json" | "orjson" | "arrow" | "auto" | Serializer,
 ): Serializer {
   if (sel === "std") return std ??= new StdSerializer();
   if (sel === "json") return json ??= new JsonSerializer();
+  if (sel === "orjson") return orjson ??= new OrjsonSerializer();
   if (sel === "arrow") return arrow ??= new ArrowSerializer();
   if (sel === "auto") return auto ??= new AutoSerializer();
   return sel;
@@ -31,10 +34,11 @@ export function resolveSerializer(
 
 /**
  * Whether `s` is a built-in serializer, whose `deserialize` keeps no view of its input (`std`
- * copies `bin` values, `json` builds strings): the bytes it reads may then be a reused buffer.
+ * copies `bin` values, `json` and `orjson` build strings): the bytes it reads may then be a reused buffer.
  */
 export function copiesInput(s: Serializer): boolean {
-  return s.constructor === StdSerializer || s.constructor === JsonSerializer;
+  return s.constructor === StdSerializer || s.constructor === JsonSerializer ||
+    s.constructor === OrjsonSerializer;
 }
 
 /**

@@ -61,6 +61,11 @@ export interface FunctionHealth {
   identity: string;
   /** Backend type, or `null` for L1 only. */
   backend: string | null;
+  /**
+   * In `checkCacheHealth()`: the `id` of its backend's entry in the report's `backends`, where the
+   * backend's components are (listed once for all the functions that share it).
+   */
+  backendId?: string;
   /** L1 state. */
   l1: { enabled: boolean; entries: number; bytes: number; maxBytes: number; maxEntries: number };
   /** Circuit breaker state of the L2 guard, or `null` when there is no breaker. */

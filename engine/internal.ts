@@ -18,7 +18,7 @@
  * @module
  */
 export { Engine } from "./_engine.ts";
-export { hitBytes, lookupAsync, lookupSync, missAsync, missSync, refresh } from "./_call.ts";
+export { hitValue, lookupAsync, lookupSync, missAsync, missSync, refresh } from "./_call.ts";
 export { fastKey } from "./_keys.ts";
 export { type ArgKey, argKey } from "./_argkey.ts";
 export {
@@ -37,5 +37,11 @@ export {
   functionHealth,
 } from "./_status.ts";
 export { liveEngines } from "./_registry.ts";
-export { worstStatus } from "./_health.ts";
+export {
+  backendEntries,
+  type BackendHealthEntry,
+  ownComponents,
+  type ProbeCache,
+  worstStatus,
+} from "./_health.ts";
 export { closeDefaultBackend } from "./_backend.ts";

@@ -106,9 +106,10 @@ export function healthCheckHandler(
  * import assert from "node:assert/strict";
  * import { CacheMetrics, metricsHandler } from "@cachekit/core/health";
  * const m = new CacheMetrics();
- * m.recordMiss("users", "l1");
+ * m.recordMiss("users", "l1", "app.users");
  * const res = await metricsHandler(m)(new Request("http://localhost/metrics"));
- * assert.ok((await res.text()).includes('cache_misses_total{namespace="users",layer="l1"} 1'));
+ * const text = await res.text();
+ * assert.ok(text.includes('cache_misses_total{namespace="users",function="app.users",layer="l1"} 1'));
  * ```
  *
  * @param source The metrics to expose.

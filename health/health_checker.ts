@@ -5,7 +5,7 @@
  * | level | checks |
  * |---|---|
  * | `ping` | the backend's `healthCheck()` and its latency |
- * | `basic` | ping + connection/pool info (the backend's `details`) + circuit state |
+ * | `basic` | ping + connection/pool figures (the backend's `pool`, when it measures one) + circuit state |
  * | `full` | every component with details: backend, circuit breaker state and counts, adaptive timeout, backpressure, L1 size, pool, metrics |
  *
  * Status rules (the worst component wins):
@@ -236,9 +236,8 @@ export class HealthChecker {
         components.circuitBreaker = c;
         status = worst(status, c.status);
       }
-      if (probe) {
-        components.pool = { status: "healthy", details: poolDetails(probe.details) };
-      }
+      const pool = probe ? poolDetails(probe) : null;
+      if (pool !== null) components.pool = { status: "healthy", details: pool };
     }
 
     if (level === "full") {
@@ -327,15 +326,22 @@ export class HealthChecker {
 
 const POOL_KEYS = /pool|conn|client|socket|idle|active|waiting|open|ready/i;
 
-function poolDetails(details: Record<string, unknown> | undefined): Record<string, unknown> {
+/**
+ * The pool figures of a probe: the backend's `pool` (read from its client), else the connection
+ * entries of its `details` (a backend that reports them there); `null` when it reported none, so
+ * a report never shows a pool a backend did not measure.
+ */
+function poolDetails(probe: BackendHealth): Record<string, unknown> | null {
+  if (probe.pool !== undefined) return { ...probe.pool };
   const out: Record<string, unknown> = {};
-  if (!details) return out;
-  for (const [k, v] of Object.entries(details)) {
+  let any = false;
+  for (const [k, v] of Object.entries(probe.details ?? {})) {
     if (POOL_KEYS.test(k) && (typeof v !== "object" || v === null || !Array.isArray(v))) {
       out[k] = v;
+      any = true;
     }
   }
-  return out;
+  return any ? out : null;
 }
 
 function sumSeries(m: CacheMetrics, which: "hits" | "misses", layer: string): number {

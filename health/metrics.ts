@@ -10,8 +10,9 @@
  *
  * {@linkcode CacheMetrics} creates the metric families with the Python cachekit names and labels
  * (`cache_operations_total`, `cache_operation_size_bytes`, `redis_cache_operations_total`,
- * `redis_cache_operation_duration_seconds`, `circuit_breaker_state`) plus hits and misses by layer,
- * errors by kind and L1 size.
+ * `redis_cache_operation_duration_seconds`, `circuit_breaker_state`) plus hits and misses by layer
+ * and function, errors by kind and L1 size. The backend families are named after the backend that
+ * answered (`redis_…` as in cachekit-py, `memory_…`, `file_…`).
  *
  * OpenTelemetry: {@linkcode MetricsRegistry.addObserver} receives every recorded value as a
  * {@linkcode MetricEvent}; forward counters to an OTel `Counter.add`, histograms to
@@ -42,32 +43,56 @@ import {
   type Histogram,
 } from "./_metric_families.ts";
 import { MetricsRegistry } from "./_metrics_registry.ts";
+import { backendMetricPrefix, FunctionLabels } from "./_metric_labels.ts";
 
 export * from "./_metric_families.ts";
 export { MetricsRegistry } from "./_metrics_registry.ts";
 export { escapeLabelValue, PROMETHEUS_CONTENT_TYPE } from "./_metric_text.ts";
+export { backendMetricPrefix, FUNCTION_LABEL_OVERFLOW } from "./_metric_labels.ts";
 
 /** Where a hit or miss happened. */
 export type CacheLayer = "l1" | "l2";
 
+/** Options of {@linkcode CacheMetrics}. */
+export interface CacheMetricsOptions {
+  /**
+   * Most distinct `function` label values (function identities); the calls of any further
+   * function are counted under {@linkcode FUNCTION_LABEL_OVERFLOW}. Default 100.
+   */
+  maxFunctions?: number;
+}
+
 /**
  * The cache's metric families, with the Python cachekit names and labels. One instance per
- * registry; share it between every cached function (they differ by the `namespace` label).
+ * registry; share it between every cached function (they differ by the `namespace` and `function`
+ * labels).
  *
  * | family | type | labels |
  * |---|---|---|
  * | `cache_operations_total` | counter | operation, namespace, success, serializer |
  * | `cache_operation_size_bytes` | histogram | operation, namespace, serializer |
- * | `redis_cache_operations_total` | counter | operation, backend, status (`success`/`error`/`rejected`) |
- * | `redis_cache_operation_duration_seconds` | histogram | operation, backend |
+ * | `<backend>_cache_operations_total` | counter | operation, backend, status (`success`/`error`/`rejected`) |
+ * | `<backend>_cache_operation_duration_seconds` | histogram | operation, backend, function |
  * | `circuit_breaker_state` | gauge (0 closed, 1 open, 2 half-open) | backend |
- * | `cache_hits_total` / `cache_misses_total` | counter | namespace, layer (`l1`/`l2`) |
+ * | `cache_hits_total` / `cache_misses_total` | counter | namespace, function, layer (`l1`/`l2`) |
  * | `cache_errors_total` | counter | operation, backend, kind |
- * | `cache_stale_hits_total` | counter | namespace, reason (`error`/`soft_timeout`) |
+ * | `cache_stale_hits_total` | counter | namespace, function, reason (`error`/`soft_timeout`) |
  * | `cache_l1_bytes` / `cache_l1_entries` | gauge | namespace |
  *
- * The L2 families keep cachekit-py's `redis_` prefix whatever the backend; the `backend` label says
- * which (`redis`, `file`, `memory`, …).
+ * **Backend families** are named after the backend that answered: `<backend>` is its `type` as a
+ * metric-name prefix ({@linkcode backendMetricPrefix}): `redis_cache_operations_total` (cachekit-py's
+ * name) for Redis, `memory_cache_operations_total`, `file_cache_operations_total`, … A family
+ * appears with the first operation of its backend.
+ *
+ * **Counting rule**: `cache_operations_total{operation="get"}` counts one per call that consulted L2
+ * (an L2 hit, an L2 miss, a stale value found, or a failed read with `success="false"`), however
+ * many round trips the call made (a miss under the stampede lock reads twice). The backend families
+ * count round trips: every `get` the backend was sent.
+ *
+ * **`function` label**: the function's identity (its `name` or package-relative path), never a key
+ * or an argument. At most `maxFunctions` (100) distinct values: the calls of further functions are
+ * counted under {@linkcode FUNCTION_LABEL_OVERFLOW} (`"_overflow"`). Operations no single function
+ * made (health probes, group invalidation) have `function=""`.
  *
  * @example
  * ```ts
@@ -75,10 +100,12 @@ export type CacheLayer = "l1" | "l2";
  * import { CacheMetrics } from "@cachekit/core/health";
  *
  * const m = new CacheMetrics();
- * m.recordHit("users", "l1");
+ * m.recordHit("users", "l1", "app.getUser");
  * m.recordOperation({ operation: "get", namespace: "users", success: true, serializer: "std", sizeBytes: 120 });
  * m.trackL1("users", () => ({ bytes: 2048, entries: 3 }));
- * assert.ok(m.registry.exposition().includes('cache_l1_bytes{namespace="users"} 2048'));
+ * const text = m.registry.exposition();
+ * assert.ok(text.includes('cache_hits_total{namespace="users",function="app.getUser",layer="l1"} 1'));
+ * assert.ok(text.includes('cache_l1_bytes{namespace="users"} 2048'));
  * ```
  */
 export class CacheMetrics {
@@ -88,10 +115,6 @@ export class CacheMetrics {
   readonly operations: Counter;
   /** `cache_operation_size_bytes`. */
   readonly operationSize: Histogram;
-  /** `redis_cache_operations_total`. */
-  readonly backendOperations: Counter;
-  /** `redis_cache_operation_duration_seconds`. */
-  readonly backendDuration: Histogram;
   /** `circuit_breaker_state`. */
   readonly circuitState: Gauge;
   /** `cache_hits_total`. */
@@ -107,14 +130,22 @@ export class CacheMetrics {
   /** `cache_l1_entries`. */
   readonly l1Entries: Gauge;
   readonly #l1Providers = new Map<string, () => { bytes: number; entries?: number }>();
+  readonly #functions: FunctionLabels;
+  readonly #backendFamilies = new Map<string, { operations: Counter; duration: Histogram }>();
 
   /**
    * Register the families in `registry`.
    *
    * @param registry Where to register the families. Default: a new registry.
+   * @param options The bound on `function` label values.
+   * @throws {CacheConfigError} on an invalid `maxFunctions`.
    */
-  constructor(registry: MetricsRegistry = new MetricsRegistry()) {
+  constructor(
+    registry: MetricsRegistry = new MetricsRegistry(),
+    options: CacheMetricsOptions = {},
+  ) {
     this.registry = registry;
+    this.#functions = new FunctionLabels(options.maxFunctions);
     this.operations = registry.counter({
       name: "cache_operations_total",
       help: "Cache operations by operation, namespace, outcome and serializer.",
@@ -126,16 +157,6 @@ export class CacheMetrics {
       labelNames: ["operation", "namespace", "serializer"],
       buckets: DEFAULT_BYTES_BUCKETS,
     });
-    this.backendOperations = registry.counter({
-      name: "redis_cache_operations_total",
-      help: "L2 backend operations by operation, backend and status.",
-      labelNames: ["operation", "backend", "status"],
-    });
-    this.backendDuration = registry.histogram({
-      name: "redis_cache_operation_duration_seconds",
-      help: "L2 backend operation latency in seconds.",
-      labelNames: ["operation", "backend"],
-    });
     this.circuitState = registry.gauge({
       name: "circuit_breaker_state",
       help: "Circuit breaker state per backend: 0 closed, 1 open, 2 half-open.",
@@ -143,13 +164,13 @@ export class CacheMetrics {
     });
     this.hits = registry.counter({
       name: "cache_hits_total",
-      help: "Cache hits by namespace and layer.",
-      labelNames: ["namespace", "layer"],
+      help: "Cache hits by namespace, function and layer.",
+      labelNames: ["namespace", "function", "layer"],
     });
     this.misses = registry.counter({
       name: "cache_misses_total",
-      help: "Cache misses by namespace and layer.",
-      labelNames: ["namespace", "layer"],
+      help: "Cache misses by namespace, function and layer.",
+      labelNames: ["namespace", "function", "layer"],
     });
     this.errors = registry.counter({
       name: "cache_errors_total",
@@ -159,7 +180,7 @@ export class CacheMetrics {
     this.staleHits = registry.counter({
       name: "cache_stale_hits_total",
       help: "Fail-safe: expired values served because the function failed or was too slow.",
-      labelNames: ["namespace", "reason"],
+      labelNames: ["namespace", "function", "reason"],
     });
     const providers = this.#l1Providers;
     const collectL1 = () => {
@@ -204,14 +225,57 @@ export class CacheMetrics {
     }
   }
 
-  /** Count a hit in `layer`. */
-  recordHit(namespace: string, layer: CacheLayer): void {
-    this.hits.inc({ namespace, layer });
+  /**
+   * The `function` label value of the function `identity`: the identity itself while fewer than
+   * `maxFunctions` distinct ones were seen (or it was seen before), else
+   * {@linkcode FUNCTION_LABEL_OVERFLOW}. Resolve it once per function, not per call.
+   */
+  functionLabel(identity: string): string {
+    return this.#functions.label(identity);
   }
 
-  /** Count a miss in `layer`. */
-  recordMiss(namespace: string, layer: CacheLayer): void {
-    this.misses.inc({ namespace, layer });
+  /**
+   * The counter of operations of `backend` (a backend `type`): `<prefix>_cache_operations_total`,
+   * registered on first use (see {@linkcode backendMetricPrefix}).
+   */
+  backendOperationsFamily(backend: string): Counter {
+    return this.#backend(backend).operations;
+  }
+
+  /** The latency histogram of `backend`: `<prefix>_cache_operation_duration_seconds`. */
+  backendDurationFamily(backend: string): Histogram {
+    return this.#backend(backend).duration;
+  }
+
+  #backend(backend: string): { operations: Counter; duration: Histogram } {
+    const prefix = backendMetricPrefix(backend);
+    let f = this.#backendFamilies.get(prefix);
+    if (f === undefined) {
+      f = {
+        operations: this.registry.counter({
+          name: `${prefix}_cache_operations_total`,
+          help: `L2 operations sent to the ${prefix} backend, by operation and status.`,
+          labelNames: ["operation", "backend", "status"],
+        }),
+        duration: this.registry.histogram({
+          name: `${prefix}_cache_operation_duration_seconds`,
+          help: `Latency of L2 operations on the ${prefix} backend, in seconds, by function.`,
+          labelNames: ["operation", "backend", "function"],
+        }),
+      };
+      this.#backendFamilies.set(prefix, f);
+    }
+    return f;
+  }
+
+  /** Count a hit in `layer` (`fn`: the function identity, bounded by {@linkcode functionLabel}). */
+  recordHit(namespace: string, layer: CacheLayer, fn = ""): void {
+    this.hits.inc({ namespace, function: fn && this.functionLabel(fn), layer });
+  }
+
+  /** Count a miss in `layer` (`fn`: the function identity, bounded). */
+  recordMiss(namespace: string, layer: CacheLayer, fn = ""): void {
+    this.misses.inc({ namespace, function: fn && this.functionLabel(fn), layer });
   }
 
   /** Count an error of `kind` (a `BackendErrorKind`, or e.g. `serialization`, `integrity`). */
@@ -219,9 +283,12 @@ export class CacheMetrics {
     this.errors.inc({ operation, backend, kind });
   }
 
-  /** Count a stale value served by the fail-safe (`reason`: `error` or `soft_timeout`). */
-  recordStaleHit(namespace: string, reason: "error" | "soft_timeout"): void {
-    this.staleHits.inc({ namespace, reason });
+  /**
+   * Count a stale value served by the fail-safe (`reason`: `error` or `soft_timeout`; `fn`: the
+   * function identity, bounded).
+   */
+  recordStaleHit(namespace: string, reason: "error" | "soft_timeout", fn = ""): void {
+    this.staleHits.inc({ namespace, function: fn && this.functionLabel(fn), reason });
   }
 
   /** Set the circuit state gauge of `backend` (0 closed, 1 open, 2 half-open). */

@@ -10,6 +10,7 @@
 import { DataSlot, parseFast } from "./_document_parse.ts";
 import { base64Bytes, fromBase64, toBase64 } from "./_base64.ts";
 import { xxh3Hex } from "./_xxh3.ts";
+import { toHex } from "./_hex.ts";
 import { parseEnvelope } from "./_envelope_msgpack.ts";
 import { type WireDocument, type WireEncryption, WireFormatError } from "./_stored_types.ts";
 
@@ -34,11 +35,20 @@ export function encodeDocument(doc: WireDocument): Uint8Array {
   const sec = typeof doc.freshUntil === "number" ? doc.freshUntil / 1000 : null;
   if (doc.jsUndefined) metadata.js_undefined = true;
   if (sec !== null) metadata.fresh_until = sec;
-  if (doc.compressed) {
-    const sum = doc.envelopeChecksum ?? (doc.encryption ? null : envelopeChecksum(doc.data));
+  if (doc.compressed || doc.digest) {
+    // The envelope's checksum, or the digest layout's 8-byte prefix (`_digest_layout.ts`).
+    const sum = doc.envelopeChecksum ??
+      (doc.encryption ? null : doc.compressed ? envelopeChecksum(doc.data) : toHex(doc.data, 0, 8));
     if (sum !== null) {
       metadata.ck_check = checkOf(
-        checkFields(doc.serializer, format, true, doc.jsUndefined === true, sec, doc.encryption),
+        checkFields(
+          doc.serializer,
+          format,
+          doc.compressed,
+          doc.jsUndefined === true,
+          sec,
+          doc.encryption,
+        ),
         sum,
       );
     }

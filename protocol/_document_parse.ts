@@ -26,6 +26,7 @@ const KNOWN = [
   "original_type",
   "msgpack",
   "json",
+  "orjson",
   "utf-8",
   "serializer",
   "default",

@@ -23,7 +23,8 @@ const F_ENVELOPE = 0x01;
 const F_ENCRYPTED = 0x02;
 const F_FRESH = 0x04;
 const F_UNDEFINED = 0x08;
-const F_KNOWN = F_ENVELOPE | F_ENCRYPTED | F_FRESH | F_UNDEFINED;
+const F_DIGEST = 0x10;
+const F_KNOWN = F_ENVELOPE | F_ENCRYPTED | F_FRESH | F_UNDEFINED | F_DIGEST;
 const FINGERPRINT_BYTES = 16;
 const HEADER_CHECK_BYTES = 8;
 
@@ -39,7 +40,7 @@ export function encodeFrame(doc: WireDocument): Uint8Array {
   }
   const head = frameHeader(doc);
   const h = head.length;
-  const check = doc.compressed ? HEADER_CHECK_BYTES : 0;
+  const check = doc.compressed || doc.digest ? HEADER_CHECK_BYTES : 0;
   const out = new Uint8Array(h + 4 + check + doc.data.length);
   out.set(head);
   const n = doc.data.length;
@@ -61,7 +62,7 @@ export function frameHeader(doc: WireDocument): Uint8Array {
     throw new WireFormatError("serializer name must be 1..255 UTF-8 bytes");
   }
   if (fmt.length < 1 || fmt.length > 0xff) throw new WireFormatError("format must be 1..255 bytes");
-  let flags = doc.compressed ? F_ENVELOPE : 0;
+  let flags = doc.compressed ? F_ENVELOPE : doc.digest ? F_DIGEST : 0;
   let size = 5 + 1 + name.length + 1 + fmt.length;
   if (fresh !== null) {
     if (!Number.isFinite(fresh)) throw new WireFormatError("freshUntil must be finite");
@@ -145,7 +146,10 @@ export function decodeFrame(b: Uint8Array): WireDocument {
   if (o + 4 > len) throw new WireFormatError("frame truncated");
   const p = ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
   o += 4;
-  if ((flags & F_ENVELOPE) !== 0) {
+  if ((flags & (F_ENVELOPE | F_DIGEST)) === (F_ENVELOPE | F_DIGEST)) {
+    throw new WireFormatError("frame flags name both the envelope and the digest layout");
+  }
+  if ((flags & (F_ENVELOPE | F_DIGEST)) !== 0) {
     if (o + HEADER_CHECK_BYTES > len) throw new WireFormatError("frame truncated");
     if (xxh3Hex(b.subarray(0, o)) !== toHex(b, o, o + HEADER_CHECK_BYTES)) {
       throw new WireFormatError("frame header checksum mismatch");
@@ -156,6 +160,7 @@ export function decodeFrame(b: Uint8Array): WireDocument {
   return {
     data: b.subarray(o),
     compressed: (flags & F_ENVELOPE) !== 0,
+    digest: (flags & F_DIGEST) !== 0,
     serializer,
     format,
     encryption,
@@ -166,7 +171,7 @@ export function decodeFrame(b: Uint8Array): WireDocument {
 }
 
 /** Names the engine writes, returned without building a new string. */
-const FRAME_NAMES: [string, Uint8Array][] = ["default", "msgpack", "json", "std"].map((
+const FRAME_NAMES: [string, Uint8Array][] = ["default", "msgpack", "json", "std", "orjson"].map((
   k,
 ) => [k, enc.encode(k)]);
 

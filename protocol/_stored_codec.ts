@@ -18,6 +18,8 @@ import type { Serializer } from "../serializers/types.ts";
 import { encodeEnvelope } from "./envelope.ts";
 import { parseEnvelope } from "./_envelope_msgpack.ts";
 import { undefinedEnvelope } from "./_undefined_envelope.ts";
+import { DIGEST_BYTES, usesDigestLayout, withDigest } from "./_digest_layout.ts";
+import { toHex } from "./_hex.ts";
 import type { TenantCipher } from "./_tenant_cipher.ts";
 import type { WireDocument, WireForm } from "./_stored_types.ts";
 import { WireFormatError } from "./_stored_types.ts";
@@ -86,16 +88,22 @@ export async function encodeStoredValue(
   );
   const format = serializer.format;
   const integrity = policy.integrityChecking;
+  // cachekit-py 0.3.0's orjson and arrow: an 8-byte digest before the payload, no envelope.
+  const digest = framing === null && integrity && usesDigestLayout(format);
+  const compressed = framing === null && integrity && !digest;
   const data = framing !== null
     ? framing.seal(payload, integrity, envelopeProtocol)
-    : !integrity
+    : digest
+    ? withDigest(payload, undef)
+    : !compressed
     ? payload
     : undef // the checksum itself says `undefined` (see _undefined_envelope.ts)
     ? undefinedEnvelope(payload, format, envelopeProtocol)
     : encodeEnvelope(payload, format, { protocol: envelopeProtocol });
   const doc: WireDocument = {
     data,
-    compressed: integrity && framing === null,
+    compressed,
+    digest,
     serializer: wireName(serializer),
     format,
     encryption: null,
@@ -122,12 +130,14 @@ export async function encodeStoredValue(
         call.protoKey,
         data,
         format,
-        integrity,
+        compressed,
         wireOriginalType(doc, wire),
         wireAadExtension(doc, wire) ?? undefined,
       );
-      if (wire === "document" && integrity) {
-        doc.envelopeChecksum = parseEnvelope(data).checksumHex; // for ck_check
+      if (wire === "document" && integrity) { // for ck_check
+        doc.envelopeChecksum = digest
+          ? toHex(data, 0, DIGEST_BYTES)
+          : parseEnvelope(data).checksumHex;
       }
       doc.data = sealed.ciphertext;
     } catch (e) {
@@ -150,7 +160,6 @@ export async function encodeStoredValue(
  * @param tenant The reading call's tenant (`"default"` without one; checked by the AAD).
  * @param protoKey The reading call's protocol key (checked by the AAD).
  * @param meta When given, receives the entry's `fresh_until` (ms), or `null`.
- * @param keep When given, receives a copy of the payload the value was decoded from (for L1).
  * @returns The value, or a promise of it when the entry is decrypted.
  * @throws {CacheKitError} Anything that does not verify or decode.
  */
@@ -160,7 +169,6 @@ export function decodeStoredValue(
   tenant: string,
   protoKey: string,
   meta?: { freshUntil: number | null },
-  keep?: { payload: Uint8Array | null },
 ): unknown {
   const doc = decodeWire(bytes);
   if (meta !== undefined) meta.freshUntil = doc.freshUntil ?? null;
@@ -181,8 +189,8 @@ export function decodeStoredValue(
       doc.encryption.keyFingerprint,
       doc.originalType || undefined,
       doc.aad ?? undefined,
-    ).then((data) => openEntry(doc, data, policy, keep));
+    ).then((data) => openEntry(doc, data, policy));
   }
   if (doc.encryption) throw new WireFormatError("an encrypted entry and no key configured");
-  return openEntry(doc, doc.data, policy, keep);
+  return openEntry(doc, doc.data, policy);
 }

@@ -1,15 +1,12 @@
 /**
- * How a serializer that is not the envelope's stores its payload, as cachekit-py 0.3.0 does:
- *
- * - `arrow`: with integrity checking on, the 8-byte xxHash3-64 of the Arrow IPC file (big-endian,
- *   `xxhash.xxh3_64_digest`) then the file; bare with it off. No LZ4. Metadata `format: "arrow"`,
- *   `original_type: "arrow"`, `compressed: false`.
- * - `auto`: plain values as the standard serializer's envelope (LZ4 + xxHash3, format `msgpack`)
- *   with integrity on, bare MessagePack with it off, and `original_type: "msgpack"` — but
- *   `compressed: false` either way (0.3.0's auto never sets it), so the reader's configuration,
- *   not the flag, says what `data` is. Reading, also Arrow frames (`format: "arrow"`, as above)
- *   and NumPy arrays (`original_type: "numpy"`, `NUMPY_RAW…` bare: 0.3.0 puts no checksum on
- *   them, with integrity on or off).
+ * How the auto serializer stores its payload, as cachekit-py 0.3.0's `AutoSerializer` does: plain
+ * values as the standard serializer's envelope (LZ4 + xxHash3, format `msgpack`) with integrity
+ * checking on, bare MessagePack with it off, and `original_type: "msgpack"` — but
+ * `compressed: false` either way (0.3.0's auto never sets it), so the reader's configuration, not
+ * the flag, says what `data` is. Reading, also Arrow frames (`format: "arrow"`: the digest layout,
+ * `_digest_layout.ts`, with integrity on; the bare IPC file with it off) and NumPy arrays
+ * (`original_type: "numpy"`, `NUMPY_RAW…` bare: 0.3.0 puts no checksum on them, with integrity on
+ * or off). The arrow serializer itself needs nothing here: its format takes the digest layout.
  *
  * The reader's configuration decides: an entry whose format, original type or layout it does not
  * expect is refused, and a checksum that does not match is an `IntegrityError` — a miss.
@@ -20,7 +17,7 @@ import { IntegrityError } from "../errors.ts";
 import { hasArrowMagic, isNumpyRaw } from "../serializers/internal.ts";
 import { encodeEnvelope } from "./envelope.ts";
 import { openEnvelope } from "./_envelope_read.ts";
-import { xxh3 } from "./_xxh3.ts";
+import { openDigest } from "./_digest_layout.ts";
 import { type WireDocument, WireFormatError } from "./_stored_types.ts";
 
 /** A serializer's own stored layout (see the module doc). */
@@ -41,43 +38,15 @@ export interface StoredFraming {
 /** Python's ArrowSerializer refuses less than the checksum and a minimal IPC file. */
 const MIN_CHECKED_ARROW = 40;
 
-function sealDigest(payload: Uint8Array, integrity: boolean): Uint8Array {
-  if (!integrity) return payload;
-  const out = new Uint8Array(8 + payload.length);
-  out.set(xxh3(payload));
-  out.set(payload, 8);
-  return out;
-}
-
 function openArrow(data: Uint8Array, integrity: boolean, maxSize: number): Uint8Array {
-  const file = integrity ? openDigest(data) : data;
+  if (integrity && data.length < MIN_CHECKED_ARROW) {
+    throw new IntegrityError(`${data.length} bytes: too short for a checksum and an Arrow file`);
+  }
+  const file = integrity ? openDigest(data, false, data).payload : data;
   if (file.length > maxSize) throw new WireFormatError(`Arrow file over maxValueSize (${maxSize})`);
   if (!hasArrowMagic(file, 0)) throw new WireFormatError("not an Arrow IPC file (no ARROW1 magic)");
   return file;
 }
-
-function openDigest(data: Uint8Array): Uint8Array {
-  if (data.length < MIN_CHECKED_ARROW) {
-    throw new IntegrityError(`${data.length} bytes: too short for a checksum and an Arrow file`);
-  }
-  const file = data.subarray(8);
-  const sum = xxh3(file);
-  for (let i = 0; i < 8; i++) {
-    if (sum[i] !== data[i]) throw new IntegrityError("the Arrow file does not match its checksum");
-  }
-  return file;
-}
-
-const ARROW: StoredFraming = {
-  originalType: "arrow",
-  seal: (payload, integrity) => sealDigest(payload, integrity),
-  open(doc, data, integrity, maxSize) {
-    if (doc.format !== undefined && doc.format !== "arrow") {
-      throw new WireFormatError(`format ${doc.format}, expected arrow`);
-    }
-    return openArrow(data, integrity, maxSize);
-  },
-};
 
 const AUTO: StoredFraming = {
   originalType: "msgpack",
@@ -109,11 +78,11 @@ const AUTO: StoredFraming = {
 };
 
 /**
- * The stored layout of the serializer an entry names (`wireName`), or `null` for the envelope's
- * own (std, json, custom serializers).
+ * The stored layout of a built-in serializer that brings its own (`"auto"`), or `null` (the
+ * envelope, or the digest layout by format).
  *
- * @param wireName The serializer's name as entries carry it.
+ * @param name The serializer option.
  */
-export function storedFraming(wireName: string): StoredFraming | null {
-  return wireName === "arrow" ? ARROW : wireName === "auto" ? AUTO : null;
+export function storedFraming(name: string): StoredFraming | null {
+  return name === "auto" ? AUTO : null;
 }

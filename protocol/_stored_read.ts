@@ -16,6 +16,11 @@
  *   one value into the other. Without the envelope (integrity off), the flag over any payload but
  *   `null` is not believed.
  * - **Size**: nothing larger than `maxValueSize` is decompressed or deserialized.
+ * - **Digest layout** (cachekit-py 0.3.0's orjson and arrow, `_digest_layout.ts`): no envelope;
+ *   with integrity checking on, the 8-byte xxHash3-64 before the payload must match (a document
+ *   does not say whether it is there: the reader's configuration decides, as cachekit-py's does;
+ *   a framed entry says it in its header, and one without it is refused). An envelope under such
+ *   a format is refused.
  *
  * Decryption stays with the engine (it needs the tenant's keys); it hands the plaintext here.
  *
@@ -26,6 +31,7 @@ import type { Serializer } from "../serializers/types.ts";
 import { openEnvelope, openEnvelopeScratch } from "./_envelope_read.ts";
 import { openUndefinedEnvelope } from "./_undefined_envelope.ts";
 import { verifyDocumentCheck } from "./_document.ts";
+import { openDigest, usesDigestLayout } from "./_digest_layout.ts";
 import { type WireDocument, WireFormatError } from "./_stored_types.ts";
 import type { StoredFraming } from "./_stored_framing.ts";
 
@@ -78,13 +84,18 @@ export function checkValueSize(bytes: Uint8Array, limit: number): Uint8Array {
  * @throws {WireFormatError} Another serializer or format.
  */
 export function acceptEntry(doc: WireDocument, policy: ReadPolicy): void {
+  const digestLayout = usesDigestLayout(policy.serializer.format);
   if (policy.framing) {
     // Its layout carries its own checksum (checked by `framing.open`), never our flags.
-    if (doc.compressed || doc.jsUndefined || doc.check) {
+    if (doc.compressed || doc.digest || doc.jsUndefined || doc.check) {
       throw new WireFormatError(`an entry ${policy.serializer.name} does not write`);
     }
+  } else if (digestLayout && doc.compressed) {
+    throw new WireFormatError(`an envelope where format ${policy.serializer.format} has none`);
   } else if (policy.integrityChecking) {
-    if (!doc.compressed) throw new IntegrityError("an entry without its envelope's checksum");
+    if (digestLayout ? doc.digest === false : !doc.compressed) {
+      throw new IntegrityError("an entry without its checksum");
+    }
     if (doc.check === null && (doc.jsUndefined || doc.freshUntil !== null)) {
       throw new IntegrityError("a document with js_undefined or fresh_until and no ck_check");
     }
@@ -105,21 +116,21 @@ export function acceptEntry(doc: WireDocument, policy: ReadPolicy): void {
  * gave): the envelope opened and verified (sizes, checksum, the document's `ck_check`), then
  * deserialized.
  *
- * @param keep When given, receives a copy of the serialized payload the value was decoded from.
  * @throws {CacheKitError} Anything that does not verify or decode (a miss for the engine).
  */
 export function openEntry(
   doc: WireDocument,
   data: Uint8Array,
   policy: ReadPolicy,
-  keep?: { payload: Uint8Array | null },
 ): unknown {
   const { serializer, limits } = policy;
   if (policy.framing) {
-    const payload = policy.framing.open(doc, data, policy.integrityChecking, limits.maxSize);
-    const value = serializer.deserialize(payload);
-    if (keep !== undefined) keep.payload = payload.slice();
-    return value;
+    return serializer.deserialize(
+      policy.framing.open(doc, data, policy.integrityChecking, limits.maxSize),
+    );
+  }
+  if (usesDigestLayout(serializer.format) && (doc.digest ?? policy.integrityChecking)) {
+    return openDigestEntry(doc, data, policy);
   }
   if (doc.jsUndefined && doc.compressed) {
     // Exactly the undefined envelope, whose checksum says `undefined` (see _undefined_envelope.ts).
@@ -143,13 +154,31 @@ export function openEntry(
     plain = env.data;
   } else checkValueSize(plain, limits.maxSize);
   const value = serializer.deserialize(plain);
-  // The caller's L1 keeps these very bytes (a copy: `plain` may be the shared scratch buffer or a
-  // view into the stored entry), so it need not serialize the value again.
-  if (keep !== undefined) keep.payload = plain.slice();
   if (!doc.jsUndefined) return value;
   // `undefined` is stored as nil: a flag over any other value is not believed.
   if (value !== null && value !== undefined) {
     throw new WireFormatError("an undefined entry whose payload is not nil");
   }
   return undefined;
+}
+
+/**
+ * {@linkcode openEntry} for the digest layout (`_digest_layout.ts`): the 8-byte digest verified
+ * (or, flagged `undefined`, the marker over the serializer's `null`), the document's `ck_check`
+ * against it, then the payload deserialized.
+ */
+function openDigestEntry(
+  doc: WireDocument,
+  data: Uint8Array,
+  policy: ReadPolicy,
+): unknown {
+  const { serializer, limits } = policy;
+  checkValueSize(data, limits.maxSize + 8);
+  const undef = doc.jsUndefined === true;
+  const { payload, checksum } = openDigest(data, undef, undef ? serializer.serialize(null) : data);
+  if (doc.check && !verifyDocumentCheck(doc, checksum)) {
+    throw new IntegrityError("the document's metadata does not match its ck_check");
+  }
+  if (undef) return undefined;
+  return serializer.deserialize(payload);
 }

@@ -36,6 +36,13 @@ export interface WireDocument {
   data: Uint8Array;
   /** Whether `data` is the compressed ByteStorage envelope. */
   compressed: boolean;
+  /**
+   * Whether `data` is in the digest layout with its 8-byte xxHash3-64 prefix (`_digest_layout.ts`:
+   * cachekit-py 0.3.0's orjson and arrow with integrity checking on). Written in the framed
+   * header (flag `0x10`); a document does not say it (`undefined` when decoded: the reader's
+   * configuration decides, as cachekit-py's does).
+   */
+  digest?: boolean;
   /** Serializer name as cachekit-py names it (`"default"` for MessagePack). */
   serializer: string;
   /**

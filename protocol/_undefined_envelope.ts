@@ -26,7 +26,7 @@ import { parseEnvelope, writeEnvelopeFields } from "./_envelope_msgpack.ts";
 const MARK = new TextEncoder().encode("cachekit:js_undefined");
 
 /** The marker checksum of `nil`, the serializer's bytes of `null`. */
-function marker(nil: Uint8Array): Uint8Array {
+export function marker(nil: Uint8Array): Uint8Array {
   const input = new Uint8Array(nil.length + MARK.length);
   input.set(nil);
   input.set(MARK, nil.length);

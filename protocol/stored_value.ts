@@ -15,7 +15,11 @@
  * ```
  *
  * `data` holds the ByteStorage envelope when integrity checking is on (`compressed: true`), else
- * the serializer's plain bytes (`compressed: false`). Encrypted entries add `encrypted: true`,
+ * the serializer's plain bytes (`compressed: false`). Formats `orjson` and `arrow` (cachekit-py
+ * 0.3.0's `OrjsonSerializer` and `ArrowSerializer`) have no envelope: `data` is the 8-byte
+ * xxHash3-64 of the payload followed by the payload with integrity checking on, the payload alone
+ * with it off, `compressed: false` either way (`_digest_layout.ts`); `ck_check` then covers the
+ * metadata with that digest. Encrypted entries add `encrypted: true`,
  * `tenant_id`, `encryption_algorithm: "AES-256-GCM"` and `key_fingerprint` (32 hex) to `metadata`.
  * A JavaScript `undefined` result is stored as `nil` with `js_undefined: true` in `metadata`; with
  * integrity checking on its envelope carries a marker checksum instead of nil's own
@@ -58,14 +62,14 @@
  * | --- | --- | --- |
  * | 0 | 3 | magic `C1 63 6B` (`0xC1` then `"ck"`) |
  * | 3 | 1 | layout version, `0x02` (`0x01` entries, which had no header check, are refused: a miss) |
- * | 4 | 1 | flags: `0x01` payload is the ByteStorage envelope (`compressed`), `0x02` encrypted, `0x04` `fresh_until` present, `0x08` JavaScript `undefined`; other bits must be 0 |
+ * | 4 | 1 | flags: `0x01` payload is the ByteStorage envelope (`compressed`), `0x02` encrypted, `0x04` `fresh_until` present, `0x08` JavaScript `undefined`, `0x10` payload in the digest layout (8-byte xxHash3-64 first: `orjson`/`arrow` with integrity checking on; never with `0x01`); other bits must be 0 |
  * | 5 | 1 + n | serializer name (cachekit-py's naming: `"default"` for MessagePack): u8 length n ≥ 1, UTF-8 |
- * | … | 1 + m | format (`"msgpack"`, `"json"`): u8 length m ≥ 1, UTF-8 |
+ * | … | 1 + m | format (`"msgpack"`, `"json"`, `"orjson"`): u8 length m ≥ 1, UTF-8 |
  * | … | 8 | only with flag `0x04`: `fresh_until`, IEEE-754 float64, milliseconds since the Unix epoch, finite |
  * | … | 16 | only with flag `0x02`: key fingerprint (the protocol's 16 bytes; `key_fingerprint` in hex in the document) |
  * | … | 2 + k | only with flag `0x02`: tenant label (the document's `tenant_id`): u16 length k ≥ 1, UTF-8 |
  * | … | 4 | payload length p (u32), which must equal the bytes that remain after the header check |
- * | … | 8 | only with flag `0x01`: header check, xxHash3-64 (big-endian) of every byte before it |
+ * | … | 8 | only with flag `0x01` or `0x10`: header check, xxHash3-64 (big-endian) of every byte before it |
  * | … | p | payload: envelope, plain serializer bytes, or `nonce(12) ‖ ciphertext ‖ tag(16)` |
  *
  * `0xC1` is the one byte MessagePack never uses and is never valid in UTF-8, so neither a JSON
@@ -86,6 +90,10 @@
  * - **Framed, integrity on** (flag `0x01`): the header check covers every header byte (flags,
  *   serializer, format, `fresh_until`, fingerprint, label, payload length); the envelope's
  *   checksum covers the value.
+ * - **Digest layout** (`orjson`, `arrow`), integrity on: the 8-byte digest covers the value (an
+ *   `undefined` result carries a marker digest), the framed header check (flag `0x10`) or the
+ *   document's `ck_check` the metadata; a document without `ck_check` is accepted in cachekit-py's
+ *   plain form only, as for the envelope.
  * - **Document, integrity on**: the envelope's checksum covers the value, `ck_check` the metadata.
  *   A document without `ck_check` (as cachekit-py writes it) is accepted only in cachekit-py's
  *   plain form: `compressed: true`, no `js_undefined`, no `fresh_until`.

@@ -33,7 +33,7 @@
  * `{ enabled: false }` = off. `healthCheck()` is forwarded unguarded (but bounded by the timeout
  * maximum) so health probes see the backend even while the circuit is open.
  *
- * Capabilities are forwarded: `ttl` goes through the full guard; `prefix`, `tags` and `lock` go
+ * Capabilities are forwarded: `ttl` and `fetchLock` go through the full guard; `prefix`, `tags` and `lock` go
  * through the breaker and backpressure but not the adaptive timeout (bulk operations and lock
  * waits legitimately take longer than a `GET`), except `tags.setWithTags`, a write guarded like
  * `set`; `invalidation` is passed through as is. The guarded backend advertises `timeouts: true`.
@@ -102,13 +102,21 @@ import { guardLogger, logFailure, logStateChange } from "./_guard_log.ts";
  * so that the reliability layer does not depend on the health layer that reports on it.
  */
 export interface GuardMetrics {
-  /** `redis_cache_operations_total`: one counter series per operation, backend and status. */
-  readonly backendOperations: {
+  /**
+   * `<backend>_cache_operations_total` (named after the backend, e.g. `redis_…`, `memory_…`): one
+   * counter series per operation, backend and status.
+   */
+  backendOperationsFamily(backend: string): {
     labels(labels: { operation: string; backend: string; status: string }): { inc(): void };
   };
-  /** `redis_cache_operation_duration_seconds`: one histogram series per operation and backend. */
-  readonly backendDuration: {
-    labels(labels: { operation: string; backend: string }): { observe(value: number): void };
+  /**
+   * `<backend>_cache_operation_duration_seconds`: one histogram series per operation, backend and
+   * function (the caller's {@linkcode GuardedOperationOptions.metricFunction}, `""` without one).
+   */
+  backendDurationFamily(backend: string): {
+    labels(
+      labels: { operation: string; backend: string; function: string },
+    ): { observe(value: number): void };
   };
   /** Count an error of `kind`. */
   recordError(operation: string, backend: string, kind: string): void;
@@ -117,9 +125,9 @@ export interface GuardMetrics {
 }
 
 /** A counter series of {@linkcode GuardMetrics}. */
-type CounterSeries = ReturnType<GuardMetrics["backendOperations"]["labels"]>;
+type CounterSeries = ReturnType<ReturnType<GuardMetrics["backendOperationsFamily"]>["labels"]>;
 /** A histogram series of {@linkcode GuardMetrics}. */
-type HistogramSeries = ReturnType<GuardMetrics["backendDuration"]["labels"]>;
+type HistogramSeries = ReturnType<ReturnType<GuardMetrics["backendDurationFamily"]>["labels"]>;
 
 /** A feature's options plus `enabled` (default `true`). */
 export type Switchable<T> = T & { enabled?: boolean };
@@ -144,6 +152,11 @@ export interface GuardedBackendConfig {
 export interface GuardedOperationOptions extends OperationOptions {
   /** Carried by every log record this call produces. */
   correlationId?: string;
+  /**
+   * The `function` label of this operation's latency series: the identity of the cached function
+   * that made it, already bounded by the caller (`CacheMetrics.functionLabel`). Never a key.
+   */
+  metricFunction?: string;
 }
 
 /** Counts and feature snapshots of a {@linkcode GuardedBackend}, for health checks. */
@@ -213,7 +226,8 @@ export class GuardedBackend implements Backend, AsyncDisposable {
   readonly #metrics: GuardMetrics | null;
   readonly #log: Logger = guardLogger();
   readonly #series = new Map<string, Map<string, CounterSeries>>();
-  readonly #durations = new Map<string, HistogramSeries>();
+  /** Latency series by operation, then by `function` label. */
+  readonly #durations = new Map<string, Map<string, HistogramSeries>>();
   readonly #maxWaitMs: number;
   #successes = 0;
   #failures = { transient: 0, permanent: 0, timeout: 0, authentication: 0, unknown: 0 };
@@ -513,7 +527,9 @@ export class GuardedBackend implements Backend, AsyncDisposable {
       this.#successes++;
       cb?.recordSuccess();
       at?.record(duration);
-      if (this.#metrics !== null) this.#observe(operation, "success", duration);
+      if (this.#metrics !== null) {
+        this.#observe(operation, "success", duration, opts?.metricFunction ?? "");
+      }
       return null;
     }
     const err = toBackendError(error, this.type, operation);
@@ -529,7 +545,7 @@ export class GuardedBackend implements Backend, AsyncDisposable {
       at?.record(Math.max(duration, timeoutMs === Infinity ? duration : timeoutMs));
     }
     if (this.#metrics !== null) {
-      this.#observe(operation, "error", duration);
+      this.#observe(operation, "error", duration, opts?.metricFunction ?? "");
       this.#metrics.recordError(operation, this.type, err.kind);
     }
     logFailure(this.#log, opts?.correlationId, this.type, operation, err, duration);
@@ -544,18 +560,24 @@ export class GuardedBackend implements Backend, AsyncDisposable {
     if (byStatus === undefined) this.#series.set(operation, byStatus = new Map());
     let c = byStatus.get(status);
     if (c === undefined) {
-      c = m.backendOperations.labels({ operation, backend: this.type, status });
+      c = m.backendOperationsFamily(this.type).labels({ operation, backend: this.type, status });
       byStatus.set(status, c);
     }
     c.inc();
   }
 
-  #observe(operation: string, status: string, durationMs: number): void {
+  #observe(operation: string, status: string, durationMs: number, fn: string): void {
     this.#count(operation, status);
-    let h = this.#durations.get(operation);
+    let byFunction = this.#durations.get(operation);
+    if (byFunction === undefined) this.#durations.set(operation, byFunction = new Map());
+    let h = byFunction.get(fn);
     if (h === undefined) {
-      h = this.#metrics!.backendDuration.labels({ operation, backend: this.type });
-      this.#durations.set(operation, h);
+      h = this.#metrics!.backendDurationFamily(this.type).labels({
+        operation,
+        backend: this.type,
+        function: fn,
+      });
+      byFunction.set(fn, h);
     }
     h.observe(durationMs / 1000);
   }

@@ -1,6 +1,9 @@
 /**
- * The JSON serializer (`"json"`, key code `o`, format `json`): UTF-8 JSON text, readable by any
- * language (the Python SDK's JSON serializer reads and writes the same documents).
+ * The JSON serializer (`"json"`, key code `o`, format `json`): UTF-8 JSON text, stored like the
+ * standard serializer's payload (in the LZ4 + xxHash3 envelope with integrity checking on), under
+ * keys ending `o`. This is this library's own JSON entry: cachekit-py 0.3.0 has no serializer that
+ * writes or reads it (its `orjson` entries have another layout, key suffix and names). To share
+ * JSON entries with cachekit-py 0.3.0 use {@linkcode OrjsonSerializer} (`serializer: "orjson"`).
  *
  * It follows `JSON.stringify` / `JSON.parse` except where they would silently change a value:
  * - `Date` (and {@linkcode CalendarDate} / {@linkcode TimeOfDay}) are written as their ISO-8601
@@ -37,98 +40,10 @@
 import { SerializationError } from "../errors.ts";
 import type { Serializer } from "./types.ts";
 import { markReshaped } from "./_reshaped.ts";
+import { checkJson, refuse, RESHAPED } from "./_json_check.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
-
-function refuse(key: string, what: string): never {
-  const where = key === "" ? "value" : `property ${JSON.stringify(key)}`;
-  throw new SerializationError(`Cannot serialize ${where} as JSON: ${what}`);
-}
-
-const MAX_DEPTH = 512;
-
-/** Set by `check` when `JSON.parse` will not give back the value itself (see `_reshaped.ts`). */
-let reshaped = false;
-
-/** Built-ins whose state lives in internal slots: `JSON.stringify` writes them as `{}`. */
-const OPAQUE: { name: string; of: (v: object) => boolean }[] = [
-  { name: "RegExp", of: (v) => v instanceof RegExp },
-  { name: "Error", of: (v) => v instanceof Error },
-  { name: "Promise", of: (v) => v instanceof Promise },
-  { name: "WeakMap", of: (v) => v instanceof WeakMap },
-  { name: "WeakSet", of: (v) => v instanceof WeakSet },
-];
-
-/**
- * Refuse what `JSON.stringify` would silently change. A plain walk: much cheaper than a `replacer`
- * callback, which `JSON.stringify` calls through its native boundary for every value.
- */
-function check(v: unknown, key: string, depth: number): void {
-  switch (typeof v) {
-    case "number":
-      if (!Number.isFinite(v)) refuse(key, `${v} has no JSON form`);
-      if (v === 0 && 1 / v < 0) reshaped = true; // -0 is written as 0
-      return;
-    case "bigint":
-      refuse(key, "a bigint has no JSON form (use the std serializer)");
-    // falls through (unreachable)
-    case "function":
-    case "symbol":
-      refuse(key, `a ${typeof v} cannot be serialized`);
-    // falls through (unreachable)
-    case "object": {
-      if (v === null) return;
-      if (depth >= MAX_DEPTH) {
-        refuse(key, `nested deeper than ${MAX_DEPTH} levels (a circular reference?)`);
-      }
-      if (Array.isArray(v)) {
-        for (let i = 0; i < v.length; i++) {
-          const x = v[i];
-          if (
-            typeof x === "object" ? x !== null : typeof x !== "string" && typeof x !== "boolean"
-          ) {
-            check(x, key, depth + 1);
-          }
-        }
-        return;
-      }
-      const plain = Object.getPrototypeOf(v) === Object.prototype;
-      // Before `toJSON`: Node's Buffer has one (writing `{type: "Buffer", data: [...]}`).
-      if (!plain && (ArrayBuffer.isView(v) || v instanceof ArrayBuffer)) {
-        refuse(key, "binary data has no JSON form (use the std serializer)");
-      }
-      if (typeof (v as { toJSON?: unknown }).toJSON === "function") {
-        reshaped = true; // Date & co: read back as their text
-        return;
-      }
-      if (!plain) {
-        if (v instanceof Map || v instanceof Set) {
-          refuse(key, `a ${v.constructor.name} would become {} (convert it to an object or array)`);
-        }
-        for (const o of OPAQUE) {
-          if (o.of(v)) refuse(key, `a ${o.name} would become {} (convert it to an object)`);
-        }
-        // Class instances, null-prototype objects, boxed primitives: read back as plain data.
-        reshaped = true;
-      }
-      for (const k in v) {
-        if (!Object.hasOwn(v, k)) continue;
-        const x = (v as Record<string, unknown>)[k];
-        if (typeof x === "object" ? x !== null : typeof x !== "string" && typeof x !== "boolean") {
-          check(x, k, depth + 1);
-        }
-      }
-      return;
-    }
-    case "undefined":
-      if (depth === 0) refuse(key, "undefined has no JSON form");
-      reshaped = true; // an omitted property, or null in an array
-      return;
-    default:
-      return;
-  }
-}
 
 /**
  * A {@linkcode Serializer} writing UTF-8 JSON (see the module doc for the exact rules).
@@ -159,9 +74,9 @@ export class JsonSerializer implements Serializer {
    */
   serialize(value: unknown): Uint8Array {
     let text: string | undefined;
-    reshaped = false;
+    let flags = 0;
     try {
-      check(value, "", 0);
+      flags = checkJson(value);
       text = JSON.stringify(value);
     } catch (e) {
       if (e instanceof SerializationError) throw e;
@@ -176,7 +91,7 @@ export class JsonSerializer implements Serializer {
       refuse("", `${value === undefined ? "undefined" : typeof value} has no JSON form`);
     }
     const bytes = encoder.encode(text);
-    if (reshaped) markReshaped(bytes);
+    if ((flags & RESHAPED) !== 0) markReshaped(bytes);
     return bytes;
   }
 

@@ -4,7 +4,8 @@
  * - {@linkcode StdSerializer} / {@linkcode serialize} / {@linkcode deserialize}: the standard
  *   MessagePack serializer shared with the Python and Rust cachekit SDKs (the default), with
  *   {@linkcode CalendarDate} and {@linkcode TimeOfDay} for Python's `date` and `time`;
- * - {@linkcode JsonSerializer}: UTF-8 JSON;
+ * - {@linkcode JsonSerializer}: UTF-8 JSON (this library's own format);
+ * - {@linkcode OrjsonSerializer}: cachekit-py 0.3.0's `orjson` JSON, shared with Python;
  * - {@linkcode ArrowSerializer}: Apache Arrow tables as IPC files, shared with cachekit-py 0.3.0's
  *   `serializer="arrow"`; `apache-arrow` is loaded on demand ({@linkcode loadArrow});
  * - {@linkcode AutoSerializer}: what cachekit-py 0.3.0's `serializer="auto"` writes, NumPy arrays
@@ -26,6 +27,7 @@
 export type { Serializer } from "./types.ts";
 export { CalendarDate, deserialize, serialize, StdSerializer, TimeOfDay } from "./std.ts";
 export { JsonSerializer } from "./json.ts";
+export { OrjsonSerializer } from "./orjson.ts";
 export { ArrowSerializer } from "./arrow.ts";
 export { AutoSerializer } from "./auto.ts";
 export { arrowLoaded, type ArrowModule, loadArrow } from "./arrow_module.ts";

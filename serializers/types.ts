@@ -26,14 +26,19 @@
  * every later hit return the same thing.
  */
 export interface Serializer {
-  /** Serializer name as configured (`"std"`, `"json"`, or a custom name). */
+  /** Serializer name as configured (`"std"`, `"json"`, `"orjson"`, or a custom name). */
   readonly name: string;
   /**
-   * One-character serializer code written at the end of the cache key: `"s"` standard MessagePack,
-   * `"o"` JSON (the protocol also defines `"a"` auto and `"w"` Arrow).
+   * One-character serializer code written at the end of the cache key: `"s"` standard MessagePack
+   * (and `orjson`, whose keys are cachekit-py 0.3.0's, which end in `s` whatever the serializer),
+   * `"o"` this library's JSON (the protocol also defines `"a"` auto and `"w"` Arrow).
    */
   readonly code: string;
-  /** Format tag stored in the envelope and metadata, e.g. `"msgpack"` or `"json"`. */
+  /**
+   * Format tag stored in the envelope and metadata, e.g. `"msgpack"` or `"json"`. Entries of
+   * format `"orjson"` or `"arrow"` take cachekit-py 0.3.0's digest layout (an 8-byte xxHash3-64
+   * before the payload, no envelope) instead of the envelope.
+   */
   readonly format: string;
   /** Encode a value. */
   serialize(value: unknown): Uint8Array;

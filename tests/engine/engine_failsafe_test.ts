@@ -232,7 +232,8 @@ test(
   "fail-safe: stale serving is counted in Prometheus (cache_stale_hits_total by reason)",
   async () => {
     const m = getDefaultMetrics();
-    const before = (reason: string) => m.staleHits.get({ namespace: "fsmetrics", reason });
+    const before = (reason: string) =>
+      m.staleHits.get({ namespace: "fsmetrics", function: "failsafe.metrics", reason });
     const err0 = before("error");
     let fail = false;
     const f = cache.production(async (id: number) => {
@@ -252,7 +253,7 @@ test(
     assert.equal(before("error"), err0 + 1);
     assert.match(
       m.registry.exposition(),
-      /cache_stale_hits_total\{namespace="fsmetrics",reason="error"\} \d+/,
+      /cache_stale_hits_total\{namespace="fsmetrics",function="failsafe\.metrics",reason="error"\} \d+/,
     );
   },
   { sanitize: false },

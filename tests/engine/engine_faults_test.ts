@@ -311,11 +311,15 @@ test(
       assert.ok(mine, "every cached function is reported");
       assert.equal(mine.status, "healthy");
       assert.equal(mine.circuit, "closed");
-      assert.equal(mine.components.backend.status, "healthy");
-      assert.equal(typeof mine.components.backend.latencyMs, "number");
-      assert.equal(mine.components.circuitBreaker.details.state, "closed");
-      assert.ok(mine.components.pool, "pool/connection details");
-      assert.ok(mine.components.timeout, "full level: adaptive timeout");
+      // The backend's components are in its one entry of `backends`, not repeated per function.
+      const be = body.backends.find((b: { id: string }) => b.id === mine.backendId);
+      assert.deepEqual(be.functions, ["faults.http"]);
+      assert.equal(be.components.backend.status, "healthy");
+      assert.equal(typeof be.components.backend.latencyMs, "number");
+      assert.equal(be.components.circuitBreaker.details.state, "closed");
+      assert.equal(typeof be.components.pool.details.connections, "number", "pool figures");
+      assert.ok(be.components.timeout, "full level: adaptive timeout");
+      assert.equal(mine.components.backend, undefined);
       assert.equal(mine.components.l1.details.entries, 2);
 
       const m = await fetch(`${base}/metrics`);
@@ -325,8 +329,9 @@ test(
         fams.get(name)?.samples.find((s) =>
           Object.entries(labels).every(([k, v]) => s.labels[k] === v)
         )?.value;
-      assert.equal(sample("cache_hits_total", { namespace: "faultshttp", layer: "l1" }), 1);
-      assert.equal(sample("cache_misses_total", { namespace: "faultshttp", layer: "l2" }), 2);
+      const fn = { namespace: "faultshttp", function: "faults.http" };
+      assert.equal(sample("cache_hits_total", { ...fn, layer: "l1" }), 1);
+      assert.equal(sample("cache_misses_total", { ...fn, layer: "l2" }), 2);
       assert.equal(sample("circuit_breaker_state", { backend: "redis" }) !== undefined, true);
       assert.equal(fams.get("redis_cache_operation_duration_seconds")?.type, "histogram");
       assert.equal(sample("cache_l1_entries", { namespace: "faultshttp" }), 2);
@@ -340,7 +345,8 @@ test(
         x.identity === "faults.http"
       );
       assert.equal(mineDown.status, "unhealthy");
-      assert.equal(mineDown.components.backend.status, "unhealthy");
+      const beDown = downBody.backends.find((b: { id: string }) => b.id === mineDown.backendId);
+      assert.equal(beDown.components.backend.status, "unhealthy");
       assert.equal(await fetch(`${base}/health?level=bogus`).then((r) => r.status), 400);
     } finally {
       await srv.shutdown();

@@ -211,8 +211,9 @@ test(
       const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && l.includes(labels));
       return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
     };
-    assert.equal(value("cache_hits_total", 'namespace="metricsns",layer="l1"'), 2);
-    assert.equal(value("cache_misses_total", 'namespace="metricsns",layer="l2"'), 1);
+    const fn = 'namespace="metricsns",function="presets.metrics"';
+    assert.equal(value("cache_hits_total", `${fn},layer="l1"`), 2);
+    assert.equal(value("cache_misses_total", `${fn},layer="l2"`), 1);
     assert.equal(
       value("cache_operations_total", 'operation="set",namespace="metricsns",success="true"'),
       1,

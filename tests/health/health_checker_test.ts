@@ -225,7 +225,10 @@ test("metrics handler: over real HTTP with the Prometheus content type", async (
     const res = await fetch(`${server.url}/metrics`);
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
-    assert.match(await res.text(), /^cache_hits_total\{namespace="users",layer="l1"\} 1$/m);
+    assert.match(
+      await res.text(),
+      /^cache_hits_total\{namespace="users",function="",layer="l1"\} 1$/m,
+    );
   } finally {
     await server.close();
   }

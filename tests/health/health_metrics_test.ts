@@ -23,11 +23,14 @@ test("metrics: cachekit-py's families, names, types and label names", () => {
     serializer: "std",
     sizeBytes: 300,
   });
-  m.backendOperations.inc({ operation: "get", backend: "redis", status: "success" });
-  m.backendDuration.observe({ operation: "get", backend: "redis" }, 0.002);
+  m.backendOperationsFamily("redis").inc({ operation: "get", backend: "redis", status: "success" });
+  m.backendDurationFamily("redis").observe(
+    { operation: "get", backend: "redis", function: "app.users" },
+    0.002,
+  );
   m.setCircuitState("redis", 1);
-  m.recordHit("users", "l1");
-  m.recordMiss("users", "l2");
+  m.recordHit("users", "l1", "app.users");
+  m.recordMiss("users", "l2", "app.users");
   m.recordError("get", "redis", "timeout");
   m.trackL1("users", () => ({ bytes: 4096, entries: 7 }));
   const fams = parsePrometheus(m.registry.exposition());
@@ -35,10 +38,13 @@ test("metrics: cachekit-py's families, names, types and label names", () => {
     cache_operations_total: ["counter", ["operation", "namespace", "success", "serializer"]],
     cache_operation_size_bytes: ["histogram", ["operation", "namespace", "serializer", "le"]],
     redis_cache_operations_total: ["counter", ["operation", "backend", "status"]],
-    redis_cache_operation_duration_seconds: ["histogram", ["operation", "backend", "le"]],
+    redis_cache_operation_duration_seconds: [
+      "histogram",
+      ["operation", "backend", "function", "le"],
+    ],
     circuit_breaker_state: ["gauge", ["backend"]],
-    cache_hits_total: ["counter", ["namespace", "layer"]],
-    cache_misses_total: ["counter", ["namespace", "layer"]],
+    cache_hits_total: ["counter", ["namespace", "function", "layer"]],
+    cache_misses_total: ["counter", ["namespace", "function", "layer"]],
     cache_errors_total: ["counter", ["operation", "backend", "kind"]],
     cache_l1_bytes: ["gauge", ["namespace"]],
     cache_l1_entries: ["gauge", ["namespace"]],
@@ -112,8 +118,11 @@ test("metrics: observers see every value (an OpenTelemetry bridge needs nothing 
   m.registry.addObserver(() => {
     throw new Error("a broken observer is ignored");
   });
-  m.recordHit("users", "l2");
-  m.backendDuration.observe({ operation: "get", backend: "redis" }, 0.25);
+  m.recordHit("users", "l2", "app.users");
+  m.backendDurationFamily("redis").observe(
+    { operation: "get", backend: "redis", function: "app.users" },
+    0.25,
+  );
   m.setCircuitState("redis", 2);
   off();
   m.recordHit("users", "l2");
@@ -122,13 +131,13 @@ test("metrics: observers see every value (an OpenTelemetry bridge needs nothing 
       name: "cache_hits_total",
       type: "counter",
       value: 1,
-      labels: { namespace: "users", layer: "l2" },
+      labels: { namespace: "users", function: "app.users", layer: "l2" },
     },
     {
       name: "redis_cache_operation_duration_seconds",
       type: "histogram",
       value: 0.25,
-      labels: { operation: "get", backend: "redis" },
+      labels: { operation: "get", backend: "redis", function: "app.users" },
     },
     { name: "circuit_breaker_state", type: "gauge", value: 2, labels: { backend: "redis" } },
   ]);

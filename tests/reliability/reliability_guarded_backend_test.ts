@@ -376,7 +376,8 @@ test("guard: metrics count outcomes by status and kind, and track the circuit st
   await g.get("k").catch(() => {});
   await g.get("k").catch(() => {});
   await g.get("k").catch(() => {});
-  const ops = metrics.backendOperations;
+  const ops = metrics.backendOperationsFamily("switchable");
+  assert.equal(metrics.registry.get("switchable_cache_operations_total"), ops);
   assert.equal(ops.get({ operation: "get", backend: "switchable", status: "success" }), 1);
   assert.equal(ops.get({ operation: "set", backend: "switchable", status: "success" }), 1);
   assert.equal(ops.get({ operation: "get", backend: "switchable", status: "error" }), 2);
@@ -386,7 +387,8 @@ test("guard: metrics count outcomes by status and kind, and track the circuit st
     2,
   );
   assert.equal(metrics.circuitState.get({ backend: "switchable" }), 1);
-  assert.equal(metrics.backendDuration.get({ operation: "get", backend: "switchable" })?.count, 3);
+  const latency = metrics.backendDurationFamily("switchable");
+  assert.equal(latency.get({ operation: "get", backend: "switchable", function: "" })?.count, 3);
   await g.close();
 });
 
