@@ -214,11 +214,15 @@ export class Engine {
       limits: { maxSize: c.maxValueSize },
       // A built-in serializer copies what it keeps: decompress into the shared scratch buffer.
       scratch: copiesInput(this.serializer),
-      // arrow and auto store what cachekit-py 0.3.0 stores, not our envelope.
+      // auto stores what cachekit-py 0.3.0's auto stores, not our envelope (arrow takes the
+      // digest layout by its format, `protocol/_digest_layout.ts`).
       framing: c.serializer === "auto" ? storedFraming(c.serializer) : null,
     };
     this.serializerReady = this.serializer.prepare === undefined;
-    if (this.readPolicy.framing && (c.encryption.enabled || c.interop)) {
+    // Not yet cross-checked with cachekit-py's encryption for these: refused rather than guessed.
+    if (
+      (c.serializer === "arrow" || c.serializer === "auto") && (c.encryption.enabled || c.interop)
+    ) {
       throw new CacheConfigError(
         "serializer",
         this.serializer.name,

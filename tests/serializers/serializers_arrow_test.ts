@@ -205,3 +205,20 @@ test("auto: 0.3.0's __uuid__ and __set__ markers read as a string and a Set, str
   const plain = { a: [1, { b: "__set" }] };
   assert.deepEqual(auto.deserialize(stdSerialize(plain)), plain);
 });
+
+test("arrow and auto are refused with interop mode (not cross-checked yet)", async () => {
+  const { cache } = await import("../../mod.ts");
+  const { CacheConfigError } = await import("../../errors.ts");
+  for (const serializer of ["arrow", "auto"] as const) {
+    assert.throws(
+      () =>
+        cache((n: number) => n, {
+          serializer,
+          interop: { namespace: "ns", operation: "op" },
+          backend: null,
+        }),
+      (e: unknown) => e instanceof CacheConfigError && /does not support it yet/.test(e.message),
+      serializer,
+    );
+  }
+});
