@@ -20,11 +20,21 @@ import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx, tenantL1Key } from "./_keys.ts";
 import { type L2Hit, readL2, writeL2 } from "./_l2.ts";
+import {
+  fetchLockOf,
+  firstReadLocks,
+  LOCK_ONLY,
+  type LockAttempt,
+  lockAttempt,
+  noteFirstRead,
+  releaseLock,
+} from "./_l2_lock.ts";
+import { attempt, waitForLock } from "./_lock_wait.ts";
 import { L1_CLONE, L1_SEALED, L1_SHARED, type L1Entry } from "./l1.ts";
 import { copyValue } from "./_l1_copy.ts";
 import { decodePayload, storeL1 } from "./_l1_store.ts";
 import { reshapes } from "./_serializer.ts";
-import { errMessage, recordFailure } from "./_status.ts";
+import { errMessage } from "./_status.ts";
 import { encodeStored, isPrimitive } from "./_stored.ts";
 import {
   CallRecord,
@@ -383,6 +393,13 @@ export function lookupAsync(
   return lead(eng, self, args, ctx, rec);
 }
 
+/**
+ * An asynchronous miss in L1: the L2 read, with the stampede lock on the backend's read-or-lock
+ * (`fetchLock`: the value, or else the lock, in one round trip) while this function's reads mostly
+ * miss, else a plain `GET` followed on a miss by the read-or-lock; the compute; the store that
+ * releases the lock in one more round trip. An observed call's record (`rec`) is filled at the
+ * outcome, and with tracing the reads and the wait run under child spans.
+ */
 async function load(
   eng: Engine,
   self: unknown,
@@ -390,68 +407,81 @@ async function load(
   ctx: KeyCtx,
   rec: CallRecord | null,
 ): Promise<unknown> {
+  // An optional dependency of the serializer (apache-arrow), loaded at the first call that needs
+  // it; a failure (not installed) rejects the call with the serializer's error, which says what
+  // to install, and the next call tries again.
+  if (!eng.serializerReady) {
+    await eng.serializer.prepare!();
+    eng.serializerReady = true;
+  }
   const epoch = eng.epoch;
   const resolved = eng.backend();
   const b = resolved instanceof Promise ? await resolved : resolved;
-  if (b !== null && eng.unsubscribe === null) eng.subscribe(b);
+  if (b === null) return await compute(eng, self, args, ctx, null, epoch, null, true, null, rec);
+  if (eng.unsubscribe === null) eng.subscribe(b);
+  const io = { failed: false };
+  const st = eng.config.stampede;
+  const fl = st.enabled && eng.failsafe?.pending(ctx.l1Key) === undefined ? fetchLockOf(b) : null;
+  // The first read: the read-or-lock script while this function's reads mostly miss, else `GET`.
+  let lk = fl !== null && firstReadLocks(eng, b, fl)
+    ? lockAttempt(fl, st.lease * 1000, true)
+    : null;
+  const tr = rec === null ? null : rec.trace;
+  let hit =
+    await (tr === null
+      ? readL2(eng, b, ctx, io, lk ?? undefined)
+      : tr.child("cachekit.l2.get", () => readL2(eng, b, ctx, io, lk ?? undefined)));
   let stale: StaleValue | null = null;
-  if (b !== null) {
-    const io = { failed: false };
-    const hit = await (rec === null || rec.trace === null
-      ? readL2(eng, b, ctx, io)
-      : rec.trace.child("cachekit.l2.get", () =>
-        readL2(eng, b, ctx, io)));
-    if (hit !== null && !hit.stale) {
-      if (rec !== null) recordL2Hit(eng, rec, hit.freshUntil, "hit");
-      countHit(eng, false, hit.stored.byteLength);
-      if (eng.epoch !== epoch) return hit.value;
-      return storeL1(eng, ctx, hit.value, null, hit.stored);
-    }
-    if (hit !== null) stale = l2Stale(hit);
-    // L2 failing (error, open circuit, backpressure): no stampede lock, and the write of the
-    // result does not hold up the answer (a call costs at most one L2 timeout).
-    if (io.failed) return await compute(eng, self, args, ctx, b, epoch, stale, false, rec);
-    const st = eng.config.stampede;
-    const lock = b.capabilities.lock;
-    if (st.enabled && lock && eng.failsafe?.pending(ctx.l1Key) === undefined) {
-      let handle = null;
-      try {
-        const acquire = () =>
-          lock.acquire(ctx.backendKey + ":lock", {
-            leaseMs: st.lease * 1000,
-            waitMs: st.wait * 1000,
-          });
-        handle = await (rec === null || rec.trace === null
-          ? acquire()
-          : rec.trace.child("cachekit.lock.wait", acquire));
-      } catch (e) {
-        recordFailure(eng, "lock", e, ctx);
-      }
-      try {
-        // Whoever held the lock may have stored the value meanwhile.
-        const again = await readL2(eng, b, ctx, io);
-        if (again !== null && !again.stale) {
-          if (rec !== null) recordL2Hit(eng, rec, again.freshUntil, "joined");
-          countHit(eng, false, again.stored.byteLength);
-          if (eng.epoch !== epoch) return again.value;
-          return storeL1(eng, ctx, again.value, null, again.stored);
-        }
-        if (again !== null) stale = l2Stale(again);
-        return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed, rec);
-      } finally {
-        if (handle !== null) {
-          const release = () => {
-            handle.release().catch((e) => recordFailure(eng, "unlock", e, ctx));
-          };
-          // A refresh that went on in the background (soft timeout) keeps the lock until it lands.
-          const bg = eng.failsafe?.pending(ctx.l1Key);
-          if (bg === undefined) release();
-          else bg.then(release, release);
-        }
+  let joined = false;
+  if (fl !== null && !io.failed) {
+    noteFirstRead(eng, hit === null || hit.stale);
+    // L2 failing (error, open circuit, backpressure): no stampede lock.
+    if (lk === null ? hit === null || hit.stale : lk.busy || (hit !== null && hit.stale)) {
+      lk ??= lockAttempt(fl, st.lease * 1000, false);
+      lk.opts = hit !== null ? LOCK_ONLY : undefined; // stale: replaced under the lock
+      const l = lk;
+      const read = l.busy
+        ? null
+        : await (tr === null
+          ? attempt(eng, b, ctx, io, l)
+          : tr.child("cachekit.lock.acquire", () => attempt(eng, b, ctx, io, l)));
+      const waited = l.busy;
+      if (l.busy) {
+        hit = await (tr === null
+          ? waitForLock(eng, b, ctx, io, l, st.wait * 1000)
+          : tr.child("cachekit.lock.wait", () =>
+            waitForLock(eng, b, ctx, io, l, st.wait * 1000)));
+        joined = true; // another process's computation, read after its lock
+      } else if (read !== null) hit = read;
+      // Whoever held the lock over the stale entry may have stored a fresh value meanwhile.
+      if (waited && l.opts === LOCK_ONLY && !io.failed) {
+        hit = await (tr === null
+          ? readL2(eng, b, ctx, io)
+          : tr.child("cachekit.l2.get", () =>
+            readL2(eng, b, ctx, io)));
       }
     }
   }
-  return await compute(eng, self, args, ctx, b, epoch, stale, true, rec);
+  if (hit !== null && !hit.stale) {
+    if (lk?.held) releaseLock(eng, ctx, lk);
+    if (rec !== null) recordL2Hit(eng, rec, hit.freshUntil, joined ? "joined" : "hit");
+    countHit(eng, false, hit.stored.byteLength);
+    if (eng.epoch !== epoch) return hit.value;
+    return storeL1(eng, ctx, hit.value, null, hit.stored);
+  }
+  if (hit !== null) stale = l2Stale(hit);
+  // Without the lock (no lock capability, a wait that ran out, L2 failing): a failing L2 does not
+  // hold up the answer with the write (a call costs at most one L2 timeout).
+  if (lk === null || !lk.held) {
+    return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed, null, rec);
+  }
+  try {
+    return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed, lk, rec);
+  } finally {
+    // Unless the write released it; a refresh that went on in the background (soft timeout)
+    // keeps the lock until it lands.
+    releaseLock(eng, ctx, lk);
+  }
 }
 
 async function compute(
@@ -463,6 +493,7 @@ async function compute(
   epoch: number,
   stale: StaleValue | null,
   awaitWrite: boolean,
+  lk: LockAttempt | null,
   rec: CallRecord | null,
 ): Promise<unknown> {
   if (rec !== null) recordMiss(eng, rec);
@@ -478,13 +509,13 @@ async function compute(
   const fs = eng.failsafe;
   if (fs === null) {
     const value = await callFn(eng, self, args, rec);
-    return await store(eng, ctx, value, b, epoch, awaitWrite, rec);
+    return await store(eng, ctx, value, b, epoch, awaitWrite, lk, rec);
   }
   return await fs.run(
     ctx.l1Key,
     async () => {
       const value = await callFn(eng, self, args, rec);
-      return await store(eng, ctx, value, b, epoch, awaitWrite, rec);
+      return await store(eng, ctx, value, b, epoch, awaitWrite, lk, rec);
     },
     stale ?? fs.l1Stale(ctx.l1Key),
     rec,
@@ -500,6 +531,7 @@ async function store(
   b: Backend | null,
   epoch: number,
   awaitWrite = true,
+  lk: LockAttempt | null = null,
   rec: CallRecord | null = null,
 ): Promise<unknown> {
   if (eng.epoch !== epoch) return value; // invalidated meanwhile: do not resurrect
@@ -537,7 +569,7 @@ async function store(
   const out = storeL1(eng, ctx, answer, enc?.payload ?? null, enc?.stored ?? null);
   if (b === null && eng.listening) emit(eng, "set", "l1", null, ctx.protoKey);
   if (b !== null && enc !== null) {
-    const write = writeL2(eng, b, ctx, enc.stored); // never rejects
+    const write = writeL2(eng, b, ctx, enc.stored, lk); // never rejects; releases a held lock
     if (awaitWrite) await write;
   }
   return out;

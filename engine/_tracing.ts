@@ -1,7 +1,7 @@
 /**
  * OpenTelemetry for a cached function with `monitoring.tracing`: a `cachekit.call` span per call,
- * child spans for the L2 read (`cachekit.l2.get`), the stampede-lock wait (`cachekit.lock.wait`)
- * and the function (`cachekit.factory`, the active span while it runs, so the function's own
+ * child spans for the L2 read (`cachekit.l2.get`), the stampede lock (`cachekit.lock.acquire`, and
+ * `cachekit.lock.wait` while another process holds it) and the function (`cachekit.factory`, the active span while it runs, so the function's own
  * spans nest under it), and meter instruments beside the Prometheus text: `cachekit.hits`,
  * `cachekit.misses`, `cachekit.stale` (counters) and `cachekit.l2.duration` (histogram, seconds),
  * labelled by `function` (the identity, never a key) and `layer`.

@@ -2,7 +2,7 @@
  * Spans of cached calls on the console: an OpenTelemetry SDK with a console exporter, the
  * AsyncLocalStorage context manager (the caller's span survives `await`), and a cached function
  * with `monitoring.tracing` called inside a request span. Prints a `cachekit.call` span (with
- * its `cachekit.l2.get`, `cachekit.lock.wait` and `cachekit.factory` children) for the miss, one
+ * its `cachekit.l2.get`, `cachekit.lock.acquire` and `cachekit.factory` children) for the miss, one
  * for the hit, and the request span that is their parent.
  *
  * Run: `deno run -A --lock=deno.dev.lock examples/otel_console.ts`. On Node or Bun the same code
@@ -36,7 +36,7 @@ const getUser = cache((id: number) => Promise.resolve({ id, name: `user ${id}` }
 });
 
 await trace.getTracer("example").startActiveSpan("GET /users/42", async (span) => {
-  await getUser(42); // miss: cachekit.call with L2 read, lock wait and factory children
+  await getUser(42); // miss: cachekit.call with L2 read, lock and factory children
   await getUser(42); // hit: cachekit.call, cachekit.status "hit", cachekit.layer "l1"
   span.end();
 });

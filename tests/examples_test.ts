@@ -17,7 +17,12 @@ test(
     const text = new TextDecoder().decode(out.stdout);
     assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
     for (
-      const name of ["cachekit.call", "cachekit.l2.get", "cachekit.lock.wait", "cachekit.factory"]
+      const name of [
+        "cachekit.call",
+        "cachekit.l2.get",
+        "cachekit.lock.acquire",
+        "cachekit.factory",
+      ]
     ) {
       assert.ok(text.includes(`name: "${name}"`) || text.includes(`name: '${name}'`), name);
     }

@@ -133,7 +133,28 @@ for (const kind of KINDS) {
         assertShape(j, "joined", "l2", "joined an L2 read");
         assert.equal(calls, 3);
 
-        // A plain call is unaffected, and the status of a plain call's join is still known.
+        // Joined behind another instance's lock: it computes, this one waits and reads L2.
+        const held = gate();
+        let started = 0;
+        const slowFn = async (id: number) => {
+          started++;
+          await held.promise;
+          return { id };
+        };
+        const lf = cache(slowFn, { name: `${name}.lock`, ttl: 60, backend: a, ...bare });
+        const lg = cache(slowFn, { name: `${name}.lock`, ttl: 60, backend: b, ...bare });
+        const leader = lf.withStatus(5);
+        while (started === 0) await new Promise((r) => setTimeout(r, 1));
+        const waiter = lg.withStatus(5);
+        await new Promise((r) => setTimeout(r, 20));
+        held.open();
+        assertShape(await leader, "miss", "source", "lock holder");
+        const w = await waiter;
+        assertShape(w, "joined", "l2", "waited on the lock, then read L2");
+        assert.deepEqual(w.value, { id: 5 });
+        assert.equal(started, 1, "one computation across both instances");
+
+        // A plain call is unaffected.
         assert.deepEqual(await f(1), { id: 1 });
       } finally {
         await close();

@@ -13,6 +13,8 @@ import {
   cache,
   type CacheEvent,
   cacheEvents,
+  type CacheEventTarget,
+  type CacheEventType,
   clearNamespace,
   invalidateTags,
   type InvalidationEvent,
@@ -23,8 +25,8 @@ import { cacheEventsConstructed } from "../../engine/_events.ts";
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 
 /** Every event of `target` (all types), in order. */
-function collect(target: EventTarget): { events: CacheEvent[]; stop(): void } {
-  const types = [
+function collect(target: CacheEventTarget): { events: CacheEvent[]; stop(): void } {
+  const types: CacheEventType[] = [
     "hit",
     "miss",
     "stale",
@@ -37,7 +39,7 @@ function collect(target: EventTarget): { events: CacheEvent[]; stop(): void } {
     "bus",
   ];
   const events: CacheEvent[] = [];
-  const on = (e: Event) => void events.push(e as CacheEvent);
+  const on = (e: CacheEvent) => void events.push(e);
   for (const t of types) target.addEventListener(t, on);
   return { events, stop: () => types.forEach((t) => target.removeEventListener(t, on)) };
 }

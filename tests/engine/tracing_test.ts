@@ -29,7 +29,7 @@ function only(spans: FinishedSpan[], name: string): FinishedSpan {
 }
 
 test(
-  "tracing: a miss has a cachekit.call span with L2 read, lock wait and factory children; the function's spans nest",
+  "tracing: a miss has a cachekit.call span with L2 read, lock and factory children; the function's spans nest",
   async () => {
     otel.reset();
     const f = cache(async (id: number) => {
@@ -49,7 +49,7 @@ test(
     const reads = named(spans, "cachekit.l2.get");
     assert.ok(reads.length >= 1, "the L2 read");
     for (const r of reads) assert.equal(parentId(r), id);
-    assert.equal(parentId(only(spans, "cachekit.lock.wait")), id);
+    assert.equal(parentId(only(spans, "cachekit.lock.acquire")), id);
     const factory = only(spans, "cachekit.factory");
     assert.equal(parentId(factory), id);
     const db = only(spans, "db.query");
@@ -60,6 +60,41 @@ test(
     );
     assert.equal(parentId(call), undefined, "a root span without a caller's span");
     for (const s of spans) assert.equal(s.spanContext().traceId, call.spanContext().traceId);
+  },
+  sdkTimers,
+);
+
+test(
+  "tracing: a call that waits for another instance's lock has a cachekit.lock.wait child and is joined",
+  async () => {
+    otel.reset();
+    const backend = new MemoryBackend();
+    let open!: () => void;
+    const slow = new Promise<void>((r) => (open = r));
+    let calls = 0;
+    const fn = async (id: number) => {
+      calls++;
+      await slow;
+      return { id };
+    };
+    // Two instances (their own L1 and single flight) on one backend: the second waits on the lock.
+    const f = cache(fn, { name: "otel.lock", ttl: 60, backend, ...traced });
+    const g = cache(fn, { name: "otel.lock", ttl: 60, backend, ...traced });
+    const first = f.withStatus(1);
+    while (calls === 0) await new Promise((r) => setTimeout(r, 1));
+    const second = g.withStatus(1);
+    await new Promise((r) => setTimeout(r, 20));
+    open();
+    const [a, b] = await Promise.all([first, second]);
+    assert.deepEqual([a.status, a.layer], ["miss", "source"]);
+    assert.deepEqual([b.status, b.layer], ["joined", "l2"]);
+    assert.equal(calls, 1);
+    const calls2 = named(otel.spans(), "cachekit.call");
+    const waiter = calls2.find((c) => c.attributes["cachekit.status"] === "joined")!;
+    assert.ok(waiter, calls2.map((c) => c.attributes["cachekit.status"]).join());
+    assert.equal(waiter.attributes["cachekit.layer"], "l2");
+    assert.equal(waiter.attributes["cachekit.hit"], true);
+    assert.equal(parentId(only(otel.spans(), "cachekit.lock.wait")), waiter.spanContext().spanId);
   },
   sdkTimers,
 );
