@@ -37,8 +37,9 @@ import { reshapes } from "./_serializer.ts";
 import { errMessage } from "./_status.ts";
 import { encodeStored, isPrimitive } from "./_stored.ts";
 import {
+  callFn,
   CallRecord,
-  recordJoined,
+  join,
   recordL1Hit,
   recordL2Hit,
   recordMiss,
@@ -142,18 +143,6 @@ function computeSync(
     return settled;
   }
   return storeLocal(eng, ctx, result, rec);
-}
-
-/** Join the call in flight `p` (single flight), noting it in the record of an observed call. */
-function join(eng: Engine, p: Promise<unknown>, rec: CallRecord | null): Promise<unknown> {
-  if (rec !== null) recordJoined(rec, eng.inflight.recordOf(p));
-  return p;
-}
-
-/** Call the function: under a `cachekit.factory` span when the call is traced. */
-function callFn(eng: Engine, self: unknown, args: unknown[], rec: CallRecord | null): unknown {
-  if (rec === null || rec.trace === null) return eng.fn.apply(self, args);
-  return rec.trace.factory(() => eng.fn.apply(self, args));
 }
 
 /**

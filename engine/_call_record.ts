@@ -186,3 +186,20 @@ export function recordJoined(rec: CallRecord, leader: CallRecord | undefined): v
   rec.layer = "source";
   rec.leader = leader ?? null;
 }
+
+/** Join the call in flight `p` (single flight), noting it in the record of an observed call. */
+export function join(eng: Engine, p: Promise<unknown>, rec: CallRecord | null): Promise<unknown> {
+  if (rec !== null) recordJoined(rec, eng.inflight.recordOf(p));
+  return p;
+}
+
+/** Call the function: under a `cachekit.factory` span when the call is traced. */
+export function callFn(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  rec: CallRecord | null,
+): unknown {
+  if (rec === null || rec.trace === null) return eng.fn.apply(self, args);
+  return rec.trace.factory(() => eng.fn.apply(self, args));
+}
