@@ -8,7 +8,8 @@
  * Run: `deno run -A --lock=deno.dev.lock examples/otel_console.ts`. On Node or Bun the same code
  * runs with bare imports (`@cachekit/core`, `@opentelemetry/sdk-trace-base`,
  * `@opentelemetry/context-async-hooks` from npm): see the README's "Observability" section.
- * `tests/examples_test.ts` runs it.
+ * `tests/examples_test.ts` runs it on all three (Node: its transpiled build; Bun: with the `npm:`
+ * prefixes dropped).
  *
  * @module
  */
