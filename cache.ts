@@ -57,6 +57,7 @@ import {
   missSync,
   observedCall,
   refresh,
+  tracingActive,
 } from "./engine/internal.ts";
 import type { CacheEventTarget, CallResult } from "./engine/internal.ts";
 import { tenantContextUsed } from "./tenant.ts";
@@ -205,8 +206,10 @@ export function wrap<A extends unknown[], R>(
   };
 
   const wrapper = function (this: unknown, ...args: unknown[]): unknown {
-    // A listener or tracing: the call goes through the observed path (engine/_observed.ts).
-    if (engine.observed) return observedCall(engine, this, args, false);
+    // A listener, or tracing with an SDK registered: the observed path (engine/_observed.ts).
+    if (engine.observed && (engine.listening || tracingActive())) {
+      return observedCall(engine, this, args, false);
+    }
     let fast: ArgKey | undefined;
     if (simpleKey) fast = argKey(args);
     else {

@@ -25,6 +25,7 @@ import {
   type Histogram,
   type MeterProvider,
   metrics,
+  ProxyTracerProvider,
   type Span,
   SpanStatusCode,
   trace,
@@ -36,6 +37,19 @@ import type { Engine } from "./_engine.ts";
 
 /** The instrumentation scope of every span and instrument. */
 export const OTEL_SCOPE = "@cachekit/core";
+
+/** The API's no-op provider: the delegate of its proxy while no SDK is registered. */
+const NOOP_PROVIDER: TracerProvider = new ProxyTracerProvider().getDelegate();
+
+/**
+ * Whether an SDK's tracer provider is registered (checked per call by the wrapper of a function
+ * with `monitoring.tracing`: without one, calls take the plain path, not the observed one). A
+ * provider that is not this API copy's proxy counts as registered.
+ */
+export function tracingActive(): boolean {
+  const p = trace.getTracerProvider();
+  return !(p instanceof ProxyTracerProvider) || p.getDelegate() !== NOOP_PROVIDER;
+}
 
 let tracer: Tracer | null = null;
 let tracerProvider: TracerProvider | null = null;

@@ -48,6 +48,7 @@ export {
 } from "./_health.ts";
 export { closeDefaultBackend } from "./_backend.ts";
 export { observedCall } from "./_observed.ts";
+export { tracingActive } from "./_tracing.ts";
 export type {
   CallInfo,
   CallLayer,
