@@ -43,6 +43,8 @@ export interface Otel {
   spans(): FinishedSpan[];
   /** Forget the spans ended so far. */
   reset(): void;
+  /** Run `fn` with no tracer provider registered (`trace.disable()`), then register it again. */
+  withoutSdk<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 let installed: Otel | null = null;
@@ -59,6 +61,14 @@ export function installOtel(): Otel {
   installed = {
     spans: () => exporter.getFinishedSpans() as FinishedSpan[],
     reset: () => exporter.reset(),
+    withoutSdk: async (fn) => {
+      trace.disable();
+      try {
+        return await fn();
+      } finally {
+        trace.setGlobalTracerProvider(provider);
+      }
+    },
   };
   return installed;
 }

@@ -179,6 +179,28 @@ test(
 );
 
 test(
+  "tracing: with no SDK registered a traced function makes no span and still answers",
+  async () => {
+    otel.reset();
+    const f = cache(async (n: number) => ({ n }), {
+      name: "otel.nosdk",
+      ttl: 60,
+      backend: new MemoryBackend(),
+      ...traced,
+    });
+    await otel.withoutSdk(async () => {
+      assert.deepEqual(await f(1), { n: 1 });
+      assert.deepEqual(await f(1), { n: 1 });
+      assert.equal((await f.withStatus(1)).status, "hit", "withStatus still says how");
+    });
+    assert.deepEqual(named(otel.spans(), "cachekit.call"), []);
+    await f(1); // the SDK is back: spans again
+    assert.equal(named(otel.spans(), "cachekit.call").length, 1);
+  },
+  sdkTimers,
+);
+
+test(
   "tracing: the meter counts hits, misses and stale answers and times L2 reads, by function and layer",
   async () => {
     const recorded: { name: string; value: number; attrs: Record<string, unknown> }[] = [];
