@@ -26,7 +26,7 @@
  * clock gets {@linkcode L1_REBASE_MS} past it, so the times stay small in a process that runs for
  * months. A time that still does not fit (a TTL of weeks) is stored as an ordinary number: correct,
  * 16 bytes more for that entry only, since the number fields are generalized once at load (see
- * `newEntry`) so that one such entry never makes V8 box the fields of every entry. Rounding the
+ * the `Entry` class) so that one such entry never makes V8 box the fields of every entry. Rounding the
  * expiry up to a whole millisecond changes nothing, as the clock it is compared with is whole
  * milliseconds too. Without stale-while-revalidate the refresh point is the expiry itself (a hit
  * is before the expiry, so it never refreshes), which keeps it a small integer as well.
@@ -107,23 +107,41 @@ export interface L1Entry {
   stamp: number;
 }
 
-/** Every entry comes from this one object literal, so all entries share one V8 hidden class. */
-function newEntry(
-  value: unknown,
-  kind: L1Kind,
-  size: number,
-  expiresAt: number,
-  refreshAt: number,
-  stamp: number,
-): L1Entry {
-  return { value, kind, size, expiresAt, refreshAt, stamp, backendKey: null, tags: null };
+/**
+ * Every entry is an instance of this class, so all entries share one V8 hidden class (an object
+ * literal site can start a second one, whose fields V8 then types on their own).
+ */
+class Entry implements L1Entry {
+  value: unknown;
+  kind: L1Kind;
+  size: number;
+  expiresAt: number;
+  refreshAt: number;
+  backendKey: string | null = null;
+  tags: readonly string[] | null = null;
+  stamp: number;
+  constructor(
+    value: unknown,
+    kind: L1Kind,
+    size: number,
+    expiresAt: number,
+    refreshAt: number,
+    stamp: number,
+  ) {
+    this.value = value;
+    this.kind = kind;
+    this.size = size;
+    this.expiresAt = expiresAt;
+    this.refreshAt = refreshAt;
+    this.stamp = stamp;
+  }
 }
 // Generalize the number fields once, at load: built first with `null` there, the hidden class
 // holds them as "any value", so a small integer stays inside the entry and a number that is not
 // one (a far expiry) costs only its own entry a heap number. Left to V8, the first entry's small
 // integers would make the fields "small integer only", and one later fraction or large number
 // would turn them into "double" for every entry: a 16-byte box per field per entry.
-newEntry(null, null as never, null as never, null as never, null as never, null as never);
+new Entry(null, null as never, null as never, null as never, null as never, null as never);
 
 /** `now + ms` rounded up to a whole millisecond (the clock is whole milliseconds). */
 function timeAt(now: number, ms: number): number {
@@ -242,7 +260,7 @@ export class L1Cache {
     const now = this.now();
     const expiresAt = timeAt(now, ttlMs);
     const refreshAt = refreshAfterMs < ttlMs ? timeAt(now, refreshAfterMs) : expiresAt;
-    return newEntry(value, kind, size + L1_ENTRY_OVERHEAD, expiresAt, refreshAt, 0);
+    return new Entry(value, kind, size + L1_ENTRY_OVERHEAD, expiresAt, refreshAt, 0);
   }
 
   /** Number of entries. */
