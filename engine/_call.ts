@@ -201,7 +201,7 @@ function hitL1(
 ): unknown {
   if (rec !== null) recordL1Hit(eng, rec, e);
   countHit(eng, true);
-  if (e.refreshAt <= Date.now()) refresh(eng, e, self, args);
+  if (e.refreshAt <= eng.l1!.now()) refresh(eng, e, self, args);
   if (e.kind === L1_SHARED) return eng.returnsPromise ? Promise.resolve(e.value) : e.value;
   return hitValue(eng, e, self, args, rec);
 }
@@ -226,7 +226,7 @@ export function hitValue(
     return eng.returnsPromise ? Promise.resolve(v) : v;
   }
   return (eng.entryValue(e) as Promise<unknown>).catch(() => {
-    eng.l1?.delete(e.key);
+    eng.l1?.expire(e);
     return missAsync(eng, self, args, fastKey(eng, self, args), rec);
   });
 }

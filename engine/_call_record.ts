@@ -116,7 +116,7 @@ export class CallRecord implements CallInfo {
 
 /** An L1 hit on entry `e` (its age from the function's L1 TTL). */
 export function recordL1Hit(eng: Engine, rec: CallRecord, e: L1Entry): void {
-  const left = e.expiresAt - Date.now();
+  const left = e.expiresAt - eng.l1!.now(); // entry times count from the L1's base
   rec.status = "hit";
   rec.layer = "l1";
   rec.expiresInMs = left;
