@@ -69,6 +69,17 @@ export type { CacheInfo, FunctionHealth, GroupInvalidationOptions } from "./engi
  * What `f.withStatus(...args)` returns for a wrapper returning `R`: a promise of a
  * {@linkcode CallResult} for an asynchronous wrapper, the `CallResult` itself for a synchronous
  * (L1-only) one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cache } from "@cachekit/core";
+ *
+ * const double = cache((n: number) => n * 2, { name: "docs.status.sync", backend: null });
+ * const r = double.withStatus(21); // synchronous: a CallResult<number>
+ * assert.equal(r.value, 42);
+ * assert.equal(double.withStatus(21).status, "hit");
+ * ```
  */
 export type WithStatus<R> = R extends PromiseLike<infer U> ? Promise<CallResult<U>> : CallResult<R>;
 

@@ -76,7 +76,7 @@ export {
 } from "./engine/internal.ts";
 export { cached, type CachedMethodOptions, type MethodDecorator } from "./decorator.ts";
 export { currentTenant, withTenant } from "./tenant.ts";
-export { currentCorrelationId, withCorrelationId } from "./health/logging.ts";
+export { type CacheLogger, currentCorrelationId, withCorrelationId } from "./health/logging.ts";
 export { closeDefaultBackend } from "./engine/internal.ts";
 
 // Health and metrics endpoints for every cached function

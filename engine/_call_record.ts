@@ -55,7 +55,26 @@ export interface CallInfo {
   key: string | null;
 }
 
-/** A call's value with how it was answered: what `f.withStatus(...args)` returns. */
+/**
+ * A call's value with how it was answered: what `f.withStatus(...args)` returns.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cache, type CallResult, MemoryBackend } from "@cachekit/core";
+ *
+ * const user = cache(async (id: number) => ({ id }), {
+ *   name: "docs.status.user",
+ *   ttl: 60,
+ *   backend: new MemoryBackend(),
+ * });
+ * const first: CallResult<{ id: number }> = await user.withStatus(7);
+ * assert.deepEqual([first.status, first.layer, first.ageMs], ["miss", "source", 0]);
+ * const again = await user.withStatus(7);
+ * assert.deepEqual([again.status, again.layer], ["hit", "l1"]);
+ * assert.equal(again.key, first.key);
+ * ```
+ */
 export interface CallResult<T> extends CallInfo {
   /** What the call returned. */
   value: T;
