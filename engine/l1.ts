@@ -56,7 +56,7 @@ export const L1_ENTRY_OVERHEAD = 136;
  * How far past {@linkcode L1Cache.base} the clock may get before the base moves (2^29 ms, about
  * 6.2 days): entries' times then stay below 2^30, a small integer in V8 on every build.
  */
-export const L1_REBASE_MS = 2 ** 29;
+export const L1_REBASE_MS: number = 2 ** 29;
 
 /** The entry's `value` is the answer itself: primitives, `"none"`, `"freeze"` (frozen). */
 export const L1_SHARED = 0;
