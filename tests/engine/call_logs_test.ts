@@ -9,9 +9,25 @@ import { test } from "../_harness.ts";
 import { captureLogs, render } from "../_log_capture.ts";
 import { installOtel } from "../_otel.ts";
 import { shiftDateNow } from "../_timing.ts";
-import { type Backend, BackendError, cache, MemoryBackend, withCorrelationId } from "../../mod.ts";
+import {
+  type Backend,
+  BackendError,
+  cache as realCache,
+  MemoryBackend,
+  withCorrelationId,
+} from "../../mod.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
+
+/**
+ * `cache` with Prometheus off unless asked: the process-wide registry bounds its `function` label
+ * (100 identities), and under Bun every test file shares one process.
+ */
+const cache = ((fn: (...a: never[]) => unknown, o?: Record<string, unknown>) =>
+  realCache(fn, {
+    ...o,
+    monitoring: { prometheus: false, ...(o?.monitoring as object | undefined) },
+  })) as unknown as typeof realCache;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** A backend whose get and set fail (transient). */

@@ -13,7 +13,7 @@ import { sharedRedisTestOptions, uniquePrefix } from "../_redis_server.ts";
 import { gate, shiftDateNow } from "../_timing.ts";
 import {
   type Backend,
-  cache,
+  cache as realCache,
   type CallResult,
   FileBackend,
   MemoryBackend,
@@ -21,6 +21,16 @@ import {
 } from "../../mod.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
+
+/**
+ * `cache` with Prometheus off unless asked: the process-wide registry bounds its `function` label
+ * (100 identities), and under Bun every test file shares one process.
+ */
+const cache = ((fn: (...a: never[]) => unknown, o?: Record<string, unknown>) =>
+  realCache(fn, {
+    ...o,
+    monitoring: { prometheus: false, ...(o?.monitoring as object | undefined) },
+  })) as unknown as typeof realCache;
 
 interface Kind {
   name: "memory" | "file" | "redis";

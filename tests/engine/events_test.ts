@@ -10,7 +10,7 @@ import { gate, shiftDateNow, until } from "../_timing.ts";
 import {
   type Backend,
   BackendError,
-  cache,
+  cache as realCache,
   type CacheEvent,
   cacheEvents,
   type CacheEventTarget,
@@ -23,6 +23,16 @@ import {
 import { cacheEventsConstructed } from "../../engine/_events.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
+
+/**
+ * `cache` with Prometheus off unless asked: the process-wide registry bounds its `function` label
+ * (100 identities), and under Bun every test file shares one process.
+ */
+const cache = ((fn: (...a: never[]) => unknown, o?: Record<string, unknown>) =>
+  realCache(fn, {
+    ...o,
+    monitoring: { prometheus: false, ...(o?.monitoring as object | undefined) },
+  })) as unknown as typeof realCache;
 
 /** Every event of `target` (all types), in order. */
 function collect(target: CacheEventTarget): { events: CacheEvent[]; stop(): void } {

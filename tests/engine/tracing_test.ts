@@ -9,9 +9,19 @@ import { metrics, SpanStatusCode, trace } from "@opentelemetry/api";
 import { test } from "../_harness.ts";
 import { type FinishedSpan, installOtel, parentId } from "../_otel.ts";
 import { shiftDateNow } from "../_timing.ts";
-import { cache, MemoryBackend } from "../../mod.ts";
+import { cache as realCache, MemoryBackend } from "../../mod.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
+
+/**
+ * `cache` with Prometheus off unless asked: the process-wide registry bounds its `function` label
+ * (100 identities), and under Bun every test file shares one process.
+ */
+const cache = ((fn: (...a: never[]) => unknown, o?: Record<string, unknown>) =>
+  realCache(fn, {
+    ...o,
+    monitoring: { prometheus: false, ...(o?.monitoring as object | undefined) },
+  })) as unknown as typeof realCache;
 const traced = { ...bare, monitoring: { tracing: true } } as const;
 const otel = installOtel();
 const app = trace.getTracer("app");
@@ -162,7 +172,7 @@ test(
     f(1);
     f(1);
     assert.deepEqual(otel.spans(), []);
-    const p = cache.production((n: number) => n + 1, { name: "otel.prod", backend: null });
+    const p = realCache.production((n: number) => n + 1, { name: "otel.prod", backend: null });
     assert.equal(p.config.monitoring.tracing, true);
     const s = cache((n: number) => n * 2, {
       name: "otel.sync",
