@@ -45,6 +45,8 @@ import {
   clearNamespaceEverywhere,
   Engine,
   fastKey,
+  Flight,
+  flightOf,
   type FunctionHealth,
   functionHealth,
   type GroupInvalidationOptions,
@@ -56,14 +58,18 @@ import {
   missAsync,
   missSync,
   refresh,
+  waitFor,
 } from "./engine/internal.ts";
 import { tenantContextUsed } from "./tenant.ts";
 import type { HealthLevel } from "./health/health_checker.ts";
 
 export type { CacheInfo, FunctionHealth, GroupInvalidationOptions } from "./engine/internal.ts";
 
-/** The methods every cached function carries. `A` is the wrapped function's parameter list. */
-export interface CacheControls<A extends unknown[]> {
+/**
+ * The methods every cached function carries. `A` is the wrapped function's parameter list, `R`
+ * its result.
+ */
+export interface CacheControls<A extends unknown[], R = unknown> {
   /** Hit/miss statistics and L1 size (cachekit-py's `cache_info()`). */
   cacheInfo(): CacheInfo;
   /** Remove every entry of this function from L1 and L2 (every tenant's). */
@@ -81,6 +87,13 @@ export interface CacheControls<A extends unknown[]> {
    * and return the health (components: backend ping and latency, circuit, pool, L1, …).
    */
   checkHealth(level?: HealthLevel): Promise<FunctionHealth>;
+  /**
+   * Call the function with a signal: when `signal` aborts, this call stops waiting and rejects
+   * with the signal's reason. The computation goes on for the other callers sharing it; its own
+   * signal (`cacheContext().signal`) aborts only when every caller waiting for it has aborted.
+   * The result is a promise even for a synchronous L1-only function.
+   */
+  withSignal(signal: AbortSignal, ...args: A): Promise<Awaited<R>>;
   /** The function identity used in keys (`func:` segment). */
   readonly identity: string;
   /** The resolved configuration. */
@@ -88,7 +101,7 @@ export interface CacheControls<A extends unknown[]> {
 }
 
 /** A cached function: the call signature `(...args: A) => R` plus {@linkcode CacheControls}. */
-export type CachedFunction<A extends unknown[], R> = ((...args: A) => R) & CacheControls<A>;
+export type CachedFunction<A extends unknown[], R> = ((...args: A) => R) & CacheControls<A, R>;
 
 /** Options that make a cache L1-only (`backend: null`): the wrapper keeps the function's type. */
 export type L1OnlyOptions<A extends unknown[]> = CacheOptions<A> & { backend: null };
@@ -220,7 +233,7 @@ export function wrap<A extends unknown[], R>(
       : lookupSync(engine, this, args, fast);
   };
 
-  const controls: CacheControls<A> = {
+  const controls: CacheControls<A, R> = {
     cacheInfo: () => cacheInfo(engine),
     cacheClear: () => clearEngine(engine),
     invalidate: (...args: A) => invalidateCall(engine, undefined, args),
@@ -236,6 +249,24 @@ export function wrap<A extends unknown[], R>(
     },
     getHealthStatus: () => functionHealth(engine),
     checkHealth: (level?: HealthLevel) => checkFunctionHealth(engine, level),
+    withSignal(signal: AbortSignal, ...args: A): Promise<Awaited<R>> {
+      if (signal.aborted) return Promise.reject(signal.reason);
+      let p: Promise<unknown>;
+      if (!engine.returnsPromise) {
+        try {
+          p = Promise.resolve(wrapper(...args));
+        } catch (e) {
+          p = Promise.reject(e);
+        }
+        return waitFor(p, signal, undefined) as Promise<Awaited<R>>;
+      }
+      try {
+        p = lookupAsync(engine, undefined, args, fastKey(engine, undefined, args), new Flight());
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return waitFor(p, signal, flightOf.get(p)) as Promise<Awaited<R>>;
+    },
     identity,
     config,
   };

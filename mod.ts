@@ -60,6 +60,14 @@ export {
   type L1OnlyOptions,
 } from "./cache.ts";
 export { cached, type CachedMethodOptions, type MethodDecorator } from "./decorator.ts";
+export {
+  type CacheObject,
+  createCache,
+  type CreateCacheFunction,
+  type CreateCacheOptions,
+  type CreateCacheWithPresets,
+  type GetOrSetContext,
+} from "./cache_object.ts";
 export { currentTenant, withTenant } from "./tenant.ts";
 export { closeDefaultBackend } from "./engine/internal.ts";
 

@@ -18,6 +18,8 @@ import { checkValueSize, ValueTooLargeError } from "../protocol/stored_value.ts"
 import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
+import type { Flight } from "./_flight.ts";
+import { lateWork, withHardTimeout } from "./_hard_timeout.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx, tenantL1Key } from "./_keys.ts";
 import { type L2Hit, readL2, writeL2 } from "./_l2.ts";
 import { L1_CLONE, L1_SEALED, L1_SHARED, type L1Entry } from "./l1.ts";
@@ -231,7 +233,7 @@ function warnTooLarge(eng: Engine, e: ValueTooLargeError): void {
 }
 
 /** Count a hit (`size`: bytes of the L2 entry; one `get` per call, see `_metrics.ts`). */
-function countHit(eng: Engine, l1: boolean, size = 0): void {
+export function countHit(eng: Engine, l1: boolean, size = 0): void {
   if (l1) eng.l1HitCounter?.inc();
   else eng.series?.l2Hit(size);
   if (!eng.collectStats) return;
@@ -271,13 +273,15 @@ export function missAsync(
 
 /**
  * Asynchronous call not looked up in L1 yet (a tenant applies, or the cheap key is not the L1
- * key): single flight, L1 under the call's tenant, then as {@linkcode missAsync}.
+ * key): single flight, L1 under the call's tenant, then as {@linkcode missAsync}. A call with a
+ * signal passes the `flight` a computation it starts belongs to.
  */
 export function lookupAsync(
   eng: Engine,
   self: unknown,
   args: unknown[],
   fast: ArgKey | undefined,
+  flight?: Flight,
 ): Promise<unknown> {
   let ctx: KeyCtx;
   try {
@@ -301,18 +305,27 @@ export function lookupAsync(
     const e = eng.l1.get(ctx.l1Key);
     if (e !== undefined) return hitL1(eng, e, self, args) as Promise<unknown>;
   }
+  if (flight !== undefined) ctx.call = { flight }; // a call with a signal (`_flight.ts`)
   const shared = load(eng, self, args, ctx);
-  eng.inflight.track(ctx.l1Key, shared);
+  eng.inflight.track(ctx.l1Key, shared, flight);
   return shared;
 }
 
-async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): Promise<unknown> {
+/**
+ * A miss: L2, the stampede lock, compute, store (the caller tracks it in the single flight).
+ */
+export async function load(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  ctx: KeyCtx,
+): Promise<unknown> {
   const epoch = eng.epoch;
   const resolved = eng.backend();
   const b = resolved instanceof Promise ? await resolved : resolved;
   if (b !== null && eng.unsubscribe === null) eng.subscribe(b);
   let stale: StaleValue | null = null;
-  if (b !== null) {
+  if (b !== null && ctx.call?.skipL2Read !== true) {
     const io = { failed: false };
     const hit = await readL2(eng, b, ctx, io);
     if (hit !== null && !hit.stale) {
@@ -326,7 +339,10 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
     if (io.failed) return await compute(eng, self, args, ctx, b, epoch, stale, false);
     const st = eng.config.stampede;
     const lock = b.capabilities.lock;
-    if (st.enabled && lock && eng.failsafe?.pending(ctx.l1Key) === undefined) {
+    if (
+      st.enabled && lock && eng.failsafe?.pending(ctx.l1Key) === undefined &&
+      lateWork(eng, ctx.l1Key) === undefined
+    ) {
       let handle = null;
       try {
         handle = await lock.acquire(ctx.backendKey + ":lock", {
@@ -351,8 +367,9 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
           const release = () => {
             handle.release().catch((e) => recordFailure(eng, "unlock", e));
           };
-          // A refresh that went on in the background (soft timeout) keeps the lock until it lands.
-          const bg = eng.failsafe?.pending(ctx.l1Key);
+          // A refresh that went on in the background (soft or hard timeout) keeps the lock until
+          // it lands.
+          const bg = eng.failsafe?.pending(ctx.l1Key) ?? lateWork(eng, ctx.l1Key);
           if (bg === undefined) release();
           else bg.then(release, release);
         }
@@ -382,18 +399,24 @@ async function compute(
     eng.series!.miss(eng.l1 !== null, b !== null, !awaitWrite);
   }
   const fs = eng.failsafe;
-  if (fs === null) {
+  const call = ctx.call;
+  const hardMs = call?.hardMs ?? eng.hardMs;
+  if (fs === null && hardMs <= 0) {
     const value = await eng.fn.apply(self, args);
     return await store(eng, ctx, value, b, epoch, awaitWrite);
   }
-  return await fs.run(ctx.l1Key, async () => {
+  const run = async () => {
     const value = await eng.fn.apply(self, args);
     return await store(eng, ctx, value, b, epoch, awaitWrite);
-  }, stale ?? fs.l1Stale(ctx.l1Key));
+  };
+  const fallback = fs === null ? null : stale ?? fs.l1Stale(ctx.l1Key);
+  const soft = fs === null ? run : () => fs.run(ctx.l1Key, run, fallback, call?.softMs);
+  if (hardMs <= 0) return await soft();
+  return await withHardTimeout(eng, ctx.l1Key, soft, fallback, hardMs, call?.label ?? eng.identity);
 }
 
 /** Store a computed `value` in L1 and L2; returns what the caller gets (see answerOf). */
-async function store(
+export async function store(
   eng: Engine,
   ctx: KeyCtx,
   value: unknown,
@@ -432,8 +455,11 @@ async function store(
     return value;
   }
   if (eng.epoch !== epoch) return answer;
-  const out = storeL1(eng, ctx, answer, enc?.payload ?? null, enc?.stored ?? null);
-  if (b !== null && enc !== null) {
+  const call = ctx.call;
+  const out = call?.skipL1Write === true
+    ? answer
+    : storeL1(eng, ctx, answer, enc?.payload ?? null, enc?.stored ?? null);
+  if (b !== null && enc !== null && call?.skipL2Write !== true) {
     const write = writeL2(eng, b, ctx, enc.stored); // never rejects
     if (awaitWrite) await write;
   }

@@ -99,6 +99,7 @@ export function bump(eng: Engine): void {
   eng.epoch++;
   eng.inflight.clear();
   eng.failsafe?.forget();
+  eng.lateWork.clear();
 }
 
 /**
@@ -183,7 +184,7 @@ export function clearNamespaceLocal(eng: Engine): string[] {
 
 /** Evict L1 entries carrying any of `tags`; returns the L2 keys this process wrote with them. */
 export function invalidateTagsLocal(eng: Engine, tags: ReadonlySet<string>): string[] {
-  if (eng.config.tags === null) return [];
+  if (eng.config.tags === null && !eng.objectCache) return [];
   evictLocal(eng, taggedWith(tags));
   const keys: string[] = [];
   for (const t of tags) {
@@ -339,7 +340,9 @@ export async function invalidateTagsEverywhere(
       });
     }
     // Calls made while L2 was being cleared may have read old entries back into L1.
-    for (const e of es) if (e.config.tags !== null) evictLocal(e, taggedWith(set));
+    for (const e of es) {
+      if (e.config.tags !== null || e.objectCache) evictLocal(e, taggedWith(set));
+    }
     await broadcast(b, es, { level: "tags", targets: tags });
   }
 }
@@ -380,7 +383,8 @@ export function clearNamespaceEverywhere(
 ): Promise<void> {
   const matching = liveEngines().filter((e) => e.namespace === ns);
   // `:func:` ends the namespace (`validateKeyPart`): `ns:a:` would also match namespace `a:b`.
-  const prefixes = [`${ANY_TENANT}ns:${ns}:func:`];
+  // Key-based caches (`createCache`) of the namespace: `obj:ns:{ns}:key:` (`_object_keys.ts`).
+  const prefixes = [`${ANY_TENANT}ns:${ns}:func:`, `${ANY_TENANT}obj:ns:${ns}:key:`];
   // Interop keys are bare: delete `{ns}:` only when an interop function of this process owns it.
   if (matching.some((e) => e.config.interop !== null)) prefixes.push(`${ns}:`);
   return clearEverywhere("clearNamespace", matching, prefixes, opts);

@@ -18,6 +18,7 @@
 import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { KeyCtx } from "./_keys.ts";
+import { type CallOptions, l1TtlMsOf } from "./_call_options.ts";
 import { copyValue, frozenCopy, REFUSED, vet, vetCopy, type Vetted } from "./_l1_copy.ts";
 import {
   L1_BYTES,
@@ -95,7 +96,10 @@ export function storeL1(
       size = bytes.byteLength;
     }
   }
-  const entry = L1Cache.entry(value, kind, size, eng.l1TtlMs, swrDelay(eng));
+  const call = ctx.call;
+  const entry = call === undefined
+    ? L1Cache.entry(value, kind, size, eng.l1TtlMs, swrDelay(eng))
+    : L1Cache.entry(value, kind, size, l1TtlMsOf(eng, call), swrDelay(eng, call));
   entry.tags = ctx.tags;
   if (!eng.indexL1) l1.set(ctx.l1Key, entry); // no remote events: no backend key kept
   else {
@@ -118,10 +122,13 @@ function serializeForL1(eng: Engine, answer: unknown): Uint8Array | null {
   }
 }
 
-function swrDelay(eng: Engine): number {
+function swrDelay(eng: Engine, call?: CallOptions): number {
   if (eng.swrMs === Infinity) return Infinity;
   const j = eng.config.l1.swrJitter;
-  return eng.swrMs * (1 + (Math.random() * 2 - 1) * j);
+  const swrMs = call?.ttl === undefined
+    ? eng.swrMs
+    : l1TtlMsOf(eng, call) * eng.config.l1.swrThreshold;
+  return swrMs * (1 + (Math.random() * 2 - 1) * j);
 }
 
 function rebuildIndex(eng: Engine): void {

@@ -12,6 +12,7 @@ import { setTagged } from "./_backend.ts";
 import type { Engine } from "./_engine.ts";
 import { publish, trackWrite } from "./_invalidation.ts";
 import type { KeyCtx } from "./_keys.ts";
+import { l2TtlOf } from "./_call_options.ts";
 import { errMessage, recordFailure, recordSuccess } from "./_status.ts";
 import { decodeStored } from "./_stored.ts";
 
@@ -124,11 +125,15 @@ export async function writeL2(
   stored: Uint8Array,
 ): Promise<void> {
   try {
-    await setTagged(b, ctx.backendKey, stored, eng.l2Ttl, ctx.tags, eng.l2Opts);
+    const call = ctx.call;
+    const ttl = call === undefined ? eng.l2Ttl : l2TtlOf(eng, call);
+    await setTagged(b, ctx.backendKey, stored, ttl, ctx.tags, eng.l2Opts);
     recordSuccess(eng);
     eng.series?.write(stored.byteLength);
     trackWrite(eng, ctx);
-    publish(eng, b, { level: "key", targets: [ctx.backendKey], reason: "write" });
+    if (call?.skipBus !== true) {
+      publish(eng, b, { level: "key", targets: [ctx.backendKey], reason: "write" });
+    }
   } catch (e) {
     recordFailure(eng, "set", e);
   }

@@ -11,6 +11,7 @@ import { decodeInteropValue, encodeInteropValue } from "../protocol/keys.ts";
 import { checkValueSize, decodeStoredValue, encodeStoredValue } from "../protocol/stored_value.ts";
 import type { Engine } from "./_engine.ts";
 import type { KeyCtx } from "./_keys.ts";
+import { ttlOf } from "./_call_options.ts";
 
 /** Encode a value for L2 (and the plain payload for L1): `protocol/_stored_codec.ts`. */
 export function encodeStored(
@@ -19,6 +20,7 @@ export function encodeStored(
   ctx: KeyCtx,
 ): Promise<{ payload: Uint8Array; stored: Uint8Array }> {
   const c = eng.config;
+  const ttl = ctx.call === undefined ? c.ttl : ttlOf(eng, ctx.call);
   if (c.interop) {
     const payload = encodeInteropValue(value === undefined ? null : value);
     checkValueSize(payload, c.maxValueSize);
@@ -27,7 +29,7 @@ export function encodeStored(
   return encodeStoredValue(eng.codec, value, {
     tenant: ctx.tenant ?? "default",
     protoKey: ctx.protoKey,
-    freshUntil: eng.failsafe !== null && c.ttl !== null ? Date.now() + c.ttl * 1000 : null,
+    freshUntil: eng.failsafe !== null && ttl !== null ? Date.now() + ttl * 1000 : null,
   });
 }
 
