@@ -19,6 +19,7 @@ import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
 import type { Flight } from "./_flight.ts";
+import { hitLife } from "./_call_options.ts";
 import { lateWork, withHardTimeout } from "./_hard_timeout.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx, tenantL1Key } from "./_keys.ts";
 import { type L2Hit, readL2, writeL2 } from "./_l2.ts";
@@ -331,6 +332,7 @@ export async function load(
     if (hit !== null && !hit.stale) {
       countHit(eng, false, hit.stored.byteLength);
       if (eng.epoch !== epoch) return hit.value;
+      hitLife(ctx, hit.freshUntil);
       return storeL1(eng, ctx, hit.value, null, hit.stored);
     }
     if (hit !== null) stale = l2Stale(hit);
@@ -358,6 +360,7 @@ export async function load(
         if (again !== null && !again.stale) {
           countHit(eng, false, again.stored.byteLength);
           if (eng.epoch !== epoch) return again.value;
+          hitLife(ctx, again.freshUntil);
           return storeL1(eng, ctx, again.value, null, again.stored);
         }
         if (again !== null) stale = l2Stale(again);

@@ -11,11 +11,11 @@
  */
 import type { Engine } from "./_engine.ts";
 import type { Flight } from "./_flight.ts";
+import type { KeyCtx } from "./_keys.ts";
+import { l2Ttl } from "./_ttl.ts";
 
 /** What one call overrides (each field absent: the engine's configuration). */
 export interface CallOptions {
-  /** TTL of the entry this call writes, seconds (`null`: no expiry in L2). */
-  ttl?: number | null;
   /** Extra seconds the entry stays usable as stale in L2 (needs the fail-safe on). */
   staleTtl?: number;
   /** Soft timeout of this computation, ms (needs a stale value). */
@@ -36,30 +36,25 @@ export interface CallOptions {
   flight?: Flight;
 }
 
-/** The TTL, seconds, of an entry written under `call` (`null`: none). */
-export function ttlOf(eng: Engine, call: CallOptions | undefined): number | null {
-  return call?.ttl !== undefined ? call.ttl : eng.config.ttl;
-}
-
-/** The L2 TTL of an entry written under `call`: its TTL plus its stale window. */
-export function l2TtlOf(eng: Engine, call: CallOptions | undefined): number | null {
-  if (call === undefined || (call.ttl === undefined && call.staleTtl === undefined)) {
-    return eng.l2Ttl;
+/**
+ * The L2 TTL of the entry of `ctx`: its TTL (`ctx.ttl`, else the configured one) plus its stale
+ * window (the call's `staleTtl`, else the configured one).
+ */
+export function l2TtlOf(eng: Engine, ctx: KeyCtx): number | null {
+  const stale = ctx.call?.staleTtl;
+  if (stale === undefined || eng.failsafe === null) {
+    return ctx.ttl === undefined ? eng.l2Ttl : l2Ttl(eng.config, ctx.ttl);
   }
-  const ttl = ttlOf(eng, call);
-  if (ttl === null) return null;
-  return ttl + (eng.failsafe === null ? 0 : call.staleTtl ?? eng.config.staleTtl);
+  const ttl = ctx.ttl === undefined ? eng.config.ttl : ctx.ttl;
+  return ttl === null ? null : ttl + stale;
 }
 
-/** The L1 lifetime, ms, of an entry written under `call` (the engine's rule for its TTL). */
-export function l1TtlMsOf(eng: Engine, call: CallOptions | undefined): number {
-  if (call?.ttl === undefined) return eng.l1TtlMs;
-  const c = eng.config;
-  const ttl = call.ttl;
-  const s = ttl === null
-    ? c.l1.defaultTtl
-    : c.backend === null
-    ? ttl
-    : Math.max(ttl - c.l1.expiryBuffer, ttl / 2);
-  return s * 1000;
+/**
+ * A key-based call's L2 hit goes into L1 no longer than L2 holds it fresh (`freshUntil`, ms: the
+ * entry records it when it has its own TTL or the fail-safe is on).
+ */
+export function hitLife(ctx: KeyCtx, freshUntil: number | null): void {
+  if (ctx.call !== undefined && freshUntil !== null) {
+    ctx.ttl = Math.max(0.001, (freshUntil - Date.now()) / 1000);
+  }
 }

@@ -18,7 +18,7 @@
 import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { KeyCtx } from "./_keys.ts";
-import { type CallOptions, l1TtlMsOf } from "./_call_options.ts";
+import { l1TtlMs } from "./_ttl.ts";
 import { copyValue, frozenCopy, REFUSED, vet, vetCopy, type Vetted } from "./_l1_copy.ts";
 import {
   L1_BYTES,
@@ -96,10 +96,9 @@ export function storeL1(
       size = bytes.byteLength;
     }
   }
-  const call = ctx.call;
-  const entry = call === undefined
-    ? L1Cache.entry(value, kind, size, eng.l1TtlMs, swrDelay(eng))
-    : L1Cache.entry(value, kind, size, l1TtlMsOf(eng, call), swrDelay(eng, call));
+  // An entry with its own TTL (adaptive caching, or what an L2 hit has left) lives by it.
+  const life = ctx.ttl === undefined ? eng.l1TtlMs : l1TtlMs(eng.config, ctx.ttl);
+  const entry = L1Cache.entry(value, kind, size, life, swrDelay(eng, life));
   entry.tags = ctx.tags;
   if (!eng.indexL1) l1.set(ctx.l1Key, entry); // no remote events: no backend key kept
   else {
@@ -122,13 +121,11 @@ function serializeForL1(eng: Engine, answer: unknown): Uint8Array | null {
   }
 }
 
-function swrDelay(eng: Engine, call?: CallOptions): number {
+function swrDelay(eng: Engine, life: number): number {
   if (eng.swrMs === Infinity) return Infinity;
   const j = eng.config.l1.swrJitter;
-  const swrMs = call?.ttl === undefined
-    ? eng.swrMs
-    : l1TtlMsOf(eng, call) * eng.config.l1.swrThreshold;
-  return swrMs * (1 + (Math.random() * 2 - 1) * j);
+  const swr = life === eng.l1TtlMs ? eng.swrMs : life * eng.config.l1.swrThreshold;
+  return swr * (1 + (Math.random() * 2 - 1) * j);
 }
 
 function rebuildIndex(eng: Engine): void {

@@ -13,6 +13,7 @@ import type { Engine } from "./_engine.ts";
 import { publish, trackWrite } from "./_invalidation.ts";
 import type { KeyCtx } from "./_keys.ts";
 import { l2TtlOf } from "./_call_options.ts";
+import { l2Ttl } from "./_ttl.ts";
 import { errMessage, recordFailure, recordSuccess } from "./_status.ts";
 import { decodeStored } from "./_stored.ts";
 
@@ -126,7 +127,9 @@ export async function writeL2(
 ): Promise<void> {
   try {
     const call = ctx.call;
-    const ttl = call === undefined ? eng.l2Ttl : l2TtlOf(eng, call);
+    const ttl = call === undefined
+      ? ctx.ttl === undefined ? eng.l2Ttl : l2Ttl(eng.config, ctx.ttl)
+      : l2TtlOf(eng, ctx);
     await setTagged(b, ctx.backendKey, stored, ttl, ctx.tags, eng.l2Opts);
     recordSuccess(eng);
     eng.series?.write(stored.byteLength);

@@ -13,7 +13,7 @@
 import { CacheConfigError } from "../errors.ts";
 import type { CacheEntryOptions } from "../config/options.ts";
 import { countHit, load, store } from "./_call.ts";
-import type { CallOptions } from "./_call_options.ts";
+import { type CallOptions, hitLife } from "./_call_options.ts";
 import type { Engine } from "./_engine.ts";
 import { Flight, flightOf, waitFor } from "./_flight.ts";
 import { bump, invalidateTagsEverywhere, invalidateTagsLocal, publish } from "./_invalidation.ts";
@@ -75,7 +75,6 @@ export function callOptions(
   seconds("staleTtl", o.staleTtl, false, false);
   seconds("softTimeout", o.softTimeout, false, false);
   seconds("hardTimeout", o.hardTimeout, false, false);
-  if (o.ttl !== undefined) call.ttl = o.ttl;
   if (o.staleTtl !== undefined) call.staleTtl = o.staleTtl;
   if (o.softTimeout !== undefined) call.softMs = o.softTimeout * 1000;
   if (o.hardTimeout !== undefined) call.hardMs = o.hardTimeout * 1000;
@@ -88,7 +87,9 @@ export function callOptions(
 
 /** The key context of one call of a key-based cache. */
 function ctxOf(eng: Engine, key: string, o: CacheEntryOptions | undefined): KeyCtx {
-  return objectKeyCtx(eng, key, checkTags(o?.tags), callOptions(eng, key, o));
+  const ctx = objectKeyCtx(eng, key, checkTags(o?.tags), callOptions(eng, key, o));
+  if (o?.ttl !== undefined) ctx.ttl = o.ttl;
+  return ctx;
 }
 
 /** A live L1 entry's answer (a promise for a sealed one), counted as an L1 hit. */
@@ -106,7 +107,7 @@ function factoryContext(eng: Engine, ctx: KeyCtx, flight: Flight): ObjectFactory
     setTtl(s: number): void {
       seconds("setTtl", s, false, false);
       if (s === 0) this.skip();
-      else call.ttl = s;
+      else ctx.ttl = s;
     },
     setTags(tags: readonly string[]): void {
       const t = checkTags(tags) ?? [];
@@ -225,6 +226,7 @@ export async function get(
   if (hit === null || hit.stale) return countMiss(eng);
   countHit(eng, false, hit.stored.byteLength);
   if (eng.epoch !== epoch || o?.skipL1Write) return hit.value;
+  hitLife(ctx, hit.freshUntil);
   return storeL1(eng, ctx, hit.value, null, hit.stored);
 }
 
@@ -301,7 +303,8 @@ export async function deleteByTags(eng: Engine, tags: readonly string[]): Promis
  */
 export async function expire(eng: Engine, key: string): Promise<void> {
   if (eng.failsafe === null || eng.config.interop !== null) return deleteKeys(eng, [key]);
-  const ctx = objectKeyCtx(eng, key, null, { ttl: 0, skipL1Write: true });
+  const ctx = objectKeyCtx(eng, key, null, { skipL1Write: true });
+  ctx.ttl = 0; // fresh_until = now; L2 TTL = the stale window
   const e = eng.l1?.map.get(ctx.l1Key);
   const now = Date.now();
   if (e !== undefined && e.expiresAt > now) e.expiresAt = now;

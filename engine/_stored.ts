@@ -11,7 +11,6 @@ import { decodeInteropValue, encodeInteropValue } from "../protocol/keys.ts";
 import { checkValueSize, decodeStoredValue, encodeStoredValue } from "../protocol/stored_value.ts";
 import type { Engine } from "./_engine.ts";
 import type { KeyCtx } from "./_keys.ts";
-import { ttlOf } from "./_call_options.ts";
 
 /** Encode a value for L2 (and the plain payload for L1): `protocol/_stored_codec.ts`. */
 export function encodeStored(
@@ -20,7 +19,6 @@ export function encodeStored(
   ctx: KeyCtx,
 ): Promise<{ payload: Uint8Array; stored: Uint8Array }> {
   const c = eng.config;
-  const ttl = ctx.call === undefined ? c.ttl : ttlOf(eng, ctx.call);
   if (c.interop) {
     const payload = encodeInteropValue(value === undefined ? null : value);
     checkValueSize(payload, c.maxValueSize);
@@ -29,8 +27,18 @@ export function encodeStored(
   return encodeStoredValue(eng.codec, value, {
     tenant: ctx.tenant ?? "default",
     protoKey: ctx.protoKey,
-    freshUntil: eng.failsafe !== null && ttl !== null ? Date.now() + ttl * 1000 : null,
+    freshUntil: freshUntil(eng, ctx),
   });
+}
+
+/**
+ * The logical expiry written with an entry (ms): with the fail-safe (its stale window starts
+ * there), and for an entry with its own TTL (a reader's L1 keeps it no longer); else none.
+ */
+function freshUntil(eng: Engine, ctx: KeyCtx): number | null {
+  const ttl = ctx.ttl === undefined ? eng.config.ttl : ctx.ttl;
+  if (ttl === null || (eng.failsafe === null && ctx.ttl === undefined)) return null;
+  return Date.now() + ttl * 1000;
 }
 
 /** Decode bytes read from L2. Throws on anything unreadable (the caller treats it as a miss). */

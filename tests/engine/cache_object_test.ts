@@ -194,6 +194,7 @@ for (const [kind, { make, options }] of Object.entries(KINDS)) {
       assert.equal(await skip(), 4);
       assert.equal(await skip(), 4);
       assert.equal(skipped, 2, "a skipped result is not cached");
+      assert.equal(await b.get("short"), 1, "b's L1 takes it, for its remaining life only");
       clock.advance(30_000);
       assert.equal(await b.get("short"), undefined);
       assert.equal(await b.get("adaptive"), undefined);
