@@ -441,3 +441,18 @@ test("cache(fn): hardTimeout option, and withSignal", async () => {
   assert.equal(v, 2);
   await assert.rejects(h.withSignal(AbortSignal.abort(), 5));
 });
+
+test("createCache: clearNamespace reaches key-based caches of the namespace, every tenant", async () => {
+  const { clearNamespace, withTenant } = await import("../../mod.ts");
+  const backend = new MemoryBackend();
+  const a = createCache({ namespace: "objns", backend, ...bare });
+  const other = createCache({ namespace: "objns2", backend, ...bare });
+  await a.set("k", 1);
+  await withTenant("t1", () => a.set("k", 2));
+  await other.set("k", 3);
+  await clearNamespace("objns", { backend });
+  assert.equal(await a.get("k", { skipL1Read: true }), undefined);
+  assert.equal(await withTenant("t1", () => a.get("k")), undefined);
+  assert.equal(await other.get("k", { skipL1Read: true }), 3);
+  await backend.close();
+});
