@@ -267,6 +267,8 @@ export class FactoryTimeoutError extends CacheKitError {
   readonly timeoutSeconds: number;
 
   /**
+   * Create the error for a computation of `identity` that passed its hard timeout.
+   *
    * @param identity The function identity or key.
    * @param timeoutSeconds The hard timeout, seconds.
    */
