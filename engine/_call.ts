@@ -415,7 +415,7 @@ async function compute(
   const fallback = fs === null ? null : stale ?? fs.l1Stale(ctx.l1Key);
   const soft = fs === null ? run : () => fs.run(ctx.l1Key, run, fallback, call?.softMs);
   if (hardMs <= 0) return await soft();
-  return await withHardTimeout(eng, ctx.l1Key, soft, fallback, hardMs, call?.label ?? eng.identity);
+  return await withHardTimeout(eng, ctx.l1Key, soft, fallback, hardMs, call?.key);
 }
 
 /** Store a computed `value` in L1 and L2; returns what the caller gets (see answerOf). */

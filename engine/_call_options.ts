@@ -30,8 +30,8 @@ export interface CallOptions {
   skipL2Write?: boolean;
   /** Do not announce the write on the invalidation bus. */
   skipBus?: boolean;
-  /** What a `FactoryTimeoutError` names (default: the function identity). */
-  label?: string;
+  /** A key-based call's key (named by a `FactoryTimeoutError`). */
+  key?: string;
   /** The shared flight this call started (cancellation; see `_flight.ts`), if any. */
   flight?: Flight;
 }

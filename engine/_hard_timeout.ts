@@ -25,28 +25,28 @@ export function lateWork(eng: Engine, key: ArgKey): Promise<unknown> | undefined
 }
 
 /**
- * Wait for the computation `start()` of `key` (or the one still running after an earlier hard
+ * Wait for the computation `start()` of `l1Key` (or the one still running after an earlier hard
  * timeout) at most `hardMs`; then answer `stale` or reject with a {@linkcode FactoryTimeoutError}
- * naming `label`.
+ * naming the function, or the `key` of a key-based call.
  */
 export function withHardTimeout(
   eng: Engine,
-  key: ArgKey,
+  l1Key: ArgKey,
   start: () => Promise<unknown>,
   stale: StaleValue | null,
   hardMs: number,
-  label: string,
+  key: string | undefined,
 ): Promise<unknown> {
-  const work = eng.lateWork.get(key) ?? start();
+  const work = eng.lateWork.get(l1Key) ?? start();
   return new Promise<unknown>((resolve, reject) => {
     let settled = false;
     const timer = setTimeout(() => {
       if (settled) return;
       settled = true;
-      if (!eng.lateWork.has(key)) {
-        eng.lateWork.set(key, work);
+      if (!eng.lateWork.has(l1Key)) {
+        eng.lateWork.set(l1Key, work);
         const done = () => {
-          if (eng.lateWork.get(key) === work) eng.lateWork.delete(key);
+          if (eng.lateWork.get(l1Key) === work) eng.lateWork.delete(l1Key);
         };
         work.then(done, done);
         work.catch((e) =>
@@ -62,7 +62,12 @@ export function withHardTimeout(
         } catch (e) {
           reject(e);
         }
-      } else reject(new FactoryTimeoutError(label, hardMs / 1000));
+      } else {
+        const what = key === undefined
+          ? eng.identity
+          : `${eng.identity} key ${JSON.stringify(key)}`;
+        reject(new FactoryTimeoutError(what, hardMs / 1000));
+      }
     }, hardMs);
     work.then((v) => {
       if (settled) return;

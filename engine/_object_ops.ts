@@ -17,7 +17,8 @@ import { type CallOptions, hitLife } from "./_call_options.ts";
 import type { Engine } from "./_engine.ts";
 import { Flight, flightOf, waitFor } from "./_flight.ts";
 import { bump, invalidateTagsEverywhere, invalidateTagsLocal, publish } from "./_invalidation.ts";
-import type { KeyCtx } from "./_keys.ts";
+import { callTenant, type KeyCtx, tenantL1Key } from "./_keys.ts";
+import { tenantContextUsed } from "../tenant.ts";
 import { readL2 } from "./_l2.ts";
 import { storeL1 } from "./_l1_store.ts";
 import { objectKeyCtx } from "./_object_keys.ts";
@@ -69,7 +70,7 @@ export function callOptions(
   key: string,
   o: CacheEntryOptions | undefined,
 ): CallOptions {
-  const call: CallOptions = { label: `${eng.identity} key ${JSON.stringify(key)}` };
+  const call: CallOptions = { key };
   if (o === undefined) return call;
   seconds("ttl", o.ttl, true, true);
   seconds("staleTtl", o.staleTtl, false, false);
@@ -142,21 +143,30 @@ export function getOrSet(
   if (typeof factory !== "function") {
     return Promise.reject(new CacheConfigError("factory", factory, "a function"));
   }
-  let ctx: KeyCtx;
+  let ctx: KeyCtx | null = null;
   try {
-    ctx = ctxOf(eng, key, o);
+    const l1 = eng.l1;
+    if (l1 !== null && o?.skipL1Read !== true && typeof key === "string") {
+      // The hit needs only the L1 key: the key context is built on a miss (or a refresh).
+      const lk = eng.tenantAware || tenantContextUsed()
+        ? tenantL1Key(key, callTenant(eng, [key]))
+        : key;
+      const e = l1.get(lk);
+      if (e !== undefined) {
+        if (e.refreshAt <= Date.now()) refreshEntry(eng, e, ctx = ctxOf(eng, key, o), factory);
+        if (e.kind === L1_SHARED) {
+          countHit(eng, true);
+          return Promise.resolve(e.value);
+        }
+        const v = hitEntry(eng, e);
+        if (!(v instanceof Promise)) return Promise.resolve(v);
+        const miss = ctx ?? ctxOf(eng, key, o);
+        return v.catch(() => computeKey(eng, miss, factory, signal));
+      }
+    }
+    ctx ??= ctxOf(eng, key, o);
   } catch (e) {
     return Promise.reject(e);
-  }
-  if (eng.l1 !== null && o?.skipL1Read !== true) {
-    const e = eng.l1.get(ctx.l1Key);
-    if (e !== undefined) {
-      if (e.refreshAt <= Date.now()) refreshEntry(eng, e, ctx, factory);
-      const v = hitEntry(eng, e);
-      return v instanceof Promise
-        ? v.catch(() => computeKey(eng, ctx, factory, signal))
-        : Promise.resolve(v);
-    }
   }
   return computeKey(eng, ctx, factory, signal);
 }
