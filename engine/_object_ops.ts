@@ -37,12 +37,19 @@ export interface ObjectFactoryContext {
   readonly signal: AbortSignal;
 }
 
+/** The signal of a computation no caller can abort. */
+const NEVER_ABORTED: AbortSignal = new AbortController().signal;
+
 /** A `getOrSet` factory as the engine calls it. */
 export type ObjectFactory = (ctx: ObjectFactoryContext) => unknown;
 
-/** The trampoline every key-based cache's engine runs as its function. */
-export function trampoline(factory: ObjectFactory, ctx: ObjectFactoryContext): unknown {
-  return factory(ctx);
+/**
+ * The trampoline every key-based cache's engine runs as its function: `load` calls it with the
+ * engine as `this` and the factory and key context as arguments, and the factory gets its context
+ * only when it runs (an L2 hit builds none).
+ */
+export function trampoline(this: Engine, factory: ObjectFactory, ctx: KeyCtx): unknown {
+  return factory(factoryContext(this, ctx));
 }
 
 function seconds(name: string, v: unknown, allowNull: boolean, positive: boolean): void {
@@ -100,7 +107,7 @@ function hitEntry(eng: Engine, e: L1Entry): unknown {
 }
 
 /** The factory's context for the computation of `ctx` (setters act on its store step). */
-function factoryContext(eng: Engine, ctx: KeyCtx, flight: Flight): ObjectFactoryContext {
+function factoryContext(eng: Engine, ctx: KeyCtx): ObjectFactoryContext {
   const call = ctx.call!;
   const base = ctx.tags;
   return {
@@ -127,7 +134,7 @@ function factoryContext(eng: Engine, ctx: KeyCtx, flight: Flight): ObjectFactory
     get stale(): unknown {
       return eng.failsafe?.l1Stale(ctx.l1Key)?.read();
     },
-    signal: flight.signal,
+    signal: call.flight?.signal ?? NEVER_ABORTED,
   };
 }
 
@@ -180,9 +187,9 @@ function computeKey(
 ): Promise<unknown> {
   const p = eng.inflight.get(ctx.l1Key);
   if (p !== undefined) return waitFor(p, signal, flightOf.get(p));
-  const flight = new Flight();
-  ctx.call!.flight = flight;
-  const shared = load(eng, undefined, [factory, factoryContext(eng, ctx, flight)], ctx);
+  // A flight only for a caller that can abort: without one, nobody can cancel the computation.
+  const flight = signal === undefined ? undefined : ctx.call!.flight = new Flight();
+  const shared = load(eng, eng, [factory, ctx], ctx);
   eng.inflight.track(ctx.l1Key, shared, flight);
   return waitFor(shared, signal, flight);
 }
@@ -196,7 +203,7 @@ function refreshEntry(eng: Engine, e: L1Entry, ctx: KeyCtx, factory: ObjectFacto
     void (async () => {
       try {
         const b = await eng.backendAsync();
-        const value = await factory(factoryContext(eng, ctx, new Flight()));
+        const value = await factory(factoryContext(eng, ctx));
         if (eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e) {
           await store(eng, ctx, value, b, epoch);
         }
