@@ -7,9 +7,10 @@
  * guards, with the same options, presets (`createCache.production(...)`, …) and defaults.
  *
  * **Keys** are any strings. In L2 a key `k` lives at `t:{tenant}:obj:key:{k}` (with a `namespace`
- * `ns`, `t:{tenant}:obj:ns:{ns}:key:{k}`; `%`, spaces and line breaks percent-encoded, a very long
- * key shortened with its hash), a key space no `cache(fn)` function can reach, bound to its tenant
- * and, when encrypting, authenticated with the key (the AAD carries it) as function entries are.
+ * `ns`, `t:{tenant}:obj:ns:{ns}:key:{k}`; `%`, spaces and line breaks percent-encoded, a key over
+ * 250 characters in all cut to 50 and a Blake2b digest), a key space no `cache(fn)` function
+ * can reach, bound to its tenant and, when encrypting, authenticated with the key (the AAD
+ * carries it) as function entries are.
  * Two caches with the same namespace (and backend) share their entries. With
  * `{ interop: true, namespace, name }` the key is the interop key of the one argument `k`
  * (`{namespace}:{name}:{hash}`) and the value plain MessagePack, which a Python or Rust cachekit
