@@ -6,6 +6,7 @@ import net from "node:net";
 import { createClient } from "redis";
 import { test } from "../_harness.ts";
 import { sharedRedisTestOptions, uniquePrefix } from "../_redis_server.ts";
+import { until } from "../_timing.ts";
 import { createCache, RedisBackend } from "../../mod.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
@@ -85,5 +86,64 @@ test("createCache (redis): getMany / setMany / deleteMany go out as one batch ea
   } finally {
     await backend.close();
     await t.close();
+  }
+}, { ...sharedRedisTestOptions, sanitize: false });
+
+test("createCache (redis): a write tells the other instances' L1 unless skipBus", async () => {
+  const opts = {
+    url: "redis://127.0.0.1:6379",
+    keyPrefix: uniquePrefix("objbus"),
+    invalidationChannel: `cktest:inv:${crypto.randomUUID()}`,
+  };
+  const ba = new RedisBackend(opts);
+  const bb = new RedisBackend(opts);
+  const mk = (backend: RedisBackend) =>
+    createCache({ ttl: 60, backend, ...bare, l1: { invalidation: true } });
+  const a = mk(ba);
+  const b = mk(bb);
+  try {
+    await a.set("k", 1);
+    assert.equal(await b.get("k"), 1); // b subscribes and keeps it in L1
+    await until(async () => {
+      const r = createClient({ url: opts.url });
+      await r.connect();
+      const n = Number(
+        ((await r.sendCommand(["PUBSUB", "NUMSUB", opts.invalidationChannel])) as unknown[])[1],
+      );
+      await r.close();
+      return n >= 2;
+    });
+    await a.set("k", 2, { skipBus: true });
+    assert.equal(await b.get("k"), 1, "b was not told: its L1 still answers");
+    await a.set("k", 3);
+    assert.ok(await until(async () => (await b.get("k")) === 3), "b's L1 dropped it, read L2");
+  } finally {
+    await ba.close();
+    await bb.close();
+  }
+}, { ...sharedRedisTestOptions, sanitize: false });
+
+test("createCache (redis): per-call staleTtl sets the entry's L2 lifetime", async () => {
+  const backend = new RedisBackend({
+    url: "redis://127.0.0.1:6379",
+    keyPrefix: uniquePrefix("objstale"),
+  });
+  const c = createCache({ ttl: 60, staleTtl: 600, backend, ...bare });
+  const r = createClient({ url: "redis://127.0.0.1:6379" });
+  await r.connect();
+  try {
+    await c.set("a", 1);
+    await c.set("b", 1, { staleTtl: 10 });
+    await c.set("c", 1, { ttl: 5, staleTtl: 0 });
+    const ttlOf = async (k: string) => {
+      const keys = await r.keys(`*obj:key:${k}`);
+      return Number(await r.sendCommand(["TTL", keys[0]]));
+    };
+    assert.ok((await ttlOf("a")) > 600 && (await ttlOf("a")) <= 660);
+    assert.ok((await ttlOf("b")) > 10 && (await ttlOf("b")) <= 70);
+    assert.ok((await ttlOf("c")) > 0 && (await ttlOf("c")) <= 5);
+  } finally {
+    await r.close();
+    await backend.close();
   }
 }, { ...sharedRedisTestOptions, sanitize: false });
