@@ -73,7 +73,6 @@ function checkTags(tags: unknown): readonly string[] | null {
 
 /** The engine's {@linkcode CallOptions} of `o` for `key` (checked). */
 export function callOptions(
-  eng: Engine,
   key: string,
   o: CacheEntryOptions | undefined,
 ): CallOptions {
@@ -95,7 +94,7 @@ export function callOptions(
 
 /** The key context of one call of a key-based cache. */
 function ctxOf(eng: Engine, key: string, o: CacheEntryOptions | undefined): KeyCtx {
-  const ctx = objectKeyCtx(eng, key, checkTags(o?.tags), callOptions(eng, key, o));
+  const ctx = objectKeyCtx(eng, key, checkTags(o?.tags), callOptions(key, o));
   if (o?.ttl !== undefined) ctx.ttl = o.ttl;
   return ctx;
 }
