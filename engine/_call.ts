@@ -23,11 +23,21 @@ import { hitLife } from "./_call_options.ts";
 import { lateWork, withHardTimeout } from "./_hard_timeout.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx, tenantL1Key } from "./_keys.ts";
 import { type L2Hit, readL2, writeL2 } from "./_l2.ts";
+import {
+  fetchLockOf,
+  firstReadLocks,
+  LOCK_ONLY,
+  type LockAttempt,
+  lockAttempt,
+  noteFirstRead,
+  releaseLock,
+} from "./_l2_lock.ts";
+import { attempt, waitForLock } from "./_lock_wait.ts";
 import { L1_CLONE, L1_SEALED, L1_SHARED, type L1Entry } from "./l1.ts";
 import { copyValue } from "./_l1_copy.ts";
 import { decodePayload, storeL1 } from "./_l1_store.ts";
 import { reshapes } from "./_serializer.ts";
-import { errMessage, recordFailure } from "./_status.ts";
+import { errMessage } from "./_status.ts";
 import { encodeStored, isPrimitive } from "./_stored.ts";
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -313,7 +323,10 @@ export function lookupAsync(
 }
 
 /**
- * A miss: L2, the stampede lock, compute, store (the caller tracks it in the single flight).
+ * An asynchronous miss in L1: the L2 read, with the stampede lock on the backend's read-or-lock
+ * (`fetchLock`: the value, or else the lock, in one round trip) while this function's reads mostly
+ * miss, else a plain `GET` followed on a miss by the read-or-lock; the compute; the store that
+ * releases the lock in one more round trip. Key-based calls enter here too (`_object_ops.ts`).
  */
 export async function load(
   eng: Engine,
@@ -321,65 +334,69 @@ export async function load(
   args: unknown[],
   ctx: KeyCtx,
 ): Promise<unknown> {
+  // An optional dependency of the serializer (apache-arrow), loaded at the first call that needs
+  // it; a failure (not installed) rejects the call with the serializer's error, which says what
+  // to install, and the next call tries again.
+  if (!eng.serializerReady) {
+    await eng.serializer.prepare!();
+    eng.serializerReady = true;
+  }
   const epoch = eng.epoch;
   const resolved = eng.backend();
   const b = resolved instanceof Promise ? await resolved : resolved;
-  if (b !== null && eng.unsubscribe === null) eng.subscribe(b);
-  let stale: StaleValue | null = null;
-  if (b !== null && ctx.call?.skipL2Read !== true) {
-    const io = { failed: false };
-    const hit = await readL2(eng, b, ctx, io);
-    if (hit !== null && !hit.stale) {
-      countHit(eng, false, hit.stored.byteLength);
-      if (eng.epoch !== epoch) return hit.value;
-      hitLife(ctx, hit.freshUntil);
-      return storeL1(eng, ctx, hit.value, null, hit.stored);
-    }
-    if (hit !== null) stale = l2Stale(hit);
-    // L2 failing (error, open circuit, backpressure): no stampede lock, and the write of the
-    // result does not hold up the answer (a call costs at most one L2 timeout).
-    if (io.failed) return await compute(eng, self, args, ctx, b, epoch, stale, false);
-    const st = eng.config.stampede;
-    const lock = b.capabilities.lock;
-    if (
-      st.enabled && lock && eng.failsafe?.pending(ctx.l1Key) === undefined &&
+  if (b === null) return await compute(eng, self, args, ctx, null, epoch, null, true, null);
+  if (eng.unsubscribe === null) eng.subscribe(b);
+  // A key-based call that skips reading L2 (`skipL2Read`): no read, no lock; the write still goes.
+  if (ctx.call?.skipL2Read === true) {
+    return await compute(eng, self, args, ctx, b, epoch, null, true, null);
+  }
+  const io = { failed: false };
+  const st = eng.config.stampede;
+  // A computation still running in the background (soft or hard timeout) is joined, not locked.
+  const fl = st.enabled && eng.failsafe?.pending(ctx.l1Key) === undefined &&
       lateWork(eng, ctx.l1Key) === undefined
-    ) {
-      let handle = null;
-      try {
-        handle = await lock.acquire(ctx.backendKey + ":lock", {
-          leaseMs: st.lease * 1000,
-          waitMs: st.wait * 1000,
-        });
-      } catch (e) {
-        recordFailure(eng, "lock", e);
-      }
-      try {
-        // Whoever held the lock may have stored the value meanwhile.
-        const again = await readL2(eng, b, ctx, io);
-        if (again !== null && !again.stale) {
-          countHit(eng, false, again.stored.byteLength);
-          if (eng.epoch !== epoch) return again.value;
-          hitLife(ctx, again.freshUntil);
-          return storeL1(eng, ctx, again.value, null, again.stored);
-        }
-        if (again !== null) stale = l2Stale(again);
-        return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed);
-      } finally {
-        if (handle !== null) {
-          const release = () => {
-            handle.release().catch((e) => recordFailure(eng, "unlock", e));
-          };
-          // A refresh that went on in the background (soft or hard timeout) keeps the lock until
-          // it lands.
-          const bg = eng.failsafe?.pending(ctx.l1Key) ?? lateWork(eng, ctx.l1Key);
-          if (bg === undefined) release();
-          else bg.then(release, release);
-        }
-      }
+    ? fetchLockOf(b)
+    : null;
+  // The first read: the read-or-lock script while this function's reads mostly miss, else `GET`.
+  let lk = fl !== null && firstReadLocks(eng, b, fl)
+    ? lockAttempt(fl, st.lease * 1000, true)
+    : null;
+  let hit = await readL2(eng, b, ctx, io, lk ?? undefined);
+  let stale: StaleValue | null = null;
+  if (fl !== null && !io.failed) {
+    noteFirstRead(eng, hit === null || hit.stale);
+    // L2 failing (error, open circuit, backpressure): no stampede lock.
+    if (lk === null ? hit === null || hit.stale : lk.busy || (hit !== null && hit.stale)) {
+      lk ??= lockAttempt(fl, st.lease * 1000, false);
+      lk.opts = hit !== null ? LOCK_ONLY : undefined; // stale: replaced under the lock
+      const read = lk.busy ? null : await attempt(eng, b, ctx, io, lk);
+      const waited = lk.busy;
+      if (lk.busy) hit = await waitForLock(eng, b, ctx, io, lk, st.wait * 1000);
+      else if (read !== null) hit = read;
+      // Whoever held the lock over the stale entry may have stored a fresh value meanwhile.
+      if (waited && lk.opts === LOCK_ONLY && !io.failed) hit = await readL2(eng, b, ctx, io);
     }
   }
-  return await compute(eng, self, args, ctx, b, epoch, stale, true);
+  if (hit !== null && !hit.stale) {
+    if (lk?.held) releaseLock(eng, ctx, lk);
+    countHit(eng, false, hit.stored.byteLength);
+    if (eng.epoch !== epoch) return hit.value;
+    hitLife(ctx, hit.freshUntil);
+    return storeL1(eng, ctx, hit.value, null, hit.stored);
+  }
+  if (hit !== null) stale = l2Stale(hit);
+  // Without the lock (no lock capability, a wait that ran out, L2 failing): a failing L2 does not
+  // hold up the answer with the write (a call costs at most one L2 timeout).
+  if (lk === null || !lk.held) {
+    return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed, null);
+  }
+  try {
+    return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed, lk);
+  } finally {
+    // Unless the write released it; a computation that went on in the background (soft or hard
+    // timeout) keeps the lock until it lands.
+    releaseLock(eng, ctx, lk);
+  }
 }
 
 async function compute(
@@ -391,6 +408,7 @@ async function compute(
   epoch: number,
   stale: StaleValue | null,
   awaitWrite: boolean,
+  lk: LockAttempt | null,
 ): Promise<unknown> {
   if (eng.collectStats) {
     eng.stats.misses++;
@@ -406,11 +424,11 @@ async function compute(
   const hardMs = call?.hardMs ?? eng.hardMs;
   if (fs === null && hardMs <= 0) {
     const value = await eng.fn.apply(self, args);
-    return await store(eng, ctx, value, b, epoch, awaitWrite);
+    return await store(eng, ctx, value, b, epoch, awaitWrite, lk);
   }
   const run = async () => {
     const value = await eng.fn.apply(self, args);
-    return await store(eng, ctx, value, b, epoch, awaitWrite);
+    return await store(eng, ctx, value, b, epoch, awaitWrite, lk);
   };
   const fallback = fs === null ? null : stale ?? fs.l1Stale(ctx.l1Key);
   const soft = fs === null ? run : () => fs.run(ctx.l1Key, run, fallback, call?.softMs);
@@ -426,6 +444,7 @@ export async function store(
   b: Backend | null,
   epoch: number,
   awaitWrite = true,
+  lk: LockAttempt | null = null,
 ): Promise<unknown> {
   if (eng.epoch !== epoch) return value; // invalidated meanwhile: do not resurrect
   let enc: { payload: Uint8Array; stored: Uint8Array } | null = null;
@@ -463,7 +482,7 @@ export async function store(
     ? answer
     : storeL1(eng, ctx, answer, enc?.payload ?? null, enc?.stored ?? null);
   if (b !== null && enc !== null && call?.skipL2Write !== true) {
-    const write = writeL2(eng, b, ctx, enc.stored); // never rejects
+    const write = writeL2(eng, b, ctx, enc.stored, lk); // never rejects; releases a held lock
     if (awaitWrite) await write;
   }
   return out;

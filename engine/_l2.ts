@@ -14,6 +14,7 @@ import { publish, trackWrite } from "./_invalidation.ts";
 import type { KeyCtx } from "./_keys.ts";
 import { l2TtlOf } from "./_call_options.ts";
 import { l2Ttl } from "./_ttl.ts";
+import { type LockAttempt, lockOpts } from "./_l2_lock.ts";
 import { errMessage, recordFailure, recordSuccess } from "./_status.ts";
 import { decodeStored } from "./_stored.ts";
 
@@ -34,13 +35,16 @@ export interface L2Hit {
 
 /**
  * Read the call's entry from L2: `null` on a miss, an unreadable entry, or a failure (then
- * `io.failed` is set).
+ * `io.failed` is set). With `lk`, the read is a `fetchLock` attempt that also takes the entry's
+ * stampede lock on a miss, in the same round trip (`lk.held`, or `lk.busy` when another holds
+ * it); counted as a read only when it is the call's first.
  */
 export async function readL2(
   eng: Engine,
   b: Backend,
   ctx: KeyCtx,
   io?: { failed: boolean },
+  lk?: LockAttempt,
 ): Promise<L2Hit | null> {
   let bytes: Uint8Array | null;
   // The clock is read only for `cacheInfo().l2AvgLatencyMs` (monitoring.collectStats), and only
@@ -51,7 +55,13 @@ export async function readL2(
   const timed = eng.collectStats && (eng.l2Started++ & (LATENCY_SAMPLE - 1)) === 0;
   const t0 = timed ? performance.now() : 0;
   try {
-    bytes = await b.get(ctx.backendKey, eng.l2Opts);
+    if (lk === undefined) bytes = await b.get(ctx.backendKey, eng.l2Opts);
+    else {
+      const r = await lk.fl.fetchOrLock(ctx.backendKey, lk.token, lk.leaseMs, lockOpts(eng, lk));
+      bytes = typeof r === "boolean" ? null : r;
+      lk.held = r === true;
+      lk.busy = r === false;
+    }
     recordSuccess(eng);
   } catch (e) {
     recordFailure(eng, "get", e);
@@ -66,7 +76,9 @@ export async function readL2(
       ctx.tenant ?? "default",
     ));
   }
-  if (eng.collectStats) {
+  // A lock attempt after the call's first read is not counted as a read again (one per call).
+  const counted = lk === undefined || lk.opts?.read === true;
+  if (eng.collectStats && counted) {
     eng.stats.l2Reads++;
     if (timed) {
       eng.stats.l2Timed++;
@@ -118,19 +130,28 @@ export async function readL2(
   return { value, stored: bytes, stale, freshUntil: meta.freshUntil };
 }
 
-/** Write the call's stored form to L2 (never rejects: a failure is recorded). */
+/**
+ * Write the call's stored form to L2 (never rejects: a failure is recorded). With `lk` held, the
+ * write also releases the stampede lock, in the same round trip where the backend can.
+ */
 export async function writeL2(
   eng: Engine,
   b: Backend,
   ctx: KeyCtx,
   stored: Uint8Array,
+  lk?: LockAttempt | null,
 ): Promise<void> {
+  const unlock = lk != null && lk.held && !lk.released;
+  const call = ctx.call;
   try {
-    const call = ctx.call;
     const ttl = call === undefined
       ? ctx.ttl === undefined ? eng.l2Ttl : l2Ttl(eng.config, ctx.ttl)
       : l2TtlOf(eng, ctx);
-    await setTagged(b, ctx.backendKey, stored, ttl, ctx.tags, eng.l2Opts);
+    if (!unlock) await setTagged(b, ctx.backendKey, stored, ttl, ctx.tags, eng.l2Opts);
+    else {
+      lk.released = true;
+      await lk.fl.setAndUnlock(ctx.backendKey, stored, ttl, ctx.tags, lk.token, eng.l2Opts);
+    }
     recordSuccess(eng);
     eng.series?.write(stored.byteLength);
     trackWrite(eng, ctx);
@@ -139,5 +160,7 @@ export async function writeL2(
     }
   } catch (e) {
     recordFailure(eng, "set", e);
+    // The lock may still be held: release it (the lease frees it anyway).
+    if (unlock) lk.fl.unlock(ctx.backendKey, lk.token).catch(() => {});
   }
 }

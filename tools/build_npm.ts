@@ -7,7 +7,7 @@
  * - relative `.ts` imports become `.js` (`rewriteRelativeImportExtensions`);
  * - bare specifiers of the `deno.json` import map (and inline `npm:` specifiers) become the npm
  *   package name plus subpath, e.g. `@noble/hashes/blake2.js` → `@noble/hashes/blake2.js`,
- *   `npm:lz4js@^0.2.0` → `lz4js`; an unmapped bare specifier or a `jsr:` one fails the build;
+ *   `npm:hash-wasm@^4.12.0` → `hash-wasm`; an unmapped bare specifier or a `jsr:` one fails the build;
  * - a generated `package.json` (`"type": "module"`, `exports` from `deno.json`) lists the npm
  *   packages the library imports as `dependencies` and those only tests import as
  *   `devDependencies`, with the import map's version ranges; `npm install` runs in the folder,
@@ -486,6 +486,33 @@ export function buildNpm(
 }
 
 /** Write the publishable package.json and README into `out`, then `npm pack` it next to `out`. */
+/**
+ * Packages the library imports only through a specifier held in a variable (`apache-arrow`, see
+ * `serializers/arrow_module.ts`), so the transpiler never sees them: optional peer dependencies of
+ * the published package, at the import map's range.
+ */
+const OPTIONAL_PEERS = ["apache-arrow"];
+
+function optionalPeers(config: DenoJson): {
+  peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, { optional: true }>;
+} {
+  const peers: Record<string, string> = {};
+  for (const name of OPTIONAL_PEERS) {
+    const target = config.imports?.[name];
+    const range = target?.startsWith(`npm:${name}@`) ? target.slice(`npm:${name}@`.length) : null;
+    if (range === null) throw new Error(`build_npm: deno.json imports no npm:${name}@<range>`);
+    peers[name] = range;
+  }
+  if (Object.keys(peers).length === 0) return {};
+  return {
+    peerDependencies: peers,
+    peerDependenciesMeta: Object.fromEntries(
+      Object.keys(peers).map((n) => [n, { optional: true as const }]),
+    ),
+  };
+}
+
 function packBuild(
   config: DenoJson,
   out: string,
@@ -508,9 +535,10 @@ function packBuild(
     sideEffects: false,
     engines: { node: ">=20" },
     dependencies,
+    ...optionalPeers(config),
   };
   writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
-  for (const doc of ["README.md", "LICENSE"]) {
+  for (const doc of ["README.md", "LICENSE", "THIRD_PARTY_NOTICES.md"]) {
     if (existsSync(join(ROOT, doc))) writeFileSync(join(out, doc), readFileSync(join(ROOT, doc)));
   }
   log(`build_npm: ${modules} modules + declarations in ${transpileMs.toFixed(0)} ms → ${out}`);

@@ -124,10 +124,8 @@ test("createCache (redis): a write tells the other instances' L1 unless skipBus"
 }, { ...sharedRedisTestOptions, sanitize: false });
 
 test("createCache (redis): per-call staleTtl sets the entry's L2 lifetime", async () => {
-  const backend = new RedisBackend({
-    url: "redis://127.0.0.1:6379",
-    keyPrefix: uniquePrefix("objstale"),
-  });
+  const prefix = uniquePrefix("objstale");
+  const backend = new RedisBackend({ url: "redis://127.0.0.1:6379", keyPrefix: prefix });
   const c = createCache({ ttl: 60, staleTtl: 600, backend, ...bare });
   const r = createClient({ url: "redis://127.0.0.1:6379" });
   await r.connect();
@@ -136,7 +134,7 @@ test("createCache (redis): per-call staleTtl sets the entry's L2 lifetime", asyn
     await c.set("b", 1, { staleTtl: 10 });
     await c.set("c", 1, { ttl: 5, staleTtl: 0 });
     const ttlOf = async (k: string) => {
-      const keys = await r.keys(`*obj:key:${k}`);
+      const keys = await r.keys(`${prefix}*obj:key:${k}`);
       return Number(await r.sendCommand(["TTL", keys[0]]));
     };
     assert.ok((await ttlOf("a")) > 600 && (await ttlOf("a")) <= 660);
