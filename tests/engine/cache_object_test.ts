@@ -271,6 +271,29 @@ for (const [kind, { make, options }] of Object.entries(KINDS)) {
     },
   );
 
+  each(
+    "after a hard timeout the late computation keeps the stampede lock: another instance waits and reads it",
+    async (s) => {
+      const [a, b] = two(s, { stampede: { wait: 30 } });
+      const g = gate();
+      await assert.rejects(
+        a.getOrSet("lk", async () => {
+          await g.promise;
+          return "late";
+        }, { hardTimeout: 0.05 }),
+        FactoryTimeoutError,
+      );
+      let bCalls = 0;
+      const pb = b.getOrSet("lk", async () => {
+        bCalls++;
+        return "b's own";
+      });
+      g.open();
+      assert.equal(await pb, "late");
+      assert.equal(bCalls, 0, "b waited for the lock instead of computing");
+    },
+  );
+
   each("hard timeout with a stale value answers it; soft timeout too", async (s) => {
     const clock = shiftDateNow();
     try {
