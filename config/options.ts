@@ -163,10 +163,18 @@ export interface StampedeOptions {
 }
 
 /**
- * Options of `cache(fn, options)` and the presets. `A` is the wrapped function's parameter list, so
- * `key`, `tags` and `encryption.tenant` see typed arguments.
+ * `A` where it must not be inferred from (the extra arguments of the result callbacks, which may
+ * declare fewer): a conditional type, which inference does not look into. `NoInfer` would do, but
+ * it keeps the callbacks from declaring fewer parameters than `A` has.
  */
-export interface CacheOptions<A extends unknown[] = unknown[]> {
+export type Later<A extends unknown[]> = A extends unknown[] ? A : never;
+
+/**
+ * Options of `cache(fn, options)` and the presets. `A` is the wrapped function's parameter list, so
+ * `key`, `tags` and `encryption.tenant` see typed arguments; `R` is its result (awaited), which
+ * `ttl` (as a function), `cacheIf` and `resultTags` see.
+ */
+export interface CacheOptions<A extends unknown[] = unknown[], R = unknown> {
   /**
    * Function identity in keys (`func:` segment). Overrides the derived default,
    * `{module}.{function}` with the caller's path relative to its package root (see
@@ -179,8 +187,18 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
   /**
    * Time to live in seconds. Default (unset): env `CACHEKIT_DEFAULT_TTL`, 3600. `null`: no expiry
    * in L2 (L1 entries then live `l1.defaultTtl`).
+   *
+   * Or a function of the result and the arguments returning seconds (adaptive caching: e.g. a
+   * short TTL for an empty answer); `0` answers without caching. It applies to the entry in L1
+   * and L2 and to its fail-safe freshness (`fresh_until`); entries it does not concern (read from
+   * L2 before) keep the default above. `setTtl` of the {@linkcode FactoryContext} overrides it.
    */
-  ttl?: number | null;
+  ttl?: number | null | ((result: R, ...args: Later<A>) => number);
+  /**
+   * Whether to cache a result: `false` answers it without caching (the common "do not cache
+   * empty answers"). Called with the result (awaited) and the arguments. Default: cache all.
+   */
+  cacheIf?: (result: R, ...args: Later<A>) => boolean;
   /**
    * Key namespace (`ns:{namespace}:`); also the unit of `clearNamespace`. No white space, no
    * `:func:`, not ending in `:func` (it could share keys with another namespace's).
@@ -232,6 +250,11 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
   backend?: Backend | null;
   /** Tags of an entry (for `invalidateTags`), computed from the arguments. */
   tags?: (...args: A) => readonly string[];
+  /**
+   * More tags of an entry, computed from the result (awaited) and the arguments: the entry carries
+   * these, those of `tags` and those of the factory context's `setTags`.
+   */
+  resultTags?: (result: R, ...args: Later<A>) => readonly string[];
   /** Keep expired values this many extra seconds and serve them when the function fails (fail-safe). */
   staleTtl?: number;
   /** With `staleTtl`: seconds after which a slow refresh continues in the background and stale is served. */
@@ -283,8 +306,14 @@ export interface ResolvedConfig {
   preset: PresetName | "default";
   /** Explicit `name`, if any (identity is derived by the engine otherwise). */
   name: string | null;
-  /** TTL in seconds, `null` for no expiry in L2. */
+  /** TTL in seconds, `null` for no expiry in L2 (the default when `ttl` is a function). */
   ttl: number | null;
+  /** The `ttl` option when it is a function of the result, else `null`. */
+  ttlFn: ((result: never, ...args: never[]) => number) | null;
+  /** See {@linkcode CacheOptions.cacheIf}; `null` when unset. */
+  cacheIf: ((result: never, ...args: never[]) => boolean) | null;
+  /** See {@linkcode CacheOptions.resultTags}; `null` when unset. */
+  resultTags: ((result: never, ...args: never[]) => readonly string[]) | null;
   /** Namespace or `null`. */
   namespace: string | null;
   /** The serializer selection. */

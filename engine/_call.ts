@@ -18,12 +18,14 @@ import { checkValueSize, ValueTooLargeError } from "../protocol/stored_value.ts"
 import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
+import { entryOf, FactoryCall, factoryCall, hitEntry, invoke } from "./_factory_context.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx, tenantL1Key } from "./_keys.ts";
 import { type L2Hit, readL2, writeL2 } from "./_l2.ts";
 import { L1Cache, type L1Entry } from "./l1.ts";
 import { reshapes } from "./_serializer.ts";
 import { errMessage, recordFailure } from "./_status.ts";
 import { decodePayload, encodeStored, isPrimitive, type Sealed } from "./_stored.ts";
+import { l1TtlMs } from "./_ttl.ts";
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && typeof v === "object" &&
@@ -44,16 +46,18 @@ function storeL1(
 ): void {
   const l1 = eng.l1;
   if (l1 === null) return;
+  // An entry with its own TTL (adaptive caching, or what an L2 hit has left) lives by it.
+  const life = ctx.ttl === undefined ? eng.l1TtlMs : l1TtlMs(eng.config, ctx.ttl);
   let entry: L1Entry;
   if (eng.cipher !== null && stored !== null) {
     // Secure: L1 holds the encrypted document, decrypted on every hit.
-    entry = L1Cache.entry(undefined, stored, 0, eng.l1TtlMs, swrDelay(eng));
+    entry = L1Cache.entry(undefined, stored, 0, life, swrDelay(eng, life));
     entry.sealed = { protoKey: ctx.protoKey, tenant: ctx.tenant ?? "default" } satisfies Sealed;
   } else if (eng.config.l1.storeReferences || isPrimitive(value)) {
     const size = payload?.byteLength ?? (typeof value === "string" ? 2 * value.length : 16);
-    entry = L1Cache.entry(value, null, size, eng.l1TtlMs, swrDelay(eng));
+    entry = L1Cache.entry(value, null, size, life, swrDelay(eng, life));
   } else if (payload !== null) {
-    entry = L1Cache.entry(undefined, payload, 0, eng.l1TtlMs, swrDelay(eng));
+    entry = L1Cache.entry(undefined, payload, 0, life, swrDelay(eng, life));
   } else return;
   entry.backendKey = ctx.backendKey;
   entry.tags = ctx.tags;
@@ -64,10 +68,11 @@ function storeL1(
   }
 }
 
-function swrDelay(eng: Engine): number {
+function swrDelay(eng: Engine, life: number): number {
   if (eng.swrMs === Infinity) return Infinity;
   const j = eng.config.l1.swrJitter;
-  return eng.swrMs * (1 + (Math.random() * 2 - 1) * j);
+  const swr = life === eng.l1TtlMs ? eng.swrMs : life * eng.config.l1.swrThreshold;
+  return swr * (1 + (Math.random() * 2 - 1) * j);
 }
 
 function rebuildIndex(eng: Engine): void {
@@ -125,9 +130,18 @@ export function lookupSync(
   return computeSync(eng, self, args, ctx);
 }
 
-/** A synchronous miss: single flight, run the function, store its result in L1. */
-function computeSync(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): unknown {
-  const p = eng.inflight.get(ctx.l1Key);
+/**
+ * A synchronous miss: single flight, run the function, store its result in L1. `join: false`
+ * (a forced refresh) computes even when a call of the key is in flight.
+ */
+export function computeSync(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  ctx: KeyCtx,
+  join = true,
+): unknown {
+  const p = join ? eng.inflight.get(ctx.l1Key) : undefined;
   if (p !== undefined) return p;
   if (eng.collectStats) {
     eng.stats.misses++;
@@ -137,10 +151,11 @@ function computeSync(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): 
   const epoch = eng.epoch;
   const fs = eng.failsafe;
   let result: unknown;
-  if (fs === null) result = eng.fn.apply(self, args);
+  const fc = factoryCall(fs?.l1Stale(ctx.l1Key) ?? null) as FactoryCall; // L1 only: never sealed
+  if (fs === null) result = invoke(fc, eng.fn, self, args);
   else {
     try {
-      result = eng.fn.apply(self, args);
+      result = invoke(fc, eng.fn, self, args);
     } catch (e) {
       return fs.fallback(ctx.l1Key, e);
     }
@@ -148,13 +163,25 @@ function computeSync(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): 
   if (isThenable(result)) {
     eng.returnsPromise = true;
     let settled = Promise.resolve(result).then((v) =>
-      eng.epoch === epoch ? storeLocal(eng, ctx, v) : v
+      eng.epoch === epoch ? storeDecided(eng, ctx, fc, v, args) : v
     );
     if (fs !== null) settled = settled.catch((e) => fs.fallback(ctx.l1Key, e));
     eng.inflight.track(ctx.l1Key, settled);
     return settled;
   }
-  return storeLocal(eng, ctx, result);
+  return storeDecided(eng, ctx, fc, result, args);
+}
+
+/** {@linkcode storeLocal} under the entry the result gets (`_factory_context.ts`), if any. */
+function storeDecided(
+  eng: Engine,
+  ctx: KeyCtx,
+  fc: FactoryCall,
+  value: unknown,
+  args: unknown[],
+): unknown {
+  const entry = entryOf(eng, ctx, fc, value, args);
+  return entry === null ? value : storeLocal(eng, entry, value);
 }
 
 /**
@@ -353,7 +380,10 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
     const hit = await readL2(eng, b, ctx, io);
     if (hit !== null && !hit.stale) {
       countHit(eng, false, hit.stored.byteLength);
-      if (eng.epoch === epoch) storeL1(eng, ctx, hit.value, hit.payload, hit.stored);
+      if (eng.epoch === epoch) {
+        const entry = hitEntry(eng, ctx, hit.value, hit.freshUntil, args);
+        storeL1(eng, entry, hit.value, hit.payload, hit.stored);
+      }
       return hit.value;
     }
     if (hit !== null) stale = l2Stale(hit);
@@ -377,7 +407,10 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
         const again = await readL2(eng, b, ctx, io);
         if (again !== null && !again.stale) {
           countHit(eng, false, again.stored.byteLength);
-          if (eng.epoch === epoch) storeL1(eng, ctx, again.value, again.payload, again.stored);
+          if (eng.epoch === epoch) {
+            const entry = hitEntry(eng, ctx, again.value, again.freshUntil, args);
+            storeL1(eng, entry, again.value, again.payload, again.stored);
+          }
           return again.value;
         }
         if (again !== null) stale = l2Stale(again);
@@ -398,7 +431,12 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
   return await compute(eng, self, args, ctx, b, epoch, stale, true);
 }
 
-async function compute(
+/**
+ * Run the function for a call that missed (counted here), in its factory context, under the
+ * fail-safe, and store the result as the context and the options decide. Exported for the forced
+ * refresh (`_controls.ts`).
+ */
+export async function compute(
   eng: Engine,
   self: unknown,
   args: unknown[],
@@ -418,14 +456,15 @@ async function compute(
     eng.series!.miss(eng.l1 !== null, b !== null, !awaitWrite);
   }
   const fs = eng.failsafe;
-  if (fs === null) {
-    const value = await eng.fn.apply(self, args);
-    return await store(eng, ctx, value, b, epoch, awaitWrite);
-  }
-  return await fs.run(ctx.l1Key, async () => {
-    const value = await eng.fn.apply(self, args);
-    return await store(eng, ctx, value, b, epoch, awaitWrite);
-  }, stale ?? fs.l1Stale(ctx.l1Key));
+  const fallback = fs === null ? null : stale ?? fs.l1Stale(ctx.l1Key);
+  const run = async () => {
+    const fc = await factoryCall(fallback);
+    const value = await invoke(fc, eng.fn, self, args);
+    const entry = entryOf(eng, ctx, fc, value, args);
+    return entry === null ? value : await store(eng, entry, value, b, epoch, awaitWrite);
+  };
+  if (fs === null) return await run();
+  return await fs.run(ctx.l1Key, run, fallback);
 }
 
 /** Store a computed `value` in L1 and L2; returns what the caller gets (see answerOf). */
@@ -487,9 +526,11 @@ export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[])
         const tenant = callTenant(eng, args);
         const ctx = keyContext(eng, self, args, fastKey(eng, self, args), tenant);
         const b = eng.returnsPromise ? await eng.backendAsync() : null;
-        const value = await eng.fn.apply(self, args);
+        const fc = new FactoryCall();
+        const value = await invoke(fc, eng.fn, self, args);
         if (eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e) {
-          await store(eng, ctx, value, b, epoch);
+          const entry = entryOf(eng, ctx, fc, value, args);
+          if (entry !== null) await store(eng, entry, value, b, epoch);
         }
       } catch (err) {
         eng.log.warn("{identity}: background refresh failed: {error}", {

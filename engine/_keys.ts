@@ -30,8 +30,13 @@ export interface KeyCtx {
   backendKey: string;
   /** The call's tenant, or `null` (the default tenant). */
   tenant: string | null;
-  /** The call's tags (`tags` option), or `null`. */
+  /** The call's tags (`tags` option; plus the result's, once computed), or `null`. */
   tags: readonly string[] | null;
+  /**
+   * The entry's own TTL, seconds (`null`: no expiry), when it is not the configured one: a TTL
+   * chosen for the result (adaptive caching), or what an L2 hit has left. Unset: the `ttl` option.
+   */
+  ttl?: number | null;
 }
 
 /** The L1 key of a call: the argument key, prefixed by the tenant when there is one. */

@@ -14,6 +14,7 @@ import { publish, trackWrite } from "./_invalidation.ts";
 import type { KeyCtx } from "./_keys.ts";
 import { errMessage, recordFailure, recordSuccess } from "./_status.ts";
 import { decodeStored, isPrimitive } from "./_stored.ts";
+import { l2Ttl } from "./_ttl.ts";
 
 /** One L2 read in this many is timed for `l2AvgLatencyMs` (a power of two; the first is). */
 const LATENCY_SAMPLE = 8;
@@ -137,7 +138,8 @@ export async function writeL2(
   stored: Uint8Array,
 ): Promise<void> {
   try {
-    await setTagged(b, ctx.backendKey, stored, eng.l2Ttl, ctx.tags, eng.l2Opts);
+    const ttl = ctx.ttl === undefined ? eng.l2Ttl : l2Ttl(eng.config, ctx.ttl);
+    await setTagged(b, ctx.backendKey, stored, ttl, ctx.tags, eng.l2Opts);
     recordSuccess(eng);
     eng.series?.write(stored.byteLength);
     trackWrite(eng, ctx);
