@@ -164,10 +164,11 @@ export interface StampedeOptions {
 
 /**
  * `A` where it must not be inferred from (the extra arguments of the result callbacks, which may
- * declare fewer): a conditional type, which inference does not look into. `NoInfer` would do, but
- * it keeps the callbacks from declaring fewer parameters than `A` has.
+ * declare fewer than `A` has): an indexed access, which inference does not look into and which is
+ * `A` itself once `A` is known. (`NoInfer<A>` blocks inference too, but then a callback declaring
+ * fewer parameters no longer fits; a conditional type does not block it.)
  */
-export type Later<A extends unknown[]> = A extends unknown[] ? A : never;
+export type Later<A extends unknown[]> = [A][A extends unknown ? 0 : never];
 
 /**
  * Options of `cache(fn, options)` and the presets. `A` is the wrapped function's parameter list, so
