@@ -39,17 +39,16 @@ import { CacheConfigError } from "./errors.ts";
 import { callerModule, deriveIdentity } from "./engine/identity.ts";
 import { type CacheControls, type CachedFunction, controlsFor, wrap } from "./cache.ts";
 
-// `any` is what lets a method of any signature through when the options do not name its types
-// (`unknown` would refuse every method with parameters: parameters are contravariant).
-// deno-lint-ignore no-explicit-any
-type Any = any;
+// `any` (below) is what lets a method of any signature through when the options do not name its
+// types (`unknown` would refuse every method with parameters: parameters are contravariant).
 
 /**
  * Options of {@linkcode cached}: the `cache()` options plus the instance key and a preset. `This`
  * is the class, `A` the method's parameters and `R` its result (awaited): inferred from the
  * callbacks' annotations, or given as type arguments (see {@linkcode cached}).
  */
-export interface CachedMethodOptions<This = Any, A extends unknown[] = Any[], R = Any>
+// deno-lint-ignore no-explicit-any
+export interface CachedMethodOptions<This = any, A extends unknown[] = any[], R = any>
   extends CacheOptions<A, R> {
   /** Key part taken from the instance (e.g. `(self: Users) => self.tenantId`). */
   instanceKey?: (self: This) => string;
@@ -71,7 +70,8 @@ export type CachedMethodDecorator<This, A extends unknown[], Ret> = <
 ) => M;
 
 /** The decorator of earlier versions' typings: methods of any arguments returning `Ret`. */
-export type MethodDecorator<Ret> = CachedMethodDecorator<unknown, Any[], Ret>;
+// deno-lint-ignore no-explicit-any
+export type MethodDecorator<Ret> = CachedMethodDecorator<unknown, any[], Ret>;
 
 /** The controls of a decorated method `F` (see {@linkcode cachedControls}). */
 export type MethodControls<F> = F extends (...args: infer A) => infer R ? CacheControls<A, R>
@@ -79,7 +79,8 @@ export type MethodControls<F> = F extends (...args: infer A) => infer R ? CacheC
 
 /** The keys of `T` whose values are methods. */
 export type MethodKeys<T> = {
-  [K in keyof T]: T[K] extends (...args: Any[]) => unknown ? K : never;
+  // deno-lint-ignore no-explicit-any
+  [K in keyof T]: T[K] extends (...args: any[]) => unknown ? K : never;
 }[keyof T];
 
 /** Decorated methods → their cached function, created on first use for a given `this`. */
@@ -135,7 +136,8 @@ const decorated = new WeakMap<object, (self: unknown) => CachedFunction<unknown[
  * assert.deepEqual(await new Users().find(1), { id: 1, name: "ann" });
  * ```
  */
-export function cached<This = Any, A extends unknown[] = Any[], R = Any>(
+// deno-lint-ignore no-explicit-any
+export function cached<This = any, A extends unknown[] = any[], R = any>(
   options: CachedMethodOptions<This, A, R> & { backend: null },
 ): CachedMethodDecorator<This, A, R | Promise<R>>;
 /**
@@ -144,10 +146,12 @@ export function cached<This = Any, A extends unknown[] = Any[], R = Any>(
  * @param options Cache options, `instanceKey`, `preset`.
  * @returns The decorator.
  */
-export function cached<This = Any, A extends unknown[] = Any[], R = Any>(
+// deno-lint-ignore no-explicit-any
+export function cached<This = any, A extends unknown[] = any[], R = any>(
   options?: CachedMethodOptions<This, A, R>,
 ): CachedMethodDecorator<This, A, Promise<R>>;
-export function cached(options: CachedMethodOptions = {}): CachedMethodDecorator<Any, Any[], Any> {
+// deno-lint-ignore no-explicit-any
+export function cached(options: CachedMethodOptions = {}): CachedMethodDecorator<any, any[], any> {
   const { instanceKey, preset, ...cacheOptions } = options;
   if (instanceKey !== undefined && typeof instanceKey !== "function") {
     throw new CacheConfigError(
@@ -158,7 +162,8 @@ export function cached(options: CachedMethodOptions = {}): CachedMethodDecorator
   }
   const config = resolveConfig(cacheOptions, preset);
   const module = callerModule();
-  return <T, M extends (this: T, ...args: Any[]) => Any>(
+  // deno-lint-ignore no-explicit-any
+  return <T, M extends (this: T, ...args: any[]) => any>(
     value: M,
     context: ClassMethodDecoratorContext<T, M>,
   ): M => {
