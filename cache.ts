@@ -50,7 +50,7 @@ import {
   type FunctionHealth,
   functionHealth,
   type GroupInvalidationOptions,
-  hitBytes,
+  hitValue,
   invalidateCall,
   invalidateTagsEverywhere,
   lookupAsync,
@@ -228,8 +228,9 @@ export function wrap<A extends unknown[], R>(
             stats.last = now;
           }
           if (e.refreshAt <= now) refresh(engine, e, this, args);
-          if (e.bytes === null) return engine.returnsPromise ? Promise.resolve(e.value) : e.value;
-          return hitBytes(engine, e, this, args);
+          // kind 0 is L1_SHARED: the value itself (a primitive, "none", "freeze").
+          if (e.kind === 0) return engine.returnsPromise ? Promise.resolve(e.value) : e.value;
+          return hitValue(engine, e, this, args);
         }
       }
       return engine.returnsPromise

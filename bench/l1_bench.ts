@@ -88,7 +88,7 @@ Deno.bench({
   },
 });
 Deno.bench({
-  name: "cachekit object value (deserialized copy) awaited",
+  name: 'cachekit object value (a copy per hit, l1.copy "clone") awaited',
   group,
   async fn() {
     await oursObj(42);

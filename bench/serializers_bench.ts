@@ -2,26 +2,54 @@
  * Serializer encode/decode for a ~10 KB and a ~1 MB object: the std serializer against the raw
  * MessagePack libraries (`msgpackr`, `@msgpack/msgpack`) and `JSON`, plus the JSON serializer.
  *
- * Printed first, the **paired** table of the orjson serializer against std on a ~1 KB record and a
- * ~100 KB page: every variant once per round in a rotated order, the median of the per-round
- * ratios to std (the machine's speed drifts by tens of percent on a shared host; ratios taken
- * within one round do not). Each is measured bare (the serializer) and as stored with integrity
- * checking on (std: the LZ4 + xxHash3 envelope; orjson: the 8-byte digest, no LZ4).
+ * Printed first, the **paired** table (`bench/MEASUREMENTS.md`): std `serialize`/`deserialize`
+ * against a bare msgpackr `pack`/`unpack` and against the serializer before its fast paths (the
+ * frozen copy in `tests/_fixtures/std_reference/`), on a ~1 KB record, a 10 KB list of records, a
+ * 100 KB page and 1 MB. Every variant runs one batch per round in a rotated order; the table gives
+ * the median of the per-round ratios (the machine's speed drifts between `Deno.bench` rows; ratios
+ * taken within one round do not).
  *
- * Run: `deno bench -A bench/serializers_bench.ts`
+ * Run: `deno bench -A bench/serializers_bench.ts` (the paired table alone: `deno run -A
+ * bench/serializers_bench.ts`).
  */
 import { decode as mpDecode, encode as mpEncode } from "@msgpack/msgpack";
 import { Packr, Unpackr } from "msgpackr";
-import {
-  deserialize,
-  JsonSerializer,
-  OrjsonSerializer,
-  serialize,
-  StdSerializer,
-} from "../serializers/mod.ts";
-import { encodeEnvelope } from "../protocol/envelope.ts";
-import { openEnvelope } from "../protocol/_envelope_read.ts";
-import { openDigest, withDigest } from "../protocol/_digest_layout.ts";
+import { deserialize, JsonSerializer, serialize } from "../serializers/mod.ts";
+import * as before from "../tests/_fixtures/std_reference/std.ts";
+
+/** A ~1 KB record: about 20 fields, a nested object, an array of strings, numbers, a Date. */
+function cached(i: number) {
+  return {
+    id: i,
+    uuid: `6f1c2a7e-${String(i).padStart(4, "0")}-4b1d-9c3e-8d2f1a0b7c6e`,
+    name: `User Number ${i}`,
+    email: `user.number${i}@example.com`,
+    active: i % 3 !== 0,
+    score: i * 1.5 + 0.25,
+    rank: i * 7,
+    balance: 1234.56 + i,
+    visits: 100000 + i,
+    plan: "professional",
+    locale: "de-DE",
+    tz: "Europe/Berlin",
+    bio: "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor " +
+      "incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam, quis nostrud.",
+    tags: ["alpha", "beta", "gamma", "delta", "epsilon", `tag-${i % 7}`, "customer", "eu"],
+    address: {
+      street: "Unter den Linden 1",
+      city: "Berlin",
+      zip: `${10000 + i}`,
+      country: "DE",
+      geo: [52.52, 13.405],
+    },
+    prefs: { theme: "dark", newsletter: true, lang: "de", digest: "weekly" },
+    history: [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233],
+    roles: ["reader", "writer"],
+    created: new Date(Date.UTC(2025, 0, 1 + (i % 28), 10, 30)),
+    version: 3,
+    note: null,
+  };
+}
 
 function record(i: number) {
   return {
@@ -35,66 +63,6 @@ function record(i: number) {
   };
 }
 const small = { users: Array.from({ length: 45 }, (_, i) => record(i)) };
-
-// ------------------------------------------------------------------ paired: orjson against std
-{
-  const std = new StdSerializer();
-  const orjson = new OrjsonSerializer();
-  const NONE = new Uint8Array(0);
-  const cases = [
-    ["1KB record", { page: 1, items: Array.from({ length: 5 }, (_, i) => record(i)) }, 2000],
-    ["100KB page", { page: 1, items: Array.from({ length: 480 }, (_, i) => record(i)) }, 20],
-  ] as const;
-  const ROUNDS = 200;
-  for (const [label, value, reps] of cases) {
-    const sortedValue = JSON.parse(new TextDecoder().decode(orjson.serialize(value)));
-    const sb = std.serialize(value);
-    const ob = orjson.serialize(value);
-    const se = encodeEnvelope(sb, "msgpack");
-    const od = withDigest(ob, false);
-    console.log(`${label}: std ${sb.length} B (envelope ${se.length} B), orjson ${ob.length} B`);
-    const variants: [string, () => unknown][] = [
-      ["std serialize (baseline)", () => std.serialize(value)],
-      ["orjson serialize (keys to sort)", () => orjson.serialize(value)],
-      ["orjson serialize (keys already sorted)", () => orjson.serialize(sortedValue)],
-      ["std serialize + envelope", () => encodeEnvelope(std.serialize(value), "msgpack")],
-      ["orjson serialize + digest", () => withDigest(orjson.serialize(value), false)],
-      ["std deserialize", () => std.deserialize(sb)],
-      ["orjson deserialize", () => orjson.deserialize(ob)],
-      ["std open envelope + deserialize", () => std.deserialize(openEnvelope(se).data)],
-      [
-        "orjson check digest + deserialize",
-        () => orjson.deserialize(openDigest(od, false, NONE).payload),
-      ],
-    ];
-    const times = variants.map(() => [] as number[]);
-    for (let r = 0; r < ROUNDS; r++) {
-      for (let k = 0; k < variants.length; k++) {
-        const v = (k + r) % variants.length;
-        const fn = variants[v][1];
-        const t0 = performance.now();
-        for (let i = 0; i < reps; i++) fn();
-        times[v].push(performance.now() - t0);
-      }
-    }
-    const q = (a: number[], f: number) =>
-      [...a].sort((x, y) => x - y)[Math.floor(f * (a.length - 1))];
-    // Encoders against std serialize, decoders against std deserialize.
-    console.log(`${label}, paired over ${ROUNDS} rounds of ${reps} calls:`);
-    console.table(variants.map(([name], v) => {
-      const base = v < 5 ? (v < 3 ? 0 : 3) : (v < 7 ? 5 : 7);
-      const ratios = times[v].map((t, r) => t / times[base][r]);
-      return {
-        variant: name,
-        "µs/call (median)": (q(times[v], 0.5) * 1000 / reps).toFixed(2),
-        "against": variants[base][0].replace(" (baseline)", ""),
-        "÷ against (median [q1, q3])": `${q(ratios, 0.5).toFixed(2)} [${
-          q(ratios, 0.25).toFixed(2)
-        }, ${q(ratios, 0.75).toFixed(2)}]`,
-      };
-    }));
-  }
-}
 const large = { users: Array.from({ length: 4700 }, (_, i) => record(i)) };
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
@@ -102,6 +70,71 @@ const unpackr = new Unpackr({ useRecords: false });
 const json = new JsonSerializer();
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+
+const pairedPackr = new Packr({
+  useRecords: false,
+  encodeUndefinedAsNil: true,
+  variableMapSize: true,
+  useFloat32: 0,
+});
+const pairedUnpackr = new Unpackr({ useRecords: false });
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
+const paired: Record<string, string>[] = [];
+for (
+  const [label, value, batch, rounds] of [
+    ["1 KB record", cached(1), 50, 400],
+    ["1 KB record, no Date", { ...cached(1), created: "2025-01-02" }, 50, 400],
+    ["10 KB list", Array.from({ length: 11 }, (_, i) => cached(i)), 5, 400],
+    [
+      "100 KB page",
+      {
+        page: 3,
+        total: 12000,
+        next: "/users?page=4",
+        items: Array.from({ length: 110 }, (_, i) => cached(i)),
+      },
+      1,
+      300,
+    ],
+    ["1 MB", Array.from({ length: 1100 }, (_, i) => cached(i)), 1, 60],
+  ] as const
+) {
+  const bytes = serialize(value);
+  const raw = pairedPackr.pack(value).slice(); // a Date as the timestamp extension
+  const variants: [string, () => unknown][] = [
+    ["pack", () => pairedPackr.pack(value)],
+    ["serialize", () => serialize(value)],
+    ["pack + copy", () => new Uint8Array(pairedPackr.pack(value))], // bytes that own their memory
+    ["serialize before", () => before.serialize(value)],
+    ["unpack", () => pairedUnpackr.unpack(raw)],
+    ["deserialize", () => deserialize(bytes)],
+    ["deserialize before", () => before.deserialize(bytes)],
+  ];
+  const times = variants.map(() => [] as number[]);
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < variants.length; k++) {
+      const v = (k + r) % variants.length;
+      const f = variants[v][1];
+      const t0 = performance.now();
+      for (let i = 0; i < batch; i++) f();
+      times[v].push((performance.now() - t0) / batch);
+    }
+  }
+  const ratio = (a: number, b: number) => median(times[a].map((t, r) => t / times[b][r]));
+  const us = (v: number) => (median(times[v]) * 1000).toFixed(2);
+  paired.push({
+    value: `${label} (${bytes.length} B)`,
+    "serialize µs": us(1),
+    "÷ pack": ratio(1, 0).toFixed(2),
+    "÷ pack + copy": ratio(1, 2).toFixed(2),
+    "after ÷ before": ratio(1, 3).toFixed(2),
+    "deserialize µs": us(5),
+    "÷ unpack": ratio(5, 4).toFixed(2),
+    "after ÷ before ": ratio(5, 6).toFixed(2),
+  });
+}
+console.log("std serializer, paired (median of per-round ratios; µs are medians, for scale):");
+console.table(paired);
 
 for (const [label, value] of [["10KB", small], ["1MB", large]] as const) {
   const std = serialize(value);

@@ -17,7 +17,7 @@ import type {
 
 /** Built-in defaults of every group (cachekit-py 0.3.0's, the Python SDK). */
 export const DEFAULTS: {
-  readonly l1: Readonly<Resolved<L1Options>>;
+  readonly l1: Readonly<Resolved<Omit<L1Options, "storeReferences">>>;
   readonly circuitBreaker: Readonly<Resolved<Omit<CircuitBreakerOptions, "excludedErrors">>>;
   readonly timeout: Readonly<Resolved<TimeoutOptions>>;
   readonly backpressure: Readonly<Resolved<BackpressureOptions>>;
@@ -29,7 +29,7 @@ export const DEFAULTS: {
     enabled: true,
     maxBytes: 100 * 1024 * 1024,
     maxEntries: 10_000,
-    storeReferences: false,
+    copy: "clone",
     swrEnabled: true,
     swrThreshold: 0.5,
     swrJitter: 0.1,

@@ -35,7 +35,8 @@ const GROUP_FIELDS: Record<string, Record<string, FieldSpec>> = {
     enabled: f(isBool, "a boolean"),
     maxBytes: f(isPosInt, "an integer number of bytes > 0"),
     maxEntries: f(isPosInt, "an integer > 0"),
-    storeReferences: f(isBool, "a boolean"),
+    copy: f((v) => v === "clone" || v === "freeze" || v === "none", '"clone", "freeze" or "none"'),
+    storeReferences: f(isBool, 'a boolean (deprecated: use copy: "none")'),
     swrEnabled: f(isBool, "a boolean"),
     swrThreshold: f(
       (v) => isFraction(v) && (v as number) > 0 && (v as number) < 1,
@@ -177,7 +178,7 @@ export function resolveGroups(
       ...checkGroup(group, (p as Record<string, unknown>)[group]),
       ...checkGroup(group, (o as Record<string, unknown>)[group]),
     }) as T;
-  const l1 = merge("l1", DEFAULTS.l1);
+  const l1 = l1Group(merge("l1", { ...DEFAULTS.l1, storeReferences: false }), o, p);
   const cbMerged = merge("circuitBreaker", { ...DEFAULTS.circuitBreaker, excludedErrors: null });
   const timeout = merge("timeout", DEFAULTS.timeout);
   const backpressure = merge("backpressure", DEFAULTS.backpressure);
@@ -202,13 +203,6 @@ export function resolveGroups(
       `a value within timeout.min..timeout.max (${timeout.min}..${timeout.max})`,
     );
   }
-  if (l1.storeReferences && backend !== null) {
-    throw new CacheConfigError(
-      "l1.storeReferences",
-      true,
-      "only with backend: null (values stored by reference cannot be shared with an L2)",
-    );
-  }
   if (backend === null && !l1.enabled) {
     throw new CacheConfigError(
       "l1.enabled",
@@ -230,4 +224,29 @@ export function resolveGroups(
     stampede,
     encryption,
   };
+}
+
+/**
+ * The `l1` group without the deprecated `storeReferences`, which means `copy: "none"` (refused
+ * beside another `copy` given in the same options).
+ */
+function l1Group(
+  merged: ResolvedConfig["l1"] & { storeReferences?: boolean },
+  o: CacheOptions<unknown[]>,
+  p: CacheOptions<unknown[]>,
+): ResolvedConfig["l1"] {
+  const { storeReferences, ...l1 } = merged;
+  if (!storeReferences) return l1;
+  for (const given of [o.l1, p.l1]) {
+    if (typeof given !== "object" || given === null || given.storeReferences !== true) continue;
+    if (given.copy !== undefined && given.copy !== "none") {
+      throw new CacheConfigError(
+        "l1.storeReferences",
+        true,
+        `no storeReferences beside copy: "${given.copy}" (storeReferences is deprecated: it means ` +
+          'copy: "none"; give only copy)',
+      );
+    }
+  }
+  return { ...l1, copy: "none" };
 }

@@ -39,15 +39,31 @@ export interface PythonCall {
 export interface L1Options {
   /** Keep an in-process L1 in front of L2. Default `true`. */
   enabled?: boolean;
-  /** Upper bound of the bytes L1 holds (serialized sizes). Default 100 MiB. */
+  /** Upper bound of the bytes L1 holds (estimated heap sizes; see `engine/l1.ts`). Default 100 MiB. */
   maxBytes?: number;
   /** Upper bound of the entries L1 holds. Default 10,000. */
   maxEntries?: number;
   /**
-   * Store returned objects by reference instead of serialized bytes (fastest; a caller mutating a
-   * returned object mutates the cached one). The miss and every hit return the very value the
-   * function returned, whatever its type (nothing is serialized: a `Map` stays a `Map`, a class
-   * instance keeps its prototype). Only for L1-only caches (`backend: null`). Default `false`.
+   * What an L1 hit hands out of an object value (primitives are immutable and always shared):
+   * - `"clone"` (default): L1 keeps the value and every hit gets its own deep copy (a structural
+   *   copy specialised to the serializer's values: plain objects, arrays, `Date`, `Uint8Array`,
+   *   `Map`, bigint, the time types). A caller mutating what it got never changes what the next
+   *   caller gets. A value outside that space (a class instance of a custom serializer) is kept
+   *   serialized and deserialized on every hit instead.
+   * - `"freeze"`: a deep-frozen copy is made once when stored, and the miss and every hit return
+   *   that same frozen value (mutating it throws in strict code). `Object.freeze` cannot stop
+   *   `setTime` or `Map.prototype.set`: a `Date` or `Map` in the value becomes a read-only subclass
+   *   (`instanceof Date`/`Map` holds; its mutators throw). A `Uint8Array` cannot be frozen: a value
+   *   holding one is copied per hit, as with `"clone"`.
+   * - `"none"`: the miss and every hit return the same object; the caller promises not to mutate
+   *   it (a mutation would change what every later hit returns). Without an L2 (`backend: null`)
+   *   nothing is serialized either: the function's very value is kept, whatever its type.
+   *
+   * Allowed with any backend. An encrypted L1 (`cache.secure`) keeps ciphertext whatever the mode.
+   */
+  copy?: "clone" | "freeze" | "none";
+  /**
+   * @deprecated Use `copy: "none"` (what this now means, with any backend).
    */
   storeReferences?: boolean;
   /** Stale-while-revalidate: a hit past `swrThreshold` of the TTL refreshes in the background. */
@@ -348,7 +364,7 @@ export interface ResolvedConfig {
   /** Largest serialized value cached or read back, bytes (see {@linkcode CacheOptions.maxValueSize}). */
   maxValueSize: number;
   /** L1 settings (`enabled: false` when off). */
-  l1: Resolved<L1Options>;
+  l1: Resolved<Omit<L1Options, "storeReferences">>;
   /** Breaker settings (`enabled: false` when off). */
   circuitBreaker: Resolved<Omit<CircuitBreakerOptions, "excludedErrors">> & {
     excludedErrors: ((error: unknown) => boolean) | null;

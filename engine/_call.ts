@@ -21,11 +21,22 @@ import type { StaleValue } from "./_failsafe.ts";
 import { entryOf, FactoryCall, factoryCall, hitEntry, invoke } from "./_factory_context.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx, tenantL1Key } from "./_keys.ts";
 import { type L2Hit, readL2, writeL2 } from "./_l2.ts";
-import { L1Cache, type L1Entry } from "./l1.ts";
+import {
+  fetchLockOf,
+  firstReadLocks,
+  LOCK_ONLY,
+  type LockAttempt,
+  lockAttempt,
+  noteFirstRead,
+  releaseLock,
+} from "./_l2_lock.ts";
+import { attempt, waitForLock } from "./_lock_wait.ts";
+import { L1_CLONE, L1_SEALED, L1_SHARED, type L1Entry } from "./l1.ts";
+import { copyValue } from "./_l1_copy.ts";
+import { decodePayload, storeL1 } from "./_l1_store.ts";
 import { reshapes } from "./_serializer.ts";
-import { errMessage, recordFailure } from "./_status.ts";
-import { decodePayload, encodeStored, isPrimitive, type Sealed } from "./_stored.ts";
-import { l1TtlMs } from "./_ttl.ts";
+import { errMessage } from "./_status.ts";
+import { encodeStored, isPrimitive } from "./_stored.ts";
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && typeof v === "object" &&
@@ -34,53 +45,6 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 
 function l2Stale(hit: L2Hit): StaleValue {
   return { source: "l2", expiredAt: hit.freshUntil ?? NaN, read: () => hit.value };
-}
-
-/** Put a call's value into L1: the value itself, its serialized payload, or the sealed document. */
-function storeL1(
-  eng: Engine,
-  ctx: KeyCtx,
-  value: unknown,
-  payload: Uint8Array | null,
-  stored: Uint8Array | null,
-): void {
-  const l1 = eng.l1;
-  if (l1 === null) return;
-  // An entry with its own TTL (adaptive caching, or what an L2 hit has left) lives by it.
-  const life = ctx.ttl === undefined ? eng.l1TtlMs : l1TtlMs(eng.config, ctx.ttl);
-  let entry: L1Entry;
-  if (eng.cipher !== null && stored !== null) {
-    // Secure: L1 holds the encrypted document, decrypted on every hit.
-    entry = L1Cache.entry(undefined, stored, 0, life, swrDelay(eng, life));
-    entry.sealed = { protoKey: ctx.protoKey, tenant: ctx.tenant ?? "default" } satisfies Sealed;
-  } else if (eng.config.l1.storeReferences || isPrimitive(value)) {
-    const size = payload?.byteLength ?? (typeof value === "string" ? 2 * value.length : 16);
-    entry = L1Cache.entry(value, null, size, life, swrDelay(eng, life));
-  } else if (payload !== null) {
-    entry = L1Cache.entry(undefined, payload, 0, life, swrDelay(eng, life));
-  } else return;
-  entry.backendKey = ctx.backendKey;
-  entry.tags = ctx.tags;
-  if (eng.failsafe !== null) entry.staleUntil = entry.expiresAt + eng.failsafe.staleMs;
-  if (l1.set(ctx.l1Key, entry)) {
-    eng.byBackendKey.set(ctx.backendKey, ctx.l1Key);
-    if (eng.byBackendKey.size > 2 * l1.size + 1024) rebuildIndex(eng);
-  }
-}
-
-function swrDelay(eng: Engine, life: number): number {
-  if (eng.swrMs === Infinity) return Infinity;
-  const j = eng.config.l1.swrJitter;
-  const swr = life === eng.l1TtlMs ? eng.swrMs : life * eng.config.l1.swrThreshold;
-  return swr * (1 + (Math.random() * 2 - 1) * j);
-}
-
-function rebuildIndex(eng: Engine): void {
-  eng.byBackendKey.clear();
-  if (eng.l1 === null) return;
-  for (const [k, e] of eng.l1.map) {
-    if (e.backendKey !== null) eng.byBackendKey.set(e.backendKey, k as ArgKey);
-  }
 }
 
 /**
@@ -220,14 +184,21 @@ function uncached(eng: Engine, self: unknown, args: unknown[], e: CacheKeyError)
 function hitL1(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): unknown {
   countHit(eng, true);
   if (e.refreshAt <= Date.now()) refresh(eng, e, self, args);
-  if (e.bytes === null) return eng.returnsPromise ? Promise.resolve(e.value) : e.value;
-  return hitBytes(eng, e, self, args);
+  if (e.kind === L1_SHARED) return eng.returnsPromise ? Promise.resolve(e.value) : e.value;
+  return hitValue(eng, e, self, args);
 }
 
-/** The value of an L1 entry stored as bytes (plain: deserialized; sealed: decrypted). */
-export function hitBytes(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): unknown {
-  if (e.sealed === null) {
-    const v = decodePayload(eng, e.bytes!);
+/**
+ * The answer of an L1 entry that is not the shared value itself (`_l1_store.ts`): a copy, a
+ * decoding of its payload, or a decryption.
+ */
+export function hitValue(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): unknown {
+  if (e.kind === L1_CLONE) {
+    const v = copyValue(e.value);
+    return eng.returnsPromise ? Promise.resolve(v) : v;
+  }
+  if (e.kind !== L1_SEALED) {
+    const v = decodePayload(eng, e.value as Uint8Array);
     return eng.returnsPromise ? Promise.resolve(v) : v;
   }
   return (eng.entryValue(e) as Promise<unknown>).catch(() => {
@@ -242,7 +213,7 @@ function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown): unknown {
   let answer = value;
   // Primitives skip the serializer, except the ones it may change (as the async path does).
   const mayChange = !isPrimitive(value) || typeof value === "bigint" || Object.is(value, -0);
-  if (mayChange && !eng.config.l1.storeReferences) {
+  if (mayChange && eng.config.l1.copy !== "none") {
     try {
       payload = l1Payload(eng, value);
       answer = answerOf(eng, value, payload);
@@ -258,8 +229,7 @@ function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown): unknown {
       return value;
     }
   }
-  storeL1(eng, ctx, answer, payload, null);
-  return answer;
+  return storeL1(eng, ctx, answer, payload, null);
 }
 
 /**
@@ -369,66 +339,66 @@ export function lookupAsync(
   return shared;
 }
 
+/**
+ * An asynchronous miss in L1: the L2 read, with the stampede lock on the backend's read-or-lock
+ * (`fetchLock`: the value, or else the lock, in one round trip) while this function's reads mostly
+ * miss, else a plain `GET` followed on a miss by the read-or-lock; the compute; the store that
+ * releases the lock in one more round trip.
+ */
 async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): Promise<unknown> {
   const epoch = eng.epoch;
   const resolved = eng.backend();
   const b = resolved instanceof Promise ? await resolved : resolved;
-  if (b !== null && eng.unsubscribe === null) eng.subscribe(b);
+  if (b === null) return await compute(eng, self, args, ctx, null, epoch, null, true, null);
+  if (eng.unsubscribe === null) eng.subscribe(b);
+  const io = { failed: false };
+  const st = eng.config.stampede;
+  const fl = st.enabled && eng.failsafe?.pending(ctx.l1Key) === undefined ? fetchLockOf(b) : null;
+  // The first read: the read-or-lock script while this function's reads mostly miss, else `GET`.
+  let lk = fl !== null && firstReadLocks(eng, b, fl)
+    ? lockAttempt(fl, st.lease * 1000, true)
+    : null;
+  let hit = await readL2(eng, b, ctx, io, lk ?? undefined);
   let stale: StaleValue | null = null;
-  if (b !== null) {
-    const io = { failed: false };
-    const hit = await readL2(eng, b, ctx, io);
-    if (hit !== null && !hit.stale) {
-      countHit(eng, false, hit.stored.byteLength);
-      if (eng.epoch === epoch) {
-        const entry = hitEntry(eng, ctx, hit.value, hit.freshUntil, args);
-        storeL1(eng, entry, hit.value, hit.payload, hit.stored);
-      }
-      return hit.value;
-    }
-    if (hit !== null) stale = l2Stale(hit);
-    // L2 failing (error, open circuit, backpressure): no stampede lock, and the write of the
-    // result does not hold up the answer (a call costs at most one L2 timeout).
-    if (io.failed) return await compute(eng, self, args, ctx, b, epoch, stale, false);
-    const st = eng.config.stampede;
-    const lock = b.capabilities.lock;
-    if (st.enabled && lock && eng.failsafe?.pending(ctx.l1Key) === undefined) {
-      let handle = null;
-      try {
-        handle = await lock.acquire(ctx.backendKey + ":lock", {
-          leaseMs: st.lease * 1000,
-          waitMs: st.wait * 1000,
-        });
-      } catch (e) {
-        recordFailure(eng, "lock", e);
-      }
-      try {
-        // Whoever held the lock may have stored the value meanwhile.
-        const again = await readL2(eng, b, ctx, io);
-        if (again !== null && !again.stale) {
-          countHit(eng, false, again.stored.byteLength);
-          if (eng.epoch === epoch) {
-            const entry = hitEntry(eng, ctx, again.value, again.freshUntil, args);
-            storeL1(eng, entry, again.value, again.payload, again.stored);
-          }
-          return again.value;
-        }
-        if (again !== null) stale = l2Stale(again);
-        return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed);
-      } finally {
-        if (handle !== null) {
-          const release = () => {
-            handle.release().catch((e) => recordFailure(eng, "unlock", e));
-          };
-          // A refresh that went on in the background (soft timeout) keeps the lock until it lands.
-          const bg = eng.failsafe?.pending(ctx.l1Key);
-          if (bg === undefined) release();
-          else bg.then(release, release);
-        }
-      }
+  if (fl !== null && !io.failed) {
+    noteFirstRead(eng, hit === null || hit.stale);
+    // L2 failing (error, open circuit, backpressure): no stampede lock.
+    if (lk === null ? hit === null || hit.stale : lk.busy || (hit !== null && hit.stale)) {
+      lk ??= lockAttempt(fl, st.lease * 1000, false);
+      lk.opts = hit !== null ? LOCK_ONLY : undefined; // stale: replaced under the lock
+      const read = lk.busy ? null : await attempt(eng, b, ctx, io, lk);
+      const waited = lk.busy;
+      if (lk.busy) hit = await waitForLock(eng, b, ctx, io, lk, st.wait * 1000);
+      else if (read !== null) hit = read;
+      // Whoever held the lock over the stale entry may have stored a fresh value meanwhile.
+      if (waited && lk.opts === LOCK_ONLY && !io.failed) hit = await readL2(eng, b, ctx, io);
     }
   }
-  return await compute(eng, self, args, ctx, b, epoch, stale, true);
+  if (hit !== null && !hit.stale) {
+    if (lk?.held) releaseLock(eng, ctx, lk);
+    countHit(eng, false, hit.stored.byteLength);
+    if (eng.epoch !== epoch) return hit.value;
+    return storeL1(
+      eng,
+      hitEntry(eng, ctx, hit.value, hit.freshUntil, args),
+      hit.value,
+      null,
+      hit.stored,
+    );
+  }
+  if (hit !== null) stale = l2Stale(hit);
+  // Without the lock (no lock capability, a wait that ran out, L2 failing): a failing L2 does not
+  // hold up the answer with the write (a call costs at most one L2 timeout).
+  if (lk === null || !lk.held) {
+    return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed, null);
+  }
+  try {
+    return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed, lk);
+  } finally {
+    // Unless the write released it; a refresh that went on in the background (soft timeout)
+    // keeps the lock until it lands.
+    releaseLock(eng, ctx, lk);
+  }
 }
 
 /**
@@ -445,6 +415,7 @@ export async function compute(
   epoch: number,
   stale: StaleValue | null,
   awaitWrite: boolean,
+  lk: LockAttempt | null,
 ): Promise<unknown> {
   if (eng.collectStats) {
     eng.stats.misses++;
@@ -460,8 +431,9 @@ export async function compute(
   const run = async () => {
     const fc = await factoryCall(fallback);
     const value = await invoke(fc, eng.fn, self, args);
+    // Not stored (skip, cacheIf, TTL 0): a lock held is released by the caller (`load`).
     const entry = entryOf(eng, ctx, fc, value, args);
-    return entry === null ? value : await store(eng, entry, value, b, epoch, awaitWrite);
+    return entry === null ? value : await store(eng, entry, value, b, epoch, awaitWrite, lk);
   };
   if (fs === null) return await run();
   return await fs.run(ctx.l1Key, run, fallback);
@@ -475,13 +447,14 @@ async function store(
   b: Backend | null,
   epoch: number,
   awaitWrite = true,
+  lk: LockAttempt | null = null,
 ): Promise<unknown> {
   if (eng.epoch !== epoch) return value; // invalidated meanwhile: do not resurrect
   let enc: { payload: Uint8Array; stored: Uint8Array } | null = null;
   let answer = value;
   try {
     if (b !== null || eng.cipher !== null) enc = await encodeStored(eng, value, ctx);
-    else if (!eng.config.l1.storeReferences && value !== undefined) {
+    else if (eng.config.l1.copy !== "none" && value !== undefined) {
       const payload = l1Payload(eng, value);
       enc = { payload, stored: payload };
     }
@@ -507,18 +480,18 @@ async function store(
     return value;
   }
   if (eng.epoch !== epoch) return answer;
-  storeL1(eng, ctx, answer, enc?.payload ?? null, enc?.stored ?? null);
+  const out = storeL1(eng, ctx, answer, enc?.payload ?? null, enc?.stored ?? null);
   if (b !== null && enc !== null) {
-    const write = writeL2(eng, b, ctx, enc.stored); // never rejects
+    const write = writeL2(eng, b, ctx, enc.stored, lk); // never rejects; releases a held lock
     if (awaitWrite) await write;
   }
-  return answer;
+  return out;
 }
 
 /** Stale-while-revalidate: refresh `e` in the background (one refresh at a time). */
 export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): void {
-  if (e.refreshing) return;
-  e.refreshing = true;
+  if (eng.refreshing.has(e)) return;
+  eng.refreshing.add(e);
   const epoch = eng.epoch;
   queueMicrotask(() => {
     void (async () => {
@@ -538,7 +511,7 @@ export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[])
           error: errMessage(err),
         });
       } finally {
-        e.refreshing = false;
+        eng.refreshing.delete(e);
       }
     })();
   });

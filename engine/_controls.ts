@@ -19,7 +19,8 @@ import type { ArgKey } from "./_argkey.ts";
 import { compute, computeSync } from "./_call.ts";
 import type { Engine } from "./_engine.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx } from "./_keys.ts";
-import { recordFailure } from "./_status.ts";
+import { fetchLockOf, LOCK_ONLY, lockAttempt, releaseLock } from "./_l2_lock.ts";
+import { attempt, waitForLock } from "./_lock_wait.ts";
 
 /** Forced refreshes in flight, per engine and L1 key, with the invalidation epoch they started in. */
 const refreshing = new WeakMap<Engine, Map<ArgKey, { epoch: number; p: Promise<unknown> }>>();
@@ -82,29 +83,20 @@ async function refreshLoad(
   const epoch = eng.epoch;
   const b = await eng.backendAsync();
   const st = eng.config.stampede;
-  const lock = b?.capabilities.lock;
-  if (b === null || !st.enabled || !lock) {
-    return await compute(eng, self, args, ctx, b, epoch, null, true);
+  const fl = b !== null && st.enabled ? fetchLockOf(b) : null;
+  if (b === null || fl === null) {
+    return await compute(eng, self, args, ctx, b, epoch, null, true, null);
   }
-  let handle = null;
+  // The lock alone (what L2 holds does not matter), waited for as a miss waits for it.
+  const io = { failed: false };
+  const lk = lockAttempt(fl, st.lease * 1000, false);
+  lk.opts = LOCK_ONLY;
+  await attempt(eng, b, ctx, io, lk);
+  if (lk.busy) await waitForLock(eng, b, ctx, io, lk, st.wait * 1000);
+  if (!lk.held) return await compute(eng, self, args, ctx, b, epoch, null, !io.failed, null);
   try {
-    handle = await lock.acquire(ctx.backendKey + ":lock", {
-      leaseMs: st.lease * 1000,
-      waitMs: st.wait * 1000,
-    });
-  } catch (e) {
-    recordFailure(eng, "lock", e);
-  }
-  try {
-    return await compute(eng, self, args, ctx, b, epoch, null, true);
+    return await compute(eng, self, args, ctx, b, epoch, null, true, lk);
   } finally {
-    if (handle !== null) {
-      const release = () => {
-        handle.release().catch((e) => recordFailure(eng, "unlock", e));
-      };
-      const bg = eng.failsafe?.pending(ctx.l1Key);
-      if (bg === undefined) release();
-      else bg.then(release, release);
-    }
+    releaseLock(eng, ctx, lk); // unless the write released it
   }
 }

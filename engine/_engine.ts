@@ -35,7 +35,7 @@ import { registerEngine, trackL1 } from "./_registry.ts";
 import { SecureKeys } from "./_secure.ts";
 import { copiesInput, resolveSerializer } from "./_serializer.ts";
 import { errMessage, recordFailure } from "./_status.ts";
-import { l1EntryValue } from "./_stored.ts";
+import { l1EntryValue } from "./_l1_store.ts";
 
 const log = getCacheLogger("engine");
 
@@ -113,6 +113,8 @@ export class Engine {
   returnsPromise: boolean;
   readonly collectStats: boolean;
   readonly inflight: InflightTable = new InflightTable();
+  /** L1 entries whose stale-while-revalidate refresh is running (rare: a side table). */
+  readonly refreshing: Set<L1Entry> = new Set();
   /** Bumped by every invalidation: a computation that started before one does not store. */
   epoch = 0;
   readonly l1TtlMs: number;
@@ -152,6 +154,11 @@ export class Engine {
   busLost = false;
   /** L1 key by backend key (remote key events). */
   readonly byBackendKey: Map<string, ArgKey> = new Map();
+  /**
+   * Whether remote invalidation events can reach this L1 (an L2 and `l1.invalidation`): only
+   * then do entries keep their backend key and {@linkcode byBackendKey} index them.
+   */
+  readonly indexL1: boolean;
   /** Protocol key by cheap L1 key (see `keyContext` in `_keys.ts`). */
   readonly protoKeys: Map<ArgKey, string> = new Map();
   /** Backend keys of tenant-less calls by protocol key (see `keyContext` in `_keys.ts`). */
@@ -204,8 +211,13 @@ export class Engine {
       scratch: copiesInput(this.serializer),
     };
     this.l1 = c.l1.enabled
-      ? new L1Cache({ maxBytes: c.l1.maxBytes, maxEntries: c.l1.maxEntries })
+      ? new L1Cache({
+        maxBytes: c.l1.maxBytes,
+        maxEntries: c.l1.maxEntries,
+        staleMs: c.staleTtl * 1000,
+      })
       : null;
+    this.indexL1 = c.l1.enabled && c.l1.invalidation && c.backend !== null;
     this.sharedDefault = c.backend === "default" && c.preset !== "test";
     this.l2Backend = c.backend === "default"
       ? undefined
@@ -251,7 +263,7 @@ export class Engine {
     if (this.metrics !== null && this.l1 !== null) trackL1(this.metrics, this.metricNs, this);
   }
 
-  /** Read an L1 entry's value (plain, serialized or sealed; see `_stored.ts`). */
+  /** Read an L1 entry's value (any kind; see `_l1_store.ts`). */
   entryValue(e: L1Entry): unknown {
     return l1EntryValue(this, e);
   }

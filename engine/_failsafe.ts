@@ -2,8 +2,8 @@
  * Fail-safe for the engine (option `staleTtl`, with `softTimeout`): expired values are kept for
  * `staleTtl` more seconds and served when the function fails or is too slow.
  *
- * - **Where stale values live.** L1: an entry keeps living until `staleUntil` (`expiresAt +
- *   staleTtl`) but is no hit past `expiresAt` ({@linkcode L1Cache.stale} finds it). L2: the entry is
+ * - **Where stale values live.** L1: an entry keeps living until `expiresAt + staleTtl` (the
+ *   cache's `staleMs`) but is no hit past `expiresAt` ({@linkcode L1Cache.stale} finds it). L2: the entry is
  *   written with TTL `ttl + staleTtl` and its logical expiry in the wire document's
  *   `metadata.fresh_until` (Unix seconds; cachekit-py 0.3.0 ignores the field and reads the entry
  *   as fresh for the whole `ttl + staleTtl`), or, with the envelope wire, in the framed header's

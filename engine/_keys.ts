@@ -16,8 +16,13 @@ import { type ArgKey, argKey, customKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import { sawTenant } from "./_registry.ts";
 
-/** Protocol keys remembered per engine (by L1 key); the memo starts over when full. */
+/**
+ * Protocol keys remembered per engine (by L1 key); the memo starts over when full. With an L1
+ * the memo only serves misses (a live entry answers by the cheap key), and each remembered key
+ * costs a few hundred bytes beside the entry, so it is kept to the hottest few.
+ */
 const MAX_KEY_MEMO = 10_000;
+const MAX_KEY_MEMO_WITH_L1 = 1024;
 const DEFAULT_SEGMENT = quoteTenant("default");
 
 /** The keys of one call. */
@@ -124,7 +129,9 @@ export function keyContext(
     });
   }
   if (memo === undefined && fast !== undefined && c.key === null) {
-    if (eng.protoKeys.size >= MAX_KEY_MEMO) eng.protoKeys.clear();
+    if (eng.protoKeys.size >= (eng.l1 === null ? MAX_KEY_MEMO : MAX_KEY_MEMO_WITH_L1)) {
+      eng.protoKeys.clear();
+    }
     eng.protoKeys.set(fast, protoKey);
   }
   const sec = eng.secure;
@@ -138,7 +145,8 @@ export function keyContext(
     if (known !== undefined) backendKey = known;
     else {
       backendKey = `t:${DEFAULT_SEGMENT}:${protoKey}`;
-      if (eng.defaultBackendKeys.size >= MAX_KEY_MEMO) eng.defaultBackendKeys.clear();
+      const max = eng.l1 === null ? MAX_KEY_MEMO : MAX_KEY_MEMO_WITH_L1;
+      if (eng.defaultBackendKeys.size >= max) eng.defaultBackendKeys.clear();
       eng.defaultBackendKeys.set(protoKey, backendKey);
     }
   } else {

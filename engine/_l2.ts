@@ -12,8 +12,9 @@ import { setTagged } from "./_backend.ts";
 import type { Engine } from "./_engine.ts";
 import { publish, trackWrite } from "./_invalidation.ts";
 import type { KeyCtx } from "./_keys.ts";
+import { type LockAttempt, lockOpts } from "./_l2_lock.ts";
 import { errMessage, recordFailure, recordSuccess } from "./_status.ts";
-import { decodeStored, isPrimitive } from "./_stored.ts";
+import { decodeStored } from "./_stored.ts";
 import { l2Ttl } from "./_ttl.ts";
 
 /** One L2 read in this many is timed for `l2AvgLatencyMs` (a power of two; the first is). */
@@ -21,10 +22,8 @@ const LATENCY_SAMPLE = 8;
 
 /** What an L2 read found. */
 export interface L2Hit {
-  /** The decoded value. */
+  /** The decoded value (fresh: nothing else holds it; L1 keeps a copy or freezes it). */
   value: unknown;
-  /** The serialized payload for L1, or `null` when L1 keeps the value itself (or the document). */
-  payload: Uint8Array | null;
   /** The bytes as stored (what a secure L1 keeps). */
   stored: Uint8Array;
   /** Fail-safe: past its logical expiry (`metadata.fresh_until`): not a hit, only a fallback. */
@@ -35,13 +34,16 @@ export interface L2Hit {
 
 /**
  * Read the call's entry from L2: `null` on a miss, an unreadable entry, or a failure (then
- * `io.failed` is set).
+ * `io.failed` is set). With `lk`, the read is a `fetchLock` attempt that also takes the entry's
+ * stampede lock on a miss, in the same round trip (`lk.held`, or `lk.busy` when another holds
+ * it); counted as a read only when it is the call's first.
  */
 export async function readL2(
   eng: Engine,
   b: Backend,
   ctx: KeyCtx,
   io?: { failed: boolean },
+  lk?: LockAttempt,
 ): Promise<L2Hit | null> {
   let bytes: Uint8Array | null;
   // The clock is read only for `cacheInfo().l2AvgLatencyMs` (monitoring.collectStats), and only
@@ -52,7 +54,13 @@ export async function readL2(
   const timed = eng.collectStats && (eng.l2Started++ & (LATENCY_SAMPLE - 1)) === 0;
   const t0 = timed ? performance.now() : 0;
   try {
-    bytes = await b.get(ctx.backendKey, eng.l2Opts);
+    if (lk === undefined) bytes = await b.get(ctx.backendKey, eng.l2Opts);
+    else {
+      const r = await lk.fl.fetchOrLock(ctx.backendKey, lk.token, lk.leaseMs, lockOpts(eng, lk));
+      bytes = typeof r === "boolean" ? null : r;
+      lk.held = r === true;
+      lk.busy = r === false;
+    }
     recordSuccess(eng);
   } catch (e) {
     recordFailure(eng, "get", e);
@@ -67,7 +75,9 @@ export async function readL2(
       ctx.tenant ?? "default",
     ));
   }
-  if (eng.collectStats) {
+  // A lock attempt after the call's first read is not counted as a read again (one per call).
+  const counted = lk === undefined || lk.opts?.read === true;
+  if (eng.collectStats && counted) {
     eng.stats.l2Reads++;
     if (timed) {
       eng.stats.l2Timed++;
@@ -78,12 +88,8 @@ export async function readL2(
   if (bytes === null) return null;
   let value: unknown;
   const meta = { freshUntil: null as number | null };
-  // L1 keeps the payload bytes the value was decoded from (a copy), not a second serialization.
-  const fillL1 = eng.l1 !== null && eng.cipher === null && !eng.config.l1.storeReferences &&
-    !eng.config.interop;
-  const keep = fillL1 ? { payload: null as Uint8Array | null } : undefined;
   try {
-    value = decodeStored(eng, bytes, ctx.protoKey, ctx.tenant ?? "default", meta, keep);
+    value = decodeStored(eng, bytes, ctx.protoKey, ctx.tenant ?? "default", meta);
     // Only a decryption is asynchronous: a plain entry is answered without another hop.
     if (value instanceof Promise) value = await value;
   } catch (e) {
@@ -120,31 +126,36 @@ export async function readL2(
       recordFailure(eng, "expire", e);
     }
   }
-  let payload: Uint8Array | null = null;
-  if (
-    eng.l1 !== null && eng.cipher === null && !isPrimitive(value) &&
-    !eng.config.l1.storeReferences
-  ) {
-    payload = eng.config.interop ? bytes : keep?.payload ?? eng.serializer.serialize(value);
-  }
-  return { value, payload, stored: bytes, stale, freshUntil: meta.freshUntil };
+  return { value, stored: bytes, stale, freshUntil: meta.freshUntil };
 }
 
-/** Write the call's stored form to L2 (never rejects: a failure is recorded). */
+/**
+ * Write the call's stored form to L2 (never rejects: a failure is recorded). With `lk` held, the
+ * write also releases the stampede lock, in the same round trip where the backend can.
+ */
 export async function writeL2(
   eng: Engine,
   b: Backend,
   ctx: KeyCtx,
   stored: Uint8Array,
+  lk?: LockAttempt | null,
 ): Promise<void> {
+  const unlock = lk != null && lk.held && !lk.released;
   try {
+    // An entry with its own TTL (adaptive caching) is written with it.
     const ttl = ctx.ttl === undefined ? eng.l2Ttl : l2Ttl(eng.config, ctx.ttl);
-    await setTagged(b, ctx.backendKey, stored, ttl, ctx.tags, eng.l2Opts);
+    if (!unlock) await setTagged(b, ctx.backendKey, stored, ttl, ctx.tags, eng.l2Opts);
+    else {
+      lk.released = true;
+      await lk.fl.setAndUnlock(ctx.backendKey, stored, ttl, ctx.tags, lk.token, eng.l2Opts);
+    }
     recordSuccess(eng);
     eng.series?.write(stored.byteLength);
     trackWrite(eng, ctx);
     publish(eng, b, { level: "key", targets: [ctx.backendKey], reason: "write" });
   } catch (e) {
     recordFailure(eng, "set", e);
+    // The lock may still be held: release it (the lease frees it anyway).
+    if (unlock) lk.fl.unlock(ctx.backendKey, lk.token).catch(() => {});
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The stored form of a value: what L2 holds (wire document or frame around the envelope, sealed
- * when encryption is on) and what L1 keeps as bytes, encoded and decoded for one engine.
+ * when encryption is on, and what an encrypted L1 keeps), encoded and decoded for one engine.
  *
  * Separate from the call flow so that the layers of a stored value are read in one place; the
  * checks themselves (format, serializer, size, checksum) live in `_stored_read.ts`.
@@ -9,25 +9,8 @@
  */
 import { decodeInteropValue, encodeInteropValue } from "../protocol/keys.ts";
 import { checkValueSize, decodeStoredValue, encodeStoredValue } from "../protocol/stored_value.ts";
-import type { L1Entry } from "./l1.ts";
 import type { Engine } from "./_engine.ts";
 import type { KeyCtx } from "./_keys.ts";
-
-/** What a sealed (encrypted) L1 entry needs to be opened again. */
-export type Sealed = { protoKey: string; tenant: string };
-
-/** Read an L1 entry's value (plain value, serialized payload, or sealed document). */
-export function l1EntryValue(eng: Engine, e: L1Entry): unknown {
-  if (e.bytes === null) return e.value;
-  const sealed = e.sealed as Sealed | null;
-  if (sealed !== null) return decodeStored(eng, e.bytes, sealed.protoKey, sealed.tenant);
-  return decodePayload(eng, e.bytes);
-}
-
-/** Decode a serialized payload (an L1 entry's bytes) with the engine's serializer. */
-export function decodePayload(eng: Engine, bytes: Uint8Array): unknown {
-  return eng.config.interop ? decodeInteropValue(bytes) : eng.serializer.deserialize(bytes);
-}
 
 /** Encode a value for L2 (and the plain payload for L1): `protocol/_stored_codec.ts`. */
 export function encodeStored(
@@ -65,12 +48,11 @@ export function decodeStored(
   protoKey: string,
   tenant: string,
   meta?: { freshUntil: number | null },
-  keep?: { payload: Uint8Array | null },
 ): unknown {
   if (eng.config.interop) {
     return decodeInteropValue(checkValueSize(bytes, eng.config.maxValueSize));
   }
-  return decodeStoredValue(eng.codec, bytes, tenant, protoKey, meta, keep);
+  return decodeStoredValue(eng.codec, bytes, tenant, protoKey, meta);
 }
 
 /** Whether `v` is a primitive (L1 keeps it as is: nothing to copy). */

@@ -18,7 +18,7 @@
  * @module
  */
 export { Engine } from "./_engine.ts";
-export { hitBytes, lookupAsync, lookupSync, missAsync, missSync, refresh } from "./_call.ts";
+export { hitValue, lookupAsync, lookupSync, missAsync, missSync, refresh } from "./_call.ts";
 export { callUncached, forceRefresh } from "./_controls.ts";
 export { fastKey } from "./_keys.ts";
 export { type ArgKey, argKey } from "./_argkey.ts";

@@ -8,16 +8,24 @@
  * one `Map.get`, no re-insertion). Eviction order is exact for the older seven eighths, which is
  * where eviction happens.
  *
- * Sizes: an entry counts its stored bytes (the serialized value) plus its key length plus
- * {@linkcode L1_ENTRY_OVERHEAD} bytes.
+ * Sizes (`maxBytes`, `cacheInfo().bytes`): an entry counts an estimate of the heap its value
+ * holds, plus its key's length, plus {@linkcode L1_ENTRY_OVERHEAD} bytes for the entry object, its
+ * two `Map` slots (this map and the engine's index by backend key) and its boxed timestamps. The
+ * value's estimate comes from the walk that checks, when the value is stored, that it can be
+ * copied (`_l1_copy.ts` `vet`): V8 64-bit sizes, rounded: an object or array 24 bytes plus 8 per
+ * property or element, a string 16 plus its length, a number that is not a small integer 16, a
+ * `Date` 48, a `Uint8Array` 160 plus its length, a `Map` 80 plus 24 per entry; frozen time values
+ * and primitives shared with the caller's value count their size too. A value kept as bytes
+ * (serialized or sealed) counts their length. `tests/engine/l1_memory_test.ts` checks the estimate
+ * against a measured heap delta.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { L1Cache } from "./l1.ts";
+ * import { L1_SHARED, L1Cache } from "./l1.ts";
  *
  * const l1 = new L1Cache({ maxBytes: 1024, maxEntries: 10 });
- * l1.set("k", L1Cache.entry(42, null, 3, 60_000));
+ * l1.set("k", L1Cache.entry(42, L1_SHARED, 0, 60_000));
  * assert.equal(l1.get("k")?.value, 42);
  * assert.equal(l1.size, 1);
  * ```
@@ -25,34 +33,50 @@
  * @module
  */
 
-/** Fixed per-entry byte overhead counted against `maxBytes`. */
-export const L1_ENTRY_OVERHEAD = 64;
+/** Fixed per-entry byte overhead counted against `maxBytes` (see the module's size model). */
+export const L1_ENTRY_OVERHEAD = 160;
 
-/** One L1 entry. Fields are read directly by the engine's hit path. */
+/** The entry's `value` is the answer itself: primitives, `"none"`, `"freeze"` (frozen). */
+export const L1_SHARED = 0;
+/** The entry's `value` is copied on every hit (`"clone"`; `"freeze"` of a `Date`, `Map`, …). */
+export const L1_CLONE = 1;
+/** The entry's `value` is the serialized payload, deserialized on every hit (outside the copy space). */
+export const L1_BYTES = 2;
+/** The entry's `value` is a {@linkcode SealedValue} (encrypted L1), decrypted on every hit. */
+export const L1_SEALED = 3;
+/** How an entry's `value` becomes what a hit returns. */
+export type L1Kind = typeof L1_SHARED | typeof L1_CLONE | typeof L1_BYTES | typeof L1_SEALED;
+
+/** What an encrypted L1 entry keeps: the stored document and what opening it again needs. */
+export interface SealedValue {
+  /** The stored bytes (encrypted). */
+  bytes: Uint8Array;
+  /** The call's protocol key (checked by the AAD). */
+  protoKey: string;
+  /** The call's tenant (`"default"` without one). */
+  tenant: string;
+}
+
+/**
+ * One L1 entry. Fields are read directly by the engine's hit path. Kept slim (every entry pays for
+ * each field): the fail-safe window is the cache's `staleMs`, a running refresh is marked in the
+ * engine's side table, and what a sealed entry needs sits in its value.
+ */
 export interface L1Entry {
-  /** The value when stored by reference (primitives, `storeReferences`), else `undefined`. */
+  /** What {@linkcode L1Entry.kind} says: the value, its serialized payload, or a sealed value. */
   value: unknown;
-  /** Serialized bytes (deserialized on every hit), or `null` when `value` is the value. */
-  bytes: Uint8Array | null;
+  /** How `value` becomes a hit's answer: {@linkcode L1_SHARED}, `_CLONE`, `_BYTES`, `_SEALED`. */
+  kind: L1Kind;
   /** Bytes counted against the limit. */
   size: number;
   /** Expiry, ms since the epoch. */
   expiresAt: number;
-  /**
-   * Fail-safe: the expired entry is kept (not served as a hit) until this time, ms since the epoch,
-   * so the engine can serve it when the function fails. Equals `expiresAt` when fail-safe is off.
-   */
-  staleUntil: number;
   /** Stale-while-revalidate point, ms since the epoch (`Infinity`: never). */
   refreshAt: number;
   /** L2 key of the entry (for cross-instance invalidation), or `null`. */
   backendKey: string | null;
   /** Tags of the entry, or `null`. */
   tags: readonly string[] | null;
-  /** Engine data for entries whose `bytes` are sealed (encrypted), else `null`. */
-  sealed: unknown;
-  /** A background refresh is running. */
-  refreshing: boolean;
   /** LRU clock stamp (managed by {@linkcode L1Cache}). */
   stamp: number;
   /** Map key (managed by {@linkcode L1Cache}). */
@@ -65,6 +89,11 @@ export interface L1Limits {
   maxBytes: number;
   /** Upper bound of entries. */
   maxEntries: number;
+  /**
+   * Fail-safe: an expired entry is kept (not served as a hit) this many ms past its expiry, so
+   * the engine can serve it when the function fails. Default 0.
+   */
+  staleMs?: number;
 }
 
 /**
@@ -73,10 +102,10 @@ export interface L1Limits {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { L1Cache } from "./l1.ts";
- * const l1 = new L1Cache({ maxBytes: 200, maxEntries: 100 });
- * l1.set("a", L1Cache.entry(undefined, new Uint8Array(100), 0, 60_000));
- * l1.set("b", L1Cache.entry(undefined, new Uint8Array(100), 0, 60_000));
+ * import { L1_BYTES, L1Cache } from "./l1.ts";
+ * const l1 = new L1Cache({ maxBytes: 600, maxEntries: 100 });
+ * l1.set("a", L1Cache.entry(new Uint8Array(200), L1_BYTES, 200, 60_000));
+ * l1.set("b", L1Cache.entry(new Uint8Array(200), L1_BYTES, 200, 60_000));
  * assert.equal(l1.has("a"), false);
  * assert.ok(l1.has("b"));
  * ```
@@ -97,21 +126,25 @@ export class L1Cache {
    */
   constructor(limits: L1Limits) {
     this.limits = { maxBytes: limits.maxBytes, maxEntries: limits.maxEntries };
+    this.staleMs = limits.staleMs ?? 0;
   }
+
+  /** Fail-safe window past expiry, ms (see {@linkcode L1Limits.staleMs}). */
+  readonly staleMs: number;
 
   /**
    * Build an entry.
    *
-   * @param value Value stored by reference (or `undefined` with `bytes`).
-   * @param bytes Serialized form, or `null`.
-   * @param size Serialized size when `bytes` is `null` (for accounting).
+   * @param value The entry's value (see `kind`).
+   * @param kind How `value` becomes a hit's answer.
+   * @param size Estimated heap bytes of `value` (see the module's size model).
    * @param ttlMs Lifetime in milliseconds.
    * @param refreshAfterMs Stale-while-revalidate point in ms from now (`Infinity`: off).
    * @returns A new entry.
    */
   static entry(
     value: unknown,
-    bytes: Uint8Array | null,
+    kind: L1Kind,
     size: number,
     ttlMs: number,
     refreshAfterMs: number = Infinity,
@@ -119,15 +152,12 @@ export class L1Cache {
     const now = Date.now();
     return {
       value,
-      bytes,
-      size: (bytes ? bytes.byteLength : size) + L1_ENTRY_OVERHEAD,
+      kind,
+      size: size + L1_ENTRY_OVERHEAD,
       expiresAt: now + ttlMs,
-      staleUntil: now + ttlMs,
       refreshAt: now + refreshAfterMs,
       backendKey: null,
       tags: null,
-      sealed: null,
-      refreshing: false,
       stamp: 0,
       key: undefined,
     };
@@ -145,13 +175,13 @@ export class L1Cache {
 
   /**
    * The live entry for `key` (promoted in LRU order), or `undefined`. Expired entries are removed,
-   * except those still within their fail-safe window (`staleUntil`), which stay for {@linkcode stale}.
+   * except those still within their fail-safe window (`staleMs`), which stay for {@linkcode stale}.
    */
   get(key: unknown, now: number = Date.now()): L1Entry | undefined {
     const e = this.map.get(key);
     if (e === undefined) return undefined;
     if (e.expiresAt <= now) {
-      if (e.staleUntil <= now) this.delete(key);
+      if (e.expiresAt + this.staleMs <= now) this.delete(key);
       return undefined;
     }
     this.touch(e);
@@ -159,16 +189,15 @@ export class L1Cache {
   }
 
   /**
-   * The expired entry kept for fail-safe serving (`expiresAt <= now < staleUntil`), or `undefined`.
+   * The expired entry kept for fail-safe serving (`expiresAt <= now < expiresAt + staleMs`), or
+   * `undefined`.
    *
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { L1Cache } from "./l1.ts";
-   * const l1 = new L1Cache({ maxBytes: 1024, maxEntries: 10 });
-   * const e = L1Cache.entry(42, null, 3, 0);
-   * e.staleUntil = e.expiresAt + 60_000;
-   * l1.set("k", e);
+   * import { L1_SHARED, L1Cache } from "./l1.ts";
+   * const l1 = new L1Cache({ maxBytes: 1024, maxEntries: 10, staleMs: 60_000 });
+   * l1.set("k", L1Cache.entry(42, L1_SHARED, 0, 0));
    * assert.equal(l1.get("k"), undefined);
    * assert.equal(l1.stale("k")?.value, 42);
    * ```
@@ -176,7 +205,7 @@ export class L1Cache {
   stale(key: unknown, now: number = Date.now()): L1Entry | undefined {
     const e = this.map.get(key);
     if (e === undefined || e.expiresAt > now) return undefined;
-    if (e.staleUntil <= now) {
+    if (e.expiresAt + this.staleMs <= now) {
       this.delete(key);
       return undefined;
     }

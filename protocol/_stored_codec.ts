@@ -148,7 +148,6 @@ export async function encodeStoredValue(
  * @param tenant The reading call's tenant (`"default"` without one; checked by the AAD).
  * @param protoKey The reading call's protocol key (checked by the AAD).
  * @param meta When given, receives the entry's `fresh_until` (ms), or `null`.
- * @param keep When given, receives a copy of the payload the value was decoded from (for L1).
  * @returns The value, or a promise of it when the entry is decrypted.
  * @throws {CacheKitError} Anything that does not verify or decode.
  */
@@ -158,7 +157,6 @@ export function decodeStoredValue(
   tenant: string,
   protoKey: string,
   meta?: { freshUntil: number | null },
-  keep?: { payload: Uint8Array | null },
 ): unknown {
   const doc = decodeWire(bytes);
   if (meta !== undefined) meta.freshUntil = doc.freshUntil ?? null;
@@ -179,8 +177,8 @@ export function decodeStoredValue(
       doc.encryption.keyFingerprint,
       doc.originalType || undefined,
       doc.aad ?? undefined,
-    ).then((data) => openEntry(doc, data, policy, keep));
+    ).then((data) => openEntry(doc, data, policy));
   }
   if (doc.encryption) throw new WireFormatError("an encrypted entry and no key configured");
-  return openEntry(doc, doc.data, policy, keep);
+  return openEntry(doc, doc.data, policy);
 }

@@ -106,18 +106,16 @@ export function acceptEntry(doc: WireDocument, policy: ReadPolicy): void {
  * gave): the envelope opened and verified (sizes, checksum, the document's `ck_check`), then
  * deserialized.
  *
- * @param keep When given, receives a copy of the serialized payload the value was decoded from.
  * @throws {CacheKitError} Anything that does not verify or decode (a miss for the engine).
  */
 export function openEntry(
   doc: WireDocument,
   data: Uint8Array,
   policy: ReadPolicy,
-  keep?: { payload: Uint8Array | null },
 ): unknown {
   const { serializer, limits } = policy;
   if (usesDigestLayout(serializer.format) && (doc.digest ?? policy.integrityChecking)) {
-    return openDigestEntry(doc, data, policy, keep);
+    return openDigestEntry(doc, data, policy);
   }
   if (doc.jsUndefined && doc.compressed) {
     // Exactly the undefined envelope, whose checksum says `undefined` (see _undefined_envelope.ts).
@@ -141,9 +139,6 @@ export function openEntry(
     plain = env.data;
   } else checkValueSize(plain, limits.maxSize);
   const value = serializer.deserialize(plain);
-  // The caller's L1 keeps these very bytes (a copy: `plain` may be the shared scratch buffer or a
-  // view into the stored entry), so it need not serialize the value again.
-  if (keep !== undefined) keep.payload = plain.slice();
   if (!doc.jsUndefined) return value;
   // `undefined` is stored as nil: a flag over any other value is not believed.
   if (value !== null && value !== undefined) {
@@ -161,7 +156,6 @@ function openDigestEntry(
   doc: WireDocument,
   data: Uint8Array,
   policy: ReadPolicy,
-  keep?: { payload: Uint8Array | null },
 ): unknown {
   const { serializer, limits } = policy;
   checkValueSize(data, limits.maxSize + 8);
@@ -171,7 +165,5 @@ function openDigestEntry(
     throw new IntegrityError("the document's metadata does not match its ck_check");
   }
   if (undef) return undefined;
-  const value = serializer.deserialize(payload);
-  if (keep !== undefined) keep.payload = payload.slice();
-  return value;
+  return serializer.deserialize(payload);
 }

@@ -12,6 +12,10 @@
  * non-string or `"__proto__"` key, an extension other than the timestamp, nesting beyond the
  * limit, malformed or trailing bytes) goes the `Map` way, which also produces the errors.
  *
+ * {@linkcode scan} is the same walk, also noting what the standard serializer's post-pass would
+ * convert (64-bit ints, bins, maps shaped like date markers): when it meets none, `deserialize`
+ * skips the post-pass (a second walk over the decoded value).
+ *
  * {@linkcode boundedByInput} is the other scan, for the decoders that take every well-formed input
  * (the `Map` way here, the interop decoder): it refuses a header declaring more elements or bytes
  * than the input holds before the decoder preallocates for them.
@@ -30,7 +34,64 @@ const PROTO = [0x5f, 0x5f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x5f, 0x5f];
  * than `"__proto__"` and whose only extension is the timestamp (type -1).
  */
 export function objectSafe(b: Uint8Array): boolean {
-  return skip(b, 0, 0) === b.length;
+  candidates.length = 0;
+  const safe = skip(b, 0, 0) === b.length;
+  candidates.length = 0;
+  return safe;
+}
+
+/** What {@linkcode scan} found that the standard serializer's post-pass converts: 64-bit ints. */
+export const SCAN_INT64 = 1;
+/** See {@linkcode scan}: bin values (msgpackr copies them with the input's class). */
+export const SCAN_BIN = 2;
+/** See {@linkcode scan}: a 2-entry map with a key such as `"__date__"` (maybe a date marker). */
+export const SCAN_MARKER = 4;
+/** Set by the walk: the `SCAN_*` bits of what it met. */
+let found = 0;
+/** The walk's path: per level, the key's byte offset or the array index (plain arrays: a typed
+ * array's copy costs an `ArrayBuffer`)... */
+const stackAt: number[] = new Array(MAX_SCAN_DEPTH).fill(0);
+/** ...and the key's byte length, or -1 for an array index. */
+const stackLen: number[] = new Array(MAX_SCAN_DEPTH).fill(0);
+/** Paths of the maps that may be date markers, as `[offsets, lengths]` copies of the stack. */
+const candidates: number[][] = [];
+
+/**
+ * {@linkcode objectSafe}, also saying what the post-pass of the standard serializer will have to
+ * convert (one walk for both): -1 when `b` is not object-safe, else the `SCAN_*` bits found (0:
+ * the object mode's output is already the final value).
+ */
+export function scan(b: Uint8Array): number {
+  found = 0;
+  candidates.length = 0;
+  return skip(b, 0, 0) === b.length ? found : -1;
+}
+
+/**
+ * Where the maps the last {@linkcode scan} (of `b`) flagged as maybe date markers sit: the path
+ * (array indexes, map keys) of each, in document order; `undefined` when a key on such a path is
+ * not ASCII (the caller then walks the whole decoded value instead).
+ */
+export function markerPaths(b: Uint8Array): (string | number)[][] | undefined {
+  const paths: (string | number)[][] = [];
+  for (let c = 0; c < candidates.length; c += 2) {
+    const at = candidates[c], len = candidates[c + 1];
+    const path: (string | number)[] = [];
+    for (let d = 0; d < at.length; d++) {
+      if (len[d] < 0) {
+        path.push(at[d]);
+        continue;
+      }
+      let key = "";
+      for (let i = at[d]; i < at[d] + len[d]; i++) {
+        if (b[i] >= 0x80) return undefined;
+        key += String.fromCharCode(b[i]);
+      }
+      path.push(key);
+    }
+    paths.push(path);
+  }
+  return paths;
 }
 
 /** Position after the value at `p`, or -1 when the value is not one the object mode may decode. */
@@ -44,12 +105,18 @@ function skip(b: Uint8Array, p: number, depth: number): number {
   if (h < 0xc0) return end(n, p + 1 + (h & 0x1f));
   switch (h) {
     case 0xc4: // bin 8
+      found |= SCAN_BIN;
+      return p + 2 <= n ? end(n, p + 2 + b[p + 1]) : -1;
     case 0xd9: // str 8
       return p + 2 <= n ? end(n, p + 2 + b[p + 1]) : -1;
     case 0xc5:
+      found |= SCAN_BIN;
+      return p + 3 <= n ? end(n, p + 3 + u16(b, p + 1)) : -1;
     case 0xda:
       return p + 3 <= n ? end(n, p + 3 + u16(b, p + 1)) : -1;
     case 0xc6:
+      found |= SCAN_BIN;
+      return p + 5 <= n ? end(n, p + 5 + u32(b, p + 1)) : -1;
     case 0xdb:
       return p + 5 <= n ? end(n, p + 5 + u32(b, p + 1)) : -1;
     case 0xc7: // ext 8: length, type, data
@@ -73,6 +140,7 @@ function skip(b: Uint8Array, p: number, depth: number): number {
       return end(n, p + 5);
     case 0xcf:
     case 0xd3:
+      found |= SCAN_INT64;
       return end(n, p + 9);
     case 0xd4: // fixext 1, 2, 4, 8, 16: type, data
     case 0xd5:
@@ -97,13 +165,18 @@ function skip(b: Uint8Array, p: number, depth: number): number {
 
 function items(b: Uint8Array, p: number, count: number, depth: number): number {
   if (depth >= MAX_SCAN_DEPTH) return -1;
-  for (let i = 0; i < count && p >= 0; i++) p = skip(b, p, depth + 1);
+  stackLen[depth] = -1;
+  for (let i = 0; i < count && p >= 0; i++) {
+    stackAt[depth] = i;
+    p = skip(b, p, depth + 1);
+  }
   return p;
 }
 
 function entries(b: Uint8Array, p: number, count: number, depth: number): number {
   if (depth >= MAX_SCAN_DEPTH) return -1;
   const n = b.length;
+  let candidate = false; // this map is recorded in `candidates`
   for (let i = 0; i < count; i++) {
     // The key: a string, and not "__proto__".
     if (p >= n) return -1;
@@ -125,6 +198,14 @@ function entries(b: Uint8Array, p: number, count: number, depth: number): number
     } else return -1;
     if (at + len > n) return -1;
     if (len === 9 && isProto(b, at)) return -1;
+    // "__date__", "__time__" (8 bytes), "__datetime__" (12) in a 2-entry map: maybe a marker.
+    if (count === 2 && (len === 8 || len === 12) && b[at] === 0x5f && b[at + 1] === 0x5f) {
+      if (!candidate) candidates.push(stackAt.slice(0, depth), stackLen.slice(0, depth));
+      found |= SCAN_MARKER;
+      candidate = true;
+    }
+    stackAt[depth] = at;
+    stackLen[depth] = len;
     p = skip(b, at + len, depth + 1);
     if (p < 0) return -1;
   }

@@ -97,3 +97,44 @@ function finishMap(m: Map<unknown, unknown>): unknown {
   for (const [k, x] of m) out.set(finish(k, false), finish(x, false));
   return out;
 }
+
+/**
+ * {@linkcode finish} for a value whose only work is date markers, given where the maps that may be
+ * markers sit (`markerPaths` in `_msgpack_scan.ts`): the same result without walking the rest, or
+ * `undefined` when a path does not lead to a plain object or a marker does not parse, and the
+ * caller runs `finish` (which then gives the same error as always, from an untouched value).
+ */
+export function finishMarkers(root: unknown, paths: (string | number)[][]): unknown {
+  const found: [Record<string | number, unknown> | undefined, string | number, unknown][] = [];
+  try {
+    for (const path of paths) {
+      let parent: Record<string | number, unknown> | undefined;
+      let node: unknown = root;
+      for (const seg of path) {
+        const ok = typeof seg === "number"
+          ? Array.isArray(node)
+          : isPlain(node) && Object.hasOwn(node, seg);
+        if (!ok) return undefined;
+        parent = node as Record<string | number, unknown>;
+        node = parent[seg];
+      }
+      if (!isPlain(node)) return undefined;
+      const o = node as Record<string, unknown>;
+      if (typeof o.value === "string" && Object.keys(o).length === 2) {
+        const marker = markerValue(o.__datetime__, o.__date__, o.__time__, o.value);
+        if (marker !== undefined) found.push([parent, path[path.length - 1], marker]);
+      }
+    }
+  } catch {
+    return undefined;
+  }
+  for (const [parent, key, marker] of found) {
+    if (parent === undefined) return marker; // the whole value is a marker
+    parent[key] = marker;
+  }
+  return root;
+}
+
+function isPlain(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && Object.getPrototypeOf(v) === Object.prototype;
+}

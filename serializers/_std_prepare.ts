@@ -1,7 +1,8 @@
 /**
  * The standard serializer's pre-pass: what `serialize` runs over a value before msgpackr packs it
- * (see `std.ts`'s module doc for the mapping). Apart because it is the serializer's whole model of
- * what it accepts; `std.ts` only packs its output.
+ * (see `std.ts`'s module doc for the mapping) when the fast walk (`_std_encode.ts`) gives up. Apart
+ * because it is the serializer's whole model of what it accepts, and the one that names where a
+ * refusal sits; `std.ts` only packs its output, and the fast walk must write the same bytes.
  *
  * @module
  */
@@ -150,6 +151,8 @@ export class Prep {
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i];
       path[path.length - 1] = k;
+      // A key is a str too: msgpackr would write a lone surrogate as U+FFFD (another key).
+      if (!isWellFormed(k)) this.fail("key contains a lone UTF-16 surrogate (not valid Unicode)");
       const x = o[k];
       const y = this.value(x);
       if (y !== x && out === undefined) {
@@ -180,8 +183,11 @@ export class Prep {
       out.set(k2, y);
     }
     path.pop();
-    if (allStrings) this.reshaped = true;
-    return changed ? out : m;
+    // A subclass comes back as a plain `Map` (or object), and msgpackr would write one as an
+    // empty map: the copy is written instead.
+    const subclass = Object.getPrototypeOf(m) !== Map.prototype;
+    if (allStrings || subclass) this.reshaped = true;
+    return changed || subclass ? out : m;
   }
 }
 

@@ -199,6 +199,12 @@ function parseOffset(text: string): number {
 export function dateToIso(d: Date, where: string): string {
   const t = d.getTime();
   if (Number.isNaN(t)) throw new SerializationError(`Cannot serialize ${where}: invalid Date`);
+  // Years 1..9999: `toISOString` is `YYYY-MM-DDTHH:MM:SS.sssZ`, the same digits (faster than
+  // formatting each field).
+  if (t >= YEAR_1 && t < YEAR_10000) {
+    const s = d.toISOString();
+    return t % 1000 === 0 ? s.slice(0, 19) + "+00:00" : s.slice(0, 23) + "000+00:00";
+  }
   const y = d.getUTCFullYear();
   if (y < 1 || y > 9999) {
     throw new SerializationError(
@@ -214,8 +220,53 @@ export function dateToIso(d: Date, where: string): string {
 const DATETIME_RE =
   /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?(Z|[+-]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?$/;
 
+/** 0001-01-01T00:00:00Z and 10000-01-01T00:00:00Z in milliseconds. */
+const YEAR_1 = -62135596800000;
+const YEAR_10000 = 253402300800000;
+
 /** Python `datetime.isoformat()` text → `Date`. No offset (naive) means UTC. */
 export function isoToDate(text: string): Date {
+  return isoUtcToDate(text) ?? isoToDateSlow(text);
+}
+
+/**
+ * The form this library and Python write for UTC, `YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00`, read
+ * without the regular expressions and the three `Date`s of the general reader (~4× faster), or
+ * `undefined` for anything else (years before 100 included: `Date.UTC` reads them as 19xx).
+ */
+function isoUtcToDate(s: string): Date | undefined {
+  const n = s.length;
+  if (n !== 25 && n !== 32) return undefined;
+  if (
+    s.charCodeAt(4) !== 0x2d || s.charCodeAt(7) !== 0x2d || s.charCodeAt(10) !== 0x54 ||
+    s.charCodeAt(13) !== 0x3a || s.charCodeAt(16) !== 0x3a || !s.endsWith("+00:00")
+  ) return undefined;
+  const year = digits(s, 0, 4), month = digits(s, 5, 2), day = digits(s, 8, 2);
+  const hour = digits(s, 11, 2), minute = digits(s, 14, 2), second = digits(s, 17, 2);
+  let ms = 0;
+  if (n === 32) {
+    if (s.charCodeAt(19) !== 0x2e || digits(s, 20, 6) < 0) return undefined;
+    ms = digits(s, 20, 3);
+  }
+  if (
+    year < 100 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour < 0 ||
+    hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59
+  ) return undefined;
+  return new Date(Date.UTC(year, month - 1, day, hour, minute, second, ms));
+}
+
+/** The decimal number of `width` ASCII digits at `at`, or -1. */
+function digits(s: string, at: number, width: number): number {
+  let v = 0;
+  for (let i = at; i < at + width; i++) {
+    const c = s.charCodeAt(i) - 0x30;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+function isoToDateSlow(text: string): Date {
   const m = DATETIME_RE.exec(text);
   if (!m) throw new RangeError(`not an ISO-8601 datetime: ${JSON.stringify(text)}`);
   const year = +m[1], month = +m[2], day = +m[3];

@@ -4,7 +4,7 @@
  * Value mapping (JavaScript ⇄ MessagePack ⇄ Python):
  * - `null` and `undefined` ⇄ nil ⇄ `None` (`undefined`, also an array hole, comes back as `null`;
  *   the cache keeps a function's top-level `undefined` apart and returns `undefined`);
- * - booleans, strings (well-formed Unicode only) ⇄ bool, str;
+ * - booleans, strings (well-formed Unicode only, object keys too) ⇄ bool, str;
  * - numbers: safe integers ⇄ int (shortest form; `-0` is the int 0 and comes back as `0`); other
  *   numbers (`NaN`, `±Infinity` too) ⇄ float64. Decoded integers outside the safe range come back
  *   as `bigint`; `bigint` in the 64-bit range encodes as int (a safe one comes back as a number);
@@ -13,7 +13,7 @@
  * - plain objects (null-prototype ones too) and `Map` ⇄ map ⇄ `dict`. A decoded map whose keys are
  *   all strings becomes a plain object (a `"__proto__"` key becomes an own property, never the
  *   prototype): a `Map` with string keys, or an empty one, comes back as a plain object; any other
- *   map becomes a `Map`. Only own enumerable string-keyed properties are written (symbol keys and
+ *   map becomes a `Map` (a `Map` subclass is written as a `Map` and read back as one). Only own enumerable string-keyed properties are written (symbol keys and
  *   an array's named properties are not data here);
  * - `Date` ⇄ `{"__datetime__": true, "value": "2025-11-14T10:30:00+00:00"}` ⇄ aware `datetime`
  *   (Python's `isoformat()`; a naive datetime from Python is read as UTC, never local time;
@@ -34,14 +34,24 @@
  * Built on `msgpackr` (chosen over `@msgpack/msgpack` by measurement and correctness, see
  * `bench/serializers_bench.ts`: `@msgpack/msgpack` 3.x encodes a JS `Map` as an empty map and cannot
  * decode a non-string-keyed map into a `Map`). `msgpackr` is used in its standard mode (no records,
- * no extensions); a light pre-pass turns dates into markers, integers beyond 32 bits into `bigint` so
- * they stay MessagePack ints (msgpackr would write them as float64) and refuses what Python could not
- * read; a post-pass turns maps into objects or `Map`s and markers into dates. When a scan of the
- * bytes finds only string keys (`_msgpack_scan.ts`), maps are decoded straight to objects instead
- * (10 KB: 55 → 44 µs, against 36 µs for a bare msgpackr `unpack`).
+ * no extensions).
  *
- * The pre-pass is in `_std_prepare.ts`, the post-pass in `_std_finish.ts`, and the date and time
- * types in `_time.ts` (re-exported here).
+ * Writing: a hand-written walk (`_std_encode.ts`) checks the value and writes its bytes in one
+ * pass, the bytes msgpackr would write after the pre-pass, into a reused buffer, then copies them
+ * out so that they own their memory. Anything it does not handle (a refusal, a subclass, an unusual
+ * `Map` key) sends the value down the general path from the start: a pre-pass (`_std_prepare.ts`)
+ * turns dates into markers, integers beyond 32 bits into `bigint` so they stay MessagePack ints
+ * (msgpackr would write them as float64), refuses what Python could not read naming where it sits,
+ * then msgpackr packs the result. Both give the same bytes, checked on random values in
+ * `tests/serializers/std_differential_test.ts`.
+ *
+ * Reading: a scan of the bytes (`_msgpack_scan.ts`) says whether every map is keyed by strings;
+ * then maps are decoded straight to objects, else as `Map`s. The same scan notes what the post-pass
+ * (`_std_finish.ts`: maps to objects or `Map`s, markers to dates, safe 64-bit ints to numbers)
+ * would change; when it finds nothing, msgpackr's output is returned as is. Figures, against a bare
+ * msgpackr `pack`/`unpack`, in `bench/MEASUREMENTS.md`.
+ *
+ * The date and time types are in `_time.ts` (re-exported here).
  *
  * @example
  * ```ts
@@ -61,10 +71,11 @@
 import { Packr, Unpackr } from "msgpackr";
 import { SerializationError } from "../errors.ts";
 import type { Serializer } from "./types.ts";
-import { boundedByInput, objectSafe } from "./_msgpack_scan.ts";
+import { boundedByInput, markerPaths, scan, SCAN_BIN, SCAN_MARKER } from "./_msgpack_scan.ts";
 import { markReshaped } from "./_reshaped.ts";
 import { Prep } from "./_std_prepare.ts";
-import { finish } from "./_std_finish.ts";
+import { encodeFast } from "./_std_encode.ts";
+import { finish, finishMarkers } from "./_std_finish.ts";
 
 export { CalendarDate, TimeOfDay } from "./_time.ts";
 
@@ -107,6 +118,16 @@ const objectUnpackr = new Unpackr({
  * ```
  */
 export function serialize(value: unknown): Uint8Array {
+  const fast = encodeFast(value);
+  if (fast !== undefined) {
+    if (fast.reshaped) markReshaped(fast.bytes);
+    return fast.bytes;
+  }
+  return serializeGeneral(value);
+}
+
+/** The pre-pass, then msgpackr: what {@linkcode encodeFast} gives up on, and every refusal. */
+function serializeGeneral(value: unknown): Uint8Array {
   const prep = new Prep();
   const prepared = prep.value(value);
   let out: Uint8Array;
@@ -153,8 +174,11 @@ export function deserialize(bytes: Uint8Array): unknown {
     throw new SerializationError("Cannot deserialize: expected a Uint8Array");
   }
   // Every map keyed by strings (the usual case): decode maps straight to objects, which is what
-  // the general path would turn them into (see `_msgpack_scan.ts`).
-  const plain = objectSafe(bytes);
+  // the general path would turn them into (see `_msgpack_scan.ts`). The same walk says whether the
+  // post-pass has anything to do: no 64-bit ints, no marker-like maps, and no bins, or bins that
+  // msgpackr copies as plain `Uint8Array`s (the input is one).
+  const found = scan(bytes);
+  const plain = found >= 0;
   // What the scan vouched for is well formed, so only the general path can meet a header declaring
   // more than the input holds (and msgpackr preallocates by the declared count).
   if (!plain && !boundedByInput(bytes)) {
@@ -170,6 +194,15 @@ export function deserialize(bytes: Uint8Array): unknown {
       `Cannot deserialize: not valid MessagePack (${(e as Error)?.message ?? e})`,
       { cause: e },
     );
+  }
+  // Bins come back as plain `Uint8Array`s when the input is one (msgpackr copies with its class).
+  const work = bytes.constructor === Uint8Array ? found & ~SCAN_BIN : found;
+  if (work === 0) return raw;
+  if (work === SCAN_MARKER) {
+    // Only maps that may be date markers: visit them, not the whole value.
+    const paths = markerPaths(bytes);
+    const done = paths === undefined ? undefined : finishMarkers(raw, paths);
+    if (done !== undefined) return done;
   }
   try {
     return finish(raw, plain);

@@ -315,7 +315,12 @@ const BAD: [string, Record<string, unknown>, string][] = [
   ["envelope protocol", { envelopeProtocol: "2.0" }, "envelopeProtocol"],
   ["wire", { wire: "json" }, "wire"],
   ["wire null", { wire: null }, "wire"],
-  ["storeReferences with L2", { l1: { storeReferences: true } }, "l1.storeReferences"],
+  [
+    "storeReferences beside another copy",
+    { l1: { storeReferences: true, copy: "clone" } },
+    "l1.storeReferences",
+  ],
+  ["copy unknown", { l1: { copy: "deep" } }, "l1.copy"],
   ["L1 off and no backend", { backend: null, l1: false }, "l1.enabled"],
   ["interop without namespace", { interop: true, name: "op" }, "interop.namespace"],
   ["interop bad operation", { interop: true, namespace: "ns", name: "Op!" }, "interop.operation"],

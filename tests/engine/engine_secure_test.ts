@@ -29,6 +29,7 @@ import { buildAad, deriveTenantKeys } from "../../protocol/mod.ts";
 import { Engine } from "../../engine/_engine.ts";
 import { lookupAsync } from "../../engine/_call.ts";
 import { fastKey } from "../../engine/_keys.ts";
+import { L1_SEALED, type SealedValue } from "../../engine/l1.ts";
 import { resolveConfig } from "../../config/resolve.ts";
 import { readEnvConfig } from "../../config/env.ts";
 
@@ -436,49 +437,53 @@ test(
   { sanitize: false },
 );
 
-test("secure: L1 holds the encrypted document only, decrypted on each hit", async () => {
-  const backend = new MemoryBackend();
-  let n = 0;
-  const config = resolveConfig({
-    name: "secure.l1",
-    wire: "document", // this test reads the cachekit-py 0.3.0 JSON document
-    ttl: 60,
-    backend,
-    ...bare,
-    encryption: { masterKey: K1, singleTenant: false },
-  }, "secure");
-  const engine = new Engine({
-    fn: async (id: number) => ({ id, note: "l1-plaintext-marker", n: ++n }),
-    config,
-    identity: "secure.l1",
+for (const copy of ["clone", "freeze", "none"] as const) {
+  test(`secure: L1 holds the encrypted document only, decrypted on each hit (copy: ${copy})`, async () => {
+    const backend = new MemoryBackend();
+    let n = 0;
+    const config = resolveConfig({
+      name: `secure.l1.${copy}`,
+      l1: { copy },
+      wire: "document", // this test reads the cachekit-py 0.3.0 JSON document
+      ttl: 60,
+      backend,
+      ...bare,
+      encryption: { masterKey: K1, singleTenant: false },
+    }, "secure");
+    const engine = new Engine({
+      fn: async (id: number) => ({ id, note: "l1-plaintext-marker", n: ++n }),
+      config,
+      identity: `secure.l1.${copy}`,
+    });
+    const call = () =>
+      withTenant(
+        "acme",
+        () => lookupAsync(engine, undefined, [1], fastKey(engine, undefined, [1])),
+      );
+    assert.equal(((await call()) as { n: number }).n, 1);
+    const check = () => {
+      assert.equal(engine.l1!.map.size, 1);
+      for (const e of engine.l1!.map.values()) {
+        assert.equal(e.kind, L1_SEALED, "kept sealed, not as a value");
+        const sealed = e.value as SealedValue;
+        assert.ok(sealed.bytes instanceof Uint8Array);
+        const raw = text(sealed.bytes);
+        assert.ok(!raw.includes("l1-plaintext-marker") && !raw.includes("acme"));
+        assert.equal(JSON.parse(raw).metadata.encrypted, true);
+        assert.ok(!atob(JSON.parse(raw).data).includes("l1-plaintext-marker"));
+      }
+    };
+    check();
+    // A hit from L1 decrypts the sealed bytes.
+    assert.deepEqual(await call(), { id: 1, note: "l1-plaintext-marker", n: 1 });
+    assert.equal(engine.stats.l1Hits, 1);
+    // After an L2 hit (fresh engine, same backend), L1 again holds the sealed L2 bytes.
+    engine.l1!.clear();
+    assert.deepEqual(await call(), { id: 1, note: "l1-plaintext-marker", n: 1 });
+    assert.equal(engine.stats.l2Hits, 1);
+    check();
   });
-  const call = () =>
-    withTenant(
-      "acme",
-      () => lookupAsync(engine, undefined, [1], fastKey(engine, undefined, [1])),
-    );
-  assert.equal(((await call()) as { n: number }).n, 1);
-  const check = () => {
-    assert.equal(engine.l1!.map.size, 1);
-    for (const e of engine.l1!.map.values()) {
-      assert.equal(e.value, undefined, "no value reference");
-      assert.ok(e.bytes !== null);
-      const raw = text(e.bytes);
-      assert.ok(!raw.includes("l1-plaintext-marker") && !raw.includes("acme"));
-      assert.equal(JSON.parse(raw).metadata.encrypted, true);
-      assert.ok(!atob(JSON.parse(raw).data).includes("l1-plaintext-marker"));
-    }
-  };
-  check();
-  // A hit from L1 decrypts the sealed bytes.
-  assert.deepEqual(await call(), { id: 1, note: "l1-plaintext-marker", n: 1 });
-  assert.equal(engine.stats.l1Hits, 1);
-  // After an L2 hit (fresh engine, same backend), L1 again holds the sealed L2 bytes.
-  engine.l1!.clear();
-  assert.deepEqual(await call(), { id: 1, note: "l1-plaintext-marker", n: 1 });
-  assert.equal(engine.stats.l2Hits, 1);
-  check();
-});
+}
 
 test("secure: the master key never shows in config, inspect, JSON or errors", () => {
   const s = new MemoryBackend();

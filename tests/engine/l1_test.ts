@@ -1,19 +1,19 @@
 /**
  * The L1 cache (`engine/l1.ts`), tested directly rather than through `cache()`: byte accounting
- * (stored bytes + key length + the fixed overhead, kept exact through replace, delete and
+ * (the value's estimated size + key length + the fixed overhead, kept exact through replace, delete and
  * eviction), LRU eviction by bytes and by entry count in least-recently-used order, promotion on
  * read (skipped for the newest eighth, as documented), expiry checked on read and the fail-safe
  * window kept for `stale()`. Times are passed as `now`, so no test depends on the wall clock.
  */
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
-import { L1_ENTRY_OVERHEAD, L1Cache, type L1Entry } from "../../engine/l1.ts";
+import { L1_BYTES, L1_ENTRY_OVERHEAD, L1_SHARED, L1Cache, type L1Entry } from "../../engine/l1.ts";
 
 const TTL = 60_000;
 
 /** An entry holding `n` serialized bytes. */
 function bytesEntry(n: number, ttlMs = TTL): L1Entry {
-  return L1Cache.entry(undefined, new Uint8Array(n), 0, ttlMs);
+  return L1Cache.entry(new Uint8Array(n), L1_BYTES, n, ttlMs);
 }
 
 /** The keys in LRU order (least recently used first). */
@@ -33,7 +33,7 @@ test("L1: an entry counts its stored bytes, its key length and the fixed overhea
   assert.equal(l1.set("abc", bytesEntry(100)), true);
   assert.equal(l1.bytes, 100 + 3 + L1_ENTRY_OVERHEAD);
   // A value stored by reference counts the size it was given; a number key counts 8.
-  assert.equal(l1.set(7, L1Cache.entry({ big: true }, null, 40, TTL)), true);
+  assert.equal(l1.set(7, L1Cache.entry({ big: true }, L1_SHARED, 40, TTL)), true);
   assert.equal(l1.bytes, 100 + 3 + 40 + 8 + 2 * L1_ENTRY_OVERHEAD);
   assert.equal(l1.get(7)?.size, 40 + 8 + L1_ENTRY_OVERHEAD);
   assert.equal(counted(l1), l1.bytes);
@@ -134,7 +134,7 @@ test("L1: an entry larger than maxBytes is not stored and leaves no stale copy",
 
 test("L1: expiry is checked on read; the expired entry is removed and uncounted", () => {
   const l1 = new L1Cache({ maxBytes: 1 << 20, maxEntries: 10 });
-  l1.set("k", L1Cache.entry("v", null, 1, 1_000));
+  l1.set("k", L1Cache.entry("v", L1_SHARED, 1, 1_000));
   l1.set("other", bytesEntry(5));
   const { expiresAt } = l1.map.get("k")!;
   assert.equal(l1.get("k", expiresAt - 1)?.value, "v");
@@ -143,32 +143,31 @@ test("L1: expiry is checked on read; the expired entry is removed and uncounted"
   assert.deepEqual(order(l1), ["other"]);
   assert.equal(l1.bytes, 5 + 5 + L1_ENTRY_OVERHEAD);
   // A zero TTL is already expired.
-  l1.set("z", L1Cache.entry(1, null, 1, 0));
+  l1.set("z", L1Cache.entry(1, L1_SHARED, 1, 0));
   assert.equal(l1.has("z"), false);
   assert.equal(l1.map.has("z"), false);
 });
 
 test("L1: an expired entry in its fail-safe window is kept for stale(), then removed", () => {
-  const l1 = new L1Cache({ maxBytes: 1 << 20, maxEntries: 10 });
-  const e = L1Cache.entry("v", null, 1, 1_000);
-  e.staleUntil = e.expiresAt + 5_000;
+  const l1 = new L1Cache({ maxBytes: 1 << 20, maxEntries: 10, staleMs: 5_000 });
+  const e = L1Cache.entry("v", L1_SHARED, 1, 1_000);
+  const staleUntil = e.expiresAt + 5_000;
   l1.set("k", e);
   assert.equal(l1.stale("k", e.expiresAt - 1), undefined); // still fresh: not stale
   assert.equal(l1.get("k", e.expiresAt), undefined); // expired: no hit ...
   assert.equal(l1.map.has("k"), true); // ... but kept
-  assert.equal(l1.stale("k", e.staleUntil - 1)?.value, "v");
-  assert.equal(l1.stale("k", e.staleUntil), undefined);
+  assert.equal(l1.stale("k", staleUntil - 1)?.value, "v");
+  assert.equal(l1.stale("k", staleUntil), undefined);
   assert.equal(l1.map.has("k"), false);
   assert.equal(l1.bytes, 0);
 });
 
-test("L1: entry() sets expiry, fail-safe and refresh points from the TTL and refresh delay", () => {
+test("L1: entry() sets expiry and refresh points from the TTL and refresh delay", () => {
   const before = Date.now();
-  const e = L1Cache.entry(undefined, new Uint8Array(3), 99, 1_000, 400);
+  const e = L1Cache.entry(new Uint8Array(3), L1_BYTES, 3, 1_000, 400);
   const after = Date.now();
-  assert.equal(e.size, 3 + L1_ENTRY_OVERHEAD); // bytes win over the size argument
+  assert.equal(e.size, 3 + L1_ENTRY_OVERHEAD);
   assert.ok(e.expiresAt >= before + 1_000 && e.expiresAt <= after + 1_000);
-  assert.equal(e.staleUntil, e.expiresAt);
   assert.equal(e.refreshAt, e.expiresAt - 600);
-  assert.equal(L1Cache.entry(1, null, 1, 1_000).refreshAt, Infinity);
+  assert.equal(L1Cache.entry(1, L1_SHARED, 1, 1_000).refreshAt, Infinity);
 });
