@@ -94,6 +94,11 @@ export interface FactoryContext<T = unknown> {
 }
 
 const storage = new AsyncLocalStorage<FactoryContext>();
+/**
+ * The context of the computation whose synchronous part runs now (innermost first), else
+ * `undefined`; after an `await`, the `AsyncLocalStorage` store answers.
+ */
+let current: FactoryContext | undefined;
 const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 
 /** The context of a call outside any computation: it decides nothing. */
@@ -137,12 +142,13 @@ const DETACHED: FactoryContext = Object.freeze({
  * ```
  */
 export function cacheContext<T = unknown>(): FactoryContext<T> {
-  return (storage.getStore() ?? DETACHED) as FactoryContext<T>;
+  return (current ?? storage.getStore() ?? DETACHED) as FactoryContext<T>;
 }
 
 /**
- * Run `fn` with `ctx` as the current factory context (the engine's side of
- * {@linkcode cacheContext}).
+ * Run `fn` with `ctx` as the current factory context, for the whole computation (its synchronous
+ * part and everything it awaits): the engine's side of {@linkcode cacheContext} for functions that
+ * may return a promise.
  *
  * @param ctx The context.
  * @param fn The computation.
@@ -155,11 +161,45 @@ export function cacheContext<T = unknown>(): FactoryContext<T> {
  * import { runInFactoryContext } from "./factory_context.ts";
  *
  * const ctx = cacheContext();
- * assert.equal(runInFactoryContext(ctx, () => cacheContext() === ctx), true);
+ * const seen = await runInFactoryContext(ctx, async () => {
+ *   await null;
+ *   return cacheContext();
+ * });
+ * assert.equal(seen, ctx);
  * ```
  */
 export function runInFactoryContext<R>(ctx: FactoryContext, fn: () => R): R {
-  return storage.run(ctx, fn);
+  return storage.run(ctx, runSyncInFactoryContext, ctx, fn);
+}
+
+/**
+ * Run `fn` with `ctx` as the current factory context during its synchronous execution only: the
+ * engine's side of {@linkcode cacheContext} for a synchronous function, whose result is stored as
+ * soon as it returns. An `AsyncLocalStorage` run costs about a microsecond under Deno (measured: a
+ * synchronous L1-only miss took 1.5× as long with one); this costs two assignments.
+ *
+ * @param ctx The context.
+ * @param fn The computation.
+ * @returns What `fn` returns.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cacheContext } from "@cachekit/core";
+ * import { runSyncInFactoryContext } from "./factory_context.ts";
+ *
+ * const ctx = cacheContext();
+ * assert.equal(runSyncInFactoryContext(ctx, () => cacheContext()), ctx);
+ * ```
+ */
+export function runSyncInFactoryContext<R>(ctx: FactoryContext, fn: () => R): R {
+  const outer = current;
+  current = ctx;
+  try {
+    return fn();
+  } finally {
+    current = outer;
+  }
 }
 
 /** A signal that is never aborted (the {@linkcode FactoryContext.signal} of this version). */

@@ -18,7 +18,14 @@ import { checkValueSize, ValueTooLargeError } from "../protocol/stored_value.ts"
 import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
-import { entryOf, FactoryCall, factoryCall, hitEntry, invoke } from "./_factory_context.ts";
+import {
+  entryOf,
+  FactoryCall,
+  factoryCall,
+  hitEntry,
+  invoke,
+  invokeSync,
+} from "./_factory_context.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx, tenantL1Key } from "./_keys.ts";
 import { type L2Hit, readL2, writeL2 } from "./_l2.ts";
 import {
@@ -116,10 +123,10 @@ export function computeSync(
   const fs = eng.failsafe;
   let result: unknown;
   const fc = factoryCall(fs?.l1Stale(ctx.l1Key) ?? null) as FactoryCall; // L1 only: never sealed
-  if (fs === null) result = invoke(fc, eng.fn, self, args);
+  if (fs === null) result = invokeSync(fc, eng.fn, self, args);
   else {
     try {
-      result = invoke(fc, eng.fn, self, args);
+      result = invokeSync(fc, eng.fn, self, args);
     } catch (e) {
       return fs.fallback(ctx.l1Key, e);
     }
