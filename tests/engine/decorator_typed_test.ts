@@ -26,7 +26,7 @@ class Users {
   @cached({
     backend,
     name: "typed.users.find",
-    pythonArgs: (id: number) => ({ args: [id], kwargs: {} }),
+    key: (id: number) => String(id), // with instanceKey: keyed on both
     tags: (id: number) => [`user:${id}`],
     ttl: (user: User | null, id: number) => (user === null ? 5 : 60 + id),
     cacheIf: (user: User | null) => user !== null,
