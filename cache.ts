@@ -8,7 +8,9 @@
  * default) the wrapper returns a `Promise` of the result.
  *
  * Behaviour: concurrent callers of one cold key share one call (single flight); a rejected call or
- * a thrown error is not cached; an L2 failure never turns a successful call into an error (it is
+ * a thrown error is not cached; a result can choose its own TTL and tags, or not to be cached
+ * (`ttl` as a function, `cacheIf`, `resultTags`, and `cacheContext()` inside the function: see
+ * `factory_context.ts`); `f.uncached(...)` bypasses the cache and `f.refresh(...)` recomputes; an L2 failure never turns a successful call into an error (it is
  * logged and the call answers from L1 or the function). See the README for the options, presets
  * and the function-identity rule ({@link ./identity.ts}).
  *

@@ -9,7 +9,13 @@
  *
  * Types: with an L2 (the default) only methods returning a `Promise` can be decorated (the
  * decorator cannot change a method's declared type); with `backend: null` any method can, and a
- * synchronous method stays synchronous.
+ * synchronous method stays synchronous. TypeScript does not pass the method's type to the
+ * decorator's arguments, so {@linkcode cached} is generic over the class, the parameters and the
+ * result, taken from the callbacks you annotate (or from type arguments): a method that disagrees
+ * with them is a compile error.
+ *
+ * Controls: `cachedControls(instance, "method")` gives a decorated method's `invalidate`,
+ * `uncached`, `refresh`, `cacheInfo`, … typed from the method and acting for that instance.
  *
  * @example
  * ```ts
