@@ -9,7 +9,9 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { createClient } from "redis";
 import type { TestOptions } from "../_harness.ts";
+import { until } from "../_timing.ts";
 import { sharedRedisTestOptions, uniquePrefix } from "../_redis_server.ts";
 import { type Backend, FileBackend, MemoryBackend, RedisBackend } from "../../mod.ts";
 
@@ -25,6 +27,22 @@ export interface Store {
   open(): Backend;
   /** Close every instance and remove what the store holds. */
   close(): Promise<void>;
+  /** Redis: the invalidation channel of the instances. */
+  channel?: string;
+}
+
+/** Wait until `n` connections listen to Redis channel `channel` (instances on the bus). */
+export async function subscribed(channel: string, n: number): Promise<boolean> {
+  const redis = createClient({ url: "redis://127.0.0.1:6379" });
+  await redis.connect();
+  try {
+    return await until(async () => {
+      const reply = await redis.sendCommand(["PUBSUB", "NUMSUB", channel]) as unknown[];
+      return Number(reply[1]) >= n;
+    }, 10_000);
+  } finally {
+    await redis.close();
+  }
 }
 
 /** Open a store of `kind`. */
@@ -50,6 +68,7 @@ export function store(kind: Kind, label: string): Store {
   }
   const prefix = uniquePrefix(label);
   return {
+    channel: `${prefix}inv`,
     open: () => {
       const b = new RedisBackend({
         url: "redis://127.0.0.1:6379",

@@ -94,6 +94,37 @@ for (const kind of KINDS) {
   );
 }
 
+test("refresh takes the stampede lock: it waits while another process holds it", async () => {
+  const rec = recording();
+  let n = 0;
+  const f = cache(async (id: number) => ({ id, n: ++n }), {
+    name: "ctl.refresh.lock",
+    ttl: 60,
+    backend: rec.backend,
+    stampede: { wait: 30 },
+    ...bare,
+  });
+  await f(1);
+  const key = rec.writes[0].key;
+  const held = await rec.inner.capabilities.lock.acquire(key + ":lock", {
+    leaseMs: 60_000,
+    waitMs: 0,
+  });
+  assert.ok(held !== null, "the test holds the lock, as another process would");
+  const r = f.refresh(1);
+  await sleep(100);
+  assert.equal(n, 1, "the refresh waits for the lock");
+  await held.release();
+  assert.equal((await r).n, 2, "then computes");
+  assert.equal(rec.writes.length, 2);
+  const again = await rec.inner.capabilities.lock.acquire(key + ":lock", {
+    leaseMs: 1000,
+    waitMs: 0,
+  });
+  assert.ok(again !== null, "and released the lock");
+  await again.release();
+});
+
 test("a miss that arrives during a refresh joins it", async () => {
   let n = 0;
   const g8 = gate();

@@ -6,9 +6,9 @@
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
 import { recording } from "../_recording_backend.ts";
-import { assertTtlLeft, shiftDateNow } from "../_timing.ts";
+import { assertTtlLeft, shiftDateNow, until } from "../_timing.ts";
 import { cache, CacheConfigError, cacheContext, invalidateTags } from "../../mod.ts";
-import { kindOptions, KINDS, store } from "./_backends.ts";
+import { kindOptions, KINDS, store, subscribed } from "./_backends.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 
@@ -198,6 +198,36 @@ for (const kind of KINDS) {
     kindOptions(kind),
   );
 }
+
+test(
+  "[redis] resultTags: another instance's L1 copy read from L2 drops at invalidateTags (bus)",
+  async () => {
+    const s = store("redis", "bus-tags");
+    try {
+      let n = 0;
+      const work = async (id: number) => ({ id, org: `o${id}`, n: ++n });
+      const opts = {
+        name: "fc.bustags",
+        ttl: 60,
+        resultTags: (u: { org: string }) => [`org:${u.org}`],
+        l1: { invalidation: true },
+        ...bare,
+      };
+      const f = cache(work, { ...opts, backend: s.open() });
+      const g = cache(work, { ...opts, backend: s.open() });
+      assert.equal((await f(1)).n, 1);
+      assert.equal((await g(1)).n, 1, "g's L1 copy comes from L2");
+      assert.equal(g.cacheInfo().size, 1);
+      assert.ok(await subscribed(s.channel!, 2), "both instances listen to the bus");
+      await f.invalidateTags("org:o1");
+      assert.ok(await until(() => g.cacheInfo().size === 0, 10_000), "g's L1 copy dropped");
+      assert.equal((await g(1)).n, 2);
+    } finally {
+      await s.close();
+    }
+  },
+  kindOptions("redis"),
+);
 
 test("ttl function returning 0 answers without caching; a bad TTL or bad tags reject the call", async () => {
   let n = 0;
