@@ -64,12 +64,12 @@ export interface FactoryContext<T = unknown> {
    */
   readonly cached: boolean;
   /**
-   * Set this result's TTL in seconds (a finite number ≥ 0; `0`: do not cache it). It applies to
-   * L1, L2 and the fail-safe freshness, and overrides the `ttl` option.
+   * Set this result's TTL in seconds (a finite number ≥ 0; `0`: do not cache it; `null`: no
+   * expiry). It applies to L1, L2 and the fail-safe freshness, and overrides the `ttl` option.
    *
-   * @throws {CacheConfigError} Not a finite number ≥ 0.
+   * @throws {CacheConfigError} Not a finite number ≥ 0 nor `null`.
    */
-  setTtl(seconds: number): void;
+  setTtl(seconds: number | null): void;
   /**
    * Set tags of this result's entry (strings), besides those of the `tags` and `resultTags`
    * options; a second call replaces what the first set.

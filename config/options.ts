@@ -205,12 +205,13 @@ export interface CacheOptions<A extends unknown[] = unknown[], R = unknown> {
    * Time to live in seconds. Default (unset): env `CACHEKIT_DEFAULT_TTL`, 3600. `null`: no expiry
    * in L2 (L1 entries then live `l1.defaultTtl`).
    *
-   * Or a function of the result and the arguments returning seconds (adaptive caching: e.g. a
-   * short TTL for an empty answer); `0` answers without caching. It applies to the entry in L1
-   * and L2 and to its fail-safe freshness (`fresh_until`); entries it does not concern (read from
-   * L2 before) keep the default above. `setTtl` of the {@linkcode FactoryContext} overrides it.
+   * Or a function of the result (awaited) and the arguments returning seconds, or `null` for no
+   * expiry (adaptive caching: e.g. a short TTL for an empty answer); `0` answers that result
+   * without caching it. The TTL it returns applies to the entry in L1 and L2 and to its fail-safe
+   * freshness (`fresh_until`, which such an entry always records); the default above applies where
+   * no result is at hand. `setTtl` of the factory context (`cacheContext()`) overrides it.
    */
-  ttl?: number | null | ((result: R, ...args: Later<A>) => number);
+  ttl?: number | null | ((result: R, ...args: Later<A>) => number | null);
   /**
    * Whether to cache a result: `false` answers it without caching (the common "do not cache
    * empty answers"). Called with the result (awaited) and the arguments. Default: cache all.
@@ -326,7 +327,7 @@ export interface ResolvedConfig {
   /** TTL in seconds, `null` for no expiry in L2 (the default when `ttl` is a function). */
   ttl: number | null;
   /** The `ttl` option when it is a function of the result, else `null`. */
-  ttlFn: ((result: never, ...args: never[]) => number) | null;
+  ttlFn: ((result: never, ...args: never[]) => number | null) | null;
   /** See {@linkcode CacheOptions.cacheIf}; `null` when unset. */
   cacheIf: ((result: never, ...args: never[]) => boolean) | null;
   /** See {@linkcode CacheOptions.resultTags}; `null` when unset. */

@@ -34,8 +34,8 @@ const dynamicallyTagged = new WeakSet<Engine>();
 export class FactoryCall<T = unknown> implements FactoryContext<T> {
   /** A computation the cache stores. */
   readonly cached = true;
-  /** `setTtl`: seconds, or `undefined` when not called. */
-  ttl: number | undefined = undefined;
+  /** `setTtl`: seconds (`null`: no expiry), or `undefined` when not called. */
+  ttl: number | null | undefined = undefined;
   /** `setTags`, or `null` when not called. */
   tags: readonly string[] | null = null;
   /** `skip()` was called. */
@@ -57,7 +57,7 @@ export class FactoryCall<T = unknown> implements FactoryContext<T> {
   }
 
   /** See {@linkcode FactoryContext.setTtl}. */
-  setTtl(seconds: number): void {
+  setTtl(seconds: number | null): void {
     this.ttl = checkTtl(seconds, "setTtl(seconds)");
   }
 
@@ -202,9 +202,13 @@ export function mayCarryTags(eng: Engine): boolean {
     dynamicallyTagged.has(eng);
 }
 
-function checkTtl(v: unknown, where: string): number {
-  if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
-    throw new CacheConfigError(where, v, "a finite number of seconds >= 0 (0: do not cache)");
+function checkTtl(v: unknown, where: string): number | null {
+  if (v !== null && (typeof v !== "number" || !Number.isFinite(v) || v < 0)) {
+    throw new CacheConfigError(
+      where,
+      v,
+      "a finite number of seconds >= 0 (0: do not cache), or null for no expiry",
+    );
   }
   return v;
 }

@@ -106,6 +106,7 @@ for (const kind of KINDS) {
           assert.equal(ctx.signal.aborted, false);
           if (id === 0) ctx.skip();
           if (id === 7) ctx.setTtl(7);
+          if (id === 9) ctx.setTtl(null); // no expiry
           return id * 10;
         }, { name: `fc.skip.${kind}`, ttl: 60, backend: rec.backend, ...bare });
         assert.equal(await f(0), 0);
@@ -115,7 +116,10 @@ for (const kind of KINDS) {
         assert.equal(await f(7), 70);
         assert.equal(await f(8), 80);
         assert.equal(n, 4);
-        assert.deepEqual(rec.writes.map((w) => w.ttl), [7, 60]);
+        assert.equal(await f(9), 90);
+        assert.deepEqual(rec.writes.map((w) => w.ttl), [7, 60, null]);
+        const left = await rec.inner.capabilities.ttl!.ttl(rec.writes[2].key);
+        assert.ok(left === Infinity || left === null, `no expiry in L2 (${left})`);
       } finally {
         await s.close();
       }
