@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
 import { recording } from "../_recording_backend.ts";
 import { assertTtlLeft, shiftDateNow, until } from "../_timing.ts";
-import { cache, CacheConfigError, cacheContext, invalidateTags } from "../../mod.ts";
+import { cache, CacheConfigError, cacheContext, invalidateTags, MemoryBackend } from "../../mod.ts";
 import { kindOptions, KINDS, store, subscribed } from "./_backends.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
@@ -232,6 +232,38 @@ test(
   },
   kindOptions("redis"),
 );
+
+const KEY = Array.from(
+  crypto.getRandomValues(new Uint8Array(32)),
+  (b) => b.toString(16).padStart(2, "0"),
+)
+  .join("");
+
+test("encrypted entries (cache.secure) carry their own TTL: fresh_until is authenticated, another instance honours it", async () => {
+  const clock = shiftDateNow();
+  try {
+    const backend = new MemoryBackend();
+    let n = 0;
+    const work = async (id: number) => ({ id, n: ++n });
+    const opts = {
+      name: "fc.secure",
+      backend,
+      ttl: (r: { id: number }) => (r.id === 1 ? 5 : 100),
+      encryption: { masterKey: KEY, singleTenant: true },
+      ...bare,
+    };
+    const f = cache.secure(work, opts);
+    const g = cache.secure(work, opts);
+    assert.equal((await f(1)).n, 1);
+    assert.equal((await f(2)).n, 2);
+    assert.equal((await g(1)).n, 1, "decrypted from L2");
+    clock.advance(6_000);
+    assert.equal((await g(1)).n, 3, "expired by its own TTL in g's L1 and in L2");
+    assert.equal((await g(2)).n, 2);
+  } finally {
+    clock.restore();
+  }
+});
 
 test("ttl function returning 0 answers without caching; a bad TTL or bad tags reject the call", async () => {
   let n = 0;
