@@ -53,29 +53,7 @@ import {
   objectOps,
 } from "./engine/internal.ts";
 import type { HealthLevel } from "./health/health_checker.ts";
-
-/**
- * What a `getOrSet` factory receives: decisions about this one result, and the computation's
- * signal. `T` is the factory's result type.
- */
-export interface GetOrSetContext<T = unknown> {
-  /** Always `true` here (a computation the cache stores). */
-  readonly cached: boolean;
-  /** This result's TTL, seconds (`0`: do not cache it), instead of the call's or cache's `ttl`. */
-  setTtl(seconds: number): void;
-  /** Tags of this result's entry, besides the call's `tags` (a second call replaces the first). */
-  setTags(tags: readonly string[]): void;
-  /** Answer this result without caching it. */
-  skip(): void;
-  /** Give up: the stale value answers when there is one, else `error` is thrown. Always throws. */
-  fail(error: unknown): never;
-  /** Whether a stale value exists in L1 (fail-safe, `staleTtl`). */
-  readonly hasStale: boolean;
-  /** That stale value, else `undefined`. */
-  readonly stale: T | undefined;
-  /** Aborted only when every caller waiting for this computation has aborted its own signal. */
-  readonly signal: AbortSignal;
-}
+import type { FactoryContext } from "./factory_context.ts";
 
 /** Options of {@linkcode createCache}: those of `cache()` without the per-function ones. */
 export type CreateCacheOptions = Omit<CacheOptions<[key: string]>, "key" | "pythonArgs" | "tags">;
@@ -84,11 +62,13 @@ export type CreateCacheOptions = Omit<CacheOptions<[key: string]>, "key" | "pyth
 export interface CacheObject {
   /**
    * The value of `key`; on a miss `factory` computes it (once for concurrent callers in this
-   * process, and once across processes with the stampede lock) and it is stored.
+   * process, and once across processes with the stampede lock) and it is stored. The factory gets
+   * its computation's {@linkcode FactoryContext} (`setTtl`, `setTags`, `skip`, `fail`, `stale`,
+   * `signal`), the one `cacheContext()` returns inside a `cache(fn)` function.
    */
   getOrSet<T>(
     key: string,
-    factory: (ctx: GetOrSetContext<T>) => T | PromiseLike<T>,
+    factory: (ctx: FactoryContext<T>) => T | PromiseLike<T>,
     options?: CacheEntryOptions,
   ): Promise<T>;
   /** The fresh value of `key`, or `undefined` (a miss, or only a stale value). */
@@ -181,7 +161,7 @@ function build(
   return {
     getOrSet: <T>(
       key: string,
-      factory: (ctx: GetOrSetContext<T>) => T | PromiseLike<T>,
+      factory: (ctx: FactoryContext<T>) => T | PromiseLike<T>,
       opts?: CacheEntryOptions,
     ) => objectOps.getOrSet(engine, key, factory as objectOps.ObjectFactory, opts) as Promise<T>,
     get: <T>(key: string, opts?: CacheEntryOptions) =>

@@ -50,11 +50,10 @@ export function l2TtlOf(eng: Engine, ctx: KeyCtx): number | null {
 }
 
 /**
- * A key-based call's L2 hit goes into L1 no longer than L2 holds it fresh (`freshUntil`, ms: the
- * entry records it when it has its own TTL or the fail-safe is on).
+ * The arguments the result options (`ttl` as a function, `cacheIf`, `resultTags`) see after the
+ * result: a function call's arguments, or a key-based call's key.
  */
-export function hitLife(ctx: KeyCtx, freshUntil: number | null): void {
-  if (ctx.call !== undefined && freshUntil !== null) {
-    ctx.ttl = Math.max(0.001, (freshUntil - Date.now()) / 1000);
-  }
+export function optionArgs(ctx: KeyCtx, args: readonly unknown[]): readonly unknown[] {
+  const key = ctx.call?.key;
+  return key === undefined ? args : [key];
 }

@@ -18,7 +18,6 @@
 import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { KeyCtx } from "./_keys.ts";
-import { l1TtlMs } from "./_ttl.ts";
 import { copyValue, frozenCopy, REFUSED, vet, vetCopy, type Vetted } from "./_l1_copy.ts";
 import {
   L1_BYTES,
@@ -31,6 +30,7 @@ import {
   type SealedValue,
 } from "./l1.ts";
 import { decodeStored, isPrimitive } from "./_stored.ts";
+import { l1TtlMs, swrMs } from "./_ttl.ts";
 import { decodeInteropValue, encodeInteropValue } from "../protocol/keys.ts";
 
 /** Size counted for an object value whose heap size is not known (`"none"`, not vetted). */
@@ -124,7 +124,7 @@ function serializeForL1(eng: Engine, answer: unknown): Uint8Array | null {
 function swrDelay(eng: Engine, life: number): number {
   if (eng.swrMs === Infinity) return Infinity;
   const j = eng.config.l1.swrJitter;
-  const swr = life === eng.l1TtlMs ? eng.swrMs : life * eng.config.l1.swrThreshold;
+  const swr = life === eng.l1TtlMs ? eng.swrMs : swrMs(eng.config, life);
   return swr * (1 + (Math.random() * 2 - 1) * j);
 }
 

@@ -13,10 +13,10 @@ import type { Engine } from "./_engine.ts";
 import { publish, trackWrite } from "./_invalidation.ts";
 import type { KeyCtx } from "./_keys.ts";
 import { l2TtlOf } from "./_call_options.ts";
-import { l2Ttl } from "./_ttl.ts";
 import { type LockAttempt, lockOpts } from "./_l2_lock.ts";
 import { errMessage, recordFailure, recordSuccess } from "./_status.ts";
 import { decodeStored } from "./_stored.ts";
+import { l2Ttl } from "./_ttl.ts";
 
 /** One L2 read in this many is timed for `l2AvgLatencyMs` (a power of two; the first is). */
 const LATENCY_SAMPLE = 8;
@@ -144,6 +144,8 @@ export async function writeL2(
   const unlock = lk != null && lk.held && !lk.released;
   const call = ctx.call;
   try {
+    // An entry with its own TTL (adaptive caching, a key-based call's `ttl`) is written with it,
+    // and a key-based call's `staleTtl` sets its stale window.
     const ttl = call === undefined
       ? ctx.ttl === undefined ? eng.l2Ttl : l2Ttl(eng.config, ctx.ttl)
       : l2TtlOf(eng, ctx);

@@ -13,7 +13,9 @@
 import { CacheConfigError } from "../errors.ts";
 import type { CacheEntryOptions } from "../config/options.ts";
 import { countHit, load, store } from "./_call.ts";
-import { type CallOptions, hitLife } from "./_call_options.ts";
+import type { CallOptions } from "./_call_options.ts";
+import { entryOf, FactoryCall, hitEntry, invoke } from "./_factory_context.ts";
+import { cacheContext, type FactoryContext } from "../factory_context.ts";
 import type { Engine } from "./_engine.ts";
 import { Flight, flightOf, waitFor } from "./_flight.ts";
 import { bump, invalidateTagsEverywhere, invalidateTagsLocal, publish } from "./_invalidation.ts";
@@ -25,31 +27,16 @@ import { objectKeyCtx } from "./_object_keys.ts";
 import { errMessage, recordFailure } from "./_status.ts";
 import { L1_SHARED, type L1Entry } from "./l1.ts";
 
-/** What a `getOrSet` factory receives (the engine's side of the public `FactoryContext`). */
-export interface ObjectFactoryContext {
-  readonly cached: boolean;
-  setTtl(seconds: number): void;
-  setTags(tags: readonly string[]): void;
-  skip(): void;
-  fail(error: unknown): never;
-  readonly hasStale: boolean;
-  readonly stale: unknown;
-  readonly signal: AbortSignal;
-}
-
-/** The signal of a computation no caller can abort. */
-const NEVER_ABORTED: AbortSignal = new AbortController().signal;
-
-/** A `getOrSet` factory as the engine calls it. */
-export type ObjectFactory = (ctx: ObjectFactoryContext) => unknown;
+/** A `getOrSet` factory as the engine calls it (its context: `factory_context.ts`). */
+export type ObjectFactory = (ctx: FactoryContext) => unknown;
 
 /**
- * The trampoline every key-based cache's engine runs as its function: `load` calls it with the
- * engine as `this` and the factory and key context as arguments, and the factory gets its context
- * only when it runs (an L2 hit builds none).
+ * The trampoline every key-based cache's engine runs as its function: `compute` calls it inside
+ * the computation's factory context (`_factory_context.ts` `invoke`), which the factory receives;
+ * its decisions (`setTtl`, `setTags`, `skip`) and signal are the engine's as for a function.
  */
-export function trampoline(this: Engine, factory: ObjectFactory, ctx: KeyCtx): unknown {
-  return factory(factoryContext(this, ctx));
+export function trampoline(factory: ObjectFactory): unknown {
+  return factory(cacheContext());
 }
 
 function seconds(name: string, v: unknown, allowNull: boolean, positive: boolean): void {
@@ -100,41 +87,9 @@ function ctxOf(eng: Engine, key: string, o: CacheEntryOptions | undefined): KeyC
 }
 
 /** A live L1 entry's answer (a promise for a sealed one), counted as an L1 hit. */
-function hitEntry(eng: Engine, e: L1Entry): unknown {
+function hitAnswer(eng: Engine, e: L1Entry): unknown {
   countHit(eng, true);
   return e.kind === L1_SHARED ? e.value : eng.entryValue(e);
-}
-
-/** The factory's context for the computation of `ctx` (setters act on its store step). */
-function factoryContext(eng: Engine, ctx: KeyCtx): ObjectFactoryContext {
-  const call = ctx.call!;
-  const base = ctx.tags;
-  return {
-    cached: true,
-    setTtl(s: number): void {
-      seconds("setTtl", s, false, false);
-      if (s === 0) this.skip();
-      else ctx.ttl = s;
-    },
-    setTags(tags: readonly string[]): void {
-      const t = checkTags(tags) ?? [];
-      ctx.tags = base === null ? t : [...base, ...t];
-    },
-    skip(): void {
-      call.skipL1Write = true;
-      call.skipL2Write = true;
-    },
-    fail(error: unknown): never {
-      throw error;
-    },
-    get hasStale(): boolean {
-      return (eng.failsafe?.l1Stale(ctx.l1Key) ?? null) !== null;
-    },
-    get stale(): unknown {
-      return eng.failsafe?.l1Stale(ctx.l1Key)?.read();
-    },
-    signal: call.flight?.signal ?? NEVER_ABORTED,
-  };
 }
 
 /** `getOrSet(key, factory, opts)`: the value of `key`, computed by `factory` on a miss. */
@@ -159,12 +114,12 @@ export function getOrSet(
         : key;
       const e = l1.get(lk);
       if (e !== undefined) {
-        if (e.refreshAt <= Date.now()) refreshEntry(eng, e, ctx = ctxOf(eng, key, o), factory);
+        if (e.refreshAt <= Date.now()) refreshEntry(eng, e, key, ctx = ctxOf(eng, key, o), factory);
         if (e.kind === L1_SHARED) {
           countHit(eng, true);
           return Promise.resolve(e.value);
         }
-        const v = hitEntry(eng, e);
+        const v = hitAnswer(eng, e);
         if (!(v instanceof Promise)) return Promise.resolve(v);
         const miss = ctx ?? ctxOf(eng, key, o);
         return v.catch(() => computeKey(eng, miss, factory, signal));
@@ -188,13 +143,19 @@ function computeKey(
   if (p !== undefined) return waitFor(p, signal, flightOf.get(p));
   // A flight only for a caller that can abort: without one, nobody can cancel the computation.
   const flight = signal === undefined ? undefined : ctx.call!.flight = new Flight();
-  const shared = load(eng, eng, [factory, ctx], ctx);
+  const shared = load(eng, undefined, [factory], ctx);
   eng.inflight.track(ctx.l1Key, shared, flight);
   return waitFor(shared, signal, flight);
 }
 
 /** Stale-while-revalidate of a key-based entry: run `factory` in the background, store it. */
-function refreshEntry(eng: Engine, e: L1Entry, ctx: KeyCtx, factory: ObjectFactory): void {
+function refreshEntry(
+  eng: Engine,
+  e: L1Entry,
+  key: string,
+  ctx: KeyCtx,
+  factory: ObjectFactory,
+): void {
   if (eng.refreshing.has(e)) return;
   eng.refreshing.add(e);
   const epoch = eng.epoch;
@@ -202,9 +163,11 @@ function refreshEntry(eng: Engine, e: L1Entry, ctx: KeyCtx, factory: ObjectFacto
     void (async () => {
       try {
         const b = await eng.backendAsync();
-        const value = await factory(factoryContext(eng, ctx));
-        if (eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e) {
-          await store(eng, ctx, value, b, epoch);
+        const fc = new FactoryCall();
+        const value = await invoke(fc, trampoline as (...a: unknown[]) => unknown, eng, [factory]);
+        const entry = entryOf(eng, ctx, fc, value, [key]);
+        if (entry !== null && eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e) {
+          await store(eng, entry, value, b, epoch);
         }
       } catch (err) {
         eng.log.warn("{identity}: background refresh failed: {error}", {
@@ -229,7 +192,7 @@ export async function get(
     const e = eng.l1.get(ctx.l1Key);
     if (e !== undefined) {
       try {
-        return await hitEntry(eng, e);
+        return await hitAnswer(eng, e);
       } catch {
         eng.l1.delete(ctx.l1Key); // unreadable sealed entry: read L2 again
       }
@@ -242,8 +205,13 @@ export async function get(
   if (hit === null || hit.stale) return countMiss(eng);
   countHit(eng, false, hit.stored.byteLength);
   if (eng.epoch !== epoch || o?.skipL1Write) return hit.value;
-  hitLife(ctx, hit.freshUntil);
-  return storeL1(eng, ctx, hit.value, null, hit.stored);
+  return storeL1(
+    eng,
+    hitEntry(eng, ctx, hit.value, hit.freshUntil, [key]),
+    hit.value,
+    null,
+    hit.stored,
+  );
 }
 
 function countMiss(eng: Engine): undefined {

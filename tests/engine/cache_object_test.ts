@@ -482,3 +482,57 @@ test("createCache: clearNamespace reaches key-based caches of the namespace, eve
   assert.equal(await other.get("k", { skipL1Read: true }), 3);
   await backend.close();
 });
+
+test("createCache: the factory's context is cacheContext(): stale from L2, cacheIf and ttl of (result, key)", async () => {
+  const { cacheContext } = await import("../../mod.ts");
+  const backend = new MemoryBackend();
+  const seen: string[] = [];
+  const c = createCache({
+    backend,
+    ...bare,
+    ttl: (_v, key) => (key.startsWith("short:") ? 5 : 60),
+    cacheIf: (v) => v !== null,
+    staleTtl: 300,
+  });
+  const other = createCache({ backend, ...bare, staleTtl: 300 });
+  await c.set("k", "old");
+  await c.expire("k");
+  const v = await other.getOrSet("k", (ctx) => {
+    assert.equal(cacheContext(), ctx);
+    seen.push(`${ctx.hasStale}:${ctx.stale}`);
+    return "new";
+  });
+  assert.equal(v, "new");
+  assert.deepEqual(seen, ["true:old"], "the stale value read from L2");
+  let calls = 0;
+  await c.getOrSet("none", () => (calls++, null));
+  await c.getOrSet("none", () => (calls++, null));
+  assert.equal(calls, 2, "cacheIf false: not cached");
+  await backend.close();
+});
+
+test("cache(fn).withSignal: when every caller aborted, cacheContext().signal aborts", async () => {
+  const { cacheContext } = await import("../../mod.ts");
+  let seen: AbortSignal | null = null;
+  const f = cache((x: number) =>
+    new Promise<number>((resolve, reject) => {
+      const signal = cacheContext().signal;
+      seen = signal;
+      const t = setTimeout(() => resolve(x), 60_000);
+      signal.addEventListener("abort", () => {
+        clearTimeout(t);
+        reject(signal.reason);
+      });
+    }), { name: "obj.signal.all", backend: new MemoryBackend(), ...bare });
+  const c1 = new AbortController();
+  const c2 = new AbortController();
+  const p1 = f.withSignal(c1.signal, 1);
+  const p2 = f.withSignal(c2.signal, 1);
+  await until(() => seen !== null);
+  c1.abort();
+  await assert.rejects(p1);
+  assert.equal(seen!.aborted, false, "one caller left");
+  c2.abort();
+  await assert.rejects(p2);
+  assert.equal(seen!.aborted, true);
+});
