@@ -433,6 +433,12 @@ test("createCache: options checked at creation and per call", async () => {
   // Types: getOrSet infers, get is explicit.
   const n: number = await c.getOrSet("n", () => 1);
   const s: string | undefined = await c.get<string>("s");
+  const p: { a: number } = await c.getOrSet("p", async () => ({ a: 1 }));
+  // @ts-expect-error get<T> may miss: T | undefined
+  const _t: string = await c.get<string>("s");
+  // @ts-expect-error the factory's type is kept
+  const _u: string = await c.getOrSet("n2", () => 1);
+  assert.deepEqual(p, { a: 1 });
   assert.equal(n, 1);
   assert.equal(s, undefined);
 });
