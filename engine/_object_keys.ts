@@ -21,10 +21,7 @@ import { interopKey } from "../protocol/keys.ts";
 import { customKey } from "./_argkey.ts";
 import type { CallOptions } from "./_call_options.ts";
 import type { Engine } from "./_engine.ts";
-import { backendKeyOf, callTenant, type KeyCtx, tenantL1Key } from "./_keys.ts";
-
-/** Protocol keys remembered per key string (the memo starts over when full). */
-const MAX_MEMO = 10_000;
+import { backendKeyOf, callTenant, type KeyCtx, memoMax, tenantL1Key } from "./_keys.ts";
 
 /**
  * The start of the protocol keys of a key-based cache in namespace `ns` (see the module
@@ -45,7 +42,7 @@ export function objectPrefix(ns: string | null): string {
   return `obj:ns:${ns}:key:`;
 }
 
-/** The protocol key of `key` (memoized per engine). */
+/** The protocol key of `key` (memoized per engine, as function keys are: `memoMax`). */
 function protoKeyOf(eng: Engine, key: string): string {
   const memo = eng.protoKeys.get(key);
   if (memo !== undefined) return memo;
@@ -53,8 +50,11 @@ function protoKeyOf(eng: Engine, key: string): string {
   const protoKey = io !== null
     ? interopKey(io.namespace, io.operation, [key])
     : customKey(eng.keyPrefix, key);
-  if (eng.protoKeys.size >= MAX_MEMO) eng.protoKeys.clear();
-  eng.protoKeys.set(key, protoKey);
+  const max = memoMax(eng); // as for function keys: none for an L1-only cache
+  if (max > 0) {
+    if (eng.protoKeys.size >= max) eng.protoKeys.clear();
+    eng.protoKeys.set(key, protoKey);
+  }
   return protoKey;
 }
 

@@ -114,7 +114,7 @@ export function getOrSet(
         : key;
       const e = l1.get(lk);
       if (e !== undefined) {
-        if (e.refreshAt <= Date.now()) refreshEntry(eng, e, key, ctx = ctxOf(eng, key, o), factory);
+        if (e.refreshAt <= l1.now()) refreshEntry(eng, e, key, ctx = ctxOf(eng, key, o), factory);
         if (e.kind === L1_SHARED) {
           countHit(eng, true);
           return Promise.resolve(e.value);
@@ -289,9 +289,14 @@ export async function expire(eng: Engine, key: string): Promise<void> {
   if (eng.failsafe === null || eng.config.interop !== null) return deleteKeys(eng, [key]);
   const ctx = objectKeyCtx(eng, key, null, { skipL1Write: true });
   ctx.ttl = 0; // fresh_until = now; L2 TTL = the stale window
-  const e = eng.l1?.map.get(ctx.l1Key);
-  const now = Date.now();
-  if (e !== undefined && e.expiresAt > now) e.expiresAt = now;
+  const l1 = eng.l1;
+  const e = l1?.map.get(ctx.l1Key);
+  if (l1 !== null && e !== undefined) {
+    // Expired now (in the cache's time), so still within its stale window.
+    const now = l1.now();
+    if (e.expiresAt > now) e.expiresAt = now;
+    if (e.refreshAt > now) e.refreshAt = now;
+  }
   const b = await eng.backendAsync();
   if (b === null) return;
   const hit = await readL2(eng, b, ctx);
