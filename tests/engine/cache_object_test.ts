@@ -542,3 +542,19 @@ test("cache(fn).withSignal: when every caller aborted, cacheContext().signal abo
   await assert.rejects(p2);
   assert.equal(seen!.aborted, true);
 });
+
+test("createCache: expire on an L1-only cache keeps the L1 entry as the stale fallback", async () => {
+  const c = createCache({ backend: null, ttl: 60, staleTtl: 300 });
+  await c.set("k", "old");
+  await c.expire("k");
+  assert.equal(await c.get("k"), undefined);
+  assert.equal(await c.has("k"), false);
+  assert.equal(
+    await c.getOrSet("k", () => {
+      throw new Error("down");
+    }),
+    "old",
+  );
+  assert.equal(await c.getOrSet("k", () => "new"), "new");
+  assert.equal(await c.get("k"), "new");
+});
