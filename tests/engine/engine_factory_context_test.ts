@@ -277,6 +277,23 @@ test("ttl function returning 0 answers without caching; a bad TTL or bad tags re
   await f(0);
   assert.equal(n, 2);
   await assert.rejects(f(9), (e) => e instanceof CacheConfigError && e.option === "ttl()");
+  // safeMode: the result is answered, uncached.
+  let m = 0;
+  const safe = cache(async (id: number) => (++m, id), {
+    name: "fc.ttl.safe",
+    ttl: () => -1,
+    cacheIf: (v: number) => {
+      if (v === 3) throw new Error("cacheIf bug");
+      return true;
+    },
+    backend: null,
+    safeMode: true,
+  });
+  assert.equal(await safe(1), 1);
+  assert.equal(await safe(3), 3);
+  await safe(1);
+  await safe(3);
+  assert.equal(m, 4, "answered each time, never cached");
   const g = cache(async () => {
     cacheContext().setTags("a" as unknown as string[]);
     return 1;
