@@ -24,7 +24,6 @@ import {
   L1_CLONE,
   L1_SEALED,
   L1_SHARED,
-  L1Cache,
   type L1Entry,
   type L1Kind,
   type SealedValue,
@@ -98,7 +97,7 @@ export function storeL1(
   }
   // An entry with its own TTL (adaptive caching, or what an L2 hit has left) lives by it.
   const life = ctx.ttl === undefined ? eng.l1TtlMs : l1TtlMs(eng.config, ctx.ttl);
-  const entry = L1Cache.entry(value, kind, size, life, swrDelay(eng, life));
+  const entry = l1.entry(value, kind, size, life, swrDelay(eng, life));
   entry.tags = ctx.tags;
   if (!eng.indexL1) l1.set(ctx.l1Key, entry); // no remote events: no backend key kept
   else {
