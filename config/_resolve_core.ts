@@ -29,6 +29,8 @@ import {
 const TOP_LEVEL_KEYS = new Set<string>([
   "name",
   "ttl",
+  "cacheIf",
+  "resultTags",
   "namespace",
   "serializer",
   "safeMode",
@@ -81,6 +83,9 @@ export type ResolvedCore = Pick<
   ResolvedConfig,
   | "name"
   | "ttl"
+  | "ttlFn"
+  | "cacheIf"
+  | "resultTags"
   | "namespace"
   | "serializer"
   | "safeMode"
@@ -107,9 +112,13 @@ function resolveIdentity(o: CacheOptions<unknown[]>, env: EnvConfig) {
   }
   if (o.name !== undefined) validateKeyPart("name", o.name);
   let ttl: number | null = env.defaultTtl;
-  if (o.ttl !== undefined) {
+  if (o.ttl !== undefined && typeof o.ttl !== "function") {
     if (o.ttl !== null && !isPosNum(o.ttl)) {
-      throw new CacheConfigError("ttl", o.ttl, "a number of seconds > 0, or null for no expiry");
+      throw new CacheConfigError(
+        "ttl",
+        o.ttl,
+        "a number of seconds > 0, null for no expiry, or a function of the result",
+      );
     }
     ttl = o.ttl;
   }
@@ -162,6 +171,17 @@ function resolveIdentity(o: CacheOptions<unknown[]>, env: EnvConfig) {
       o.tags,
       "a function of the arguments returning an array of tag strings",
     );
+  }
+  for (const k of ["cacheIf", "resultTags"] as const) {
+    if (o[k] !== undefined && !isFn(o[k])) {
+      throw new CacheConfigError(
+        k,
+        o[k],
+        k === "cacheIf"
+          ? "a function of the result and the arguments returning a boolean"
+          : "a function of the result and the arguments returning an array of tag strings",
+      );
+    }
   }
   return { ttl, serializer };
 }
@@ -235,6 +255,9 @@ export function resolveCore(o: CacheOptions<unknown[]>, env: EnvConfig): Resolve
   return {
     name: o.name ?? null,
     ttl,
+    ttlFn: typeof o.ttl === "function" ? o.ttl as ResolvedConfig["ttlFn"] : null,
+    cacheIf: (o.cacheIf as ResolvedConfig["cacheIf"]) ?? null,
+    resultTags: (o.resultTags as ResolvedConfig["resultTags"]) ?? null,
     namespace: o.namespace ?? null,
     serializer,
     safeMode: o.safeMode ?? false,

@@ -179,10 +179,19 @@ export interface StampedeOptions {
 }
 
 /**
- * Options of `cache(fn, options)` and the presets. `A` is the wrapped function's parameter list, so
- * `key`, `tags` and `encryption.tenant` see typed arguments.
+ * `A` where it must not be inferred from (the extra arguments of the result callbacks, which may
+ * declare fewer than `A` has): an indexed access, which inference does not look into and which is
+ * `A` itself once `A` is known. (`NoInfer<A>` blocks inference too, but then a callback declaring
+ * fewer parameters no longer fits; a conditional type does not block it.)
  */
-export interface CacheOptions<A extends unknown[] = unknown[]> {
+export type NoInferArgs<A extends unknown[]> = [A][A extends unknown ? 0 : never];
+
+/**
+ * Options of `cache(fn, options)` and the presets. `A` is the wrapped function's parameter list, so
+ * `key`, `tags` and `encryption.tenant` see typed arguments; `R` is its result (awaited), which
+ * `ttl` (as a function), `cacheIf` and `resultTags` see.
+ */
+export interface CacheOptions<A extends unknown[] = unknown[], R = unknown> {
   /**
    * Function identity in keys (`func:` segment). Overrides the derived default,
    * `{module}.{function}` with the caller's path relative to its package root (see
@@ -195,8 +204,19 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
   /**
    * Time to live in seconds. Default (unset): env `CACHEKIT_DEFAULT_TTL`, 3600. `null`: no expiry
    * in L2 (L1 entries then live `l1.defaultTtl`).
+   *
+   * Or a function of the result (awaited) and the arguments returning seconds, or `null` for no
+   * expiry (adaptive caching: e.g. a short TTL for an empty answer); `0` answers that result
+   * without caching it. The TTL it returns applies to the entry in L1 and L2 and to its fail-safe
+   * freshness (`fresh_until`, which such an entry always records); the default above applies where
+   * no result is at hand. `setTtl` of the factory context (`cacheContext()`) overrides it.
    */
-  ttl?: number | null;
+  ttl?: number | null | ((result: R, ...args: NoInferArgs<A>) => number | null);
+  /**
+   * Whether to cache a result: `false` answers it without caching (the common "do not cache
+   * empty answers"). Called with the result (awaited) and the arguments. Default: cache all.
+   */
+  cacheIf?: (result: R, ...args: NoInferArgs<A>) => boolean;
   /**
    * Key namespace (`ns:{namespace}:`); also the unit of `clearNamespace`. No white space, no
    * `:func:`, not ending in `:func` (it could share keys with another namespace's).
@@ -250,6 +270,11 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
   backend?: Backend | null;
   /** Tags of an entry (for `invalidateTags`), computed from the arguments. */
   tags?: (...args: A) => readonly string[];
+  /**
+   * More tags of an entry, computed from the result (awaited) and the arguments: the entry carries
+   * these, those of `tags` and those of the factory context's `setTags`.
+   */
+  resultTags?: (result: R, ...args: NoInferArgs<A>) => readonly string[];
   /** Keep expired values this many extra seconds and serve them when the function fails (fail-safe). */
   staleTtl?: number;
   /** With `staleTtl`: seconds after which a slow refresh continues in the background and stale is served. */
@@ -301,8 +326,14 @@ export interface ResolvedConfig {
   preset: PresetName | "default";
   /** Explicit `name`, if any (identity is derived by the engine otherwise). */
   name: string | null;
-  /** TTL in seconds, `null` for no expiry in L2. */
+  /** TTL in seconds, `null` for no expiry in L2 (the default when `ttl` is a function). */
   ttl: number | null;
+  /** The `ttl` option when it is a function of the result, else `null`. */
+  ttlFn: ((result: never, ...args: never[]) => number | null) | null;
+  /** See {@linkcode CacheOptions.cacheIf}; `null` when unset. */
+  cacheIf: ((result: never, ...args: never[]) => boolean) | null;
+  /** See {@linkcode CacheOptions.resultTags}; `null` when unset. */
+  resultTags: ((result: never, ...args: never[]) => readonly string[]) | null;
   /** Namespace or `null`. */
   namespace: string | null;
   /** The serializer selection. */

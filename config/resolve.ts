@@ -48,8 +48,8 @@ export { DEFAULTS } from "./_defaults.ts";
  * );
  * ```
  */
-export function resolveConfig<A extends unknown[]>(
-  options: CacheOptions<A> = {},
+export function resolveConfig<A extends unknown[], R = unknown>(
+  options: CacheOptions<A, R> = {},
   preset?: PresetName,
   env: EnvConfig = envConfig(),
 ): ResolvedConfig {
@@ -68,6 +68,9 @@ export function resolveConfig<A extends unknown[]>(
     preset: preset ?? "default",
     name: core.name,
     ttl: core.ttl,
+    ttlFn: core.ttlFn,
+    cacheIf: core.cacheIf,
+    resultTags: core.resultTags,
     namespace: core.namespace,
     serializer: core.serializer,
     safeMode: core.safeMode,

@@ -18,6 +18,14 @@ import { checkValueSize, ValueTooLargeError } from "../protocol/stored_value.ts"
 import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
+import {
+  entryOf,
+  FactoryCall,
+  factoryCall,
+  hitEntry,
+  invoke,
+  invokeSync,
+} from "./_factory_context.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx, tenantL1Key } from "./_keys.ts";
 import { type L2Hit, readL2, writeL2 } from "./_l2.ts";
 import {
@@ -93,9 +101,18 @@ export function lookupSync(
   return computeSync(eng, self, args, ctx);
 }
 
-/** A synchronous miss: single flight, run the function, store its result in L1. */
-function computeSync(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): unknown {
-  const p = eng.inflight.get(ctx.l1Key);
+/**
+ * A synchronous miss: single flight, run the function, store its result in L1. `join: false`
+ * (a forced refresh) computes even when a call of the key is in flight.
+ */
+export function computeSync(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  ctx: KeyCtx,
+  join = true,
+): unknown {
+  const p = join ? eng.inflight.get(ctx.l1Key) : undefined;
   if (p !== undefined) return p;
   if (eng.collectStats) {
     eng.stats.misses++;
@@ -105,10 +122,11 @@ function computeSync(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): 
   const epoch = eng.epoch;
   const fs = eng.failsafe;
   let result: unknown;
-  if (fs === null) result = eng.fn.apply(self, args);
+  const fc = factoryCall(fs?.l1Stale(ctx.l1Key) ?? null) as FactoryCall; // L1 only: never sealed
+  if (fs === null) result = invokeSync(fc, eng.fn, self, args);
   else {
     try {
-      result = eng.fn.apply(self, args);
+      result = invokeSync(fc, eng.fn, self, args);
     } catch (e) {
       return fs.fallback(ctx.l1Key, e);
     }
@@ -116,13 +134,25 @@ function computeSync(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): 
   if (isThenable(result)) {
     eng.returnsPromise = true;
     let settled = Promise.resolve(result).then((v) =>
-      eng.epoch === epoch ? storeLocal(eng, ctx, v) : v
+      eng.epoch === epoch ? storeDecided(eng, ctx, fc, v, args) : v
     );
     if (fs !== null) settled = settled.catch((e) => fs.fallback(ctx.l1Key, e));
     eng.inflight.track(ctx.l1Key, settled);
     return settled;
   }
-  return storeLocal(eng, ctx, result);
+  return storeDecided(eng, ctx, fc, result, args);
+}
+
+/** {@linkcode storeLocal} under the entry the result gets (`_factory_context.ts`), if any. */
+function storeDecided(
+  eng: Engine,
+  ctx: KeyCtx,
+  fc: FactoryCall,
+  value: unknown,
+  args: unknown[],
+): unknown {
+  const entry = entryOf(eng, ctx, fc, value, args);
+  return entry === null ? value : storeLocal(eng, entry, value);
 }
 
 /**
@@ -362,7 +392,13 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
     if (lk?.held) releaseLock(eng, ctx, lk);
     countHit(eng, false, hit.stored.byteLength);
     if (eng.epoch !== epoch) return hit.value;
-    return storeL1(eng, ctx, hit.value, null, hit.stored);
+    return storeL1(
+      eng,
+      hitEntry(eng, ctx, hit.value, hit.freshUntil, args),
+      hit.value,
+      null,
+      hit.stored,
+    );
   }
   if (hit !== null) stale = l2Stale(hit);
   // Without the lock (no lock capability, a wait that ran out, L2 failing): a failing L2 does not
@@ -379,7 +415,12 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
   }
 }
 
-async function compute(
+/**
+ * Run the function for a call that missed (counted here), in its factory context, under the
+ * fail-safe, and store the result as the context and the options decide. Exported for the forced
+ * refresh (`_controls.ts`).
+ */
+export async function compute(
   eng: Engine,
   self: unknown,
   args: unknown[],
@@ -400,14 +441,16 @@ async function compute(
     eng.series!.miss(eng.l1 !== null, b !== null, !awaitWrite);
   }
   const fs = eng.failsafe;
-  if (fs === null) {
-    const value = await eng.fn.apply(self, args);
-    return await store(eng, ctx, value, b, epoch, awaitWrite, lk);
-  }
-  return await fs.run(ctx.l1Key, async () => {
-    const value = await eng.fn.apply(self, args);
-    return await store(eng, ctx, value, b, epoch, awaitWrite, lk);
-  }, stale ?? fs.l1Stale(ctx.l1Key));
+  const fallback = fs === null ? null : stale ?? fs.l1Stale(ctx.l1Key);
+  const run = async () => {
+    const fc = await factoryCall(fallback);
+    const value = await invoke(fc, eng.fn, self, args);
+    // Not stored (skip, cacheIf, TTL 0): a lock held is released by the caller (`load`).
+    const entry = entryOf(eng, ctx, fc, value, args);
+    return entry === null ? value : await store(eng, entry, value, b, epoch, awaitWrite, lk);
+  };
+  if (fs === null) return await run();
+  return await fs.run(ctx.l1Key, run, fallback);
 }
 
 /** Store a computed `value` in L1 and L2; returns what the caller gets (see answerOf). */
@@ -470,9 +513,11 @@ export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[])
         const tenant = callTenant(eng, args);
         const ctx = keyContext(eng, self, args, fastKey(eng, self, args), tenant);
         const b = eng.returnsPromise ? await eng.backendAsync() : null;
-        const value = await eng.fn.apply(self, args);
+        const fc = new FactoryCall();
+        const value = await invoke(fc, eng.fn, self, args);
         if (eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e) {
-          await store(eng, ctx, value, b, epoch);
+          const entry = entryOf(eng, ctx, fc, value, args);
+          if (entry !== null) await store(eng, entry, value, b, epoch);
         }
       } catch (err) {
         eng.log.warn("{identity}: background refresh failed: {error}", {

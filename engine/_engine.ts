@@ -27,6 +27,7 @@ import type { GuardedOperationOptions } from "../reliability/guarded_backend.ts"
 import type { ArgKey } from "./_argkey.ts";
 import { defaultBackendGeneration, guard, resolveBackend } from "./_backend.ts";
 import { FailSafe } from "./_failsafe.ts";
+import { l1TtlMs, l2Ttl, swrMs } from "./_ttl.ts";
 import { InflightTable } from "./_inflight.ts";
 import { onBusGap, onRemoteEvent } from "./_invalidation.ts";
 import { L1Cache, type L1Entry } from "./l1.ts";
@@ -247,15 +248,9 @@ export class Engine {
       : guard(c.backend, c);
     this.returnsPromise = c.backend !== null ||
       (spec.fn as { constructor?: { name?: string } }).constructor?.name === "AsyncFunction";
-    const ttl = c.ttl;
     // L1 entries expire `expiryBuffer` s before the L2 TTL (never below half of it); L1 only: the TTL.
-    const l1Ttl = ttl === null
-      ? c.l1.defaultTtl
-      : c.backend === null
-      ? ttl
-      : Math.max(ttl - c.l1.expiryBuffer, ttl / 2);
-    this.l1TtlMs = l1Ttl * 1000;
-    this.swrMs = c.l1.swrEnabled ? this.l1TtlMs * c.l1.swrThreshold : Infinity;
+    this.l1TtlMs = l1TtlMs(c, c.ttl);
+    this.swrMs = swrMs(c, this.l1TtlMs);
     this.tenantAware = c.encryption.enabled || typeof c.encryption.tenant === "function" ||
       typeof c.encryption.tenant === "string";
     const ns = c.namespace;
@@ -285,7 +280,7 @@ export class Engine {
       ? new EngineSeries(this.metrics, this.metricNs, this.metricFn, this.serializer.name)
       : null;
     this.failsafe = c.staleTtl > 0 ? new FailSafe(this, c.staleTtl, c.softTimeout) : null;
-    this.l2Ttl = ttl === null ? null : ttl + c.staleTtl;
+    this.l2Ttl = l2Ttl(c, c.ttl);
     registerEngine(this);
     if (this.metrics !== null && this.l1 !== null) trackL1(this.metrics, this.metricNs, this);
   }

@@ -43,8 +43,13 @@ export interface KeyCtx {
   backendKey: string;
   /** The call's tenant, or `null` (the default tenant). */
   tenant: string | null;
-  /** The call's tags (`tags` option), or `null`. */
+  /** The call's tags (`tags` option; plus the result's, once computed), or `null`. */
   tags: readonly string[] | null;
+  /**
+   * The entry's own TTL, seconds (`null`: no expiry), when it is not the configured one: a TTL
+   * chosen for the result (adaptive caching), or what an L2 hit has left. Unset: the `ttl` option.
+   */
+  ttl?: number | null;
 }
 
 /** The L1 key of a call: the argument key, prefixed by the tenant when there is one. */
@@ -86,9 +91,21 @@ export function callTenant(eng: Engine, args: unknown[]): string | null {
 /** The cheap L1 key (without tenant), or `undefined` when the protocol key is needed. */
 export function fastKey(eng: Engine, self: unknown, args: unknown[]): ArgKey | undefined {
   const kf = eng.config.key;
-  if (kf !== null) return "k" + (kf as (...a: unknown[]) => string)(...args);
+  if (kf !== null) {
+    return "k" + keyOfInstance(eng, self) + (kf as (...a: unknown[]) => string)(...args);
+  }
   if (eng.instanceKey !== null) return argKey([eng.instanceKey(self), ...args]);
   return argKey(args);
+}
+
+/**
+ * The instance's part of a custom key (a decorated method with both `key` and `instanceKey`):
+ * the instance key, length-prefixed so that the pair stays injective; `""` without `instanceKey`.
+ */
+function keyOfInstance(eng: Engine, self: unknown): string {
+  if (eng.instanceKey === null) return "";
+  const ik = String(eng.instanceKey(self));
+  return `${ik.length}:${ik}:`;
 }
 
 /** Full key context of a call. */
@@ -116,7 +133,7 @@ export function keyContext(
         `the key function returned ${typeof custom}, not a string`,
       );
     }
-    protoKey = customKey(eng.keyPrefix, custom);
+    protoKey = customKey(eng.keyPrefix, keyOfInstance(eng, self) + custom);
   } else {
     let posArgs = args;
     let kwargs: Record<string, unknown> = {};

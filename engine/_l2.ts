@@ -15,6 +15,7 @@ import type { KeyCtx } from "./_keys.ts";
 import { type LockAttempt, lockOpts } from "./_l2_lock.ts";
 import { errMessage, recordFailure, recordSuccess } from "./_status.ts";
 import { decodeStored } from "./_stored.ts";
+import { l2Ttl } from "./_ttl.ts";
 
 /** One L2 read in this many is timed for `l2AvgLatencyMs` (a power of two; the first is). */
 const LATENCY_SAMPLE = 8;
@@ -141,10 +142,12 @@ export async function writeL2(
 ): Promise<void> {
   const unlock = lk != null && lk.held && !lk.released;
   try {
-    if (!unlock) await setTagged(b, ctx.backendKey, stored, eng.l2Ttl, ctx.tags, eng.l2Opts);
+    // An entry with its own TTL (adaptive caching) is written with it.
+    const ttl = ctx.ttl === undefined ? eng.l2Ttl : l2Ttl(eng.config, ctx.ttl);
+    if (!unlock) await setTagged(b, ctx.backendKey, stored, ttl, ctx.tags, eng.l2Opts);
     else {
       lk.released = true;
-      await lk.fl.setAndUnlock(ctx.backendKey, stored, eng.l2Ttl, ctx.tags, lk.token, eng.l2Opts);
+      await lk.fl.setAndUnlock(ctx.backendKey, stored, ttl, ctx.tags, lk.token, eng.l2Opts);
     }
     recordSuccess(eng);
     eng.series?.write(stored.byteLength);

@@ -10,7 +10,7 @@
  * with nothing added on the hot path. `identity.ts` and `l1.ts` are faces of their own.
  *
  * - the engine and its call flow: {@linkcode Engine}, the L1 lookups, the miss paths, `refresh`,
- *   the cheap argument key and the fast key;
+ *   the cheap argument key and the fast key; the per-call controls (`uncached`, forced refresh);
  * - invalidation: of one call, of one engine, and the group invalidations across engines;
  * - status: `cacheInfo`, a function's health, the registry of live engines, `worstStatus`;
  * - the default backend: {@linkcode closeDefaultBackend}.
@@ -19,6 +19,7 @@
  */
 export { Engine } from "./_engine.ts";
 export { hitValue, lookupAsync, lookupSync, missAsync, missSync, refresh } from "./_call.ts";
+export { callUncached, forceRefresh } from "./_controls.ts";
 export { fastKey } from "./_keys.ts";
 export { type ArgKey, argKey } from "./_argkey.ts";
 export {
