@@ -184,7 +184,7 @@ export interface StampedeOptions {
  * `A` itself once `A` is known. (`NoInfer<A>` blocks inference too, but then a callback declaring
  * fewer parameters no longer fits; a conditional type does not block it.)
  */
-export type Later<A extends unknown[]> = [A][A extends unknown ? 0 : never];
+export type NoInferArgs<A extends unknown[]> = [A][A extends unknown ? 0 : never];
 
 /**
  * Options of `cache(fn, options)` and the presets. `A` is the wrapped function's parameter list, so
@@ -211,12 +211,12 @@ export interface CacheOptions<A extends unknown[] = unknown[], R = unknown> {
    * freshness (`fresh_until`, which such an entry always records); the default above applies where
    * no result is at hand. `setTtl` of the factory context (`cacheContext()`) overrides it.
    */
-  ttl?: number | null | ((result: R, ...args: Later<A>) => number | null);
+  ttl?: number | null | ((result: R, ...args: NoInferArgs<A>) => number | null);
   /**
    * Whether to cache a result: `false` answers it without caching (the common "do not cache
    * empty answers"). Called with the result (awaited) and the arguments. Default: cache all.
    */
-  cacheIf?: (result: R, ...args: Later<A>) => boolean;
+  cacheIf?: (result: R, ...args: NoInferArgs<A>) => boolean;
   /**
    * Key namespace (`ns:{namespace}:`); also the unit of `clearNamespace`. No white space, no
    * `:func:`, not ending in `:func` (it could share keys with another namespace's).
@@ -274,7 +274,7 @@ export interface CacheOptions<A extends unknown[] = unknown[], R = unknown> {
    * More tags of an entry, computed from the result (awaited) and the arguments: the entry carries
    * these, those of `tags` and those of the factory context's `setTags`.
    */
-  resultTags?: (result: R, ...args: Later<A>) => readonly string[];
+  resultTags?: (result: R, ...args: NoInferArgs<A>) => readonly string[];
   /** Keep expired values this many extra seconds and serve them when the function fails (fail-safe). */
   staleTtl?: number;
   /** With `staleTtl`: seconds after which a slow refresh continues in the background and stale is served. */

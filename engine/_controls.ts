@@ -80,6 +80,10 @@ async function refreshLoad(
   args: unknown[],
   ctx: KeyCtx,
 ): Promise<unknown> {
+  if (!eng.serializerReady) { // as `load` does: the serializer's optional dependency
+    await eng.serializer.prepare!();
+    eng.serializerReady = true;
+  }
   const epoch = eng.epoch;
   const b = await eng.backendAsync();
   const st = eng.config.stampede;

@@ -128,7 +128,9 @@ export function invokeSync(
 
 /**
  * The key context a result is stored under, or `null` when it is answered uncached (`skip()`,
- * `cacheIf` false, a TTL of 0). It is `ctx` itself unless the result has its own TTL or tags.
+ * `cacheIf` false, a TTL of 0). It is `ctx` itself unless the result has its own TTL or tags. An
+ * option callback that throws (or returns a bad TTL or tags) makes the call fail, as a `key`
+ * function does; under `safeMode` the result is answered uncached instead, with a warning.
  *
  * @param eng The engine (options).
  * @param ctx The call's key context (tags from the `tags` option).
@@ -144,6 +146,27 @@ export function entryOf(
   args: readonly unknown[],
 ): KeyCtx | null {
   if (fc.skipped) return null;
+  if (!eng.config.safeMode) return decide(eng, ctx, fc, value, args);
+  try {
+    return decide(eng, ctx, fc, value, args);
+  } catch (e) {
+    // `safeMode`: a failing option callback (or a TTL it got wrong) answers the result uncached.
+    eng.log.warn("{identity}: result not cached: {error}", {
+      identity: eng.identity,
+      error: e instanceof Error ? e.message : String(e),
+    });
+    return null;
+  }
+}
+
+/** {@linkcode entryOf} once `skip()` is ruled out; throws what an option callback throws. */
+function decide(
+  eng: Engine,
+  ctx: KeyCtx,
+  fc: FactoryCall,
+  value: unknown,
+  args: readonly unknown[],
+): KeyCtx | null {
   const c = eng.config;
   if (
     c.cacheIf !== null && !(c.cacheIf as (v: unknown, ...a: unknown[]) => unknown)(value, ...args)

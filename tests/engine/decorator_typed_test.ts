@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
 import {
+  cache,
   CacheConfigError,
   cacheContext,
   type CacheControls,
@@ -112,6 +113,25 @@ function controlTypes(users: Users): void {
   cachedControls(users, "nope");
 }
 void controlTypes;
+
+/** `cache()`'s result callbacks see the function's awaited result and arguments (only compiled). */
+function cacheOptionTypes(): void {
+  const f = cache(async (id: number) => ({ id, name: "x" }), {
+    backend: null,
+    ttl: (user, id) => user.name.length + id, // inferred: { id, name }, number
+    cacheIf: (user) => user.id > 0,
+    resultTags: (user) => [user.name],
+  });
+  const r: Promise<{ id: number; name: string }> = f.refresh(1);
+  void r;
+  // @ts-expect-error -- the result is an object, not a string
+  cache(async (id: number) => ({ id }), { cacheIf: (v: string) => v !== "" });
+  // @ts-expect-error -- the second argument is a number
+  cache((id: number) => id, { backend: null, ttl: (_v: number, id: string) => id.length });
+  // @ts-expect-error -- uncached takes the function's parameters
+  void f.uncached("1");
+}
+void cacheOptionTypes;
 
 test("typed decorator: annotated callbacks run with the method's arguments and result", async () => {
   const a = new Users("a");
