@@ -422,6 +422,11 @@ test("createCache: tenants bind entries; encryption authenticates the key (moved
 
 test("createCache: options checked at creation and per call", async () => {
   assert.throws(() => createCache({ namespace: "a:key:b", backend: null }), /:key:/);
+  assert.throws(() => cache(() => 1, { backend: null, hardTimeout: -1 }), /hardTimeout/);
+  assert.throws(
+    () => cache(() => 1, { backend: null, staleTtl: 60, softTimeout: 2, hardTimeout: 1 }),
+    /softTimeout.*below hardTimeout/,
+  );
   assert.throws(
     () => createCache({ backend: null, tags: () => [] } as unknown as CreateCacheOptions),
     /tags per call/,
