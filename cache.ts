@@ -48,6 +48,8 @@ import {
   clearNamespaceEverywhere,
   Engine,
   fastKey,
+  Flight,
+  flightOf,
   forceRefresh,
   type FunctionHealth,
   functionHealth,
@@ -60,6 +62,7 @@ import {
   missAsync,
   missSync,
   refresh,
+  waitFor,
 } from "./engine/internal.ts";
 import { tenantContextUsed } from "./tenant.ts";
 import type { HealthLevel } from "./health/health_checker.ts";
@@ -100,6 +103,13 @@ export interface CacheControls<A extends unknown[], R = unknown> {
    * and return the health (components: backend ping and latency, circuit, pool, L1, …).
    */
   checkHealth(level?: HealthLevel): Promise<FunctionHealth>;
+  /**
+   * Call the function with a signal: when `signal` aborts, this call stops waiting and rejects
+   * with the signal's reason. The computation goes on for the other callers sharing it; its own
+   * signal (`cacheContext().signal`) aborts only when every caller waiting for it has aborted.
+   * The result is a promise even for a synchronous L1-only function.
+   */
+  withSignal(signal: AbortSignal, ...args: A): Promise<Awaited<R>>;
   /** The function identity used in keys (`func:` segment). */
   readonly identity: string;
   /** The resolved configuration. */
@@ -263,6 +273,24 @@ export function wrap<A extends unknown[], R>(
     },
     getHealthStatus: () => functionHealth(engine),
     checkHealth: (level?: HealthLevel) => checkFunctionHealth(engine, level),
+    withSignal(signal: AbortSignal, ...args: A): Promise<Awaited<R>> {
+      if (signal.aborted) return Promise.reject(signal.reason);
+      let p: Promise<unknown>;
+      if (!engine.returnsPromise) {
+        try {
+          p = Promise.resolve(wrapper.apply(self, args));
+        } catch (e) {
+          p = Promise.reject(e);
+        }
+        return waitFor(p, signal, undefined) as Promise<Awaited<R>>;
+      }
+      try {
+        p = lookupAsync(engine, self, args, fastKey(engine, self, args), new Flight());
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return waitFor(p, signal, flightOf.get(p)) as Promise<Awaited<R>>;
+    },
     identity,
     config,
   });

@@ -13,8 +13,9 @@
  *   else `error` is thrown to the caller. It throws, so `return ctx.fail(e)` ends the function.
  * - `stale` / `hasStale`: the stale value the fail-safe would answer on failure (an expired L1
  *   entry, or an L2 entry past its `fresh_until`), for a function that would rather build on it.
- * - `signal`: an `AbortSignal` for the function's own I/O. It is never aborted yet (cancellation
- *   is not wired in this version); pass it on so that code is ready for it.
+ * - `signal`: an `AbortSignal` for the function's own I/O. It aborts only when every caller waiting
+ *   for this computation has aborted its own signal (`f.withSignal(signal, ...)`, `getOrSet`'s
+ *   `signal` option); a computation a caller without a signal waits for is never aborted.
  *
  * The context follows the computation through `await`, timers and callbacks (`AsyncLocalStorage`
  * from `node:async_hooks`, as `withTenant` does) and works for synchronous functions
@@ -89,7 +90,10 @@ export interface FactoryContext<T = unknown> {
   readonly hasStale: boolean;
   /** The stale value (see {@linkcode FactoryContext.hasStale}), else `undefined`. */
   readonly stale: T | undefined;
-  /** Passed on to the function's own I/O. Never aborted in this version (no cancellation yet). */
+  /**
+   * Passed on to the function's own I/O: aborted once every caller waiting for this computation
+   * has aborted (see the module documentation).
+   */
   readonly signal: AbortSignal;
 }
 
@@ -202,5 +206,5 @@ export function runSyncInFactoryContext<R>(ctx: FactoryContext, fn: () => R): R 
   }
 }
 
-/** A signal that is never aborted (the {@linkcode FactoryContext.signal} of this version). */
+/** A signal that is never aborted (the {@linkcode FactoryContext.signal} no caller can abort). */
 export const neverAborted: AbortSignal = NEVER_ABORTED;

@@ -69,6 +69,13 @@ export {
   type MethodKeys,
 } from "./decorator.ts";
 export { cacheContext, type FactoryContext } from "./factory_context.ts";
+export {
+  type CacheObject,
+  createCache,
+  type CreateCacheFunction,
+  type CreateCacheOptions,
+  type CreateCacheWithPresets,
+} from "./cache_object.ts";
 export { currentTenant, withTenant } from "./tenant.ts";
 export { closeDefaultBackend } from "./engine/internal.ts";
 

@@ -44,6 +44,7 @@ const TOP_LEVEL_KEYS = new Set<string>([
   "tags",
   "staleTtl",
   "softTimeout",
+  "hardTimeout",
   "envelopeProtocol",
   "wire",
   "maxValueSize",
@@ -97,6 +98,7 @@ export type ResolvedCore = Pick<
   | "tags"
   | "staleTtl"
   | "softTimeout"
+  | "hardTimeout"
   | "envelopeProtocol"
   | "wire"
   | "maxValueSize"
@@ -186,7 +188,7 @@ function resolveIdentity(o: CacheOptions<unknown[]>, env: EnvConfig) {
   return { ttl, serializer };
 }
 
-/** `ttlRefreshThreshold`, `staleTtl` and `softTimeout`. */
+/** `ttlRefreshThreshold`, `staleTtl`, `softTimeout` and `hardTimeout`. */
 function resolveTiming(o: CacheOptions<unknown[]>) {
   const ttlRefreshThreshold = o.ttlRefreshThreshold ?? DEFAULTS.ttlRefreshThreshold;
   if (!isFraction(ttlRefreshThreshold)) {
@@ -211,7 +213,18 @@ function resolveTiming(o: CacheOptions<unknown[]>) {
       "to be used together with staleTtl > 0",
     );
   }
-  return { ttlRefreshThreshold, staleTtl, softTimeout };
+  const hardTimeout = o.hardTimeout ?? 0;
+  if (!isNonNegNum(hardTimeout)) {
+    throw new CacheConfigError("hardTimeout", o.hardTimeout, "a number of seconds >= 0");
+  }
+  if (hardTimeout > 0 && softTimeout >= hardTimeout) {
+    throw new CacheConfigError(
+      "softTimeout",
+      o.softTimeout,
+      "a number of seconds below hardTimeout (soft serves stale first, hard stops waiting)",
+    );
+  }
+  return { ttlRefreshThreshold, staleTtl, softTimeout, hardTimeout };
 }
 
 /** `envelopeProtocol`, `wire`, `maxValueSize` and `backend`. */
@@ -269,6 +282,7 @@ export function resolveCore(o: CacheOptions<unknown[]>, env: EnvConfig): Resolve
     tags: (o.tags as ResolvedConfig["tags"]) ?? null,
     staleTtl: timing.staleTtl,
     softTimeout: timing.softTimeout,
+    hardTimeout: timing.hardTimeout,
     envelopeProtocol: storage.envelopeProtocol,
     wire: storage.wire,
     maxValueSize: storage.maxValueSize,

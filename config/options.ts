@@ -280,6 +280,13 @@ export interface CacheOptions<A extends unknown[] = unknown[], R = unknown> {
   /** With `staleTtl`: seconds after which a slow refresh continues in the background and stale is served. */
   softTimeout?: number;
   /**
+   * Seconds after which a caller stops waiting for the function (hard timeout, default 0: off):
+   * it gets the stale value when one exists (`staleTtl`), else a `FactoryTimeoutError`. The
+   * function keeps running and its result is cached when it arrives. With `softTimeout` the
+   * timeline is: soft (stale served, the computation continues), then hard (nobody waits).
+   */
+  hardTimeout?: number;
+  /**
    * Envelope protocol written to L2 (readers accept both). Default `"1.1"` (compressed block as
    * MessagePack `bin`, cachekit-core ≥ 0.4); `"1.0"` (block as an array of integers) is the only
    * form cachekit-py 0.3.0 reads: set it when sharing entries with that version.
@@ -315,6 +322,41 @@ export interface CacheOptions<A extends unknown[] = unknown[], R = unknown> {
   encryption?: EncryptionOptions<A>;
   /** Cross-process stampede protection, or `false`. */
   stampede?: StampedeOptions | false;
+}
+
+/**
+ * Options of one call of a key-based cache (`createCache`: `getOrSet`, `get`, `set`, …). Each
+ * one absent takes the cache's option of the same name.
+ */
+export interface CacheEntryOptions {
+  /** TTL of the entry written, seconds; `null`: no expiry in L2. */
+  ttl?: number | null;
+  /** Seconds the entry stays usable as a stale value after its TTL (needs the cache's `staleTtl` > 0). */
+  staleTtl?: number;
+  /** Tags of the entry written (for `deleteByTags` / `invalidateTags`). */
+  tags?: readonly string[];
+  /** With a stale value: seconds after which it is served and the factory goes on in the background. */
+  softTimeout?: number;
+  /**
+   * Seconds after which the caller stops waiting for the factory: the stale value, else a
+   * `FactoryTimeoutError`; the factory goes on and its result is cached when it lands.
+   */
+  hardTimeout?: number;
+  /**
+   * Stops this caller's wait (it rejects with the signal's reason). The factory's `ctx.signal`
+   * aborts only when every caller sharing the computation has aborted.
+   */
+  signal?: AbortSignal;
+  /** Do not look the key up in L1 (`getOrSet`, `get`, `has`). */
+  skipL1Read?: boolean;
+  /** Do not keep the value in L1. */
+  skipL1Write?: boolean;
+  /** Do not read L2 (nor take the stampede lock). */
+  skipL2Read?: boolean;
+  /** Do not write the value to L2. */
+  skipL2Write?: boolean;
+  /** Do not tell other instances (invalidation bus) about the write. */
+  skipBus?: boolean;
 }
 
 /** A fully resolved group: every field present. */
@@ -360,6 +402,8 @@ export interface ResolvedConfig {
   staleTtl: number;
   /** Fail-safe soft timeout, seconds (0 = off). */
   softTimeout: number;
+  /** Hard timeout of the function, seconds (0 = off; see {@linkcode CacheOptions.hardTimeout}). */
+  hardTimeout: number;
   /** Envelope protocol written (default `"1.1"`). */
   envelopeProtocol: "1.0" | "1.1";
   /** L2 value layout written (default `"envelope"`; see {@linkcode CacheOptions.wire}). */

@@ -84,6 +84,7 @@ export function resolveConfig<A extends unknown[], R = unknown>(
     tags: core.tags,
     staleTtl: core.staleTtl,
     softTimeout: core.softTimeout,
+    hardTimeout: core.hardTimeout,
     envelopeProtocol: core.envelopeProtocol,
     wire: core.wire,
     maxValueSize: core.maxValueSize,

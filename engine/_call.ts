@@ -18,6 +18,9 @@ import { checkValueSize, ValueTooLargeError } from "../protocol/stored_value.ts"
 import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
+import type { Flight } from "./_flight.ts";
+import { optionArgs } from "./_call_options.ts";
+import { lateWork, withHardTimeout } from "./_hard_timeout.ts";
 import {
   entryOf,
   FactoryCall,
@@ -271,7 +274,7 @@ function warnTooLarge(eng: Engine, e: ValueTooLargeError): void {
 }
 
 /** Count a hit (`size`: bytes of the L2 entry; one `get` per call, see `_metrics.ts`). */
-function countHit(eng: Engine, l1: boolean, size = 0): void {
+export function countHit(eng: Engine, l1: boolean, size = 0): void {
   if (l1) eng.l1HitCounter?.inc();
   else eng.series?.l2Hit(size);
   if (!eng.collectStats) return;
@@ -311,13 +314,15 @@ export function missAsync(
 
 /**
  * Asynchronous call not looked up in L1 yet (a tenant applies, or the cheap key is not the L1
- * key): single flight, L1 under the call's tenant, then as {@linkcode missAsync}.
+ * key): single flight, L1 under the call's tenant, then as {@linkcode missAsync}. A call with a
+ * signal passes the `flight` a computation it starts belongs to.
  */
 export function lookupAsync(
   eng: Engine,
   self: unknown,
   args: unknown[],
   fast: ArgKey | undefined,
+  flight?: Flight,
 ): Promise<unknown> {
   let ctx: KeyCtx;
   try {
@@ -341,8 +346,9 @@ export function lookupAsync(
     const e = eng.l1.get(ctx.l1Key);
     if (e !== undefined) return hitL1(eng, e, self, args) as Promise<unknown>;
   }
+  if (flight !== undefined) ctx.call = { flight }; // a call with a signal (`_flight.ts`)
   const shared = load(eng, self, args, ctx);
-  eng.inflight.track(ctx.l1Key, shared);
+  eng.inflight.track(ctx.l1Key, shared, flight);
   return shared;
 }
 
@@ -350,9 +356,14 @@ export function lookupAsync(
  * An asynchronous miss in L1: the L2 read, with the stampede lock on the backend's read-or-lock
  * (`fetchLock`: the value, or else the lock, in one round trip) while this function's reads mostly
  * miss, else a plain `GET` followed on a miss by the read-or-lock; the compute; the store that
- * releases the lock in one more round trip.
+ * releases the lock in one more round trip. Key-based calls enter here too (`_object_ops.ts`).
  */
-async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): Promise<unknown> {
+export async function load(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  ctx: KeyCtx,
+): Promise<unknown> {
   // An optional dependency of the serializer (apache-arrow), loaded at the first call that needs
   // it; a failure (not installed) rejects the call with the serializer's error, which says what
   // to install, and the next call tries again.
@@ -365,9 +376,17 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
   const b = resolved instanceof Promise ? await resolved : resolved;
   if (b === null) return await compute(eng, self, args, ctx, null, epoch, null, true, null);
   if (eng.unsubscribe === null) eng.subscribe(b);
+  // A key-based call that skips reading L2 (`skipL2Read`): no read, no lock; the write still goes.
+  if (ctx.call?.skipL2Read === true) {
+    return await compute(eng, self, args, ctx, b, epoch, null, true, null);
+  }
   const io = { failed: false };
   const st = eng.config.stampede;
-  const fl = st.enabled && eng.failsafe?.pending(ctx.l1Key) === undefined ? fetchLockOf(b) : null;
+  // A computation still running in the background (soft or hard timeout) is joined, not locked.
+  const fl = st.enabled && eng.failsafe?.pending(ctx.l1Key) === undefined &&
+      lateWork(eng, ctx.l1Key) === undefined
+    ? fetchLockOf(b)
+    : null;
   // The first read: the read-or-lock script while this function's reads mostly miss, else `GET`.
   let lk = fl !== null && firstReadLocks(eng, b, fl)
     ? lockAttempt(fl, st.lease * 1000, true)
@@ -394,7 +413,7 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
     if (eng.epoch !== epoch) return hit.value;
     return storeL1(
       eng,
-      hitEntry(eng, ctx, hit.value, hit.freshUntil, args),
+      hitEntry(eng, ctx, hit.value, hit.freshUntil, optionArgs(ctx, args)),
       hit.value,
       null,
       hit.stored,
@@ -409,8 +428,8 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
   try {
     return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed, lk);
   } finally {
-    // Unless the write released it; a refresh that went on in the background (soft timeout)
-    // keeps the lock until it lands.
+    // Unless the write released it; a computation that went on in the background (soft or hard
+    // timeout) keeps the lock until it lands.
     releaseLock(eng, ctx, lk);
   }
 }
@@ -442,19 +461,23 @@ export async function compute(
   }
   const fs = eng.failsafe;
   const fallback = fs === null ? null : stale ?? fs.l1Stale(ctx.l1Key);
+  const call = ctx.call;
   const run = async () => {
     const fc = await factoryCall(fallback);
+    if (call?.flight !== undefined) fc.signal = call.flight.signal; // cancellation (`_flight.ts`)
     const value = await invoke(fc, eng.fn, self, args);
     // Not stored (skip, cacheIf, TTL 0): a lock held is released by the caller (`load`).
-    const entry = entryOf(eng, ctx, fc, value, args);
+    const entry = entryOf(eng, ctx, fc, value, optionArgs(ctx, args));
     return entry === null ? value : await store(eng, entry, value, b, epoch, awaitWrite, lk);
   };
-  if (fs === null) return await run();
-  return await fs.run(ctx.l1Key, run, fallback);
+  const hardMs = call?.hardMs ?? eng.hardMs;
+  const soft = fs === null ? run : () => fs.run(ctx.l1Key, run, fallback, call?.softMs);
+  if (hardMs <= 0) return await soft();
+  return await withHardTimeout(eng, ctx.l1Key, soft, fallback, hardMs, call?.key);
 }
 
 /** Store a computed `value` in L1 and L2; returns what the caller gets (see answerOf). */
-async function store(
+export async function store(
   eng: Engine,
   ctx: KeyCtx,
   value: unknown,
@@ -494,8 +517,11 @@ async function store(
     return value;
   }
   if (eng.epoch !== epoch) return answer;
-  const out = storeL1(eng, ctx, answer, enc?.payload ?? null, enc?.stored ?? null);
-  if (b !== null && enc !== null) {
+  const call = ctx.call;
+  const out = call?.skipL1Write === true
+    ? answer
+    : storeL1(eng, ctx, answer, enc?.payload ?? null, enc?.stored ?? null);
+  if (b !== null && enc !== null && call?.skipL2Write !== true) {
     const write = writeL2(eng, b, ctx, enc.stored, lk); // never rejects; releases a held lock
     if (awaitWrite) await write;
   }

@@ -51,6 +51,11 @@ export interface EngineSpec {
   identity: string;
   /** Method decorator: key part taken from the instance. */
   instanceKey?: ((self: unknown) => string) | null;
+  /**
+   * A key-based cache (`createCache`): the start of its protocol keys (`obj:…`, or its interop
+   * prefix), instead of the function layout. Its entries carry per-call tags.
+   */
+  objectPrefix?: string;
 }
 
 const SERIALIZER_NAMES: Record<string, SerializerName> = {
@@ -118,6 +123,12 @@ export class Engine {
   readonly refreshing: Set<L1Entry> = new Set();
   /** Bumped by every invalidation: a computation that started before one does not store. */
   epoch = 0;
+  /** Hard timeout, ms (`0`: off; `_hard_timeout.ts`). */
+  readonly hardMs: number;
+  /** Computations still running after a hard timeout, by L1 key (`_hard_timeout.ts`). */
+  readonly lateWork: Map<ArgKey, Promise<unknown>> = new Map();
+  /** A key-based cache (`createCache`): tags come with each call, not from a `tags` option. */
+  readonly objectCache: boolean;
   readonly l1TtlMs: number;
   readonly swrMs: number;
   readonly tenantAware: boolean;
@@ -254,9 +265,12 @@ export class Engine {
     this.tenantAware = c.encryption.enabled || typeof c.encryption.tenant === "function" ||
       typeof c.encryption.tenant === "string";
     const ns = c.namespace;
-    this.keyPrefix = c.interop
-      ? `${c.interop.namespace}:${c.interop.operation}:`
-      : (ns ? `ns:${ns}:func:` : "func:") + this.identity + ":args:";
+    this.objectCache = spec.objectPrefix !== undefined;
+    this.keyPrefix = spec.objectPrefix ??
+      (c.interop
+        ? `${c.interop.namespace}:${c.interop.operation}:`
+        : (ns ? `ns:${ns}:func:` : "func:") + this.identity + ":args:");
+    this.hardMs = c.hardTimeout * 1000;
     this.secure = c.encryption.enabled ? new SecureKeys(c.encryption) : null;
     this.cipher = this.secure?.cipher ?? null;
     this.codec = {

@@ -40,8 +40,11 @@ export class FactoryCall<T = unknown> implements FactoryContext<T> {
   tags: readonly string[] | null = null;
   /** `skip()` was called. */
   skipped = false;
-  /** See {@linkcode FactoryContext.signal}. */
-  readonly signal: AbortSignal = neverAborted;
+  /**
+   * See {@linkcode FactoryContext.signal}: the flight's signal when a caller that can abort
+   * started the computation (`_flight.ts`), else one never aborted.
+   */
+  signal: AbortSignal = neverAborted;
   /** See {@linkcode FactoryContext.hasStale}. */
   readonly hasStale: boolean;
   /** See {@linkcode FactoryContext.stale}. */
@@ -170,7 +173,9 @@ function decide(
   ) {
     return null;
   }
-  let ttl = fc.ttl;
+  // setTtl, then a key-based call's own `ttl` option, then the `ttl` function.
+  let ttl = fc.ttl ?? ctx.ttl;
+  if (fc.ttl === null) ttl = null;
   if (ttl === undefined && c.ttlFn !== null) {
     ttl = checkTtl((c.ttlFn as (v: unknown, ...a: unknown[]) => unknown)(value, ...args), "ttl()");
   }
@@ -222,7 +227,7 @@ export function hitEntry(
  */
 export function mayCarryTags(eng: Engine): boolean {
   return eng.config.tags !== null || eng.config.resultTags !== null ||
-    dynamicallyTagged.has(eng);
+    eng.objectCache || dynamicallyTagged.has(eng);
 }
 
 function checkTtl(v: unknown, where: string): number | null {

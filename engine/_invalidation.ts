@@ -100,6 +100,7 @@ export function bump(eng: Engine): void {
   eng.epoch++;
   eng.inflight.clear();
   eng.failsafe?.forget();
+  eng.lateWork.clear();
 }
 
 /**
@@ -381,7 +382,8 @@ export function clearNamespaceEverywhere(
 ): Promise<void> {
   const matching = liveEngines().filter((e) => e.namespace === ns);
   // `:func:` ends the namespace (`validateKeyPart`): `ns:a:` would also match namespace `a:b`.
-  const prefixes = [`${ANY_TENANT}ns:${ns}:func:`];
+  // Key-based caches (`createCache`) of the namespace: `obj:ns:{ns}:key:` (`_object_keys.ts`).
+  const prefixes = [`${ANY_TENANT}ns:${ns}:func:`, `${ANY_TENANT}obj:ns:${ns}:key:`];
   // Interop keys are bare: delete `{ns}:` only when an interop function of this process owns it.
   if (matching.some((e) => e.config.interop !== null)) prefixes.push(`${ns}:`);
   return clearEverywhere("clearNamespace", matching, prefixes, opts);

@@ -13,6 +13,7 @@ import { CacheConfigError, CacheKeyError } from "../errors.ts";
 import { cacheKey, interopKey } from "../protocol/keys.ts";
 import { currentTenant, quoteTenant, tenantContextUsed, TenantRequiredError } from "../tenant.ts";
 import { type ArgKey, argKey, customKey } from "./_argkey.ts";
+import type { CallOptions } from "./_call_options.ts";
 import type { Engine } from "./_engine.ts";
 import { sawTenant } from "./_registry.ts";
 
@@ -27,7 +28,7 @@ const MAX_KEY_MEMO = 10_000;
 const MAX_KEY_MEMO_WITH_L1 = 1024;
 
 /** How many keys each memo keeps (see above). */
-function memoMax(eng: Engine): number {
+export function memoMax(eng: Engine): number {
   if (eng.l1 === null) return MAX_KEY_MEMO;
   return eng.config.backend === null ? 0 : MAX_KEY_MEMO_WITH_L1;
 }
@@ -50,6 +51,8 @@ export interface KeyCtx {
    * chosen for the result (adaptive caching), or what an L2 hit has left. Unset: the `ttl` option.
    */
   ttl?: number | null;
+  /** Per-call options (`_call_options.ts`): absent for a plain call. */
+  call?: CallOptions;
 }
 
 /** The L1 key of a call: the argument key, prefixed by the tenant when there is one. */
@@ -153,6 +156,16 @@ export function keyContext(
     if (eng.protoKeys.size >= max) eng.protoKeys.clear();
     eng.protoKeys.set(fast, protoKey);
   }
+  const backendKey = backendKeyOf(eng, protoKey, tenant);
+  const l1Key = tenantL1Key(fast ?? "p" + protoKey, tenant);
+  const tags = c.tags ? (c.tags as (...a: unknown[]) => readonly string[])(...args) : null;
+  return { l1Key, protoKey, backendKey, tenant, tags };
+}
+
+/** The L2 key of protocol key `protoKey` for `tenant`: `t:{tenant segment}:` + it (interop: bare). */
+export function backendKeyOf(eng: Engine, protoKey: string, tenant: string | null): string {
+  const c = eng.config;
+  const max = memoMax(eng);
   const sec = eng.secure;
   if (tenant !== null && (sec === null || sec.mode === "plain")) sawTenant(tenant);
   let backendKey: string;
@@ -174,9 +187,7 @@ export function keyContext(
       sec !== null ? sec.segment(tenant ?? "default") : quoteTenant(tenant!)
     }:${protoKey}`;
   }
-  const l1Key = tenantL1Key(fast ?? "p" + protoKey, tenant);
-  const tags = c.tags ? (c.tags as (...a: unknown[]) => readonly string[])(...args) : null;
-  return { l1Key, protoKey, backendKey, tenant, tags };
+  return backendKey;
 }
 
 /** The `pythonArgs` option's `{ args, kwargs }` for a call, checked. */

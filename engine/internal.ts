@@ -13,7 +13,8 @@
  *   the cheap argument key and the fast key; the per-call controls (`uncached`, forced refresh);
  * - invalidation: of one call, of one engine, and the group invalidations across engines;
  * - status: `cacheInfo`, a function's health, the registry of live engines, `worstStatus`;
- * - the default backend: {@linkcode closeDefaultBackend}.
+ * - the default backend: {@linkcode closeDefaultBackend};
+ * - the key-based cache (`createCache`): `objectOps`, its operations and key prefix.
  *
  * @module
  */
@@ -46,3 +47,5 @@ export {
   worstStatus,
 } from "./_health.ts";
 export { closeDefaultBackend } from "./_backend.ts";
+export * as objectOps from "./_object_face.ts";
+export { Flight, flightOf, waitFor } from "./_flight.ts";
