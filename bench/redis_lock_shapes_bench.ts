@@ -64,7 +64,7 @@ const record = (i: number) => ({
   created: "2024-05-01T12:00:00Z",
   bio: "x".repeat(600),
 });
-const send = (args: (string | Buffer)[]) => raw.sendCommand(args);
+const send = (args: (string | Buffer)[]): Promise<unknown> => raw.sendCommand(args);
 let fresh = 0;
 type Miss = (key: string, i: number) => Promise<unknown>;
 const batch = (miss: Miss) => () => {
