@@ -160,7 +160,7 @@ function uncached(eng: Engine, self: unknown, args: unknown[], e: CacheKeyError)
  */
 function hitL1(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): unknown {
   countHit(eng, true);
-  if (e.refreshAt <= Date.now()) refresh(eng, e, self, args);
+  if (e.refreshAt <= eng.l1!.now()) refresh(eng, e, self, args);
   if (e.kind === L1_SHARED) return eng.returnsPromise ? Promise.resolve(e.value) : e.value;
   return hitValue(eng, e, self, args);
 }
@@ -179,7 +179,7 @@ export function hitValue(eng: Engine, e: L1Entry, self: unknown, args: unknown[]
     return eng.returnsPromise ? Promise.resolve(v) : v;
   }
   return (eng.entryValue(e) as Promise<unknown>).catch(() => {
-    eng.l1?.delete(e.key);
+    eng.l1?.expire(e);
     return missAsync(eng, self, args, fastKey(eng, self, args));
   });
 }
@@ -323,6 +323,13 @@ export function lookupAsync(
  * releases the lock in one more round trip.
  */
 async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): Promise<unknown> {
+  // An optional dependency of the serializer (apache-arrow), loaded at the first call that needs
+  // it; a failure (not installed) rejects the call with the serializer's error, which says what
+  // to install, and the next call tries again.
+  if (!eng.serializerReady) {
+    await eng.serializer.prepare!();
+    eng.serializerReady = true;
+  }
   const epoch = eng.epoch;
   const resolved = eng.backend();
   const b = resolved instanceof Promise ? await resolved : resolved;
