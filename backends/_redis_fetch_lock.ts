@@ -297,7 +297,9 @@ export class RedisFetchLock implements FetchLockCapability {
         await this.#tags.setWithTags(key, value, ttlSeconds, tags, opts);
       } else await this.#core.set(key, value, ttlSeconds, opts);
     } finally {
-      this.unlock(key, token).catch(() => {}); // the lease frees it anyway
+      // Released before the write resolves (a caller reading again must not find its own lock);
+      // a failed release is left to the lease.
+      await this.unlock(key, token).catch(() => false);
     }
   }
 
