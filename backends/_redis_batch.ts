@@ -15,7 +15,9 @@
  * driver calls {@linkcode CommandBatch.flush} first), and before an operation of another kind
  * joins, so the commands reach Redis in the order their operations started, as they did one by
  * one. A batch also goes out when it reaches {@linkcode MAX_BATCH} operations or
- * {@linkcode MAX_BATCH_BYTES} of values, so that one reply never holds up many large values.
+ * {@linkcode MAX_BATCH_BYTES} of values to write, so that one command never carries many large
+ * values. Reads cannot be bounded that way (their sizes are known only from the reply): the
+ * callers of one `MGET` get their values together, when its whole reply has arrived.
  *
  * @module
  */
