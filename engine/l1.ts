@@ -373,13 +373,30 @@ export class L1Cache {
   /** Remove everything. */
   clear(): void {
     this.map.clear();
+    this.#oldest = undefined;
     this.bytes = 0;
   }
 
+  /**
+   * The map's entries from the oldest on, kept across evictions: a fresh `for…of` would walk
+   * over every entry deleted since the map last rehashed (V8 leaves them as holes), which made
+   * each eviction of a full 10,000-entry L1 cost ~15 µs instead of ~0.2 µs. Everything before its
+   * position was deleted or moved to the end (`touch`), so its next entry is the oldest.
+   */
+  #oldest: Iterator<[unknown, L1Entry]> | undefined;
+
   #evict(): void {
     const { maxBytes, maxEntries } = this.limits;
-    for (const [k, e] of this.map) {
-      if (this.bytes <= maxBytes && this.map.size <= maxEntries) break;
+    while (this.map.size > 0 && (this.bytes > maxBytes || this.map.size > maxEntries)) {
+      let next = this.#oldest?.next();
+      if (next === undefined || next.done === true) {
+        this.#oldest = this.map.entries();
+        next = this.#oldest.next();
+        if (next.done === true) return;
+      }
+      const [k, e] = next.value;
+      // An entry the iterator passed was deleted or moved on; this one may have been replaced.
+      if (this.map.get(k) !== e) continue;
       this.map.delete(k);
       this.bytes -= e.size;
     }
