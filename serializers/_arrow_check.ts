@@ -34,7 +34,7 @@
  * @module
  */
 import { bad, Fb, type Vec } from "./_flatbuffer.ts";
-import { checkKeyValues, type Col, readSchema, type SchemaInfo } from "./_arrow_schema.ts";
+import { checkKeyValues, type Col, readSchema } from "./_arrow_schema.ts";
 
 /** The longest node (elements) accepted: apache-arrow indexes with 32-bit integers. */
 export const MAX_LENGTH = 0x7fff_ffff;
