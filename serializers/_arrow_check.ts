@@ -41,6 +41,7 @@ export const MAX_LENGTH = 0x7fff_ffff;
 /** The longest node of a type that holds no bytes (see the module doc). */
 export const MAX_BYTELESS_ROWS = 1 << 20;
 
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 const HEADER_DICTIONARY = 2;
 const HEADER_RECORD_BATCH = 3;
 const BLOCK_BYTES = 24;
@@ -57,6 +58,7 @@ class BatchCheck {
   #variadic = 0;
   #end = 0; // end of the last non-empty buffer, relative to the body
   readonly #view: DataView;
+  readonly #file: Uint8Array;
 
   constructor(
     readonly fb: Fb,
@@ -69,6 +71,7 @@ class BatchCheck {
     readonly unionValidity: boolean,
   ) {
     this.#view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+    this.#file = file;
   }
 
   done(): void {
@@ -114,13 +117,19 @@ class BatchCheck {
   #offsets(length: number, width: number): number {
     const b = this.#nextBuffer(length === 0 ? 0 : (length + 1) * width, "offsets");
     if (length === 0) return 0;
-    const v = this.#view;
+    const words = (length + 1) * (width / 4);
+    const at = this.#file.byteOffset + b.at;
+    // A typed array where the host and the alignment allow (several times faster than a DataView
+    // on a million offsets), else a DataView.
+    const o = LITTLE_ENDIAN && at % 4 === 0
+      ? new Int32Array(this.#file.buffer, at, words)
+      : Int32Array.from({ length: words }, (_, i) => this.#view.getInt32(b.at + 4 * i, true));
+    const step = width / 4;
     let prev = 0;
-    for (let i = 0, at = b.at; i <= length; i++, at += width) {
-      if (width === 8 && v.getInt32(at + 4, true) !== 0) bad("a 64-bit offset beyond 2^32");
-      const o = width === 8 ? v.getUint32(at, true) : v.getInt32(at, true);
-      if (o < prev) bad(`offset ${o} after ${prev}`);
-      prev = o;
+    for (let i = 0; i < words; i += step) {
+      const x = o[i];
+      if (x < prev || (step === 2 && o[i + 1] !== 0)) bad(`offset ${x} after ${prev}`);
+      prev = x;
     }
     return prev;
   }
