@@ -1,7 +1,7 @@
 /**
  * Valid Arrow IPC files of every layout the checks of `serializers/_arrow_check.ts` know (fixed
  * widths, bits, offsets of 32 and 64 bits, lists, fixed-size lists, structs, maps, sparse and
- * dense unions, dictionaries, nulls, several batches), written by apache-arrow: the corpus of the
+ * dense unions, dictionaries, nulls, several batches, 64-bit offsets, views), written by apache-arrow: the corpus of the
  * `arrow` fuzz target and of the tests that mutate files.
  *
  * @module
@@ -103,7 +103,19 @@ export function arrowTables(): arrow.Table[] {
     new arrow.Schema(ints.schema.fields, new Map([["pandas", '{"index_columns": []}']])),
     ints.batches,
   );
-  return [ints, strings, times, nested, unions, dict, batches, schemaMeta];
+  const more = new arrow.Table({
+    lb: vec(new arrow.LargeBinary(), [Uint8Array.of(1, 2), null, Uint8Array.of(3)]),
+    ll: vec(new arrow.LargeList(new arrow.Field("item", new arrow.Int32(), true)) as never, [
+      [1],
+      null,
+      [2, 3],
+    ]),
+    t64: vec(new arrow.TimeNanosecond(), [1n, 2n, null]),
+    iv: vec(new arrow.IntervalDayTime(), [Int32Array.of(1, 2), Int32Array.of(3, 4), null]),
+    view: vec(new arrow.Utf8View(), ["short", "a string longer than twelve", null]),
+    f16: vec(new arrow.Float16(), [1, 2.5, null]),
+  });
+  return [ints, strings, times, nested, unions, dict, batches, schemaMeta, more];
 }
 
 /** The corpus: each table of {@linkcode arrowTables} as an IPC file. */
