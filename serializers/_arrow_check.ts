@@ -37,9 +37,9 @@ import { bad, Fb, type Vec } from "./_flatbuffer.ts";
 import { checkKeyValues, type Col, readSchema } from "./_arrow_schema.ts";
 
 /** The longest node (elements) accepted: apache-arrow indexes with 32-bit integers. */
-export const MAX_LENGTH = 0x7fff_ffff;
+export const MAX_LENGTH: number = 0x7fff_ffff;
 /** The longest node of a type that holds no bytes (see the module doc). */
-export const MAX_BYTELESS_ROWS = 1 << 20;
+export const MAX_BYTELESS_ROWS: number = 1 << 20;
 
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 const HEADER_DICTIONARY = 2;

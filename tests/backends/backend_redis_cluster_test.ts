@@ -1,6 +1,7 @@
 /**
  * RedisBackend against a real 3-master Redis Cluster of private redis-server processes on
- * 127.0.0.1:16410–16412 (started once for this file, stopped by pid in the last test and on unload).
+ * three free loopback ports chosen at start (`freeClusterPorts`; started once for this file, stopped
+ * by pid in the last test and on unload).
  * Checks reads, writes, chunked values, locks, tags, prefix deletion and invalidation across slots.
  */
 import assert from "node:assert/strict";
@@ -12,6 +13,7 @@ import { cache } from "../../mod.ts";
 import type { InvalidationEvent } from "../../backends/types.ts";
 import { test, type TestOptions } from "../_harness.ts";
 import {
+  freeClusterPorts,
   redisCli,
   type RedisClusterHandle,
   redisServerTestOptions,
@@ -22,7 +24,7 @@ import { backendConformance } from "../_backend_conformance.ts";
 import { onExit } from "../_runtime.ts";
 import { assertTtlLeft } from "../_timing.ts";
 
-const PORTS = [16410, 16411, 16412];
+let PORTS: number[] = [];
 const enc = (s: string) => new TextEncoder().encode(s);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // The cluster outlives single tests, so the resource sanitizer cannot be on for them.
@@ -30,7 +32,10 @@ const opts: TestOptions = { ...redisServerTestOptions, sanitize: false };
 
 let started: Promise<RedisClusterHandle> | undefined;
 function cluster(): Promise<RedisClusterHandle> {
-  started ??= startRedisCluster(PORTS).then((c) => {
+  started ??= freeClusterPorts(3).then((ports) => {
+    PORTS = ports;
+    return startRedisCluster(ports);
+  }).then((c) => {
     // Kill by pid if the run ends without reaching the last test.
     onExit(() => {
       for (const n of c.nodes) {
