@@ -74,7 +74,23 @@ export {
   type CallStatus,
   type CallTrace,
 } from "./engine/internal.ts";
-export { cached, type CachedMethodOptions, type MethodDecorator } from "./decorator.ts";
+export {
+  cached,
+  cachedControls,
+  type CachedMethodDecorator,
+  type CachedMethodOptions,
+  type MethodControls,
+  type MethodDecorator,
+  type MethodKeys,
+} from "./decorator.ts";
+export { cacheContext, type FactoryContext } from "./factory_context.ts";
+export {
+  type CacheObject,
+  createCache,
+  type CreateCacheFunction,
+  type CreateCacheOptions,
+  type CreateCacheWithPresets,
+} from "./cache_object.ts";
 export { currentTenant, withTenant } from "./tenant.ts";
 export { type CacheLogger, currentCorrelationId, withCorrelationId } from "./health/logging.ts";
 export { closeDefaultBackend } from "./engine/internal.ts";

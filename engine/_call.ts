@@ -11,15 +11,26 @@
  * @module
  */
 import type { Backend } from "../backends/types.ts";
-import { CacheKeyError, CacheKitError, SerializationError } from "../errors.ts";
+import { CacheKitError, SerializationError } from "../errors.ts";
 import { decodeInteropValue, encodeInteropValue } from "../protocol/keys.ts";
 import { interopReshapes } from "../protocol/internal.ts";
 import { checkValueSize, ValueTooLargeError } from "../protocol/stored_value.ts";
 import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
+import type { Flight } from "./_flight.ts";
+import { optionArgs } from "./_call_options.ts";
+import { lateWork, withHardTimeout } from "./_hard_timeout.ts";
+import {
+  entryOf,
+  FactoryCall,
+  factoryCall,
+  hitEntry,
+  invoke,
+  invokeSync,
+} from "./_factory_context.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx, tenantL1Key } from "./_keys.ts";
-import { type L2Hit, readL2, writeL2 } from "./_l2.ts";
+import { type L2Hit, writeL2 } from "./_l2.ts";
 import {
   fetchLockOf,
   firstReadLocks,
@@ -29,7 +40,7 @@ import {
   noteFirstRead,
   releaseLock,
 } from "./_l2_lock.ts";
-import { attempt, waitForLock } from "./_lock_wait.ts";
+import { attemptTraced, readTraced, waitTraced } from "./_call_traced.ts";
 import { L1_CLONE, L1_SEALED, L1_SHARED, type L1Entry } from "./l1.ts";
 import { copyValue } from "./_l1_copy.ts";
 import { decodePayload, storeL1 } from "./_l1_store.ts";
@@ -39,7 +50,7 @@ import { encodeStored, isPrimitive } from "./_stored.ts";
 import {
   callFn,
   CallRecord,
-  join,
+  join as joinFlight,
   recordL1Hit,
   recordL2Hit,
   recordMiss,
@@ -47,6 +58,7 @@ import {
 } from "./_call_record.ts";
 import { emit } from "./_events.ts";
 import { callLogger } from "./_call_log.ts";
+import { keyFailed, keyFailedAsync } from "./_key_failed.ts";
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && typeof v === "object" &&
@@ -74,7 +86,7 @@ export function missSync(
   } catch (e) {
     return keyFailed(eng, self, args, e, rec);
   }
-  return computeSync(eng, self, args, ctx, rec);
+  return computeSync(eng, self, args, ctx, true, rec);
 }
 
 /**
@@ -103,19 +115,24 @@ export function lookupSync(
     const e = eng.l1.get(ctx.l1Key);
     if (e !== undefined) return hitL1(eng, e, self, args, rec);
   }
-  return computeSync(eng, self, args, ctx, rec);
+  return computeSync(eng, self, args, ctx, true, rec);
 }
 
-/** A synchronous miss: single flight, run the function, store its result in L1. */
-function computeSync(
+/**
+ * A synchronous miss: single flight, run the function, store its result in L1. `join: false`
+ * (a forced refresh) computes even when a call of the key is in flight. `rec`: an observed call's
+ * record (`_call_record.ts`).
+ */
+export function computeSync(
   eng: Engine,
   self: unknown,
   args: unknown[],
   ctx: KeyCtx,
-  rec: CallRecord | null,
+  join = true,
+  rec: CallRecord | null = null,
 ): unknown {
-  const p = eng.inflight.get(ctx.l1Key);
-  if (p !== undefined) return join(eng, p, rec);
+  const p = join ? eng.inflight.get(ctx.l1Key) : undefined;
+  if (p !== undefined) return joinFlight(eng, p, rec);
   if (rec !== null) recordMiss(eng, rec);
   if (eng.collectStats) {
     eng.stats.misses++;
@@ -125,10 +142,11 @@ function computeSync(
   const epoch = eng.epoch;
   const fs = eng.failsafe;
   let result: unknown;
-  if (fs === null) result = callFn(eng, self, args, rec);
+  const fc = factoryCall(fs?.l1Stale(ctx.l1Key) ?? null) as FactoryCall; // L1 only: never sealed
+  if (fs === null) result = callFn(rec, invokeSync, fc, eng.fn, self, args);
   else {
     try {
-      result = callFn(eng, self, args, rec);
+      result = callFn(rec, invokeSync, fc, eng.fn, self, args);
     } catch (e) {
       return fs.fallback(ctx.l1Key, e, rec, ctx);
     }
@@ -136,56 +154,28 @@ function computeSync(
   if (isThenable(result)) {
     eng.returnsPromise = true;
     let settled = Promise.resolve(result).then((v) =>
-      eng.epoch === epoch ? storeLocal(eng, ctx, v, rec) : v
+      eng.epoch === epoch ? storeDecided(eng, ctx, fc, v, args, rec) : v
     );
     if (fs !== null) settled = settled.catch((e) => fs.fallback(ctx.l1Key, e, rec, ctx));
-    eng.inflight.track(ctx.l1Key, settled, rec);
+    eng.inflight.track(ctx.l1Key, settled, undefined, rec);
     return settled;
   }
-  return storeLocal(eng, ctx, result, rec);
+  return storeDecided(eng, ctx, fc, result, args, rec);
 }
 
-/**
- * The keys of a call failed (`e`): under `safeMode`, a CacheKeyError (the arguments cannot form
- * a key) calls the function uncached; anything else is thrown.
- */
-function keyFailed(
+/** {@linkcode storeLocal} under the entry the result gets (`_factory_context.ts`), if any. */
+function storeDecided(
   eng: Engine,
-  self: unknown,
+  ctx: KeyCtx,
+  fc: FactoryCall,
+  value: unknown,
   args: unknown[],
-  e: unknown,
   rec: CallRecord | null,
 ): unknown {
-  if (!eng.config.safeMode || !(e instanceof CacheKeyError)) throw e;
-  return uncached(eng, self, args, e, rec);
-}
-
-/** {@linkcode keyFailed} for an asynchronous call: rejects instead of throwing. */
-function keyFailedAsync(
-  eng: Engine,
-  self: unknown,
-  args: unknown[],
-  e: unknown,
-  rec: CallRecord | null,
-): Promise<unknown> {
-  if (!eng.config.safeMode || !(e instanceof CacheKeyError)) return Promise.reject(e);
-  return Promise.resolve(uncached(eng, self, args, e, rec));
-}
-
-/** `safeMode`: the arguments cannot form a key (`e`): call the function uncached. */
-function uncached(
-  eng: Engine,
-  self: unknown,
-  args: unknown[],
-  e: CacheKeyError,
-  rec: CallRecord | null,
-): unknown {
-  if (rec !== null) recordUncached(rec, "key");
-  callLogger(eng, null, "source").warn("{identity}: no cache key ({error}); calling uncached", {
-    identity: eng.identity,
-    error: errMessage(e),
-  });
-  return eng.fn.apply(self, args);
+  const entry = entryOf(eng, ctx, fc, value, args);
+  if (entry !== null) return storeLocal(eng, entry, value, rec);
+  if (rec !== null) recordUncached(rec, "skipped");
+  return value;
 }
 
 /**
@@ -287,15 +277,12 @@ function warnTooLarge(eng: Engine, e: ValueTooLargeError, ctx: KeyCtx): void {
   eng.warnedTooLarge = true;
   callLogger(eng, ctx, "source").warn(
     "{identity}: value not cached: {error} (reported once per function)",
-    {
-      identity: eng.identity,
-      error: e.message,
-    },
+    { identity: eng.identity, error: e.message },
   );
 }
 
 /** Count a hit (`size`: bytes of the L2 entry; one `get` per call, see `_metrics.ts`). */
-function countHit(eng: Engine, l1: boolean, size = 0): void {
+export function countHit(eng: Engine, l1: boolean, size = 0): void {
   if (l1) eng.l1HitCounter?.inc();
   else eng.series?.l2Hit(size);
   if (!eng.collectStats) return;
@@ -321,40 +308,44 @@ export function missAsync(
     const tenant = callTenant(eng, args);
     if (fast !== undefined) {
       const p = eng.inflight.get(tenantL1Key(fast, tenant));
-      if (p !== undefined) return join(eng, p, rec);
+      if (p !== undefined) return joinFlight(eng, p, rec);
     }
     ctx = keyContext(eng, self, args, fast, tenant);
   } catch (e) {
     return keyFailedAsync(eng, self, args, e, rec);
   }
   const p = eng.inflight.get(ctx.l1Key);
-  if (p !== undefined) return join(eng, p, rec);
-  return lead(eng, self, args, ctx, rec);
+  if (p !== undefined) return joinFlight(eng, p, rec);
+  return lead(eng, self, args, ctx, undefined, rec);
 }
 
-/** Start the shared call of `ctx` (single flight); with a record once the engine is watched. */
+/** Start the shared call of `ctx` (single flight): its flight, and a record once watched. */
 function lead(
   eng: Engine,
   self: unknown,
   args: unknown[],
   ctx: KeyCtx,
+  flight: Flight | undefined,
   rec: CallRecord | null,
 ): Promise<unknown> {
+  if (flight !== undefined) ctx.call = { flight }; // a call with a signal (`_flight.ts`)
   const r = rec ?? (eng.inflight.watched ? new CallRecord() : null);
   const shared = load(eng, self, args, ctx, r);
-  eng.inflight.track(ctx.l1Key, shared, r);
+  eng.inflight.track(ctx.l1Key, shared, flight, r);
   return shared;
 }
 
 /**
  * Asynchronous call not looked up in L1 yet (a tenant applies, or the cheap key is not the L1
- * key): single flight, L1 under the call's tenant, then as {@linkcode missAsync}.
+ * key): single flight, L1 under the call's tenant, then as {@linkcode missAsync}. A call with a
+ * signal passes the `flight` a computation it starts belongs to; an observed call its record.
  */
 export function lookupAsync(
   eng: Engine,
   self: unknown,
   args: unknown[],
   fast: ArgKey | undefined,
+  flight?: Flight,
   rec: CallRecord | null = null,
 ): Promise<unknown> {
   let ctx: KeyCtx;
@@ -363,7 +354,7 @@ export function lookupAsync(
     if (fast !== undefined) {
       const lk = tenantL1Key(fast, tenant);
       const p = eng.inflight.get(lk);
-      if (p !== undefined) return join(eng, p, rec);
+      if (p !== undefined) return joinFlight(eng, p, rec);
       if (eng.l1 !== null) {
         const e = eng.l1.get(lk);
         if (e !== undefined) return hitL1(eng, e, self, args, rec) as Promise<unknown>;
@@ -374,27 +365,28 @@ export function lookupAsync(
     return keyFailedAsync(eng, self, args, e, rec);
   }
   const p = eng.inflight.get(ctx.l1Key);
-  if (p !== undefined) return join(eng, p, rec);
+  if (p !== undefined) return joinFlight(eng, p, rec);
   if (fast === undefined && eng.l1 !== null) {
     const e = eng.l1.get(ctx.l1Key);
     if (e !== undefined) return hitL1(eng, e, self, args, rec) as Promise<unknown>;
   }
-  return lead(eng, self, args, ctx, rec);
+  return lead(eng, self, args, ctx, flight, rec);
 }
 
 /**
  * An asynchronous miss in L1: the L2 read, with the stampede lock on the backend's read-or-lock
  * (`fetchLock`: the value, or else the lock, in one round trip) while this function's reads mostly
  * miss, else a plain `GET` followed on a miss by the read-or-lock; the compute; the store that
- * releases the lock in one more round trip. An observed call's record (`rec`) is filled at the
- * outcome, and with tracing the reads and the wait run under child spans.
+ * releases the lock in one more round trip. Key-based calls enter here too (`_object_ops.ts`). An
+ * observed call's record (`rec`) is filled at the outcome; traced, the reads, the lock's attempts
+ * and its wait run under child spans.
  */
-async function load(
+export async function load(
   eng: Engine,
   self: unknown,
   args: unknown[],
   ctx: KeyCtx,
-  rec: CallRecord | null,
+  rec: CallRecord | null = null,
 ): Promise<unknown> {
   // An optional dependency of the serializer (apache-arrow), loaded at the first call that needs
   // it; a failure (not installed) rejects the call with the serializer's error, which says what
@@ -408,18 +400,23 @@ async function load(
   const b = resolved instanceof Promise ? await resolved : resolved;
   if (b === null) return await compute(eng, self, args, ctx, null, epoch, null, true, null, rec);
   if (eng.unsubscribe === null) eng.subscribe(b);
+  // A key-based call that skips reading L2 (`skipL2Read`): no read, no lock; the write still goes.
+  if (ctx.call?.skipL2Read === true) {
+    return await compute(eng, self, args, ctx, b, epoch, null, true, null, rec);
+  }
   const io = { failed: false };
   const st = eng.config.stampede;
-  const fl = st.enabled && eng.failsafe?.pending(ctx.l1Key) === undefined ? fetchLockOf(b) : null;
+  // A computation still running in the background (soft or hard timeout) is joined, not locked.
+  const fl = st.enabled && eng.failsafe?.pending(ctx.l1Key) === undefined &&
+      lateWork(eng, ctx.l1Key) === undefined
+    ? fetchLockOf(b)
+    : null;
   // The first read: the read-or-lock script while this function's reads mostly miss, else `GET`.
   let lk = fl !== null && firstReadLocks(eng, b, fl)
     ? lockAttempt(fl, st.lease * 1000, true)
     : null;
   const tr = rec === null ? null : rec.trace;
-  let hit =
-    await (tr === null
-      ? readL2(eng, b, ctx, io, lk ?? undefined)
-      : tr.child("cachekit.l2.get", () => readL2(eng, b, ctx, io, lk ?? undefined)));
+  let hit = await readTraced(tr, eng, b, ctx, io, lk ?? undefined);
   let stale: StaleValue | null = null;
   let joined = false;
   if (fl !== null && !io.failed) {
@@ -428,26 +425,15 @@ async function load(
     if (lk === null ? hit === null || hit.stale : lk.busy || (hit !== null && hit.stale)) {
       lk ??= lockAttempt(fl, st.lease * 1000, false);
       lk.opts = hit !== null ? LOCK_ONLY : undefined; // stale: replaced under the lock
-      const l = lk;
-      const read = l.busy
-        ? null
-        : await (tr === null
-          ? attempt(eng, b, ctx, io, l)
-          : tr.child("cachekit.lock.acquire", () => attempt(eng, b, ctx, io, l)));
-      const waited = l.busy;
-      if (l.busy) {
-        hit = await (tr === null
-          ? waitForLock(eng, b, ctx, io, l, st.wait * 1000)
-          : tr.child("cachekit.lock.wait", () =>
-            waitForLock(eng, b, ctx, io, l, st.wait * 1000)));
+      const read = lk.busy ? null : await attemptTraced(tr, eng, b, ctx, io, lk);
+      const waited = lk.busy;
+      if (lk.busy) {
+        hit = await waitTraced(tr, eng, b, ctx, io, lk, st.wait * 1000);
         joined = true; // another process's computation, read after its lock
       } else if (read !== null) hit = read;
       // Whoever held the lock over the stale entry may have stored a fresh value meanwhile.
-      if (waited && l.opts === LOCK_ONLY && !io.failed) {
-        hit = await (tr === null
-          ? readL2(eng, b, ctx, io)
-          : tr.child("cachekit.l2.get", () =>
-            readL2(eng, b, ctx, io)));
+      if (waited && lk.opts === LOCK_ONLY && !io.failed) {
+        hit = await readTraced(tr, eng, b, ctx, io);
       }
     }
   }
@@ -456,7 +442,13 @@ async function load(
     if (rec !== null) recordL2Hit(eng, rec, hit.freshUntil, joined ? "joined" : "hit");
     countHit(eng, false, hit.stored.byteLength);
     if (eng.epoch !== epoch) return hit.value;
-    return storeL1(eng, ctx, hit.value, null, hit.stored);
+    return storeL1(
+      eng,
+      hitEntry(eng, ctx, hit.value, hit.freshUntil, optionArgs(ctx, args)),
+      hit.value,
+      null,
+      hit.stored,
+    );
   }
   if (hit !== null) stale = l2Stale(hit);
   // Without the lock (no lock capability, a wait that ran out, L2 failing): a failing L2 does not
@@ -467,13 +459,18 @@ async function load(
   try {
     return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed, lk, rec);
   } finally {
-    // Unless the write released it; a refresh that went on in the background (soft timeout)
-    // keeps the lock until it lands.
+    // Unless the write released it; a computation that went on in the background (soft or hard
+    // timeout) keeps the lock until it lands.
     releaseLock(eng, ctx, lk);
   }
 }
 
-async function compute(
+/**
+ * Run the function for a call that missed (counted here), in its factory context, under the
+ * fail-safe, and store the result as the context and the options decide. Exported for the forced
+ * refresh (`_controls.ts`).
+ */
+export async function compute(
   eng: Engine,
   self: unknown,
   args: unknown[],
@@ -483,7 +480,7 @@ async function compute(
   stale: StaleValue | null,
   awaitWrite: boolean,
   lk: LockAttempt | null,
-  rec: CallRecord | null,
+  rec: CallRecord | null = null,
 ): Promise<unknown> {
   if (rec !== null) recordMiss(eng, rec);
   if (eng.collectStats) {
@@ -496,24 +493,26 @@ async function compute(
     eng.series!.miss(eng.l1 !== null, b !== null, !awaitWrite);
   }
   const fs = eng.failsafe;
-  if (fs === null) {
-    const value = await callFn(eng, self, args, rec);
-    return await store(eng, ctx, value, b, epoch, awaitWrite, lk, rec);
-  }
-  return await fs.run(
-    ctx.l1Key,
-    async () => {
-      const value = await callFn(eng, self, args, rec);
-      return await store(eng, ctx, value, b, epoch, awaitWrite, lk, rec);
-    },
-    stale ?? fs.l1Stale(ctx.l1Key),
-    rec,
-    ctx,
-  );
+  const fallback = fs === null ? null : stale ?? fs.l1Stale(ctx.l1Key);
+  const call = ctx.call;
+  const run = async () => {
+    const fc = await factoryCall(fallback);
+    if (call?.flight !== undefined) fc.signal = call.flight.signal; // cancellation (`_flight.ts`)
+    const value = await callFn(rec, invoke, fc, eng.fn, self, args);
+    // Not stored (skip, cacheIf, TTL 0): a lock held is released by the caller (`load`).
+    const entry = entryOf(eng, ctx, fc, value, optionArgs(ctx, args));
+    if (entry !== null) return await store(eng, entry, value, b, epoch, awaitWrite, lk, rec);
+    if (rec !== null) recordUncached(rec, "skipped");
+    return value;
+  };
+  const hardMs = call?.hardMs ?? eng.hardMs;
+  const soft = fs === null ? run : () => fs.run(ctx.l1Key, run, fallback, call?.softMs, rec, ctx);
+  if (hardMs <= 0) return await soft();
+  return await withHardTimeout(eng, ctx.l1Key, soft, fallback, hardMs, call?.key, rec, ctx);
 }
 
 /** Store a computed `value` in L1 and L2; returns what the caller gets (see answerOf). */
-async function store(
+export async function store(
   eng: Engine,
   ctx: KeyCtx,
   value: unknown,
@@ -555,9 +554,12 @@ async function store(
     return value;
   }
   if (eng.epoch !== epoch) return answer;
-  const out = storeL1(eng, ctx, answer, enc?.payload ?? null, enc?.stored ?? null);
+  const call = ctx.call;
+  const out = call?.skipL1Write === true
+    ? answer
+    : storeL1(eng, ctx, answer, enc?.payload ?? null, enc?.stored ?? null);
   if (b === null && eng.listening) emit(eng, "set", "l1", null, ctx.protoKey);
-  if (b !== null && enc !== null) {
+  if (b !== null && enc !== null && call?.skipL2Write !== true) {
     const write = writeL2(eng, b, ctx, enc.stored, lk); // never rejects; releases a held lock
     if (awaitWrite) await write;
   }
@@ -576,9 +578,11 @@ export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[])
         const tenant = callTenant(eng, args);
         ctx = keyContext(eng, self, args, fastKey(eng, self, args), tenant);
         const b = eng.returnsPromise ? await eng.backendAsync() : null;
-        const value = await eng.fn.apply(self, args);
+        const fc = new FactoryCall();
+        const value = await invoke(fc, eng.fn, self, args);
         if (eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e) {
-          await store(eng, ctx, value, b, epoch);
+          const entry = entryOf(eng, ctx, fc, value, args);
+          if (entry !== null) await store(eng, entry, value, b, epoch);
         }
       } catch (err) {
         callLogger(eng, ctx, "source").warn("{identity}: background refresh failed: {error}", {

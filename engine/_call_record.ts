@@ -212,13 +212,18 @@ export function join(eng: Engine, p: Promise<unknown>, rec: CallRecord | null): 
   return p;
 }
 
-/** Call the function: under a `cachekit.factory` span when the call is traced. */
-export function callFn(
-  eng: Engine,
+/**
+ * Call the function through `invoker` (`invoke` / `invokeSync` of `_factory_context.ts`, which run
+ * it in its factory context): under a `cachekit.factory` span when the call is traced.
+ */
+export function callFn<F, R>(
+  rec: CallRecord | null,
+  invoker: (fc: F, fn: (...args: unknown[]) => unknown, self: unknown, args: unknown[]) => R,
+  fc: F,
+  fn: (...args: unknown[]) => unknown,
   self: unknown,
   args: unknown[],
-  rec: CallRecord | null,
-): unknown {
-  if (rec === null || rec.trace === null) return eng.fn.apply(self, args);
-  return rec.trace.factory(() => eng.fn.apply(self, args));
+): R {
+  if (rec === null || rec.trace === null) return invoker(fc, fn, self, args);
+  return rec.trace.factory(() => invoker(fc, fn, self, args)) as R;
 }

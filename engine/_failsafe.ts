@@ -128,6 +128,7 @@ export class FailSafe {
    * @param key The call's L1 key.
    * @param compute Calls the function and stores its result; resolves the result.
    * @param stale The stale value of this call (`null`: none, errors propagate).
+   * @param softMs This call's soft timeout, ms (default: the engine's).
    * @param rec The record of an observed call (`_call_record.ts`), or `null`.
    * @param ctx The call's keys (its logs' protocol key and correlation id), or `null`.
    */
@@ -135,6 +136,7 @@ export class FailSafe {
     key: ArgKey,
     compute: () => Promise<unknown>,
     stale: StaleValue | null,
+    softMs: number = this.softMs,
     rec: CallRecord | null = null,
     ctx: KeyCtx | null = null,
   ): Promise<unknown> {
@@ -142,7 +144,7 @@ export class FailSafe {
     if (p === undefined) {
       p = compute();
       if (stale === null) return p;
-      if (this.softMs > 0) {
+      if (softMs > 0) {
         const running = p;
         this.#background.set(key, running);
         const done = () => {
@@ -153,7 +155,7 @@ export class FailSafe {
     }
     if (stale === null) return p;
     const work = p;
-    if (this.softMs <= 0) return work.catch((e) => this.#serve(stale, "error", e, rec, ctx));
+    if (softMs <= 0) return work.catch((e) => this.#serve(stale, "error", e, rec, ctx));
     return new Promise<unknown>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
@@ -165,7 +167,7 @@ export class FailSafe {
         } catch (e) {
           reject(e);
         }
-      }, this.softMs);
+      }, softMs);
       work.then((v) => {
         if (settled) return;
         settled = true;
@@ -199,16 +201,27 @@ export class FailSafe {
     return this.#serve(stale, "error", error, rec, ctx);
   }
 
+  /** Serve `stale` after a hard timeout (`_hard_timeout.ts`): counted and logged as stale hits are. */
+  serveStale(
+    stale: StaleValue,
+    reason: "hard_timeout",
+    rec: CallRecord | null = null,
+    ctx: KeyCtx | null = null,
+  ): unknown {
+    return this.#serve(stale, reason, null, rec, ctx);
+  }
+
   #serve(
     stale: StaleValue,
-    reason: "error" | "soft_timeout",
+    reason: "error" | "soft_timeout" | "hard_timeout",
     error: unknown,
     rec: CallRecord | null,
     ctx: KeyCtx | null,
   ): unknown {
     const h = this.#host;
-    if (reason === "soft_timeout" && h.listening) {
-      h.emitEvent("timeout", { timeout: "soft", layer: stale.source });
+    if (reason !== "error" && h.listening) {
+      const timeout = reason === "soft_timeout" ? "soft" : "hard";
+      h.emitEvent("timeout", { timeout, layer: stale.source });
     }
     if (rec !== null) {
       const ttlMs = stale.source === "l1" ? h.l1TtlMs : (h.config.ttl ?? NaN) * 1000;
@@ -232,9 +245,9 @@ export class FailSafe {
       );
     } else {
       l.info(
-        "{identity}: the function is slower than softTimeout; serving the stale {source} value " +
+        "{identity}: the function is slower than {reason}; serving the stale {source} value " +
           "now, the refresh continues in the background",
-        props,
+        { ...props, reason: reason === "soft_timeout" ? "softTimeout" : "hardTimeout" },
       );
     }
     return stale.read();

@@ -43,7 +43,7 @@ export function observedCall(
   try {
     fast = fastKey(eng, self, args);
     out = eng.returnsPromise
-      ? lookupAsync(eng, self, args, fast, rec)
+      ? lookupAsync(eng, self, args, fast, undefined, rec)
       : lookupSync(eng, self, args, fast, rec);
   } catch (e) {
     endCallSpan(eng, rec, e);
