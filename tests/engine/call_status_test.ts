@@ -14,6 +14,8 @@ import { gate, shiftDateNow } from "../_timing.ts";
 import {
   type Backend,
   cache as realCache,
+  cached,
+  cachedControls,
   type CallResult,
   FileBackend,
   MemoryBackend,
@@ -328,4 +330,21 @@ test("withStatus: a failing call rejects as the plain call does; the wrapper kee
   await assert.rejects(f.withStatus(-1), /negative/);
   assert.equal((await f.withStatus(1)).status, "miss");
   assert.equal(await f(1), 1);
+});
+
+test("a @cached method's withStatus (cachedControls) acts for its instance", () => {
+  class Prices {
+    constructor(readonly region: string) {}
+    @cached({ backend: null, instanceKey: (self: Prices) => self.region })
+    price(sku: string): number {
+      return sku.length * (this.region === "eu" ? 2 : 1);
+    }
+  }
+  const eu = new Prices("eu");
+  const us = new Prices("us");
+  assert.equal(eu.price("abc"), 6);
+  const hit = cachedControls(eu, "price").withStatus("abc");
+  assert.deepEqual([hit.value, hit.status, hit.layer], [6, "hit", "l1"]);
+  const other = cachedControls(us, "price").withStatus("abc");
+  assert.deepEqual([other.value, other.status], [3, "miss"], "the other instance's own entry");
 });
