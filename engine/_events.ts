@@ -12,6 +12,10 @@
  * site checks that one flag before it builds anything; the wrapper checks the engine's `observed`
  * flag (a listener, or `monitoring.tracing`) before it leaves its inlined L1 hit.
  *
+ * A listener that throws is logged (LogTape `cachekit.events`, error level) instead of reaching
+ * the runtime's uncaught-error handler, which would end the process on Deno and Node: an event
+ * must never be why a service goes down.
+ *
  * Hand-written: `EventTarget` is the runtime's; the listener accounting is what makes "no
  * listener, no cost" hold.
  *
@@ -23,6 +27,7 @@ import { GuardedBackend } from "../reliability/guarded_backend.ts";
 import type { CallLayer, CallStatus } from "./_call_record.ts";
 import type { Engine } from "./_engine.ts";
 import { liveEngines } from "./_registry.ts";
+import { getCacheLogger } from "../health/logging.ts";
 
 /** The types of {@linkcode CacheEvent}. */
 export type CacheEventType =
@@ -76,6 +81,28 @@ export interface CacheEventDetail {
 }
 
 let constructed = 0;
+
+const log = getCacheLogger("events");
+
+/** One registration of a listener: whether it is `once`, and the guard `EventTarget` holds. */
+interface Registration {
+  once: boolean;
+  guard: EventListener;
+}
+
+/** Call `listener` with `ev`; what it throws is logged at error level, not rethrown. */
+function callGuarded(target: unknown, listener: unknown, ev: { type: string }): void {
+  try {
+    if (typeof listener === "function") listener.call(target, ev);
+    else (listener as { handleEvent(e: unknown): void }).handleEvent(ev);
+  } catch (e) {
+    log.error("a cache event listener of {type} threw: {error}", {
+      type: ev.type,
+      error: e instanceof Error ? e.message : String(e),
+      cause: e,
+    });
+  }
+}
 
 /** How many {@linkcode CacheEvent}s were ever constructed (tests: nothing without a listener). */
 export function cacheEventsConstructed(): number {
@@ -137,8 +164,8 @@ export type CacheEventListener =
  * ```
  */
 export class CacheEventTarget extends EventTarget {
-  /** Registrations by listener: `type|capture` → whether it is `once`. */
-  readonly #listeners = new Map<unknown, Map<string, boolean>>();
+  /** Registrations by listener: `type|capture` → whether it is `once`, and its guard. */
+  readonly #listeners = new Map<unknown, Map<string, Registration>>();
   #count = 0;
   readonly #changed: () => void;
 
@@ -186,7 +213,6 @@ export class CacheEventTarget extends EventTarget {
     listener: CacheEventListener | EventListenerOrEventListenerObject | null,
     options?: boolean | AddEventListenerOptions,
   ): void {
-    super.addEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
     if (listener === null) return;
     const o = typeof options === "object" ? options : undefined;
     if (o?.signal?.aborted) return;
@@ -195,7 +221,10 @@ export class CacheEventTarget extends EventTarget {
     let regs = this.#listeners.get(listener);
     if (regs === undefined) this.#listeners.set(listener, regs = new Map());
     if (regs.has(id)) return; // EventTarget ignores a duplicate
-    regs.set(id, !!o?.once);
+    // A listener that throws is logged, never thrown at the cache call or the process.
+    const guard: EventListener = (ev: { type: string }) => callGuarded(this, listener, ev);
+    regs.set(id, { once: !!o?.once, guard });
+    super.addEventListener(type, guard, options);
     this.#add(1);
     o?.signal?.addEventListener("abort", () => this.#forget(listener, id), { once: true });
   }
@@ -229,14 +258,13 @@ export class CacheEventTarget extends EventTarget {
     listener: CacheEventListener | EventListenerOrEventListenerObject | null,
     options?: boolean | EventListenerOptions,
   ): void {
-    super.removeEventListener(
-      type,
-      listener as EventListenerOrEventListenerObject | null,
-      options,
-    );
     if (listener === null) return;
     const capture = typeof options === "boolean" ? options : !!options?.capture;
-    this.#forget(listener, type + (capture ? "|c" : "|b"));
+    const id = type + (capture ? "|c" : "|b");
+    const reg = this.#listeners.get(listener)?.get(id);
+    if (reg === undefined) return;
+    super.removeEventListener(type, reg.guard, options);
+    this.#forget(listener, id);
   }
 
   /**
@@ -248,7 +276,7 @@ export class CacheEventTarget extends EventTarget {
   override dispatchEvent(event: Event): boolean {
     const r = super.dispatchEvent(event);
     for (const [listener, regs] of this.#listeners) {
-      for (const [id, once] of regs) {
+      for (const [id, { once }] of regs) {
         if (once && (id === event.type + "|b" || id === event.type + "|c")) {
           this.#forget(listener, id);
         }

@@ -6,6 +6,7 @@
 // nobody listens (counted in CacheEvent's constructor).
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
+import { captureLogs, render } from "../_log_capture.ts";
 import { gate, shiftDateNow, until } from "../_timing.ts";
 import {
   type Backend,
@@ -348,3 +349,22 @@ test("events: remote invalidations and the bus going down and coming back", asyn
     d.stop();
   }
 }, { sanitize: false }); // the subscription's retry timer (unref'd) outlives the test
+
+test("events: a listener that throws is logged, never thrown at the call or the process", async () => {
+  const logs = await captureLogs("error");
+  try {
+    const f = cache((n: number) => n + 1, { name: "events.throwing", backend: null });
+    const boom = () => {
+      throw new Error("listener bug");
+    };
+    f.events.addEventListener("miss", boom);
+    assert.equal(f(1), 2, "the call answers");
+    f.events.removeEventListener("miss", boom);
+    assert.equal(f.events.listening, false);
+    const [rec] = logs.matching(/listener of miss threw: listener bug/);
+    assert.ok(rec, logs.records.map(render).join("\n"));
+    assert.deepEqual(rec.category, ["cachekit", "events"]);
+  } finally {
+    await logs.stop();
+  }
+});
