@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { joinerCopy } from "./_inflight.ts";
 import { CacheKeyError } from "../errors.ts";
 import type { ArgKey } from "./_argkey.ts";
 import { compute, computeSync } from "./_call.ts";
@@ -61,7 +62,10 @@ export function forceRefresh(eng: Engine, self: unknown, args: unknown[]): unkno
   let table = refreshing.get(eng);
   if (table === undefined) refreshing.set(eng, table = new Map());
   const known = table.get(ctx.l1Key);
-  if (known !== undefined && known.epoch === eng.epoch) return known.p;
+  if (known !== undefined && known.epoch === eng.epoch) {
+    // A second refresh caller gets its own copy, as a joiner of any computation does.
+    return eng.config.l1.copy === "none" ? known.p : known.p.then(joinerCopy);
+  }
   const p = refreshLoad(eng, self, args, ctx);
   const mine = { epoch: eng.epoch, p };
   table.set(ctx.l1Key, mine);
