@@ -230,6 +230,12 @@ export async function set(
   o: CacheEntryOptions | undefined,
 ): Promise<void> {
   const ctx = ctxOf(eng, key, o);
+  // A computation of this key that started before the write (in flight, or still running past
+  // a soft or hard timeout) must not land over it: it would bring back the value `set` replaced.
+  const k = ctx.l1Key;
+  if (
+    eng.inflight.has(k) || eng.lateWork.has(k) || eng.failsafe?.pending(k) !== undefined
+  ) bump(eng);
   const b = o?.skipL2Write ? null : await eng.backendAsync();
   await store(eng, ctx, value, b, eng.epoch, true);
 }
