@@ -20,7 +20,7 @@ import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
 import type { Flight } from "./_flight.ts";
 import { optionArgs } from "./_call_options.ts";
-import { lateWork, withHardTimeout } from "./_hard_timeout.ts";
+import { joinLate, lateWork, withHardTimeout } from "./_hard_timeout.ts";
 import {
   entryOf,
   FactoryCall,
@@ -472,7 +472,12 @@ export async function compute(
   };
   const hardMs = call?.hardMs ?? eng.hardMs;
   const soft = fs === null ? run : () => fs.run(ctx.l1Key, run, fallback, call?.softMs);
-  if (hardMs <= 0) return await soft();
+  if (hardMs <= 0) {
+    // A call without a hard timeout joins a computation still running past another call's one
+    // (the lock was not taken for it: see `load`), rather than racing it to the store.
+    const late = eng.lateWork.get(ctx.l1Key);
+    return await (late === undefined ? soft() : joinLate(eng, late));
+  }
   return await withHardTimeout(eng, ctx.l1Key, soft, fallback, hardMs, call?.key);
 }
 
