@@ -69,13 +69,21 @@ function taggedWith(tags: ReadonlySet<string>): (e: L1Entry) => boolean {
   return (e) => e.tags !== null && e.tags.some((t) => tags.has(t));
 }
 
-/** Remember an L2 key this process wrote (for deletions a prefix may miss, and the tag index). */
-export function trackWrite(eng: Engine, ctx: KeyCtx): void {
+/**
+ * Remember an L2 key this process wrote (for deletions a prefix may miss), and by tag when the
+ * backend has no tag index of its own (`indexTags`): only then does `invalidateTags` delete the
+ * keys listed here. Bounded: at most {@linkcode MAX_TRACKED_KEYS} keys, tags, and keys per tag
+ * (per-result and per-call tags such as `user:${id}` would otherwise grow it without end).
+ */
+export function trackWrite(eng: Engine, ctx: KeyCtx, indexTags: boolean): void {
   if (eng.tracked.size < MAX_TRACKED_KEYS) eng.tracked.add(ctx.backendKey);
-  if (ctx.tags) {
+  if (ctx.tags && indexTags) {
     for (const t of ctx.tags) {
       let s = eng.tagIndex.get(t);
-      if (!s) eng.tagIndex.set(t, s = new Set());
+      if (!s) {
+        if (eng.tagIndex.size >= MAX_TRACKED_KEYS) continue;
+        eng.tagIndex.set(t, s = new Set());
+      }
       if (s.size < MAX_TRACKED_KEYS) s.add(ctx.backendKey);
     }
   }
