@@ -27,6 +27,14 @@ export class Flight {
     return (this.#controller ??= new AbortController()).signal;
   }
 
+  /**
+   * Whether every caller aborted, and with them the computation: a new caller must not join it
+   * (it would get another caller's abort reason), but start a computation of its own.
+   */
+  get abandoned(): boolean {
+    return this.#controller !== null && this.#controller.signal.aborted;
+  }
+
   /** One caller aborted with `reason`: abort the computation when it was the last one. */
   abortOne(reason: unknown): void {
     if (++this.aborted >= this.joined) (this.#controller ??= new AbortController()).abort(reason);

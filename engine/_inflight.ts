@@ -58,7 +58,10 @@ export class InflightTable {
     const p = typeof key === "number" ? this.#numbers[key] : this.#strings[key];
     if (p === undefined) return p;
     const f = this.#flights ? flightOf.get(p) : undefined;
-    if (f !== undefined) f.joined++;
+    if (f !== undefined) {
+      if (f.abandoned) return undefined; // cancelled by all its callers: start anew (`track`)
+      f.joined++;
+    }
     if (!this.#copyJoins) return p;
     const mine = p.then(joinerCopy);
     if (f !== undefined) flightOf.set(mine, f);
