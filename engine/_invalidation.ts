@@ -17,7 +17,7 @@ import { GuardedBackend } from "../reliability/guarded_backend.ts";
 import type { L1Entry } from "./l1.ts";
 import { createdDefaultL2, defaultL2 } from "./_backend.ts";
 import type { Engine } from "./_engine.ts";
-import { mayCarryTags } from "./_factory_context.ts";
+import { hasUnknownTags, mayCarryTags } from "./_factory_context.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx } from "./_keys.ts";
 import { liveEngines, tenantSegments } from "./_registry.ts";
 import { errMessage, recordFailure } from "./_status.ts";
@@ -66,7 +66,7 @@ async function deleteTargets(b: Backend, targets: string[]): Promise<void> {
 
 /** Matches L1 entries carrying any of `tags`. */
 function taggedWith(tags: ReadonlySet<string>): (e: L1Entry) => boolean {
-  return (e) => e.tags !== null && e.tags.some((t) => tags.has(t));
+  return (e) => e.tags !== null && (hasUnknownTags(e.tags) || e.tags.some((t) => tags.has(t)));
 }
 
 /**
