@@ -15,6 +15,7 @@ import { underAnyTenant } from "../backends/types.ts";
 import { getCacheLogger } from "../health/logging.ts";
 import { GuardedBackend } from "../reliability/guarded_backend.ts";
 import type { L1Entry } from "./l1.ts";
+import type { ArgKey } from "./_argkey.ts";
 import { createdDefaultL2, defaultL2 } from "./_backend.ts";
 import type { Engine } from "./_engine.ts";
 import { hasUnknownTags, mayCarryTags } from "./_factory_context.ts";
@@ -109,6 +110,19 @@ export function bump(eng: Engine): void {
   eng.inflight.clear();
   eng.failsafe?.forget();
   eng.lateWork.clear();
+}
+
+/**
+ * Before a write or a forced refresh of `l1Key`: a computation of the key that started earlier
+ * (in flight, or still running past a soft or hard timeout) must not land over the newer value,
+ * so it is marked stale ({@linkcode bump}: its callers still get its answer, nothing stores it).
+ * Nothing happens when none runs, so that other keys' computations keep storing.
+ */
+export function supersede(eng: Engine, l1Key: ArgKey): void {
+  if (
+    eng.inflight.has(l1Key) || eng.lateWork.has(l1Key) ||
+    eng.failsafe?.pending(l1Key) !== undefined
+  ) bump(eng);
 }
 
 /**

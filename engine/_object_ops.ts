@@ -18,7 +18,13 @@ import { entryOf, FactoryCall, hitEntry, invoke } from "./_factory_context.ts";
 import { cacheContext, type FactoryContext } from "../factory_context.ts";
 import type { Engine } from "./_engine.ts";
 import { Flight, flightOf, waitFor } from "./_flight.ts";
-import { bump, invalidateTagsEverywhere, invalidateTagsLocal, publish } from "./_invalidation.ts";
+import {
+  bump,
+  invalidateTagsEverywhere,
+  invalidateTagsLocal,
+  publish,
+  supersede,
+} from "./_invalidation.ts";
 import { callTenant, type KeyCtx, tenantL1Key } from "./_keys.ts";
 import { tenantContextUsed } from "../tenant.ts";
 import { readL2 } from "./_l2.ts";
@@ -230,12 +236,7 @@ export async function set(
   o: CacheEntryOptions | undefined,
 ): Promise<void> {
   const ctx = ctxOf(eng, key, o);
-  // A computation of this key that started before the write (in flight, or still running past
-  // a soft or hard timeout) must not land over it: it would bring back the value `set` replaced.
-  const k = ctx.l1Key;
-  if (
-    eng.inflight.has(k) || eng.lateWork.has(k) || eng.failsafe?.pending(k) !== undefined
-  ) bump(eng);
+  supersede(eng, ctx.l1Key); // an earlier computation must not land over the written value
   const b = o?.skipL2Write ? null : await eng.backendAsync();
   await store(eng, ctx, value, b, eng.epoch, true);
 }
