@@ -19,6 +19,7 @@ import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
 import type { Flight } from "./_flight.ts";
+import { joinerCopy } from "./_inflight.ts";
 import { optionArgs } from "./_call_options.ts";
 import { joinLate, lateWork, withHardTimeout } from "./_hard_timeout.ts";
 import {
@@ -53,8 +54,12 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
     typeof (v as { then?: unknown }).then === "function";
 }
 
-function l2Stale(hit: L2Hit): StaleValue {
-  return { source: "l2", expiredAt: hit.freshUntil ?? NaN, read: () => hit.value };
+function l2Stale(eng: Engine, hit: L2Hit): StaleValue {
+  // Read more than once (the factory's `ctx.stale`, then the callers it is served to): each read
+  // its own copy unless `l1.copy` is "none", as an L1 stale entry's reads are.
+  const v = hit.value;
+  const read = eng.config.l1.copy === "none" ? () => v : () => joinerCopy(v);
+  return { source: "l2", expiredAt: hit.freshUntil ?? NaN, read };
 }
 
 /**
@@ -419,7 +424,7 @@ export async function load(
       hit.stored,
     );
   }
-  if (hit !== null) stale = l2Stale(hit);
+  if (hit !== null) stale = l2Stale(eng, hit);
   // Without the lock (no lock capability, a wait that ran out, L2 failing): a failing L2 does not
   // hold up the answer with the write (a call costs at most one L2 timeout).
   if (lk === null || !lk.held) {
