@@ -70,11 +70,30 @@ export function callOptions(
   o: CacheEntryOptions | undefined,
 ): CallOptions {
   const call: CallOptions = { key };
-  if (o === undefined) return call;
+  if (o === undefined || o === null) return call;
   seconds("ttl", o.ttl, true, true);
   seconds("staleTtl", o.staleTtl, false, false);
   seconds("softTimeout", o.softTimeout, false, false);
   seconds("hardTimeout", o.hardTimeout, false, false);
+  if (
+    o.hardTimeout !== undefined && o.softTimeout !== undefined && o.hardTimeout > 0 &&
+    o.softTimeout >= o.hardTimeout
+  ) {
+    throw new CacheConfigError(
+      "softTimeout",
+      o.softTimeout,
+      `a soft timeout below the hard timeout (${o.hardTimeout} s)`,
+    );
+  }
+  const sig = o.signal as unknown;
+  if (
+    sig !== undefined &&
+    (typeof sig !== "object" || sig === null ||
+      typeof (sig as AbortSignal).addEventListener !== "function" ||
+      typeof (sig as AbortSignal).aborted !== "boolean")
+  ) {
+    throw new CacheConfigError("signal", typeof sig, "an AbortSignal (or no signal)");
+  }
   if (o.staleTtl !== undefined) call.staleTtl = o.staleTtl;
   if (o.softTimeout !== undefined) call.softMs = o.softTimeout * 1000;
   if (o.hardTimeout !== undefined) call.hardMs = o.hardTimeout * 1000;
