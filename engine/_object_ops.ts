@@ -17,7 +17,7 @@ import type { CallOptions } from "./_call_options.ts";
 import { entryOf, FactoryCall, hitEntry, invoke } from "./_factory_context.ts";
 import { cacheContext, type FactoryContext } from "../factory_context.ts";
 import type { Engine } from "./_engine.ts";
-import { Flight, flightOf, waitFor } from "./_flight.ts";
+import { checkSignal, Flight, flightOf, waitFor } from "./_flight.ts";
 import {
   bump,
   invalidateTagsEverywhere,
@@ -85,15 +85,7 @@ export function callOptions(
       `a soft timeout below the hard timeout (${o.hardTimeout} s)`,
     );
   }
-  const sig = o.signal as unknown;
-  if (
-    sig !== undefined &&
-    (typeof sig !== "object" || sig === null ||
-      typeof (sig as AbortSignal).addEventListener !== "function" ||
-      typeof (sig as AbortSignal).aborted !== "boolean")
-  ) {
-    throw new CacheConfigError("signal", typeof sig, "an AbortSignal (or no signal)");
-  }
+  checkSignal(o.signal);
   if (o.staleTtl !== undefined) call.staleTtl = o.staleTtl;
   if (o.softTimeout !== undefined) call.softMs = o.softTimeout * 1000;
   if (o.hardTimeout !== undefined) call.hardMs = o.hardTimeout * 1000;

@@ -1,5 +1,5 @@
 /**
- * Whatever argument arrives at a cache object's method, the answer is a value, a miss or a typed
+ * Whatever argument arrives at a cache object's method (or `withSignal`), the answer is a value, a miss or a typed
  * error. Before, these threw bare `TypeError`s: an options object of `null` on `get`, a `signal`
  * that is not an `AbortSignal`, and the batch methods given something else than an array (or
  * `setMany` entries that are not pairs); a per-call soft timeout at or above the per-call hard
@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
-import { CacheConfigError, createCache, MemoryBackend } from "../../mod.ts";
+import { cache, CacheConfigError, createCache, MemoryBackend } from "../../mod.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false, ttl: 60 } as const;
 
@@ -35,4 +35,16 @@ test("createCache: bad arguments are CacheConfigErrors", async () => {
   await c.set("k2", 2, null);
   assert.equal(await c.has("k2", null), true);
   assert.equal(await c.getOrSet("k3", f, { hardTimeout: 2, softTimeout: 1 }), 1);
+});
+
+test("cache(fn).withSignal: a signal that is not an AbortSignal is a CacheConfigError", async () => {
+  const f = cache(async (x: number) => x, {
+    ...bare,
+    name: "args.signal",
+    backend: new MemoryBackend(),
+  });
+  for (const s of [{}, null, "x", 1]) {
+    await assert.rejects(f.withSignal(s as unknown as AbortSignal, 1), CacheConfigError);
+  }
+  assert.equal(await f.withSignal(new AbortController().signal, 1), 1);
 });
