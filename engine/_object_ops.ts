@@ -315,11 +315,12 @@ export async function expire(eng: Engine, key: string): Promise<void> {
     if (e.expiresAt > now) e.expiresAt = now;
     if (e.refreshAt > now) e.refreshAt = now;
   }
+  const epoch = eng.epoch; // a deletion while L2 is read: the old value is not written back
   const b = await eng.backendAsync();
   if (b === null) return;
   const hit = await readL2(eng, b, ctx);
   if (hit === null) return;
   ctx.tags = null;
   // Written again with its logical expiry now (`ttl: 0`: fresh_until = now, L2 TTL = staleTtl).
-  await store(eng, ctx, hit.value, b, eng.epoch, true);
+  await store(eng, ctx, hit.value, b, epoch, true);
 }
