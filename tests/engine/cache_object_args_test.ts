@@ -1,3 +1,4 @@
+// deno-lint-ignore-file require-await -- async functions without await are what the tests cache
 /**
  * Whatever argument arrives at a cache object's method (or `withSignal`), the answer is a value, a miss or a typed
  * error. Before, these threw bare `TypeError`s: an options object of `null` on `get`, a `signal`
