@@ -20,7 +20,7 @@ const DENO_JSON = siblingModule(import.meta.url, "../../deno.json");
 const CHILD = `
 import { createCache } from "${MOD}";
 import { registeredEngines } from "${REGISTRY}";
-const collect = () => (globalThis.gc ?? globalThis.Bun.gc)(true);
+const collect = () => (globalThis.gc ? globalThis.gc() : globalThis.Bun.gc(true));
 for (let round = 0; round < 20; round++) {
   for (let i = 0; i < 1000; i++) {
     const c = createCache({ backend: null, ttl: 60 });
