@@ -30,6 +30,7 @@ import {
 } from "./_redis_chunks.ts";
 import type { Resolved } from "./_redis_options.ts";
 import type { BatchEntry, BatchKind } from "./_redis_batch.ts";
+import { GetOp } from "./_redis_get_op.ts";
 
 const PENDING_CHUNK_MS = 5 * 60_000; // provisional expiry of chunks until their manifest commits
 
@@ -93,7 +94,7 @@ function getBatch(driver: RedisDriver): BatchKind<GetEntry> {
 function flushGets(driver: RedisDriver, entries: GetEntry[]): void {
   if (entries.length === 1) {
     const e = entries[0];
-    driver.sendNow(e.full, true, ["GET", e.full], true).then(e.resolve, e.reject);
+    driver.sendNow(e.full, true, ["GET", e.full], true).then((v) => e.resolve(v), (x) => e.reject(x));
     return;
   }
   const args: string[] = new Array(entries.length + 1);
@@ -332,7 +333,37 @@ export class RedisCore {
   get(key: string, opts?: OperationOptions): Promise<Uint8Array | null> {
     checkKey(key, "get");
     const full = this.full(key);
+    const batch = this.driver.batch;
+    const ms = opts?.timeoutMs ?? this.opTimeoutMs;
+    if (
+      batch !== undefined && ms > 0 && opts?.signal === undefined && this.closing === undefined &&
+      this.driver.isReady
+    ) {
+      // The hot path: one object for the batch entry, the deadline and the settlement (see
+      // _redis_get_op.ts); anything else goes through `run`.
+      const startedAt = opts?.startedAt;
+      return new Promise((resolve, reject) => {
+        const queue = this.#deadlines(ms);
+        const op = new GetOp(this, full, queue, resolve, reject);
+        if (this.#inFlight++ === 0) this.driver.hold(true);
+        queue.link(op, startedAt);
+        batch.add(this.#getBatch, op);
+      });
+    }
     return this.run("get", opts, () => this.#getRaw(full).then(this.#whole(full)));
+  }
+
+  /** The timeout failure of `operation` after `ms` (see {@linkcode GetOp}). */
+  timeoutError(operation: string, ms: number): BackendError {
+    return new BackendError(
+      `Redis ${operation} timed out after ${ms} ms (${this.endpoint}).`,
+      { kind: "timeout", backend: "redis", operation },
+    );
+  }
+
+  /** An operation counted in flight without {@linkcode track} settled. */
+  settled(): void {
+    this.#settled();
   }
 
   /** The reply of `GET full`, sent in the connection's batch when there is one. */
