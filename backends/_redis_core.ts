@@ -4,7 +4,8 @@
  * delete, exists, chunked values). The capability files (`_redis_keys.ts`, `_redis_locks.ts`,
  * `_redis_tags.ts`, `_redis_bus.ts`, `_redis_streams.ts`) hold a `RedisCore` and go through
  * {@linkcode RedisCore.run}, so every command gets the same deadline, error mapping and
- * close-awareness whichever capability sends it. Its members are public for those files only:
+ * close-awareness whichever capability sends it (a batched `get`, the hot path, is one object that
+ * gives the same guarantees: `_redis_get_op.ts`). Its members are public for those files only:
  * the class is internal, and `RedisBackend` exposes none of them.
  *
  * @module
@@ -30,7 +31,7 @@ import {
 } from "./_redis_chunks.ts";
 import type { Resolved } from "./_redis_options.ts";
 import type { BatchEntry, BatchKind } from "./_redis_batch.ts";
-import { GetOp } from "./_redis_get_op.ts";
+import { batchedGet } from "./_redis_get_op.ts";
 
 const PENDING_CHUNK_MS = 5 * 60_000; // provisional expiry of chunks until their manifest commits
 
@@ -94,7 +95,10 @@ function getBatch(driver: RedisDriver): BatchKind<GetEntry> {
 function flushGets(driver: RedisDriver, entries: GetEntry[]): void {
   if (entries.length === 1) {
     const e = entries[0];
-    driver.sendNow(e.full, true, ["GET", e.full], true).then((v) => e.resolve(v), (x) => e.reject(x));
+    driver.sendNow(e.full, true, ["GET", e.full], true).then(
+      (v) => e.resolve(v),
+      (x) => e.reject(x),
+    );
     return;
   }
   const args: string[] = new Array(entries.length + 1);
@@ -282,16 +286,7 @@ export class RedisCore {
       const onAbort = () => fail(this.#aborted(operation, signal));
       if (timeoutMs > 0) {
         queue = this.#deadlines(timeoutMs);
-        deadline = queue.add(
-          () =>
-            fail(
-              new BackendError(
-                `Redis ${operation} timed out after ${timeoutMs} ms (${this.endpoint}).`,
-                { kind: "timeout", backend: "redis", operation },
-              ),
-            ),
-          opts?.startedAt,
-        );
+        deadline = queue.add(() => fail(this.timeoutError(operation, timeoutMs)), opts?.startedAt);
       }
       signal?.addEventListener("abort", onAbort, { once: true });
       p.then((v) => {
@@ -310,8 +305,8 @@ export class RedisCore {
    * (e.g. the lock release or invalidation event a caller fired without awaiting just before).
    */
   track<T>(p: Promise<T>): Promise<T> {
-    if (this.#inFlight++ === 0) this.driver.hold(true);
-    p.then(this.#settled, this.#settled);
+    this.started();
+    p.then(this.settled, this.settled);
     return p;
   }
 
@@ -320,7 +315,8 @@ export class RedisCore {
     return this.#inFlight;
   }
 
-  readonly #settled = (): void => {
+  /** An operation counted in flight by {@linkcode track} or {@linkcode started} settled. */
+  readonly settled = (): void => {
     if (--this.#inFlight !== 0) return;
     // Idle: the connection no longer keeps the process alive (see RedisDriver.hold).
     this.driver.hold(false);
@@ -339,16 +335,7 @@ export class RedisCore {
       batch !== undefined && ms > 0 && opts?.signal === undefined && this.closing === undefined &&
       this.driver.isReady
     ) {
-      // The hot path: one object for the batch entry, the deadline and the settlement (see
-      // _redis_get_op.ts); anything else goes through `run`.
-      const startedAt = opts?.startedAt;
-      return new Promise((resolve, reject) => {
-        const queue = this.#deadlines(ms);
-        const op = new GetOp(this, full, queue, resolve, reject);
-        if (this.#inFlight++ === 0) this.driver.hold(true);
-        queue.link(op, startedAt);
-        batch.add(this.#getBatch, op);
-      });
+      return batchedGet(this, full, this.#deadlines(ms), batch, this.#getBatch, opts?.startedAt);
     }
     return this.run("get", opts, () => this.#getRaw(full).then(this.#whole(full)));
   }
@@ -361,9 +348,9 @@ export class RedisCore {
     );
   }
 
-  /** An operation counted in flight without {@linkcode track} settled. */
-  settled(): void {
-    this.#settled();
+  /** An operation not passed to {@linkcode track} started (see {@linkcode settled}). */
+  started(): void {
+    if (this.#inFlight++ === 0) this.driver.hold(true);
   }
 
   /** The reply of `GET full`, sent in the connection's batch when there is one. */

@@ -15,7 +15,7 @@
  * @module
  */
 import type { BackendError } from "../errors.ts";
-import type { BatchEntry } from "./_redis_batch.ts";
+import type { BatchEntry, BatchKind, CommandBatch } from "./_redis_batch.ts";
 import type { Deadline, DeadlineQueue } from "./_redis_deadlines.ts";
 import { fromBuffer } from "./_redis_driver.ts";
 import { hasMagic } from "./_redis_chunks.ts";
@@ -28,8 +28,30 @@ export interface GetOpHost {
   timeoutError(operation: string, ms: number): BackendError;
   /** Read the value a chunk manifest stands for. */
   readChunked(full: string, manifest: Uint8Array, retries: number): Promise<Uint8Array | null>;
-  /** The operation settled (in-flight accounting). */
+  /** An operation started (in-flight accounting: `close()` waits for it). */
+  started(): void;
+  /** The operation settled. */
   settled(): void;
+}
+
+/**
+ * `GET full` in the connection's `batch` (as an entry of `kind`) under the deadline of `queue`,
+ * counted from `startedAt` (default: now).
+ */
+export function batchedGet(
+  host: GetOpHost,
+  full: string,
+  queue: DeadlineQueue,
+  batch: CommandBatch,
+  kind: BatchKind<GetOp>,
+  startedAt: number | undefined,
+): Promise<Uint8Array | null> {
+  return new Promise((resolve, reject) => {
+    const op = new GetOp(host, full, queue, resolve, reject);
+    host.started();
+    queue.link(op, startedAt);
+    batch.add(kind, op);
+  });
 }
 
 /** A batched `GET` that is its own batch entry and deadline. */
