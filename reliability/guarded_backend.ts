@@ -220,7 +220,7 @@ export class GuardedBackend implements Backend, AsyncDisposable {
   readonly backpressure: Backpressure | null;
 
   readonly #clock: () => number;
-  /** The clock of operations' starts and ends: `#clock`, or read once per burst (`_turn_clock.ts`). */
+  /** The clock of operations' ends: `#clock`, or read once per burst (`_turn_clock.ts`). */
   readonly #opClock: () => number;
   /** Whether `#clock` is `performance.now()` (its readings may then go to the inner backend). */
   readonly #realClock: boolean;
@@ -417,7 +417,7 @@ export class GuardedBackend implements Backend, AsyncDisposable {
     const signal = opts?.signal;
     // The clock is read only when a duration or a deadline needs it.
     const start = at !== null || this.#metrics !== null || timeoutMs !== Infinity
-      ? this.#opClock()
+      ? this.#clock()
       : 0;
     let o: OperationOptions | undefined;
     if (timeoutMs !== Infinity || signal !== undefined) {

@@ -1,7 +1,8 @@
 /**
- * The guard's operation clock (`reliability/_turn_clock.ts`): one `performance.now()` per
- * microtask checkpoint, shared by the operations that start or settle in it, while durations stay
- * the real ones (the histogram and the adaptive timeout still record every operation).
+ * The guard's clock for operations' ends (`reliability/_turn_clock.ts`): one `performance.now()`
+ * per microtask checkpoint, shared by the operations that settle in it, while durations stay the
+ * real ones (the histogram and the adaptive timeout still record every operation). Starts are read
+ * fresh.
  */
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
@@ -41,7 +42,7 @@ class SlowMemory extends MemoryBackend {
   }
 }
 
-test("guard: 100 concurrent operations share clock readings and all record real durations", async () => {
+test("guard: 100 concurrent operations settled together share one clock reading and all record real durations", async () => {
   const metrics = new CacheMetrics();
   const g = new GuardedBackend(new SlowMemory(30), { metrics });
   const now = performance.now;
@@ -57,8 +58,8 @@ test("guard: 100 concurrent operations share clock readings and all record real 
     performance.now = now;
   }
   assert.equal(got.length, 100);
-  // The starts share one reading and the ends (one reply) another; 200 without sharing.
-  assert.ok(reads <= 4, `${reads} clock reads for 100 operations`);
+  // Each start reads the clock; the ends (one reply) share a reading: 200 without sharing.
+  assert.ok(reads >= 100 && reads <= 104, `${reads} clock reads for 100 operations`);
   const h = metrics.backendDurationFamily(g.type).labels({
     operation: "get",
     backend: g.type,
@@ -68,5 +69,23 @@ test("guard: 100 concurrent operations share clock readings and all record real 
   // Each waited ≥ 30 ms (timers never fire early): the recorded durations say so.
   assert.ok(h.sum >= 100 * 0.028, `sum of durations ${h.sum} s`);
   assert.equal(g.stats().successes, 100);
+  await g.close();
+});
+
+test("guard: an operation started after a long synchronous stretch gets its whole timeout", async () => {
+  // Without its own timeouts: the guard races it against the deadline it computes from the start.
+  const inner = new SlowMemory(50);
+  Object.defineProperty(inner, "capabilities", {
+    value: { ...inner.capabilities, timeouts: false },
+  });
+  const g = new GuardedBackend(inner, {
+    circuitBreaker: false,
+    timeout: { min: 0.2, initial: 0.2, max: 0.2 },
+  });
+  turnNow(); // a reading taken in this checkpoint, before the stretch
+  busy(300);
+  // Started now: its deadline is 200 ms from now, not from before the stretch (already past).
+  assert.equal(await g.get("k"), null);
+  assert.equal(g.stats().failures.timeout, 0);
   await g.close();
 });
