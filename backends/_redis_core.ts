@@ -4,7 +4,8 @@
  * delete, exists, chunked values). The capability files (`_redis_keys.ts`, `_redis_locks.ts`,
  * `_redis_tags.ts`, `_redis_bus.ts`, `_redis_streams.ts`) hold a `RedisCore` and go through
  * {@linkcode RedisCore.run}, so every command gets the same deadline, error mapping and
- * close-awareness whichever capability sends it. Its members are public for those files only:
+ * close-awareness whichever capability sends it (a batched `get`, the hot path, is one object that
+ * gives the same guarantees: `_redis_get_op.ts`). Its members are public for those files only:
  * the class is internal, and `RedisBackend` exposes none of them.
  *
  * @module
@@ -29,6 +30,8 @@ import {
   SET_SCRIPT,
 } from "./_redis_chunks.ts";
 import type { Resolved } from "./_redis_options.ts";
+import type { BatchEntry, BatchKind } from "./_redis_batch.ts";
+import { batchedGet } from "./_redis_get_op.ts";
 
 const PENDING_CHUNK_MS = 5 * 60_000; // provisional expiry of chunks until their manifest commits
 
@@ -75,6 +78,40 @@ export function chunkLength(m: Manifest, i: number): number {
   return i < m.n - 1 ? m.c : m.s - m.c * (m.n - 1);
 }
 
+/** A `GET` waiting in the connection's batch. */
+interface GetEntry extends BatchEntry {
+  full: string;
+}
+
+/**
+ * Concurrent `GET`s as one `MGET` (one alone as `GET`). `MGET` answers nil for a key holding
+ * another type where `GET` fails with `WRONGTYPE`: in a batch such a key reads as a miss (and a
+ * write replaces it, as `SET` does); alone it still fails.
+ */
+function getBatch(driver: RedisDriver): BatchKind<GetEntry> {
+  return { flush: (entries) => flushGets(driver, entries) };
+}
+
+function flushGets(driver: RedisDriver, entries: GetEntry[]): void {
+  if (entries.length === 1) {
+    const e = entries[0];
+    driver.sendNow(e.full, true, ["GET", e.full], true).then(
+      (v) => e.resolve(v),
+      (x) => e.reject(x),
+    );
+    return;
+  }
+  const args: string[] = new Array(entries.length + 1);
+  args[0] = "MGET";
+  for (let i = 0; i < entries.length; i++) args[i + 1] = entries[i].full;
+  driver.sendNow(undefined, true, args, true).then((replies) => {
+    const r = replies as (Uint8Array | null)[];
+    for (let i = 0; i < entries.length; i++) entries[i].resolve(r[i] ?? null);
+  }, (error) => {
+    for (const e of entries) e.reject(error);
+  });
+}
+
 /** Connection state and value operations shared by the Redis capabilities. */
 export class RedisCore {
   /** Prefix of every key. */
@@ -97,6 +134,7 @@ export class RedisCore {
   /** Whether the connections use TLS (failures while connecting then hint at `rediss://`). */
   readonly #tls: boolean;
   readonly #queues = new Map<number, DeadlineQueue>();
+  readonly #getBatch: BatchKind<GetEntry>;
   #inFlight = 0;
   #drained: (() => void) | undefined;
 
@@ -111,6 +149,7 @@ export class RedisCore {
     this.graceMs = r.graceMs;
     this.driver = new RedisDriver(r.driver);
     this.isCluster = this.driver.cluster;
+    this.#getBatch = getBatch(this.driver);
   }
 
   // ---------------------------------------------------------------- plumbing
@@ -247,16 +286,7 @@ export class RedisCore {
       const onAbort = () => fail(this.#aborted(operation, signal));
       if (timeoutMs > 0) {
         queue = this.#deadlines(timeoutMs);
-        deadline = queue.add(
-          () =>
-            fail(
-              new BackendError(
-                `Redis ${operation} timed out after ${timeoutMs} ms (${this.endpoint}).`,
-                { kind: "timeout", backend: "redis", operation },
-              ),
-            ),
-          opts?.startedAt,
-        );
+        deadline = queue.add(() => fail(this.timeoutError(operation, timeoutMs)), opts?.startedAt);
       }
       signal?.addEventListener("abort", onAbort, { once: true });
       p.then((v) => {
@@ -275,8 +305,8 @@ export class RedisCore {
    * (e.g. the lock release or invalidation event a caller fired without awaiting just before).
    */
   track<T>(p: Promise<T>): Promise<T> {
-    if (this.#inFlight++ === 0) this.driver.hold(true);
-    p.then(this.#settled, this.#settled);
+    this.started();
+    p.then(this.settled, this.settled);
     return p;
   }
 
@@ -285,7 +315,8 @@ export class RedisCore {
     return this.#inFlight;
   }
 
-  readonly #settled = (): void => {
+  /** An operation counted in flight by {@linkcode track} or {@linkcode started} settled. */
+  readonly settled = (): void => {
     if (--this.#inFlight !== 0) return;
     // Idle: the connection no longer keeps the process alive (see RedisDriver.hold).
     this.driver.hold(false);
@@ -298,18 +329,48 @@ export class RedisCore {
   get(key: string, opts?: OperationOptions): Promise<Uint8Array | null> {
     checkKey(key, "get");
     const full = this.full(key);
-    return this.run(
-      "get",
-      opts,
-      () =>
-        (this.driver.send(full, true, ["GET", full], true) as Promise<Uint8Array | null>).then(
-          (v) => {
-            if (v === null || v === undefined) return null;
-            const bytes = fromBuffer(v);
-            return hasMagic(bytes) ? this.readChunked(full, bytes, 1) : bytes;
-          },
-        ),
+    const batch = this.driver.batch;
+    const ms = opts?.timeoutMs ?? this.opTimeoutMs;
+    if (
+      batch !== undefined && ms > 0 && opts?.signal === undefined && this.closing === undefined &&
+      this.driver.isReady
+    ) {
+      return batchedGet(this, full, this.#deadlines(ms), batch, this.#getBatch, opts?.startedAt);
+    }
+    return this.run("get", opts, () => this.#getRaw(full).then(this.#whole(full)));
+  }
+
+  /** The timeout failure of `operation` after `ms` (see {@linkcode GetOp}). */
+  timeoutError(operation: string, ms: number): BackendError {
+    return new BackendError(
+      `Redis ${operation} timed out after ${ms} ms (${this.endpoint}).`,
+      { kind: "timeout", backend: "redis", operation },
     );
+  }
+
+  /** An operation not passed to {@linkcode track} started (see {@linkcode settled}). */
+  started(): void {
+    if (this.#inFlight++ === 0) this.driver.hold(true);
+  }
+
+  /** The reply of `GET full`, sent in the connection's batch when there is one. */
+  #getRaw(full: string): Promise<Uint8Array | null> {
+    const batch = this.driver.batch;
+    if (batch === undefined) {
+      return this.driver.send(full, true, ["GET", full], true) as Promise<Uint8Array | null>;
+    }
+    return new Promise((resolve, reject) => {
+      batch.add(this.#getBatch, { full, resolve, reject } as GetEntry);
+    });
+  }
+
+  /** The value a `GET full` reply stands for (a chunked one read whole). */
+  #whole(full: string): (v: Uint8Array | null) => Uint8Array | null | Promise<Uint8Array | null> {
+    return (v) => {
+      if (v === null || v === undefined) return null;
+      const bytes = fromBuffer(v);
+      return hasMagic(bytes) ? this.readChunked(full, bytes, 1) : bytes;
+    };
   }
 
   /**
