@@ -257,7 +257,10 @@ function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown): unknown {
  */
 function answerOf(eng: Engine, value: unknown, payload: Uint8Array): unknown {
   if (eng.config.interop) return interopReshapes(value) ? decodeInteropValue(payload) : value;
-  if (value === undefined || !reshapes(eng.serializer, payload)) return value;
+  // A serializer with its own stored layout (`auto`) stores `undefined` as nil, as cachekit-py
+  // 0.3.0 does: every hit answers `null`, so the miss does too (as in interop mode).
+  if (value === undefined) return eng.codec.policy.framing ? null : value;
+  if (!reshapes(eng.serializer, payload)) return value;
   return eng.serializer.deserialize(payload);
 }
 
