@@ -1,3 +1,4 @@
+// deno-lint-ignore-file require-await -- async functions without await are what the tests cache
 // `serializer: "auto"` stores a function's `undefined` as nil (Python's None), as cachekit-py 0.3.0
 // does: the miss answers what every hit answers, `null`, in L1 and from L2.
 import assert from "node:assert/strict";
