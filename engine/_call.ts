@@ -19,8 +19,9 @@ import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
 import type { Flight } from "./_flight.ts";
+import { joinerCopy } from "./_inflight.ts";
 import { optionArgs } from "./_call_options.ts";
-import { lateWork, withHardTimeout } from "./_hard_timeout.ts";
+import { joinLate, lateWork, withHardTimeout } from "./_hard_timeout.ts";
 import {
   entryOf,
   FactoryCall,
@@ -47,15 +48,8 @@ import { decodePayload, storeL1 } from "./_l1_store.ts";
 import { reshapes } from "./_serializer.ts";
 import { errMessage } from "./_status.ts";
 import { encodeStored, isPrimitive } from "./_stored.ts";
-import {
-  callFn,
-  CallRecord,
-  join as joinFlight,
-  recordL1Hit,
-  recordL2Hit,
-  recordMiss,
-  recordUncached,
-} from "./_call_record.ts";
+import * as record from "./_call_record.ts";
+import type { CallRecord } from "./_call_record.ts";
 import { emit } from "./_events.ts";
 import { callLogger } from "./_call_log.ts";
 import { keyFailed, keyFailedAsync } from "./_key_failed.ts";
@@ -65,8 +59,12 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
     typeof (v as { then?: unknown }).then === "function";
 }
 
-function l2Stale(hit: L2Hit): StaleValue {
-  return { source: "l2", expiredAt: hit.freshUntil ?? NaN, read: () => hit.value };
+function l2Stale(eng: Engine, hit: L2Hit): StaleValue {
+  // Read more than once (the factory's `ctx.stale`, then the callers it is served to): each read
+  // its own copy unless `l1.copy` is "none", as an L1 stale entry's reads are.
+  const v = hit.value;
+  const read = eng.config.l1.copy === "none" ? () => v : () => joinerCopy(v);
+  return { source: "l2", expiredAt: hit.freshUntil ?? NaN, read };
 }
 
 /**
@@ -120,8 +118,7 @@ export function lookupSync(
 
 /**
  * A synchronous miss: single flight, run the function, store its result in L1. `join: false`
- * (a forced refresh) computes even when a call of the key is in flight. `rec`: an observed call's
- * record (`_call_record.ts`).
+ * (a forced refresh) computes even when a call of the key is in flight.
  */
 export function computeSync(
   eng: Engine,
@@ -132,8 +129,8 @@ export function computeSync(
   rec: CallRecord | null = null,
 ): unknown {
   const p = join ? eng.inflight.get(ctx.l1Key) : undefined;
-  if (p !== undefined) return joinFlight(eng, p, rec);
-  if (rec !== null) recordMiss(eng, rec);
+  if (p !== undefined) return record.join(eng, p, rec);
+  if (rec !== null) record.recordMiss(eng, rec);
   if (eng.collectStats) {
     eng.stats.misses++;
     eng.stats.last = Date.now();
@@ -143,10 +140,10 @@ export function computeSync(
   const fs = eng.failsafe;
   let result: unknown;
   const fc = factoryCall(fs?.l1Stale(ctx.l1Key) ?? null) as FactoryCall; // L1 only: never sealed
-  if (fs === null) result = callFn(rec, invokeSync, fc, eng.fn, self, args);
+  if (fs === null) result = record.callFn(rec, invokeSync, fc, eng.fn, self, args);
   else {
     try {
-      result = callFn(rec, invokeSync, fc, eng.fn, self, args);
+      result = record.callFn(rec, invokeSync, fc, eng.fn, self, args);
     } catch (e) {
       return fs.fallback(ctx.l1Key, e, rec, ctx);
     }
@@ -173,9 +170,7 @@ function storeDecided(
   rec: CallRecord | null,
 ): unknown {
   const entry = entryOf(eng, ctx, fc, value, args);
-  if (entry !== null) return storeLocal(eng, entry, value, rec);
-  if (rec !== null) recordUncached(rec, "skipped");
-  return value;
+  return entry === null ? record.skipped(rec, value) : storeLocal(eng, entry, value, rec);
 }
 
 /**
@@ -189,7 +184,7 @@ function hitL1(
   args: unknown[],
   rec: CallRecord | null,
 ): unknown {
-  if (rec !== null) recordL1Hit(eng, rec, e);
+  if (rec !== null) record.recordL1Hit(eng, rec, e);
   countHit(eng, true);
   if (e.refreshAt <= eng.l1!.now()) refresh(eng, e, self, args);
   if (e.kind === L1_SHARED) return eng.returnsPromise ? Promise.resolve(e.value) : e.value;
@@ -232,9 +227,7 @@ function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown, rec: CallRecord | 
       payload = l1Payload(eng, value);
       answer = answerOf(eng, value, payload);
     } catch (e) {
-      if (rec !== null) {
-        recordUncached(rec, e instanceof ValueTooLargeError ? "too_large" : "value");
-      }
+      record.uncachedBy(rec, e);
       if (e instanceof ValueTooLargeError) warnTooLarge(eng, e, ctx);
       else if (!eng.config.safeMode) throw e;
       else {
@@ -260,7 +253,10 @@ function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown, rec: CallRecord | 
  */
 function answerOf(eng: Engine, value: unknown, payload: Uint8Array): unknown {
   if (eng.config.interop) return interopReshapes(value) ? decodeInteropValue(payload) : value;
-  if (value === undefined || !reshapes(eng.serializer, payload)) return value;
+  // A serializer with its own stored layout (`auto`) stores `undefined` as nil, as cachekit-py
+  // 0.3.0 does: every hit answers `null`, so the miss does too (as in interop mode).
+  if (value === undefined) return eng.codec.policy.framing ? null : value;
+  if (!reshapes(eng.serializer, payload)) return value;
   return eng.serializer.deserialize(payload);
 }
 
@@ -308,14 +304,14 @@ export function missAsync(
     const tenant = callTenant(eng, args);
     if (fast !== undefined) {
       const p = eng.inflight.get(tenantL1Key(fast, tenant));
-      if (p !== undefined) return joinFlight(eng, p, rec);
+      if (p !== undefined) return record.join(eng, p, rec);
     }
     ctx = keyContext(eng, self, args, fast, tenant);
   } catch (e) {
     return keyFailedAsync(eng, self, args, e, rec);
   }
   const p = eng.inflight.get(ctx.l1Key);
-  if (p !== undefined) return joinFlight(eng, p, rec);
+  if (p !== undefined) return record.join(eng, p, rec);
   return lead(eng, self, args, ctx, undefined, rec);
 }
 
@@ -329,7 +325,7 @@ function lead(
   rec: CallRecord | null,
 ): Promise<unknown> {
   if (flight !== undefined) ctx.call = { flight }; // a call with a signal (`_flight.ts`)
-  const r = rec ?? (eng.inflight.watched ? new CallRecord() : null);
+  const r = rec ?? (eng.inflight.watched ? new record.CallRecord() : null);
   const shared = load(eng, self, args, ctx, r);
   eng.inflight.track(ctx.l1Key, shared, flight, r);
   return shared;
@@ -354,7 +350,7 @@ export function lookupAsync(
     if (fast !== undefined) {
       const lk = tenantL1Key(fast, tenant);
       const p = eng.inflight.get(lk);
-      if (p !== undefined) return joinFlight(eng, p, rec);
+      if (p !== undefined) return record.join(eng, p, rec);
       if (eng.l1 !== null) {
         const e = eng.l1.get(lk);
         if (e !== undefined) return hitL1(eng, e, self, args, rec) as Promise<unknown>;
@@ -365,7 +361,7 @@ export function lookupAsync(
     return keyFailedAsync(eng, self, args, e, rec);
   }
   const p = eng.inflight.get(ctx.l1Key);
-  if (p !== undefined) return joinFlight(eng, p, rec);
+  if (p !== undefined) return record.join(eng, p, rec);
   if (fast === undefined && eng.l1 !== null) {
     const e = eng.l1.get(ctx.l1Key);
     if (e !== undefined) return hitL1(eng, e, self, args, rec) as Promise<unknown>;
@@ -377,9 +373,7 @@ export function lookupAsync(
  * An asynchronous miss in L1: the L2 read, with the stampede lock on the backend's read-or-lock
  * (`fetchLock`: the value, or else the lock, in one round trip) while this function's reads mostly
  * miss, else a plain `GET` followed on a miss by the read-or-lock; the compute; the store that
- * releases the lock in one more round trip. Key-based calls enter here too (`_object_ops.ts`). An
- * observed call's record (`rec`) is filled at the outcome; traced, the reads, the lock's attempts
- * and its wait run under child spans.
+ * releases the lock in one more round trip. Key-based calls enter here too (`_object_ops.ts`).
  */
 export async function load(
   eng: Engine,
@@ -439,7 +433,7 @@ export async function load(
   }
   if (hit !== null && !hit.stale) {
     if (lk?.held) releaseLock(eng, ctx, lk);
-    if (rec !== null) recordL2Hit(eng, rec, hit.freshUntil, joined ? "joined" : "hit");
+    if (rec !== null) record.recordL2Hit(eng, rec, hit.freshUntil, joined ? "joined" : "hit");
     countHit(eng, false, hit.stored.byteLength);
     if (eng.epoch !== epoch) return hit.value;
     return storeL1(
@@ -450,7 +444,7 @@ export async function load(
       hit.stored,
     );
   }
-  if (hit !== null) stale = l2Stale(hit);
+  if (hit !== null) stale = l2Stale(eng, hit);
   // Without the lock (no lock capability, a wait that ran out, L2 failing): a failing L2 does not
   // hold up the answer with the write (a call costs at most one L2 timeout).
   if (lk === null || !lk.held) {
@@ -482,7 +476,7 @@ export async function compute(
   lk: LockAttempt | null,
   rec: CallRecord | null = null,
 ): Promise<unknown> {
-  if (rec !== null) recordMiss(eng, rec);
+  if (rec !== null) record.recordMiss(eng, rec);
   if (eng.collectStats) {
     eng.stats.misses++;
     eng.stats.last = Date.now();
@@ -498,16 +492,20 @@ export async function compute(
   const run = async () => {
     const fc = await factoryCall(fallback);
     if (call?.flight !== undefined) fc.signal = call.flight.signal; // cancellation (`_flight.ts`)
-    const value = await callFn(rec, invoke, fc, eng.fn, self, args);
+    const value = await record.callFn(rec, invoke, fc, eng.fn, self, args);
     // Not stored (skip, cacheIf, TTL 0): a lock held is released by the caller (`load`).
     const entry = entryOf(eng, ctx, fc, value, optionArgs(ctx, args));
-    if (entry !== null) return await store(eng, entry, value, b, epoch, awaitWrite, lk, rec);
-    if (rec !== null) recordUncached(rec, "skipped");
-    return value;
+    if (entry === null) return record.skipped(rec, value);
+    return await store(eng, entry, value, b, epoch, awaitWrite, lk, rec);
   };
   const hardMs = call?.hardMs ?? eng.hardMs;
   const soft = fs === null ? run : () => fs.run(ctx.l1Key, run, fallback, call?.softMs, rec, ctx);
-  if (hardMs <= 0) return await soft();
+  if (hardMs <= 0) {
+    // A call without a hard timeout joins a computation still running past another call's one
+    // (the lock was not taken for it: see `load`), rather than racing it to the store.
+    const late = eng.lateWork.get(ctx.l1Key);
+    return await (late === undefined ? soft() : joinLate(eng, late));
+  }
   return await withHardTimeout(eng, ctx.l1Key, soft, fallback, hardMs, call?.key, rec, ctx);
 }
 
@@ -533,7 +531,7 @@ export async function store(
     }
     if (enc !== null) answer = answerOf(eng, value, enc.payload);
   } catch (e) {
-    if (rec !== null) recordUncached(rec, e instanceof ValueTooLargeError ? "too_large" : "value");
+    record.uncachedBy(rec, e);
     if (e instanceof ValueTooLargeError) {
       warnTooLarge(eng, e, ctx);
       return value;

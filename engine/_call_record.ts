@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { ValueTooLargeError } from "../protocol/stored_value.ts";
 import type { Engine } from "./_engine.ts";
 import type { L1Entry } from "./l1.ts";
 
@@ -197,6 +198,17 @@ export function recordStale(
   const left = expiredAt - Date.now();
   rec.expiresInMs = left;
   rec.ageMs = Number.isNaN(ttlMs) ? null : ttlMs - left;
+}
+
+/** The value of a call whose result is not stored (a skipped result: `cacheIf`, TTL 0, `skip()`). */
+export function skipped<T>(rec: CallRecord | null, value: T): T {
+  if (rec !== null) recordUncached(rec, "skipped");
+  return value;
+}
+
+/** The value a call computed could not be stored (`e`: too large, or not serializable). */
+export function uncachedBy(rec: CallRecord | null, e: unknown): void {
+  if (rec !== null) recordUncached(rec, e instanceof ValueTooLargeError ? "too_large" : "value");
 }
 
 /** The call joined the call in flight whose record is `leader` (or `undefined`: none kept). */

@@ -163,7 +163,7 @@ export async function writeL2(
     recordSuccess(eng);
     if (eng.listening) emit(eng, "set", "l2", performance.now() - t0, ctx.protoKey);
     eng.series?.write(stored.byteLength);
-    trackWrite(eng, ctx);
+    trackWrite(eng, ctx, b.capabilities.tags === undefined);
     if (call?.skipBus !== true) {
       publish(eng, b, { level: "key", targets: [ctx.backendKey], reason: "write" });
     }

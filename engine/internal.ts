@@ -68,4 +68,4 @@ export {
   type CacheEventType,
 } from "./_events.ts";
 export * as objectOps from "./_object_face.ts";
-export { Flight, flightOf, waitFor } from "./_flight.ts";
+export { checkSignal, Flight, flightOf, waitFor } from "./_flight.ts";
