@@ -78,6 +78,10 @@ export class InflightTable {
     if (!this.#copyJoins) return p;
     const mine = p.then(joinerCopy);
     if (f !== undefined) flightOf.set(mine, f);
+    if (this.watched) {
+      const r = this.#records.get(p); // the joiner's copy answers for the leader's record too
+      if (r !== undefined) this.#records.set(mine, r);
+    }
     return mine;
   }
 
