@@ -1,0 +1,125 @@
+// deno-lint-ignore-file require-await -- async functions without await are what the tests cache
+// The read path's checksum compared as numbers (`readEnvelopeHead`, `openBlockChecked`,
+// `xxh3Matches`): the same digest as the hex form, every bit of it checked, under either codec;
+// and a document's `ck_check`, verified after the value is deserialized (the check hashes through
+// the codec, whose memory holds the decompressed bytes), still reads its own entries and refuses
+// altered metadata.
+import assert from "node:assert/strict";
+import { test } from "../_harness.ts";
+import {
+  digestHex,
+  parseEnvelope,
+  readEnvelopeHead,
+  writeEnvelopeFields,
+} from "../../protocol/_envelope_msgpack.ts";
+import { openBlockChecked, sealBlock, useCodec } from "../../protocol/_block_codec.ts";
+import { xxh3, xxh3Matches } from "../../protocol/_xxh3.ts";
+import { encodeEnvelope } from "../../protocol/mod.ts";
+import { newHead, openEnvelopeData } from "../../protocol/_envelope_read.ts";
+import { cache, MemoryBackend } from "../../mod.ts";
+
+function sample(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = i % 5 === 0 ? (x >>> 24) : 0x61 + (i % 3);
+  }
+  return out;
+}
+
+test("envelope digest: the halves read are the checksum parseEnvelope spells, both protocols", () => {
+  for (const protocol of ["1.0", "1.1"] as const) {
+    for (const n of [0, 10, 700, 5000]) {
+      const env = encodeEnvelope(sample(n, n + 1), "msgpack", { protocol });
+      const h = readEnvelopeHead(env, newHead());
+      assert.equal(digestHex(h.hi, h.lo), parseEnvelope(env).checksumHex);
+      assert.equal(
+        digestHex(h.hi, h.lo),
+        [...xxh3(sample(n, n + 1))].map((b) => b.toString(16).padStart(2, "0")).join(""),
+      );
+      const data = openEnvelopeData(env, true, undefined, h);
+      assert.deepEqual([...data], [...sample(n, n + 1)]);
+    }
+  }
+});
+
+test("envelope digest: a checksum differing in any one bit is refused, under either codec", () => {
+  for (const codec of ["wasm", "js"] as const) {
+    const before = useCodec(codec);
+    try {
+      for (const n of [20, 100, 900]) { // stored (under 64 bytes) and compressed blocks
+        const src = sample(n, 7);
+        const s = sealBlock(src);
+        const block = s.head ? new Uint8Array([...s.head, ...s.block]) : s.block.slice();
+        const sum = s.checksum.slice();
+        const hi = new DataView(sum.buffer).getUint32(0),
+          lo = new DataView(sum.buffer).getUint32(4);
+        for (const scratch of [undefined, new Uint8Array(n)]) {
+          assert.deepEqual([...openBlockChecked(block, n, hi, lo, scratch)!], [...src]);
+          for (let bit = 0; bit < 32; bit++) {
+            const flip = (1 << bit) >>> 0;
+            assert.equal(openBlockChecked(block, n, (hi ^ flip) >>> 0, lo, scratch), null);
+            assert.equal(openBlockChecked(block, n, hi, (lo ^ flip) >>> 0, scratch), null);
+          }
+        }
+        // The whole envelope: a checksum with one byte changed is an IntegrityError.
+        for (let i = 0; i < 8; i++) {
+          for (const protocol of ["1.0", "1.1"] as const) {
+            const bad = sum.slice();
+            bad[i] ^= 0x10;
+            const env = writeEnvelopeFields(
+              { compressed: block, checksum: bad, originalSize: n, format: "msgpack" },
+              protocol,
+            );
+            assert.throws(
+              () => openEnvelopeData(env, true, undefined, newHead()),
+              /checksum mismatch/,
+            );
+          }
+        }
+        const env = writeEnvelopeFields(
+          { compressed: block, checksum: sum, originalSize: n, format: "msgpack" },
+          "1.0",
+        );
+        const h = newHead();
+        assert.deepEqual([...openEnvelopeData(env, false, undefined, h)], [...src]);
+        assert.ok(h.hi === hi && h.lo === lo);
+      }
+    } finally {
+      useCodec(before);
+    }
+  }
+});
+
+test("envelope digest: xxh3Matches compares all 8 bytes where they sit", () => {
+  const data = sample(300, 3);
+  const sum = xxh3(data);
+  const buf = new Uint8Array(20);
+  buf.set(sum, 5);
+  assert.equal(xxh3Matches(data, buf, 5), true);
+  for (let i = 0; i < 8; i++) {
+    const bad = buf.slice();
+    bad[5 + i] ^= 1;
+    assert.equal(xxh3Matches(data, bad, 5), false, `byte ${i}`);
+  }
+});
+
+test("envelope digest: document wire with ck_check reads compressible values back intact", async () => {
+  const backend = new MemoryBackend();
+  let calls = 0;
+  const values = ["repeat ".repeat(40), { a: "x".repeat(500), b: [1, 2, 3] }, sample(2000, 9)];
+  const f = cache(async (i: number) => (calls++, values[i]), {
+    name: "digest.document",
+    backend,
+    l1: false,
+    wire: "document",
+    staleTtl: 600,
+    ttl: 3600,
+  });
+  for (let i = 0; i < values.length; i++) await f(i);
+  const before = calls;
+  for (let i = 0; i < values.length; i++) assert.deepEqual(await f(i), values[i]);
+  assert.equal(calls, before, "all hits");
+  await backend.close?.();
+});
