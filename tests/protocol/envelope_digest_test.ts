@@ -123,3 +123,38 @@ test("envelope digest: document wire with ck_check reads compressible values bac
   assert.equal(calls, before, "all hits");
   await backend.close?.();
 });
+
+test("envelope head: the fast reader agrees with the general one on valid and mutated envelopes", () => {
+  let x = 12345;
+  const rnd = () => (x = (x * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  const formats = ["msgpack", "json", "orjson", "arrow", "x"];
+  let fast = 0;
+  for (let k = 0; k < 3000; k++) {
+    const n = [0, 5, 63, 64, 200, 300, 70000][k % 7];
+    const env = encodeEnvelope(sample(n, k), formats[k % 5], {
+      protocol: k % 3 === 0 ? "1.0" : "1.1",
+    });
+    const bad = env.slice(0, rnd() < 0.2 ? Math.floor(rnd() * env.length) : env.length);
+    for (let m = Math.floor(rnd() * 3); m > 0 && bad.length > 0; m--) {
+      bad[Math.floor(rnd() * bad.length)] = Math.floor(rnd() * 256);
+    }
+    for (const b of [env, bad]) {
+      let want: unknown, got: unknown;
+      try {
+        const p = parseEnvelope(b);
+        want = [[...p.compressed], p.checksumHex, p.originalSize, p.format];
+      } catch (e) {
+        want = e instanceof Error ? e.constructor.name : "?";
+      }
+      try {
+        const h = readEnvelopeHead(b, newHead());
+        got = [[...h.compressed], digestHex(h.hi, h.lo), h.originalSize, h.format];
+      } catch (e) {
+        got = e instanceof Error ? e.constructor.name : "?";
+      }
+      assert.deepEqual(got, want, `envelope ${k}`);
+      if (Array.isArray(got)) fast++;
+    }
+  }
+  assert.ok(fast > 3000, `${fast} read`);
+});
