@@ -82,11 +82,14 @@ class Instance {
   /** Make room for `bytes` after the heap base; returns the memory view. */
   #room(bytes: number): Uint8Array {
     const need = this.#base + bytes;
+    // The view's own length answers without asking the memory (its `buffer` getter is a runtime
+    // call on every read): a view of a buffer the memory outgrew is detached, of length 0.
+    if (this.#u8.length >= need) return this.#u8;
     const mem = this.#x.memory;
     if (mem.buffer.byteLength < need) {
       mem.grow(Math.ceil((need - mem.buffer.byteLength) / PAGE));
     }
-    if (this.#u8.buffer !== mem.buffer) this.#u8 = new Uint8Array(mem.buffer);
+    this.#u8 = new Uint8Array(mem.buffer);
     return this.#u8;
   }
 

@@ -17,6 +17,9 @@ import { xxh3, xxh3Matches } from "../../protocol/_xxh3.ts";
 import { encodeEnvelope } from "../../protocol/mod.ts";
 import { newHead, openEnvelopeData } from "../../protocol/_envelope_read.ts";
 import { cache, MemoryBackend } from "../../mod.ts";
+import { loadCodec } from "../../protocol/_wasm_codec.ts";
+import { CODEC_WASM_BASE64 } from "../../protocol/_codec_wasm_bytes.ts";
+import { fromBase64 } from "../../protocol/_base64.ts";
 
 function sample(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
@@ -157,4 +160,25 @@ test("envelope head: the fast reader agrees with the general one on valid and mu
     }
   }
   assert.ok(fast > 3000, `${fast} read`);
+});
+
+test("wasm codec: reads stay right across the memory growing (the detached view is noticed)", () => {
+  const codec = loadCodec(fromBase64(CODEC_WASM_BASE64));
+  if (codec === null) return; // no WebAssembly here: nothing to grow
+  const halves = (sum: Uint8Array) => {
+    const v = new DataView(sum.buffer, sum.byteOffset, 8);
+    return [v.getUint32(0), v.getUint32(4)] as const;
+  };
+  for (const n of [500, 1_500_000, 700, 3_000_000, 900]) { // the second and fourth grow it
+    const src = sample(n, n);
+    const sealed = codec.seal(src);
+    const block = sealed.block.slice();
+    const [hi, lo] = halves(sealed.checksum.slice());
+    for (const own of [false, true]) {
+      const out = codec.openChecked(block, n, hi, lo, own);
+      assert.ok(out !== null && out.length === n, `n=${n}`);
+      for (let i = 0; i < n; i += 997) assert.equal(out[i], src[i], `n=${n} at ${i}`);
+    }
+    assert.equal(codec.openChecked(block, n, hi, (lo ^ 1) >>> 0, false), null);
+  }
 });
