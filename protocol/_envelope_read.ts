@@ -9,6 +9,8 @@
  * same reads into a reused buffer do not. The engine deserializes the decompressed bytes at once
  * with a built-in serializer, which copies what it keeps (`std` decodes with msgpackr's
  * `copyBuffers`, `json` builds strings), so the bytes can live in one buffer reused by every read.
+ * Where the WebAssembly codec decompresses, that buffer is its own memory: the bytes are hashed
+ * and compared with the stored checksum where they were written, and deserialized from there.
  *
  * @module
  */
@@ -62,8 +64,10 @@ export function openEnvelope(bytes: Uint8Array, opts?: OpenEnvelopeOptions): Ope
 }
 
 /**
- * Open an envelope; `data` may be a view of a buffer that the next call overwrites. Use it only to
- * deserialize at once with a deserializer that copies what it keeps. Throws IntegrityError.
+ * Open an envelope; `data` may be a view of the scratch buffer or of the WebAssembly codec's
+ * memory, which the next read, and any other call into the codec (an envelope written, an
+ * xxHash3), overwrites. Use it only to deserialize at once with a deserializer that copies what it
+ * keeps. Throws IntegrityError.
  */
 export function openEnvelopeScratch(
   bytes: Uint8Array,
