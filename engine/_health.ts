@@ -10,8 +10,8 @@
  */
 import type { Backend } from "../backends/types.ts";
 import {
-  type HealthComponent,
   HealthChecker,
+  type HealthComponent,
   type HealthLevel,
   type HealthReport,
   type HealthStatus,

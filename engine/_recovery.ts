@@ -208,12 +208,15 @@ class RecoveryQueue {
       return;
     }
     this.lastRetry = { at, ok: false, error: message(failure), completed };
-    log.debug("{backend}: recovery retry failed ({pending} pending, next in {delayMs} ms): {error}", {
-      backend: this.#backend.type,
-      pending: this.#ops.size,
-      delayMs: this.#delayMs,
-      error: message(failure),
-    });
+    log.debug(
+      "{backend}: recovery retry failed ({pending} pending, next in {delayMs} ms): {error}",
+      {
+        backend: this.#backend.type,
+        pending: this.#ops.size,
+        delayMs: this.#delayMs,
+        error: message(failure),
+      },
+    );
     this.#schedule();
     this.#delayMs = Math.min(this.#delayMs * 2, MAX_RETRY_MS);
   }

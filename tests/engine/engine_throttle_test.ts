@@ -9,7 +9,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "../_harness.ts";
-import { sharedRedisTestOptions, SHARED_REDIS_URL, uniquePrefix } from "../_redis_server.ts";
+import { SHARED_REDIS_URL, sharedRedisTestOptions, uniquePrefix } from "../_redis_server.ts";
 import { shiftDateNow, until } from "../_timing.ts";
 import {
   type Backend,
