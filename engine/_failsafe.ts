@@ -157,11 +157,15 @@ export class FailSafe {
 
   #hold(key: ArgKey, stale: StaleValue): void {
     if (this.throttleMs <= 0) return;
+    const now = Date.now();
     this.#throttled.delete(key);
-    if (this.#throttled.size >= MAX_THROTTLED) {
-      this.#throttled.delete(this.#throttled.keys().next().value!);
+    // Oldest first (one window length for all): drop the ended windows at the front, and the
+    // oldest open one beyond the bound.
+    for (const [k, t] of this.#throttled) {
+      if (t.until > now && this.#throttled.size < MAX_THROTTLED) break;
+      this.#throttled.delete(k);
     }
-    this.#throttled.set(key, { until: Date.now() + this.throttleMs, stale });
+    this.#throttled.set(key, { until: now + this.throttleMs, stale });
   }
 
   /** The background computation of `key`, if one runs (callers join it, skipping the lock). */

@@ -22,6 +22,7 @@ import {
 } from "../../mod.ts";
 import { getDefaultMetrics } from "../../health/metrics.ts";
 import { resolveConfig } from "../../config/resolve.ts";
+import { MAX_THROTTLED } from "../../engine/_failsafe.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 
@@ -248,6 +249,36 @@ test("throttle: a synchronous L1-only function reuses its stale value too", () =
     clock.advance(30_001);
     assert.equal(f(1), 11);
     assert.equal(calls, 3);
+  } finally {
+    clock.restore();
+  }
+});
+
+test(`throttle: at most ${MAX_THROTTLED} keys are held; beyond, the oldest window ends first`, async () => {
+  const clock = shiftDateNow(true);
+  try {
+    let fail = false;
+    const calls = new Map<number, number>();
+    const f = cache(async (id: number) => {
+      calls.set(id, (calls.get(id) ?? 0) + 1);
+      if (fail) throw new Error("down");
+      return id;
+    }, {
+      name: "throttle.bound",
+      ttl: 60,
+      staleTtl: 600,
+      backend: null,
+      l1: { maxEntries: MAX_THROTTLED + 10 },
+    });
+    const n = MAX_THROTTLED + 3;
+    for (let i = 0; i < n; i++) await f(i);
+    clock.advance(61_000);
+    fail = true;
+    for (let i = 0; i < n; i++) assert.equal(await f(i), i);
+    // Newest first: asking for a held value changes nothing; a dropped one calls the function.
+    for (let i = n - 1; i >= 0; i--) await f(i);
+    const tried = [...calls].filter(([, c]) => c === 3).map(([id]) => id);
+    assert.deepEqual(tried, [0, 1, 2], "only the 3 oldest windows were dropped");
   } finally {
     clock.restore();
   }
