@@ -23,6 +23,7 @@ import {
   type Backend,
   BackendError,
   cache,
+  checkCacheHealth,
   invalidateTags,
   type InvalidationEvent,
   MemoryBackend,
@@ -130,6 +131,14 @@ test("recovery: an invalidation while L2 is down queues the delete and its publi
   assert.equal(down.status, "degraded");
   assert.equal(down.details.pending, 2, "the delete and its publish");
   assert.equal(f.getHealthStatus().status, "degraded");
+  // The process report lists the queue once, on the backend's entry.
+  const report = await checkCacheHealth("ping");
+  const entry = report.backends.find((b) => b.functions.includes("recovery.next_op"));
+  assert.equal(entry?.components.recovery?.details?.pending, 2);
+  assert.equal(entry?.status, "degraded");
+  const own = report.functions.find((fh) => fh.identity === "recovery.next_op");
+  assert.equal(own?.components.recovery, undefined, "not repeated on the function's entry");
+  assert.equal(own?.status, "degraded");
   assert.equal(await o.inner.exists(key), true, "still in L2 during the outage");
   o.state.down = false;
   await f(2); // a successful L2 operation: the queue is retried at once
