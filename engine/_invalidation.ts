@@ -84,23 +84,32 @@ function reapply(b: Backend, event: InvalidationEvent): void {
   for (const e of liveEngines()) if (usesBackend(e, b)) onRemoteEvent(e, event);
 }
 
-/** The L2 deletion of `key`, for the recovery queue. */
-function deleteOp(b: Backend, key: string): PendingOperation {
+/**
+ * The L2 deletion of `key`, for the recovery queue; after it, `local` evicts what the event alone
+ * cannot find (an L1 without its backend-key index: `l1.invalidation` off).
+ */
+function deleteOp(b: Backend, key: string, local?: () => void): PendingOperation {
   return {
     id: `delete:${key}`,
     kind: "delete",
     run: (t) => t.delete(key),
-    after: () => reapply(b, { level: "key", targets: [key], reason: "delete", sender: "" }),
+    after: () => {
+      reapply(b, { level: "key", targets: [key], reason: "delete", sender: "" });
+      local?.();
+    },
   };
 }
 
 /** The deletion of every key under the prefix target `target`, for the recovery queue. */
-function prefixOp(b: Backend, target: string): PendingOperation {
+function prefixOp(b: Backend, target: string, local?: () => void): PendingOperation {
   return {
     id: `prefix:${target}`,
     kind: "deleteByPrefix",
     run: (t) => deleteTargets(t, [target]),
-    after: () => reapply(b, { level: "prefix", targets: [target], sender: "" }),
+    after: () => {
+      reapply(b, { level: "prefix", targets: [target], sender: "" });
+      local?.();
+    },
   };
 }
 
@@ -126,9 +135,15 @@ function publishOp(event: Omit<InvalidationEvent, "sender">): PendingOperation {
 /**
  * Delete the prefix targets, then `keys`, in L2; on a failure, queue what is left for recovery
  * (when retryable: the keys first, so that the prefixes are the last to be dropped over the
- * queue's bound) and return the error, else `null`.
+ * queue's bound; `local`: the L1 eviction to repeat after each retry) and return the error, else
+ * `null`.
  */
-async function deleteOrQueue(b: Backend, prefixes: string[], keys: string[]): Promise<unknown> {
+async function deleteOrQueue(
+  b: Backend,
+  prefixes: string[],
+  keys: string[],
+  local?: () => void,
+): Promise<unknown> {
   let i = 0;
   let j = 0;
   try {
@@ -139,8 +154,8 @@ async function deleteOrQueue(b: Backend, prefixes: string[], keys: string[]): Pr
   } catch (e) {
     if (retryable(e)) {
       queueRecovery(b, [
-        ...keys.slice(j).map((k) => deleteOp(b, k)),
-        ...prefixes.slice(i).map((p) => prefixOp(b, p)),
+        ...keys.slice(j).map((k) => deleteOp(b, k, local)),
+        ...prefixes.slice(i).map((p) => prefixOp(b, p, local)),
       ]);
     }
     return e;
@@ -238,7 +253,13 @@ export async function invalidateCall(eng: Engine, self: unknown, args: unknown[]
     eng.tracked.delete(ctx.backendKey);
   } catch (e) {
     recordFailure(eng, "delete", e);
-    if (retryable(e)) queueRecovery(b, [deleteOp(b, ctx.backendKey)]);
+    if (retryable(e)) {
+      const l1Key = ctx.l1Key;
+      queueRecovery(b, [deleteOp(b, ctx.backendKey, () => {
+        bump(eng);
+        eng.l1?.delete(l1Key);
+      })]);
+    }
   }
   bump(eng);
   eng.l1?.delete(ctx.l1Key);
@@ -274,7 +295,7 @@ export async function deletePrefixes(
   prefixes: string[],
   tracked: string[],
 ): Promise<void> {
-  const e = await deleteOrQueue(b, prefixes, tracked);
+  const e = await deleteOrQueue(b, prefixes, tracked, () => evictLocal(eng));
   if (e !== null) recordFailure(eng, "deleteByPrefix", e);
 }
 
@@ -447,7 +468,12 @@ export async function invalidateTagsEverywhere(
         err = e;
         if (retryable(e)) queueRecovery(b, tags.map((t) => tagOp(b, t)));
       }
-    } else err = await deleteOrQueue(b, [], es.flatMap((e) => tracked.get(e) ?? []));
+    } else {
+      const keys = es.flatMap((e) => tracked.get(e) ?? []);
+      err = await deleteOrQueue(b, [], keys, () => {
+        for (const e of es) if (e.config.tags !== null) evictLocal(e, taggedWith(set));
+      });
+    }
     if (err !== null) {
       log.warn("invalidateTags on {backend} failed (queued for retry): {error}", {
         backend: b.type,
@@ -473,7 +499,10 @@ async function clearEverywhere(
   const tracked = new Map<Engine, string[]>();
   for (const e of matching) tracked.set(e, clearNamespaceLocal(e));
   for (const [b, es] of await groupBackends(liveEngines(), opts.backend)) {
-    const err = await deleteOrQueue(b, prefixes, es.flatMap((e) => tracked.get(e) ?? []));
+    const keys = es.flatMap((e) => tracked.get(e) ?? []);
+    const err = await deleteOrQueue(b, prefixes, keys, () => {
+      for (const e of es) if (tracked.has(e)) evictLocal(e);
+    });
     if (err !== null) {
       log.warn("{what} on {backend} failed (queued for retry): {error}", {
         what,

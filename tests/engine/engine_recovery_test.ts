@@ -278,24 +278,35 @@ test("recovery: cacheClear and invalidateTags during an outage reach L2 afterwar
   assert.equal(await o.inner.exists(k3), false);
 });
 
-test("recovery: a value read back from L2 before the retry is evicted from L1 when the retry lands", async () => {
-  const o = outage();
-  let n = 0;
-  const f = cache(async (id: number) => ({ id, n: ++n }), {
-    name: "recovery.reapply",
-    ttl: 60,
-    backend: o.backend,
-    ...bare,
+for (const invalidation of [true, false]) {
+  test(`recovery: a value read back from L2 before the retry is evicted from L1 when the retry lands (l1.invalidation ${invalidation})`, async () => {
+    const o = outage();
+    let n = 0;
+    const f = cache(async (id: number) => ({ id, n: ++n }), {
+      name: `recovery.reapply.${invalidation}`,
+      ttl: 60,
+      backend: o.backend,
+      l1: { invalidation },
+      ...bare,
+    });
+    await f(1);
+    o.state.down = true;
+    await f.invalidate(1);
+    o.state.down = false;
+    // This read succeeds (the old entry is still in L2) and triggers the retry.
+    await f(1);
+    assert.ok(await until(() => recovery(f)!.details.pending === 0));
+    assert.equal((await f(1)).n, 2, "recomputed: the old value did not stay in L1");
+    // The same for a clear: the retried prefix deletion clears L1 again.
+    await f(2);
+    o.state.down = true;
+    await f.cacheClear();
+    o.state.down = false;
+    await f(2); // read back from L2, and the retry starts
+    assert.ok(await until(() => recovery(f)!.details.pending === 0));
+    assert.equal((await f(2)).n, 4, "recomputed after the retried clear");
   });
-  await f(1);
-  o.state.down = true;
-  await f.invalidate(1);
-  o.state.down = false;
-  // This read succeeds (the old entry is still in L2) and triggers the retry.
-  await f(1);
-  assert.ok(await until(() => recovery(f)!.details.pending === 0));
-  assert.equal((await f(1)).n, 2, "recomputed: the old value did not stay in L1");
-});
+}
 
 // ---------------------------------------------------------------------------------------------
 // Redis: a private redis-server, cut by a TCP proxy, or stopped and restarted with its data.
