@@ -317,6 +317,16 @@ onExit(() => {
 });
 const redisOpts = { ...redisServerTestOptions, sanitize: false };
 
+/**
+ * A referenced timer for the length of a test: while Redis is away, an operation waits for the
+ * reconnection on unreferenced timers only (a script must be free to exit), which would leave the
+ * test's event loop empty with the operation pending.
+ */
+function keepAlive(): () => void {
+  const t = setInterval(() => {}, 1000);
+  return () => clearInterval(t);
+}
+
 async function keysOf(port: number): Promise<string[]> {
   return (await redisCli(port, ["--scan", "--pattern", "*"])).split("\n").filter((k) =>
     k !== "" && !k.includes(":lock")
@@ -324,7 +334,7 @@ async function keysOf(port: number): Promise<string[]> {
 }
 
 test(
-  "recovery (redis, cut connection): the delete reaches Redis and the publish goes out after the connection is back, without another call; the write made meanwhile is not replayed",
+  "recovery (redis, cut connection): the delete reaches Redis and the publish goes out after the connection is back, without another call; the write made meanwhile is not queued nor sent late",
   async () => {
     const server = await startRedisServer(16800);
     started.push(server);
@@ -336,6 +346,7 @@ test(
     });
     const observer = new RedisBackend({ url: server.url, invalidationChannel: channel });
     const events: InvalidationEvent[] = [];
+    const release = keepAlive();
     try {
       const unsubscribe = await observer.capabilities.invalidation!.subscribe((e) =>
         events.push(e)
@@ -369,13 +380,15 @@ test(
       );
       assert.ok(await until(() => recovery(f)!.details.pending === 0));
       assert.equal(recovery(f)!.details.lastRetry?.ok, true);
-      assert.deepEqual(await keysOf(16800), [], "the lost write was not replayed");
+      // Nor sent late by the backend: the command waited for the connection past its deadline.
+      assert.deepEqual(await keysOf(16800), [], "the lost write did not land after the outage");
       await unsubscribe();
     } finally {
       await a.close();
       await observer.close();
       await proxy.close();
       await server.stop();
+      release();
     }
   },
   redisOpts,
@@ -389,6 +402,7 @@ test(
     let server = await startRedisServer(16801, persist, { dir });
     started.push(server);
     const backend = new RedisBackend({ url: server.url });
+    const release = keepAlive();
     try {
       let n = 0;
       const f = cache(async (id: number) => ({ id, n: ++n }), {
@@ -426,6 +440,40 @@ test(
       await backend.close();
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
+      release();
+    }
+  },
+  redisOpts,
+);
+
+test(
+  "RedisBackend: a write that waited for the connection past its deadline is not sent once connected",
+  async () => {
+    const server = await startRedisServer(16802);
+    started.push(server);
+    const proxy = await startTcpProxy(16802);
+    const b = new RedisBackend({ url: `redis://127.0.0.1:${proxy.port}`, operationTimeoutMs: 200 });
+    const release = keepAlive();
+    try {
+      await b.set("warm", new Uint8Array([1]), 60);
+      // A slow reconnection: the connection is cut, and new ones are held 1.5 s before they reach
+      // the server, so commands wait for the connection longer than their deadline.
+      proxy.acceptDelayMs = 1500;
+      proxy.cut();
+      await b.get("warm").catch(() => null); // fails with the connection
+      proxy.restore();
+      await assert.rejects(b.set("late", new Uint8Array([2]), 60));
+      assert.ok(
+        await until(async () => (await b.exists("warm").catch(() => null)) === true, 20_000),
+        "reconnected",
+      );
+      await new Promise((r) => setTimeout(r, 100)); // anything still queued would land by now
+      assert.equal(await redisCli(16802, ["EXISTS", "late"]), "0", "the abandoned write");
+    } finally {
+      await b.close();
+      await proxy.close();
+      await server.stop();
+      release();
     }
   },
   redisOpts,
