@@ -31,8 +31,10 @@
  * - **Newest stale wins.** A call may know two stale values: the L2 entry it just read and the
  *   L1 entry. The one written last is served ({@linkcode FailSafe.newest}): an L1 copy whose L2
  *   write failed is newer than the older entry L2 still holds, and an entry another instance wrote
- *   to L2 is newer than this process's L1 copy. Write times come from each layer's expiry minus
- *   its TTL (`expiresAt - l1Ttl` for L1, `fresh_until - ttl` for L2); a tie goes to L1.
+ *   to L2 is newer than this process's L1 copy. Compared by logical expiry (`fresh_until` for L2),
+ *   L1's shifted by the expiry buffer (for the same write L1 expires `ttl - l1Ttl` sooner): with
+ *   one TTL that orders them by write time; with per-result TTLs (`ttl` as a function) the value
+ *   fresh the longest wins. A tie goes to L1.
  * - Invalidation (`invalidate`, `cacheClear`, tags, namespaces, remote events) removes stale values
  *   too: an invalidated value is never served, stale or not (nor reused by the throttle).
  *
@@ -76,9 +78,9 @@ export interface FailSafeHost {
   readonly stats: { staleHits: number };
   /** Decode an L1 entry's value. */
   entryValue(e: import("./l1.ts").L1Entry): unknown;
-  /** L1 lifetime of an entry, ms (an L1 entry was written at `expiresAt - l1TtlMs`). */
+  /** L1 lifetime of an entry, ms (L1 expires `ttl - l1Ttl` sooner than L2 for one write). */
   readonly l1TtlMs: number;
-  /** `ttl` (an L2 entry was written at `fresh_until - ttl`) and `failSafeThrottle`, seconds. */
+  /** `ttl` (`null` with none, or with a function of the result) and `failSafeThrottle`, seconds. */
   readonly config: { readonly ttl: number | null; readonly failSafeThrottle: number };
 }
 
@@ -149,10 +151,11 @@ export class FailSafe {
   newest(l2: StaleValue | null, key: ArgKey): StaleValue | null {
     const l1 = this.l1Stale(key);
     if (l1 === null || l2 === null) return l1 ?? l2;
+    // Compared by logical expiry, L1's shifted by how much sooner L1 expires than L2 for the same
+    // write (`ttl - l1Ttl`: the expiry buffer); a tie, or an unknown expiry, goes to L1.
     const ttl = this.#host.config.ttl;
-    const l2Written = ttl === null ? NaN : l2.expiredAt - ttl * 1000;
-    const l1Written = l1.expiredAt - this.#host.l1TtlMs;
-    return l2Written > l1Written ? l2 : l1;
+    const shift = ttl === null ? 0 : Math.max(0, ttl * 1000 - this.#host.l1TtlMs);
+    return l2.expiredAt > l1.expiredAt + shift ? l2 : l1;
   }
 
   #hold(key: ArgKey, stale: StaleValue): void {

@@ -230,6 +230,49 @@ test("throttle: a stale value from L2 (L1 off) is reused without reading L2 or c
   }
 });
 
+test("throttle: f.refresh() calls the function within the window, and its success ends the window", async () => {
+  const clock = shiftDateNow(true);
+  try {
+    const src = source();
+    const f = cache(src.fn, {
+      name: "throttle.refresh",
+      ttl: 60,
+      staleTtl: 600,
+      backend: new MemoryBackend(),
+      ...bare,
+    });
+    await f(1);
+    clock.advance(61_000);
+    src.fail = true;
+    assert.deepEqual(await f(1), { id: 1, v: 1 });
+    assert.deepEqual(await f(1), { id: 1, v: 1 });
+    assert.equal(src.calls, 2);
+    src.fail = false;
+    assert.deepEqual(await f.refresh(1), { id: 1, v: 3 }, "a forced refresh is not throttled");
+    assert.deepEqual(await f(1), { id: 1, v: 3 }, "the fresh value, not the held stale one");
+    assert.equal(src.calls, 3);
+    // The synchronous twin (L1 only).
+    let calls = 0;
+    let fail = false;
+    const g = cache((id: number) => {
+      calls++;
+      if (fail) throw new Error("boom");
+      return id * 10 + calls;
+    }, { name: "throttle.refresh.sync", ttl: 60, staleTtl: 600, backend: null });
+    assert.equal(g(1), 11);
+    clock.advance(61_000);
+    fail = true;
+    assert.equal(g(1), 11);
+    assert.equal(g(1), 11);
+    assert.equal(calls, 2);
+    fail = false;
+    assert.equal(g.refresh(1), 13);
+    assert.equal(g(1), 13);
+  } finally {
+    clock.restore();
+  }
+});
+
 test("throttle: a synchronous L1-only function reuses its stale value too", () => {
   const clock = shiftDateNow(true);
   try {
