@@ -21,6 +21,7 @@ import { GuardedBackend } from "../reliability/guarded_backend.ts";
 import type { L1Entry } from "./l1.ts";
 import type { ArgKey } from "./_argkey.ts";
 import { createdDefaultL2, defaultL2 } from "./_backend.ts";
+import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import { hasUnknownTags, mayCarryTags } from "./_factory_context.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx } from "./_keys.ts";
@@ -253,17 +254,29 @@ export async function invalidateCall(eng: Engine, self: unknown, args: unknown[]
     eng.tracked.delete(ctx.backendKey);
   } catch (e) {
     recordFailure(eng, "delete", e);
-    if (retryable(e)) {
-      const l1Key = ctx.l1Key;
-      queueRecovery(b, [deleteOp(b, ctx.backendKey, () => {
-        bump(eng);
-        eng.l1?.delete(l1Key);
-      })]);
-    }
+    queueDelete(eng, b, ctx, e);
   }
   bump(eng);
   eng.l1?.delete(ctx.l1Key);
   publish(eng, b, { level: "key", targets: [ctx.backendKey], reason: "delete" });
+}
+
+/**
+ * The L2 deletion of the entry of `ctx` failed with `e`: queue it for recovery when retryable
+ * (after the retry, the entry is evicted from L1 again: a call may have read it back meanwhile).
+ */
+export function queueDelete(
+  eng: Engine,
+  b: Backend,
+  ctx: { backendKey: string; l1Key: ArgKey },
+  e: unknown,
+): void {
+  if (!retryable(e)) return;
+  const l1Key = ctx.l1Key;
+  queueRecovery(b, [deleteOp(b, ctx.backendKey, () => {
+    bump(eng);
+    eng.l1?.delete(l1Key);
+  })]);
 }
 
 /** Prefix targets of this function's backend keys (every tenant: see {@linkcode ANY_TENANT}). */

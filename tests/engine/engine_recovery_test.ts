@@ -24,6 +24,7 @@ import {
   BackendError,
   cache,
   checkCacheHealth,
+  createCache,
   invalidateTags,
   type InvalidationEvent,
   MemoryBackend,
@@ -229,6 +230,21 @@ test(`recovery: over ${MAX_PENDING} pending operations the oldest are dropped an
     assert.equal(await o.inner.exists(o.written[i]), false, `delete ${i} was retried`);
   }
   assert.equal(recovery(f)!.details.dropped, extra);
+});
+
+test("recovery: createCache delete() during an outage reaches L2 afterwards", async () => {
+  const o = outage({ bus: true });
+  const c = createCache({ ttl: 60, backend: o.backend, ...bare });
+  await c.set("user:1", { name: "Ada" });
+  const key = o.written[0];
+  o.state.down = true;
+  await c.delete("user:1");
+  assert.ok(await until(() => recovery(c)?.details.pending === 2), "the delete and its publish");
+  assert.equal(await o.inner.exists(key), true);
+  o.state.down = false;
+  assert.ok(await until(() => recovery(c)!.details.pending === 0, 20_000));
+  assert.equal(await o.inner.exists(key), false, "the delete reached L2");
+  assert.equal(await c.get("user:1"), undefined);
 });
 
 test("recovery: writes are not queued (a write lost to an outage is only a miss)", async () => {
