@@ -16,6 +16,7 @@ import {
   BackendError,
   cache,
   CacheConfigError,
+  createCache,
   FileBackend,
   MemoryBackend,
   RedisBackend,
@@ -268,6 +269,37 @@ test("throttle: f.refresh() calls the function within the window, and its succes
     fail = false;
     assert.equal(g.refresh(1), 13);
     assert.equal(g(1), 13);
+  } finally {
+    clock.restore();
+  }
+});
+
+test("throttle: createCache getOrSet reuses the stale value within the window without calling the factory", async () => {
+  const clock = shiftDateNow(true);
+  try {
+    const c = createCache({
+      ttl: 60,
+      staleTtl: 600,
+      failSafeThrottle: 10,
+      backend: new MemoryBackend(),
+      ...bare,
+    });
+    let calls = 0;
+    let fail = false;
+    const factory = async () => {
+      calls++;
+      if (fail) throw new Error("down");
+      return { v: calls };
+    };
+    assert.deepEqual(await c.getOrSet("k", factory), { v: 1 });
+    clock.advance(61_000);
+    fail = true;
+    assert.deepEqual(await c.getOrSet("k", factory), { v: 1 });
+    assert.deepEqual(await c.getOrSet("k", factory), { v: 1 });
+    assert.equal(calls, 2, "the factory is not called within the window");
+    clock.advance(10_001);
+    fail = false;
+    assert.deepEqual(await c.getOrSet("k", factory), { v: 3 });
   } finally {
     clock.restore();
   }
