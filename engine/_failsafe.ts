@@ -52,7 +52,7 @@ import { getCacheLogger, newCorrelationId, withCorrelationId } from "../health/l
 const log = getCacheLogger("engine", "failsafe");
 
 /** Keys whose stale value is held by the throttle at most (the oldest is dropped beyond). */
-export const MAX_THROTTLED = 10_000;
+export const MAX_THROTTLED: number = 10_000;
 
 /** A stale value available to the current call. */
 export interface StaleValue {

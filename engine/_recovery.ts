@@ -38,11 +38,11 @@ import { GuardedBackend } from "../reliability/guarded_backend.ts";
 const log = getCacheLogger("engine", "recovery");
 
 /** Pending operations kept per backend at most; the oldest is dropped beyond. */
-export const MAX_PENDING = 1000;
+export const MAX_PENDING: number = 1000;
 /** Delay of the first timed retry after a failure, ms. */
-export const FIRST_RETRY_MS = 500;
+export const FIRST_RETRY_MS: number = 500;
 /** Longest delay between timed retries, ms. */
-export const MAX_RETRY_MS = 30_000;
+export const MAX_RETRY_MS: number = 30_000;
 /** A successful operation retries the queue at most this often, ms. */
 const NUDGE_GAP_MS = 100;
 
