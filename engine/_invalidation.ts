@@ -21,7 +21,6 @@ import { GuardedBackend } from "../reliability/guarded_backend.ts";
 import type { L1Entry } from "./l1.ts";
 import type { ArgKey } from "./_argkey.ts";
 import { createdDefaultL2, defaultL2 } from "./_backend.ts";
-import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import { hasUnknownTags, mayCarryTags } from "./_factory_context.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx } from "./_keys.ts";
