@@ -46,8 +46,12 @@ test("fail-safe: the function throws after the value expired → the stale value
     assert.match(String(warned[0].properties.correlationId), /^[0-9a-f-]{36}$/);
     // A value never cached has no stale fallback: the error reaches the caller.
     await assert.rejects(f(2), /database down/);
-    // The function recovering replaces the stale value.
+    // The function recovering replaces the stale value, once failSafeThrottle (default 30 s) has
+    // passed: until then the stale value is reused without calling the function.
     fail = false;
+    assert.deepEqual(await f(1), { id: 1, v: 1 });
+    assert.equal(calls, 3, "not called within the throttle window");
+    clock.advance(30_001);
     assert.deepEqual(await f(1), { id: 1, v: 4 });
     assert.deepEqual(await f(1), { id: 1, v: 4 });
     assert.equal(calls, 4);
