@@ -144,7 +144,7 @@ test("logs: the fail-safe's stale warning carries the call's key, the stale laye
     assert.ok(warned, logs.records.map(render).join("\n"));
     assert.equal(warned.properties.correlationId, "req-9");
     assert.equal(warned.properties.key, r.key);
-    assert.equal(warned.properties.layer, "l2");
+    assert.equal(warned.properties.layer, "l1");
     assert.equal(warned.properties.identity, "logs.failsafe");
   } finally {
     clock.restore();

@@ -155,7 +155,7 @@ test("tracing: a stale answer and a failing call", async () => {
     const calls = named(otel.spans(), "cachekit.call");
     assert.equal(calls[1].attributes["cachekit.status"], "stale");
     assert.equal(calls[1].attributes["cachekit.stale"], true);
-    assert.equal(calls[1].attributes["cachekit.layer"], "l2");
+    assert.equal(calls[1].attributes["cachekit.layer"], "l1");
     assert.equal(calls[2].status.code, SpanStatusCode.ERROR);
     const factories = named(otel.spans(), "cachekit.factory");
     assert.ok(factories.some((s) => s.status.code === SpanStatusCode.ERROR));
