@@ -253,6 +253,23 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
   /** With `staleTtl`: seconds after which a slow refresh continues in the background and stale is served. */
   softTimeout?: number;
   /**
+   * Eager refresh (FusionCache's `EagerRefreshThreshold`): a hit after this fraction of the TTL
+   * (0 < x < 1, e.g. `0.9`) returns the cached value at once and refreshes the entry in the
+   * background, before it expires, so a hot key never misses. `true` takes
+   * `CACHEKIT_EARLY_REFRESH_RATIO` (default 0.9). Default: off.
+   *
+   * The point is measured from when this process stored or read the value (an L2 entry's age is
+   * not known on a hit), on the L2 TTL (`ttl`), or on the L1 lifetime when that point would come
+   * after the L1 entry's own expiry (a short `ttl`). It sits beside L1 stale-while-revalidate
+   * (`l1.swrThreshold`): the earlier of the two points triggers the refresh. Needs L1 (the refresh
+   * point is kept on the L1 entry).
+   *
+   * Across processes the refresh takes the key's stampede lock (`stampede`, a backend with the
+   * lock capability): N processes refresh a hot key once. A process that finds the lock taken
+   * keeps serving its value and picks the new one up from L2 (or is told by the invalidation bus).
+   */
+  eagerRefresh?: number | boolean;
+  /**
    * Envelope protocol written to L2 (readers accept both). Default `"1.1"` (compressed block as
    * MessagePack `bin`, cachekit-core ≥ 0.4); `"1.0"` (block as an array of integers) is the only
    * form cachekit-py 0.3.0 reads: set it when sharing entries with that version.
@@ -327,6 +344,8 @@ export interface ResolvedConfig {
   staleTtl: number;
   /** Fail-safe soft timeout, seconds (0 = off). */
   softTimeout: number;
+  /** Eager refresh point, a fraction of the TTL (`0`: off; see {@linkcode CacheOptions.eagerRefresh}). */
+  eagerRefresh: number;
   /** Envelope protocol written (default `"1.1"`). */
   envelopeProtocol: "1.0" | "1.1";
   /** L2 value layout written (default `"envelope"`; see {@linkcode CacheOptions.wire}). */

@@ -23,6 +23,7 @@ import { type L2Hit, readL2, writeL2 } from "./_l2.ts";
 import { L1_CLONE, L1_SEALED, L1_SHARED, type L1Entry } from "./l1.ts";
 import { copyValue } from "./_l1_copy.ts";
 import { decodePayload, storeL1 } from "./_l1_store.ts";
+import { BUSY, claimRefresh, newerInL2, postpone, type RefreshClaim } from "./_refresh.ts";
 import { reshapes } from "./_serializer.ts";
 import { errMessage, recordFailure } from "./_status.ts";
 import { encodeStored, isPrimitive } from "./_stored.ts";
@@ -440,17 +441,37 @@ async function store(
   return out;
 }
 
-/** Stale-while-revalidate: refresh `e` in the background (one refresh at a time). */
+/**
+ * Background refresh of `e` (L1 stale-while-revalidate, `eagerRefresh`), one at a time per entry.
+ * With an L2 it takes the key's stampede lock without waiting (`_refresh.ts`): N processes refresh
+ * a hot key once. One that finds the lock taken keeps serving `e` and tries later; one that finds,
+ * under the lock, a value another process stored since `e` was made takes it instead of
+ * recomputing. The result is stored in L1 and L2 and announced on the bus, as a miss's is; a
+ * refresh that ends after an invalidation (or after `e` was replaced or evicted) stores nothing.
+ */
 export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): void {
   if (eng.refreshing.has(e)) return;
   eng.refreshing.add(e);
   const epoch = eng.epoch;
   queueMicrotask(() => {
     void (async () => {
+      let claim: RefreshClaim | null = null;
       try {
         const tenant = callTenant(eng, args);
         const ctx = keyContext(eng, self, args, fastKey(eng, self, args), tenant);
         const b = eng.returnsPromise ? await eng.backendAsync() : null;
+        if (b !== null) {
+          const c = await claimRefresh(eng, b, ctx);
+          if (c === BUSY) return postpone(eng, e);
+          claim = c;
+          const newer = await newerInL2(eng, b, ctx, e);
+          if (newer !== null) {
+            if (eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e) {
+              storeL1(eng, ctx, newer.value, null, newer.stored);
+            }
+            return;
+          }
+        }
         const value = await eng.fn.apply(self, args);
         if (eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e) {
           await store(eng, ctx, value, b, epoch);
@@ -461,6 +482,7 @@ export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[])
           error: errMessage(err),
         });
       } finally {
+        claim?.release();
         eng.refreshing.delete(e);
       }
     })();

@@ -118,6 +118,12 @@ export class Engine {
   epoch = 0;
   readonly l1TtlMs: number;
   readonly swrMs: number;
+  /**
+   * Eager refresh point, ms after an entry is stored (`eagerRefresh` of the TTL, or of the L1
+   * lifetime when that comes first); `Infinity` when off. The entry's refresh point is the earlier
+   * of this and the jittered {@linkcode swrMs}.
+   */
+  readonly eagerMs: number;
   readonly tenantAware: boolean;
   /** Start of this function's protocol keys (`ns:…:func:…:args:` or the interop prefix). */
   readonly keyPrefix: string;
@@ -234,6 +240,12 @@ export class Engine {
       : Math.max(ttl - c.l1.expiryBuffer, ttl / 2);
     this.l1TtlMs = l1Ttl * 1000;
     this.swrMs = c.l1.swrEnabled ? this.l1TtlMs * c.l1.swrThreshold : Infinity;
+    const eagerTtlMs = c.eagerRefresh * (ttl === null ? this.l1TtlMs : ttl * 1000);
+    this.eagerMs = c.eagerRefresh === 0
+      ? Infinity
+      : eagerTtlMs < this.l1TtlMs
+      ? eagerTtlMs
+      : c.eagerRefresh * this.l1TtlMs;
     this.tenantAware = c.encryption.enabled || typeof c.encryption.tenant === "function" ||
       typeof c.encryption.tenant === "string";
     const ns = c.namespace;

@@ -118,10 +118,12 @@ function serializeForL1(eng: Engine, answer: unknown): Uint8Array | null {
   }
 }
 
+/** The entry's refresh point, ms from now: the jittered SWR point or the eager one, the earlier. */
 function swrDelay(eng: Engine): number {
-  if (eng.swrMs === Infinity) return Infinity;
+  if (eng.swrMs === Infinity) return eng.eagerMs;
   const j = eng.config.l1.swrJitter;
-  return eng.swrMs * (1 + (Math.random() * 2 - 1) * j);
+  const swr = eng.swrMs * (1 + (Math.random() * 2 - 1) * j);
+  return swr < eng.eagerMs ? swr : eng.eagerMs;
 }
 
 function rebuildIndex(eng: Engine): void {

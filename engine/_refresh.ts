@@ -1,0 +1,118 @@
+/**
+ * The cross-process side of a background refresh (L1 stale-while-revalidate and `eagerRefresh`):
+ * the key's stampede lock, taken without waiting, so that N processes whose entries of a hot key
+ * come due together refresh it once; the check, under that lock, for a value another process
+ * stored since this one's entry was made (then it is taken instead of a recomputation); and the
+ * pause before a refresh that found the lock taken tries again.
+ *
+ * Separate from the call flow (`_call.ts` `refresh` decides what runs and stores the result).
+ * Hand-written: which value is newer rests on this engine's L1 entry times and the L2 entry's
+ * remaining TTL, which no library knows about.
+ *
+ * @module
+ */
+import type { Backend } from "../backends/types.ts";
+import type { Engine } from "./_engine.ts";
+import type { KeyCtx } from "./_keys.ts";
+import { type L2Hit, readL2 } from "./_l2.ts";
+import { recordFailure } from "./_status.ts";
+import type { L1Entry } from "./l1.ts";
+
+/** {@linkcode claimRefresh}: another process holds the key's lock (it is refreshing). */
+export const BUSY: unique symbol = Symbol("busy");
+
+/** A refresh's hold on the key's stampede lock. */
+export interface RefreshClaim {
+  /** Release the lock (once; a failure is recorded, the lease frees it anyway). */
+  release(): void;
+}
+
+/**
+ * Take the key's stampede lock for a refresh, without waiting (the lock a miss takes, so a
+ * refresh and a miss of one key exclude each other too): a claim to release once the result is
+ * stored; {@linkcode BUSY} when another process holds it; `null` when no lock applies (stampede
+ * protection off, a backend without the lock capability, or the lock failed: the refresh then
+ * runs anyway, as a miss does).
+ */
+export async function claimRefresh(
+  eng: Engine,
+  b: Backend,
+  ctx: KeyCtx,
+): Promise<RefreshClaim | typeof BUSY | null> {
+  const st = eng.config.stampede;
+  const lock = b.capabilities.lock;
+  if (!st.enabled || lock === undefined) return null;
+  let h;
+  try {
+    h = await lock.acquire(ctx.backendKey + ":lock", { leaseMs: st.lease * 1000, waitMs: 0 });
+  } catch (e) {
+    recordFailure(eng, "lock", e);
+    return null;
+  }
+  if (h === null) return BUSY;
+  let released = false;
+  return {
+    release: () => {
+      if (released) return;
+      released = true;
+      h.release().catch((e) => recordFailure(eng, "unlock", e));
+    },
+  };
+}
+
+/** Age of an entry at which a refresh comes due at the earliest, ms (jitter included). */
+function dueAge(eng: Engine): number {
+  const swr = eng.swrMs * (1 - eng.config.l1.swrJitter);
+  return swr < eng.eagerMs ? swr : eng.eagerMs;
+}
+
+/**
+ * The value another process stored since `e` was made and that is not due for a refresh itself
+ * (found under the lock: someone refreshed), or `null` (recompute). The L2 entry's write time is
+ * read from its remaining TTL (one `PTTL` on Redis; the value is read only when it is newer); an
+ * entry written within a quarter of the refresh point (at most 1 s) after `e` was made counts as
+ * `e`'s own write (L1 is filled just before L2 is written). A backend without TTL inspection, or a
+ * function without a TTL, cannot tell: the refresh recomputes.
+ */
+export async function newerInL2(
+  eng: Engine,
+  b: Backend,
+  ctx: KeyCtx,
+  e: L1Entry,
+): Promise<L2Hit | null> {
+  const cap = b.capabilities.ttl;
+  const l2TtlMs = eng.l2Ttl === null ? null : eng.l2Ttl * 1000;
+  if (cap === undefined || l2TtlMs === null) return null;
+  let left: number | null;
+  try {
+    left = await cap.ttl(ctx.backendKey, eng.l2Opts);
+  } catch (err) {
+    recordFailure(eng, "ttl", err);
+    return null;
+  }
+  if (left === null || left === Infinity) return null;
+  const now = Date.now();
+  const writtenAt = now - (l2TtlMs - left * 1000);
+  const madeAt = e.expiresAt - eng.l1TtlMs;
+  const due = dueAge(eng);
+  const margin = Math.min(1000, due / 4);
+  if (writtenAt <= madeAt + margin || now - writtenAt >= due) return null;
+  const hit = await readL2(eng, b, ctx);
+  return hit !== null && !hit.stale ? hit : null;
+}
+
+/**
+ * Another process holds the key's lock (it is refreshing, or computing a miss): `e` stays served,
+ * and the refresh is tried again after an eighth of the refresh point (10 ms to 1 s, at most the
+ * lease). By then the other process's write has usually evicted `e` (invalidation bus) or is found
+ * under the lock by {@linkcode newerInL2}; a holder that died frees the lock when its lease ends.
+ */
+export function postpone(eng: Engine, e: L1Entry): void {
+  const lease = eng.config.stampede.lease * 1000;
+  const ms = Math.min(Math.max(dueAge(eng) / 8, 10), 1000, lease);
+  e.refreshAt = Date.now() + ms;
+  eng.log.debug("{identity}: refresh left to the lock holder; retry in {ms} ms", {
+    identity: eng.identity,
+    ms: Math.round(ms),
+  });
+}
