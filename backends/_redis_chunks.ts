@@ -278,3 +278,35 @@ local m = redis.call('SMEMBERS', KEYS[1])
 redis.call('UNLINK', KEYS[1])
 return m
 `);
+
+/**
+ * Read a value, or else take its lock: KEYS[1] = value key, KEYS[2] = its lock (same slot);
+ * ARGV: token, leaseMs, lockOnly ("1": skip the read). Returns the value (a manifest for a
+ * chunked one) when the key holds one, else 1 when the lock was free and is now the token's,
+ * else 0.
+ */
+export const FETCH_LOCK_SCRIPT: LuaScript = new LuaScript(`
+if ARGV[3] ~= '1' then
+  local v = redis.call('GET', KEYS[1])
+  if v then return v end
+end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+`);
+
+/**
+ * Store a plain value and release its lock if the token holds it: KEYS[1] = value key, KEYS[2] =
+ * its lock (same slot); ARGV: value, ttlMs (0 = none), token. Returns what the key held before
+ * (`SET … GET`), so that the caller retires the chunks of a manifest it replaced. A key of another
+ * type fails the script (`WRONGTYPE`) before anything changed.
+ */
+export const SET_UNLOCK_SCRIPT: LuaScript = new LuaScript(`
+local old
+if tonumber(ARGV[2]) > 0 then
+  old = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'GET')
+else
+  old = redis.call('SET', KEYS[1], ARGV[1], 'GET')
+end
+if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+return old
+`);

@@ -306,13 +306,17 @@ export class RedisCore {
           (v) => {
             if (v === null || v === undefined) return null;
             const bytes = fromBuffer(v);
-            return hasMagic(bytes) ? this.#readChunked(full, bytes, 1) : bytes;
+            return hasMagic(bytes) ? this.readChunked(full, bytes, 1) : bytes;
           },
         ),
     );
   }
 
-  async #readChunked(
+  /**
+   * The whole value a manifest read under `full` describes (`null` when it is malformed, or a
+   * chunk is gone and the key no longer holds a readable value); looks again `retries` times.
+   */
+  async readChunked(
     full: string,
     manifest: Uint8Array,
     retries: number,
@@ -339,7 +343,7 @@ export class RedisCore {
     const again = await this.driver.send(full, true, ["GET", full], true) as Uint8Array | null;
     if (again === null || again === undefined) return null;
     const bytes = fromBuffer(again);
-    return hasMagic(bytes) ? this.#readChunked(full, bytes, retries - 1) : bytes;
+    return hasMagic(bytes) ? this.readChunked(full, bytes, retries - 1) : bytes;
   }
 
   /** Store `value` under `key` (chunked above `chunkSizeBytes`); `ttlSeconds` 0/null = no expiry. */
@@ -399,12 +403,16 @@ export class RedisCore {
       ]);
       return;
     }
-    if (old !== null && old !== undefined && hasMagic(old)) {
-      const m = decodeManifest(fromBuffer(old), full);
-      if (m) {
-        const keys = Array.from({ length: m.n }, (_, i) => chunkKey(m.b, m.g, i));
-        await this.driver.eval(RETIRE_CHUNKS_SCRIPT, keys, [String(this.graceMs)]);
-      }
+    if (old !== null && old !== undefined) await this.retireReplaced(full, old);
+  }
+
+  /** After a write replaced `old` under `full`: retire its chunks if it was a manifest. */
+  async retireReplaced(full: string, old: Uint8Array): Promise<void> {
+    if (!hasMagic(old)) return;
+    const m = decodeManifest(fromBuffer(old), full);
+    if (m) {
+      const keys = Array.from({ length: m.n }, (_, i) => chunkKey(m.b, m.g, i));
+      await this.driver.eval(RETIRE_CHUNKS_SCRIPT, keys, [String(this.graceMs)]);
     }
   }
 

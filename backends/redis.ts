@@ -110,6 +110,7 @@ import { isLoopback, type RedisBackendOptions, resolveOptions } from "./_redis_o
 import { RedisCore } from "./_redis_core.ts";
 import { RedisPrefix, RedisTtl } from "./_redis_keys.ts";
 import { RedisLocks } from "./_redis_locks.ts";
+import { RedisFetchLock } from "./_redis_fetch_lock.ts";
 import { RedisTags } from "./_redis_tags.ts";
 import { RedisBus } from "./_redis_bus.ts";
 import { getStream, setStream } from "./_redis_streams.ts";
@@ -187,6 +188,7 @@ export class RedisBackend implements Backend, AsyncDisposable {
     this.capabilities = {
       ttl: this.#ttl,
       lock: this.#locks,
+      fetchLock: new RedisFetchLock(core, this.#tags),
       timeouts: true,
       prefix: this.#prefix,
       tags: this.#tags,

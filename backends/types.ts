@@ -101,6 +101,59 @@ export interface LockCapability {
   acquire(key: string, opts: LockOptions): Promise<LockHandle | null>;
 }
 
+/** Options of one {@linkcode FetchLockCapability.fetchOrLock} attempt. */
+export interface FetchLockOptions extends OperationOptions {
+  /**
+   * The attempt is the call's first read (no plain `get` before it): a guard counts it as a `get`
+   * rather than a `lock`, so that a call counts one read.
+   */
+  read?: boolean;
+  /**
+   * Take the lock whether or not a value is stored (the caller read one that is logically stale
+   * and means to replace it): the attempt then resolves `true` or `false`, never bytes.
+   */
+  lockOnly?: boolean;
+}
+
+/**
+ * The stampede lock of a miss in one round trip per step: read (again, after a read missed) or
+ * else take the key's lock, in one step ({@linkcode FetchLockCapability.fetchOrLock}: no holder can
+ * store the value and release the lock in between); store the computed value and release the lock
+ * in another ({@linkcode FetchLockCapability.setAndUnlock}). The lock is the key's own (the backend
+ * names it; on a Redis Cluster it lives in the key's slot) and is owned by a token the caller
+ * chooses, unique per call. Without this capability the engine composes the same steps from
+ * `lock.acquire`, `get`, `set` and the handle's release.
+ */
+export interface FetchLockCapability {
+  /**
+   * One attempt: the bytes stored under `key` when there are any (the lock is then not touched);
+   * otherwise `true` when the key's lock was free and is now held by `token` for `leaseMs`, or
+   * `false` when another token holds it.
+   */
+  fetchOrLock(
+    key: string,
+    token: string,
+    leaseMs: number,
+    opts?: FetchLockOptions,
+  ): Promise<Uint8Array | boolean>;
+  /**
+   * Store `value` under `key` (with its `tags`, as `setWithTags` does), then release the key's lock
+   * if `token` still holds it, in one round trip where the store allows (Redis: the two commands
+   * pipelined). A lock held by another token (this one's lease ran out) is left alone. Rejects
+   * when the store failed; a failed release is left to the lease.
+   */
+  setAndUnlock(
+    key: string,
+    value: Uint8Array,
+    ttlSeconds: number | null | undefined,
+    tags: readonly string[] | null,
+    token: string,
+    opts?: OperationOptions,
+  ): Promise<void>;
+  /** Release the key's lock if `token` holds it; resolves whether it did. */
+  unlock(key: string, token: string, opts?: OperationOptions): Promise<boolean>;
+}
+
 /** Deleting many keys at once, for namespace and whole-cache clearing. */
 export interface PrefixCapability {
   /** Delete every key that starts with `prefix` (`""` = everything this backend owns). Resolves the count. */
@@ -212,6 +265,8 @@ export interface BackendCapabilities {
   ttl?: TtlCapability;
   /** Distributed locks (cross-process stampede protection). */
   lock?: LockCapability;
+  /** Read-or-lock and write-and-unlock in one round trip each (a stampede-protected miss). */
+  fetchLock?: FetchLockCapability;
   /** Honours `OperationOptions` (`timeoutMs`, `signal`). */
   timeouts?: boolean;
   /** Prefix deletion (namespace clear, `cacheClear`). */

@@ -20,12 +20,22 @@ import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx, tenantL1Key } from "./_keys.ts";
 import { type L2Hit, readL2, writeL2 } from "./_l2.ts";
+import {
+  fetchLockOf,
+  firstReadLocks,
+  LOCK_ONLY,
+  type LockAttempt,
+  lockAttempt,
+  noteFirstRead,
+  releaseLock,
+} from "./_l2_lock.ts";
+import { attempt, waitForLock } from "./_lock_wait.ts";
 import { L1_CLONE, L1_SEALED, L1_SHARED, type L1Entry } from "./l1.ts";
 import { copyValue } from "./_l1_copy.ts";
 import { decodePayload, storeL1 } from "./_l1_store.ts";
 import { BUSY, claimRefresh, newerInL2, postpone, type RefreshClaim } from "./_refresh.ts";
 import { reshapes } from "./_serializer.ts";
-import { errMessage, recordFailure } from "./_status.ts";
+import { errMessage } from "./_status.ts";
 import { encodeStored, isPrimitive } from "./_stored.ts";
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -307,60 +317,60 @@ export function lookupAsync(
   return shared;
 }
 
+/**
+ * An asynchronous miss in L1: the L2 read, with the stampede lock on the backend's read-or-lock
+ * (`fetchLock`: the value, or else the lock, in one round trip) while this function's reads mostly
+ * miss, else a plain `GET` followed on a miss by the read-or-lock; the compute; the store that
+ * releases the lock in one more round trip.
+ */
 async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): Promise<unknown> {
   const epoch = eng.epoch;
   const resolved = eng.backend();
   const b = resolved instanceof Promise ? await resolved : resolved;
-  if (b !== null && eng.unsubscribe === null) eng.subscribe(b);
+  if (b === null) return await compute(eng, self, args, ctx, null, epoch, null, true, null);
+  if (eng.unsubscribe === null) eng.subscribe(b);
+  const io = { failed: false };
+  const st = eng.config.stampede;
+  const fl = st.enabled && eng.failsafe?.pending(ctx.l1Key) === undefined ? fetchLockOf(b) : null;
+  // The first read: the read-or-lock script while this function's reads mostly miss, else `GET`.
+  let lk = fl !== null && firstReadLocks(eng, b, fl)
+    ? lockAttempt(fl, st.lease * 1000, true)
+    : null;
+  let hit = await readL2(eng, b, ctx, io, lk ?? undefined);
   let stale: StaleValue | null = null;
-  if (b !== null) {
-    const io = { failed: false };
-    const hit = await readL2(eng, b, ctx, io);
-    if (hit !== null && !hit.stale) {
-      countHit(eng, false, hit.stored.byteLength);
-      if (eng.epoch !== epoch) return hit.value;
-      return storeL1(eng, ctx, hit.value, null, hit.stored);
-    }
-    if (hit !== null) stale = l2Stale(hit);
-    // L2 failing (error, open circuit, backpressure): no stampede lock, and the write of the
-    // result does not hold up the answer (a call costs at most one L2 timeout).
-    if (io.failed) return await compute(eng, self, args, ctx, b, epoch, stale, false);
-    const st = eng.config.stampede;
-    const lock = b.capabilities.lock;
-    if (st.enabled && lock && eng.failsafe?.pending(ctx.l1Key) === undefined) {
-      let handle = null;
-      try {
-        handle = await lock.acquire(ctx.backendKey + ":lock", {
-          leaseMs: st.lease * 1000,
-          waitMs: st.wait * 1000,
-        });
-      } catch (e) {
-        recordFailure(eng, "lock", e);
-      }
-      try {
-        // Whoever held the lock may have stored the value meanwhile.
-        const again = await readL2(eng, b, ctx, io);
-        if (again !== null && !again.stale) {
-          countHit(eng, false, again.stored.byteLength);
-          if (eng.epoch !== epoch) return again.value;
-          return storeL1(eng, ctx, again.value, null, again.stored);
-        }
-        if (again !== null) stale = l2Stale(again);
-        return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed);
-      } finally {
-        if (handle !== null) {
-          const release = () => {
-            handle.release().catch((e) => recordFailure(eng, "unlock", e));
-          };
-          // A refresh that went on in the background (soft timeout) keeps the lock until it lands.
-          const bg = eng.failsafe?.pending(ctx.l1Key);
-          if (bg === undefined) release();
-          else bg.then(release, release);
-        }
-      }
+  if (fl !== null && !io.failed) {
+    noteFirstRead(eng, hit === null || hit.stale);
+    // L2 failing (error, open circuit, backpressure): no stampede lock.
+    if (lk === null ? hit === null || hit.stale : lk.busy || (hit !== null && hit.stale)) {
+      lk ??= lockAttempt(fl, st.lease * 1000, false);
+      lk.opts = hit !== null ? LOCK_ONLY : undefined; // stale: replaced under the lock
+      const read = lk.busy ? null : await attempt(eng, b, ctx, io, lk);
+      const waited = lk.busy;
+      if (lk.busy) hit = await waitForLock(eng, b, ctx, io, lk, st.wait * 1000);
+      else if (read !== null) hit = read;
+      // Whoever held the lock over the stale entry may have stored a fresh value meanwhile.
+      if (waited && lk.opts === LOCK_ONLY && !io.failed) hit = await readL2(eng, b, ctx, io);
     }
   }
-  return await compute(eng, self, args, ctx, b, epoch, stale, true);
+  if (hit !== null && !hit.stale) {
+    if (lk?.held) releaseLock(eng, ctx, lk);
+    countHit(eng, false, hit.stored.byteLength);
+    if (eng.epoch !== epoch) return hit.value;
+    return storeL1(eng, ctx, hit.value, null, hit.stored);
+  }
+  if (hit !== null) stale = l2Stale(hit);
+  // Without the lock (no lock capability, a wait that ran out, L2 failing): a failing L2 does not
+  // hold up the answer with the write (a call costs at most one L2 timeout).
+  if (lk === null || !lk.held) {
+    return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed, null);
+  }
+  try {
+    return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed, lk);
+  } finally {
+    // Unless the write released it; a refresh that went on in the background (soft timeout)
+    // keeps the lock until it lands.
+    releaseLock(eng, ctx, lk);
+  }
 }
 
 async function compute(
@@ -372,6 +382,7 @@ async function compute(
   epoch: number,
   stale: StaleValue | null,
   awaitWrite: boolean,
+  lk: LockAttempt | null,
 ): Promise<unknown> {
   if (eng.collectStats) {
     eng.stats.misses++;
@@ -385,11 +396,11 @@ async function compute(
   const fs = eng.failsafe;
   if (fs === null) {
     const value = await eng.fn.apply(self, args);
-    return await store(eng, ctx, value, b, epoch, awaitWrite);
+    return await store(eng, ctx, value, b, epoch, awaitWrite, lk);
   }
   return await fs.run(ctx.l1Key, async () => {
     const value = await eng.fn.apply(self, args);
-    return await store(eng, ctx, value, b, epoch, awaitWrite);
+    return await store(eng, ctx, value, b, epoch, awaitWrite, lk);
   }, stale ?? fs.l1Stale(ctx.l1Key));
 }
 
@@ -401,6 +412,7 @@ async function store(
   b: Backend | null,
   epoch: number,
   awaitWrite = true,
+  lk: LockAttempt | null = null,
 ): Promise<unknown> {
   if (eng.epoch !== epoch) return value; // invalidated meanwhile: do not resurrect
   let enc: { payload: Uint8Array; stored: Uint8Array } | null = null;
@@ -435,7 +447,7 @@ async function store(
   if (eng.epoch !== epoch) return answer;
   const out = storeL1(eng, ctx, answer, enc?.payload ?? null, enc?.stored ?? null);
   if (b !== null && enc !== null) {
-    const write = writeL2(eng, b, ctx, enc.stored); // never rejects
+    const write = writeL2(eng, b, ctx, enc.stored, lk); // never rejects; releases a held lock
     if (awaitWrite) await write;
   }
   return out;

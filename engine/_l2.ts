@@ -12,6 +12,7 @@ import { setTagged } from "./_backend.ts";
 import type { Engine } from "./_engine.ts";
 import { publish, trackWrite } from "./_invalidation.ts";
 import type { KeyCtx } from "./_keys.ts";
+import { type LockAttempt, lockOpts } from "./_l2_lock.ts";
 import { errMessage, recordFailure, recordSuccess } from "./_status.ts";
 import { decodeStored } from "./_stored.ts";
 
@@ -32,13 +33,16 @@ export interface L2Hit {
 
 /**
  * Read the call's entry from L2: `null` on a miss, an unreadable entry, or a failure (then
- * `io.failed` is set).
+ * `io.failed` is set). With `lk`, the read is a `fetchLock` attempt that also takes the entry's
+ * stampede lock on a miss, in the same round trip (`lk.held`, or `lk.busy` when another holds
+ * it); counted as a read only when it is the call's first.
  */
 export async function readL2(
   eng: Engine,
   b: Backend,
   ctx: KeyCtx,
   io?: { failed: boolean },
+  lk?: LockAttempt,
 ): Promise<L2Hit | null> {
   let bytes: Uint8Array | null;
   // The clock is read only for `cacheInfo().l2AvgLatencyMs` (monitoring.collectStats), and only
@@ -49,7 +53,13 @@ export async function readL2(
   const timed = eng.collectStats && (eng.l2Started++ & (LATENCY_SAMPLE - 1)) === 0;
   const t0 = timed ? performance.now() : 0;
   try {
-    bytes = await b.get(ctx.backendKey, eng.l2Opts);
+    if (lk === undefined) bytes = await b.get(ctx.backendKey, eng.l2Opts);
+    else {
+      const r = await lk.fl.fetchOrLock(ctx.backendKey, lk.token, lk.leaseMs, lockOpts(eng, lk));
+      bytes = typeof r === "boolean" ? null : r;
+      lk.held = r === true;
+      lk.busy = r === false;
+    }
     recordSuccess(eng);
   } catch (e) {
     recordFailure(eng, "get", e);
@@ -64,7 +74,9 @@ export async function readL2(
       ctx.tenant ?? "default",
     ));
   }
-  if (eng.collectStats) {
+  // A lock attempt after the call's first read is not counted as a read again (one per call).
+  const counted = lk === undefined || lk.opts?.read === true;
+  if (eng.collectStats && counted) {
     eng.stats.l2Reads++;
     if (timed) {
       eng.stats.l2Timed++;
@@ -116,20 +128,31 @@ export async function readL2(
   return { value, stored: bytes, stale, freshUntil: meta.freshUntil };
 }
 
-/** Write the call's stored form to L2 (never rejects: a failure is recorded). */
+/**
+ * Write the call's stored form to L2 (never rejects: a failure is recorded). With `lk` held, the
+ * write also releases the stampede lock, in the same round trip where the backend can.
+ */
 export async function writeL2(
   eng: Engine,
   b: Backend,
   ctx: KeyCtx,
   stored: Uint8Array,
+  lk?: LockAttempt | null,
 ): Promise<void> {
+  const unlock = lk != null && lk.held && !lk.released;
   try {
-    await setTagged(b, ctx.backendKey, stored, eng.l2Ttl, ctx.tags, eng.l2Opts);
+    if (!unlock) await setTagged(b, ctx.backendKey, stored, eng.l2Ttl, ctx.tags, eng.l2Opts);
+    else {
+      lk.released = true;
+      await lk.fl.setAndUnlock(ctx.backendKey, stored, eng.l2Ttl, ctx.tags, lk.token, eng.l2Opts);
+    }
     recordSuccess(eng);
     eng.series?.write(stored.byteLength);
     trackWrite(eng, ctx);
     publish(eng, b, { level: "key", targets: [ctx.backendKey], reason: "write" });
   } catch (e) {
     recordFailure(eng, "set", e);
+    // The lock may still be held: release it (the lease frees it anyway).
+    if (unlock) lk.fl.unlock(ctx.backendKey, lk.token).catch(() => {});
   }
 }

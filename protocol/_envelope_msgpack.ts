@@ -32,16 +32,67 @@ export interface EnvelopeFields {
 const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** Serialize the fields as rmp-serde does (`protocol` "1.1": block as bin; "1.0": array of ints). */
-export function writeEnvelopeFields(fields: EnvelopeFields, protocol: "1.0" | "1.1"): Uint8Array {
+let lastFormat = "msgpack";
+let lastFormatBytes = utf8.encode(lastFormat);
+
+/** The UTF-8 bytes of a format tag (the last one is remembered: it is nearly always the same). */
+function formatBytes(format: string): Uint8Array {
+  if (format !== lastFormat) {
+    lastFormatBytes = utf8.encode(format);
+    lastFormat = format;
+  }
+  return lastFormatBytes;
+}
+
+/** Bytes of the elements of an array of integers 0..255 (under 0x80 one byte, others two). */
+function intsLength(a: Uint8Array): number {
+  let n = a.length;
+  for (let i = 0; i < a.length; i++) if (a[i] >= 0x80) n++;
+  return n;
+}
+
+function arrayHeaderLength(n: number): number {
+  return n < 16 ? 1 : n < 0x10000 ? 3 : 5;
+}
+
+function writeInts(out: Uint8Array, p: number, a: Uint8Array): number {
+  for (let i = 0; i < a.length; i++) {
+    const b = a[i];
+    if (b >= 0x80) out[p++] = 0xcc;
+    out[p++] = b;
+  }
+  return p;
+}
+
+const NO_HEAD = new Uint8Array(0);
+
+function uintLength(v: number): number {
+  return v < 0x80 ? 1 : v < 0x100 ? 2 : v < 0x10000 ? 3 : 5;
+}
+
+/**
+ * Serialize the fields as rmp-serde does (`protocol` "1.1": block as bin; "1.0": array of ints),
+ * into an array of exactly the envelope's size (no second copy to trim it). With `head`, the
+ * block is `head` followed by `fields.compressed` (a stored block written without building it).
+ */
+export function writeEnvelopeFields(
+  fields: EnvelopeFields,
+  protocol: "1.0" | "1.1",
+  head: Uint8Array = NO_HEAD,
+): Uint8Array {
   const { compressed, checksum } = fields;
-  const fmt = utf8.encode(fields.format);
-  const cap = 1 + 5 + (protocol === "1.0" ? 2 * compressed.length : compressed.length) + 1 +
-    2 * checksum.length + 5 + 5 + fmt.length;
-  const out = new Uint8Array(cap);
+  const fmt = formatBytes(fields.format);
+  const n = head.length + compressed.length;
+  const f = fmt.length;
+  const size = 1 +
+    (protocol === "1.1"
+      ? (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5) + n
+      : arrayHeaderLength(n) + intsLength(head) + intsLength(compressed)) +
+    arrayHeaderLength(checksum.length) + intsLength(checksum) + uintLength(fields.originalSize) +
+    (f < 32 ? 1 : f < 0x100 ? 2 : f < 0x10000 ? 3 : 5) + f;
+  const out = new Uint8Array(size);
   let p = 0;
   out[p++] = 0x94; // fixarray of 4
-  const n = compressed.length;
   if (protocol === "1.1") {
     if (n < 0x100) {
       out[p++] = 0xc4;
@@ -54,24 +105,17 @@ export function writeEnvelopeFields(fields: EnvelopeFields, protocol: "1.0" | "1
       out[p++] = 0xc6;
       p = writeU32(out, p, n);
     }
-    out.set(compressed, p);
+    out.set(head, p);
+    out.set(compressed, p + head.length);
     p += n;
   } else {
     p = writeArrayHeader(out, p, n);
-    for (let i = 0; i < n; i++) {
-      const b = compressed[i];
-      if (b >= 0x80) out[p++] = 0xcc;
-      out[p++] = b;
-    }
+    p = writeInts(out, p, head);
+    p = writeInts(out, p, compressed);
   }
   p = writeArrayHeader(out, p, checksum.length);
-  for (let i = 0; i < checksum.length; i++) {
-    const b = checksum[i];
-    if (b >= 0x80) out[p++] = 0xcc;
-    out[p++] = b;
-  }
+  p = writeInts(out, p, checksum);
   p = writeUint(out, p, fields.originalSize);
-  const f = fmt.length;
   if (f < 32) {
     out[p++] = 0xa0 | f;
   } else if (f < 0x100) {
@@ -87,7 +131,8 @@ export function writeEnvelopeFields(fields: EnvelopeFields, protocol: "1.0" | "1
   }
   out.set(fmt, p);
   p += f;
-  return out.slice(0, p);
+  if (p !== size) throw new RangeError(`envelope writer: wrote ${p} bytes, sized ${size}`);
+  return out;
 }
 
 function writeU32(out: Uint8Array, p: number, v: number): number {

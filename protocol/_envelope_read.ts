@@ -13,8 +13,7 @@
  * @module
  */
 import { IntegrityError } from "../errors.ts";
-import { decompressBlock, decompressedLength } from "./_lz4.ts";
-import { xxh3Hex } from "./_xxh3.ts";
+import { decompressedLength, openBlock, type Opened } from "./_block_codec.ts";
 import { fail, MAX_ENVELOPE_BYTES, parseEnvelope } from "./_envelope_msgpack.ts";
 
 /** Largest accepted ratio of original size to compressed size (decompression-bomb guard). */
@@ -110,13 +109,14 @@ function open(bytes: Uint8Array, useScratch: boolean, maxSize: number): OpenedEn
     // garbage) is found by walking its sequences, before `size` bytes are allocated for it.
     fail(`LZ4 block is malformed or does not expand to the declared ${size} bytes`);
   }
-  let data: Uint8Array;
+  let opened: Opened;
   try {
-    data = decompressBlock(block, size, into);
+    opened = openBlock(block, size, into);
   } catch (e) {
     fail(`LZ4 decompression failed (${(e as Error).message})`);
   }
-  if (xxh3Hex(data) !== checksumHex) fail("checksum mismatch");
+  const data = opened.data;
+  if (opened.checksumHex !== checksumHex) fail("checksum mismatch");
   if (data.length !== size) fail(`decompressed ${data.length} bytes, expected ${size}`);
   return { data, format, checksum: checksumHex };
 }

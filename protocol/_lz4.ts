@@ -2,6 +2,10 @@
  * LZ4 *block* format codec (no frame, no size prefix), as liblz4's `LZ4_compress_default` /
  * `LZ4_decompress_safe` and Rust's `lz4_flex::block` read and write it.
  *
+ * The envelope normally runs liblz4 compiled to WebAssembly (`_wasm_codec.ts`); this codec is the
+ * fallback where that module cannot load, the decoder of mostly-literal blocks (`_block_codec.ts`
+ * says why), and the reference the WebAssembly codec is tested against.
+ *
  * Hand-written because no kept npm library does this correctly:
  * - `lz4js@0.2` `compressBlock` lets the last match start up to 10 bytes before the end of the block,
  *   but the LZ4 block format requires the last match to start at least 12 bytes before the end
@@ -11,7 +15,7 @@
  * - `lz4js` `decompressBlock` does no bounds checking (offsets before the output start, reads past the
  *   input, writes past the output): unacceptable for bytes read back from a shared cache.
  * - The wasm/native packages (`lz4-wasm-nodejs`, `lz4-napi`) either prepend a size, load a binary
- *   through Node's `fs`, or are native addons: not web-standard.
+ *   through Node's `fs`, or are native addons: not web-standard (hence `_wasm_codec.ts`).
  *
  * The compressor is the classic greedy single-probe LZ4 (hash of 4 bytes, skip acceleration), with
  * the format's end-of-block rules: the last 5 bytes are always literals and no match starts in the

@@ -10,9 +10,12 @@
  * (cachekit-core ≤ 0.3, Python cachekit 0.3.0) as an array of integers, one per byte.
  *
  * The MessagePack part is a small hand-written writer/reader (`_envelope_msgpack.ts`, which says why);
- * LZ4 is a hand-written block codec (`_lz4.ts`, which says why `lz4js` is not used); xxHash3-64
- * comes from `hash-wasm`. Reading accepts both array forms and the named-map form
- * (`{compressed_data, checksum, original_size, format}`).
+ * LZ4 and xxHash3-64 run in the package's WebAssembly codec (liblz4 and xxHash compiled to wasm32,
+ * `_wasm_codec.ts`, which says why and what was measured), with the hand-written JavaScript LZ4
+ * (`_lz4.ts`) and `hash-wasm`'s xxHash3 as the fallback where it cannot load. Values under 64 bytes
+ * are stored as a literal-only LZ4 block (still a valid block for every reader), since compressing
+ * them costs more than it saves (`_block_codec.ts`). Reading accepts both array forms and the
+ * named-map form (`{compressed_data, checksum, original_size, format}`).
  *
  * Every failure on the read side — truncated input, wrong field types, sizes over 512 MiB, a
  * decompression bomb, a bad checksum, a size mismatch — is an {@linkcode IntegrityError}; no other
@@ -32,8 +35,7 @@
  * @module
  */
 import { SerializationError } from "../errors.ts";
-import { compressBlock } from "./_lz4.ts";
-import { xxh3 } from "./_xxh3.ts";
+import { sealBlock } from "./_block_codec.ts";
 import { MAX_ENVELOPE_BYTES, writeEnvelopeFields } from "./_envelope_msgpack.ts";
 import { openEnvelope } from "./_envelope_read.ts";
 
@@ -98,12 +100,13 @@ export function encodeEnvelope(
       `encodeEnvelope: unknown protocol ${JSON.stringify(protocol)}; use "1.0" or "1.1"`,
     );
   }
-  return writeEnvelopeFields({
-    compressed: compressBlock(data),
-    checksum: xxh3(data),
-    originalSize: data.length,
-    format,
-  }, protocol);
+  // `block` and `checksum` may be views of the codec's memory: written out before any other call.
+  const { block, head, checksum } = sealBlock(data);
+  return writeEnvelopeFields(
+    { compressed: block, checksum, originalSize: data.length, format },
+    protocol,
+    head,
+  );
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The optional capabilities of a guarded backend: each inner capability wrapped so that its calls
- * go through the guard too. `ttl` and `tags.setWithTags` get the full guard (they are reads and
- * writes like `get`/`set`); `prefix`, `tags` and `lock` the breaker and backpressure but not the
+ * go through the guard too. `ttl`, `tags.setWithTags` and `fetchLock` get the full guard (they
+ * are reads and writes like `get`/`set`: each `fetchLock` attempt is one round trip, counted as a
+ * `get` when it is the call's first read, else as a `lock`: a call counts one `get`); `prefix`, `tags` and `lock` the breaker and backpressure but not the
  * adaptive timeout (bulk operations and lock waits legitimately take longer than a `GET`);
  * `invalidation` is passed through. Separate from the per-operation guard it calls.
  *
@@ -9,6 +10,7 @@
  */
 import type {
   BackendCapabilities,
+  FetchLockCapability,
   LockCapability,
   OperationOptions,
   PrefixCapability,
@@ -36,6 +38,7 @@ export function guardCapabilities(caps: BackendCapabilities, run: GuardRun): Bac
   if (caps.prefix) capabilities.prefix = guardPrefix(caps.prefix, run);
   if (caps.tags) capabilities.tags = guardTags(caps.tags, run);
   if (caps.lock) capabilities.lock = guardLock(caps.lock, run);
+  if (caps.fetchLock) capabilities.fetchLock = guardFetchLock(caps.fetchLock, run);
   if (caps.invalidation) capabilities.invalidation = caps.invalidation;
   return capabilities;
 }
@@ -77,5 +80,20 @@ function guardTags(tags: TagCapability, run: GuardRun): TagCapability {
 function guardLock(lock: LockCapability, run: GuardRun): LockCapability {
   return {
     acquire: (key, opts) => run("lock", () => lock.acquire(key, opts), undefined, false),
+  };
+}
+
+function guardFetchLock(fl: FetchLockCapability, run: GuardRun): FetchLockCapability {
+  return {
+    fetchOrLock: (key, token, leaseMs, opts) =>
+      run(
+        opts?.read === true ? "get" : "lock",
+        (o) => fl.fetchOrLock(key, token, leaseMs, opts?.lockOnly ? { ...o, lockOnly: true } : o),
+        opts,
+        true,
+      ),
+    setAndUnlock: (key, value, ttl, tags, token, opts) =>
+      run("set", (o) => fl.setAndUnlock(key, value, ttl, tags, token, o), opts, true),
+    unlock: (key, token, opts) => run("unlock", (o) => fl.unlock(key, token, o), opts, true),
   };
 }

@@ -33,7 +33,7 @@
  * `{ enabled: false }` = off. `healthCheck()` is forwarded unguarded (but bounded by the timeout
  * maximum) so health probes see the backend even while the circuit is open.
  *
- * Capabilities are forwarded: `ttl` goes through the full guard; `prefix`, `tags` and `lock` go
+ * Capabilities are forwarded: `ttl` and `fetchLock` go through the full guard; `prefix`, `tags` and `lock` go
  * through the breaker and backpressure but not the adaptive timeout (bulk operations and lock
  * waits legitimately take longer than a `GET`), except `tags.setWithTags`, a write guarded like
  * `set`; `invalidation` is passed through as is. The guarded backend advertises `timeouts: true`.

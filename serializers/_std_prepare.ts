@@ -151,6 +151,8 @@ export class Prep {
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i];
       path[path.length - 1] = k;
+      // A key is a str too: msgpackr would write a lone surrogate as U+FFFD (another key).
+      if (!isWellFormed(k)) this.fail("key contains a lone UTF-16 surrogate (not valid Unicode)");
       const x = o[k];
       const y = this.value(x);
       if (y !== x && out === undefined) {
@@ -181,8 +183,11 @@ export class Prep {
       out.set(k2, y);
     }
     path.pop();
-    if (allStrings) this.reshaped = true;
-    return changed ? out : m;
+    // A subclass comes back as a plain `Map` (or object), and msgpackr would write one as an
+    // empty map: the copy is written instead.
+    const subclass = Object.getPrototypeOf(m) !== Map.prototype;
+    if (allStrings || subclass) this.reshaped = true;
+    return changed || subclass ? out : m;
   }
 }
 

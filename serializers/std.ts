@@ -4,7 +4,7 @@
  * Value mapping (JavaScript ⇄ MessagePack ⇄ Python):
  * - `null` and `undefined` ⇄ nil ⇄ `None` (`undefined`, also an array hole, comes back as `null`;
  *   the cache keeps a function's top-level `undefined` apart and returns `undefined`);
- * - booleans, strings (well-formed Unicode only) ⇄ bool, str;
+ * - booleans, strings (well-formed Unicode only, object keys too) ⇄ bool, str;
  * - numbers: safe integers ⇄ int (shortest form; `-0` is the int 0 and comes back as `0`); other
  *   numbers (`NaN`, `±Infinity` too) ⇄ float64. Decoded integers outside the safe range come back
  *   as `bigint`; `bigint` in the 64-bit range encodes as int (a safe one comes back as a number);
@@ -13,7 +13,7 @@
  * - plain objects (null-prototype ones too) and `Map` ⇄ map ⇄ `dict`. A decoded map whose keys are
  *   all strings becomes a plain object (a `"__proto__"` key becomes an own property, never the
  *   prototype): a `Map` with string keys, or an empty one, comes back as a plain object; any other
- *   map becomes a `Map`. Only own enumerable string-keyed properties are written (symbol keys and
+ *   map becomes a `Map` (a `Map` subclass is written as a `Map` and read back as one). Only own enumerable string-keyed properties are written (symbol keys and
  *   an array's named properties are not data here);
  * - `Date` ⇄ `{"__datetime__": true, "value": "2025-11-14T10:30:00+00:00"}` ⇄ aware `datetime`
  *   (Python's `isoformat()`; a naive datetime from Python is read as UTC, never local time;

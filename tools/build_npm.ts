@@ -7,7 +7,7 @@
  * - relative `.ts` imports become `.js` (`rewriteRelativeImportExtensions`);
  * - bare specifiers of the `deno.json` import map (and inline `npm:` specifiers) become the npm
  *   package name plus subpath, e.g. `@noble/hashes/blake2.js` → `@noble/hashes/blake2.js`,
- *   `npm:lz4js@^0.2.0` → `lz4js`; an unmapped bare specifier or a `jsr:` one fails the build;
+ *   `npm:hash-wasm@^4.12.0` → `hash-wasm`; an unmapped bare specifier or a `jsr:` one fails the build;
  * - a generated `package.json` (`"type": "module"`, `exports` from `deno.json`) lists the npm
  *   packages the library imports as `dependencies` and those only tests import as
  *   `devDependencies`, with the import map's version ranges; `npm install` runs in the folder,
@@ -510,7 +510,7 @@ function packBuild(
     dependencies,
   };
   writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
-  for (const doc of ["README.md", "LICENSE"]) {
+  for (const doc of ["README.md", "LICENSE", "THIRD_PARTY_NOTICES.md"]) {
     if (existsSync(join(ROOT, doc))) writeFileSync(join(out, doc), readFileSync(join(ROOT, doc)));
   }
   log(`build_npm: ${modules} modules + declarations in ${transpileMs.toFixed(0)} ms → ${out}`);

@@ -1,6 +1,6 @@
 /**
  * Decompression bombs for the size-limit tests: ByteStorage envelopes whose LZ4 block is one
- * literal byte and then offset-1 matches (a run of `a`), so a block of about `expands / 255` bytes
+ * literal byte, an offset-1 match (a run of `a`) and five literals, so a block of about `expands / 255` bytes
  * expands to `expands` bytes, while the envelope declares `declares` bytes (and carries a checksum
  * that is not the data's, as a forged entry would).
  *
@@ -8,12 +8,16 @@
  */
 import { writeEnvelopeFields } from "../../protocol/_envelope_msgpack.ts";
 
-/** The LZ4 block: literal `a`, then one match of `expands - 1` bytes at offset 1, then a final token. */
+/**
+ * The LZ4 block: literal `a`, then one match at offset 1 (a run of `a`), then a last sequence of
+ * five literal `a`s. A valid block: liblz4's decoder (the WebAssembly codec's) requires the last
+ * five bytes to be literals and refuses a block ending in a match.
+ */
 export function bombBlock(expands: number): Uint8Array {
-  let rest = expands - 1 - 4 - 15; // match length beyond the token's 15 and the minimum 4
-  if (rest < 0) throw new RangeError("a bomb expands to at least 20 bytes");
+  let rest = expands - 1 - 5 - 4 - 15; // match length beyond the token's 15 and the minimum 4
+  if (rest < 0) throw new RangeError("a bomb expands to at least 25 bytes");
   const ext = Math.floor(rest / 255) + 1;
-  const out = new Uint8Array(1 + 1 + 2 + ext + 1);
+  const out = new Uint8Array(1 + 1 + 2 + ext + 1 + 5);
   let p = 0;
   out[p++] = 0x1f; // 1 literal, match length 15+
   out[p++] = 0x61; // "a"
@@ -23,7 +27,8 @@ export function bombBlock(expands: number): Uint8Array {
   p += ext - 1;
   rest -= 255 * (ext - 1);
   out[p++] = rest;
-  out[p++] = 0x00; // last sequence: no literals, no match
+  out[p++] = 0x50; // last sequence: 5 literals, no match
+  out.fill(0x61, p, p + 5);
   return out;
 }
 

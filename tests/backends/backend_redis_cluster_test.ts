@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { BackendError } from "../../errors.ts";
 import { RedisBackend } from "../../backends/redis.ts";
+import { keySlot, lockKeyOf } from "../../backends/_redis_fetch_lock.ts";
+import { cache } from "../../mod.ts";
 import type { InvalidationEvent } from "../../backends/types.ts";
 import { test, type TestOptions } from "../_harness.ts";
 import {
@@ -184,6 +186,40 @@ test(
   },
   opts,
 );
+
+test("redis cluster: fetchLock keeps each key's lock in the key's slot", async () => {
+  await using a = await backend();
+  const fl = a.capabilities.fetchLock!;
+  const names = ["plain", "x{tag}y", "a}b", "{}z", "c{", "t:é}ü", "k1", "k2", "k3", "k4"];
+  for (const n of names) {
+    const full = a.keyPrefix + n;
+    const lock = lockKeyOf(full);
+    assert.equal(await slotOf(lock), await slotOf(full), `${full} → ${lock}`);
+    assert.equal(keySlot(full), await slotOf(full));
+    assert.equal(await fl.fetchOrLock(n, "A", 5000), true);
+    assert.equal(await fl.fetchOrLock(n, "B", 5000), false);
+    await fl.setAndUnlock(n, enc(n), 60, ["fl-tag"], "A");
+    assert.deepEqual(await fl.fetchOrLock(n, "B", 5000), enc(n));
+    assert.equal(await fl.fetchOrLock(n, "B", 5000, { lockOnly: true }), true, "released");
+    assert.equal(await fl.unlock(n, "B"), true);
+  }
+  assert.equal((await a.invalidateTags(["fl-tag"])).length, names.length);
+  // The engine's lock-on miss on a cluster.
+  let computed = 0;
+  // deno-lint-ignore require-await
+  const f = cache(async (i: number) => ({ i, n: ++computed }), {
+    name: "cluster.fl",
+    ttl: 60,
+    backend: a,
+    l1: false,
+  });
+  assert.deepEqual(await Promise.all([f(1), f(2), f(1)]), [{ i: 1, n: 1 }, { i: 2, n: 2 }, {
+    i: 1,
+    n: 1,
+  }]);
+  assert.deepEqual(await f(2), { i: 2, n: 2 });
+  assert.equal(computed, 2);
+}, opts);
 
 test("redis cluster: stop the cluster", async () => {
   if (!started) return;
