@@ -33,7 +33,7 @@ import { attempt, waitForLock } from "./_lock_wait.ts";
 import { L1_CLONE, L1_SEALED, L1_SHARED, type L1Entry } from "./l1.ts";
 import { copyValue } from "./_l1_copy.ts";
 import { decodePayload, storeL1 } from "./_l1_store.ts";
-import { BUSY, claimRefresh, newerInL2, postpone, type RefreshClaim } from "./_refresh.ts";
+import { BUSY, claimRefresh, newerInL2, postpone, releaseClaim } from "./_refresh.ts";
 import { reshapes } from "./_serializer.ts";
 import { errMessage } from "./_status.ts";
 import { encodeStored, isPrimitive } from "./_stored.ts";
@@ -467,10 +467,11 @@ export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[])
   const epoch = eng.epoch;
   queueMicrotask(() => {
     void (async () => {
-      let claim: RefreshClaim | null = null;
+      let claim: LockAttempt | null = null;
+      let ctx: KeyCtx | undefined;
       try {
         const tenant = callTenant(eng, args);
-        const ctx = keyContext(eng, self, args, fastKey(eng, self, args), tenant);
+        ctx = keyContext(eng, self, args, fastKey(eng, self, args), tenant);
         const b = eng.returnsPromise ? await eng.backendAsync() : null;
         if (b !== null) {
           const c = await claimRefresh(eng, b, ctx);
@@ -486,7 +487,7 @@ export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[])
         }
         const value = await eng.fn.apply(self, args);
         if (eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e) {
-          await store(eng, ctx, value, b, epoch);
+          await store(eng, ctx, value, b, epoch, true, claim); // the write releases the claim
         }
       } catch (err) {
         eng.log.warn("{identity}: background refresh failed: {error}", {
@@ -494,7 +495,7 @@ export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[])
           error: errMessage(err),
         });
       } finally {
-        claim?.release();
+        if (claim !== null) releaseClaim(eng, ctx!, claim);
         eng.refreshing.delete(e);
       }
     })();

@@ -15,49 +15,48 @@ import type { Backend } from "../backends/types.ts";
 import type { Engine } from "./_engine.ts";
 import type { KeyCtx } from "./_keys.ts";
 import { type L2Hit, readL2 } from "./_l2.ts";
+import { fetchLockOf, LOCK_ONLY, type LockAttempt, lockAttempt, lockOpts } from "./_l2_lock.ts";
 import { recordFailure } from "./_status.ts";
 import type { L1Entry } from "./l1.ts";
 
 /** {@linkcode claimRefresh}: another process holds the key's lock (it is refreshing). */
 export const BUSY: unique symbol = Symbol("busy");
 
-/** A refresh's hold on the key's stampede lock. */
-export interface RefreshClaim {
-  /** Release the lock (once; a failure is recorded, the lease frees it anyway). */
-  release(): void;
-}
-
 /**
- * Take the key's stampede lock for a refresh, without waiting (the lock a miss takes, so a
- * refresh and a miss of one key exclude each other too): a claim to release once the result is
- * stored; {@linkcode BUSY} when another process holds it; `null` when no lock applies (stampede
- * protection off, a backend without the lock capability, or the lock failed: the refresh then
- * runs anyway, as a miss does).
+ * Take the key's stampede lock for a refresh, without waiting: the lock a miss takes (the
+ * backend's `fetchLock`, or one composed from its `lock`), so a refresh and a miss of one key
+ * exclude each other too; only the lock (`lockOnly`: the stored value is the one being replaced).
+ * Resolves the held claim, which the write of the result releases (`setAndUnlock`: one round trip
+ * on Redis), else {@linkcode releaseClaim}; {@linkcode BUSY} when another process holds the lock;
+ * `null` when no lock applies (stampede protection off, a backend without locks, or the lock
+ * failed: the refresh then runs anyway, as a miss does).
  */
 export async function claimRefresh(
   eng: Engine,
   b: Backend,
   ctx: KeyCtx,
-): Promise<RefreshClaim | typeof BUSY | null> {
+): Promise<LockAttempt | typeof BUSY | null> {
   const st = eng.config.stampede;
-  const lock = b.capabilities.lock;
-  if (!st.enabled || lock === undefined) return null;
-  let h;
+  const fl = st.enabled ? fetchLockOf(b) : null;
+  if (fl === null) return null;
+  const lk = lockAttempt(fl, st.lease * 1000, false);
+  lk.opts = LOCK_ONLY;
   try {
-    h = await lock.acquire(ctx.backendKey + ":lock", { leaseMs: st.lease * 1000, waitMs: 0 });
+    const r = await fl.fetchOrLock(ctx.backendKey, lk.token, lk.leaseMs, lockOpts(eng, lk));
+    lk.held = r === true;
+    lk.busy = r === false;
   } catch (e) {
     recordFailure(eng, "lock", e);
     return null;
   }
-  if (h === null) return BUSY;
-  let released = false;
-  return {
-    release: () => {
-      if (released) return;
-      released = true;
-      h.release().catch((e) => recordFailure(eng, "unlock", e));
-    },
-  };
+  return lk.held ? lk : BUSY;
+}
+
+/** Release a refresh's claim unless the write of its result did (a failure is recorded). */
+export function releaseClaim(eng: Engine, ctx: KeyCtx, lk: LockAttempt): void {
+  if (lk.released) return;
+  lk.released = true;
+  lk.fl.unlock(ctx.backendKey, lk.token).catch((e) => recordFailure(eng, "unlock", e));
 }
 
 /** Age of an entry at which a refresh comes due at the earliest, ms (jitter included). */
