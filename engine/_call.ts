@@ -33,7 +33,7 @@ import { attempt, waitForLock } from "./_lock_wait.ts";
 import { L1_CLONE, L1_SEALED, L1_SHARED, type L1Entry } from "./l1.ts";
 import { copyValue } from "./_l1_copy.ts";
 import { decodePayload, storeL1 } from "./_l1_store.ts";
-import { BUSY, claimRefresh, newerInL2, postpone, releaseClaim } from "./_refresh.ts";
+import { BUSY, claimRefresh, newerInL2, postpone, releaseClaim, takeNewer } from "./_refresh.ts";
 import { reshapes } from "./_serializer.ts";
 import { errMessage } from "./_status.ts";
 import { encodeStored, isPrimitive } from "./_stored.ts";
@@ -480,7 +480,7 @@ export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[])
           const newer = await newerInL2(eng, b, ctx, e);
           if (newer !== null) {
             if (eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e) {
-              storeL1(eng, ctx, newer.value, null, newer.stored);
+              takeNewer(eng, ctx, newer);
             }
             return;
           }

@@ -2,8 +2,8 @@
  * The cross-process side of a background refresh (L1 stale-while-revalidate and `eagerRefresh`):
  * the key's stampede lock, taken without waiting, so that N processes whose entries of a hot key
  * come due together refresh it once; the check, under that lock, for a value another process
- * stored since this one's entry was made (then it is taken instead of a recomputation); and the
- * pause before a refresh that found the lock taken tries again.
+ * stored since this one's entry was made (then it is taken, aged as stored, instead of a
+ * recomputation); and the pause before a refresh that found the lock taken tries again.
  *
  * Separate from the call flow (`_call.ts` `refresh` decides what runs and stores the result).
  * Hand-written: which value is newer rests on this engine's L1 entry times and the L2 entry's
@@ -16,6 +16,7 @@ import type { Engine } from "./_engine.ts";
 import type { KeyCtx } from "./_keys.ts";
 import { type L2Hit, readL2 } from "./_l2.ts";
 import { fetchLockOf, LOCK_ONLY, type LockAttempt, lockAttempt, lockOpts } from "./_l2_lock.ts";
+import { storeL1 } from "./_l1_store.ts";
 import { recordFailure } from "./_status.ts";
 import type { L1Entry } from "./l1.ts";
 
@@ -65,20 +66,28 @@ function dueAge(eng: Engine): number {
   return swr < eng.eagerMs ? swr : eng.eagerMs;
 }
 
+/** A value another process stored since an entry was made: what it is and when it was written. */
+export interface NewerValue {
+  /** The L2 read. */
+  hit: L2Hit;
+  /** When it was written, ms since the epoch (from its remaining TTL). */
+  writtenAt: number;
+}
+
 /**
- * The value another process stored since `e` was made and that is not due for a refresh itself
- * (found under the lock: someone refreshed), or `null` (recompute). The L2 entry's write time is
- * read from its remaining TTL (one `PTTL` on Redis; the value is read only when it is newer); an
- * entry written within a quarter of the refresh point (at most 1 s) after `e` was made counts as
- * `e`'s own write (L1 is filled just before L2 is written). A backend without TTL inspection, or a
- * function without a TTL, cannot tell: the refresh recomputes.
+ * The value another process stored since `e` was made (found under the lock: someone refreshed),
+ * or `null` (recompute). The L2 entry's write time is read from its remaining TTL (one `PTTL` on
+ * Redis; the value is read only when it is newer); one written within a quarter of the refresh
+ * point (at most 1 s) after `e` was made counts as `e`'s own write (L1 is filled just before L2 is
+ * written). A backend without TTL inspection, or a function without a TTL, cannot tell: the
+ * refresh recomputes.
  */
 export async function newerInL2(
   eng: Engine,
   b: Backend,
   ctx: KeyCtx,
   e: L1Entry,
-): Promise<L2Hit | null> {
+): Promise<NewerValue | null> {
   const cap = b.capabilities.ttl;
   const l2TtlMs = eng.l2Ttl === null ? null : eng.l2Ttl * 1000;
   if (cap === undefined || l2TtlMs === null) return null;
@@ -90,14 +99,25 @@ export async function newerInL2(
     return null;
   }
   if (left === null || left === Infinity) return null;
-  const now = Date.now();
-  const writtenAt = now - (l2TtlMs - left * 1000);
+  const writtenAt = Date.now() - (l2TtlMs - left * 1000);
   const madeAt = e.expiresAt - eng.l1TtlMs;
-  const due = dueAge(eng);
-  const margin = Math.min(1000, due / 4);
-  if (writtenAt <= madeAt + margin || now - writtenAt >= due) return null;
+  if (writtenAt <= madeAt + Math.min(1000, dueAge(eng) / 4)) return null;
   const hit = await readL2(eng, b, ctx);
-  return hit !== null && !hit.stale ? hit : null;
+  return hit !== null && !hit.stale ? { hit, writtenAt } : null;
+}
+
+/**
+ * Put the newer value in L1 in place of `e`, aged as the L2 entry is: its refresh point and expiry
+ * count from when it was written, not from now (a value that is itself due is refreshed at the
+ * next hit, and L1 does not outlive L2 by the time it sat there).
+ */
+export function takeNewer(eng: Engine, ctx: KeyCtx, newer: NewerValue): void {
+  storeL1(eng, ctx, newer.hit.value, null, newer.hit.stored);
+  const n = eng.l1?.map.get(ctx.l1Key);
+  const age = Date.now() - newer.writtenAt;
+  if (n === undefined || age <= 0) return;
+  n.refreshAt -= age;
+  n.expiresAt -= age;
 }
 
 /**

@@ -63,6 +63,7 @@ async function barrier(name: string): Promise<void> {
 type Result = { id: number; run: number };
 const f = cache(async (id: number): Promise<Result> => {
   const run = Number(await raw.incr(cfg.counterKey));
+  await raw.rPush(`${cfg.counterKey}:log`, `run ${run} pid ${process.pid} at ${Date.now()}`);
   if (run >= 2) await sleep(cfg.slowMs);
   return { id, run };
 }, {

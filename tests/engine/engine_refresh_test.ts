@@ -174,6 +174,32 @@ test("refresh: a value another engine stored since this entry was made is taken 
   }
 });
 
+test("refresh: a newer value taken under the lock keeps its age: already due, it is refreshed at the next hit", async () => {
+  const clock = shiftDateNow();
+  try {
+    const backend = new MemoryBackend();
+    const { state, fn } = counted();
+    // ttl 100 s (L1: 99 s), refresh point 30 s.
+    const opts = { name: "refresh.aged", ttl: 100, backend, eagerRefresh: 0.3, ...bare };
+    const one = cache(fn, { ...opts, l1: { swrEnabled: false } });
+    const two = cache(fn, { ...opts, l1: { swrEnabled: false } });
+    await one(1);
+    await two(1);
+    clock.advance(31_000);
+    await one(1);
+    assert.ok(await until(async () => (await one(1)).run === 2), "one refreshed");
+    clock.advance(31_000); // two's entry is 62 s old; one's write 31 s: due as well
+    assert.ok(await until(async () => (await two(1)).run === 2), "two took one's value");
+    assert.equal(state.runs, 2);
+    assert.ok(
+      await until(async () => (await two(1), state.runs === 3)),
+      "the taken value, 31 s old, is refreshed at the next hit (not 30 s after it was taken)",
+    );
+  } finally {
+    clock.restore();
+  }
+});
+
 test("refresh: a lock held by a dead process stops a refresh only until its lease ends", async () => {
   const clock = shiftDateNow();
   try {
