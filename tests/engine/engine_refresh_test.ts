@@ -8,10 +8,13 @@
  * The same across 4 real processes on Redis: `engine_refresh_process_test.ts`.
  */
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { test } from "../_harness.ts";
 import { recording } from "../_recording_backend.ts";
 import { gate, shiftDateNow, sleep, until } from "../_timing.ts";
-import { cache, CacheConfigError, MemoryBackend } from "../../mod.ts";
+import { cache, CacheConfigError, FileBackend, MemoryBackend } from "../../mod.ts";
 import { resolveConfig } from "../../config/resolve.ts";
 import { envConfig } from "../../config/env.ts";
 
@@ -106,15 +109,18 @@ test("eagerRefresh on a short TTL falls back to the L1 lifetime (still before L1
   }
 });
 
-for (const trigger of ["swr", "eager"] as const) {
+for (
+  const [trigger, kind] of [["swr", "memory"], ["eager", "memory"], ["eager", "file"]] as const
+) {
   const timing = trigger === "swr"
     ? { l1: { swrEnabled: true, swrThreshold: 0.5, swrJitter: 0 } }
     : { eagerRefresh: 0.5, l1: { swrEnabled: false } };
 
-  test(`refresh (${trigger}): two engines sharing a backend refresh once (the lock); the other keeps serving, then takes the new value`, async () => {
+  test(`refresh (${trigger}, ${kind}): two engines sharing a backend refresh once (the lock); the other keeps serving, then takes the new value`, async () => {
     const clock = shiftDateNow();
+    const dir = kind === "file" ? fs.mkdtempSync(path.join(os.tmpdir(), "ck-refresh-")) : "";
     try {
-      const backend = new MemoryBackend();
+      const backend = kind === "file" ? new FileBackend({ directory: dir }) : new MemoryBackend();
       const { state, fn } = counted(2);
       const opts = { name: `refresh.two.${trigger}`, ttl: 60, backend, ...timing, ...bare };
       const one = cache(fn, opts);
@@ -140,8 +146,10 @@ for (const trigger of ["swr", "eager"] as const) {
         "both serve the refreshed value",
       );
       assert.equal(state.runs, 2, "exactly one refresh");
+      await backend.close();
     } finally {
       clock.restore();
+      if (dir !== "") fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 }
