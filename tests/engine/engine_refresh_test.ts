@@ -5,7 +5,8 @@
  * engine stored found under the lock, a lock whose holder died, and invalidation during a
  * refresh. Time is the test's shifted `Date.now` (the memory backend's TTLs and leases too), so a
  * loaded host cannot bring a refresh point early or late; background work is awaited by polling.
- * The same across 4 real processes on Redis: `engine_refresh_process_test.ts`.
+ * On Redis, the commands of a refresh, counted at a tap. The same across 4 real processes:
+ * `engine_refresh_process_test.ts`.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -14,7 +15,9 @@ import path from "node:path";
 import { test } from "../_harness.ts";
 import { recording } from "../_recording_backend.ts";
 import { gate, shiftDateNow, sleep, until } from "../_timing.ts";
-import { cache, CacheConfigError, FileBackend, MemoryBackend } from "../../mod.ts";
+import { cache, CacheConfigError, FileBackend, MemoryBackend, RedisBackend } from "../../mod.ts";
+import { sharedRedisTestOptions } from "../_redis_server.ts";
+import { startRespTap } from "../_resp_tap.ts";
 import { resolveConfig } from "../../config/resolve.ts";
 import { envConfig } from "../../config/env.ts";
 
@@ -276,3 +279,55 @@ test("refresh under the lock: an invalidation during it stores nothing (no resur
     clock.restore();
   }
 });
+
+test(
+  "refresh on Redis: the refresher locks, reads the TTL, writes and unlocks in one script; the other " +
+    "engine makes one lock attempt, then takes the value (lock, PTTL, GET, unlock)",
+  async () => {
+    // Real time (Redis TTLs cannot be shifted): a refresh point of 5 % of 20 s = 1 s.
+    const keyPrefix = `cktest:refresh:${crypto.randomUUID().slice(0, 8)}:`;
+    await using tap = await startRespTap(6379);
+    await using backend = new RedisBackend({ url: `redis://127.0.0.1:${tap.port}`, keyPrefix });
+    const { state, fn } = counted(2);
+    const opts = {
+      name: "refresh.redis",
+      ttl: 20,
+      eagerRefresh: 0.05,
+      backend,
+      l1: { swrEnabled: false, invalidation: false },
+      monitoring: { collectStats: true, prometheus: false, structuredLogging: false },
+      ...bare,
+    };
+    const one = cache(fn, opts);
+    const two = cache(fn, opts);
+    try {
+      assert.equal((await one(1)).run, 1);
+      assert.equal((await two(1)).run, 1);
+      await sleep(1_100); // past both entries' refresh points
+      const DATA = new Set(["EVALSHA", "EVAL", "PTTL", "GET", "SET"]);
+      let start = tap.commands.length;
+      const names = () => tap.commands.slice(start).filter((c) => DATA.has(c.name));
+      assert.equal((await one(1)).run, 1);
+      assert.ok(await until(() => state.runs === 2), "one refreshes (gated)");
+      const [lock, pttl] = names();
+      assert.deepEqual([lock.name, pttl.name], ["EVALSHA", "PTTL"]);
+      assert.equal(lock.args[3], `${lock.args[2]}:lock`, "the key's own lock (as a miss takes)");
+      start = tap.commands.length;
+      assert.equal((await two(1)).run, 1, "two serves its value");
+      assert.ok(await until(() => names().length === 1), "two's lock attempt");
+      assert.equal(names()[0].name, "EVALSHA");
+      assert.equal(state.runs, 2, "two does not compute");
+      start = tap.commands.length;
+      state.gates.shift()!();
+      assert.ok(await until(async () => (await one(1)).run === 2), "one's refresh landed");
+      assert.deepEqual(names().map((c) => c.name), ["EVALSHA"], "write and unlock: one script");
+      start = tap.commands.length;
+      assert.ok(await until(async () => (await two(1)).run === 2), "two took the stored value");
+      assert.deepEqual(names().map((c) => c.name), ["EVALSHA", "PTTL", "GET", "EVALSHA"]);
+      assert.equal(state.runs, 2, "exactly one refresh");
+    } finally {
+      await backend.capabilities.prefix?.deleteByPrefix("");
+    }
+  },
+  { ...sharedRedisTestOptions, sanitize: false },
+);
