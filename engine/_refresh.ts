@@ -79,7 +79,8 @@ export interface NewerValue {
  * or `null` (recompute). The L2 entry's write time is read from its remaining TTL (one `PTTL` on
  * Redis; the value is read only when it is newer); one written within a quarter of the refresh
  * point (at most 1 s) after `e` was made counts as `e`'s own write (L1 is filled just before L2 is
- * written). A backend without TTL inspection, or a function without a TTL, cannot tell: the
+ * written; an own write slower than that is taken back, aged, so it is due at once and the next hit
+ * recomputes). A backend without TTL inspection, or a function without a TTL, cannot tell: the
  * refresh recomputes.
  */
 export async function newerInL2(
