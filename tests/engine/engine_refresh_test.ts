@@ -322,9 +322,11 @@ test(
       start = tap.commands.length;
       state.gates.shift()!();
       assert.ok(await until(async () => (await one(1)).run === 2), "one's refresh landed");
+      assert.ok(await until(() => names().length >= 1));
       assert.deepEqual(names().map((c) => c.name), ["EVALSHA"], "write and unlock: one script");
       start = tap.commands.length;
       assert.ok(await until(async () => (await two(1)).run === 2), "two took the stored value");
+      assert.ok(await until(() => names().length >= 4), "the unlock follows the answer");
       assert.deepEqual(names().map((c) => c.name), ["EVALSHA", "PTTL", "GET", "EVALSHA"]);
       assert.equal(state.runs, 2, "exactly one refresh");
     } finally {
