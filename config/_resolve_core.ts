@@ -125,12 +125,12 @@ function resolveIdentity(o: CacheOptions<unknown[]>, env: EnvConfig) {
   const serializer = o.serializer ?? "std";
   if (
     serializer !== "std" && serializer !== "json" && serializer !== "orjson" &&
-    !isSerializer(serializer)
+    serializer !== "arrow" && serializer !== "auto" && !isSerializer(serializer)
   ) {
     throw new CacheConfigError(
       "serializer",
       serializer,
-      '"std", "json", "orjson", or an object with name, serialize(value) and deserialize(bytes)',
+      '"std", "json", "orjson", "arrow", "auto", or an object with name, serialize(value) and deserialize(bytes)',
     );
   }
   for (const k of ["safeMode", "integrityChecking", "refreshTtlOnGet"] as const) {

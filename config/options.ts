@@ -204,10 +204,12 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
   namespace?: string;
   /**
    * `"std"` (MessagePack, default), `"json"` (this library's JSON, in the LZ4 + xxHash3 envelope),
-   * `"orjson"` (cachekit-py 0.3.0's `serializer="orjson"` entries, shared with Python), or an
-   * object implementing `Serializer`.
+   * `"orjson"` (cachekit-py 0.3.0's `serializer="orjson"` entries, shared with Python), `"arrow"`
+   * (Apache Arrow tables, cachekit-py's `serializer="arrow"`; needs `apache-arrow`, loaded on
+   * first use), `"auto"` (cachekit-py's `serializer="auto"`: plain values, and NumPy arrays and
+   * Arrow tables read), or an object implementing `Serializer`.
    */
-  serializer?: "std" | "json" | "orjson" | Serializer;
+  serializer?: "std" | "json" | "orjson" | "arrow" | "auto" | Serializer;
   /**
    * When true, cache failures are swallowed and the function answers: arguments without a cache
    * key (unsupported types, cycles, nesting beyond 256 levels) and unserializable results run
@@ -321,7 +323,7 @@ export interface ResolvedConfig {
   /** Namespace or `null`. */
   namespace: string | null;
   /** The serializer selection. */
-  serializer: "std" | "json" | "orjson" | Serializer;
+  serializer: "std" | "json" | "orjson" | "arrow" | "auto" | Serializer;
   /** See {@linkcode CacheOptions.safeMode}. */
   safeMode: boolean;
   /** See {@linkcode CacheOptions.integrityChecking}. */

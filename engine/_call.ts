@@ -324,6 +324,13 @@ export function lookupAsync(
  * releases the lock in one more round trip.
  */
 async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): Promise<unknown> {
+  // An optional dependency of the serializer (apache-arrow), loaded at the first call that needs
+  // it; a failure (not installed) rejects the call with the serializer's error, which says what
+  // to install, and the next call tries again.
+  if (!eng.serializerReady) {
+    await eng.serializer.prepare!();
+    eng.serializerReady = true;
+  }
   const epoch = eng.epoch;
   const resolved = eng.backend();
   const b = resolved instanceof Promise ? await resolved : resolved;

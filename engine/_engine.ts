@@ -17,6 +17,7 @@ import type { Serializer } from "../serializers/types.ts";
 import { BackendError, CacheConfigError } from "../errors.ts";
 import type { SerializerName } from "../protocol/keys.ts";
 import { type ReadPolicy, type StoredCodec, wireName } from "../protocol/stored_value.ts";
+import { storedFraming } from "../protocol/internal.ts";
 import type { TenantCipher } from "../protocol/encryption.ts";
 import { type CacheLogger, getCacheLogger, plainTextLogger } from "../health/logging.ts";
 import type { HealthReport } from "../health/health_checker.ts";
@@ -137,6 +138,11 @@ export class Engine {
   l2Started = 0;
   /** Whether a value over `maxValueSize` was reported (once per function). */
   warnedTooLarge = false;
+  /**
+   * Whether the serializer's `prepare` (loading `apache-arrow` for `"arrow"`) has resolved: `load`
+   * awaits it before the first call reaches L2 or the function.
+   */
+  serializerReady = true;
   /** Secure mode: the tenant cipher, or `null`. */
   readonly cipher: TenantCipher | null;
   /** Secure mode: key ring and tenant segments (see `_secure.ts`), or `null`. */
@@ -214,7 +220,23 @@ export class Engine {
       limits: { maxSize: c.maxValueSize },
       // A built-in serializer copies what it keeps: decompress into the shared scratch buffer.
       scratch: copiesInput(this.serializer),
+      // auto stores what cachekit-py 0.3.0's auto stores, not our envelope (arrow takes the
+      // digest layout by its format, `protocol/_digest_layout.ts`).
+      framing: c.serializer === "auto" ? storedFraming(c.serializer) : null,
     };
+    this.serializerReady = this.serializer.prepare === undefined;
+    // Not yet cross-checked with cachekit-py's encryption for these: refused rather than guessed.
+    if (
+      (c.serializer === "arrow" || c.serializer === "auto") && (c.encryption.enabled || c.interop)
+    ) {
+      throw new CacheConfigError(
+        "serializer",
+        this.serializer.name,
+        `"std" or "json" with ${
+          c.interop ? "interop" : "encryption"
+        } (serializer "${this.serializer.name}" does not support it yet)`,
+      );
+    }
     this.l1 = c.l1.enabled
       ? new L1Cache({
         maxBytes: c.l1.maxBytes,

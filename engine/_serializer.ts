@@ -1,22 +1,34 @@
 /**
- * The serializer a config selects: `"std"` (MessagePack), `"json"`, `"orjson"`, or the user's
- * object.
+ * The serializer a config selects: `"std"` (MessagePack), `"json"`, `"orjson"`, `"arrow"`,
+ * `"auto"`, or the user's object.
  *
  * @module
  */
 import type { Serializer } from "../serializers/types.ts";
-import { JsonSerializer, OrjsonSerializer, StdSerializer } from "../serializers/mod.ts";
+import {
+  ArrowSerializer,
+  AutoSerializer,
+  JsonSerializer,
+  OrjsonSerializer,
+  StdSerializer,
+} from "../serializers/mod.ts";
 import { isReshaped } from "../serializers/internal.ts";
 
 let std: Serializer | null = null;
 let json: Serializer | null = null;
 let orjson: Serializer | null = null;
+let arrow: Serializer | null = null;
+let auto: Serializer | null = null;
 
 /** The serializer instance for a resolved `serializer` option. */
-export function resolveSerializer(sel: "std" | "json" | "orjson" | Serializer): Serializer {
+export function resolveSerializer(
+  sel: "std" | "json" | "orjson" | "arrow" | "auto" | Serializer,
+): Serializer {
   if (sel === "std") return std ??= new StdSerializer();
   if (sel === "json") return json ??= new JsonSerializer();
   if (sel === "orjson") return orjson ??= new OrjsonSerializer();
+  if (sel === "arrow") return arrow ??= new ArrowSerializer();
+  if (sel === "auto") return auto ??= new AutoSerializer();
   return sel;
 }
 

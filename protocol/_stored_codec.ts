@@ -79,14 +79,25 @@ export async function encodeStoredValue(
   call: { tenant: string; protoKey: string; freshUntil: number | null },
 ): Promise<{ payload: Uint8Array; stored: Uint8Array }> {
   const { serializer, policy, wire, envelopeProtocol } = codec;
-  const undef = value === undefined;
-  const payload = checkValueSize(serializer.serialize(undef ? null : value), policy.limits.maxSize);
+  const framing = policy.framing ?? null;
+  // A serializer with its own layout (arrow, auto) writes what 0.3.0 writes: `undefined` as nil.
+  const undef = value === undefined && framing === null;
+  const payload = checkValueSize(
+    serializer.serialize(value === undefined ? null : value),
+    policy.limits.maxSize,
+  );
   const format = serializer.format;
   const integrity = policy.integrityChecking;
   // cachekit-py 0.3.0's orjson and arrow: an 8-byte digest before the payload, no envelope.
-  const digest = integrity && usesDigestLayout(format);
-  const compressed = integrity && !digest;
-  const data = digest ? withDigest(payload, undef) : !compressed ? payload : undef // the checksum itself says `undefined` (see _undefined_envelope.ts)
+  const digest = framing === null && integrity && usesDigestLayout(format);
+  const compressed = framing === null && integrity && !digest;
+  const data = framing !== null
+    ? framing.seal(payload, integrity, envelopeProtocol)
+    : digest
+    ? withDigest(payload, undef)
+    : !compressed
+    ? payload
+    : undef // the checksum itself says `undefined` (see _undefined_envelope.ts)
     ? undefinedEnvelope(payload, format, envelopeProtocol)
     : encodeEnvelope(payload, format, { protocol: envelopeProtocol });
   const doc: WireDocument = {
@@ -99,6 +110,7 @@ export async function encodeStoredValue(
     jsUndefined: undef,
     freshUntil: call.freshUntil,
   };
+  if (framing !== null) doc.originalType = framing.originalType;
   if (codec.secure !== null) {
     const secure = codec.secure;
     const cipher = secure.cipher;

@@ -33,6 +33,7 @@ import { openUndefinedEnvelope } from "./_undefined_envelope.ts";
 import { verifyDocumentCheck } from "./_document.ts";
 import { openDigest, usesDigestLayout } from "./_digest_layout.ts";
 import { type WireDocument, WireFormatError } from "./_stored_types.ts";
+import type { StoredFraming } from "./_stored_framing.ts";
 
 /** What a reader accepts: taken from the function's configuration, never from the entry. */
 export interface ReadPolicy {
@@ -46,6 +47,11 @@ export interface ReadPolicy {
   limits: { readonly maxSize: number };
   /** Decompress into the shared scratch buffer (the serializer copies what it keeps). */
   scratch: boolean;
+  /**
+   * The serializer's own stored layout (`arrow`, `auto`: `_stored_framing.ts`), which checks
+   * integrity and format itself; `null` for the envelope's.
+   */
+  framing?: StoredFraming | null;
 }
 
 /** A value over `maxValueSize`: answered but not cached on write, a miss on read. */
@@ -79,10 +85,14 @@ export function checkValueSize(bytes: Uint8Array, limit: number): Uint8Array {
  */
 export function acceptEntry(doc: WireDocument, policy: ReadPolicy): void {
   const digestLayout = usesDigestLayout(policy.serializer.format);
-  if (digestLayout && doc.compressed) {
+  if (policy.framing) {
+    // Its layout carries its own checksum (checked by `framing.open`), never our flags.
+    if (doc.compressed || doc.digest || doc.jsUndefined || doc.check) {
+      throw new WireFormatError(`an entry ${policy.serializer.name} does not write`);
+    }
+  } else if (digestLayout && doc.compressed) {
     throw new WireFormatError(`an envelope where format ${policy.serializer.format} has none`);
-  }
-  if (policy.integrityChecking) {
+  } else if (policy.integrityChecking) {
     if (digestLayout ? doc.digest === false : !doc.compressed) {
       throw new IntegrityError("an entry without its checksum");
     }
@@ -96,7 +106,7 @@ export function acceptEntry(doc: WireDocument, policy: ReadPolicy): void {
     );
   }
   // A bare envelope (envelope wire) names its format inside: checked once it is opened.
-  if (doc.format !== undefined && doc.format !== policy.serializer.format) {
+  if (!policy.framing && doc.format !== undefined && doc.format !== policy.serializer.format) {
     throw new WireFormatError(`format ${doc.format}, expected ${policy.serializer.format}`);
   }
 }
@@ -114,6 +124,11 @@ export function openEntry(
   policy: ReadPolicy,
 ): unknown {
   const { serializer, limits } = policy;
+  if (policy.framing) {
+    return serializer.deserialize(
+      policy.framing.open(doc, data, policy.integrityChecking, limits.maxSize),
+    );
+  }
   if (usesDigestLayout(serializer.format) && (doc.digest ?? policy.integrityChecking)) {
     return openDigestEntry(doc, data, policy);
   }

@@ -15,3 +15,5 @@
  */
 export { isReshaped } from "./_reshaped.ts";
 export { boundedByInput } from "./_msgpack_scan.ts";
+export { hasArrowMagic } from "./arrow.ts";
+export { isNumpyRaw } from "./numpy_array.ts";

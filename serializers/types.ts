@@ -44,4 +44,10 @@ export interface Serializer {
   serialize(value: unknown): Uint8Array;
   /** Decode bytes produced by `serialize` (or by a compatible SDK). */
   deserialize(bytes: Uint8Array): unknown;
+  /**
+   * Optional asynchronous preparation (loading an optional dependency, as the Arrow serializer
+   * loads `apache-arrow`): the cache awaits it before a call first reaches L2 or the function, and
+   * again after a rejection. `serialize` and `deserialize` may rely on it having resolved.
+   */
+  prepare?(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 /**
- * A pass-through backend that records every write (`set`, and `tags.setWithTags` when the inner
- * backend has it), for tests that look at what the engine stored:
+ * A pass-through backend that records every write (`set`, and `tags.setWithTags` and
+ * `fetchLock.setAndUnlock` when the inner backend has them), for tests that look at what the engine stored:
  * the keys in write order (repeats included), each write's TTL, and which written keys still exist.
  *
  * @module
@@ -51,7 +51,18 @@ export function recording<B extends Backend = MemoryBackend>(
         },
       },
     }
-    : inner.capabilities;
+    : { ...inner.capabilities };
+  const fetchLock = inner.capabilities.fetchLock;
+  if (fetchLock !== undefined) {
+    capabilities.fetchLock = {
+      fetchOrLock: fetchLock.fetchOrLock.bind(fetchLock),
+      unlock: fetchLock.unlock.bind(fetchLock),
+      setAndUnlock: (k, v, t, tg, token, o) => {
+        record(k, t);
+        return fetchLock.setAndUnlock(k, v, t, tg, token, o);
+      },
+    };
+  }
   const backend: Backend = {
     type: inner.type,
     capabilities,

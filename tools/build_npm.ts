@@ -486,6 +486,33 @@ export function buildNpm(
 }
 
 /** Write the publishable package.json and README into `out`, then `npm pack` it next to `out`. */
+/**
+ * Packages the library imports only through a specifier held in a variable (`apache-arrow`, see
+ * `serializers/arrow_module.ts`), so the transpiler never sees them: optional peer dependencies of
+ * the published package, at the import map's range.
+ */
+const OPTIONAL_PEERS = ["apache-arrow"];
+
+function optionalPeers(config: DenoJson): {
+  peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, { optional: true }>;
+} {
+  const peers: Record<string, string> = {};
+  for (const name of OPTIONAL_PEERS) {
+    const target = config.imports?.[name];
+    const range = target?.startsWith(`npm:${name}@`) ? target.slice(`npm:${name}@`.length) : null;
+    if (range === null) throw new Error(`build_npm: deno.json imports no npm:${name}@<range>`);
+    peers[name] = range;
+  }
+  if (Object.keys(peers).length === 0) return {};
+  return {
+    peerDependencies: peers,
+    peerDependenciesMeta: Object.fromEntries(
+      Object.keys(peers).map((n) => [n, { optional: true as const }]),
+    ),
+  };
+}
+
 function packBuild(
   config: DenoJson,
   out: string,
@@ -508,6 +535,7 @@ function packBuild(
     sideEffects: false,
     engines: { node: ">=20" },
     dependencies,
+    ...optionalPeers(config),
   };
   writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
   for (const doc of ["README.md", "LICENSE", "THIRD_PARTY_NOTICES.md"]) {

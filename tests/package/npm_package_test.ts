@@ -7,7 +7,7 @@
 // (or npm's cache).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -26,7 +26,7 @@ function run(cmd: string, args: string[], cwd: string): string {
 const CONSUMER = `import { cache } from "@cachekit/core";
 import { MemoryBackend } from "@cachekit/core/backends";
 import { blake2b256Hex } from "@cachekit/core/protocol";
-import { JsonSerializer } from "@cachekit/core/serializers";
+import { arrowLoaded, JsonSerializer, type NumpyArray } from "@cachekit/core/serializers";
 
 async function getUser(id: number): Promise<{ id: number; name: string }> {
   return { id, name: "ada" };
@@ -41,6 +41,10 @@ await cached("1");
 const local = cache((n: number) => n * 2, { backend: null, name: "double" });
 const doubled: number = local(2); // L1 only: stays synchronous
 console.log(name, doubled, blake2b256Hex(new Uint8Array(1)), typeof JsonSerializer);
+// apache-arrow is an optional peer, not installed here: its serializer's types still check.
+const frames = cache(async (n: number): Promise<unknown> => n, { serializer: "arrow", ttl: 60 });
+const shape: readonly number[] | undefined = (null as NumpyArray | null)?.shape;
+console.log(typeof frames, arrowLoaded(), shape);
 `;
 
 test(
@@ -66,6 +70,10 @@ test(
       assert.equal(pkg.type, "module");
       assert.equal(pkg.sideEffects, false);
       assert.deepEqual(pkg.engines, { node: ">=20" });
+      // apache-arrow: an optional peer at the import map's range, never a dependency.
+      assert.equal(pkg.dependencies["apache-arrow"], undefined);
+      assert.equal(pkg.peerDependencies["apache-arrow"], "^21.2.0");
+      assert.deepEqual(pkg.peerDependenciesMeta["apache-arrow"], { optional: true });
       for (const [sub, entry] of Object.entries(pkg.exports)) {
         const { types } = entry as { types: string };
         assert.ok(files.includes(`package/${types.slice(2)}`), `types of ${sub}: ${types}`);
@@ -89,6 +97,10 @@ test(
         "@types/node@20",
       ], app);
       const tsc = join(app, "node_modules", "typescript", "bin", "tsc");
+      assert.ok(
+        !existsSync(join(app, "node_modules", "apache-arrow")),
+        "an optional peer is not installed",
+      );
       const r = spawnSync("node", [
         tsc,
         "--strict",
