@@ -197,15 +197,16 @@ export function wrap<A extends unknown[], R>(
       const e = map.get(fast);
       if (e !== undefined) {
         const now = Date.now();
-        if (e.expiresAt > now) {
-          l1!.touch(e);
+        const t = now - l1!.base; // entry times count from the L1's base (engine/l1.ts)
+        if (e.expiresAt > t) {
+          l1!.touch(fast, e);
           if (hitCounter !== null) hitCounter.inc();
           if (collect) {
             stats.hits++;
             stats.l1Hits++;
             stats.last = now;
           }
-          if (e.refreshAt <= now) refresh(engine, e, this, args);
+          if (e.refreshAt <= t) refresh(engine, e, this, args);
           // kind 0 is L1_SHARED: the value itself (a primitive, "none", "freeze").
           if (e.kind === 0) return engine.returnsPromise ? Promise.resolve(e.value) : e.value;
           return hitValue(engine, e, this, args);

@@ -3,7 +3,8 @@
  * array of strings, numbers, a `Date`) and of a ~100 KB record under `l1.copy` `"clone"`,
  * `"freeze"` and `"none"`, against bentocache's default `getOrSet` memory L1 (JSON) and
  * `lru-cache` `get`; the primitive hit `cache(fn)(42)` against the same peers; and the memory of
- * 10,000 1 KB records in our L1 against `lru-cache` holding the same objects.
+ * 10,000 1 KB records in our L1 against `lru-cache` holding the same objects (filled by misses, and
+ * filled by L2 hits: values decoded from the stored bytes). `MEM_ONLY=1` runs the memory part only.
  *
  * Paired: every variant in one process, one batch of BATCH awaited hits each per round, in a
  * rotated order, for ROUNDS rounds; each round's time of a variant is divided by that round's time
@@ -140,6 +141,7 @@ async function paired(title: string, variants: Variant[], baseline: number): Pro
   }));
 }
 
+const memOnly = Deno.env.get("MEM_ONLY") === "1";
 // Fill every cache once (the miss), then measure hits only.
 await Promise.all([oursClone(1), oursFreeze(1), oursNone(1), oursClone100(1), oursPrim(42)]);
 await baseObj?.(1);
@@ -158,21 +160,23 @@ const record1k: Variant[] = [
   ["std deserialize (the old L1 hit's work)", async () => await deserialize(recBytes)],
 ];
 if (baseObj) record1k.push(["CK_BASELINE cache() (default)", () => baseObj(1)]);
-await paired("L1 hit, ~1 KB record", record1k, 0);
+if (!memOnly) await paired("L1 hit, ~1 KB record", record1k, 0);
 
-await paired("L1 hit, ~100 KB record", [
-  ["bentocache getOrSet (default, JSON)", () => bento.getOrSet({ key: "p", factory: bentoPage })],
-  ["lru-cache get", async () => await lru.get("p")],
-  ["cachekit copy: clone (default)", () => oursClone100(1)],
-], 0);
+if (!memOnly) {
+  await paired("L1 hit, ~100 KB record", [
+    ["bentocache getOrSet (default, JSON)", () => bento.getOrSet({ key: "p", factory: bentoPage })],
+    ["lru-cache get", async () => await lru.get("p")],
+    ["cachekit copy: clone (default)", () => oursClone100(1)],
+  ], 0);
 
-const prim: Variant[] = [
-  ["lru-cache get", async () => await lru.get("n")],
-  ["bentocache getOrSet", () => bento.getOrSet({ key: "n", factory: bentoPrim })],
-  ["cachekit cache(asyncFn)(42)", () => oursPrim(42)],
-];
-if (basePrim) prim.push(["CK_BASELINE cache(asyncFn)(42)", () => basePrim(42)]);
-await paired("L1 hit, a number", prim, 2);
+  const prim: Variant[] = [
+    ["lru-cache get", async () => await lru.get("n")],
+    ["bentocache getOrSet", () => bento.getOrSet({ key: "n", factory: bentoPrim })],
+    ["cachekit cache(asyncFn)(42)", () => oursPrim(42)],
+  ];
+  if (basePrim) prim.push(["CK_BASELINE cache(asyncFn)(42)", () => basePrim(42)]);
+  await paired("L1 hit, a number", prim, 2);
+}
 
 // Memory: 10,000 1 KB records, heap + ArrayBuffers after a full GC.
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -194,10 +198,33 @@ if (gc === undefined) {
     r.createdAt = new Date(r.createdAt);
     return r as ReturnType<typeof record>;
   };
-  const fill = async (mode: "clone" | "freeze" | "none" | "lru", make: (id: number) => object) => {
+  type Holder = "clone" | "freeze" | "none" | "lru" | "l2";
+  const fill = async (mode: Holder, make: (id: number) => object) => {
+    let writer: ((id: number) => Promise<unknown>) | null = null;
+    const l2 = new MemoryBackend();
+    const name = `bench.l1obj.mem.${mode}.${Math.random()}`;
+    if (mode === "l2") {
+      // The L2 entries are written first (by an instance without L1), outside the measurement.
+      writer = cache(async (id: number) => await Promise.resolve(make(id)), {
+        name,
+        ttl: 3600,
+        backend: l2,
+        l1: { enabled: false },
+      });
+      for (let i = 0; i < N; i++) await writer(i);
+    }
     const before = used();
     let keep: unknown;
-    if (mode === "lru") {
+    if (mode === "l2") {
+      const f = cache(async (id: number) => await Promise.resolve(make(id)), {
+        name,
+        ttl: 3600,
+        backend: l2,
+        l1: { maxEntries: N },
+      });
+      for (let i = 0; i < N; i++) await f(i);
+      keep = f;
+    } else if (mode === "lru") {
       const l = new LRUCache<number, object>({ max: N });
       for (let i = 0; i < N; i++) l.set(i, make(i));
       keep = l;
@@ -212,16 +239,21 @@ if (gc === undefined) {
       keep = f;
     }
     const after = used();
+    if (writer === null && l2.size < 0) throw new Error("unreachable"); // keeps l2 alive
     const info = mode === "lru" ? null : (keep as typeof oursClone).cacheInfo();
     return { perEntry: (after - before) / N, estimate: info ? info.bytes / N : null, keep };
   };
   const rows = [];
   for (const [kind, make] of [["literal", record], ["decoded", decoded]] as const) {
-    for (const mode of ["lru", "clone", "freeze", "none", "lru", "clone"] as const) {
+    for (const mode of ["lru", "clone", "freeze", "none", "l2", "lru", "clone"] as const) {
       const r = await fill(mode, make);
       rows.push({
         records: kind,
-        holder: mode === "lru" ? "lru-cache (the objects)" : `cachekit L1, copy: ${mode}`,
+        holder: mode === "lru"
+          ? "lru-cache (the objects)"
+          : mode === "l2"
+          ? "cachekit L1 filled by L2 hits (MemoryBackend), clone"
+          : `cachekit L1, copy: ${mode}`,
         "bytes/entry (heap + external)": Math.round(r.perEntry),
         "cacheInfo().bytes/entry": r.estimate === null ? "" : Math.round(r.estimate),
       });

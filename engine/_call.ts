@@ -161,7 +161,7 @@ function uncached(eng: Engine, self: unknown, args: unknown[], e: CacheKeyError)
  */
 function hitL1(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): unknown {
   countHit(eng, true);
-  if (e.refreshAt <= Date.now()) refresh(eng, e, self, args);
+  if (e.refreshAt <= eng.l1!.now()) refresh(eng, e, self, args);
   if (e.kind === L1_SHARED) return eng.returnsPromise ? Promise.resolve(e.value) : e.value;
   return hitValue(eng, e, self, args);
 }
@@ -180,7 +180,7 @@ export function hitValue(eng: Engine, e: L1Entry, self: unknown, args: unknown[]
     return eng.returnsPromise ? Promise.resolve(v) : v;
   }
   return (eng.entryValue(e) as Promise<unknown>).catch(() => {
-    eng.l1?.delete(e.key);
+    eng.l1?.expire(e);
     return missAsync(eng, self, args, fastKey(eng, self, args));
   });
 }

@@ -103,9 +103,11 @@ export class FailSafe {
 
   /** The stale L1 value of `key`, if any. */
   l1Stale(key: ArgKey): StaleValue | null {
-    const e = this.#host.l1?.stale(key);
+    const l1 = this.#host.l1;
+    const e = l1?.stale(key);
     if (e === undefined) return null;
-    return { source: "l1", expiredAt: e.expiresAt, read: () => this.#host.entryValue(e) };
+    const expiredAt = l1!.base + e.expiresAt; // entry times count from the L1's base
+    return { source: "l1", expiredAt, read: () => this.#host.entryValue(e) };
   }
 
   /**

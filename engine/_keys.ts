@@ -19,10 +19,18 @@ import { sawTenant } from "./_registry.ts";
 /**
  * Protocol keys remembered per engine (by L1 key); the memo starts over when full. With an L1
  * the memo only serves misses (a live entry answers by the cheap key), and each remembered key
- * costs a few hundred bytes beside the entry, so it is kept to the hottest few.
+ * costs a few hundred bytes beside the entry, so it is kept to the hottest few; with an L1 and no
+ * backend there is none (a miss calls the function, next to which hashing the key is nothing, and
+ * ~260 KB of memo would cost an L1 of 10,000 entries 27 bytes each).
  */
 const MAX_KEY_MEMO = 10_000;
 const MAX_KEY_MEMO_WITH_L1 = 1024;
+
+/** How many keys each memo keeps (see above). */
+function memoMax(eng: Engine): number {
+  if (eng.l1 === null) return MAX_KEY_MEMO;
+  return eng.config.backend === null ? 0 : MAX_KEY_MEMO_WITH_L1;
+}
 const DEFAULT_SEGMENT = quoteTenant("default");
 
 /** The keys of one call. */
@@ -123,10 +131,9 @@ export function keyContext(
       serializer: eng.serializerName,
     });
   }
-  if (memo === undefined && fast !== undefined && c.key === null) {
-    if (eng.protoKeys.size >= (eng.l1 === null ? MAX_KEY_MEMO : MAX_KEY_MEMO_WITH_L1)) {
-      eng.protoKeys.clear();
-    }
+  const max = memoMax(eng);
+  if (memo === undefined && fast !== undefined && c.key === null && max > 0) {
+    if (eng.protoKeys.size >= max) eng.protoKeys.clear();
     eng.protoKeys.set(fast, protoKey);
   }
   const sec = eng.secure;
@@ -140,9 +147,10 @@ export function keyContext(
     if (known !== undefined) backendKey = known;
     else {
       backendKey = `t:${DEFAULT_SEGMENT}:${protoKey}`;
-      const max = eng.l1 === null ? MAX_KEY_MEMO : MAX_KEY_MEMO_WITH_L1;
-      if (eng.defaultBackendKeys.size >= max) eng.defaultBackendKeys.clear();
-      eng.defaultBackendKeys.set(protoKey, backendKey);
+      if (max > 0) {
+        if (eng.defaultBackendKeys.size >= max) eng.defaultBackendKeys.clear();
+        eng.defaultBackendKeys.set(protoKey, backendKey);
+      }
     }
   } else {
     backendKey = `t:${

@@ -24,7 +24,6 @@ import {
   L1_CLONE,
   L1_SEALED,
   L1_SHARED,
-  L1Cache,
   type L1Entry,
   type L1Kind,
   type SealedValue,
@@ -95,7 +94,7 @@ export function storeL1(
       size = bytes.byteLength;
     }
   }
-  const entry = L1Cache.entry(value, kind, size, eng.l1TtlMs, swrDelay(eng));
+  const entry = l1.entry(value, kind, size, eng.l1TtlMs, swrDelay(eng));
   entry.tags = ctx.tags;
   if (!eng.indexL1) l1.set(ctx.l1Key, entry); // no remote events: no backend key kept
   else {

@@ -101,7 +101,8 @@ export async function newerInL2(
   }
   if (left === null || left === Infinity) return null;
   const writtenAt = Date.now() - (l2TtlMs - left * 1000);
-  const madeAt = e.expiresAt - eng.l1TtlMs;
+  // Entry times count from the L1's base (`l1.ts`).
+  const madeAt = eng.l1!.base + e.expiresAt - eng.l1TtlMs;
   if (writtenAt <= madeAt + Math.min(1000, dueAge(eng) / 4)) return null;
   const hit = await readL2(eng, b, ctx);
   return hit !== null && !hit.stale ? { hit, writtenAt } : null;
@@ -115,7 +116,8 @@ export async function newerInL2(
 export function takeNewer(eng: Engine, ctx: KeyCtx, newer: NewerValue): void {
   storeL1(eng, ctx, newer.hit.value, null, newer.hit.stored);
   const n = eng.l1?.map.get(ctx.l1Key);
-  const age = Date.now() - newer.writtenAt;
+  // Whole milliseconds: entry times are small integers (`l1.ts`).
+  const age = Math.floor(Date.now() - newer.writtenAt);
   if (n === undefined || age <= 0) return;
   n.refreshAt -= age;
   n.expiresAt -= age;
@@ -130,7 +132,7 @@ export function takeNewer(eng: Engine, ctx: KeyCtx, newer: NewerValue): void {
 export function postpone(eng: Engine, e: L1Entry): void {
   const lease = eng.config.stampede.lease * 1000;
   const ms = Math.min(Math.max(dueAge(eng) / 8, 10), 1000, lease);
-  e.refreshAt = Date.now() + ms;
+  if (eng.l1 !== null) e.refreshAt = eng.l1.now() + Math.ceil(ms); // the L1's time (`l1.ts`)
   eng.log.debug("{identity}: refresh left to the lock holder; retry in {ms} ms", {
     identity: eng.identity,
     ms: Math.round(ms),

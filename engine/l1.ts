@@ -9,15 +9,27 @@
  * where eviction happens.
  *
  * Sizes (`maxBytes`, `cacheInfo().bytes`): an entry counts an estimate of the heap its value
- * holds, plus its key's length, plus {@linkcode L1_ENTRY_OVERHEAD} bytes for the entry object, its
- * two `Map` slots (this map and the engine's index by backend key) and its boxed timestamps. The
- * value's estimate comes from the walk that checks, when the value is stored, that it can be
- * copied (`_l1_copy.ts` `vet`): V8 64-bit sizes, rounded: an object or array 24 bytes plus 8 per
- * property or element, a string 16 plus its length, a number that is not a small integer 16, a
- * `Date` 48, a `Uint8Array` 160 plus its length, a `Map` 80 plus 24 per entry; frozen time values
- * and primitives shared with the caller's value count their size too. A value kept as bytes
- * (serialized or sealed) counts their length. `tests/engine/l1_memory_test.ts` checks the estimate
- * against a measured heap delta.
+ * holds, plus its key's length, plus {@linkcode L1_ENTRY_OVERHEAD} bytes for the entry object (8
+ * fields) and its slot in the `Map`'s hash table. The engine's index by backend key (with remote
+ * invalidation only) shares the backend key string and is not counted. The value's estimate comes
+ * from the walk that checks, when the value is stored, that it can be copied (`_l1_copy.ts`
+ * `vet`): V8 64-bit sizes, rounded: an object or array 24 bytes plus 8 per property or element, a
+ * string 16 plus its length, a number that is not a small integer 16, a `Date` 48, a `Uint8Array`
+ * 160 plus its length, a `Map` 80 plus 24 per entry; frozen time values and primitives shared with
+ * the caller's value count their size too. A value kept as bytes (serialized or sealed) counts
+ * their length. `tests/engine/l1_memory_test.ts` checks the estimate against a measured heap delta.
+ *
+ * Times in an entry (`expiresAt`, `refreshAt`) are whole milliseconds since the cache's
+ * {@linkcode L1Cache.base}, not since the epoch, so that they are small integers, which V8 keeps
+ * inside the entry object: a `Date.now()`-sized number is a separate 16-byte heap number per field
+ * per entry. The base moves forward ("rebase": every entry's times shifted, one pass) when the
+ * clock gets {@linkcode L1_REBASE_MS} past it, so the times stay small in a process that runs for
+ * months. A time that still does not fit (a TTL of weeks) is stored as an ordinary number: correct,
+ * 16 bytes more for that entry only, since the number fields are generalized once at load (see
+ * the `Entry` class) so that one such entry never makes V8 box the fields of every entry. Rounding the
+ * expiry up to a whole millisecond changes nothing, as the clock it is compared with is whole
+ * milliseconds too. Without stale-while-revalidate the refresh point is the expiry itself (a hit
+ * is before the expiry, so it never refreshes), which keeps it a small integer as well.
  *
  * @example
  * ```ts
@@ -25,7 +37,7 @@
  * import { L1_SHARED, L1Cache } from "./l1.ts";
  *
  * const l1 = new L1Cache({ maxBytes: 1024, maxEntries: 10 });
- * l1.set("k", L1Cache.entry(42, L1_SHARED, 0, 60_000));
+ * l1.set("k", l1.entry(42, L1_SHARED, 0, 60_000));
  * assert.equal(l1.get("k")?.value, 42);
  * assert.equal(l1.size, 1);
  * ```
@@ -33,8 +45,18 @@
  * @module
  */
 
-/** Fixed per-entry byte overhead counted against `maxBytes` (see the module's size model). */
-export const L1_ENTRY_OVERHEAD = 160;
+/**
+ * Fixed per-entry byte overhead counted against `maxBytes` (see the module's size model): the
+ * entry object (a 24-byte header and 8 fields of 8 bytes) and its share of the `Map`'s hash table
+ * (about 48 bytes: 3 slots, a bucket and the table's growth slack).
+ */
+export const L1_ENTRY_OVERHEAD = 136;
+
+/**
+ * How far past {@linkcode L1Cache.base} the clock may get before the base moves (2^29 ms, about
+ * 6.2 days): entries' times then stay below 2^30, a small integer in V8 on every build.
+ */
+export const L1_REBASE_MS = 2 ** 29;
 
 /** The entry's `value` is the answer itself: primitives, `"none"`, `"freeze"` (frozen). */
 export const L1_SHARED = 0;
@@ -60,7 +82,8 @@ export interface SealedValue {
 /**
  * One L1 entry. Fields are read directly by the engine's hit path. Kept slim (every entry pays for
  * each field): the fail-safe window is the cache's `staleMs`, a running refresh is marked in the
- * engine's side table, and what a sealed entry needs sits in its value.
+ * engine's side table, what a sealed entry needs sits in its value, the key is the `Map`'s, and
+ * times are small integers (see the module doc).
  */
 export interface L1Entry {
   /** What {@linkcode L1Entry.kind} says: the value, its serialized payload, or a sealed value. */
@@ -69,9 +92,12 @@ export interface L1Entry {
   kind: L1Kind;
   /** Bytes counted against the limit. */
   size: number;
-  /** Expiry, ms since the epoch. */
+  /** Expiry, ms since the cache's {@linkcode L1Cache.base}. */
   expiresAt: number;
-  /** Stale-while-revalidate point, ms since the epoch (`Infinity`: never). */
+  /**
+   * Stale-while-revalidate point, ms since the cache's {@linkcode L1Cache.base}; at or past
+   * `expiresAt` when stale-while-revalidate is off (a hit never reaches it).
+   */
   refreshAt: number;
   /** L2 key of the entry (for cross-instance invalidation), or `null`. */
   backendKey: string | null;
@@ -79,8 +105,47 @@ export interface L1Entry {
   tags: readonly string[] | null;
   /** LRU clock stamp (managed by {@linkcode L1Cache}). */
   stamp: number;
-  /** Map key (managed by {@linkcode L1Cache}). */
-  key: unknown;
+}
+
+/**
+ * Every entry is an instance of this class, so all entries share one V8 hidden class (an object
+ * literal site can start a second one, whose fields V8 then types on their own).
+ */
+class Entry implements L1Entry {
+  value: unknown;
+  kind: L1Kind;
+  size: number;
+  expiresAt: number;
+  refreshAt: number;
+  backendKey: string | null = null;
+  tags: readonly string[] | null = null;
+  stamp: number;
+  constructor(
+    value: unknown,
+    kind: L1Kind,
+    size: number,
+    expiresAt: number,
+    refreshAt: number,
+    stamp: number,
+  ) {
+    this.value = value;
+    this.kind = kind;
+    this.size = size;
+    this.expiresAt = expiresAt;
+    this.refreshAt = refreshAt;
+    this.stamp = stamp;
+  }
+}
+// Generalize the number fields once, at load: built first with `null` there, the hidden class
+// holds them as "any value", so a small integer stays inside the entry and a number that is not
+// one (a far expiry) costs only its own entry a heap number. Left to V8, the first entry's small
+// integers would make the fields "small integer only", and one later fraction or large number
+// would turn them into "double" for every entry: a 16-byte box per field per entry.
+new Entry(null, null as never, null as never, null as never, null as never, null as never);
+
+/** `now + ms` rounded up to a whole millisecond (the clock is whole milliseconds). */
+function timeAt(now: number, ms: number): number {
+  return Math.ceil(now + ms);
 }
 
 /** Limits of an {@linkcode L1Cache}. */
@@ -104,8 +169,8 @@ export interface L1Limits {
  * import assert from "node:assert/strict";
  * import { L1_BYTES, L1Cache } from "./l1.ts";
  * const l1 = new L1Cache({ maxBytes: 600, maxEntries: 100 });
- * l1.set("a", L1Cache.entry(new Uint8Array(200), L1_BYTES, 200, 60_000));
- * l1.set("b", L1Cache.entry(new Uint8Array(200), L1_BYTES, 200, 60_000));
+ * l1.set("a", l1.entry(new Uint8Array(200), L1_BYTES, 200, 60_000));
+ * l1.set("b", l1.entry(new Uint8Array(200), L1_BYTES, 200, 60_000));
  * assert.equal(l1.has("a"), false);
  * assert.ok(l1.has("b"));
  * ```
@@ -115,25 +180,68 @@ export class L1Cache {
   readonly map: Map<unknown, L1Entry> = new Map();
   /** Counted bytes. */
   bytes = 0;
+  /**
+   * Time zero of the entries' times, ms since the epoch: an entry is live while its `expiresAt`
+   * is above `Date.now() - base` (what {@linkcode L1Cache.now} returns). Moves forward on a
+   * rebase, with every entry's times.
+   */
+  base: number;
   /** Limits. */
   readonly limits: L1Limits;
   #clock = 0;
+  readonly #wall: () => number;
 
   /**
    * Create an empty cache.
    *
    * @param limits Byte and entry bounds.
+   * @param wall The wall clock, ms since the epoch (tests pass a fake one; the engine's hit path
+   * reads `Date.now()` itself).
    */
-  constructor(limits: L1Limits) {
+  constructor(limits: L1Limits, wall: () => number = Date.now) {
     this.limits = { maxBytes: limits.maxBytes, maxEntries: limits.maxEntries };
     this.staleMs = limits.staleMs ?? 0;
+    this.#wall = wall;
+    this.base = wall();
   }
 
   /** Fail-safe window past expiry, ms (see {@linkcode L1Limits.staleMs}). */
   readonly staleMs: number;
 
   /**
-   * Build an entry.
+   * The clock in the entries' time: ms since {@linkcode L1Cache.base}. Rebases first when the
+   * clock is {@linkcode L1_REBASE_MS} past the base.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { L1Cache, L1_REBASE_MS } from "./l1.ts";
+   *
+   * let wall = 1_700_000_000_000;
+   * const l1 = new L1Cache({ maxBytes: 1024, maxEntries: 10 }, () => wall);
+   * assert.equal(l1.now(), 0);
+   * wall += L1_REBASE_MS; // about 6 days later: the base moves to now
+   * assert.equal(l1.now(), 0);
+   * assert.equal(l1.base, wall);
+   * ```
+   */
+  now(): number {
+    const t = this.#wall() - this.base;
+    return t < L1_REBASE_MS ? t : this.#rebase(t);
+  }
+
+  /** Move the base `by` ms forward, and every entry's times with it; returns the new now (0). */
+  #rebase(by: number): number {
+    this.base += by;
+    for (const e of this.map.values()) {
+      e.expiresAt -= by;
+      e.refreshAt -= by;
+    }
+    return 0;
+  }
+
+  /**
+   * Build an entry for this cache (its times are in this cache's time: see the module doc).
    *
    * @param value The entry's value (see `kind`).
    * @param kind How `value` becomes a hit's answer.
@@ -142,25 +250,17 @@ export class L1Cache {
    * @param refreshAfterMs Stale-while-revalidate point in ms from now (`Infinity`: off).
    * @returns A new entry.
    */
-  static entry(
+  entry(
     value: unknown,
     kind: L1Kind,
     size: number,
     ttlMs: number,
     refreshAfterMs: number = Infinity,
   ): L1Entry {
-    const now = Date.now();
-    return {
-      value,
-      kind,
-      size: size + L1_ENTRY_OVERHEAD,
-      expiresAt: now + ttlMs,
-      refreshAt: now + refreshAfterMs,
-      backendKey: null,
-      tags: null,
-      stamp: 0,
-      key: undefined,
-    };
+    const now = this.now();
+    const expiresAt = timeAt(now, ttlMs);
+    const refreshAt = refreshAfterMs < ttlMs ? timeAt(now, refreshAfterMs) : expiresAt;
+    return new Entry(value, kind, size + L1_ENTRY_OVERHEAD, expiresAt, refreshAt, 0);
   }
 
   /** Number of entries. */
@@ -177,14 +277,14 @@ export class L1Cache {
    * The live entry for `key` (promoted in LRU order), or `undefined`. Expired entries are removed,
    * except those still within their fail-safe window (`staleMs`), which stay for {@linkcode stale}.
    */
-  get(key: unknown, now: number = Date.now()): L1Entry | undefined {
+  get(key: unknown, now: number = this.now()): L1Entry | undefined {
     const e = this.map.get(key);
     if (e === undefined) return undefined;
     if (e.expiresAt <= now) {
       if (e.expiresAt + this.staleMs <= now) this.delete(key);
       return undefined;
     }
-    this.touch(e);
+    this.touch(key, e);
     return e;
   }
 
@@ -197,12 +297,12 @@ export class L1Cache {
    * import assert from "node:assert/strict";
    * import { L1_SHARED, L1Cache } from "./l1.ts";
    * const l1 = new L1Cache({ maxBytes: 1024, maxEntries: 10, staleMs: 60_000 });
-   * l1.set("k", L1Cache.entry(42, L1_SHARED, 0, 0));
+   * l1.set("k", l1.entry(42, L1_SHARED, 0, 0));
    * assert.equal(l1.get("k"), undefined);
    * assert.equal(l1.stale("k")?.value, 42);
    * ```
    */
-  stale(key: unknown, now: number = Date.now()): L1Entry | undefined {
+  stale(key: unknown, now: number = this.now()): L1Entry | undefined {
     const e = this.map.get(key);
     if (e === undefined || e.expiresAt > now) return undefined;
     if (e.expiresAt + this.staleMs <= now) {
@@ -212,13 +312,21 @@ export class L1Cache {
     return e;
   }
 
-  /** Promote `e` to most recently used unless it is already among the newest eighth. */
-  touch(e: L1Entry): void {
+  /** Promote `e` (the entry of `key`) to most recently used unless it is among the newest eighth. */
+  touch(key: unknown, e: L1Entry): void {
     if (this.#clock - e.stamp > this.map.size >>> 3) {
-      this.map.delete(e.key);
+      this.map.delete(key);
       e.stamp = ++this.#clock;
-      this.map.set(e.key, e);
+      this.map.set(key, e);
     }
+  }
+
+  /**
+   * Make `e` expired and past its fail-safe window, so that the next read of its key removes it
+   * (for a caller that holds the entry but not its key; `bytes` keeps counting it until then).
+   */
+  expire(e: L1Entry): void {
+    e.expiresAt = e.refreshAt = -Infinity;
   }
 
   /**
@@ -234,7 +342,6 @@ export class L1Cache {
       this.bytes -= old.size;
     }
     if (entry.size > this.limits.maxBytes) return false;
-    entry.key = key;
     entry.stamp = ++this.#clock;
     this.map.set(key, entry);
     this.bytes += entry.size;
@@ -254,9 +361,9 @@ export class L1Cache {
   /** Remove every entry matching `pred`; returns the count. */
   deleteWhere(pred: (e: L1Entry) => boolean): number {
     let n = 0;
-    for (const e of [...this.map.values()]) {
+    for (const [k, e] of [...this.map]) {
       if (pred(e)) {
-        this.delete(e.key);
+        this.delete(k);
         n++;
       }
     }
