@@ -75,13 +75,22 @@ export interface NewerValue {
 }
 
 /**
+ * How long after an entry was made an L2 write still counts as the entry's own, ms (L1 is filled
+ * just before L2 is written; the write time read back from the TTL is late by a read's latency).
+ * Small on purpose: an own write slower than this is taken back aged (see {@linkcode takeNewer}),
+ * so it is due at once and the next hit recomputes, which costs a few round trips; another
+ * process's write within this window after the entry was made (read from L2 just before that
+ * process refreshed) is not recognised, which costs a second computation.
+ */
+const OWN_WRITE_MS = 50;
+
+/**
  * The value another process stored since `e` was made (found under the lock: someone refreshed),
  * or `null` (recompute). The L2 entry's write time is read from its remaining TTL (one `PTTL` on
- * Redis; the value is read only when it is newer); one written within a quarter of the refresh
- * point (at most 1 s) after `e` was made counts as `e`'s own write (L1 is filled just before L2 is
- * written; an own write slower than that is taken back, aged, so it is due at once and the next hit
- * recomputes). A backend without TTL inspection, or a function without a TTL, cannot tell: the
- * refresh recomputes.
+ * Redis; the value is read only when it is newer); one written within {@linkcode OWN_WRITE_MS} (a
+ * quarter of the refresh point if that is shorter) after `e` was made counts as `e`'s own. A
+ * backend without TTL inspection, or a function without a TTL, cannot tell: the refresh
+ * recomputes.
  */
 export async function newerInL2(
   eng: Engine,
@@ -103,7 +112,7 @@ export async function newerInL2(
   const writtenAt = Date.now() - (l2TtlMs - left * 1000);
   // Entry times count from the L1's base (`l1.ts`).
   const madeAt = eng.l1!.base + e.expiresAt - eng.l1TtlMs;
-  if (writtenAt <= madeAt + Math.min(1000, dueAge(eng) / 4)) return null;
+  if (writtenAt <= madeAt + Math.min(OWN_WRITE_MS, dueAge(eng) / 4)) return null;
   const hit = await readL2(eng, b, ctx);
   return hit !== null && !hit.stale ? { hit, writtenAt } : null;
 }

@@ -84,16 +84,31 @@ try {
   const stored = Date.now();
   // The entry's refresh point is at most `eagerRefresh` × `ttl` after it was stored.
   await sleep(cfg.eagerRefresh * cfg.ttl * 1000 - (Date.now() - stored) + 20);
+  const before = { ...f.cacheInfo() };
   await barrier("go");
+  const go = Date.now();
   const hit = await f(1);
   let last = hit;
+  let calls = 1;
   const end = Date.now() + 30_000;
   while (last.run === first.run && Date.now() < end) {
     await sleep(10);
     last = await f(1);
+    calls++;
   }
+  const info = f.cacheInfo();
+  // What the calls after the barrier were (for a failing test's message).
+  const trace = {
+    calls,
+    ms: Date.now() - go,
+    go,
+    l1Hits: info.l1Hits - before.l1Hits,
+    l2Hits: info.l2Hits - before.l2Hits,
+    misses: info.misses - before.misses,
+  };
   process.stdout.write(
-    JSON.stringify({ first: first.run, hit: hit.run, last: last.run, pid: process.pid }) + "\n",
+    JSON.stringify({ first: first.run, hit: hit.run, last: last.run, pid: process.pid, trace }) +
+      "\n",
   );
 } finally {
   await backend.close();

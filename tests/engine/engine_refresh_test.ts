@@ -187,6 +187,28 @@ test("refresh: a value another engine stored since this entry was made is taken 
   }
 });
 
+test("refresh: a value another engine stored soon after this entry was read from L2 is taken, not recomputed", async () => {
+  const clock = shiftDateNow();
+  try {
+    const backend = new MemoryBackend();
+    const { state, fn } = counted();
+    const opts = { name: "refresh.soon", ttl: 60, backend, eagerRefresh: 0.5, ...bare };
+    const one = cache(fn, { ...opts, l1: { swrEnabled: false } });
+    const two = cache(fn, { ...opts, l1: { swrEnabled: false } });
+    await one(1);
+    clock.advance(31_000);
+    assert.equal((await two(1)).run, 1, "two reads the old value from L2 (its entry is new)");
+    clock.advance(1_000);
+    await one(1); // one's entry is due: it refreshes, one second after two's read
+    assert.ok(await until(async () => (await one(1)).run === 2));
+    clock.advance(29_100); // two's entry is due (30 s); one's write is not yet (29.1 s)
+    assert.ok(await until(async () => (await two(1)).run === 2), "two took one's write");
+    assert.equal(state.runs, 2, "not recomputed");
+  } finally {
+    clock.restore();
+  }
+});
+
 test("refresh: a newer value taken under the lock keeps its age: already due, it is refreshed at the next hit", async () => {
   const clock = shiftDateNow();
   try {
