@@ -8,7 +8,9 @@
  * default) the wrapper returns a `Promise` of the result.
  *
  * Behaviour: concurrent callers of one cold key share one call (single flight); a rejected call or
- * a thrown error is not cached; an L2 failure never turns a successful call into an error (it is
+ * a thrown error is not cached; a result can choose its own TTL and tags, or not to be cached
+ * (`ttl` as a function, `cacheIf`, `resultTags`, and `cacheContext()` inside the function: see
+ * `factory_context.ts`); `f.uncached(...)` bypasses the cache and `f.refresh(...)` recomputes; an L2 failure never turns a successful call into an error (it is
  * logged and the call answers from L1 or the function). See the README for the options, presets
  * and the function-identity rule ({@link ./identity.ts}).
  *
@@ -39,12 +41,16 @@ import {
   argKey,
   type CacheInfo,
   cacheInfo,
+  callUncached,
   checkFunctionHealth,
   clearEngine,
   clearFunctionEverywhere,
   clearNamespaceEverywhere,
   Engine,
   fastKey,
+  Flight,
+  flightOf,
+  forceRefresh,
   type FunctionHealth,
   functionHealth,
   type GroupInvalidationOptions,
@@ -56,20 +62,36 @@ import {
   missAsync,
   missSync,
   refresh,
+  waitFor,
 } from "./engine/internal.ts";
 import { tenantContextUsed } from "./tenant.ts";
 import type { HealthLevel } from "./health/health_checker.ts";
 
 export type { CacheInfo, FunctionHealth, GroupInvalidationOptions } from "./engine/internal.ts";
 
-/** The methods every cached function carries. `A` is the wrapped function's parameter list. */
-export interface CacheControls<A extends unknown[]> {
+/**
+ * The methods every cached function carries. `A` is the wrapped function's parameter list, `R`
+ * what a call of the wrapper returns (a `Promise` of the result with an L2).
+ */
+export interface CacheControls<A extends unknown[], R = unknown> {
   /** Hit/miss statistics and L1 size (cachekit-py's `cache_info()`). */
   cacheInfo(): CacheInfo;
   /** Remove every entry of this function from L1 and L2 (every tenant's). */
   cacheClear(): Promise<void>;
   /** Remove the entry of one call (same arguments as the function). */
   invalidate(...args: A): Promise<void>;
+  /**
+   * Call the function itself, bypassing the cache: nothing is read, stored or counted
+   * (cachekit-py's `_bypass_cache=True`). Returns what the wrapper would (a `Promise` with an L2).
+   */
+  uncached(...args: A): R;
+  /**
+   * Recompute the entry of one call now, whatever L1 and L2 hold, store the result and answer it.
+   * Concurrent refreshes of one call share one computation, calls of it that miss meanwhile join
+   * it, and across processes it takes the stampede lock; it counts as a miss. The fail-safe, the
+   * factory context and the adaptive options apply as on a miss.
+   */
+  refresh(...args: A): R;
   /** Remove every entry carrying any of `tags`, in every cached function and their backends. */
   invalidateTags(...tags: string[]): Promise<void>;
   /** Remove every entry of namespace `ns` (default: this function's namespace), every tenant's. */
@@ -81,6 +103,13 @@ export interface CacheControls<A extends unknown[]> {
    * and return the health (components: backend ping and latency, circuit, pool, L1, …).
    */
   checkHealth(level?: HealthLevel): Promise<FunctionHealth>;
+  /**
+   * Call the function with a signal: when `signal` aborts, this call stops waiting and rejects
+   * with the signal's reason. The computation goes on for the other callers sharing it; its own
+   * signal (`cacheContext().signal`) aborts only when every caller waiting for it has aborted.
+   * The result is a promise even for a synchronous L1-only function.
+   */
+  withSignal(signal: AbortSignal, ...args: A): Promise<Awaited<R>>;
   /** The function identity used in keys (`func:` segment). */
   readonly identity: string;
   /** The resolved configuration. */
@@ -88,19 +117,24 @@ export interface CacheControls<A extends unknown[]> {
 }
 
 /** A cached function: the call signature `(...args: A) => R` plus {@linkcode CacheControls}. */
-export type CachedFunction<A extends unknown[], R> = ((...args: A) => R) & CacheControls<A>;
+export type CachedFunction<A extends unknown[], R> = ((...args: A) => R) & CacheControls<A, R>;
 
 /** Options that make a cache L1-only (`backend: null`): the wrapper keeps the function's type. */
-export type L1OnlyOptions<A extends unknown[]> = CacheOptions<A> & { backend: null };
+export type L1OnlyOptions<A extends unknown[], R = unknown> = CacheOptions<A, R> & {
+  backend: null;
+};
 
 /** The signature of `cache` and of each preset. */
 export interface CacheFunction {
   /** L1 only: the wrapper has `fn`'s exact type (a sync function stays sync). */
-  <A extends unknown[], R>(fn: (...args: A) => R, options: L1OnlyOptions<A>): CachedFunction<A, R>;
+  <A extends unknown[], R>(
+    fn: (...args: A) => R,
+    options: L1OnlyOptions<A, Awaited<R>>,
+  ): CachedFunction<A, R>;
   /** With an L2 backend (default): the wrapper returns a `Promise` of the result. */
   <A extends unknown[], R>(
     fn: (...args: A) => R,
-    options?: CacheOptions<A>,
+    options?: CacheOptions<A, Awaited<R>>,
   ): CachedFunction<A, Promise<Awaited<R>>>;
 }
 
@@ -139,7 +173,7 @@ export interface WrapInternals {
  */
 export function wrap<A extends unknown[], R>(
   fn: (...args: A) => R,
-  options: CacheOptions<A> | undefined,
+  options: CacheOptions<A, Awaited<R>> | undefined,
   preset: PresetName | undefined,
   internals: WrapInternals = {},
 ): CachedFunction<A, R> {
@@ -221,10 +255,12 @@ export function wrap<A extends unknown[], R>(
       : lookupSync(engine, this, args, fast);
   };
 
-  const controls: CacheControls<A> = {
+  const controlsFor = (self: unknown): CacheControls<A, R> => ({
     cacheInfo: () => cacheInfo(engine),
     cacheClear: () => clearEngine(engine),
-    invalidate: (...args: A) => invalidateCall(engine, undefined, args),
+    invalidate: (...args: A) => invalidateCall(engine, self, args),
+    uncached: (...args: A) => callUncached(engine, self, args) as R,
+    refresh: (...args: A) => forceRefresh(engine, self, args) as R,
     invalidateTags: (...tags: string[]) => invalidateTagsEverywhere(tags),
     clearNamespace: (ns?: string) => {
       const target = ns ?? engine.namespace;
@@ -237,15 +273,56 @@ export function wrap<A extends unknown[], R>(
     },
     getHealthStatus: () => functionHealth(engine),
     checkHealth: (level?: HealthLevel) => checkFunctionHealth(engine, level),
+    withSignal(signal: AbortSignal, ...args: A): Promise<Awaited<R>> {
+      if (signal.aborted) return Promise.reject(signal.reason);
+      let p: Promise<unknown>;
+      if (!engine.returnsPromise) {
+        try {
+          p = Promise.resolve(wrapper.apply(self, args));
+        } catch (e) {
+          p = Promise.reject(e);
+        }
+        return waitFor(p, signal, undefined) as Promise<Awaited<R>>;
+      }
+      try {
+        p = lookupAsync(engine, self, args, fastKey(engine, self, args), new Flight());
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return waitFor(p, signal, flightOf.get(p)) as Promise<Awaited<R>>;
+    },
     identity,
     config,
-  };
+  });
   Object.defineProperty(wrapper, "name", { value: fn.name, configurable: true });
-  return Object.assign(wrapper, controls) as unknown as CachedFunction<A, R>;
+  const cachedFn = Object.assign(wrapper, controlsFor(undefined)) as unknown as CachedFunction<
+    A,
+    R
+  >;
+  binders.set(cachedFn, controlsFor as (self: unknown) => CacheControls<unknown[], unknown>);
+  return cachedFn;
+}
+
+/** Each cached function's controls, for a given `this` (a decorated method's instance). */
+const binders = new WeakMap<object, (self: unknown) => CacheControls<unknown[], unknown>>();
+
+/**
+ * The controls of cached function `f` acting for `self` (the instance of a decorated method:
+ * `invalidate`, `uncached` and `refresh` then key and call on it). Internal (decorator.ts).
+ *
+ * @param f A function returned by {@linkcode wrap}.
+ * @param self The `this` of the calls.
+ * @returns The controls.
+ */
+export function controlsFor<A extends unknown[], R>(
+  f: CachedFunction<A, R>,
+  self: unknown,
+): CacheControls<A, R> {
+  return binders.get(f)!(self) as unknown as CacheControls<A, R>;
 }
 
 function presetFn(preset: PresetName | undefined): CacheFunction {
-  return (<A extends unknown[], R>(fn: (...args: A) => R, options?: CacheOptions<A>) =>
+  return (<A extends unknown[], R>(fn: (...args: A) => R, options?: CacheOptions<A, Awaited<R>>) =>
     wrap(fn, options, preset)) as CacheFunction;
 }
 

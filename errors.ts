@@ -244,6 +244,46 @@ export class BackendError extends CacheKitError {
   }
 }
 
+/**
+ * The function (or a `getOrSet` factory) did not answer within its `hardTimeout` and no stale value
+ * exists to answer instead. The computation was not stopped: it goes on in the background and its
+ * result is cached when it arrives, so a later call may hit. Raise `hardTimeout`, give the cache a
+ * `staleTtl` (a stale value then answers instead of this error), or retry later.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CacheKitError, FactoryTimeoutError } from "@cachekit/core";
+ * const e = new FactoryTimeoutError("users.get", 2);
+ * assert.ok(e instanceof CacheKitError);
+ * assert.equal(e.code, "FACTORY_TIMEOUT");
+ * assert.equal(e.timeoutSeconds, 2);
+ * ```
+ */
+export class FactoryTimeoutError extends CacheKitError {
+  /** The function identity (or `getOrSet` key) that timed out. */
+  readonly identity: string;
+  /** The hard timeout that passed, seconds. */
+  readonly timeoutSeconds: number;
+
+  /**
+   * Create the error for a computation of `identity` that passed its hard timeout.
+   *
+   * @param identity The function identity or key.
+   * @param timeoutSeconds The hard timeout, seconds.
+   */
+  constructor(identity: string, timeoutSeconds: number) {
+    super(
+      `${identity}: no answer within hardTimeout (${timeoutSeconds} s) and no stale value to ` +
+        `serve. The computation goes on in the background and its result will be cached; raise ` +
+        `hardTimeout, set staleTtl so that a stale value answers instead, or retry later.`,
+      "FACTORY_TIMEOUT",
+    );
+    this.identity = identity;
+    this.timeoutSeconds = timeoutSeconds;
+  }
+}
+
 function describeValue(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "bigint") return `${value}n`;

@@ -59,7 +59,23 @@ export {
   invalidateTags,
   type L1OnlyOptions,
 } from "./cache.ts";
-export { cached, type CachedMethodOptions, type MethodDecorator } from "./decorator.ts";
+export {
+  cached,
+  cachedControls,
+  type CachedMethodDecorator,
+  type CachedMethodOptions,
+  type MethodControls,
+  type MethodDecorator,
+  type MethodKeys,
+} from "./decorator.ts";
+export { cacheContext, type FactoryContext } from "./factory_context.ts";
+export {
+  type CacheObject,
+  createCache,
+  type CreateCacheFunction,
+  type CreateCacheOptions,
+  type CreateCacheWithPresets,
+} from "./cache_object.ts";
 export { currentTenant, withTenant } from "./tenant.ts";
 export { closeDefaultBackend } from "./engine/internal.ts";
 

@@ -8,8 +8,57 @@
 import { BackendError } from "../errors.ts";
 import type { InvalidationCapability, InvalidationEvent } from "./types.ts";
 import type { RedisCore } from "./_redis_core.ts";
+import type { BatchEntry, BatchKind } from "./_redis_batch.ts";
+import type { RedisDriver } from "./_redis_driver.ts";
 
 const LEVELS = new Set(["key", "prefix", "tags", "all"]);
+
+/** A `key` event waiting in the connection's batch. */
+interface KeyEventEntry extends BatchEntry {
+  targets: readonly string[];
+  reason: string | undefined;
+}
+
+/**
+ * The `key` events published in one turn of the event loop (each write announces its key) as
+ * one message per reason, its targets the events' targets in order: one `PUBLISH` for the
+ * concurrent writes of a batch, which receivers handle as the separate events (every target is
+ * evicted either way).
+ */
+function keyEventBatch(
+  driver: RedisDriver,
+  channel: string,
+  sender: string,
+): BatchKind<KeyEventEntry> {
+  const send = (group: KeyEventEntry[]) => {
+    const targets: string[] = [];
+    for (const e of group) for (const t of e.targets) targets.push(t);
+    const reason = group[0].reason;
+    const message = JSON.stringify({
+      v: 1,
+      level: "key",
+      targets,
+      sender,
+      ...(reason !== undefined ? { reason } : {}),
+    });
+    driver.sendNow(undefined, false, ["PUBLISH", channel, message]).then(() => {
+      for (const e of group) e.resolve(undefined);
+    }, (error) => {
+      for (const e of group) e.reject(error);
+    });
+  };
+  return {
+    flush(entries: KeyEventEntry[]): void {
+      let from = 0;
+      for (let i = 1; i <= entries.length; i++) {
+        if (i === entries.length || entries[i].reason !== entries[from].reason) {
+          send(entries.slice(from, i));
+          from = i;
+        }
+      }
+    },
+  };
+}
 
 /** Publish and subscribe on one channel; this instance's own events are dropped. */
 export class RedisBus implements InvalidationCapability {
@@ -21,11 +70,13 @@ export class RedisBus implements InvalidationCapability {
   readonly #handlers = new Set<(event: InvalidationEvent) => void>();
   readonly #gapHandlers = new Set<() => void>();
   #subscribing: Promise<void> | undefined;
+  readonly #keyEvents: BatchKind<KeyEventEntry>;
 
   /** The bus on `channel` over `core`'s connection (the subscriber connection opens on demand). */
   constructor(core: RedisCore, channel: string) {
     this.#core = core;
     this.channel = channel;
+    this.#keyEvents = keyEventBatch(core.driver, channel, this.instanceId);
     core.driver.onSubscriberGap = () => {
       for (const h of [...this.#gapHandlers]) {
         try {
@@ -59,6 +110,19 @@ export class RedisBus implements InvalidationCapability {
           `Invalid invalidation event: expected { level: "key"|"prefix"|"tags"|"all", targets: string[] }.`,
           { kind: "permanent", backend: "redis", operation: "publish" },
         ),
+      );
+    }
+    const reason = event.reason === "write" || event.reason === "delete" ? event.reason : undefined;
+    const batch = this.#core.driver.batch;
+    if (event.level === "key" && batch !== undefined) {
+      const targets = event.targets;
+      return this.#core.run(
+        "publish",
+        undefined,
+        () =>
+          new Promise<void>((resolve, reject) => {
+            batch.add(this.#keyEvents, { targets, reason, resolve, reject } as KeyEventEntry);
+          }),
       );
     }
     const message = JSON.stringify({

@@ -295,6 +295,64 @@ return 0
 `);
 
 /**
+ * {@linkcode FETCH_LOCK_SCRIPT} for several keys at once (concurrent misses batched into one
+ * script call, `_redis_batch.ts`): KEYS = key₁, lock₁, key₂, lock₂, …; ARGV = token, leaseMs,
+ * lockOnly for each key in turn. Returns one element per key: the value, 1 (lock taken) or 0
+ * (held by another), or `{message}` when that key's command failed (e.g. `WRONGTYPE`), which fails
+ * that key's operation alone.
+ */
+export const FETCH_LOCK_MANY_SCRIPT: LuaScript = new LuaScript(`
+local out = {}
+for i = 1, #KEYS / 2 do
+  local a = 3 * i
+  local r = 0
+  if ARGV[a] ~= '1' then
+    local v = redis.pcall('GET', KEYS[2 * i - 1])
+    if type(v) == 'table' then r = {v.err or 'ERR'} elseif v then r = v end
+  end
+  if r == 0 then
+    local l = redis.pcall('SET', KEYS[2 * i], ARGV[a - 2], 'NX', 'PX', ARGV[a - 1])
+    if type(l) == 'table' and l.err then r = {l.err} elseif l then r = 1 end
+  end
+  out[i] = r
+end
+return out
+`);
+
+/**
+ * {@linkcode SET_UNLOCK_SCRIPT} for several keys at once (concurrent writes batched into one
+ * script call): KEYS = key₁, lock₁, …; ARGV[1] = the values one after the other, then length,
+ * ttlMs, token for each key in turn. One argument for all the values because the client writes
+ * each binary argument to the socket apart (a `writev` piece each; measured: a fifth of the CPU
+ * of a batch of 100 writes). Returns per key what it held before (0 for nothing), or `{message}`
+ * when its `SET` failed (nothing changed for that key, its lock included).
+ */
+export const SET_UNLOCK_MANY_SCRIPT: LuaScript = new LuaScript(`
+local out = {}
+local blob = ARGV[1]
+local off = 1
+for i = 1, #KEYS / 2 do
+  local a = 3 * i + 1
+  local len = tonumber(ARGV[a - 2])
+  local v = string.sub(blob, off, off + len - 1)
+  off = off + len
+  local old
+  if tonumber(ARGV[a - 1]) > 0 then
+    old = redis.pcall('SET', KEYS[2 * i - 1], v, 'PX', ARGV[a - 1], 'GET')
+  else
+    old = redis.pcall('SET', KEYS[2 * i - 1], v, 'GET')
+  end
+  if type(old) == 'table' then
+    out[i] = {old.err or 'ERR'}
+  else
+    if redis.pcall('GET', KEYS[2 * i]) == ARGV[a] then redis.call('DEL', KEYS[2 * i]) end
+    out[i] = old or 0
+  end
+end
+return out
+`);
+
+/**
  * Store a plain value and release its lock if the token holds it: KEYS[1] = value key, KEYS[2] =
  * its lock (same slot); ARGV: value, ttlMs (0 = none), token. Returns what the key held before
  * (`SET … GET`), so that the caller retires the chunks of a manifest it replaced. A key of another

@@ -29,6 +29,7 @@ import {
   SET_SCRIPT,
 } from "./_redis_chunks.ts";
 import type { Resolved } from "./_redis_options.ts";
+import type { BatchEntry, BatchKind } from "./_redis_batch.ts";
 
 const PENDING_CHUNK_MS = 5 * 60_000; // provisional expiry of chunks until their manifest commits
 
@@ -75,6 +76,37 @@ export function chunkLength(m: Manifest, i: number): number {
   return i < m.n - 1 ? m.c : m.s - m.c * (m.n - 1);
 }
 
+/** A `GET` waiting in the connection's batch. */
+interface GetEntry extends BatchEntry {
+  full: string;
+}
+
+/**
+ * Concurrent `GET`s as one `MGET` (one alone as `GET`). `MGET` answers nil for a key holding
+ * another type where `GET` fails with `WRONGTYPE`: in a batch such a key reads as a miss (and a
+ * write replaces it, as `SET` does); alone it still fails.
+ */
+function getBatch(driver: RedisDriver): BatchKind<GetEntry> {
+  return { flush: (entries) => flushGets(driver, entries) };
+}
+
+function flushGets(driver: RedisDriver, entries: GetEntry[]): void {
+  if (entries.length === 1) {
+    const e = entries[0];
+    driver.sendNow(e.full, true, ["GET", e.full], true).then(e.resolve, e.reject);
+    return;
+  }
+  const args: string[] = new Array(entries.length + 1);
+  args[0] = "MGET";
+  for (let i = 0; i < entries.length; i++) args[i + 1] = entries[i].full;
+  driver.sendNow(undefined, true, args, true).then((replies) => {
+    const r = replies as (Uint8Array | null)[];
+    for (let i = 0; i < entries.length; i++) entries[i].resolve(r[i] ?? null);
+  }, (error) => {
+    for (const e of entries) e.reject(error);
+  });
+}
+
 /** Connection state and value operations shared by the Redis capabilities. */
 export class RedisCore {
   /** Prefix of every key. */
@@ -97,6 +129,7 @@ export class RedisCore {
   /** Whether the connections use TLS (failures while connecting then hint at `rediss://`). */
   readonly #tls: boolean;
   readonly #queues = new Map<number, DeadlineQueue>();
+  readonly #getBatch: BatchKind<GetEntry>;
   #inFlight = 0;
   #drained: (() => void) | undefined;
 
@@ -111,6 +144,7 @@ export class RedisCore {
     this.graceMs = r.graceMs;
     this.driver = new RedisDriver(r.driver);
     this.isCluster = this.driver.cluster;
+    this.#getBatch = getBatch(this.driver);
   }
 
   // ---------------------------------------------------------------- plumbing
@@ -298,18 +332,27 @@ export class RedisCore {
   get(key: string, opts?: OperationOptions): Promise<Uint8Array | null> {
     checkKey(key, "get");
     const full = this.full(key);
-    return this.run(
-      "get",
-      opts,
-      () =>
-        (this.driver.send(full, true, ["GET", full], true) as Promise<Uint8Array | null>).then(
-          (v) => {
-            if (v === null || v === undefined) return null;
-            const bytes = fromBuffer(v);
-            return hasMagic(bytes) ? this.readChunked(full, bytes, 1) : bytes;
-          },
-        ),
-    );
+    return this.run("get", opts, () => this.#getRaw(full).then(this.#whole(full)));
+  }
+
+  /** The reply of `GET full`, sent in the connection's batch when there is one. */
+  #getRaw(full: string): Promise<Uint8Array | null> {
+    const batch = this.driver.batch;
+    if (batch === undefined) {
+      return this.driver.send(full, true, ["GET", full], true) as Promise<Uint8Array | null>;
+    }
+    return new Promise((resolve, reject) => {
+      batch.add(this.#getBatch, { full, resolve, reject } as GetEntry);
+    });
+  }
+
+  /** The value a `GET full` reply stands for (a chunked one read whole). */
+  #whole(full: string): (v: Uint8Array | null) => Uint8Array | null | Promise<Uint8Array | null> {
+    return (v) => {
+      if (v === null || v === undefined) return null;
+      const bytes = fromBuffer(v);
+      return hasMagic(bytes) ? this.readChunked(full, bytes, 1) : bytes;
+    };
   }
 
   /**

@@ -18,6 +18,7 @@ import { Buffer } from "node:buffer";
 import { toBackendError } from "./_redis_errors.ts";
 import { bytesToHex as toHex } from "@noble/hashes/utils.js";
 import { unrefTimer } from "./_redis_deadlines.ts";
+import { CommandBatch } from "./_redis_batch.ts";
 
 /** A command argument as node-redis accepts it. */
 export type RedisArg = string | Buffer;
@@ -153,6 +154,7 @@ export class RedisDriver {
   constructor(config: DriverConfig) {
     this.#config = config;
     this.cluster = config.clusterNodes !== undefined;
+    if (!this.cluster) this.#batch = new CommandBatch();
   }
 
   /** Create the (unconnected) client from the loaded node-redis module. */
@@ -317,8 +319,32 @@ export class RedisDriver {
     return new Promise((ok, fail) => this.#waiters.add({ ok, fail }));
   }
 
-  /** Send one command. `key` routes it on a cluster; `binary` returns bulk strings as `Buffer`. */
+  /**
+   * The batch of concurrent operations collected on the connection (`_redis_batch.ts`), or
+   * `undefined` on a cluster, which is never batched (its keys live on several nodes).
+   */
+  get batch(): CommandBatch | undefined {
+    return this.#batch;
+  }
+  #batch: CommandBatch | undefined;
+
+  /**
+   * Send one command, after the batch waiting to go out (so commands keep the order their
+   * operations started in). `key` routes it on a cluster; `binary` returns bulk strings as
+   * `Buffer`.
+   */
   send(
+    key: string | undefined,
+    readonly: boolean,
+    args: RedisArg[],
+    binary = false,
+  ): Promise<unknown> {
+    if (this.#batch?.pending) this.#batch.flush();
+    return this.sendNow(key, readonly, args, binary);
+  }
+
+  /** {@linkcode RedisDriver.send} without flushing the batch first: how a batch goes out. */
+  sendNow(
     key: string | undefined,
     readonly: boolean,
     args: RedisArg[],
@@ -341,12 +367,29 @@ export class RedisDriver {
     args: RedisArg[],
     binary = false,
   ): Promise<unknown> {
+    if (this.#batch?.pending) this.#batch.flush();
+    return this.evalNow(script, keys, args, binary);
+  }
+
+  /**
+   * {@linkcode RedisDriver.eval} without flushing the batch first: how a batch goes out. A
+   * script's SHA-1 not known yet is computed first (a promise hop, once per script); callers
+   * on the hot path compute it beforehand (`LuaScript.sha`).
+   */
+  evalNow(
+    script: LuaScript,
+    keys: string[],
+    args: RedisArg[],
+    binary = false,
+  ): Promise<unknown> {
     const sha = script.known;
-    if (sha === undefined) return script.sha().then(() => this.eval(script, keys, args, binary));
+    if (sha === undefined) {
+      return script.sha().then(() => this.evalNow(script, keys, args, binary));
+    }
     const tail = [String(keys.length), ...keys, ...args];
-    return this.send(keys[0], false, ["EVALSHA", sha, ...tail], binary).catch((err) => {
+    return this.sendNow(keys[0], false, ["EVALSHA", sha, ...tail], binary).catch((err) => {
       if (err instanceof Error && err.message.startsWith("NOSCRIPT")) {
-        return this.send(keys[0], false, ["EVAL", script.source, ...tail], binary);
+        return this.sendNow(keys[0], false, ["EVAL", script.source, ...tail], binary);
       }
       throw err;
     });
@@ -365,6 +408,7 @@ export class RedisDriver {
 
   /** `PUBLISH` a message (on a cluster it reaches every node's subscribers). */
   async publish(channel: string, message: string): Promise<void> {
+    if (this.#batch?.pending) this.#batch.flush();
     if (this.cluster) await this.#client.publish(channel, message);
     else await this.#client.sendCommand(["PUBLISH", channel, message]);
   }
@@ -454,6 +498,7 @@ export class RedisDriver {
   /** Close every connection; waits briefly for in-flight replies, then drops the sockets. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.#batch?.flush(); // operations already started go out before the connection closes
     this.#closed = true;
     for (const w of this.#waiters) w.fail(new Error("ClientClosed: the backend was closed"));
     this.#waiters.clear();

@@ -11,9 +11,18 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import type { FetchLockCapability, FetchLockOptions, OperationOptions } from "./types.ts";
-import { FETCH_LOCK_SCRIPT, hasMagic, SET_UNLOCK_SCRIPT, UNLOCK_SCRIPT } from "./_redis_chunks.ts";
-import { fromBuffer, toBuffer } from "./_redis_driver.ts";
+import {
+  FETCH_LOCK_MANY_SCRIPT,
+  FETCH_LOCK_SCRIPT,
+  hasMagic,
+  SET_UNLOCK_MANY_SCRIPT,
+  SET_UNLOCK_SCRIPT,
+  UNLOCK_SCRIPT,
+} from "./_redis_chunks.ts";
+import { fromBuffer, type RedisArg, type RedisDriver, toBuffer } from "./_redis_driver.ts";
+import type { BatchEntry, BatchKind } from "./_redis_batch.ts";
 import { checkKey, type RedisCore, ttlToMs } from "./_redis_core.ts";
 import type { RedisTags } from "./_redis_tags.ts";
 
@@ -83,15 +92,100 @@ export function lockKeyOf(full: string): string {
   return `{${tagForSlot(keySlot(full))}}:lock:${full}`;
 }
 
+/** A read-or-lock or a write-and-unlock waiting in the connection's batch. */
+interface ScriptEntry extends BatchEntry {
+  /** The value's full key and its lock's. */
+  full: string;
+  lock: string;
+  /** The script's arguments for this key (three). */
+  a: RedisArg;
+  b: string;
+  c: string;
+}
+
+/**
+ * One script call for a batch of entries: `single` with this key's arguments when alone, else
+ * `many` over all of them, whose reply has one element per key (`{message}` for a key whose own
+ * command failed: that operation fails alone, with Redis's message). With `joined`, the first
+ * arguments (`Buffer` values) go as one argument, followed by each one's length and the others.
+ */
+function scriptBatch(
+  driver: RedisDriver,
+  single: typeof FETCH_LOCK_SCRIPT,
+  many: typeof FETCH_LOCK_SCRIPT,
+  joined: boolean,
+): BatchKind<ScriptEntry> {
+  return {
+    flush(entries: ScriptEntry[]): void {
+      if (entries.length === 1) {
+        const e = entries[0];
+        driver.evalNow(single, [e.full, e.lock], [e.a, e.b, e.c], true).then(e.resolve, e.reject);
+        return;
+      }
+      const keys: string[] = new Array(entries.length * 2);
+      const at = joined ? 1 : 0;
+      const args: RedisArg[] = new Array(entries.length * 3 + at);
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i];
+        keys[2 * i] = e.full;
+        keys[2 * i + 1] = e.lock;
+        args[3 * i + at] = joined ? String(e.a.length) : e.a;
+        args[3 * i + at + 1] = e.b;
+        args[3 * i + at + 2] = e.c;
+      }
+      if (joined) args[0] = Buffer.concat(entries.map((e) => e.a as Buffer));
+      driver.evalNow(many, keys, args, true).then((reply) => {
+        const r = reply as unknown[];
+        for (let i = 0; i < entries.length; i++) {
+          const v = r[i];
+          if (Array.isArray(v)) entries[i].reject(new Error(String(v[0])));
+          else entries[i].resolve(v);
+        }
+      }, (error) => {
+        for (const e of entries) e.reject(error);
+      });
+    },
+  };
+}
+
 /** Read-or-lock and write-and-unlock over `core`'s connection. */
 export class RedisFetchLock implements FetchLockCapability {
   readonly #core: RedisCore;
   readonly #tags: RedisTags;
+  readonly #fetchBatch: BatchKind<ScriptEntry>;
+  readonly #setBatch: BatchKind<ScriptEntry>;
 
   /** The capability over `core`'s connection; `tags` stores tagged values. */
   constructor(core: RedisCore, tags: RedisTags) {
     this.#core = core;
     this.#tags = tags;
+    this.#fetchBatch = scriptBatch(core.driver, FETCH_LOCK_SCRIPT, FETCH_LOCK_MANY_SCRIPT, false);
+    this.#setBatch = scriptBatch(core.driver, SET_UNLOCK_SCRIPT, SET_UNLOCK_MANY_SCRIPT, true);
+    // Known before the first call, so that a batch goes out without waiting on a digest.
+    for (const s of [FETCH_LOCK_SCRIPT, FETCH_LOCK_MANY_SCRIPT, SET_UNLOCK_SCRIPT]) void s.sha();
+    void SET_UNLOCK_MANY_SCRIPT.sha();
+  }
+
+  /**
+   * `script` over the value's key and its lock, with three arguments: in the connection's batch
+   * (one script call for the concurrent operations of its kind) when there is one.
+   */
+  #script(
+    kind: BatchKind<ScriptEntry>,
+    script: typeof FETCH_LOCK_SCRIPT,
+    full: string,
+    a: RedisArg,
+    b: string,
+    c: string,
+    bytes: number,
+  ): Promise<unknown> {
+    const driver = this.#core.driver;
+    const lock = this.#lockOf(full);
+    const batch = driver.batch;
+    if (batch === undefined) return driver.eval(script, [full, lock], [a, b, c], true);
+    return new Promise((resolve, reject) => {
+      batch.add(kind, { full, lock, a, b, c, resolve, reject } as ScriptEntry, bytes);
+    });
   }
 
   /**
@@ -115,22 +209,22 @@ export class RedisFetchLock implements FetchLockCapability {
     const core = this.#core;
     const full = core.full(key);
     const lease = String(Math.max(1, Math.ceil(leaseMs)));
-    return core.run("lock", opts, () =>
-      core.driver.eval(
-        FETCH_LOCK_SCRIPT,
-        [full, this.#lockOf(full)],
-        [token, lease, opts?.lockOnly === true ? "1" : "0"],
-        true,
-      ).then(
-        (v): Uint8Array | boolean | Promise<Uint8Array | boolean> => {
-          if (typeof v === "number") return v === 1;
-          const bytes = fromBuffer(v as Uint8Array);
-          if (!hasMagic(bytes)) return bytes;
-          // A chunked value whose chunks are gone (replaced meanwhile) reads as a held lock:
-          // the caller looks again.
-          return core.readChunked(full, bytes, 1).then((whole) => whole ?? false);
-        },
-      ));
+    const only = opts?.lockOnly === true ? "1" : "0";
+    return core.run(
+      "lock",
+      opts,
+      () =>
+        this.#script(this.#fetchBatch, FETCH_LOCK_SCRIPT, full, token, lease, only, 0).then(
+          (v): Uint8Array | boolean | Promise<Uint8Array | boolean> => {
+            if (typeof v === "number") return v === 1;
+            const bytes = fromBuffer(v as Uint8Array);
+            if (!hasMagic(bytes)) return bytes;
+            // A chunked value whose chunks are gone (replaced meanwhile) reads as a held lock:
+            // the caller looks again.
+            return core.readChunked(full, bytes, 1).then((whole) => whole ?? false);
+          },
+        ),
+    );
   }
 
   /**
@@ -160,19 +254,23 @@ export class RedisFetchLock implements FetchLockCapability {
       let old: unknown;
       try {
         old = await core.run("set", opts, () =>
-          core.driver.eval(
+          this.#script(
+            this.#setBatch,
             SET_UNLOCK_SCRIPT,
-            [full, this.#lockOf(full)],
-            [toBuffer(value), String(ttlMs), token],
-            true,
+            full,
+            toBuffer(value),
+            String(ttlMs),
+            token,
+            value.length,
           ));
       } catch (e) {
         if (!(e instanceof Error && e.message.includes("WRONGTYPE"))) throw e;
         old = null; // another type under the key: the plain write replaces it
         await this.#stepwise(key, value, ttlSeconds, tags, token, opts);
       }
-      if (old !== null && old !== undefined) {
-        await core.retireReplaced(full, fromBuffer(old as Uint8Array)).catch(() => {});
+      // What the key held (a batch answers 0 for nothing): a manifest's chunks are retired.
+      if (old instanceof Uint8Array) {
+        await core.retireReplaced(full, fromBuffer(old)).catch(() => {});
       }
       return;
     }
@@ -199,7 +297,9 @@ export class RedisFetchLock implements FetchLockCapability {
         await this.#tags.setWithTags(key, value, ttlSeconds, tags, opts);
       } else await this.#core.set(key, value, ttlSeconds, opts);
     } finally {
-      this.unlock(key, token).catch(() => {}); // the lease frees it anyway
+      // Released before the write resolves (a caller reading again must not find its own lock);
+      // a failed release is left to the lease.
+      await this.unlock(key, token).catch(() => false);
     }
   }
 

@@ -29,6 +29,8 @@ import {
 const TOP_LEVEL_KEYS = new Set<string>([
   "name",
   "ttl",
+  "cacheIf",
+  "resultTags",
   "namespace",
   "serializer",
   "safeMode",
@@ -43,6 +45,7 @@ const TOP_LEVEL_KEYS = new Set<string>([
   "staleTtl",
   "softTimeout",
   "eagerRefresh",
+  "hardTimeout",
   "envelopeProtocol",
   "wire",
   "maxValueSize",
@@ -82,6 +85,9 @@ export type ResolvedCore = Pick<
   ResolvedConfig,
   | "name"
   | "ttl"
+  | "ttlFn"
+  | "cacheIf"
+  | "resultTags"
   | "namespace"
   | "serializer"
   | "safeMode"
@@ -94,6 +100,7 @@ export type ResolvedCore = Pick<
   | "staleTtl"
   | "softTimeout"
   | "eagerRefresh"
+  | "hardTimeout"
   | "envelopeProtocol"
   | "wire"
   | "maxValueSize"
@@ -109,9 +116,13 @@ function resolveIdentity(o: CacheOptions<unknown[]>, env: EnvConfig) {
   }
   if (o.name !== undefined) validateKeyPart("name", o.name);
   let ttl: number | null = env.defaultTtl;
-  if (o.ttl !== undefined) {
+  if (o.ttl !== undefined && typeof o.ttl !== "function") {
     if (o.ttl !== null && !isPosNum(o.ttl)) {
-      throw new CacheConfigError("ttl", o.ttl, "a number of seconds > 0, or null for no expiry");
+      throw new CacheConfigError(
+        "ttl",
+        o.ttl,
+        "a number of seconds > 0, null for no expiry, or a function of the result",
+      );
     }
     ttl = o.ttl;
   }
@@ -165,10 +176,21 @@ function resolveIdentity(o: CacheOptions<unknown[]>, env: EnvConfig) {
       "a function of the arguments returning an array of tag strings",
     );
   }
+  for (const k of ["cacheIf", "resultTags"] as const) {
+    if (o[k] !== undefined && !isFn(o[k])) {
+      throw new CacheConfigError(
+        k,
+        o[k],
+        k === "cacheIf"
+          ? "a function of the result and the arguments returning a boolean"
+          : "a function of the result and the arguments returning an array of tag strings",
+      );
+    }
+  }
   return { ttl, serializer };
 }
 
-/** `ttlRefreshThreshold`, `staleTtl` and `softTimeout`. */
+/** `ttlRefreshThreshold`, `staleTtl`, `softTimeout` and `hardTimeout`. */
 function resolveTiming(o: CacheOptions<unknown[]>) {
   const ttlRefreshThreshold = o.ttlRefreshThreshold ?? DEFAULTS.ttlRefreshThreshold;
   if (!isFraction(ttlRefreshThreshold)) {
@@ -193,7 +215,18 @@ function resolveTiming(o: CacheOptions<unknown[]>) {
       "to be used together with staleTtl > 0",
     );
   }
-  return { ttlRefreshThreshold, staleTtl, softTimeout };
+  const hardTimeout = o.hardTimeout ?? 0;
+  if (!isNonNegNum(hardTimeout)) {
+    throw new CacheConfigError("hardTimeout", o.hardTimeout, "a number of seconds >= 0");
+  }
+  if (hardTimeout > 0 && softTimeout >= hardTimeout) {
+    throw new CacheConfigError(
+      "softTimeout",
+      o.softTimeout,
+      "a number of seconds below hardTimeout (soft serves stale first, hard stops waiting)",
+    );
+  }
+  return { ttlRefreshThreshold, staleTtl, softTimeout, hardTimeout };
 }
 
 /** `eagerRefresh`: a fraction within (0, 1), `true` (the environment's ratio) or off. */
@@ -252,6 +285,9 @@ export function resolveCore(o: CacheOptions<unknown[]>, env: EnvConfig): Resolve
   return {
     name: o.name ?? null,
     ttl,
+    ttlFn: typeof o.ttl === "function" ? o.ttl as ResolvedConfig["ttlFn"] : null,
+    cacheIf: (o.cacheIf as ResolvedConfig["cacheIf"]) ?? null,
+    resultTags: (o.resultTags as ResolvedConfig["resultTags"]) ?? null,
     namespace: o.namespace ?? null,
     serializer,
     safeMode: o.safeMode ?? false,
@@ -264,6 +300,7 @@ export function resolveCore(o: CacheOptions<unknown[]>, env: EnvConfig): Resolve
     staleTtl: timing.staleTtl,
     softTimeout: timing.softTimeout,
     eagerRefresh: resolveEagerRefresh(o, env),
+    hardTimeout: timing.hardTimeout,
     envelopeProtocol: storage.envelopeProtocol,
     wire: storage.wire,
     maxValueSize: storage.maxValueSize,

@@ -179,10 +179,19 @@ export interface StampedeOptions {
 }
 
 /**
- * Options of `cache(fn, options)` and the presets. `A` is the wrapped function's parameter list, so
- * `key`, `tags` and `encryption.tenant` see typed arguments.
+ * `A` where it must not be inferred from (the extra arguments of the result callbacks, which may
+ * declare fewer than `A` has): an indexed access, which inference does not look into and which is
+ * `A` itself once `A` is known. (`NoInfer<A>` blocks inference too, but then a callback declaring
+ * fewer parameters no longer fits; a conditional type does not block it.)
  */
-export interface CacheOptions<A extends unknown[] = unknown[]> {
+export type NoInferArgs<A extends unknown[]> = [A][A extends unknown ? 0 : never];
+
+/**
+ * Options of `cache(fn, options)` and the presets. `A` is the wrapped function's parameter list, so
+ * `key`, `tags` and `encryption.tenant` see typed arguments; `R` is its result (awaited), which
+ * `ttl` (as a function), `cacheIf` and `resultTags` see.
+ */
+export interface CacheOptions<A extends unknown[] = unknown[], R = unknown> {
   /**
    * Function identity in keys (`func:` segment). Overrides the derived default,
    * `{module}.{function}` with the caller's path relative to its package root (see
@@ -195,8 +204,19 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
   /**
    * Time to live in seconds. Default (unset): env `CACHEKIT_DEFAULT_TTL`, 3600. `null`: no expiry
    * in L2 (L1 entries then live `l1.defaultTtl`).
+   *
+   * Or a function of the result (awaited) and the arguments returning seconds, or `null` for no
+   * expiry (adaptive caching: e.g. a short TTL for an empty answer); `0` answers that result
+   * without caching it. The TTL it returns applies to the entry in L1 and L2 and to its fail-safe
+   * freshness (`fresh_until`, which such an entry always records); the default above applies where
+   * no result is at hand. `setTtl` of the factory context (`cacheContext()`) overrides it.
    */
-  ttl?: number | null;
+  ttl?: number | null | ((result: R, ...args: NoInferArgs<A>) => number | null);
+  /**
+   * Whether to cache a result: `false` answers it without caching (the common "do not cache
+   * empty answers"). Called with the result (awaited) and the arguments. Default: cache all.
+   */
+  cacheIf?: (result: R, ...args: NoInferArgs<A>) => boolean;
   /**
    * Key namespace (`ns:{namespace}:`); also the unit of `clearNamespace`. No white space, no
    * `:func:`, not ending in `:func` (it could share keys with another namespace's).
@@ -250,6 +270,11 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
   backend?: Backend | null;
   /** Tags of an entry (for `invalidateTags`), computed from the arguments. */
   tags?: (...args: A) => readonly string[];
+  /**
+   * More tags of an entry, computed from the result (awaited) and the arguments: the entry carries
+   * these, those of `tags` and those of the factory context's `setTags`.
+   */
+  resultTags?: (result: R, ...args: NoInferArgs<A>) => readonly string[];
   /** Keep expired values this many extra seconds and serve them when the function fails (fail-safe). */
   staleTtl?: number;
   /** With `staleTtl`: seconds after which a slow refresh continues in the background and stale is served. */
@@ -271,6 +296,13 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
    * keeps serving its value and picks the new one up from L2 (or is told by the invalidation bus).
    */
   eagerRefresh?: number | boolean;
+  /**
+   * Seconds after which a caller stops waiting for the function (hard timeout, default 0: off):
+   * it gets the stale value when one exists (`staleTtl`), else a `FactoryTimeoutError`. The
+   * function keeps running and its result is cached when it arrives. With `softTimeout` the
+   * timeline is: soft (stale served, the computation continues), then hard (nobody waits).
+   */
+  hardTimeout?: number;
   /**
    * Envelope protocol written to L2 (readers accept both). Default `"1.1"` (compressed block as
    * MessagePack `bin`, cachekit-core ≥ 0.4); `"1.0"` (block as an array of integers) is the only
@@ -309,6 +341,41 @@ export interface CacheOptions<A extends unknown[] = unknown[]> {
   stampede?: StampedeOptions | false;
 }
 
+/**
+ * Options of one call of a key-based cache (`createCache`: `getOrSet`, `get`, `set`, …). Each
+ * one absent takes the cache's option of the same name.
+ */
+export interface CacheEntryOptions {
+  /** TTL of the entry written, seconds; `null`: no expiry in L2. */
+  ttl?: number | null;
+  /** Seconds the entry stays usable as a stale value after its TTL (needs the cache's `staleTtl` > 0). */
+  staleTtl?: number;
+  /** Tags of the entry written (for `deleteByTags` / `invalidateTags`). */
+  tags?: readonly string[];
+  /** With a stale value: seconds after which it is served and the factory goes on in the background. */
+  softTimeout?: number;
+  /**
+   * Seconds after which the caller stops waiting for the factory: the stale value, else a
+   * `FactoryTimeoutError`; the factory goes on and its result is cached when it lands.
+   */
+  hardTimeout?: number;
+  /**
+   * Stops this caller's wait (it rejects with the signal's reason). The factory's `ctx.signal`
+   * aborts only when every caller sharing the computation has aborted.
+   */
+  signal?: AbortSignal;
+  /** Do not look the key up in L1 (`getOrSet`, `get`, `has`). */
+  skipL1Read?: boolean;
+  /** Do not keep the value in L1. */
+  skipL1Write?: boolean;
+  /** Do not read L2 (nor take the stampede lock). */
+  skipL2Read?: boolean;
+  /** Do not write the value to L2. */
+  skipL2Write?: boolean;
+  /** Do not tell other instances (invalidation bus) about the write. */
+  skipBus?: boolean;
+}
+
 /** A fully resolved group: every field present. */
 export type Resolved<T> = { [K in keyof T]-?: Exclude<T[K], undefined> };
 
@@ -318,8 +385,14 @@ export interface ResolvedConfig {
   preset: PresetName | "default";
   /** Explicit `name`, if any (identity is derived by the engine otherwise). */
   name: string | null;
-  /** TTL in seconds, `null` for no expiry in L2. */
+  /** TTL in seconds, `null` for no expiry in L2 (the default when `ttl` is a function). */
   ttl: number | null;
+  /** The `ttl` option when it is a function of the result, else `null`. */
+  ttlFn: ((result: never, ...args: never[]) => number | null) | null;
+  /** See {@linkcode CacheOptions.cacheIf}; `null` when unset. */
+  cacheIf: ((result: never, ...args: never[]) => boolean) | null;
+  /** See {@linkcode CacheOptions.resultTags}; `null` when unset. */
+  resultTags: ((result: never, ...args: never[]) => readonly string[]) | null;
   /** Namespace or `null`. */
   namespace: string | null;
   /** The serializer selection. */
@@ -348,6 +421,8 @@ export interface ResolvedConfig {
   softTimeout: number;
   /** Eager refresh point, a fraction of the TTL (`0`: off; see {@linkcode CacheOptions.eagerRefresh}). */
   eagerRefresh: number;
+  /** Hard timeout of the function, seconds (0 = off; see {@linkcode CacheOptions.hardTimeout}). */
+  hardTimeout: number;
   /** Envelope protocol written (default `"1.1"`). */
   envelopeProtocol: "1.0" | "1.1";
   /** L2 value layout written (default `"envelope"`; see {@linkcode CacheOptions.wire}). */

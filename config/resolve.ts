@@ -49,8 +49,8 @@ export { DEFAULTS } from "./_defaults.ts";
  * );
  * ```
  */
-export function resolveConfig<A extends unknown[]>(
-  options: CacheOptions<A> = {},
+export function resolveConfig<A extends unknown[], R = unknown>(
+  options: CacheOptions<A, R> = {},
   preset?: PresetName,
   env: EnvConfig = envConfig(),
 ): ResolvedConfig {
@@ -76,6 +76,9 @@ export function resolveConfig<A extends unknown[]>(
     preset: preset ?? "default",
     name: core.name,
     ttl: core.ttl,
+    ttlFn: core.ttlFn,
+    cacheIf: core.cacheIf,
+    resultTags: core.resultTags,
     namespace: core.namespace,
     serializer: core.serializer,
     safeMode: core.safeMode,
@@ -90,6 +93,7 @@ export function resolveConfig<A extends unknown[]>(
     staleTtl: core.staleTtl,
     softTimeout: core.softTimeout,
     eagerRefresh: core.eagerRefresh,
+    hardTimeout: core.hardTimeout,
     envelopeProtocol: core.envelopeProtocol,
     wire: core.wire,
     maxValueSize: core.maxValueSize,

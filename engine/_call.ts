@@ -18,6 +18,17 @@ import { checkValueSize, ValueTooLargeError } from "../protocol/stored_value.ts"
 import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
+import type { Flight } from "./_flight.ts";
+import { optionArgs } from "./_call_options.ts";
+import { lateWork, withHardTimeout } from "./_hard_timeout.ts";
+import {
+  entryOf,
+  FactoryCall,
+  factoryCall,
+  hitEntry,
+  invoke,
+  invokeSync,
+} from "./_factory_context.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx, tenantL1Key } from "./_keys.ts";
 import { type L2Hit, readL2, writeL2 } from "./_l2.ts";
 import {
@@ -94,9 +105,18 @@ export function lookupSync(
   return computeSync(eng, self, args, ctx);
 }
 
-/** A synchronous miss: single flight, run the function, store its result in L1. */
-function computeSync(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): unknown {
-  const p = eng.inflight.get(ctx.l1Key);
+/**
+ * A synchronous miss: single flight, run the function, store its result in L1. `join: false`
+ * (a forced refresh) computes even when a call of the key is in flight.
+ */
+export function computeSync(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  ctx: KeyCtx,
+  join = true,
+): unknown {
+  const p = join ? eng.inflight.get(ctx.l1Key) : undefined;
   if (p !== undefined) return p;
   if (eng.collectStats) {
     eng.stats.misses++;
@@ -106,10 +126,11 @@ function computeSync(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): 
   const epoch = eng.epoch;
   const fs = eng.failsafe;
   let result: unknown;
-  if (fs === null) result = eng.fn.apply(self, args);
+  const fc = factoryCall(fs?.l1Stale(ctx.l1Key) ?? null) as FactoryCall; // L1 only: never sealed
+  if (fs === null) result = invokeSync(fc, eng.fn, self, args);
   else {
     try {
-      result = eng.fn.apply(self, args);
+      result = invokeSync(fc, eng.fn, self, args);
     } catch (e) {
       return fs.fallback(ctx.l1Key, e);
     }
@@ -117,13 +138,25 @@ function computeSync(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): 
   if (isThenable(result)) {
     eng.returnsPromise = true;
     let settled = Promise.resolve(result).then((v) =>
-      eng.epoch === epoch ? storeLocal(eng, ctx, v) : v
+      eng.epoch === epoch ? storeDecided(eng, ctx, fc, v, args) : v
     );
     if (fs !== null) settled = settled.catch((e) => fs.fallback(ctx.l1Key, e));
     eng.inflight.track(ctx.l1Key, settled);
     return settled;
   }
-  return storeLocal(eng, ctx, result);
+  return storeDecided(eng, ctx, fc, result, args);
+}
+
+/** {@linkcode storeLocal} under the entry the result gets (`_factory_context.ts`), if any. */
+function storeDecided(
+  eng: Engine,
+  ctx: KeyCtx,
+  fc: FactoryCall,
+  value: unknown,
+  args: unknown[],
+): unknown {
+  const entry = entryOf(eng, ctx, fc, value, args);
+  return entry === null ? value : storeLocal(eng, entry, value);
 }
 
 /**
@@ -242,7 +275,7 @@ function warnTooLarge(eng: Engine, e: ValueTooLargeError): void {
 }
 
 /** Count a hit (`size`: bytes of the L2 entry; one `get` per call, see `_metrics.ts`). */
-function countHit(eng: Engine, l1: boolean, size = 0): void {
+export function countHit(eng: Engine, l1: boolean, size = 0): void {
   if (l1) eng.l1HitCounter?.inc();
   else eng.series?.l2Hit(size);
   if (!eng.collectStats) return;
@@ -282,13 +315,15 @@ export function missAsync(
 
 /**
  * Asynchronous call not looked up in L1 yet (a tenant applies, or the cheap key is not the L1
- * key): single flight, L1 under the call's tenant, then as {@linkcode missAsync}.
+ * key): single flight, L1 under the call's tenant, then as {@linkcode missAsync}. A call with a
+ * signal passes the `flight` a computation it starts belongs to.
  */
 export function lookupAsync(
   eng: Engine,
   self: unknown,
   args: unknown[],
   fast: ArgKey | undefined,
+  flight?: Flight,
 ): Promise<unknown> {
   let ctx: KeyCtx;
   try {
@@ -312,8 +347,9 @@ export function lookupAsync(
     const e = eng.l1.get(ctx.l1Key);
     if (e !== undefined) return hitL1(eng, e, self, args) as Promise<unknown>;
   }
+  if (flight !== undefined) ctx.call = { flight }; // a call with a signal (`_flight.ts`)
   const shared = load(eng, self, args, ctx);
-  eng.inflight.track(ctx.l1Key, shared);
+  eng.inflight.track(ctx.l1Key, shared, flight);
   return shared;
 }
 
@@ -321,9 +357,14 @@ export function lookupAsync(
  * An asynchronous miss in L1: the L2 read, with the stampede lock on the backend's read-or-lock
  * (`fetchLock`: the value, or else the lock, in one round trip) while this function's reads mostly
  * miss, else a plain `GET` followed on a miss by the read-or-lock; the compute; the store that
- * releases the lock in one more round trip.
+ * releases the lock in one more round trip. Key-based calls enter here too (`_object_ops.ts`).
  */
-async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): Promise<unknown> {
+export async function load(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  ctx: KeyCtx,
+): Promise<unknown> {
   // An optional dependency of the serializer (apache-arrow), loaded at the first call that needs
   // it; a failure (not installed) rejects the call with the serializer's error, which says what
   // to install, and the next call tries again.
@@ -336,9 +377,17 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
   const b = resolved instanceof Promise ? await resolved : resolved;
   if (b === null) return await compute(eng, self, args, ctx, null, epoch, null, true, null);
   if (eng.unsubscribe === null) eng.subscribe(b);
+  // A key-based call that skips reading L2 (`skipL2Read`): no read, no lock; the write still goes.
+  if (ctx.call?.skipL2Read === true) {
+    return await compute(eng, self, args, ctx, b, epoch, null, true, null);
+  }
   const io = { failed: false };
   const st = eng.config.stampede;
-  const fl = st.enabled && eng.failsafe?.pending(ctx.l1Key) === undefined ? fetchLockOf(b) : null;
+  // A computation still running in the background (soft or hard timeout) is joined, not locked.
+  const fl = st.enabled && eng.failsafe?.pending(ctx.l1Key) === undefined &&
+      lateWork(eng, ctx.l1Key) === undefined
+    ? fetchLockOf(b)
+    : null;
   // The first read: the read-or-lock script while this function's reads mostly miss, else `GET`.
   let lk = fl !== null && firstReadLocks(eng, b, fl)
     ? lockAttempt(fl, st.lease * 1000, true)
@@ -363,7 +412,13 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
     if (lk?.held) releaseLock(eng, ctx, lk);
     countHit(eng, false, hit.stored.byteLength);
     if (eng.epoch !== epoch) return hit.value;
-    return storeL1(eng, ctx, hit.value, null, hit.stored);
+    return storeL1(
+      eng,
+      hitEntry(eng, ctx, hit.value, hit.freshUntil, optionArgs(ctx, args)),
+      hit.value,
+      null,
+      hit.stored,
+    );
   }
   if (hit !== null) stale = l2Stale(hit);
   // Without the lock (no lock capability, a wait that ran out, L2 failing): a failing L2 does not
@@ -374,13 +429,18 @@ async function load(eng: Engine, self: unknown, args: unknown[], ctx: KeyCtx): P
   try {
     return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed, lk);
   } finally {
-    // Unless the write released it; a refresh that went on in the background (soft timeout)
-    // keeps the lock until it lands.
+    // Unless the write released it; a computation that went on in the background (soft or hard
+    // timeout) keeps the lock until it lands.
     releaseLock(eng, ctx, lk);
   }
 }
 
-async function compute(
+/**
+ * Run the function for a call that missed (counted here), in its factory context, under the
+ * fail-safe, and store the result as the context and the options decide. Exported for the forced
+ * refresh (`_controls.ts`).
+ */
+export async function compute(
   eng: Engine,
   self: unknown,
   args: unknown[],
@@ -401,18 +461,24 @@ async function compute(
     eng.series!.miss(eng.l1 !== null, b !== null, !awaitWrite);
   }
   const fs = eng.failsafe;
-  if (fs === null) {
-    const value = await eng.fn.apply(self, args);
-    return await store(eng, ctx, value, b, epoch, awaitWrite, lk);
-  }
-  return await fs.run(ctx.l1Key, async () => {
-    const value = await eng.fn.apply(self, args);
-    return await store(eng, ctx, value, b, epoch, awaitWrite, lk);
-  }, stale ?? fs.l1Stale(ctx.l1Key));
+  const fallback = fs === null ? null : stale ?? fs.l1Stale(ctx.l1Key);
+  const call = ctx.call;
+  const run = async () => {
+    const fc = await factoryCall(fallback);
+    if (call?.flight !== undefined) fc.signal = call.flight.signal; // cancellation (`_flight.ts`)
+    const value = await invoke(fc, eng.fn, self, args);
+    // Not stored (skip, cacheIf, TTL 0): a lock held is released by the caller (`load`).
+    const entry = entryOf(eng, ctx, fc, value, optionArgs(ctx, args));
+    return entry === null ? value : await store(eng, entry, value, b, epoch, awaitWrite, lk);
+  };
+  const hardMs = call?.hardMs ?? eng.hardMs;
+  const soft = fs === null ? run : () => fs.run(ctx.l1Key, run, fallback, call?.softMs);
+  if (hardMs <= 0) return await soft();
+  return await withHardTimeout(eng, ctx.l1Key, soft, fallback, hardMs, call?.key);
 }
 
 /** Store a computed `value` in L1 and L2; returns what the caller gets (see answerOf). */
-async function store(
+export async function store(
   eng: Engine,
   ctx: KeyCtx,
   value: unknown,
@@ -452,8 +518,11 @@ async function store(
     return value;
   }
   if (eng.epoch !== epoch) return answer;
-  const out = storeL1(eng, ctx, answer, enc?.payload ?? null, enc?.stored ?? null);
-  if (b !== null && enc !== null) {
+  const call = ctx.call;
+  const out = call?.skipL1Write === true
+    ? answer
+    : storeL1(eng, ctx, answer, enc?.payload ?? null, enc?.stored ?? null);
+  if (b !== null && enc !== null && call?.skipL2Write !== true) {
     const write = writeL2(eng, b, ctx, enc.stored, lk); // never rejects; releases a held lock
     if (awaitWrite) await write;
   }
@@ -492,9 +561,12 @@ export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[])
             return;
           }
         }
-        const value = await eng.fn.apply(self, args);
+        const fc = new FactoryCall();
+        const value = await invoke(fc, eng.fn, self, args);
         if (eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e) {
-          await store(eng, ctx, value, b, epoch, true, claim); // the write releases the claim
+          const entry = entryOf(eng, ctx, fc, value, args);
+          // The write releases the claim (one script on Redis); otherwise `finally` does.
+          if (entry !== null) await store(eng, entry, value, b, epoch, true, claim);
         }
       } catch (err) {
         eng.log.warn("{identity}: background refresh failed: {error}", {

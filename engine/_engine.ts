@@ -27,6 +27,7 @@ import type { GuardedOperationOptions } from "../reliability/guarded_backend.ts"
 import type { ArgKey } from "./_argkey.ts";
 import { defaultBackendGeneration, guard, resolveBackend } from "./_backend.ts";
 import { FailSafe } from "./_failsafe.ts";
+import { eagerMs, l1TtlMs, l2Ttl, swrMs } from "./_ttl.ts";
 import { InflightTable } from "./_inflight.ts";
 import { onBusGap, onRemoteEvent } from "./_invalidation.ts";
 import { L1Cache, type L1Entry } from "./l1.ts";
@@ -50,6 +51,11 @@ export interface EngineSpec {
   identity: string;
   /** Method decorator: key part taken from the instance. */
   instanceKey?: ((self: unknown) => string) | null;
+  /**
+   * A key-based cache (`createCache`): the start of its protocol keys (`obj:…`, or its interop
+   * prefix), instead of the function layout. Its entries carry per-call tags.
+   */
+  objectPrefix?: string;
 }
 
 const SERIALIZER_NAMES: Record<string, SerializerName> = {
@@ -117,6 +123,12 @@ export class Engine {
   readonly refreshing: Set<L1Entry> = new Set();
   /** Bumped by every invalidation: a computation that started before one does not store. */
   epoch = 0;
+  /** Hard timeout, ms (`0`: off; `_hard_timeout.ts`). */
+  readonly hardMs: number;
+  /** Computations still running after a hard timeout, by L1 key (`_hard_timeout.ts`). */
+  readonly lateWork: Map<ArgKey, Promise<unknown>> = new Map();
+  /** A key-based cache (`createCache`): tags come with each call, not from a `tags` option. */
+  readonly objectCache: boolean;
   readonly l1TtlMs: number;
   readonly swrMs: number;
   /**
@@ -253,27 +265,19 @@ export class Engine {
       : guard(c.backend, c);
     this.returnsPromise = c.backend !== null ||
       (spec.fn as { constructor?: { name?: string } }).constructor?.name === "AsyncFunction";
-    const ttl = c.ttl;
     // L1 entries expire `expiryBuffer` s before the L2 TTL (never below half of it); L1 only: the TTL.
-    const l1Ttl = ttl === null
-      ? c.l1.defaultTtl
-      : c.backend === null
-      ? ttl
-      : Math.max(ttl - c.l1.expiryBuffer, ttl / 2);
-    this.l1TtlMs = l1Ttl * 1000;
-    this.swrMs = c.l1.swrEnabled ? this.l1TtlMs * c.l1.swrThreshold : Infinity;
-    const eagerTtlMs = c.eagerRefresh * (ttl === null ? this.l1TtlMs : ttl * 1000);
-    this.eagerMs = c.eagerRefresh === 0
-      ? Infinity
-      : eagerTtlMs < this.l1TtlMs
-      ? eagerTtlMs
-      : c.eagerRefresh * this.l1TtlMs;
+    this.l1TtlMs = l1TtlMs(c, c.ttl);
+    this.swrMs = swrMs(c, this.l1TtlMs);
+    this.eagerMs = eagerMs(c, c.ttl, this.l1TtlMs);
     this.tenantAware = c.encryption.enabled || typeof c.encryption.tenant === "function" ||
       typeof c.encryption.tenant === "string";
     const ns = c.namespace;
-    this.keyPrefix = c.interop
-      ? `${c.interop.namespace}:${c.interop.operation}:`
-      : (ns ? `ns:${ns}:func:` : "func:") + this.identity + ":args:";
+    this.objectCache = spec.objectPrefix !== undefined;
+    this.keyPrefix = spec.objectPrefix ??
+      (c.interop
+        ? `${c.interop.namespace}:${c.interop.operation}:`
+        : (ns ? `ns:${ns}:func:` : "func:") + this.identity + ":args:");
+    this.hardMs = c.hardTimeout * 1000;
     this.secure = c.encryption.enabled ? new SecureKeys(c.encryption) : null;
     this.cipher = this.secure?.cipher ?? null;
     this.codec = {
@@ -297,7 +301,7 @@ export class Engine {
       ? new EngineSeries(this.metrics, this.metricNs, this.metricFn, this.serializer.name)
       : null;
     this.failsafe = c.staleTtl > 0 ? new FailSafe(this, c.staleTtl, c.softTimeout) : null;
-    this.l2Ttl = ttl === null ? null : ttl + c.staleTtl;
+    this.l2Ttl = l2Ttl(c, c.ttl);
     registerEngine(this);
     if (this.metrics !== null && this.l1 !== null) trackL1(this.metrics, this.metricNs, this);
   }

@@ -116,13 +116,19 @@ export class FailSafe {
    * @param key The call's L1 key.
    * @param compute Calls the function and stores its result; resolves the result.
    * @param stale The stale value of this call (`null`: none, errors propagate).
+   * @param softMs This call's soft timeout, ms (default: the engine's).
    */
-  run(key: ArgKey, compute: () => Promise<unknown>, stale: StaleValue | null): Promise<unknown> {
+  run(
+    key: ArgKey,
+    compute: () => Promise<unknown>,
+    stale: StaleValue | null,
+    softMs: number = this.softMs,
+  ): Promise<unknown> {
     let p = this.#background.get(key);
     if (p === undefined) {
       p = compute();
       if (stale === null) return p;
-      if (this.softMs > 0) {
+      if (softMs > 0) {
         const running = p;
         this.#background.set(key, running);
         const done = () => {
@@ -133,7 +139,7 @@ export class FailSafe {
     }
     if (stale === null) return p;
     const work = p;
-    if (this.softMs <= 0) return work.catch((e) => this.#serve(stale, "error", e));
+    if (softMs <= 0) return work.catch((e) => this.#serve(stale, "error", e));
     return new Promise<unknown>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
@@ -146,7 +152,7 @@ export class FailSafe {
         } catch (e) {
           reject(e);
         }
-      }, this.softMs);
+      }, softMs);
       work.then((v) => {
         if (settled) return;
         settled = true;
@@ -175,9 +181,14 @@ export class FailSafe {
     return this.#serve(stale, "error", error);
   }
 
+  /** Serve `stale` after a hard timeout (`_hard_timeout.ts`): counted and logged as stale hits are. */
+  serveStale(stale: StaleValue, reason: "hard_timeout"): unknown {
+    return this.#serve(stale, reason, null);
+  }
+
   #serve(
     stale: StaleValue,
-    reason: "error" | "soft_timeout",
+    reason: "error" | "soft_timeout" | "hard_timeout",
     error: unknown,
     correlationId: string = newCorrelationId(),
   ): unknown {
@@ -200,9 +211,9 @@ export class FailSafe {
       );
     } else {
       l.info(
-        "{identity}: the function is slower than softTimeout; serving the stale {source} value " +
+        "{identity}: the function is slower than {reason}; serving the stale {source} value " +
           "now, the refresh continues in the background",
-        props,
+        { ...props, reason: reason === "soft_timeout" ? "softTimeout" : "hardTimeout" },
       );
     }
     return stale.read();

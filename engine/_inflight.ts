@@ -15,6 +15,7 @@
  * @module
  */
 import type { ArgKey } from "./_argkey.ts";
+import { type Flight, flightOf } from "./_flight.ts";
 
 type Dict = Record<string, Promise<unknown>>;
 
@@ -22,14 +23,31 @@ type Dict = Record<string, Promise<unknown>>;
 export class InflightTable {
   #strings: Dict = Object.create(null);
   #numbers: Dict = Object.create(null);
+  /** Whether any tracked promise had a flight (`_flight.ts`): only then are joins counted. */
+  #flights = false;
 
-  /** The promise in flight for `key`, if any. */
+  /**
+   * The promise in flight for `key`, if any: the caller joins it (counted by its flight, when a
+   * call that can abort started it).
+   */
   get(key: ArgKey): Promise<unknown> | undefined {
-    return typeof key === "number" ? this.#numbers[key] : this.#strings[key];
+    const p = typeof key === "number" ? this.#numbers[key] : this.#strings[key];
+    if (p !== undefined && this.#flights) {
+      const f = flightOf.get(p);
+      if (f !== undefined) f.joined++;
+    }
+    return p;
   }
 
-  /** Share `p` under `key` until it settles (then the entry is removed, unless replaced). */
-  track(key: ArgKey, p: Promise<unknown>): void {
+  /**
+   * Share `p` under `key` until it settles (then the entry is removed, unless replaced), with the
+   * `flight` of a call that can abort.
+   */
+  track(key: ArgKey, p: Promise<unknown>, flight?: Flight): void {
+    if (flight !== undefined) {
+      this.#flights = true;
+      flightOf.set(p, flight);
+    }
     const dict = typeof key === "number" ? this.#numbers : this.#strings;
     dict[key] = p;
     // `then` is attached before any caller's reaction, so the entry is gone when callers resume.

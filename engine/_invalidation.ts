@@ -17,6 +17,7 @@ import { GuardedBackend } from "../reliability/guarded_backend.ts";
 import type { L1Entry } from "./l1.ts";
 import { createdDefaultL2, defaultL2 } from "./_backend.ts";
 import type { Engine } from "./_engine.ts";
+import { mayCarryTags } from "./_factory_context.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx } from "./_keys.ts";
 import { liveEngines, tenantSegments } from "./_registry.ts";
 import { errMessage, recordFailure } from "./_status.ts";
@@ -99,6 +100,7 @@ export function bump(eng: Engine): void {
   eng.epoch++;
   eng.inflight.clear();
   eng.failsafe?.forget();
+  eng.lateWork.clear();
 }
 
 /**
@@ -183,7 +185,7 @@ export function clearNamespaceLocal(eng: Engine): string[] {
 
 /** Evict L1 entries carrying any of `tags`; returns the L2 keys this process wrote with them. */
 export function invalidateTagsLocal(eng: Engine, tags: ReadonlySet<string>): string[] {
-  if (eng.config.tags === null) return [];
+  if (!mayCarryTags(eng)) return [];
   evictLocal(eng, taggedWith(tags));
   const keys: string[] = [];
   for (const t of tags) {
@@ -234,7 +236,7 @@ export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
       break;
     }
     case "tags": {
-      if (eng.config.tags !== null) evictLocal(eng, taggedWith(new Set(ev.targets)));
+      if (mayCarryTags(eng)) evictLocal(eng, taggedWith(new Set(ev.targets)));
       break;
     }
   }
@@ -339,7 +341,7 @@ export async function invalidateTagsEverywhere(
       });
     }
     // Calls made while L2 was being cleared may have read old entries back into L1.
-    for (const e of es) if (e.config.tags !== null) evictLocal(e, taggedWith(set));
+    for (const e of es) if (mayCarryTags(e)) evictLocal(e, taggedWith(set));
     await broadcast(b, es, { level: "tags", targets: tags });
   }
 }
@@ -380,7 +382,8 @@ export function clearNamespaceEverywhere(
 ): Promise<void> {
   const matching = liveEngines().filter((e) => e.namespace === ns);
   // `:func:` ends the namespace (`validateKeyPart`): `ns:a:` would also match namespace `a:b`.
-  const prefixes = [`${ANY_TENANT}ns:${ns}:func:`];
+  // Key-based caches (`createCache`) of the namespace: `obj:ns:{ns}:key:` (`_object_keys.ts`).
+  const prefixes = [`${ANY_TENANT}ns:${ns}:func:`, `${ANY_TENANT}obj:ns:${ns}:key:`];
   // Interop keys are bare: delete `{ns}:` only when an interop function of this process owns it.
   if (matching.some((e) => e.config.interop !== null)) prefixes.push(`${ns}:`);
   return clearEverywhere("clearNamespace", matching, prefixes, opts);

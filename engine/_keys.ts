@@ -13,6 +13,7 @@ import { CacheConfigError, CacheKeyError } from "../errors.ts";
 import { cacheKey, interopKey } from "../protocol/keys.ts";
 import { currentTenant, quoteTenant, tenantContextUsed, TenantRequiredError } from "../tenant.ts";
 import { type ArgKey, argKey, customKey } from "./_argkey.ts";
+import type { CallOptions } from "./_call_options.ts";
 import type { Engine } from "./_engine.ts";
 import { sawTenant } from "./_registry.ts";
 
@@ -27,7 +28,7 @@ const MAX_KEY_MEMO = 10_000;
 const MAX_KEY_MEMO_WITH_L1 = 1024;
 
 /** How many keys each memo keeps (see above). */
-function memoMax(eng: Engine): number {
+export function memoMax(eng: Engine): number {
   if (eng.l1 === null) return MAX_KEY_MEMO;
   return eng.config.backend === null ? 0 : MAX_KEY_MEMO_WITH_L1;
 }
@@ -43,8 +44,15 @@ export interface KeyCtx {
   backendKey: string;
   /** The call's tenant, or `null` (the default tenant). */
   tenant: string | null;
-  /** The call's tags (`tags` option), or `null`. */
+  /** The call's tags (`tags` option; plus the result's, once computed), or `null`. */
   tags: readonly string[] | null;
+  /**
+   * The entry's own TTL, seconds (`null`: no expiry), when it is not the configured one: a TTL
+   * chosen for the result (adaptive caching), or what an L2 hit has left. Unset: the `ttl` option.
+   */
+  ttl?: number | null;
+  /** Per-call options (`_call_options.ts`): absent for a plain call. */
+  call?: CallOptions;
 }
 
 /** The L1 key of a call: the argument key, prefixed by the tenant when there is one. */
@@ -86,9 +94,21 @@ export function callTenant(eng: Engine, args: unknown[]): string | null {
 /** The cheap L1 key (without tenant), or `undefined` when the protocol key is needed. */
 export function fastKey(eng: Engine, self: unknown, args: unknown[]): ArgKey | undefined {
   const kf = eng.config.key;
-  if (kf !== null) return "k" + (kf as (...a: unknown[]) => string)(...args);
+  if (kf !== null) {
+    return "k" + keyOfInstance(eng, self) + (kf as (...a: unknown[]) => string)(...args);
+  }
   if (eng.instanceKey !== null) return argKey([eng.instanceKey(self), ...args]);
   return argKey(args);
+}
+
+/**
+ * The instance's part of a custom key (a decorated method with both `key` and `instanceKey`):
+ * the instance key, length-prefixed so that the pair stays injective; `""` without `instanceKey`.
+ */
+function keyOfInstance(eng: Engine, self: unknown): string {
+  if (eng.instanceKey === null) return "";
+  const ik = String(eng.instanceKey(self));
+  return `${ik.length}:${ik}:`;
 }
 
 /** Full key context of a call. */
@@ -116,7 +136,7 @@ export function keyContext(
         `the key function returned ${typeof custom}, not a string`,
       );
     }
-    protoKey = customKey(eng.keyPrefix, custom);
+    protoKey = customKey(eng.keyPrefix, keyOfInstance(eng, self) + custom);
   } else {
     let posArgs = args;
     let kwargs: Record<string, unknown> = {};
@@ -136,6 +156,16 @@ export function keyContext(
     if (eng.protoKeys.size >= max) eng.protoKeys.clear();
     eng.protoKeys.set(fast, protoKey);
   }
+  const backendKey = backendKeyOf(eng, protoKey, tenant);
+  const l1Key = tenantL1Key(fast ?? "p" + protoKey, tenant);
+  const tags = c.tags ? (c.tags as (...a: unknown[]) => readonly string[])(...args) : null;
+  return { l1Key, protoKey, backendKey, tenant, tags };
+}
+
+/** The L2 key of protocol key `protoKey` for `tenant`: `t:{tenant segment}:` + it (interop: bare). */
+export function backendKeyOf(eng: Engine, protoKey: string, tenant: string | null): string {
+  const c = eng.config;
+  const max = memoMax(eng);
   const sec = eng.secure;
   if (tenant !== null && (sec === null || sec.mode === "plain")) sawTenant(tenant);
   let backendKey: string;
@@ -157,9 +187,7 @@ export function keyContext(
       sec !== null ? sec.segment(tenant ?? "default") : quoteTenant(tenant!)
     }:${protoKey}`;
   }
-  const l1Key = tenantL1Key(fast ?? "p" + protoKey, tenant);
-  const tags = c.tags ? (c.tags as (...a: unknown[]) => readonly string[])(...args) : null;
-  return { l1Key, protoKey, backendKey, tenant, tags };
+  return backendKey;
 }
 
 /** The `pythonArgs` option's `{ args, kwargs }` for a call, checked. */

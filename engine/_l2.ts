@@ -12,9 +12,11 @@ import { setTagged } from "./_backend.ts";
 import type { Engine } from "./_engine.ts";
 import { publish, trackWrite } from "./_invalidation.ts";
 import type { KeyCtx } from "./_keys.ts";
+import { l2TtlOf } from "./_call_options.ts";
 import { type LockAttempt, lockOpts } from "./_l2_lock.ts";
 import { errMessage, recordFailure, recordSuccess } from "./_status.ts";
 import { decodeStored } from "./_stored.ts";
+import { l2Ttl } from "./_ttl.ts";
 
 /** One L2 read in this many is timed for `l2AvgLatencyMs` (a power of two; the first is). */
 const LATENCY_SAMPLE = 8;
@@ -140,16 +142,24 @@ export async function writeL2(
   lk?: LockAttempt | null,
 ): Promise<void> {
   const unlock = lk != null && lk.held && !lk.released;
+  const call = ctx.call;
   try {
-    if (!unlock) await setTagged(b, ctx.backendKey, stored, eng.l2Ttl, ctx.tags, eng.l2Opts);
+    // An entry with its own TTL (adaptive caching, a key-based call's `ttl`) is written with it,
+    // and a key-based call's `staleTtl` sets its stale window.
+    const ttl = call === undefined
+      ? ctx.ttl === undefined ? eng.l2Ttl : l2Ttl(eng.config, ctx.ttl)
+      : l2TtlOf(eng, ctx);
+    if (!unlock) await setTagged(b, ctx.backendKey, stored, ttl, ctx.tags, eng.l2Opts);
     else {
       lk.released = true;
-      await lk.fl.setAndUnlock(ctx.backendKey, stored, eng.l2Ttl, ctx.tags, lk.token, eng.l2Opts);
+      await lk.fl.setAndUnlock(ctx.backendKey, stored, ttl, ctx.tags, lk.token, eng.l2Opts);
     }
     recordSuccess(eng);
     eng.series?.write(stored.byteLength);
     trackWrite(eng, ctx);
-    publish(eng, b, { level: "key", targets: [ctx.backendKey], reason: "write" });
+    if (call?.skipBus !== true) {
+      publish(eng, b, { level: "key", targets: [ctx.backendKey], reason: "write" });
+    }
   } catch (e) {
     recordFailure(eng, "set", e);
     // The lock may still be held: release it (the lease frees it anyway).

@@ -180,7 +180,8 @@ export function releaseLock(eng: Engine, ctx: KeyCtx, lk: LockAttempt): void {
     lk.released = true;
     lk.fl.unlock(ctx.backendKey, lk.token).catch((e) => recordFailure(eng, "unlock", e));
   };
-  const bg = eng.failsafe?.pending(ctx.l1Key);
+  // A computation that went on in the background (soft or hard timeout) keeps it until it lands.
+  const bg = eng.failsafe?.pending(ctx.l1Key) ?? eng.lateWork.get(ctx.l1Key);
   if (bg === undefined) release();
   else bg.then(release, release);
 }

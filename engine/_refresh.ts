@@ -89,8 +89,10 @@ const OWN_WRITE_MS = 50;
  * or `null` (recompute). The L2 entry's write time is read from its remaining TTL (one `PTTL` on
  * Redis; the value is read only when it is newer); one written within {@linkcode OWN_WRITE_MS} (a
  * quarter of the refresh point if that is shorter) after `e` was made counts as `e`'s own. A
- * backend without TTL inspection, or a function without a TTL, cannot tell: the refresh
- * recomputes.
+ * backend without TTL inspection, a function without a TTL or with a `ttl` function cannot tell:
+ * the refresh recomputes. (A TTL set by `setTtl` is read as the configured one: a misjudged write
+ * time costs a recomputation or a few round trips, never a wrong value, since what is taken is what
+ * L2 holds.)
  */
 export async function newerInL2(
   eng: Engine,
@@ -100,7 +102,8 @@ export async function newerInL2(
 ): Promise<NewerValue | null> {
   const cap = b.capabilities.ttl;
   const l2TtlMs = eng.l2Ttl === null ? null : eng.l2Ttl * 1000;
-  if (cap === undefined || l2TtlMs === null) return null;
+  // A `ttl` function gives entries TTLs of their own: the write time cannot be read back.
+  if (cap === undefined || l2TtlMs === null || eng.config.ttlFn !== null) return null;
   let left: number | null;
   try {
     left = await cap.ttl(ctx.backendKey, eng.l2Opts);

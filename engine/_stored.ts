@@ -27,8 +27,18 @@ export function encodeStored(
   return encodeStoredValue(eng.codec, value, {
     tenant: ctx.tenant ?? "default",
     protoKey: ctx.protoKey,
-    freshUntil: eng.failsafe !== null && c.ttl !== null ? Date.now() + c.ttl * 1000 : null,
+    freshUntil: freshUntil(eng, ctx),
   });
+}
+
+/**
+ * The logical expiry written with an entry (ms): with the fail-safe (its stale window starts
+ * there), and for an entry with its own TTL (a reader's L1 keeps it no longer); else none.
+ */
+function freshUntil(eng: Engine, ctx: KeyCtx): number | null {
+  const ttl = ctx.ttl === undefined ? eng.config.ttl : ctx.ttl;
+  if (ttl === null || (eng.failsafe === null && ctx.ttl === undefined)) return null;
+  return Date.now() + ttl * 1000;
 }
 
 /** Decode bytes read from L2. Throws on anything unreadable (the caller treats it as a miss). */

@@ -10,15 +10,17 @@
  * with nothing added on the hot path. `identity.ts` and `l1.ts` are faces of their own.
  *
  * - the engine and its call flow: {@linkcode Engine}, the L1 lookups, the miss paths, `refresh`,
- *   the cheap argument key and the fast key;
+ *   the cheap argument key and the fast key; the per-call controls (`uncached`, forced refresh);
  * - invalidation: of one call, of one engine, and the group invalidations across engines;
  * - status: `cacheInfo`, a function's health, the registry of live engines, `worstStatus`;
- * - the default backend: {@linkcode closeDefaultBackend}.
+ * - the default backend: {@linkcode closeDefaultBackend};
+ * - the key-based cache (`createCache`): `objectOps`, its operations and key prefix.
  *
  * @module
  */
 export { Engine } from "./_engine.ts";
 export { hitValue, lookupAsync, lookupSync, missAsync, missSync, refresh } from "./_call.ts";
+export { callUncached, forceRefresh } from "./_controls.ts";
 export { fastKey } from "./_keys.ts";
 export { type ArgKey, argKey } from "./_argkey.ts";
 export {
@@ -45,3 +47,5 @@ export {
   worstStatus,
 } from "./_health.ts";
 export { closeDefaultBackend } from "./_backend.ts";
+export * as objectOps from "./_object_face.ts";
+export { Flight, flightOf, waitFor } from "./_flight.ts";

@@ -50,22 +50,22 @@
  * entry object (a 24-byte header and 8 fields of 8 bytes) and its share of the `Map`'s hash table
  * (about 48 bytes: 3 slots, a bucket and the table's growth slack).
  */
-export const L1_ENTRY_OVERHEAD = 136;
+export const L1_ENTRY_OVERHEAD: number = 136;
 
 /**
  * How far past {@linkcode L1Cache.base} the clock may get before the base moves (2^29 ms, about
  * 6.2 days): entries' times then stay below 2^30, a small integer in V8 on every build.
  */
-export const L1_REBASE_MS = 2 ** 29;
+export const L1_REBASE_MS: number = 2 ** 29;
 
 /** The entry's `value` is the answer itself: primitives, `"none"`, `"freeze"` (frozen). */
-export const L1_SHARED = 0;
+export const L1_SHARED: number = 0;
 /** The entry's `value` is copied on every hit (`"clone"`; `"freeze"` of a `Date`, `Map`, …). */
-export const L1_CLONE = 1;
+export const L1_CLONE: number = 1;
 /** The entry's `value` is the serialized payload, deserialized on every hit (outside the copy space). */
-export const L1_BYTES = 2;
+export const L1_BYTES: number = 2;
 /** The entry's `value` is a {@linkcode SealedValue} (encrypted L1), decrypted on every hit. */
-export const L1_SEALED = 3;
+export const L1_SEALED: number = 3;
 /** How an entry's `value` becomes what a hit returns. */
 export type L1Kind = typeof L1_SHARED | typeof L1_CLONE | typeof L1_BYTES | typeof L1_SEALED;
 
@@ -373,13 +373,30 @@ export class L1Cache {
   /** Remove everything. */
   clear(): void {
     this.map.clear();
+    this.#oldest = undefined;
     this.bytes = 0;
   }
 
+  /**
+   * The map's entries from the oldest on, kept across evictions: a fresh `for…of` would walk
+   * over every entry deleted since the map last rehashed (V8 leaves them as holes), which made
+   * each eviction of a full 10,000-entry L1 cost ~15 µs instead of ~0.2 µs. Everything before its
+   * position was deleted or moved to the end (`touch`), so its next entry is the oldest.
+   */
+  #oldest: Iterator<[unknown, L1Entry]> | undefined;
+
   #evict(): void {
     const { maxBytes, maxEntries } = this.limits;
-    for (const [k, e] of this.map) {
-      if (this.bytes <= maxBytes && this.map.size <= maxEntries) break;
+    while (this.map.size > 0 && (this.bytes > maxBytes || this.map.size > maxEntries)) {
+      let next = this.#oldest?.next();
+      if (next === undefined || next.done === true) {
+        this.#oldest = this.map.entries();
+        next = this.#oldest.next();
+        if (next.done === true) return;
+      }
+      const [k, e] = next.value;
+      // An entry the iterator passed was deleted or moved on; this one may have been replaced.
+      if (this.map.get(k) !== e) continue;
       this.map.delete(k);
       this.bytes -= e.size;
     }

@@ -295,6 +295,28 @@ export const MUTATORS: readonly { name: string; weight: number; op: Op }[] = [
     },
   },
   {
+    name: "inflate-le",
+    weight: 3,
+    op: (b, { rng }) => {
+      // Length-field inflation, little-endian (Arrow's FlatBuffers and IPC lengths): a 4- or
+      // 8-byte aligned integer made huge, negative, or a little larger.
+      const w = rng.chance(0.5) ? 4 : 8;
+      if (b.length < w) return [b, "inflate-le(short)"];
+      const at = rng.int(Math.floor(b.length / w)) * w;
+      const out = b.slice();
+      const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+      const v = view.getUint32(at, true);
+      const grown = rng.chance(0.5)
+        ? rng.pick(LARGE_U32)
+        : rng.pick([v + 1, v * 2 + 1, v + 1000, v + 8]) >>> 0;
+      view.setUint32(at, grown, true);
+      if (w === 8 && rng.chance(0.3)) {
+        view.setUint32(at + 4, rng.pick([1, 0x7fffffff, 0xffffffff]), true);
+      }
+      return [out, `inflate-le${w}@${at}:${v}->${grown}`];
+    },
+  },
+  {
     name: "run",
     weight: 1,
     op: (b, { rng }) => {

@@ -49,6 +49,7 @@ import {
   VALUES,
 } from "./_common.ts";
 import { READ_PATH_MODES, readPathTarget } from "./_read_path.ts";
+import { arrowTarget } from "./_arrow_target.ts";
 
 // -------------------------------------------------------------------------------- decoders
 
@@ -376,6 +377,7 @@ export const TARGET_NAMES: readonly string[] = [
   "interop",
   "file",
   "decrypt",
+  "arrow",
   ...READ_PATH_MODES.map((m) => m.name),
 ];
 
@@ -441,6 +443,9 @@ async function buildTargets(names: readonly string[]): Promise<Target[]> {
         break;
       case "decrypt":
         out.push(await decryptTarget());
+        break;
+      case "arrow":
+        out.push(await arrowTarget());
         break;
       default: {
         const mode = READ_PATH_MODES.find((m) => m.name === name);

@@ -16,12 +16,16 @@
  *   call is answered and not cached. Use `std` or `auto` for plain values.
  *
  * The 8-byte xxHash3-64 prefix 0.3.0 adds with integrity checking on belongs to the stored form,
- * not to these bytes: `protocol/_stored_framing.ts` adds and checks it, so corrupted bytes never
- * reach apache-arrow. With integrity checking off they do, and apache-arrow does not bound what it
- * allocates by the size of its input: mutating a 738-byte file, one flipped byte in a record
- * batch header's vector length made its header decoder exhaust the heap. Keep integrity checking
- * on for tables (the default), as nothing here can stop that short of re-implementing Arrow's
- * flatbuffers reader.
+ * not to these bytes: `protocol/_stored_framing.ts` adds and checks it. With integrity checking
+ * off (cachekit-py then writes the bare file) nothing vouches for the bytes, and apache-arrow
+ * does not bound what it allocates by the size of its input (one flipped byte in a record batch
+ * header's vector length made its decoder exhaust the heap). So every file is first checked
+ * against its own bytes (`_arrow_check.ts`): the magic at both ends, the footer, every block and
+ * message inside the file, and in each batch every field node, buffer, offset and view against
+ * its type and the body, nesting and row counts bounded. A file that fails is a
+ * `SerializationError`, which the cache treats as a miss (and deletes the entry). A file that
+ * passes can still hold other values than were written (without the checksum, a flipped bit in
+ * a number is another number): keep integrity checking on where that matters.
  *
  * @example
  * ```ts
@@ -41,6 +45,7 @@
  */
 import { SerializationError } from "../errors.ts";
 import { type ArrowModule, arrowModule, loadArrow } from "./arrow_module.ts";
+import { checkArrowFile } from "./_arrow_check.ts";
 import type { Serializer } from "./types.ts";
 
 const MAGIC = [0x41, 0x52, 0x52, 0x4f, 0x57, 0x31]; // "ARROW1"
@@ -60,13 +65,15 @@ export function hasArrowMagic(b: Uint8Array, at = 0): boolean {
 /**
  * An Arrow IPC file's bytes as a `Table`.
  *
- * @throws {SerializationError} Not an IPC file (magic at both ends), or apache-arrow refuses it.
+ * @throws {SerializationError} Not an IPC file (magic at both ends), a structure that does not
+ *   hold in its bytes (see the module doc), or apache-arrow refuses it.
  */
 export function readArrowFile(bytes: Uint8Array): unknown {
   if (bytes.length < 12 || !hasArrowMagic(bytes, 0) || !hasArrowMagic(bytes, bytes.length - 6)) {
     throw new SerializationError("not an Arrow IPC file (no ARROW1 magic at both ends)");
   }
   const arrow = arrowModule();
+  checkArrowFile(bytes);
   try {
     return arrow.tableFromIPC(bytes);
   } catch (e) {

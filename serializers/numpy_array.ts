@@ -13,7 +13,8 @@
  * exactly the shape's, is refused: a miss, never a wrong array.
  *
  * 0.3.0 stores these bytes bare, with no checksum even with integrity checking on: the exact length
- * check is all a reader can verify.
+ * check (shape × dtype size equal to the bytes after the header, computed without overflow) and at
+ * most 64 dimensions (NumPy's own limit) are all a reader can verify.
  *
  * @example
  * ```ts
@@ -73,6 +74,8 @@ const DTYPES: Record<string, Ctor> = {
   float64: Float64Array,
 };
 const MAGIC = "NUMPY_RAW";
+/** NumPy's own limit on dimensions (`NPY_MAXDIMS` is 64 since NumPy 2.0). */
+const MAX_DIMS = 64;
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 /**
@@ -120,21 +123,25 @@ export function decodeNumpyRaw(b: Uint8Array): NumpyArray {
   if (shapeLen % 4 !== 0) {
     throw new SerializationError("NUMPY_RAW shape length not a multiple of 4");
   }
+  if (shapeLen / 4 > MAX_DIMS) {
+    throw new SerializationError(
+      `NUMPY_RAW of ${shapeLen / 4} dimensions (NumPy allows ${MAX_DIMS})`,
+    );
+  }
   need(shapeLen);
   const shape: number[] = [];
   let count = 1;
   for (let i = 0; i < shapeLen; i += 4) {
     const d = view.getUint32(at + i, true);
     shape.push(d);
-    count *= d;
+    // Exact while below 2^53: cap it there (a product over the cap can never equal a length).
+    count = Math.min(count * d, Number.MAX_SAFE_INTEGER);
   }
   at += shapeLen;
   const size = b.length - at;
   if (count * ctor.BYTES_PER_ELEMENT !== size) {
     throw new SerializationError(
-      `NUMPY_RAW ${dtype} of shape [${shape}] needs ${
-        count * ctor.BYTES_PER_ELEMENT
-      } bytes, has ${size}`,
+      `NUMPY_RAW ${dtype} of shape [${shape}] does not hold in the ${size} bytes after its header`,
     );
   }
   // A copy: aligned for the typed array, and independent of the buffer read from.

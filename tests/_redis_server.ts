@@ -16,6 +16,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -250,6 +251,32 @@ export interface RedisClusterHandle extends AsyncDisposable {
   readonly rootNodes: string[];
   /** Stop every node and remove their directories. */
   stop(): Promise<void>;
+}
+
+/** Whether nothing listens on 127.0.0.1:`port` (we can bind it ourselves). */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * `n` consecutive loopback ports, each free together with its Redis Cluster bus port (+10000),
+ * from a random base in 20000–29999: so that test runs beside each other (or beside another
+ * program) do not meet on fixed ports.
+ */
+export async function freeClusterPorts(n: number): Promise<number[]> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * (10000 - n));
+    const ports = Array.from({ length: n }, (_, i) => base + i);
+    const free = await Promise.all(
+      ports.flatMap((p) => [portFree(p), portFree(p + 10000)]),
+    );
+    if (free.every(Boolean)) return ports;
+  }
+  throw new Error(`no ${n} free consecutive loopback ports (with their cluster bus ports) found`);
 }
 
 /**

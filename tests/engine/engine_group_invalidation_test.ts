@@ -129,7 +129,8 @@ test("with nothing wrapped, group invalidations reach the backend given and its 
   assert.equal(inner.size, 0);
   assert.deepEqual(published.at(-1), {
     level: "prefix",
-    targets: [`t:*:ns:${ns}:func:`],
+    // Functions of the namespace, and key-based caches (`createCache`) of it.
+    targets: [`t:*:ns:${ns}:func:`, `t:*:obj:ns:${ns}:key:`],
     sender: "test-bus",
   });
 

@@ -222,3 +222,48 @@ test("L1: expire() makes an entry a miss for the next read, which removes it", (
   assert.equal(l1.map.has("k"), false);
   assert.equal(l1.bytes, 0);
 });
+
+test("L1: eviction keeps LRU order through many evictions, reads, replaces, deletes and clears", () => {
+  // A reference model (an array in LRU order) against the L1 under a random mix of operations:
+  // eviction goes on from where it stopped (not from the map's start), so this checks that the
+  // entry it evicts is always the least recently used one.
+  const l1 = new L1Cache({ maxBytes: 1 << 30, maxEntries: 50 });
+  const model: number[] = [];
+  let seed = 7;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const touchModel = (k: number) => {
+    const i = model.indexOf(k);
+    if (i >= 0) model.splice(i, 1);
+    model.push(k);
+  };
+  for (let step = 0; step < 20_000; step++) {
+    const op = rand(100);
+    const k = rand(120);
+    if (op < 50) {
+      l1.set(k, bytesEntry(l1, 10));
+      touchModel(k);
+      while (model.length > 50) model.shift();
+    } else if (op < 97) {
+      // A read promotes the entry unless it is among the newest eighth (see the module docs).
+      const before = order(l1);
+      const e = l1.get(k);
+      assert.equal(e !== undefined, model.includes(k));
+      if (e !== undefined) {
+        const moved = order(l1);
+        if (moved.at(-1) === k && before.at(-1) !== k) touchModel(k);
+      }
+    } else if (op < 99) {
+      l1.delete(k);
+      const i = model.indexOf(k);
+      if (i >= 0) model.splice(i, 1);
+    } else {
+      l1.clear();
+      model.length = 0;
+    }
+    assert.deepEqual(order(l1), model, `step ${step}`);
+    assert.equal(counted(l1), l1.bytes);
+  }
+});

@@ -1,0 +1,307 @@
+/**
+ * The operations of a key-based cache (`createCache`) on the engine: `getOrSet` enters the
+ * engine's own miss path (`load` in `_call.ts`: single flight, L2, stampede lock, fail-safe,
+ * timeouts, store, bus) with the engine's function a trampoline `(factory, ctx) => factory(ctx)`;
+ * `get`, `set`, `has`, `expire` and the deletions are the small entry points the function face
+ * has no use for, built on the same steps (`readL2`, `store`, the invalidation helpers).
+ *
+ * Separate from `_call.ts` so that the function face's hot path stays as it is; the key-based
+ * face pays for its per-call options and its flight (cancellation) only on its own calls.
+ *
+ * @module
+ */
+import { CacheConfigError } from "../errors.ts";
+import type { CacheEntryOptions } from "../config/options.ts";
+import { countHit, load, store } from "./_call.ts";
+import type { CallOptions } from "./_call_options.ts";
+import { entryOf, FactoryCall, hitEntry, invoke } from "./_factory_context.ts";
+import { cacheContext, type FactoryContext } from "../factory_context.ts";
+import type { Engine } from "./_engine.ts";
+import { Flight, flightOf, waitFor } from "./_flight.ts";
+import { bump, invalidateTagsEverywhere, invalidateTagsLocal, publish } from "./_invalidation.ts";
+import { callTenant, type KeyCtx, tenantL1Key } from "./_keys.ts";
+import { tenantContextUsed } from "../tenant.ts";
+import { readL2 } from "./_l2.ts";
+import { storeL1 } from "./_l1_store.ts";
+import { objectKeyCtx } from "./_object_keys.ts";
+import { errMessage, recordFailure } from "./_status.ts";
+import { L1_SHARED, type L1Entry } from "./l1.ts";
+
+/** A `getOrSet` factory as the engine calls it (its context: `factory_context.ts`). */
+export type ObjectFactory = (ctx: FactoryContext) => unknown;
+
+/**
+ * The trampoline every key-based cache's engine runs as its function: `compute` calls it inside
+ * the computation's factory context (`_factory_context.ts` `invoke`), which the factory receives;
+ * its decisions (`setTtl`, `setTags`, `skip`) and signal are the engine's as for a function.
+ */
+export function trampoline(factory: ObjectFactory): unknown {
+  return factory(cacheContext());
+}
+
+function seconds(name: string, v: unknown, allowNull: boolean, positive: boolean): void {
+  if (v === undefined || (allowNull && v === null)) return;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || (positive && v === 0)) {
+    throw new CacheConfigError(
+      name,
+      v,
+      `a number of seconds ${positive ? "> 0" : ">= 0"}${allowNull ? " or null" : ""}`,
+    );
+  }
+}
+
+function checkTags(tags: unknown): readonly string[] | null {
+  if (tags === undefined) return null;
+  if (!Array.isArray(tags) || tags.some((t) => typeof t !== "string")) {
+    throw new CacheConfigError("tags", tags, "an array of tag strings");
+  }
+  return tags as readonly string[];
+}
+
+/** The engine's {@linkcode CallOptions} of `o` for `key` (checked). */
+export function callOptions(
+  key: string,
+  o: CacheEntryOptions | undefined,
+): CallOptions {
+  const call: CallOptions = { key };
+  if (o === undefined) return call;
+  seconds("ttl", o.ttl, true, true);
+  seconds("staleTtl", o.staleTtl, false, false);
+  seconds("softTimeout", o.softTimeout, false, false);
+  seconds("hardTimeout", o.hardTimeout, false, false);
+  if (o.staleTtl !== undefined) call.staleTtl = o.staleTtl;
+  if (o.softTimeout !== undefined) call.softMs = o.softTimeout * 1000;
+  if (o.hardTimeout !== undefined) call.hardMs = o.hardTimeout * 1000;
+  if (o.skipL1Write) call.skipL1Write = true;
+  if (o.skipL2Read) call.skipL2Read = true;
+  if (o.skipL2Write) call.skipL2Write = true;
+  if (o.skipBus) call.skipBus = true;
+  return call;
+}
+
+/** The key context of one call of a key-based cache. */
+function ctxOf(eng: Engine, key: string, o: CacheEntryOptions | undefined): KeyCtx {
+  const ctx = objectKeyCtx(eng, key, checkTags(o?.tags), callOptions(key, o));
+  if (o?.ttl !== undefined) ctx.ttl = o.ttl;
+  return ctx;
+}
+
+/** A live L1 entry's answer (a promise for a sealed one), counted as an L1 hit. */
+function hitAnswer(eng: Engine, e: L1Entry): unknown {
+  countHit(eng, true);
+  return e.kind === L1_SHARED ? e.value : eng.entryValue(e);
+}
+
+/** `getOrSet(key, factory, opts)`: the value of `key`, computed by `factory` on a miss. */
+export function getOrSet(
+  eng: Engine,
+  key: string,
+  factory: ObjectFactory,
+  o: CacheEntryOptions | undefined,
+): Promise<unknown> {
+  const signal = o?.signal;
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  if (typeof factory !== "function") {
+    return Promise.reject(new CacheConfigError("factory", factory, "a function"));
+  }
+  let ctx: KeyCtx | null = null;
+  try {
+    const l1 = eng.l1;
+    if (l1 !== null && o?.skipL1Read !== true && typeof key === "string") {
+      // The hit needs only the L1 key: the key context is built on a miss (or a refresh).
+      const lk = eng.tenantAware || tenantContextUsed()
+        ? tenantL1Key(key, callTenant(eng, [key]))
+        : key;
+      const e = l1.get(lk);
+      if (e !== undefined) {
+        if (e.refreshAt <= l1.now()) refreshEntry(eng, e, key, ctx = ctxOf(eng, key, o), factory);
+        if (e.kind === L1_SHARED) {
+          countHit(eng, true);
+          return Promise.resolve(e.value);
+        }
+        const v = hitAnswer(eng, e);
+        if (!(v instanceof Promise)) return Promise.resolve(v);
+        const miss = ctx ?? ctxOf(eng, key, o);
+        return v.catch(() => computeKey(eng, miss, factory, signal));
+      }
+    }
+    ctx ??= ctxOf(eng, key, o);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  return computeKey(eng, ctx, factory, signal);
+}
+
+/** Join the computation of `ctx` in flight, or start one (`load`), and wait for it. */
+function computeKey(
+  eng: Engine,
+  ctx: KeyCtx,
+  factory: ObjectFactory,
+  signal: AbortSignal | undefined,
+): Promise<unknown> {
+  const p = eng.inflight.get(ctx.l1Key);
+  if (p !== undefined) return waitFor(p, signal, flightOf.get(p));
+  // A flight only for a caller that can abort: without one, nobody can cancel the computation.
+  const flight = signal === undefined ? undefined : ctx.call!.flight = new Flight();
+  const shared = load(eng, undefined, [factory], ctx);
+  eng.inflight.track(ctx.l1Key, shared, flight);
+  return waitFor(shared, signal, flight);
+}
+
+/** Stale-while-revalidate of a key-based entry: run `factory` in the background, store it. */
+function refreshEntry(
+  eng: Engine,
+  e: L1Entry,
+  key: string,
+  ctx: KeyCtx,
+  factory: ObjectFactory,
+): void {
+  if (eng.refreshing.has(e)) return;
+  eng.refreshing.add(e);
+  const epoch = eng.epoch;
+  queueMicrotask(() => {
+    void (async () => {
+      try {
+        const b = await eng.backendAsync();
+        const fc = new FactoryCall();
+        const value = await invoke(fc, trampoline as (...a: unknown[]) => unknown, eng, [factory]);
+        const entry = entryOf(eng, ctx, fc, value, [key]);
+        if (entry !== null && eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e) {
+          await store(eng, entry, value, b, epoch);
+        }
+      } catch (err) {
+        eng.log.warn("{identity}: background refresh failed: {error}", {
+          identity: eng.identity,
+          error: errMessage(err),
+        });
+      } finally {
+        eng.refreshing.delete(e);
+      }
+    })();
+  });
+}
+
+/** `get(key, opts)`: the fresh value of `key` (L1, then L2), or `undefined`. */
+export async function get(
+  eng: Engine,
+  key: string,
+  o: CacheEntryOptions | undefined,
+): Promise<unknown> {
+  const ctx = ctxOf(eng, key, o);
+  if (eng.l1 !== null && o?.skipL1Read !== true) {
+    const e = eng.l1.get(ctx.l1Key);
+    if (e !== undefined) {
+      try {
+        return await hitAnswer(eng, e);
+      } catch {
+        eng.l1.delete(ctx.l1Key); // unreadable sealed entry: read L2 again
+      }
+    }
+  }
+  const b = o?.skipL2Read ? null : await eng.backendAsync();
+  if (b === null) return countMiss(eng);
+  const epoch = eng.epoch;
+  const hit = await readL2(eng, b, ctx);
+  if (hit === null || hit.stale) return countMiss(eng);
+  countHit(eng, false, hit.stored.byteLength);
+  if (eng.epoch !== epoch || o?.skipL1Write) return hit.value;
+  return storeL1(
+    eng,
+    hitEntry(eng, ctx, hit.value, hit.freshUntil, [key]),
+    hit.value,
+    null,
+    hit.stored,
+  );
+}
+
+function countMiss(eng: Engine): undefined {
+  if (eng.collectStats) {
+    eng.stats.misses++;
+    eng.stats.last = Date.now();
+  }
+  return undefined;
+}
+
+/** `set(key, value, opts)`: store `value` in L1 and L2 (and tell other instances). */
+export async function set(
+  eng: Engine,
+  key: string,
+  value: unknown,
+  o: CacheEntryOptions | undefined,
+): Promise<void> {
+  const ctx = ctxOf(eng, key, o);
+  const b = o?.skipL2Write ? null : await eng.backendAsync();
+  await store(eng, ctx, value, b, eng.epoch, true);
+}
+
+/** `has(key)`: whether a fresh value of `key` exists (L1, then L2; a stale one does not count). */
+export async function has(
+  eng: Engine,
+  key: string,
+  o: CacheEntryOptions | undefined,
+): Promise<boolean> {
+  const ctx = ctxOf(eng, key, o);
+  if (eng.l1 !== null && o?.skipL1Read !== true && eng.l1.get(ctx.l1Key) !== undefined) return true;
+  const b = o?.skipL2Read ? null : await eng.backendAsync();
+  if (b === null) return false;
+  const hit = await readL2(eng, b, ctx);
+  return hit !== null && !hit.stale;
+}
+
+/** `delete(...keys)`: remove the entries of `keys` from L1 and L2, and tell other instances. */
+export async function deleteKeys(eng: Engine, keys: readonly string[]): Promise<void> {
+  const ctxs = keys.map((k) => objectKeyCtx(eng, k, null, undefined));
+  bump(eng);
+  for (const c of ctxs) eng.l1?.delete(c.l1Key);
+  const b = await eng.backendAsync();
+  if (b === null || ctxs.length === 0) return;
+  // Issued together: node-redis writes commands of one tick in one batch (auto-pipelining).
+  await Promise.all(ctxs.map(async (c) => {
+    try {
+      await b.delete(c.backendKey);
+      eng.tracked.delete(c.backendKey);
+    } catch (e) {
+      recordFailure(eng, "delete", e);
+    }
+  }));
+  bump(eng);
+  for (const c of ctxs) eng.l1?.delete(c.l1Key);
+  publish(eng, b, { level: "key", targets: ctxs.map((c) => c.backendKey), reason: "delete" });
+}
+
+/** `deleteByTags(...tags)`: as `invalidateTags`, on this cache's backend (L1 only: locally). */
+export async function deleteByTags(eng: Engine, tags: readonly string[]): Promise<void> {
+  if (tags.some((t) => typeof t !== "string")) {
+    throw new CacheConfigError("tags", tags, "tags as separate string arguments");
+  }
+  const b = await eng.backendAsync();
+  if (b === null) invalidateTagsLocal(eng, new Set(tags));
+  else await invalidateTagsEverywhere([...tags], { backend: b });
+}
+
+/**
+ * `expire(key)`: soft delete. Without the fail-safe (`staleTtl` 0) or in interop mode (no
+ * metadata to mark it), a deletion. With it, the entry's logical expiry becomes now: L1 keeps it
+ * as a stale entry, L2 gets it back with `fresh_until` = now and TTL `staleTtl`; the next read
+ * misses and recomputes, and a failure or timeout of that computation is answered from it.
+ */
+export async function expire(eng: Engine, key: string): Promise<void> {
+  if (eng.failsafe === null || eng.config.interop !== null) return deleteKeys(eng, [key]);
+  const ctx = objectKeyCtx(eng, key, null, { skipL1Write: true });
+  ctx.ttl = 0; // fresh_until = now; L2 TTL = the stale window
+  const l1 = eng.l1;
+  const e = l1?.map.get(ctx.l1Key);
+  if (l1 !== null && e !== undefined) {
+    // Expired now (in the cache's time), so still within its stale window.
+    const now = l1.now();
+    if (e.expiresAt > now) e.expiresAt = now;
+    if (e.refreshAt > now) e.refreshAt = now;
+  }
+  const b = await eng.backendAsync();
+  if (b === null) return;
+  const hit = await readL2(eng, b, ctx);
+  if (hit === null) return;
+  ctx.tags = null;
+  // Written again with its logical expiry now (`ttl: 0`: fresh_until = now, L2 TTL = staleTtl).
+  await store(eng, ctx, hit.value, b, eng.epoch, true);
+}

@@ -1,0 +1,147 @@
+// createCache on a real Redis (127.0.0.1:6379): getMany / setMany / deleteMany issue their commands
+// together, so node-redis writes them in one batch (auto-pipelining) — counted at a loopback tap
+// (client writes reaching the server) and in Redis's own command statistics.
+import assert from "node:assert/strict";
+import net from "node:net";
+import { createClient } from "redis";
+import { test } from "../_harness.ts";
+import { sharedRedisTestOptions, uniquePrefix } from "../_redis_server.ts";
+import { until } from "../_timing.ts";
+import { createCache, RedisBackend } from "../../mod.ts";
+
+const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
+
+/** A loopback proxy to 127.0.0.1:6379 that counts the client's writes (data chunks) to Redis. */
+async function tap(): Promise<{ port: number; writes: () => number; close: () => Promise<void> }> {
+  let writes = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(6379, "127.0.0.1");
+    sockets.add(client).add(upstream);
+    client.on("data", (d) => {
+      writes++;
+      upstream.write(d);
+    });
+    upstream.on("data", (d) => client.write(d));
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => client.destroy());
+    client.on("error", () => client.destroy());
+    upstream.on("error", () => upstream.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    writes: () => writes,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+async function calls(cmd: string): Promise<number> {
+  const redis = createClient({ url: "redis://127.0.0.1:6379" });
+  await redis.connect();
+  try {
+    const info = await redis.sendCommand(["INFO", "commandstats"]) as string;
+    const m = new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(info);
+    return m ? Number(m[1]) : 0;
+  } finally {
+    await redis.close();
+  }
+}
+
+test("createCache (redis): getMany / setMany / deleteMany go out as one batch each", async () => {
+  const t = await tap();
+  const backend = new RedisBackend({
+    url: `redis://127.0.0.1:${t.port}`,
+    keyPrefix: uniquePrefix("objmany"),
+  });
+  const c = createCache({ ttl: 60, backend, ...bare, l1: false, stampede: false });
+  const N = 50;
+  const keys = Array.from({ length: N }, (_, i) => `k${i}`);
+  try {
+    await c.set("warm", 0); // connect first
+    let before = t.writes();
+    await c.setMany(keys.map((k, i) => [k, { i }]));
+    const setWrites = t.writes() - before;
+    before = t.writes();
+    const getsBefore = await calls("get");
+    const values = await c.getMany<{ i: number }>(keys);
+    const getWrites = t.writes() - before;
+    // Other processes on the shared server may add GETs: at least ours.
+    assert.ok((await calls("get")) - getsBefore >= N);
+    assert.deepEqual(values.map((v) => v?.i), keys.map((_, i) => i));
+    before = t.writes();
+    await c.deleteMany(keys);
+    const delWrites = t.writes() - before;
+    assert.deepEqual(await c.getMany(keys.slice(0, 3)), [undefined, undefined, undefined]);
+    // Without batching each command is its own write (N); batched, a handful at most.
+    for (
+      const [what, n] of [["setMany", setWrites], ["getMany", getWrites], ["deleteMany", delWrites]]
+    ) {
+      assert.ok((n as number) <= 5, `${what}: ${n} client writes for ${N} commands`);
+    }
+  } finally {
+    await backend.close();
+    await t.close();
+  }
+}, { ...sharedRedisTestOptions, sanitize: false });
+
+test("createCache (redis): a write tells the other instances' L1 unless skipBus", async () => {
+  const opts = {
+    url: "redis://127.0.0.1:6379",
+    keyPrefix: uniquePrefix("objbus"),
+    invalidationChannel: `cktest:inv:${crypto.randomUUID()}`,
+  };
+  const ba = new RedisBackend(opts);
+  const bb = new RedisBackend(opts);
+  const mk = (backend: RedisBackend) =>
+    createCache({ ttl: 60, backend, ...bare, l1: { invalidation: true } });
+  const a = mk(ba);
+  const b = mk(bb);
+  try {
+    await a.set("k", 1);
+    assert.equal(await b.get("k"), 1); // b subscribes and keeps it in L1
+    await until(async () => {
+      const r = createClient({ url: opts.url });
+      await r.connect();
+      const n = Number(
+        ((await r.sendCommand(["PUBSUB", "NUMSUB", opts.invalidationChannel])) as unknown[])[1],
+      );
+      await r.close();
+      return n >= 2;
+    });
+    await a.set("k", 2, { skipBus: true });
+    assert.equal(await b.get("k"), 1, "b was not told: its L1 still answers");
+    await a.set("k", 3);
+    assert.ok(await until(async () => (await b.get("k")) === 3), "b's L1 dropped it, read L2");
+  } finally {
+    await ba.close();
+    await bb.close();
+  }
+}, { ...sharedRedisTestOptions, sanitize: false });
+
+test("createCache (redis): per-call staleTtl sets the entry's L2 lifetime", async () => {
+  const prefix = uniquePrefix("objstale");
+  const backend = new RedisBackend({ url: "redis://127.0.0.1:6379", keyPrefix: prefix });
+  const c = createCache({ ttl: 60, staleTtl: 600, backend, ...bare });
+  const r = createClient({ url: "redis://127.0.0.1:6379" });
+  await r.connect();
+  try {
+    await c.set("a", 1);
+    await c.set("b", 1, { staleTtl: 10 });
+    await c.set("c", 1, { ttl: 5, staleTtl: 0 });
+    const ttlOf = async (k: string) => {
+      const keys = await r.keys(`${prefix}*obj:key:${k}`);
+      return Number(await r.sendCommand(["TTL", keys[0]]));
+    };
+    assert.ok((await ttlOf("a")) > 600 && (await ttlOf("a")) <= 660);
+    assert.ok((await ttlOf("b")) > 10 && (await ttlOf("b")) <= 70);
+    assert.ok((await ttlOf("c")) > 0 && (await ttlOf("c")) <= 5);
+  } finally {
+    await r.close();
+    await backend.close();
+  }
+}, { ...sharedRedisTestOptions, sanitize: false });
