@@ -112,6 +112,31 @@ test("eagerRefresh on a short TTL falls back to the L1 lifetime (still before L1
   }
 });
 
+test("eagerRefresh counts on an entry's own TTL (a ttl function)", async () => {
+  const clock = shiftDateNow();
+  try {
+    const { state, fn } = counted();
+    const f = cache(fn, {
+      name: "refresh.eager.ttlfn",
+      ttl: () => 10, // this entry: 10 s (L1: 9 s), its eager point 5 s (the default TTL: far later)
+      eagerRefresh: 0.5,
+      backend: new MemoryBackend(),
+      l1: { swrEnabled: false },
+      ...bare,
+    });
+    await f(1);
+    clock.advance(4_000);
+    assert.equal((await f(1)).run, 1);
+    await sleep(20);
+    assert.equal(state.runs, 1, "not before 5 s");
+    clock.advance(2_000);
+    assert.equal((await f(1)).run, 1, "served at once");
+    assert.ok(await until(() => state.runs === 2), "refreshed at 50 % of its own TTL");
+  } finally {
+    clock.restore();
+  }
+});
+
 for (
   const [trigger, kind] of [["swr", "memory"], ["eager", "memory"], ["eager", "file"]] as const
 ) {
