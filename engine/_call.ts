@@ -44,7 +44,7 @@ import { attempt, waitForLock } from "./_lock_wait.ts";
 import { L1_CLONE, L1_SEALED, L1_SHARED, type L1Entry } from "./l1.ts";
 import { copyValue } from "./_l1_copy.ts";
 import { decodePayload, storeL1 } from "./_l1_store.ts";
-import { BUSY, claimRefresh, newerInL2, postpone, releaseClaim, takeNewer } from "./_refresh.ts";
+import { prepareRefresh, releaseClaim, SKIP } from "./_refresh.ts";
 import { reshapes } from "./_serializer.ts";
 import { errMessage } from "./_status.ts";
 import { encodeStored, isPrimitive } from "./_stored.ts";
@@ -550,16 +550,10 @@ export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[])
         ctx = keyContext(eng, self, args, fastKey(eng, self, args), tenant);
         const b = eng.returnsPromise ? await eng.backendAsync() : null;
         if (b !== null) {
-          const c = await claimRefresh(eng, b, ctx);
-          if (c === BUSY) return postpone(eng, e);
+          // Across processes: the key's lock, or another's newer value (`_refresh.ts`).
+          const c = await prepareRefresh(eng, b, ctx, e, epoch);
+          if (c === SKIP) return;
           claim = c;
-          const newer = await newerInL2(eng, b, ctx, e);
-          if (newer !== null) {
-            if (eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e) {
-              takeNewer(eng, ctx, newer);
-            }
-            return;
-          }
         }
         const fc = new FactoryCall();
         const value = await invoke(fc, eng.fn, self, args);

@@ -18,6 +18,7 @@ import { type L2Hit, readL2 } from "./_l2.ts";
 import { fetchLockOf, LOCK_ONLY, type LockAttempt, lockAttempt, lockOpts } from "./_l2_lock.ts";
 import { storeL1 } from "./_l1_store.ts";
 import { recordFailure } from "./_status.ts";
+import { l1TtlMs, l2Ttl } from "./_ttl.ts";
 import type { L1Entry } from "./l1.ts";
 
 /** {@linkcode claimRefresh}: another process holds the key's lock (it is refreshing). */
@@ -101,7 +102,10 @@ export async function newerInL2(
   e: L1Entry,
 ): Promise<NewerValue | null> {
   const cap = b.capabilities.ttl;
-  const l2TtlMs = eng.l2Ttl === null ? null : eng.l2Ttl * 1000;
+  // The call's own TTL (a cache object's `ttl` option) when it has one, else the configured one.
+  const ttl = ctx.ttl === undefined ? eng.l2Ttl : l2Ttl(eng.config, ctx.ttl);
+  const l2TtlMs = ttl === null ? null : ttl * 1000;
+  const life = ctx.ttl === undefined ? eng.l1TtlMs : l1TtlMs(eng.config, ctx.ttl);
   // A `ttl` function gives entries TTLs of their own: the write time cannot be read back.
   if (cap === undefined || l2TtlMs === null || eng.config.ttlFn !== null) return null;
   let left: number | null;
@@ -114,7 +118,7 @@ export async function newerInL2(
   if (left === null || left === Infinity) return null;
   const writtenAt = Date.now() - (l2TtlMs - left * 1000);
   // Entry times count from the L1's base (`l1.ts`).
-  const madeAt = eng.l1!.base + e.expiresAt - eng.l1TtlMs;
+  const madeAt = eng.l1!.base + e.expiresAt - life;
   if (writtenAt <= madeAt + Math.min(OWN_WRITE_MS, dueAge(eng) / 4)) return null;
   const hit = await readL2(eng, b, ctx);
   return hit !== null && !hit.stale ? { hit, writtenAt } : null;
@@ -149,4 +153,34 @@ export function postpone(eng: Engine, e: L1Entry): void {
     identity: eng.identity,
     ms: Math.round(ms),
   });
+}
+
+/** {@linkcode prepareRefresh}: nothing is left to compute. */
+export const SKIP: unique symbol = Symbol("skip");
+
+/**
+ * The cross-process steps of a background refresh of `e` before it computes: the key's lock
+ * ({@linkcode claimRefresh}); taken by another process → {@linkcode postpone} and {@linkcode SKIP};
+ * held → a value another process stored since `e` was made ({@linkcode newerInL2}) is taken
+ * ({@linkcode takeNewer}, unless an invalidation (`epoch`) or a new entry came meanwhile), the lock
+ * released, and {@linkcode SKIP}. Otherwise the claim (or `null` without a lock) for the store of
+ * the result, whose write releases it (else {@linkcode releaseClaim}).
+ */
+export async function prepareRefresh(
+  eng: Engine,
+  b: Backend,
+  ctx: KeyCtx,
+  e: L1Entry,
+  epoch: number,
+): Promise<LockAttempt | null | typeof SKIP> {
+  const claim = await claimRefresh(eng, b, ctx);
+  if (claim === BUSY) {
+    postpone(eng, e);
+    return SKIP;
+  }
+  const newer = ctx.call?.skipL2Read === true ? null : await newerInL2(eng, b, ctx, e);
+  if (newer === null) return claim;
+  if (eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e) takeNewer(eng, ctx, newer);
+  if (claim !== null) releaseClaim(eng, ctx, claim);
+  return SKIP;
 }

@@ -15,7 +15,14 @@ import path from "node:path";
 import { test } from "../_harness.ts";
 import { recording } from "../_recording_backend.ts";
 import { gate, shiftDateNow, sleep, until } from "../_timing.ts";
-import { cache, CacheConfigError, FileBackend, MemoryBackend, RedisBackend } from "../../mod.ts";
+import {
+  cache,
+  CacheConfigError,
+  createCache,
+  FileBackend,
+  MemoryBackend,
+  RedisBackend,
+} from "../../mod.ts";
 import { sharedRedisTestOptions } from "../_redis_server.ts";
 import { startRespTap } from "../_resp_tap.ts";
 import { resolveConfig } from "../../config/resolve.ts";
@@ -181,6 +188,43 @@ for (
     }
   });
 }
+
+test("createCache getOrSet: two cache objects on one backend refresh a hot key once", async () => {
+  const clock = shiftDateNow();
+  try {
+    const backend = new MemoryBackend();
+    const { state, fn } = counted(2);
+    const opts = {
+      namespace: "refresh-obj",
+      ttl: 60,
+      eagerRefresh: 0.5,
+      backend,
+      l1: { swrEnabled: false },
+      ...bare,
+    };
+    const one = createCache(opts);
+    const two = createCache(opts);
+    const get = (c: typeof one) => c.getOrSet("hot", () => fn(1));
+    assert.equal((await get(one)).run, 1);
+    assert.equal((await get(two)).run, 1);
+    clock.advance(31_000);
+    await Promise.all([get(one), get(two)]);
+    assert.ok(await until(() => state.runs === 2), "one refresh runs");
+    for (let i = 0; i < 5; i++) {
+      await Promise.all([get(one), get(two)]);
+      await sleep(5);
+    }
+    assert.equal(state.runs, 2, "the other found the lock taken");
+    state.gates.shift()!();
+    assert.ok(
+      await until(async () => (await get(one)).run === 2 && (await get(two)).run === 2),
+      "both serve the refreshed value",
+    );
+    assert.equal(state.runs, 2, "exactly one refresh");
+  } finally {
+    clock.restore();
+  }
+});
 
 test("refresh: a value another engine stored since this entry was made is taken under the lock, not recomputed", async () => {
   const clock = shiftDateNow();
