@@ -67,11 +67,13 @@ test("createCache (redis): getMany / setMany / deleteMany go out as one batch ea
     await c.setMany(keys.map((k, i) => [k, { i }]));
     const setWrites = t.writes() - before;
     before = t.writes();
-    const getsBefore = await calls("get");
+    const reads = async () => (await calls("get")) + (await calls("mget"));
+    const readsBefore = await reads();
     const values = await c.getMany<{ i: number }>(keys);
     const getWrites = t.writes() - before;
-    // Other processes on the shared server may add GETs: at least ours.
-    assert.ok((await calls("get")) - getsBefore >= N);
+    // The reads reached the server (the backend sends concurrent GETs as one MGET; other
+    // processes on the shared server may add more).
+    assert.ok((await reads()) - readsBefore >= 1);
     assert.deepEqual(values.map((v) => v?.i), keys.map((_, i) => i));
     before = t.writes();
     await c.deleteMany(keys);
