@@ -43,6 +43,7 @@ import {
   cacheInfo,
   callUncached,
   checkFunctionHealth,
+  checkSignal,
   clearEngine,
   clearFunctionEverywhere,
   clearNamespaceEverywhere,
@@ -274,6 +275,11 @@ export function wrap<A extends unknown[], R>(
     getHealthStatus: () => functionHealth(engine),
     checkHealth: (level?: HealthLevel) => checkFunctionHealth(engine, level),
     withSignal(signal: AbortSignal, ...args: A): Promise<Awaited<R>> {
+      try {
+        checkSignal(signal);
+      } catch (e) {
+        return Promise.reject(e);
+      }
       if (signal.aborted) return Promise.reject(signal.reason);
       let p: Promise<unknown>;
       if (!engine.returnsPromise) {

@@ -157,7 +157,9 @@ function build(
       : objectOps.objectPrefix(config.namespace),
   });
   const many = <T>(keys: readonly string[], opts?: CacheEntryOptions) =>
-    Promise.all(keys.map((k) => objectOps.get(engine, k, opts))) as Promise<(T | undefined)[]>;
+    Array.isArray(keys)
+      ? Promise.all(keys.map((k) => objectOps.get(engine, k, opts))) as Promise<(T | undefined)[]>
+      : Promise.reject(notArray("keys", keys, "an array of string keys"));
   return {
     getOrSet: <T>(
       key: string,
@@ -175,14 +177,25 @@ function build(
     clear: () => clearEngine(engine),
     getMany: many,
     setMany: async (entries, opts) => {
+      if (!Array.isArray(entries) || !entries.every((e) => Array.isArray(e) && e.length >= 1)) {
+        throw notArray("entries", entries, "an array of [key, value] pairs");
+      }
       await Promise.all(entries.map(([k, v]) => objectOps.set(engine, k, v, opts)));
     },
-    deleteMany: (keys: readonly string[]) => objectOps.deleteKeys(engine, keys),
+    deleteMany: (keys: readonly string[]) =>
+      Array.isArray(keys)
+        ? objectOps.deleteKeys(engine, keys)
+        : Promise.reject(notArray("keys", keys, "an array of string keys")),
     cacheInfo: () => cacheInfo(engine),
     getHealthStatus: () => functionHealth(engine),
     checkHealth: (level?: HealthLevel) => checkFunctionHealth(engine, level),
     config,
   };
+}
+
+/** The error of a batch method given something else than an array. */
+function notArray(name: string, v: unknown, expected: string): CacheConfigError {
+  return new CacheConfigError(name, Array.isArray(v) ? "[…]" : typeof v, expected);
 }
 
 function presetFn(preset: PresetName | undefined): CreateCacheFunction {

@@ -4,7 +4,8 @@
  * delete, exists, chunked values). The capability files (`_redis_keys.ts`, `_redis_locks.ts`,
  * `_redis_tags.ts`, `_redis_bus.ts`, `_redis_streams.ts`) hold a `RedisCore` and go through
  * {@linkcode RedisCore.run}, so every command gets the same deadline, error mapping and
- * close-awareness whichever capability sends it. Its members are public for those files only:
+ * close-awareness whichever capability sends it (a batched `get`, the hot path, is one object that
+ * gives the same guarantees: `_redis_get_op.ts`). Its members are public for those files only:
  * the class is internal, and `RedisBackend` exposes none of them.
  *
  * @module
@@ -30,6 +31,7 @@ import {
 } from "./_redis_chunks.ts";
 import type { Resolved } from "./_redis_options.ts";
 import type { BatchEntry, BatchKind } from "./_redis_batch.ts";
+import { batchedGet } from "./_redis_get_op.ts";
 
 const PENDING_CHUNK_MS = 5 * 60_000; // provisional expiry of chunks until their manifest commits
 
@@ -93,7 +95,10 @@ function getBatch(driver: RedisDriver): BatchKind<GetEntry> {
 function flushGets(driver: RedisDriver, entries: GetEntry[]): void {
   if (entries.length === 1) {
     const e = entries[0];
-    driver.sendNow(e.full, true, ["GET", e.full], true).then(e.resolve, e.reject);
+    driver.sendNow(e.full, true, ["GET", e.full], true).then(
+      (v) => e.resolve(v),
+      (x) => e.reject(x),
+    );
     return;
   }
   const args: string[] = new Array(entries.length + 1);
@@ -281,16 +286,7 @@ export class RedisCore {
       const onAbort = () => fail(this.#aborted(operation, signal));
       if (timeoutMs > 0) {
         queue = this.#deadlines(timeoutMs);
-        deadline = queue.add(
-          () =>
-            fail(
-              new BackendError(
-                `Redis ${operation} timed out after ${timeoutMs} ms (${this.endpoint}).`,
-                { kind: "timeout", backend: "redis", operation },
-              ),
-            ),
-          opts?.startedAt,
-        );
+        deadline = queue.add(() => fail(this.timeoutError(operation, timeoutMs)), opts?.startedAt);
       }
       signal?.addEventListener("abort", onAbort, { once: true });
       p.then((v) => {
@@ -309,8 +305,8 @@ export class RedisCore {
    * (e.g. the lock release or invalidation event a caller fired without awaiting just before).
    */
   track<T>(p: Promise<T>): Promise<T> {
-    if (this.#inFlight++ === 0) this.driver.hold(true);
-    p.then(this.#settled, this.#settled);
+    this.started();
+    p.then(this.settled, this.settled);
     return p;
   }
 
@@ -319,7 +315,8 @@ export class RedisCore {
     return this.#inFlight;
   }
 
-  readonly #settled = (): void => {
+  /** An operation counted in flight by {@linkcode track} or {@linkcode started} settled. */
+  readonly settled = (): void => {
     if (--this.#inFlight !== 0) return;
     // Idle: the connection no longer keeps the process alive (see RedisDriver.hold).
     this.driver.hold(false);
@@ -332,7 +329,28 @@ export class RedisCore {
   get(key: string, opts?: OperationOptions): Promise<Uint8Array | null> {
     checkKey(key, "get");
     const full = this.full(key);
+    const batch = this.driver.batch;
+    const ms = opts?.timeoutMs ?? this.opTimeoutMs;
+    if (
+      batch !== undefined && ms > 0 && opts?.signal === undefined && this.closing === undefined &&
+      this.driver.isReady
+    ) {
+      return batchedGet(this, full, this.#deadlines(ms), batch, this.#getBatch, opts?.startedAt);
+    }
     return this.run("get", opts, () => this.#getRaw(full).then(this.#whole(full)));
+  }
+
+  /** The timeout failure of `operation` after `ms` (see {@linkcode GetOp}). */
+  timeoutError(operation: string, ms: number): BackendError {
+    return new BackendError(
+      `Redis ${operation} timed out after ${ms} ms (${this.endpoint}).`,
+      { kind: "timeout", backend: "redis", operation },
+    );
+  }
+
+  /** An operation not passed to {@linkcode track} started (see {@linkcode settled}). */
+  started(): void {
+    if (this.#inFlight++ === 0) this.driver.hold(true);
   }
 
   /** The reply of `GET full`, sent in the connection's batch when there is one. */

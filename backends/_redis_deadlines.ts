@@ -37,18 +37,25 @@ export class DeadlineQueue {
    * first.
    */
   add(fire: () => void, start: number = performance.now()): Deadline {
-    const d: Deadline = {
-      at: start + this.ms,
-      fire,
-      prev: this.#tail,
-      next: undefined,
-      linked: true,
-    };
+    const d: Deadline = { at: 0, fire, prev: undefined, next: undefined, linked: false };
+    this.link(d, start);
+    return d;
+  }
+
+  /**
+   * Schedule an object that is its own deadline (its `fire` method runs `ms` after `start`, by
+   * default now) unless removed first: an operation that is also its deadline allocates nothing
+   * more. `d` must not be linked already.
+   */
+  link(d: Deadline, start: number = performance.now()): void {
+    d.at = start + this.ms;
+    d.prev = this.#tail;
+    d.next = undefined;
+    d.linked = true;
     if (this.#tail) this.#tail.next = d;
     else this.#head = d;
     this.#tail = d;
     if (this.#timer === undefined) this.#arm(d.at);
-    return d;
   }
 
   /** Cancel a deadline (no-op when it already fired or was removed). */

@@ -26,7 +26,8 @@
  * @module
  */
 
-import { definedLength } from "../protocol/internal.ts";
+import { CacheKeyError } from "../errors.ts";
+import { definedLength, isWellFormed } from "../protocol/internal.ts";
 import { blake2b256Hex, finalizeKey, KEY_PREFIX_LENGTH } from "../protocol/keys.ts";
 
 /** L1 key: a number (single numeric argument) or a string. */
@@ -118,12 +119,24 @@ const SHORT_LENGTH = KEY_PREFIX_LENGTH + 33; // in code points; 1 or 2 UTF-16 un
  * the key function's result `custom`, finished like a standard key, except that two different
  * results never share a key. `finalizeKey` alone would merge `"a b"` and `"a_b"` (spaces and line
  * breaks become `_`), so `%`, spaces, `\n` and `\r` are percent-encoded first (other results are
- * unchanged); and a short key shaped like a shortened one (50 characters, `:`, 32 hex digits) is
+ * unchanged); a result ending in `:lock` (what would name another key's Redis stampede lock)
+ * has that `:` encoded as `%3A`; a result holding a lone surrogate is refused (`CacheKeyError`);
+ * and a short key shaped like a shortened one (50 characters, `:`, 32 hex digits) is
  * shortened itself, so a result cannot name another call's shortened key.
  */
 export function customKey(prefix: string, custom: string): string {
+  // A lone surrogate has no UTF-8 form: Redis and the file backend would store the key with
+  // U+FFFD in its place, one entry for "a\uD800", "a\uDC00" and "a\uFFFD" (as arguments are,
+  // such a key is refused).
+  if (!isWellFormed(custom)) {
+    throw new CacheKeyError("key", "the key holds a lone surrogate (not well-formed Unicode)");
+  }
   ESCAPED.lastIndex = 0;
-  const raw = prefix + (ESCAPED.test(custom) ? custom.replace(ESCAPED, (c) => ESCAPES[c]) : custom);
+  let raw = prefix + (ESCAPED.test(custom) ? custom.replace(ESCAPED, (c) => ESCAPES[c]) : custom);
+  // `<key>:lock` is the Redis stampede lock of `<key>` (cachekit-py's name too): a result ending
+  // in ":lock" must not name another result's lock, so its last ":" is encoded ("%" never stands
+  // for itself after the escaping above, so this stays injective).
+  if (raw.endsWith(":lock")) raw = raw.slice(0, -5) + "%3Alock";
   if (
     raw.length < SHORT_LENGTH || raw.length > 2 * SHORT_LENGTH || !SHORTENED.test(raw)
   ) {

@@ -19,8 +19,9 @@ import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
 import type { Flight } from "./_flight.ts";
+import { joinerCopy } from "./_inflight.ts";
 import { optionArgs } from "./_call_options.ts";
-import { lateWork, withHardTimeout } from "./_hard_timeout.ts";
+import { joinLate, lateWork, withHardTimeout } from "./_hard_timeout.ts";
 import {
   entryOf,
   FactoryCall,
@@ -54,8 +55,12 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
     typeof (v as { then?: unknown }).then === "function";
 }
 
-function l2Stale(hit: L2Hit): StaleValue {
-  return { source: "l2", expiredAt: hit.freshUntil ?? NaN, read: () => hit.value };
+function l2Stale(eng: Engine, hit: L2Hit): StaleValue {
+  // Read more than once (the factory's `ctx.stale`, then the callers it is served to): each read
+  // its own copy unless `l1.copy` is "none", as an L1 stale entry's reads are.
+  const v = hit.value;
+  const read = eng.config.l1.copy === "none" ? () => v : () => joinerCopy(v);
+  return { source: "l2", expiredAt: hit.freshUntil ?? NaN, read };
 }
 
 /**
@@ -253,7 +258,10 @@ function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown): unknown {
  */
 function answerOf(eng: Engine, value: unknown, payload: Uint8Array): unknown {
   if (eng.config.interop) return interopReshapes(value) ? decodeInteropValue(payload) : value;
-  if (value === undefined || !reshapes(eng.serializer, payload)) return value;
+  // A serializer with its own stored layout (`auto`) stores `undefined` as nil, as cachekit-py
+  // 0.3.0 does: every hit answers `null`, so the miss does too (as in interop mode).
+  if (value === undefined) return eng.codec.policy.framing ? null : value;
+  if (!reshapes(eng.serializer, payload)) return value;
   return eng.serializer.deserialize(payload);
 }
 
@@ -420,7 +428,7 @@ export async function load(
       hit.stored,
     );
   }
-  if (hit !== null) stale = l2Stale(hit);
+  if (hit !== null) stale = l2Stale(eng, hit);
   // Without the lock (no lock capability, a wait that ran out, L2 failing): a failing L2 does not
   // hold up the answer with the write (a call costs at most one L2 timeout).
   if (lk === null || !lk.held) {
@@ -473,7 +481,12 @@ export async function compute(
   };
   const hardMs = call?.hardMs ?? eng.hardMs;
   const soft = fs === null ? run : () => fs.run(ctx.l1Key, run, fallback, call?.softMs);
-  if (hardMs <= 0) return await soft();
+  if (hardMs <= 0) {
+    // A call without a hard timeout joins a computation still running past another call's one
+    // (the lock was not taken for it: see `load`), rather than racing it to the store.
+    const late = eng.lateWork.get(ctx.l1Key);
+    return await (late === undefined ? soft() : joinLate(eng, late));
+  }
   return await withHardTimeout(eng, ctx.l1Key, soft, fallback, hardMs, call?.key);
 }
 

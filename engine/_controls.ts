@@ -14,6 +14,8 @@
  *
  * @module
  */
+import { joinerCopy } from "./_inflight.ts";
+import { supersede } from "./_invalidation.ts";
 import { CacheKeyError } from "../errors.ts";
 import type { ArgKey } from "./_argkey.ts";
 import { compute, computeSync } from "./_call.ts";
@@ -61,7 +63,11 @@ export function forceRefresh(eng: Engine, self: unknown, args: unknown[]): unkno
   let table = refreshing.get(eng);
   if (table === undefined) refreshing.set(eng, table = new Map());
   const known = table.get(ctx.l1Key);
-  if (known !== undefined && known.epoch === eng.epoch) return known.p;
+  if (known !== undefined && known.epoch === eng.epoch) {
+    // A second refresh caller gets its own copy, as a joiner of any computation does.
+    return eng.config.l1.copy === "none" ? known.p : known.p.then(joinerCopy);
+  }
+  supersede(eng, ctx.l1Key); // a miss computing since before the refresh must not land over it
   const p = refreshLoad(eng, self, args, ctx);
   const mine = { epoch: eng.epoch, p };
   table.set(ctx.l1Key, mine);

@@ -118,7 +118,7 @@ export class Engine {
   /** Whether the wrapper returns promises (L2 configured, or the function is asynchronous). */
   returnsPromise: boolean;
   readonly collectStats: boolean;
-  readonly inflight: InflightTable = new InflightTable();
+  readonly inflight: InflightTable;
   /** L1 entries whose stale-while-revalidate refresh is running (rare: a side table). */
   readonly refreshing: Set<L1Entry> = new Set();
   /** Bumped by every invalidation: a computation that started before one does not store. */
@@ -205,6 +205,7 @@ export class Engine {
     const c = spec.config;
     this.fn = spec.fn as (...args: unknown[]) => unknown;
     this.config = c;
+    this.inflight = new InflightTable(c.l1.copy !== "none");
     this.identity = spec.identity;
     // monitoring.structuredLogging: records carry the function's context as properties a sink can
     // index, or are one line of plain text each.

@@ -205,7 +205,10 @@ export function hitEntry(
   args: readonly unknown[],
 ): KeyCtx {
   const f = eng.config.resultTags as ((v: unknown, ...a: unknown[]) => unknown) | null;
-  if (freshUntil === null && f === null) return ctx;
+  // A key-based entry read from L2 may carry tags its writer gave (per call, `setTags`) that this
+  // reader cannot know: its L1 copy is evicted by any tag invalidation (`hasUnknownTags`).
+  const unknown = eng.objectCache;
+  if (freshUntil === null && f === null && !unknown) return ctx;
   let tags = ctx.tags;
   if (f !== null) {
     try {
@@ -217,8 +220,29 @@ export function hitEntry(
       });
     }
   }
+  if (unknown) tags = withUnknownTags(tags);
   if (freshUntil === null) return { ...ctx, tags };
   return { ...ctx, tags, ttl: Math.max(0.001, (freshUntil - Date.now()) / 1000) };
+}
+
+/** Tag lists of L1 entries that may carry more tags than they list (see `hitEntry`). */
+const partialTags: WeakSet<readonly string[]> = new WeakSet();
+const UNKNOWN_TAGS: readonly string[] = Object.freeze([]);
+partialTags.add(UNKNOWN_TAGS);
+
+function withUnknownTags(tags: readonly string[] | null): readonly string[] {
+  if (tags === null || tags.length === 0) return UNKNOWN_TAGS;
+  const out = [...tags];
+  partialTags.add(out);
+  return out;
+}
+
+/**
+ * Whether an L1 entry's tag list may be incomplete (a key-based entry filled from L2, whose
+ * writer's tags are not stored with it): tag invalidation evicts such an entry whatever the tags.
+ */
+export function hasUnknownTags(tags: readonly string[]): boolean {
+  return partialTags.has(tags);
 }
 
 /**

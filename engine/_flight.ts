@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { CacheConfigError } from "../errors.ts";
 
 /** The callers of one shared computation, and its signal. */
 export class Flight {
@@ -25,6 +26,14 @@ export class Flight {
   /** The computation's signal: aborted once every caller has aborted. */
   get signal(): AbortSignal {
     return (this.#controller ??= new AbortController()).signal;
+  }
+
+  /**
+   * Whether every caller aborted, and with them the computation: a new caller must not join it
+   * (it would get another caller's abort reason), but start a computation of its own.
+   */
+  get abandoned(): boolean {
+    return this.#controller !== null && this.#controller.signal.aborted;
   }
 
   /** One caller aborted with `reason`: abort the computation when it was the last one. */
@@ -65,6 +74,27 @@ export function waitFor<T>(
       reject(e);
     });
   });
+}
+
+/**
+ * Check that `signal` is an `AbortSignal` (or `undefined`), so that a wrong argument is a typed
+ * error rather than a `TypeError` from inside the wait.
+ *
+ * @throws {CacheConfigError} Something else.
+ */
+export function checkSignal(signal: unknown): void {
+  if (
+    signal !== undefined &&
+    (typeof signal !== "object" || signal === null ||
+      typeof (signal as AbortSignal).addEventListener !== "function" ||
+      typeof (signal as AbortSignal).aborted !== "boolean")
+  ) {
+    throw new CacheConfigError(
+      "signal",
+      signal === null ? null : typeof signal,
+      "an AbortSignal (or no signal)",
+    );
+  }
 }
 
 /** Reject at once when `signal` is already aborted (before any work starts). */

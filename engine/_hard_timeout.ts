@@ -17,11 +17,20 @@ import { FactoryTimeoutError } from "../errors.ts";
 import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
+import { joinerCopy } from "./_inflight.ts";
 import { errMessage } from "./_status.ts";
 
 /** The computation of `key` still running after a hard timeout, if any (joined by new calls). */
 export function lateWork(eng: Engine, key: ArgKey): Promise<unknown> | undefined {
   return eng.lateWork.get(key);
+}
+
+/**
+ * Join `late`, a computation running past its hard timeout: its result, as a copy of its own
+ * under `l1.copy` `"clone"` / `"freeze"` (every joiner gets one, as joiners of a flight do).
+ */
+export function joinLate(eng: Engine, late: Promise<unknown>): Promise<unknown> {
+  return eng.config.l1.copy === "none" ? late : late.then(joinerCopy);
 }
 
 /**
@@ -37,7 +46,8 @@ export function withHardTimeout(
   hardMs: number,
   key: string | undefined,
 ): Promise<unknown> {
-  const work = eng.lateWork.get(l1Key) ?? start();
+  const late = eng.lateWork.get(l1Key);
+  const work = late === undefined ? start() : joinLate(eng, late);
   return new Promise<unknown>((resolve, reject) => {
     let settled = false;
     const timer = setTimeout(() => {

@@ -16,6 +16,21 @@
  */
 import type { ArgKey } from "./_argkey.ts";
 import { type Flight, flightOf } from "./_flight.ts";
+import { REFUSED, vetCopy, type Vetted } from "./_l1_copy.ts";
+
+const vetted: Vetted = { bytes: 0, unfreezable: false };
+
+/**
+ * What a caller that joins a computation gets under `l1.copy` `"clone"` or `"freeze"`: its own
+ * copy of an object answer (the caller that started the computation keeps the answer itself), so
+ * that no caller's mutation reaches another's value. A frozen answer (`"freeze"`) is shared; a
+ * value outside the copy space is shared as before (it cannot be copied).
+ */
+export function joinerCopy(v: unknown): unknown {
+  if (typeof v !== "object" || v === null || Object.isFrozen(v)) return v;
+  const c = vetCopy(v, vetted);
+  return c === REFUSED ? v : c;
+}
 
 type Dict = Record<string, Promise<unknown>>;
 
@@ -25,6 +40,15 @@ export class InflightTable {
   #numbers: Dict = Object.create(null);
   /** Whether any tracked promise had a flight (`_flight.ts`): only then are joins counted. */
   #flights = false;
+  readonly #copyJoins: boolean;
+
+  /**
+   * @param copyJoins Whether a caller joining a computation gets its own copy of an object
+   * answer (`l1.copy` other than `"none"`: see `joinerCopy`).
+   */
+  constructor(copyJoins = false) {
+    this.#copyJoins = copyJoins;
+  }
 
   /**
    * The promise in flight for `key`, if any: the caller joins it (counted by its flight, when a
@@ -32,11 +56,21 @@ export class InflightTable {
    */
   get(key: ArgKey): Promise<unknown> | undefined {
     const p = typeof key === "number" ? this.#numbers[key] : this.#strings[key];
-    if (p !== undefined && this.#flights) {
-      const f = flightOf.get(p);
-      if (f !== undefined) f.joined++;
+    if (p === undefined) return p;
+    const f = this.#flights ? flightOf.get(p) : undefined;
+    if (f !== undefined) {
+      if (f.abandoned) return undefined; // cancelled by all its callers: start anew (`track`)
+      f.joined++;
     }
-    return p;
+    if (!this.#copyJoins) return p;
+    const mine = p.then(joinerCopy);
+    if (f !== undefined) flightOf.set(mine, f);
+    return mine;
+  }
+
+  /** Whether a computation of `key` is in flight (not counted as a join). */
+  has(key: ArgKey): boolean {
+    return (typeof key === "number" ? this.#numbers[key] : this.#strings[key]) !== undefined;
   }
 
   /**

@@ -15,9 +15,10 @@ import { underAnyTenant } from "../backends/types.ts";
 import { getCacheLogger } from "../health/logging.ts";
 import { GuardedBackend } from "../reliability/guarded_backend.ts";
 import type { L1Entry } from "./l1.ts";
+import type { ArgKey } from "./_argkey.ts";
 import { createdDefaultL2, defaultL2 } from "./_backend.ts";
 import type { Engine } from "./_engine.ts";
-import { mayCarryTags } from "./_factory_context.ts";
+import { hasUnknownTags, mayCarryTags } from "./_factory_context.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx } from "./_keys.ts";
 import { liveEngines, tenantSegments } from "./_registry.ts";
 import { errMessage, recordFailure } from "./_status.ts";
@@ -66,16 +67,24 @@ async function deleteTargets(b: Backend, targets: string[]): Promise<void> {
 
 /** Matches L1 entries carrying any of `tags`. */
 function taggedWith(tags: ReadonlySet<string>): (e: L1Entry) => boolean {
-  return (e) => e.tags !== null && e.tags.some((t) => tags.has(t));
+  return (e) => e.tags !== null && (hasUnknownTags(e.tags) || e.tags.some((t) => tags.has(t)));
 }
 
-/** Remember an L2 key this process wrote (for deletions a prefix may miss, and the tag index). */
-export function trackWrite(eng: Engine, ctx: KeyCtx): void {
+/**
+ * Remember an L2 key this process wrote (for deletions a prefix may miss), and by tag when the
+ * backend has no tag index of its own (`indexTags`): only then does `invalidateTags` delete the
+ * keys listed here. Bounded: at most {@linkcode MAX_TRACKED_KEYS} keys, tags, and keys per tag
+ * (per-result and per-call tags such as `user:${id}` would otherwise grow it without end).
+ */
+export function trackWrite(eng: Engine, ctx: KeyCtx, indexTags: boolean): void {
   if (eng.tracked.size < MAX_TRACKED_KEYS) eng.tracked.add(ctx.backendKey);
-  if (ctx.tags) {
+  if (ctx.tags && indexTags) {
     for (const t of ctx.tags) {
       let s = eng.tagIndex.get(t);
-      if (!s) eng.tagIndex.set(t, s = new Set());
+      if (!s) {
+        if (eng.tagIndex.size >= MAX_TRACKED_KEYS) continue;
+        eng.tagIndex.set(t, s = new Set());
+      }
       if (s.size < MAX_TRACKED_KEYS) s.add(ctx.backendKey);
     }
   }
@@ -101,6 +110,19 @@ export function bump(eng: Engine): void {
   eng.inflight.clear();
   eng.failsafe?.forget();
   eng.lateWork.clear();
+}
+
+/**
+ * Before a write or a forced refresh of `l1Key`: a computation of the key that started earlier
+ * (in flight, or still running past a soft or hard timeout) must not land over the newer value,
+ * so it is marked stale ({@linkcode bump}: its callers still get its answer, nothing stores it).
+ * Nothing happens when none runs, so that other keys' computations keep storing.
+ */
+export function supersede(eng: Engine, l1Key: ArgKey): void {
+  if (
+    eng.inflight.has(l1Key) || eng.lateWork.has(l1Key) ||
+    eng.failsafe?.pending(l1Key) !== undefined
+  ) bump(eng);
 }
 
 /**

@@ -156,7 +156,7 @@ export async function writeL2(
     }
     recordSuccess(eng);
     eng.series?.write(stored.byteLength);
-    trackWrite(eng, ctx);
+    trackWrite(eng, ctx, b.capabilities.tags === undefined);
     if (call?.skipBus !== true) {
       publish(eng, b, { level: "key", targets: [ctx.backendKey], reason: "write" });
     }

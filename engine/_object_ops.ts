@@ -17,8 +17,14 @@ import type { CallOptions } from "./_call_options.ts";
 import { entryOf, FactoryCall, hitEntry, invoke } from "./_factory_context.ts";
 import { cacheContext, type FactoryContext } from "../factory_context.ts";
 import type { Engine } from "./_engine.ts";
-import { Flight, flightOf, waitFor } from "./_flight.ts";
-import { bump, invalidateTagsEverywhere, invalidateTagsLocal, publish } from "./_invalidation.ts";
+import { checkSignal, Flight, flightOf, waitFor } from "./_flight.ts";
+import {
+  bump,
+  invalidateTagsEverywhere,
+  invalidateTagsLocal,
+  publish,
+  supersede,
+} from "./_invalidation.ts";
 import { callTenant, type KeyCtx, tenantL1Key } from "./_keys.ts";
 import { tenantContextUsed } from "../tenant.ts";
 import { readL2 } from "./_l2.ts";
@@ -66,11 +72,22 @@ export function callOptions(
   o: CacheEntryOptions | undefined,
 ): CallOptions {
   const call: CallOptions = { key };
-  if (o === undefined) return call;
+  if (o === undefined || o === null) return call;
   seconds("ttl", o.ttl, true, true);
   seconds("staleTtl", o.staleTtl, false, false);
   seconds("softTimeout", o.softTimeout, false, false);
   seconds("hardTimeout", o.hardTimeout, false, false);
+  if (
+    o.hardTimeout !== undefined && o.softTimeout !== undefined && o.hardTimeout > 0 &&
+    o.softTimeout >= o.hardTimeout
+  ) {
+    throw new CacheConfigError(
+      "softTimeout",
+      o.softTimeout,
+      `a soft timeout below the hard timeout (${o.hardTimeout} s)`,
+    );
+  }
+  checkSignal(o.signal);
   if (o.staleTtl !== undefined) call.staleTtl = o.staleTtl;
   if (o.softTimeout !== undefined) call.softMs = o.softTimeout * 1000;
   if (o.hardTimeout !== undefined) call.hardMs = o.hardTimeout * 1000;
@@ -240,6 +257,7 @@ export async function set(
   o: CacheEntryOptions | undefined,
 ): Promise<void> {
   const ctx = ctxOf(eng, key, o);
+  supersede(eng, ctx.l1Key); // an earlier computation must not land over the written value
   const b = o?.skipL2Write ? null : await eng.backendAsync();
   await store(eng, ctx, value, b, eng.epoch, true);
 }
@@ -307,11 +325,12 @@ export async function expire(eng: Engine, key: string): Promise<void> {
     if (e.expiresAt > now) e.expiresAt = now;
     if (e.refreshAt > now) e.refreshAt = now;
   }
+  const epoch = eng.epoch; // a deletion while L2 is read: the old value is not written back
   const b = await eng.backendAsync();
   if (b === null) return;
   const hit = await readL2(eng, b, ctx);
   if (hit === null) return;
   ctx.tags = null;
   // Written again with its logical expiry now (`ttl: 0`: fresh_until = now, L2 TTL = staleTtl).
-  await store(eng, ctx, hit.value, b, eng.epoch, true);
+  await store(eng, ctx, hit.value, b, epoch, true);
 }

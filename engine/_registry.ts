@@ -17,9 +17,25 @@ import type { Engine } from "./_engine.ts";
 const engines = new Set<WeakRef<Engine>>();
 const seenTenants = new Set<string>(["default"]);
 
-/** Add a new engine to the live set. */
+/** Live-set size after the last sweep of collected engines' references. */
+let sweptSize = 64;
+
+/**
+ * Add a new engine to the live set. The references of collected engines are swept whenever the
+ * set has doubled since the last sweep, so a process creating caches without end (a cache object
+ * per request) does not keep a reference per cache it ever made (amortized O(1) per engine).
+ */
 export function registerEngine(engine: Engine): void {
   engines.add(new WeakRef(engine));
+  if (engines.size >= 2 * sweptSize) {
+    for (const ref of engines) if (ref.deref() === undefined) engines.delete(ref);
+    sweptSize = Math.max(64, engines.size);
+  }
+}
+
+/** How many engine references the live set holds (collected ones too, until a sweep). */
+export function registeredEngines(): number {
+  return engines.size;
 }
 
 /** Live engines (for module-level invalidation). */

@@ -48,4 +48,4 @@ export {
 } from "./_health.ts";
 export { closeDefaultBackend } from "./_backend.ts";
 export * as objectOps from "./_object_face.ts";
-export { Flight, flightOf, waitFor } from "./_flight.ts";
+export { checkSignal, Flight, flightOf, waitFor } from "./_flight.ts";

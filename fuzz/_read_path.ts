@@ -93,6 +93,20 @@ export const READ_PATH_MODES: readonly ReadPathMode[] = [
     options: { serializer: "json" },
   },
   {
+    name: "cache:orjson",
+    description: "orjson serializer (digest layout), envelope wire",
+    secure: false,
+    values: JSON_VALUES,
+    options: { serializer: "orjson" },
+  },
+  {
+    name: "cache:orjson-document",
+    description: 'orjson serializer (digest layout), wire: "document", fail-safe',
+    secure: false,
+    values: JSON_VALUES,
+    options: { serializer: "orjson", wire: "document", staleTtl: 600, ttl: FRESH_FOR },
+  },
+  {
     name: "cache:secure",
     description: "cache.secure, envelope wire",
     secure: true,

@@ -21,5 +21,6 @@
 export { fromHex, toHex } from "./_hex.ts";
 export { hkdfSalt } from "./_crypto.ts";
 export { definedLength } from "./_canonical_model.ts";
+export { isWellFormed } from "./_canonical_python.ts";
 export { interopReshapes } from "./_interop_reshapes.ts";
 export { storedFraming } from "./_stored_framing.ts";

@@ -95,6 +95,7 @@ import { DeadlineSweeper } from "./_deadlines.ts";
 import { withoutStack } from "./_cheap_error.ts";
 import { guardCapabilities } from "./_guard_capabilities.ts";
 import { guardLogger, logFailure, logStateChange } from "./_guard_log.ts";
+import { turnNow } from "./_turn_clock.ts";
 
 /**
  * Where a {@linkcode GuardedBackend} counts operations, latency, errors and circuit state: the
@@ -219,6 +220,8 @@ export class GuardedBackend implements Backend, AsyncDisposable {
   readonly backpressure: Backpressure | null;
 
   readonly #clock: () => number;
+  /** The clock of operations' ends: `#clock`, or read once per burst (`_turn_clock.ts`). */
+  readonly #opClock: () => number;
   /** Whether `#clock` is `performance.now()` (its readings may then go to the inner backend). */
   readonly #realClock: boolean;
   readonly #sweeper: DeadlineSweeper;
@@ -247,6 +250,7 @@ export class GuardedBackend implements Backend, AsyncDisposable {
     this.type = inner.type;
     this.local = inner.local === true;
     this.#clock = config.clock ?? (() => performance.now());
+    this.#opClock = config.clock ?? turnNow;
     this.#realClock = config.clock === undefined;
     this.#metrics = config.metrics ?? null;
     this.#innerTimeouts = inner.capabilities.timeouts === true;
@@ -521,7 +525,7 @@ export class GuardedBackend implements Backend, AsyncDisposable {
     this.backpressure?.release();
     const duration = start === 0 && at === null && this.#metrics === null
       ? 0
-      : this.#clock() - start;
+      : this.#opClock() - start;
     const cb = this.circuitBreaker;
     if (error === null) {
       this.#successes++;

@@ -16,7 +16,7 @@
  *
  * Values 0.3.0's auto writes in a layout of its own without pyarrow (`dataframe`, `series`) are
  * refused: a miss. A function's `undefined` is stored as nil, Python's `None`, as 0.3.0 would
- * store it: the call answers `undefined`, a later hit `null`. Writing, only plain values are accepted (the standard serializer's values); a
+ * store it: the call and every later hit answer `null` (as in interop mode). Writing, only plain values are accepted (the standard serializer's values); a
  * `Table` or a `NumpyArray` is refused — use `serializer: "arrow"` for tables.
  *
  * @example

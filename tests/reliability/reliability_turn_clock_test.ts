@@ -1,0 +1,91 @@
+/**
+ * The guard's clock for operations' ends (`reliability/_turn_clock.ts`): one `performance.now()`
+ * per microtask checkpoint, shared by the operations that settle in it, while durations stay the
+ * real ones (the histogram and the adaptive timeout still record every operation). Starts are read
+ * fresh.
+ */
+import assert from "node:assert/strict";
+import { test } from "../_harness.ts";
+import { MemoryBackend } from "../../backends/memory.ts";
+import { CacheMetrics } from "../../health/metrics.ts";
+import { GuardedBackend } from "../../reliability/guarded_backend.ts";
+import { turnNow } from "../../reliability/_turn_clock.ts";
+
+const busy = (ms: number) => {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* spin */ }
+};
+
+test("turnNow: one reading per microtask checkpoint, a fresh one after it", async () => {
+  const a = turnNow();
+  busy(2);
+  assert.equal(turnNow(), a, "same synchronous stretch: the same reading");
+  await null; // queued after the reading's reset: a later microtask
+  busy(2);
+  const b = turnNow();
+  assert.ok(b >= a + 1, `a fresh reading (${b} after ${a})`);
+  await new Promise((r) => setTimeout(r, 5));
+  assert.ok(turnNow() >= b + 1, "a later task reads the clock again");
+});
+
+/**
+ * A memory backend whose reads all miss together, `ms` after the first (one reply for a batch, as a
+ * Redis `MGET` gives), without reading the clock themselves.
+ */
+class SlowMemory extends MemoryBackend {
+  #reply: Promise<null> | undefined;
+  constructor(readonly ms: number) {
+    super();
+  }
+  override get(_key: string): Promise<Uint8Array | null> {
+    return this.#reply ??= new Promise((r) => setTimeout(() => r(null), this.ms));
+  }
+}
+
+test("guard: 100 concurrent operations settled together share one clock reading and all record real durations", async () => {
+  const metrics = new CacheMetrics();
+  const g = new GuardedBackend(new SlowMemory(30), { metrics });
+  const now = performance.now;
+  let reads = 0;
+  performance.now = function () {
+    reads++;
+    return now.call(performance);
+  };
+  let got: (Uint8Array | null)[];
+  try {
+    got = await Promise.all(Array.from({ length: 100 }, (_, i) => g.get(`k${i}`)));
+  } finally {
+    performance.now = now;
+  }
+  assert.equal(got.length, 100);
+  // Each start reads the clock; the ends (one reply) share a reading: 200 without sharing.
+  assert.ok(reads >= 100 && reads <= 104, `${reads} clock reads for 100 operations`);
+  const h = metrics.backendDurationFamily(g.type).labels({
+    operation: "get",
+    backend: g.type,
+    function: "",
+  });
+  assert.equal(h.count, 100, "every operation is in the histogram");
+  // Each waited ≥ 30 ms (timers never fire early): the recorded durations say so.
+  assert.ok(h.sum >= 100 * 0.028, `sum of durations ${h.sum} s`);
+  assert.equal(g.stats().successes, 100);
+  await g.close();
+});
+
+test("guard: an operation started after a long synchronous stretch gets its whole timeout", async () => {
+  // Without its own timeouts: the guard races it against the deadline it computes from the start.
+  const inner = new SlowMemory(50);
+  Object.defineProperty(inner, "capabilities", {
+    value: { ...inner.capabilities, timeouts: false },
+  });
+  const g = new GuardedBackend(inner, {
+    circuitBreaker: false,
+    timeout: { min: 0.2, initial: 0.2, max: 0.2 },
+  });
+  turnNow(); // a reading taken in this checkpoint, before the stretch
+  busy(300);
+  // Started now: its deadline is 200 ms from now, not from before the stretch (already past).
+  assert.equal(await g.get("k"), null);
+  assert.equal(g.stats().failures.timeout, 0);
+  await g.close();
+});
