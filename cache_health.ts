@@ -9,9 +9,10 @@
  * `durationMs`; `components` (the L1 total, and at `full` the metrics summary); `backends`: each
  * backend in use **once** ({@linkcode BackendHealthEntry}: `id`, `type`, `status`, `latencyMs`,
  * the `functions` that use it, and its components: `backend`, `circuitBreaker`, `pool` when the
- * backend measures one, at `full` `timeout` and `backpressure`); `functions`: each function's
- * {@linkcode FunctionHealth} with its own components only (`l1`, `invalidation`) and the
- * `backendId` of its backend. HTTP 200 when healthy or degraded, 503 when unhealthy, 400 for an
+ * backend measures one, at `full` `timeout` and `backpressure`, and `recovery`: its queue of
+ * invalidations that failed during an outage, `pending`, `dropped`, `lastRetry`); `functions`:
+ * each function's {@linkcode FunctionHealth} with its own components only (`l1`,
+ * `invalidation`) and the `backendId` of its backend. HTTP 200 when healthy or degraded, 503 when unhealthy, 400 for an
  * unknown `?level=` (`ping`, `basic`, `full`). Status is the worst function's.
  *
  * Pool figures are read from the backend's client at the probe (Redis: open `connections`,

@@ -262,7 +262,13 @@ export class RedisCore {
     const state: OpState = { expired: false };
     let p: Promise<T>;
     try {
-      p = this.driver.isReady ? fn(state) : this.driver.ready().then(() => fn(state));
+      // A command that waited for the connection past its deadline is not sent late: its caller
+      // has its error, and a write abandoned during an outage must not land after it (over a
+      // newer value, or after an invalidation retried on reconnection).
+      p = this.driver.isReady ? fn(state) : this.driver.ready().then(() => {
+        if (state.expired) throw new Error("deadline passed while waiting for the connection");
+        return fn(state);
+      });
     } catch (e) {
       p = Promise.reject(e);
     }

@@ -24,6 +24,7 @@ export const DEFAULTS: {
   readonly monitoring: Readonly<Resolved<MonitoringOptions>>;
   readonly stampede: Readonly<Resolved<StampedeOptions>>;
   readonly ttlRefreshThreshold: number;
+  readonly failSafeThrottle: number;
 } = Object.freeze({
   l1: Object.freeze({
     enabled: true,
@@ -65,4 +66,6 @@ export const DEFAULTS: {
   }),
   stampede: Object.freeze({ enabled: true, lease: 30, wait: 5 }),
   ttlRefreshThreshold: 0.5,
+  // Seconds a stale value answered after a failure is reused (FusionCache's FailSafeThrottleDuration).
+  failSafeThrottle: 30,
 });

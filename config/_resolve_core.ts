@@ -49,6 +49,7 @@ const TOP_LEVEL_KEYS = new Set<string>([
   "envelopeProtocol",
   "wire",
   "maxValueSize",
+  "failSafeThrottle",
   "l1",
   "circuitBreaker",
   "timeout",
@@ -104,6 +105,7 @@ export type ResolvedCore = Pick<
   | "envelopeProtocol"
   | "wire"
   | "maxValueSize"
+  | "failSafeThrottle"
 >;
 
 /** `name`, `ttl`, `namespace`, `serializer`, the flags, `key` and `tags`. */
@@ -272,6 +274,15 @@ function resolveStorage(o: CacheOptions<unknown[]>, env: EnvConfig) {
   return { envelopeProtocol, wire, maxValueSize, backend };
 }
 
+/** `failSafeThrottle` (allowed without `staleTtl`: the default applies to every function). */
+function resolveThrottle(o: CacheOptions<unknown[]>): number {
+  const t = o.failSafeThrottle ?? DEFAULTS.failSafeThrottle;
+  if (!isNonNegNum(t)) {
+    throw new CacheConfigError("failSafeThrottle", o.failSafeThrottle, "a number of seconds >= 0");
+  }
+  return t;
+}
+
 /**
  * Validate the scalar options (in the order their errors have always been reported).
  *
@@ -304,5 +315,6 @@ export function resolveCore(o: CacheOptions<unknown[]>, env: EnvConfig): Resolve
     envelopeProtocol: storage.envelopeProtocol,
     wire: storage.wire,
     maxValueSize: storage.maxValueSize,
+    failSafeThrottle: resolveThrottle(o),
   };
 }

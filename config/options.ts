@@ -318,6 +318,13 @@ export interface CacheOptions<A extends unknown[] = unknown[], R = unknown> {
    */
   wire?: "document" | "envelope";
   /**
+   * Fail-safe throttle, seconds: once a failure of the function was answered from a stale value
+   * (`staleTtl`), that value is reused this long for the same arguments without calling the
+   * function again; the first call after it tries again. Default 30 (FusionCache's
+   * `FailSafeThrottleDuration`). `0`: try the function on every call.
+   */
+  failSafeThrottle?: number;
+  /**
    * Largest serialized value cached, bytes (before compression). Default: env
    * `CACHEKIT_MAX_VALUE_SIZE`, 100 MiB. A larger result is answered but not cached (in L1 or L2),
    * with a warning once per function. On a read, an entry whose declared (uncompressed) size is
@@ -429,6 +436,8 @@ export interface ResolvedConfig {
   wire: "document" | "envelope";
   /** Largest serialized value cached or read back, bytes (see {@linkcode CacheOptions.maxValueSize}). */
   maxValueSize: number;
+  /** Fail-safe throttle, seconds (0 = off; see {@linkcode CacheOptions.failSafeThrottle}). */
+  failSafeThrottle: number;
   /** L1 settings (`enabled: false` when off). */
   l1: Resolved<Omit<L1Options, "storeReferences">>;
   /** Breaker settings (`enabled: false` when off). */

@@ -97,6 +97,7 @@ export function resolveConfig<A extends unknown[], R = unknown>(
     envelopeProtocol: core.envelopeProtocol,
     wire: core.wire,
     maxValueSize: core.maxValueSize,
+    failSafeThrottle: core.failSafeThrottle,
     l1: groups.l1,
     circuitBreaker: groups.circuitBreaker,
     timeout: groups.timeout,

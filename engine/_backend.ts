@@ -17,6 +17,7 @@ import { MemoryBackend } from "../backends/memory.ts";
 import { GuardedBackend, type GuardedBackendConfig } from "../reliability/guarded_backend.ts";
 import { fileBackendOptionsFromEnv, redisUrlFromEnv } from "../config/env.ts";
 import { getDefaultMetrics } from "../health/metrics.ts";
+import { dropRecovery } from "./_recovery.ts";
 
 let defaultBackend: Promise<Backend> | null = null;
 let generation = 0;
@@ -85,6 +86,7 @@ async function createDefault(): Promise<Backend> {
  * Close the process-wide default backend (if it was created); the next use (by any cached function)
  * creates a new one. Writes already in flight finish first (bounded: the Redis backend waits up to
  * 1 s). Not needed for a script to exit: idle connections and timers do not keep it alive.
+ * Invalidations still queued for retry on it (auto-recovery after an outage) are dropped.
  *
  * @example
  * ```ts
@@ -96,7 +98,10 @@ export async function closeDefaultBackend(): Promise<void> {
   const p = defaultBackend;
   defaultBackend = null;
   generation++;
-  if (p) await (await p.catch(() => null))?.close?.();
+  const b = p === null ? null : await p.catch(() => null);
+  if (b === null) return;
+  dropRecovery(b); // its queued invalidations cannot run on a closed backend
+  await b.close?.();
 }
 
 /** The L2 backend of a config (guarded), or `null` for L1 only. */

@@ -123,6 +123,8 @@ export function computeSync(
 ): unknown {
   const p = join ? eng.inflight.get(ctx.l1Key) : undefined;
   if (p !== undefined) return p;
+  const held = join ? eng.failsafe?.held(ctx.l1Key) : null;
+  if (held) return eng.failsafe!.reuse(held); // within failSafeThrottle after a failure
   if (eng.collectStats) {
     eng.stats.misses++;
     eng.stats.last = Date.now();
@@ -373,6 +375,8 @@ export async function load(
   args: unknown[],
   ctx: KeyCtx,
 ): Promise<unknown> {
+  const held = eng.failsafe?.held(ctx.l1Key);
+  if (held) return await eng.failsafe!.reuse(held); // within failSafeThrottle after a failure
   // An optional dependency of the serializer (apache-arrow), loaded at the first call that needs
   // it; a failure (not installed) rejects the call with the serializer's error, which says what
   // to install, and the next call tries again.
@@ -469,7 +473,7 @@ export async function compute(
     eng.series!.miss(eng.l1 !== null, b !== null, !awaitWrite);
   }
   const fs = eng.failsafe;
-  const fallback = fs === null ? null : stale ?? fs.l1Stale(ctx.l1Key);
+  const fallback = fs === null ? null : fs.newest(stale, ctx.l1Key);
   const call = ctx.call;
   const run = async () => {
     const fc = await factoryCall(fallback);

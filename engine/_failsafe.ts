@@ -21,8 +21,22 @@
  *   the same key that arrive while that background call runs join it (no second call of the
  *   function in this process, no wait on the stampede lock it holds), unless they come after an
  *   invalidation: those compute anew.
+ * - **Throttle** (`failSafeThrottle`, default 30 s, FusionCache's `FailSafeThrottleDuration`): once
+ *   a failure was answered from stale, that stale value is reused for `failSafeThrottle` seconds
+ *   without calling the function again (each such answer is a stale hit, `reason="throttled"`,
+ *   logged at debug level only); the first call after the window tries the function again. A
+ *   failing source is then called once per window and key, not once per call. The window ends
+ *   early when the key gets a fresh value (a computation that succeeds, a remote write event) or
+ *   is invalidated. Held per key in a bounded map ({@linkcode MAX_THROTTLED} keys, oldest first out).
+ * - **Newest stale wins.** A call may know two stale values: the L2 entry it just read and the
+ *   L1 entry. The one written last is served ({@linkcode FailSafe.newest}): an L1 copy whose L2
+ *   write failed is newer than the older entry L2 still holds, and an entry another instance wrote
+ *   to L2 is newer than this process's L1 copy. Compared by logical expiry (`fresh_until` for L2),
+ *   L1's shifted by the expiry buffer (for the same write L1 expires `ttl - l1Ttl` sooner): with
+ *   one TTL that orders them by write time; with per-result TTLs (`ttl` as a function) the value
+ *   fresh the longest wins. A tie goes to L1.
  * - Invalidation (`invalidate`, `cacheClear`, tags, namespaces, remote events) removes stale values
- *   too: an invalidated value is never served, stale or not.
+ *   too: an invalidated value is never served, stale or not (nor reused by the throttle).
  *
  * Hand-written: the fail-safe of FusionCache / BentoCache ("grace period") is tied to their own
  * cache stacks; ours must sit inside this engine's single flight, invalidation counter and wire
@@ -36,6 +50,9 @@ import type { CacheMetrics } from "../health/metrics.ts";
 import { getCacheLogger, newCorrelationId, withCorrelationId } from "../health/logging.ts";
 
 const log = getCacheLogger("engine", "failsafe");
+
+/** Keys whose stale value is held by the throttle at most (the oldest is dropped beyond). */
+export const MAX_THROTTLED: number = 10_000;
 
 /** A stale value available to the current call. */
 export interface StaleValue {
@@ -61,6 +78,10 @@ export interface FailSafeHost {
   readonly stats: { staleHits: number };
   /** Decode an L1 entry's value. */
   entryValue(e: import("./l1.ts").L1Entry): unknown;
+  /** L1 lifetime of an entry, ms (L1 expires `ttl - l1Ttl` sooner than L2 for one write). */
+  readonly l1TtlMs: number;
+  /** `ttl` (`null` with none, or with a function of the result) and `failSafeThrottle`, seconds. */
+  readonly config: { readonly ttl: number | null; readonly failSafeThrottle: number };
 }
 
 function errMessage(e: unknown): string {
@@ -74,8 +95,12 @@ export class FailSafe {
   /** Soft timeout, ms (`0`: off). */
   readonly softMs: number;
   readonly #host: FailSafeHost;
+  /** Throttle window after a failure answered from stale, ms (`0`: off). */
+  readonly throttleMs: number;
   /** Computations still running after their callers got a stale value, by L1 key. */
   readonly #background = new Map<ArgKey, Promise<unknown>>();
+  /** Stale values reused until `until` (ms since the epoch) after a failure, by L1 key. */
+  readonly #throttled = new Map<ArgKey, { until: number; stale: StaleValue }>();
 
   /**
    * @param host The engine.
@@ -86,6 +111,64 @@ export class FailSafe {
     this.#host = host;
     this.staleMs = staleTtl * 1000;
     this.softMs = softTimeout * 1000;
+    this.throttleMs = host.config.failSafeThrottle * 1000;
+  }
+
+  /**
+   * The stale value the throttle holds for `key`, while its window is open, else `null`: the
+   * call answers it ({@linkcode FailSafe.reuse}) without calling the function.
+   */
+  held(key: ArgKey): StaleValue | null {
+    if (this.#throttled.size === 0) return null;
+    const t = this.#throttled.get(key);
+    if (t === undefined) return null;
+    if (t.until > Date.now()) return t.stale;
+    this.#throttled.delete(key);
+    return null;
+  }
+
+  /** Answer the stale value the throttle holds (a stale hit, `reason="throttled"`). */
+  reuse(stale: StaleValue): unknown {
+    const h = this.#host;
+    h.stats.staleHits++;
+    h.metrics?.recordStaleHit(h.metricNs, "throttled", h.identity);
+    log.debug("{identity}: reusing the stale {source} value within failSafeThrottle", {
+      identity: h.identity,
+      source: stale.source,
+    });
+    return stale.read();
+  }
+
+  /** End the throttle window of `key` (a fresh value is known: a remote write). */
+  release(key: ArgKey): void {
+    this.#throttled.delete(key);
+  }
+
+  /**
+   * The newer of the call's stale L2 value (`l2`, or `null`) and the stale L1 entry of `key`, by
+   * write time (see the module documentation); `null` when neither exists.
+   */
+  newest(l2: StaleValue | null, key: ArgKey): StaleValue | null {
+    const l1 = this.l1Stale(key);
+    if (l1 === null || l2 === null) return l1 ?? l2;
+    // Compared by logical expiry, L1's shifted by how much sooner L1 expires than L2 for the same
+    // write (`ttl - l1Ttl`: the expiry buffer); a tie, or an unknown expiry, goes to L1.
+    const ttl = this.#host.config.ttl;
+    const shift = ttl === null ? 0 : Math.max(0, ttl * 1000 - this.#host.l1TtlMs);
+    return l2.expiredAt > l1.expiredAt + shift ? l2 : l1;
+  }
+
+  #hold(key: ArgKey, stale: StaleValue): void {
+    if (this.throttleMs <= 0) return;
+    const now = Date.now();
+    this.#throttled.delete(key);
+    // Oldest first (one window length for all): drop the ended windows at the front, and the
+    // oldest open one beyond the bound.
+    for (const [k, t] of this.#throttled) {
+      if (t.until > now && this.#throttled.size < MAX_THROTTLED) break;
+      this.#throttled.delete(k);
+    }
+    this.#throttled.set(key, { until: now + this.throttleMs, stale });
   }
 
   /** The background computation of `key`, if one runs (callers join it, skipping the lock). */
@@ -99,6 +182,7 @@ export class FailSafe {
    */
   forget(): void {
     this.#background.clear();
+    this.#throttled.clear();
   }
 
   /** The stale L1 value of `key`, if any. */
@@ -127,6 +211,7 @@ export class FailSafe {
     let p = this.#background.get(key);
     if (p === undefined) {
       p = compute();
+      if (this.#throttled.size > 0) p.then(() => this.#throttled.delete(key), () => {});
       if (stale === null) return p;
       if (softMs > 0) {
         const running = p;
@@ -139,16 +224,19 @@ export class FailSafe {
     }
     if (stale === null) return p;
     const work = p;
-    if (softMs <= 0) return work.catch((e) => this.#serve(stale, "error", e));
+    if (softMs <= 0) return work.catch((e) => this.#serve(stale, "error", e, key));
     return new Promise<unknown>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
         if (settled) return;
         settled = true;
         const id = newCorrelationId();
-        work.catch((e) => this.#logLate(e, id));
+        work.catch((e) => {
+          this.#hold(key, stale);
+          this.#logLate(e, id);
+        });
         try {
-          resolve(this.#serve(stale, "soft_timeout", null, id));
+          resolve(this.#serve(stale, "soft_timeout", null, null, id));
         } catch (e) {
           reject(e);
         }
@@ -163,7 +251,7 @@ export class FailSafe {
         settled = true;
         clearTimeout(timer);
         try {
-          resolve(this.#serve(stale, "error", e));
+          resolve(this.#serve(stale, "error", e, key));
         } catch (err) {
           reject(err);
         }
@@ -178,21 +266,24 @@ export class FailSafe {
   fallback(key: ArgKey, error: unknown): unknown {
     const stale = this.l1Stale(key);
     if (stale === null) throw error;
-    return this.#serve(stale, "error", error);
+    return this.#serve(stale, "error", error, key);
   }
 
   /** Serve `stale` after a hard timeout (`_hard_timeout.ts`): counted and logged as stale hits are. */
   serveStale(stale: StaleValue, reason: "hard_timeout"): unknown {
-    return this.#serve(stale, reason, null);
+    return this.#serve(stale, reason, null, null);
   }
 
+  /** Serve `stale` for `reason`; after an error, hold it for the throttle window of `key`. */
   #serve(
     stale: StaleValue,
     reason: "error" | "soft_timeout" | "hard_timeout",
     error: unknown,
+    key: ArgKey | null,
     correlationId: string = newCorrelationId(),
   ): unknown {
     const h = this.#host;
+    if (reason === "error" && key !== null) this.#hold(key, stale);
     h.stats.staleHits++;
     h.metrics?.recordStaleHit(h.metricNs, reason, h.identity);
     const props = {

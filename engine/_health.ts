@@ -11,11 +11,13 @@
 import type { Backend } from "../backends/types.ts";
 import {
   HealthChecker,
+  type HealthComponent,
   type HealthLevel,
   type HealthReport,
   type HealthStatus,
 } from "../health/health_checker.ts";
 import type { CacheMetrics } from "../health/metrics.ts";
+import { recoveryStatus } from "./_recovery.ts";
 
 /** Backend reports of one health check, shared by the functions checked together. */
 export type ProbeCache = Map<Backend, Promise<HealthReport>>;
@@ -69,7 +71,8 @@ export interface BackendHealthEntry {
   functions: string[];
   /**
    * `backend` (probe, details), `circuitBreaker`, `pool` (only when the backend measured one:
-   * Redis), at `full` also `timeout` and `backpressure`.
+   * Redis), at `full` also `timeout` and `backpressure`; `recovery` once a remote operation failed
+   * on it and was queued for retry (pending, dropped, last retry).
    */
   components: HealthReport["components"];
 }
@@ -110,16 +113,37 @@ export async function backendEntries(
     for (const k of BACKEND_COMPONENTS) {
       if (report.components[k] !== undefined) components[k] = report.components[k];
     }
+    const recovery = recoveryComponent(b);
+    if (recovery !== null) components.recovery = recovery;
     entries.push({
       id,
       type: b.type,
-      status: report.status,
+      status: recovery === null ? report.status : worstStatus(report.status, recovery.status),
       latencyMs: report.components.backend?.latencyMs ?? null,
       functions: users.get(b) ?? [],
       components,
     });
   }
   return { entries, ids };
+}
+
+/**
+ * The `recovery` component of backend `b` (its queue of remote operations to retry: pending,
+ * dropped, last retry), or `null` when nothing was ever queued for it. `degraded` while any
+ * operation is pending: an invalidation made during the outage has not reached L2 or the bus yet.
+ */
+export function recoveryComponent(b: Backend): HealthComponent | null {
+  const r = recoveryStatus(b);
+  if (r === null) return null;
+  const c: HealthComponent = {
+    status: r.pending > 0 ? "degraded" : "healthy",
+    details: { pending: r.pending, dropped: r.dropped, lastRetry: r.lastRetry },
+  };
+  if (r.pending > 0) {
+    c.message = `${r.pending} invalidation(s) made while the backend was failing wait to be ` +
+      "retried (other instances may serve the old values until then)";
+  }
+  return c;
 }
 
 /** The components of a function's entry in a process-wide report: its own (L1, invalidation). */

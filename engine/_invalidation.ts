@@ -8,6 +8,10 @@
  * flight does not store) and evicts; the call flow reads the epoch and never calls in here,
  * except to record what it wrote (`trackWrite`) and announce it (`publish`).
  *
+ * A remote part (L2 deletion, tag invalidation, bus publish) that fails on a retryable error is
+ * queued for auto-recovery (`_recovery.ts`): retried when the backend answers again, then applied
+ * to this process's L1 once more.
+ *
  * @module
  */
 import type { Backend, InvalidationEvent } from "../backends/types.ts";
@@ -21,6 +25,7 @@ import type { Engine } from "./_engine.ts";
 import { hasUnknownTags, mayCarryTags } from "./_factory_context.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx } from "./_keys.ts";
 import { liveEngines, tenantSegments } from "./_registry.ts";
+import { type PendingOperation, queueRecovery, retryable } from "./_recovery.ts";
 import { errMessage, recordFailure } from "./_status.ts";
 
 const log = getCacheLogger("engine");
@@ -65,6 +70,98 @@ async function deleteTargets(b: Backend, targets: string[]): Promise<void> {
   }
 }
 
+/** Whether `e` uses backend `b` (guarded or not). */
+function usesBackend(e: Engine, b: Backend): boolean {
+  const own = e.l2Backend;
+  return own !== null && own !== undefined && unwrapped(own) === unwrapped(b);
+}
+
+/**
+ * After a queued operation reached backend `b`: apply `event` to the L1 of every live function
+ * using `b`, as a remote event (a call may have read the old entry back since the invalidation).
+ */
+function reapply(b: Backend, event: InvalidationEvent): void {
+  for (const e of liveEngines()) if (usesBackend(e, b)) onRemoteEvent(e, event);
+}
+
+/**
+ * The L2 deletion of `key`, for the recovery queue; after it, `local` evicts what the event alone
+ * cannot find (an L1 without its backend-key index: `l1.invalidation` off).
+ */
+function deleteOp(b: Backend, key: string, local?: () => void): PendingOperation {
+  return {
+    id: `delete:${key}`,
+    kind: "delete",
+    run: (t) => t.delete(key),
+    after: () => {
+      reapply(b, { level: "key", targets: [key], reason: "delete", sender: "" });
+      local?.();
+    },
+  };
+}
+
+/** The deletion of every key under the prefix target `target`, for the recovery queue. */
+function prefixOp(b: Backend, target: string, local?: () => void): PendingOperation {
+  return {
+    id: `prefix:${target}`,
+    kind: "deleteByPrefix",
+    run: (t) => deleteTargets(t, [target]),
+    after: () => {
+      reapply(b, { level: "prefix", targets: [target], sender: "" });
+      local?.();
+    },
+  };
+}
+
+/** The invalidation of `tag` in L2, for the recovery queue. */
+function tagOp(b: Backend, tag: string): PendingOperation {
+  return {
+    id: `tag:${tag}`,
+    kind: "invalidateTags",
+    run: (t) => t.capabilities.tags?.invalidateTags([tag]) ?? Promise.resolve(),
+    after: () => reapply(b, { level: "tags", targets: [tag], sender: "" }),
+  };
+}
+
+/** The publication of `event` on the bus, for the recovery queue. */
+function publishOp(event: Omit<InvalidationEvent, "sender">): PendingOperation {
+  return {
+    id: `publish:${JSON.stringify([event.level, event.reason ?? null, event.targets])}`,
+    kind: "publish",
+    run: (t) => t.capabilities.invalidation?.publish(event) ?? Promise.resolve(),
+  };
+}
+
+/**
+ * Delete the prefix targets, then `keys`, in L2; on a failure, queue what is left for recovery
+ * (when retryable: the keys first, so that the prefixes are the last to be dropped over the
+ * queue's bound; `local`: the L1 eviction to repeat after each retry) and return the error, else
+ * `null`.
+ */
+async function deleteOrQueue(
+  b: Backend,
+  prefixes: string[],
+  keys: string[],
+  local?: () => void,
+): Promise<unknown> {
+  let i = 0;
+  let j = 0;
+  try {
+    for (; i < prefixes.length; i++) await deleteTargets(b, [prefixes[i]]);
+    // Keys the prefix may miss (truncated long keys) or a backend without prefix deletion.
+    for (; j < keys.length; j++) await b.delete(keys[j]);
+    return null;
+  } catch (e) {
+    if (retryable(e)) {
+      queueRecovery(b, [
+        ...keys.slice(j).map((k) => deleteOp(b, k, local)),
+        ...prefixes.slice(i).map((p) => prefixOp(b, p, local)),
+      ]);
+    }
+    return e;
+  }
+}
+
 /** Matches L1 entries carrying any of `tags`. */
 function taggedWith(tags: ReadonlySet<string>): (e: L1Entry) => boolean {
   return (e) => e.tags !== null && (hasUnknownTags(e.tags) || e.tags.some((t) => tags.has(t)));
@@ -99,9 +196,10 @@ export function publish(
   if (b === null || !eng.config.l1.invalidation) return;
   const bus = b.capabilities.invalidation;
   if (!bus) return;
-  bus.publish(event).catch((e) =>
-    eng.log.warn("invalidation publish failed: {error}", { error: e })
-  );
+  bus.publish(event).catch((e) => {
+    eng.log.warn("invalidation publish failed: {error}", { error: e });
+    if (retryable(e)) queueRecovery(b, [publishOp(event)]);
+  });
 }
 
 /** Mark work in flight stale: it will not store its result. */
@@ -155,10 +253,29 @@ export async function invalidateCall(eng: Engine, self: unknown, args: unknown[]
     eng.tracked.delete(ctx.backendKey);
   } catch (e) {
     recordFailure(eng, "delete", e);
+    queueDelete(eng, b, ctx, e);
   }
   bump(eng);
   eng.l1?.delete(ctx.l1Key);
   publish(eng, b, { level: "key", targets: [ctx.backendKey], reason: "delete" });
+}
+
+/**
+ * The L2 deletion of the entry of `ctx` failed with `e`: queue it for recovery when retryable
+ * (after the retry, the entry is evicted from L1 again: a call may have read it back meanwhile).
+ */
+export function queueDelete(
+  eng: Engine,
+  b: Backend,
+  ctx: { backendKey: string; l1Key: ArgKey },
+  e: unknown,
+): void {
+  if (!retryable(e)) return;
+  const l1Key = ctx.l1Key;
+  queueRecovery(b, [deleteOp(b, ctx.backendKey, () => {
+    bump(eng);
+    eng.l1?.delete(l1Key);
+  })]);
 }
 
 /** Prefix targets of this function's backend keys (every tenant: see {@linkcode ANY_TENANT}). */
@@ -180,20 +297,18 @@ export async function clearEngine(eng: Engine): Promise<void> {
   publish(eng, b, { level: "prefix", targets: prefixes });
 }
 
-/** Delete every key under `prefixes` and the `tracked` keys in L2 (failures are recorded). */
+/**
+ * Delete every key under `prefixes` and the `tracked` keys in L2 (a failure is recorded, and what
+ * is left queued for recovery).
+ */
 export async function deletePrefixes(
   eng: Engine,
   b: Backend,
   prefixes: string[],
   tracked: string[],
 ): Promise<void> {
-  try {
-    await deleteTargets(b, prefixes);
-    // Keys the prefix may miss (truncated long keys) or a backend without prefix deletion.
-    for (const k of tracked) await b.delete(k);
-  } catch (e) {
-    recordFailure(eng, "deleteByPrefix", e);
-  }
+  const e = await deleteOrQueue(b, prefixes, tracked, () => evictLocal(eng));
+  if (e !== null) recordFailure(eng, "deleteByPrefix", e);
 }
 
 /** Evict L1 entries of a namespace and mark in-flight work stale (L2 is handled by the caller). */
@@ -235,6 +350,8 @@ export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
       let hit = false;
       for (const k of ev.targets) {
         const lk = eng.byBackendKey.get(k);
+        // Another instance wrote or deleted it: a stale value held by the throttle is done.
+        if (lk !== undefined) eng.failsafe?.release(lk);
         if (lk !== undefined && l1.map.get(lk)?.backendKey === k) {
           l1.delete(lk);
           hit = true;
@@ -340,6 +457,7 @@ async function broadcast(
     await bus.publish(event);
   } catch (e) {
     log.warn("invalidation publish failed: {error}", { error: errMessage(e) });
+    if (retryable(e)) queueRecovery(b, [publishOp(event)]);
   }
 }
 
@@ -353,11 +471,23 @@ export async function invalidateTagsEverywhere(
   const tracked = new Map<Engine, string[]>();
   for (const e of list) tracked.set(e, invalidateTagsLocal(e, set));
   for (const [b, es] of await groupBackends(list, opts.backend)) {
-    try {
-      if (b.capabilities.tags) await b.capabilities.tags.invalidateTags(tags);
-      else for (const e of es) for (const k of tracked.get(e) ?? []) await b.delete(k);
-    } catch (err) {
-      log.warn("invalidateTags on {backend} failed: {error}", {
+    let err: unknown = null;
+    const cap = b.capabilities.tags;
+    if (cap) {
+      try {
+        await cap.invalidateTags(tags);
+      } catch (e) {
+        err = e;
+        if (retryable(e)) queueRecovery(b, tags.map((t) => tagOp(b, t)));
+      }
+    } else {
+      const keys = es.flatMap((e) => tracked.get(e) ?? []);
+      err = await deleteOrQueue(b, [], keys, () => {
+        for (const e of es) if (e.config.tags !== null) evictLocal(e, taggedWith(set));
+      });
+    }
+    if (err !== null) {
+      log.warn("invalidateTags on {backend} failed (queued for retry): {error}", {
         backend: b.type,
         error: errMessage(err),
       });
@@ -381,11 +511,12 @@ async function clearEverywhere(
   const tracked = new Map<Engine, string[]>();
   for (const e of matching) tracked.set(e, clearNamespaceLocal(e));
   for (const [b, es] of await groupBackends(liveEngines(), opts.backend)) {
-    try {
-      await deleteTargets(b, prefixes);
-      for (const e of es) for (const k of tracked.get(e) ?? []) await b.delete(k);
-    } catch (err) {
-      log.warn("{what} on {backend} failed: {error}", {
+    const keys = es.flatMap((e) => tracked.get(e) ?? []);
+    const err = await deleteOrQueue(b, prefixes, keys, () => {
+      for (const e of es) if (tracked.has(e)) evictLocal(e);
+    });
+    if (err !== null) {
+      log.warn("{what} on {backend} failed (queued for retry): {error}", {
         what,
         backend: b.type,
         error: errMessage(err),

@@ -23,6 +23,7 @@ import {
   invalidateTagsEverywhere,
   invalidateTagsLocal,
   publish,
+  queueDelete,
   supersede,
 } from "./_invalidation.ts";
 import { callTenant, type KeyCtx, tenantL1Key } from "./_keys.ts";
@@ -290,6 +291,7 @@ export async function deleteKeys(eng: Engine, keys: readonly string[]): Promise<
       eng.tracked.delete(c.backendKey);
     } catch (e) {
       recordFailure(eng, "delete", e);
+      queueDelete(eng, b, c, e); // retried when L2 is back (`_recovery.ts`)
     }
   }));
   bump(eng);

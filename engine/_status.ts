@@ -19,7 +19,8 @@ import type {
 } from "../health/health_checker.ts";
 import type { CircuitState } from "../reliability/circuit_breaker.ts";
 import { GuardedBackend, isSkipL2Error } from "../reliability/guarded_backend.ts";
-import { backendReport, type ProbeCache, worstStatus } from "./_health.ts";
+import { backendReport, type ProbeCache, recoveryComponent, worstStatus } from "./_health.ts";
+import { nudgeRecovery } from "./_recovery.ts";
 import type { Engine } from "./_engine.ts";
 
 /** Statistics of one cached function (the seed's `CacheInfo`, camelCase). */
@@ -89,7 +90,9 @@ export interface FunctionHealth {
   /**
    * Components of the last `checkHealth(level)` (`HealthChecker`: `backend` with ping latency,
    * `circuitBreaker`, `pool`, at `full` also `timeout`, `backpressure`, `metrics`) and `l1`;
-   * `invalidation` (`degraded`) while the invalidation bus subscription is down.
+   * `invalidation` (`degraded`) while the invalidation bus subscription is down; `recovery` once
+   * a remote operation of its backend failed and was queued (`degraded` while any is pending; its
+   * details: `pending`, `dropped`, `lastRetry`; see `engine/_recovery.ts`).
    */
   components: HealthReport["components"];
 }
@@ -135,9 +138,13 @@ export function recordFailure(eng: Engine, operation: string, e: unknown): void 
   });
 }
 
-/** Record a successful L2 operation (ends a run of failures). */
+/**
+ * Record a successful L2 operation (ends a run of failures; the backend answers again, so the
+ * remote operations queued during its outage are retried: `_recovery.ts`).
+ */
 export function recordSuccess(eng: Engine): void {
   eng.consecutiveErrors = 0;
+  nudgeRecovery(eng.l2Backend);
 }
 
 /** Whether this function is missing remote invalidations now (its bus subscription is down). */
@@ -194,6 +201,12 @@ export function functionHealth(eng: Engine, fresh: HealthReport | null = null): 
   const l1c: HealthComponent = { status: "healthy", details: { ...l1 } };
   components.l1 = l1c;
   if (fresh) status = worstStatus(status, fresh.status);
+  const recovery = b === null || b === undefined ? null : recoveryComponent(b);
+  if (recovery !== null) {
+    // Invalidations made during an outage that have not reached L2 or the bus yet.
+    components.recovery = recovery;
+    status = worstStatus(status, recovery.status);
+  }
   if (busDown(eng)) {
     // L1 may serve values another instance invalidated: the events are not arriving.
     components.invalidation = {

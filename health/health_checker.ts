@@ -110,6 +110,11 @@ export interface HealthReport {
     metrics?: HealthComponent;
     /** The invalidation bus subscription of a cached function, when it is down. */
     invalidation?: HealthComponent;
+    /**
+     * The backend's queue of remote operations (deletions, tag invalidations, bus publishes) that
+     * failed during an outage and wait to be retried: `pending`, `dropped`, `lastRetry`.
+     */
+    recovery?: HealthComponent;
   };
 }
 

@@ -76,7 +76,7 @@ export interface CacheMetricsOptions {
  * | `circuit_breaker_state` | gauge (0 closed, 1 open, 2 half-open) | backend |
  * | `cache_hits_total` / `cache_misses_total` | counter | namespace, function, layer (`l1`/`l2`) |
  * | `cache_errors_total` | counter | operation, backend, kind |
- * | `cache_stale_hits_total` | counter | namespace, function, reason (`error`/`soft_timeout`/`hard_timeout`) |
+ * | `cache_stale_hits_total` | counter | namespace, function, reason (`error`/`soft_timeout`/`hard_timeout`/`throttled`) |
  * | `cache_l1_bytes` / `cache_l1_entries` | gauge | namespace |
  *
  * **Backend families** are named after the backend that answered: `<backend>` is its `type` as a
@@ -284,12 +284,13 @@ export class CacheMetrics {
   }
 
   /**
-   * Count a stale value served by the fail-safe (`reason`: `error`, `soft_timeout`, `hard_timeout`; `fn`: the
-   * function identity, bounded).
+   * Count a stale value served by the fail-safe (`reason`: `error`, `soft_timeout`, `hard_timeout`,
+   * or `throttled`: reused within `failSafeThrottle` after a failure; `fn`: the function identity,
+   * bounded).
    */
   recordStaleHit(
     namespace: string,
-    reason: "error" | "soft_timeout" | "hard_timeout",
+    reason: "error" | "soft_timeout" | "hard_timeout" | "throttled",
     fn = "",
   ): void {
     this.staleHits.inc({ namespace, function: fn && this.functionLabel(fn), reason });

@@ -17,7 +17,7 @@
  */
 import { compressBlock, decompressBlock, decompressedLength } from "./_lz4.ts";
 import { xxh3Fallback, xxh3HexFallback } from "./_xxh3.ts";
-import { type Opened, type WasmCodec, wasmCodec } from "./_wasm_codec.ts";
+import { digestIs, type Opened, type WasmCodec, wasmCodec } from "./_wasm_codec.ts";
 
 export type { Opened };
 
@@ -146,6 +146,33 @@ export function openBlock(block: Uint8Array, size: number, into?: Uint8Array): O
     return { data, checksumHex: wasm.xxh3Hex(data) };
   }
   return wasm.open(block, size, into);
+}
+
+/**
+ * Decompress `block` to exactly `size` bytes and verify them against the checksum `hi`, `lo` (its
+ * big-endian halves) in one step: the verified bytes, or `null` when the checksum differs. With
+ * `scratch` (at least `size` bytes) the result may be a view of it or of the WebAssembly codec's
+ * memory, valid until the next read; without, a new array. Throws `RangeError` for a malformed
+ * block.
+ */
+export function openBlockChecked(
+  block: Uint8Array,
+  size: number,
+  hi: number,
+  lo: number,
+  scratch?: Uint8Array,
+): Uint8Array | null {
+  let data: Uint8Array;
+  if (wasm === null) {
+    data = decompressBlock(block, size, scratch);
+    return digestIs(xxh3Fallback(data), 0, hi, lo) ? data : null;
+  }
+  if (block.length >= size - (size >>> 3)) {
+    // Mostly literals: as in `openBlock`.
+    data = decompressBlock(block, size, scratch);
+    return digestIs(wasm.digest(data), 0, hi, lo) ? data : null;
+  }
+  return wasm.openChecked(block, size, hi, lo, scratch === undefined);
 }
 
 export { decompressedLength };

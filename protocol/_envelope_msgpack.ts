@@ -193,39 +193,68 @@ export interface ParsedEnvelope {
 }
 
 /**
+ * The envelope's fields as the hot read path takes them: the checksum as two 32-bit numbers
+ * (compared as numbers: no string, no byte array). One object, filled by each
+ * {@linkcode readEnvelopeHead}.
+ */
+export interface EnvelopeHead {
+  /** LZ4 block of the data (a view into the input). */
+  compressed: Uint8Array;
+  /** The checksum's first 4 bytes, big-endian (xxHash3-64's high half). */
+  hi: number;
+  /** Its last 4 bytes (the low half). */
+  lo: number;
+  /** Length of the uncompressed data. */
+  originalSize: number;
+  /** Format tag, e.g. `"msgpack"`. */
+  format: string;
+}
+
+/** The 16 lowercase hex digits of a checksum held as two 32-bit halves. */
+export function digestHex(hi: number, lo: number): string {
+  return HEX[hi >>> 24] + HEX[(hi >>> 16) & 0xff] + HEX[(hi >>> 8) & 0xff] + HEX[hi & 0xff] +
+    HEX[lo >>> 24] + HEX[(lo >>> 16) & 0xff] + HEX[(lo >>> 8) & 0xff] + HEX[lo & 0xff];
+}
+
+/**
  * Parse the envelope structure (no decompression, no checksum): array of 4 or the named map, each
  * field of the right type, no trailing bytes, declared lengths ≤ 512 MiB. Throws IntegrityError.
- * Allocates no `ArrayBuffer` (`compressed` is a view; the checksum a string): this is the hot read
- * path, where each `ArrayBuffer` is costly under Deno (`_envelope_read.ts` says why).
+ * Allocates no `ArrayBuffer` (`compressed` is a view; the checksum a string).
  */
 export function parseEnvelope(bytes: Uint8Array): ParsedEnvelope {
-  const r = new Reader(bytes);
-  let compressed: Uint8Array | undefined;
-  let checksumHex: string | undefined;
-  let originalSize: number | undefined;
-  let format: string | undefined;
-  const readField = (name: (typeof FIELDS)[number]) => {
-    switch (name) {
-      case "compressed_data":
-        compressed = r.bytesField("compressed_data");
-        break;
-      case "checksum":
-        checksumHex = r.hexField("checksum", 8);
-        break;
-      case "original_size":
-        originalSize = r.uint("original_size");
-        break;
-      case "format":
-        format = r.str("format");
-        break;
-    }
+  // The general reader only: the tests compare it with the fast one of `readEnvelopeHead`.
+  const h = readHead(bytes, {
+    compressed: bytes,
+    hi: 0,
+    lo: 0,
+    originalSize: 0,
+    format: "",
+  });
+  return {
+    compressed: h.compressed,
+    checksumHex: digestHex(h.hi, h.lo),
+    originalSize: h.originalSize,
+    format: h.format,
   };
+}
 
+/**
+ * {@linkcode parseEnvelope} into `out` (returned), the checksum as numbers: the hot read path,
+ * where each `ArrayBuffer` is costly under Deno (`_envelope_read.ts` says why) and a hex string
+ * per read is work for nothing. Throws IntegrityError.
+ */
+export function readEnvelopeHead(bytes: Uint8Array, out: EnvelopeHead): EnvelopeHead {
+  return fastHead(bytes, out) ? out : readHead(bytes, out);
+}
+
+/** The general reader of {@linkcode readEnvelopeHead} (every form; {@linkcode parseEnvelope}'s). */
+function readHead(bytes: Uint8Array, out: EnvelopeHead): EnvelopeHead {
+  const r = new Reader(bytes);
   const head = r.u8("envelope");
   if (head === 0x94 || head === 0xdc || head === 0xdd) {
     const n = head === 0x94 ? 4 : head === 0xdc ? r.u16("envelope") : r.u32("envelope");
     if (n !== 4) fail(`envelope array has ${n} elements, expected 4`);
-    for (const name of FIELDS) readField(name);
+    for (let i = 0; i < 4; i++) readField(r, FIELDS[i], out);
   } else if ((head & 0xf0) === 0x80 || head === 0xde || head === 0xdf) {
     const n = (head & 0xf0) === 0x80 ? head & 0x0f : head === 0xde ? r.u16("envelope") : r.u32(
       "envelope",
@@ -239,19 +268,107 @@ export function parseEnvelope(bytes: Uint8Array): ParsedEnvelope {
       }
       if (seen.has(key)) fail(`duplicate field ${JSON.stringify(key)}`);
       seen.add(key);
-      readField(key as (typeof FIELDS)[number]);
+      readField(r, key as (typeof FIELDS)[number], out);
     }
   } else {
     fail(`expected a MessagePack array or map, found byte 0x${head.toString(16)}`);
   }
   if (r.pos !== bytes.length) fail(`${bytes.length - r.pos} trailing bytes after the envelope`);
   // All four are set: an array reads every field, a map has 4 distinct known keys.
-  return {
-    compressed: compressed!,
-    checksumHex: checksumHex!,
-    originalSize: originalSize!,
-    format: format!,
-  };
+  return out;
+}
+
+/** The format tags of the built-in serializers, as UTF-8, for {@linkcode fastHead}. */
+const KNOWN_FORMATS: readonly [string, Uint8Array][] = ["msgpack", "json", "orjson"].map((f) => [
+  f,
+  utf8.encode(f),
+]);
+
+/**
+ * {@linkcode readEnvelopeHead} for the layout this package writes with protocol 1.1 — an array of
+ * 4: the block as `bin` 8/16, the checksum as an array of 8 integers, the size as an unsigned int
+ * of up to 32 bits, a built-in serializer's format as a fixstr — read in one straight pass.
+ * Anything else returns `false` and takes the general reader, which gives the same fields for
+ * everything this accepts (and the errors for what it refuses).
+ */
+function fastHead(b: Uint8Array, out: EnvelopeHead): boolean {
+  const n = b.length;
+  if (n < 16 || b[0] !== 0x94) return false;
+  let p = 1;
+  let len: number;
+  if (b[1] === 0xc4) {
+    len = b[2];
+    p = 3;
+  } else if (b[1] === 0xc5) {
+    len = (b[2] << 8) | b[3];
+    p = 4;
+  } else return false;
+  const at = p;
+  p += len;
+  if (p + 11 > n || b[p] !== 0x98) return false;
+  p++;
+  let hi = 0, lo = 0;
+  for (let i = 0; i < 8; i++) {
+    let v = b[p];
+    if (v < 0x80) p++;
+    else if (v === 0xcc && p + 1 < n) {
+      v = b[p + 1];
+      p += 2;
+    } else return false;
+    if (i < 4) hi = hi * 256 + v;
+    else lo = lo * 256 + v;
+  }
+  if (p >= n) return false;
+  const h = b[p];
+  let size: number;
+  if (h < 0x80) {
+    size = h;
+    p++;
+  } else if (h === 0xcc && p + 2 <= n) {
+    size = b[p + 1];
+    p += 2;
+  } else if (h === 0xcd && p + 3 <= n) {
+    size = (b[p + 1] << 8) | b[p + 2];
+    p += 3;
+  } else if (h === 0xce && p + 5 <= n) {
+    size = ((b[p + 1] << 24) >>> 0) + ((b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4]);
+    p += 5;
+  } else return false;
+  if (p >= n || (b[p] & 0xe0) !== 0xa0) return false;
+  const f = b[p] & 0x1f;
+  p++;
+  if (p + f !== n) return false;
+  outer: for (let k = 0; k < KNOWN_FORMATS.length; k++) {
+    const [name, code] = KNOWN_FORMATS[k];
+    if (code.length !== f) continue;
+    for (let j = 0; j < f; j++) if (code[j] !== b[p + j]) continue outer;
+    out.compressed = b.subarray(at, at + len);
+    out.hi = hi;
+    out.lo = lo;
+    out.originalSize = size;
+    out.format = name;
+    return true;
+  }
+  return false;
+}
+
+function readField(r: Reader, name: (typeof FIELDS)[number], out: EnvelopeHead): void {
+  switch (name) {
+    case "compressed_data":
+      out.compressed = r.bytesField("compressed_data");
+      break;
+    case "checksum":
+      r.digestField("checksum");
+      out.hi = r.hi;
+      out.lo = r.lo;
+      break;
+    case "original_size":
+      out.originalSize = r.uint("original_size");
+      break;
+    case "format":
+      out.format = r.str("format");
+      break;
+  }
 }
 
 /** {@linkcode parseEnvelope} with the checksum as its 8 bytes. Throws IntegrityError. */
@@ -263,6 +380,10 @@ export function readEnvelopeFields(bytes: Uint8Array): EnvelopeFields {
 /** A bounds-checked MessagePack reader for the few types an envelope holds. */
 class Reader {
   pos = 0;
+  /** The first 4 bytes of the last {@linkcode Reader.digestField}, big-endian. */
+  hi = 0;
+  /** Its last 4 bytes. */
+  lo = 0;
   constructor(readonly buf: Uint8Array) {}
 
   need(n: number, what: string): void {
@@ -365,10 +486,11 @@ class Reader {
   }
 
   /**
-   * A fixed-length byte field (`bin` or an array of integers 0..255) as lowercase hex, without
-   * allocating a byte array.
+   * The 8-byte checksum field (`bin` or an array of integers 0..255) as two 32-bit numbers,
+   * big-endian, in {@linkcode Reader.hi} and {@linkcode Reader.lo}: compared as numbers, so the hot
+   * read path builds neither a byte array nor a string.
    */
-  hexField(what: string, length: number): string {
+  digestField(what: string): void {
     const h = this.u8(what);
     let n: number;
     if (h === 0xc4) n = this.u8(what);
@@ -376,30 +498,31 @@ class Reader {
     else if (h === 0xc5 || h === 0xdc) n = this.u16(what);
     else if (h === 0xc6 || h === 0xdd) n = this.u32(what);
     else fail(`${what}: expected bin or an array of integers, found byte 0x${h.toString(16)}`);
-    if (n !== length) fail(`${what} has ${n} bytes, expected ${length}`);
+    if (n !== 8) fail(`${what} has ${n} bytes, expected 8`);
     this.need(n, what); // every element takes at least one byte
     const b = this.buf;
-    let s = "";
-    if (h === 0xc4 || h === 0xc5 || h === 0xc6) {
-      for (let i = 0; i < n; i++) s += HEX[b[this.pos + i]];
-      this.pos += n;
-      return s;
-    }
-    for (let i = 0; i < n; i++) {
-      const x = b[this.pos];
-      if (x < 0x80) {
-        s += HEX[x];
-        this.pos++;
-      } else if (x === 0xcc && this.pos + 1 < b.length) {
-        s += HEX[b[this.pos + 1]];
-        this.pos += 2;
-      } else {
-        const v = this.int(what);
-        if (v < 0 || v > 255) fail(`${what}[${i}] = ${v} is not a byte`);
-        s += HEX[v];
+    let hi = 0, lo = 0;
+    for (let i = 0; i < 8; i++) {
+      let v: number;
+      if (h === 0xc4 || h === 0xc5 || h === 0xc6) v = b[this.pos++];
+      else {
+        const x = b[this.pos];
+        if (x < 0x80) {
+          v = x;
+          this.pos++;
+        } else if (x === 0xcc && this.pos + 1 < b.length) {
+          v = b[this.pos + 1];
+          this.pos += 2;
+        } else {
+          v = this.int(what);
+          if (v < 0 || v > 255) fail(`${what}[${i}] = ${v} is not a byte`);
+        }
       }
+      if (i < 4) hi = hi * 256 + v;
+      else lo = lo * 256 + v;
     }
-    return s;
+    this.hi = hi;
+    this.lo = lo;
   }
 
   str(what: string): string {

@@ -9,12 +9,20 @@
  * same reads into a reused buffer do not. The engine deserializes the decompressed bytes at once
  * with a built-in serializer, which copies what it keeps (`std` decodes with msgpackr's
  * `copyBuffers`, `json` builds strings), so the bytes can live in one buffer reused by every read.
+ * Where the WebAssembly codec decompresses, that buffer is its own memory: the bytes are hashed
+ * and compared with the stored checksum where they were written, and deserialized from there.
  *
  * @module
  */
 import { IntegrityError } from "../errors.ts";
-import { decompressedLength, openBlock, type Opened } from "./_block_codec.ts";
-import { fail, MAX_ENVELOPE_BYTES, parseEnvelope } from "./_envelope_msgpack.ts";
+import { decompressedLength, openBlockChecked } from "./_block_codec.ts";
+import {
+  digestHex,
+  type EnvelopeHead,
+  fail,
+  MAX_ENVELOPE_BYTES,
+  readEnvelopeHead,
+} from "./_envelope_msgpack.ts";
 
 /** Largest accepted ratio of original size to compressed size (decompression-bomb guard). */
 const MAX_COMPRESSION_RATIO = 1000;
@@ -52,27 +60,50 @@ export interface OpenedEnvelope {
 
 /** Open an envelope into a new array. Throws IntegrityError on anything wrong. */
 export function openEnvelope(bytes: Uint8Array, opts?: OpenEnvelopeOptions): OpenedEnvelope {
-  return guarded(bytes, false, opts?.maxSize);
+  return opened(bytes, false, opts?.maxSize);
 }
 
 /**
- * Open an envelope; `data` may be a view of a buffer that the next call overwrites. Use it only to
- * deserialize at once with a deserializer that copies what it keeps. Throws IntegrityError.
+ * Open an envelope; `data` may be a view of the scratch buffer or of the WebAssembly codec's
+ * memory, which the next read, and any other call into the codec (an envelope written, an
+ * xxHash3), overwrites. Use it only to deserialize at once with a deserializer that copies what it
+ * keeps. Throws IntegrityError.
  */
 export function openEnvelopeScratch(
   bytes: Uint8Array,
   opts?: OpenEnvelopeOptions,
 ): OpenedEnvelope {
-  return guarded(bytes, true, opts?.maxSize);
+  return opened(bytes, true, opts?.maxSize);
 }
 
-function guarded(
+function opened(bytes: Uint8Array, useScratch: boolean, maxSize?: number): OpenedEnvelope {
+  const head = newHead();
+  const data = openEnvelopeData(bytes, useScratch, maxSize, head);
+  return { data, format: head.format, checksum: digestHex(head.hi, head.lo) };
+}
+
+/** A fresh {@linkcode EnvelopeHead} for {@linkcode openEnvelopeData}. */
+export function newHead(): EnvelopeHead {
+  return { compressed: EMPTY, hi: 0, lo: 0, originalSize: 0, format: "" };
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The engine's read: the envelope's verified data, its fields left in `head` (format, checksum
+ * halves: `digestHex` makes the hex a document's `ck_check` binds, only when there is one). With
+ * `useScratch` the data may be a view of a buffer the next read overwrites (see
+ * {@linkcode openEnvelopeScratch}). No result object and no string per read. Throws
+ * IntegrityError.
+ */
+export function openEnvelopeData(
   bytes: Uint8Array,
   useScratch: boolean,
-  maxSize = MAX_ENVELOPE_BYTES,
-): OpenedEnvelope {
+  maxSize: number = MAX_ENVELOPE_BYTES,
+  head: EnvelopeHead,
+): Uint8Array {
   try {
-    return open(bytes, useScratch, maxSize);
+    return open(bytes, useScratch, maxSize, head);
   } catch (e) {
     if (e instanceof IntegrityError) throw e;
     throw new IntegrityError(`envelope rejected: ${(e as Error)?.message ?? String(e)}`, {
@@ -81,7 +112,12 @@ function guarded(
   }
 }
 
-function open(bytes: Uint8Array, useScratch: boolean, maxSize: number): OpenedEnvelope {
+function open(
+  bytes: Uint8Array,
+  useScratch: boolean,
+  maxSize: number,
+  head: EnvelopeHead,
+): Uint8Array {
   if (!(bytes instanceof Uint8Array)) fail("not a byte array");
   if (bytes.length > MAX_ENVELOPE_BYTES) fail(`${bytes.length} bytes is over 512 MiB`);
   // A subclass (Node's `Buffer`) would make every `subarray` below a `Buffer` too (its species
@@ -89,7 +125,7 @@ function open(bytes: Uint8Array, useScratch: boolean, maxSize: number): OpenedEn
   if (bytes.constructor !== Uint8Array) {
     bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
-  const { compressed: block, checksumHex, originalSize: size, format } = parseEnvelope(bytes);
+  const { compressed: block, originalSize: size } = readEnvelopeHead(bytes, head);
   if (size > MAX_ENVELOPE_BYTES) fail(`original size ${size} is over 512 MiB`);
   if (size > maxSize) fail(`original size ${size} is over the limit of ${maxSize} bytes`);
   if (block.length === 0 && size !== 0) {
@@ -109,14 +145,14 @@ function open(bytes: Uint8Array, useScratch: boolean, maxSize: number): OpenedEn
     // garbage) is found by walking its sequences, before `size` bytes are allocated for it.
     fail(`LZ4 block is malformed or does not expand to the declared ${size} bytes`);
   }
-  let opened: Opened;
+  let data: Uint8Array | null;
   try {
-    opened = openBlock(block, size, into);
+    // Decompressed and verified in one step; the checksum compared as numbers.
+    data = openBlockChecked(block, size, head.hi, head.lo, into);
   } catch (e) {
     fail(`LZ4 decompression failed (${(e as Error).message})`);
   }
-  const data = opened.data;
-  if (opened.checksumHex !== checksumHex) fail("checksum mismatch");
+  if (data === null) fail("checksum mismatch");
   if (data.length !== size) fail(`decompressed ${data.length} bytes, expected ${size}`);
-  return { data, format, checksum: checksumHex };
+  return data;
 }

@@ -8,7 +8,7 @@
  * @module
  */
 import { fromHex, toHex } from "./_hex.ts";
-import { xxh3Hex } from "./_xxh3.ts";
+import { xxh3Hex, xxh3Matches } from "./_xxh3.ts";
 import { type WireDocument, type WireEncryption, WireFormatError } from "./_stored_types.ts";
 
 const enc = new TextEncoder();
@@ -151,7 +151,7 @@ export function decodeFrame(b: Uint8Array): WireDocument {
   }
   if ((flags & (F_ENVELOPE | F_DIGEST)) !== 0) {
     if (o + HEADER_CHECK_BYTES > len) throw new WireFormatError("frame truncated");
-    if (xxh3Hex(b.subarray(0, o)) !== toHex(b, o, o + HEADER_CHECK_BYTES)) {
+    if (!xxh3Matches(b.subarray(0, o), b, o)) {
       throw new WireFormatError("frame header checksum mismatch");
     }
     o += HEADER_CHECK_BYTES;

@@ -28,7 +28,8 @@
  */
 import { CacheKitError, IntegrityError } from "../errors.ts";
 import type { Serializer } from "../serializers/types.ts";
-import { openEnvelope, openEnvelopeScratch } from "./_envelope_read.ts";
+import { newHead, openEnvelopeData } from "./_envelope_read.ts";
+import { digestHex } from "./_envelope_msgpack.ts";
 import { openUndefinedEnvelope } from "./_undefined_envelope.ts";
 import { verifyDocumentCheck } from "./_document.ts";
 import { openDigest, usesDigestLayout } from "./_digest_layout.ts";
@@ -76,6 +77,9 @@ export function checkValueSize(bytes: Uint8Array, limit: number): Uint8Array {
   if (bytes.length > limit) throw new ValueTooLargeError(bytes.length, limit);
   return bytes;
 }
+
+/** The fields of the envelope being read: one object for every read (reads are synchronous). */
+const head = newHead();
 
 /**
  * Refuse an entry the policy does not accept, before anything is decrypted or decompressed.
@@ -141,19 +145,23 @@ export function openEntry(
     return undefined;
   }
   let plain = data;
+  let checksum: string | null = null;
   if (doc.compressed) {
     // The decompressed bytes only live until deserialized: a built-in serializer copies what it
-    // keeps, so they may go to the shared scratch buffer (no allocation per read).
-    const env = policy.scratch ? openEnvelopeScratch(data, limits) : openEnvelope(data, limits);
-    if (doc.format === undefined && env.format !== serializer.format) {
-      throw new WireFormatError(`format ${env.format}, expected ${serializer.format}`);
+    // keeps, so they may stay where the codec wrote them, or go to the shared scratch buffer (no
+    // allocation per read). Nothing may call the codec before they are deserialized.
+    plain = openEnvelopeData(data, policy.scratch, limits.maxSize, head);
+    if (doc.format === undefined && head.format !== serializer.format) {
+      throw new WireFormatError(`format ${head.format}, expected ${serializer.format}`);
     }
-    if (doc.check && !verifyDocumentCheck(doc, env.checksum)) {
-      throw new IntegrityError("the document's metadata does not match its ck_check");
-    }
-    plain = env.data;
+    if (doc.check) checksum = digestHex(head.hi, head.lo);
   } else checkValueSize(plain, limits.maxSize);
   const value = serializer.deserialize(plain);
+  // After deserializing: the check hashes through the codec, which would overwrite the bytes. The
+  // value is not answered unless it passes.
+  if (checksum !== null && !verifyDocumentCheck(doc, checksum)) {
+    throw new IntegrityError("the document's metadata does not match its ck_check");
+  }
   if (!doc.jsUndefined) return value;
   // `undefined` is stored as nil: a flag over any other value is not believed.
   if (value !== null && value !== undefined) {

@@ -82,11 +82,14 @@ class Instance {
   /** Make room for `bytes` after the heap base; returns the memory view. */
   #room(bytes: number): Uint8Array {
     const need = this.#base + bytes;
+    // The view's own length answers without asking the memory (its `buffer` getter is a runtime
+    // call on every read): a view of a buffer the memory outgrew is detached, of length 0.
+    if (this.#u8.length >= need) return this.#u8;
     const mem = this.#x.memory;
     if (mem.buffer.byteLength < need) {
       mem.grow(Math.ceil((need - mem.buffer.byteLength) / PAGE));
     }
-    if (this.#u8.buffer !== mem.buffer) this.#u8 = new Uint8Array(mem.buffer);
+    this.#u8 = new Uint8Array(mem.buffer);
     return this.#u8;
   }
 
@@ -135,6 +138,36 @@ class Instance {
     return { data, checksumHex };
   }
 
+  /**
+   * {@linkcode Instance.open} verified in the same call: the digest compared as two numbers with
+   * `hi`/`lo` (no string), `null` when it differs. With `own` false the result is a view of this
+   * instance's memory (valid until the next call): no copy at all.
+   */
+  openChecked(
+    block: Uint8Array,
+    size: number,
+    hi: number,
+    lo: number,
+    own: boolean,
+  ): Uint8Array | null {
+    const n = block.length;
+    const outAt = this.#base + ((n + 15) & ~15);
+    const u8 = this.#room(outAt - this.#base + size);
+    u8.set(block, this.#base);
+    const got = this.#x.decompress(this.#base, n, outAt, size);
+    if (got !== size) {
+      throw new RangeError(
+        got < 0
+          ? `LZ4: malformed block (error at input byte ${-got - 1})`
+          : `LZ4: block expands to ${got} bytes, expected ${size}`,
+      );
+    }
+    this.#x.xxh3(outAt, size);
+    if (!digestIs(u8, this.#digest, hi, lo)) return null;
+    const view = u8.subarray(outAt, outAt + size);
+    return own ? view.slice() : view;
+  }
+
   blockLength(src: Uint8Array): number {
     return (this.seal(src, true) as SealedView).block.length;
   }
@@ -164,6 +197,12 @@ export interface Opened {
   checksumHex: string;
 }
 
+/** Whether the 8 bytes at `at` are the big-endian halves `hi`, `lo`. */
+export function digestIs(u8: Uint8Array, at: number, hi: number, lo: number): boolean {
+  return ((u8[at] << 24) | (u8[at + 1] << 16) | (u8[at + 2] << 8) | u8[at + 3]) >>> 0 === hi &&
+    ((u8[at + 4] << 24) | (u8[at + 5] << 16) | (u8[at + 6] << 8) | u8[at + 7]) >>> 0 === lo;
+}
+
 function hexAt(u8: Uint8Array, at: number): string {
   return HEX[u8[at]] + HEX[u8[at + 1]] + HEX[u8[at + 2]] + HEX[u8[at + 3]] + HEX[u8[at + 4]] +
     HEX[u8[at + 5]] + HEX[u8[at + 6]] + HEX[u8[at + 7]];
@@ -190,6 +229,19 @@ export interface WasmCodec {
    * malformed block.
    */
   open(block: Uint8Array, size: number, into?: Uint8Array): Opened;
+  /**
+   * {@linkcode WasmCodec.open} and the checksum check in one call: `null` when the xxHash3-64 of
+   * the decompressed bytes is not `hi`, `lo` (its big-endian halves). With `own` false the bytes
+   * are a view of the codec's memory, valid until the next call (deserialize them at once with a
+   * serializer that copies what it keeps). Throws `RangeError` for a malformed block.
+   */
+  openChecked(
+    block: Uint8Array,
+    size: number,
+    hi: number,
+    lo: number,
+    own: boolean,
+  ): Uint8Array | null;
 }
 
 /**
@@ -239,6 +291,11 @@ export function loadCodec(bytes: Uint8Array): WasmCodec | null {
     },
     open(block, size, into) {
       return pick(block.length + size + 16).open(block, size, into);
+    },
+    openChecked(block, size, hi, lo, own) {
+      // A view of a large instance's memory would keep it alive: large values are always copied.
+      const work = block.length + size + 16;
+      return pick(work).openChecked(block, size, hi, lo, own || work > SHARED_MAX_BYTES);
     },
   };
 }

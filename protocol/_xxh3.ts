@@ -11,7 +11,7 @@
  * @module
  */
 import { createXXHash3 } from "hash-wasm";
-import { wasmCodec } from "./_wasm_codec.ts";
+import { digestIs, wasmCodec } from "./_wasm_codec.ts";
 
 const hasher = await createXXHash3(0, 0);
 
@@ -42,4 +42,17 @@ export function xxh3(data: Uint8Array): Uint8Array {
  */
 export function xxh3Hex(data: Uint8Array): string {
   return wasmCodec !== null ? wasmCodec.xxh3Hex(data) : xxh3HexFallback(data);
+}
+
+/**
+ * Whether the xxHash3-64 of `data` is the 8 bytes of `sum` at `at` (big-endian), compared as
+ * numbers where the digest was written: no hex string, no new array.
+ */
+export function xxh3Matches(data: Uint8Array, sum: Uint8Array, at: number): boolean {
+  const d = wasmCodec !== null ? wasmCodec.digest(data) : xxh3Fallback(data);
+  return digestIs(d, 0, readU32(sum, at), readU32(sum, at + 4));
+}
+
+function readU32(b: Uint8Array, at: number): number {
+  return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
 }

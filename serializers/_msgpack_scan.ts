@@ -166,9 +166,18 @@ function skip(b: Uint8Array, p: number, depth: number): number {
 function items(b: Uint8Array, p: number, count: number, depth: number): number {
   if (depth >= MAX_SCAN_DEPTH) return -1;
   stackLen[depth] = -1;
+  const n = b.length;
   for (let i = 0; i < count && p >= 0; i++) {
-    stackAt[depth] = i;
-    p = skip(b, p, depth + 1);
+    // As in `entries`: one-byte scalars and short strings stepped over here.
+    const v = b[p];
+    if (v < 0x80 || v >= 0xe0 || v === 0xc0 || v === 0xc2 || v === 0xc3) p++;
+    else if (v >= 0xa0 && v < 0xc0) p += 1 + (v & 0x1f);
+    else {
+      stackAt[depth] = i;
+      p = skip(b, p, depth + 1);
+      continue;
+    }
+    if (p > n) return -1;
   }
   return p;
 }
@@ -204,10 +213,20 @@ function entries(b: Uint8Array, p: number, count: number, depth: number): number
       found |= SCAN_MARKER;
       candidate = true;
     }
-    stackAt[depth] = at;
-    stackLen[depth] = len;
-    p = skip(b, at + len, depth + 1);
-    if (p < 0) return -1;
+    p = at + len;
+    // The value: a scalar of one byte or a short string is stepped over here (most values of a
+    // record), anything else through `skip`, with the key recorded for its path.
+    const v = b[p];
+    if (v < 0x80 || v >= 0xe0 || v === 0xc0 || v === 0xc2 || v === 0xc3) p++;
+    else if (v >= 0xa0 && v < 0xc0) {
+      p += 1 + (v & 0x1f);
+      if (p > n) return -1;
+    } else {
+      stackAt[depth] = at;
+      stackLen[depth] = len;
+      p = skip(b, p, depth + 1);
+      if (p < 0) return -1;
+    }
   }
   return p;
 }

@@ -222,7 +222,8 @@ for (const [kind, { make, options }] of Object.entries(KINDS)) {
   });
 
   each("expire: the next read recomputes; a failure then answers the stale value", async (s) => {
-    const [a, b] = two(s, { staleTtl: 300 });
+    // failSafeThrottle 0: the success right after the failure is tried (not the held stale value).
+    const [a, b] = two(s, { staleTtl: 300, failSafeThrottle: 0 });
     await a.set("rate", 1.08);
     await a.expire("rate");
     assert.equal(await a.get("rate"), undefined, "no longer fresh here");
@@ -549,7 +550,7 @@ test("cache(fn).withSignal: when every caller aborted, cacheContext().signal abo
 });
 
 test("createCache: expire on an L1-only cache keeps the L1 entry as the stale fallback", async () => {
-  const c = createCache({ backend: null, ttl: 60, staleTtl: 300 });
+  const c = createCache({ backend: null, ttl: 60, staleTtl: 300, failSafeThrottle: 0 });
   await c.set("k", "old");
   await c.expire("k");
   assert.equal(await c.get("k"), undefined);

@@ -196,6 +196,49 @@ console.log("{}");
   { ...redisServerTestOptions, sanitize: false },
 );
 
+test(
+  "process exit: a script whose invalidation failed (queued for retry on a down backend) exits by itself",
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ck-exit-recovery-"));
+    try {
+      const script = join(dir, "child.mjs");
+      // The backend goes down before the invalidation: the delete is queued for auto-recovery and
+      // retried on timers with backoff, which must not keep the script alive.
+      writeFileSync(
+        script,
+        `import { cache } from "${MOD}";
+const store = new Map();
+let down = false;
+const refuse = () => Promise.reject(new Error("connection refused"));
+const backend = {
+  type: "flaky",
+  capabilities: {},
+  get: async (k) => (down ? refuse() : store.get(k) ?? null),
+  set: async (k, v) => (down ? refuse() : void store.set(k, v)),
+  delete: async (k) => (down ? refuse() : store.delete(k)),
+  exists: async (k) => store.has(k),
+  healthCheck: async () => ({ healthy: !down, latencyMs: 0, backendType: "flaky" }),
+};
+let runs = 0;
+const f = cache(async (n) => { runs++; return n * 2; }, { name: "exit.recovery", ttl: 60, backend });
+const first = await f(2);
+down = true;
+await f.invalidate(2);
+const pending = f.getHealthStatus().components.recovery?.details?.pending;
+console.log(JSON.stringify({ first, runs, pending }));
+`,
+      );
+      const r = await runChild(script, [], dir, {});
+      assert.notEqual(r.code, null, `not exited within ${EXIT_BOUND_MS} ms; stderr: ${r.stderr}`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(r.out, { first: 4, runs: 1, pending: 1 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  { sanitize: false },
+);
+
 test("identity: the same script started from two working directories derives one identity", async () => {
   // The script lives in a package of its own (a package.json beside it); the working directories
   // are that package and the file system root.

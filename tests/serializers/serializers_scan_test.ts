@@ -142,3 +142,18 @@ test("scan: the fast path decodes exactly what the general path does", () => {
   }
   assert.ok(fast > 1000, `only ${fast} documents took the fast path`);
 });
+
+test("scan: a value stepped over in place (one-byte scalar, short string) is bounds-checked", () => {
+  // {"a": "xy"} / ["xy", 1] whole, then cut inside the string, and a nested map's marker path kept.
+  const map = new Uint8Array([0x81, 0xa1, 0x61, 0xa2, 0x78, 0x79]);
+  const arr = new Uint8Array([0x92, 0xa2, 0x78, 0x79, 0x01]);
+  assert.equal(objectSafe(map), true);
+  assert.equal(objectSafe(arr), true);
+  for (let cut = 1; cut < map.length; cut++) assert.equal(objectSafe(map.subarray(0, cut)), false);
+  for (let cut = 1; cut < arr.length; cut++) assert.equal(objectSafe(arr.subarray(0, cut)), false);
+  // A date marker below scalars and short strings still reads back as a date.
+  const v = { s: "ok", n: 1, list: ["x", true, { at: new CalendarDate(2024, 1, 31) }] };
+  const back = deserialize(serialize(v)) as typeof v;
+  assert.ok(back.list[2] instanceof Object);
+  assert.equal(String((back.list[2] as { at: CalendarDate }).at), "2024-01-31");
+});
