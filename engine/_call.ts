@@ -45,6 +45,7 @@ import { attempt, waitForLock } from "./_lock_wait.ts";
 import { L1_CLONE, L1_SEALED, L1_SHARED, type L1Entry } from "./l1.ts";
 import { copyValue } from "./_l1_copy.ts";
 import { decodePayload, storeL1 } from "./_l1_store.ts";
+import { prepareRefresh, releaseClaim, SKIP } from "./_refresh.ts";
 import { reshapes } from "./_serializer.ts";
 import { errMessage } from "./_status.ts";
 import { encodeStored, isPrimitive } from "./_stored.ts";
@@ -545,22 +546,38 @@ export async function store(
   return out;
 }
 
-/** Stale-while-revalidate: refresh `e` in the background (one refresh at a time). */
+/**
+ * Background refresh of `e` (L1 stale-while-revalidate, `eagerRefresh`), one at a time per entry.
+ * With an L2 it takes the key's stampede lock without waiting (`_refresh.ts`): N processes refresh
+ * a hot key once. One that finds the lock taken keeps serving `e` and tries later; one that finds,
+ * under the lock, a value another process stored since `e` was made takes it instead of
+ * recomputing. The result is stored in L1 and L2 and announced on the bus, as a miss's is; a
+ * refresh that ends after an invalidation (or after `e` was replaced or evicted) stores nothing.
+ */
 export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): void {
   if (eng.refreshing.has(e)) return;
   eng.refreshing.add(e);
   const epoch = eng.epoch;
   queueMicrotask(() => {
     void (async () => {
+      let claim: LockAttempt | null = null;
+      let ctx: KeyCtx | undefined;
       try {
         const tenant = callTenant(eng, args);
-        const ctx = keyContext(eng, self, args, fastKey(eng, self, args), tenant);
+        ctx = keyContext(eng, self, args, fastKey(eng, self, args), tenant);
         const b = eng.returnsPromise ? await eng.backendAsync() : null;
+        if (b !== null) {
+          // Across processes: the key's lock, or another's newer value (`_refresh.ts`).
+          const c = await prepareRefresh(eng, b, ctx, e, epoch);
+          if (c === SKIP) return;
+          claim = c;
+        }
         const fc = new FactoryCall();
         const value = await invoke(fc, eng.fn, self, args);
         if (eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e) {
           const entry = entryOf(eng, ctx, fc, value, args);
-          if (entry !== null) await store(eng, entry, value, b, epoch);
+          // The write releases the claim (one script on Redis); otherwise `finally` does.
+          if (entry !== null) await store(eng, entry, value, b, epoch, true, claim);
         }
       } catch (err) {
         eng.log.warn("{identity}: background refresh failed: {error}", {
@@ -568,6 +585,7 @@ export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[])
           error: errMessage(err),
         });
       } finally {
+        if (claim !== null) releaseClaim(eng, ctx!, claim);
         eng.refreshing.delete(e);
       }
     })();
