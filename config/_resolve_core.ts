@@ -1,6 +1,6 @@
 /**
  * The top-level (scalar) options of `cache()`: the list of known option names, and `name`, `ttl`,
- * `namespace`, `serializer`, the flags, `key`, `tags`, the fail-safe windows, the stored-value
+ * `namespace`, `serializer`, the flags, `key`, `tags`, the fail-safe windows, eager refresh, the stored-value
  * format choices, `maxValueSize` and `backend`. Separate from the nested groups, which follow a
  * table; these each have their own rule and message.
  *
@@ -44,6 +44,7 @@ const TOP_LEVEL_KEYS = new Set<string>([
   "tags",
   "staleTtl",
   "softTimeout",
+  "eagerRefresh",
   "hardTimeout",
   "envelopeProtocol",
   "wire",
@@ -99,6 +100,7 @@ export type ResolvedCore = Pick<
   | "tags"
   | "staleTtl"
   | "softTimeout"
+  | "eagerRefresh"
   | "hardTimeout"
   | "envelopeProtocol"
   | "wire"
@@ -229,6 +231,21 @@ function resolveTiming(o: CacheOptions<unknown[]>) {
   return { ttlRefreshThreshold, staleTtl, softTimeout, hardTimeout };
 }
 
+/** `eagerRefresh`: a fraction within (0, 1), `true` (the environment's ratio) or off. */
+function resolveEagerRefresh(o: CacheOptions<unknown[]>, env: EnvConfig): number {
+  const v = o.eagerRefresh;
+  if (v === undefined || v === false) return 0;
+  if (v === true) return env.earlyRefreshRatio < 1 ? env.earlyRefreshRatio : 0;
+  if (typeof v !== "number" || !(v > 0 && v < 1)) {
+    throw new CacheConfigError(
+      "eagerRefresh",
+      v,
+      "a fraction of the TTL within (0, 1) (e.g. 0.9), true (CACHEKIT_EARLY_REFRESH_RATIO) or false",
+    );
+  }
+  return v;
+}
+
 /** `envelopeProtocol`, `wire`, `maxValueSize` and `backend`. */
 function resolveStorage(o: CacheOptions<unknown[]>, env: EnvConfig) {
   const envelopeProtocol = o.envelopeProtocol ?? "1.1";
@@ -293,6 +310,7 @@ export function resolveCore(o: CacheOptions<unknown[]>, env: EnvConfig): Resolve
     tags: (o.tags as ResolvedConfig["tags"]) ?? null,
     staleTtl: timing.staleTtl,
     softTimeout: timing.softTimeout,
+    eagerRefresh: resolveEagerRefresh(o, env),
     hardTimeout: timing.hardTimeout,
     envelopeProtocol: storage.envelopeProtocol,
     wire: storage.wire,

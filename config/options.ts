@@ -286,6 +286,23 @@ export interface CacheOptions<A extends unknown[] = unknown[], R = unknown> {
   /** With `staleTtl`: seconds after which a slow refresh continues in the background and stale is served. */
   softTimeout?: number;
   /**
+   * Eager refresh (FusionCache's `EagerRefreshThreshold`): a hit after this fraction of the TTL
+   * (0 < x < 1, e.g. `0.9`) returns the cached value at once and refreshes the entry in the
+   * background, before it expires, so a hot key never misses. `true` takes
+   * `CACHEKIT_EARLY_REFRESH_RATIO` (default 0.9). Default: off.
+   *
+   * The point is measured from when this process stored or read the value (an L2 entry's age is
+   * not known on a hit), on the L2 TTL (`ttl`), or on the L1 lifetime when that point would come
+   * after the L1 entry's own expiry (a short `ttl`). It sits beside L1 stale-while-revalidate
+   * (`l1.swrThreshold`): the earlier of the two points triggers the refresh. Needs L1 (the refresh
+   * point is kept on the L1 entry).
+   *
+   * Across processes the refresh takes the key's stampede lock (`stampede`, a backend with the
+   * lock capability): N processes refresh a hot key once. A process that finds the lock taken
+   * keeps serving its value and picks the new one up from L2 (or is told by the invalidation bus).
+   */
+  eagerRefresh?: number | boolean;
+  /**
    * Seconds after which a caller stops waiting for the function (hard timeout, default 0: off):
    * it gets the stale value when one exists (`staleTtl`), else a `FactoryTimeoutError`. The
    * function keeps running and its result is cached when it arrives. With `softTimeout` the
@@ -415,6 +432,8 @@ export interface ResolvedConfig {
   staleTtl: number;
   /** Fail-safe soft timeout, seconds (0 = off). */
   softTimeout: number;
+  /** Eager refresh point, a fraction of the TTL (`0`: off; see {@linkcode CacheOptions.eagerRefresh}). */
+  eagerRefresh: number;
   /** Hard timeout of the function, seconds (0 = off; see {@linkcode CacheOptions.hardTimeout}). */
   hardTimeout: number;
   /** Envelope protocol written (default `"1.1"`). */

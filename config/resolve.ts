@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { CacheConfigError } from "../errors.ts";
 import { PRESETS } from "./presets.ts";
 import { type EnvConfig, envConfig } from "./env.ts";
 import type { CacheOptions, PresetName, ResolvedConfig } from "./options.ts";
@@ -64,6 +65,13 @@ export function resolveConfig<A extends unknown[], R = unknown>(
   const groups = resolveGroups(o, p, env, core.backend);
   const integrityChecking = resolveIntegrity(o, p, preset, env);
   const encryption = resolveEncryption(o, groups.encryption, preset, env, interop);
+  if (core.eagerRefresh > 0 && !groups.l1.enabled) {
+    throw new CacheConfigError(
+      "eagerRefresh",
+      o.eagerRefresh,
+      "unset with l1.enabled false (the refresh point is kept on the L1 entry)",
+    );
+  }
   return {
     preset: preset ?? "default",
     name: core.name,
@@ -84,6 +92,7 @@ export function resolveConfig<A extends unknown[], R = unknown>(
     tags: core.tags,
     staleTtl: core.staleTtl,
     softTimeout: core.softTimeout,
+    eagerRefresh: core.eagerRefresh,
     hardTimeout: core.hardTimeout,
     envelopeProtocol: core.envelopeProtocol,
     wire: core.wire,

@@ -12,9 +12,7 @@
  */
 import type { Backend } from "../backends/types.ts";
 import { CacheKitError, SerializationError } from "../errors.ts";
-import { decodeInteropValue, encodeInteropValue } from "../protocol/keys.ts";
-import { interopReshapes } from "../protocol/internal.ts";
-import { checkValueSize, ValueTooLargeError } from "../protocol/stored_value.ts";
+import { ValueTooLargeError } from "../protocol/stored_value.ts";
 import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
@@ -45,13 +43,14 @@ import { attemptTraced, readTraced, waitTraced } from "./_call_traced.ts";
 import { L1_CLONE, L1_SEALED, L1_SHARED, type L1Entry } from "./l1.ts";
 import { copyValue } from "./_l1_copy.ts";
 import { decodePayload, storeL1 } from "./_l1_store.ts";
-import { reshapes } from "./_serializer.ts";
+import { prepareRefresh, releaseClaim, SKIP } from "./_refresh.ts";
 import { errMessage } from "./_status.ts";
 import { encodeStored, isPrimitive } from "./_stored.ts";
 import * as record from "./_call_record.ts";
 import type { CallRecord } from "./_call_record.ts";
 import { emit } from "./_events.ts";
 import { callLogger } from "./_call_log.ts";
+import { answerOf, l1Payload, warnTooLarge } from "./_answer.ts";
 import { keyFailed, keyFailedAsync } from "./_key_failed.ts";
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -243,40 +242,6 @@ function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown, rec: CallRecord | 
   }
   if (eng.listening) emit(eng, "set", "l1", null, ctx.protoKey);
   return storeL1(eng, ctx, answer, payload, null);
-}
-
-/**
- * What a miss answers for `value`, serialized as `payload`: what every later hit returns. That
- * is `value` itself when the serializer vouches that it comes back unchanged (the usual case: no
- * decoding); otherwise (a `Map` read back as an object, `undefined` in an array read back as
- * `null`, any value of a custom serializer) the payload decoded. Top-level `undefined` is kept
- * apart from the payload (L2 flags it) and stays `undefined`, except in interop mode, whose
- * entries hold `null`.
- */
-function answerOf(eng: Engine, value: unknown, payload: Uint8Array): unknown {
-  if (eng.config.interop) return interopReshapes(value) ? decodeInteropValue(payload) : value;
-  // A serializer with its own stored layout (`auto`) stores `undefined` as nil, as cachekit-py
-  // 0.3.0 does: every hit answers `null`, so the miss does too (as in interop mode).
-  if (value === undefined) return eng.codec.policy.framing ? null : value;
-  if (!reshapes(eng.serializer, payload)) return value;
-  return eng.serializer.deserialize(payload);
-}
-
-/** The serialized form L1 keeps of `value`; throws ValueTooLargeError over `maxValueSize`. */
-function l1Payload(eng: Engine, value: unknown): Uint8Array {
-  const c = eng.config;
-  const payload = c.interop ? encodeInteropValue(value) : eng.serializer.serialize(value);
-  return checkValueSize(payload, c.maxValueSize);
-}
-
-/** A value over `maxValueSize` is answered uncached: say so once per function. */
-function warnTooLarge(eng: Engine, e: ValueTooLargeError, ctx: KeyCtx): void {
-  if (eng.warnedTooLarge) return;
-  eng.warnedTooLarge = true;
-  callLogger(eng, ctx, "source").warn(
-    "{identity}: value not cached: {error} (reported once per function)",
-    { identity: eng.identity, error: e.message },
-  );
 }
 
 /** Count a hit (`size`: bytes of the L2 entry; one `get` per call, see `_metrics.ts`). */
@@ -568,30 +533,49 @@ export async function store(
   return out;
 }
 
-/** Stale-while-revalidate: refresh `e` in the background (one refresh at a time). */
+/**
+ * Background refresh of `e` (L1 stale-while-revalidate, `eagerRefresh`), one at a time per entry.
+ * With an L2 it takes the key's stampede lock without waiting (`_refresh.ts`): N processes refresh
+ * a hot key once. One that finds the lock taken keeps serving `e` and tries later; one that finds,
+ * under the lock, a value another process stored since `e` was made takes it instead of
+ * recomputing. The result is stored in L1 and L2 and announced on the bus, as a miss's is; a
+ * refresh that ends after an invalidation (or after `e` was replaced or evicted) stores nothing.
+ */
 export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): void {
   if (eng.refreshing.has(e)) return;
   eng.refreshing.add(e);
   const epoch = eng.epoch;
   queueMicrotask(() => {
     void (async () => {
-      let ctx: KeyCtx | null = null;
+      let claim: LockAttempt | null = null;
+      let ctx: KeyCtx | undefined;
       try {
         const tenant = callTenant(eng, args);
         ctx = keyContext(eng, self, args, fastKey(eng, self, args), tenant);
         const b = eng.returnsPromise ? await eng.backendAsync() : null;
+        if (b !== null) {
+          // Across processes: the key's lock, or another's newer value (`_refresh.ts`).
+          const c = await prepareRefresh(eng, b, ctx, e, epoch);
+          if (c === SKIP) return;
+          claim = c;
+        }
         const fc = new FactoryCall();
         const value = await invoke(fc, eng.fn, self, args);
         if (eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e) {
           const entry = entryOf(eng, ctx, fc, value, args);
-          if (entry !== null) await store(eng, entry, value, b, epoch);
+          // The write releases the claim (one script on Redis); otherwise `finally` does.
+          if (entry !== null) await store(eng, entry, value, b, epoch, true, claim);
         }
       } catch (err) {
-        callLogger(eng, ctx, "source").warn("{identity}: background refresh failed: {error}", {
-          identity: eng.identity,
-          error: errMessage(err),
-        });
+        callLogger(eng, ctx ?? null, "source").warn(
+          "{identity}: background refresh failed: {error}",
+          {
+            identity: eng.identity,
+            error: errMessage(err),
+          },
+        );
       } finally {
+        if (claim !== null) releaseClaim(eng, ctx!, claim);
         eng.refreshing.delete(e);
       }
     })();

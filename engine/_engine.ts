@@ -27,7 +27,7 @@ import type { GuardedOperationOptions } from "../reliability/guarded_backend.ts"
 import type { ArgKey } from "./_argkey.ts";
 import { defaultBackendGeneration, guard, resolveBackend } from "./_backend.ts";
 import { FailSafe } from "./_failsafe.ts";
-import { l1TtlMs, l2Ttl, swrMs } from "./_ttl.ts";
+import { eagerMs, l1TtlMs, l2Ttl, swrMs } from "./_ttl.ts";
 import { InflightTable } from "./_inflight.ts";
 import { onBusGap, onRemoteEvent } from "./_invalidation.ts";
 import { L1Cache, type L1Entry } from "./l1.ts";
@@ -140,6 +140,12 @@ export class Engine {
   readonly objectCache: boolean;
   readonly l1TtlMs: number;
   readonly swrMs: number;
+  /**
+   * Eager refresh point, ms after an entry is stored (`eagerRefresh` of the TTL, or of the L1
+   * lifetime when that comes first); `Infinity` when off. The entry's refresh point is the earlier
+   * of this and the jittered {@linkcode swrMs}.
+   */
+  readonly eagerMs: number;
   readonly tenantAware: boolean;
   /** Start of this function's protocol keys (`ns:…:func:…:args:` or the interop prefix). */
   readonly keyPrefix: string;
@@ -278,6 +284,7 @@ export class Engine {
     // L1 entries expire `expiryBuffer` s before the L2 TTL (never below half of it); L1 only: the TTL.
     this.l1TtlMs = l1TtlMs(c, c.ttl);
     this.swrMs = swrMs(c, this.l1TtlMs);
+    this.eagerMs = eagerMs(c, c.ttl, this.l1TtlMs);
     this.tenantAware = c.encryption.enabled || typeof c.encryption.tenant === "function" ||
       typeof c.encryption.tenant === "string";
     const ns = c.namespace;

@@ -29,7 +29,7 @@ import {
   type SealedValue,
 } from "./l1.ts";
 import { decodeStored, isPrimitive } from "./_stored.ts";
-import { l1TtlMs, swrMs } from "./_ttl.ts";
+import { eagerMs, l1TtlMs, swrMs } from "./_ttl.ts";
 import { decodeInteropValue, encodeInteropValue } from "../protocol/keys.ts";
 
 /** Size counted for an object value whose heap size is not known (`"none"`, not vetted). */
@@ -97,7 +97,7 @@ export function storeL1(
   }
   // An entry with its own TTL (adaptive caching, or what an L2 hit has left) lives by it.
   const life = ctx.ttl === undefined ? eng.l1TtlMs : l1TtlMs(eng.config, ctx.ttl);
-  const entry = l1.entry(value, kind, size, life, swrDelay(eng, life));
+  const entry = l1.entry(value, kind, size, life, swrDelay(eng, life, ctx.ttl));
   entry.tags = ctx.tags;
   if (!eng.indexL1) l1.set(ctx.l1Key, entry); // no remote events: no backend key kept
   else {
@@ -120,11 +120,17 @@ function serializeForL1(eng: Engine, answer: unknown): Uint8Array | null {
   }
 }
 
-function swrDelay(eng: Engine, life: number): number {
-  if (eng.swrMs === Infinity) return Infinity;
+/**
+ * The entry's refresh point, ms from now: the jittered stale-while-revalidate point or the eager
+ * one (`eagerRefresh`), the earlier.
+ */
+function swrDelay(eng: Engine, life: number, ttl: number | null | undefined): number {
+  const eager = ttl === undefined ? eng.eagerMs : eagerMs(eng.config, ttl, life);
+  if (eng.swrMs === Infinity) return eager;
   const j = eng.config.l1.swrJitter;
-  const swr = life === eng.l1TtlMs ? eng.swrMs : swrMs(eng.config, life);
-  return swr * (1 + (Math.random() * 2 - 1) * j);
+  const swr = (life === eng.l1TtlMs ? eng.swrMs : swrMs(eng.config, life)) *
+    (1 + (Math.random() * 2 - 1) * j);
+  return swr < eager ? swr : eager;
 }
 
 function rebuildIndex(eng: Engine): void {

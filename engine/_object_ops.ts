@@ -29,6 +29,8 @@ import {
 import { callTenant, type KeyCtx, tenantL1Key } from "./_keys.ts";
 import { tenantContextUsed } from "../tenant.ts";
 import { readL2 } from "./_l2.ts";
+import type { LockAttempt } from "./_l2_lock.ts";
+import { prepareRefresh, releaseClaim, SKIP } from "./_refresh.ts";
 import { storeL1 } from "./_l1_store.ts";
 import { objectKeyCtx } from "./_object_keys.ts";
 import { errMessage, recordFailure } from "./_status.ts";
@@ -179,13 +181,20 @@ function refreshEntry(
   const epoch = eng.epoch;
   queueMicrotask(() => {
     void (async () => {
+      let claim: LockAttempt | null = null;
       try {
         const b = await eng.backendAsync();
+        if (b !== null) {
+          // Across processes: the key's lock, or another's newer value (`_refresh.ts`).
+          const c = await prepareRefresh(eng, b, ctx, e, epoch);
+          if (c === SKIP) return;
+          claim = c;
+        }
         const fc = new FactoryCall();
         const value = await invoke(fc, trampoline as (...a: unknown[]) => unknown, eng, [factory]);
         const entry = entryOf(eng, ctx, fc, value, [key]);
         if (entry !== null && eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e) {
-          await store(eng, entry, value, b, epoch);
+          await store(eng, entry, value, b, epoch, true, claim); // the write releases the claim
         }
       } catch (err) {
         eng.log.warn("{identity}: background refresh failed: {error}", {
@@ -193,6 +202,7 @@ function refreshEntry(
           error: errMessage(err),
         });
       } finally {
+        if (claim !== null) releaseClaim(eng, ctx, claim);
         eng.refreshing.delete(e);
       }
     })();

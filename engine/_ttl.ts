@@ -1,7 +1,7 @@
 /**
  * The lifetimes of an entry from its TTL: in L1 (a little shorter than in L2, so that L1 never
  * answers what L2 has expired), in L2 (plus the fail-safe window), and the stale-while-revalidate
- * point. One place for the rule, used for the configured TTL (once, by the engine) and for a TTL
+ * and eager refresh points. One place for the rule, used for the configured TTL (once, by the engine) and for a TTL
  * chosen per result (adaptive caching, `_factory_context.ts`).
  *
  * @module
@@ -30,4 +30,15 @@ export function l2Ttl(c: ResolvedConfig, ttl: number | null): number | null {
 /** The stale-while-revalidate delay of an entry living `lifeMs` in L1 (`Infinity`: off). */
 export function swrMs(c: ResolvedConfig, lifeMs: number): number {
   return c.l1.swrEnabled ? lifeMs * c.l1.swrThreshold : Infinity;
+}
+
+/**
+ * The eager refresh delay (`eagerRefresh`) of an entry whose TTL is `ttl` seconds and whose L1
+ * lifetime is `lifeMs`: that fraction of the TTL, or of the L1 lifetime when that comes first (a
+ * short TTL: L1 lives `expiryBuffer` less) or there is no TTL; `Infinity` when off.
+ */
+export function eagerMs(c: ResolvedConfig, ttl: number | null, lifeMs: number): number {
+  if (c.eagerRefresh === 0) return Infinity;
+  const onTtl = c.eagerRefresh * (ttl === null ? lifeMs : ttl * 1000);
+  return onTtl < lifeMs ? onTtl : c.eagerRefresh * lifeMs;
 }
