@@ -62,19 +62,52 @@ import {
   lookupSync,
   missAsync,
   missSync,
+  observedCall,
   refresh,
+  tracingActive,
   waitFor,
 } from "./engine/internal.ts";
+import type { CacheEventTarget, CallResult } from "./engine/internal.ts";
 import { tenantContextUsed } from "./tenant.ts";
 import type { HealthLevel } from "./health/health_checker.ts";
 
 export type { CacheInfo, FunctionHealth, GroupInvalidationOptions } from "./engine/internal.ts";
 
 /**
+ * What `f.withStatus(...args)` returns for a wrapper returning `R`: a promise of a
+ * {@linkcode CallResult} for an asynchronous wrapper, the `CallResult` itself for a synchronous
+ * (L1-only) one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cache } from "@cachekit/core";
+ *
+ * const double = cache((n: number) => n * 2, { name: "docs.status.sync", backend: null });
+ * const r = double.withStatus(21); // synchronous: a CallResult<number>
+ * assert.equal(r.value, 42);
+ * assert.equal(double.withStatus(21).status, "hit");
+ * ```
+ */
+export type WithStatus<R> = R extends PromiseLike<infer U> ? Promise<CallResult<U>> : CallResult<R>;
+
+/**
  * The methods every cached function carries. `A` is the wrapped function's parameter list, `R`
  * what a call of the wrapper returns (a `Promise` of the result with an L2).
  */
 export interface CacheControls<A extends unknown[], R = unknown> {
+  /**
+   * Call the function as the wrapper does and say how the call was answered: `{ value, status,
+   * layer, ageMs, expiresInMs, key }` (status `hit`, `stale`, `miss`, `joined`, `uncached`;
+   * layer `l1`, `l2`, `source`). Plain calls pay nothing for it.
+   */
+  withStatus(...args: A): WithStatus<R>;
+  /**
+   * This function's events (`hit`, `miss`, `stale`, `set`, `delete`, `invalidate`, `error`,
+   * `circuit`, `timeout`, `bus`): an `EventTarget` of {@linkcode CacheEvent}s. Nothing is built
+   * while no listener is registered here or on the global `cacheEvents`.
+   */
+  readonly events: CacheEventTarget;
   /** Hit/miss statistics and L1 size (cachekit-py's `cache_info()`). */
   cacheInfo(): CacheInfo;
   /** Remove every entry of this function from L1 and L2 (every tenant's). */
@@ -216,6 +249,10 @@ export function wrap<A extends unknown[], R>(
   };
 
   const wrapper = function (this: unknown, ...args: unknown[]): unknown {
+    // A listener, or tracing with an SDK registered: the observed path (engine/_observed.ts).
+    if (engine.observed && (engine.listening || tracingActive())) {
+      return observedCall(engine, this, args, false);
+    }
     let fast: ArgKey | undefined;
     if (simpleKey) fast = argKey(args);
     else {
@@ -257,6 +294,8 @@ export function wrap<A extends unknown[], R>(
   };
 
   const controlsFor = (self: unknown): CacheControls<A, R> => ({
+    withStatus: (...args: A) => observedCall(engine, self, args, true) as WithStatus<R>,
+    events: engine.events,
     cacheInfo: () => cacheInfo(engine),
     cacheClear: () => clearEngine(engine),
     invalidate: (...args: A) => invalidateCall(engine, self, args),

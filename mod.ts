@@ -58,7 +58,22 @@ export {
   type GroupInvalidationOptions,
   invalidateTags,
   type L1OnlyOptions,
+  type WithStatus,
 } from "./cache.ts";
+export {
+  CacheEvent,
+  type CacheEventDetail,
+  type CacheEventListener,
+  cacheEvents,
+  CacheEventTarget,
+  type CacheEventType,
+  type CallInfo,
+  type CallLayer,
+  type CallRecord,
+  type CallResult,
+  type CallStatus,
+  type CallTrace,
+} from "./engine/internal.ts";
 export {
   cached,
   cachedControls,
@@ -77,6 +92,7 @@ export {
   type CreateCacheWithPresets,
 } from "./cache_object.ts";
 export { currentTenant, withTenant } from "./tenant.ts";
+export { type CacheLogger, currentCorrelationId, withCorrelationId } from "./health/logging.ts";
 export { closeDefaultBackend } from "./engine/internal.ts";
 
 // Health and metrics endpoints for every cached function

@@ -63,6 +63,7 @@ export const DEFAULTS: {
     collectStats: true,
     structuredLogging: true,
     prometheus: true,
+    tracing: false,
   }),
   stampede: Object.freeze({ enabled: true, lease: 30, wait: 5 }),
   ttlRefreshThreshold: 0.5,

@@ -76,6 +76,7 @@ const GROUP_FIELDS: Record<string, Record<string, FieldSpec>> = {
     collectStats: f(isBool, "a boolean"),
     structuredLogging: f(isBool, "a boolean"),
     prometheus: f(isBool, "a boolean"),
+    tracing: f(isBool, "a boolean"),
   },
   stampede: {
     enabled: f(isBool, "a boolean"),
@@ -118,16 +119,6 @@ function checkGroup(group: string, value: unknown): Record<string, unknown> | un
   const fields = GROUP_FIELDS[group];
   for (const [k, v] of Object.entries(value)) {
     const spec = fields[k];
-    if (!spec && group === "monitoring" && k === "tracing") {
-      // Validated but read by nothing until 0.1.x: an option that did nothing is gone until
-      // OpenTelemetry spans exist to switch.
-      throw new CacheConfigError(
-        "monitoring.tracing",
-        v,
-        "no such option yet: tracing (OpenTelemetry spans) is not implemented in this release, " +
-          "remove the option",
-      );
-    }
     if (!spec) {
       // A misspelt key option (`master_key`, `masterkey`) holds a key: never echo it.
       throw new CacheConfigError(

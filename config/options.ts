@@ -135,6 +135,12 @@ export interface MonitoringOptions {
   structuredLogging?: boolean;
   /** Prometheus metrics. Default `true` (env `CACHEKIT_ENABLE_PROMETHEUS_METRICS`). */
   prometheus?: boolean;
+  /**
+   * OpenTelemetry spans: a `cachekit.call` span per call (children for the L2 read, the lock wait
+   * and the function), through `@opentelemetry/api` (a no-op until the application registers an
+   * SDK). Default `false` (`cache.production` and `cache.secure`: `true`).
+   */
+  tracing?: boolean;
 }
 
 /** Encryption options (AES-256-GCM, per-tenant HKDF keys). */

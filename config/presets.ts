@@ -14,6 +14,7 @@
  * | L1 invalidation across instances | off | off | off | on | on |
  * | stats / structured logs | off | logs | off | all | all |
  * | Prometheus metrics | off | off | off | on | on |
+ * | OpenTelemetry spans (`monitoring.tracing`) | off | off | off | on | on |
  * | encryption | off | off | off | off | required |
  *
  * `cache.test` also defaults to a fresh in-memory backend per wrapper (no disk, no server) and
@@ -47,6 +48,7 @@ export const PRESETS: Readonly<Record<PresetName, Readonly<CacheOptions>>> = Obj
         collectStats: false,
         structuredLogging: false,
         prometheus: false,
+        tracing: false,
       },
       encryption: off,
     },
@@ -60,6 +62,7 @@ export const PRESETS: Readonly<Record<PresetName, Readonly<CacheOptions>>> = Obj
         collectStats: false,
         structuredLogging: true,
         prometheus: false,
+        tracing: false,
       },
       encryption: off,
     },
@@ -73,6 +76,7 @@ export const PRESETS: Readonly<Record<PresetName, Readonly<CacheOptions>>> = Obj
         collectStats: false,
         structuredLogging: false,
         prometheus: false,
+        tracing: false,
       },
       encryption: off,
       stampede: off,
@@ -83,7 +87,7 @@ export const PRESETS: Readonly<Record<PresetName, Readonly<CacheOptions>>> = Obj
       timeout: on,
       backpressure: on,
       l1: { enabled: true, swrEnabled: true, invalidation: true },
-      monitoring: { collectStats: true, structuredLogging: true, prometheus: true },
+      monitoring: { collectStats: true, structuredLogging: true, prometheus: true, tracing: true },
       encryption: off,
     },
     secure: {
@@ -92,7 +96,7 @@ export const PRESETS: Readonly<Record<PresetName, Readonly<CacheOptions>>> = Obj
       timeout: on,
       backpressure: on,
       l1: { enabled: true, swrEnabled: true, invalidation: true },
-      monitoring: { collectStats: true, structuredLogging: true, prometheus: true },
+      monitoring: { collectStats: true, structuredLogging: true, prometheus: true, tracing: true },
       encryption: on,
     },
   } satisfies Record<PresetName, CacheOptions>,

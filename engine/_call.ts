@@ -11,10 +11,8 @@
  * @module
  */
 import type { Backend } from "../backends/types.ts";
-import { CacheKeyError, CacheKitError, SerializationError } from "../errors.ts";
-import { decodeInteropValue, encodeInteropValue } from "../protocol/keys.ts";
-import { interopReshapes } from "../protocol/internal.ts";
-import { checkValueSize, ValueTooLargeError } from "../protocol/stored_value.ts";
+import { CacheKitError, SerializationError } from "../errors.ts";
+import { ValueTooLargeError } from "../protocol/stored_value.ts";
 import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
@@ -31,7 +29,7 @@ import {
   invokeSync,
 } from "./_factory_context.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx, tenantL1Key } from "./_keys.ts";
-import { type L2Hit, readL2, writeL2 } from "./_l2.ts";
+import { type L2Hit, writeL2 } from "./_l2.ts";
 import {
   fetchLockOf,
   firstReadLocks,
@@ -41,14 +39,19 @@ import {
   noteFirstRead,
   releaseLock,
 } from "./_l2_lock.ts";
-import { attempt, waitForLock } from "./_lock_wait.ts";
+import { attemptTraced, readTraced, waitTraced } from "./_call_traced.ts";
 import { L1_CLONE, L1_SEALED, L1_SHARED, type L1Entry } from "./l1.ts";
 import { copyValue } from "./_l1_copy.ts";
 import { decodePayload, storeL1 } from "./_l1_store.ts";
 import { prepareRefresh, releaseClaim, SKIP } from "./_refresh.ts";
-import { reshapes } from "./_serializer.ts";
 import { errMessage } from "./_status.ts";
 import { encodeStored, isPrimitive } from "./_stored.ts";
+import * as record from "./_call_record.ts";
+import type { CallRecord } from "./_call_record.ts";
+import { emit } from "./_events.ts";
+import { callLogger } from "./_call_log.ts";
+import { answerOf, l1Payload, warnTooLarge } from "./_answer.ts";
+import { keyFailed, keyFailedAsync } from "./_key_failed.ts";
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && typeof v === "object" &&
@@ -72,14 +75,15 @@ export function missSync(
   self: unknown,
   args: unknown[],
   fast: ArgKey | undefined,
+  rec: CallRecord | null = null,
 ): unknown {
   let ctx: KeyCtx;
   try {
     ctx = keyContext(eng, self, args, fast, callTenant(eng, args));
   } catch (e) {
-    return keyFailed(eng, self, args, e);
+    return keyFailed(eng, self, args, e, rec);
   }
-  return computeSync(eng, self, args, ctx);
+  return computeSync(eng, self, args, ctx, true, rec);
 }
 
 /**
@@ -91,23 +95,24 @@ export function lookupSync(
   self: unknown,
   args: unknown[],
   fast: ArgKey | undefined,
+  rec: CallRecord | null = null,
 ): unknown {
   let ctx: KeyCtx;
   try {
     const tenant = callTenant(eng, args);
     if (fast !== undefined && eng.l1 !== null) {
       const e = eng.l1.get(tenantL1Key(fast, tenant));
-      if (e !== undefined) return hitL1(eng, e, self, args);
+      if (e !== undefined) return hitL1(eng, e, self, args, rec);
     }
     ctx = keyContext(eng, self, args, fast, tenant);
   } catch (e) {
-    return keyFailed(eng, self, args, e);
+    return keyFailed(eng, self, args, e, rec);
   }
   if (fast === undefined && eng.l1 !== null) {
     const e = eng.l1.get(ctx.l1Key);
-    if (e !== undefined) return hitL1(eng, e, self, args);
+    if (e !== undefined) return hitL1(eng, e, self, args, rec);
   }
-  return computeSync(eng, self, args, ctx);
+  return computeSync(eng, self, args, ctx, true, rec);
 }
 
 /**
@@ -120,11 +125,13 @@ export function computeSync(
   args: unknown[],
   ctx: KeyCtx,
   join = true,
+  rec: CallRecord | null = null,
 ): unknown {
   const p = join ? eng.inflight.get(ctx.l1Key) : undefined;
-  if (p !== undefined) return p;
+  if (p !== undefined) return record.join(eng, p, rec);
   const held = join ? eng.failsafe?.held(ctx.l1Key) : null;
-  if (held) return eng.failsafe!.reuse(held); // within failSafeThrottle after a failure
+  if (held) return eng.failsafe!.reuse(held, rec); // within failSafeThrottle after a failure
+  if (rec !== null) record.recordMiss(eng, rec);
   if (eng.collectStats) {
     eng.stats.misses++;
     eng.stats.last = Date.now();
@@ -134,24 +141,24 @@ export function computeSync(
   const fs = eng.failsafe;
   let result: unknown;
   const fc = factoryCall(fs?.l1Stale(ctx.l1Key) ?? null) as FactoryCall; // L1 only: never sealed
-  if (fs === null) result = invokeSync(fc, eng.fn, self, args);
+  if (fs === null) result = record.callFn(rec, invokeSync, fc, eng.fn, self, args);
   else {
     try {
-      result = invokeSync(fc, eng.fn, self, args);
+      result = record.callFn(rec, invokeSync, fc, eng.fn, self, args);
     } catch (e) {
-      return fs.fallback(ctx.l1Key, e);
+      return fs.fallback(ctx.l1Key, e, rec, ctx);
     }
   }
   if (isThenable(result)) {
     eng.returnsPromise = true;
     let settled = Promise.resolve(result).then((v) =>
-      eng.epoch === epoch ? storeDecided(eng, ctx, fc, v, args) : v
+      eng.epoch === epoch ? storeDecided(eng, ctx, fc, v, args, rec) : v
     );
-    if (fs !== null) settled = settled.catch((e) => fs.fallback(ctx.l1Key, e));
-    eng.inflight.track(ctx.l1Key, settled);
+    if (fs !== null) settled = settled.catch((e) => fs.fallback(ctx.l1Key, e, rec, ctx));
+    eng.inflight.track(ctx.l1Key, settled, undefined, rec);
     return settled;
   }
-  return storeDecided(eng, ctx, fc, result, args);
+  return storeDecided(eng, ctx, fc, result, args, rec);
 }
 
 /** {@linkcode storeLocal} under the entry the result gets (`_factory_context.ts`), if any. */
@@ -161,56 +168,41 @@ function storeDecided(
   fc: FactoryCall,
   value: unknown,
   args: unknown[],
+  rec: CallRecord | null,
 ): unknown {
   const entry = entryOf(eng, ctx, fc, value, args);
-  return entry === null ? value : storeLocal(eng, entry, value);
-}
-
-/**
- * The keys of a call failed (`e`): under `safeMode`, a CacheKeyError (the arguments cannot form
- * a key) calls the function uncached; anything else is thrown.
- */
-function keyFailed(eng: Engine, self: unknown, args: unknown[], e: unknown): unknown {
-  if (!eng.config.safeMode || !(e instanceof CacheKeyError)) throw e;
-  return uncached(eng, self, args, e);
-}
-
-/** {@linkcode keyFailed} for an asynchronous call: rejects instead of throwing. */
-function keyFailedAsync(
-  eng: Engine,
-  self: unknown,
-  args: unknown[],
-  e: unknown,
-): Promise<unknown> {
-  if (!eng.config.safeMode || !(e instanceof CacheKeyError)) return Promise.reject(e);
-  return Promise.resolve(uncached(eng, self, args, e));
-}
-
-/** `safeMode`: the arguments cannot form a key (`e`): call the function uncached. */
-function uncached(eng: Engine, self: unknown, args: unknown[], e: CacheKeyError): unknown {
-  eng.log.warn("{identity}: no cache key ({error}); calling uncached", {
-    identity: eng.identity,
-    error: errMessage(e),
-  });
-  return eng.fn.apply(self, args);
+  return entry === null ? record.skipped(rec, value) : storeLocal(eng, entry, value, rec);
 }
 
 /**
  * Answer from an L1 entry (counts, starts a stale-while-revalidate refresh when due). Twin of the
  * L1 hit inlined in `cache.ts`'s wrapper: a change to one is a change to both.
  */
-function hitL1(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): unknown {
+function hitL1(
+  eng: Engine,
+  e: L1Entry,
+  self: unknown,
+  args: unknown[],
+  rec: CallRecord | null,
+): unknown {
+  if (rec !== null) record.recordL1Hit(eng, rec, e);
   countHit(eng, true);
   if (e.refreshAt <= eng.l1!.now()) refresh(eng, e, self, args);
   if (e.kind === L1_SHARED) return eng.returnsPromise ? Promise.resolve(e.value) : e.value;
-  return hitValue(eng, e, self, args);
+  return hitValue(eng, e, self, args, rec);
 }
 
 /**
  * The answer of an L1 entry that is not the shared value itself (`_l1_store.ts`): a copy, a
  * decoding of its payload, or a decryption.
  */
-export function hitValue(eng: Engine, e: L1Entry, self: unknown, args: unknown[]): unknown {
+export function hitValue(
+  eng: Engine,
+  e: L1Entry,
+  self: unknown,
+  args: unknown[],
+  rec: CallRecord | null = null,
+): unknown {
   if (e.kind === L1_CLONE) {
     const v = copyValue(e.value);
     return eng.returnsPromise ? Promise.resolve(v) : v;
@@ -221,12 +213,12 @@ export function hitValue(eng: Engine, e: L1Entry, self: unknown, args: unknown[]
   }
   return (eng.entryValue(e) as Promise<unknown>).catch(() => {
     eng.l1?.expire(e);
-    return missAsync(eng, self, args, fastKey(eng, self, args));
+    return missAsync(eng, self, args, fastKey(eng, self, args), rec);
   });
 }
 
 /** Store a synchronous miss's `value` in L1; returns what the caller gets (see answerOf). */
-function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown): unknown {
+function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown, rec: CallRecord | null): unknown {
   let payload: Uint8Array | null = null;
   let answer = value;
   // Primitives skip the serializer, except the ones it may change (as the async path does).
@@ -236,10 +228,11 @@ function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown): unknown {
       payload = l1Payload(eng, value);
       answer = answerOf(eng, value, payload);
     } catch (e) {
-      if (e instanceof ValueTooLargeError) warnTooLarge(eng, e);
+      record.uncachedBy(rec, e);
+      if (e instanceof ValueTooLargeError) warnTooLarge(eng, e, ctx);
       else if (!eng.config.safeMode) throw e;
       else {
-        eng.log.warn("{identity}: value not cacheable: {error}", {
+        callLogger(eng, ctx, "source").warn("{identity}: value not cacheable: {error}", {
           identity: eng.identity,
           error: errMessage(e),
         });
@@ -247,41 +240,8 @@ function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown): unknown {
       return value;
     }
   }
+  if (eng.listening) emit(eng, "set", "l1", null, ctx.protoKey);
   return storeL1(eng, ctx, answer, payload, null);
-}
-
-/**
- * What a miss answers for `value`, serialized as `payload`: what every later hit returns. That
- * is `value` itself when the serializer vouches that it comes back unchanged (the usual case: no
- * decoding); otherwise (a `Map` read back as an object, `undefined` in an array read back as
- * `null`, any value of a custom serializer) the payload decoded. Top-level `undefined` is kept
- * apart from the payload (L2 flags it) and stays `undefined`, except in interop mode, whose
- * entries hold `null`.
- */
-function answerOf(eng: Engine, value: unknown, payload: Uint8Array): unknown {
-  if (eng.config.interop) return interopReshapes(value) ? decodeInteropValue(payload) : value;
-  // A serializer with its own stored layout (`auto`) stores `undefined` as nil, as cachekit-py
-  // 0.3.0 does: every hit answers `null`, so the miss does too (as in interop mode).
-  if (value === undefined) return eng.codec.policy.framing ? null : value;
-  if (!reshapes(eng.serializer, payload)) return value;
-  return eng.serializer.deserialize(payload);
-}
-
-/** The serialized form L1 keeps of `value`; throws ValueTooLargeError over `maxValueSize`. */
-function l1Payload(eng: Engine, value: unknown): Uint8Array {
-  const c = eng.config;
-  const payload = c.interop ? encodeInteropValue(value) : eng.serializer.serialize(value);
-  return checkValueSize(payload, c.maxValueSize);
-}
-
-/** A value over `maxValueSize` is answered uncached: say so once per function. */
-function warnTooLarge(eng: Engine, e: ValueTooLargeError): void {
-  if (eng.warnedTooLarge) return;
-  eng.warnedTooLarge = true;
-  eng.log.warn("{identity}: value not cached: {error} (reported once per function)", {
-    identity: eng.identity,
-    error: e.message,
-  });
 }
 
 /** Count a hit (`size`: bytes of the L2 entry; one `get` per call, see `_metrics.ts`). */
@@ -304,29 +264,44 @@ export function missAsync(
   self: unknown,
   args: unknown[],
   fast: ArgKey | undefined,
+  rec: CallRecord | null = null,
 ): Promise<unknown> {
   let ctx: KeyCtx;
   try {
     const tenant = callTenant(eng, args);
     if (fast !== undefined) {
       const p = eng.inflight.get(tenantL1Key(fast, tenant));
-      if (p !== undefined) return p;
+      if (p !== undefined) return record.join(eng, p, rec);
     }
     ctx = keyContext(eng, self, args, fast, tenant);
   } catch (e) {
-    return keyFailedAsync(eng, self, args, e);
+    return keyFailedAsync(eng, self, args, e, rec);
   }
   const p = eng.inflight.get(ctx.l1Key);
-  if (p !== undefined) return p;
-  const shared = load(eng, self, args, ctx);
-  eng.inflight.track(ctx.l1Key, shared);
+  if (p !== undefined) return record.join(eng, p, rec);
+  return lead(eng, self, args, ctx, undefined, rec);
+}
+
+/** Start the shared call of `ctx` (single flight): its flight, and a record once watched. */
+function lead(
+  eng: Engine,
+  self: unknown,
+  args: unknown[],
+  ctx: KeyCtx,
+  flight: Flight | undefined,
+  rec: CallRecord | null,
+): Promise<unknown> {
+  if (flight !== undefined) ctx.call = { flight }; // a call with a signal (`_flight.ts`)
+  const r = rec ?? (eng.inflight.watched ? new record.CallRecord() : null);
+  const shared = load(eng, self, args, ctx, r);
+  eng.inflight.track(ctx.l1Key, shared, flight, r);
   return shared;
 }
 
 /**
  * Asynchronous call not looked up in L1 yet (a tenant applies, or the cheap key is not the L1
  * key): single flight, L1 under the call's tenant, then as {@linkcode missAsync}. A call with a
- * signal passes the `flight` a computation it starts belongs to.
+ * signal passes the `flight` a computation it starts belongs to; an observed call its record.
  */
 export function lookupAsync(
   eng: Engine,
@@ -334,6 +309,7 @@ export function lookupAsync(
   args: unknown[],
   fast: ArgKey | undefined,
   flight?: Flight,
+  rec: CallRecord | null = null,
 ): Promise<unknown> {
   let ctx: KeyCtx;
   try {
@@ -341,26 +317,23 @@ export function lookupAsync(
     if (fast !== undefined) {
       const lk = tenantL1Key(fast, tenant);
       const p = eng.inflight.get(lk);
-      if (p !== undefined) return p;
+      if (p !== undefined) return record.join(eng, p, rec);
       if (eng.l1 !== null) {
         const e = eng.l1.get(lk);
-        if (e !== undefined) return hitL1(eng, e, self, args) as Promise<unknown>;
+        if (e !== undefined) return hitL1(eng, e, self, args, rec) as Promise<unknown>;
       }
     }
     ctx = keyContext(eng, self, args, fast, tenant);
   } catch (e) {
-    return keyFailedAsync(eng, self, args, e);
+    return keyFailedAsync(eng, self, args, e, rec);
   }
   const p = eng.inflight.get(ctx.l1Key);
-  if (p !== undefined) return p;
+  if (p !== undefined) return record.join(eng, p, rec);
   if (fast === undefined && eng.l1 !== null) {
     const e = eng.l1.get(ctx.l1Key);
-    if (e !== undefined) return hitL1(eng, e, self, args) as Promise<unknown>;
+    if (e !== undefined) return hitL1(eng, e, self, args, rec) as Promise<unknown>;
   }
-  if (flight !== undefined) ctx.call = { flight }; // a call with a signal (`_flight.ts`)
-  const shared = load(eng, self, args, ctx);
-  eng.inflight.track(ctx.l1Key, shared, flight);
-  return shared;
+  return lead(eng, self, args, ctx, flight, rec);
 }
 
 /**
@@ -374,9 +347,10 @@ export async function load(
   self: unknown,
   args: unknown[],
   ctx: KeyCtx,
+  rec: CallRecord | null = null,
 ): Promise<unknown> {
   const held = eng.failsafe?.held(ctx.l1Key);
-  if (held) return await eng.failsafe!.reuse(held); // within failSafeThrottle after a failure
+  if (held) return await eng.failsafe!.reuse(held, rec); // within failSafeThrottle after a failure
   // An optional dependency of the serializer (apache-arrow), loaded at the first call that needs
   // it; a failure (not installed) rejects the call with the serializer's error, which says what
   // to install, and the next call tries again.
@@ -387,11 +361,11 @@ export async function load(
   const epoch = eng.epoch;
   const resolved = eng.backend();
   const b = resolved instanceof Promise ? await resolved : resolved;
-  if (b === null) return await compute(eng, self, args, ctx, null, epoch, null, true, null);
+  if (b === null) return await compute(eng, self, args, ctx, null, epoch, null, true, null, rec);
   if (eng.unsubscribe === null) eng.subscribe(b);
   // A key-based call that skips reading L2 (`skipL2Read`): no read, no lock; the write still goes.
   if (ctx.call?.skipL2Read === true) {
-    return await compute(eng, self, args, ctx, b, epoch, null, true, null);
+    return await compute(eng, self, args, ctx, b, epoch, null, true, null, rec);
   }
   const io = { failed: false };
   const st = eng.config.stampede;
@@ -404,24 +378,31 @@ export async function load(
   let lk = fl !== null && firstReadLocks(eng, b, fl)
     ? lockAttempt(fl, st.lease * 1000, true)
     : null;
-  let hit = await readL2(eng, b, ctx, io, lk ?? undefined);
+  const tr = rec === null ? null : rec.trace;
+  let hit = await readTraced(tr, eng, b, ctx, io, lk ?? undefined);
   let stale: StaleValue | null = null;
+  let joined = false;
   if (fl !== null && !io.failed) {
     noteFirstRead(eng, hit === null || hit.stale);
     // L2 failing (error, open circuit, backpressure): no stampede lock.
     if (lk === null ? hit === null || hit.stale : lk.busy || (hit !== null && hit.stale)) {
       lk ??= lockAttempt(fl, st.lease * 1000, false);
       lk.opts = hit !== null ? LOCK_ONLY : undefined; // stale: replaced under the lock
-      const read = lk.busy ? null : await attempt(eng, b, ctx, io, lk);
+      const read = lk.busy ? null : await attemptTraced(tr, eng, b, ctx, io, lk);
       const waited = lk.busy;
-      if (lk.busy) hit = await waitForLock(eng, b, ctx, io, lk, st.wait * 1000);
-      else if (read !== null) hit = read;
+      if (lk.busy) {
+        hit = await waitTraced(tr, eng, b, ctx, io, lk, st.wait * 1000);
+        joined = true; // another process's computation, read after its lock
+      } else if (read !== null) hit = read;
       // Whoever held the lock over the stale entry may have stored a fresh value meanwhile.
-      if (waited && lk.opts === LOCK_ONLY && !io.failed) hit = await readL2(eng, b, ctx, io);
+      if (waited && lk.opts === LOCK_ONLY && !io.failed) {
+        hit = await readTraced(tr, eng, b, ctx, io);
+      }
     }
   }
   if (hit !== null && !hit.stale) {
     if (lk?.held) releaseLock(eng, ctx, lk);
+    if (rec !== null) record.recordL2Hit(eng, rec, hit.freshUntil, joined ? "joined" : "hit");
     countHit(eng, false, hit.stored.byteLength);
     if (eng.epoch !== epoch) return hit.value;
     return storeL1(
@@ -436,10 +417,10 @@ export async function load(
   // Without the lock (no lock capability, a wait that ran out, L2 failing): a failing L2 does not
   // hold up the answer with the write (a call costs at most one L2 timeout).
   if (lk === null || !lk.held) {
-    return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed, null);
+    return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed, null, rec);
   }
   try {
-    return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed, lk);
+    return await compute(eng, self, args, ctx, b, epoch, stale, !io.failed, lk, rec);
   } finally {
     // Unless the write released it; a computation that went on in the background (soft or hard
     // timeout) keeps the lock until it lands.
@@ -462,7 +443,9 @@ export async function compute(
   stale: StaleValue | null,
   awaitWrite: boolean,
   lk: LockAttempt | null,
+  rec: CallRecord | null = null,
 ): Promise<unknown> {
+  if (rec !== null) record.recordMiss(eng, rec);
   if (eng.collectStats) {
     eng.stats.misses++;
     eng.stats.last = Date.now();
@@ -478,20 +461,21 @@ export async function compute(
   const run = async () => {
     const fc = await factoryCall(fallback);
     if (call?.flight !== undefined) fc.signal = call.flight.signal; // cancellation (`_flight.ts`)
-    const value = await invoke(fc, eng.fn, self, args);
+    const value = await record.callFn(rec, invoke, fc, eng.fn, self, args);
     // Not stored (skip, cacheIf, TTL 0): a lock held is released by the caller (`load`).
     const entry = entryOf(eng, ctx, fc, value, optionArgs(ctx, args));
-    return entry === null ? value : await store(eng, entry, value, b, epoch, awaitWrite, lk);
+    if (entry === null) return record.skipped(rec, value);
+    return await store(eng, entry, value, b, epoch, awaitWrite, lk, rec);
   };
   const hardMs = call?.hardMs ?? eng.hardMs;
-  const soft = fs === null ? run : () => fs.run(ctx.l1Key, run, fallback, call?.softMs);
+  const soft = fs === null ? run : () => fs.run(ctx.l1Key, run, fallback, call?.softMs, rec, ctx);
   if (hardMs <= 0) {
     // A call without a hard timeout joins a computation still running past another call's one
     // (the lock was not taken for it: see `load`), rather than racing it to the store.
     const late = eng.lateWork.get(ctx.l1Key);
     return await (late === undefined ? soft() : joinLate(eng, late));
   }
-  return await withHardTimeout(eng, ctx.l1Key, soft, fallback, hardMs, call?.key);
+  return await withHardTimeout(eng, ctx.l1Key, soft, fallback, hardMs, call?.key, rec, ctx);
 }
 
 /** Store a computed `value` in L1 and L2; returns what the caller gets (see answerOf). */
@@ -503,6 +487,7 @@ export async function store(
   epoch: number,
   awaitWrite = true,
   lk: LockAttempt | null = null,
+  rec: CallRecord | null = null,
 ): Promise<unknown> {
   if (eng.epoch !== epoch) return value; // invalidated meanwhile: do not resurrect
   let enc: { payload: Uint8Array; stored: Uint8Array } | null = null;
@@ -515,8 +500,9 @@ export async function store(
     }
     if (enc !== null) answer = answerOf(eng, value, enc.payload);
   } catch (e) {
+    record.uncachedBy(rec, e);
     if (e instanceof ValueTooLargeError) {
-      warnTooLarge(eng, e);
+      warnTooLarge(eng, e, ctx);
       return value;
     }
     if (!eng.config.safeMode && e instanceof SerializationError) throw e;
@@ -528,7 +514,7 @@ export async function store(
         },
       );
     }
-    eng.log.warn("{identity}: value not cacheable: {error}", {
+    callLogger(eng, ctx, "source").warn("{identity}: value not cacheable: {error}", {
       identity: eng.identity,
       error: errMessage(e),
     });
@@ -539,6 +525,7 @@ export async function store(
   const out = call?.skipL1Write === true
     ? answer
     : storeL1(eng, ctx, answer, enc?.payload ?? null, enc?.stored ?? null);
+  if (b === null && eng.listening) emit(eng, "set", "l1", null, ctx.protoKey);
   if (b !== null && enc !== null && call?.skipL2Write !== true) {
     const write = writeL2(eng, b, ctx, enc.stored, lk); // never rejects; releases a held lock
     if (awaitWrite) await write;
@@ -580,10 +567,13 @@ export function refresh(eng: Engine, e: L1Entry, self: unknown, args: unknown[])
           if (entry !== null) await store(eng, entry, value, b, epoch, true, claim);
         }
       } catch (err) {
-        eng.log.warn("{identity}: background refresh failed: {error}", {
-          identity: eng.identity,
-          error: errMessage(err),
-        });
+        callLogger(eng, ctx ?? null, "source").warn(
+          "{identity}: background refresh failed: {error}",
+          {
+            identity: eng.identity,
+            error: errMessage(err),
+          },
+        );
       } finally {
         if (claim !== null) releaseClaim(eng, ctx!, claim);
         eng.refreshing.delete(e);

@@ -37,6 +37,15 @@ import { SecureKeys } from "./_secure.ts";
 import { copiesInput, resolveSerializer } from "./_serializer.ts";
 import { errMessage, recordFailure } from "./_status.ts";
 import { l1EntryValue } from "./_l1_store.ts";
+import {
+  type CacheEventDetail,
+  type CacheEventTarget,
+  type CacheEventType,
+  emit,
+  engineEvents,
+  updateObserved,
+  watchCircuit,
+} from "./_events.ts";
 
 const log = getCacheLogger("engine");
 
@@ -200,6 +209,12 @@ export class Engine {
   authReported = false;
   /** The last backend probe of `checkHealth()`, or `null`. */
   lastProbe: { latencyMs: number; details?: Record<string, unknown> } | null = null;
+  /** This function's events (`f.events`; `_events.ts`). */
+  readonly events: CacheEventTarget;
+  /** Whether an event listener (this function's or the global one) is registered. */
+  listening = false;
+  /** Whether calls leave the wrapper's inlined hit for the observed path (listener or tracing). */
+  observed = false;
 
   constructor(spec: EngineSpec) {
     const c = spec.config;
@@ -303,8 +318,16 @@ export class Engine {
       : null;
     this.failsafe = c.staleTtl > 0 ? new FailSafe(this, c.staleTtl, c.softTimeout) : null;
     this.l2Ttl = l2Ttl(c, c.ttl);
+    this.events = engineEvents(this);
+    updateObserved(this);
+    watchCircuit(this, this.l2Backend);
     registerEngine(this);
     if (this.metrics !== null && this.l1 !== null) trackL1(this.metrics, this.metricNs, this);
+  }
+
+  /** Emit `type` to this function's listeners (fail-safe events; see `_events.ts`). */
+  emitEvent(type: CacheEventType, extra: Partial<CacheEventDetail>): void {
+    emit(this, type, extra.layer ?? null, extra.durationMs ?? null, extra.key ?? null, extra);
   }
 
   /** Read an L1 entry's value (any kind; see `_l1_store.ts`). */
@@ -324,6 +347,7 @@ export class Engine {
     const gen = defaultBackendGeneration();
     return this.backendPromise ??= resolveBackend(this.config).then((b) => {
       this.l2Backend = b;
+      watchCircuit(this, b);
       this.backendGen = gen;
       this.backendPromise = null;
       this.subscribe(b);
@@ -372,6 +396,9 @@ export class Engine {
       // Subscribed again after a failed attempt: what was cached meanwhile may have missed events.
       if (this.busLost) onBusGap(this);
     }, (e) => {
+      if (this.listening && !this.busLost) {
+        emit(this, "bus", "l2", null, null, { bus: "disconnected", backend: b.type });
+      }
       // Failed (e.g. Redis unreachable at first use): try again on a later miss, at most once per
       // SUBSCRIBE_RETRY_MS, instead of running without remote invalidations for good.
       unsubscribeOnCollect.unregister(sub);

@@ -47,7 +47,11 @@
 import type { L1Cache } from "./l1.ts";
 import type { ArgKey } from "./_argkey.ts";
 import type { CacheMetrics } from "../health/metrics.ts";
-import { getCacheLogger, newCorrelationId, withCorrelationId } from "../health/logging.ts";
+import { getCacheLogger, withCorrelationId } from "../health/logging.ts";
+import { callCorrelationId } from "./_call_log.ts";
+import type { KeyCtx } from "./_keys.ts";
+import { type CallRecord, recordStale } from "./_call_record.ts";
+import type { CacheEventDetail, CacheEventType } from "./_events.ts";
 
 const log = getCacheLogger("engine", "failsafe");
 
@@ -76,6 +80,10 @@ export interface FailSafeHost {
   readonly metricNs: string;
   /** Statistics (`staleHits` is counted here). */
   readonly stats: { staleHits: number };
+  /** Whether an event listener is registered (`_events.ts`). */
+  readonly listening: boolean;
+  /** Emit an event (`_events.ts` `emit`). */
+  emitEvent(type: CacheEventType, extra: Partial<CacheEventDetail>): void;
   /** Decode an L1 entry's value. */
   entryValue(e: import("./l1.ts").L1Entry): unknown;
   /** L1 lifetime of an entry, ms (L1 expires `ttl - l1Ttl` sooner than L2 for one write). */
@@ -128,8 +136,12 @@ export class FailSafe {
   }
 
   /** Answer the stale value the throttle holds (a stale hit, `reason="throttled"`). */
-  reuse(stale: StaleValue): unknown {
+  reuse(stale: StaleValue, rec: CallRecord | null = null): unknown {
     const h = this.#host;
+    if (rec !== null) {
+      const ttlMs = stale.source === "l1" ? h.l1TtlMs : (h.config.ttl ?? NaN) * 1000;
+      recordStale(rec, stale.source, stale.expiredAt, ttlMs);
+    }
     h.stats.staleHits++;
     h.metrics?.recordStaleHit(h.metricNs, "throttled", h.identity);
     log.debug("{identity}: reusing the stale {source} value within failSafeThrottle", {
@@ -201,12 +213,16 @@ export class FailSafe {
    * @param compute Calls the function and stores its result; resolves the result.
    * @param stale The stale value of this call (`null`: none, errors propagate).
    * @param softMs This call's soft timeout, ms (default: the engine's).
+   * @param rec The record of an observed call (`_call_record.ts`), or `null`.
+   * @param ctx The call's keys (its logs' protocol key and correlation id), or `null`.
    */
   run(
     key: ArgKey,
     compute: () => Promise<unknown>,
     stale: StaleValue | null,
     softMs: number = this.softMs,
+    rec: CallRecord | null = null,
+    ctx: KeyCtx | null = null,
   ): Promise<unknown> {
     let p = this.#background.get(key);
     if (p === undefined) {
@@ -224,19 +240,18 @@ export class FailSafe {
     }
     if (stale === null) return p;
     const work = p;
-    if (softMs <= 0) return work.catch((e) => this.#serve(stale, "error", e, key));
+    if (softMs <= 0) return work.catch((e) => this.#serve(stale, "error", e, key, rec, ctx));
     return new Promise<unknown>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
         if (settled) return;
         settled = true;
-        const id = newCorrelationId();
         work.catch((e) => {
           this.#hold(key, stale);
-          this.#logLate(e, id);
+          this.#logLate(e, stale, ctx);
         });
         try {
-          resolve(this.#serve(stale, "soft_timeout", null, null, id));
+          resolve(this.#serve(stale, "soft_timeout", null, null, rec, ctx));
         } catch (e) {
           reject(e);
         }
@@ -251,7 +266,7 @@ export class FailSafe {
         settled = true;
         clearTimeout(timer);
         try {
-          resolve(this.#serve(stale, "error", e, key));
+          resolve(this.#serve(stale, "error", e, key, rec, ctx));
         } catch (err) {
           reject(err);
         }
@@ -263,15 +278,25 @@ export class FailSafe {
    * Synchronous fallback (L1-only synchronous functions): the stale value of `key` for `error`, or
    * `error` rethrown.
    */
-  fallback(key: ArgKey, error: unknown): unknown {
+  fallback(
+    key: ArgKey,
+    error: unknown,
+    rec: CallRecord | null = null,
+    ctx: KeyCtx | null = null,
+  ): unknown {
     const stale = this.l1Stale(key);
     if (stale === null) throw error;
-    return this.#serve(stale, "error", error, key);
+    return this.#serve(stale, "error", error, key, rec, ctx);
   }
 
   /** Serve `stale` after a hard timeout (`_hard_timeout.ts`): counted and logged as stale hits are. */
-  serveStale(stale: StaleValue, reason: "hard_timeout"): unknown {
-    return this.#serve(stale, reason, null, null);
+  serveStale(
+    stale: StaleValue,
+    reason: "hard_timeout",
+    rec: CallRecord | null = null,
+    ctx: KeyCtx | null = null,
+  ): unknown {
+    return this.#serve(stale, reason, null, null, rec, ctx);
   }
 
   /** Serve `stale` for `reason`; after an error, hold it for the throttle window of `key`. */
@@ -280,10 +305,19 @@ export class FailSafe {
     reason: "error" | "soft_timeout" | "hard_timeout",
     error: unknown,
     key: ArgKey | null,
-    correlationId: string = newCorrelationId(),
+    rec: CallRecord | null,
+    ctx: KeyCtx | null,
   ): unknown {
     const h = this.#host;
     if (reason === "error" && key !== null) this.#hold(key, stale);
+    if (reason !== "error" && h.listening) {
+      const timeout = reason === "soft_timeout" ? "soft" : "hard";
+      h.emitEvent("timeout", { timeout, layer: stale.source });
+    }
+    if (rec !== null) {
+      const ttlMs = stale.source === "l1" ? h.l1TtlMs : (h.config.ttl ?? NaN) * 1000;
+      recordStale(rec, stale.source, stale.expiredAt, ttlMs);
+    }
     h.stats.staleHits++;
     h.metrics?.recordStaleHit(h.metricNs, reason, h.identity);
     const props = {
@@ -293,7 +327,7 @@ export class FailSafe {
       reason,
       ...(error !== null ? { error: errMessage(error), cause: error } : {}),
     };
-    const l = withCorrelationId(log, correlationId);
+    const l = this.#callLog(stale, ctx);
     if (reason === "error") {
       l.warn(
         "{identity}: the function failed ({error}); serving the stale {source} value " +
@@ -310,8 +344,14 @@ export class FailSafe {
     return stale.read();
   }
 
-  #logLate(error: unknown, correlationId: string): void {
-    withCorrelationId(log, correlationId).warn(
+  /** The fail-safe's logger for the call of `ctx` (its key, the stale layer, its correlation id). */
+  #callLog(stale: StaleValue, ctx: KeyCtx | null) {
+    const l = log.with({ key: ctx?.protoKey ?? null, layer: stale.source });
+    return withCorrelationId(l, callCorrelationId(ctx));
+  }
+
+  #logLate(error: unknown, stale: StaleValue, ctx: KeyCtx | null): void {
+    this.#callLog(stale, ctx).warn(
       "{identity}: background refresh after a soft timeout failed: {error}",
       { identity: this.#host.identity, error: errMessage(error), cause: error },
     );

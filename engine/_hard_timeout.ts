@@ -17,6 +17,8 @@ import { FactoryTimeoutError } from "../errors.ts";
 import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
+import type { CallRecord } from "./_call_record.ts";
+import type { KeyCtx } from "./_keys.ts";
 import { joinerCopy } from "./_inflight.ts";
 import { errMessage } from "./_status.ts";
 
@@ -45,6 +47,8 @@ export function withHardTimeout(
   stale: StaleValue | null,
   hardMs: number,
   key: string | undefined,
+  rec: CallRecord | null = null,
+  ctx: KeyCtx | null = null,
 ): Promise<unknown> {
   const late = eng.lateWork.get(l1Key);
   const work = late === undefined ? start() : joinLate(eng, late);
@@ -68,7 +72,7 @@ export function withHardTimeout(
       }
       if (stale !== null && eng.failsafe !== null) {
         try {
-          resolve(eng.failsafe.serveStale(stale, "hard_timeout"));
+          resolve(eng.failsafe.serveStale(stale, "hard_timeout", rec, ctx));
         } catch (e) {
           reject(e);
         }

@@ -15,6 +15,7 @@
  * @module
  */
 import type { ArgKey } from "./_argkey.ts";
+import type { CallRecord } from "./_call_record.ts";
 import { type Flight, flightOf } from "./_flight.ts";
 import { REFUSED, vetCopy, type Vetted } from "./_l1_copy.ts";
 
@@ -38,6 +39,18 @@ type Dict = Record<string, Promise<unknown>>;
 export class InflightTable {
   #strings: Dict = Object.create(null);
   #numbers: Dict = Object.create(null);
+  /**
+   * Whether an observed call (`withStatus`, tracing, an event listener) ever ran on this engine:
+   * from then on leaders keep a record that the calls joining them read (`_call_record.ts`).
+   */
+  watched = false;
+  /** The records of leaders, by their shared promise (only once {@linkcode watched}). */
+  readonly #records: WeakMap<Promise<unknown>, CallRecord> = new WeakMap();
+
+  /** The record the leader of `p` keeps, if any. */
+  recordOf(p: Promise<unknown>): CallRecord | undefined {
+    return this.#records.get(p);
+  }
   /** Whether any tracked promise had a flight (`_flight.ts`): only then are joins counted. */
   #flights = false;
   readonly #copyJoins: boolean;
@@ -65,6 +78,10 @@ export class InflightTable {
     if (!this.#copyJoins) return p;
     const mine = p.then(joinerCopy);
     if (f !== undefined) flightOf.set(mine, f);
+    if (this.watched) {
+      const r = this.#records.get(p); // the joiner's copy answers for the leader's record too
+      if (r !== undefined) this.#records.set(mine, r);
+    }
     return mine;
   }
 
@@ -75,9 +92,15 @@ export class InflightTable {
 
   /**
    * Share `p` under `key` until it settles (then the entry is removed, unless replaced), with the
-   * `flight` of a call that can abort.
+   * `flight` of a call that can abort, and the record of a leader an observed call may join.
    */
-  track(key: ArgKey, p: Promise<unknown>, flight?: Flight): void {
+  track(
+    key: ArgKey,
+    p: Promise<unknown>,
+    flight?: Flight,
+    rec: CallRecord | null = null,
+  ): void {
+    if (rec !== null) this.#records.set(p, rec);
     if (flight !== undefined) {
       this.#flights = true;
       flightOf.set(p, flight);

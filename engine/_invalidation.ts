@@ -27,6 +27,7 @@ import { callTenant, fastKey, keyContext, type KeyCtx } from "./_keys.ts";
 import { liveEngines, tenantSegments } from "./_registry.ts";
 import { type PendingOperation, queueRecovery, retryable } from "./_recovery.ts";
 import { errMessage, recordFailure } from "./_status.ts";
+import { emit } from "./_events.ts";
 
 const log = getCacheLogger("engine");
 const MAX_TRACKED_KEYS = 100_000;
@@ -242,12 +243,16 @@ export function evictLocal(eng: Engine, pred?: (e: L1Entry) => boolean): void {
 
 /** Remove the entry of one call from L1 and L2. */
 export async function invalidateCall(eng: Engine, self: unknown, args: unknown[]): Promise<void> {
+  const t0 = eng.listening ? performance.now() : 0;
   const tenant = callTenant(eng, args);
   const ctx = keyContext(eng, self, args, fastKey(eng, self, args), tenant);
   bump(eng);
   eng.l1?.delete(ctx.l1Key);
   const b = await eng.backendAsync();
-  if (b === null) return;
+  if (b === null) {
+    if (eng.listening) emit(eng, "delete", "l1", performance.now() - t0, ctx.protoKey);
+    return;
+  }
   try {
     await b.delete(ctx.backendKey);
     eng.tracked.delete(ctx.backendKey);
@@ -258,6 +263,7 @@ export async function invalidateCall(eng: Engine, self: unknown, args: unknown[]
   bump(eng);
   eng.l1?.delete(ctx.l1Key);
   publish(eng, b, { level: "key", targets: [ctx.backendKey], reason: "delete" });
+  if (eng.listening) emit(eng, "delete", "l2", performance.now() - t0, ctx.protoKey);
 }
 
 /**
@@ -286,15 +292,32 @@ export function prefixTargets(eng: Engine): string[] {
 
 /** Clear this function's entries in L1 and L2 (every tenant's). */
 export async function clearEngine(eng: Engine): Promise<void> {
+  const t0 = eng.listening ? performance.now() : 0;
+  const done = (layer: "l1" | "l2") => {
+    if (eng.listening) emitInvalidate(eng, "function", false, layer, performance.now() - t0);
+  };
   evictLocal(eng);
   const b = await eng.backendAsync();
-  if (b === null) return;
+  if (b === null) return done("l1");
   const prefixes = prefixTargets(eng);
   await deletePrefixes(eng, b, prefixes, [...eng.tracked]);
   eng.tracked.clear();
   eng.tagIndex.clear();
   evictLocal(eng);
   publish(eng, b, { level: "prefix", targets: prefixes });
+  done("l2");
+}
+
+/** Emit an `invalidate` event (the caller checked `eng.listening`). */
+function emitInvalidate(
+  eng: Engine,
+  scope: "key" | "function" | "tags" | "namespace" | "prefix" | "all",
+  remote: boolean,
+  layer: "l1" | "l2" | null,
+  durationMs: number | null,
+  key: string | null = null,
+): void {
+  emit(eng, "invalidate", layer, durationMs, key, { scope, remote });
 }
 
 /**
@@ -345,6 +368,7 @@ export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
   switch (ev.level) {
     case "all":
       evictLocal(eng);
+      if (eng.listening) emitInvalidate(eng, "all", true, "l1", null);
       break;
     case "key": {
       let hit = false;
@@ -362,6 +386,7 @@ export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
       // the meantime are just as fresh, so in-flight work stays. A remote deletion (or an event
       // without a reason) must stop work that started before it from storing its result.
       if (hit && ev.reason !== "write") bump(eng);
+      if (hit && eng.listening) emitInvalidate(eng, "key", true, "l1", null, ev.targets[0] ?? null);
       break;
     }
     case "prefix": {
@@ -372,10 +397,14 @@ export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
       l1.deleteWhere((e) =>
         e.backendKey !== null && ev.targets.some((p) => underTarget(e.backendKey!, p))
       );
+      if (eng.listening) emitInvalidate(eng, "prefix", true, "l1", null);
       break;
     }
     case "tags": {
-      if (mayCarryTags(eng)) evictLocal(eng, taggedWith(new Set(ev.targets)));
+      if (mayCarryTags(eng)) {
+        evictLocal(eng, taggedWith(new Set(ev.targets)));
+        if (eng.listening) emitInvalidate(eng, "tags", true, "l1", null);
+      }
       break;
     }
   }
@@ -388,6 +417,7 @@ export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
  */
 export function onBusGap(eng: Engine): void {
   eng.busLost = false;
+  if (eng.listening) emit(eng, "bus", "l2", null, null, { bus: "recovered" });
   if (eng.l1 === null) return;
   const n = eng.l1.size;
   evictLocal(eng);
@@ -469,7 +499,12 @@ export async function invalidateTagsEverywhere(
   const set = new Set(tags);
   const list = liveEngines();
   const tracked = new Map<Engine, string[]>();
-  for (const e of list) tracked.set(e, invalidateTagsLocal(e, set));
+  for (const e of list) {
+    tracked.set(e, invalidateTagsLocal(e, set));
+    if (e.listening && mayCarryTags(e)) {
+      emitInvalidate(e, "tags", false, e.l2Backend === null ? "l1" : "l2", null);
+    }
+  }
   for (const [b, es] of await groupBackends(list, opts.backend)) {
     let err: unknown = null;
     const cap = b.capabilities.tags;
@@ -509,7 +544,11 @@ async function clearEverywhere(
   opts: GroupInvalidationOptions,
 ): Promise<void> {
   const tracked = new Map<Engine, string[]>();
-  for (const e of matching) tracked.set(e, clearNamespaceLocal(e));
+  for (const e of matching) {
+    tracked.set(e, clearNamespaceLocal(e));
+    const scope = what === "clearFunction" ? "function" : "namespace";
+    if (e.listening) emitInvalidate(e, scope, false, e.l2Backend === null ? "l1" : "l2", null);
+  }
   for (const [b, es] of await groupBackends(liveEngines(), opts.backend)) {
     const keys = es.flatMap((e) => tracked.get(e) ?? []);
     const err = await deleteOrQueue(b, prefixes, keys, () => {

@@ -46,6 +46,8 @@ export interface KeyCtx {
   tenant: string | null;
   /** The call's tags (`tags` option; plus the result's, once computed), or `null`. */
   tags: readonly string[] | null;
+  /** The call's correlation id, set when the call first logs (`_call_log.ts`). */
+  correlationId?: string;
   /**
    * The entry's own TTL, seconds (`null`: no expiry), when it is not the configured one: a TTL
    * chosen for the result (adaptive caching), or what an L2 hit has left. Unset: the `ttl` option.

@@ -16,6 +16,8 @@ import { l2TtlOf } from "./_call_options.ts";
 import { type LockAttempt, lockOpts } from "./_l2_lock.ts";
 import { errMessage, recordFailure, recordSuccess } from "./_status.ts";
 import { decodeStored } from "./_stored.ts";
+import { emit } from "./_events.ts";
+import { callLogger } from "./_call_log.ts";
 import { l2Ttl } from "./_ttl.ts";
 
 /** One L2 read in this many is timed for `l2AvgLatencyMs` (a power of two; the first is). */
@@ -64,7 +66,7 @@ export async function readL2(
     }
     recordSuccess(eng);
   } catch (e) {
-    recordFailure(eng, "get", e);
+    recordFailure(eng, "get", e, ctx);
     if (io !== undefined) io.failed = true;
     return null;
   }
@@ -94,11 +96,14 @@ export async function readL2(
     // Only a decryption is asynchronous: a plain entry is answered without another hop.
     if (value instanceof Promise) value = await value;
   } catch (e) {
-    eng.log.warn("{identity}: unreadable L2 entry {key} treated as a miss: {error}", {
-      identity: eng.identity,
-      key: ctx.backendKey,
-      error: errMessage(e),
-    });
+    callLogger(eng, ctx, "l2").warn(
+      "{identity}: unreadable L2 entry {backendKey} treated as a miss: {error}",
+      {
+        identity: eng.identity,
+        backendKey: ctx.backendKey,
+        error: errMessage(e),
+      },
+    );
     b.delete(ctx.backendKey).catch(() => {});
     return null;
   }
@@ -124,7 +129,7 @@ export async function readL2(
         await b.capabilities.ttl.expire(ctx.backendKey, eng.l2Ttl!);
       }
     } catch (e) {
-      recordFailure(eng, "expire", e);
+      recordFailure(eng, "expire", e, ctx);
     }
   }
   return { value, stored: bytes, stale, freshUntil: meta.freshUntil };
@@ -141,6 +146,7 @@ export async function writeL2(
   stored: Uint8Array,
   lk?: LockAttempt | null,
 ): Promise<void> {
+  const t0 = eng.listening ? performance.now() : 0;
   const unlock = lk != null && lk.held && !lk.released;
   const call = ctx.call;
   try {
@@ -155,13 +161,14 @@ export async function writeL2(
       await lk.fl.setAndUnlock(ctx.backendKey, stored, ttl, ctx.tags, lk.token, eng.l2Opts);
     }
     recordSuccess(eng);
+    if (eng.listening) emit(eng, "set", "l2", performance.now() - t0, ctx.protoKey);
     eng.series?.write(stored.byteLength);
     trackWrite(eng, ctx, b.capabilities.tags === undefined);
     if (call?.skipBus !== true) {
       publish(eng, b, { level: "key", targets: [ctx.backendKey], reason: "write" });
     }
   } catch (e) {
-    recordFailure(eng, "set", e);
+    recordFailure(eng, "set", e, ctx);
     // The lock may still be held: release it (the lease frees it anyway).
     if (unlock) lk.fl.unlock(ctx.backendKey, lk.token).catch(() => {});
   }

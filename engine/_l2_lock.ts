@@ -178,7 +178,7 @@ export function releaseLock(eng: Engine, ctx: KeyCtx, lk: LockAttempt): void {
   const release = () => {
     if (lk.released) return;
     lk.released = true;
-    lk.fl.unlock(ctx.backendKey, lk.token).catch((e) => recordFailure(eng, "unlock", e));
+    lk.fl.unlock(ctx.backendKey, lk.token).catch((e) => recordFailure(eng, "unlock", e, ctx));
   };
   // A computation that went on in the background (soft or hard timeout) keeps it until it lands.
   const bg = eng.failsafe?.pending(ctx.l1Key) ?? eng.lateWork.get(ctx.l1Key);

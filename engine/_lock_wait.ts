@@ -52,7 +52,7 @@ export async function attempt(
     lk.held = r === true;
     lk.busy = r === false;
   } catch (e) {
-    recordFailure(eng, "lock", e);
+    recordFailure(eng, "lock", e, ctx);
     io.failed = true;
   }
   return null;

@@ -22,6 +22,9 @@ import { GuardedBackend, isSkipL2Error } from "../reliability/guarded_backend.ts
 import { backendReport, type ProbeCache, recoveryComponent, worstStatus } from "./_health.ts";
 import { nudgeRecovery } from "./_recovery.ts";
 import type { Engine } from "./_engine.ts";
+import { emit } from "./_events.ts";
+import { callLogger } from "./_call_log.ts";
+import type { KeyCtx } from "./_keys.ts";
 
 /** Statistics of one cached function (the seed's `CacheInfo`, camelCase). */
 export interface CacheInfo {
@@ -103,9 +106,18 @@ export function errMessage(e: unknown): string {
 }
 
 /** Record a failed L2 operation (counts, logs, remembers it for the health report). */
-export function recordFailure(eng: Engine, operation: string, e: unknown): void {
+export function recordFailure(
+  eng: Engine,
+  operation: string,
+  e: unknown,
+  ctx: KeyCtx | null = null,
+): void {
   const kind = e instanceof BackendError ? e.kind : "unknown";
   eng.stats.l2Errors++;
+  if (eng.listening) {
+    emit(eng, "error", "l2", null, null, { kind, operation, message: errMessage(e) });
+    if (kind === "timeout") emit(eng, "timeout", "l2", null, null, { timeout: "hard", operation });
+  }
   if (isSkipL2Error(e)) {
     // Open circuit or backpressure: L2 skipped on purpose (the guard logged and counted it).
     eng.log.debug("{identity}: L2 {operation} skipped: {error}", {
@@ -123,14 +135,15 @@ export function recordFailure(eng: Engine, operation: string, e: unknown): void 
   if (kind === "authentication" && !eng.authReported) {
     // Loud once per function at first use (the guard also logs every refusal at error level).
     eng.authReported = true;
-    eng.log.error(
+    (ctx === null ? eng.log : callLogger(eng, ctx, "l2")).error(
       "{identity}: the L2 backend refused our credentials ({error}); every call answers " +
         "without L2 until the credentials are fixed. checkHealth() reports it too.",
       { identity: eng.identity, operation, kind, error: eng.lastError },
     );
     return;
   }
-  eng.log.warn("{identity}: L2 {operation} failed, answering without it: {error}", {
+  const log = ctx === null ? eng.log : callLogger(eng, ctx, "l2");
+  log.warn("{identity}: L2 {operation} failed, answering without it: {error}", {
     identity: eng.identity,
     operation,
     kind,

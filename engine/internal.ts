@@ -14,6 +14,8 @@
  * - invalidation: of one call, of one engine, and the group invalidations across engines;
  * - status: `cacheInfo`, a function's health, the registry of live engines, `worstStatus`;
  * - the default backend: {@linkcode closeDefaultBackend};
+ * - observation: the observed call (`withStatus`, tracing, events), the call record's types, the
+ *   event classes and the global {@linkcode cacheEvents};
  * - the key-based cache (`createCache`): `objectOps`, its operations and key prefix.
  *
  * @module
@@ -47,5 +49,23 @@ export {
   worstStatus,
 } from "./_health.ts";
 export { closeDefaultBackend } from "./_backend.ts";
+export { observedCall } from "./_observed.ts";
+export { tracingActive } from "./_tracing.ts";
+export type {
+  CallInfo,
+  CallLayer,
+  CallRecord,
+  CallResult,
+  CallStatus,
+  CallTrace,
+} from "./_call_record.ts";
+export {
+  CacheEvent,
+  type CacheEventDetail,
+  type CacheEventListener,
+  cacheEvents,
+  CacheEventTarget,
+  type CacheEventType,
+} from "./_events.ts";
 export * as objectOps from "./_object_face.ts";
 export { checkSignal, Flight, flightOf, waitFor } from "./_flight.ts";

@@ -5,12 +5,14 @@
  * application asks for logs, and LogTape is exactly that: nothing is printed until the application
  * calls LogTape's `configure()` with a sink for the `"cachekit"` category (or the root).
  *
- * Correlation ids: the design is explicit, not ambient. An operation that knows its correlation id
- * (the engine creates one per cache call, or takes the caller's request id) passes it along, and
- * {@linkcode withCorrelationId} returns a child logger whose every record carries
- * `correlationId` as a structured property. Nothing here needs `AsyncLocalStorage`; an application
- * that wants ambient ids across its own code can configure LogTape's `contextLocalStorage` and use
- * LogTape's `withContext({ correlationId }, fn)`: those properties then appear on our records too.
+ * Correlation ids: every warning or error record of a cache call carries the call's identity,
+ * protocol key, layer and `correlationId`. The engine takes that id, when the call logs something
+ * (never otherwise), from {@linkcode withCorrelationId}`(id, fn)` around the call (an
+ * application's request id, without tracing), else from the caller's active OpenTelemetry span
+ * (its trace id), else it creates one for the call (a fresh UUID, shared by the call's records).
+ * `withCorrelationId(logger, id)` is the explicit form: a child logger whose every record carries
+ * the id. An application that wants more ambient properties can configure LogTape's
+ * `contextLocalStorage` and use LogTape's `withContext(props, fn)`: they appear on our records too.
  *
  * @example Seeing cachekit's logs in an application
  * ```ts
@@ -29,6 +31,7 @@
  * @module
  */
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import { getLogger } from "@logtape/logtape";
 
 /**
@@ -88,6 +91,57 @@ export function newCorrelationId(): string {
   return crypto.randomUUID();
 }
 
+/** The correlation id of {@linkcode withCorrelationId}`(id, fn)` (AsyncLocalStorage). */
+const ambient = new AsyncLocalStorage<string>();
+
+/**
+ * The correlation id set by {@linkcode withCorrelationId}`(id, fn)` around the current code, if any.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { currentCorrelationId, withCorrelationId } from "@cachekit/core/health";
+ * assert.equal(await withCorrelationId("req-7", async () => currentCorrelationId()), "req-7");
+ * assert.equal(currentCorrelationId(), undefined);
+ * ```
+ *
+ * @returns The id, or `undefined`.
+ */
+export function currentCorrelationId(): string | undefined {
+  return ambient.getStore();
+}
+
+/**
+ * Run `fn` (and everything it awaits) with `correlationId` as the correlation id of the cache
+ * calls it makes: their warning and error records carry it (for callers without tracing; with an
+ * active OpenTelemetry span the id set here still wins).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { configure, type LogRecord, reset } from "@logtape/logtape";
+ * import { cache, withCorrelationId } from "@cachekit/core";
+ *
+ * const records: LogRecord[] = [];
+ * await configure({
+ *   sinks: { memory: (record) => void records.push(record) },
+ *   loggers: [
+ *     { category: ["cachekit"], lowestLevel: "warning", sinks: ["memory"] },
+ *     { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
+ *   ],
+ *   reset: true,
+ * });
+ * const size = cache((s: Set<number>) => s.size, { name: "docs.corr", backend: null, safeMode: true });
+ * withCorrelationId("req-42", () => size(new Set([1]))); // no key for a Set: logged, uncached
+ * assert.equal(records[0].properties.correlationId, "req-42");
+ * await reset();
+ * ```
+ *
+ * @param correlationId The id (a request id, a trace id).
+ * @param fn The work to run.
+ * @returns What `fn` returns.
+ */
+export function withCorrelationId<T>(correlationId: string, fn: () => T): T;
 /**
  * A child logger whose records carry `correlationId` (unchanged when `correlationId` is empty).
  *
@@ -119,8 +173,19 @@ export function newCorrelationId(): string {
 export function withCorrelationId(
   logger: CacheLogger,
   correlationId: string | undefined,
-): CacheLogger {
-  return correlationId ? logger.with({ correlationId }) : logger;
+): CacheLogger;
+export function withCorrelationId(
+  a: CacheLogger | string,
+  b: string | undefined | (() => unknown),
+): unknown {
+  if (typeof a === "string") {
+    if (typeof b !== "function") {
+      throw new TypeError("withCorrelationId(id, fn): fn must be a function");
+    }
+    return ambient.run(a, b);
+  }
+  const correlationId = b as string | undefined;
+  return correlationId ? a.with({ correlationId }) : a;
 }
 
 /** `{name}` placeholders of a LogTape message template (not the escaped `{{`). */

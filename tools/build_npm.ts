@@ -1,7 +1,7 @@
 /**
  * Builds the package the way a Node user consumes it from JSR's npm compatibility layer: every
- * TypeScript module of the library (the files `deno publish` would ship), of `tests/` and of `fuzz/`
- * (a test runs a slice of the fuzzers) is transpiled, one file at a time and without bundling, to
+ * TypeScript module of the library (the files `deno publish` would ship), of `tests/`, of `fuzz/`
+ * (a test runs a slice of the fuzzers) and of `examples/` (a test runs them) is transpiled, one file at a time and without bundling, to
  * an ES module in `.build/npm/`:
  *
  * - relative `.ts` imports become `.js` (`rewriteRelativeImportExtensions`);
@@ -278,15 +278,18 @@ function walk(dir: string, keep: (rel: string, isDir: boolean) => boolean, out: 
   return out;
 }
 
-/** Top-level folders built although not published: the tests and the fuzzers the tests import. */
-const TEST_DIRS = new Set(["tests", "fuzz"]);
+/**
+ * Top-level folders built although not published: the tests, the fuzzers the tests import and the
+ * examples the tests run.
+ */
+const TEST_DIRS = new Set(["tests", "fuzz", "examples"]);
 
 /** Built although not published (the test build only): those folders and the demo. */
-const TEST_ONLY = /^\.?\/?(tests\/?|fuzz\/?|demo\.ts)$/;
+const TEST_ONLY = /^\.?\/?(tests\/?|fuzz\/?|examples\/?|demo\.ts)$/;
 
 /**
  * The relative paths of the modules to build: the published library and (unless `tests` is false)
- * `tests/`, `fuzz/` and `demo.ts`.
+ * `tests/`, `fuzz/`, `examples/` and `demo.ts`.
  */
 export function sourceFiles(config: DenoJson, tests = true): string[] {
   const excludes = (config.publish?.exclude ?? []).filter((p) => !tests || !TEST_ONLY.test(p));

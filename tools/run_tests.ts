@@ -201,8 +201,12 @@ async function runNode(filters: string[]): Promise<{ code: number; counts: Count
 
 async function runBun(filters: string[]): Promise<{ code: number; counts: Counts | null }> {
   const bun = ensureBun();
-  // Bun resolves bare specifiers through ./node_modules, which `deno install` keeps complete.
-  const di = spawnSync(Deno.execPath(), ["install", "--quiet"], { cwd: ROOT, stdio: "inherit" });
+  // Bun resolves bare specifiers through ./node_modules, which `deno install` keeps complete; the
+  // dev lock holds the test-only packages too (the OpenTelemetry SDK of tests/_otel.ts).
+  const di = spawnSync(Deno.execPath(), ["install", "--quiet", "--lock=deno.dev.lock"], {
+    cwd: ROOT,
+    stdio: "inherit",
+  });
   if (di.status !== 0) throw new Error("deno install failed");
   const files = filterFiles(testFiles(join(ROOT, "tests"), "_test.ts"), filters)
     .map((f) => `./${relative(ROOT, f).split(sep).join("/")}`);

@@ -4,6 +4,7 @@ import { test } from "../_harness.ts";
 import { CacheConfigError } from "../../errors.ts";
 import { fileBackendOptionsFromEnv, readEnvConfig, redisUrlFromEnv } from "../../config/env.ts";
 import { resolveConfig } from "../../config/resolve.ts";
+import { PRESETS } from "../../config/presets.ts";
 import { revealSecretKey, SecretKey } from "../../config/secret_key.ts";
 import { toHex } from "../../protocol/_hex.ts";
 import type { PresetName } from "../../config/options.ts";
@@ -415,10 +416,17 @@ for (const [vars, option] of BAD_ENV) {
   });
 }
 
-test("config: monitoring.tracing is refused until tracing exists (an option must not be a no-op)", () => {
+test("config: monitoring.tracing is a boolean, off by default, on in the production presets", () => {
+  assert.equal(resolveConfig({ name: "f" }, undefined, ENV).monitoring.tracing, false);
+  assert.equal(resolveConfig({ name: "f" }, "production", ENV).monitoring.tracing, true);
+  assert.equal(PRESETS.secure.monitoring?.tracing, true);
+  assert.equal(resolveConfig({ name: "f" }, "dev", ENV).monitoring.tracing, false);
+  assert.equal(
+    resolveConfig({ name: "f", monitoring: { tracing: true } }, undefined, ENV).monitoring.tracing,
+    true,
+  );
   assert.throws(
-    () => resolveConfig({ name: "f", monitoring: { tracing: true } } as never, undefined, ENV),
-    (e: unknown) =>
-      e instanceof CacheConfigError && /monitoring\.tracing.*not implemented/.test(e.message),
+    () => resolveConfig({ name: "f", monitoring: { tracing: "yes" } } as never, undefined, ENV),
+    (e: unknown) => e instanceof CacheConfigError && /monitoring\.tracing/.test(e.message),
   );
 });

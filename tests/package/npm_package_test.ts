@@ -40,7 +40,14 @@ user.email;
 await cached("1");
 const local = cache((n: number) => n * 2, { backend: null, name: "double" });
 const doubled: number = local(2); // L1 only: stays synchronous
-console.log(name, doubled, blake2b256Hex(new Uint8Array(1)), typeof JsonSerializer);
+const status = local.withStatus(2); // synchronous too
+const st: "hit" | "stale" | "miss" | "joined" | "uncached" = status.status;
+const v: number = status.value;
+const asyncStatus = await cached.withStatus(1);
+// @ts-expect-error the value of an awaited CallResult is the function's result
+asyncStatus.value.email;
+cached.events.addEventListener("hit", (e) => console.log(e.detail.layer));
+console.log(name, doubled, st, v, blake2b256Hex(new Uint8Array(1)), typeof JsonSerializer);
 // apache-arrow is an optional peer, not installed here: its serializer's types still check.
 const frames = cache(async (n: number): Promise<unknown> => n, { serializer: "arrow", ttl: 60 });
 const shape: readonly number[] | undefined = (null as NumpyArray | null)?.shape;
@@ -70,6 +77,11 @@ test(
       assert.equal(pkg.type, "module");
       assert.equal(pkg.sideEffects, false);
       assert.deepEqual(pkg.engines, { node: ">=20" });
+      // Imported statically by the engine (a no-op without an SDK): a dependency, with the wide
+      // range that lets npm share the application's copy (the API accepts an SDK registered by the
+      // same or a newer minor only).
+      assert.equal(pkg.dependencies["@opentelemetry/api"], "^1.3.0");
+      assert.equal(pkg.peerDependencies?.["@opentelemetry/api"], undefined);
       // apache-arrow: an optional peer at the import map's range, never a dependency.
       assert.equal(pkg.dependencies["apache-arrow"], undefined);
       assert.equal(pkg.peerDependencies["apache-arrow"], "^21.2.0");
