@@ -43,14 +43,18 @@ import type {
 import { resolveConfig } from "./config/resolve.ts";
 import { CacheConfigError } from "./errors.ts";
 import {
+  type CacheEventTarget,
   type CacheInfo,
   cacheInfo,
+  type CallResult,
   checkFunctionHealth,
   clearEngine,
   Engine,
   type FunctionHealth,
   functionHealth,
+  mustObserve,
   objectOps,
+  observedObjectCall,
 } from "./engine/internal.ts";
 import type { HealthLevel } from "./health/health_checker.ts";
 import type { FactoryContext } from "./factory_context.ts";
@@ -69,10 +73,26 @@ export interface CacheObject {
   getOrSet<T>(
     key: string,
     factory: (ctx: FactoryContext<T>) => T | PromiseLike<T>,
+    options: CacheEntryOptions & { withStatus: true },
+  ): Promise<CallResult<T>>;
+  /** As above, resolving the value. */
+  getOrSet<T>(
+    key: string,
+    factory: (ctx: FactoryContext<T>) => T | PromiseLike<T>,
     options?: CacheEntryOptions,
   ): Promise<T>;
+  /** The fresh value of `key` with how it was found (`{ withStatus: true }`). */
+  get<T = unknown>(
+    key: string,
+    options: CacheEntryOptions & { withStatus: true },
+  ): Promise<CallResult<T | undefined>>;
   /** The fresh value of `key`, or `undefined` (a miss, or only a stale value). */
   get<T = unknown>(key: string, options?: CacheEntryOptions): Promise<T | undefined>;
+  /**
+   * This cache's events (`hit`, `miss`, `stale`, `set`, `delete`, `invalidate`, `error`, …), as a
+   * cached function's `f.events`; the global `cacheEvents` carries them too.
+   */
+  readonly events: CacheEventTarget;
   /** Store `value` under `key` (L1, L2, and other instances' L1 are told). */
   set<T>(key: string, value: T, options?: CacheEntryOptions): Promise<void>;
   /** Whether a fresh value of `key` exists. */
@@ -161,13 +181,24 @@ function build(
       ? Promise.all(keys.map((k) => objectOps.get(engine, k, opts))) as Promise<(T | undefined)[]>
       : Promise.reject(notArray("keys", keys, "an array of string keys"));
   return {
-    getOrSet: <T>(
-      key: string,
-      factory: (ctx: FactoryContext<T>) => T | PromiseLike<T>,
-      opts?: CacheEntryOptions,
-    ) => objectOps.getOrSet(engine, key, factory as objectOps.ObjectFactory, opts) as Promise<T>,
-    get: <T>(key: string, opts?: CacheEntryOptions) =>
-      objectOps.get(engine, key, opts) as Promise<T | undefined>,
+    getOrSet:
+      ((key: string, factory: objectOps.ObjectFactory, opts?: CacheEntryOptions) =>
+        mustObserve(engine, opts)
+          ? observedObjectCall(
+            engine,
+            opts?.withStatus === true,
+            (rec) => objectOps.getOrSet(engine, key, factory, opts, rec),
+          )
+          : objectOps.getOrSet(engine, key, factory, opts)) as CacheObject["getOrSet"],
+    get: ((key: string, opts?: CacheEntryOptions) =>
+      mustObserve(engine, opts)
+        ? observedObjectCall(
+          engine,
+          opts?.withStatus === true,
+          (rec) => objectOps.get(engine, key, opts, rec),
+        )
+        : objectOps.get(engine, key, opts)) as CacheObject["get"],
+    events: engine.events,
     set: (key: string, value: unknown, opts?: CacheEntryOptions) =>
       objectOps.set(engine, key, value, opts),
     has: (key: string, opts?: CacheEntryOptions) => objectOps.has(engine, key, opts),

@@ -13,6 +13,17 @@ import type { RedisDriver } from "./_redis_driver.ts";
 
 const LEVELS = new Set(["key", "prefix", "tags", "all"]);
 
+/** Call each of `handlers`; a failing one does not stop the others. */
+function callEach(handlers: Set<() => void>): void {
+  for (const h of [...handlers]) {
+    try {
+      h();
+    } catch {
+      // A failing handler must not stop the others.
+    }
+  }
+}
+
 /** A `key` event waiting in the connection's batch. */
 interface KeyEventEntry extends BatchEntry {
   targets: readonly string[];
@@ -69,6 +80,7 @@ export class RedisBus implements InvalidationCapability {
   readonly #core: RedisCore;
   readonly #handlers = new Set<(event: InvalidationEvent) => void>();
   readonly #gapHandlers = new Set<() => void>();
+  readonly #downHandlers = new Set<() => void>();
   #subscribing: Promise<void> | undefined;
   readonly #keyEvents: BatchKind<KeyEventEntry>;
 
@@ -77,21 +89,15 @@ export class RedisBus implements InvalidationCapability {
     this.#core = core;
     this.channel = channel;
     this.#keyEvents = keyEventBatch(core.driver, channel, this.instanceId);
-    core.driver.onSubscriberGap = () => {
-      for (const h of [...this.#gapHandlers]) {
-        try {
-          h();
-        } catch {
-          // A failing handler must not stop the others.
-        }
-      }
-    };
+    core.driver.onSubscriberGap = () => callEach(this.#gapHandlers);
+    core.driver.onSubscriberDown = () => callEach(this.#downHandlers);
   }
 
   /** Drop every handler (the backend is closing). */
   clear(): void {
     this.#handlers.clear();
     this.#gapHandlers.clear();
+    this.#downHandlers.clear();
   }
 
   /** Wait for a subscription under way (closing waits for it before the connections go). */
@@ -143,11 +149,12 @@ export class RedisBus implements InvalidationCapability {
    * Receive the other instances' events (own events and malformed messages are dropped). The first
    * subscription opens the subscriber connection. Resolves an unsubscribe function. `onGap` is
    * called when the subscriber connection is back (resubscribed) after it was lost: the events
-   * published meanwhile were missed.
+   * published meanwhile were missed. `onDown` is called when it is lost.
    */
   async subscribe(
     handler: (event: InvalidationEvent) => void,
     onGap?: () => void,
+    onDown?: () => void,
   ): Promise<() => Promise<void>> {
     if (typeof handler !== "function") {
       throw new BackendError("Invalid handler for subscribe: expected a function.", {
@@ -159,6 +166,7 @@ export class RedisBus implements InvalidationCapability {
     if (this.#core.closing) throw this.#core.closedError("subscribe");
     this.#handlers.add(handler);
     if (typeof onGap === "function") this.#gapHandlers.add(onGap);
+    if (typeof onDown === "function") this.#downHandlers.add(onDown);
     if (!this.#subscribing) {
       this.#subscribing = this.#core.run(
         "subscribe",
@@ -172,6 +180,7 @@ export class RedisBus implements InvalidationCapability {
     } catch (e) {
       this.#handlers.delete(handler);
       if (onGap) this.#gapHandlers.delete(onGap);
+      if (onDown) this.#downHandlers.delete(onDown);
       throw e;
     }
     let active = true;
@@ -180,6 +189,7 @@ export class RedisBus implements InvalidationCapability {
       active = false;
       this.#handlers.delete(handler);
       if (onGap) this.#gapHandlers.delete(onGap);
+      if (onDown) this.#downHandlers.delete(onDown);
       if (this.#handlers.size === 0 && this.#subscribing && !this.#core.closing) {
         this.#subscribing = undefined;
         await this.#core.driver.unsubscribe(this.channel).catch(() => {});

@@ -144,6 +144,13 @@ export class RedisDriver {
    * messages published in between were missed. Set by the backend.
    */
   onSubscriberGap: (() => void) | undefined;
+  /**
+   * Called once when the subscriber connection is lost (messages published from now on are missed
+   * until {@linkcode RedisDriver.onSubscriberGap}). Set by the backend.
+   */
+  onSubscriberDown: (() => void) | undefined;
+  /** The subscriber connection was lost and {@linkcode RedisDriver.onSubscriberDown} told so. */
+  #subLost = false;
   /** Whether the main connection keeps the process alive (operations in flight); see `hold`. */
   #held = false;
   /** Socket options of the single-server connections (the subscriber's are derived from them). */
@@ -433,8 +440,19 @@ export class RedisDriver {
       this.#watch(this.#sub, false);
       // node-redis emits `ready` once the reconnected socket has resubscribed every channel.
       this.#sub.on("ready", () => {
+        this.#subLost = false;
         if (this.#subscribedOnce && this.#channels.size > 0) this.onSubscriberGap?.();
       });
+      const lost = () => {
+        if (this.#subLost || this.#closed || !this.#subscribedOnce || this.#channels.size === 0) {
+          return;
+        }
+        this.#subLost = true;
+        this.onSubscriberDown?.();
+      };
+      this.#sub.on("end", lost);
+      this.#sub.on("reconnecting", lost);
+      this.#sub.on("error", lost);
       this.#sub.unref(); // listening for invalidations never keeps the process alive
       this.#subConnecting = this.#sub.connect().then(() => {});
     } else if (!this.#sub.isOpen) {

@@ -245,11 +245,13 @@ export interface InvalidationCapability {
   /**
    * Receive events from other instances (own events are filtered out). Returns an unsubscribe
    * function. `onGap`, when given, is called each time the subscription is back after it was lost
-   * (events published in between were missed): the engine then clears its L1.
+   * (events published in between were missed): the engine then clears its L1. `onDown`, when
+   * given, is called when the subscription is lost (a bus that cannot lose it never calls it).
    */
   subscribe(
     handler: (event: InvalidationEvent) => void,
     onGap?: () => void,
+    onDown?: () => void,
   ): Promise<() => Promise<void>>;
   /**
    * `false` while a subscription made by `subscribe` is down (its events are being lost); `true`

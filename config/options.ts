@@ -387,6 +387,12 @@ export interface CacheEntryOptions {
   skipL2Write?: boolean;
   /** Do not tell other instances (invalidation bus) about the write. */
   skipBus?: boolean;
+  /**
+   * `getOrSet` and `get`: resolve `{ value, status, layer, ageMs, expiresInMs, key }` (a
+   * `CallResult`, as `f.withStatus(...)` does) instead of the value. For `get`, `miss` means no
+   * fresh value was found (`layer: "source"`, nothing computed).
+   */
+  withStatus?: boolean;
 }
 
 /** A fully resolved group: every field present. */

@@ -388,6 +388,12 @@ export class Engine {
         const self = ref.deref();
         if (self !== undefined) onBusGap(self);
       },
+      () => {
+        const self = ref.deref();
+        if (self !== undefined && self.listening) {
+          emit(self, "bus", "l2", null, null, { bus: "disconnected", backend: b.type });
+        }
+      },
     );
     this.unsubscribe = sub;
     // A collected engine's handler (a dead WeakRef) would stay on the bus for good: release it.

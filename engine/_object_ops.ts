@@ -14,6 +14,7 @@ import { CacheConfigError } from "../errors.ts";
 import type { CacheEntryOptions } from "../config/options.ts";
 import { countHit, load, store } from "./_call.ts";
 import type { CallOptions } from "./_call_options.ts";
+import { type CallRecord, join, recordL1Hit, recordL2Hit } from "./_call_record.ts";
 import { entryOf, FactoryCall, hitEntry, invoke } from "./_factory_context.ts";
 import { cacheContext, type FactoryContext } from "../factory_context.ts";
 import type { Engine } from "./_engine.ts";
@@ -118,6 +119,7 @@ export function getOrSet(
   key: string,
   factory: ObjectFactory,
   o: CacheEntryOptions | undefined,
+  rec: CallRecord | null = null,
 ): Promise<unknown> {
   const signal = o?.signal;
   if (signal?.aborted) return Promise.reject(signal.reason);
@@ -135,6 +137,10 @@ export function getOrSet(
       const e = l1.get(lk);
       if (e !== undefined) {
         if (e.refreshAt <= l1.now()) refreshEntry(eng, e, key, ctx = ctxOf(eng, key, o), factory);
+        if (rec !== null) {
+          recordL1Hit(eng, rec, e);
+          rec.key = (ctx ??= ctxOf(eng, key, o)).protoKey; // an observed call names its key
+        }
         if (e.kind === L1_SHARED) {
           countHit(eng, true);
           return Promise.resolve(e.value);
@@ -142,14 +148,15 @@ export function getOrSet(
         const v = hitAnswer(eng, e);
         if (!(v instanceof Promise)) return Promise.resolve(v);
         const miss = ctx ?? ctxOf(eng, key, o);
-        return v.catch(() => computeKey(eng, miss, factory, signal));
+        return v.catch(() => computeKey(eng, miss, factory, signal, rec));
       }
     }
     ctx ??= ctxOf(eng, key, o);
   } catch (e) {
     return Promise.reject(e);
   }
-  return computeKey(eng, ctx, factory, signal);
+  if (rec !== null) rec.key = ctx.protoKey;
+  return computeKey(eng, ctx, factory, signal, rec);
 }
 
 /** Join the computation of `ctx` in flight, or start one (`load`), and wait for it. */
@@ -158,13 +165,14 @@ function computeKey(
   ctx: KeyCtx,
   factory: ObjectFactory,
   signal: AbortSignal | undefined,
+  rec: CallRecord | null = null,
 ): Promise<unknown> {
   const p = eng.inflight.get(ctx.l1Key);
-  if (p !== undefined) return waitFor(p, signal, flightOf.get(p));
+  if (p !== undefined) return waitFor(join(eng, p, rec), signal, flightOf.get(p));
   // A flight only for a caller that can abort: without one, nobody can cancel the computation.
   const flight = signal === undefined ? undefined : ctx.call!.flight = new Flight();
-  const shared = load(eng, undefined, [factory], ctx);
-  eng.inflight.track(ctx.l1Key, shared, flight);
+  const shared = load(eng, undefined, [factory], ctx, rec);
+  eng.inflight.track(ctx.l1Key, shared, flight, rec);
   return waitFor(shared, signal, flight);
 }
 
@@ -214,12 +222,15 @@ export async function get(
   eng: Engine,
   key: string,
   o: CacheEntryOptions | undefined,
+  rec: CallRecord | null = null,
 ): Promise<unknown> {
   const ctx = ctxOf(eng, key, o);
+  if (rec !== null) rec.key = ctx.protoKey;
   if (eng.l1 !== null && o?.skipL1Read !== true) {
     const e = eng.l1.get(ctx.l1Key);
     if (e !== undefined) {
       try {
+        if (rec !== null) recordL1Hit(eng, rec, e);
         return await hitAnswer(eng, e);
       } catch {
         eng.l1.delete(ctx.l1Key); // unreadable sealed entry: read L2 again
@@ -227,10 +238,17 @@ export async function get(
     }
   }
   const b = o?.skipL2Read ? null : await eng.backendAsync();
-  if (b === null) return countMiss(eng);
+  if (b === null) {
+    if (rec !== null) notFound(rec);
+    return countMiss(eng);
+  }
   const epoch = eng.epoch;
   const hit = await readL2(eng, b, ctx);
-  if (hit === null || hit.stale) return countMiss(eng);
+  if (hit === null || hit.stale) {
+    if (rec !== null) notFound(rec);
+    return countMiss(eng);
+  }
+  if (rec !== null) recordL2Hit(eng, rec, hit.freshUntil, "hit");
   countHit(eng, false, hit.stored.byteLength);
   if (eng.epoch !== epoch || o?.skipL1Write) return hit.value;
   return storeL1(
@@ -240,6 +258,14 @@ export async function get(
     null,
     hit.stored,
   );
+}
+
+/** `get` found no fresh value: a `miss` from no layer (nothing is computed by `get`). */
+function notFound(rec: CallRecord): void {
+  rec.status = "miss";
+  rec.layer = "source";
+  rec.ageMs = null;
+  rec.expiresInMs = null;
 }
 
 function countMiss(eng: Engine): undefined {

@@ -50,6 +50,7 @@ export {
 } from "./_health.ts";
 export { closeDefaultBackend } from "./_backend.ts";
 export { observedCall } from "./_observed.ts";
+export { mustObserve, observedObjectCall } from "./_object_observed.ts";
 export { tracingActive } from "./_tracing.ts";
 export type {
   CallInfo,

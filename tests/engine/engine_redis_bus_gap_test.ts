@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
 import { SHARED_REDIS_URL, sharedRedisTestOptions } from "../_redis_server.ts";
 import { startTcpProxy, until } from "../_tcp_proxy.ts";
-import { cache, RedisBackend } from "../../mod.ts";
+import { cache, type CacheEvent, RedisBackend } from "../../mod.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 
@@ -29,8 +29,14 @@ test(
     await (await b.subscribe(() => {}))();
     assert.equal(b.subscriptionUp, true);
     assert.equal(fb.getHealthStatus().status, "healthy");
+    const bus: unknown[] = [];
+    fb.events.addEventListener("bus", (e) => bus.push((e as CacheEvent).detail.bus));
 
     proxy.cut();
+    assert.ok(
+      await until(() => bus.includes("disconnected"), 20_000),
+      "a `bus` event says the subscription was lost when it is lost",
+    );
     assert.ok(
       await until(() => fb.getHealthStatus().status === "degraded", 20_000),
       "B's health is degraded while its subscription is down",
@@ -50,6 +56,7 @@ test(
       "B's subscription comes back",
     );
     assert.equal(fb.cacheInfo().size, 0, "B's L1 was cleared on reconnect");
+    assert.deepEqual(bus, ["disconnected", "recovered"], "one event each way");
     assert.equal((await fb(1)).n, 2, "B does not serve the value invalidated during the gap");
     assert.equal(fb.getHealthStatus().components.invalidation, undefined);
   },
