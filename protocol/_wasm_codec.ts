@@ -93,6 +93,29 @@ class Instance {
     return this.#u8;
   }
 
+  /**
+   * Copy `block` into the module's memory, decompress it right after, exactly `size` bytes, and
+   * hash them (the digest at `#digest`). Returns where the bytes start in `#u8`.
+   *
+   * @throws {RangeError} A malformed block, or one that does not expand to `size` bytes.
+   */
+  #inflate(block: Uint8Array, size: number): number {
+    const n = block.length;
+    const outAt = this.#base + ((n + 15) & ~15);
+    const u8 = this.#room(outAt - this.#base + size);
+    u8.set(block, this.#base);
+    const got = this.#x.decompress(this.#base, n, outAt, size);
+    if (got !== size) {
+      throw new RangeError(
+        got < 0
+          ? `LZ4: malformed block (error at input byte ${-got - 1})`
+          : `LZ4: block expands to ${got} bytes, expected ${size}`,
+      );
+    }
+    this.#x.xxh3(outAt, size);
+    return outAt;
+  }
+
   bound(n: number): number {
     return this.#x.bound(n);
   }
@@ -113,19 +136,8 @@ class Instance {
   }
 
   open(block: Uint8Array, size: number, into: Uint8Array | undefined): Opened {
-    const n = block.length;
-    const outAt = this.#base + ((n + 15) & ~15);
-    const u8 = this.#room(outAt - this.#base + size);
-    u8.set(block, this.#base);
-    const got = this.#x.decompress(this.#base, n, outAt, size);
-    if (got !== size) {
-      throw new RangeError(
-        got < 0
-          ? `LZ4: malformed block (error at input byte ${-got - 1})`
-          : `LZ4: block expands to ${got} bytes, expected ${size}`,
-      );
-    }
-    this.#x.xxh3(outAt, size);
+    const outAt = this.#inflate(block, size);
+    const u8 = this.#u8;
     const checksumHex = hexAt(u8, this.#digest);
     const view = u8.subarray(outAt, outAt + size);
     let data: Uint8Array;
@@ -150,19 +162,8 @@ class Instance {
     lo: number,
     own: boolean,
   ): Uint8Array | null {
-    const n = block.length;
-    const outAt = this.#base + ((n + 15) & ~15);
-    const u8 = this.#room(outAt - this.#base + size);
-    u8.set(block, this.#base);
-    const got = this.#x.decompress(this.#base, n, outAt, size);
-    if (got !== size) {
-      throw new RangeError(
-        got < 0
-          ? `LZ4: malformed block (error at input byte ${-got - 1})`
-          : `LZ4: block expands to ${got} bytes, expected ${size}`,
-      );
-    }
-    this.#x.xxh3(outAt, size);
+    const outAt = this.#inflate(block, size);
+    const u8 = this.#u8;
     if (!digestIs(u8, this.#digest, hi, lo)) return null;
     const view = u8.subarray(outAt, outAt + size);
     return own ? view.slice() : view;
