@@ -6,8 +6,9 @@
  * Always stop what you start in a `finally` (`await server.stop()` / `await cluster.stop()`); the
  * handles are also `AsyncDisposable` for `await using`.
  *
- * Ports: every test file picks its own range so files can run in parallel (the Redis backend tests
- * use 16400–16499).
+ * Ports: tests pick free loopback ports at run time ({@linkcode freePort}, and
+ * {@linkcode freeClusterPorts} for a cluster), never fixed numbers, so test files, runtimes and
+ * checkouts running beside each other do not meet on a port.
  *
  * Also: the shared Redis at 127.0.0.1:6379 ({@linkcode SHARED_REDIS_URL}), whether it answers
  * ({@linkcode SHARED_REDIS_UNAVAILABLE}), and `ignore` options that skip outside CI only.
@@ -251,6 +252,23 @@ export interface RedisClusterHandle extends AsyncDisposable {
   readonly rootNodes: string[];
   /** Stop every node and remove their directories. */
   stop(): Promise<void>;
+}
+
+/**
+ * A free TCP port on 127.0.0.1, chosen by the system: listen on port 0, read the port, close.
+ * Nothing listens on it when this resolves, so a test can start a server there
+ * (`startRedisServer(await freePort())`), or use it as an address where nothing answers (a
+ * refused connection). Keep the number to restart a server on the same port.
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 /** Whether nothing listens on 127.0.0.1:`port` (we can bind it ourselves). */

@@ -8,13 +8,12 @@
  */
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
-import { redisCli, redisServerTestOptions, startRedisServer } from "../_redis_server.ts";
+import { freePort, redisCli, redisServerTestOptions, startRedisServer } from "../_redis_server.ts";
 import { startRespTap } from "../_resp_tap.ts";
 import { RedisBackend } from "../../backends/mod.ts";
 import { cache } from "../../mod.ts";
 import type { InvalidationEvent } from "../../backends/types.ts";
 
-const PORT = 16577;
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 const enc = (s: string) => new TextEncoder().encode(s);
 /** Command names, a script's first `EVAL` (after `NOSCRIPT`: not loaded yet) left out. */
@@ -25,7 +24,7 @@ test(
   "redis batch: concurrent gets are one MGET (one alone a GET), in call order; a batch goes " +
     "out before a command sent after it",
   async () => {
-    await using server = await startRedisServer(PORT);
+    await using server = await startRedisServer(await freePort());
     await using tap = await startRespTap(server.port);
     await using b = new RedisBackend({ url: `redis://127.0.0.1:${tap.port}`, keyPrefix: "p:" });
     await b.set("a", enc("A"));
@@ -60,7 +59,7 @@ test(
   "redis batch: concurrent lock-on misses are one read-or-lock script and one " +
     "store-and-unlock script, and one PUBLISH announcing every key; no lock is left",
   async () => {
-    await using server = await startRedisServer(PORT);
+    await using server = await startRedisServer(await freePort());
     await using tap = await startRespTap(server.port);
     await using backend = new RedisBackend({ url: `redis://127.0.0.1:${tap.port}` });
     await using listener = new RedisBackend({ url: `redis://127.0.0.1:${server.port}` });
@@ -120,7 +119,7 @@ test(
   "redis batch: in one batch, a lock held by another token stays held and is not released by " +
     "a write with the wrong token; a key of another type fails its operation alone",
   async () => {
-    await using server = await startRedisServer(PORT);
+    await using server = await startRedisServer(await freePort());
     await using tap = await startRespTap(server.port);
     await using b = new RedisBackend({ url: `redis://127.0.0.1:${tap.port}` });
     const fl = b.capabilities.fetchLock!;

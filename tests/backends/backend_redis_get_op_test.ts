@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
-import { redisServerTestOptions, startRedisServer } from "../_redis_server.ts";
+import { freePort, redisServerTestOptions, startRedisServer } from "../_redis_server.ts";
 import { RedisBackend } from "../../backends/mod.ts";
 import { BackendError } from "../../errors.ts";
 
@@ -18,7 +18,7 @@ test(
   "redis get fast path: concurrent gets time out on a hung server, read chunked values whole, " +
     "and keep close() waiting until they settle",
   async () => {
-    await using server = await startRedisServer(16437);
+    await using server = await startRedisServer(await freePort());
     await using b = new RedisBackend({
       url: server.url,
       operationTimeoutMs: 300,

@@ -1,6 +1,6 @@
 /**
  * RedisBackend against real Redis: the shared server at 127.0.0.1:6379 (unique key prefixes, never
- * flushed) and private redis-server processes on ports 16400–16409 for faults (pause, kill,
+ * flushed) and private redis-server processes on free loopback ports for faults (pause, kill,
  * passwords, ACL users, OOM, TLS). No mocks. Expectations come from the backend contract, Redis
  * semantics and Python's redis client.
  */
@@ -18,6 +18,7 @@ import type { InvalidationEvent } from "../../backends/types.ts";
 import { test } from "../_harness.ts";
 import { PYTHON_UNAVAILABLE, pythonTestOptions, runPython } from "../_python.ts";
 import {
+  freePort,
   redisCli,
   redisServerTestOptions,
   SHARED_REDIS_URL,
@@ -698,7 +699,11 @@ sys.stdout.buffer.write(data)`,
 // ------------------------------------------------------------------ private servers
 
 test("redis: unreachable server → transient errors quickly; healthCheck unhealthy", async () => {
-  await using b = new RedisBackend({ url: "redis://127.0.0.1:16405", operationTimeoutMs: 30_000 });
+  const port = await freePort(); // nothing listens on it
+  await using b = new RedisBackend({
+    url: `redis://127.0.0.1:${port}`,
+    operationTimeoutMs: 30_000,
+  });
   const t0 = performance.now();
   const e = await kindOf(b.get("k"));
   assert.equal(e.kind, "transient");
@@ -712,7 +717,7 @@ test("redis: unreachable server → transient errors quickly; healthCheck unheal
 });
 
 test("redis: a hung (SIGSTOPped) server → timeout; per-call timeoutMs and signal", async () => {
-  const server = await startRedisServer(16400);
+  const server = await startRedisServer(await freePort());
   try {
     await using b = new RedisBackend({ url: server.url, operationTimeoutMs: 300 });
     await b.set("k", enc("1"), null, { timeoutMs: 10_000 }); // a loaded host may need over 300 ms
@@ -759,24 +764,25 @@ test("redis: a hung (SIGSTOPped) server → timeout; per-call timeoutMs and sign
 test(
   "redis: passwords and ACL users: wrong password → authentication; NOPERM; /db from the URL",
   async () => {
-    const server = await startRedisServer(16401, [
+    const port = await freePort();
+    const server = await startRedisServer(port, [
       "--requirepass",
       "right-pass",
       ...["--user", "alice", "on", ">alice-pass", "~*", "&*", "+@all"],
       ...["--user", "bob", "on", ">bob-pass", "~bob:*", "+@all"],
     ], { ping: false });
     try {
-      await using wrong = new RedisBackend({ url: "redis://:wrong-pass@127.0.0.1:16401" });
+      await using wrong = new RedisBackend({ url: `redis://:wrong-pass@127.0.0.1:${port}` });
       const e = await kindOf(wrong.get("k"));
       assert.equal(e.kind, "authentication");
       assert.match(e.message, /WRONGPASS|password/i);
       assert.ok(!e.message.includes("wrong-pass"));
-      await using none = new RedisBackend({ url: "redis://127.0.0.1:16401" });
+      await using none = new RedisBackend({ url: `redis://127.0.0.1:${port}` });
       assert.equal((await kindOf(none.get("k"))).kind, "authentication", "NOAUTH");
-      await using alice = new RedisBackend({ url: "redis://alice:alice-pass@127.0.0.1:16401/2" });
+      await using alice = new RedisBackend({ url: `redis://alice:alice-pass@127.0.0.1:${port}/2` });
       await alice.set("k", enc("in db 2"));
       assert.deepEqual(await alice.get("k"), enc("in db 2"));
-      const inDb2 = await redisCli(16401, [
+      const inDb2 = await redisCli(port, [
         "--user",
         "alice",
         "--pass",
@@ -790,13 +796,13 @@ test(
       assert.equal(inDb2, "in db 2");
       await using viaFields = new RedisBackend({
         host: "127.0.0.1",
-        port: 16401,
+        port,
         username: "alice",
         password: "alice-pass",
         db: 2,
       });
       assert.deepEqual(await viaFields.get("k"), enc("in db 2"));
-      await using bob = new RedisBackend({ url: "redis://bob:bob-pass@127.0.0.1:16401" });
+      await using bob = new RedisBackend({ url: `redis://bob:bob-pass@127.0.0.1:${port}` });
       await bob.set("bob:ok", enc("1"));
       assert.equal((await kindOf(bob.get("other"))).kind, "authentication", "NOPERM");
     } finally {
@@ -807,7 +813,8 @@ test(
 );
 
 test("redis: OOM and WRONGTYPE are permanent", async () => {
-  const server = await startRedisServer(16403, [
+  const port = await freePort();
+  const server = await startRedisServer(port, [
     "--maxmemory",
     "2mb",
     "--maxmemory-policy",
@@ -822,8 +829,8 @@ test("redis: OOM and WRONGTYPE are permanent", async () => {
     assert.ok(oom instanceof BackendError, "eventually out of memory");
     assert.equal(oom.kind, "permanent");
     assert.match(oom.message, /OOM/);
-    await redisCli(16403, ["FLUSHALL"]);
-    await redisCli(16403, ["LPUSH", "list", "x"]);
+    await redisCli(port, ["FLUSHALL"]);
+    await redisCli(port, ["LPUSH", "list", "x"]);
     const e = await kindOf(b.get("list"));
     assert.equal(e.kind, "permanent");
     assert.match(e.message, /WRONGTYPE/);
@@ -836,15 +843,16 @@ test("redis: OOM and WRONGTYPE are permanent", async () => {
 }, redisServerTestOptions);
 
 test("redis: reconnects after CLIENT KILL: operations and the subscriber recover", async () => {
-  const server = await startRedisServer(16402);
+  const port = await freePort();
+  const server = await startRedisServer(port);
   try {
     await using a = new RedisBackend({ url: server.url, invalidationChannel: "inv" });
     await using b = new RedisBackend({ url: server.url, invalidationChannel: "inv" });
     const got: InvalidationEvent[] = [];
     await b.subscribe((e) => got.push(e));
     await a.set("k", enc("1"));
-    assert.equal(Number(await redisCli(16402, ["CLIENT", "KILL", "TYPE", "normal"])) >= 2, true);
-    assert.equal(Number(await redisCli(16402, ["CLIENT", "KILL", "TYPE", "pubsub"])), 1);
+    assert.equal(Number(await redisCli(port, ["CLIENT", "KILL", "TYPE", "normal"])) >= 2, true);
+    assert.equal(Number(await redisCli(port, ["CLIENT", "KILL", "TYPE", "pubsub"])), 1);
     // Operations recover (the first may fail transiently while reconnecting).
     let value: Uint8Array | null = null;
     const deadline = Date.now() + 10_000;
@@ -899,11 +907,12 @@ test(
     try {
       const files = makeCert(dir);
       assert.ok(files, "openssl made a certificate");
-      const server = await startRedisServer(16404, [
+      const port = await freePort();
+      const server = await startRedisServer(port, [
         "--port",
         "0",
         "--tls-port",
-        "16404",
+        String(port),
         "--tls-cert-file",
         files.cert,
         "--tls-key-file",
@@ -920,14 +929,14 @@ test(
       try {
         const ca = readFileSync(files.cert, "utf8");
         await using b = new RedisBackend({
-          url: "rediss://:tls-pass@127.0.0.1:16404",
+          url: `rediss://:tls-pass@127.0.0.1:${port}`,
           tls: { ca },
         });
         await b.set("k", enc("over tls"));
         assert.deepEqual(await b.get("k"), enc("over tls"));
-        assert.equal((await b.healthCheck()).details?.endpoint, "rediss://127.0.0.1:16404/0");
+        assert.equal((await b.healthCheck()).details?.endpoint, `rediss://127.0.0.1:${port}/0`);
         await using untrusted = new RedisBackend({
-          url: "rediss://:tls-pass@127.0.0.1:16404",
+          url: `rediss://:tls-pass@127.0.0.1:${port}`,
           connectTimeoutMs: 2000,
         });
         const e = await kindOf(untrusted.get("k"));
@@ -962,10 +971,11 @@ test(
 
 test("redis: fromEnv connects with the URL's real password, not its redacted form", async () => {
   const saved = { a: process.env.CACHEKIT_REDIS_URL, b: process.env.REDIS_URL };
-  const server = await startRedisServer(16413, ["--requirepass", "env-pass"], { ping: false });
+  const port = await freePort();
+  const server = await startRedisServer(port, ["--requirepass", "env-pass"], { ping: false });
   try {
     delete process.env.REDIS_URL;
-    process.env.CACHEKIT_REDIS_URL = "redis://:env-pass@127.0.0.1:16413/0";
+    process.env.CACHEKIT_REDIS_URL = `redis://:env-pass@127.0.0.1:${port}/0`;
     await using b = RedisBackend.fromEnv();
     await b.set("k", new Uint8Array([7]));
     assert.deepEqual(await b.get("k"), new Uint8Array([7]));

@@ -1,15 +1,16 @@
 // deno-lint-ignore-file require-await -- async functions without await are what the tests cache
-// Fault tests of the engine against real `redis-server` processes (ports 16500–16599), with
-// `cache.production(fn, { name, ttl, backend: new RedisBackend({ url }) })` and its defaults (only
-// a short circuitBreaker.recoveryTimeout where the test waits for recovery): kill under load, pause
-// (SIGSTOP), full (maxmemory + noeviction), wrong password; the health and metrics handlers through
-// a real Deno.serve on a loopback port, the metrics parsed as Prometheus text.
+// Fault tests of the engine against real `redis-server` processes (each on a free loopback port),
+// with `cache.production(fn, { name, ttl, backend: new RedisBackend({ url }) })` and its defaults
+// (only a short circuitBreaker.recoveryTimeout where the test waits for recovery): kill under load,
+// pause (SIGSTOP), full (maxmemory + noeviction), wrong password; the health and metrics handlers
+// through a real Deno.serve on a loopback port, the metrics parsed as Prometheus text.
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
 import { denoOnly, onExit } from "../_runtime.ts";
 import { captureLogs, render } from "../_log_capture.ts";
 import { parsePrometheus } from "../_prometheus.ts";
 import {
+  freePort,
   redisCli,
   type RedisServer,
   redisServerTestOptions,
@@ -83,7 +84,7 @@ function p90(ms: number[]): number {
 test(
   "faults: Redis killed under load → no failed call, circuit opens at the threshold, fast while open, closes by itself",
   async () => {
-    const port = 16501;
+    const port = await freePort();
     let redis = await server(port);
     const backend = new RedisBackend({ url: redis.url });
     const f = cache.production(async (id: number) => ({ id }), {
@@ -160,7 +161,7 @@ test(
 test(
   "faults: Redis paused (SIGSTOP) → every call stays under the adaptive timeout bound, none fails",
   async () => {
-    const redis = await server(16502);
+    const redis = await server(await freePort());
     const backend = new RedisBackend({ url: redis.url });
     const f = cache.production(async (id: number) => ({ id }), {
       name: "faults.pause",
@@ -206,7 +207,7 @@ test(
 test(
   "faults: Redis full (maxmemory 1mb, noeviction) → writes fail, reads and the function answer",
   async () => {
-    const redis = await server(16503, ["--maxmemory-policy", "noeviction"]);
+    const redis = await server(await freePort(), ["--maxmemory-policy", "noeviction"]);
     const backend = new RedisBackend({ url: redis.url });
     try {
       let calls = 0;
@@ -243,7 +244,7 @@ test(
 test(
   "faults: wrong password → checkHealth() at start-up says unhealthy/authentication, the first call logs an error and answers",
   async () => {
-    const redis = await server(16504, ["--requirepass", "s3cret"], { ping: false });
+    const redis = await server(await freePort(), ["--requirepass", "s3cret"], { ping: false });
     const backend = new RedisBackend({ url: `redis://:wrong@127.0.0.1:${redis.port}` });
     const logs = await captureLogs("error");
     try {
@@ -282,7 +283,7 @@ test(
 test(
   "faults: health and metrics handlers over a real Deno.serve: 200 → 503 when Redis dies; Prometheus text parses",
   async () => {
-    const redis = await server(16505);
+    const redis = await server(await freePort());
     const backend = new RedisBackend({ url: redis.url });
     const f = cache.production(async (id: number) => ({ id }), {
       name: "faults.http",

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "../_harness.ts";
 import {
+  freePort,
   redisCli,
   redisServerTestOptions,
   sharedRedisTestOptions,
@@ -29,7 +30,7 @@ import {
 import { cache } from "../../mod.ts";
 import { keySlot, lockKeyOf } from "../../backends/_redis_fetch_lock.ts";
 
-const PORT = 16560;
+const PORT = await freePort();
 const SHARED = "redis://127.0.0.1:6379";
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 const quiet = { collectStats: true, prometheus: false, structuredLogging: false };

@@ -21,6 +21,7 @@ import { pathToFileURL } from "node:url";
 import process from "node:process";
 import { test } from "../_harness.ts";
 import {
+  freePort,
   redisCli,
   redisServerTestOptions,
   SHARED_REDIS_URL,
@@ -167,7 +168,7 @@ test(
 test(
   "process exit: a write in flight to a hung server is abandoned at its deadline, then the script exits",
   async () => {
-    const server = await startRedisServer(16531);
+    const server = await startRedisServer(await freePort());
     const dir = mkdtempSync(join(tmpdir(), "ck-exit-hung-"));
     try {
       const script = join(dir, "child.mjs");

@@ -3,8 +3,8 @@
 // or bus publish that failed while L2 was down is queued (deduplicated, bounded: the oldest is
 // dropped and counted), shows in health, and is retried when L2 answers again: after the next
 // successful operation, or by the unref'd timer without any call. Writes are not queued. Against a
-// MemoryBackend behind a switch the test flips, and a private redis-server (ports 16800–16819)
-// cut by a TCP proxy, or stopped and restarted with its data.
+// MemoryBackend behind a switch the test flips, and a private redis-server (on a free
+// loopback port) cut by a TCP proxy, or stopped and restarted with its data.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { test } from "../_harness.ts";
 import { onExit } from "../_runtime.ts";
 import {
+  freePort,
   redisCli,
   type RedisServer,
   redisServerTestOptions,
@@ -352,9 +353,10 @@ async function keysOf(port: number): Promise<string[]> {
 test(
   "recovery (redis, cut connection): the delete reaches Redis and the publish goes out after the connection is back, without another call; the write made meanwhile is not queued nor sent late",
   async () => {
-    const server = await startRedisServer(16800);
+    const port = await freePort();
+    const server = await startRedisServer(port);
     started.push(server);
-    const proxy = await startTcpProxy(16800);
+    const proxy = await startTcpProxy(port);
     const channel = `ck:recovery:${crypto.randomUUID().slice(0, 8)}`;
     const a = new RedisBackend({
       url: `redis://127.0.0.1:${proxy.port}`,
@@ -374,7 +376,7 @@ test(
         backend: a,
       });
       await f(1);
-      const [key] = await keysOf(16800);
+      const [key] = await keysOf(port);
       assert.ok(key, "the entry is in Redis");
       proxy.cut();
       await f.invalidate(1);
@@ -384,10 +386,10 @@ test(
       );
       await f(5); // computed; its write is lost to the outage
       assert.equal(recovery(f)?.details.pending, 2, "the write is not queued");
-      assert.equal(await redisCli(16800, ["EXISTS", key]), "1", "still there during the outage");
+      assert.equal(await redisCli(port, ["EXISTS", key]), "1", "still there during the outage");
       proxy.restore();
       assert.ok(
-        await until(async () => (await redisCli(16800, ["EXISTS", key])) === "0", 20_000),
+        await until(async () => (await redisCli(port, ["EXISTS", key])) === "0", 20_000),
         "the queued delete reached Redis",
       );
       assert.ok(
@@ -397,7 +399,7 @@ test(
       assert.ok(await until(() => recovery(f)!.details.pending === 0));
       assert.equal(recovery(f)!.details.lastRetry?.ok, true);
       // Nor sent late by the backend: the command waited for the connection past its deadline.
-      assert.deepEqual(await keysOf(16800), [], "the lost write did not land after the outage");
+      assert.deepEqual(await keysOf(port), [], "the lost write did not land after the outage");
       await unsubscribe();
     } finally {
       await a.close();
@@ -415,7 +417,8 @@ test(
   async () => {
     const dir = mkdtempSync(join(tmpdir(), "ck-recovery-redis-"));
     const persist = ["--appendonly", "yes"];
-    let server = await startRedisServer(16801, persist, { dir });
+    const port = await freePort(); // kept for the restart
+    let server = await startRedisServer(port, persist, { dir });
     started.push(server);
     const backend = new RedisBackend({ url: server.url });
     const release = keepAlive();
@@ -429,7 +432,7 @@ test(
       });
       await f(1);
       await f(2);
-      const before = await keysOf(16801);
+      const before = await keysOf(port);
       await server.stop(); // SIGTERM: the append-only file is flushed
       await f.invalidate(1);
       await invalidateTags("rec-restart-2", { backend });
@@ -438,16 +441,16 @@ test(
         "the delete, the tag and their publishes are queued",
       );
       assert.equal(f.getHealthStatus().components.recovery?.status, "degraded");
-      server = await startRedisServer(16801, persist, { dir });
+      server = await startRedisServer(port, persist, { dir });
       started.push(server);
       // The restarted server loaded its data: the entries are back until the queue is retried.
       assert.ok(
         await until(async () => {
-          const left = await keysOf(16801);
+          const left = await keysOf(port);
           return !left.some((k) => k.includes(":args:"));
         }, 30_000),
         `the invalidated entries were deleted (before: ${before.join(", ")}; now: ${
-          (await keysOf(16801)).join(", ")
+          (await keysOf(port)).join(", ")
         })`,
       );
       assert.ok(await until(() => recovery(f)!.details.pending === 0));
@@ -465,9 +468,10 @@ test(
 test(
   "RedisBackend: a write that waited for the connection past its deadline is not sent once connected",
   async () => {
-    const server = await startRedisServer(16802);
+    const port = await freePort();
+    const server = await startRedisServer(port);
     started.push(server);
-    const proxy = await startTcpProxy(16802);
+    const proxy = await startTcpProxy(port);
     const b = new RedisBackend({ url: `redis://127.0.0.1:${proxy.port}`, operationTimeoutMs: 200 });
     const release = keepAlive();
     try {
@@ -484,7 +488,7 @@ test(
         "reconnected",
       );
       await new Promise((r) => setTimeout(r, 100)); // anything still queued would land by now
-      assert.equal(await redisCli(16802, ["EXISTS", "late"]), "0", "the abandoned write");
+      assert.equal(await redisCli(port, ["EXISTS", "late"]), "0", "the abandoned write");
     } finally {
       await b.close();
       await proxy.close();

@@ -10,6 +10,7 @@ import { createClient } from "redis";
 import { test } from "../_harness.ts";
 import { until } from "../_timing.ts";
 import {
+  freePort,
   redisServerTestOptions,
   sharedRedisTestOptions,
   startRedisServer,
@@ -158,7 +159,7 @@ test(
 test(
   "health: a hung Redis shows its queued commands and in-flight operations (read, not guessed)",
   async () => {
-    const redis = await startRedisServer(16541);
+    const redis = await startRedisServer(await freePort());
     const backend = new RedisBackend({ url: redis.url, keyPrefix: uniquePrefix("health-hung") });
     try {
       await backend.set("k", new Uint8Array([1]));
