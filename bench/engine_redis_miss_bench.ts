@@ -18,7 +18,7 @@
  *
  * `deno run -A --lock=deno.dev.lock bench/engine_redis_miss_bench.ts [rounds]` prints both tables,
  * with the wall-time ratios and the CPU time per call (this process + the redis-server), which
- * holds when other processes load the machine. Runs its own redis-server on port 16570.
+ * holds when other processes load the machine. Runs its own redis-server on a free loopback port.
  */
 import { Buffer } from "node:buffer";
 import process from "node:process";
@@ -33,6 +33,7 @@ import { redisDriver } from "npm:bentocache@^1.6.1/drivers/redis";
 // deno-lint-ignore no-import-prefix
 import "npm:ioredis@^5.8.0";
 import { type Backend, cache, RedisBackend } from "../mod.ts";
+import { freePort } from "./_goals_env.ts";
 
 const FETCH_LOCK = `
 if ARGV[3] ~= '1' then
@@ -43,7 +44,7 @@ if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 return 0
 `;
 // A private redis-server, so that its CPU time is this bench's alone (see `cpu` below).
-const PORT = 16570;
+const PORT = await freePort();
 const server = new Deno.Command("redis-server", {
   args: ["--port", String(PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
   stdout: "null",
