@@ -1,0 +1,199 @@
+/**
+ * What an awaited L1 hit of `cache(fn, { l1: { copy: "freeze" } })(1)` spends, piece by piece:
+ * each piece of the wrapper's inlined hit (`cache.ts`) in a loop of its own, and the whole hit
+ * against an awaited `lru-cache` `get` (the goal row of `bench/_goals_l1.ts`), every variant in one
+ * process, interleaved rounds (`_paired.ts`). Figures: ns per operation, median over rounds, and
+ * the median of per-round differences against the empty loop.
+ *
+ * Run: `deno run -A --lock=deno.dev.lock bench/l1_hit_pieces_bench.ts [--rounds=N]`
+ *
+ * @module
+ */
+// deno-lint-ignore no-import-prefix
+import { LRUCache } from "npm:lru-cache@^11.2.0";
+import { cache } from "../mod.ts";
+import { argKey } from "../engine/_argkey.ts";
+import { L1_SHARED, L1Cache } from "../engine/l1.ts";
+import { pairedRounds, quantile } from "./_paired.ts";
+import { record } from "./_goals_values.ts";
+
+const roundsArg = Deno.args.find((a) => a.startsWith("--rounds="));
+const rounds = roundsArg ? Number(roundsArg.slice(9)) : 200;
+const N = 1000;
+
+let sink: unknown = 0;
+const frozen = Object.freeze(record(1));
+
+// --- the pieces, each in a synchronous loop of N ------------------------------------------------
+const l1 = new L1Cache({ maxBytes: 1 << 30, maxEntries: 10_000 });
+for (let i = 0; i < 100; i++) l1.set(i, l1.entry(i === 1 ? frozen : i, L1_SHARED, 8, 3_600_000));
+const e1 = l1.map.get(1)!;
+const stats = { hits: 0, l1Hits: 0, last: null as number | null };
+const statsNum = { hits: 0, l1Hits: 0, last: 0 };
+const resolved = Promise.resolve(frozen);
+
+function restArgKey(...args: unknown[]): unknown {
+  return argKey(args);
+}
+function oneArgKey(a: unknown): unknown {
+  return typeof a === "number" ? (a === 0 ? 0 : a) : undefined;
+}
+
+const pieces: Record<string, () => void> = {
+  "empty loop": () => {
+    let s = 0;
+    for (let i = 0; i < N; i++) s += i;
+    sink = s;
+  },
+  "Date.now()": () => {
+    let s = 0;
+    for (let i = 0; i < N; i++) s += Date.now();
+    sink = s;
+  },
+  "performance.now()": () => {
+    let s = 0;
+    for (let i = 0; i < N; i++) s += performance.now();
+    sink = s;
+  },
+  "rest args + argKey": () => {
+    let s: unknown;
+    for (let i = 0; i < N; i++) s = restArgKey(1);
+    sink = s;
+  },
+  "one-parameter key": () => {
+    let s: unknown;
+    for (let i = 0; i < N; i++) s = oneArgKey(1);
+    sink = s;
+  },
+  "map.get": () => {
+    let s: unknown;
+    for (let i = 0; i < N; i++) s = l1.map.get(1);
+    sink = s;
+  },
+  "l1.touch (hot entry)": () => {
+    for (let i = 0; i < N; i++) l1.touch(1, e1);
+  },
+  "stats, last = Date.now() into a null field": () => {
+    const now = Date.now();
+    for (let i = 0; i < N; i++) {
+      stats.hits++;
+      stats.l1Hits++;
+      stats.last = now + i;
+    }
+  },
+  "stats, last into a number field": () => {
+    const now = Date.now();
+    for (let i = 0; i < N; i++) {
+      statsNum.hits++;
+      statsNum.l1Hits++;
+      statsNum.last = now + i;
+    }
+  },
+  "Promise.resolve(frozen)": () => {
+    let s: unknown;
+    for (let i = 0; i < N; i++) s = Promise.resolve(frozen);
+    sink = s;
+  },
+};
+
+// --- the whole hit, awaited ---------------------------------------------------------------------
+const loadRecord = async (id: number) => {
+  await Promise.resolve();
+  return record(id);
+};
+const freeze = cache(loadRecord, {
+  name: "bench.pieces.freeze",
+  backend: null,
+  l1: { copy: "freeze" },
+});
+const freezeNoMetrics = cache(loadRecord, {
+  name: "bench.pieces.freeze.nometrics",
+  backend: null,
+  l1: { copy: "freeze" },
+  monitoring: { prometheus: false },
+});
+const freezeNoStats = cache(loadRecord, {
+  name: "bench.pieces.freeze.nostats",
+  backend: null,
+  l1: { copy: "freeze" },
+  monitoring: { prometheus: false, collectStats: false },
+});
+const clone = cache(loadRecord, { name: "bench.pieces.clone", backend: null });
+const prim = cache(async (n: number) => {
+  await Promise.resolve();
+  return n * 2;
+}, { name: "bench.pieces.prim", backend: null });
+const sync = cache((n: number) => n * 2, { name: "bench.pieces.sync", backend: null });
+const lru = new LRUCache<number, object>({ max: 10_000 });
+lru.set(1, frozen);
+await freeze(1);
+await clone(1);
+await freezeNoMetrics(1);
+await freezeNoStats(1);
+await prim(42);
+sync(42);
+const A = 200;
+const awaitedRuns: Record<string, () => Promise<void>> = {
+  "lru.get(1), awaited": async () => {
+    for (let i = 0; i < A; i++) await lru.get(1);
+  },
+  "await Promise.resolve(frozen)": async () => {
+    for (let i = 0; i < A; i++) await Promise.resolve(frozen);
+  },
+  "await a stored resolved promise": async () => {
+    for (let i = 0; i < A; i++) await resolved;
+  },
+  'cache(fn, { l1: { copy: "freeze" } })(1), awaited': async () => {
+    for (let i = 0; i < A; i++) await freeze(1);
+  },
+  "the same, prometheus: false": async () => {
+    for (let i = 0; i < A; i++) await freezeNoMetrics(1);
+  },
+  "the same, prometheus and collectStats false": async () => {
+    for (let i = 0; i < A; i++) await freezeNoStats(1);
+  },
+  "cache(fn)(1) (clone), awaited": async () => {
+    for (let i = 0; i < A; i++) await clone(1);
+await freezeNoMetrics(1);
+await freezeNoStats(1);
+  },
+  "cache(fn)(42) (number), awaited": async () => {
+    for (let i = 0; i < A; i++) await prim(42);
+  },
+  "cache(syncFn)(42), L1 only": () => {
+    let s = 0;
+    for (let i = 0; i < A; i++) s += sync(42);
+    sink = s;
+    return Promise.resolve();
+  },
+};
+
+const pieceNames = Object.keys(pieces);
+const t = await pairedRounds(pieceNames.map((name) => ({ name, run: pieces[name] })), { rounds });
+const empty = t[0];
+console.log(`pieces: ns per operation (loops of ${N}, ${rounds} rounds; Deno ${Deno.version.deno})`);
+console.log("| piece | ns/op (median) | minus the empty loop (median of per-round differences) |");
+console.log("| --- | --- | --- |");
+for (let v = 0; v < pieceNames.length; v++) {
+  const ns = t[v].map((ms) => (ms * 1e6) / N);
+  const diff = t[v].map((ms, r) => ((ms - empty[r]) * 1e6) / N);
+  console.log(
+    `| ${pieceNames[v]} | ${quantile(ns, 0.5).toFixed(1)} | ${quantile(diff, 0.5).toFixed(1)} |`,
+  );
+}
+
+const hitNames = Object.keys(awaitedRuns);
+const h = await pairedRounds(hitNames.map((name) => ({ name, run: awaitedRuns[name] })), {
+  rounds,
+});
+console.log(`\nawaited hits: µs per call (loops of ${A}), ratio to lru.get (median of per-round ratios)`);
+console.log("| call | µs/op (median) | ÷ lru.get |");
+console.log("| --- | --- | --- |");
+for (let v = 0; v < hitNames.length; v++) {
+  const us = h[v].map((ms) => (ms * 1e3) / A);
+  const ratio = h[v].map((ms, r) => ms / h[0][r]);
+  console.log(
+    `| ${hitNames[v]} | ${quantile(us, 0.5).toFixed(3)} | ${quantile(ratio, 0.5).toFixed(2)}× |`,
+  );
+}
+if (sink === Symbol.for("never")) console.log(sink);
