@@ -154,8 +154,8 @@ const awaitedRuns: Record<string, () => Promise<void>> = {
   },
   "cache(fn)(1) (clone), awaited": async () => {
     for (let i = 0; i < A; i++) await clone(1);
-await freezeNoMetrics(1);
-await freezeNoStats(1);
+    await freezeNoMetrics(1);
+    await freezeNoStats(1);
   },
   "cache(fn)(42) (number), awaited": async () => {
     for (let i = 0; i < A; i++) await prim(42);
@@ -171,7 +171,9 @@ await freezeNoStats(1);
 const pieceNames = Object.keys(pieces);
 const t = await pairedRounds(pieceNames.map((name) => ({ name, run: pieces[name] })), { rounds });
 const empty = t[0];
-console.log(`pieces: ns per operation (loops of ${N}, ${rounds} rounds; Deno ${Deno.version.deno})`);
+console.log(
+  `pieces: ns per operation (loops of ${N}, ${rounds} rounds; Deno ${Deno.version.deno})`,
+);
 console.log("| piece | ns/op (median) | minus the empty loop (median of per-round differences) |");
 console.log("| --- | --- | --- |");
 for (let v = 0; v < pieceNames.length; v++) {
@@ -186,7 +188,9 @@ const hitNames = Object.keys(awaitedRuns);
 const h = await pairedRounds(hitNames.map((name) => ({ name, run: awaitedRuns[name] })), {
   rounds,
 });
-console.log(`\nawaited hits: µs per call (loops of ${A}), ratio to lru.get (median of per-round ratios)`);
+console.log(
+  `\nawaited hits: µs per call (loops of ${A}), ratio to lru.get (median of per-round ratios)`,
+);
 console.log("| call | µs/op (median) | ÷ lru.get |");
 console.log("| --- | --- | --- |");
 for (let v = 0; v < hitNames.length; v++) {
