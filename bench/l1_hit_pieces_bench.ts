@@ -5,7 +5,10 @@
  * process, interleaved rounds (`_paired.ts`). Figures: ns per operation, median over rounds, and
  * the median of per-round differences against the empty loop.
  *
- * Run: `deno run -A --lock=deno.dev.lock bench/l1_hit_pieces_bench.ts [--rounds=N]`
+ * With `--before=<revision>`, the awaited hits of that revision's tree (extracted with
+ * `git archive` into `.build/l1-hit-before/`) run in the same rounds, beside this tree's.
+ *
+ * Run: `deno run -A --lock=deno.dev.lock bench/l1_hit_pieces_bench.ts [--rounds=N] [--before=REV]`
  *
  * @module
  */
@@ -17,8 +20,31 @@ import { L1_SHARED, L1Cache } from "../engine/l1.ts";
 import { pairedRounds, quantile } from "./_paired.ts";
 import { record } from "./_goals_values.ts";
 
-const roundsArg = Deno.args.find((a) => a.startsWith("--rounds="));
-const rounds = roundsArg ? Number(roundsArg.slice(9)) : 200;
+const arg = (name: string) =>
+  Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const rounds = Number(arg("rounds") ?? 200);
+const beforeRev = arg("before");
+
+/** The `cache` of revision `rev`, extracted into `.build/l1-hit-before/<commit>/`. */
+async function cacheAt(rev: string): Promise<{ cache: typeof cache; commit: string }> {
+  const root = new URL("../", import.meta.url).pathname;
+  const r = new Deno.Command("git", { args: ["rev-parse", rev], cwd: root, stdout: "piped" })
+    .outputSync();
+  if (!r.success) throw new Error(`git rev-parse ${rev} failed`);
+  const commit = new TextDecoder().decode(r.stdout).trim();
+  const dir = `${root}.build/l1-hit-before/${commit.slice(0, 12)}`;
+  try {
+    await Deno.stat(`${dir}/mod.ts`);
+  } catch {
+    await Deno.mkdir(dir, { recursive: true });
+    const tar = new Deno.Command("sh", {
+      args: ["-c", `git archive ${commit} | tar -x -C '${dir}'`],
+      cwd: root,
+    }).outputSync();
+    if (!tar.success) throw new Error(`git archive ${commit} failed`);
+  }
+  return { cache: (await import(`${dir}/mod.ts`)).cache as typeof cache, commit };
+}
 const N = 1000;
 
 let sink: unknown = 0;
@@ -133,6 +159,27 @@ await freezeNoStats(1);
 await prim(42);
 sync(42);
 const A = 200;
+const old = beforeRev === undefined ? null : await cacheAt(beforeRev);
+const oldFreeze = old?.cache(loadRecord, {
+  name: "bench.pieces.before.freeze",
+  backend: null,
+  l1: { copy: "freeze" },
+});
+const oldPrim = old?.cache(async (n: number) => {
+  await Promise.resolve();
+  return n * 2;
+}, { name: "bench.pieces.before.prim", backend: null });
+const oldSync = old?.cache((n: number) => n * 2, {
+  name: "bench.pieces.before.sync",
+  backend: null,
+});
+const oldClone = old?.cache(loadRecord, { name: "bench.pieces.before.clone", backend: null });
+if (old !== null) {
+  await oldFreeze!(1);
+  await oldPrim!(42);
+  oldSync!(42);
+  await oldClone!(1);
+}
 const awaitedRuns: Record<string, () => Promise<void>> = {
   "lru.get(1), awaited": async () => {
     for (let i = 0; i < A; i++) await lru.get(1);
@@ -184,6 +231,24 @@ for (let v = 0; v < pieceNames.length; v++) {
   );
 }
 
+if (old !== null) {
+  const tag = `before (${old.commit.slice(0, 7)})`;
+  awaitedRuns[`${tag}: freeze (1), awaited`] = async () => {
+    for (let i = 0; i < A; i++) await oldFreeze!(1);
+  };
+  awaitedRuns[`${tag}: clone (1), awaited`] = async () => {
+    for (let i = 0; i < A; i++) await oldClone!(1);
+  };
+  awaitedRuns[`${tag}: number (42), awaited`] = async () => {
+    for (let i = 0; i < A; i++) await oldPrim!(42);
+  };
+  awaitedRuns[`${tag}: syncFn (42), L1 only`] = () => {
+    let s = 0;
+    for (let i = 0; i < A; i++) s += oldSync!(42);
+    sink = s;
+    return Promise.resolve();
+  };
+}
 const hitNames = Object.keys(awaitedRuns);
 const h = await pairedRounds(hitNames.map((name) => ({ name, run: awaitedRuns[name] })), {
   rounds,
