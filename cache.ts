@@ -269,15 +269,15 @@ export function wrap<A extends unknown[], R>(
       // a change to one is a change to both.
       const e = map.get(fast);
       if (e !== undefined) {
-        const now = Date.now();
-        const t = now - l1!.base; // entry times count from the L1's base (engine/l1.ts)
+        const t = Date.now() - l1!.base; // entry times count from the L1's base (engine/l1.ts)
         if (e.expiresAt > t) {
           l1!.touch(fast, e);
           if (hitCounter !== null) hitCounter.inc();
           if (collect) {
             stats.hits++;
             stats.l1Hits++;
-            stats.last = now;
+            // The hit's time, as a small integer (stats.last would cost a heap number): l1.ts.
+            l1!.lastHit = t;
           }
           if (e.refreshAt <= t) refresh(engine, e, this, args);
           // kind 0 is L1_SHARED: the value itself (a primitive, "none", "freeze").
@@ -310,15 +310,14 @@ export function wrap<A extends unknown[], R>(
     }
     const e = map!.get(fast);
     if (e !== undefined) {
-      const now = Date.now();
-      const t = now - l1!.base;
+      const t = Date.now() - l1!.base;
       if (e.expiresAt > t) {
         l1!.touch(fast, e);
         if (hitCounter !== null) hitCounter.inc();
         if (collect) {
           stats.hits++;
           stats.l1Hits++;
-          stats.last = now;
+          l1!.lastHit = t;
         }
         if (e.refreshAt <= t) refresh(engine, e, this, [a]);
         if (e.kind === 0) return engine.returnsPromise ? sharedAnswer(e) : e.value;

@@ -214,6 +214,13 @@ export class L1Cache {
    * rebase, with every entry's times.
    */
   base: number;
+  /**
+   * When the wrapper's inlined hit (`cache.ts`) last answered, ms since {@linkcode L1Cache.base},
+   * or `null`: the hits' share of `cacheInfo().lastOperationAt`. Kept here as a small integer, as
+   * entries' times are, because a `Date.now()`-sized number written to a field costs a new heap
+   * number on every hit. Moves with the base on a rebase.
+   */
+  lastHit: number | null = null;
   /** Limits. */
   readonly limits: L1Limits;
   #clock = 0;
@@ -261,6 +268,7 @@ export class L1Cache {
   /** Move the base `by` ms forward, and every entry's times with it; returns the new now (0). */
   #rebase(by: number): number {
     this.base += by;
+    if (this.lastHit !== null) this.lastHit -= by;
     for (const e of this.map.values()) {
       e.expiresAt -= by;
       e.refreshAt -= by;

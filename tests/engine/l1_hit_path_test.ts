@@ -10,6 +10,7 @@ import { test } from "../_harness.ts";
 import { shiftDateNow, until } from "../_timing.ts";
 import { cache, MemoryBackend } from "../../mod.ts";
 import { getDefaultMetrics } from "../../health/mod.ts";
+import { L1_REBASE_MS, L1Cache } from "../../engine/l1.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 
@@ -188,4 +189,45 @@ test("one-parameter wrapper: a hit past the SWR point answers at once and refres
   } finally {
     clock.restore();
   }
+});
+
+test("lastOperationAt: the time of the last inlined hit, to the millisecond, in both wrapper forms", async () => {
+  const clock = shiftDateNow(true);
+  try {
+    const t0 = Date.now();
+    const one = cache(async (x: number) => ({ x }), {
+      name: "l1hit.last.one",
+      ttl: 60,
+      backend: null,
+    });
+    const two = cache(async (x: number, _y?: number) => ({ x }), {
+      name: "l1hit.last.two",
+      ttl: 60,
+      backend: null,
+    });
+    for (const f of [one, two]) {
+      assert.equal(f.cacheInfo().lastOperationAt, null);
+      await f(1);
+      assert.equal(f.cacheInfo().lastOperationAt, Date.now(), "the miss");
+      clock.advance(1234);
+      await f(1);
+      assert.equal(f.cacheInfo().l1Hits, 1);
+      assert.equal(f.cacheInfo().lastOperationAt, Date.now(), "the hit");
+    }
+    assert.equal(one.cacheInfo().lastOperationAt, t0 + 1234, "one's hit, before two's calls");
+  } finally {
+    clock.restore();
+  }
+});
+
+test("L1Cache.lastHit moves with the base on a rebase (same epoch time)", () => {
+  let wall = 1_700_000_000_000;
+  const l1 = new L1Cache({ maxBytes: 1024, maxEntries: 10 }, () => wall);
+  wall += 500;
+  l1.lastHit = l1.now();
+  const at = l1.base + l1.lastHit;
+  wall += L1_REBASE_MS + 7;
+  assert.equal(l1.now(), 0, "rebased");
+  assert.equal(l1.base + l1.lastHit, at);
+  assert.equal(at, 1_700_000_000_500);
 });
