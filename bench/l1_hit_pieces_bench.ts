@@ -150,6 +150,18 @@ const prim = cache(async (n: number) => {
   return n * 2;
 }, { name: "bench.pieces.prim", backend: null });
 const sync = cache((n: number) => n * 2, { name: "bench.pieces.sync", backend: null });
+/** One object parameter (keyed by the general wrapper) and two parameters: no one-parameter path. */
+const objArg = async (q: { id: number }) => {
+  await Promise.resolve();
+  return q.id * 2;
+};
+const twoArgs = async (a: number, b: number) => {
+  await Promise.resolve();
+  return a + b;
+};
+const obj = cache(objArg, { name: "bench.pieces.obj", backend: null });
+const two = cache(twoArgs, { name: "bench.pieces.two", backend: null });
+const q1 = { id: 1 };
 const lru = new LRUCache<number, object>({ max: 10_000 });
 lru.set(1, frozen);
 await freeze(1);
@@ -158,6 +170,8 @@ await freezeNoMetrics(1);
 await freezeNoStats(1);
 await prim(42);
 sync(42);
+await obj(q1);
+await two(1, 2);
 const A = 200;
 const old = beforeRev === undefined ? null : await cacheAt(beforeRev);
 const oldFreeze = old?.cache(loadRecord, {
@@ -174,11 +188,15 @@ const oldSync = old?.cache((n: number) => n * 2, {
   backend: null,
 });
 const oldClone = old?.cache(loadRecord, { name: "bench.pieces.before.clone", backend: null });
+const oldObj = old?.cache(objArg, { name: "bench.pieces.before.obj", backend: null });
+const oldTwo = old?.cache(twoArgs, { name: "bench.pieces.before.two", backend: null });
 if (old !== null) {
   await oldFreeze!(1);
   await oldPrim!(42);
   oldSync!(42);
   await oldClone!(1);
+  await oldObj!(q1);
+  await oldTwo!(1, 2);
 }
 const awaitedRuns: Record<string, () => Promise<void>> = {
   "lru.get(1), awaited": async () => {
@@ -206,6 +224,12 @@ const awaitedRuns: Record<string, () => Promise<void>> = {
   },
   "cache(fn)(42) (number), awaited": async () => {
     for (let i = 0; i < A; i++) await prim(42);
+  },
+  "cache(fn)({ id: 1 }) (object argument), awaited": async () => {
+    for (let i = 0; i < A; i++) await obj(q1);
+  },
+  "cache(fn)(1, 2) (two arguments), awaited": async () => {
+    for (let i = 0; i < A; i++) await two(1, 2);
   },
   "cache(syncFn)(42), L1 only": () => {
     let s = 0;
@@ -241,6 +265,12 @@ if (old !== null) {
   };
   awaitedRuns[`${tag}: number (42), awaited`] = async () => {
     for (let i = 0; i < A; i++) await oldPrim!(42);
+  };
+  awaitedRuns[`${tag}: object argument, awaited`] = async () => {
+    for (let i = 0; i < A; i++) await oldObj!(q1);
+  };
+  awaitedRuns[`${tag}: two arguments, awaited`] = async () => {
+    for (let i = 0; i < A; i++) await oldTwo!(1, 2);
   };
   awaitedRuns[`${tag}: syncFn (42), L1 only`] = () => {
     let s = 0;
