@@ -188,7 +188,7 @@ export function cacheInfo(eng: Engine): CacheInfo {
   };
 }
 
-/** The later of the last operation the engine timed and the L1's last inlined hit (`L1Cache.lastHit`). */
+/** The later of the last operation the engine timed and the L1's last inlined hit (`lastHit`). */
 function lastOperation(last: number | null, l1: L1Cache | null): number | null {
   if (l1 === null || l1.lastHit === null) return last;
   const hit = l1.base + l1.lastHit;

@@ -11,13 +11,13 @@
  * Sizes (`maxBytes`, `cacheInfo().bytes`): an entry counts an estimate of the heap its value
  * holds, plus its key's length, plus {@linkcode L1_ENTRY_OVERHEAD} bytes for the entry object (9
  * fields) and its slot in the `Map`'s hash table. The engine's index by backend key (with remote
- * invalidation only) shares the backend key string and is not counted, nor is the promise a shared
- * entry makes on its first asynchronous hit ({@linkcode sharedAnswer}, ~40 bytes). The value's estimate comes
- * from the walk that checks, when the value is stored, that it can be copied (`_l1_copy.ts`
- * `vet`): V8 64-bit sizes, rounded: an object or array 24 bytes plus 8 per property or element, a
- * string 16 plus its length, a number that is not a small integer 16, a `Date` 48, a `Uint8Array`
- * 160 plus its length, a `Map` 80 plus 24 per entry; frozen time values and primitives shared with
- * the caller's value count their size too. A value kept as bytes (serialized or sealed) counts
+ * invalidation only) shares the backend key string and is not counted, nor is the promise a
+ * shared entry makes on its first asynchronous hit ({@linkcode sharedAnswer}, ~40 bytes). The
+ * value's estimate comes from the walk that checks, when the value is stored, that it can be
+ * copied (`_l1_copy.ts` `vet`): V8 64-bit sizes, rounded: an object or array 24 bytes plus 8 per
+ * property or element, a string 16 plus its length, a number that is not a small integer 16, a
+ * `Date` 48, a `Uint8Array` 160 plus its length, a `Map` 80 plus 24 per entry; frozen time values
+ * and primitives shared with the caller's value count their size too. A value kept as bytes (serialized or sealed) counts
  * their length. `tests/engine/l1_memory_test.ts` checks the estimate against a measured heap delta.
  *
  * Times in an entry (`expiresAt`, `refreshAt`) are whole milliseconds since the cache's
