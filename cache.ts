@@ -68,6 +68,7 @@ import {
   waitFor,
 } from "./engine/internal.ts";
 import type { CacheEventTarget, CallResult } from "./engine/internal.ts";
+import { sharedAnswer } from "./engine/l1.ts";
 import { tenantContextUsed } from "./tenant.ts";
 import type { HealthLevel } from "./health/health_checker.ts";
 
@@ -268,19 +269,19 @@ export function wrap<A extends unknown[], R>(
       // a change to one is a change to both.
       const e = map.get(fast);
       if (e !== undefined) {
-        const now = Date.now();
-        const t = now - l1!.base; // entry times count from the L1's base (engine/l1.ts)
+        const t = Date.now() - l1!.base; // entry times count from the L1's base (engine/l1.ts)
         if (e.expiresAt > t) {
           l1!.touch(fast, e);
           if (hitCounter !== null) hitCounter.inc();
           if (collect) {
             stats.hits++;
             stats.l1Hits++;
-            stats.last = now;
+            // The hit's time, as a small integer (stats.last would cost a heap number): l1.ts.
+            l1!.lastHit = t;
           }
           if (e.refreshAt <= t) refresh(engine, e, this, args);
           // kind 0 is L1_SHARED: the value itself (a primitive, "none", "freeze").
-          if (e.kind === 0) return engine.returnsPromise ? Promise.resolve(e.value) : e.value;
+          if (e.kind === 0) return engine.returnsPromise ? sharedAnswer(e) : e.value;
           return hitValue(engine, e, this, args);
         }
       }
@@ -291,6 +292,41 @@ export function wrap<A extends unknown[], R>(
     return engine.returnsPromise
       ? lookupAsync(engine, this, args, fast)
       : lookupSync(engine, this, args, fast);
+  };
+
+  /**
+   * The wrapper of a one-parameter function whose calls the inlined hit can answer (no tenant, no
+   * custom key): a call with one number or string argument takes its L1 key from it directly,
+   * without the rest-arguments array `wrapper` builds (made only when the call leaves the hit);
+   * every other call goes to `wrapper`. The hit itself is `wrapper`'s, line for line.
+   */
+  const unary = function (this: unknown, a: unknown): unknown {
+    let fast: ArgKey;
+    if (typeof a === "number") fast = a === 0 ? 0 : a; // argKey's key of one number or string
+    else if (typeof a === "string") fast = "s" + a;
+    else return wrapper.apply(this, arguments as unknown as unknown[]);
+    if (arguments.length !== 1 || engine.observed || tenantContextUsed()) {
+      return wrapper.apply(this, arguments as unknown as unknown[]);
+    }
+    const e = map!.get(fast);
+    if (e !== undefined) {
+      const t = Date.now() - l1!.base;
+      if (e.expiresAt > t) {
+        l1!.touch(fast, e);
+        if (hitCounter !== null) hitCounter.inc();
+        if (collect) {
+          stats.hits++;
+          stats.l1Hits++;
+          l1!.lastHit = t;
+        }
+        if (e.refreshAt <= t) refresh(engine, e, this, [a]);
+        if (e.kind === 0) return engine.returnsPromise ? sharedAnswer(e) : e.value;
+        return hitValue(engine, e, this, [a]);
+      }
+    }
+    return engine.returnsPromise
+      ? missAsync(engine, this, [a], fast)
+      : missSync(engine, this, [a], fast);
   };
 
   const controlsFor = (self: unknown): CacheControls<A, R> => ({
@@ -339,8 +375,10 @@ export function wrap<A extends unknown[], R>(
     identity,
     config,
   });
-  Object.defineProperty(wrapper, "name", { value: fn.name, configurable: true });
-  const cachedFn = Object.assign(wrapper, controlsFor(undefined)) as unknown as CachedFunction<
+  // A one-parameter function (its `length`: callers usually pass what it declares) gets `unary`.
+  const face = fn.length === 1 && map !== undefined && simpleKey && !tenantAware ? unary : wrapper;
+  Object.defineProperty(face, "name", { value: fn.name, configurable: true });
+  const cachedFn = Object.assign(face, controlsFor(undefined)) as unknown as CachedFunction<
     A,
     R
   >;

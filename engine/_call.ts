@@ -40,7 +40,7 @@ import {
   releaseLock,
 } from "./_l2_lock.ts";
 import { attemptTraced, readTraced, waitTraced } from "./_call_traced.ts";
-import { L1_CLONE, L1_SEALED, L1_SHARED, type L1Entry } from "./l1.ts";
+import { L1_CLONE, L1_SEALED, L1_SHARED, type L1Entry, sharedAnswer } from "./l1.ts";
 import { copyValue } from "./_l1_copy.ts";
 import { decodePayload, storeL1 } from "./_l1_store.ts";
 import { prepareRefresh, releaseClaim, SKIP } from "./_refresh.ts";
@@ -188,7 +188,7 @@ function hitL1(
   if (rec !== null) record.recordL1Hit(eng, rec, e);
   countHit(eng, true);
   if (e.refreshAt <= eng.l1!.now()) refresh(eng, e, self, args);
-  if (e.kind === L1_SHARED) return eng.returnsPromise ? Promise.resolve(e.value) : e.value;
+  if (e.kind === L1_SHARED) return eng.returnsPromise ? sharedAnswer(e) : e.value;
   return hitValue(eng, e, self, args, rec);
 }
 

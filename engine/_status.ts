@@ -25,6 +25,7 @@ import type { Engine } from "./_engine.ts";
 import { emit } from "./_events.ts";
 import { callLogger } from "./_call_log.ts";
 import type { KeyCtx } from "./_keys.ts";
+import type { L1Cache } from "./l1.ts";
 
 /** Statistics of one cached function (the seed's `CacheInfo`, camelCase). */
 export interface CacheInfo {
@@ -183,8 +184,15 @@ export function cacheInfo(eng: Engine): CacheInfo {
     bytes: eng.l1?.bytes ?? 0,
     maxSize: eng.l1 ? eng.config.l1.maxEntries : 0,
     maxBytes: eng.l1 ? eng.config.l1.maxBytes : 0,
-    lastOperationAt: s.last,
+    lastOperationAt: lastOperation(s.last, eng.l1),
   };
+}
+
+/** The later of the last operation the engine timed and the L1's last inlined hit (`lastHit`). */
+function lastOperation(last: number | null, l1: L1Cache | null): number | null {
+  if (l1 === null || l1.lastHit === null) return last;
+  const hit = l1.base + l1.lastHit;
+  return last === null || hit > last ? hit : last;
 }
 
 /**

@@ -9,14 +9,15 @@
  * where eviction happens.
  *
  * Sizes (`maxBytes`, `cacheInfo().bytes`): an entry counts an estimate of the heap its value
- * holds, plus its key's length, plus {@linkcode L1_ENTRY_OVERHEAD} bytes for the entry object (8
+ * holds, plus its key's length, plus {@linkcode L1_ENTRY_OVERHEAD} bytes for the entry object (9
  * fields) and its slot in the `Map`'s hash table. The engine's index by backend key (with remote
- * invalidation only) shares the backend key string and is not counted. The value's estimate comes
- * from the walk that checks, when the value is stored, that it can be copied (`_l1_copy.ts`
- * `vet`): V8 64-bit sizes, rounded: an object or array 24 bytes plus 8 per property or element, a
- * string 16 plus its length, a number that is not a small integer 16, a `Date` 48, a `Uint8Array`
- * 160 plus its length, a `Map` 80 plus 24 per entry; frozen time values and primitives shared with
- * the caller's value count their size too. A value kept as bytes (serialized or sealed) counts
+ * invalidation only) shares the backend key string and is not counted, nor is the promise a
+ * shared entry makes on its first asynchronous hit ({@linkcode sharedAnswer}, ~40 bytes). The
+ * value's estimate comes from the walk that checks, when the value is stored, that it can be
+ * copied (`_l1_copy.ts` `vet`): V8 64-bit sizes, rounded: an object or array 24 bytes plus 8 per
+ * property or element, a string 16 plus its length, a number that is not a small integer 16, a
+ * `Date` 48, a `Uint8Array` 160 plus its length, a `Map` 80 plus 24 per entry; frozen time values
+ * and primitives shared with the caller's value count their size too. A value kept as bytes (serialized or sealed) counts
  * their length. `tests/engine/l1_memory_test.ts` checks the estimate against a measured heap delta.
  *
  * Times in an entry (`expiresAt`, `refreshAt`) are whole milliseconds since the cache's
@@ -47,10 +48,10 @@
 
 /**
  * Fixed per-entry byte overhead counted against `maxBytes` (see the module's size model): the
- * entry object (a 24-byte header and 8 fields of 8 bytes) and its share of the `Map`'s hash table
+ * entry object (a 24-byte header and 9 fields of 8 bytes) and its share of the `Map`'s hash table
  * (about 48 bytes: 3 slots, a bucket and the table's growth slack).
  */
-export const L1_ENTRY_OVERHEAD: number = 136;
+export const L1_ENTRY_OVERHEAD: number = 144;
 
 /**
  * How far past {@linkcode L1Cache.base} the clock may get before the base moves (2^29 ms, about
@@ -105,6 +106,11 @@ export interface L1Entry {
   tags: readonly string[] | null;
   /** LRU clock stamp (managed by {@linkcode L1Cache}). */
   stamp: number;
+  /**
+   * The fulfilled promise of `value` that asynchronous hits of a {@linkcode L1_SHARED} entry
+   * return, made by the first of them ({@linkcode sharedAnswer}), else `null`.
+   */
+  answer: Promise<unknown> | null;
 }
 
 /**
@@ -120,6 +126,7 @@ class Entry implements L1Entry {
   backendKey: string | null = null;
   tags: readonly string[] | null = null;
   stamp: number;
+  answer: Promise<unknown> | null = null;
   constructor(
     value: unknown,
     kind: L1Kind,
@@ -142,6 +149,27 @@ class Entry implements L1Entry {
 // integers would make the fields "small integer only", and one later fraction or large number
 // would turn them into "double" for every entry: a 16-byte box per field per entry.
 new Entry(null, null as never, null as never, null as never, null as never, null as never);
+
+/**
+ * What an asynchronous hit of the {@linkcode L1_SHARED} entry `e` returns: one fulfilled promise
+ * of its value, made on the first such hit and kept in the entry, so that a hit allocates nothing
+ * (awaiting it takes the same one microtask as awaiting a fresh `Promise.resolve(e.value)`, and
+ * every caller gets the same value, as before).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { L1_SHARED, L1Cache, sharedAnswer } from "./l1.ts";
+ *
+ * const l1 = new L1Cache({ maxBytes: 1024, maxEntries: 10 });
+ * const e = l1.entry(Object.freeze({ id: 1 }), L1_SHARED, 0, 60_000);
+ * assert.equal(sharedAnswer(e), sharedAnswer(e));
+ * assert.equal(await sharedAnswer(e), e.value);
+ * ```
+ */
+export function sharedAnswer(e: L1Entry): Promise<unknown> {
+  return e.answer ?? (e.answer = Promise.resolve(e.value));
+}
 
 /** `now + ms` rounded up to a whole millisecond (the clock is whole milliseconds). */
 function timeAt(now: number, ms: number): number {
@@ -186,6 +214,13 @@ export class L1Cache {
    * rebase, with every entry's times.
    */
   base: number;
+  /**
+   * When the wrapper's inlined hit (`cache.ts`) last answered, ms since {@linkcode L1Cache.base},
+   * or `null`: the hits' share of `cacheInfo().lastOperationAt`. Kept here as a small integer, as
+   * entries' times are, because a `Date.now()`-sized number written to a field costs a new heap
+   * number on every hit. Moves with the base on a rebase.
+   */
+  lastHit: number | null = null;
   /** Limits. */
   readonly limits: L1Limits;
   #clock = 0;
@@ -233,6 +268,7 @@ export class L1Cache {
   /** Move the base `by` ms forward, and every entry's times with it; returns the new now (0). */
   #rebase(by: number): number {
     this.base += by;
+    if (this.lastHit !== null) this.lastHit -= by;
     for (const e of this.map.values()) {
       e.expiresAt -= by;
       e.refreshAt -= by;
