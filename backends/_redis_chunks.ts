@@ -108,6 +108,8 @@ export function encodeManifest(m: Manifest): Uint8Array {
  * keys that do not belong to this key (foreign or corrupt data is a miss, never a wrong value).
  */
 export function decodeManifest(bytes: Uint8Array, fullKey: string): Manifest | null {
+  // A manifest's JSON is an object; anything else (a lease marker, `_redis_lease.ts`) is none.
+  if (bytes[MAGIC.length] !== 0x7b) return null;
   let m: Record<string, unknown>;
   try {
     m = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(MAGIC.length)));

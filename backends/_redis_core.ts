@@ -32,6 +32,7 @@ import {
 import type { Resolved } from "./_redis_options.ts";
 import type { BatchEntry, BatchKind } from "./_redis_batch.ts";
 import { batchedGet } from "./_redis_get_op.ts";
+import { isLeaseMarker, LEASE_PREFIX } from "./_redis_lease.ts";
 
 const PENDING_CHUNK_MS = 5 * 60_000; // provisional expiry of chunks until their manifest commits
 
@@ -573,12 +574,21 @@ export class RedisCore {
     });
   }
 
-  /** Whether `key` exists. */
+  /**
+   * Whether `key` exists: holds a value, not a lease marker (`_redis_lease.ts`: a value being
+   * computed is absent). `EXISTS` and the key's first bytes, in one round trip.
+   */
   exists(key: string, opts?: OperationOptions): Promise<boolean> {
     checkKey(key, "exists");
     const full = this.full(key);
     return this.run("exists", opts, async () => {
-      return Number(await this.driver.send(full, true, ["EXISTS", full])) > 0;
+      const [n, head] = await Promise.all([
+        this.driver.send(full, true, ["EXISTS", full]),
+        this.driver.send(full, true, ["GETRANGE", full, "0", String(LEASE_PREFIX.length - 1)], true)
+          .catch(() => null), // another type: not a marker
+      ]);
+      if (Number(n) === 0) return false;
+      return !(head instanceof Uint8Array && isLeaseMarker(head));
     });
   }
 
