@@ -23,6 +23,8 @@ import {
   DEL_SCRIPT,
   encodeManifest,
   hasMagic,
+  isLeaseMarker,
+  LEASE_PREFIX,
   MAGIC_STR,
   type Manifest,
   newGeneration,
@@ -32,7 +34,6 @@ import {
 import type { Resolved } from "./_redis_options.ts";
 import type { BatchEntry, BatchKind } from "./_redis_batch.ts";
 import { batchedGet } from "./_redis_get_op.ts";
-import { isLeaseMarker, LEASE_PREFIX } from "./_redis_lease.ts";
 
 const PENDING_CHUNK_MS = 5 * 60_000; // provisional expiry of chunks until their manifest commits
 

@@ -24,40 +24,12 @@
  * @module
  */
 import type { FetchLockCapability, FetchLockOptions, OperationOptions } from "./types.ts";
-import { hasMagic, MAGIC, MAGIC_STR, UNLOCK_SCRIPT } from "./_redis_chunks.ts";
+import { hasMagic, isLeaseMarker, leaseMarker, UNLOCK_SCRIPT } from "./_redis_chunks.ts";
 import { fromBuffer } from "./_redis_driver.ts";
 import { checkKey, type RedisCore } from "./_redis_core.ts";
 import type { RedisTags } from "./_redis_tags.ts";
 
-/** What follows the manifest magic in a lease marker, before the token. */
-const LEASE_TAG = "lease:";
-/** The start of every lease marker (ASCII: the same bytes in UTF-8 and latin1). */
-export const LEASE_PREFIX: string = MAGIC_STR + LEASE_TAG;
-
-/**
- * The lease marker of `token`.
- *
- * @param token The owner token of the call that computes the value.
- * @returns The string stored under the key while the value is computed.
- */
-export function leaseMarker(token: string): string {
-  return LEASE_PREFIX + token;
-}
-
-/**
- * Whether bytes read from a key are a lease marker (the key's value is being computed).
- *
- * @param bytes What a key holds.
- * @returns `true` for a marker.
- */
-export function isLeaseMarker(bytes: Uint8Array): boolean {
-  const n = MAGIC.length;
-  if (bytes.length < n + LEASE_TAG.length || !hasMagic(bytes)) return false;
-  for (let i = 0; i < LEASE_TAG.length; i++) {
-    if (bytes[n + i] !== LEASE_TAG.charCodeAt(i)) return false;
-  }
-  return true;
-}
+export { isLeaseMarker, LEASE_PREFIX, leaseMarker } from "./_redis_chunks.ts";
 
 /** Whether an error reply says the server does not take `NX` with `GET` (Redis before 7.0). */
 function refusesNxGet(e: unknown): boolean {
