@@ -18,7 +18,9 @@
  * that key (a plain write uses `SET … GET` and retires the chunks of a manifest it replaced; the
  * others are scripts), so chunks never outlive their manifest beyond the grace period.
  * A small value that happens to start with the magic bytes is stored chunked, so a plain value can
- * never be mistaken for a manifest.
+ * never be mistaken for a manifest. A key whose value is being computed holds a lease marker
+ * instead (`_redis_lease.ts`): the magic, `lease:` and the owner token, which no manifest decoding
+ * accepts (every read takes it for absent).
  *
  * @module
  */
@@ -59,6 +61,37 @@ export interface Manifest {
 export function hasMagic(bytes: Uint8Array): boolean {
   if (bytes.length < MAGIC.length) return false;
   for (let i = 0; i < MAGIC.length; i++) if (bytes[i] !== MAGIC[i]) return false;
+  return true;
+}
+
+/** What follows the manifest magic in a lease marker, before the token. */
+const LEASE_TAG = "lease:";
+/** The start of every lease marker (ASCII: the same bytes in UTF-8 and latin1). */
+export const LEASE_PREFIX: string = MAGIC_STR + LEASE_TAG;
+
+/**
+ * The lease marker of `token` (`_redis_lease.ts`: what a key holds while its value is computed;
+ * it starts with the manifest magic, and {@linkcode decodeManifest} refuses it).
+ *
+ * @param token The owner token of the call that computes the value.
+ * @returns The string stored under the key while the value is computed.
+ */
+export function leaseMarker(token: string): string {
+  return LEASE_PREFIX + token;
+}
+
+/**
+ * Whether bytes read from a key are a lease marker (the key's value is being computed).
+ *
+ * @param bytes What a key holds.
+ * @returns `true` for a marker.
+ */
+export function isLeaseMarker(bytes: Uint8Array): boolean {
+  const n = MAGIC.length;
+  if (bytes.length < n + LEASE_TAG.length || !hasMagic(bytes)) return false;
+  for (let i = 0; i < LEASE_TAG.length; i++) {
+    if (bytes[n + i] !== LEASE_TAG.charCodeAt(i)) return false;
+  }
   return true;
 }
 
@@ -108,6 +141,8 @@ export function encodeManifest(m: Manifest): Uint8Array {
  * keys that do not belong to this key (foreign or corrupt data is a miss, never a wrong value).
  */
 export function decodeManifest(bytes: Uint8Array, fullKey: string): Manifest | null {
+  // A manifest's JSON is an object; anything else (a lease marker, `_redis_lease.ts`) is none.
+  if (bytes[MAGIC.length] !== 0x7b) return null;
   let m: Record<string, unknown>;
   try {
     m = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(MAGIC.length)));

@@ -23,6 +23,8 @@ import {
   DEL_SCRIPT,
   encodeManifest,
   hasMagic,
+  isLeaseMarker,
+  LEASE_PREFIX,
   MAGIC_STR,
   type Manifest,
   newGeneration,
@@ -573,12 +575,21 @@ export class RedisCore {
     });
   }
 
-  /** Whether `key` exists. */
+  /**
+   * Whether `key` exists: holds a value, not a lease marker (`_redis_lease.ts`: a value being
+   * computed is absent). `EXISTS` and the key's first bytes, in one round trip.
+   */
   exists(key: string, opts?: OperationOptions): Promise<boolean> {
     checkKey(key, "exists");
     const full = this.full(key);
     return this.run("exists", opts, async () => {
-      return Number(await this.driver.send(full, true, ["EXISTS", full])) > 0;
+      const [n, head] = await Promise.all([
+        this.driver.send(full, true, ["EXISTS", full]),
+        this.driver.send(full, true, ["GETRANGE", full, "0", String(LEASE_PREFIX.length - 1)], true)
+          .catch(() => null), // another type: not a marker
+      ]);
+      if (Number(n) === 0) return false;
+      return !(head instanceof Uint8Array && isLeaseMarker(head));
     });
   }
 

@@ -25,6 +25,7 @@ import { fromBuffer, type RedisArg, type RedisDriver, toBuffer } from "./_redis_
 import type { BatchEntry, BatchKind } from "./_redis_batch.ts";
 import { checkKey, type RedisCore, ttlToMs } from "./_redis_core.ts";
 import type { RedisTags } from "./_redis_tags.ts";
+import { RedisKeyLease } from "./_redis_lease.ts";
 
 const CRC16_TABLE: Uint16Array = (() => {
   const t = new Uint16Array(256);
@@ -154,11 +155,14 @@ export class RedisFetchLock implements FetchLockCapability {
   readonly #tags: RedisTags;
   readonly #fetchBatch: BatchKind<ScriptEntry>;
   readonly #setBatch: BatchKind<ScriptEntry>;
+  /** The lock with its lease in the key itself (`_redis_lease.ts`), over this one. */
+  readonly inKey: RedisKeyLease;
 
   /** The capability over `core`'s connection; `tags` stores tagged values. */
   constructor(core: RedisCore, tags: RedisTags) {
     this.#core = core;
     this.#tags = tags;
+    this.inKey = new RedisKeyLease(core, tags, this);
     this.#fetchBatch = scriptBatch(core.driver, FETCH_LOCK_SCRIPT, FETCH_LOCK_MANY_SCRIPT, false);
     this.#setBatch = scriptBatch(core.driver, SET_UNLOCK_SCRIPT, SET_UNLOCK_MANY_SCRIPT, true);
     // Known before the first call, so that a batch goes out without waiting on a digest.

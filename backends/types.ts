@@ -152,6 +152,13 @@ export interface FetchLockCapability {
   ): Promise<void>;
   /** Release the key's lock if `token` holds it; resolves whether it did. */
   unlock(key: string, token: string, opts?: OperationOptions): Promise<boolean>;
+  /**
+   * The same lock with its lease stored in the key itself while the value is computed (Redis: a
+   * marker every read of the backend takes for absent), for keys that only this library reads
+   * (not interop keys, which other implementations lock at `<key>:lock`). A lock taken over a
+   * stored value (`lockOnly`) still goes to the key's separate lock.
+   */
+  readonly inKey?: FetchLockCapability;
 }
 
 /** Deleting many keys at once, for namespace and whole-cache clearing. */

@@ -14,10 +14,12 @@
  *   pack + `SET PX`. Rows: the engine with the lock on (read-or-lock, compute, store-and-unlock),
  *   the same backend without `fetchLock` (the engine composes it: the five steps of a miss before),
  *   with the lock off, with the default guards and wire; bentocache `getOrSet` with L1 + Redis L2.
+ *   Native mode (not interop): the lease in the key, the `<key>:lock` scripts, the lock off.
  * - `miss-set-1`: the same, one call at a time (latency: where the round trips of a miss count).
  *
  * `deno run -A --lock=deno.dev.lock bench/engine_redis_miss_bench.ts [rounds]` prints both tables,
- * with the wall-time ratios and the CPU time per call (this process + the redis-server), which
+ * with the wall-time ratios and the CPU time per call (this process + the redis-server; the
+ * server's part in its own column), which
  * holds when other processes load the machine. Runs its own redis-server on a free loopback port.
  */
 import { Buffer } from "node:buffer";
@@ -155,6 +157,37 @@ const composedBackend: Backend = {
   healthCheck: () => backend.healthCheck(),
 };
 const missComposed = cache(getUser, { ...opts("missc", {}), backend: composedBackend });
+// Native mode (not interop): the lease in the key (`SET … NX PX … GET`, then a plain `SET`), and
+// the same function over the backend without `fetchLock.inKey` (the `<key>:lock` scripts, as
+// native mode used before).
+const native = (name: string, extra: Record<string, unknown>) => ({
+  name,
+  namespace: `b${id}`,
+  ttl: TTL,
+  backend,
+  l1: false as const,
+  monitoring: quiet,
+  ...bare,
+  ...extra,
+});
+const fl = backend.capabilities.fetchLock!;
+const scriptLockBackend: Backend = {
+  ...composedBackend,
+  capabilities: {
+    ...backend.capabilities,
+    fetchLock: {
+      fetchOrLock: (k, t, l, o) => fl.fetchOrLock(k, t, l, o),
+      setAndUnlock: (k, v, ttl, tags, t, o) => fl.setAndUnlock(k, v, ttl, tags, t, o),
+      unlock: (k, t, o) => fl.unlock(k, t, o),
+    },
+  },
+};
+const missNative = cache(getUser, native("bench.miss.native", {}));
+const missNativeScripts = cache(getUser, {
+  ...native("bench.miss.nativescripts", {}),
+  backend: scriptLockBackend,
+});
+const missNativeNoLock = cache(getUser, native("bench.miss.nativenl", { stampede: false }));
 const missDefaults = cache(getUser, {
   name: "bench.miss.defaults",
   namespace: `b${id}`,
@@ -184,6 +217,9 @@ const missRows: [string, () => Promise<unknown>][] = [
   ["engine, lock on, composed (the five steps before)", () => all(() => missComposed(fresh++))],
   ["engine, lock off", () => all(() => missNoLock(fresh++))],
   ["engine, lock on, default wire/guards/stats/metrics", () => all(() => missDefaults(fresh++))],
+  ["engine native, lock on (lease in the key)", () => all(() => missNative(fresh++))],
+  ["engine native, lock on (<key>:lock scripts)", () => all(() => missNativeScripts(fresh++))],
+  ["engine native, lock off", () => all(() => missNativeNoLock(fresh++))],
   ["bentocache getOrSet, L1 + Redis L2", () =>
     all(() => {
       const i = fresh++;
@@ -211,6 +247,7 @@ async function paired(title: string, rows: [string, () => Promise<unknown>][], r
   for (let w = 0; w < 20; w++) for (const [, f] of rows) await f();
   const times = rows.map(() => [] as number[]);
   const cpu = rows.map(() => 0);
+  const server = rows.map(() => 0);
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < rows.length; k++) {
       const v = (k + r) % rows.length;
@@ -220,7 +257,9 @@ async function paired(title: string, rows: [string, () => Promise<unknown>][], r
       await rows[v][1]();
       times[v].push(performance.now() - t0);
       const c1 = clientCpu();
-      cpu[v] += c1 - c0 + (await serverCpu()) - s0;
+      const s1 = await serverCpu();
+      cpu[v] += c1 - c0 + s1 - s0;
+      server[v] += s1 - s0;
     }
   }
   const q = (a: number[], f: number) =>
@@ -236,6 +275,7 @@ async function paired(title: string, rows: [string, () => Promise<unknown>][], r
         q(ratio, 0.75).toFixed(2)
       }]`,
       "CPU µs/call": (cpu[v] * 1e6 / rounds / N).toFixed(2),
+      "of which server": (server[v] * 1e6 / rounds / N).toFixed(2),
       "CPU ÷ baseline": (cpu[v] / cpu[0]).toFixed(2),
     };
   }));
@@ -259,6 +299,9 @@ const missOne: Record<string, () => Promise<unknown>> = {
   "engine, lock on, composed (the five steps before)": () => missComposed(fresh++),
   "engine, lock off": () => missNoLock(fresh++),
   "engine, lock on, default wire/guards/stats/metrics": () => missDefaults(fresh++),
+  "engine native, lock on (lease in the key)": () => missNative(fresh++),
+  "engine native, lock on (<key>:lock scripts)": () => missNativeScripts(fresh++),
+  "engine native, lock off": () => missNativeNoLock(fresh++),
   "bentocache getOrSet, L1 + Redis L2": () => {
     const i = fresh++;
     return bento.getOrSet({ key: `k${i}`, factory: () => getUser(i), ttl: TTL * 1000 });

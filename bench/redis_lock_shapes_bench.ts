@@ -5,6 +5,9 @@
  * `GET` + `SET PX`), with the redis-server's CPU per miss (`INFO cpu`) and its `usec_per_call` per
  * command (`INFO commandstats`, which in Redis 7 also counts the commands a script runs).
  *
+ * The lease-in-the-key shapes are the native mode's (`backends/_redis_lease.ts`): the marker
+ * taken with one plain `SET … NX PX … GET`, the value written over it with a plain `SET`.
+ *
  * `deno run -A --lock=deno.dev.lock bench/redis_lock_shapes_bench.ts [rounds]`
  *
  * @module
@@ -76,6 +79,8 @@ const batch = (miss: Miss) => () => {
 };
 const token = (i: number) => `0123456789abcdef:${i.toString(36)}`;
 const ttl = "20000";
+/** The lease marker's prefix (`backends/_redis_lease.ts`). */
+const MARKER = "\0cachekit\x01lease:";
 const lease = "10000";
 
 /** The whole batch of 100 misses as one read-or-lock script call and one store-and-unlock one. */
@@ -171,6 +176,20 @@ const shapes: [string, Miss][] = [
         const un = send(["EVALSHA", unlockSha, "1", k + ":lock", token(i)]);
         return Promise.all([set, un]);
       }),
+  ],
+  [
+    "lease in the key: SET marker NX PX GET + SET PX GET (native mode)",
+    (k, i) =>
+      send(["SET", k, MARKER + token(i), "NX", "PX", lease, "GET"]).then((v) =>
+        v ?? send(["SET", k, packr.pack(record(i)), "PX", ttl, "GET"])
+      ),
+  ],
+  [
+    "lease in the key: SET marker NX PX GET + SET PX",
+    (k, i) =>
+      send(["SET", k, MARKER + token(i), "NX", "PX", lease, "GET"]).then((v) =>
+        v ?? send(["SET", k, packr.pack(record(i)), "PX", ttl])
+      ),
   ],
   ["[GET, SET NX PX] + [SET PX GET, DEL] (no token check: floor)", (k, i) => {
     const get = send(["GET", k]);

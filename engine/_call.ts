@@ -372,7 +372,7 @@ export async function load(
   // A computation still running in the background (soft or hard timeout) is joined, not locked.
   const fl = st.enabled && eng.failsafe?.pending(ctx.l1Key) === undefined &&
       lateWork(eng, ctx.l1Key) === undefined
-    ? fetchLockOf(b)
+    ? fetchLockOf(b, eng.config.interop === null)
     : null;
   // The first read: the read-or-lock script while this function's reads mostly miss, else `GET`.
   let lk = fl !== null && firstReadLocks(eng, b, fl)

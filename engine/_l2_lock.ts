@@ -63,7 +63,8 @@ const firstReads = new WeakMap<Engine, number>();
 
 /** Whether the call's first read should be `fl`'s read-or-lock (`fl` is `b`'s own, and misses dominate). */
 export function firstReadLocks(eng: Engine, b: Backend, fl: FetchLockCapability): boolean {
-  return b.capabilities.fetchLock === fl && (firstReads.get(eng) ?? 1) > 0;
+  const own = b.capabilities.fetchLock;
+  return own !== undefined && (own === fl || own.inKey === fl) && (firstReads.get(eng) ?? 1) > 0;
 }
 
 /** Record whether a call's first read missed (see {@linkcode firstReadLocks}). */
@@ -96,12 +97,15 @@ export function lockAttempt(fl: FetchLockCapability, leaseMs: number, first: boo
 const composed = new WeakMap<Backend, FetchLockCapability>();
 
 /**
- * The backend's `fetchLock` capability, else one composed from its `lock` capability, else
- * `null` (no cross-process lock).
+ * The backend's `fetchLock` capability (with `inKey`: its lease-in-the-key form when it has one,
+ * for a function whose keys only this library reads, i.e. not in interop mode), else one composed
+ * from its `lock` capability, else `null` (no cross-process lock).
  */
-export function fetchLockOf(b: Backend): FetchLockCapability | null {
+export function fetchLockOf(b: Backend, inKey = false): FetchLockCapability | null {
   const caps = b.capabilities;
-  if (caps.fetchLock !== undefined) return caps.fetchLock;
+  if (caps.fetchLock !== undefined) {
+    return (inKey ? caps.fetchLock.inKey : undefined) ?? caps.fetchLock;
+  }
   if (caps.lock === undefined) return null;
   let fl = composed.get(b);
   if (fl === undefined) composed.set(b, fl = new ComposedFetchLock(b, caps.lock));

@@ -95,5 +95,6 @@ function guardFetchLock(fl: FetchLockCapability, run: GuardRun): FetchLockCapabi
     setAndUnlock: (key, value, ttl, tags, token, opts) =>
       run("set", (o) => fl.setAndUnlock(key, value, ttl, tags, token, o), opts, true),
     unlock: (key, token, opts) => run("unlock", (o) => fl.unlock(key, token, o), opts, true),
+    inKey: fl.inKey && guardFetchLock(fl.inKey, run),
   };
 }

@@ -66,8 +66,12 @@ test(
     const events: InvalidationEvent[] = [];
     await listener.capabilities.invalidation!.subscribe((e) => events.push(e));
     let computed = 0;
+    // Interop mode: the `<key>:lock` scripts (native mode takes the lease in the key, one plain
+    // command per key: `backend_redis_lease_test.ts`).
     const f = cache(async (i: number) => ({ i, n: ++computed }), {
       name: "batch.miss",
+      interop: true,
+      namespace: "batch",
       ttl: 60,
       backend,
       l1: { invalidation: true },

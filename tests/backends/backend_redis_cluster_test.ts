@@ -209,7 +209,20 @@ test("redis cluster: fetchLock keeps each key's lock in the key's slot", async (
     assert.equal(await fl.unlock(n, "B"), true);
   }
   assert.equal((await a.invalidateTags(["fl-tag"])).length, names.length);
-  // The engine's lock-on miss on a cluster.
+  // The lease in the key (native mode): one key, one slot, whatever its name.
+  const lease = fl.inKey!;
+  for (const [i, n] of names.entries()) {
+    const k = `lease:${n}`;
+    assert.equal(await lease.fetchOrLock(k, "A", 5000), true);
+    assert.equal(await lease.fetchOrLock(k, "B", 5000), false);
+    assert.equal(await a.get(k), null, "a marker reads as absent");
+    assert.equal(await a.exists(k), false);
+    await lease.setAndUnlock(k, enc(n), 60, i % 2 === 0 ? ["lease-tag"] : null, "A");
+    assert.deepEqual(await lease.fetchOrLock(k, "B", 5000), enc(n));
+    assert.equal(await lease.unlock(k, "B"), false, "a value is no marker");
+    await a.delete(k);
+  }
+  // The engine's lock-on miss on a cluster (native: the lease in the key).
   let computed = 0;
   // deno-lint-ignore require-await
   const f = cache(async (i: number) => ({ i, n: ++computed }), {

@@ -66,8 +66,9 @@ function counting(inner: Backend) {
 }
 
 test(
-  "fetchLock: a lock-on miss is two commands (read-or-lock, write-and-release) while reads " +
-    "miss; once hits dominate a hit is one GET and a miss three; SCRIPT FLUSH falls back to EVAL",
+  "fetchLock (interop): a lock-on miss is two commands (read-or-lock, write-and-release) on " +
+    "<key>:lock while reads miss; once hits dominate a hit is one GET and a miss three; SCRIPT " +
+    "FLUSH falls back to EVAL",
   async () => {
     await using server = await startRedisServer(PORT);
     await using tap = await startRespTap(server.port);
@@ -75,6 +76,8 @@ test(
     let computed = 0;
     const f = cache(async (i: number) => ({ i, n: ++computed }), {
       name: "fl.count",
+      interop: true,
+      namespace: "fl",
       ttl: 60,
       backend,
       l1: false,

@@ -1,0 +1,171 @@
+/**
+ * The stampede lock of a miss with the lease in the key itself (`fetchLock.inKey`, for keys only
+ * this library reads: not interop ones, which cachekit-py locks at `<key>:lock`). While a value is
+ * computed, its key holds a lease marker: the manifest magic of `_redis_chunks.ts`, `lease:`, and
+ * the owner token. Taking it is one plain command, `SET key <marker> NX PX <lease> GET` (Redis
+ * 7.0 accepts `NX` with `GET`): nil, the lease is ours; a marker, another process computes; a
+ * value, a hit. The computed value overwrites the marker with a plain write (`SET … PX … GET`,
+ * the backend's ordinary `set`), so a lock-on miss costs the server two plain commands where the
+ * `<key>:lock` scripts cost it three times as much CPU (`bench/MEASUREMENTS.md`). A failed or
+ * skipped computation deletes the marker if it is still its own (compare-and-delete by token); a
+ * process that dies leaves it to the lease.
+ *
+ * Every reader of the backend sees a marker as absent: it starts with the manifest magic, so the
+ * read paths hand it to the chunked-value reader, whose manifest decoding refuses it (a miss,
+ * neither logged nor deleted; earlier versions of the library read it the same way), and
+ * {@linkcode isLeaseMarker} lets `exists` and the retirement of a replaced value skip it. No value
+ * decoder accepts it either (a test proves it for each serializer, envelope and cipher form).
+ *
+ * The lock taken over a value already stored (a stale one being replaced: `lockOnly`), a server
+ * that refuses `SET … NX … GET` (before 7.0; detected from its error reply, then for good on this
+ * connection) and the tokens that took their lock that way go through the `<key>:lock` scripts of
+ * `_redis_fetch_lock.ts`.
+ *
+ * @module
+ */
+import type { FetchLockCapability, FetchLockOptions, OperationOptions } from "./types.ts";
+import { hasMagic, isLeaseMarker, leaseMarker, UNLOCK_SCRIPT } from "./_redis_chunks.ts";
+import { fromBuffer } from "./_redis_driver.ts";
+import { checkKey, type RedisCore } from "./_redis_core.ts";
+import type { RedisTags } from "./_redis_tags.ts";
+
+export { isLeaseMarker, LEASE_PREFIX, leaseMarker } from "./_redis_chunks.ts";
+
+/** Whether an error reply says the server does not take `NX` with `GET` (Redis before 7.0). */
+function refusesNxGet(e: unknown): boolean {
+  const m = e instanceof Error ? e.message : String(e);
+  return /syntax error|not compatible|wrong number of arguments/i.test(m);
+}
+
+const REFUSED = Symbol("refused");
+
+/** The lease-in-the-key lock over `core`'s connection, with `keyLock` for what it does not do. */
+export class RedisKeyLease implements FetchLockCapability {
+  readonly #core: RedisCore;
+  readonly #tags: RedisTags;
+  readonly #keyLock: FetchLockCapability;
+  /** Tokens whose lock is `<key>:lock` (taken through {@linkcode RedisKeyLease.#keyLock}). */
+  readonly #viaKeyLock = new Set<string>();
+  /** Set once the server refused `SET … NX … GET`. */
+  #refused = false;
+
+  /**
+   * The capability over `core`'s connection; `tags` stores tagged values; `keyLock` is the
+   * `<key>:lock` capability of the same backend.
+   */
+  constructor(core: RedisCore, tags: RedisTags, keyLock: FetchLockCapability) {
+    this.#core = core;
+    this.#tags = tags;
+    this.#keyLock = keyLock;
+  }
+
+  /** Whether the server refused `SET … NX … GET` (this capability then uses `<key>:lock`). */
+  get refused(): boolean {
+    return this.#refused;
+  }
+
+  /** One `SET key <marker> NX PX <lease> GET`: the value, else whether the lease was taken. */
+  fetchOrLock(
+    key: string,
+    token: string,
+    leaseMs: number,
+    opts?: FetchLockOptions,
+  ): Promise<Uint8Array | boolean> {
+    if (this.#refused || opts?.lockOnly === true) return this.#viaLock(key, token, leaseMs, opts);
+    checkKey(key, "lock");
+    const core = this.#core;
+    const full = core.full(key);
+    const args = [
+      "SET",
+      full,
+      leaseMarker(token),
+      "NX",
+      "PX",
+      String(Math.max(1, Math.ceil(leaseMs))),
+      "GET",
+    ];
+    return core.run(
+      "lock",
+      opts,
+      () =>
+        core.driver.send(full, false, args, true).then(
+          (v) => v === null || v === undefined ? true : this.#found(full, v as Uint8Array),
+          (e) => {
+            // A full server (`maxmemory`, noeviction) refuses the marker, a write: a value is
+            // still read (as the `<key>:lock` script's read did), an absent one fails the attempt.
+            if (e instanceof Error && e.message.startsWith("OOM")) {
+              return core.driver.send(full, true, ["GET", full], true).then((v) => {
+                if (v === null || v === undefined) throw e;
+                return this.#found(full, v as Uint8Array);
+              });
+            }
+            if (!refusesNxGet(e)) throw e;
+            this.#refused = true;
+            return REFUSED as unknown as boolean;
+          },
+        ),
+    ).then((r) => r === (REFUSED as unknown) ? this.#viaLock(key, token, leaseMs, opts) : r);
+  }
+
+  /** What the key held: a value (a chunked one read whole), or `false` for a marker. */
+  #found(full: string, v: Uint8Array): Uint8Array | boolean | Promise<Uint8Array | boolean> {
+    const bytes = fromBuffer(v);
+    if (!hasMagic(bytes)) return bytes;
+    if (isLeaseMarker(bytes)) return false;
+    // A chunked value whose chunks are gone (replaced meanwhile) reads as a held lock: the
+    // caller looks again.
+    return this.#core.readChunked(full, bytes, 1).then((whole) => whole ?? false);
+  }
+
+  /** The attempt through `<key>:lock`; a token that takes the lock is remembered. */
+  async #viaLock(
+    key: string,
+    token: string,
+    leaseMs: number,
+    opts?: FetchLockOptions,
+  ): Promise<Uint8Array | boolean> {
+    const r = await this.#keyLock.fetchOrLock(key, token, leaseMs, opts);
+    if (r === true) this.#viaKeyLock.add(token);
+    return r;
+  }
+
+  /**
+   * The value written over the marker: the backend's plain write (`SET … PX … GET`, chunked above
+   * the chunk size), or the tagged write's script; nothing to release.
+   */
+  async setAndUnlock(
+    key: string,
+    value: Uint8Array,
+    ttlSeconds: number | null | undefined,
+    tags: readonly string[] | null,
+    token: string,
+    opts?: OperationOptions,
+  ): Promise<void> {
+    if (this.#viaKeyLock.delete(token)) {
+      return await this.#keyLock.setAndUnlock(key, value, ttlSeconds, tags, token, opts);
+    }
+    try {
+      if (tags !== null && tags.length > 0) {
+        await this.#tags.setWithTags(key, value, ttlSeconds, tags, opts);
+      } else await this.#core.set(key, value, ttlSeconds, opts);
+    } catch (e) {
+      // The marker goes before the failure is known (a waiter must not wait out the lease).
+      await this.unlock(key, token).catch(() => false);
+      throw e;
+    }
+  }
+
+  /** Compare-and-delete the marker of `token` (or release its `<key>:lock`). */
+  async unlock(key: string, token: string, opts?: OperationOptions): Promise<boolean> {
+    if (this.#viaKeyLock.delete(token)) return await this.#keyLock.unlock(key, token, opts);
+    checkKey(key, "unlock");
+    const core = this.#core;
+    const full = core.full(key);
+    const n = await core.run(
+      "unlock",
+      opts,
+      () => core.driver.eval(UNLOCK_SCRIPT, [full], [leaseMarker(token)]),
+    );
+    return Number(n) === 1;
+  }
+}
