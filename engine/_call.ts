@@ -416,7 +416,7 @@ export async function load(
     if (lk?.held) releaseLock(eng, ctx, lk);
     if (rec !== null) record.recordL2Hit(eng, rec, hit.freshUntil, joined ? "joined" : "hit");
     countHit(eng, false, hit.stored.byteLength);
-    if (eng.epoch !== epoch) return hit.value;
+    if (eng.epoch !== epoch || eng.l1 === null) return hit.value; // no L1: no entry to make
     return storeL1(
       eng,
       hitEntry(eng, ctx, hit.value, hit.freshUntil, optionArgs(ctx, args)),
