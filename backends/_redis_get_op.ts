@@ -54,9 +54,13 @@ export function batchedGet(
 ): Promise<Uint8Array | null> {
   return new Promise((resolve, reject) => {
     const op = new GetOp(host, full, queue, resolve, reject, hook);
-    host.started();
-    queue.link(op, startedAt);
-    batch.add(kind, op);
+    try {
+      host.started();
+      queue.link(op, startedAt);
+      batch.add(kind, op);
+    } catch (e) {
+      op.reject(e); // settled like any failure (a hook is called: the guard's slot is given back)
+    }
   });
 }
 
