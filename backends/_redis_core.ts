@@ -34,6 +34,7 @@ import {
 import type { Resolved } from "./_redis_options.ts";
 import type { BatchEntry, BatchKind } from "./_redis_batch.ts";
 import { batchedGet } from "./_redis_get_op.ts";
+import { settleHookOf } from "./_settle_hook.ts";
 
 const PENDING_CHUNK_MS = 5 * 60_000; // provisional expiry of chunks until their manifest commits
 
@@ -343,7 +344,17 @@ export class RedisCore {
       batch !== undefined && ms > 0 && opts?.signal === undefined && this.closing === undefined &&
       this.driver.isReady
     ) {
-      return batchedGet(this, full, this.#deadlines(ms), batch, this.#getBatch, opts?.startedAt);
+      const hook = settleHookOf(opts);
+      if (hook !== undefined) hook.hooked = true;
+      return batchedGet(
+        this,
+        full,
+        this.#deadlines(ms),
+        batch,
+        this.#getBatch,
+        opts?.startedAt,
+        hook,
+      );
     }
     return this.run("get", opts, () => this.#getRaw(full).then(this.#whole(full)));
   }

@@ -12,6 +12,10 @@
  * {@linkcode BackendError}, failures are mapped the same way, a chunked value is read whole under
  * the same deadline, and the operation counts as in flight until it settles.
  *
+ * Under a guard, the options are its {@linkcode SettleHook} (`_settle_hook.ts`): the op calls it
+ * as it settles, before its promise does, and rejects with the failure the guard classified, so
+ * the guard chains no `then` of its own.
+ *
  * @module
  */
 import type { BackendError } from "../errors.ts";
@@ -19,6 +23,7 @@ import type { BatchEntry, BatchKind, CommandBatch } from "./_redis_batch.ts";
 import type { Deadline, DeadlineQueue } from "./_redis_deadlines.ts";
 import { fromBuffer } from "./_redis_driver.ts";
 import { hasMagic } from "./_redis_chunks.ts";
+import type { SettleHook } from "./_settle_hook.ts";
 
 /** What a {@linkcode GetOp} needs from the core that runs it. */
 export interface GetOpHost {
@@ -36,7 +41,7 @@ export interface GetOpHost {
 
 /**
  * `GET full` in the connection's `batch` (as an entry of `kind`) under the deadline of `queue`,
- * counted from `startedAt` (default: now).
+ * counted from `startedAt` (default: now); `hook`: the guard's, called as it settles.
  */
 export function batchedGet(
   host: GetOpHost,
@@ -45,12 +50,17 @@ export function batchedGet(
   batch: CommandBatch,
   kind: BatchKind<GetOp>,
   startedAt: number | undefined,
+  hook?: SettleHook,
 ): Promise<Uint8Array | null> {
   return new Promise((resolve, reject) => {
-    const op = new GetOp(host, full, queue, resolve, reject);
-    host.started();
-    queue.link(op, startedAt);
-    batch.add(kind, op);
+    const op = new GetOp(host, full, queue, resolve, reject, hook);
+    try {
+      host.started();
+      queue.link(op, startedAt);
+      batch.add(kind, op);
+    } catch (e) {
+      op.reject(e); // settled like any failure (a hook is called: the guard's slot is given back)
+    }
   });
 }
 
@@ -65,20 +75,23 @@ export class GetOp implements BatchEntry, Deadline {
   readonly #host: GetOpHost;
   readonly #queue: DeadlineQueue;
   readonly #ok: (v: Uint8Array | null) => void;
-  readonly #fail: (e: BackendError) => void;
+  readonly #fail: (e: unknown) => void;
+  readonly #hook: SettleHook | undefined;
 
   constructor(
     host: GetOpHost,
     full: string,
     queue: DeadlineQueue,
     ok: (v: Uint8Array | null) => void,
-    fail: (e: BackendError) => void,
+    fail: (e: unknown) => void,
+    hook?: SettleHook,
   ) {
     this.#host = host;
     this.full = full;
     this.#queue = queue;
     this.#ok = ok;
     this.#fail = fail;
+    this.#hook = hook;
   }
 
   /** The batch's reply for this key. */
@@ -101,19 +114,39 @@ export class GetOp implements BatchEntry, Deadline {
   reject(error: unknown): void {
     if (this.#done) return;
     this.#end();
-    this.#fail(this.#host.error(error, "get"));
+    this.#failWith(this.#host.error(error, "get"));
   }
 
   /** The deadline passed. */
   fire(): void {
     if (this.#done) return;
     this.#end();
-    this.#fail(this.#host.timeoutError("get", this.#queue.ms));
+    this.#failWith(this.#host.timeoutError("get", this.#queue.ms));
   }
 
   #settle(v: Uint8Array | null): void {
     this.#end();
+    const hook = this.#hook;
+    if (hook !== undefined) {
+      try {
+        hook.settled(null);
+      } catch (e) {
+        return this.#fail(e); // as a throw in a guard's `then` would reject
+      }
+    }
     this.#ok(v);
+  }
+
+  #failWith(e: BackendError): void {
+    const hook = this.#hook;
+    if (hook === undefined) return this.#fail(e);
+    let out: unknown;
+    try {
+      out = hook.settled(e);
+    } catch (x) {
+      out = x;
+    }
+    this.#fail(out);
   }
 
   #end(): void {

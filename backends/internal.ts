@@ -7,9 +7,13 @@
  * - {@linkcode unrefTimer}: let a timer not keep the process alive, on every runtime (Node and
  *   Bun timer objects, Deno's numeric ids). Defined beside the Redis deadline queue, its first
  *   user; the engine's subscription retry timer uses it too.
+ * - {@linkcode SettleHook}: the options object through which the guard
+ *   (`reliability/guarded_backend.ts`) and the Redis backend's batched `GET` share one promise per
+ *   operation (`_settle_hook.ts`).
  *
  * Re-exports only: nothing is added on any path.
  *
  * @module
  */
 export { unrefTimer } from "./_redis_deadlines.ts";
+export type { SettleHook } from "./_settle_hook.ts";

@@ -96,6 +96,7 @@ import { withoutStack } from "./_cheap_error.ts";
 import { guardCapabilities } from "./_guard_capabilities.ts";
 import { guardLogger, logFailure, logStateChange } from "./_guard_log.ts";
 import { turnNow } from "./_turn_clock.ts";
+import { GuardHook } from "./_guard_hook.ts";
 
 /**
  * Where a {@linkcode GuardedBackend} counts operations, latency, errors and circuit state: the
@@ -420,11 +421,16 @@ export class GuardedBackend implements Backend, AsyncDisposable {
       ? this.#clock()
       : 0;
     let o: OperationOptions | undefined;
+    let hook: GuardHook<GuardedOperationOptions> | undefined;
     if (timeoutMs !== Infinity || signal !== undefined) {
       if (!this.#innerTimeouts) {
         return this.#race(operation, invoke, opts, start, timeoutMs, signal, at);
       }
-      o = {};
+      // A `get` passes its bookkeeping as a settle hook (`backends/_settle_hook.ts`): a backend
+      // that takes it settles the guard itself, and no `then` is chained here.
+      o = operation === "get"
+        ? hook = new GuardHook(this.#settleHook, operation, start, at, timeoutMs, opts)
+        : {};
       if (timeoutMs !== Infinity) {
         o.timeoutMs = timeoutMs;
         // The deadline counts from the clock read just made (the backend need not read it again).
@@ -432,7 +438,9 @@ export class GuardedBackend implements Backend, AsyncDisposable {
       }
       if (signal !== undefined) o.signal = signal;
     }
-    return this.#invoke(invoke, o).then(
+    const p = this.#invoke(invoke, o);
+    if (hook !== undefined && hook.hooked) return p;
+    return p.then(
       (value) => {
         this.#settle(operation, start, at, null, timeoutMs, opts);
         return value;
@@ -512,6 +520,9 @@ export class GuardedBackend implements Backend, AsyncDisposable {
       });
     });
   }
+
+  readonly #settleHook = (h: GuardHook<GuardedOperationOptions>, error: unknown) =>
+    this.#settle(h.operation, h.start, h.at, error, h.limitMs, h.opts);
 
   /** Book-keeping after an attempt; returns the classified error to rethrow (or `null`). */
   #settle(

@@ -1,0 +1,35 @@
+/**
+ * The settle hook: how a guard (`reliability/guarded_backend.ts`) and a backend that supports it
+ * (the Redis backend's batched `GET`, `_redis_get_op.ts`) share one promise per operation.
+ * Internal (re-exported by `internal.ts` for the guard).
+ *
+ * Without it, the guard chains a `then` on the backend's promise to do its bookkeeping (breaker,
+ * adaptive timeout, backpressure, metrics) and to classify a failure: one more promise, two
+ * closures and one more hop before the caller resumes, per operation. With it, the options object
+ * the guard passes is a {@linkcode SettleHook}: a backend that takes it sets `hooked` (during the
+ * call) and calls `settled` exactly once, synchronously, as the operation settles and before
+ * its own promise does, rejecting with what `settled` returns. A backend that does not know it
+ * reads the object as plain {@linkcode OperationOptions} and leaves `hooked` false, and the guard
+ * chains its `then` as before.
+ *
+ * @module
+ */
+import type { OperationOptions } from "./types.ts";
+
+/** Options of one operation that carry the guard's bookkeeping (see the module documentation). */
+export interface SettleHook extends OperationOptions {
+  /** Set to `true` by the backend, during its call, when it will call {@linkcode settled}. */
+  hooked: boolean;
+  /**
+   * Called once as the operation settles, before its promise does: `null` on success, else the
+   * failure. Returns what the promise rejects with (the classified failure); `null` on success.
+   */
+  settled(error: unknown): unknown;
+}
+
+/** `opts` as a {@linkcode SettleHook}, if it is one. */
+export function settleHookOf(opts: OperationOptions | undefined): SettleHook | undefined {
+  return opts !== undefined && typeof (opts as SettleHook).settled === "function"
+    ? opts as SettleHook
+    : undefined;
+}
