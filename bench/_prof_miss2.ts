@@ -27,7 +27,14 @@ const mode = Deno.args[1] ?? "ours";
 const stampede = Deno.args[2] !== "nolock";
 const f = cache(
   async (i: number) => record(i),
-  { name: "prof.miss", backend, ttl: 20, stampede: { enabled: stampede } } as any,
+  {
+    name: "prof.miss",
+    backend,
+    ttl: 20,
+    stampede: { enabled: stampede },
+    // PATIENT=1: the goals bench's --patient-timeouts (a loaded machine opens no circuit)
+    ...(Deno.env.get("PATIENT") ? { timeout: { min: 2, initial: 2, max: 5 } } : {}),
+  } as any,
 );
 const raw = createClient({ url, commandOptions: { timeout: 0 } } as any);
 await raw.connect();
