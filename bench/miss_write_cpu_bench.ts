@@ -1,3 +1,16 @@
+// deno-lint-ignore-file no-explicit-any require-await -- node-redis types, loosely; an async function that computes at once
+/**
+ * Client CPU per miss of `cache(fn)` (L1 + Redis, defaults, stampede lock on) against raw
+ * node-redis `GET` + msgpackr `pack` + `SET PX`, 100 concurrent new keys per round (the goals
+ * bench's "miss + write" row, measured as CPU: `process.cpuUsage()` of this process, and the
+ * redis-server's `INFO cpu`). One variant per process; run them alternately.
+ *
+ * `deno run -A --lock=deno.dev.lock bench/miss_write_cpu_bench.ts [rounds=400] [ours|raw] [nolock]`
+ * (`PATIENT=1`: the goals bench's `--patient-timeouts`, for a loaded machine.) Add `--cpu-prof` to
+ * profile it.
+ *
+ * @module
+ */
 import { cache } from "../mod.ts";
 import { RedisBackend } from "../backends/redis.ts";
 import process from "node:process";
