@@ -373,7 +373,11 @@ export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
       break;
     case "key": {
       let hit = false;
-      const index = backendIndex(eng);
+      // Only an event naming a key of this function (every one holds its key prefix) needs the
+      // index: other functions' writes on the same bus do not make it live (`backendIndex`).
+      const ours = ev.targets.some((k) => k.includes(eng.keyPrefix));
+      if (!ours && !eng.indexLive) break;
+      const index = ours ? backendIndex(eng) : eng.byBackendKey;
       for (const k of ev.targets) {
         const lk = index.get(k);
         // Another instance wrote or deleted it: a stale value held by the throttle is done.

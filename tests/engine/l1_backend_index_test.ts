@@ -98,8 +98,12 @@ test("backend index: dropped after a quiet spell, built again by the next event"
   });
   await f(0);
   const eng = engineNamed(name);
-  bus.deliver(["no-such-key"]);
-  assert.equal(eng.indexLive, true);
+  bus.deliver(["t:0:ns:elsewhere:func:other:args:x"]);
+  assert.equal(eng.indexLive, false, "another function's key leaves the index as it is");
+  assert.equal(eng.l1!.size, 1);
+  bus.deliver([`${backendKeyOf(eng, 0)}-no-such-entry`]);
+  assert.equal(eng.indexLive, true, "a key of this function makes it live");
+  assert.equal(eng.l1!.size, 1);
   // More stores than 2 × the L1's size + 1024 without an event: the index goes.
   for (let i = 1; i < 1100; i++) await f(i);
   assert.equal(eng.indexLive, false);
