@@ -40,9 +40,9 @@ import {
   releaseLock,
 } from "./_l2_lock.ts";
 import { attemptTraced, readTraced, waitTraced } from "./_call_traced.ts";
-import { L1_CLONE, L1_LAZY, L1_SEALED, L1_SHARED, type L1Entry } from "./l1.ts";
+import { L1_CLONE, L1_SEALED, L1_SHARED, type L1Entry } from "./l1.ts";
 import { copyValue } from "./_l1_copy.ts";
-import { decodePayload, lazyHit, storeL1 } from "./_l1_store.ts";
+import { decodePayload, storeL1 } from "./_l1_store.ts";
 import { prepareRefresh, releaseClaim, SKIP } from "./_refresh.ts";
 import { errMessage } from "./_status.ts";
 import { encodeStored, isPrimitive } from "./_stored.ts";
@@ -208,10 +208,7 @@ export function hitValue(
     return eng.returnsPromise ? Promise.resolve(v) : v;
   }
   if (e.kind !== L1_SEALED) {
-    // L1_BYTES, or L1_LAZY (a miss's payload: its first hit makes it a copy)
-    const v = e.kind === L1_LAZY
-      ? lazyHit(eng, e, true)
-      : decodePayload(eng, e.value as Uint8Array);
+    const v = decodePayload(eng, e.value as Uint8Array);
     return eng.returnsPromise ? Promise.resolve(v) : v;
   }
   return (eng.entryValue(e) as Promise<unknown>).catch(() => {

@@ -341,12 +341,9 @@ export class Engine {
     emit(this, type, extra.layer ?? null, extra.durationMs ?? null, extra.key ?? null, extra);
   }
 
-  /**
-   * Read an L1 entry's value (any kind; see `_l1_store.ts`); `live`: `e` was just read from the L1
-   * (a lazy entry may turn into a copy).
-   */
-  entryValue(e: L1Entry, live = false): unknown {
-    return l1EntryValue(this, e, live);
+  /** Read an L1 entry's value (any kind; see `_l1_store.ts`). */
+  entryValue(e: L1Entry): unknown {
+    return l1EntryValue(this, e);
   }
 
   /** The L2 backend (created lazily for `"default"`), or `null`. */

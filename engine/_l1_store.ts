@@ -7,7 +7,6 @@
  * | encrypted L1 (`cache.secure`) | the stored ciphertext ({@linkcode L1_SEALED}) | a decryption |
  * | a primitive, or `"none"` | the answer ({@linkcode L1_SHARED}) | the same value |
  * | `"freeze"`, no `Uint8Array` inside | a deep-frozen copy ({@linkcode L1_SHARED}) | that frozen copy (the miss too) |
- * | `"clone"`, a miss (its payload at hand) | that payload ({@linkcode L1_LAZY}) | the first: a decoding, the entry becomes `L1_CLONE` |
  * | `"clone"` (or `"freeze"` of the rest) | a copy ({@linkcode L1_CLONE}) | a fresh copy |
  * | outside the copy space (`_l1_copy.ts`) | the serialized payload ({@linkcode L1_BYTES}) | a decoding |
  *
@@ -23,7 +22,6 @@ import { copyValue, frozenCopy, REFUSED, vet, vetCopy, type Vetted } from "./_l1
 import {
   L1_BYTES,
   L1_CLONE,
-  L1_LAZY,
   L1_SEALED,
   L1_SHARED,
   type L1Entry,
@@ -36,8 +34,6 @@ import { decodeInteropValue, encodeInteropValue } from "../protocol/keys.ts";
 
 /** Size counted for an object value whose heap size is not known (`"none"`, not vetted). */
 const UNKNOWN_OBJECT_BYTES = 64;
-/** A `Uint8Array` with its own `ArrayBuffer`, beyond its contents (as `_l1_copy.ts` counts it). */
-const BYTES_OVERHEAD = 160;
 
 const vetted: Vetted = { bytes: 0, unfreezable: false };
 
@@ -74,14 +70,6 @@ export function storeL1(
     size = stored.byteLength;
   } else if (isPrimitive(answer)) {
     size = typeof answer === "string" ? 16 + answer.length : 16;
-  } else if (payload !== null && eng.config.l1.copy === "clone") {
-    // A miss under "clone": keep the payload it serialized anyway instead of copying the answer
-    // now. The first hit decodes it and makes the entry a copy (`lazyHit`); an entry never read
-    // again costs no copy at all. The payload is kept only as its own buffer, never a view into
-    // a serializer's scratch (which may be written again, and would stay alive whole).
-    value = payload.byteLength === payload.buffer.byteLength ? payload : payload.slice();
-    kind = L1_LAZY;
-    size = payload.byteLength + BYTES_OVERHEAD;
   } else {
     const mode = eng.config.l1.copy;
     // "clone" checks and copies in one walk; the others only check (and count).
@@ -126,32 +114,6 @@ export function storeL1(
     }
   }
   return out;
-}
-
-/**
- * The answer of an {@linkcode L1_LAZY} entry: its payload decoded (what the miss answered, since
- * the miss answered the payload's decoding whenever the serializer reshapes the value). A `live`
- * entry (just read from the L1, so counted in its bytes) then becomes an {@linkcode L1_CLONE} one
- * holding a copy of that decoding, its counted size that of the copy: later hits copy, as if the
- * miss had stored a copy. A value outside the copy space (a custom serializer's class) leaves an
- * {@linkcode L1_BYTES} entry, decoded on every hit. The first hit so pays one decoding and one
- * copy (a hit of a copied entry: one copy).
- */
-export function lazyHit(eng: Engine, e: L1Entry, live: boolean): unknown {
-  const bytes = e.value as Uint8Array;
-  const v = decodePayload(eng, bytes);
-  if (!live) return v;
-  const c = isPrimitive(v) ? REFUSED : vetCopy(v, vetted);
-  if (c === REFUSED) {
-    e.kind = L1_BYTES;
-    return v;
-  }
-  const d = vetted.bytes - (bytes.byteLength + BYTES_OVERHEAD);
-  e.value = c;
-  e.kind = L1_CLONE;
-  e.size += d;
-  eng.l1!.bytes += d;
-  return v;
 }
 
 /** The payload of an answer that came from L2 (it is serializable), or `null` if it fails. */
@@ -210,13 +172,10 @@ function rebuildIndex(eng: Engine): void {
 /**
  * The answer an L1 entry holds, for any kind (a sealed entry: a promise of the decryption).
  * The hit paths handle {@linkcode L1_SHARED} themselves; this serves the other kinds and the
- * fail-safe's stale reads. `live`: `e` was just read from the L1 (a lazy entry may then turn into a
- * copy, see {@linkcode lazyHit}).
+ * fail-safe's stale reads.
  */
-export function l1EntryValue(eng: Engine, e: L1Entry, live = false): unknown {
+export function l1EntryValue(eng: Engine, e: L1Entry): unknown {
   switch (e.kind) {
-    case L1_LAZY:
-      return lazyHit(eng, e, live);
     case L1_SHARED:
       return e.value;
     case L1_CLONE:

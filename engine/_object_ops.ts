@@ -110,7 +110,7 @@ function ctxOf(eng: Engine, key: string, o: CacheEntryOptions | undefined): KeyC
 /** A live L1 entry's answer (a promise for a sealed one), counted as an L1 hit. */
 function hitAnswer(eng: Engine, e: L1Entry): unknown {
   countHit(eng, true);
-  return e.kind === L1_SHARED ? e.value : eng.entryValue(e, true);
+  return e.kind === L1_SHARED ? e.value : eng.entryValue(e);
 }
 
 /** `getOrSet(key, factory, opts)`: the value of `key`, computed by `factory` on a miss. */

@@ -66,18 +66,8 @@ export const L1_CLONE: number = 1;
 export const L1_BYTES: number = 2;
 /** The entry's `value` is a {@linkcode SealedValue} (encrypted L1), decrypted on every hit. */
 export const L1_SEALED: number = 3;
-/**
- * The entry's `value` is the payload a miss serialized (`"clone"`): its first hit decodes it and
- * turns the entry into an {@linkcode L1_CLONE} one (`engine/_l1_store.ts` `lazyHit`).
- */
-export const L1_LAZY: number = 4;
 /** How an entry's `value` becomes what a hit returns. */
-export type L1Kind =
-  | typeof L1_SHARED
-  | typeof L1_CLONE
-  | typeof L1_BYTES
-  | typeof L1_SEALED
-  | typeof L1_LAZY;
+export type L1Kind = typeof L1_SHARED | typeof L1_CLONE | typeof L1_BYTES | typeof L1_SEALED;
 
 /** What an encrypted L1 entry keeps: the stored document and what opening it again needs. */
 export interface SealedValue {
@@ -98,7 +88,7 @@ export interface SealedValue {
 export interface L1Entry {
   /** What {@linkcode L1Entry.kind} says: the value, its serialized payload, or a sealed value. */
   value: unknown;
-  /** How `value` becomes a hit's answer: {@linkcode L1_SHARED}, `_CLONE`, `_BYTES`, `_SEALED`, `_LAZY`. */
+  /** How `value` becomes a hit's answer: {@linkcode L1_SHARED}, `_CLONE`, `_BYTES`, `_SEALED`. */
   kind: L1Kind;
   /** Bytes counted against the limit. */
   size: number;
