@@ -142,8 +142,8 @@ function swrDelay(eng: Engine, life: number, ttl: number | null | undefined): nu
  * The L1 key of each backend key held in L1, for a remote key event (`_invalidation.ts`). Kept by
  * every store only while such events arrive: an L1 that gets none (one instance, or other
  * instances that write nothing) pays no index on its misses (hashing each new backend key into a
- * map of twice the L1's size cost a Redis miss about 5 % of its CPU). The first event after a
- * quiet spell builds it from the entries, in one walk of the L1.
+ * map of up to twice the L1's size: ~4 % of a Redis miss's profile, `bench/MEASUREMENTS.md`). The
+ * first event after a quiet spell builds it from the entries, in one walk of the L1.
  */
 export function backendIndex(eng: Engine): Map<string, ArgKey> {
   eng.indexIdle = 0;
