@@ -505,8 +505,10 @@ export async function store(
   let enc: { payload: Uint8Array; stored: Uint8Array } | null = null;
   let answer = value;
   try {
-    if (b !== null || eng.cipher !== null) enc = await encodeStored(eng, value, ctx);
-    else if (eng.config.l1.copy !== "none" && value !== undefined) {
+    if (b !== null || eng.cipher !== null) {
+      const e = encodeStored(eng, value, ctx); // a promise only when encrypting
+      enc = e instanceof Promise ? await e : e;
+    } else if (eng.config.l1.copy !== "none" && value !== undefined) {
       const payload = l1Payload(eng, value);
       enc = { payload, stored: payload };
     }

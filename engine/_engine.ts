@@ -184,8 +184,19 @@ export class Engine {
   subscribeRetryTimer: ReturnType<typeof setTimeout> | null = null;
   /** The bus subscription failed and no later one succeeded yet (remote events are missed). */
   busLost = false;
-  /** L1 key by backend key (remote key events). */
+  /**
+   * L1 key by backend key (remote key events), while {@linkcode indexLive}; read it through
+   * `backendIndex` (`_l1_store.ts`), which builds it when it is not.
+   */
   readonly byBackendKey: Map<string, ArgKey> = new Map();
+  /**
+   * Whether {@linkcode byBackendKey} is kept up to date by every L1 store: from the first remote
+   * key event on, until as many stores as would fill it twice went by without one (then it is
+   * dropped, and the next event builds it again from the entries).
+   */
+  indexLive = false;
+  /** Stores since the last remote key event, while {@linkcode indexLive}. */
+  indexIdle = 0;
   /**
    * Whether remote invalidation events can reach this L1 (an L2 and `l1.invalidation`): only
    * then do entries keep their backend key and {@linkcode byBackendKey} index them.

@@ -27,6 +27,7 @@ import { callTenant, fastKey, keyContext, type KeyCtx } from "./_keys.ts";
 import { liveEngines, tenantSegments } from "./_registry.ts";
 import { type PendingOperation, queueRecovery, retryable } from "./_recovery.ts";
 import { errMessage, recordFailure } from "./_status.ts";
+import { backendIndex } from "./_l1_store.ts";
 import { emit } from "./_events.ts";
 
 const log = getCacheLogger("engine");
@@ -372,8 +373,13 @@ export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
       break;
     case "key": {
       let hit = false;
+      // Only an event naming a key of this function (every one holds its key prefix) needs the
+      // index: other functions' writes on the same bus do not make it live (`backendIndex`).
+      const ours = ev.targets.some((k) => k.includes(eng.keyPrefix));
+      if (!ours && !eng.indexLive) break;
+      const index = ours ? backendIndex(eng) : eng.byBackendKey;
       for (const k of ev.targets) {
-        const lk = eng.byBackendKey.get(k);
+        const lk = index.get(k);
         // Another instance wrote or deleted it: a stale value held by the throttle is done.
         if (lk !== undefined) eng.failsafe?.release(lk);
         if (lk !== undefined && l1.map.get(lk)?.backendKey === k) {

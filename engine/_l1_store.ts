@@ -102,10 +102,15 @@ export function storeL1(
   if (!eng.indexL1) l1.set(ctx.l1Key, entry); // no remote events: no backend key kept
   else {
     entry.backendKey = ctx.backendKey;
-    if (l1.set(ctx.l1Key, entry)) {
+    if (l1.set(ctx.l1Key, entry) && eng.indexLive) {
       // The index and the entry share the one backend key string.
-      eng.byBackendKey.set(ctx.backendKey, ctx.l1Key);
-      if (eng.byBackendKey.size > 2 * l1.size + 1024) rebuildIndex(eng);
+      const idle = ++eng.indexIdle;
+      const bound = 2 * l1.size + 1024;
+      if (idle > bound) dropIndex(eng); // no remote key event for a long while: build on demand
+      else {
+        eng.byBackendKey.set(ctx.backendKey, ctx.l1Key);
+        if (eng.byBackendKey.size > bound) rebuildIndex(eng);
+      }
     }
   }
   return out;
@@ -131,6 +136,29 @@ function swrDelay(eng: Engine, life: number, ttl: number | null | undefined): nu
   const swr = (life === eng.l1TtlMs ? eng.swrMs : swrMs(eng.config, life)) *
     (1 + (Math.random() * 2 - 1) * j);
   return swr < eager ? swr : eager;
+}
+
+/**
+ * The L1 key of each backend key held in L1, for a remote key event (`_invalidation.ts`). Kept by
+ * every store only while such events arrive: an L1 that gets none (one instance, or other
+ * instances that write nothing) pays no index on its misses (hashing each new backend key into a
+ * map of up to twice the L1's size: ~4 % of a Redis miss's profile, `bench/MEASUREMENTS.md`). The
+ * first event after a quiet spell builds it from the entries, in one walk of the L1.
+ */
+export function backendIndex(eng: Engine): Map<string, ArgKey> {
+  eng.indexIdle = 0;
+  if (!eng.indexLive) {
+    eng.indexLive = true;
+    rebuildIndex(eng);
+  }
+  return eng.byBackendKey;
+}
+
+/** Stop keeping the index (see {@linkcode backendIndex}). */
+export function dropIndex(eng: Engine): void {
+  eng.indexLive = false;
+  eng.indexIdle = 0;
+  eng.byBackendKey.clear();
 }
 
 function rebuildIndex(eng: Engine): void {

@@ -8,23 +8,31 @@
  * @module
  */
 import { decodeInteropValue, encodeInteropValue } from "../protocol/keys.ts";
-import { checkValueSize, decodeStoredValue, encodeStoredValue } from "../protocol/stored_value.ts";
+import {
+  checkValueSize,
+  decodeStoredValue,
+  encodeStoredNow,
+  type StoredPair,
+} from "../protocol/stored_value.ts";
 import type { Engine } from "./_engine.ts";
 import type { KeyCtx } from "./_keys.ts";
 
-/** Encode a value for L2 (and the plain payload for L1): `protocol/_stored_codec.ts`. */
+/**
+ * Encode a value for L2 (and the plain payload for L1): `protocol/_stored_codec.ts`. Synchronous
+ * (throwing synchronously) unless the function encrypts: then a promise.
+ */
 export function encodeStored(
   eng: Engine,
   value: unknown,
   ctx: KeyCtx,
-): Promise<{ payload: Uint8Array; stored: Uint8Array }> {
+): StoredPair | Promise<StoredPair> {
   const c = eng.config;
   if (c.interop) {
     const payload = encodeInteropValue(value === undefined ? null : value);
     checkValueSize(payload, c.maxValueSize);
-    return Promise.resolve({ payload, stored: payload });
+    return { payload, stored: payload };
   }
-  return encodeStoredValue(eng.codec, value, {
+  return encodeStoredNow(eng.codec, value, {
     tenant: ctx.tenant ?? "default",
     protoKey: ctx.protoKey,
     freshUntil: freshUntil(eng, ctx),

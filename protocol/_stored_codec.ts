@@ -78,6 +78,24 @@ export async function encodeStoredValue(
   value: unknown,
   call: { tenant: string; protoKey: string; freshUntil: number | null },
 ): Promise<{ payload: Uint8Array; stored: Uint8Array }> {
+  return await encodeStoredNow(codec, value, call);
+}
+
+/**
+ * {@linkcode encodeStoredValue}, synchronous unless the codec encrypts (WebCrypto is
+ * asynchronous): a plaintext miss's store then costs no promise and no microtask turn.
+ *
+ * @param codec The function's codec.
+ * @param value The function's result (`undefined` allowed).
+ * @param call As {@linkcode encodeStoredValue}.
+ * @returns The payload and stored bytes, or (encrypted) a promise of them.
+ * @throws As {@linkcode encodeStoredValue}, synchronously for a plaintext codec.
+ */
+export function encodeStoredNow(
+  codec: StoredCodec,
+  value: unknown,
+  call: { tenant: string; protoKey: string; freshUntil: number | null },
+): StoredPair | Promise<StoredPair> {
   const { serializer, policy, wire, envelopeProtocol } = codec;
   const framing = policy.framing ?? null;
   // A serializer with its own layout (arrow, auto) writes what 0.3.0 writes: `undefined` as nil.
@@ -111,43 +129,63 @@ export async function encodeStoredValue(
     freshUntil: call.freshUntil,
   };
   if (framing !== null) doc.originalType = framing.originalType;
-  if (codec.secure !== null) {
-    const secure = codec.secure;
-    const cipher = secure.cipher;
-    // A failure here is the cache's (WebCrypto, nonce exhaustion), not the value's: a
-    // CacheKitError, so the caller degrades (logs, answers uncached) instead of failing the call.
-    try {
-      // The AAD: cachekit-py's v0x03, with the document's original_type as 0.3.0 seals it (none on
-      // the envelope wire), then an extension covering the wire's metadata (framed header, or the
-      // document's js_undefined / fresh_until), which names the key fingerprint: known before
-      // sealing.
-      doc.encryption = {
-        tenantId: secure.label(call.tenant),
-        keyFingerprint: await cipher.fingerprintFor(call.tenant),
-      };
-      const sealed = await cipher.encryptFor(
-        call.tenant,
-        call.protoKey,
-        data,
-        format,
-        compressed,
-        wireOriginalType(doc, wire),
-        wireAadExtension(doc, wire) ?? undefined,
-      );
-      if (wire === "document" && integrity) { // for ck_check
-        doc.envelopeChecksum = digest
-          ? toHex(data, 0, DIGEST_BYTES)
-          : parseEnvelope(data).checksumHex;
-      }
-      doc.data = sealed.ciphertext;
-    } catch (e) {
-      if (e instanceof CacheKitError) throw e;
-      throw new CacheKitError(
-        `${codec.identity}: encryption failed: ${(e as Error)?.message ?? String(e)}`,
-        "CACHE_ENCRYPTION",
-        { cause: e },
-      );
+  if (codec.secure === null) return { payload, stored: encodeWire(doc, wire) };
+  return sealStored(codec, call, doc, payload);
+}
+
+/** The pair {@linkcode encodeStoredNow} gives: the serialized payload and the stored bytes. */
+export interface StoredPair {
+  /** The serializer's bytes (what L1 keeps). */
+  payload: Uint8Array;
+  /** The bytes written to L2. */
+  stored: Uint8Array;
+}
+
+/** The encrypted end of {@linkcode encodeStoredNow}: seal `doc.data`, then the wire. */
+async function sealStored(
+  codec: StoredCodec,
+  call: { tenant: string; protoKey: string },
+  doc: WireDocument,
+  payload: Uint8Array,
+): Promise<StoredPair> {
+  const { wire, policy } = codec;
+  const { data, format, compressed, digest } = doc;
+  const integrity = policy.integrityChecking;
+  const secure = codec.secure!;
+  const cipher = secure.cipher;
+  // A failure here is the cache's (WebCrypto, nonce exhaustion), not the value's: a
+  // CacheKitError, so the caller degrades (logs, answers uncached) instead of failing the call.
+  try {
+    // The AAD: cachekit-py's v0x03, with the document's original_type as 0.3.0 seals it (none on
+    // the envelope wire), then an extension covering the wire's metadata (framed header, or the
+    // document's js_undefined / fresh_until), which names the key fingerprint: known before
+    // sealing.
+    doc.encryption = {
+      tenantId: secure.label(call.tenant),
+      keyFingerprint: await cipher.fingerprintFor(call.tenant),
+    };
+    const sealed = await cipher.encryptFor(
+      call.tenant,
+      call.protoKey,
+      data,
+      format,
+      compressed,
+      wireOriginalType(doc, wire),
+      wireAadExtension(doc, wire) ?? undefined,
+    );
+    if (wire === "document" && integrity) { // for ck_check
+      doc.envelopeChecksum = digest
+        ? toHex(data, 0, DIGEST_BYTES)
+        : parseEnvelope(data).checksumHex;
     }
+    doc.data = sealed.ciphertext;
+  } catch (e) {
+    if (e instanceof CacheKitError) throw e;
+    throw new CacheKitError(
+      `${codec.identity}: encryption failed: ${(e as Error)?.message ?? String(e)}`,
+      "CACHE_ENCRYPTION",
+      { cause: e },
+    );
   }
   return { payload, stored: encodeWire(doc, wire) };
 }

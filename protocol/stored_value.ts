@@ -153,9 +153,11 @@ export {
 export { parseEnvelope } from "./_envelope_msgpack.ts";
 export {
   decodeStoredValue,
+  encodeStoredNow,
   encodeStoredValue,
   type StoredCipher,
   type StoredCodec,
+  type StoredPair,
   wireName,
 } from "./_stored_codec.ts";
 export { undefinedEnvelope } from "./_undefined_envelope.ts";
