@@ -1,6 +1,6 @@
 /**
  * Client CPU per miss of `cache(fn)` on Redis (100 concurrent calls of new keys, a 1 KB record,
- * the stampede lock on: the shape of `_prof_miss2.ts`), paired against the same library at an
+ * the stampede lock on: the shape of the profiled miss), paired against the same library at an
  * earlier commit loaded in the same process (`--base=DIR`, see `keys_paired_bench.ts` for laying
  * one out): every round runs both, in alternating order, and the per-round ratio of client CPU
  * (`process.cpuUsage`) is reported as a median with quartiles. Needs Redis at

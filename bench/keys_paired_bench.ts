@@ -72,13 +72,13 @@ function loop(n: number, f: () => unknown): void {
 
 // -- keyContext ------------------------------------------------------------------------------------
 
-/** A function like the miss harness's (`bench/_prof_miss2.ts`): L1 on, an L2, one number argument. */
+/** A function like the miss bench's (`keys_miss_paired_bench.ts`): an L2, one number argument. */
 function engine(name: string, l1: boolean): Engine {
   const config = resolveConfig({
     name,
     namespace: "bench",
     backend: new MemoryBackend(),
-    l1,
+    ...(l1 ? {} : { l1: false as const }),
     ttl: 60,
   });
   return new Engine({ fn: (i: number) => i, config, identity: name });
