@@ -15,21 +15,34 @@
  *
  * The caller writes the message at offset 0 of the module's memory, zeroes the rest of the block
  * and calls `h(length)`; the 32-byte digest is at offset 128, the 64 lowercase hex digits of it
- * at offset 160. Longer messages are hashed by `_blake2b.ts`'s general path.
+ * at offset 160; the constants sit at 224 (a data segment). Longer messages are hashed by
+ * `_blake2b.ts`'s general path. Assembling the ~9 KB module is a few milliseconds once, at load
+ * (cold code; ~0.3 ms when warm), compiling it under one.
  *
  * @module
  */
 
-/** Blake2b's initialization vector (the SHA-512 one), as 64-bit words. */
-const IV = [
-  0x6a09e667f3bcc908n,
-  0xbb67ae8584caa73bn,
-  0x3c6ef372fe94f82bn,
-  0xa54ff53a5f1d36f1n,
-  0x510e527fade682d1n,
-  0x9b05688c2b3e6c1fn,
-  0x1f83d9abfb41bd6bn,
-  0x5be0cd19137e2179n,
+/**
+ * The constants the function reads from memory (a data segment at {@linkcode CONST_AT}), as
+ * `[high, low]` 32-bit halves of 64-bit words: Blake2b's initialization vector (the SHA-512 one),
+ * then the hex step's masks. Kept out of the code so that assembling needs no `BigInt`.
+ */
+const CONSTANTS: readonly (readonly [number, number])[] = [
+  [0x6a09e667, 0xf3bcc908],
+  [0xbb67ae85, 0x84caa73b],
+  [0x3c6ef372, 0xfe94f82b],
+  [0xa54ff53a, 0x5f1d36f1],
+  [0x510e527f, 0xade682d1],
+  [0x9b05688c, 0x2b3e6c1f],
+  [0x1f83d9ab, 0xfb41bd6b],
+  [0x5be0cd19, 0x137e2179],
+  [0x00000000, 0xffffffff], // 8: the low half of a word
+  [0x0000ffff, 0x0000ffff], // 9..14: the hex step's lanes, nibbles and digits
+  [0x00ff00ff, 0x00ff00ff],
+  [0x000f000f, 0x000f000f],
+  [0x30303030, 0x30303030],
+  [0x06060606, 0x06060606],
+  [0x01010101, 0x01010101],
 ];
 
 /** The message schedule of the ten distinct rounds (rounds 10 and 11 repeat rounds 0 and 1). */
@@ -62,6 +75,8 @@ const MIX = [
 export const DIGEST_AT = 128;
 /** Offset of the digest's 64 lowercase hex digits in the module's memory. */
 export const HEX_AT = 160;
+/** Offset of the constants (the initialization vector, the hex masks) in the module's memory. */
+export const CONST_AT = 224;
 /** The longest message hashed here (one block). */
 export const BLOCK = 128;
 
@@ -84,140 +99,229 @@ const I64_ROTR = 0x8a;
 const I64_EXTEND_I32_U = 0xad;
 const END = 0x0b;
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb64(v: bigint): number[] {
-  let n = BigInt.asIntN(64, v);
-  const out: number[] = [];
-  for (;;) {
-    const b = Number(n & 0x7fn);
-    n >>= 7n;
-    if ((n === 0n && (b & 0x40) === 0) || (n === -1n && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
+/** A byte writer (plain pushes: assembling runs once, cold, when the module loads). */
+class Writer {
+  bytes: Uint8Array = new Uint8Array(16384);
+  at = 0;
+  op(b: number): void {
+    this.bytes[this.at++] = b;
+  }
+  /** Unsigned LEB128 (a count, an index, a memory offset). */
+  uleb(n: number): void {
+    do {
+      const b = n & 0x7f;
+      n >>>= 7;
+      this.op(n !== 0 ? b | 0x80 : b);
+    } while (n !== 0);
+  }
+  /** Signed LEB128 of a non-negative 32-bit value (an `i64.const` below 2^31). */
+  sleb(n: number): void {
+    for (;;) {
+      const b = n & 0x7f;
+      n >>>= 7;
+      if (n === 0 && (b & 0x40) === 0) return this.op(b);
+      this.op(b | 0x80);
     }
-    out.push(b | 0x80);
+  }
+  get(l: number): void {
+    this.op(LOCAL_GET);
+    this.op(l);
+  }
+  set(l: number): void {
+    this.op(LOCAL_SET);
+    this.op(l);
+  }
+  /** `i64.load` of memory at the constant offset `at`. */
+  load(at: number): void {
+    this.op(I32_CONST);
+    this.op(0);
+    this.op(I64_LOAD);
+    this.op(3);
+    this.uleb(at);
+  }
+  /** `i64.const n`, `0 <= n < 2^31`. */
+  const(n: number): void {
+    this.op(I64_CONST);
+    this.sleb(n);
   }
 }
 
-function section(id: number, body: number[]): number[] {
-  return [id, ...uleb(body.length), ...body];
-}
-
-/**
- * The module's bytes: memory `m` (one page) and `h(length: i32)`, which hashes the block at
- * offset 0 as the final block of a `length`-byte message and writes the digest and its hex digits.
- */
-export function blockModuleBytes(): Uint8Array {
+/** The function's body: locals, then code (see {@linkcode blockModuleBytes}). */
+function body(): Uint8Array {
   // Locals: 0 = the length (parameter); 1..16 = the state v0..v15; 17, 18, 19 = scratch (i64).
+  const w = new Writer();
   const V = (i: number) => 1 + i;
   const D = 17, T = 18, X = 19;
-  const code: number[] = [];
-  const get = (l: number) => code.push(LOCAL_GET, l);
-  const set = (l: number) => code.push(LOCAL_SET, l);
-  const i64 = (v: bigint) => code.push(I64_CONST, ...sleb64(v));
+  const C = (i: number) => CONST_AT + 8 * i;
+  w.op(1); // one group of locals:
+  w.op(19); // 19 × i64
+  w.op(0x7e);
   // h = IV with the parameter block (digest length 32, no key, fanout and depth 1).
-  const h = (i: number) => i === 0 ? IV[0] ^ 0x01010020n : IV[i];
+  const h = (i: number) => {
+    w.load(C(i));
+    if (i === 0) {
+      w.const(0x01010020);
+      w.op(I64_XOR);
+    }
+  };
   for (let i = 0; i < 8; i++) {
-    i64(h(i));
-    set(V(i));
+    h(i);
+    w.set(V(i));
   }
   for (let i = 0; i < 8; i++) {
     // v12 ^= the byte count (< 2^64: its high word, for v13, is 0); v14 = ~v14 (the last block).
-    i64(i === 6 ? ~IV[6] : IV[i]);
+    w.load(C(i));
     if (i === 4) {
-      get(0);
-      code.push(I64_EXTEND_I32_U, I64_XOR);
+      w.get(0);
+      w.op(I64_EXTEND_I32_U);
+      w.op(I64_XOR);
+    } else if (i === 6) {
+      w.op(I64_CONST);
+      w.op(0x7f); // -1
+      w.op(I64_XOR);
     }
-    set(V(8 + i));
+    w.set(V(8 + i));
   }
   // a += b (+ message word x, read from memory: fewer locals than state + message, as fast).
-  const add = (a: number, b: number, x: number | null) => {
-    get(V(a));
-    get(V(b));
-    code.push(I64_ADD);
-    if (x !== null) code.push(I32_CONST, 0, I64_LOAD, 3, ...uleb(8 * x), I64_ADD);
-    set(V(a));
+  const add = (a: number, b: number, x: number) => {
+    w.get(V(a));
+    w.get(V(b));
+    w.op(I64_ADD);
+    if (x >= 0) {
+      w.load(8 * x);
+      w.op(I64_ADD);
+    }
+    w.set(V(a));
   };
   // d = (d ^ a) >>> r (rotation).
   const xorRot = (d: number, a: number, r: number) => {
-    get(V(d));
-    get(V(a));
-    code.push(I64_XOR, I64_CONST, r, I64_ROTR);
-    set(V(d));
+    w.get(V(d));
+    w.get(V(a));
+    w.op(I64_XOR);
+    w.const(r);
+    w.op(I64_ROTR);
+    w.set(V(d));
   };
   for (let round = 0; round < 12; round++) {
     const s = SIGMA[round % 10];
-    MIX.forEach(([a, b, c, d], g) => {
+    for (let g = 0; g < 8; g++) {
+      const [a, b, c, d] = MIX[g];
       add(a, b, s[2 * g]);
       xorRot(d, a, 32);
-      add(c, d, null);
+      add(c, d, -1);
       xorRot(b, c, 24);
       add(a, b, s[2 * g + 1]);
       xorRot(d, a, 16);
-      add(c, d, null);
+      add(c, d, -1);
       xorRot(b, c, 63);
-    });
+    }
   }
   for (let i = 0; i < 4; i++) {
     // Digest word i = h[i] ^ v[i] ^ v[i + 8], stored little-endian.
-    code.push(I32_CONST, 0);
-    i64(h(i));
-    get(V(i));
-    code.push(I64_XOR);
-    get(V(8 + i));
-    code.push(I64_XOR, LOCAL_TEE, D, I64_STORE, 3, ...uleb(DIGEST_AT + 8 * i));
+    w.op(I32_CONST);
+    w.op(0);
+    h(i);
+    w.get(V(i));
+    w.op(I64_XOR);
+    w.get(V(8 + i));
+    w.op(I64_XOR);
+    w.op(LOCAL_TEE);
+    w.op(D);
+    w.op(I64_STORE);
+    w.op(3);
+    w.uleb(DIGEST_AT + 8 * i);
     for (let half = 0; half < 2; half++) {
       // Its 4 bytes b0..b3 (little-endian) to 8 hex digits, SWAR: one byte per 16-bit lane, then
       // the high nibble in the lane's first byte and the low one in its second; each nibble plus
       // '0', plus 39 more ('a' - '0' - 10) where it is above 9 (nibble + 6 carries into bit 4).
-      get(D);
-      if (half === 1) code.push(I64_CONST, 32, I64_SHR_U);
-      i64(0xffffffffn);
-      code.push(I64_AND, LOCAL_TEE, T, I64_CONST, 16, I64_SHL);
-      get(T);
-      code.push(I64_OR);
-      i64(0x0000ffff0000ffffn);
-      code.push(I64_AND, LOCAL_TEE, T, I64_CONST, 8, I64_SHL);
-      get(T);
-      code.push(I64_OR);
-      i64(0x00ff00ff00ff00ffn);
-      code.push(I64_AND, LOCAL_TEE, T, I64_CONST, 4, I64_SHR_U);
-      i64(0x000f000f000f000fn);
-      code.push(I64_AND);
-      get(T);
-      i64(0x000f000f000f000fn);
-      code.push(I64_AND, I64_CONST, 8, I64_SHL, I64_OR, LOCAL_SET, X);
-      code.push(I32_CONST, 0);
-      get(X);
-      i64(0x3030303030303030n);
-      code.push(I64_ADD);
-      get(X);
-      i64(0x0606060606060606n);
-      code.push(I64_ADD, I64_CONST, 4, I64_SHR_U);
-      i64(0x0101010101010101n);
-      code.push(I64_AND, I64_CONST, 39, I64_MUL, I64_ADD);
-      code.push(I64_STORE, 3, ...uleb(HEX_AT + 16 * i + 8 * half));
+      w.op(I32_CONST);
+      w.op(0); // the store's address
+      w.get(D);
+      if (half === 1) {
+        w.const(32);
+        w.op(I64_SHR_U);
+      }
+      w.load(C(8));
+      w.op(I64_AND);
+      for (const [shift, mask] of [[16, 9], [8, 10]]) {
+        w.op(LOCAL_TEE);
+        w.op(T);
+        w.const(shift);
+        w.op(I64_SHL);
+        w.get(T);
+        w.op(I64_OR);
+        w.load(C(mask));
+        w.op(I64_AND);
+      }
+      w.op(LOCAL_TEE);
+      w.op(T);
+      w.const(4);
+      w.op(I64_SHR_U);
+      w.load(C(11));
+      w.op(I64_AND);
+      w.get(T);
+      w.load(C(11));
+      w.op(I64_AND);
+      w.const(8);
+      w.op(I64_SHL);
+      w.op(I64_OR);
+      w.op(LOCAL_TEE);
+      w.op(X);
+      w.load(C(12));
+      w.op(I64_ADD);
+      w.get(X);
+      w.load(C(13));
+      w.op(I64_ADD);
+      w.const(4);
+      w.op(I64_SHR_U);
+      w.load(C(14));
+      w.op(I64_AND);
+      w.const(39);
+      w.op(I64_MUL);
+      w.op(I64_ADD);
+      w.op(I64_STORE);
+      w.op(3);
+      w.uleb(HEX_AT + 16 * i + 8 * half);
     }
   }
-  code.push(END);
-  const fn = [1, 19, 0x7e, ...code]; // locals: 19 × i64
-  const bytes = [
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // "\0asm", version 1
-    ...section(1, [1, 0x60, 1, 0x7f, 0]), // type 0: (i32) -> ()
-    ...section(3, [1, 0]), // function 0: type 0
-    ...section(5, [1, 0, 1]), // memory 0: one page, no maximum
-    ...section(7, [2, 1, 0x6d, 0x02, 0, 1, 0x68, 0x00, 0]), // exports "m" (memory 0), "h" (func 0)
-    ...section(10, [1, ...uleb(fn.length), ...fn]),
-  ];
-  return new Uint8Array(bytes);
+  w.op(END);
+  return w.bytes.subarray(0, w.at);
+}
+
+/**
+ * The module's bytes: memory `m` (one page, the constants at {@linkcode CONST_AT}) and
+ * `h(length: i32)`, which hashes the block at offset 0 as the final block of a `length`-byte
+ * message and writes the digest and its hex digits.
+ */
+export function blockModuleBytes(): Uint8Array {
+  const code = new Writer();
+  code.op(1); // one body
+  const fn = body();
+  code.uleb(fn.length);
+  code.bytes.set(fn, code.at);
+  code.at += fn.length;
+  const data = new Writer();
+  data.op(1); // one active segment in memory 0, at CONST_AT
+  data.op(0);
+  data.op(I32_CONST);
+  data.sleb(CONST_AT);
+  data.op(END);
+  data.uleb(CONSTANTS.length * 8);
+  for (const [hi, lo] of CONSTANTS) {
+    for (let k = 0; k < 4; k++) data.op((lo >>> (8 * k)) & 0xff);
+    for (let k = 0; k < 4; k++) data.op((hi >>> (8 * k)) & 0xff);
+  }
+  const w = new Writer();
+  for (const b of [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]) w.op(b); // "\0asm", version 1
+  for (const b of [1, 5, 1, 0x60, 1, 0x7f, 0]) w.op(b); // types: 0 = (i32) -> ()
+  for (const b of [3, 2, 1, 0]) w.op(b); // functions: 0 of type 0
+  for (const b of [5, 3, 1, 0, 1]) w.op(b); // memory 0: one page, no maximum
+  for (const b of [7, 9, 2, 1, 0x6d, 0x02, 0, 1, 0x68, 0x00, 0]) w.op(b); // exports "m", "h"
+  for (const [id, section] of [[10, code], [11, data]] as const) {
+    w.op(id);
+    w.uleb(section.at);
+    w.bytes.set(section.bytes.subarray(0, section.at), w.at);
+    w.at += section.at;
+  }
+  return w.bytes.slice(0, w.at);
 }
