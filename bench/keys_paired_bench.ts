@@ -12,7 +12,8 @@
  *
  * With `--base=DIR`, where `DIR` holds the sources of an earlier commit under this checkout
  * (`mkdir -p bench/_base && git archive <commit> | tar -x -C bench/_base && rm bench/_base/deno.*`),
- * the `keyContext` tables pair that commit's `keyContext` instead of the replay.
+ * the `keyContext` tables pair that commit's `keyContext` instead of the replay (remove the copy
+ * before `deno task check`, which would lint and type-check it).
  *
  * Run: `deno run -A --lock=deno.dev.lock bench/keys_paired_bench.ts [rounds] [--base=DIR]`
  *
