@@ -25,6 +25,7 @@ import { type CacheMetrics, type CounterChild, getDefaultMetrics } from "../heal
 import { unrefTimer } from "../backends/internal.ts";
 import type { GuardedOperationOptions } from "../reliability/guarded_backend.ts";
 import type { ArgKey } from "./_argkey.ts";
+import type { CallKeys } from "./_keys.ts";
 import { defaultBackendGeneration, guard, resolveBackend } from "./_backend.ts";
 import { FailSafe } from "./_failsafe.ts";
 import { eagerMs, l1TtlMs, l2Ttl, swrMs } from "./_ttl.ts";
@@ -202,9 +203,11 @@ export class Engine {
    * then do entries keep their backend key and {@linkcode byBackendKey} index them.
    */
   readonly indexL1: boolean;
-  /** Protocol key by cheap L1 key (see `keyContext` in `_keys.ts`). */
+  /** Protocol key by user key, for a cache object's keys (`_object_keys.ts`). */
   readonly protoKeys: Map<ArgKey, string> = new Map();
-  /** Backend keys of tenant-less calls by protocol key (see `keyContext` in `_keys.ts`). */
+  /** The call keys' memo and shared parts, from the first keyed call (`keyContext`, `_keys.ts`). */
+  callKeys: CallKeys | null = null;
+  /** Backend keys of tenant-less calls by protocol key (`backendKeyOf` in `_keys.ts`). */
   readonly defaultBackendKeys: Map<string, string> = new Map();
   /** Backend keys this process wrote (deleted by `cacheClear()` even where a prefix misses). */
   readonly tracked: Set<string> = new Set();

@@ -10,7 +10,8 @@
  * @module
  */
 import { CacheConfigError, CacheKeyError } from "../errors.ts";
-import { cacheKey, interopKey } from "../protocol/keys.ts";
+import { argsHash, cacheKey, interopKey, serializerCode } from "../protocol/keys.ts";
+import { isWellFormed } from "../protocol/internal.ts";
 import { currentTenant, quoteTenant, tenantContextUsed, TenantRequiredError } from "../tenant.ts";
 import { type ArgKey, argKey, customKey } from "./_argkey.ts";
 import type { CallOptions } from "./_call_options.ts";
@@ -113,6 +114,63 @@ function keyOfInstance(eng: Engine, self: unknown): string {
   return `${ik.length}:${ik}:`;
 }
 
+/** The keys a call's arguments give (remembered per cheap key in {@linkcode CallKeys}). */
+interface KeyPair {
+  /** The protocol key. */
+  readonly protoKey: string;
+  /** The default tenant's backend key (no tenant, no encryption), once built; else `null`. */
+  backendKey: string | null;
+}
+
+/**
+ * An engine's state for its call keys, built on its first keyed call (`Engine.callKeys`): the
+ * keys remembered per cheap key, and the parts every standard key of the function shares, so
+ * that a new key is `keyPrefix + hash + suffix` (and its backend key `defaultPrefix + hash +
+ * suffix`) without assembling, scanning or hashing strings (the memo is keyed by the cheap key:
+ * a `Map` lookup by a fresh string key hashes the whole string first).
+ */
+export interface CallKeys {
+  /** The keys by cheap L1 key (see {@linkcode memoMax}; the memo starts over when full). */
+  readonly memo: Map<ArgKey, KeyPair>;
+  /** `:{ic}{code}`: the integrity flag and serializer code ending every standard key. */
+  readonly suffix: string;
+  /**
+   * Whether `keyPrefix + hash + suffix` is the final key as it stands: `finalizeKey` would
+   * neither replace a character of it nor shorten it, and `cacheKey` would not refuse its parts.
+   * Else every key goes through `cacheKey` (which throws where it did).
+   */
+  readonly direct: boolean;
+  /** `t:{default tenant segment}:` + the key prefix. */
+  readonly defaultPrefix: string;
+}
+
+/** Longest standard key: its prefix, 64 hex digits and the suffix must fit (see `finalizeKey`). */
+const MAX_KEY = 250;
+const REPLACED = /[ \n\r]/;
+
+function callKeysOf(eng: Engine): CallKeys {
+  const c = eng.config;
+  let suffix = "";
+  let direct = false;
+  if (!c.interop && !eng.objectCache) {
+    try {
+      suffix = ":" + (c.integrityChecking === false ? "0" : "1") +
+        serializerCode(eng.serializerName);
+      const prefix = eng.keyPrefix;
+      direct = prefix.length + 64 + suffix.length <= MAX_KEY && !REPLACED.test(prefix) &&
+        isWellFormed(prefix);
+    } catch {
+      direct = false; // an unknown serializer: `cacheKey` throws it on every call, as before
+    }
+  }
+  return {
+    memo: new Map(),
+    suffix,
+    direct,
+    defaultPrefix: `t:${DEFAULT_SEGMENT}:${eng.keyPrefix}`,
+  };
+}
+
 /** Full key context of a call. */
 export function keyContext(
   eng: Engine,
@@ -122,15 +180,9 @@ export function keyContext(
   tenant: string | null,
 ): KeyCtx {
   const c = eng.config;
-  // The protocol key of the same L1 key is the same (see `_argkey.ts`): remembered, so
-  // a repeated call does not hash its arguments again (L1 off, or a miss after eviction).
-  const memo = fast !== undefined && c.key === null ? eng.protoKeys.get(fast) : undefined;
   let protoKey: string;
-  if (memo !== undefined) protoKey = memo;
-  else if (c.interop) {
-    const keyArgs = eng.instanceKey !== null ? [eng.instanceKey(self), ...args] : args;
-    protoKey = interopKey(c.interop.namespace, c.interop.operation, keyArgs);
-  } else if (c.key !== null) {
+  let backendKey: string | null = null;
+  if (c.key !== null) {
     const custom = (c.key as (...a: unknown[]) => string)(...args);
     if (typeof custom !== "string") {
       throw new CacheKeyError(
@@ -140,28 +192,57 @@ export function keyContext(
     }
     protoKey = customKey(eng.keyPrefix, keyOfInstance(eng, self) + custom);
   } else {
-    let posArgs = args;
-    let kwargs: Record<string, unknown> = {};
-    if (c.pythonArgs !== null) ({ args: posArgs, kwargs } = pythonCall(c.pythonArgs, args));
-    const keyArgs = eng.instanceKey !== null ? [eng.instanceKey(self), ...posArgs] : posArgs;
-    protoKey = cacheKey({
-      namespace: c.namespace,
-      func: eng.identity,
-      args: keyArgs,
-      kwargs,
-      integrityChecking: c.integrityChecking,
-      serializer: eng.serializerName,
-    });
+    // The protocol key of the same L1 key is the same (see `_argkey.ts`): remembered, so a
+    // repeated call does not hash its arguments again (L1 off, or a miss after eviction).
+    const ck = eng.callKeys ??= callKeysOf(eng);
+    let pair = fast !== undefined ? ck.memo.get(fast) : undefined;
+    if (pair === undefined) {
+      pair = derive(eng, ck, self, args);
+      const max = memoMax(eng);
+      if (fast !== undefined && max > 0) {
+        if (ck.memo.size >= max) ck.memo.clear();
+        ck.memo.set(fast, pair);
+      }
+    }
+    protoKey = pair.protoKey;
+    if (tenant === null && eng.secure === null) {
+      backendKey = pair.backendKey ??= `t:${DEFAULT_SEGMENT}:${protoKey}`;
+    }
   }
-  const max = memoMax(eng);
-  if (memo === undefined && fast !== undefined && c.key === null && max > 0) {
-    if (eng.protoKeys.size >= max) eng.protoKeys.clear();
-    eng.protoKeys.set(fast, protoKey);
-  }
-  const backendKey = backendKeyOf(eng, protoKey, tenant);
+  backendKey ??= backendKeyOf(eng, protoKey, tenant);
   const l1Key = tenantL1Key(fast ?? "p" + protoKey, tenant);
   const tags = c.tags ? (c.tags as (...a: unknown[]) => readonly string[])(...args) : null;
   return { l1Key, protoKey, backendKey, tenant, tags };
+}
+
+/** The keys of a call without a `key` option: interop, or standard (`direct` or `cacheKey`). */
+function derive(eng: Engine, ck: CallKeys, self: unknown, args: unknown[]): KeyPair {
+  const c = eng.config;
+  if (c.interop) {
+    const keyArgs = eng.instanceKey !== null ? [eng.instanceKey(self), ...args] : args;
+    const key = interopKey(c.interop.namespace, c.interop.operation, keyArgs);
+    return { protoKey: key, backendKey: key }; // interop keys are stored bare
+  }
+  let posArgs = args;
+  let kwargs: Record<string, unknown> = {};
+  if (c.pythonArgs !== null) ({ args: posArgs, kwargs } = pythonCall(c.pythonArgs, args));
+  const keyArgs = eng.instanceKey !== null ? [eng.instanceKey(self), ...posArgs] : posArgs;
+  if (ck.direct) {
+    const hash = argsHash(keyArgs, kwargs);
+    return {
+      protoKey: eng.keyPrefix + hash + ck.suffix,
+      backendKey: eng.secure === null ? ck.defaultPrefix + hash + ck.suffix : null,
+    };
+  }
+  const protoKey = cacheKey({
+    namespace: c.namespace,
+    func: eng.identity,
+    args: keyArgs,
+    kwargs,
+    integrityChecking: c.integrityChecking,
+    serializer: eng.serializerName,
+  });
+  return { protoKey, backendKey: null };
 }
 
 /** The L2 key of protocol key `protoKey` for `tenant`: `t:{tenant segment}:` + it (interop: bare). */
