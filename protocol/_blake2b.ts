@@ -1,7 +1,7 @@
 /**
  * Blake2b-256, the hash of every cachekit key. A message of at most one block (128 bytes, the
  * MessagePack of nearly every call's arguments) goes through `_blake2b_block.ts`, a one-block
- * WebAssembly function assembled when this module loads (about 2.5× cheaper than `hash-wasm` on
+ * WebAssembly function assembled on the first hash (about 2.5× cheaper than `hash-wasm` on
  * key-sized input, hex digits included: `bench/keys_paired_bench.ts`); a longer one through
  * `hash-wasm` (instantiated once when this module loads, then used synchronously); `@noble/hashes`
  * takes over where WebAssembly is unavailable. Apart because the standard and the interop key
@@ -66,7 +66,9 @@ function hexOf(b: OneBlock, bytes: Uint8Array): string {
   );
 }
 
-const block = oneBlock();
+// Assembled on the first hash, not at import: a process that never hashes a key pays nothing.
+let built: OneBlock | null | undefined;
+const oneBlockFn = (): OneBlock | null => built === undefined ? (built = oneBlock()) : built;
 
 /**
  * Blake2b with a 32-byte digest, unkeyed (Python's `hashlib.blake2b(data, digest_size=32)`).
@@ -83,7 +85,8 @@ const block = oneBlock();
  * ```
  */
 export function blake2b256(bytes: Uint8Array): Uint8Array {
-  if (block !== null && bytes.length <= BLOCK) {
+  const block = bytes.length <= BLOCK ? oneBlockFn() : null;
+  if (block !== null) {
     hexOf(block, bytes);
     return block.mem.slice(DIGEST_AT, DIGEST_AT + 32);
   }
@@ -108,7 +111,8 @@ export function blake2b256(bytes: Uint8Array): Uint8Array {
  * ```
  */
 export function blake2b256Hex(bytes: Uint8Array): string {
-  if (block !== null && bytes.length <= BLOCK) return hexOf(block, bytes);
+  const block = bytes.length <= BLOCK ? oneBlockFn() : null;
+  if (block !== null) return hexOf(block, bytes);
   if (wasmHasher) {
     wasmHasher.init();
     wasmHasher.update(bytes);
@@ -137,5 +141,5 @@ export function generalBlake2b256Hex(bytes: Uint8Array): string {
 
 /** For tests: whether the one-block module is in use here. */
 export function oneBlockActive(): boolean {
-  return block !== null;
+  return oneBlockFn() !== null;
 }

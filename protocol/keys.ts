@@ -41,8 +41,8 @@
  * The canonical encoder is hand-written (`_canonical.ts`): no MessagePack library offers a per-value
  * float64 marker, code-point key ordering, Python's int format choices and path-naming rejection
  * together. Decoding uses `@msgpack/msgpack`. Blake2b-256 of a message up to one block (128 bytes,
- * nearly every key) runs in a one-block WebAssembly function assembled when `_blake2b_block.ts`
- * loads (0.43× the CPU of `hash-wasm` on key-sized input, hex included); longer messages go to
+ * nearly every key) runs in a one-block WebAssembly function assembled on the first hash
+ * (0.43× the CPU of `hash-wasm` on key-sized input, hex included); longer messages go to
  * `hash-wasm` (measured about 7× faster than `@noble/hashes` on key-sized inputs, see
  * `bench/keys_bench.ts`), instantiated once when this module loads and used synchronously;
  * `@noble/hashes` takes over where WebAssembly is unavailable.
