@@ -8,7 +8,7 @@
 import { BackendError } from "../errors.ts";
 import type { InvalidationCapability, InvalidationEvent } from "./types.ts";
 import type { RedisCore } from "./_redis_core.ts";
-import type { BatchEntry, BatchKind } from "./_redis_batch.ts";
+import { type BatchEntry, type BatchKind, type CommandBatch, MAX_BATCH } from "./_redis_batch.ts";
 import type { RedisDriver } from "./_redis_driver.ts";
 
 const LEVELS = new Set(["key", "prefix", "tags", "all"]);
@@ -24,10 +24,17 @@ function callEach(handlers: Set<() => void>): void {
   }
 }
 
-/** A `key` event waiting in the connection's batch. */
+/**
+ * The `key` events of one reason published one after another in a turn, waiting in the
+ * connection's batch as one entry: one operation (one deadline, one promise) for all of them.
+ */
 interface KeyEventEntry extends BatchEntry {
-  targets: readonly string[];
+  targets: string[];
   reason: string | undefined;
+  /** Set when the batch sent it: later events start a new entry. */
+  sent: boolean;
+  /** What every event merged into it gets. */
+  promise: Promise<void>;
 }
 
 /**
@@ -60,6 +67,7 @@ function keyEventBatch(
   };
   return {
     flush(entries: KeyEventEntry[]): void {
+      for (const e of entries) e.sent = true;
       let from = 0;
       for (let i = 1; i <= entries.length; i++) {
         if (i === entries.length || entries[i].reason !== entries[from].reason) {
@@ -83,6 +91,8 @@ export class RedisBus implements InvalidationCapability {
   readonly #downHandlers = new Set<() => void>();
   #subscribing: Promise<void> | undefined;
   readonly #keyEvents: BatchKind<KeyEventEntry>;
+  /** The newest `key` event entry; while unsent, it is the batch's last entry (see publish). */
+  #group: KeyEventEntry | null = null;
 
   /** The bus on `channel` over `core`'s connection (the subscriber connection opens on demand). */
   constructor(core: RedisCore, channel: string) {
@@ -120,17 +130,7 @@ export class RedisBus implements InvalidationCapability {
     }
     const reason = event.reason === "write" || event.reason === "delete" ? event.reason : undefined;
     const batch = this.#core.driver.batch;
-    if (event.level === "key" && batch !== undefined) {
-      const targets = event.targets;
-      return this.#core.run(
-        "publish",
-        undefined,
-        () =>
-          new Promise<void>((resolve, reject) => {
-            batch.add(this.#keyEvents, { targets, reason, resolve, reject } as KeyEventEntry);
-          }),
-      );
-    }
+    if (event.level === "key" && batch !== undefined) return this.#keyEvent(batch, event, reason);
     const message = JSON.stringify({
       v: 1,
       level: event.level,
@@ -143,6 +143,50 @@ export class RedisBus implements InvalidationCapability {
       undefined,
       () => this.#core.driver.publish(this.channel, message),
     );
+  }
+
+  /**
+   * A `key` event through the batch. An event of the same reason as the newest entry, which the
+   * batch has not sent yet, joins it: that entry is then the batch's last one (an operation of
+   * another kind or any other command flushes the batch first), so the targets go out in the
+   * order they were published, in the message they would have shared anyway (`keyEventBatch`
+   * sends consecutive entries of one reason as one message), and the event costs no operation of
+   * its own (deadline, promises). Up to {@linkcode MAX_BATCH} targets per entry, then the batch
+   * goes out, as {@linkcode MAX_BATCH} entries of one target each did.
+   */
+  #keyEvent(
+    batch: CommandBatch,
+    event: Omit<InvalidationEvent, "sender">,
+    reason: string | undefined,
+  ): Promise<void> {
+    const g = this.#group;
+    if (g !== null && !g.sent && g.reason === reason) {
+      for (const t of event.targets) g.targets.push(t);
+      if (g.targets.length >= MAX_BATCH) batch.flush();
+      return g.promise;
+    }
+    const entry = {
+      targets: [...event.targets],
+      reason,
+      sent: false,
+    } as unknown as KeyEventEntry;
+    this.#group = entry;
+    entry.promise = this.#core.run(
+      "publish",
+      undefined,
+      () =>
+        new Promise<void>((resolve, reject) => {
+          entry.resolve = resolve;
+          entry.reject = reject;
+          batch.add(this.#keyEvents, entry);
+        }),
+    );
+    // Settled without going out (closing, connection refused, deadline): later events start anew.
+    const closed = () => {
+      entry.sent = true;
+    };
+    entry.promise.then(closed, closed);
+    return entry.promise;
   }
 
   /**

@@ -280,7 +280,9 @@ export class RedisCore {
         throw this.error(e, operation);
       }));
     }
-    const out = new Promise<T>((resolve, reject) => {
+    // Counted in flight as `track` does, settled here rather than by one more `then` on `out`.
+    this.started();
+    return new Promise<T>((resolve, reject) => {
       let done = false;
       let deadline: Deadline | undefined;
       let queue: DeadlineQueue | undefined;
@@ -290,6 +292,7 @@ export class RedisCore {
         state.expired = true;
         if (deadline) queue!.remove(deadline);
         signal?.removeEventListener("abort", onAbort);
+        this.settled();
         reject(err);
       };
       const onAbort = () => fail(this.#aborted(operation, signal));
@@ -303,10 +306,10 @@ export class RedisCore {
         done = true;
         if (deadline) queue!.remove(deadline);
         signal?.removeEventListener("abort", onAbort);
+        this.settled();
         resolve(v);
       }, (e) => fail(this.error(e, operation)));
     });
-    return this.track(out);
   }
 
   /**
@@ -466,24 +469,26 @@ export class RedisCore {
    * (measured: 8.4 vs 17 µs per 1 KiB set at 100 concurrent callers). A key holding another type
    * (`WRONGTYPE`) is overwritten by the Lua path, as a plain `SET` would.
    */
-  async #setPlain(full: string, value: Uint8Array, ttlMs: number): Promise<void> {
+  #setPlain(full: string, value: Uint8Array, ttlMs: number): Promise<void> {
     const args = ttlMs > 0
       ? ["SET", full, toBuffer(value), "PX", String(ttlMs), "GET"]
       : ["SET", full, toBuffer(value), "GET"];
-    let old: Uint8Array | null;
-    try {
-      old = await this.driver.send(full, false, args, true) as Uint8Array | null;
-    } catch (e) {
-      if (!(e instanceof Error && e.message.startsWith("WRONGTYPE"))) throw e;
-      await this.driver.eval(SET_SCRIPT, [full], [
-        MAGIC_STR,
-        toBuffer(value),
-        String(ttlMs),
-        String(this.graceMs),
-      ]);
-      return;
-    }
-    if (old !== null && old !== undefined) await this.retireReplaced(full, old);
+    // Not an async function: the command's promise and one `then` (a write on every miss).
+    return this.driver.send(full, false, args, true).then(
+      (old) =>
+        old === null || old === undefined
+          ? undefined
+          : this.retireReplaced(full, old as Uint8Array),
+      (e) => {
+        if (!(e instanceof Error && e.message.startsWith("WRONGTYPE"))) throw e;
+        return this.driver.eval(SET_SCRIPT, [full], [
+          MAGIC_STR,
+          toBuffer(value),
+          String(ttlMs),
+          String(this.graceMs),
+        ]).then(() => {});
+      },
+    );
   }
 
   /** After a write replaced `old` under `full`: retire its chunks if it was a manifest. */

@@ -133,7 +133,7 @@ export class RedisKeyLease implements FetchLockCapability {
    * The value written over the marker: the backend's plain write (`SET … PX … GET`, chunked above
    * the chunk size), or the tagged write's script; nothing to release.
    */
-  async setAndUnlock(
+  setAndUnlock(
     key: string,
     value: Uint8Array,
     ttlSeconds: number | null | undefined,
@@ -141,23 +141,33 @@ export class RedisKeyLease implements FetchLockCapability {
     token: string,
     opts?: OperationOptions,
   ): Promise<void> {
-    if (this.#viaKeyLock.delete(token)) {
-      return await this.#keyLock.setAndUnlock(key, value, ttlSeconds, tags, token, opts);
+    // `size` first: most calls took no `<key>:lock`, and need not look their token up.
+    if (this.#viaKeyLock.size > 0 && this.#viaKeyLock.delete(token)) {
+      return this.#keyLock.setAndUnlock(key, value, ttlSeconds, tags, token, opts);
     }
+    // Not an async function: the write's own promise and one `then`, no frame of its own.
+    let write: Promise<void>;
     try {
-      if (tags !== null && tags.length > 0) {
-        await this.#tags.setWithTags(key, value, ttlSeconds, tags, opts);
-      } else await this.#core.set(key, value, ttlSeconds, opts);
+      write = tags !== null && tags.length > 0
+        ? this.#tags.setWithTags(key, value, ttlSeconds, tags, opts)
+        : this.#core.set(key, value, ttlSeconds, opts);
     } catch (e) {
-      // The marker goes before the failure is known (a waiter must not wait out the lease).
-      await this.unlock(key, token).catch(() => false);
-      throw e;
+      write = Promise.reject(e);
     }
+    // The marker goes before the failure is known (a waiter must not wait out the lease).
+    return write.then(undefined, (e) =>
+      this.unlock(key, token).then(() => {
+        throw e;
+      }, () => {
+        throw e;
+      }));
   }
 
   /** Compare-and-delete the marker of `token` (or release its `<key>:lock`). */
   async unlock(key: string, token: string, opts?: OperationOptions): Promise<boolean> {
-    if (this.#viaKeyLock.delete(token)) return await this.#keyLock.unlock(key, token, opts);
+    if (this.#viaKeyLock.size > 0 && this.#viaKeyLock.delete(token)) {
+      return await this.#keyLock.unlock(key, token, opts);
+    }
     checkKey(key, "unlock");
     const core = this.#core;
     const full = core.full(key);

@@ -471,7 +471,9 @@ export async function compute(
   const fallback = fs === null ? null : fs.newest(stale, ctx.l1Key);
   const call = ctx.call;
   const run = async () => {
-    const fc = await factoryCall(fallback);
+    // A promise only when a sealed stale value must be decrypted: no microtask turn otherwise.
+    const made = factoryCall(fallback);
+    const fc = made instanceof Promise ? await made : made;
     if (call?.flight !== undefined) fc.signal = call.flight.signal; // cancellation (`_flight.ts`)
     const value = await record.callFn(rec, invoke, fc, eng.fn, self, args);
     // Not stored (skip, cacheIf, TTL 0): a lock held is released by the caller (`load`).

@@ -170,13 +170,31 @@ function taggedWith(tags: ReadonlySet<string>): (e: L1Entry) => boolean {
 }
 
 /**
- * Remember an L2 key this process wrote (for deletions a prefix may miss), and by tag when the
+ * Whether every deletion of this function's keys (`cacheClear`, `clearFunction`, `clearNamespace`)
+ * reaches `key` through its prefix, so that it need not be remembered: a standard key as
+ * `keyContext` builds it directly (`direct`: not shortened or rewritten by `finalizeKey`), under
+ * the default tenant's `t:{segment}:{keyPrefix}`, on a backend that deletes a prefix under every
+ * tenant segment. Remembering it cost a `Set` insertion hashing the fresh key on every write
+ * (`bench/MEASUREMENTS.md`). Interop and key-based caches' keys are always remembered.
+ */
+function underOwnPrefix(eng: Engine, b: Backend, key: string): boolean {
+  const ck = eng.callKeys;
+  return ck !== null && ck.direct && b.capabilities.prefix?.deleteByTenantPrefix !== undefined &&
+    key.startsWith(ck.defaultPrefix);
+}
+
+/**
+ * Remember an L2 key this process wrote (for deletions a prefix may miss: not one under
+ * {@linkcode underOwnPrefix}), and by tag when the
  * backend has no tag index of its own (`indexTags`): only then does `invalidateTags` delete the
  * keys listed here. Bounded: at most {@linkcode MAX_TRACKED_KEYS} keys, tags, and keys per tag
  * (per-result and per-call tags such as `user:${id}` would otherwise grow it without end).
  */
-export function trackWrite(eng: Engine, ctx: KeyCtx, indexTags: boolean): void {
-  if (eng.tracked.size < MAX_TRACKED_KEYS) eng.tracked.add(ctx.backendKey);
+export function trackWrite(eng: Engine, b: Backend, ctx: KeyCtx): void {
+  if (eng.tracked.size < MAX_TRACKED_KEYS && !underOwnPrefix(eng, b, ctx.backendKey)) {
+    eng.tracked.add(ctx.backendKey);
+  }
+  const indexTags = b.capabilities.tags === undefined;
   if (ctx.tags && indexTags) {
     for (const t of ctx.tags) {
       let s = eng.tagIndex.get(t);

@@ -230,7 +230,7 @@ async function refreshTtl(eng: Engine, b: Backend, ctx: KeyCtx): Promise<void> {
  * Write the call's stored form to L2 (never rejects: a failure is recorded). With `lk` held, the
  * write also releases the stampede lock, in the same round trip where the backend can.
  */
-export async function writeL2(
+export function writeL2(
   eng: Engine,
   b: Backend,
   ctx: KeyCtx,
@@ -240,27 +240,39 @@ export async function writeL2(
   const t0 = eng.listening ? performance.now() : 0;
   const unlock = lk != null && lk.held && !lk.released;
   const call = ctx.call;
+  const failed = (e: unknown): void => {
+    recordFailure(eng, "set", e, ctx);
+    // The lock may still be held: release it (the lease frees it anyway).
+    if (unlock) lk.fl.unlock(ctx.backendKey, lk.token).catch(() => {});
+  };
+  let write: Promise<void>;
   try {
     // An entry with its own TTL (adaptive caching, a key-based call's `ttl`) is written with it,
     // and a key-based call's `staleTtl` sets its stale window.
     const ttl = call === undefined
       ? ctx.ttl === undefined ? eng.l2Ttl : l2Ttl(eng.config, ctx.ttl)
       : l2TtlOf(eng, ctx);
-    if (!unlock) await setTagged(b, ctx.backendKey, stored, ttl, ctx.tags, eng.l2Opts);
+    if (!unlock) write = setTagged(b, ctx.backendKey, stored, ttl, ctx.tags, eng.l2Opts);
     else {
       lk.released = true;
-      await lk.fl.setAndUnlock(ctx.backendKey, stored, ttl, ctx.tags, lk.token, eng.l2Opts);
-    }
-    recordSuccess(eng);
-    if (eng.listening) emit(eng, "set", "l2", performance.now() - t0, ctx.protoKey);
-    eng.series?.write(stored.byteLength);
-    trackWrite(eng, ctx, b.capabilities.tags === undefined);
-    if (call?.skipBus !== true) {
-      publish(eng, b, { level: "key", targets: [ctx.backendKey], reason: "write" });
+      write = lk.fl.setAndUnlock(ctx.backendKey, stored, ttl, ctx.tags, lk.token, eng.l2Opts);
     }
   } catch (e) {
-    recordFailure(eng, "set", e, ctx);
-    // The lock may still be held: release it (the lease frees it anyway).
-    if (unlock) lk.fl.unlock(ctx.backendKey, lk.token).catch(() => {});
+    failed(e);
+    return Promise.resolve();
   }
+  // Not an async function: one `then` on the backend's promise (a write on every miss).
+  return write.then(() => {
+    try {
+      recordSuccess(eng);
+      if (eng.listening) emit(eng, "set", "l2", performance.now() - t0, ctx.protoKey);
+      eng.series?.write(stored.byteLength);
+      trackWrite(eng, b, ctx);
+      if (call?.skipBus !== true) {
+        publish(eng, b, { level: "key", targets: [ctx.backendKey], reason: "write" });
+      }
+    } catch (e) {
+      failed(e);
+    }
+  }, failed);
 }

@@ -165,3 +165,71 @@ test(
   },
   { ...redisServerTestOptions, sanitize: false },
 );
+
+test(
+  "redis batch: key events of one turn share one entry per run of a reason, in order; at most " +
+    "128 targets per entry; an event after the batch went out starts a new one",
+  async () => {
+    await using server = await startRedisServer(await freePort());
+    await using tap = await startRespTap(server.port);
+    await using b = new RedisBackend({ url: `redis://127.0.0.1:${tap.port}`, keyPrefix: "p:" });
+    await b.get("warm"); // connect
+    const bus = b.capabilities.invalidation!;
+    const pub = (k: string, reason: "write" | "delete") =>
+      bus.publish({ level: "key", targets: [k], reason });
+    const published = async (n: number, start: number) => {
+      for (let t = 0; t < 200; t++) {
+        const ps = tap.commands.slice(start).filter((c) => c.name === "PUBLISH");
+        if (ps.length >= n) return ps.map((c) => JSON.parse(c.args[1]));
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.fail("no PUBLISH");
+    };
+    let start = tap.commands.length;
+    const first = pub("a", "write");
+    const second = pub("b", "write");
+    assert.equal(first, second, "one operation for the run of one reason");
+    await Promise.all([first, second, pub("c", "delete"), pub("d", "write")]);
+    let messages = await published(3, start);
+    assert.deepEqual(messages.map((m) => [m.reason, m.targets]), [
+      ["write", ["a", "b"]],
+      ["delete", ["c"]],
+      ["write", ["d"]],
+    ]);
+    start = tap.commands.length;
+    const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
+    await Promise.all(keys.map((k) => pub(k, "write")));
+    messages = await published(2, start);
+    assert.deepEqual(messages.map((m) => m.targets.length), [128, 72]);
+    assert.deepEqual(messages.flatMap((m) => m.targets), keys);
+    // A command sent meanwhile sends the batch: the next event is a new entry, after it.
+    start = tap.commands.length;
+    const before = pub("x", "write");
+    const read = b.get("y");
+    const after = pub("z", "write");
+    assert.notEqual(before, after);
+    await Promise.all([before, read, after]);
+    messages = await published(2, start);
+    assert.deepEqual(
+      tap.commands.slice(start).map((c) => c.name),
+      ["PUBLISH", "GET", "PUBLISH"],
+    );
+    assert.deepEqual(messages.map((m) => m.targets), [["x"], ["z"]]);
+  },
+  { ...redisServerTestOptions, sanitize: false },
+);
+
+test(
+  "redis batch: a key event that fails before going out is not joined by later ones",
+  async () => {
+    const b = new RedisBackend({ url: `redis://127.0.0.1:${await freePort()}`, keyPrefix: "p:" });
+    await b.close();
+    const bus = b.capabilities.invalidation!;
+    const first = bus.publish({ level: "key", targets: ["a"], reason: "write" });
+    await assert.rejects(first);
+    const again = bus.publish({ level: "key", targets: ["b"], reason: "write" });
+    assert.notEqual(again, first, "a new operation, not the settled one");
+    await assert.rejects(again);
+  },
+  { sanitize: false },
+);
