@@ -1,3 +1,4 @@
+// deno-lint-ignore-file require-await -- the cached functions are async without awaiting
 /**
  * The engine remembers the L2 keys it wrote only where a prefix deletion may miss them: a
  * standard function's keys on a backend that deletes a prefix under every tenant are reached by
