@@ -445,7 +445,7 @@ export async function load(
  * fail-safe, and store the result as the context and the options decide. Exported for the forced
  * refresh (`_controls.ts`).
  */
-export async function compute(
+export function compute(
   eng: Engine,
   self: unknown,
   args: unknown[],
@@ -457,6 +457,7 @@ export async function compute(
   lk: LockAttempt | null,
   rec: CallRecord | null = null,
 ): Promise<unknown> {
+  // Not async (no frame of its own); its callers are, so a throw here still rejects their call.
   if (rec !== null) record.recordMiss(eng, rec);
   if (eng.collectStats) {
     eng.stats.misses++;
@@ -487,9 +488,9 @@ export async function compute(
     // A call without a hard timeout joins a computation still running past another call's one
     // (the lock was not taken for it: see `load`), rather than racing it to the store.
     const late = eng.lateWork.get(ctx.l1Key);
-    return await (late === undefined ? soft() : joinLate(eng, late));
+    return late === undefined ? soft() : joinLate(eng, late);
   }
-  return await withHardTimeout(eng, ctx.l1Key, soft, fallback, hardMs, call?.key, rec, ctx);
+  return withHardTimeout(eng, ctx.l1Key, soft, fallback, hardMs, call?.key, rec, ctx);
 }
 
 /** Store a computed `value` in L1 and L2; returns what the caller gets (see answerOf). */
