@@ -175,4 +175,24 @@ export function openBlockChecked(
   return wasm.openChecked(block, size, hi, lo, scratch === undefined);
 }
 
+/**
+ * {@linkcode openBlockChecked} with `scratch`, for a reader that takes a length: the verified
+ * bytes are the first `size` of the result, which may be longer (a view of the WebAssembly
+ * codec's memory reused from read to read, see `WasmCodec.openCheckedPrefix`), valid until the
+ * next read. `null` when the checksum differs; throws `RangeError` for a malformed block.
+ */
+export function openBlockCheckedPrefix(
+  block: Uint8Array,
+  size: number,
+  hi: number,
+  lo: number,
+  scratch: Uint8Array,
+): Uint8Array | null {
+  if (wasm !== null && block.length < size - (size >>> 3)) {
+    const data = wasm.openCheckedPrefix(block, size, hi, lo);
+    if (data !== undefined) return data;
+  }
+  return openBlockChecked(block, size, hi, lo, scratch);
+}
+
 export { decompressedLength };

@@ -15,7 +15,7 @@
  * @module
  */
 import { IntegrityError } from "../errors.ts";
-import { decompressedLength, openBlockChecked } from "./_block_codec.ts";
+import { decompressedLength, openBlockChecked, openBlockCheckedPrefix } from "./_block_codec.ts";
 import {
   digestHex,
   type EnvelopeHead,
@@ -112,11 +112,34 @@ export function openEnvelopeData(
   }
 }
 
+/**
+ * {@linkcode openEnvelopeData} with the scratch buffer, for a reader that takes a length: the
+ * verified data are the first `head.originalSize` bytes of the result, which may be longer (a
+ * view of the WebAssembly codec's memory, the same object from read to read, so that the reader
+ * makes no view of its own: `serializers/std.ts` `deserializePrefix`). Valid until the next read.
+ * Throws IntegrityError.
+ */
+export function openEnvelopePrefix(
+  bytes: Uint8Array,
+  maxSize: number = MAX_ENVELOPE_BYTES,
+  head: EnvelopeHead,
+): Uint8Array {
+  try {
+    return open(bytes, true, maxSize, head, true);
+  } catch (e) {
+    if (e instanceof IntegrityError) throw e;
+    throw new IntegrityError(`envelope rejected: ${(e as Error)?.message ?? String(e)}`, {
+      cause: e,
+    });
+  }
+}
+
 function open(
   bytes: Uint8Array,
   useScratch: boolean,
   maxSize: number,
   head: EnvelopeHead,
+  prefix = false,
 ): Uint8Array {
   if (!(bytes instanceof Uint8Array)) fail("not a byte array");
   if (bytes.length > MAX_ENVELOPE_BYTES) fail(`${bytes.length} bytes is over 512 MiB`);
@@ -148,11 +171,15 @@ function open(
   let data: Uint8Array | null;
   try {
     // Decompressed and verified in one step; the checksum compared as numbers.
-    data = openBlockChecked(block, size, head.hi, head.lo, into);
+    data = prefix && into !== undefined
+      ? openBlockCheckedPrefix(block, size, head.hi, head.lo, into)
+      : openBlockChecked(block, size, head.hi, head.lo, into);
   } catch (e) {
     fail(`LZ4 decompression failed (${(e as Error).message})`);
   }
   if (data === null) fail("checksum mismatch");
-  if (data.length !== size) fail(`decompressed ${data.length} bytes, expected ${size}`);
+  if (prefix ? data.length < size : data.length !== size) {
+    fail(`decompressed ${data.length} bytes, expected ${size}`);
+  }
   return data;
 }

@@ -54,6 +54,8 @@ interface CodecExports {
   xxh3_digest(): void;
 }
 
+const EMPTY = new Uint8Array(0);
+
 /** Inputs longer than this are hashed in pieces of this size (through the shared instance). */
 const HASH_CHUNK = 64 * 1024;
 
@@ -71,6 +73,9 @@ class Instance {
   readonly #base: number;
   readonly #digest: number;
   #u8: Uint8Array;
+  /** `#u8` from the heap base on ({@linkcode Instance.openCheckedPrefix}), made from `#tailOf`. */
+  #tail: Uint8Array = EMPTY;
+  #tailOf: Uint8Array = EMPTY;
 
   constructor(module: WebAssembly.Module) {
     this.#x = new WebAssembly.Instance(module, {}).exports as unknown as CodecExports;
@@ -95,16 +100,18 @@ class Instance {
 
   /**
    * Copy `block` into the module's memory, decompress it right after, exactly `size` bytes, and
-   * hash them (the digest at `#digest`). Returns where the bytes start in `#u8`.
+   * hash them (the digest at `#digest`). Returns where the bytes start in `#u8` (the heap base).
    *
    * @throws {RangeError} A malformed block, or one that does not expand to `size` bytes.
    */
   #inflate(block: Uint8Array, size: number): number {
     const n = block.length;
-    const outAt = this.#base + ((n + 15) & ~15);
-    const u8 = this.#room(outAt - this.#base + size);
-    u8.set(block, this.#base);
-    const got = this.#x.decompress(this.#base, n, outAt, size);
+    // The bytes at the heap base, the block after them: where `openCheckedPrefix`'s view starts.
+    const outAt = this.#base;
+    const inAt = outAt + ((size + 15) & ~15);
+    const u8 = this.#room(inAt - this.#base + n);
+    u8.set(block, inAt);
+    const got = this.#x.decompress(inAt, n, outAt, size);
     if (got !== size) {
       throw new RangeError(
         got < 0
@@ -167,6 +174,22 @@ class Instance {
     if (!digestIs(u8, this.#digest, hi, lo)) return null;
     const view = u8.subarray(outAt, outAt + size);
     return own ? view.slice() : view;
+  }
+
+  /**
+   * {@linkcode Instance.openChecked} without a view per call: the bytes are the first `size` of
+   * one view from the heap base to the end of memory, the same object every call until the memory
+   * grows (msgpackr keeps its `DataView` on it).
+   */
+  openCheckedPrefix(block: Uint8Array, size: number, hi: number, lo: number): Uint8Array | null {
+    const outAt = this.#inflate(block, size);
+    const u8 = this.#u8;
+    if (!digestIs(u8, this.#digest, hi, lo)) return null;
+    if (this.#tailOf !== u8) {
+      this.#tail = u8.subarray(outAt);
+      this.#tailOf = u8;
+    }
+    return this.#tail;
   }
 
   blockLength(src: Uint8Array): number {
@@ -243,6 +266,18 @@ export interface WasmCodec {
     lo: number,
     own: boolean,
   ): Uint8Array | null;
+  /**
+   * {@linkcode WasmCodec.openChecked} into the codec's memory for a reader that takes a length:
+   * the verified bytes are the first `size` of the result, a view that may be longer and is the
+   * same object from call to call (valid until the next call: deserialize at once). `undefined`
+   * when the work is too large for the shared memory (then use `openChecked`).
+   */
+  openCheckedPrefix(
+    block: Uint8Array,
+    size: number,
+    hi: number,
+    lo: number,
+  ): Uint8Array | null | undefined;
 }
 
 /**
@@ -297,6 +332,10 @@ export function loadCodec(bytes: Uint8Array): WasmCodec | null {
       // A view of a large instance's memory would keep it alive: large values are always copied.
       const work = block.length + size + 16;
       return pick(work).openChecked(block, size, hi, lo, own || work > SHARED_MAX_BYTES);
+    },
+    openCheckedPrefix(block, size, hi, lo) {
+      if (block.length + size + 16 > SHARED_MAX_BYTES) return undefined;
+      return shared.openCheckedPrefix(block, size, hi, lo);
     },
   };
 }
