@@ -84,7 +84,15 @@ function opened(bytes: Uint8Array, useScratch: boolean, maxSize?: number): Opene
 
 /** A fresh {@linkcode EnvelopeHead} for {@linkcode openEnvelopeData}. */
 export function newHead(): EnvelopeHead {
-  return { compressed: EMPTY, hi: 0, lo: 0, originalSize: 0, format: "" };
+  return {
+    compressed: EMPTY,
+    blockAt: -1,
+    blockLength: 0,
+    hi: 0,
+    lo: 0,
+    originalSize: 0,
+    format: "",
+  };
 }
 
 const EMPTY = new Uint8Array(0);
@@ -148,22 +156,30 @@ function open(
   if (bytes.constructor !== Uint8Array) {
     bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
-  const { compressed: block, originalSize: size } = readEnvelopeHead(bytes, head);
+  // For a prefix read the block is only located: the codec copies it from `bytes`.
+  readEnvelopeHead(bytes, head, !prefix);
+  const size = head.originalSize;
+  const blockLength = head.blockLength;
   if (size > MAX_ENVELOPE_BYTES) fail(`original size ${size} is over 512 MiB`);
   if (size > maxSize) fail(`original size ${size} is over the limit of ${maxSize} bytes`);
-  if (block.length === 0 && size !== 0) {
+  if (blockLength === 0 && size !== 0) {
     fail(`empty compressed block claims ${size} original bytes`);
   }
-  if (size > MAX_COMPRESSION_RATIO * block.length) {
-    fail(`original size ${size} is over 1000 × the compressed size ${block.length}`);
+  if (size > MAX_COMPRESSION_RATIO * blockLength) {
+    fail(`original size ${size} is over 1000 × the compressed size ${blockLength}`);
   }
+  const at = head.blockAt;
+  const block = !prefix || at < 0 ? head.compressed : EMPTY; // a view only where one is needed
   let into: Uint8Array | undefined;
   if (useScratch && size <= SCRATCH_MAX_BYTES) {
     if (scratch.length < size) {
       scratch = new Uint8Array(Math.min(SCRATCH_MAX_BYTES, Math.max(size, 2 * scratch.length)));
     }
     into = scratch;
-  } else if (size > SCRATCH_MAX_BYTES && decompressedLength(block) !== size) {
+  } else if (
+    size > SCRATCH_MAX_BYTES &&
+    decompressedLength(block === EMPTY ? bytes.subarray(at, at + blockLength) : block) !== size
+  ) {
     // A block that does not expand to its declared size (a bomb declaring more than it holds, or
     // garbage) is found by walking its sequences, before `size` bytes are allocated for it.
     fail(`LZ4 block is malformed or does not expand to the declared ${size} bytes`);
@@ -172,8 +188,16 @@ function open(
   try {
     // Decompressed and verified in one step; the checksum compared as numbers.
     data = prefix && into !== undefined
-      ? openBlockCheckedPrefix(block, size, head.hi, head.lo, into)
-      : openBlockChecked(block, size, head.hi, head.lo, into);
+      ? block === EMPTY
+        ? openBlockCheckedPrefix(bytes, at, blockLength, size, head.hi, head.lo, into)
+        : openBlockCheckedPrefix(block, 0, blockLength, size, head.hi, head.lo, into)
+      : openBlockChecked(
+        block === EMPTY ? bytes.subarray(at, at + blockLength) : block,
+        size,
+        head.hi,
+        head.lo,
+        into,
+      );
   } catch (e) {
     fail(`LZ4 decompression failed (${(e as Error).message})`);
   }

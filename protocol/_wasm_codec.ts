@@ -104,13 +104,21 @@ class Instance {
    *
    * @throws {RangeError} A malformed block, or one that does not expand to `size` bytes.
    */
-  #inflate(block: Uint8Array, size: number): number {
-    const n = block.length;
+  #inflate(block: Uint8Array, size: number, at = 0, n: number = block.length): number {
     // The bytes at the heap base, the block after them: where `openCheckedPrefix`'s view starts.
     const outAt = this.#base;
-    const inAt = outAt + ((size + 15) & ~15);
-    const u8 = this.#room(inAt - this.#base + n);
-    u8.set(block, inAt);
+    const lead = (size + 15) & ~15;
+    const inAt = outAt + lead;
+    if (at === 0 || at > lead) {
+      const u8 = this.#room(lead + n);
+      u8.set(at === 0 && n === block.length ? block : block.subarray(at, at + n), inAt);
+    } else {
+      // `block[at, at + n)` is the block: the whole input is copied so that it lands at `inAt`
+      // (no view made); what comes before falls in the output's room, which the decompression
+      // then writes over, and what follows after the block, which it does not read.
+      const u8 = this.#room(lead + block.length - at);
+      u8.set(block, inAt - at);
+    }
     const got = this.#x.decompress(inAt, n, outAt, size);
     if (got !== size) {
       throw new RangeError(
@@ -181,8 +189,15 @@ class Instance {
    * one view from the heap base to the end of memory, the same object every call until the memory
    * grows (msgpackr keeps its `DataView` on it).
    */
-  openCheckedPrefix(block: Uint8Array, size: number, hi: number, lo: number): Uint8Array | null {
-    const outAt = this.#inflate(block, size);
+  openCheckedPrefix(
+    src: Uint8Array,
+    at: number,
+    n: number,
+    size: number,
+    hi: number,
+    lo: number,
+  ): Uint8Array | null {
+    const outAt = this.#inflate(src, size, at, n);
     const u8 = this.#u8;
     if (!digestIs(u8, this.#digest, hi, lo)) return null;
     if (this.#tailOf !== u8) {
@@ -267,13 +282,15 @@ export interface WasmCodec {
     own: boolean,
   ): Uint8Array | null;
   /**
-   * {@linkcode WasmCodec.openChecked} into the codec's memory for a reader that takes a length:
-   * the verified bytes are the first `size` of the result, a view that may be longer and is the
+   * {@linkcode WasmCodec.openChecked} into the codec's memory for a reader that takes a length,
+   * of the block `src[at, at + n)` (no view of it needed): the verified bytes are the first `size` of the result, a view that may be longer and is the
    * same object from call to call (valid until the next call: deserialize at once). `undefined`
    * when the work is too large for the shared memory (then use `openChecked`).
    */
   openCheckedPrefix(
-    block: Uint8Array,
+    src: Uint8Array,
+    at: number,
+    n: number,
     size: number,
     hi: number,
     lo: number,
@@ -333,9 +350,9 @@ export function loadCodec(bytes: Uint8Array): WasmCodec | null {
       const work = block.length + size + 16;
       return pick(work).openChecked(block, size, hi, lo, own || work > SHARED_MAX_BYTES);
     },
-    openCheckedPrefix(block, size, hi, lo) {
-      if (block.length + size + 16 > SHARED_MAX_BYTES) return undefined;
-      return shared.openCheckedPrefix(block, size, hi, lo);
+    openCheckedPrefix(src, at, n, size, hi, lo) {
+      if (src.length + size + 16 > SHARED_MAX_BYTES) return undefined;
+      return shared.openCheckedPrefix(src, at, n, size, hi, lo);
     },
   };
 }

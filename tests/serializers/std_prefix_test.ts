@@ -63,15 +63,18 @@ test("deserializePrefix: a truncated value is refused even when the bytes after 
 test("openCheckedPrefix: the verified bytes in one reused view, renewed when memory grows", () => {
   const codec = wasmCodec;
   if (codec === null) return; // no WebAssembly here: the engine reads exact bytes
-  const open = (data: Uint8Array) => {
+  // The block inside a larger input (as in an envelope: a header before, fields after), at `at`.
+  const open = (data: Uint8Array, at = 3) => {
     const { block, checksum } = codec.seal(data);
-    const b = block.slice();
+    const n = block.length;
+    const src = new Uint8Array(at + n + 20).fill(0xee);
+    src.set(block, at);
     const c = checksum.slice();
     const hi = ((c[0] << 24) | (c[1] << 16) | (c[2] << 8) | c[3]) >>> 0;
     const lo = ((c[4] << 24) | (c[5] << 16) | (c[6] << 8) | c[7]) >>> 0;
     return {
-      ok: () => codec.openCheckedPrefix(b, data.length, hi, lo),
-      bad: () => codec.openCheckedPrefix(b, data.length, hi, lo ^ 1),
+      ok: () => codec.openCheckedPrefix(src, at, n, data.length, hi, lo),
+      bad: () => codec.openCheckedPrefix(src, at, n, data.length, hi, lo ^ 1),
     };
   };
   const a = serialize({ text: "abc".repeat(300) });
@@ -83,6 +86,12 @@ test("openCheckedPrefix: the verified bytes in one reused view, renewed when mem
   assert.equal(vb, va, "the same view object");
   assert.deepEqual(vb.subarray(0, b.length), b);
   assert.equal(open(b).bad(), null);
+  // The block at the input's start, and further in than the output's room (a tiny value).
+  assert.deepEqual(open(b, 0).ok()!.subarray(0, b.length), b);
+  const tiny = serialize("abc");
+  const t = open(tiny, 40).ok()!;
+  assert.deepEqual(t.subarray(0, tiny.length), tiny);
+  assert.deepEqual(open(a).ok()!.subarray(0, a.length), a, "nothing below the heap base was hit");
   // A larger value grows the memory: the old view is detached, a new one serves.
   const big = serialize({ text: "lorem ipsum ".repeat(60_000) });
   const vbig = open(big).ok()!;
@@ -130,4 +139,45 @@ test("an L2 hit of the std serializer answers the value; an override of deserial
   assert.deepEqual(await g(1), { id: 1, bio: "c".repeat(300) });
   assert.equal(seen.length, 1, "the override read the hit");
   assert.equal(seen[0], serialize({ id: 1, bio: "c".repeat(300) }).length, "its exact bytes");
+});
+
+test("an L2 entry corrupted in its block or checksum is a miss on the prefix path, and removed", async () => {
+  const backend = new MemoryBackend();
+  let runs = 0;
+  const f = cache((i: number) => Promise.resolve({ id: i, runs: ++runs, bio: "d".repeat(400) }), {
+    name: "prefix.corrupt",
+    backend,
+    l1: false,
+  });
+  await f(1);
+  const get = backend.get.bind(backend);
+  const del = backend.delete.bind(backend);
+  const deleted: string[] = [];
+  backend.delete = (key, o) => {
+    deleted.push(key);
+    return del(key, o);
+  };
+  // Each mutation of the stored bytes: one byte of the block, of the checksum, of the size.
+  for (
+    const pick of [
+      (_b: Uint8Array) => 10,
+      (b: Uint8Array) => b.length - 12,
+      (b: Uint8Array) => b.length - 10,
+    ]
+  ) {
+    backend.get = async (key, o) => {
+      const v = await get(key, o);
+      if (v === null) return v;
+      const c = v.slice();
+      c[pick(c)] ^= 0x40;
+      return c;
+    };
+    const before = runs;
+    const got = await f(1) as { runs: number };
+    assert.equal(runs, before + 1, "computed again");
+    assert.equal(got.runs, runs);
+  }
+  assert.ok(deleted.length >= 3, "the unreadable entries were deleted");
+  backend.get = get;
+  assert.deepEqual(await f(1), { id: 1, runs, bio: "d".repeat(400) }, "the rewritten entry reads");
 });
