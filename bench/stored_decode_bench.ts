@@ -11,6 +11,7 @@ import { Packr } from "msgpackr";
 import { record } from "./_goals_values.ts";
 import { pairedRounds, roundRatios, spread } from "./_paired.ts";
 import { StdSerializer } from "../serializers/std.ts";
+import { prefixDecoder } from "../engine/_serializer.ts";
 import {
   decodeStoredValue,
   encodeStoredValue,
@@ -29,6 +30,8 @@ const codec: StoredCodec = {
     integrityChecking: true,
     limits: { maxSize: 64 * 1024 * 1024 },
     scratch: true,
+    // As the engine sets it for std (`engine/_serializer.ts`): decoded in the codec's reused view.
+    prefix: prefixDecoder(serializer),
     framing: null,
   },
   wire: "envelope",

@@ -35,7 +35,7 @@ import { L1Cache, type L1Entry } from "./l1.ts";
 import { EngineSeries } from "./_metrics.ts";
 import { registerEngine, trackL1 } from "./_registry.ts";
 import { SecureKeys } from "./_secure.ts";
-import { copiesInput, resolveSerializer } from "./_serializer.ts";
+import { copiesInput, prefixDecoder, resolveSerializer } from "./_serializer.ts";
 import { errMessage, recordFailure } from "./_status.ts";
 import { l1EntryValue } from "./_l1_store.ts";
 import {
@@ -262,6 +262,8 @@ export class Engine {
       limits: { maxSize: c.maxValueSize },
       // A built-in serializer copies what it keeps: decompress into the shared scratch buffer.
       scratch: copiesInput(this.serializer),
+      // std reads the envelope's data where the codec left it, in a view reused by every read.
+      prefix: prefixDecoder(this.serializer),
       // auto stores what cachekit-py 0.3.0's auto stores, not our envelope (arrow takes the
       // digest layout by its format, `protocol/_digest_layout.ts`).
       framing: c.serializer === "auto" ? storedFraming(c.serializer) : null,

@@ -12,7 +12,7 @@ import {
   OrjsonSerializer,
   StdSerializer,
 } from "../serializers/mod.ts";
-import { isReshaped } from "../serializers/internal.ts";
+import { deserializePrefix, isReshaped } from "../serializers/internal.ts";
 
 let std: Serializer | null = null;
 let json: Serializer | null = null;
@@ -39,6 +39,17 @@ export function resolveSerializer(
 export function copiesInput(s: Serializer): boolean {
   return s.constructor === StdSerializer || s.constructor === JsonSerializer ||
     s.constructor === OrjsonSerializer;
+}
+
+/**
+ * The std serializer's deserialize of a buffer's first `n` bytes (`ReadPolicy.prefix`), when `s`
+ * is exactly the built-in std serializer (its own `deserialize`, not a subclass's or an
+ * instance's); otherwise `null`.
+ */
+export function prefixDecoder(s: Serializer): ((buf: Uint8Array, n: number) => unknown) | null {
+  return s.deserialize === StdSerializer.prototype.deserialize && s.constructor === StdSerializer
+    ? deserializePrefix
+    : null;
 }
 
 /**

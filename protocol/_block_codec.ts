@@ -175,4 +175,28 @@ export function openBlockChecked(
   return wasm.openChecked(block, size, hi, lo, scratch === undefined);
 }
 
+/**
+ * {@linkcode openBlockChecked} with `scratch`, for a reader that takes a length, of the block
+ * `src[at, at + n)`: the verified bytes are the first `size` of the result, which may be longer (a
+ * view of the WebAssembly codec's memory reused from read to read, see
+ * `WasmCodec.openCheckedPrefix`), valid until the next read. `null` when the checksum differs;
+ * throws `RangeError` for a malformed block.
+ */
+export function openBlockCheckedPrefix(
+  src: Uint8Array,
+  at: number,
+  n: number,
+  size: number,
+  hi: number,
+  lo: number,
+  scratch: Uint8Array,
+): Uint8Array | null {
+  if (wasm !== null && n < size - (size >>> 3)) {
+    const data = wasm.openCheckedPrefix(src, at, n, size, hi, lo);
+    if (data !== undefined) return data;
+  }
+  const block = at === 0 && n === src.length ? src : src.subarray(at, at + n);
+  return openBlockChecked(block, size, hi, lo, scratch);
+}
+
 export { decompressedLength };

@@ -198,8 +198,15 @@ export interface ParsedEnvelope {
  * {@linkcode readEnvelopeHead}.
  */
 export interface EnvelopeHead {
-  /** LZ4 block of the data (a view into the input). */
+  /**
+   * LZ4 block of the data (a view into the input); not made by `readEnvelopeHead(…, false)` when
+   * `blockAt` is set.
+   */
   compressed: Uint8Array;
+  /** Where the block starts in the input (the layout of `fastHead`), else -1. */
+  blockAt: number;
+  /** The block's length. */
+  blockLength: number;
   /** The checksum's first 4 bytes, big-endian (xxHash3-64's high half). */
   hi: number;
   /** Its last 4 bytes (the low half). */
@@ -225,6 +232,8 @@ export function parseEnvelope(bytes: Uint8Array): ParsedEnvelope {
   // The general reader only: the tests compare it with the fast one of `readEnvelopeHead`.
   const h = readHead(bytes, {
     compressed: bytes,
+    blockAt: -1,
+    blockLength: 0,
     hi: 0,
     lo: 0,
     originalSize: 0,
@@ -243,8 +252,16 @@ export function parseEnvelope(bytes: Uint8Array): ParsedEnvelope {
  * where each `ArrayBuffer` is costly under Deno (`_envelope_read.ts` says why) and a hex string
  * per read is work for nothing. Throws IntegrityError.
  */
-export function readEnvelopeHead(bytes: Uint8Array, out: EnvelopeHead): EnvelopeHead {
-  return fastHead(bytes, out) ? out : readHead(bytes, out);
+export function readEnvelopeHead(
+  bytes: Uint8Array,
+  out: EnvelopeHead,
+  view = true,
+): EnvelopeHead {
+  if (fastHead(bytes, out, view)) return out;
+  readHead(bytes, out);
+  out.blockAt = -1;
+  out.blockLength = out.compressed.length;
+  return out;
 }
 
 /** The general reader of {@linkcode readEnvelopeHead} (every form; {@linkcode parseEnvelope}'s). */
@@ -289,9 +306,10 @@ const KNOWN_FORMATS: readonly [string, Uint8Array][] = ["msgpack", "json", "orjs
  * 4: the block as `bin` 8/16, the checksum as an array of 8 integers, the size as an unsigned int
  * of up to 32 bits, a built-in serializer's format as a fixstr — read in one straight pass.
  * Anything else returns `false` and takes the general reader, which gives the same fields for
- * everything this accepts (and the errors for what it refuses).
+ * everything this accepts (and the errors for what it refuses). Without `view`, the block is only
+ * located (`blockAt`, `blockLength`).
  */
-function fastHead(b: Uint8Array, out: EnvelopeHead): boolean {
+function fastHead(b: Uint8Array, out: EnvelopeHead, view: boolean): boolean {
   const n = b.length;
   if (n < 16 || b[0] !== 0x94) return false;
   let p = 1;
@@ -342,7 +360,9 @@ function fastHead(b: Uint8Array, out: EnvelopeHead): boolean {
     const [name, code] = KNOWN_FORMATS[k];
     if (code.length !== f) continue;
     for (let j = 0; j < f; j++) if (code[j] !== b[p + j]) continue outer;
-    out.compressed = b.subarray(at, at + len);
+    if (view) out.compressed = b.subarray(at, at + len);
+    out.blockAt = at;
+    out.blockLength = len;
     out.hi = hi;
     out.lo = lo;
     out.originalSize = size;

@@ -15,7 +15,7 @@
  * @module
  */
 import { IntegrityError } from "../errors.ts";
-import { decompressedLength, openBlockChecked } from "./_block_codec.ts";
+import { decompressedLength, openBlockChecked, openBlockCheckedPrefix } from "./_block_codec.ts";
 import {
   digestHex,
   type EnvelopeHead,
@@ -84,7 +84,15 @@ function opened(bytes: Uint8Array, useScratch: boolean, maxSize?: number): Opene
 
 /** A fresh {@linkcode EnvelopeHead} for {@linkcode openEnvelopeData}. */
 export function newHead(): EnvelopeHead {
-  return { compressed: EMPTY, hi: 0, lo: 0, originalSize: 0, format: "" };
+  return {
+    compressed: EMPTY,
+    blockAt: -1,
+    blockLength: 0,
+    hi: 0,
+    lo: 0,
+    originalSize: 0,
+    format: "",
+  };
 }
 
 const EMPTY = new Uint8Array(0);
@@ -112,11 +120,34 @@ export function openEnvelopeData(
   }
 }
 
+/**
+ * {@linkcode openEnvelopeData} with the scratch buffer, for a reader that takes a length: the
+ * verified data are the first `head.originalSize` bytes of the result, which may be longer (a
+ * view of the WebAssembly codec's memory, the same object from read to read, so that the reader
+ * makes no view of its own: `serializers/std.ts` `deserializePrefix`). Valid until the next read.
+ * Throws IntegrityError.
+ */
+export function openEnvelopePrefix(
+  bytes: Uint8Array,
+  maxSize: number = MAX_ENVELOPE_BYTES,
+  head: EnvelopeHead,
+): Uint8Array {
+  try {
+    return open(bytes, true, maxSize, head, true);
+  } catch (e) {
+    if (e instanceof IntegrityError) throw e;
+    throw new IntegrityError(`envelope rejected: ${(e as Error)?.message ?? String(e)}`, {
+      cause: e,
+    });
+  }
+}
+
 function open(
   bytes: Uint8Array,
   useScratch: boolean,
   maxSize: number,
   head: EnvelopeHead,
+  prefix = false,
 ): Uint8Array {
   if (!(bytes instanceof Uint8Array)) fail("not a byte array");
   if (bytes.length > MAX_ENVELOPE_BYTES) fail(`${bytes.length} bytes is over 512 MiB`);
@@ -125,22 +156,30 @@ function open(
   if (bytes.constructor !== Uint8Array) {
     bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
-  const { compressed: block, originalSize: size } = readEnvelopeHead(bytes, head);
+  // For a prefix read the block is only located: the codec copies it from `bytes`.
+  readEnvelopeHead(bytes, head, !prefix);
+  const size = head.originalSize;
+  const blockLength = head.blockLength;
   if (size > MAX_ENVELOPE_BYTES) fail(`original size ${size} is over 512 MiB`);
   if (size > maxSize) fail(`original size ${size} is over the limit of ${maxSize} bytes`);
-  if (block.length === 0 && size !== 0) {
+  if (blockLength === 0 && size !== 0) {
     fail(`empty compressed block claims ${size} original bytes`);
   }
-  if (size > MAX_COMPRESSION_RATIO * block.length) {
-    fail(`original size ${size} is over 1000 × the compressed size ${block.length}`);
+  if (size > MAX_COMPRESSION_RATIO * blockLength) {
+    fail(`original size ${size} is over 1000 × the compressed size ${blockLength}`);
   }
+  const at = head.blockAt;
+  const block = !prefix || at < 0 ? head.compressed : EMPTY; // a view only where one is needed
   let into: Uint8Array | undefined;
   if (useScratch && size <= SCRATCH_MAX_BYTES) {
     if (scratch.length < size) {
       scratch = new Uint8Array(Math.min(SCRATCH_MAX_BYTES, Math.max(size, 2 * scratch.length)));
     }
     into = scratch;
-  } else if (size > SCRATCH_MAX_BYTES && decompressedLength(block) !== size) {
+  } else if (
+    size > SCRATCH_MAX_BYTES &&
+    decompressedLength(block === EMPTY ? bytes.subarray(at, at + blockLength) : block) !== size
+  ) {
     // A block that does not expand to its declared size (a bomb declaring more than it holds, or
     // garbage) is found by walking its sequences, before `size` bytes are allocated for it.
     fail(`LZ4 block is malformed or does not expand to the declared ${size} bytes`);
@@ -148,11 +187,23 @@ function open(
   let data: Uint8Array | null;
   try {
     // Decompressed and verified in one step; the checksum compared as numbers.
-    data = openBlockChecked(block, size, head.hi, head.lo, into);
+    data = prefix && into !== undefined
+      ? block === EMPTY
+        ? openBlockCheckedPrefix(bytes, at, blockLength, size, head.hi, head.lo, into)
+        : openBlockCheckedPrefix(block, 0, blockLength, size, head.hi, head.lo, into)
+      : openBlockChecked(
+        block === EMPTY ? bytes.subarray(at, at + blockLength) : block,
+        size,
+        head.hi,
+        head.lo,
+        into,
+      );
   } catch (e) {
     fail(`LZ4 decompression failed (${(e as Error).message})`);
   }
   if (data === null) fail("checksum mismatch");
-  if (data.length !== size) fail(`decompressed ${data.length} bytes, expected ${size}`);
+  if (prefix ? data.length < size : data.length !== size) {
+    fail(`decompressed ${data.length} bytes, expected ${size}`);
+  }
   return data;
 }

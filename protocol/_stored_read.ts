@@ -28,7 +28,7 @@
  */
 import { CacheKitError, IntegrityError } from "../errors.ts";
 import type { Serializer } from "../serializers/types.ts";
-import { newHead, openEnvelopeData } from "./_envelope_read.ts";
+import { newHead, openEnvelopeData, openEnvelopePrefix } from "./_envelope_read.ts";
 import { digestHex } from "./_envelope_msgpack.ts";
 import { openUndefinedEnvelope } from "./_undefined_envelope.ts";
 import { verifyDocumentCheck } from "./_document.ts";
@@ -48,6 +48,12 @@ export interface ReadPolicy {
   limits: { readonly maxSize: number };
   /** Decompress into the shared scratch buffer (the serializer copies what it keeps). */
   scratch: boolean;
+  /**
+   * With `scratch`: the serializer's deserialize of the first `n` bytes of a longer buffer (the
+   * std serializer's `deserializePrefix`); the envelope's data then stays in the codec's reused
+   * view. Unset or `null`: `serializer.deserialize` of the exact bytes.
+   */
+  prefix?: ((buf: Uint8Array, n: number) => unknown) | null;
   /**
    * The serializer's own stored layout (`arrow`, `auto`: `_stored_framing.ts`), which checks
    * integrity and format itself; `null` for the envelope's.
@@ -146,6 +152,16 @@ export function openEntry(
   }
   let plain = data;
   let checksum: string | null = null;
+  const prefix = policy.prefix;
+  if (doc.compressed && prefix != null && policy.scratch) {
+    // As below, with the bytes left where the codec wrote them, in a view longer than they are.
+    const buf = openEnvelopePrefix(data, limits.maxSize, head);
+    if (doc.format === undefined && head.format !== serializer.format) {
+      throw new WireFormatError(`format ${head.format}, expected ${serializer.format}`);
+    }
+    if (doc.check) checksum = digestHex(head.hi, head.lo);
+    return checkedValue(doc, prefix(buf, head.originalSize), checksum);
+  }
   if (doc.compressed) {
     // The decompressed bytes only live until deserialized: a built-in serializer copies what it
     // keeps, so they may stay where the codec wrote them, or go to the shared scratch buffer (no
@@ -156,7 +172,11 @@ export function openEntry(
     }
     if (doc.check) checksum = digestHex(head.hi, head.lo);
   } else checkValueSize(plain, limits.maxSize);
-  const value = serializer.deserialize(plain);
+  return checkedValue(doc, serializer.deserialize(plain), checksum);
+}
+
+/** The deserialized `value` of `doc`, once its `ck_check` (the envelope's `checksum`) verifies. */
+function checkedValue(doc: WireDocument, value: unknown, checksum: string | null): unknown {
   // After deserializing: the check hashes through the codec, which would overwrite the bytes. The
   // value is not answered unless it passes.
   if (checksum !== null && !verifyDocumentCheck(doc, checksum)) {

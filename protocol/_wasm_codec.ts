@@ -54,6 +54,8 @@ interface CodecExports {
   xxh3_digest(): void;
 }
 
+const EMPTY = new Uint8Array(0);
+
 /** Inputs longer than this are hashed in pieces of this size (through the shared instance). */
 const HASH_CHUNK = 64 * 1024;
 
@@ -71,6 +73,9 @@ class Instance {
   readonly #base: number;
   readonly #digest: number;
   #u8: Uint8Array;
+  /** `#u8` from the heap base on ({@linkcode Instance.openCheckedPrefix}), made from `#tailOf`. */
+  #tail: Uint8Array = EMPTY;
+  #tailOf: Uint8Array = EMPTY;
 
   constructor(module: WebAssembly.Module) {
     this.#x = new WebAssembly.Instance(module, {}).exports as unknown as CodecExports;
@@ -95,16 +100,26 @@ class Instance {
 
   /**
    * Copy `block` into the module's memory, decompress it right after, exactly `size` bytes, and
-   * hash them (the digest at `#digest`). Returns where the bytes start in `#u8`.
+   * hash them (the digest at `#digest`). Returns where the bytes start in `#u8` (the heap base).
    *
    * @throws {RangeError} A malformed block, or one that does not expand to `size` bytes.
    */
-  #inflate(block: Uint8Array, size: number): number {
-    const n = block.length;
-    const outAt = this.#base + ((n + 15) & ~15);
-    const u8 = this.#room(outAt - this.#base + size);
-    u8.set(block, this.#base);
-    const got = this.#x.decompress(this.#base, n, outAt, size);
+  #inflate(block: Uint8Array, size: number, at = 0, n: number = block.length): number {
+    // The bytes at the heap base, the block after them: where `openCheckedPrefix`'s view starts.
+    const outAt = this.#base;
+    const lead = (size + 15) & ~15;
+    const inAt = outAt + lead;
+    if (at === 0 || at > lead) {
+      const u8 = this.#room(lead + n);
+      u8.set(at === 0 && n === block.length ? block : block.subarray(at, at + n), inAt);
+    } else {
+      // `block[at, at + n)` is the block: the whole input is copied so that it lands at `inAt`
+      // (no view made); what comes before falls in the output's room, which the decompression
+      // then writes over, and what follows after the block, which it does not read.
+      const u8 = this.#room(lead + block.length - at);
+      u8.set(block, inAt - at);
+    }
+    const got = this.#x.decompress(inAt, n, outAt, size);
     if (got !== size) {
       throw new RangeError(
         got < 0
@@ -167,6 +182,29 @@ class Instance {
     if (!digestIs(u8, this.#digest, hi, lo)) return null;
     const view = u8.subarray(outAt, outAt + size);
     return own ? view.slice() : view;
+  }
+
+  /**
+   * {@linkcode Instance.openChecked} without a view per call: the bytes are the first `size` of
+   * one view from the heap base to the end of memory, the same object every call until the memory
+   * grows (msgpackr keeps its `DataView` on it).
+   */
+  openCheckedPrefix(
+    src: Uint8Array,
+    at: number,
+    n: number,
+    size: number,
+    hi: number,
+    lo: number,
+  ): Uint8Array | null {
+    const outAt = this.#inflate(src, size, at, n);
+    const u8 = this.#u8;
+    if (!digestIs(u8, this.#digest, hi, lo)) return null;
+    if (this.#tailOf !== u8) {
+      this.#tail = u8.subarray(outAt);
+      this.#tailOf = u8;
+    }
+    return this.#tail;
   }
 
   blockLength(src: Uint8Array): number {
@@ -243,6 +281,20 @@ export interface WasmCodec {
     lo: number,
     own: boolean,
   ): Uint8Array | null;
+  /**
+   * {@linkcode WasmCodec.openChecked} into the codec's memory for a reader that takes a length,
+   * of the block `src[at, at + n)` (no view of it needed): the verified bytes are the first `size` of the result, a view that may be longer and is the
+   * same object from call to call (valid until the next call: deserialize at once). `undefined`
+   * when the work is too large for the shared memory (then use `openChecked`).
+   */
+  openCheckedPrefix(
+    src: Uint8Array,
+    at: number,
+    n: number,
+    size: number,
+    hi: number,
+    lo: number,
+  ): Uint8Array | null | undefined;
 }
 
 /**
@@ -297,6 +349,10 @@ export function loadCodec(bytes: Uint8Array): WasmCodec | null {
       // A view of a large instance's memory would keep it alive: large values are always copied.
       const work = block.length + size + 16;
       return pick(work).openChecked(block, size, hi, lo, own || work > SHARED_MAX_BYTES);
+    },
+    openCheckedPrefix(src, at, n, size, hi, lo) {
+      if (src.length + size + 16 > SHARED_MAX_BYTES) return undefined;
+      return shared.openCheckedPrefix(src, at, n, size, hi, lo);
     },
   };
 }

@@ -35,6 +35,7 @@ const PROTO = [0x5f, 0x5f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x5f, 0x5f];
  */
 export function objectSafe(b: Uint8Array): boolean {
   candidates.length = 0;
+  limit = b.length;
   const safe = skip(b, 0, 0) === b.length;
   candidates.length = 0;
   return safe;
@@ -48,6 +49,8 @@ export const SCAN_BIN = 2;
 export const SCAN_MARKER = 4;
 /** Set by the walk: the `SCAN_*` bits of what it met. */
 let found = 0;
+/** Where the document being walked ends (`b.length`, or less for a prefix: {@linkcode scan}). */
+let limit = 0;
 /** The walk's path: per level, the key's byte offset or the array index (plain arrays: a typed
  * array's copy costs an `ArrayBuffer`)... */
 const stackAt: number[] = new Array(MAX_SCAN_DEPTH).fill(0);
@@ -59,12 +62,15 @@ const candidates: number[][] = [];
 /**
  * {@linkcode objectSafe}, also saying what the post-pass of the standard serializer will have to
  * convert (one walk for both): -1 when `b` is not object-safe, else the `SCAN_*` bits found (0:
- * the object mode's output is already the final value).
+ * the object mode's output is already the final value). With `n`, the document is `b`'s first `n`
+ * bytes (what follows is not looked at as part of it: a read at or past `n` makes the walk's
+ * position pass `n`, which never comes back to it).
  */
-export function scan(b: Uint8Array): number {
+export function scan(b: Uint8Array, n: number = b.length): number {
   found = 0;
   candidates.length = 0;
-  return skip(b, 0, 0) === b.length ? found : -1;
+  limit = n;
+  return skip(b, 0, 0) === n ? found : -1;
 }
 
 /**
@@ -96,7 +102,7 @@ export function markerPaths(b: Uint8Array): (string | number)[][] | undefined {
 
 /** Position after the value at `p`, or -1 when the value is not one the object mode may decode. */
 function skip(b: Uint8Array, p: number, depth: number): number {
-  const n = b.length;
+  const n = limit;
   if (p >= n) return -1;
   const h = b[p];
   if (h < 0x80 || h >= 0xe0 || h === 0xc0 || h === 0xc2 || h === 0xc3) return p + 1;
@@ -166,7 +172,7 @@ function skip(b: Uint8Array, p: number, depth: number): number {
 function items(b: Uint8Array, p: number, count: number, depth: number): number {
   if (depth >= MAX_SCAN_DEPTH) return -1;
   stackLen[depth] = -1;
-  const n = b.length;
+  const n = limit;
   for (let i = 0; i < count && p >= 0; i++) {
     // As in `entries`: one-byte scalars and short strings stepped over here.
     const v = b[p];
@@ -184,7 +190,7 @@ function items(b: Uint8Array, p: number, count: number, depth: number): number {
 
 function entries(b: Uint8Array, p: number, count: number, depth: number): number {
   if (depth >= MAX_SCAN_DEPTH) return -1;
-  const n = b.length;
+  const n = limit;
   let candidate = false; // this map is recorded in `candidates`
   for (let i = 0; i < count; i++) {
     // The key: a string, and not "__proto__".

@@ -14,6 +14,7 @@
  * @module
  */
 export { isReshaped } from "./_reshaped.ts";
+export { deserializePrefix } from "./std.ts";
 export { boundedByInput } from "./_msgpack_scan.ts";
 export { hasArrowMagic } from "./arrow.ts";
 export { isNumpyRaw } from "./numpy_array.ts";

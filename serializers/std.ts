@@ -213,6 +213,28 @@ export function deserialize(bytes: Uint8Array): unknown {
 }
 
 /**
+ * {@linkcode deserialize} of the first `n` bytes of `buf`, which may be longer (the engine's L2
+ * read: a reused view of the WebAssembly codec's memory, `protocol/_envelope_read.ts`). Same
+ * result and errors as `deserialize(buf.subarray(0, n))`; in the usual case (the scan finds
+ * nothing for the post-pass) msgpackr reads the reused view itself, so no view and no `DataView`
+ * (msgpackr keeps it on its input) are made per read. Internal.
+ */
+export function deserializePrefix(buf: Uint8Array, n: number): unknown {
+  const found = scan(buf, n);
+  // As in `deserialize`: bins come back as plain `Uint8Array`s when the input is one.
+  const work = found < 0 ? -1 : buf.constructor === Uint8Array ? found & ~SCAN_BIN : found;
+  if (work !== 0) return deserialize(buf.subarray(0, n));
+  try {
+    return objectUnpackr.unpack(buf, n);
+  } catch (e) {
+    throw new SerializationError(
+      `Cannot deserialize: not valid MessagePack (${(e as Error)?.message ?? e})`,
+      { cause: e },
+    );
+  }
+}
+
+/**
  * The standard serializer (`"std"`, key code `s`, format `msgpack`): the default, shared with the
  * Python and Rust SDKs.
  *
