@@ -66,8 +66,10 @@ test("guard: 100 concurrent operations settled together share one clock reading 
     function: "",
   });
   assert.equal(h.count, 100, "every operation is in the histogram");
-  // Each waited ≥ 30 ms (timers never fire early): the recorded durations say so.
-  assert.ok(h.sum >= 100 * 0.028, `sum of durations ${h.sum} s`);
+  // The reply came ≥ 30 ms after the first start (timers never fire early): the recorded durations
+  // are real ones, not the zero a shared start and end would give. Loose, for a loaded host, where
+  // the 100 starts themselves may take a few ms.
+  assert.ok(h.sum >= 100 * 0.015, `sum of durations ${h.sum} s`);
   assert.equal(g.stats().successes, 100);
   await g.close();
 });
