@@ -235,8 +235,8 @@ return redis.call('UNLINK', KEYS[1])
 `);
 
 /**
- * Set the TTL of a key and of its chunks: KEYS[1]; ARGV: magic, ttlMs (0 = persist). Returns 0 when
- * the key does not exist.
+ * Set the TTL of a key and of its chunks: KEYS[1]; ARGV: magic, ttlMs (0 = persist), the lease
+ * marker prefix. Returns 0 when the key does not exist or holds a lease marker.
  */
 export const EXPIRE_SCRIPT: LuaScript = new LuaScript(`
 local MAGIC = ARGV[1]
@@ -248,6 +248,11 @@ local function apply(k)
 end
 local t = redis.call('TYPE', key)
 if type(t) == 'table' then t = t.ok end
+-- A lease marker (ARGV[3], _redis_lease.ts) is no entry: its lease is left as it is.
+local LEASE = ARGV[3]
+if t == 'string' and LEASE and redis.call('GETRANGE', key, 0, #LEASE - 1) == LEASE then
+  return 0
+end
 if t == 'string' and redis.call('GETRANGE', key, 0, #MAGIC - 1) == MAGIC then
   local ok, m = pcall(cjson.decode, string.sub(redis.call('GET', key), #MAGIC + 1))
   if ok and type(m) == 'table' and type(m.n) == 'number' and type(m.g) == 'string'

@@ -7,7 +7,14 @@
  */
 import type { OperationOptions, PrefixCapability, TtlCapability } from "./types.ts";
 import { toBackendError } from "./_redis_errors.ts";
-import { DEL_SCRIPT, EXPIRE_SCRIPT, isChunkKey, MAGIC_STR } from "./_redis_chunks.ts";
+import {
+  DEL_SCRIPT,
+  EXPIRE_SCRIPT,
+  isChunkKey,
+  isLeaseMarker,
+  LEASE_PREFIX,
+  MAGIC_STR,
+} from "./_redis_chunks.ts";
 import { checkKey, type RedisCore, ttlToMs } from "./_redis_core.ts";
 import { underAnyTenant } from "./types.ts";
 
@@ -26,13 +33,23 @@ export class RedisTtl implements TtlCapability {
     this.#core = core;
   }
 
-  /** Remaining TTL in seconds: `null` when absent, `Infinity` when it never expires. */
+  /**
+   * Remaining TTL in seconds: `null` when absent (or holding a lease marker, `_redis_lease.ts`: a
+   * value being computed is absent), `Infinity` when it never expires. `PTTL` and the key's first
+   * bytes, in one round trip.
+   */
   ttl(key: string, opts?: OperationOptions): Promise<number | null> {
     checkKey(key, "ttl");
     const full = this.#core.full(key);
+    const driver = this.#core.driver;
     return this.#core.run("ttl", opts, async () => {
-      const ms = Number(await this.#core.driver.send(full, true, ["PTTL", full]));
-      if (ms === -2) return null;
+      const [pttl, head] = await Promise.all([
+        driver.send(full, true, ["PTTL", full]),
+        driver.send(full, true, ["GETRANGE", full, "0", String(LEASE_PREFIX.length - 1)], true)
+          .catch(() => null), // another type: not a marker
+      ]);
+      const ms = Number(pttl);
+      if (ms === -2 || (head instanceof Uint8Array && isLeaseMarker(head))) return null;
       if (ms === -1) return Infinity;
       return ms / 1000;
     });
@@ -46,7 +63,11 @@ export class RedisTtl implements TtlCapability {
       const full = this.#core.full(key);
       return this.#core.run("expire", opts, async () => {
         return Number(
-          await this.#core.driver.eval(EXPIRE_SCRIPT, [full], [MAGIC_STR, String(ttlMs)]),
+          await this.#core.driver.eval(EXPIRE_SCRIPT, [full], [
+            MAGIC_STR,
+            String(ttlMs),
+            LEASE_PREFIX,
+          ]),
         ) ===
           1;
       });

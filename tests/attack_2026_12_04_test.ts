@@ -1,0 +1,78 @@
+/**
+ * Attacks on the changes of 2026-12-04: each test failed on main before its fix.
+ *
+ * - A lease marker (`backends/_redis_lease.ts`) reads as absent everywhere: `ttl()` answered the
+ *   lease's remaining time for it, and `expire()` (the TTL refresh on read, a caller's) moved the
+ *   marker's expiry (`expire(key, 0)` made it never expire: a key locked for good once its holder
+ *   died).
+ * - The L2 hit decodes from the codec's reused memory: an earlier answer must not change when a
+ *   later read overwrites that memory.
+ */
+import assert from "node:assert/strict";
+import { test } from "./_harness.ts";
+import { redisCli, sharedRedisTestOptions } from "./_redis_server.ts";
+import { RedisBackend } from "../backends/mod.ts";
+import { cache, MemoryBackend } from "../mod.ts";
+
+const SHARED = "redis://127.0.0.1:6379";
+const prefix = () => `cktest:attack:${crypto.randomUUID().slice(0, 8)}:`;
+
+test(
+  "lease marker: ttl() reads it as absent, expire() leaves it and its lease alone",
+  async () => {
+    const p = prefix();
+    await using backend = new RedisBackend({ url: SHARED, keyPrefix: p });
+    const fl = backend.capabilities.fetchLock!.inKey!;
+    assert.equal(await fl.fetchOrLock("m", "tok-a", 10_000), true);
+    const ttl = backend.capabilities.ttl!;
+    assert.equal(await ttl.ttl("m"), null, "a marker has no TTL: the key is absent");
+    assert.equal(await ttl.expire("m", 0), false, "no entry to persist");
+    assert.equal(await ttl.expire("m", 3600), false, "no entry to expire");
+    const left = Number(await redisCli(6379, ["PTTL", `${p}m`]));
+    assert.ok(left > 0 && left <= 10_000, `the lease's own expiry stays (${left} ms)`);
+    // A value: as before.
+    await backend.set("v", new Uint8Array([1]), 60);
+    const t = await ttl.ttl("v");
+    assert.ok(t !== null && t > 59 && t <= 60, String(t));
+    assert.equal(await ttl.expire("v", 120), true);
+    assert.ok((await ttl.ttl("v"))! > 119);
+    assert.equal(await ttl.ttl("none"), null);
+    assert.equal(await fl.unlock("m", "tok-a"), true);
+    await backend.delete("v");
+  },
+  sharedRedisTestOptions,
+);
+
+test("an L2 hit's value does not change when later reads reuse the codec's memory", async () => {
+  const backend = new MemoryBackend();
+  const make = (i: number) => ({
+    i,
+    bin: new Uint8Array(300).fill(i + 1),
+    nested: [{ deep: new Uint8Array([i, i, i, 9, 9, 9]) }, "s".repeat(200 + i)],
+    at: new Date(Date.UTC(2024, 0, 1 + i)),
+    map: new Map<unknown, unknown>([[i, new Uint8Array(40).fill(i)]]),
+    big: 2n ** 60n + BigInt(i),
+    text: `value ${i} `.repeat(100),
+  });
+  for (const integrityChecking of [true, false]) {
+    const f = cache((i: number) => Promise.resolve(make(i)), {
+      name: `attack.alias.${integrityChecking}`,
+      backend,
+      l1: false,
+      integrityChecking,
+    });
+    for (let i = 0; i < 4; i++) await f(i);
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push(await f(i)); // L2 hits
+    // Later reads of other, larger entries through the same memory.
+    const g = cache((i: number) => Promise.resolve({ junk: new Uint8Array(5000 + i).fill(0xee) }), {
+      name: `attack.alias.junk.${integrityChecking}`,
+      backend,
+      l1: false,
+      integrityChecking,
+    });
+    for (let i = 0; i < 3; i++) await g(i);
+    for (let i = 0; i < 3; i++) await g(i);
+    for (let i = 0; i < 4; i++) assert.deepEqual(answers[i], make(i), `entry ${i}`);
+  }
+});
