@@ -15,7 +15,7 @@ import type { Backend } from "../backends/types.ts";
 import type { ResolvedConfig } from "../config/options.ts";
 import type { Serializer } from "../serializers/types.ts";
 import { BackendError, CacheConfigError } from "../errors.ts";
-import type { SerializerName } from "../protocol/keys.ts";
+import { KEY_PREFIX_LENGTH, type SerializerName } from "../protocol/keys.ts";
 import { type ReadPolicy, type StoredCodec, wireName } from "../protocol/stored_value.ts";
 import { storedFraming } from "../protocol/internal.ts";
 import type { TenantCipher } from "../protocol/encryption.ts";
@@ -150,6 +150,13 @@ export class Engine {
   readonly tenantAware: boolean;
   /** Start of this function's protocol keys (`ns:…:func:…:args:` or the interop prefix). */
   readonly keyPrefix: string;
+  /**
+   * What every backend key of this function holds: {@linkcode Engine.keyPrefix} as a final key
+   * has it (spaces and line breaks as `_`), cut to its first `KEY_PREFIX_LENGTH` code points (a
+   * long key is shortened to those and a hash: `finalizeKey`, `customKey`). Remote key events are
+   * matched against it (`_invalidation.ts`).
+   */
+  readonly keyMark: string;
   /** The serializer's protocol name (a key segment). */
   readonly serializerName: SerializerName;
   /** What this function accepts from L2 (`_stored_read.ts`), from its configuration alone. */
@@ -309,6 +316,8 @@ export class Engine {
       (c.interop
         ? `${c.interop.namespace}:${c.interop.operation}:`
         : (ns ? `ns:${ns}:func:` : "func:") + this.identity + ":args:");
+    this.keyMark = Array.from(this.keyPrefix.replace(/[ \n\r]/g, "_")).slice(0, KEY_PREFIX_LENGTH)
+      .join("");
     this.hardMs = c.hardTimeout * 1000;
     this.secure = c.encryption.enabled ? new SecureKeys(c.encryption) : null;
     this.cipher = this.secure?.cipher ?? null;

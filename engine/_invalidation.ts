@@ -391,9 +391,11 @@ export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
       break;
     case "key": {
       let hit = false;
-      // Only an event naming a key of this function (every one holds its key prefix) needs the
-      // index: other functions' writes on the same bus do not make it live (`backendIndex`).
-      const ours = ev.targets.some((k) => k.includes(eng.keyPrefix));
+      // Only an event naming a key of this function (every one holds its key mark: its prefix,
+      // cut where a long key is shortened) needs the index: other functions' writes on the same
+      // bus do not make it live (`backendIndex`).
+      const mark = eng.keyMark;
+      const ours = ev.targets.some((k) => k.includes(mark));
       if (!ours && !eng.indexLive) break;
       const index = ours ? backendIndex(eng) : eng.byBackendKey;
       for (const k of ev.targets) {
@@ -404,7 +406,7 @@ export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
           l1.delete(lk);
           hit = true;
         }
-        if (!hit && k.includes(eng.keyPrefix)) hit = true;
+        if (!hit && k.includes(mark)) hit = true;
       }
       // A remote write only makes our L1 copy stale (evicted above); results computed here in
       // the meantime are just as fresh, so in-flight work stays. A remote deletion (or an event

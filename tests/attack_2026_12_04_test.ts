@@ -12,7 +12,8 @@ import assert from "node:assert/strict";
 import { test } from "./_harness.ts";
 import { redisCli, sharedRedisTestOptions } from "./_redis_server.ts";
 import { RedisBackend } from "../backends/mod.ts";
-import { cache, MemoryBackend } from "../mod.ts";
+import { type Backend, cache, createCache, MemoryBackend } from "../mod.ts";
+import type { InvalidationEvent } from "../backends/types.ts";
 
 const SHARED = "redis://127.0.0.1:6379";
 const prefix = () => `cktest:attack:${crypto.randomUUID().slice(0, 8)}:`;
@@ -76,3 +77,94 @@ test("an L2 hit's value does not change when later reads reuse the codec's memor
     for (let i = 0; i < 4; i++) assert.deepEqual(answers[i], make(i), `entry ${i}`);
   }
 });
+
+/** A memory backend with an invalidation bus the test drives, and the keys written to it. */
+function busBackend() {
+  const inner = new MemoryBackend();
+  let handler: ((e: InvalidationEvent) => void) | null = null;
+  const written: string[] = [];
+  const backend: Backend = {
+    type: "busmem",
+    capabilities: {
+      ...inner.capabilities,
+      invalidation: {
+        instanceId: "test",
+        publish: () => Promise.resolve(),
+        subscribe: (h: (e: InvalidationEvent) => void) => {
+          handler = h;
+          return Promise.resolve(() => Promise.resolve());
+        },
+      },
+    },
+    get: (k, o) => inner.get(k, o),
+    set: (k, v, t, o) => {
+      written.push(k);
+      return inner.set(k, v, t, o);
+    },
+    delete: (k, o) => inner.delete(k, o),
+    exists: (k, o) => inner.exists(k, o),
+    healthCheck: () => inner.healthCheck(),
+  };
+  return {
+    backend,
+    inner,
+    written,
+    deliver: (targets: string[], reason: "write" | "delete") =>
+      handler!({ level: "key", targets, reason, sender: "other" }),
+  };
+}
+
+const quietBare = {
+  circuitBreaker: false,
+  timeout: false,
+  backpressure: false,
+  ttl: 60,
+  monitoring: { collectStats: false, prometheus: false, structuredLogging: false },
+} as const;
+
+test(
+  "a remote key event evicts the L1 entry of a long key (shortened to 50 code points and a " +
+    "hash) under a prefix longer than 50 code points",
+  async () => {
+    // createCache: a namespace of 43 characters makes the key prefix 55 long.
+    const bus = busBackend();
+    const namespace = "my-company.orders-service.customer-profiles";
+    const c = createCache({
+      namespace,
+      backend: bus.backend,
+      l1: { invalidation: true },
+      ...quietBare,
+    });
+    const key = "https://example.com/customers/" + "segment/".repeat(30);
+    await c.set(key, { v: 1 });
+    assert.deepEqual(await c.get(key), { v: 1 });
+    const backendKey = bus.written.at(-1)!;
+    // Another process writes the key, then its event arrives.
+    const other = createCache({ namespace, backend: bus.inner, l1: false, ...quietBare });
+    await other.set(key, { v: 2 });
+    bus.deliver([backendKey], "write");
+    assert.deepEqual(await c.get(key), { v: 2 }, "not the stale L1 copy");
+  },
+);
+
+test(
+  "a remote key event evicts the L1 entry of a function with a long name and a long custom key",
+  async () => {
+    const bus2 = busBackend();
+    const name = "my-company.orders-service.customers.getCustomerProfileById";
+    let version = 1;
+    const f = cache(async (id: string) => ({ id, version }), {
+      name,
+      key: (id: string) => `profile/${id}/` + "x".repeat(250),
+      backend: bus2.backend,
+      l1: { invalidation: true },
+      ...quietBare,
+    });
+    assert.deepEqual(await f("a"), { id: "a", version: 1 });
+    const fKey = bus2.written.at(-1)!;
+    version = 2;
+    await bus2.inner.delete(fKey); // another process deleted it
+    bus2.deliver([fKey], "delete");
+    assert.deepEqual(await f("a"), { id: "a", version: 2 }, "not the stale L1 copy");
+  },
+);
