@@ -153,7 +153,7 @@ test(
     const bus2 = busBackend();
     const name = "my-company.orders-service.customers.getCustomerProfileById";
     let version = 1;
-    const f = cache(async (id: string) => ({ id, version }), {
+    const f = cache((id: string) => Promise.resolve({ id, version }), {
       name,
       key: (id: string) => `profile/${id}/` + "x".repeat(250),
       backend: bus2.backend,
