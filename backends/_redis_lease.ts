@@ -89,7 +89,7 @@ export class RedisKeyLease implements FetchLockCapability {
       opts,
       () =>
         core.driver.send(full, false, args, true).then(
-          (v) => v === null || v === undefined ? true : this.#found(full, v as Uint8Array),
+          (v) => v === null || v === undefined ? true : this.#found(full, v as Uint8Array, args),
           (e) => {
             // A full server (`maxmemory`, noeviction) refuses the marker, a write: a value is
             // still read (as the `<key>:lock` script's read did), an absent one fails the attempt.
@@ -107,14 +107,35 @@ export class RedisKeyLease implements FetchLockCapability {
     ).then((r) => r === (REFUSED as unknown) ? this.#viaLock(key, token, leaseMs, opts) : r);
   }
 
-  /** What the key held: a value (a chunked one read whole), or `false` for a marker. */
-  #found(full: string, v: Uint8Array): Uint8Array | boolean | Promise<Uint8Array | boolean> {
+  /**
+   * What the key held: a value (a chunked one read whole), or `false` for a marker. With `args`
+   * (the `SET … NX … GET` that read it), a manifest that reads as nothing is handled by
+   * {@linkcode RedisKeyLease.#dead}.
+   */
+  #found(
+    full: string,
+    v: Uint8Array,
+    args?: string[],
+  ): Uint8Array | boolean | Promise<Uint8Array | boolean> {
     const bytes = fromBuffer(v);
     if (!hasMagic(bytes)) return bytes;
     if (isLeaseMarker(bytes)) return false;
-    // A chunked value whose chunks are gone (replaced meanwhile) reads as a held lock: the
-    // caller looks again.
-    return this.#core.readChunked(full, bytes, 1).then((whole) => whole ?? false);
+    return this.#core.readChunked(full, bytes, 1).then((whole) =>
+      whole ?? (args === undefined ? false : this.#dead(full, bytes, args))
+    );
+  }
+
+  /**
+   * A manifest that reads as nothing (its chunks gone, or malformed): if the key still holds
+   * exactly it, it is a dead entry, no lock, and is deleted (compare-and-delete); then the lease
+   * is tried once more (`args`). A manifest replaced meanwhile is left alone; what the key holds
+   * then answers (a marker: another process computes).
+   */
+  #dead(full: string, manifest: Uint8Array, args: string[]): Promise<Uint8Array | boolean> {
+    const driver = this.#core.driver;
+    return driver.eval(UNLOCK_SCRIPT, [full], [new TextDecoder().decode(manifest)])
+      .then(() => driver.send(full, false, args, true))
+      .then((v) => v === null || v === undefined ? true : this.#found(full, v as Uint8Array));
   }
 
   /** The attempt through `<key>:lock`; a token that takes the lock is remembered. */

@@ -168,3 +168,45 @@ test(
     assert.deepEqual(await f("a"), { id: "a", version: 2 }, "not the stale L1 copy");
   },
 );
+
+test(
+  "lease in the key: a chunked value whose chunks are gone is a miss computed at once, not a " +
+    "lock held by another",
+  async () => {
+    const p = prefix();
+    await using backend = new RedisBackend({ url: SHARED, keyPrefix: p, chunkSizeBytes: 1024 });
+    let runs = 0;
+    const pad = crypto.getRandomValues(new Uint8Array(8000)); // incompressible
+    const f = cache((i: number) => Promise.resolve({ i, runs: ++runs, pad }), {
+      name: `attack.chunks.${p}`,
+      backend,
+      l1: false,
+      ...quietBare,
+    });
+    await f(1);
+    assert.equal(runs, 1);
+    // The chunks go (evicted under maxmemory, say); the manifest stays.
+    const keys = (await redisCli(6379, ["--scan", "--pattern", `{${p}*`])).split("\n")
+      .filter((k) => k.includes(":__ck:"));
+    assert.ok(keys.length > 1, "chunked");
+    for (const k of keys) await redisCli(6379, ["DEL", k]);
+    // The lease is taken over the dead manifest (on main: `false`, a lock held by another, so
+    // every call waited stampede.wait, 5 s, for a lock nobody held).
+    const [full] = (await redisCli(6379, ["--scan", "--pattern", `${p}*`])).split("\n");
+    const key = full.slice(p.length);
+    const fl = backend.capabilities.fetchLock!.inKey!;
+    assert.equal(await fl.fetchOrLock(key, "tok-x", 10_000), true, "the lease is ours");
+    assert.equal(await fl.unlock(key, "tok-x"), true);
+    assert.equal(await redisCli(6379, ["EXISTS", full]), "0");
+    const got = await f(1) as { runs: number };
+    assert.equal(got.runs, 2, "computed again");
+    assert.equal(runs, 2);
+    assert.equal((await f(1) as { runs: number }).runs, 2, "and stored again, chunked");
+    for (const pattern of [`${p}*`, `{${p}*`]) {
+      for (const k of (await redisCli(6379, ["--scan", "--pattern", pattern])).split("\n")) {
+        if (k !== "") await redisCli(6379, ["DEL", k]);
+      }
+    }
+  },
+  sharedRedisTestOptions,
+);
