@@ -1,5 +1,7 @@
 /**
- * Attacks on the changes of 2026-12-04: each test failed on main before its fix.
+ * Edge cases of the Redis stampede lease in the key, of the remote key events and of the decode from
+ * the codec's reused memory (from an attack on the changes of 2026-12-04: each test failed before
+ * its fix, except the reused-memory one, which guards it).
  *
  * - A lease marker (`backends/_redis_lease.ts`) reads as absent everywhere: `ttl()` answered the
  *   lease's remaining time for it, and `expire()` (the TTL refresh on read, a caller's) moved the
@@ -9,11 +11,11 @@
  *   later read overwrites that memory.
  */
 import assert from "node:assert/strict";
-import { test } from "./_harness.ts";
-import { redisCli, sharedRedisTestOptions } from "./_redis_server.ts";
-import { RedisBackend } from "../backends/mod.ts";
-import { type Backend, cache, createCache, MemoryBackend } from "../mod.ts";
-import type { InvalidationEvent } from "../backends/types.ts";
+import { test } from "../_harness.ts";
+import { redisCli, sharedRedisTestOptions } from "../_redis_server.ts";
+import { RedisBackend } from "../../backends/mod.ts";
+import { type Backend, cache, createCache, MemoryBackend } from "../../mod.ts";
+import type { InvalidationEvent } from "../../backends/types.ts";
 
 const SHARED = "redis://127.0.0.1:6379";
 const prefix = () => `cktest:attack:${crypto.randomUUID().slice(0, 8)}:`;
