@@ -68,7 +68,7 @@ import {
   waitFor,
 } from "./engine/internal.ts";
 import type { CacheEventTarget, CallResult } from "./engine/internal.ts";
-import { sharedAnswer } from "./engine/l1.ts";
+import { type L1Entry, sharedAnswer } from "./engine/l1.ts";
 import { tenantContextUsed } from "./tenant.ts";
 import type { HealthLevel } from "./health/health_checker.ts";
 
@@ -249,6 +249,20 @@ export function wrap<A extends unknown[], R>(
     throw e;
   };
 
+  /**
+   * The bookkeeping of an inlined L1 hit (`wrapper`, `unary`): recency, the hit counter and stats;
+   * the hit's time kept as a small integer (`stats.last` would cost a heap number: `l1.ts`).
+   */
+  const countL1Hit = (fast: ArgKey, e: L1Entry, t: number): void => {
+    l1!.touch(fast, e);
+    if (hitCounter !== null) hitCounter.inc();
+    if (collect) {
+      stats.hits++;
+      stats.l1Hits++;
+      l1!.lastHit = t;
+    }
+  };
+
   const wrapper = function (this: unknown, ...args: unknown[]): unknown {
     // A listener, or tracing with an SDK registered: the observed path (engine/_observed.ts).
     if (engine.observed && (engine.listening || tracingActive())) {
@@ -271,14 +285,7 @@ export function wrap<A extends unknown[], R>(
       if (e !== undefined) {
         const t = Date.now() - l1!.base; // entry times count from the L1's base (engine/l1.ts)
         if (e.expiresAt > t) {
-          l1!.touch(fast, e);
-          if (hitCounter !== null) hitCounter.inc();
-          if (collect) {
-            stats.hits++;
-            stats.l1Hits++;
-            // The hit's time, as a small integer (stats.last would cost a heap number): l1.ts.
-            l1!.lastHit = t;
-          }
+          countL1Hit(fast, e, t);
           if (e.refreshAt <= t) refresh(engine, e, this, args);
           // kind 0 is L1_SHARED: the value itself (a primitive, "none", "freeze").
           if (e.kind === 0) return engine.returnsPromise ? sharedAnswer(e) : e.value;
@@ -298,7 +305,7 @@ export function wrap<A extends unknown[], R>(
    * The wrapper of a one-parameter function whose calls the inlined hit can answer (no tenant, no
    * custom key): a call with one number or string argument takes its L1 key from it directly,
    * without the rest-arguments array `wrapper` builds (made only when the call leaves the hit);
-   * every other call goes to `wrapper`. The hit itself is `wrapper`'s, line for line.
+   * every other call goes to `wrapper`. The hit itself is `wrapper`'s (`countL1Hit` shared).
    */
   const unary = function (this: unknown, a: unknown): unknown {
     let fast: ArgKey;
@@ -312,13 +319,7 @@ export function wrap<A extends unknown[], R>(
     if (e !== undefined) {
       const t = Date.now() - l1!.base;
       if (e.expiresAt > t) {
-        l1!.touch(fast, e);
-        if (hitCounter !== null) hitCounter.inc();
-        if (collect) {
-          stats.hits++;
-          stats.l1Hits++;
-          l1!.lastHit = t;
-        }
+        countL1Hit(fast, e, t);
         if (e.refreshAt <= t) refresh(engine, e, this, [a]);
         if (e.kind === 0) return engine.returnsPromise ? sharedAnswer(e) : e.value;
         return hitValue(engine, e, this, [a]);
