@@ -120,7 +120,11 @@ function tagOp(b: Backend, tag: string): PendingOperation {
   return {
     id: `tag:${tag}`,
     kind: "invalidateTags",
-    run: (t) => t.capabilities.tags?.invalidateTags([tag]) ?? Promise.resolve(),
+    run: async (t) => {
+      const deleted = await t.capabilities.tags?.invalidateTags([tag]) ?? [];
+      // As `invalidateTagsEverywhere` does: the deleted entries by key, here and on the bus.
+      await deletedKeys(b, liveEngines().filter((e) => usesBackend(e, b)), deleted);
+    },
     after: () => reapply(b, { level: "tags", targets: [tag], sender: "" }),
   };
 }
@@ -533,10 +537,11 @@ export async function invalidateTagsEverywhere(
   }
   for (const [b, es] of await groupBackends(list, opts.backend)) {
     let err: unknown = null;
+    let deleted: string[] = [];
     const cap = b.capabilities.tags;
     if (cap) {
       try {
-        await cap.invalidateTags(tags);
+        deleted = await cap.invalidateTags(tags);
       } catch (e) {
         err = e;
         if (retryable(e)) queueRecovery(b, tags.map((t) => tagOp(b, t)));
@@ -546,6 +551,7 @@ export async function invalidateTagsEverywhere(
       err = await deleteOrQueue(b, [], keys, () => {
         for (const e of es) if (e.config.tags !== null) evictLocal(e, taggedWith(set));
       });
+      if (err === null) deleted = keys;
     }
     if (err !== null) {
       log.warn("invalidateTags on {backend} failed (queued for retry): {error}", {
@@ -556,6 +562,24 @@ export async function invalidateTagsEverywhere(
     // Calls made while L2 was being cleared may have read old entries back into L1.
     for (const e of es) if (mayCarryTags(e)) evictLocal(e, taggedWith(set));
     await broadcast(b, es, { level: "tags", targets: tags });
+    await deletedKeys(b, es, deleted);
+  }
+}
+
+/** Most keys one `key` event names (a tag may cover many entries: several events then). */
+const MAX_KEYS_PER_EVENT = 128;
+
+/**
+ * The L2 entries a tag invalidation deleted, evicted by key from the L1 of every engine on `b`
+ * (here, through the bus elsewhere). A copy filled from L2 does not know the tags its writer gave
+ * (from the result: `resultTags`, `setTags`; the stored entry does not record them), so the `tags`
+ * event alone leaves it answering the deleted value until its L1 lifetime ends.
+ */
+async function deletedKeys(b: Backend, es: Engine[], keys: string[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += MAX_KEYS_PER_EVENT) {
+    const targets = keys.slice(i, i + MAX_KEYS_PER_EVENT);
+    reapply(b, { level: "key", targets, reason: "delete", sender: "" });
+    await broadcast(b, es, { level: "key", targets, reason: "delete" });
   }
 }
 

@@ -118,7 +118,12 @@ test("with nothing wrapped, group invalidations reach the backend given and its 
   await invalidateTags(tag, { backend });
   for (const k of tagged) assert.equal(await inner.exists(k), false, k);
   assert.equal(inner.size, 3);
-  assert.deepEqual(published.at(-1), { level: "tags", targets: [tag], sender: "test-bus" });
+  assert.deepEqual(published.at(-2), { level: "tags", targets: [tag], sender: "test-bus" });
+  // The entries it deleted, by key: an L1 copy read from L2 elsewhere does not know their tags.
+  const deleted = published.at(-1);
+  assert.equal(deleted?.level, "key");
+  assert.equal(deleted?.reason, "delete");
+  assert.deepEqual([...deleted!.targets].sort(), [...tagged].sort());
 
   await clearFunction("users.list", { namespace: ns, backend });
   assert.equal(inner.size, 1, "users.list gone for tenants y and z");

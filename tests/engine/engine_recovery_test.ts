@@ -295,6 +295,29 @@ test("recovery: cacheClear and invalidateTags during an outage reach L2 afterwar
   assert.equal(await o.inner.exists(k3), false);
 });
 
+test("recovery: a retried tag invalidation announces the entries it deleted, by key", async () => {
+  const o = outage({ bus: true });
+  const f = cache(async (id: number) => ({ id }), {
+    name: "recovery.tagkeys",
+    ttl: 60,
+    backend: o.backend,
+    tags: (id) => [`rec-tagkeys-${id % 2}`],
+    ...bare,
+  });
+  for (const id of [1, 2]) await f(id);
+  const k2 = o.written[1];
+  o.state.down = true;
+  await invalidateTags("rec-tagkeys-0", { backend: o.backend });
+  o.state.down = false;
+  await f(3);
+  assert.ok(await until(() => recovery(f)!.details.pending === 0));
+  // Another process's L1 copy of k2, read from L2, does not know its tags: the key reaches it.
+  assert.ok(
+    o.published.some((e) => e.level === "key" && e.reason === "delete" && e.targets.includes(k2)),
+    JSON.stringify(o.published),
+  );
+});
+
 for (const invalidation of [true, false]) {
   test(`recovery: a value read back from L2 before the retry is evicted from L1 when the retry lands (l1.invalidation ${invalidation})`, async () => {
     const o = outage();
