@@ -491,14 +491,17 @@ export class RedisCore {
     );
   }
 
-  /** After a write replaced `old` under `full`: retire its chunks if it was a manifest. */
-  async retireReplaced(full: string, old: Uint8Array): Promise<void> {
-    if (!hasMagic(old)) return;
+  /**
+   * After a write replaced `old` under `full`: retire its chunks if it was a manifest. Not an async
+   * function: a miss under the lease in the key replaces its own marker on every write, and that
+   * needs no promise (`undefined` when there is nothing to retire).
+   */
+  retireReplaced(full: string, old: Uint8Array): Promise<void> | undefined {
+    if (!hasMagic(old)) return undefined;
     const m = decodeManifest(fromBuffer(old), full);
-    if (m) {
-      const keys = Array.from({ length: m.n }, (_, i) => chunkKey(m.b, m.g, i));
-      await this.driver.eval(RETIRE_CHUNKS_SCRIPT, keys, [String(this.graceMs)]);
-    }
+    if (!m) return undefined;
+    const keys = Array.from({ length: m.n }, (_, i) => chunkKey(m.b, m.g, i));
+    return this.driver.eval(RETIRE_CHUNKS_SCRIPT, keys, [String(this.graceMs)]).then(() => {});
   }
 
   /**

@@ -274,7 +274,7 @@ export class RedisFetchLock implements FetchLockCapability {
       }
       // What the key held (a batch answers 0 for nothing): a manifest's chunks are retired.
       if (old instanceof Uint8Array) {
-        await core.retireReplaced(full, fromBuffer(old)).catch(() => {});
+        await core.retireReplaced(full, fromBuffer(old))?.catch(() => {});
       }
       return;
     }
