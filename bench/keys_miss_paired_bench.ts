@@ -10,29 +10,15 @@
  *
  * @module
  */
-import process from "node:process";
 import { formatSpread, pairedRounds, roundRatios, spread, type Variant } from "./_paired.ts";
 import * as current from "../mod.ts";
+import { cpuMs, missRecord as record } from "./_miss_shape.ts";
 
 const positional = Deno.args.filter((a) => !a.startsWith("--"));
 const baseDir = Deno.args.find((a) => a.startsWith("--base="))?.slice("--base=".length);
 const rounds = Number(positional[0] ?? 60);
 const url = "redis://127.0.0.1:6379";
 const N = 100;
-const record = (i: number) => ({
-  id: i,
-  name: `user ${i}`,
-  email: `user${i}@example.com`,
-  tags: ["a", "b", "c"],
-  bio: "x".repeat(600),
-  score: i * 1.5,
-  active: true,
-  created: "2024-01-01T00:00:00Z",
-});
-const cpuMs = () => {
-  const c = process.cpuUsage();
-  return (c.user + c.system) / 1000;
-};
 
 type Lib = typeof current;
 const libs: { name: string; lib: Lib }[] = [{ name: "after", lib: current }];

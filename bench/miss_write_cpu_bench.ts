@@ -15,7 +15,7 @@ import { cache } from "../mod.ts";
 import { RedisBackend } from "../backends/redis.ts";
 import process from "node:process";
 import { createClient } from "redis";
-import { Packr } from "msgpackr";
+import { missRecord as record, PATIENT_TIMEOUTS, rawMiss as rawMissClient } from "./_miss_shape.ts";
 const url = "redis://127.0.0.1:6379";
 const admin = createClient({ url });
 await admin.connect();
@@ -26,16 +26,6 @@ const serverCpu = async () => {
 };
 const pfx = `prof:${Date.now()}:`;
 const backend = new RedisBackend({ url, keyPrefix: pfx });
-const record = (i: number) => ({
-  id: i,
-  name: `user ${i}`,
-  email: `user${i}@example.com`,
-  tags: ["a", "b", "c"],
-  bio: "x".repeat(600),
-  score: i * 1.5,
-  active: true,
-  created: "2024-01-01T00:00:00Z",
-});
 const mode = Deno.args[1] ?? "ours";
 const stampede = Deno.args[2] !== "nolock";
 const f = cache(
@@ -46,18 +36,11 @@ const f = cache(
     ttl: 20,
     stampede: { enabled: stampede },
     // PATIENT=1: the goals bench's --patient-timeouts (a loaded machine opens no circuit)
-    ...(Deno.env.get("PATIENT") ? { timeout: { min: 2, initial: 2, max: 5 } } : {}),
+    ...(Deno.env.get("PATIENT") ? PATIENT_TIMEOUTS : {}),
   } as any,
 );
-const raw = createClient({ url, commandOptions: { timeout: 0 } } as any);
-await raw.connect();
-const packr = new Packr();
-const rawMiss = (i: number) => {
-  const key = `${pfx}raw:${i}`;
-  return raw.get(key).then((b: any) =>
-    b ?? raw.set(key, packr.pack(record(i)) as any, { PX: 20000 } as any)
-  );
-};
+const raw = await rawMissClient(url, pfx);
+const rawMiss = raw.miss;
 let fresh = 0;
 const N = 100;
 const rounds = Number(Deno.args[0] ?? 400);
@@ -83,4 +66,5 @@ console.log(
   }, server cpu ${((s1 - s0) / ops).toFixed(1)}`,
 );
 await backend.close();
+await raw.close();
 Deno.exit(0);

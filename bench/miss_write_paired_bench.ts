@@ -10,12 +10,15 @@
  *
  * @module
  */
-import process from "node:process";
-import { createClient } from "redis";
-import { Packr } from "msgpackr";
 import { cache } from "../mod.ts";
 import { RedisBackend } from "../backends/redis.ts";
 import { pairedRounds, roundRatios, spread } from "./_paired.ts";
+import {
+  cpuMs,
+  missRecord as record,
+  PATIENT_TIMEOUTS as patient,
+  rawMiss,
+} from "./_miss_shape.ts";
 
 const other = Deno.env.get("OTHER_TREE");
 if (other === undefined) throw new Error("set OTHER_TREE to the root of the tree to compare with");
@@ -24,17 +27,6 @@ const otherRedis = await import(`${other}/backends/redis.ts`);
 
 const url = "redis://127.0.0.1:6379";
 const pfx = `mwpair:${Date.now()}:`;
-const record = (i: number) => ({
-  id: i,
-  name: `user ${i}`,
-  email: `user${i}@example.com`,
-  tags: ["a", "b", "c"],
-  bio: "x".repeat(600),
-  score: i * 1.5,
-  active: true,
-  created: "2024-01-01T00:00:00Z",
-});
-const patient = { timeout: { min: 2, initial: 2, max: 5 } };
 const bThis = new RedisBackend({ url, keyPrefix: pfx + "this:" });
 const bOther = new otherRedis.RedisBackend({ url, keyPrefix: pfx + "other:" });
 const fThis = cache(async (i: number) => record(i), {
@@ -49,15 +41,7 @@ const fOther = otherMod.cache(async (i: number) => record(i), {
   ttl: 20,
   ...patient,
 });
-const raw = createClient({ url, commandOptions: { timeout: 0 } } as any);
-await raw.connect();
-const packr = new Packr();
-const rawMiss = (i: number) => {
-  const key = `${pfx}raw:${i}`;
-  return raw.get(key).then((b: any) =>
-    b ?? raw.set(key, packr.pack(record(i)) as any, { PX: 20000 } as any)
-  );
-};
+const raw = await rawMiss(url, pfx);
 let fresh = 0;
 const rounds = Number(Deno.args[0] ?? 40);
 const batches = Number(Deno.args[1] ?? 10);
@@ -68,15 +52,11 @@ const batch = (f: (i: number) => unknown) => async () => {
     await Promise.all(ps);
   }
 };
-const cpu = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 const [tOther, tThis, tRaw] = await pairedRounds([
   { name: "other", run: batch(fOther) },
   { name: "this", run: batch(fThis) },
-  { name: "raw", run: batch(rawMiss) },
-], { rounds, warmup: 3, now: cpu });
+  { name: "raw", run: batch(raw.miss) },
+], { rounds, warmup: 3, now: cpuMs });
 const per = (t: number[]) => (spread(t).median * 1000 / (batches * 100)).toFixed(1);
 const fmt = (s: { median: number; q1: number; q3: number }) =>
   `${s.median.toFixed(3)} [${s.q1.toFixed(3)}–${s.q3.toFixed(3)}]`;
