@@ -52,11 +52,8 @@ import { emit } from "./_events.ts";
 import { callLogger } from "./_call_log.ts";
 import { answerOf, l1Payload, warnTooLarge } from "./_answer.ts";
 import { keyFailed, keyFailedAsync } from "./_key_failed.ts";
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && typeof v === "object" &&
-    typeof (v as { then?: unknown }).then === "function";
-}
+import { watchMeter } from "./_otel_metrics.ts";
+import { isThenable } from "./_thenable.ts";
 
 function l2Stale(eng: Engine, hit: L2Hit): StaleValue {
   // Read more than once (the factory's `ctx.stale`, then the callers it is served to): each read
@@ -136,6 +133,7 @@ export function computeSync(
     eng.stats.misses++;
     eng.stats.last = Date.now();
   }
+  watchMeter();
   eng.series?.miss(eng.l1 !== null, false, false);
   const epoch = eng.epoch;
   const fs = eng.failsafe;
@@ -463,6 +461,7 @@ export function compute(
     eng.stats.misses++;
     eng.stats.last = Date.now();
   }
+  watchMeter();
   if (eng.metrics !== null) {
     // One `get` for the call however many reads `load` made; `awaitWrite` is false exactly when
     // the call's L2 read failed (see `load`).
@@ -526,9 +525,7 @@ export async function store(
     if (!eng.config.safeMode && !(e instanceof CacheKitError)) {
       throw new SerializationError(
         `${eng.identity}: cannot serialize the result: ${errMessage(e)}`,
-        {
-          cause: e,
-        },
+        { cause: e },
       );
     }
     callLogger(eng, ctx, "source").warn("{identity}: value not cacheable: {error}", {

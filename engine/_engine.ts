@@ -34,6 +34,7 @@ import { onBusGap, onRemoteEvent } from "./_invalidation.ts";
 import { L1Cache, type L1Entry } from "./l1.ts";
 import { EngineSeries } from "./_metrics.ts";
 import { registerEngine, trackL1 } from "./_registry.ts";
+import { watchMeter } from "./_otel_metrics.ts";
 import { SecureKeys } from "./_secure.ts";
 import { copiesInput, prefixDecoder, resolveSerializer } from "./_serializer.ts";
 import { errMessage, recordFailure } from "./_status.ts";
@@ -347,6 +348,7 @@ export class Engine {
     updateObserved(this);
     watchCircuit(this, this.l2Backend);
     registerEngine(this);
+    watchMeter(); // OpenTelemetry's call counters read every function's counts (`_otel_metrics.ts`)
     if (this.metrics !== null && this.l1 !== null) trackL1(this.metrics, this.metricNs, this);
   }
 

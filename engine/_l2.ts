@@ -19,6 +19,7 @@ import { decodeStored } from "./_stored.ts";
 import { emit } from "./_events.ts";
 import { callLogger } from "./_call_log.ts";
 import { l2Ttl } from "./_ttl.ts";
+import { watchMeter } from "./_otel_metrics.ts";
 
 /** One L2 read in this many is timed for `l2AvgLatencyMs` (a power of two; the first is). */
 const LATENCY_SAMPLE = 8;
@@ -110,6 +111,7 @@ export function gotL2(
   counted = true,
 ): L2Hit | null | Promise<L2Hit | null> {
   recordSuccess(eng);
+  watchMeter(); // an SDK registered since (`_otel_metrics.ts`): here, not on the L1 hit's path
   // Key rotation: found under a previous key's tenant segment.
   if (bytes === null && eng.secure?.rotating) return readRotated(eng, b, ctx, t0, counted);
   countRead(eng, t0, counted);

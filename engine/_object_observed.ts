@@ -34,7 +34,7 @@ export function observedObjectCall(
   if (eng.config.monitoring.tracing) startCallSpan(eng, rec);
   return op(rec).then((value) => {
     rec.settle();
-    endCallSpan(eng, rec);
+    endCallSpan(rec);
     if (eng.listening) {
       const s = rec.status;
       const hit = s === "hit" || (s === "joined" && rec.layer !== "source");
@@ -43,7 +43,7 @@ export function observedObjectCall(
     }
     return withStatus ? rec.result(value) : value;
   }, (e) => {
-    endCallSpan(eng, rec, e);
+    endCallSpan(rec, e);
     throw e;
   });
 }

@@ -16,11 +16,7 @@ import type { Engine } from "./_engine.ts";
 import { emit } from "./_events.ts";
 import { callTenant, fastKey, keyContext } from "./_keys.ts";
 import { endCallSpan, startCallSpan } from "./_tracing.ts";
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && typeof v === "object" &&
-    typeof (v as { then?: unknown }).then === "function";
-}
+import { isThenable } from "./_thenable.ts";
 
 /**
  * Run one call of `eng` observed: with its record, span and event. Returns what the call returns,
@@ -46,14 +42,14 @@ export function observedCall(
       ? lookupAsync(eng, self, args, fast, undefined, rec)
       : lookupSync(eng, self, args, fast, rec);
   } catch (e) {
-    endCallSpan(eng, rec, e);
+    endCallSpan(rec, e);
     if (eng.returnsPromise) return Promise.reject(e);
     throw e;
   }
   const done = (value: unknown): unknown => {
     rec.settle();
     if (rec.key === null && rec.reason !== "key") rec.key = protoKey(eng, self, args, fast);
-    endCallSpan(eng, rec);
+    endCallSpan(rec);
     if (eng.listening) {
       const s = rec.status;
       const hit = s === "hit" || (s === "joined" && rec.layer !== "source");
@@ -64,7 +60,7 @@ export function observedCall(
   };
   if (isThenable(out)) {
     return Promise.resolve(out).then(done, (e) => {
-      endCallSpan(eng, rec, e);
+      endCallSpan(rec, e);
       throw e;
     });
   }

@@ -2,9 +2,9 @@
  * OpenTelemetry for a cached function with `monitoring.tracing`: a `cachekit.call` span per call,
  * child spans for the L2 read (`cachekit.l2.get`), the stampede lock (`cachekit.lock.acquire`, and
  * `cachekit.lock.wait` while another process holds it) and the function (`cachekit.factory`, the active span while it runs, so the function's own
- * spans nest under it), and meter instruments beside the Prometheus text: `cachekit.hits`,
- * `cachekit.misses`, `cachekit.stale` (counters) and `cachekit.l2.duration` (histogram, seconds),
- * labelled by `function` (the identity, never a key) and `layer`.
+ * spans nest under it), and the histogram `cachekit.l2.duration` (seconds, labelled by `function`,
+ * the identity, never a key, and `layer`) of the traced calls' L2 reads. The call counters
+ * (`cachekit.hits`, …) count every call, traced or not: `_otel_metrics.ts`.
  *
  * Through `@opentelemetry/api` only, imported statically: a few kilobytes that do nothing until
  * the application registers an SDK (a tracer provider, a meter provider). The call span's parent
@@ -12,8 +12,8 @@
  * context manager (`@opentelemetry/context-async-hooks` on Node, Bun and Deno). The children take
  * the call span explicitly, so the engine itself needs none.
  *
- * The meter is looked up again when the global meter provider changes: the API's metrics have no
- * proxy, so instruments created before the SDK was registered would stay no-ops.
+ * The histogram is made again when the global meter provider changes: the API's metrics have no
+ * proxy, so an instrument created before the SDK was registered would stay a no-op.
  *
  * @module
  */
@@ -21,7 +21,6 @@ import {
   type Attributes,
   type Context,
   context,
-  type Counter,
   type Histogram,
   type MeterProvider,
   metrics,
@@ -32,11 +31,9 @@ import {
   type Tracer,
   type TracerProvider,
 } from "@opentelemetry/api";
-import type { CallLayer, CallRecord, CallTrace } from "./_call_record.ts";
+import type { CallRecord, CallTrace } from "./_call_record.ts";
 import type { Engine } from "./_engine.ts";
-
-/** The instrumentation scope of every span and instrument. */
-export const OTEL_SCOPE = "@cachekit/core";
+import { OTEL_SCOPE } from "./_otel_metrics.ts";
 
 /** The API's no-op provider: the delegate of its proxy while no SDK is registered. */
 const NOOP_PROVIDER: TracerProvider = new ProxyTracerProvider().getDelegate();
@@ -65,48 +62,29 @@ function getTracer(): Tracer {
   return tracer;
 }
 
-interface Instruments {
-  provider: MeterProvider;
-  hits: Counter;
-  misses: Counter;
-  stale: Counter;
-  l2: Histogram;
-}
+let l2Histogram: { provider: MeterProvider; l2: Histogram } | null = null;
 
-let instruments: Instruments | null = null;
-
-function getInstruments(): Instruments {
+function l2Duration(): Histogram {
   const provider = metrics.getMeterProvider();
-  if (instruments !== null && instruments.provider === provider) return instruments;
-  const meter = provider.getMeter(OTEL_SCOPE);
-  instruments = {
-    provider,
-    hits: meter.createCounter("cachekit.hits", {
-      description: "Calls answered from a cache layer",
-    }),
-    misses: meter.createCounter("cachekit.misses", {
-      description: "Calls that ran the function (misses, uncached calls)",
-    }),
-    stale: meter.createCounter("cachekit.stale", {
-      description: "Calls answered with a stale value by the fail-safe",
-    }),
-    l2: meter.createHistogram("cachekit.l2.duration", {
-      description: "Duration of an L2 operation of a call",
-      unit: "s",
-    }),
-  };
-  return instruments;
+  if (l2Histogram !== null && l2Histogram.provider === provider) return l2Histogram.l2;
+  const l2 = provider.getMeter(OTEL_SCOPE).createHistogram("cachekit.l2.duration", {
+    description: "Duration of an L2 operation of a call",
+    unit: "s",
+  });
+  l2Histogram = { provider, l2 };
+  return l2;
 }
 
-/** Attribute sets by identity and layer (one object per function and layer, not per call). */
-const attrSets = new Map<string, Record<string, Attributes>>();
+/** Attribute sets of the L2 reads by identity (one object per function, not per call). */
+const attrSets = new Map<string, Attributes>();
 
-function attrs(identity: string, layer: CallLayer | "l2.get"): Attributes {
-  let byLayer = attrSets.get(identity);
-  if (byLayer === undefined) attrSets.set(identity, byLayer = {});
-  return byLayer[layer] ??= layer === "l2.get"
-    ? { function: identity, layer: "l2", operation: "get" }
-    : { function: identity, layer };
+function l2Attrs(identity: string): Attributes {
+  let a = attrSets.get(identity);
+  if (a === undefined) {
+    if (attrSets.size >= 10_000) attrSets.clear(); // functions made without end
+    attrSets.set(identity, a = { function: identity, layer: "l2", operation: "get" });
+  }
+  return a;
 }
 
 function fail(span: Span, e: unknown): void {
@@ -142,10 +120,7 @@ class CallSpans implements CallTrace {
     return op().then((v) => {
       span.end();
       if (name === "cachekit.l2.get") {
-        getInstruments().l2.record(
-          (performance.now() - t0) / 1000,
-          attrs(this.#identity, "l2.get"),
-        );
+        l2Duration().record((performance.now() - t0) / 1000, l2Attrs(this.#identity));
       }
       return v;
     }, (e) => {
@@ -185,11 +160,8 @@ export function startCallSpan(eng: Engine, rec: CallRecord): void {
   rec.trace = new CallSpans(eng, context.active());
 }
 
-/**
- * End the call span of `rec` with its outcome (`error`: the call failed), and count the call on
- * the OpenTelemetry meter.
- */
-export function endCallSpan(eng: Engine, rec: CallRecord, error?: unknown): void {
+/** End the call span of `rec` with its outcome (`error`: the call failed). */
+export function endCallSpan(rec: CallRecord, error?: unknown): void {
   const spans = rec.trace as CallSpans | null;
   if (spans === null) return;
   const span = spans.span;
@@ -208,9 +180,4 @@ export function endCallSpan(eng: Engine, rec: CallRecord, error?: unknown): void
   });
   if (rec.key !== null) span.setAttribute("cachekit.key", rec.key);
   span.end();
-  const m = getInstruments();
-  const a = attrs(eng.identity, rec.layer);
-  if (status === "stale") m.stale.add(1, a);
-  else if (hit) m.hits.add(1, a);
-  else m.misses.add(1, a);
 }

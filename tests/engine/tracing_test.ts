@@ -2,8 +2,8 @@
 // OpenTelemetry (issue 16.3), with the SDK's in-memory exporter: a `cachekit.call` span per call
 // with identity, status, layer, hit and stale; children for the L2 read, the lock wait and the
 // function (whose own spans nest under it); the caller's active span as parent, across awaits
-// (AsyncLocalStorage context manager); nothing with `monitoring.tracing` off; and the meter's
-// hit/miss/stale counters and L2 latency histogram by function and layer.
+// (AsyncLocalStorage context manager); nothing with `monitoring.tracing` off; the meter's
+// hit/miss/stale counters (every call, traced or not) and the traced calls' L2 latency histogram.
 import assert from "node:assert/strict";
 import { metrics, SpanStatusCode, trace } from "@opentelemetry/api";
 import { test } from "../_harness.ts";
@@ -210,21 +210,49 @@ test(
   sdkTimers,
 );
 
+/**
+ * A meter provider as an SDK's meter reader sees it: synchronous instruments record into
+ * `recorded`; `collect()` runs the batch observable callbacks and returns what they observed.
+ */
+function fakeMeter() {
+  const recorded: { name: string; value: number; attrs: Record<string, unknown> }[] = [];
+  const callbacks: ((r: { observe(o: { name: string }, v: number, a: object): void }) => void)[] =
+    [];
+  const instrument = (name: string) => ({
+    name,
+    add: (value: number, attrs: Record<string, unknown>) => recorded.push({ name, value, attrs }),
+    record: (value: number, attrs: Record<string, unknown>) =>
+      recorded.push({ name, value, attrs }),
+  });
+  const meter = {
+    createCounter: instrument,
+    createHistogram: instrument,
+    createObservableCounter: instrument,
+    addBatchObservableCallback: (cb: (typeof callbacks)[number]) => callbacks.push(cb),
+  };
+  // deno-lint-ignore no-explicit-any
+  const provider = { getMeter: () => meter as any };
+  /** Observed totals (`name function layer` → value) of the functions named `fn`. */
+  const collect = (fn: string) => {
+    const out: Record<string, number> = {};
+    for (const cb of callbacks) {
+      cb({
+        observe: (o, v, a) => {
+          const attrs = a as Record<string, unknown>;
+          if (attrs.function === fn) out[`${o.name} ${attrs.layer ?? "-"}`] = v;
+        },
+      });
+    }
+    return out;
+  };
+  return { recorded, provider, collect };
+}
+
 test(
   "tracing: the meter counts hits, misses and stale answers and times L2 reads, by function and layer",
   async () => {
-    const recorded: { name: string; value: number; attrs: Record<string, unknown> }[] = [];
-    const instrument = (name: string) => ({
-      add: (value: number, attrs: Record<string, unknown>) => recorded.push({ name, value, attrs }),
-      record: (value: number, attrs: Record<string, unknown>) =>
-        recorded.push({ name, value, attrs }),
-    });
-    const meter = {
-      createCounter: instrument,
-      createHistogram: instrument,
-    };
-    // deno-lint-ignore no-explicit-any
-    metrics.setGlobalMeterProvider({ getMeter: () => meter as any });
+    const m = fakeMeter();
+    metrics.setGlobalMeterProvider(m.provider);
     try {
       const backend = new MemoryBackend();
       const fn = async (id: number) => ({ id });
@@ -233,14 +261,14 @@ test(
       await f(1);
       await f(1);
       await g(1);
-      const counts = recorded.filter((r) => r.name !== "cachekit.l2.duration")
-        .map((r) => `${r.name} ${r.attrs.function} ${r.attrs.layer}`);
-      assert.deepEqual(counts, [
-        "cachekit.misses otel.meter source",
-        "cachekit.hits otel.meter l1",
-        "cachekit.hits otel.meter l2",
-      ]);
-      const l2 = recorded.filter((r) => r.name === "cachekit.l2.duration");
+      // Two functions of one identity report one sum.
+      assert.deepEqual(m.collect("otel.meter"), {
+        "cachekit.hits l1": 1,
+        "cachekit.hits l2": 1,
+        "cachekit.misses source": 1,
+        "cachekit.stale -": 0,
+      });
+      const l2 = m.recorded.filter((r) => r.name === "cachekit.l2.duration");
       assert.ok(l2.length >= 2, "the miss's and the L2 hit's reads");
       for (const r of l2) {
         assert.deepEqual(r.attrs, { function: "otel.meter", layer: "l2", operation: "get" });
@@ -252,3 +280,31 @@ test(
   },
   sdkTimers,
 );
+
+test("the meter counts the calls of a function without tracing, from before the SDK was registered", async () => {
+  const backend = new MemoryBackend();
+  const f = cache(async (id: number) => ({ id }), {
+    name: "otel.meter.untraced",
+    ttl: 60,
+    backend,
+    ...bare,
+  });
+  await f(1); // a miss while no SDK is registered
+  await f(1);
+  const m = fakeMeter();
+  metrics.setGlobalMeterProvider(m.provider);
+  try {
+    assert.deepEqual(m.collect("otel.meter.untraced"), {}, "nothing made on it yet");
+    await f(2); // the next miss makes the instruments on the new provider
+    await f(2);
+    assert.deepEqual(m.collect("otel.meter.untraced"), {
+      "cachekit.hits l1": 2,
+      "cachekit.hits l2": 0,
+      "cachekit.misses source": 2,
+      "cachekit.stale -": 0,
+    });
+    assert.deepEqual(m.recorded, [], "no per-call recording without tracing");
+  } finally {
+    metrics.disable();
+  }
+});
