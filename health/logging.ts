@@ -33,6 +33,7 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import { getLogger } from "@logtape/logtape";
+import { setCorrelationSource } from "../reliability/internal.ts";
 
 /**
  * The part of a LogTape `Logger` cachekit uses (LogTape's `Logger` satisfies it). Use
@@ -93,6 +94,8 @@ export function newCorrelationId(): string {
 
 /** The correlation id of {@linkcode withCorrelationId}`(id, fn)` (AsyncLocalStorage). */
 const ambient = new AsyncLocalStorage<string>();
+// The reliability guard's failure records carry it too (that layer does not import this one).
+setCorrelationSource(() => ambient.getStore());
 
 /**
  * The correlation id set by {@linkcode withCorrelationId}`(id, fn)` around the current code, if any.

@@ -13,6 +13,17 @@ import { getLogger, type Logger } from "@logtape/logtape";
 import type { BackendError } from "../errors.ts";
 import type { CircuitStateChange } from "./circuit_breaker.ts";
 
+/**
+ * The ambient correlation id (`withCorrelationId(id, fn)` around the call), which `health/`
+ * provides through {@linkcode setCorrelationSource} (this layer does not import it).
+ */
+let ambientCorrelationId: () => string | undefined = () => undefined;
+
+/** Where {@linkcode logFailure} finds the correlation id of a call that passed none. */
+export function setCorrelationSource(source: () => string | undefined): void {
+  ambientCorrelationId = source;
+}
+
 /** The guard's logger (silent until the application configures LogTape). */
 export function guardLogger(): Logger {
   return getLogger(["cachekit", "reliability", "guard"]);
@@ -20,7 +31,7 @@ export function guardLogger(): Logger {
 
 /**
  * Log a classified failure: refused credentials at error level every time (the breaker bounds the
- * rate), anything else at debug level.
+ * rate), anything else at debug level; with the call's correlation id (passed, or the ambient one).
  */
 export function logFailure(
   log: Logger,
@@ -30,7 +41,8 @@ export function logFailure(
   err: BackendError,
   durationMs: number,
 ): void {
-  const l = correlationId ? log.with({ correlationId }) : log;
+  const id = correlationId ?? ambientCorrelationId();
+  const l = id ? log.with({ correlationId: id }) : log;
   if (err.kind === "authentication") {
     l.error(
       "{backend} refused our credentials on {operation}: {message}. Fix the backend " +

@@ -15,6 +15,7 @@ import type {
 } from "../../backends/types.ts";
 import { BackendError, CacheConfigError } from "../../errors.ts";
 import { CacheMetrics } from "../../health/metrics.ts";
+import { withCorrelationId } from "../../health/logging.ts";
 import { resolveConfig } from "../../config/resolve.ts";
 import { readEnvConfig } from "../../config/env.ts";
 import {
@@ -270,6 +271,39 @@ test("guard: authentication errors are surfaced and logged at error level with t
     for (let i = 0; i < 4; i++) await g.get("k").catch(() => {});
     assert.equal(g.circuitBreaker!.state, "open", "a backend refusing credentials is unusable");
     assert.ok(records.some((r) => r.level === "warning" && r.properties.to === "open"));
+    await g.close();
+  } finally {
+    await reset();
+  }
+});
+
+test("guard: a failure's record carries the ambient correlation id (withCorrelationId around the call)", async () => {
+  const records: LogRecord[] = [];
+  await configure({
+    sinks: { mem: (r) => records.push(r) },
+    loggers: [
+      { category: ["cachekit"], lowestLevel: "debug", sinks: ["mem"] },
+      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
+    ],
+    reset: true,
+  });
+  try {
+    const inner = new Switchable();
+    inner.mode = {
+      kind: "fail",
+      error: new BackendError("WRONGPASS invalid username-password pair", {
+        kind: "authentication",
+        backend: "switchable",
+        operation: "get",
+      }),
+    };
+    const g = new GuardedBackend(inner);
+    await withCorrelationId("req-9", () => g.get("k")).catch(() => {});
+    const errors = records.filter((r) => r.level === "error");
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0].properties.correlationId, "req-9");
+    await g.get("k").catch(() => {}); // outside: none
+    assert.equal(records.filter((r) => r.level === "error")[1].properties.correlationId, undefined);
     await g.close();
   } finally {
     await reset();
