@@ -238,6 +238,8 @@ export function wrap<A extends unknown[], R>(
   const l1 = engine.l1;
   const map = l1?.map;
   const simpleKey = config.key === null && engine.instanceKey === null;
+  /** An L2 joins the calls of one protocol key (`engine/_argkey.ts` `argKey`'s `shared`). */
+  const sharedKeys = config.backend !== null;
   const tenantAware = engine.tenantAware;
   const collect = engine.collectStats;
   const stats = engine.stats;
@@ -269,7 +271,7 @@ export function wrap<A extends unknown[], R>(
       return observedCall(engine, this, args, false);
     }
     let fast: ArgKey | undefined;
-    if (simpleKey) fast = argKey(args);
+    if (simpleKey) fast = argKey(args, sharedKeys);
     else {
       try {
         fast = fastKey(engine, this, args);

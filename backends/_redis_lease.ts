@@ -25,7 +25,7 @@
  */
 import type { FetchLockCapability, FetchLockOptions, OperationOptions } from "./types.ts";
 import { hasMagic, isLeaseMarker, leaseMarker, UNLOCK_SCRIPT } from "./_redis_chunks.ts";
-import { fromBuffer } from "./_redis_driver.ts";
+import { fromBuffer, toBuffer } from "./_redis_driver.ts";
 import { checkKey, type RedisCore } from "./_redis_core.ts";
 import type { RedisTags } from "./_redis_tags.ts";
 
@@ -133,7 +133,8 @@ export class RedisKeyLease implements FetchLockCapability {
    */
   #dead(full: string, manifest: Uint8Array, args: string[]): Promise<Uint8Array | boolean> {
     const driver = this.#core.driver;
-    return driver.eval(UNLOCK_SCRIPT, [full], [new TextDecoder().decode(manifest)])
+    // Its exact bytes: as text, bytes that are not UTF-8 would become U+FFFD and never match.
+    return driver.eval(UNLOCK_SCRIPT, [full], [toBuffer(manifest)])
       .then(() => driver.send(full, false, args, true))
       .then((v) => v === null || v === undefined ? true : this.#found(full, v as Uint8Array));
   }

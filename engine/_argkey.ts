@@ -20,6 +20,13 @@
  *
  * A single number argument is its own key (a `Map` number key: no string is built).
  *
+ * Arguments the protocol key does not tell apart share one cheap key where that is cheap to see:
+ * `-0` and `0`, and, for a function with an L2 (`shared`), a bigint within the safe integers and
+ * the number it equals (`f(1n)` is `f(1)`). Two cheap keys for one protocol key would be two L1
+ * entries of one L2 entry, and an invalidation (local, or a remote key event) reaches only the
+ * one its call names: the other kept answering the invalidated value. An L1-only function keeps
+ * them apart (each computes its own value; no L2 entry joins them).
+ *
  * {@linkcode customKey} builds the protocol key of a function with a `key` option, keeping
  * different key strings apart where `finalizeKey` alone would not.
  *
@@ -30,20 +37,33 @@ import { CacheKeyError } from "../errors.ts";
 import { definedLength, isWellFormed } from "../protocol/internal.ts";
 import { blake2b256Hex, finalizeKey, KEY_PREFIX_LENGTH } from "../protocol/keys.ts";
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = -MAX_SAFE;
+/** `shared` of the {@linkcode argKey} call under way (read by `enc`). */
+let bigAsNumber = false;
+
 /** L1 key: a number (single numeric argument) or a string. */
 export type ArgKey = number | string;
 
 /** Nesting beyond which the cheap key gives up (the protocol key takes over). */
 export const MAX_DEPTH = 8;
 
-/** The L1 key of `args`, or `undefined` when the arguments need the protocol key. */
-export function argKey(args: readonly unknown[]): ArgKey | undefined {
+/**
+ * The L1 key of `args`, or `undefined` when the arguments need the protocol key. `shared`: the
+ * function has an L2, whose one entry per protocol key its L1 entries copy; a bigint within the
+ * safe integers then has the key of the number it equals (see the module documentation).
+ */
+export function argKey(args: readonly unknown[], shared = false): ArgKey | undefined {
   const n = args[args.length - 1] === undefined ? definedLength(args) : args.length;
   if (n === 1) {
     const a = args[0];
     if (typeof a === "number") return a === 0 ? 0 : a; // -0 and 0 hash alike in the protocol
     if (typeof a === "string") return "s" + a;
+    if (shared && typeof a === "bigint" && a >= MIN_SAFE && a <= MAX_SAFE) {
+      return a === 0n ? 0 : Number(a); // hashed as that number: one protocol key, one L1 key
+    }
   } else if (n === 0) return "";
+  bigAsNumber = shared;
   let out = "";
   for (let i = 0; i < n; i++) {
     const part = enc(args[i], 0);
@@ -62,7 +82,8 @@ function enc(v: unknown, depth: number): string | undefined {
     case "boolean":
       return v ? "T" : "F";
     case "bigint":
-      return "b" + v.toString() + ";";
+      // Within the safe integers (`shared`), the number's key: the protocol key is the same.
+      return (bigAsNumber && v >= MIN_SAFE && v <= MAX_SAFE ? "n" : "b") + v.toString() + ";";
     case "object": {
       if (v === null) return "z";
       if (depth >= MAX_DEPTH) return undefined;

@@ -100,8 +100,9 @@ export function fastKey(eng: Engine, self: unknown, args: unknown[]): ArgKey | u
   if (kf !== null) {
     return "k" + keyOfInstance(eng, self) + (kf as (...a: unknown[]) => string)(...args);
   }
-  if (eng.instanceKey !== null) return argKey([eng.instanceKey(self), ...args]);
-  return argKey(args);
+  const shared = eng.config.backend !== null; // an L2 entry per protocol key (`_argkey.ts`)
+  if (eng.instanceKey !== null) return argKey([eng.instanceKey(self), ...args], shared);
+  return argKey(args, shared);
 }
 
 /**

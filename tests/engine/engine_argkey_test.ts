@@ -149,6 +149,50 @@ test("argKey: hand-picked near collisions stay apart", () => {
   assert.equal(new Set(keys).size, keys.length, keys.map(String).join(" | "));
 });
 
+test("argKey (shared): a bigint within the safe integers has the key of the number it equals", () => {
+  // With an L2, one protocol key is one entry, so one cheap key: two would be two L1 copies of
+  // it, and an invalidation would reach only the one its call names.
+  const same: [unknown[], unknown[]][] = [
+    [[0n], [0]],
+    [[0n], [-0]],
+    [[1n], [1]],
+    [[-7n], [-7]],
+    [[BigInt(Number.MAX_SAFE_INTEGER)], [Number.MAX_SAFE_INTEGER]],
+    [[-BigInt(Number.MAX_SAFE_INTEGER)], [-Number.MAX_SAFE_INTEGER]],
+    [["a", 2n], ["a", 2]],
+    [[[3n, { k: 4n }]], [[3, { k: 4 }]]],
+  ];
+  for (const [a, b] of same) {
+    assert.equal(argsHash(a), argsHash(b), "the protocol key does not tell them apart");
+    assert.equal(argKey(a, true), argKey(b, true), inspect(a));
+  }
+  // Still one cheap key implies one protocol key (the random lists above, shared).
+  const next = generator(0xb161);
+  const seen = new Map<string | number, string>();
+  let merged = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const args = next();
+    const key = argKey(args, true);
+    if (key === undefined) continue;
+    const hash = argsHash(args);
+    const prev = seen.get(key);
+    if (prev === undefined) seen.set(key, hash);
+    else assert.equal(hash, prev, `cheap key ${JSON.stringify(String(key))}: ${inspect(args)}`);
+    if (key !== argKey(args)) merged++;
+  }
+  assert.ok(merged > 100, `bigints took their number's key (${merged})`);
+  // L1 only (not shared): apart, as before (each computes its own value).
+  assert.notEqual(argKey([1n]), argKey([1]));
+  assert.notEqual(argKey([["a", 2n]]), argKey([["a", 2]]));
+  // Beyond the safe integers the protocol key tells them apart (a number there is a float).
+  for (const n of [2 ** 53, 2 ** 60, -(2 ** 53)]) {
+    const a = [BigInt(n)], b = [n];
+    assert.notEqual(argsHash(a), argsHash(b));
+    assert.notEqual(argKey(a, true), argKey(b, true), inspect(a));
+    assert.notEqual(argKey([["x", BigInt(n)]], true), argKey([["x", n]], true));
+  }
+});
+
 test("argKey: undefined is left out exactly where the protocol key leaves it out (issue 13.4)", () => {
   const same: [unknown[], unknown[]][] = [
     [["a"], ["a", undefined]],

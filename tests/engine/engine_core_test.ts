@@ -221,6 +221,40 @@ test("invalidate(args) and cacheClear() remove entries from L1 and L2", async ()
   assert.equal((await f(2)).n, 4);
 });
 
+test(
+  "f(1) and f(1n) share one entry and one L1 copy: invalidating either reaches both calls",
+  async () => {
+    const backend = new MemoryBackend();
+    let n = 0;
+    const f = cache(async (id: number | bigint) => ({ id: Number(id), n: ++n }), {
+      name: "core.inval.bigint",
+      ttl: 60,
+      backend,
+      ...bare,
+    });
+    assert.equal((await f(1)).n, 1);
+    assert.equal((await f(1n)).n, 1, "one protocol key: the entry f(1) stored");
+    assert.equal(backend.size, 1);
+    await f.invalidate(1n);
+    assert.equal((await f(1)).n, 2, "f(1) is not answered from a stale L1 copy");
+    assert.equal((await f(1n)).n, 2);
+    await f.invalidate(1);
+    assert.equal((await f(1n)).n, 3);
+    assert.equal((await f(1)).n, 3);
+    // Nested: ["a", 2n] is ["a", 2].
+    const g = cache(async (k: string, _id: number | bigint) => ({ k, n: ++n }), {
+      name: "core.inval.bigint2",
+      ttl: 60,
+      backend,
+      ...bare,
+    });
+    const first = (await g("a", 2)).n;
+    assert.equal((await g("a", 2n)).n, first);
+    await g.invalidate("a", 2n);
+    assert.notEqual((await g("a", 2)).n, first);
+  },
+);
+
 /** A MemoryBackend whose deletions (by key, prefix and tag) wait until `open()` is called. */
 function gatedDeletes() {
   const inner = new MemoryBackend();

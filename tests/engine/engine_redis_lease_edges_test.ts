@@ -212,3 +212,27 @@ test(
   },
   sharedRedisTestOptions,
 );
+
+test(
+  "lease in the key: a key holding the manifest magic and bytes that are not UTF-8 is a dead " +
+    "entry (deleted, the lease taken), not a lock held by another",
+  async () => {
+    const p = prefix();
+    await using backend = new RedisBackend({ url: SHARED, keyPrefix: p });
+    const fl = backend.capabilities.fetchLock!.inKey!;
+    // A corrupt manifest: the magic, "{", then a byte no UTF-8 text holds (Lua: \0, \1 decimal).
+    await redisCli(6379, [
+      "EVAL",
+      "redis.call('SET', KEYS[1], '\\0cachekit\\1{' .. string.char(255, 254) .. '}')",
+      "1",
+      `${p}bad`,
+    ]);
+    assert.equal(await backend.get("bad"), null, "a miss to a plain read");
+    // On main: `false` (held by another) on every attempt, so each locked miss of the key waited
+    // out stampede.wait (5 s) until one computed without the lock and wrote over it.
+    assert.equal(await fl.fetchOrLock("bad", "tok-bad", 10_000), true, "the lease is ours");
+    assert.equal(await fl.unlock("bad", "tok-bad"), true);
+    assert.equal(await redisCli(6379, ["EXISTS", `${p}bad`]), "0");
+  },
+  sharedRedisTestOptions,
+);
