@@ -1,8 +1,8 @@
 /**
  * `deno task demo`: the cache at work on the embedded default (L1 in front of a FileBackend in the
  * OS cache directory; no server needed), or on Redis when `CACHEKIT_REDIS_URL` / `REDIS_URL` is set
- * (the default backend then; the demo says which it used). Runtime-neutral (`node:` APIs only), so the same file runs
- * on Bun (`deno task demo:bun`) and, transpiled, on Node (`deno task demo:node`).
+ * (the default backend then; the demo says which it used). Runtime-neutral (`node:` APIs only), so
+ * the same file runs on Bun (`deno task demo:bun`) and, transpiled, on Node (`deno task demo:node`).
  *
  * 1. A slow function: the first call vs cached calls, with timings and hit/miss statistics.
  * 2. Restart: a second process wraps the same function and answers from L2 (the file backend).

@@ -243,8 +243,8 @@ function host(): string {
  * recursive mkdir (seen on Node 20.20; Deno's and Bun's do not) loops forever, synchronously, when
  * `mkdir(2)` answers `ENOENT` under a parent that exists (under `/proc` or `/sys`: the process hung
  * with no output), and reports `ENOENT` for a directory it may not create where `mkdir(2)` said
- * `EROFS` (a read-only file system). Here every missing level is created once and the first real error is
- * thrown as `mkdir(2)` gave it. An existing non-directory at `path` is `ENOTDIR`.
+ * `EROFS` (a read-only file system). Here every missing level is created once and the first real
+ * error is thrown as `mkdir(2)` gave it. An existing non-directory at `path` is `ENOTDIR`.
  */
 function makeDirs(path: string, mode: number): void {
   const missing: string[] = [];
