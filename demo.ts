@@ -1,10 +1,11 @@
 /**
  * `deno task demo`: the cache at work on the embedded default (L1 in front of a FileBackend in the
- * OS cache directory; no server needed). Runtime-neutral (`node:` APIs only), so the same file runs
- * on Bun (`deno task demo:bun`) and, transpiled, on Node (`deno task demo:node`).
+ * OS cache directory; no server needed), or on Redis when `CACHEKIT_REDIS_URL` / `REDIS_URL` is set
+ * (the default backend then; the demo says which it used). Runtime-neutral (`node:` APIs only), so
+ * the same file runs on Bun (`deno task demo:bun`) and, transpiled, on Node (`deno task demo:node`).
  *
  * 1. A slow function: the first call vs cached calls, with timings and hit/miss statistics.
- * 2. Restart: a second process wraps the same function and answers from the file backend.
+ * 2. Restart: a second process wraps the same function and answers from L2 (the file backend).
  *
  * @module
  */
@@ -12,8 +13,12 @@ import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { cache, closeDefaultBackend } from "./mod.ts";
+import { envConfig } from "./config/env.ts";
 
 const CHILD = process.argv.includes("--child");
+/** The default backend's Redis URL (password redacted), or null: the file backend. */
+const REDIS = envConfig().redisUrl;
+const L2 = REDIS === null ? "file" : "Redis";
 
 /** Pretend to be a slow database query. */
 async function loadReport(
@@ -37,7 +42,10 @@ async function timed(label: string): Promise<void> {
 
 if (!CHILD) {
   const dir = process.env.CACHEKIT_FILE_CACHE_DIR ?? "the OS cache directory (cachekit/)";
-  console.log(`cachekit demo: L1 + FileBackend in ${dir}; identity ${report.identity}\n`);
+  const where = REDIS === null
+    ? `FileBackend in ${dir}`
+    : `RedisBackend at ${REDIS} (from CACHEKIT_REDIS_URL / REDIS_URL)`;
+  console.log(`cachekit demo: L1 + ${where}; identity ${report.identity}\n`);
   await report.cacheClear(); // start cold, whatever an earlier run left
   await timed("1st call (miss: runs the function)");
   for (let i = 2; i <= 4; i++) {
@@ -63,12 +71,12 @@ if (!CHILD) {
   await closeDefaultBackend();
   process.exit(child.status ?? 1);
 } else {
-  await timed("  child: 1st call (L2 hit from file)");
+  await timed(`  child: 1st call (L2 hit from ${L2})`);
   await timed("  child: 2nd call (L1 hit)");
   const { hits, misses, l1Hits, l2Hits } = report.cacheInfo();
   console.log(`  child stats: ${JSON.stringify({ hits, misses, l1Hits, l2Hits })}`);
   if (misses !== 0 || l2Hits !== 1) {
-    console.error("  unexpected: the file backend did not answer after the restart");
+    console.error(`  unexpected: the ${L2} backend did not answer after the restart`);
     process.exit(1);
   }
   await closeDefaultBackend();

@@ -112,15 +112,34 @@ export class FileStore {
   init(): Promise<{ root: string; locks: FileLocks }> {
     if (this.#root === undefined) {
       const init = (async () => {
-        const root = await this.ops.ensureDir(this.directory, this.dirMode);
+        const root = await this.#ensureDir(this.directory);
         await this.#checkDirMode(root);
-        const lockDir = await this.ops.ensureDir(`${root}/.locks`, this.dirMode);
+        const lockDir = await this.#ensureDir(`${root}/.locks`);
         return { root, locks: new FileLocks(this.ops, lockDir, this.fileMode) };
       })();
       init.catch(() => this.#root = undefined); // retry the next time
       this.#root = init;
     }
     return this.#root;
+  }
+
+  /** Create `dir`; a failure names the directory (a permanent error when nothing will change). */
+  async #ensureDir(dir: string): Promise<string> {
+    try {
+      return await this.ops.ensureDir(dir, this.dirMode);
+    } catch (e) {
+      const kind = errnoKind(e);
+      throw new BackendError(
+        `cannot create or open the cache directory ${dir}: ${(e as Error)?.message ?? e}`,
+        // Nothing to retry soon (no such parent, e.g. under /proc): a configuration error.
+        {
+          kind: kind === "unknown" ? "permanent" : kind,
+          backend: TYPE,
+          operation: "init",
+          cause: e,
+        },
+      );
+    }
   }
 
   /**

@@ -26,6 +26,7 @@
 
 import * as fs from "node:fs";
 import * as os from "node:os";
+import * as nodePath from "node:path";
 import process from "node:process";
 
 /** Values at or below this size use synchronous I/O. */
@@ -237,10 +238,52 @@ function host(): string {
   return hostName;
 }
 
+/**
+ * `mkdir -p`, one level at a time, instead of `mkdirSync(path, { recursive: true })`. Node's
+ * recursive mkdir (seen on Node 20.20; Deno's and Bun's do not) loops forever, synchronously, when
+ * `mkdir(2)` answers `ENOENT` under a parent that exists (under `/proc` or `/sys`: the process hung
+ * with no output), and reports `ENOENT` for a directory it may not create where `mkdir(2)` said
+ * `EROFS` (a read-only file system). Here every missing level is created once and the first real
+ * error is thrown as `mkdir(2)` gave it. An existing non-directory at `path` is `ENOTDIR`.
+ */
+function makeDirs(path: string, mode: number): void {
+  const missing: string[] = [];
+  let p = nodePath.resolve(path);
+  for (;;) {
+    try {
+      fs.mkdirSync(p, { mode });
+      break;
+    } catch (e) {
+      const c = code(e);
+      if (c === "EEXIST") {
+        if (missing.length === 0 && !fs.statSync(p).isDirectory()) {
+          throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${p}'`), {
+            code: "ENOTDIR",
+            path: p,
+          });
+        }
+        break;
+      }
+      const parent = nodePath.dirname(p);
+      // ENOENT under an existing parent is the file system's answer (nothing to create above).
+      if (c !== "ENOENT" || parent === p || fs.existsSync(parent)) throw e;
+      missing.push(p);
+      p = parent;
+    }
+  }
+  for (let i = missing.length - 1; i >= 0; i--) {
+    try {
+      fs.mkdirSync(missing[i], { mode });
+    } catch (e) {
+      if (code(e) !== "EEXIST") throw e; // created meanwhile by another process: fine
+    }
+  }
+}
+
 /** The `node:fs` implementation (Deno, Bun, Node). */
 export const nodeFileOps: FileOps = {
   ensureDir(path, mode) {
-    fs.mkdirSync(path, { recursive: true, mode });
+    makeDirs(path, mode);
     return Promise.resolve(fs.realpathSync(path));
   },
 

@@ -107,6 +107,18 @@ export const TLS_HINT: string =
   " If the server does not speak TLS on this port, use redis:// instead of rediss:// (or drop " +
   "the tls option); rediss:// needs a TLS port.";
 
+/** Appended to a reply node-redis cannot parse: another service listens at that address. */
+export const NOT_REDIS_HINT: string =
+  " The server at this address does not speak the Redis protocol (an HTTP server or another " +
+  "service answered): check the host and port of the URL (CACHEKIT_REDIS_URL or the backend's " +
+  "`url` option).";
+
+/** Whether `err` is node-redis's parser refusing what the server sent (not RESP). */
+function looksLikeNotRedis(err: unknown): boolean {
+  const message = (err as { message?: unknown } | null)?.message;
+  return typeof message === "string" && /Unknown RESP type|Protocol error/i.test(message);
+}
+
 /**
  * Whether `err` looks like a failed TLS handshake: a connect timeout (a plain Redis port waits for
  * the rest of a "command" that is the TLS ClientHello, so the handshake never ends) or a TLS
@@ -125,7 +137,8 @@ function looksLikeTlsMismatch(err: unknown): boolean {
 /**
  * Wrap any failure from the Redis client as a {@linkcode BackendError} of the right kind. With
  * `tls` (the connection is `rediss://`), a failure that looks like a plain port answering a TLS
- * handshake carries {@linkcode TLS_HINT}.
+ * handshake carries {@linkcode TLS_HINT}; a reply that is not RESP (another service at that port)
+ * carries {@linkcode NOT_REDIS_HINT}.
  *
  * @example
  * ```ts
@@ -146,6 +159,8 @@ export function toBackendError(
   const detail = err instanceof Error ? err.message : String(err);
   const hint = tls && looksLikeTlsMismatch(err)
     ? TLS_HINT
+    : looksLikeNotRedis(err)
+    ? NOT_REDIS_HINT
     : kind === "authentication"
     ? " Check the Redis user name and password (URL or options) and the user's ACL permissions."
     : kind === "transient"

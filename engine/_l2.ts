@@ -20,6 +20,9 @@ import { emit } from "./_events.ts";
 import { callLogger } from "./_call_log.ts";
 import { l2Ttl } from "./_ttl.ts";
 import { watchMeter } from "./_otel_metrics.ts";
+import { consoleMessage } from "../health/internal.ts";
+import { envConfig } from "../config/env.ts";
+import { UnknownMasterKeyError } from "../protocol/internal.ts";
 
 /** One L2 read in this many is timed for `l2AvgLatencyMs` (a power of two; the first is). */
 const LATENCY_SAMPLE = 8;
@@ -173,6 +176,18 @@ function decodeL2(
 
 /** An unreadable entry: a miss, logged, and deleted. */
 function unreadable(eng: Engine, b: Backend, ctx: KeyCtx, e: unknown): null {
+  if (e instanceof UnknownMasterKeyError) {
+    // Instances with different master keys overwrite each other's entries: say so without set-up.
+    consoleMessage(
+      "master-key",
+      `${eng.identity}: an L2 entry was encrypted under a master key this process does not ` +
+        `have (its key fingerprint matches neither encryption.masterKey / CACHEKIT_MASTER_KEY ` +
+        `nor encryption.previousKeys). Every instance sharing this cache needs the same master ` +
+        `key; after a rotation, list the old key in previousKeys. Such entries are misses: the ` +
+        `function runs and its result replaces them.`,
+      envConfig().consoleNotices,
+    );
+  }
   callLogger(eng, ctx, "l2").warn(
     "{identity}: unreadable L2 entry {backendKey} treated as a miss: {error}",
     {

@@ -10,4 +10,4 @@
  *
  * @module
  */
-export { consoleNotice } from "./_console_notice.ts";
+export { consoleMessage, consoleNotice } from "./_console_notice.ts";

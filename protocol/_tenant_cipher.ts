@@ -243,7 +243,7 @@ export class TenantCipher {
       match = keys.find((k) => k.fingerprint === wanted);
     }
     if (match === undefined) {
-      throw new DecryptionError(
+      throw new UnknownMasterKeyError(
         "no configured master key matches the entry's key fingerprint (rotated out, or another key)",
       );
     }
@@ -365,6 +365,23 @@ function requireCacheKey(cacheKey: string): void {
       "cacheKey",
       "an encrypted value must be bound to a non-empty cache key (AAD v0x03)",
     );
+  }
+}
+
+/**
+ * A {@linkcode DecryptionError} for an entry whose key fingerprint matches no configured master
+ * key: written by an instance with another master key (or one rotated out of `previousKeys`). The
+ * engine tells the user once (a configuration mistake that otherwise shows only as misses).
+ */
+export class UnknownMasterKeyError extends DecryptionError {
+  /**
+   * Create the error.
+   *
+   * @param message What failed; never includes key material.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "DecryptionError";
   }
 }
 

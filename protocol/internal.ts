@@ -14,7 +14,9 @@
  *   derivation shares;
  * - {@linkcode definedLength}: the argument count without trailing `undefined`s, which the cheap
  *   argument key must agree on with the canonical encoder;
- * - {@linkcode interopReshapes}: whether an interop value decodes back as something else.
+ * - {@linkcode interopReshapes}: whether an interop value decodes back as something else;
+ * - {@linkcode UnknownMasterKeyError}: an entry under a master key this process does not have,
+ *   which the engine reports once on the console.
  *
  * @module
  */
@@ -24,3 +26,4 @@ export { definedLength } from "./_canonical_model.ts";
 export { isWellFormed } from "./_canonical_python.ts";
 export { interopReshapes } from "./_interop_reshapes.ts";
 export { storedFraming } from "./_stored_framing.ts";
+export { UnknownMasterKeyError } from "./_tenant_cipher.ts";

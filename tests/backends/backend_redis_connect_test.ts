@@ -1,6 +1,7 @@
 // Connecting to Redis: the first operation's deadline starts once connected (a slow connect is
 // bounded by connectTimeoutMs, not by a guard's 1 s cold timeout), a cold adaptive timeout over a
-// local Redis is its `min`, and rediss:// against a plain port says that TLS may be the problem.
+// local Redis is its `min`, rediss:// against a plain port says that TLS may be the problem, and a
+// URL whose port belongs to another service (an HTTP server) says that it is not Redis.
 // A loopback TCP proxy in front of the shared Redis delays accepting connections.
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
@@ -10,6 +11,7 @@ import { BackendError, FileBackend, MemoryBackend, RedisBackend } from "../../mo
 import { GuardedBackend } from "../../reliability/guarded_backend.ts";
 import type { Backend } from "../../backends/types.ts";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -76,6 +78,33 @@ test(
   },
   redisOptions,
 );
+
+test("a URL pointing at another service (an HTTP server) says it is not Redis and where to fix the URL", async () => {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("error", () => {});
+    socket.on("data", () => socket.write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  try {
+    await using backend = new RedisBackend({
+      url: `redis://127.0.0.1:${port}`,
+      connectTimeoutMs: 5000,
+      operationTimeoutMs: 5000,
+    });
+    await assert.rejects(backend.get("k"), (e: unknown) => {
+      assert.ok(e instanceof BackendError, String(e));
+      assert.match(e.message, /does not speak the Redis protocol/);
+      assert.match(e.message, /CACHEKIT_REDIS_URL/);
+      return true;
+    });
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => server.close(r));
+  }
+});
 
 function remoteStub(): Backend {
   return {

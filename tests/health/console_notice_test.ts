@@ -1,8 +1,15 @@
 // With no logging configured, an L2 that cannot be used is not silent: the first failure of each
 // kind reaches the console once, saying what to fix (issue 13, "failures are visible without
-// set-up"). Configured LogTape logging, or CACHEKIT_CONSOLE_NOTICES=false, silences it.
+// set-up"). Configured LogTape logging, or CACHEKIT_CONSOLE_NOTICES=false, silences it. The advice
+// fits the backend (a cache directory is not a server), a cache directory that cannot be created
+// is named (and under /proc no longer hangs Node), and entries under another master key are
+// reported once.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { test } from "../_harness.ts";
 import { runtimeCommand, siblingModule } from "../_runtime.ts";
@@ -10,21 +17,39 @@ import { runtimeCommand, siblingModule } from "../_runtime.ts";
 const worker = siblingModule(import.meta.url, "../_fixtures/console_notice_worker.ts");
 const denoJson = siblingModule(import.meta.url, "../../deno.json");
 
-function run(env: Record<string, string>, args: string[] = []) {
+function run(env: Record<string, string | undefined>, args: string[] = []) {
   const cmd = runtimeCommand(worker, args, denoJson);
   const r = spawnSync(cmd.bin, cmd.args, {
     encoding: "utf8",
     timeout: 60_000,
     // Port 1 on loopback: nothing listens, the connection is refused at once.
-    env: { ...process.env, CACHEKIT_REDIS_URL: "redis://:s3cret@127.0.0.1:1", ...env },
+    env: withEnv({ CACHEKIT_REDIS_URL: "redis://:s3cret@127.0.0.1:1", ...env }),
   });
-  assert.equal(r.status, 0, `worker failed: ${r.stderr}`);
+  assert.equal(r.status, 0, `worker failed (${r.signal ?? r.status}): ${r.stderr}`);
   const result = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
   assert.deepEqual(result.out, [2, 4, 2], "every call answers from the function");
   return r.stderr;
 }
 
+/** The process environment with `env` applied (`undefined` removes a variable). */
+function withEnv(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+/** The default backend is a FileBackend in `dir`. */
+function fileEnv(dir: string): Record<string, string | undefined> {
+  return {
+    CACHEKIT_CONSOLE_NOTICES: "",
+    CACHEKIT_REDIS_URL: undefined,
+    REDIS_URL: undefined,
+    CACHEKIT_FILE_CACHE_DIR: dir,
+  };
+}
+
 const NOTICE = /cachekit: the redis cache backend cannot be reached/g;
+const EXPLAINED = /printed once per kind of failure/g;
 
 test("an unreachable Redis is reported once on the console when no logging is configured", () => {
   const err = run({ CACHEKIT_CONSOLE_NOTICES: "" });
@@ -36,4 +61,67 @@ test("an unreachable Redis is reported once on the console when no logging is co
 test("configured LogTape logging or CACHEKIT_CONSOLE_NOTICES=false silence the notice", () => {
   assert.doesNotMatch(run({}, ["--logtape"]), NOTICE);
   assert.doesNotMatch(run({ CACHEKIT_CONSOLE_NOTICES: "false" }), NOTICE);
+});
+
+test("a cache directory that cannot be created is named, with file advice, not Redis advice", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ck-notice-"));
+  try {
+    writeFileSync(join(dir, "file"), "");
+    // Under a regular file: mkdir fails with ENOTDIR on every platform.
+    const err = run(fileEnv(join(dir, "file", "cache")));
+    assert.match(
+      err,
+      /the file cache backend refused the operation: check that the cache directory/,
+    );
+    assert.match(err, /cannot create or open the cache directory .*file.cache/);
+    assert.doesNotMatch(err, /REDIS_URL|server/, "a cache directory is not a server");
+    assert.equal(err.match(EXPLAINED)?.length, 1, err);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test(
+  "a cache directory under /proc (mkdir says ENOENT under an existing parent) answers and ends",
+  () => {
+    // Node 20's recursive mkdirSync looped forever here: the worker hung, silent, until killed.
+    const err = run(fileEnv(`/proc/ck-notice-${process.pid}/cache`));
+    assert.match(err, /cannot create or open the cache directory \/proc\/ck-notice-/);
+    assert.match(err, /the file cache backend refused the operation/);
+  },
+  existsSync("/proc/self") ? {} : { ignore: true, ignoreReason: "needs Linux /proc" },
+);
+
+test("the notices of the file backend give file advice; the explanation comes once", () => {
+  const transient = run({}, ["--notice", "transient", "file"]);
+  assert.match(transient, /the file cache backend could not use the cache directory \(disk full/);
+  assert.match(transient, /CACHEKIT_FILE_CACHE_DIR/);
+  assert.doesNotMatch(transient, /REDIS_URL|server/);
+  assert.equal(transient.match(/the error/g)?.length, 1, "once per kind");
+  assert.match(transient, /another error/, "another kind is printed too");
+  assert.equal(transient.match(EXPLAINED)?.length, 1, `explained once: ${transient}`);
+  assert.match(run({}, ["--notice", "timeout", "file"]), /the disk holding the cache directory/);
+  const redis = run({}, ["--notice", "permanent", "redis"]);
+  assert.doesNotMatch(redis, /cache directory/, "no file advice for Redis");
+  assert.match(run({}, ["--notice", "transient", "redis"]), /CACHEKIT_REDIS_URL/);
+});
+
+test("entries written under another master key are reported once, and the calls answer", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ck-notice-key-"));
+  try {
+    const a = randomBytes(32).toString("hex");
+    const b = randomBytes(32).toString("hex");
+    const first = run({ ...fileEnv(dir), CACHEKIT_MASTER_KEY: a }, ["--secure"]);
+    assert.doesNotMatch(first, /master key/, first);
+    const other = run({ ...fileEnv(dir), CACHEKIT_MASTER_KEY: b }, ["--secure"]);
+    assert.equal(
+      other.match(/encrypted under a master key this process does not have/g)?.length,
+      1,
+      other,
+    );
+    assert.match(other, /tests\.console_notice\.double/);
+    assert.doesNotMatch(other, new RegExp(b.slice(0, 16)), "no key material");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
