@@ -5,14 +5,16 @@
  * `_redis_tags.ts`, `_redis_bus.ts`, `_redis_streams.ts`) hold a `RedisCore` and go through
  * {@linkcode RedisCore.run}, so every command gets the same deadline, error mapping and
  * close-awareness whichever capability sends it (a batched `get`, the hot path, is one object that
- * gives the same guarantees: `_redis_get_op.ts`). Its members are public for those files only:
- * the class is internal, and `RedisBackend` exposes none of them.
+ * gives the same guarantees: `_redis_get_op.ts`; so is `run` itself with a deadline, no signal and a
+ * ready connection, and the plain write and the lease's attempt, two per locked miss:
+ * `_redis_run_op.ts`). Its members are public for those files only: the class is internal, and
+ * `RedisBackend` exposes none of them.
  *
  * @module
  */
 import { BackendError } from "../errors.ts";
 import type { OperationOptions } from "./types.ts";
-import { fromBuffer, RedisDriver, toBuffer } from "./_redis_driver.ts";
+import { fromBuffer, type RedisArg, RedisDriver, toBuffer } from "./_redis_driver.ts";
 import { TLS_HINT, toBackendError } from "./_redis_errors.ts";
 import { type Deadline, DeadlineQueue } from "./_redis_deadlines.ts";
 import {
@@ -34,7 +36,8 @@ import {
 import type { Resolved } from "./_redis_options.ts";
 import type { BatchEntry, BatchKind } from "./_redis_batch.ts";
 import { batchedGet } from "./_redis_get_op.ts";
-import { settleHookOf } from "./_settle_hook.ts";
+import { type SettleHook, settleHookOf } from "./_settle_hook.ts";
+import { RunOp, runOp } from "./_redis_run_op.ts";
 
 const PENDING_CHUNK_MS = 5 * 60_000; // provisional expiry of chunks until their manifest commits
 
@@ -115,6 +118,98 @@ function flushGets(driver: RedisDriver, entries: GetEntry[]): void {
   });
 }
 
+/** What releases a stampede lease (the lease capability's `unlock`). */
+export interface Unlocker {
+  /** Release the lease of `token` on `key`. */
+  unlock(key: string, token: string): Promise<unknown>;
+}
+
+/** `SET full value [PX ttlMs] GET`. */
+function setArgs(full: string, value: Uint8Array, ttlMs: number): RedisArg[] {
+  return ttlMs > 0
+    ? ["SET", full, toBuffer(value), "PX", String(ttlMs), "GET"]
+    : ["SET", full, toBuffer(value), "GET"];
+}
+
+/**
+ * A plain write (`SET … GET`) under its deadline as one op: `RedisCore.#setPlain` without the
+ * wrapper of `run` (a write on every miss).
+ */
+class PlainSetOp extends RunOp {
+  readonly #core: RedisCore;
+  readonly #full: string;
+  readonly #value: Uint8Array;
+  readonly #ttlMs: number;
+  #unlocker: Unlocker | undefined = undefined;
+  #key = "";
+  #token = "";
+
+  constructor(
+    core: RedisCore,
+    queue: DeadlineQueue,
+    hook: SettleHook | undefined,
+    full: string,
+    value: Uint8Array,
+    ttlMs: number,
+  ) {
+    super(core, "set", queue, hook);
+    this.#core = core;
+    this.#full = full;
+    this.#value = value;
+    this.#ttlMs = ttlMs;
+  }
+
+  /** On failure, release the lease of `token` on `key` first (the write was to take its place). */
+  unlockOnFailure(unlocker: Unlocker, key: string, token: string): void {
+    this.#unlocker = unlocker;
+    this.#key = key;
+    this.#token = token;
+  }
+
+  protected override failWith(e: BackendError): void {
+    const unlocker = this.#unlocker;
+    if (unlocker === undefined) return super.failWith(e);
+    // The marker goes before the failure is known (a waiter must not wait out the lease).
+    const fail = () => super.failWith(e);
+    let released: Promise<unknown>;
+    try {
+      released = unlocker.unlock(this.#key, this.#token);
+    } catch {
+      return fail();
+    }
+    released.then(fail, fail);
+  }
+
+  /** Send the write (after {@linkcode RunOp.start}). */
+  write(): void {
+    const full = this.#full;
+    try {
+      this.send(this.#core.driver.send(full, false, setArgs(full, this.#value, this.#ttlMs), true));
+    } catch (e) {
+      this.reject(e);
+    }
+  }
+
+  /** `GET`'s part of the reply: the value replaced, whose chunks are retired if it was chunked. */
+  protected override reply(old: unknown): void {
+    if (old === null || old === undefined) return this.resolve(undefined);
+    try {
+      this.continueWith(this.#core.retireReplaced(this.#full, old as Uint8Array));
+    } catch (e) {
+      this.reject(e);
+    }
+  }
+
+  /** A key of another type is overwritten by the Lua path; any other failure fails the write. */
+  protected override failed(error: unknown): void {
+    try {
+      this.follow(this.#core.setOverOtherType(error, this.#full, this.#value, this.#ttlMs));
+    } catch (e) {
+      this.reject(e);
+    }
+  }
+}
+
 /** Connection state and value operations shared by the Redis capabilities. */
 export class RedisCore {
   /** Prefix of every key. */
@@ -188,6 +283,19 @@ export class RedisCore {
     return q;
   }
 
+  /**
+   * The deadline queue of an operation that can run as one op (`_redis_run_op.ts`): open, a
+   * deadline, no caller's signal, connected; else `undefined` (it goes through
+   * {@linkcode RedisCore.run}'s general path).
+   */
+  opQueue(opts: OperationOptions | undefined): DeadlineQueue | undefined {
+    const ms = opts?.timeoutMs ?? this.opTimeoutMs;
+    return ms > 0 && opts?.signal === undefined && this.closing === undefined &&
+        this.driver.isReady
+      ? this.#deadlines(ms)
+      : undefined;
+  }
+
   /** Any failure as a `BackendError` (with a TLS hint on a failed TLS handshake). */
   error(e: unknown, operation: string): BackendError {
     return toBackendError(e, operation, "redis", this.#tls);
@@ -236,15 +344,32 @@ export class RedisCore {
     });
   }
 
-  /** Run `fn` (connected) under the operation's deadline; every failure becomes a BackendError. */
+  /**
+   * Run `fn` (connected) under the operation's deadline; every failure becomes a BackendError.
+   * `hook`: the guard's settle hook (`_settle_hook.ts`), taken when the operation runs as one
+   * `RunOp` (`_redis_run_op.ts`: a deadline, no signal, connected): pass it only where the promise
+   * returned is the caller's outcome (no work that could change it is chained after).
+   */
   run<T>(
     operation: string,
     opts: OperationOptions | undefined,
     fn: (state: OpState) => Promise<T>,
+    hook?: SettleHook,
   ): Promise<T> {
     if (this.closing) return Promise.reject(this.closedError(operation));
     const timeoutMs = opts?.timeoutMs ?? this.opTimeoutMs;
     const signal = opts?.signal;
+    if (timeoutMs > 0 && signal === undefined && this.driver.isReady) {
+      // The common case: one object is the deadline, the state and the settlement.
+      return runOp(
+        this,
+        operation,
+        this.#deadlines(timeoutMs),
+        opts?.startedAt,
+        hook?.hooked === false ? hook : undefined,
+        fn,
+      );
+    }
     if (signal?.aborted) {
       return Promise.reject(
         new BackendError(`Redis ${operation} aborted before it started.`, {
@@ -359,7 +484,12 @@ export class RedisCore {
         hook,
       );
     }
-    return this.run("get", opts, () => this.#getRaw(full).then(this.#whole(full)));
+    return this.run(
+      "get",
+      opts,
+      () => this.#getRaw(full).then(this.#whole(full)),
+      settleHookOf(opts),
+    );
   }
 
   /** The timeout failure of `operation` after `ms` (see {@linkcode GetOp}). */
@@ -429,12 +559,86 @@ export class RedisCore {
     return hasMagic(bytes) ? this.readChunked(full, bytes, retries - 1) : bytes;
   }
 
-  /** Store `value` under `key` (chunked above `chunkSizeBytes`); `ttlSeconds` 0/null = no expiry. */
+  /**
+   * Store `value` under `key` (chunked above `chunkSizeBytes`); `ttlSeconds` 0/null = no expiry.
+   * `hook`: the guard's settle hook, from a caller that returns this promise as its outcome. With
+   * `unlocker`, the write takes the place of the stampede lease of `token` on `key`: a failed
+   * write releases it before it fails (`_redis_lease.ts`).
+   */
   set(
     key: string,
     value: Uint8Array,
     ttlSeconds?: number | null,
     opts?: OperationOptions,
+    hook?: SettleHook,
+    unlocker?: Unlocker,
+    token?: string,
+  ): Promise<void> {
+    const op = this.#plainSetOp(key, value, ttlSeconds, opts, hook);
+    if (op !== undefined) {
+      // The common case: one op is the deadline, the settlement and the reply's handling (and
+      // the release of the lease on failure, before the hook is called: as the guard's `then`
+      // would see it).
+      if (unlocker !== undefined) op.unlockOnFailure(unlocker, key, token!);
+      op.write();
+      return op.promise as Promise<void>;
+    }
+    if (unlocker === undefined) return this.#set(key, value, ttlSeconds, opts, hook);
+    // The marker goes before the failure is known (a waiter must not wait out the lease).
+    return this.#set(key, value, ttlSeconds, opts).then(
+      undefined,
+      (e) =>
+        unlocker.unlock(key, token!).then(() => {
+          throw e;
+        }, () => {
+          throw e;
+        }),
+    );
+  }
+
+  /**
+   * A plain write (`SET … GET`) as one op, started, or `undefined` when it cannot be one: no
+   * deadline, a caller's signal, not connected or closing, a value to chunk, or invalid arguments
+   * (then {@linkcode RedisCore.set}'s general path reports them).
+   */
+  #plainSetOp(
+    key: string,
+    value: Uint8Array,
+    ttlSeconds: number | null | undefined,
+    opts: OperationOptions | undefined,
+    hook: SettleHook | undefined,
+  ): PlainSetOp | undefined {
+    if (
+      typeof key !== "string" || !(value instanceof Uint8Array) ||
+      value.length > this.chunkSizeBytes || hasMagic(value)
+    ) return undefined;
+    const queue = this.opQueue(opts);
+    if (queue === undefined) return undefined;
+    let ttlMs: number;
+    try {
+      ttlMs = ttlToMs(ttlSeconds, "set");
+    } catch {
+      return undefined;
+    }
+    const op = new PlainSetOp(
+      this,
+      queue,
+      hook?.hooked === false ? hook : undefined,
+      this.full(key),
+      value,
+      ttlMs,
+    );
+    op.start(opts?.startedAt);
+    return op;
+  }
+
+  /** {@linkcode RedisCore.set} through {@linkcode RedisCore.run}. */
+  #set(
+    key: string,
+    value: Uint8Array,
+    ttlSeconds: number | null | undefined,
+    opts: OperationOptions | undefined,
+    hook?: SettleHook,
   ): Promise<void> {
     try {
       checkKey(key, "set");
@@ -448,7 +652,7 @@ export class RedisCore {
       const ttlMs = ttlToMs(ttlSeconds, "set");
       const full = this.full(key);
       if (value.length <= this.chunkSizeBytes && !hasMagic(value)) {
-        return this.run("set", opts, () => this.#setPlain(full, value, ttlMs));
+        return this.run("set", opts, () => this.#setPlain(full, value, ttlMs), hook);
       }
       const size = this.chunkSizeBytes;
       return this.run("set", opts, (state) => {
@@ -457,7 +661,7 @@ export class RedisCore {
           (_, i) => value.subarray(i * size, (i + 1) * size),
         );
         return this.writeChunked(full, chunks, ttlMs, state, 8);
-      });
+      }, hook);
     } catch (e) {
       return Promise.reject(toBackendError(e, "set"));
     }
@@ -470,25 +674,28 @@ export class RedisCore {
    * (`WRONGTYPE`) is overwritten by the Lua path, as a plain `SET` would.
    */
   #setPlain(full: string, value: Uint8Array, ttlMs: number): Promise<void> {
-    const args = ttlMs > 0
-      ? ["SET", full, toBuffer(value), "PX", String(ttlMs), "GET"]
-      : ["SET", full, toBuffer(value), "GET"];
     // Not an async function: the command's promise and one `then` (a write on every miss).
-    return this.driver.send(full, false, args, true).then(
+    return this.driver.send(full, false, setArgs(full, value, ttlMs), true).then(
       (old) =>
         old === null || old === undefined
           ? undefined
           : this.retireReplaced(full, old as Uint8Array),
-      (e) => {
-        if (!(e instanceof Error && e.message.startsWith("WRONGTYPE"))) throw e;
-        return this.driver.eval(SET_SCRIPT, [full], [
-          MAGIC_STR,
-          toBuffer(value),
-          String(ttlMs),
-          String(this.graceMs),
-        ]).then(() => {});
-      },
+      (e) => this.setOverOtherType(e, full, value, ttlMs),
     );
+  }
+
+  /**
+   * `SET … GET` failed with `e`: a key holding another type (`WRONGTYPE`) is overwritten by the
+   * Lua path, as a plain `SET` would; any other failure is thrown.
+   */
+  setOverOtherType(e: unknown, full: string, value: Uint8Array, ttlMs: number): Promise<void> {
+    if (!(e instanceof Error && e.message.startsWith("WRONGTYPE"))) throw e;
+    return this.driver.eval(SET_SCRIPT, [full], [
+      MAGIC_STR,
+      toBuffer(value),
+      String(ttlMs),
+      String(this.graceMs),
+    ]).then(() => {});
   }
 
   /**

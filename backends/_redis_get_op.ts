@@ -1,9 +1,9 @@
 /**
  * One batched Redis `GET` under its deadline, as a single object. Internal.
  *
- * `RedisCore.run` wraps any operation in a promise raced against a deadline entry, with closures
- * for success, failure, expiry and abort, a state object, and a `then` for in-flight tracking; the
- * `GET` itself adds a promise for its place in the batch and a `then` that reads chunked values.
+ * `RedisCore.run`'s general path wraps an operation in a promise raced against a deadline entry,
+ * with closures for success, failure, expiry and abort, a state object, and a `then` for in-flight
+ * tracking (its common case is one object too: `_redis_run_op.ts`); the `GET` itself adds a promise for its place in the batch and a `then` that reads chunked values.
  * An L2 hit is the hot path of a Redis-backed cache (100 concurrent hits cost the client a few µs
  * each), so a plain `GET` (batched, with a deadline, without a caller's signal) is one
  * {@linkcode GetOp} instead: the batch entry, the deadline linked into the shared

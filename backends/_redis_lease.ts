@@ -27,7 +27,10 @@ import type { FetchLockCapability, FetchLockOptions, OperationOptions } from "./
 import { hasMagic, isLeaseMarker, leaseMarker, UNLOCK_SCRIPT } from "./_redis_chunks.ts";
 import { fromBuffer, toBuffer } from "./_redis_driver.ts";
 import { checkKey, type RedisCore } from "./_redis_core.ts";
+import type { DeadlineQueue } from "./_redis_deadlines.ts";
+import { RunOp } from "./_redis_run_op.ts";
 import type { RedisTags } from "./_redis_tags.ts";
+import { type SettleHook, settleHookOf } from "./_settle_hook.ts";
 
 export { isLeaseMarker, LEASE_PREFIX, leaseMarker } from "./_redis_chunks.ts";
 
@@ -36,8 +39,6 @@ function refusesNxGet(e: unknown): boolean {
   const m = e instanceof Error ? e.message : String(e);
   return /syntax error|not compatible|wrong number of arguments/i.test(m);
 }
-
-const REFUSED = Symbol("refused");
 
 /** The lease-in-the-key lock over `core`'s connection, with `keyLock` for what it does not do. */
 export class RedisKeyLease implements FetchLockCapability {
@@ -84,59 +85,51 @@ export class RedisKeyLease implements FetchLockCapability {
       String(Math.max(1, Math.ceil(leaseMs))),
       "GET",
     ];
+    const queue = core.opQueue(opts);
+    if (queue !== undefined) {
+      // The common case: one op is the deadline, the settlement and the reply's handling; it
+      // takes the guard's settle hook (`_settle_hook.ts`): its promise is the attempt's outcome.
+      const hook = settleHookOf(opts);
+      const op = new LeaseOp(this, core, queue, hook?.hooked === false ? hook : undefined, full);
+      op.start(opts?.startedAt);
+      op.attempt(args, key, token, leaseMs, opts);
+      return op.promise as Promise<Uint8Array | boolean>;
+    }
     return core.run(
       "lock",
       opts,
       () =>
         core.driver.send(full, false, args, true).then(
-          (v) => v === null || v === undefined ? true : this.#found(full, v as Uint8Array, args),
-          (e) => {
-            // A full server (`maxmemory`, noeviction) refuses the marker, a write: a value is
-            // still read (as the `<key>:lock` script's read did), an absent one fails the attempt.
-            if (e instanceof Error && e.message.startsWith("OOM")) {
-              return core.driver.send(full, true, ["GET", full], true).then((v) => {
-                if (v === null || v === undefined) throw e;
-                return this.#found(full, v as Uint8Array);
-              });
-            }
-            if (!refusesNxGet(e)) throw e;
-            this.#refused = true;
-            return REFUSED as unknown as boolean;
-          },
+          (v) => v === null || v === undefined ? true : found(core, full, v as Uint8Array, args),
+          (e) => this.attemptFailed(e, full, key, token, leaseMs, opts),
         ),
-    ).then((r) => r === (REFUSED as unknown) ? this.#viaLock(key, token, leaseMs, opts) : r);
-  }
-
-  /**
-   * What the key held: a value (a chunked one read whole), or `false` for a marker. With `args`
-   * (the `SET … NX … GET` that read it), a manifest that reads as nothing is handled by
-   * {@linkcode RedisKeyLease.#dead}.
-   */
-  #found(
-    full: string,
-    v: Uint8Array,
-    args?: string[],
-  ): Uint8Array | boolean | Promise<Uint8Array | boolean> {
-    const bytes = fromBuffer(v);
-    if (!hasMagic(bytes)) return bytes;
-    if (isLeaseMarker(bytes)) return false;
-    return this.#core.readChunked(full, bytes, 1).then((whole) =>
-      whole ?? (args === undefined ? false : this.#dead(full, bytes, args))
     );
   }
 
   /**
-   * A manifest that reads as nothing (its chunks gone, or malformed): if the key still holds
-   * exactly it, it is a dead entry, no lock, and is deleted (compare-and-delete); then the lease
-   * is tried once more (`args`). A manifest replaced meanwhile is left alone; what the key holds
-   * then answers (a marker: another process computes).
+   * The lease's `SET … NX … GET` failed with `e` (internal: the attempt's own continuation). A
+   * full server (`maxmemory`, noeviction) refuses the marker, a write: a value is still read (as
+   * the `<key>:lock` script's read did), an absent one fails the attempt. A server that refuses
+   * `NX` with `GET` is remembered, and the attempt goes through `<key>:lock`. Else `e` is thrown.
    */
-  #dead(full: string, manifest: Uint8Array, args: string[]): Promise<Uint8Array | boolean> {
-    const driver = this.#core.driver;
-    // Its exact bytes: as text, bytes that are not UTF-8 would become U+FFFD and never match.
-    return driver.eval(UNLOCK_SCRIPT, [full], [toBuffer(manifest)])
-      .then(() => driver.send(full, false, args, true))
-      .then((v) => v === null || v === undefined ? true : this.#found(full, v as Uint8Array));
+  attemptFailed(
+    e: unknown,
+    full: string,
+    key: string,
+    token: string,
+    leaseMs: number,
+    opts: FetchLockOptions | undefined,
+  ): Promise<Uint8Array | boolean> {
+    if (e instanceof Error && e.message.startsWith("OOM")) {
+      const core = this.#core;
+      return core.driver.send(full, true, ["GET", full], true).then((v) => {
+        if (v === null || v === undefined) throw e;
+        return found(core, full, v as Uint8Array);
+      });
+    }
+    if (!refusesNxGet(e)) throw e;
+    this.#refused = true;
+    return this.#viaLock(key, token, leaseMs, opts);
   }
 
   /** The attempt through `<key>:lock`; a token that takes the lock is remembered. */
@@ -167,12 +160,14 @@ export class RedisKeyLease implements FetchLockCapability {
     if (this.#viaKeyLock.size > 0 && this.#viaKeyLock.delete(token)) {
       return this.#keyLock.setAndUnlock(key, value, ttlSeconds, tags, token, opts);
     }
+    if (tags === null || tags.length === 0) {
+      // The plain write releases the marker itself when it fails (and takes the guard's hook).
+      return this.#core.set(key, value, ttlSeconds, opts, settleHookOf(opts), this, token);
+    }
     // Not an async function: the write's own promise and one `then`, no frame of its own.
     let write: Promise<void>;
     try {
-      write = tags !== null && tags.length > 0
-        ? this.#tags.setWithTags(key, value, ttlSeconds, tags, opts)
-        : this.#core.set(key, value, ttlSeconds, opts);
+      write = this.#tags.setWithTags(key, value, ttlSeconds, tags, opts);
     } catch (e) {
       write = Promise.reject(e);
     }
@@ -199,5 +194,119 @@ export class RedisKeyLease implements FetchLockCapability {
       () => core.driver.eval(UNLOCK_SCRIPT, [full], [leaseMarker(token)]),
     );
     return Number(n) === 1;
+  }
+}
+
+/**
+ * What the key held: a value (a chunked one read whole), or `false` for a marker. With `args`
+ * (the `SET … NX … GET` that read it), a manifest that reads as nothing is handled by
+ * {@linkcode dead}.
+ */
+function found(
+  core: RedisCore,
+  full: string,
+  v: Uint8Array,
+  args?: string[],
+): Uint8Array | boolean | Promise<Uint8Array | boolean> {
+  const bytes = fromBuffer(v);
+  if (!hasMagic(bytes)) return bytes;
+  if (isLeaseMarker(bytes)) return false;
+  return core.readChunked(full, bytes, 1).then((whole) =>
+    whole ?? (args === undefined ? false : dead(core, full, bytes, args))
+  );
+}
+
+/**
+ * A manifest that reads as nothing (its chunks gone, or malformed): if the key still holds
+ * exactly it, it is a dead entry, no lock, and is deleted (compare-and-delete); then the lease
+ * is tried once more (`args`). A manifest replaced meanwhile is left alone; what the key holds
+ * then answers (a marker: another process computes).
+ */
+function dead(
+  core: RedisCore,
+  full: string,
+  manifest: Uint8Array,
+  args: string[],
+): Promise<Uint8Array | boolean> {
+  const driver = core.driver;
+  // Its exact bytes: as text, bytes that are not UTF-8 would become U+FFFD and never match.
+  return driver.eval(UNLOCK_SCRIPT, [full], [toBuffer(manifest)])
+    .then(() => driver.send(full, false, args, true))
+    .then((v) => v === null || v === undefined ? true : found(core, full, v as Uint8Array));
+}
+
+/**
+ * The lease's `SET … NX … GET` under its deadline as one op (`_redis_run_op.ts`): the attempt
+ * without the wrapper of `RedisCore.run` (one per locked miss).
+ */
+class LeaseOp extends RunOp {
+  readonly #lease: RedisKeyLease;
+  readonly #core: RedisCore;
+  readonly #full: string;
+  #args: string[] = [];
+  #key = "";
+  #token = "";
+  #leaseMs = 0;
+  #opts: FetchLockOptions | undefined = undefined;
+
+  constructor(
+    lease: RedisKeyLease,
+    core: RedisCore,
+    queue: DeadlineQueue,
+    hook: SettleHook | undefined,
+    full: string,
+  ) {
+    super(core, "lock", queue, hook);
+    this.#lease = lease;
+    this.#core = core;
+    this.#full = full;
+  }
+
+  /** Send the attempt (after {@linkcode RunOp.start}); the rest is kept for a failure. */
+  attempt(
+    args: string[],
+    key: string,
+    token: string,
+    leaseMs: number,
+    opts: FetchLockOptions | undefined,
+  ): void {
+    this.#args = args;
+    this.#key = key;
+    this.#token = token;
+    this.#leaseMs = leaseMs;
+    this.#opts = opts;
+    try {
+      this.send(this.#core.driver.send(this.#full, false, args, true));
+    } catch (e) {
+      this.reject(e);
+    }
+  }
+
+  /** Nil: the lease is ours; else what the key held. */
+  protected override reply(v: unknown): void {
+    if (v === null || v === undefined) return this.resolve(true);
+    try {
+      this.continueWith(found(this.#core, this.#full, v as Uint8Array, this.#args));
+    } catch (e) {
+      this.reject(e);
+    }
+  }
+
+  /** See {@linkcode RedisKeyLease.attemptFailed}. */
+  protected override failed(error: unknown): void {
+    try {
+      this.follow(
+        this.#lease.attemptFailed(
+          error,
+          this.#full,
+          this.#key,
+          this.#token,
+          this.#leaseMs,
+          this.#opts,
+        ),
+      );
+    } catch (e) {
+      this.reject(e);
+    }
   }
 }

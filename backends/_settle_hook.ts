@@ -1,6 +1,9 @@
 /**
  * The settle hook: how a guard (`reliability/guarded_backend.ts`) and a backend that supports it
- * (the Redis backend's batched `GET`, `_redis_get_op.ts`) share one promise per operation.
+ * (the Redis backend's batched `GET`, `_redis_get_op.ts`, and its operations run as one op,
+ * `_redis_run_op.ts`: `get`, `set`, the lease's attempt and write) share one promise per operation.
+ * The guard passes it to the operations whose inner promise it returns as it is: `get`, `set`,
+ * `fetchLock.fetchOrLock` and `fetchLock.setAndUnlock`.
  * Internal (re-exported by `internal.ts` for the guard).
  *
  * Without it, the guard chains a `then` on the backend's promise to do its bookkeeping (breaker,

@@ -8,8 +8,8 @@
  *   Bun timer objects, Deno's numeric ids). Defined beside the Redis deadline queue, its first
  *   user; the engine's subscription retry timer uses it too.
  * - {@linkcode SettleHook}: the options object through which the guard
- *   (`reliability/guarded_backend.ts`) and the Redis backend's batched `GET` share one promise per
- *   operation (`_settle_hook.ts`).
+ *   (`reliability/guarded_backend.ts`) and the Redis backend's `get`, `set` and lease attempt and
+ *   write share one promise per operation (`_settle_hook.ts`).
  *
  * Re-exports only: nothing is added on any path.
  *

@@ -108,6 +108,7 @@ import type { RedisTlsSettings } from "./_redis_driver.ts";
 import { parseRedisUrl, type RedisConnectionInfo, redisUrlFromEnvironment } from "./redis_url.ts";
 import { isLoopback, type RedisBackendOptions, resolveOptions } from "./_redis_options.ts";
 import { RedisCore } from "./_redis_core.ts";
+import { settleHookOf } from "./_settle_hook.ts";
 import { RedisPrefix, RedisTtl } from "./_redis_keys.ts";
 import { RedisLocks } from "./_redis_locks.ts";
 import { RedisFetchLock } from "./_redis_fetch_lock.ts";
@@ -232,7 +233,7 @@ export class RedisBackend implements Backend, AsyncDisposable {
     ttlSeconds?: number | null,
     opts?: OperationOptions,
   ): Promise<void> {
-    return this.#core.set(key, value, ttlSeconds, opts);
+    return this.#core.set(key, value, ttlSeconds, opts, settleHookOf(opts));
   }
 
   /** Remove `key` (a chunked value's chunks follow after the grace period). Resolves whether it existed. */

@@ -18,12 +18,17 @@ import type {
   TtlCapability,
 } from "../backends/types.ts";
 
-/** Run one operation through the guard (`useTimeout`: whether the adaptive timeout applies). */
+/**
+ * Run one operation through the guard (`useTimeout`: whether the adaptive timeout applies;
+ * `hookable`: whether `invoke` returns the inner capability's promise as it is, so that the options
+ * it gets may be the guard's settle hook, `backends/_settle_hook.ts`).
+ */
 export type GuardRun = <T>(
   operation: string,
   invoke: (opts: OperationOptions | undefined) => Promise<T>,
   opts: OperationOptions | undefined,
   useTimeout: boolean,
+  hookable?: boolean,
 ) => Promise<T>;
 
 /**
@@ -91,9 +96,10 @@ function guardFetchLock(fl: FetchLockCapability, run: GuardRun): FetchLockCapabi
         (o) => fl.fetchOrLock(key, token, leaseMs, opts?.lockOnly ? { ...o, lockOnly: true } : o),
         opts,
         true,
+        true,
       ),
     setAndUnlock: (key, value, ttl, tags, token, opts) =>
-      run("set", (o) => fl.setAndUnlock(key, value, ttl, tags, token, o), opts, true),
+      run("set", (o) => fl.setAndUnlock(key, value, ttl, tags, token, o), opts, true, true),
     unlock: (key, token, opts) => run("unlock", (o) => fl.unlock(key, token, o), opts, true),
     inKey: fl.inKey && guardFetchLock(fl.inKey, run),
   };

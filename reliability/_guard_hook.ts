@@ -1,5 +1,6 @@
 /**
- * The options a guarded `get` passes to its backend, as a settle hook (`backends/_settle_hook.ts`):
+ * The options a guarded `get`, `set` or stampede-lock attempt or write (`fetchOrLock`,
+ * `setAndUnlock`) passes to its backend, as a settle hook (`backends/_settle_hook.ts`):
  * what the guard's bookkeeping of the operation needs (its name, start, adaptive timeout, limit and
  * the caller's options), and the guard's settle step to run with them. A backend that takes the
  * hook calls `settled` as the operation settles; the guard then chains no `then` of its own.

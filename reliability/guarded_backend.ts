@@ -273,13 +273,14 @@ export class GuardedBackend implements Backend, AsyncDisposable {
 
     this.capabilities = guardCapabilities(
       inner.capabilities,
-      (operation, invoke, opts, useTimeout) => this.#run(operation, invoke, opts, useTimeout),
+      (operation, invoke, opts, useTimeout, hookable) =>
+        this.#run(operation, invoke, opts, useTimeout, hookable === true),
     );
   }
 
   /** Guarded `get`. */
   get(key: string, opts?: GuardedOperationOptions): Promise<Uint8Array | null> {
-    return this.#run("get", (o) => this.inner.get(key, o), opts, true);
+    return this.#run("get", (o) => this.inner.get(key, o), opts, true, true);
   }
 
   /** Guarded `set`. */
@@ -289,17 +290,17 @@ export class GuardedBackend implements Backend, AsyncDisposable {
     ttlSeconds?: number | null,
     opts?: GuardedOperationOptions,
   ): Promise<void> {
-    return this.#run("set", (o) => this.inner.set(key, value, ttlSeconds, o), opts, true);
+    return this.#run("set", (o) => this.inner.set(key, value, ttlSeconds, o), opts, true, true);
   }
 
   /** Guarded `delete`. */
   delete(key: string, opts?: GuardedOperationOptions): Promise<boolean> {
-    return this.#run("delete", (o) => this.inner.delete(key, o), opts, true);
+    return this.#run("delete", (o) => this.inner.delete(key, o), opts, true, false);
   }
 
   /** Guarded `exists`. */
   exists(key: string, opts?: GuardedOperationOptions): Promise<boolean> {
-    return this.#run("exists", (o) => this.inner.exists(key, o), opts, true);
+    return this.#run("exists", (o) => this.inner.exists(key, o), opts, true, false);
   }
 
   /**
@@ -374,11 +375,16 @@ export class GuardedBackend implements Backend, AsyncDisposable {
 
   // ---- the guard -------------------------------------------------------------------------------
 
+  /**
+   * One guarded operation. `hookable`: `invoke` returns the inner backend's promise for the
+   * operation as it is, so its options may be a settle hook (`backends/_settle_hook.ts`).
+   */
   #run<T>(
     operation: string,
     invoke: Invoke<T>,
     opts: GuardedOperationOptions | undefined,
     useTimeout: boolean,
+    hookable: boolean,
   ): Promise<T> {
     const cb = this.circuitBreaker;
     if (cb !== null && !cb.tryAcquire()) {
@@ -391,7 +397,7 @@ export class GuardedBackend implements Backend, AsyncDisposable {
     const bp = this.backpressure;
     if (bp !== null && !bp.tryAcquire()) {
       return bp.acquire(operation).then(
-        () => this.#attempt(operation, invoke, opts, useTimeout),
+        () => this.#attempt(operation, invoke, opts, useTimeout, hookable),
         (error: unknown) => {
           cb?.recordIgnored();
           this.#rejectedByBackpressure++;
@@ -400,7 +406,7 @@ export class GuardedBackend implements Backend, AsyncDisposable {
         },
       );
     }
-    return this.#attempt(operation, invoke, opts, useTimeout);
+    return this.#attempt(operation, invoke, opts, useTimeout, hookable);
   }
 
   #attempt<T>(
@@ -408,6 +414,7 @@ export class GuardedBackend implements Backend, AsyncDisposable {
     invoke: Invoke<T>,
     opts: GuardedOperationOptions | undefined,
     useTimeout: boolean,
+    hookable: boolean,
   ): Promise<T> {
     const at = useTimeout ? this.adaptiveTimeout : null;
     let timeoutMs = at !== null ? at.timeoutMs : Infinity;
@@ -426,9 +433,10 @@ export class GuardedBackend implements Backend, AsyncDisposable {
       if (!this.#innerTimeouts) {
         return this.#race(operation, invoke, opts, start, timeoutMs, signal, at);
       }
-      // A `get` passes its bookkeeping as a settle hook (`backends/_settle_hook.ts`): a backend
-      // that takes it settles the guard itself, and no `then` is chained here.
-      o = operation === "get"
+      // `get`, `set` and the stampede lock's attempt and write pass their bookkeeping as a settle
+      // hook (`backends/_settle_hook.ts`): a backend that takes it settles the guard itself, and
+      // no `then` is chained here.
+      o = hookable
         ? hook = new GuardHook(this.#settleHook, operation, start, at, timeoutMs, opts)
         : {};
       if (timeoutMs !== Infinity) {

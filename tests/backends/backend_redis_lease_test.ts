@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
 import {
+  freePort,
   redisCli,
   redisServerTestOptions,
   sharedRedisTestOptions,
@@ -21,6 +22,8 @@ import type { FetchLockCapability } from "../../backends/types.ts";
 import { leaseMarker, RedisKeyLease } from "../../backends/_redis_lease.ts";
 import type { RedisCore } from "../../backends/_redis_core.ts";
 import type { RedisTags } from "../../backends/_redis_tags.ts";
+import { DeadlineQueue } from "../../backends/_redis_deadlines.ts";
+import type { SettleHook } from "../../backends/internal.ts";
 import { cache, createCache } from "../../mod.ts";
 
 const PORT = 16583;
@@ -174,9 +177,11 @@ test(
     await using backend = new RedisBackend({ url: SHARED, keyPrefix: p });
     const keyLock = backend.capabilities.fetchLock!;
     let refusals = 0;
-    // A core whose server refuses NX with GET (what Redis 6.2 answers), the rest unused.
+    // A core whose server refuses NX with GET (what Redis 6.2 answers), the rest unused (no
+    // op queue: the attempt goes through `run`).
     const core = {
       full: (k: string) => p + k,
+      opQueue: () => undefined,
       run: (_op: string, _o: unknown, fn: () => Promise<unknown>) => fn(),
       driver: {
         send: (_k: string, _ro: boolean, args: string[]) => {
@@ -214,4 +219,90 @@ test(
     assert.ok(leaseMarker("t").endsWith("lease:t"));
   },
   sharedRedisTestOptions,
+);
+
+test(
+  "lease in the key: as one op (a deadline, connected), a refusal's fallback to <key>:lock is " +
+    "part of the attempt: a guard's settle hook is called once, with its outcome",
+  async () => {
+    const p = prefix();
+    await using backend = new RedisBackend({ url: SHARED, keyPrefix: p });
+    const keyLock = backend.capabilities.fetchLock!;
+    const queue = new DeadlineQueue(10_000);
+    let inFlight = 0;
+    const core = {
+      full: (k: string) => p + k,
+      opQueue: () => queue,
+      started: () => void inFlight++,
+      settled: () => void inFlight--,
+      error: (e: unknown) => e,
+      driver: {
+        send: (_k: string, _ro: boolean, args: string[]) =>
+          Promise.reject(new Error(args.includes("NX") ? "ERR syntax error" : "unexpected")),
+      },
+    } as unknown as RedisCore;
+    const lease = new RedisKeyLease(core, {} as RedisTags, keyLock);
+    const calls: unknown[] = [];
+    const hook: SettleHook = {
+      hooked: false,
+      timeoutMs: 10_000,
+      settled(error) {
+        calls.push(error);
+        return error;
+      },
+    };
+    const got = lease.fetchOrLock("k", "tok-1", 10_000, hook);
+    assert.equal(hook.hooked, true, "taken during the call");
+    assert.equal(await got, true);
+    assert.deepEqual(calls, [null], "called once, as the fallback's attempt succeeded");
+    assert.equal(await redisCli(6379, ["GET", `${p}k:lock`]), "tok-1", "<key>:lock taken");
+    assert.equal(lease.refused, true);
+    assert.equal(inFlight, 0);
+    assert.ok(queue.empty, "the deadline is gone");
+    queue.dispose();
+    await keyLock.unlock("k", "tok-1");
+  },
+  sharedRedisTestOptions,
+);
+
+test(
+  "lease in the key: a failed plain write releases its marker before it fails, and before a " +
+    "guard's settle hook is called",
+  async () => {
+    const port = await freePort();
+    await using server = await startRedisServer(port);
+    await using b = new RedisBackend({ url: server.url });
+    const fl = inKeyOf(b);
+    assert.equal(await fl.fetchOrLock("k", "tok", 60_000), true);
+    // Watch the release (the write calls the capability's own `unlock`).
+    let released = false;
+    const unlock = fl.unlock.bind(fl);
+    fl.unlock = (key, token, opts) =>
+      unlock(key, token, opts).then((r) => {
+        released = true;
+        return r;
+      });
+    // A full server (noeviction): the write is refused, the marker's release (a delete) is not.
+    await redisCli(port, ["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    await redisCli(port, ["CONFIG", "SET", "maxmemory", "1"]);
+    const seen: { error: unknown; released: boolean }[] = [];
+    const hook: SettleHook = {
+      hooked: false,
+      timeoutMs: 10_000,
+      settled(error) {
+        seen.push({ error, released });
+        return error;
+      },
+    };
+    const p = fl.setAndUnlock("k", new TextEncoder().encode("v"), 60, null, "tok", hook);
+    assert.equal(hook.hooked, true, "taken during the call");
+    const got = await p.then(() => "resolved", (e) => e);
+    assert.match(String(got), /OOM/);
+    assert.equal(seen.length, 1, "called once");
+    assert.equal(seen[0].error, got);
+    assert.equal(seen[0].released, true, "the marker was released when the hook was called");
+    await redisCli(port, ["CONFIG", "SET", "maxmemory", "0"]);
+    assert.equal(await redisCli(port, ["EXISTS", "k"]), "0", "no marker left");
+  },
+  redisServerTestOptions,
 );
