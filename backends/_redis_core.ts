@@ -1,7 +1,8 @@
 /**
  * The core of {@linkcode RedisBackend}: the connection state every capability shares (driver,
  * key prefix, deadlines, in-flight count, closing) and the value operations on it (get, set,
- * delete, exists, chunked values). The capability files (`_redis_keys.ts`, `_redis_locks.ts`,
+ * delete, exists; chunked values through `_redis_chunked_io.ts`, the plain write's op in
+ * `_redis_set_op.ts`). The capability files (`_redis_keys.ts`, `_redis_locks.ts`,
  * `_redis_tags.ts`, `_redis_bus.ts`, `_redis_streams.ts`) hold a `RedisCore` and go through
  * {@linkcode RedisCore.run}, so every command gets the same deadline, error mapping and
  * close-awareness whichever capability sends it (a batched `get`, the hot path, is one object that
@@ -14,32 +15,29 @@
  */
 import { BackendError } from "../errors.ts";
 import type { OperationOptions } from "./types.ts";
-import { fromBuffer, type RedisArg, RedisDriver, toBuffer } from "./_redis_driver.ts";
+import { fromBuffer, RedisDriver, toBuffer } from "./_redis_driver.ts";
 import { TLS_HINT, toBackendError } from "./_redis_errors.ts";
 import { type Deadline, DeadlineQueue } from "./_redis_deadlines.ts";
 import {
-  chunkBase,
   chunkKey,
-  COMMIT_SCRIPT,
   decodeManifest,
   DEL_SCRIPT,
-  encodeManifest,
   hasMagic,
   isLeaseMarker,
   LEASE_PREFIX,
   MAGIC_STR,
-  type Manifest,
-  newGeneration,
   RETIRE_CHUNKS_SCRIPT,
   SET_SCRIPT,
 } from "./_redis_chunks.ts";
 import type { Resolved } from "./_redis_options.ts";
-import type { BatchEntry, BatchKind } from "./_redis_batch.ts";
-import { batchedGet } from "./_redis_get_op.ts";
+import type { BatchKind } from "./_redis_batch.ts";
+import { batchedGet, getBatch, type GetEntry } from "./_redis_get_op.ts";
 import { type SettleHook, settleHookOf } from "./_settle_hook.ts";
-import { RunOp, runOp } from "./_redis_run_op.ts";
+import { runOp } from "./_redis_run_op.ts";
+import { PlainSetOp, setArgs, type Unlocker } from "./_redis_set_op.ts";
+import { readChunked, writeChunked } from "./_redis_chunked_io.ts";
 
-const PENDING_CHUNK_MS = 5 * 60_000; // provisional expiry of chunks until their manifest commits
+export type { Unlocker } from "./_redis_set_op.ts";
 
 /** TTL seconds as milliseconds (0 = no expiry); a `permanent` BackendError when invalid. */
 export function ttlToMs(ttlSeconds: number | null | undefined, operation: string): number {
@@ -77,137 +75,6 @@ export function checkTags(tags: unknown, operation: string): asserts tags is rea
 /** Operation state shared with long operations so they can stop after their deadline. */
 export interface OpState {
   expired: boolean;
-}
-
-/** Length of chunk `i` of the value `m` describes. */
-export function chunkLength(m: Manifest, i: number): number {
-  return i < m.n - 1 ? m.c : m.s - m.c * (m.n - 1);
-}
-
-/** A `GET` waiting in the connection's batch. */
-interface GetEntry extends BatchEntry {
-  full: string;
-}
-
-/**
- * Concurrent `GET`s as one `MGET` (one alone as `GET`). `MGET` answers nil for a key holding
- * another type where `GET` fails with `WRONGTYPE`: in a batch such a key reads as a miss (and a
- * write replaces it, as `SET` does); alone it still fails.
- */
-function getBatch(driver: RedisDriver): BatchKind<GetEntry> {
-  return { flush: (entries) => flushGets(driver, entries) };
-}
-
-function flushGets(driver: RedisDriver, entries: GetEntry[]): void {
-  if (entries.length === 1) {
-    const e = entries[0];
-    driver.sendNow(e.full, true, ["GET", e.full], true).then(
-      (v) => e.resolve(v),
-      (x) => e.reject(x),
-    );
-    return;
-  }
-  const args: string[] = new Array(entries.length + 1);
-  args[0] = "MGET";
-  for (let i = 0; i < entries.length; i++) args[i + 1] = entries[i].full;
-  driver.sendNow(undefined, true, args, true).then((replies) => {
-    const r = replies as (Uint8Array | null)[];
-    for (let i = 0; i < entries.length; i++) entries[i].resolve(r[i] ?? null);
-  }, (error) => {
-    for (const e of entries) e.reject(error);
-  });
-}
-
-/** What releases a stampede lease (the lease capability's `unlock`). */
-export interface Unlocker {
-  /** Release the lease of `token` on `key`. */
-  unlock(key: string, token: string): Promise<unknown>;
-}
-
-/** `SET full value [PX ttlMs] GET`. */
-function setArgs(full: string, value: Uint8Array, ttlMs: number): RedisArg[] {
-  return ttlMs > 0
-    ? ["SET", full, toBuffer(value), "PX", String(ttlMs), "GET"]
-    : ["SET", full, toBuffer(value), "GET"];
-}
-
-/**
- * A plain write (`SET … GET`) under its deadline as one op: `RedisCore.#setPlain` without the
- * wrapper of `run` (a write on every miss).
- */
-class PlainSetOp extends RunOp {
-  readonly #core: RedisCore;
-  readonly #full: string;
-  readonly #value: Uint8Array;
-  readonly #ttlMs: number;
-  #unlocker: Unlocker | undefined = undefined;
-  #key = "";
-  #token = "";
-
-  constructor(
-    core: RedisCore,
-    queue: DeadlineQueue,
-    hook: SettleHook | undefined,
-    full: string,
-    value: Uint8Array,
-    ttlMs: number,
-  ) {
-    super(core, "set", queue, hook);
-    this.#core = core;
-    this.#full = full;
-    this.#value = value;
-    this.#ttlMs = ttlMs;
-  }
-
-  /** On failure, release the lease of `token` on `key` first (the write was to take its place). */
-  unlockOnFailure(unlocker: Unlocker, key: string, token: string): void {
-    this.#unlocker = unlocker;
-    this.#key = key;
-    this.#token = token;
-  }
-
-  protected override failWith(e: BackendError): void {
-    const unlocker = this.#unlocker;
-    if (unlocker === undefined) return super.failWith(e);
-    // The marker goes before the failure is known (a waiter must not wait out the lease).
-    const fail = () => super.failWith(e);
-    let released: Promise<unknown>;
-    try {
-      released = unlocker.unlock(this.#key, this.#token);
-    } catch {
-      return fail();
-    }
-    released.then(fail, fail);
-  }
-
-  /** Send the write (after {@linkcode RunOp.start}). */
-  write(): void {
-    const full = this.#full;
-    try {
-      this.send(this.#core.driver.send(full, false, setArgs(full, this.#value, this.#ttlMs), true));
-    } catch (e) {
-      this.reject(e);
-    }
-  }
-
-  /** `GET`'s part of the reply: the value replaced, whose chunks are retired if it was chunked. */
-  protected override reply(old: unknown): void {
-    if (old === null || old === undefined) return this.resolve(undefined);
-    try {
-      this.continueWith(this.#core.retireReplaced(this.#full, old as Uint8Array));
-    } catch (e) {
-      this.reject(e);
-    }
-  }
-
-  /** A key of another type is overwritten by the Lua path; any other failure fails the write. */
-  protected override failed(error: unknown): void {
-    try {
-      this.follow(this.#core.setOverOtherType(error, this.#full, this.#value, this.#ttlMs));
-    } catch (e) {
-      this.reject(e);
-    }
-  }
 }
 
 /** Connection state and value operations shared by the Redis capabilities. */
@@ -525,38 +392,9 @@ export class RedisCore {
     };
   }
 
-  /**
-   * The whole value a manifest read under `full` describes (`null` when it is malformed, or a
-   * chunk is gone and the key no longer holds a readable value); looks again `retries` times.
-   */
-  async readChunked(
-    full: string,
-    manifest: Uint8Array,
-    retries: number,
-  ): Promise<Uint8Array | null> {
-    const m = decodeManifest(manifest, full);
-    if (!m) return null;
-    const parts = await Promise.all(
-      Array.from({ length: m.n }, (_, i) => {
-        const ck = chunkKey(m.b, m.g, i);
-        return this.driver.send(ck, true, ["GET", ck], true) as Promise<Uint8Array | null>;
-      }),
-    );
-    if (parts.every((p, i) => p !== null && p !== undefined && p.length === chunkLength(m, i))) {
-      const out = new Uint8Array(m.s);
-      let off = 0;
-      for (const p of parts) {
-        out.set(p!, off);
-        off += p!.length;
-      }
-      return out;
-    }
-    // A chunk is gone: the value was replaced, deleted or expired meanwhile. Look once more.
-    if (retries <= 0) return null;
-    const again = await this.driver.send(full, true, ["GET", full], true) as Uint8Array | null;
-    if (again === null || again === undefined) return null;
-    const bytes = fromBuffer(again);
-    return hasMagic(bytes) ? this.readChunked(full, bytes, retries - 1) : bytes;
+  /** See `readChunked` (`_redis_chunked_io.ts`): the whole value a manifest describes. */
+  readChunked(full: string, manifest: Uint8Array, retries: number): Promise<Uint8Array | null> {
+    return readChunked(this, full, manifest, retries);
   }
 
   /**
@@ -660,7 +498,7 @@ export class RedisCore {
           { length: Math.max(1, Math.ceil(value.length / size)) },
           (_, i) => value.subarray(i * size, (i + 1) * size),
         );
-        return this.writeChunked(full, chunks, ttlMs, state, 8);
+        return writeChunked(this, full, chunks, ttlMs, state, 8);
       }, hook);
     } catch (e) {
       return Promise.reject(toBackendError(e, "set"));
@@ -709,86 +547,6 @@ export class RedisCore {
     if (!m) return undefined;
     const keys = Array.from({ length: m.n }, (_, i) => chunkKey(m.b, m.g, i));
     return this.driver.eval(RETIRE_CHUNKS_SCRIPT, keys, [String(this.graceMs)]).then(() => {});
-  }
-
-  /**
-   * Write chunks under a fresh generation, then commit the manifest atomically. `chunks` yields
-   * pieces of exactly `chunkSizeBytes` except the last; `inFlight` bounds concurrent chunk writes.
-   */
-  async writeChunked(
-    full: string,
-    chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
-    ttlMs: number,
-    state: OpState | null,
-    inFlight: number,
-    perCommand?: OperationOptions,
-  ): Promise<void> {
-    const { base, sameSlot } = chunkBase(full);
-    if (!sameSlot && this.isCluster) {
-      throw new BackendError(
-        `Redis set failed: key ${
-          JSON.stringify(full)
-        } has a "}" but no hash tag, so its large value ` +
-          `cannot be chunked within one cluster slot. Use a key without "}" or with a {tag}.`,
-        { kind: "permanent", backend: "redis", operation: "set" },
-      );
-    }
-    const gen = newGeneration();
-    const keys: string[] = [];
-    const running = new Set<Promise<unknown>>();
-    let total = 0;
-    let failure: unknown;
-    const send = (ck: string, chunk: Uint8Array) => {
-      const args = ["SET", ck, toBuffer(chunk), "PX", String(PENDING_CHUNK_MS)];
-      return perCommand
-        ? this.run("set", perCommand, () => this.driver.send(ck, false, args))
-        : this.driver.send(ck, false, args);
-    };
-    try {
-      for await (const chunk of chunks) {
-        if (state?.expired) break;
-        const ck = chunkKey(base, gen, keys.length);
-        keys.push(ck);
-        total += chunk.length;
-        const p: Promise<unknown> = send(ck, chunk).catch((e) => (failure ??= e)).finally(() =>
-          running.delete(p)
-        );
-        running.add(p);
-        if (running.size >= inFlight) await Promise.race(running);
-        if (failure !== undefined) break;
-      }
-      await Promise.all(running);
-      if (failure !== undefined) throw failure;
-      if (state?.expired) throw new Error("deadline passed before commit");
-      const manifest = encodeManifest(
-        {
-          g: gen,
-          n: keys.length,
-          s: total,
-          c: this.chunkSizeBytes,
-          b: base,
-        } satisfies Manifest,
-      );
-      const commit = () =>
-        this.driver.eval(COMMIT_SCRIPT, [full, ...keys], [
-          MAGIC_STR,
-          toBuffer(manifest),
-          String(ttlMs),
-          String(this.graceMs),
-        ]);
-      const ok = perCommand ? await this.run("set", perCommand, commit) : await commit();
-      if (ok !== 1) {
-        throw new BackendError(
-          "Redis set failed: chunks of a large value vanished before the commit (evicted?).",
-          { kind: "transient", backend: "redis", operation: "set" },
-        );
-      }
-    } catch (e) {
-      await Promise.allSettled(running);
-      // Best effort: drop the chunks of the failed generation now rather than at their expiry.
-      await Promise.allSettled(keys.map((ck) => this.driver.send(ck, false, ["UNLINK", ck])));
-      throw e;
-    }
   }
 
   /** Remove `key` (a chunked value's chunks follow after the grace period). Resolves whether it existed. */

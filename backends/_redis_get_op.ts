@@ -12,6 +12,9 @@
  * {@linkcode BackendError}, failures are mapped the same way, a chunked value is read whole under
  * the same deadline, and the operation counts as in flight until it settles.
  *
+ * The plain batched `GET` without a deadline is here too ({@linkcode getBatch}: concurrent `GET`s
+ * as one `MGET`).
+ *
  * Under a guard, the options are its {@linkcode SettleHook} (`_settle_hook.ts`): the op calls it
  * as it settles, before its promise does, and rejects with the failure the guard classified, so
  * the guard chains no `then` of its own.
@@ -21,7 +24,7 @@
 import type { BackendError } from "../errors.ts";
 import type { BatchEntry, BatchKind, CommandBatch } from "./_redis_batch.ts";
 import type { Deadline, DeadlineQueue } from "./_redis_deadlines.ts";
-import { fromBuffer } from "./_redis_driver.ts";
+import { fromBuffer, type RedisDriver } from "./_redis_driver.ts";
 import { hasMagic } from "./_redis_chunks.ts";
 import type { SettleHook } from "./_settle_hook.ts";
 
@@ -154,4 +157,38 @@ export class GetOp implements BatchEntry, Deadline {
     this.#queue.remove(this);
     this.#host.settled();
   }
+}
+
+/** A `GET` waiting in the connection's batch. */
+export interface GetEntry extends BatchEntry {
+  full: string;
+}
+
+/**
+ * Concurrent `GET`s as one `MGET` (one alone as `GET`). `MGET` answers nil for a key holding
+ * another type where `GET` fails with `WRONGTYPE`: in a batch such a key reads as a miss (and a
+ * write replaces it, as `SET` does); alone it still fails.
+ */
+export function getBatch(driver: RedisDriver): BatchKind<GetEntry> {
+  return { flush: (entries) => flushGets(driver, entries) };
+}
+
+function flushGets(driver: RedisDriver, entries: GetEntry[]): void {
+  if (entries.length === 1) {
+    const e = entries[0];
+    driver.sendNow(e.full, true, ["GET", e.full], true).then(
+      (v) => e.resolve(v),
+      (x) => e.reject(x),
+    );
+    return;
+  }
+  const args: string[] = new Array(entries.length + 1);
+  args[0] = "MGET";
+  for (let i = 0; i < entries.length; i++) args[i + 1] = entries[i].full;
+  driver.sendNow(undefined, true, args, true).then((replies) => {
+    const r = replies as (Uint8Array | null)[];
+    for (let i = 0; i < entries.length; i++) entries[i].resolve(r[i] ?? null);
+  }, (error) => {
+    for (const e of entries) e.reject(error);
+  });
 }

@@ -11,7 +11,8 @@ import type { OperationOptions } from "./types.ts";
 import { fromBuffer } from "./_redis_driver.ts";
 import { toBackendError } from "./_redis_errors.ts";
 import { chunkKey, decodeManifest, hasMagic } from "./_redis_chunks.ts";
-import { checkKey, chunkLength, type RedisCore, ttlToMs } from "./_redis_core.ts";
+import { checkKey, type RedisCore, ttlToMs } from "./_redis_core.ts";
+import { chunkLength, writeChunked } from "./_redis_chunked_io.ts";
 
 /**
  * Read a value as a stream of chunks, without assembling it: `null` on a miss. If the value is
@@ -165,7 +166,7 @@ export async function setStream(
       await core.driver.ready().catch((e) => {
         throw core.error(e, "setStream");
       });
-      await core.writeChunked(full, chunks(), ttlMs, null, 2, opts ?? {});
+      await writeChunked(core, full, chunks(), ttlMs, null, 2, opts ?? {});
     })());
   } catch (e) {
     await reader.cancel(e).catch(() => {});

@@ -1,8 +1,8 @@
 /**
- * Invalidation: of one call, of a function (`cacheClear()`), of a namespace or tags across every
- * function of the process (`clearNamespace`, `invalidateTags`, `clearFunction`), and of what
- * other instances announce on the invalidation bus; with the index of the L2 keys this process
- * wrote per tag.
+ * Invalidation: of one call, of a function (`cacheClear()`), the local and L2 parts the group
+ * invalidations of the whole process are made of (`clearNamespace`, `invalidateTags`,
+ * `clearFunction`: `_group_invalidation.ts`), and what other instances announce on the
+ * invalidation bus; with the index of the L2 keys this process wrote per tag.
  *
  * Separate from the call flow: an invalidation only bumps the engine's epoch (so that work in
  * flight does not store) and evicts; the call flow reads the epoch and never calls in here,
@@ -20,7 +20,6 @@ import { getCacheLogger } from "../health/logging.ts";
 import { GuardedBackend } from "../reliability/guarded_backend.ts";
 import type { L1Entry } from "./l1.ts";
 import type { ArgKey } from "./_argkey.ts";
-import { createdDefaultL2, defaultL2 } from "./_backend.ts";
 import type { Engine } from "./_engine.ts";
 import { hasUnknownTags, mayCarryTags } from "./_factory_context.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx } from "./_keys.ts";
@@ -34,7 +33,7 @@ const log = getCacheLogger("engine");
 const MAX_TRACKED_KEYS = 100_000;
 
 /** A prefix target `t:*:{rest}` stands for `{rest}` under every tenant segment. */
-const ANY_TENANT = "t:*:";
+export const ANY_TENANT = "t:*:";
 
 /** Whether backend key `key` falls under the prefix target `target` (see {@linkcode ANY_TENANT}). */
 function underTarget(key: string, target: string): boolean {
@@ -73,6 +72,11 @@ async function deleteTargets(b: Backend, targets: string[]): Promise<void> {
 }
 
 /** Whether `e` uses backend `b` (guarded or not). */
+/** The backend a guard wraps, or `b` itself. */
+export function unwrapped(b: Backend): Backend {
+  return b instanceof GuardedBackend ? b.inner : b;
+}
+
 function usesBackend(e: Engine, b: Backend): boolean {
   const own = e.l2Backend;
   return own !== null && own !== undefined && unwrapped(own) === unwrapped(b);
@@ -116,7 +120,7 @@ function prefixOp(b: Backend, target: string, local?: () => void): PendingOperat
 }
 
 /** The invalidation of `tag` in L2, for the recovery queue. */
-function tagOp(b: Backend, tag: string): PendingOperation {
+export function tagOp(b: Backend, tag: string): PendingOperation {
   return {
     id: `tag:${tag}`,
     kind: "invalidateTags",
@@ -144,7 +148,7 @@ function publishOp(event: Omit<InvalidationEvent, "sender">): PendingOperation {
  * queue's bound; `local`: the L1 eviction to repeat after each retry) and return the error, else
  * `null`.
  */
-async function deleteOrQueue(
+export async function deleteOrQueue(
   b: Backend,
   prefixes: string[],
   keys: string[],
@@ -169,7 +173,7 @@ async function deleteOrQueue(
 }
 
 /** Matches L1 entries carrying any of `tags`. */
-function taggedWith(tags: ReadonlySet<string>): (e: L1Entry) => boolean {
+export function taggedWith(tags: ReadonlySet<string>): (e: L1Entry) => boolean {
   return (e) => e.tags !== null && (hasUnknownTags(e.tags) || e.tags.some((t) => tags.has(t)));
 }
 
@@ -332,7 +336,7 @@ export async function clearEngine(eng: Engine): Promise<void> {
 }
 
 /** Emit an `invalidate` event (the caller checked `eng.listening`). */
-function emitInvalidate(
+export function emitInvalidate(
   eng: Engine,
   scope: "key" | "function" | "tags" | "namespace" | "prefix" | "all",
   remote: boolean,
@@ -457,56 +461,11 @@ export function onBusGap(eng: Engine): void {
   });
 }
 
-/** Where a module-level invalidation acts on L2 (`invalidateTags`, `clearNamespace`, …). */
-export interface GroupInvalidationOptions {
-  /**
-   * The L2 backend to act on (and whose invalidation bus to publish on), instead of the backends
-   * of this process's cached functions and the default backend.
-   */
-  backend?: Backend;
-}
-
-function unwrapped(b: Backend): Backend {
-  return b instanceof GuardedBackend ? b.inner : b;
-}
-
-/**
- * The L2 backends a module-level invalidation acts on, each with the live engines using it: the
- * explicit `backend`, else the backends of the live engines plus the process default backend when
- * it exists or when no live engine has an L2 (a process that wraps nothing: an admin script, a
- * webhook worker).
- */
-async function groupBackends(
-  list: Engine[],
-  explicit: Backend | undefined,
-): Promise<Map<Backend, Engine[]>> {
-  const out = new Map<Backend, Engine[]>();
-  for (const e of list) {
-    const b = await e.backendAsync();
-    if (b === null) continue;
-    const arr = out.get(b);
-    if (arr) arr.push(e);
-    else out.set(b, [e]);
-  }
-  if (explicit !== undefined) {
-    const target = unwrapped(explicit);
-    const es = [...out].filter(([b]) => unwrapped(b) === target).flatMap(([, es]) => es);
-    return new Map([[explicit, es]]);
-  }
-  const pending = createdDefaultL2() ?? (out.size === 0 ? defaultL2() : null);
-  const d = pending === null ? null : await pending.catch((err) => {
-    log.warn("the default backend could not be created: {error}", { error: errMessage(err) });
-    return null;
-  });
-  if (d !== null && ![...out.keys()].some((b) => unwrapped(b) === d)) out.set(d, []);
-  return out;
-}
-
 /**
  * Publish `event` on `b`'s invalidation bus (awaited: a script that exits next still sends it),
  * unless every engine using `b` has `l1.invalidation` off.
  */
-async function broadcast(
+export async function broadcast(
   b: Backend,
   es: Engine[],
   event: Omit<InvalidationEvent, "sender">,
@@ -521,51 +480,6 @@ async function broadcast(
   }
 }
 
-/** Invalidate every entry carrying any of `tags`, in every cached function of this process and L2. */
-export async function invalidateTagsEverywhere(
-  tags: string[],
-  opts: GroupInvalidationOptions = {},
-): Promise<void> {
-  const set = new Set(tags);
-  const list = liveEngines();
-  const tracked = new Map<Engine, string[]>();
-  for (const e of list) {
-    tracked.set(e, invalidateTagsLocal(e, set));
-    if (e.listening && mayCarryTags(e)) {
-      emitInvalidate(e, "tags", false, e.l2Backend === null ? "l1" : "l2", null);
-    }
-  }
-  for (const [b, es] of await groupBackends(list, opts.backend)) {
-    let err: unknown = null;
-    let deleted: string[] = [];
-    const cap = b.capabilities.tags;
-    if (cap) {
-      try {
-        deleted = await cap.invalidateTags(tags);
-      } catch (e) {
-        err = e;
-        if (retryable(e)) queueRecovery(b, tags.map((t) => tagOp(b, t)));
-      }
-    } else {
-      const keys = es.flatMap((e) => tracked.get(e) ?? []);
-      err = await deleteOrQueue(b, [], keys, () => {
-        for (const e of es) if (e.config.tags !== null) evictLocal(e, taggedWith(set));
-      });
-      if (err === null) deleted = keys;
-    }
-    if (err !== null) {
-      log.warn("invalidateTags on {backend} failed (queued for retry): {error}", {
-        backend: b.type,
-        error: errMessage(err),
-      });
-    }
-    // Calls made while L2 was being cleared may have read old entries back into L1.
-    for (const e of es) if (mayCarryTags(e)) evictLocal(e, taggedWith(set));
-    await broadcast(b, es, { level: "tags", targets: tags });
-    await deletedKeys(b, es, deleted);
-  }
-}
-
 /** Most keys one `key` event names (a tag may cover many entries: several events then). */
 const MAX_KEYS_PER_EVENT = 128;
 
@@ -575,74 +489,10 @@ const MAX_KEYS_PER_EVENT = 128;
  * (from the result: `resultTags`, `setTags`; the stored entry does not record them), so the `tags`
  * event alone leaves it answering the deleted value until its L1 lifetime ends.
  */
-async function deletedKeys(b: Backend, es: Engine[], keys: string[]): Promise<void> {
+export async function deletedKeys(b: Backend, es: Engine[], keys: string[]): Promise<void> {
   for (let i = 0; i < keys.length; i += MAX_KEYS_PER_EVENT) {
     const targets = keys.slice(i, i + MAX_KEYS_PER_EVENT);
     reapply(b, { level: "key", targets, reason: "delete", sender: "" });
     await broadcast(b, es, { level: "key", targets, reason: "delete" });
   }
-}
-
-/**
- * Clear the prefix targets in L2 and the L1 of `matching` (the live engines they cover), on the
- * backends of every live engine (see {@linkcode groupBackends}), and broadcast them.
- */
-async function clearEverywhere(
-  what: string,
-  matching: Engine[],
-  prefixes: string[],
-  opts: GroupInvalidationOptions,
-): Promise<void> {
-  const tracked = new Map<Engine, string[]>();
-  for (const e of matching) {
-    tracked.set(e, clearNamespaceLocal(e));
-    const scope = what === "clearFunction" ? "function" : "namespace";
-    if (e.listening) emitInvalidate(e, scope, false, e.l2Backend === null ? "l1" : "l2", null);
-  }
-  for (const [b, es] of await groupBackends(liveEngines(), opts.backend)) {
-    const keys = es.flatMap((e) => tracked.get(e) ?? []);
-    const err = await deleteOrQueue(b, prefixes, keys, () => {
-      for (const e of es) if (tracked.has(e)) evictLocal(e);
-    });
-    if (err !== null) {
-      log.warn("{what} on {backend} failed (queued for retry): {error}", {
-        what,
-        backend: b.type,
-        error: errMessage(err),
-      });
-    }
-    // Calls made while L2 was being cleared may have read old entries back into L1.
-    for (const e of es) if (tracked.has(e)) evictLocal(e);
-    await broadcast(b, es, { level: "prefix", targets: prefixes });
-  }
-}
-
-/** Clear namespace `ns` (every tenant) in every cached function of this process and in L2. */
-export function clearNamespaceEverywhere(
-  ns: string,
-  opts: GroupInvalidationOptions = {},
-): Promise<void> {
-  const matching = liveEngines().filter((e) => e.namespace === ns);
-  // `:func:` ends the namespace (`validateKeyPart`): `ns:a:` would also match namespace `a:b`.
-  // Key-based caches (`createCache`) of the namespace: `obj:ns:{ns}:key:` (`_object_keys.ts`).
-  const prefixes = [`${ANY_TENANT}ns:${ns}:func:`, `${ANY_TENANT}obj:ns:${ns}:key:`];
-  // Interop keys are bare: delete `{ns}:` only when an interop function of this process owns it.
-  if (matching.some((e) => e.config.interop !== null)) prefixes.push(`${ns}:`);
-  return clearEverywhere("clearNamespace", matching, prefixes, opts);
-}
-
-/**
- * Clear every entry (every tenant) of the cached function with identity `identity` in namespace
- * `ns`, whether or not this process wraps it.
- */
-export function clearFunctionEverywhere(
-  identity: string,
-  ns: string | null,
-  opts: GroupInvalidationOptions = {},
-): Promise<void> {
-  const matching = liveEngines().filter((e) =>
-    e.config.interop === null && e.identity === identity && e.config.namespace === ns
-  );
-  const prefix = `${ANY_TENANT}${ns ? `ns:${ns}:func:` : "func:"}${identity}:args:`;
-  return clearEverywhere("clearFunction", matching, [prefix], opts);
 }

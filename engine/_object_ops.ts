@@ -19,14 +19,8 @@ import { entryOf, FactoryCall, hitEntry, invoke } from "./_factory_context.ts";
 import { cacheContext, type FactoryContext } from "../factory_context.ts";
 import type { Engine } from "./_engine.ts";
 import { checkSignal, Flight, flightOf, waitFor } from "./_flight.ts";
-import {
-  bump,
-  invalidateTagsEverywhere,
-  invalidateTagsLocal,
-  publish,
-  queueDelete,
-  supersede,
-} from "./_invalidation.ts";
+import { bump, invalidateTagsLocal, publish, queueDelete, supersede } from "./_invalidation.ts";
+import { invalidateTagsEverywhere } from "./_group_invalidation.ts";
 import { callTenant, type KeyCtx, tenantL1Key } from "./_keys.ts";
 import { tenantContextUsed } from "../tenant.ts";
 import { readL2 } from "./_l2.ts";

@@ -25,14 +25,13 @@ export { hitValue, lookupAsync, lookupSync, missAsync, missSync, refresh } from 
 export { callUncached, forceRefresh } from "./_controls.ts";
 export { fastKey } from "./_keys.ts";
 export { type ArgKey, argKey } from "./_argkey.ts";
+export { clearEngine, invalidateCall } from "./_invalidation.ts";
 export {
-  clearEngine,
   clearFunctionEverywhere,
   clearNamespaceEverywhere,
   type GroupInvalidationOptions,
-  invalidateCall,
   invalidateTagsEverywhere,
-} from "./_invalidation.ts";
+} from "./_group_invalidation.ts";
 export {
   type CacheInfo,
   cacheInfo,

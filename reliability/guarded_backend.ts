@@ -97,6 +97,7 @@ import { guardCapabilities } from "./_guard_capabilities.ts";
 import { guardLogger, logFailure, logStateChange } from "./_guard_log.ts";
 import { turnNow } from "./_turn_clock.ts";
 import { GuardHook } from "./_guard_hook.ts";
+import { GuardSeries } from "./_guard_metrics.ts";
 
 /**
  * Where a {@linkcode GuardedBackend} counts operations, latency, errors and circuit state: the
@@ -125,11 +126,6 @@ export interface GuardMetrics {
   /** Set the circuit state gauge of `backend` (0 closed, 1 open, 2 half-open). */
   setCircuitState(backend: string, value: number): void;
 }
-
-/** A counter series of {@linkcode GuardMetrics}. */
-type CounterSeries = ReturnType<ReturnType<GuardMetrics["backendOperationsFamily"]>["labels"]>;
-/** A histogram series of {@linkcode GuardMetrics}. */
-type HistogramSeries = ReturnType<ReturnType<GuardMetrics["backendDurationFamily"]>["labels"]>;
 
 /** A feature's options plus `enabled` (default `true`). */
 export type Switchable<T> = T & { enabled?: boolean };
@@ -229,9 +225,8 @@ export class GuardedBackend implements Backend, AsyncDisposable {
   readonly #innerTimeouts: boolean;
   readonly #metrics: GuardMetrics | null;
   readonly #log: Logger = guardLogger();
-  readonly #series = new Map<string, Map<string, CounterSeries>>();
-  /** Latency series by operation, then by `function` label. */
-  readonly #durations = new Map<string, Map<string, HistogramSeries>>();
+  /** The metrics series of this backend's operations, or `null` without metrics. */
+  readonly #series: GuardSeries | null;
   readonly #maxWaitMs: number;
   #successes = 0;
   #failures = { transient: 0, permanent: 0, timeout: 0, authentication: 0, unknown: 0 };
@@ -254,6 +249,7 @@ export class GuardedBackend implements Backend, AsyncDisposable {
     this.#opClock = config.clock ?? turnNow;
     this.#realClock = config.clock === undefined;
     this.#metrics = config.metrics ?? null;
+    this.#series = this.#metrics === null ? null : new GuardSeries(this.#metrics, inner.type);
     this.#innerTimeouts = inner.capabilities.timeouts === true;
 
     const cb = enabled(config.circuitBreaker);
@@ -389,7 +385,7 @@ export class GuardedBackend implements Backend, AsyncDisposable {
     const cb = this.circuitBreaker;
     if (cb !== null && !cb.tryAcquire()) {
       this.#rejectedByCircuit++;
-      this.#count(operation, "rejected");
+      this.#series?.count(operation, "rejected");
       return Promise.reject(
         withoutStack(() => new CircuitOpenError(this.type, operation, cb.retryInMs())),
       );
@@ -401,7 +397,7 @@ export class GuardedBackend implements Backend, AsyncDisposable {
         (error: unknown) => {
           cb?.recordIgnored();
           this.#rejectedByBackpressure++;
-          this.#count(operation, "rejected");
+          this.#series?.count(operation, "rejected");
           throw error;
         },
       );
@@ -551,7 +547,7 @@ export class GuardedBackend implements Backend, AsyncDisposable {
       cb?.recordSuccess();
       at?.record(duration);
       if (this.#metrics !== null) {
-        this.#observe(operation, "success", duration, opts?.metricFunction ?? "");
+        this.#series!.observe(operation, "success", duration, opts?.metricFunction ?? "");
       }
       return null;
     }
@@ -568,41 +564,11 @@ export class GuardedBackend implements Backend, AsyncDisposable {
       at?.record(Math.max(duration, timeoutMs === Infinity ? duration : timeoutMs));
     }
     if (this.#metrics !== null) {
-      this.#observe(operation, "error", duration, opts?.metricFunction ?? "");
+      this.#series!.observe(operation, "error", duration, opts?.metricFunction ?? "");
       this.#metrics.recordError(operation, this.type, err.kind);
     }
     logFailure(this.#log, opts?.correlationId, this.type, operation, err, duration);
     return err;
-  }
-
-  #count(operation: string, status: string): void {
-    const m = this.#metrics;
-    if (m === null) return;
-    // Two lookups on short keys: no key string is built per operation.
-    let byStatus = this.#series.get(operation);
-    if (byStatus === undefined) this.#series.set(operation, byStatus = new Map());
-    let c = byStatus.get(status);
-    if (c === undefined) {
-      c = m.backendOperationsFamily(this.type).labels({ operation, backend: this.type, status });
-      byStatus.set(status, c);
-    }
-    c.inc();
-  }
-
-  #observe(operation: string, status: string, durationMs: number, fn: string): void {
-    this.#count(operation, status);
-    let byFunction = this.#durations.get(operation);
-    if (byFunction === undefined) this.#durations.set(operation, byFunction = new Map());
-    let h = byFunction.get(fn);
-    if (h === undefined) {
-      h = this.#metrics!.backendDurationFamily(this.type).labels({
-        operation,
-        backend: this.type,
-        function: fn,
-      });
-      byFunction.set(fn, h);
-    }
-    h.observe(durationMs / 1000);
   }
 
   #onStateChange(change: CircuitStateChange): void {
