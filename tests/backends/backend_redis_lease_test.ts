@@ -26,7 +26,6 @@ import { DeadlineQueue } from "../../backends/_redis_deadlines.ts";
 import type { SettleHook } from "../../backends/internal.ts";
 import { cache, createCache } from "../../mod.ts";
 
-const PORT = 16583;
 const SHARED = "redis://127.0.0.1:6379";
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 const quiet = { collectStats: false, prometheus: false, structuredLogging: false };
@@ -48,7 +47,7 @@ test(
   "lease in the key: a lock-on miss is SET NX PX GET then SET PX GET, no script and no " +
     "<key>:lock; once hits dominate a hit is one GET and a miss three plain commands",
   async () => {
-    await using server = await startRedisServer(PORT);
+    await using server = await startRedisServer(await freePort());
     await using tap = await startRespTap(server.port);
     await using backend = new RedisBackend({ url: `redis://127.0.0.1:${tap.port}` });
     let computed = 0;

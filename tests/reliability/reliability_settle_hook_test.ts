@@ -19,7 +19,7 @@ const enc = (s: string) => new TextEncoder().encode(s);
 test(
   "settle hook: a batched Redis get takes it and calls it once, before its promise settles",
   async () => {
-    await using server = await startRedisServer(16441);
+    await using server = await startRedisServer(await freePort());
     await using b = new RedisBackend({ url: server.url });
     await b.set("k", enc("v"), null, { timeoutMs: 10_000 });
     const calls: unknown[] = [];
@@ -60,7 +60,7 @@ test(
 test(
   "settle hook: a guarded Redis get does the guard's bookkeeping for successes and timeouts",
   async () => {
-    await using server = await startRedisServer(16442);
+    await using server = await startRedisServer(await freePort());
     const inner = new RedisBackend({ url: server.url });
     const metrics = new CacheMetrics();
     await using g = new GuardedBackend(inner, {
