@@ -21,6 +21,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { createClient } from "redis";
 import { IN_CI } from "./_harness.ts";
 
 /** The redis-server binary. */
@@ -91,6 +92,31 @@ export function redisCli(port: number, args: string[], timeoutMs = 10_000): Prom
       else reject(new Error(`redis-cli ${args.join(" ")} exited ${code}: ${err || out}`));
     });
   });
+}
+
+/**
+ * The keys matching `pattern` on 127.0.0.1:`port`, by `SCAN … COUNT 1000`: a few hundred round trips
+ * even when another program filled the server with hundreds of thousands of keys (`redis-cli
+ * --scan` asks for 10 keys per round trip, and took over 10 s on the shared Redis then).
+ */
+export async function scanKeys(port: number, pattern: string): Promise<string[]> {
+  const client = createClient({ url: `redis://127.0.0.1:${port}` });
+  client.on("error", () => {});
+  await client.connect();
+  try {
+    const keys: string[] = [];
+    let cursor = "0";
+    do {
+      const [next, batch] = await client.sendCommand(
+        ["SCAN", cursor, "MATCH", pattern, "COUNT", "1000"],
+      ) as [unknown, unknown[]];
+      cursor = String(next);
+      for (const k of batch) keys.push(String(k));
+    } while (cursor !== "0");
+    return keys;
+  } finally {
+    client.destroy();
+  }
 }
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -13,6 +13,7 @@ import {
   freePort,
   redisCli,
   redisServerTestOptions,
+  scanKeys,
   sharedRedisTestOptions,
   startRedisServer,
 } from "../_redis_server.ts";
@@ -33,8 +34,7 @@ const prefix = () => `cktest:lease:${crypto.randomUUID().slice(0, 8)}:`;
 
 /** The keys under `p` (without it), the chunk keys and locks included. */
 async function keysUnder(p: string): Promise<string[]> {
-  const out = await redisCli(6379, ["--scan", "--pattern", `${p}*`]);
-  return out.split("\n").filter((k) => k !== "").map((k) => k.slice(p.length)).sort();
+  return (await scanKeys(6379, `${p}*`)).map((k) => k.slice(p.length)).sort();
 }
 
 function inKeyOf(b: RedisBackend): FetchLockCapability {

@@ -24,6 +24,7 @@ import {
   freePort,
   redisCli,
   redisServerTestOptions,
+  scanKeys,
   SHARED_REDIS_URL,
   sharedRedisTestOptions,
   startRedisServer,
@@ -111,10 +112,7 @@ for (const preset of ["default", "production"]) {
     async () => {
       const ns = `cktest_exit_${crypto.randomUUID().slice(0, 8)}`;
       const dir = mkdtempSync(join(tmpdir(), "ck-exit-"));
-      const keys = async () =>
-        (await redisCli(6379, ["--scan", "--pattern", `*:ns:${ns}:*`])).split("\n").filter((k) =>
-          k !== ""
-        );
+      const keys = () => scanKeys(6379, `*:ns:${ns}:*`);
       try {
         const script = join(dir, "child.mjs");
         writeFileSync(script, CHILD);

@@ -12,7 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
-import { redisCli, sharedRedisTestOptions } from "../_redis_server.ts";
+import { redisCli, scanKeys, sharedRedisTestOptions } from "../_redis_server.ts";
 import { RedisBackend } from "../../backends/mod.ts";
 import { type Backend, cache, createCache, MemoryBackend } from "../../mod.ts";
 import type { InvalidationEvent } from "../../backends/types.ts";
@@ -188,13 +188,12 @@ test(
     await f(1);
     assert.equal(runs, 1);
     // The chunks go (evicted under maxmemory, say); the manifest stays.
-    const keys = (await redisCli(6379, ["--scan", "--pattern", `{${p}*`])).split("\n")
-      .filter((k) => k.includes(":__ck:"));
+    const keys = (await scanKeys(6379, `{${p}*`)).filter((k) => k.includes(":__ck:"));
     assert.ok(keys.length > 1, "chunked");
     for (const k of keys) await redisCli(6379, ["DEL", k]);
     // The lease is taken over the dead manifest (on main: `false`, a lock held by another, so
     // every call waited stampede.wait, 5 s, for a lock nobody held).
-    const [full] = (await redisCli(6379, ["--scan", "--pattern", `${p}*`])).split("\n");
+    const [full] = await scanKeys(6379, `${p}*`);
     const key = full.slice(p.length);
     const fl = backend.capabilities.fetchLock!.inKey!;
     assert.equal(await fl.fetchOrLock(key, "tok-x", 10_000), true, "the lease is ours");
@@ -205,9 +204,7 @@ test(
     assert.equal(runs, 2);
     assert.equal((await f(1) as { runs: number }).runs, 2, "and stored again, chunked");
     for (const pattern of [`${p}*`, `{${p}*`]) {
-      for (const k of (await redisCli(6379, ["--scan", "--pattern", pattern])).split("\n")) {
-        if (k !== "") await redisCli(6379, ["DEL", k]);
-      }
+      for (const k of await scanKeys(6379, pattern)) await redisCli(6379, ["DEL", k]);
     }
   },
   sharedRedisTestOptions,
