@@ -91,7 +91,9 @@ test(
       name: "faults.kill",
       ttl: 60,
       backend,
-      circuitBreaker: { recoveryTimeout: 0.3 },
+      // Open for 2 s: time enough for the calls while open below, however late a loaded host
+      // runs this process (it may get no CPU for a few hundred ms at a time).
+      circuitBreaker: { recoveryTimeout: 2 },
     });
     let failuresAtOpen = -1;
     let openedAt = 0;
@@ -121,10 +123,18 @@ test(
         DEFAULTS.circuitBreaker.failureThreshold,
         "opened at the configured failure threshold",
       );
-      await sleep(250); // calls while open (recoveryTimeout 300 ms)
-      const whileOpen = work.calls.filter((c) =>
-        c.start > openedAt + 5 && c.start < openedAt + 250
-      );
+      // Calls while open (recoveryTimeout 2 s): those started in the first 250 ms, or, when fewer
+      // than 21 of them have answered by then (a loaded host), until 21 have, for 1.5 s at most.
+      const openEnd = openedAt + 1500;
+      let windowEnd = openedAt + 250;
+      const startedOpen = () =>
+        work.calls.filter((c) => c.start > openedAt + 5 && c.start < windowEnd);
+      await sleep(windowEnd - performance.now());
+      while (startedOpen().length <= 20 && performance.now() < openEnd) {
+        await sleep(10);
+        windowEnd = Math.min(performance.now(), openEnd);
+      }
+      const whileOpen = startedOpen();
       assert.ok(whileOpen.length > 20, `calls while open: ${whileOpen.length}`);
       // While open, no call waits on the dead server: typical calls finish well under the smallest
       // timeout, and none reaches the timeout bound (scheduling noise on a busy machine aside).
