@@ -71,7 +71,14 @@ const KINDS: Kind[] = [
   {
     name: "redis",
     open: () => {
-      const opts = { url: "redis://127.0.0.1:6379", keyPrefix: uniquePrefix("status") };
+      // Its own bus channel too: the events name keys without the prefix, and the same file on
+      // another runtime at the same time (names, arguments alike) would evict this one's L1.
+      const keyPrefix = uniquePrefix("status");
+      const opts = {
+        url: "redis://127.0.0.1:6379",
+        keyPrefix,
+        invalidationChannel: `${keyPrefix}inv`,
+      };
       const a = new RedisBackend(opts);
       const b = new RedisBackend(opts);
       return Promise.resolve({

@@ -98,10 +98,14 @@ const KINDS: Kind[] = [
     name: "redis",
     make: async () => {
       const keyPrefix = uniquePrefix("l1copy");
-      redis = [
-        new RedisBackend({ url: "redis://127.0.0.1:6379", keyPrefix }),
-        new RedisBackend({ url: "redis://127.0.0.1:6379", keyPrefix }),
-      ];
+      // Its own bus channel too: the events name keys without the prefix, and the same file on
+      // another runtime at the same time (names, arguments alike) would evict this one's L1.
+      const o = {
+        url: "redis://127.0.0.1:6379",
+        keyPrefix,
+        invalidationChannel: `${keyPrefix}inv`,
+      };
+      redis = [new RedisBackend(o), new RedisBackend(o)];
       return [redis[0], redis[1]];
     },
     close: async () => {
