@@ -155,7 +155,9 @@ test(
       while (g.circuitBreaker!.state !== "closed" && performance.now() < back) await sleep(20);
       assert.equal(g.circuitBreaker!.state, "closed", "the circuit closed by itself");
       const okAfter = g.stats().successes;
-      await sleep(100);
+      // The callers keep going: an L2 operation succeeds again (at once, unless the host is loaded).
+      const used = performance.now() + 10_000;
+      while (g.stats().successes <= okAfter && performance.now() < used) await sleep(20);
       assert.ok(g.stats().successes > okAfter, "L2 is used again");
       await work.stop();
       assert.deepEqual(work.failures, [], "no user call failed");
