@@ -92,9 +92,10 @@ test(
       name: "faults.kill",
       ttl: 60,
       backend,
-      // Open for 2 s: time enough for the calls while open below, however late a loaded host
-      // runs this process (it may get no CPU for a few hundred ms at a time).
-      circuitBreaker: { recoveryTimeout: 2 },
+      // Open for 8 s: time enough for the calls while open below on a loaded host, where the
+      // calls in flight when the circuit opens may wait up to their timeout (timeout.max, 5 s)
+      // before the callers make new ones.
+      circuitBreaker: { recoveryTimeout: 8 },
     });
     let failuresAtOpen = -1;
     let openedAt = 0;
@@ -124,9 +125,9 @@ test(
         DEFAULTS.circuitBreaker.failureThreshold,
         "opened at the configured failure threshold",
       );
-      // Calls while open (recoveryTimeout 2 s): those started in the first 250 ms, or, when fewer
-      // than 21 of them have answered by then (a loaded host), until 21 have, for 1.5 s at most.
-      const openEnd = openedAt + 1500;
+      // Calls while open (recoveryTimeout 8 s): those started in the first 250 ms, or, when fewer
+      // than 21 of them have answered by then (a loaded host), until 21 have, for 7 s at most.
+      const openEnd = openedAt + 7000;
       let windowEnd = openedAt + 250;
       const startedOpen = () =>
         work.calls.filter((c) => c.start > openedAt + 5 && c.start < windowEnd);

@@ -401,6 +401,12 @@ test(
       await f(1);
       const [key] = await keysOf(port);
       assert.ok(key, "the entry is in Redis");
+      // Its write event went out too (after the write, in the background): cut only then, or a
+      // loaded host may still have it to send, and queue it for recovery when the cut fails it.
+      assert.ok(
+        await until(() => events.some((e) => e.reason === "write" && e.targets.includes(key))),
+        "the write event was published",
+      );
       proxy.cut();
       await f.invalidate(1);
       assert.ok(
