@@ -26,7 +26,7 @@ import type { BatchEntry, BatchKind, CommandBatch } from "./_redis_batch.ts";
 import type { Deadline, DeadlineQueue } from "./_redis_deadlines.ts";
 import { fromBuffer, type RedisDriver } from "./_redis_driver.ts";
 import { hasMagic } from "./_redis_chunks.ts";
-import type { SettleHook } from "./_settle_hook.ts";
+import { type SettleHook, settleFailed, settleOk } from "./_settle_hook.ts";
 
 /** What a {@linkcode GetOp} needs from the core that runs it. */
 export interface GetOpHost {
@@ -129,27 +129,11 @@ export class GetOp implements BatchEntry, Deadline {
 
   #settle(v: Uint8Array | null): void {
     this.#end();
-    const hook = this.#hook;
-    if (hook !== undefined) {
-      try {
-        hook.settled(null);
-      } catch (e) {
-        return this.#fail(e); // as a throw in a guard's `then` would reject
-      }
-    }
-    this.#ok(v);
+    settleOk(this.#hook, this.#ok, this.#fail, v);
   }
 
   #failWith(e: BackendError): void {
-    const hook = this.#hook;
-    if (hook === undefined) return this.#fail(e);
-    let out: unknown;
-    try {
-      out = hook.settled(e);
-    } catch (x) {
-      out = x;
-    }
-    this.#fail(out);
+    settleFailed(this.#hook, this.#fail, e);
   }
 
   #end(): void {

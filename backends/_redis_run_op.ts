@@ -27,7 +27,7 @@
  */
 import type { BackendError } from "../errors.ts";
 import type { Deadline, DeadlineQueue } from "./_redis_deadlines.ts";
-import type { SettleHook } from "./_settle_hook.ts";
+import { type SettleHook, settleFailed, settleOk } from "./_settle_hook.ts";
 
 /** What a {@linkcode RunOp} needs from the core that runs it. */
 export interface RunOpHost {
@@ -153,15 +153,7 @@ export class RunOp implements Deadline {
   resolve(value: unknown): void {
     if (this.#done) return;
     this.#end();
-    const hook = this.#hook;
-    if (hook !== undefined) {
-      try {
-        hook.settled(null);
-      } catch (e) {
-        return this.#fail(e); // as a throw in a guard's `then` would reject
-      }
-    }
-    this.#ok(value);
+    settleOk(this.#hook, this.#ok, this.#fail, value);
   }
 
   /** The operation failed. */
@@ -185,15 +177,7 @@ export class RunOp implements Deadline {
    * then the promise. A subclass may do something first (and call this once it is done).
    */
   protected failWith(e: BackendError): void {
-    const hook = this.#hook;
-    if (hook === undefined) return this.#fail(e);
-    let out: unknown;
-    try {
-      out = hook.settled(e);
-    } catch (x) {
-      out = x;
-    }
-    this.#fail(out);
+    settleFailed(this.#hook, this.#fail, e);
   }
 
   #end(): void {

@@ -36,3 +36,42 @@ export function settleHookOf(opts: OperationOptions | undefined): SettleHook | u
     ? opts as SettleHook
     : undefined;
 }
+
+/**
+ * Settle an operation's promise with `value` after its `hook` (if any) saw the success: `ok(value)`,
+ * or `fail` with what the hook threw (as a throw in a guard's `then` would reject).
+ */
+export function settleOk<T>(
+  hook: SettleHook | undefined,
+  ok: (v: T) => void,
+  fail: (e: unknown) => void,
+  value: T,
+): void {
+  if (hook !== undefined) {
+    try {
+      hook.settled(null);
+    } catch (e) {
+      return fail(e);
+    }
+  }
+  ok(value);
+}
+
+/**
+ * Settle an operation's promise with the failure `error` after its `hook` (if any) saw it: `fail`
+ * with what the hook classified (or threw), else with `error` itself.
+ */
+export function settleFailed(
+  hook: SettleHook | undefined,
+  fail: (e: unknown) => void,
+  error: unknown,
+): void {
+  if (hook === undefined) return fail(error);
+  let out: unknown;
+  try {
+    out = hook.settled(error);
+  } catch (x) {
+    out = x;
+  }
+  fail(out);
+}
