@@ -42,6 +42,7 @@ import {
   type CacheInfo,
   cacheInfo,
   callUncached,
+  canonicalArgKeys,
   checkFunctionHealth,
   checkSignal,
   clearEngine,
@@ -238,8 +239,8 @@ export function wrap<A extends unknown[], R>(
   const l1 = engine.l1;
   const map = l1?.map;
   const simpleKey = config.key === null && engine.instanceKey === null;
-  /** An L2 joins the calls of one protocol key (`engine/_argkey.ts` `argKey`'s `shared`). */
-  const sharedKeys = config.backend !== null;
+  /** Arguments hashed alike share one L1 key (`engine/_keys.ts`). */
+  const canonicalKeys = canonicalArgKeys(config);
   const tenantAware = engine.tenantAware;
   const collect = engine.collectStats;
   const stats = engine.stats;
@@ -271,7 +272,7 @@ export function wrap<A extends unknown[], R>(
       return observedCall(engine, this, args, false);
     }
     let fast: ArgKey | undefined;
-    if (simpleKey) fast = argKey(args, sharedKeys);
+    if (simpleKey) fast = argKey(args, canonicalKeys);
     else {
       try {
         fast = fastKey(engine, this, args);

@@ -26,7 +26,7 @@ import type { BatchEntry, BatchKind, CommandBatch } from "./_redis_batch.ts";
 import type { Deadline, DeadlineQueue } from "./_redis_deadlines.ts";
 import { fromBuffer, type RedisDriver } from "./_redis_driver.ts";
 import { hasMagic } from "./_redis_chunks.ts";
-import { type SettleHook, settleFailed, settleOk } from "./_settle_hook.ts";
+import { settleFailed, type SettleHook, settleOk } from "./_settle_hook.ts";
 
 /** What a {@linkcode GetOp} needs from the core that runs it. */
 export interface GetOpHost {

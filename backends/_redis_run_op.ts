@@ -27,7 +27,7 @@
  */
 import type { BackendError } from "../errors.ts";
 import type { Deadline, DeadlineQueue } from "./_redis_deadlines.ts";
-import { type SettleHook, settleFailed, settleOk } from "./_settle_hook.ts";
+import { settleFailed, type SettleHook, settleOk } from "./_settle_hook.ts";
 
 /** What a {@linkcode RunOp} needs from the core that runs it. */
 export interface RunOpHost {

@@ -13,7 +13,15 @@ import { CacheConfigError, CacheKeyError } from "../errors.ts";
 import { argsHash, cacheKey, interopKey, serializerCode } from "../protocol/keys.ts";
 import { isWellFormed } from "../protocol/internal.ts";
 import { currentTenant, quoteTenant, tenantContextUsed, TenantRequiredError } from "../tenant.ts";
-import { type ArgKey, argKey, customKey } from "./_argkey.ts";
+import {
+  APART,
+  type ArgKey,
+  argKey,
+  ARGS_FORM,
+  customKey,
+  type KeyForm,
+  STD_FORM,
+} from "./_argkey.ts";
 import type { CallOptions } from "./_call_options.ts";
 import type { Engine } from "./_engine.ts";
 import { sawTenant } from "./_registry.ts";
@@ -100,9 +108,20 @@ export function fastKey(eng: Engine, self: unknown, args: unknown[]): ArgKey | u
   if (kf !== null) {
     return "k" + keyOfInstance(eng, self) + (kf as (...a: unknown[]) => string)(...args);
   }
-  const shared = eng.config.backend !== null; // an L2 entry per protocol key (`_argkey.ts`)
-  if (eng.instanceKey !== null) return argKey([eng.instanceKey(self), ...args], shared);
-  return argKey(args, shared);
+  const canonical = canonicalArgKeys(eng.config);
+  if (eng.instanceKey !== null) return argKey([eng.instanceKey(self), ...args], canonical);
+  return argKey(args, canonical);
+}
+
+/**
+ * Which arguments the protocol key hashes alike share one L1 key (`argKey`'s `form`): with an L2
+ * (one entry per protocol key, which every L1 copy must share), those its key hash writes alike:
+ * the interop hash's or the standard one's. Without an L2 they stay apart, and so they do under
+ * `pythonArgs`: its result is hashed, not the arguments, and it may tell any two of them apart.
+ */
+export function canonicalArgKeys(config: Engine["config"]): KeyForm {
+  if (config.backend === null || config.pythonArgs !== null) return APART;
+  return config.interop ? ARGS_FORM : STD_FORM;
 }
 
 /**

@@ -23,7 +23,9 @@
 export { fromHex, toHex } from "./_hex.ts";
 export { hkdfSalt } from "./_crypto.ts";
 export { definedLength } from "./_canonical_model.ts";
-export { isWellFormed } from "./_canonical_python.ts";
+export { isWellFormed, pythonIsoformat } from "./_canonical_python.ts";
 export { interopReshapes } from "./_interop_reshapes.ts";
 export { storedFraming } from "./_stored_framing.ts";
 export { UnknownMasterKeyError } from "./_tenant_cipher.ts";
+export { argBytes, compareBytes } from "./_canonical_arg.ts";
+export { Float64 } from "./_canonical_model.ts";

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { inspect } from "node:util";
 import { test } from "../_harness.ts";
-import { argKey, MAX_DEPTH } from "../../engine/_argkey.ts";
+import { argKey, MAX_DEPTH, STD_FORM } from "../../engine/_argkey.ts";
 import { argsHash } from "../../protocol/keys.ts";
 
 /** mulberry32: a small seeded PRNG, so a failing case can be replayed. */
@@ -149,7 +149,7 @@ test("argKey: hand-picked near collisions stay apart", () => {
   assert.equal(new Set(keys).size, keys.length, keys.map(String).join(" | "));
 });
 
-test("argKey (shared): a bigint within the safe integers has the key of the number it equals", () => {
+test("argKey (standard key hash): a bigint within the safe integers has the key of the number it equals", () => {
   // With an L2, one protocol key is one entry, so one cheap key: two would be two L1 copies of
   // it, and an invalidation would reach only the one its call names.
   const same: [unknown[], unknown[]][] = [
@@ -164,7 +164,7 @@ test("argKey (shared): a bigint within the safe integers has the key of the numb
   ];
   for (const [a, b] of same) {
     assert.equal(argsHash(a), argsHash(b), "the protocol key does not tell them apart");
-    assert.equal(argKey(a, true), argKey(b, true), inspect(a));
+    assert.equal(argKey(a, STD_FORM), argKey(b, STD_FORM), inspect(a));
   }
   // Still one cheap key implies one protocol key (the random lists above, shared).
   const next = generator(0xb161);
@@ -172,7 +172,7 @@ test("argKey (shared): a bigint within the safe integers has the key of the numb
   let merged = 0;
   for (let i = 0; i < 20_000; i++) {
     const args = next();
-    const key = argKey(args, true);
+    const key = argKey(args, STD_FORM);
     if (key === undefined) continue;
     const hash = argsHash(args);
     const prev = seen.get(key);
@@ -188,8 +188,8 @@ test("argKey (shared): a bigint within the safe integers has the key of the numb
   for (const n of [2 ** 53, 2 ** 60, -(2 ** 53)]) {
     const a = [BigInt(n)], b = [n];
     assert.notEqual(argsHash(a), argsHash(b));
-    assert.notEqual(argKey(a, true), argKey(b, true), inspect(a));
-    assert.notEqual(argKey([["x", BigInt(n)]], true), argKey([["x", n]], true));
+    assert.notEqual(argKey(a, STD_FORM), argKey(b, STD_FORM), inspect(a));
+    assert.notEqual(argKey([["x", BigInt(n)]], STD_FORM), argKey([["x", n]], STD_FORM));
   }
 });
 
