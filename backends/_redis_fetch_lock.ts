@@ -219,16 +219,42 @@ export class RedisFetchLock implements FetchLockCapability {
       opts,
       () =>
         this.#script(this.#fetchBatch, FETCH_LOCK_SCRIPT, full, token, lease, only, 0).then(
-          (v): Uint8Array | boolean | Promise<Uint8Array | boolean> => {
-            if (typeof v === "number") return v === 1;
-            const bytes = fromBuffer(v as Uint8Array);
-            if (!hasMagic(bytes)) return bytes;
-            // A chunked value whose chunks are gone (replaced meanwhile) reads as a held lock:
-            // the caller looks again.
-            return core.readChunked(full, bytes, 1).then((whole) => whole ?? false);
-          },
+          (v) => this.#found(full, v, () => this.#dead(full, v as Uint8Array, token, lease, only)),
         ),
     );
+  }
+
+  /**
+   * What the read-or-lock script answered: whether the lock was taken, or the value (a chunked
+   * one read whole). A manifest that reads as nothing is `orElse()`.
+   */
+  #found(
+    full: string,
+    v: unknown,
+    orElse: () => Promise<Uint8Array | boolean> | boolean,
+  ): Uint8Array | boolean | Promise<Uint8Array | boolean> {
+    if (typeof v === "number") return v === 1;
+    const bytes = fromBuffer(v as Uint8Array);
+    if (!hasMagic(bytes)) return bytes;
+    return this.#core.readChunked(full, bytes, 1).then((whole) => whole ?? orElse());
+  }
+
+  /**
+   * A manifest that reads as nothing (its chunks gone, or malformed): if the key still holds
+   * exactly it, it is a dead entry, not a lock, and is deleted (compare-and-delete, on its exact
+   * bytes); then the read-or-lock is tried once more. A manifest replaced meanwhile is left
+   * alone, and one that reads as nothing again is a held lock (the caller looks again).
+   */
+  #dead(
+    full: string,
+    manifest: Uint8Array,
+    token: string,
+    lease: string,
+    only: string,
+  ): Promise<Uint8Array | boolean> {
+    return this.#core.driver.eval(UNLOCK_SCRIPT, [full], [toBuffer(fromBuffer(manifest))])
+      .then(() => this.#script(this.#fetchBatch, FETCH_LOCK_SCRIPT, full, token, lease, only, 0))
+      .then((v) => this.#found(full, v, () => false));
   }
 
   /**

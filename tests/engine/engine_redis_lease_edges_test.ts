@@ -233,3 +233,32 @@ test(
   },
   sharedRedisTestOptions,
 );
+
+test(
+  "<key>:lock (interop's lock): a dead or corrupt manifest under the key is deleted and the lock " +
+    "taken, not read as a lock held by another",
+  async () => {
+    const p = prefix();
+    await using backend = new RedisBackend({ url: SHARED, keyPrefix: p });
+    const fl = backend.capabilities.fetchLock!;
+    // A corrupt manifest: the magic, "{", then bytes no UTF-8 text holds (Lua: \0, \1 decimal).
+    await redisCli(6379, [
+      "EVAL",
+      "redis.call('SET', KEYS[1], '\\0cachekit\\1{' .. string.char(255, 254) .. '}')",
+      "1",
+      `${p}bad`,
+    ]);
+    assert.equal(await backend.get("bad"), null, "a miss to a plain read");
+    // Before: `false` (held by another) on every attempt, so each locked miss of the key waited
+    // out stampede.wait (5 s) until one computed without the lock and wrote over it.
+    assert.equal(await fl.fetchOrLock("bad", "tok-bad", 10_000), true, "the lock is ours");
+    assert.equal(await redisCli(6379, ["GET", `${p}bad:lock`]), "tok-bad");
+    assert.equal(await redisCli(6379, ["EXISTS", `${p}bad`]), "0", "the dead entry is gone");
+    assert.equal(await fl.unlock("bad", "tok-bad"), true);
+    // A manifest another process replaced meanwhile is left alone: a value answers.
+    await backend.set("good", new Uint8Array([1, 2, 3]), 60);
+    assert.deepEqual(await fl.fetchOrLock("good", "tok-g", 10_000), new Uint8Array([1, 2, 3]));
+    await backend.delete("good");
+  },
+  sharedRedisTestOptions,
+);
