@@ -38,7 +38,7 @@ const VARIANTS: [string, Record<string, unknown>][] = [
   ["guards off", { circuitBreaker: false, timeout: false, backpressure: false }],
 ];
 const backends: RedisBackend[] = [];
-const fns = VARIANTS.map(([name, opts], i) => {
+const fns = VARIANTS.map(([, opts], i) => {
   const backend = new RedisBackend({ url, keyPrefix: `${pfx}${i}:` });
   backends.push(backend);
   return cache(async (k: number) => record(k), {
