@@ -160,10 +160,12 @@ function enc(v: unknown, depth: number, form: KeyForm): string | undefined {
     }
     case "object": {
       if (v === null) return "z";
-      if (depth >= MAX_DEPTH) return undefined;
-      if (Array.isArray(v)) return list(v, depth, form);
+      // The limit counts containers only: a leaf object (a `Date`, `float64(x)`, bytes) at the
+      // limit keeps the key of the number or string it is hashed alike with.
+      if (Array.isArray(v)) return depth >= MAX_DEPTH ? undefined : list(v, depth, form);
       const proto = Object.getPrototypeOf(v);
       if (proto === Object.prototype || proto === null) {
+        if (depth >= MAX_DEPTH) return undefined;
         const keys = Object.keys(v).sort();
         let s = "";
         let count = 0;
@@ -198,6 +200,7 @@ function enc(v: unknown, depth: number, form: KeyForm): string | undefined {
         const x = alias(v, form);
         return x === undefined ? undefined : num(x as number);
       }
+      if (depth >= MAX_DEPTH) return undefined;
       if (v instanceof Map) return map(v, depth, form);
       if (v instanceof Set && form === ARGS_FORM) return set(v, depth);
       return undefined;
