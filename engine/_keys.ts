@@ -66,9 +66,17 @@ export interface KeyCtx {
   call?: CallOptions;
 }
 
-/** The L1 key of a call: the argument key, prefixed by the tenant when there is one. */
+/**
+ * The L1 key of a call: the argument key (or a key-based cache's key), prefixed by the tenant
+ * when there is one. One L1 holds the calls of every tenant and those without one, so the two
+ * kinds never meet: a tenant's key starts with `\0` (`\0{quoted tenant}\0{key}`; the quoted
+ * tenant holds no `\0`), a key without a tenant never does (an argument key starts with a letter;
+ * a key-based cache's key starting with `\0` or `\u0001` gets a `\u0001` in front). Else
+ * `f("x\0sfoo")` outside any tenant was answered tenant `sx`'s `f("foo")`.
+ */
 export function tenantL1Key(key: ArgKey, tenant: string | null): ArgKey {
-  return tenant === null ? key : quoteTenant(tenant) + "\u0000" + key;
+  if (tenant !== null) return "\u0000" + quoteTenant(tenant) + "\u0000" + key;
+  return typeof key === "string" && key.charCodeAt(0) <= 1 ? "\u0001" + key : key;
 }
 
 /** The tenant of a call: option (fixed or function), `withTenant` context, or `null` (= default). */
