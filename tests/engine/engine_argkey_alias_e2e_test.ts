@@ -106,6 +106,16 @@ for (const [kind, extra, pairs] of KINDS) {
       };
       const ba = new RedisBackend(opts);
       const bb = new RedisBackend(opts);
+      const redis = createClient({ url: URL });
+      await redis.connect();
+      /** A miss answers before its L2 write lands: wait for it before the other instance reads. */
+      const written = async () => {
+        const ok = await until(
+          async () => (await redis.keys(`${opts.keyPrefix}*`)).length > 0,
+          5000,
+        );
+        assert.ok(ok, "the L2 write landed");
+      };
       try {
         for (const [label, a, b] of pairs) {
           let calls = 0;
@@ -121,6 +131,7 @@ for (const [kind, extra, pairs] of KINDS) {
           const fb = cache(work, { ...o, backend: bb });
           const msg = `${label}: ${inspect([a, b])}`;
           assert.deepEqual(await fa(a), { n: 1 }, msg);
+          await written();
           assert.deepEqual(await fb(b), { n: 1 }, `L2 hit through the other form: ${msg}`);
           assert.deepEqual(await fb(a), { n: 1 }, msg);
           assert.equal(fb.cacheInfo().size, 1, `one L1 entry in b: ${msg}`);
@@ -131,10 +142,12 @@ for (const [kind, extra, pairs] of KINDS) {
           assert.ok(await until(() => fb.cacheInfo().size === 0, 5000), `b evicted: ${msg}`);
           assert.deepEqual(await fb(b), { n: 2 }, msg);
           assert.deepEqual(await fb(a), { n: 2 }, msg);
+          await written();
           assert.deepEqual(await fa(b), { n: 2 }, msg);
           await fb.invalidate(a);
           assert.ok(await until(() => fa.cacheInfo().size === 0, 5000), `a evicted: ${msg}`);
           assert.deepEqual(await fa(a), { n: 3 }, msg);
+          await written();
           // A remote write through one form replaces the other form's copy.
           assert.deepEqual(await fb(b), { n: 3 }, msg);
           await fa.refresh(b);
@@ -146,6 +159,7 @@ for (const [kind, extra, pairs] of KINDS) {
           await fa.cacheClear();
         }
       } finally {
+        await redis.close();
         await ba.close();
         await bb.close();
       }
