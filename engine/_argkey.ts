@@ -41,8 +41,9 @@
  * the array of its distinct elements in the order of their encodings.
  *
  * An L1-only function keeps them apart ({@linkcode APART}: each computes its own value; no L2
- * entry joins them), and so does a function with `pythonArgs`: its result is hashed, not the
- * arguments, and it may tell any two of them apart.
+ * entry joins them). A function with `pythonArgs` and an L2 takes the key of the Python call its
+ * `pythonArgs` maps the arguments to (what is hashed, `engine/_keys.ts` `fastKey`), not of the
+ * arguments: a mapping may read what this key leaves out (key order, `-0`, …).
  *
  * {@linkcode customKey} builds the protocol key of a function with a `key` option, keeping
  * different key strings apart where `finalizeKey` alone would not.

@@ -11,7 +11,7 @@
  */
 import { CacheConfigError, CacheKeyError } from "../errors.ts";
 import { argsHash, cacheKey, interopKey, serializerCode } from "../protocol/keys.ts";
-import { isWellFormed } from "../protocol/internal.ts";
+import { definedLength, isWellFormed } from "../protocol/internal.ts";
 import { currentTenant, quoteTenant, tenantContextUsed, TenantRequiredError } from "../tenant.ts";
 import {
   APART,
@@ -116,19 +116,36 @@ export function fastKey(eng: Engine, self: unknown, args: unknown[]): ArgKey | u
   if (kf !== null) {
     return "k" + keyOfInstance(eng, self) + (kf as (...a: unknown[]) => string)(...args);
   }
-  const canonical = canonicalArgKeys(eng.config);
+  const c = eng.config;
+  if (c.pythonArgs !== null && c.backend !== null) return pythonArgKey(eng, self, args);
+  const canonical = canonicalArgKeys(c);
   if (eng.instanceKey !== null) return argKey([eng.instanceKey(self), ...args], canonical);
   return argKey(args, canonical);
 }
 
 /**
+ * The cheap key of a call of a function with `pythonArgs` and an L2: the key of the Python call
+ * it maps the arguments to (what the protocol key hashes: `[args, kwargs]`, the instance key
+ * first), not of the arguments. The mapping is any function: it may read what the arguments' key
+ * leaves out (key order, `-0`, a property holding `undefined`, the argument count), so a key of
+ * the arguments could join calls it maps to two Python calls (one L1 entry answering both); and
+ * calls it maps to one Python call share one L1 entry, as they share one L2 entry.
+ */
+function pythonArgKey(eng: Engine, self: unknown, args: unknown[]): ArgKey | undefined {
+  const call = pythonCall(eng.config.pythonArgs!, args);
+  const pos = eng.instanceKey !== null ? [eng.instanceKey(self), ...call.args] : call.args;
+  const n = definedLength(pos); // the hash leaves trailing `undefined` out
+  return argKey([n === pos.length ? pos : pos.slice(0, n), call.kwargs], STD_FORM);
+}
+
+/**
  * Which arguments the protocol key hashes alike share one L1 key (`argKey`'s `form`): with an L2
  * (one entry per protocol key, which every L1 copy must share), those its key hash writes alike:
- * the interop hash's or the standard one's. Without an L2 they stay apart, and so they do under
- * `pythonArgs`: its result is hashed, not the arguments, and it may tell any two of them apart.
+ * the interop hash's or the standard one's. Without an L2 they stay apart. (A function with
+ * `pythonArgs` and an L2 keys the Python call instead: {@linkcode fastKey}.)
  */
 export function canonicalArgKeys(config: Engine["config"]): KeyForm {
-  if (config.backend === null || config.pythonArgs !== null) return APART;
+  if (config.backend === null) return APART;
   return config.interop ? ARGS_FORM : STD_FORM;
 }
 
