@@ -113,6 +113,32 @@ export function argKey(args: readonly unknown[], form: KeyForm = APART): ArgKey 
 }
 
 /**
+ * The L1 key of the Python call `args`, `kwargs` (a function with `pythonArgs`: its result, which
+ * the standard key hash writes as `[args, kwargs]`), or `undefined` when it needs the protocol
+ * key. Without keyword arguments (none, or all `undefined`) it is `argKey(args, STD_FORM)`; with
+ * some, `w`, their part, then the arguments' key (a number as its part), which no `argKey` key
+ * starts with.
+ */
+export function callKey(
+  args: readonly unknown[],
+  kwargs: Readonly<Record<string, unknown>>,
+): ArgKey | undefined {
+  const k = argKey(args, STD_FORM);
+  if (k === undefined) return undefined;
+  let named = false;
+  for (const name in kwargs) {
+    if (Object.hasOwn(kwargs, name) && kwargs[name] !== undefined) {
+      named = true;
+      break;
+    }
+  }
+  if (!named) return k;
+  const kw = enc(kwargs, 0, STD_FORM);
+  if (kw === undefined) return undefined;
+  return "w" + kw + (typeof k === "number" ? num(k) : k);
+}
+
+/**
  * The number or string the key hash of `form` writes `v` as, when it writes it as one: a bigint
  * that equals a number (`STD_FORM`: a safe integer; `ARGS_FORM`: any exact one within the 64-bit
  * range), a valid `Date` (`STD_FORM`: its Python ISO text; `ARGS_FORM`: its seconds), and

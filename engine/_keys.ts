@@ -11,13 +11,14 @@
  */
 import { CacheConfigError, CacheKeyError } from "../errors.ts";
 import { argsHash, cacheKey, interopKey, serializerCode } from "../protocol/keys.ts";
-import { definedLength, isWellFormed } from "../protocol/internal.ts";
+import { isWellFormed } from "../protocol/internal.ts";
 import { currentTenant, quoteTenant, tenantContextUsed, TenantRequiredError } from "../tenant.ts";
 import {
   APART,
   type ArgKey,
   argKey,
   ARGS_FORM,
+  callKey,
   customKey,
   type KeyForm,
   STD_FORM,
@@ -25,6 +26,7 @@ import {
 import type { CallOptions } from "./_call_options.ts";
 import type { Engine } from "./_engine.ts";
 import { sawTenant } from "./_registry.ts";
+import { BY_POSITION } from "../config/python_kwargs.ts";
 
 /**
  * Protocol keys remembered per engine (by L1 key); the memo starts over when full. With an L1
@@ -117,10 +119,19 @@ export function fastKey(eng: Engine, self: unknown, args: unknown[]): ArgKey | u
     return "k" + keyOfInstance(eng, self) + (kf as (...a: unknown[]) => string)(...args);
   }
   const c = eng.config;
-  if (c.pythonArgs !== null && c.backend !== null) return pythonArgKey(eng, self, args);
+  if (pythonKeyed(c)) return pythonArgKey(eng, self, args);
   const canonical = canonicalArgKeys(c);
   if (eng.instanceKey !== null) return argKey([eng.instanceKey(self), ...args], canonical);
   return argKey(args, canonical);
+}
+
+/**
+ * Whether a function's L1 key is the key of the Python call its `pythonArgs` maps the arguments
+ * to ({@linkcode pythonArgKey}): with an L2, unless the mapping is one `pythonKwargs` made (its
+ * arguments' own key is that of the Python call: `config/python_kwargs.ts`).
+ */
+export function pythonKeyed(c: Engine["config"]): boolean {
+  return c.pythonArgs !== null && c.backend !== null && !BY_POSITION.has(c.pythonArgs);
 }
 
 /**
@@ -134,8 +145,7 @@ export function fastKey(eng: Engine, self: unknown, args: unknown[]): ArgKey | u
 function pythonArgKey(eng: Engine, self: unknown, args: unknown[]): ArgKey | undefined {
   const call = pythonCall(eng.config.pythonArgs!, args);
   const pos = eng.instanceKey !== null ? [eng.instanceKey(self), ...call.args] : call.args;
-  const n = definedLength(pos); // the hash leaves trailing `undefined` out
-  return argKey([n === pos.length ? pos : pos.slice(0, n), call.kwargs], STD_FORM);
+  return callKey(pos, call.kwargs);
 }
 
 /**

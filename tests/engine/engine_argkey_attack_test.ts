@@ -18,6 +18,7 @@ import {
   APART,
   argKey,
   ARGS_FORM,
+  callKey,
   type KeyForm,
   MAX_DEPTH,
   STD_FORM,
@@ -121,4 +122,48 @@ test("argKey: a Date, float64 or bytes at the depth limit keeps the key of its t
     assert.equal(argKey([nest(a, MAX_DEPTH + 1)], form), undefined);
     assert.equal(argKey([nest(b, MAX_DEPTH + 1)], form), undefined);
   }
+});
+
+test("callKey (pythonArgs): one cheap key, one hash of [args, kwargs] or one refusal", () => {
+  const next = generator(0xca11, { maxDepth: 6, maxBytes: 4 });
+  const r = prng(0xca12);
+  const names = ["", "a", "b", "_x", "\ud800", "é"];
+  const seen = new Map<string | number, { call: unknown; h: string }>();
+  let repeats = 0;
+  let named = 0;
+  for (let i = 0; i < 15_000; i++) {
+    const args = next();
+    const kwargs: Record<string, unknown> = r() < 0.5 ? {} : Object.create(null);
+    if (r() < 0.6) {
+      for (const v of next()) kwargs[names[Math.floor(r() * names.length)]] = v;
+    }
+    for (
+      const [a, kw] of [[args, kwargs], [args.map((x) => rewrite(x, true, r)), kwargs]] as const
+    ) {
+      const key = callKey(a, kw);
+      if (key === undefined) continue;
+      if (typeof key === "string" && key.startsWith("w")) named++;
+      let h: string;
+      try {
+        h = argsHash(a as unknown[], kw);
+      } catch {
+        h = REFUSED;
+      }
+      const prev = seen.get(key);
+      if (prev === undefined) seen.set(key, { call: [a, kw], h });
+      else {
+        repeats++;
+        assert.equal(
+          h,
+          prev.h,
+          `${JSON.stringify(String(key))}:\n${show(prev.call)}\n${show([a, kw])}`,
+        );
+      }
+    }
+  }
+  assert.ok(repeats > 2_000 && named > 1_000, `${repeats} repeats, ${named} with kwargs`);
+  // No key of a call with keyword arguments is the key of a call without (or of another split).
+  assert.notEqual(callKey([], { a: 1 }), callKey([{ a: 1 }], {}));
+  assert.notEqual(callKey([1], { a: 1 }), callKey([1, { a: 1 }], {}));
+  assert.equal(callKey([1, undefined], { a: undefined }), callKey([1], {}));
 });

@@ -128,3 +128,21 @@ test("pythonArgs: calls it maps to one Python call share one L1 entry (an invali
   await f.invalidate(1);
   assert.equal((await f(1n)).n, 2, "f(1n)'s L1 copy went with f(1)'s: it was invalidated");
 });
+
+test("pythonKwargs: trailing undefined arguments are the call without them; its calls alias as the hash does", async () => {
+  let calls = 0;
+  const f = cache(async (id: number | bigint, deleted?: boolean) => ({ n: ++calls }), {
+    name: "argkey.breaks.python_kwargs.alias",
+    backend: new MemoryBackend(),
+    ttl: 60,
+    pythonArgs: pythonKwargs(1, ["include_deleted"]),
+  });
+  const extra = f as unknown as (...a: unknown[]) => Promise<{ n: number }>;
+  assert.equal((await extra(42, true, undefined)).n, 1, "get_user(42, include_deleted=True)");
+  assert.equal((await f(42n, true)).n, 1, "42n is hashed as 42");
+  assert.equal((await f(42)).n, 2, "get_user(42)");
+  assert.equal((await f(42, undefined)).n, 2);
+  await f.invalidate(42n, true);
+  assert.equal((await f(42, true)).n, 3, "the invalidation reached f(42, true)'s L1 copy");
+  await assert.rejects(extra(42, true, 1), CacheKeyError);
+});
