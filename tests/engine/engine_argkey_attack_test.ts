@@ -27,6 +27,7 @@ import { argsHash, float64 } from "../../protocol/keys.ts";
 import { interopArgsHash } from "../../protocol/_interop.ts";
 import { pythonIsoformat } from "../../protocol/internal.ts";
 import { generator, prng, rewrite } from "./_argkey_attack_gen.ts";
+import { pythonKwargs } from "../../config/python_kwargs.ts";
 
 const show = (v: unknown) => inspect(v, { depth: 12, breakLength: 120 });
 const REFUSED = "refused";
@@ -166,4 +167,35 @@ test("callKey (pythonArgs): one cheap key, one hash of [args, kwargs] or one ref
   assert.notEqual(callKey([], { a: 1 }), callKey([{ a: 1 }], {}));
   assert.notEqual(callKey([1], { a: 1 }), callKey([1, { a: 1 }], {}));
   assert.equal(callKey([1, undefined], { a: undefined }), callKey([1], {}));
+});
+
+test("pythonKwargs: the arguments' own key (STD_FORM) implies one Python call's hash or one refusal", () => {
+  for (const [positional, names] of [[0, ["a", "b", "c"]], [1, ["a", "b"]], [2, ["x"]]] as const) {
+    const split = pythonKwargs(positional, [...names]);
+    const next = generator(0x9e + positional, { maxDepth: 4, maxBytes: 4 });
+    const r = prng(0x9f + positional);
+    const seen = new Map<string | number, { args: unknown[]; h: string }>();
+    let repeats = 0;
+    for (let i = 0; i < 8_000; i++) {
+      const args = next();
+      for (const a of [args, args.map((x) => rewrite(x, true, r))]) {
+        const key = argKey(a, STD_FORM);
+        if (key === undefined) continue;
+        let h: string;
+        try {
+          const call = split(...a);
+          h = argsHash(call.args, call.kwargs);
+        } catch {
+          h = REFUSED;
+        }
+        const prev = seen.get(key);
+        if (prev === undefined) seen.set(key, { args: a, h });
+        else {
+          repeats++;
+          assert.equal(h, prev.h, `pythonKwargs(${positional}): ${show(prev.args)}\n${show(a)}`);
+        }
+      }
+    }
+    assert.ok(repeats > 1_000, `${repeats} repeats`);
+  }
 });
