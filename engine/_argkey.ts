@@ -159,6 +159,9 @@ function alias(v: unknown, form: KeyForm): number | string | undefined {
   }
   if (v instanceof Float64) {
     const x = v.value;
+    // Not a number: a marker made without `float64()` or changed since (`value` is writable at
+    // run time). The hash writes what it makes of it, no key of a number or string's.
+    if (typeof x !== "number") return undefined;
     return form === ARGS_FORM || !Number.isSafeInteger(x) ? x : undefined;
   }
   return undefined;

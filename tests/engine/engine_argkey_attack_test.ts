@@ -199,3 +199,14 @@ test("pythonKwargs: the arguments' own key (STD_FORM) implies one Python call's 
     assert.ok(repeats > 1_000, `${repeats} repeats`);
   }
 });
+
+test("argKey: a float64 marker whose value is no number has no cheap key (it is not its value's twin)", () => {
+  for (const value of ["3", 3n, null, undefined, { a: 1 }]) {
+    const f = float64(1);
+    (f as unknown as { value: unknown }).value = value; // writable at run time
+    for (const form of [STD_FORM, ARGS_FORM]) {
+      assert.equal(argKey([f], form), undefined, `${show(value)}`);
+      assert.equal(argKey([1, [f]], form), undefined, `${show(value)}`);
+    }
+  }
+});
