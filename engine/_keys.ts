@@ -74,10 +74,15 @@ export interface KeyCtx {
  * kinds never meet: a tenant's key starts with `\0` (`\0{quoted tenant}\0{key}`; the quoted
  * tenant holds no `\0`), a key without a tenant never does (an argument key starts with a letter;
  * a key-based cache's key starting with `\0` or `\u0001` gets a `\u0001` in front). Else
- * `f("x\0sfoo")` outside any tenant was answered tenant `sx`'s `f("foo")`.
+ * `f("x\0sfoo")` outside any tenant was answered tenant `sx`'s `f("foo")`. The tenant `default`
+ * has the key of no tenant, as it has its L2 key (else an invalidation outside any tenant left
+ * its L1 copy answering the old value).
  */
 export function tenantL1Key(key: ArgKey, tenant: string | null): ArgKey {
-  if (tenant !== null) return "\u0000" + quoteTenant(tenant) + "\u0000" + key;
+  // The tenant "default" is no tenant: one L2 entry (`t:default:…`), one L1 entry.
+  if (tenant !== null && tenant !== "default") {
+    return "\u0000" + quoteTenant(tenant) + "\u0000" + key;
+  }
   return typeof key === "string" && key.charCodeAt(0) <= 1 ? "\u0001" + key : key;
 }
 

@@ -146,3 +146,18 @@ test("pythonKwargs: trailing undefined arguments are the call without them; its 
   assert.equal((await f(42, true)).n, 3, "the invalidation reached f(42, true)'s L1 copy");
   await assert.rejects(extra(42, true, 1), CacheKeyError);
 });
+
+test("the tenant 'default' shares the L1 entry of no tenant, as it shares the L2 entry", async () => {
+  let calls = 0;
+  const f = cache(async (x: number) => ({ x, n: ++calls }), {
+    name: "argkey.breaks.tenant_default",
+    backend: new MemoryBackend(),
+    ttl: 60,
+  });
+  assert.equal((await f(1)).n, 1);
+  assert.equal((await withTenant("default", () => f(1))).n, 1, "one L2 entry");
+  await f.invalidate(1);
+  assert.equal((await withTenant("default", () => f(1))).n, 2, "its L1 copy went too");
+  await withTenant("default", () => f.invalidate(1));
+  assert.equal((await f(1)).n, 3);
+});
