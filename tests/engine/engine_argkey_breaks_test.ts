@@ -76,7 +76,7 @@ test("pythonArgs: a mapping that reads key order gets its own entry per order", 
 
 test("pythonArgs: -0 and 0, a property holding undefined, kept apart where the mapping does", async () => {
   let calls = 0;
-  const f = cache(async (x: number) => ({ n: ++calls }), {
+  const f = cache(async (_x: number) => ({ n: ++calls }), {
     name: "argkey.breaks.python_args.zero",
     backend: new MemoryBackend(),
     ttl: 60,
@@ -84,7 +84,7 @@ test("pythonArgs: -0 and 0, a property holding undefined, kept apart where the m
   });
   assert.equal((await f(0)).n, 1);
   assert.equal((await f(-0)).n, 2, "f(-0) is the Python call f('-0')");
-  const g = cache(async (o: { a?: number }) => ({ n: ++calls }), {
+  const g = cache(async (_o: { a?: number }) => ({ n: ++calls }), {
     name: "argkey.breaks.python_args.present",
     backend: new MemoryBackend(),
     ttl: 60,
@@ -117,7 +117,7 @@ test("pythonKwargs: a call it refuses is refused, whether or not an accepted cal
 
 test("pythonArgs: calls it maps to one Python call share one L1 entry (an invalidation reaches both)", async () => {
   let calls = 0;
-  const f = cache(async (id: number | bigint) => ({ n: ++calls }), {
+  const f = cache(async (_id: number | bigint) => ({ n: ++calls }), {
     name: "argkey.breaks.python_args.shared",
     backend: new MemoryBackend(),
     ttl: 60,
@@ -131,7 +131,7 @@ test("pythonArgs: calls it maps to one Python call share one L1 entry (an invali
 
 test("pythonKwargs: trailing undefined arguments are the call without them; its calls alias as the hash does", async () => {
   let calls = 0;
-  const f = cache(async (id: number | bigint, deleted?: boolean) => ({ n: ++calls }), {
+  const f = cache(async (_id: number | bigint, _deleted?: boolean) => ({ n: ++calls }), {
     name: "argkey.breaks.python_kwargs.alias",
     backend: new MemoryBackend(),
     ttl: 60,
