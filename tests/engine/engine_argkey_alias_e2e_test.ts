@@ -42,10 +42,13 @@ const ARGS_PAIRS: [string, unknown, unknown][] = [
   ["Map of Set / object of array", new Map([["k", new Set(["b", "a"])]]), { k: ["a", "b"] }],
   ["Buffer / Uint8Array", Buffer.from([9]), Uint8Array.of(9)],
 ];
-const KINDS: [string, Record<string, unknown>, [string, unknown, unknown][]][] = [
-  ["standard", {}, STD_PAIRS],
-  ["interop", { interop: { namespace: "alias", operation: "e2e" } }, ARGS_PAIRS],
+/** The options of each kind of key; an interop function's identity is its operation. */
+const KINDS: [string, (op: string) => Record<string, unknown>, [string, unknown, unknown][]][] = [
+  ["standard", () => ({}), STD_PAIRS],
+  ["interop", (op) => ({ interop: { namespace: "alias", operation: op } }), ARGS_PAIRS],
 ];
+const op = (where: string, label: string) =>
+  `e2e-${where}-${label.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "")}`;
 
 for (const [kind, extra, pairs] of KINDS) {
   test(`${kind} keys (Memory backend): both forms share one L1 entry; invalidating either evicts it`, async () => {
@@ -55,7 +58,7 @@ for (const [kind, extra, pairs] of KINDS) {
         name: `argkey.e2e.${kind}.${label.replace(/[^a-z0-9]+/gi, "_")}`,
         backend: new MemoryBackend(),
         ttl: 60,
-        ...extra,
+        ...extra(op("memory", label)),
       });
       for (const arity of [1, 2]) {
         const call = (x: unknown) => (arity === 1 ? f(x, undefined as never) : f(x, 5));
@@ -125,7 +128,7 @@ for (const [kind, extra, pairs] of KINDS) {
             ttl: 60,
             l1: { invalidation: true },
             ...bare,
-            ...extra,
+            ...extra(op("redis", label)),
           };
           const fa = cache(work, { ...o, backend: ba });
           const fb = cache(work, { ...o, backend: bb });
