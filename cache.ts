@@ -64,6 +64,7 @@ import {
   missAsync,
   missSync,
   observedCall,
+  pythonKeyed,
   refresh,
   tracingActive,
   waitFor,
@@ -238,7 +239,8 @@ export function wrap<A extends unknown[], R>(
   });
   const l1 = engine.l1;
   const map = l1?.map;
-  const simpleKey = config.key === null && engine.instanceKey === null;
+  // `pythonArgs`: the key of the Python call it maps to, built by `fastKey` (engine/_keys.ts).
+  const simpleKey = config.key === null && engine.instanceKey === null && !pythonKeyed(config);
   /** Arguments hashed alike share one L1 key (`engine/_keys.ts`). */
   const canonicalKeys = canonicalArgKeys(config);
   const tenantAware = engine.tenantAware;

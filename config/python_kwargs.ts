@@ -6,6 +6,7 @@
  */
 import { CacheKeyError } from "../errors.ts";
 import type { PythonCall } from "./options.ts";
+import { definedLength } from "../protocol/internal.ts";
 
 /**
  * A `pythonArgs` option: the first `positional` arguments are positional, the next ones keyword
@@ -14,7 +15,8 @@ import type { PythonCall } from "./options.ts";
  * the signature's defaults), so `getUser(42)` mirrors `get_user(42)` and `getUser(42, true)`
  * mirrors `get_user(42, include_deleted=True)`, not `get_user(42, True)`: cachekit-py hashes
  * those two differently. A call with more arguments than `positional + names.length` is refused
- * (a {@linkcode CacheKeyError}).
+ * (a {@linkcode CacheKeyError}); trailing `undefined` arguments do not count (`f(42, true,
+ * undefined)` is `f(42, true)`, as everywhere in the keys).
  *
  * @param positional How many leading arguments are positional.
  * @param names The Python names of the following arguments.
@@ -42,17 +44,29 @@ export function pythonKwargs(
     throw new RangeError("pythonKwargs: names must be distinct non-empty strings");
   }
   const max = positional + list.length;
-  return (...args: unknown[]): PythonCall => {
-    if (args.length > max) {
+  const split = (...args: unknown[]): PythonCall => {
+    // Trailing `undefined` arguments are the call without them (as everywhere in the keys).
+    const n = definedLength(args);
+    if (n > max) {
       throw new CacheKeyError(
         "pythonArgs()",
-        `${args.length} arguments, more than the ${positional} positional and ${list.length} keyword arguments declared`,
+        `${n} arguments, more than the ${positional} positional and ${list.length} keyword arguments declared`,
       );
     }
     const kwargs: Record<string, unknown> = {};
-    for (let i = positional; i < args.length; i++) {
+    for (let i = positional; i < n; i++) {
       if (args[i] !== undefined) kwargs[list[i - positional]] = args[i];
     }
-    return { args: args.slice(0, positional), kwargs };
+    return { args: args.slice(0, Math.min(positional, n)), kwargs };
   };
+  BY_POSITION.add(split);
+  return split;
 }
+
+/**
+ * The mappings {@linkcode pythonKwargs} made. Each sends argument `i` to one place of the Python
+ * call, the same for every call, and reads nothing else of it: the L1 key of the arguments
+ * themselves is then the key of the Python call (`engine/_keys.ts` `fastKey`), so a hit need not
+ * run the mapping.
+ */
+export const BY_POSITION: WeakSet<object> = new WeakSet();

@@ -41,8 +41,9 @@
  * the array of its distinct elements in the order of their encodings.
  *
  * An L1-only function keeps them apart ({@linkcode APART}: each computes its own value; no L2
- * entry joins them), and so does a function with `pythonArgs`: its result is hashed, not the
- * arguments, and it may tell any two of them apart.
+ * entry joins them). A function with `pythonArgs` and an L2 takes the key of the Python call its
+ * `pythonArgs` maps the arguments to (what is hashed, `engine/_keys.ts` `fastKey`), not of the
+ * arguments: a mapping may read what this key leaves out (key order, `-0`, …).
  *
  * {@linkcode customKey} builds the protocol key of a function with a `key` option, keeping
  * different key strings apart where `finalizeKey` alone would not.
@@ -112,6 +113,32 @@ export function argKey(args: readonly unknown[], form: KeyForm = APART): ArgKey 
 }
 
 /**
+ * The L1 key of the Python call `args`, `kwargs` (a function with `pythonArgs`: its result, which
+ * the standard key hash writes as `[args, kwargs]`), or `undefined` when it needs the protocol
+ * key. Without keyword arguments (none, or all `undefined`) it is `argKey(args, STD_FORM)`; with
+ * some, `w`, their part, then the arguments' key (a number as its part), which no `argKey` key
+ * starts with.
+ */
+export function callKey(
+  args: readonly unknown[],
+  kwargs: Readonly<Record<string, unknown>>,
+): ArgKey | undefined {
+  const k = argKey(args, STD_FORM);
+  if (k === undefined) return undefined;
+  let named = false;
+  for (const name in kwargs) {
+    if (Object.hasOwn(kwargs, name) && kwargs[name] !== undefined) {
+      named = true;
+      break;
+    }
+  }
+  if (!named) return k;
+  const kw = enc(kwargs, 0, STD_FORM);
+  if (kw === undefined) return undefined;
+  return "w" + kw + (typeof k === "number" ? num(k) : k);
+}
+
+/**
  * The number or string the key hash of `form` writes `v` as, when it writes it as one: a bigint
  * that equals a number (`STD_FORM`: a safe integer; `ARGS_FORM`: any exact one within the 64-bit
  * range), a valid `Date` (`STD_FORM`: its Python ISO text; `ARGS_FORM`: its seconds), and
@@ -132,6 +159,9 @@ function alias(v: unknown, form: KeyForm): number | string | undefined {
   }
   if (v instanceof Float64) {
     const x = v.value;
+    // Not a number: a marker made without `float64()` or changed since (`value` is writable at
+    // run time). The hash writes what it makes of it, no key of a number or string's.
+    if (typeof x !== "number") return undefined;
     return form === ARGS_FORM || !Number.isSafeInteger(x) ? x : undefined;
   }
   return undefined;
@@ -160,10 +190,12 @@ function enc(v: unknown, depth: number, form: KeyForm): string | undefined {
     }
     case "object": {
       if (v === null) return "z";
-      if (depth >= MAX_DEPTH) return undefined;
-      if (Array.isArray(v)) return list(v, depth, form);
+      // The limit counts containers only: a leaf object (a `Date`, `float64(x)`, bytes) at the
+      // limit keeps the key of the number or string it is hashed alike with.
+      if (Array.isArray(v)) return depth >= MAX_DEPTH ? undefined : list(v, depth, form);
       const proto = Object.getPrototypeOf(v);
       if (proto === Object.prototype || proto === null) {
+        if (depth >= MAX_DEPTH) return undefined;
         const keys = Object.keys(v).sort();
         let s = "";
         let count = 0;
@@ -198,6 +230,7 @@ function enc(v: unknown, depth: number, form: KeyForm): string | undefined {
         const x = alias(v, form);
         return x === undefined ? undefined : num(x as number);
       }
+      if (depth >= MAX_DEPTH) return undefined;
       if (v instanceof Map) return map(v, depth, form);
       if (v instanceof Set && form === ARGS_FORM) return set(v, depth);
       return undefined;

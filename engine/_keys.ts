@@ -18,6 +18,7 @@ import {
   type ArgKey,
   argKey,
   ARGS_FORM,
+  callKey,
   customKey,
   type KeyForm,
   STD_FORM,
@@ -25,6 +26,7 @@ import {
 import type { CallOptions } from "./_call_options.ts";
 import type { Engine } from "./_engine.ts";
 import { sawTenant } from "./_registry.ts";
+import { BY_POSITION } from "../config/python_kwargs.ts";
 
 /**
  * Protocol keys remembered per engine (by L1 key); the memo starts over when full. With an L1
@@ -66,9 +68,22 @@ export interface KeyCtx {
   call?: CallOptions;
 }
 
-/** The L1 key of a call: the argument key, prefixed by the tenant when there is one. */
+/**
+ * The L1 key of a call: the argument key (or a key-based cache's key), prefixed by the tenant
+ * when there is one. One L1 holds the calls of every tenant and those without one, so the two
+ * kinds never meet: a tenant's key starts with `\0` (`\0{quoted tenant}\0{key}`; the quoted
+ * tenant holds no `\0`), a key without a tenant never does (an argument key starts with a letter;
+ * a key-based cache's key starting with `\0` or `\u0001` gets a `\u0001` in front). Else
+ * `f("x\0sfoo")` outside any tenant was answered tenant `sx`'s `f("foo")`. The tenant `default`
+ * has the key of no tenant, as it has its L2 key (else an invalidation outside any tenant left
+ * its L1 copy answering the old value).
+ */
 export function tenantL1Key(key: ArgKey, tenant: string | null): ArgKey {
-  return tenant === null ? key : quoteTenant(tenant) + "\u0000" + key;
+  // The tenant "default" is no tenant: one L2 entry (`t:default:…`), one L1 entry.
+  if (tenant !== null && tenant !== "default") {
+    return "\u0000" + quoteTenant(tenant) + "\u0000" + key;
+  }
+  return typeof key === "string" && key.charCodeAt(0) <= 1 ? "\u0001" + key : key;
 }
 
 /** The tenant of a call: option (fixed or function), `withTenant` context, or `null` (= default). */
@@ -108,19 +123,44 @@ export function fastKey(eng: Engine, self: unknown, args: unknown[]): ArgKey | u
   if (kf !== null) {
     return "k" + keyOfInstance(eng, self) + (kf as (...a: unknown[]) => string)(...args);
   }
-  const canonical = canonicalArgKeys(eng.config);
+  const c = eng.config;
+  if (pythonKeyed(c)) return pythonArgKey(eng, self, args);
+  const canonical = canonicalArgKeys(c);
   if (eng.instanceKey !== null) return argKey([eng.instanceKey(self), ...args], canonical);
   return argKey(args, canonical);
 }
 
 /**
+ * Whether a function's L1 key is the key of the Python call its `pythonArgs` maps the arguments
+ * to ({@linkcode pythonArgKey}): with an L2, unless the mapping is one `pythonKwargs` made (its
+ * arguments' own key is that of the Python call: `config/python_kwargs.ts`).
+ */
+export function pythonKeyed(c: Engine["config"]): boolean {
+  return c.pythonArgs !== null && c.backend !== null && !BY_POSITION.has(c.pythonArgs);
+}
+
+/**
+ * The cheap key of a call of a function with `pythonArgs` and an L2: the key of the Python call
+ * it maps the arguments to (what the protocol key hashes: `[args, kwargs]`, the instance key
+ * first), not of the arguments. The mapping is any function: it may read what the arguments' key
+ * leaves out (key order, `-0`, a property holding `undefined`, the argument count), so a key of
+ * the arguments could join calls it maps to two Python calls (one L1 entry answering both); and
+ * calls it maps to one Python call share one L1 entry, as they share one L2 entry.
+ */
+function pythonArgKey(eng: Engine, self: unknown, args: unknown[]): ArgKey | undefined {
+  const call = pythonCall(eng.config.pythonArgs!, args);
+  const pos = eng.instanceKey !== null ? [eng.instanceKey(self), ...call.args] : call.args;
+  return callKey(pos, call.kwargs);
+}
+
+/**
  * Which arguments the protocol key hashes alike share one L1 key (`argKey`'s `form`): with an L2
  * (one entry per protocol key, which every L1 copy must share), those its key hash writes alike:
- * the interop hash's or the standard one's. Without an L2 they stay apart, and so they do under
- * `pythonArgs`: its result is hashed, not the arguments, and it may tell any two of them apart.
+ * the interop hash's or the standard one's. Without an L2 they stay apart. (A function with
+ * `pythonArgs` and an L2 keys the Python call instead: {@linkcode fastKey}.)
  */
 export function canonicalArgKeys(config: Engine["config"]): KeyForm {
-  if (config.backend === null || config.pythonArgs !== null) return APART;
+  if (config.backend === null) return APART;
   return config.interop ? ARGS_FORM : STD_FORM;
 }
 

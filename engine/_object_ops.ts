@@ -127,7 +127,7 @@ export function getOrSet(
       // The hit needs only the L1 key: the key context is built on a miss (or a refresh).
       const lk = eng.tenantAware || tenantContextUsed()
         ? tenantL1Key(key, callTenant(eng, [key]))
-        : key;
+        : tenantL1Key(key, null);
       const e = l1.get(lk);
       if (e !== undefined) {
         if (e.refreshAt <= l1.now()) refreshEntry(eng, e, key, ctx = ctxOf(eng, key, o), factory);

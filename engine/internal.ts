@@ -23,7 +23,7 @@
 export { Engine } from "./_engine.ts";
 export { hitValue, lookupAsync, lookupSync, missAsync, missSync, refresh } from "./_call.ts";
 export { callUncached, forceRefresh } from "./_controls.ts";
-export { canonicalArgKeys, fastKey } from "./_keys.ts";
+export { canonicalArgKeys, fastKey, pythonKeyed } from "./_keys.ts";
 export { type ArgKey, argKey } from "./_argkey.ts";
 export { clearEngine, invalidateCall } from "./_invalidation.ts";
 export {

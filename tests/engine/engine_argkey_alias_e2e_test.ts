@@ -1,0 +1,172 @@
+// deno-lint-ignore-file require-await -- async functions without await are what the tests cache
+/**
+ * Arguments the key hash writes alike share one L1 entry, end to end (`engine/_argkey.ts`
+ * `KeyForm`): for each pair of forms of one argument, under the standard and the interop key
+ * hash, a call through one form is answered the other's value (one L2 entry, one L1 entry), and
+ * an invalidation through either form evicts the one copy, locally (Memory backend) and, through
+ * Redis's invalidation bus, in another instance's L1 (127.0.0.1:6379, a unique key prefix).
+ */
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { inspect } from "node:util";
+import { createClient } from "redis";
+import { test } from "../_harness.ts";
+import { sharedRedisTestOptions } from "../_redis_server.ts";
+import { until } from "../_timing.ts";
+import { cache, RedisBackend } from "../../mod.ts";
+import { float64 } from "../../protocol/keys.ts";
+import { MemoryBackend } from "../../backends/mod.ts";
+import { pythonIsoformat } from "../../protocol/internal.ts";
+
+const d = new Date(1_700_000_000_500);
+/** Pairs of arguments the standard key hash writes alike. */
+const STD_PAIRS: [string, unknown, unknown][] = [
+  ["Date / ISO text", d, pythonIsoformat(d)],
+  ["Map / object", new Map<string, unknown>([["b", 2], ["a", [d]]]), {
+    a: [pythonIsoformat(d)],
+    b: 2,
+  }],
+  ["Buffer / Uint8Array", Buffer.from([1, 2, 255]), Uint8Array.of(1, 2, 255)],
+  ["7n / 7", 7n, 7],
+  ["float64(1.5) / 1.5", float64(1.5), 1.5],
+  ["float64(2^53) / 2^53", float64(2 ** 53), 2 ** 53],
+  ["nested safe bigint", [1n, { x: -5n }], [1, { x: -5 }]],
+];
+/** Pairs of arguments the interop key hash writes alike. */
+const ARGS_PAIRS: [string, unknown, unknown][] = [
+  ["Date / seconds", d, 1_700_000_000.5],
+  ["Set / sorted array", new Set([3, 1, 2, 1n]), [1, 2, 3]],
+  ["2n^60 / 2^60", 2n ** 60n, 2 ** 60],
+  ["2n^64-2048 / its number", 2n ** 64n - 2048n, 2 ** 64 - 2048],
+  ["float64(3) / 3", float64(3), 3],
+  ["Map of Set / object of array", new Map([["k", new Set(["b", "a"])]]), { k: ["a", "b"] }],
+  ["Buffer / Uint8Array", Buffer.from([9]), Uint8Array.of(9)],
+];
+/** The options of each kind of key; an interop function's identity is its operation. */
+const KINDS: [string, (op: string) => Record<string, unknown>, [string, unknown, unknown][]][] = [
+  ["standard", () => ({}), STD_PAIRS],
+  ["interop", (op) => ({ interop: { namespace: "alias", operation: op } }), ARGS_PAIRS],
+];
+const op = (where: string, label: string) =>
+  `e2e-${where}-${label.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "")}`;
+
+for (const [kind, extra, pairs] of KINDS) {
+  test(`${kind} keys (Memory backend): both forms share one L1 entry; invalidating either evicts it`, async () => {
+    for (const [label, a, b] of pairs) {
+      let calls = 0;
+      const f = cache(async (_x: unknown, _y: number) => ({ n: ++calls }), {
+        name: `argkey.e2e.${kind}.${label.replace(/[^a-z0-9]+/gi, "_")}`,
+        backend: new MemoryBackend(),
+        ttl: 60,
+        ...extra(op("memory", label)),
+      });
+      for (const arity of [1, 2]) {
+        const call = (x: unknown) => (arity === 1 ? f(x, undefined as never) : f(x, 5));
+        calls = 0;
+        await f.cacheClear();
+        const msg = `${label} (${arity} argument${arity === 1 ? "" : "s"}): ${inspect([a, b])}`;
+        assert.deepEqual(await call(a), { n: 1 }, msg);
+        assert.deepEqual(await call(b), { n: 1 }, msg);
+        assert.equal(f.cacheInfo().size, 1, `one L1 entry: ${msg}`);
+        await f.invalidate(...([b, arity === 1 ? undefined : 5] as [unknown, number]));
+        assert.equal(f.cacheInfo().size, 0, `evicted through the other form: ${msg}`);
+        assert.deepEqual(await call(a), { n: 2 }, msg);
+        assert.deepEqual(await call(b), { n: 2 }, msg);
+        await f.invalidate(...([a, arity === 1 ? undefined : 5] as [unknown, number]));
+        assert.deepEqual(await call(b), { n: 3 }, msg);
+      }
+    }
+  });
+}
+
+const URL = "redis://127.0.0.1:6379";
+const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
+
+/** Wait until `n` connections subscribe to `channel`. */
+async function subscribed(channel: string, n: number): Promise<void> {
+  const redis = createClient({ url: URL });
+  await redis.connect();
+  try {
+    const ok = await until(async () => {
+      const reply = await redis.sendCommand(["PUBSUB", "NUMSUB", channel]) as unknown[];
+      return Number(reply[1]) >= n;
+    }, 10_000);
+    assert.ok(ok, `${n} subscribers to ${channel}`);
+  } finally {
+    await redis.close();
+  }
+}
+
+for (const [kind, extra, pairs] of KINDS) {
+  test(
+    `${kind} keys (Redis bus): an invalidation through one form evicts both forms' copy in another instance`,
+    async () => {
+      const id = `alias-${kind}-${crypto.randomUUID().slice(0, 8)}`;
+      const opts = {
+        url: URL,
+        keyPrefix: `cktest:${id}:`,
+        invalidationChannel: `cktest:inv:${id}`,
+      };
+      const ba = new RedisBackend(opts);
+      const bb = new RedisBackend(opts);
+      const redis = createClient({ url: URL });
+      await redis.connect();
+      /** A miss answers before its L2 write lands: wait for it before the other instance reads. */
+      const written = async () => {
+        const ok = await until(
+          async () => (await redis.keys(`${opts.keyPrefix}*`)).length > 0,
+          5000,
+        );
+        assert.ok(ok, "the L2 write landed");
+      };
+      try {
+        for (const [label, a, b] of pairs) {
+          let calls = 0;
+          const work = async (_x: unknown) => ({ n: ++calls });
+          const o = {
+            name: `argkey.e2e.redis.${kind}.${label.replace(/[^a-z0-9]+/gi, "_")}`,
+            ttl: 60,
+            l1: { invalidation: true },
+            ...bare,
+            ...extra(op("redis", label)),
+          };
+          const fa = cache(work, { ...o, backend: ba });
+          const fb = cache(work, { ...o, backend: bb });
+          const msg = `${label}: ${inspect([a, b])}`;
+          assert.deepEqual(await fa(a), { n: 1 }, msg);
+          await written();
+          assert.deepEqual(await fb(b), { n: 1 }, `L2 hit through the other form: ${msg}`);
+          assert.deepEqual(await fb(a), { n: 1 }, msg);
+          assert.equal(fb.cacheInfo().size, 1, `one L1 entry in b: ${msg}`);
+          assert.equal(fb.cacheInfo().l1Hits, 1, `b's second call is an L1 hit: ${msg}`);
+          await subscribed(opts.invalidationChannel, 2);
+          // Remote deletion through either form.
+          await fa.invalidate(a);
+          assert.ok(await until(() => fb.cacheInfo().size === 0, 5000), `b evicted: ${msg}`);
+          assert.deepEqual(await fb(b), { n: 2 }, msg);
+          assert.deepEqual(await fb(a), { n: 2 }, msg);
+          await written();
+          assert.deepEqual(await fa(b), { n: 2 }, msg);
+          await fb.invalidate(a);
+          assert.ok(await until(() => fa.cacheInfo().size === 0, 5000), `a evicted: ${msg}`);
+          assert.deepEqual(await fa(a), { n: 3 }, msg);
+          await written();
+          // A remote write through one form replaces the other form's copy.
+          assert.deepEqual(await fb(b), { n: 3 }, msg);
+          await fa.refresh(b);
+          assert.ok(
+            await until(() => fb.cacheInfo().size === 0, 5000),
+            `b's copy replaced: ${msg}`,
+          );
+          assert.deepEqual(await fb(a), { n: 4 }, msg);
+          await fa.cacheClear();
+        }
+      } finally {
+        await redis.close();
+        await ba.close();
+        await bb.close();
+      }
+    },
+    { ...sharedRedisTestOptions, sanitize: false },
+  );
+}
