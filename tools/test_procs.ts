@@ -7,6 +7,8 @@
  *   (SIGTERM, then SIGKILL two seconds later) and nothing new starts, so a hung test file cannot
  *   stall CI. SIGINT and SIGTERM to the runner end the groups the same way before it exits (the
  *   groups are not the terminal's, so Ctrl-C alone would not reach them).
+ * - When a command exits, whatever it left running in its group (a server started by a test file
+ *   that was killed, perhaps paused with SIGSTOP) is killed and the output says so.
  * - {@linkcode pool} runs tasks at most `jobs` at a time; {@linkcode jobsFromEnv} reads how many
  *   from `CACHEKIT_TEST_JOBS` (default {@linkcode DEFAULT_JOBS}).
  *
@@ -136,13 +138,24 @@ export class ProcSet {
         output += `${cmd}: ${e.message}\n`;
         finish(1);
       });
+      child.on("exit", () => {
+        this.#live.delete(child);
+        // What the command left running in its group (a server a killed test file had started,
+        // maybe paused with SIGSTOP) ends with it: nothing outlives the run.
+        if (killGroup(child.pid!, "SIGKILL")) {
+          output += `\n${this.name}: ${label} left processes in its group: killed them\n`;
+        }
+      });
       child.on("close", (code, signal) => {
         finish(code ?? (signal === "SIGKILL" ? 137 : signal === "SIGTERM" ? 143 : 128));
       });
     });
   }
 
-  /** End every process group still running (SIGTERM, SIGKILL after a grace) and start no more. */
+  /**
+   * End every process group still running (SIGTERM and SIGCONT, so that a stopped process gets it
+   * too; SIGKILL after a grace) and start no more.
+   */
   endAll(reason: string): void {
     if (this.#endedBy !== null) return;
     this.#endedBy = reason;
@@ -150,20 +163,13 @@ export class ProcSet {
       process.stderr.write(`${this.name}: ${reason}: ending ${this.#live.size} process(es)\n`);
     }
     this.#killAll("SIGTERM");
+    this.#killAll("SIGCONT");
     const grace = setTimeout(() => this.#killAll("SIGKILL"), KILL_GRACE_MS);
     Deno.unrefTimer(grace);
   }
 
-  #killAll(signal: "SIGTERM" | "SIGKILL"): void {
-    for (const child of this.#live) {
-      try {
-        process.kill(-child.pid!, signal);
-      } catch {
-        try {
-          child.kill(signal);
-        } catch { /* already gone */ }
-      }
-    }
+  #killAll(signal: "SIGTERM" | "SIGCONT" | "SIGKILL"): void {
+    for (const child of this.#live) killGroup(child.pid!, signal);
   }
 
   /** Clear the deadline and the signal listeners. */
@@ -171,6 +177,16 @@ export class ProcSet {
     clearTimeout(this.#timer);
     for (const [signal, listener] of this.#signals) Deno.removeSignalListener(signal, listener);
     this.#signals.length = 0;
+  }
+}
+
+/** Send `signal` to the process group `pgid`; whether there was one to send it to. */
+function killGroup(pgid: number, signal: "SIGTERM" | "SIGCONT" | "SIGKILL"): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false; // no process left in the group
   }
 }
 
