@@ -4,9 +4,10 @@
  * - {@linkcode ProcSet.run} starts a command in its own process group and collects its output
  *   (stdout and stderr in the order they arrive), or passes it through as it comes.
  * - {@linkcode ProcSet} has a deadline: when it passes, every group still running is ended
- *   (SIGTERM, then SIGKILL two seconds later) and nothing new starts, so a hung test file cannot
- *   stall CI. SIGINT and SIGTERM to the runner end the groups the same way before it exits (the
- *   groups are not the terminal's, so Ctrl-C alone would not reach them).
+ *   (SIGTERM and SIGCONT, then SIGKILL two seconds later) and nothing new starts, so a hung test
+ *   file cannot stall CI. SIGINT and SIGTERM to the runner end the groups too (SIGKILL after
+ *   0.3 s) before it exits with 130 or 143 (the groups are not the terminal's, so Ctrl-C alone
+ *   would not reach them).
  * - When a command exits, whatever it left running in its group (a server started by a test file
  *   that was killed, perhaps paused with SIGSTOP) is killed and the output says so.
  * - {@linkcode pool} runs tasks at most `jobs` at a time; {@linkcode jobsFromEnv} reads how many
