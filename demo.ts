@@ -60,12 +60,15 @@ if (!CHILD) {
   console.log(`stats: ${JSON.stringify({ hits, misses, l1Hits, l2Hits, size, bytes })}\n`);
 
   console.log("restart: a new process wraps the same function …");
-  // The same runtime runs the child: `deno run -A demo.ts`, `bun demo.ts`, `node demo.js`.
+  // The same runtime runs the child: `deno run -A demo.ts`, `bun demo.ts`, `node demo.js`. Deno's
+  // child uses the node_modules this process set up as it is (`manual`): with its own lock file
+  // (deno.json's, maybe not the one this process was started with) it would re-link packages
+  // there that other processes may be loading at that moment.
   const self = fileURLToPath(import.meta.url);
   const deno = "Deno" in globalThis;
   const child = spawnSync(
     process.execPath,
-    deno ? ["run", "-A", self, "--child"] : [self, "--child"],
+    deno ? ["run", "-A", "--node-modules-dir=manual", self, "--child"] : [self, "--child"],
     { stdio: "inherit" },
   );
   await closeDefaultBackend();

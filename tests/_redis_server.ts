@@ -8,7 +8,10 @@
  *
  * Ports: tests pick free loopback ports at run time ({@linkcode freePort}, and
  * {@linkcode freeClusterPorts} for a cluster), never fixed numbers, so test files, runtimes and
- * checkouts running beside each other do not meet on a port.
+ * checkouts running beside each other do not meet on a port. They are below the system's ephemeral
+ * range, which outgoing connections take their local ports from: with every runtime's files
+ * running at once, hundreds of connections a second would otherwise be able to take a test's port
+ * between choosing it and the server's bind, or while a killed server waits for its restart.
  *
  * Also: the shared Redis at 127.0.0.1:6379 ({@linkcode SHARED_REDIS_URL}), whether it answers
  * ({@linkcode SHARED_REDIS_UNAVAILABLE}), and `ignore` options that skip outside CI only.
@@ -280,13 +283,42 @@ export interface RedisClusterHandle extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
+/** The first port of the system's ephemeral range (Linux: `ip_local_port_range`; else 32768). */
+function ephemeralStart(): number {
+  try {
+    const low = Number(
+      readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").split(/\s+/)[0],
+    );
+    if (Number.isInteger(low) && low > 0) return low;
+  } catch { /* not Linux */ }
+  return 32768;
+}
+
+/** Ports below this are never the local port of an outgoing connection. */
+const EPHEMERAL_START = ephemeralStart();
+
+/** The lowest port the helpers choose. */
+const PORT_FLOOR = 10000;
+
+/** A random port in [`PORT_FLOOR`, `end`). */
+function randomPort(end: number): number {
+  return PORT_FLOOR + Math.floor(Math.random() * (end - PORT_FLOOR));
+}
+
 /**
- * A free TCP port on 127.0.0.1, chosen by the system: listen on port 0, read the port, close.
- * Nothing listens on it when this resolves, so a test can start a server there
- * (`startRedisServer(await freePort())`), or use it as an address where nothing answers (a
- * refused connection). Keep the number to restart a server on the same port.
+ * A free TCP port on 127.0.0.1 below the system's ephemeral range (see the module notes): a random
+ * one that we could bind. Nothing listens on it when this resolves, and no outgoing connection
+ * takes it, so a test can start a server there (`startRedisServer(await freePort())`), restart one
+ * on it later, or use it as an address where nothing answers (a refused connection). Where the
+ * ephemeral range leaves no room below it, the system chooses (listen on port 0).
  */
-export function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
+  if (EPHEMERAL_START - PORT_FLOOR >= 1000) {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const port = randomPort(EPHEMERAL_START);
+      if (await portFree(port)) return port;
+    }
+  }
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once("error", reject);
@@ -308,12 +340,14 @@ function portFree(port: number): Promise<boolean> {
 
 /**
  * `n` consecutive loopback ports, each free together with its Redis Cluster bus port (+10000),
- * from a random base in 20000–29999: so that test runs beside each other (or beside another
- * program) do not meet on fixed ports.
+ * from a random base, the bus ports too below the system's ephemeral range (else 20000–29999): so
+ * that test runs beside each other (or beside another program) do not meet on fixed ports, and no
+ * outgoing connection takes one.
  */
 export async function freeClusterPorts(n: number): Promise<number[]> {
+  const end = EPHEMERAL_START - 10000 - n >= PORT_FLOOR + 1000 ? EPHEMERAL_START - 10000 - n : 0;
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * (10000 - n));
+    const base = end ? randomPort(end) : 20000 + Math.floor(Math.random() * (10000 - n));
     const ports = Array.from({ length: n }, (_, i) => base + i);
     const free = await Promise.all(
       ports.flatMap((p) => [portFree(p), portFree(p + 10000)]),

@@ -41,10 +41,27 @@ export function siblingModule(importMetaUrl: string, relative: string): string {
   return fileURLToPath(new URL(rel, importMetaUrl));
 }
 
+/** The lock file the Deno suite runs with (`deno task test:deno`): the runtime and test packages. */
+export const DENO_DEV_LOCK: string = fileURLToPath(new URL("../deno.dev.lock", import.meta.url));
+
+/**
+ * The package resolution of a Deno subprocess of a test: `--config <deno.json>` (when given) and
+ * `--lock <deno.dev.lock>`, the lock the test process itself runs with. Not `deno.json`'s own
+ * `deno.lock`: it resolves some packages to other versions (`@opentelemetry/api`), and Deno
+ * re-links the shared `node_modules` to them as the subprocess starts, while test files running
+ * beside it (Deno's, Bun's) load packages from there and find them missing.
+ *
+ * @param denoConfig `deno.json` for the import map.
+ */
+export function denoResolutionArgs(denoConfig?: string): string[] {
+  return [...(denoConfig ? ["--config", denoConfig] : []), "--lock", DENO_DEV_LOCK];
+}
+
 /**
  * Command that runs the module `script` (a path from {@linkcode siblingModule}) with the runtime
- * running the tests: `deno run -A --config <deno.json>`, `bun`, or `node` (with type stripping
- * only for a `.ts` file, which Node 20 cannot run anyway).
+ * running the tests: `deno run -A --config <deno.json> --lock <deno.dev.lock>`
+ * ({@linkcode denoResolutionArgs}), `bun`, or `node` (with type stripping only for a `.ts` file,
+ * which Node 20 cannot run anyway).
  *
  * @param script Absolute path of the module.
  * @param args Arguments for the module.
@@ -56,8 +73,10 @@ export function runtimeCommand(
   denoConfig?: string,
 ): { bin: string; args: string[] } {
   if (RUNTIME === "deno") {
-    const config = denoConfig ? ["--config", denoConfig] : [];
-    return { bin: process.execPath, args: ["run", "-A", "--quiet", ...config, script, ...args] };
+    return {
+      bin: process.execPath,
+      args: ["run", "-A", "--quiet", ...denoResolutionArgs(denoConfig), script, ...args],
+    };
   }
   if (RUNTIME === "bun") return { bin: process.execPath, args: [script, ...args] };
   const strip = script.endsWith(".ts") ? ["--experimental-strip-types", "--no-warnings"] : [];

@@ -7,7 +7,7 @@
  * ```text
  * deno task test:load                                   # the Deno suite, one burner per core
  * deno run -A tools/cpu_load.ts --workers 4 -- deno task test:node
- * deno run -A tools/cpu_load.ts -- deno test -A --no-check=remote tests/engine/engine_core_test.ts
+ * deno run -A tools/cpu_load.ts -- deno task test:deno engine_core  # one file, by its name
  * ```
  *
  * The burners are worker threads of this process, not child processes: whatever ends this process
@@ -24,10 +24,8 @@ import process from "node:process";
 /** The command run when none is given: the Deno suite, as `deno task test` runs it. */
 export const DEFAULT_COMMAND: readonly string[] = [
   Deno.execPath(),
-  "test",
-  "-A",
-  "--no-check=remote",
-  "tests/",
+  "task",
+  "test:deno",
 ];
 
 /** Spins until terminated; posts once so the caller knows it has started. */

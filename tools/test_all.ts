@@ -1,25 +1,34 @@
 /**
  * `deno task test`: every test on every runtime, then one closing line.
  *
- * Runs, one after the other, `deno task test:deno` (the reference runtime), `deno task test:bun`
- * (Bun on the TypeScript sources) and `deno task test:node` (Node on the transpiled build), passing
- * their output through unchanged. A runtime that fails does not stop the others. Each runner's own
- * summary gives its counts:
+ * Runs `deno task test:deno` (the reference runtime), `deno task test:bun` (Bun on the TypeScript
+ * sources) and `deno task test:node` (Node on the transpiled build) at once, each in its own process
+ * group (`tools/run_tests.ts`, which runs its own test files in parallel too: `CACHEKIT_TEST_JOBS`).
+ * `node_modules` is filled once (`deno install`) before they start. Each runtime's output is kept
+ * and printed as one block, under a line naming the runtime, when that runtime ends, so the three
+ * do not interleave and a failure shows with its stack. A runtime that fails does not stop the
+ * others. Each runner's own summary gives its counts:
  *
- * - Deno: `ok | 748 passed | 0 failed | 3 ignored (1m42s)`;
- * - Bun and Node (`tools/run_tests.ts`): `cachekit test:node | 745 passed | 0 failed | 3 skipped`.
+ * - `cachekit test:node | 745 passed | 0 failed | 3 skipped (…)` (`tools/run_tests.ts`, all three
+ *   runtimes; Deno's counts include its documentation examples);
+ * - a plain Deno `ok | 748 passed | 0 failed | 3 ignored (1m42s)` line (summed) if there is none.
  *
  * Every runtime registers the same tests (those only one runtime can run count as skipped on the
- * others), so a runtime whose total differs from Deno's (without Deno's documentation examples, which
- * only Deno runs) lost tests without saying so: that is a failure, never a smaller green. A runner that exits non-zero, or prints no summary, counts one
- * failure more than it reported. The last line is the plain `N passed, N failed` that CI reads.
+ * others), so a runtime whose total differs from Deno's (without Deno's documentation examples,
+ * which only Deno runs: its `running N tests from <file>#<lines>.ts` lines) lost tests without
+ * saying so: that is a failure, never a smaller green. A runner that exits non-zero, or prints no
+ * summary, counts one failure more than it reported. A runner still running after
+ * {@linkcode BACKSTOP_MS} is ended with its process group (`tools/run_tests.ts` ends its own test
+ * processes at 8 minutes; this is the backstop if the runner itself hangs) and counts as failed.
+ * The last line is the plain `N passed, N failed` that CI reads.
  *
  * Usage: `deno run -A tools/test_all.ts [deno|bun|node ...]` (default: all three).
  *
  * @module
  */
-import { spawn } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import process from "node:process";
+import { ProcSet } from "./test_procs.ts";
 
 /** Counts read from one runner's summary. */
 export interface RunCounts {
@@ -70,38 +79,51 @@ export function docTestCount(output: string): number {
   return n;
 }
 
-function run(task: string): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["task", task], { stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (b: Uint8Array) => {
-      process.stdout.write(b);
-      output += new TextDecoder().decode(b);
-    });
-    child.stderr.on("data", (b: Uint8Array) => {
-      process.stderr.write(b);
-      output += new TextDecoder().decode(b);
-    });
-    child.on("error", (e) => resolve({ code: 1, output: output + String(e) }));
-    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), output }));
-  });
-}
+/** After this long a runner still running is ended (its own deadline is 8 minutes). */
+export const BACKSTOP_MS = 8 * 60_000 + 30_000;
 
 if (import.meta.main) {
   const runtimes = process.argv.slice(2).length ? process.argv.slice(2) : ["deno", "bun", "node"];
+  const prep = spawnSync(process.execPath, ["install", "--quiet", "--lock=deno.dev.lock"], {
+    stdio: "inherit",
+  });
+  if (prep.status !== 0) console.error("test_all: deno install failed (each runner tries again)");
+  console.log(
+    `test_all: ${runtimes.join(", ")} at once; each runtime's output follows when it ends`,
+  );
+  const procs = new ProcSet("test_all", BACKSTOP_MS);
+  const t0 = performance.now();
+  const results = await Promise.all(runtimes.map(async (rt) => {
+    // The dev lock, as every process of the run uses: another would re-link node_modules.
+    const task = ["task", "--lock=deno.dev.lock", `test:${rt}`];
+    const r = await procs.run(process.execPath, task, { label: `deno task test:${rt}` });
+    const secs = ((performance.now() - t0) / 1000).toFixed(1);
+    let text = `\n===== test:${rt}: exit ${r.code} after ${secs} s =====\n${r.output}`;
+    if (!text.endsWith("\n")) text += "\n";
+    let bytes = new TextEncoder().encode(text);
+    while (bytes.length > 0) bytes = bytes.subarray(Deno.stdout.writeSync(bytes));
+    return r;
+  }));
+  procs.close();
   let passed = 0;
   let failed = 0;
-  let reference: number | null = null;
+  const summaries = results.map(({ output }) => parseSummary(output));
+  const counted = summaries.map((c) => c ?? { passed: 0, failed: 0, skipped: 0 });
+  const total = (c: RunCounts) => c.passed + c.failed + c.skipped;
+  const d = runtimes.indexOf("deno");
+  // Deno's tests without its documentation examples: what every other runtime must have run.
+  const reference = d >= 0 && summaries[d] !== null
+    ? total(counted[d]) - docTestCount(results[d].output)
+    : null;
   const lines: string[] = [];
-  for (const rt of runtimes) {
-    const { code, output } = await run(`test:${rt}`);
-    const counts = parseSummary(output) ?? { passed: 0, failed: 0, skipped: 0 };
+  for (const [i, rt] of runtimes.entries()) {
+    const { code, killed } = results[i];
+    const counts = counted[i];
     let f = counts.failed;
     if (code !== 0 && f === 0) f = 1; // a failed runner is never green
-    const total = counts.passed + counts.failed + counts.skipped;
-    if (rt === "deno") reference = total - docTestCount(output);
-    else if (reference !== null && total !== reference) {
-      console.error(`${rt} ran ${total} tests, deno ${reference}: tests were lost`);
+    // A runner that was ended has failed already; what it did not run was not lost.
+    if (!killed && rt !== "deno" && reference !== null && total(counts) !== reference) {
+      console.error(`${rt} ran ${total(counts)} tests, deno ${reference}: tests were lost`);
       f++;
     }
     passed += counts.passed;

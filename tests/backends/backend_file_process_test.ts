@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { FileBackend } from "../../backends/mod.ts";
 import { makeValue, verify } from "../_fixtures/file_values.ts";
 import { IN_CI, test } from "../_harness.ts";
-import { siblingModule } from "../_runtime.ts";
+import { denoResolutionArgs, siblingModule } from "../_runtime.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "../..");
@@ -18,7 +18,8 @@ const worker = siblingModule(import.meta.url, "../_fixtures/file_backend_worker.
 function runtimeArgs(script: string, arg: string): string[] {
   const v = process.versions as Record<string, string | undefined>;
   if (v.deno) {
-    return ["run", "--allow-all", "--quiet", "--config", path.join(repo, "deno.json"), script, arg];
+    const resolution = denoResolutionArgs(path.join(repo, "deno.json"));
+    return ["run", "--allow-all", "--quiet", ...resolution, script, arg];
   }
   if (v.bun) return [script, arg];
   // Node runs the transpiled build (.js); strip types only for a .ts worker.
@@ -271,8 +272,7 @@ test(
         "--quiet",
         "--platform",
         "node",
-        "--config",
-        path.join(repo, "deno.json"),
+        ...denoResolutionArgs(path.join(repo, "deno.json")),
         worker,
         "-o",
         bundle,

@@ -1,7 +1,8 @@
 // deno-lint-ignore-file require-await -- async functions without await are what the tests cache
 // Fault tests of the engine against real `redis-server` processes (each on a free loopback port),
 // with `cache.production(fn, { name, ttl, backend: new RedisBackend({ url }) })` and its defaults
-// (only a short circuitBreaker.recoveryTimeout where the test waits for recovery): kill under load,
+// (only a short circuitBreaker.recoveryTimeout where the test waits for recovery, and a timeout
+// floor a loaded host does not reach where failures are counted): kill under load,
 // pause (SIGSTOP), full (maxmemory + noeviction), wrong password; the health and metrics handlers
 // through a real Deno.serve on a loopback port, the metrics parsed as Prometheus text.
 import assert from "node:assert/strict";
@@ -96,6 +97,10 @@ test(
       // calls in flight when the circuit opens may wait up to their timeout (timeout.max, 5 s)
       // before the callers make new ones.
       circuitBreaker: { recoveryTimeout: 8 },
+      // Only the dead server's failures may count: at the default floor (0.1 s from the start, a
+      // local backend) a loaded host's healthy server timed out and opened the circuit during the
+      // warm-up (every runtime's files at once, two busy processes).
+      timeout: { initial: 2, min: 2, max: 5 },
     });
     let failuresAtOpen = -1;
     let openedAt = 0;

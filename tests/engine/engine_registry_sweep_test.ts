@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import process from "node:process";
 import { test } from "../_harness.ts";
-import { RUNTIME, siblingModule } from "../_runtime.ts";
+import { denoResolutionArgs, RUNTIME, siblingModule } from "../_runtime.ts";
 
 const MOD = pathToFileURL(siblingModule(import.meta.url, "../../mod.ts")).href;
 const REGISTRY = pathToFileURL(siblingModule(import.meta.url, "../../engine/_registry.ts")).href;
@@ -39,7 +39,7 @@ test("engine registry: references of collected engines are swept", () => {
     const script = join(dir, `child${ext}`);
     writeFileSync(script, CHILD);
     const args = RUNTIME === "deno"
-      ? ["run", "-A", "--quiet", "--v8-flags=--expose-gc", "--config", DENO_JSON, script]
+      ? ["run", "-A", "--quiet", "--v8-flags=--expose-gc", ...denoResolutionArgs(DENO_JSON), script]
       : RUNTIME === "bun"
       ? [script]
       : ["--expose-gc", script];

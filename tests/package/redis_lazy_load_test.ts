@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { test } from "../_harness.ts";
-import { denoOnly, siblingModule } from "../_runtime.ts";
+import { denoOnly, denoResolutionArgs, siblingModule } from "../_runtime.ts";
 
 interface Dep {
   specifier: string;
@@ -24,8 +24,7 @@ test("package entry points do not load node-redis until a RedisBackend connects"
     const r = spawnSync(process.execPath, [
       "info",
       "--json",
-      "--config",
-      siblingModule(import.meta.url, "../../deno.json"),
+      ...denoResolutionArgs(siblingModule(import.meta.url, "../../deno.json")),
       siblingModule(import.meta.url, entry),
     ], { encoding: "utf8", maxBuffer: 1 << 28 });
     assert.equal(r.status, 0, r.stderr);
