@@ -11,6 +11,12 @@
 import process from "node:process";
 import { clearFunction, clearNamespace, closeDefaultBackend, invalidateTags } from "../../mod.ts";
 
+// The default backend's first connection is bounded by connectTimeoutMs (5 s), the driver's
+// import included; on an overloaded host (every runtime's files at once beside busy processes) the
+// import alone outlasted it, the invalidation failed (a warning, queued for a retry this process
+// never makes) and nothing was deleted. Loaded first, the driver leaves the bound to the connection.
+await import("redis");
+
 const cfg = JSON.parse(process.argv[process.argv.length - 1]) as {
   op: "tags" | "namespace" | "function";
   arg: string;

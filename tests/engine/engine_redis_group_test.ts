@@ -30,8 +30,11 @@ async function until(cond: () => boolean, ms: number): Promise<boolean> {
   return cond();
 }
 
-/** Run the worker with `CACHEKIT_REDIS_URL` set; resolves once it printed `{"ok":true}`. */
-function child(cfg: Record<string, string>): Promise<void> {
+/**
+ * Run the worker with `CACHEKIT_REDIS_URL` set; resolves its stderr (warnings of a failed
+ * invalidation, for the assertion messages) once it printed `{"ok":true}`.
+ */
+function child(cfg: Record<string, string>): Promise<string> {
   const cmd = runtimeCommand(WORKER, [JSON.stringify(cfg)], DENO_JSON);
   const env: Record<string, string | undefined> = {
     ...process.env,
@@ -45,7 +48,7 @@ function child(cfg: Record<string, string>): Promise<void> {
   proc.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
   return new Promise((resolve, reject) => {
     proc.on("close", (code) => {
-      if (code === 0 && out.includes('"ok":true')) resolve();
+      if (code === 0 && out.includes('"ok":true')) resolve(err);
       else reject(new Error(`worker exited ${code}: ${out}${err}`));
     });
   });
@@ -95,20 +98,20 @@ test(
       assert.equal(g.cacheInfo().size, 2);
       await sleep(100); // this process's bus subscription is established
 
-      await child({ op: "tags", arg: `${ns}:user:1` });
-      assert.equal((await keys()).length, 3, "f(1) of tenants x and y deleted in Redis");
+      const tagsErr = await child({ op: "tags", arg: `${ns}:user:1` });
+      assert.equal((await keys()).length, 3, `f(1) of tenants x and y deleted in Redis ${tagsErr}`);
       assert.ok(await until(() => f.cacheInfo().size === 1, 2000), "f(1) evicted from L1");
       assert.equal(g.cacheInfo().size, 2);
 
-      await child({ op: "function", arg: "group.g", namespace: ns });
+      const fnErr = await child({ op: "function", arg: "group.g", namespace: ns });
       const left = await keys();
-      assert.equal(left.length, 1, `only f(2) of x is left: ${left}`);
+      assert.equal(left.length, 1, `only f(2) of x is left: ${left} ${fnErr}`);
       assert.ok(left[0].startsWith(`t:x:ns:${ns}:func:group.f:`));
       assert.ok(await until(() => g.cacheInfo().size === 0, 2000), "g evicted from L1");
       assert.equal(f.cacheInfo().size, 1);
 
-      await child({ op: "namespace", arg: ns });
-      assert.deepEqual(await keys(), []);
+      const nsErr = await child({ op: "namespace", arg: ns });
+      assert.deepEqual(await keys(), [], nsErr);
       assert.ok(await until(() => f.cacheInfo().size === 0, 2000), "f evicted from L1");
       const before = n;
       await withTenant("x", () => f(2));

@@ -179,9 +179,11 @@ async function withWorkers(
   const ws: Worker[] = [];
   try {
     for (let i = 0; i < n; i++) ws.push(new Worker(run, i));
+    // Only a hang reaches it: on an overloaded host (Node's files beside Deno's and Bun's and two
+    // busy processes) four processes took over 20 s to load the library and connect.
     await within(
       Promise.all(ws.map((w, i) => w.request("setup", setup(i)))),
-      20_000,
+      60_000,
       "workers started",
     );
     await body(ws, redis);
