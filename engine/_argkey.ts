@@ -77,7 +77,7 @@ export type ArgKey = number | string;
  * profile) writes alike.
  */
 export type KeyForm = 0 | 1 | 2;
-/** Every type apart (an L1-only function, or one with `pythonArgs`). */
+/** Every type apart (an L1-only function: each computes its own value). */
 export const APART: KeyForm = 0;
 /** As the standard key hash: a safe bigint is its number, a `Date` its ISO text, … */
 export const STD_FORM: KeyForm = 1;
