@@ -155,7 +155,9 @@ test(
         maxOpen < DEFAULTS.timeout.max * 1000,
         `slowest call while open ${maxOpen.toFixed(1)} ms`,
       );
-      // Redis comes back on the same port: half-open probes succeed and the circuit closes.
+      // Redis comes back on the same port: half-open probes succeed and the circuit closes. (The
+      // killed server's handle is stopped first: that removes its directory.)
+      await redis.stop();
       redis = await server(port);
       const back = performance.now() + 10_000;
       while (g.circuitBreaker!.state !== "closed" && performance.now() < back) await sleep(20);
