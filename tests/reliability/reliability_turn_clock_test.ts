@@ -91,14 +91,24 @@ test("guard: an operation started after a long synchronous stretch gets its whol
   Object.defineProperty(inner, "capabilities", {
     value: { ...inner.capabilities, timeouts: false },
   });
+  // The stretch is 10 s on the clock the guard reads, not spun: with a 5 s timeout the 50 ms read
+  // ends long before its deadline however late a loaded host runs its timers (a 300 ms spin and a
+  // 200 ms timeout failed there), and a deadline counted from before the stretch is long past.
+  const realNow = performance.now;
+  let stretch = 0;
+  performance.now = () => realNow.call(performance) + stretch;
   const g = new GuardedBackend(inner, {
     circuitBreaker: false,
-    timeout: { min: 0.2, initial: 0.2, max: 0.2 },
+    timeout: { min: 5, initial: 5, max: 5 },
   });
-  turnNow(); // a reading taken in this checkpoint, before the stretch
-  busy(300);
-  // Started now: its deadline is 200 ms from now, not from before the stretch (already past).
-  assert.equal(await g.get("k"), null);
-  assert.equal(g.stats().failures.timeout, 0);
-  await g.close();
+  try {
+    turnNow(); // a reading taken in this checkpoint, before the stretch
+    stretch += 10_000;
+    // Started now: its deadline is 5 s from now, not from before the stretch (already past).
+    assert.equal(await g.get("k"), null);
+    assert.equal(g.stats().failures.timeout, 0);
+  } finally {
+    performance.now = realNow;
+    await g.close();
+  }
 });
