@@ -504,7 +504,9 @@ test(
     const b = new RedisBackend({ url: `redis://127.0.0.1:${proxy.port}`, operationTimeoutMs: 200 });
     const release = keepAlive();
     try {
-      await b.set("warm", new Uint8Array([1]), 60);
+      // A 10 s deadline, as for any write to a healthy server here: the 200 ms default is for the
+      // slow reconnection below (a loaded host can take longer for this first write).
+      await b.set("warm", new Uint8Array([1]), 60, { timeoutMs: 10_000 });
       // A slow reconnection: the connection is cut, and new ones are held 1.5 s before they reach
       // the server, so commands wait for the connection longer than their deadline.
       proxy.acceptDelayMs = 1500;
