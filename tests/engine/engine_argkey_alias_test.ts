@@ -10,24 +10,13 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { inspect } from "node:util";
 import { test } from "../_harness.ts";
+import { prng } from "./_argkey_attack_gen.ts";
 import { APART, argKey, ARGS_FORM, type KeyForm, STD_FORM } from "../../engine/_argkey.ts";
 import { argsHash, float64 } from "../../protocol/keys.ts";
 import { interopArgsHash } from "../../protocol/_interop.ts";
 import { pythonIsoformat } from "../../protocol/internal.ts";
 import { cache } from "../../mod.ts";
 import { MemoryBackend } from "../../backends/mod.ts";
-
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NUMBERS = [
   0,
