@@ -12,18 +12,7 @@
 import { Buffer } from "node:buffer";
 import { float64 } from "../../protocol/keys.ts";
 import { pythonIsoformat } from "../../protocol/internal.ts";
-
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "../_prng.ts";
 
 export const NUMBERS = [
   0,

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { inspect } from "node:util";
 import { test } from "../_harness.ts";
-import { prng } from "./_argkey_attack_gen.ts";
+import { prng } from "../_prng.ts";
 import { APART, argKey, ARGS_FORM, type KeyForm, STD_FORM } from "../../engine/_argkey.ts";
 import { argsHash, float64 } from "../../protocol/keys.ts";
 import { interopArgsHash } from "../../protocol/_interop.ts";

@@ -26,7 +26,8 @@ import {
 import { argsHash, float64 } from "../../protocol/keys.ts";
 import { interopArgsHash } from "../../protocol/_interop.ts";
 import { pythonIsoformat } from "../../protocol/internal.ts";
-import { generator, prng, rewrite } from "./_argkey_attack_gen.ts";
+import { generator, rewrite } from "./_argkey_attack_gen.ts";
+import { prng } from "../_prng.ts";
 import { pythonKwargs } from "../../config/python_kwargs.ts";
 
 const show = (v: unknown) => inspect(v, { depth: 12, breakLength: 120 });

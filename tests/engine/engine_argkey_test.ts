@@ -10,18 +10,7 @@ import { inspect } from "node:util";
 import { test } from "../_harness.ts";
 import { argKey, MAX_DEPTH, STD_FORM } from "../../engine/_argkey.ts";
 import { argsHash } from "../../protocol/keys.ts";
-
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "../_prng.ts";
 
 // Strings made of the encoding's delimiters and type tags, so that a missing length prefix or
 // terminator shows up as a collision.

@@ -22,18 +22,7 @@ import {
 } from "../../engine/_l1_copy.ts";
 import { CalendarDate, deserialize, serialize, TimeOfDay } from "../../serializers/std.ts";
 import { decodeInteropValue, encodeInteropValue } from "../../protocol/keys.ts";
-
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "../_prng.ts";
 
 const KEYS = ["a", "id", "__proto__", "constructor", "toString", "", "0", "é", "value", "x y"];
 const NUMBERS = [0, -0, 1, -1, 2 ** 31, 2 ** 53 - 1, 1.5, -1e300, NaN, Infinity, -Infinity];

@@ -18,18 +18,7 @@ import * as ref from "../_fixtures/std_reference/std.ts";
 import { isReshaped as refIsReshaped } from "../_fixtures/std_reference/_reshaped.ts";
 import { dateToIso, isoToDate } from "../../serializers/_time.ts";
 import * as refTime from "../_fixtures/std_reference/_time_text.ts";
-
-/** mulberry32: a small seeded generator, so that a failure names a reproducible case. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as rng } from "../_prng.ts";
 
 type Outcome = { bytes: number[]; reshaped: boolean } | { error: string };
 
