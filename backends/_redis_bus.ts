@@ -90,6 +90,15 @@ export class RedisBus implements InvalidationCapability {
   readonly #gapHandlers = new Set<() => void>();
   readonly #downHandlers = new Set<() => void>();
   #subscribing: Promise<void> | undefined;
+  /**
+   * How this instance's own messages end (`publish` writes `sender` last but for `reason`): a
+   * message ending so is dropped without parsing it. A concurrent writer receives every event it
+   * publishes back, a `key` message naming up to a batch's keys; parsing it only to find its own
+   * id cost more than the rest of the receiving. In a well-formed message such an ending can only
+   * be the top-level `sender` (a string's quotes inside JSON text are escaped), so nothing the
+   * full check would deliver is dropped.
+   */
+  readonly #ownEnds: readonly string[];
   readonly #keyEvents: BatchKind<KeyEventEntry>;
   /** The newest `key` event entry; while unsent, it is the batch's last entry (see publish). */
   #group: KeyEventEntry | null = null;
@@ -98,6 +107,8 @@ export class RedisBus implements InvalidationCapability {
   constructor(core: RedisCore, channel: string) {
     this.#core = core;
     this.channel = channel;
+    const sender = `"sender":${JSON.stringify(this.instanceId)}`;
+    this.#ownEnds = [`${sender}}`, `${sender},"reason":"write"}`, `${sender},"reason":"delete"}`];
     this.#keyEvents = keyEventBatch(core.driver, channel, this.instanceId);
     core.driver.onSubscriberGap = () => callEach(this.#gapHandlers);
     core.driver.onSubscriberDown = () => callEach(this.#downHandlers);
@@ -250,6 +261,8 @@ export class RedisBus implements InvalidationCapability {
   }
 
   #onMessage(message: string): void {
+    const own = this.#ownEnds;
+    if (message.endsWith(own[0]) || message.endsWith(own[1]) || message.endsWith(own[2])) return;
     let e: Record<string, unknown>;
     try {
       e = JSON.parse(message);

@@ -593,6 +593,56 @@ test(
   sharedRedisTestOptions,
 );
 
+test(
+  "redis: own events are dropped before they are parsed; others naming the sender elsewhere arrive",
+  async () => {
+    const channel = `test:inval-own:${crypto.randomUUID()}`;
+    await using a = shared(uniquePrefix("own"), { invalidationChannel: channel });
+    const got: InvalidationEvent[] = [];
+    await a.subscribe((e) => got.push(e));
+    const c = await raw();
+    const parse = JSON.parse;
+    let parsedOwn = 0;
+    JSON.parse = function (text: string, reviver?: (k: string, v: unknown) => unknown) {
+      if (typeof text === "string" && text.includes(a.instanceId)) parsedOwn++;
+      return parse(text, reviver);
+    };
+    try {
+      // Every form this instance publishes: key events with and without a reason, the others.
+      await a.publish({ level: "key", targets: ["k1"] });
+      await a.publish({ level: "key", targets: ["k2"], reason: "write" });
+      await a.publish({ level: "key", targets: ["k3"], reason: "delete" });
+      await a.publish({ level: "tags", targets: ["t"] });
+      await a.publish({ level: "all", targets: [] });
+      // Another sender's messages that carry this instance's sender text elsewhere.
+      const own = `"sender":${JSON.stringify(a.instanceId)}}`;
+      await c.publish(
+        channel,
+        `{"v":1,"level":"key","targets":["n1"],"sender":"other","x":{"sender":"${a.instanceId}"}}`,
+      );
+      await c.publish(
+        channel,
+        JSON.stringify({ v: 1, level: "key", targets: [own], sender: "other", reason: "write" }),
+      );
+      await c.publish(channel, JSON.stringify({ v: 1, level: "all", targets: [], sender: "end" }));
+      const deadline = Date.now() + 10_000;
+      while (got.length < 3 && Date.now() < deadline) await sleep(10);
+      assert.deepEqual(got, [
+        { level: "key", targets: ["n1"], sender: "other" },
+        { level: "key", targets: [own], sender: "other", reason: "write" },
+        { level: "all", targets: [], sender: "end" },
+      ]);
+      // Delivered in order: the own events came first and were dropped unparsed (the two other
+      // messages above that name the instance were parsed).
+      assert.equal(parsedOwn, 2);
+    } finally {
+      JSON.parse = parse;
+      await c.close();
+    }
+  },
+  sharedRedisTestOptions,
+);
+
 test("redis: close is idempotent; operations after close fail as permanent", async () => {
   const b = shared(uniquePrefix("close"));
   await b.set("k", enc("1"), 10);
