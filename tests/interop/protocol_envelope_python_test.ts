@@ -78,6 +78,7 @@ print(json.dumps(out))`,
     );
     assert.deepEqual(res, ps.map(() => "ok"));
   },
+  pythonTestOptions,
 );
 
 test(
@@ -121,6 +122,7 @@ print(json.dumps(out))`,
       assert.deepEqual(writeEnvelopeFields(fields, "1.1"), f11);
     });
   },
+  pythonTestOptions,
 );
 
 test(
@@ -156,6 +158,7 @@ print(json.dumps(out))`,
     );
     assert.deepEqual(res, items.map(() => "ok"));
   },
+  pythonTestOptions,
 );
 
 test(
@@ -172,4 +175,5 @@ sys.stdout.buffer.write(msgpack.packb([list(lz4.block.compress(data, store_size=
       (e: unknown) => (e as Error).name === "IntegrityError",
     );
   },
+  pythonTestOptions,
 );
