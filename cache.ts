@@ -56,6 +56,7 @@ import {
   type FunctionHealth,
   functionHealth,
   type GroupInvalidationOptions,
+  hitNow,
   hitValue,
   invalidateCall,
   invalidateTagsEverywhere,
@@ -288,7 +289,7 @@ export function wrap<A extends unknown[], R>(
       // a change to one is a change to both.
       const e = map.get(fast);
       if (e !== undefined) {
-        const t = Date.now() - l1!.base; // entry times count from the L1's base (engine/l1.ts)
+        const t = hitNow() - l1!.base; // entry times count from the L1's base (engine/l1.ts)
         if (e.expiresAt > t) {
           countL1Hit(fast, e, t);
           if (e.refreshAt <= t) refresh(engine, e, this, args);
@@ -322,7 +323,7 @@ export function wrap<A extends unknown[], R>(
     }
     const e = map!.get(fast);
     if (e !== undefined) {
-      const t = Date.now() - l1!.base;
+      const t = hitNow() - l1!.base;
       if (e.expiresAt > t) {
         countL1Hit(fast, e, t);
         if (e.refreshAt <= t) refresh(engine, e, this, [a]);

@@ -25,6 +25,7 @@ export { hitValue, lookupAsync, lookupSync, missAsync, missSync, refresh } from 
 export { callUncached, forceRefresh } from "./_controls.ts";
 export { canonicalArgKeys, fastKey, pythonKeyed } from "./_keys.ts";
 export { type ArgKey, argKey } from "./_argkey.ts";
+export { hitNow } from "./_hit_clock.ts";
 export { clearEngine, invalidateCall } from "./_invalidation.ts";
 export {
   clearFunctionEverywhere,

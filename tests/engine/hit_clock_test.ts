@@ -1,0 +1,126 @@
+/**
+ * The L1 hit's clock (`engine/_hit_clock.ts`): a dense burst of hits shares one `Date.now()`
+ * reading, never later than the clock, retired when the event loop turns or after `MAX_SHARED`
+ * hits; a fake `Date.now` is read on every hit.
+ */
+import assert from "node:assert/strict";
+import { setImmediate } from "node:timers";
+import { cache } from "../../mod.ts";
+import { hitNow, MAX_SHARED, MAX_STREAK, STREAK } from "../../engine/_hit_clock.ts";
+import { test } from "../_harness.ts";
+import { shiftDateNow, sleep } from "../_timing.ts";
+
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+/** Spin (no event-loop turn) until `Date.now()` is past `t` by `ms`. */
+function spinPast(t: number, ms: number): void {
+  while (Date.now() <= t + ms) { /* the clock moves, the turn does not end */ }
+}
+
+/**
+ * Arm the sharing with a dense burst and return a reading that the next call shares, or `null`
+ * when no attempt saw it shared.
+ */
+function armed(): number | null {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    for (let i = 0; i < 4 * MAX_STREAK; i++) hitNow();
+    const r = hitNow();
+    spinPast(r, 2);
+    if (hitNow() === r) return r; // another call may have been the one that reads afresh
+  }
+  return null;
+}
+
+test("hit clock: a dense burst shares one reading, never later than the clock", async () => {
+  await turn();
+  const r = armed();
+  assert.notEqual(r, null, "the reading was shared by the burst");
+  assert.ok(r! < Date.now(), "a shared reading is older than the clock, never later");
+  await turn();
+});
+
+test("hit clock: the shared reading is retired when the event loop turns", async () => {
+  await turn();
+  const r = armed();
+  assert.notEqual(r, null);
+  await turn();
+  const before = Date.now();
+  const t = hitNow();
+  assert.ok(t >= before, `read afresh after the turn (${t} < ${before})`);
+});
+
+test("hit clock: one reading answers at most MAX_SHARED hits", async () => {
+  await turn();
+  const r = armed();
+  assert.notEqual(r, null);
+  let fresh = false;
+  for (let i = 0; i <= MAX_SHARED; i++) if (hitNow() > r!) fresh = true;
+  assert.ok(fresh, `a fresh reading within ${MAX_SHARED + 1} hits, in the same turn`);
+  await turn();
+});
+
+test("hit clock: a fake Date.now is read on every hit (dense hits, then the fake clock moves)", async () => {
+  await turn();
+  const clock = shiftDateNow(true);
+  try {
+    let calls = 0;
+    const f = cache((x: number) => {
+      calls++;
+      return x * 2;
+    }, { name: "hitclock.fake", ttl: 60, backend: null });
+    assert.equal(f(1), 2);
+    for (let i = 0; i < 4 * MAX_SHARED; i++) assert.equal(f(1), 2);
+    assert.equal(calls, 1);
+    clock.advance(61_000);
+    assert.equal(f(1), 2);
+    assert.equal(calls, 2, "the entry expired with the fake clock, in the same turn");
+  } finally {
+    clock.restore();
+  }
+  await turn();
+});
+
+test("hit clock: an entry expired during a burst is recomputed once the event loop turns", async () => {
+  let calls = 0;
+  const f = cache((x: number) => {
+    calls++;
+    return x * 2;
+  }, { name: "hitclock.turn", ttl: 0.05, backend: null });
+  assert.equal(f(1), 2);
+  for (let i = 0; i < 4 * STREAK; i++) assert.equal(f(1), 2);
+  assert.equal(calls, 1);
+  await sleep(80); // past the 50 ms TTL; the event loop turned
+  assert.equal(f(1), 2);
+  assert.equal(calls, 2);
+});
+
+/** Whether a burst of `reads` reads, in one turn, makes the next read share (some attempts). */
+async function burstShares(reads: number, attempts = 5): Promise<boolean> {
+  for (let a = 0; a < attempts; a++) {
+    await turn();
+    spinPast(Date.now(), 1); // a new millisecond: the reads in a row start from none
+    for (let i = 0; i < reads; i++) hitNow();
+    const r = hitNow();
+    spinPast(r, 2);
+    if (hitNow() === r) return true;
+  }
+  return false;
+}
+
+test("hit clock: bursts too short to pay for sharing stop sharing; a long burst brings it back", async () => {
+  await turn();
+  // A long burst that pays: the next short burst of a little more than STREAK reads shares.
+  assert.notEqual(armed(), null);
+  assert.ok(await burstShares(STREAK + 4), "sharing after a burst that paid");
+  // Short bursts, each sharing a few hits only: the reads needed double until such a burst no
+  // longer shares.
+  for (let i = 0; i < 12; i++) {
+    await turn();
+    for (let j = 0; j < STREAK + 4; j++) hitNow();
+  }
+  assert.equal(await burstShares(STREAK + 4), false, "short bursts no longer share");
+  assert.notEqual(armed(), null);
+  await turn();
+  assert.ok(await burstShares(STREAK + 4), "a long burst that paid resets it");
+  await turn();
+});
