@@ -4,13 +4,25 @@
  * hits; a fake `Date.now` is read on every hit.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
 import { setImmediate } from "node:timers";
+import { pathToFileURL } from "node:url";
 import { cache } from "../../mod.ts";
 import { hitNow, MAX_SHARED, MAX_STREAK, STREAK } from "../../engine/_hit_clock.ts";
 import { test } from "../_harness.ts";
 import { shiftDateNow, sleep } from "../_timing.ts";
+import { onlyOn, runtimeCommand, siblingModule } from "../_runtime.ts";
 
 const turn = () => new Promise<void>((r) => setImmediate(r));
+
+// `bun test` sets NODE_ENV=test, under which nothing is shared (a test there may freeze the native
+// clock); the tests of the sharing itself run without it, one test checks it.
+const testEnv = process.env.NODE_ENV;
+delete process.env.NODE_ENV;
 
 /** Spin (no event-loop turn) until `Date.now()` is past `t` by `ms`. */
 function spinPast(t: number, ms: number): void {
@@ -123,4 +135,93 @@ test("hit clock: bursts too short to pay for sharing stop sharing; a long burst 
   await turn();
   assert.ok(await burstShares(STREAK + 4), "a long burst that paid resets it");
   await turn();
+});
+
+test(
+  "hit clock: nothing is shared under NODE_ENV=test outside Deno (a test may freeze the native clock)",
+  async () => {
+    await turn();
+    process.env.NODE_ENV = "test";
+    try {
+      let shared = false;
+      for (let a = 0; a < 5 && !shared; a++) {
+        for (let i = 0; i < 4 * MAX_STREAK; i++) hitNow();
+        const r = hitNow();
+        spinPast(r, 2);
+        shared = hitNow() === r;
+      }
+      assert.equal(shared, false);
+    } finally {
+      delete process.env.NODE_ENV;
+    }
+    await turn();
+  },
+  onlyOn(["bun", "node"], "Deno reads no NODE_ENV here"),
+);
+
+const MOD = pathToFileURL(siblingModule(import.meta.url, "../../mod.ts")).href;
+const DENO_JSON = siblingModule(import.meta.url, "../../deno.json");
+
+// Each exit handler makes a dense burst of hits; the burst's immediate must not keep the event
+// loop alive for ever (it would run the handler again, and again).
+const EXIT_CHILD = `
+import process from "node:process";
+import { cache } from "${MOD}";
+const label = cache((x) => "item-" + x, { name: "hitclock.exit.child", ttl: 60, backend: null });
+let rounds = 0;
+const burst = () => {
+  rounds++;
+  for (let i = 0; i < 300; i++) label(i & 3);
+};
+process.on("beforeExit", burst);
+if (typeof globalThis.addEventListener === "function") {
+  globalThis.addEventListener("beforeunload", burst);
+}
+process.on("exit", () => console.log(JSON.stringify({ rounds })));
+`;
+
+test("hit clock: a script making dense hits in its exit handlers still exits", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ck-hitclock-"));
+  try {
+    const script = join(dir, "child.mjs");
+    writeFileSync(script, EXIT_CHILD);
+    const cmd = runtimeCommand(script, [], DENO_JSON);
+    const env = { ...process.env };
+    delete env.NODE_ENV;
+    const r = await new Promise<{ code: number | null; out: string; err: string }>(
+      (resolve, reject) => {
+        const child = spawn(cmd.bin, cmd.args, {
+          cwd: dir,
+          env,
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let out = "";
+        let err = "";
+        let killed = false;
+        const timer = setTimeout(() => {
+          killed = true;
+          child.kill("SIGKILL");
+        }, 30_000);
+        child.stdout.setEncoding("utf8");
+        child.stdout.on("data", (d: string) => (out += d));
+        child.stderr.setEncoding("utf8");
+        child.stderr.on("data", (d: string) => (err += d));
+        child.on("error", reject);
+        child.on("close", (code) => {
+          clearTimeout(timer);
+          resolve({ code: killed ? null : code, out, err });
+        });
+      },
+    );
+    assert.notEqual(r.code, null, `the script did not exit within 30 s; stderr: ${r.err}`);
+    assert.equal(r.code, 0, r.err);
+    const { rounds } = JSON.parse(r.out.trim().split("\n").pop()!);
+    assert.ok(rounds >= 1 && rounds <= 4, `exit handlers ran ${rounds} times`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("hit clock: the environment is put back", () => {
+  if (testEnv !== undefined) process.env.NODE_ENV = testEnv;
 });
