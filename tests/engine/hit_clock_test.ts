@@ -29,6 +29,18 @@ function spinPast(t: number, ms: number): void {
   while (Date.now() <= t + ms) { /* the clock moves, the turn does not end */ }
 }
 
+/** An L1-only cached `x * 2` with a TTL of `ttl` s, counting its computations in `calls`. */
+function counted(name: string, ttl: number): ((x: number) => number) & { calls: number } {
+  const f = Object.assign(
+    cache((x: number) => {
+      f.calls++;
+      return x * 2;
+    }, { name, ttl, backend: null }),
+    { calls: 0 },
+  );
+  return f;
+}
+
 /**
  * Arm the sharing with a dense burst and return a reading that the next call shares, or `null`
  * when no attempt saw it shared.
@@ -75,17 +87,13 @@ test("hit clock: a fake Date.now is read on every hit (dense hits, then the fake
   await turn();
   const clock = shiftDateNow(true);
   try {
-    let calls = 0;
-    const f = cache((x: number) => {
-      calls++;
-      return x * 2;
-    }, { name: "hitclock.fake", ttl: 60, backend: null });
+    const f = counted("hitclock.fake", 60);
     assert.equal(f(1), 2);
     for (let i = 0; i < 4 * MAX_SHARED; i++) assert.equal(f(1), 2);
-    assert.equal(calls, 1);
+    assert.equal(f.calls, 1);
     clock.advance(61_000);
     assert.equal(f(1), 2);
-    assert.equal(calls, 2, "the entry expired with the fake clock, in the same turn");
+    assert.equal(f.calls, 2, "the entry expired with the fake clock, in the same turn");
   } finally {
     clock.restore();
   }
@@ -93,17 +101,13 @@ test("hit clock: a fake Date.now is read on every hit (dense hits, then the fake
 });
 
 test("hit clock: an entry expired during a burst is recomputed once the event loop turns", async () => {
-  let calls = 0;
-  const f = cache((x: number) => {
-    calls++;
-    return x * 2;
-  }, { name: "hitclock.turn", ttl: 0.05, backend: null });
+  const f = counted("hitclock.turn", 0.05);
   assert.equal(f(1), 2);
   for (let i = 0; i < 4 * STREAK; i++) assert.equal(f(1), 2);
-  assert.equal(calls, 1);
+  assert.equal(f.calls, 1);
   await sleep(80); // past the 50 ms TTL; the event loop turned
   assert.equal(f(1), 2);
-  assert.equal(calls, 2);
+  assert.equal(f.calls, 2);
 });
 
 /** Whether a burst of `reads` reads, in one turn, makes the next read share (some attempts). */
