@@ -128,9 +128,10 @@ export function getOrSet(
       const lk = eng.tenantAware || tenantContextUsed()
         ? tenantL1Key(key, callTenant(eng, [key]))
         : tenantL1Key(key, null);
-      const e = l1.get(lk);
+      const now = l1.now(); // one clock read for the expiry and the refresh point
+      const e = l1.get(lk, now);
       if (e !== undefined) {
-        if (e.refreshAt <= l1.now()) refreshEntry(eng, e, key, ctx = ctxOf(eng, key, o), factory);
+        if (e.refreshAt <= now) refreshEntry(eng, e, key, ctx = ctxOf(eng, key, o), factory);
         if (rec !== null) {
           recordL1Hit(eng, rec, e);
           rec.key = (ctx ??= ctxOf(eng, key, o)).protoKey; // an observed call names its key
