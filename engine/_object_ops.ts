@@ -212,12 +212,56 @@ function refreshEntry(
   });
 }
 
-/** `get(key, opts)`: the fresh value of `key` (L1, then L2), or `undefined`. */
-export async function get(
+/**
+ * `get(key, opts)`: the fresh value of `key` (L1, then L2), or `undefined`. A plain call (no
+ * options, not observed) answers an L1 hit from the L1 key alone, as `getOrSet` does: the key
+ * context is built only when L1 misses.
+ */
+export function get(
   eng: Engine,
   key: string,
   o: CacheEntryOptions | undefined,
   rec: CallRecord | null = null,
+): Promise<unknown> {
+  const l1 = eng.l1;
+  if (o === undefined && rec === null && l1 !== null && typeof key === "string") {
+    let lk: ReturnType<typeof tenantL1Key>;
+    let e: L1Entry | undefined;
+    try {
+      lk = eng.tenantAware || tenantContextUsed()
+        ? tenantL1Key(key, callTenant(eng, [key]))
+        : tenantL1Key(key, null);
+      e = l1.get(lk);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (e !== undefined) {
+      if (e.kind === L1_SHARED) {
+        countHit(eng, true);
+        return Promise.resolve(e.value);
+      }
+      const again = () => {
+        l1.delete(lk); // unreadable entry: read L2 again
+        return getFrom(eng, key, o, rec);
+      };
+      let v: unknown;
+      try {
+        v = hitAnswer(eng, e);
+      } catch {
+        return again();
+      }
+      return v instanceof Promise ? v.catch(again) : Promise.resolve(v);
+    }
+  }
+  return getFrom(eng, key, o, rec);
+}
+
+/** {@linkcode get} with its key context: L1 (unless looked up already), then L2. */
+async function getFrom(
+  eng: Engine,
+  key: string,
+  o: CacheEntryOptions | undefined,
+  rec: CallRecord | null,
 ): Promise<unknown> {
   const ctx = ctxOf(eng, key, o);
   if (rec !== null) rec.key = ctx.protoKey;

@@ -16,7 +16,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "../_harness.ts";
 import { sharedRedisTestOptions, uniquePrefix } from "../_redis_server.ts";
-import { type Backend, cache, FileBackend, MemoryBackend, RedisBackend } from "../../mod.ts";
+import {
+  type Backend,
+  cache,
+  createCache,
+  FileBackend,
+  MemoryBackend,
+  RedisBackend,
+} from "../../mod.ts";
 import { CalendarDate, StdSerializer, TimeOfDay } from "../../serializers/mod.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false, ttl: 60 } as const;
@@ -325,4 +332,35 @@ test("l1.copy on a synchronous L1-only function: clone copies, freeze freezes th
   const fm = f(1);
   assert.ok(Object.isFrozen(fm.tags));
   assert.equal(f(1), fm);
+});
+
+/** {@linkcode PointSerializer} whose next `deserialize` throws once `failNext` is set. */
+class FlakyPointSerializer extends PointSerializer {
+  failNext = false;
+  override deserialize(b: Uint8Array): unknown {
+    if (this.failNext) {
+      this.failNext = false;
+      throw new Error("unreadable");
+    }
+    return super.deserialize(b);
+  }
+}
+
+test("createCache get: an L1 entry that cannot be read is dropped and L2 answers (with and without options)", async () => {
+  for (const opts of [undefined, { tags: [] as string[] }]) {
+    const serializer = new FlakyPointSerializer();
+    const c = createCache({
+      name: `l1copy.get.flaky.${seq++}`,
+      ...bare,
+      backend: new MemoryBackend(),
+      serializer,
+    });
+    await c.set("p", new Point(3, 4));
+    assert.ok((await c.get<Point>("p", opts)) instanceof Point); // an L1 hit, decoded
+    serializer.failNext = true;
+    const again = await c.get<Point>("p", opts);
+    assert.ok(again instanceof Point, "read from L2 after the L1 entry failed");
+    assert.equal(again.norm(), 5);
+    assert.ok((await c.get<Point>("p", opts)) instanceof Point);
+  }
 });
