@@ -256,7 +256,7 @@ export function get(
   return getFrom(eng, key, o, rec);
 }
 
-/** {@linkcode get} with its key context: L1 (unless looked up already), then L2. */
+/** {@linkcode get} with its key context: L1, then L2. */
 async function getFrom(
   eng: Engine,
   key: string,
