@@ -18,10 +18,11 @@
  */
 import { CacheConfigError, CacheKeyError } from "../errors.ts";
 import { interopKey } from "../protocol/keys.ts";
-import { customKey } from "./_argkey.ts";
+import { type ArgKey, customKey } from "./_argkey.ts";
 import type { CallOptions } from "./_call_options.ts";
 import type { Engine } from "./_engine.ts";
 import { backendKeyOf, callTenant, type KeyCtx, memoMax, tenantL1Key } from "./_keys.ts";
+import { tenantContextUsed } from "../tenant.ts";
 
 /**
  * The start of the protocol keys of a key-based cache in namespace `ns` (see the module
@@ -56,6 +57,14 @@ function protoKeyOf(eng: Engine, key: string): string {
     eng.protoKeys.set(key, protoKey);
   }
   return protoKey;
+}
+
+/**
+ * The L1 key of `key` alone (what {@linkcode objectKeyCtx} puts in `l1Key`): all an L1 hit needs,
+ * without the protocol and backend keys. No argument list is made when no tenant applies.
+ */
+export function objectL1Key(eng: Engine, key: string): ArgKey {
+  return tenantL1Key(key, eng.tenantAware || tenantContextUsed() ? callTenant(eng, [key]) : null);
 }
 
 /**

@@ -21,13 +21,13 @@ import type { Engine } from "./_engine.ts";
 import { checkSignal, Flight, flightOf, waitFor } from "./_flight.ts";
 import { bump, invalidateTagsLocal, publish, queueDelete, supersede } from "./_invalidation.ts";
 import { invalidateTagsEverywhere } from "./_group_invalidation.ts";
-import { callTenant, type KeyCtx, tenantL1Key } from "./_keys.ts";
-import { tenantContextUsed } from "../tenant.ts";
+import type { KeyCtx } from "./_keys.ts";
+import type { ArgKey } from "./_argkey.ts";
 import { readL2 } from "./_l2.ts";
 import type { LockAttempt } from "./_l2_lock.ts";
 import { prepareRefresh, releaseClaim, SKIP } from "./_refresh.ts";
 import { storeL1 } from "./_l1_store.ts";
-import { objectKeyCtx } from "./_object_keys.ts";
+import { objectKeyCtx, objectL1Key } from "./_object_keys.ts";
 import { errMessage, recordFailure } from "./_status.ts";
 import { L1_SHARED, type L1Entry } from "./l1.ts";
 
@@ -125,9 +125,7 @@ export function getOrSet(
     const l1 = eng.l1;
     if (l1 !== null && o?.skipL1Read !== true && typeof key === "string") {
       // The hit needs only the L1 key: the key context is built on a miss (or a refresh).
-      const lk = eng.tenantAware || tenantContextUsed()
-        ? tenantL1Key(key, callTenant(eng, [key]))
-        : tenantL1Key(key, null);
+      const lk = objectL1Key(eng, key);
       const now = l1.now(); // one clock read for the expiry and the refresh point
       const e = l1.get(lk, now);
       if (e !== undefined) {
@@ -225,12 +223,10 @@ export function get(
 ): Promise<unknown> {
   const l1 = eng.l1;
   if (o === undefined && rec === null && l1 !== null && typeof key === "string") {
-    let lk: ReturnType<typeof tenantL1Key>;
+    let lk: ArgKey;
     let e: L1Entry | undefined;
     try {
-      lk = eng.tenantAware || tenantContextUsed()
-        ? tenantL1Key(key, callTenant(eng, [key]))
-        : tenantL1Key(key, null);
+      lk = objectL1Key(eng, key);
       e = l1.get(lk);
     } catch (err) {
       return Promise.reject(err);
