@@ -178,6 +178,8 @@ function items(b: Uint8Array, p: number, count: number, depth: number): number {
     const v = b[p];
     if (v < 0x80 || v >= 0xe0 || v === 0xc0 || v === 0xc2 || v === 0xc3) p++;
     else if (v >= 0xa0 && v < 0xc0) p += 1 + (v & 0x1f);
+    else if (v === 0xd9) p = p + 2 <= n ? p + 2 + b[p + 1] : n + 1;
+    else if (v === 0xcb) p += 9;
     else {
       stackAt[depth] = i;
       p = skip(b, p, depth + 1);
@@ -226,6 +228,13 @@ function entries(b: Uint8Array, p: number, count: number, depth: number): number
     if (v < 0x80 || v >= 0xe0 || v === 0xc0 || v === 0xc2 || v === 0xc3) p++;
     else if (v >= 0xa0 && v < 0xc0) {
       p += 1 + (v & 0x1f);
+      if (p > n) return -1;
+    } else if (v === 0xd9) {
+      if (p + 2 > n) return -1;
+      p += 2 + b[p + 1];
+      if (p > n) return -1;
+    } else if (v === 0xcb) {
+      p += 9;
       if (p > n) return -1;
     } else {
       stackAt[depth] = at;

@@ -83,6 +83,7 @@ test("scan: the fast path decodes exactly what the general path does", () => {
       () => 2n ** 60n + BigInt(Math.floor(rnd() * 1000)),
       () => "s" + Math.floor(rnd() * 100),
       () => "é😀".repeat(Math.floor(rnd() * 3)),
+      () => "L".repeat(32 + Math.floor(rnd() * 240)), // str 8: stepped over in place
       () => null,
       () => rnd() < 0.5,
       () => new Uint8Array(Math.floor(rnd() * 5)).map(() => rnd() * 256),
@@ -143,7 +144,7 @@ test("scan: the fast path decodes exactly what the general path does", () => {
   assert.ok(fast > 1000, `only ${fast} documents took the fast path`);
 });
 
-test("scan: a value stepped over in place (one-byte scalar, short string) is bounds-checked", () => {
+test("scan: a value stepped over in place (one-byte scalar, string, float 64) is bounds-checked", () => {
   // {"a": "xy"} / ["xy", 1] whole, then cut inside the string, and a nested map's marker path kept.
   const map = new Uint8Array([0x81, 0xa1, 0x61, 0xa2, 0x78, 0x79]);
   const arr = new Uint8Array([0x92, 0xa2, 0x78, 0x79, 0x01]);
@@ -151,6 +152,16 @@ test("scan: a value stepped over in place (one-byte scalar, short string) is bou
   assert.equal(objectSafe(arr), true);
   for (let cut = 1; cut < map.length; cut++) assert.equal(objectSafe(map.subarray(0, cut)), false);
   for (let cut = 1; cut < arr.length; cut++) assert.equal(objectSafe(arr.subarray(0, cut)), false);
+  // str 8 and float 64 values (most of a record's longer strings and fractions), cut anywhere.
+  const long = "y".repeat(40);
+  const docs = [{ a: long, f: 1.5 }, { f: 1.5, a: long }, [long, 1.5, 2], [2, 1.5, long]];
+  for (const doc of docs.map((v) => serialize(v))) {
+    assert.ok(doc.includes(0xd9) && doc.includes(0xcb));
+    assert.equal(objectSafe(doc), true);
+    for (let cut = 1; cut < doc.length; cut++) {
+      assert.equal(objectSafe(doc.subarray(0, cut)), false, `cut at ${cut}`);
+    }
+  }
   // A date marker below scalars and short strings still reads back as a date.
   const v = { s: "ok", n: 1, list: ["x", true, { at: new CalendarDate(2024, 1, 31) }] };
   const back = deserialize(serialize(v)) as typeof v;
