@@ -166,6 +166,8 @@ export class Engine {
   readonly codec: StoredCodec;
   /** L2 reads started (picks the sampled ones; see `readL2` in `_l2.ts`). */
   l2Started = 0;
+  /** The score of recent first reads, misses up and hits down (`firstReadLocks` in `_l2_lock.ts`). */
+  firstReads = 1;
   /** Whether a value over `maxValueSize` was reported (once per function). */
   warnedTooLarge = false;
   /**

@@ -52,26 +52,24 @@ export function lockOpts(eng: Engine, lk: LockAttempt): FetchLockOptions | undef
 }
 
 /**
- * Per function, a score of its recent first reads: +1 for a miss, -1 for a hit, within [-4, 4].
- * While it is positive (mostly misses, and at first: an empty L2), the first read of a call is
- * the backend's read-or-lock script, so a miss costs two commands (script, then write with the
- * release) as an unprotected `GET` + `SET` does; otherwise a plain `GET`, since the script costs a
- * hit 1.4–1.7× a `GET` (CPU of client and server at 100 concurrent callers), and a miss then
- * takes three.
+ * Whether the call's first read should be `fl`'s read-or-lock (`fl` is `b`'s own, and misses
+ * dominate). The engine keeps a score of its recent first reads (`Engine.firstReads`): +1 for a
+ * miss, -1 for a hit, within [-4, 4]. While it is positive (mostly misses, and at first: an empty
+ * L2), the first read of a call is the backend's read-or-lock script, so a miss costs two commands
+ * (script, then write with the release) as an unprotected `GET` + `SET` does; otherwise a plain
+ * `GET`, since the script costs a hit 1.4–1.7× a `GET` (CPU of client and server at 100 concurrent
+ * callers), and a miss then takes three. The score is a field of the engine, not a `WeakMap`
+ * entry: every call with the lock reads it and writes it.
  */
-const firstReads = new WeakMap<Engine, number>();
-
-/** Whether the call's first read should be `fl`'s read-or-lock (`fl` is `b`'s own, and misses dominate). */
 export function firstReadLocks(eng: Engine, b: Backend, fl: FetchLockCapability): boolean {
   const own = b.capabilities.fetchLock;
-  return own !== undefined && (own === fl || own.inKey === fl) && (firstReads.get(eng) ?? 1) > 0;
+  return own !== undefined && (own === fl || own.inKey === fl) && eng.firstReads > 0;
 }
 
 /** Record whether a call's first read missed (see {@linkcode firstReadLocks}). */
 export function noteFirstRead(eng: Engine, missed: boolean): void {
-  const v = firstReads.get(eng) ?? 1;
-  const n = missed ? (v < 4 ? v + 1 : 4) : (v > -4 ? v - 1 : -4);
-  if (n !== v) firstReads.set(eng, n);
+  const v = eng.firstReads;
+  eng.firstReads = missed ? (v < 4 ? v + 1 : 4) : (v > -4 ? v - 1 : -4);
 }
 
 // Tokens: a random per-process prefix and a counter (unique, and cheaper than a UUID per read).
