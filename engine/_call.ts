@@ -347,8 +347,15 @@ export async function load(
   ctx: KeyCtx,
   rec: CallRecord | null = null,
 ): Promise<unknown> {
-  const held = eng.failsafe?.held(ctx.l1Key);
-  if (held) return await eng.failsafe!.reuse(held, rec); // within failSafeThrottle after a failure
+  // Within failSafeThrottle after a failure answered from stale: that value again, without a call
+  // of the function. An engine with an L1 answers it before reading L2, as its L1 copies (a write
+  // by another instance ends the window through the bus, as it evicts them); without an L1, L2 is
+  // read first, as on every call, so that a value written since ends the window.
+  const fs = eng.failsafe;
+  if (fs !== null && eng.l1 !== null) {
+    const held = fs.held(ctx.l1Key);
+    if (held) return await fs.reuse(held, rec);
+  }
   // An optional dependency of the serializer (apache-arrow), loaded at the first call that needs
   // it; a failure (not installed) rejects the call with the serializer's error, which says what
   // to install, and the next call tries again.
@@ -363,6 +370,8 @@ export async function load(
   if (eng.unsubscribe === null) eng.subscribe(b);
   // A key-based call that skips reading L2 (`skipL2Read`): no read, no lock; the write still goes.
   if (ctx.call?.skipL2Read === true) {
+    const held = fs !== null && eng.l1 === null ? fs.held(ctx.l1Key) : null; // see above
+    if (held) return await fs!.reuse(held, rec);
     return await compute(eng, self, args, ctx, b, epoch, null, true, null, rec);
   }
   const io = { failed: false };
@@ -412,6 +421,7 @@ export async function load(
   }
   if (hit !== null && !hit.stale) {
     if (lk?.held) releaseLock(eng, ctx, lk);
+    if (fs !== null) fs.release(ctx.l1Key); // a fresh value ends a throttle window
     if (rec !== null) record.recordL2Hit(eng, rec, hit.freshUntil, joined ? "joined" : "hit");
     countHit(eng, false, hit.stored.byteLength);
     if (eng.epoch !== epoch || eng.l1 === null) return hit.value; // no L1: no entry to make
@@ -424,6 +434,11 @@ export async function load(
     );
   }
   if (hit !== null) stale = l2Stale(eng, hit);
+  const held = fs !== null && eng.l1 === null ? fs.held(ctx.l1Key) : null; // see above
+  if (held) {
+    if (lk?.held) releaseLock(eng, ctx, lk);
+    return await fs!.reuse(held, rec);
+  }
   // Without the lock (no lock capability, a wait that ran out, L2 failing): a failing L2 does not
   // hold up the answer with the write (a call costs at most one L2 timeout).
   if (lk === null || !lk.held) {

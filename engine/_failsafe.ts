@@ -151,9 +151,9 @@ export class FailSafe {
     return stale.read();
   }
 
-  /** End the throttle window of `key` (a fresh value is known: a remote write). */
+  /** End the throttle window of `key` (a fresh value is known: a write, or a fresh L2 entry). */
   release(key: ArgKey): void {
-    this.#throttled.delete(key);
+    if (this.#throttled.size !== 0) this.#throttled.delete(key);
   }
 
   /**

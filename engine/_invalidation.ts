@@ -242,9 +242,11 @@ export function bump(eng: Engine): void {
  * Before a write or a forced refresh of `l1Key`: a computation of the key that started earlier
  * (in flight, or still running past a soft or hard timeout) must not land over the newer value,
  * so it is marked stale ({@linkcode bump}: its callers still get its answer, nothing stores it).
- * Nothing happens when none runs, so that other keys' computations keep storing.
+ * Nothing happens when none runs, so that other keys' computations keep storing. A stale value
+ * the fail-safe throttle holds for the key is dropped.
  */
 export function supersede(eng: Engine, l1Key: ArgKey): void {
+  eng.failsafe?.release(l1Key); // a stale value the throttle holds is older than the write
   if (
     eng.inflight.has(l1Key) || eng.lateWork.has(l1Key) ||
     eng.failsafe?.pending(l1Key) !== undefined

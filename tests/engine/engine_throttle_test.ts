@@ -185,7 +185,7 @@ test("throttle: an invalidation or a clear ends the window (an invalidated value
   }
 });
 
-test("throttle: a stale value from L2 (L1 off) is reused without reading L2 or calling the function, each caller getting its own copy", async () => {
+test("throttle: a stale value from L2 (L1 off) is reused without calling the function, each caller getting its own copy; L2 is still read, and a value written there ends the window", async () => {
   const clock = shiftDateNow(true);
   try {
     const inner = new MemoryBackend();
@@ -222,7 +222,8 @@ test("throttle: a stale value from L2 (L1 off) is reused without reading L2 or c
     const b = await f(1);
     assert.deepEqual(a, { id: 1, v: 1 });
     assert.equal(src.calls, 2);
-    assert.equal(reads, readsAfterFailure, "no L2 read within the window");
+    // Without an L1, no bus event can end the window: L2 is read, as on every call.
+    assert.equal(reads, readsAfterFailure + 2, "one L2 read per call within the window");
     (a as { v: number }).v = 99;
     assert.deepEqual(b, { id: 1, v: 1 }, "a caller mutating its answer does not change another's");
     assert.deepEqual(await f(1), { id: 1, v: 1 });
@@ -300,6 +301,64 @@ test("throttle: createCache getOrSet reuses the stale value within the window wi
     clock.advance(10_001);
     fail = false;
     assert.deepEqual(await c.getOrSet("k", factory), { v: 3 });
+  } finally {
+    clock.restore();
+  }
+});
+
+test("throttle: createCache set() ends the window, with or without an L1 (a held stale value is older than the write)", async () => {
+  for (const l1 of [true, false]) {
+    const clock = shiftDateNow(true);
+    try {
+      const c = createCache({
+        ttl: 60,
+        staleTtl: 600,
+        backend: new MemoryBackend(),
+        ...(l1 ? {} : { l1: false as const }),
+        ...bare,
+      });
+      const down = () => {
+        throw new Error("down");
+      };
+      await c.set("k", "old");
+      clock.advance(61_000);
+      assert.equal(await c.getOrSet("k", down), "old", "the failure is answered stale");
+      await c.set("k", "new");
+      assert.equal(await c.get("k"), "new");
+      assert.equal(await c.getOrSet("k", () => "computed"), "new", `l1: ${l1}`);
+      assert.equal(
+        await c.getOrSet("k", () => "computed", { skipL1Read: true }),
+        "new",
+        `l1: ${l1}, skipL1Read`,
+      );
+    } finally {
+      clock.restore();
+    }
+  }
+});
+
+test("throttle: without an L1 (no bus event can reach it), another instance's write in L2 ends the window", async () => {
+  const clock = shiftDateNow(true);
+  try {
+    const backend = new MemoryBackend();
+    const opts = { namespace: "throttle-l2", ttl: 60, staleTtl: 600, backend, ...bare };
+    const c = createCache({ ...opts, l1: false });
+    const other = createCache(opts);
+    let calls = 0;
+    const down = () => {
+      calls++;
+      throw new Error("down");
+    };
+    await c.set("k", "old");
+    clock.advance(61_000);
+    assert.equal(await c.getOrSet("k", down), "old", "the failure is answered stale");
+    assert.equal(await c.getOrSet("k", down), "old", "held within the window");
+    assert.equal(calls, 1);
+    await other.set("k", "new");
+    assert.equal(await c.getOrSet("k", down), "new", "the fresh L2 value, not the held one");
+    clock.advance(61_000);
+    assert.equal(await c.getOrSet("k", () => "computed"), "computed", "the window has ended");
+    assert.equal(calls, 1);
   } finally {
     clock.restore();
   }
