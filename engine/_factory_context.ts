@@ -195,7 +195,8 @@ function decide(
  * The key context an L2 hit goes into L1 under: with the tags of the `resultTags` option (the
  * computing process's tags are not stored with the value; those of `setTags` stay unknown here),
  * and, when the entry records its logical expiry (`freshUntil`, ms: an entry with its own TTL, or
- * a fail-safe entry), no longer than L2 holds it fresh. `ctx` itself when neither applies.
+ * a fail-safe entry), no longer than L2 holds it fresh; else with the configured TTL, never the
+ * reading call's own `ttl`. `ctx` itself when none of this applies.
  */
 export function hitEntry(
   eng: Engine,
@@ -208,7 +209,7 @@ export function hitEntry(
   // A key-based entry read from L2 may carry tags its writer gave (per call, `setTags`) that this
   // reader cannot know: its L1 copy is evicted by any tag invalidation (`hasUnknownTags`).
   const unknown = eng.objectCache;
-  if (freshUntil === null && f === null && !unknown) return ctx;
+  if (freshUntil === null && f === null && !unknown) return readerTtlDropped(ctx);
   let tags = ctx.tags;
   if (f !== null) {
     try {
@@ -221,8 +222,20 @@ export function hitEntry(
     }
   }
   if (unknown) tags = withUnknownTags(tags);
-  if (freshUntil === null) return { ...ctx, tags };
+  if (freshUntil === null) return readerTtlDropped({ ...ctx, tags });
   return { ...ctx, tags, ttl: Math.max(0.001, (freshUntil - Date.now()) / 1000) };
+}
+
+/**
+ * `ctx` without the TTL the reading call gave (`getOrSet(key, f, { ttl })`): that TTL is the one
+ * of an entry the call writes. An entry read from L2 without its logical expiry was written with
+ * its cache's TTL, so its L1 copy lives as long as this cache's configured TTL allows, not as long
+ * as the reader asked for its own writes (which could keep a copy past the entry's life in L2).
+ */
+function readerTtlDropped(ctx: KeyCtx): KeyCtx {
+  if (ctx.ttl === undefined) return ctx;
+  const { ttl: _, ...rest } = ctx;
+  return rest;
 }
 
 /** Tag lists of L1 entries that may carry more tags than they list (see `hitEntry`). */

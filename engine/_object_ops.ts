@@ -320,8 +320,13 @@ export async function set(
 ): Promise<void> {
   const ctx = ctxOf(eng, key, o);
   supersede(eng, ctx.l1Key); // an earlier computation must not land over the written value
+  // Not kept in L1 (`skipL1Write`): nor is the value it replaces. Dropped before the write (no
+  // call answers it meanwhile) and after it (a read during the write may have put it back).
+  const drop = o?.skipL1Write === true ? eng.l1 : null;
+  drop?.delete(ctx.l1Key);
   const b = o?.skipL2Write ? null : await eng.backendAsync();
   await store(eng, ctx, value, b, eng.epoch, true);
+  drop?.delete(ctx.l1Key);
 }
 
 /** `has(key)`: whether a fresh value of `key` exists (L1, then L2; a stale one does not count). */

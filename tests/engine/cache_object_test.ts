@@ -564,3 +564,37 @@ test("createCache: expire on an L1-only cache keeps the L1 entry as the stale fa
   assert.equal(await c.getOrSet("k", () => "new"), "new");
   assert.equal(await c.get("k"), "new");
 });
+
+test("createCache: set with skipL1Write drops this instance's L1 copy of the value it replaces", async () => {
+  const backend = new MemoryBackend();
+  const a = createCache({ ttl: 60, backend, ...bare });
+  const b = createCache({ ttl: 60, backend, ...bare });
+  await a.set("k", "v1");
+  assert.equal(await a.get("k"), "v1"); // in a's L1
+  await a.set("k", "v2", { skipL1Write: true });
+  assert.equal(await b.get("k"), "v2", "L2 holds v2");
+  assert.equal(await a.get("k"), "v2", "not the overwritten v1 from a's L1");
+  assert.equal(await a.getOrSet("k", () => "computed"), "v2");
+  await backend.close();
+});
+
+test("createCache: a reader's per-call ttl does not keep an entry read from L2 in its L1 past the entry's life", async () => {
+  const clock = shiftDateNow(true);
+  try {
+    const backend = new MemoryBackend();
+    const writer = createCache({ ttl: 2, backend, ...bare });
+    const reader = createCache({ ttl: 2, backend, ...bare });
+    await writer.set("k", "v1"); // 2 s in L2, written without its own expiry (no fail-safe)
+    // The reader finds it in L2 (it writes nothing) with its usual per-call ttl for writes.
+    assert.equal(await reader.getOrSet("k", () => "computed", { ttl: 60 }), "v1");
+    clock.advance(3_000); // gone from L2 and from the writer's L1
+    assert.equal(await writer.get("k"), undefined);
+    assert.equal(await reader.getOrSet("k", () => "v2", { ttl: 60 }), "v2", "not the expired v1");
+    // Its own write keeps the per-call ttl.
+    clock.advance(30_000);
+    assert.equal(await reader.getOrSet("k", () => "v3", { ttl: 60 }), "v2");
+    await backend.close();
+  } finally {
+    clock.restore();
+  }
+});
