@@ -94,11 +94,24 @@ export function callOptions(
   return call;
 }
 
-/** The key context of one call of a key-based cache. */
-function ctxOf(eng: Engine, key: string, o: CacheEntryOptions | undefined): KeyCtx {
-  const ctx = objectKeyCtx(eng, key, checkTags(o?.tags), callOptions(key, o));
+/** The key context of one call of a key-based cache (its options checked, unless `checked`). */
+function ctxOf(
+  eng: Engine,
+  key: string,
+  o: CacheEntryOptions | undefined,
+  checked?: Checked,
+): KeyCtx {
+  const ctx = checked === undefined
+    ? objectKeyCtx(eng, key, checkTags(o?.tags), callOptions(key, o))
+    : objectKeyCtx(eng, key, checked.tags, checked.call);
   if (o?.ttl !== undefined) ctx.ttl = o.ttl;
   return ctx;
+}
+
+/** A call's options as checked once: its tags and {@linkcode CallOptions}. */
+interface Checked {
+  tags: readonly string[] | null;
+  call: CallOptions;
 }
 
 /** A live L1 entry's answer (a promise for a sealed one), counted as an L1 hit. */
@@ -115,11 +128,21 @@ export function getOrSet(
   o: CacheEntryOptions | undefined,
   rec: CallRecord | null = null,
 ): Promise<unknown> {
-  const signal = o?.signal;
-  if (signal?.aborted) return Promise.reject(signal.reason);
   if (typeof factory !== "function") {
     return Promise.reject(new CacheConfigError("factory", factory, "a function"));
   }
+  // Options are checked on every call, a hit too (a mistake must not pass while the cache is
+  // warm), and before the signal is read (a signal-like object is refused, not obeyed).
+  let checked: Checked | undefined;
+  if (o !== undefined) {
+    try {
+      checked = { tags: checkTags(o?.tags), call: callOptions(key, o) };
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+  const signal = o?.signal;
+  if (signal?.aborted) return Promise.reject(signal.reason);
   let ctx: KeyCtx | null = null;
   try {
     const l1 = eng.l1;
@@ -129,10 +152,12 @@ export function getOrSet(
       const now = l1.now(); // one clock read for the expiry and the refresh point
       const e = l1.get(lk, now);
       if (e !== undefined) {
-        if (e.refreshAt <= now) refreshEntry(eng, e, key, ctx = ctxOf(eng, key, o), factory);
+        if (e.refreshAt <= now) {
+          refreshEntry(eng, e, key, ctx = ctxOf(eng, key, o, checked), factory);
+        }
         if (rec !== null) {
           recordL1Hit(eng, rec, e);
-          rec.key = (ctx ??= ctxOf(eng, key, o)).protoKey; // an observed call names its key
+          rec.key = (ctx ??= ctxOf(eng, key, o, checked)).protoKey; // an observed call names its key
         }
         if (e.kind === L1_SHARED) {
           countHit(eng, true);
@@ -140,11 +165,11 @@ export function getOrSet(
         }
         const v = hitAnswer(eng, e);
         if (!(v instanceof Promise)) return Promise.resolve(v);
-        const miss = ctx ?? ctxOf(eng, key, o);
+        const miss = ctx ?? ctxOf(eng, key, o, checked);
         return v.catch(() => computeKey(eng, miss, factory, signal, rec));
       }
     }
-    ctx ??= ctxOf(eng, key, o);
+    ctx ??= ctxOf(eng, key, o, checked);
   } catch (e) {
     return Promise.reject(e);
   }

@@ -13,6 +13,7 @@ import { gate, shiftDateNow, until } from "../_timing.ts";
 import {
   type Backend,
   cache,
+  CacheConfigError,
   createCache,
   type CreateCacheOptions,
   FactoryTimeoutError,
@@ -597,4 +598,27 @@ test("createCache: a reader's per-call ttl does not keep an entry read from L2 i
   } finally {
     clock.restore();
   }
+});
+
+test("createCache getOrSet: bad per-call options are a CacheConfigError on an L1 hit too, and a signal-like object is refused before it is read", async () => {
+  const backend = new MemoryBackend();
+  const c = createCache({ ttl: 60, backend, ...bare });
+  const bad: [string, unknown][] = [
+    ["ttl -1", { ttl: -1 }],
+    ["tags string", { tags: "x" }],
+    ["signal {}", { signal: {} }],
+    ["soft >= hard", { softTimeout: 2, hardTimeout: 1 }],
+    ["aborted signal-like", { signal: { aborted: true, reason: 42 } }],
+  ];
+  const call = (key: string, opts: unknown) =>
+    c.getOrSet(key, () => 1, opts as Parameters<typeof c.getOrSet>[2]);
+  for (const [what, opts] of bad) {
+    await assert.rejects(call("cold-" + what, opts), CacheConfigError, `miss, ${what}`);
+  }
+  await c.set("warm", 1);
+  for (const [what, opts] of bad) {
+    await assert.rejects(call("warm", opts), CacheConfigError, `hit, ${what}`);
+  }
+  assert.equal(await call("warm", { ttl: 5 }), 1, "good options still answer the hit");
+  await backend.close();
 });
