@@ -1,7 +1,7 @@
 /**
  * Helpers shared by the in-tree backends (internal): per-operation deadlines
- * (`OperationOptions.timeoutMs` / `signal`), TTL and lock option validation, and the capability
- * object of the local backends (memory, file).
+ * (`OperationOptions.timeoutMs` / `signal`), TTL and lock option validation, the capability
+ * object of the local backends (memory, file), and unref'd timers.
  *
  * @module
  */
@@ -170,4 +170,15 @@ export function localCapabilities(ops: LocalCapabilityOps): LocalCapabilities {
         ops.run("set", opts, () => ops.setWithTags(key, value, ttlSeconds, tags)),
     },
   };
+}
+
+/** Let a timer not keep the process alive (Node/Bun timer objects, or Deno's numeric ids). */
+export function unrefTimer(timer: unknown): void {
+  if (typeof timer === "object" && timer !== null && "unref" in timer) {
+    (timer as { unref(): void }).unref();
+    return;
+  }
+  // deno-lint-ignore no-explicit-any
+  const deno = (globalThis as any).Deno;
+  if (typeof timer === "number" && typeof deno?.unrefTimer === "function") deno.unrefTimer(timer);
 }

@@ -32,6 +32,12 @@ export interface FileBackendOptions {
   dirMode?: number;
   /** fdatasync each value before it is renamed into place (durability over speed). Default false. */
   fsync?: boolean;
+  /**
+   * How often, in ms, a backend whose invalidation bus has subscribers (functions with an L1)
+   * reads the directory's event journal for other processes' writes and invalidations
+   * (10–60000). Default 100.
+   */
+  invalidationPollMs?: number;
 }
 
 /** The defaults of {@linkcode FileBackendOptions} (seed values). */
@@ -50,6 +56,8 @@ export interface FileBackendDefaults {
   readonly dirMode: number;
   /** `false`. */
   readonly fsync: boolean;
+  /** 100 ms. */
+  readonly invalidationPollMs: number;
 }
 
 /**
@@ -72,6 +80,7 @@ export const DEFAULT_FILE_BACKEND_OPTIONS: FileBackendDefaults = Object.freeze({
   fileMode: 0o600,
   dirMode: 0o700,
   fsync: false,
+  invalidationPollMs: 100,
 });
 
 /** Inputs of {@linkcode defaultCacheDirectory} (all read from the process when omitted). */
@@ -168,6 +177,7 @@ export interface FileSettings {
   fileMode: number;
   dirMode: number;
   fsync: boolean;
+  invalidationPollMs: number;
 }
 
 /** Validate `options` (`CacheConfigError` naming the option) and fill in the defaults. */
@@ -192,5 +202,23 @@ export function resolveFileOptions(options: FileBackendOptions): FileSettings {
     throw configError("fsync", options.fsync, "true or false");
   }
   const fsync = options.fsync ?? d.fsync;
-  return { directory, maxSize, maxValue, maxEntries, lockTimeoutMs, fileMode, dirMode, fsync };
+  const invalidationPollMs = positiveInt(
+    "invalidationPollMs",
+    options.invalidationPollMs,
+    d.invalidationPollMs,
+  );
+  if (invalidationPollMs < 10 || invalidationPollMs > 60_000) {
+    throw configError("invalidationPollMs", invalidationPollMs, "a number of ms from 10 to 60000");
+  }
+  return {
+    directory,
+    maxSize,
+    maxValue,
+    maxEntries,
+    lockTimeoutMs,
+    fileMode,
+    dirMode,
+    fsync,
+    invalidationPollMs,
+  };
 }

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { unrefTimer } from "./_common.ts";
 
 /** A pending deadline; pass it back to {@linkcode DeadlineQueue.remove} when the operation settles. */
 export interface Deadline {
@@ -97,15 +98,4 @@ export class DeadlineQueue {
     }
     if (this.#head && this.#timer === undefined) this.#arm(this.#head.at);
   }
-}
-
-/** Let a timer not keep the process alive (Node/Bun timer objects, or Deno's numeric ids). */
-export function unrefTimer(timer: unknown): void {
-  if (typeof timer === "object" && timer !== null && "unref" in timer) {
-    (timer as { unref(): void }).unref();
-    return;
-  }
-  // deno-lint-ignore no-explicit-any
-  const deno = (globalThis as any).Deno;
-  if (typeof timer === "number" && typeof deno?.unrefTimer === "function") deno.unrefTimer(timer);
 }

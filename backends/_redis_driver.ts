@@ -17,7 +17,7 @@
 import { Buffer } from "node:buffer";
 import { toBackendError } from "./_redis_errors.ts";
 import { bytesToHex as toHex } from "@noble/hashes/utils.js";
-import { unrefTimer } from "./_redis_deadlines.ts";
+import { unrefTimer } from "./_common.ts";
 import { CommandBatch } from "./_redis_batch.ts";
 
 /** A command argument as node-redis accepts it. */

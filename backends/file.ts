@@ -24,6 +24,9 @@
  * - **Tags**: `.tags/<tag hash>/<entry file name>` holds the key (and the entry's expiry); adding is
  *   an atomic file write, invalidating lists one small directory — safe across processes without
  *   locks.
+ * - **Invalidation bus** (capability `invalidation`): `.bus` is a journal of the writes and
+ *   invalidations of every process using the directory, one JSON line each, appended and polled
+ *   (`_file_bus.ts`): another process's L1 copies follow them within `invalidationPollMs`.
  * - **Eviction**: when this process's estimate of the directory (last scan + its own writes since)
  *   reaches 90 % of `maxEntries` or `maxSizeBytes`, a background scan runs (at most once a second,
  *   at once past 100 %); if the real usage is ≥ 90 % it evicts least recently used files down to
@@ -62,9 +65,11 @@ import { deleteByPrefix, deleteByTenantPrefix, expire, ttl } from "./_file_keys.
 import { addTags, invalidateTags, setWithTags } from "./_file_tags.ts";
 import { acquire } from "./_file_lock_handle.ts";
 import { FileEviction, type PruneReport } from "./_file_eviction.ts";
+import { FileBus } from "./_file_bus.ts";
 import type {
   Backend,
   BackendHealth,
+  InvalidationCapability,
   LockCapability,
   OperationOptions,
   PrefixCapability,
@@ -93,6 +98,11 @@ export interface FileBackendCapabilities {
   readonly prefix: Required<PrefixCapability>;
   /** Tag index shared by every process using the directory. */
   readonly tags: Required<TagCapability>;
+  /**
+   * Invalidation bus between the processes using the directory: an event journal in it, polled
+   * every `invalidationPollMs` while functions with an L1 listen.
+   */
+  readonly invalidation: InvalidationCapability;
 }
 
 /**
@@ -127,6 +137,7 @@ export class FileBackend implements Backend {
 
   readonly #store: FileStore;
   readonly #eviction: FileEviction;
+  readonly #bus: FileBus;
 
   /**
    * Validate the options; the directory is created on first use.
@@ -142,7 +153,14 @@ export class FileBackend implements Backend {
     const eviction = new FileEviction(store);
     this.#store = store;
     this.#eviction = eviction;
-    this.capabilities = localCapabilities({
+    this.#bus = new FileBus({
+      root: async () => (await store.init()).root,
+      fileMode: settings.fileMode,
+      get closed() {
+        return store.closed;
+      },
+    }, settings.invalidationPollMs);
+    const local = localCapabilities({
       run: (operation, opts, fn) => store.op(operation, opts, fn),
       ttl: (key) => ttl(store, key),
       expire: (key, ttlSeconds) => expire(store, key, ttlSeconds),
@@ -154,6 +172,7 @@ export class FileBackend implements Backend {
       addTags: (key, tags, ttlSeconds) => addTags(store, key, tags, ttlSeconds),
       invalidateTags: (tags) => invalidateTags(store, tags),
     });
+    this.capabilities = { ...local, invalidation: this.#bus };
   }
 
   // ---------------------------------------------------------------- Backend
@@ -239,6 +258,7 @@ export class FileBackend implements Backend {
   /** Wait for background maintenance; later operations reject. Idempotent. */
   async close(): Promise<void> {
     this.#store.closed = true;
+    this.#bus.clear();
     while (this.#eviction.maintenance !== undefined) await this.#eviction.maintenance;
   }
 

@@ -15,5 +15,5 @@
  *
  * @module
  */
-export { unrefTimer } from "./_redis_deadlines.ts";
+export { unrefTimer } from "./_common.ts";
 export type { SettleHook } from "./_settle_hook.ts";

@@ -1,0 +1,464 @@
+/**
+ * The file backend's invalidation bus: a journal in the cache directory that every process using
+ * the directory appends its events to and polls. Internal (the `invalidation` capability of
+ * `FileBackend`).
+ *
+ * Why: a process's L1 keeps copies of what it read. Without a bus, an entry another process
+ * rewrote, deleted or invalidated (an admin script, another worker, `clearFunction` from a shell)
+ * was answered from such a copy until the copy expired, up to the TTL. Redis has pub/sub for this;
+ * a directory has no notification that works alike on Linux, macOS and Windows, and in Deno, Bun
+ * and Node (`fs.watch` differs by platform and misses events on network file systems), so the bus
+ * polls: one `stat`-sized read of the journal every `pollMs` per backend, nothing while no
+ * engine subscribes.
+ *
+ * - **Publish**: one line of JSON per event, the Redis bus's message (`{ v, level, targets,
+ *   sender, reason }`), appended to `<dir>/.bus`. The events of one synchronous run go out in one
+ *   `write` on a descriptor opened with `O_APPEND`, so lines of concurrent writers never interleave
+ *   (appends to a local file are atomic).
+ * - **Receive**: every `pollMs` (an unref'd timer: it never keeps a process alive) the journal is
+ *   read from where this subscriber stopped, whole lines only. This instance's own lines and
+ *   malformed ones are dropped; the rest go to the handlers.
+ * - **Size**: a writer that finds the journal over {@linkcode MAX_JOURNAL_BYTES} renames it to
+ *   `.bus.1` (replacing the one before). Every journal starts with a line naming it (a random id;
+ *   it is made whole in a temp file and linked into place, so no event can come before it):
+ *   readers tell journals apart by it, not by inode numbers, which a file system reuses. A reader
+ *   whose journal was renamed reads its rest in `.bus.1`, then the new journal from its start. A
+ *   reader that cannot (renamed twice since it last read, or more than
+ *   {@linkcode MAX_READ_BYTES} behind) has missed events: its `onGap` handlers run (the engine then
+ *   drops its whole L1), as after a Redis subscriber reconnect.
+ * - **Failures**: a publish that cannot write rejects (the engine logs it and queues it for
+ *   recovery). A poll that cannot read marks the subscription down (`subscriptionUp` false, health
+ *   `degraded`, `onDown`); the next poll that reads again calls `onGap`.
+ * - **Files**: opened with `O_NOFOLLOW` and `O_NONBLOCK`, and used only when `fstat` says regular
+ *   file: a symlink or FIFO planted as the journal is never followed or waited on.
+ *
+ * @module
+ */
+import * as fs from "node:fs";
+import { BackendError } from "../errors.ts";
+import type { InvalidationCapability, InvalidationEvent } from "./types.ts";
+import { unrefTimer } from "./_common.ts";
+
+/** The journal's size at which a writer starts a new one (the previous is kept as `.bus.1`). */
+export const MAX_JOURNAL_BYTES = 256 * 1024;
+/** The most a poll reads; a reader further behind has missed events (`onGap`). */
+export const MAX_READ_BYTES = 2 * MAX_JOURNAL_BYTES;
+
+const LEVELS = new Set(["key", "prefix", "tags", "all"]);
+const C = fs.constants;
+const O_NOFOLLOW: number = C.O_NOFOLLOW ?? 0;
+const O_NONBLOCK: number = C.O_NONBLOCK ?? 0;
+const READ_FLAGS: number = C.O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
+const APPEND_FLAGS: number = C.O_WRONLY | C.O_APPEND | O_NOFOLLOW | O_NONBLOCK;
+const NEWLINE = 0x0a;
+const utf8 = new TextEncoder();
+const utf8Decode = new TextDecoder();
+
+/** What the bus needs of the file store: the directory (made on demand) and the file mode. */
+export interface FileBusHost {
+  /** The cache directory, created if needed. */
+  root(): Promise<string>;
+  /** Mode of the journal when it is created. */
+  readonly fileMode: number;
+  /** Whether the backend is closed (publish then rejects). */
+  readonly closed: boolean;
+}
+
+/** A read of the journal file at `path`: its id, where its events start, its size, its bytes. */
+interface JournalRead {
+  /** The id its first line names (`null`: no valid first line yet). */
+  id: string | null;
+  /** Bytes of that first line, newline included. */
+  start: number;
+  size: number;
+  /** From the offset asked for on (`null`: nothing there). */
+  bytes: Uint8Array | null;
+}
+
+/** The most the first line of a journal takes: `{"journal":"<uuid>"}` and its newline. */
+const HEAD_MAX = 64;
+
+/** The first line of a new journal named `id`. */
+function headLine(id: string): Uint8Array {
+  return utf8.encode(`${JSON.stringify({ journal: id })}\n`);
+}
+
+/**
+ * Open `path` without following a link and read its first line and, from `from` on (the first
+ * line's end when `from` is smaller), at most `max` bytes: `null` when it does not exist,
+ * `undefined` when it is not a regular file.
+ */
+function readJournal(path: string, from: number, max: number): JournalRead | null | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, READ_FLAGS);
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return null;
+    throw e;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return undefined;
+    const size = st.size;
+    const head = new Uint8Array(Math.min(HEAD_MAX, size));
+    const h = fs.readSync(fd, head, 0, head.length, 0);
+    const nl = head.subarray(0, h).indexOf(NEWLINE);
+    let id: string | null = null;
+    if (nl > 0) {
+      try {
+        const j = JSON.parse(utf8Decode.decode(head.subarray(0, nl)));
+        if (typeof j?.journal === "string") id = j.journal;
+      } catch {
+        // not a journal's first line: no events are read from it
+      }
+    }
+    const start = id === null ? 0 : nl + 1;
+    const at = Math.max(from, start);
+    if (id === null || size <= at || max <= 0) return { id, start, size, bytes: null };
+    const n = Math.min(size - at, max);
+    const bytes = new Uint8Array(n);
+    let got = 0;
+    while (got < n) {
+      const r = fs.readSync(fd, bytes, got, n - got, at + got);
+      if (r === 0) break;
+      got += r;
+    }
+    return { id, start, size, bytes: bytes.subarray(0, got) };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Make `<root>/.bus` a new journal if there is none: its first line written whole in a temp file,
+ * then linked into place (another writer's journal, made meanwhile, stays).
+ */
+function createJournal(root: string, mode: number): void {
+  const tmp = `${root}/.tmp-bus-${crypto.randomUUID()}`;
+  const fd = fs.openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | O_NOFOLLOW, mode);
+  try {
+    fs.writeSync(fd, headLine(crypto.randomUUID()));
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    fs.linkSync(tmp, `${root}/.bus`);
+  } catch (e) {
+    if ((e as { code?: string }).code !== "EEXIST") throw e;
+  } finally {
+    fs.unlinkSync(tmp);
+  }
+}
+
+/** The invalidation bus of one `FileBackend` (see the module documentation). */
+export class FileBus implements InvalidationCapability {
+  /** This backend object's id: the `sender` of its events. */
+  readonly instanceId: string = crypto.randomUUID();
+  readonly #host: FileBusHost;
+  readonly #pollMs: number;
+  readonly #handlers = new Set<(event: InvalidationEvent) => void>();
+  readonly #gapHandlers = new Set<() => void>();
+  readonly #downHandlers = new Set<() => void>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  /** Where this subscriber stopped: the journal's id (`null`: none seen) and offset. */
+  #id: string | null = null;
+  #offset = 0;
+  /**
+   * The journal read before the current one, now `.bus.1`, and where in it: read again on every
+   * poll while it is there, for a line a writer appended as it was renamed.
+   */
+  #prevId: string | null = null;
+  #prevOffset = 0;
+  /** The id of `.bus.1` when the poll started: a renamed journal of events before that. */
+  #oldId: string | null = null;
+  #up = true;
+  /** Events waiting for the end of the current synchronous run, and what they resolve. */
+  #queue: string[] = [];
+  #flushed: Promise<void> | null = null;
+  #root: string | null = null;
+
+  /**
+   * @param host The file store's directory and mode.
+   * @param pollMs How often a subscribed bus reads the journal.
+   */
+  constructor(host: FileBusHost, pollMs: number) {
+    this.#host = host;
+    this.#pollMs = pollMs;
+  }
+
+  /** `false` while the journal cannot be read (events are being missed), else `true`. */
+  get subscriptionUp(): boolean {
+    return this.#up;
+  }
+
+  /**
+   * Append `event` to the journal, with the other events of this synchronous run (one write).
+   *
+   * @throws {BackendError} A malformed event (`permanent`), a closed backend, or a failed write.
+   */
+  publish(event: Omit<InvalidationEvent, "sender">): Promise<void> {
+    if (
+      typeof event !== "object" || event === null || !LEVELS.has(event.level) ||
+      !Array.isArray(event.targets) || event.targets.some((t) => typeof t !== "string")
+    ) {
+      return Promise.reject(
+        new BackendError(
+          `Invalid invalidation event: expected { level: "key"|"prefix"|"tags"|"all", targets: string[] }.`,
+          { kind: "permanent", backend: "file", operation: "publish" },
+        ),
+      );
+    }
+    if (this.#host.closed) {
+      return Promise.reject(
+        new BackendError("the file backend is closed", {
+          kind: "permanent",
+          backend: "file",
+          operation: "publish",
+        }),
+      );
+    }
+    this.#queue.push(JSON.stringify({
+      v: 1,
+      level: event.level,
+      targets: event.targets,
+      sender: this.instanceId,
+      ...(event.reason === "write" || event.reason === "delete" ? { reason: event.reason } : {}),
+    }));
+    return this.#flushed ??= Promise.resolve().then(() => this.#flush());
+  }
+
+  async #flush(): Promise<void> {
+    const lines = this.#queue;
+    this.#queue = [];
+    this.#flushed = null;
+    const root = this.#root ??= await this.#host.root();
+    const path = `${root}/.bus`;
+    const bytes = utf8.encode(lines.join("\n") + "\n");
+    let size = 0;
+    try {
+      for (let attempt = 0;; attempt++) {
+        let fd: number;
+        try {
+          fd = fs.openSync(path, APPEND_FLAGS);
+        } catch (e) {
+          // None yet, or renamed away by another writer just now: make one, then append.
+          if ((e as { code?: string }).code !== "ENOENT" || attempt === 3) throw e;
+          createJournal(root, this.#host.fileMode);
+          continue;
+        }
+        try {
+          const st = fs.fstatSync(fd);
+          if (!st.isFile()) throw new Error("the journal is not a regular file");
+          let at = 0;
+          while (at < bytes.length) at += fs.writeSync(fd, bytes, at, bytes.length - at);
+          size = st.size + bytes.length;
+        } finally {
+          fs.closeSync(fd);
+        }
+        break;
+      }
+    } catch (e) {
+      throw new BackendError(`invalidation journal ${path}: ${(e as Error)?.message ?? e}`, {
+        kind: "transient",
+        backend: "file",
+        operation: "publish",
+        cause: e,
+      });
+    }
+    if (size > MAX_JOURNAL_BYTES) {
+      try {
+        fs.renameSync(path, `${root}/.bus.1`);
+      } catch {
+        // Another writer renamed it first, or the directory refuses: the next write tries again.
+      }
+    }
+  }
+
+  /**
+   * Receive the events other backend objects append from now on (own and malformed lines are
+   * dropped). The first subscription starts the poll; the last unsubscribe stops it.
+   */
+  async subscribe(
+    handler: (event: InvalidationEvent) => void,
+    onGap?: () => void,
+    onDown?: () => void,
+  ): Promise<() => Promise<void>> {
+    if (typeof handler !== "function") {
+      throw new BackendError("Invalid handler for subscribe: expected a function.", {
+        kind: "permanent",
+        backend: "file",
+        operation: "subscribe",
+      });
+    }
+    if (this.#host.closed) {
+      throw new BackendError("the file backend is closed", {
+        kind: "permanent",
+        backend: "file",
+        operation: "subscribe",
+      });
+    }
+    if (this.#timer === undefined) {
+      const root = this.#root ??= await this.#host.root();
+      // Only what is appended from now on: the journal's end is where this subscriber starts.
+      const now = readJournal(`${root}/.bus`, 0, 0);
+      this.#id = now?.id ?? null;
+      this.#offset = now?.id ? now.size : 0;
+      this.#oldId = readJournal(`${root}/.bus.1`, 0, 0)?.id ?? null;
+      this.#timer = setInterval(() => this.poll(), this.#pollMs);
+      unrefTimer(this.#timer);
+    }
+    this.#handlers.add(handler);
+    if (typeof onGap === "function") this.#gapHandlers.add(onGap);
+    if (typeof onDown === "function") this.#downHandlers.add(onDown);
+    let active = true;
+    return () => {
+      if (active) {
+        active = false;
+        this.#handlers.delete(handler);
+        if (onGap) this.#gapHandlers.delete(onGap);
+        if (onDown) this.#downHandlers.delete(onDown);
+        if (this.#handlers.size === 0) this.stop();
+      }
+      return Promise.resolve();
+    };
+  }
+
+  /** Stop polling (the backend is closing, or nobody listens). */
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Drop every handler and stop polling (the backend is closing). */
+  clear(): void {
+    this.#handlers.clear();
+    this.#gapHandlers.clear();
+    this.#downHandlers.clear();
+    this.stop();
+  }
+
+  /** Read what was appended since the last poll and deliver it (the timer calls it). */
+  poll(): void {
+    const root = this.#root;
+    if (root === null || this.#host.closed) return;
+    const busPath = `${root}/.bus`;
+    const oldPath = `${root}/.bus.1`;
+    let gap = false;
+    try {
+      const old = notSpecial(readJournal(oldPath, 0, 0), oldPath);
+      let cur = notSpecial(readJournal(busPath, 0, 0), busPath);
+      if (this.#id !== null && cur?.id !== this.#id) {
+        // This subscriber's journal was renamed: its rest is in `.bus.1`, unless it was renamed
+        // again since (then what was appended to it after the last poll is lost).
+        if (old?.id === this.#id) {
+          this.#prevId = this.#id;
+          this.#prevOffset = this.#offset;
+        } else gap = true;
+        this.#id = null;
+      } else if (
+        this.#id === null && this.#prevId === null && old?.id != null && old.id !== this.#oldId
+      ) {
+        // No journal seen since the poll started, and one renamed since: all its events are new.
+        this.#prevId = old.id;
+        this.#prevOffset = old.start;
+      }
+      if (this.#prevId !== null) {
+        if (old?.id === this.#prevId) {
+          const r = notSpecial(readJournal(oldPath, this.#prevOffset, MAX_READ_BYTES), oldPath);
+          if (r?.id === this.#prevId && r.bytes !== null) {
+            this.#prevOffset += this.#deliver(r.bytes, false);
+          }
+        } else this.#prevId = null; // renamed over: read to its end before
+      }
+      if (cur?.id != null) {
+        if (this.#id === null) {
+          this.#id = cur.id;
+          this.#offset = cur.start;
+        }
+        if (cur.id === this.#id) {
+          if (cur.size < this.#offset) {
+            gap = true; // cut short in place (by hand): start over at its end
+            this.#offset = cur.size;
+          } else if (cur.size - this.#offset > MAX_READ_BYTES) {
+            gap = true; // too far behind: skip to the end
+            this.#offset = cur.size;
+          } else if (cur.size > this.#offset) {
+            cur = notSpecial(readJournal(busPath, this.#offset, MAX_READ_BYTES), busPath);
+            if (cur?.id === this.#id && cur.bytes !== null) {
+              this.#offset += this.#deliver(cur.bytes, false);
+            }
+          }
+        }
+      }
+    } catch {
+      if (this.#up) {
+        this.#up = false;
+        callEach(this.#downHandlers);
+      }
+      return;
+    }
+    if (!this.#up) {
+      this.#up = true;
+      gap = true;
+    }
+    if (gap) callEach(this.#gapHandlers);
+  }
+
+  /**
+   * Deliver the whole lines of `bytes`; returns how many bytes they take (a last line without its
+   * newline is left for the next poll, unless `all`: the rest of a renamed journal).
+   */
+  #deliver(bytes: Uint8Array, all: boolean): number {
+    let start = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      if (bytes[i] !== NEWLINE) continue;
+      if (i > start) this.#onLine(utf8Decode.decode(bytes.subarray(start, i)));
+      start = i + 1;
+    }
+    if (all && start < bytes.length) this.#onLine(utf8Decode.decode(bytes.subarray(start)));
+    return start;
+  }
+
+  #onLine(line: string): void {
+    let e: Record<string, unknown>;
+    try {
+      e = JSON.parse(line);
+    } catch {
+      return;
+    }
+    if (
+      typeof e !== "object" || e === null || e.v !== 1 || typeof e.sender !== "string" ||
+      e.sender === this.instanceId || typeof e.level !== "string" || !LEVELS.has(e.level) ||
+      !Array.isArray(e.targets) || e.targets.some((t) => typeof t !== "string")
+    ) return;
+    const event: InvalidationEvent = {
+      level: e.level as InvalidationEvent["level"],
+      targets: e.targets as string[],
+      sender: e.sender,
+    };
+    if (e.reason === "write" || e.reason === "delete") event.reason = e.reason;
+    for (const h of [...this.#handlers]) {
+      try {
+        h(event);
+      } catch {
+        // A failing handler must not stop the others or the poll.
+      }
+    }
+  }
+}
+
+/** `r`, unless the path is not a regular file (a FIFO, a directory): then a failed read. */
+function notSpecial(r: JournalRead | null | undefined, path: string): JournalRead | null {
+  if (r === undefined) throw new Error(`${path} is not a regular file`);
+  return r;
+}
+
+function callEach(handlers: Set<() => void>): void {
+  for (const h of [...handlers]) {
+    try {
+      h();
+    } catch {
+      // as in the Redis bus: one handler's failure stops nothing
+    }
+  }
+}

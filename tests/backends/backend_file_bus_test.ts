@@ -1,0 +1,238 @@
+// deno-lint-ignore-file require-await -- async functions without await are what the tests cache
+/**
+ * The file backend's invalidation bus (`backends/_file_bus.ts`): the journal every process using
+ * a cache directory appends its writes and invalidations to and polls. Two `FileBackend` objects on
+ * one directory stand for two processes (each has its own sender id); one test runs a real second
+ * process, an admin script that wraps nothing, as the README's example does.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import process from "node:process";
+import { test } from "../_harness.ts";
+import { runtimeCommand, siblingModule } from "../_runtime.ts";
+import { until } from "../_timing.ts";
+import {
+  cache,
+  CacheConfigError,
+  clearFunction,
+  createCache,
+  FileBackend,
+  type InvalidationEvent,
+} from "../../mod.ts";
+import { MAX_JOURNAL_BYTES } from "../../backends/_file_bus.ts";
+
+const WORKER = siblingModule(import.meta.url, "../_fixtures/group_invalidation_worker.ts");
+const DENO_JSON = siblingModule(import.meta.url, "../../deno.json");
+const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
+
+function tempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), "cachekit-bus-"));
+}
+
+/** Subscribe `b`'s bus; the events, gaps and downs it receives. */
+async function listen(b: FileBackend) {
+  const got = { events: [] as InvalidationEvent[], gaps: 0, downs: 0 };
+  const stop = await b.capabilities.invalidation.subscribe(
+    (e) => got.events.push(e),
+    () => got.gaps++,
+    () => got.downs++,
+  );
+  return { got, stop };
+}
+
+test("file bus: another backend object's events arrive, in order; its own do not; malformed lines are skipped", async () => {
+  const dir = tempDir();
+  const a = new FileBackend({ directory: dir, invalidationPollMs: 10 });
+  const b = new FileBackend({ directory: dir, invalidationPollMs: 10 });
+  try {
+    const { got, stop } = await listen(a);
+    await a.capabilities.invalidation.publish({ level: "key", targets: ["own"], reason: "write" });
+    await b.capabilities.invalidation.publish({ level: "key", targets: ["k1"], reason: "write" });
+    fs.appendFileSync(path.join(dir, ".bus"), 'not json\n{"v":1,"level":"key"}\n[1,2]\n');
+    await Promise.all([
+      b.capabilities.invalidation.publish({ level: "tags", targets: ["t"] }),
+      b.capabilities.invalidation.publish({ level: "key", targets: ["k2"], reason: "delete" }),
+    ]);
+    assert.ok(await until(() => got.events.length >= 3), JSON.stringify(got));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(got.events.map((e) => [e.level, e.targets, e.reason]), [
+      ["key", ["k1"], "write"],
+      ["tags", ["t"], undefined],
+      ["key", ["k2"], "delete"],
+    ]);
+    assert.ok(got.events.every((e) => e.sender === b.capabilities.invalidation.instanceId));
+    assert.equal(got.gaps, 0);
+    await stop();
+  } finally {
+    await a.close();
+    await b.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("file bus: a subscriber reads on across a journal rotation; one renamed away twice since its last read has a gap", async () => {
+  const dir = tempDir();
+  const a = new FileBackend({ directory: dir, invalidationPollMs: 60_000 }); // polled by hand
+  const b = new FileBackend({ directory: dir });
+  const bus = a.capabilities.invalidation as unknown as { poll(): void };
+  try {
+    const { got, stop } = await listen(a);
+    const big = "x".repeat(1000);
+    let n = 0;
+    // Past the rotation size: the journal is renamed to .bus.1 and a new one starts.
+    while (fs.statSync(path.join(dir, ".bus.1"), { throwIfNoEntry: false }) === undefined) {
+      await b.capabilities.invalidation.publish({ level: "key", targets: [`${n++}:${big}`] });
+    }
+    await b.capabilities.invalidation.publish({ level: "key", targets: [`${n++}:${big}`] });
+    bus.poll();
+    assert.equal(got.events.length, n, "every event, before and after the rotation");
+    assert.equal(got.gaps, 0);
+    // Two rotations before the next read: what was in between is lost, and said so. (Journals are
+    // told apart by the id on their first line: a new one may get a renamed one's inode number.)
+    const firstLine = (name: string) =>
+      fs.readFileSync(path.join(dir, name), "utf8").split("\n")[0];
+    for (let r = 0; r < 2; r++) {
+      const start = firstLine(".bus.1");
+      while (firstLine(".bus.1") === start) {
+        await b.capabilities.invalidation.publish({ level: "key", targets: [`${n++}:${big}`] });
+      }
+    }
+    await b.capabilities.invalidation.publish({ level: "tags", targets: ["after"] });
+    bus.poll();
+    assert.equal(got.gaps, 1);
+    assert.deepEqual(
+      got.events.at(-1)?.targets,
+      ["after"],
+      "the new journal is read from its start",
+    );
+    assert.ok(MAX_JOURNAL_BYTES < 1024 * 1024, "the journal stays small");
+    assert.ok(fs.statSync(path.join(dir, ".bus")).size < 2 * MAX_JOURNAL_BYTES);
+    await stop();
+  } finally {
+    await a.close();
+    await b.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("file bus: a symlink planted as the journal is not followed; the subscription is down, then back with a gap", async () => {
+  const dir = tempDir();
+  const outside = path.join(tempDir(), "target");
+  fs.writeFileSync(outside, "");
+  const a = new FileBackend({ directory: dir, invalidationPollMs: 60_000 });
+  const b = new FileBackend({ directory: dir });
+  const bus = a.capabilities.invalidation as unknown as { poll(): void; subscriptionUp: boolean };
+  try {
+    const { got, stop } = await listen(a);
+    fs.symlinkSync(outside, path.join(dir, ".bus"));
+    await assert.rejects(
+      b.capabilities.invalidation.publish({ level: "all", targets: [] }),
+      (e: Error) => e.name === "BackendError",
+    );
+    assert.equal(fs.readFileSync(outside, "utf8"), "", "nothing written through the link");
+    bus.poll();
+    assert.equal(bus.subscriptionUp, false);
+    assert.equal(got.downs, 1);
+    fs.unlinkSync(path.join(dir, ".bus"));
+    await b.capabilities.invalidation.publish({ level: "all", targets: [] });
+    bus.poll();
+    assert.equal(bus.subscriptionUp, true);
+    assert.equal(got.gaps, 1, "back: the events meanwhile may be lost");
+    assert.equal(got.events.length, 1);
+    await stop();
+  } finally {
+    await a.close();
+    await b.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(path.dirname(outside), { recursive: true, force: true });
+  }
+});
+
+test("file bus: a closed backend refuses to publish and subscribe; invalidationPollMs is checked", async () => {
+  const dir = tempDir();
+  const a = new FileBackend({ directory: dir });
+  await a.close();
+  await assert.rejects(a.capabilities.invalidation.publish({ level: "all", targets: [] }));
+  await assert.rejects(a.capabilities.invalidation.subscribe(() => {}));
+  for (const bad of [0, 5, 60_001, 1.5, "100"]) {
+    assert.throws(
+      () => new FileBackend({ directory: dir, invalidationPollMs: bad as number }),
+      CacheConfigError,
+      String(bad),
+    );
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test("file bus: another instance's set, delete and group invalidation reach this instance's L1", async () => {
+  const dir = tempDir();
+  const a = new FileBackend({ directory: dir, invalidationPollMs: 10 });
+  const b = new FileBackend({ directory: dir, invalidationPollMs: 10 });
+  try {
+    const c1 = createCache({ namespace: "bus", backend: a, ttl: 600, ...bare });
+    const c2 = createCache({ namespace: "bus", backend: b, ttl: 600, ...bare });
+    await c1.set("k", "v1");
+    assert.equal(await c1.get("k"), "v1"); // in c1's L1 (and its bus subscribed)
+    await c2.set("k", "v2");
+    assert.ok(await until(async () => (await c1.get("k")) === "v2"), "a write");
+    await c2.delete("k");
+    assert.ok(await until(async () => (await c1.get("k")) === undefined), "a delete");
+    let n = 0;
+    const f = cache(async (x: number) => ({ x, n: ++n }), {
+      name: "bus.f",
+      backend: a,
+      ttl: 600,
+      ...bare,
+    });
+    assert.deepEqual(await f(1), { x: 1, n: 1 });
+    assert.deepEqual(await f(1), { x: 1, n: 1 });
+    await clearFunction("bus.f", { backend: b });
+    assert.ok(await until(async () => (await f(1)).n === 2), "clearFunction from elsewhere");
+  } finally {
+    await a.close();
+    await b.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("file bus: an admin script (another process, the default backend) invalidates what a running process keeps in L1", async () => {
+  const dir = tempDir();
+  const a = new FileBackend({ directory: dir, invalidationPollMs: 10 });
+  try {
+    let n = 0;
+    const f = cache(async (x: number) => ({ x, n: ++n }), {
+      name: "bus.admin",
+      backend: a,
+      ttl: 600,
+      ...bare,
+    });
+    assert.deepEqual(await f(1), { x: 1, n: 1 });
+    assert.deepEqual(await f(1), { x: 1, n: 1 });
+    const cmd = runtimeCommand(
+      WORKER,
+      [JSON.stringify({ op: "function", arg: "bus.admin" })],
+      DENO_JSON,
+    );
+    const env: Record<string, string | undefined> = {
+      ...process.env,
+      CACHEKIT_FILE_CACHE_DIR: dir,
+    };
+    delete env.CACHEKIT_REDIS_URL;
+    delete env.REDIS_URL;
+    const proc = spawn(cmd.bin, cmd.args, { stdio: ["ignore", "pipe", "pipe"], env });
+    let out = "";
+    proc.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
+    proc.stderr!.setEncoding("utf8").on("data", (d: string) => (out += d));
+    const code = await new Promise<number | null>((r) => proc.on("close", r));
+    assert.equal(code, 0, out);
+    assert.ok(await until(async () => (await f(1)).n === 2), `the L1 copy is gone: ${out}`);
+  } finally {
+    await a.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
