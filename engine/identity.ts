@@ -15,19 +15,18 @@
  *    link, the link is resolved and the root looked up above the real file (Node and Bun name
  *    modules by their real path already). A file with no package root at all, or whose root
  *    cannot be looked up (Deno without read permission for its directories), uses its whole
- *    absolute path without the leading `/`: `/srv/jobs/users.ts` → `srv.jobs.users`. Never the
- *    working directory: that identity is the same from any directory and across restarts, but not
- *    after the checkout moves or on a machine with another path, so a function with an L2 cache
- *    whose identity is derived that way is reported once per process (a warning record, and a
- *    console line while no logging is configured: `health/_console_notice.ts`) saying to pass
- *    `name`, add a `package.json` / `deno.json`, or grant read permission.
+ *    absolute path without the leading `/`: `/srv/jobs/users.ts` → `srv.jobs.users`, never a path
+ *    relative to the working directory. Such an identity is the same from any directory and across
+ *    restarts, but not after the checkout moves or on a machine with another path, so a function
+ *    with an L2 cache whose identity is derived that way is reported once per process (a warning
+ *    record, and a console line while no logging is configured: `health/_console_notice.ts`)
+ *    saying to pass `name`, add a `package.json` / `deno.json`, or grant read permission.
  *
  *    What stays stable: with a package root, the identity does not depend on the working
  *    directory, the machine or the checkout location, so the same code gives the same keys from
  *    any directory, and services that import one shared package (from `node_modules/` or a
  *    workspace) compute the same identity for its functions. What does not: anything that moves
- *    or renames the file relative to its package
- *    root. A build does exactly that — `src/users/repo.ts` run with Deno or `tsx` is
+ *    or renames the file relative to its package root. A build does exactly that — `src/users/repo.ts` run with Deno or `tsx` is
  *    `src.users.repo`, its compiled `dist/users/repo.js` is `dist.users.repo`, and a bundler puts
  *    every function in one file. Two packages of a monorepo with the same relative path and
  *    function name also get the same identity. When entries must be shared across builds,
