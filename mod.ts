@@ -61,6 +61,7 @@ export {
   type WithStatus,
 } from "./cache.ts";
 export {
+  type AddListenerOptions,
   CacheEvent,
   type CacheEventDetail,
   type CacheEventListener,
@@ -73,6 +74,8 @@ export {
   type CallResult,
   type CallStatus,
   type CallTrace,
+  type EventTargetListener,
+  type RemoveListenerOptions,
 } from "./engine/internal.ts";
 export {
   cached,

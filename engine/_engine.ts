@@ -48,8 +48,24 @@ import {
   updateObserved,
   watchCircuit,
 } from "./_events.ts";
+import { rootlessIdentity, rootlessMessage } from "./identity.ts";
+import { consoleMessage } from "../health/internal.ts";
+import { envConfig } from "../config/env.ts";
 
 const log = getCacheLogger("engine");
+
+/**
+ * A function with an L2 whose identity is its module's absolute path (no package root found,
+ * `identity.ts`): its keys change with the checkout's location. A warning record, and the first of
+ * each kind on the console while no logging is configured.
+ */
+function warnRootless(eng: Engine): void {
+  const rootless = rootlessIdentity(eng.identity);
+  if (rootless === undefined) return;
+  const message = rootlessMessage(eng.identity, rootless);
+  consoleMessage(`identity-${rootless.reason}`, message, envConfig().consoleNotices);
+  eng.log.warn("{message}", { message });
+}
 
 /** How an engine is set up. */
 export interface EngineSpec {
@@ -352,6 +368,7 @@ export class Engine {
     registerEngine(this);
     watchMeter(); // OpenTelemetry's call counters read every function's counts (`_otel_metrics.ts`)
     if (this.metrics !== null && this.l1 !== null) trackL1(this.metrics, this.metricNs, this);
+    if (c.backend !== null && c.preset !== "test") warnRootless(this);
   }
 
   /** Emit `type` to this function's listeners (fail-safe events; see `_events.ts`). */

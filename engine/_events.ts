@@ -87,7 +87,7 @@ const log = getCacheLogger("events");
 /** One registration of a listener: whether it is `once`, and the guard `EventTarget` holds. */
 interface Registration {
   once: boolean;
-  guard: EventListener;
+  guard: EventTargetListener;
 }
 
 /** Call `listener` with `ev`; what it throws is logged at error level, not rethrown. */
@@ -143,6 +143,52 @@ export class CacheEvent extends Event {
   }
 }
 
+/**
+ * A listener `EventTarget.addEventListener` takes (the DOM lib's
+ * `EventListenerOrEventListenerObject`), named from the global `EventTarget` that both the DOM lib
+ * and `@types/node` declare, so the npm package's declarations need no DOM lib.
+ *
+ * @example
+ * ```ts
+ * import type { EventTargetListener } from "@cachekit/core";
+ *
+ * const listener: EventTargetListener = (event) => console.log(event.type);
+ * ```
+ */
+export type EventTargetListener = NonNullable<Parameters<EventTarget["addEventListener"]>[1]>;
+
+/**
+ * The options object `EventTarget.addEventListener` takes (`capture`, `once`, `passive`,
+ * `signal`: the DOM lib's `AddEventListenerOptions`), named from the global `EventTarget`.
+ *
+ * @example
+ * ```ts
+ * import type { AddListenerOptions } from "@cachekit/core";
+ *
+ * const options: AddListenerOptions = { once: true, signal: new AbortController().signal };
+ * ```
+ */
+export type AddListenerOptions = Exclude<
+  Parameters<EventTarget["addEventListener"]>[2],
+  boolean | undefined
+>;
+
+/**
+ * The options object `EventTarget.removeEventListener` takes (`capture`: the DOM lib's
+ * `EventListenerOptions`), named from the global `EventTarget`.
+ *
+ * @example
+ * ```ts
+ * import type { RemoveListenerOptions } from "@cachekit/core";
+ *
+ * const options: RemoveListenerOptions = { capture: false };
+ * ```
+ */
+export type RemoveListenerOptions = Exclude<
+  Parameters<EventTarget["removeEventListener"]>[2],
+  boolean | undefined
+>;
+
 /** A listener of {@linkcode CacheEventTarget}. */
 export type CacheEventListener =
   | ((event: CacheEvent) => void)
@@ -194,7 +240,7 @@ export class CacheEventTarget extends EventTarget {
   override addEventListener(
     type: CacheEventType,
     listener: CacheEventListener | null,
-    options?: boolean | AddEventListenerOptions,
+    options?: boolean | AddListenerOptions,
   ): void;
   /**
    * Listen to an event type of `EventTarget`'s general form.
@@ -205,13 +251,13 @@ export class CacheEventTarget extends EventTarget {
    */
   override addEventListener(
     type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
+    listener: EventTargetListener | null,
+    options?: boolean | AddListenerOptions,
   ): void;
   override addEventListener(
     type: string,
-    listener: CacheEventListener | EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
+    listener: CacheEventListener | EventTargetListener | null,
+    options?: boolean | AddListenerOptions,
   ): void {
     if (listener === null) return;
     const o = typeof options === "object" ? options : undefined;
@@ -222,7 +268,7 @@ export class CacheEventTarget extends EventTarget {
     if (regs === undefined) this.#listeners.set(listener, regs = new Map());
     if (regs.has(id)) return; // EventTarget ignores a duplicate
     // A listener that throws is logged, never thrown at the cache call or the process.
-    const guard: EventListener = (ev: { type: string }) => callGuarded(this, listener, ev);
+    const guard: EventTargetListener = (ev: { type: string }) => callGuarded(this, listener, ev);
     regs.set(id, { once: !!o?.once, guard });
     super.addEventListener(type, guard, options);
     this.#add(1);
@@ -239,7 +285,7 @@ export class CacheEventTarget extends EventTarget {
   override removeEventListener(
     type: CacheEventType,
     listener: CacheEventListener | null,
-    options?: boolean | EventListenerOptions,
+    options?: boolean | RemoveListenerOptions,
   ): void;
   /**
    * Stop listening (`EventTarget`'s general form).
@@ -250,13 +296,13 @@ export class CacheEventTarget extends EventTarget {
    */
   override removeEventListener(
     type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | EventListenerOptions,
+    listener: EventTargetListener | null,
+    options?: boolean | RemoveListenerOptions,
   ): void;
   override removeEventListener(
     type: string,
-    listener: CacheEventListener | EventListenerOrEventListenerObject | null,
-    options?: boolean | EventListenerOptions,
+    listener: CacheEventListener | EventTargetListener | null,
+    options?: boolean | RemoveListenerOptions,
   ): void {
     if (listener === null) return;
     const capture = typeof options === "boolean" ? options : !!options?.capture;

@@ -10,15 +10,23 @@
  *    `deno.json`, `deno.jsonc` or `package.json` — without its extension, `/` turned into `.`, the
  *    way Python names modules: `<root>/src/users/repo.ts` + `getUser` → `src.users.repo.getUser`.
  *    A file under `node_modules/` uses the part after the last `node_modules/` instead (it starts
- *    with the package's name: `@acme/shared/dist/users.js` → `@acme.shared.dist.users`); a file in
- *    no package (or when the file system cannot be read) the part of its path after the working
- *    directory, else its whole path without the leading `/`; a remote module its URL's path.
+ *    with the package's name: `@acme/shared/dist/users.js` → `@acme.shared.dist.users`); a remote
+ *    module its URL's path. When no package root is found above a file reached through a symbolic
+ *    link, the link is resolved and the root looked up above the real file (Node and Bun name
+ *    modules by their real path already). A file with no package root at all, or whose root
+ *    cannot be looked up (Deno without read permission for its directories), uses its whole
+ *    absolute path without the leading `/`: `/srv/jobs/users.ts` → `srv.jobs.users`, never a path
+ *    relative to the working directory. Such an identity is the same from any directory and across
+ *    restarts, but not after the checkout moves or on a machine with another path, so a function
+ *    with an L2 cache whose identity is derived that way is reported once per process (a warning
+ *    record, and a console line while no logging is configured: `health/_console_notice.ts`)
+ *    saying to pass `name`, add a `package.json` / `deno.json`, or grant read permission.
  *
- *    What stays stable: the identity does not depend on the working directory, the machine or the
- *    checkout location, so the same code gives the same keys from any directory, and services that
- *    import one shared package (from `node_modules/` or a workspace) compute the same identity for
- *    its functions. What does not: anything that moves or renames the file relative to its package
- *    root. A build does exactly that — `src/users/repo.ts` run with Deno or `tsx` is
+ *    What stays stable: with a package root, the identity does not depend on the working
+ *    directory, the machine or the checkout location, so the same code gives the same keys from
+ *    any directory, and services that import one shared package (from `node_modules/` or a
+ *    workspace) compute the same identity for its functions. What does not: anything that moves
+ *    or renames the file relative to its package root. A build does exactly that — `src/users/repo.ts` run with Deno or `tsx` is
  *    `src.users.repo`, its compiled `dist/users/repo.js` is `dist.users.repo`, and a bundler puts
  *    every function in one file. Two packages of a monorepo with the same relative path and
  *    function name also get the same identity. When entries must be shared across builds,
@@ -68,7 +76,7 @@
  *
  * @module
  */
-import { existsSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { CacheConfigError } from "../errors.ts";
 import { validateKeyPart } from "../protocol/keys.ts";
@@ -122,7 +130,10 @@ export function deriveIdentity(
   }
   const module = input.module ?? callerModule();
   const qual = input.qualifier ? `${input.qualifier}.${fname}` : fname;
-  return module ? `${module}.${qual}` : qual;
+  const identity = module ? `${module}.${qual}` : qual;
+  const rootless = module ? rootlessModules.get(module) : undefined;
+  if (rootless !== undefined) rootlessIdentities.set(identity, rootless);
+  return identity;
 }
 
 // Files of this package (relative to its root, one level up): stack frames in them are skipped
@@ -161,7 +172,9 @@ export function callerModule(): string {
     if (!file) continue;
     if (isOwnFile(file)) continue;
     if (file.startsWith("node:") || file.startsWith("ext:")) continue;
-    return modulePath(file);
+    const { module, rootless } = locate(file);
+    if (rootless !== null && module !== "") rootlessModules.set(module, rootless);
+    return module;
   }
   return "";
 }
@@ -184,13 +197,14 @@ function frameFile(line: string): string | null {
 
 /**
  * Dotted module path of a file URL or path: relative to `base` (default: the file's package root,
- * the nearest directory upwards holding a `deno.json`, `deno.jsonc` or `package.json`; when there
- * is none, the working directory). A file under `node_modules/` is named from the part after the
- * last `node_modules/`.
+ * the nearest directory upwards holding a `deno.json`, `deno.jsonc` or `package.json`, looked up
+ * above the real file when a symbolic link leads to it; when there is none, or it cannot be looked
+ * up, the file's whole absolute path). A file under `node_modules/` is named from the part after
+ * the last `node_modules/`. Never relative to the working directory.
  *
  * @param file `file:` / `http(s):` URL or absolute path.
- * @param base Directory the path is taken relative to (default: the file's package root, else the
- * working directory); `null` for none.
+ * @param base Directory the path is taken relative to (default: the file's package root, else
+ * none); `null` for none.
  * @returns e.g. `src.users.repo`.
  *
  * @example
@@ -199,9 +213,91 @@ function frameFile(line: string): string | null {
  * import { modulePath } from "./identity.ts";
  *
  * assert.equal(modulePath("file:///srv/app/src/users/repo.ts", "/srv/app"), "src.users.repo");
+ * assert.equal(modulePath("file:///srv/app/src/users/repo.ts", null), "srv.app.src.users.repo");
  * ```
  */
 export function modulePath(file: string, base?: string | null): string {
+  return locate(file, base).module;
+}
+
+/**
+ * Why a module's identity is its absolute path: no package root above it (`"none"`), or its
+ * directories could not be read to look for one (`"unreadable"`: Deno without read permission).
+ */
+export type RootlessReason = "none" | "unreadable";
+
+/** A module named from its absolute path, and why (see {@linkcode rootlessIdentity}). */
+export interface Rootless {
+  /** Absolute path of the module's file. */
+  file: string;
+  /** Why no package root was used. */
+  reason: RootlessReason;
+}
+
+/**
+ * The warning about a function whose identity is its module's absolute path: what happened and
+ * what to do.
+ *
+ * @param identity The function identity.
+ * @param rootless Its module (from {@linkcode rootlessIdentity}).
+ * @returns One sentence group, without a `cachekit: ` prefix.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rootlessMessage } from "./identity.ts";
+ *
+ * const text = rootlessMessage("srv.jobs.users.get", { file: "/srv/jobs/users.ts", reason: "none" });
+ * assert.match(text, /pass a name/);
+ * ```
+ */
+export function rootlessMessage(identity: string, rootless: Rootless): string {
+  const why = rootless.reason === "none"
+    ? `no package root (a directory holding deno.json, deno.jsonc or package.json) was found ` +
+      `above ${rootless.file}`
+    : `the package root of ${rootless.file} (the nearest directory upwards holding deno.json, ` +
+      `deno.jsonc or package.json) could not be looked up without read permission`;
+  const fix = rootless.reason === "none"
+    ? "add a package.json or deno.json to the project's root directory"
+    : "grant read permission for the project's directory (deno run --allow-read=<that directory>)";
+  return `function identity "${identity}": ${why}, so the identity, and with it every cache ` +
+    `key of this function, is the file's absolute path. It is the same from any working ` +
+    `directory, but another checkout location or machine computes other keys and does not ` +
+    `share these entries. To make it stable, pass a name (cache(fn, { name: "users.get" })), ` +
+    `or ${fix}.`;
+}
+
+/** Modules (dotted) that {@linkcode callerModule} named from their absolute path. */
+const rootlessModules = new Map<string, Rootless>();
+/** Identities {@linkcode deriveIdentity} built on such a module. */
+const rootlessIdentities = new Map<string, Rootless>();
+
+/**
+ * Whether `identity` was derived (by {@linkcode deriveIdentity} in this process) from a module
+ * with no package root, so from the module's absolute path: the same from any working directory,
+ * but not after the checkout moves or on another machine. The engine reports such identities of
+ * functions with an L2 cache once.
+ *
+ * @param identity A function identity.
+ * @returns The module's file and why it has no root; `undefined` for any other identity.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rootlessIdentity } from "./identity.ts";
+ *
+ * assert.equal(rootlessIdentity("users.get"), undefined);
+ * ```
+ */
+export function rootlessIdentity(identity: string): Rootless | undefined {
+  return rootlessIdentities.get(identity);
+}
+
+/** {@linkcode modulePath}, with whether (and why) the module was named from its absolute path. */
+function locate(
+  file: string,
+  base?: string | null,
+): { module: string; rootless: Rootless | null } {
   let path = file;
   let local = true;
   if (path.startsWith("file://")) path = decodeURIComponent(new URL(path).pathname);
@@ -210,59 +306,93 @@ export function modulePath(file: string, base?: string | null): string {
     local = false;
   }
   path = path.replace(/\\/g, "/");
-  const nm = path.lastIndexOf("/node_modules/");
-  if (base === undefined) {
-    base = !local || nm >= 0 ? null : (packageRoot(path) ?? currentDir());
+  let rootless: Rootless | null = null;
+  if (base === undefined && local && !path.includes("/node_modules/")) {
+    const found = packageRoot(path);
+    path = found.path;
+    base = found.root;
+    if (found.root === null) rootless = { file: path, reason: found.reason };
   }
+  const nm = path.lastIndexOf("/node_modules/");
   const prefix = base ? base.replace(/\\/g, "/").replace(/\/?$/, "/") : null;
   if (prefix && path.startsWith(prefix)) path = path.slice(prefix.length);
   else path = nm >= 0 ? path.slice(nm + "/node_modules/".length) : path.replace(/^\/+/, "");
   path = path.replace(/\.(?:[cm]?[jt]sx?)$/, "");
-  return path.split("/").filter((s) => s !== "").join(".");
+  return { module: path.split("/").filter((s) => s !== "").join("."), rootless };
 }
 
 /** Files whose directory is a package root. */
 const ROOT_MARKERS = ["deno.json", "deno.jsonc", "package.json"];
-/** Package root of each directory looked up so far (`null`: none up to `/`). */
-const roots = new Map<string, string | null>();
+/** Package root of each directory looked up so far (`null`: none up to `/`, or unreadable). */
+const roots = new Map<string, { root: string | null; reason: RootlessReason }>();
 
 /**
  * The package root of a file: the nearest directory upwards holding a `deno.json`, `deno.jsonc` or
- * `package.json`; `null` when there is none or the file system cannot be read (no read permission,
- * no file system). Looked up once per directory.
+ * `package.json`. When there is none above `file` as given and `file` is reached through a
+ * symbolic link (Deno names modules by the path they were imported with), the same above its real
+ * path, which is then the file's path. Without a root: why (`"unreadable"`: a directory could not
+ * be read, e.g. Deno without read permission, where it is not even asked for so that no
+ * permission prompt appears).
  *
  * @param file Absolute path (`/` separated) of a module.
- * @returns The root directory, without a trailing `/`.
+ * @returns The root directory (without a trailing `/`) or `null`, and the file's path.
  */
-function packageRoot(file: string): string | null {
-  const dir = file.slice(0, Math.max(0, file.lastIndexOf("/")));
-  if (roots.has(dir)) return roots.get(dir)!;
-  let root: string | null = null;
+function packageRoot(
+  file: string,
+): { root: string | null; reason: RootlessReason; path: string } {
+  const found = rootAbove(file);
+  if (found.root !== null || found.reason === "unreadable") return { ...found, path: file };
+  let real: string;
   try {
-    let d = dir;
-    while (true) {
-      if (ROOT_MARKERS.some((m) => existsSync(`${d || ""}/${m}`))) {
-        root = d || "/";
-        break;
-      }
-      const up = d.lastIndexOf("/");
-      if (up < 0 || d === "") break;
-      d = d.slice(0, up);
-    }
+    if (exists(file) !== true) return { ...found, path: file };
+    real = realpathSync(file).replace(/\\/g, "/");
   } catch {
-    root = null; // no read permission: fall back to the working directory
+    return { ...found, path: file }; // not a file on this file system (e.g. a bundle's frames)
   }
-  roots.set(dir, root);
-  return root;
+  return real === file ? { ...found, path: file } : { ...rootAbove(real), path: real };
 }
 
-function currentDir(): string | null {
+/** The nearest root above `file` (looked up once per directory). */
+function rootAbove(file: string): { root: string | null; reason: RootlessReason } {
+  const dir = file.slice(0, Math.max(0, file.lastIndexOf("/")));
+  const known = roots.get(dir);
+  if (known !== undefined) return known;
+  let found: { root: string | null; reason: RootlessReason } = { root: null, reason: "none" };
+  let d = dir;
+  search: while (true) {
+    for (const m of ROOT_MARKERS) {
+      const there = exists(`${d}/${m}`);
+      if (there === null) {
+        found = { root: null, reason: "unreadable" };
+        break search;
+      }
+      if (there) {
+        found = { root: d || "/", reason: "none" };
+        break search;
+      }
+    }
+    const up = d.lastIndexOf("/");
+    if (up < 0 || d === "") break;
+    d = d.slice(0, up);
+  }
+  roots.set(dir, found);
+  return found;
+}
+
+/**
+ * Whether `path` exists; `null` when that cannot be known: no read permission (on Deno, checked
+ * first so that no permission prompt appears), no file system.
+ */
+function exists(path: string): boolean | null {
   // deno-lint-ignore no-explicit-any
-  const proc = (globalThis as any).process;
+  const perms = (globalThis as any).Deno?.permissions;
   try {
-    return typeof proc?.cwd === "function" ? String(proc.cwd()) : null;
+    if (typeof perms?.querySync === "function") {
+      if (perms.querySync({ name: "read", path }).state !== "granted") return null;
+    }
+    return existsSync(path);
   } catch {
-    return null; // no read permission for the cwd: module paths stay absolute-derived
+    return null;
   }
 }
 

@@ -61,12 +61,15 @@ export type {
   CallTrace,
 } from "./_call_record.ts";
 export {
+  type AddListenerOptions,
   CacheEvent,
   type CacheEventDetail,
   type CacheEventListener,
   cacheEvents,
   CacheEventTarget,
   type CacheEventType,
+  type EventTargetListener,
+  type RemoveListenerOptions,
 } from "./_events.ts";
 export * as objectOps from "./_object_face.ts";
 export { checkSignal, Flight, flightOf, waitFor } from "./_flight.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import { CacheConfigError, DecryptionError } from "../errors.ts";
-import { buf, subtle } from "./_crypto.ts";
+import { buf, subtle, type WebCryptoKey } from "./_crypto.ts";
 import { AES_KEY_BYTES } from "./_hkdf.ts";
 import { nextModuleNonce, NONCE_BYTES } from "./_nonce.ts";
 
@@ -90,7 +90,7 @@ export async function decrypt(
 }
 
 /** Import a 32-byte AES-256-GCM key (a rejected promise for any other). */
-function importAesKey(key: Uint8Array): Promise<CryptoKey> {
+function importAesKey(key: Uint8Array): Promise<WebCryptoKey> {
   if (!(key instanceof Uint8Array) || key.length !== AES_KEY_BYTES) {
     return Promise.reject(
       new CacheConfigError("key", undefined, `a ${AES_KEY_BYTES}-byte AES-256 key`, {
@@ -103,7 +103,7 @@ function importAesKey(key: Uint8Array): Promise<CryptoKey> {
 
 /** Seal with an imported key: `nonce || ciphertext || tag`. */
 export async function sealWith(
-  key: CryptoKey,
+  key: WebCryptoKey,
   plaintext: Uint8Array,
   aad: Uint8Array,
   nonce: Uint8Array,
@@ -133,7 +133,7 @@ export function checkCiphertext(ciphertext: Uint8Array): void {
 
 /** Open `nonce || ciphertext || tag` with an imported key; a failed tag is a {@linkcode DecryptionError}. */
 export async function openWith(
-  key: CryptoKey,
+  key: WebCryptoKey,
   ciphertext: Uint8Array,
   aad: Uint8Array,
 ): Promise<Uint8Array> {

@@ -4,8 +4,28 @@
  *
  * @module
  */
-/** WebCrypto, available on Deno, Bun, Node >= 19 and browsers. */
-export const subtle: SubtleCrypto = globalThis.crypto.subtle;
+/**
+ * WebCrypto, available on Deno, Bun, Node >= 19 and browsers. Its type, like
+ * {@linkcode WebCryptoKey}, is named from the global `crypto` that both the DOM lib and
+ * `@types/node` declare: the npm package's declarations need no DOM lib (`SubtleCrypto` and
+ * `CryptoKey` are not globals of `@types/node` 20).
+ */
+export const subtle: typeof globalThis.crypto.subtle = globalThis.crypto.subtle;
+
+/**
+ * A WebCrypto key (the DOM lib's `CryptoKey`), named without the DOM lib (see {@linkcode subtle}).
+ *
+ * @example
+ * ```ts
+ * import { subtle, type WebCryptoKey } from "./_crypto.ts";
+ *
+ * const key: WebCryptoKey = await subtle.importKey("raw", new Uint8Array(32), "HKDF", false, [
+ *   "deriveBits",
+ * ]);
+ * console.log(key.type); // "secret"
+ * ```
+ */
+export type WebCryptoKey = Awaited<ReturnType<typeof globalThis.crypto.subtle.importKey>>;
 
 const ENCODER = new TextEncoder();
 
@@ -59,8 +79,11 @@ export function secretEqual(a: Uint8Array, b: Uint8Array): boolean {
   return d === 0;
 }
 
-/** View as the `BufferSource` WebCrypto's typings want (no copy). */
-export function buf(bytes: Uint8Array): BufferSource {
+/**
+ * View as the `BufferSource` WebCrypto's typings want (no copy): a `Uint8Array<ArrayBuffer>`, which
+ * every `BufferSource` accepts, so its declaration needs no DOM lib either.
+ */
+export function buf(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return bytes as Uint8Array<ArrayBuffer>;
 }
 

@@ -16,6 +16,7 @@ import {
   MAX_TENANT_SALT_BYTES,
   subtle,
   utf8,
+  type WebCryptoKey,
 } from "./_crypto.ts";
 
 /** Smallest master key the protocol's HKDF accepts (bytes). */
@@ -116,7 +117,7 @@ export async function importHkdfKey(
   masterKey: Uint8Array,
   option: string,
   minBytes: number,
-): Promise<CryptoKey> {
+): Promise<WebCryptoKey> {
   if (!(masterKey instanceof Uint8Array) || masterKey.length < minBytes) {
     throw new CacheConfigError(option, undefined, `a key of at least ${minBytes} bytes`, {
       secret: true,
@@ -151,7 +152,7 @@ function checkedSalt(domain: string, tenant: string, tenantOption: string): Uint
 
 /** HKDF-SHA256 of `ikm` for `domain` and `tenant` (checked salt): the 32 derived bytes. */
 export function hkdf(
-  ikm: CryptoKey,
+  ikm: WebCryptoKey,
   domain: string,
   tenant: string,
   tenantOption: string,

@@ -8,7 +8,7 @@
  * @module
  */
 import { CacheConfigError, CacheKeyError, DecryptionError } from "../errors.ts";
-import { buf, secretEqual, subtle } from "./_crypto.ts";
+import { buf, secretEqual, subtle, type WebCryptoKey } from "./_crypto.ts";
 import { fromHex, toHex } from "./_hex.ts";
 import { hkdf, keyFingerprint } from "./_hkdf.ts";
 import { buildAad } from "./_aad.ts";
@@ -46,7 +46,7 @@ export interface EncryptedValue {
 }
 
 interface DerivedKey {
-  key: CryptoKey;
+  key: WebCryptoKey;
   fingerprint: string;
 }
 
@@ -84,7 +84,7 @@ interface DerivedKey {
  * ```
  */
 export class TenantCipher {
-  #masters: Promise<CryptoKey>[];
+  #masters: Promise<WebCryptoKey>[];
   #cache = new Map<string, DerivedKey[] | Promise<DerivedKey[]>>();
   #maxTenants: number;
   #nonces = new NonceGenerator();

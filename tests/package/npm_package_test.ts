@@ -2,9 +2,10 @@
 // `npm pack`s it into a temporary folder; a fresh TypeScript project installs the tarball (plus
 // `typescript` at the range the build uses and `@types/node`), and `tsc --strict --noEmit` passes
 // on a file that uses `cache()` with inferred types — the `@ts-expect-error` lines fail the check if
-// those types were `any` (or missing: TS7016). The tarball holds declarations for every subpath
-// export and no tests or bench. Deno only (the build tool runs on Deno); needs npm and the registry
-// (or npm's cache).
+// those types were `any` (or missing: TS7016). It passes again with `--lib es2023 --types node
+// --skipLibCheck false` (no DOM lib, every declaration checked): the declarations need only
+// `@types/node`. The tarball holds declarations for every subpath export and no tests or bench.
+// Deno only (the build tool runs on Deno); needs npm and the registry (or npm's cache).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -47,6 +48,15 @@ const asyncStatus = await cached.withStatus(1);
 // @ts-expect-error the value of an awaited CallResult is the function's result
 asyncStatus.value.email;
 cached.events.addEventListener("hit", (e) => console.log(e.detail.layer));
+const ac = new AbortController();
+cached.events.addEventListener("miss", (e) => console.log(e.detail.identity), {
+  once: true,
+  signal: ac.signal,
+});
+// @ts-expect-error a listener is a function or an object with handleEvent (the types are not any)
+cached.events.addEventListener("miss", 42);
+// @ts-expect-error addEventListener's options have no \`bogus\`
+cached.events.addEventListener("miss", () => {}, { bogus: true });
 console.log(name, doubled, st, v, blake2b256Hex(new Uint8Array(1)), typeof JsonSerializer);
 // apache-arrow is an optional peer, not installed here: its serializer's types still check.
 const frames = cache(async (n: number): Promise<unknown> => n, { serializer: "arrow", ttl: 60 });
@@ -113,17 +123,31 @@ test(
         !existsSync(join(app, "node_modules", "apache-arrow")),
         "an optional peer is not installed",
       );
-      const r = spawnSync("node", [
+      const common = ["--strict", "--noEmit", "--module", "nodenext", "--target", "es2022"];
+      const r = spawnSync("node", [tsc, ...common, "main.ts"], {
+        cwd: app,
+        encoding: "utf8",
+        timeout: 120_000,
+      });
+      assert.equal(r.status, 0, `tsc failed:\n${r.stdout}${r.stderr}`);
+      // A Node project without the DOM lib that checks every declaration file: the package's
+      // declarations name no DOM-only type (AddEventListenerOptions, CryptoKey, BufferSource…).
+      const noDom = spawnSync("node", [
         tsc,
-        "--strict",
-        "--noEmit",
-        "--module",
-        "nodenext",
-        "--target",
-        "es2022",
+        ...common,
+        "--lib",
+        "es2023",
+        "--types",
+        "node",
+        "--skipLibCheck",
+        "false",
         "main.ts",
       ], { cwd: app, encoding: "utf8", timeout: 120_000 });
-      assert.equal(r.status, 0, `tsc failed:\n${r.stdout}${r.stderr}`);
+      assert.equal(
+        noDom.status,
+        0,
+        `tsc (lib es2023, no DOM) failed:\n${noDom.stdout}${noDom.stderr}`,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

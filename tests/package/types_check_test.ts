@@ -3,7 +3,15 @@
 // be an error (else compilation fails), and the `Equals` checks prove the inferred types.
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
-import { cache, cached, type CachedFunction, MemoryBackend } from "../../mod.ts";
+import {
+  type AddListenerOptions,
+  cache,
+  cached,
+  type CachedFunction,
+  type EventTargetListener,
+  MemoryBackend,
+  type RemoveListenerOptions,
+} from "../../mod.ts";
 
 type Equals<X, Y> = (<T>() => T extends X ? 1 : 2) extends (<T>() => T extends Y ? 1 : 2) ? true
   : false;
@@ -121,6 +129,12 @@ typeOnly(() =>
     }
   }
 );
+
+// The event target's parameter types are named without the DOM lib (so the npm package's
+// declarations need none), yet where the DOM lib is present they are exactly its types.
+expectType<Equals<EventTargetListener, EventListenerOrEventListenerObject>>();
+expectType<Equals<AddListenerOptions, AddEventListenerOptions>>();
+expectType<Equals<RemoveListenerOptions, EventListenerOptions>>();
 
 test("typed wrappers behave as their types say", async () => {
   assert.deepEqual(await getUser(1), { id: 1, name: "u1" });
