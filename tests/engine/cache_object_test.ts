@@ -564,3 +564,40 @@ test("createCache: expire on an L1-only cache keeps the L1 entry as the stale fa
   assert.equal(await c.getOrSet("k", () => "new"), "new");
   assert.equal(await c.get("k"), "new");
 });
+
+test("createCache: a per-call staleTtl is the stale window of the L1 entry too", async () => {
+  // Before, L1 kept every expired entry for the cache's staleTtl: the writing instance answered a
+  // value long past the window it was written with, where L2 (another instance) had dropped it.
+  // The clock is shifted (no sleep); the caches and the backend are made after, so they read it.
+  const clock = shiftDateNow();
+  const down = () => {
+    throw new Error("source down");
+  };
+  try {
+    const only = createCache({ backend: null, ttl: 60, staleTtl: 600, failSafeThrottle: 0 });
+    const backend = new MemoryBackend();
+    const o = { backend, ...bare, ttl: 60, staleTtl: 600, failSafeThrottle: 0 };
+    const a = createCache(o);
+    const b = createCache(o); // another instance, same L2
+    for (const c of [only, a]) {
+      await c.set("short", "s", { staleTtl: 30 });
+      await c.getOrSet("computed", () => "g", { staleTtl: 30 });
+      await c.set("long", "l", { staleTtl: 3600 });
+      await c.set("default", "d");
+    }
+    clock.advance(150_000); // 90 s past the expiry: past a 30 s window, within 600 s
+    for (const c of [only, a, b]) {
+      await assert.rejects(c.getOrSet("short", down), /source down/);
+      await assert.rejects(c.getOrSet("computed", down), /source down/);
+      assert.equal(await c.getOrSet("default", down), "d");
+    }
+    clock.advance(1_200_000); // 1,290 s past the expiry: past 600 s, within 3,600 s
+    for (const c of [only, a]) {
+      assert.equal(await c.getOrSet("long", down), "l");
+      await assert.rejects(c.getOrSet("default", down), /source down/);
+    }
+    await backend.close();
+  } finally {
+    clock.restore();
+  }
+});
