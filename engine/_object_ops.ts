@@ -319,7 +319,7 @@ export async function set(
   o: CacheEntryOptions | undefined,
 ): Promise<void> {
   const ctx = ctxOf(eng, key, o);
-  supersede(eng, ctx.l1Key); // an earlier computation must not land over the written value
+  supersede(eng, ctx); // an earlier computation must not land over the written value
   const b = o?.skipL2Write ? null : await eng.backendAsync();
   await store(eng, ctx, value, b, eng.epoch, true);
 }
@@ -374,7 +374,9 @@ export async function deleteByTags(eng: Engine, tags: readonly string[]): Promis
  * `expire(key)`: soft delete. Without the fail-safe (`staleTtl` 0) or in interop mode (no
  * metadata to mark it), a deletion. With it, the entry's logical expiry becomes now: L1 keeps it
  * as a stale entry, L2 gets it back with `fresh_until` = now and TTL `staleTtl`; the next read
- * misses and recomputes, and a failure or timeout of that computation is answered from it.
+ * misses and recomputes, and a failure or timeout of that computation is answered from it. A
+ * deletion or a `set` of the key (or a write another instance announces) while L2 is read wins:
+ * the old value is not written back (`supersede` sees the key in `expiring`).
  */
 export async function expire(eng: Engine, key: string): Promise<void> {
   if (eng.failsafe === null || eng.config.interop !== null) return deleteKeys(eng, [key]);
@@ -388,12 +390,21 @@ export async function expire(eng: Engine, key: string): Promise<void> {
     if (e.expiresAt > now) e.expiresAt = now;
     if (e.refreshAt > now) e.refreshAt = now;
   }
-  const epoch = eng.epoch; // a deletion while L2 is read: the old value is not written back
-  const b = await eng.backendAsync();
-  if (b === null) return;
-  const hit = await readL2(eng, b, ctx);
-  if (hit === null) return;
-  ctx.tags = null;
-  // Written again with its logical expiry now (`ttl: 0`: fresh_until = now, L2 TTL = staleTtl).
-  await store(eng, ctx, hit.value, b, epoch, true);
+  // A deletion or a write while L2 is read: the old value is not written back.
+  const epoch = eng.epoch;
+  const marks = eng.expiring;
+  marks.set(ctx.backendKey, (marks.get(ctx.backendKey) ?? 0) + 1);
+  try {
+    const b = await eng.backendAsync();
+    if (b === null) return;
+    const hit = await readL2(eng, b, ctx);
+    if (hit === null) return;
+    ctx.tags = null;
+    // Written again with its logical expiry now (`ttl: 0`: fresh_until = now, L2 TTL = staleTtl).
+    await store(eng, ctx, hit.value, b, epoch, true);
+  } finally {
+    const n = marks.get(ctx.backendKey)!;
+    if (n > 1) marks.set(ctx.backendKey, n - 1);
+    else marks.delete(ctx.backendKey);
+  }
 }

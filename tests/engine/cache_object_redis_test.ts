@@ -1,13 +1,14 @@
 // createCache on a real Redis (127.0.0.1:6379): getMany / setMany / deleteMany issue their commands
 // together, so node-redis writes them in one batch (auto-pipelining) — counted at a loopback tap
-// (client writes reaching the server) and in Redis's own command statistics.
+// (client writes reaching the server) and in Redis's own command statistics. The bus tells other
+// instances of writes; expire yields to another instance's write.
 import assert from "node:assert/strict";
 import net from "node:net";
 import { createClient } from "redis";
 import { test } from "../_harness.ts";
 import { sharedRedisTestOptions, uniquePrefix } from "../_redis_server.ts";
 import { until } from "../_timing.ts";
-import { createCache, RedisBackend } from "../../mod.ts";
+import { type Backend, createCache, RedisBackend } from "../../mod.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 
@@ -147,3 +148,78 @@ test("createCache (redis): per-call staleTtl sets the entry's L2 lifetime", asyn
     await backend.close();
   }
 }, { ...sharedRedisTestOptions, sanitize: false });
+
+const down = () => {
+  throw new Error("source down");
+};
+
+test(
+  "createCache (redis): another instance's set during expire's L2 read is not undone",
+  async () => {
+    // Before, the instance expiring the key wrote the old value back over the other's completed
+    // write (as a stale entry): every instance then missed and answered the old value as fallback.
+    // The other's write reaches the expiring instance on the bus before its read answers here.
+    const opts = {
+      url: "redis://127.0.0.1:6379",
+      keyPrefix: uniquePrefix("objexpset"),
+      invalidationChannel: `cktest:inv:${crypto.randomUUID()}`,
+    };
+    const ba = new RedisBackend(opts);
+    const bb = new RedisBackend(opts);
+    let hold: Promise<void> | null = null;
+    let reading = () => {};
+    // a's backend, with read answers held at a gate while `hold` is set.
+    const gated = new Proxy(ba, {
+      get: (t, p) => {
+        if (p === "get") {
+          return async (...x: unknown[]) => {
+            const got = await (t.get as (...y: unknown[]) => Promise<unknown>)(...x);
+            if (hold !== null) {
+              reading();
+              await hold;
+            }
+            return got;
+          };
+        }
+        const v = Reflect.get(t, p, t);
+        return typeof v === "function" ? v.bind(t) : v;
+      },
+    }) as Backend;
+    const o = { ttl: 60, staleTtl: 600, failSafeThrottle: 0, ...bare, l1: { invalidation: true } };
+    const a = createCache({ ...o, backend: gated });
+    const b = createCache({ ...o, backend: bb });
+    const c = createCache({ ...o, backend: bb, l1: false }); // reads L2 only
+    try {
+      await a.set("k", "old"); // a subscribes to the bus
+      assert.ok(await until(() => subscribers(opts.url, opts.invalidationChannel, 1)));
+      let open!: () => void;
+      hold = new Promise<void>((r) => open = r);
+      const read = new Promise<void>((r) => reading = r);
+      const expiring = a.expire("k");
+      await read; // a is reading L2
+      hold = null;
+      await b.set("k", "new");
+      // a got b's write event: it dropped its (stale) L1 copy.
+      assert.ok(await until(() => a.cacheInfo().size === 0), "a heard b's write");
+      open();
+      await expiring;
+      assert.equal(await c.get("k"), "new", "L2 holds b's value, fresh");
+      assert.equal(await c.getOrSet("k", down), "new");
+      assert.equal(await a.getOrSet("k", down), "new");
+    } finally {
+      await ba.close();
+      await bb.close();
+    }
+  },
+  { ...sharedRedisTestOptions, sanitize: false },
+);
+
+async function subscribers(url: string, channel: string, want: number): Promise<boolean> {
+  const r = createClient({ url });
+  await r.connect();
+  try {
+    return Number(((await r.sendCommand(["PUBSUB", "NUMSUB", channel])) as unknown[])[1]) >= want;
+  } finally {
+    await r.close();
+  }
+}
