@@ -244,6 +244,36 @@ for (const [kind, { make, options }] of Object.entries(KINDS)) {
     assert.equal(await c.getOrSet("k", async () => 2), 2);
   });
 
+  each("expire keeps the entry's own stale window and never lengthens it", async (s) => {
+    // Before, expire wrote the entry back with the cache's staleTtl (600 s here) whatever window
+    // it had, and gave an entry already stale a new full window on every expire.
+    const [a, b] = two(s, { staleTtl: 600, failSafeThrottle: 0 });
+    const left = () => s.backend.capabilities.ttl!.ttl("t:default:obj:key:own");
+    const down = () => {
+      throw new Error("source down");
+    };
+    await a.set("own", "v", { staleTtl: 30, tags: ["t:own"] }); // fresh 60 s, then stale 30 s
+    await a.expire("own");
+    const first = await left();
+    // 30 s past its logical expiry, as written (plus that write's latency: a margin of 5 s).
+    assert.ok(first !== null && first <= 35, `L2 keeps it ${first} s, not the cache's 600 s`);
+    assert.equal(await b.getOrSet("own", down), "v", "the stale fallback, within its window");
+    assert.equal(await a.getOrSet("own", down), "v", "and from a's L1");
+    await a.expire("own"); // already stale: left as it is
+    const second = await left();
+    assert.ok(second !== null && second <= first, `expired again: ${second} s, was ${first} s`);
+    // Still reachable by its tags: the deleted value is no fallback anywhere.
+    await a.deleteByTags("t:own");
+    await assert.rejects(b.getOrSet("own", down), /source down/);
+    await assert.rejects(a.getOrSet("own", down), /source down/);
+    // A window of 0: L2 keeps it no longer than it was written to (its write's latency past its
+    // logical expiry at most), and a's L1 not at all.
+    await a.set("none", "v", { staleTtl: 0 });
+    await a.expire("none");
+    const none = await s.backend.capabilities.ttl!.ttl("t:default:obj:key:none");
+    assert.ok(none === null || none < 5, `L2 keeps it ${none} s, not the cache's 600 s`);
+  });
+
   each(
     "hard timeout without a stale value: FactoryTimeoutError, the late result is cached",
     async (s) => {
