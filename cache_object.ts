@@ -102,8 +102,11 @@ export interface CacheObject {
   /** Remove every entry carrying any of `tags` (this cache's backend, every cache's L1). */
   deleteByTags(...tags: string[]): Promise<void>;
   /**
-   * Soft delete: the next read recomputes, and until then (and for `staleTtl` more) the old value
-   * stays the fail-safe's stale answer. Without `staleTtl` (or in interop mode) a deletion.
+   * Soft delete: the next read recomputes, and the old value stays the fail-safe's stale answer
+   * for the stale window the entry was written with (its per-call `staleTtl`, else the cache's)
+   * from now on, never past the end it already had: an entry already stale is left as it is, and
+   * one written with a `staleTtl` of 0 is deleted. Without `staleTtl` (or in interop mode) a
+   * deletion. A `delete` or `set` of the key while it runs wins.
    */
   expire(key: string): Promise<void>;
   /** Remove every entry of this cache (its namespace's key space, every tenant's). */

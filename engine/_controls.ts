@@ -67,7 +67,7 @@ export function forceRefresh(eng: Engine, self: unknown, args: unknown[]): unkno
     // A second refresh caller gets its own copy, as a joiner of any computation does.
     return eng.config.l1.copy === "none" ? known.p : known.p.then(joinerCopy);
   }
-  supersede(eng, ctx.l1Key); // a miss computing since before the refresh must not land over it
+  supersede(eng, ctx); // a miss computing since before the refresh must not land over it
   const p = refreshLoad(eng, self, args, ctx);
   const mine = { epoch: eng.epoch, p };
   table.set(ctx.l1Key, mine);

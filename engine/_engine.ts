@@ -154,6 +154,11 @@ export class Engine {
   readonly hardMs: number;
   /** Computations still running after a hard timeout, by L1 key (`_hard_timeout.ts`). */
   readonly lateWork: Map<ArgKey, Promise<unknown>> = new Map();
+  /**
+   * A cache object's `expire` calls reading L2 to write the entry back, counted by backend key: a
+   * write of the key meanwhile (`supersede`, or one announced by another instance) stops them.
+   */
+  readonly expiring: Map<string, number> = new Map();
   /** A key-based cache (`createCache`): tags come with each call, not from a `tags` option. */
   readonly objectCache: boolean;
   readonly l1TtlMs: number;

@@ -3,8 +3,9 @@
  * `staleTtl` more seconds and served when the function fails or is too slow.
  *
  * - **Where stale values live.** L1: an entry keeps living until `expiresAt + staleTtl` (the
- *   cache's `staleMs`) but is no hit past `expiresAt` ({@linkcode L1Cache.stale} finds it). L2: the entry is
- *   written with TTL `ttl + staleTtl` and its logical expiry in the wire document's
+ *   cache's `staleMs`, or the entry's own window from a key-based call's `staleTtl`:
+ *   `L1Cache.staleMsOf`) but is no hit past `expiresAt` ({@linkcode L1Cache.stale} finds it).
+ *   L2: the entry is written with TTL `ttl + staleTtl` and its logical expiry in the wire document's
  *   `metadata.fresh_until` (Unix seconds; cachekit-py 0.3.0 ignores the field and reads the entry
  *   as fresh for the whole `ttl + staleTtl`), or, with the envelope wire, in the framed header's
  *   `fresh_until` field (float64 ms; `protocol/stored_value.ts`). A reader past `fresh_until` treats it as a miss and

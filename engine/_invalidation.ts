@@ -239,17 +239,20 @@ export function bump(eng: Engine): void {
 }
 
 /**
- * Before a write or a forced refresh of `l1Key`: a computation of the key that started earlier
- * (in flight, or still running past a soft or hard timeout) must not land over the newer value,
- * so it is marked stale ({@linkcode bump}: its callers still get its answer, nothing stores it).
- * Nothing happens when none runs, so that other keys' computations keep storing. A stale value
- * the fail-safe throttle holds for the key is dropped.
+ * Before a write or a forced refresh of the key of `ctx`: a computation of the key that started
+ * earlier (in flight, or still running past a soft or hard timeout), or a cache object's `expire`
+ * reading it to write it back, must not land over the newer value, so it is marked stale
+ * ({@linkcode bump}: its callers still get its answer, nothing stores it). Nothing happens when
+ * none runs, so that other keys' computations keep storing. A stale value the fail-safe throttle
+ * holds for the key is dropped.
  */
-export function supersede(eng: Engine, l1Key: ArgKey): void {
+export function supersede(eng: Engine, ctx: KeyCtx): void {
+  const l1Key = ctx.l1Key;
   eng.failsafe?.release(l1Key); // a stale value the throttle holds is older than the write
   if (
     eng.inflight.has(l1Key) || eng.lateWork.has(l1Key) ||
-    eng.failsafe?.pending(l1Key) !== undefined
+    eng.failsafe?.pending(l1Key) !== undefined ||
+    (eng.expiring.size !== 0 && eng.expiring.has(ctx.backendKey))
   ) bump(eng);
 }
 
@@ -392,6 +395,12 @@ export function invalidateTagsLocal(eng: Engine, tags: ReadonlySet<string>): str
  * evict and mark in-flight work stale (other functions' writes on the same bus do not).
  */
 export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
+  // Another instance wrote a key an `expire` here is reading: the old value is not written back.
+  if (
+    eng.expiring.size !== 0 && ev.level === "key" && ev.targets.some((k) => eng.expiring.has(k))
+  ) {
+    bump(eng);
+  }
   const l1 = eng.l1;
   if (l1 === null) return;
   switch (ev.level) {

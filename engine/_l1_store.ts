@@ -99,6 +99,9 @@ export function storeL1(
   const life = ctx.ttl === undefined ? eng.l1TtlMs : l1TtlMs(eng.config, ctx.ttl);
   const entry = l1.entry(value, kind, size, life, swrDelay(eng, life, ctx.ttl));
   entry.tags = ctx.tags;
+  // A key-based call's own stale window (`staleTtl`), as its L2 entry has it (`l2TtlOf`).
+  const stale = ctx.call?.staleTtl;
+  if (stale !== undefined && eng.failsafe !== null) l1.setStaleMs(entry, stale * 1000);
   if (!eng.indexL1) l1.set(ctx.l1Key, entry); // no remote events: no backend key kept
   else {
     entry.backendKey = ctx.backendKey;

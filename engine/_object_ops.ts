@@ -14,6 +14,7 @@ import { CacheConfigError } from "../errors.ts";
 import type { CacheEntryOptions } from "../config/options.ts";
 import { countHit, load, store } from "./_call.ts";
 import type { CallOptions } from "./_call_options.ts";
+import type { Backend } from "../backends/types.ts";
 import { type CallRecord, join, recordL1Hit, recordL2Hit } from "./_call_record.ts";
 import { entryOf, FactoryCall, hitEntry, invoke } from "./_factory_context.ts";
 import { cacheContext, type FactoryContext } from "../factory_context.ts";
@@ -344,7 +345,7 @@ export async function set(
   o: CacheEntryOptions | undefined,
 ): Promise<void> {
   const ctx = ctxOf(eng, key, o);
-  supersede(eng, ctx.l1Key); // an earlier computation must not land over the written value
+  supersede(eng, ctx); // an earlier computation must not land over the written value
   // Not kept in L1 (`skipL1Write`): nor is the value it replaces. Dropped before the write (no
   // call answers it meanwhile) and after it (a read during the write may have put it back).
   const drop = o?.skipL1Write === true ? eng.l1 : null;
@@ -402,28 +403,91 @@ export async function deleteByTags(eng: Engine, tags: readonly string[]): Promis
 
 /**
  * `expire(key)`: soft delete. Without the fail-safe (`staleTtl` 0) or in interop mode (no
- * metadata to mark it), a deletion. With it, the entry's logical expiry becomes now: L1 keeps it
- * as a stale entry, L2 gets it back with `fresh_until` = now and TTL `staleTtl`; the next read
- * misses and recomputes, and a failure or timeout of that computation is answered from it.
+ * metadata to mark it), a deletion. With it, the entry's logical expiry becomes now, and it stays
+ * usable as a stale value for its own stale window at most, never longer than it already was
+ * (its original logical expiry plus its stale window): L1 keeps it as a stale entry (its own
+ * window: `L1Cache.staleMsOf`), L2 gets it back with `fresh_until` = now and, as its TTL, the
+ * stale window it had (what its remaining TTL holds past its logical expiry). An entry already
+ * stale is left as it is, and one without a stale window is deleted. The next read misses and
+ * recomputes, and a failure or timeout of that computation is answered from it.
+ *
+ * Never lengthening the entry also keeps it within the life of its tag index (Redis tag sets,
+ * written to live as long as the entry did): `deleteByTags` reaches it as long as it answers. A
+ * deletion or a `set` of the key (or a write another instance announces) while L2 is read wins:
+ * the old value is not written back (`supersede` sees the key in `expiring`).
  */
 export async function expire(eng: Engine, key: string): Promise<void> {
   if (eng.failsafe === null || eng.config.interop !== null) return deleteKeys(eng, [key]);
-  const ctx = objectKeyCtx(eng, key, null, { skipL1Write: true });
-  ctx.ttl = 0; // fresh_until = now; L2 TTL = the stale window
+  const call: CallOptions = { skipL1Write: true };
+  const ctx = objectKeyCtx(eng, key, null, call);
   const l1 = eng.l1;
   const e = l1?.map.get(ctx.l1Key);
   if (l1 !== null && e !== undefined) {
-    // Expired now (in the cache's time), so still within its stale window.
+    // Expired now (in the cache's time), so still within its own stale window.
     const now = l1.now();
     if (e.expiresAt > now) e.expiresAt = now;
     if (e.refreshAt > now) e.refreshAt = now;
   }
-  const epoch = eng.epoch; // a deletion while L2 is read: the old value is not written back
-  const b = await eng.backendAsync();
-  if (b === null) return;
-  const hit = await readL2(eng, b, ctx);
-  if (hit === null) return;
-  ctx.tags = null;
-  // Written again with its logical expiry now (`ttl: 0`: fresh_until = now, L2 TTL = staleTtl).
-  await store(eng, ctx, hit.value, b, epoch, true);
+  // A deletion or a write while L2 is read: the old value is not written back.
+  const epoch = eng.epoch;
+  const marks = eng.expiring;
+  marks.set(ctx.backendKey, (marks.get(ctx.backendKey) ?? 0) + 1);
+  try {
+    const b = await eng.backendAsync();
+    if (b === null) return;
+    const t0 = Date.now(); // before the reads: their latency does not lengthen the window
+    const [hit, left] = await Promise.all([readL2(eng, b, ctx), ttlLeft(eng, b, ctx)]);
+    if (hit === null || hit.stale || left === null || eng.epoch !== epoch) return;
+    const window = staleWindow(eng, hit.freshUntil, left, t0);
+    if (window < MIN_WINDOW) {
+      // No stale window (a `staleTtl` of 0): nothing may answer it once expired.
+      await deleteKeys(eng, [key]);
+      return;
+    }
+    // Written again with its logical expiry now (`ttl: 0`: fresh_until = now), living its window.
+    ctx.ttl = 0;
+    call.staleTtl = window;
+    await store(eng, ctx, hit.value, b, epoch, true);
+  } finally {
+    const n = marks.get(ctx.backendKey)!;
+    if (n > 1) marks.set(ctx.backendKey, n - 1);
+    else marks.delete(ctx.backendKey);
+  }
+}
+
+/** Below this stale window (seconds), `expire` deletes: a TTL rounds to whole milliseconds. */
+const MIN_WINDOW = 0.001;
+
+/**
+ * The remaining L2 TTL of the entry of `ctx`, seconds (`Infinity`: none; `null`: gone;
+ * `undefined`: unknown, the backend cannot tell or failed to).
+ */
+async function ttlLeft(eng: Engine, b: Backend, ctx: KeyCtx): Promise<number | null | undefined> {
+  const cap = b.capabilities.ttl;
+  if (cap === undefined) return undefined;
+  try {
+    return await cap.ttl(ctx.backendKey, eng.l2Opts);
+  } catch (e) {
+    recordFailure(eng, "ttl", e, ctx);
+    return undefined;
+  }
+}
+
+/**
+ * The stale window, seconds from now, that an expired entry keeps: what its L2 life (`left`
+ * seconds when read, after `t0`, ms since the epoch) holds past its logical expiry (`freshUntil`,
+ * ms since the epoch), i.e. the stale window it was written with. Unknown (no logical expiry, or
+ * no TTL to read): the cache's `staleTtl`. Never more than the entry has left now.
+ */
+function staleWindow(
+  eng: Engine,
+  freshUntil: number | null,
+  left: number | undefined,
+  t0: number,
+): number {
+  if (left === undefined) return eng.config.staleTtl;
+  const own = left === Infinity || freshUntil === null
+    ? eng.config.staleTtl
+    : left - Math.max(0, freshUntil - t0) / 1000;
+  return Math.min(own, left - (Date.now() - t0) / 1000);
 }

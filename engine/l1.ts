@@ -82,9 +82,10 @@ export interface SealedValue {
 
 /**
  * One L1 entry. Fields are read directly by the engine's hit path. Kept slim (every entry pays for
- * each field): the fail-safe window is the cache's `staleMs`, a running refresh is marked in the
- * engine's side table, what a sealed entry needs sits in its value, the key is the `Map`'s, and
- * times are small integers (see the module doc).
+ * each field): the fail-safe window is the cache's `staleMs` (an entry with its own, from a
+ * key-based call's `staleTtl`, has it in a side table: `L1Cache.setStaleMs`), a running refresh
+ * is marked in the engine's side table, what a sealed entry needs sits in its value, the key is
+ * the `Map`'s, and times are small integers (see the module doc).
  */
 export interface L1Entry {
   /** What {@linkcode L1Entry.kind} says: the value, its serialized payload, or a sealed value. */
@@ -244,6 +245,44 @@ export class L1Cache {
   readonly staleMs: number;
 
   /**
+   * The fail-safe windows of the entries that have their own (a key-based call's `staleTtl`),
+   * ms: a side table, so that every other entry pays nothing for it. Read only for an expired
+   * entry, never on a hit.
+   */
+  readonly #ownStale = new WeakMap<L1Entry, number>();
+  #anyOwnStale = false;
+
+  /**
+   * Give `e` its own fail-safe window, `ms` past its expiry, instead of {@linkcode staleMs} (a
+   * key-based call's `staleTtl`).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { L1_SHARED, L1Cache } from "./l1.ts";
+   * const l1 = new L1Cache({ maxBytes: 1024, maxEntries: 10, staleMs: 60_000 });
+   * const e = l1.entry(42, L1_SHARED, 0, 0);
+   * l1.setStaleMs(e, 0);
+   * l1.set("k", e);
+   * assert.equal(l1.staleMsOf(e), 0);
+   * assert.equal(l1.stale("k"), undefined);
+   * ```
+   */
+  setStaleMs(e: L1Entry, ms: number): void {
+    if (ms === this.staleMs) {
+      if (this.#anyOwnStale) this.#ownStale.delete(e);
+      return;
+    }
+    this.#ownStale.set(e, ms);
+    this.#anyOwnStale = true;
+  }
+
+  /** The fail-safe window of `e`, ms past its expiry: its own, else {@linkcode staleMs}. */
+  staleMsOf(e: L1Entry): number {
+    return this.#anyOwnStale ? this.#ownStale.get(e) ?? this.staleMs : this.staleMs;
+  }
+
+  /**
    * The clock in the entries' time: ms since {@linkcode L1Cache.base}. Rebases first when the
    * clock is {@linkcode L1_REBASE_MS} past the base.
    *
@@ -311,13 +350,14 @@ export class L1Cache {
 
   /**
    * The live entry for `key` (promoted in LRU order), or `undefined`. Expired entries are removed,
-   * except those still within their fail-safe window (`staleMs`), which stay for {@linkcode stale}.
+   * except those still within their fail-safe window ({@linkcode staleMsOf}), which stay for
+   * {@linkcode stale}.
    */
   get(key: unknown, now: number = this.now()): L1Entry | undefined {
     const e = this.map.get(key);
     if (e === undefined) return undefined;
     if (e.expiresAt <= now) {
-      if (e.expiresAt + this.staleMs <= now) this.delete(key);
+      if (e.expiresAt + this.staleMsOf(e) <= now) this.delete(key);
       return undefined;
     }
     this.touch(key, e);
@@ -325,8 +365,8 @@ export class L1Cache {
   }
 
   /**
-   * The expired entry kept for fail-safe serving (`expiresAt <= now < expiresAt + staleMs`), or
-   * `undefined`.
+   * The expired entry kept for fail-safe serving (`expiresAt <= now < expiresAt + staleMsOf(e)`),
+   * or `undefined`.
    *
    * @example
    * ```ts
@@ -341,7 +381,7 @@ export class L1Cache {
   stale(key: unknown, now: number = this.now()): L1Entry | undefined {
     const e = this.map.get(key);
     if (e === undefined || e.expiresAt > now) return undefined;
-    if (e.expiresAt + this.staleMs <= now) {
+    if (e.expiresAt + this.staleMsOf(e) <= now) {
       this.delete(key);
       return undefined;
     }

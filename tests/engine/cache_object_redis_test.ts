@@ -1,13 +1,15 @@
 // createCache on a real Redis (127.0.0.1:6379): getMany / setMany / deleteMany issue their commands
 // together, so node-redis writes them in one batch (auto-pipelining) — counted at a loopback tap
-// (client writes reaching the server) and in Redis's own command statistics.
+// (client writes reaching the server) and in Redis's own command statistics. The bus tells other
+// instances of writes; expire keeps an entry within its tag sets' life and yields to another
+// instance's write.
 import assert from "node:assert/strict";
 import net from "node:net";
 import { createClient } from "redis";
 import { test } from "../_harness.ts";
 import { sharedRedisTestOptions, uniquePrefix } from "../_redis_server.ts";
-import { until } from "../_timing.ts";
-import { createCache, RedisBackend } from "../../mod.ts";
+import { sleep, until } from "../_timing.ts";
+import { type Backend, createCache, RedisBackend } from "../../mod.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 
@@ -147,3 +149,126 @@ test("createCache (redis): per-call staleTtl sets the entry's L2 lifetime", asyn
     await backend.close();
   }
 }, { ...sharedRedisTestOptions, sanitize: false });
+
+const down = () => {
+  throw new Error("source down");
+};
+
+test(
+  "createCache (redis): an entry expire() rewrote lives no longer than its tag sets",
+  async () => {
+    // Before, expire wrote an entry back with a new full stale window (the cache's staleTtl) and
+    // no tags, while its tag sets kept the entry's first expiry: once they were gone, deleteByTags
+    // could not find the entry, whose deleted value was still answered as the stale fallback.
+    const url = "redis://127.0.0.1:6379";
+    const prefix = uniquePrefix("objexptag");
+    const backend = new RedisBackend({ url, keyPrefix: prefix });
+    const r = createClient({ url });
+    await r.connect();
+    const o = { ttl: 1, staleTtl: 3, failSafeThrottle: 0, backend, namespace: "tg", ...bare };
+    const a = createCache(o);
+    const b = createCache({ ...o, l1: false }); // another process: reads L2 only
+    const pttl = async (k: string) => Number(await r.sendCommand(["PTTL", prefix + k]));
+    // The tag set's life, then the entry's (ms): read in this order, the entry outlives the set
+    // only if it does.
+    const lives = async (k: string, tag: string) => {
+      const set = await pttl(`cachekit:tag:${tag}`);
+      return { set, entry: await pttl(`t:default:obj:ns:tg:key:${k}`) };
+    };
+    try {
+      await a.set("fresh", "v", { ttl: 30, tags: ["F"] }); // entry and tag set live 33 s
+      await a.expire("fresh");
+      let l = await lives("fresh", "F");
+      assert.ok(
+        l.entry > 0 && l.entry <= l.set,
+        `expired fresh entry ${l.entry} ms, tags ${l.set}`,
+      );
+      await a.set("k", "v", { tags: ["T"] }); // fresh 1 s, stale until 4 s, as its tag set
+      assert.ok(await until(async () => !(await b.has("k")), 30_000), "stale by now");
+      await sleep(1000); // well into its stale window
+      await a.expire("k"); // already stale: left as it is (before: 3 s more from now)
+      l = await lives("k", "T");
+      assert.ok(l.entry <= l.set, `expired stale entry ${l.entry} ms, tags ${l.set}`);
+      // Once the tag set is gone the entry is too: deleteByTags has nothing it could miss.
+      assert.ok(await until(async () => (await pttl("cachekit:tag:T")) === -2, 30_000));
+      await a.deleteByTags("T");
+      await assert.rejects(b.getOrSet("k", down), /source down/);
+      await assert.rejects(a.getOrSet("k", down), /source down/);
+    } finally {
+      await r.close();
+      await backend.close();
+    }
+  },
+  { ...sharedRedisTestOptions, sanitize: false },
+);
+
+test(
+  "createCache (redis): another instance's set during expire's L2 read is not undone",
+  async () => {
+    // Before, the instance expiring the key wrote the old value back over the other's completed
+    // write (as a stale entry): every instance then missed and answered the old value as fallback.
+    // The other's write reaches the expiring instance on the bus before its read answers here.
+    const opts = {
+      url: "redis://127.0.0.1:6379",
+      keyPrefix: uniquePrefix("objexpset"),
+      invalidationChannel: `cktest:inv:${crypto.randomUUID()}`,
+    };
+    const ba = new RedisBackend(opts);
+    const bb = new RedisBackend(opts);
+    let hold: Promise<void> | null = null;
+    let reading = () => {};
+    // a's backend, with read answers held at a gate while `hold` is set.
+    const gated = new Proxy(ba, {
+      get: (t, p) => {
+        if (p === "get") {
+          return async (...x: unknown[]) => {
+            const got = await (t.get as (...y: unknown[]) => Promise<unknown>)(...x);
+            if (hold !== null) {
+              reading();
+              await hold;
+            }
+            return got;
+          };
+        }
+        const v = Reflect.get(t, p, t);
+        return typeof v === "function" ? v.bind(t) : v;
+      },
+    }) as Backend;
+    const o = { ttl: 60, staleTtl: 600, failSafeThrottle: 0, ...bare, l1: { invalidation: true } };
+    const a = createCache({ ...o, backend: gated });
+    const b = createCache({ ...o, backend: bb });
+    const c = createCache({ ...o, backend: bb, l1: false }); // reads L2 only
+    try {
+      await a.set("k", "old"); // a subscribes to the bus
+      assert.ok(await until(() => subscribers(opts.url, opts.invalidationChannel, 1)));
+      let open!: () => void;
+      hold = new Promise<void>((r) => open = r);
+      const read = new Promise<void>((r) => reading = r);
+      const expiring = a.expire("k");
+      await read; // a is reading L2
+      hold = null;
+      await b.set("k", "new");
+      // a got b's write event: it dropped its (stale) L1 copy.
+      assert.ok(await until(() => a.cacheInfo().size === 0), "a heard b's write");
+      open();
+      await expiring;
+      assert.equal(await c.get("k"), "new", "L2 holds b's value, fresh");
+      assert.equal(await c.getOrSet("k", down), "new");
+      assert.equal(await a.getOrSet("k", down), "new");
+    } finally {
+      await ba.close();
+      await bb.close();
+    }
+  },
+  { ...sharedRedisTestOptions, sanitize: false },
+);
+
+async function subscribers(url: string, channel: string, want: number): Promise<boolean> {
+  const r = createClient({ url });
+  await r.connect();
+  try {
+    return Number(((await r.sendCommand(["PUBSUB", "NUMSUB", channel])) as unknown[])[1]) >= want;
+  } finally {
+    await r.close();
+  }
+}

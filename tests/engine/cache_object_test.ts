@@ -245,6 +245,36 @@ for (const [kind, { make, options }] of Object.entries(KINDS)) {
     assert.equal(await c.getOrSet("k", async () => 2), 2);
   });
 
+  each("expire keeps the entry's own stale window and never lengthens it", async (s) => {
+    // Before, expire wrote the entry back with the cache's staleTtl (600 s here) whatever window
+    // it had, and gave an entry already stale a new full window on every expire.
+    const [a, b] = two(s, { staleTtl: 600, failSafeThrottle: 0 });
+    const left = () => s.backend.capabilities.ttl!.ttl("t:default:obj:key:own");
+    const down = () => {
+      throw new Error("source down");
+    };
+    await a.set("own", "v", { staleTtl: 30, tags: ["t:own"] }); // fresh 60 s, then stale 30 s
+    await a.expire("own");
+    const first = await left();
+    // 30 s past its logical expiry, as written (plus that write's latency: a margin of 5 s).
+    assert.ok(first !== null && first <= 35, `L2 keeps it ${first} s, not the cache's 600 s`);
+    assert.equal(await b.getOrSet("own", down), "v", "the stale fallback, within its window");
+    assert.equal(await a.getOrSet("own", down), "v", "and from a's L1");
+    await a.expire("own"); // already stale: left as it is
+    const second = await left();
+    assert.ok(second !== null && second <= first, `expired again: ${second} s, was ${first} s`);
+    // Still reachable by its tags: the deleted value is no fallback anywhere.
+    await a.deleteByTags("t:own");
+    await assert.rejects(b.getOrSet("own", down), /source down/);
+    await assert.rejects(a.getOrSet("own", down), /source down/);
+    // A window of 0: L2 keeps it no longer than it was written to (its write's latency past its
+    // logical expiry at most), and a's L1 not at all.
+    await a.set("none", "v", { staleTtl: 0 });
+    await a.expire("none");
+    const none = await s.backend.capabilities.ttl!.ttl("t:default:obj:key:none");
+    assert.ok(none === null || none < 5, `L2 keeps it ${none} s, not the cache's 600 s`);
+  });
+
   each(
     "hard timeout without a stale value: FactoryTimeoutError, the late result is cached",
     async (s) => {
@@ -594,6 +624,43 @@ test("createCache: a reader's per-call ttl does not keep an entry read from L2 i
     // Its own write keeps the per-call ttl.
     clock.advance(30_000);
     assert.equal(await reader.getOrSet("k", () => "v3", { ttl: 60 }), "v2");
+    await backend.close();
+  } finally {
+    clock.restore();
+  }
+});
+
+test("createCache: a per-call staleTtl is the stale window of the L1 entry too", async () => {
+  // Before, L1 kept every expired entry for the cache's staleTtl: the writing instance answered a
+  // value long past the window it was written with, where L2 (another instance) had dropped it.
+  // The clock is shifted (no sleep); the caches and the backend are made after, so they read it.
+  const clock = shiftDateNow();
+  const down = () => {
+    throw new Error("source down");
+  };
+  try {
+    const only = createCache({ backend: null, ttl: 60, staleTtl: 600, failSafeThrottle: 0 });
+    const backend = new MemoryBackend();
+    const o = { backend, ...bare, ttl: 60, staleTtl: 600, failSafeThrottle: 0 };
+    const a = createCache(o);
+    const b = createCache(o); // another instance, same L2
+    for (const c of [only, a]) {
+      await c.set("short", "s", { staleTtl: 30 });
+      await c.getOrSet("computed", () => "g", { staleTtl: 30 });
+      await c.set("long", "l", { staleTtl: 3600 });
+      await c.set("default", "d");
+    }
+    clock.advance(150_000); // 90 s past the expiry: past a 30 s window, within 600 s
+    for (const c of [only, a, b]) {
+      await assert.rejects(c.getOrSet("short", down), /source down/);
+      await assert.rejects(c.getOrSet("computed", down), /source down/);
+      assert.equal(await c.getOrSet("default", down), "d");
+    }
+    clock.advance(1_200_000); // 1,290 s past the expiry: past 600 s, within 3,600 s
+    for (const c of [only, a]) {
+      assert.equal(await c.getOrSet("long", down), "l");
+      await assert.rejects(c.getOrSet("default", down), /source down/);
+    }
     await backend.close();
   } finally {
     clock.restore();
