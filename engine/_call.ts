@@ -17,9 +17,8 @@ import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
 import type { Flight } from "./_flight.ts";
-import { joinerCopy } from "./_inflight.ts";
 import { optionArgs } from "./_call_options.ts";
-import { joinLate, lateWork, withHardTimeout } from "./_hard_timeout.ts";
+import { lateWork, withTimeouts } from "./_hard_timeout.ts";
 import {
   entryOf,
   FactoryCall,
@@ -29,7 +28,7 @@ import {
   invokeSync,
 } from "./_factory_context.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx, tenantL1Key } from "./_keys.ts";
-import { gotL2, type L2Hit, readFailed, readStart, writeL2 } from "./_l2.ts";
+import { gotL2, type L2Hit, l2Stale, readFailed, readStart, writeL2 } from "./_l2.ts";
 import {
   fetchLockOf,
   firstReadLocks,
@@ -53,15 +52,8 @@ import { callLogger } from "./_call_log.ts";
 import { answerOf, l1Payload, warnTooLarge } from "./_answer.ts";
 import { keyFailed, keyFailedAsync } from "./_key_failed.ts";
 import { watchMeter } from "./_otel_metrics.ts";
+import { countHit } from "./_metrics.ts";
 import { isThenable } from "./_thenable.ts";
-
-function l2Stale(eng: Engine, hit: L2Hit): StaleValue {
-  // Read more than once (the factory's `ctx.stale`, then the callers it is served to): each read
-  // its own copy unless `l1.copy` is "none", as an L1 stale entry's reads are.
-  const v = hit.value;
-  const read = eng.config.l1.copy === "none" ? () => v : () => joinerCopy(v);
-  return { source: "l2", expiredAt: hit.freshUntil ?? NaN, read };
-}
 
 /**
  * Synchronous call (L1-only configuration, synchronous function) whose L1 entry the caller has
@@ -242,17 +234,6 @@ function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown, rec: CallRecord | 
   return storeL1(eng, ctx, answer, payload, null);
 }
 
-/** Count a hit (`size`: bytes of the L2 entry; one `get` per call, see `_metrics.ts`). */
-export function countHit(eng: Engine, l1: boolean, size = 0): void {
-  if (l1) eng.l1HitCounter?.inc();
-  else eng.series?.l2Hit(size);
-  if (!eng.collectStats) return;
-  eng.stats.hits++;
-  if (l1) eng.stats.l1Hits++;
-  else eng.stats.l2Hits++;
-  eng.stats.last = Date.now();
-}
-
 /**
  * Asynchronous call whose L1 entry the caller has already looked up, and missed: single flight,
  * L2, stampede lock, compute, store. Its twin {@linkcode lookupAsync} looks L1 up first.
@@ -412,16 +393,7 @@ export async function load(
   }
   if (hit !== null && !hit.stale) {
     if (lk?.held) releaseLock(eng, ctx, lk);
-    if (rec !== null) record.recordL2Hit(eng, rec, hit.freshUntil, joined ? "joined" : "hit");
-    countHit(eng, false, hit.stored.byteLength);
-    if (eng.epoch !== epoch || eng.l1 === null) return hit.value; // no L1: no entry to make
-    return storeL1(
-      eng,
-      hitEntry(eng, ctx, hit.value, hit.freshUntil, optionArgs(ctx, args)),
-      hit.value,
-      null,
-      hit.stored,
-    );
+    return l2Answer(eng, args, ctx, hit, epoch, joined, rec);
   }
   if (hit !== null) stale = l2Stale(eng, hit);
   // Without the lock (no lock capability, a wait that ran out, L2 failing): a failing L2 does not
@@ -438,10 +410,27 @@ export async function load(
   }
 }
 
+/** The answer of a fresh L2 `hit` (`joined`: read after another holder's lock), kept in L1. */
+function l2Answer(
+  eng: Engine,
+  args: unknown[],
+  ctx: KeyCtx,
+  hit: L2Hit,
+  epoch: number,
+  joined: boolean,
+  rec: CallRecord | null,
+): unknown {
+  if (rec !== null) record.recordL2Hit(eng, rec, hit.freshUntil, joined ? "joined" : "hit");
+  countHit(eng, false, hit.stored.byteLength);
+  if (eng.epoch !== epoch || eng.l1 === null) return hit.value; // no L1: no entry to make
+  const entry = hitEntry(eng, ctx, hit.value, hit.freshUntil, optionArgs(ctx, args));
+  return storeL1(eng, entry, hit.value, null, hit.stored);
+}
+
 /**
  * Run the function for a call that missed (counted here), in its factory context, under the
- * fail-safe, and store the result as the context and the options decide. Exported for the forced
- * refresh (`_controls.ts`).
+ * fail-safe and the call's timeouts, and store the result as the context and the options decide.
+ * Exported for the forced refresh (`_controls.ts`).
  */
 export function compute(
   eng: Engine,
@@ -481,15 +470,7 @@ export function compute(
     if (entry === null) return record.skipped(rec, value);
     return await store(eng, entry, value, b, epoch, awaitWrite, lk, rec);
   };
-  const hardMs = call?.hardMs ?? eng.hardMs;
-  const soft = fs === null ? run : () => fs.run(ctx.l1Key, run, fallback, call?.softMs, rec, ctx);
-  if (hardMs <= 0) {
-    // A call without a hard timeout joins a computation still running past another call's one
-    // (the lock was not taken for it: see `load`), rather than racing it to the store.
-    const late = eng.lateWork.get(ctx.l1Key);
-    return late === undefined ? soft() : joinLate(eng, late);
-  }
-  return withHardTimeout(eng, ctx.l1Key, soft, fallback, hardMs, call?.key, rec, ctx);
+  return withTimeouts(eng, ctx, run, fallback, rec);
 }
 
 /** Store a computed `value` in L1 and L2; returns what the caller gets (see answerOf). */

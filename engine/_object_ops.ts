@@ -12,7 +12,8 @@
  */
 import { CacheConfigError } from "../errors.ts";
 import type { CacheEntryOptions } from "../config/options.ts";
-import { countHit, load, store } from "./_call.ts";
+import { load, store } from "./_call.ts";
+import { countHit } from "./_metrics.ts";
 import type { CallOptions } from "./_call_options.ts";
 import { type CallRecord, join, recordL1Hit, recordL2Hit } from "./_call_record.ts";
 import { entryOf, FactoryCall, hitEntry, invoke } from "./_factory_context.ts";
