@@ -39,6 +39,7 @@ import {
   releaseLock,
 } from "./_l2_lock.ts";
 import { attemptTraced, readTraced, waitTraced } from "./_call_traced.ts";
+import { waitFallback, waitWithin } from "./_lock_timeout.ts";
 import { L1_CLONE, L1_SEALED, L1_SHARED, type L1Entry, sharedAnswer } from "./l1.ts";
 import { copyValue } from "./_l1_copy.ts";
 import { decodePayload, storeL1 } from "./_l1_store.ts";
@@ -318,8 +319,9 @@ export function lookupAsync(
 /**
  * An asynchronous miss in L1: the L2 read, with the stampede lock on the backend's read-or-lock
  * (`fetchLock`: the value, or else the lock, in one round trip) while this function's reads mostly
- * miss, else a plain `GET` followed on a miss by the read-or-lock; the compute; the store that
- * releases the lock in one more round trip. Key-based calls enter here too (`_object_ops.ts`).
+ * miss, else a plain `GET` followed on a miss by the read-or-lock (the call's timeouts bound a
+ * wait for another holder's lock: `_lock_timeout.ts`); the compute; the store that releases the
+ * lock in one more round trip. Key-based calls enter here too (`_object_ops.ts`).
  */
 export async function load(
   eng: Engine,
@@ -381,6 +383,17 @@ export async function load(
       lk.opts = hit !== null ? LOCK_ONLY : undefined; // stale: replaced under the lock
       const read = lk.busy ? null : await attemptTraced(tr, eng, b, ctx, io, lk);
       const waited = lk.busy;
+      // The call's timeouts bound a wait for another holder as a computation (`_lock_timeout.ts`).
+      const fb = waited ? waitFallback(eng, ctx, hit && l2Stale(eng, hit)) : undefined;
+      if (fb !== undefined) {
+        const l = lk;
+        return await waitWithin(eng, b, ctx, io, l, fb, rec, (h) => {
+          if (h !== null && !h.stale) return l2Answer(eng, args, ctx, h, epoch, true, rec);
+          const s = h && l2Stale(eng, h);
+          const held = l.held ? l : null;
+          return compute(eng, self, args, ctx, b, epoch, s, !io.failed, held, rec, false);
+        });
+      }
       if (lk.busy) {
         hit = await waitTraced(tr, eng, b, ctx, io, lk, st.wait * 1000);
         joined = true; // another process's computation, read after its lock
@@ -429,8 +442,9 @@ function l2Answer(
 
 /**
  * Run the function for a call that missed (counted here), in its factory context, under the
- * fail-safe and the call's timeouts, and store the result as the context and the options decide.
- * Exported for the forced refresh (`_controls.ts`).
+ * fail-safe and the call's timeouts (`timed` false: without them, which already bound the wait
+ * for another holder's lock that this computation follows), and store the result as the context
+ * and the options decide. Exported for the forced refresh (`_controls.ts`).
  */
 export function compute(
   eng: Engine,
@@ -443,6 +457,7 @@ export function compute(
   awaitWrite: boolean,
   lk: LockAttempt | null,
   rec: CallRecord | null = null,
+  timed = true,
 ): Promise<unknown> {
   // Not async (no frame of its own); its callers are, so a throw here still rejects their call.
   if (rec !== null) record.recordMiss(eng, rec);
@@ -470,7 +485,8 @@ export function compute(
     if (entry === null) return record.skipped(rec, value);
     return await store(eng, entry, value, b, epoch, awaitWrite, lk, rec);
   };
-  return withTimeouts(eng, ctx, run, fallback, rec);
+  // `timed` false: the timeouts already bound the wait this computation follows (`load`).
+  return timed ? withTimeouts(eng, ctx, run, fallback, rec) : run();
 }
 
 /** Store a computed `value` in L1 and L2; returns what the caller gets (see answerOf). */

@@ -36,10 +36,10 @@ export function joinLate(eng: Engine, late: Promise<unknown>): Promise<unknown> 
 }
 
 /**
- * Run `run` (a miss's computation) under the call's timeouts: the soft one through the
- * fail-safe, when a `stale` value exists, and the hard one ({@linkcode withHardTimeout}). Without
- * a hard timeout, a computation of the key still running past an earlier call's one is joined
- * instead.
+ * Run `run` (a miss's computation, or the wait for another holder's lock and what follows it:
+ * `_lock_timeout.ts`) under the call's timeouts: the soft one through the fail-safe, when a
+ * `stale` value exists, and the hard one ({@linkcode withHardTimeout}). Without a hard timeout,
+ * a computation of the key still running past an earlier call's one is joined instead.
  */
 export function withTimeouts(
   eng: Engine,
