@@ -11,15 +11,13 @@
  * @module
  */
 import type { Backend } from "../backends/types.ts";
-import { CacheKitError, SerializationError } from "../errors.ts";
 import { ValueTooLargeError } from "../protocol/stored_value.ts";
 import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
 import type { Flight } from "./_flight.ts";
-import { joinerCopy } from "./_inflight.ts";
 import { optionArgs } from "./_call_options.ts";
-import { joinLate, lateWork, withHardTimeout } from "./_hard_timeout.ts";
+import { lateWork, withTimeouts } from "./_hard_timeout.ts";
 import {
   entryOf,
   FactoryCall,
@@ -29,7 +27,7 @@ import {
   invokeSync,
 } from "./_factory_context.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx, tenantL1Key } from "./_keys.ts";
-import { gotL2, type L2Hit, readFailed, readStart, writeL2 } from "./_l2.ts";
+import { gotL2, type L2Hit, l2Stale, readFailed, readStart } from "./_l2.ts";
 import {
   fetchLockOf,
   firstReadLocks,
@@ -40,12 +38,13 @@ import {
   releaseLock,
 } from "./_l2_lock.ts";
 import { attemptTraced, readTraced, waitTraced } from "./_call_traced.ts";
+import { waitFallback, waitWithin } from "./_lock_timeout.ts";
 import { L1_CLONE, L1_SEALED, L1_SHARED, type L1Entry, sharedAnswer } from "./l1.ts";
 import { copyValue } from "./_l1_copy.ts";
 import { decodePayload, storeL1 } from "./_l1_store.ts";
 import { prepareRefresh, releaseClaim, SKIP } from "./_refresh.ts";
 import { errMessage } from "./_status.ts";
-import { encodeStored, isPrimitive } from "./_stored.ts";
+import { isPrimitive } from "./_stored.ts";
 import * as record from "./_call_record.ts";
 import type { CallRecord } from "./_call_record.ts";
 import { emit } from "./_events.ts";
@@ -53,15 +52,9 @@ import { callLogger } from "./_call_log.ts";
 import { answerOf, l1Payload, warnTooLarge } from "./_answer.ts";
 import { keyFailed, keyFailedAsync } from "./_key_failed.ts";
 import { watchMeter } from "./_otel_metrics.ts";
+import { countHit } from "./_metrics.ts";
+import { store } from "./_store.ts";
 import { isThenable } from "./_thenable.ts";
-
-function l2Stale(eng: Engine, hit: L2Hit): StaleValue {
-  // Read more than once (the factory's `ctx.stale`, then the callers it is served to): each read
-  // its own copy unless `l1.copy` is "none", as an L1 stale entry's reads are.
-  const v = hit.value;
-  const read = eng.config.l1.copy === "none" ? () => v : () => joinerCopy(v);
-  return { source: "l2", expiredAt: hit.freshUntil ?? NaN, read };
-}
 
 /**
  * Synchronous call (L1-only configuration, synchronous function) whose L1 entry the caller has
@@ -242,17 +235,6 @@ function storeLocal(eng: Engine, ctx: KeyCtx, value: unknown, rec: CallRecord | 
   return storeL1(eng, ctx, answer, payload, null);
 }
 
-/** Count a hit (`size`: bytes of the L2 entry; one `get` per call, see `_metrics.ts`). */
-export function countHit(eng: Engine, l1: boolean, size = 0): void {
-  if (l1) eng.l1HitCounter?.inc();
-  else eng.series?.l2Hit(size);
-  if (!eng.collectStats) return;
-  eng.stats.hits++;
-  if (l1) eng.stats.l1Hits++;
-  else eng.stats.l2Hits++;
-  eng.stats.last = Date.now();
-}
-
 /**
  * Asynchronous call whose L1 entry the caller has already looked up, and missed: single flight,
  * L2, stampede lock, compute, store. Its twin {@linkcode lookupAsync} looks L1 up first.
@@ -337,8 +319,9 @@ export function lookupAsync(
 /**
  * An asynchronous miss in L1: the L2 read, with the stampede lock on the backend's read-or-lock
  * (`fetchLock`: the value, or else the lock, in one round trip) while this function's reads mostly
- * miss, else a plain `GET` followed on a miss by the read-or-lock; the compute; the store that
- * releases the lock in one more round trip. Key-based calls enter here too (`_object_ops.ts`).
+ * miss, else a plain `GET` followed on a miss by the read-or-lock (the call's timeouts bound a
+ * wait for another holder's lock: `_lock_timeout.ts`); the compute; the store that releases the
+ * lock in one more round trip. Key-based calls enter here too (`_object_ops.ts`).
  */
 export async function load(
   eng: Engine,
@@ -409,6 +392,17 @@ export async function load(
       lk.opts = hit !== null ? LOCK_ONLY : undefined; // stale: replaced under the lock
       const read = lk.busy ? null : await attemptTraced(tr, eng, b, ctx, io, lk);
       const waited = lk.busy;
+      // The call's timeouts bound a wait for another holder as a computation (`_lock_timeout.ts`).
+      const fb = waited ? waitFallback(eng, ctx, hit && l2Stale(eng, hit)) : undefined;
+      if (fb !== undefined) {
+        const l = lk;
+        return await waitWithin(eng, b, ctx, io, l, fb, rec, (h) => {
+          if (h !== null && !h.stale) return l2Answer(eng, args, ctx, h, epoch, true, rec);
+          const s = h && l2Stale(eng, h);
+          const held = l.held ? l : null;
+          return compute(eng, self, args, ctx, b, epoch, s, !io.failed, held, rec, false);
+        });
+      }
       if (lk.busy) {
         hit = await waitTraced(tr, eng, b, ctx, io, lk, st.wait * 1000);
         joined = true; // another process's computation, read after its lock
@@ -421,17 +415,7 @@ export async function load(
   }
   if (hit !== null && !hit.stale) {
     if (lk?.held) releaseLock(eng, ctx, lk);
-    if (fs !== null) fs.release(ctx.l1Key); // a fresh value ends a throttle window
-    if (rec !== null) record.recordL2Hit(eng, rec, hit.freshUntil, joined ? "joined" : "hit");
-    countHit(eng, false, hit.stored.byteLength);
-    if (eng.epoch !== epoch || eng.l1 === null) return hit.value; // no L1: no entry to make
-    return storeL1(
-      eng,
-      hitEntry(eng, ctx, hit.value, hit.freshUntil, optionArgs(ctx, args)),
-      hit.value,
-      null,
-      hit.stored,
-    );
+    return l2Answer(eng, args, ctx, hit, epoch, joined, rec);
   }
   if (hit !== null) stale = l2Stale(eng, hit);
   const held = fs !== null && eng.l1 === null ? fs.held(ctx.l1Key) : null; // see above
@@ -453,10 +437,29 @@ export async function load(
   }
 }
 
+/** The answer of a fresh L2 `hit` (`joined`: read after another holder's lock), kept in L1. */
+function l2Answer(
+  eng: Engine,
+  args: unknown[],
+  ctx: KeyCtx,
+  hit: L2Hit,
+  epoch: number,
+  joined: boolean,
+  rec: CallRecord | null,
+): unknown {
+  if (eng.failsafe !== null) eng.failsafe.release(ctx.l1Key); // a fresh value ends a throttle window
+  if (rec !== null) record.recordL2Hit(eng, rec, hit.freshUntil, joined ? "joined" : "hit");
+  countHit(eng, false, hit.stored.byteLength);
+  if (eng.epoch !== epoch || eng.l1 === null) return hit.value; // no L1: no entry to make
+  const entry = hitEntry(eng, ctx, hit.value, hit.freshUntil, optionArgs(ctx, args));
+  return storeL1(eng, entry, hit.value, null, hit.stored);
+}
+
 /**
  * Run the function for a call that missed (counted here), in its factory context, under the
- * fail-safe, and store the result as the context and the options decide. Exported for the forced
- * refresh (`_controls.ts`).
+ * fail-safe and the call's timeouts (`timed` false: without them, which already bound the wait
+ * for another holder's lock that this computation follows), and store the result as the context
+ * and the options decide. Exported for the forced refresh (`_controls.ts`).
  */
 export function compute(
   eng: Engine,
@@ -469,6 +472,7 @@ export function compute(
   awaitWrite: boolean,
   lk: LockAttempt | null,
   rec: CallRecord | null = null,
+  timed = true,
 ): Promise<unknown> {
   // Not async (no frame of its own); its callers are, so a throw here still rejects their call.
   if (rec !== null) record.recordMiss(eng, rec);
@@ -496,70 +500,8 @@ export function compute(
     if (entry === null) return record.skipped(rec, value);
     return await store(eng, entry, value, b, epoch, awaitWrite, lk, rec);
   };
-  const hardMs = call?.hardMs ?? eng.hardMs;
-  const soft = fs === null ? run : () => fs.run(ctx.l1Key, run, fallback, call?.softMs, rec, ctx);
-  if (hardMs <= 0) {
-    // A call without a hard timeout joins a computation still running past another call's one
-    // (the lock was not taken for it: see `load`), rather than racing it to the store.
-    const late = eng.lateWork.get(ctx.l1Key);
-    return late === undefined ? soft() : joinLate(eng, late);
-  }
-  return withHardTimeout(eng, ctx.l1Key, soft, fallback, hardMs, call?.key, rec, ctx);
-}
-
-/** Store a computed `value` in L1 and L2; returns what the caller gets (see answerOf). */
-export async function store(
-  eng: Engine,
-  ctx: KeyCtx,
-  value: unknown,
-  b: Backend | null,
-  epoch: number,
-  awaitWrite = true,
-  lk: LockAttempt | null = null,
-  rec: CallRecord | null = null,
-): Promise<unknown> {
-  if (eng.epoch !== epoch) return value; // invalidated meanwhile: do not resurrect
-  let enc: { payload: Uint8Array; stored: Uint8Array } | null = null;
-  let answer = value;
-  try {
-    if (b !== null || eng.cipher !== null) {
-      const e = encodeStored(eng, value, ctx); // a promise only when encrypting
-      enc = e instanceof Promise ? await e : e;
-    } else if (eng.config.l1.copy !== "none" && value !== undefined) {
-      const payload = l1Payload(eng, value);
-      enc = { payload, stored: payload };
-    }
-    if (enc !== null) answer = answerOf(eng, value, enc.payload);
-  } catch (e) {
-    record.uncachedBy(rec, e);
-    if (e instanceof ValueTooLargeError) {
-      warnTooLarge(eng, e, ctx);
-      return value;
-    }
-    if (!eng.config.safeMode && e instanceof SerializationError) throw e;
-    if (!eng.config.safeMode && !(e instanceof CacheKitError)) {
-      throw new SerializationError(
-        `${eng.identity}: cannot serialize the result: ${errMessage(e)}`,
-        { cause: e },
-      );
-    }
-    callLogger(eng, ctx, "source").warn("{identity}: value not cacheable: {error}", {
-      identity: eng.identity,
-      error: errMessage(e),
-    });
-    return value;
-  }
-  if (eng.epoch !== epoch) return answer;
-  const call = ctx.call;
-  const out = call?.skipL1Write === true
-    ? answer
-    : storeL1(eng, ctx, answer, enc?.payload ?? null, enc?.stored ?? null);
-  if (b === null && eng.listening) emit(eng, "set", "l1", null, ctx.protoKey);
-  if (b !== null && enc !== null && call?.skipL2Write !== true) {
-    const write = writeL2(eng, b, ctx, enc.stored, lk); // never rejects; releases a held lock
-    if (awaitWrite) await write;
-  }
-  return out;
+  // `timed` false: the timeouts already bound the wait this computation follows (`load`).
+  return timed ? withTimeouts(eng, ctx, run, fallback, rec) : run();
 }
 
 /**

@@ -36,6 +36,32 @@ export function joinLate(eng: Engine, late: Promise<unknown>): Promise<unknown> 
 }
 
 /**
+ * Run `run` (a miss's computation, or the wait for another holder's lock and what follows it:
+ * `_lock_timeout.ts`) under the call's timeouts: the soft one through the fail-safe, when a
+ * `stale` value exists, and the hard one ({@linkcode withHardTimeout}). Without a hard timeout,
+ * a computation of the key still running past an earlier call's one is joined instead.
+ */
+export function withTimeouts(
+  eng: Engine,
+  ctx: KeyCtx,
+  run: () => Promise<unknown>,
+  stale: StaleValue | null,
+  rec: CallRecord | null,
+): Promise<unknown> {
+  const call = ctx.call;
+  const fs = eng.failsafe;
+  const hardMs = call?.hardMs ?? eng.hardMs;
+  const soft = fs === null ? run : () => fs.run(ctx.l1Key, run, stale, call?.softMs, rec, ctx);
+  if (hardMs <= 0) {
+    // A call without a hard timeout joins a computation still running past another call's one
+    // (the lock was not taken for it: see `load`), rather than racing it to the store.
+    const late = eng.lateWork.get(ctx.l1Key);
+    return late === undefined ? soft() : joinLate(eng, late);
+  }
+  return withHardTimeout(eng, ctx.l1Key, soft, stale, hardMs, call?.key, rec, ctx);
+}
+
+/**
  * Wait for the computation `start()` of `l1Key` (or the one still running after an earlier hard
  * timeout) at most `hardMs`; then answer `stale` or reject with a {@linkcode FactoryTimeoutError}
  * naming the function, or the `key` of a key-based call.

@@ -10,6 +10,8 @@
 import type { Backend } from "../backends/types.ts";
 import { setTagged } from "./_backend.ts";
 import type { Engine } from "./_engine.ts";
+import type { StaleValue } from "./_failsafe.ts";
+import { joinerCopy } from "./_inflight.ts";
 import { publish, trackWrite } from "./_invalidation.ts";
 import type { KeyCtx } from "./_keys.ts";
 import { l2TtlOf } from "./_call_options.ts";
@@ -37,6 +39,15 @@ export interface L2Hit {
   stale: boolean;
   /** Logical expiry, ms since the epoch, or `null`. */
   freshUntil: number | null;
+}
+
+/** The fail-safe's view of a stale L2 `hit`: the fallback of the call that read it. */
+export function l2Stale(eng: Engine, hit: L2Hit): StaleValue {
+  // Read more than once (the factory's `ctx.stale`, then the callers it is served to): each read
+  // its own copy unless `l1.copy` is "none", as an L1 stale entry's reads are.
+  const v = hit.value;
+  const read = eng.config.l1.copy === "none" ? () => v : () => joinerCopy(v);
+  return { source: "l2", expiredAt: hit.freshUntil ?? NaN, read };
 }
 
 /**
@@ -118,7 +129,8 @@ export function gotL2(
   // Key rotation: found under a previous key's tenant segment.
   if (bytes === null && eng.secure?.rotating) return readRotated(eng, b, ctx, t0, counted);
   countRead(eng, t0, counted);
-  // Counted per call at its outcome (`countHit` / `compute` in `_call.ts`), not per read here.
+  // Counted per call at its outcome (`countHit` in `_metrics.ts`, `compute` in `_call.ts`), not
+  // per read here.
   if (bytes === null) return null;
   return decodeL2(eng, b, ctx, bytes, null);
 }

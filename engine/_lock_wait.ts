@@ -1,7 +1,8 @@
 /**
  * The wait for a stampede lock another process holds: the call's attempt (a read that takes the
  * lock on a miss, `_l2.ts`, or the lock alone over a stale value) repeated with a jittered
- * backoff. Separate from `_l2_lock.ts` (the claim and the capability), which `_l2.ts` uses.
+ * backoff. Separate from `_l2_lock.ts` (the claim and the capability), which `_l2.ts` uses. A
+ * call's `softTimeout` and `hardTimeout` bound the wait of a miss (`_lock_timeout.ts`).
  *
  * @module
  */

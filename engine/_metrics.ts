@@ -12,6 +12,18 @@
  * @module
  */
 import type { CacheMetrics, CounterChild, HistogramChild } from "../health/metrics.ts";
+import type { Engine } from "./_engine.ts";
+
+/** Count a hit (`size`: bytes of the L2 entry; one `get` per call, see the counting rule). */
+export function countHit(eng: Engine, l1: boolean, size = 0): void {
+  if (l1) eng.l1HitCounter?.inc();
+  else eng.series?.l2Hit(size);
+  if (!eng.collectStats) return;
+  eng.stats.hits++;
+  if (l1) eng.stats.l1Hits++;
+  else eng.stats.l2Hits++;
+  eng.stats.last = Date.now();
+}
 
 /** Pre-bound series of one cached function (`namespace`, `function` and `serializer` fixed). */
 export class EngineSeries {

@@ -12,7 +12,9 @@
  */
 import { CacheConfigError } from "../errors.ts";
 import type { CacheEntryOptions } from "../config/options.ts";
-import { countHit, load, store } from "./_call.ts";
+import { load } from "./_call.ts";
+import { store } from "./_store.ts";
+import { countHit } from "./_metrics.ts";
 import type { CallOptions } from "./_call_options.ts";
 import type { Backend } from "../backends/types.ts";
 import { type CallRecord, join, recordL1Hit, recordL2Hit } from "./_call_record.ts";
