@@ -40,9 +40,9 @@ import type { InvalidationCapability, InvalidationEvent } from "./types.ts";
 import { unrefTimer } from "./_common.ts";
 
 /** The journal's size at which a writer starts a new one (the previous is kept as `.bus.1`). */
-export const MAX_JOURNAL_BYTES = 256 * 1024;
+export const MAX_JOURNAL_BYTES: number = 256 * 1024;
 /** The most a poll reads; a reader further behind has missed events (`onGap`). */
-export const MAX_READ_BYTES = 2 * MAX_JOURNAL_BYTES;
+export const MAX_READ_BYTES: number = 2 * MAX_JOURNAL_BYTES;
 
 const LEVELS = new Set(["key", "prefix", "tags", "all"]);
 const C = fs.constants;
