@@ -19,13 +19,15 @@
  *   read from where this subscriber stopped, whole lines only. This instance's own lines and
  *   malformed ones are dropped; the rest go to the handlers.
  * - **Size**: a writer that finds the journal over {@linkcode MAX_JOURNAL_BYTES} renames it to
- *   `.bus.1` (replacing the one before). Every journal starts with a line naming it (a random id;
- *   it is made whole in a temp file and linked into place, so no event can come before it):
- *   readers tell journals apart by it, not by inode numbers, which a file system reuses. A reader
- *   whose journal was renamed reads its rest in `.bus.1`, then the new journal from its start. A
- *   reader that cannot (renamed twice since it last read, or more than
- *   {@linkcode MAX_READ_BYTES} behind) has missed events: its `onGap` handlers run (the engine then
- *   drops its whole L1), as after a Redis subscriber reconnect.
+ *   `.bus.1` (replacing the one before). Every journal starts with a line naming it: a random id
+ *   and a sequence number, one more than the journal renamed before it (the line is made whole in
+ *   a temp file and linked into place, so no event can come before it). Readers tell journals
+ *   apart by the id, not by inode numbers, which a file system reuses, and find a journal they
+ *   never saw by the sequence. A reader whose journal was renamed reads its rest in `.bus.1`, then
+ *   the new journal from its start. A reader that cannot (a journal renamed away before it was
+ *   read, or more than {@linkcode MAX_READ_BYTES} behind) has missed events: its `onGap` handlers
+ *   run (the engine then drops its whole L1), as after a Redis subscriber reconnect. A writer that
+ *   finds the journal without its first line (emptied by hand) replaces it.
  * - **Failures**: a publish that cannot write rejects (the engine logs it and queues it for
  *   recovery). A poll that cannot read marks the subscription down (`subscriptionUp` false, health
  *   `degraded`, `onDown`); the next poll that reads again calls `onGap`.
@@ -49,7 +51,7 @@ const C = fs.constants;
 const O_NOFOLLOW: number = C.O_NOFOLLOW ?? 0;
 const O_NONBLOCK: number = C.O_NONBLOCK ?? 0;
 const READ_FLAGS: number = C.O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
-const APPEND_FLAGS: number = C.O_WRONLY | C.O_APPEND | O_NOFOLLOW | O_NONBLOCK;
+const APPEND_FLAGS: number = C.O_RDWR | C.O_APPEND | O_NOFOLLOW | O_NONBLOCK;
 const NEWLINE = 0x0a;
 const utf8 = new TextEncoder();
 const utf8Decode = new TextDecoder();
@@ -66,8 +68,10 @@ export interface FileBusHost {
 
 /** A read of the journal file at `path`: its id, where its events start, its size, its bytes. */
 interface JournalRead {
-  /** The id its first line names (`null`: no valid first line yet). */
+  /** The id its first line names (`null`: no valid first line). */
   id: string | null;
+  /** Its sequence number (0 when the first line has none). */
+  seq: number;
   /** Bytes of that first line, newline included. */
   start: number;
   size: number;
@@ -75,12 +79,31 @@ interface JournalRead {
   bytes: Uint8Array | null;
 }
 
-/** The most the first line of a journal takes: `{"journal":"<uuid>"}` and its newline. */
-const HEAD_MAX = 64;
+/** The most the first line of a journal takes: `{"journal":"<uuid>","seq":n}` and its newline. */
+const HEAD_MAX = 96;
 
-/** The first line of a new journal named `id`. */
-function headLine(id: string): Uint8Array {
-  return utf8.encode(`${JSON.stringify({ journal: id })}\n`);
+/** The first line of a new journal named `id`, number `seq`. */
+function headLine(id: string, seq: number): Uint8Array {
+  return utf8.encode(`${JSON.stringify({ journal: id, seq })}\n`);
+}
+
+/** The id, sequence number and length of the first line of the journal open as `fd`. */
+function headOf(fd: number, size: number): { id: string | null; seq: number; start: number } {
+  const head = new Uint8Array(Math.min(HEAD_MAX, size));
+  const h = fs.readSync(fd, head, 0, head.length, 0);
+  const nl = head.subarray(0, h).indexOf(NEWLINE);
+  if (nl > 0) {
+    try {
+      const j = JSON.parse(utf8Decode.decode(head.subarray(0, nl)));
+      if (typeof j?.journal === "string") {
+        const seq = Number.isSafeInteger(j.seq) && j.seq > 0 ? j.seq as number : 0;
+        return { id: j.journal, seq, start: nl + 1 };
+      }
+    } catch {
+      // not a journal's first line: no events are read from it
+    }
+  }
+  return { id: null, seq: 0, start: 0 };
 }
 
 /**
@@ -100,21 +123,9 @@ function readJournal(path: string, from: number, max: number): JournalRead | nul
     const st = fs.fstatSync(fd);
     if (!st.isFile()) return undefined;
     const size = st.size;
-    const head = new Uint8Array(Math.min(HEAD_MAX, size));
-    const h = fs.readSync(fd, head, 0, head.length, 0);
-    const nl = head.subarray(0, h).indexOf(NEWLINE);
-    let id: string | null = null;
-    if (nl > 0) {
-      try {
-        const j = JSON.parse(utf8Decode.decode(head.subarray(0, nl)));
-        if (typeof j?.journal === "string") id = j.journal;
-      } catch {
-        // not a journal's first line: no events are read from it
-      }
-    }
-    const start = id === null ? 0 : nl + 1;
+    const { id, seq, start } = headOf(fd, size);
     const at = Math.max(from, start);
-    if (id === null || size <= at || max <= 0) return { id, start, size, bytes: null };
+    if (id === null || size <= at || max <= 0) return { id, seq, start, size, bytes: null };
     const n = Math.min(size - at, max);
     const bytes = new Uint8Array(n);
     let got = 0;
@@ -123,21 +134,28 @@ function readJournal(path: string, from: number, max: number): JournalRead | nul
       if (r === 0) break;
       got += r;
     }
-    return { id, start, size, bytes: bytes.subarray(0, got) };
+    return { id, seq, start, size, bytes: bytes.subarray(0, got) };
   } finally {
     fs.closeSync(fd);
   }
 }
 
 /**
- * Make `<root>/.bus` a new journal if there is none: its first line written whole in a temp file,
- * then linked into place (another writer's journal, made meanwhile, stays).
+ * Make `<root>/.bus` a new journal if there is none: its first line (numbered one more than the
+ * renamed journal's) written whole in a temp file, then linked into place (another writer's
+ * journal, made meanwhile, stays).
  */
 function createJournal(root: string, mode: number): void {
+  let before = 0;
+  try {
+    before = readJournal(`${root}/.bus.1`, 0, 0)?.seq ?? 0;
+  } catch {
+    // unreadable: number this one 1
+  }
   const tmp = `${root}/.tmp-bus-${crypto.randomUUID()}`;
   const fd = fs.openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | O_NOFOLLOW, mode);
   try {
-    fs.writeSync(fd, headLine(crypto.randomUUID()));
+    fs.writeSync(fd, headLine(crypto.randomUUID(), before + 1));
   } finally {
     fs.closeSync(fd);
   }
@@ -169,8 +187,10 @@ export class FileBus implements InvalidationCapability {
    */
   #prevId: string | null = null;
   #prevOffset = 0;
-  /** The id of `.bus.1` when the poll started: a renamed journal of events before that. */
-  #oldId: string | null = null;
+  /** The sequence number of the newest journal this subscriber has started to read. */
+  #lastSeq = 0;
+  /** The poll's start, while it runs (`subscribe` calls made meanwhile wait for it). */
+  #starting: Promise<void> | undefined;
   #up = true;
   /** Events waiting for the end of the current synchronous run, and what they resolve. */
   #queue: string[] = [];
@@ -246,14 +266,28 @@ export class FileBus implements InvalidationCapability {
           createJournal(root, this.#host.fileMode);
           continue;
         }
+        let replaced = false;
         try {
           const st = fs.fstatSync(fd);
           if (!st.isFile()) throw new Error("the journal is not a regular file");
+          if (headOf(fd, st.size).id === null) {
+            // Without its first line (emptied by hand): readers would skip every line. Replaced,
+            // unless another writer replaced it already.
+            if (attempt === 3) throw new Error("the journal has no first line");
+            try {
+              if (fs.lstatSync(path).ino === st.ino) fs.unlinkSync(path);
+            } catch {
+              // gone already: another writer replaced it
+            }
+            replaced = true;
+            continue;
+          }
           let at = 0;
           while (at < bytes.length) at += fs.writeSync(fd, bytes, at, bytes.length - at);
           size = st.size + bytes.length;
         } finally {
           fs.closeSync(fd);
+          if (replaced) createJournal(root, this.#host.fileMode);
         }
         break;
       }
@@ -298,14 +332,13 @@ export class FileBus implements InvalidationCapability {
       });
     }
     if (this.#timer === undefined) {
-      const root = this.#root ??= await this.#host.root();
-      // Only what is appended from now on: the journal's end is where this subscriber starts.
-      const now = readJournal(`${root}/.bus`, 0, 0);
-      this.#id = now?.id ?? null;
-      this.#offset = now?.id ? now.size : 0;
-      this.#oldId = readJournal(`${root}/.bus.1`, 0, 0)?.id ?? null;
-      this.#timer = setInterval(() => this.poll(), this.#pollMs);
-      unrefTimer(this.#timer);
+      // One start for subscriptions made together (one timer: the last unsubscribe stops it).
+      const starting = this.#starting ??= this.#start();
+      try {
+        await starting;
+      } finally {
+        if (this.#starting === starting) this.#starting = undefined;
+      }
     }
     this.#handlers.add(handler);
     if (typeof onGap === "function") this.#gapHandlers.add(onGap);
@@ -321,6 +354,26 @@ export class FileBus implements InvalidationCapability {
       }
       return Promise.resolve();
     };
+  }
+
+  /** Start polling from the journal's end: only what is appended from now on is delivered. */
+  async #start(): Promise<void> {
+    const root = this.#root ??= await this.#host.root();
+    if (this.#timer !== undefined || this.#host.closed) return;
+    const cur = readJournal(`${root}/.bus`, 0, 0);
+    let old: JournalRead | null | undefined = null;
+    try {
+      old = readJournal(`${root}/.bus.1`, 0, 0);
+    } catch {
+      // read by the poll, which reports it
+    }
+    this.#id = cur?.id ?? null;
+    this.#offset = cur?.id ? cur.size : 0;
+    this.#lastSeq = cur?.id ? cur.seq : old?.seq ?? 0;
+    this.#prevId = null;
+    this.#up = true;
+    this.#timer = setInterval(() => this.poll(), this.#pollMs);
+    unrefTimer(this.#timer);
   }
 
   /** Stop polling (the backend is closing, or nobody listens). */
@@ -346,34 +399,38 @@ export class FileBus implements InvalidationCapability {
     let gap = false;
     try {
       const old = notSpecial(readJournal(oldPath, 0, 0), oldPath);
-      let cur = notSpecial(readJournal(busPath, 0, 0), busPath);
+      const cur = notSpecial(readJournal(busPath, 0, 0), busPath);
       if (this.#id !== null && cur?.id !== this.#id) {
         // This subscriber's journal was renamed: its rest is in `.bus.1`, unless it was renamed
-        // again since (then what was appended to it after the last poll is lost).
+        // over since (then what was appended to it after the last poll is lost).
         if (old?.id === this.#id) {
           this.#prevId = this.#id;
           this.#prevOffset = this.#offset;
         } else gap = true;
         this.#id = null;
-      } else if (
-        this.#id === null && this.#prevId === null && old?.id != null && old.id !== this.#oldId
-      ) {
-        // No journal seen since the poll started, and one renamed since: all its events are new.
+      }
+      if (this.#prevId !== null && old?.id !== this.#prevId) this.#prevId = null; // renamed over
+      if (old?.id != null && old.id !== this.#prevId && old.seq > this.#lastSeq) {
+        // A journal renamed before this subscriber read it: all its events are new here. One
+        // numbered further on means others came and went between, unread.
+        if (old.seq > this.#lastSeq + 1) gap = true;
         this.#prevId = old.id;
         this.#prevOffset = old.start;
+        this.#lastSeq = old.seq;
       }
-      if (this.#prevId !== null) {
-        if (old?.id === this.#prevId) {
-          const r = notSpecial(readJournal(oldPath, this.#prevOffset, MAX_READ_BYTES), oldPath);
-          if (r?.id === this.#prevId && r.bytes !== null) {
-            this.#prevOffset += this.#deliver(r.bytes, false);
-          }
-        } else this.#prevId = null; // renamed over: read to its end before
+      if (this.#prevId !== null && old !== null && old.size > this.#prevOffset) {
+        // The rest of the renamed journal (and a line a writer appended as it was renamed).
+        const r = notSpecial(readJournal(oldPath, this.#prevOffset, MAX_READ_BYTES), oldPath);
+        if (r?.id === this.#prevId && r.bytes !== null) {
+          this.#prevOffset += this.#deliver(r.bytes, false);
+        }
       }
       if (cur?.id != null) {
         if (this.#id === null) {
+          if (cur.seq > this.#lastSeq + 1) gap = true; // journals came and went, unread
           this.#id = cur.id;
           this.#offset = cur.start;
+          this.#lastSeq = Math.max(this.#lastSeq, cur.seq);
         }
         if (cur.id === this.#id) {
           if (cur.size < this.#offset) {
@@ -383,9 +440,9 @@ export class FileBus implements InvalidationCapability {
             gap = true; // too far behind: skip to the end
             this.#offset = cur.size;
           } else if (cur.size > this.#offset) {
-            cur = notSpecial(readJournal(busPath, this.#offset, MAX_READ_BYTES), busPath);
-            if (cur?.id === this.#id && cur.bytes !== null) {
-              this.#offset += this.#deliver(cur.bytes, false);
+            const r = notSpecial(readJournal(busPath, this.#offset, MAX_READ_BYTES), busPath);
+            if (r?.id === this.#id && r.bytes !== null) {
+              this.#offset += this.#deliver(r.bytes, false);
             }
           }
         }

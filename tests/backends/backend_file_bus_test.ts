@@ -236,3 +236,111 @@ test("file bus: an admin script (another process, the default backend) invalidat
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("file bus: subscriptions made together start one poll, which the last unsubscribe and close() stop", async () => {
+  const dir = tempDir();
+  const a = new FileBackend({ directory: dir, invalidationPollMs: 10 });
+  const bus = a.capabilities.invalidation as unknown as { poll(): void };
+  let polls = 0;
+  const poll = bus.poll.bind(bus);
+  bus.poll = () => {
+    polls++;
+    poll();
+  };
+  try {
+    const [s1, s2] = await Promise.all([
+      a.capabilities.invalidation.subscribe(() => {}),
+      a.capabilities.invalidation.subscribe(() => {}),
+    ]);
+    await s1();
+    await s2();
+    let before = polls;
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(polls - before, 0, "no subscriber left");
+    // Two functions' first calls at once subscribe together too; close() stops the poll.
+    const f = cache(async (x: number) => x + 1, { name: "bus.two.f", backend: a, ...bare });
+    const g = cache(async (x: number) => x + 2, { name: "bus.two.g", backend: a, ...bare });
+    await Promise.all([f(1), g(1)]);
+    await a.close();
+    before = polls;
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(polls - before, 0, "a closed backend's bus does not poll");
+  } finally {
+    await a.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("file bus: journals renamed before a reader saw them are read, or a gap is reported (by their sequence numbers)", async () => {
+  const big = "x".repeat(1000);
+  const exists = (p: string) => fs.statSync(p, { throwIfNoEntry: false }) !== undefined;
+  for (const subscribeFirst of [false, true]) {
+    const dir = tempDir();
+    const a = new FileBackend({ directory: dir, invalidationPollMs: 60_000 }); // polled by hand
+    const b = new FileBackend({ directory: dir });
+    const bus = a.capabilities.invalidation as unknown as { poll(): void };
+    const firstLine = (name: string) =>
+      fs.readFileSync(path.join(dir, name), "utf8").split("\n")[0];
+    let n = 0;
+    const pub = () =>
+      b.capabilities.invalidation.publish({ level: "key", targets: [`${n++}:${big}`] });
+    try {
+      if (!subscribeFirst) await pub(); // a journal exists before the subscription: not delivered
+      const skipped = n;
+      const { got, stop } = await listen(a);
+      while (!exists(path.join(dir, ".bus.1"))) await pub();
+      // Between journals: the renamed one read to its end (or, never seen, whole), no new one yet.
+      assert.ok(!exists(path.join(dir, ".bus")));
+      bus.poll();
+      assert.equal(got.events.length, n - skipped);
+      // One journal made and renamed, then the next: neither seen by the reader before.
+      const seen = firstLine(".bus.1");
+      while (firstLine(".bus.1") === seen) await pub();
+      await pub();
+      bus.poll();
+      assert.equal(got.events.length, n - skipped, `subscribeFirst ${subscribeFirst}`);
+      assert.equal(got.gaps, 0);
+      // Two renamed before the next read: the first of them is lost, and said so.
+      for (let r = 0; r < 2; r++) {
+        const start = firstLine(".bus.1");
+        while (firstLine(".bus.1") === start) await pub();
+      }
+      bus.poll();
+      assert.equal(got.gaps, 1, `subscribeFirst ${subscribeFirst}`);
+      await stop();
+    } finally {
+      await a.close();
+      await b.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+});
+
+test("file bus: a journal emptied in place is replaced by the next writer, and readers read on", async () => {
+  const dir = tempDir();
+  const a = new FileBackend({ directory: dir, invalidationPollMs: 60_000 });
+  const b = new FileBackend({ directory: dir });
+  const bus = a.capabilities.invalidation as unknown as { poll(): void };
+  try {
+    await b.capabilities.invalidation.publish({ level: "key", targets: ["before"] });
+    const { got, stop } = await listen(a);
+    fs.truncateSync(path.join(dir, ".bus"), 0); // cleared by hand
+    bus.poll();
+    for (let i = 0; i < 5; i++) {
+      await b.capabilities.invalidation.publish({ level: "key", targets: [`after-${i}`] });
+      bus.poll();
+    }
+    assert.deepEqual(got.events.map((e) => e.targets[0]), [0, 1, 2, 3, 4].map((i) => `after-${i}`));
+    assert.equal(got.gaps, 1, "the journal the reader was on is gone: one gap");
+    assert.match(firstLineOf(path.join(dir, ".bus")), /"journal":/);
+    await stop();
+  } finally {
+    await a.close();
+    await b.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+function firstLineOf(file: string): string {
+  return fs.readFileSync(file, "utf8").split("\n")[0];
+}
