@@ -398,6 +398,8 @@ export async function load(
         const l = lk;
         return await waitWithin(eng, b, ctx, io, l, fb, rec, (h) => {
           if (h !== null && !h.stale) return l2Answer(eng, args, ctx, h, epoch, true, rec);
+          const kept = fs !== null && eng.l1 === null ? fs.held(ctx.l1Key) : null; // see above
+          if (kept) return fs!.reuse(kept, rec);
           const s = h && l2Stale(eng, h);
           const held = l.held ? l : null;
           return compute(eng, self, args, ctx, b, epoch, s, !io.failed, held, rec, false);

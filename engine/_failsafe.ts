@@ -109,7 +109,10 @@ export class FailSafe {
   /** Computations still running after their callers got a stale value, by L1 key. */
   readonly #background = new Map<ArgKey, Promise<unknown>>();
   /** Stale values reused until `until` (ms since the epoch) after a failure, by L1 key. */
-  readonly #throttled = new Map<ArgKey, { until: number; stale: StaleValue }>();
+  readonly #throttled = new Map<
+    ArgKey,
+    { until: number; stale: StaleValue; backendKey: string | undefined }
+  >();
 
   /**
    * @param host The engine.
@@ -152,6 +155,19 @@ export class FailSafe {
     return stale.read();
   }
 
+  /**
+   * End the throttle windows of the entries under the L2 keys `targets` (another instance wrote or
+   * deleted them: its event on the bus). Found by L2 key: a stale value held from L2 has no L1
+   * entry through which the event's L1 eviction would find it.
+   */
+  releaseBackendKeys(targets: readonly string[]): void {
+    if (this.#throttled.size === 0) return;
+    const set = new Set(targets);
+    for (const [k, t] of this.#throttled) {
+      if (t.backendKey !== undefined && set.has(t.backendKey)) this.#throttled.delete(k);
+    }
+  }
+
   /** End the throttle window of `key` (a fresh value is known: a write, or a fresh L2 entry). */
   release(key: ArgKey): void {
     if (this.#throttled.size !== 0) this.#throttled.delete(key);
@@ -171,7 +187,7 @@ export class FailSafe {
     return l2.expiredAt > l1.expiredAt + shift ? l2 : l1;
   }
 
-  #hold(key: ArgKey, stale: StaleValue): void {
+  #hold(key: ArgKey, stale: StaleValue, backendKey: string | undefined): void {
     if (this.throttleMs <= 0) return;
     const now = Date.now();
     this.#throttled.delete(key);
@@ -181,7 +197,7 @@ export class FailSafe {
       if (t.until > now && this.#throttled.size < MAX_THROTTLED) break;
       this.#throttled.delete(k);
     }
-    this.#throttled.set(key, { until: now + this.throttleMs, stale });
+    this.#throttled.set(key, { until: now + this.throttleMs, stale, backendKey });
   }
 
   /** The background computation of `key`, if one runs (callers join it, skipping the lock). */
@@ -248,7 +264,7 @@ export class FailSafe {
         if (settled) return;
         settled = true;
         work.catch((e) => {
-          this.#hold(key, stale);
+          this.#hold(key, stale, ctx?.backendKey);
           this.#logLate(e, stale, ctx);
         });
         try {
@@ -310,7 +326,7 @@ export class FailSafe {
     ctx: KeyCtx | null,
   ): unknown {
     const h = this.#host;
-    if (reason === "error" && key !== null) this.#hold(key, stale);
+    if (reason === "error" && key !== null) this.#hold(key, stale, ctx?.backendKey);
     if (reason !== "error" && h.listening) {
       const timeout = reason === "soft_timeout" ? "soft" : "hard";
       h.emitEvent("timeout", { timeout, layer: stale.source });

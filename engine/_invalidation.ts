@@ -409,6 +409,8 @@ export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
       if (eng.listening) emitInvalidate(eng, "all", true, "l1", null);
       break;
     case "key": {
+      // A stale value held by the throttle is done once another instance wrote or deleted its key.
+      eng.failsafe?.releaseBackendKeys(ev.targets);
       let hit = false;
       // Only an event naming a key of this function (every one holds its key mark: its prefix,
       // cut where a long key is shortened) needs the index: other functions' writes on the same
@@ -419,8 +421,6 @@ export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
       const index = ours ? backendIndex(eng) : eng.byBackendKey;
       for (const k of ev.targets) {
         const lk = index.get(k);
-        // Another instance wrote or deleted it: a stale value held by the throttle is done.
-        if (lk !== undefined) eng.failsafe?.release(lk);
         if (lk !== undefined && l1.map.get(lk)?.backendKey === k) {
           l1.delete(lk);
           hit = true;

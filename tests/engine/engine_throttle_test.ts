@@ -536,3 +536,68 @@ test(
   },
   { ...sharedRedisTestOptions, sanitize: false },
 );
+
+test("throttle: with an L1, another instance's write ends a window holding a stale value read from L2 (file bus)", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "cachekit-thr-"));
+  const a = new FileBackend({ directory: dir, invalidationPollMs: 10 });
+  const b = new FileBackend({ directory: dir, invalidationPollMs: 10 });
+  const clock = shiftDateNow();
+  try {
+    const opts = { namespace: "thr-remote", ttl: 1, staleTtl: 60, ...bare };
+    const c1 = createCache({ ...opts, backend: a });
+    const c2 = createCache({ ...opts, backend: b });
+    await c1.get("other"); // c1 listens on its bus
+    await c2.set("k", "v1");
+    clock.advance(1_100); // stale in L2; c1 has no L1 copy of it
+    const down = () => {
+      throw new Error("source down");
+    };
+    assert.equal(await c1.getOrSet("k", down), "v1", "stale from L2, then held by the throttle");
+    await c2.set("k", "v2");
+    // The write event ends the hold (no L1 entry of c1 names the key); then L2 answers.
+    assert.ok(await until(async () => (await c1.getOrSet("k", down)) === "v2", 5_000));
+  } finally {
+    clock.restore();
+    await a.close();
+    await b.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("throttle: without an L1, a call within the window that waits for another holder's lock does not call the function, with or without a hard timeout", async () => {
+  for (const hardTimeout of [undefined, 5]) {
+    const clock = shiftDateNow();
+    const backend = new MemoryBackend();
+    try {
+      const opts = { namespace: `thr-wait-${hardTimeout}`, ttl: 1, staleTtl: 60, backend, ...bare };
+      const c1 = createCache({ ...opts, l1: false });
+      const c2 = createCache({ ...opts, l1: false });
+      await c2.set("k", "v1");
+      clock.advance(1_100);
+      let calls = 0;
+      const down = () => {
+        calls++;
+        throw new Error("down");
+      };
+      const o = hardTimeout === undefined ? undefined : { hardTimeout };
+      assert.equal(await c1.getOrSet("k", down, o), "v1"); // held within the window
+      assert.equal(calls, 1);
+      // Another cache object computes the key under its lock, slowly, and fails.
+      let release!: () => void;
+      const slow = new Promise<void>((r) => (release = r));
+      const other = c2.getOrSet("k", async () => {
+        await slow;
+        throw new Error("down too");
+      });
+      await new Promise((r) => setTimeout(r, 20));
+      const mine = c1.getOrSet("k", down, o);
+      release();
+      assert.equal(await mine, "v1");
+      assert.equal(await other, "v1");
+      assert.equal(calls, 1, `hardTimeout ${hardTimeout}: no call within the window`);
+    } finally {
+      clock.restore();
+      await backend.close();
+    }
+  }
+});
