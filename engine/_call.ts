@@ -347,6 +347,7 @@ export async function load(
     eng.serializerReady = true;
   }
   const epoch = eng.epoch;
+  const seq = eng.writes.seq; // a write of the key from now on: no L1 fill from this read
   const resolved = eng.backend();
   const b = resolved instanceof Promise ? await resolved : resolved;
   if (b === null) return await compute(eng, self, args, ctx, null, epoch, null, true, null, rec);
@@ -397,7 +398,7 @@ export async function load(
       if (fb !== undefined) {
         const l = lk;
         return await waitWithin(eng, b, ctx, io, l, fb, rec, (h) => {
-          if (h !== null && !h.stale) return l2Answer(eng, args, ctx, h, epoch, true, rec);
+          if (h !== null && !h.stale) return l2Answer(eng, args, ctx, h, epoch, seq, true, rec);
           const kept = fs !== null && eng.l1 === null ? fs.held(ctx.l1Key) : null; // see above
           if (kept) return fs!.reuse(kept, rec);
           const s = h && l2Stale(eng, h);
@@ -417,7 +418,7 @@ export async function load(
   }
   if (hit !== null && !hit.stale) {
     if (lk?.held) releaseLock(eng, ctx, lk);
-    return l2Answer(eng, args, ctx, hit, epoch, joined, rec);
+    return l2Answer(eng, args, ctx, hit, epoch, seq, joined, rec);
   }
   if (hit !== null) stale = l2Stale(eng, hit);
   const held = fs !== null && eng.l1 === null ? fs.held(ctx.l1Key) : null; // see above
@@ -439,13 +440,17 @@ export async function load(
   }
 }
 
-/** The answer of a fresh L2 `hit` (`joined`: read after another holder's lock), kept in L1. */
+/**
+ * The answer of a fresh L2 `hit` (`joined`: read after another holder's lock), kept in L1 unless
+ * an invalidation (`epoch`) or a write of the key (`seq`, `_write_marks.ts`) came since the read.
+ */
 function l2Answer(
   eng: Engine,
   args: unknown[],
   ctx: KeyCtx,
   hit: L2Hit,
   epoch: number,
+  seq: number,
   joined: boolean,
   rec: CallRecord | null,
 ): unknown {
@@ -453,6 +458,7 @@ function l2Answer(
   if (rec !== null) record.recordL2Hit(eng, rec, hit.freshUntil, joined ? "joined" : "hit");
   countHit(eng, false, hit.stored.byteLength);
   if (eng.epoch !== epoch || eng.l1 === null) return hit.value; // no L1: no entry to make
+  if (!eng.writes.mayFill(ctx.backendKey, seq)) return hit.value;
   const entry = hitEntry(eng, ctx, hit.value, hit.freshUntil, optionArgs(ctx, args));
   return storeL1(eng, entry, hit.value, null, hit.stored);
 }

@@ -39,6 +39,7 @@ import { SecureKeys } from "./_secure.ts";
 import { copiesInput, prefixDecoder, resolveSerializer } from "./_serializer.ts";
 import { errMessage, recordFailure } from "./_status.ts";
 import { l1EntryValue } from "./_l1_store.ts";
+import { WriteMarks } from "./_write_marks.ts";
 import {
   type CacheEventDetail,
   type CacheEventTarget,
@@ -159,6 +160,8 @@ export class Engine {
    * write of the key meanwhile (`supersede`, or one announced by another instance) stops them.
    */
   readonly expiring: Map<string, number> = new Map();
+  /** The writes an L1 fill from an earlier L2 read must not undo (`_write_marks.ts`). */
+  readonly writes: WriteMarks = new WriteMarks();
   /** A key-based cache (`createCache`): tags come with each call, not from a `tags` option. */
   readonly objectCache: boolean;
   readonly l1TtlMs: number;

@@ -306,6 +306,7 @@ async function getFrom(
     return countMiss(eng);
   }
   const epoch = eng.epoch;
+  const seq = eng.writes.seq;
   const hit = await readL2(eng, b, ctx);
   if (hit === null || hit.stale) {
     if (rec !== null) notFound(rec);
@@ -313,7 +314,10 @@ async function getFrom(
   }
   if (rec !== null) recordL2Hit(eng, rec, hit.freshUntil, "hit");
   countHit(eng, false, hit.stored.byteLength);
-  if (eng.epoch !== epoch || o?.skipL1Write) return hit.value;
+  // Not over a write of the key made since the read started (`_write_marks.ts`).
+  if (eng.epoch !== epoch || o?.skipL1Write || !eng.writes.mayFill(ctx.backendKey, seq)) {
+    return hit.value;
+  }
   return storeL1(
     eng,
     hitEntry(eng, ctx, hit.value, hit.freshUntil, [key]),
@@ -352,8 +356,14 @@ export async function set(
   // call answers it meanwhile) and after it (a read during the write may have put it back).
   const drop = o?.skipL1Write === true ? eng.l1 : null;
   drop?.delete(ctx.l1Key);
-  const b = o?.skipL2Write ? null : await eng.backendAsync();
-  await store(eng, ctx, value, b, eng.epoch, true);
+  // A read of the key in flight (it may end with the old value) must not put it back into L1.
+  eng.writes.begin(ctx.backendKey);
+  try {
+    const b = o?.skipL2Write ? null : await eng.backendAsync();
+    await store(eng, ctx, value, b, eng.epoch, true);
+  } finally {
+    eng.writes.end(ctx.backendKey);
+  }
   drop?.delete(ctx.l1Key);
 }
 
@@ -422,18 +432,13 @@ export async function expire(eng: Engine, key: string): Promise<void> {
   if (eng.failsafe === null || eng.config.interop !== null) return deleteKeys(eng, [key]);
   const call: CallOptions = { skipL1Write: true };
   const ctx = objectKeyCtx(eng, key, null, call);
-  const l1 = eng.l1;
-  const e = l1?.map.get(ctx.l1Key);
-  if (l1 !== null && e !== undefined) {
-    // Expired now (in the cache's time), so still within its own stale window.
-    const now = l1.now();
-    if (e.expiresAt > now) e.expiresAt = now;
-    if (e.refreshAt > now) e.refreshAt = now;
-  }
+  expireL1(eng, ctx.l1Key);
   // A deletion or a write while L2 is read: the old value is not written back.
   const epoch = eng.epoch;
   const marks = eng.expiring;
   marks.set(ctx.backendKey, (marks.get(ctx.backendKey) ?? 0) + 1);
+  // A read of the key in flight must not put the entry back into L1 as fresh (`_write_marks.ts`).
+  eng.writes.begin(ctx.backendKey);
   try {
     const b = await eng.backendAsync();
     if (b === null) return;
@@ -451,10 +456,21 @@ export async function expire(eng: Engine, key: string): Promise<void> {
     call.staleTtl = window;
     await store(eng, ctx, hit.value, b, epoch, true);
   } finally {
+    eng.writes.end(ctx.backendKey);
     const n = marks.get(ctx.backendKey)!;
     if (n > 1) marks.set(ctx.backendKey, n - 1);
     else marks.delete(ctx.backendKey);
   }
+}
+
+/** Make this instance's L1 entry of `l1Key`, if any, expired now (still within its stale window). */
+function expireL1(eng: Engine, l1Key: ArgKey): void {
+  const l1 = eng.l1;
+  const e = l1?.map.get(l1Key);
+  if (l1 === null || e === undefined) return;
+  const now = l1.now(); // in the cache's time
+  if (e.expiresAt > now) e.expiresAt = now;
+  if (e.refreshAt > now) e.refreshAt = now;
 }
 
 /** Below this stale window (seconds), `expire` deletes: a TTL rounds to whole milliseconds. */

@@ -272,3 +272,60 @@ async function subscribers(url: string, channel: string, want: number): Promise<
     await r.close();
   }
 }
+
+test(
+  "createCache (redis): a get whose L2 read is in flight while set runs does not put the old value back into L1",
+  async () => {
+    const backend = new RedisBackend({
+      url: "redis://127.0.0.1:6379",
+      keyPrefix: uniquePrefix("objgs"),
+    });
+    try {
+      const c = createCache({ namespace: "gsr", ttl: 600, backend, ...bare });
+      const other = createCache({ namespace: "gsr", ttl: 600, backend, ...bare, l1: false });
+      for (let i = 0; i < 5; i++) {
+        const k = `k${i}`;
+        await other.set(k, "old"); // in L2 only
+        const read = c.get(k); // reads L2 (the old value)...
+        const write = c.set(k, "new"); // ...while this instance writes a new one
+        await Promise.all([read, write]);
+        assert.equal(await other.get(k), "new", "L2 has the written value");
+        assert.equal(await c.get(k), "new", "this instance answers the value it wrote");
+      }
+    } finally {
+      await backend.close();
+    }
+  },
+  { ...sharedRedisTestOptions, sanitize: false },
+);
+
+test(
+  "createCache (redis): a read racing expire() does not put the entry back into L1 as fresh",
+  async () => {
+    const backend = new RedisBackend({
+      url: "redis://127.0.0.1:6379",
+      keyPrefix: uniquePrefix("objexr"),
+    });
+    try {
+      const opts = { namespace: "exr", ttl: 600, staleTtl: 600, backend, ...bare };
+      const c = createCache(opts);
+      const other = createCache(opts);
+      for (let i = 0; i < 5; i++) {
+        const k = `k${i}`;
+        await other.set(k, "old");
+        assert.equal(await c.get(k), "old"); // c's L1 copy
+        const expired = c.expire(k);
+        const read = c.getOrSet(k, () => "new"); // a read while expire runs
+        await Promise.all([expired, read]);
+        assert.equal(
+          await c.getOrSet(k, () => "next"),
+          "next",
+          "recomputed, not the expired value",
+        );
+      }
+    } finally {
+      await backend.close();
+    }
+  },
+  { ...sharedRedisTestOptions, sanitize: false },
+);

@@ -1,0 +1,73 @@
+/**
+ * Read-your-writes for L1 fills: the writes of keys by this instance (a cache object's `set` and
+ * `expire`) that an L2 read started earlier must not undo. Internal. (Another instance's write
+ * heard on the bus evicts the L1 copy; a read in flight as the event arrives may still fill L1 with
+ * what it read, as before: a known gap, one L1 lifetime at most.)
+ *
+ * An L2 read takes {@linkcode WriteMarks.seq} before it starts; when it ends, it fills L1 with what
+ * it read only if {@linkcode WriteMarks.mayFill} says no write of its key was noted since and none
+ * is under way (a local write runs from {@linkcode WriteMarks.begin} to {@linkcode WriteMarks.end}:
+ * a read that ends in between may have read either value). Without
+ * this, a `get` whose read was in flight while `set` stored a new value put the old value into L1
+ * over the new one, and a read racing `expire` put the expired entry back as fresh: this instance
+ * then answered it until the L1 copy expired, while every other instance had the new state.
+ *
+ * The marks are bounded: past {@linkcode MAX_WRITE_MARKS} they are forgotten at once, and every
+ * read that started before then is refused its fill (it answers what it read; the next read fills
+ * L1). The common path costs two field reads: no write since the read started.
+ *
+ * @module
+ */
+
+/** Most keys remembered; beyond, the marks are cleared (reads started before do not fill L1). */
+export const MAX_WRITE_MARKS = 1024;
+
+/** The writes an L1 fill from an L2 read must not undo (see the module documentation). */
+export class WriteMarks {
+  #seq = 0;
+  #clearedAt = 0;
+  readonly #marks = new Map<string, number>();
+  /** Local writes under way, by L2 key (how many). */
+  readonly #pending = new Map<string, number>();
+
+  /** The count of writes noted so far: what a read takes before it starts. */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  /** A write of the L2 key `backendKey` by this instance. */
+  note(backendKey: string): void {
+    this.#seq++;
+    if (this.#marks.size >= MAX_WRITE_MARKS) {
+      this.#marks.clear();
+      this.#clearedAt = this.#seq;
+    }
+    this.#marks.set(backendKey, this.#seq);
+  }
+
+  /** A local write of `backendKey` starts (noted, and under way until {@linkcode end}). */
+  begin(backendKey: string): void {
+    this.note(backendKey);
+    this.#pending.set(backendKey, (this.#pending.get(backendKey) ?? 0) + 1);
+  }
+
+  /** The local write {@linkcode begin} started has landed (or failed): noted again. */
+  end(backendKey: string): void {
+    const n = this.#pending.get(backendKey) ?? 1;
+    if (n > 1) this.#pending.set(backendKey, n - 1);
+    else this.#pending.delete(backendKey);
+    this.note(backendKey);
+  }
+
+  /**
+   * Whether a read of `backendKey` that started at `seq` may fill L1 with what it read: no write of
+   * that key was noted since it started, and none is under way.
+   */
+  mayFill(backendKey: string, seq: number): boolean {
+    if (this.#pending.size !== 0 && this.#pending.has(backendKey)) return false;
+    if (seq === this.#seq) return true;
+    if (seq < this.#clearedAt) return false;
+    const m = this.#marks.get(backendKey);
+    return m === undefined || m <= seq;
+  }
+}
