@@ -347,7 +347,9 @@ export async function load(
     eng.serializerReady = true;
   }
   const epoch = eng.epoch;
-  const seq = eng.writes.seq; // a write of the key from now on: no L1 fill from this read
+  // A cache object's write of the key from now on: no L1 fill from this read (`_write_marks.ts`;
+  // a function's writes, `f.refresh`, mark the reads in flight stale through `supersede`).
+  const seq = eng.objectCache ? eng.writes.seq : -1;
   const resolved = eng.backend();
   const b = resolved instanceof Promise ? await resolved : resolved;
   if (b === null) return await compute(eng, self, args, ctx, null, epoch, null, true, null, rec);
@@ -458,7 +460,7 @@ function l2Answer(
   if (rec !== null) record.recordL2Hit(eng, rec, hit.freshUntil, joined ? "joined" : "hit");
   countHit(eng, false, hit.stored.byteLength);
   if (eng.epoch !== epoch || eng.l1 === null) return hit.value; // no L1: no entry to make
-  if (!eng.writes.mayFill(ctx.backendKey, seq)) return hit.value;
+  if (seq >= 0 && !eng.writes.mayFill(ctx.backendKey, seq)) return hit.value;
   const entry = hitEntry(eng, ctx, hit.value, hit.freshUntil, optionArgs(ctx, args));
   return storeL1(eng, entry, hit.value, null, hit.stored);
 }
