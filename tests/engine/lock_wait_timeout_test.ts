@@ -70,7 +70,7 @@ const KINDS: Record<string, { make: () => Setup; interop: boolean; ignore: boole
   },
   redis: {
     make: () => {
-      const backend = new RedisBackend({ url: "redis://127.0.0.1:6379", keyPrefix: prefix() });
+      const backend = new RedisBackend({ url: "redis://127.0.0.1:6379", ...isolated() });
       return { backend, close: () => backend.close() };
     },
     interop: false,
@@ -78,7 +78,7 @@ const KINDS: Record<string, { make: () => Setup; interop: boolean; ignore: boole
   },
   "redis interop": {
     make: () => {
-      const backend = new RedisBackend({ url: "redis://127.0.0.1:6379", keyPrefix: prefix() });
+      const backend = new RedisBackend({ url: "redis://127.0.0.1:6379", ...isolated() });
       return { backend, close: () => backend.close() };
     },
     interop: true,
@@ -86,8 +86,14 @@ const KINDS: Record<string, { make: () => Setup; interop: boolean; ignore: boole
   },
 };
 
-function prefix(): string {
-  return uniquePrefix("lockwait");
+/**
+ * A key prefix and an invalidation channel of its own: a tag or group invalidation that another
+ * test file publishes on the default channel would otherwise mark this file's computations stale
+ * (a key-based cache's entries may carry any tag), and A's result would not be stored.
+ */
+function isolated(): { keyPrefix: string; invalidationChannel: string } {
+  const keyPrefix = uniquePrefix("lockwait");
+  return { keyPrefix, invalidationChannel: `${keyPrefix}bus` };
 }
 
 /** How `p` settled within `ms` (`pending` if not), and after how long. */
