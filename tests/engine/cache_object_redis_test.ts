@@ -276,9 +276,12 @@ async function subscribers(url: string, channel: string, want: number): Promise<
 test(
   "createCache (redis): a get whose L2 read is in flight while set runs does not put the old value back into L1",
   async () => {
+    const keyPrefix = uniquePrefix("objgs");
+    // A channel of its own: another file's tag invalidation would mark the writes here stale.
     const backend = new RedisBackend({
       url: "redis://127.0.0.1:6379",
-      keyPrefix: uniquePrefix("objgs"),
+      keyPrefix,
+      invalidationChannel: `${keyPrefix}bus`,
     });
     try {
       const c = createCache({ namespace: "gsr", ttl: 600, backend, ...bare });
@@ -302,9 +305,12 @@ test(
 test(
   "createCache (redis): a read racing expire() does not put the entry back into L1 as fresh",
   async () => {
+    const keyPrefix = uniquePrefix("objexr");
+    // A channel of its own: another file's tag invalidation would mark the writes here stale.
     const backend = new RedisBackend({
       url: "redis://127.0.0.1:6379",
-      keyPrefix: uniquePrefix("objexr"),
+      keyPrefix,
+      invalidationChannel: `${keyPrefix}bus`,
     });
     try {
       const opts = { namespace: "exr", ttl: 600, staleTtl: 600, backend, ...bare };
