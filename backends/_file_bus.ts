@@ -40,13 +40,20 @@ import * as fs from "node:fs";
 import { BackendError } from "../errors.ts";
 import type { InvalidationCapability, InvalidationEvent } from "./types.ts";
 import { unrefTimer } from "./_common.ts";
+import {
+  callEach,
+  checkHandler,
+  deliver,
+  eventMessage,
+  invalidEvent,
+  parseEvent,
+} from "./_bus_message.ts";
 
 /** The journal's size at which a writer starts a new one (the previous is kept as `.bus.1`). */
 export const MAX_JOURNAL_BYTES: number = 256 * 1024;
 /** The most a poll reads; a reader further behind has missed events (`onGap`). */
 export const MAX_READ_BYTES: number = 2 * MAX_JOURNAL_BYTES;
 
-const LEVELS = new Set(["key", "prefix", "tags", "all"]);
 const C = fs.constants;
 const O_NOFOLLOW: number = C.O_NOFOLLOW ?? 0;
 const O_NONBLOCK: number = C.O_NONBLOCK ?? 0;
@@ -217,17 +224,8 @@ export class FileBus implements InvalidationCapability {
    * @throws {BackendError} A malformed event (`permanent`), a closed backend, or a failed write.
    */
   publish(event: Omit<InvalidationEvent, "sender">): Promise<void> {
-    if (
-      typeof event !== "object" || event === null || !LEVELS.has(event.level) ||
-      !Array.isArray(event.targets) || event.targets.some((t) => typeof t !== "string")
-    ) {
-      return Promise.reject(
-        new BackendError(
-          `Invalid invalidation event: expected { level: "key"|"prefix"|"tags"|"all", targets: string[] }.`,
-          { kind: "permanent", backend: "file", operation: "publish" },
-        ),
-      );
-    }
+    const refused = invalidEvent(event, "file");
+    if (refused !== null) return refused;
     if (this.#host.closed) {
       return Promise.reject(
         new BackendError("the file backend is closed", {
@@ -237,13 +235,7 @@ export class FileBus implements InvalidationCapability {
         }),
       );
     }
-    this.#queue.push(JSON.stringify({
-      v: 1,
-      level: event.level,
-      targets: event.targets,
-      sender: this.instanceId,
-      ...(event.reason === "write" || event.reason === "delete" ? { reason: event.reason } : {}),
-    }));
+    this.#queue.push(eventMessage(event, this.instanceId));
     return this.#flushed ??= Promise.resolve().then(() => this.#flush());
   }
 
@@ -317,13 +309,7 @@ export class FileBus implements InvalidationCapability {
     onGap?: () => void,
     onDown?: () => void,
   ): Promise<() => Promise<void>> {
-    if (typeof handler !== "function") {
-      throw new BackendError("Invalid handler for subscribe: expected a function.", {
-        kind: "permanent",
-        backend: "file",
-        operation: "subscribe",
-      });
-    }
+    checkHandler(handler, "file");
     if (this.#host.closed) {
       throw new BackendError("the file backend is closed", {
         kind: "permanent",
@@ -477,30 +463,8 @@ export class FileBus implements InvalidationCapability {
   }
 
   #onLine(line: string): void {
-    let e: Record<string, unknown>;
-    try {
-      e = JSON.parse(line);
-    } catch {
-      return;
-    }
-    if (
-      typeof e !== "object" || e === null || e.v !== 1 || typeof e.sender !== "string" ||
-      e.sender === this.instanceId || typeof e.level !== "string" || !LEVELS.has(e.level) ||
-      !Array.isArray(e.targets) || e.targets.some((t) => typeof t !== "string")
-    ) return;
-    const event: InvalidationEvent = {
-      level: e.level as InvalidationEvent["level"],
-      targets: e.targets as string[],
-      sender: e.sender,
-    };
-    if (e.reason === "write" || e.reason === "delete") event.reason = e.reason;
-    for (const h of [...this.#handlers]) {
-      try {
-        h(event);
-      } catch {
-        // A failing handler must not stop the others or the poll.
-      }
-    }
+    const event = parseEvent(line, this.instanceId);
+    if (event !== null) deliver(this.#handlers, event);
   }
 }
 
@@ -508,14 +472,4 @@ export class FileBus implements InvalidationCapability {
 function notSpecial(r: JournalRead | null | undefined, path: string): JournalRead | null {
   if (r === undefined) throw new Error(`${path} is not a regular file`);
   return r;
-}
-
-function callEach(handlers: Set<() => void>): void {
-  for (const h of [...handlers]) {
-    try {
-      h();
-    } catch {
-      // as in the Redis bus: one handler's failure stops nothing
-    }
-  }
 }

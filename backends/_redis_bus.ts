@@ -5,24 +5,18 @@
  *
  * @module
  */
-import { BackendError } from "../errors.ts";
 import type { InvalidationCapability, InvalidationEvent } from "./types.ts";
+import {
+  callEach,
+  checkHandler,
+  deliver,
+  eventMessage,
+  invalidEvent,
+  parseEvent,
+} from "./_bus_message.ts";
 import type { RedisCore } from "./_redis_core.ts";
 import { type BatchEntry, type BatchKind, type CommandBatch, MAX_BATCH } from "./_redis_batch.ts";
 import type { RedisDriver } from "./_redis_driver.ts";
-
-const LEVELS = new Set(["key", "prefix", "tags", "all"]);
-
-/** Call each of `handlers`; a failing one does not stop the others. */
-function callEach(handlers: Set<() => void>): void {
-  for (const h of [...handlers]) {
-    try {
-      h();
-    } catch {
-      // A failing handler must not stop the others.
-    }
-  }
-}
 
 /**
  * The `key` events of one reason published one after another in a turn, waiting in the
@@ -128,27 +122,12 @@ export class RedisBus implements InvalidationCapability {
 
   /** Broadcast an invalidation event to the other instances. */
   publish(event: Omit<InvalidationEvent, "sender">): Promise<void> {
-    if (
-      typeof event !== "object" || event === null || !LEVELS.has(event.level) ||
-      !Array.isArray(event.targets) || event.targets.some((t) => typeof t !== "string")
-    ) {
-      return Promise.reject(
-        new BackendError(
-          `Invalid invalidation event: expected { level: "key"|"prefix"|"tags"|"all", targets: string[] }.`,
-          { kind: "permanent", backend: "redis", operation: "publish" },
-        ),
-      );
-    }
+    const refused = invalidEvent(event, "redis");
+    if (refused !== null) return refused;
     const reason = event.reason === "write" || event.reason === "delete" ? event.reason : undefined;
     const batch = this.#core.driver.batch;
     if (event.level === "key" && batch !== undefined) return this.#keyEvent(batch, event, reason);
-    const message = JSON.stringify({
-      v: 1,
-      level: event.level,
-      targets: event.targets,
-      sender: this.instanceId,
-      ...(event.reason === "write" || event.reason === "delete" ? { reason: event.reason } : {}),
-    });
+    const message = eventMessage(event, this.instanceId);
     return this.#core.run(
       "publish",
       undefined,
@@ -211,13 +190,7 @@ export class RedisBus implements InvalidationCapability {
     onGap?: () => void,
     onDown?: () => void,
   ): Promise<() => Promise<void>> {
-    if (typeof handler !== "function") {
-      throw new BackendError("Invalid handler for subscribe: expected a function.", {
-        kind: "permanent",
-        backend: "redis",
-        operation: "subscribe",
-      });
-    }
+    checkHandler(handler, "redis");
     if (this.#core.closing) throw this.#core.closedError("subscribe");
     this.#handlers.add(handler);
     if (typeof onGap === "function") this.#gapHandlers.add(onGap);
@@ -263,29 +236,7 @@ export class RedisBus implements InvalidationCapability {
   #onMessage(message: string): void {
     const own = this.#ownEnds;
     if (message.endsWith(own[0]) || message.endsWith(own[1]) || message.endsWith(own[2])) return;
-    let e: Record<string, unknown>;
-    try {
-      e = JSON.parse(message);
-    } catch {
-      return;
-    }
-    if (
-      typeof e !== "object" || e === null || e.v !== 1 || typeof e.sender !== "string" ||
-      e.sender === this.instanceId || typeof e.level !== "string" || !LEVELS.has(e.level) ||
-      !Array.isArray(e.targets) || e.targets.some((t) => typeof t !== "string")
-    ) return;
-    const event: InvalidationEvent = {
-      level: e.level as InvalidationEvent["level"],
-      targets: e.targets as string[],
-      sender: e.sender,
-    };
-    if (e.reason === "write" || e.reason === "delete") event.reason = e.reason;
-    for (const h of [...this.#handlers]) {
-      try {
-        h(event);
-      } catch {
-        // A failing handler must not stop the others or the subscriber connection.
-      }
-    }
+    const event = parseEvent(message, this.instanceId);
+    if (event !== null) deliver(this.#handlers, event);
   }
 }
