@@ -432,7 +432,14 @@ export async function expire(eng: Engine, key: string): Promise<void> {
   if (eng.failsafe === null || eng.config.interop !== null) return deleteKeys(eng, [key]);
   const call: CallOptions = { skipL1Write: true };
   const ctx = objectKeyCtx(eng, key, null, call);
-  expireL1(eng, ctx.l1Key);
+  const l1 = eng.l1;
+  const e = l1?.map.get(ctx.l1Key);
+  if (l1 !== null && e !== undefined) {
+    // Expired now (in the cache's time), so still within its own stale window.
+    const now = l1.now();
+    if (e.expiresAt > now) e.expiresAt = now;
+    if (e.refreshAt > now) e.refreshAt = now;
+  }
   // A deletion or a write while L2 is read: the old value is not written back.
   const epoch = eng.epoch;
   const marks = eng.expiring;
@@ -461,16 +468,6 @@ export async function expire(eng: Engine, key: string): Promise<void> {
     if (n > 1) marks.set(ctx.backendKey, n - 1);
     else marks.delete(ctx.backendKey);
   }
-}
-
-/** Make this instance's L1 entry of `l1Key`, if any, expired now (still within its stale window). */
-function expireL1(eng: Engine, l1Key: ArgKey): void {
-  const l1 = eng.l1;
-  const e = l1?.map.get(l1Key);
-  if (l1 === null || e === undefined) return;
-  const now = l1.now(); // in the cache's time
-  if (e.expiresAt > now) e.expiresAt = now;
-  if (e.refreshAt > now) e.refreshAt = now;
 }
 
 /** Below this stale window (seconds), `expire` deletes: a TTL rounds to whole milliseconds. */
