@@ -346,18 +346,23 @@ export class FileBus implements InvalidationCapability {
   async #start(): Promise<void> {
     const root = this.#root ??= await this.#host.root();
     if (this.#timer !== undefined || this.#host.closed) return;
-    const cur = readJournal(`${root}/.bus`, 0, 0);
-    let old: JournalRead | null | undefined = null;
-    try {
-      old = readJournal(`${root}/.bus.1`, 0, 0);
-    } catch {
-      // read by the poll, which reports it
-    }
+    // A journal that cannot be read (a symlink or FIFO planted in its place) starts the
+    // subscription down (`subscriptionUp` false); the first poll that reads it calls `onGap`.
+    const read = (path: string) => {
+      try {
+        return notSpecial(readJournal(path, 0, 0), path);
+      } catch {
+        this.#up = false;
+        return null;
+      }
+    };
+    this.#up = true;
+    const cur = read(`${root}/.bus`);
+    const old = read(`${root}/.bus.1`);
     this.#id = cur?.id ?? null;
     this.#offset = cur?.id ? cur.size : 0;
     this.#lastSeq = cur?.id ? cur.seq : old?.seq ?? 0;
     this.#prevId = null;
-    this.#up = true;
     this.#timer = setInterval(() => this.poll(), this.#pollMs);
     unrefTimer(this.#timer);
   }

@@ -344,3 +344,29 @@ test("file bus: a journal emptied in place is replaced by the next writer, and r
 function firstLineOf(file: string): string {
   return fs.readFileSync(file, "utf8").split("\n")[0];
 }
+
+test("file bus: a journal planted as a symlink before the first subscription starts it down, not a failed subscribe", async () => {
+  const dir = tempDir();
+  const outside = path.join(tempDir(), "target");
+  fs.writeFileSync(outside, "");
+  fs.symlinkSync(outside, path.join(dir, ".bus"));
+  const a = new FileBackend({ directory: dir, invalidationPollMs: 60_000 });
+  const b = new FileBackend({ directory: dir });
+  const bus = a.capabilities.invalidation as unknown as { poll(): void; subscriptionUp: boolean };
+  try {
+    const { got, stop } = await listen(a);
+    assert.equal(bus.subscriptionUp, false);
+    fs.unlinkSync(path.join(dir, ".bus"));
+    await b.capabilities.invalidation.publish({ level: "all", targets: [] });
+    bus.poll();
+    assert.equal(bus.subscriptionUp, true);
+    assert.equal(got.gaps, 1);
+    assert.equal(got.events.length, 1);
+    await stop();
+  } finally {
+    await a.close();
+    await b.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(path.dirname(outside), { recursive: true, force: true });
+  }
+});
