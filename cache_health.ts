@@ -104,8 +104,10 @@ export async function checkCacheHealth(level: HealthLevel = "basic"): Promise<Ca
     const b = e.l2Backend;
     if (b === null || b === undefined || !probes.has(b)) return;
     const list = users.get(b);
-    if (list === undefined) users.set(b, [checked[i].identity]);
-    else list.push(checked[i].identity);
+    const id = checked[i].identity;
+    // Functions of one name (and so one identity) share their entries: listed once.
+    if (list === undefined) users.set(b, [id]);
+    else if (!list.includes(id)) list.push(id);
   });
   const { entries, ids } = await backendEntries(probes, users);
   let status: HealthStatus = "healthy";

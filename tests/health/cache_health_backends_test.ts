@@ -31,6 +31,29 @@ function entryOf(backends: BackendHealthEntry[], identity: string): BackendHealt
 }
 
 test(
+  "health: two live functions of one name are listed once under their backend",
+  async () => {
+    const shared = new MemoryBackend();
+    try {
+      const opts = { ttl: 60, backend: shared, name: "hb.dup.same" };
+      const a = cache(async (n: number) => n + 1, opts);
+      const b = cache(async (n: number) => n + 1, opts);
+      await a(1);
+      await b(2);
+      const report = await checkCacheHealth("ping");
+      const mem = entryOf(report.backends, "hb.dup.same");
+      assert.equal(mem.length, 1);
+      assert.deepEqual(mem[0].functions.filter((f) => f === "hb.dup.same"), ["hb.dup.same"]);
+      // Each live function still has its own entry in `functions`.
+      assert.equal(report.functions.filter((f) => f.identity === "hb.dup.same").length, 2);
+    } finally {
+      await shared.close();
+    }
+  },
+  { sanitize: false },
+);
+
+test(
   "health: a backend shared by functions is listed once, with its functions",
   async () => {
     const shared = new MemoryBackend();
