@@ -421,11 +421,17 @@ export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
       const index = ours ? backendIndex(eng) : eng.byBackendKey;
       for (const k of ev.targets) {
         const lk = index.get(k);
+        let mine = k.includes(mark);
         if (lk !== undefined && l1.map.get(lk)?.backendKey === k) {
           l1.delete(lk);
-          hit = true;
+          mine = true;
         }
-        if (!hit && k.includes(mark)) hit = true;
+        if (mine) {
+          hit = true;
+          // A read of the key in flight (no L1 copy yet to evict) must not fill L1 with what it
+          // read: it may be the value this event replaced or deleted (`_write_marks.ts`).
+          eng.writes.note(k);
+        }
       }
       // A remote write only makes our L1 copy stale (evicted above); results computed here in
       // the meantime are just as fresh, so in-flight work stays. A remote deletion (or an event
