@@ -25,7 +25,7 @@ import { hasUnknownTags, mayCarryTags } from "./_factory_context.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx } from "./_keys.ts";
 import { liveEngines, tenantSegments } from "./_registry.ts";
 import { type PendingOperation, queueRecovery, retryable } from "./_recovery.ts";
-import { errMessage, recordFailure } from "./_status.ts";
+import { closedBackend, errMessage, recordFailure } from "./_status.ts";
 import { backendIndex } from "./_l1_store.ts";
 import { emit } from "./_events.ts";
 
@@ -225,7 +225,9 @@ export function publish(
   const bus = b.capabilities.invalidation;
   if (!bus) return;
   bus.publish(event).catch((e) => {
-    eng.log.warn("invalidation publish failed: {error}", { error: e });
+    // After close() (work landing at shutdown): quiet, as `recordFailure` is.
+    if (closedBackend(e)) eng.log.debug("invalidation publish not done: {error}", { error: e });
+    else eng.log.warn("invalidation publish failed: {error}", { error: e });
     if (retryable(e)) queueRecovery(b, [publishOp(event)]);
   });
 }
@@ -492,7 +494,9 @@ export async function broadcast(
   try {
     await bus.publish(event);
   } catch (e) {
-    log.warn("invalidation publish failed: {error}", { error: errMessage(e) });
+    (closedBackend(e) ? log.debug : log.warn).call(log, "invalidation publish failed: {error}", {
+      error: errMessage(e),
+    });
     if (retryable(e)) queueRecovery(b, [publishOp(event)]);
   }
 }
