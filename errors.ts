@@ -192,6 +192,10 @@ export class SerializationError extends CacheKitError {
  * - `permanent`: will not succeed on retry (out of memory with `noeviction`, value too large, bad command).
  * - `timeout`: the operation did not finish within its deadline.
  * - `authentication`: credentials refused; loud, fix the configuration.
+ * - `closed`: the backend was closed (`close()`) before the operation: nothing is wrong with it, it
+ *   takes no more operations. Work that lands after the application closed it on purpose (a
+ *   background write or refresh at shutdown) fails this way, quietly; otherwise close a backend
+ *   only once the functions that use it are done, or give them an open one.
  * - `unknown`: anything not classified.
  */
 export type BackendErrorKind =
@@ -199,6 +203,7 @@ export type BackendErrorKind =
   | "permanent"
   | "timeout"
   | "authentication"
+  | "closed"
   | "unknown";
 
 /**

@@ -100,6 +100,18 @@ export function checkLockOptions(backend: string, opts: LockOptions): void {
   }
 }
 
+/**
+ * The error of an operation on a backend that was closed (`close()`): kind `closed`, saying what to
+ * do. The engine reports it without a console notice: the application closed the backend.
+ */
+export function closedError(backend: string, operation: string): BackendError {
+  return new BackendError(
+    `${backend} ${operation} refused: the backend was closed. Close a backend only once the ` +
+      "cached functions that use it are done, or give them an open one.",
+    { kind: "closed", backend, operation },
+  );
+}
+
 /** The error a lock wait rejects with when its signal aborts. */
 export function lockAborted(backend: string): BackendError {
   return new BackendError(`${backend} lock wait aborted`, {

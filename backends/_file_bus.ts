@@ -39,7 +39,7 @@
 import * as fs from "node:fs";
 import { BackendError } from "../errors.ts";
 import type { InvalidationCapability, InvalidationEvent } from "./types.ts";
-import { unrefTimer } from "./_common.ts";
+import { closedError, unrefTimer } from "./_common.ts";
 import {
   callEach,
   checkHandler,
@@ -226,15 +226,7 @@ export class FileBus implements InvalidationCapability {
   publish(event: Omit<InvalidationEvent, "sender">): Promise<void> {
     const refused = invalidEvent(event, "file");
     if (refused !== null) return refused;
-    if (this.#host.closed) {
-      return Promise.reject(
-        new BackendError("the file backend is closed", {
-          kind: "permanent",
-          backend: "file",
-          operation: "publish",
-        }),
-      );
-    }
+    if (this.#host.closed) return Promise.reject(closedError("file", "publish"));
     this.#queue.push(eventMessage(event, this.instanceId));
     return this.#flushed ??= Promise.resolve().then(() => this.#flush());
   }
@@ -310,13 +302,7 @@ export class FileBus implements InvalidationCapability {
     onDown?: () => void,
   ): Promise<() => Promise<void>> {
     checkHandler(handler, "file");
-    if (this.#host.closed) {
-      throw new BackendError("the file backend is closed", {
-        kind: "permanent",
-        backend: "file",
-        operation: "subscribe",
-      });
-    }
+    if (this.#host.closed) throw closedError("file", "subscribe");
     if (this.#timer === undefined) {
       // One start for subscriptions made together (one timer: the last unsubscribe stops it).
       const starting = this.#starting ??= this.#start();

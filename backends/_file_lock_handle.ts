@@ -6,7 +6,7 @@
  * @module
  */
 import { BackendError } from "../errors.ts";
-import { checkLockOptions, lockAborted } from "./_common.ts";
+import { checkLockOptions, closedError, lockAborted } from "./_common.ts";
 import { sha256Hex } from "./_file_format.ts";
 import { type FileLocks, LockAbortedError } from "./_file_lock.ts";
 import { errnoKind, type FileStore, TYPE } from "./_file_store.ts";
@@ -26,13 +26,7 @@ export async function acquire(
     });
   }
   checkLockOptions(TYPE, opts);
-  if (store.closed) {
-    throw new BackendError("the file backend is closed", {
-      kind: "permanent",
-      backend: TYPE,
-      operation: "lock",
-    });
-  }
+  if (store.closed) throw closedError(TYPE, "lock");
   let locks: FileLocks;
   try {
     locks = (await store.init()).locks;

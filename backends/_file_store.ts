@@ -9,7 +9,7 @@
  * @module
  */
 import { BackendError, type BackendErrorKind, CacheConfigError } from "../errors.ts";
-import { checkTtl, withDeadline } from "./_common.ts";
+import { checkTtl, closedError, withDeadline } from "./_common.ts";
 import {
   encodeHead,
   encodeKey,
@@ -175,15 +175,7 @@ export class FileStore {
     opts: OperationOptions | undefined,
     fn: () => T | Promise<T>,
   ): Promise<T> {
-    if (this.closed) {
-      return Promise.reject(
-        new BackendError("the file backend is closed", {
-          kind: "permanent",
-          backend: TYPE,
-          operation,
-        }),
-      );
-    }
+    if (this.closed) return Promise.reject(closedError(TYPE, operation));
     return withDeadline(TYPE, operation, opts, async () => {
       try {
         return await fn();

@@ -17,6 +17,7 @@ import { BackendError } from "../errors.ts";
 import type { OperationOptions } from "./types.ts";
 import { fromBuffer, RedisDriver, toBuffer } from "./_redis_driver.ts";
 import { TLS_HINT, toBackendError } from "./_redis_errors.ts";
+import { closedError } from "./_common.ts";
 import { type Deadline, DeadlineQueue } from "./_redis_deadlines.ts";
 import {
   chunkKey,
@@ -124,11 +125,7 @@ export class RedisCore {
   }
 
   closedError(operation: string): BackendError {
-    return new BackendError(`Redis ${operation} failed: the backend was closed.`, {
-      kind: "permanent",
-      backend: "redis",
-      operation,
-    });
+    return closedError("redis", operation);
   }
 
   /** The shared deadline queue of a timeout value. */

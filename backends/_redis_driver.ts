@@ -17,7 +17,7 @@
 import { Buffer } from "node:buffer";
 import { toBackendError } from "./_redis_errors.ts";
 import { bytesToHex as toHex } from "@noble/hashes/utils.js";
-import { unrefTimer } from "./_common.ts";
+import { closedError, unrefTimer } from "./_common.ts";
 import { CommandBatch } from "./_redis_batch.ts";
 
 /** A command argument as node-redis accepts it. */
@@ -289,7 +289,7 @@ export class RedisDriver {
    * connection error) when the server is known to be unreachable.
    */
   ready(): Promise<void> {
-    if (this.#closed) return Promise.reject(new Error("ClientClosed: the backend was closed"));
+    if (this.#closed) return Promise.reject(closedError("redis", "connect"));
     if (this.#client === undefined) {
       this.#loading ??= loadRedis().then((mod) => {
         if (this.#client === undefined) this.#create(mod);
@@ -422,7 +422,7 @@ export class RedisDriver {
 
   /** Listen on `channel` with a dedicated subscriber connection (resubscribed after reconnects). */
   async subscribe(channel: string, listener: (message: string) => void): Promise<void> {
-    if (this.#closed) throw new Error("ClientClosed: the backend was closed");
+    if (this.#closed) throw closedError("redis", "subscribe");
     this.#channels.set(channel, listener);
     if (this.cluster) {
       await this.ready();
@@ -518,7 +518,7 @@ export class RedisDriver {
     if (this.#closed) return;
     this.#batch?.flush(); // operations already started go out before the connection closes
     this.#closed = true;
-    for (const w of this.#waiters) w.fail(new Error("ClientClosed: the backend was closed"));
+    for (const w of this.#waiters) w.fail(closedError("redis", "connect"));
     this.#waiters.clear();
     for (const t of this.#retryTimers) clearTimeout(t);
     this.#retryTimers.clear();

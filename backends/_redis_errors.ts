@@ -84,7 +84,7 @@ export function classifyRedisError(err: unknown): BackendErrorKind {
   if (TRANSIENT_CODES.has(code)) return "transient";
   if (TIMEOUT_NAMES.has(name)) return "timeout";
   if (TRANSIENT_NAMES.has(name)) return "transient";
-  if (name === "ClientClosedError") return "permanent";
+  if (name === "ClientClosedError") return "closed"; // only close() closes our clients
   // Redis error replies: "WRONGPASS invalid username-password pair", "OOM command not allowed…".
   const word = /^([A-Z]+)\b/.exec(message)?.[1];
   if (word && word in REPLY_PREFIX) {

@@ -21,8 +21,9 @@ export class RedisLocks implements LockCapability {
 
   /**
    * Acquire the lock `name` (stored at `keyPrefix + name`) with a lease; waits up to `waitMs`,
-   * retrying with jittered backoff. Resolves `null` when not acquired in time or when the backend
-   * is closed meanwhile; rejects with a `timeout` BackendError when `signal` aborts the wait.
+   * retrying with jittered backoff. Resolves `null` when not acquired in time; rejects with a
+   * `closed` BackendError when the backend is closed (before or during the wait), and with a
+   * `timeout` one when `signal` aborts the wait.
    */
   async acquire(name: string, opts: LockOptions): Promise<LockHandle | null> {
     checkKey(name, "lock");
@@ -48,7 +49,6 @@ export class RedisLocks implements LockCapability {
     const signal = opts.signal;
     let delay = 2;
     while (true) {
-      if (this.#core.closing) return null;
       if (signal?.aborted) throw lockAborted(signal);
       const reply = await this.#core.run(
         "lock",

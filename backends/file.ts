@@ -54,7 +54,7 @@
  * @module
  */
 
-import { localCapabilities } from "./_common.ts";
+import { closedError, localCapabilities } from "./_common.ts";
 import { nodeFileOps } from "./_fs.ts";
 import type { FileOps } from "./_fs.ts";
 import { entryName, sameBytes } from "./_file_format.ts";
@@ -235,7 +235,7 @@ export class FileBackend implements Backend {
       runtime: this.#store.ops.self.runtime,
     };
     try {
-      if (this.#store.closed) throw new Error("the file backend is closed");
+      if (this.#store.closed) throw closedError(TYPE, "healthCheck");
       const { root } = await this.#store.init();
       const token = randomToken();
       const probe = `${root}/.probe-${token}`;
@@ -255,7 +255,10 @@ export class FileBackend implements Backend {
     }
   }
 
-  /** Wait for background maintenance; later operations reject. Idempotent. */
+  /**
+   * Wait for background maintenance; later operations reject with a `BackendError` of kind
+   * `closed`. Idempotent.
+   */
   async close(): Promise<void> {
     this.#store.closed = true;
     this.#bus.clear();

@@ -26,6 +26,7 @@ import { BackendError, CacheConfigError } from "../errors.ts";
 import {
   checkLockOptions,
   checkTtl,
+  closedError,
   localCapabilities,
   lockAborted,
   withDeadline,
@@ -182,7 +183,7 @@ export class MemoryBackend implements Backend {
     opts: OperationOptions | undefined,
     fn: () => T | Promise<T>,
   ): Promise<T> {
-    if (this.#closed) return Promise.reject(fail(operation, "the memory backend is closed"));
+    if (this.#closed) return Promise.reject(closedError(TYPE, operation));
     return withDeadline(TYPE, operation, opts, () => {
       try {
         return Promise.resolve(fn());
@@ -297,7 +298,7 @@ export class MemoryBackend implements Backend {
     });
   }
 
-  /** Drop all data; later operations reject. Idempotent. */
+  /** Drop all data; later operations reject with a `BackendError` of kind `closed`. Idempotent. */
   close(): Promise<void> {
     this.#closed = true;
     this.#entries.clear();
@@ -424,10 +425,10 @@ export class MemoryBackend implements Backend {
   async #acquire(key: string, opts: LockOptions): Promise<LockHandle | null> {
     checkKey("lock", key);
     checkLockOptions(TYPE, opts);
-    if (this.#closed) throw fail("lock", "the memory backend is closed");
     const deadline = Date.now() + opts.waitMs;
     let pause = 1;
     for (;;) {
+      if (this.#closed) throw closedError(TYPE, "lock"); // before or during the wait
       if (opts.signal?.aborted) throw lockAborted(TYPE);
       const handle = this.#tryLock(key, opts.leaseMs);
       if (handle !== null) return handle;

@@ -75,7 +75,8 @@
  *
  * Every failure is a `BackendError`: connection refused/reset, `LOADING`, `BUSY`, `TRYAGAIN`,
  * `CLUSTERDOWN` → `transient`; a missed deadline → `timeout`; `WRONGPASS`/`NOAUTH`/`NOPERM` →
- * `authentication`; `OOM`, `WRONGTYPE`, other error replies and invalid arguments → `permanent`.
+ * `authentication`; `OOM`, `WRONGTYPE`, other error replies and invalid arguments → `permanent`;
+ * an operation after `close()` → `closed`.
  * Each operation has a deadline (`operationTimeoutMs`, default 5000; per call `timeoutMs` or an
  * `AbortSignal`). A command already sent cannot be taken back: a write that timed out may still have
  * been applied (a chunked write checks its deadline before committing). While the server is known to
@@ -321,7 +322,7 @@ export class RedisBackend implements Backend, AsyncDisposable {
 
   /**
    * Close every connection; idempotent. Operations already started finish first (up to 1 s), new
-   * ones fail as `permanent`; pending lock waits resolve `null`.
+   * ones, and pending lock waits, reject with a `BackendError` of kind `closed`.
    */
   close(): Promise<void> {
     const core = this.#core;
@@ -397,8 +398,9 @@ export class RedisBackend implements Backend, AsyncDisposable {
 
   /**
    * Acquire the lock `name` (stored at `keyPrefix + name`) with a lease; waits up to `waitMs`,
-   * retrying with jittered backoff. Resolves `null` when not acquired in time or when the backend
-   * is closed meanwhile; rejects with a `timeout` BackendError when `signal` aborts the wait.
+   * retrying with jittered backoff. Resolves `null` when not acquired in time; rejects with a
+   * `closed` BackendError when the backend is closed (before or during the wait), and with a
+   * `timeout` one when `signal` aborts the wait.
    */
   acquire(name: string, opts: LockOptions): Promise<LockHandle | null> {
     return this.#locks.acquire(name, opts);

@@ -313,6 +313,9 @@ export interface Backend {
   exists(key: string, opts?: OperationOptions): Promise<boolean>;
   /** Probe the backend. Never throws: failures are reported as `healthy: false`. */
   healthCheck(): Promise<BackendHealth>;
-  /** Release connections, timers and handles. Idempotent. */
+  /**
+   * Release connections, timers and handles. Idempotent. Operations after it reject with a
+   * `BackendError` of kind `closed` (not retried, no console notice: the application closed it).
+   */
   close?(): Promise<void>;
 }

@@ -347,9 +347,6 @@ export async function load(
     eng.serializerReady = true;
   }
   const epoch = eng.epoch;
-  // A cache object's write of the key from now on: no L1 fill from this read (`_write_marks.ts`;
-  // a function's writes, `f.refresh`, mark the reads in flight stale through `supersede`).
-  const seq = eng.objectCache ? eng.writes.seq : -1;
   const resolved = eng.backend();
   const b = resolved instanceof Promise ? await resolved : resolved;
   if (b === null) return await compute(eng, self, args, ctx, null, epoch, null, true, null, rec);
@@ -375,6 +372,9 @@ export async function load(
   let hit: L2Hit | null | Promise<L2Hit | null> = null;
   if (lk === null && tr === null) {
     // A plain read: readL2's steps, the backend's promise awaited here (one hop fewer per hit).
+    // A write of the key noted from now on (here, or another instance's heard on the bus): no L1
+    // fill from this read (`_write_marks.ts`).
+    const seq = eng.writes.seq;
     const t0 = readStart(eng);
     let bytes: Uint8Array | null | undefined;
     try {
@@ -382,7 +382,7 @@ export async function load(
     } catch (e) {
       bytes = readFailed(eng, ctx, io, e);
     }
-    if (bytes !== undefined) hit = gotL2(eng, b, ctx, bytes, t0);
+    if (bytes !== undefined) hit = gotL2(eng, b, ctx, bytes, t0, seq);
     if (hit instanceof Promise) hit = await hit;
   } else hit = await readTraced(tr, eng, b, ctx, io, lk ?? undefined);
   let stale: StaleValue | null = null;
@@ -400,7 +400,7 @@ export async function load(
       if (fb !== undefined) {
         const l = lk;
         return await waitWithin(eng, b, ctx, io, l, fb, rec, (h) => {
-          if (h !== null && !h.stale) return l2Answer(eng, args, ctx, h, epoch, seq, true, rec);
+          if (h !== null && !h.stale) return l2Answer(eng, args, ctx, h, epoch, true, rec);
           const kept = fs !== null && eng.l1 === null ? fs.held(ctx.l1Key) : null; // see above
           if (kept) return fs!.reuse(kept, rec);
           const s = h && l2Stale(eng, h);
@@ -420,7 +420,7 @@ export async function load(
   }
   if (hit !== null && !hit.stale) {
     if (lk?.held) releaseLock(eng, ctx, lk);
-    return l2Answer(eng, args, ctx, hit, epoch, seq, joined, rec);
+    return l2Answer(eng, args, ctx, hit, epoch, joined, rec);
   }
   if (hit !== null) stale = l2Stale(eng, hit);
   const held = fs !== null && eng.l1 === null ? fs.held(ctx.l1Key) : null; // see above
@@ -444,7 +444,8 @@ export async function load(
 
 /**
  * The answer of a fresh L2 `hit` (`joined`: read after another holder's lock), kept in L1 unless
- * an invalidation (`epoch`) or a write of the key (`seq`, `_write_marks.ts`) came since the read.
+ * an invalidation (`epoch`) came since the call started or a write of the key (here, or another
+ * instance's heard on the bus: `hit.seq`, `_write_marks.ts`) since the read that found it.
  */
 function l2Answer(
   eng: Engine,
@@ -452,7 +453,6 @@ function l2Answer(
   ctx: KeyCtx,
   hit: L2Hit,
   epoch: number,
-  seq: number,
   joined: boolean,
   rec: CallRecord | null,
 ): unknown {
@@ -460,7 +460,7 @@ function l2Answer(
   if (rec !== null) record.recordL2Hit(eng, rec, hit.freshUntil, joined ? "joined" : "hit");
   countHit(eng, false, hit.stored.byteLength);
   if (eng.epoch !== epoch || eng.l1 === null) return hit.value; // no L1: no entry to make
-  if (seq >= 0 && !eng.writes.mayFill(ctx.backendKey, seq)) return hit.value;
+  if (!eng.writes.mayFill(ctx.backendKey, hit.seq)) return hit.value;
   const entry = hitEntry(eng, ctx, hit.value, hit.freshUntil, optionArgs(ctx, args));
   return storeL1(eng, entry, hit.value, null, hit.stored);
 }

@@ -465,7 +465,16 @@ export class Engine {
       if (this.unsubscribe === sub) this.unsubscribe = null;
       this.busLost = true;
       this.subscribeRetryAt = Date.now() + SUBSCRIBE_RETRY_MS;
-      if (!(e instanceof BackendError && e.kind === "permanent")) {
+      const kind = e instanceof BackendError ? e.kind : "unknown";
+      if (kind === "closed") {
+        // The application closed the backend: nothing to retry, nothing to warn about.
+        this.log.debug("{identity}: invalidation subscribe not done: {error}", {
+          identity: this.identity,
+          error: errMessage(e),
+        });
+        return;
+      }
+      if (kind !== "permanent") {
         // Retry by itself too: a function answered from L1 alone never misses, so it would never
         // resubscribe (and never clear what it cached while missing events).
         const timer = setTimeout(() => {

@@ -26,7 +26,7 @@ import {
 } from "./_invalidation.ts";
 import { liveEngines } from "./_registry.ts";
 import { queueRecovery, retryable } from "./_recovery.ts";
-import { errMessage } from "./_status.ts";
+import { closedBackend, errMessage } from "./_status.ts";
 
 const log = getCacheLogger("engine");
 
@@ -71,6 +71,15 @@ async function groupBackends(
   return out;
 }
 
+/** What happens to a failed L2 part of a group invalidation, for its log record. */
+function retryNote(err: unknown): string {
+  return closedBackend(err)
+    ? "the backend was closed"
+    : retryable(err)
+    ? "queued for retry"
+    : "refused, not retried";
+}
+
 /** Invalidate every entry carrying any of `tags`, in every cached function of this process and L2. */
 export async function invalidateTagsEverywhere(
   tags: string[],
@@ -104,10 +113,11 @@ export async function invalidateTagsEverywhere(
       if (err === null) deleted = keys;
     }
     if (err !== null) {
-      log.warn("invalidateTags on {backend} failed (queued for retry): {error}", {
-        backend: b.type,
-        error: errMessage(err),
-      });
+      (closedBackend(err) ? log.debug : log.warn).call(
+        log,
+        "invalidateTags on {backend} failed ({retry}): {error}",
+        { backend: b.type, retry: retryNote(err), error: errMessage(err) },
+      );
     }
     // Calls made while L2 was being cleared may have read old entries back into L1.
     for (const e of es) if (mayCarryTags(e)) evictLocal(e, taggedWith(set));
@@ -138,11 +148,11 @@ async function clearEverywhere(
       for (const e of es) if (tracked.has(e)) evictLocal(e);
     });
     if (err !== null) {
-      log.warn("{what} on {backend} failed (queued for retry): {error}", {
-        what,
-        backend: b.type,
-        error: errMessage(err),
-      });
+      (closedBackend(err) ? log.debug : log.warn).call(
+        log,
+        "{what} on {backend} failed ({retry}): {error}",
+        { what, backend: b.type, retry: retryNote(err), error: errMessage(err) },
+      );
     }
     // Calls made while L2 was being cleared may have read old entries back into L1.
     for (const e of es) if (tracked.has(e)) evictLocal(e);

@@ -25,7 +25,7 @@ import { hasUnknownTags, mayCarryTags } from "./_factory_context.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx } from "./_keys.ts";
 import { liveEngines, tenantSegments } from "./_registry.ts";
 import { type PendingOperation, queueRecovery, retryable } from "./_recovery.ts";
-import { errMessage, recordFailure } from "./_status.ts";
+import { closedBackend, errMessage, recordFailure } from "./_status.ts";
 import { backendIndex } from "./_l1_store.ts";
 import { emit } from "./_events.ts";
 
@@ -225,7 +225,9 @@ export function publish(
   const bus = b.capabilities.invalidation;
   if (!bus) return;
   bus.publish(event).catch((e) => {
-    eng.log.warn("invalidation publish failed: {error}", { error: e });
+    // After close() (work landing at shutdown): quiet, as `recordFailure` is.
+    if (closedBackend(e)) eng.log.debug("invalidation publish not done: {error}", { error: e });
+    else eng.log.warn("invalidation publish failed: {error}", { error: e });
     if (retryable(e)) queueRecovery(b, [publishOp(event)]);
   });
 }
@@ -421,11 +423,17 @@ export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
       const index = ours ? backendIndex(eng) : eng.byBackendKey;
       for (const k of ev.targets) {
         const lk = index.get(k);
+        let mine = k.includes(mark);
         if (lk !== undefined && l1.map.get(lk)?.backendKey === k) {
           l1.delete(lk);
-          hit = true;
+          mine = true;
         }
-        if (!hit && k.includes(mark)) hit = true;
+        if (mine) {
+          hit = true;
+          // A read of the key in flight (no L1 copy yet to evict) must not fill L1 with what it
+          // read: it may be the value this event replaced or deleted (`_write_marks.ts`).
+          eng.writes.note(k);
+        }
       }
       // A remote write only makes our L1 copy stale (evicted above); results computed here in
       // the meantime are just as fresh, so in-flight work stays. A remote deletion (or an event
@@ -486,7 +494,9 @@ export async function broadcast(
   try {
     await bus.publish(event);
   } catch (e) {
-    log.warn("invalidation publish failed: {error}", { error: errMessage(e) });
+    (closedBackend(e) ? log.debug : log.warn).call(log, "invalidation publish failed: {error}", {
+      error: errMessage(e),
+    });
     if (retryable(e)) queueRecovery(b, [publishOp(event)]);
   }
 }

@@ -39,6 +39,11 @@ export interface L2Hit {
   stale: boolean;
   /** Logical expiry, ms since the epoch, or `null`. */
   freshUntil: number | null;
+  /**
+   * The engine's `writes.seq` when the read that found it started: L1 is filled with it only if no
+   * write of its key, here or announced by another instance, was noted since (`_write_marks.ts`).
+   */
+  seq: number;
 }
 
 /** The fail-safe's view of a stale L2 `hit`: the fallback of the call that read it. */
@@ -68,6 +73,7 @@ export async function readL2(
   io?: { failed: boolean },
   lk?: LockAttempt,
 ): Promise<L2Hit | null> {
+  const seq = eng.writes.seq;
   const t0 = readStart(eng);
   let bytes: Uint8Array | null;
   try {
@@ -82,7 +88,7 @@ export async function readL2(
     return readFailed(eng, ctx, io, e) ?? null;
   }
   // A lock attempt after the call's first read is not counted as a read again (one per call).
-  return gotL2(eng, b, ctx, bytes, t0, lk === undefined || lk.opts?.read === true);
+  return gotL2(eng, b, ctx, bytes, t0, seq, lk === undefined || lk.opts?.read === true);
 }
 
 /**
@@ -112,7 +118,8 @@ export function readFailed(
 
 /**
  * The rest of an L2 read once the backend answered `bytes` (read from `t0`, see
- * {@linkcode readStart}; `counted`: counted as a read): the success recorded, the entry decoded
+ * {@linkcode readStart}; `seq`: the engine's `writes.seq` when it started, see
+ * {@linkcode L2Hit.seq}; `counted`: counted as a read): the success recorded, the entry decoded
  * (an unreadable one is a miss and is deleted). Synchronous for a plain entry; a promise only
  * when a step is asynchronous (key rotation, decryption, the TTL refresh on read).
  */
@@ -122,17 +129,18 @@ export function gotL2(
   ctx: KeyCtx,
   bytes: Uint8Array | null,
   t0: number,
+  seq: number,
   counted = true,
 ): L2Hit | null | Promise<L2Hit | null> {
   recordSuccess(eng);
   watchMeter(); // an SDK registered since (`_otel_metrics.ts`): here, not on the L1 hit's path
   // Key rotation: found under a previous key's tenant segment.
-  if (bytes === null && eng.secure?.rotating) return readRotated(eng, b, ctx, t0, counted);
+  if (bytes === null && eng.secure?.rotating) return readRotated(eng, b, ctx, t0, seq, counted);
   countRead(eng, t0, counted);
   // Counted per call at its outcome (`countHit` in `_metrics.ts`, `compute` in `_call.ts`), not
   // per read here.
   if (bytes === null) return null;
-  return decodeL2(eng, b, ctx, bytes, null);
+  return decodeL2(eng, b, ctx, bytes, null, seq);
 }
 
 async function readRotated(
@@ -140,6 +148,7 @@ async function readRotated(
   b: Backend,
   ctx: KeyCtx,
   t0: number,
+  seq: number,
   counted: boolean,
 ): Promise<L2Hit | null> {
   const { bytes, from } = await eng.secure!.findPrevious(
@@ -149,7 +158,7 @@ async function readRotated(
   );
   countRead(eng, t0, counted);
   if (bytes === null) return null;
-  return await decodeL2(eng, b, ctx, bytes, from);
+  return await decodeL2(eng, b, ctx, bytes, from, seq);
 }
 
 function countRead(eng: Engine, t0: number, counted: boolean): void {
@@ -161,13 +170,17 @@ function countRead(eng: Engine, t0: number, counted: boolean): void {
   }
 }
 
-/** Decode the entry (`from`: the key it was found under by key rotation, else null). */
+/**
+ * Decode the entry (`from`: the key it was found under by key rotation, else null; `seq`: see
+ * {@linkcode L2Hit.seq}).
+ */
 function decodeL2(
   eng: Engine,
   b: Backend,
   ctx: KeyCtx,
   bytes: Uint8Array,
   from: string | null,
+  seq: number,
 ): L2Hit | null | Promise<L2Hit | null> {
   let value: unknown;
   const meta = { freshUntil: null as number | null };
@@ -179,11 +192,11 @@ function decodeL2(
   // Only a decryption is asynchronous: a plain entry is answered without another hop.
   if (value instanceof Promise) {
     return value.then(
-      (v) => hitOf(eng, b, ctx, bytes, from, v, meta.freshUntil),
+      (v) => hitOf(eng, b, ctx, bytes, from, v, meta.freshUntil, seq),
       (e) => unreadable(eng, b, ctx, e),
     );
   }
-  return hitOf(eng, b, ctx, bytes, from, value, meta.freshUntil);
+  return hitOf(eng, b, ctx, bytes, from, value, meta.freshUntil, seq);
 }
 
 /** An unreadable entry: a miss, logged, and deleted. */
@@ -220,6 +233,7 @@ function hitOf(
   from: string | null,
   value: unknown,
   freshUntil: number | null,
+  seq: number,
 ): L2Hit | Promise<L2Hit> {
   if (eng.secure?.rotating) {
     eng.secure.migrate(b, bytes, from, ctx.backendKey, {
@@ -231,7 +245,7 @@ function hitOf(
     });
   }
   const stale = freshUntil !== null && freshUntil <= Date.now();
-  const hit: L2Hit = { value, stored: bytes, stale, freshUntil };
+  const hit: L2Hit = { value, stored: bytes, stale, freshUntil, seq };
   if (
     !stale && eng.config.refreshTtlOnGet && eng.config.ttl !== null && b.capabilities.ttl
   ) {

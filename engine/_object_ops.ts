@@ -306,7 +306,6 @@ async function getFrom(
     return countMiss(eng);
   }
   const epoch = eng.epoch;
-  const seq = eng.writes.seq;
   const hit = await readL2(eng, b, ctx);
   if (hit === null || hit.stale) {
     if (rec !== null) notFound(rec);
@@ -314,8 +313,9 @@ async function getFrom(
   }
   if (rec !== null) recordL2Hit(eng, rec, hit.freshUntil, "hit");
   countHit(eng, false, hit.stored.byteLength);
-  // Not over a write of the key made since the read started (`_write_marks.ts`).
-  if (eng.epoch !== epoch || o?.skipL1Write || !eng.writes.mayFill(ctx.backendKey, seq)) {
+  // Not over a write of the key made (or announced by another instance) since the read started
+  // (`_write_marks.ts`).
+  if (eng.epoch !== epoch || o?.skipL1Write || !eng.writes.mayFill(ctx.backendKey, hit.seq)) {
     return hit.value;
   }
   return storeL1(

@@ -83,9 +83,9 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Whether a failed remote operation is worth retrying (not refused for good). */
+/** Whether a failed remote operation is worth retrying (not refused for good, nor closed). */
 export function retryable(e: unknown): boolean {
-  return !(e instanceof BackendError && e.kind === "permanent");
+  return !(e instanceof BackendError && (e.kind === "permanent" || e.kind === "closed"));
 }
 
 class RecoveryQueue {
@@ -175,11 +175,13 @@ class RecoveryQueue {
           }
           ok = false;
           this.dropped++;
-          log.warn("{backend}: pending {kind} refused for good, dropped: {error}", {
-            backend: this.#backend.type,
-            kind: op.kind,
-            error: message(e),
-          });
+          // Closed by the application (at shutdown): quiet, as `recordFailure` is.
+          const closed = e instanceof BackendError && e.kind === "closed";
+          (closed ? log.debug : log.warn).call(
+            log,
+            "{backend}: pending {kind} refused for good, dropped: {error}",
+            { backend: this.#backend.type, kind: op.kind, error: message(e) },
+          );
         }
         if (this.#ops.get(op.id) === op) {
           this.#ops.delete(op.id);

@@ -106,6 +106,14 @@ export function errMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/**
+ * Whether `e` says the backend was closed (`close()`, by the application): reported quietly, at
+ * debug level and without a console notice (see {@linkcode recordFailure}).
+ */
+export function closedBackend(e: unknown): boolean {
+  return e instanceof BackendError && e.kind === "closed";
+}
+
 /** Record a failed L2 operation (counts, logs, remembers it for the health report). */
 export function recordFailure(
   eng: Engine,
@@ -132,18 +140,29 @@ export function recordFailure(
   eng.consecutiveErrors++;
   eng.lastError = errMessage(e);
   eng.lastErrorKind = kind;
+  const log = ctx === null ? eng.log : callLogger(eng, ctx, "l2");
+  if (kind === "closed") {
+    // The application closed the backend (at shutdown, work still in flight lands after it): not
+    // a fault of the backend, so no console notice and no warning; health says it.
+    log.debug("{identity}: L2 {operation} not done, the backend was closed: {error}", {
+      identity: eng.identity,
+      operation,
+      kind,
+      error: eng.lastError,
+    });
+    return;
+  }
   consoleNotice(kind, eng.l2Backend?.type ?? "L2", eng.lastError, envConfig().consoleNotices);
   if (kind === "authentication" && !eng.authReported) {
     // Loud once per function at first use (the guard also logs every refusal at error level).
     eng.authReported = true;
-    (ctx === null ? eng.log : callLogger(eng, ctx, "l2")).error(
+    log.error(
       "{identity}: the L2 backend refused our credentials ({error}); every call answers " +
         "without L2 until the credentials are fixed. checkHealth() reports it too.",
       { identity: eng.identity, operation, kind, error: eng.lastError },
     );
     return;
   }
-  const log = ctx === null ? eng.log : callLogger(eng, ctx, "l2");
   log.warn("{identity}: L2 {operation} failed, answering without it: {error}", {
     identity: eng.identity,
     operation,
@@ -209,7 +228,10 @@ export function functionHealth(eng: Engine, fresh: HealthReport | null = null): 
     : n === 0 && circuit !== "half_open"
     ? "healthy"
     : "degraded";
-  if (eng.lastErrorKind === "authentication" && n > 0) status = "unhealthy";
+  // Refused credentials, or a closed backend: no L2 operation succeeds until that changes.
+  if ((eng.lastErrorKind === "authentication" || eng.lastErrorKind === "closed") && n > 0) {
+    status = "unhealthy";
+  }
   const l1 = {
     enabled: eng.l1 !== null,
     entries: eng.l1?.size ?? 0,

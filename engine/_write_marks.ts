@@ -1,16 +1,24 @@
 /**
- * Read-your-writes for L1 fills: the writes of keys by this instance (a cache object's `set` and
- * `expire`) that an L2 read started earlier must not undo. Internal. (Another instance's write
- * heard on the bus evicts the L1 copy; a read in flight as the event arrives may still fill L1 with
- * what it read, as before: a known gap, one L1 lifetime at most.)
+ * Read-your-writes for L1 fills: the writes of keys that an L2 read started earlier must not undo.
+ * Internal. Two kinds are noted: this instance's (a cache object's `set` and `expire`, from
+ * {@linkcode WriteMarks.begin} to {@linkcode WriteMarks.end}) and another instance's, heard on the
+ * invalidation bus as a key event naming a key of the function (`onRemoteEvent` in
+ * `_invalidation.ts`: {@linkcode WriteMarks.note}). Events that concern more than keys (tags, a
+ * prefix, everything) move the engine's epoch instead, which refuses every fill.
  *
- * An L2 read takes {@linkcode WriteMarks.seq} before it starts; when it ends, it fills L1 with what
- * it read only if {@linkcode WriteMarks.mayFill} says no write of its key was noted since and none
- * is under way (a local write runs from {@linkcode WriteMarks.begin} to {@linkcode WriteMarks.end}:
- * a read that ends in between may have read either value). Without
- * this, a `get` whose read was in flight while `set` stored a new value put the old value into L1
- * over the new one, and a read racing `expire` put the expired entry back as fresh: this instance
+ * An L2 read takes {@linkcode WriteMarks.seq} before it starts (`_l2.ts`: the hit carries it);
+ * when it ends, it fills L1 with what it read only if {@linkcode WriteMarks.mayFill} says no write
+ * of its key was noted since and none is under way (a read that ends while a local write runs may
+ * have read either value). Without this, a `get` whose read was in flight while `set` stored a new
+ * value put the old value into L1 over the new one, a read racing `expire` put the expired entry
+ * back as fresh, and a read in flight as another instance's write was announced found no L1 copy
+ * for the event to evict, then filled L1 with the value it had read, the old one: this instance
  * then answered it until the L1 copy expired, while every other instance had the new state.
+ *
+ * A read that started after the event fills L1: an announcement follows its write, so the read
+ * found the new value (or a newer one). Another instance's write that lands just before the read
+ * starts but is announced while the read is in flight refuses the fill too (the read cannot tell
+ * which value it found): that call answers what it read, and the next one fills L1.
  *
  * The marks are bounded: past {@linkcode MAX_WRITE_MARKS} they are forgotten at once, and every
  * read that started before then is refused its fill (it answers what it read; the next read fills
@@ -35,7 +43,7 @@ export class WriteMarks {
     return this.#seq;
   }
 
-  /** A write of the L2 key `backendKey` by this instance. */
+  /** A write of the L2 key `backendKey`: by this instance, or another instance's, announced. */
   note(backendKey: string): void {
     this.#seq++;
     if (this.#marks.size >= MAX_WRITE_MARKS) {

@@ -11,7 +11,9 @@
  * first one how to see every record or silence the notices (`CACHEKIT_CONSOLE_NOTICES=false`).
  * So is a configuration mistake that only shows as misses: entries encrypted under a master key
  * this process does not have. Once the application configures LogTape, the records go where
- * it says and the console is left alone.
+ * it says and the console is left alone. A backend the application closed (kind `closed`: work
+ * that lands after `close()`, a call made after it) prints nothing: nothing is wrong with it, and
+ * the function's health says it is closed.
  *
  * @module
  */
@@ -24,8 +26,11 @@ let explained = false;
 const REDIS_URL = "(CACHEKIT_REDIS_URL or the backend's `url` option)";
 const FILE_DIR = "(CACHEKIT_FILE_CACHE_DIR or FileBackend's `directory` option)";
 
+/** The kinds of failure that have a notice (a closed backend has none: see the module doc). */
+type NoticeKind = Exclude<BackendErrorKind, "closed">;
+
 /** What each kind of failure of a Redis backend means, and what to look at. */
-const REDIS: Record<BackendErrorKind, string> = {
+const REDIS: Record<NoticeKind, string> = {
   authentication:
     `refused our credentials: check the user and password of the backend's URL ${REDIS_URL}`,
   transient: `cannot be reached: check that the server runs at the configured address ${REDIS_URL}`,
@@ -35,7 +40,7 @@ const REDIS: Record<BackendErrorKind, string> = {
 };
 
 /** The same for the file backend: a directory, not a server. */
-const FILE: Record<BackendErrorKind, string> = {
+const FILE: Record<NoticeKind, string> = {
   authentication: "was refused access",
   transient: "could not use the cache directory (disk full, quota reached, too many open " +
     `files, or an I/O error): check the free space and the file system of the directory ${FILE_DIR}`,
@@ -46,7 +51,7 @@ const FILE: Record<BackendErrorKind, string> = {
 };
 
 /** Any other backend (memory, custom). */
-const OTHER: Record<BackendErrorKind, string> = {
+const OTHER: Record<NoticeKind, string> = {
   authentication: "refused our credentials: check the backend's credentials",
   transient: "is unavailable: check that what it stores to is up and reachable",
   timeout: "did not answer in time: check its load",
@@ -54,7 +59,7 @@ const OTHER: Record<BackendErrorKind, string> = {
   unknown: "failed",
 };
 
-function what(kind: BackendErrorKind, backend: string): string {
+function what(kind: NoticeKind, backend: string): string {
   return (backend === "redis" ? REDIS : backend === "file" ? FILE : OTHER)[kind];
 }
 
@@ -65,7 +70,8 @@ function redact(text: string): string {
 
 /**
  * Print the first L2 failure of `kind` to the console, once per process and kind, when the
- * application has configured no LogTape logging and has not turned notices off.
+ * application has configured no LogTape logging and has not turned notices off. A `closed`
+ * backend is never printed (the application closed it).
  *
  * @param kind The failure's kind (`BackendError.kind`).
  * @param backend The backend's type (`"redis"`, `"file"`, …): the advice depends on it.
@@ -79,6 +85,7 @@ export function consoleNotice(
   error: string,
   enabled: boolean,
 ): boolean {
+  if (kind === "closed") return false;
   return consoleMessage(
     kind,
     `the ${backend} cache backend ${what(kind, backend)}. Calls answer without it (uncached) ` +

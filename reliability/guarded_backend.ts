@@ -71,7 +71,7 @@ import type {
   OperationOptions,
 } from "../backends/types.ts";
 import type { Logger } from "@logtape/logtape";
-import { BackendError } from "../errors.ts";
+import { BackendError, type BackendErrorKind } from "../errors.ts";
 import {
   AdaptiveTimeout,
   type AdaptiveTimeoutOptions,
@@ -170,7 +170,7 @@ export interface GuardedBackendStats {
   /** Operations that reached the backend and succeeded. */
   successes: number;
   /** Failures by kind (after classification). */
-  failures: Record<"transient" | "permanent" | "timeout" | "authentication" | "unknown", number>;
+  failures: Record<BackendErrorKind, number>;
   /** Calls refused by the open circuit. */
   rejectedByCircuit: number;
   /** Calls refused by backpressure. */
@@ -229,7 +229,7 @@ export class GuardedBackend implements Backend, AsyncDisposable {
   readonly #series: GuardSeries | null;
   readonly #maxWaitMs: number;
   #successes = 0;
-  #failures = { transient: 0, permanent: 0, timeout: 0, authentication: 0, unknown: 0 };
+  #failures = { transient: 0, permanent: 0, timeout: 0, authentication: 0, closed: 0, unknown: 0 };
   #rejectedByCircuit = 0;
   #rejectedByBackpressure = 0;
   #closed = false;
@@ -555,7 +555,7 @@ export class GuardedBackend implements Backend, AsyncDisposable {
     this.#failures[err.kind]++;
     if (err instanceof CallerAbortError) {
       cb?.recordIgnored();
-    } else if (err.kind === "permanent") {
+    } else if (err.kind === "permanent" || err.kind === "closed") {
       cb?.recordIgnored();
     } else {
       cb?.recordFailure(err); // excludedErrors is applied inside

@@ -212,6 +212,22 @@ export function backendConformance(
     await b.close?.();
   });
 
+  t("after close, operations reject with a BackendError of kind closed", async (b) => {
+    if (b.close === undefined) return;
+    assert.equal(await b.get(k("x")), null); // used (connected) before it is closed
+    await b.close();
+    const closed = (e: unknown) => e instanceof BackendError && e.kind === "closed";
+    await assert.rejects(b.get(k("x")), closed);
+    await assert.rejects(b.set(k("x"), bytes(2)), closed);
+    await assert.rejects(b.delete(k("x")), closed);
+    const lock = b.capabilities.lock;
+    if (lock !== undefined) {
+      await assert.rejects(lock.acquire(k("lock"), { leaseMs: 1000, waitMs: 0 }), closed);
+    }
+    const bus = b.capabilities.invalidation;
+    if (bus !== undefined) await assert.rejects(bus.publish({ level: "all", targets: [] }), closed);
+  });
+
   // ------------------------------------------------------------------ ttl
 
   t("capability ttl: inspect and refresh", async (b) => {

@@ -70,7 +70,7 @@ test("memory: invalid options and use after close are typed errors", async () =>
   assert.throws(() => new MemoryBackend({ maxBytes: 1.5 }), CacheConfigError);
   const m = new MemoryBackend();
   await m.close();
-  await assert.rejects(m.get("k"), BackendError);
+  await assert.rejects(m.get("k"), (e) => e instanceof BackendError && e.kind === "closed");
   assert.equal((await m.healthCheck()).healthy, false);
 });
 

@@ -643,12 +643,12 @@ test(
   sharedRedisTestOptions,
 );
 
-test("redis: close is idempotent; operations after close fail as permanent", async () => {
+test("redis: close is idempotent; operations after close fail as closed", async () => {
   const b = shared(uniquePrefix("close"));
   await b.set("k", enc("1"), 10);
   await Promise.all([b.close(), b.close()]);
   await b.close();
-  assert.equal((await kindOf(b.get("k"))).kind, "permanent");
+  assert.equal((await kindOf(b.get("k"))).kind, "closed");
   const h = await b.healthCheck();
   assert.equal(h.healthy, false);
   const never = new RedisBackend({ url: SHARED_REDIS_URL });
@@ -676,7 +676,7 @@ test("redis: close lets operations already started finish (unlock, publish, set)
     const end = Date.now() + 10_000;
     while (got.length === 0 && Date.now() < end) await sleep(5);
     assert.deepEqual(got.map((e) => e.targets), [["k"]], "event published");
-    assert.equal((await kindOf(b.get("k"))).kind, "permanent", "new operations are refused");
+    assert.equal((await kindOf(b.get("k"))).kind, "closed", "new operations are refused");
   } finally {
     r.destroy();
     await listener.close();

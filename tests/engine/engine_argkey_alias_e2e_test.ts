@@ -9,13 +9,13 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { inspect } from "node:util";
-import { createClient } from "redis";
 import { test } from "../_harness.ts";
 import { sharedRedisTestOptions } from "../_redis_server.ts";
-import { until } from "../_timing.ts";
+import { withDeadline } from "../_timing.ts";
 import { cache, RedisBackend } from "../../mod.ts";
 import { float64 } from "../../protocol/keys.ts";
 import { MemoryBackend } from "../../backends/mod.ts";
+import type { InvalidationEvent } from "../../backends/types.ts";
 import { pythonIsoformat } from "../../protocol/internal.ts";
 
 const d = new Date(1_700_000_000_500);
@@ -82,19 +82,30 @@ for (const [kind, extra, pairs] of KINDS) {
 const URL = "redis://127.0.0.1:6379";
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 
-/** Wait until `n` connections subscribe to `channel`. */
-async function subscribed(channel: string, n: number): Promise<void> {
-  const redis = createClient({ url: URL });
-  await redis.connect();
-  try {
-    const ok = await until(async () => {
-      const reply = await redis.sendCommand(["PUBSUB", "NUMSUB", channel]) as unknown[];
-      return Number(reply[1]) >= n;
-    }, 10_000);
-    assert.ok(ok, `${n} subscribers to ${channel}`);
-  } finally {
-    await redis.close();
-  }
+/**
+ * What an instance's invalidation bus hears from the other instance: `next(reason)`, made before
+ * the step that announces it, resolves once the bus has delivered the next key event of `reason`
+ * to every handler (the instance's cached functions included: `deliver` calls them in one go).
+ *
+ * The steps below wait for these events, not for what they cause: an announcement follows its
+ * write or deletion, and one that arrives during the next step changes it (a write announced while
+ * the other instance reads the key refuses that read's L1 fill; a deletion announced while it
+ * computes the key discards the result). Waiting for an L1 to be empty, or for a key to exist in
+ * Redis (a lease marker exists before the value), said nothing about the announcement.
+ */
+function hearing() {
+  const waiting: { reason: string; heard: () => void }[] = [];
+  const handler = (ev: InvalidationEvent) => {
+    if (ev.level !== "key") return;
+    const i = waiting.findIndex((w) => w.reason === (ev.reason ?? "delete"));
+    if (i >= 0) waiting.splice(i, 1)[0].heard();
+  };
+  const next = (reason: "write" | "delete"): Promise<void> =>
+    withDeadline(
+      new Promise<void>((heard) => waiting.push({ reason, heard })),
+      `the other instance's ${reason} event`,
+    );
+  return { handler, next };
 }
 
 for (const [kind, extra, pairs] of KINDS) {
@@ -109,16 +120,11 @@ for (const [kind, extra, pairs] of KINDS) {
       };
       const ba = new RedisBackend(opts);
       const bb = new RedisBackend(opts);
-      const redis = createClient({ url: URL });
-      await redis.connect();
-      /** A miss answers before its L2 write lands: wait for it before the other instance reads. */
-      const written = async () => {
-        const ok = await until(
-          async () => (await redis.keys(`${opts.keyPrefix}*`)).length > 0,
-          5000,
-        );
-        assert.ok(ok, "the L2 write landed");
-      };
+      // What each instance hears from the other (subscribed before any step announces anything).
+      const atA = hearing();
+      const atB = hearing();
+      await ba.capabilities.invalidation!.subscribe(atA.handler);
+      await bb.capabilities.invalidation!.subscribe(atB.handler);
       try {
         for (const [label, a, b] of pairs) {
           let calls = 0;
@@ -133,36 +139,43 @@ for (const [kind, extra, pairs] of KINDS) {
           const fa = cache(work, { ...o, backend: ba });
           const fb = cache(work, { ...o, backend: bb });
           const msg = `${label}: ${inspect([a, b])}`;
+          // A miss answers before its L2 write lands: b reads once a has announced it.
+          let heard = atB.next("write");
           assert.deepEqual(await fa(a), { n: 1 }, msg);
-          await written();
+          await heard;
           assert.deepEqual(await fb(b), { n: 1 }, `L2 hit through the other form: ${msg}`);
           assert.deepEqual(await fb(a), { n: 1 }, msg);
           assert.equal(fb.cacheInfo().size, 1, `one L1 entry in b: ${msg}`);
           assert.equal(fb.cacheInfo().l1Hits, 1, `b's second call is an L1 hit: ${msg}`);
-          await subscribed(opts.invalidationChannel, 2);
           // Remote deletion through either form.
+          heard = atB.next("delete");
           await fa.invalidate(a);
-          assert.ok(await until(() => fb.cacheInfo().size === 0, 5000), `b evicted: ${msg}`);
+          await heard;
+          assert.equal(fb.cacheInfo().size, 0, `b evicted: ${msg}`);
+          heard = atA.next("write");
           assert.deepEqual(await fb(b), { n: 2 }, msg);
           assert.deepEqual(await fb(a), { n: 2 }, msg);
-          await written();
+          await heard;
           assert.deepEqual(await fa(b), { n: 2 }, msg);
+          assert.equal(fa.cacheInfo().size, 1, `a keeps what it read: ${msg}`);
+          heard = atA.next("delete");
           await fb.invalidate(a);
-          assert.ok(await until(() => fa.cacheInfo().size === 0, 5000), `a evicted: ${msg}`);
+          await heard;
+          assert.equal(fa.cacheInfo().size, 0, `a evicted: ${msg}`);
+          heard = atB.next("write");
           assert.deepEqual(await fa(a), { n: 3 }, msg);
-          await written();
+          await heard;
           // A remote write through one form replaces the other form's copy.
           assert.deepEqual(await fb(b), { n: 3 }, msg);
+          assert.equal(fb.cacheInfo().size, 1, `b keeps what it read: ${msg}`);
+          heard = atB.next("write");
           await fa.refresh(b);
-          assert.ok(
-            await until(() => fb.cacheInfo().size === 0, 5000),
-            `b's copy replaced: ${msg}`,
-          );
+          await heard;
+          assert.equal(fb.cacheInfo().size, 0, `b's copy replaced: ${msg}`);
           assert.deepEqual(await fb(a), { n: 4 }, msg);
           await fa.cacheClear();
         }
       } finally {
-        await redis.close();
         await ba.close();
         await bb.close();
       }

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { test } from "../_harness.ts";
 import { runtimeCommand, siblingModule } from "../_runtime.ts";
+import { SHARED_REDIS_URL, sharedRedisTestOptions } from "../_redis_server.ts";
 
 const worker = siblingModule(import.meta.url, "../_fixtures/console_notice_worker.ts");
 const denoJson = siblingModule(import.meta.url, "../../deno.json");
@@ -104,6 +105,10 @@ test("the notices of the file backend give file advice; the explanation comes on
   const redis = run({}, ["--notice", "permanent", "redis"]);
   assert.doesNotMatch(redis, /cache directory/, "no file advice for Redis");
   assert.match(run({}, ["--notice", "transient", "redis"]), /CACHEKIT_REDIS_URL/);
+  // A closed backend has no notice (the application closed it); the next kind still prints.
+  const closed = run({}, ["--notice", "closed", "redis"]);
+  assert.doesNotMatch(closed, /the error/);
+  assert.match(closed, /another error/);
 });
 
 test("entries written under another master key are reported once, and the calls answer", () => {
@@ -125,3 +130,41 @@ test("entries written under another master key are reported once, and the calls 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+const closedWorker = siblingModule(import.meta.url, "../_fixtures/closed_backend_worker.ts");
+
+/** Run the closed-backend worker on `kind`; its stderr and its report. */
+function runClosed(kind: string) {
+  const cmd = runtimeCommand(closedWorker, [kind], denoJson);
+  const r = spawnSync(cmd.bin, cmd.args, {
+    encoding: "utf8",
+    timeout: 60_000,
+    env: withEnv({ CACHEKIT_CONSOLE_NOTICES: "", CACHEKIT_TEST_REDIS_URL: SHARED_REDIS_URL }),
+  });
+  assert.equal(r.status, 0, `worker failed (${r.signal ?? r.status}): ${r.stderr}`);
+  const report = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as {
+    out: number[];
+    kinds: string[];
+    status: string;
+    lastErrorKind: string | null;
+  };
+  return { stderr: r.stderr, ...report };
+}
+
+for (const kind of ["memory", "file", "redis"]) {
+  test(
+    `a ${kind} backend the application closed: what lands after close() is no console notice, and fails as "closed"`,
+    () => {
+      const r = runClosed(kind);
+      assert.deepEqual(r.out, [2, 4, 2], "every call answers from the function");
+      // Before: "the … cache backend refused the operation: check its permissions and
+      // configuration", for a backend nothing was wrong with.
+      assert.doesNotMatch(r.stderr, /cachekit:/, r.stderr);
+      assert.ok(r.kinds.length > 0, "the operations refused after close() are reported");
+      assert.deepEqual([...new Set(r.kinds)], ["closed"], `error kinds: ${r.kinds}`);
+      assert.equal(r.lastErrorKind, "closed");
+      assert.equal(r.status, "unhealthy", "a closed backend serves no more operations");
+    },
+    kind === "redis" ? sharedRedisTestOptions : {},
+  );
+}
