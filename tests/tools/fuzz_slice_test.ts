@@ -1,6 +1,8 @@
 // A fixed-seed slice of the fuzzers (`fuzz/`, `deno task fuzz` runs a million inputs): about
-// 50,000 mutated inputs over every decoder and the cache() read path, on every runtime. No input
-// may give a wrong value or throw an error type its decoder does not document. The time limit per
+// 50,000 mutated inputs over every decoder, the cache() read path and the invalidation buses (Redis
+// messages, the file journal), on every runtime. No input may give a wrong value or throw an error
+// type its decoder does not document; no bus may deliver an event the message specification does
+// not give, or lose one without calling its gap handler. The time limit per
 // input is generous here (the suite must pass beside CPU-heavy work); `deno task fuzz` uses 1 s.
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
