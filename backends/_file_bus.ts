@@ -16,8 +16,10 @@
  *   `write` on a descriptor opened with `O_APPEND`, so lines of concurrent writers never interleave
  *   (appends to a local file are atomic).
  * - **Receive**: every `pollMs` (an unref'd timer: it never keeps a process alive) the journal is
- *   read from where this subscriber stopped, whole lines only. This instance's own lines and
- *   malformed ones are dropped; the rest go to the handlers.
+ *   read from where this subscriber stopped, whole lines only. This instance's own lines are
+ *   dropped; the rest go to the handlers. Writers append whole events only, so a line that is not
+ *   one (a torn write continued by the next append, bytes garbled on disk, anything another
+ *   process wrote) may have held an event: it is skipped and the poll calls `onGap`.
  * - **Size**: a writer that finds the journal over {@linkcode MAX_JOURNAL_BYTES} renames it to
  *   `.bus.1` (replacing the one before). Every journal starts with a line naming it: a random id
  *   and a sequence number, one more than the journal renamed before it (the line is made whole in
@@ -46,7 +48,7 @@ import {
   deliver,
   eventMessage,
   invalidEvent,
-  parseEvent,
+  readEvent,
 } from "./_bus_message.ts";
 
 /** The journal's size at which a writer starts a new one (the previous is kept as `.bus.1`). */
@@ -301,8 +303,9 @@ export class FileBus implements InvalidationCapability {
   }
 
   /**
-   * Receive the events other backend objects append from now on (own and malformed lines are
-   * dropped). The first subscription starts the poll; the last unsubscribe stops it.
+   * Receive the events other backend objects append from now on (own lines are dropped; a line
+   * that is not an event calls `onGap`). The first subscription starts the poll; the last
+   * unsubscribe stops it.
    */
   async subscribe(
     handler: (event: InvalidationEvent) => void,
@@ -413,7 +416,9 @@ export class FileBus implements InvalidationCapability {
         // The rest of the renamed journal (and a line a writer appended as it was renamed).
         const r = notSpecial(readJournal(oldPath, this.#prevOffset, MAX_READ_BYTES), oldPath);
         if (r?.id === this.#prevId && r.bytes !== null) {
-          this.#prevOffset += this.#deliver(r.bytes, false);
+          const d = this.#deliver(r.bytes, false);
+          this.#prevOffset += d.read;
+          if (d.damaged) gap = true;
         }
       }
       if (cur?.id != null) {
@@ -433,7 +438,9 @@ export class FileBus implements InvalidationCapability {
           } else if (cur.size > this.#offset) {
             const r = notSpecial(readJournal(busPath, this.#offset, MAX_READ_BYTES), busPath);
             if (r?.id === this.#id && r.bytes !== null) {
-              this.#offset += this.#deliver(r.bytes, false);
+              const d = this.#deliver(r.bytes, false);
+              this.#offset += d.read;
+              if (d.damaged) gap = true;
             }
           }
         }
@@ -454,22 +461,33 @@ export class FileBus implements InvalidationCapability {
 
   /**
    * Deliver the whole lines of `bytes`; returns how many bytes they take (a last line without its
-   * newline is left for the next poll, unless `all`: the rest of a renamed journal).
+   * newline is left for the next poll, unless `all`: the rest of a renamed journal) and whether
+   * one of them was not an event.
    */
-  #deliver(bytes: Uint8Array, all: boolean): number {
+  #deliver(bytes: Uint8Array, all: boolean): { read: number; damaged: boolean } {
     let start = 0;
+    let damaged = false;
     for (let i = 0; i < bytes.length; i++) {
       if (bytes[i] !== NEWLINE) continue;
-      if (i > start) this.#onLine(utf8Decode.decode(bytes.subarray(start, i)));
+      if (i > start && !this.#onLine(utf8Decode.decode(bytes.subarray(start, i)))) damaged = true;
       start = i + 1;
     }
-    if (all && start < bytes.length) this.#onLine(utf8Decode.decode(bytes.subarray(start)));
-    return start;
+    if (all && start < bytes.length && !this.#onLine(utf8Decode.decode(bytes.subarray(start)))) {
+      damaged = true;
+    }
+    return { read: start, damaged };
   }
 
-  #onLine(line: string): void {
-    const event = parseEvent(line, this.instanceId);
-    if (event !== null) deliver(this.#handlers, event);
+  /**
+   * Deliver the event of one line (dropped when this instance wrote it). `false` when the line is
+   * not an event: writers append whole events only, so it is a torn or damaged write, which may
+   * have been an event, and the caller reports a gap.
+   */
+  #onLine(line: string): boolean {
+    const event = readEvent(line);
+    if (event === null) return false;
+    if (event.sender !== this.instanceId) deliver(this.#handlers, event);
+    return true;
   }
 }
 

@@ -45,7 +45,7 @@ async function listen(b: FileBackend) {
   return { got, stop };
 }
 
-test("file bus: another backend object's events arrive, in order; its own do not; malformed lines are skipped", async () => {
+test("file bus: another backend object's events arrive, in order; its own do not; lines that are not events are skipped, with a gap", async () => {
   const dir = tempDir();
   const a = new FileBackend({ directory: dir, invalidationPollMs: 10 });
   const b = new FileBackend({ directory: dir, invalidationPollMs: 10 });
@@ -66,7 +66,48 @@ test("file bus: another backend object's events arrive, in order; its own do not
       ["key", ["k2"], "delete"],
     ]);
     assert.ok(got.events.every((e) => e.sender === b.capabilities.invalidation.instanceId));
-    assert.equal(got.gaps, 0);
+    assert.equal(got.gaps, 1, "the lines that are not events, read in one poll");
+    await stop();
+  } finally {
+    await a.close();
+    await b.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// Fuzz seed 1, target journal, input 3: one bit flipped in an event line ("targets" lost its
+// opening quote). Writers append whole events only, so a line that is not one may have been one:
+// skipping it without a word left the L1 copies it invalidated in place.
+test("file bus: a line that is not an event (garbled on disk, a torn write continued by the next append) is a gap, not a silent skip", async () => {
+  const dir = tempDir();
+  const a = new FileBackend({ directory: dir, invalidationPollMs: 60_000 }); // polled by hand
+  const b = new FileBackend({ directory: dir });
+  const bus = a.capabilities.invalidation as unknown as { poll(): void };
+  const journal = path.join(dir, ".bus");
+  const pub = (k: string) =>
+    b.capabilities.invalidation.publish({ level: "key", targets: [k], reason: "write" });
+  try {
+    const { got, stop } = await listen(a);
+    await pub("k1");
+    await pub("k2");
+    // A byte of k1's line garbled.
+    const text = fs.readFileSync(journal, "latin1");
+    fs.writeFileSync(journal, text.replace('"targets":["k1"]', '"targets":[k1"]'), "latin1");
+    bus.poll();
+    assert.deepEqual(got.events.map((e) => e.targets[0]), ["k2"]);
+    assert.equal(got.gaps, 1, "k1's line is damaged: its event may be lost");
+    // A write torn after a few bytes (a crash): the next append continues its line.
+    fs.appendFileSync(journal, '{"v":1,"level":"key","tar');
+    bus.poll();
+    assert.equal(got.gaps, 1, "a line being written is waited for");
+    await pub("k3");
+    bus.poll();
+    assert.deepEqual(got.events.map((e) => e.targets[0]), ["k2"], "k3 went into the torn line");
+    assert.equal(got.gaps, 2, "and that is said");
+    await pub("k4");
+    bus.poll();
+    assert.deepEqual(got.events.map((e) => e.targets[0]), ["k2", "k4"]);
+    assert.equal(got.gaps, 2);
     await stop();
   } finally {
     await a.close();
