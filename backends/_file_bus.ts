@@ -27,9 +27,10 @@
  *   apart by the id, not by inode numbers, which a file system reuses, and find a journal they
  *   never saw by the sequence. A reader whose journal was renamed reads its rest in `.bus.1`, then
  *   the new journal from its start. A reader that cannot (a journal renamed away before it was
- *   read, or more than {@linkcode MAX_READ_BYTES} behind) has missed events: its `onGap` handlers
- *   run (the engine then drops its whole L1), as after a Redis subscriber reconnect. A writer that
- *   finds the journal without its first line (emptied by hand) replaces it.
+ *   read, a renamed one gone while its last line was still torn, or more than
+ *   {@linkcode MAX_READ_BYTES} behind) has missed events: its `onGap` handlers run (the engine
+ *   then drops its whole L1), as after a Redis subscriber reconnect. A writer that finds the
+ *   journal without its first line (emptied by hand) replaces it.
  * - **Failures**: a publish that cannot write rejects (the engine logs it and queues it for
  *   recovery). A poll that cannot read marks the subscription down (`subscriptionUp` false, health
  *   `degraded`, `onDown`); the next poll that reads again calls `onGap`.
@@ -196,6 +197,11 @@ export class FileBus implements InvalidationCapability {
    */
   #prevId: string | null = null;
   #prevOffset = 0;
+  /**
+   * The renamed journal held bytes past `#prevOffset` at its last read: a line without its newline
+   * (torn, or being written). If it goes before that line is whole, its event is lost: a gap.
+   */
+  #prevUnread = false;
   /** The sequence number of the newest journal this subscriber has started to read. */
   #lastSeq = 0;
   /** The poll's start, while it runs (`subscribe` calls made meanwhile wait for it). */
@@ -366,6 +372,7 @@ export class FileBus implements InvalidationCapability {
     this.#offset = cur?.id ? cur.size : 0;
     this.#lastSeq = cur?.id ? cur.seq : old?.seq ?? 0;
     this.#prevId = null;
+    this.#prevUnread = false;
     this.#timer = setInterval(() => this.poll(), this.#pollMs);
     unrefTimer(this.#timer);
   }
@@ -398,12 +405,14 @@ export class FileBus implements InvalidationCapability {
         // This subscriber's journal was renamed: its rest is in `.bus.1`, unless it was renamed
         // over since (then what was appended to it after the last poll is lost).
         if (old?.id === this.#id) {
+          if (this.#forgetPrev()) gap = true;
           this.#prevId = this.#id;
           this.#prevOffset = this.#offset;
         } else gap = true;
         this.#id = null;
       }
-      if (this.#prevId !== null && old?.id !== this.#prevId) this.#prevId = null; // renamed over
+      // The renamed journal was renamed over.
+      if (this.#prevId !== null && old?.id !== this.#prevId && this.#forgetPrev()) gap = true;
       if (old?.id != null && old.id !== this.#prevId && old.seq > this.#lastSeq) {
         // A journal renamed before this subscriber read it: all its events are new here. One
         // numbered further on means others came and went between, unread.
@@ -418,9 +427,10 @@ export class FileBus implements InvalidationCapability {
         if (r?.id === this.#prevId && r.bytes !== null) {
           const d = this.#deliver(r.bytes, false);
           this.#prevOffset += d.read;
+          this.#prevUnread = r.size > this.#prevOffset;
           if (d.damaged) gap = true;
         }
-      }
+      } else this.#prevUnread = false;
       if (cur?.id != null) {
         if (this.#id === null) {
           if (cur.seq > this.#lastSeq + 1) gap = true; // journals came and went, unread
@@ -457,6 +467,17 @@ export class FileBus implements InvalidationCapability {
       gap = true;
     }
     if (gap) callEach(this.#gapHandlers);
+  }
+
+  /**
+   * Stop reading the renamed journal (renamed over, or followed by the next one renamed); `true`
+   * when it went with bytes unread (a torn last line): events may be lost, a gap.
+   */
+  #forgetPrev(): boolean {
+    const lost = this.#prevId !== null && this.#prevUnread;
+    this.#prevId = null;
+    this.#prevUnread = false;
+    return lost;
   }
 
   /**

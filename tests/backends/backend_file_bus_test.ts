@@ -116,6 +116,44 @@ test("file bus: a line that is not an event (garbled on disk, a torn write conti
   }
 });
 
+// Fuzz seed 1, target journal, input 17180: the last newline of `.bus.1` flipped; two rotations
+// later that journal was gone and its last line with it, and no gap was reported.
+test("file bus: a renamed journal that goes while its last line is torn is a gap", async () => {
+  const dir = tempDir();
+  const a = new FileBackend({ directory: dir, invalidationPollMs: 60_000 }); // polled by hand
+  const b = new FileBackend({ directory: dir });
+  const bus = a.capabilities.invalidation as unknown as { poll(): void };
+  const journal = path.join(dir, ".bus");
+  // The rotation a writer does past MAX_JOURNAL_BYTES (done by hand: the journals stay small).
+  const rotate = () => fs.renameSync(journal, path.join(dir, ".bus.1"));
+  const pub = (k: string) => b.capabilities.invalidation.publish({ level: "key", targets: [k] });
+  try {
+    const { got, stop } = await listen(a);
+    await pub("k1");
+    fs.appendFileSync(journal, '{"v":1,"level":"key","tar'); // a write torn by a crash
+    rotate();
+    await pub("k2"); // a new journal
+    bus.poll();
+    assert.deepEqual(got.events.map((e) => e.targets[0]), ["k1", "k2"]);
+    assert.equal(got.gaps, 0, "the torn line may still be completed (a writer mid-write)");
+    rotate(); // the journal with the torn line is renamed over: that line is never whole now
+    await pub("k3");
+    bus.poll();
+    assert.deepEqual(got.events.map((e) => e.targets[0]), ["k1", "k2", "k3"]);
+    assert.equal(got.gaps, 1, "the torn line's event, if it held one, is lost: a gap");
+    rotate();
+    await pub("k4");
+    bus.poll();
+    assert.equal(got.gaps, 1, "journals that ended whole go without a gap");
+    assert.deepEqual(got.events.map((e) => e.targets[0]), ["k1", "k2", "k3", "k4"]);
+    await stop();
+  } finally {
+    await a.close();
+    await b.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("file bus: a subscriber reads on across a journal rotation; one renamed away twice since its last read has a gap", async () => {
   const dir = tempDir();
   const a = new FileBackend({ directory: dir, invalidationPollMs: 60_000 }); // polled by hand
