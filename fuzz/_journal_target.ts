@@ -7,7 +7,8 @@
  * Corpus: directory states written by the real publish path (`FileBus.publish` of two instances,
  * one of them the reader, journals made by the writer itself; a rotation is the rename a writer
  * does past `MAX_JOURNAL_BYTES`), one per case: the state in which the reader subscribes
- * (`before`, not mutated) and the state at its first poll (`after`, the corpus entry, mutated).
+ * (`before`, not mutated) and the state at its first poll (`after`, the corpus entry, mutated);
+ * each case is in the corpus twice, the second time with the reader subscribing on the input.
  * An input is `[flags][u32 BE length of .bus.1][.bus.1][.bus]` (flag bit 0: `.bus.1` exists,
  * bit 1: `.bus` exists, bit 2: the reader subscribes on the input itself, not on `before`).
  *
@@ -113,11 +114,11 @@ function linesFrom(bytes: Uint8Array, from: number): { lines: string[]; rest: Ui
 }
 
 /** Encode a directory state as an input. */
-function encodeFiles(f: BusFiles): Uint8Array {
+function encodeFiles(f: BusFiles, onInput: boolean): Uint8Array {
   const old = f.old ?? new Uint8Array(0);
   const cur = f.cur ?? new Uint8Array(0);
   const out = new Uint8Array(5 + old.length + cur.length);
-  out[0] = (f.old !== null ? 1 : 0) | (f.cur !== null ? 2 : 0);
+  out[0] = (f.old !== null ? 1 : 0) | (f.cur !== null ? 2 : 0) | (onInput ? 4 : 0);
   new DataView(out.buffer).setUint32(1, old.length);
   out.set(old, 5);
   out.set(cur, 5 + old.length);
@@ -420,7 +421,7 @@ async function buildJournalTarget(): Promise<Target> {
   };
 
   const run = async (bytes: Uint8Array, base: number): Promise<Outcome> => {
-    const c = cases[base];
+    const c = cases[base % cases.length];
     const after = decodeFiles(bytes);
     // Flag bit 2: the reader subscribes on the input itself (a journal damaged before it started).
     const onInput = bytes.length > 0 && (bytes[0] & 4) !== 0;
@@ -460,7 +461,11 @@ async function buildJournalTarget(): Promise<Target> {
     name: "journal",
     description: "the file bus journal (.bus, .bus.1) read by a polling reader: sound events; " +
       "the valid ones delivered or a gap; typed = gap",
-    corpus: cases.map((c) => encodeFiles(c.after)),
+    // Each case twice: the reader subscribes on `before`, and on the input itself.
+    corpus: [
+      ...cases.map((c) => encodeFiles(c.after, false)),
+      ...cases.map((c) => encodeFiles(c.after, true)),
+    ],
     share: 3,
     run,
     close: () => dir.remove(),
