@@ -369,8 +369,10 @@ export class FileBus implements InvalidationCapability {
     const cur = read(`${root}/.bus`);
     const old = read(`${root}/.bus.1`);
     this.#id = cur?.id ?? null;
-    this.#offset = cur?.id ? cur.size : 0;
-    this.#lastSeq = cur?.id ? cur.seq : old?.seq ?? 0;
+    this.#offset = cur?.id != null ? cur.size : 0;
+    // Both journals are old news, whatever their numbers say (`.bus.1` numbered past `.bus` is a
+    // damaged or foreign first line): events in either are not delivered.
+    this.#lastSeq = Math.max(cur?.id != null ? cur.seq : 0, old?.seq ?? 0);
     this.#prevId = null;
     this.#prevUnread = false;
     this.#timer = setInterval(() => this.poll(), this.#pollMs);

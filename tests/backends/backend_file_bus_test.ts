@@ -154,6 +154,58 @@ test("file bus: a renamed journal that goes while its last line is torn is a gap
   }
 });
 
+// Fuzz seed 1, target journal, input 16545: `.bus` numbered 0 (a digit of its first line flipped)
+// beside `.bus.1` numbered 1; the new subscriber took `.bus.1` for a journal it had not seen.
+test("file bus: a subscriber starting on journals with odd first lines delivers nothing from before it started", async () => {
+  const variants: [string, (dir: string) => void][] = [
+    [
+      "`.bus` numbered 0",
+      (dir) => firstLine(path.join(dir, ".bus"), (l) => l.replace(/\d+}$/, "0}")),
+    ],
+    [
+      "`.bus.1` numbered past `.bus`",
+      (dir) => firstLine(path.join(dir, ".bus.1"), (l) => l.replace(/\d+}$/, "7}")),
+    ],
+    [
+      "`.bus` named by an empty id",
+      (dir) =>
+        firstLine(path.join(dir, ".bus"), (l) => l.replace(/"journal":"[^"]*"/, '"journal":""')),
+    ],
+  ];
+  for (const [name, damage] of variants) {
+    const dir = tempDir();
+    const a = new FileBackend({ directory: dir, invalidationPollMs: 60_000 }); // polled by hand
+    const b = new FileBackend({ directory: dir });
+    const bus = a.capabilities.invalidation as unknown as { poll(): void };
+    const pub = (k: string) => b.capabilities.invalidation.publish({ level: "key", targets: [k] });
+    try {
+      await pub("old-1");
+      fs.renameSync(path.join(dir, ".bus"), path.join(dir, ".bus.1")); // a rotation
+      await pub("old-2");
+      damage(dir);
+      const { got, stop } = await listen(a);
+      bus.poll();
+      assert.deepEqual(got.events.map((e) => e.targets[0]), [], name);
+      await pub("new");
+      bus.poll();
+      assert.deepEqual(got.events.map((e) => e.targets[0]), ["new"], name);
+      assert.equal(got.gaps, 0, name);
+      await stop();
+    } finally {
+      await a.close();
+      await b.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+});
+
+/** Rewrite the first line of the journal `file` in place. */
+function firstLine(file: string, edit: (line: string) => string): void {
+  const text = fs.readFileSync(file, "utf8");
+  const nl = text.indexOf("\n");
+  fs.writeFileSync(file, edit(text.slice(0, nl)) + text.slice(nl));
+}
+
 test("file bus: a subscriber reads on across a journal rotation; one renamed away twice since its last read has a gap", async () => {
   const dir = tempDir();
   const a = new FileBackend({ directory: dir, invalidationPollMs: 60_000 }); // polled by hand
