@@ -56,6 +56,8 @@ import {
 export const MAX_JOURNAL_BYTES: number = 256 * 1024;
 /** The most a poll reads; a reader further behind has missed events (`onGap`). */
 export const MAX_READ_BYTES: number = 2 * MAX_JOURNAL_BYTES;
+/** Lines that are not events a poll parses in one read before it takes the rest unread (a gap). */
+const MAX_DAMAGED_LINES = 16;
 
 const C = fs.constants;
 const O_NOFOLLOW: number = C.O_NOFOLLOW ?? 0;
@@ -485,20 +487,27 @@ export class FileBus implements InvalidationCapability {
   /**
    * Deliver the whole lines of `bytes`; returns how many bytes they take (a last line without its
    * newline is left for the next poll, unless `all`: the rest of a renamed journal) and whether
-   * one of them was not an event.
+   * one of them was not an event. After {@linkcode MAX_DAMAGED_LINES} such lines the rest is
+   * taken unread: the gap the caller reports covers whatever it held, and a read of garbage costs
+   * a scan, not a failed parse per line (up to a second for a read of short lines).
    */
   #deliver(bytes: Uint8Array, all: boolean): { read: number; damaged: boolean } {
     let start = 0;
-    let damaged = false;
+    let damaged = 0;
+    const line = (from: number, to: number) => {
+      if (
+        damaged < MAX_DAMAGED_LINES && !this.#onLine(utf8Decode.decode(bytes.subarray(from, to)))
+      ) {
+        damaged++;
+      }
+    };
     for (let i = 0; i < bytes.length; i++) {
       if (bytes[i] !== NEWLINE) continue;
-      if (i > start && !this.#onLine(utf8Decode.decode(bytes.subarray(start, i)))) damaged = true;
+      if (i > start) line(start, i);
       start = i + 1;
     }
-    if (all && start < bytes.length && !this.#onLine(utf8Decode.decode(bytes.subarray(start)))) {
-      damaged = true;
-    }
-    return { read: start, damaged };
+    if (all && start < bytes.length) line(start, bytes.length);
+    return { read: start, damaged: damaged > 0 };
   }
 
   /**

@@ -206,6 +206,45 @@ function firstLine(file: string, edit: (line: string) => string): void {
   fs.writeFileSync(file, edit(text.slice(0, nl)) + text.slice(nl));
 }
 
+test("file bus: a read full of lines that are not events costs a scan, not a parse per line", async () => {
+  const dir = tempDir();
+  const a = new FileBackend({ directory: dir, invalidationPollMs: 60_000 }); // polled by hand
+  const b = new FileBackend({ directory: dir });
+  const bus = a.capabilities.invalidation as unknown as { poll(): void };
+  const pub = (k: string) => b.capabilities.invalidation.publish({ level: "key", targets: [k] });
+  const parse = JSON.parse;
+  try {
+    const { got, stop } = await listen(a);
+    await pub("before");
+    // Each such line cost a failed JSON.parse (an exception): ~4 µs, ~1 s for a read of them.
+    fs.appendFileSync(path.join(dir, ".bus"), "{x}\n".repeat(50_000));
+    await pub("after");
+    let parses = 0;
+    JSON.parse = (text: string, reviver?: Parameters<typeof parse>[1]) => {
+      parses++;
+      return parse(text, reviver);
+    };
+    try {
+      bus.poll();
+    } finally {
+      JSON.parse = parse;
+    }
+    assert.ok(parses < 100, `${parses} parses for one poll`);
+    assert.equal(got.gaps, 1, "what the rest held is lost: a gap");
+    assert.deepEqual(got.events.map((e) => e.targets[0]), ["before"]);
+    await pub("next");
+    bus.poll();
+    assert.deepEqual(got.events.map((e) => e.targets[0]), ["before", "next"]);
+    assert.equal(got.gaps, 1);
+    await stop();
+  } finally {
+    JSON.parse = parse;
+    await a.close();
+    await b.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("file bus: a subscriber reads on across a journal rotation; one renamed away twice since its last read has a gap", async () => {
   const dir = tempDir();
   const a = new FileBackend({ directory: dir, invalidationPollMs: 60_000 }); // polled by hand
