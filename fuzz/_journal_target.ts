@@ -337,6 +337,7 @@ async function buildJournalTarget(): Promise<Target> {
       const first = bytes.indexOf(NEWLINE);
       if (first < 0) continue;
       for (const line of linesFrom(bytes, first + 1).lines) {
+        if (line === "") continue; // not an event (and a failed parse is slow: runs of newlines)
         const v = specEvent(line, self);
         if (v.kind === "event") events.add(key(v.event));
       }
