@@ -6,7 +6,7 @@
 // input is generous here (the suite must pass beside CPU-heavy work); `deno task fuzz` uses 1 s.
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
-import { inputFor, runFuzz, summary, TARGET_NAMES } from "../../fuzz/fuzz.ts";
+import { closeTargets, inputFor, runFuzz, summary, TARGET_NAMES } from "../../fuzz/fuzz.ts";
 import { createTargets } from "../../fuzz/_targets.ts";
 
 const SEED = 20_261_203;
@@ -25,6 +25,32 @@ test("fuzz: the same seed and index give the same input, on every runtime", asyn
   let diff = 0;
   for (let i = 0; i < base.length; i++) diff += popcount(base[i] ^ s.bytes[i]);
   assert.equal(diff, 1);
+});
+
+test("fuzz: the bus and journal corpora are the same in every run, and read unmutated as written", async () => {
+  const build = async () => {
+    const targets = await createTargets(["bus", "journal"]);
+    try {
+      const verdicts: string[][] = [];
+      for (const t of targets) {
+        const v: string[] = [];
+        for (const [i, entry] of t.corpus.entries()) v.push((await t.run(entry, i, [])).verdict);
+        verdicts.push(v);
+      }
+      return { corpora: targets.map((t) => t.corpus), verdicts };
+    } finally {
+      closeTargets(targets);
+    }
+  };
+  const a = await build();
+  const b = await build();
+  assert.deepEqual(a.corpora, b.corpora);
+  const [bus, journal] = a.verdicts;
+  // Bus: delivered (another sender's) or dropped (the receiver's own), nothing else.
+  assert.ok(bus.every((v) => v === "ok" || v === "typed"), bus.join());
+  assert.ok(bus.includes("ok") && bus.includes("typed"));
+  // Journal: every case delivers what was appended; one (a journal renamed away unread) is a gap.
+  assert.deepEqual(journal.filter((v) => v !== "ok"), ["typed"]);
 });
 
 function popcount(x: number): number {
