@@ -1,8 +1,9 @@
 /**
  * The invalidation bus message, shared by the Redis bus (pub/sub) and the file bus (a journal):
  * its check on publish, its JSON text (`{ v: 1, level, targets, sender, reason? }`), its parse on
- * receipt (malformed messages and this instance's own are dropped) and the delivery to the
- * handlers, where a failing handler stops nothing. Internal.
+ * receipt (`parseEvent`: malformed messages and this instance's own are dropped; `readEvent` tells
+ * the two apart, for the file bus, where a line that is not an event is damage) and the delivery
+ * to the handlers, where a failing handler stops nothing. Internal.
  *
  * @module
  */
@@ -52,6 +53,12 @@ export function eventMessage(event: Omit<InvalidationEvent, "sender">, sender: s
 
 /** The event a received `message` carries, or `null` (malformed, or sent by `self`). */
 export function parseEvent(message: string, self: string): InvalidationEvent | null {
+  const event = readEvent(message);
+  return event === null || event.sender === self ? null : event;
+}
+
+/** The event `message` carries, whoever sent it, or `null` when it is not an event. */
+export function readEvent(message: string): InvalidationEvent | null {
   let e: Record<string, unknown>;
   try {
     e = JSON.parse(message);
@@ -60,7 +67,7 @@ export function parseEvent(message: string, self: string): InvalidationEvent | n
   }
   if (
     typeof e !== "object" || e === null || e.v !== 1 || typeof e.sender !== "string" ||
-    e.sender === self || typeof e.level !== "string" || !LEVELS.has(e.level) ||
+    typeof e.level !== "string" || !LEVELS.has(e.level) ||
     !Array.isArray(e.targets) || e.targets.some((t) => typeof t !== "string")
   ) return null;
   const event: InvalidationEvent = {

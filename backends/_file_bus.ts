@@ -16,8 +16,10 @@
  *   `write` on a descriptor opened with `O_APPEND`, so lines of concurrent writers never interleave
  *   (appends to a local file are atomic).
  * - **Receive**: every `pollMs` (an unref'd timer: it never keeps a process alive) the journal is
- *   read from where this subscriber stopped, whole lines only. This instance's own lines and
- *   malformed ones are dropped; the rest go to the handlers.
+ *   read from where this subscriber stopped, whole lines only. This instance's own lines are
+ *   dropped; the rest go to the handlers. Writers append whole events only, so a line that is not
+ *   one (a torn write continued by the next append, bytes garbled on disk, anything another
+ *   process wrote) may have held an event: it is skipped and the poll calls `onGap`.
  * - **Size**: a writer that finds the journal over {@linkcode MAX_JOURNAL_BYTES} renames it to
  *   `.bus.1` (replacing the one before). Every journal starts with a line naming it: a random id
  *   and a sequence number, one more than the journal renamed before it (the line is made whole in
@@ -25,9 +27,10 @@
  *   apart by the id, not by inode numbers, which a file system reuses, and find a journal they
  *   never saw by the sequence. A reader whose journal was renamed reads its rest in `.bus.1`, then
  *   the new journal from its start. A reader that cannot (a journal renamed away before it was
- *   read, or more than {@linkcode MAX_READ_BYTES} behind) has missed events: its `onGap` handlers
- *   run (the engine then drops its whole L1), as after a Redis subscriber reconnect. A writer that
- *   finds the journal without its first line (emptied by hand) replaces it.
+ *   read, a renamed one gone while its last line was still torn, or more than
+ *   {@linkcode MAX_READ_BYTES} behind) has missed events: its `onGap` handlers run (the engine
+ *   then drops its whole L1), as after a Redis subscriber reconnect. A writer that finds the
+ *   journal without its first line (emptied by hand) replaces it.
  * - **Failures**: a publish that cannot write rejects (the engine logs it and queues it for
  *   recovery). A poll that cannot read marks the subscription down (`subscriptionUp` false, health
  *   `degraded`, `onDown`); the next poll that reads again calls `onGap`.
@@ -46,13 +49,15 @@ import {
   deliver,
   eventMessage,
   invalidEvent,
-  parseEvent,
+  readEvent,
 } from "./_bus_message.ts";
 
 /** The journal's size at which a writer starts a new one (the previous is kept as `.bus.1`). */
 export const MAX_JOURNAL_BYTES: number = 256 * 1024;
 /** The most a poll reads; a reader further behind has missed events (`onGap`). */
 export const MAX_READ_BYTES: number = 2 * MAX_JOURNAL_BYTES;
+/** Lines that are not events a poll parses in one read before it takes the rest unread (a gap). */
+const MAX_DAMAGED_LINES = 16;
 
 const C = fs.constants;
 const O_NOFOLLOW: number = C.O_NOFOLLOW ?? 0;
@@ -194,6 +199,11 @@ export class FileBus implements InvalidationCapability {
    */
   #prevId: string | null = null;
   #prevOffset = 0;
+  /**
+   * The renamed journal held bytes past `#prevOffset` at its last read: a line without its newline
+   * (torn, or being written). If it goes before that line is whole, its event is lost: a gap.
+   */
+  #prevUnread = false;
   /** The sequence number of the newest journal this subscriber has started to read. */
   #lastSeq = 0;
   /** The poll's start, while it runs (`subscribe` calls made meanwhile wait for it). */
@@ -293,8 +303,9 @@ export class FileBus implements InvalidationCapability {
   }
 
   /**
-   * Receive the events other backend objects append from now on (own and malformed lines are
-   * dropped). The first subscription starts the poll; the last unsubscribe stops it.
+   * Receive the events other backend objects append from now on (own lines are dropped; a line
+   * that is not an event calls `onGap`). The first subscription starts the poll; the last
+   * unsubscribe stops it.
    */
   async subscribe(
     handler: (event: InvalidationEvent) => void,
@@ -346,9 +357,12 @@ export class FileBus implements InvalidationCapability {
     const cur = read(`${root}/.bus`);
     const old = read(`${root}/.bus.1`);
     this.#id = cur?.id ?? null;
-    this.#offset = cur?.id ? cur.size : 0;
-    this.#lastSeq = cur?.id ? cur.seq : old?.seq ?? 0;
+    this.#offset = cur?.id != null ? cur.size : 0;
+    // Both journals are old news, whatever their numbers say (`.bus.1` numbered past `.bus` is a
+    // damaged or foreign first line): events in either are not delivered.
+    this.#lastSeq = Math.max(cur?.id != null ? cur.seq : 0, old?.seq ?? 0);
     this.#prevId = null;
+    this.#prevUnread = false;
     this.#timer = setInterval(() => this.poll(), this.#pollMs);
     unrefTimer(this.#timer);
   }
@@ -381,12 +395,14 @@ export class FileBus implements InvalidationCapability {
         // This subscriber's journal was renamed: its rest is in `.bus.1`, unless it was renamed
         // over since (then what was appended to it after the last poll is lost).
         if (old?.id === this.#id) {
+          if (this.#forgetPrev()) gap = true;
           this.#prevId = this.#id;
           this.#prevOffset = this.#offset;
         } else gap = true;
         this.#id = null;
       }
-      if (this.#prevId !== null && old?.id !== this.#prevId) this.#prevId = null; // renamed over
+      // The renamed journal was renamed over.
+      if (this.#prevId !== null && old?.id !== this.#prevId && this.#forgetPrev()) gap = true;
       if (old?.id != null && old.id !== this.#prevId && old.seq > this.#lastSeq) {
         // A journal renamed before this subscriber read it: all its events are new here. One
         // numbered further on means others came and went between, unread.
@@ -399,9 +415,12 @@ export class FileBus implements InvalidationCapability {
         // The rest of the renamed journal (and a line a writer appended as it was renamed).
         const r = notSpecial(readJournal(oldPath, this.#prevOffset, MAX_READ_BYTES), oldPath);
         if (r?.id === this.#prevId && r.bytes !== null) {
-          this.#prevOffset += this.#deliver(r.bytes, false);
+          const d = this.#deliver(r.bytes, false);
+          this.#prevOffset += d.read;
+          this.#prevUnread = r.size > this.#prevOffset;
+          if (d.damaged) gap = true;
         }
-      }
+      } else this.#prevUnread = false;
       if (cur?.id != null) {
         if (this.#id === null) {
           if (cur.seq > this.#lastSeq + 1) gap = true; // journals came and went, unread
@@ -419,7 +438,9 @@ export class FileBus implements InvalidationCapability {
           } else if (cur.size > this.#offset) {
             const r = notSpecial(readJournal(busPath, this.#offset, MAX_READ_BYTES), busPath);
             if (r?.id === this.#id && r.bytes !== null) {
-              this.#offset += this.#deliver(r.bytes, false);
+              const d = this.#deliver(r.bytes, false);
+              this.#offset += d.read;
+              if (d.damaged) gap = true;
             }
           }
         }
@@ -439,23 +460,52 @@ export class FileBus implements InvalidationCapability {
   }
 
   /**
-   * Deliver the whole lines of `bytes`; returns how many bytes they take (a last line without its
-   * newline is left for the next poll, unless `all`: the rest of a renamed journal).
+   * Stop reading the renamed journal (renamed over, or followed by the next one renamed); `true`
+   * when it went with bytes unread (a torn last line): events may be lost, a gap.
    */
-  #deliver(bytes: Uint8Array, all: boolean): number {
-    let start = 0;
-    for (let i = 0; i < bytes.length; i++) {
-      if (bytes[i] !== NEWLINE) continue;
-      if (i > start) this.#onLine(utf8Decode.decode(bytes.subarray(start, i)));
-      start = i + 1;
-    }
-    if (all && start < bytes.length) this.#onLine(utf8Decode.decode(bytes.subarray(start)));
-    return start;
+  #forgetPrev(): boolean {
+    const lost = this.#prevId !== null && this.#prevUnread;
+    this.#prevId = null;
+    this.#prevUnread = false;
+    return lost;
   }
 
-  #onLine(line: string): void {
-    const event = parseEvent(line, this.instanceId);
-    if (event !== null) deliver(this.#handlers, event);
+  /**
+   * Deliver the whole lines of `bytes`; returns how many bytes they take (a last line without its
+   * newline is left for the next poll, unless `all`: the rest of a renamed journal) and whether
+   * one of them was not an event. After {@linkcode MAX_DAMAGED_LINES} such lines the rest is
+   * taken unread: the gap the caller reports covers whatever it held, and a read of garbage costs
+   * a scan, not a failed parse per line (up to a second for a read of short lines).
+   */
+  #deliver(bytes: Uint8Array, all: boolean): { read: number; damaged: boolean } {
+    let start = 0;
+    let damaged = 0;
+    const line = (from: number, to: number) => {
+      if (
+        damaged < MAX_DAMAGED_LINES && !this.#onLine(utf8Decode.decode(bytes.subarray(from, to)))
+      ) {
+        damaged++;
+      }
+    };
+    for (let i = 0; i < bytes.length; i++) {
+      if (bytes[i] !== NEWLINE) continue;
+      if (i > start) line(start, i);
+      start = i + 1;
+    }
+    if (all && start < bytes.length) line(start, bytes.length);
+    return { read: start, damaged: damaged > 0 };
+  }
+
+  /**
+   * Deliver the event of one line (dropped when this instance wrote it). `false` when the line is
+   * not an event: writers append whole events only, so it is a torn or damaged write, which may
+   * have been an event, and the caller reports a gap.
+   */
+  #onLine(line: string): boolean {
+    const event = readEvent(line);
+    if (event === null) return false;
+    if (event.sender !== this.instanceId) deliver(this.#handlers, event);
+    return true;
   }
 }
 

@@ -5,6 +5,7 @@
  * @module
  */
 import { isDeepStrictEqual } from "node:util";
+import { hashString, Rng } from "./_mutate.ts";
 /** How one input ended. */
 export type Verdict = "ok" | "typed" | "wrong" | "untyped";
 
@@ -29,6 +30,8 @@ export interface Target {
   share: number;
   /** Decode one input (`base`: corpus index it was mutated from; `donors`: splice donors). */
   run(bytes: Uint8Array, base: number, donors: readonly number[]): Outcome | Promise<Outcome>;
+  /** Release what the target holds (the `journal` target's directory); called once, at the end. */
+  close?(): void;
 }
 
 export const OK: Outcome = { verdict: "ok" };
@@ -104,3 +107,28 @@ export const FINGERPRINT = "0123456789abcdef0123456789abcdef";
 
 /** A fixed test master key (64 hex, not weak): only for fuzzing. */
 export const TEST_MASTER_KEY = "5f1c9a7e3b2d4c6e8a0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6d";
+
+/**
+ * Run `fn` with `crypto.randomUUID` made deterministic (seeded by `name`), so that the instance
+ * and journal ids a target's corpus holds are the same in every run and on every runtime, however
+ * many other targets were built before it. Restored after.
+ */
+export async function pinnedUuids<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const c = globalThis.crypto;
+  const rng = new Rng(hashString(name));
+  const hex = (n: number) => {
+    let s = "";
+    for (let i = 0; i < n; i++) s += (rng.u32() & 0xf).toString(16);
+    return s;
+  };
+  Object.defineProperty(c, "randomUUID", {
+    value: () => `${hex(8)}-${hex(4)}-4${hex(3)}-${"89ab"[rng.u32() & 3]}${hex(3)}-${hex(12)}`,
+    configurable: true,
+    writable: true,
+  });
+  try {
+    return await fn();
+  } finally {
+    delete (c as { randomUUID?: unknown }).randomUUID;
+  }
+}

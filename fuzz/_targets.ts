@@ -1,6 +1,8 @@
 /**
- * The fuzz targets: every decoder of stored bytes, and the full read path of `cache()`, each with
- * its corpus of valid inputs and its oracle.
+ * The fuzz targets: every decoder of stored bytes, the full read path of `cache()`, and the
+ * receiving side of both invalidation buses (`bus`: Redis pub/sub messages, `fuzz/_bus_target.ts`;
+ * `journal`: the file backend's journal, `fuzz/_journal_target.ts`), each with its corpus of valid
+ * inputs and its oracle.
  *
  * A target classifies one input as `ok` (decoded, or for the read path: a hit with the identical
  * value or a miss that reran the function), `typed` (refused with the error type the decoder
@@ -13,6 +15,9 @@
  * of the entry it was mutated from, or of a splice donor; the read path must return the value of
  * the function. Formats without integrity of their own (plain MessagePack, JSON, the file entry
  * head) may decode to another value; for them only the error type, time and memory are checked.
+ * The bus targets deliver exactly the events the message specification gives (`fuzz/_bus_spec.ts`),
+ * and the journal reader calls its gap handler rather than lose an event; `typed` counts the
+ * messages dropped and the journals that were a gap.
  *
  * @module
  */
@@ -50,6 +55,8 @@ import {
 } from "./_common.ts";
 import { READ_PATH_MODES, readPathTarget } from "./_read_path.ts";
 import { arrowTarget } from "./_arrow_target.ts";
+import { busTarget } from "./_bus_target.ts";
+import { journalTarget } from "./_journal_target.ts";
 
 // -------------------------------------------------------------------------------- decoders
 
@@ -378,6 +385,8 @@ export const TARGET_NAMES: readonly string[] = [
   "file",
   "decrypt",
   "arrow",
+  "bus",
+  "journal",
   ...READ_PATH_MODES.map((m) => m.name),
 ];
 
@@ -446,6 +455,12 @@ async function buildTargets(names: readonly string[]): Promise<Target[]> {
         break;
       case "arrow":
         out.push(await arrowTarget());
+        break;
+      case "bus":
+        out.push(await busTarget());
+        break;
+      case "journal":
+        out.push(await journalTarget());
         break;
       default: {
         const mode = READ_PATH_MODES.find((m) => m.name === name);

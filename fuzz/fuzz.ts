@@ -1,6 +1,7 @@
 /**
- * The fuzz runner: feeds seeded mutations of valid stored bytes to every decoder and to the read
- * path of `cache()`, one input at a time on one thread, and counts what came back. Shared by the
+ * The fuzz runner: feeds seeded mutations of valid stored bytes to every decoder, to the read path
+ * of `cache()` and to the receiving side of the invalidation buses (Redis messages, the file
+ * journal), one input at a time on one thread, and counts what came back. Shared by the
  * command line (`deno task fuzz`, `fuzz/main.ts`) and the fixed-seed slice the test suite runs
  * (`tests/tools/fuzz_slice_test.ts`), on Deno, Bun and Node alike.
  *
@@ -329,12 +330,27 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
   const targets = await createTargets(opts.targets ?? TARGET_NAMES);
   const shares = budget(targets, opts.inputs);
   const report = emptyReport(opts.seed);
-  for (const [ti, target] of targets.entries()) {
-    opts.progress?.(`${target.name}: ${shares[ti]} inputs (${target.description})`);
-    addRun(report, target.name, await runTarget(target, opts.seed, 0, shares[ti], opts));
+  try {
+    for (const [ti, target] of targets.entries()) {
+      opts.progress?.(`${target.name}: ${shares[ti]} inputs (${target.description})`);
+      addRun(report, target.name, await runTarget(target, opts.seed, 0, shares[ti], opts));
+    }
+  } finally {
+    closeTargets(targets);
   }
   report.elapsedMs = performance.now() - started;
   return report;
+}
+
+/** Release what the targets hold (a temporary directory); a failure to is not a finding. */
+export function closeTargets(targets: readonly Target[]): void {
+  for (const t of targets) {
+    try {
+      t.close?.();
+    } catch {
+      // best effort: a leftover temporary directory
+    }
+  }
 }
 
 /** Whether a report has anything that fails the run: wrong values, untyped errors, slow inputs. */

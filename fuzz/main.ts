@@ -1,6 +1,7 @@
 /**
- * `deno task fuzz`: seeded mutational fuzzing of every decoder of stored bytes and of the read
- * path of `cache()` (see `fuzz/fuzz.ts` and `fuzz/_targets.ts`). Exits 1 on any wrong value,
+ * `deno task fuzz`: seeded mutational fuzzing of every decoder of stored bytes, of the read path
+ * of `cache()` and of the invalidation buses' receiving side (see `fuzz/fuzz.ts` and
+ * `fuzz/_targets.ts`). Exits 1 on any wrong value,
  * untyped error, crash, input over the time limit (1 s) or over the memory limit (128 MiB of
  * resident memory), 2 on a usage error.
  *
@@ -38,6 +39,7 @@ import { fileURLToPath } from "node:url";
 import {
   addRun,
   budget,
+  closeTargets,
   emptyReport,
   emptyStats,
   failed,
@@ -184,23 +186,28 @@ async function worker(
   count: number,
   checkpoint: string,
 ): Promise<number> {
-  const [target] = await createTargets(args.targets);
+  const targets = await createTargets(args.targets);
   const fd = openSync(checkpoint, "w");
   const buf = new Uint8Array(16);
   const enc = new TextEncoder();
-  const run = await runTarget(target, args.seed, from, count, {
-    slowMs: args.slowMs,
-    maxInputMiB: args.maxInputMiB,
-    progress: (line) => console.error(line),
-    beforeInput: (i) => {
-      const n = enc.encodeInto(String(i).padEnd(16, " "), buf).written;
-      writeSync(fd, buf, 0, n, 0);
-    },
-    snapshot: (partial, next) => {
-      writeFileSync(checkpoint + ".partial", JSON.stringify({ run: partial, next }));
-    },
-  });
-  closeSync(fd);
+  let run: TargetRun;
+  try {
+    run = await runTarget(targets[0], args.seed, from, count, {
+      slowMs: args.slowMs,
+      maxInputMiB: args.maxInputMiB,
+      progress: (line) => console.error(line),
+      beforeInput: (i) => {
+        const n = enc.encodeInto(String(i).padEnd(16, " "), buf).written;
+        writeSync(fd, buf, 0, n, 0);
+      },
+      snapshot: (partial, next) => {
+        writeFileSync(checkpoint + ".partial", JSON.stringify({ run: partial, next }));
+      },
+    });
+  } finally {
+    closeSync(fd);
+    closeTargets(targets);
+  }
   console.log(JSON.stringify(run));
   return 0;
 }
@@ -345,6 +352,7 @@ async function parent(args: Args): Promise<number> {
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    closeTargets(targets);
   }
   report.elapsedMs = performance.now() - started;
   return finish(report);
@@ -361,7 +369,9 @@ function finish(report: FuzzReport): number {
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   if (args.list) {
-    for (const t of await createTargets()) console.log(`${t.name.padEnd(22)} ${t.description}`);
+    const targets = await createTargets();
+    for (const t of targets) console.log(`${t.name.padEnd(22)} ${t.description}`);
+    closeTargets(targets);
     return 0;
   }
   if (args.worker) {
@@ -372,14 +382,20 @@ async function main(): Promise<number> {
   }
   if (args.index !== null) {
     if (args.targets.length !== 1) usage("--index needs exactly one --target");
-    const [target] = await createTargets(args.targets);
+    const targets = await createTargets(args.targets);
+    const [target] = targets;
     // The input first: if it kills the process, it has been shown.
     const m = inputFor(target, args.seed, args.index);
     const hex = Array.from(m.bytes, (b) => b.toString(16).padStart(2, "0")).join("");
     console.log(`target:   ${target.name}\nseed:     ${args.seed}\nindex:    ${args.index}`);
     console.log(`mutation: entry ${m.base}: ${m.ops.join(" + ")}`);
     console.log(`input:    ${m.bytes.length} bytes\n${hex}`);
-    const r = await runOne(target, args.seed, args.index);
+    let r: Awaited<ReturnType<typeof runOne>>;
+    try {
+      r = await runOne(target, args.seed, args.index);
+    } finally {
+      closeTargets(targets);
+    }
     console.log(
       `verdict:  ${r.outcome.verdict}${r.outcome.detail ? ` (${r.outcome.detail})` : ""}`,
     );

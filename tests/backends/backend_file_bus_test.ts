@@ -45,7 +45,7 @@ async function listen(b: FileBackend) {
   return { got, stop };
 }
 
-test("file bus: another backend object's events arrive, in order; its own do not; malformed lines are skipped", async () => {
+test("file bus: another backend object's events arrive, in order; its own do not; lines that are not events are skipped, with a gap", async () => {
   const dir = tempDir();
   const a = new FileBackend({ directory: dir, invalidationPollMs: 10 });
   const b = new FileBackend({ directory: dir, invalidationPollMs: 10 });
@@ -66,9 +66,179 @@ test("file bus: another backend object's events arrive, in order; its own do not
       ["key", ["k2"], "delete"],
     ]);
     assert.ok(got.events.every((e) => e.sender === b.capabilities.invalidation.instanceId));
-    assert.equal(got.gaps, 0);
+    assert.equal(got.gaps, 1, "the lines that are not events, read in one poll");
     await stop();
   } finally {
+    await a.close();
+    await b.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// Fuzz seed 1, target journal, input 3: one bit flipped in an event line ("targets" lost its
+// opening quote). Writers append whole events only, so a line that is not one may have been one:
+// skipping it without a word left the L1 copies it invalidated in place.
+test("file bus: a line that is not an event (garbled on disk, a torn write continued by the next append) is a gap, not a silent skip", async () => {
+  const dir = tempDir();
+  const a = new FileBackend({ directory: dir, invalidationPollMs: 60_000 }); // polled by hand
+  const b = new FileBackend({ directory: dir });
+  const bus = a.capabilities.invalidation as unknown as { poll(): void };
+  const journal = path.join(dir, ".bus");
+  const pub = (k: string) =>
+    b.capabilities.invalidation.publish({ level: "key", targets: [k], reason: "write" });
+  try {
+    const { got, stop } = await listen(a);
+    await pub("k1");
+    await pub("k2");
+    // A byte of k1's line garbled.
+    const text = fs.readFileSync(journal, "latin1");
+    fs.writeFileSync(journal, text.replace('"targets":["k1"]', '"targets":[k1"]'), "latin1");
+    bus.poll();
+    assert.deepEqual(got.events.map((e) => e.targets[0]), ["k2"]);
+    assert.equal(got.gaps, 1, "k1's line is damaged: its event may be lost");
+    // A write torn after a few bytes (a crash): the next append continues its line.
+    fs.appendFileSync(journal, '{"v":1,"level":"key","tar');
+    bus.poll();
+    assert.equal(got.gaps, 1, "a line being written is waited for");
+    await pub("k3");
+    bus.poll();
+    assert.deepEqual(got.events.map((e) => e.targets[0]), ["k2"], "k3 went into the torn line");
+    assert.equal(got.gaps, 2, "and that is said");
+    await pub("k4");
+    bus.poll();
+    assert.deepEqual(got.events.map((e) => e.targets[0]), ["k2", "k4"]);
+    assert.equal(got.gaps, 2);
+    await stop();
+  } finally {
+    await a.close();
+    await b.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// Fuzz seed 1, target journal, input 17180: the last newline of `.bus.1` flipped; two rotations
+// later that journal was gone and its last line with it, and no gap was reported.
+test("file bus: a renamed journal that goes while its last line is torn is a gap", async () => {
+  const dir = tempDir();
+  const a = new FileBackend({ directory: dir, invalidationPollMs: 60_000 }); // polled by hand
+  const b = new FileBackend({ directory: dir });
+  const bus = a.capabilities.invalidation as unknown as { poll(): void };
+  const journal = path.join(dir, ".bus");
+  // The rotation a writer does past MAX_JOURNAL_BYTES (done by hand: the journals stay small).
+  const rotate = () => fs.renameSync(journal, path.join(dir, ".bus.1"));
+  const pub = (k: string) => b.capabilities.invalidation.publish({ level: "key", targets: [k] });
+  try {
+    const { got, stop } = await listen(a);
+    await pub("k1");
+    fs.appendFileSync(journal, '{"v":1,"level":"key","tar'); // a write torn by a crash
+    rotate();
+    await pub("k2"); // a new journal
+    bus.poll();
+    assert.deepEqual(got.events.map((e) => e.targets[0]), ["k1", "k2"]);
+    assert.equal(got.gaps, 0, "the torn line may still be completed (a writer mid-write)");
+    rotate(); // the journal with the torn line is renamed over: that line is never whole now
+    await pub("k3");
+    bus.poll();
+    assert.deepEqual(got.events.map((e) => e.targets[0]), ["k1", "k2", "k3"]);
+    assert.equal(got.gaps, 1, "the torn line's event, if it held one, is lost: a gap");
+    rotate();
+    await pub("k4");
+    bus.poll();
+    assert.equal(got.gaps, 1, "journals that ended whole go without a gap");
+    assert.deepEqual(got.events.map((e) => e.targets[0]), ["k1", "k2", "k3", "k4"]);
+    await stop();
+  } finally {
+    await a.close();
+    await b.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// Fuzz seed 1, target journal, input 16545: `.bus` numbered 0 (a digit of its first line flipped)
+// beside `.bus.1` numbered 1; the new subscriber took `.bus.1` for a journal it had not seen.
+test("file bus: a subscriber starting on journals with odd first lines delivers nothing from before it started", async () => {
+  const variants: [string, (dir: string) => void][] = [
+    [
+      "`.bus` numbered 0",
+      (dir) => firstLine(path.join(dir, ".bus"), (l) => l.replace(/\d+}$/, "0}")),
+    ],
+    [
+      "`.bus.1` numbered past `.bus`",
+      (dir) => firstLine(path.join(dir, ".bus.1"), (l) => l.replace(/\d+}$/, "7}")),
+    ],
+    [
+      "`.bus` named by an empty id",
+      (dir) =>
+        firstLine(path.join(dir, ".bus"), (l) => l.replace(/"journal":"[^"]*"/, '"journal":""')),
+    ],
+  ];
+  for (const [name, damage] of variants) {
+    const dir = tempDir();
+    const a = new FileBackend({ directory: dir, invalidationPollMs: 60_000 }); // polled by hand
+    const b = new FileBackend({ directory: dir });
+    const bus = a.capabilities.invalidation as unknown as { poll(): void };
+    const pub = (k: string) => b.capabilities.invalidation.publish({ level: "key", targets: [k] });
+    try {
+      await pub("old-1");
+      fs.renameSync(path.join(dir, ".bus"), path.join(dir, ".bus.1")); // a rotation
+      await pub("old-2");
+      damage(dir);
+      const { got, stop } = await listen(a);
+      bus.poll();
+      assert.deepEqual(got.events.map((e) => e.targets[0]), [], name);
+      await pub("new");
+      bus.poll();
+      assert.deepEqual(got.events.map((e) => e.targets[0]), ["new"], name);
+      assert.equal(got.gaps, 0, name);
+      await stop();
+    } finally {
+      await a.close();
+      await b.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+});
+
+/** Rewrite the first line of the journal `file` in place. */
+function firstLine(file: string, edit: (line: string) => string): void {
+  const text = fs.readFileSync(file, "utf8");
+  const nl = text.indexOf("\n");
+  fs.writeFileSync(file, edit(text.slice(0, nl)) + text.slice(nl));
+}
+
+test("file bus: a read full of lines that are not events costs a scan, not a parse per line", async () => {
+  const dir = tempDir();
+  const a = new FileBackend({ directory: dir, invalidationPollMs: 60_000 }); // polled by hand
+  const b = new FileBackend({ directory: dir });
+  const bus = a.capabilities.invalidation as unknown as { poll(): void };
+  const pub = (k: string) => b.capabilities.invalidation.publish({ level: "key", targets: [k] });
+  const parse = JSON.parse;
+  try {
+    const { got, stop } = await listen(a);
+    await pub("before");
+    // Each such line cost a failed JSON.parse (an exception): ~4 µs, ~1 s for a read of them.
+    fs.appendFileSync(path.join(dir, ".bus"), "{x}\n".repeat(50_000));
+    await pub("after");
+    let parses = 0;
+    JSON.parse = (text: string, reviver?: Parameters<typeof parse>[1]) => {
+      parses++;
+      return parse(text, reviver);
+    };
+    try {
+      bus.poll();
+    } finally {
+      JSON.parse = parse;
+    }
+    assert.ok(parses < 100, `${parses} parses for one poll`);
+    assert.equal(got.gaps, 1, "what the rest held is lost: a gap");
+    assert.deepEqual(got.events.map((e) => e.targets[0]), ["before"]);
+    await pub("next");
+    bus.poll();
+    assert.deepEqual(got.events.map((e) => e.targets[0]), ["before", "next"]);
+    assert.equal(got.gaps, 1);
+    await stop();
+  } finally {
+    JSON.parse = parse;
     await a.close();
     await b.close();
     fs.rmSync(dir, { recursive: true, force: true });

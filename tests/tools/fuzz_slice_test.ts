@@ -1,10 +1,12 @@
 // A fixed-seed slice of the fuzzers (`fuzz/`, `deno task fuzz` runs a million inputs): about
-// 50,000 mutated inputs over every decoder and the cache() read path, on every runtime. No input
-// may give a wrong value or throw an error type its decoder does not document. The time limit per
+// 50,000 mutated inputs over every decoder, the cache() read path and the invalidation buses (Redis
+// messages, the file journal), on every runtime. No input may give a wrong value or throw an error
+// type its decoder does not document; no bus may deliver an event the message specification does
+// not give, or lose one without calling its gap handler. The time limit per
 // input is generous here (the suite must pass beside CPU-heavy work); `deno task fuzz` uses 1 s.
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
-import { inputFor, runFuzz, summary, TARGET_NAMES } from "../../fuzz/fuzz.ts";
+import { closeTargets, inputFor, runFuzz, summary, TARGET_NAMES } from "../../fuzz/fuzz.ts";
 import { createTargets } from "../../fuzz/_targets.ts";
 
 const SEED = 20_261_203;
@@ -23,6 +25,32 @@ test("fuzz: the same seed and index give the same input, on every runtime", asyn
   let diff = 0;
   for (let i = 0; i < base.length; i++) diff += popcount(base[i] ^ s.bytes[i]);
   assert.equal(diff, 1);
+});
+
+test("fuzz: the bus and journal corpora are the same in every run, and read unmutated as written", async () => {
+  const build = async () => {
+    const targets = await createTargets(["bus", "journal"]);
+    try {
+      const verdicts: string[][] = [];
+      for (const t of targets) {
+        const v: string[] = [];
+        for (const [i, entry] of t.corpus.entries()) v.push((await t.run(entry, i, [])).verdict);
+        verdicts.push(v);
+      }
+      return { corpora: targets.map((t) => t.corpus), verdicts };
+    } finally {
+      closeTargets(targets);
+    }
+  };
+  const a = await build();
+  const b = await build();
+  assert.deepEqual(a.corpora, b.corpora);
+  const [bus, journal] = a.verdicts;
+  // Bus: delivered (another sender's) or dropped (the receiver's own), nothing else.
+  assert.ok(bus.every((v) => v === "ok" || v === "typed"), bus.join());
+  assert.ok(bus.includes("ok") && bus.includes("typed"));
+  // Journal: every case delivers what was appended; one (a journal renamed away unread) is a gap.
+  assert.deepEqual(journal.filter((v) => v !== "ok"), ["typed"]);
 });
 
 function popcount(x: number): number {
