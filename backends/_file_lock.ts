@@ -158,18 +158,20 @@ export class FileLocks {
 
   /**
    * Acquire, polling with jittered backoff until `waitMs` passes. `null` when not acquired;
-   * throws {@linkcode LockAbortedError} when `signal` aborts.
+   * throws {@linkcode LockAbortedError} when `signal` aborts or `stopped()` says to stop (the
+   * backend was closed).
    */
   async acquire(
     name: string,
     leaseMs: number,
     waitMs: number,
     signal?: AbortSignal,
+    stopped?: () => boolean,
   ): Promise<LeaseRecord | null> {
     const deadline = Date.now() + Math.max(0, waitMs);
     let pause = 2;
     for (;;) {
-      if (signal?.aborted) throw new LockAbortedError("aborted");
+      if (signal?.aborted || stopped?.() === true) throw new LockAbortedError("aborted");
       const got = await this.tryAcquire(name, leaseMs);
       if (got !== null) return got;
       const left = deadline - Date.now();

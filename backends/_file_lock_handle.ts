@@ -12,7 +12,10 @@ import { type FileLocks, LockAbortedError } from "./_file_lock.ts";
 import { errnoKind, type FileStore, TYPE } from "./_file_store.ts";
 import type { LockHandle, LockOptions } from "./types.ts";
 
-/** Acquire the lock named `key`; `null` when not had within `opts.waitMs`. */
+/**
+ * Acquire the lock named `key`; `null` when not had within `opts.waitMs`. Rejects with a `closed`
+ * BackendError when the backend is closed (before or during the wait).
+ */
 export async function acquire(
   store: FileStore,
   key: string,
@@ -41,8 +44,11 @@ export async function acquire(
   const name = `${sha256Hex(`lock\0${key}`)}.lock`;
   let record;
   try {
-    record = await locks.acquire(name, opts.leaseMs, opts.waitMs, opts.signal);
+    // A wait stops when the backend is closed: it neither keeps a script waiting for `waitMs`
+    // nor takes the lock after close().
+    record = await locks.acquire(name, opts.leaseMs, opts.waitMs, opts.signal, () => store.closed);
   } catch (e) {
+    if (store.closed) throw closedError(TYPE, "lock");
     if (e instanceof LockAbortedError) throw lockAborted(TYPE);
     throw new BackendError(`lock ${key} failed: ${(e as Error).message}`, {
       kind: errnoKind(e),
@@ -50,6 +56,11 @@ export async function acquire(
       operation: "lock",
       cause: e,
     });
+  }
+  if (store.closed) {
+    // Closed as its last try ran: a lock taken is given back.
+    if (record !== null) await locks.release(name, record).catch(() => false);
+    throw closedError(TYPE, "lock");
   }
   if (record === null) return null;
   let released: Promise<boolean> | undefined;

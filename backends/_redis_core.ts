@@ -16,7 +16,7 @@
 import { BackendError } from "../errors.ts";
 import type { OperationOptions } from "./types.ts";
 import { fromBuffer, RedisDriver, toBuffer } from "./_redis_driver.ts";
-import { TLS_HINT, toBackendError } from "./_redis_errors.ts";
+import { isClientClosed, TLS_HINT, toBackendError } from "./_redis_errors.ts";
 import { closedError } from "./_common.ts";
 import { type Deadline, DeadlineQueue } from "./_redis_deadlines.ts";
 import {
@@ -160,8 +160,13 @@ export class RedisCore {
       : undefined;
   }
 
-  /** Any failure as a `BackendError` (with a TLS hint on a failed TLS handshake). */
+  /**
+   * Any failure as a `BackendError` (with a TLS hint on a failed TLS handshake). A client closed
+   * under an operation is `closed` only once this backend's `close()` ran: node-redis also closes
+   * clients by itself (a cluster node's, on a topology change), and then it is `transient`.
+   */
   error(e: unknown, operation: string): BackendError {
+    if (this.closing !== undefined && isClientClosed(e)) return this.closedError(operation);
     return toBackendError(e, operation, "redis", this.#tls);
   }
 

@@ -23,11 +23,29 @@ const TRANSIENT_CODES = new Set([
 const TRANSIENT_NAMES = new Set([
   "ClientOfflineError",
   "SocketClosedUnexpectedlyError",
-  "DisconnectsClientError",
   "ReconnectStrategyError",
   "RootNodesUnavailableError",
   "MaxCommandRedirectionsError",
 ]);
+
+/**
+ * node-redis's errors of an operation on (or queued in) a client that was closed or destroyed: by
+ * the backend's `close()`, or by node-redis itself (a cluster drops the client of a node that no
+ * longer serves slots). See {@linkcode isClientClosed}.
+ */
+const CLIENT_CLOSED_NAMES = new Set(["ClientClosedError", "DisconnectsClientError"]);
+
+/** Whether `err` is node-redis saying that the client was closed (see `CLIENT_CLOSED_NAMES`). */
+export function isClientClosed(err: unknown): boolean {
+  return typeof err === "object" && err !== null && CLIENT_CLOSED_NAMES.has(errorName(err));
+}
+
+/** The class name of an error (node-redis's error classes), else its `name`, else `""`. */
+function errorName(err: object): string {
+  const e = err as { name?: unknown; constructor?: { name?: unknown } };
+  const ctor = e.constructor?.name;
+  return typeof ctor === "string" ? ctor : typeof e.name === "string" ? e.name : "";
+}
 
 const TIMEOUT_NAMES = new Set([
   "ConnectionTimeoutError",
@@ -72,19 +90,18 @@ const REPLY_PREFIX: Record<string, BackendErrorKind> = {
 export function classifyRedisError(err: unknown): BackendErrorKind {
   if (err instanceof BackendError) return err.kind;
   if (typeof err !== "object" || err === null) return "unknown";
-  const e = err as { name?: unknown; code?: unknown; message?: unknown; constructor?: unknown };
+  const e = err as { code?: unknown; message?: unknown };
   const code = typeof e.code === "string" ? e.code : "";
-  const name = typeof (e.constructor as { name?: unknown } | undefined)?.name === "string"
-    ? (e.constructor as { name: string }).name
-    : typeof e.name === "string"
-    ? e.name
-    : "";
+  const name = errorName(err);
   const message = typeof e.message === "string" ? e.message : "";
   if (code === "ETIMEDOUT") return "timeout";
   if (TRANSIENT_CODES.has(code)) return "transient";
   if (TIMEOUT_NAMES.has(name)) return "timeout";
   if (TRANSIENT_NAMES.has(name)) return "transient";
-  if (name === "ClientClosedError") return "closed"; // only close() closes our clients
+  // node-redis closes clients by itself too (a cluster node's client when the topology changes):
+  // an operation that met one can be retried. After the backend's `close()`, `RedisCore.error`
+  // makes it `closed`.
+  if (CLIENT_CLOSED_NAMES.has(name)) return "transient";
   // Redis error replies: "WRONGPASS invalid username-password pair", "OOM command not allowed…".
   const word = /^([A-Z]+)\b/.exec(message)?.[1];
   if (word && word in REPLY_PREFIX) {

@@ -162,7 +162,8 @@ export const SKIP: unique symbol = Symbol("skip");
  * The cross-process steps of a background refresh of `e` before it computes: the key's lock
  * ({@linkcode claimRefresh}); taken by another process → {@linkcode postpone} and {@linkcode SKIP};
  * held → a value another process stored since `e` was made ({@linkcode newerInL2}) is taken
- * ({@linkcode takeNewer}, unless an invalidation (`epoch`) or a new entry came meanwhile), the lock
+ * ({@linkcode takeNewer}, unless an invalidation (`epoch`), a new entry or a write of the key came
+ * meanwhile), the lock
  * released, and {@linkcode SKIP}. Otherwise the claim (or `null` without a lock) for the store of
  * the result, whose write releases it (else {@linkcode releaseClaim}).
  */
@@ -180,7 +181,13 @@ export async function prepareRefresh(
   }
   const newer = ctx.call?.skipL2Read === true ? null : await newerInL2(eng, b, ctx, e);
   if (newer === null) return claim;
-  if (eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e) takeNewer(eng, ctx, newer);
+  // Not over an invalidation (`epoch`), a new entry, or a write of the key made (here, or
+  // announced by another instance) while the read that found it was in flight: a cache object's
+  // `expire` leaves `e` in place, expired (`_write_marks.ts`).
+  if (
+    eng.epoch === epoch && eng.l1?.map.get(ctx.l1Key) === e &&
+    eng.writes.mayFill(ctx.backendKey, newer.hit.seq)
+  ) takeNewer(eng, ctx, newer);
   if (claim !== null) releaseClaim(eng, ctx, claim);
   return SKIP;
 }

@@ -315,6 +315,25 @@ export function backendConformance(
     await again.release();
   }, "lock");
 
+  t(
+    "capability lock: a wait under way when the backend closes rejects with kind closed",
+    async (b) => {
+      if (b.close === undefined) return;
+      const lock = b.capabilities.lock!;
+      const held = await lock.acquire(k("C"), { leaseMs: 5000, waitMs: 0 });
+      assert.ok(held !== null);
+      const t0 = Date.now();
+      const waiting = lock.acquire(k("C"), { leaseMs: 5000, waitMs: 10_000 });
+      waiting.catch(() => {});
+      await sleep(50); // waiting
+      await b.close();
+      await rejectsWithKind(waiting, ["closed"], "a lock wait across close()");
+      // Not after the wait ran its course: a closed backend keeps no script waiting.
+      assert.ok(Date.now() - t0 < 5000, `ended ${Date.now() - t0} ms after it started`);
+    },
+    "lock",
+  );
+
   // ------------------------------------------------------------------ timeouts
 
   t("capability timeouts: an aborted signal rejects with kind timeout", async (b) => {

@@ -592,3 +592,28 @@ test("file: lock leases under contention — never two valid holders, even with 
     assert.ok(abandoned > 5, "some leases were taken over after expiring");
   });
 });
+
+test("file: a lock wait under way when close() runs rejects as closed, and takes no lock after it", async () => {
+  const root = tempDir();
+  try {
+    // Two backend objects on one directory (two processes): the directory outlives the close.
+    const one = new FileBackend({ directory: root });
+    const two = new FileBackend({ directory: root });
+    const held = await two.capabilities.lock.acquire("job", { leaseMs: 10_000, waitMs: 0 });
+    assert.ok(held !== null);
+    const t0 = Date.now();
+    const waiting = one.capabilities.lock.acquire("job", { leaseMs: 10_000, waitMs: 10_000 });
+    waiting.catch(() => {});
+    await sleep(50); // one waits for two's lock
+    await one.close();
+    await held.release(); // free now: a wait that went on after close() took it
+    await assert.rejects(waiting, (e) => e instanceof BackendError && e.kind === "closed");
+    assert.ok(Date.now() - t0 < 5000, `ended ${Date.now() - t0} ms after it started`);
+    const again = await two.capabilities.lock.acquire("job", { leaseMs: 10_000, waitMs: 0 });
+    assert.ok(again !== null, "the closed backend holds no lock");
+    await again.release();
+    await two.close();
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
