@@ -9,7 +9,7 @@
  * @module
  */
 import { BackendError } from "../errors.ts";
-import { consoleNotice } from "../health/internal.ts";
+import { consoleMessage, consoleNotice } from "../health/internal.ts";
 import { envConfig } from "../config/env.ts";
 import type {
   HealthComponent,
@@ -142,14 +142,25 @@ export function recordFailure(
   eng.lastErrorKind = kind;
   const log = ctx === null ? eng.log : callLogger(eng, ctx, "l2");
   if (kind === "closed") {
-    // The application closed the backend (at shutdown, work still in flight lands after it): not
-    // a fault of the backend, so no console notice and no warning; health says it.
+    // The application closed the backend: not a fault of the backend, so no warning; health says
+    // it. Work still in flight at close() that lands after it (a write, a lock release) is quiet.
+    // A read is a call made after close(): every call now runs uncached, which is worth one line.
     log.debug("{identity}: L2 {operation} not done, the backend was closed: {error}", {
       identity: eng.identity,
       operation,
       kind,
       error: eng.lastError,
     });
+    if (operation === "get" || operation === "lock") {
+      const type = eng.l2Backend?.type ?? "L2";
+      consoleMessage(
+        "closed",
+        `the ${type} cache backend was closed (its close() ran), but cached functions still ` +
+          `call it (${eng.identity}): their calls answer without it, uncached. Close a backend ` +
+          "only once the functions that use it are done, or give them an open one.",
+        envConfig().consoleNotices,
+      );
+    }
     return;
   }
   consoleNotice(kind, eng.l2Backend?.type ?? "L2", eng.lastError, envConfig().consoleNotices);

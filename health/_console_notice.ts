@@ -11,9 +11,10 @@
  * first one how to see every record or silence the notices (`CACHEKIT_CONSOLE_NOTICES=false`).
  * So is a configuration mistake that only shows as misses: entries encrypted under a master key
  * this process does not have. Once the application configures LogTape, the records go where
- * it says and the console is left alone. A backend the application closed (kind `closed`: work
- * that lands after `close()`, a call made after it) prints nothing: nothing is wrong with it, and
- * the function's health says it is closed.
+ * it says and the console is left alone. A backend the application closed (kind `closed`) has no
+ * advice here: nothing is wrong with it. Work that lands after `close()` prints nothing; a call
+ * made after it prints one line saying so (`recordFailure` in `engine/_status.ts`, through
+ * {@linkcode consoleMessage}), since every call then runs uncached.
  *
  * @module
  */
@@ -71,7 +72,7 @@ function redact(text: string): string {
 /**
  * Print the first L2 failure of `kind` to the console, once per process and kind, when the
  * application has configured no LogTape logging and has not turned notices off. A `closed`
- * backend is never printed (the application closed it).
+ * backend has no advice here (see the module documentation).
  *
  * @param kind The failure's kind (`BackendError.kind`).
  * @param backend The backend's type (`"redis"`, `"file"`, …): the advice depends on it.

@@ -133,9 +133,9 @@ test("entries written under another master key are reported once, and the calls 
 
 const closedWorker = siblingModule(import.meta.url, "../_fixtures/closed_backend_worker.ts");
 
-/** Run the closed-backend worker on `kind`; its stderr and its report. */
-function runClosed(kind: string) {
-  const cmd = runtimeCommand(closedWorker, [kind], denoJson);
+/** Run the closed-backend worker on `kind` (`after`: calls made after close() too). */
+function runClosed(kind: string, after: boolean) {
+  const cmd = runtimeCommand(closedWorker, after ? [kind, "--after"] : [kind], denoJson);
   const r = spawnSync(cmd.bin, cmd.args, {
     encoding: "utf8",
     timeout: 60_000,
@@ -155,8 +155,8 @@ for (const kind of ["memory", "file", "redis"]) {
   test(
     `a ${kind} backend the application closed: what lands after close() is no console notice, and fails as "closed"`,
     () => {
-      const r = runClosed(kind);
-      assert.deepEqual(r.out, [2, 4, 2], "every call answers from the function");
+      const r = runClosed(kind, false);
+      assert.deepEqual(r.out, [2], "the call answers from the function");
       // Before: "the … cache backend refused the operation: check its permissions and
       // configuration", for a backend nothing was wrong with.
       assert.doesNotMatch(r.stderr, /cachekit:/, r.stderr);
@@ -164,6 +164,25 @@ for (const kind of ["memory", "file", "redis"]) {
       assert.deepEqual([...new Set(r.kinds)], ["closed"], `error kinds: ${r.kinds}`);
       assert.equal(r.lastErrorKind, "closed");
       assert.equal(r.status, "unhealthy", "a closed backend serves no more operations");
+    },
+    kind === "redis" ? sharedRedisTestOptions : {},
+  );
+  test(
+    `calls made after a ${kind} backend was closed print one notice that says so`,
+    () => {
+      const r = runClosed(kind, true);
+      assert.deepEqual(r.out, [2, 4, 2], "every call answers from the function");
+      // An early close() would otherwise leave every call uncached without a word.
+      assert.equal(r.stderr.match(/cache backend was closed/g)?.length, 1, r.stderr);
+      assert.equal(r.stderr.match(/cachekit: /g)?.length, 2, `the notice and why: ${r.stderr}`);
+      assert.match(
+        r.stderr,
+        new RegExp(`the ${kind} cache backend was closed \\(its close\\(\\) ran\\)`),
+      );
+      assert.match(r.stderr, /tests\.closed_backend\./, "it names the function");
+      assert.doesNotMatch(r.stderr, /permissions|writable|reached/, r.stderr);
+      assert.deepEqual([...new Set(r.kinds)], ["closed"], `error kinds: ${r.kinds}`);
+      assert.equal(r.status, "unhealthy");
     },
     kind === "redis" ? sharedRedisTestOptions : {},
   );
