@@ -56,6 +56,12 @@ import {
 export const MAX_JOURNAL_BYTES: number = 256 * 1024;
 /** The most a poll reads; a reader further behind has missed events (`onGap`). */
 export const MAX_READ_BYTES: number = 2 * MAX_JOURNAL_BYTES;
+/**
+ * Test seam (internal): `beforeRest` runs in a poll just before it reads the rest of the renamed
+ * journal, so that a test can rename another journal over it at that moment (a second rotation
+ * between the poll's two reads, which no timing can reproduce reliably). `undefined` in use.
+ */
+export const journalTestHooks: { beforeRest?: () => void } = {};
 /** Lines that are not events a poll parses in one read before it takes the rest unread (a gap). */
 const MAX_DAMAGED_LINES = 16;
 
@@ -413,12 +419,17 @@ export class FileBus implements InvalidationCapability {
       }
       if (this.#prevId !== null && old !== null && old.size > this.#prevOffset) {
         // The rest of the renamed journal (and a line a writer appended as it was renamed).
+        journalTestHooks.beforeRest?.();
         const r = notSpecial(readJournal(oldPath, this.#prevOffset, MAX_READ_BYTES), oldPath);
         if (r?.id === this.#prevId && r.bytes !== null) {
           const d = this.#deliver(r.bytes, false);
           this.#prevOffset += d.read;
           this.#prevUnread = r.size > this.#prevOffset;
           if (d.damaged) gap = true;
+        } else {
+          // Renamed over (or emptied) since this poll saw it with bytes unread: those are lost.
+          this.#forgetPrev();
+          gap = true;
         }
       } else this.#prevUnread = false;
       if (cur?.id != null) {

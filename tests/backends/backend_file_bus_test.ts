@@ -24,7 +24,7 @@ import {
   FileBackend,
   type InvalidationEvent,
 } from "../../mod.ts";
-import { MAX_JOURNAL_BYTES } from "../../backends/_file_bus.ts";
+import { journalTestHooks, MAX_JOURNAL_BYTES } from "../../backends/_file_bus.ts";
 
 const WORKER = siblingModule(import.meta.url, "../_fixtures/group_invalidation_worker.ts");
 const DENO_JSON = siblingModule(import.meta.url, "../../deno.json");
@@ -148,6 +148,40 @@ test("file bus: a renamed journal that goes while its last line is torn is a gap
     assert.deepEqual(got.events.map((e) => e.targets[0]), ["k1", "k2", "k3", "k4"]);
     await stop();
   } finally {
+    await a.close();
+    await b.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("file bus: a renamed journal renamed over between a poll's two reads of it is a gap", async () => {
+  const dir = tempDir();
+  const a = new FileBackend({ directory: dir, invalidationPollMs: 60_000 }); // polled by hand
+  const b = new FileBackend({ directory: dir });
+  const bus = a.capabilities.invalidation as unknown as { poll(): void };
+  const journal = path.join(dir, ".bus");
+  const rotate = () => fs.renameSync(journal, path.join(dir, ".bus.1"));
+  const pub = (k: string) => b.capabilities.invalidation.publish({ level: "key", targets: [k] });
+  try {
+    const { got, stop } = await listen(a);
+    await pub("k1");
+    bus.poll();
+    await pub("k2"); // appended to the journal this reader reads, then renamed with it
+    rotate();
+    await pub("k3"); // a new journal
+    // The second rotation lands after the poll saw `.bus.1` (the journal holding k2, unread) and
+    // before it reads its rest.
+    journalTestHooks.beforeRest = () => {
+      journalTestHooks.beforeRest = undefined;
+      rotate();
+    };
+    bus.poll();
+    bus.poll();
+    assert.deepEqual(got.events.map((e) => e.targets[0]), ["k1", "k3"], "k2 is gone");
+    assert.equal(got.gaps, 1, "and said so: a gap");
+    await stop();
+  } finally {
+    journalTestHooks.beforeRest = undefined;
     await a.close();
     await b.close();
     fs.rmSync(dir, { recursive: true, force: true });
