@@ -102,7 +102,18 @@ export function tenantOf(eng: Engine, args: unknown[]): string | null {
     }
   }
   const ctx = tenantContextUsed() ? currentTenant() : undefined;
-  if (ctx !== undefined) return ctx;
+  if (ctx !== undefined) {
+    // An interop key has no tenant segment (other SDKs compute it alike): under a tenant, its
+    // one entry would answer every tenant. The tenant "default" is no tenant (`tenantL1Key`).
+    if (eng.config.interop !== null && ctx !== "default") {
+      throw new CacheKeyError(
+        "the tenant",
+        "an interop key carries no tenant (tenants would share its entry); call interop " +
+          'functions outside withTenant, or inside withTenant("default", …)',
+      );
+    }
+    return ctx;
+  }
   if (
     !eng.config.encryption.singleTenant &&
     (eng.config.encryption.enabled || typeof t === "function")
