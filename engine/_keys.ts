@@ -92,12 +92,13 @@ export function tenantOf(eng: Engine, args: unknown[]): string | null {
   if (typeof t === "string") return t;
   if (typeof t === "function") {
     const v = (t as (...a: unknown[]) => unknown)(...args);
-    if (typeof v === "string" && v !== "") return v;
+    // A lone surrogate has no UTF-8 form (see `validateTenant`): refused, not a `URIError`.
+    if (typeof v === "string" && v !== "" && isWellFormed(v)) return v;
     if (v !== undefined && v !== null && v !== "") {
       throw new CacheConfigError(
         "encryption.tenant",
-        typeof v,
-        "a function returning a non-empty tenant id (or undefined: none for this call)",
+        typeof v === "string" ? "a tenant id with a lone surrogate" : typeof v,
+        "a function returning a non-empty, well-formed tenant id (or undefined: none for this call)",
       );
     }
   }

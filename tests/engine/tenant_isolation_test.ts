@@ -9,6 +9,11 @@
  *   L2 (its L1 key was tenant-prefixed, its L2 key was not). Now such a call is refused with a
  *   `CacheKeyError` (under `safeMode`: the function runs uncached), and `encryption.tenant` with
  *   `interop` is refused at `cache()`.
+ * - A tenant id with a lone surrogate (from `withTenant`, `encryption.tenant` or its function) is
+ *   a `CacheConfigError`. Before, it failed the call with a bare `URIError` from the tenant's
+ *   percent-encoding; an invalidation or forced refresh recorded the tenant for prefix deletions
+ *   first, and every later one threw that `URIError` too, so `cacheClear()` on a backend without
+ *   `deleteByTenantPrefix` left the L2 entries in place (answered after the clear).
  * - Ciphertext copied by hand on Redis from tenant A's key to tenant B's is refused (label check,
  *   and the AEAD once relabelled), whether the reader's L1 is on or off, and the reader's L1 then
  *   holds B's own entry.
@@ -17,6 +22,7 @@ import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
 import { sharedRedisTestOptions, uniquePrefix } from "../_redis_server.ts";
 import {
+  type Backend,
   cache,
   CacheConfigError,
   CacheKeyError,
@@ -124,6 +130,74 @@ test("interop: encryption.tenant is refused at cache() and createCache()", () =>
       }),
     (e: unknown) => e instanceof CacheConfigError && e.option === "encryption.singleTenant",
   );
+});
+
+/** A backend that deletes prefixes but not under every tenant segment at once. */
+function withoutTenantPrefix(inner: MemoryBackend): Backend {
+  const prefix = inner.capabilities.prefix!;
+  return {
+    type: inner.type,
+    capabilities: {
+      prefix: { deleteByPrefix: (p, o) => prefix.deleteByPrefix(p, o) },
+    },
+    get: (k, o) => inner.get(k, o),
+    set: (k, v, t, o) => inner.set(k, v, t, o),
+    delete: (k, o) => inner.delete(k, o),
+    exists: (k, o) => inner.exists(k, o),
+    healthCheck: () => inner.healthCheck(),
+    close: () => inner.close(),
+  };
+}
+
+test("tenant ids with a lone surrogate are a CacheConfigError, and clearing still works", async () => {
+  const backend = withoutTenantPrefix(new MemoryBackend());
+  for (const bad of ["\ud800", "a\udc00b", "x".repeat(400) + "\ud800"]) {
+    assert.throws(() => withTenant(bad, () => 1), CacheConfigError);
+    assert.throws(
+      () => cache(async () => 1, { backend, encryption: { tenant: bad } }),
+      CacheConfigError,
+    );
+  }
+  let n = 0;
+  const f = cache(async (o: { org: string }, x: number) => `${o.org}:${x}:${++n}`, {
+    ...bare,
+    name: "tiso.extractor",
+    backend,
+    ttl: 60,
+    encryption: { tenant: (o: { org: string }) => o.org.slice(0, 1) }, // "\ud83d" of "🙂"
+  });
+  await assert.rejects(f({ org: "🙂" }, 1), CacheConfigError);
+  await assert.rejects(f.invalidate({ org: "🙂" }, 1), CacheConfigError);
+  const secure = cache(async (o: { org: string }) => `${o.org}:${++n}`, {
+    ...bare,
+    name: "tiso.extractor.secure",
+    backend,
+    ttl: 60,
+    encryption: { masterKey: K1, tenant: (o: { org: string }) => o.org.slice(0, 1) },
+  });
+  await assert.rejects(secure({ org: "🙂" }), CacheConfigError);
+  assert.equal(n, 0, "the function never ran");
+  // Before, the invalidation under the bad tenant recorded it for prefix deletions, whose next
+  // use threw: `cacheClear()` then left every L2 entry in place (a backend without
+  // `deleteByTenantPrefix` deletes under each tenant segment this process saw).
+  const g = cache(async (x: number) => `${x}:${++n}`, {
+    ...bare,
+    name: "tiso.g",
+    backend,
+    ttl: 60,
+  });
+  await assert.rejects(
+    async () => await withTenant("\udc00", () => g.invalidate(1)),
+    CacheConfigError,
+  );
+  const a = await withTenant("acme", () => g(1));
+  assert.equal(await withTenant("acme", () => g(1)), a);
+  await g.cacheClear();
+  assert.notEqual(await withTenant("acme", () => g(1)), a, "the cleared value is not answered");
+  const b = await f({ org: "acme" }, 1);
+  assert.equal(await f({ org: "acme" }, 1), b);
+  await f.cacheClear();
+  assert.notEqual(await f({ org: "acme" }, 1), b);
 });
 
 test(
