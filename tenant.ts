@@ -20,6 +20,7 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { CacheConfigError, CacheKitError } from "./errors.ts";
+import { isWellFormed } from "./protocol/internal.ts";
 
 /**
  * A call of a multi-tenant cached function (`encryption.singleTenant: false`, or a `tenant`
@@ -60,10 +61,10 @@ let used = false;
 /**
  * Run `fn` with `tenant` as the current tenant.
  *
- * @param tenant Non-empty tenant id (at most 1024 UTF-8 bytes).
+ * @param tenant Non-empty tenant id (well-formed: no lone surrogate; at most 1024 UTF-8 bytes).
  * @param fn The work to run.
  * @returns What `fn` returns.
- * @throws {CacheConfigError} An empty or too long tenant id.
+ * @throws {CacheConfigError} An empty, malformed (lone surrogate) or too long tenant id.
  *
  * @example
  * ```ts
@@ -122,10 +123,17 @@ export function tenantContextUsed(): boolean {
  * ```
  */
 export function validateTenant(tenant: unknown, option: string): asserts tenant is string {
+  // A lone surrogate has no UTF-8 form: the tenant's percent-encoding (`quoteTenant`) and AAD
+  // refuse it, and its hashed segment and UTF-8 would be those of U+FFFD.
   if (
-    typeof tenant !== "string" || tenant === "" || new TextEncoder().encode(tenant).length > 1024
+    typeof tenant !== "string" || tenant === "" || !isWellFormed(tenant) ||
+    new TextEncoder().encode(tenant).length > 1024
   ) {
-    throw new CacheConfigError(option, tenant, "a non-empty tenant id of at most 1024 UTF-8 bytes");
+    throw new CacheConfigError(
+      option,
+      tenant,
+      "a non-empty, well-formed tenant id of at most 1024 UTF-8 bytes",
+    );
   }
 }
 

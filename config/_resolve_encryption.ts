@@ -49,7 +49,7 @@ export function resolveIntegrity(
  * @param enc The merged, field-checked `encryption` group (`enabled` may be set here).
  * @param preset The preset name (`secure` always encrypts).
  * @param env The environment (`CACHEKIT_MASTER_KEY`, deployment id).
- * @param interop The resolved interop segments (incompatible with encryption).
+ * @param interop The resolved interop segments (incompatible with encryption and tenants).
  */
 export function resolveEncryption(
   o: CacheOptions<unknown[]>,
@@ -92,6 +92,23 @@ export function resolveEncryption(
   }
   const tenant = (enc.tenant as string | ((...a: never[]) => string) | undefined) ?? null;
   const singleTenant = (enc.singleTenant as boolean | undefined) ?? (typeof tenant !== "function");
+  // Interop keys (`{namespace}:{operation}:{hash}`) carry no tenant segment: every cachekit SDK
+  // computes them alike, so tenants would share one entry (a call under `withTenant` is refused
+  // at the call: `tenantOf` in `engine/_keys.ts`).
+  if (interop && tenant !== null) {
+    throw new CacheConfigError(
+      "encryption.tenant",
+      typeof tenant === "function" ? "a function" : tenant,
+      "unset in interop mode (interop keys carry no tenant: tenants would share entries)",
+    );
+  }
+  if (interop && !singleTenant) {
+    throw new CacheConfigError(
+      "encryption.singleTenant",
+      false,
+      "unset in interop mode (interop keys carry no tenant)",
+    );
+  }
   const tenantKeys = (enc.tenantKeys as "hashed" | "plain" | undefined) ??
     (enc.enabled ? "hashed" : "plain");
   if (tenantKeys === "hashed" && !enc.enabled) {

@@ -11,6 +11,7 @@ import type { Backend } from "../backends/types.ts";
 import type { EnvConfig } from "./env.ts";
 import type { CacheOptions, ResolvedConfig } from "./options.ts";
 import { DEFAULTS } from "./_defaults.ts";
+import { isWellFormed } from "../protocol/internal.ts";
 import {
   type Check,
   isBool,
@@ -94,8 +95,8 @@ const GROUP_FIELDS: Record<string, Record<string, FieldSpec>> = {
       "an array of hex strings or Uint8Arrays",
     ),
     tenant: f(
-      (v) => (typeof v === "string" && v.length > 0) || isFn(v),
-      "a non-empty string or a function of the arguments",
+      (v) => (typeof v === "string" && v.length > 0 && isWellFormed(v)) || isFn(v),
+      "a non-empty, well-formed string or a function of the arguments",
     ),
     singleTenant: f(isBool, "a boolean"),
     deploymentUuid: f((v) => typeof v === "string" && v.length > 0, "a non-empty string"),

@@ -153,7 +153,8 @@ export interface EncryptionOptions<A extends unknown[] = unknown[]> {
   previousKeys?: ReadonlyArray<string | Uint8Array>;
   /**
    * The tenant: a fixed id, or a function of the call's arguments. Without it the tenant comes from
-   * `withTenant()` context, and in multi-tenant mode a call without a tenant is an error.
+   * `withTenant()` context, and in multi-tenant mode a call without a tenant is an error. Not with
+   * `interop` (its keys carry no tenant; a call under `withTenant` is a `CacheKeyError` there).
    */
   tenant?: string | ((...args: A) => string);
   /** One tenant for everything (`"default"`). Default `false` when `tenant` is a function. */

@@ -156,7 +156,8 @@ export class Engine {
   /** Computations still running after a hard timeout, by L1 key (`_hard_timeout.ts`). */
   readonly lateWork: Map<ArgKey, Promise<unknown>> = new Map();
   /**
-   * A cache object's `expire` calls reading L2 to write the entry back, counted by backend key: a
+   * A cache object's `expire` calls reading L2 to write the entry back, and key rotation's rewrites
+   * of entries read under a previous master key (`rotate` in `_l2.ts`), counted by backend key: a
    * write of the key meanwhile (`supersede`, or one announced by another instance) stops them.
    */
   readonly expiring: Map<string, number> = new Map();

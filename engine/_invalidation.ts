@@ -287,17 +287,38 @@ export async function invalidateCall(eng: Engine, self: unknown, args: unknown[]
     if (eng.listening) emit(eng, "delete", "l1", performance.now() - t0, ctx.protoKey);
     return;
   }
-  try {
-    await b.delete(ctx.backendKey);
-    eng.tracked.delete(ctx.backendKey);
-  } catch (e) {
-    recordFailure(eng, "delete", e);
-    queueDelete(eng, b, ctx, e);
-  }
+  await deleteEntry(eng, b, ctx);
   bump(eng);
   eng.l1?.delete(ctx.l1Key);
   publish(eng, b, { level: "key", targets: [ctx.backendKey], reason: "delete" });
   if (eng.listening) emit(eng, "delete", "l2", performance.now() - t0, ctx.protoKey);
+}
+
+/**
+ * Delete the L2 entry of `ctx`: its key and, during a key rotation with hashed tenant segments,
+ * its copies under the previous master keys' segments (`SecureKeys.previousKeys`), where a read
+ * that misses looks next: left there, the deleted value was answered by the next read (and
+ * rewritten under the current key). A failure is recorded and queued for recovery.
+ */
+export async function deleteEntry(
+  eng: Engine,
+  b: Backend,
+  ctx: { backendKey: string; l1Key: ArgKey; tenant: string | null },
+): Promise<void> {
+  const prev = eng.secure?.rotating
+    ? eng.secure.previousKeys(ctx.backendKey, ctx.tenant ?? "default")
+    : [];
+  const one = async (key: string): Promise<void> => {
+    try {
+      await b.delete(key);
+      eng.tracked.delete(key);
+    } catch (e) {
+      recordFailure(eng, "delete", e);
+      queueDelete(eng, b, { backendKey: key, l1Key: ctx.l1Key }, e);
+    }
+  };
+  if (prev.length === 0) return await one(ctx.backendKey);
+  await Promise.all([ctx.backendKey, ...prev].map(one));
 }
 
 /**
@@ -397,7 +418,8 @@ export function invalidateTagsLocal(eng: Engine, tags: ReadonlySet<string>): str
  * evict and mark in-flight work stale (other functions' writes on the same bus do not).
  */
 export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
-  // Another instance wrote a key an `expire` here is reading: the old value is not written back.
+  // Another instance wrote a key an `expire` (or a key rotation's rewrite) here is reading: the
+  // old value is not written back.
   if (
     eng.expiring.size !== 0 && ev.level === "key" && ev.targets.some((k) => eng.expiring.has(k))
   ) {

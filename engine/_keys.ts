@@ -92,17 +92,29 @@ export function tenantOf(eng: Engine, args: unknown[]): string | null {
   if (typeof t === "string") return t;
   if (typeof t === "function") {
     const v = (t as (...a: unknown[]) => unknown)(...args);
-    if (typeof v === "string" && v !== "") return v;
+    // A lone surrogate has no UTF-8 form (see `validateTenant`): refused, not a `URIError`.
+    if (typeof v === "string" && v !== "" && isWellFormed(v)) return v;
     if (v !== undefined && v !== null && v !== "") {
       throw new CacheConfigError(
         "encryption.tenant",
-        typeof v,
-        "a function returning a non-empty tenant id (or undefined: none for this call)",
+        typeof v === "string" ? "a tenant id with a lone surrogate" : typeof v,
+        "a function returning a non-empty, well-formed tenant id (or undefined: none for this call)",
       );
     }
   }
   const ctx = tenantContextUsed() ? currentTenant() : undefined;
-  if (ctx !== undefined) return ctx;
+  if (ctx !== undefined) {
+    // An interop key has no tenant segment (other SDKs compute it alike): under a tenant, its
+    // one entry would answer every tenant. The tenant "default" is no tenant (`tenantL1Key`).
+    if (eng.config.interop !== null && ctx !== "default") {
+      throw new CacheKeyError(
+        "the tenant",
+        "an interop key carries no tenant (tenants would share its entry); call interop " +
+          'functions outside withTenant, or inside withTenant("default", …)',
+      );
+    }
+    return ctx;
+  }
   if (
     !eng.config.encryption.singleTenant &&
     (eng.config.encryption.enabled || typeof t === "function")

@@ -235,15 +235,7 @@ function hitOf(
   freshUntil: number | null,
   seq: number,
 ): L2Hit | Promise<L2Hit> {
-  if (eng.secure?.rotating) {
-    eng.secure.migrate(b, bytes, from, ctx.backendKey, {
-      tenant: ctx.tenant ?? "default",
-      protoKey: ctx.protoKey,
-      tags: ctx.tags,
-      ttl: eng.config.ttl,
-      wire: eng.config.wire,
-    });
-  }
+  if (eng.secure?.rotating) rotate(eng, b, ctx, bytes, from, seq);
   const stale = freshUntil !== null && freshUntil <= Date.now();
   const hit: L2Hit = { value, stored: bytes, stale, freshUntil, seq };
   if (
@@ -252,6 +244,40 @@ function hitOf(
     return refreshTtl(eng, b, ctx).then(() => hit);
   }
   return hit;
+}
+
+/**
+ * Key rotation: the entry just read (at `seq`, from `from` or its own key) rewritten under the
+ * current master key and segment, in the background (`SecureKeys.migrate`), unless its key changed
+ * meanwhile. Until the rewrite ends the key counts among `eng.expiring`, as under a cache object's
+ * `expire`: a write of it here (`supersede`: `set`, `f.refresh`) or one another instance
+ * announces moves the epoch, and so does an invalidation; a write noted since the read
+ * (`_write_marks.ts`) counts too. Then the old value is not written back over the newer state.
+ */
+function rotate(
+  eng: Engine,
+  b: Backend,
+  ctx: KeyCtx,
+  bytes: Uint8Array,
+  from: string | null,
+  seq: number,
+): void {
+  const key = ctx.backendKey;
+  const epoch = eng.epoch;
+  const marks = eng.expiring;
+  marks.set(key, (marks.get(key) ?? 0) + 1);
+  void eng.secure!.migrate(b, bytes, from, key, {
+    tenant: ctx.tenant ?? "default",
+    protoKey: ctx.protoKey,
+    tags: ctx.tags,
+    ttl: eng.config.ttl,
+    wire: eng.config.wire,
+    unchanged: () => eng.epoch === epoch && eng.writes.mayFill(key, seq),
+  }).finally(() => {
+    const n = marks.get(key) ?? 1;
+    if (n > 1) marks.set(key, n - 1);
+    else marks.delete(key);
+  });
 }
 
 /** `refreshTtlOnGet`: the entry's TTL renewed when less than the threshold of it is left. */

@@ -22,7 +22,7 @@ import { entryOf, FactoryCall, hitEntry, invoke } from "./_factory_context.ts";
 import { cacheContext, type FactoryContext } from "../factory_context.ts";
 import type { Engine } from "./_engine.ts";
 import { checkSignal, Flight, flightOf, waitFor } from "./_flight.ts";
-import { bump, invalidateTagsLocal, publish, queueDelete, supersede } from "./_invalidation.ts";
+import { bump, deleteEntry, invalidateTagsLocal, publish, supersede } from "./_invalidation.ts";
 import { invalidateTagsEverywhere } from "./_group_invalidation.ts";
 import type { KeyCtx } from "./_keys.ts";
 import type { ArgKey } from "./_argkey.ts";
@@ -389,15 +389,8 @@ export async function deleteKeys(eng: Engine, keys: readonly string[]): Promise<
   const b = await eng.backendAsync();
   if (b === null || ctxs.length === 0) return;
   // Issued together: node-redis writes commands of one tick in one batch (auto-pipelining).
-  await Promise.all(ctxs.map(async (c) => {
-    try {
-      await b.delete(c.backendKey);
-      eng.tracked.delete(c.backendKey);
-    } catch (e) {
-      recordFailure(eng, "delete", e);
-      queueDelete(eng, b, c, e); // retried when L2 is back (`_recovery.ts`)
-    }
-  }));
+  // A failure is retried when L2 is back (`_recovery.ts`).
+  await Promise.all(ctxs.map((c) => deleteEntry(eng, b, c)));
   bump(eng);
   for (const c of ctxs) eng.l1?.delete(c.l1Key);
   publish(eng, b, { level: "key", targets: ctxs.map((c) => c.backendKey), reason: "delete" });

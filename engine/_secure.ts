@@ -31,8 +31,10 @@
  * segment also depends on the master key, so on a miss under the current segment the engine looks
  * under each previous key's segment ({@linkcode SecureKeys.previousSegments}, only while previous
  * keys are configured), and an entry found there, or any entry still encrypted under a previous key,
- * is rewritten under the current key and segment (and the old copy deleted). Clearing a function or
- * namespace deletes the segments of every configured key.
+ * is rewritten under the current key and segment (and the old copy deleted), unless the key changed
+ * since the read. Deleting one entry deletes its copies under the previous segments
+ * ({@linkcode SecureKeys.previousKeys}); clearing a function or namespace deletes the segments of
+ * every configured key.
  *
  * **L1** holds, for an entry of a secure function, the encrypted wire document exactly as stored in
  * L2 (decrypted again on each L1 hit), never the plaintext value or its serialized bytes. The one
@@ -158,6 +160,20 @@ export class SecureKeys {
   }
 
   /**
+   * Rotation, hashed segments: `backendKey` (under `tenant`'s current segment) under each previous
+   * master key's segment, where {@linkcode findPrevious} looks on a miss; none otherwise. A
+   * deletion of the entry deletes these too, else a read would find its old copy there.
+   */
+  previousKeys(backendKey: string, tenant: string): string[] {
+    const prev = this.previousSegments(tenant);
+    if (prev.length === 0) return prev;
+    const current = `t:${this.segment(tenant)}:`;
+    if (!backendKey.startsWith(current)) return [];
+    const rest = backendKey.slice(current.length);
+    return prev.map((seg) => `t:${seg}:${rest}`);
+  }
+
+  /**
    * Rotation, hashed segments: the entry of `backendKey` (current segment) under a previous master
    * key's segment. Never throws (a failing backend: not found).
    *
@@ -168,10 +184,7 @@ export class SecureKeys {
     backendKey: string,
     tenant: string,
   ): Promise<{ bytes: Uint8Array | null; from: string | null }> {
-    const current = `t:${this.segment(tenant)}:`;
-    if (!backendKey.startsWith(current)) return { bytes: null, from: null };
-    for (const seg of this.previousSegments(tenant)) {
-      const from = `t:${seg}:` + backendKey.slice(current.length);
+    for (const from of this.previousKeys(backendKey, tenant)) {
       try {
         const bytes = await b.get(from);
         if (bytes !== null) return { bytes, from };
@@ -187,14 +200,21 @@ export class SecureKeys {
    * segment, when it was found under a previous segment (`from`) or encrypted under a previous key.
    * The document is re-sealed as is (same metadata, e.g. the fail-safe's `fresh_until`), with the
    * entry's remaining TTL when the backend can tell it; the old copy is deleted. Runs in the
-   * background and never throws.
+   * background and never rejects.
+   *
+   * Never over a newer state of the key: the rewrite is made only if, just before it, `to` still
+   * holds the bytes read (found under a previous segment: `to` is still empty) and
+   * `entry.unchanged()` says nothing here wrote, deleted or invalidated it since the read (checked
+   * last, in the turn that issues the write). Else a `set` made right after the read, or another
+   * instance's write, was undone by the old value when the rewrite landed.
    *
    * @param b Backend.
    * @param stored The wire bytes read.
    * @param from The key they were read from when not `to` (previous segment), else `null`.
    * @param to The current backend key.
-   * @param entry Tenant, protocol key (AAD), tags, the configured TTL of the entry and the wire to
-   *   rewrite it in (default `"document"`).
+   * @param entry Tenant, protocol key (AAD), tags, the configured TTL of the entry, the wire to
+   *   rewrite it in (default `"document"`), and whether the key is unchanged here since the read.
+   * @returns When the rewrite is done, or skipped.
    */
   migrate(
     b: Backend,
@@ -207,10 +227,11 @@ export class SecureKeys {
       tags: readonly string[] | null;
       ttl: number | null;
       wire?: WireForm;
+      unchanged: () => boolean;
     },
-  ): void {
-    if (!this.rotating) return;
-    void (async () => {
+  ): Promise<void> {
+    if (!this.rotating) return Promise.resolve();
+    return (async () => {
       const doc = decodeWire(stored);
       const enc = doc.encryption;
       if (!enc) return;
@@ -257,6 +278,13 @@ export class SecureKeys {
         if (left === null) return; // gone meanwhile (invalidated): do not resurrect
         ttl = left === Infinity ? null : Math.max(1, Math.ceil(left));
       }
+      // Not over a newer write (see above).
+      const now = await b.get(to);
+      if (from === null ? now === null || !sameBytes(now, stored) : now !== null) {
+        if (from !== null && now !== null) await b.delete(from); // `to` supersedes the old copy
+        return;
+      }
+      if (!entry.unchanged()) return;
       await setTagged(
         b,
         to,
@@ -272,4 +300,11 @@ export class SecureKeys {
       })
     );
   }
+}
+
+/** Whether two byte arrays hold the same bytes. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
