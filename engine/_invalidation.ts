@@ -21,7 +21,7 @@ import { GuardedBackend } from "../reliability/guarded_backend.ts";
 import type { L1Entry } from "./l1.ts";
 import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
-import { hasUnknownTags, mayCarryTags } from "./_factory_context.ts";
+import { hasUnknownTags, mayCarryTags, noteTagsPassedOver } from "./_factory_context.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx } from "./_keys.ts";
 import { liveEngines, tenantSegments } from "./_registry.ts";
 import { type PendingOperation, queueRecovery, retryable } from "./_recovery.ts";
@@ -379,7 +379,10 @@ export function clearNamespaceLocal(eng: Engine): string[] {
 
 /** Evict L1 entries carrying any of `tags`; returns the L2 keys this process wrote with them. */
 export function invalidateTagsLocal(eng: Engine, tags: ReadonlySet<string>): string[] {
-  if (!mayCarryTags(eng)) return [];
+  if (!mayCarryTags(eng)) {
+    noteTagsPassedOver(); // a computation in flight may still give its result tags (`setTags`)
+    return [];
+  }
   evictLocal(eng, taggedWith(tags));
   const keys: string[] = [];
   for (const t of tags) {
@@ -457,7 +460,7 @@ export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
       if (mayCarryTags(eng)) {
         evictLocal(eng, taggedWith(new Set(ev.targets)));
         if (eng.listening) emitInvalidate(eng, "tags", true, "l1", null);
-      }
+      } else noteTagsPassedOver(); // as `invalidateTagsLocal`
       break;
     }
   }
