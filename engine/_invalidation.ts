@@ -232,6 +232,24 @@ export function publish(
   });
 }
 
+/**
+ * The L2 writes the engines `es` issued so far have landed (or failed: `writeL2` never rejects);
+ * `null` when none is under way. An invalidation's L2 part waits for it, so that a write issued
+ * before the invalidation (a result that passed its epoch check just before) cannot land after
+ * the deletion and bring the old value back: a backend need not apply operations in the order
+ * they were issued (the file backend's tagged, large or `fsync` writes take several steps, as
+ * Redis's chunked values do, while a deletion takes one).
+ */
+export function writesLanded(es: readonly Engine[]): Promise<void> | null {
+  let all: Promise<void>[] | null = null;
+  for (const e of es) {
+    if (e.l2Writes.size === 0) continue;
+    all ??= [];
+    for (const w of e.l2Writes) all.push(w);
+  }
+  return all === null ? null : Promise.all(all).then(() => {});
+}
+
 /** Mark work in flight stale: it will not store its result. */
 export function bump(eng: Engine): void {
   eng.epoch++;
@@ -287,6 +305,8 @@ export async function invalidateCall(eng: Engine, self: unknown, args: unknown[]
     if (eng.listening) emit(eng, "delete", "l1", performance.now() - t0, ctx.protoKey);
     return;
   }
+  const landed = writesLanded([eng]);
+  if (landed !== null) await landed;
   try {
     await b.delete(ctx.backendKey);
     eng.tracked.delete(ctx.backendKey);
@@ -334,6 +354,8 @@ export async function clearEngine(eng: Engine): Promise<void> {
   const b = await eng.backendAsync();
   if (b === null) return done("l1");
   const prefixes = prefixTargets(eng);
+  const landed = writesLanded([eng]);
+  if (landed !== null) await landed;
   await deletePrefixes(eng, b, prefixes, [...eng.tracked]);
   eng.tracked.clear();
   eng.tagIndex.clear();
@@ -371,19 +393,19 @@ export async function deletePrefixes(
 /** Evict L1 entries of a namespace and mark in-flight work stale (L2 is handled by the caller). */
 export function clearNamespaceLocal(eng: Engine): string[] {
   evictLocal(eng);
+  return takeTracked(eng);
+}
+
+/** The L2 keys this process wrote (`trackWrite`), forgotten: a clear deletes them. */
+export function takeTracked(eng: Engine): string[] {
   const tracked = [...eng.tracked];
   eng.tracked.clear();
   eng.tagIndex.clear();
   return tracked;
 }
 
-/** Evict L1 entries carrying any of `tags`; returns the L2 keys this process wrote with them. */
-export function invalidateTagsLocal(eng: Engine, tags: ReadonlySet<string>): string[] {
-  if (!mayCarryTags(eng)) {
-    noteTagsPassedOver(); // a computation in flight may still give its result tags (`setTags`)
-    return [];
-  }
-  evictLocal(eng, taggedWith(tags));
+/** The L2 keys this process wrote with any of `tags` (`trackWrite`), forgotten: deleted by them. */
+export function takeTagged(eng: Engine, tags: ReadonlySet<string>): string[] {
   const keys: string[] = [];
   for (const t of tags) {
     const s = eng.tagIndex.get(t);
@@ -393,6 +415,16 @@ export function invalidateTagsLocal(eng: Engine, tags: ReadonlySet<string>): str
     }
   }
   return keys;
+}
+
+/** Evict L1 entries carrying any of `tags`; returns the L2 keys this process wrote with them. */
+export function invalidateTagsLocal(eng: Engine, tags: ReadonlySet<string>): string[] {
+  if (!mayCarryTags(eng)) {
+    noteTagsPassedOver(); // a computation in flight may still give its result tags (`setTags`)
+    return [];
+  }
+  evictLocal(eng, taggedWith(tags));
+  return takeTagged(eng, tags);
 }
 
 /**

@@ -22,7 +22,14 @@ import { entryOf, FactoryCall, hitEntry, invoke } from "./_factory_context.ts";
 import { cacheContext, type FactoryContext } from "../factory_context.ts";
 import type { Engine } from "./_engine.ts";
 import { checkSignal, Flight, flightOf, waitFor } from "./_flight.ts";
-import { bump, invalidateTagsLocal, publish, queueDelete, supersede } from "./_invalidation.ts";
+import {
+  bump,
+  invalidateTagsLocal,
+  publish,
+  queueDelete,
+  supersede,
+  writesLanded,
+} from "./_invalidation.ts";
 import { invalidateTagsEverywhere } from "./_group_invalidation.ts";
 import type { KeyCtx } from "./_keys.ts";
 import type { ArgKey } from "./_argkey.ts";
@@ -388,6 +395,8 @@ export async function deleteKeys(eng: Engine, keys: readonly string[]): Promise<
   for (const c of ctxs) eng.l1?.delete(c.l1Key);
   const b = await eng.backendAsync();
   if (b === null || ctxs.length === 0) return;
+  const landed = writesLanded([eng]); // a write issued before lands before the deletion
+  if (landed !== null) await landed;
   // Issued together: node-redis writes commands of one tick in one batch (auto-pipelining).
   await Promise.all(ctxs.map(async (c) => {
     try {
@@ -449,6 +458,8 @@ export async function expire(eng: Engine, key: string): Promise<void> {
   try {
     const b = await eng.backendAsync();
     if (b === null) return;
+    const landed = writesLanded([eng]); // a write issued before is the one to expire
+    if (landed !== null) await landed;
     const t0 = Date.now(); // before the reads: their latency does not lengthen the window
     const [hit, left] = await Promise.all([readL2(eng, b, ctx), ttlLeft(eng, b, ctx)]);
     if (hit === null || hit.stale || left === null || eng.epoch !== epoch) return;
