@@ -259,12 +259,12 @@ export function bump(eng: Engine): void {
 }
 
 /**
- * Before a write or a forced refresh of the key of `ctx`: a computation of the key that started
- * earlier (in flight, or still running past a soft or hard timeout), or a cache object's `expire`
- * reading it to write it back, must not land over the newer value, so it is marked stale
- * ({@linkcode bump}: its callers still get its answer, nothing stores it). Nothing happens when
- * none runs, so that other keys' computations keep storing. A stale value the fail-safe throttle
- * holds for the key is dropped.
+ * Before a write, an `expire` or a forced refresh of the key of `ctx`: a computation of the key
+ * that started earlier (in flight, still running past a soft or hard timeout, or the background
+ * refresh of its L1 entry), or a cache object's `expire` reading it to write it back, must not
+ * land over the newer value, so it is marked stale ({@linkcode bump}: its callers still get its
+ * answer, nothing stores it). Nothing happens when none runs, so that other keys' computations
+ * keep storing. A stale value the fail-safe throttle holds for the key is dropped.
  */
 export function supersede(eng: Engine, ctx: KeyCtx): void {
   const l1Key = ctx.l1Key;
@@ -272,8 +272,15 @@ export function supersede(eng: Engine, ctx: KeyCtx): void {
   if (
     eng.inflight.has(l1Key) || eng.lateWork.has(l1Key) ||
     eng.failsafe?.pending(l1Key) !== undefined ||
-    (eng.expiring.size !== 0 && eng.expiring.has(ctx.backendKey))
+    (eng.expiring.size !== 0 && eng.expiring.has(ctx.backendKey)) ||
+    (eng.refreshing.size !== 0 && refreshRuns(eng, l1Key))
   ) bump(eng);
+}
+
+/** Whether the background refresh of the L1 entry of `l1Key` runs (`refreshing`). */
+function refreshRuns(eng: Engine, l1Key: ArgKey): boolean {
+  const e = eng.l1?.map.get(l1Key);
+  return e !== undefined && eng.refreshing.has(e);
 }
 
 /**

@@ -441,6 +441,9 @@ export async function expire(eng: Engine, key: string): Promise<void> {
   if (eng.failsafe === null || eng.config.interop !== null) return deleteKeys(eng, [key]);
   const call: CallOptions = { skipL1Write: true };
   const ctx = objectKeyCtx(eng, key, null, call);
+  // A computation or refresh of the key that started earlier must not store its result over the
+  // expiry (as over a `set`). Before this call joins `expiring`, which `supersede` also stops.
+  supersede(eng, ctx);
   const l1 = eng.l1;
   const e = l1?.map.get(ctx.l1Key);
   if (l1 !== null && e !== undefined) {
@@ -462,7 +465,15 @@ export async function expire(eng: Engine, key: string): Promise<void> {
     if (landed !== null) await landed;
     const t0 = Date.now(); // before the reads: their latency does not lengthen the window
     const [hit, left] = await Promise.all([readL2(eng, b, ctx), ttlLeft(eng, b, ctx)]);
-    if (hit === null || hit.stale || left === null || eng.epoch !== epoch) return;
+    if (hit === null || hit.stale || left === null) return;
+    if (eng.epoch !== epoch) {
+      // An invalidation came during the reads. A write of this key since (a `set`, another
+      // instance's write or deletion: noted) decided its state; any other (this key's deletion,
+      // another key's, tags, a clear that may cover it) cannot be told apart: the entry is
+      // deleted rather than left fresh in L2.
+      if (!eng.writes.wroteSince(ctx.backendKey, hit.seq)) await deleteKeys(eng, [key]);
+      return;
+    }
     const window = staleWindow(eng, hit.freshUntil, left, t0);
     if (window < MIN_WINDOW) {
       // No stale window (a `staleTtl` of 0): nothing may answer it once expired.
