@@ -317,6 +317,7 @@ export async function invalidateCall(eng: Engine, self: unknown, args: unknown[]
   try {
     await b.delete(ctx.backendKey);
     eng.tracked.delete(ctx.backendKey);
+    await deletePreviousCopies(eng, b, ctx);
   } catch (e) {
     recordFailure(eng, "delete", e);
     queueDelete(eng, b, ctx, e);
@@ -328,21 +329,43 @@ export async function invalidateCall(eng: Engine, self: unknown, args: unknown[]
 }
 
 /**
+ * During a key rotation (`encryption.previousKeys`, hashed tenants), delete the copies of the entry
+ * of `ctx` under the previous keys' segments: a read that misses the current key looks there
+ * (`SecureKeys.findPrevious`) and would answer the deleted value.
+ */
+export async function deletePreviousCopies(
+  eng: Engine,
+  b: Backend,
+  ctx: { backendKey: string; tenant: string | null },
+): Promise<void> {
+  const secure = eng.secure;
+  if (secure === null || !secure.rotating) return;
+  for (const k of secure.previousCopies(ctx.backendKey, ctx.tenant ?? "default")) {
+    await b.delete(k);
+  }
+}
+
+/**
  * The L2 deletion of the entry of `ctx` failed with `e`: queue it for recovery when retryable
  * (after the retry, the entry is evicted from L1 again: a call may have read it back meanwhile).
  */
 export function queueDelete(
   eng: Engine,
   b: Backend,
-  ctx: { backendKey: string; l1Key: ArgKey },
+  ctx: { backendKey: string; l1Key: ArgKey; tenant: string | null },
   e: unknown,
 ): void {
   if (!retryable(e)) return;
   const l1Key = ctx.l1Key;
-  queueRecovery(b, [deleteOp(b, ctx.backendKey, () => {
+  const local = () => {
     bump(eng);
     eng.l1?.delete(l1Key);
-  })]);
+  };
+  // With the copies under the previous keys' segments during a rotation (`deletePreviousCopies`).
+  const previous = eng.secure?.rotating
+    ? eng.secure.previousCopies(ctx.backendKey, ctx.tenant ?? "default")
+    : [];
+  queueRecovery(b, [ctx.backendKey, ...previous].map((k) => deleteOp(b, k, local)));
 }
 
 /** Prefix targets of this function's backend keys (every tenant: see {@linkcode ANY_TENANT}). */

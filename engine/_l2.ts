@@ -236,13 +236,14 @@ function hitOf(
   seq: number,
 ): L2Hit | Promise<L2Hit> {
   if (eng.secure?.rotating) {
+    const epoch = eng.epoch;
     eng.secure.migrate(b, bytes, from, ctx.backendKey, {
       tenant: ctx.tenant ?? "default",
       protoKey: ctx.protoKey,
       tags: ctx.tags,
       ttl: eng.config.ttl,
       wire: eng.config.wire,
-    });
+    }, () => eng.epoch === epoch); // not over an invalidation that came while it re-encrypted
   }
   const stale = freshUntil !== null && freshUntil <= Date.now();
   const hit: L2Hit = { value, stored: bytes, stale, freshUntil, seq };

@@ -24,6 +24,7 @@ import type { Engine } from "./_engine.ts";
 import { checkSignal, Flight, flightOf, waitFor } from "./_flight.ts";
 import {
   bump,
+  deletePreviousCopies,
   invalidateTagsLocal,
   publish,
   queueDelete,
@@ -402,6 +403,7 @@ export async function deleteKeys(eng: Engine, keys: readonly string[]): Promise<
     try {
       await b.delete(c.backendKey);
       eng.tracked.delete(c.backendKey);
+      await deletePreviousCopies(eng, b, c);
     } catch (e) {
       recordFailure(eng, "delete", e);
       queueDelete(eng, b, c, e); // retried when L2 is back (`_recovery.ts`)

@@ -163,6 +163,19 @@ export class SecureKeys {
    *
    * @returns The bytes and the key they were found under, or nulls.
    */
+  /**
+   * The keys `backendKey` (under the current segment of `tenant`) has under the previous keys'
+   * segments, where {@linkcode findPrevious} looks: a deletion of the entry deletes them too, or the
+   * next read would find the deleted value there. Empty unless rotating in hashed mode.
+   */
+  previousCopies(backendKey: string, tenant: string): string[] {
+    const segs = this.previousSegments(tenant);
+    if (segs.length === 0) return segs;
+    const current = `t:${this.segment(tenant)}:`;
+    if (!backendKey.startsWith(current)) return [];
+    return segs.map((seg) => `t:${seg}:` + backendKey.slice(current.length));
+  }
+
   async findPrevious(
     b: Backend,
     backendKey: string,
@@ -195,6 +208,8 @@ export class SecureKeys {
    * @param to The current backend key.
    * @param entry Tenant, protocol key (AAD), tags, the configured TTL of the entry and the wire to
    *   rewrite it in (default `"document"`).
+   * @param valid Whether the read is still valid (no invalidation since), checked before the
+   *   rewrite is written: a rewrite must not bring back an entry deleted meanwhile.
    */
   migrate(
     b: Backend,
@@ -208,6 +223,7 @@ export class SecureKeys {
       ttl: number | null;
       wire?: WireForm;
     },
+    valid: () => boolean = () => true,
   ): void {
     if (!this.rotating) return;
     void (async () => {
@@ -257,6 +273,7 @@ export class SecureKeys {
         if (left === null) return; // gone meanwhile (invalidated): do not resurrect
         ttl = left === Infinity ? null : Math.max(1, Math.ceil(left));
       }
+      if (!valid()) return; // an invalidation came meanwhile: the next read migrates, if any
       await setTagged(
         b,
         to,
