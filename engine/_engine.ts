@@ -163,6 +163,11 @@ export class Engine {
   readonly expiring: Map<string, number> = new Map();
   /** The writes an L1 fill from an earlier L2 read must not undo (`_write_marks.ts`). */
   readonly writes: WriteMarks = new WriteMarks();
+  /**
+   * L2 writes issued and not landed yet (`writeL2`): an invalidation deletes after them
+   * (`writesLanded` in `_invalidation.ts`), so that none lands after its deletion.
+   */
+  readonly l2Writes: Set<Promise<void>> = new Set();
   /** A key-based cache (`createCache`): tags come with each call, not from a `tags` option. */
   readonly objectCache: boolean;
   readonly l1TtlMs: number;

@@ -30,6 +30,18 @@ import type { KeyCtx } from "./_keys.ts";
 /** Engines that stored an entry with tags not from their `tags` option. */
 const dynamicallyTagged = new WeakSet<Engine>();
 
+/**
+ * Tag invalidations that passed over an engine not known to carry tags (`mayCarryTags` false: its
+ * epoch did not move). A computation running meanwhile that gives its result tags (`setTags`) is
+ * not stored: it may be computed from the state that invalidation replaced.
+ */
+let tagsPassedOver = 0;
+
+/** A tag invalidation passed over an engine that carries no tags (see {@linkcode entryOf}). */
+export function noteTagsPassedOver(): void {
+  tagsPassedOver++;
+}
+
 /** The context of one computation (a {@linkcode FactoryContext} that records its decisions). */
 export class FactoryCall<T = unknown> implements FactoryContext<T> {
   /** A computation the cache stores. */
@@ -49,6 +61,8 @@ export class FactoryCall<T = unknown> implements FactoryContext<T> {
   readonly hasStale: boolean;
   /** See {@linkcode FactoryContext.stale}. */
   readonly stale: T | undefined;
+  /** The count of tag invalidations passed over when the computation started (`entryOf`). */
+  readonly tagMark: number = tagsPassedOver;
 
   /**
    * @param hasStale Whether a stale value exists.
@@ -187,7 +201,12 @@ function decide(
   }
   if (fc.tags !== null) tags = union(tags, fc.tags);
   if (ttl === undefined && tags === ctx.tags) return ctx;
-  if (tags !== ctx.tags) dynamicallyTagged.add(eng);
+  if (tags !== ctx.tags) {
+    dynamicallyTagged.add(eng);
+    // A tag invalidation passed over this engine while it computed (no tags known yet, so its
+    // epoch stayed): the result may predate it and carry one of its tags. Not stored.
+    if (fc.tagMark !== tagsPassedOver) return null;
+  }
   return { ...ctx, tags, ttl };
 }
 

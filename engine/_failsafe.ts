@@ -108,6 +108,11 @@ export class FailSafe {
   readonly throttleMs: number;
   /** Computations still running after their callers got a stale value, by L1 key. */
   readonly #background = new Map<ArgKey, Promise<unknown>>();
+  /**
+   * Invalidations seen ({@linkcode FailSafe.forget}): a computation that started before one and
+   * fails after it does not hold its stale value for the throttle (that value was invalidated).
+   */
+  #forgotten = 0;
   /** Stale values reused until `until` (ms since the epoch) after a failure, by L1 key. */
   readonly #throttled = new Map<
     ArgKey,
@@ -210,6 +215,7 @@ export class FailSafe {
    * (their result is not stored either: the engine's store step checks its invalidation counter).
    */
   forget(): void {
+    this.#forgotten++;
     this.#background.clear();
     this.#throttled.clear();
   }
@@ -241,6 +247,9 @@ export class FailSafe {
     rec: CallRecord | null = null,
     ctx: KeyCtx | null = null,
   ): Promise<unknown> {
+    // The throttle holds `stale` only if no invalidation came while the work ran (its callers,
+    // which asked before it, may still get it).
+    const since = this.#forgotten;
     let p = this.#background.get(key);
     if (p === undefined) {
       p = compute();
@@ -257,14 +266,15 @@ export class FailSafe {
     }
     if (stale === null) return p;
     const work = p;
-    if (softMs <= 0) return work.catch((e) => this.#serve(stale, "error", e, key, rec, ctx));
+    const held = () => this.#forgotten === since ? key : null;
+    if (softMs <= 0) return work.catch((e) => this.#serve(stale, "error", e, held(), rec, ctx));
     return new Promise<unknown>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
         if (settled) return;
         settled = true;
         work.catch((e) => {
-          this.#hold(key, stale, ctx?.backendKey);
+          if (this.#forgotten === since) this.#hold(key, stale, ctx?.backendKey);
           this.#logLate(e, stale, ctx);
         });
         try {
@@ -283,7 +293,7 @@ export class FailSafe {
         settled = true;
         clearTimeout(timer);
         try {
-          resolve(this.#serve(stale, "error", e, key, rec, ctx));
+          resolve(this.#serve(stale, "error", e, held(), rec, ctx));
         } catch (err) {
           reject(err);
         }

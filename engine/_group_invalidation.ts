@@ -22,7 +22,10 @@ import {
   invalidateTagsLocal,
   taggedWith,
   tagOp,
+  takeTagged,
+  takeTracked,
   unwrapped,
+  writesLanded,
 } from "./_invalidation.ts";
 import { liveEngines } from "./_registry.ts";
 import { queueRecovery, retryable } from "./_recovery.ts";
@@ -95,6 +98,13 @@ export async function invalidateTagsEverywhere(
     }
   }
   for (const [b, es] of await groupBackends(list, opts.backend)) {
+    // A write issued before the invalidation lands before its deletion (`writesLanded`); the keys
+    // such writes added to this process's tag index are deleted too.
+    const landed = writesLanded(es);
+    if (landed !== null) {
+      await landed;
+      for (const e of es) tracked.get(e)?.push(...takeTagged(e, set));
+    }
     let err: unknown = null;
     let deleted: string[] = [];
     const cap = b.capabilities.tags;
@@ -143,6 +153,13 @@ async function clearEverywhere(
     if (e.listening) emitInvalidate(e, scope, false, e.l2Backend === null ? "l1" : "l2", null);
   }
   for (const [b, es] of await groupBackends(liveEngines(), opts.backend)) {
+    // A write issued before the clear lands before its deletion (`writesLanded`); the keys such
+    // writes added to this process's written keys are deleted too.
+    const landed = writesLanded(es);
+    if (landed !== null) {
+      await landed;
+      for (const e of es) tracked.get(e)?.push(...takeTracked(e));
+    }
     const keys = es.flatMap((e) => tracked.get(e) ?? []);
     const err = await deleteOrQueue(b, prefixes, keys, () => {
       for (const e of es) if (tracked.has(e)) evictLocal(e);

@@ -78,12 +78,15 @@ export function withHardTimeout(
 ): Promise<unknown> {
   const late = eng.lateWork.get(l1Key);
   const work = late === undefined ? start() : joinLate(eng, late);
+  // An invalidation before the timeout fires (`bump`) leaves the work unjoined: it will not store
+  // its result, and calls made since must not get it either.
+  const epoch = eng.epoch;
   return new Promise<unknown>((resolve, reject) => {
     let settled = false;
     const timer = setTimeout(() => {
       if (settled) return;
       settled = true;
-      if (!eng.lateWork.has(l1Key)) {
+      if (!eng.lateWork.has(l1Key) && eng.epoch === epoch) {
         eng.lateWork.set(l1Key, work);
         const done = () => {
           if (eng.lateWork.get(l1Key) === work) eng.lateWork.delete(l1Key);

@@ -21,7 +21,7 @@ import { GuardedBackend } from "../reliability/guarded_backend.ts";
 import type { L1Entry } from "./l1.ts";
 import type { ArgKey } from "./_argkey.ts";
 import type { Engine } from "./_engine.ts";
-import { hasUnknownTags, mayCarryTags } from "./_factory_context.ts";
+import { hasUnknownTags, mayCarryTags, noteTagsPassedOver } from "./_factory_context.ts";
 import { callTenant, fastKey, keyContext, type KeyCtx } from "./_keys.ts";
 import { liveEngines, tenantSegments } from "./_registry.ts";
 import { type PendingOperation, queueRecovery, retryable } from "./_recovery.ts";
@@ -232,6 +232,24 @@ export function publish(
   });
 }
 
+/**
+ * The L2 writes the engines `es` issued so far have landed (or failed: `writeL2` never rejects);
+ * `null` when none is under way. An invalidation's L2 part waits for it, so that a write issued
+ * before the invalidation (a result that passed its epoch check just before) cannot land after
+ * the deletion and bring the old value back: a backend need not apply operations in the order
+ * they were issued (the file backend's tagged, large or `fsync` writes take several steps, as
+ * Redis's chunked values do, while a deletion takes one).
+ */
+export function writesLanded(es: readonly Engine[]): Promise<void> | null {
+  let all: Promise<void>[] | null = null;
+  for (const e of es) {
+    if (e.l2Writes.size === 0) continue;
+    all ??= [];
+    for (const w of e.l2Writes) all.push(w);
+  }
+  return all === null ? null : Promise.all(all).then(() => {});
+}
+
 /** Mark work in flight stale: it will not store its result. */
 export function bump(eng: Engine): void {
   eng.epoch++;
@@ -241,12 +259,12 @@ export function bump(eng: Engine): void {
 }
 
 /**
- * Before a write or a forced refresh of the key of `ctx`: a computation of the key that started
- * earlier (in flight, or still running past a soft or hard timeout), or a cache object's `expire`
- * reading it to write it back, must not land over the newer value, so it is marked stale
- * ({@linkcode bump}: its callers still get its answer, nothing stores it). Nothing happens when
- * none runs, so that other keys' computations keep storing. A stale value the fail-safe throttle
- * holds for the key is dropped.
+ * Before a write, an `expire` or a forced refresh of the key of `ctx`: a computation of the key
+ * that started earlier (in flight, still running past a soft or hard timeout, or the background
+ * refresh of its L1 entry), or a cache object's `expire` reading it to write it back, must not
+ * land over the newer value, so it is marked stale ({@linkcode bump}: its callers still get its
+ * answer, nothing stores it). Nothing happens when none runs, so that other keys' computations
+ * keep storing. A stale value the fail-safe throttle holds for the key is dropped.
  */
 export function supersede(eng: Engine, ctx: KeyCtx): void {
   const l1Key = ctx.l1Key;
@@ -254,8 +272,15 @@ export function supersede(eng: Engine, ctx: KeyCtx): void {
   if (
     eng.inflight.has(l1Key) || eng.lateWork.has(l1Key) ||
     eng.failsafe?.pending(l1Key) !== undefined ||
-    (eng.expiring.size !== 0 && eng.expiring.has(ctx.backendKey))
+    (eng.expiring.size !== 0 && eng.expiring.has(ctx.backendKey)) ||
+    (eng.refreshing.size !== 0 && refreshRuns(eng, l1Key))
   ) bump(eng);
+}
+
+/** Whether the background refresh of the L1 entry of `l1Key` runs (`refreshing`). */
+function refreshRuns(eng: Engine, l1Key: ArgKey): boolean {
+  const e = eng.l1?.map.get(l1Key);
+  return e !== undefined && eng.refreshing.has(e);
 }
 
 /**
@@ -287,6 +312,8 @@ export async function invalidateCall(eng: Engine, self: unknown, args: unknown[]
     if (eng.listening) emit(eng, "delete", "l1", performance.now() - t0, ctx.protoKey);
     return;
   }
+  const landed = writesLanded([eng]);
+  if (landed !== null) await landed;
   await deleteEntry(eng, b, ctx);
   bump(eng);
   eng.l1?.delete(ctx.l1Key);
@@ -355,6 +382,8 @@ export async function clearEngine(eng: Engine): Promise<void> {
   const b = await eng.backendAsync();
   if (b === null) return done("l1");
   const prefixes = prefixTargets(eng);
+  const landed = writesLanded([eng]);
+  if (landed !== null) await landed;
   await deletePrefixes(eng, b, prefixes, [...eng.tracked]);
   eng.tracked.clear();
   eng.tagIndex.clear();
@@ -392,16 +421,19 @@ export async function deletePrefixes(
 /** Evict L1 entries of a namespace and mark in-flight work stale (L2 is handled by the caller). */
 export function clearNamespaceLocal(eng: Engine): string[] {
   evictLocal(eng);
+  return takeTracked(eng);
+}
+
+/** The L2 keys this process wrote (`trackWrite`), forgotten: a clear deletes them. */
+export function takeTracked(eng: Engine): string[] {
   const tracked = [...eng.tracked];
   eng.tracked.clear();
   eng.tagIndex.clear();
   return tracked;
 }
 
-/** Evict L1 entries carrying any of `tags`; returns the L2 keys this process wrote with them. */
-export function invalidateTagsLocal(eng: Engine, tags: ReadonlySet<string>): string[] {
-  if (!mayCarryTags(eng)) return [];
-  evictLocal(eng, taggedWith(tags));
+/** The L2 keys this process wrote with any of `tags` (`trackWrite`), forgotten: deleted by them. */
+export function takeTagged(eng: Engine, tags: ReadonlySet<string>): string[] {
   const keys: string[] = [];
   for (const t of tags) {
     const s = eng.tagIndex.get(t);
@@ -411,6 +443,16 @@ export function invalidateTagsLocal(eng: Engine, tags: ReadonlySet<string>): str
     }
   }
   return keys;
+}
+
+/** Evict L1 entries carrying any of `tags`; returns the L2 keys this process wrote with them. */
+export function invalidateTagsLocal(eng: Engine, tags: ReadonlySet<string>): string[] {
+  if (!mayCarryTags(eng)) {
+    noteTagsPassedOver(); // a computation in flight may still give its result tags (`setTags`)
+    return [];
+  }
+  evictLocal(eng, taggedWith(tags));
+  return takeTagged(eng, tags);
 }
 
 /**
@@ -479,7 +521,7 @@ export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
       if (mayCarryTags(eng)) {
         evictLocal(eng, taggedWith(new Set(ev.targets)));
         if (eng.listening) emitInvalidate(eng, "tags", true, "l1", null);
-      }
+      } else noteTagsPassedOver(); // as `invalidateTagsLocal`
       break;
     }
   }

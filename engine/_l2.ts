@@ -330,8 +330,11 @@ export function writeL2(
     failed(e);
     return Promise.resolve();
   }
-  // Not an async function: one `then` on the backend's promise (a write on every miss).
-  return write.then(() => {
+  // Not an async function: one `then` on the backend's promise (a write on every miss). Tracked
+  // until it lands: an invalidation deletes after it (`writesLanded` in `_invalidation.ts`).
+  const pending = eng.l2Writes;
+  const landed: Promise<void> = write.then(() => {
+    pending.delete(landed);
     try {
       recordSuccess(eng);
       if (eng.listening) emit(eng, "set", "l2", performance.now() - t0, ctx.protoKey);
@@ -343,5 +346,10 @@ export function writeL2(
     } catch (e) {
       failed(e);
     }
-  }, failed);
+  }, (e) => {
+    pending.delete(landed);
+    failed(e);
+  });
+  pending.add(landed);
+  return landed;
 }

@@ -22,7 +22,14 @@ import { entryOf, FactoryCall, hitEntry, invoke } from "./_factory_context.ts";
 import { cacheContext, type FactoryContext } from "../factory_context.ts";
 import type { Engine } from "./_engine.ts";
 import { checkSignal, Flight, flightOf, waitFor } from "./_flight.ts";
-import { bump, deleteEntry, invalidateTagsLocal, publish, supersede } from "./_invalidation.ts";
+import {
+  bump,
+  deleteEntry,
+  invalidateTagsLocal,
+  publish,
+  supersede,
+  writesLanded,
+} from "./_invalidation.ts";
 import { invalidateTagsEverywhere } from "./_group_invalidation.ts";
 import type { KeyCtx } from "./_keys.ts";
 import type { ArgKey } from "./_argkey.ts";
@@ -388,6 +395,8 @@ export async function deleteKeys(eng: Engine, keys: readonly string[]): Promise<
   for (const c of ctxs) eng.l1?.delete(c.l1Key);
   const b = await eng.backendAsync();
   if (b === null || ctxs.length === 0) return;
+  const landed = writesLanded([eng]); // a write issued before lands before the deletion
+  if (landed !== null) await landed;
   // Issued together: node-redis writes commands of one tick in one batch (auto-pipelining).
   // A failure is retried when L2 is back (`_recovery.ts`).
   await Promise.all(ctxs.map((c) => deleteEntry(eng, b, c)));
@@ -425,6 +434,9 @@ export async function expire(eng: Engine, key: string): Promise<void> {
   if (eng.failsafe === null || eng.config.interop !== null) return deleteKeys(eng, [key]);
   const call: CallOptions = { skipL1Write: true };
   const ctx = objectKeyCtx(eng, key, null, call);
+  // A computation or refresh of the key that started earlier must not store its result over the
+  // expiry (as over a `set`). Before this call joins `expiring`, which `supersede` also stops.
+  supersede(eng, ctx);
   const l1 = eng.l1;
   const e = l1?.map.get(ctx.l1Key);
   if (l1 !== null && e !== undefined) {
@@ -442,9 +454,19 @@ export async function expire(eng: Engine, key: string): Promise<void> {
   try {
     const b = await eng.backendAsync();
     if (b === null) return;
+    const landed = writesLanded([eng]); // a write issued before is the one to expire
+    if (landed !== null) await landed;
     const t0 = Date.now(); // before the reads: their latency does not lengthen the window
     const [hit, left] = await Promise.all([readL2(eng, b, ctx), ttlLeft(eng, b, ctx)]);
-    if (hit === null || hit.stale || left === null || eng.epoch !== epoch) return;
+    if (hit === null || hit.stale || left === null) return;
+    if (eng.epoch !== epoch) {
+      // An invalidation came during the reads. A write of this key since (a `set`, another
+      // instance's write or deletion: noted) decided its state; any other (this key's deletion,
+      // another key's, tags, a clear that may cover it) cannot be told apart: the entry is
+      // deleted rather than left fresh in L2.
+      if (!eng.writes.wroteSince(ctx.backendKey, hit.seq)) await deleteKeys(eng, [key]);
+      return;
+    }
     const window = staleWindow(eng, hit.freshUntil, left, t0);
     if (window < MIN_WINDOW) {
       // No stale window (a `staleTtl` of 0): nothing may answer it once expired.

@@ -68,6 +68,17 @@ export class WriteMarks {
   }
 
   /**
+   * Whether a write of `backendKey` was noted since `seq` (taken when a read started): unlike
+   * {@linkcode mayFill}, a local write under way since before then does not count.
+   */
+  wroteSince(backendKey: string, seq: number): boolean {
+    if (seq === this.#seq) return false;
+    if (seq < this.#clearedAt) return true;
+    const m = this.#marks.get(backendKey);
+    return m !== undefined && m > seq;
+  }
+
+  /**
    * Whether a read of `backendKey` that started at `seq` may fill L1 with what it read: no write of
    * that key was noted since it started, and none is under way.
    */
