@@ -17,8 +17,9 @@
  */
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
+import { drivenBackend } from "./_driven_backend.ts";
 import { shiftDateNow } from "../_timing.ts";
-import { type Backend, createCache, MemoryBackend } from "../../mod.ts";
+import { createCache, MemoryBackend } from "../../mod.ts";
 import { kindOptions, KINDS, store } from "./_backends.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false, ttl: 60 } as const;
@@ -102,37 +103,6 @@ test("createCache: expire during the background refresh of the key: the refresh 
   }
 });
 
-/** `inner`, whose next `get` after `hold()` reads at once but answers when the test releases it. */
-function heldReads(inner: MemoryBackend) {
-  let next: { reached: () => void; released: Promise<void> } | null = null;
-  const backend = new Proxy(inner, {
-    get: (t, p) => {
-      if (p === "get") {
-        return async (...a: unknown[]) => {
-          const got = await (t.get as (...x: unknown[]) => Promise<unknown>)(...a);
-          const h = next;
-          if (h !== null) {
-            next = null;
-            h.reached();
-            await h.released;
-          }
-          return got;
-        };
-      }
-      const v = Reflect.get(t, p, t);
-      return typeof v === "function" ? v.bind(t) : v;
-    },
-  }) as Backend;
-  const hold = () => {
-    let reached!: () => void;
-    let release!: () => void;
-    const read = new Promise<void>((r) => reached = r);
-    next = { reached, released: new Promise<void>((r) => release = r) };
-    return { read, release };
-  };
-  return { backend, hold };
-}
-
 type Obj = ReturnType<typeof createCache>;
 const ELSEWHERE: [string, (c: Obj) => Promise<void>][] = [
   ["another key's delete", (c) => c.delete("other")],
@@ -142,7 +112,7 @@ const ELSEWHERE: [string, (c: Obj) => Promise<void>][] = [
 for (const [what, invalidate] of ELSEWHERE) {
   test(`createCache: ${what} during expire's L2 read does not leave the entry fresh`, async () => {
     const inner = new MemoryBackend();
-    const { backend, hold } = heldReads(inner);
+    const { backend, hold } = drivenBackend({ inner });
     const o = { ...bare, namespace: `expire-inflight-${n++}`, staleTtl: 600 };
     const c = createCache({ ...o, backend });
     await c.set("k", "v");
@@ -161,7 +131,7 @@ for (const [what, invalidate] of ELSEWHERE) {
 
 test("createCache: a set of the key during expire's L2 read still wins", async () => {
   const inner = new MemoryBackend();
-  const { backend, hold } = heldReads(inner);
+  const { backend, hold } = drivenBackend({ inner });
   const o = { ...bare, namespace: `expire-inflight-${n++}`, staleTtl: 600 };
   const c = createCache({ ...o, backend });
   await c.set("k", "v1");

@@ -12,8 +12,8 @@
  */
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
-import { type Backend, cache, cacheContext, invalidateTags, MemoryBackend } from "../../mod.ts";
-import type { InvalidationEvent } from "../../backends/types.ts";
+import { drivenBackend } from "./_driven_backend.ts";
+import { cache, cacheContext, invalidateTags, MemoryBackend } from "../../mod.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false, ttl: 60 } as const;
 
@@ -23,42 +23,12 @@ function gate(): { wait: Promise<void>; open: () => void } {
   return { wait, open };
 }
 
-/** A memory backend with an invalidation bus the test drives (`deliver`: another instance's event). */
-function busBackend() {
-  const inner = new MemoryBackend();
-  const handlers = new Set<(e: InvalidationEvent) => void>();
-  const backend = new Proxy(inner, {
-    get: (t, p) => {
-      if (p === "capabilities") {
-        return {
-          ...t.capabilities,
-          invalidation: {
-            instanceId: "this",
-            publish: () => Promise.resolve(),
-            subscribe: (h: (e: InvalidationEvent) => void) => {
-              handlers.add(h);
-              return Promise.resolve(() => Promise.resolve(void handlers.delete(h)));
-            },
-          },
-        };
-      }
-      const v = Reflect.get(t, p, t);
-      return typeof v === "function" ? v.bind(t) : v;
-    },
-  }) as Backend;
-  const deliver = (e: Omit<InvalidationEvent, "sender">) => {
-    assert.ok(handlers.size > 0, "subscribed to the bus");
-    for (const h of handlers) h({ ...e, sender: "other" });
-  };
-  return { backend, inner, deliver };
-}
-
 let n = 0;
 
 for (const where of ["before", "after"] as const) {
   for (const remote of [false, true]) {
     test(`cache(fn) tagging with setTags (${where} its await): ${remote ? "another instance's" : "an"} invalidateTags during the first computation: not stored`, async () => {
-      const { backend, inner, deliver } = busBackend();
+      const { backend, inner, deliver } = drivenBackend({ bus: true });
       const held = gate();
       const started = gate();
       let version = "old";

@@ -10,15 +10,9 @@
  */
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
+import { drivenBackend } from "./_driven_backend.ts";
 import { shiftDateNow } from "../_timing.ts";
-import {
-  type Backend,
-  cache,
-  clearFunction,
-  invalidateTags,
-  MemoryBackend,
-  withTenant,
-} from "../../mod.ts";
+import { cache, clearFunction, invalidateTags, MemoryBackend, withTenant } from "../../mod.ts";
 import type { InvalidationEvent } from "../../backends/types.ts";
 import { kindOptions, KINDS, store } from "./_backends.ts";
 
@@ -198,43 +192,6 @@ test("cache(fn): f.invalidate during a background (eager) refresh: the refresh d
   }
 });
 
-/** A memory backend with an invalidation bus the test drives (`deliver`: another instance's event). */
-function busBackend() {
-  const inner = new MemoryBackend();
-  const handlers = new Set<(e: InvalidationEvent) => void>();
-  const read: string[] = [];
-  const backend = new Proxy(inner, {
-    get: (t, p) => {
-      if (p === "get") {
-        return (key: string, opts?: Parameters<Backend["get"]>[1]) => {
-          read.push(key);
-          return t.get(key, opts);
-        };
-      }
-      if (p === "capabilities") {
-        return {
-          ...t.capabilities,
-          invalidation: {
-            instanceId: "this",
-            publish: () => Promise.resolve(),
-            subscribe: (h: (e: InvalidationEvent) => void) => {
-              handlers.add(h);
-              return Promise.resolve(() => Promise.resolve(void handlers.delete(h)));
-            },
-          },
-        };
-      }
-      const v = Reflect.get(t, p, t);
-      return typeof v === "function" ? v.bind(t) : v;
-    },
-  }) as Backend;
-  const deliver = (e: Omit<InvalidationEvent, "sender">) => {
-    assert.ok(handlers.size > 0, "subscribed to the bus");
-    for (const h of handlers) h({ ...e, sender: "other" });
-  };
-  return { backend, inner, deliver, read };
-}
-
 const REMOTE: [string, (key: string) => Omit<InvalidationEvent, "sender">][] = [
   ["a deletion of the key", (key) => ({ level: "key", targets: [key], reason: "delete" })],
   ["a tag invalidation", () => ({ level: "tags", targets: ["inflight-inv"] })],
@@ -247,7 +204,7 @@ const REMOTE: [string, (key: string) => Omit<InvalidationEvent, "sender">][] = [
 
 for (const [what, event] of REMOTE) {
   test(`cache(fn): another instance's ${what} during a miss: not stored in L1 or L2`, async () => {
-    const { backend, inner, deliver, read } = busBackend();
+    const { backend, inner, deliver, read } = drivenBackend({ bus: true });
     const src = source();
     const o = { ...bare, name: `inflight-inv-${n++}`, tags: () => ["inflight-inv"] };
     const f = cache(src.work, { ...o, backend, l1: { invalidation: true } });

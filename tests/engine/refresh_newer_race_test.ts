@@ -12,51 +12,20 @@
  */
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
+import { drivenBackend } from "./_driven_backend.ts";
 import { shiftDateNow, until } from "../_timing.ts";
-import { type Backend, createCache, MemoryBackend } from "../../mod.ts";
+import { createCache, MemoryBackend } from "../../mod.ts";
 
 /** The stampede lock of the key (the memory backend's, `_l2_lock.ts` ComposedFetchLock). */
 const LOCK = "t:default:obj:ns:refresh-newer-expire:key:k:lock";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
 
-/** `inner`, whose next `get` after `hold()` reads at once but answers when the test releases it. */
-function held(inner: MemoryBackend) {
-  let next: { reached: () => void; released: Promise<void> } | null = null;
-  const backend = new Proxy(inner, {
-    get: (t, p) => {
-      if (p === "get") {
-        return async (...a: unknown[]) => {
-          const got = await (t.get as (...x: unknown[]) => Promise<unknown>)(...a);
-          const h = next;
-          if (h !== null) {
-            next = null;
-            h.reached();
-            await h.released;
-          }
-          return got;
-        };
-      }
-      const v = Reflect.get(t, p, t);
-      return typeof v === "function" ? v.bind(t) : v;
-    },
-  }) as Backend;
-  let reads = 0;
-  const hold = () => {
-    let reached!: () => void;
-    let release!: () => void;
-    const read = new Promise<void>((r) => reached = r);
-    next = { reached: () => (reads++, reached()), released: new Promise<void>((r) => release = r) };
-    return { read, release };
-  };
-  return { backend, hold, reads: () => reads };
-}
-
 test("createCache: expire() during a refresh's read of a newer L2 value is not undone in L1", async () => {
   const clock = shiftDateNow();
   try {
     const inner = new MemoryBackend(); // after shiftDateNow: its TTLs run on the shifted clock
-    const { backend, hold } = held(inner);
+    const { backend, hold } = drivenBackend({ inner });
     const opts = {
       ...bare,
       namespace: "refresh-newer-expire",
