@@ -277,6 +277,22 @@ export function supersede(eng: Engine, ctx: KeyCtx): void {
   ) bump(eng);
 }
 
+/**
+ * A write-back of `backendKey` starts (a cache object's `expire`, a key rotation's rewrite): counted
+ * in `eng.expiring` until {@linkcode endWriteBack}, so that a write of the key meanwhile
+ * ({@linkcode supersede}, or one another instance announces) moves the epoch that stops it.
+ */
+export function beginWriteBack(eng: Engine, backendKey: string): void {
+  eng.expiring.set(backendKey, (eng.expiring.get(backendKey) ?? 0) + 1);
+}
+
+/** The write-back {@linkcode beginWriteBack} started has ended (written or given up). */
+export function endWriteBack(eng: Engine, backendKey: string): void {
+  const n = eng.expiring.get(backendKey) ?? 1;
+  if (n > 1) eng.expiring.set(backendKey, n - 1);
+  else eng.expiring.delete(backendKey);
+}
+
 /** Whether the background refresh of the L1 entry of `l1Key` runs (`refreshing`). */
 function refreshRuns(eng: Engine, l1Key: ArgKey): boolean {
   const e = eng.l1?.map.get(l1Key);

@@ -12,7 +12,7 @@ import { setTagged } from "./_backend.ts";
 import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
 import { joinerCopy } from "./_inflight.ts";
-import { publish, trackWrite } from "./_invalidation.ts";
+import { beginWriteBack, endWriteBack, publish, trackWrite } from "./_invalidation.ts";
 import type { KeyCtx } from "./_keys.ts";
 import { l2TtlOf } from "./_call_options.ts";
 import { type LockAttempt, lockOpts } from "./_l2_lock.ts";
@@ -264,8 +264,7 @@ function rotate(
 ): void {
   const key = ctx.backendKey;
   const epoch = eng.epoch;
-  const marks = eng.expiring;
-  marks.set(key, (marks.get(key) ?? 0) + 1);
+  beginWriteBack(eng, key);
   void eng.secure!.migrate(b, bytes, from, key, {
     tenant: ctx.tenant ?? "default",
     protoKey: ctx.protoKey,
@@ -273,11 +272,7 @@ function rotate(
     ttl: eng.config.ttl,
     wire: eng.config.wire,
     unchanged: () => eng.epoch === epoch && eng.writes.mayFill(key, seq),
-  }).finally(() => {
-    const n = marks.get(key) ?? 1;
-    if (n > 1) marks.set(key, n - 1);
-    else marks.delete(key);
-  });
+  }).finally(() => endWriteBack(eng, key));
 }
 
 /** `refreshTtlOnGet`: the entry's TTL renewed when less than the threshold of it is left. */

@@ -23,8 +23,10 @@ import { cacheContext, type FactoryContext } from "../factory_context.ts";
 import type { Engine } from "./_engine.ts";
 import { checkSignal, Flight, flightOf, waitFor } from "./_flight.ts";
 import {
+  beginWriteBack,
   bump,
   deleteEntry,
+  endWriteBack,
   invalidateTagsLocal,
   publish,
   supersede,
@@ -447,8 +449,7 @@ export async function expire(eng: Engine, key: string): Promise<void> {
   }
   // A deletion or a write while L2 is read: the old value is not written back.
   const epoch = eng.epoch;
-  const marks = eng.expiring;
-  marks.set(ctx.backendKey, (marks.get(ctx.backendKey) ?? 0) + 1);
+  beginWriteBack(eng, ctx.backendKey);
   // A read of the key in flight must not put the entry back into L1 as fresh (`_write_marks.ts`).
   eng.writes.begin(ctx.backendKey);
   try {
@@ -479,9 +480,7 @@ export async function expire(eng: Engine, key: string): Promise<void> {
     await store(eng, ctx, hit.value, b, epoch, true);
   } finally {
     eng.writes.end(ctx.backendKey);
-    const n = marks.get(ctx.backendKey)!;
-    if (n > 1) marks.set(ctx.backendKey, n - 1);
-    else marks.delete(ctx.backendKey);
+    endWriteBack(eng, ctx.backendKey);
   }
 }
 
