@@ -51,7 +51,7 @@ import type { ResolvedConfig } from "../config/options.ts";
 import { revealSecretKey } from "../config/secret_key.ts";
 import { CacheConfigError } from "../errors.ts";
 import { TenantCipher } from "../protocol/encryption.ts";
-import { hkdfSalt, toHex } from "../protocol/internal.ts";
+import { compareBytes, hkdfSalt, toHex } from "../protocol/internal.ts";
 import { quoteTenant } from "../tenant.ts";
 import {
   decodeWire,
@@ -280,7 +280,7 @@ export class SecureKeys {
       }
       // Not over a newer write (see above).
       const now = await b.get(to);
-      if (from === null ? now === null || !sameBytes(now, stored) : now !== null) {
+      if (from === null ? now === null || compareBytes(now, stored) !== 0 : now !== null) {
         if (from !== null && now !== null) await b.delete(from); // `to` supersedes the old copy
         return;
       }
@@ -300,11 +300,4 @@ export class SecureKeys {
       })
     );
   }
-}
-
-/** Whether two byte arrays hold the same bytes. */
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
