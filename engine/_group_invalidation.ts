@@ -29,7 +29,7 @@ import {
 } from "./_invalidation.ts";
 import { liveEngines } from "./_registry.ts";
 import { queueRecovery, retryable } from "./_recovery.ts";
-import { closedBackend, errMessage } from "./_status.ts";
+import { closedBackend, errMessage, warnUnlessClosed } from "./_status.ts";
 
 const log = getCacheLogger("engine");
 
@@ -123,11 +123,11 @@ export async function invalidateTagsEverywhere(
       if (err === null) deleted = keys;
     }
     if (err !== null) {
-      (closedBackend(err) ? log.debug : log.warn).call(
-        log,
-        "invalidateTags on {backend} failed ({retry}): {error}",
-        { backend: b.type, retry: retryNote(err), error: errMessage(err) },
-      );
+      warnUnlessClosed(log, err, "invalidateTags on {backend} failed ({retry}): {error}", {
+        backend: b.type,
+        retry: retryNote(err),
+        error: errMessage(err),
+      });
     }
     // Calls made while L2 was being cleared may have read old entries back into L1.
     for (const e of es) if (mayCarryTags(e)) evictLocal(e, taggedWith(set));
@@ -165,11 +165,12 @@ async function clearEverywhere(
       for (const e of es) if (tracked.has(e)) evictLocal(e);
     });
     if (err !== null) {
-      (closedBackend(err) ? log.debug : log.warn).call(
-        log,
-        "{what} on {backend} failed ({retry}): {error}",
-        { what, backend: b.type, retry: retryNote(err), error: errMessage(err) },
-      );
+      warnUnlessClosed(log, err, "{what} on {backend} failed ({retry}): {error}", {
+        what,
+        backend: b.type,
+        retry: retryNote(err),
+        error: errMessage(err),
+      });
     }
     // Calls made while L2 was being cleared may have read old entries back into L1.
     for (const e of es) if (tracked.has(e)) evictLocal(e);

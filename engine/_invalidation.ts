@@ -16,7 +16,7 @@
  */
 import type { Backend, InvalidationEvent } from "../backends/types.ts";
 import { underAnyTenant } from "../backends/types.ts";
-import { getCacheLogger } from "../health/logging.ts";
+import { type CacheLogger, getCacheLogger } from "../health/logging.ts";
 import { GuardedBackend } from "../reliability/guarded_backend.ts";
 import type { L1Entry } from "./l1.ts";
 import type { ArgKey } from "./_argkey.ts";
@@ -25,7 +25,7 @@ import { hasUnknownTags, mayCarryTags, noteTagsPassedOver } from "./_factory_con
 import { callTenant, fastKey, keyContext, type KeyCtx } from "./_keys.ts";
 import { liveEngines, tenantSegments } from "./_registry.ts";
 import { type PendingOperation, queueRecovery, retryable } from "./_recovery.ts";
-import { closedBackend, errMessage, recordFailure } from "./_status.ts";
+import { errMessage, recordFailure, warnUnlessClosed } from "./_status.ts";
 import { backendIndex } from "./_l1_store.ts";
 import { emit } from "./_events.ts";
 
@@ -224,12 +224,21 @@ export function publish(
   if (b === null || !eng.config.l1.invalidation) return;
   const bus = b.capabilities.invalidation;
   if (!bus) return;
-  bus.publish(event).catch((e) => {
-    // After close() (work landing at shutdown): quiet, as `recordFailure` is.
-    if (closedBackend(e)) eng.log.debug("invalidation publish not done: {error}", { error: e });
-    else eng.log.warn("invalidation publish failed: {error}", { error: e });
-    if (retryable(e)) queueRecovery(b, [publishOp(event)]);
-  });
+  bus.publish(event).catch((e) => publishFailed(eng.log, b, event, e));
+}
+
+/**
+ * A bus publish of `event` failed with `e`: logged (quietly after the application's `close()`, as
+ * `recordFailure` does), and queued for recovery when it may succeed later.
+ */
+function publishFailed(
+  log: CacheLogger,
+  b: Backend,
+  event: Omit<InvalidationEvent, "sender">,
+  e: unknown,
+): void {
+  warnUnlessClosed(log, e, "invalidation publish failed: {error}", { error: errMessage(e) });
+  if (retryable(e)) queueRecovery(b, [publishOp(event)]);
 }
 
 /**
@@ -275,22 +284,6 @@ export function supersede(eng: Engine, ctx: KeyCtx): void {
     (eng.expiring.size !== 0 && eng.expiring.has(ctx.backendKey)) ||
     (eng.refreshing.size !== 0 && refreshRuns(eng, l1Key))
   ) bump(eng);
-}
-
-/**
- * A write-back of `backendKey` starts (a cache object's `expire`, a key rotation's rewrite): counted
- * in `eng.expiring` until {@linkcode endWriteBack}, so that a write of the key meanwhile
- * ({@linkcode supersede}, or one another instance announces) moves the epoch that stops it.
- */
-export function beginWriteBack(eng: Engine, backendKey: string): void {
-  eng.expiring.set(backendKey, (eng.expiring.get(backendKey) ?? 0) + 1);
-}
-
-/** The write-back {@linkcode beginWriteBack} started has ended (written or given up). */
-export function endWriteBack(eng: Engine, backendKey: string): void {
-  const n = eng.expiring.get(backendKey) ?? 1;
-  if (n > 1) eng.expiring.set(backendKey, n - 1);
-  else eng.expiring.delete(backendKey);
 }
 
 /** Whether the background refresh of the L1 entry of `l1Key` runs (`refreshing`). */
@@ -574,10 +567,7 @@ export async function broadcast(
   try {
     await bus.publish(event);
   } catch (e) {
-    (closedBackend(e) ? log.debug : log.warn).call(log, "invalidation publish failed: {error}", {
-      error: errMessage(e),
-    });
-    if (retryable(e)) queueRecovery(b, [publishOp(event)]);
+    publishFailed(log, b, event, e);
   }
 }
 

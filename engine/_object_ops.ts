@@ -23,16 +23,15 @@ import { cacheContext, type FactoryContext } from "../factory_context.ts";
 import type { Engine } from "./_engine.ts";
 import { checkSignal, Flight, flightOf, waitFor } from "./_flight.ts";
 import {
-  beginWriteBack,
   bump,
   deleteEntry,
-  endWriteBack,
   invalidateTagsLocal,
   publish,
   supersede,
   writesLanded,
 } from "./_invalidation.ts";
 import { invalidateTagsEverywhere } from "./_group_invalidation.ts";
+import { beginWriteBack, endWriteBack } from "./_write_marks.ts";
 import type { KeyCtx } from "./_keys.ts";
 import type { ArgKey } from "./_argkey.ts";
 import { readL2 } from "./_l2.ts";

@@ -24,6 +24,7 @@ import { nudgeRecovery } from "./_recovery.ts";
 import type { Engine } from "./_engine.ts";
 import { emit } from "./_events.ts";
 import { callLogger } from "./_call_log.ts";
+import type { CacheLogger } from "../health/logging.ts";
 import type { KeyCtx } from "./_keys.ts";
 import type { L1Cache } from "./l1.ts";
 
@@ -112,6 +113,20 @@ export function errMessage(e: unknown): string {
  */
 export function closedBackend(e: unknown): boolean {
   return e instanceof BackendError && e.kind === "closed";
+}
+
+/**
+ * Log a failure of `e` at warn level, or at debug level when `e` is a closed backend's refusal
+ * (work that lands after the application's `close()`: nothing to warn about).
+ */
+export function warnUnlessClosed(
+  log: CacheLogger,
+  e: unknown,
+  message: string,
+  props: Record<string, unknown>,
+): void {
+  if (closedBackend(e)) log.debug(message, props);
+  else log.warn(message, props);
 }
 
 /** Record a failed L2 operation (counts, logs, remembers it for the health report). */

@@ -24,8 +24,13 @@
  * read that started before then is refused its fill (it answers what it read; the next read fills
  * L1). The common path costs two field reads: no write since the read started.
  *
+ * Write-backs (an `expire` rewriting the entry it read, a key rotation re-encrypting one) are the
+ * other side: they are counted while they run ({@linkcode beginWriteBack}), so that a write of
+ * their key stops them rather than being undone by them.
+ *
  * @module
  */
+import type { Engine } from "./_engine.ts";
 
 /** Most keys remembered; beyond, the marks are cleared (reads started before do not fill L1). */
 export const MAX_WRITE_MARKS = 1024;
@@ -89,4 +94,21 @@ export class WriteMarks {
     const m = this.#marks.get(backendKey);
     return m === undefined || m <= seq;
   }
+}
+
+/**
+ * A write-back of `backendKey` starts (a cache object's `expire`, a key rotation's rewrite): it
+ * writes what it read back, so it counts in `eng.expiring` until {@linkcode endWriteBack}, and a
+ * write of the key meanwhile (`supersede` in `_invalidation.ts`, or one another instance
+ * announces) moves the epoch that stops it.
+ */
+export function beginWriteBack(eng: Engine, backendKey: string): void {
+  eng.expiring.set(backendKey, (eng.expiring.get(backendKey) ?? 0) + 1);
+}
+
+/** The write-back {@linkcode beginWriteBack} started has ended (written or given up). */
+export function endWriteBack(eng: Engine, backendKey: string): void {
+  const n = eng.expiring.get(backendKey) ?? 1;
+  if (n > 1) eng.expiring.set(backendKey, n - 1);
+  else eng.expiring.delete(backendKey);
 }
