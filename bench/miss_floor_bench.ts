@@ -12,6 +12,10 @@
  *   arguments), the lease's `SET key <marker> NX PX <lease> GET`, the std serializer, the
  *   envelope (LZ4 + xxHash3, protocol 1.0 fields) and its frame, then `SET … PX … GET` over the
  *   marker. No L1, no single flight, no guard, no metrics, no bus;
+ * - **floor + L1**: the floor, then the answer kept in the engine's own L1 (`engine/l1.ts`,
+ *   10,000 entries as the default, evicting the oldest) as the default `"clone"` copy
+ *   (`vetCopy`, `engine/_l1_copy.ts`): what any L1 holding copies adds to a miss (the copy, and
+ *   the garbage collector's work on entries that outlive the call);
  * - **lean**: `cache(fn)` with L1, guards and monitoring off (the engine's own path: single flight,
  *   factory context, the lease's ops, the write and its bus message);
  * - **defaults**: `cache(fn)` as the goal row runs it (the goals bench's patient timeouts).
@@ -31,6 +35,8 @@ import { serialize } from "../serializers/std.ts";
 import { encodeEnvelope } from "../protocol/envelope.ts";
 import { encodeWire } from "../protocol/stored_value.ts";
 import { cacheKey } from "../protocol/keys.ts";
+import { L1_CLONE, L1Cache } from "../engine/l1.ts";
+import { vetCopy, type Vetted } from "../engine/_l1_copy.ts";
 import { record } from "./_goals_values.ts";
 import { pairedRounds, roundRatios, spread } from "./_paired.ts";
 import { cpuMs, PATIENT_TIMEOUTS } from "./_miss_shape.ts";
@@ -49,7 +55,9 @@ const rawMiss = (i: number) => {
     b ?? raw.set(key, packr.pack(record(i)), { expiration: { type: "PX", value: 20_000 } })
   );
 };
-const floorMiss = async (i: number) => {
+const l1 = new L1Cache({ maxBytes: 100 * 1024 * 1024, maxEntries: 10_000 });
+const vetted: Vetted = { bytes: 0, unfreezable: false };
+const floorMiss = async (i: number, withL1 = false) => {
   const key = pfx + "f:" + cacheKey({ namespace: "floor", func: "bench.floor", args: [i] });
   const prev = await raw.sendCommand(["SET", key, "\u0000lease", "NX", "PX", "5000", "GET"]);
   if (prev !== null) return prev;
@@ -65,6 +73,10 @@ const floorMiss = async (i: number) => {
   }, "envelope");
   const bytes = Buffer.from(stored.buffer, stored.byteOffset, stored.length);
   await raw.sendCommand(["SET", key, bytes, "PX", "20000", "GET"]);
+  if (withL1) {
+    const copy = vetCopy(value, vetted);
+    l1.set(key, l1.entry(copy, L1_CLONE, vetted.bytes, 20_000, Infinity));
+  }
   return value;
 };
 const backend = new RedisBackend({ url, keyPrefix: pfx + "ours:" });
@@ -91,9 +103,10 @@ const batch = (f: (i: number) => unknown) => async () => {
     await Promise.all(ps);
   }
 };
-const [tRaw, tFloor, tLean, tDefaults] = await pairedRounds([
+const [tRaw, tFloor, tFloorL1, tLean, tDefaults] = await pairedRounds([
   { name: "raw", run: batch(rawMiss) },
   { name: "floor", run: batch(floorMiss) },
+  { name: "floor + L1", run: batch((i) => floorMiss(i, true)) },
   { name: "lean", run: batch(lean) },
   { name: "defaults", run: batch(defaults) },
 ], { rounds, warmup: 5, now: cpu ? cpuMs : () => performance.now() });
@@ -104,13 +117,15 @@ const ratio = (a: number[], b: number[]) => {
 };
 console.log(`clock: ${cpu ? "process CPU" : "wall"}, ${rounds} rounds of ${batches}×100 misses`);
 console.log(
-  `µs per miss: raw ${per(tRaw)}, floor ${per(tFloor)}, lean ${per(tLean)}, defaults ${
-    per(tDefaults)
-  }`,
+  `µs per miss: raw ${per(tRaw)}, floor ${per(tFloor)}, floor + L1 ${per(tFloorL1)}, lean ${
+    per(tLean)
+  }, defaults ${per(tDefaults)}`,
 );
 console.log(`floor ÷ raw    ${ratio(tFloor, tRaw)}`);
+console.log(`floor + L1 ÷ raw ${ratio(tFloorL1, tRaw)}`);
 console.log(`lean ÷ raw     ${ratio(tLean, tRaw)}`);
 console.log(`defaults ÷ raw ${ratio(tDefaults, tRaw)}`);
 console.log(`defaults ÷ floor ${ratio(tDefaults, tFloor)}`);
+console.log(`defaults ÷ floor + L1 ${ratio(tDefaults, tFloorL1)}`);
 await raw.close();
 await backend.close();
