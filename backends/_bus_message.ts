@@ -12,6 +12,11 @@ import type { InvalidationEvent } from "./types.ts";
 
 const LEVELS = new Set(["key", "prefix", "tags", "all"]);
 
+/** Whether `reason` is one a `key` event may carry (`InvalidationEvent.reason`). */
+export function knownReason(reason: unknown): reason is "write" | "set" | "delete" {
+  return reason === "write" || reason === "set" || reason === "delete";
+}
+
 /** A rejection for an event that is not `{ level, targets: string[] }`, or `null` when it is one. */
 export function invalidEvent(
   event: Omit<InvalidationEvent, "sender">,
@@ -47,7 +52,7 @@ export function eventMessage(event: Omit<InvalidationEvent, "sender">, sender: s
     level: event.level,
     targets: event.targets,
     sender,
-    ...(event.reason === "write" || event.reason === "delete" ? { reason: event.reason } : {}),
+    ...(knownReason(event.reason) ? { reason: event.reason } : {}),
   });
 }
 
@@ -75,7 +80,7 @@ export function readEvent(message: string): InvalidationEvent | null {
     targets: e.targets as string[],
     sender: e.sender,
   };
-  if (e.reason === "write" || e.reason === "delete") event.reason = e.reason;
+  if (knownReason(e.reason)) event.reason = e.reason;
   return event;
 }
 

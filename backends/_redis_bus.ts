@@ -12,6 +12,7 @@ import {
   deliver,
   eventMessage,
   invalidEvent,
+  knownReason,
   parseEvent,
 } from "./_bus_message.ts";
 import type { RedisCore } from "./_redis_core.ts";
@@ -102,7 +103,12 @@ export class RedisBus implements InvalidationCapability {
     this.#core = core;
     this.channel = channel;
     const sender = `"sender":${JSON.stringify(this.instanceId)}`;
-    this.#ownEnds = [`${sender}}`, `${sender},"reason":"write"}`, `${sender},"reason":"delete"}`];
+    this.#ownEnds = [
+      `${sender}}`,
+      `${sender},"reason":"write"}`,
+      `${sender},"reason":"set"}`,
+      `${sender},"reason":"delete"}`,
+    ];
     this.#keyEvents = keyEventBatch(core.driver, channel, this.instanceId);
     core.driver.onSubscriberGap = () => callEach(this.#gapHandlers);
     core.driver.onSubscriberDown = () => callEach(this.#downHandlers);
@@ -124,7 +130,7 @@ export class RedisBus implements InvalidationCapability {
   publish(event: Omit<InvalidationEvent, "sender">): Promise<void> {
     const refused = invalidEvent(event, "redis");
     if (refused !== null) return refused;
-    const reason = event.reason === "write" || event.reason === "delete" ? event.reason : undefined;
+    const reason = knownReason(event.reason) ? event.reason : undefined;
     const batch = this.#core.driver.batch;
     if (event.level === "key" && batch !== undefined) return this.#keyEvent(batch, event, reason);
     const message = eventMessage(event, this.instanceId);
@@ -235,7 +241,10 @@ export class RedisBus implements InvalidationCapability {
 
   #onMessage(message: string): void {
     const own = this.#ownEnds;
-    if (message.endsWith(own[0]) || message.endsWith(own[1]) || message.endsWith(own[2])) return;
+    if (
+      message.endsWith(own[0]) || message.endsWith(own[1]) || message.endsWith(own[2]) ||
+      message.endsWith(own[3])
+    ) return;
     const event = parseEvent(message, this.instanceId);
     if (event !== null) deliver(this.#handlers, event);
   }

@@ -1,11 +1,15 @@
 /**
- * A plain write (`SET … GET`) under its deadline as one op (`_redis_run_op.ts`): the write of every
- * miss, with the release of the stampede lease when it fails in the lease's place. Internal.
+ * A plain write (`SET … GET`), the write of every miss: as one op under its deadline
+ * (`_redis_run_op.ts`) or through `RedisCore.run`. In the stampede lease's place (a locked miss,
+ * `_redis_lease.ts`), a failed write releases the lease first, and the value the write replaced
+ * tells whether the lease was still the call's own when it landed ({@linkcode leasedReply}).
+ * Internal.
  *
  * @module
  */
 import type { BackendError } from "../errors.ts";
-import { type RedisArg, toBuffer } from "./_redis_driver.ts";
+import { fromBuffer, type RedisArg, toBuffer } from "./_redis_driver.ts";
+import { LEASE_PREFIX, UNLOCK_SCRIPT } from "./_redis_chunks.ts";
 import type { DeadlineQueue } from "./_redis_deadlines.ts";
 import type { SettleHook } from "./_settle_hook.ts";
 import { RunOp } from "./_redis_run_op.ts";
@@ -25,7 +29,66 @@ export function setArgs(full: string, value: Uint8Array, ttlMs: number): RedisAr
 }
 
 /**
- * A plain write (`SET … GET`) under its deadline as one op: `RedisCore.#setPlain` without the
+ * `SET … GET`: one round trip that also tells what was replaced (a chunked value, whose chunks are
+ * then retired: they expire after the grace period; or, under a lease, see
+ * {@linkcode leasedReply}). Twice as fast as a Lua script doing the same (measured: 8.4 vs 17 µs
+ * per 1 KiB set at 100 concurrent callers). A key holding another type (`WRONGTYPE`) is
+ * overwritten by the Lua path, as a plain `SET` would. `token`: the write takes the place of that
+ * lease.
+ */
+export function setPlain(
+  core: RedisCore,
+  full: string,
+  value: Uint8Array,
+  ttlMs: number,
+  token?: string,
+): Promise<void> {
+  // Not an async function: the command's promise and one `then` (a write on every miss).
+  return core.driver.send(full, false, setArgs(full, value, ttlMs), true).then(
+    (old) =>
+      old === null || old === undefined
+        ? undefined
+        : token === undefined
+        ? core.retireReplaced(full, old as Uint8Array)
+        : leasedReply(core, full, old as Uint8Array, value, token),
+    (e) => core.setOverOtherType(e, full, value, ttlMs),
+  );
+}
+
+/**
+ * A write that took the place of the stampede lease of `token` replaced `old` (not nil). The
+ * call's own marker: the usual case, nothing more to do. Anything else means the lease was no
+ * longer the call's when the write landed: another instance stored a value on purpose meanwhile
+ * (a cache object's `set`, a forced refresh, which overwrite the marker), or the lease ran out and
+ * another call took the key (its marker, or the value it computed). Either way the value just
+ * written started before what it replaced: it is withdrawn (compare-and-delete, so a value written
+ * over it since stays), and the next read computes afresh, rather than every instance answering
+ * the older value until it expires. What it replaced is retired as any replaced value is.
+ */
+export function leasedReply(
+  core: RedisCore,
+  full: string,
+  old: Uint8Array,
+  value: Uint8Array,
+  token: string,
+): Promise<void> | undefined {
+  if (isLeaseOf(old, token)) return undefined;
+  const retired = core.retireReplaced(full, fromBuffer(old));
+  const withdrawn = core.driver.eval(UNLOCK_SCRIPT, [full], [toBuffer(value)]).then(() => {});
+  return retired === undefined ? withdrawn : Promise.all([retired, withdrawn]).then(() => {});
+}
+
+/** Whether `bytes` are the lease marker of `token` (an ASCII token, as the engine's are). */
+function isLeaseOf(bytes: Uint8Array, token: string): boolean {
+  const p = LEASE_PREFIX.length;
+  if (bytes.length !== p + token.length) return false;
+  for (let i = 0; i < p; i++) if (bytes[i] !== LEASE_PREFIX.charCodeAt(i)) return false;
+  for (let i = 0; i < token.length; i++) if (bytes[p + i] !== token.charCodeAt(i)) return false;
+  return true;
+}
+
+/**
+ * A plain write (`SET … GET`) under its deadline as one op: {@linkcode setPlain} without the
  * wrapper of `run` (a write on every miss).
  */
 export class PlainSetOp extends RunOp {
@@ -52,8 +115,11 @@ export class PlainSetOp extends RunOp {
     this.#ttlMs = ttlMs;
   }
 
-  /** On failure, release the lease of `token` on `key` first (the write was to take its place). */
-  unlockOnFailure(unlocker: Unlocker, key: string, token: string): void {
+  /**
+   * The write takes the place of the lease of `token` on `key`: on failure it releases the lease
+   * first, and its reply is checked as {@linkcode leasedReply} says.
+   */
+  underLease(unlocker: Unlocker, key: string, token: string): void {
     this.#unlocker = unlocker;
     this.#key = key;
     this.#token = token;
@@ -83,11 +149,18 @@ export class PlainSetOp extends RunOp {
     }
   }
 
-  /** `GET`'s part of the reply: the value replaced, whose chunks are retired if it was chunked. */
+  /**
+   * `GET`'s part of the reply: the value replaced, whose chunks are retired if it was chunked (under
+   * a lease, see {@linkcode leasedReply}).
+   */
   protected override reply(old: unknown): void {
     if (old === null || old === undefined) return this.resolve(undefined);
     try {
-      this.continueWith(this.#core.retireReplaced(this.#full, old as Uint8Array));
+      this.continueWith(
+        this.#unlocker === undefined
+          ? this.#core.retireReplaced(this.#full, old as Uint8Array)
+          : leasedReply(this.#core, this.#full, old as Uint8Array, this.#value, this.#token),
+      );
     } catch (e) {
       this.reject(e);
     }

@@ -45,7 +45,7 @@
  * Channel `cachekit:invalidation` (option `invalidationChannel`), ordinary `PUBLISH`/`SUBSCRIBE`
  * (on a cluster, published to every node). Each message is UTF-8 JSON:
  * `{"v":1,"level":"key"|"prefix"|"tags"|"all","targets":[string…],"sender":"<instance id>"}`,
- * plus `"reason":"write"|"delete"` on `key` events when the publisher gives one —
+ * plus `"reason":"write"|"set"|"delete"` on `key` events when the publisher gives one —
  * `targets` holds keys, prefixes or tags (logical keys, without `keyPrefix`; empty for `all`; a
  * prefix `t:*:{rest}` stands for `{rest}` under every tenant segment `t:{segment}:`). A
  * subscriber ignores messages from its own `instanceId` and anything that is not a valid event.

@@ -232,11 +232,14 @@ export interface InvalidationEvent {
   /** Instance id of the sender. */
   sender: string;
   /**
-   * Why, for `key` events: `"write"` (a newer value was stored: drop stale L1 copies, but work in
-   * flight elsewhere stays valid) or `"delete"` (the entry was invalidated: work that started
-   * before must not store its result). Absent: treated as `"delete"`.
+   * Why, for `key` events: `"write"` (a computed value was stored: drop stale L1 copies, but work
+   * in flight elsewhere is as fresh and stays valid), `"set"` (a value was stored on purpose, by a
+   * cache object's `set` or a forced refresh: drop stale L1 copies, and work that started before
+   * must not store its result over it) or `"delete"` (the entry was invalidated: work that started
+   * before must not store its result). Absent, or a reason this version does not know: treated as
+   * `"delete"`.
    */
-  reason?: "write" | "delete";
+  reason?: "write" | "set" | "delete";
 }
 
 /**

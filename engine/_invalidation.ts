@@ -508,8 +508,9 @@ export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
           eng.writes.note(k);
         }
       }
-      // A remote write only makes our L1 copy stale (evicted above); results computed here in
-      // the meantime are just as fresh, so in-flight work stays. A remote deletion (or an event
+      // A remote computed value (`write`) only makes our L1 copy stale (evicted above): results
+      // computed here in the meantime are just as fresh, so in-flight work stays. A value stored
+      // on purpose (`set`: a cache object's `set`, a forced refresh) or a deletion (or an event
       // without a reason) must stop work that started before it from storing its result.
       if (hit && ev.reason !== "write") bump(eng);
       if (hit && eng.listening) emitInvalidate(eng, "key", true, "l1", null, ev.targets[0] ?? null);

@@ -66,6 +66,12 @@ export interface KeyCtx {
   ttl?: number | null;
   /** Per-call options (`_call_options.ts`): absent for a plain call. */
   call?: CallOptions;
+  /**
+   * Set for a write on purpose (a cache object's `set`, a forced refresh): its announcement on the
+   * bus says `set`, so that other instances' work in flight on the key does not store its older
+   * result over it (`onRemoteEvent` in `_invalidation.ts`). Unset: a computed value (`write`).
+   */
+  supersedes?: true;
 }
 
 /**

@@ -337,7 +337,9 @@ export function writeL2(
       eng.series?.write(stored.byteLength);
       trackWrite(eng, b, ctx);
       if (call?.skipBus !== true) {
-        publish(eng, b, { level: "key", targets: [ctx.backendKey], reason: "write" });
+        // A write on purpose stops work in flight elsewhere; a computed value does not.
+        const reason = ctx.supersedes === true ? "set" : "write";
+        publish(eng, b, { level: "key", targets: [ctx.backendKey], reason });
       }
     } catch (e) {
       failed(e);

@@ -3,7 +3,7 @@
  * bus"), written out again for the `bus` and `journal` fuzz targets' oracles, independently of the
  * bus code (`backends/_bus_message.ts`): UTF-8 JSON
  * `{"v":1,"level":"key"|"prefix"|"tags"|"all","targets":[string…],"sender":string}` plus an
- * optional `"reason":"write"|"delete"` (any other reason is no reason); any other member is
+ * optional `"reason":"write"|"set"|"delete"` (any other reason is no reason); any other member is
  * ignored. A receiver delivers exactly the events of other senders that are so.
  *
  * @module
@@ -43,7 +43,7 @@ export function specEvent(text: string, self: string): SpecVerdict {
     targets: [...m.targets] as string[],
     sender: m.sender,
   };
-  if (m.reason === "write" || m.reason === "delete") event.reason = m.reason;
+  if (m.reason === "write" || m.reason === "set" || m.reason === "delete") event.reason = m.reason;
   return { kind: "event", event };
 }
 

@@ -82,11 +82,11 @@ const TARGETS: readonly string[][] = [
 async function published(bus: RedisBus, driver: TapDriver): Promise<string[]> {
   driver.sent = [];
   const levels = ["key", "prefix", "tags", "all"] as const;
-  const reasons = [undefined, "write", "delete"] as const;
+  const reasons = [undefined, "write", "set", "delete"] as const;
   let n = 0;
   for (const level of levels) {
     for (const targets of TARGETS) {
-      const reason = level === "key" ? reasons[n % 3] : undefined;
+      const reason = level === "key" ? reasons[n % 4] : undefined;
       await bus.publish({ level, targets: level === "all" ? [] : targets, reason });
       n++;
     }
@@ -95,7 +95,7 @@ async function published(bus: RedisBus, driver: TapDriver): Promise<string[]> {
   driver.batch = new CommandBatch();
   const turn: Promise<void>[] = [];
   for (let i = 0; i < 12; i++) {
-    const reason = i < 5 ? "write" : i < 9 ? "delete" : undefined;
+    const reason = i < 4 ? "write" : i < 6 ? "set" : i < 9 ? "delete" : undefined;
     turn.push(bus.publish({ level: "key", targets: [`ns:app:func:f:args:${i}:1s`], reason }));
   }
   await Promise.all(turn);

@@ -196,7 +196,11 @@ function someEvents(n: number, tag: string): Omit<InvalidationEvent, "sender">[]
         out.push({ level: "key", targets: [`ns:app:func:f:args:${tag}${i}:1s`], reason: "write" });
         break;
       case 1:
-        out.push({ level: "key", targets: [`ns:app:func:g:args:${tag}${i}:1s`, "x"] });
+        out.push({
+          level: "key",
+          targets: [`ns:app:func:g:args:${tag}${i}:1s`, "x"],
+          ...(i % 2 === 0 ? { reason: "set" as const } : {}),
+        });
         break;
       case 2:
         out.push({ level: "tags", targets: [`tag-${tag}`, 'q"uote\\d', "é漢🙂"] });

@@ -58,12 +58,14 @@ test("file bus: another backend object's events arrive, in order; its own do not
       b.capabilities.invalidation.publish({ level: "tags", targets: ["t"] }),
       b.capabilities.invalidation.publish({ level: "key", targets: ["k2"], reason: "delete" }),
     ]);
-    assert.ok(await until(() => got.events.length >= 3), JSON.stringify(got));
+    await b.capabilities.invalidation.publish({ level: "key", targets: ["k3"], reason: "set" });
+    assert.ok(await until(() => got.events.length >= 4), JSON.stringify(got));
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(got.events.map((e) => [e.level, e.targets, e.reason]), [
       ["key", ["k1"], "write"],
       ["tags", ["t"], undefined],
       ["key", ["k2"], "delete"],
+      ["key", ["k3"], "set"],
     ]);
     assert.ok(got.events.every((e) => e.sender === b.capabilities.invalidation.instanceId));
     assert.equal(got.gaps, 1, "the lines that are not events, read in one poll");

@@ -612,6 +612,7 @@ test(
       await a.publish({ level: "key", targets: ["k1"] });
       await a.publish({ level: "key", targets: ["k2"], reason: "write" });
       await a.publish({ level: "key", targets: ["k3"], reason: "delete" });
+      await a.publish({ level: "key", targets: ["k4"], reason: "set" });
       await a.publish({ level: "tags", targets: ["t"] });
       await a.publish({ level: "all", targets: [] });
       // Another sender's messages that carry this instance's sender text elsewhere.

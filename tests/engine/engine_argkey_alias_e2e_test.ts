@@ -100,7 +100,7 @@ function hearing() {
     const i = waiting.findIndex((w) => w.reason === (ev.reason ?? "delete"));
     if (i >= 0) waiting.splice(i, 1)[0].heard();
   };
-  const next = (reason: "write" | "delete"): Promise<void> =>
+  const next = (reason: "write" | "set" | "delete"): Promise<void> =>
     withDeadline(
       new Promise<void>((heard) => waiting.push({ reason, heard })),
       `the other instance's ${reason} event`,
@@ -168,7 +168,7 @@ for (const [kind, extra, pairs] of KINDS) {
           // A remote write through one form replaces the other form's copy.
           assert.deepEqual(await fb(b), { n: 3 }, msg);
           assert.equal(fb.cacheInfo().size, 1, `b keeps what it read: ${msg}`);
-          heard = atB.next("write");
+          heard = atB.next("set"); // a forced refresh announces a write on purpose
           await fa.refresh(b);
           await heard;
           assert.equal(fb.cacheInfo().size, 0, `b's copy replaced: ${msg}`);

@@ -1,0 +1,109 @@
+/**
+ * The write that takes the place of the stampede lease in the key (`backends/_redis_set_op.ts`,
+ * `leasedReply`): its `SET … GET` tells what it replaced. Its own marker is the usual case.
+ * Anything else means another write landed while the value was computed (another instance's
+ * `set`, or a call that took the key after the lease ran out): the late write is withdrawn, so
+ * that no instance answers the older value until it expires, and a value written over it since
+ * stays. Both write paths: the op under a deadline, and the one through `run` (no deadline).
+ */
+import assert from "node:assert/strict";
+import { test } from "../_harness.ts";
+import { sharedRedisTestOptions } from "../_redis_server.ts";
+import { RedisBackend } from "../../backends/mod.ts";
+import type { FetchLockCapability } from "../../backends/types.ts";
+
+const SHARED = "redis://127.0.0.1:6379";
+const prefix = () => `cktest:lease-replaced:${crypto.randomUUID().slice(0, 8)}:`;
+const bytes = (s: string) => new TextEncoder().encode(s);
+const text = (b: Uint8Array | null) => b === null ? null : new TextDecoder().decode(b);
+
+function inKeyOf(b: RedisBackend): FetchLockCapability {
+  const fl = b.capabilities.fetchLock!.inKey;
+  assert.ok(fl !== undefined, "the Redis backend has the lease-in-the-key lock");
+  return fl;
+}
+
+const PATHS: [string, number | undefined][] = [
+  ["the op under a deadline", undefined],
+  ["the write through run (no deadline)", 0],
+];
+
+for (const [path, operationTimeoutMs] of PATHS) {
+  const open = (keyPrefix: string) =>
+    new RedisBackend({
+      url: SHARED,
+      keyPrefix,
+      ...(operationTimeoutMs === undefined ? {} : { operationTimeoutMs }),
+    });
+
+  test(`lease write (${path}): over its own marker it is the value`, async () => {
+    const p = prefix();
+    await using a = open(p);
+    const fl = inKeyOf(a);
+    assert.equal(await fl.fetchOrLock("k", "tok-a", 5_000), true);
+    await fl.setAndUnlock("k", bytes("v1"), 60, null, "tok-a");
+    assert.equal(text(await a.get("k")), "v1");
+  }, sharedRedisTestOptions);
+
+  test(
+    `lease write (${path}): another instance's set landed over the marker first: the late write ` +
+      "is withdrawn, never answered",
+    async () => {
+      const p = prefix();
+      await using a = open(p);
+      await using b = open(p);
+      const fl = inKeyOf(a);
+      assert.equal(await fl.fetchOrLock("k", "tok-a", 5_000), true);
+      await b.set("k", bytes("v2 set on purpose"), 60); // overwrites a's marker
+      await fl.setAndUnlock("k", bytes("v1 computed before"), 60, null, "tok-a");
+      assert.equal(text(await a.get("k")), null, "the older value is not left in L2");
+      assert.equal(text(await b.get("k")), null);
+    },
+    sharedRedisTestOptions,
+  );
+
+  test(
+    `lease write (${path}): the lease ran out and another call took the key: the late write is ` +
+      "withdrawn and the newer call's value stays",
+    async () => {
+      const p = prefix();
+      await using a = open(p);
+      await using c = open(p);
+      const flA = inKeyOf(a);
+      const flC = inKeyOf(c);
+      assert.equal(await flA.fetchOrLock("k", "tok-a", 30), true);
+      // The lease runs out (Redis expires the marker), and another call takes the key.
+      let taken: Uint8Array | boolean = false;
+      for (let i = 0; i < 200 && taken !== true; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        taken = await flC.fetchOrLock("k", "tok-c", 5_000);
+      }
+      assert.equal(taken, true, "the lease ran out");
+      await flA.setAndUnlock("k", bytes("v1 late"), 60, null, "tok-a"); // over c's marker
+      assert.equal(text(await a.get("k")), null, "withdrawn");
+      await flC.setAndUnlock("k", bytes("v3 newer"), 60, null, "tok-c");
+      assert.equal(text(await a.get("k")), "v3 newer");
+    },
+    sharedRedisTestOptions,
+  );
+
+  test(
+    `lease write (${path}): a value written over the late write since is not withdrawn`,
+    async () => {
+      const p = prefix();
+      await using a = open(p);
+      await using b = open(p);
+      const fl = inKeyOf(a);
+      assert.equal(await fl.fetchOrLock("k", "tok-a", 5_000), true);
+      await b.set("k", bytes("v2"), 60);
+      // On a's connection, in order: its late write (which finds v2, not its marker), then a
+      // newer write; the withdrawal goes out after the late write's reply, when the key holds
+      // the newer value: the compare-and-delete leaves it.
+      const late = fl.setAndUnlock("k", bytes("v1"), 60, null, "tok-a");
+      const newer = a.set("k", bytes("v3"), 60);
+      await Promise.all([late, newer]);
+      assert.equal(text(await a.get("k")), "v3");
+    },
+    sharedRedisTestOptions,
+  );
+}
