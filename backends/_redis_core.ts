@@ -402,8 +402,9 @@ export class RedisCore {
   /**
    * Store `value` under `key` (chunked above `chunkSizeBytes`); `ttlSeconds` 0/null = no expiry.
    * `hook`: the guard's settle hook, from a caller that returns this promise as its outcome. With
-   * `unlocker`, the write takes the place of the stampede lease of `token` on `key`: a failed
-   * write releases it before it fails (`_redis_lease.ts`).
+   * `unlocker`, the write takes the place of the stampede lease of `token` on `key`, surely still
+   * in Redis until `aliveUntil`: a failed write releases it before it fails (`_redis_lease.ts`),
+   * and one that finds the lease gone withdraws itself (`leasedReply` in `_redis_set_op.ts`).
    */
   set(
     key: string,
@@ -413,19 +414,20 @@ export class RedisCore {
     hook?: SettleHook,
     unlocker?: Unlocker,
     token?: string,
+    aliveUntil = 0,
   ): Promise<void> {
     const op = this.#plainSetOp(key, value, ttlSeconds, opts, hook);
     if (op !== undefined) {
       // The common case: one op is the deadline, the settlement and the reply's handling (and
       // the release of the lease on failure, before the hook is called: as the guard's `then`
       // would see it).
-      if (unlocker !== undefined) op.underLease(unlocker, key, token!);
+      if (unlocker !== undefined) op.underLease(unlocker, key, token!, aliveUntil);
       op.write();
       return op.promise as Promise<void>;
     }
     if (unlocker === undefined) return this.#set(key, value, ttlSeconds, opts, hook);
     // The marker goes before the failure is known (a waiter must not wait out the lease).
-    return this.#set(key, value, ttlSeconds, opts, undefined, token).then(
+    return this.#set(key, value, ttlSeconds, opts, undefined, token, aliveUntil).then(
       undefined,
       (e) =>
         unlocker.unlock(key, token!).then(() => {
@@ -483,6 +485,7 @@ export class RedisCore {
     opts: OperationOptions | undefined,
     hook?: SettleHook,
     token?: string,
+    aliveUntil = 0,
   ): Promise<void> {
     try {
       checkKey(key, "set");
@@ -496,7 +499,12 @@ export class RedisCore {
       const ttlMs = ttlToMs(ttlSeconds, "set");
       const full = this.full(key);
       if (value.length <= this.chunkSizeBytes && !hasMagic(value)) {
-        return this.run("set", opts, () => setPlain(this, full, value, ttlMs, token), hook);
+        return this.run(
+          "set",
+          opts,
+          () => setPlain(this, full, value, ttlMs, token, aliveUntil),
+          hook,
+        );
       }
       const size = this.chunkSizeBytes;
       return this.run("set", opts, (state) => {

@@ -2,7 +2,8 @@
  * The write that takes the place of the stampede lease in the key (`backends/_redis_set_op.ts`,
  * `leasedReply`): its `SET … GET` tells what it replaced. Its own marker is the usual case.
  * Anything else means another write landed while the value was computed (another instance's
- * `set`, or a call that took the key after the lease ran out): the late write is withdrawn, so
+ * `set`, or a call that took the key after the lease ran out), or the marker is gone while the
+ * lease cannot have run out yet (an invalidation deleted it): the late write is withdrawn, so
  * that no instance answers the older value until it expires, and a value written over it since
  * stays. Both write paths: the op under a deadline, and the one through `run` (no deadline).
  */
@@ -64,7 +65,7 @@ for (const [path, operationTimeoutMs] of PATHS) {
 
   test(
     `lease write (${path}): the lease ran out and another call took the key: the late write is ` +
-      "withdrawn and the newer call's value stays",
+      "withdrawn; the newer call, which then finds its marker gone, withdraws too: a miss",
     async () => {
       const p = prefix();
       await using a = open(p);
@@ -81,8 +82,55 @@ for (const [path, operationTimeoutMs] of PATHS) {
       assert.equal(taken, true, "the lease ran out");
       await flA.setAndUnlock("k", bytes("v1 late"), 60, null, "tok-a"); // over c's marker
       assert.equal(text(await a.get("k")), null, "withdrawn");
+      // c cannot tell its marker deleted by a's withdrawal from one deleted by an invalidation:
+      // it withdraws too, and the next call computes (a miss, never the late value).
       await flC.setAndUnlock("k", bytes("v3 newer"), 60, null, "tok-c");
-      assert.equal(text(await a.get("k")), "v3 newer");
+      assert.equal(text(await a.get("k")), null);
+    },
+    sharedRedisTestOptions,
+  );
+
+  test(
+    `lease write (${path}): the marker was deleted (an invalidation) before the write landed: ` +
+      "the write is withdrawn",
+    async () => {
+      const p = prefix();
+      await using a = open(p);
+      await using b = open(p);
+      const fl = inKeyOf(a);
+      assert.equal(await fl.fetchOrLock("k", "tok-a", 60_000), true);
+      assert.equal(await b.delete("k"), true, "the marker was there, and is deleted");
+      await fl.setAndUnlock("k", bytes("v1 computed before the invalidation"), 60, null, "tok-a");
+      assert.equal(text(await a.get("k")), null, "the older value is not left in L2");
+    },
+    sharedRedisTestOptions,
+  );
+
+  test(
+    `lease write (${path}): the lease ran out with no one else there: the write stays`,
+    async () => {
+      const p = prefix();
+      await using a = open(p);
+      const fl = inKeyOf(a);
+      assert.equal(await fl.fetchOrLock("k", "tok-a", 20), true);
+      await new Promise((r) => setTimeout(r, 100)); // past the lease: expired, or about to be
+      await fl.setAndUnlock("k", bytes("v1"), 60, null, "tok-a");
+      assert.equal(text(await a.get("k")), "v1");
+    },
+    sharedRedisTestOptions,
+  );
+
+  test(
+    `lease write (${path}): after an unlock, the token's write is not checked against its lease`,
+    async () => {
+      const p = prefix();
+      await using a = open(p);
+      const fl = inKeyOf(a);
+      assert.equal(await fl.fetchOrLock("k", "tok-a", 60_000), true);
+      assert.equal(await fl.unlock("k", "tok-a"), true);
+      // A plain write of the token after its release (nothing to take the place of): it stays.
+      await fl.setAndUnlock("k", bytes("v1"), 60, null, "tok-a");
+      assert.equal(text(await a.get("k")), "v1");
     },
     sharedRedisTestOptions,
   );

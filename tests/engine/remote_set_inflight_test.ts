@@ -1,18 +1,20 @@
 /**
  * Another instance stores a value on purpose (a cache object's `set`, a forced refresh
- * `f.refresh()`) while this instance computes the same key: the computation's caller, which asked
- * before, gets its result, but the older result must not be stored over the newer value, in this
- * instance's L1 or in L2.
+ * `f.refresh()`), or invalidates the key, while this instance computes it: the computation's
+ * caller, which asked before, gets its result, but the older result must not be stored over the
+ * newer state, in this instance's L1 or in L2.
  *
  * Two guards, on a real Redis (127.0.0.1:6379) with two backends as two instances:
  * - the bus announces such writes as `set` (a computed value is a `write`), and an instance that
  *   hears one stops its work in flight from storing (as for a deletion);
  * - without the bus (an instance without L1 does not subscribe), the computation's write, which
- *   takes the place of its stampede lease, finds that the key no longer holds its lease and is
- *   withdrawn (`backends/_redis_set_op.ts`): the next call computes afresh.
+ *   takes the place of its stampede lease, finds that the key no longer holds its lease (another
+ *   value, or nothing while the lease cannot have run out yet) and is withdrawn
+ *   (`backends/_redis_set_op.ts`): the next call computes afresh.
  *
  * Before, the set was announced as a `write`, which leaves work in flight alone, and the late
- * write stayed: the older value was answered by every instance until it expired.
+ * write stayed (after an invalidation too, on instances that do not hear the bus): the older
+ * value was answered by every instance until it expired.
  */
 import assert from "node:assert/strict";
 import { createClient } from "redis";
@@ -168,6 +170,43 @@ test(
       const next = await fa(1);
       assert.notEqual(next, "old", "the older value is not answered from L2");
       assert.equal(next, "newer", "computed afresh");
+    } finally {
+      await ba.close();
+      await bb.close();
+    }
+  },
+  sharedRedisTestOptions,
+);
+
+test(
+  "cache(fn) (redis), no L1 (no bus): another instance's invalidation during a miss here: the " +
+    "late write finds its lease deleted and is withdrawn; the next call computes",
+  async () => {
+    const { a: ba, b: bb } = instances("rinv-nol1");
+    let version = "old";
+    const started = gate();
+    const release = gate();
+    let hold = true;
+    const work = async (_x: number) => {
+      const mine = version;
+      if (hold) {
+        hold = false;
+        started.open();
+        await release.promise;
+      }
+      return mine;
+    };
+    const o = { name: "remote-inv.nol1", ttl: 60, ...bare, l1: false } as const;
+    const fa = cache(work, { ...o, backend: ba });
+    const fb = cache(work, { ...o, backend: bb });
+    try {
+      const first = fa(1);
+      await started.promise;
+      version = "new";
+      await fb.invalidate(1); // deletes a's lease marker
+      release.open();
+      assert.equal(await first, "old", "its caller asked before the invalidation");
+      assert.equal(await fa(1), "new", "computed afresh: the older value is not answered");
     } finally {
       await ba.close();
       await bb.close();
