@@ -31,6 +31,7 @@ import { FailSafe } from "./_failsafe.ts";
 import { eagerMs, l1TtlMs, l2Ttl, swrMs } from "./_ttl.ts";
 import { InflightTable } from "./_inflight.ts";
 import { onBusGap, onRemoteEvent } from "./_invalidation.ts";
+import { deleteLateWrites, LateWrites } from "./_late_writes.ts";
 import { L1Cache, type L1Entry } from "./l1.ts";
 import { EngineSeries } from "./_metrics.ts";
 import { registerEngine, trackL1 } from "./_registry.ts";
@@ -168,6 +169,11 @@ export class Engine {
    * (`writesLanded` in `_invalidation.ts`), so that none lands after its deletion.
    */
   readonly l2Writes: Set<Promise<void>> = new Set();
+  /**
+   * Recent writes of computed values, checked against the bus's invalidations that arrive after
+   * them (`_late_writes.ts`); made when the engine subscribes to a bus.
+   */
+  lateWrites: LateWrites | null = null;
   /** A key-based cache (`createCache`): tags come with each call, not from a `tags` option. */
   readonly objectCache: boolean;
   readonly l1TtlMs: number;
@@ -439,10 +445,13 @@ export class Engine {
       this.subscribeRetryTimer = null;
     }
     const ref = new WeakRef(this);
+    this.lateWrites ??= new LateWrites();
     const sub = bus.subscribe(
       (ev) => {
         const self = ref.deref();
-        if (self !== undefined) onRemoteEvent(self, ev);
+        if (self === undefined) return;
+        onRemoteEvent(self, ev);
+        deleteLateWrites(self, b, ev);
       },
       () => {
         const self = ref.deref();

@@ -36,7 +36,7 @@ const MAX_TRACKED_KEYS = 100_000;
 export const ANY_TENANT = "t:*:";
 
 /** Whether backend key `key` falls under the prefix target `target` (see {@linkcode ANY_TENANT}). */
-function underTarget(key: string, target: string): boolean {
+export function underTarget(key: string, target: string): boolean {
   return target.startsWith(ANY_TENANT)
     ? underAnyTenant(key, target.slice(ANY_TENANT.length))
     : key.startsWith(target);

@@ -322,6 +322,10 @@ export function writeL2(
       lk.released = true;
       write = lk.fl.setAndUnlock(ctx.backendKey, stored, ttl, ctx.tags, lk.token, eng.l2Opts);
     }
+    // A computed value, against invalidations heard after it was issued (`_late_writes.ts`).
+    if (eng.lateWrites !== null && ctx.supersedes !== true) {
+      eng.lateWrites.note(ctx.backendKey, ctx.tags, stored, performance.now());
+    }
   } catch (e) {
     failed(e);
     return Promise.resolve();
