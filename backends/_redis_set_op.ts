@@ -2,14 +2,14 @@
  * A plain write (`SET … GET`), the write of every miss: as one op under its deadline
  * (`_redis_run_op.ts`) or through `RedisCore.run`. In the stampede lease's place (a locked miss,
  * `_redis_lease.ts`), a failed write releases the lease first, and the value the write replaced
- * tells whether the lease was still the call's own when it landed ({@linkcode leasedReply}).
+ * tells whether a value was written over the lease meanwhile ({@linkcode leasedReply}).
  * Internal.
  *
  * @module
  */
 import type { BackendError } from "../errors.ts";
 import { fromBuffer, type RedisArg, toBuffer } from "./_redis_driver.ts";
-import { LEASE_PREFIX, UNLOCK_SCRIPT } from "./_redis_chunks.ts";
+import { isLeaseMarker, UNLOCK_SCRIPT } from "./_redis_chunks.ts";
 import type { DeadlineQueue } from "./_redis_deadlines.ts";
 import type { SettleHook } from "./_settle_hook.ts";
 import { RunOp } from "./_redis_run_op.ts";
@@ -50,41 +50,35 @@ export function setPlain(
         ? undefined
         : token === undefined
         ? core.retireReplaced(full, old as Uint8Array)
-        : leasedReply(core, full, old as Uint8Array, value, token),
+        : leasedReply(core, full, old as Uint8Array, value),
     (e) => core.setOverOtherType(e, full, value, ttlMs),
   );
 }
 
 /**
- * A write that took the place of the stampede lease of `token` replaced `old` (not nil). The
- * call's own marker: the usual case, nothing more to do. Anything else means the lease was no
- * longer the call's when the write landed: another instance stored a value on purpose meanwhile
- * (a cache object's `set`, a forced refresh, which overwrite the marker), or the lease ran out and
- * another call took the key (its marker, or the value it computed). Either way the value just
- * written started before what it replaced: it is withdrawn (compare-and-delete, so a value written
- * over it since stays), and the next read computes afresh, rather than every instance answering
- * the older value until it expires. What it replaced is retired as any replaced value is.
+ * A write that took the place of a call's stampede lease replaced `old` (not nil). A lease
+ * marker: the call's own (the usual case), or that of a call that took the key after this one's
+ * lease ran out; nothing more to do either way. The latter computes the value as this call did, so
+ * the value just written is as fresh as the one it will write (as for a computed value announced
+ * on the bus, `write`): it answers that call's waiters meanwhile. Withdrawn, it would leave the key
+ * empty while that call's lease still runs, so the next call would compute too, and under steady
+ * load with computations longer than the lease no value would ever stay. Anything else is a value
+ * written over the marker meanwhile (another instance's `set` or forced refresh, or the value of a
+ * call that took the key after the lease ran out): the value just written started before it, so
+ * it is withdrawn (compare-and-delete, so a value written over it since stays), and the next read
+ * computes afresh, rather than every instance answering the older value until it expires. What it
+ * replaced is retired as any replaced value is.
  */
 export function leasedReply(
   core: RedisCore,
   full: string,
   old: Uint8Array,
   value: Uint8Array,
-  token: string,
 ): Promise<void> | undefined {
-  if (isLeaseOf(old, token)) return undefined;
+  if (isLeaseMarker(old)) return undefined;
   const retired = core.retireReplaced(full, fromBuffer(old));
   const withdrawn = core.driver.eval(UNLOCK_SCRIPT, [full], [toBuffer(value)]).then(() => {});
   return retired === undefined ? withdrawn : Promise.all([retired, withdrawn]).then(() => {});
-}
-
-/** Whether `bytes` are the lease marker of `token` (an ASCII token, as the engine's are). */
-function isLeaseOf(bytes: Uint8Array, token: string): boolean {
-  const p = LEASE_PREFIX.length;
-  if (bytes.length !== p + token.length) return false;
-  for (let i = 0; i < p; i++) if (bytes[i] !== LEASE_PREFIX.charCodeAt(i)) return false;
-  for (let i = 0; i < token.length; i++) if (bytes[p + i] !== token.charCodeAt(i)) return false;
-  return true;
 }
 
 /**
@@ -159,7 +153,7 @@ export class PlainSetOp extends RunOp {
       this.continueWith(
         this.#unlocker === undefined
           ? this.#core.retireReplaced(this.#full, old as Uint8Array)
-          : leasedReply(this.#core, this.#full, old as Uint8Array, this.#value, this.#token),
+          : leasedReply(this.#core, this.#full, old as Uint8Array, this.#value),
       );
     } catch (e) {
       this.reject(e);
