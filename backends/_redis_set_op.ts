@@ -2,14 +2,14 @@
  * A plain write (`SET … GET`), the write of every miss: as one op under its deadline
  * (`_redis_run_op.ts`) or through `RedisCore.run`. In the stampede lease's place (a locked miss,
  * `_redis_lease.ts`), a failed write releases the lease first, and the value the write replaced
- * tells whether the lease was still the call's own when it landed ({@linkcode leasedReply}).
+ * tells whether a value was written over the lease meanwhile ({@linkcode leasedReply}).
  * Internal.
  *
  * @module
  */
 import type { BackendError } from "../errors.ts";
 import { fromBuffer, type RedisArg, toBuffer } from "./_redis_driver.ts";
-import { LEASE_PREFIX, UNLOCK_SCRIPT } from "./_redis_chunks.ts";
+import { isLeaseMarker, UNLOCK_SCRIPT } from "./_redis_chunks.ts";
 import type { DeadlineQueue } from "./_redis_deadlines.ts";
 import type { SettleHook } from "./_settle_hook.ts";
 import { RunOp } from "./_redis_run_op.ts";
@@ -48,7 +48,7 @@ export function setPlain(
   return core.driver.send(full, false, setArgs(full, value, ttlMs), true).then(
     (old) =>
       token !== undefined
-        ? leasedReply(core, full, (old ?? null) as Uint8Array | null, value, token, aliveUntil)
+        ? leasedReply(core, full, (old ?? null) as Uint8Array | null, value, aliveUntil)
         : old === null || old === undefined
         ? undefined
         : core.retireReplaced(full, old as Uint8Array),
@@ -57,48 +57,39 @@ export function setPlain(
 }
 
 /**
- * A write that took the place of the stampede lease of `token` replaced `old`. The call's own
- * marker: the usual case, nothing more to do. Anything else means the lease was no longer the
- * call's when the write landed:
+ * A write that took the place of a call's stampede lease replaced `old`:
  *
- * - another value (a cache object's `set` or a forced refresh of another instance overwrote the
- *   marker, or the lease ran out and another call took the key and stored what it computed) or
- *   another call's marker (the lease ran out and another call took the key);
- * - nothing, before `aliveUntil` (`performance.now()` ms; the lease, asked for at `t`, cannot have
- *   expired in Redis before `t + lease`): the marker was deleted, by an invalidation (or evicted,
- *   or flushed). Nothing after it is the lease that ran out with no one else there: the write
- *   stays.
+ * - a lease marker: the call's own (the usual case), or that of a call that took the key after
+ *   this one's lease ran out; nothing more to do either way. The latter computes the value as this
+ *   call did, so the value just written is as fresh as the one it will write (as for a computed
+ *   value announced on the bus, `write`): it answers that call's waiters meanwhile. Withdrawn, it
+ *   would leave the key empty while that call's lease still runs, so the next call would compute
+ *   too, and under steady load with computations longer than the lease no value would ever stay;
+ * - nothing, after `aliveUntil` (`performance.now()` ms; 0: not known): the lease ran out with no
+ *   one else there; the write stays;
+ * - nothing before it (the lease, asked for at `t`, cannot have expired in Redis before
+ *   `t + lease`): the marker was deleted, by an invalidation (or evicted, or flushed);
+ * - a value written over the marker meanwhile (another instance's `set` or forced refresh, or the
+ *   value of a call that took the key after the lease ran out).
  *
- * Then the value just written started before what happened to the key: it is withdrawn
- * (compare-and-delete, so a value written over it since stays), and the next read computes
- * afresh, rather than every instance answering the older value until it expires. What it
- * replaced is retired as any replaced value is. (A call whose marker was overwritten so, then
- * withdrawn, finds the key empty in its turn and withdraws its value too: the key ends empty. The
- * lease running out under a computation is rare; the cost is one more miss, never a late value.)
+ * In the last two cases the value just written started before what happened to the key: it is
+ * withdrawn (compare-and-delete, so a value written over it since stays), and the next read
+ * computes afresh, rather than every instance answering the older value until it expires. What it
+ * replaced is retired as any replaced value is.
  */
 export function leasedReply(
   core: RedisCore,
   full: string,
   old: Uint8Array | null,
   value: Uint8Array,
-  token: string,
   aliveUntil: number,
 ): Promise<void> | undefined {
   if (old === null) {
     if (aliveUntil === 0 || performance.now() >= aliveUntil) return undefined;
-  } else if (isLeaseOf(old, token)) return undefined;
+  } else if (isLeaseMarker(old)) return undefined;
   const retired = old === null ? undefined : core.retireReplaced(full, fromBuffer(old));
   const withdrawn = core.driver.eval(UNLOCK_SCRIPT, [full], [toBuffer(value)]).then(() => {});
   return retired === undefined ? withdrawn : Promise.all([retired, withdrawn]).then(() => {});
-}
-
-/** Whether `bytes` are the lease marker of `token` (an ASCII token, as the engine's are). */
-function isLeaseOf(bytes: Uint8Array, token: string): boolean {
-  const p = LEASE_PREFIX.length;
-  if (bytes.length !== p + token.length) return false;
-  for (let i = 0; i < p; i++) if (bytes[i] !== LEASE_PREFIX.charCodeAt(i)) return false;
-  for (let i = 0; i < token.length; i++) if (bytes[p + i] !== token.charCodeAt(i)) return false;
-  return true;
 }
 
 /**
@@ -179,7 +170,7 @@ export class PlainSetOp extends RunOp {
       const o = (old ?? null) as Uint8Array | null;
       this.continueWith(
         leased
-          ? leasedReply(this.#core, this.#full, o, this.#value, this.#token, this.#aliveUntil)
+          ? leasedReply(this.#core, this.#full, o, this.#value, this.#aliveUntil)
           : this.#core.retireReplaced(this.#full, o!),
       );
     } catch (e) {

@@ -1,11 +1,12 @@
 /**
  * The write that takes the place of the stampede lease in the key (`backends/_redis_set_op.ts`,
- * `leasedReply`): its `SET … GET` tells what it replaced. Its own marker is the usual case.
- * Anything else means another write landed while the value was computed (another instance's
- * `set`, or a call that took the key after the lease ran out), or the marker is gone while the
- * lease cannot have run out yet (an invalidation deleted it): the late write is withdrawn, so
- * that no instance answers the older value until it expires, and a value written over it since
- * stays. Both write paths: the op under a deadline, and the one through `run` (no deadline).
+ * `leasedReply`): its `SET … GET` tells what it replaced. Its own marker is the usual case; the
+ * marker of a call that took the key after the lease ran out leaves the late (computed) value too,
+ * so that call's lease is not broken. A value means another write landed while the value was
+ * computed (another instance's `set`, or a call's value), and nothing while the lease cannot have
+ * run out yet means an invalidation deleted the marker: the late write is withdrawn, so that no
+ * instance answers the older value until it expires, and a value written over it since stays.
+ * Both write paths: the op under a deadline, and the one through `run` (no deadline).
  */
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
@@ -64,12 +65,14 @@ for (const [path, operationTimeoutMs] of PATHS) {
   );
 
   test(
-    `lease write (${path}): the lease ran out and another call took the key: the late write is ` +
-      "withdrawn; the newer call, which then finds its marker gone, withdraws too: a miss",
+    `lease write (${path}): the lease ran out and another call took the key: the late write ` +
+      "stays, and that call's lease is not broken (a next call reads the value, no third " +
+      "computation); that call's own write then leaves no older value",
     async () => {
       const p = prefix();
       await using a = open(p);
       await using c = open(p);
+      await using d = open(p);
       const flA = inKeyOf(a);
       const flC = inKeyOf(c);
       assert.equal(await flA.fetchOrLock("k", "tok-a", 30), true);
@@ -81,11 +84,14 @@ for (const [path, operationTimeoutMs] of PATHS) {
       }
       assert.equal(taken, true, "the lease ran out");
       await flA.setAndUnlock("k", bytes("v1 late"), 60, null, "tok-a"); // over c's marker
-      assert.equal(text(await a.get("k")), null, "withdrawn");
-      // c cannot tell its marker deleted by a's withdrawal from one deleted by an invalidation:
-      // it withdraws too, and the next call computes (a miss, never the late value).
+      // A computed value, as fresh as the one c computes: it answers the next call. Withdrawn,
+      // it would leave the key empty while c's lease runs, and the next call would compute too
+      // (under steady load with computations longer than the lease, nothing was ever stored).
+      const next = await inKeyOf(d).fetchOrLock("k", "tok-d", 5_000);
+      assert.notEqual(next, true, "the next call does not take a lease while c's runs");
+      assert.equal(text(next as Uint8Array), "v1 late");
       await flC.setAndUnlock("k", bytes("v3 newer"), 60, null, "tok-c");
-      assert.equal(text(await a.get("k")), null);
+      assert.notEqual(text(await a.get("k")), "v1 late", "c's write leaves no older value");
     },
     sharedRedisTestOptions,
   );

@@ -8,9 +8,9 @@
  * - the bus announces such writes as `set` (a computed value is a `write`), and an instance that
  *   hears one stops its work in flight from storing (as for a deletion);
  * - without the bus (an instance without L1 does not subscribe), the computation's write, which
- *   takes the place of its stampede lease, finds that the key no longer holds its lease (another
- *   value, or nothing while the lease cannot have run out yet) and is withdrawn
- *   (`backends/_redis_set_op.ts`): the next call computes afresh.
+ *   takes the place of its stampede lease, finds a value written over its lease, or nothing while
+ *   the lease cannot have run out yet, and is withdrawn (`backends/_redis_set_op.ts`): the next
+ *   call computes afresh.
  *
  * Before, the set was announced as a `write`, which leaves work in flight alone, and the late
  * write stayed (after an invalidation too, on instances that do not hear the bus): the older
@@ -140,7 +140,7 @@ test(
 
 test(
   "cache(fn) (redis), no L1 (no bus): another instance's f.refresh() during a miss here: the " +
-    "late write finds the key no longer leased to it and is withdrawn; the next call computes",
+    "late write finds a value over its lease and is withdrawn; the next call computes",
   async () => {
     const { a: ba, b: bb } = instances("rset-nol1");
     let version = "old";
