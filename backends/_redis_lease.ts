@@ -35,7 +35,7 @@ import { type SettleHook, settleHookOf } from "./_settle_hook.ts";
 export { isLeaseMarker, LEASE_PREFIX, leaseMarker } from "./_redis_chunks.ts";
 
 /** Most leases whose life is tracked at once (see `RedisKeyLease.#aliveUntil`). */
-export const MAX_TRACKED_LEASES = 65_536;
+export const MAX_TRACKED_LEASES: number = 65_536;
 
 /**
  * Until when a marker asked for at `asked` (`performance.now()` ms) with a lease of `leaseMs` is

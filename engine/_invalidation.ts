@@ -259,6 +259,12 @@ export function writesLanded(es: readonly Engine[]): Promise<void> | null {
   return all === null ? null : Promise.all(all).then(() => {});
 }
 
+/** Whether a call or computation of one of `keys` is under way here (`beginKeyWork`). */
+function worksOn(eng: Engine, keys: readonly string[]): boolean {
+  const w = eng.working;
+  return w.size !== 0 && keys.some((k) => w.has(k));
+}
+
 /** Mark work in flight stale: it will not store its result. */
 export function bump(eng: Engine): void {
   eng.epoch++;
@@ -511,8 +517,9 @@ export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
       // A remote computed value (`write`) only makes our L1 copy stale (evicted above): results
       // computed here in the meantime are just as fresh, so in-flight work stays. A value stored
       // on purpose (`set`: a cache object's `set`, a forced refresh) or a deletion (or an event
-      // without a reason) must stop work that started before it from storing its result.
-      if (hit && ev.reason !== "write") bump(eng);
+      // without a reason) must stop work on the key that started before it from storing its
+      // result (and new calls from joining it); work on other keys goes on (`eng.working`).
+      if (hit && ev.reason !== "write" && worksOn(eng, ev.targets)) bump(eng);
       if (hit && eng.listening) emitInvalidate(eng, "key", true, "l1", null, ev.targets[0] ?? null);
       break;
     }

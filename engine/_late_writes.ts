@@ -34,11 +34,11 @@ import { recordFailure } from "./_status.ts";
 import { compareBytes } from "../protocol/internal.ts";
 
 /** How long after it was issued a write is checked against the invalidations heard, ms. */
-export const LATE_WINDOW_MS = 5_000;
+export const LATE_WINDOW_MS: number = 5_000;
 /** How many recent writes are remembered (a ring: the oldest go first). */
-export const LATE_WRITES = 1024;
+export const LATE_WRITES: number = 1024;
 /** The largest write whose bytes are kept for the comparison (at most 8 MiB in all). */
-export const LATE_BYTES = 8 * 1024;
+export const LATE_BYTES: number = 8 * 1024;
 
 /** A remembered write that names the event (see {@linkcode LateWrites.take}). */
 export interface LateWrite {

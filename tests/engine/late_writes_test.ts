@@ -220,3 +220,58 @@ test(
     }
   },
 );
+
+test("cache(fn): another instance's deletion of one key stops the work on that key here, not on the others", async () => {
+  const { backend, deliver, read } = drivenBackend({ bus: true });
+  let version = "old";
+  let calls = 0;
+  const gates = new Map<number, { started: () => void; wait: Promise<void> }>();
+  const hold = (x: number) => {
+    let release!: () => void;
+    let started!: () => void;
+    const startedP = new Promise<void>((r) => started = r);
+    gates.set(x, { started, wait: new Promise<void>((r) => release = r) });
+    return { started: startedP, release: () => release() };
+  };
+  const work = async (x: number) => {
+    calls++;
+    const mine = `${version}${x}`;
+    const g = gates.get(x);
+    if (g !== undefined) {
+      gates.delete(x);
+      g.started();
+      await g.wait;
+    }
+    return mine;
+  };
+  const o = { ...bare, name: `late-writes-${n++}`, backend, l1: { invalidation: true } };
+  const f = cache(work, o);
+  await f(0); // subscribes
+  const h1 = hold(1);
+  const h2 = hold(2);
+  const one = f(1);
+  await h1.started;
+  const two = f(2);
+  await h2.started;
+  const [key0, key1, key2] = [...new Set(read)];
+  assert.ok(key0 && key1 && key2 && new Set([key0, key1, key2]).size === 3, String(read));
+  // Another instance deletes f(0)'s key: nothing here works on it; f(2)'s computation stores.
+  deliver({ level: "key", targets: [key0], reason: "delete" });
+  h2.release();
+  assert.equal(await two, "old2");
+  await flush();
+  let before = calls;
+  assert.equal(await f(2), "old2", "stored: an L1 hit");
+  assert.equal(calls, before, "no computation");
+  // Another instance deletes f(1)'s key while it computes: a later call does not join it.
+  version = "new";
+  deliver({ level: "key", targets: [key1], reason: "delete" });
+  const again = f(1);
+  h1.release();
+  assert.equal(await one, "old1", "its caller asked before the deletion");
+  assert.equal(await again, "new1", "a call after the deletion computes anew");
+  await flush();
+  before = calls;
+  assert.equal(await f(1), "new1", "the older result was not stored over it");
+  assert.equal(calls, before);
+});
