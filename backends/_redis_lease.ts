@@ -34,18 +34,6 @@ import { type SettleHook, settleHookOf } from "./_settle_hook.ts";
 
 export { isLeaseMarker, LEASE_PREFIX, leaseMarker } from "./_redis_chunks.ts";
 
-/** Most leases whose life is tracked at once (see `RedisKeyLease.#aliveUntil`). */
-export const MAX_TRACKED_LEASES: number = 65_536;
-
-/**
- * Until when a marker asked for at `asked` (`performance.now()` ms) with a lease of `leaseMs` is
- * surely still in Redis: Redis set it after `asked`, so it cannot expire before `asked + leaseMs`;
- * 2 % (at least 10 ms) is kept off for the two clocks' rates.
- */
-function aliveUntil(asked: number, leaseMs: number): number {
-  return asked + leaseMs - Math.max(10, leaseMs / 50);
-}
-
 /** Whether an error reply says the server does not take `NX` with `GET` (Redis before 7.0). */
 function refusesNxGet(e: unknown): boolean {
   const m = e instanceof Error ? e.message : String(e);
@@ -61,13 +49,6 @@ export class RedisKeyLease implements FetchLockCapability {
   readonly #viaKeyLock = new Set<string>();
   /** Set once the server refused `SET … NX … GET`. */
   #refused = false;
-  /**
-   * Until when each marker this process holds is surely still in Redis (`performance.now()` ms),
-   * by token: the write in its place that finds the key empty before then knows the marker was
-   * deleted, not expired (`leasedReply` in `_redis_set_op.ts`). Bounded: past
-   * {@linkcode MAX_TRACKED_LEASES} it is cleared (those writes then skip the check).
-   */
-  readonly #aliveUntil = new Map<string, number>();
 
   /**
    * The capability over `core`'s connection; `tags` stores tagged values; `keyLock` is the
@@ -114,37 +95,15 @@ export class RedisKeyLease implements FetchLockCapability {
       op.attempt(args, key, token, leaseMs, opts);
       return op.promise as Promise<Uint8Array | boolean>;
     }
-    const asked = performance.now();
     return core.run(
       "lock",
       opts,
       () =>
         core.driver.send(full, false, args, true).then(
-          (v) =>
-            v === null || v === undefined
-              ? this.took(token, aliveUntil(asked, leaseMs))
-              : found(core, full, v as Uint8Array, args),
+          (v) => v === null || v === undefined ? true : found(core, full, v as Uint8Array, args),
           (e) => this.attemptFailed(e, full, key, token, leaseMs, opts),
         ),
     );
-  }
-
-  /** The marker of `token` was set, and is surely in Redis until `until` (internal). */
-  took(token: string, until: number): true {
-    const alive = this.#aliveUntil;
-    if (alive.size >= MAX_TRACKED_LEASES) alive.clear();
-    alive.set(token, until);
-    return true;
-  }
-
-  /** Until when the marker of `token` is surely in Redis (0: not known); forgotten. */
-  #release(token: string): number {
-    const alive = this.#aliveUntil;
-    if (alive.size === 0) return 0;
-    const until = alive.get(token);
-    if (until === undefined) return 0;
-    alive.delete(token);
-    return until;
   }
 
   /**
@@ -187,7 +146,8 @@ export class RedisKeyLease implements FetchLockCapability {
 
   /**
    * The value written over the marker: the backend's plain write (`SET … PX … GET`, chunked above
-   * the chunk size), or the tagged write's script; nothing to release.
+   * the chunk size), or the tagged write's script; nothing to release. The plain write checks what
+   * it replaced (`leasedReply` in `_redis_set_op.ts`), with `leaseUntil` for a marker gone.
    */
   setAndUnlock(
     key: string,
@@ -196,15 +156,16 @@ export class RedisKeyLease implements FetchLockCapability {
     tags: readonly string[] | null,
     token: string,
     opts?: OperationOptions,
+    leaseUntil?: number,
   ): Promise<void> {
     // `size` first: most calls took no `<key>:lock`, and need not look their token up.
     if (this.#viaKeyLock.size > 0 && this.#viaKeyLock.delete(token)) {
       return this.#keyLock.setAndUnlock(key, value, ttlSeconds, tags, token, opts);
     }
-    const until = this.#release(token);
     if (tags === null || tags.length === 0) {
       // The plain write releases the marker itself when it fails (and takes the guard's hook).
-      return this.#core.set(key, value, ttlSeconds, opts, settleHookOf(opts), this, token, until);
+      const hook = settleHookOf(opts);
+      return this.#core.set(key, value, ttlSeconds, opts, hook, this, token, leaseUntil ?? 0);
     }
     // Not an async function: the write's own promise and one `then`, no frame of its own.
     let write: Promise<void>;
@@ -224,7 +185,6 @@ export class RedisKeyLease implements FetchLockCapability {
 
   /** Compare-and-delete the marker of `token` (or release its `<key>:lock`). */
   async unlock(key: string, token: string, opts?: OperationOptions): Promise<boolean> {
-    this.#release(token);
     if (this.#viaKeyLock.size > 0 && this.#viaKeyLock.delete(token)) {
       return await this.#keyLock.unlock(key, token, opts);
     }
@@ -286,8 +246,6 @@ class LeaseOp extends RunOp {
   readonly #lease: RedisKeyLease;
   readonly #core: RedisCore;
   readonly #full: string;
-  /** The deadline's length: the op started at `at - #ms`. */
-  readonly #ms: number;
   #args: string[] = [];
   #key = "";
   #token = "";
@@ -305,7 +263,6 @@ class LeaseOp extends RunOp {
     this.#lease = lease;
     this.#core = core;
     this.#full = full;
-    this.#ms = queue.ms;
   }
 
   /** Send the attempt (after {@linkcode RunOp.start}); the rest is kept for a failure. */
@@ -328,13 +285,9 @@ class LeaseOp extends RunOp {
     }
   }
 
-  /** Nil: the lease is ours (since this op's start); else what the key held. */
+  /** Nil: the lease is ours; else what the key held. */
   protected override reply(v: unknown): void {
-    if (v === null || v === undefined) {
-      return this.resolve(
-        this.#lease.took(this.#token, aliveUntil(this.at - this.#ms, this.#leaseMs)),
-      );
-    }
+    if (v === null || v === undefined) return this.resolve(true);
     try {
       this.continueWith(found(this.#core, this.#full, v as Uint8Array, this.#args));
     } catch (e) {

@@ -65,10 +65,10 @@ export function setPlain(
  *   value announced on the bus, `write`): it answers that call's waiters meanwhile. Withdrawn, it
  *   would leave the key empty while that call's lease still runs, so the next call would compute
  *   too, and under steady load with computations longer than the lease no value would ever stay;
- * - nothing, after `aliveUntil` (`performance.now()` ms; 0: not known): the lease ran out with no
- *   one else there; the write stays;
- * - nothing before it (the lease, asked for at `t`, cannot have expired in Redis before
- *   `t + lease`): the marker was deleted, by an invalidation (or evicted, or flushed);
+ * - nothing, from `aliveUntil` on (`Date.now()` ms; 0: not known): the lease ran out with no one
+ *   else there; the write stays;
+ * - nothing before it (the caller's bound: a lease taken at `t` cannot have expired in Redis
+ *   before `t + lease`): the marker was deleted, by an invalidation (or evicted, or flushed);
  * - a value written over the marker meanwhile (another instance's `set` or forced refresh, or the
  *   value of a call that took the key after the lease ran out).
  *
@@ -85,7 +85,7 @@ export function leasedReply(
   aliveUntil: number,
 ): Promise<void> | undefined {
   if (old === null) {
-    if (aliveUntil === 0 || performance.now() >= aliveUntil) return undefined;
+    if (aliveUntil === 0 || Date.now() >= aliveUntil) return undefined;
   } else if (isLeaseMarker(old)) return undefined;
   const retired = old === null ? undefined : core.retireReplaced(full, fromBuffer(old));
   const withdrawn = core.driver.eval(UNLOCK_SCRIPT, [full], [toBuffer(value)]).then(() => {});

@@ -140,7 +140,10 @@ export interface FetchLockCapability {
    * Store `value` under `key` (with its `tags`, as `setWithTags` does), then release the key's lock
    * if `token` still holds it, in one round trip where the store allows (Redis: the two commands
    * pipelined). A lock held by another token (this one's lease ran out) is left alone. Rejects
-   * when the store failed; a failed release is left to the lease.
+   * when the store failed; a failed release is left to the lease. `leaseUntil` (`Date.now()` ms),
+   * when given: the lock was taken late enough that its lease cannot run out before then, so a
+   * backend that finds its lock gone earlier knows it was deleted (an invalidation), not expired,
+   * and may withdraw the value (the Redis lease in the key does).
    */
   setAndUnlock(
     key: string,
@@ -149,6 +152,7 @@ export interface FetchLockCapability {
     tags: readonly string[] | null,
     token: string,
     opts?: OperationOptions,
+    leaseUntil?: number,
   ): Promise<void>;
   /** Release the key's lock if `token` holds it; resolves whether it did. */
   unlock(key: string, token: string, opts?: OperationOptions): Promise<boolean>;

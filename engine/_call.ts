@@ -17,7 +17,6 @@ import type { Engine } from "./_engine.ts";
 import type { StaleValue } from "./_failsafe.ts";
 import type { Flight } from "./_flight.ts";
 import { optionArgs } from "./_call_options.ts";
-import { beginKeyWork, endKeyWork, keyWorkUntil } from "./_write_marks.ts";
 import { lateWork, withTimeouts } from "./_hard_timeout.ts";
 import {
   entryOf,
@@ -275,8 +274,7 @@ function lead(
   if (flight !== undefined) ctx.call = { flight }; // a call with a signal (`_flight.ts`)
   const r = rec ?? (eng.inflight.watched ? new record.CallRecord() : null);
   const shared = load(eng, self, args, ctx, r);
-  eng.inflight.track(ctx.l1Key, shared, flight, r);
-  keyWorkUntil(eng, ctx.backendKey, shared); // another instance's deletion of the key stops it
+  eng.inflight.track(ctx.l1Key, shared, flight, r, ctx.backendKey);
   return shared;
 }
 
@@ -502,23 +500,15 @@ export function compute(
   const fallback = fs === null ? null : fs.newest(stale, ctx.l1Key);
   const call = ctx.call;
   const run = async () => {
-    // Counted until the computation ends, which may be after its call answered (soft or hard
-    // timeout): another instance's deletion of the key stops it (`beginKeyWork`).
-    const key = eng.l1 !== null ? ctx.backendKey : null;
-    if (key !== null) beginKeyWork(eng, key);
-    try {
-      // A promise only when a sealed stale value must be decrypted: no microtask turn otherwise.
-      const made = factoryCall(fallback);
-      const fc = made instanceof Promise ? await made : made;
-      if (call?.flight !== undefined) fc.signal = call.flight.signal; // cancellation (`_flight.ts`)
-      const value = await record.callFn(rec, invoke, fc, eng.fn, self, args);
-      // Not stored (skip, cacheIf, TTL 0): a lock held is released by the caller (`load`).
-      const entry = entryOf(eng, ctx, fc, value, optionArgs(ctx, args));
-      if (entry === null) return record.skipped(rec, value);
-      return await store(eng, entry, value, b, epoch, awaitWrite, lk, rec);
-    } finally {
-      if (key !== null) endKeyWork(eng, key);
-    }
+    // A promise only when a sealed stale value must be decrypted: no microtask turn otherwise.
+    const made = factoryCall(fallback);
+    const fc = made instanceof Promise ? await made : made;
+    if (call?.flight !== undefined) fc.signal = call.flight.signal; // cancellation (`_flight.ts`)
+    const value = await record.callFn(rec, invoke, fc, eng.fn, self, args);
+    // Not stored (skip, cacheIf, TTL 0): a lock held is released by the caller (`load`).
+    const entry = entryOf(eng, ctx, fc, value, optionArgs(ctx, args));
+    if (entry === null) return record.skipped(rec, value);
+    return await store(eng, entry, value, b, epoch, awaitWrite, lk, rec);
   };
   // `timed` false: the timeouts already bound the wait this computation follows (`load`).
   return timed ? withTimeouts(eng, ctx, run, fallback, rec) : run();

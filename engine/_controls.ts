@@ -15,7 +15,6 @@
  * @module
  */
 import { joinerCopy } from "./_inflight.ts";
-import { keyWorkUntil } from "./_write_marks.ts";
 import { supersede } from "./_invalidation.ts";
 import { CacheKeyError } from "../errors.ts";
 import type { ArgKey } from "./_argkey.ts";
@@ -78,8 +77,7 @@ export function forceRefresh(eng: Engine, self: unknown, args: unknown[]): unkno
     if (table.get(key) === mine) table.delete(key);
   };
   p.then(done, done);
-  eng.inflight.track(ctx.l1Key, p);
-  keyWorkUntil(eng, ctx.backendKey, p); // another instance's deletion of the key stops it
+  eng.inflight.track(ctx.l1Key, p, undefined, null, ctx.backendKey);
   return p;
 }
 

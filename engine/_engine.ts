@@ -162,8 +162,6 @@ export class Engine {
    * write of the key meanwhile (`supersede`, or one announced by another instance) stops them.
    */
   readonly expiring: Map<string, number> = new Map();
-  /** Calls and computations under way, counted by backend key (`beginKeyWork`, with an L1). */
-  readonly working: Map<string, number> = new Map();
   /** The writes an L1 fill from an earlier L2 read must not undo (`_write_marks.ts`). */
   readonly writes: WriteMarks = new WriteMarks();
   /**

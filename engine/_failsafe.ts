@@ -205,6 +205,11 @@ export class FailSafe {
     this.#throttled.set(key, { until: now + this.throttleMs, stale, backendKey });
   }
 
+  /** Whether any background computation runs. */
+  get running(): boolean {
+    return this.#background.size !== 0;
+  }
+
   /** The background computation of `key`, if one runs (callers join it, skipping the lock). */
   pending(key: ArgKey): Promise<unknown> | undefined {
     return this.#background.get(key);

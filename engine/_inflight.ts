@@ -33,7 +33,12 @@ export function joinerCopy(v: unknown): unknown {
   return c === REFUSED ? v : c;
 }
 
-type Dict = Record<string, Promise<unknown>>;
+/** A single flight: its shared promise, and its backend key when the leader gave it. */
+interface Flying {
+  p: Promise<unknown>;
+  backendKey: string | undefined;
+}
+type Dict = Record<string, Flying>;
 
 /** In-flight promises by L1 key. */
 export class InflightTable {
@@ -68,8 +73,9 @@ export class InflightTable {
    * call that can abort started it).
    */
   get(key: ArgKey): Promise<unknown> | undefined {
-    const p = typeof key === "number" ? this.#numbers[key] : this.#strings[key];
-    if (p === undefined) return p;
+    const e = typeof key === "number" ? this.#numbers[key] : this.#strings[key];
+    if (e === undefined) return undefined;
+    const p = e.p;
     const f = this.#flights ? flightOf.get(p) : undefined;
     if (f !== undefined) {
       if (f.abandoned) return undefined; // cancelled by all its callers: start anew (`track`)
@@ -92,13 +98,15 @@ export class InflightTable {
 
   /**
    * Share `p` under `key` until it settles (then the entry is removed, unless replaced), with the
-   * `flight` of a call that can abort, and the record of a leader an observed call may join.
+   * `flight` of a call that can abort, the record of a leader an observed call may join, and the
+   * call's L2 key (another instance's deletion of it stops the call: {@linkcode leadsAny}).
    */
   track(
     key: ArgKey,
     p: Promise<unknown>,
     flight?: Flight,
     rec: CallRecord | null = null,
+    backendKey?: string,
   ): void {
     if (rec !== null) this.#records.set(p, rec);
     if (flight !== undefined) {
@@ -106,12 +114,27 @@ export class InflightTable {
       flightOf.set(p, flight);
     }
     const dict = typeof key === "number" ? this.#numbers : this.#strings;
-    dict[key] = p;
+    const e: Flying = { p, backendKey };
+    dict[key] = e;
     // `then` is attached before any caller's reaction, so the entry is gone when callers resume.
     const done = () => {
-      if (dict[key] === p) delete dict[key];
+      if (dict[key] === e) delete dict[key];
     };
     p.then(done, done);
+  }
+
+  /**
+   * Whether a single flight of one of the L2 `keys` is in flight (a walk of the flights: an
+   * invalidation from another instance is rare next to the calls).
+   */
+  leadsAny(keys: readonly string[]): boolean {
+    for (const dict of [this.#strings, this.#numbers]) {
+      for (const k in dict) {
+        const bk = dict[k].backendKey;
+        if (bk !== undefined && keys.includes(bk)) return true;
+      }
+    }
+    return false;
   }
 
   /** Forget every entry (their promises still settle for whoever awaits them). */

@@ -259,10 +259,12 @@ export function writesLanded(es: readonly Engine[]): Promise<void> | null {
   return all === null ? null : Promise.all(all).then(() => {});
 }
 
-/** Whether a call or computation of one of `keys` is under way here (`beginKeyWork`). */
+/**
+ * Whether a call or computation of one of the backend `keys` may be under way here: a single
+ * flight of one, or any computation going on past a soft or hard timeout (not known by key).
+ */
 function worksOn(eng: Engine, keys: readonly string[]): boolean {
-  const w = eng.working;
-  return w.size !== 0 && keys.some((k) => w.has(k));
+  return eng.inflight.leadsAny(keys) || eng.lateWork.size !== 0 || eng.failsafe?.running === true;
 }
 
 /** Mark work in flight stale: it will not store its result. */
@@ -518,7 +520,7 @@ export function onRemoteEvent(eng: Engine, ev: InvalidationEvent): void {
       // computed here in the meantime are just as fresh, so in-flight work stays. A value stored
       // on purpose (`set`: a cache object's `set`, a forced refresh) or a deletion (or an event
       // without a reason) must stop work on the key that started before it from storing its
-      // result (and new calls from joining it); work on other keys goes on (`eng.working`).
+      // result (and new calls from joining it); work on other keys goes on (`worksOn`).
       if (hit && ev.reason !== "write" && worksOn(eng, ev.targets)) bump(eng);
       if (hit && eng.listening) emitInvalidate(eng, "key", true, "l1", null, ev.targets[0] ?? null);
       break;

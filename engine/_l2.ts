@@ -16,7 +16,7 @@ import { publish, trackWrite } from "./_invalidation.ts";
 import { beginWriteBack, endWriteBack } from "./_write_marks.ts";
 import type { KeyCtx } from "./_keys.ts";
 import { l2TtlOf } from "./_call_options.ts";
-import { type LockAttempt, lockOpts } from "./_l2_lock.ts";
+import { leaseHeld, type LockAttempt, lockOpts } from "./_l2_lock.ts";
 import { errMessage, recordFailure, recordSuccess } from "./_status.ts";
 import { decodeStored } from "./_stored.ts";
 import { emit } from "./_events.ts";
@@ -82,7 +82,7 @@ export async function readL2(
     else {
       const r = await lk.fl.fetchOrLock(ctx.backendKey, lk.token, lk.leaseMs, lockOpts(eng, lk));
       bytes = typeof r === "boolean" ? null : r;
-      lk.held = r === true;
+      leaseHeld(lk, r);
       lk.busy = r === false;
     }
   } catch (e) {
@@ -320,7 +320,8 @@ export function writeL2(
     if (!unlock) write = setTagged(b, ctx.backendKey, stored, ttl, ctx.tags, eng.l2Opts);
     else {
       lk.released = true;
-      write = lk.fl.setAndUnlock(ctx.backendKey, stored, ttl, ctx.tags, lk.token, eng.l2Opts);
+      const opts = eng.l2Opts;
+      write = lk.fl.setAndUnlock(ctx.backendKey, stored, ttl, ctx.tags, lk.token, opts, lk.until);
     }
     // A computed value, against invalidations heard after it was issued (`_late_writes.ts`).
     if (eng.lateWrites !== null && ctx.supersedes !== true) {

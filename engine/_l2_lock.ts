@@ -37,6 +37,11 @@ export interface LockAttempt {
   busy: boolean;
   /** Whether the lock was released (or handed to the write that releases it). */
   released: boolean;
+  /**
+   * Once held: until when (`Date.now()` ms) its lease cannot have run out ({@linkcode leaseHeld});
+   * the write in its place passes it on (`setAndUnlock`'s `leaseUntil`).
+   */
+  until: number;
 }
 
 /** Options of the attempts that only take the lock (over a stale value). */
@@ -89,7 +94,19 @@ export function lockAttempt(fl: FetchLockCapability, leaseMs: number, first: boo
     held: false,
     busy: false,
     released: false,
+    until: 0,
   };
+}
+
+/**
+ * An attempt of `lk` answered `r`: whether it holds the lock now, and, if so, until when its lease
+ * surely runs (read once the attempt answered, a little later than the lock was taken: 2 % of the
+ * lease, at least 10 ms, is kept off for that and for the clocks' rates).
+ */
+export function leaseHeld(lk: LockAttempt, r: unknown): boolean {
+  lk.held = r === true;
+  if (lk.held) lk.until = Date.now() + lk.leaseMs - Math.max(10, lk.leaseMs / 50);
+  return lk.held;
 }
 
 const composed = new WeakMap<Backend, FetchLockCapability>();

@@ -10,7 +10,7 @@ import type { Backend } from "../backends/types.ts";
 import type { Engine } from "./_engine.ts";
 import type { KeyCtx } from "./_keys.ts";
 import { type L2Hit, readL2 } from "./_l2.ts";
-import { LOCK_ONLY, type LockAttempt, lockOpts } from "./_l2_lock.ts";
+import { leaseHeld, LOCK_ONLY, type LockAttempt, lockOpts } from "./_l2_lock.ts";
 import { recordFailure } from "./_status.ts";
 
 /**
@@ -50,7 +50,7 @@ export async function attempt(
   if (lk.opts !== LOCK_ONLY) return await readL2(eng, b, ctx, io, lk);
   try {
     const r = await lk.fl.fetchOrLock(ctx.backendKey, lk.token, lk.leaseMs, lockOpts(eng, lk));
-    lk.held = r === true;
+    leaseHeld(lk, r);
     lk.busy = r === false;
   } catch (e) {
     recordFailure(eng, "lock", e, ctx);

@@ -31,7 +31,7 @@ import {
   writesLanded,
 } from "./_invalidation.ts";
 import { invalidateTagsEverywhere } from "./_group_invalidation.ts";
-import { beginWriteBack, endWriteBack, keyWorkUntil } from "./_write_marks.ts";
+import { beginWriteBack, endWriteBack } from "./_write_marks.ts";
 import type { KeyCtx } from "./_keys.ts";
 import type { ArgKey } from "./_argkey.ts";
 import { readL2 } from "./_l2.ts";
@@ -201,8 +201,7 @@ function computeKey(
   // A flight only for a caller that can abort: without one, nobody can cancel the computation.
   const flight = signal === undefined ? undefined : ctx.call!.flight = new Flight();
   const shared = load(eng, undefined, [factory], ctx, rec);
-  eng.inflight.track(ctx.l1Key, shared, flight, rec);
-  keyWorkUntil(eng, ctx.backendKey, shared); // another instance's deletion of the key stops it
+  eng.inflight.track(ctx.l1Key, shared, flight, rec, ctx.backendKey);
   return waitFor(shared, signal, flight);
 }
 

@@ -15,7 +15,14 @@ import type { Backend } from "../backends/types.ts";
 import type { Engine } from "./_engine.ts";
 import type { KeyCtx } from "./_keys.ts";
 import { type L2Hit, readL2 } from "./_l2.ts";
-import { fetchLockOf, LOCK_ONLY, type LockAttempt, lockAttempt, lockOpts } from "./_l2_lock.ts";
+import {
+  fetchLockOf,
+  leaseHeld,
+  LOCK_ONLY,
+  type LockAttempt,
+  lockAttempt,
+  lockOpts,
+} from "./_l2_lock.ts";
 import { storeL1 } from "./_l1_store.ts";
 import { recordFailure } from "./_status.ts";
 import { l1TtlMs, l2Ttl } from "./_ttl.ts";
@@ -45,7 +52,7 @@ export async function claimRefresh(
   lk.opts = LOCK_ONLY;
   try {
     const r = await fl.fetchOrLock(ctx.backendKey, lk.token, lk.leaseMs, lockOpts(eng, lk));
-    lk.held = r === true;
+    leaseHeld(lk, r);
     lk.busy = r === false;
   } catch (e) {
     recordFailure(eng, "lock", e);

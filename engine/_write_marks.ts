@@ -112,33 +112,3 @@ export function endWriteBack(eng: Engine, backendKey: string): void {
   if (n > 1) eng.expiring.set(backendKey, n - 1);
   else eng.expiring.delete(backendKey);
 }
-
-/**
- * Work on `backendKey` starts (a call that leads its single flight, or the computation of its
- * value, which may go on after the call answered past a soft or hard timeout): it counts in
- * `eng.working` until {@linkcode endKeyWork}, so that another instance's deletion or write on
- * purpose of the key stops it (`onRemoteEvent` in `_invalidation.ts`), while such events for keys
- * nothing here works on stop nothing. Counted only in an engine with an L1 (without one, such
- * events stop nothing here: `onRemoteEvent`).
- */
-export function beginKeyWork(eng: Engine, backendKey: string): void {
-  eng.working.set(backendKey, (eng.working.get(backendKey) ?? 0) + 1);
-}
-
-/** The work {@linkcode beginKeyWork} started has ended. */
-export function endKeyWork(eng: Engine, backendKey: string): void {
-  const n = eng.working.get(backendKey) ?? 1;
-  if (n > 1) eng.working.set(backendKey, n - 1);
-  else eng.working.delete(backendKey);
-}
-
-/**
- * The single flight `p` of `backendKey` (a call that leads it) counts as work on the key until it
- * settles ({@linkcode beginKeyWork}), in an engine with an L1.
- */
-export function keyWorkUntil(eng: Engine, backendKey: string, p: Promise<unknown>): void {
-  if (eng.l1 === null) return;
-  beginKeyWork(eng, backendKey);
-  const done = () => endKeyWork(eng, backendKey);
-  p.then(done, done);
-}

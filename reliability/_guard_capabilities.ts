@@ -98,8 +98,14 @@ function guardFetchLock(fl: FetchLockCapability, run: GuardRun): FetchLockCapabi
         true,
         true,
       ),
-    setAndUnlock: (key, value, ttl, tags, token, opts) =>
-      run("set", (o) => fl.setAndUnlock(key, value, ttl, tags, token, o), opts, true, true),
+    setAndUnlock: (key, value, ttl, tags, token, opts, leaseUntil) =>
+      run(
+        "set",
+        (o) => fl.setAndUnlock(key, value, ttl, tags, token, o, leaseUntil),
+        opts,
+        true,
+        true,
+      ),
     unlock: (key, token, opts) => run("unlock", (o) => fl.unlock(key, token, o), opts, true),
     inKey: fl.inKey && guardFetchLock(fl.inKey, run),
   };
