@@ -12,13 +12,15 @@
  *
  * So the engine remembers its recent writes of computed values ({@linkcode LateWrites}: a ring of
  * the last {@linkcode LATE_WRITES}, for {@linkcode LATE_WINDOW_MS} after each was issued: the L2
- * key, the tags and the bytes written), and when the bus brings an invalidation that names one of
+ * key, the tags and the bytes written, at most {@linkcode LATE_BUDGET} of bytes per engine, the
+ * newest kept), and when the bus brings an invalidation that names one of
  * them (a key deleted or set on purpose elsewhere, a prefix, a tag, everything), it reads the key
  * once its own writes in flight have landed, and deletes it if it still holds exactly the bytes
  * this instance wrote ({@linkcode deleteLateWrites}): then the write landed after the deletion
  * (or over the value set on purpose). A key that holds anything else (nothing: the deletion came
- * after the write; a newer value) is left alone. A value larger than {@linkcode LATE_BYTES} is
- * remembered without its bytes and deleted without the comparison: a miss more at worst. Between
+ * after the write; a newer value) is left alone. A value larger than {@linkcode LATE_BYTES}, or
+ * one whose bytes were let go for the budget, is remembered without its bytes and deleted without
+ * the comparison: a miss more at worst. Between
  * the read and the deletion another write may land and be deleted: a miss more, never a wrong
  * answer.
  *
@@ -37,8 +39,10 @@ import { compareBytes } from "../protocol/internal.ts";
 export const LATE_WINDOW_MS: number = 5_000;
 /** How many recent writes are remembered (a ring: the oldest go first). */
 export const LATE_WRITES: number = 1024;
-/** The largest write whose bytes are kept for the comparison (at most 8 MiB in all). */
+/** The largest write whose bytes are kept for the comparison. */
 export const LATE_BYTES: number = 8 * 1024;
+/** The most bytes one engine keeps: past it, the oldest writes' bytes are let go first. */
+export const LATE_BUDGET: number = 256 * 1024;
 
 /** A remembered write that names the event (see {@linkcode LateWrites.take}). */
 export interface LateWrite {
@@ -57,16 +61,43 @@ export class LateWrites {
   readonly #tags: (readonly string[] | null)[] = new Array(LATE_WRITES).fill(null);
   readonly #bytes: (Uint8Array | null)[] = new Array(LATE_WRITES).fill(null);
   readonly #at: Float64Array = new Float64Array(LATE_WRITES);
+  /** The slot the next write takes (the oldest one). */
   #next = 0;
+  /** Bytes kept in all. */
+  #held = 0;
+  /** The oldest slot that may keep bytes: those from the oldest up to it were let go. */
+  #dropAt = 0;
 
   /** A write of `bytes` under `key` (with `tags`) issued at `now` (`performance.now()` ms). */
   note(key: string, tags: readonly string[] | null, bytes: Uint8Array, now: number): void {
     const i = this.#next;
+    const old = this.#bytes[i];
+    if (old !== null) this.#held -= old.byteLength;
+    const next = i + 1 === LATE_WRITES ? 0 : i + 1;
+    if (this.#dropAt === i) this.#dropAt = next; // the slot becomes the newest
+    const keep = bytes.byteLength <= LATE_BYTES ? bytes : null;
     this.#keys[i] = key;
     this.#tags[i] = tags;
-    this.#bytes[i] = bytes.byteLength <= LATE_BYTES ? bytes : null;
+    this.#bytes[i] = keep;
     this.#at[i] = now;
-    this.#next = i + 1 === LATE_WRITES ? 0 : i + 1;
+    this.#next = next;
+    if (keep === null) return;
+    this.#held += keep.byteLength;
+    // Over the budget: let the oldest writes' bytes go (they are then deleted without comparing).
+    while (this.#held > LATE_BUDGET && this.#dropAt !== i) {
+      const d = this.#dropAt;
+      const b = this.#bytes[d];
+      if (b !== null) {
+        this.#held -= b.byteLength;
+        this.#bytes[d] = null;
+      }
+      this.#dropAt = d + 1 === LATE_WRITES ? 0 : d + 1;
+    }
+  }
+
+  /** The bytes kept in all (at most {@linkcode LATE_BUDGET}). */
+  get held(): number {
+    return this.#held;
   }
 
   /** The writes issued within the window before `now` that `ev` names (then forgotten). */
@@ -76,7 +107,9 @@ export class LateWrites {
       const key = this.#keys[i];
       if (key === undefined || now - this.#at[i] > LATE_WINDOW_MS) continue;
       if (names(ev, key, this.#tags[i])) {
-        out.push({ key, bytes: this.#bytes[i] });
+        const bytes = this.#bytes[i];
+        out.push({ key, bytes });
+        if (bytes !== null) this.#held -= bytes.byteLength;
         this.#keys[i] = undefined;
         this.#tags[i] = null;
         this.#bytes[i] = null;

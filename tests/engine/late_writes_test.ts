@@ -14,7 +14,13 @@ import { until } from "../_timing.ts";
 import { drivenBackend } from "./_driven_backend.ts";
 import { cache, FileBackend } from "../../mod.ts";
 import type { InvalidationEvent } from "../../backends/types.ts";
-import { LATE_BYTES, LATE_WINDOW_MS, LATE_WRITES, LateWrites } from "../../engine/_late_writes.ts";
+import {
+  LATE_BUDGET,
+  LATE_BYTES,
+  LATE_WINDOW_MS,
+  LATE_WRITES,
+  LateWrites,
+} from "../../engine/_late_writes.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false, ttl: 60 } as const;
 
@@ -149,6 +155,31 @@ test("LateWrites: the window, the ring's size, the events that name a write, lar
   for (let i = 0; i <= LATE_WRITES; i++) w.note(`k${i}`, null, v, 2000);
   assert.deepEqual(w.take(del("k0"), 2001), [], "the oldest went out of the ring");
   assert.deepEqual(keys(w.take(del("k1"), 2001)), ["k1"]);
+});
+
+test("LateWrites: the bytes kept stay within the budget, the newest kept", () => {
+  const w = new LateWrites();
+  const big = () => new Uint8Array(LATE_BYTES);
+  const n = Math.ceil((LATE_BUDGET * 3) / LATE_BYTES); // three budgets' worth
+  for (let i = 0; i < n; i++) {
+    w.note(`k${i}`, null, big(), 1000);
+    assert.ok(w.held <= LATE_BUDGET, `${w.held} bytes after ${i + 1} writes`);
+  }
+  const key = (k: string): InvalidationEvent => ({ level: "key", targets: [k], sender: "x" });
+  const newest = w.take(key(`k${n - 1}`), 1001);
+  assert.equal(newest[0].bytes?.byteLength, LATE_BYTES, "the newest keeps its bytes");
+  const oldest = w.take(key("k0"), 1001);
+  assert.deepEqual(oldest, [{ key: "k0", bytes: null }], "the oldest's were let go");
+  assert.ok(w.held <= LATE_BUDGET - LATE_BYTES, "taken bytes are no longer counted");
+  // Around the ring, many times: the count stays true.
+  for (let i = 0; i < 5 * LATE_WRITES; i++) w.note(`r${i}`, null, new Uint8Array(i % 300), 2000);
+  assert.ok(w.held <= LATE_BUDGET);
+  let sum = 0;
+  for (let i = 5 * LATE_WRITES - LATE_WRITES; i < 5 * LATE_WRITES; i++) {
+    for (const t of w.take(key(`r${i}`), 2001)) sum += t.bytes?.byteLength ?? 0;
+  }
+  assert.equal(w.held, 0, "all taken");
+  assert.ok(sum <= LATE_BUDGET && sum > 0);
 });
 
 test("cache(fn): a write that landed before the other instance's invalidation, now holding a newer value, is left alone", async () => {
