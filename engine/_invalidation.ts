@@ -86,7 +86,7 @@ function usesBackend(e: Engine, b: Backend): boolean {
  * After a queued operation reached backend `b`: apply `event` to the L1 of every live function
  * using `b`, as a remote event (a call may have read the old entry back since the invalidation).
  */
-function reapply(b: Backend, event: InvalidationEvent): void {
+export function reapply(b: Backend, event: InvalidationEvent): void {
   for (const e of liveEngines()) if (usesBackend(e, b)) onRemoteEvent(e, event);
 }
 

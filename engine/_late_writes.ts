@@ -29,7 +29,7 @@
  */
 import type { Backend, InvalidationEvent } from "../backends/types.ts";
 import type { Engine } from "./_engine.ts";
-import { underTarget, writesLanded } from "./_invalidation.ts";
+import { publish, reapply, underTarget, writesLanded } from "./_invalidation.ts";
 import { recordFailure } from "./_status.ts";
 import { compareBytes } from "../protocol/internal.ts";
 
@@ -112,7 +112,7 @@ export function deleteLateWrites(eng: Engine, b: Backend, ev: InvalidationEvent)
   if (writes.length === 0) return;
   const run = () => {
     for (const w of writes) {
-      withdraw(b, w).catch((e) => recordFailure(eng, "delete", e));
+      withdraw(eng, b, w).catch((e) => recordFailure(eng, "delete", e));
     }
   };
   const landed = writesLanded([eng]);
@@ -120,11 +120,19 @@ export function deleteLateWrites(eng: Engine, b: Backend, ev: InvalidationEvent)
   else landed.then(run, run);
 }
 
-/** Delete `w.key` if it still holds `w.bytes` (without bytes: at once). */
-async function withdraw(b: Backend, w: LateWrite): Promise<void> {
+/**
+ * Delete `w.key` if it still holds `w.bytes` (without bytes: at once). Until then any instance may
+ * have read the value into L1: here, a call made since the event evicted the key; elsewhere, after
+ * the late write's own announcement (`write`, sent when it landed). So the deletion is applied to
+ * this process's L1 as another instance's change of the key (evicted, and a read in flight refused
+ * its fill: `_write_marks.ts`) and announced as one (`write`: no one's work is stopped by it).
+ */
+async function withdraw(eng: Engine, b: Backend, w: LateWrite): Promise<void> {
   if (w.bytes !== null) {
     const now = await b.get(w.key);
     if (now === null || compareBytes(now, w.bytes) !== 0) return;
   }
   await b.delete(w.key);
+  reapply(b, { level: "key", targets: [w.key], reason: "write", sender: "" });
+  publish(eng, b, { level: "key", targets: [w.key], reason: "write" });
 }
