@@ -22,8 +22,9 @@
  * the read and the deletion another write may land and be deleted: a miss more, never a wrong
  * answer.
  *
- * A cache object's `set` and a forced refresh are not remembered: what they store is not older
- * than an invalidation that reaches them (it was asked for when it was stored).
+ * A cache object's `set` is not remembered: the value it stores, given by its caller, is not older
+ * than an invalidation that reaches it (it was asked for when it was stored). A forced refresh
+ * (`f.refresh()`) is: it computes, as a miss does, from what it read before such an invalidation.
  *
  * @module
  */
