@@ -38,7 +38,10 @@ import { compareBytes } from "../protocol/internal.ts";
 export const LATE_WINDOW_MS: number = 5_000;
 /** How many recent writes are remembered (a ring: the oldest go first). */
 export const LATE_WRITES: number = 1024;
-/** The largest write whose bytes are kept for the comparison (at most 8 MiB in all). */
+/**
+ * The largest write whose bytes are kept for the comparison: at most 8 MiB per engine, held until
+ * the ring overwrites them (the window does not free them).
+ */
 export const LATE_BYTES: number = 8 * 1024;
 
 /** A remembered write that names the event (see {@linkcode LateWrites.take}). */
