@@ -68,7 +68,7 @@ export function forceRefresh(eng: Engine, self: unknown, args: unknown[]): unkno
     return eng.config.l1.copy === "none" ? known.p : known.p.then(joinerCopy);
   }
   supersede(eng, ctx); // a miss computing since before the refresh must not land over it
-  ctx.supersedes = true; // nor one of another instance (announced as `set`)
+  ctx.supersedes = "refresh"; // nor one of another instance (announced as `set`)
   const p = refreshLoad(eng, self, args, ctx);
   const mine = { epoch: eng.epoch, p };
   table.set(ctx.l1Key, mine);

@@ -16,10 +16,27 @@
  */
 import type { ArgKey } from "./_argkey.ts";
 import type { CallRecord } from "./_call_record.ts";
+import type { Engine } from "./_engine.ts";
 import { type Flight, flightOf } from "./_flight.ts";
 import { REFUSED, vetCopy, type Vetted } from "./_l1_copy.ts";
 
 const vetted: Vetted = { bytes: 0, unfreezable: false };
+
+/**
+ * Whether a call or computation of one of the backend `keys` may be under way in `eng`: a single
+ * flight of one ({@linkcode InflightTable.leadsAny}), the background refresh of its L1 entry (it
+ * checks that its entry is still there only before its store, which takes its time when the value
+ * is encrypted), or any computation going on past a soft or hard timeout (not known by key).
+ */
+export function worksOn(eng: Engine, keys: readonly string[]): boolean {
+  if (eng.inflight.leadsAny(keys) || eng.lateWork.size !== 0 || eng.failsafe?.running === true) {
+    return true;
+  }
+  for (const e of eng.refreshing) {
+    if (e.backendKey !== null && keys.includes(e.backendKey)) return true;
+  }
+  return false;
+}
 
 /**
  * What a caller that joins a computation gets under `l1.copy` `"clone"` or `"freeze"`: its own

@@ -28,6 +28,7 @@ import { type PendingOperation, queueRecovery, retryable } from "./_recovery.ts"
 import { errMessage, recordFailure, warnUnlessClosed } from "./_status.ts";
 import { backendIndex } from "./_l1_store.ts";
 import { emit } from "./_events.ts";
+import { worksOn } from "./_inflight.ts";
 
 const log = getCacheLogger("engine");
 const MAX_TRACKED_KEYS = 100_000;
@@ -86,7 +87,7 @@ function usesBackend(e: Engine, b: Backend): boolean {
  * After a queued operation reached backend `b`: apply `event` to the L1 of every live function
  * using `b`, as a remote event (a call may have read the old entry back since the invalidation).
  */
-function reapply(b: Backend, event: InvalidationEvent): void {
+export function reapply(b: Backend, event: InvalidationEvent): void {
   for (const e of liveEngines()) if (usesBackend(e, b)) onRemoteEvent(e, event);
 }
 
@@ -257,14 +258,6 @@ export function writesLanded(es: readonly Engine[]): Promise<void> | null {
     for (const w of e.l2Writes) all.push(w);
   }
   return all === null ? null : Promise.all(all).then(() => {});
-}
-
-/**
- * Whether a call or computation of one of the backend `keys` may be under way here: a single
- * flight of one, or any computation going on past a soft or hard timeout (not known by key).
- */
-function worksOn(eng: Engine, keys: readonly string[]): boolean {
-  return eng.inflight.leadsAny(keys) || eng.lateWork.size !== 0 || eng.failsafe?.running === true;
 }
 
 /** Mark work in flight stale: it will not store its result. */

@@ -67,11 +67,12 @@ export interface KeyCtx {
   /** Per-call options (`_call_options.ts`): absent for a plain call. */
   call?: CallOptions;
   /**
-   * Set for a write on purpose (a cache object's `set`, a forced refresh): its announcement on the
-   * bus says `set`, so that other instances' work in flight on the key does not store its older
-   * result over it (`onRemoteEvent` in `_invalidation.ts`). Unset: a computed value (`write`).
+   * Set for a write on purpose (a cache object's `set`, a forced refresh `"refresh"`): its
+   * announcement on the bus says `set`, so that other instances' work in flight on the key does not
+   * store its older result over it (`onRemoteEvent` in `_invalidation.ts`). Unset: a computed value
+   * (`write`). A refresh computes too: its write is remembered as a miss's (`_late_writes.ts`).
    */
-  supersedes?: true;
+  supersedes?: "set" | "refresh";
 }
 
 /**

@@ -323,8 +323,9 @@ export function writeL2(
       const opts = eng.l2Opts;
       write = lk.fl.setAndUnlock(ctx.backendKey, stored, ttl, ctx.tags, lk.token, opts, lk.until);
     }
-    // A computed value, against invalidations heard after it was issued (`_late_writes.ts`).
-    if (eng.lateWrites !== null && ctx.supersedes !== true) {
+    // A computed value (a miss's, a refresh's), against invalidations heard after it was issued
+    // (`_late_writes.ts`).
+    if (eng.lateWrites !== null && ctx.supersedes !== "set") {
       eng.lateWrites.note(ctx.backendKey, ctx.tags, stored, performance.now());
     }
   } catch (e) {
@@ -343,7 +344,7 @@ export function writeL2(
       trackWrite(eng, b, ctx);
       if (call?.skipBus !== true) {
         // A write on purpose stops work in flight elsewhere; a computed value does not.
-        const reason = ctx.supersedes === true ? "set" : "write";
+        const reason = ctx.supersedes === undefined ? "write" : "set";
         publish(eng, b, { level: "key", targets: [ctx.backendKey], reason });
       }
     } catch (e) {

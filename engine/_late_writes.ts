@@ -13,25 +13,25 @@
  * So the engine remembers its recent writes of computed values ({@linkcode LateWrites}: a ring of
  * the last {@linkcode LATE_WRITES}, for {@linkcode LATE_WINDOW_MS} after each was issued: the L2
  * key, the tags and the bytes written, at most {@linkcode LATE_BUDGET} of bytes per engine, the
- * newest kept), and when the bus brings an invalidation that names one of
- * them (a key deleted or set on purpose elsewhere, a prefix, a tag, everything), it reads the key
- * once its own writes in flight have landed, and deletes it if it still holds exactly the bytes
- * this instance wrote ({@linkcode deleteLateWrites}): then the write landed after the deletion
- * (or over the value set on purpose). A key that holds anything else (nothing: the deletion came
- * after the write; a newer value) is left alone. A value larger than {@linkcode LATE_BYTES}, or
- * one whose bytes were let go for the budget, is remembered without its bytes and deleted without
- * the comparison: a miss more at worst. Between
- * the read and the deletion another write may land and be deleted: a miss more, never a wrong
- * answer.
+ * newest kept), and when the bus brings an invalidation that names one of them (a key deleted or
+ * set on purpose elsewhere, a prefix, a tag, everything), it reads the key once its own writes in
+ * flight have landed, and deletes it if it still holds exactly the bytes this instance wrote
+ * ({@linkcode deleteLateWrites}): then the write landed after the deletion (or over the value set
+ * on purpose). A key that holds anything else (nothing: the deletion came after the write; a
+ * newer value) is left alone. A value larger than {@linkcode LATE_BYTES}, or one whose bytes were
+ * let go for the budget, is remembered without its bytes and deleted without the comparison: a
+ * miss more at worst. Between the read and the deletion another write may land and be deleted: a
+ * miss more, never a wrong answer.
  *
- * A cache object's `set` and a forced refresh are not remembered: what they store is not older
- * than an invalidation that reaches them (it was asked for when it was stored).
+ * A cache object's `set` is not remembered: the value it stores, given by its caller, is not older
+ * than an invalidation that reaches it (it was asked for when it was stored). A forced refresh
+ * (`f.refresh()`) is: it computes, as a miss does, from what it read before such an invalidation.
  *
  * @module
  */
 import type { Backend, InvalidationEvent } from "../backends/types.ts";
 import type { Engine } from "./_engine.ts";
-import { underTarget, writesLanded } from "./_invalidation.ts";
+import { publish, reapply, underTarget, writesLanded } from "./_invalidation.ts";
 import { recordFailure } from "./_status.ts";
 import { compareBytes } from "../protocol/internal.ts";
 
@@ -145,7 +145,7 @@ export function deleteLateWrites(eng: Engine, b: Backend, ev: InvalidationEvent)
   if (writes.length === 0) return;
   const run = () => {
     for (const w of writes) {
-      withdraw(b, w).catch((e) => recordFailure(eng, "delete", e));
+      withdraw(eng, b, w).catch((e) => recordFailure(eng, "delete", e));
     }
   };
   const landed = writesLanded([eng]);
@@ -153,11 +153,19 @@ export function deleteLateWrites(eng: Engine, b: Backend, ev: InvalidationEvent)
   else landed.then(run, run);
 }
 
-/** Delete `w.key` if it still holds `w.bytes` (without bytes: at once). */
-async function withdraw(b: Backend, w: LateWrite): Promise<void> {
+/**
+ * Delete `w.key` if it still holds `w.bytes` (without bytes: at once). Until then any instance may
+ * have read the value into L1: here, a call made since the event evicted the key; elsewhere, after
+ * the late write's own announcement (`write`, sent when it landed). So the deletion is applied to
+ * this process's L1 as another instance's change of the key (evicted, and a read in flight refused
+ * its fill: `_write_marks.ts`) and announced as one (`write`: no one's work is stopped by it).
+ */
+async function withdraw(eng: Engine, b: Backend, w: LateWrite): Promise<void> {
   if (w.bytes !== null) {
     const now = await b.get(w.key);
     if (now === null || compareBytes(now, w.bytes) !== 0) return;
   }
   await b.delete(w.key);
+  reapply(b, { level: "key", targets: [w.key], reason: "write", sender: "" });
+  publish(eng, b, { level: "key", targets: [w.key], reason: "write" });
 }

@@ -360,7 +360,7 @@ export async function set(
 ): Promise<void> {
   const ctx = ctxOf(eng, key, o);
   supersede(eng, ctx); // an earlier computation must not land over the written value
-  ctx.supersedes = true; // nor one of another instance (announced as `set`)
+  ctx.supersedes = "set"; // nor one of another instance (announced as `set`)
   // Not kept in L1 (`skipL1Write`): nor is the value it replaces. Dropped before the write (no
   // call answers it meanwhile) and after it (a read during the write may have put it back).
   const drop = o?.skipL1Write === true ? eng.l1 : null;

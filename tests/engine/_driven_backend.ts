@@ -30,6 +30,8 @@ export interface DrivenBackend {
   read: string[];
   /** Deliver another instance's event on the bus (with `bus`). */
   deliver: (e: Omit<InvalidationEvent, "sender">) => void;
+  /** The events published on the bus so far, in order (with `bus`). */
+  published: Omit<InvalidationEvent, "sender">[];
 }
 
 /**
@@ -42,6 +44,7 @@ export function drivenBackend(
   const inner = opts.inner ?? new MemoryBackend();
   const handlers = new Set<(e: InvalidationEvent) => void>();
   const read: string[] = [];
+  const published: Omit<InvalidationEvent, "sender">[] = [];
   let next: { reached: () => void; released: Promise<void> } | null = null;
   const backend = new Proxy(inner, {
     get: (t, p) => {
@@ -63,7 +66,10 @@ export function drivenBackend(
           ...t.capabilities,
           invalidation: {
             instanceId: "this",
-            publish: () => Promise.resolve(),
+            publish: (e: Omit<InvalidationEvent, "sender">) => {
+              published.push(e);
+              return Promise.resolve();
+            },
             subscribe: (h: (e: InvalidationEvent) => void) => {
               handlers.add(h);
               return Promise.resolve(() => Promise.resolve(void handlers.delete(h)));
@@ -86,5 +92,5 @@ export function drivenBackend(
     assert.ok(handlers.size > 0, "subscribed to the bus");
     for (const h of handlers) h({ ...e, sender: "other" });
   };
-  return { backend, inner, hold, read, deliver };
+  return { backend, inner, hold, read, deliver, published };
 }
