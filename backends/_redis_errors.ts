@@ -78,6 +78,19 @@ const REPLY_PREFIX: Record<string, BackendErrorKind> = {
 };
 
 /**
+ * Whether `err` is a `TypeError` thrown inside node-redis's cluster slot routing
+ * (`RedisClusterSlots`): while it rebuilds its slot map after a topology change (a slot moved, a
+ * node gone), a command routed meanwhile can find a slot without its node (seen: "Cannot read
+ * properties of undefined (reading 'replicas')" in `getSlotRandomNode`). The map is whole again
+ * once the rediscovery ends: the operation can be retried.
+ */
+function inClusterRouting(err: unknown): boolean {
+  if (!(err instanceof TypeError)) return false;
+  const stack = err.stack ?? "";
+  return /RedisClusterSlots|[\\/]cluster[\\/]cluster-slots\./.test(stack);
+}
+
+/**
  * Classify any thrown value from the Redis client. `undefined` when it is not recognisable.
  *
  * @example
@@ -102,6 +115,7 @@ export function classifyRedisError(err: unknown): BackendErrorKind {
   // an operation that met one can be retried. After the backend's `close()`, `RedisCore.error`
   // makes it `closed`.
   if (CLIENT_CLOSED_NAMES.has(name)) return "transient";
+  if (inClusterRouting(err)) return "transient";
   // Redis error replies: "WRONGPASS invalid username-password pair", "OOM command not allowed…".
   const word = /^([A-Z]+)\b/.exec(message)?.[1];
   if (word && word in REPLY_PREFIX) {

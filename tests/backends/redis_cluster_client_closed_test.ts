@@ -17,6 +17,7 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { BackendError } from "../../errors.ts";
 import { RedisBackend } from "../../backends/redis.ts";
+import { toBackendError } from "../../backends/_redis_errors.ts";
 import { keySlot } from "../../backends/_redis_fetch_lock.ts";
 import { test } from "../_harness.ts";
 import {
@@ -130,3 +131,16 @@ test(
   },
   { ...redisServerTestOptions, sanitize: false },
 );
+
+test("redis cluster: a TypeError from node-redis's slot routing while it rediscovers is transient", () => {
+  // As node-redis throws it when a command is routed to a slot whose node its map lost.
+  const routing = new TypeError("Cannot read properties of undefined (reading 'replicas')");
+  routing.stack = `${routing.message}\n    at RedisClusterSlots.getSlotRandomNode ` +
+    "(file:///x/node_modules/@redis/client/lib/cluster/cluster-slots.ts:1329:15)";
+  const e = toBackendError(routing, "get");
+  assert.equal(e.kind, "transient", e.message);
+  // Any other TypeError stays unknown (a bug, not a state that passes).
+  const other = new TypeError("Cannot read properties of undefined (reading 'x')");
+  other.stack = `${other.message}\n    at somewhere (file:///app/main.ts:1:1)`;
+  assert.equal(toBackendError(other, "get").kind, "unknown");
+});
