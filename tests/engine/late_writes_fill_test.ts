@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
 import { drivenBackend } from "./_driven_backend.ts";
+import { heldSource } from "./_held_source.ts";
 import { cache } from "../../mod.ts";
 import type { InvalidationEvent } from "../../backends/types.ts";
 
@@ -24,36 +25,21 @@ test(
     "(evicted here, announced to the other instances)",
   async () => {
     const { backend, inner, deliver, read, hold, published } = drivenBackend({ bus: true });
-    let version = "old";
-    let release!: () => void;
-    let started!: () => void;
-    const start = new Promise<void>((r) => started = r);
-    let holding = false;
-    let calls = 0;
-    const work = async (_x: number) => {
-      calls++;
-      const mine = version;
-      if (holding) {
-        holding = false;
-        started();
-        await new Promise<void>((r) => release = r);
-      }
-      return mine;
-    };
-    const f = cache(work, {
+    const src = heldSource();
+    const f = cache(src.work, {
       ...bare,
       name: "late-writes-fill",
       backend,
       l1: { invalidation: true },
     });
     await f(0); // subscribes to the bus
-    holding = true;
+    const held = src.hold();
     const first = f(1);
-    await start;
+    await held.started;
     const key = read.at(-1)!;
     await inner.delete(key); // the other instance's invalidation (announced late)
-    version = "new";
-    release();
+    src.version = "new";
+    held.release();
     assert.equal(await first, "old");
     await flush(); // the late write of "old" has landed
     published.length = 0;
@@ -69,8 +55,8 @@ test(
       { level: "key", targets: [key], reason: "write" },
     ];
     assert.deepEqual(published, announced, "to the other instances (their copies read meanwhile)");
-    const before = calls;
+    const before = src.calls;
     assert.equal(await f(1), "new", "the withdrawn value is not answered from L1");
-    assert.equal(calls, before + 1);
+    assert.equal(src.calls, before + 1);
   },
 );

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { test } from "../_harness.ts";
 import { drivenBackend } from "./_driven_backend.ts";
+import { heldSource } from "./_held_source.ts";
 import { cache, createCache } from "../../mod.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false, ttl: 60 } as const;
@@ -21,21 +22,8 @@ test(
     "computation was issued: the key is deleted again",
   async () => {
     const { backend, inner, deliver, read } = drivenBackend({ bus: true });
-    let version = "old";
-    let release!: () => void;
-    let started!: () => void;
-    const start = new Promise<void>((r) => started = r);
-    let hold = false;
-    const work = async (_x: number) => {
-      const mine = version;
-      if (hold) {
-        hold = false;
-        started();
-        await new Promise<void>((r) => release = r);
-      }
-      return mine;
-    };
-    const f = cache(work, {
+    const src = heldSource();
+    const f = cache(src.work, {
       ...bare,
       name: "late-writes-refresh",
       backend,
@@ -43,13 +31,13 @@ test(
     });
     assert.equal(await f(1), "old"); // subscribes; the key
     const key = read.at(-1)!;
-    version = "older"; // what the refresh computes (not the bytes of the miss's write)
-    hold = true;
+    src.version = "older"; // what the refresh computes (not the bytes of the miss's write)
+    const h = src.hold();
     const refreshed = f.refresh(1);
-    await start;
+    await h.started;
     await inner.delete(key); // the other instance's invalidation, announced late
-    version = "new";
-    release();
+    src.version = "new";
+    h.release();
     assert.equal(await refreshed, "older");
     await flush(); // the refresh's write has landed
     assert.ok(await inner.get(key) !== null, "the late write put the older value back");

@@ -12,6 +12,7 @@ import path from "node:path";
 import { test } from "../_harness.ts";
 import { until } from "../_timing.ts";
 import { drivenBackend } from "./_driven_backend.ts";
+import { heldSource } from "./_held_source.ts";
 import { cache, FileBackend } from "../../mod.ts";
 import type { InvalidationEvent } from "../../backends/types.ts";
 import {
@@ -48,33 +49,20 @@ for (const [what, event] of REMOTE) {
       "computation was issued: the key is deleted again, the next call computes",
     async () => {
       const { backend, inner, deliver, read } = drivenBackend({ bus: true });
-      let version = "old";
-      let release!: () => void;
-      let started!: () => void;
-      const start = new Promise<void>((r) => started = r);
-      let hold = false;
-      const work = async (_x: number) => {
-        const mine = version;
-        if (hold) {
-          hold = false;
-          started();
-          await new Promise<void>((r) => release = r);
-        }
-        return mine;
-      };
+      const src = heldSource();
       const o = { ...bare, name: `late-writes-${n++}`, tags: () => ["late-tag"] };
-      const f = cache(work, { ...o, backend, l1: { invalidation: true } });
+      const f = cache(src.work, { ...o, backend, l1: { invalidation: true } });
       await f(0); // subscribes to the bus
-      hold = true;
+      const h = src.hold();
       const first = f(1);
-      await start;
+      await h.started;
       const key = read.at(-1)!; // the L2 key of f(1)
       assert.ok(key.includes(":args:"), key);
       // The other instance: its invalidation deletes in L2 (nothing there yet: the value is being
       // computed) and announces it; the announcement is slow to arrive.
       await inner.delete(key);
-      version = "new";
-      release();
+      src.version = "new";
+      h.release();
       assert.equal(await first, "old", "its caller asked before the invalidation");
       await flush(); // the write of "old" has landed
       assert.ok(await inner.get(key) !== null, "the late write put the older value back");
@@ -210,33 +198,20 @@ test(
     const a = new FileBackend({ directory: dir, invalidationPollMs: 50 });
     const b = new FileBackend({ directory: dir, invalidationPollMs: 50 });
     try {
-      let version = "old";
-      let hold = false;
-      let release!: () => void;
-      let started!: () => void;
-      const start = new Promise<void>((r) => started = r);
-      const work = async (_x: number) => {
-        const mine = version;
-        if (hold) {
-          hold = false;
-          started();
-          await new Promise<void>((r) => release = r);
-        }
-        return mine;
-      };
+      const src = heldSource();
       const o = { ...bare, name: "late-writes.file", l1: { invalidation: true } };
-      const fa = cache(work, { ...o, backend: a });
-      const fb = cache(work, { ...o, backend: b });
+      const fa = cache(src.work, { ...o, backend: a });
+      const fb = cache(src.work, { ...o, backend: b });
       await fa(0);
       await fb(0);
       let heard = false;
       fa.events.addEventListener("invalidate", () => heard = true);
-      hold = true;
+      const h = src.hold();
       const first = fa(1);
-      await start;
-      version = "new";
+      await h.started;
+      src.version = "new";
       await fb.invalidate(1); // deleted, then announced in the journal
-      release(); // a's write goes out now, most likely before its next poll
+      h.release(); // a's write goes out now, most likely before its next poll
       assert.equal(await first, "old");
       assert.ok(await until(() => heard), "a heard the invalidation");
       assert.ok(

@@ -21,6 +21,7 @@ import { createClient } from "redis";
 import { test } from "../_harness.ts";
 import { sharedRedisTestOptions, uniquePrefix } from "../_redis_server.ts";
 import { gate, until } from "../_timing.ts";
+import { heldSource } from "./_held_source.ts";
 import { cache, createCache, RedisBackend } from "../../mod.ts";
 
 const bare = { circuitBreaker: false, timeout: false, backpressure: false } as const;
@@ -96,39 +97,27 @@ test(
     "not stored over the refreshed one",
   async () => {
     const { opts, a: ba, b: bb } = instances("rset-fn");
-    let version = "old";
-    const started = gate();
-    const release = gate();
-    let hold = false;
-    const work = async (_x: number) => {
-      const mine = version;
-      if (hold) {
-        hold = false;
-        started.open();
-        await release.promise;
-      }
-      return mine;
-    };
+    const src = heldSource();
     const o = { name: "remote-set.refresh", ttl: 60, ...bare, l1: { invalidation: true } };
-    const fa = cache(work, { ...o, backend: ba });
-    const fb = cache(work, { ...o, backend: bb });
+    const fa = cache(src.work, { ...o, backend: ba });
+    const fb = cache(src.work, { ...o, backend: bb });
     try {
       await fa(0);
       await fb(0);
       await subscribers(opts.invalidationChannel, 2);
       let heard = false;
       fa.events.addEventListener("invalidate", () => heard = true);
-      hold = true;
+      const h = src.hold();
       const first = fa(1);
-      await started.promise;
-      version = "new";
+      await h.started;
+      src.version = "new";
       assert.equal(await fb.refresh(1), "new");
       assert.ok(await until(() => heard), "a heard the refresh");
-      release.open();
+      h.release();
       assert.equal(await first, "old");
-      version = "newer";
+      src.version = "newer";
       assert.equal(await fa(1), "new", "the refreshed value: not the older one from a's L1");
-      const reader = cache(work, { ...o, backend: ba, l1: false });
+      const reader = cache(src.work, { ...o, backend: ba, l1: false });
       assert.equal(await reader(1), "new", "nor from L2");
     } finally {
       await ba.close();
@@ -143,30 +132,19 @@ test(
     "late write finds a value over its lease and is withdrawn; the next call computes",
   async () => {
     const { a: ba, b: bb } = instances("rset-nol1");
-    let version = "old";
-    const started = gate();
-    const release = gate();
-    let hold = true;
-    const work = async (_x: number) => {
-      const mine = version;
-      if (hold) {
-        hold = false;
-        started.open();
-        await release.promise;
-      }
-      return mine;
-    };
+    const src = heldSource();
     const o = { name: "remote-set.nol1", ttl: 60, ...bare, l1: false } as const;
-    const fa = cache(work, { ...o, backend: ba });
-    const fb = cache(work, { ...o, backend: bb });
+    const fa = cache(src.work, { ...o, backend: ba });
+    const fb = cache(src.work, { ...o, backend: bb });
     try {
+      const h = src.hold();
       const first = fa(1);
-      await started.promise;
-      version = "new";
+      await h.started;
+      src.version = "new";
       assert.equal(await fb.refresh(1), "new"); // overwrites a's lease marker
-      release.open();
+      h.release();
       assert.equal(await first, "old");
-      version = "newer";
+      src.version = "newer";
       const next = await fa(1);
       assert.notEqual(next, "old", "the older value is not answered from L2");
       assert.equal(next, "newer", "computed afresh");
@@ -183,28 +161,17 @@ test(
     "late write finds its lease deleted and is withdrawn; the next call computes",
   async () => {
     const { a: ba, b: bb } = instances("rinv-nol1");
-    let version = "old";
-    const started = gate();
-    const release = gate();
-    let hold = true;
-    const work = async (_x: number) => {
-      const mine = version;
-      if (hold) {
-        hold = false;
-        started.open();
-        await release.promise;
-      }
-      return mine;
-    };
+    const src = heldSource();
     const o = { name: "remote-inv.nol1", ttl: 60, ...bare, l1: false } as const;
-    const fa = cache(work, { ...o, backend: ba });
-    const fb = cache(work, { ...o, backend: bb });
+    const fa = cache(src.work, { ...o, backend: ba });
+    const fb = cache(src.work, { ...o, backend: bb });
     try {
+      const h = src.hold();
       const first = fa(1);
-      await started.promise;
-      version = "new";
+      await h.started;
+      src.version = "new";
       await fb.invalidate(1); // deletes a's lease marker
-      release.open();
+      h.release();
       assert.equal(await first, "old", "its caller asked before the invalidation");
       assert.equal(await fa(1), "new", "computed afresh: the older value is not answered");
     } finally {
