@@ -427,7 +427,7 @@ export class RedisCore {
     }
     if (unlocker === undefined) return this.#set(key, value, ttlSeconds, opts, hook);
     // The marker goes before the failure is known (a waiter must not wait out the lease).
-    return this.#set(key, value, ttlSeconds, opts, undefined, token, aliveUntil).then(
+    return this.#set(key, value, ttlSeconds, opts, undefined, aliveUntil).then(
       undefined,
       (e) =>
         unlocker.unlock(key, token!).then(() => {
@@ -475,8 +475,8 @@ export class RedisCore {
   }
 
   /**
-   * {@linkcode RedisCore.set} through {@linkcode RedisCore.run}; `token`: the write takes the place
-   * of that lease (`leasedReply` in `_redis_set_op.ts`).
+   * {@linkcode RedisCore.set} through {@linkcode RedisCore.run}; with `leaseUntil`, the write
+   * takes the place of a stampede lease (`setPlain` in `_redis_set_op.ts`).
    */
   #set(
     key: string,
@@ -484,8 +484,7 @@ export class RedisCore {
     ttlSeconds: number | null | undefined,
     opts: OperationOptions | undefined,
     hook?: SettleHook,
-    token?: string,
-    aliveUntil = 0,
+    leaseUntil?: number,
   ): Promise<void> {
     try {
       checkKey(key, "set");
@@ -502,7 +501,7 @@ export class RedisCore {
         return this.run(
           "set",
           opts,
-          () => setPlain(this, full, value, ttlMs, token, aliveUntil),
+          () => setPlain(this, full, value, ttlMs, leaseUntil),
           hook,
         );
       }

@@ -33,22 +33,22 @@ export function setArgs(full: string, value: Uint8Array, ttlMs: number): RedisAr
  * then retired: they expire after the grace period; or, under a lease, see
  * {@linkcode leasedReply}). Twice as fast as a Lua script doing the same (measured: 8.4 vs 17 µs
  * per 1 KiB set at 100 concurrent callers). A key holding another type (`WRONGTYPE`) is
- * overwritten by the Lua path, as a plain `SET` would. `token`: the write takes the place of that
- * lease, surely still in Redis until `aliveUntil` (see {@linkcode leasedReply}).
+ * overwritten by the Lua path, as a plain `SET` would. With `leaseUntil`, the write takes the
+ * place of a stampede lease surely still in Redis until then (0: not known; see
+ * {@linkcode leasedReply}).
  */
 export function setPlain(
   core: RedisCore,
   full: string,
   value: Uint8Array,
   ttlMs: number,
-  token?: string,
-  aliveUntil = 0,
+  leaseUntil?: number,
 ): Promise<void> {
   // Not an async function: the command's promise and one `then` (a write on every miss).
   return core.driver.send(full, false, setArgs(full, value, ttlMs), true).then(
     (old) =>
-      token !== undefined
-        ? leasedReply(core, full, (old ?? null) as Uint8Array | null, value, aliveUntil)
+      leaseUntil !== undefined
+        ? leasedReply(core, full, (old ?? null) as Uint8Array | null, value, leaseUntil)
         : old === null || old === undefined
         ? undefined
         : core.retireReplaced(full, old as Uint8Array),

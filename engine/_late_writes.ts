@@ -103,6 +103,8 @@ export class LateWrites {
   /** The writes issued within the window before `now` that `ev` names (then forgotten). */
   take(ev: InvalidationEvent, now: number): LateWrite[] {
     const out: LateWrite[] = [];
+    // Another instance's computed value: as fresh as this one's (and the most frequent event).
+    if (ev.level === "key" && ev.reason === "write") return out;
     for (let i = 0; i < LATE_WRITES; i++) {
       const key = this.#keys[i];
       if (key === undefined || now - this.#at[i] > LATE_WINDOW_MS) continue;
@@ -123,7 +125,7 @@ export class LateWrites {
 function names(ev: InvalidationEvent, key: string, tags: readonly string[] | null): boolean {
   switch (ev.level) {
     case "key":
-      return ev.reason !== "write" && ev.targets.includes(key);
+      return ev.targets.includes(key);
     case "prefix":
       return ev.targets.some((p) => underTarget(key, p));
     case "tags":
@@ -140,7 +142,7 @@ function names(ev: InvalidationEvent, key: string, tags: readonly string[] | nul
  */
 export function deleteLateWrites(eng: Engine, b: Backend, ev: InvalidationEvent): void {
   const late = eng.lateWrites;
-  if (late === null || ev.level === "key" && ev.reason === "write") return;
+  if (late === null) return;
   const writes = late.take(ev, performance.now());
   if (writes.length === 0) return;
   const run = () => {
