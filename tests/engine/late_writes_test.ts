@@ -74,36 +74,34 @@ for (const [what, event] of REMOTE) {
   );
 }
 
-test("cache(fn): another instance's computed value (`write`) is no reason to delete a recent write", async () => {
+/**
+ * A function with a bus, which has subscribed and written `f(1)`: its L2 `key`, the shared L2
+ * (`inner`) and the bus to deliver other instances' events on.
+ */
+async function wroteOne(tags?: () => string[]) {
   const { backend, inner, deliver, read } = drivenBackend({ bus: true });
   const f = cache((x: number) => Promise.resolve(`v${x}`), {
     ...bare,
     name: `late-writes-${n++}`,
     backend,
     l1: { invalidation: true },
+    ...(tags === undefined ? {} : { tags }),
   });
   await f(0);
   await f(1);
   await flush();
-  const key = read.at(-1)!;
+  return { inner, deliver, key: read.at(-1)! };
+}
+
+test("cache(fn): another instance's computed value (`write`) is no reason to delete a recent write", async () => {
+  const { inner, deliver, key } = await wroteOne();
   deliver({ level: "key", targets: [key], reason: "write" });
   await flush();
   assert.ok(await inner.get(key) !== null);
 });
 
 test("cache(fn): a group event that names none of the recent writes deletes nothing", async () => {
-  const { backend, inner, deliver, read } = drivenBackend({ bus: true });
-  const f = cache((x: number) => Promise.resolve(`v${x}`), {
-    ...bare,
-    name: `late-writes-${n++}`,
-    backend,
-    l1: { invalidation: true },
-    tags: () => ["mine"],
-  });
-  await f(0);
-  await f(1);
-  await flush();
-  const key = read.at(-1)!;
+  const { inner, deliver, key } = await wroteOne(() => ["mine"]);
   deliver({ level: "tags", targets: ["another"] });
   deliver({ level: "prefix", targets: ["t:*:ns:other:"] });
   deliver({ level: "key", targets: [key + "x"], reason: "delete" });
@@ -171,17 +169,7 @@ test("LateWrites: the bytes kept stay within the budget, the newest kept", () =>
 });
 
 test("cache(fn): a write that landed before the other instance's invalidation, now holding a newer value, is left alone", async () => {
-  const { backend, inner, deliver, read } = drivenBackend({ bus: true });
-  const f = cache((x: number) => Promise.resolve(`v${x}`), {
-    ...bare,
-    name: `late-writes-${n++}`,
-    backend,
-    l1: { invalidation: true },
-  });
-  await f(0);
-  await f(1);
-  await flush();
-  const key = read.at(-1)!;
+  const { inner, deliver, key } = await wroteOne();
   // Another instance set the key after this write (its announcement is slow): not deleted.
   const newer = new TextEncoder().encode("newer");
   await inner.set(key, newer, 60);

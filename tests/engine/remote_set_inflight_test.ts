@@ -127,57 +127,45 @@ test(
   { ...sharedRedisTestOptions, sanitize: false },
 );
 
-test(
-  "cache(fn) (redis), no L1 (no bus): another instance's f.refresh() during a miss here: the " +
-    "late write finds a value over its lease and is withdrawn; the next call computes",
-  async () => {
-    const { a: ba, b: bb } = instances("rset-nol1");
-    const src = heldSource();
-    const o = { name: "remote-set.nol1", ttl: 60, ...bare, l1: false } as const;
-    const fa = cache(src.work, { ...o, backend: ba });
-    const fb = cache(src.work, { ...o, backend: bb });
-    try {
-      const h = src.hold();
-      const first = fa(1);
-      await h.started;
-      src.version = "new";
-      assert.equal(await fb.refresh(1), "new"); // overwrites a's lease marker
-      h.release();
-      assert.equal(await first, "old");
-      src.version = "newer";
-      const next = await fa(1);
-      assert.notEqual(next, "old", "the older value is not answered from L2");
-      assert.equal(next, "newer", "computed afresh");
-    } finally {
-      await ba.close();
-      await bb.close();
-    }
-  },
-  sharedRedisTestOptions,
-);
+/** The cached function's controls the other instance uses below. */
+interface Controls {
+  refresh(x: number): Promise<unknown>;
+  invalidate(x: number): Promise<void>;
+}
 
-test(
-  "cache(fn) (redis), no L1 (no bus): another instance's invalidation during a miss here: the " +
-    "late write finds its lease deleted and is withdrawn; the next call computes",
-  async () => {
-    const { a: ba, b: bb } = instances("rinv-nol1");
-    const src = heldSource();
-    const o = { name: "remote-inv.nol1", ttl: 60, ...bare, l1: false } as const;
-    const fa = cache(src.work, { ...o, backend: ba });
-    const fb = cache(src.work, { ...o, backend: bb });
-    try {
-      const h = src.hold();
-      const first = fa(1);
-      await h.started;
-      src.version = "new";
-      await fb.invalidate(1); // deletes a's lease marker
-      h.release();
-      assert.equal(await first, "old", "its caller asked before the invalidation");
-      assert.equal(await fa(1), "new", "computed afresh: the older value is not answered");
-    } finally {
-      await ba.close();
-      await bb.close();
-    }
-  },
-  sharedRedisTestOptions,
-);
+/** What another instance does while a computation here holds the key's lease. */
+const OVER_LEASE: [string, string, (f: Controls) => Promise<unknown>][] = [
+  ["f.refresh()", "finds a value over its lease", (f) => f.refresh(1)],
+  ["invalidation", "finds its lease deleted", (f) => f.invalidate(1)],
+];
+
+for (const [what, finds, act] of OVER_LEASE) {
+  test(
+    `cache(fn) (redis), no L1 (no bus): another instance's ${what} during a miss here: the late ` +
+      `write ${finds} and is withdrawn; the next call computes`,
+    async () => {
+      const { a: ba, b: bb } = instances("rset-nol1");
+      const src = heldSource();
+      const o = { name: `remote-set.nol1.${what}`, ttl: 60, ...bare, l1: false } as const;
+      const fa = cache(src.work, { ...o, backend: ba });
+      const fb = cache(src.work, { ...o, backend: bb });
+      try {
+        const h = src.hold();
+        const first = fa(1);
+        await h.started;
+        src.version = "new";
+        await act(fb); // overwrites or deletes a's lease marker
+        h.release();
+        assert.equal(await first, "old", "its caller asked before the other instance's step");
+        src.version = "newer";
+        const next = await fa(1);
+        assert.notEqual(next, "old", "the older value is not answered from L2");
+        assert.equal(next, "newer", "computed afresh");
+      } finally {
+        await ba.close();
+        await bb.close();
+      }
+    },
+    sharedRedisTestOptions,
+  );
+}
