@@ -48,8 +48,13 @@ test("examples/otel_console.ts prints cachekit.call spans with their children un
   assert.match(text, /["']cachekit\.status["']: ["']miss["']/);
 });
 
-/** Run demo.ts (its child too) with `env`; stdout. Asynchronous: a test's Redis keeps answering. */
-async function runDemo(env: Record<string, string | undefined>): Promise<string> {
+/**
+ * Run demo.ts (its child too) with `env`; stdout. Asynchronous: a test's Redis keeps answering.
+ * A run whose L2 did not answer within the default timeouts (the library's notice says so: a
+ * cold process on a loaded host can take longer than the 100 ms a server on this host starts
+ * with) is the documented degradation, not a failure of the demo: it is run again, up to twice.
+ */
+async function runDemo(env: Record<string, string | undefined>, tries = 3): Promise<string> {
   const cmd = runtimeCommand(siblingModule(import.meta.url, "../demo.ts"));
   const merged: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, ...env })) {
@@ -61,6 +66,7 @@ async function runDemo(env: Record<string, string | undefined>): Promise<string>
   child.stdout.on("data", (d) => out += d);
   child.stderr.on("data", (d) => err += d);
   const code = await new Promise<number | null>((r) => child.on("close", r));
+  if (code !== 0 && tries > 1 && /did not answer in time/.test(err)) return runDemo(env, tries - 1);
   assert.equal(code, 0, `${out}\n${err}`);
   return out;
 }
